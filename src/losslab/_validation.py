@@ -1,0 +1,185 @@
+"""Input checks shared by every loss: one place for every error message.
+
+Each check names the argument, says what it received and what was expected.
+``ValueError`` is raised for bad values and shapes, ``TypeError`` for bad
+dtypes. Nothing here modifies its argument: conversions return new arrays
+(or the caller's array untouched when no conversion is needed).
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Literal, Sequence
+
+import numpy as np
+
+Reduction = Literal["none", "mean", "sum"]
+REDUCTIONS: tuple[str, ...] = ("none", "mean", "sum")
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class ClassIndexError(IndexError, ValueError):
+    """A class label outside ``[0, C)``; an ``IndexError`` (as in PyTorch) and a ``ValueError``."""
+
+
+class BackwardBeforeForwardError(RuntimeError, ValueError):
+    """``backward()`` was called on a loss object that has not run ``forward()`` yet."""
+
+
+def _describe(x: np.ndarray) -> str:
+    return f"an array of shape {x.shape} and dtype {x.dtype}"
+
+
+def as_float_array(x, name: str) -> np.ndarray:
+    """Return ``x`` as a float32 or float64 array (lists of Python floats become float64).
+
+    Integer, boolean, complex and float16 data raise ``TypeError``: a loss's
+    input is a real floating-point array, and its dtype decides the output's.
+    """
+    arr = np.asarray(x)
+    if arr.dtype in FLOAT_DTYPES:
+        return arr
+    if arr.dtype == object:
+        raise TypeError(f"{name} must be a float32 or float64 array, got an object array")
+    raise TypeError(
+        f"{name} must be a float32 or float64 array, got {_describe(arr)}; "
+        f"convert it with np.asarray({name}, dtype=np.float32) or np.float64"
+    )
+
+
+def as_real_like(x, name: str, like: np.ndarray, like_name: str = "input",
+                 shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Return real-valued ``x`` cast to ``like``'s dtype, with ``like``'s shape (or ``shape``)."""
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got {_describe(arr)}")
+    expected = like.shape if shape is None else shape
+    if arr.shape != expected:
+        raise ValueError(
+            f"{name} must have the shape of {like_name}, {expected}, got {arr.shape}"
+        )
+    return arr.astype(like.dtype, copy=False)
+
+
+def check_same_shape(a: np.ndarray, b: np.ndarray, a_name: str, b_name: str) -> None:
+    if a.shape != b.shape:
+        raise ValueError(f"{a_name} and {b_name} must have the same shape, got {a.shape} and {b.shape}")
+
+
+def check_ndim(x: np.ndarray, name: str, allowed: Sequence[int], what: str) -> None:
+    """Raise unless ``x.ndim`` is one of ``allowed``; ``what`` spells out the expected shapes."""
+    if x.ndim not in allowed:
+        raise ValueError(f"{name} must be {what}, got an array of shape {x.shape}")
+
+
+def as_class_indices(t, name: str, num_classes: int, *, ignore_index: int | None = None,
+                     shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Return ``t`` as an int64 array of class labels in ``[0, num_classes)``.
+
+    Values equal to ``ignore_index`` are allowed anywhere. Float labels raise
+    ``TypeError``; labels out of range raise :class:`ClassIndexError`.
+    """
+    arr = np.asarray(t)
+    if arr.dtype.kind == "b" or arr.dtype.kind not in "iu":
+        raise TypeError(
+            f"{name} must hold integer class indices, got {_describe(arr)}; "
+            f"convert with {name}.astype(np.int64)"
+        )
+    if shape is not None and arr.shape != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
+    arr = arr.astype(np.int64, copy=False)
+    bad = (arr < 0) | (arr >= num_classes)
+    if ignore_index is not None:
+        bad &= arr != ignore_index
+    if bad.any():
+        value = int(arr[bad].flat[0])
+        raise ClassIndexError(
+            f"{name} holds the class index {value}, out of range: expected values in "
+            f"[0, {num_classes - 1}] for {num_classes} classes"
+            + (f" (or ignore_index={ignore_index})" if ignore_index is not None else "")
+        )
+    return arr
+
+
+def check_labels_pm1(y: np.ndarray, name: str) -> np.ndarray:
+    """Labels of the margin losses: every value must be 1 or -1."""
+    arr = np.asarray(y)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold the labels 1 and -1, got {_describe(arr)}")
+    if not np.all((arr == 1) | (arr == -1)):
+        bad = arr[(arr != 1) & (arr != -1)].flat[0]
+        raise ValueError(f"{name} must hold only the labels 1 and -1, got the value {bad!r}")
+    return arr
+
+
+def check_reduction(reduction, allowed: Sequence[str] = REDUCTIONS) -> str:
+    if not isinstance(reduction, str) or reduction not in allowed:
+        choices = ", ".join(repr(r) for r in allowed)
+        raise ValueError(f"reduction must be one of {choices}, got {reduction!r}")
+    return reduction
+
+
+def check_weight(weight, name: str, length: int, dtype: np.dtype) -> np.ndarray | None:
+    """A per-class weight: ``None`` or a 1-D real array of ``length`` entries, cast to ``dtype``."""
+    if weight is None:
+        return None
+    arr = np.asarray(weight)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a 1-D array of real numbers, got {_describe(arr)}")
+    if arr.shape != (length,):
+        raise ValueError(
+            f"{name} must be a 1-D array with one entry per class ({length},), got shape {arr.shape}"
+        )
+    return arr.astype(dtype, copy=False)
+
+
+def check_broadcastable(arr, name: str, to_shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """A real array that broadcasts to ``to_shape`` (e.g. BCE's weight, pos_weight), cast to ``dtype``."""
+    a = np.asarray(arr)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got {_describe(a)}")
+    try:
+        out_shape = np.broadcast_shapes(a.shape, to_shape)
+    except ValueError:
+        out_shape = None
+    if out_shape != to_shape:
+        raise ValueError(f"{name} of shape {a.shape} does not broadcast to the input's shape {to_shape}")
+    return a.astype(dtype, copy=False)
+
+
+def check_scalar(value, name: str, *, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False, integer: bool = False) -> float:
+    """A real scalar option inside ``[low, high]`` (open ends where asked)."""
+    kinds = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        what = "an integer" if integer else "a real number"
+        raise TypeError(f"{name} must be {what}, got {value!r} of type {type(value).__name__}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if too_low or too_high:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        lo_s = "-inf" if low is None else repr(low)
+        hi_s = "inf" if high is None else repr(high)
+        raise ValueError(f"{name} must lie in {lo}{lo_s}, {hi_s}{hi}, got {value!r}")
+    return value
+
+
+def check_bool(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_dout(dout, out_shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """The upstream gradient: a scalar, or an array of the loss's output shape."""
+    arr = np.asarray(dout)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"dout must hold real numbers, got {_describe(arr)}")
+    if arr.shape != out_shape and arr.shape != ():
+        raise ValueError(
+            f"dout must be a scalar or have the loss's output shape {out_shape}, got shape {arr.shape}"
+        )
+    return arr.astype(dtype, copy=False)

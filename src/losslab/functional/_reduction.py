@@ -1,0 +1,60 @@
+"""Reduction of per-element losses, and its derivative, written once.
+
+Every loss computes its unreduced values ``loss`` (the ``'none'`` output),
+then calls :func:`reduce`. Its backward calls :func:`upstream` to turn the
+caller's ``dout`` into the gradient of the reduced loss with respect to each
+unreduced element, and multiplies by the local derivative.
+
+    'none'       out = loss                     d out / d loss_i = 1 (elementwise with dout)
+    'sum'        out = sum_i loss_i             d out / d loss_i = 1
+    'mean'       out = sum_i loss_i / D         d out / d loss_i = 1 / D
+    'batchmean'  out = sum_i loss_i / N         d out / d loss_i = 1 / N   (N = loss.shape[0])
+
+``D`` is the number of elements unless the loss passes its own denominator
+(a weighted mean, as in ``nll_loss``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import check_dout
+
+
+def _denominator(loss_shape: tuple[int, ...], reduction: str, denominator) -> float:
+    if denominator is not None:
+        return denominator
+    if reduction == "batchmean":
+        return loss_shape[0] if loss_shape else 1
+    return int(np.prod(loss_shape))
+
+
+def reduce(loss: np.ndarray, reduction: str, *, denominator=None):
+    """Reduce unreduced ``loss``: the array itself, or a NumPy scalar of its dtype.
+
+    A mean over zero elements (or with a zero denominator) is NaN, as in PyTorch.
+    """
+    if reduction == "none":
+        return loss
+    total = loss.sum(dtype=loss.dtype)
+    if reduction == "sum":
+        return loss.dtype.type(total)
+    d = _denominator(loss.shape, reduction, denominator)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return loss.dtype.type(total / loss.dtype.type(d))
+
+
+def upstream(dout, loss_shape: tuple[int, ...], dtype, reduction: str, *, denominator=None) -> np.ndarray:
+    """Gradient of ``sum(dout * reduce(loss))`` with respect to each element of ``loss``.
+
+    Returns an array that broadcasts against ``loss_shape`` (a 0-d array for the
+    reducing modes), of ``dtype``. ``dout`` is validated against the output's shape.
+    """
+    dtype = np.dtype(dtype)
+    out_shape = loss_shape if reduction == "none" else ()
+    g = check_dout(dout, out_shape, dtype)
+    if reduction in ("none", "sum"):
+        return g
+    d = _denominator(loss_shape, reduction, denominator)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return g / dtype.type(d)

@@ -1,0 +1,378 @@
+"""Regression losses: squared, absolute, robust and likelihood-based.
+
+Each loss is a pure function ``name(input, target, ..., *, reduction)`` with its
+vector-Jacobian product ``name_backward(dout, input, target, ..., *, reduction)``
+beside it: the gradient of ``sum(dout * name(...))`` with respect to ``input``.
+The semantics (options, defaults, denominators) are those of ``torch.nn.functional``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _validation as v
+from ._reduction import reduce, upstream
+
+__all__ = [
+    "mse_loss", "mse_loss_backward",
+    "l1_loss", "l1_loss_backward",
+    "smooth_l1_loss", "smooth_l1_loss_backward",
+    "huber_loss", "huber_loss_backward",
+    "kl_div", "kl_div_backward",
+    "poisson_nll_loss", "poisson_nll_loss_backward",
+    "gaussian_nll_loss", "gaussian_nll_loss_backward",
+]
+
+
+def _pair(input, target, reduction, allowed=v.REDUCTIONS):
+    x = v.as_float_array(input, "input")
+    t = v.as_real_like(target, "target", x)
+    v.check_reduction(reduction, allowed)
+    return x, t
+
+
+# --------------------------------------------------------------------------- MSE
+
+def mse_loss(input, target, *, reduction: v.Reduction = "mean"):
+    r"""Mean squared error, ``torch.nn.functional.mse_loss``.
+
+    .. math:: \ell_i = (x_i - t_i)^2, \qquad
+              \frac{\partial \ell_i}{\partial x_i} = 2 (x_i - t_i)
+
+    Shapes: ``input`` any shape, ``target`` the same shape. Output: a scalar, or
+    ``input``'s shape for ``reduction='none'``. Raises ``ValueError`` on a shape
+    mismatch or an unknown reduction, ``TypeError`` on a non-float input.
+
+    >>> import numpy as np
+    >>> mse_loss(np.array([1.0, 2.0, 4.0]), np.array([1.0, 0.0, 1.0]))
+    np.float64(4.333333333333333)
+    """
+    x, t = _pair(input, target, reduction)
+    d = x - t
+    return reduce(d * d, reduction)
+
+
+def mse_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
+    """Gradient of :func:`mse_loss` with respect to ``input``: ``2 (x - t) * g``.
+
+    >>> import numpy as np
+    >>> mse_loss_backward(1.0, np.array([1.0, 2.0, 4.0]), np.array([1.0, 0.0, 1.0]))
+    array([0.        , 1.33333333, 2.        ])
+    """
+    x, t = _pair(input, target, reduction)
+    g = upstream(dout, x.shape, x.dtype, reduction)
+    return (2 * (x - t)) * g
+
+
+# --------------------------------------------------------------------------- L1
+
+def l1_loss(input, target, *, reduction: v.Reduction = "mean"):
+    r"""Mean absolute error, ``torch.nn.functional.l1_loss``.
+
+    .. math:: \ell_i = |x_i - t_i|, \qquad
+              \frac{\partial \ell_i}{\partial x_i} = \operatorname{sign}(x_i - t_i)
+
+    with ``sign(0) = 0`` (PyTorch's subgradient). Shapes as :func:`mse_loss`.
+
+    >>> import numpy as np
+    >>> l1_loss(np.array([1.0, 2.0, 4.0]), np.array([1.0, 0.0, 1.0]), reduction="sum")
+    np.float64(5.0)
+    """
+    x, t = _pair(input, target, reduction)
+    return reduce(np.abs(x - t), reduction)
+
+
+def l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
+    """Gradient of :func:`l1_loss` with respect to ``input``: ``sign(x - t) * g``.
+
+    >>> import numpy as np
+    >>> l1_loss_backward(1.0, np.array([1.0, 2.0, 0.0]), np.array([1.0, 0.0, 1.0]), reduction="sum")
+    array([ 0.,  1., -1.])
+    """
+    x, t = _pair(input, target, reduction)
+    g = upstream(dout, x.shape, x.dtype, reduction)
+    return np.sign(x - t) * g
+
+
+# --------------------------------------------------------------------------- Smooth L1 / Huber
+
+def smooth_l1_loss(input, target, *, reduction: v.Reduction = "mean", beta: float = 1.0):
+    r"""Smooth L1 loss, ``torch.nn.functional.smooth_l1_loss``.
+
+    With :math:`d = x - t`:
+
+    .. math:: \ell = \begin{cases} 0.5\, d^2 / \beta & |d| < \beta \\
+                                  |d| - 0.5\, \beta & \text{otherwise} \end{cases}
+              \qquad
+              \frac{\partial \ell}{\partial x} = \begin{cases} d / \beta & |d| < \beta \\
+                                                  \operatorname{sign}(d) & \text{otherwise} \end{cases}
+
+    ``beta`` >= 0; ``beta = 0`` is exactly :func:`l1_loss`. ``smooth_l1 = huber / beta``.
+
+    >>> import numpy as np
+    >>> smooth_l1_loss(np.array([0.5, 3.0]), np.array([0.0, 0.0]), reduction="none")
+    array([0.125, 2.5  ])
+    """
+    x, t = _pair(input, target, reduction)
+    v.check_scalar(beta, "beta", low=0.0)
+    if beta == 0:
+        return l1_loss(x, t, reduction=reduction)
+    a = np.abs(x - t)
+    loss = np.where(a < beta, (0.5 / beta) * a * a, a - 0.5 * beta).astype(x.dtype, copy=False)
+    return reduce(loss, reduction)
+
+
+def smooth_l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean",
+                            beta: float = 1.0) -> np.ndarray:
+    """Gradient of :func:`smooth_l1_loss` with respect to ``input``.
+
+    >>> import numpy as np
+    >>> smooth_l1_loss_backward(1.0, np.array([0.5, -3.0]), np.array([0.0, 0.0]), reduction="sum")
+    array([ 0.5, -1. ])
+    """
+    x, t = _pair(input, target, reduction)
+    v.check_scalar(beta, "beta", low=0.0)
+    if beta == 0:
+        return l1_loss_backward(dout, x, t, reduction=reduction)
+    g = upstream(dout, x.shape, x.dtype, reduction)
+    d = x - t
+    local = np.clip(d / x.dtype.type(beta), -1, 1)  # d/beta inside, sign(d) outside
+    return local * g
+
+
+def huber_loss(input, target, *, reduction: v.Reduction = "mean", delta: float = 1.0):
+    r"""Huber loss, ``torch.nn.functional.huber_loss``.
+
+    With :math:`d = x - t`:
+
+    .. math:: \ell = \begin{cases} 0.5\, d^2 & |d| \le \delta \\
+                                  \delta (|d| - 0.5\, \delta) & \text{otherwise} \end{cases}
+              \qquad
+              \frac{\partial \ell}{\partial x} = \operatorname{clip}(d, -\delta, \delta)
+
+    ``delta`` > 0.
+
+    >>> import numpy as np
+    >>> huber_loss(np.array([0.5, 3.0]), np.array([0.0, 0.0]), reduction="none", delta=2.0)
+    array([0.125, 4.   ])
+    """
+    x, t = _pair(input, target, reduction)
+    v.check_scalar(delta, "delta", low=0.0, low_open=True)
+    a = np.abs(x - t)
+    loss = np.where(a <= delta, 0.5 * a * a, delta * (a - 0.5 * delta)).astype(x.dtype, copy=False)
+    return reduce(loss, reduction)
+
+
+def huber_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean",
+                        delta: float = 1.0) -> np.ndarray:
+    """Gradient of :func:`huber_loss` with respect to ``input``: ``clip(x - t, -delta, delta) * g``.
+
+    >>> import numpy as np
+    >>> huber_loss_backward(1.0, np.array([0.5, -3.0]), np.array([0.0, 0.0]), reduction="sum")
+    array([ 0.5, -1. ])
+    """
+    x, t = _pair(input, target, reduction)
+    v.check_scalar(delta, "delta", low=0.0, low_open=True)
+    g = upstream(dout, x.shape, x.dtype, reduction)
+    return np.clip(x - t, -delta, delta) * g
+
+
+# --------------------------------------------------------------------------- KL divergence
+
+_KL_REDUCTIONS = ("none", "mean", "sum", "batchmean")
+
+
+def kl_div(input, target, *, reduction: str = "mean", log_target: bool = False):
+    r"""Kullback-Leibler divergence, ``torch.nn.functional.kl_div``.
+
+    ``input`` holds log-probabilities :math:`x = \log q`; ``target`` holds
+    probabilities :math:`p` (or log-probabilities when ``log_target=True``):
+
+    .. math:: \ell_i = p_i (\log p_i - x_i) \;(\text{with } 0 \log 0 = 0), \qquad
+              \frac{\partial \ell_i}{\partial x_i} = -p_i
+
+    ``reduction='batchmean'`` divides the sum by ``input.shape[0]`` and gives the
+    true KL divergence per sample; ``'mean'`` divides by the number of elements
+    (PyTorch's default, kept for parity). Target probabilities must be >= 0.
+
+    >>> import numpy as np
+    >>> p = np.array([[0.5, 0.5]]); q = np.array([[0.25, 0.75]])
+    >>> round(float(kl_div(np.log(q), p, reduction="batchmean")), 6)
+    0.143841
+    """
+    x, t = _pair(input, target, reduction, _KL_REDUCTIONS)
+    log_target = v.check_bool(log_target, "log_target")
+    if log_target:
+        loss = np.exp(t) * (t - x)
+    else:
+        if np.any(t < 0):
+            raise ValueError("target must hold probabilities >= 0 when log_target=False; "
+                             "pass log_target=True for log-probabilities")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            xlogx = np.where(t > 0, t * np.log(np.where(t > 0, t, 1)), 0)
+        loss = (xlogx - t * x).astype(x.dtype, copy=False)
+    return reduce(loss, reduction)
+
+
+def kl_div_backward(dout, input, target, *, reduction: str = "mean",
+                    log_target: bool = False) -> np.ndarray:
+    """Gradient of :func:`kl_div` with respect to ``input``: ``-p * g``.
+
+    >>> import numpy as np
+    >>> kl_div_backward(1.0, np.log([[0.25, 0.75]]), np.array([[0.5, 0.5]]), reduction="sum")
+    array([[-0.5, -0.5]])
+    """
+    x, t = _pair(input, target, reduction, _KL_REDUCTIONS)
+    log_target = v.check_bool(log_target, "log_target")
+    g = upstream(dout, x.shape, x.dtype, reduction)
+    p = np.exp(t) if log_target else t
+    return -p * g
+
+
+# --------------------------------------------------------------------------- Poisson NLL
+
+def poisson_nll_loss(input, target, *, log_input: bool = True, full: bool = False,
+                     eps: float = 1e-8, reduction: v.Reduction = "mean"):
+    r"""Negative log-likelihood of a Poisson target, ``torch.nn.functional.poisson_nll_loss``.
+
+    .. math:: \ell = \begin{cases} e^{x} - t\,x & \text{log\_input} \\
+                                  x - t \log(x + \epsilon) & \text{otherwise} \end{cases}
+              \qquad
+              \frac{\partial \ell}{\partial x} = \begin{cases} e^{x} - t \\ 1 - t / (x + \epsilon) \end{cases}
+
+    ``full=True`` adds Stirling's term :math:`t \log t - t + \tfrac12 \log(2\pi t)` where
+    :math:`t > 1` (zero elsewhere); it does not depend on ``x``.
+
+    >>> import numpy as np
+    >>> poisson_nll_loss(np.array([0.0, 1.0]), np.array([1.0, 2.0]), reduction="none")
+    array([1.        , 0.71828183])
+    """
+    x, t = _pair(input, target, reduction)
+    log_input = v.check_bool(log_input, "log_input")
+    full = v.check_bool(full, "full")
+    v.check_scalar(eps, "eps", low=0.0)
+    if log_input:
+        loss = np.exp(x) - t * x
+    else:
+        loss = x - t * np.log(x + x.dtype.type(eps))
+    if full:
+        safe_t = np.where(t > 1, t, 1)
+        stirling = safe_t * np.log(safe_t) - safe_t + 0.5 * np.log(2 * np.pi * safe_t)
+        loss = loss + np.where(t > 1, stirling, 0).astype(x.dtype, copy=False)
+    return reduce(loss, reduction)
+
+
+def poisson_nll_loss_backward(dout, input, target, *, log_input: bool = True, full: bool = False,
+                              eps: float = 1e-8, reduction: v.Reduction = "mean") -> np.ndarray:
+    """Gradient of :func:`poisson_nll_loss` with respect to ``input``.
+
+    >>> import numpy as np
+    >>> poisson_nll_loss_backward(1.0, np.array([0.0, 1.0]), np.array([1.0, 2.0]), reduction="none")
+    array([0.        , 0.71828183])
+    """
+    x, t = _pair(input, target, reduction)
+    log_input = v.check_bool(log_input, "log_input")
+    v.check_bool(full, "full")
+    v.check_scalar(eps, "eps", low=0.0)
+    g = upstream(dout, x.shape, x.dtype, reduction)
+    local = np.exp(x) - t if log_input else 1 - t / (x + x.dtype.type(eps))
+    return local * g
+
+
+# --------------------------------------------------------------------------- Gaussian NLL
+
+def _gaussian_var(var, x: np.ndarray) -> np.ndarray:
+    """``var`` as PyTorch accepts it, as an array that broadcasts against ``x``.
+
+    Accepted: a Python float (one variance for all); the input's shape
+    (heteroscedastic); the input's shape without its last dimension; the input's
+    number of dimensions with exactly one dimension of size 1 where the input's
+    differs (homoscedastic along that dimension).
+    """
+    if isinstance(var, float):
+        va = np.full(x.shape, var, dtype=x.dtype)
+    else:
+        va = np.asarray(var)
+        if va.dtype.kind not in "biuf":
+            raise TypeError(f"var must hold real numbers, got an array of dtype {va.dtype}")
+        va = va.astype(x.dtype, copy=False)
+    if np.any(va < 0):
+        raise ValueError("var must be non-negative, got a negative entry")
+    if va.shape == x.shape:
+        return va
+    if x.ndim >= 1 and va.shape == x.shape[:-1]:
+        return va[..., np.newaxis]
+    if va.ndim == x.ndim:
+        mismatched = [(a, b) for a, b in zip(x.shape, va.shape) if a != b]
+        if len(mismatched) == 1 and mismatched[0][1] == 1:
+            return va
+    raise ValueError(
+        f"var must have the input's shape {x.shape}, that shape without its last dimension, "
+        f"or that shape with one dimension set to 1; got {va.shape}"
+    )
+
+
+def gaussian_nll_loss(input, target, var, *, full: bool = False, eps: float = 1e-6,
+                      reduction: v.Reduction = "mean"):
+    r"""Gaussian negative log-likelihood, ``torch.nn.functional.gaussian_nll_loss``.
+
+    With :math:`v = \max(\text{var}, \epsilon)` (clamped for stability):
+
+    .. math:: \ell = \tfrac12 \left(\log v + \frac{(x - t)^2}{v}\right) \;[+ \tfrac12 \log 2\pi
+              \text{ if full}], \qquad
+              \frac{\partial \ell}{\partial x} = \frac{x - t}{v}, \quad
+              \frac{\partial \ell}{\partial \text{var}} = \tfrac12 \left(\frac1v - \frac{(x-t)^2}{v^2}\right)
+
+    As in PyTorch, the clamp is not differentiated: the var gradient uses the
+    clamped ``v`` and passes through to every entry of ``var``. ``var`` may have the
+    input's shape (heteroscedastic), or drop or set to 1 its last dimension
+    (homoscedastic; its gradient is then summed over that dimension).
+
+    >>> import numpy as np
+    >>> gaussian_nll_loss(np.array([1.0, 2.0]), np.array([0.0, 0.0]), np.array([1.0, 4.0]), reduction="none")
+    array([0.5       , 1.19314718])
+    """
+    x = v.as_float_array(input, "input")
+    t = v.as_real_like(target, "target", x)
+    v.check_reduction(reduction)
+    full = v.check_bool(full, "full")
+    v.check_scalar(eps, "eps", low=0.0)
+    vc = np.maximum(_gaussian_var(var, x), x.dtype.type(eps))
+    d = x - t
+    loss = 0.5 * (np.log(vc) + d * d / vc)
+    if full:
+        loss = loss + x.dtype.type(0.5 * math.log(2 * math.pi))
+    return reduce(loss.astype(x.dtype, copy=False), reduction)
+
+
+def gaussian_nll_loss_backward(dout, input, target, var, *, full: bool = False, eps: float = 1e-6,
+                               reduction: v.Reduction = "mean") -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of :func:`gaussian_nll_loss` with respect to ``input`` and ``var``, as a pair.
+
+    >>> import numpy as np
+    >>> gx, gv = gaussian_nll_loss_backward(1.0, np.array([1.0, 2.0]), np.array([0.0, 0.0]),
+    ...                                     np.array([1.0, 4.0]), reduction="sum")
+    >>> gx, gv
+    (array([1. , 0.5]), array([0.    , 0.0625]))
+    """
+    x = v.as_float_array(input, "input")
+    t = v.as_real_like(target, "target", x)
+    v.check_reduction(reduction)
+    v.check_bool(full, "full")
+    v.check_scalar(eps, "eps", low=0.0)
+    va = _gaussian_var(var, x)
+    vc = np.maximum(va, x.dtype.type(eps))
+    g = upstream(dout, x.shape, x.dtype, reduction)
+    d = x - t
+    gx = (d / vc) * g
+    gv = (0.5 * (1 / vc - d * d / (vc * vc))) * g
+    gv = np.broadcast_to(gv, x.shape)
+    summed = tuple(i for i, (a, b) in enumerate(zip(x.shape, va.shape)) if a != b)
+    if summed:  # homoscedastic: a variance shared along a dimension gets the sum of its gradients
+        gv = gv.sum(axis=summed, keepdims=True)
+    var_shape = () if isinstance(var, float) else np.shape(var)
+    if var_shape == ():
+        gv = gv.sum()  # a Python float shared by every element
+    return gx.astype(x.dtype, copy=False), np.asarray(gv).reshape(var_shape).astype(x.dtype, copy=False)

@@ -1,0 +1,363 @@
+"""The one registry of losses: it drives the parametrized tests, the CLI's choices and the docs table.
+
+Each :class:`LossSpec` names a loss's class, its pure function and backward
+(resolved lazily, so ``import losslab`` stays cheap), its positional inputs,
+which of them are differentiable, its reductions, and ``cases``: a function of a
+random generator that returns sample inputs covering every option combination
+the tests check. Case inputs are float64 (class labels int64); tests cast them
+to float32 where they check dtypes.
+
+Adding a loss means writing its module and adding one ``LossSpec`` here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+__all__ = ["Case", "LossSpec", "LOSSES", "get", "names", "markdown_table"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One sample call of a loss: options and inputs, with a readable id."""
+
+    id: str
+    options: dict[str, Any]
+    inputs: tuple[np.ndarray, ...]
+    numeric: bool = True  # False where a clamp or kink makes central differences meaningless
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    name: str                        # the class name in losslab.nn (PyTorch's where it has one)
+    module: str                      # family module under losslab.functional / losslab.nn
+    function_name: str               # the pure function in losslab.functional
+    inputs: tuple[str, ...]          # positional inputs, in call order
+    differentiable: tuple[str, ...]  # inputs that backward returns gradients for, in order
+    options: tuple[str, ...]         # constructor / keyword options (reduction included)
+    summary: str
+    cases: Callable[[np.random.Generator], list[Case]] = field(repr=False)
+    reductions: tuple[str, ...] = ("none", "mean", "sum")
+    torch_name: str | None = None    # the torch.nn class to compare with, if any
+
+    @property
+    def function(self) -> Callable:
+        return getattr(importlib.import_module(f"losslab.functional.{self.module}"), self.function_name)
+
+    @property
+    def backward(self) -> Callable:
+        mod = importlib.import_module(f"losslab.functional.{self.module}")
+        return getattr(mod, f"{self.function_name}_backward")
+
+    @property
+    def cls(self) -> type:
+        return getattr(importlib.import_module(f"losslab.nn.{self.module}"), self.name)
+
+    @property
+    def grad_positions(self) -> tuple[int, ...]:
+        return tuple(self.inputs.index(n) for n in self.differentiable)
+
+    def make_cases(self, seed: int = 0) -> list[Case]:
+        return self.cases(np.random.default_rng(seed))
+
+
+# ----------------------------------------------------------------------------- sample makers
+
+def _grid(**options: list) -> Iterator[dict[str, Any]]:
+    keys = list(options)
+    for values in itertools.product(*(options[k] for k in keys)):
+        yield dict(zip(keys, values))
+
+
+def _label(opts: dict[str, Any], extra: str = "") -> str:
+    parts = [extra] if extra else []
+    for k, val in opts.items():
+        parts.append(f"{k}={'array' if isinstance(val, np.ndarray) else val}")
+    return ",".join(parts) or "default"
+
+
+def _away_from(values: np.ndarray, kinks, gap: float = 5e-3) -> np.ndarray:
+    """Nudge values lying within ``gap`` of a kink, so central differences see one smooth piece."""
+    out = values.copy()
+    for k in kinks:
+        near = np.abs(out - k) < gap
+        out[near] = k + 3 * gap * np.where(out[near] >= k, 1, -1)
+    return out
+
+
+def _index_targets(rng, shape, num_classes, ignore_index=None, ignored=1):
+    t = rng.integers(0, num_classes, size=shape)
+    if ignore_index is not None and t.size > 1:
+        flat = t.reshape(-1)
+        flat[rng.choice(flat.size, size=ignored, replace=False)] = ignore_index
+    return t
+
+
+def _cross_entropy_cases(rng) -> list[Case]:
+    n, c = 5, 4
+    cases = []
+    weight = rng.uniform(0.5, 2.0, c)
+    for opts in _grid(weight=[None, weight], ignore_index=[-100, 2], label_smoothing=[0.0, 0.25]):
+        x = rng.normal(0, 2, (n, c))
+        t = _index_targets(rng, n, c, opts["ignore_index"] if opts["ignore_index"] != -100 else None)
+        cases.append(Case(_label(opts, "index"), opts, (x, t)))
+    for opts in _grid(weight=[None, weight], label_smoothing=[0.0, 0.25]):
+        x = rng.normal(0, 2, (n, c))
+        p = rng.dirichlet(np.ones(c), size=n)
+        cases.append(Case(_label(opts, "probs"), opts, (x, p)))
+    for opts in _grid(weight=[None, weight], label_smoothing=[0.0, 0.1]):
+        x = rng.normal(0, 2, (2, c, 3, 2))
+        t = _index_targets(rng, (2, 3, 2), c, -100)
+        cases.append(Case(_label(dict(opts, ignore_index=-100), "kdim-index"),
+                          dict(opts, ignore_index=-100), (x, t)))
+    x = rng.normal(0, 2, (2, c, 3))
+    p = np.moveaxis(rng.dirichlet(np.ones(c), size=(2, 3)), -1, 1)
+    cases.append(Case("kdim-probs", {"label_smoothing": 0.1}, (x, p)))
+    cases.append(Case("unbatched", {}, (rng.normal(0, 2, c), np.array(1))))
+    return cases
+
+
+def _nll_cases(rng) -> list[Case]:
+    n, c = 5, 4
+    weight = rng.uniform(0.5, 2.0, c)
+    cases = []
+    for opts in _grid(weight=[None, weight], ignore_index=[-100, 0]):
+        x = rng.normal(0, 2, (n, c))
+        t = _index_targets(rng, n, c, opts["ignore_index"] if opts["ignore_index"] != -100 else None)
+        cases.append(Case(_label(opts), opts, (x, t)))
+    cases.append(Case("kdim", {"weight": weight}, (rng.normal(0, 2, (2, c, 3)), rng.integers(0, c, (2, 3)))))
+    cases.append(Case("unbatched", {}, (rng.normal(0, 2, c), np.array(3))))
+    return cases
+
+
+def _bce_cases(rng) -> list[Case]:
+    cases = []
+    for opts in _grid(weight=[None, rng.uniform(0.5, 2.0, 3), rng.uniform(0.5, 2.0, (4, 3))]):
+        p = rng.uniform(0.05, 0.95, (4, 3))
+        hard = rng.integers(0, 2, (4, 3)).astype(float)
+        cases.append(Case(_label(opts, "hard"), opts, (p, hard)))
+        cases.append(Case(_label(opts, "soft"), opts, (rng.uniform(0.05, 0.95, (4, 3)), rng.uniform(0, 1, (4, 3)))))
+    return cases
+
+
+def _bce_logits_cases(rng) -> list[Case]:
+    cases = []
+    for opts in _grid(weight=[None, rng.uniform(0.5, 2.0, 3)], pos_weight=[None, rng.uniform(0.5, 3.0, 3)]):
+        x = rng.normal(0, 3, (4, 3))
+        t = rng.integers(0, 2, (4, 3)).astype(float)
+        cases.append(Case(_label(opts), opts, (x, t)))
+    cases.append(Case("soft-3d", {}, (rng.normal(0, 3, (2, 3, 3)), rng.uniform(0, 1, (2, 3, 3)))))
+    return cases
+
+
+def _pair_cases(shapes, kinks=(), scale=2.0, **options):
+    def make(rng) -> list[Case]:
+        cases = []
+        for shape in shapes:
+            for opts in _grid(**options):
+                x = rng.normal(0, scale, shape)
+                t = rng.normal(0, scale, shape)
+                d = _away_from(x - t, [k for kink in kinks for k in kink(opts)])
+                cases.append(Case(_label(opts, "x".join(map(str, shape))), opts, (t + d, t)))
+        return cases
+    return make
+
+
+def _kl_cases(rng) -> list[Case]:
+    cases = []
+    for log_target in (False, True):
+        x = np.log(rng.dirichlet(np.ones(4), size=3))
+        p = rng.dirichlet(np.ones(4), size=3)
+        if not log_target:
+            p[0, 1] = 0.0  # 0 log 0 = 0
+        t = np.log(p) if log_target else p
+        cases.append(Case(f"log_target={log_target}", {"log_target": log_target}, (x, t)))
+    return cases
+
+
+def _poisson_cases(rng) -> list[Case]:
+    cases = []
+    for opts in _grid(log_input=[True, False], full=[False, True]):
+        t = rng.poisson(2.0, (4, 3)).astype(float)
+        x = rng.normal(0, 1, (4, 3)) if opts["log_input"] else rng.uniform(0.3, 3.0, (4, 3))
+        cases.append(Case(_label(opts), opts, (x, t)))
+    return cases
+
+
+def _gaussian_cases(rng) -> list[Case]:
+    cases = []
+    for full in (False, True):
+        for kind, vshape in (("hetero", (4, 3)), ("homo", (4,)), ("homo-keepdim", (4, 1)), ("homo-dim1", (1, 3))):
+            x, t = rng.normal(0, 1, (4, 3)), rng.normal(0, 1, (4, 3))
+            var = rng.uniform(0.2, 2.0, vshape)
+            cases.append(Case(f"{kind},full={full}", {"full": full}, (x, t, var)))
+    var = rng.uniform(0.0, 0.2, (4, 3))
+    cases.append(Case("clamped", {"eps": 0.1}, (rng.normal(0, 1, (4, 3)), rng.normal(0, 1, (4, 3)), var),
+                      numeric=False))
+    return cases
+
+
+def _pm1(rng, shape):
+    return rng.choice([-1.0, 1.0], size=shape)
+
+
+def _margin_ranking_cases(rng) -> list[Case]:
+    cases = []
+    for margin in (0.0, 0.5):
+        x1, x2, y = rng.normal(0, 1, 6), rng.normal(0, 1, 6), _pm1(rng, 6)
+        d = _away_from(-y * (x1 - x2) + margin, [0.0])
+        x1 = x2 - (d - margin) / y
+        cases.append(Case(f"margin={margin}", {"margin": margin}, (x1, x2, y)))
+    return cases
+
+
+def _hinge_embedding_cases(rng) -> list[Case]:
+    cases = []
+    for margin in (1.0, 2.0):
+        x = _away_from(rng.normal(margin / 2, 1.5, (4, 3)), [margin])
+        cases.append(Case(f"margin={margin}", {"margin": margin}, (x, _pm1(rng, (4, 3)))))
+    return cases
+
+
+def _soft_margin_cases(rng) -> list[Case]:
+    return [Case("2d", {}, (rng.normal(0, 2, (4, 3)), _pm1(rng, (4, 3)))),
+            Case("1d", {}, (rng.normal(0, 2, 5), _pm1(rng, 5)))]
+
+
+def _multilabel_soft_margin_cases(rng) -> list[Case]:
+    cases = []
+    for weight in (None, rng.uniform(0.5, 2.0, 4)):
+        opts = {"weight": weight}
+        x = rng.normal(0, 2, (5, 4))
+        cases.append(Case(_label(opts), opts, (x, rng.integers(0, 2, (5, 4)).astype(float))))
+    return cases
+
+
+def _multi_margin_cases(rng) -> list[Case]:
+    cases = []
+    n, c = 5, 4
+    for opts in _grid(p=[1, 2], margin=[1.0, 0.5], weight=[None, rng.uniform(0.5, 2.0, c)]):
+        while True:  # draw until every hinge margin - x[y] + x[j] is off its kink
+            x, t = rng.normal(0, 1, (n, c)), rng.integers(0, c, n)
+            z = opts["margin"] - x[np.arange(n), t][:, None] + x
+            z[np.arange(n), t] = 1.0
+            if np.abs(z).min() > 5e-3:
+                break
+        cases.append(Case(_label(opts), opts, (x, t)))
+    cases.append(Case("unbatched", {}, (rng.normal(0, 1, c), np.array(2))))
+    return cases
+
+
+def _multilabel_margin_cases(rng) -> list[Case]:
+    y = np.array([[3, 0, -1, 1], [1, 2, 3, -1], [2, -1, 0, 0], [0, 1, 2, 3]])
+    return [Case("2d", {}, (rng.normal(0, 1, (4, 4)), y)),
+            Case("unbatched", {}, (rng.normal(0, 1, 4), np.array([2, 0, -1, 1])))]
+
+
+def _cosine_embedding_cases(rng) -> list[Case]:
+    cases = []
+    for margin in (0.0, 0.3):
+        x1, x2 = rng.normal(0, 1, (5, 3)), rng.normal(0, 1, (5, 3))
+        cases.append(Case(f"margin={margin}", {"margin": margin}, (x1, x2, _pm1(rng, 5))))
+    cases.append(Case("unbatched", {"margin": 0.1}, (rng.normal(0, 1, 3), rng.normal(0, 1, 3), np.array(-1.0))))
+    return cases
+
+
+def _triplet_cases(rng) -> list[Case]:
+    cases = []
+    for opts in _grid(margin=[1.0, 0.5], p=[2.0, 1.0, 3.0], swap=[False, True]):
+        a, p_, n_ = (rng.normal(0, 1, (5, 3)) for _ in range(3))
+        cases.append(Case(_label(opts), opts, (a, p_, n_)))
+    cases.append(Case("unbatched", {}, tuple(rng.normal(0, 1, 3) for _ in range(3))))
+    return cases
+
+
+# ----------------------------------------------------------------------------- the registry
+
+def _spec(name, module, fn, summary, cases, *, inputs=("input", "target"), grads=("input",),
+          options=("reduction",), reductions=("none", "mean", "sum"), torch=True) -> LossSpec:
+    return LossSpec(name, module, fn, inputs, grads, options, summary, cases, reductions,
+                    name if torch else None)
+
+
+LOSSES: tuple[LossSpec, ...] = (
+    _spec("CrossEntropyLoss", "classification", "cross_entropy",
+          "softmax cross-entropy on logits; class-index or class-probability targets",
+          _cross_entropy_cases, options=("weight", "ignore_index", "reduction", "label_smoothing")),
+    _spec("NLLLoss", "classification", "nll_loss", "negative log-likelihood of log-probabilities",
+          _nll_cases, options=("weight", "ignore_index", "reduction")),
+    _spec("BCELoss", "classification", "binary_cross_entropy", "binary cross-entropy on probabilities",
+          _bce_cases, options=("weight", "reduction")),
+    _spec("BCEWithLogitsLoss", "classification", "binary_cross_entropy_with_logits",
+          "binary cross-entropy on logits, stable log-sigmoid form", _bce_logits_cases,
+          options=("weight", "reduction", "pos_weight")),
+    _spec("MSELoss", "regression", "mse_loss", "squared error", _pair_cases([(4, 3), (2, 3, 2)])),
+    _spec("L1Loss", "regression", "l1_loss", "absolute error",
+          _pair_cases([(4, 3), (2, 3, 2)], kinks=[lambda o: [0.0]])),
+    _spec("SmoothL1Loss", "regression", "smooth_l1_loss", "quadratic below beta, linear above",
+          _pair_cases([(4, 3)], kinks=[lambda o: [0.0, -o["beta"], o["beta"]]], beta=[1.0, 0.5, 0.0]),
+          options=("reduction", "beta")),
+    _spec("HuberLoss", "regression", "huber_loss", "quadratic below delta, linear above (delta-scaled)",
+          _pair_cases([(4, 3)], kinks=[lambda o: [-o["delta"], o["delta"]]], delta=[1.0, 0.5, 2.0]),
+          options=("reduction", "delta")),
+    _spec("KLDivLoss", "regression", "kl_div", "KL divergence from log-probabilities",
+          _kl_cases, options=("reduction", "log_target"), reductions=("none", "mean", "sum", "batchmean")),
+    _spec("PoissonNLLLoss", "regression", "poisson_nll_loss", "Poisson negative log-likelihood",
+          _poisson_cases, options=("log_input", "full", "eps", "reduction")),
+    _spec("GaussianNLLLoss", "regression", "gaussian_nll_loss", "Gaussian negative log-likelihood with variance",
+          _gaussian_cases, inputs=("input", "target", "var"), grads=("input", "var"),
+          options=("full", "eps", "reduction")),
+    _spec("MarginRankingLoss", "embedding", "margin_ranking_loss", "hinge on the ranking of two scores",
+          _margin_ranking_cases, inputs=("input1", "input2", "target"), grads=("input1", "input2"),
+          options=("margin", "reduction")),
+    _spec("HingeEmbeddingLoss", "margin", "hinge_embedding_loss", "x for similar pairs, max(0, margin - x) for dissimilar",
+          _hinge_embedding_cases, options=("margin", "reduction")),
+    _spec("SoftMarginLoss", "margin", "soft_margin_loss", "logistic loss log(1 + exp(-y x)) on labels +-1",
+          _soft_margin_cases),
+    _spec("MultiLabelSoftMarginLoss", "margin", "multilabel_soft_margin_loss",
+          "per-class logistic loss averaged over classes", _multilabel_soft_margin_cases,
+          options=("weight", "reduction")),
+    _spec("MultiMarginLoss", "margin", "multi_margin_loss", "multi-class hinge (p = 1 or 2)",
+          _multi_margin_cases, options=("p", "margin", "weight", "reduction")),
+    _spec("MultiLabelMarginLoss", "margin", "multilabel_margin_loss", "multi-label hinge over target and non-target classes",
+          _multilabel_margin_cases),
+    _spec("CosineEmbeddingLoss", "embedding", "cosine_embedding_loss", "1 - cos for similar pairs, max(0, cos - margin) for dissimilar",
+          _cosine_embedding_cases, inputs=("input1", "input2", "target"), grads=("input1", "input2"),
+          options=("margin", "reduction")),
+    _spec("TripletMarginLoss", "embedding", "triplet_margin_loss", "max(d(a, p) - d(a, n) + margin, 0) with p-norm distance",
+          _triplet_cases, inputs=("anchor", "positive", "negative"), grads=("anchor", "positive", "negative"),
+          options=("margin", "p", "eps", "swap", "reduction")),
+)
+
+_BY_NAME = {spec.name: spec for spec in LOSSES}
+
+
+def names() -> list[str]:
+    """The registered loss names, in registry order."""
+    return [spec.name for spec in LOSSES]
+
+
+def get(name: str) -> LossSpec:
+    """The spec of loss ``name``; ``ValueError`` listing the choices for an unknown name."""
+    try:
+        return _BY_NAME[name]
+    except KeyError:
+        raise ValueError(f"unknown loss {name!r}; choose one of: {', '.join(names())}") from None
+
+
+def markdown_table() -> str:
+    """The README's loss table, generated from the registry."""
+    rows = ["| loss | `losslab.functional` | inputs (gradient for) | options | what it is |",
+            "| --- | --- | --- | --- | --- |"]
+    for s in LOSSES:
+        ins = ", ".join(f"**{n}**" if n in s.differentiable else n for n in s.inputs)
+        opts = ", ".join(s.options)
+        if "batchmean" in s.reductions:
+            opts += " (incl. 'batchmean')"
+        rows.append(f"| `nn.{s.name}` | `{s.function_name}` | {ins} | {opts} | {s.summary} |")
+    return "\n".join(rows)

@@ -1,0 +1,70 @@
+"""Shared helpers of the registry-driven tests (imported by the test modules, not a test itself)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from losslab.registry import LOSSES, Case, LossSpec
+
+
+def cast(a, dtype):
+    """Float arrays to ``dtype``; class labels and scalars unchanged."""
+    if isinstance(a, np.ndarray) and a.dtype.kind == "f":
+        return a.astype(dtype)
+    return a
+
+
+def case_args(case: Case, dtype=np.float64) -> tuple[tuple, dict]:
+    inputs = tuple(cast(a, dtype) for a in case.inputs)
+    options = {k: cast(val, dtype) for k, val in case.options.items()}
+    return inputs, options
+
+
+def as_tuple(grads) -> tuple:
+    return grads if isinstance(grads, tuple) else (grads,)
+
+
+def forward_backward(spec: LossSpec, case: Case, reduction: str, dtype=np.float64, dout=None):
+    """Run the pure pair: returns (out, dout, gradients as a tuple)."""
+    inputs, options = case_args(case, dtype)
+    out = spec.function(*inputs, **options, reduction=reduction)
+    if dout is None:
+        dout = np.random.default_rng(7).uniform(0.5, 1.5, np.shape(out))
+    grads = as_tuple(spec.backward(np.asarray(dout, dtype=dtype), *inputs, **options, reduction=reduction))
+    return out, dout, grads
+
+
+def spec_case_reduction(only=None, numeric_only=False):
+    """pytest params over every registered loss x case x reduction."""
+    params = []
+    for spec in LOSSES:
+        if only is not None and spec.name not in only:
+            continue
+        for case in spec.make_cases():
+            if numeric_only and not case.numeric:
+                continue
+            for reduction in spec.reductions:
+                params.append(pytest.param(spec, case, reduction, id=f"{spec.name}-{case.id}-{reduction}"))
+    return params
+
+
+def torch_forward_backward(spec: LossSpec, case: Case, reduction: str, dtype, dout):
+    """The same call through torch.nn, returning (out, gradients) as NumPy arrays."""
+    import torch
+
+    tdtype = {np.float32: torch.float32, np.float64: torch.float64}[dtype]
+    inputs, options = case_args(case, dtype)
+    tensors = []
+    for i, a in enumerate(inputs):
+        t = torch.from_numpy(np.array(a))
+        if t.is_floating_point():
+            t = t.to(tdtype).requires_grad_(i in spec.grad_positions)
+        tensors.append(t)
+    topts = {k: torch.from_numpy(np.array(val)).to(tdtype) if isinstance(val, np.ndarray) else val
+             for k, val in options.items()}
+    loss = getattr(torch.nn, spec.torch_name)(**topts, reduction=reduction)
+    out = loss(*tensors)
+    out.backward(torch.from_numpy(np.array(dout)).to(tdtype))
+    grads = tuple(tensors[i].grad.numpy() for i in spec.grad_positions)
+    return out.detach().numpy(), grads

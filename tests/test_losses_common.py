@@ -1,0 +1,130 @@
+"""Properties every registered loss must have, driven by the registry's cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _support import as_tuple, case_args, forward_backward, spec_case_reduction
+
+from losslab import _validation
+from losslab.gradcheck import gradcheck
+from losslab.registry import LOSSES
+
+
+@pytest.mark.parametrize("spec, case, reduction", spec_case_reduction(numeric_only=True))
+def test_gradient_matches_central_differences(spec, case, reduction):
+    inputs, options = case_args(case)
+    out, dout, grads = forward_backward(spec, case, reduction)
+
+    def objective(*args):
+        return float(np.sum(dout * spec.function(*args, **options, reduction=reduction)))
+
+    result = gradcheck(objective, inputs, grads, wrt=spec.grad_positions)
+    assert result.ok, str(result)
+
+
+@pytest.mark.parametrize("spec, case, reduction", spec_case_reduction())
+def test_float32_in_float32_out_and_close_to_float64(spec, case, reduction):
+    out64, dout, grads64 = forward_backward(spec, case, reduction, np.float64)
+    out32, _, grads32 = forward_backward(spec, case, reduction, np.float32, dout=dout)
+    assert np.asarray(out32).dtype == np.float32
+    assert np.shape(out32) == np.shape(out64)
+    if reduction != "none":
+        assert isinstance(out32, np.float32) and isinstance(out64, np.float64)
+    np.testing.assert_allclose(out32, out64, rtol=2e-4, atol=1e-5)
+    for g32, g64 in zip(grads32, grads64):
+        assert g32.dtype == np.float32
+        np.testing.assert_allclose(g32, g64, rtol=2e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("spec, case, reduction", spec_case_reduction())
+def test_gradient_shapes_match_inputs(spec, case, reduction):
+    _, _, grads = forward_backward(spec, case, reduction)
+    assert len(grads) == len(spec.differentiable)
+    for pos, g in zip(spec.grad_positions, grads):
+        assert g.shape == np.shape(case.inputs[pos])
+        assert np.all(np.isfinite(g))
+
+
+@pytest.mark.parametrize("spec, case, reduction", spec_case_reduction())
+def test_class_matches_function_and_leaves_inputs_alone(spec, case, reduction):
+    inputs, options = case_args(case)
+    before = [np.array(a, copy=True) for a in inputs] + [np.array(o, copy=True) for o in options.values()]
+    loss = spec.cls(**options, reduction=reduction)
+    out = loss(*inputs)
+    dout = np.full(np.shape(out), 0.75)
+    grads = as_tuple(loss.backward(dout))
+    np.testing.assert_array_equal(out, spec.function(*inputs, **options, reduction=reduction))
+    expected = as_tuple(spec.backward(dout, *inputs, **options, reduction=reduction))
+    for g, e in zip(grads, expected, strict=True):
+        np.testing.assert_array_equal(g, e)
+    np.testing.assert_array_equal(loss.forward(*inputs), out)
+    after = list(inputs) + list(options.values())
+    for b, a in zip(before, after, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("spec", LOSSES, ids=lambda s: s.name)
+def test_default_backward_is_dout_one(spec):
+    case = spec.make_cases()[0]
+    inputs, options = case_args(case)
+    loss = spec.cls(**options)
+    out = loss(*inputs)
+    for g, e in zip(as_tuple(loss.backward()), as_tuple(spec.backward(np.ones(np.shape(out)), *inputs, **options)),
+                    strict=True):
+        np.testing.assert_allclose(g, e, rtol=1e-15)
+
+
+@pytest.mark.parametrize("spec", LOSSES, ids=lambda s: s.name)
+def test_backward_before_forward_raises(spec):
+    options = spec.make_cases()[0].options
+    with pytest.raises(_validation.BackwardBeforeForwardError, match="before forward"):
+        spec.cls(**options).backward()
+    with pytest.raises(ValueError, match="before forward"):
+        spec.cls(**options).backward()
+
+
+@pytest.mark.parametrize("spec", LOSSES, ids=lambda s: s.name)
+def test_unknown_reduction_raises(spec):
+    with pytest.raises(ValueError, match=r"reduction must be one of .*got 'avg'"):
+        spec.cls(reduction="avg")
+    case = spec.make_cases()[0]
+    inputs, options = case_args(case)
+    with pytest.raises(ValueError, match="reduction"):
+        spec.function(*inputs, **options, reduction="avg")
+
+
+@pytest.mark.parametrize("spec", LOSSES, ids=lambda s: s.name)
+def test_wrong_dout_shape_raises(spec):
+    case = spec.make_cases()[0]
+    inputs, options = case_args(case)
+    loss = spec.cls(**options, reduction="none")
+    out = loss(*inputs)
+    with pytest.raises(ValueError, match="dout must be a scalar or have the loss's output shape"):
+        loss.backward(np.ones(np.shape(out) + (2,)))
+
+
+@pytest.mark.parametrize("spec", LOSSES, ids=lambda s: s.name)
+def test_wrong_number_of_inputs_raises(spec):
+    case = spec.make_cases()[0]
+    inputs, options = case_args(case)
+    with pytest.raises(TypeError, match=f"takes {len(spec.inputs)} inputs"):
+        spec.cls(**options)(*inputs[:-1])
+
+
+@pytest.mark.parametrize("spec", LOSSES, ids=lambda s: s.name)
+def test_integer_input_is_a_type_error(spec):
+    case = spec.make_cases()[0]
+    inputs, options = case_args(case)
+    bad = list(inputs)
+    bad[0] = np.ones(np.shape(inputs[0]), dtype=np.int64)
+    with pytest.raises(TypeError, match=f"{spec.inputs[0]} must be a float32 or float64 array"):
+        spec.function(*bad, **options)
+
+
+@pytest.mark.parametrize("spec", LOSSES, ids=lambda s: s.name)
+def test_docstring_has_formula_and_example(spec):
+    for fn in (spec.function, spec.backward):
+        assert fn.__doc__ and ">>>" in fn.__doc__, f"{fn.__name__} needs a doctest"
+    assert "math::" in spec.function.__doc__ or "=" in spec.function.__doc__
+    assert spec.cls.__doc__
