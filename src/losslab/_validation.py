@@ -107,7 +107,7 @@ def check_labels_pm1(y: np.ndarray, name: str) -> np.ndarray:
     if arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold the labels 1 and -1, got {_describe(arr)}")
     if not np.all((arr == 1) | (arr == -1)):
-        bad = arr[(arr != 1) & (arr != -1)].flat[0]
+        bad = arr[(arr != 1) & (arr != -1)].flat[0].item()
         raise ValueError(f"{name} must hold only the labels 1 and -1, got the value {bad!r}")
     return arr
 

@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-__all__ = ["Case", "LossSpec", "LOSSES", "get", "names", "markdown_table"]
+__all__ = ["Case", "Curve", "LossSpec", "LOSSES", "get", "names", "markdown_table", "curve_values"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,21 @@ class Case:
     options: dict[str, Any]
     inputs: tuple[np.ndarray, ...]
     numeric: bool = True  # False where a clamp or kink makes central differences meaningless
+
+
+@dataclass(frozen=True)
+class Curve:
+    """How to draw a loss against one scalar: ``make(xs)`` builds one sample per value in ``xs``.
+
+    The plotted gradient is that of the differentiable input ``grad_input`` at
+    column ``column`` of each sample (the element that ``xs`` fills).
+    """
+
+    make: Callable[[np.ndarray], tuple[tuple, dict]]
+    xlabel: str
+    x_range: tuple[float, float] = (-3.0, 3.0)
+    grad_input: int = 0
+    column: int | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +59,7 @@ class LossSpec:
     cases: Callable[[np.random.Generator], list[Case]] = field(repr=False)
     reductions: tuple[str, ...] = ("none", "mean", "sum")
     torch_name: str | None = None    # the torch.nn class to compare with, if any
+    curve: Curve | None = None       # how `losslab plot` draws it against one scalar
 
     @property
     def function(self) -> Callable:
@@ -277,12 +293,58 @@ def _triplet_cases(rng) -> list[Case]:
     return cases
 
 
+# ----------------------------------------------------------------------------- plot recipes
+
+def _col(xs, *rest):
+    """Rows ``[x, rest...]``: the first column varies."""
+    return np.stack([xs] + [np.full_like(xs, r) for r in rest], axis=1)
+
+
+def _elementwise(target, xlabel, x_range=(-3.0, 3.0)):
+    return Curve(lambda xs: ((xs, np.full_like(xs, target)), {}), xlabel, x_range)
+
+
+CURVES: dict[str, Curve] = {
+    "CrossEntropyLoss": Curve(lambda xs: ((_col(xs, 0.0, 0.0), np.zeros(len(xs), dtype=np.int64)), {}),
+                              "logit of the true class (2 other logits at 0)", (-6.0, 6.0), column=0),
+    "NLLLoss": Curve(lambda xs: ((_col(xs, -1.0), np.zeros(len(xs), dtype=np.int64)), {}),
+                     "log-probability of the true class", (-5.0, 0.0), column=0),
+    "BCELoss": _elementwise(1.0, "predicted probability (target 1)", (0.01, 0.99)),
+    "BCEWithLogitsLoss": _elementwise(1.0, "logit (target 1)", (-6.0, 6.0)),
+    "MSELoss": _elementwise(0.0, "prediction - target"),
+    "L1Loss": _elementwise(0.0, "prediction - target"),
+    "SmoothL1Loss": _elementwise(0.0, "prediction - target (beta 1)"),
+    "HuberLoss": _elementwise(0.0, "prediction - target (delta 1)"),
+    "KLDivLoss": Curve(lambda xs: ((_col(xs, np.log(0.5)), np.full((len(xs), 2), 0.5)), {}),
+                       "log q of the first class (target p = [0.5, 0.5])", (-5.0, 0.0), column=0),
+    "PoissonNLLLoss": _elementwise(2.0, "log rate (target count 2)", (-2.0, 3.0)),
+    "GaussianNLLLoss": Curve(lambda xs: ((xs, np.zeros_like(xs), np.ones_like(xs)), {}),
+                             "prediction - target (variance 1)"),
+    "MarginRankingLoss": Curve(lambda xs: ((xs, np.zeros_like(xs), np.ones_like(xs)), {"margin": 0.5}),
+                               "score1 - score2 (target 1, margin 0.5)"),
+    "HingeEmbeddingLoss": _elementwise(-1.0, "distance x (dissimilar pair, margin 1)", (-1.0, 3.0)),
+    "SoftMarginLoss": _elementwise(1.0, "score (label +1)", (-6.0, 6.0)),
+    "MultiLabelSoftMarginLoss": Curve(lambda xs: ((_col(xs, 0.0), _col(np.ones_like(xs), 0.0)), {}),
+                                      "logit of a positive label", (-6.0, 6.0), column=0),
+    "MultiMarginLoss": Curve(lambda xs: ((_col(xs, 0.0, 0.0), np.zeros(len(xs), dtype=np.int64)), {}),
+                             "score of the true class (2 others at 0)", column=0),
+    "MultiLabelMarginLoss": Curve(lambda xs: ((_col(xs, 0.0, 0.0),
+                                               np.tile(np.array([0, -1, -1]), (len(xs), 1))), {}),
+                                  "score of the target class (2 others at 0)", column=0),
+    "CosineEmbeddingLoss": Curve(lambda xs: ((_col(np.ones_like(xs), 0.0) + _col(np.zeros_like(xs), 1.0) * xs[:, None],
+                                              _col(np.ones_like(xs), 0.0), np.ones_like(xs)), {}),
+                                 "second coordinate of x1 = [1, x] (x2 = [1, 0], similar pair)", column=1),
+    "TripletMarginLoss": Curve(lambda xs: ((xs[:, None], np.zeros((len(xs), 1)), np.ones((len(xs), 1))), {}),
+                               "anchor position (positive at 0, negative at 1)", (-2.0, 3.0), column=0),
+}
+
+
 # ----------------------------------------------------------------------------- the registry
 
 def _spec(name, module, fn, summary, cases, *, inputs=("input", "target"), grads=("input",),
           options=("reduction",), reductions=("none", "mean", "sum"), torch=True) -> LossSpec:
     return LossSpec(name, module, fn, inputs, grads, options, summary, cases, reductions,
-                    name if torch else None)
+                    name if torch else None, CURVES.get(name))
 
 
 LOSSES: tuple[LossSpec, ...] = (
@@ -361,3 +423,18 @@ def markdown_table() -> str:
             opts += " (incl. 'batchmean')"
         rows.append(f"| `nn.{s.name}` | `{s.function_name}` | {ins} | {opts} | {s.summary} |")
     return "\n".join(rows)
+
+
+def curve_values(name: str, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The loss and its derivative at each value of ``xs``, drawn as its :class:`Curve` says."""
+    spec = get(name)
+    if spec.curve is None:
+        raise ValueError(f"{name} has no plot recipe")
+    xs = np.asarray(xs, dtype=np.float64)
+    inputs, options = spec.curve.make(xs)
+    out = spec.function(*inputs, **options, reduction="none")
+    grads = spec.backward(np.ones_like(out), *inputs, **options, reduction="none")
+    grad = (grads if isinstance(grads, tuple) else (grads,))[spec.curve.grad_input]
+    values = np.asarray(out).reshape(len(xs), -1).sum(axis=1)
+    grad = grad if spec.curve.column is None else grad[:, spec.curve.column]
+    return values, np.asarray(grad).reshape(len(xs))

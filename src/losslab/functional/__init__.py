@@ -6,16 +6,41 @@ the differentiable inputs.
 """
 
 from .activation import log_sigmoid, log_softmax, sigmoid, softmax, softplus
+from .classification import (
+    binary_cross_entropy, binary_cross_entropy_backward, binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_backward, cross_entropy, cross_entropy_backward, nll_loss, nll_loss_backward,
+)
+from .embedding import (
+    cosine_embedding_loss, cosine_embedding_loss_backward, margin_ranking_loss, margin_ranking_loss_backward,
+    triplet_margin_loss, triplet_margin_loss_backward,
+)
+from .margin import (
+    hinge_embedding_loss, hinge_embedding_loss_backward, multi_margin_loss, multi_margin_loss_backward,
+    multilabel_margin_loss, multilabel_margin_loss_backward, multilabel_soft_margin_loss,
+    multilabel_soft_margin_loss_backward, soft_margin_loss, soft_margin_loss_backward,
+)
 from .regression import (
     gaussian_nll_loss, gaussian_nll_loss_backward, huber_loss, huber_loss_backward, kl_div,
     kl_div_backward, l1_loss, l1_loss_backward, mse_loss, mse_loss_backward, poisson_nll_loss,
     poisson_nll_loss_backward, smooth_l1_loss, smooth_l1_loss_backward,
 )
+from .textbook import (
+    cross_entropy_error, cross_entropy_error_backward, mean_squared_error, mean_squared_error_backward,
+)
 
 __all__ = [
     "softmax", "log_softmax", "sigmoid", "log_sigmoid", "softplus",
+    "cross_entropy", "cross_entropy_backward", "nll_loss", "nll_loss_backward",
+    "binary_cross_entropy", "binary_cross_entropy_backward",
+    "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_backward",
     "mse_loss", "mse_loss_backward", "l1_loss", "l1_loss_backward",
     "smooth_l1_loss", "smooth_l1_loss_backward", "huber_loss", "huber_loss_backward",
     "kl_div", "kl_div_backward", "poisson_nll_loss", "poisson_nll_loss_backward",
     "gaussian_nll_loss", "gaussian_nll_loss_backward",
+    "hinge_embedding_loss", "hinge_embedding_loss_backward", "soft_margin_loss", "soft_margin_loss_backward",
+    "multilabel_soft_margin_loss", "multilabel_soft_margin_loss_backward",
+    "multi_margin_loss", "multi_margin_loss_backward", "multilabel_margin_loss", "multilabel_margin_loss_backward",
+    "margin_ranking_loss", "margin_ranking_loss_backward", "cosine_embedding_loss", "cosine_embedding_loss_backward",
+    "triplet_margin_loss", "triplet_margin_loss_backward",
+    "mean_squared_error", "mean_squared_error_backward", "cross_entropy_error", "cross_entropy_error_backward",
 ]

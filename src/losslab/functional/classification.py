@@ -1,0 +1,397 @@
+"""Classification losses: softmax cross-entropy, NLL, and binary cross-entropy (on probabilities or logits).
+
+Each loss is a pure function ``name(input, target, *, options)`` with its
+vector-Jacobian product ``name_backward(dout, input, target, *, options)`` beside
+it: the gradient of ``sum(dout * name(...))`` with respect to ``input``.
+The semantics (options, shapes, denominators, clamps) are those of
+``torch.nn.functional`` 2.13, checked against it number for number.
+
+Layout of the multi-class losses: the class dimension is axis 1 of a batched
+input ``(N, C)`` or ``(N, C, d1, ..., dK)``, and axis 0 of an unbatched ``(C,)``
+input. Internally an unbatched call gets a batch axis of 1, so every helper
+below sees ``(N, C, *d)``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .. import _validation as v
+from ._reduction import reduce, upstream
+from .activation import log_softmax, sigmoid, softplus
+
+__all__ = [
+    "cross_entropy", "cross_entropy_backward",
+    "nll_loss", "nll_loss_backward",
+    "binary_cross_entropy", "binary_cross_entropy_backward",
+    "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_backward",
+]
+
+_INPUT_SHAPES = "of shape (C,), (N, C) or (N, C, d1, ..., dK)"
+# PyTorch's BCE backward clamps x (1 - x) at its C++ ``constexpr float EPSILON = 1e-12``:
+# the float32 value, widened to the input's dtype (so 9.99999996e-13 in float64).
+_BCE_EPS = np.float32(1e-12)
+
+
+# --------------------------------------------------------------------------- class targets
+
+class _Layout(NamedTuple):
+    """A multi-class call in batched form."""
+
+    x: np.ndarray                # input as (N, C, *d)
+    target: np.ndarray           # int64 indices (N, *d), or probabilities (N, C, *d) in x's dtype
+    probs: bool                  # True for class-probability targets
+    valid: np.ndarray            # (N, *d): False where the target equals ignore_index
+    out_shape: tuple[int, ...]   # the unreduced loss's shape: () unbatched, else (N, *d)
+
+    @property
+    def num_classes(self) -> int:
+        return self.x.shape[1]
+
+    def class_view(self, w: np.ndarray) -> np.ndarray:
+        """A per-class vector shaped to broadcast along axis 1 of ``x``."""
+        return w.reshape((1, -1) + (1,) * (self.x.ndim - 2))
+
+
+def _layout(input, target, ignore_index, *, probs_allowed: bool) -> _Layout:
+    x = v.as_float_array(input, "input")
+    v.check_ndim(x, "input", range(1, 65), _INPUT_SHAPES)
+    class_axis = 0 if x.ndim == 1 else 1
+    if x.shape[class_axis] == 0:
+        raise ValueError(f"input must have at least one class along axis {class_axis}, got shape {x.shape}")
+    v.check_scalar(ignore_index, "ignore_index", integer=True)
+    num_classes = x.shape[class_axis]
+    index_shape = x.shape[:class_axis] + x.shape[class_axis + 1:]
+    t = np.asarray(target)
+    probs = probs_allowed and t.shape == x.shape
+    if probs:
+        t = v.as_real_like(v.as_float_array(t, "target"), "target", x)
+        if ignore_index >= 0:  # as PyTorch: ignore_index applies to class indices only
+            raise ValueError(
+                f"ignore_index must be negative (the default -100) with class-probability targets, "
+                f"got ignore_index={ignore_index}; ignore_index applies to class-index targets only"
+            )
+    else:
+        if probs_allowed and t.shape != index_shape:
+            raise ValueError(
+                f"target must have shape {index_shape} (class indices) or the input's shape "
+                f"{x.shape} (class probabilities), got {t.shape}"
+            )
+        t = v.as_class_indices(t, "target", num_classes, ignore_index=ignore_index, shape=index_shape)
+    if x.ndim == 1:  # unbatched: add the batch axis
+        x, t = x[np.newaxis], t[np.newaxis]
+    valid = np.ones(x.shape[:1] + x.shape[2:], dtype=bool) if probs else t != ignore_index
+    return _Layout(x, t, probs, valid, index_shape)
+
+
+def _target_weights(lay: _Layout, w: np.ndarray | None):
+    """``(safe, wt, denominator)`` of index targets: labels with ignored ones set to 0,
+    ``w[t]`` (0 where ignored), and the 'mean' denominator ``sum(wt)`` (the count if no weight)."""
+    safe = np.where(lay.valid, lay.target, 0)
+    if w is None:
+        wt = lay.valid.astype(lay.x.dtype)
+        return safe, wt, int(lay.valid.sum())
+    wt = np.where(lay.valid, w[safe], 0).astype(lay.x.dtype, copy=False)
+    return safe, wt, wt.sum(dtype=lay.x.dtype)
+
+
+def _coefficients(lay: _Layout, w: np.ndarray | None, label_smoothing: float):
+    """``(a, denominator)`` with the per-position loss ``-sum_c a[n, c] * logp[n, c]``.
+
+    Index targets: ``a = (1 - ls) w_t onehot(t) + (ls / C) w`` (zero rows where ignored);
+    probability targets: ``a = w * (t (1 - ls) + ls / C)``. ``denominator`` is the
+    'mean' divisor (None: the number of positions).
+    """
+    ls = label_smoothing
+    num_classes = lay.num_classes
+    if lay.probs:
+        p = lay.target * (1 - ls) + ls / num_classes if ls > 0 else lay.target
+        return (p if w is None else p * lay.class_view(w)), None
+    safe, wt, denominator = _target_weights(lay, w)
+    classes = lay.class_view(np.arange(num_classes))
+    a = (classes == safe[:, np.newaxis]) * wt[:, np.newaxis]
+    if ls > 0:
+        per_class = lay.class_view(np.ones(num_classes, lay.x.dtype) if w is None else w)
+        a = (1 - ls) * a + (ls / num_classes) * per_class * lay.valid[:, np.newaxis]
+    return a.astype(lay.x.dtype, copy=False), denominator
+
+
+def _batched_upstream(dout, lay: _Layout, reduction: str, denominator) -> np.ndarray:
+    """``upstream`` broadcast to the batched loss shape ``(N, 1, *d)``, ready to scale a class axis."""
+    g = upstream(dout, lay.out_shape, lay.x.dtype, reduction, denominator=denominator)
+    g = np.broadcast_to(g, lay.out_shape).reshape(lay.valid.shape)
+    return g[:, np.newaxis]
+
+
+def _setup(input, target, weight, ignore_index, reduction, probs_allowed):
+    lay = _layout(input, target, ignore_index, probs_allowed=probs_allowed)
+    v.check_reduction(reduction)
+    w = v.check_weight(weight, "weight", lay.num_classes, lay.x.dtype)
+    return lay, w
+
+
+# --------------------------------------------------------------------------- cross-entropy
+
+def cross_entropy(input, target, *, weight=None, ignore_index: int = -100,
+                  reduction: v.Reduction = "mean", label_smoothing: float = 0.0):
+    r"""Softmax cross-entropy on logits, ``torch.nn.functional.cross_entropy``.
+
+    With :math:`\log p = \operatorname{log\_softmax}(x)` over the class axis, every
+    position ``n`` has the loss :math:`\ell_n = -\sum_c a_{n,c} \log p_{n,c}`, where
+
+    - class-index targets :math:`t_n`, :math:`\epsilon` = ``label_smoothing``:
+      :math:`a_{n,c} = (1 - \epsilon)\, w_{t_n} [c = t_n] + \tfrac{\epsilon}{C} w_c`,
+      i.e. :math:`\ell_n = (1 - \epsilon)(-w_{t_n} \log p_{n,t_n})
+      + \tfrac{\epsilon}{C} (-\sum_c w_c \log p_{n,c})`, and :math:`\ell_n = 0` where
+      :math:`t_n` = ``ignore_index``. ``'mean'`` divides the sum by
+      :math:`\sum_{n \text{ not ignored}} w_{t_n}` (the count of non-ignored positions
+      without weight), for both terms; if every position is ignored that is 0 / 0 = NaN,
+      as in PyTorch (no warning).
+    - class-probability targets :math:`q_{n,c}`:
+      :math:`a_{n,c} = w_c \,(q_{n,c} (1 - \epsilon) + \epsilon / C)`; ``'mean'``
+      divides by the number of positions :math:`N d_1 \cdots d_K`, not by the weights.
+
+    Gradient, per position: :math:`\partial \ell_n / \partial x_{n,c} =
+    (\sum_k a_{n,k})\, \operatorname{softmax}(x_n)_c - a_{n,c}` (zero for ignored rows).
+
+    Shapes: ``input`` (C,), (N, C) or (N, C, d1, ..., dK); ``target`` integer class
+    indices of shape (), (N,) or (N, d1, ..., dK) (values in [0, C) or ``ignore_index``),
+    or float class probabilities of the input's shape. Output: a scalar, or the
+    index-target shape for ``reduction='none'``. Options: ``weight`` (C,) per-class
+    weights; ``ignore_index`` any int (index targets only: with probability targets it
+    must stay negative, as PyTorch requires); ``label_smoothing`` in [0, 1].
+
+    Raises ``TypeError`` for a non-float input or float targets of the index shape,
+    :class:`~losslab._validation.ClassIndexError` for a label outside [0, C), and
+    ``ValueError`` for a target or weight of the wrong shape, a bad option or reduction.
+
+    >>> import numpy as np
+    >>> x = np.array([[1.0, 2.0], [1.0, 3.0], [1.0, 3.0]])
+    >>> cross_entropy(x, np.array([0, 1, 1]), reduction="none").round(4)
+    array([1.3133, 0.1269, 0.1269])
+    >>> round(float(cross_entropy(x, np.array([0, 1, 1]))), 4)
+    0.5224
+    """
+    lay, w = _setup(input, target, weight, ignore_index, reduction, probs_allowed=True)
+    v.check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
+    ls = label_smoothing
+    logp = log_softmax(lay.x, axis=1)
+    num_classes = lay.num_classes
+    if lay.probs:
+        a, denominator = _coefficients(lay, w, ls)
+        loss = -(logp * a).sum(axis=1)
+    else:
+        # gather the target entry rather than summing a one-hot product: a logit of -inf
+        # elsewhere in the row then stays harmless, as in PyTorch
+        safe, wt, denominator = _target_weights(lay, w)
+        picked = np.take_along_axis(logp, safe[:, np.newaxis], axis=1)[:, 0]
+        loss = np.where(lay.valid, -wt * picked, 0)
+        if ls > 0:
+            smooth = -(logp if w is None else logp * lay.class_view(w)).sum(axis=1)
+            loss = (1 - ls) * loss + (ls / num_classes) * np.where(lay.valid, smooth, 0)
+    loss = loss.astype(lay.x.dtype, copy=False).reshape(lay.out_shape)
+    return reduce(loss, reduction, denominator=denominator)
+
+
+def cross_entropy_backward(dout, input, target, *, weight=None, ignore_index: int = -100,
+                           reduction: v.Reduction = "mean", label_smoothing: float = 0.0) -> np.ndarray:
+    """Gradient of :func:`cross_entropy` with respect to ``input``: ``(sum_k a_k) softmax - a``, times ``g``.
+
+    >>> import numpy as np
+    >>> cross_entropy_backward(1.0, np.array([[0.0, 0.0]]), np.array([0]), reduction="sum")
+    array([[-0.5,  0.5]])
+    """
+    lay, w = _setup(input, target, weight, ignore_index, reduction, probs_allowed=True)
+    v.check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
+    a, denominator = _coefficients(lay, w, label_smoothing)
+    g = _batched_upstream(dout, lay, reduction, denominator)
+    prob = np.exp(log_softmax(lay.x, axis=1))
+    with np.errstate(invalid="ignore"):  # all ignored: g = 1 / 0, and 0 * inf on the ignored rows...
+        grad = (a.sum(axis=1, keepdims=True) * prob - a) * g
+    grad = np.where(lay.valid[:, np.newaxis], grad, 0)  # ...whose gradient is 0, as in PyTorch
+    return grad.reshape(np.shape(input)).astype(lay.x.dtype, copy=False)
+
+
+# --------------------------------------------------------------------------- NLL
+
+def nll_loss(input, target, *, weight=None, ignore_index: int = -100, reduction: v.Reduction = "mean"):
+    r"""Negative log-likelihood of log-probabilities, ``torch.nn.functional.nll_loss``.
+
+    .. math:: \ell_n = -w_{t_n}\, x_{n, t_n} \;(0 \text{ where } t_n = \text{ignore\_index}), \qquad
+              \frac{\partial \ell_n}{\partial x_{n,c}} = -w_{t_n} [c = t_n]
+
+    ``'mean'`` divides the sum by :math:`\sum_{n \text{ not ignored}} w_{t_n}` (the count of
+    non-ignored positions without weight); all positions ignored gives NaN, as in PyTorch.
+    ``input`` is expected to hold log-probabilities (e.g. from ``log_softmax``) but any
+    real values are accepted.
+
+    Shapes: ``input`` (C,), (N, C) or (N, C, d1, ..., dK); ``target`` integer class
+    indices of shape (), (N,) or (N, d1, ..., dK). Output: a scalar, or the target's
+    shape for ``reduction='none'``. Options: ``weight`` (C,), ``ignore_index`` any int.
+
+    Raises ``TypeError`` for a non-float input or non-integer target,
+    :class:`~losslab._validation.ClassIndexError` for a label outside [0, C), and
+    ``ValueError`` for shapes, options or the reduction.
+
+    >>> import numpy as np
+    >>> x = np.array([[1.0, 2.0], [1.0, 3.0], [1.0, 3.0]])
+    >>> nll_loss(x, np.array([0, 1, 1]), weight=np.array([1.0, 1.0]), reduction="none")
+    array([-1., -3., -3.])
+    """
+    lay, w = _setup(input, target, weight, ignore_index, reduction, probs_allowed=False)
+    safe, wt, denominator = _target_weights(lay, w)
+    picked = np.take_along_axis(lay.x, safe[:, np.newaxis], axis=1)[:, 0]
+    loss = np.where(lay.valid, -wt * picked, 0).astype(lay.x.dtype, copy=False)
+    return reduce(loss.reshape(lay.out_shape), reduction, denominator=denominator)
+
+
+def nll_loss_backward(dout, input, target, *, weight=None, ignore_index: int = -100,
+                      reduction: v.Reduction = "mean") -> np.ndarray:
+    """Gradient of :func:`nll_loss` with respect to ``input``: ``-w[t] * g`` at each target entry, 0 elsewhere.
+
+    >>> import numpy as np
+    >>> nll_loss_backward(1.0, np.zeros((2, 3)), np.array([2, 0]), weight=np.array([1.0, 2.0, 3.0]))
+    array([[ 0.  ,  0.  , -0.75],
+           [-0.25,  0.  ,  0.  ]])
+    """
+    lay, w = _setup(input, target, weight, ignore_index, reduction, probs_allowed=False)
+    safe, wt, denominator = _target_weights(lay, w)
+    g = _batched_upstream(dout, lay, reduction, denominator)
+    onehot = lay.class_view(np.arange(lay.num_classes)) == safe[:, np.newaxis]
+    with np.errstate(invalid="ignore"):  # all ignored: 0 * (1 / 0) on rows that np.where zeroes
+        grad = np.where(onehot & lay.valid[:, np.newaxis], -wt[:, np.newaxis] * g, 0)
+    return grad.reshape(np.shape(input)).astype(lay.x.dtype, copy=False)
+
+
+# --------------------------------------------------------------------------- binary cross-entropy
+
+def _check_unit_interval(a: np.ndarray, name: str) -> None:
+    """PyTorch's BCE check: every value in [0, 1] (NaN fails too)."""
+    bad = ~((a >= 0) & (a <= 1))
+    if bad.any():
+        raise ValueError(f"{name} must hold probabilities in [0, 1], got the value {float(a[bad].flat[0])!r}")
+
+
+def _bce_setup(input, target, weight, reduction):
+    x = v.as_float_array(input, "input")
+    t = v.as_real_like(target, "target", x)
+    v.check_reduction(reduction)
+    _check_unit_interval(x, "input")
+    _check_unit_interval(t, "target")
+    w = None if weight is None else v.check_broadcastable(weight, "weight", x.shape, x.dtype)
+    return x, t, w
+
+
+def binary_cross_entropy(input, target, *, weight=None, reduction: v.Reduction = "mean"):
+    r"""Binary cross-entropy on probabilities, ``torch.nn.functional.binary_cross_entropy``.
+
+    .. math:: \ell_i = -w_i \left(t_i \max(\log x_i, -100) + (1 - t_i) \max(\log(1 - x_i), -100)\right),
+              \qquad
+              \frac{\partial \ell_i}{\partial x_i} = w_i \frac{x_i - t_i}{\max(x_i (1 - x_i), 10^{-12})}
+
+    Both are PyTorch's: each log is clamped at -100, so ``x = 0`` with ``t = 1`` costs
+    ``100 w`` instead of infinity, and the gradient's denominator is clamped at
+    ``1e-12`` (PyTorch's float32 constant), so it stays finite at ``x = 0`` and ``x = 1``.
+    The gradient is PyTorch's, not the derivative of the clamped loss. ``'mean'``
+    divides by the number of elements.
+
+    Shapes: ``input`` any shape, probabilities in [0, 1]; ``target`` the same shape,
+    values in [0, 1]; ``weight`` broadcastable to the input's shape. Raises
+    ``ValueError`` for values outside [0, 1] (as PyTorch does), shapes, or the reduction;
+    ``TypeError`` for a non-float input.
+
+    >>> import numpy as np
+    >>> x = 1 / (1 + np.exp(-np.array([[1.0, 2.0], [3.0, 4.0]])))
+    >>> binary_cross_entropy(x, np.array([[1.0, 0.0], [0.0, 1.0]]), reduction="none").round(4)
+    array([[0.3133, 2.1269],
+           [3.0486, 0.0181]])
+    """
+    x, t, w = _bce_setup(input, target, weight, reduction)
+    with np.errstate(divide="ignore"):  # log(0) = -inf, clamped to -100 below
+        loss = (t - 1) * np.maximum(np.log1p(-x), -100) - t * np.maximum(np.log(x), -100)
+    if w is not None:
+        loss = loss * w
+    return reduce(loss.astype(x.dtype, copy=False), reduction)
+
+
+def binary_cross_entropy_backward(dout, input, target, *, weight=None,
+                                  reduction: v.Reduction = "mean") -> np.ndarray:
+    """Gradient of :func:`binary_cross_entropy` with respect to ``input``: ``w (x - t) / max(x (1 - x), 1e-12) * g``.
+
+    >>> import numpy as np
+    >>> binary_cross_entropy_backward(1.0, np.array([0.5, 0.8]), np.array([1.0, 0.0]), reduction="sum")
+    array([-2.,  5.])
+    """
+    x, t, w = _bce_setup(input, target, weight, reduction)
+    g = upstream(dout, x.shape, x.dtype, reduction)
+    grad = (x - t) / np.maximum((1 - x) * x, x.dtype.type(_BCE_EPS)) * g
+    if w is not None:
+        grad = grad * w
+    return grad.astype(x.dtype, copy=False)
+
+
+# --------------------------------------------------------------------------- BCE with logits
+
+def _bce_logits_setup(input, target, weight, pos_weight, reduction):
+    x = v.as_float_array(input, "input")
+    t = v.as_real_like(target, "target", x)
+    v.check_reduction(reduction)
+    w = None if weight is None else v.check_broadcastable(weight, "weight", x.shape, x.dtype)
+    pw = None if pos_weight is None else v.check_broadcastable(pos_weight, "pos_weight", x.shape, x.dtype)
+    # the weight of the log-sigmoid term: 1 + (pos_weight - 1) t
+    log_weight = 1 if pw is None else 1 + (pw - 1) * t
+    return x, t, w, log_weight
+
+
+def binary_cross_entropy_with_logits(input, target, *, weight=None, reduction: v.Reduction = "mean",
+                                     pos_weight=None):
+    r"""Binary cross-entropy on logits, ``torch.nn.functional.binary_cross_entropy_with_logits``.
+
+    With :math:`p` = ``pos_weight`` (1 if None) and :math:`\sigma` the sigmoid:
+
+    .. math:: \ell_i = -w_i \left(p\, t_i \log \sigma(x_i) + (1 - t_i) \log(1 - \sigma(x_i))\right)
+              = w_i \left((1 - t_i)\, x_i + (1 + (p - 1) t_i) \operatorname{softplus}(-x_i)\right),
+
+    .. math:: \frac{\partial \ell_i}{\partial x_i} = w_i \left((1 - t_i) - (1 + (p - 1) t_i)\, \sigma(-x_i)\right)
+
+    The right-hand forms never exponentiate a positive number (``softplus(-x) =
+    max(-x, 0) + log1p(exp(-|x|))``), so logits of +-1e4 give finite, exact values.
+    ``'mean'`` divides by the number of elements.
+
+    Shapes: ``input`` any shape; ``target`` the same shape (values usually in [0, 1],
+    not checked, as in PyTorch); ``weight`` and ``pos_weight`` broadcastable to the
+    input's shape (a ``pos_weight`` of shape (C,) weighs the classes along the last
+    axis). Raises ``ValueError`` for shapes or the reduction, ``TypeError`` for a
+    non-float input.
+
+    >>> import numpy as np
+    >>> binary_cross_entropy_with_logits(np.array([0.0, 1e4, -1e4]), np.array([1.0, 0.0, 0.0]),
+    ...                                  reduction="none").tolist()
+    [0.6931471805599453, 10000.0, 0.0]
+    """
+    x, t, w, log_weight = _bce_logits_setup(input, target, weight, pos_weight, reduction)
+    loss = (1 - t) * x + log_weight * softplus(-x)  # -log sigmoid(x) = softplus(-x)
+    if w is not None:
+        loss = loss * w
+    return reduce(loss.astype(x.dtype, copy=False), reduction)
+
+
+def binary_cross_entropy_with_logits_backward(dout, input, target, *, weight=None,
+                                              reduction: v.Reduction = "mean", pos_weight=None) -> np.ndarray:
+    """Gradient of :func:`binary_cross_entropy_with_logits` with respect to ``input``.
+
+    ``w ((1 - t) - (1 + (p - 1) t) sigmoid(-x)) * g``; with no ``pos_weight`` this is ``w (sigmoid(x) - t) g``.
+
+    >>> import numpy as np
+    >>> binary_cross_entropy_with_logits_backward(1.0, np.array([0.0, 0.0]), np.array([1.0, 0.0]),
+    ...                                           reduction="sum", pos_weight=np.array([3.0, 3.0]))
+    array([-1.5,  0.5])
+    """
+    x, t, w, log_weight = _bce_logits_setup(input, target, weight, pos_weight, reduction)
+    g = upstream(dout, x.shape, x.dtype, reduction)
+    grad = ((1 - t) - log_weight * sigmoid(-x)) * g
+    if w is not None:
+        grad = grad * w
+    return grad.astype(x.dtype, copy=False)

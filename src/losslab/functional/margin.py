@@ -1,0 +1,372 @@
+"""Margin losses: hinge and logistic losses on +-1 labels, class indices and label lists.
+
+Each loss is a pure function ``name(input, target, *, options, reduction)`` with its
+vector-Jacobian product ``name_backward(dout, input, target, *, options, reduction)``
+beside it: the gradient of ``sum(dout * name(...))`` with respect to ``input``.
+The semantics (options, defaults, kinks, output shapes) are those of
+``torch.nn.functional``; where PyTorch's kernel overflows or accepts meaningless
+labels, the difference is stated in the function's docstring.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validation as v
+from ._reduction import reduce, upstream
+from .activation import log_sigmoid, sigmoid, softplus
+
+__all__ = [
+    "hinge_embedding_loss", "hinge_embedding_loss_backward",
+    "soft_margin_loss", "soft_margin_loss_backward",
+    "multilabel_soft_margin_loss", "multilabel_soft_margin_loss_backward",
+    "multi_margin_loss", "multi_margin_loss_backward",
+    "multilabel_margin_loss", "multilabel_margin_loss_backward",
+]
+
+_MAX_NDIM = 64  # NumPy's limit on array dimensions
+
+
+def _pm1_pair(input, target, reduction):
+    """``input`` as float, ``target`` of its shape holding only 1 and -1, cast to its dtype."""
+    x = v.as_float_array(input, "input")
+    t = v.as_real_like(target, "target", x)
+    v.check_labels_pm1(t, "target")
+    v.check_reduction(reduction)
+    return x, t
+
+
+def _class_scores(input, allowed, what: str) -> np.ndarray:
+    """Scores with the classes on the last axis, at least one class."""
+    x = v.as_float_array(input, "input")
+    v.check_ndim(x, "input", allowed, what)
+    if x.shape[-1] == 0:
+        raise ValueError(f"input must have at least one class (a non-empty last dimension), got shape {x.shape}")
+    return x
+
+
+# --------------------------------------------------------------------------- hinge embedding
+
+def hinge_embedding_loss(input, target, *, margin: float = 1.0, reduction: v.Reduction = "mean"):
+    r"""Hinge embedding loss, ``torch.nn.functional.hinge_embedding_loss``.
+
+    .. math:: \ell_i = \begin{cases} x_i & y_i = 1 \\ \max(0, m - x_i) & y_i = -1 \end{cases}
+              \qquad
+              \frac{\partial \ell_i}{\partial x_i} = \begin{cases} 1 & y_i = 1 \\
+                                                   -1 & y_i = -1,\ m - x_i \ge 0 \\
+                                                   0 & y_i = -1,\ m - x_i < 0 \end{cases}
+
+    At the kink :math:`m - x_i = 0` the gradient is -1, as PyTorch's ``clamp_min``
+    passes the gradient at equality. ``'mean'`` divides by the number of elements.
+
+    Shapes: ``input`` any shape (typically distances), ``target`` the same shape.
+    Output: a scalar, or ``input``'s shape for ``reduction='none'``. ``margin`` is
+    any finite real number.
+
+    Raises ``ValueError`` when ``target`` holds a value other than 1 and -1 (PyTorch
+    silently mixes both cases for such values; losslab refuses them), on a shape
+    mismatch or an unknown reduction; ``TypeError`` on a non-float input.
+
+    >>> import numpy as np
+    >>> hinge_embedding_loss(np.array([0.3, 0.3, 1.5]), np.array([1.0, -1.0, -1.0]), reduction="none")
+    array([0.3, 0.7, 0. ])
+    """
+    x, t = _pm1_pair(input, target, reduction)
+    v.check_scalar(margin, "margin")
+    dissimilar = np.maximum(x.dtype.type(margin) - x, 0)
+    return reduce(np.where(t == 1, x, dissimilar), reduction)
+
+
+def hinge_embedding_loss_backward(dout, input, target, *, margin: float = 1.0,
+                                  reduction: v.Reduction = "mean") -> np.ndarray:
+    """Gradient of :func:`hinge_embedding_loss` with respect to ``input``.
+
+    >>> import numpy as np
+    >>> hinge_embedding_loss_backward(1.0, np.array([0.3, 0.3, 1.0, 1.5]), np.array([1.0, -1.0, -1.0, -1.0]),
+    ...                               reduction="sum")
+    array([ 1., -1., -1.,  0.])
+    """
+    x, t = _pm1_pair(input, target, reduction)
+    v.check_scalar(margin, "margin")
+    g = upstream(dout, x.shape, x.dtype, reduction)
+    local = np.where(t == 1, 1, np.where(x.dtype.type(margin) - x >= 0, -1, 0)).astype(x.dtype)
+    return local * g
+
+
+# --------------------------------------------------------------------------- soft margin
+
+def soft_margin_loss(input, target, *, reduction: v.Reduction = "mean"):
+    r"""Two-class logistic loss on +-1 labels, ``torch.nn.functional.soft_margin_loss``.
+
+    .. math:: \ell_i = \log(1 + e^{-y_i x_i}) = \operatorname{softplus}(-y_i x_i), \qquad
+              \frac{\partial \ell_i}{\partial x_i} = -y_i\, \sigma(-y_i x_i)
+
+    computed as ``softplus``, finite for every finite input. PyTorch evaluates
+    ``log1p(exp(-y x))`` literally and returns ``inf`` (and a NaN gradient) once
+    ``exp(-y x)`` overflows (``-y x`` above about 709 in float64, 88 in float32);
+    losslab returns the exact value ``-y x`` there. ``'mean'`` divides by the
+    number of elements.
+
+    Shapes: ``input`` any shape, ``target`` the same shape, holding only 1 and -1.
+    Raises ``ValueError`` on other labels, a shape mismatch or an unknown
+    reduction; ``TypeError`` on a non-float input.
+
+    >>> import numpy as np
+    >>> soft_margin_loss(np.array([0.0, 2.0, 2.0]), np.array([1.0, 1.0, -1.0]), reduction="none")
+    array([0.69314718, 0.12692801, 2.12692801])
+    """
+    x, t = _pm1_pair(input, target, reduction)
+    return reduce(softplus(-t * x), reduction)
+
+
+def soft_margin_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
+    """Gradient of :func:`soft_margin_loss` with respect to ``input``: ``-y sigmoid(-y x) * g``.
+
+    >>> import numpy as np
+    >>> soft_margin_loss_backward(1.0, np.array([0.0, 2.0, 2.0]), np.array([1.0, 1.0, -1.0]), reduction="sum")
+    array([-0.5       , -0.11920292,  0.88079708])
+    """
+    x, t = _pm1_pair(input, target, reduction)
+    g = upstream(dout, x.shape, x.dtype, reduction)
+    return (-t * sigmoid(-t * x)) * g
+
+
+# --------------------------------------------------------------------------- multi-label soft margin
+
+def _multilabel_soft_args(input, target, weight, reduction):
+    x = _class_scores(input, range(1, _MAX_NDIM + 1), "an array of class scores, classes on the last axis")
+    t = v.as_real_like(target, "target", x)
+    w = v.check_weight(weight, "weight", x.shape[-1], x.dtype)
+    v.check_reduction(reduction)
+    return x, t, w
+
+
+def multilabel_soft_margin_loss(input, target, *, weight=None, reduction: v.Reduction = "mean"):
+    r"""Per-class logistic loss averaged over classes, ``torch.nn.functional.multilabel_soft_margin_loss``.
+
+    For sample :math:`n` with :math:`C` classes:
+
+    .. math:: \ell_n = -\frac1C \sum_{c} w_c \left[ y_{nc} \log \sigma(x_{nc})
+              + (1 - y_{nc}) \log \sigma(-x_{nc}) \right], \qquad
+              \frac{\partial \ell_n}{\partial x_{nc}} = \frac{w_c\, (\sigma(x_{nc}) - y_{nc})}{C}
+
+    with :math:`\log \sigma` computed stably (``log_sigmoid``). ``'mean'`` divides
+    by the number of samples (the size of the ``'none'`` output).
+
+    Shapes: ``input`` (N, C), (C,) or any shape with the classes on the last axis;
+    ``target`` the same shape, 0/1 labels or soft targets (any real values are
+    used as given, as in PyTorch). ``weight``: ``None`` or (C,). Output: a scalar,
+    or ``input.shape[:-1]`` for ``reduction='none'`` (0-d for a (C,) input).
+    Raises ``ValueError`` on a 0-d input, zero classes, a shape mismatch, a weight
+    not of shape (C,) or an unknown reduction; ``TypeError`` on a non-float input.
+
+    >>> import numpy as np
+    >>> multilabel_soft_margin_loss(np.array([[0.0, 2.0]]), np.array([[1.0, 0.0]]), reduction="none")
+    array([1.4100376])
+    """
+    x, t, w = _multilabel_soft_args(input, target, weight, reduction)
+    loss = -(t * log_sigmoid(x) + (1 - t) * log_sigmoid(-x))
+    if w is not None:
+        loss = loss * w
+    c = x.shape[-1]
+    per_sample = np.asarray(loss.sum(axis=-1) / x.dtype.type(c), dtype=x.dtype)  # 0-d for a (C,) input
+    return reduce(per_sample, reduction)
+
+
+def multilabel_soft_margin_loss_backward(dout, input, target, *, weight=None,
+                                         reduction: v.Reduction = "mean") -> np.ndarray:
+    """Gradient of :func:`multilabel_soft_margin_loss` with respect to ``input``: ``w (sigmoid(x) - y) / C * g``.
+
+    >>> import numpy as np
+    >>> multilabel_soft_margin_loss_backward(1.0, np.array([[0.0, 2.0]]), np.array([[1.0, 0.0]]))
+    array([[-0.25      ,  0.44039854]])
+    """
+    x, t, w = _multilabel_soft_args(input, target, weight, reduction)
+    g = upstream(dout, x.shape[:-1], x.dtype, reduction)
+    local = sigmoid(x) - t
+    if w is not None:
+        local = local * w
+    return (local / x.dtype.type(x.shape[-1]) * g[..., np.newaxis]).astype(x.dtype, copy=False)
+
+
+# --------------------------------------------------------------------------- multi-class margin
+
+def _check_p(p):
+    """The power of :func:`multi_margin_loss`: 1 or 2, as PyTorch supports."""
+    v.check_scalar(p, "p")
+    if p not in (1, 2):
+        raise ValueError(f"p must be 1 or 2 (the only powers PyTorch supports), got {p!r}")
+    return p
+
+
+def _multi_margin_args(input, target, p, margin, weight, reduction):
+    x = _class_scores(input, (1, 2), "a (C,) or (N, C) array of class scores")
+    if x.ndim == 2:
+        shape = x.shape[:1]
+    else:  # one sample: a 0-d label, or PyTorch's (1,)
+        shape = (1,) if np.shape(target) == (1,) else ()
+    y = v.as_class_indices(target, "target", x.shape[-1], shape=shape)
+    _check_p(p)
+    v.check_scalar(margin, "margin")
+    w = v.check_weight(weight, "weight", x.shape[-1], x.dtype)
+    v.check_reduction(reduction)
+    return x.reshape(-1, x.shape[-1]), y, w
+
+
+def _multi_margin_hinges(x, y, margin, w):
+    """Per-row hinge ``z = margin - x[y] + x``, the mask of active hinges (``z > 0``, ``i != y``) and ``w[y]``."""
+    rows = np.arange(x.shape[0])
+    z = (x.dtype.type(margin) - x[rows, y][:, np.newaxis]) + x
+    active = z > 0
+    active[rows, y] = False
+    scale = np.ones(x.shape[0], dtype=x.dtype) if w is None else w[y]
+    return z, active, scale
+
+
+def multi_margin_loss(input, target, *, p: int = 1, margin: float = 1.0, weight=None,
+                      reduction: v.Reduction = "mean"):
+    r"""Multi-class hinge loss, ``torch.nn.functional.multi_margin_loss``.
+
+    For sample :math:`n` with label :math:`y`, :math:`C` classes and
+    :math:`z_i = m - x_y + x_i`:
+
+    .. math:: \ell_n = \frac1C \sum_{i \ne y} w_y \max(0, z_i)^p, \qquad
+              \frac{\partial \ell_n}{\partial x_i} = \frac{w_y}{C} \cdot
+              \begin{cases} 1 & p = 1 \\ 2 z_i & p = 2 \end{cases} \ (i \ne y,\ z_i > 0),
+              \qquad \frac{\partial \ell_n}{\partial x_y} = -\sum_{i \ne y} \frac{\partial \ell_n}{\partial x_i}
+
+    The weight is that of the *target* class. Only strictly positive hinges count:
+    at :math:`z_i = 0` the term and its gradient are 0, as in PyTorch's kernel.
+    ``'mean'`` divides by the number of samples.
+
+    Shapes: ``input`` (N, C) or (C,); ``target`` (N,) integer class indices, or for
+    a (C,) input a 0-d index (PyTorch also takes shape (1,)). ``weight``: ``None``
+    or (C,). Output: a scalar, or ``target``'s shape for ``reduction='none'``.
+    ``p`` is 1 or 2; ``margin`` any finite real number.
+
+    Raises ``ValueError`` on another ``p``, bad shapes, an unknown reduction;
+    ``IndexError`` (a ``ValueError`` too) on a label outside [0, C);
+    ``TypeError`` on a non-float input or non-integer labels.
+
+    >>> import numpy as np
+    >>> multi_margin_loss(np.array([[0.1, 0.2, 0.4, 0.8]]), np.array([3]), reduction="none")
+    array([0.325])
+    """
+    x, y, w = _multi_margin_args(input, target, p, margin, weight, reduction)
+    z, active, scale = _multi_margin_hinges(x, y, margin, w)
+    h = np.where(active, z if p == 1 else z * z, 0)
+    loss = h.sum(axis=1) * scale / x.dtype.type(x.shape[1])
+    return reduce(loss.astype(x.dtype, copy=False).reshape(y.shape), reduction)
+
+
+def multi_margin_loss_backward(dout, input, target, *, p: int = 1, margin: float = 1.0, weight=None,
+                               reduction: v.Reduction = "mean") -> np.ndarray:
+    """Gradient of :func:`multi_margin_loss` with respect to ``input``.
+
+    >>> import numpy as np
+    >>> multi_margin_loss_backward(1.0, np.array([[0.1, 0.2, 0.4, 0.8]]), np.array([3]), reduction="sum")
+    array([[ 0.25,  0.25,  0.25, -0.75]])
+    """
+    x, y, w = _multi_margin_args(input, target, p, margin, weight, reduction)
+    z, active, scale = _multi_margin_hinges(x, y, margin, w)
+    g = upstream(dout, y.shape, x.dtype, reduction)
+    g = np.broadcast_to(g, y.shape).reshape(-1)
+    one, zero = x.dtype.type(1), x.dtype.type(0)
+    local = np.where(active, one if p == 1 else 2 * z, zero) * (scale / x.dtype.type(x.shape[1]))[:, np.newaxis]
+    local[np.arange(x.shape[0]), y] = -local.sum(axis=1)
+    return (local * g[:, np.newaxis]).astype(x.dtype, copy=False).reshape(np.shape(input))
+
+
+# --------------------------------------------------------------------------- multi-label margin
+
+def _label_lists(target, x: np.ndarray) -> np.ndarray:
+    """Rows of class indices padded with -1: integer, ``x``'s shape, values in [-1, C - 1]."""
+    arr = np.asarray(target)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(
+            f"target must hold integer class indices padded with -1, got an array of dtype {arr.dtype}; "
+            f"convert with target.astype(np.int64)"
+        )
+    if arr.shape != x.shape:
+        raise ValueError(f"target must have the shape of input, {x.shape}, got {arr.shape}")
+    arr = arr.astype(np.int64, copy=False)
+    c = x.shape[-1]
+    bad = (arr < -1) | (arr >= c)
+    if bad.any():
+        raise v.ClassIndexError(
+            f"target holds the value {int(arr[bad].flat[0])}, out of range: expected class indices "
+            f"in [0, {c - 1}] for {c} classes, or -1 to end a row's list"
+        )
+    return arr
+
+
+def _multilabel_margin_args(input, target, reduction):
+    x = _class_scores(input, (1, 2), "a (C,) or (N, C) array of class scores")
+    t = _label_lists(target, x)
+    v.check_reduction(reduction)
+    return x, t
+
+
+def _multilabel_margin_terms(x2, t2):
+    """Per row: ``count[j]``, how often class j is listed before the first -1 (PyTorch counts
+    repeats), the non-target mask, and ``z[j, i] = 1 - x_j + x_i`` with its active mask."""
+    c = x2.shape[1]
+    listed = np.cumprod(t2 != -1, axis=1).astype(bool)          # entries before the first -1
+    onehot = (t2[:, :, np.newaxis] == np.arange(c)) & listed[:, :, np.newaxis]
+    count = onehot.sum(axis=1).astype(x2.dtype)                # (N, C): multiplicity of class j
+    non_target = count == 0
+    z = (1 - x2[:, :, np.newaxis]) + x2[:, np.newaxis, :]       # z[n, j, i]
+    active = (z > 0) & non_target[:, np.newaxis, :] & (count > 0)[:, :, np.newaxis]
+    return count, z, active
+
+
+def multilabel_margin_loss(input, target, *, reduction: v.Reduction = "mean"):
+    r"""Multi-label hinge loss, ``torch.nn.functional.multilabel_margin_loss``.
+
+    Each row of ``target`` lists the sample's classes :math:`J`, padded after the
+    last one by -1 (entries after the first -1 are ignored). With :math:`C` classes:
+
+    .. math:: \ell_n = \frac1C \sum_{j \in J} \sum_{i \notin J} \max(0, 1 - (x_j - x_i)), \qquad
+              \frac{\partial \ell_n}{\partial x_i} = \frac1C \#\{j \in J : z_{ji} > 0\}, \quad
+              \frac{\partial \ell_n}{\partial x_j} = -\frac1C \#\{i \notin J : z_{ji} > 0\}
+
+    where :math:`z_{ji} = 1 - x_j + x_i`. As in PyTorch, a class listed twice counts
+    twice in the outer sum, and a hinge exactly at :math:`z = 0` contributes
+    neither value nor gradient. ``'mean'`` divides by the number of samples.
+
+    Shapes: ``input`` (N, C) or (C,); ``target`` of the same shape, integers in
+    [-1, C - 1]. Output: a scalar, or (N,) for ``reduction='none'`` (0-d for a (C,)
+    input). Raises ``TypeError`` on a non-float input or non-integer target;
+    ``ValueError`` on bad shapes or an unknown reduction; ``IndexError`` (a
+    ``ValueError`` too) on a value outside [-1, C - 1].
+
+    >>> import numpy as np
+    >>> multilabel_margin_loss(np.array([[0.1, 0.2, 0.4, 0.8]]), np.array([[3, 0, -1, 1]]), reduction="none")
+    array([0.85])
+    """
+    x, t = _multilabel_margin_args(input, target, reduction)
+    c = x.shape[-1]
+    x2, t2 = x.reshape(-1, c), t.reshape(-1, c)
+    count, z, active = _multilabel_margin_terms(x2, t2)
+    per_j = np.where(active, z, 0).sum(axis=2)                  # (N, C): sum over non-targets i
+    loss = (count * per_j).sum(axis=1) / x.dtype.type(c)
+    return reduce(loss.astype(x.dtype, copy=False).reshape(x.shape[:-1]), reduction)
+
+
+def multilabel_margin_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
+    """Gradient of :func:`multilabel_margin_loss` with respect to ``input``.
+
+    >>> import numpy as np
+    >>> multilabel_margin_loss_backward(1.0, np.array([[0.1, 0.2, 0.4, 0.8]]), np.array([[3, 0, -1, 1]]),
+    ...                                 reduction="sum")
+    array([[-0.5,  0.5,  0.5, -0.5]])
+    """
+    x, t = _multilabel_margin_args(input, target, reduction)
+    c = x.shape[-1]
+    x2, t2 = x.reshape(-1, c), t.reshape(-1, c)
+    count, _, active = _multilabel_margin_terms(x2, t2)
+    weighted = active * count[:, :, np.newaxis]                 # hinge (j, i), counted per listing of j
+    local = (weighted.sum(axis=1) - weighted.sum(axis=2)) / x.dtype.type(c)
+    g = upstream(dout, x.shape[:-1], x.dtype, reduction)
+    g = np.broadcast_to(g, x.shape[:-1]).reshape(-1, 1)
+    return (local * g).astype(x.dtype, copy=False).reshape(x.shape)

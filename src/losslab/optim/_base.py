@@ -1,0 +1,32 @@
+"""The optimizer protocol: state lists aligned with the parameter list, updated in place."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from .. import _validation as v
+from ..layers._base import Parameter
+
+
+class Optimizer:
+    """Base class. ``step()`` updates every ``Parameter.data`` in place from ``Parameter.grad``.
+
+    State (velocities, moment estimates) lives in lists aligned with ``params``:
+    ``self.state[i]`` belongs to ``self.params[i]``. ``zero_grad()`` clears the gradients.
+    """
+
+    def __init__(self, params: Sequence[Parameter], lr: float) -> None:
+        self.params = list(params)
+        if not self.params:
+            raise ValueError("params must hold at least one Parameter, got an empty list")
+        for i, p in enumerate(self.params):
+            if not isinstance(p, Parameter):
+                raise TypeError(f"params[{i}] must be a losslab Parameter, got {type(p).__name__}")
+        self.lr = v.check_scalar(lr, "lr", low=0.0, low_open=True)
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad[...] = 0
+
+    def step(self) -> None:
+        raise NotImplementedError

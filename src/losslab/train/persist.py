@@ -1,0 +1,59 @@
+"""Saving and loading a trained network as .npz: arrays and a JSON description, never pickle."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+_META = "__losslab_model__"
+FORMAT = 1
+
+
+def save_model(path, net, architecture: dict) -> Path:
+    """Write ``net``'s parameters and the ``architecture`` that rebuilds it (MultiLayerNet's arguments).
+
+    The file is written under a temporary name and renamed, so a crash never
+    leaves a truncated model that looks complete.
+    """
+    path = Path(path)
+    meta = json.dumps({"format": FORMAT, "architecture": architecture})
+    arrays = dict(net.state_dict())
+    if _META in arrays:
+        raise ValueError(f"a parameter may not be named {_META!r}")
+    tmp = path.with_name(path.name + ".partial")
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays, **{_META: np.array(meta)})
+    os.replace(tmp, path)
+    return path
+
+
+def load_model(path):
+    """Rebuild the network saved by :func:`save_model` (``allow_pickle=False``: loading runs no code)."""
+    from ..layers import MultiLayerNet
+
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except FileNotFoundError:
+        raise FileNotFoundError(f"model file {str(path)!r} does not exist") from None
+    except (ValueError, OSError) as exc:
+        raise ValueError(f"{str(path)!r} is not a losslab model file (.npz): {exc}") from None
+    if _META not in arrays:
+        raise ValueError(f"{str(path)!r} is an .npz file but not a losslab model: no {_META!r} entry")
+    meta = json.loads(str(arrays.pop(_META)))
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{str(path)!r} has model format {meta.get('format')!r}; this losslab reads format {FORMAT}")
+    arch = dict(meta["architecture"])
+    arch["dtype"] = np.dtype(arch.get("dtype", "float32"))
+    loss_name = arch.pop("loss", None)
+    if loss_name is not None:
+        from .trainer import make_loss
+
+        arch["loss"] = make_loss(loss_name)
+    net = MultiLayerNet(rng=np.random.default_rng(0), **arch)
+    net.load_state_dict(arrays)
+    return net

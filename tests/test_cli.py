@@ -1,0 +1,136 @@
+"""The command line, called through main([...]) as a user would type it."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from losslab import __version__, registry
+from losslab.cli import main
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"losslab {__version__}"
+
+
+def test_losses_markdown_is_the_registry_table(capsys):
+    assert main(["losses", "--markdown"]) == 0
+    assert capsys.readouterr().out.strip() == registry.markdown_table()
+
+
+def test_losses_lists_every_registered_name(capsys):
+    assert main(["losses"]) == 0
+    out = capsys.readouterr().out
+    for name in registry.names():
+        assert name in out
+
+
+def test_check_reports_every_loss_ok(capsys):
+    assert main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert f"{len(registry.LOSSES)} of {len(registry.LOSSES)} gradients agree" in out
+    assert "FAILED" not in out
+
+
+def test_check_float32(capsys):
+    assert main(["check", "--dtype", "float32", "--loss", "CrossEntropyLoss"]) == 0
+    assert "1 of 1 gradients agree" in capsys.readouterr().out
+
+
+def test_plot_loss_writes_a_png(tmp_path, capsys):
+    out = tmp_path / "huber.png"
+    assert main(["plot", "loss", "HuberLoss", "SmoothL1Loss", "--out", str(out), "--range", "-2", "2"]) == 0
+    assert out.read_bytes()[:8] == PNG
+    assert str(out) in capsys.readouterr().out
+
+
+def test_plot_descent_writes_a_png(tmp_path):
+    out = tmp_path / "descent.png"
+    assert main(["plot", "descent", "--out", str(out), "--steps", "10"]) == 0
+    assert out.read_bytes()[:8] == PNG
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["plot", "loss", "NoSuchLoss"], "unknown loss 'NoSuchLoss'"),
+    (["plot", "loss"], "needs at least one loss name"),
+    (["plot", "loss", "MSELoss", "--range", "2", "1"], "x_range must be increasing"),
+])
+def test_plot_user_errors_exit_2_without_traceback(argv, message, capsys, tmp_path):
+    assert main(argv + ["--out", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_train_one_epoch_writes_history_model_and_plots(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "2", "--hidden", "32", "--out", str(out), "--seed", "3"]) == 0
+    text = capsys.readouterr().out
+    assert "test accuracy" in text
+    for name in ("history.csv", "history.json", "model.npz", "loss.png", "accuracy.png"):
+        assert (out / name).exists(), name
+    rows = list(csv.DictReader(open(out / "history.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert 0.5 < float(rows[-1]["test_accuracy"]) <= 1.0
+    history = json.loads((out / "history.json").read_text())
+    assert history["config"]["hidden"] == [32]
+    assert len(history["iteration_loss"]) == 2 * 40  # 4,000 training images in batches of 100
+    assert (out / "loss.png").read_bytes()[:8] == PNG
+    assert not [p for p in out.iterdir() if p.name.startswith(".partial")]
+
+    from losslab.data import load_embedded_mnist
+    from losslab.train import accuracy, load_model
+
+    (_, _), (x_test, t_test) = load_embedded_mnist()
+    net = load_model(out / "model.npz")
+    assert accuracy(net, x_test, t_test) == pytest.approx(float(rows[-1]["test_accuracy"]))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--lr", "0"], "lr must lie in (0.0, inf]"),
+    (["--lr", "-1"], "lr must lie in"),
+    (["--batch-size", "0"], "batch_size must lie in [1, inf]"),
+    (["--epochs", "0"], "epochs must lie in [1, inf]"),
+    (["--optimizer", "lbfgs"], "optimizer must be one of sgd, momentum"),
+    (["--activation", "gelu"], "activation must be one of relu, sigmoid, tanh"),
+    (["--loss", "Nope"], "loss must be one of CrossEntropyLoss"),
+    (["--hidden", "0"], "hidden size must lie in [1, inf]"),
+])
+def test_train_user_errors_exit_2_and_write_nothing(argv, message, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out)] + argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_train_missing_idx_directory_is_a_clear_error(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "train-images-idx3-ubyte" in err and "Traceback" not in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_plot_recipe_gradient_is_the_derivative_of_the_plotted_value(name):
+    spec = registry.get(name)
+    lo, hi = spec.curve.x_range
+    xs = np.linspace(lo, hi, 2001)
+    values, grads = registry.curve_values(name, xs)
+    assert np.all(np.isfinite(values)) and np.all(np.isfinite(grads))
+    numeric = np.gradient(values, xs)
+    smooth = np.ones_like(xs, dtype=bool)  # ignore the points next to a kink, where differences straddle it
+    smooth[[0, -1]] = False  # np.gradient is one-sided (first order) at the ends
+    jumps = np.abs(np.diff(grads)) > 0.05 * (np.abs(grads).max() + 1e-12)
+    for i in np.flatnonzero(jumps):
+        smooth[max(i - 2, 0): i + 3] = False
+    np.testing.assert_allclose(grads[smooth], numeric[smooth], rtol=1e-3, atol=1e-3 * (np.abs(grads).max() + 1))
