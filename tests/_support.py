@@ -63,8 +63,31 @@ def torch_forward_backward(spec: LossSpec, case: Case, reduction: str, dtype, do
         tensors.append(t)
     topts = {k: torch.from_numpy(np.array(val)).to(tdtype) if isinstance(val, np.ndarray) else val
              for k, val in options.items()}
+    if "distance_function" in topts:
+        topts["distance_function"] = torch_distance(topts["distance_function"])
     loss = getattr(torch.nn, spec.torch_name)(**topts, reduction=reduction)
     out = loss(*tensors)
     out.backward(torch.from_numpy(np.array(dout)).to(tdtype))
     grads = tuple(tensors[i].grad.numpy() for i in spec.grad_positions)
     return out.detach().numpy(), grads
+
+
+def torch_distance(distance_function):
+    """The torch callable matching a losslab ``distance_function`` option (None, a name or a distance object)."""
+    import torch.nn.functional as tF
+
+    from losslab.nn.metric import CosineDistance, PairwiseDistance
+
+    if distance_function is None:
+        return None
+    if distance_function == "pairwise":
+        return tF.pairwise_distance
+    if distance_function == "cosine":
+        distance_function = CosineDistance()
+    if isinstance(distance_function, PairwiseDistance):
+        p, eps = distance_function.p, distance_function.eps
+        return lambda x, y: tF.pairwise_distance(x, y, p=p, eps=eps)
+    if isinstance(distance_function, CosineDistance):
+        eps = distance_function.eps
+        return lambda x, y: 1.0 - tF.cosine_similarity(x, y, dim=-1, eps=eps)
+    raise ValueError(f"no torch counterpart for distance_function={distance_function!r}")

@@ -62,6 +62,8 @@ def _progress(total_epochs: int, iterations: int):
         from tqdm import tqdm
     except ImportError:
         tqdm = None
+    if not sys.stdout.isatty():
+        tqdm = None  # a log file gets one line per epoch, not carriage-return redraws
     state = {"bar": None, "epoch": 1}
 
     def on_iteration(i: int, loss: float) -> None:
@@ -203,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     losses = sub.add_parser("losses", help="list the registered losses")
     losses.add_argument("--markdown", action="store_true", help="print the README's table")
     losses.set_defaults(run=_cmd_losses)
+
+    from .grade.cli import add_commands
+    add_commands(sub)
     return parser
 
 

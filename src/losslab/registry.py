@@ -293,6 +293,219 @@ def _triplet_cases(rng) -> list[Case]:
     return cases
 
 
+# -- EXTRA-A case makers go here --
+
+def _ctc_log_probs(rng, shape):
+    """Log-softmax outputs over the last axis (the numerical check still perturbs each entry freely)."""
+    x = rng.normal(0, 1.5, shape)
+    x = x - x.max(axis=-1, keepdims=True)
+    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+
+
+def _ctc_cases(rng) -> list[Case]:
+    i64 = np.int64
+    cases = []
+    il, tl = np.array([6, 4, 5], dtype=i64), np.array([3, 2, 0], dtype=i64)
+    padded = np.array([[1, 3, 3], [2, 1, 0], [0, 0, 0]], dtype=i64)  # 0-padding (the blank) is ignored
+    for zero_infinity in (False, True):
+        opts = {"zero_infinity": zero_infinity}
+        cases.append(Case(_label(opts, "padded"), opts, (_ctc_log_probs(rng, (6, 3, 4)), padded, il, tl)))
+    concatenated = np.array([1, 3, 3, 2, 1], dtype=i64)
+    cases.append(Case("concatenated", {}, (_ctc_log_probs(rng, (6, 3, 4)), concatenated, il, tl)))
+    repeats = np.array([[1, 1, 2], [2, 2, 2]], dtype=i64)  # 'a a' needs a blank between; '2 2 2' in 5 frames
+    cases.append(Case("repeats", {}, (_ctc_log_probs(rng, (7, 2, 3)), repeats, np.array([7, 5], dtype=i64),
+                                      np.array([3, 3], dtype=i64))))
+    cases.append(Case("blank=2", {"blank": 2}, (_ctc_log_probs(rng, (5, 2, 4)), np.array([[0, 3], [3, 1]], dtype=i64),
+                                                np.array([5, 3], dtype=i64), np.array([2, 1], dtype=i64))))
+    cases.append(Case("unbatched", {}, (_ctc_log_probs(rng, (5, 3)), np.array([1, 2], dtype=i64),
+                                        np.array(5, dtype=i64), np.array(2, dtype=i64))))
+    impossible = np.array([[1, 1], [2, 1], [1, 2]], dtype=i64)  # '1 1' cannot fit 2 frames: loss inf -> 0
+    cases.append(Case("zero_infinity-impossible", {"zero_infinity": True},
+                      (_ctc_log_probs(rng, (4, 3, 3)), impossible, np.array([2, 4, 3], dtype=i64),
+                       np.array([2, 2, 1], dtype=i64))))
+    return cases
+
+
+def _triplet_distance_cases(rng) -> list[Case]:
+    from .functional.metric import _distance
+
+    def draw(shape, opts):
+        dist = _distance(opts.get("distance_function"))
+        while True:  # draw until the hinge (and the swap's min) is off its kink
+            a, p_, n_ = (rng.normal(0, 1, shape) for _ in range(3))
+            d_ap, d_an, d_pn = dist[0](a, p_), dist[0](a, n_), dist[0](p_, n_)
+            d_neg = np.minimum(d_an, d_pn) if opts.get("swap") else d_an
+            gaps = [opts.get("margin", 1.0) + d_ap - d_neg] + ([d_an - d_pn] if opts.get("swap") else [])
+            if min(np.abs(g).min() for g in gaps) > 5e-3:
+                return a, p_, n_
+
+    cases = []
+    for opts in _grid(distance_function=[None, "cosine"], swap=[False, True], margin=[1.0, 0.5]):
+        cases.append(Case(_label(opts), opts, draw((5, 3), opts)))
+    opts = {"distance_function": "pairwise", "margin": 2.0}
+    cases.append(Case(_label(opts), opts, draw((4, 2), opts)))
+    opts = {"distance_function": "cosine", "swap": True}
+    cases.append(Case(_label(opts, "unbatched"), opts, draw((3,), opts)))
+    return cases
+
+
+def _contrastive_cases(rng) -> list[Case]:
+    cases = []
+    for margin in (1.0, 2.0):
+        x1, x2 = rng.normal(0, 0.7, (6, 3)), rng.normal(0, 0.7, (6, 3))
+        y = np.array([1, 0, 0, 1, 0, 0])
+        d = np.linalg.norm(x1 - x2, axis=-1)
+        x2 = x1 - (x1 - x2) * (_away_from(d, [margin]) / d)[:, None]  # dissimilar hinge off its kink
+        cases.append(Case(f"margin={margin}", {"margin": margin}, (x1, x2, y)))
+    cases.append(Case("unbatched", {"margin": 1.5}, (rng.normal(0, 0.5, 3), rng.normal(0, 0.5, 3), np.array(0))))
+    return cases
+
+
+def _ntxent_cases(rng) -> list[Case]:
+    cases = [Case(f"temperature={t}", {"temperature": t}, (rng.normal(0, 1, (4, 3)), rng.normal(0, 1, (4, 3))))
+             for t in (0.07, 0.5, 1.0)]
+    cases.append(Case("default-5x2", {}, (rng.normal(0, 1, (5, 2)), rng.normal(0, 1, (5, 2)))))
+    return cases
+
+
+# -- EXTRA-B case makers go here --
+
+def _sigmoid_focal_cases(rng) -> list[Case]:
+    cases = []
+    for opts in _grid(alpha=[0.25, -1.0], gamma=[0.0, 1.0, 2.0]):
+        x, t = rng.normal(0, 2, (4, 3)), rng.integers(0, 2, (4, 3)).astype(float)
+        cases.append(Case(_label(opts, "hard"), opts, (x, t)))
+    cases.append(Case("soft,alpha=0.6,gamma=2.0", {"alpha": 0.6, "gamma": 2.0},
+                      (rng.normal(0, 2, (4, 3)), rng.uniform(0, 1, (4, 3)))))
+    # gamma < 1, at moderate logits (|x| < 2.5)
+    cases.append(Case("hard,gamma=0.5", {"gamma": 0.5},
+                      (rng.uniform(-2.5, 2.5, (2, 3, 2)), rng.integers(0, 2, (2, 3, 2)).astype(float))))
+    return cases
+
+
+def _focal_cases(rng) -> list[Case]:
+    n, c = 5, 4
+    weight = rng.uniform(0.5, 2.0, c)
+    cases = []
+    for opts in _grid(gamma=[0.0, 1.0, 2.0], weight=[None, weight], ignore_index=[-100, 2]):
+        x = rng.normal(0, 2, (n, c))
+        t = _index_targets(rng, n, c, opts["ignore_index"] if opts["ignore_index"] != -100 else None)
+        cases.append(Case(_label(opts), opts, (x, t)))
+    cases.append(Case("kdim,gamma=2.0", {"gamma": 2.0, "weight": weight},
+                      (rng.normal(0, 2, (2, c, 3, 2)), _index_targets(rng, (2, 3, 2), c, -100))))
+    cases.append(Case("gamma=0.5", {"gamma": 0.5}, (rng.uniform(-1.5, 1.5, (n, c)), rng.integers(0, c, n))))
+    cases.append(Case("unbatched", {}, (rng.normal(0, 2, c), np.array(1))))
+    return cases
+
+
+def _poly_cases(rng) -> list[Case]:
+    n, c = 5, 4
+    cases = []
+    for epsilon in (2.0, -1.0, 0.0):
+        cases.append(Case(f"index,epsilon={epsilon}", {"epsilon": epsilon},
+                          (rng.normal(0, 2, (n, c)), rng.integers(0, c, n))))
+        cases.append(Case(f"probs,epsilon={epsilon}", {"epsilon": epsilon},
+                          (rng.normal(0, 2, (n, c)), rng.dirichlet(np.ones(c), size=n))))
+    return cases
+
+
+def _segmentation_inputs(rng, classes, logits, dense, shape=(2, 3, 4)):
+    """(input, target) for the overlap losses: logits, or probabilities 0.02 away from 0 and 1 (out of the
+    5-point stencil's reach: input outside [0, 1] is an error)."""
+    n, spatial = shape[0], shape[1:]
+    x = rng.normal(0, 2, (n, classes) + spatial) if logits else rng.uniform(0.02, 0.98, (n, classes) + spatial)
+    labels = rng.integers(0, max(classes, 2), (n,) + spatial)
+    if not dense:
+        return x, labels
+    if classes == 1:
+        return x, rng.uniform(0, 1, x.shape)  # soft labels
+    return x, np.moveaxis(np.eye(classes)[labels], -1, 1)  # one-hot masks
+
+
+def _overlap_cases(option_sets: list[dict]):
+    """Cases of an overlap loss: C in {1, 3}, probabilities or logits, mask or index targets, per option set."""
+    def make(rng) -> list[Case]:
+        cases = []
+        for classes, logits, dense in itertools.product((1, 3), (False, True), (True, False)):
+            for opts in option_sets:
+                opts = dict(opts, logits=logits)
+                x, t = _segmentation_inputs(rng, classes, logits, dense)
+                cases.append(Case(_label(opts, f"C={classes},{'mask' if dense else 'index'}"), opts, (x, t)))
+        return cases
+    return make
+
+
+def _generalized_dice_cases(rng) -> list[Case]:
+    cases = _overlap_cases([{"smooth": 1e-5}, {"smooth": 1.0}])(rng)
+    x = rng.uniform(0.02, 0.98, (2, 3, 3, 4))
+    labels = rng.integers(0, 2, (2, 3, 4))  # class 2 absent: it takes the largest present weight
+    labels[1] = 0  # sample 1: only class 0 present
+    cases.append(Case("absent-classes", {"smooth": 1e-5}, (x, labels)))
+    cases.append(Case("absent-classes,logits", {"smooth": 1e-5, "logits": True},
+                      (rng.normal(0, 2, (2, 3, 3, 4)), labels)))
+    return cases
+
+
+def _log_cosh_cases(rng) -> list[Case]:
+    return [Case("4x3", {}, (rng.normal(0, 2, (4, 3)), rng.normal(0, 2, (4, 3)))),
+            Case("2x3x2", {}, (rng.normal(0, 2, (2, 3, 2)), rng.normal(0, 2, (2, 3, 2))))]
+
+
+def _quantile_cases(rng) -> list[Case]:
+    cases = []
+    for quantiles in ((0.1, 0.5, 0.9), (0.25, 0.75), (0.02, 0.1, 0.25, 0.5, 0.75, 0.9, 0.98)):
+        t = rng.normal(0, 2, 5)
+        d = _away_from(rng.normal(0, 2, (5, len(quantiles))), [0.0])
+        cases.append(Case(f"quantiles={quantiles}", {"quantiles": quantiles}, (t[:, None] + d, t)))
+    return cases
+
+
+def _charbonnier_cases(rng) -> list[Case]:
+    cases = []
+    for eps in (1e-3, 0.5):
+        t = rng.normal(0, 2, (4, 3))
+        d = _away_from(rng.normal(0, 2, (4, 3)), [0.0], gap=0.05)  # curvature 1/eps at d = 0
+        cases.append(Case(f"eps={eps}", {"eps": eps}, (t + d, t)))
+    return cases
+
+
+def _sparse_scores(rng, n, c):
+    """Scores whose sparsemax is known and every entry at least 0.05 from the support's edge."""
+    z = np.empty((n, c))
+    for row in z:
+        k = rng.integers(1, c + 1)
+        support = rng.permutation(c)[:k]
+        p = 0.05 + (1 - 0.05 * k) * rng.dirichlet(np.ones(k))
+        tau = rng.normal(0, 1)
+        row[:] = tau - rng.uniform(0.05, 1.5, c)
+        row[support] = tau + p
+    return z
+
+
+def _sparsemax_loss_cases(rng) -> list[Case]:
+    return [Case("index", {}, (_sparse_scores(rng, 6, 4), rng.integers(0, 4, 6))),
+            Case("probs", {}, (_sparse_scores(rng, 5, 4), rng.dirichlet(np.ones(4), size=5))),
+            Case("index-6-classes", {}, (_sparse_scores(rng, 4, 6), rng.integers(0, 6, 4)))]
+
+
+def _hinge_scores(rng, n, c, labels):
+    """Scores whose augmented maximum max_j (s_j + 1 - y_j) leads the runner-up by >= 0.05."""
+    x = rng.normal(0, 1, (n, c))
+    augmented = x + 1 - np.eye(c)[labels]
+    top = np.sort(augmented, axis=1)
+    near = top[:, -1] - top[:, -2] < 0.05
+    x[near, np.argmax(augmented[near], axis=1)] += 0.1
+    return x
+
+
+def _multiclass_hinge_cases(rng) -> list[Case]:
+    cases = []
+    for n, c in ((6, 4), (5, 3)):
+        labels = rng.integers(0, c, n)
+        cases.append(Case(f"{n}x{c}", {}, (_hinge_scores(rng, n, c, labels), labels)))
+    return cases
+
+
 # ----------------------------------------------------------------------------- plot recipes
 
 def _col(xs, *rest):
@@ -336,6 +549,45 @@ CURVES: dict[str, Curve] = {
                                  "second coordinate of x1 = [1, x] (x2 = [1, 0], similar pair)", column=1),
     "TripletMarginLoss": Curve(lambda xs: ((xs[:, None], np.zeros((len(xs), 1)), np.ones((len(xs), 1))), {}),
                                "anchor position (positive at 0, negative at 1)", (-2.0, 3.0), column=0),
+    # -- EXTRA-A curves go here --
+    # CTC and NT-Xent couple a whole batch, and curve_values draws one batch row per x value: the
+    # only recipes it can draw exactly are degenerate (flat) ones.
+    "CTCLoss": Curve(lambda xs: ((xs.reshape(1, -1, 1), np.zeros((len(xs), 0), dtype=np.int64),
+                                  np.ones(len(xs), dtype=np.int64), np.zeros(len(xs), dtype=np.int64)), {}),
+                     "log-probability of the blank, the only class (1 frame, empty target): renormalised, "
+                     "the loss is 0", (-3.0, 0.0)),
+    "TripletMarginWithDistanceLoss": Curve(lambda xs: ((xs[:, None], np.zeros((len(xs), 1)), np.ones((len(xs), 1))),
+                                                       {}),
+                                           "anchor position (positive at 0, negative at 1, Euclidean distance)",
+                                           (-2.0, 3.0), column=0),
+    "ContrastiveLoss": Curve(lambda xs: ((xs[:, None], np.zeros((len(xs), 1)), np.zeros(len(xs), dtype=np.int64)),
+                                         {}), "x1 = [x], x2 = [0]: dissimilar pair, margin 1", (-2.0, 2.0), column=0),
+    "NTXentLoss": Curve(lambda xs: ((xs[:, None], np.ones((len(xs), 1))), {"temperature": 0.5}),
+                        "1-D embedding of view 1 (view 2 at 1): 1-D cosines are signs, so the loss is flat",
+                        (0.25, 3.0), column=0),
+    # -- EXTRA-B curves go here --
+    "SigmoidFocalLoss": _elementwise(1.0, "logit (target 1, alpha 0.25, gamma 2)", (-6.0, 6.0)),
+    "FocalLoss": Curve(lambda xs: ((_col(xs, 0.0, 0.0), np.zeros(len(xs), dtype=np.int64)), {}),
+                       "logit of the true class (2 other logits at 0, gamma 2)", (-6.0, 6.0), column=0),
+    "PolyLoss": Curve(lambda xs: ((_col(xs, 0.0, 0.0), np.zeros(len(xs), dtype=np.int64)), {}),
+                      "logit of the true class (2 other logits at 0, epsilon 2)", (-6.0, 6.0), column=0),
+    "DiceLoss": Curve(lambda xs: ((xs[:, None, None], np.ones((len(xs), 1, 1))), {"logits": True}),
+                      "logit of a one-pixel foreground mask (sigmoid, target 1, smooth 1)", (-6.0, 6.0)),
+    "TverskyLoss": Curve(lambda xs: ((xs[:, None, None], np.ones((len(xs), 1, 1))),
+                                     {"logits": True, "alpha": 0.3, "beta": 0.7}),
+                         "logit of a one-pixel foreground mask (target 1, alpha 0.3, beta 0.7)", (-6.0, 6.0)),
+    "GeneralizedDiceLoss": Curve(lambda xs: ((_col(xs, 0.0)[:, :, None], np.zeros((len(xs), 1), dtype=np.int64)),
+                                             {"logits": True}),
+                                 "logit of the true class at one pixel (2 classes, other logit 0)", (-6.0, 6.0),
+                                 column=0),
+    "LogCoshLoss": _elementwise(0.0, "prediction - target"),
+    "QuantileLoss": Curve(lambda xs: ((xs[:, None], np.zeros_like(xs)), {"quantiles": (0.9,)}),
+                          "prediction - target (quantile 0.9)"),
+    "CharbonnierLoss": _elementwise(0.0, "prediction - target (eps 1e-3)"),
+    "SparsemaxLoss": Curve(lambda xs: ((_col(xs, 0.0, 0.0), np.zeros(len(xs), dtype=np.int64)), {}),
+                           "score of the true class (2 others at 0)", column=0),
+    "MulticlassHingeLoss": Curve(lambda xs: ((_col(xs, 0.0, 0.0), np.zeros(len(xs), dtype=np.int64)), {}),
+                                 "score of the true class (2 others at 0)", column=0),
 }
 
 
@@ -394,6 +646,47 @@ LOSSES: tuple[LossSpec, ...] = (
     _spec("TripletMarginLoss", "embedding", "triplet_margin_loss", "max(d(a, p) - d(a, n) + margin, 0) with p-norm distance",
           _triplet_cases, inputs=("anchor", "positive", "negative"), grads=("anchor", "positive", "negative"),
           options=("margin", "p", "eps", "swap", "reduction")),
+    # -- beyond torch.nn: sequence and metric learning (EXTRA-A specs go here) --
+    _spec("CTCLoss", "ctc", "ctc_loss", "connectionist temporal classification: -log of the sum over alignments",
+          _ctc_cases, inputs=("log_probs", "targets", "input_lengths", "target_lengths"), grads=("log_probs",),
+          options=("blank", "reduction", "zero_infinity")),
+    _spec("TripletMarginWithDistanceLoss", "metric", "triplet_margin_with_distance_loss",
+          "max(margin + d(a, p) - d(a, n), 0) with a chosen distance (Euclidean, cosine, custom)",
+          _triplet_distance_cases, inputs=("anchor", "positive", "negative"),
+          grads=("anchor", "positive", "negative"), options=("distance_function", "margin", "swap", "reduction")),
+    _spec("NTXentLoss", "metric", "nt_xent_loss", "NT-Xent / InfoNCE of two views (SimCLR), as optax.losses.ntxent",
+          _ntxent_cases, inputs=("view1", "view2"), grads=("view1", "view2"), options=("temperature", "reduction"),
+          torch=False),
+    _spec("ContrastiveLoss", "metric", "contrastive_loss",
+          "d^2/2 for similar pairs, max(0, margin - d)^2/2 for dissimilar (Hadsell et al. 2006)",
+          _contrastive_cases, inputs=("input1", "input2", "target"), grads=("input1", "input2"),
+          options=("margin", "reduction"), torch=False),
+    # -- beyond torch.nn: classification, segmentation, robust regression (EXTRA-B specs go here) --
+    _spec("SigmoidFocalLoss", "focal", "sigmoid_focal_loss", "binary focal loss on logits (torchvision's)",
+          _sigmoid_focal_cases, options=("alpha", "gamma", "reduction"), torch=False),
+    _spec("FocalLoss", "focal", "focal_loss", "softmax focal loss -w_t (1 - p_t)^gamma log p_t",
+          _focal_cases, options=("weight", "gamma", "ignore_index", "reduction"), torch=False),
+    _spec("PolyLoss", "focal", "poly1_cross_entropy", "Poly-1: cross-entropy + epsilon (1 - p_t) (optax's)",
+          _poly_cases, options=("epsilon", "reduction"), torch=False),
+    _spec("DiceLoss", "segmentation", "dice_loss", "1 - soft Dice per sample, averaged over classes",
+          _overlap_cases([{"smooth": 1.0}, {"smooth": 0.0}]), options=("smooth", "logits", "reduction"),
+          torch=False),
+    _spec("TverskyLoss", "segmentation", "tversky_loss", "1 - Tversky index (FP weighted alpha, FN beta)",
+          _overlap_cases([{"alpha": 0.5, "beta": 0.5}, {"alpha": 0.3, "beta": 0.7, "smooth": 0.5}]),
+          options=("alpha", "beta", "smooth", "logits", "reduction"), torch=False),
+    _spec("GeneralizedDiceLoss", "segmentation", "generalized_dice_loss",
+          "1 - generalized Dice, classes weighted 1 / volume^2 (MONAI's)", _generalized_dice_cases,
+          options=("smooth", "logits", "reduction"), torch=False),
+    _spec("LogCoshLoss", "robust", "log_cosh_loss", "log(cosh(x - t)), a smooth Huber", _log_cosh_cases,
+          torch=False),
+    _spec("QuantileLoss", "robust", "quantile_loss", "pinball loss for Q quantile levels at once",
+          _quantile_cases, options=("quantiles", "reduction"), torch=False),
+    _spec("CharbonnierLoss", "robust", "charbonnier_loss", "sqrt((x - t)^2 + eps^2), a differentiable L1",
+          _charbonnier_cases, options=("eps", "reduction"), torch=False),
+    _spec("SparsemaxLoss", "sparse", "sparsemax_loss", "Fenchel-Young loss of sparsemax; gradient sparsemax - y",
+          _sparsemax_loss_cases, torch=False),
+    _spec("MulticlassHingeLoss", "sparse", "multiclass_hinge_loss",
+          "Crammer-Singer hinge max_j (s_j + 1 - y_j) - s_label", _multiclass_hinge_cases, torch=False),
 )
 
 _BY_NAME = {spec.name: spec for spec in LOSSES}

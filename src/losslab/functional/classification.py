@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import _fast
 from .. import _validation as v
 from ._reduction import reduce, upstream
 from .activation import log_softmax, sigmoid, softplus
@@ -174,6 +175,16 @@ def cross_entropy(input, target, *, weight=None, ignore_index: int = -100,
     >>> round(float(cross_entropy(x, np.array([0, 1, 1]))), 4)
     0.5224
     """
+    fused = _fast.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
+    if fused is not None:
+        return fused[0]
+    return _reference_cross_entropy(input, target, weight=weight, ignore_index=ignore_index,
+                                    reduction=reduction, label_smoothing=label_smoothing)
+
+
+def _reference_cross_entropy(input, target, *, weight=None, ignore_index: int = -100,
+                             reduction: v.Reduction = "mean", label_smoothing: float = 0.0):
+    """:func:`cross_entropy` by its definition, on every layout and option (the fused path's reference)."""
     lay, w = _setup(input, target, weight, ignore_index, reduction, probs_allowed=True)
     v.check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     ls = label_smoothing
@@ -203,6 +214,16 @@ def cross_entropy_backward(dout, input, target, *, weight=None, ignore_index: in
     >>> cross_entropy_backward(1.0, np.array([[0.0, 0.0]]), np.array([0]), reduction="sum")
     array([[-0.5,  0.5]])
     """
+    fused = _fast.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
+    if fused is not None:
+        return _fast.scale_by_dout(fused[1], dout, np.shape(fused[0]), reduction, rows=True)
+    return _reference_cross_entropy_backward(dout, input, target, weight=weight, ignore_index=ignore_index,
+                                             reduction=reduction, label_smoothing=label_smoothing)
+
+
+def _reference_cross_entropy_backward(dout, input, target, *, weight=None, ignore_index: int = -100,
+                                      reduction: v.Reduction = "mean", label_smoothing: float = 0.0) -> np.ndarray:
+    """:func:`cross_entropy_backward` by its definition (the fused path's reference)."""
     lay, w = _setup(input, target, weight, ignore_index, reduction, probs_allowed=True)
     v.check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     a, denominator = _coefficients(lay, w, label_smoothing)
@@ -371,6 +392,17 @@ def binary_cross_entropy_with_logits(input, target, *, weight=None, reduction: v
     ...                                  reduction="none").tolist()
     [0.6931471805599453, 10000.0, 0.0]
     """
+    if weight is None and pos_weight is None:
+        fused = _fast.pointwise("bce_logits", input, target, reduction)
+        if fused is not None:
+            return fused[0]
+    return _reference_binary_cross_entropy_with_logits(input, target, weight=weight, reduction=reduction,
+                                                       pos_weight=pos_weight)
+
+
+def _reference_binary_cross_entropy_with_logits(input, target, *, weight=None, reduction: v.Reduction = "mean",
+                                                pos_weight=None):
+    """:func:`binary_cross_entropy_with_logits` by its definition (the fused path's reference)."""
     x, t, w, log_weight = _bce_logits_setup(input, target, weight, pos_weight, reduction)
     loss = (1 - t) * x + log_weight * softplus(-x)  # -log sigmoid(x) = softplus(-x)
     if w is not None:
@@ -389,6 +421,18 @@ def binary_cross_entropy_with_logits_backward(dout, input, target, *, weight=Non
     ...                                           reduction="sum", pos_weight=np.array([3.0, 3.0]))
     array([-1.5,  0.5])
     """
+    if weight is None and pos_weight is None:
+        fused = _fast.pointwise("bce_logits", input, target, reduction)
+        if fused is not None:
+            return _fast.scale_by_dout(fused[1], dout, fused[1].shape, reduction)
+    return _reference_binary_cross_entropy_with_logits_backward(dout, input, target, weight=weight,
+                                                                reduction=reduction, pos_weight=pos_weight)
+
+
+def _reference_binary_cross_entropy_with_logits_backward(dout, input, target, *, weight=None,
+                                                         reduction: v.Reduction = "mean",
+                                                         pos_weight=None) -> np.ndarray:
+    """:func:`binary_cross_entropy_with_logits_backward` by its definition (the fused path's reference)."""
     x, t, w, log_weight = _bce_logits_setup(input, target, weight, pos_weight, reduction)
     g = upstream(dout, x.shape, x.dtype, reduction)
     grad = ((1 - t) - log_weight * sigmoid(-x)) * g

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from .. import _fast
 from .. import _validation as v
 from ._reduction import reduce, upstream
 
@@ -49,6 +50,14 @@ def mse_loss(input, target, *, reduction: v.Reduction = "mean"):
     >>> mse_loss(np.array([1.0, 2.0, 4.0]), np.array([1.0, 0.0, 1.0]))
     np.float64(4.333333333333333)
     """
+    fused = _fast.pointwise("mse", input, target, reduction)
+    if fused is not None:
+        return fused[0]
+    return _reference_mse_loss(input, target, reduction=reduction)
+
+
+def _reference_mse_loss(input, target, *, reduction: v.Reduction = "mean"):
+    """:func:`mse_loss` by its definition (the fused path's reference)."""
     x, t = _pair(input, target, reduction)
     d = x - t
     return reduce(d * d, reduction)
@@ -61,6 +70,14 @@ def mse_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -
     >>> mse_loss_backward(1.0, np.array([1.0, 2.0, 4.0]), np.array([1.0, 0.0, 1.0]))
     array([0.        , 1.33333333, 2.        ])
     """
+    fused = _fast.pointwise("mse", input, target, reduction)
+    if fused is not None:
+        return _fast.scale_by_dout(fused[1], dout, fused[1].shape, reduction)
+    return _reference_mse_loss_backward(dout, input, target, reduction=reduction)
+
+
+def _reference_mse_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
+    """:func:`mse_loss_backward` by its definition (the fused path's reference)."""
     x, t = _pair(input, target, reduction)
     g = upstream(dout, x.shape, x.dtype, reduction)
     return (2 * (x - t)) * g
@@ -80,6 +97,14 @@ def l1_loss(input, target, *, reduction: v.Reduction = "mean"):
     >>> l1_loss(np.array([1.0, 2.0, 4.0]), np.array([1.0, 0.0, 1.0]), reduction="sum")
     np.float64(5.0)
     """
+    fused = _fast.pointwise("l1", input, target, reduction)
+    if fused is not None:
+        return fused[0]
+    return _reference_l1_loss(input, target, reduction=reduction)
+
+
+def _reference_l1_loss(input, target, *, reduction: v.Reduction = "mean"):
+    """:func:`l1_loss` by its definition (the fused path's reference)."""
     x, t = _pair(input, target, reduction)
     return reduce(np.abs(x - t), reduction)
 
@@ -91,6 +116,14 @@ def l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") ->
     >>> l1_loss_backward(1.0, np.array([1.0, 2.0, 0.0]), np.array([1.0, 0.0, 1.0]), reduction="sum")
     array([ 0.,  1., -1.])
     """
+    fused = _fast.pointwise("l1", input, target, reduction)
+    if fused is not None:
+        return _fast.scale_by_dout(fused[1], dout, fused[1].shape, reduction)
+    return _reference_l1_loss_backward(dout, input, target, reduction=reduction)
+
+
+def _reference_l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
+    """:func:`l1_loss_backward` by its definition (the fused path's reference)."""
     x, t = _pair(input, target, reduction)
     g = upstream(dout, x.shape, x.dtype, reduction)
     return np.sign(x - t) * g
@@ -115,6 +148,14 @@ def smooth_l1_loss(input, target, *, reduction: v.Reduction = "mean", beta: floa
     >>> smooth_l1_loss(np.array([0.5, 3.0]), np.array([0.0, 0.0]), reduction="none")
     array([0.125, 2.5  ])
     """
+    fused = _fast.pointwise("smooth_l1", input, target, reduction, beta)
+    if fused is not None:
+        return fused[0]
+    return _reference_smooth_l1_loss(input, target, reduction=reduction, beta=beta)
+
+
+def _reference_smooth_l1_loss(input, target, *, reduction: v.Reduction = "mean", beta: float = 1.0):
+    """:func:`smooth_l1_loss` by its definition (the fused path's reference)."""
     x, t = _pair(input, target, reduction)
     v.check_scalar(beta, "beta", low=0.0)
     if beta == 0:
@@ -132,6 +173,15 @@ def smooth_l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "me
     >>> smooth_l1_loss_backward(1.0, np.array([0.5, -3.0]), np.array([0.0, 0.0]), reduction="sum")
     array([ 0.5, -1. ])
     """
+    fused = _fast.pointwise("smooth_l1", input, target, reduction, beta)
+    if fused is not None:
+        return _fast.scale_by_dout(fused[1], dout, fused[1].shape, reduction)
+    return _reference_smooth_l1_loss_backward(dout, input, target, reduction=reduction, beta=beta)
+
+
+def _reference_smooth_l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean",
+                                       beta: float = 1.0) -> np.ndarray:
+    """:func:`smooth_l1_loss_backward` by its definition (the fused path's reference)."""
     x, t = _pair(input, target, reduction)
     v.check_scalar(beta, "beta", low=0.0)
     if beta == 0:
@@ -158,6 +208,14 @@ def huber_loss(input, target, *, reduction: v.Reduction = "mean", delta: float =
     >>> huber_loss(np.array([0.5, 3.0]), np.array([0.0, 0.0]), reduction="none", delta=2.0)
     array([0.125, 4.   ])
     """
+    fused = _fast.pointwise("huber", input, target, reduction, delta)
+    if fused is not None:
+        return fused[0]
+    return _reference_huber_loss(input, target, reduction=reduction, delta=delta)
+
+
+def _reference_huber_loss(input, target, *, reduction: v.Reduction = "mean", delta: float = 1.0):
+    """:func:`huber_loss` by its definition (the fused path's reference)."""
     x, t = _pair(input, target, reduction)
     v.check_scalar(delta, "delta", low=0.0, low_open=True)
     a = np.abs(x - t)
@@ -173,6 +231,15 @@ def huber_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean",
     >>> huber_loss_backward(1.0, np.array([0.5, -3.0]), np.array([0.0, 0.0]), reduction="sum")
     array([ 0.5, -1. ])
     """
+    fused = _fast.pointwise("huber", input, target, reduction, delta)
+    if fused is not None:
+        return _fast.scale_by_dout(fused[1], dout, fused[1].shape, reduction)
+    return _reference_huber_loss_backward(dout, input, target, reduction=reduction, delta=delta)
+
+
+def _reference_huber_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean",
+                                   delta: float = 1.0) -> np.ndarray:
+    """:func:`huber_loss_backward` by its definition (the fused path's reference)."""
     x, t = _pair(input, target, reduction)
     v.check_scalar(delta, "delta", low=0.0, low_open=True)
     g = upstream(dout, x.shape, x.dtype, reduction)

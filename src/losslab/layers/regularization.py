@@ -61,7 +61,7 @@ class Dropout(Layer):
         if not self.training or self.p == 0.0:
             self._mask = None
             return x
-        self._mask = self.rng.random(x.shape, dtype=x.dtype) >= self.p   # P(keep) = 1 - p exactly
+        self._mask = self.rng.random(x.shape, dtype=x.dtype) >= self.p   # P(keep) = 1 - p
         out = np.multiply(x, self._mask)
         out *= x.dtype.type(1.0 / (1.0 - self.p))
         return out

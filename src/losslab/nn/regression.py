@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import _fast
 from .. import _validation as v
 from ..functional import regression as F
 from ._base import Loss
@@ -20,25 +21,44 @@ class _Reduced(Loss):
         return {"reduction": self.reduction}
 
 
-class MSELoss(_Reduced):
+class _Pointwise(_fast.FusedLoss):
+    """A loss with a fused path (:func:`losslab._fast.pointwise`): forward also computes the gradient."""
+
+    _kind: str
+    _param_name: str | None = None
+
+    def _param(self):
+        return None if self._param_name is None else getattr(self, self._param_name)
+
+    def _fused(self, input, target):
+        return _fast.pointwise(self._kind, input, target, self.reduction, self._param())
+
+    def _fused_key(self):
+        return self.reduction, self._param()
+
+
+class MSELoss(_Pointwise, _Reduced):
     """Squared error ``(x - t)^2``; see :func:`losslab.functional.mse_loss`."""
 
     _function = staticmethod(F.mse_loss)
     _backward = staticmethod(F.mse_loss_backward)
+    _kind = "mse"
 
 
-class L1Loss(_Reduced):
+class L1Loss(_Pointwise, _Reduced):
     """Absolute error ``|x - t|``; see :func:`losslab.functional.l1_loss`."""
 
     _function = staticmethod(F.l1_loss)
     _backward = staticmethod(F.l1_loss_backward)
+    _kind = "l1"
 
 
-class SmoothL1Loss(Loss):
+class SmoothL1Loss(_Pointwise, Loss):
     """Quadratic below ``beta``, linear above; see :func:`losslab.functional.smooth_l1_loss`."""
 
     _function = staticmethod(F.smooth_l1_loss)
     _backward = staticmethod(F.smooth_l1_loss_backward)
+    _kind, _param_name = "smooth_l1", "beta"
 
     def __init__(self, *, reduction: v.Reduction = "mean", beta: float = 1.0) -> None:
         super().__init__()
@@ -49,11 +69,12 @@ class SmoothL1Loss(Loss):
         return {"reduction": self.reduction, "beta": self.beta}
 
 
-class HuberLoss(Loss):
+class HuberLoss(_Pointwise, Loss):
     """Quadratic below ``delta``, linear above; see :func:`losslab.functional.huber_loss`."""
 
     _function = staticmethod(F.huber_loss)
     _backward = staticmethod(F.huber_loss_backward)
+    _kind, _param_name = "huber", "delta"
 
     def __init__(self, reduction: v.Reduction = "mean", delta: float = 1.0) -> None:
         super().__init__()

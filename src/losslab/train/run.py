@@ -138,7 +138,8 @@ def run(config: TrainConfig, *, on_iteration: Callable | None = None, on_epoch: 
             from ..viz import plot_history
 
             plot_history(history, tmp["loss_png"], tmp["accuracy_png"],
-                         title=f"{config.loss}, {'-'.join(map(str, config.hidden))} {config.activation}")
+                         title=f"{'-'.join(map(str, (x_train.shape[1], *config.hidden, num_classes)))} "
+                               f"{config.activation}, {config.loss}")
         final = {k: out / n for k, n in names.items()}
         for k in names:
             os.replace(tmp[k], final[k])

@@ -98,7 +98,7 @@ def plot_history(history, loss_path, accuracy_path, *, title: str = "") -> tuple
     ax.set_ylabel("training loss")
     if losses.size and np.all(losses > 0) and losses.max() / losses.min() > 20:
         ax.set_yscale("log")
-    _style(ax, f"{title} loss".strip())
+    _style(ax, f"{title}: training loss" if title else "training loss")
     ax.legend(frameon=False)
     loss_file = _save(fig, loss_path)
 
@@ -112,7 +112,10 @@ def plot_history(history, loss_path, accuracy_path, *, title: str = "") -> tuple
                         xytext=(6, -4 if label == "test" else 6), color=_PALETTE[label], fontweight="bold")
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy (%)")
-    _style(ax, f"{title} accuracy".strip())
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    _style(ax, f"{title}: accuracy" if title else "accuracy")
     ax.legend(frameon=False, loc="lower right")
     acc_file = _save(fig, accuracy_path)
     return loss_file, acc_file

@@ -1,0 +1,243 @@
+"""Which kernel runs a loss call, on how many threads; ``None`` sends the caller to the reference path.
+
+Rules, applied in order:
+
+1. Only the common cases are fused: NumPy float32/float64 inputs, the plain
+   options (see :func:`cross_entropy` and :func:`pointwise`). Anything else, and
+   anything invalid, returns ``None``: the caller's reference implementation then
+   computes the result or raises its usual error.
+2. numba kernels when numba imports (the ``fast`` extra) and ``LOSSLAB_NUMBA`` is
+   not ``0``; otherwise the blocked NumPy kernels. numba is imported on the first
+   call that gets here, never by ``import losslab``.
+3. Calls of at least :data:`PARALLEL_MIN` elements run on :func:`get_num_threads`
+   threads, split on fixed block boundaries; totals are summed in a fixed order,
+   so the result does not depend on the thread count.
+
+The kernels fill the gradient for ``dout = 1`` in the same pass as the loss; the
+caller scales it by ``dout`` with :func:`scale_by_dout`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from .. import _validation as v
+from . import _numpy
+
+FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+REDUCTIONS = ("mean", "sum", "none")
+PARALLEL_MIN = 1 << 18   # elements: below this one thread is faster than waking others
+
+_state: dict = {"kernels": None, "threads": None, "pool": None}
+_lock = threading.Lock()
+
+
+# --------------------------------------------------------------------------- backends and threads
+
+def kernels():
+    """The numba kernel module, or ``None`` when numba is missing or disabled (``LOSSLAB_NUMBA=0``)."""
+    k = _state["kernels"]
+    if k is None:
+        k = False
+        if os.environ.get("LOSSLAB_NUMBA", "1") != "0":
+            try:
+                from . import _numba as k
+            except ImportError:
+                k = False
+        _state["kernels"] = k
+    return k or None
+
+
+def backend() -> str:
+    """``"numba"`` or ``"numpy"``: the kernels the fused paths use in this process."""
+    return "numba" if kernels() is not None else "numpy"
+
+
+def _default_threads() -> int:
+    env = os.environ.get("LOSSLAB_NUM_THREADS")
+    if env:
+        return max(1, int(env))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def get_num_threads() -> int:
+    """Threads a large fused call may use (``LOSSLAB_NUM_THREADS``, else the CPUs this process may run on)."""
+    n = _state["threads"]
+    if n is None:
+        n = _state["threads"] = _default_threads()
+    return n
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads for large fused calls from now on (as ``torch.set_num_threads``)."""
+    n = int(v.check_scalar(n, "n", low=1, integer=True))
+    with _lock:
+        if n != _state["threads"] and _state["pool"] is not None:
+            _state["pool"].shutdown(wait=True)
+            _state["pool"] = None
+        _state["threads"] = n
+
+
+def _run(task, pieces: int, size: int) -> None:
+    """``task(lo, hi)`` over ``0:pieces``, split into contiguous ranges, one per thread."""
+    threads = min(get_num_threads(), pieces) if size >= PARALLEL_MIN else 1
+    if threads <= 1:
+        task(0, pieces)
+        return
+    with _lock:
+        pool = _state["pool"]
+        if pool is None:
+            pool = _state["pool"] = ThreadPoolExecutor(get_num_threads() - 1, thread_name_prefix="losslab")
+    bounds = [pieces * k // threads for k in range(threads + 1)]
+    futures = [pool.submit(task, bounds[k], bounds[k + 1]) for k in range(1, threads)]
+    task(bounds[0], bounds[1])
+    for f in futures:
+        f.result()
+
+
+# --------------------------------------------------------------------------- cross-entropy
+
+def cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing):
+    """``(loss, gradient for dout=1)`` of :func:`losslab.functional.cross_entropy`, or ``None``.
+
+    Fused: a 2-D float input ``(N, C)``, integer class indices ``(N,)``, no
+    ``weight``, no label smoothing, any ``ignore_index`` (at least one row not ignored).
+    """
+    if (weight is not None or label_smoothing.__class__ not in (int, float) or label_smoothing != 0
+            or ignore_index.__class__ is not int or reduction not in REDUCTIONS
+            or input.__class__ is not np.ndarray or target.__class__ is not np.ndarray):
+        return None
+    x, t = input, target
+    if x.ndim != 2 or t.ndim != 1 or x.dtype not in FLOATS or t.dtype.kind not in "iu":
+        return None
+    n, num_classes = x.shape
+    if t.shape[0] != n or n == 0 or num_classes == 0:
+        return None
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
+    if t.dtype != np.int64:
+        if t.dtype.kind == "u" and t.dtype.itemsize == 8 and t.size and t.max() > np.iinfo(np.int64).max:
+            return None
+        t = t.astype(np.int64)
+    dtype = x.dtype
+    mean = reduction == "mean"
+    none = reduction == "none"
+    g = np.empty_like(x)
+    k = kernels()
+    if k is not None and (x.size < PARALLEL_MIN or get_num_threads() == 1):
+        rowloss = np.empty(n if none else 0, np.float64)
+        valid, total = k.ce_small(x, t, ignore_index, mean, g, rowloss)
+        if valid <= 0:
+            return None
+    else:
+        if k is not None:
+            valid = k.ce_count(t, num_classes, ignore_index)
+            any_ignored = valid != n
+            rows = 1
+        else:
+            valid, any_ignored = _numpy.ce_check(t, num_classes, ignore_index)
+            rows = _numpy.ce_block_rows(num_classes)
+        if valid <= 0:
+            return None
+        scale = dtype.type(1) / dtype.type(valid) if mean else dtype.type(1)
+        rowloss = np.empty(n, np.float64)
+        if k is not None:
+            def task(lo, hi):
+                k.ce_rows(x, t, ignore_index, scale, g, rowloss, lo * rows, min(hi * rows, n))
+        else:
+            def task(lo, hi):
+                _numpy.ce_rows(x, t, ignore_index, scale, g, rowloss, lo * rows, min(hi * rows, n), any_ignored)
+        _run(task, -(-n // rows), x.size)
+        total = k.seq_sum(rowloss) if k is not None else float(rowloss.sum())
+    if none:
+        return rowloss.astype(dtype, copy=False), g
+    if mean:
+        total = total / valid
+    return dtype.type(total), g
+
+
+# --------------------------------------------------------------------------- pointwise losses
+
+KINDS = ("mse", "l1", "huber", "smooth_l1", "bce_logits")
+
+
+def pointwise(kind: str, input, target, reduction, param=None):
+    """``(loss, gradient for dout=1)`` of an elementwise loss, or ``None``.
+
+    ``kind`` is one of :data:`KINDS`; ``param`` is Huber's ``delta`` or smooth L1's
+    ``beta`` (a Python number, > 0). Fused: a float input array and a real target
+    array of the same shape (cast to the input's dtype), no weights.
+    """
+    if (reduction not in REDUCTIONS or input.__class__ is not np.ndarray
+            or target.__class__ is not np.ndarray):
+        return None
+    x, t = input, target
+    dtype = x.dtype
+    if dtype not in FLOATS or t.shape != x.shape or x.size == 0 or t.dtype.kind not in "biuf":
+        return None
+    if kind in ("huber", "smooth_l1"):
+        if param.__class__ not in (int, float) or not 0 < param < float("inf"):
+            return None
+        param = dtype.type(param)
+    n = x.size
+    one = dtype.type(1)
+    unit = one / dtype.type(n) if reduction == "mean" else one
+    x = x.reshape(-1) if x.flags.c_contiguous else np.ascontiguousarray(x).reshape(-1)
+    t = t.reshape(-1) if t.dtype == dtype and t.flags.c_contiguous else np.ascontiguousarray(t, dtype).reshape(-1)
+    g = np.empty_like(x)
+    out = np.empty(n if reduction == "none" else 0, dtype)
+    k = kernels() or _numpy
+    if kind == "mse":
+        fn, args = k.mse_chunks, (dtype.type(2) * unit,)
+    elif kind == "l1":
+        fn, args = k.l1_chunks, (unit,)
+    elif kind == "huber":
+        fn, args = k.huber_chunks, (unit, param, one)
+    elif kind == "smooth_l1":                       # smooth_l1 = huber(delta=beta) / beta
+        fn, args = k.huber_chunks, (unit / param, param, one / param)
+    elif kind == "bce_logits":
+        fn, args = k.bce_logits_chunks, (unit,)
+    else:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    pieces = -(-n // k.CHUNK)
+    partials = np.empty(pieces, np.float64)
+    if n < PARALLEL_MIN or get_num_threads() == 1:
+        total = fn(x, t, g, out, *args, 0, pieces, partials)
+        if k is _numpy:
+            total = float(partials.sum())
+    else:
+        _run(lambda lo, hi: fn(x, t, g, out, *args, lo, hi, partials), pieces, n)
+        total = k.seq_sum(partials) if k is not _numpy else float(partials.sum())
+    shape = input.shape
+    if reduction == "none":
+        return out.reshape(shape), g.reshape(shape)
+    if reduction == "mean":
+        total = total / n
+    return dtype.type(total), g.reshape(shape)
+
+
+# --------------------------------------------------------------------------- dout
+
+def scale_by_dout(grad: np.ndarray, dout, out_shape: tuple[int, ...], reduction: str, *, rows: bool = False):
+    """``grad`` (a fresh array for ``dout = 1``) times the upstream gradient, in place.
+
+    ``dout`` is validated as the reference path does (a scalar, or an array of the
+    loss's output shape for ``'none'``). ``rows``: ``grad`` has a class axis after
+    the output's axis (cross-entropy), so a per-row ``dout`` broadcasts along it.
+    """
+    if dout.__class__ in (float, int) and dout == 1:
+        return grad
+    g = v.check_dout(dout, out_shape if reduction == "none" else (), grad.dtype)
+    if g.ndim == 0:
+        if g != 1:
+            np.multiply(grad, g, out=grad)
+        return grad
+    np.multiply(grad, g[:, np.newaxis] if rows else g, out=grad)
+    return grad

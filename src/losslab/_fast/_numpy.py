@@ -1,0 +1,159 @@
+"""Fused loss kernels in plain NumPy: the path that always exists.
+
+Same contract as the numba kernels in :mod:`losslab._fast._numba`: each call
+fills the gradient for ``dout = 1`` (times ``scale``/``gscale``) and the losses
+(per row or per chunk) for a range of rows or chunks, so the dispatcher can run
+ranges on several threads (NumPy releases the GIL inside its loops). Every pass
+works on a block small enough to stay in L2, in place (``out=``), so an array
+crosses memory about once: read the inputs, write the gradient.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CHUNK = 1 << 15      # elements per chunk of the pointwise losses
+_CE_BLOCK = 1 << 15  # elements per block of cross-entropy rows
+_NARROW = 16         # below this many classes, row maxima go column by column
+
+
+def ce_check(t: np.ndarray, num_classes: int, ignore_index: int) -> tuple[int, bool]:
+    """``(number of labels that are not ignore_index, whether any is)``; ``(-1, _)`` for a label out of range."""
+    lo, hi = int(t.min()), int(t.max())
+    if lo >= 0 and hi < num_classes and not lo <= ignore_index <= hi:
+        return t.size, False
+    valid = t != ignore_index
+    if np.any(valid & ((t < 0) | (t >= num_classes))):
+        return -1, True
+    count = int(np.count_nonzero(valid))
+    return count, count < t.size
+
+
+def ce_block_rows(num_classes: int) -> int:
+    """Rows per block: the dispatcher splits work on multiples of this."""
+    return max(1, _CE_BLOCK // num_classes)
+
+
+def ce_rows(x, t, ignore_index, scale, g, out, lo, hi, any_ignored):
+    """Rows ``lo:hi``: ``g = scale (softmax(x) - onehot(t))`` and float64 row losses into ``out``.
+
+    With ``m`` a row's maximum (at column ``k``) and ``rest`` the sum of
+    ``exp(x - m)`` over the other columns, the loss is ``log1p(rest) - (x[t] - m)``:
+    leaving out the 1 of column ``k`` keeps a tiny loss to full relative precision.
+    ``exp(x - m)`` is kept in ``g`` and scaled by ``scale / (1 + rest)`` in place (no
+    separate softmax array), row sums are a BLAS matrix-vector product, and for a
+    few classes the row maximum is a loop over the columns (NumPy's reduction over
+    a short last axis is slow). Ignored rows get a zero loss and gradient.
+    """
+    num_classes = x.shape[1]
+    rows = ce_block_rows(num_classes)
+    ones = np.ones(num_classes, x.dtype)
+    for r0 in range(lo, hi, rows):
+        r1 = min(r0 + rows, hi)
+        xb, gb, tb = x[r0:r1], g[r0:r1], t[r0:r1]
+        base = np.arange(r1 - r0) * num_classes
+        if num_classes < _NARROW:
+            m = xb[:, 0].copy()
+            k = np.zeros(r1 - r0, np.intp)
+            above = np.empty(r1 - r0, bool)
+            for j in range(1, num_classes):
+                np.greater(xb[:, j], m, out=above)
+                np.copyto(k, j, where=above)
+                np.maximum(m, xb[:, j], out=m)       # NaN propagates
+            k += base
+        else:
+            k = xb.argmax(axis=1)                    # the first NaN, if any
+            k += base
+            m = xb.reshape(-1)[k]
+        np.subtract(xb, m[:, np.newaxis], out=gb)
+        np.exp(gb, out=gb)
+        gflat = gb.reshape(-1)
+        gflat[k] = 0                                 # exp(0) = 1, added back below
+        rest = gb @ ones
+        valid = tb != ignore_index if any_ignored else None
+        flat = base + (tb if valid is None else np.where(valid, tb, 0))
+        lr = out[r0:r1]
+        np.log1p(rest, out=lr)
+        lr -= xb.reshape(-1)[flat] - m
+        rest += 1
+        np.divide(scale, rest, out=rest)
+        gb *= rest[:, np.newaxis]
+        gflat[k] = rest
+        gflat[flat] -= scale
+        if valid is not None:
+            gb[~valid] = 0
+            lr[~valid] = 0
+
+
+# --------------------------------------------------------------------------- pointwise losses
+# ``*_chunks(x, t, g, out, gscale, ..., lo, hi, partials)`` on flat contiguous arrays:
+# for each chunk c in lo:hi, the gradient (times gscale) into g, the per-element loss
+# into out (or scratch when out is empty), and the chunk's loss sum into partials[c].
+
+def _chunks(x, out, lo, hi):
+    """``(a, b, loss buffer)`` for each chunk in ``lo:hi``."""
+    scratch = None if out.size else np.empty(min(CHUNK, x.size), x.dtype)
+    for c in range(lo, hi):
+        a = c * CHUNK
+        b = min(a + CHUNK, x.size)
+        yield c, a, b, (out[a:b] if scratch is None else scratch[:b - a])
+
+
+def mse_chunks(x, t, g, out, gscale, lo, hi, partials):
+    for c, a, b, q in _chunks(x, out, lo, hi):
+        d = np.subtract(x[a:b], t[a:b], out=g[a:b])
+        np.multiply(d, d, out=q)
+        partials[c] = q.sum()
+        d *= gscale
+
+
+def l1_chunks(x, t, g, out, gscale, lo, hi, partials):
+    for c, a, b, q in _chunks(x, out, lo, hi):
+        d = np.subtract(x[a:b], t[a:b], out=g[a:b])
+        np.abs(d, out=q)
+        partials[c] = q.sum()
+        np.sign(d, out=d)
+        d *= gscale
+
+
+def huber_chunks(x, t, g, out, gscale, delta, lscale, lo, hi, partials):
+    """Huber with ``delta`` (loss times ``lscale``): ``c (|d| - c / 2)`` with ``c = min(|d|, delta)``, no masks."""
+    w = np.empty(min(CHUNK, x.size), x.dtype)
+    for c, a, b, q in _chunks(x, out, lo, hi):
+        d = np.subtract(x[a:b], t[a:b], out=g[a:b])
+        wb = w[:b - a]
+        np.abs(d, out=q)
+        np.minimum(q, delta, out=wb)                 # c
+        np.multiply(wb, 0.5, out=wb)
+        np.subtract(q, wb, out=q)                    # |d| - c/2
+        np.multiply(wb, 2, out=wb)
+        np.multiply(q, wb, out=q)
+        if lscale != 1:
+            q *= lscale
+        partials[c] = q.sum()
+        np.clip(d, -delta, delta, out=d)
+        d *= gscale
+
+
+def bce_logits_chunks(x, t, g, out, gscale, lo, hi, partials):
+    """``(1 - t) x + max(-x, 0) + log1p(e)`` and ``sigmoid(x) - t``, with ``e = exp(-|x|)``."""
+    e = np.empty(min(CHUNK, x.size), x.dtype)
+    for c, a, b, q in _chunks(x, out, lo, hi):
+        xb, tb, gb, eb = x[a:b], t[a:b], g[a:b], e[:b - a]
+        np.abs(xb, out=eb)
+        np.negative(eb, out=eb)
+        np.exp(eb, out=eb)
+        np.subtract(1, tb, out=q)
+        np.multiply(q, xb, out=q)                    # (1 - t) x
+        np.maximum(xb, 0, out=gb)
+        np.subtract(gb, xb, out=gb)                  # max(-x, 0)
+        q += gb
+        np.log1p(eb, out=gb)
+        q += gb
+        partials[c] = q.sum()
+        np.add(eb, 1, out=gb)
+        np.divide(eb, gb, out=eb)                    # h = sigmoid(-|x|) <= 1/2, no cancellation
+        np.subtract(1, eb, out=gb)
+        np.copyto(gb, eb, where=xb < 0)              # sigmoid(x)
+        gb -= tb
+        gb *= gscale

@@ -1,0 +1,285 @@
+"""Connectionist temporal classification (CTC), ``torch.nn.functional.ctc_loss``.
+
+The loss of a label sequence given per-frame class log-probabilities, summed over
+every frame-level alignment that collapses to it (Graves et al. 2006,
+"Connectionist Temporal Classification: Labelling Unsegmented Sequence Data with
+Recurrent Neural Networks", ICML). The forward pass is the alpha recursion and the
+backward pass the alpha-beta (forward-backward) recursion, both in log space,
+vectorised over the batch and the extended label sequence (the loop runs over time
+only). Options, checks and reductions follow PyTorch's ``aten/src/ATen/native/LossCTC.cpp``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validation as v
+from ._reduction import reduce, upstream
+
+__all__ = ["ctc_loss", "ctc_loss_backward"]
+
+
+# --------------------------------------------------------------------------- checks
+
+def _lengths(x, name: str, batched: bool, batch: int) -> np.ndarray:
+    """Integer lengths: shape (N,) for a batch, 0-d for one sequence; returned as int64 (N,)."""
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer lengths, got {v._describe(arr)}; "
+                        f"convert with np.asarray({name}, dtype=np.int64)")
+    expected = (batch,) if batched else ()
+    if arr.shape != expected:
+        what = f"a 1-D array of {batch} lengths, one per sequence" if batched else "a scalar (unbatched log_probs)"
+        raise ValueError(f"{name} must be {what}, shape {expected}, got shape {arr.shape}")
+    arr = arr.astype(np.int64).reshape(batch)
+    if np.any(arr < 0):
+        raise ValueError(f"{name} must be >= 0, got {int(arr[arr < 0][0])}")
+    return arr
+
+
+def _padded_targets(targets, batched: bool, tl: np.ndarray) -> np.ndarray:
+    """The targets as an int64 (N, max(tl)) array, whatever their layout (padding left as is)."""
+    arr = np.asarray(targets)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"targets must hold integer class indices, got {v._describe(arr)}; "
+                        f"convert with targets.astype(np.int64)")
+    arr = arr.astype(np.int64)
+    n, s_max = len(tl), int(tl.max(initial=0))
+    if not batched:
+        if arr.shape != (int(tl[0]),):
+            raise ValueError(f"unbatched targets must be a 1-D array of target_lengths={int(tl[0])} labels, "
+                             f"got shape {arr.shape}")
+        return arr.reshape(1, -1)
+    if arr.ndim == 2:
+        if arr.shape[0] != n or arr.shape[1] < s_max:
+            raise ValueError(f"padded targets must have shape (N, S) with N={n} and S >= max(target_lengths)="
+                             f"{s_max}, got shape {arr.shape}")
+        return arr[:, :s_max]
+    if arr.ndim == 1:
+        total = int(tl.sum())
+        if arr.shape[0] != total:
+            raise ValueError(f"concatenated 1-D targets must hold sum(target_lengths)={total} labels, "
+                             f"got {arr.shape[0]}")
+        if total == 0:
+            return np.zeros((n, 0), dtype=np.int64)
+        starts = np.cumsum(tl) - tl
+        pos = starts[:, np.newaxis] + np.arange(s_max)
+        return np.where(pos < (starts + tl)[:, np.newaxis], arr[np.minimum(pos, total - 1)], 0)
+    raise ValueError(f"targets must be padded (N, S) or concatenated (sum(target_lengths),), "
+                     f"got an array of shape {arr.shape}")
+
+
+def _args(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity):
+    lp = v.as_float_array(log_probs, "log_probs")
+    v.check_ndim(lp, "log_probs", (2, 3), "a 3-D (T, N, C) batch or a 2-D (T, C) sequence of log-probabilities")
+    if lp.size == 0:
+        raise ValueError(f"log_probs must not be empty, got shape {lp.shape}")
+    if np.any(np.isnan(lp) | (lp == np.inf)):
+        bad = tuple(int(i) for i in np.argwhere(np.isnan(lp) | (lp == np.inf))[0])
+        raise ValueError(f"log_probs must hold log-probabilities (finite values or -inf), got {lp[bad]} at {bad}")
+    batched = lp.ndim == 3
+    lp3 = lp if batched else lp[:, np.newaxis, :]
+    t_max, n, c = lp3.shape
+    v.check_scalar(blank, "blank", low=0, high=c - 1, integer=True)
+    v.check_reduction(reduction)
+    zero_infinity = v.check_bool(zero_infinity, "zero_infinity")
+    il = _lengths(input_lengths, "input_lengths", batched, n)
+    tl = _lengths(target_lengths, "target_lengths", batched, n)
+    if np.any(il > t_max):
+        raise ValueError(f"input_lengths must be <= T={t_max} (log_probs.shape[0]), got {int(il.max())}")
+    tg = _padded_targets(targets, batched, tl)
+    used = np.arange(tg.shape[1]) < tl[:, np.newaxis]  # padding beyond each target length is ignored
+    bad = used & ((tg < 0) | (tg >= c) | (tg == blank))
+    if bad.any():
+        b, s = (int(i) for i in np.argwhere(bad)[0])
+        raise v.ClassIndexError(
+            f"targets hold the label {int(tg[b, s])} (sequence {b}, position {s}): expected labels in "
+            f"[0, {c - 1}] for {c} classes, other than blank={blank}")
+    return lp3, batched, tg, il, tl, int(blank), zero_infinity
+
+
+# --------------------------------------------------------------------------- recursions
+
+def _log_softmax(lp: np.ndarray) -> np.ndarray:
+    """Renormalise over classes; rows of -inf only (probability 0 everywhere) stay -inf."""
+    m = lp.max(axis=-1, keepdims=True)
+    shifted = lp - np.where(np.isfinite(m), m, 0)
+    s = np.exp(shifted).sum(axis=-1, keepdims=True)
+    return shifted - np.where(s > 0, np.log(np.where(s > 0, s, 1)), 0)
+
+
+def _extended(tg: np.ndarray, tl: np.ndarray, blank: int):
+    """The extended labels l' = (blank, l1, blank, l2, ..., blank), the valid states and the allowed skips."""
+    n, s_max = tg.shape
+    ext = np.full((n, 2 * s_max + 1), blank, dtype=np.int64)
+    ext[:, 1::2] = np.where(np.arange(s_max) < tl[:, np.newaxis], tg, blank)
+    states = np.arange(ext.shape[1])
+    valid = states < 2 * tl[:, np.newaxis] + 1
+    skip = np.zeros_like(valid)  # s-2 -> s: allowed onto a label that differs from the label before it
+    skip[:, 2:] = (states[2:] % 2 == 1) & (ext[:, 2:] != ext[:, :-2])
+    return ext, valid, skip & valid
+
+
+def _forward(lp3, tg, il, tl, blank):
+    """Normalised log-probabilities, the extended labels, per-state emissions, log alpha and log p(l | x)."""
+    lpn = _log_softmax(lp3)
+    t_max, n, _ = lpn.shape
+    ext, valid, skip = _extended(tg, tl, blank)
+    neg = lpn.dtype.type(-np.inf)
+    em = np.where(valid, lpn[:, np.arange(n)[:, np.newaxis], ext], neg)  # (T, N, S') emission of state s
+    alpha = np.full(em.shape, neg)
+    alpha[0, :, :2] = em[0, :, :2]  # start in the first blank or on the first label
+    for t in range(1, t_max):
+        prev = alpha[t - 1]
+        a = prev.copy()
+        a[:, 1:] = np.logaddexp(a[:, 1:], prev[:, :-1])
+        a[:, 2:] = np.where(skip[:, 2:], np.logaddexp(a[:, 2:], prev[:, :-2]), a[:, 2:])
+        alpha[t] = a + em[t]
+    rows = np.arange(n)
+    last = alpha[np.maximum(il - 1, 0), rows]  # (N, S') at each sequence's last frame
+    end_blank = last[rows, 2 * tl]
+    end_label = np.where(tl > 0, last[rows, np.maximum(2 * tl - 1, 0)], neg)
+    log_lik = np.logaddexp(end_blank, end_label)
+    log_lik = np.where(il > 0, log_lik, np.where(tl == 0, 0, neg)).astype(lpn.dtype, copy=False)
+    return lpn, (ext, valid, skip), em, alpha, log_lik
+
+
+def _occupancy(lpn, labels, em, alpha, log_lik, il, tl):
+    """gamma[t, n, c]: posterior probability that frame t of sequence n emits class c (0 where p = 0)."""
+    t_max, n, c = lpn.shape
+    ext, valid, skip = labels
+    neg = lpn.dtype.type(-np.inf)
+    beta = np.full(em.shape, neg)  # log beta_t(s), including the emission at t (as aten's)
+    ends = valid & (np.arange(ext.shape[1]) >= 2 * tl[:, np.newaxis] - 1)
+    nxt = np.full(em.shape[1:], neg)
+    for t in range(t_max - 1, -1, -1):
+        b = nxt.copy()
+        b[:, :-1] = np.logaddexp(b[:, :-1], nxt[:, 1:])
+        b[:, :-2] = np.where(skip[:, 2:], np.logaddexp(b[:, :-2], nxt[:, 2:]), b[:, :-2])  # s <- s+2
+        start = np.where(ends, em[t], neg)
+        inner = (t < il - 1)[:, np.newaxis]
+        at_end = (t == il - 1)[:, np.newaxis]
+        beta[t] = np.where(at_end, start, np.where(inner, b + em[t], neg))
+        nxt = beta[t]
+    # alpha_t(s) beta_t(s) / y_t(l'_s) / p(l | x): the occupancy of state s at frame t, in [0, 1]
+    ok = np.isfinite(alpha) & np.isfinite(beta) & np.isfinite(log_lik)[np.newaxis, :, np.newaxis]
+    safe = [np.where(ok, a, 0) for a in (alpha, beta, em)]
+    ll = np.where(np.isfinite(log_lik), log_lik, 0)[np.newaxis, :, np.newaxis]
+    occ = np.exp(np.where(ok, safe[0] + safe[1] - safe[2] - ll, neg))
+    # gamma[t, n, c] = sum over the states s with l'_s = c
+    index = (np.arange(t_max)[:, None, None] * n + np.arange(n)[None, :, None]) * c + ext[np.newaxis]
+    gamma = np.bincount(index.ravel(), weights=occ.ravel(), minlength=t_max * n * c)
+    return gamma.reshape(t_max, n, c).astype(lpn.dtype, copy=False)
+
+
+def _per_sequence(log_lik, zero_infinity):
+    loss = -log_lik
+    if zero_infinity:
+        loss = np.where(np.isinf(loss), 0, loss).astype(loss.dtype, copy=False)
+    return loss
+
+
+def _reduce(loss, batched, tl, reduction):
+    if reduction == "mean":  # each sequence's loss over its target length (at least 1), then the batch mean
+        return reduce(loss / np.maximum(tl, 1).astype(loss.dtype), "mean")
+    return reduce(loss if batched else loss.reshape(()), reduction)
+
+
+# --------------------------------------------------------------------------- the loss
+
+def ctc_loss(log_probs, targets, input_lengths, target_lengths, *, blank: int = 0,
+             reduction: v.Reduction = "mean", zero_infinity: bool = False):
+    r"""Connectionist temporal classification loss, ``torch.nn.functional.ctc_loss``.
+
+    For sequence :math:`n` with input length :math:`T_n` and target
+    :math:`l = (l_1, \dots, l_{L_n})`, let :math:`y_t(k) = \operatorname{softmax}(x_t)_k`
+    where :math:`x_t` = ``log_probs[t, n]``, and :math:`\mathcal{B}` map a frame-level
+    path to a label sequence by merging repeats, then removing blanks:
+
+    .. math:: \ell_n = -\log \sum_{\pi \in \mathcal{B}^{-1}(l),\ |\pi| = T_n} \prod_{t < T_n} y_t(\pi_t)
+
+    computed by the alpha recursion over the extended labels
+    :math:`l' = (\varnothing, l_1, \varnothing, \dots, l_{L}, \varnothing)` in log space
+    (Graves et al. 2006, eqs. 5-8): :math:`\alpha_t(s) = y_t(l'_s)\,[\alpha_{t-1}(s) +
+    \alpha_{t-1}(s-1) + \alpha_{t-1}(s-2)\,[l'_s \ne \varnothing,\ l'_s \ne l'_{s-2}]]`,
+    :math:`\ell_n = -\log(\alpha_{T_n-1}(2L) + \alpha_{T_n-1}(2L-1))`. A repeated label
+    (``a a``) therefore needs a blank between its copies. The gradient is the
+    alpha-beta (forward-backward) posterior :math:`\gamma` (eq. 16):
+
+    .. math:: \frac{\partial \ell_n}{\partial x_{t,k}} = y_t(k) - \gamma_t(k), \qquad
+              \gamma_t(k) = \frac{1}{p(l \mid x)} \sum_{s:\ l'_s = k} \frac{\alpha_t(s)\beta_t(s)}{y_t(k)}
+
+    for :math:`t < T_n`, and 0 for the frames :math:`t \ge T_n` (they do not enter the loss).
+
+    ``log_probs`` are meant to be log-softmax outputs, as PyTorch requires; losslab
+    renormalises them over the classes (a no-op, up to rounding, on log-softmax outputs),
+    so the value above and :func:`ctc_loss_backward` are exact derivatives of each other
+    for any input. On log-softmax outputs both equal PyTorch's numbers; PyTorch's
+    gradient is this same :math:`y - \gamma` (its ``exp(log_probs) - gamma``), which is the
+    derivative through the normalisation, not the partial derivative with each entry
+    free (that would be :math:`-\gamma`). Where inputs are not normalised, PyTorch's value
+    uses them raw while its gradient still assumes normalised ones; losslab does not copy
+    that inconsistency.
+
+    Shapes: ``log_probs`` (T, N, C), ``targets`` padded (N, S) (entries beyond each
+    target length are ignored) or concatenated (sum(target_lengths),),
+    ``input_lengths`` and ``target_lengths`` integer (N,); unbatched: (T, C), (L,), and
+    two integer scalars. Output: a scalar, or (N,) (0-d unbatched) for ``'none'``;
+    ``'mean'`` divides each loss by its target length (clamped to >= 1), then averages
+    over the batch; ``'sum'`` adds the losses. A target that no path of the input's
+    length can produce has an infinite loss; ``zero_infinity=True`` sets those losses
+    (and their gradients) to 0.
+
+    Raises ``ValueError`` on wrong shapes or lengths (input length > T, negative
+    lengths, too few targets), a NaN or +inf log-probability, ``blank`` outside
+    ``[0, C)``, or an unknown reduction; :class:`~losslab._validation.ClassIndexError`
+    (a ``ValueError``) on a target label outside ``[0, C)`` or equal to ``blank``;
+    ``TypeError`` on float lengths or targets, or non-float ``log_probs``.
+
+    >>> import numpy as np
+    >>> # T=2 frames, classes (blank, a), target "a": paths aa, a-, -a
+    >>> lp = np.log([[[0.4, 0.6]], [[0.3, 0.7]]])
+    >>> ctc_loss(lp, np.array([[1]]), np.array([2]), np.array([1]), reduction="none")  # -log 0.88
+    array([0.12783337])
+    """
+    lp3, batched, tg, il, tl, blank, zero_inf = _args(log_probs, targets, input_lengths, target_lengths,
+                                                      blank, reduction, zero_infinity)
+    log_lik = _forward(lp3, tg, il, tl, blank)[-1]
+    return _reduce(_per_sequence(log_lik, zero_inf), batched, tl, reduction)
+
+
+def ctc_loss_backward(dout, log_probs, targets, input_lengths, target_lengths, *, blank: int = 0,
+                      reduction: v.Reduction = "mean", zero_infinity: bool = False) -> np.ndarray:
+    r"""Gradient of :func:`ctc_loss` with respect to ``log_probs``: ``w_n (y - gamma)`` per sequence.
+
+    ``w_n`` is the upstream gradient of sequence ``n``'s loss (``dout / (N max(L_n, 1))``
+    for ``'mean'``); frames beyond ``input_lengths`` get 0, and so do sequences whose
+    infinite loss ``zero_infinity`` zeroed. Without ``zero_infinity``, an infinite loss
+    has no gradient: this raises ``ValueError`` naming the sequences (PyTorch returns NaN).
+
+    >>> import numpy as np
+    >>> lp = np.log([[[0.4, 0.6]], [[0.3, 0.7]]])
+    >>> # gamma_1(a) = (0.42 + 0.18) / 0.88, gamma_2(a) = (0.42 + 0.28) / 0.88
+    >>> ctc_loss_backward(1.0, lp, np.array([[1]]), np.array([2]), np.array([1]), reduction="sum").round(4)
+    array([[[ 0.0818, -0.0818]],
+    <BLANKLINE>
+           [[ 0.0955, -0.0955]]])
+    """
+    lp3, batched, tg, il, tl, blank, zero_inf = _args(log_probs, targets, input_lengths, target_lengths,
+                                                      blank, reduction, zero_infinity)
+    lpn, labels, em, alpha, log_lik = _forward(lp3, tg, il, tl, blank)
+    impossible = np.isinf(log_lik)
+    if impossible.any() and not zero_inf:
+        raise ValueError(
+            f"the CTC loss is infinite for sequence(s) {np.flatnonzero(impossible).tolist()}: no alignment of "
+            f"the target fits the input length, so the loss has no gradient; pass zero_infinity=True to zero "
+            f"these losses and their gradients")
+    loss_shape = (len(tl),) if batched else ()
+    g = np.broadcast_to(upstream(dout, loss_shape, lpn.dtype, reduction), loss_shape).reshape(-1)
+    if reduction == "mean":
+        g = g / np.maximum(tl, 1).astype(lpn.dtype)
+    gamma = _occupancy(lpn, labels, em, alpha, log_lik, il, tl)
+    # d l_n / d x = y * sum_k gamma - gamma: the chain rule through the renormalisation, y - gamma where t < T_n
+    grad = np.exp(lpn) * gamma.sum(axis=-1, keepdims=True) - gamma
+    grad = (grad * g[np.newaxis, :, np.newaxis]).astype(lpn.dtype, copy=False)
+    return grad if batched else grad[:, 0, :]

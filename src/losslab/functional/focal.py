@@ -1,0 +1,299 @@
+"""Modulated cross-entropies: sigmoid focal loss, softmax focal loss and Poly-1 cross-entropy.
+
+Each loss is a pure function ``name(input, target, *, options)`` with its
+vector-Jacobian product ``name_backward(dout, input, target, *, options)`` beside
+it: the gradient of ``sum(dout * name(...))`` with respect to ``input`` (the
+logits). Everything is computed from log-sigmoid / log-softmax, so logits of
++-1e4 give finite values and gradients.
+
+None of these is in ``torch.nn``; each docstring names the definition it follows
+(torchvision, Lin et al. 2017, optax), and tests/golden/extra_golden.npz holds
+that library's numbers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validation as v
+from ._reduction import reduce, upstream
+from .activation import log_sigmoid, log_softmax
+from .classification import _batched_upstream, _setup, _target_weights
+
+__all__ = [
+    "sigmoid_focal_loss", "sigmoid_focal_loss_backward",
+    "focal_loss", "focal_loss_backward",
+    "poly1_cross_entropy", "poly1_cross_entropy_backward",
+]
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+def _check_unit_interval(a: np.ndarray, name: str, hint: str = "") -> None:
+    bad = ~((a >= 0) & (a <= 1))
+    if bad.any():
+        raise ValueError(f"{name} must hold values in [0, 1]{hint}, got the value {float(a[bad].flat[0])!r}")
+
+
+def _class_distribution(target, x: np.ndarray) -> np.ndarray:
+    """The target of an (N, C) score array as a per-row distribution in ``x``'s dtype.
+
+    Class indices of shape (N,) become one-hot rows; float class probabilities of
+    shape (N, C) are returned as they are (values must be >= 0).
+    """
+    n, c = x.shape
+    t = np.asarray(target)
+    if t.shape == x.shape:
+        q = v.as_real_like(v.as_float_array(t, "target"), "target", x)
+        if not np.all(q >= 0):
+            bad = q[~(q >= 0)].flat[0]
+            raise ValueError(f"target must hold class probabilities >= 0, got the value {float(bad)!r}")
+        return q
+    if t.shape != (n,):
+        raise ValueError(f"target must have shape ({n},) (class indices) or the input's shape {x.shape} "
+                         f"(class probabilities), got {t.shape}")
+    labels = v.as_class_indices(t, "target", c, shape=(n,))
+    return (np.arange(c) == labels[:, np.newaxis]).astype(x.dtype)
+
+
+def _scores(input) -> np.ndarray:
+    x = v.as_float_array(input, "input")
+    v.check_ndim(x, "input", (2,), "a 2-D array of logits of shape (N, C)")
+    if x.shape[1] == 0:
+        raise ValueError(f"input must have at least one class along axis 1, got shape {x.shape}")
+    return x
+
+
+# --------------------------------------------------------------------------- sigmoid focal loss
+
+def _sigmoid_focal_setup(input, target, alpha, gamma, reduction):
+    x = v.as_float_array(input, "input")
+    t = v.as_real_like(target, "target", x)
+    v.check_reduction(reduction)
+    v.check_scalar(alpha, "alpha", high=1.0)
+    v.check_scalar(gamma, "gamma", low=0.0)
+    _check_unit_interval(t, "target", " (binary labels or soft labels)")
+    return x, t
+
+
+def _sigmoid_focal_parts(x: np.ndarray, t: np.ndarray, alpha: float):
+    """``(ce, log_q, log_p, log_not_p, alpha_t)`` with ``q = 1 - p_t`` in log space."""
+    log_p, log_not_p = log_sigmoid(x), log_sigmoid(-x)
+    ce = -(t * log_p + (1 - t) * log_not_p)
+    # q = 1 - p_t = t sigmoid(-x) + (1 - t) sigmoid(x): a weighted logsumexp, as optax does.
+    with np.errstate(divide="ignore"):  # log 0 = -inf for a hard label: that term then drops out
+        a = np.log(t) + log_not_p
+        b = np.log1p(-t) + log_p
+    m = np.maximum(a, b)  # finite: t and 1 - t are not both 0
+    log_q = m + np.log(np.exp(a - m) + np.exp(b - m))
+    alpha_t = alpha * t + (1 - alpha) * (1 - t) if alpha >= 0 else 1
+    return ce, log_q, log_p, log_not_p, alpha_t
+
+
+def sigmoid_focal_loss(input, target, *, alpha: float = 0.25, gamma: float = 2.0,
+                       reduction: v.Reduction = "mean"):
+    r"""Sigmoid (binary) focal loss on logits, as ``torchvision.ops.sigmoid_focal_loss``.
+
+    With :math:`p = \sigma(x)`, :math:`p_t = p\,t + (1 - p)(1 - t)`,
+    :math:`\alpha_t = \alpha t + (1 - \alpha)(1 - t)` (1 when ``alpha < 0``) and
+    :math:`\mathrm{CE} = -t \log p - (1 - t) \log(1 - p)` (BCE with logits):
+
+    .. math:: \ell_i = \alpha_t\, \mathrm{CE}_i\, (1 - p_t)^\gamma
+
+    and, with :math:`q = 1 - p_t = t\,\sigma(-x) + (1 - t)\,\sigma(x)`,
+
+    .. math:: \frac{\partial \ell_i}{\partial x_i} = \alpha_t\, q^\gamma \left( (\sigma(x) - t)
+              + \gamma (1 - 2t)\, \mathrm{CE}\, \frac{\sigma(x)\,\sigma(-x)}{q} \right)
+
+    Everything is evaluated in log space: :math:`\log\sigma(\pm x)` from softplus,
+    :math:`\log q` as a weighted log-sum-exp of them (optax's ``sigmoid_focal_loss``
+    does the same), :math:`q^\gamma = e^{\gamma \log q}`. Values and gradients stay
+    finite at logits of +-1e4 and for every ``gamma >= 0``: the factor
+    :math:`\sigma(x)\sigma(-x)/q` is at most 1 (it is :math:`\sigma(x)` for ``t = 1``),
+    so the :math:`q^{\gamma - 1}` that differentiating :math:`(1 - p_t)^\gamma` produces
+    never appears on its own. (As a function of :math:`p` the derivative of
+    :math:`(1-p_t)^\gamma` is infinite at :math:`p_t = 1` when ``gamma < 1``; autograd through
+    torchvision's expression then gives NaN there. With respect to the logit it is finite.)
+
+    Reference: Lin et al. 2017, "Focal Loss for Dense Object Detection"; the
+    definition is torchvision's (``torchvision/ops/focal_loss.py``), including
+    ``alpha < 0`` disabling the alpha weighting and soft targets in [0, 1].
+    One difference: torchvision's default reduction is ``'none'``; ours is ``'mean'``
+    like every losslab loss. ``'mean'`` divides by the number of elements.
+
+    Shapes: ``input`` any shape (logits); ``target`` the same shape, values in [0, 1].
+    Options: ``alpha`` <= 1 (negative: no weighting), ``gamma`` >= 0.
+    Raises ``TypeError`` for a non-float input, ``ValueError`` for a target outside
+    [0, 1] or of another shape, a bad option or reduction.
+
+    >>> import numpy as np
+    >>> x, t = np.array([0.0, 2.0, -1e4]), np.array([1.0, 0.0, 0.0])
+    >>> sigmoid_focal_loss(x, t, reduction="none").round(6)
+    array([0.043322, 1.237559, 0.      ])
+    """
+    x, t = _sigmoid_focal_setup(input, target, alpha, gamma, reduction)
+    ce, log_q, _, _, alpha_t = _sigmoid_focal_parts(x, t, alpha)
+    loss = alpha_t * ce * np.exp(gamma * log_q)
+    return reduce(loss.astype(x.dtype, copy=False), reduction)
+
+
+def sigmoid_focal_loss_backward(dout, input, target, *, alpha: float = 0.25, gamma: float = 2.0,
+                                reduction: v.Reduction = "mean") -> np.ndarray:
+    """Gradient of :func:`sigmoid_focal_loss` with respect to ``input`` (the logits).
+
+    ``alpha_t q^gamma ((sigmoid(x) - t) + gamma (1 - 2t) CE sigmoid(x) sigmoid(-x) / q) * g``.
+
+    >>> import numpy as np
+    >>> sigmoid_focal_loss_backward(1.0, np.array([0.0, 2.0]), np.array([1.0, 0.0]),
+    ...                             reduction="none").round(6)
+    array([-0.074572,  0.807535])
+    """
+    x, t = _sigmoid_focal_setup(input, target, alpha, gamma, reduction)
+    g = upstream(dout, x.shape, x.dtype, reduction)
+    ce, log_q, log_p, log_not_p, alpha_t = _sigmoid_focal_parts(x, t, alpha)
+    h = np.exp(log_p + log_not_p - log_q)  # sigmoid(x) sigmoid(-x) / q, in [0, 1]
+    local = alpha_t * np.exp(gamma * log_q) * ((np.exp(log_p) - t) + gamma * (1 - 2 * t) * ce * h)
+    return (local * g).astype(x.dtype, copy=False)
+
+
+# --------------------------------------------------------------------------- softmax focal loss
+
+def _focal_parts(lay, w):
+    """``(logp, safe, wt, denominator, logp_t, q)`` with ``q = 1 - p_t``."""
+    logp = log_softmax(lay.x, axis=1)
+    safe, wt, denominator = _target_weights(lay, w)
+    logp_t = np.take_along_axis(logp, safe[:, np.newaxis], axis=1)[:, 0]
+    q = -np.expm1(logp_t)  # 1 - p_t without cancellation as p_t -> 1 (logp_t <= 0, so q in [0, 1])
+    return logp, safe, wt, denominator, logp_t, q
+
+
+def focal_loss(input, target, *, gamma: float = 2.0, weight=None, ignore_index: int = -100,
+               reduction: v.Reduction = "mean"):
+    r"""Softmax (multi-class) focal loss on logits, Lin et al. 2017, "Focal Loss for Dense Object Detection".
+
+    With :math:`\log p = \operatorname{log\_softmax}(x)` over the class axis and
+    :math:`p_t = p_{n, t_n}` the probability of the target class:
+
+    .. math:: \ell_n = -w_{t_n} (1 - p_t)^\gamma \log p_t \qquad (0 \text{ where } t_n = \text{ignore\_index})
+
+    .. math:: \frac{\partial \ell_n}{\partial x_{n,c}} = w_{t_n} F_n\, (p_{n,c} - [c = t_n]), \quad
+              F_n = (1 - p_t)^\gamma - \gamma\, p_t (1 - p_t)^{\gamma - 1} \log p_t
+                  = (1 - p_t)^\gamma \left(1 + \gamma\, p_t \frac{-\log p_t}{1 - p_t}\right)
+
+    The last form is the one evaluated: :math:`-\log p_t / (1 - p_t) \to 1` as
+    :math:`p_t \to 1`, so the gradient is finite for every ``gamma >= 0``;
+    :math:`1 - p_t` is ``-expm1(log p_t)`` (no cancellation). ``gamma = 0`` gives
+    :func:`~losslab.functional.cross_entropy`: the same values bit for bit, the same gradients
+    (computed by cross-entropy's reference formula).
+    The paper's :math:`\alpha` balancing is the per-class ``weight``.
+
+    Class weights and ``ignore_index`` follow ``CrossEntropyLoss``: ``'mean'`` divides
+    the sum by :math:`\sum_{n \text{ not ignored}} w_{t_n}` (the count of non-ignored
+    positions without weight); every position ignored gives NaN, as in PyTorch.
+
+    Shapes: ``input`` (C,), (N, C) or (N, C, d1, ..., dK) logits; ``target`` integer class
+    indices of shape (), (N,) or (N, d1, ..., dK). Output: a scalar, or the target's shape
+    for ``reduction='none'``. Options: ``gamma`` >= 0, ``weight`` (C,), ``ignore_index`` any int.
+    Raises ``TypeError`` for a non-float input or non-integer target,
+    :class:`~losslab._validation.ClassIndexError` for a label outside [0, C), and
+    ``ValueError`` for shapes, options or the reduction.
+
+    >>> import numpy as np
+    >>> x = np.array([[1.0, 2.0], [1.0, 3.0]])
+    >>> focal_loss(x, np.array([0, 1]), reduction="none").round(6)
+    array([0.701868, 0.001804])
+    """
+    lay, w = _setup(input, target, weight, ignore_index, reduction, probs_allowed=False)
+    v.check_scalar(gamma, "gamma", low=0.0)
+    _, _, wt, denominator, logp_t, q = _focal_parts(lay, w)
+    loss = np.where(lay.valid, -wt * q ** gamma * logp_t, 0).astype(lay.x.dtype, copy=False)
+    return reduce(loss.reshape(lay.out_shape), reduction, denominator=denominator)
+
+
+def focal_loss_backward(dout, input, target, *, gamma: float = 2.0, weight=None, ignore_index: int = -100,
+                        reduction: v.Reduction = "mean") -> np.ndarray:
+    """Gradient of :func:`focal_loss` with respect to ``input``: ``w_t F (softmax - onehot) * g``.
+
+    >>> import numpy as np
+    >>> focal_loss_backward(1.0, np.array([[0.0, 0.0]]), np.array([0]), reduction="sum").round(6)
+    array([[-0.298287,  0.298287]])
+    """
+    lay, w = _setup(input, target, weight, ignore_index, reduction, probs_allowed=False)
+    v.check_scalar(gamma, "gamma", low=0.0)
+    logp, safe, wt, denominator, logp_t, q = _focal_parts(lay, w)
+    p_t = np.exp(logp_t)
+    ratio = np.where(q > 0, -logp_t / np.where(q > 0, q, 1), 1)  # -log p_t / (1 - p_t), -> 1 as p_t -> 1
+    factor = q ** gamma * (1 + gamma * p_t * ratio)
+    g = _batched_upstream(dout, lay, reduction, denominator)
+    onehot = lay.class_view(np.arange(lay.num_classes)) == safe[:, np.newaxis]
+    a = (onehot * (wt * factor)[:, np.newaxis]).astype(lay.x.dtype, copy=False)
+    prob = np.exp(logp)
+    with np.errstate(invalid="ignore"):  # all ignored: g = 1 / 0, and 0 * inf on the ignored rows...
+        grad = (a.sum(axis=1, keepdims=True) * prob - a) * g
+    grad = np.where(lay.valid[:, np.newaxis], grad, 0)  # ...whose gradient is 0
+    return grad.reshape(np.shape(input)).astype(lay.x.dtype, copy=False)
+
+
+# --------------------------------------------------------------------------- Poly-1 cross-entropy
+
+def _poly_setup(input, target, epsilon, reduction):
+    x = _scores(input)
+    q = _class_distribution(target, x)
+    v.check_reduction(reduction)
+    v.check_scalar(epsilon, "epsilon")
+    return x, q
+
+
+def poly1_cross_entropy(input, target, *, epsilon: float = 2.0, reduction: v.Reduction = "mean"):
+    r"""Poly-1 cross-entropy, as ``optax.losses.poly_loss_cross_entropy`` (Leng et al. 2022, "PolyLoss").
+
+    With :math:`p = \operatorname{softmax}(x_n)` and target distribution :math:`y_n`
+    (one-hot for class-index targets):
+
+    .. math:: \ell_n = -\sum_c y_{n,c} \log p_c + \epsilon \sum_c y_{n,c} (1 - p_c)
+
+    which is :math:`\mathrm{CE} + \epsilon (1 - p_t)` with :math:`p_t = \sum_c y_c p_c` for a
+    normalised target (the second sum is optax's ``one_minus_pt``, kept as written there).
+    Its gradient:
+
+    .. math:: \frac{\partial \ell_n}{\partial x_{n,k}} = (\textstyle\sum_c y_c)\, p_k - y_k
+              + \epsilon\, p_k (p_t - y_k)
+
+    The log-probabilities come from ``log_softmax``: finite at logits of +-1e4.
+    ``epsilon = 0`` is softmax cross-entropy; the paper recommends 2 for ImageNet
+    classification and -1 for detection. ``'mean'`` divides by N.
+
+    Shapes: ``input`` (N, C) logits; ``target`` integer class indices (N,) or class
+    probabilities (N, C) (values >= 0; normalisation is not checked, as in optax).
+    Output: a scalar, or (N,) for ``reduction='none'``. Raises ``TypeError`` for a
+    non-float input or float targets of the index shape,
+    :class:`~losslab._validation.ClassIndexError` for a label outside [0, C), and
+    ``ValueError`` for shapes, negative probabilities, a bad ``epsilon`` or reduction.
+
+    >>> import numpy as np
+    >>> poly1_cross_entropy(np.array([[0.0, 0.0], [2.0, 0.0]]), np.array([0, 0]), reduction="none").round(6)
+    array([1.693147, 0.365334])
+    """
+    x, q = _poly_setup(input, target, epsilon, reduction)
+    logp = log_softmax(x, axis=1)
+    ce = -(q * logp).sum(axis=1)
+    one_minus_pt = (q * (1 - np.exp(logp))).sum(axis=1)
+    return reduce((ce + epsilon * one_minus_pt).astype(x.dtype, copy=False), reduction)
+
+
+def poly1_cross_entropy_backward(dout, input, target, *, epsilon: float = 2.0,
+                                 reduction: v.Reduction = "mean") -> np.ndarray:
+    """Gradient of :func:`poly1_cross_entropy` with respect to ``input``:
+    ``(sum y) p - y + eps p (p_t - y)``, times ``g``.
+
+    >>> import numpy as np
+    >>> poly1_cross_entropy_backward(1.0, np.array([[0.0, 0.0]]), np.array([0]), reduction="sum")
+    array([[-1.,  1.]])
+    """
+    x, q = _poly_setup(input, target, epsilon, reduction)
+    g = upstream(dout, (x.shape[0],), x.dtype, reduction)
+    g = np.broadcast_to(g, (x.shape[0],))[:, np.newaxis]
+    p = np.exp(log_softmax(x, axis=1))
+    p_t = (q * p).sum(axis=1, keepdims=True)
+    local = q.sum(axis=1, keepdims=True) * p - q + epsilon * p * (p_t - q)
+    return (local * g).astype(x.dtype, copy=False)

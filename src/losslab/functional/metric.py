@@ -1,0 +1,438 @@
+"""Metric-learning losses: triplets with any distance, contrastive pairs, NT-Xent (InfoNCE).
+
+Each loss is a pure function ``name(in1, in2, ..., *, options, reduction)`` with its
+vector-Jacobian product ``name_backward(dout, in1, in2, ..., *, options, reduction)``
+beside it: a tuple holding the gradient of ``sum(dout * name(...))`` with respect to
+each differentiable input, in input order. The first input's dtype decides the
+output's and every gradient's.
+
+The two distances the triplet loss knows by name are pure pairs here too:
+:func:`pairwise_distance` (``torch.pairwise_distance``) and :func:`cosine_distance`
+(``1 - torch.cosine_similarity``); :class:`losslab.nn.PairwiseDistance` and
+:class:`losslab.nn.CosineDistance` are their objects.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _validation as v
+from ._reduction import reduce, upstream
+from .embedding import _pnorm, _pnorm_grad, _second
+
+__all__ = [
+    "pairwise_distance", "pairwise_distance_backward",
+    "cosine_distance", "cosine_distance_backward",
+    "triplet_margin_with_distance_loss", "triplet_margin_with_distance_loss_backward",
+    "contrastive_loss", "contrastive_loss_backward",
+    "nt_xent_loss", "nt_xent_loss_backward",
+]
+
+_VECTORS = "a 2-D (N, D) batch of vectors or a single 1-D (D,) vector"
+
+
+def _vector_pair(x1, x2, names=("x1", "x2")):
+    a = v.as_float_array(x1, names[0])
+    v.check_ndim(a, names[0], (1, 2), _VECTORS)
+    return a, _second(x2, names[1], a, names[0])
+
+
+# --------------------------------------------------------------------------- distances
+
+def pairwise_distance(x1, x2, *, p: float = 2.0, eps: float = 1e-6) -> np.ndarray:
+    r"""p-norm distance of each row pair, ``torch.pairwise_distance``: :math:`\lVert x_1 - x_2 + \epsilon \rVert_p`.
+
+    As in PyTorch, ``eps`` is added to the difference (not to the norm). Gradient:
+    :math:`\partial d / \partial x_1 = \operatorname{sign}(u)\,|u|^{p-1} / d^{p-1} = -\partial d / \partial x_2`
+    with :math:`u = x_1 - x_2 + \epsilon` (0 where :math:`d = 0`). Shapes: (N, D) pairs give
+    (N,); (D,) pairs give a 0-d array. ``p`` > 0, ``eps`` >= 0.
+
+    >>> import numpy as np
+    >>> pairwise_distance(np.array([[3.0, 4.0], [0.0, -1.0]]), np.zeros((2, 2)), eps=0.0)
+    array([5., 1.])
+    """
+    a, b = _vector_pair(x1, x2)
+    v.check_scalar(p, "p", low=0.0, low_open=True)
+    v.check_scalar(eps, "eps", low=0.0)
+    return _pnorm(a - b + a.dtype.type(eps), p)
+
+
+def pairwise_distance_backward(dout, x1, x2, *, p: float = 2.0, eps: float = 1e-6
+                               ) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of ``sum(dout * pairwise_distance(x1, x2))`` for ``x1`` and ``x2`` (negatives of each other).
+
+    >>> import numpy as np
+    >>> pairwise_distance_backward(np.ones(1), np.array([[3.0, 4.0]]), np.zeros((1, 2)), eps=0.0)
+    (array([[0.6, 0.8]]), array([[-0.6, -0.8]]))
+    """
+    a, b = _vector_pair(x1, x2)
+    v.check_scalar(p, "p", low=0.0, low_open=True)
+    v.check_scalar(eps, "eps", low=0.0)
+    u = a - b + a.dtype.type(eps)
+    d = _pnorm(u, p)
+    g = v.check_dout(dout, d.shape, a.dtype)[..., np.newaxis] * _pnorm_grad(u, d, p)
+    return g.astype(a.dtype, copy=False), (-g).astype(a.dtype, copy=False)
+
+
+def _cosine_parts(x1, x2, eps):
+    a, b = _vector_pair(x1, x2)
+    v.check_scalar(eps, "eps", low=0.0)
+    e = a.dtype.type(eps)
+    na, nb = _pnorm(a, 2)[..., np.newaxis], _pnorm(b, 2)[..., np.newaxis]
+    ua = a / np.maximum(na, e) if eps > 0 else a / np.where(na > 0, na, 1)
+    ub = b / np.maximum(nb, e) if eps > 0 else b / np.where(nb > 0, nb, 1)
+    return a, b, e, na, nb, ua, ub
+
+
+def cosine_distance(x1, x2, *, eps: float = 1e-8) -> np.ndarray:
+    r"""One minus the cosine similarity of each row pair, ``1 - torch.cosine_similarity(x1, x2, eps)``.
+
+    PyTorch's definition (``aten/src/ATen/native/Distance.cpp``): each vector is divided
+    by its norm clamped below at ``eps``, then the two are dotted:
+
+    .. math:: d = 1 - \hat x_1 \cdot \hat x_2, \qquad \hat x = x / \max(\lVert x \rVert, \epsilon), \qquad
+              \frac{\partial d}{\partial x_1} = -\frac{\hat x_2 - c\,\hat x_1\,[\lVert x_1 \rVert > \epsilon]}{\max(\lVert x_1 \rVert, \epsilon)}
+
+    with :math:`c = \hat x_1 \cdot \hat x_2` (symmetrically for :math:`x_2`). Where a
+    norm is below ``eps`` its clamped value is a constant, so the bracket drops that
+    term; PyTorch clamps in place outside autograd and keeps the term there (the two
+    differ only for nonzero vectors shorter than ``eps``). Shapes as
+    :func:`pairwise_distance`; ``eps`` >= 0 (``eps = 0`` gives a zero vector the
+    similarity 0).
+
+    >>> import numpy as np
+    >>> cosine_distance(np.array([[1.0, 0.0], [1.0, 1.0]]), np.array([[0.0, 2.0], [3.0, 3.0]])).round(12)
+    array([1., 0.])
+    """
+    _, _, _, _, _, ua, ub = _cosine_parts(x1, x2, eps)
+    return (1 - (ua * ub).sum(axis=-1)).astype(ua.dtype, copy=False)
+
+
+def cosine_distance_backward(dout, x1, x2, *, eps: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of ``sum(dout * cosine_distance(x1, x2))`` for ``x1`` and ``x2``.
+
+    >>> import numpy as np
+    >>> g1, g2 = cosine_distance_backward(np.ones(1), np.array([[3.0, 4.0]]), np.array([[4.0, 3.0]]))
+    >>> g1.round(6), g2.round(6)  # -(x2/|x2| - 0.96 x1/|x1|) / |x1| with cos = 0.96
+    (array([[-0.0448,  0.0336]]), array([[ 0.0336, -0.0448]]))
+    """
+    a, b, e, na, nb, ua, ub = _cosine_parts(x1, x2, eps)
+    c = (ua * ub).sum(axis=-1, keepdims=True)
+    g = -v.check_dout(dout, c.shape[:-1], a.dtype)[..., np.newaxis]
+    sa, sb = np.maximum(na, e), np.maximum(nb, e)
+    # with eps = 0 a zero vector has similarity 0 with everything: its gradient is taken as 0
+    ga = np.where(sa > 0, g * (ub - np.where(na > e, c * ua, 0)) / np.where(sa > 0, sa, 1), 0)
+    gb = np.where(sb > 0, g * (ua - np.where(nb > e, c * ub, 0)) / np.where(sb > 0, sb, 1), 0)
+    return ga.astype(a.dtype, copy=False), gb.astype(a.dtype, copy=False)
+
+
+# --------------------------------------------------------------------------- triplet with a distance
+
+_NAMED = {"pairwise": (pairwise_distance, pairwise_distance_backward),
+          "cosine": (cosine_distance, cosine_distance_backward)}
+
+
+def _distance(distance_function):
+    """A named pure pair (function, backward), or the caller's object with forward/backward."""
+    if distance_function is None:
+        return _NAMED["pairwise"]
+    if isinstance(distance_function, str):
+        if distance_function not in _NAMED:
+            raise ValueError(f"distance_function must be None, 'pairwise', 'cosine' or a distance object, "
+                             f"got {distance_function!r}")
+        return _NAMED[distance_function]
+    if callable(getattr(distance_function, "forward", None)) and callable(getattr(distance_function, "backward", None)):
+        return distance_function
+    raise TypeError(
+        f"distance_function must be None, 'pairwise', 'cosine' or an object with forward(x1, x2) and "
+        f"backward(dout) methods (e.g. losslab.nn.PairwiseDistance()), got {distance_function!r}; a plain "
+        f"function has no backward pass")
+
+
+def _measure(dist, x, y, shape, dtype) -> np.ndarray:
+    out = dist[0](x, y) if isinstance(dist, tuple) else dist.forward(x, y)
+    arr = np.asarray(out)
+    if arr.dtype.kind != "f" or arr.shape != shape:
+        raise ValueError(f"distance_function must return one float distance per triplet, shape {shape}, "
+                         f"got {v._describe(arr)}")
+    return arr.astype(dtype, copy=False)
+
+
+def _pullback(dist, x, y, g) -> tuple[np.ndarray, np.ndarray]:
+    """The distance's gradients for ``x`` and ``y`` at upstream ``g`` (an object runs forward, then backward)."""
+    if isinstance(dist, tuple):
+        return dist[1](g, x, y)
+    dist.forward(x, y)
+    grads = dist.backward(g)
+    if not (isinstance(grads, tuple) and len(grads) == 2 and all(np.shape(q) == x.shape for q in grads)):
+        raise ValueError(f"distance_function.backward(dout) must return a pair (dx1, dx2) of arrays of shape "
+                         f"{x.shape}, got {grads!r}")
+    return tuple(np.asarray(q).astype(x.dtype, copy=False) for q in grads)
+
+
+def _triplet_args(anchor, positive, negative, distance_function, margin, swap, reduction):
+    a = v.as_float_array(anchor, "anchor")
+    pos = _second(positive, "positive", a, "anchor")
+    neg = _second(negative, "negative", a, "anchor")
+    dist = _distance(distance_function)
+    if isinstance(dist, tuple):
+        v.check_ndim(a, "anchor", (1, 2), _VECTORS)
+    elif a.ndim == 0:
+        raise ValueError(f"anchor must be a batch (N, ...) or a single vector, got shape {a.shape}")
+    v.check_scalar(margin, "margin", low=0.0, low_open=True)
+    swap = v.check_bool(swap, "swap")
+    v.check_reduction(reduction)
+    shape = a.shape[:1] if a.ndim >= 2 else ()
+    d_ap = _measure(dist, a, pos, shape, a.dtype)
+    d_an = _measure(dist, a, neg, shape, a.dtype)
+    d_pn = _measure(dist, pos, neg, shape, a.dtype) if swap else None
+    d_neg = np.minimum(d_an, d_pn) if swap else d_an
+    z = a.dtype.type(margin) + d_ap - d_neg  # PyTorch's order: margin + dist_pos - dist_neg
+    return a, pos, neg, dist, d_an, d_pn, z
+
+
+def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None,
+                                      margin: float = 1.0, swap: bool = False,
+                                      reduction: v.Reduction = "mean"):
+    r"""Triplet loss with any distance, ``torch.nn.functional.triplet_margin_with_distance_loss``.
+
+    .. math:: \ell = \max\big(m + d(a, p) - d_-,\; 0\big), \qquad
+              d_- = \begin{cases} \min(d(a, n), d(p, n)) & \text{swap} \\ d(a, n) & \text{otherwise} \end{cases}
+
+    (swap: Balntas et al. 2016, "Learning local feature descriptors with triplets and
+    shallow convolutional neural networks"). Where the hinge is active (:math:`\ge 0`, as
+    PyTorch's ``clamp_min`` passes the gradient at the kink), the upstream gradient
+    :math:`g` reaches the distances as :math:`+g` for :math:`d(a,p)`, :math:`-g\,w` for
+    :math:`d(a,n)` and :math:`-g(1-w)` for :math:`d(p,n)`, with :math:`w = 1` without swap,
+    and with swap 1 where :math:`d(a,n) < d(p,n)`, 0 where greater and 1/2 at a tie
+    (``torch.minimum`` splits the gradient evenly); each distance then passes its share
+    to its two inputs through its own backward pass.
+
+    ``distance_function``:
+
+    * ``None`` or ``"pairwise"``: :func:`pairwise_distance` with ``p=2, eps=1e-6``,
+      PyTorch's default (``torch.pairwise_distance``);
+    * ``"cosine"``: :func:`cosine_distance` with ``eps=1e-8``, i.e.
+      ``1 - torch.cosine_similarity(x, y, dim=-1)``;
+    * any object with ``forward(x1, x2)`` returning one float distance per triplet
+      (shape (N,) for batched inputs, 0-d for single vectors) and ``backward(dout)``
+      returning the pair ``(dx1, dx2)`` for its latest ``forward`` call -- such as
+      :class:`losslab.nn.PairwiseDistance` and :class:`losslab.nn.CosineDistance`. The
+      backward pass calls ``forward`` then ``backward`` once per distance it needs. A
+      plain function (what PyTorch accepts) has no backward pass and raises ``TypeError``.
+
+    Shapes: ``anchor``, ``positive``, ``negative`` all (N, D) or all (D,) (a custom
+    distance may take (N, ...)). Output: a scalar, or (N,) (0-d for one triplet) for
+    ``reduction='none'``. ``margin`` > 0 and ``swap`` a bool, as PyTorch checks.
+
+    Raises ``ValueError`` on inputs of different shapes, an unknown distance name, a
+    distance of the wrong shape, a non-positive margin or an unknown reduction;
+    ``TypeError`` on a non-float input, a non-bool ``swap`` or a distance without backward.
+
+    >>> import numpy as np
+    >>> a, p, n = np.array([[0.0, 0.0]]), np.array([[3.0, 4.0]]), np.array([[0.0, 1.0]])
+    >>> triplet_margin_with_distance_loss(a, p, n, reduction="none").round(5)  # 1 + 5 - 1 (eps 1e-6 aside)
+    array([5.])
+    >>> a, p, n = np.array([[1.0, 0.0]]), np.array([[1.0, 1.0]]), np.array([[0.0, 1.0]])
+    >>> triplet_margin_with_distance_loss(a, p, n, distance_function="cosine", reduction="none").round(5)
+    array([0.29289])
+    """
+    *_, z = _triplet_args(anchor, positive, negative, distance_function, margin, swap, reduction)
+    return reduce(np.maximum(z, 0).astype(z.dtype, copy=False), reduction)
+
+
+def triplet_margin_with_distance_loss_backward(dout, anchor, positive, negative, *, distance_function=None,
+                                               margin: float = 1.0, swap: bool = False,
+                                               reduction: v.Reduction = "mean"
+                                               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of :func:`triplet_margin_with_distance_loss` for ``anchor``, ``positive`` and ``negative``.
+
+    >>> import numpy as np
+    >>> ga, gp, gn = triplet_margin_with_distance_loss_backward(
+    ...     1.0, np.array([[0.0, 0.0]]), np.array([[3.0, 4.0]]), np.array([[0.0, 1.0]]), reduction="sum")
+    >>> ga.round(5), gp.round(5), gn.round(5)
+    (array([[-0.6,  0.2]]), array([[0.6, 0.8]]), array([[ 0., -1.]]))
+    """
+    a, pos, neg, dist, d_an, d_pn, z = _triplet_args(anchor, positive, negative, distance_function,
+                                                     margin, swap, reduction)
+    dt = a.dtype.type
+    g = np.where(z >= 0, upstream(dout, z.shape, a.dtype, reduction), 0).astype(a.dtype, copy=False)
+    w = np.where(d_an < d_pn, dt(1), np.where(d_an == d_pn, dt(0.5), dt(0))) if swap else np.ones_like(g)
+    ga, gp = _pullback(dist, a, pos, g)
+    ga_n, gn = _pullback(dist, a, neg, (-g * w).astype(a.dtype, copy=False))
+    ga = ga + ga_n
+    if swap:
+        gp_n, gn_p = _pullback(dist, pos, neg, (-g * (1 - w)).astype(a.dtype, copy=False))
+        gp, gn = gp + gp_n, gn + gn_p
+    return tuple(np.asarray(x).astype(a.dtype, copy=False) for x in (ga, gp, gn))
+
+
+# --------------------------------------------------------------------------- contrastive (Hadsell et al.)
+
+def _contrastive_args(input1, input2, target, margin, reduction):
+    x1, x2 = _vector_pair(input1, input2, ("input1", "input2"))
+    y = np.asarray(target)
+    if y.dtype.kind not in "biuf":
+        raise TypeError(f"target must hold the labels 1 (similar) and 0 (dissimilar), got {v._describe(y)}")
+    if y.shape != x1.shape[:-1]:
+        raise ValueError(f"target must have one label per pair, shape {x1.shape[:-1]}, got {y.shape}")
+    if not np.all((y == 0) | (y == 1)):
+        bad = y[(y != 0) & (y != 1)].flat[0].item()
+        raise ValueError(f"target must hold only the labels 1 (similar) and 0 (dissimilar), got the value {bad!r}")
+    v.check_scalar(margin, "margin", low=0.0, low_open=True)
+    v.check_reduction(reduction)
+    diff = x1 - x2
+    return x1, diff, _pnorm(diff, 2), y == 1
+
+
+def contrastive_loss(input1, input2, target, *, margin: float = 1.0, reduction: v.Reduction = "mean"):
+    r"""Contrastive loss of Hadsell, Chopra and LeCun (2006), "Dimensionality Reduction by
+    Learning an Invariant Mapping" (CVPR), eq. 4.
+
+    With the Euclidean distance :math:`d = \lVert x_1 - x_2 \rVert_2` (no epsilon) and
+    ``target`` :math:`y = 1` for a **similar** pair, :math:`y = 0` for a dissimilar one
+    (the paper writes :math:`Y = 0` for similar; losslab follows the convention of
+    ``CosineEmbeddingLoss``, where 1 means similar):
+
+    .. math:: \ell = y\,\tfrac12 d^2 + (1 - y)\,\tfrac12 \max(0,\; m - d)^2, \qquad
+              \frac{\partial \ell}{\partial x_1} = -\frac{\partial \ell}{\partial x_2} =
+              \begin{cases} x_1 - x_2 & y = 1 \\ -\max(0, m - d)\,(x_1 - x_2) / d & y = 0 \end{cases}
+
+    At :math:`d = 0` a dissimilar pair's gradient (a cone's tip) is taken as 0, the norm's
+    subgradient PyTorch uses. The norm is computed scaled by the largest entry, so it
+    stays finite where :math:`d^2` would overflow.
+
+    Shapes: ``input1``, ``input2`` (N, D) with ``target`` (N,), or (D,) with a 0-d
+    ``target``. Output: a scalar, or (N,) (0-d for one pair) for ``'none'``; ``'mean'``
+    divides by N. ``margin`` > 0.
+
+    Raises ``ValueError`` on shapes that differ, labels other than 0 and 1, a margin
+    <= 0 or an unknown reduction; ``TypeError`` on a non-float input.
+
+    >>> import numpy as np
+    >>> x1 = np.array([[3.0, 4.0], [0.3, 0.4], [3.0, 4.0]]); x2 = np.zeros((3, 2))
+    >>> contrastive_loss(x1, x2, np.array([1, 0, 0]), margin=1.0, reduction="none")  # 25/2, 0.5^2/2, 0
+    array([12.5  ,  0.125,  0.   ])
+    """
+    x1, _, d, similar = _contrastive_args(input1, input2, target, margin, reduction)
+    dt = x1.dtype.type
+    with np.errstate(over="ignore"):  # a half squared distance beyond the float range is inf, its true value
+        half_sq = dt(0.5) * d * d
+    loss = np.where(similar, half_sq, dt(0.5) * np.maximum(dt(margin) - d, 0) ** 2)
+    return reduce(loss.astype(x1.dtype, copy=False), reduction)
+
+
+def contrastive_loss_backward(dout, input1, input2, target, *, margin: float = 1.0,
+                              reduction: v.Reduction = "mean") -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of :func:`contrastive_loss` for ``input1`` and ``input2`` (negatives of each other).
+
+    >>> import numpy as np
+    >>> g1, g2 = contrastive_loss_backward(1.0, np.array([[3.0, 4.0], [0.3, 0.4]]), np.zeros((2, 2)),
+    ...                                    np.array([1, 0]), reduction="sum")
+    >>> g1.round(6)  # x1 - x2; -(1 - 0.5) * [0.3, 0.4] / 0.5
+    array([[ 3. ,  4. ],
+           [-0.3, -0.4]])
+    """
+    x1, diff, d, similar = _contrastive_args(input1, input2, target, margin, reduction)
+    dt = x1.dtype.type
+    g = upstream(dout, d.shape, x1.dtype, reduction)
+    gap = np.maximum(dt(margin) - d, 0)
+    scale = np.where(similar, dt(1), -gap / np.where(d > 0, d, 1) * (d > 0))  # d l / d diff = scale * diff
+    g1 = ((scale * g)[..., np.newaxis] * diff).astype(x1.dtype, copy=False)
+    return g1, -g1
+
+
+# --------------------------------------------------------------------------- NT-Xent (optax.losses.ntxent)
+
+def _ntxent_parts(view1, view2, temperature, reduction):
+    z1 = v.as_float_array(view1, "view1")
+    v.check_ndim(z1, "view1", (2,), "a 2-D (N, D) batch of embeddings")
+    z2 = _second(view2, "view2", z1, "view1")
+    if z1.shape[0] == 0:
+        raise ValueError(f"view1 must hold at least one embedding, got shape {z1.shape}")
+    v.check_scalar(temperature, "temperature", low=0.0, low_open=True)
+    v.check_reduction(reduction)
+    e = np.concatenate([z1, z2])
+    dt = e.dtype.type
+    # optax: cosine_similarity(..., epsilon=finfo.eps) clips the *squared* norm at eps
+    norm = _pnorm(e, 2)[:, np.newaxis]
+    floor = np.sqrt(np.finfo(e.dtype).eps).astype(e.dtype)
+    n = np.maximum(norm, floor)
+    u = e / n
+    s = (u @ u.T) / dt(temperature)
+    m = len(e)
+    np.fill_diagonal(s, -np.inf)  # no self-similarity: anchor i's candidates are the 2N - 1 others
+    positive = (np.arange(m) + m // 2) % m  # view1[i] <-> view2[i]
+    top = s.max(axis=1, keepdims=True)
+    ex = np.exp(s - top)
+    # log-sum-exp minus the positive, both relative to the row's maximum (optax's order): no cancellation
+    # between two large logits when the loss is small
+    loss = (np.log(ex.sum(axis=1)) - (s[np.arange(m), positive] - top[:, 0])).astype(e.dtype, copy=False)
+    return z1, u, n, norm > floor, ex / ex.sum(axis=1, keepdims=True), positive, loss
+
+
+def nt_xent_loss(view1, view2, *, temperature: float = 0.07, reduction: v.Reduction = "mean"):
+    r"""NT-Xent (normalized temperature-scaled cross-entropy, InfoNCE) of two views, as ``optax.losses.ntxent``.
+
+    The 2N embeddings :math:`e = [\text{view1}; \text{view2}]` are normalised,
+    :math:`u_i = e_i / \max(\lVert e_i \rVert, \sqrt{\epsilon})` with :math:`\epsilon` the
+    dtype's machine epsilon (optax clips the squared norm at ``finfo(dtype).eps``), and
+    compared by :math:`s_{ik} = u_i \cdot u_k / \tau`. Anchor :math:`i`'s positive is the
+    other view of the same sample, :math:`p(i) = i \pm N`; every other embedding is a
+    negative (Chen et al. 2020, "A Simple Framework for Contrastive Learning of Visual
+    Representations", SimCLR):
+
+    .. math:: \ell_i = -\log \frac{e^{s_{i,p(i)}}}{\sum_{k \ne i} e^{s_{ik}}}, \qquad
+              \frac{\partial \ell_i}{\partial s_{ik}} = P_{ik} - [k = p(i)] \quad (k \ne i)
+
+    with :math:`P_{ik}` the softmax of row :math:`i` over :math:`k \ne i`. Then
+    :math:`\partial / \partial u = (G + G^\top) u / \tau` for :math:`G_{ik} = g_i
+    \partial \ell_i / \partial s_{ik}`, and :math:`\partial / \partial e_i =
+    (\bar u_i - (u_i \cdot \bar u_i)\, u_i) / \lVert e_i \rVert` (:math:`\bar u_i /
+    \sqrt{\epsilon}` below the clip).
+
+    Equivalence: ``nt_xent_loss(v1, v2)`` equals optax's
+    ``ntxent(concatenate([v1, v2]), labels=concatenate([arange(N), arange(N)]), temperature)``
+    (optax's ``matches`` then marks exactly one positive per row and ``diffs`` the 2N - 2
+    negatives); ``'mean'`` is optax's value, the average of the 2N per-anchor terms,
+    ``'none'`` returns those terms (2N,) in the order view1's anchors, then view2's, and
+    ``'sum'`` their total. ``temperature`` > 0, default 0.07 as in optax. The log-sum-exp
+    is shifted by each row's maximum, as optax's; optax's float32 gradient turns NaN once
+    every negative's exponential underflows (logit gaps above about 100, e.g. temperature
+    0.01 with well-aligned views), losslab's stays finite.
+
+    Shapes: ``view1``, ``view2`` (N, D), N >= 1. Raises ``ValueError`` on other shapes, a
+    temperature <= 0 or an unknown reduction; ``TypeError`` on a non-float input.
+
+    >>> import numpy as np
+    >>> v1 = np.array([[1.0, 0.0], [0.0, 1.0]]); v2 = np.array([[2.0, 0.0], [0.0, 3.0]])
+    >>> # each anchor: positive cos 1, negatives cos 0, 0: log(e + 2) - 1
+    >>> nt_xent_loss(v1, v2, temperature=1.0, reduction="none").round(6)
+    array([0.551445, 0.551445, 0.551445, 0.551445])
+    """
+    *_, loss = _ntxent_parts(view1, view2, temperature, reduction)
+    return reduce(loss, reduction)
+
+
+def nt_xent_loss_backward(dout, view1, view2, *, temperature: float = 0.07,
+                          reduction: v.Reduction = "mean") -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of :func:`nt_xent_loss` for ``view1`` and ``view2``.
+
+    >>> import numpy as np
+    >>> g1, g2 = nt_xent_loss_backward(1.0, np.array([[1.0, 0.0], [0.0, 1.0]]),
+    ...                                np.array([[2.0, 0.0], [0.0, 3.0]]), temperature=1.0)
+    >>> g1.round(6)  # only the component orthogonal to each embedding moves the cosines
+    array([[0.      , 0.211942],
+           [0.211942, 0.      ]])
+    """
+    z1, u, n, unclipped, prob, positive, loss = _ntxent_parts(view1, view2, temperature, reduction)
+    dt = z1.dtype.type
+    g = np.broadcast_to(upstream(dout, loss.shape, z1.dtype, reduction), loss.shape)
+    m = len(u)
+    ds = prob.copy()
+    ds[np.arange(m), positive] -= 1
+    ds *= g[:, np.newaxis]  # G[i, k] = g_i (P_ik - [k = p(i)]), zero on the diagonal
+    gu = ((ds + ds.T) @ u) / dt(temperature)
+    radial = np.where(unclipped, (u * gu).sum(axis=1, keepdims=True), 0)
+    ge = ((gu - radial * u) / n).astype(z1.dtype, copy=False)
+    return ge[: m // 2], ge[m // 2:]

@@ -1,0 +1,194 @@
+"""Robust and quantile regression losses: log-cosh, pinball (quantile) and Charbonnier.
+
+Each loss is a pure function ``name(input, target, *, options)`` with its
+vector-Jacobian product ``name_backward(dout, input, target, *, options)`` beside
+it: the gradient of ``sum(dout * name(...))`` with respect to ``input``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import _validation as v
+from ._reduction import reduce, upstream
+
+__all__ = [
+    "log_cosh_loss", "log_cosh_loss_backward",
+    "quantile_loss", "quantile_loss_backward",
+    "charbonnier_loss", "charbonnier_loss_backward",
+]
+
+_LOG2 = math.log(2.0)
+
+
+def _pair(input, target, reduction):
+    x = v.as_float_array(input, "input")
+    t = v.as_real_like(target, "target", x)
+    v.check_reduction(reduction)
+    return x, t
+
+
+# --------------------------------------------------------------------------- log-cosh
+
+def log_cosh_loss(input, target, *, reduction: v.Reduction = "mean"):
+    r"""Log-cosh loss, as ``optax.losses.log_cosh`` (Chen et al. 2019, "Log Hyperbolic Cosine Loss
+    Improves Variational Auto-Encoder").
+
+    With :math:`d = x - t`:
+
+    .. math:: \ell_i = \log\cosh d_i = |d_i| + \log(1 + e^{-2|d_i|}) - \log 2, \qquad
+              \frac{\partial \ell_i}{\partial x_i} = \tanh d_i
+
+    The right-hand form, used for |d| >= 1, never exponentiates a positive number (``cosh``
+    overflows beyond |d| = 710), so |d| = 1e4 gives exactly ``1e4 - log 2``; below 1 it would
+    cancel, and :math:`\log(1 + 2 \sinh^2(d/2))` (the same function) is used instead, exact to
+    the last bit down to |d| = 1e-150. It is about ``d^2 / 2`` near 0 and ``|d| - log 2`` far
+    away: a smooth Huber. ``'mean'`` divides by the number of elements.
+
+    Shapes: ``input`` any shape, ``target`` the same. Raises ``TypeError`` for a
+    non-float input, ``ValueError`` for a shape mismatch or an unknown reduction.
+
+    >>> import numpy as np
+    >>> log_cosh_loss(np.array([0.0, 1.0, 1e4]), np.array([0.0, 0.0, 0.0]), reduction="none").round(6)
+    array([0.000000e+00, 4.337810e-01, 9.999307e+03])
+    """
+    x, t = _pair(input, target, reduction)
+    a = np.abs(x - t)
+    # below |d| = 1 the far form cancels (|d| + log1p(...) - log 2 -> 0); cosh d = 1 + 2 sinh^2(d/2) does not
+    half_sinh = np.sinh(np.minimum(a, 1) / 2)
+    loss = np.where(a < 1, np.log1p(2 * half_sinh * half_sinh), a + np.log1p(np.exp(-2 * a)) - _LOG2)
+    return reduce(loss.astype(x.dtype, copy=False), reduction)
+
+
+def log_cosh_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
+    """Gradient of :func:`log_cosh_loss` with respect to ``input``: ``tanh(x - t) * g``.
+
+    >>> import numpy as np
+    >>> log_cosh_loss_backward(1.0, np.array([0.0, 1.0, -1e4]), np.zeros(3), reduction="sum").round(6)
+    array([ 0.      ,  0.761594, -1.      ])
+    """
+    x, t = _pair(input, target, reduction)
+    g = upstream(dout, x.shape, x.dtype, reduction)
+    return (np.tanh(x - t) * g).astype(x.dtype, copy=False)
+
+
+# --------------------------------------------------------------------------- quantile (pinball)
+
+def _quantile_setup(input, target, quantiles, reduction):
+    x = v.as_float_array(input, "input")
+    v.check_ndim(x, "input", (2,), "a 2-D array of shape (N, Q): one prediction per quantile")
+    n, num_q = x.shape
+    t = np.asarray(target)
+    if t.shape != (n,):
+        raise ValueError(f"target must have shape ({n},), one value per row of input {x.shape}, got {t.shape}")
+    t = v.as_real_like(t, "target", x, shape=(n,))
+    q = _levels(quantiles)
+    if q.shape != (num_q,):
+        raise ValueError(f"quantiles must hold one level per column of input ({num_q},), got shape {q.shape}")
+    v.check_reduction(reduction)
+    return x, t[:, np.newaxis], q.astype(x.dtype)
+
+
+def _levels(quantiles) -> np.ndarray:
+    """Quantile levels: a 1-D sequence of reals, each strictly inside (0, 1)."""
+    q = np.asarray(quantiles)
+    if q.dtype.kind not in "iuf":
+        raise TypeError(f"quantiles must be a sequence of real numbers, got {quantiles!r}")
+    if q.ndim != 1:
+        raise ValueError(f"quantiles must be a 1-D sequence of levels, got shape {q.shape}")
+    bad = ~((q > 0) & (q < 1))
+    if bad.any():
+        raise ValueError(f"quantiles must lie strictly in (0, 1), got {float(q[bad][0])!r}")
+    return q
+
+
+def quantile_loss(input, target, *, quantiles, reduction: v.Reduction = "mean"):
+    r"""Quantile (pinball) loss for Q quantile levels at once (Koenker & Bassett 1978).
+
+    For sample :math:`n`, level :math:`q_j` and prediction :math:`x_{nj}`, with
+    :math:`u = t_n - x_{nj}`:
+
+    .. math:: \ell_{nj} = \max\left(q_j\, u,\; (q_j - 1)\, u\right), \qquad
+              \frac{\partial \ell_{nj}}{\partial x_{nj}} = \begin{cases} -q_j & u > 0 \\
+              1 - q_j & u < 0 \\ \tfrac12 - q_j & u = 0 \end{cases}
+
+    At the kink ``u = 0`` the gradient is the mean of the two one-sided derivatives,
+    which is what PyTorch's autograd gives through ``torch.max`` of two equal values.
+    The definition is that of pytorch-forecasting's ``QuantileLoss.loss`` (the releases
+    without the factor 2 that later ones add); a level of 0.5 gives half the absolute error.
+    ``'mean'`` divides by N * Q.
+
+    Shapes: ``input`` (N, Q), one column per level; ``target`` (N,); ``quantiles`` Q levels,
+    each strictly in (0, 1). Output: a scalar, or (N, Q) for ``reduction='none'``.
+    Raises ``TypeError`` for a non-float input or non-real levels, ``ValueError`` for
+    shapes, a level outside (0, 1) or an unknown reduction.
+
+    >>> import numpy as np
+    >>> quantile_loss(np.array([[1.0, 1.0], [3.0, 3.0]]), np.array([2.0, 2.0]),
+    ...               quantiles=[0.1, 0.9], reduction="none")
+    array([[0.1, 0.9],
+           [0.9, 0.1]])
+    """
+    x, t, q = _quantile_setup(input, target, quantiles, reduction)
+    u = t - x
+    return reduce(np.maximum(q * u, (q - 1) * u).astype(x.dtype, copy=False), reduction)
+
+
+def quantile_loss_backward(dout, input, target, *, quantiles, reduction: v.Reduction = "mean") -> np.ndarray:
+    """Gradient of :func:`quantile_loss` with respect to ``input``: ``-q``, ``1 - q`` or ``1/2 - q``, times ``g``.
+
+    >>> import numpy as np
+    >>> quantile_loss_backward(1.0, np.array([[1.0, 3.0, 2.0]]), np.array([2.0]),
+    ...                        quantiles=[0.9, 0.9, 0.9], reduction="sum")
+    array([[-0.9,  0.1, -0.4]])
+    """
+    x, t, q = _quantile_setup(input, target, quantiles, reduction)
+    g = upstream(dout, x.shape, x.dtype, reduction)
+    u = t - x
+    local = np.where(u > 0, -q, np.where(u < 0, 1 - q, 0.5 - q))
+    return (local * g).astype(x.dtype, copy=False)
+
+
+# --------------------------------------------------------------------------- Charbonnier
+
+def charbonnier_loss(input, target, *, eps: float = 1e-3, reduction: v.Reduction = "mean"):
+    r"""Charbonnier loss, a differentiable L1 (Lai et al. 2017, LapSRN; Charbonnier et al. 1994).
+
+    With :math:`d = x - t`:
+
+    .. math:: \ell_i = \sqrt{d_i^2 + \epsilon^2}, \qquad
+              \frac{\partial \ell_i}{\partial x_i} = \frac{d_i}{\sqrt{d_i^2 + \epsilon^2}}
+
+    LapSRN's convention, ``eps = 1e-3``, nothing subtracted: the loss is ``eps`` (not 0) at
+    ``d = 0``. Other conventions: BasicSR's ``charbonnier_loss`` adds ``eps`` unsquared
+    (``sqrt(d^2 + eps)``, eps = 1e-12), i.e. ours with ``eps`` replaced by its square root;
+    Barron's general robust loss subtracts the constant. Evaluated as ``hypot(d, eps)``:
+    no overflow for any finite ``d``. ``'mean'`` divides by the number of elements.
+
+    Shapes: ``input`` any shape, ``target`` the same. ``eps`` > 0 (``eps = 0`` is
+    :func:`~losslab.functional.l1_loss`). Raises ``TypeError`` for a non-float input,
+    ``ValueError`` for a shape mismatch, a bad ``eps`` or reduction.
+
+    >>> import numpy as np
+    >>> charbonnier_loss(np.array([3.0, 0.0]), np.array([0.0, 0.0]), eps=4.0, reduction="none")
+    array([5., 4.])
+    """
+    x, t = _pair(input, target, reduction)
+    v.check_scalar(eps, "eps", low=0.0, low_open=True)
+    return reduce(np.hypot(x - t, eps).astype(x.dtype, copy=False), reduction)
+
+
+def charbonnier_loss_backward(dout, input, target, *, eps: float = 1e-3, reduction: v.Reduction = "mean") -> np.ndarray:
+    """Gradient of :func:`charbonnier_loss` with respect to ``input``: ``d / sqrt(d^2 + eps^2) * g``.
+
+    >>> import numpy as np
+    >>> charbonnier_loss_backward(1.0, np.array([3.0, 0.0]), np.array([0.0, 0.0]), eps=4.0, reduction="sum")
+    array([0.6, 0. ])
+    """
+    x, t = _pair(input, target, reduction)
+    v.check_scalar(eps, "eps", low=0.0, low_open=True)
+    g = upstream(dout, x.shape, x.dtype, reduction)
+    d = x - t
+    return (d / np.hypot(d, eps) * g).astype(x.dtype, copy=False)

@@ -1,0 +1,224 @@
+"""Sparsemax, its loss, and the Crammer-Singer multi-class hinge: losses with sparse gradients.
+
+``sparsemax`` is the Euclidean projection of a score vector onto the probability
+simplex (Martins & Astudillo 2016): unlike softmax it returns exact zeros.
+``sparsemax_loss`` is its Fenchel-Young loss, whose gradient is
+``sparsemax(z) - target``; ``multiclass_hinge_loss``'s gradient touches at most
+two classes per row.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .. import _validation as v
+from ._reduction import reduce, upstream
+from .focal import _class_distribution, _scores
+
+__all__ = [
+    "sparsemax", "sparsemax_backward",
+    "sparsemax_loss", "sparsemax_loss_backward",
+    "multiclass_hinge_loss", "multiclass_hinge_loss_backward",
+]
+
+
+# --------------------------------------------------------------------------- sparsemax
+
+def _axis(axis, ndim: int) -> int:
+    if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
+        raise TypeError(f"axis must be an integer, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis} is out of range for an array with {ndim} dimensions")
+    return int(axis) % ndim
+
+
+def _sparsemax_last(z: np.ndarray) -> np.ndarray:
+    """Sparsemax along the last axis of a float array with at least one entry there."""
+    z = z - z.max(axis=-1, keepdims=True)  # shift-invariant; keeps the cumulative sums small
+    z_sorted = -np.sort(-z, axis=-1)
+    cumsum = np.cumsum(z_sorted, axis=-1)
+    k = np.arange(1, z.shape[-1] + 1, dtype=z.dtype)
+    support = 1 + k * z_sorted > cumsum  # the sorted entries in the support: a prefix
+    size = support.sum(axis=-1, keepdims=True)
+    tau = (np.take_along_axis(cumsum, size - 1, axis=-1) - 1) / size.astype(z.dtype)
+    return np.maximum(z - tau, 0)
+
+
+def sparsemax(x, axis: int = -1) -> np.ndarray:
+    r"""Sparsemax along ``axis`` (Martins & Astudillo 2016, "From Softmax to Sparsemax").
+
+    The Euclidean projection onto the probability simplex:
+
+    .. math:: \operatorname{sparsemax}(z) = \operatorname*{argmin}_{p \in \Delta} \|p - z\|^2
+              = \max(z - \tau(z), 0)
+
+    where, with :math:`z_{(1)} \ge \dots \ge z_{(K)}` sorted and
+    :math:`k(z) = \max\{k : 1 + k z_{(k)} > \sum_{j \le k} z_{(j)}\}`,
+    :math:`\tau(z) = (\sum_{j \le k(z)} z_{(j)} - 1) / k(z)`. The result is non-negative,
+    sums to 1, and is exactly 0 outside the support :math:`S = \{j : z_j > \tau\}`.
+    It is invariant to adding a constant (the maximum is subtracted first), so scores of
+    1e4 are fine. This is ``optax.projections.projection_simplex`` applied along an axis.
+
+    ``x``: a float array with at least one entry along ``axis``. Raises ``TypeError`` for a
+    non-float array or a non-integer axis, ``ValueError`` for an out-of-range axis.
+
+    >>> import numpy as np
+    >>> sparsemax(np.array([[0.5, 0.2, -1.0], [3.0, 0.0, 0.0]]))
+    array([[0.65, 0.35, 0.  ],
+           [1.  , 0.  , 0.  ]])
+    """
+    x = v.as_float_array(x, "x")
+    if x.ndim == 0:
+        raise ValueError("x must have at least one dimension, got a 0-d array")
+    axis = _axis(axis, x.ndim)
+    if x.shape[axis] == 0:
+        raise ValueError(f"x must have at least one entry along axis {axis}, got shape {x.shape}")
+    return np.moveaxis(_sparsemax_last(np.moveaxis(x, axis, -1)), -1, axis)
+
+
+def sparsemax_backward(dout, x, axis: int = -1) -> np.ndarray:
+    r"""The vector-Jacobian product of :func:`sparsemax`: the gradient of ``sum(dout * sparsemax(x))``.
+
+    The Jacobian is :math:`\operatorname{diag}(s) - s s^\top / |S|` with :math:`s` the
+    support's indicator, so
+
+    .. math:: \frac{\partial}{\partial x_j} \sum_i \mathrm{dout}_i\, \operatorname{sparsemax}(x)_i
+              = s_j \left(\mathrm{dout}_j - \frac{1}{|S|} \sum_{i \in S} \mathrm{dout}_i\right)
+
+    on the support, 0 elsewhere. ``dout``: a scalar or an array of ``x``'s shape.
+
+    >>> import numpy as np
+    >>> sparsemax_backward(np.array([1.0, 0.0, 5.0]), np.array([0.5, 0.2, -1.0]))
+    array([ 0.5, -0.5,  0. ])
+    """
+    x = v.as_float_array(x, "x")
+    p = sparsemax(x, axis)
+    axis = _axis(axis, x.ndim)
+    d = np.asarray(dout)
+    if d.dtype.kind not in "biuf":
+        raise TypeError(f"dout must hold real numbers, got an array of dtype {d.dtype}")
+    if d.shape not in ((), x.shape):
+        raise ValueError(f"dout must be a scalar or have the shape of x {x.shape}, got shape {d.shape}")
+    d = np.broadcast_to(d.astype(x.dtype, copy=False), x.shape)
+    s = p > 0
+    mean = (d * s).sum(axis=axis, keepdims=True) / s.sum(axis=axis, keepdims=True).astype(x.dtype)
+    return np.where(s, d - mean, 0).astype(x.dtype, copy=False)
+
+
+# --------------------------------------------------------------------------- sparsemax loss
+
+def _sparse_setup(input, target, reduction):
+    x = _scores(input)
+    q = _class_distribution(target, x)
+    v.check_reduction(reduction)
+    return x, q
+
+
+def sparsemax_loss(input, target, *, reduction: v.Reduction = "mean"):
+    r"""Multi-class sparsemax loss (Martins & Astudillo 2016), as ``optax.losses.multiclass_sparsemax_loss``.
+
+    With :math:`p = \operatorname{sparsemax}(z_n)` and target distribution :math:`y_n`
+    (one-hot for class-index targets):
+
+    .. math:: \ell_n = p \cdot z - \tfrac12 \|p\|^2 + \tfrac12 \|y\|^2 - y \cdot z
+              = \tfrac12 \sum_{j \in S} (z_j^2 - \tau^2) + \tfrac12 \|y\|^2 - y \cdot z,
+              \qquad \frac{\partial \ell_n}{\partial z} = \operatorname{sparsemax}(z) - y
+
+    the Fenchel-Young loss of the Gini negentropy: >= 0, and 0 exactly when
+    ``sparsemax(z) == y``. It is evaluated with ``z`` shifted by its row maximum ``m``
+    (adding ``(1 - sum y) m``, zero for a one-hot target), so scores of 1e4 keep full
+    precision. The loss is continuously differentiable (its gradient is continuous; the
+    second derivative jumps where an entry enters the support).
+
+    Name: optax's ``sparsemax_loss`` is the *binary* loss ``sparse_plus``; the multi-class
+    definition matched here is ``optax.losses.multiclass_sparsemax_loss`` (optax 0.2.x,
+    ``optax/losses/_classification.py``). Probability targets extend it as in the paper.
+    ``'mean'`` divides by N.
+
+    Shapes: ``input`` (N, C) scores; ``target`` integer class indices (N,) or class
+    probabilities (N, C) (values >= 0). Output: a scalar, or (N,) for ``reduction='none'``.
+    Raises ``TypeError`` for a non-float input, :class:`~losslab._validation.ClassIndexError`
+    for a label outside [0, C), ``ValueError`` for shapes, negative probabilities or the reduction.
+
+    >>> import numpy as np
+    >>> sparsemax_loss(np.array([[0.5, 0.2, -1.0], [3.0, 0.0, 0.0]]), np.array([1, 0]), reduction="none")
+    array([0.4225, 0.    ])
+    """
+    x, q = _sparse_setup(input, target, reduction)
+    p = sparsemax(x, axis=1)
+    m = x.max(axis=1, keepdims=True)
+    z = x - m
+    loss = (((p - q) * z).sum(axis=1) + 0.5 * ((q * q).sum(axis=1) - (p * p).sum(axis=1))
+            + (1 - q.sum(axis=1)) * m[:, 0])
+    return reduce(loss.astype(x.dtype, copy=False), reduction)
+
+
+def sparsemax_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
+    """Gradient of :func:`sparsemax_loss` with respect to ``input``: ``(sparsemax(z) - y) * g``.
+
+    >>> import numpy as np
+    >>> sparsemax_loss_backward(1.0, np.array([[0.5, 0.2, -1.0]]), np.array([1]), reduction="sum")
+    array([[ 0.65, -0.65,  0.  ]])
+    """
+    x, q = _sparse_setup(input, target, reduction)
+    g = upstream(dout, (x.shape[0],), x.dtype, reduction)
+    g = np.broadcast_to(g, (x.shape[0],))[:, np.newaxis]
+    return ((sparsemax(x, axis=1) - q) * g).astype(x.dtype, copy=False)
+
+
+# --------------------------------------------------------------------------- multi-class hinge
+
+def _hinge_setup(input, target, reduction):
+    x = _scores(input)
+    t = v.as_class_indices(target, "target", x.shape[1], shape=(x.shape[0],))
+    v.check_reduction(reduction)
+    onehot = (np.arange(x.shape[1]) == t[:, np.newaxis]).astype(x.dtype)
+    return x, onehot
+
+
+def multiclass_hinge_loss(input, target, *, reduction: v.Reduction = "mean"):
+    r"""Crammer-Singer multi-class hinge loss, as ``optax.losses.multiclass_hinge_loss``.
+
+    With one-hot :math:`y` of the label :math:`t_n` and scores :math:`s`:
+
+    .. math:: \ell_n = \max_j (s_j + 1 - y_j) - s_{t_n} = \max\left(0,\; \max_{j \ne t_n} s_j + 1 - s_{t_n}\right)
+
+    .. math:: \frac{\partial \ell_n}{\partial s} = e_{j^*} - y, \quad j^* = \operatorname{argmax}_j (s_j + 1 - y_j)
+
+    so the gradient is 0 once the label's score leads every other by at least 1. Where
+    several entries tie for the maximum, the gradient is shared equally among them (JAX's
+    rule for ``jnp.max``, so it equals autograd through optax's definition). Reference:
+    Crammer & Singer 2001; optax 0.2.x ``optax/losses/_classification.py``. ``'mean'``
+    divides by N.
+
+    Shapes: ``input`` (N, C) scores; ``target`` integer class indices (N,). Output: a scalar,
+    or (N,) for ``reduction='none'``. Raises ``TypeError`` for a non-float input or a
+    non-integer target, :class:`~losslab._validation.ClassIndexError` for a label outside
+    [0, C), ``ValueError`` for shapes or the reduction.
+
+    >>> import numpy as np
+    >>> multiclass_hinge_loss(np.array([[2.0, 1.5, 0.0], [3.0, 1.0, 0.0]]), np.array([0, 0]),
+    ...                       reduction="none")
+    array([0.5, 0. ])
+    """
+    x, onehot = _hinge_setup(input, target, reduction)
+    loss = (x + 1 - onehot).max(axis=1) - (x * onehot).sum(axis=1)
+    return reduce(loss.astype(x.dtype, copy=False), reduction)
+
+
+def multiclass_hinge_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
+    """Gradient of :func:`multiclass_hinge_loss` with respect to ``input``: ``(e_argmax - y) * g``.
+
+    >>> import numpy as np
+    >>> multiclass_hinge_loss_backward(1.0, np.array([[2.0, 1.5, 0.0]]), np.array([0]), reduction="sum")
+    array([[-1.,  1.,  0.]])
+    """
+    x, onehot = _hinge_setup(input, target, reduction)
+    g = upstream(dout, (x.shape[0],), x.dtype, reduction)
+    g = np.broadcast_to(g, (x.shape[0],))[:, np.newaxis]
+    augmented = x + 1 - onehot
+    ties = augmented == augmented.max(axis=1, keepdims=True)
+    share = ties / ties.sum(axis=1, keepdims=True).astype(x.dtype)
+    return ((share - onehot) * g).astype(x.dtype, copy=False)

@@ -1,0 +1,152 @@
+"""The ``exercise`` and ``grade`` commands: parse, call :mod:`losslab.grade`, print.
+
+    losslab exercise list [--lang zh|en]
+    losslab exercise show NAME [--lang zh|en]
+    losslab exercise start NAME [DIR] [--force] [--lang zh|en]
+    losslab grade FILE|DIR [--exercise NAME] [--seed N] [--json] [--timeout S] [--memory MIB]
+                           [--jobs N] [--report CSV] [--lang zh|en]
+
+``grade`` exits 0 when every check passes, 1 when one fails, 2 for a usage mistake.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+from . import catalog, report
+from ._i18n import LANGS
+from .grader import grade_dir, grade_file
+from .sandbox import SandboxConfig
+
+__all__ = ["add_commands"]
+
+
+def _user_error(message: str):
+    from ..cli import UserError  # imported here: losslab.cli imports this module
+
+    return UserError(message)
+
+
+def _cmd_list(args) -> int:
+    width = max(len(n) for n in catalog.names())
+    for e in catalog.EXERCISES:
+        print(f"{e.name:<{width}}  ch. {e.chapter:<9} {e.title(args.lang)}")
+    return 0
+
+
+def _exercise(name: str):
+    try:
+        return catalog.get(name)
+    except KeyError as exc:
+        raise _user_error(exc.args[0]) from None
+
+
+def _cmd_show(args) -> int:
+    print(_exercise(args.name).statement(args.lang))
+    return 0
+
+
+def _cmd_start(args) -> int:
+    exercise = _exercise(args.name)
+    folder = Path(args.dir)
+    if folder.exists() and not folder.is_dir():
+        raise _user_error(f"{folder} exists and is not a directory")
+    code = folder / exercise.filename
+    statement = code.with_suffix(".md")
+    existing = [p for p in (code, statement) if p.exists()]
+    if existing and not args.force:
+        raise _user_error(f"{existing[0]} already exists; pass --force to overwrite it (nothing was written)")
+    folder.mkdir(parents=True, exist_ok=True)
+    code.write_text(exercise.template(), encoding="utf-8")
+    statement.write_text(exercise.statement(args.lang), encoding="utf-8")
+    print(f"wrote {code}  (the template: fill in the code between Begin and End)")
+    print(f"wrote {statement}  (the statement)")
+    print(f"next: edit {code}, then run: losslab grade {code}" + (" --lang zh" if args.lang == "zh" else ""))
+    return 0
+
+
+def _cmd_grade(args) -> int:
+    try:
+        config = SandboxConfig(timeout=args.timeout, memory_mb=args.memory)
+    except ValueError as exc:
+        raise _user_error(str(exc)) from None
+    seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1_000_000)
+    path = Path(args.path)
+    if not path.exists():
+        raise _user_error(f"{path} does not exist")
+    if path.is_dir():
+        try:
+            reports = grade_dir(path, exercises=args.exercise, seed=seed, config=config, jobs=args.jobs)
+        except ValueError as exc:
+            raise _user_error(str(exc)) from None
+    else:
+        reports = [grade_file(path, exercises=args.exercise, seed=seed, config=config)]
+        problem = reports[0].problem
+        if problem is not None and problem.reason.key == "reason.undetected":
+            raise _user_error(f"{problem.reason.text('en')}; pass --exercise NAME (see `losslab exercise list`)")
+    rows = report.table_rows(reports, args.lang)
+    if args.report:
+        report.write_csv(args.report, rows)
+    if args.json:
+        data = [report.to_json(r, args.lang) for r in reports]
+        print(json.dumps(data if path.is_dir() else data[0], ensure_ascii=False, indent=2))
+    elif path.is_dir():
+        print(report.format_table(rows))
+        passed = sum(r.passed for r in reports)
+        print(f"\n{passed} of {len(reports)} files pass every check (seed {seed})")
+    else:
+        print("\n".join(report.file_lines(reports[0], args.lang)))
+    if args.report and not args.json:
+        print(f"wrote {args.report}")
+    return 0 if all(r.passed for r in reports) else 1
+
+
+def _positive_int(text: str) -> int:
+    import argparse
+
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_commands(sub) -> None:
+    """Add the ``exercise`` and ``grade`` subcommands to the ``losslab`` subparsers ``sub``."""
+    exercise = sub.add_parser("exercise", help="the book's exercises: list them, show one, start one")
+    actions = exercise.add_subparsers(dest="exercise_action", metavar="ACTION")
+    exercise.set_defaults(run=lambda args: exercise.print_help() or 0)
+
+    listing = actions.add_parser("list", help="the exercises, with their book chapters")
+    listing.add_argument("--lang", choices=LANGS, default="en")
+    listing.set_defaults(run=_cmd_list)
+
+    show = actions.add_parser("show", help="print an exercise's statement")
+    show.add_argument("name", metavar="NAME", help="an exercise (see `losslab exercise list`)")
+    show.add_argument("--lang", choices=LANGS, default="en")
+    show.set_defaults(run=_cmd_show)
+
+    start = actions.add_parser("start", help="write an exercise's template (NAME.py) and statement (NAME.md)")
+    start.add_argument("name", metavar="NAME", help="an exercise (see `losslab exercise list`)")
+    start.add_argument("dir", nargs="?", default=".", metavar="DIR", help="where to write them (default: here)")
+    start.add_argument("--force", action="store_true", help="overwrite files that exist")
+    start.add_argument("--lang", choices=LANGS, default="en", help="the statement's language")
+    start.set_defaults(run=_cmd_start)
+
+    grade = sub.add_parser("grade", help="grade a solution file, or every .py file of a directory")
+    grade.add_argument("path", metavar="FILE|DIR")
+    grade.add_argument("--exercise", action="append", choices=catalog.names(), metavar="NAME",
+                       help="grade as this exercise (repeatable) instead of detecting it; one of: "
+                            + ", ".join(catalog.names()))
+    grade.add_argument("--seed", type=int, help="the inputs' random seed (default: a new one, printed)")
+    grade.add_argument("--json", action="store_true", help="print the results as JSON")
+    grade.add_argument("--timeout", type=float, default=5.0, metavar="S",
+                       help="seconds a submission may run, all checks together (default 5)")
+    grade.add_argument("--memory", type=int, default=1024, metavar="MIB",
+                       help="address-space limit of a submission in MiB (default 1024; Linux)")
+    grade.add_argument("--jobs", type=_positive_int, metavar="N",
+                       help="submissions graded at once for a DIR (default: the number of CPUs)")
+    grade.add_argument("--report", metavar="CSV", help="also write the table as CSV")
+    grade.add_argument("--lang", choices=LANGS, default="en", help="language of the feedback (en or zh)")
+    grade.set_defaults(run=_cmd_grade)

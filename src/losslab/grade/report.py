@@ -1,0 +1,131 @@
+"""Put grading reports into words: one line per check, a table per directory, CSV and JSON.
+
+>>> from losslab.grade.checks import Check
+>>> from losslab.grade._i18n import Msg
+>>> check = Check("loss-forward", "MeanSquaredError.forward", Msg("case.batch1", {"shape": (1, 4)}), False,
+...               Msg("reason.mismatch", {"expected": "1.5", "got": "3"}), "mse_no_half")
+>>> print(check_line(check, "en", 7))
+  FAIL  MeanSquaredError.forward: batch size 1, shape (1, 4) -- expected 1.5, got 3; likely mistake: dropped the 0.5: E = 0.5 * sum((y - t)**2)  [seed 7]
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import unicodedata
+from typing import Sequence
+
+from . import catalog
+from ._i18n import say
+from .checks import Check
+from .grader import FileReport
+
+__all__ = ["check_line", "file_lines", "table_rows", "format_table", "write_csv", "to_json", "reproduce_command"]
+
+COLUMNS = ("file", "exercise", "passed", "checks", "result", "first_failure")
+
+
+def _failure_text(check: Check, lang: str) -> str:
+    text = check.reason.text(lang) if check.reason is not None else ""
+    if check.mistake is not None:
+        text += say("word.likely", lang) + check.mistake_text(lang)
+    return text
+
+
+def check_line(check: Check, lang: str = "en", seed: int | None = None) -> str:
+    """``PASS``/``FAIL``, the function tested, what was tested; on failure why, the likely mistake, the seed."""
+    word = say("word.pass" if check.passed else "word.fail", lang)
+    line = f"  {word}  {check.target}: {check.case.text(lang)}"
+    if check.passed:
+        return line
+    line += f" -- {_failure_text(check, lang)}"
+    if seed is not None:
+        line += f"  [{say('word.seed', lang)} {seed}]"
+    return line
+
+
+def reproduce_command(report: FileReport) -> str:
+    names = " ".join(f"--exercise {e.exercise}" for e in report.exercises)
+    return f"losslab grade {report.path}" + (f" {names}" if names else "") + f" --seed {report.seed}"
+
+
+def file_lines(report: FileReport, lang: str = "en") -> list[str]:
+    """The report of one file, as printed by ``losslab grade FILE``."""
+    if report.problem is not None:
+        return [f"{report.path}:", check_line(report.problem, lang)]
+    lines = []
+    for ex in report.exercises:
+        title = catalog.get(ex.exercise).title(lang)
+        lines.append(say("word.file_header", lang, file=report.path, exercise=ex.exercise, title=title,
+                         seed=report.seed))
+        lines += [check_line(c, lang, report.seed) for c in ex.checks]
+        passed, total = ex.counts
+        lines.append("  " + say("word.summary", lang, passed=passed, total=total))
+    if not report.passed:
+        lines.append(say("word.reproduce", lang, command=reproduce_command(report)))
+    return lines
+
+
+def table_rows(reports: Sequence[FileReport], lang: str = "en") -> list[dict]:
+    """One row per (file, exercise): the columns of the table and of the CSV report."""
+    rows = []
+    for r in reports:
+        name = os.path.basename(r.path)
+        if r.problem is not None:
+            rows.append({"file": name, "exercise": r.problem.exercise, "passed": 0, "checks": 1,
+                         "result": say("word.fail", lang), "first_failure": _failure_text(r.problem, lang)})
+            continue
+        for ex in r.exercises:
+            passed, total = ex.counts
+            first = next((c for c in ex.checks if not c.passed), None)
+            failure = "" if first is None else _failure_text(first, lang)
+            if first is not None and not failure.startswith(first.target):
+                failure = f"{first.target}: {failure}"
+            rows.append({"file": name, "exercise": ex.exercise, "passed": passed, "checks": total,
+                         "result": say("word.pass" if ex.passed else "word.fail", lang), "first_failure": failure})
+    return rows
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: Chinese characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _cut(text: str, width: int) -> str:
+    if _width(text) <= width:
+        return text
+    while _width(text) > width - 3:
+        text = text[:-1]
+    return text + "..."
+
+
+def format_table(rows: Sequence[dict], width: int = 70) -> str:
+    """The rows as an aligned text table (the first failure cut to ``width`` columns)."""
+    cells = [[_cut(str(r[c]), width) if c == "first_failure" else str(r[c]) for c in COLUMNS] for r in rows]
+    head = ["file", "exercise", "passed", "checks", "result", "first failure"]
+    widths = [max(_width(h), *(_width(row[i]) for row in cells)) for i, h in enumerate(head)]
+
+    def line(values):
+        return "  ".join(v + " " * (w - _width(v)) for v, w in zip(values, widths)).rstrip()
+
+    return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, cells)])
+
+
+def write_csv(path: str | os.PathLike, rows: Sequence[dict]) -> None:
+    """The table as CSV (UTF-8, a header line, the first failure in full)."""
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def to_json(report: FileReport, lang: str = "en") -> dict:
+    """A file's report as JSON-ready data (``passed``, counts, and every check)."""
+    passed, total = report.counts
+    return {
+        "file": report.path, "seed": report.seed, "passed": report.passed, "checks_passed": passed,
+        "checks_total": total, "seconds": round(report.seconds, 3),
+        "problem": None if report.problem is None else report.problem.to_dict(lang),
+        "exercises": [{"exercise": e.exercise, "passed": e.passed, "checks": [c.to_dict(lang) for c in e.checks]}
+                      for e in report.exercises],
+    }
