@@ -21,10 +21,12 @@ test-torch: $(STAMP)  ## the suite again with a live PyTorch oracle (the pinned 
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,plot,progress,download,torch]'
 	$(BIN)/python -m pytest
 
-golden: $(STAMP)  ## regenerate tests/golden/torch_golden.npz from PyTorch
+golden: $(STAMP)  ## regenerate the committed reference values in tests/golden/ (needs PyTorch)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,plot,progress,download,torch]'
 	$(BIN)/python tools/make_golden.py
 	$(BIN)/python tools/make_golden_optim.py
+	$(BIN)/python tools/make_golden_metric.py
+	$(BIN)/python tools/make_golden_extra.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -4,6 +4,13 @@ Each check names the argument, says what it received and what was expected.
 ``ValueError`` is raised for bad values and shapes, ``TypeError`` for bad
 dtypes. Nothing here modifies its argument: conversions return new arrays
 (or the caller's array untouched when no conversion is needed).
+
+Every array check takes arrays of any library (see :mod:`losslab._array_api`):
+NumPy inputs take the NumPy branch, unchanged; other arrays are checked with
+their own namespace and returned in it. Checks that take a ``like`` array
+(the loss's input) convert scalars and lists to ``like``'s library and refuse
+arrays of another library. Value checks on lazy (Dask) arrays run when the
+array is computed: use the array a check returns.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ import numbers
 from typing import Literal, Sequence
 
 import numpy as np
+
+from . import _array_api as xpa
 
 Reduction = Literal["none", "mean", "sum"]
 REDUCTIONS: tuple[str, ...] = ("none", "mean", "sum")
@@ -27,7 +36,7 @@ class BackwardBeforeForwardError(RuntimeError, ValueError):
 
 
 def _describe(x: np.ndarray) -> str:
-    return f"an array of shape {x.shape} and dtype {x.dtype}"
+    return f"an array of shape {x.shape} and dtype {x.dtype}" if isinstance(x, np.ndarray) else xpa.describe(x)
 
 
 def as_float_array(x, name: str) -> np.ndarray:
@@ -36,6 +45,13 @@ def as_float_array(x, name: str) -> np.ndarray:
     Integer, boolean, complex and float16 data raise ``TypeError``: a loss's
     input is a real floating-point array, and its dtype decides the output's.
     """
+    xp = xpa.namespace(x)
+    if xp is not np:
+        arr = xpa.asarray(x, xp)
+        if xpa.is_float(arr, xp):
+            return arr
+        raise TypeError(f"{name} must be a float32 or float64 array, got {_describe(arr)}; "
+                        f"convert it to float32 or float64 first")
     arr = np.asarray(x)
     if arr.dtype in FLOAT_DTYPES:
         return arr
@@ -50,66 +66,75 @@ def as_float_array(x, name: str) -> np.ndarray:
 def as_real_like(x, name: str, like: np.ndarray, like_name: str = "input",
                  shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Return real-valued ``x`` cast to ``like``'s dtype, with ``like``'s shape (or ``shape``)."""
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "biuf":
+    xp = xpa.namespace(x, like, names=(name, like_name))
+    arr = xpa.asarray(x, xp)
+    if not xpa.has_kind(arr, "biuf", xp):
         raise TypeError(f"{name} must hold real numbers, got {_describe(arr)}")
-    expected = like.shape if shape is None else shape
-    if arr.shape != expected:
+    expected = tuple(like.shape) if shape is None else shape
+    if tuple(arr.shape) != expected:
         raise ValueError(
-            f"{name} must have the shape of {like_name}, {expected}, got {arr.shape}"
+            f"{name} must have the shape of {like_name}, {expected}, got {tuple(arr.shape)}"
         )
-    return arr.astype(like.dtype, copy=False)
+    return xpa.astype(arr, like.dtype, xp)
 
 
 def check_same_shape(a: np.ndarray, b: np.ndarray, a_name: str, b_name: str) -> None:
     if a.shape != b.shape:
-        raise ValueError(f"{a_name} and {b_name} must have the same shape, got {a.shape} and {b.shape}")
+        raise ValueError(f"{a_name} and {b_name} must have the same shape, got {tuple(a.shape)} and "
+                         f"{tuple(b.shape)}")
 
 
 def check_ndim(x: np.ndarray, name: str, allowed: Sequence[int], what: str) -> None:
     """Raise unless ``x.ndim`` is one of ``allowed``; ``what`` spells out the expected shapes."""
     if x.ndim not in allowed:
-        raise ValueError(f"{name} must be {what}, got an array of shape {x.shape}")
+        raise ValueError(f"{name} must be {what}, got an array of shape {tuple(x.shape)}")
 
 
 def as_class_indices(t, name: str, num_classes: int, *, ignore_index: int | None = None,
-                     shape: tuple[int, ...] | None = None) -> np.ndarray:
+                     shape: tuple[int, ...] | None = None, like=None) -> np.ndarray:
     """Return ``t`` as an int64 array of class labels in ``[0, num_classes)``.
 
     Values equal to ``ignore_index`` are allowed anywhere. Float labels raise
-    ``TypeError``; labels out of range raise :class:`ClassIndexError`.
+    ``TypeError``; labels out of range raise :class:`ClassIndexError`. ``like``
+    (the scores) names the array library to return.
     """
-    arr = np.asarray(t)
-    if arr.dtype.kind == "b" or arr.dtype.kind not in "iu":
+    xp = xpa.namespace(t, like, names=(name, "input"))
+    arr = xpa.asarray(t, xp)
+    if not xpa.has_kind(arr, "iu", xp):
         raise TypeError(
             f"{name} must hold integer class indices, got {_describe(arr)}; "
             f"convert with {name}.astype(np.int64)"
         )
-    if shape is not None and arr.shape != shape:
-        raise ValueError(f"{name} must have shape {shape}, got {arr.shape}")
-    arr = arr.astype(np.int64, copy=False)
-    bad = (arr < 0) | (arr >= num_classes)
-    if ignore_index is not None:
-        bad &= arr != ignore_index
-    if bad.any():
-        value = int(arr[bad].flat[0])
-        raise ClassIndexError(
-            f"{name} holds the class index {value}, out of range: expected values in "
-            f"[0, {num_classes - 1}] for {num_classes} classes"
-            + (f" (or ignore_index={ignore_index})" if ignore_index is not None else "")
-        )
-    return arr
+    if shape is not None and tuple(arr.shape) != shape:
+        raise ValueError(f"{name} must have shape {shape}, got {tuple(arr.shape)}")
+    arr = xpa.astype(arr, xp.int64, xp)
+
+    def in_range(a, start):
+        bad = (a < 0) | (a >= num_classes)
+        if ignore_index is not None:
+            bad &= a != ignore_index
+        if xpa.any_true(bad):
+            value = int(xpa.first_value(a, bad))
+            raise ClassIndexError(
+                f"{name} holds the class index {value}, out of range: expected values in "
+                f"[0, {num_classes - 1}] for {num_classes} classes"
+                + (f" (or ignore_index={ignore_index})" if ignore_index is not None else "")
+            )
+    return xpa.check_values(arr, in_range)
 
 
-def check_labels_pm1(y: np.ndarray, name: str) -> np.ndarray:
+def check_labels_pm1(y: np.ndarray, name: str, *, like=None) -> np.ndarray:
     """Labels of the margin losses: every value must be 1 or -1."""
-    arr = np.asarray(y)
-    if arr.dtype.kind not in "biuf":
+    xp = xpa.namespace(y, like, names=(name, "input"))
+    arr = xpa.asarray(y, xp)
+    if not xpa.has_kind(arr, "biuf", xp):
         raise TypeError(f"{name} must hold the labels 1 and -1, got {_describe(arr)}")
-    if not np.all((arr == 1) | (arr == -1)):
-        bad = arr[(arr != 1) & (arr != -1)].flat[0].item()
-        raise ValueError(f"{name} must hold only the labels 1 and -1, got the value {bad!r}")
-    return arr
+
+    def pm1(a, start):
+        bad = (a != 1) & (a != -1)
+        if xpa.any_true(bad):
+            raise ValueError(f"{name} must hold only the labels 1 and -1, got the value {xpa.first_value(a, bad)!r}")
+    return xpa.check_values(arr, pm1)
 
 
 def check_reduction(reduction, allowed: Sequence[str] = REDUCTIONS) -> str:
@@ -119,32 +144,41 @@ def check_reduction(reduction, allowed: Sequence[str] = REDUCTIONS) -> str:
     return reduction
 
 
-def check_weight(weight, name: str, length: int, dtype: np.dtype) -> np.ndarray | None:
-    """A per-class weight: ``None`` or a 1-D real array of ``length`` entries, cast to ``dtype``."""
+def check_weight(weight, name: str, length: int, dtype: np.dtype, *, like=None) -> np.ndarray | None:
+    """A per-class weight: ``None`` or a 1-D real array of ``length`` entries, cast to ``dtype``.
+
+    ``like`` (the input) names the array library to return.
+    """
     if weight is None:
         return None
-    arr = np.asarray(weight)
-    if arr.dtype.kind not in "biuf":
+    xp = xpa.namespace(weight, like, names=(name, "input"))
+    arr = xpa.asarray(weight, xp)
+    if not xpa.has_kind(arr, "biuf", xp):
         raise TypeError(f"{name} must be a 1-D array of real numbers, got {_describe(arr)}")
-    if arr.shape != (length,):
+    if tuple(arr.shape) != (length,):
         raise ValueError(
-            f"{name} must be a 1-D array with one entry per class ({length},), got shape {arr.shape}"
+            f"{name} must be a 1-D array with one entry per class ({length},), got shape {tuple(arr.shape)}"
         )
-    return arr.astype(dtype, copy=False)
+    return xpa.astype(arr, dtype, xp)
 
 
-def check_broadcastable(arr, name: str, to_shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """A real array that broadcasts to ``to_shape`` (e.g. BCE's weight, pos_weight), cast to ``dtype``."""
-    a = np.asarray(arr)
-    if a.dtype.kind not in "biuf":
+def check_broadcastable(arr, name: str, to_shape: tuple[int, ...], dtype: np.dtype, *,
+                        like=None) -> np.ndarray:
+    """A real array that broadcasts to ``to_shape`` (e.g. BCE's weight, pos_weight), cast to ``dtype``.
+
+    ``like`` (the input) names the array library to return.
+    """
+    xp = xpa.namespace(arr, like, names=(name, "input"))
+    a = xpa.asarray(arr, xp)
+    if not xpa.has_kind(a, "biuf", xp):
         raise TypeError(f"{name} must hold real numbers, got {_describe(a)}")
     try:
-        out_shape = np.broadcast_shapes(a.shape, to_shape)
+        out_shape = np.broadcast_shapes(tuple(a.shape), tuple(to_shape))
     except ValueError:
         out_shape = None
-    if out_shape != to_shape:
-        raise ValueError(f"{name} of shape {a.shape} does not broadcast to the input's shape {to_shape}")
-    return a.astype(dtype, copy=False)
+    if out_shape != tuple(to_shape):
+        raise ValueError(f"{name} of shape {tuple(a.shape)} does not broadcast to the input's shape {to_shape}")
+    return xpa.astype(a, dtype, xp)
 
 
 def check_scalar(value, name: str, *, low: float | None = None, high: float | None = None,
@@ -173,13 +207,17 @@ def check_bool(value, name: str) -> bool:
     return bool(value)
 
 
-def check_dout(dout, out_shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """The upstream gradient: a scalar, or an array of the loss's output shape."""
-    arr = np.asarray(dout)
-    if arr.dtype.kind not in "biuf":
+def check_dout(dout, out_shape: tuple[int, ...], dtype: np.dtype, *, like=None) -> np.ndarray:
+    """The upstream gradient: a scalar, or an array of the loss's output shape.
+
+    ``like`` (the loss's input) names the array library to return.
+    """
+    xp = xpa.namespace(dout, like, names=("dout", "input"))
+    arr = xpa.asarray(dout, xp)
+    if not xpa.has_kind(arr, "biuf", xp):
         raise TypeError(f"dout must hold real numbers, got {_describe(arr)}")
-    if arr.shape != out_shape and arr.shape != ():
+    if tuple(arr.shape) != tuple(out_shape) and tuple(arr.shape) != ():
         raise ValueError(
-            f"dout must be a scalar or have the loss's output shape {out_shape}, got shape {arr.shape}"
+            f"dout must be a scalar or have the loss's output shape {out_shape}, got shape {tuple(arr.shape)}"
         )
-    return arr.astype(dtype, copy=False)
+    return xpa.astype(arr, dtype, xp)

@@ -45,6 +45,9 @@ class Curve:
     x_range: tuple[float, float] = (-3.0, 3.0)
     grad_input: int = 0
     column: int | None = None
+    # Losses that couple a whole batch (CTC, NT-Xent): ``make(x)`` builds one complete call per
+    # value, the plotted value is its 'sum' and the gradient is taken at index ``at``.
+    at: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class LossSpec:
     reductions: tuple[str, ...] = ("none", "mean", "sum")
     torch_name: str | None = None    # the torch.nn class to compare with, if any
     curve: Curve | None = None       # how `losslab plot` draws it against one scalar
+    array_api: bool = False          # runs on any array library (losslab._array_api), tested on each
 
     @property
     def function(self) -> Callable:
@@ -550,21 +554,20 @@ CURVES: dict[str, Curve] = {
     "TripletMarginLoss": Curve(lambda xs: ((xs[:, None], np.zeros((len(xs), 1)), np.ones((len(xs), 1))), {}),
                                "anchor position (positive at 0, negative at 1)", (-2.0, 3.0), column=0),
     # -- EXTRA-A curves go here --
-    # CTC and NT-Xent couple a whole batch, and curve_values draws one batch row per x value: the
-    # only recipes it can draw exactly are degenerate (flat) ones.
-    "CTCLoss": Curve(lambda xs: ((xs.reshape(1, -1, 1), np.zeros((len(xs), 0), dtype=np.int64),
-                                  np.ones(len(xs), dtype=np.int64), np.zeros(len(xs), dtype=np.int64)), {}),
-                     "log-probability of the blank, the only class (1 frame, empty target): renormalised, "
-                     "the loss is 0", (-3.0, 0.0)),
+    "CTCLoss": Curve(lambda x: ((np.array([[[0.0, 0.0, 0.0]], [[0.0, x, 0.0]], [[0.0, 0.0, 0.0]]]),
+                                 np.array([[1]]), np.array([3]), np.array([1])), {}),
+                     "score of label 1 at frame 2 of 3 (target [1])",
+                     (-6.0, 6.0), at=(1, 0, 1)),
     "TripletMarginWithDistanceLoss": Curve(lambda xs: ((xs[:, None], np.zeros((len(xs), 1)), np.ones((len(xs), 1))),
                                                        {}),
                                            "anchor position (positive at 0, negative at 1, Euclidean distance)",
                                            (-2.0, 3.0), column=0),
     "ContrastiveLoss": Curve(lambda xs: ((xs[:, None], np.zeros((len(xs), 1)), np.zeros(len(xs), dtype=np.int64)),
                                          {}), "x1 = [x], x2 = [0]: dissimilar pair, margin 1", (-2.0, 2.0), column=0),
-    "NTXentLoss": Curve(lambda xs: ((xs[:, None], np.ones((len(xs), 1))), {"temperature": 0.5}),
-                        "1-D embedding of view 1 (view 2 at 1): 1-D cosines are signs, so the loss is flat",
-                        (0.25, 3.0), column=0),
+    "NTXentLoss": Curve(lambda x: ((np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]),
+                                    np.array([[1.0, x], [0.0, 1.0], [-1.0, 0.0]])), {"temperature": 0.5}),
+                        "view 2's first embedding is [1, x]; its positive is [1, 0]",
+                        (-4.0, 4.0), grad_input=1, at=(0, 1)),
     # -- EXTRA-B curves go here --
     "SigmoidFocalLoss": _elementwise(1.0, "logit (target 1, alpha 0.25, gamma 2)", (-6.0, 6.0)),
     "FocalLoss": Curve(lambda xs: ((_col(xs, 0.0, 0.0), np.zeros(len(xs), dtype=np.int64)), {}),
@@ -594,9 +597,9 @@ CURVES: dict[str, Curve] = {
 # ----------------------------------------------------------------------------- the registry
 
 def _spec(name, module, fn, summary, cases, *, inputs=("input", "target"), grads=("input",),
-          options=("reduction",), reductions=("none", "mean", "sum"), torch=True) -> LossSpec:
+          options=("reduction",), reductions=("none", "mean", "sum"), torch=True, array_api=False) -> LossSpec:
     return LossSpec(name, module, fn, inputs, grads, options, summary, cases, reductions,
-                    name if torch else None, CURVES.get(name))
+                    name if torch else None, CURVES.get(name), array_api)
 
 
 LOSSES: tuple[LossSpec, ...] = (
@@ -628,24 +631,24 @@ LOSSES: tuple[LossSpec, ...] = (
           options=("full", "eps", "reduction")),
     _spec("MarginRankingLoss", "embedding", "margin_ranking_loss", "hinge on the ranking of two scores",
           _margin_ranking_cases, inputs=("input1", "input2", "target"), grads=("input1", "input2"),
-          options=("margin", "reduction")),
+          options=("margin", "reduction"), array_api=True),
     _spec("HingeEmbeddingLoss", "margin", "hinge_embedding_loss", "x for similar pairs, max(0, margin - x) for dissimilar",
-          _hinge_embedding_cases, options=("margin", "reduction")),
+          _hinge_embedding_cases, options=("margin", "reduction"), array_api=True),
     _spec("SoftMarginLoss", "margin", "soft_margin_loss", "logistic loss log(1 + exp(-y x)) on labels +-1",
-          _soft_margin_cases),
+          _soft_margin_cases, array_api=True),
     _spec("MultiLabelSoftMarginLoss", "margin", "multilabel_soft_margin_loss",
           "per-class logistic loss averaged over classes", _multilabel_soft_margin_cases,
-          options=("weight", "reduction")),
+          options=("weight", "reduction"), array_api=True),
     _spec("MultiMarginLoss", "margin", "multi_margin_loss", "multi-class hinge (p = 1 or 2)",
-          _multi_margin_cases, options=("p", "margin", "weight", "reduction")),
+          _multi_margin_cases, options=("p", "margin", "weight", "reduction"), array_api=True),
     _spec("MultiLabelMarginLoss", "margin", "multilabel_margin_loss", "multi-label hinge over target and non-target classes",
-          _multilabel_margin_cases),
+          _multilabel_margin_cases, array_api=True),
     _spec("CosineEmbeddingLoss", "embedding", "cosine_embedding_loss", "1 - cos for similar pairs, max(0, cos - margin) for dissimilar",
           _cosine_embedding_cases, inputs=("input1", "input2", "target"), grads=("input1", "input2"),
-          options=("margin", "reduction")),
+          options=("margin", "reduction"), array_api=True),
     _spec("TripletMarginLoss", "embedding", "triplet_margin_loss", "max(d(a, p) - d(a, n) + margin, 0) with p-norm distance",
           _triplet_cases, inputs=("anchor", "positive", "negative"), grads=("anchor", "positive", "negative"),
-          options=("margin", "p", "eps", "swap", "reduction")),
+          options=("margin", "p", "eps", "swap", "reduction"), array_api=True),
     # -- beyond torch.nn: sequence and metric learning (EXTRA-A specs go here) --
     _spec("CTCLoss", "ctc", "ctc_loss", "connectionist temporal classification: -log of the sum over alignments",
           _ctc_cases, inputs=("log_probs", "targets", "input_lengths", "target_lengths"), grads=("log_probs",),
@@ -670,19 +673,19 @@ LOSSES: tuple[LossSpec, ...] = (
           _poly_cases, options=("epsilon", "reduction"), torch=False),
     _spec("DiceLoss", "segmentation", "dice_loss", "1 - soft Dice per sample, averaged over classes",
           _overlap_cases([{"smooth": 1.0}, {"smooth": 0.0}]), options=("smooth", "logits", "reduction"),
-          torch=False),
+          torch=False, array_api=True),
     _spec("TverskyLoss", "segmentation", "tversky_loss", "1 - Tversky index (FP weighted alpha, FN beta)",
           _overlap_cases([{"alpha": 0.5, "beta": 0.5}, {"alpha": 0.3, "beta": 0.7, "smooth": 0.5}]),
-          options=("alpha", "beta", "smooth", "logits", "reduction"), torch=False),
+          options=("alpha", "beta", "smooth", "logits", "reduction"), torch=False, array_api=True),
     _spec("GeneralizedDiceLoss", "segmentation", "generalized_dice_loss",
           "1 - generalized Dice, classes weighted 1 / volume^2 (MONAI's)", _generalized_dice_cases,
-          options=("smooth", "logits", "reduction"), torch=False),
+          options=("smooth", "logits", "reduction"), torch=False, array_api=True),
     _spec("LogCoshLoss", "robust", "log_cosh_loss", "log(cosh(x - t)), a smooth Huber", _log_cosh_cases,
-          torch=False),
+          torch=False, array_api=True),
     _spec("QuantileLoss", "robust", "quantile_loss", "pinball loss for Q quantile levels at once",
-          _quantile_cases, options=("quantiles", "reduction"), torch=False),
+          _quantile_cases, options=("quantiles", "reduction"), torch=False, array_api=True),
     _spec("CharbonnierLoss", "robust", "charbonnier_loss", "sqrt((x - t)^2 + eps^2), a differentiable L1",
-          _charbonnier_cases, options=("eps", "reduction"), torch=False),
+          _charbonnier_cases, options=("eps", "reduction"), torch=False, array_api=True),
     _spec("SparsemaxLoss", "sparse", "sparsemax_loss", "Fenchel-Young loss of sparsemax; gradient sparsemax - y",
           _sparsemax_loss_cases, torch=False),
     _spec("MulticlassHingeLoss", "sparse", "multiclass_hinge_loss",
@@ -724,7 +727,16 @@ def curve_values(name: str, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if spec.curve is None:
         raise ValueError(f"{name} has no plot recipe")
     xs = np.asarray(xs, dtype=np.float64)
-    inputs, options = spec.curve.make(xs)
+    curve = spec.curve
+    if curve.at is not None:
+        values, grads = np.empty_like(xs), np.empty_like(xs)
+        for i, x in enumerate(xs):
+            inputs, options = curve.make(float(x))
+            values[i] = spec.function(*inputs, **options, reduction="sum")
+            g = spec.backward(1.0, *inputs, **options, reduction="sum")
+            grads[i] = (g if isinstance(g, tuple) else (g,))[curve.grad_input][curve.at]
+        return values, grads
+    inputs, options = curve.make(xs)
     out = spec.function(*inputs, **options, reduction="none")
     grads = spec.backward(np.ones_like(out), *inputs, **options, reduction="none")
     grad = (grads if isinstance(grads, tuple) else (grads,))[spec.curve.grad_input]

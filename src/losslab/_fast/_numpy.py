@@ -34,6 +34,7 @@ def ce_block_rows(num_classes: int) -> int:
     return max(1, _CE_BLOCK // num_classes)
 
 
+@np.errstate(invalid="ignore", over="ignore", divide="ignore")  # NaN or inf in, NaN or inf out: no warning
 def ce_rows(x, t, ignore_index, scale, g, out, lo, hi, any_ignored):
     """Rows ``lo:hi``: ``g = scale (softmax(x) - onehot(t))`` and float64 row losses into ``out``.
 
@@ -42,8 +43,8 @@ def ce_rows(x, t, ignore_index, scale, g, out, lo, hi, any_ignored):
     leaving out the 1 of column ``k`` keeps a tiny loss to full relative precision.
     ``exp(x - m)`` is kept in ``g`` and scaled by ``scale / (1 + rest)`` in place (no
     separate softmax array), row sums are a BLAS matrix-vector product, and for a
-    few classes the row maximum is a loop over the columns (NumPy's reduction over
-    a short last axis is slow). Ignored rows get a zero loss and gradient.
+    few classes and many rows the row maximum is a loop over the columns (NumPy's
+    reduction over a short last axis is slow). Ignored rows get a zero loss and gradient.
     """
     num_classes = x.shape[1]
     rows = ce_block_rows(num_classes)
@@ -52,7 +53,7 @@ def ce_rows(x, t, ignore_index, scale, g, out, lo, hi, any_ignored):
         r1 = min(r0 + rows, hi)
         xb, gb, tb = x[r0:r1], g[r0:r1], t[r0:r1]
         base = np.arange(r1 - r0) * num_classes
-        if num_classes < _NARROW:
+        if num_classes < _NARROW and r1 - r0 > 64:
             m = xb[:, 0].copy()
             k = np.zeros(r1 - r0, np.intp)
             above = np.empty(r1 - r0, bool)
@@ -68,7 +69,7 @@ def ce_rows(x, t, ignore_index, scale, g, out, lo, hi, any_ignored):
         np.subtract(xb, m[:, np.newaxis], out=gb)
         np.exp(gb, out=gb)
         gflat = gb.reshape(-1)
-        gflat[k] = 0                                 # exp(0) = 1, added back below
+        gflat[k] -= 1                                # exp(0) = 1 (NaN stays NaN), added back below
         rest = gb @ ones
         valid = tb != ignore_index if any_ignored else None
         flat = base + (tb if valid is None else np.where(valid, tb, 0))
@@ -99,6 +100,7 @@ def _chunks(x, out, lo, hi):
         yield c, a, b, (out[a:b] if scratch is None else scratch[:b - a])
 
 
+@np.errstate(invalid="ignore", over="ignore")
 def mse_chunks(x, t, g, out, gscale, lo, hi, partials):
     for c, a, b, q in _chunks(x, out, lo, hi):
         d = np.subtract(x[a:b], t[a:b], out=g[a:b])
@@ -107,34 +109,38 @@ def mse_chunks(x, t, g, out, gscale, lo, hi, partials):
         d *= gscale
 
 
+@np.errstate(invalid="ignore", over="ignore")
 def l1_chunks(x, t, g, out, gscale, lo, hi, partials):
-    for c, a, b, q in _chunks(x, out, lo, hi):
-        d = np.subtract(x[a:b], t[a:b], out=g[a:b])
-        np.abs(d, out=q)
-        partials[c] = q.sum()
-        np.sign(d, out=d)
-        d *= gscale
-
-
-def huber_chunks(x, t, g, out, gscale, delta, lscale, lo, hi, partials):
-    """Huber with ``delta`` (loss times ``lscale``): ``c (|d| - c / 2)`` with ``c = min(|d|, delta)``, no masks."""
     w = np.empty(min(CHUNK, x.size), x.dtype)
     for c, a, b, q in _chunks(x, out, lo, hi):
         d = np.subtract(x[a:b], t[a:b], out=g[a:b])
-        wb = w[:b - a]
         np.abs(d, out=q)
-        np.minimum(q, delta, out=wb)                 # c
-        np.multiply(wb, 0.5, out=wb)
-        np.subtract(q, wb, out=q)                    # |d| - c/2
-        np.multiply(wb, 2, out=wb)
-        np.multiply(q, wb, out=q)
+        partials[c] = q.sum()
+        wb = np.sign(d, out=w[:b - a])               # (np.sign in place is several times slower)
+        np.multiply(wb, gscale, out=d)
+
+
+@np.errstate(invalid="ignore", over="ignore")
+def huber_chunks(x, t, g, out, gscale, delta, lscale, lo, hi, partials):
+    """Huber with ``delta`` (loss times ``lscale``): ``c (|d| - c / 2)`` with ``c = min(|d|, delta)``, no masks."""
+    w = np.empty(min(CHUNK, x.size), x.dtype)
+    h = np.empty_like(w)
+    for c, a, b, q in _chunks(x, out, lo, hi):
+        d = np.subtract(x[a:b], t[a:b], out=g[a:b])
+        wb, hb = w[:b - a], h[:b - a]
+        np.abs(d, out=q)
+        np.clip(q, 0, delta, out=wb)                 # c (clip is faster than minimum; NaN stays)
+        np.multiply(wb, -0.5, out=hb)
+        hb += q                                      # |d| - c/2
+        np.multiply(hb, wb, out=q)
         if lscale != 1:
             q *= lscale
         partials[c] = q.sum()
-        np.clip(d, -delta, delta, out=d)
-        d *= gscale
+        np.clip(d, -delta, delta, out=wb)
+        np.multiply(wb, gscale, out=d)
 
 
+@np.errstate(invalid="ignore", over="ignore")
 def bce_logits_chunks(x, t, g, out, gscale, lo, hi, partials):
     """``(1 - t) x + max(-x, 0) + log1p(e)`` and ``sigmoid(x) - t``, with ``e = exp(-|x|)``."""
     e = np.empty(min(CHUNK, x.size), x.dtype)

@@ -12,12 +12,19 @@ unreduced element, and multiplies by the local derivative.
 
 ``D`` is the number of elements unless the loss passes its own denominator
 (a weighted mean, as in ``nll_loss``).
+
+Both take arrays of any library (:mod:`losslab._array_api`). For NumPy the
+reduced loss is a NumPy scalar of the loss's dtype; for other libraries a 0-d
+array of that library (a lazy one for Dask).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from .. import _array_api as xpa
 from .._validation import check_dout
 
 
@@ -26,16 +33,25 @@ def _denominator(loss_shape: tuple[int, ...], reduction: str, denominator) -> fl
         return denominator
     if reduction == "batchmean":
         return loss_shape[0] if loss_shape else 1
-    return int(np.prod(loss_shape))
+    return int(math.prod(loss_shape))
 
 
 def reduce(loss: np.ndarray, reduction: str, *, denominator=None):
-    """Reduce unreduced ``loss``: the array itself, or a NumPy scalar of its dtype.
+    """Reduce unreduced ``loss``: the array itself, or a NumPy scalar of its dtype (a 0-d array of
+    its library for other arrays).
 
     A mean over zero elements (or with a zero denominator) is NaN, as in PyTorch.
     """
     if reduction == "none":
         return loss
+    xp = xpa.namespace(loss)
+    if xp is not np:
+        total = xp.sum(loss, dtype=loss.dtype)
+        if reduction == "sum":
+            return total
+        d = _denominator(tuple(loss.shape), reduction, denominator)
+        with np.errstate(invalid="ignore", divide="ignore"):  # NumPy-backed eager arrays (array-api-strict)
+            return total / xp.asarray(d, dtype=loss.dtype)
     total = loss.sum(dtype=loss.dtype)
     if reduction == "sum":
         return loss.dtype.type(total)
@@ -44,12 +60,23 @@ def reduce(loss: np.ndarray, reduction: str, *, denominator=None):
         return loss.dtype.type(total / loss.dtype.type(d))
 
 
-def upstream(dout, loss_shape: tuple[int, ...], dtype, reduction: str, *, denominator=None) -> np.ndarray:
+def upstream(dout, loss_shape: tuple[int, ...], dtype, reduction: str, *, denominator=None,
+             like=None) -> np.ndarray:
     """Gradient of ``sum(dout * reduce(loss))`` with respect to each element of ``loss``.
 
     Returns an array that broadcasts against ``loss_shape`` (a 0-d array for the
     reducing modes), of ``dtype``. ``dout`` is validated against the output's shape.
+    ``like`` (the loss's input) names the array library to return.
     """
+    xp = xpa.namespace(dout, like, names=("dout", "input"))
+    if xp is not np:
+        out_shape = tuple(loss_shape) if reduction == "none" else ()
+        g = check_dout(dout, out_shape, dtype, like=like)
+        if reduction in ("none", "sum"):
+            return g
+        d = _denominator(tuple(loss_shape), reduction, denominator)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return g / xp.asarray(d, dtype=dtype)
     dtype = np.dtype(dtype)
     out_shape = loss_shape if reduction == "none" else ()
     g = check_dout(dout, out_shape, dtype)

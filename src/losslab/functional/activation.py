@@ -1,9 +1,13 @@
-"""Stable activations that the losses are built from: softmax, log-softmax, sigmoid, softplus."""
+"""Stable activations that the losses are built from: softmax, log-softmax, sigmoid, softplus.
+
+Each takes a float array of any library (:mod:`losslab._array_api`) and returns one of that library.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
+from .. import _array_api as xpa
 from .. import _validation as v
 
 __all__ = ["softmax", "log_softmax", "sigmoid", "log_sigmoid", "softplus"]
@@ -19,8 +23,9 @@ def log_softmax(x, axis: int = -1) -> np.ndarray:
     array([-0.69314718, -0.69314718])
     """
     x = v.as_float_array(x, "x")
-    shifted = x - x.max(axis=axis, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+    xp = xpa.namespace(x)
+    shifted = x - xp.max(x, axis=axis, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
 
 def softmax(x, axis: int = -1) -> np.ndarray:
@@ -33,8 +38,9 @@ def softmax(x, axis: int = -1) -> np.ndarray:
     array([0.0182, 0.2451, 0.7367])
     """
     x = v.as_float_array(x, "x")
-    e = np.exp(x - x.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+    xp = xpa.namespace(x)
+    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
+    return e / xp.sum(e, axis=axis, keepdims=True)
 
 
 def sigmoid(x) -> np.ndarray:
@@ -47,8 +53,9 @@ def sigmoid(x) -> np.ndarray:
     array([0. , 0.5, 1. ])
     """
     x = v.as_float_array(x, "x")
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+    xp = xpa.namespace(x)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
 def softplus(x) -> np.ndarray:
@@ -59,7 +66,8 @@ def softplus(x) -> np.ndarray:
     [0.0, 0.6931471805599453, 1000.0]
     """
     x = v.as_float_array(x, "x")
-    return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+    xp = xpa.namespace(x)
+    return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
 
 
 def log_sigmoid(x) -> np.ndarray:

@@ -8,12 +8,15 @@ output's and every gradient's (the other inputs are cast to it). The semantics
 (formulas, epsilons, the gradient at kinks and ties) are those of
 ``torch.nn.functional``; where losslab is stricter or more stable than PyTorch, the
 function's docstring says so.
+
+Every function computes in the array library of its inputs (:mod:`losslab._array_api`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .. import _array_api as xpa
 from .. import _validation as v
 from ._reduction import reduce, upstream
 
@@ -28,25 +31,26 @@ def _second(x, name: str, first: np.ndarray, first_name: str) -> np.ndarray:
     """Another differentiable input: a float array of ``first``'s shape, cast to its dtype."""
     arr = v.as_float_array(x, name)
     v.check_same_shape(first, arr, first_name, name)
-    return arr.astype(first.dtype, copy=False)
+    return xpa.astype(arr, first.dtype, xpa.namespace(arr))
 
 
 def _pm1_target(target, like: np.ndarray, like_name: str, shape: tuple[int, ...]) -> np.ndarray:
     """Labels 1 / -1 of ``shape``, cast to ``like``'s dtype."""
-    y = v.check_labels_pm1(target, "target")
+    y = v.check_labels_pm1(target, "target", like=like)
     return v.as_real_like(y, "target", like, like_name, shape=shape)
 
 
 # --------------------------------------------------------------------------- margin ranking
 
 def _ranking_args(input1, input2, target, margin, reduction):
+    xp = xpa.namespace(input1, input2, target, names=("input1", "input2", "target"))
     x1 = v.as_float_array(input1, "input1")
     x2 = _second(input2, "input2", x1, "input1")
     y = _pm1_target(target, x1, "input1", x1.shape)
     v.check_scalar(margin, "margin")
     v.check_reduction(reduction)
     # the hinge's argument, in aten's order: -y * (x1 - x2) + margin
-    return x1, -y * (x1 - x2) + x1.dtype.type(margin), y
+    return x1, -y * (x1 - x2) + xp.asarray(margin, dtype=x1.dtype), y, xp
 
 
 def margin_ranking_loss(input1, input2, target, *, margin: float = 0.0,
@@ -78,8 +82,8 @@ def margin_ranking_loss(input1, input2, target, *, margin: float = 0.0,
     >>> margin_ranking_loss(x1, x2, y, margin=0.5)
     np.float64(1.5)
     """
-    x1, z, _ = _ranking_args(input1, input2, target, margin, reduction)
-    return reduce(np.maximum(z, 0), reduction)
+    x1, z, _, xp = _ranking_args(input1, input2, target, margin, reduction)
+    return reduce(xp.maximum(z, 0), reduction)
 
 
 def margin_ranking_loss_backward(dout, input1, input2, target, *, margin: float = 0.0,
@@ -93,9 +97,9 @@ def margin_ranking_loss_backward(dout, input1, input2, target, *, margin: float 
     ...                              np.array([1.0, -1.0, 1.0]), reduction="sum")
     (array([-1.,  1.,  0.]), array([ 1., -1.,  0.]))
     """
-    x1, z, y = _ranking_args(input1, input2, target, margin, reduction)
-    g = upstream(dout, x1.shape, x1.dtype, reduction)
-    gx2 = np.where(z >= 0, y * g, 0).astype(x1.dtype, copy=False)
+    x1, z, y, xp = _ranking_args(input1, input2, target, margin, reduction)
+    g = upstream(dout, x1.shape, x1.dtype, reduction, like=x1)
+    gx2 = xpa.astype(xp.where(z >= 0, y * g, 0), x1.dtype, xp)
     return -gx2, gx2
 
 
@@ -107,21 +111,22 @@ _COS_EPS = float(np.float32(1e-12))
 
 
 def _cosine_args(input1, input2, target, margin, reduction):
+    xp = xpa.namespace(input1, input2, target, names=("input1", "input2", "target"))
     x1 = v.as_float_array(input1, "input1")
     v.check_ndim(x1, "input1", (1, 2), "a 2-D (N, D) batch of vectors or a single 1-D (D,) vector")
     x2 = _second(input2, "input2", x1, "input1")
-    y = _pm1_target(target, x1, "the batch of input1", x1.shape[:-1])
+    y = _pm1_target(target, x1, "the batch of input1", tuple(x1.shape[:-1]))
     v.check_scalar(margin, "margin")
     v.check_reduction(reduction)
-    eps = x1.dtype.type(_COS_EPS)
-    sq1 = (x1 * x1).sum(axis=-1) + eps
-    sq2 = (x2 * x2).sum(axis=-1) + eps
+    eps = xp.asarray(_COS_EPS, dtype=x1.dtype)
+    sq1 = xp.sum(x1 * x1, axis=-1) + eps
+    sq2 = xp.sum(x2 * x2, axis=-1) + eps
     with np.errstate(over="ignore"):
-        denom = np.sqrt(sq1 * sq2)  # aten's form, so that values (and kinks) agree to the bit
+        denom = xp.sqrt(sq1 * sq2)  # aten's form, so that values (and kinks) agree to the bit
     # where the product overflows (float32: |x1| |x2| above ~1.8e19), sqrt(A) sqrt(B) is still finite
-    denom = np.where(np.isfinite(denom), denom, np.sqrt(sq1) * np.sqrt(sq2))
-    cos = (x1 * x2).sum(axis=-1) / denom
-    return x1, x2, y, cos, sq1, sq2, denom
+    denom = xp.where(xp.isfinite(denom), denom, xp.sqrt(sq1) * xp.sqrt(sq2))
+    cos = xp.sum(x1 * x2, axis=-1) / denom
+    return x1, x2, y, cos, sq1, sq2, denom, xp
 
 
 def cosine_embedding_loss(input1, input2, target, *, margin: float = 0.0,
@@ -158,10 +163,10 @@ def cosine_embedding_loss(input1, input2, target, *, margin: float = 0.0,
     >>> cosine_embedding_loss(x1, x2, np.array([1.0, -1.0]), reduction="none").round(6)
     array([0.04, 0.  ])
     """
-    _, _, y, cos, _, _, _ = _cosine_args(input1, input2, target, margin, reduction)
-    dt = cos.dtype.type
-    loss = np.where(y == 1, dt(1) - cos, np.maximum(cos - dt(margin), 0))
-    return reduce(loss.astype(cos.dtype, copy=False), reduction)
+    _, _, y, cos, _, _, _, xp = _cosine_args(input1, input2, target, margin, reduction)
+    one, m = xp.asarray(1, dtype=cos.dtype), xp.asarray(margin, dtype=cos.dtype)
+    loss = xp.where(y == 1, one - cos, xp.maximum(cos - m, 0))
+    return reduce(xpa.astype(loss, cos.dtype, xp), reduction)
 
 
 def cosine_embedding_loss_backward(dout, input1, input2, target, *, margin: float = 0.0,
@@ -174,49 +179,55 @@ def cosine_embedding_loss_backward(dout, input1, input2, target, *, margin: floa
     >>> g1.round(6), g2.round(6)
     (array([[-0.0448,  0.0336]]), array([[ 0.0336, -0.0448]]))
     """
-    x1, x2, y, cos, sq1, sq2, denom = _cosine_args(input1, input2, target, margin, reduction)
-    dt = x1.dtype.type
-    g = upstream(dout, cos.shape, x1.dtype, reduction)
-    dl_dcos = np.where(y == 1, dt(-1), np.where(cos - dt(margin) >= 0, dt(1), dt(0))) * g
-    gc = (dl_dcos)[..., np.newaxis]
-    c = cos[..., np.newaxis]
-    d = denom[..., np.newaxis]
-    g1 = gc * (x2 / d - c * x1 / sq1[..., np.newaxis])
-    g2 = gc * (x1 / d - c * x2 / sq2[..., np.newaxis])
-    return g1.astype(x1.dtype, copy=False), g2.astype(x1.dtype, copy=False)
+    x1, x2, y, cos, sq1, sq2, denom, xp = _cosine_args(input1, input2, target, margin, reduction)
+    one, zero, m = (xp.asarray(c, dtype=x1.dtype) for c in (1, 0, margin))
+    g = upstream(dout, cos.shape, x1.dtype, reduction, like=x1)
+    dl_dcos = xp.where(y == 1, -one, xp.where(cos - m >= 0, one, zero)) * g
+    gc = (dl_dcos)[..., None]
+    c = cos[..., None]
+    d = denom[..., None]
+    g1 = gc * (x2 / d - c * x1 / sq1[..., None])
+    g2 = gc * (x1 / d - c * x2 / sq2[..., None])
+    return xpa.astype(g1, x1.dtype, xp), xpa.astype(g2, x1.dtype, xp)
 
 
 # --------------------------------------------------------------------------- triplet margin
 
-def _pnorm(u: np.ndarray, p: float) -> np.ndarray:
+def _pnorm(u: np.ndarray, p: float, xp=None) -> np.ndarray:
     """``||u||_p`` along the last axis, scaled by the largest entry so ``|u|^p`` cannot overflow."""
-    a = np.abs(u)
+    xp = xpa.namespace(u) if xp is None else xp
+    a = xp.abs(u)
     if p == 1:
-        return a.sum(axis=-1)
-    big = a.max(axis=-1, keepdims=True, initial=0)
-    r = a / np.where(big > 0, big, 1)
-    s = np.sqrt((r * r).sum(axis=-1)) if p == 2 else ((r ** p).sum(axis=-1)) ** (1 / p)
+        return xp.sum(a, axis=-1)
+    if a.shape[-1] == 0:  # the norm of an empty vector is 0
+        big = xp.zeros(tuple(a.shape[:-1]) + (1,), dtype=a.dtype)
+    else:
+        big = xp.max(a, axis=-1, keepdims=True)  # |u| >= 0: the max of |u| and 0
+    r = a / xp.where(big > 0, big, 1)
+    s = xp.sqrt(xp.sum(r * r, axis=-1)) if p == 2 else (xp.sum(r ** p, axis=-1)) ** (1 / p)
     return big[..., 0] * s
 
 
-def _pnorm_grad(u: np.ndarray, norm: np.ndarray, p: float) -> np.ndarray:
+def _pnorm_grad(u: np.ndarray, norm: np.ndarray, p: float, xp=None) -> np.ndarray:
     """``d ||u||_p / du = sign(u) (|u| / ||u||_p)^(p-1)``; 0 where the norm is 0 (PyTorch's choice)."""
+    xp = xpa.namespace(u) if xp is None else xp
     if p == 1:
-        return np.sign(u)
-    n = norm[..., np.newaxis]
-    safe = np.where(n > 0, n, 1)
+        return xp.sign(u)
+    n = norm[..., None]
+    safe = xp.where(n > 0, n, 1)
     if p == 2:
         grad = u / safe
     else:
-        r = np.abs(u) / safe  # in [0, 1]: no overflow
+        r = xp.abs(u) / safe  # in [0, 1]: no overflow
         if p < 1:  # r^(p-1) is infinite at r = 0, where PyTorch puts 0
-            grad = np.where(r > 0, np.sign(u) * np.where(r > 0, r, 1) ** (p - 1), 0)
+            grad = xp.where(r > 0, xp.sign(u) * xp.where(r > 0, r, 1) ** (p - 1), 0)
         else:
-            grad = np.sign(u) * r ** (p - 1)
-    return np.where(n > 0, grad, 0).astype(u.dtype, copy=False)
+            grad = xp.sign(u) * r ** (p - 1)
+    return xpa.astype(xp.where(n > 0, grad, 0), u.dtype, xp)
 
 
 def _triplet_args(anchor, positive, negative, margin, p, eps, swap, reduction):
+    xp = xpa.namespace(anchor, positive, negative, names=("anchor", "positive", "negative"))
     a = v.as_float_array(anchor, "anchor")
     v.check_ndim(a, "anchor", (1, 2), "a 2-D (N, D) batch of vectors or a single 1-D (D,) vector")
     pos = _second(positive, "positive", a, "anchor")
@@ -226,18 +237,18 @@ def _triplet_args(anchor, positive, negative, margin, p, eps, swap, reduction):
     v.check_scalar(eps, "eps", low=0.0)
     swap = v.check_bool(swap, "swap")
     v.check_reduction(reduction)
-    e = a.dtype.type(eps)
+    e = xp.asarray(eps, dtype=a.dtype)
     # torch.pairwise_distance(x, y) = || x - y + eps ||_p: eps is added to the difference
     diffs = {"ap": a - pos + e, "an": a - neg + e}
     if swap:
         diffs["pn"] = pos - neg + e
-    dists = {k: _pnorm(u, p) for k, u in diffs.items()}
+    dists = {k: _pnorm(u, p, xp) for k, u in diffs.items()}
     if swap:
-        d_neg = np.minimum(dists["an"], dists["pn"])
+        d_neg = xp.minimum(dists["an"], dists["pn"])
     else:
         d_neg = dists["an"]
-    z = (a.dtype.type(margin) + dists["ap"]) - d_neg
-    return a, diffs, dists, z, swap
+    z = (xp.asarray(margin, dtype=a.dtype) + dists["ap"]) - d_neg
+    return a, diffs, dists, z, swap, xp
 
 
 def triplet_margin_loss(anchor, positive, negative, *, margin: float = 1.0, p: float = 2.0,
@@ -281,8 +292,8 @@ def triplet_margin_loss(anchor, positive, negative, *, margin: float = 1.0, p: f
     >>> triplet_margin_loss(a, pos, neg, eps=0.0, p=1.0)
     np.float64(7.0)
     """
-    _, _, _, z, _ = _triplet_args(anchor, positive, negative, margin, p, eps, swap, reduction)
-    return reduce(np.maximum(z, 0), reduction)
+    _, _, _, z, _, xp = _triplet_args(anchor, positive, negative, margin, p, eps, swap, reduction)
+    return reduce(xp.maximum(z, 0), reduction)
 
 
 def triplet_margin_loss_backward(dout, anchor, positive, negative, *, margin: float = 1.0,
@@ -299,18 +310,18 @@ def triplet_margin_loss_backward(dout, anchor, positive, negative, *, margin: fl
     >>> ga, gp, gn
     (array([[-0.6,  0.2]]), array([[0.6, 0.8]]), array([[ 0., -1.]]))
     """
-    a, diffs, dists, z, swap = _triplet_args(anchor, positive, negative, margin, p, eps, swap, reduction)
-    dt = a.dtype.type
-    g = np.where(z >= 0, upstream(dout, z.shape, a.dtype, reduction), 0).astype(a.dtype, copy=False)
-    g = g[..., np.newaxis]
-    grad = {k: _pnorm_grad(diffs[k], dists[k], p) for k in diffs}
+    a, diffs, dists, z, swap, xp = _triplet_args(anchor, positive, negative, margin, p, eps, swap, reduction)
+    g = xpa.astype(xp.where(z >= 0, upstream(dout, z.shape, a.dtype, reduction, like=a), 0), a.dtype, xp)
+    g = g[..., None]
+    grad = {k: _pnorm_grad(diffs[k], dists[k], p, xp) for k in diffs}
     if swap:
         d_an, d_pn = dists["an"], dists["pn"]
-        w = np.where(d_an < d_pn, dt(1), np.where(d_an == d_pn, dt(0.5), dt(0)))[..., np.newaxis]
+        one, half, zero = (xp.asarray(c, dtype=a.dtype) for c in (1, 0.5, 0))
+        w = xp.where(d_an < d_pn, one, xp.where(d_an == d_pn, half, zero))[..., None]
         g_an, g_pn = w * grad["an"], (1 - w) * grad["pn"]
     else:
-        g_an, g_pn = grad["an"], np.zeros_like(a)
+        g_an, g_pn = grad["an"], xp.zeros_like(a)
     ga = g * (grad["ap"] - g_an)
     gp = g * (-grad["ap"] - g_pn)
     gn = g * (g_an + g_pn)
-    return tuple(x.astype(a.dtype, copy=False) for x in (ga, gp, gn))
+    return tuple(xpa.astype(x, a.dtype, xp) for x in (ga, gp, gn))

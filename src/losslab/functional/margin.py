@@ -6,12 +6,15 @@ beside it: the gradient of ``sum(dout * name(...))`` with respect to ``input``.
 The semantics (options, defaults, kinks, output shapes) are those of
 ``torch.nn.functional``; where PyTorch's kernel overflows or accepts meaningless
 labels, the difference is stated in the function's docstring.
+
+Every function computes in the array library of its inputs (:mod:`losslab._array_api`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .. import _array_api as xpa
 from .. import _validation as v
 from ._reduction import reduce, upstream
 from .activation import log_sigmoid, sigmoid, softplus
@@ -28,12 +31,13 @@ _MAX_NDIM = 64  # NumPy's limit on array dimensions
 
 
 def _pm1_pair(input, target, reduction):
-    """``input`` as float, ``target`` of its shape holding only 1 and -1, cast to its dtype."""
+    """``input`` as float, ``target`` of its shape holding only 1 and -1, cast to its dtype, and their namespace."""
+    xp = xpa.namespace(input, target, names=("input", "target"))
     x = v.as_float_array(input, "input")
     t = v.as_real_like(target, "target", x)
-    v.check_labels_pm1(t, "target")
+    t = v.check_labels_pm1(t, "target")
     v.check_reduction(reduction)
-    return x, t
+    return x, t, xp
 
 
 def _class_scores(input, allowed, what: str) -> np.ndarray:
@@ -41,7 +45,8 @@ def _class_scores(input, allowed, what: str) -> np.ndarray:
     x = v.as_float_array(input, "input")
     v.check_ndim(x, "input", allowed, what)
     if x.shape[-1] == 0:
-        raise ValueError(f"input must have at least one class (a non-empty last dimension), got shape {x.shape}")
+        raise ValueError(f"input must have at least one class (a non-empty last dimension), got shape "
+                         f"{tuple(x.shape)}")
     return x
 
 
@@ -71,10 +76,10 @@ def hinge_embedding_loss(input, target, *, margin: float = 1.0, reduction: v.Red
     >>> hinge_embedding_loss(np.array([0.3, 0.3, 1.5]), np.array([1.0, -1.0, -1.0]), reduction="none")
     array([0.3, 0.7, 0. ])
     """
-    x, t = _pm1_pair(input, target, reduction)
+    x, t, xp = _pm1_pair(input, target, reduction)
     v.check_scalar(margin, "margin")
-    dissimilar = np.maximum(x.dtype.type(margin) - x, 0)
-    return reduce(np.where(t == 1, x, dissimilar), reduction)
+    dissimilar = xp.maximum(xp.asarray(margin, dtype=x.dtype) - x, 0)
+    return reduce(xp.where(t == 1, x, dissimilar), reduction)
 
 
 def hinge_embedding_loss_backward(dout, input, target, *, margin: float = 1.0,
@@ -86,10 +91,11 @@ def hinge_embedding_loss_backward(dout, input, target, *, margin: float = 1.0,
     ...                               reduction="sum")
     array([ 1., -1., -1.,  0.])
     """
-    x, t = _pm1_pair(input, target, reduction)
+    x, t, xp = _pm1_pair(input, target, reduction)
     v.check_scalar(margin, "margin")
-    g = upstream(dout, x.shape, x.dtype, reduction)
-    local = np.where(t == 1, 1, np.where(x.dtype.type(margin) - x >= 0, -1, 0)).astype(x.dtype)
+    g = upstream(dout, x.shape, x.dtype, reduction, like=x)
+    one, zero = xp.asarray(1, dtype=x.dtype), xp.asarray(0, dtype=x.dtype)
+    local = xp.where(t == 1, one, xp.where(xp.asarray(margin, dtype=x.dtype) - x >= 0, -one, zero))
     return local * g
 
 
@@ -115,7 +121,7 @@ def soft_margin_loss(input, target, *, reduction: v.Reduction = "mean"):
     >>> soft_margin_loss(np.array([0.0, 2.0, 2.0]), np.array([1.0, 1.0, -1.0]), reduction="none")
     array([0.69314718, 0.12692801, 2.12692801])
     """
-    x, t = _pm1_pair(input, target, reduction)
+    x, t, _ = _pm1_pair(input, target, reduction)
     return reduce(softplus(-t * x), reduction)
 
 
@@ -126,19 +132,20 @@ def soft_margin_loss_backward(dout, input, target, *, reduction: v.Reduction = "
     >>> soft_margin_loss_backward(1.0, np.array([0.0, 2.0, 2.0]), np.array([1.0, 1.0, -1.0]), reduction="sum")
     array([-0.5       , -0.11920292,  0.88079708])
     """
-    x, t = _pm1_pair(input, target, reduction)
-    g = upstream(dout, x.shape, x.dtype, reduction)
+    x, t, _ = _pm1_pair(input, target, reduction)
+    g = upstream(dout, x.shape, x.dtype, reduction, like=x)
     return (-t * sigmoid(-t * x)) * g
 
 
 # --------------------------------------------------------------------------- multi-label soft margin
 
 def _multilabel_soft_args(input, target, weight, reduction):
+    xp = xpa.namespace(input, target, weight, names=("input", "target", "weight"))
     x = _class_scores(input, range(1, _MAX_NDIM + 1), "an array of class scores, classes on the last axis")
     t = v.as_real_like(target, "target", x)
-    w = v.check_weight(weight, "weight", x.shape[-1], x.dtype)
+    w = v.check_weight(weight, "weight", x.shape[-1], x.dtype, like=x)
     v.check_reduction(reduction)
-    return x, t, w
+    return x, t, w, xp
 
 
 def multilabel_soft_margin_loss(input, target, *, weight=None, reduction: v.Reduction = "mean"):
@@ -164,12 +171,14 @@ def multilabel_soft_margin_loss(input, target, *, weight=None, reduction: v.Redu
     >>> multilabel_soft_margin_loss(np.array([[0.0, 2.0]]), np.array([[1.0, 0.0]]), reduction="none")
     array([1.4100376])
     """
-    x, t, w = _multilabel_soft_args(input, target, weight, reduction)
+    x, t, w, xp = _multilabel_soft_args(input, target, weight, reduction)
     loss = -(t * log_sigmoid(x) + (1 - t) * log_sigmoid(-x))
     if w is not None:
         loss = loss * w
     c = x.shape[-1]
-    per_sample = np.asarray(loss.sum(axis=-1) / x.dtype.type(c), dtype=x.dtype)  # 0-d for a (C,) input
+    per_sample = xp.sum(loss, axis=-1) / xp.asarray(c, dtype=x.dtype)
+    if xp is np:
+        per_sample = np.asarray(per_sample, dtype=x.dtype)  # 0-d for a (C,) input, not a NumPy scalar
     return reduce(per_sample, reduction)
 
 
@@ -181,12 +190,12 @@ def multilabel_soft_margin_loss_backward(dout, input, target, *, weight=None,
     >>> multilabel_soft_margin_loss_backward(1.0, np.array([[0.0, 2.0]]), np.array([[1.0, 0.0]]))
     array([[-0.25      ,  0.44039854]])
     """
-    x, t, w = _multilabel_soft_args(input, target, weight, reduction)
-    g = upstream(dout, x.shape[:-1], x.dtype, reduction)
+    x, t, w, xp = _multilabel_soft_args(input, target, weight, reduction)
+    g = upstream(dout, x.shape[:-1], x.dtype, reduction, like=x)
     local = sigmoid(x) - t
     if w is not None:
         local = local * w
-    return (local / x.dtype.type(x.shape[-1]) * g[..., np.newaxis]).astype(x.dtype, copy=False)
+    return xpa.astype(local / xp.asarray(x.shape[-1], dtype=x.dtype) * g[..., None], x.dtype, xp)
 
 
 # --------------------------------------------------------------------------- multi-class margin
@@ -200,27 +209,32 @@ def _check_p(p):
 
 
 def _multi_margin_args(input, target, p, margin, weight, reduction):
+    xp = xpa.namespace(input, target, weight, names=("input", "target", "weight"))
     x = _class_scores(input, (1, 2), "a (C,) or (N, C) array of class scores")
     if x.ndim == 2:
-        shape = x.shape[:1]
+        shape = tuple(x.shape[:1])
     else:  # one sample: a 0-d label, or PyTorch's (1,)
-        shape = (1,) if np.shape(target) == (1,) else ()
-    y = v.as_class_indices(target, "target", x.shape[-1], shape=shape)
+        shape = (1,) if tuple(xpa.asarray(target, xp).shape) == (1,) else ()
+    y = v.as_class_indices(target, "target", x.shape[-1], shape=shape, like=x)
     _check_p(p)
     v.check_scalar(margin, "margin")
-    w = v.check_weight(weight, "weight", x.shape[-1], x.dtype)
+    w = v.check_weight(weight, "weight", x.shape[-1], x.dtype, like=x)
     v.check_reduction(reduction)
-    return x.reshape(-1, x.shape[-1]), y, w
+    return xp.reshape(x, (-1, x.shape[-1])), y, w, xp
 
 
-def _multi_margin_hinges(x, y, margin, w):
-    """Per-row hinge ``z = margin - x[y] + x``, the mask of active hinges (``z > 0``, ``i != y``) and ``w[y]``."""
-    rows = np.arange(x.shape[0])
-    z = (x.dtype.type(margin) - x[rows, y][:, np.newaxis]) + x
-    active = z > 0
-    active[rows, y] = False
-    scale = np.ones(x.shape[0], dtype=x.dtype) if w is None else w[y]
-    return z, active, scale
+def _multi_margin_hinges(x, y, margin, w, xp):
+    """Per-row hinge ``z = margin - x[y] + x``, the mask of active hinges (``z > 0``, ``i != y``),
+    ``w[y]`` and the one-hot mask of the labels."""
+    labels = xp.reshape(y, (-1,))
+    target = xpa.one_hot(labels, x.shape[1], xp)
+    z = (xp.asarray(margin, dtype=x.dtype) - xpa.take_along_last(x, labels, xp)[:, None]) + x
+    active = (z > 0) & ~target
+    if w is None:
+        scale = xp.ones(x.shape[0], dtype=x.dtype)
+    else:
+        scale = xpa.take_along_last(xp.broadcast_to(w, x.shape), labels, xp)
+    return z, active, scale, target
 
 
 def multi_margin_loss(input, target, *, p: int = 1, margin: float = 1.0, weight=None,
@@ -252,11 +266,11 @@ def multi_margin_loss(input, target, *, p: int = 1, margin: float = 1.0, weight=
     >>> multi_margin_loss(np.array([[0.1, 0.2, 0.4, 0.8]]), np.array([3]), reduction="none")
     array([0.325])
     """
-    x, y, w = _multi_margin_args(input, target, p, margin, weight, reduction)
-    z, active, scale = _multi_margin_hinges(x, y, margin, w)
-    h = np.where(active, z if p == 1 else z * z, 0)
-    loss = h.sum(axis=1) * scale / x.dtype.type(x.shape[1])
-    return reduce(loss.astype(x.dtype, copy=False).reshape(y.shape), reduction)
+    x, y, w, xp = _multi_margin_args(input, target, p, margin, weight, reduction)
+    z, active, scale, _ = _multi_margin_hinges(x, y, margin, w, xp)
+    h = xp.where(active, z if p == 1 else z * z, 0)
+    loss = xp.sum(h, axis=1) * scale / xp.asarray(x.shape[1], dtype=x.dtype)
+    return reduce(xp.reshape(xpa.astype(loss, x.dtype, xp), y.shape), reduction)
 
 
 def multi_margin_loss_backward(dout, input, target, *, p: int = 1, margin: float = 1.0, weight=None,
@@ -267,56 +281,63 @@ def multi_margin_loss_backward(dout, input, target, *, p: int = 1, margin: float
     >>> multi_margin_loss_backward(1.0, np.array([[0.1, 0.2, 0.4, 0.8]]), np.array([3]), reduction="sum")
     array([[ 0.25,  0.25,  0.25, -0.75]])
     """
-    x, y, w = _multi_margin_args(input, target, p, margin, weight, reduction)
-    z, active, scale = _multi_margin_hinges(x, y, margin, w)
-    g = upstream(dout, y.shape, x.dtype, reduction)
-    g = np.broadcast_to(g, y.shape).reshape(-1)
-    one, zero = x.dtype.type(1), x.dtype.type(0)
-    local = np.where(active, one if p == 1 else 2 * z, zero) * (scale / x.dtype.type(x.shape[1]))[:, np.newaxis]
-    local[np.arange(x.shape[0]), y] = -local.sum(axis=1)
-    return (local * g[:, np.newaxis]).astype(x.dtype, copy=False).reshape(np.shape(input))
+    x, y, w, xp = _multi_margin_args(input, target, p, margin, weight, reduction)
+    z, active, scale, target_mask = _multi_margin_hinges(x, y, margin, w, xp)
+    g = upstream(dout, y.shape, x.dtype, reduction, like=x)
+    g = xp.reshape(xp.broadcast_to(g, y.shape), (-1,))
+    one, zero = xp.asarray(1, dtype=x.dtype), xp.asarray(0, dtype=x.dtype)
+    local = xp.where(active, one if p == 1 else 2 * z, zero) * (scale / xp.asarray(x.shape[1], dtype=x.dtype))[:, None]
+    # the label's entry (0 so far): minus the sum of the others
+    local = xp.where(target_mask, -xp.sum(local, axis=1, keepdims=True), local)
+    shape = tuple(xpa.asarray(input, xp).shape)
+    return xp.reshape(xpa.astype(local * g[:, None], x.dtype, xp), shape)
 
 
 # --------------------------------------------------------------------------- multi-label margin
 
-def _label_lists(target, x: np.ndarray) -> np.ndarray:
+def _label_lists(target, x: np.ndarray, xp) -> np.ndarray:
     """Rows of class indices padded with -1: integer, ``x``'s shape, values in [-1, C - 1]."""
-    arr = np.asarray(target)
-    if arr.dtype.kind not in "iu":
+    arr = xpa.asarray(target, xp)
+    if not xpa.has_kind(arr, "iu", xp):
         raise TypeError(
             f"target must hold integer class indices padded with -1, got an array of dtype {arr.dtype}; "
             f"convert with target.astype(np.int64)"
         )
-    if arr.shape != x.shape:
-        raise ValueError(f"target must have the shape of input, {x.shape}, got {arr.shape}")
-    arr = arr.astype(np.int64, copy=False)
+    if tuple(arr.shape) != tuple(x.shape):
+        raise ValueError(f"target must have the shape of input, {tuple(x.shape)}, got {tuple(arr.shape)}")
+    arr = xpa.astype(arr, xp.int64, xp)
     c = x.shape[-1]
-    bad = (arr < -1) | (arr >= c)
-    if bad.any():
-        raise v.ClassIndexError(
-            f"target holds the value {int(arr[bad].flat[0])}, out of range: expected class indices "
-            f"in [0, {c - 1}] for {c} classes, or -1 to end a row's list"
-        )
-    return arr
+
+    def in_range(a, start):
+        bad = (a < -1) | (a >= c)
+        if xpa.any_true(bad):
+            raise v.ClassIndexError(
+                f"target holds the value {int(xpa.first_value(a, bad))}, out of range: expected class indices "
+                f"in [0, {c - 1}] for {c} classes, or -1 to end a row's list"
+            )
+    return xpa.check_values(arr, in_range)
 
 
 def _multilabel_margin_args(input, target, reduction):
+    xp = xpa.namespace(input, target, names=("input", "target"))
     x = _class_scores(input, (1, 2), "a (C,) or (N, C) array of class scores")
-    t = _label_lists(target, x)
+    t = _label_lists(target, x, xp)
     v.check_reduction(reduction)
-    return x, t
+    c = x.shape[-1]
+    return x, xp.reshape(x, (-1, c)), xp.reshape(t, (-1, c)), xp
 
 
-def _multilabel_margin_terms(x2, t2):
+def _multilabel_margin_terms(x2, t2, xp):
     """Per row: ``count[j]``, how often class j is listed before the first -1 (PyTorch counts
     repeats), the non-target mask, and ``z[j, i] = 1 - x_j + x_i`` with its active mask."""
     c = x2.shape[1]
-    listed = np.cumprod(t2 != -1, axis=1).astype(bool)          # entries before the first -1
-    onehot = (t2[:, :, np.newaxis] == np.arange(c)) & listed[:, :, np.newaxis]
-    count = onehot.sum(axis=1).astype(x2.dtype)                # (N, C): multiplicity of class j
+    # entries before the first -1: no -1 among them or before
+    listed = xpa.cumulative_sum(xpa.astype(t2 == -1, xp.int64, xp), 1, xp) == 0
+    onehot = xpa.one_hot(t2, c, xp) & listed[:, :, None]
+    count = xp.sum(xpa.astype(onehot, x2.dtype, xp), axis=1)  # (N, C): multiplicity of class j
     non_target = count == 0
-    z = (1 - x2[:, :, np.newaxis]) + x2[:, np.newaxis, :]       # z[n, j, i]
-    active = (z > 0) & non_target[:, np.newaxis, :] & (count > 0)[:, :, np.newaxis]
+    z = (1 - x2[:, :, None]) + x2[:, None, :]                   # z[n, j, i]
+    active = (z > 0) & non_target[:, None, :] & (count > 0)[:, :, None]
     return count, z, active
 
 
@@ -344,13 +365,11 @@ def multilabel_margin_loss(input, target, *, reduction: v.Reduction = "mean"):
     >>> multilabel_margin_loss(np.array([[0.1, 0.2, 0.4, 0.8]]), np.array([[3, 0, -1, 1]]), reduction="none")
     array([0.85])
     """
-    x, t = _multilabel_margin_args(input, target, reduction)
-    c = x.shape[-1]
-    x2, t2 = x.reshape(-1, c), t.reshape(-1, c)
-    count, z, active = _multilabel_margin_terms(x2, t2)
-    per_j = np.where(active, z, 0).sum(axis=2)                  # (N, C): sum over non-targets i
-    loss = (count * per_j).sum(axis=1) / x.dtype.type(c)
-    return reduce(loss.astype(x.dtype, copy=False).reshape(x.shape[:-1]), reduction)
+    x, x2, t2, xp = _multilabel_margin_args(input, target, reduction)
+    count, z, active = _multilabel_margin_terms(x2, t2, xp)
+    per_j = xp.sum(xp.where(active, z, 0), axis=2)               # (N, C): sum over non-targets i
+    loss = xp.sum(count * per_j, axis=1) / xp.asarray(x.shape[-1], dtype=x.dtype)
+    return reduce(xp.reshape(xpa.astype(loss, x.dtype, xp), x.shape[:-1]), reduction)
 
 
 def multilabel_margin_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
@@ -361,12 +380,10 @@ def multilabel_margin_loss_backward(dout, input, target, *, reduction: v.Reducti
     ...                                 reduction="sum")
     array([[-0.5,  0.5,  0.5, -0.5]])
     """
-    x, t = _multilabel_margin_args(input, target, reduction)
-    c = x.shape[-1]
-    x2, t2 = x.reshape(-1, c), t.reshape(-1, c)
-    count, _, active = _multilabel_margin_terms(x2, t2)
-    weighted = active * count[:, :, np.newaxis]                 # hinge (j, i), counted per listing of j
-    local = (weighted.sum(axis=1) - weighted.sum(axis=2)) / x.dtype.type(c)
-    g = upstream(dout, x.shape[:-1], x.dtype, reduction)
-    g = np.broadcast_to(g, x.shape[:-1]).reshape(-1, 1)
-    return (local * g).astype(x.dtype, copy=False).reshape(x.shape)
+    x, x2, t2, xp = _multilabel_margin_args(input, target, reduction)
+    count, _, active = _multilabel_margin_terms(x2, t2, xp)
+    weighted = xp.where(active, count[:, :, None], 0)            # hinge (j, i), counted per listing of j
+    local = (xp.sum(weighted, axis=1) - xp.sum(weighted, axis=2)) / xp.asarray(x.shape[-1], dtype=x.dtype)
+    g = upstream(dout, x.shape[:-1], x.dtype, reduction, like=x)
+    g = xp.reshape(xp.broadcast_to(g, x.shape[:-1]), (-1, 1))
+    return xp.reshape(xpa.astype(local * g, x.dtype, xp), x.shape)

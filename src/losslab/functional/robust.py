@@ -3,6 +3,7 @@
 Each loss is a pure function ``name(input, target, *, options)`` with its
 vector-Jacobian product ``name_backward(dout, input, target, *, options)`` beside
 it: the gradient of ``sum(dout * name(...))`` with respect to ``input``.
+Every function computes in the array library of its inputs (:mod:`losslab._array_api`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import math
 
 import numpy as np
 
+from .. import _array_api as xpa
 from .. import _validation as v
 from ._reduction import reduce, upstream
 
@@ -24,10 +26,11 @@ _LOG2 = math.log(2.0)
 
 
 def _pair(input, target, reduction):
+    xp = xpa.namespace(input, target, names=("input", "target"))
     x = v.as_float_array(input, "input")
     t = v.as_real_like(target, "target", x)
     v.check_reduction(reduction)
-    return x, t
+    return x, t, xp
 
 
 # --------------------------------------------------------------------------- log-cosh
@@ -54,12 +57,12 @@ def log_cosh_loss(input, target, *, reduction: v.Reduction = "mean"):
     >>> log_cosh_loss(np.array([0.0, 1.0, 1e4]), np.array([0.0, 0.0, 0.0]), reduction="none").round(6)
     array([0.000000e+00, 4.337810e-01, 9.999307e+03])
     """
-    x, t = _pair(input, target, reduction)
-    a = np.abs(x - t)
+    x, t, xp = _pair(input, target, reduction)
+    a = xp.abs(x - t)
     # below |d| = 1 the far form cancels (|d| + log1p(...) - log 2 -> 0); cosh d = 1 + 2 sinh^2(d/2) does not
-    half_sinh = np.sinh(np.minimum(a, 1) / 2)
-    loss = np.where(a < 1, np.log1p(2 * half_sinh * half_sinh), a + np.log1p(np.exp(-2 * a)) - _LOG2)
-    return reduce(loss.astype(x.dtype, copy=False), reduction)
+    half_sinh = xp.sinh(xp.minimum(a, 1) / 2)
+    loss = xp.where(a < 1, xp.log1p(2 * half_sinh * half_sinh), a + xp.log1p(xp.exp(-2 * a)) - _LOG2)
+    return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
 def log_cosh_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
@@ -69,39 +72,43 @@ def log_cosh_loss_backward(dout, input, target, *, reduction: v.Reduction = "mea
     >>> log_cosh_loss_backward(1.0, np.array([0.0, 1.0, -1e4]), np.zeros(3), reduction="sum").round(6)
     array([ 0.      ,  0.761594, -1.      ])
     """
-    x, t = _pair(input, target, reduction)
-    g = upstream(dout, x.shape, x.dtype, reduction)
-    return (np.tanh(x - t) * g).astype(x.dtype, copy=False)
+    x, t, xp = _pair(input, target, reduction)
+    g = upstream(dout, x.shape, x.dtype, reduction, like=x)
+    return xpa.astype(xp.tanh(x - t) * g, x.dtype, xp)
 
 
 # --------------------------------------------------------------------------- quantile (pinball)
 
 def _quantile_setup(input, target, quantiles, reduction):
+    xp = xpa.namespace(input, target, quantiles, names=("input", "target", "quantiles"))
     x = v.as_float_array(input, "input")
     v.check_ndim(x, "input", (2,), "a 2-D array of shape (N, Q): one prediction per quantile")
     n, num_q = x.shape
-    t = np.asarray(target)
-    if t.shape != (n,):
-        raise ValueError(f"target must have shape ({n},), one value per row of input {x.shape}, got {t.shape}")
+    t = xpa.asarray(target, xp)
+    if tuple(t.shape) != (n,):
+        raise ValueError(f"target must have shape ({n},), one value per row of input {tuple(x.shape)}, "
+                         f"got {tuple(t.shape)}")
     t = v.as_real_like(t, "target", x, shape=(n,))
-    q = _levels(quantiles)
-    if q.shape != (num_q,):
-        raise ValueError(f"quantiles must hold one level per column of input ({num_q},), got shape {q.shape}")
+    q = _levels(quantiles, xp)
+    if tuple(q.shape) != (num_q,):
+        raise ValueError(f"quantiles must hold one level per column of input ({num_q},), got shape {tuple(q.shape)}")
     v.check_reduction(reduction)
-    return x, t[:, np.newaxis], q.astype(x.dtype)
+    return x, t[:, None], xpa.astype(q, x.dtype, xp), xp
 
 
-def _levels(quantiles) -> np.ndarray:
-    """Quantile levels: a 1-D sequence of reals, each strictly inside (0, 1)."""
-    q = np.asarray(quantiles)
-    if q.dtype.kind not in "iuf":
+def _levels(quantiles, xp=np) -> np.ndarray:
+    """Quantile levels: a 1-D sequence of reals, each strictly inside (0, 1), as an array of ``xp``."""
+    q = xpa.asarray(quantiles, xp)
+    if not xpa.has_kind(q, "iuf", xp):
         raise TypeError(f"quantiles must be a sequence of real numbers, got {quantiles!r}")
     if q.ndim != 1:
-        raise ValueError(f"quantiles must be a 1-D sequence of levels, got shape {q.shape}")
-    bad = ~((q > 0) & (q < 1))
-    if bad.any():
-        raise ValueError(f"quantiles must lie strictly in (0, 1), got {float(q[bad][0])!r}")
-    return q
+        raise ValueError(f"quantiles must be a 1-D sequence of levels, got shape {tuple(q.shape)}")
+
+    def in_unit_interval(levels, start):
+        bad = ~((levels > 0) & (levels < 1))
+        if xpa.any_true(bad):
+            raise ValueError(f"quantiles must lie strictly in (0, 1), got {float(xpa.first_value(levels, bad))!r}")
+    return xpa.check_values(q, in_unit_interval)
 
 
 def quantile_loss(input, target, *, quantiles, reduction: v.Reduction = "mean"):
@@ -131,9 +138,9 @@ def quantile_loss(input, target, *, quantiles, reduction: v.Reduction = "mean"):
     array([[0.1, 0.9],
            [0.9, 0.1]])
     """
-    x, t, q = _quantile_setup(input, target, quantiles, reduction)
+    x, t, q, xp = _quantile_setup(input, target, quantiles, reduction)
     u = t - x
-    return reduce(np.maximum(q * u, (q - 1) * u).astype(x.dtype, copy=False), reduction)
+    return reduce(xpa.astype(xp.maximum(q * u, (q - 1) * u), x.dtype, xp), reduction)
 
 
 def quantile_loss_backward(dout, input, target, *, quantiles, reduction: v.Reduction = "mean") -> np.ndarray:
@@ -144,11 +151,11 @@ def quantile_loss_backward(dout, input, target, *, quantiles, reduction: v.Reduc
     ...                        quantiles=[0.9, 0.9, 0.9], reduction="sum")
     array([[-0.9,  0.1, -0.4]])
     """
-    x, t, q = _quantile_setup(input, target, quantiles, reduction)
-    g = upstream(dout, x.shape, x.dtype, reduction)
+    x, t, q, xp = _quantile_setup(input, target, quantiles, reduction)
+    g = upstream(dout, x.shape, x.dtype, reduction, like=x)
     u = t - x
-    local = np.where(u > 0, -q, np.where(u < 0, 1 - q, 0.5 - q))
-    return (local * g).astype(x.dtype, copy=False)
+    local = xp.where(u > 0, -q, xp.where(u < 0, 1 - q, 0.5 - q))
+    return xpa.astype(local * g, x.dtype, xp)
 
 
 # --------------------------------------------------------------------------- Charbonnier
@@ -175,9 +182,9 @@ def charbonnier_loss(input, target, *, eps: float = 1e-3, reduction: v.Reduction
     >>> charbonnier_loss(np.array([3.0, 0.0]), np.array([0.0, 0.0]), eps=4.0, reduction="none")
     array([5., 4.])
     """
-    x, t = _pair(input, target, reduction)
+    x, t, xp = _pair(input, target, reduction)
     v.check_scalar(eps, "eps", low=0.0, low_open=True)
-    return reduce(np.hypot(x - t, eps).astype(x.dtype, copy=False), reduction)
+    return reduce(xpa.astype(xp.hypot(x - t, xp.asarray(eps, dtype=x.dtype)), x.dtype, xp), reduction)
 
 
 def charbonnier_loss_backward(dout, input, target, *, eps: float = 1e-3, reduction: v.Reduction = "mean") -> np.ndarray:
@@ -187,8 +194,8 @@ def charbonnier_loss_backward(dout, input, target, *, eps: float = 1e-3, reducti
     >>> charbonnier_loss_backward(1.0, np.array([3.0, 0.0]), np.array([0.0, 0.0]), eps=4.0, reduction="sum")
     array([0.6, 0. ])
     """
-    x, t = _pair(input, target, reduction)
+    x, t, xp = _pair(input, target, reduction)
     v.check_scalar(eps, "eps", low=0.0, low_open=True)
-    g = upstream(dout, x.shape, x.dtype, reduction)
+    g = upstream(dout, x.shape, x.dtype, reduction, like=x)
     d = x - t
-    return (d / np.hypot(d, eps) * g).astype(x.dtype, copy=False)
+    return xpa.astype(d / xp.hypot(d, xp.asarray(eps, dtype=x.dtype)) * g, x.dtype, xp)

@@ -10,14 +10,16 @@ the unreduced loss has shape (N,) and ``'mean'`` averages over the batch.
 
 Each ``name_backward`` first forms the gradient with respect to the
 probabilities, then (``logits=True``) chains it through the sigmoid or softmax.
+Every function computes in the array library of its inputs (:mod:`losslab._array_api`).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from .. import _array_api as xpa
 from .. import _validation as v
 from ._reduction import reduce, upstream
 from .activation import sigmoid, softmax
@@ -37,52 +39,65 @@ class _Seg(NamedTuple):
     t: np.ndarray        # target as (N, C, *d) in x's dtype
     axes: tuple          # the spatial axes, summed over
     logits: bool
+    xp: Any              # the array namespace
 
 
-def _check_unit_interval(a: np.ndarray, name: str, hint: str) -> None:
-    bad = ~((a >= 0) & (a <= 1))
-    if bad.any():
-        raise ValueError(f"{name} must hold values in [0, 1]{hint}, got the value {float(a[bad].flat[0])!r}")
+def _check_unit_interval(a: np.ndarray, name: str, hint: str) -> np.ndarray:
+    """``a``, checked to lie in [0, 1] (when computed, for a Dask array: use the array returned)."""
+    def in_unit_interval(values, start):
+        bad = ~((values >= 0) & (values <= 1))
+        if xpa.any_true(bad):
+            raise ValueError(f"{name} must hold values in [0, 1]{hint}, got the value "
+                             f"{float(xpa.first_value(values, bad))!r}")
+    return xpa.check_values(a, in_unit_interval)
 
 
 def _seg(input, target, logits, smooth, reduction) -> _Seg:
+    xp = xpa.namespace(input, target, names=("input", "target"))
     x = v.as_float_array(input, "input")
     v.check_ndim(x, "input", range(2, 65), _INPUT_SHAPES)
     num_classes = x.shape[1]
     if num_classes == 0:
-        raise ValueError(f"input must have at least one class along axis 1, got shape {x.shape}")
+        raise ValueError(f"input must have at least one class along axis 1, got shape {tuple(x.shape)}")
     logits = v.check_bool(logits, "logits")
     v.check_scalar(smooth, "smooth", low=0.0)
     v.check_reduction(reduction)
-    t = np.asarray(target)
-    index_shape = x.shape[:1] + x.shape[2:]
-    if t.shape == x.shape:
+    t = xpa.asarray(target, xp)
+    shape = tuple(x.shape)
+    index_shape = shape[:1] + shape[2:]
+    if tuple(t.shape) == shape:
         t = v.as_real_like(t, "target", x)
-        _check_unit_interval(t, "target", " (one-hot masks or soft labels)")
-    elif t.shape == index_shape:
+        t = _check_unit_interval(t, "target", " (one-hot masks or soft labels)")
+    elif tuple(t.shape) == index_shape:
         # C == 1: labels 0 / 1 are the foreground mask; otherwise one-hot over the C classes
-        labels = v.as_class_indices(t, "target", max(num_classes, 2), shape=index_shape)
-        classes = np.arange(num_classes).reshape((1, -1) + (1,) * (x.ndim - 2))
-        t = (labels[:, np.newaxis] == (classes + (num_classes == 1))).astype(x.dtype)
+        labels = v.as_class_indices(t, "target", max(num_classes, 2), shape=index_shape, like=x)
+        classes = xp.reshape(xp.arange(num_classes, dtype=labels.dtype), (1, -1) + (1,) * (x.ndim - 2))
+        t = xpa.astype(xp.expand_dims(labels, axis=1) == (classes + int(num_classes == 1)), x.dtype, xp)
     else:
-        raise ValueError(f"target must have the input's shape {x.shape} (masks or soft labels) or "
-                         f"{index_shape} (class indices), got {t.shape}")
+        raise ValueError(f"target must have the input's shape {shape} (masks or soft labels) or "
+                         f"{index_shape} (class indices), got {tuple(t.shape)}")
     if logits:
         p = sigmoid(x) if num_classes == 1 else softmax(x, axis=1)
     else:
-        _check_unit_interval(x, "input", " (probabilities; pass logits=True for logits)")
+        x = _check_unit_interval(x, "input", " (probabilities; pass logits=True for logits)")
         p = x
-    return _Seg(x, p, t, tuple(range(2, x.ndim)), logits)
+    return _Seg(x, p, t, tuple(range(2, x.ndim)), logits, xp)
+
+
+def _nonzero(denominator: np.ndarray, what: str) -> np.ndarray:
+    """``denominator``, checked for a 0 (smooth = 0 and nothing to overlap), an error naming the sample."""
+    def nonzero(values, start):
+        if xpa.any_true(values == 0):
+            n, c = (int(i) + s for i, s in zip(xpa.first_index(values == 0)[:2], start))
+            where = f"sample {n}" if what == "generalized dice" else f"sample {n}, class {c}"
+            raise ValueError(f"the {what} denominator is 0 for {where}: nothing is predicted or present "
+                             f"there; pass smooth > 0")
+    return xpa.check_values(denominator, nonzero)
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray, what: str) -> np.ndarray:
     """``numerator / denominator``; a zero denominator (smooth = 0 and nothing to overlap) is an error."""
-    if np.any(denominator == 0):
-        n, c = (int(i) for i in np.argwhere(denominator == 0)[0][:2])
-        where = f"sample {n}" if what == "generalized dice" else f"sample {n}, class {c}"
-        raise ValueError(f"the {what} denominator is 0 for {where}: nothing is predicted or present "
-                         f"there; pass smooth > 0")
-    return numerator / denominator
+    return numerator / _nonzero(denominator, what)
 
 
 def _to_input(s: _Seg, grad_p: np.ndarray) -> np.ndarray:
@@ -91,19 +106,21 @@ def _to_input(s: _Seg, grad_p: np.ndarray) -> np.ndarray:
         return grad_p
     if s.x.shape[1] == 1:
         return grad_p * s.p * (1 - s.p)
-    return s.p * (grad_p - (s.p * grad_p).sum(axis=1, keepdims=True))
+    return s.p * (grad_p - s.xp.sum(s.p * grad_p, axis=1, keepdims=True))
 
 
 def _per_sample(s: _Seg, dout, reduction) -> np.ndarray:
     """The upstream gradient as (N, 1, 1, ...), to scale a (N, C, *d) array."""
-    n = s.x.shape[0]
-    g = upstream(dout, (n,), s.x.dtype, reduction)
-    return np.broadcast_to(g, (n,)).reshape((n,) + (1,) * (s.x.ndim - 1))
+    xp, n = s.xp, s.x.shape[0]
+    g = upstream(dout, (n,), s.x.dtype, reduction, like=s.x)
+    return xp.reshape(xp.broadcast_to(g, (n,)), (n,) + (1,) * (s.x.ndim - 1))
 
 
 def _spatial(a: np.ndarray, s: _Seg) -> np.ndarray:
     """Sum over the spatial axes, keeping them (so it broadcasts back against (N, C, *d))."""
-    return a.sum(axis=s.axes, keepdims=True)
+    if not s.axes and s.xp is not np:  # (N, C) input: nothing to sum (torch would read axis=() as all axes)
+        return a
+    return s.xp.sum(a, axis=s.axes, keepdims=True)
 
 
 # --------------------------------------------------------------------------- Dice
@@ -148,8 +165,8 @@ def dice_loss(input, target, *, smooth: float = 1.0, logits: bool = False, reduc
     """
     s = _seg(input, target, logits, smooth, reduction)
     dice, _ = _dice_parts(s, smooth)
-    loss = 1 - dice.reshape(dice.shape[:2]).mean(axis=1)
-    return reduce(loss.astype(s.x.dtype, copy=False), reduction)
+    loss = 1 - s.xp.mean(s.xp.reshape(dice, dice.shape[:2]), axis=1)
+    return reduce(xpa.astype(loss, s.x.dtype, s.xp), reduction)
 
 
 def dice_loss_backward(dout, input, target, *, smooth: float = 1.0, logits: bool = False,
@@ -165,7 +182,7 @@ def dice_loss_backward(dout, input, target, *, smooth: float = 1.0, logits: bool
     g = _per_sample(s, dout, reduction)
     dice, denominator = _dice_parts(s, smooth)
     grad_p = -(2 * s.t - dice) / (s.x.shape[1] * denominator) * g
-    return _to_input(s, grad_p).astype(s.x.dtype, copy=False)
+    return xpa.astype(_to_input(s, grad_p), s.x.dtype, s.xp)
 
 
 # --------------------------------------------------------------------------- Tversky
@@ -210,8 +227,8 @@ def tversky_loss(input, target, *, alpha: float = 0.5, beta: float = 0.5, smooth
     v.check_scalar(alpha, "alpha", low=0.0)
     v.check_scalar(beta, "beta", low=0.0)
     index, _ = _tversky_parts(s, alpha, beta, smooth)
-    loss = 1 - index.reshape(index.shape[:2]).mean(axis=1)
-    return reduce(loss.astype(s.x.dtype, copy=False), reduction)
+    loss = 1 - s.xp.mean(s.xp.reshape(index, index.shape[:2]), axis=1)
+    return reduce(xpa.astype(loss, s.x.dtype, s.xp), reduction)
 
 
 def tversky_loss_backward(dout, input, target, *, alpha: float = 0.5, beta: float = 0.5, smooth: float = 1.0,
@@ -229,24 +246,24 @@ def tversky_loss_backward(dout, input, target, *, alpha: float = 0.5, beta: floa
     index, denominator = _tversky_parts(s, alpha, beta, smooth)
     d_denominator = s.t + alpha * (1 - s.t) - beta * s.t
     grad_p = -(s.t - index * d_denominator) / (s.x.shape[1] * denominator) * g
-    return _to_input(s, grad_p).astype(s.x.dtype, copy=False)
+    return xpa.astype(_to_input(s, grad_p), s.x.dtype, s.xp)
 
 
 # --------------------------------------------------------------------------- generalized Dice
 
 def _generalized_parts(s: _Seg, smooth):
     """``(weights, A, B)``: class weights (N, C, 1, ...), and the ratio A / B per sample (N, 1, 1, ...)."""
+    xp = s.xp
     volume = _spatial(s.t, s)
     absent = volume == 0
-    w = 1 / np.where(absent, 1, volume) ** 2
+    w = 1 / xp.where(absent, 1, volume) ** 2
     # MONAI: a class absent from a sample's target takes the largest weight of that sample's
     # present classes (0 if none is present), instead of an infinite weight
-    largest = np.where(absent, 0, w).max(axis=1, keepdims=True)
-    w = np.where(absent, largest, w)
-    a = 2 * (w * _spatial(s.p * s.t, s)).sum(axis=1, keepdims=True) + smooth
-    b = (w * (_spatial(s.p, s) + volume)).sum(axis=1, keepdims=True) + smooth
-    _ratio(a, b, "generalized dice")
-    return w, a, b
+    largest = xp.max(xp.where(absent, 0, w), axis=1, keepdims=True)
+    w = xp.where(absent, largest, w)
+    a = 2 * xp.sum(w * _spatial(s.p * s.t, s), axis=1, keepdims=True) + smooth
+    b = xp.sum(w * (_spatial(s.p, s) + volume), axis=1, keepdims=True) + smooth
+    return w, a, _nonzero(b, "generalized dice")
 
 
 def generalized_dice_loss(input, target, *, smooth: float = 1e-5, logits: bool = False,
@@ -279,8 +296,8 @@ def generalized_dice_loss(input, target, *, smooth: float = 1e-5, logits: bool =
     """
     s = _seg(input, target, logits, smooth, reduction)
     _, a, b = _generalized_parts(s, smooth)
-    loss = 1 - (a / b).reshape(-1)
-    return reduce(loss.astype(s.x.dtype, copy=False), reduction)
+    loss = 1 - s.xp.reshape(a / b, (-1,))
+    return reduce(xpa.astype(loss, s.x.dtype, s.xp), reduction)
 
 
 def generalized_dice_loss_backward(dout, input, target, *, smooth: float = 1e-5, logits: bool = False,
@@ -295,4 +312,4 @@ def generalized_dice_loss_backward(dout, input, target, *, smooth: float = 1e-5,
     g = _per_sample(s, dout, reduction)
     w, a, b = _generalized_parts(s, smooth)
     grad_p = w / b * (a / b - 2 * s.t) * g
-    return _to_input(s, grad_p).astype(s.x.dtype, copy=False)
+    return xpa.astype(_to_input(s, grad_p), s.x.dtype, s.xp)

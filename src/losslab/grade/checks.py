@@ -90,7 +90,7 @@ def as_numbers(got, none_reason: Msg | None = None) -> tuple[np.ndarray | None, 
         return None, Msg("reason.not_numeric", {"type": type(got).__name__})
     arr = np.asarray(got)
     if arr.dtype.kind not in "biuf":
-        return None, Msg("reason.not_numeric", {"type": f"array of {arr.dtype}"})
+        return None, Msg("reason.not_numeric", {"type": f"ndarray of dtype {arr.dtype}"})
     return arr.astype(np.float64), None
 
 

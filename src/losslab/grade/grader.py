@@ -84,7 +84,12 @@ def grade_file(path: str | os.PathLike, *, exercises: Sequence[str] | None = Non
     """
     path = Path(path)
     chosen = [catalog.get(name) for name in exercises] if exercises else None
-    source = path.read_bytes()
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    try:
+        source = path.read_bytes()
+    except OSError as exc:  # unreadable: a failed check, so that a directory run goes on
+        return FileReport(str(path), seed, problem=_problem(path, Msg("reason.sandbox", {"msg": str(exc)})))
     try:
         detected = catalog.detect(source)
     except SyntaxError as exc:
@@ -107,7 +112,11 @@ def grade_file(path: str | os.PathLike, *, exercises: Sequence[str] | None = Non
     reports = []
     for exercise in chosen:
         probes = {p: run.probes[f"{exercise.name}:{p}"] for p in exercise.probes}
-        checks = exercise.judge(exercise.make_cases(seed), probes)
+        try:
+            checks = exercise.judge(exercise.make_cases(seed), probes)
+        except Exception as exc:  # a judge bug on an unforeseen answer must not stop a directory run
+            checks = [Check(exercise.name, path.name, Msg("case.judging"), False, Msg("reason.sandbox", {
+                "msg": f"internal error while judging ({type(exc).__name__}: {exc}); please report it"}))]
         reports.append(ExerciseReport(exercise.name, tuple(checks)))
     return FileReport(str(path), seed, tuple(reports), seconds=run.seconds)
 

@@ -165,7 +165,7 @@ def _collect(events: list[dict], probe_ids: list[str], stderr_tail: str, timed_o
     probes: dict[str, Probe] = {}
     if not any(e.get("event") == "ready" for e in events):
         if timed_out:
-            reason = Msg("reason.timeout", {"seconds": config.timeout, "call": Msg("call.start")})
+            reason = Msg("reason.start_timeout", {"seconds": config.timeout})
         else:
             reason = Msg("reason.sandbox", {"msg": stderr_tail or f"the runner exited with status {returncode}"})
         return {i: Probe(failure=reason) for i in ids}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
+from .. import _array_api as xpa
 from .. import _validation as v
 from ..functional import margin as F
 from ._base import Loss
@@ -13,11 +14,11 @@ __all__ = ["HingeEmbeddingLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss", "
 
 
 def _class_weight(weight):
-    """A per-class weight before the number of classes is known: ``None`` or any 1-D real array."""
+    """A per-class weight before the number of classes is known: ``None`` or any 1-D real array (of any library)."""
     if weight is None:
         return None
-    arr = np.asarray(weight)
-    return v.check_weight(arr, "weight", arr.size, arr.dtype)
+    arr = xpa.asarray(weight, xpa.namespace(weight))
+    return v.check_weight(arr, "weight", math.prod(arr.shape), arr.dtype)
 
 
 class HingeEmbeddingLoss(Loss):

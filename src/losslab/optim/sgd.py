@@ -77,6 +77,13 @@ class SGD(Optimizer):
 
     def step(self) -> None:
         lr, mu, wd = float(self.lr), self.momentum, self.weight_decay
+        if mu == 0 and wd == 0:  # plain SGD: one product per parameter, no negated copy of the gradient
+            for p in self.params:
+                if self.maximize:
+                    p.data += lr * p.grad
+                else:
+                    p.data -= lr * p.grad
+            return
         for p, state in zip(self.params, self.state):
             g = -p.grad if self.maximize else p.grad
             if wd != 0:
@@ -87,7 +94,10 @@ class SGD(Optimizer):
                     buf = state["momentum_buffer"] = np.array(g, dtype=p.data.dtype, copy=True)
                 else:
                     buf *= mu
-                    buf += (1.0 - self.dampening) * g
+                    if self.dampening == 0:
+                        buf += g
+                    else:
+                        buf += (1.0 - self.dampening) * g
                 g = g + mu * buf if self.nesterov else buf
             p.data -= lr * g
 

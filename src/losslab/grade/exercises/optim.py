@@ -82,9 +82,10 @@ def judge_sgd(cases: dict, probes) -> list:
 
     def dtype_kept(values):
         for k in SHAPES:
-            dtype = getattr(values["after"].get(k), "dtype", None)
-            if dtype != np.float32:
-                return Msg("reason.dtype", {"got": f"params['{k}'] {dtype}", "expected": "float32"}), None
+            now = values["after"].get(k)
+            if not (isinstance(now, np.ndarray) and now.dtype == np.float32):
+                got = f"a {now.dtype} array" if isinstance(now, np.ndarray) else type(now).__name__
+                return Msg("reason.param_dtype", {"key": repr(k), "got": got, "expected": "float32"}), None
         return None
 
     j.condition(target, Msg("case.in_place"), "step", in_place)

@@ -1,0 +1,237 @@
+"""The one place for array-namespace logic: which array library a loss call computes with.
+
+A converted loss (see ``LossSpec.array_api`` in :mod:`losslab.registry`) is written
+against ``xp = namespace(*its arrays)`` and returns arrays of its inputs' library:
+NumPy, CuPy, PyTorch, JAX, Dask or array-api-strict (the standard's reference).
+
+Rules of :func:`namespace`:
+
+* NumPy is the default and costs nothing. When every argument is a NumPy array, a
+  NumPy scalar, a Python scalar, a list or tuple, or ``None``, the answer is the
+  ``numpy`` module itself, found by ``isinstance`` checks alone: ``array_api_compat``
+  is not imported, so the NumPy path (and ``import losslab``) stays NumPy-only.
+* Otherwise the library of the array arguments decides, through
+  ``array_api_compat.array_namespace`` (imported on first use; without it an
+  ``ImportError`` names the ``array`` extra). Scalars, lists and ``None`` go with
+  any library; lists and Python scalars are read as NumPy reads them (``float64``
+  for Python floats, see :func:`asarray`), then moved to that library.
+* Arrays of two libraries in one call are a ``TypeError`` naming both: "input is a
+  torch.Tensor but target is a numpy.ndarray: pass arrays of one library".
+
+Values of lazy arrays (:func:`check_values`). Checks of *values* (labels in
+{1, -1}, class indices in range, probabilities in [0, 1], nonzero denominators)
+run at once on eager arrays (NumPy, array-api-strict, PyTorch, CuPy). A Dask
+array has no values until it is computed, and reading them at the door would
+compute the whole graph (twice: once to check, once for the loss). So for Dask
+the check goes *into* the graph: each chunk is checked as it is computed, and the
+same error (same type, same message, the index counted in the whole array) is
+raised by ``.compute()``. The loss stays lazy; no value is read before it is asked
+for. Shape and dtype checks need no values and run at the door for every library.
+Other lazy arrays (JAX, possibly traced under ``jit``) cannot be read at all:
+their values are not checked.
+
+Helpers for what the standard lacks, or what NumPy 1.x spells differently
+(losslab supports NumPy >= 1.23, whose module has no ``astype``, ``isdtype`` or
+``cumulative_sum``): :func:`astype`, :func:`has_kind`, :func:`is_float`,
+:func:`cumulative_sum`, :func:`take_along_last` / :func:`one_hot`,
+:func:`first_value` and :func:`scalar` (a Python number out of a 0-d array,
+without a round trip through NumPy), :func:`describe`.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any, Callable
+
+import numpy as np
+
+__all__ = [
+    "namespace", "is_numpy", "asarray", "astype", "has_kind", "is_float", "describe",
+    "cumulative_sum", "one_hot", "take_along_last", "any_true", "first_value", "first_index",
+    "scalar", "check_values",
+]
+
+# libraries array_api_compat knows by type (their arrays have no ``__array_namespace__``)
+_COMPAT_LIBRARIES = frozenset({"torch", "cupy", "jax", "jaxlib", "dask", "sparse", "ndonnx"})
+_TYPE_NAMES = {"numpy": "numpy.ndarray", "torch": "torch.Tensor", "dask": "dask.array.Array",
+               "jax": "jax.Array", "jaxlib": "jax.Array"}
+
+
+def _compat():
+    try:
+        import array_api_compat
+    except ImportError as exc:  # pragma: no cover - exercised only without the extra
+        raise ImportError(
+            "losslab needs array-api-compat to compute on arrays other than NumPy's: "
+            "pip install 'losslab[array]'"
+        ) from exc
+    return array_api_compat
+
+
+def _library(a) -> str | None:
+    """The array library of ``a`` ('numpy', 'torch', ...), or ``None`` for scalars, lists and other array-likes."""
+    if isinstance(a, np.ndarray):
+        return "numpy"
+    if a is None or isinstance(a, (numbers.Number, np.generic, list, tuple)):
+        return None
+    top = type(a).__module__.partition(".")[0]
+    if top in _COMPAT_LIBRARIES or hasattr(a, "__array_namespace__"):
+        return top
+    return None  # anything else NumPy converts (np.asarray), as it always has
+
+
+def _type_name(a, library: str) -> str:
+    name = _TYPE_NAMES.get(library, f"{library}.{type(a).__name__}")
+    return ("an " if name[0] in "aeiou" else "a ") + name
+
+
+def namespace(*arrays, names: tuple[str, ...] | None = None):
+    """The array namespace of ``arrays``: ``numpy`` itself for NumPy inputs, else array_api_compat's.
+
+    ``names`` (one per argument) word the error when two array libraries are mixed.
+
+    >>> import numpy as np
+    >>> namespace(np.ones(3), 2.0, None) is np
+    True
+    """
+    first = None
+    for i, a in enumerate(arrays):
+        lib = _library(a)
+        if lib is None:
+            continue
+        if first is None:
+            first = (i, lib, a)
+        elif lib != first[1]:
+            j, first_lib, first_a = first
+            name = (lambda k: names[k] if names is not None else f"argument {k + 1}")
+            raise TypeError(
+                f"{name(j)} is {_type_name(first_a, first_lib)} but {name(i)} is {_type_name(a, lib)}: "
+                f"pass arrays of one library"
+            )
+    if first is None or first[1] == "numpy":
+        return np
+    return _compat().array_namespace(*(a for a in arrays if _library(a) is not None))
+
+
+def is_numpy(xp) -> bool:
+    return xp is np
+
+
+def asarray(x, xp):
+    """``x`` as an array of ``xp``: its own arrays unchanged; scalars and lists read as NumPy reads them."""
+    if xp is np:
+        return np.asarray(x)
+    if _library(x) is not None:
+        return x
+    return xp.asarray(np.asarray(x))
+
+
+def astype(x, dtype, xp):
+    """``x`` cast to ``dtype``, without a copy when it already has it."""
+    if xp is np:
+        return x.astype(dtype, copy=False)
+    return xp.astype(x, dtype, copy=False)
+
+
+_KINDS = {"b": "bool", "i": "signed integer", "u": "unsigned integer", "f": "real floating"}
+
+
+def has_kind(x, kinds: str, xp) -> bool:
+    """Whether ``x``'s dtype is of one of NumPy's ``kinds`` letters (``"biuf"``: bool, int, uint, float)."""
+    if xp is np:
+        return x.dtype.kind in kinds
+    return xp.isdtype(x.dtype, tuple(_KINDS[k] for k in kinds))
+
+
+def is_float(x, xp) -> bool:
+    """Whether ``x`` is float32 or float64 (the dtypes a loss computes in)."""
+    return x.dtype == xp.float32 or x.dtype == xp.float64
+
+
+def describe(x) -> str:
+    return f"an array of shape {tuple(x.shape)} and dtype {x.dtype}"
+
+
+def cumulative_sum(x, axis: int, xp):
+    """Running sum along ``axis`` (NumPy 1.x has only ``cumsum``)."""
+    if xp is np:
+        return np.cumsum(x, axis=axis)
+    return xp.cumulative_sum(x, axis=axis)
+
+
+def one_hot(labels, num_classes: int, xp):
+    """``labels[..., None] == arange(num_classes)``: a boolean mask with the classes on a new last axis."""
+    return labels[..., None] == xp.arange(num_classes, dtype=labels.dtype)
+
+
+def take_along_last(x, labels, xp):
+    """``x[..., labels]`` per row: the entry of each row of ``x`` at that row's label (shape ``labels.shape``).
+
+    NumPy indexes; elsewhere a one-hot select (the standard's integer indexing is one axis
+    at a time), whose sum adds exact zeros only, so the values are the same to the bit.
+    """
+    if xp is np:
+        return np.take_along_axis(x, labels[..., np.newaxis], axis=-1)[..., 0]
+    return xp.sum(xp.where(one_hot(labels, x.shape[-1], xp), x, 0), axis=-1)
+
+
+def any_true(mask) -> bool:
+    """Whether any entry of the boolean array ``mask`` is true (an eager read)."""
+    if isinstance(mask, (np.ndarray, np.generic)):
+        return bool(mask.any())
+    return bool(namespace(mask).any(mask))
+
+
+def scalar(a) -> Any:
+    """The Python number in a 0-d (or one-element) array: ``bool``, ``int`` or ``float`` by its dtype."""
+    if isinstance(a, (np.ndarray, np.generic)):
+        return a.item()
+    xp = namespace(a)
+    a = xp.reshape(a, ())
+    if xp.isdtype(a.dtype, "bool"):
+        return bool(a)
+    if xp.isdtype(a.dtype, "integral"):
+        return int(a)
+    return float(a)
+
+
+def first_value(x, mask) -> Any:
+    """The first entry of ``x`` (in C order) where ``mask`` is true, as a Python number."""
+    if isinstance(x, np.ndarray):
+        return x[mask].flat[0].item()
+    xp = namespace(x)
+    return scalar(xp.reshape(x[mask], (-1,))[0])
+
+
+def first_index(mask) -> tuple[int, ...]:
+    """The index of the first true entry of ``mask`` (in C order)."""
+    if isinstance(mask, np.ndarray):
+        return tuple(int(i) for i in np.argwhere(mask)[0])
+    xp = namespace(mask)
+    return tuple(int(i[0]) for i in xp.nonzero(mask))
+
+
+def check_values(x, check: Callable[[Any, tuple[int, ...]], None]):
+    """Run ``check(values, start)`` on ``x``; return the array to compute with from here on.
+
+    ``check`` raises on bad values; ``start`` is the index in ``x`` of the first of
+    ``values`` (all zeros but for a Dask chunk), for messages that name a position.
+    Eager arrays are checked now and returned as they are. A Dask array is returned
+    with the check in its graph: each chunk is checked when it is computed, and the
+    error is raised by ``.compute()``. Other lazy arrays (JAX) are not checked.
+    """
+    if _library(x) in (None, "numpy"):
+        check(x, (0,) * np.ndim(x))
+        return x
+    compat = _compat()
+    if not compat.is_lazy_array(x):
+        check(x, (0,) * x.ndim)
+        return x
+    if compat.is_dask_array(x):
+        def checked(block, block_info=None):
+            if block_info is None:  # dask probing the function on an empty array
+                return block
+            check(block, tuple(lo for lo, _ in block_info[0]["array-location"]))
+            return block
+        return x.map_blocks(checked, dtype=x.dtype, meta=x._meta)
+    return x

@@ -1,0 +1,310 @@
+"""The converted losses (``LossSpec.array_api``) on other array libraries, against their NumPy results.
+
+Every registry case x reduction, forward and backward, on array-api-strict (the standard's
+reference implementation: nothing NumPy-only gets through), on Dask arrays chunked along the
+batch (lazy until computed) and on PyTorch tensors; CuPy when a GPU is present. Each library
+is optional: its tests skip when it is not installed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from _support import as_tuple, case_args, spec_case_reduction
+
+from losslab import _array_api as xpa
+from losslab.registry import LOSSES, get
+
+CONVERTED = [spec.name for spec in LOSSES if spec.array_api]
+PARAMS = spec_case_reduction(only=CONVERTED)
+TOL = {np.float64: dict(rtol=1e-12, atol=1e-14), np.float32: dict(rtol=1e-5, atol=1e-6)}
+
+
+def _numpy_call(spec, case, reduction, dtype):
+    """The NumPy reference: (out, dout, gradients)."""
+    inputs, options = case_args(case, dtype)
+    out = spec.function(*inputs, **options, reduction=reduction)
+    dout = np.random.default_rng(7).uniform(0.5, 1.5, np.shape(out)).astype(dtype)
+    grads = as_tuple(spec.backward(dout, *inputs, **options, reduction=reduction))
+    return out, dout, grads
+
+
+def _convert(case, dtype, dout, to):
+    """The case's arrays (inputs, array options, dout) converted by ``to``; other options as they are."""
+    inputs, options = case_args(case, dtype)
+    inputs = tuple(to(np.asarray(a)) for a in inputs)
+    options = {k: to(val) if isinstance(val, np.ndarray) else val for k, val in options.items()}
+    return inputs, options, to(np.asarray(dout))
+
+
+def _library_call(spec, case, reduction, dtype, to):
+    """The same call on converted arrays: (NumPy out, NumPy grads, library out, library grads)."""
+    out, dout, grads = _numpy_call(spec, case, reduction, dtype)
+    inputs, options, ldout = _convert(case, dtype, dout, to)
+    lout = spec.function(*inputs, **options, reduction=reduction)
+    lgrads = as_tuple(spec.backward(ldout, *inputs, **options, reduction=reduction))
+    return out, grads, lout, lgrads
+
+
+def _assert_close(result, expected, dtype):
+    assert np.shape(result) == np.shape(expected)
+    np.testing.assert_allclose(result, expected, **TOL[dtype])
+
+
+# --------------------------------------------------------------------------- array-api-strict
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("spec, case, reduction", PARAMS)
+def test_array_api_strict_matches_numpy(spec, case, reduction, dtype):
+    xps = pytest.importorskip("array_api_strict")
+    pytest.importorskip("array_api_compat")
+    out, grads, sout, sgrads = _library_call(spec, case, reduction, dtype, xps.asarray)
+    expected_dtype = xps.float64 if dtype is np.float64 else xps.float32
+    for result, expected in zip((sout,) + sgrads, (out,) + grads, strict=True):
+        assert isinstance(result, xps.Array)
+        assert result.dtype == expected_dtype
+        _assert_close(np.from_dlpack(result), expected, dtype)
+
+
+@pytest.mark.parametrize("spec", [get(n) for n in CONVERTED], ids=CONVERTED)
+def test_class_on_array_api_strict(spec):
+    xps = pytest.importorskip("array_api_strict")
+    pytest.importorskip("array_api_compat")
+    case = spec.make_cases()[0]
+    inputs, options, _ = _convert(case, np.float64, 1.0, xps.asarray)
+    loss = spec.cls(**options)
+    out = loss(*inputs)
+    assert isinstance(out, xps.Array)
+    for g, e in zip(as_tuple(loss.backward()), as_tuple(spec.backward(1.0, *inputs, **options)), strict=True):
+        assert isinstance(g, xps.Array)
+        np.testing.assert_array_equal(np.from_dlpack(g), np.from_dlpack(e))
+
+
+# --------------------------------------------------------------------------- Dask
+
+def _dask_array(a: np.ndarray):
+    """A Dask array chunked along the first (batch) axis, in two chunks where there are two rows."""
+    import dask.array as da
+
+    chunks = ((a.shape[0] + 1) // 2 or 1,) + a.shape[1:] if a.ndim else ()
+    return da.from_array(a, chunks=chunks)
+
+
+class _TaskCounter:
+    """Counts the tasks Dask runs while it is active: 0 means nothing was computed."""
+
+    def __enter__(self):
+        from dask.callbacks import Callback
+
+        self.count = 0
+
+        def pretask(key, dsk, state):
+            self.count += 1
+
+        self._callback = Callback(pretask=pretask)
+        self._callback.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._callback.__exit__(*exc)
+
+
+@pytest.mark.parametrize("spec, case, reduction", PARAMS)
+def test_dask_is_lazy_and_matches_numpy(spec, case, reduction):
+    da = pytest.importorskip("dask.array")
+    pytest.importorskip("array_api_compat")
+    with _TaskCounter() as tasks:
+        out, grads, dout_, dgrads = _library_call(spec, case, reduction, np.float64, _dask_array)
+    assert tasks.count == 0, "the loss computed part of its Dask graph before being asked to"
+    for result, expected in zip((dout_,) + dgrads, (out,) + grads, strict=True):
+        assert isinstance(result, da.Array)
+        assert result.dtype == np.float64
+        _assert_close(result.compute(), expected, np.float64)
+
+
+# --------------------------------------------------------------------------- PyTorch and CuPy
+
+@pytest.mark.parametrize("spec, case, reduction", PARAMS)
+def test_torch_tensors_match_numpy(spec, case, reduction):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("array_api_compat")
+    out, grads, tout, tgrads = _library_call(spec, case, reduction, np.float64, torch.from_numpy)
+    for result, expected in zip((tout,) + tgrads, (out,) + grads, strict=True):
+        assert isinstance(result, torch.Tensor) and result.dtype == torch.float64
+        _assert_close(result.numpy(), expected, np.float64)
+
+
+def _cupy():
+    cp = pytest.importorskip("cupy")
+    pytest.importorskip("array_api_compat")
+    try:
+        if cp.cuda.runtime.getDeviceCount() < 1:
+            pytest.skip("no GPU")
+    except cp.cuda.runtime.CUDARuntimeError:
+        pytest.skip("no GPU")
+    return cp
+
+
+@pytest.mark.parametrize("spec, case, reduction", PARAMS)
+def test_cupy_arrays_match_numpy(spec, case, reduction):
+    cp = _cupy()
+    out, grads, cout, cgrads = _library_call(spec, case, reduction, np.float64, cp.asarray)
+    for result, expected in zip((cout,) + cgrads, (out,) + grads, strict=True):
+        assert isinstance(result, cp.ndarray) and result.dtype == np.float64
+        _assert_close(cp.asnumpy(result), expected, np.float64)
+
+
+# --------------------------------------------------------------------------- one library per call
+
+@pytest.mark.parametrize("spec", [get(n) for n in CONVERTED], ids=CONVERTED)
+def test_mixing_libraries_is_a_type_error(spec):
+    xps = pytest.importorskip("array_api_strict")
+    pytest.importorskip("array_api_compat")
+    case = spec.make_cases()[0]
+    inputs, options = case_args(case)
+    mixed = (xps.asarray(inputs[0]),) + inputs[1:]
+    first, second = spec.inputs[0], spec.inputs[1]
+    with pytest.raises(TypeError, match=f"{first} is an array_api_strict.Array but {second} is a "
+                                        f"numpy.ndarray: pass arrays of one library"):
+        spec.function(*mixed, **options)
+    strict_inputs = tuple(xps.asarray(a) for a in inputs)
+    strict_options = {k: xps.asarray(val) if isinstance(val, np.ndarray) else val for k, val in options.items()}
+    out = spec.function(*strict_inputs, **strict_options, reduction="none")
+    with pytest.raises(TypeError, match="dout is a numpy.ndarray but input is an array_api_strict.Array"):
+        spec.backward(np.ones(tuple(out.shape)), *strict_inputs, **strict_options, reduction="none")
+
+
+def test_mixing_torch_and_numpy_names_both():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("array_api_compat")
+    from losslab.functional import log_cosh_loss
+
+    with pytest.raises(TypeError, match=r"^input is a torch.Tensor but target is a numpy.ndarray: "
+                                        r"pass arrays of one library$"):
+        log_cosh_loss(torch.zeros(3, dtype=torch.float64), np.zeros(3))
+
+
+def test_mixed_weight_is_a_type_error():
+    xps = pytest.importorskip("array_api_strict")
+    pytest.importorskip("array_api_compat")
+    from losslab.functional import multilabel_soft_margin_loss
+
+    x, t = xps.zeros((2, 3), dtype=xps.float64), xps.ones((2, 3), dtype=xps.float64)
+    with pytest.raises(TypeError, match="input is an array_api_strict.Array but weight is a numpy.ndarray"):
+        multilabel_soft_margin_loss(x, t, weight=np.ones(3))
+
+
+def test_scalars_and_lists_go_with_any_library():
+    xps = pytest.importorskip("array_api_strict")
+    pytest.importorskip("array_api_compat")
+    from losslab.functional import hinge_embedding_loss, hinge_embedding_loss_backward
+
+    x = xps.asarray([0.3, 0.3, 1.5], dtype=xps.float32)
+    out = hinge_embedding_loss(x, [1.0, -1.0, -1.0], reduction="none")
+    assert isinstance(out, xps.Array) and out.dtype == xps.float32
+    np.testing.assert_allclose(np.from_dlpack(out), [0.3, 0.7, 0.0], rtol=1e-6)
+    g = hinge_embedding_loss_backward(np.float64(2.0), x, [1.0, -1.0, -1.0], reduction="sum")
+    np.testing.assert_array_equal(np.from_dlpack(g), [2.0, -2.0, 0.0])
+
+
+# --------------------------------------------------------------------------- value checks
+
+def test_eager_value_checks_keep_their_messages():
+    xps = pytest.importorskip("array_api_strict")
+    pytest.importorskip("array_api_compat")
+    from losslab._validation import ClassIndexError
+    from losslab.functional import dice_loss, hinge_embedding_loss, multi_margin_loss
+
+    with pytest.raises(ValueError, match=r"target must hold only the labels 1 and -1, got the value 0.5"):
+        hinge_embedding_loss(xps.zeros(3, dtype=xps.float64), xps.asarray([1.0, 0.5, -1.0]))
+    with pytest.raises(ClassIndexError, match=r"target holds the class index 4, out of range"):
+        multi_margin_loss(xps.zeros((2, 3), dtype=xps.float64), xps.asarray([0, 4]))
+    with pytest.raises(ValueError, match=r"the dice denominator is 0 for sample 1, class 0"):
+        dice_loss(xps.asarray([[[0.5]], [[0.0]]]), xps.asarray([[[1.0]], [[0.0]]]), smooth=0.0)
+
+
+def test_dask_value_checks_run_when_computed():
+    """Bad values in a later chunk: the call stays lazy, ``.compute()`` raises the NumPy message."""
+    da = pytest.importorskip("dask.array")
+    pytest.importorskip("array_api_compat")
+    from losslab._validation import ClassIndexError
+    from losslab.functional import dice_loss, hinge_embedding_loss, multi_margin_loss, quantile_loss
+
+    labels = np.ones(8)
+    labels[6] = 0.5
+    with _TaskCounter() as tasks:
+        out = hinge_embedding_loss(da.zeros(8, chunks=4), da.from_array(labels, chunks=4))
+    assert tasks.count == 0
+    with pytest.raises(ValueError, match=r"target must hold only the labels 1 and -1, got the value 0.5"):
+        out.compute()
+
+    classes = da.from_array(np.array([0, 1, 2, 7]), chunks=2)
+    loss = multi_margin_loss(da.zeros((4, 3), chunks=(2, 3)), classes, reduction="none")
+    with pytest.raises(ClassIndexError, match=r"target holds the class index 7"):
+        loss.compute()
+
+    probs = np.full((4, 1, 2), 0.5)
+    probs[3] = 0.0
+    masks = np.ones((4, 1, 2))
+    masks[3] = 0.0
+    loss = dice_loss(da.from_array(probs, chunks=(2, 1, 2)), da.from_array(masks, chunks=(2, 1, 2)), smooth=0.0)
+    with pytest.raises(ValueError, match=r"the dice denominator is 0 for sample 3, class 0"):  # global index
+        loss.compute()
+
+    x = da.zeros((2, 2), chunks=(1, 2))
+    with pytest.raises(ValueError, match=r"input must be a 2-D array"):  # shapes: at the door
+        quantile_loss(da.zeros(3, chunks=2), da.zeros(3, chunks=2), quantiles=[0.5])
+    assert quantile_loss(x, da.zeros(2, chunks=1), quantiles=[0.1, 0.9]).compute() == 0.0
+
+
+def test_out_of_core_loss_and_gradient_stay_lazy():
+    """200,000 x 8 in 20 chunks through a row-wise and an elementwise loss, computed only when asked."""
+    da = pytest.importorskip("dask.array")
+    pytest.importorskip("array_api_compat")
+    from losslab.functional import (
+        cosine_embedding_loss, cosine_embedding_loss_backward, log_cosh_loss, log_cosh_loss_backward,
+    )
+
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.normal(0, 2, (200_000, 8)), rng.normal(0, 2, (200_000, 8))
+    y = rng.choice([-1.0, 1.0], 200_000)
+    d1, d2 = da.from_array(x1, chunks=(10_000, 8)), da.from_array(x2, chunks=(10_000, 8))
+    dy = da.from_array(y, chunks=10_000)
+    with _TaskCounter() as tasks:
+        loss = log_cosh_loss(d1, d2)
+        grad = log_cosh_loss_backward(1.0, d1, d2)
+        closs = cosine_embedding_loss(d1, d2, dy, margin=0.2)
+        g1, g2 = cosine_embedding_loss_backward(1.0, d1, d2, dy, margin=0.2)
+    assert tasks.count == 0
+    assert grad.numblocks == (20, 1) and g1.numblocks == (20, 1)
+    with _TaskCounter() as tasks:
+        value, gradient = da.compute(loss, grad)
+    assert tasks.count > 20  # every chunk was read
+    np.testing.assert_allclose(value, log_cosh_loss(x1, x2), rtol=1e-12)
+    np.testing.assert_allclose(gradient, log_cosh_loss_backward(1.0, x1, x2), rtol=1e-12)
+    np.testing.assert_allclose(closs.compute(), cosine_embedding_loss(x1, x2, y, margin=0.2), rtol=1e-12)
+    e1, e2 = cosine_embedding_loss_backward(1.0, x1, x2, y, margin=0.2)
+    np.testing.assert_allclose(g1.compute(), e1, rtol=1e-12, atol=1e-20)
+    np.testing.assert_allclose(g2.compute(), e2, rtol=1e-12, atol=1e-20)
+
+
+# --------------------------------------------------------------------------- the NumPy path stays NumPy-only
+
+def test_numpy_namespace_needs_no_import():
+    assert xpa.namespace(np.ones(2), np.float32(1.0), 2.0, [1.0], None) is np
+    assert xpa.namespace() is np
+
+
+def test_import_and_numpy_calls_do_not_import_array_api_compat_or_dask():
+    code = (
+        "import sys, numpy as np, losslab, losslab.registry\n"
+        "from losslab.functional import log_cosh_loss_backward, dice_loss\n"
+        "log_cosh_loss_backward(1.0, np.ones(3), np.zeros(3))\n"
+        "dice_loss(np.full((1, 1, 2), 0.5), np.ones((1, 1, 2)))\n"
+        "bad = [m for m in ('array_api_compat', 'array_api_strict', 'dask', 'torch') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

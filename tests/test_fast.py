@@ -1,0 +1,421 @@
+"""The fused fast paths (losslab._fast) against the reference implementations they stand in for.
+
+Every test runs on each available backend (the NumPy kernels always, the numba kernels
+when numba is installed) and on one thread and on several (the threshold for threads is
+lowered so that small arrays take the threaded path). Nothing here measures time.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from losslab import _fast, nn
+from losslab._fast import _dispatch
+from losslab._validation import ClassIndexError
+from losslab.functional import classification as FC
+from losslab.functional import regression as FR
+
+TOL = {np.float64: dict(rtol=1e-12), np.float32: dict(rtol=2e-5)}
+
+
+def _have_numba() -> bool:
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+BACKENDS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(not _have_numba(), reason="numba not installed"))]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, monkeypatch):
+    """Force one kernel set for the test; restore the dispatcher's state afterwards."""
+    monkeypatch.setitem(_dispatch._state, "kernels", None if request.param == "numba" else False)
+    monkeypatch.setenv("LOSSLAB_NUMBA", "1")
+    assert _fast.backend() == request.param
+    return request.param
+
+
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
+def threads(request, monkeypatch):
+    """One thread, or two with the threshold lowered so that test-sized calls are split."""
+    old = _fast.get_num_threads()
+    _fast.set_num_threads(request.param)
+    if request.param > 1:
+        monkeypatch.setattr(_dispatch, "PARALLEL_MIN", 16)
+    yield request.param
+    _fast.set_num_threads(old)
+
+
+def assert_close(actual, expected, dtype, scale=None):
+    """Within the dtype's tolerance, relative to the largest magnitude (``scale``) for near-zero entries."""
+    actual, expected = np.asarray(actual), np.asarray(expected)
+    assert actual.dtype == expected.dtype == np.dtype(dtype)
+    assert actual.shape == expected.shape
+    tol = TOL[dtype]["rtol"]
+    ref = float(np.max(np.abs(expected), initial=0.0)) if scale is None else scale
+    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * ref + np.finfo(dtype).tiny * 1e6)
+
+
+# --------------------------------------------------------------------------- cross-entropy
+
+CE_SHAPES = [(1, 1), (1, 10), (7, 3), (32, 10), (100, 17), (33, 64), (9, 1000)]
+
+
+def _ce_inputs(n, c, dtype, seed=0, spread=3.0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((n, c)) * spread).astype(dtype), rng.integers(0, c, n)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", CE_SHAPES, ids=str)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_matches_reference(backend, threads, dtype, shape, reduction):
+    x, t = _ce_inputs(*shape, dtype)
+    assert _fast.cross_entropy(x, t, None, -100, reduction, 0.0) is not None
+    out = FC.cross_entropy(x, t, reduction=reduction)
+    assert_close(out, FC._reference_cross_entropy(x, t, reduction=reduction), dtype)
+    dout = np.linspace(0.5, 1.5, shape[0]).astype(dtype) if reduction == "none" else 0.75
+    grad = FC.cross_entropy_backward(dout, x, t, reduction=reduction)
+    assert_close(grad, FC._reference_cross_entropy_backward(dout, x, t, reduction=reduction), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_extreme_logits(backend, threads, dtype):
+    x = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [0.0, 0.0, 0.0], [1e4, 1e4 - 1, -3.0],
+                  [50.0, -50.0, 100.0]], dtype)
+    for t in (np.array([0, 1, 2, 1, 1]), np.array([1, 0, 0, 2, 2])):
+        for reduction in ("mean", "sum", "none"):
+            out = FC.cross_entropy(x, t, reduction=reduction)
+            assert np.all(np.isfinite(out))
+            assert_close(out, FC._reference_cross_entropy(x, t, reduction=reduction), dtype)
+            assert_close(FC.cross_entropy_backward(1.0, x, t, reduction=reduction),
+                         FC._reference_cross_entropy_backward(1.0, x, t, reduction=reduction), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_tiny_loss_keeps_relative_precision(backend, dtype):
+    """A confident correct prediction: the loss ~ exp(-20) is not swallowed by 1 + rest."""
+    x = np.array([[20.0, 0.0, 0.0, -5.0]], dtype)
+    t = np.array([0])
+    exact = np.log1p(2 * np.exp(-20.0) + np.exp(-25.0))
+    np.testing.assert_allclose(FC.cross_entropy(x, t), exact, rtol=TOL[dtype]["rtol"])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ignore_index", [-100, 2, 0])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_ignore_index(backend, threads, dtype, ignore_index, reduction):
+    x, t = _ce_inputs(40, 5, dtype, seed=3)
+    t[::3] = ignore_index
+    out = FC.cross_entropy(x, t, ignore_index=ignore_index, reduction=reduction)
+    assert_close(out, FC._reference_cross_entropy(x, t, ignore_index=ignore_index, reduction=reduction), dtype)
+    grad = FC.cross_entropy_backward(1.0, x, t, ignore_index=ignore_index, reduction=reduction)
+    assert_close(grad, FC._reference_cross_entropy_backward(1.0, x, t, ignore_index=ignore_index,
+                                                            reduction=reduction), dtype)
+    assert np.all(grad[t == ignore_index] == 0)
+
+
+def test_cross_entropy_non_contiguous_and_other_label_dtypes(backend, threads):
+    x, t = _ce_inputs(30, 12, np.float64, seed=5)
+    views = [np.asfortranarray(x), x[::2], x[:, ::2], x.T.copy().T]
+    for xv in views:
+        tv = t[: xv.shape[0]] % xv.shape[1]
+        for labels in (tv, tv.astype(np.int32), tv.astype(np.uint8), tv.astype(np.uint64)):
+            assert_close(FC.cross_entropy(xv, labels, reduction="none"),
+                         FC._reference_cross_entropy(xv, labels, reduction="none"), np.float64)
+            assert_close(FC.cross_entropy_backward(1.0, xv, labels),
+                         FC._reference_cross_entropy_backward(1.0, xv, labels), np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_nan_propagates(backend, dtype):
+    x, t = _ce_inputs(4, 6, dtype)
+    x[1, 2] = np.nan
+    x[2, 3] = np.inf
+    with np.errstate(invalid="ignore"):
+        out = FC.cross_entropy(x, t, reduction="none")
+        ref = FC._reference_cross_entropy(x, t, reduction="none")
+        assert np.isnan(FC.cross_entropy(x, t))
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
+
+
+def test_cross_entropy_falls_back_outside_the_fused_cases(backend):
+    x, t = _ce_inputs(6, 4, np.float64)
+    w = np.array([1.0, 2.0, 0.5, 1.0])
+    probs = np.full_like(x, 0.25)
+    for args in [(x, t, w, -100, "mean", 0.0), (x, t, None, -100, "mean", 0.1), (x, probs, None, -100, "mean", 0.0),
+                 (x[0], t[0], None, -100, "mean", 0.0), (x.reshape(6, 4, 1), t.reshape(6, 1), None, -100, "mean", 0.0),
+                 (x.tolist(), t, None, -100, "mean", 0.0), (x, t, None, -100, "batchmean", 0.0),
+                 (x, t, None, True, "mean", 0.0), (x.astype(np.float16), t, None, -100, "mean", 0.0),
+                 (x, np.full(6, -100), None, -100, "mean", 0.0), (x, t.astype(float), None, -100, "mean", 0.0)]:
+        assert _fast.cross_entropy(*args) is None
+
+
+def test_cross_entropy_errors_come_from_the_reference(backend):
+    x, t = _ce_inputs(5, 3, np.float32)
+    bad = t.copy()
+    bad[2] = 3
+    with pytest.raises(ClassIndexError, match="class index 3"):
+        FC.cross_entropy(x, bad)
+    with pytest.raises(ClassIndexError):
+        nn.CrossEntropyLoss()(x, -bad - 1)
+    with pytest.raises(ValueError, match="reduction"):
+        FC.cross_entropy(x, t, reduction="avg")
+    with pytest.raises(ValueError, match="dout"):
+        FC.cross_entropy_backward(np.ones(3), x, t)
+    loss = nn.CrossEntropyLoss(reduction="none")
+    loss(x, t)
+    with pytest.raises(ValueError, match="dout"):
+        loss.backward(np.ones(4))
+    all_ignored = np.full(5, -100)
+    assert np.isnan(FC.cross_entropy(x, all_ignored))
+
+
+# --------------------------------------------------------------------------- pointwise losses
+
+POINTWISE = {
+    "mse": (FR.mse_loss, FR.mse_loss_backward, FR._reference_mse_loss, FR._reference_mse_loss_backward, {}),
+    "l1": (FR.l1_loss, FR.l1_loss_backward, FR._reference_l1_loss, FR._reference_l1_loss_backward, {}),
+    "huber": (FR.huber_loss, FR.huber_loss_backward, FR._reference_huber_loss,
+              FR._reference_huber_loss_backward, {"delta": 0.7}),
+    "smooth_l1": (FR.smooth_l1_loss, FR.smooth_l1_loss_backward, FR._reference_smooth_l1_loss,
+                  FR._reference_smooth_l1_loss_backward, {"beta": 1.3}),
+    "bce_logits": (FC.binary_cross_entropy_with_logits, FC.binary_cross_entropy_with_logits_backward,
+                   FC._reference_binary_cross_entropy_with_logits,
+                   FC._reference_binary_cross_entropy_with_logits_backward, {}),
+}
+SIZES = [(1,), (5,), (4, 3, 2), (3 * 2**15 + 7,)]
+
+
+def _pair(kind, shape, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * 2).astype(dtype)
+    t = rng.random(shape) if kind == "bce_logits" else rng.standard_normal(shape)
+    return x, t.astype(dtype)
+
+
+@pytest.mark.parametrize("kind", list(POINTWISE))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SIZES, ids=str)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_pointwise_matches_reference(backend, threads, kind, dtype, shape, reduction):
+    fwd, bwd, ref_fwd, ref_bwd, opts = POINTWISE[kind]
+    x, t = _pair(kind, shape, dtype)
+    param = next(iter(opts.values()), None)
+    assert _fast.pointwise(kind, x, t, reduction, param) is not None
+    assert_close(fwd(x, t, reduction=reduction, **opts), ref_fwd(x, t, reduction=reduction, **opts), dtype)
+    dout = (np.random.default_rng(1).random(shape) + 0.5).astype(dtype) if reduction == "none" else 1.25
+    assert_close(bwd(dout, x, t, reduction=reduction, **opts), ref_bwd(dout, x, t, reduction=reduction, **opts),
+                 dtype)
+
+
+@pytest.mark.parametrize("kind", list(POINTWISE))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pointwise_special_values(backend, kind, dtype):
+    fwd, bwd, ref_fwd, ref_bwd, opts = POINTWISE[kind]
+    x = np.array([0.0, -0.0, 1e4, -1e4, 0.7, -0.7, 1.3, -1.3, 3.0, 40.0, -40.0, 1e-30], dtype)
+    t = np.array([0.0, 0.0, 0.0, 1.0, 0.7, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.5], dtype)
+    assert_close(fwd(x, t, reduction="none", **opts), ref_fwd(x, t, reduction="none", **opts), dtype)
+    assert_close(bwd(1.0, x, t, reduction="none", **opts), ref_bwd(1.0, x, t, reduction="none", **opts), dtype)
+    x[3], t[5] = np.nan, np.inf
+    with np.errstate(invalid="ignore"):
+        out, ref = fwd(x, t, reduction="none", **opts), ref_fwd(x, t, reduction="none", **opts)
+        g, ref_g = bwd(1.0, x, t, reduction="none", **opts), ref_bwd(1.0, x, t, reduction="none", **opts)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
+    np.testing.assert_array_equal(np.isnan(g), np.isnan(ref_g))
+
+
+@pytest.mark.parametrize("kind", list(POINTWISE))
+def test_pointwise_non_contiguous_and_cast_targets(backend, threads, kind):
+    fwd, bwd, ref_fwd, ref_bwd, opts = POINTWISE[kind]
+    x, t = _pair(kind, (40, 30), np.float32, seed=2)
+    for xv, tv in [(x[::2, ::3], t[::2, ::3]), (x.T, t.T), (x, t.astype(np.float64)), (x, (t > 0.5).astype(np.int64))]:
+        assert_close(fwd(xv, tv, reduction="sum", **opts), ref_fwd(xv, tv, reduction="sum", **opts), np.float32)
+        assert_close(bwd(0.5, xv, tv, **opts), ref_bwd(0.5, xv, tv, **opts), np.float32)
+
+
+def test_pointwise_falls_back_outside_the_fused_cases(backend):
+    x, t = _pair("mse", (6,), np.float64)
+    for args in [("mse", x, t[:5], "mean"), ("mse", x.tolist(), t, "mean"), ("mse", x, t, "batchmean"),
+                 ("mse", x.astype(np.int64), t, "mean"), ("mse", x[:0], t[:0], "mean"),
+                 ("huber", x, t, "mean", 0.0), ("huber", x, t, "mean", -1.0), ("huber", x, t, "mean", True),
+                 ("huber", x, t, "mean", float("inf")), ("smooth_l1", x, t, "mean", 0.0),
+                 ("mse", x, t.astype(complex), "mean")]:
+        assert _fast.pointwise(*args) is None
+    with pytest.raises(ValueError, match="kind"):
+        _fast.pointwise("hinge", x, t, "mean")
+
+
+def test_smooth_l1_with_beta_zero_is_l1(backend):
+    x, t = _pair("l1", (50,), np.float64)
+    np.testing.assert_array_equal(FR.smooth_l1_loss(x, t, beta=0.0), FR.l1_loss(x, t))
+
+
+# --------------------------------------------------------------------------- loss objects
+
+CLASSES = [
+    (nn.CrossEntropyLoss, {}, "ce"), (nn.MSELoss, {}, "mse"), (nn.L1Loss, {}, "l1"),
+    (nn.HuberLoss, {"delta": 0.5}, "huber"), (nn.SmoothL1Loss, {"beta": 2.0}, "smooth_l1"),
+    (nn.BCEWithLogitsLoss, {}, "bce_logits"),
+]
+
+
+def _class_inputs(kind, dtype):
+    if kind == "ce":
+        return _ce_inputs(16, 5, dtype, seed=9)
+    return _pair(kind, (16, 5), dtype, seed=9)
+
+
+@pytest.mark.parametrize("cls, opts, kind", CLASSES, ids=[c[0].__name__ for c in CLASSES])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_loss_object_returns_the_function_numbers(backend, cls, opts, kind, dtype, reduction):
+    x, t = _class_inputs(kind, dtype)
+    loss = cls(**opts, reduction=reduction)
+    out = loss(x, t)
+    assert loss._pending is not None  # the fused path took the call
+    np.testing.assert_array_equal(out, loss._function(x, t, **loss.options()))
+    dout = np.full(np.shape(out), 0.75, dtype)
+    first = loss.backward(dout)
+    np.testing.assert_array_equal(first, loss._backward(dout, x, t, **loss.options()))
+    second = loss.backward(dout)  # recomputed, never the array handed out before
+    assert second is not first
+    np.testing.assert_array_equal(second, first)
+    loss(x, t)
+    np.testing.assert_array_equal(loss.backward(), loss._backward(1.0, x, t, **loss.options()))
+
+
+def test_loss_object_sees_options_changed_after_forward(backend):
+    x, t = _ce_inputs(8, 4, np.float64)
+    loss = nn.CrossEntropyLoss()
+    loss(x, t)
+    loss.reduction = "sum"
+    np.testing.assert_array_equal(loss.backward(), FC.cross_entropy_backward(1.0, x, t, reduction="sum"))
+    mse = nn.MSELoss()
+    mse(x, x + 1)
+    mse.reduction = "none"
+    assert mse.backward(np.ones((8, 4))).shape == (8, 4)
+
+
+def test_loss_object_without_fused_path_uses_the_reference(backend):
+    x, t = _ce_inputs(8, 4, np.float64)
+    loss = nn.CrossEntropyLoss(label_smoothing=0.2)
+    out = loss(x, t)
+    assert loss._pending is None
+    np.testing.assert_array_equal(out, FC._reference_cross_entropy(x, t, label_smoothing=0.2))
+    np.testing.assert_array_equal(loss.backward(), FC._reference_cross_entropy_backward(1.0, x, t, label_smoothing=0.2))
+
+
+# --------------------------------------------------------------------------- dispatch
+
+def test_results_do_not_depend_on_the_thread_count(backend, monkeypatch):
+    monkeypatch.setattr(_dispatch, "PARALLEL_MIN", 16)
+    x, t = _ce_inputs(5000, 7, np.float32, seed=11)
+    y, u = _pair("bce_logits", (3 * 2**15 + 5,), np.float64)
+    old = _fast.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2, 3):
+            _fast.set_num_threads(n)
+            results.append((FC.cross_entropy(x, t), FC.cross_entropy_backward(1.0, x, t),
+                            FC.binary_cross_entropy_with_logits(y, u)))
+    finally:
+        _fast.set_num_threads(old)
+    for r in results[1:]:
+        for a, b in zip(r, results[0]):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_numba_absent_or_disabled_means_numpy(monkeypatch):
+    monkeypatch.setitem(_dispatch._state, "kernels", None)
+    monkeypatch.setenv("LOSSLAB_NUMBA", "0")
+    assert _fast.backend() == "numpy"
+    monkeypatch.setitem(_dispatch._state, "kernels", None)
+    monkeypatch.setenv("LOSSLAB_NUMBA", "1")
+    monkeypatch.setitem(sys.modules, "numba", None)  # import numba raises ImportError
+    monkeypatch.delitem(sys.modules, "losslab._fast._numba", raising=False)
+    monkeypatch.delattr(_fast, "_numba", raising=False)
+    assert _fast.backend() == "numpy"
+    x, t = _ce_inputs(6, 3, np.float64)
+    assert_close(FC.cross_entropy(x, t), FC._reference_cross_entropy(x, t), np.float64)
+
+
+def test_set_num_threads_validates():
+    with pytest.raises(ValueError, match="n must"):
+        _fast.set_num_threads(0)
+    with pytest.raises(TypeError):
+        _fast.set_num_threads(1.5)
+
+
+def test_import_losslab_stays_numpy_only():
+    code = "import sys, losslab, losslab.nn, losslab.functional; print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# --------------------------------------------------------------------------- numba building blocks
+
+@pytest.fixture(scope="module")
+def kernels():
+    pytest.importorskip("numba")
+    import numba
+
+    from losslab._fast import _numba as k
+
+    @numba.njit(fastmath={"contract"}, error_model="numpy")
+    def apply(fn_id, a, out):
+        for i in range(a.size):
+            if fn_id == 0:
+                out[i] = k._expneg(a[i])
+            else:
+                out[i] = k._log1p_unit(a[i])
+
+    return k, apply
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numba_exp_of_non_positive_numbers(kernels, dtype):
+    k, apply = kernels
+    rng = np.random.default_rng(0)
+    x = np.concatenate([-rng.random(5000) * 90, -rng.random(5000) * 2, [0.0, -0.0, -1e-30, -87.0, -700.0, -np.inf]])
+    x = x.astype(dtype)
+    out = np.empty_like(x)
+    apply(0, x, out)
+    expected = np.exp(x)
+    normal = expected >= np.finfo(dtype).tiny * 2
+    np.testing.assert_allclose(out[normal], expected[normal], rtol=4 * np.finfo(dtype).eps)
+    assert np.all(np.abs(out[~normal]) <= np.finfo(dtype).tiny * 2)  # flushed below the normal range
+    nan = np.array([np.nan], dtype)
+    apply(0, nan, nan)
+    assert np.isnan(nan[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numba_log1p_on_the_unit_interval(kernels, dtype):
+    k, apply = kernels
+    e = np.concatenate([np.random.default_rng(1).random(5000), np.exp(-np.arange(0, 700, 7.0)), [0.0, 1.0]])
+    e = e.astype(dtype)
+    out = np.empty_like(e)
+    apply(1, e, out)
+    np.testing.assert_allclose(out, np.log1p(e), rtol=2 * np.finfo(dtype).eps, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numba_row_max(kernels, dtype):
+    k, _ = kernels
+    import numba
+
+    row_max = numba.njit(lambda r: k._row_max(r))
+    rows = [[1.0, 3.0, 2.0], [-3.0, -1.0, -2.0], [-0.0, -1.0], [-np.inf, -np.inf], [1.0, np.inf],
+            [5.0], list(np.random.default_rng(2).standard_normal(1001))]
+    for row in rows:
+        r = np.array(row, dtype)
+        assert row_max(r) == r.max()
+    assert np.isnan(row_max(np.array([1.0, np.nan, 3.0], dtype)))
