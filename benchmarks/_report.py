@@ -230,7 +230,8 @@ def markdown(result) -> str:
                  + (": " + "; ".join(f"{x['case']} {x['dtype']} {x['threads']}t {x['ratio']:.2f} "
                                      f"(needs {x['required']:.2f})" for x in nm) if nm else "") + ".")
     g2 = g.get("2_bandwidth_floor", {})
-    parts.append("2. **Bandwidth floor** (large sizes, past the L3 cache): " + ("met." if g2.get("met") else "missed:"))
+    parts.append("2. **Bandwidth floor** (large sizes, past the L3 cache): "
+                 + ("met." if g2.get("met") else "missed:"))
     for row in g2.get("rows", []):
         flag = "" if row["share"] >= row["required"] else " **(short)**"
         numpy_share = f"; NumPy kernels {row['numpy_share']:.0%}" if row.get("numpy_share") else ""
@@ -259,6 +260,7 @@ def markdown(result) -> str:
         parts.append(f"   Whole processes: `python -c pass` {fmt_time(imp['python']['median'])}, `import numpy` "
                      f"{fmt_time(imp['numpy']['median'])}"
                      + (f", `import torch` {fmt_time(imp['torch']['median'])}" if "torch" in imp else "")
+                     + (f", `import numba` {fmt_time(imp['numba']['median'])}" if "numba" in imp else "")
                      + f". First call with numba's cache warm: cross-entropy {fmt_time(imp['first_use_ce']['median'])}, "
                      f"MSE {fmt_time(imp['first_use_mse']['median'])}; NumPy kernels "
                      f"{fmt_time(imp['first_use_ce_numpy']['median'])}; with an empty cache (the one-off compile) "

@@ -139,6 +139,8 @@ def measure_imports(have_torch: bool, log) -> dict:
                capture_output=True, text=True, check=True).stdout.strip() == "True"}
     if have_torch:
         res["torch"] = _wall("import torch")
+    if importlib.util.find_spec("numba") is not None:
+        res["numba"] = _wall("import numba")
     env = dict(os.environ, LOSSLAB_NUMBA="1")
     res["first_use_ce"] = _first_use("CrossEntropyLoss", "t", env)
     res["first_use_mse"] = _first_use("MSELoss", "x", env)

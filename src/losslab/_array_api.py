@@ -32,10 +32,12 @@ their values are not checked.
 
 Helpers for what the standard lacks, or what NumPy 1.x spells differently
 (losslab supports NumPy >= 1.23, whose module has no ``astype``, ``isdtype`` or
-``cumulative_sum``): :func:`astype`, :func:`has_kind`, :func:`is_float`,
-:func:`cumulative_sum`, :func:`take_along_last` / :func:`one_hot`,
-:func:`first_value` and :func:`scalar` (a Python number out of a 0-d array,
-without a round trip through NumPy), :func:`describe`.
+``cumulative_sum``, and whose creation functions take no ``device``):
+:func:`asarray`, :func:`const` and :func:`arange` (new arrays on the input's device),
+:func:`astype`, :func:`has_kind`, :func:`is_float`, :func:`cumulative_sum`,
+:func:`take_along_last` / :func:`one_hot`, :func:`any_true`, :func:`first_value`,
+:func:`first_index` and :func:`scalar` (a Python number out of a 0-d array, without a
+round trip through NumPy), :func:`describe`.
 """
 
 from __future__ import annotations
@@ -46,15 +48,14 @@ from typing import Any, Callable
 import numpy as np
 
 __all__ = [
-    "namespace", "is_numpy", "asarray", "astype", "has_kind", "is_float", "describe",
+    "namespace", "asarray", "const", "arange", "astype", "has_kind", "is_float", "describe",
     "cumulative_sum", "one_hot", "take_along_last", "any_true", "first_value", "first_index",
     "scalar", "check_values",
 ]
 
 # libraries array_api_compat knows by type (their arrays have no ``__array_namespace__``)
 _COMPAT_LIBRARIES = frozenset({"torch", "cupy", "jax", "jaxlib", "dask", "sparse", "ndonnx"})
-_TYPE_NAMES = {"numpy": "numpy.ndarray", "torch": "torch.Tensor", "dask": "dask.array.Array",
-               "jax": "jax.Array", "jaxlib": "jax.Array"}
+_TYPE_NAMES = {"numpy": "numpy.ndarray", "torch": "torch.Tensor", "dask": "dask.array.Array", "jax": "jax.Array"}
 
 
 def _compat():
@@ -76,7 +77,7 @@ def _library(a) -> str | None:
         return None
     top = type(a).__module__.partition(".")[0]
     if top in _COMPAT_LIBRARIES or hasattr(a, "__array_namespace__"):
-        return top
+        return "jax" if top == "jaxlib" else top  # concrete JAX arrays live in jaxlib, tracers in jax
     return None  # anything else NumPy converts (np.asarray), as it always has
 
 
@@ -103,9 +104,9 @@ def namespace(*arrays, names: tuple[str, ...] | None = None):
             first = (i, lib, a)
         elif lib != first[1]:
             j, first_lib, first_a = first
-            name = (lambda k: names[k] if names is not None else f"argument {k + 1}")
+            name_i, name_j = (names[k] if names is not None else f"argument {k + 1}" for k in (i, j))
             raise TypeError(
-                f"{name(j)} is {_type_name(first_a, first_lib)} but {name(i)} is {_type_name(a, lib)}: "
+                f"{name_j} is {_type_name(first_a, first_lib)} but {name_i} is {_type_name(a, lib)}: "
                 f"pass arrays of one library"
             )
     if first is None or first[1] == "numpy":
@@ -113,17 +114,31 @@ def namespace(*arrays, names: tuple[str, ...] | None = None):
     return _compat().array_namespace(*(a for a in arrays if _library(a) is not None))
 
 
-def is_numpy(xp) -> bool:
-    return xp is np
+def _on(like, xp) -> dict:
+    """The ``device`` keyword that puts a new array beside ``like`` (none for NumPy: 1.x takes none)."""
+    if xp is np or like is None:
+        return {}
+    return {"device": _compat().device(like)}
 
 
-def asarray(x, xp):
-    """``x`` as an array of ``xp``: its own arrays unchanged; scalars and lists read as NumPy reads them."""
+def asarray(x, xp, like=None):
+    """``x`` as an array of ``xp``: its own arrays unchanged; scalars and lists read as NumPy reads
+    them, placed on ``like``'s device."""
     if xp is np:
         return np.asarray(x)
     if _library(x) is not None:
         return x
-    return xp.asarray(np.asarray(x))
+    return xp.asarray(np.asarray(x), **_on(like, xp))
+
+
+def const(value, like, xp):
+    """``value`` as a 0-d array of ``like``'s dtype, on its device (so a GPU loss makes no host array)."""
+    return xp.asarray(value, dtype=like.dtype, **_on(like, xp))
+
+
+def arange(n: int, like, xp):
+    """``0, 1, ..., n - 1`` in ``like``'s dtype, on its device."""
+    return xp.arange(n, dtype=like.dtype, **_on(like, xp))
 
 
 def astype(x, dtype, xp):
@@ -161,7 +176,7 @@ def cumulative_sum(x, axis: int, xp):
 
 def one_hot(labels, num_classes: int, xp):
     """``labels[..., None] == arange(num_classes)``: a boolean mask with the classes on a new last axis."""
-    return labels[..., None] == xp.arange(num_classes, dtype=labels.dtype)
+    return labels[..., None] == arange(num_classes, labels, xp)
 
 
 def take_along_last(x, labels, xp):
@@ -228,10 +243,12 @@ def check_values(x, check: Callable[[Any, tuple[int, ...]], None]):
         check(x, (0,) * x.ndim)
         return x
     if compat.is_dask_array(x):
+        from dask.array.utils import meta_from_array
+
         def checked(block, block_info=None):
             if block_info is None:  # dask probing the function on an empty array
                 return block
             check(block, tuple(lo for lo, _ in block_info[0]["array-location"]))
             return block
-        return x.map_blocks(checked, dtype=x.dtype, meta=x._meta)
+        return x.map_blocks(checked, dtype=x.dtype, meta=meta_from_array(x))
     return x

@@ -67,7 +67,7 @@ def as_real_like(x, name: str, like: np.ndarray, like_name: str = "input",
                  shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Return real-valued ``x`` cast to ``like``'s dtype, with ``like``'s shape (or ``shape``)."""
     xp = xpa.namespace(x, like, names=(name, like_name))
-    arr = xpa.asarray(x, xp)
+    arr = xpa.asarray(x, xp, like)
     if not xpa.has_kind(arr, "biuf", xp):
         raise TypeError(f"{name} must hold real numbers, got {_describe(arr)}")
     expected = tuple(like.shape) if shape is None else shape
@@ -99,7 +99,7 @@ def as_class_indices(t, name: str, num_classes: int, *, ignore_index: int | None
     (the scores) names the array library to return.
     """
     xp = xpa.namespace(t, like, names=(name, "input"))
-    arr = xpa.asarray(t, xp)
+    arr = xpa.asarray(t, xp, like)
     if not xpa.has_kind(arr, "iu", xp):
         raise TypeError(
             f"{name} must hold integer class indices, got {_describe(arr)}; "
@@ -126,7 +126,7 @@ def as_class_indices(t, name: str, num_classes: int, *, ignore_index: int | None
 def check_labels_pm1(y: np.ndarray, name: str, *, like=None) -> np.ndarray:
     """Labels of the margin losses: every value must be 1 or -1."""
     xp = xpa.namespace(y, like, names=(name, "input"))
-    arr = xpa.asarray(y, xp)
+    arr = xpa.asarray(y, xp, like)
     if not xpa.has_kind(arr, "biuf", xp):
         raise TypeError(f"{name} must hold the labels 1 and -1, got {_describe(arr)}")
 
@@ -152,7 +152,7 @@ def check_weight(weight, name: str, length: int, dtype: np.dtype, *, like=None) 
     if weight is None:
         return None
     xp = xpa.namespace(weight, like, names=(name, "input"))
-    arr = xpa.asarray(weight, xp)
+    arr = xpa.asarray(weight, xp, like)
     if not xpa.has_kind(arr, "biuf", xp):
         raise TypeError(f"{name} must be a 1-D array of real numbers, got {_describe(arr)}")
     if tuple(arr.shape) != (length,):
@@ -169,7 +169,7 @@ def check_broadcastable(arr, name: str, to_shape: tuple[int, ...], dtype: np.dty
     ``like`` (the input) names the array library to return.
     """
     xp = xpa.namespace(arr, like, names=(name, "input"))
-    a = xpa.asarray(arr, xp)
+    a = xpa.asarray(arr, xp, like)
     if not xpa.has_kind(a, "biuf", xp):
         raise TypeError(f"{name} must hold real numbers, got {_describe(a)}")
     try:
@@ -213,7 +213,7 @@ def check_dout(dout, out_shape: tuple[int, ...], dtype: np.dtype, *, like=None) 
     ``like`` (the loss's input) names the array library to return.
     """
     xp = xpa.namespace(dout, like, names=("dout", "input"))
-    arr = xpa.asarray(dout, xp)
+    arr = xpa.asarray(dout, xp, like)
     if not xpa.has_kind(arr, "biuf", xp):
         raise TypeError(f"dout must hold real numbers, got {_describe(arr)}")
     if tuple(arr.shape) != tuple(out_shape) and tuple(arr.shape) != ():

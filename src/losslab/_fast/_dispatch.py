@@ -36,6 +36,17 @@ _state: dict = {"kernels": None, "threads": None, "pool": None}
 _lock = threading.Lock()
 
 
+def _forget_pool() -> None:
+    """In a forked child the pool's threads do not exist: start a new pool when one is needed."""
+    global _lock
+    _state["pool"] = None
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 # --------------------------------------------------------------------------- backends and threads
 
 def kernels():
@@ -111,7 +122,7 @@ def cross_entropy(input, target, weight, ignore_index, reduction, label_smoothin
     ``weight``, no label smoothing, any ``ignore_index`` (at least one row not ignored).
     """
     if (weight is not None or label_smoothing.__class__ not in (int, float) or label_smoothing != 0
-            or ignore_index.__class__ is not int or reduction not in REDUCTIONS
+            or ignore_index.__class__ is not int or not isinstance(reduction, str) or reduction not in REDUCTIONS
             or input.__class__ is not np.ndarray or target.__class__ is not np.ndarray):
         return None
     x, t = input, target
@@ -175,7 +186,7 @@ def pointwise(kind: str, input, target, reduction, param=None):
     ``beta`` (a Python number, > 0). Fused: a float input array and a real target
     array of the same shape (cast to the input's dtype), no weights.
     """
-    if (reduction not in REDUCTIONS or input.__class__ is not np.ndarray
+    if (not isinstance(reduction, str) or reduction not in REDUCTIONS or input.__class__ is not np.ndarray
             or target.__class__ is not np.ndarray):
         return None
     x, t = input, target

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-CHUNK = 1 << 15      # elements per chunk of the pointwise losses
+CHUNK = 1 << 16      # elements per chunk of the pointwise losses
 _CE_BLOCK = 1 << 15  # elements per block of cross-entropy rows
 _NARROW = 16         # below this many classes, row maxima go column by column
 
@@ -112,12 +112,15 @@ def mse_chunks(x, t, g, out, gscale, lo, hi, partials):
 @np.errstate(invalid="ignore", over="ignore")
 def l1_chunks(x, t, g, out, gscale, lo, hi, partials):
     w = np.empty(min(CHUNK, x.size), x.dtype)
+    big = x.dtype.type(2.0 ** (np.finfo(x.dtype).maxexp - 1))
     for c, a, b, q in _chunks(x, out, lo, hi):
         d = np.subtract(x[a:b], t[a:b], out=g[a:b])
         np.abs(d, out=q)
         partials[c] = q.sum()
-        wb = np.sign(d, out=w[:b - a])               # (np.sign in place is several times slower)
-        np.multiply(wb, gscale, out=d)
+        wb = w[:b - a]                               # sign(d) gscale = clip(d huge, -gscale, gscale):
+        np.multiply(d, big, out=wb)                  # twice by the largest power of two saturates any
+        wb *= big                                    # nonzero d, even a subnormal; 0 and NaN stay;
+        np.clip(wb, -gscale, gscale, out=d)          # np.sign is 3x slower
 
 
 @np.errstate(invalid="ignore", over="ignore")
@@ -142,24 +145,33 @@ def huber_chunks(x, t, g, out, gscale, delta, lscale, lo, hi, partials):
 
 @np.errstate(invalid="ignore", over="ignore")
 def bce_logits_chunks(x, t, g, out, gscale, lo, hi, partials):
-    """``(1 - t) x + max(-x, 0) + log1p(e)`` and ``sigmoid(x) - t``, with ``e = exp(-|x|)``."""
-    e = np.empty(min(CHUNK, x.size), x.dtype)
+    """``(1 - t) x + max(-x, 0) + log1p(e)`` and ``(1 - t) - sigmoid(-x)``, with ``e = exp(-|x|)``.
+
+    ``sigmoid(-x) = m / (1 + e)`` with ``m = max(e, [x < 0])``: 1 for ``x < 0``, ``e``
+    otherwise, chosen without a mask (``np.copyto(where=)`` is slow). Maxima against an
+    array of zeros: NumPy's maximum against a scalar is several times slower.
+    """
+    size = min(CHUNK, x.size)
+    e, w = np.empty(size, x.dtype), np.empty(size, x.dtype)
+    zeros = np.zeros(size, x.dtype)
     for c, a, b, q in _chunks(x, out, lo, hi):
-        xb, tb, gb, eb = x[a:b], t[a:b], g[a:b], e[:b - a]
-        np.abs(xb, out=eb)
-        np.negative(eb, out=eb)
-        np.exp(eb, out=eb)
+        xb, tb, gb, eb, wb, zb = x[a:b], t[a:b], g[a:b], e[:b - a], w[:b - a], zeros[:b - a]
+        np.abs(xb, out=wb)
+        np.negative(wb, out=eb)
+        np.exp(eb, out=eb)                           # e = exp(-|x|) <= 1
         np.subtract(1, tb, out=q)
-        np.multiply(q, xb, out=q)                    # (1 - t) x
-        np.maximum(xb, 0, out=gb)
-        np.subtract(gb, xb, out=gb)                  # max(-x, 0)
-        q += gb
+        q *= xb                                      # (1 - t) x
+        np.subtract(zb, xb, out=gb)
+        np.maximum(gb, zb, out=gb)
+        q += gb                                      # + max(-x, 0)
         np.log1p(eb, out=gb)
-        q += gb
+        q += gb                                      # + log1p(e)
         partials[c] = q.sum()
         np.add(eb, 1, out=gb)
-        np.divide(eb, gb, out=eb)                    # h = sigmoid(-|x|) <= 1/2, no cancellation
-        np.subtract(1, eb, out=gb)
-        np.copyto(gb, eb, where=xb < 0)              # sigmoid(x)
-        gb -= tb
+        np.divide(1, gb, out=gb)                     # 1 / (1 + e)
+        np.less(xb, 0, out=wb)
+        np.maximum(eb, wb, out=eb)                   # m (NaN stays NaN)
+        gb *= eb                                     # sigmoid(-x)
+        np.subtract(1, tb, out=eb)
+        np.subtract(eb, gb, out=gb)
         gb *= gscale

@@ -51,7 +51,7 @@ def reduce(loss: np.ndarray, reduction: str, *, denominator=None):
             return total
         d = _denominator(tuple(loss.shape), reduction, denominator)
         with np.errstate(invalid="ignore", divide="ignore"):  # NumPy-backed eager arrays (array-api-strict)
-            return total / xp.asarray(d, dtype=loss.dtype)
+            return total / xpa.const(d, loss, xp)
     total = loss.sum(dtype=loss.dtype)
     if reduction == "sum":
         return loss.dtype.type(total)
@@ -76,7 +76,7 @@ def upstream(dout, loss_shape: tuple[int, ...], dtype, reduction: str, *, denomi
             return g
         d = _denominator(tuple(loss_shape), reduction, denominator)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return g / xp.asarray(d, dtype=dtype)
+            return g / xpa.const(d, g, xp)
     dtype = np.dtype(dtype)
     out_shape = loss_shape if reduction == "none" else ()
     g = check_dout(dout, out_shape, dtype)

@@ -50,7 +50,7 @@ def _ranking_args(input1, input2, target, margin, reduction):
     v.check_scalar(margin, "margin")
     v.check_reduction(reduction)
     # the hinge's argument, in aten's order: -y * (x1 - x2) + margin
-    return x1, -y * (x1 - x2) + xp.asarray(margin, dtype=x1.dtype), y, xp
+    return x1, -y * (x1 - x2) + xpa.const(margin, x1, xp), y, xp
 
 
 def margin_ranking_loss(input1, input2, target, *, margin: float = 0.0,
@@ -118,7 +118,7 @@ def _cosine_args(input1, input2, target, margin, reduction):
     y = _pm1_target(target, x1, "the batch of input1", tuple(x1.shape[:-1]))
     v.check_scalar(margin, "margin")
     v.check_reduction(reduction)
-    eps = xp.asarray(_COS_EPS, dtype=x1.dtype)
+    eps = xpa.const(_COS_EPS, x1, xp)
     sq1 = xp.sum(x1 * x1, axis=-1) + eps
     sq2 = xp.sum(x2 * x2, axis=-1) + eps
     with np.errstate(over="ignore"):
@@ -164,7 +164,7 @@ def cosine_embedding_loss(input1, input2, target, *, margin: float = 0.0,
     array([0.04, 0.  ])
     """
     _, _, y, cos, _, _, _, xp = _cosine_args(input1, input2, target, margin, reduction)
-    one, m = xp.asarray(1, dtype=cos.dtype), xp.asarray(margin, dtype=cos.dtype)
+    one, m = xpa.const(1, cos, xp), xpa.const(margin, cos, xp)
     loss = xp.where(y == 1, one - cos, xp.maximum(cos - m, 0))
     return reduce(xpa.astype(loss, cos.dtype, xp), reduction)
 
@@ -180,7 +180,7 @@ def cosine_embedding_loss_backward(dout, input1, input2, target, *, margin: floa
     (array([[-0.0448,  0.0336]]), array([[ 0.0336, -0.0448]]))
     """
     x1, x2, y, cos, sq1, sq2, denom, xp = _cosine_args(input1, input2, target, margin, reduction)
-    one, zero, m = (xp.asarray(c, dtype=x1.dtype) for c in (1, 0, margin))
+    one, zero, m = (xpa.const(c, x1, xp) for c in (1, 0, margin))
     g = upstream(dout, cos.shape, x1.dtype, reduction, like=x1)
     dl_dcos = xp.where(y == 1, -one, xp.where(cos - m >= 0, one, zero)) * g
     gc = (dl_dcos)[..., None]
@@ -200,7 +200,7 @@ def _pnorm(u: np.ndarray, p: float, xp=None) -> np.ndarray:
     if p == 1:
         return xp.sum(a, axis=-1)
     if a.shape[-1] == 0:  # the norm of an empty vector is 0
-        big = xp.zeros(tuple(a.shape[:-1]) + (1,), dtype=a.dtype)
+        big = xp.sum(a, axis=-1, keepdims=True)  # zeros of shape (..., 1)
     else:
         big = xp.max(a, axis=-1, keepdims=True)  # |u| >= 0: the max of |u| and 0
     r = a / xp.where(big > 0, big, 1)
@@ -237,7 +237,7 @@ def _triplet_args(anchor, positive, negative, margin, p, eps, swap, reduction):
     v.check_scalar(eps, "eps", low=0.0)
     swap = v.check_bool(swap, "swap")
     v.check_reduction(reduction)
-    e = xp.asarray(eps, dtype=a.dtype)
+    e = xpa.const(eps, a, xp)
     # torch.pairwise_distance(x, y) = || x - y + eps ||_p: eps is added to the difference
     diffs = {"ap": a - pos + e, "an": a - neg + e}
     if swap:
@@ -247,7 +247,7 @@ def _triplet_args(anchor, positive, negative, margin, p, eps, swap, reduction):
         d_neg = xp.minimum(dists["an"], dists["pn"])
     else:
         d_neg = dists["an"]
-    z = (xp.asarray(margin, dtype=a.dtype) + dists["ap"]) - d_neg
+    z = (xpa.const(margin, a, xp) + dists["ap"]) - d_neg
     return a, diffs, dists, z, swap, xp
 
 
@@ -316,7 +316,7 @@ def triplet_margin_loss_backward(dout, anchor, positive, negative, *, margin: fl
     grad = {k: _pnorm_grad(diffs[k], dists[k], p, xp) for k in diffs}
     if swap:
         d_an, d_pn = dists["an"], dists["pn"]
-        one, half, zero = (xp.asarray(c, dtype=a.dtype) for c in (1, 0.5, 0))
+        one, half, zero = (xpa.const(c, a, xp) for c in (1, 0.5, 0))
         w = xp.where(d_an < d_pn, one, xp.where(d_an == d_pn, half, zero))[..., None]
         g_an, g_pn = w * grad["an"], (1 - w) * grad["pn"]
     else:

@@ -78,7 +78,7 @@ def hinge_embedding_loss(input, target, *, margin: float = 1.0, reduction: v.Red
     """
     x, t, xp = _pm1_pair(input, target, reduction)
     v.check_scalar(margin, "margin")
-    dissimilar = xp.maximum(xp.asarray(margin, dtype=x.dtype) - x, 0)
+    dissimilar = xp.maximum(xpa.const(margin, x, xp) - x, 0)
     return reduce(xp.where(t == 1, x, dissimilar), reduction)
 
 
@@ -94,8 +94,8 @@ def hinge_embedding_loss_backward(dout, input, target, *, margin: float = 1.0,
     x, t, xp = _pm1_pair(input, target, reduction)
     v.check_scalar(margin, "margin")
     g = upstream(dout, x.shape, x.dtype, reduction, like=x)
-    one, zero = xp.asarray(1, dtype=x.dtype), xp.asarray(0, dtype=x.dtype)
-    local = xp.where(t == 1, one, xp.where(xp.asarray(margin, dtype=x.dtype) - x >= 0, -one, zero))
+    one, zero = xpa.const(1, x, xp), xpa.const(0, x, xp)
+    local = xp.where(t == 1, one, xp.where(xpa.const(margin, x, xp) - x >= 0, -one, zero))
     return local * g
 
 
@@ -176,7 +176,7 @@ def multilabel_soft_margin_loss(input, target, *, weight=None, reduction: v.Redu
     if w is not None:
         loss = loss * w
     c = x.shape[-1]
-    per_sample = xp.sum(loss, axis=-1) / xp.asarray(c, dtype=x.dtype)
+    per_sample = xp.sum(loss, axis=-1) / xpa.const(c, x, xp)
     if xp is np:
         per_sample = np.asarray(per_sample, dtype=x.dtype)  # 0-d for a (C,) input, not a NumPy scalar
     return reduce(per_sample, reduction)
@@ -195,7 +195,7 @@ def multilabel_soft_margin_loss_backward(dout, input, target, *, weight=None,
     local = sigmoid(x) - t
     if w is not None:
         local = local * w
-    return xpa.astype(local / xp.asarray(x.shape[-1], dtype=x.dtype) * g[..., None], x.dtype, xp)
+    return xpa.astype(local / xpa.const(x.shape[-1], x, xp) * g[..., None], x.dtype, xp)
 
 
 # --------------------------------------------------------------------------- multi-class margin
@@ -214,7 +214,7 @@ def _multi_margin_args(input, target, p, margin, weight, reduction):
     if x.ndim == 2:
         shape = tuple(x.shape[:1])
     else:  # one sample: a 0-d label, or PyTorch's (1,)
-        shape = (1,) if tuple(xpa.asarray(target, xp).shape) == (1,) else ()
+        shape = (1,) if tuple(xpa.asarray(target, xp, x).shape) == (1,) else ()
     y = v.as_class_indices(target, "target", x.shape[-1], shape=shape, like=x)
     _check_p(p)
     v.check_scalar(margin, "margin")
@@ -228,10 +228,10 @@ def _multi_margin_hinges(x, y, margin, w, xp):
     ``w[y]`` and the one-hot mask of the labels."""
     labels = xp.reshape(y, (-1,))
     target = xpa.one_hot(labels, x.shape[1], xp)
-    z = (xp.asarray(margin, dtype=x.dtype) - xpa.take_along_last(x, labels, xp)[:, None]) + x
+    z = (xpa.const(margin, x, xp) - xpa.take_along_last(x, labels, xp)[:, None]) + x
     active = (z > 0) & ~target
     if w is None:
-        scale = xp.ones(x.shape[0], dtype=x.dtype)
+        scale = xp.ones_like(x[:, 0])
     else:
         scale = xpa.take_along_last(xp.broadcast_to(w, x.shape), labels, xp)
     return z, active, scale, target
@@ -269,7 +269,7 @@ def multi_margin_loss(input, target, *, p: int = 1, margin: float = 1.0, weight=
     x, y, w, xp = _multi_margin_args(input, target, p, margin, weight, reduction)
     z, active, scale, _ = _multi_margin_hinges(x, y, margin, w, xp)
     h = xp.where(active, z if p == 1 else z * z, 0)
-    loss = xp.sum(h, axis=1) * scale / xp.asarray(x.shape[1], dtype=x.dtype)
+    loss = xp.sum(h, axis=1) * scale / xpa.const(x.shape[1], x, xp)
     return reduce(xp.reshape(xpa.astype(loss, x.dtype, xp), y.shape), reduction)
 
 
@@ -285,11 +285,11 @@ def multi_margin_loss_backward(dout, input, target, *, p: int = 1, margin: float
     z, active, scale, target_mask = _multi_margin_hinges(x, y, margin, w, xp)
     g = upstream(dout, y.shape, x.dtype, reduction, like=x)
     g = xp.reshape(xp.broadcast_to(g, y.shape), (-1,))
-    one, zero = xp.asarray(1, dtype=x.dtype), xp.asarray(0, dtype=x.dtype)
-    local = xp.where(active, one if p == 1 else 2 * z, zero) * (scale / xp.asarray(x.shape[1], dtype=x.dtype))[:, None]
+    one, zero = xpa.const(1, x, xp), xpa.const(0, x, xp)
+    local = xp.where(active, one if p == 1 else 2 * z, zero) * (scale / xpa.const(x.shape[1], x, xp))[:, None]
     # the label's entry (0 so far): minus the sum of the others
     local = xp.where(target_mask, -xp.sum(local, axis=1, keepdims=True), local)
-    shape = tuple(xpa.asarray(input, xp).shape)
+    shape = tuple(xpa.asarray(input, xp, x).shape)
     return xp.reshape(xpa.astype(local * g[:, None], x.dtype, xp), shape)
 
 
@@ -297,7 +297,7 @@ def multi_margin_loss_backward(dout, input, target, *, p: int = 1, margin: float
 
 def _label_lists(target, x: np.ndarray, xp) -> np.ndarray:
     """Rows of class indices padded with -1: integer, ``x``'s shape, values in [-1, C - 1]."""
-    arr = xpa.asarray(target, xp)
+    arr = xpa.asarray(target, xp, x)
     if not xpa.has_kind(arr, "iu", xp):
         raise TypeError(
             f"target must hold integer class indices padded with -1, got an array of dtype {arr.dtype}; "
@@ -368,7 +368,7 @@ def multilabel_margin_loss(input, target, *, reduction: v.Reduction = "mean"):
     x, x2, t2, xp = _multilabel_margin_args(input, target, reduction)
     count, z, active = _multilabel_margin_terms(x2, t2, xp)
     per_j = xp.sum(xp.where(active, z, 0), axis=2)               # (N, C): sum over non-targets i
-    loss = xp.sum(count * per_j, axis=1) / xp.asarray(x.shape[-1], dtype=x.dtype)
+    loss = xp.sum(count * per_j, axis=1) / xpa.const(x.shape[-1], x, xp)
     return reduce(xp.reshape(xpa.astype(loss, x.dtype, xp), x.shape[:-1]), reduction)
 
 
@@ -383,7 +383,7 @@ def multilabel_margin_loss_backward(dout, input, target, *, reduction: v.Reducti
     x, x2, t2, xp = _multilabel_margin_args(input, target, reduction)
     count, _, active = _multilabel_margin_terms(x2, t2, xp)
     weighted = xp.where(active, count[:, :, None], 0)            # hinge (j, i), counted per listing of j
-    local = (xp.sum(weighted, axis=1) - xp.sum(weighted, axis=2)) / xp.asarray(x.shape[-1], dtype=x.dtype)
+    local = (xp.sum(weighted, axis=1) - xp.sum(weighted, axis=2)) / xpa.const(x.shape[-1], x, xp)
     g = upstream(dout, x.shape[:-1], x.dtype, reduction, like=x)
     g = xp.reshape(xp.broadcast_to(g, x.shape[:-1]), (-1, 1))
     return xp.reshape(xpa.astype(local * g, x.dtype, xp), x.shape)

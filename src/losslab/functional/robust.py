@@ -84,21 +84,22 @@ def _quantile_setup(input, target, quantiles, reduction):
     x = v.as_float_array(input, "input")
     v.check_ndim(x, "input", (2,), "a 2-D array of shape (N, Q): one prediction per quantile")
     n, num_q = x.shape
-    t = xpa.asarray(target, xp)
+    t = xpa.asarray(target, xp, x)
     if tuple(t.shape) != (n,):
         raise ValueError(f"target must have shape ({n},), one value per row of input {tuple(x.shape)}, "
                          f"got {tuple(t.shape)}")
     t = v.as_real_like(t, "target", x, shape=(n,))
-    q = _levels(quantiles, xp)
+    q = _levels(quantiles, xp, x)
     if tuple(q.shape) != (num_q,):
         raise ValueError(f"quantiles must hold one level per column of input ({num_q},), got shape {tuple(q.shape)}")
     v.check_reduction(reduction)
     return x, t[:, None], xpa.astype(q, x.dtype, xp), xp
 
 
-def _levels(quantiles, xp=np) -> np.ndarray:
-    """Quantile levels: a 1-D sequence of reals, each strictly inside (0, 1), as an array of ``xp``."""
-    q = xpa.asarray(quantiles, xp)
+def _levels(quantiles, xp=np, like=None) -> np.ndarray:
+    """Quantile levels: a 1-D sequence of reals, each strictly inside (0, 1), as an array of ``xp``
+    (on ``like``'s device)."""
+    q = xpa.asarray(quantiles, xp, like)
     if not xpa.has_kind(q, "iuf", xp):
         raise TypeError(f"quantiles must be a sequence of real numbers, got {quantiles!r}")
     if q.ndim != 1:
@@ -184,7 +185,7 @@ def charbonnier_loss(input, target, *, eps: float = 1e-3, reduction: v.Reduction
     """
     x, t, xp = _pair(input, target, reduction)
     v.check_scalar(eps, "eps", low=0.0, low_open=True)
-    return reduce(xpa.astype(xp.hypot(x - t, xp.asarray(eps, dtype=x.dtype)), x.dtype, xp), reduction)
+    return reduce(xpa.astype(xp.hypot(x - t, xpa.const(eps, x, xp)), x.dtype, xp), reduction)
 
 
 def charbonnier_loss_backward(dout, input, target, *, eps: float = 1e-3, reduction: v.Reduction = "mean") -> np.ndarray:
@@ -198,4 +199,4 @@ def charbonnier_loss_backward(dout, input, target, *, eps: float = 1e-3, reducti
     v.check_scalar(eps, "eps", low=0.0, low_open=True)
     g = upstream(dout, x.shape, x.dtype, reduction, like=x)
     d = x - t
-    return xpa.astype(d / xp.hypot(d, xp.asarray(eps, dtype=x.dtype)) * g, x.dtype, xp)
+    return xpa.astype(d / xp.hypot(d, xpa.const(eps, x, xp)) * g, x.dtype, xp)

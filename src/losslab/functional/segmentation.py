@@ -62,7 +62,7 @@ def _seg(input, target, logits, smooth, reduction) -> _Seg:
     logits = v.check_bool(logits, "logits")
     v.check_scalar(smooth, "smooth", low=0.0)
     v.check_reduction(reduction)
-    t = xpa.asarray(target, xp)
+    t = xpa.asarray(target, xp, x)
     shape = tuple(x.shape)
     index_shape = shape[:1] + shape[2:]
     if tuple(t.shape) == shape:
@@ -71,7 +71,7 @@ def _seg(input, target, logits, smooth, reduction) -> _Seg:
     elif tuple(t.shape) == index_shape:
         # C == 1: labels 0 / 1 are the foreground mask; otherwise one-hot over the C classes
         labels = v.as_class_indices(t, "target", max(num_classes, 2), shape=index_shape, like=x)
-        classes = xp.reshape(xp.arange(num_classes, dtype=labels.dtype), (1, -1) + (1,) * (x.ndim - 2))
+        classes = xp.reshape(xpa.arange(num_classes, labels, xp), (1, -1) + (1,) * (x.ndim - 2))
         t = xpa.astype(xp.expand_dims(labels, axis=1) == (classes + int(num_classes == 1)), x.dtype, xp)
     else:
         raise ValueError(f"target must have the input's shape {shape} (masks or soft labels) or "

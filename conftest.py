@@ -1,0 +1,7 @@
+"""Collection rules for the doctest run over src/: modules of optional extras are skipped when absent."""
+
+import importlib.util
+
+collect_ignore = []
+if importlib.util.find_spec("numba") is None:
+    collect_ignore.append("src/losslab/_fast/_numba.py")
