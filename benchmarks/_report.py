@@ -177,7 +177,7 @@ def _blas(result) -> str:
                          f"({p['num_threads']} threads, {p['prefix']})" for p in pools) or "threadpoolctl not installed"
         extra = ", ".join(f"{k} {info[k]}" for k in ("losslab_backend", "numba", "torch", "torch_threads")
                           if info.get(k) is not None)
-        lines.append(f"- `{name}`: {desc}" + (f"; {extra}" if extra else ""))
+        lines.append(f"  - `{name}`: {desc}" + (f"; {extra}" if extra else ""))
     return "\n".join(lines)
 
 
@@ -261,7 +261,8 @@ def markdown(result) -> str:
                      f"{fmt_time(imp['numpy']['median'])}"
                      + (f", `import torch` {fmt_time(imp['torch']['median'])}" if "torch" in imp else "")
                      + (f", `import numba` {fmt_time(imp['numba']['median'])}" if "numba" in imp else "")
-                     + f". First call with numba's cache warm: cross-entropy {fmt_time(imp['first_use_ce']['median'])}, "
+                     + ". First call with numba's cache warm: cross-entropy "
+                     f"{fmt_time(imp['first_use_ce']['median'])}, "
                      f"MSE {fmt_time(imp['first_use_mse']['median'])}; NumPy kernels "
                      f"{fmt_time(imp['first_use_ce_numpy']['median'])}; with an empty cache (the one-off compile) "
                      f"{fmt_time(imp['compile_ce_cold_cache'])}.")

@@ -160,6 +160,58 @@ def test_cupy_arrays_match_numpy(spec, case, reduction):
         _assert_close(cp.asnumpy(result), expected, np.float64)
 
 
+# --------------------------------------------------------------------------- helpers beside the losses
+
+@pytest.mark.parametrize("to", ["strict", "dask"])
+def test_distances_and_sparsemax_match_numpy(to):
+    pytest.importorskip("array_api_compat")
+    if to == "strict":
+        xps = pytest.importorskip("array_api_strict")
+        convert, back = xps.asarray, np.from_dlpack
+    else:
+        pytest.importorskip("dask.array")
+        convert, back = _dask_array, lambda a: a.compute()
+    from losslab.functional import (
+        cosine_distance, cosine_distance_backward, pairwise_distance, pairwise_distance_backward, sparsemax,
+        sparsemax_backward,
+    )
+    from losslab.nn import CosineDistance
+
+    rng = np.random.default_rng(5)
+    x1, x2, d = rng.normal(size=(6, 4)), rng.normal(size=(6, 4)), rng.normal(size=6)
+    a1, a2, ad = convert(x1), convert(x2), convert(d)
+    pairs = [
+        (pairwise_distance(a1, a2, p=1.5), pairwise_distance(x1, x2, p=1.5)),
+        (cosine_distance(a1, a2, eps=0.0), cosine_distance(x1, x2, eps=0.0)),
+        (CosineDistance()(a1, a2), cosine_distance(x1, x2)),
+        (sparsemax(a1), sparsemax(x1)),
+        (sparsemax(a1, axis=0), sparsemax(x1, axis=0)),
+        (sparsemax_backward(a2, a1, axis=0), sparsemax_backward(x2, x1, axis=0)),
+    ]
+    pairs += list(zip(pairwise_distance_backward(ad, a1, a2, p=3.0), pairwise_distance_backward(d, x1, x2, p=3.0)))
+    pairs += list(zip(cosine_distance_backward(ad, a1, a2), cosine_distance_backward(d, x1, x2)))
+    for result, expected in pairs:
+        _assert_close(back(result), expected, np.float64)
+
+
+def test_custom_distance_of_another_library_is_a_type_error():
+    xps = pytest.importorskip("array_api_strict")
+    pytest.importorskip("array_api_compat")
+    from losslab.functional import triplet_margin_with_distance_loss
+
+    class NumpyDistance:
+        def forward(self, x1, x2):
+            return np.zeros(tuple(x1.shape[:1]))
+
+        def backward(self, dout):
+            raise AssertionError("not reached")
+
+    a = xps.zeros((2, 3), dtype=xps.float64)
+    with pytest.raises(TypeError, match="anchor is an array_api_strict.Array but distance_function's output is a "
+                                        "numpy.ndarray"):
+        triplet_margin_with_distance_loss(a, a, a, distance_function=NumpyDistance())
+
+
 # --------------------------------------------------------------------------- one library per call
 
 @pytest.mark.parametrize("spec", [get(n) for n in CONVERTED], ids=CONVERTED)

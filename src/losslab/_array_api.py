@@ -37,7 +37,8 @@ Helpers for what the standard lacks, or what NumPy 1.x spells differently
 :func:`astype`, :func:`has_kind`, :func:`is_float`, :func:`cumulative_sum`,
 :func:`take_along_last` / :func:`one_hot`, :func:`any_true`, :func:`first_value`,
 :func:`first_index` and :func:`scalar` (a Python number out of a 0-d array, without a
-round trip through NumPy), :func:`describe`.
+round trip through NumPy), :func:`describe`, :func:`concat`, :func:`moveaxis`,
+:func:`eye_mask` and :func:`int_arange`.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ import numpy as np
 __all__ = [
     "namespace", "asarray", "const", "arange", "astype", "has_kind", "is_float", "describe",
     "cumulative_sum", "one_hot", "take_along_last", "any_true", "first_value", "first_index",
-    "scalar", "check_values",
+    "scalar", "check_values", "concat", "moveaxis", "eye_mask", "int_arange",
 ]
 
 # libraries array_api_compat knows by type (their arrays have no ``__array_namespace__``)
@@ -252,3 +253,28 @@ def check_values(x, check: Callable[[Any, tuple[int, ...]], None]):
             return block
         return x.map_blocks(checked, dtype=x.dtype, meta=meta_from_array(x))
     return x
+
+
+def concat(arrays, xp, axis: int = 0):
+    """Join ``arrays`` along ``axis`` (NumPy 1.x has only ``concatenate``)."""
+    if xp is np:
+        return np.concatenate(arrays, axis=axis)
+    return xp.concat(arrays, axis=axis)
+
+
+def moveaxis(x, source: int, destination: int, xp):
+    """``x`` with axis ``source`` moved to ``destination`` (a view where the library has views)."""
+    if xp is np:
+        return np.moveaxis(x, source, destination)
+    return xp.moveaxis(x, source, destination)
+
+
+def eye_mask(n: int, like, xp):
+    """The boolean ``(n, n)`` identity, on ``like``'s device (the standard has no ``fill_diagonal``)."""
+    i = xp.arange(n, **_on(like, xp))
+    return i[:, None] == i[None, :]
+
+
+def int_arange(n: int, like, xp):
+    """``0, 1, ..., n - 1`` as int64, on ``like``'s device."""
+    return xp.arange(n, dtype=xp.int64, **_on(like, xp))

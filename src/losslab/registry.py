@@ -656,14 +656,14 @@ LOSSES: tuple[LossSpec, ...] = (
     _spec("TripletMarginWithDistanceLoss", "metric", "triplet_margin_with_distance_loss",
           "max(margin + d(a, p) - d(a, n), 0) with a chosen distance (Euclidean, cosine, custom)",
           _triplet_distance_cases, inputs=("anchor", "positive", "negative"),
-          grads=("anchor", "positive", "negative"), options=("distance_function", "margin", "swap", "reduction")),
+          grads=("anchor", "positive", "negative"), options=("distance_function", "margin", "swap", "reduction"), array_api=True),
     _spec("NTXentLoss", "metric", "nt_xent_loss", "NT-Xent / InfoNCE of two views (SimCLR), as optax.losses.ntxent",
           _ntxent_cases, inputs=("view1", "view2"), grads=("view1", "view2"), options=("temperature", "reduction"),
-          torch=False),
+          torch=False, array_api=True),
     _spec("ContrastiveLoss", "metric", "contrastive_loss",
           "d^2/2 for similar pairs, max(0, margin - d)^2/2 for dissimilar (Hadsell et al. 2006)",
           _contrastive_cases, inputs=("input1", "input2", "target"), grads=("input1", "input2"),
-          options=("margin", "reduction"), torch=False),
+          options=("margin", "reduction"), torch=False, array_api=True),
     # -- beyond torch.nn: classification, segmentation, robust regression (EXTRA-B specs go here) --
     _spec("SigmoidFocalLoss", "focal", "sigmoid_focal_loss", "binary focal loss on logits (torchvision's)",
           _sigmoid_focal_cases, options=("alpha", "gamma", "reduction"), torch=False),
@@ -687,9 +687,9 @@ LOSSES: tuple[LossSpec, ...] = (
     _spec("CharbonnierLoss", "robust", "charbonnier_loss", "sqrt((x - t)^2 + eps^2), a differentiable L1",
           _charbonnier_cases, options=("eps", "reduction"), torch=False, array_api=True),
     _spec("SparsemaxLoss", "sparse", "sparsemax_loss", "Fenchel-Young loss of sparsemax; gradient sparsemax - y",
-          _sparsemax_loss_cases, torch=False),
+          _sparsemax_loss_cases, torch=False, array_api=True),
     _spec("MulticlassHingeLoss", "sparse", "multiclass_hinge_loss",
-          "Crammer-Singer hinge max_j (s_j + 1 - y_j) - s_label", _multiclass_hinge_cases, torch=False),
+          "Crammer-Singer hinge max_j (s_j + 1 - y_j) - s_label", _multiclass_hinge_cases, torch=False, array_api=True),
 )
 
 _BY_NAME = {spec.name: spec for spec in LOSSES}

@@ -125,8 +125,9 @@ def _softplus_parts32(e):
     """``(log(1 + e), 1 / (1 + e))`` for float32 ``e`` in [0, 1], with one division.
 
     ``log(1 + e) = 2 atanh(z)``, ``z = e / (2 + e) <= 1/3``: the series in ``z^2 <= 1/9``
-    (8 terms here, 17 in float64), evaluated by Estrin's scheme (short dependency chains). ``R = 1 / ((1 + e)(2 + e))`` gives both ``z`` and
-    ``1 / (1 + e)``; the rounding error of ``z`` is recovered from the exact remainder
+    (8 terms here, 17 in float64), evaluated by Estrin's scheme (short dependency
+    chains). ``R = 1 / ((1 + e)(2 + e))`` gives both ``z`` and ``1 / (1 + e)``; the
+    rounding error of ``z`` is recovered from the exact remainder
     ``e - z (2 + e)`` (an FMA), so the leading term ``2 z`` carries no error of its
     own and only the small tail rounds: about 1 ulp overall.
     """

@@ -10,12 +10,16 @@ The two distances the triplet loss knows by name are pure pairs here too:
 :func:`pairwise_distance` (``torch.pairwise_distance``) and :func:`cosine_distance`
 (``1 - torch.cosine_similarity``); :class:`losslab.nn.PairwiseDistance` and
 :class:`losslab.nn.CosineDistance` are their objects.
+
+Every function computes in the array library of its inputs (:mod:`losslab._array_api`);
+a distance object given to the triplet loss must return arrays of that library too.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .. import _array_api as xpa
 from .. import _validation as v
 from ._reduction import reduce, upstream
 from .embedding import _pnorm, _pnorm_grad, _second
@@ -32,9 +36,11 @@ _VECTORS = "a 2-D (N, D) batch of vectors or a single 1-D (D,) vector"
 
 
 def _vector_pair(x1, x2, names=("x1", "x2")):
+    """Two float vector batches of one shape, the second cast to the first's dtype, and their namespace."""
+    xp = xpa.namespace(x1, x2, names=names)
     a = v.as_float_array(x1, names[0])
     v.check_ndim(a, names[0], (1, 2), _VECTORS)
-    return a, _second(x2, names[1], a, names[0])
+    return a, _second(x2, names[1], a, names[0]), xp
 
 
 # --------------------------------------------------------------------------- distances
@@ -51,10 +57,10 @@ def pairwise_distance(x1, x2, *, p: float = 2.0, eps: float = 1e-6) -> np.ndarra
     >>> pairwise_distance(np.array([[3.0, 4.0], [0.0, -1.0]]), np.zeros((2, 2)), eps=0.0)
     array([5., 1.])
     """
-    a, b = _vector_pair(x1, x2)
+    a, b, xp = _vector_pair(x1, x2)
     v.check_scalar(p, "p", low=0.0, low_open=True)
     v.check_scalar(eps, "eps", low=0.0)
-    return _pnorm(a - b + a.dtype.type(eps), p)
+    return _pnorm(a - b + xpa.const(eps, a, xp), p, xp)
 
 
 def pairwise_distance_backward(dout, x1, x2, *, p: float = 2.0, eps: float = 1e-6
@@ -65,23 +71,23 @@ def pairwise_distance_backward(dout, x1, x2, *, p: float = 2.0, eps: float = 1e-
     >>> pairwise_distance_backward(np.ones(1), np.array([[3.0, 4.0]]), np.zeros((1, 2)), eps=0.0)
     (array([[0.6, 0.8]]), array([[-0.6, -0.8]]))
     """
-    a, b = _vector_pair(x1, x2)
+    a, b, xp = _vector_pair(x1, x2)
     v.check_scalar(p, "p", low=0.0, low_open=True)
     v.check_scalar(eps, "eps", low=0.0)
-    u = a - b + a.dtype.type(eps)
-    d = _pnorm(u, p)
-    g = v.check_dout(dout, d.shape, a.dtype)[..., np.newaxis] * _pnorm_grad(u, d, p)
-    return g.astype(a.dtype, copy=False), (-g).astype(a.dtype, copy=False)
+    u = a - b + xpa.const(eps, a, xp)
+    d = _pnorm(u, p, xp)
+    g = v.check_dout(dout, tuple(d.shape), a.dtype, like=a)[..., None] * _pnorm_grad(u, d, p, xp)
+    return xpa.astype(g, a.dtype, xp), xpa.astype(-g, a.dtype, xp)
 
 
 def _cosine_parts(x1, x2, eps):
-    a, b = _vector_pair(x1, x2)
+    a, b, xp = _vector_pair(x1, x2)
     v.check_scalar(eps, "eps", low=0.0)
-    e = a.dtype.type(eps)
-    na, nb = _pnorm(a, 2)[..., np.newaxis], _pnorm(b, 2)[..., np.newaxis]
-    ua = a / np.maximum(na, e) if eps > 0 else a / np.where(na > 0, na, 1)
-    ub = b / np.maximum(nb, e) if eps > 0 else b / np.where(nb > 0, nb, 1)
-    return a, b, e, na, nb, ua, ub
+    e = xpa.const(eps, a, xp)
+    na, nb = _pnorm(a, 2, xp)[..., None], _pnorm(b, 2, xp)[..., None]
+    ua = a / xp.maximum(na, e) if eps > 0 else a / xp.where(na > 0, na, 1)
+    ub = b / xp.maximum(nb, e) if eps > 0 else b / xp.where(nb > 0, nb, 1)
+    return a, b, e, na, nb, ua, ub, xp
 
 
 def cosine_distance(x1, x2, *, eps: float = 1e-8) -> np.ndarray:
@@ -104,8 +110,8 @@ def cosine_distance(x1, x2, *, eps: float = 1e-8) -> np.ndarray:
     >>> cosine_distance(np.array([[1.0, 0.0], [1.0, 1.0]]), np.array([[0.0, 2.0], [3.0, 3.0]])).round(12)
     array([1., 0.])
     """
-    _, _, _, _, _, ua, ub = _cosine_parts(x1, x2, eps)
-    return (1 - (ua * ub).sum(axis=-1)).astype(ua.dtype, copy=False)
+    *_, ua, ub, xp = _cosine_parts(x1, x2, eps)
+    return xpa.astype(1 - xp.sum(ua * ub, axis=-1), ua.dtype, xp)
 
 
 def cosine_distance_backward(dout, x1, x2, *, eps: float = 1e-8) -> tuple[np.ndarray, np.ndarray]:
@@ -116,14 +122,14 @@ def cosine_distance_backward(dout, x1, x2, *, eps: float = 1e-8) -> tuple[np.nda
     >>> g1.round(6), g2.round(6)  # -(x2/|x2| - 0.96 x1/|x1|) / |x1| with cos = 0.96
     (array([[-0.0448,  0.0336]]), array([[ 0.0336, -0.0448]]))
     """
-    a, b, e, na, nb, ua, ub = _cosine_parts(x1, x2, eps)
-    c = (ua * ub).sum(axis=-1, keepdims=True)
-    g = -v.check_dout(dout, c.shape[:-1], a.dtype)[..., np.newaxis]
-    sa, sb = np.maximum(na, e), np.maximum(nb, e)
+    a, b, e, na, nb, ua, ub, xp = _cosine_parts(x1, x2, eps)
+    c = xp.sum(ua * ub, axis=-1, keepdims=True)
+    g = -v.check_dout(dout, tuple(c.shape[:-1]), a.dtype, like=a)[..., None]
+    sa, sb = xp.maximum(na, e), xp.maximum(nb, e)
     # with eps = 0 a zero vector has similarity 0 with everything: its gradient is taken as 0
-    ga = np.where(sa > 0, g * (ub - np.where(na > e, c * ua, 0)) / np.where(sa > 0, sa, 1), 0)
-    gb = np.where(sb > 0, g * (ua - np.where(nb > e, c * ub, 0)) / np.where(sb > 0, sb, 1), 0)
-    return ga.astype(a.dtype, copy=False), gb.astype(a.dtype, copy=False)
+    ga = xp.where(sa > 0, g * (ub - xp.where(na > e, c * ua, 0)) / xp.where(sa > 0, sa, 1), 0)
+    gb = xp.where(sb > 0, g * (ua - xp.where(nb > e, c * ub, 0)) / xp.where(sb > 0, sb, 1), 0)
+    return xpa.astype(ga, a.dtype, xp), xpa.astype(gb, a.dtype, xp)
 
 
 # --------------------------------------------------------------------------- triplet with a distance
@@ -149,28 +155,32 @@ def _distance(distance_function):
         f"function has no backward pass")
 
 
-def _measure(dist, x, y, shape, dtype) -> np.ndarray:
+def _measure(dist, x, y, shape, dtype, xp) -> np.ndarray:
     out = dist[0](x, y) if isinstance(dist, tuple) else dist.forward(x, y)
-    arr = np.asarray(out)
-    if arr.dtype.kind != "f" or arr.shape != shape:
+    xpa.namespace(x, out, names=("anchor", "distance_function's output"))  # one library
+    arr = xpa.asarray(out, xp, x)
+    if not xpa.has_kind(arr, "f", xp) or tuple(arr.shape) != shape:
         raise ValueError(f"distance_function must return one float distance per triplet, shape {shape}, "
                          f"got {v._describe(arr)}")
-    return arr.astype(dtype, copy=False)
+    return xpa.astype(arr, dtype, xp)
 
 
-def _pullback(dist, x, y, g) -> tuple[np.ndarray, np.ndarray]:
+def _pullback(dist, x, y, g, xp) -> tuple[np.ndarray, np.ndarray]:
     """The distance's gradients for ``x`` and ``y`` at upstream ``g`` (an object runs forward, then backward)."""
     if isinstance(dist, tuple):
         return dist[1](g, x, y)
     dist.forward(x, y)
     grads = dist.backward(g)
-    if not (isinstance(grads, tuple) and len(grads) == 2 and all(np.shape(q) == x.shape for q in grads)):
+    if not (isinstance(grads, tuple) and len(grads) == 2
+            and all(tuple(getattr(q, "shape", np.shape(q))) == tuple(x.shape) for q in grads)):
         raise ValueError(f"distance_function.backward(dout) must return a pair (dx1, dx2) of arrays of shape "
-                         f"{x.shape}, got {grads!r}")
-    return tuple(np.asarray(q).astype(x.dtype, copy=False) for q in grads)
+                         f"{tuple(x.shape)}, got {grads!r}")
+    xpa.namespace(x, *grads, names=("anchor", "distance_function.backward's dx1", "its dx2"))
+    return tuple(xpa.astype(xpa.asarray(q, xp, x), x.dtype, xp) for q in grads)
 
 
 def _triplet_args(anchor, positive, negative, distance_function, margin, swap, reduction):
+    xp = xpa.namespace(anchor, positive, negative, names=("anchor", "positive", "negative"))
     a = v.as_float_array(anchor, "anchor")
     pos = _second(positive, "positive", a, "anchor")
     neg = _second(negative, "negative", a, "anchor")
@@ -178,17 +188,17 @@ def _triplet_args(anchor, positive, negative, distance_function, margin, swap, r
     if isinstance(dist, tuple):
         v.check_ndim(a, "anchor", (1, 2), _VECTORS)
     elif a.ndim == 0:
-        raise ValueError(f"anchor must be a batch (N, ...) or a single vector, got shape {a.shape}")
+        raise ValueError(f"anchor must be a batch (N, ...) or a single vector, got shape {tuple(a.shape)}")
     v.check_scalar(margin, "margin", low=0.0, low_open=True)
     swap = v.check_bool(swap, "swap")
     v.check_reduction(reduction)
-    shape = a.shape[:1] if a.ndim >= 2 else ()
-    d_ap = _measure(dist, a, pos, shape, a.dtype)
-    d_an = _measure(dist, a, neg, shape, a.dtype)
-    d_pn = _measure(dist, pos, neg, shape, a.dtype) if swap else None
-    d_neg = np.minimum(d_an, d_pn) if swap else d_an
-    z = a.dtype.type(margin) + d_ap - d_neg  # PyTorch's order: margin + dist_pos - dist_neg
-    return a, pos, neg, dist, d_an, d_pn, z
+    shape = tuple(a.shape[:1]) if a.ndim >= 2 else ()
+    d_ap = _measure(dist, a, pos, shape, a.dtype, xp)
+    d_an = _measure(dist, a, neg, shape, a.dtype, xp)
+    d_pn = _measure(dist, pos, neg, shape, a.dtype, xp) if swap else None
+    d_neg = xp.minimum(d_an, d_pn) if swap else d_an
+    z = xpa.const(margin, a, xp) + d_ap - d_neg  # PyTorch's order: margin + dist_pos - dist_neg
+    return a, pos, neg, dist, d_an, d_pn, z, xp
 
 
 def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None,
@@ -237,8 +247,8 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
     >>> triplet_margin_with_distance_loss(a, p, n, distance_function="cosine", reduction="none").round(5)
     array([0.29289])
     """
-    *_, z = _triplet_args(anchor, positive, negative, distance_function, margin, swap, reduction)
-    return reduce(np.maximum(z, 0).astype(z.dtype, copy=False), reduction)
+    *_, z, xp = _triplet_args(anchor, positive, negative, distance_function, margin, swap, reduction)
+    return reduce(xpa.astype(xp.maximum(z, 0), z.dtype, xp), reduction)
 
 
 def triplet_margin_with_distance_loss_backward(dout, anchor, positive, negative, *, distance_function=None,
@@ -253,36 +263,43 @@ def triplet_margin_with_distance_loss_backward(dout, anchor, positive, negative,
     >>> ga.round(5), gp.round(5), gn.round(5)
     (array([[-0.6,  0.2]]), array([[0.6, 0.8]]), array([[ 0., -1.]]))
     """
-    a, pos, neg, dist, d_an, d_pn, z = _triplet_args(anchor, positive, negative, distance_function,
-                                                     margin, swap, reduction)
-    dt = a.dtype.type
-    g = np.where(z >= 0, upstream(dout, z.shape, a.dtype, reduction), 0).astype(a.dtype, copy=False)
-    w = np.where(d_an < d_pn, dt(1), np.where(d_an == d_pn, dt(0.5), dt(0))) if swap else np.ones_like(g)
-    ga, gp = _pullback(dist, a, pos, g)
-    ga_n, gn = _pullback(dist, a, neg, (-g * w).astype(a.dtype, copy=False))
+    a, pos, neg, dist, d_an, d_pn, z, xp = _triplet_args(anchor, positive, negative, distance_function,
+                                                         margin, swap, reduction)
+
+    def dt(value):
+        return xpa.const(value, a, xp)
+    g = xpa.astype(xp.where(z >= 0, upstream(dout, tuple(z.shape), a.dtype, reduction, like=a), 0), a.dtype, xp)
+    w = xp.where(d_an < d_pn, dt(1), xp.where(d_an == d_pn, dt(0.5), dt(0))) if swap else xp.ones_like(g)
+    ga, gp = _pullback(dist, a, pos, g, xp)
+    ga_n, gn = _pullback(dist, a, neg, xpa.astype(-g * w, a.dtype, xp), xp)
     ga = ga + ga_n
     if swap:
-        gp_n, gn_p = _pullback(dist, pos, neg, (-g * (1 - w)).astype(a.dtype, copy=False))
+        gp_n, gn_p = _pullback(dist, pos, neg, xpa.astype(-g * (1 - w), a.dtype, xp), xp)
         gp, gn = gp + gp_n, gn + gn_p
-    return tuple(np.asarray(x).astype(a.dtype, copy=False) for x in (ga, gp, gn))
+    return tuple(xpa.astype(xpa.asarray(x, xp, a), a.dtype, xp) for x in (ga, gp, gn))
 
 
 # --------------------------------------------------------------------------- contrastive (Hadsell et al.)
 
 def _contrastive_args(input1, input2, target, margin, reduction):
-    x1, x2 = _vector_pair(input1, input2, ("input1", "input2"))
-    y = np.asarray(target)
-    if y.dtype.kind not in "biuf":
+    xp = xpa.namespace(input1, input2, target, names=("input1", "input2", "target"))
+    x1, x2, _ = _vector_pair(input1, input2, ("input1", "input2"))
+    y = xpa.asarray(target, xp, x1)
+    if not xpa.has_kind(y, "biuf", xp):
         raise TypeError(f"target must hold the labels 1 (similar) and 0 (dissimilar), got {v._describe(y)}")
-    if y.shape != x1.shape[:-1]:
-        raise ValueError(f"target must have one label per pair, shape {x1.shape[:-1]}, got {y.shape}")
-    if not np.all((y == 0) | (y == 1)):
-        bad = y[(y != 0) & (y != 1)].flat[0].item()
-        raise ValueError(f"target must hold only the labels 1 (similar) and 0 (dissimilar), got the value {bad!r}")
+    if tuple(y.shape) != tuple(x1.shape[:-1]):
+        raise ValueError(f"target must have one label per pair, shape {tuple(x1.shape[:-1])}, got {tuple(y.shape)}")
+
+    def zero_one(labels, start):
+        bad = (labels != 0) & (labels != 1)
+        if xpa.any_true(bad):
+            raise ValueError(f"target must hold only the labels 1 (similar) and 0 (dissimilar), got the value "
+                             f"{xpa.first_value(labels, bad)!r}")
+    y = xpa.check_values(y, zero_one)
     v.check_scalar(margin, "margin", low=0.0, low_open=True)
     v.check_reduction(reduction)
     diff = x1 - x2
-    return x1, diff, _pnorm(diff, 2), y == 1
+    return x1, diff, _pnorm(diff, 2, xp), y == 1, xp
 
 
 def contrastive_loss(input1, input2, target, *, margin: float = 1.0, reduction: v.Reduction = "mean"):
@@ -314,12 +331,12 @@ def contrastive_loss(input1, input2, target, *, margin: float = 1.0, reduction: 
     >>> contrastive_loss(x1, x2, np.array([1, 0, 0]), margin=1.0, reduction="none")  # 25/2, 0.5^2/2, 0
     array([12.5  ,  0.125,  0.   ])
     """
-    x1, _, d, similar = _contrastive_args(input1, input2, target, margin, reduction)
-    dt = x1.dtype.type
+    x1, _, d, similar, xp = _contrastive_args(input1, input2, target, margin, reduction)
+    half = xpa.const(0.5, x1, xp)
     with np.errstate(over="ignore"):  # a half squared distance beyond the float range is inf, its true value
-        half_sq = dt(0.5) * d * d
-    loss = np.where(similar, half_sq, dt(0.5) * np.maximum(dt(margin) - d, 0) ** 2)
-    return reduce(loss.astype(x1.dtype, copy=False), reduction)
+        half_sq = half * d * d
+    loss = xp.where(similar, half_sq, half * xp.maximum(xpa.const(margin, x1, xp) - d, 0) ** 2)
+    return reduce(xpa.astype(loss, x1.dtype, xp), reduction)
 
 
 def contrastive_loss_backward(dout, input1, input2, target, *, margin: float = 1.0,
@@ -333,42 +350,46 @@ def contrastive_loss_backward(dout, input1, input2, target, *, margin: float = 1
     array([[ 3. ,  4. ],
            [-0.3, -0.4]])
     """
-    x1, diff, d, similar = _contrastive_args(input1, input2, target, margin, reduction)
-    dt = x1.dtype.type
-    g = upstream(dout, d.shape, x1.dtype, reduction)
-    gap = np.maximum(dt(margin) - d, 0)
-    scale = np.where(similar, dt(1), -gap / np.where(d > 0, d, 1) * (d > 0))  # d l / d diff = scale * diff
-    g1 = ((scale * g)[..., np.newaxis] * diff).astype(x1.dtype, copy=False)
+    x1, diff, d, similar, xp = _contrastive_args(input1, input2, target, margin, reduction)
+    g = upstream(dout, tuple(d.shape), x1.dtype, reduction, like=x1)
+    gap = xp.maximum(xpa.const(margin, x1, xp) - d, 0)
+    positive = xpa.astype(d > 0, x1.dtype, xp)
+    scale = xp.where(similar, xpa.const(1, x1, xp), -gap / xp.where(d > 0, d, 1) * positive)  # d l / d diff
+    g1 = xpa.astype((scale * g)[..., None] * diff, x1.dtype, xp)
     return g1, -g1
 
 
 # --------------------------------------------------------------------------- NT-Xent (optax.losses.ntxent)
 
 def _ntxent_parts(view1, view2, temperature, reduction):
+    xp = xpa.namespace(view1, view2, names=("view1", "view2"))
     z1 = v.as_float_array(view1, "view1")
     v.check_ndim(z1, "view1", (2,), "a 2-D (N, D) batch of embeddings")
     z2 = _second(view2, "view2", z1, "view1")
     if z1.shape[0] == 0:
-        raise ValueError(f"view1 must hold at least one embedding, got shape {z1.shape}")
+        raise ValueError(f"view1 must hold at least one embedding, got shape {tuple(z1.shape)}")
     v.check_scalar(temperature, "temperature", low=0.0, low_open=True)
     v.check_reduction(reduction)
-    e = np.concatenate([z1, z2])
-    dt = e.dtype.type
+    e = xpa.concat([z1, z2], xp)
     # optax: cosine_similarity(..., epsilon=finfo.eps) clips the *squared* norm at eps
-    norm = _pnorm(e, 2)[:, np.newaxis]
-    floor = np.sqrt(np.finfo(e.dtype).eps).astype(e.dtype)
-    n = np.maximum(norm, floor)
+    norm = _pnorm(e, 2, xp)[:, None]
+    floor = xp.sqrt(xpa.const(float(xp.finfo(e.dtype).eps), e, xp))
+    n = xp.maximum(norm, floor)
     u = e / n
-    s = (u @ u.T) / dt(temperature)
-    m = len(e)
-    np.fill_diagonal(s, -np.inf)  # no self-similarity: anchor i's candidates are the 2N - 1 others
-    positive = (np.arange(m) + m // 2) % m  # view1[i] <-> view2[i]
-    top = s.max(axis=1, keepdims=True)
-    ex = np.exp(s - top)
+    s = (u @ u.T) / xpa.const(temperature, e, xp)
+    m = e.shape[0]
+    # no self-similarity: anchor i's candidates are the 2N - 1 others
+    if xp is np:
+        np.fill_diagonal(s, -np.inf)
+    else:
+        s = xp.where(xpa.eye_mask(m, e, xp), xpa.const(-np.inf, e, xp), s)
+    positive = (xpa.int_arange(m, e, xp) + m // 2) % m  # view1[i] <-> view2[i]
+    top = xp.max(s, axis=1, keepdims=True)
+    ex = xp.exp(s - top)
     # log-sum-exp minus the positive, both relative to the row's maximum (optax's order): no cancellation
     # between two large logits when the loss is small
-    loss = (np.log(ex.sum(axis=1)) - (s[np.arange(m), positive] - top[:, 0])).astype(e.dtype, copy=False)
-    return z1, u, n, norm > floor, ex / ex.sum(axis=1, keepdims=True), positive, loss
+    loss = xpa.astype(xp.log(xp.sum(ex, axis=1)) - (xpa.take_along_last(s, positive, xp) - top[:, 0]), e.dtype, xp)
+    return z1, u, n, norm > floor, ex / xp.sum(ex, axis=1, keepdims=True), positive, loss, xp
 
 
 def nt_xent_loss(view1, view2, *, temperature: float = 0.07, reduction: v.Reduction = "mean"):
@@ -410,7 +431,7 @@ def nt_xent_loss(view1, view2, *, temperature: float = 0.07, reduction: v.Reduct
     >>> nt_xent_loss(v1, v2, temperature=1.0, reduction="none").round(6)
     array([0.551445, 0.551445, 0.551445, 0.551445])
     """
-    *_, loss = _ntxent_parts(view1, view2, temperature, reduction)
+    *_, loss, _ = _ntxent_parts(view1, view2, temperature, reduction)
     return reduce(loss, reduction)
 
 
@@ -425,14 +446,16 @@ def nt_xent_loss_backward(dout, view1, view2, *, temperature: float = 0.07,
     array([[0.      , 0.211942],
            [0.211942, 0.      ]])
     """
-    z1, u, n, unclipped, prob, positive, loss = _ntxent_parts(view1, view2, temperature, reduction)
-    dt = z1.dtype.type
-    g = np.broadcast_to(upstream(dout, loss.shape, z1.dtype, reduction), loss.shape)
-    m = len(u)
-    ds = prob.copy()
-    ds[np.arange(m), positive] -= 1
-    ds *= g[:, np.newaxis]  # G[i, k] = g_i (P_ik - [k = p(i)]), zero on the diagonal
-    gu = ((ds + ds.T) @ u) / dt(temperature)
-    radial = np.where(unclipped, (u * gu).sum(axis=1, keepdims=True), 0)
-    ge = ((gu - radial * u) / n).astype(z1.dtype, copy=False)
-    return ge[: m // 2], ge[m // 2:]
+    z1, u, n, unclipped, prob, positive, loss, xp = _ntxent_parts(view1, view2, temperature, reduction)
+    g = xp.broadcast_to(upstream(dout, tuple(loss.shape), z1.dtype, reduction, like=z1), tuple(loss.shape))
+    m = u.shape[0]
+    if xp is np:
+        ds = prob.copy()
+        ds[np.arange(m), positive] -= 1
+        ds *= g[:, np.newaxis]  # G[i, k] = g_i (P_ik - [k = p(i)]), zero on the diagonal
+    else:
+        ds = (prob - xpa.astype(xpa.one_hot(positive, m, xp), z1.dtype, xp)) * g[:, None]
+    gu = ((ds + ds.T) @ u) / xpa.const(temperature, z1, xp)
+    radial = xp.where(unclipped, xp.sum(u * gu, axis=1, keepdims=True), 0)
+    ge = xpa.astype((gu - radial * u) / n, z1.dtype, xp)
+    return ge[: m // 2, ...], ge[m // 2:, ...]

@@ -5,6 +5,9 @@ simplex (Martins & Astudillo 2016): unlike softmax it returns exact zeros.
 ``sparsemax_loss`` is its Fenchel-Young loss, whose gradient is
 ``sparsemax(z) - target``; ``multiclass_hinge_loss``'s gradient touches at most
 two classes per row.
+
+Every function computes in the array library of its inputs (:mod:`losslab._array_api`).
+On Dask the sort of sparsemax runs per chunk: chunk along the batch, not the classes.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import numbers
 
 import numpy as np
 
+from .. import _array_api as xpa
 from .. import _validation as v
 from ._reduction import reduce, upstream
-from .focal import _class_distribution, _scores
+from .focal import _scores
 
 __all__ = [
     "sparsemax", "sparsemax_backward",
@@ -34,16 +38,16 @@ def _axis(axis, ndim: int) -> int:
     return int(axis) % ndim
 
 
-def _sparsemax_last(z: np.ndarray) -> np.ndarray:
+def _sparsemax_last(z: np.ndarray, xp) -> np.ndarray:
     """Sparsemax along the last axis of a float array with at least one entry there."""
-    z = z - z.max(axis=-1, keepdims=True)  # shift-invariant; keeps the cumulative sums small
-    z_sorted = -np.sort(-z, axis=-1)
-    cumsum = np.cumsum(z_sorted, axis=-1)
-    k = np.arange(1, z.shape[-1] + 1, dtype=z.dtype)
+    z = z - xp.max(z, axis=-1, keepdims=True)  # shift-invariant; keeps the cumulative sums small
+    z_sorted = -xp.sort(-z, axis=-1)
+    cumsum = xpa.cumulative_sum(z_sorted, -1, xp)
+    k = xpa.arange(z.shape[-1], z, xp) + 1
     support = 1 + k * z_sorted > cumsum  # the sorted entries in the support: a prefix
-    size = support.sum(axis=-1, keepdims=True)
-    tau = (np.take_along_axis(cumsum, size - 1, axis=-1) - 1) / size.astype(z.dtype)
-    return np.maximum(z - tau, 0)
+    size = xp.sum(xpa.astype(support, xp.int64, xp), axis=-1, keepdims=True)
+    tau = (xpa.take_along_last(cumsum, size[..., 0] - 1, xp)[..., None] - 1) / xpa.astype(size, z.dtype, xp)
+    return xp.maximum(z - tau, 0)
 
 
 def sparsemax(x, axis: int = -1) -> np.ndarray:
@@ -69,13 +73,14 @@ def sparsemax(x, axis: int = -1) -> np.ndarray:
     array([[0.65, 0.35, 0.  ],
            [1.  , 0.  , 0.  ]])
     """
+    xp = xpa.namespace(x)
     x = v.as_float_array(x, "x")
     if x.ndim == 0:
         raise ValueError("x must have at least one dimension, got a 0-d array")
     axis = _axis(axis, x.ndim)
     if x.shape[axis] == 0:
-        raise ValueError(f"x must have at least one entry along axis {axis}, got shape {x.shape}")
-    return np.moveaxis(_sparsemax_last(np.moveaxis(x, axis, -1)), -1, axis)
+        raise ValueError(f"x must have at least one entry along axis {axis}, got shape {tuple(x.shape)}")
+    return xpa.moveaxis(_sparsemax_last(xpa.moveaxis(x, axis, -1, xp), xp), -1, axis, xp)
 
 
 def sparsemax_backward(dout, x, axis: int = -1) -> np.ndarray:
@@ -93,27 +98,54 @@ def sparsemax_backward(dout, x, axis: int = -1) -> np.ndarray:
     >>> sparsemax_backward(np.array([1.0, 0.0, 5.0]), np.array([0.5, 0.2, -1.0]))
     array([ 0.5, -0.5,  0. ])
     """
+    xp = xpa.namespace(dout, x, names=("dout", "x"))
     x = v.as_float_array(x, "x")
     p = sparsemax(x, axis)
     axis = _axis(axis, x.ndim)
-    d = np.asarray(dout)
-    if d.dtype.kind not in "biuf":
+    d = xpa.asarray(dout, xp, x)
+    if not xpa.has_kind(d, "biuf", xp):
         raise TypeError(f"dout must hold real numbers, got an array of dtype {d.dtype}")
-    if d.shape not in ((), x.shape):
-        raise ValueError(f"dout must be a scalar or have the shape of x {x.shape}, got shape {d.shape}")
-    d = np.broadcast_to(d.astype(x.dtype, copy=False), x.shape)
+    if tuple(d.shape) not in ((), tuple(x.shape)):
+        raise ValueError(f"dout must be a scalar or have the shape of x {tuple(x.shape)}, got shape {tuple(d.shape)}")
+    d = xp.broadcast_to(xpa.astype(d, x.dtype, xp), tuple(x.shape))
     s = p > 0
-    mean = (d * s).sum(axis=axis, keepdims=True) / s.sum(axis=axis, keepdims=True).astype(x.dtype)
-    return np.where(s, d - mean, 0).astype(x.dtype, copy=False)
+    sf = xpa.astype(s, x.dtype, xp)
+    mean = xp.sum(d * sf, axis=axis, keepdims=True) / xp.sum(sf, axis=axis, keepdims=True)
+    return xpa.astype(xp.where(s, d - mean, 0), x.dtype, xp)
 
 
 # --------------------------------------------------------------------------- sparsemax loss
 
+def _class_distribution(target, x: np.ndarray, xp) -> np.ndarray:
+    """The target of an (N, C) score array as a per-row distribution in ``x``'s dtype.
+
+    Class indices of shape (N,) become one-hot rows; float class probabilities of
+    shape (N, C) are returned as they are (values must be >= 0).
+    """
+    n, c = x.shape
+    t = xpa.asarray(target, xp, x)
+    if tuple(t.shape) == tuple(x.shape):
+        q = v.as_real_like(v.as_float_array(t, "target"), "target", x)
+
+        def nonnegative(a, start):
+            bad = ~(a >= 0)
+            if xpa.any_true(bad):
+                raise ValueError(f"target must hold class probabilities >= 0, got the value "
+                                 f"{float(xpa.first_value(a, bad))!r}")
+        return xpa.check_values(q, nonnegative)
+    if tuple(t.shape) != (n,):
+        raise ValueError(f"target must have shape ({n},) (class indices) or the input's shape {tuple(x.shape)} "
+                         f"(class probabilities), got {tuple(t.shape)}")
+    labels = v.as_class_indices(t, "target", c, shape=(n,), like=x)
+    return xpa.astype(xpa.one_hot(labels, c, xp), x.dtype, xp)
+
+
 def _sparse_setup(input, target, reduction):
+    xp = xpa.namespace(input, target, names=("input", "target"))
     x = _scores(input)
-    q = _class_distribution(target, x)
+    q = _class_distribution(target, x, xp)
     v.check_reduction(reduction)
-    return x, q
+    return x, q, xp
 
 
 def sparsemax_loss(input, target, *, reduction: v.Reduction = "mean"):
@@ -146,13 +178,13 @@ def sparsemax_loss(input, target, *, reduction: v.Reduction = "mean"):
     >>> sparsemax_loss(np.array([[0.5, 0.2, -1.0], [3.0, 0.0, 0.0]]), np.array([1, 0]), reduction="none")
     array([0.4225, 0.    ])
     """
-    x, q = _sparse_setup(input, target, reduction)
+    x, q, xp = _sparse_setup(input, target, reduction)
     p = sparsemax(x, axis=1)
-    m = x.max(axis=1, keepdims=True)
+    m = xp.max(x, axis=1, keepdims=True)
     z = x - m
-    loss = (((p - q) * z).sum(axis=1) + 0.5 * ((q * q).sum(axis=1) - (p * p).sum(axis=1))
-            + (1 - q.sum(axis=1)) * m[:, 0])
-    return reduce(loss.astype(x.dtype, copy=False), reduction)
+    loss = (xp.sum((p - q) * z, axis=1) + 0.5 * (xp.sum(q * q, axis=1) - xp.sum(p * p, axis=1))
+            + (1 - xp.sum(q, axis=1)) * m[:, 0])
+    return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
 def sparsemax_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
@@ -162,20 +194,21 @@ def sparsemax_loss_backward(dout, input, target, *, reduction: v.Reduction = "me
     >>> sparsemax_loss_backward(1.0, np.array([[0.5, 0.2, -1.0]]), np.array([1]), reduction="sum")
     array([[ 0.65, -0.65,  0.  ]])
     """
-    x, q = _sparse_setup(input, target, reduction)
-    g = upstream(dout, (x.shape[0],), x.dtype, reduction)
-    g = np.broadcast_to(g, (x.shape[0],))[:, np.newaxis]
-    return ((sparsemax(x, axis=1) - q) * g).astype(x.dtype, copy=False)
+    x, q, xp = _sparse_setup(input, target, reduction)
+    g = upstream(dout, (x.shape[0],), x.dtype, reduction, like=x)
+    g = xp.broadcast_to(g, (x.shape[0],))[:, None]
+    return xpa.astype((sparsemax(x, axis=1) - q) * g, x.dtype, xp)
 
 
 # --------------------------------------------------------------------------- multi-class hinge
 
 def _hinge_setup(input, target, reduction):
+    xp = xpa.namespace(input, target, names=("input", "target"))
     x = _scores(input)
-    t = v.as_class_indices(target, "target", x.shape[1], shape=(x.shape[0],))
+    t = v.as_class_indices(target, "target", x.shape[1], shape=(x.shape[0],), like=x)
     v.check_reduction(reduction)
-    onehot = (np.arange(x.shape[1]) == t[:, np.newaxis]).astype(x.dtype)
-    return x, onehot
+    onehot = xpa.astype(xpa.one_hot(t, x.shape[1], xp), x.dtype, xp)
+    return x, onehot, xp
 
 
 def multiclass_hinge_loss(input, target, *, reduction: v.Reduction = "mean"):
@@ -203,9 +236,9 @@ def multiclass_hinge_loss(input, target, *, reduction: v.Reduction = "mean"):
     ...                       reduction="none")
     array([0.5, 0. ])
     """
-    x, onehot = _hinge_setup(input, target, reduction)
-    loss = (x + 1 - onehot).max(axis=1) - (x * onehot).sum(axis=1)
-    return reduce(loss.astype(x.dtype, copy=False), reduction)
+    x, onehot, xp = _hinge_setup(input, target, reduction)
+    loss = xp.max(x + 1 - onehot, axis=1) - xp.sum(x * onehot, axis=1)
+    return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
 def multiclass_hinge_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
@@ -215,10 +248,10 @@ def multiclass_hinge_loss_backward(dout, input, target, *, reduction: v.Reductio
     >>> multiclass_hinge_loss_backward(1.0, np.array([[2.0, 1.5, 0.0]]), np.array([0]), reduction="sum")
     array([[-1.,  1.,  0.]])
     """
-    x, onehot = _hinge_setup(input, target, reduction)
-    g = upstream(dout, (x.shape[0],), x.dtype, reduction)
-    g = np.broadcast_to(g, (x.shape[0],))[:, np.newaxis]
+    x, onehot, xp = _hinge_setup(input, target, reduction)
+    g = upstream(dout, (x.shape[0],), x.dtype, reduction, like=x)
+    g = xp.broadcast_to(g, (x.shape[0],))[:, None]
     augmented = x + 1 - onehot
-    ties = augmented == augmented.max(axis=1, keepdims=True)
-    share = ties / ties.sum(axis=1, keepdims=True).astype(x.dtype)
-    return ((share - onehot) * g).astype(x.dtype, copy=False)
+    ties = xpa.astype(augmented == xp.max(augmented, axis=1, keepdims=True), x.dtype, xp)
+    share = ties / xp.sum(ties, axis=1, keepdims=True)
+    return xpa.astype((share - onehot) * g, x.dtype, xp)

@@ -4,7 +4,7 @@
     losslab exercise show NAME [--lang zh|en]
     losslab exercise start NAME [DIR] [--force] [--lang zh|en]
     losslab grade FILE|DIR [--exercise NAME] [--seed N] [--json] [--timeout S] [--memory MIB]
-                           [--jobs N] [--report CSV] [--lang zh|en]
+                           [--jobs N] [--scheduler ADDRESS|local] [--report CSV] [--lang zh|en]
 
 ``grade`` exits 0 when every check passes, 1 when one fails, 2 for a usage mistake.
 """
@@ -76,7 +76,11 @@ def _cmd_grade(args) -> int:
     path = Path(args.path)
     if not path.exists():
         raise _user_error(f"{path} does not exist")
-    if path.is_dir():
+    if args.scheduler is not None and not path.is_dir():
+        raise _user_error("--scheduler grades a directory of submissions; grade a single FILE without it")
+    if args.scheduler is not None:
+        reports = _grade_on_cluster(path, args, seed, config)
+    elif path.is_dir():
         try:
             reports = grade_dir(path, exercises=args.exercise, seed=seed, config=config, jobs=args.jobs)
         except ValueError as exc:
@@ -101,6 +105,21 @@ def _cmd_grade(args) -> int:
     if args.report and not args.json:
         print(f"wrote {args.report}")
     return 0 if all(r.passed for r in reports) else 1
+
+
+def _grade_on_cluster(path: Path, args, seed: int, config: SandboxConfig):
+    """``grade DIR --scheduler``: the same reports, one Dask task per file (see :mod:`.distributed`)."""
+    from .distributed import grade_dir_distributed
+
+    try:
+        return grade_dir_distributed(path, scheduler=args.scheduler, exercises=args.exercise, seed=seed,
+                                     config=config, workers=args.jobs)
+    except ValueError as exc:
+        raise _user_error(str(exc)) from None
+    except ImportError as exc:
+        raise _user_error(str(exc)) from None
+    except OSError as exc:
+        raise _user_error(f"could not reach the Dask scheduler at {args.scheduler}: {exc}") from None
 
 
 def _positive_int(text: str) -> int:
@@ -147,6 +166,9 @@ def add_commands(sub) -> None:
                        help="address-space limit of a submission in MiB (default 1024; Linux)")
     grade.add_argument("--jobs", type=_positive_int, metavar="N",
                        help="submissions graded at once for a DIR (default: the number of CPUs)")
+    grade.add_argument("--scheduler", metavar="ADDRESS",
+                       help="grade a DIR on the Dask cluster at ADDRESS (tcp://host:8786), one task per file, "
+                            "each sandboxed on its worker; 'local' starts a LocalCluster of --jobs processes")
     grade.add_argument("--report", metavar="CSV", help="also write the table as CSV")
     grade.add_argument("--lang", choices=LANGS, default="en", help="language of the feedback (en or zh)")
     grade.set_defaults(run=_cmd_grade)

@@ -1,0 +1,79 @@
+"""``losslab grade DIR --scheduler``: the submissions graded on a Dask cluster give the local report.
+
+A LocalCluster of worker processes grades tests/grade_fixtures/ (reference solutions,
+named mistakes, a hang, crashes, a memory blow-up); every verdict, reason and
+mistake must be those of the local run (timings aside). Skips without dask.distributed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from losslab.cli import main
+from losslab.grade import SandboxConfig, grade_dir, report
+
+distributed = pytest.importorskip("distributed")
+
+from losslab.grade import distributed as remote_grading  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "grade_fixtures"
+CONFIG = SandboxConfig(timeout=5.0, memory_mb=512)
+SEED = 3
+
+
+def _without_timings(data):
+    """A report's JSON with its ``seconds`` left out."""
+    if isinstance(data, list):
+        return [_without_timings(d) for d in data]
+    if isinstance(data, dict):
+        return {k: _without_timings(val) for k, val in data.items() if k != "seconds"}
+    return data
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True,
+                                  dashboard_address=None) as local_cluster:
+        yield local_cluster
+
+
+def test_cluster_grades_the_fixtures_as_the_local_judge(cluster, tmp_path, capsys):
+    local = grade_dir(FIXTURES, seed=SEED, config=CONFIG)
+    assert any(r.passed for r in local) and not all(r.passed for r in local)
+    argv = ["grade", str(FIXTURES), "--seed", str(SEED), "--timeout", "5", "--memory", "512", "--json",
+            "--report", str(tmp_path / "remote.csv"), "--scheduler", cluster.scheduler_address]
+    assert main(argv) == 1
+    remote = json.loads(capsys.readouterr().out)
+    assert _without_timings(remote) == _without_timings([report.to_json(r) for r in local])
+    report.write_csv(tmp_path / "local.csv", report.table_rows(local))
+    assert (tmp_path / "remote.csv").read_text() == (tmp_path / "local.csv").read_text()
+    hang = next(r for r in remote if r["file"].endswith("hang_forward.py"))
+    assert "timed out after 5 s" in json.dumps(hang)  # the time limit held on the worker
+
+
+def test_files_travel_with_their_tasks(cluster, tmp_path):
+    """Each task carries its file's bytes; the report keeps the client's path and table."""
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    (folder / "mine.py").write_text("def numerical_gradient(f, x):\n    return None\n")
+    (folder / "same.py").write_text("def numerical_gradient(f, x):\n    return None\n")
+    with distributed.Client(cluster) as client:
+        reports = remote_grading.grade_dir_distributed(folder, seed=0, config=CONFIG, client=client)
+        assert len(client.run(lambda: True)) == 2  # the tasks ran on the two worker processes
+    assert [r.path for r in reports] == [str(folder / "mine.py"), str(folder / "same.py")]
+    assert all([e.exercise for e in r.exercises] == ["numerical-gradient"] and not r.passed for r in reports)
+    local = grade_dir(folder, seed=0, config=CONFIG)
+    assert report.table_rows(reports, "zh") == report.table_rows(local, "zh")
+
+
+def test_scheduler_usage_mistakes(monkeypatch, capsys):
+    assert main(["grade", str(FIXTURES / "level1_reference.py"), "--scheduler", "local"]) == 2
+    assert "--scheduler grades a directory" in capsys.readouterr().err
+    monkeypatch.setattr(remote_grading, "CONNECT_TIMEOUT", "0.5s")
+    assert main(["grade", str(FIXTURES), "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    assert "could not reach the Dask scheduler at tcp://127.0.0.1:9" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="pass a scheduler address"):
+        remote_grading.grade_dir_distributed(FIXTURES)
