@@ -3,5 +3,5 @@
 import importlib.util
 
 collect_ignore = []
-if importlib.util.find_spec("numba") is None:
-    collect_ignore.append("src/losslab/_fast/_numba.py")
+if importlib.util.find_spec("numba") is None:  # the compiled kernels of the `fast` extra
+    collect_ignore += ["src/losslab/_fast/_numba.py", "src/losslab/_fast/_vecmath.py"]

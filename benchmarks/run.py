@@ -157,6 +157,32 @@ def measure_imports(have_torch: bool, log) -> dict:
 
 # --------------------------------------------------------------------------- machine
 
+def _cpu_seconds() -> dict | None:
+    """Busy and steal CPU seconds of the whole machine, and this process tree's own CPU seconds."""
+    import resource
+
+    try:
+        with open("/proc/stat") as fh:
+            fields = [int(v) for v in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    own = sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+              for f in ("ru_utime", "ru_stime"))
+    return {"busy": (user + nice + system + irq + softirq) / tick, "steal": steal / tick, "own": own,
+            "wall": time.perf_counter()}
+
+
+def foreign_load(start: dict | None, end: dict | None) -> dict | None:
+    """Average cores used by other work during the run: machine busy time minus this run's own."""
+    if not start or not end:
+        return None
+    wall = end["wall"] - start["wall"]
+    other = (end["busy"] - start["busy"]) - (end["own"] - start["own"])
+    return {"cores": max(other, 0.0) / wall, "steal_cores": (end["steal"] - start["steal"]) / wall}
+
+
 def machine_info() -> dict:
     cpu = platform.processor()
     try:
@@ -179,6 +205,7 @@ def machine_info() -> dict:
             "platform": platform.platform(), "python": platform.python_version(),
             "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
             "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
+            "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE"),
             "loadavg_start": os.getloadavg()}
 
 
@@ -197,7 +224,15 @@ def main(argv=None) -> int:
     ap.add_argument("--no-imports", action="store_true")
     ap.add_argument("--json", default=str(HERE / "results" / "latest.json"), help="where to write the results")
     ap.add_argument("--markdown", default=None, help="also write the report (e.g. BENCHMARKS.md)")
+    ap.add_argument("--from-json", default=None, help="measure nothing: re-render the report of this results file")
     args = ap.parse_args(argv)
+    if args.from_json:
+        result = json.loads(Path(args.from_json).read_text())
+        result["goals"] = report.goals(result)
+        print(report.text_table(result))
+        if args.markdown:
+            report.write_markdown(args.markdown, report.markdown(result))
+        return 0
 
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
@@ -214,6 +249,7 @@ def main(argv=None) -> int:
               "machine": machine_info(), "settings": vars(args), "libs": libs, "workers": {},
               "cells": [], "accuracy": {}}
     started = time.perf_counter()
+    cpu_start = _cpu_seconds()
     for n in threads:
         log(f"== {n} thread(s)")
         workers = {lib: Worker(lib, n) for lib in libs}
@@ -246,6 +282,7 @@ def main(argv=None) -> int:
     if not args.no_imports:
         result["imports"] = measure_imports(have_torch, log)
     result["machine"]["loadavg_end"] = os.getloadavg()
+    result["machine"]["foreign_load"] = foreign_load(cpu_start, _cpu_seconds())
     result["seconds"] = time.perf_counter() - started
     result["goals"] = report.goals(result)
     out = Path(args.json)
@@ -253,7 +290,7 @@ def main(argv=None) -> int:
     out.write_text(json.dumps(result, indent=1))
     print(report.text_table(result))
     if args.markdown:
-        Path(args.markdown).write_text(report.markdown(result))
+        report.write_markdown(args.markdown, report.markdown(result))
     log(f"wrote {out}" + (f" and {args.markdown}" if args.markdown else "") + f" in {result['seconds']:.0f} s")
     return 0
 

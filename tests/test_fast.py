@@ -408,6 +408,18 @@ def test_numba_log1p_on_the_unit_interval(kernels, dtype):
     np.testing.assert_allclose(out, exact, rtol=2 * np.finfo(dtype).eps, atol=2 * np.finfo(dtype).smallest_subnormal)
 
 
+def test_numba_log1p_of_non_negative_numbers(kernels):
+    k, _ = kernels
+    rng = np.random.default_rng(3)
+    v = np.concatenate([rng.random(5000) * 20, np.exp(-rng.random(2000) * 700), [0.0, 1e-300, 1.0, 2.0, 1e300]])
+    out = v.copy()
+    k.log1p_inplace(out)
+    np.testing.assert_allclose(out, np.log1p(v), rtol=2 * np.finfo(np.float64).eps, atol=0)
+    special = np.array([np.inf, np.nan])
+    k.log1p_inplace(special)
+    assert special[0] == np.inf and np.isnan(special[1])
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_numba_row_max(kernels, dtype):
     k, _ = kernels

@@ -10,7 +10,8 @@ and where it runs, is decided in :mod:`losslab._fast._dispatch`:
   smoothing); MSE, L1, smooth L1, Huber and BCE-with-logits (no weights), any shape;
 * numba kernels (``pip install losslab[fast]``; compiled on first use and cached
   on disk) when numba imports, else blocked NumPy kernels;
-* calls of at least :data:`PARALLEL_MIN` elements on :func:`get_num_threads` threads.
+* large calls (2^18 elements for the exp-heavy losses, 2^20 for the others) on
+  :func:`get_num_threads` threads.
 
 Importing this package imports NumPy only.
 """
