@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -91,3 +94,20 @@ def torch_distance(distance_function):
         eps = distance_function.eps
         return lambda x, y: 1.0 - tF.cosine_similarity(x, y, dim=-1, eps=eps)
     raise ValueError(f"no torch counterpart for distance_function={distance_function!r}")
+
+
+EXTRA_GOLDEN = Path(__file__).parent / "golden" / "extra_golden.npz"
+
+
+def extra_golden_cases(losses) -> list:
+    """pytest params ``(entry, get)`` for the entries of tests/golden/extra_golden.npz whose loss is in
+    ``losses``; ``get(ref)`` reads one stored array (tools/make_golden_extra.py packs them flat)."""
+    with np.load(EXTRA_GOLDEN, allow_pickle=False) as data:
+        flat = {k: data[k] for k in data.files}
+    index = json.loads(str(flat.pop("index")))
+
+    def get(ref):
+        name, offset, shape = ref
+        return flat[name][offset:offset + int(np.prod(shape, dtype=np.int64))].reshape(shape)
+
+    return [pytest.param(e, get, id=f"{e['loss']}-{e['case']}") for e in index["cases"] if e["loss"] in losses]

@@ -7,12 +7,11 @@ docstring formulas, properties, extreme inputs and every validation branch.
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _support import extra_golden_cases
 
 from losslab.functional import robust
 from losslab.functional.regression import l1_loss
@@ -23,25 +22,12 @@ from losslab.functional.robust import (
 from losslab.nn.robust import CharbonnierLoss, LogCoshLoss, QuantileLoss
 
 REDUCTIONS = ("none", "mean", "sum")
-GOLDEN = Path(__file__).parent / "golden" / "extra_golden.npz"
 TOLERANCES = {"float64": dict(rtol=1e-7, atol=1e-12), "float32": dict(rtol=1e-4, atol=1e-6)}
 
 
 # ============================================================================ reference-library numbers
 
-def _golden(losses):
-    with np.load(GOLDEN, allow_pickle=False) as data:
-        flat = {k: data[k] for k in data.files}
-    index = json.loads(str(flat.pop("index")))
-
-    def get(ref):
-        name, offset, shape = ref
-        return flat[name][offset:offset + int(np.prod(shape, dtype=np.int64))].reshape(shape)
-
-    return [pytest.param(e, get, id=f"{e['loss']}-{e['case']}") for e in index["cases"] if e["loss"] in losses]
-
-
-GOLDEN_CASES = _golden({"LogCoshLoss", "QuantileLoss", "CharbonnierLoss"})
+GOLDEN_CASES = extra_golden_cases({"LogCoshLoss", "QuantileLoss", "CharbonnierLoss"})
 
 
 def test_golden_file_covers_every_robust_loss():

@@ -7,12 +7,11 @@ docstring formulas, properties, extreme logits and every validation branch.
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _support import extra_golden_cases
 
 from losslab._validation import ClassIndexError
 from losslab.functional import segmentation
@@ -24,7 +23,6 @@ from losslab.functional.segmentation import (
 from losslab.nn.segmentation import DiceLoss, GeneralizedDiceLoss, TverskyLoss
 
 REDUCTIONS = ("none", "mean", "sum")
-GOLDEN = Path(__file__).parent / "golden" / "extra_golden.npz"
 TOLERANCES = {"float64": dict(rtol=1e-7, atol=1e-12), "float32": dict(rtol=1e-4, atol=1e-6)}
 LOSSES = [(dice_loss, dice_loss_backward), (tversky_loss, tversky_loss_backward),
           (generalized_dice_loss, generalized_dice_loss_backward)]
@@ -32,19 +30,7 @@ LOSSES = [(dice_loss, dice_loss_backward), (tversky_loss, tversky_loss_backward)
 
 # ============================================================================ reference-library numbers
 
-def _golden(losses):
-    with np.load(GOLDEN, allow_pickle=False) as data:
-        flat = {k: data[k] for k in data.files}
-    index = json.loads(str(flat.pop("index")))
-
-    def get(ref):
-        name, offset, shape = ref
-        return flat[name][offset:offset + int(np.prod(shape, dtype=np.int64))].reshape(shape)
-
-    return [pytest.param(e, get, id=f"{e['loss']}-{e['case']}") for e in index["cases"] if e["loss"] in losses]
-
-
-GOLDEN_CASES = _golden({"DiceLoss", "TverskyLoss", "GeneralizedDiceLoss"})
+GOLDEN_CASES = extra_golden_cases({"DiceLoss", "TverskyLoss", "GeneralizedDiceLoss"})
 
 
 def test_golden_file_covers_every_segmentation_loss():

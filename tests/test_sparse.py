@@ -7,11 +7,10 @@ properties, extreme scores and every validation branch of losslab.functional.spa
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _support import extra_golden_cases
 
 from losslab._validation import ClassIndexError
 from losslab.functional import sparse
@@ -23,25 +22,12 @@ from losslab.gradcheck import gradcheck
 from losslab.nn.sparse import MulticlassHingeLoss, SparsemaxLoss
 
 REDUCTIONS = ("none", "mean", "sum")
-GOLDEN = Path(__file__).parent / "golden" / "extra_golden.npz"
 TOLERANCES = {"float64": dict(rtol=1e-7, atol=1e-12), "float32": dict(rtol=1e-4, atol=1e-6)}
 
 
 # ============================================================================ reference-library numbers
 
-def _golden(losses):
-    with np.load(GOLDEN, allow_pickle=False) as data:
-        flat = {k: data[k] for k in data.files}
-    index = json.loads(str(flat.pop("index")))
-
-    def get(ref):
-        name, offset, shape = ref
-        return flat[name][offset:offset + int(np.prod(shape, dtype=np.int64))].reshape(shape)
-
-    return [pytest.param(e, get, id=f"{e['loss']}-{e['case']}") for e in index["cases"] if e["loss"] in losses]
-
-
-GOLDEN_CASES = _golden({"SparsemaxLoss", "MulticlassHingeLoss", "sparsemax"})
+GOLDEN_CASES = extra_golden_cases({"SparsemaxLoss", "MulticlassHingeLoss", "sparsemax"})
 
 
 def test_golden_file_covers_sparsemax_and_both_losses():

@@ -27,8 +27,7 @@ import uuid
 from pathlib import Path
 from typing import Sequence
 
-from . import catalog
-from .grader import FileReport, grade_file
+from .grader import FileReport, grade_file, submission_files
 from .sandbox import SandboxConfig
 
 __all__ = ["grade_dir_distributed", "connect"]
@@ -93,21 +92,13 @@ def grade_dir_distributed(path: str | os.PathLike, *, scheduler: str | None = No
     name, ``ImportError`` without dask.distributed, ``OSError`` when the scheduler
     cannot be reached.
     """
-    folder = Path(path)
-    if not folder.is_dir():
-        raise NotADirectoryError(f"{folder} is not a directory")
-    files = sorted(p for p in folder.glob("*.py") if p.is_file())
-    if not files:
-        raise ValueError(f"{folder} holds no .py file to grade")
-    if exercises:
-        for name in exercises:
-            catalog.get(name)
+    files = submission_files(path, exercises)
     exercises = list(exercises) if exercises else None
     if client is None:
         if scheduler is None:
             raise ValueError("pass a scheduler address, 'local', or an open client")
         with connect(scheduler, workers=workers) as client:
-            return grade_dir_distributed(folder, scheduler=scheduler, exercises=exercises, seed=seed,
+            return grade_dir_distributed(path, scheduler=scheduler, exercises=exercises, seed=seed,
                                          config=config, client=client)
     futures, local = {}, {}
     run = uuid.uuid4().hex  # task keys unique to this run: a shared cluster may grade other runs at once

@@ -121,6 +121,23 @@ def grade_file(path: str | os.PathLike, *, exercises: Sequence[str] | None = Non
     return FileReport(str(path), seed, tuple(reports), seconds=run.seconds)
 
 
+def submission_files(path, exercises=None) -> list[Path]:
+    """The ``.py`` files of folder ``path``, sorted, after checking the folder and the exercise names.
+
+    Raises ``NotADirectoryError`` for a bad ``path``, ``ValueError`` when it holds no ``.py``
+    file, and ``catalog.get``'s error for an unknown exercise name.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise NotADirectoryError(f"{folder} is not a directory")
+    files = sorted(p for p in folder.glob("*.py") if p.is_file())
+    if not files:
+        raise ValueError(f"{folder} holds no .py file to grade")
+    for name in exercises or ():
+        catalog.get(name)
+    return files
+
+
 def grade_dir(path: str | os.PathLike, *, exercises: Sequence[str] | None = None, seed: int = 0,
               config: SandboxConfig = SandboxConfig(), jobs: int | None = None) -> list[FileReport]:
     """Grade every ``*.py`` file directly in the folder ``path`` (sorted by name), ``jobs`` at a time.
@@ -130,15 +147,7 @@ def grade_dir(path: str | os.PathLike, *, exercises: Sequence[str] | None = None
     running at once. Raises ``NotADirectoryError`` or ``FileNotFoundError`` for a bad
     ``path`` and ``ValueError`` when it holds no ``.py`` file.
     """
-    folder = Path(path)
-    if not folder.is_dir():
-        raise NotADirectoryError(f"{folder} is not a directory")
-    files = sorted(p for p in folder.glob("*.py") if p.is_file())
-    if not files:
-        raise ValueError(f"{folder} holds no .py file to grade")
-    if exercises:
-        for name in exercises:
-            catalog.get(name)
+    files = submission_files(path, exercises)
     jobs = jobs or min(os.cpu_count() or 1, 8)
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
