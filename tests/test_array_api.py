@@ -80,7 +80,9 @@ def test_class_on_array_api_strict(spec):
         loss = spec.cls(**options)
         out = loss(*inputs)
         assert type(out) is type(xps.asarray(0))
-        np.testing.assert_array_equal(np.from_dlpack(out), spec.function(*case_args(case)[0], **case_args(case)[1]))
+        # the class is the function on the same library, to the bit; NumPy's (maybe fused) result within TOL
+        np.testing.assert_array_equal(np.from_dlpack(out), np.from_dlpack(spec.function(*inputs, **options)))
+        _assert_close(np.from_dlpack(out), spec.function(*case_args(case)[0], **case_args(case)[1]), np.float64)
         for g, e in zip(as_tuple(loss.backward()), as_tuple(spec.backward(1.0, *inputs, **options)), strict=True):
             assert type(g) is type(xps.asarray(0))
             np.testing.assert_array_equal(np.from_dlpack(g), np.from_dlpack(e))
@@ -346,6 +348,58 @@ def test_out_of_core_loss_and_gradient_stay_lazy():
     np.testing.assert_allclose(g2.compute(), e2, rtol=1e-12, atol=1e-20)
 
 
+def test_dask_value_checks_of_the_probability_losses_run_when_computed():
+    """BCE's [0, 1] checks, KL's p >= 0, a class index and a negative variance: lazy, raised by .compute()."""
+    da = pytest.importorskip("dask.array")
+    pytest.importorskip("array_api_compat")
+    from losslab._validation import ClassIndexError
+    from losslab.functional import binary_cross_entropy, cross_entropy, gaussian_nll_loss, kl_div
+
+    probs = np.full(8, 0.5)
+    probs[5] = 1.5
+    half = da.full(8, 0.5, chunks=4)
+    with _TaskCounter() as tasks:
+        bce_input = binary_cross_entropy(da.from_array(probs, chunks=4), half)
+        bce_target = binary_cross_entropy(half, da.from_array(probs, chunks=4))
+        kl = kl_div(half, da.from_array(probs - 1.0, chunks=4))
+        ce = cross_entropy(da.zeros((4, 3), chunks=(2, 3)), da.from_array(np.array([0, 1, 2, 3]), chunks=2))
+        gauss = gaussian_nll_loss(half, half, da.from_array(probs - 1.0, chunks=4))
+    assert tasks.count == 0
+    with pytest.raises(ValueError, match=r"^input must hold probabilities in \[0, 1\], got the value 1.5$"):
+        bce_input.compute()
+    with pytest.raises(ValueError, match=r"^target must hold probabilities in \[0, 1\], got the value 1.5$"):
+        bce_target.compute()
+    with pytest.raises(ValueError, match=r"target must hold probabilities >= 0 when log_target=False"):
+        kl.compute()
+    with pytest.raises(ClassIndexError, match=r"target holds the class index 3, out of range"):
+        ce.compute()
+    with pytest.raises(ValueError, match=r"var must be non-negative"):
+        gauss.compute()
+
+
+@pytest.mark.parametrize("name", ["CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "SmoothL1Loss",
+                                  "HuberLoss"])
+def test_fused_loss_objects_engage_for_numpy_only(name):
+    """The fused kernels (and the gradient FusedLoss keeps) are NumPy's; other arrays take the pure backward."""
+    xps = pytest.importorskip("array_api_strict")
+    pytest.importorskip("array_api_compat")
+    spec = get(name)
+    for case in spec.make_cases():  # the first case the fused path takes
+        inputs, options = case_args(case)
+        loss = spec.cls(**options)
+        loss(*inputs)
+        if loss._pending is not None:  # NumPy: fused, the gradient kept
+            break
+    else:
+        pytest.fail(f"no {name} case takes the fused path")
+    strict = tuple(xps.asarray(a) for a in inputs)
+    out = loss(*strict)
+    assert loss._pending is None and type(out) is type(xps.asarray(0))
+    grad = loss.backward(2.0)
+    np.testing.assert_array_equal(np.from_dlpack(grad), np.from_dlpack(spec.backward(2.0, *strict, **options)))
+    _assert_close(np.from_dlpack(grad), spec.backward(2.0, *inputs, **options), np.float64)
+
+
 # --------------------------------------------------------------------------- the NumPy path stays NumPy-only
 
 def test_numpy_namespace_needs_no_import():
@@ -359,6 +413,10 @@ def test_import_and_numpy_calls_do_not_import_array_api_compat_or_dask():
         "from losslab.functional import log_cosh_loss_backward, dice_loss\n"
         "log_cosh_loss_backward(1.0, np.ones(3), np.zeros(3))\n"
         "dice_loss(np.full((1, 1, 2), 0.5), np.ones((1, 1, 2)))\n"
+        "from losslab.functional import cross_entropy, cross_entropy_backward, mse_loss, gaussian_nll_loss\n"
+        "cross_entropy_backward(1.0, np.zeros((2, 3)), np.array([0, 2]))\n"
+        "cross_entropy(np.zeros((2, 3)), np.array([0, 2]), label_smoothing=0.1)\n"
+        "mse_loss(np.ones(3), np.zeros(3)); gaussian_nll_loss(np.ones(3), np.zeros(3), 1.0)\n"
         "bad = [m for m in ('array_api_compat', 'array_api_strict', 'dask', 'torch') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )

@@ -38,7 +38,10 @@ Helpers for what the standard lacks, or what NumPy 1.x spells differently
 :func:`take_along_last` / :func:`one_hot`, :func:`any_true`, :func:`first_value`,
 :func:`first_index` and :func:`scalar` (a Python number out of a 0-d array, without a
 round trip through NumPy), :func:`describe`, :func:`concat`, :func:`moveaxis`,
-:func:`eye_mask` and :func:`int_arange`.
+:func:`eye_mask` and :func:`int_arange`; for the class-index losses :func:`class_mask`,
+:func:`take_along_axis` and :func:`gather` (NumPy indexes; elsewhere one-hot selects, as
+:func:`take_along_last`), :func:`full` and :func:`typed` (a number in an array's dtype:
+a NumPy scalar for NumPy, a 0-d array elsewhere).
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ __all__ = [
     "namespace", "asarray", "const", "arange", "astype", "has_kind", "is_float", "describe",
     "cumulative_sum", "one_hot", "take_along_last", "any_true", "first_value", "first_index",
     "scalar", "check_values", "concat", "moveaxis", "eye_mask", "int_arange",
+    "class_mask", "take_along_axis", "gather", "full", "typed",
 ]
 
 # libraries array_api_compat knows by type (their arrays have no ``__array_namespace__``)
@@ -278,3 +282,40 @@ def eye_mask(n: int, like, xp):
 def int_arange(n: int, like, xp):
     """``0, 1, ..., n - 1`` as int64, on ``like``'s device."""
     return xp.arange(n, dtype=xp.int64, **_on(like, xp))
+
+
+def class_mask(labels, num_classes: int, axis: int, xp):
+    """The boolean one-hot of int64 ``labels``, its classes on a new axis ``axis`` (1 for ``(N, C, *d)``)."""
+    view = [1] * (labels.ndim + 1)
+    view[axis] = num_classes
+    return xp.reshape(int_arange(num_classes, labels, xp), tuple(view)) == xp.expand_dims(labels, axis=axis)
+
+
+def take_along_axis(x, labels, axis: int, xp):
+    """``x``'s entry at each label along ``axis`` (``labels`` has ``x``'s shape without that axis).
+
+    NumPy indexes; elsewhere a one-hot select whose sum adds exact zeros only (entries off
+    the label, even -inf or NaN, are never read into the sum).
+    """
+    if xp is np:
+        return np.take_along_axis(x, np.expand_dims(labels, axis), axis=axis).squeeze(axis)
+    return xp.sum(xp.where(class_mask(labels, x.shape[axis], axis, xp), x, 0), axis=axis)
+
+
+def gather(values, labels, xp):
+    """``values[labels]`` for a 1-D ``values`` (a per-class weight) and int64 ``labels`` of any shape."""
+    if xp is np:
+        return values[labels]
+    return xp.sum(xp.where(one_hot(labels, values.shape[0], xp), values, 0), axis=-1)
+
+
+def full(shape: tuple[int, ...], value, like, xp, dtype=None):
+    """An array of ``shape`` filled with ``value``, of ``dtype`` (``like``'s by default), on ``like``'s device."""
+    return xp.full(shape, value, dtype=like.dtype if dtype is None else dtype, **_on(like, xp))
+
+
+def typed(value, like, xp):
+    """``value`` in ``like``'s dtype: a NumPy scalar for NumPy (as ``like.dtype.type(value)``), else :func:`const`."""
+    if xp is np:
+        return like.dtype.type(value)
+    return const(value, like, xp)

@@ -10,6 +10,9 @@ Layout of the multi-class losses: the class dimension is axis 1 of a batched
 input ``(N, C)`` or ``(N, C, d1, ..., dK)``, and axis 0 of an unbatched ``(C,)``
 input. Internally an unbatched call gets a batch axis of 1, so every helper
 below sees ``(N, C, *d)``.
+
+Every function computes in the array library of its inputs (:mod:`losslab._array_api`);
+the fused kernels of :mod:`losslab._fast` take NumPy calls only, and are asked first.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import _array_api as xpa
 from .. import _fast
 from .. import _validation as v
 from ._reduction import reduce, upstream
@@ -46,6 +50,8 @@ class _Layout(NamedTuple):
     probs: bool                  # True for class-probability targets
     valid: np.ndarray            # (N, *d): False where the target equals ignore_index
     out_shape: tuple[int, ...]   # the unreduced loss's shape: () unbatched, else (N, *d)
+    in_shape: tuple[int, ...]    # the input's shape (the gradient's)
+    xp: object                   # the array namespace of the call
 
     @property
     def num_classes(self) -> int:
@@ -53,20 +59,25 @@ class _Layout(NamedTuple):
 
     def class_view(self, w: np.ndarray) -> np.ndarray:
         """A per-class vector shaped to broadcast along axis 1 of ``x``."""
-        return w.reshape((1, -1) + (1,) * (self.x.ndim - 2))
+        return self.xp.reshape(w, (1, -1) + (1,) * (self.x.ndim - 2))
+
+    def class_mask(self, labels) -> np.ndarray:
+        """The one-hot of ``labels`` ``(N, *d)``, classes on axis 1: ``(N, C, *d)`` booleans."""
+        return xpa.class_mask(labels, self.num_classes, 1, self.xp)
 
 
-def _layout(input, target, ignore_index, *, probs_allowed: bool) -> _Layout:
+def _layout(input, target, ignore_index, xp, *, probs_allowed: bool) -> _Layout:
     x = v.as_float_array(input, "input")
     v.check_ndim(x, "input", range(1, 65), _INPUT_SHAPES)
+    shape = tuple(x.shape)
     class_axis = 0 if x.ndim == 1 else 1
-    if x.shape[class_axis] == 0:
-        raise ValueError(f"input must have at least one class along axis {class_axis}, got shape {x.shape}")
+    if shape[class_axis] == 0:
+        raise ValueError(f"input must have at least one class along axis {class_axis}, got shape {shape}")
     v.check_scalar(ignore_index, "ignore_index", integer=True)
-    num_classes = x.shape[class_axis]
-    index_shape = x.shape[:class_axis] + x.shape[class_axis + 1:]
-    t = np.asarray(target)
-    probs = probs_allowed and t.shape == x.shape
+    num_classes = shape[class_axis]
+    index_shape = shape[:class_axis] + shape[class_axis + 1:]
+    t = xpa.asarray(target, xp, x)
+    probs = probs_allowed and tuple(t.shape) == shape
     if probs:
         t = v.as_real_like(v.as_float_array(t, "target"), "target", x)
         if ignore_index >= 0:  # as PyTorch: ignore_index applies to class indices only
@@ -75,27 +86,32 @@ def _layout(input, target, ignore_index, *, probs_allowed: bool) -> _Layout:
                 f"got ignore_index={ignore_index}; ignore_index applies to class-index targets only"
             )
     else:
-        if probs_allowed and t.shape != index_shape:
+        if probs_allowed and tuple(t.shape) != index_shape:
             raise ValueError(
                 f"target must have shape {index_shape} (class indices) or the input's shape "
-                f"{x.shape} (class probabilities), got {t.shape}"
+                f"{shape} (class probabilities), got {tuple(t.shape)}"
             )
-        t = v.as_class_indices(t, "target", num_classes, ignore_index=ignore_index, shape=index_shape)
+        t = v.as_class_indices(t, "target", num_classes, ignore_index=ignore_index, shape=index_shape, like=x)
     if x.ndim == 1:  # unbatched: add the batch axis
-        x, t = x[np.newaxis], t[np.newaxis]
-    valid = np.ones(x.shape[:1] + x.shape[2:], dtype=bool) if probs else t != ignore_index
-    return _Layout(x, t, probs, valid, index_shape)
+        x, t = x[None, ...], t[None, ...]
+    if probs:
+        valid = xpa.full(tuple(x.shape[:1] + x.shape[2:]), True, x, xp, dtype=xp.bool)
+    else:
+        valid = t != ignore_index
+    return _Layout(x, t, probs, valid, index_shape, shape, xp)
 
 
 def _target_weights(lay: _Layout, w: np.ndarray | None):
     """``(safe, wt, denominator)`` of index targets: labels with ignored ones set to 0,
-    ``w[t]`` (0 where ignored), and the 'mean' denominator ``sum(wt)`` (the count if no weight)."""
-    safe = np.where(lay.valid, lay.target, 0)
+    ``w[t]`` (0 where ignored), and the 'mean' denominator ``sum(wt)`` (the count if no weight:
+    a Python int for NumPy, a 0-d array elsewhere, so a lazy count stays lazy)."""
+    xp, dtype = lay.xp, lay.x.dtype
+    safe = xp.where(lay.valid, lay.target, 0)
     if w is None:
-        wt = lay.valid.astype(lay.x.dtype)
-        return safe, wt, int(lay.valid.sum())
-    wt = np.where(lay.valid, w[safe], 0).astype(lay.x.dtype, copy=False)
-    return safe, wt, wt.sum(dtype=lay.x.dtype)
+        wt = xpa.astype(lay.valid, dtype, xp)
+        return safe, wt, int(lay.valid.sum()) if xp is np else xp.sum(wt)
+    wt = xpa.astype(xp.where(lay.valid, xpa.gather(w, safe, xp), 0), dtype, xp)
+    return safe, wt, xp.sum(wt, dtype=dtype)
 
 
 def _coefficients(lay: _Layout, w: np.ndarray | None, label_smoothing: float):
@@ -107,29 +123,32 @@ def _coefficients(lay: _Layout, w: np.ndarray | None, label_smoothing: float):
     """
     ls = label_smoothing
     num_classes = lay.num_classes
+    xp, dtype = lay.xp, lay.x.dtype
     if lay.probs:
         p = lay.target * (1 - ls) + ls / num_classes if ls > 0 else lay.target
         return (p if w is None else p * lay.class_view(w)), None
     safe, wt, denominator = _target_weights(lay, w)
-    classes = lay.class_view(np.arange(num_classes))
-    a = (classes == safe[:, np.newaxis]) * wt[:, np.newaxis]
+    # a float one-hot times the weight: NumPy's bool * float, written for every library
+    a = xpa.astype(lay.class_mask(safe), dtype, xp) * wt[:, None, ...]
     if ls > 0:
-        per_class = lay.class_view(np.ones(num_classes, lay.x.dtype) if w is None else w)
-        a = (1 - ls) * a + (ls / num_classes) * per_class * lay.valid[:, np.newaxis]
-    return a.astype(lay.x.dtype, copy=False), denominator
+        per_class = lay.class_view(xpa.full((num_classes,), 1, lay.x, xp) if w is None else w)
+        a = (1 - ls) * a + (ls / num_classes) * per_class * xpa.astype(lay.valid[:, None, ...], dtype, xp)
+    return xpa.astype(a, dtype, xp), denominator
 
 
 def _batched_upstream(dout, lay: _Layout, reduction: str, denominator) -> np.ndarray:
     """``upstream`` broadcast to the batched loss shape ``(N, 1, *d)``, ready to scale a class axis."""
-    g = upstream(dout, lay.out_shape, lay.x.dtype, reduction, denominator=denominator)
-    g = np.broadcast_to(g, lay.out_shape).reshape(lay.valid.shape)
-    return g[:, np.newaxis]
+    xp = lay.xp
+    g = upstream(dout, lay.out_shape, lay.x.dtype, reduction, denominator=denominator, like=lay.x)
+    g = xp.reshape(xp.broadcast_to(g, lay.out_shape), tuple(lay.valid.shape))
+    return g[:, None, ...]
 
 
 def _setup(input, target, weight, ignore_index, reduction, probs_allowed):
-    lay = _layout(input, target, ignore_index, probs_allowed=probs_allowed)
+    xp = xpa.namespace(input, target, weight, names=("input", "target", "weight"))
+    lay = _layout(input, target, ignore_index, xp, probs_allowed=probs_allowed)
     v.check_reduction(reduction)
-    w = v.check_weight(weight, "weight", lay.num_classes, lay.x.dtype)
+    w = v.check_weight(weight, "weight", lay.num_classes, lay.x.dtype, like=lay.x)
     return lay, w
 
 
@@ -188,21 +207,22 @@ def _reference_cross_entropy(input, target, *, weight=None, ignore_index: int = 
     lay, w = _setup(input, target, weight, ignore_index, reduction, probs_allowed=True)
     v.check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     ls = label_smoothing
+    xp = lay.xp
     logp = log_softmax(lay.x, axis=1)
     num_classes = lay.num_classes
     if lay.probs:
         a, denominator = _coefficients(lay, w, ls)
-        loss = -(logp * a).sum(axis=1)
+        loss = -xp.sum(logp * a, axis=1)
     else:
         # gather the target entry rather than summing a one-hot product: a logit of -inf
         # elsewhere in the row then stays harmless, as in PyTorch
         safe, wt, denominator = _target_weights(lay, w)
-        picked = np.take_along_axis(logp, safe[:, np.newaxis], axis=1)[:, 0]
-        loss = np.where(lay.valid, -wt * picked, 0)
+        picked = xpa.take_along_axis(logp, safe, 1, xp)
+        loss = xp.where(lay.valid, -wt * picked, 0)
         if ls > 0:
-            smooth = -(logp if w is None else logp * lay.class_view(w)).sum(axis=1)
-            loss = (1 - ls) * loss + (ls / num_classes) * np.where(lay.valid, smooth, 0)
-    loss = loss.astype(lay.x.dtype, copy=False).reshape(lay.out_shape)
+            smooth = -xp.sum(logp if w is None else logp * lay.class_view(w), axis=1)
+            loss = (1 - ls) * loss + (ls / num_classes) * xp.where(lay.valid, smooth, 0)
+    loss = xp.reshape(xpa.astype(loss, lay.x.dtype, xp), lay.out_shape)
     return reduce(loss, reduction, denominator=denominator)
 
 
@@ -226,13 +246,14 @@ def _reference_cross_entropy_backward(dout, input, target, *, weight=None, ignor
     """:func:`cross_entropy_backward` by its definition (the fused path's reference)."""
     lay, w = _setup(input, target, weight, ignore_index, reduction, probs_allowed=True)
     v.check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
+    xp = lay.xp
     a, denominator = _coefficients(lay, w, label_smoothing)
     g = _batched_upstream(dout, lay, reduction, denominator)
-    prob = np.exp(log_softmax(lay.x, axis=1))
+    prob = xp.exp(log_softmax(lay.x, axis=1))
     with np.errstate(invalid="ignore"):  # all ignored: g = 1 / 0, and 0 * inf on the ignored rows...
-        grad = (a.sum(axis=1, keepdims=True) * prob - a) * g
-    grad = np.where(lay.valid[:, np.newaxis], grad, 0)  # ...whose gradient is 0, as in PyTorch
-    return grad.reshape(np.shape(input)).astype(lay.x.dtype, copy=False)
+        grad = (xp.sum(a, axis=1, keepdims=True) * prob - a) * g
+    grad = xp.where(lay.valid[:, None, ...], grad, 0)  # ...whose gradient is 0, as in PyTorch
+    return xpa.astype(xp.reshape(grad, lay.in_shape), lay.x.dtype, xp)
 
 
 # --------------------------------------------------------------------------- NLL
@@ -262,10 +283,11 @@ def nll_loss(input, target, *, weight=None, ignore_index: int = -100, reduction:
     array([-1., -3., -3.])
     """
     lay, w = _setup(input, target, weight, ignore_index, reduction, probs_allowed=False)
+    xp = lay.xp
     safe, wt, denominator = _target_weights(lay, w)
-    picked = np.take_along_axis(lay.x, safe[:, np.newaxis], axis=1)[:, 0]
-    loss = np.where(lay.valid, -wt * picked, 0).astype(lay.x.dtype, copy=False)
-    return reduce(loss.reshape(lay.out_shape), reduction, denominator=denominator)
+    picked = xpa.take_along_axis(lay.x, safe, 1, xp)
+    loss = xpa.astype(xp.where(lay.valid, -wt * picked, 0), lay.x.dtype, xp)
+    return reduce(xp.reshape(loss, lay.out_shape), reduction, denominator=denominator)
 
 
 def nll_loss_backward(dout, input, target, *, weight=None, ignore_index: int = -100,
@@ -278,31 +300,37 @@ def nll_loss_backward(dout, input, target, *, weight=None, ignore_index: int = -
            [-0.25,  0.  ,  0.  ]])
     """
     lay, w = _setup(input, target, weight, ignore_index, reduction, probs_allowed=False)
+    xp = lay.xp
     safe, wt, denominator = _target_weights(lay, w)
     g = _batched_upstream(dout, lay, reduction, denominator)
-    onehot = lay.class_view(np.arange(lay.num_classes)) == safe[:, np.newaxis]
+    onehot = lay.class_mask(safe)
     with np.errstate(invalid="ignore"):  # all ignored: 0 * (1 / 0) on rows that np.where zeroes
-        grad = np.where(onehot & lay.valid[:, np.newaxis], -wt[:, np.newaxis] * g, 0)
-    return grad.reshape(np.shape(input)).astype(lay.x.dtype, copy=False)
+        grad = xp.where(onehot & lay.valid[:, None, ...], -wt[:, None, ...] * g, 0)
+    return xpa.astype(xp.reshape(grad, lay.in_shape), lay.x.dtype, xp)
 
 
 # --------------------------------------------------------------------------- binary cross-entropy
 
-def _check_unit_interval(a: np.ndarray, name: str) -> None:
-    """PyTorch's BCE check: every value in [0, 1] (NaN fails too)."""
-    bad = ~((a >= 0) & (a <= 1))
-    if bad.any():
-        raise ValueError(f"{name} must hold probabilities in [0, 1], got the value {float(a[bad].flat[0])!r}")
+def _check_unit_interval(a: np.ndarray, name: str) -> np.ndarray:
+    """PyTorch's BCE check: every value in [0, 1] (NaN fails too). Returns the array to use
+    (on Dask, the check runs as each chunk is computed)."""
+    def in_unit_interval(values, start):
+        bad = ~((values >= 0) & (values <= 1))
+        if xpa.any_true(bad):
+            raise ValueError(f"{name} must hold probabilities in [0, 1], got the value "
+                             f"{float(xpa.first_value(values, bad))!r}")
+    return xpa.check_values(a, in_unit_interval)
 
 
 def _bce_setup(input, target, weight, reduction):
+    xp = xpa.namespace(input, target, weight, names=("input", "target", "weight"))
     x = v.as_float_array(input, "input")
     t = v.as_real_like(target, "target", x)
     v.check_reduction(reduction)
-    _check_unit_interval(x, "input")
-    _check_unit_interval(t, "target")
-    w = None if weight is None else v.check_broadcastable(weight, "weight", x.shape, x.dtype)
-    return x, t, w
+    x = _check_unit_interval(x, "input")
+    t = _check_unit_interval(t, "target")
+    w = None if weight is None else v.check_broadcastable(weight, "weight", tuple(x.shape), x.dtype, like=x)
+    return x, t, w, xp
 
 
 def binary_cross_entropy(input, target, *, weight=None, reduction: v.Reduction = "mean"):
@@ -329,12 +357,15 @@ def binary_cross_entropy(input, target, *, weight=None, reduction: v.Reduction =
     array([[0.3133, 2.1269],
            [3.0486, 0.0181]])
     """
-    x, t, w = _bce_setup(input, target, weight, reduction)
-    with np.errstate(divide="ignore"):  # log(0) = -inf, clamped to -100 below
-        loss = (t - 1) * np.maximum(np.log1p(-x), -100) - t * np.maximum(np.log(x), -100)
+    x, t, w, xp = _bce_setup(input, target, weight, reduction)
+    # each log clamped at -100 (log 0 = -inf included), as PyTorch; written without a divide-by-zero
+    # (a lazy array would warn at .compute(), outside any np.errstate)
+    log_x = xp.where(x > 0, xp.maximum(xp.log(xp.where(x > 0, x, 1)), -100), -100)
+    log_not_x = xp.where(x < 1, xp.maximum(xp.log1p(-xp.where(x < 1, x, 0)), -100), -100)
+    loss = (t - 1) * log_not_x - t * log_x
     if w is not None:
         loss = loss * w
-    return reduce(loss.astype(x.dtype, copy=False), reduction)
+    return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
 def binary_cross_entropy_backward(dout, input, target, *, weight=None,
@@ -345,25 +376,27 @@ def binary_cross_entropy_backward(dout, input, target, *, weight=None,
     >>> binary_cross_entropy_backward(1.0, np.array([0.5, 0.8]), np.array([1.0, 0.0]), reduction="sum")
     array([-2.,  5.])
     """
-    x, t, w = _bce_setup(input, target, weight, reduction)
-    g = upstream(dout, x.shape, x.dtype, reduction)
-    grad = (x - t) / np.maximum((1 - x) * x, x.dtype.type(_BCE_EPS)) * g
+    x, t, w, xp = _bce_setup(input, target, weight, reduction)
+    g = upstream(dout, tuple(x.shape), x.dtype, reduction, like=x)
+    grad = (x - t) / xp.maximum((1 - x) * x, xpa.typed(float(_BCE_EPS), x, xp)) * g
     if w is not None:
         grad = grad * w
-    return grad.astype(x.dtype, copy=False)
+    return xpa.astype(grad, x.dtype, xp)
 
 
 # --------------------------------------------------------------------------- BCE with logits
 
 def _bce_logits_setup(input, target, weight, pos_weight, reduction):
+    xp = xpa.namespace(input, target, weight, pos_weight, names=("input", "target", "weight", "pos_weight"))
     x = v.as_float_array(input, "input")
     t = v.as_real_like(target, "target", x)
     v.check_reduction(reduction)
-    w = None if weight is None else v.check_broadcastable(weight, "weight", x.shape, x.dtype)
-    pw = None if pos_weight is None else v.check_broadcastable(pos_weight, "pos_weight", x.shape, x.dtype)
+    shape = tuple(x.shape)
+    w = None if weight is None else v.check_broadcastable(weight, "weight", shape, x.dtype, like=x)
+    pw = None if pos_weight is None else v.check_broadcastable(pos_weight, "pos_weight", shape, x.dtype, like=x)
     # the weight of the log-sigmoid term: 1 + (pos_weight - 1) t
     log_weight = 1 if pw is None else 1 + (pw - 1) * t
-    return x, t, w, log_weight
+    return x, t, w, log_weight, xp
 
 
 def binary_cross_entropy_with_logits(input, target, *, weight=None, reduction: v.Reduction = "mean",
@@ -403,11 +436,11 @@ def binary_cross_entropy_with_logits(input, target, *, weight=None, reduction: v
 def _reference_binary_cross_entropy_with_logits(input, target, *, weight=None, reduction: v.Reduction = "mean",
                                                 pos_weight=None):
     """:func:`binary_cross_entropy_with_logits` by its definition (the fused path's reference)."""
-    x, t, w, log_weight = _bce_logits_setup(input, target, weight, pos_weight, reduction)
+    x, t, w, log_weight, xp = _bce_logits_setup(input, target, weight, pos_weight, reduction)
     loss = (1 - t) * x + log_weight * softplus(-x)  # -log sigmoid(x) = softplus(-x)
     if w is not None:
         loss = loss * w
-    return reduce(loss.astype(x.dtype, copy=False), reduction)
+    return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
 def binary_cross_entropy_with_logits_backward(dout, input, target, *, weight=None,
@@ -433,9 +466,9 @@ def _reference_binary_cross_entropy_with_logits_backward(dout, input, target, *,
                                                          reduction: v.Reduction = "mean",
                                                          pos_weight=None) -> np.ndarray:
     """:func:`binary_cross_entropy_with_logits_backward` by its definition (the fused path's reference)."""
-    x, t, w, log_weight = _bce_logits_setup(input, target, weight, pos_weight, reduction)
-    g = upstream(dout, x.shape, x.dtype, reduction)
+    x, t, w, log_weight, xp = _bce_logits_setup(input, target, weight, pos_weight, reduction)
+    g = upstream(dout, tuple(x.shape), x.dtype, reduction, like=x)
     grad = ((1 - t) - log_weight * sigmoid(-x)) * g
     if w is not None:
         grad = grad * w
-    return grad.astype(x.dtype, copy=False)
+    return xpa.astype(grad, x.dtype, xp)

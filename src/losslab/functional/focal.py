@@ -9,12 +9,17 @@ logits). Everything is computed from log-sigmoid / log-softmax, so logits of
 None of these is in ``torch.nn``; each docstring names the definition it follows
 (torchvision, Lin et al. 2017, optax), and tests/golden/extra_golden.npz holds
 that library's numbers.
+
+Every function computes in the array library of its inputs (:mod:`losslab._array_api`).
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from .. import _array_api as xpa
 from .. import _validation as v
 from ._reduction import reduce, upstream
 from .activation import log_sigmoid, log_softmax
@@ -29,31 +34,38 @@ __all__ = [
 
 # --------------------------------------------------------------------------- shared helpers
 
-def _check_unit_interval(a: np.ndarray, name: str, hint: str = "") -> None:
-    bad = ~((a >= 0) & (a <= 1))
-    if bad.any():
-        raise ValueError(f"{name} must hold values in [0, 1]{hint}, got the value {float(a[bad].flat[0])!r}")
+def _check_unit_interval(a: np.ndarray, name: str, hint: str = "") -> np.ndarray:
+    """Every value of ``a`` in [0, 1] (NaN fails); returns the array to use (Dask: checked when computed)."""
+    def in_unit_interval(values, start):
+        bad = ~((values >= 0) & (values <= 1))
+        if xpa.any_true(bad):
+            raise ValueError(f"{name} must hold values in [0, 1]{hint}, got the value "
+                             f"{float(xpa.first_value(values, bad))!r}")
+    return xpa.check_values(a, in_unit_interval)
 
 
-def _class_distribution(target, x: np.ndarray) -> np.ndarray:
+def _check_distribution(q, start) -> None:
+    bad = ~(q >= 0)
+    if xpa.any_true(bad):
+        raise ValueError(f"target must hold class probabilities >= 0, got the value {float(xpa.first_value(q, bad))!r}")
+
+
+def _class_distribution(target, x: np.ndarray, xp) -> np.ndarray:
     """The target of an (N, C) score array as a per-row distribution in ``x``'s dtype.
 
     Class indices of shape (N,) become one-hot rows; float class probabilities of
     shape (N, C) are returned as they are (values must be >= 0).
     """
     n, c = x.shape
-    t = np.asarray(target)
-    if t.shape == x.shape:
+    t = xpa.asarray(target, xp, x)
+    if tuple(t.shape) == tuple(x.shape):
         q = v.as_real_like(v.as_float_array(t, "target"), "target", x)
-        if not np.all(q >= 0):
-            bad = q[~(q >= 0)].flat[0]
-            raise ValueError(f"target must hold class probabilities >= 0, got the value {float(bad)!r}")
-        return q
-    if t.shape != (n,):
-        raise ValueError(f"target must have shape ({n},) (class indices) or the input's shape {x.shape} "
-                         f"(class probabilities), got {t.shape}")
-    labels = v.as_class_indices(t, "target", c, shape=(n,))
-    return (np.arange(c) == labels[:, np.newaxis]).astype(x.dtype)
+        return xpa.check_values(q, _check_distribution)
+    if tuple(t.shape) != (n,):
+        raise ValueError(f"target must have shape ({n},) (class indices) or the input's shape {tuple(x.shape)} "
+                         f"(class probabilities), got {tuple(t.shape)}")
+    labels = v.as_class_indices(t, "target", c, shape=(n,), like=x)
+    return xpa.astype(xpa.one_hot(labels, c, xp), x.dtype, xp)
 
 
 def _scores(input) -> np.ndarray:
@@ -67,25 +79,27 @@ def _scores(input) -> np.ndarray:
 # --------------------------------------------------------------------------- sigmoid focal loss
 
 def _sigmoid_focal_setup(input, target, alpha, gamma, reduction):
+    xp = xpa.namespace(input, target, names=("input", "target"))
     x = v.as_float_array(input, "input")
     t = v.as_real_like(target, "target", x)
     v.check_reduction(reduction)
     v.check_scalar(alpha, "alpha", high=1.0)
     v.check_scalar(gamma, "gamma", low=0.0)
-    _check_unit_interval(t, "target", " (binary labels or soft labels)")
-    return x, t
+    t = _check_unit_interval(t, "target", " (binary labels or soft labels)")
+    return x, t, xp
 
 
-def _sigmoid_focal_parts(x: np.ndarray, t: np.ndarray, alpha: float):
+def _sigmoid_focal_parts(x: np.ndarray, t: np.ndarray, alpha: float, xp):
     """``(ce, log_q, log_p, log_not_p, alpha_t)`` with ``q = 1 - p_t`` in log space."""
     log_p, log_not_p = log_sigmoid(x), log_sigmoid(-x)
     ce = -(t * log_p + (1 - t) * log_not_p)
     # q = 1 - p_t = t sigmoid(-x) + (1 - t) sigmoid(x): a weighted logsumexp, as optax does.
-    with np.errstate(divide="ignore"):  # log 0 = -inf for a hard label: that term then drops out
-        a = np.log(t) + log_not_p
-        b = np.log1p(-t) + log_p
-    m = np.maximum(a, b)  # finite: t and 1 - t are not both 0
-    log_q = m + np.log(np.exp(a - m) + np.exp(b - m))
+    # log 0 = -inf for a hard label: that term then drops out. Written without a divide-by-zero
+    # (a lazy array would warn at .compute(), outside any np.errstate); the same values.
+    a = xp.where(t > 0, xp.log(xp.where(t > 0, t, 1)), -math.inf) + log_not_p
+    b = xp.where(t < 1, xp.log1p(-xp.where(t < 1, t, 0)), -math.inf) + log_p
+    m = xp.maximum(a, b)  # finite: t and 1 - t are not both 0
+    log_q = m + xp.log(xp.exp(a - m) + xp.exp(b - m))
     alpha_t = alpha * t + (1 - alpha) * (1 - t) if alpha >= 0 else 1
     return ce, log_q, log_p, log_not_p, alpha_t
 
@@ -131,10 +145,10 @@ def sigmoid_focal_loss(input, target, *, alpha: float = 0.25, gamma: float = 2.0
     >>> sigmoid_focal_loss(x, t, reduction="none").round(6)
     array([0.043322, 1.237559, 0.      ])
     """
-    x, t = _sigmoid_focal_setup(input, target, alpha, gamma, reduction)
-    ce, log_q, _, _, alpha_t = _sigmoid_focal_parts(x, t, alpha)
-    loss = alpha_t * ce * np.exp(gamma * log_q)
-    return reduce(loss.astype(x.dtype, copy=False), reduction)
+    x, t, xp = _sigmoid_focal_setup(input, target, alpha, gamma, reduction)
+    ce, log_q, _, _, alpha_t = _sigmoid_focal_parts(x, t, alpha, xp)
+    loss = alpha_t * ce * xp.exp(gamma * log_q)
+    return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
 def sigmoid_focal_loss_backward(dout, input, target, *, alpha: float = 0.25, gamma: float = 2.0,
@@ -148,12 +162,12 @@ def sigmoid_focal_loss_backward(dout, input, target, *, alpha: float = 0.25, gam
     ...                             reduction="none").round(6)
     array([-0.074572,  0.807535])
     """
-    x, t = _sigmoid_focal_setup(input, target, alpha, gamma, reduction)
-    g = upstream(dout, x.shape, x.dtype, reduction)
-    ce, log_q, log_p, log_not_p, alpha_t = _sigmoid_focal_parts(x, t, alpha)
-    h = np.exp(log_p + log_not_p - log_q)  # sigmoid(x) sigmoid(-x) / q, in [0, 1]
-    local = alpha_t * np.exp(gamma * log_q) * ((np.exp(log_p) - t) + gamma * (1 - 2 * t) * ce * h)
-    return (local * g).astype(x.dtype, copy=False)
+    x, t, xp = _sigmoid_focal_setup(input, target, alpha, gamma, reduction)
+    g = upstream(dout, tuple(x.shape), x.dtype, reduction, like=x)
+    ce, log_q, log_p, log_not_p, alpha_t = _sigmoid_focal_parts(x, t, alpha, xp)
+    h = xp.exp(log_p + log_not_p - log_q)  # sigmoid(x) sigmoid(-x) / q, in [0, 1]
+    local = alpha_t * xp.exp(gamma * log_q) * ((xp.exp(log_p) - t) + gamma * (1 - 2 * t) * ce * h)
+    return xpa.astype(local * g, x.dtype, xp)
 
 
 # --------------------------------------------------------------------------- softmax focal loss
@@ -162,8 +176,8 @@ def _focal_parts(lay, w):
     """``(logp, safe, wt, denominator, logp_t, q)`` with ``q = 1 - p_t``."""
     logp = log_softmax(lay.x, axis=1)
     safe, wt, denominator = _target_weights(lay, w)
-    logp_t = np.take_along_axis(logp, safe[:, np.newaxis], axis=1)[:, 0]
-    q = -np.expm1(logp_t)  # 1 - p_t without cancellation as p_t -> 1 (logp_t <= 0, so q in [0, 1])
+    logp_t = xpa.take_along_axis(logp, safe, 1, lay.xp)
+    q = -lay.xp.expm1(logp_t)  # 1 - p_t without cancellation as p_t -> 1 (logp_t <= 0, so q in [0, 1])
     return logp, safe, wt, denominator, logp_t, q
 
 
@@ -205,9 +219,10 @@ def focal_loss(input, target, *, gamma: float = 2.0, weight=None, ignore_index: 
     """
     lay, w = _setup(input, target, weight, ignore_index, reduction, probs_allowed=False)
     v.check_scalar(gamma, "gamma", low=0.0)
+    xp = lay.xp
     _, _, wt, denominator, logp_t, q = _focal_parts(lay, w)
-    loss = np.where(lay.valid, -wt * q ** gamma * logp_t, 0).astype(lay.x.dtype, copy=False)
-    return reduce(loss.reshape(lay.out_shape), reduction, denominator=denominator)
+    loss = xpa.astype(xp.where(lay.valid, -wt * q ** gamma * logp_t, 0), lay.x.dtype, xp)
+    return reduce(xp.reshape(loss, lay.out_shape), reduction, denominator=denominator)
 
 
 def focal_loss_backward(dout, input, target, *, gamma: float = 2.0, weight=None, ignore_index: int = -100,
@@ -220,28 +235,30 @@ def focal_loss_backward(dout, input, target, *, gamma: float = 2.0, weight=None,
     """
     lay, w = _setup(input, target, weight, ignore_index, reduction, probs_allowed=False)
     v.check_scalar(gamma, "gamma", low=0.0)
+    xp = lay.xp
     logp, safe, wt, denominator, logp_t, q = _focal_parts(lay, w)
-    p_t = np.exp(logp_t)
-    ratio = np.where(q > 0, -logp_t / np.where(q > 0, q, 1), 1)  # -log p_t / (1 - p_t), -> 1 as p_t -> 1
+    p_t = xp.exp(logp_t)
+    ratio = xp.where(q > 0, -logp_t / xp.where(q > 0, q, 1), 1)  # -log p_t / (1 - p_t), -> 1 as p_t -> 1
     factor = q ** gamma * (1 + gamma * p_t * ratio)
     g = _batched_upstream(dout, lay, reduction, denominator)
-    onehot = lay.class_view(np.arange(lay.num_classes)) == safe[:, np.newaxis]
-    a = (onehot * (wt * factor)[:, np.newaxis]).astype(lay.x.dtype, copy=False)
-    prob = np.exp(logp)
+    onehot = xpa.astype(lay.class_mask(safe), lay.x.dtype, xp)  # NumPy's bool * float, for every library
+    a = xpa.astype(onehot * (wt * factor)[:, None, ...], lay.x.dtype, xp)
+    prob = xp.exp(logp)
     with np.errstate(invalid="ignore"):  # all ignored: g = 1 / 0, and 0 * inf on the ignored rows...
-        grad = (a.sum(axis=1, keepdims=True) * prob - a) * g
-    grad = np.where(lay.valid[:, np.newaxis], grad, 0)  # ...whose gradient is 0
-    return grad.reshape(np.shape(input)).astype(lay.x.dtype, copy=False)
+        grad = (xp.sum(a, axis=1, keepdims=True) * prob - a) * g
+    grad = xp.where(lay.valid[:, None, ...], grad, 0)  # ...whose gradient is 0
+    return xpa.astype(xp.reshape(grad, lay.in_shape), lay.x.dtype, xp)
 
 
 # --------------------------------------------------------------------------- Poly-1 cross-entropy
 
 def _poly_setup(input, target, epsilon, reduction):
+    xp = xpa.namespace(input, target, names=("input", "target"))
     x = _scores(input)
-    q = _class_distribution(target, x)
+    q = _class_distribution(target, x, xp)
     v.check_reduction(reduction)
     v.check_scalar(epsilon, "epsilon")
-    return x, q
+    return x, q, xp
 
 
 def poly1_cross_entropy(input, target, *, epsilon: float = 2.0, reduction: v.Reduction = "mean"):
@@ -274,11 +291,11 @@ def poly1_cross_entropy(input, target, *, epsilon: float = 2.0, reduction: v.Red
     >>> poly1_cross_entropy(np.array([[0.0, 0.0], [2.0, 0.0]]), np.array([0, 0]), reduction="none").round(6)
     array([1.693147, 0.365334])
     """
-    x, q = _poly_setup(input, target, epsilon, reduction)
+    x, q, xp = _poly_setup(input, target, epsilon, reduction)
     logp = log_softmax(x, axis=1)
-    ce = -(q * logp).sum(axis=1)
-    one_minus_pt = (q * (1 - np.exp(logp))).sum(axis=1)
-    return reduce((ce + epsilon * one_minus_pt).astype(x.dtype, copy=False), reduction)
+    ce = -xp.sum(q * logp, axis=1)
+    one_minus_pt = xp.sum(q * (1 - xp.exp(logp)), axis=1)
+    return reduce(xpa.astype(ce + epsilon * one_minus_pt, x.dtype, xp), reduction)
 
 
 def poly1_cross_entropy_backward(dout, input, target, *, epsilon: float = 2.0,
@@ -290,10 +307,10 @@ def poly1_cross_entropy_backward(dout, input, target, *, epsilon: float = 2.0,
     >>> poly1_cross_entropy_backward(1.0, np.array([[0.0, 0.0]]), np.array([0]), reduction="sum")
     array([[-1.,  1.]])
     """
-    x, q = _poly_setup(input, target, epsilon, reduction)
-    g = upstream(dout, (x.shape[0],), x.dtype, reduction)
-    g = np.broadcast_to(g, (x.shape[0],))[:, np.newaxis]
-    p = np.exp(log_softmax(x, axis=1))
-    p_t = (q * p).sum(axis=1, keepdims=True)
-    local = q.sum(axis=1, keepdims=True) * p - q + epsilon * p * (p_t - q)
-    return (local * g).astype(x.dtype, copy=False)
+    x, q, xp = _poly_setup(input, target, epsilon, reduction)
+    g = upstream(dout, (x.shape[0],), x.dtype, reduction, like=x)
+    g = xp.broadcast_to(g, (x.shape[0],))[:, None, ...]
+    p = xp.exp(log_softmax(x, axis=1))
+    p_t = xp.sum(q * p, axis=1, keepdims=True)
+    local = xp.sum(q, axis=1, keepdims=True) * p - q + epsilon * p * (p_t - q)
+    return xpa.astype(local * g, x.dtype, xp)

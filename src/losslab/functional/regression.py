@@ -4,6 +4,9 @@ Each loss is a pure function ``name(input, target, ..., *, reduction)`` with its
 vector-Jacobian product ``name_backward(dout, input, target, ..., *, reduction)``
 beside it: the gradient of ``sum(dout * name(...))`` with respect to ``input``.
 The semantics (options, defaults, denominators) are those of ``torch.nn.functional``.
+
+Every function computes in the array library of its inputs (:mod:`losslab._array_api`);
+the fused kernels of :mod:`losslab._fast` take NumPy calls only, and are asked first.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import math
 
 import numpy as np
 
+from .. import _array_api as xpa
 from .. import _fast
 from .. import _validation as v
 from ._reduction import reduce, upstream
@@ -28,10 +32,12 @@ __all__ = [
 
 
 def _pair(input, target, reduction, allowed=v.REDUCTIONS):
+    """``input`` as float, ``target`` of its shape cast to its dtype, and their namespace."""
+    xp = xpa.namespace(input, target, names=("input", "target"))
     x = v.as_float_array(input, "input")
     t = v.as_real_like(target, "target", x)
     v.check_reduction(reduction, allowed)
-    return x, t
+    return x, t, xp
 
 
 # --------------------------------------------------------------------------- MSE
@@ -58,7 +64,7 @@ def mse_loss(input, target, *, reduction: v.Reduction = "mean"):
 
 def _reference_mse_loss(input, target, *, reduction: v.Reduction = "mean"):
     """:func:`mse_loss` by its definition (the fused path's reference)."""
-    x, t = _pair(input, target, reduction)
+    x, t, _ = _pair(input, target, reduction)
     d = x - t
     return reduce(d * d, reduction)
 
@@ -78,8 +84,8 @@ def mse_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -
 
 def _reference_mse_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
     """:func:`mse_loss_backward` by its definition (the fused path's reference)."""
-    x, t = _pair(input, target, reduction)
-    g = upstream(dout, x.shape, x.dtype, reduction)
+    x, t, _ = _pair(input, target, reduction)
+    g = upstream(dout, tuple(x.shape), x.dtype, reduction, like=x)
     return (2 * (x - t)) * g
 
 
@@ -105,8 +111,8 @@ def l1_loss(input, target, *, reduction: v.Reduction = "mean"):
 
 def _reference_l1_loss(input, target, *, reduction: v.Reduction = "mean"):
     """:func:`l1_loss` by its definition (the fused path's reference)."""
-    x, t = _pair(input, target, reduction)
-    return reduce(np.abs(x - t), reduction)
+    x, t, xp = _pair(input, target, reduction)
+    return reduce(xp.abs(x - t), reduction)
 
 
 def l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
@@ -124,9 +130,9 @@ def l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") ->
 
 def _reference_l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
     """:func:`l1_loss_backward` by its definition (the fused path's reference)."""
-    x, t = _pair(input, target, reduction)
-    g = upstream(dout, x.shape, x.dtype, reduction)
-    return np.sign(x - t) * g
+    x, t, xp = _pair(input, target, reduction)
+    g = upstream(dout, tuple(x.shape), x.dtype, reduction, like=x)
+    return xp.sign(x - t) * g
 
 
 # --------------------------------------------------------------------------- Smooth L1 / Huber
@@ -156,12 +162,12 @@ def smooth_l1_loss(input, target, *, reduction: v.Reduction = "mean", beta: floa
 
 def _reference_smooth_l1_loss(input, target, *, reduction: v.Reduction = "mean", beta: float = 1.0):
     """:func:`smooth_l1_loss` by its definition (the fused path's reference)."""
-    x, t = _pair(input, target, reduction)
+    x, t, xp = _pair(input, target, reduction)
     v.check_scalar(beta, "beta", low=0.0)
     if beta == 0:
         return l1_loss(x, t, reduction=reduction)
-    a = np.abs(x - t)
-    loss = np.where(a < beta, (0.5 / beta) * a * a, a - 0.5 * beta).astype(x.dtype, copy=False)
+    a = xp.abs(x - t)
+    loss = xpa.astype(xp.where(a < beta, (0.5 / beta) * a * a, a - 0.5 * beta), x.dtype, xp)
     return reduce(loss, reduction)
 
 
@@ -182,13 +188,13 @@ def smooth_l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "me
 def _reference_smooth_l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean",
                                        beta: float = 1.0) -> np.ndarray:
     """:func:`smooth_l1_loss_backward` by its definition (the fused path's reference)."""
-    x, t = _pair(input, target, reduction)
+    x, t, xp = _pair(input, target, reduction)
     v.check_scalar(beta, "beta", low=0.0)
     if beta == 0:
         return l1_loss_backward(dout, x, t, reduction=reduction)
-    g = upstream(dout, x.shape, x.dtype, reduction)
+    g = upstream(dout, tuple(x.shape), x.dtype, reduction, like=x)
     d = x - t
-    local = np.clip(d / x.dtype.type(beta), -1, 1)  # d/beta inside, sign(d) outside
+    local = xp.clip(d / xpa.typed(beta, x, xp), -1, 1)  # d/beta inside, sign(d) outside
     return local * g
 
 
@@ -216,10 +222,10 @@ def huber_loss(input, target, *, reduction: v.Reduction = "mean", delta: float =
 
 def _reference_huber_loss(input, target, *, reduction: v.Reduction = "mean", delta: float = 1.0):
     """:func:`huber_loss` by its definition (the fused path's reference)."""
-    x, t = _pair(input, target, reduction)
+    x, t, xp = _pair(input, target, reduction)
     v.check_scalar(delta, "delta", low=0.0, low_open=True)
-    a = np.abs(x - t)
-    loss = np.where(a <= delta, 0.5 * a * a, delta * (a - 0.5 * delta)).astype(x.dtype, copy=False)
+    a = xp.abs(x - t)
+    loss = xpa.astype(xp.where(a <= delta, 0.5 * a * a, delta * (a - 0.5 * delta)), x.dtype, xp)
     return reduce(loss, reduction)
 
 
@@ -240,10 +246,10 @@ def huber_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean",
 def _reference_huber_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean",
                                    delta: float = 1.0) -> np.ndarray:
     """:func:`huber_loss_backward` by its definition (the fused path's reference)."""
-    x, t = _pair(input, target, reduction)
+    x, t, xp = _pair(input, target, reduction)
     v.check_scalar(delta, "delta", low=0.0, low_open=True)
-    g = upstream(dout, x.shape, x.dtype, reduction)
-    return np.clip(x - t, -delta, delta) * g
+    g = upstream(dout, tuple(x.shape), x.dtype, reduction, like=x)
+    return xp.clip(x - t, -delta, delta) * g
 
 
 # --------------------------------------------------------------------------- KL divergence
@@ -269,18 +275,22 @@ def kl_div(input, target, *, reduction: str = "mean", log_target: bool = False):
     >>> round(float(kl_div(np.log(q), p, reduction="batchmean")), 6)
     0.143841
     """
-    x, t = _pair(input, target, reduction, _KL_REDUCTIONS)
+    x, t, xp = _pair(input, target, reduction, _KL_REDUCTIONS)
     log_target = v.check_bool(log_target, "log_target")
     if log_target:
-        loss = np.exp(t) * (t - x)
+        loss = xp.exp(t) * (t - x)
     else:
-        if np.any(t < 0):
-            raise ValueError("target must hold probabilities >= 0 when log_target=False; "
-                             "pass log_target=True for log-probabilities")
+        t = xpa.check_values(t, _check_probabilities)
         with np.errstate(divide="ignore", invalid="ignore"):
-            xlogx = np.where(t > 0, t * np.log(np.where(t > 0, t, 1)), 0)
-        loss = (xlogx - t * x).astype(x.dtype, copy=False)
+            xlogx = xp.where(t > 0, t * xp.log(xp.where(t > 0, t, 1)), 0)
+        loss = xpa.astype(xlogx - t * x, x.dtype, xp)
     return reduce(loss, reduction)
+
+
+def _check_probabilities(t, start) -> None:
+    if xpa.any_true(t < 0):
+        raise ValueError("target must hold probabilities >= 0 when log_target=False; "
+                         "pass log_target=True for log-probabilities")
 
 
 def kl_div_backward(dout, input, target, *, reduction: str = "mean",
@@ -291,10 +301,10 @@ def kl_div_backward(dout, input, target, *, reduction: str = "mean",
     >>> kl_div_backward(1.0, np.log([[0.25, 0.75]]), np.array([[0.5, 0.5]]), reduction="sum")
     array([[-0.5, -0.5]])
     """
-    x, t = _pair(input, target, reduction, _KL_REDUCTIONS)
+    x, t, xp = _pair(input, target, reduction, _KL_REDUCTIONS)
     log_target = v.check_bool(log_target, "log_target")
-    g = upstream(dout, x.shape, x.dtype, reduction)
-    p = np.exp(t) if log_target else t
+    g = upstream(dout, tuple(x.shape), x.dtype, reduction, like=x)
+    p = xp.exp(t) if log_target else t
     return -p * g
 
 
@@ -316,18 +326,18 @@ def poisson_nll_loss(input, target, *, log_input: bool = True, full: bool = Fals
     >>> poisson_nll_loss(np.array([0.0, 1.0]), np.array([1.0, 2.0]), reduction="none")
     array([1.        , 0.71828183])
     """
-    x, t = _pair(input, target, reduction)
+    x, t, xp = _pair(input, target, reduction)
     log_input = v.check_bool(log_input, "log_input")
     full = v.check_bool(full, "full")
     v.check_scalar(eps, "eps", low=0.0)
     if log_input:
-        loss = np.exp(x) - t * x
+        loss = xp.exp(x) - t * x
     else:
-        loss = x - t * np.log(x + x.dtype.type(eps))
+        loss = x - t * xp.log(x + xpa.typed(eps, x, xp))
     if full:
-        safe_t = np.where(t > 1, t, 1)
-        stirling = safe_t * np.log(safe_t) - safe_t + 0.5 * np.log(2 * np.pi * safe_t)
-        loss = loss + np.where(t > 1, stirling, 0).astype(x.dtype, copy=False)
+        safe_t = xp.where(t > 1, t, 1)
+        stirling = safe_t * xp.log(safe_t) - safe_t + 0.5 * xp.log(2 * math.pi * safe_t)
+        loss = loss + xpa.astype(xp.where(t > 1, stirling, 0), x.dtype, xp)
     return reduce(loss, reduction)
 
 
@@ -339,18 +349,18 @@ def poisson_nll_loss_backward(dout, input, target, *, log_input: bool = True, fu
     >>> poisson_nll_loss_backward(1.0, np.array([0.0, 1.0]), np.array([1.0, 2.0]), reduction="none")
     array([0.        , 0.71828183])
     """
-    x, t = _pair(input, target, reduction)
+    x, t, xp = _pair(input, target, reduction)
     log_input = v.check_bool(log_input, "log_input")
     v.check_bool(full, "full")
     v.check_scalar(eps, "eps", low=0.0)
-    g = upstream(dout, x.shape, x.dtype, reduction)
-    local = np.exp(x) - t if log_input else 1 - t / (x + x.dtype.type(eps))
+    g = upstream(dout, tuple(x.shape), x.dtype, reduction, like=x)
+    local = xp.exp(x) - t if log_input else 1 - t / (x + xpa.typed(eps, x, xp))
     return local * g
 
 
 # --------------------------------------------------------------------------- Gaussian NLL
 
-def _gaussian_var(var, x: np.ndarray) -> np.ndarray:
+def _gaussian_var(var, x: np.ndarray, xp) -> np.ndarray:
     """``var`` as PyTorch accepts it, as an array that broadcasts against ``x``.
 
     Accepted: a Python float (one variance for all); the input's shape
@@ -359,26 +369,41 @@ def _gaussian_var(var, x: np.ndarray) -> np.ndarray:
     differs (homoscedastic along that dimension).
     """
     if isinstance(var, float):
-        va = np.full(x.shape, var, dtype=x.dtype)
+        va = xpa.full(tuple(x.shape), var, x, xp)
     else:
-        va = np.asarray(var)
-        if va.dtype.kind not in "biuf":
+        va = xpa.asarray(var, xp, x)
+        if not xpa.has_kind(va, "biuf", xp):
             raise TypeError(f"var must hold real numbers, got an array of dtype {va.dtype}")
-        va = va.astype(x.dtype, copy=False)
-    if np.any(va < 0):
-        raise ValueError("var must be non-negative, got a negative entry")
-    if va.shape == x.shape:
+        va = xpa.astype(va, x.dtype, xp)
+    va = xpa.check_values(va, _check_nonnegative)
+    x_shape, va_shape = tuple(x.shape), tuple(va.shape)
+    if va_shape == x_shape:
         return va
-    if x.ndim >= 1 and va.shape == x.shape[:-1]:
-        return va[..., np.newaxis]
+    if x.ndim >= 1 and va_shape == x_shape[:-1]:
+        return va[..., None]
     if va.ndim == x.ndim:
-        mismatched = [(a, b) for a, b in zip(x.shape, va.shape) if a != b]
+        mismatched = [(a, b) for a, b in zip(x_shape, va_shape) if a != b]
         if len(mismatched) == 1 and mismatched[0][1] == 1:
             return va
     raise ValueError(
-        f"var must have the input's shape {x.shape}, that shape without its last dimension, "
-        f"or that shape with one dimension set to 1; got {va.shape}"
+        f"var must have the input's shape {x_shape}, that shape without its last dimension, "
+        f"or that shape with one dimension set to 1; got {va_shape}"
     )
+
+
+def _check_nonnegative(va, start) -> None:
+    if xpa.any_true(va < 0):
+        raise ValueError("var must be non-negative, got a negative entry")
+
+
+def _gaussian_setup(input, target, var, full, eps, reduction):
+    xp = xpa.namespace(input, target, var, names=("input", "target", "var"))
+    x = v.as_float_array(input, "input")
+    t = v.as_real_like(target, "target", x)
+    v.check_reduction(reduction)
+    full = v.check_bool(full, "full")
+    v.check_scalar(eps, "eps", low=0.0)
+    return x, t, full, xp
 
 
 def gaussian_nll_loss(input, target, var, *, full: bool = False, eps: float = 1e-6,
@@ -401,17 +426,13 @@ def gaussian_nll_loss(input, target, var, *, full: bool = False, eps: float = 1e
     >>> gaussian_nll_loss(np.array([1.0, 2.0]), np.array([0.0, 0.0]), np.array([1.0, 4.0]), reduction="none")
     array([0.5       , 1.19314718])
     """
-    x = v.as_float_array(input, "input")
-    t = v.as_real_like(target, "target", x)
-    v.check_reduction(reduction)
-    full = v.check_bool(full, "full")
-    v.check_scalar(eps, "eps", low=0.0)
-    vc = np.maximum(_gaussian_var(var, x), x.dtype.type(eps))
+    x, t, full, xp = _gaussian_setup(input, target, var, full, eps, reduction)
+    vc = xp.maximum(_gaussian_var(var, x, xp), xpa.typed(eps, x, xp))
     d = x - t
-    loss = 0.5 * (np.log(vc) + d * d / vc)
+    loss = 0.5 * (xp.log(vc) + d * d / vc)
     if full:
-        loss = loss + x.dtype.type(0.5 * math.log(2 * math.pi))
-    return reduce(loss.astype(x.dtype, copy=False), reduction)
+        loss = loss + xpa.typed(0.5 * math.log(2 * math.pi), x, xp)
+    return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
 def gaussian_nll_loss_backward(dout, input, target, var, *, full: bool = False, eps: float = 1e-6,
@@ -424,22 +445,21 @@ def gaussian_nll_loss_backward(dout, input, target, var, *, full: bool = False, 
     >>> gx, gv
     (array([1. , 0.5]), array([0., 0.]))
     """
-    x = v.as_float_array(input, "input")
-    t = v.as_real_like(target, "target", x)
-    v.check_reduction(reduction)
-    v.check_bool(full, "full")
-    v.check_scalar(eps, "eps", low=0.0)
-    va = _gaussian_var(var, x)
-    vc = np.maximum(va, x.dtype.type(eps))
-    g = upstream(dout, x.shape, x.dtype, reduction)
+    x, t, _, xp = _gaussian_setup(input, target, var, full, eps, reduction)
+    va = _gaussian_var(var, x, xp)
+    vc = xp.maximum(va, xpa.typed(eps, x, xp))
+    x_shape = tuple(x.shape)
+    g = upstream(dout, x_shape, x.dtype, reduction, like=x)
     d = x - t
     gx = (d / vc) * g
     gv = (0.5 * (1 / vc - d * d / (vc * vc))) * g
-    gv = np.broadcast_to(gv, x.shape)
-    summed = tuple(i for i, (a, b) in enumerate(zip(x.shape, va.shape)) if a != b)
+    gv = xp.broadcast_to(gv, x_shape)
+    summed = tuple(i for i, (a, b) in enumerate(zip(x_shape, va.shape)) if a != b)
     if summed:  # homoscedastic: a variance shared along a dimension gets the sum of its gradients
-        gv = gv.sum(axis=summed, keepdims=True)
-    var_shape = () if isinstance(var, float) else np.shape(var)
+        gv = xp.sum(gv, axis=summed, keepdims=True)
+    var_shape = () if isinstance(var, float) else tuple(xpa.asarray(var, xp, x).shape)
     if var_shape == ():
-        gv = gv.sum()  # a Python float shared by every element
-    return gx.astype(x.dtype, copy=False), np.asarray(gv).reshape(var_shape).astype(x.dtype, copy=False)
+        gv = xp.sum(gv)  # a Python float shared by every element
+    if xp is np:
+        gv = np.asarray(gv)
+    return xpa.astype(gx, x.dtype, xp), xpa.astype(xp.reshape(gv, var_shape), x.dtype, xp)
