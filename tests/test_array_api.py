@@ -450,3 +450,38 @@ def test_readme_examples_run():
         namespace: dict = {}
         exec(compile(block, "README.md", "exec"), namespace)
     assert namespace["gradient"].shape == (2_000_000, 8)
+
+
+def test_ctc_on_dask_maps_over_batch_chunks():
+    """CTC on Dask: the NumPy recursion per chunk of the batch, lazy; checks raise at .compute()."""
+    da = pytest.importorskip("dask.array")
+    pytest.importorskip("array_api_compat")
+    from losslab._validation import ClassIndexError
+    from losslab.functional import ctc_loss, ctc_loss_backward
+    from losslab.registry import _ctc_log_probs
+
+    rng = np.random.default_rng(3)
+    lp = _ctc_log_probs(rng, (9, 6, 5))
+    il = np.array([9, 7, 8, 9, 3, 6], dtype=np.int64)
+    tl = np.array([3, 2, 0, 4, 1, 2], dtype=np.int64)
+    targets = rng.integers(1, 5, int(tl.sum()))
+    dlp = da.from_array(lp, chunks=(3, 2, 5))
+    dt, dil, dtl = da.from_array(targets, chunks=4), da.from_array(il, chunks=3), da.from_array(tl, chunks=3)
+    with _TaskCounter() as tasks:
+        loss = ctc_loss(dlp, dt, dil, dtl, reduction="none")
+        grad = ctc_loss_backward(2.0, dlp, dt, dil, dtl)
+    assert tasks.count == 0
+    assert grad.numblocks[1] > 1  # one task per chunk of the batch
+    _assert_close(loss.compute(), ctc_loss(lp, targets, il, tl, reduction="none"), np.float64)
+    _assert_close(grad.compute(), ctc_loss_backward(2.0, lp, targets, il, tl), np.float64)
+
+    bad = targets.copy()
+    bad[-1] = 0  # the blank, in the last sequence
+    out = ctc_loss(dlp, da.from_array(bad, chunks=4), dil, dtl)
+    with pytest.raises(ClassIndexError, match=r"targets hold the label 0 \(sequence 5, position 1\)"):
+        out.compute()
+    short = il.copy()
+    short[4] = 0  # a label in no frame: infinite loss, no gradient
+    g = ctc_loss_backward(1.0, dlp, dt, da.from_array(short, chunks=3), dtl)
+    with pytest.raises(ValueError, match=r"the CTC loss is infinite for sequence\(s\) \[4\]"):
+        g.compute()

@@ -653,7 +653,7 @@ LOSSES: tuple[LossSpec, ...] = (
     # -- beyond torch.nn: sequence and metric learning (EXTRA-A specs go here) --
     _spec("CTCLoss", "ctc", "ctc_loss", "connectionist temporal classification: -log of the sum over alignments",
           _ctc_cases, inputs=("log_probs", "targets", "input_lengths", "target_lengths"), grads=("log_probs",),
-          options=("blank", "reduction", "zero_infinity")),
+          options=("blank", "reduction", "zero_infinity"), array_api=True),
     _spec("TripletMarginWithDistanceLoss", "metric", "triplet_margin_with_distance_loss",
           "max(margin + d(a, p) - d(a, n), 0) with a chosen distance (Euclidean, cosine, custom)",
           _triplet_distance_cases, inputs=("anchor", "positive", "negative"),
