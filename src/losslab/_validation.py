@@ -137,6 +137,43 @@ def check_labels_pm1(y: np.ndarray, name: str, *, like=None) -> np.ndarray:
     return xpa.check_values(arr, pm1)
 
 
+def check_unit_interval(a, name: str, what: str = "values", hint: str = ""):
+    """Every value of ``a`` in [0, 1] (NaN fails): "{name} must hold {what} in [0, 1]{hint}".
+
+    Returns the array to use (on a Dask array the check runs as each chunk is computed).
+    """
+    def in_unit_interval(values, start):
+        bad = ~((values >= 0) & (values <= 1))
+        if xpa.any_true(bad):
+            raise ValueError(f"{name} must hold {what} in [0, 1]{hint}, got the value "
+                             f"{float(xpa.first_value(values, bad))!r}")
+    return xpa.check_values(a, in_unit_interval)
+
+
+def as_class_distribution(target, x, xp):
+    """The target of an (N, C) score array ``x`` as a per-row distribution in ``x``'s dtype.
+
+    Class indices of shape (N,) become one-hot rows; float class probabilities of
+    shape (N, C) are returned as they are (values must be >= 0).
+    """
+    n, c = x.shape
+    t = xpa.asarray(target, xp, x)
+    if tuple(t.shape) == tuple(x.shape):
+        q = as_real_like(as_float_array(t, "target"), "target", x)
+
+        def nonnegative(a, start):
+            bad = ~(a >= 0)
+            if xpa.any_true(bad):
+                raise ValueError(f"target must hold class probabilities >= 0, got the value "
+                                 f"{float(xpa.first_value(a, bad))!r}")
+        return xpa.check_values(q, nonnegative)
+    if tuple(t.shape) != (n,):
+        raise ValueError(f"target must have shape ({n},) (class indices) or the input's shape {tuple(x.shape)} "
+                         f"(class probabilities), got {tuple(t.shape)}")
+    labels = as_class_indices(t, "target", c, shape=(n,), like=x)
+    return xpa.astype(xpa.one_hot(labels, c, xp), x.dtype, xp)
+
+
 def check_reduction(reduction, allowed: Sequence[str] = REDUCTIONS) -> str:
     if not isinstance(reduction, str) or reduction not in allowed:
         choices = ", ".join(repr(r) for r in allowed)

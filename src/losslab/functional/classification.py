@@ -311,24 +311,13 @@ def nll_loss_backward(dout, input, target, *, weight=None, ignore_index: int = -
 
 # --------------------------------------------------------------------------- binary cross-entropy
 
-def _check_unit_interval(a: np.ndarray, name: str) -> np.ndarray:
-    """PyTorch's BCE check: every value in [0, 1] (NaN fails too). Returns the array to use
-    (on Dask, the check runs as each chunk is computed)."""
-    def in_unit_interval(values, start):
-        bad = ~((values >= 0) & (values <= 1))
-        if xpa.any_true(bad):
-            raise ValueError(f"{name} must hold probabilities in [0, 1], got the value "
-                             f"{float(xpa.first_value(values, bad))!r}")
-    return xpa.check_values(a, in_unit_interval)
-
-
 def _bce_setup(input, target, weight, reduction):
     xp = xpa.namespace(input, target, weight, names=("input", "target", "weight"))
     x = v.as_float_array(input, "input")
     t = v.as_real_like(target, "target", x)
     v.check_reduction(reduction)
-    x = _check_unit_interval(x, "input")
-    t = _check_unit_interval(t, "target")
+    x = v.check_unit_interval(x, "input", "probabilities")
+    t = v.check_unit_interval(t, "target", "probabilities")
     w = None if weight is None else v.check_broadcastable(weight, "weight", tuple(x.shape), x.dtype, like=x)
     return x, t, w, xp
 

@@ -32,42 +32,6 @@ __all__ = [
 ]
 
 
-# --------------------------------------------------------------------------- shared helpers
-
-def _check_unit_interval(a: np.ndarray, name: str, hint: str = "") -> np.ndarray:
-    """Every value of ``a`` in [0, 1] (NaN fails); returns the array to use (Dask: checked when computed)."""
-    def in_unit_interval(values, start):
-        bad = ~((values >= 0) & (values <= 1))
-        if xpa.any_true(bad):
-            raise ValueError(f"{name} must hold values in [0, 1]{hint}, got the value "
-                             f"{float(xpa.first_value(values, bad))!r}")
-    return xpa.check_values(a, in_unit_interval)
-
-
-def _check_distribution(q, start) -> None:
-    bad = ~(q >= 0)
-    if xpa.any_true(bad):
-        raise ValueError(f"target must hold class probabilities >= 0, got the value {float(xpa.first_value(q, bad))!r}")
-
-
-def _class_distribution(target, x: np.ndarray, xp) -> np.ndarray:
-    """The target of an (N, C) score array as a per-row distribution in ``x``'s dtype.
-
-    Class indices of shape (N,) become one-hot rows; float class probabilities of
-    shape (N, C) are returned as they are (values must be >= 0).
-    """
-    n, c = x.shape
-    t = xpa.asarray(target, xp, x)
-    if tuple(t.shape) == tuple(x.shape):
-        q = v.as_real_like(v.as_float_array(t, "target"), "target", x)
-        return xpa.check_values(q, _check_distribution)
-    if tuple(t.shape) != (n,):
-        raise ValueError(f"target must have shape ({n},) (class indices) or the input's shape {tuple(x.shape)} "
-                         f"(class probabilities), got {tuple(t.shape)}")
-    labels = v.as_class_indices(t, "target", c, shape=(n,), like=x)
-    return xpa.astype(xpa.one_hot(labels, c, xp), x.dtype, xp)
-
-
 def _scores(input) -> np.ndarray:
     x = v.as_float_array(input, "input")
     v.check_ndim(x, "input", (2,), "a 2-D array of logits of shape (N, C)")
@@ -85,7 +49,7 @@ def _sigmoid_focal_setup(input, target, alpha, gamma, reduction):
     v.check_reduction(reduction)
     v.check_scalar(alpha, "alpha", high=1.0)
     v.check_scalar(gamma, "gamma", low=0.0)
-    t = _check_unit_interval(t, "target", " (binary labels or soft labels)")
+    t = v.check_unit_interval(t, "target", hint=" (binary labels or soft labels)")
     return x, t, xp
 
 
@@ -255,7 +219,7 @@ def focal_loss_backward(dout, input, target, *, gamma: float = 2.0, weight=None,
 def _poly_setup(input, target, epsilon, reduction):
     xp = xpa.namespace(input, target, names=("input", "target"))
     x = _scores(input)
-    q = _class_distribution(target, x, xp)
+    q = v.as_class_distribution(target, x, xp)
     v.check_reduction(reduction)
     v.check_scalar(epsilon, "epsilon")
     return x, q, xp

@@ -42,16 +42,6 @@ class _Seg(NamedTuple):
     xp: Any              # the array namespace
 
 
-def _check_unit_interval(a: np.ndarray, name: str, hint: str) -> np.ndarray:
-    """``a``, checked to lie in [0, 1] (when computed, for a Dask array: use the array returned)."""
-    def in_unit_interval(values, start):
-        bad = ~((values >= 0) & (values <= 1))
-        if xpa.any_true(bad):
-            raise ValueError(f"{name} must hold values in [0, 1]{hint}, got the value "
-                             f"{float(xpa.first_value(values, bad))!r}")
-    return xpa.check_values(a, in_unit_interval)
-
-
 def _seg(input, target, logits, smooth, reduction) -> _Seg:
     xp = xpa.namespace(input, target, names=("input", "target"))
     x = v.as_float_array(input, "input")
@@ -67,7 +57,7 @@ def _seg(input, target, logits, smooth, reduction) -> _Seg:
     index_shape = shape[:1] + shape[2:]
     if tuple(t.shape) == shape:
         t = v.as_real_like(t, "target", x)
-        t = _check_unit_interval(t, "target", " (one-hot masks or soft labels)")
+        t = v.check_unit_interval(t, "target", hint=" (one-hot masks or soft labels)")
     elif tuple(t.shape) == index_shape:
         # C == 1: labels 0 / 1 are the foreground mask; otherwise one-hot over the C classes
         labels = v.as_class_indices(t, "target", max(num_classes, 2), shape=index_shape, like=x)
@@ -79,7 +69,7 @@ def _seg(input, target, logits, smooth, reduction) -> _Seg:
     if logits:
         p = sigmoid(x) if num_classes == 1 else softmax(x, axis=1)
     else:
-        x = _check_unit_interval(x, "input", " (probabilities; pass logits=True for logits)")
+        x = v.check_unit_interval(x, "input", hint=" (probabilities; pass logits=True for logits)")
         p = x
     return _Seg(x, p, t, tuple(range(2, x.ndim)), logits, xp)
 

@@ -116,34 +116,10 @@ def sparsemax_backward(dout, x, axis: int = -1) -> np.ndarray:
 
 # --------------------------------------------------------------------------- sparsemax loss
 
-def _class_distribution(target, x: np.ndarray, xp) -> np.ndarray:
-    """The target of an (N, C) score array as a per-row distribution in ``x``'s dtype.
-
-    Class indices of shape (N,) become one-hot rows; float class probabilities of
-    shape (N, C) are returned as they are (values must be >= 0).
-    """
-    n, c = x.shape
-    t = xpa.asarray(target, xp, x)
-    if tuple(t.shape) == tuple(x.shape):
-        q = v.as_real_like(v.as_float_array(t, "target"), "target", x)
-
-        def nonnegative(a, start):
-            bad = ~(a >= 0)
-            if xpa.any_true(bad):
-                raise ValueError(f"target must hold class probabilities >= 0, got the value "
-                                 f"{float(xpa.first_value(a, bad))!r}")
-        return xpa.check_values(q, nonnegative)
-    if tuple(t.shape) != (n,):
-        raise ValueError(f"target must have shape ({n},) (class indices) or the input's shape {tuple(x.shape)} "
-                         f"(class probabilities), got {tuple(t.shape)}")
-    labels = v.as_class_indices(t, "target", c, shape=(n,), like=x)
-    return xpa.astype(xpa.one_hot(labels, c, xp), x.dtype, xp)
-
-
 def _sparse_setup(input, target, reduction):
     xp = xpa.namespace(input, target, names=("input", "target"))
     x = _scores(input)
-    q = _class_distribution(target, x, xp)
+    q = v.as_class_distribution(target, x, xp)
     v.check_reduction(reduction)
     return x, q, xp
 
