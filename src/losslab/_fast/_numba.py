@@ -113,56 +113,81 @@ def ce_small(x, t, ignore_index, mean, g, out):
 
 # --------------------------------------------------------------------------- pointwise losses
 # Each ``_*_chunk`` maps flat contiguous slices elementwise, vectorised: the gradient into
-# ``g`` (times ``gscale``), the per-element loss into ``q`` when ``keep`` (the caller's
-# 'none' output), and returns the chunk's loss sum in float64. The ``*_chunks`` drivers
-# run chunks lo:hi of CHUNK elements, store each chunk's sum in ``partials`` and return
-# the sum of the sums in chunk order, so a total never depends on how the chunks were
-# shared among threads. The simple losses sum in the same loop (``reassoc`` lets that
-# sum vectorise and changes nothing else in them); BCE-with-logits, whose ``exp`` must
-# not be reassociated, writes its losses to ``q`` and sums them in a second pass.
+# ``g`` (times ``gscale``) and the per-element loss into ``q`` when ``keep`` (the caller's
+# 'none' output). Each ``_*_sum`` returns a chunk's loss sum in float64 in a loop that
+# only reads (``reassoc`` lets it vectorise). The sum is never taken in a loop that also
+# stores: such a loop is vectorised behind a run-time check of where its arrays lie (a
+# store less than a vector's length after a load falls back to the scalar loop), so a
+# sum taken there would come out in one order or another, and with different low bits,
+# depending on where the allocator put the gradient. A loop that only reads has no such
+# check: the same inputs always give the same bits. The ``*_chunks`` drivers run chunks
+# lo:hi of CHUNK elements (x and t of a chunk are still in cache for the second loop),
+# store each chunk's sum in ``partials`` and return the sum of the sums in chunk order,
+# so a total never depends on how the chunks were shared among threads either.
+# BCE-with-logits, whose ``exp`` is too costly to run twice, writes its losses to ``q``
+# (a scratch buffer if there is no 'none' output) and sums that.
+
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
+def _huber_value(d, delta, lscale, half):
+    """Huber with ``delta`` at ``d``, times ``lscale`` (1, or 1/beta for smooth L1 with beta = delta)."""
+    a = abs(d)
+    return (half * a * a if a <= delta else delta * (a - half * delta)) * lscale
+
 
 @numba.njit(fastmath=SUM, **JIT)
+def _mse_sum(x, t):
+    s = 0.0
+    for i in range(x.size):
+        d = x[i] - t[i]
+        s += float(d * d)
+    return s
+
+
+@numba.njit(fastmath=CONTRACT, **JIT)
 def _mse_chunk(x, t, g, q, keep, gscale):
-    s = 0.0
     for i in range(x.size):
         d = x[i] - t[i]
-        v = d * d
         if keep:
-            q[i] = v
-        s += float(v)
+            q[i] = d * d
         g[i] = d * gscale
-    return s
 
 
 @numba.njit(fastmath=SUM, **JIT)
-def _l1_chunk(x, t, g, q, keep, gscale):
+def _l1_sum(x, t):
     s = 0.0
     for i in range(x.size):
-        d = x[i] - t[i]
-        v = abs(d)
-        if keep:
-            q[i] = v
-        s += float(v)
-        g[i] = gscale if d > 0 else (-gscale if d < 0 else d)   # sign(d) gscale; 0 and NaN pass through
+        s += float(abs(x[i] - t[i]))
     return s
 
 
+@numba.njit(fastmath=CONTRACT, **JIT)
+def _l1_chunk(x, t, g, q, keep, gscale):
+    for i in range(x.size):
+        d = x[i] - t[i]
+        if keep:
+            q[i] = abs(d)
+        g[i] = gscale if d > 0 else (-gscale if d < 0 else d)   # sign(d) gscale; 0 and NaN pass through
+
+
 @numba.njit(fastmath=SUM, **JIT)
-def _huber_chunk(x, t, g, q, keep, gscale, delta, lscale):
-    """Huber with ``delta``, loss times ``lscale`` (1, or 1/beta for smooth L1 with beta = delta)."""
+def _huber_sum(x, t, delta, lscale):
     half = x.dtype.type(0.5)
     s = 0.0
     for i in range(x.size):
+        s += float(_huber_value(x[i] - t[i], delta, lscale, half))
+    return s
+
+
+@numba.njit(fastmath=CONTRACT, **JIT)
+def _huber_chunk(x, t, g, q, keep, gscale, delta, lscale):
+    half = x.dtype.type(0.5)
+    for i in range(x.size):
         d = x[i] - t[i]
-        a = abs(d)
-        v = (half * a * a if a <= delta else delta * (a - half * delta)) * lscale
         if keep:
-            q[i] = v
-        s += float(v)
+            q[i] = _huber_value(d, delta, lscale, half)
         c = delta if d > delta else d          # clip(d, -delta, delta); NaN passes through
         c = -delta if c < -delta else c
         g[i] = c * gscale
-    return s
 
 
 @numba.njit(fastmath=CONTRACT, inline="always", **JIT)
@@ -197,7 +222,8 @@ def mse_chunks(x, t, g, out, gscale, lo, hi, partials):
     acc = 0.0
     for c in range(lo, hi):
         a, b, q = _chunk(c, x.size, out, out)
-        partials[c] = s = _mse_chunk(x[a:b], t[a:b], g[a:b], q, keep, gscale)
+        _mse_chunk(x[a:b], t[a:b], g[a:b], q, keep, gscale)
+        partials[c] = s = 0.0 if keep else _mse_sum(x[a:b], t[a:b])
         acc += s
     return acc
 
@@ -208,7 +234,8 @@ def l1_chunks(x, t, g, out, gscale, lo, hi, partials):
     acc = 0.0
     for c in range(lo, hi):
         a, b, q = _chunk(c, x.size, out, out)
-        partials[c] = s = _l1_chunk(x[a:b], t[a:b], g[a:b], q, keep, gscale)
+        _l1_chunk(x[a:b], t[a:b], g[a:b], q, keep, gscale)
+        partials[c] = s = 0.0 if keep else _l1_sum(x[a:b], t[a:b])
         acc += s
     return acc
 
@@ -219,7 +246,8 @@ def huber_chunks(x, t, g, out, gscale, delta, lscale, lo, hi, partials):
     acc = 0.0
     for c in range(lo, hi):
         a, b, q = _chunk(c, x.size, out, out)
-        partials[c] = s = _huber_chunk(x[a:b], t[a:b], g[a:b], q, keep, gscale, delta, lscale)
+        _huber_chunk(x[a:b], t[a:b], g[a:b], q, keep, gscale, delta, lscale)
+        partials[c] = s = 0.0 if keep else _huber_sum(x[a:b], t[a:b], delta, lscale)
         acc += s
     return acc
 
