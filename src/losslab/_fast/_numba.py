@@ -129,9 +129,14 @@ def ce_small(x, t, ignore_index, mean, g, out):
 
 @numba.njit(fastmath=CONTRACT, inline="always", **JIT)
 def _huber_value(d, delta, lscale, half):
-    """Huber with ``delta`` at ``d``, times ``lscale`` (1, or 1/beta for smooth L1 with beta = delta)."""
+    """Huber with ``delta`` at ``d``, times ``lscale`` (1, or 1/beta for smooth L1 with beta = delta).
+
+    ``c (|d| - c / 2)`` with ``c = min(|d|, delta)``: ``|d|^2 / 2`` below ``delta`` (``|d| - |d| / 2``
+    is exact), ``delta (|d| - delta / 2)`` above, without a select between two formulas.
+    """
     a = abs(d)
-    return (half * a * a if a <= delta else delta * (a - half * delta)) * lscale
+    c = a if a < delta else delta          # a NaN gives delta, and then a NaN loss
+    return c * (a - half * c) * lscale
 
 
 @numba.njit(fastmath=SUM, **JIT)
