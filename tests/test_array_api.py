@@ -164,6 +164,41 @@ def test_cupy_arrays_match_numpy(spec, case, reduction):
 
 # --------------------------------------------------------------------------- helpers beside the losses
 
+@pytest.mark.parametrize("name", ["cross_entropy", "nll_loss", "focal_loss"])
+@pytest.mark.parametrize("how", ["all ignored", "zero weights", "zero weights, smoothed"])
+@pytest.mark.parametrize("to", ["strict", "dask"])
+def test_mean_over_a_zero_denominator_is_ieee_without_warnings(name, how, to):
+    """'mean' with nothing to divide by gives PyTorch's numbers (NaN, or inf and NaN gradients), on any
+    library, and no RuntimeWarning: on Dask, too, where the arithmetic runs later, at ``compute()``
+    (warnings are errors in this suite)."""
+    pytest.importorskip("array_api_compat")
+    if to == "strict":
+        xps = pytest.importorskip("array_api_strict")
+        convert, back = xps.asarray, np.from_dlpack
+    else:
+        pytest.importorskip("dask.array")
+        convert, back = _dask_array, lambda a: np.asarray(a.compute())
+    import losslab.functional as F
+
+    if how == "zero weights, smoothed" and name != "cross_entropy":
+        pytest.skip("label smoothing is cross-entropy's option")
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(6, 3))
+    t = np.full(6, -100) if how == "all ignored" else np.array([0, 0, 1, 1, 0, 1])
+    options = {} if how == "all ignored" else {"weight": np.array([0.0, 0.0, 1.0])}
+    if how == "zero weights, smoothed":
+        options["label_smoothing"] = 0.3   # a nonzero sum over a zero denominator: inf
+    fn, bwd = getattr(F, name), getattr(F, name + "_backward")
+    lib = {k: convert(a) for k, a in options.items() if isinstance(a, np.ndarray)}
+    lib_options = {**options, **lib}
+    out, grad = fn(x, t, **options), bwd(1.0, x, t, **options)
+    lout, lgrad = fn(convert(x), convert(t), **lib_options), bwd(1.0, convert(x), convert(t), **lib_options)
+    np.testing.assert_array_equal(back(lout), out)
+    np.testing.assert_array_equal(back(lgrad), grad)
+    if how == "all ignored":
+        assert np.isnan(out) and np.all(grad == 0)
+
+
 @pytest.mark.parametrize("to", ["strict", "dask"])
 def test_distances_and_sparsemax_match_numpy(to):
     pytest.importorskip("array_api_compat")

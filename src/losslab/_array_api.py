@@ -42,6 +42,11 @@ round trip through NumPy), :func:`describe`, :func:`concat`, :func:`moveaxis`,
 :func:`take_along_axis` and :func:`gather` (NumPy indexes; elsewhere one-hot selects, as
 :func:`take_along_last`), :func:`full` and :func:`typed` (a number in an array's dtype:
 a NumPy scalar for NumPy, a 0-d array elsewhere).
+
+IEEE results on purpose (:func:`quietly`): a mean over nothing is ``0 / 0 = NaN``, as in
+PyTorch, and NumPy warns about it. ``np.errstate`` silences eager arrays, but Dask does
+its arithmetic later, in ``.compute()``, outside any ``errstate``: there the operation
+runs in each block's task, under ``errstate``.
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ __all__ = [
     "namespace", "asarray", "const", "arange", "astype", "has_kind", "is_float", "describe",
     "cumulative_sum", "one_hot", "take_along_last", "any_true", "first_value", "first_index",
     "scalar", "check_values", "concat", "moveaxis", "eye_mask", "int_arange",
-    "class_mask", "take_along_axis", "gather", "full", "typed",
+    "class_mask", "take_along_axis", "gather", "full", "typed", "quietly",
 ]
 
 # libraries array_api_compat knows by type (their arrays have no ``__array_namespace__``)
@@ -319,3 +324,35 @@ def typed(value, like, xp):
     if xp is np:
         return like.dtype.type(value)
     return const(value, like, xp)
+
+
+class _Quiet:
+    """A Dask block task: ``op(*blocks)`` without the divide and invalid warnings."""
+
+    def __init__(self, op: Callable) -> None:
+        self.op = op
+
+    def __call__(self, *blocks):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return self.op(*blocks)
+
+    def __dask_tokenize__(self):
+        return "losslab.quietly", self.op.__module__, self.op.__qualname__
+
+
+def quietly(op: Callable, a, b):
+    """``op(a, b)``, an elementwise operator (``operator.truediv``, ``operator.mul``) whose
+    inf and NaN (of a division by zero, ``0 * inf``) are the wanted results, without NumPy's
+    warnings about them, now or when a Dask result is computed. An overflow still warns.
+
+    >>> import operator
+    >>> quietly(operator.truediv, np.float64(0.0), np.float64(0.0))
+    np.float64(nan)
+    """
+    if _library(a) == "dask" or _library(b) == "dask":
+        import dask.array as da
+
+        a, b = da.broadcast_arrays(a, b)
+        return da.map_blocks(_Quiet(op), a, b, dtype=np.result_type(a.dtype, b.dtype))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return op(a, b)

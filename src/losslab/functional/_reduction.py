@@ -21,6 +21,7 @@ array of that library (a lazy one for Dask).
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
@@ -50,8 +51,7 @@ def reduce(loss: np.ndarray, reduction: str, *, denominator=None):
         if reduction == "sum":
             return total
         d = _denominator(tuple(loss.shape), reduction, denominator)
-        with np.errstate(invalid="ignore", divide="ignore"):  # NumPy-backed eager arrays (array-api-strict)
-            return total / xpa.const(d, loss, xp)
+        return xpa.quietly(operator.truediv, total, xpa.const(d, loss, xp))  # d = 0: NaN (or inf), as PyTorch
     total = loss.sum(dtype=loss.dtype)
     if reduction == "sum":
         return loss.dtype.type(total)
@@ -75,8 +75,7 @@ def upstream(dout, loss_shape: tuple[int, ...], dtype, reduction: str, *, denomi
         if reduction in ("none", "sum"):
             return g
         d = _denominator(tuple(loss_shape), reduction, denominator)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return g / xpa.const(d, g, xp)
+        return xpa.quietly(operator.truediv, g, xpa.const(d, g, xp))
     dtype = np.dtype(dtype)
     out_shape = loss_shape if reduction == "none" else ()
     g = check_dout(dout, out_shape, dtype)

@@ -17,6 +17,7 @@ the fused kernels of :mod:`losslab._fast` take NumPy calls only, and are asked f
 
 from __future__ import annotations
 
+import operator
 from typing import NamedTuple
 
 import numpy as np
@@ -250,8 +251,8 @@ def _reference_cross_entropy_backward(dout, input, target, *, weight=None, ignor
     a, denominator = _coefficients(lay, w, label_smoothing)
     g = _batched_upstream(dout, lay, reduction, denominator)
     prob = xp.exp(log_softmax(lay.x, axis=1))
-    with np.errstate(invalid="ignore"):  # all ignored: g = 1 / 0, and 0 * inf on the ignored rows...
-        grad = (xp.sum(a, axis=1, keepdims=True) * prob - a) * g
+    # all ignored: g = 1 / 0, and 0 * inf on the ignored rows...
+    grad = xpa.quietly(operator.mul, xp.sum(a, axis=1, keepdims=True) * prob - a, g)
     grad = xp.where(lay.valid[:, None, ...], grad, 0)  # ...whose gradient is 0, as in PyTorch
     return xpa.astype(xp.reshape(grad, lay.in_shape), lay.x.dtype, xp)
 
@@ -304,8 +305,8 @@ def nll_loss_backward(dout, input, target, *, weight=None, ignore_index: int = -
     safe, wt, denominator = _target_weights(lay, w)
     g = _batched_upstream(dout, lay, reduction, denominator)
     onehot = lay.class_mask(safe)
-    with np.errstate(invalid="ignore"):  # all ignored: 0 * (1 / 0) on rows that np.where zeroes
-        grad = xp.where(onehot & lay.valid[:, None, ...], -wt[:, None, ...] * g, 0)
+    # all ignored: 0 * (1 / 0) on rows that xp.where zeroes
+    grad = xp.where(onehot & lay.valid[:, None, ...], xpa.quietly(operator.mul, -wt[:, None, ...], g), 0)
     return xpa.astype(xp.reshape(grad, lay.in_shape), lay.x.dtype, xp)
 
 

@@ -16,6 +16,7 @@ Every function computes in the array library of its inputs (:mod:`losslab._array
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
@@ -208,8 +209,8 @@ def focal_loss_backward(dout, input, target, *, gamma: float = 2.0, weight=None,
     onehot = xpa.astype(lay.class_mask(safe), lay.x.dtype, xp)  # NumPy's bool * float, for every library
     a = xpa.astype(onehot * (wt * factor)[:, None, ...], lay.x.dtype, xp)
     prob = xp.exp(logp)
-    with np.errstate(invalid="ignore"):  # all ignored: g = 1 / 0, and 0 * inf on the ignored rows...
-        grad = (xp.sum(a, axis=1, keepdims=True) * prob - a) * g
+    # all ignored: g = 1 / 0, and 0 * inf on the ignored rows...
+    grad = xpa.quietly(operator.mul, xp.sum(a, axis=1, keepdims=True) * prob - a, g)
     grad = xp.where(lay.valid[:, None, ...], grad, 0)  # ...whose gradient is 0
     return xpa.astype(xp.reshape(grad, lay.in_shape), lay.x.dtype, xp)
 
