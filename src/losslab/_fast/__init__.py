@@ -17,11 +17,12 @@ Importing this package imports NumPy only.
 """
 
 from ._dispatch import (
-    KINDS, PARALLEL_MIN, backend, cross_entropy, get_num_threads, pointwise, scale_by_dout, set_num_threads,
+    KINDS, PARALLEL_MIN, backend, cross_entropy, get_num_threads, pointwise, pointwise_backward, scale_by_dout,
+    set_num_threads,
 )
 from ._loss import FusedLoss
 
 __all__ = [
     "KINDS", "PARALLEL_MIN", "FusedLoss", "backend", "cross_entropy", "get_num_threads", "pointwise",
-    "scale_by_dout", "set_num_threads",
+    "pointwise_backward", "scale_by_dout", "set_num_threads",
 ]

@@ -246,6 +246,12 @@ def pointwise(kind: str, input, target, reduction, param=None):
     return dtype.type(total), g.reshape(shape)
 
 
+def pointwise_backward(kind: str, dout, input, target, reduction, param=None):
+    """The gradient of :func:`pointwise` times ``dout``, or ``None`` where the call is not fused."""
+    fused = pointwise(kind, input, target, reduction, param)
+    return None if fused is None else scale_by_dout(fused[1], dout, fused[1].shape, reduction)
+
+
 # --------------------------------------------------------------------------- dout
 
 def scale_by_dout(grad: np.ndarray, dout, out_shape: tuple[int, ...], reduction: str, *, rows: bool = False):

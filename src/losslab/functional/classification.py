@@ -445,9 +445,9 @@ def binary_cross_entropy_with_logits_backward(dout, input, target, *, weight=Non
     array([-1.5,  0.5])
     """
     if weight is None and pos_weight is None:
-        fused = _fast.pointwise("bce_logits", input, target, reduction)
-        if fused is not None:
-            return _fast.scale_by_dout(fused[1], dout, fused[1].shape, reduction)
+        grad = _fast.pointwise_backward("bce_logits", dout, input, target, reduction)
+        if grad is not None:
+            return grad
     return _reference_binary_cross_entropy_with_logits_backward(dout, input, target, weight=weight,
                                                                 reduction=reduction, pos_weight=pos_weight)
 

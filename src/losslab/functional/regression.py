@@ -76,9 +76,9 @@ def mse_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -
     >>> mse_loss_backward(1.0, np.array([1.0, 2.0, 4.0]), np.array([1.0, 0.0, 1.0]))
     array([0.        , 1.33333333, 2.        ])
     """
-    fused = _fast.pointwise("mse", input, target, reduction)
-    if fused is not None:
-        return _fast.scale_by_dout(fused[1], dout, fused[1].shape, reduction)
+    grad = _fast.pointwise_backward("mse", dout, input, target, reduction)
+    if grad is not None:
+        return grad
     return _reference_mse_loss_backward(dout, input, target, reduction=reduction)
 
 
@@ -122,9 +122,9 @@ def l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") ->
     >>> l1_loss_backward(1.0, np.array([1.0, 2.0, 0.0]), np.array([1.0, 0.0, 1.0]), reduction="sum")
     array([ 0.,  1., -1.])
     """
-    fused = _fast.pointwise("l1", input, target, reduction)
-    if fused is not None:
-        return _fast.scale_by_dout(fused[1], dout, fused[1].shape, reduction)
+    grad = _fast.pointwise_backward("l1", dout, input, target, reduction)
+    if grad is not None:
+        return grad
     return _reference_l1_loss_backward(dout, input, target, reduction=reduction)
 
 
@@ -179,9 +179,9 @@ def smooth_l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "me
     >>> smooth_l1_loss_backward(1.0, np.array([0.5, -3.0]), np.array([0.0, 0.0]), reduction="sum")
     array([ 0.5, -1. ])
     """
-    fused = _fast.pointwise("smooth_l1", input, target, reduction, beta)
-    if fused is not None:
-        return _fast.scale_by_dout(fused[1], dout, fused[1].shape, reduction)
+    grad = _fast.pointwise_backward("smooth_l1", dout, input, target, reduction, beta)
+    if grad is not None:
+        return grad
     return _reference_smooth_l1_loss_backward(dout, input, target, reduction=reduction, beta=beta)
 
 
@@ -237,9 +237,9 @@ def huber_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean",
     >>> huber_loss_backward(1.0, np.array([0.5, -3.0]), np.array([0.0, 0.0]), reduction="sum")
     array([ 0.5, -1. ])
     """
-    fused = _fast.pointwise("huber", input, target, reduction, delta)
-    if fused is not None:
-        return _fast.scale_by_dout(fused[1], dout, fused[1].shape, reduction)
+    grad = _fast.pointwise_backward("huber", dout, input, target, reduction, delta)
+    if grad is not None:
+        return grad
     return _reference_huber_loss_backward(dout, input, target, reduction=reduction, delta=delta)
 
 

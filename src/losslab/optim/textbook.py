@@ -94,6 +94,14 @@ class _TextbookOptimizer:
             pairs.append((key, p, g))
         return pairs
 
+    @staticmethod
+    def _zeros(state: dict[str, np.ndarray], key: str, p: np.ndarray) -> np.ndarray:
+        """``state[key]``, created on first use as zeros of ``p``'s shape and dtype."""
+        a = state.get(key)
+        if a is None:
+            a = state[key] = np.zeros_like(p)
+        return a
+
 
 class SGD(_TextbookOptimizer):
     """Stochastic gradient descent: ``p -= lr * g``.
@@ -132,9 +140,7 @@ class Momentum(_TextbookOptimizer):
 
     def update(self, params: dict[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
         for key, p, g in self._pairs(params, grads):
-            vel = self.v.get(key)
-            if vel is None:
-                vel = self.v[key] = np.zeros_like(p)
+            vel = self._zeros(self.v, key, p)
             vel *= self.momentum
             vel -= self.lr * g
             p += vel
@@ -161,9 +167,7 @@ class Nesterov(_TextbookOptimizer):
     def update(self, params: dict[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
         m = self.momentum
         for key, p, g in self._pairs(params, grads):
-            vel = self.v.get(key)
-            if vel is None:
-                vel = self.v[key] = np.zeros_like(p)
+            vel = self._zeros(self.v, key, p)
             vel *= m
             vel -= self.lr * g
             p += m * m * vel
@@ -186,9 +190,7 @@ class AdaGrad(_TextbookOptimizer):
 
     def update(self, params: dict[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
         for key, p, g in self._pairs(params, grads):
-            h = self.h.get(key)
-            if h is None:
-                h = self.h[key] = np.zeros_like(p)
+            h = self._zeros(self.h, key, p)
             h += g * g
             p -= self.lr * g / (np.sqrt(h) + 1e-7)
 
@@ -210,9 +212,7 @@ class RMSprop(_TextbookOptimizer):
 
     def update(self, params: dict[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
         for key, p, g in self._pairs(params, grads):
-            h = self.h.get(key)
-            if h is None:
-                h = self.h[key] = np.zeros_like(p)
+            h = self._zeros(self.h, key, p)
             h *= self.decay_rate
             h += (1 - self.decay_rate) * g * g
             p -= self.lr * g / (np.sqrt(h) + 1e-7)
@@ -245,10 +245,7 @@ class Adam(_TextbookOptimizer):
         self.iter += 1
         lr_t = self.lr * math.sqrt(1.0 - self.beta2**self.iter) / (1.0 - self.beta1**self.iter)
         for key, p, g in pairs:
-            if key not in self.m:
-                self.m[key] = np.zeros_like(p)
-                self.v[key] = np.zeros_like(p)
-            m, vv = self.m[key], self.v[key]
+            m, vv = self._zeros(self.m, key, p), self._zeros(self.v, key, p)
             m += (1 - self.beta1) * (g - m)
             vv += (1 - self.beta2) * (g * g - vv)
             p -= lr_t * m / (np.sqrt(vv) + 1e-7)
