@@ -8,6 +8,7 @@ is optional: its tests skip when it is not installed.
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 import sys
@@ -163,6 +164,88 @@ def test_cupy_arrays_match_numpy(spec, case, reduction):
 
 
 # --------------------------------------------------------------------------- helpers beside the losses
+
+def _converter(to):
+    """``(convert, back)``: NumPy -> the library (skipping when it is missing), and back to NumPy."""
+    pytest.importorskip("array_api_compat")
+    if to == "strict":
+        xps = pytest.importorskip("array_api_strict")
+        return xps.asarray, np.from_dlpack
+    if to == "dask":
+        pytest.importorskip("dask.array")
+        return _dask_array, lambda a: np.asarray(a.compute())
+    torch = pytest.importorskip("torch")
+    return torch.from_numpy, lambda a: a.numpy()
+
+
+def _textbook_cases(dtype):
+    """(name, y or x, t) for the book's losses: probabilities with one-hot rows, class indices, one sample."""
+    rng = np.random.default_rng(12)
+    logits = rng.normal(size=(6, 4)) * 3
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = rng.integers(0, 4, size=6)
+    onehot = np.eye(4)[labels]
+    soft = np.full((6, 4), 0.25)
+    return [
+        ("one-hot", probs.astype(dtype), onehot.astype(dtype), logits.astype(dtype)),
+        ("indices", probs.astype(dtype), labels, logits.astype(dtype)),
+        ("soft rows", probs.astype(dtype), soft.astype(dtype), logits.astype(dtype)),
+        ("one sample", probs[0].astype(dtype), np.int64(labels[0]), logits[0].astype(dtype)),
+    ]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("to", ["strict", "dask", "torch"])
+def test_textbook_losses_match_numpy(to, dtype):
+    """The book's functions and layers compute in the inputs' library and give the NumPy numbers."""
+    convert, back = _converter(to)
+    from losslab.functional import (
+        cross_entropy_error, cross_entropy_error_backward, mean_squared_error, mean_squared_error_backward,
+    )
+    from losslab.nn import MeanSquaredError, SoftmaxWithLoss
+
+    def lib(a):
+        return convert(np.asarray(a))
+
+    for label, y, t, x in _textbook_cases(dtype):
+        pairs = [
+            (cross_entropy_error(lib(y), lib(t)), cross_entropy_error(y, t)),
+            (cross_entropy_error_backward(0.75, lib(y), lib(t)), cross_entropy_error_backward(0.75, y, t)),
+        ]
+        layer, ref = SoftmaxWithLoss(), SoftmaxWithLoss()
+        pairs += [(layer(lib(x), lib(t)), ref(x, t)), (layer.backward(0.75), ref.backward(0.75))]
+        if label == "one-hot":
+            pairs += [(mean_squared_error(lib(y), lib(t)), mean_squared_error(y, t)),
+                      (mean_squared_error_backward(0.75, lib(y), lib(t)), mean_squared_error_backward(0.75, y, t))]
+            mse, ref_mse = MeanSquaredError(), MeanSquaredError()
+            pairs += [(mse(lib(y), lib(t)), ref_mse(y, t)), (mse.backward(), ref_mse.backward())]
+        for result, expected in pairs:
+            assert xpa._library(result) == xpa._library(lib(y)), label
+            got = back(result)
+            assert got.dtype == np.dtype(dtype) and got.shape == np.shape(expected), label
+            _assert_close(got, expected, dtype)
+
+
+def test_textbook_value_checks_on_dask_run_when_computed():
+    """Probabilities outside [0, 1] and rows that do not sum to 1 raise NumPy's errors at ``compute()``."""
+    convert, _ = _converter("dask")
+    from losslab.functional import cross_entropy_error
+    from losslab.nn import SoftmaxWithLoss
+
+    y = np.full((4, 3), 1 / 3)
+    y[3, 1] = 1.5
+    lazy = cross_entropy_error(convert(y), convert(np.eye(3)[[0, 1, 2, 0]]))
+    with pytest.raises(ValueError, match=r"^y must hold probabilities \(e\.g\. a softmax output, not logits\) "
+                                         r"in \[0, 1\], got the value 1\.5$"):
+        lazy.compute()
+    rows = np.full((4, 3), 0.25)
+    message = r"^t's rows must sum to 1 \(one-hot rows or class probabilities\), got a row summing to 0\.75"
+    with pytest.raises(ValueError, match=message):
+        SoftmaxWithLoss()(np.zeros((4, 3)), rows)
+    lazy = SoftmaxWithLoss()(convert(np.zeros((4, 3))), convert(rows))
+    with pytest.raises(ValueError, match=message):
+        lazy.compute()
+
 
 @pytest.mark.parametrize("name", ["cross_entropy", "nll_loss", "focal_loss"])
 @pytest.mark.parametrize("how", ["all ignored", "zero weights", "zero weights, smoothed"])
@@ -470,7 +553,8 @@ def _readme_section() -> str:
 
 
 def test_readme_lists_exactly_the_converted_losses():
-    table = _readme_section().split("| family | losses |")[1]
+    after = _readme_section().split("| family | losses |")[1].strip().splitlines()[1:]
+    table = "\n".join(itertools.takewhile(lambda line: line.startswith("|"), after))
     listed = set(re.findall(r"`(\w+Loss)`", table))
     assert listed == set(CONVERTED)
 

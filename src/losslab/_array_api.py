@@ -41,7 +41,8 @@ round trip through NumPy), :func:`describe`, :func:`concat`, :func:`moveaxis`,
 :func:`eye_mask` and :func:`int_arange`; for the class-index losses :func:`class_mask`,
 :func:`take_along_axis` and :func:`gather` (NumPy indexes; elsewhere one-hot selects, as
 :func:`take_along_last`), :func:`full` and :func:`typed` (a number in an array's dtype:
-a NumPy scalar for NumPy, a 0-d array elsewhere).
+a NumPy scalar for NumPy, a 0-d array elsewhere), :func:`whole_rows` (a Dask array with
+each row in one chunk, for a check that reads whole rows).
 
 IEEE results on purpose (:func:`quietly`): a mean over nothing is ``0 / 0 = NaN``, as in
 PyTorch, and NumPy warns about it. ``np.errstate`` silences eager arrays, but Dask does
@@ -60,7 +61,7 @@ __all__ = [
     "namespace", "asarray", "const", "arange", "astype", "has_kind", "is_float", "describe",
     "cumulative_sum", "one_hot", "take_along_last", "any_true", "first_value", "first_index",
     "scalar", "check_values", "concat", "moveaxis", "eye_mask", "int_arange",
-    "class_mask", "take_along_axis", "gather", "full", "typed", "quietly",
+    "class_mask", "take_along_axis", "gather", "full", "typed", "quietly", "whole_rows",
 ]
 
 # libraries array_api_compat knows by type (their arrays have no ``__array_namespace__``)
@@ -261,6 +262,14 @@ def check_values(x, check: Callable[[Any, tuple[int, ...]], None]):
             check(block, tuple(lo for lo, _ in block_info[0]["array-location"]))
             return block
         return x.map_blocks(checked, dtype=x.dtype, meta=meta_from_array(x))
+    return x
+
+
+def whole_rows(x):
+    """``x`` (B, C) with each row whole in one chunk (a Dask array rechunked along C), for
+    checks and computations that need a row at once; other arrays as they are."""
+    if _library(x) == "dask":
+        return x.rechunk({x.ndim - 1: -1})
     return x
 
 

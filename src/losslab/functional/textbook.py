@@ -10,12 +10,16 @@ versions; these exist so that the book's exercises can be checked against them.
 
 Each function has its gradient beside it, ``name_backward(dout, y, t)``: the
 gradient of ``dout * name(y, t)`` with respect to ``y`` (``dout`` a scalar).
+
+Both compute in the array library of their inputs (:mod:`losslab._array_api`), as the
+library's losses do: a NumPy scalar for NumPy, a 0-d array of the library elsewhere.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .. import _array_api as xpa
 from .. import _validation as v
 
 __all__ = [
@@ -29,9 +33,15 @@ DELTA = 1e-7  # the book's guard inside log(y + delta)
 # --------------------------------------------------------------------------- mean squared error
 
 def _mse_args(y, t):
+    xp = xpa.namespace(y, t, names=("y", "t"))
     y = v.as_float_array(y, "y")
     t = v.as_real_like(t, "t", y, "y")
-    return y, t
+    return y, t, xp
+
+
+def _scalar(value, like, xp):
+    """The loss as the library's scalar: a NumPy scalar of ``like``'s dtype, a 0-d array elsewhere."""
+    return like.dtype.type(value) if xp is np else value
 
 
 def mean_squared_error(y, t):
@@ -41,7 +51,8 @@ def mean_squared_error(y, t):
 
     Shapes: ``y`` any shape (float32 or float64; a list of Python floats becomes
     float64), ``t`` the same shape (any real dtype, e.g. an int one-hot row; cast to
-    ``y``'s dtype). Output: a NumPy scalar of ``y``'s dtype. There is no ``reduction``:
+    ``y``'s dtype). Output: a NumPy scalar of ``y``'s dtype (a 0-d array of ``y``'s library
+    for other arrays). There is no ``reduction``:
     the sum runs over every element, batch included. Raises ``TypeError`` when ``y``
     is not float, ``ValueError`` when the shapes differ.
 
@@ -54,8 +65,8 @@ def mean_squared_error(y, t):
     >>> mean_squared_error(np.array([0.1, 0.05, 0.1, 0.0, 0.05, 0.1, 0.0, 0.6, 0.0, 0.0]), np.array(t))
     np.float64(0.5975)
     """
-    y, t = _mse_args(y, t)
-    return y.dtype.type(0.5 * np.sum((y - t) ** 2))
+    y, t, xp = _mse_args(y, t)
+    return _scalar(0.5 * xp.sum((y - t) ** 2), y, xp)
 
 
 def mean_squared_error_backward(dout, y, t) -> np.ndarray:
@@ -68,21 +79,14 @@ def mean_squared_error_backward(dout, y, t) -> np.ndarray:
     >>> mean_squared_error_backward(1.0, np.array([0.1, 0.6, 0.3]), np.array([0, 1, 0]))
     array([ 0.1, -0.4,  0.3])
     """
-    y, t = _mse_args(y, t)
-    g = v.check_dout(dout, (), y.dtype)
-    return (g * (y - t)).astype(y.dtype, copy=False)
+    y, t, xp = _mse_args(y, t)
+    g = v.check_dout(dout, (), y.dtype, like=y)
+    return xpa.astype(g * (y - t), y.dtype, xp)
 
 
 # --------------------------------------------------------------------------- cross-entropy error
 
-def _in_unit_interval(a: np.ndarray, name: str, what: str) -> None:
-    """Raise unless every value of ``a`` lies in [0, 1] (NaN included in the refusal)."""
-    bad = ~((a >= 0) & (a <= 1))
-    if bad.any():
-        raise ValueError(f"{name} must hold {what} in [0, 1], got the value {float(a[bad].flat[0])!r}")
-
-
-def _targets(t, like: np.ndarray, like_name: str):
+def _targets(t, like, like_name: str):
     """The target as rows ``(B, C)`` of probabilities, plus the class indices when it was given as such.
 
     ``like`` is the (B, C) or (C,) array the target refers to. A target of ``like``'s
@@ -90,41 +94,46 @@ def _targets(t, like: np.ndarray, like_name: str):
     a target of ``like``'s shape without its last dimension holds class indices.
     Returns ``(rows, indices or None, B)``; ``rows`` is (B, C), with B = 1 for 1-D ``like``.
     """
-    arr = np.asarray(t)
-    batch_shape = like.shape[:-1]
-    rows_shape = (1, like.shape[0]) if like.ndim == 1 else like.shape
-    if arr.shape == like.shape:
+    xp = xpa.namespace(t, like, names=("t", like_name))
+    arr = xpa.asarray(t, xp, like)
+    shape, batch_shape = tuple(like.shape), tuple(like.shape[:-1])
+    rows_shape = (1, shape[0]) if like.ndim == 1 else shape
+    if tuple(arr.shape) == shape:
         rows = v.as_real_like(arr, "t", like, like_name)
-        _in_unit_interval(rows, "t", "one-hot rows or class probabilities")
-        return rows.reshape(rows_shape), None, rows_shape[0]
-    if arr.shape != batch_shape:
+        rows = v.check_unit_interval(rows, "t", "one-hot rows or class probabilities")
+        return xp.reshape(rows, rows_shape), None, rows_shape[0]
+    if tuple(arr.shape) != batch_shape:
         raise ValueError(
-            f"t must be one-hot rows of {like_name}'s shape {like.shape} or class indices of shape "
-            f"{batch_shape}, got an array of shape {arr.shape}"
+            f"t must be one-hot rows of {like_name}'s shape {shape} or class indices of shape "
+            f"{batch_shape}, got an array of shape {tuple(arr.shape)}"
         )
-    idx = v.as_class_indices(arr, "t", like.shape[-1]).reshape(-1)
-    rows = np.zeros(rows_shape, dtype=like.dtype)
-    rows[np.arange(rows_shape[0]), idx] = 1
+    idx = xp.reshape(v.as_class_indices(arr, "t", shape[-1], like=like), (-1,))
+    rows = xpa.astype(xpa.one_hot(idx, shape[-1], xp), like.dtype, xp)
     return rows, idx, rows_shape[0]
 
 
-def _probabilities(y) -> np.ndarray:
+def _probabilities(y):
     y = v.as_float_array(y, "y")
     v.check_ndim(y, "y", (1, 2), "a 1-D (C,) vector or a 2-D (B, C) batch of probabilities")
-    if y.size == 0:
-        raise ValueError(f"y must hold at least one sample and one class, got shape {y.shape}")
-    _in_unit_interval(y, "y", "probabilities (e.g. a softmax output, not logits)")
-    return y
+    if 0 in tuple(y.shape):
+        raise ValueError(f"y must hold at least one sample and one class, got shape {tuple(y.shape)}")
+    return v.check_unit_interval(y, "y", "probabilities (e.g. a softmax output, not logits)")
 
 
-def _cross_entropy(p: np.ndarray, rows: np.ndarray, idx, batch: int):
+def _as_rows(p, rows):
+    """``p`` in the (B, C) shape of ``rows``."""
+    return xpa.namespace(p).reshape(p, tuple(rows.shape))
+
+
+def _cross_entropy(p, rows, idx, batch: int):
     """``-(1/B) sum t log(p + delta)`` for (B, C) probabilities ``p``, as the book computes it."""
-    delta = p.dtype.type(DELTA)
+    xp = xpa.namespace(p)
+    delta = xpa.typed(DELTA, p, xp)
     if idx is not None:  # class indices: only the labelled probability enters
-        total = np.sum(np.log(p[np.arange(batch), idx] + delta))
+        total = xp.sum(xp.log(xpa.take_along_last(p, idx, xp) + delta))
     else:
-        total = np.sum(rows * np.log(p + delta))
-    return p.dtype.type(-total / batch)
+        total = xp.sum(rows * xp.log(p + delta))
+    return _scalar(-total / batch, p, xp)
 
 
 def cross_entropy_error(y, t):
@@ -158,7 +167,7 @@ def cross_entropy_error(y, t):
     """
     p = _probabilities(y)
     rows, idx, batch = _targets(t, p, "y")
-    return _cross_entropy(p.reshape(rows.shape), rows, idx, batch)
+    return _cross_entropy(_as_rows(p, rows), rows, idx, batch)
 
 
 def cross_entropy_error_backward(dout, y, t) -> np.ndarray:
@@ -173,9 +182,10 @@ def cross_entropy_error_backward(dout, y, t) -> np.ndarray:
            [-0.9999998 ,  0.        ]])
     """
     p = _probabilities(y)
+    xp = xpa.namespace(p)
     rows, _, batch = _targets(t, p, "y")
-    g = v.check_dout(dout, (), p.dtype)
-    delta = p.dtype.type(DELTA)
+    g = v.check_dout(dout, (), p.dtype, like=p)
+    delta = xpa.typed(DELTA, p, xp)
     # 0 - (...) rather than -(...): entries off the target stay +0.0, not -0.0
-    grad = 0 - g * rows / (p.reshape(rows.shape) + delta) / p.dtype.type(batch)
-    return grad.reshape(p.shape).astype(p.dtype, copy=False)
+    grad = 0 - g * rows / (_as_rows(p, rows) + delta) / xpa.typed(batch, p, xp)
+    return xpa.astype(xp.reshape(grad, tuple(p.shape)), p.dtype, xp)

@@ -9,8 +9,7 @@ losses are a batch mean (cross-entropy) and a plain sum (squared error).
 
 from __future__ import annotations
 
-import numpy as np
-
+from .. import _array_api as xpa
 from .. import _validation as v
 from ..functional import textbook as F
 from ..functional.activation import softmax
@@ -19,13 +18,15 @@ from ._base import Loss
 __all__ = ["SoftmaxWithLoss", "MeanSquaredError"]
 
 
-def _check_rows_sum_to_one(rows: np.ndarray, tol: float = 1e-3) -> None:
-    sums = rows.sum(axis=1)
-    off = np.abs(sums - 1) > tol
-    if off.any():
+def _rows_sum_to_one(rows, start, tol: float = 1e-3) -> None:
+    """Raise unless every row of ``rows`` (whole rows: B, C) sums to 1 within ``tol``."""
+    xp = xpa.namespace(rows)
+    sums = xp.sum(rows, axis=1)
+    off = xp.abs(sums - 1) > tol
+    if xpa.any_true(off):
         raise ValueError(
             f"t's rows must sum to 1 (one-hot rows or class probabilities), got a row summing to "
-            f"{float(sums[off][0])!r}; pass class indices or normalise the rows"
+            f"{float(xpa.first_value(sums, off))!r}; pass class indices or normalise the rows"
         )
 
 
@@ -37,7 +38,8 @@ class SoftmaxWithLoss(Loss):
     class probabilities of ``x``'s shape. With :math:`y = \operatorname{softmax}(x)`
     along the classes (shifted by the row maximum, so logits of any size are safe), it
     returns :math:`-\frac1B \sum_{n,k} t_{nk} \log(y_{nk} + 10^{-7})` as a NumPy scalar
-    of ``x``'s dtype and keeps ``loss``, ``y`` (the softmax) and ``t``. Raises
+    of ``x``'s dtype (a 0-d array of ``x``'s library for other arrays) and keeps ``loss``,
+    ``y`` (the softmax) and ``t``. Raises
     ``TypeError`` for non-float ``x`` or float class indices, ``ValueError`` for a bad
     shape, an empty batch or target values outside [0, 1], and
     :class:`~losslab._validation.ClassIndexError` for an index outside [0, C).
@@ -72,16 +74,17 @@ class SoftmaxWithLoss(Loss):
         return {}
 
     def forward(self, x, t):
+        xp = xpa.namespace(x, t, names=("x", "t"))
         x = v.as_float_array(x, "x")
         v.check_ndim(x, "x", (1, 2), "a 2-D (B, C) batch of logits or a 1-D (C,) vector")
-        if x.size == 0:
-            raise ValueError(f"x must hold at least one sample and one class, got shape {x.shape}")
+        if 0 in tuple(x.shape):
+            raise ValueError(f"x must hold at least one sample and one class, got shape {tuple(x.shape)}")
         rows, idx, batch = F._targets(t, x, "x")
         if idx is None:  # (y - t) / B is the gradient only for rows that are distributions
-            _check_rows_sum_to_one(rows)
+            rows = xpa.check_values(xpa.whole_rows(rows), _rows_sum_to_one)
         y = softmax(x, axis=-1)
-        self.loss = F._cross_entropy(y.reshape(rows.shape), rows, idx, batch)
-        self.y, self.t, self._rows = y, np.asarray(t), rows
+        self.loss = F._cross_entropy(F._as_rows(y, rows), rows, idx, batch)
+        self.y, self.t, self._rows = y, xpa.asarray(t, xp, x), rows
         return self.loss
 
     def backward(self, dout=1):
@@ -89,10 +92,11 @@ class SoftmaxWithLoss(Loss):
             raise v.BackwardBeforeForwardError(
                 "SoftmaxWithLoss.backward() was called before forward(): call the loss on its inputs first"
             )
-        g = v.check_dout(dout, (), self.y.dtype)
-        batch = self._rows.shape[0]
-        dx = (self.y.reshape(self._rows.shape) - self._rows) / self.y.dtype.type(batch) * g
-        return dx.reshape(self.y.shape).astype(self.y.dtype, copy=False)
+        y = self.y
+        xp = xpa.namespace(y)
+        g = v.check_dout(dout, (), y.dtype, like=y)
+        dx = (F._as_rows(y, self._rows) - self._rows) / xpa.typed(self._rows.shape[0], y, xp) * g
+        return xpa.astype(xp.reshape(dx, tuple(y.shape)), y.dtype, xp)
 
 
 class MeanSquaredError(Loss):
@@ -127,7 +131,9 @@ class MeanSquaredError(Loss):
 
     def forward(self, y, t):
         self.loss = super().forward(y, t)
-        self.y, self.t = np.asarray(y), np.asarray(t)
+        xp = xpa.namespace(y, t, names=("y", "t"))
+        self.y = xpa.asarray(y, xp)
+        self.t = xpa.asarray(t, xp, self.y)
         return self.loss
 
     def backward(self, dout=1):
