@@ -359,6 +359,27 @@ def test_sums_do_not_depend_on_where_the_gradient_lies(backend, kind, dtype, n):
     assert len(sums) == 1, sums
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("num_classes", [3, 10, 33])
+def test_cross_entropy_does_not_depend_on_where_the_gradient_lies(kernels, dtype, num_classes):
+    """As above, for the numba cross-entropy: the gradient placed at every offset just after the logits."""
+    from losslab._fast import _numba
+
+    rng = np.random.default_rng(num_classes)
+    n = 4
+    size = n * num_classes
+    buf = np.zeros(3 * size + 64, dtype)
+    x = buf[:size].reshape(n, num_classes)
+    x[:] = rng.standard_normal((n, num_classes)) * 3
+    t = rng.integers(0, num_classes, n)
+    results = set()
+    for g in [np.empty(size, dtype)] + [buf[size + j:2 * size + j] for j in range(40)]:
+        grad = g.reshape(n, num_classes)
+        valid, total = _numba.ce_small(x, t, -100, True, grad, np.empty(0))
+        results.add((valid, total, grad.tobytes()))
+    assert len(results) == 1
+
+
 def test_numba_absent_or_disabled_means_numpy(monkeypatch):
     monkeypatch.setitem(_dispatch._state, "kernels", None)
     monkeypatch.setenv("LOSSLAB_NUMBA", "0")
