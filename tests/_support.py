@@ -111,3 +111,28 @@ def extra_golden_cases(losses) -> list:
         return flat[name][offset:offset + int(np.prod(shape, dtype=np.int64))].reshape(shape)
 
     return [pytest.param(e, get, id=f"{e['loss']}-{e['case']}") for e in index["cases"] if e["loss"] in losses]
+
+
+GOLDEN_TOLERANCES = {"float64": dict(rtol=1e-7, atol=1e-12), "float32": dict(rtol=1e-4, atol=1e-6)}
+
+
+def check_golden_entry(module, entry, get) -> None:
+    """Hold ``module``'s function and its ``_backward`` to one entry of :func:`extra_golden_cases`: for
+    each stored dtype and reduction, the value and the gradient within GOLDEN_TOLERANCES, in that dtype."""
+    name = entry["function"].split(".")[1]
+    fn, backward = getattr(module, name), getattr(module, f"{name}_backward")
+    inputs = [get(r) for r in entry["inputs"]]
+    array_options = {k: get(r) for k, r in entry["array_options"].items()}
+    for res in entry["results"]:
+        dtype = res["dtype"]
+        args = [a.astype(dtype) if a.dtype.kind == "f" else a for a in inputs]
+        options = dict(entry["options"], **{k: a.astype(dtype) for k, a in array_options.items()})
+        if "axis" in entry:    # sparsemax: a mapping along an axis, not a reduced loss
+            options["axis"] = entry["axis"]
+        else:
+            options["reduction"] = res["reduction"]
+        out = fn(*args, **options)
+        grad = backward(get(res["dout"]), *args, **options)
+        np.testing.assert_allclose(out, get(res["out"]), **GOLDEN_TOLERANCES[dtype], err_msg=entry["reference"])
+        np.testing.assert_allclose(grad, get(res["grad"]), **GOLDEN_TOLERANCES[dtype], err_msg=entry["reference"])
+        assert np.asarray(out).dtype == np.dtype(dtype) and grad.dtype == np.dtype(dtype)

@@ -254,13 +254,7 @@ def test_mean_over_a_zero_denominator_is_ieee_without_warnings(name, how, to):
     """'mean' with nothing to divide by gives PyTorch's numbers (NaN, or inf and NaN gradients), on any
     library, and no RuntimeWarning: on Dask, too, where the arithmetic runs later, at ``compute()``
     (warnings are errors in this suite)."""
-    pytest.importorskip("array_api_compat")
-    if to == "strict":
-        xps = pytest.importorskip("array_api_strict")
-        convert, back = xps.asarray, np.from_dlpack
-    else:
-        pytest.importorskip("dask.array")
-        convert, back = _dask_array, lambda a: np.asarray(a.compute())
+    convert, back = _converter(to)
     import losslab.functional as F
 
     if how == "zero weights, smoothed" and name != "cross_entropy":
@@ -284,13 +278,7 @@ def test_mean_over_a_zero_denominator_is_ieee_without_warnings(name, how, to):
 
 @pytest.mark.parametrize("to", ["strict", "dask"])
 def test_distances_and_sparsemax_match_numpy(to):
-    pytest.importorskip("array_api_compat")
-    if to == "strict":
-        xps = pytest.importorskip("array_api_strict")
-        convert, back = xps.asarray, np.from_dlpack
-    else:
-        pytest.importorskip("dask.array")
-        convert, back = _dask_array, lambda a: a.compute()
+    convert, back = _converter(to)
     from losslab.functional import (
         cosine_distance, cosine_distance_backward, pairwise_distance, pairwise_distance_backward, sparsemax,
         sparsemax_backward,

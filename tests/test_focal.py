@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import pytest
-from _support import extra_golden_cases
+from _support import check_golden_entry, extra_golden_cases
 
 from losslab._validation import ClassIndexError
 from losslab.functional import focal
@@ -27,7 +27,6 @@ from losslab.nn.focal import FocalLoss, PolyLoss, SigmoidFocalLoss
 from losslab.registry import get as get_spec
 
 REDUCTIONS = ("none", "mean", "sum")
-TOLERANCES = {"float64": dict(rtol=1e-7, atol=1e-12), "float32": dict(rtol=1e-4, atol=1e-6)}
 
 
 def sig(z: float) -> float:
@@ -46,20 +45,7 @@ def test_golden_file_covers_every_focal_loss():
 @pytest.mark.parametrize("entry, get", GOLDEN_CASES)
 def test_matches_the_reference_library(entry, get):
     """torchvision's sigmoid_focal_loss, kornia's focal_loss (+ nll_loss for 'mean'), optax's poly loss."""
-    name = entry["function"].split(".")[1]
-    fn, backward = getattr(focal, name), getattr(focal, f"{name}_backward")
-    inputs = [get(r) for r in entry["inputs"]]
-    array_options = {k: get(r) for k, r in entry["array_options"].items()}
-    for res in entry["results"]:
-        dtype = res["dtype"]
-        args = [a.astype(dtype) if a.dtype.kind == "f" else a for a in inputs]
-        options = dict(entry["options"], **{k: a.astype(dtype) for k, a in array_options.items()})
-        out = fn(*args, **options, reduction=res["reduction"])
-        np.testing.assert_allclose(out, get(res["out"]), **TOLERANCES[dtype], err_msg=entry["reference"])
-        assert np.asarray(out).dtype == np.dtype(dtype)
-        grad = backward(get(res["dout"]), *args, **options, reduction=res["reduction"])
-        np.testing.assert_allclose(grad, get(res["grad"]), **TOLERANCES[dtype], err_msg=entry["reference"])
-        assert grad.dtype == np.dtype(dtype)
+    check_golden_entry(focal, entry, get)
 
 
 # ============================================================================ hand-computed cases
