@@ -90,6 +90,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "reason.undetected": ("could not tell which exercise this file implements: it defines none of {names}",
                           "无法判断这个文件对应哪道练习:文件中没有定义 {names} 中的任何一个"),
     "reason.sandbox": ("the judge could not run your file: {msg}", "评测程序无法运行你的文件:{msg}"),
+    "reason.protocol": ("while running {call}, your file's process sent something that is not an answer "
+                        "({detail}); it was stopped", "运行 {call} 时,你的文件所在进程发回了无法识别的数据({detail}),已被终止"),
+    "reason.memory_all": ("ran out of memory while running {call} (the limit is {mb} MiB for all its processes "
+                          "together)", "运行 {call} 时内存不足(所有进程合计上限 {mb} MiB)"),
+    "reason.unreadable": ("the judge could not read this file: {msg}", "评测程序无法读取这个文件:{msg}"),
+    "reason.not_regular": ("not a regular file ({kind}): nothing to grade", "不是普通文件({kind}):无法评测"),
+    "reason.too_large": ("the file is larger than {kib} KiB: not a solution to grade",
+                         "文件大于 {kib} KiB:不是可以评测的答案"),
+    "reason.internal": ("internal error of the judge while grading this file ({msg}); please report it",
+                        "评测这个文件时评测程序内部出错({msg}),请报告这个问题"),
+    "reason.skipped": ("skipped: {why}", "已跳过:{why}"),
     "reason.none": ("returned None (a missing `return`?)", "返回了 None(是不是忘了 return?)"),
     "reason.attr_none": ("{attr} is None (never assigned?)", "{attr} 是 None(没有赋值?)"),
     "reason.not_numeric": ("returned a value of type {type}, not a number or a NumPy array",
@@ -218,6 +229,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "word.summary": ("{passed} of {total} checks passed", "{total} 项检查中通过 {passed} 项"),
     "word.reproduce": ("reproduce with: {command}", "复现命令:{command}"),
     "word.all_passed": ("all checks passed", "全部检查通过"),
+    "word.advisory": (" (advisory)", "(参考项)"),
+    "word.skip": ("SKIP", "跳过"),
+    "word.isolation": ("isolation: {mode}", "隔离:{mode}"),
+    "word.not_py": ("not a .py file", "不是 .py 文件"),
+    "word.a_folder": ("a folder", "文件夹"),
 }
 
 

@@ -28,7 +28,6 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from ._i18n import Msg, say
-from ._wire import Opaque
 
 ATOL = 1e-5
 RTOL = 1e-5
@@ -36,7 +35,20 @@ RTOL_FLOAT32 = 1e-4
 GRAD_RTOL = 1e-4
 SAME_TOL = 1e-12  # "the same gradient twice"
 
-__all__ = ["Check", "Probe", "Judge", "as_numbers", "ATOL", "RTOL", "RTOL_FLOAT32", "GRAD_RTOL"]
+__all__ = ["Check", "Probe", "Judge", "Foreign", "as_numbers", "ATOL", "RTOL", "RTOL_FLOAT32", "GRAD_RTOL"]
+
+
+class Foreign:
+    """A value of the submission's that is not a number or an array (a generator, an instance ...):
+    the judge knows only its type name."""
+
+    __slots__ = ("type",)
+
+    def __init__(self, type: str) -> None:
+        object.__setattr__(self, "type", type)
+
+    def __repr__(self) -> str:
+        return f"Foreign(type={self.type!r})"
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,7 @@ class Check:
     passed: bool
     reason: Msg | None = None   # why it failed (expected vs got, an exception, a timeout ...)
     mistake: str | None = None  # the likely mistake, a key of _i18n.MESSAGES without "mistake."
+    advisory: bool = False      # observed inside the submission's process (which could fake a pass)
 
     def mistake_text(self, lang: str = "en") -> str | None:
         return None if self.mistake is None else say(f"mistake.{self.mistake}", lang)
@@ -64,7 +77,7 @@ class Check:
     def to_dict(self, lang: str = "en") -> dict:
         return {"exercise": self.exercise, "target": self.target, "case": self.case.text(lang),
                 "passed": self.passed, "reason": None if self.reason is None else self.reason.text(lang),
-                "mistake": self.mistake, "mistake_text": self.mistake_text(lang)}
+                "mistake": self.mistake, "mistake_text": self.mistake_text(lang), "advisory": self.advisory}
 
 
 def fmt(value) -> str:
@@ -84,11 +97,14 @@ def as_numbers(got, none_reason: Msg | None = None) -> tuple[np.ndarray | None, 
     """``got`` as a float64 array, or the reason it is not a number or an array of numbers."""
     if got is None:
         return None, none_reason or Msg("reason.none")
-    if isinstance(got, Opaque):
+    if isinstance(got, Foreign):
         return None, Msg("reason.not_numeric", {"type": got.type})
     if isinstance(got, (str, dict)):
         return None, Msg("reason.not_numeric", {"type": type(got).__name__})
-    arr = np.asarray(got)
+    try:
+        arr = np.asarray(got)
+    except (ValueError, TypeError):  # a ragged list, or one holding objects of the submission's
+        return None, Msg("reason.not_numeric", {"type": type(got).__name__})
     if arr.dtype.kind not in "biuf":
         return None, Msg("reason.not_numeric", {"type": f"ndarray of dtype {arr.dtype}"})
     return arr.astype(np.float64), None
@@ -116,8 +132,8 @@ class Judge:
 
     # ------------------------------------------------------------------ plumbing
     def record(self, target: str, case: Msg, passed: bool, reason: Msg | None = None,
-               mistake: str | None = None) -> Check:
-        check = Check(self.exercise, target, case, passed, reason, mistake)
+               mistake: str | None = None, advisory: bool = False) -> Check:
+        check = Check(self.exercise, target, case, passed, reason, mistake, advisory)
         self.checks.append(check)
         return check
 
@@ -221,21 +237,24 @@ class Judge:
         return self.record(target, case, True)
 
     def condition(self, target: str, case: Msg, probe_id: str,
-                  verdict: Callable[[Mapping[str, Any]], tuple[Msg, str | None] | None]) -> Check:
-        """``verdict(values)`` is None when the check passes, else ``(reason, mistake or None)``."""
+                  verdict: Callable[[Mapping[str, Any]], tuple[Msg, str | None] | None], *,
+                  advisory: bool = False) -> Check:
+        """``verdict(values)`` is None when the check passes, else ``(reason, mistake or None)``;
+        ``advisory`` when the values it reads were observed inside the submission's process."""
         values, failure = self.observed(probe_id)
         if failure is not None:
             return self.record(target, case, False, failure)
         result = verdict(values)
         if result is None:
-            return self.record(target, case, True)
-        return self.record(target, case, False, *result)
+            return self.record(target, case, True, advisory=advisory)
+        return self.record(target, case, False, *result, advisory=advisory)
 
     def unchanged(self, target: str, probe_ids: Sequence[str], mistakes: Mapping[str, str] | None = None,
                   case: Msg | None = None) -> Check:
         """No probe in ``probe_ids`` saw the learner modify an input (``values['changed']`` is empty).
 
-        ``mistakes`` maps an input's name to the mistake its modification reveals.
+        ``mistakes`` maps an input's name to the mistake its modification reveals. Advisory: which
+        arguments a call changed is seen inside the submission's process.
         """
         case = case or Msg("case.unchanged")
         names: list[str] = []
@@ -245,9 +264,10 @@ class Judge:
                 return self.record(target, case, False, failure)
             names += [n for n in values.get("changed") or () if n not in names]
         if not names:
-            return self.record(target, case, True)
+            return self.record(target, case, True, advisory=True)
         mistake = next((m for n, m in (mistakes or {}).items() if n in names), None)
-        return self.record(target, case, False, Msg("reason.changed", {"names": ", ".join(names)}), mistake)
+        return self.record(target, case, False, Msg("reason.changed", {"names": ", ".join(names)}), mistake,
+                           advisory=True)
 
     def twice(self, target: str, probe_id: str, first: str = "dx", second: str = "dx2") -> Check:
         """Two calls of backward returned the same gradient."""

@@ -4,7 +4,8 @@
     losslab exercise show NAME [--lang zh|en]
     losslab exercise start NAME [DIR] [--force] [--lang zh|en]
     losslab grade FILE|DIR [--exercise NAME] [--seed N] [--json] [--timeout S] [--memory MIB]
-                           [--jobs N] [--scheduler ADDRESS|local] [--report CSV] [--lang zh|en]
+                           [--isolation auto|required|none] [--jobs N] [--scheduler ADDRESS|local]
+                           [--report CSV] [--lang zh|en]
 
 ``grade`` exits 0 when every check passes, 1 when one fails, 2 for a usage mistake.
 """
@@ -13,12 +14,14 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from pathlib import Path
 
 from . import catalog, report
-from ._i18n import LANGS
+from ._i18n import LANGS, say
+from ._isolation import MODES
 from .grader import grade_dir, grade_file
-from .sandbox import SandboxConfig
+from .sandbox import IsolationUnavailable, SandboxConfig, isolation_for
 
 __all__ = ["add_commands"]
 
@@ -69,7 +72,7 @@ def _cmd_start(args) -> int:
 
 def _cmd_grade(args) -> int:
     try:
-        config = SandboxConfig(timeout=args.timeout, memory_mb=args.memory)
+        config = SandboxConfig(timeout=args.timeout, memory_mb=args.memory, isolation=args.isolation)
     except ValueError as exc:
         raise _user_error(str(exc)) from None
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1_000_000)
@@ -78,18 +81,25 @@ def _cmd_grade(args) -> int:
         raise _user_error(f"{path} does not exist")
     if args.scheduler is not None and not path.is_dir():
         raise _user_error("--scheduler grades a directory of submissions; grade a single FILE without it")
-    if args.scheduler is not None:
-        reports = _grade_on_cluster(path, args, seed, config)
-    elif path.is_dir():
-        try:
-            reports = grade_dir(path, exercises=args.exercise, seed=seed, config=config, jobs=args.jobs)
-        except ValueError as exc:
-            raise _user_error(str(exc)) from None
-    else:
-        reports = [grade_file(path, exercises=args.exercise, seed=seed, config=config)]
-        problem = reports[0].problem
-        if problem is not None and problem.reason.key == "reason.undetected":
-            raise _user_error(f"{problem.reason.text('en')}; pass --exercise NAME (see `losslab exercise list`)")
+    try:
+        if args.scheduler is None:  # a cluster's workers say for themselves, in each report
+            mode = isolation_for(config)
+            print(say("word.isolation", args.lang, mode=mode.describe()), file=sys.stderr, flush=True)
+        if args.scheduler is not None:
+            reports = _grade_on_cluster(path, args, seed, config)
+        elif path.is_dir():
+            try:
+                reports = grade_dir(path, exercises=args.exercise, seed=seed, config=config, jobs=args.jobs)
+            except ValueError as exc:
+                raise _user_error(str(exc)) from None
+        else:
+            reports = [grade_file(path, exercises=args.exercise, seed=seed, config=config)]
+            problem = reports[0].problem
+            if problem is not None and problem.reason.key == "reason.undetected":
+                raise _user_error(f"{problem.reason.text('en')}; pass --exercise NAME (see `losslab exercise list`)")
+    except IsolationUnavailable as exc:
+        raise _user_error(f"{exc}; refusing to grade (--isolation auto grades without it, for trusted files)") \
+            from None
     rows = report.table_rows(reports, args.lang)
     if args.report:
         report.write_csv(args.report, rows)
@@ -98,13 +108,14 @@ def _cmd_grade(args) -> int:
         print(json.dumps(data if path.is_dir() else data[0], ensure_ascii=False, indent=2))
     elif path.is_dir():
         print(report.format_table(rows))
-        passed = sum(r.passed for r in reports)
-        print(f"\n{passed} of {len(reports)} files pass every check (seed {seed})")
+        graded = [r for r in reports if r.skipped is None]
+        passed = sum(r.passed for r in graded)
+        print(f"\n{passed} of {len(graded)} files pass every check (seed {seed})")
     else:
         print("\n".join(report.file_lines(reports[0], args.lang)))
     if args.report and not args.json:
         print(f"wrote {args.report}")
-    return 0 if all(r.passed for r in reports) else 1
+    return 0 if all(r.passed for r in reports if r.skipped is None) else 1
 
 
 def _grade_on_cluster(path: Path, args, seed: int, config: SandboxConfig):
@@ -163,7 +174,12 @@ def add_commands(sub) -> None:
     grade.add_argument("--timeout", type=float, default=5.0, metavar="S",
                        help="seconds a submission may run, all checks together (default 5)")
     grade.add_argument("--memory", type=int, default=1024, metavar="MIB",
-                       help="address-space limit of a submission in MiB (default 1024; Linux)")
+                       help="memory limit of a submission in MiB (default 1024; with isolation, for all its "
+                            "processes together where cgroups allow)")
+    grade.add_argument("--isolation", choices=MODES, default="auto",
+                       help="auto: isolate each submission with bubblewrap where it works, else run it without "
+                            "isolation and say so (default); required: refuse to grade without isolation; "
+                            "none: no isolation, for trusted files only")
     grade.add_argument("--jobs", type=_positive_int, metavar="N",
                        help="submissions graded at once for a DIR (default: the number of CPUs)")
     grade.add_argument("--scheduler", metavar="ADDRESS",

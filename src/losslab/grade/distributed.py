@@ -4,13 +4,13 @@
 ``LocalCluster`` of processes on this machine) calls :func:`grade_dir_distributed`.
 The client reads every ``*.py`` file of ``DIR`` and submits one task per file,
 carrying the file's *bytes* (workers need not share the client's filesystem). On
-its worker the task writes them to a private temporary folder, under the same file
-name, and calls :func:`~losslab.grade.grader.grade_file` there: the very same
-sandbox as a local run (its own ``python -I -B`` child process, the same timeout,
-memory and file-size limits, killed with its process group). The reports come back
-to the client in the files' order, with the client's paths, so the table, the CSV
-and the JSON are those of :func:`~losslab.grade.grader.grade_dir`; only the timings
-differ.
+its worker the task calls :func:`~losslab.grade.grader.grade_source` on them: the
+very same sandbox as a local run (bubblewrap isolation where the worker's machine
+allows it, the same limits), and each report says which isolation its worker gave
+it. With ``isolation="required"`` a worker without isolation refuses the task. The
+reports come back to the client in the files' order, with the client's paths, so
+the table, the CSV and the JSON are those of :func:`~losslab.grade.grader.grade_dir`;
+only the timings differ.
 
 Workers need losslab (and NumPy) installed, of the client's version. A worker runs
 one submission per thread at a time: ``--nthreads`` of ``dask worker`` bounds the
@@ -22,12 +22,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Sequence
 
-from .grader import FileReport, grade_file, submission_files
+from .grader import FileReport, _problem, grade_source, read_submission, skipped_reports, submissions
 from .sandbox import SandboxConfig
 
 __all__ = ["grade_dir_distributed", "connect"]
@@ -64,19 +63,8 @@ def connect(scheduler: str, *, workers: int | None = None):
 
 
 def _grade_bytes(name: str, source: bytes, exercises, seed: int, config: SandboxConfig) -> FileReport:
-    """The task run on a worker: the submission's bytes written to a private folder, then graded there."""
-    with tempfile.TemporaryDirectory(prefix="losslab-grade-task-") as tmp:
-        path = Path(tmp) / name
-        path.write_bytes(source)
-        return grade_file(path, exercises=exercises, seed=seed, config=config)
-
-
-def _unreadable(path: Path, seed: int, exc: OSError) -> FileReport:
-    """A file the client cannot read: the failed check a local run gives it."""
-    from ._i18n import Msg
-    from .grader import _problem
-
-    return FileReport(str(path), seed, problem=_problem(path, Msg("reason.sandbox", {"msg": str(exc)})))
+    """The task run on a worker: grade the submission's bytes in the worker's sandbox."""
+    return grade_source(name, source, exercises=exercises, seed=seed, config=config)
 
 
 def grade_dir_distributed(path: str | os.PathLike, *, scheduler: str | None = None, exercises: Sequence[str] | None = None,
@@ -92,7 +80,7 @@ def grade_dir_distributed(path: str | os.PathLike, *, scheduler: str | None = No
     name, ``ImportError`` without dask.distributed, ``OSError`` when the scheduler
     cannot be reached.
     """
-    files = submission_files(path, exercises)
+    files, skipped = submissions(path, exercises)
     exercises = list(exercises) if exercises else None
     if client is None:
         if scheduler is None:
@@ -103,14 +91,14 @@ def grade_dir_distributed(path: str | os.PathLike, *, scheduler: str | None = No
     futures, local = {}, {}
     run = uuid.uuid4().hex  # task keys unique to this run: a shared cluster may grade other runs at once
     for i, file in enumerate(files):
-        try:
-            source = file.read_bytes()
-        except OSError as exc:
-            local[i] = _unreadable(file, seed, exc)
+        source, why = read_submission(file)
+        if source is None:
+            local[i] = FileReport(str(file), seed, problem=_problem(file, why))
             continue
         # pure=False: two identical files are two submissions, each graded (and timed) on its own
         futures[i] = client.submit(_grade_bytes, file.name, source, exercises, seed, config,
                                    pure=False, retries=0, key=f"losslab-grade-{run}-{i}")
     remote = dict(zip(futures, client.gather(list(futures.values()))))
     reports = {**local, **{i: dataclasses.replace(r, path=str(files[i])) for i, r in remote.items()}}
-    return [reports[i] for i in range(len(files))]
+    graded = [reports[i] for i in range(len(files))]
+    return sorted(graded + skipped_reports(skipped, seed), key=lambda r: os.path.basename(r.path))

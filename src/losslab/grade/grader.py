@@ -8,11 +8,19 @@
 (['numerical-gradient'], False)
 >>> report.exercises[0].checks[0].reason.text("en")
 'returned None (a missing `return`?)'
+
+A submission's file is read once, before anything runs, and never written: what is
+graded is those bytes, whatever happens to the file afterwards. Any failure while
+grading one file (a vanished or special file, a timeout, undecodable output, a
+cleanup error, a judge bug) becomes that file's failed check with its reason, so a
+directory run always reports every file.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,9 +29,12 @@ from typing import Sequence
 from . import catalog
 from ._i18n import Msg
 from .checks import Check
-from .sandbox import SandboxConfig, run_probes
+from .sandbox import IsolationUnavailable, SandboxConfig, isolation_for, printable, run_probes
 
-__all__ = ["ExerciseReport", "FileReport", "grade_file", "grade_dir"]
+__all__ = ["ExerciseReport", "FileReport", "grade_file", "grade_source", "grade_dir", "read_submission",
+           "MAX_SOURCE_BYTES"]
+
+MAX_SOURCE_BYTES = 1 << 20  # a larger file is not a solution to grade
 
 
 @dataclass(frozen=True)
@@ -49,7 +60,8 @@ class FileReport:
 
     ``problem`` is a file-level failed check: the file does not compile, no exercise
     was recognised, or importing it failed (an exception, ``sys.exit``, a timeout ...);
-    then ``exercises`` is empty.
+    then ``exercises`` is empty. ``skipped`` says why a directory entry was not graded
+    (not a ``.py`` file, a folder). ``isolation`` is the mode the file ran in.
     """
 
     path: str
@@ -57,6 +69,8 @@ class FileReport:
     exercises: tuple[ExerciseReport, ...] = ()
     problem: Check | None = None
     seconds: float = 0.0
+    isolation: str = ""
+    skipped: Msg | None = None
 
     @property
     def passed(self) -> bool:
@@ -70,59 +84,122 @@ class FileReport:
 
 
 def _problem(path: Path, reason: Msg, exercises: Sequence[str] = ()) -> Check:
-    return Check(", ".join(exercises) or "-", path.name, Msg("case.import"), False, reason)
+    return Check(", ".join(exercises) or "-", printable(path.name, 200), Msg("case.import"), False, reason)
+
+
+def read_submission(path: str | os.PathLike) -> tuple[bytes | None, Msg | None]:
+    """The bytes of the file at ``path``, or why it cannot be graded (gone, unreadable, not a regular file,
+    larger than :data:`MAX_SOURCE_BYTES`). Never blocks: a FIFO or a device is refused, not read."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None, Msg("reason.unreadable", {"msg": "it no longer exists"})
+    except OSError as exc:
+        return None, Msg("reason.unreadable", {"msg": printable(exc.strerror or exc)})
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else
+                    "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket")
+            return None, Msg("reason.not_regular", {"kind": kind})
+        chunks, size = [], 0
+        while size <= MAX_SOURCE_BYTES:
+            chunk = os.read(fd, MAX_SOURCE_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        return None, Msg("reason.unreadable", {"msg": printable(exc.strerror or exc)})
+    finally:
+        os.close(fd)
+    if size > MAX_SOURCE_BYTES:
+        return None, Msg("reason.too_large", {"kib": MAX_SOURCE_BYTES >> 10})
+    return b"".join(chunks), None
+
+
+def grade_source(path: str | os.PathLike, source: bytes, *, exercises: Sequence[str] | None = None, seed: int = 0,
+                 config: SandboxConfig = SandboxConfig(), isolation=None) -> FileReport:
+    """Grade the submission ``source`` (a file's bytes; ``path`` names it in the report).
+
+    ``exercises``: names to grade it as, or None to detect them from the names the
+    source defines. Raises ``KeyError`` for an unknown exercise name and
+    :class:`~losslab.grade.sandbox.IsolationUnavailable` when ``config`` requires
+    isolation this machine lacks; every other failure is the report's.
+    """
+    path = Path(path)
+    chosen = [catalog.get(name) for name in exercises] if exercises else None
+    isolation = isolation or isolation_for(config)
+    try:
+        detected = catalog.detect(source)
+        text = importlib.util.decode_source(source)
+    except SyntaxError as exc:
+        return FileReport(str(path), seed, problem=_problem(path, Msg("reason.syntax", {
+            "msg": printable(exc.msg), "line": exc.lineno or "?"})), isolation=isolation.describe())
+    except (ValueError, LookupError) as exc:  # null bytes, an unknown or wrong encoding
+        return FileReport(str(path), seed, problem=_problem(path, Msg("reason.syntax", {
+            "msg": printable(exc), "line": "?"})), isolation=isolation.describe())
+    if chosen is None:
+        chosen = [catalog.get(name) for name in detected]
+    if not chosen:
+        names = sorted({n for e in catalog.EXERCISES for n in e.defines})
+        return FileReport(str(path), seed, problem=_problem(path, Msg("reason.undetected", {
+            "names": ", ".join(names)})), isolation=isolation.describe())
+    cases = {e.name: e.make_cases(seed) for e in chosen}
+    run = run_probes(text, chosen, cases, config, isolation)
+    imported = run.probes["import"]
+    if imported.failure is not None:  # nothing ran: one failed check says why
+        return FileReport(str(path), seed, problem=_problem(path, imported.failure, [e.name for e in chosen]),
+                          seconds=run.seconds, isolation=run.isolation)
+    reports = []
+    for exercise in chosen:
+        probes = {p: run.probes[f"{exercise.name}:{p}"] for p in exercise.probes}
+        try:
+            checks = exercise.judge(cases[exercise.name], probes)
+        except Exception as exc:  # a judge bug on an unforeseen answer must not stop a directory run
+            checks = [Check(exercise.name, path.name, Msg("case.judging"), False, Msg("reason.internal", {
+                "msg": printable(f"{type(exc).__name__}: {exc}")}))]
+        reports.append(ExerciseReport(exercise.name, tuple(checks)))
+    return FileReport(str(path), seed, tuple(reports), seconds=run.seconds, isolation=run.isolation)
+
+
+def _safely(path: Path, source: bytes | None, why: Msg | None, exercises, seed: int, config: SandboxConfig,
+            isolation) -> FileReport:
+    """:func:`grade_source`, with any failure turned into the file's failed check."""
+    if source is None:
+        return FileReport(str(path), seed, problem=_problem(path, why), isolation=isolation.describe())
+    try:
+        return grade_source(path, source, exercises=exercises, seed=seed, config=config, isolation=isolation)
+    except (IsolationUnavailable, KeyError):
+        raise
+    except Exception as exc:  # noqa: BLE001  (one submission never costs the others)
+        return FileReport(str(path), seed, problem=_problem(path, Msg("reason.internal", {
+            "msg": printable(f"{type(exc).__name__}: {exc}")})), isolation=isolation.describe())
 
 
 def grade_file(path: str | os.PathLike, *, exercises: Sequence[str] | None = None, seed: int = 0,
                config: SandboxConfig = SandboxConfig()) -> FileReport:
     """Grade the file at ``path`` for ``exercises`` (names), or for those it is detected to implement.
 
-    Raises ``FileNotFoundError`` for a missing file and ``KeyError`` for an unknown
-    exercise name. A file that does not compile, or in which no exercise is
-    recognised, gives a report whose ``problem`` says so. The file is only read here;
-    it runs in the sandbox.
+    Raises ``FileNotFoundError`` for a missing file, ``KeyError`` for an unknown
+    exercise name and :class:`~losslab.grade.sandbox.IsolationUnavailable` when
+    ``config`` requires isolation this machine lacks. A file that cannot be read, does
+    not compile, or in which no exercise is recognised gives a report whose
+    ``problem`` says so. The file is read once, here; its code runs in the sandbox.
     """
     path = Path(path)
-    chosen = [catalog.get(name) for name in exercises] if exercises else None
-    if not path.exists():
+    for name in exercises or ():
+        catalog.get(name)
+    if not os.path.lexists(path):
         raise FileNotFoundError(f"{path} does not exist")
-    try:
-        source = path.read_bytes()
-    except OSError as exc:  # unreadable: a failed check, so that a directory run goes on
-        return FileReport(str(path), seed, problem=_problem(path, Msg("reason.sandbox", {"msg": str(exc)})))
-    try:
-        detected = catalog.detect(source)
-    except SyntaxError as exc:
-        return FileReport(str(path), seed, problem=_problem(path, Msg("reason.syntax", {
-            "msg": exc.msg, "line": exc.lineno or "?"})))
-    except ValueError as exc:  # e.g. null bytes in the source
-        return FileReport(str(path), seed, problem=_problem(path, Msg("reason.syntax", {"msg": str(exc),
-                                                                                      "line": "?"})))
-    if chosen is None:
-        chosen = [catalog.get(name) for name in detected]
-    if not chosen:
-        names = sorted({n for e in catalog.EXERCISES for n in e.defines})
-        return FileReport(str(path), seed, problem=_problem(path, Msg("reason.undetected",
-                                                                      {"names": ", ".join(names)})))
-    run = run_probes(path, chosen, seed, config)
-    imported = run.probes["import"]
-    if imported.failure is not None:  # nothing ran: one failed check says why
-        return FileReport(str(path), seed, problem=_problem(path, imported.failure, [e.name for e in chosen]),
-                          seconds=run.seconds)
-    reports = []
-    for exercise in chosen:
-        probes = {p: run.probes[f"{exercise.name}:{p}"] for p in exercise.probes}
-        try:
-            checks = exercise.judge(exercise.make_cases(seed), probes)
-        except Exception as exc:  # a judge bug on an unforeseen answer must not stop a directory run
-            checks = [Check(exercise.name, path.name, Msg("case.judging"), False, Msg("reason.sandbox", {
-                "msg": f"internal error while judging ({type(exc).__name__}: {exc}); please report it"}))]
-        reports.append(ExerciseReport(exercise.name, tuple(checks)))
-    return FileReport(str(path), seed, tuple(reports), seconds=run.seconds)
+    isolation = isolation_for(config)
+    source, why = read_submission(path)
+    return _safely(path, source, why, exercises, seed, config, isolation)
 
 
-def submission_files(path, exercises=None) -> list[Path]:
-    """The ``.py`` files of folder ``path``, sorted, after checking the folder and the exercise names.
+def submissions(path, exercises=None) -> tuple[list[Path], list[tuple[Path, Msg]]]:
+    """The ``.py`` files of folder ``path`` (sorted) and the entries skipped, each with the reason.
 
     Raises ``NotADirectoryError`` for a bad ``path``, ``ValueError`` when it holds no ``.py``
     file, and ``catalog.get``'s error for an unknown exercise name.
@@ -130,26 +207,52 @@ def submission_files(path, exercises=None) -> list[Path]:
     folder = Path(path)
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder} is not a directory")
-    files = sorted(p for p in folder.glob("*.py") if p.is_file())
-    if not files:
-        raise ValueError(f"{folder} holds no .py file to grade")
     for name in exercises or ():
         catalog.get(name)
-    return files
+    files, skipped = [], []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        entry_path = folder / entry.name
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            is_dir = False
+        if is_dir:
+            skipped.append((entry_path, Msg("word.a_folder")))
+        elif entry.name.endswith(".py"):
+            files.append(entry_path)
+        else:
+            skipped.append((entry_path, Msg("word.not_py")))
+    if not files:
+        raise ValueError(f"{folder} holds no .py file to grade")
+    return files, skipped
+
+
+def submission_files(path, exercises=None) -> list[Path]:
+    """The ``.py`` files of folder ``path``, sorted (see :func:`submissions`)."""
+    return submissions(path, exercises)[0]
+
+
+def skipped_reports(skipped: Sequence[tuple[Path, Msg]], seed: int) -> list[FileReport]:
+    return [FileReport(str(p), seed, skipped=why) for p, why in skipped]
 
 
 def grade_dir(path: str | os.PathLike, *, exercises: Sequence[str] | None = None, seed: int = 0,
               config: SandboxConfig = SandboxConfig(), jobs: int | None = None) -> list[FileReport]:
     """Grade every ``*.py`` file directly in the folder ``path`` (sorted by name), ``jobs`` at a time.
 
-    Each file gets its own sandboxed process; the threads here only wait for them, so
-    ``jobs`` (default: the number of CPUs, at most 8) is the number of submissions
-    running at once. Raises ``NotADirectoryError`` or ``FileNotFoundError`` for a bad
-    ``path`` and ``ValueError`` when it holds no ``.py`` file.
+    Every file is read first; each then gets its own sandboxed process (the threads
+    here only wait for them), so ``jobs`` (default: the number of CPUs, at most 8) is
+    the number of submissions running at once. The reports come in name order, one
+    per ``.py`` file and one (``skipped``) per other entry of the folder. Raises
+    ``NotADirectoryError`` or ``FileNotFoundError`` for a bad ``path``, ``ValueError``
+    when it holds no ``.py`` file, and :class:`~losslab.grade.sandbox.IsolationUnavailable`.
     """
-    files = submission_files(path, exercises)
+    files, skipped = submissions(path, exercises)
     jobs = jobs or min(os.cpu_count() or 1, 8)
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
+    isolation = isolation_for(config)
+    read = [(f, *read_submission(f)) for f in files]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(lambda f: grade_file(f, exercises=exercises, seed=seed, config=config), files))
+        graded = list(pool.map(lambda item: _safely(*item, exercises, seed, config, isolation), read))
+    return sorted(graded + skipped_reports(skipped, seed), key=lambda r: os.path.basename(r.path))

@@ -19,10 +19,11 @@ from . import catalog
 from ._i18n import say
 from .checks import Check
 from .grader import FileReport
+from .sandbox import printable
 
 __all__ = ["check_line", "file_lines", "table_rows", "format_table", "write_csv", "to_json", "reproduce_command"]
 
-COLUMNS = ("file", "exercise", "passed", "checks", "result", "first_failure")
+COLUMNS = ("file", "exercise", "passed", "checks", "result", "first_failure", "isolation")
 
 
 def _failure_text(check: Check, lang: str) -> str:
@@ -36,6 +37,8 @@ def check_line(check: Check, lang: str = "en", seed: int | None = None) -> str:
     """``PASS``/``FAIL``, the function tested, what was tested; on failure why, the likely mistake, the seed."""
     word = say("word.pass" if check.passed else "word.fail", lang)
     line = f"  {word}  {check.target}: {check.case.text(lang)}"
+    if check.advisory:
+        line += say("word.advisory", lang)
     if check.passed:
         return line
     line += f" -- {_failure_text(check, lang)}"
@@ -45,18 +48,24 @@ def check_line(check: Check, lang: str = "en", seed: int | None = None) -> str:
 
 
 def reproduce_command(report: FileReport) -> str:
+    import shlex
+
     names = " ".join(f"--exercise {e.exercise}" for e in report.exercises)
-    return f"losslab grade {report.path}" + (f" {names}" if names else "") + f" --seed {report.seed}"
+    return (f"losslab grade {shlex.quote(printable(report.path, 1000))}" + (f" {names}" if names else "")
+            + f" --seed {report.seed}")
 
 
 def file_lines(report: FileReport, lang: str = "en") -> list[str]:
     """The report of one file, as printed by ``losslab grade FILE``."""
+    path = printable(report.path, 1000)
+    if report.skipped is not None:
+        return [f"{path}: {say('reason.skipped', lang, why=report.skipped.text(lang))}"]
     if report.problem is not None:
-        return [f"{report.path}:", check_line(report.problem, lang)]
+        return [f"{path}:", check_line(report.problem, lang)]
     lines = []
     for ex in report.exercises:
         title = catalog.get(ex.exercise).title(lang)
-        lines.append(say("word.file_header", lang, file=report.path, exercise=ex.exercise, title=title,
+        lines.append(say("word.file_header", lang, file=path, exercise=ex.exercise, title=title,
                          seed=report.seed))
         lines += [check_line(c, lang, report.seed) for c in ex.checks]
         passed, total = ex.counts
@@ -70,10 +79,15 @@ def table_rows(reports: Sequence[FileReport], lang: str = "en") -> list[dict]:
     """One row per (file, exercise): the columns of the table and of the CSV report."""
     rows = []
     for r in reports:
-        name = os.path.basename(r.path)
+        name = printable(os.path.basename(r.path), 200)
+        if r.skipped is not None:
+            rows.append({"file": name, "exercise": "-", "passed": 0, "checks": 0, "result": say("word.skip", lang),
+                         "first_failure": r.skipped.text(lang), "isolation": ""})
+            continue
         if r.problem is not None:
             rows.append({"file": name, "exercise": r.problem.exercise, "passed": 0, "checks": 1,
-                         "result": say("word.fail", lang), "first_failure": _failure_text(r.problem, lang)})
+                         "result": say("word.fail", lang), "first_failure": _failure_text(r.problem, lang),
+                         "isolation": r.isolation})
             continue
         for ex in r.exercises:
             passed, total = ex.counts
@@ -82,7 +96,8 @@ def table_rows(reports: Sequence[FileReport], lang: str = "en") -> list[dict]:
             if first is not None and not failure.startswith(first.target):
                 failure = f"{first.target}: {failure}"
             rows.append({"file": name, "exercise": ex.exercise, "passed": passed, "checks": total,
-                         "result": say("word.pass" if ex.passed else "word.fail", lang), "first_failure": failure})
+                         "result": say("word.pass" if ex.passed else "word.fail", lang), "first_failure": failure,
+                         "isolation": r.isolation})
     return rows
 
 
@@ -100,8 +115,10 @@ def _cut(text: str, width: int) -> str:
 
 
 def format_table(rows: Sequence[dict], width: int = 70) -> str:
-    """The rows as an aligned text table (the first failure cut to ``width`` columns)."""
-    cells = [[_cut(str(r[c]), width) if c == "first_failure" else str(r[c]) for c in COLUMNS] for r in rows]
+    """The rows as an aligned text table (the first failure cut to ``width`` columns; the isolation of the
+    run is printed once, above the table)."""
+    columns = COLUMNS[:-1]
+    cells = [[_cut(str(r[c]), width) if c == "first_failure" else str(r[c]) for c in columns] for r in rows]
     head = ["file", "exercise", "passed", "checks", "result", "first failure"]
     widths = [max(_width(h), *(_width(row[i]) for row in cells)) for i, h in enumerate(head)]
 
@@ -120,11 +137,13 @@ def write_csv(path: str | os.PathLike, rows: Sequence[dict]) -> None:
 
 
 def to_json(report: FileReport, lang: str = "en") -> dict:
-    """A file's report as JSON-ready data (``passed``, counts, and every check)."""
+    """A file's report as JSON-ready data (``passed``, counts, every check, the isolation it ran in)."""
     passed, total = report.counts
+    if report.skipped is not None:
+        return {"file": report.path, "skipped": report.skipped.text(lang)}
     return {
         "file": report.path, "seed": report.seed, "passed": report.passed, "checks_passed": passed,
-        "checks_total": total, "seconds": round(report.seconds, 3),
+        "checks_total": total, "seconds": round(report.seconds, 3), "isolation": report.isolation,
         "problem": None if report.problem is None else report.problem.to_dict(lang),
         "exercises": [{"exercise": e.exercise, "passed": e.passed, "checks": [c.to_dict(lang) for c in e.checks]}
                       for e in report.exercises],

@@ -1,58 +1,62 @@
-"""Run a submission in a separate, time- and memory-limited process; collect what its probes observed.
+"""Run a submission in its own isolated process and call its code from the judge, over a channel the judge owns.
 
-The learner's code never runs in the judge's process. For each file, one child
-process (``python -I -B``: isolated from environment variables, the user's site
-directory and the current directory, writing no ``.pyc`` next to the learner's file)
-runs :mod:`losslab.grade._runner`, which imports the file by path and runs every
-probe of every exercise asked for, writing one JSON line per event to a results
-file in a private temporary directory (also the child's working directory, removed
-afterwards). The judge:
+The judge never runs a learner's code in its own process, and the learner's process
+never sees the judge. For each file, one child process runs
+:mod:`losslab.grade._runner` (the standard library and NumPy; no losslab) in the
+sandbox of :mod:`losslab.grade._isolation`. The judge sends it the file's source,
+then, one request at a time over two pipes, the calls the exercise's probes make:
+"construct ``SoftmaxWithLoss``", "call its ``forward`` with these arrays". The probes
+run here, in the judge's process: they make the inputs, compute numerical gradients
+by calling the learner's ``forward`` at points of the judge's choosing, and hand
+the learner's ``numerical_gradient`` a function whose every value the judge computes.
+What comes back is plain data (arrays, numbers, strings); everything else stays in
+the sandbox as a handle (:class:`Remote`). The verdicts are made from that data by
+the judge alone, so nothing a submission prints, writes or exits with can add a
+pass. Only one kind of observation is made inside the learner's process: which
+arguments a call changed; the checks built on it are marked advisory.
 
-- kills the child's whole process group once ``timeout`` seconds have passed (a
-  ``while True``, or a fork left behind, cannot outlive the check);
-- caps the child's address space (``RLIMIT_AS``, ``memory_mb``), its file writes
-  (16 MiB) and core dumps; the child sets these on itself before importing NumPy,
-  rather than in a ``preexec_fn`` (unsafe when the judge grades with threads);
-- turns what came back into one :class:`~losslab.grade.checks.Probe` per probe: the
-  observed values, or the reason there are none (an exception, ``sys.exit``, a
-  timeout, a crash, or an earlier stop).
-
-Limits: the memory and file-size caps are POSIX resource limits: enforced on Linux;
-on macOS ``RLIMIT_AS`` is accepted but not enforced; on Windows there are none, and
-only the timeout protects the judge. The sandbox protects the judge from mistakes,
-not from malice: a submission can read and write files the user can, and it can
-import anything installed (NumPy, even losslab).
+Limits: ``timeout`` seconds of wall time for everything a submission does (start,
+import and every call), hard resource limits (address space ``memory_mb``, CPU
+time, 16 MiB per file, 64 open files, 64 processes), and with isolation one memory
+limit for all its processes together where cgroups allow. When the time is up, or
+the process dies or sends anything malformed, the process and everything it started
+are killed and the probes not yet run say so.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import select
 import signal
 import subprocess
-import sys
 import tempfile
 import time
+import unicodedata
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
+from . import _isolation
 from ._i18n import Msg
-from ._wire import decode
-from .checks import Probe
+from ._runner import HEADER, MAX_FRAME, ProtocolError, decode, encode, parse
+from .checks import Foreign, Probe
+from .exercises._probe import MissingName, Recorder
 
-BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from losslab.grade._runner import main; main(sys.argv[2:])"
-SRC_ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding the losslab package
-
-__all__ = ["SandboxConfig", "RunResult", "run_probes"]
+__all__ = ["SandboxConfig", "RunResult", "run_probes", "IsolationUnavailable", "isolation_for", "printable"]
 
 
 @dataclass(frozen=True)
 class SandboxConfig:
-    """Limits for one submission: ``timeout`` seconds of wall time, ``memory_mb`` MiB of address space."""
+    """Limits for one submission: ``timeout`` seconds of wall time, ``memory_mb`` MiB of memory, and the
+    ``isolation`` wanted: ``"auto"`` (bubblewrap where it works, else none, said at the start of every run),
+    ``"required"`` (refuse to grade without it) or ``"none"`` (trusted files only)."""
 
     timeout: float = 5.0
     memory_mb: int = 1024
+    isolation: str = "auto"
 
     def __post_init__(self) -> None:
         if isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)) or not (
@@ -61,6 +65,23 @@ class SandboxConfig:
         if isinstance(self.memory_mb, bool) or not isinstance(self.memory_mb, int) or self.memory_mb < 256:
             raise ValueError(f"memory_mb must be an integer of at least 256 (MiB; NumPy alone needs about "
                              f"100), got {self.memory_mb!r}")
+        if self.isolation not in _isolation.MODES:
+            raise ValueError(f"isolation must be one of {', '.join(_isolation.MODES)}, got {self.isolation!r}")
+
+
+class IsolationUnavailable(RuntimeError):
+    """``isolation="required"`` on a machine where submissions cannot be isolated."""
+
+
+def isolation_for(config: SandboxConfig) -> _isolation.Isolation:
+    """The isolation ``config`` gets on this machine; raises :class:`IsolationUnavailable` if it requires
+    isolation that is not available."""
+    if config.isolation == "none":
+        return _isolation.Isolation("none", "asked for with --isolation none")
+    found = _isolation.status()
+    if config.isolation == "required" and not found.isolated:
+        raise IsolationUnavailable(f"isolation is required but not available here: {found.detail}")
+    return found
 
 
 @dataclass(frozen=True)
@@ -69,69 +90,401 @@ class RunResult:
 
     probes: dict
     seconds: float
-    timed_out: bool
-    returncode: int | None
+    isolation: str
 
 
-def _child_env(home: str) -> dict:
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": home, "LC_ALL": "C.UTF-8",
-           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    if os.name == "nt":  # Windows needs these to start Python at all
-        env.update({k: os.environ[k] for k in ("SYSTEMROOT", "TEMP", "TMP") if k in os.environ})
-    return env
+def printable(text, limit: int = 300) -> str:
+    """``text`` (from a submission) safe to print: control and format characters escaped, at most ``limit``."""
+    out = []
+    for ch in str(text):
+        if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    text = "".join(out)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    """Kill the child and anything it started (its process group on POSIX)."""
-    if os.name == "posix":
+# =========================================================================== the learner's objects, seen from here
+
+class Remote(Foreign):
+    """An object living in the submission's process (a class, an instance, a generator ...).
+
+    Attribute access builds a longer path without asking anything; calling it sends
+    the call. ``type`` is the object's type name, as the submission reported it.
+    """
+
+    __slots__ = ("_session", "_ref", "_path")
+
+    def __init__(self, session: "Session", ref: int, path: tuple = (), type: str = "object") -> None:
+        object.__setattr__(self, "_session", session)
+        object.__setattr__(self, "_ref", ref)
+        object.__setattr__(self, "_path", path)
+        object.__setattr__(self, "type", type)
+
+    def __getattr__(self, name: str) -> "Remote":
+        if name.startswith("__"):  # NumPy and copy ask for __array__ and the like: not the learner's
+            raise AttributeError(name)
+        return Remote(self._session, self._ref, self._path + (name,), "attribute")
+
+    def __call__(self, *args, **kwargs):
+        return self._session.call(self, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<{self.type} of the submission>"
+
+
+class LearnerError(Exception):
+    """The learner's code raised (or called ``sys.exit``) in the call in progress: ``error`` says how."""
+
+    def __init__(self, error: dict) -> None:
+        super().__init__(error.get("exc"))
+        self.error = error
+
+
+class Stopped(Exception):
+    """The submission's process is gone (time limit, death, malformed data): nothing more can run."""
+
+    def __init__(self, kind: str, detail: str = "") -> None:
+        super().__init__(kind, detail)
+        self.kind, self.detail = kind, detail
+
+
+def _mirror(local: np.ndarray, new) -> None:
+    """Make the judge's copy ``local`` of an argument hold what the call left in the learner's."""
+    if isinstance(new, np.ndarray) and new.shape == local.shape and new.dtype == local.dtype:
+        np.copyto(local, new)
+    elif local.size:  # reshaped or retyped in place: make the judge's copy differ from the original
+        if local.dtype.kind in "fc":
+            local[...] = np.nan
+        elif local.dtype.kind == "b":
+            np.logical_not(local, out=local)
+        else:
+            local += 1
+
+
+class Session:
+    """One running submission: start it, send requests, end it."""
+
+    def __init__(self, config: SandboxConfig, isolation: _isolation.Isolation) -> None:
+        self.config = config
+        self.isolation = isolation
+        self.deadline = math.inf
+        self.proc: subprocess.Popen | None = None
+        self.callbacks: dict[int, object] = {}
+        self.groups = _isolation.cgroups() if isolation.isolated else None
+        self.made: dict[str, str] = {}
+        self.cleanup: list[str] = []
+        self.stopped: Stopped | None = None
+
+    # ---------------------------------------------------------------- process
+    def _limits(self) -> dict:
+        limits = {"RLIMIT_AS": self.config.memory_mb << 20, "RLIMIT_CPU": int(math.ceil(self.config.timeout)) + 1,
+                  "RLIMIT_FSIZE": _isolation.FILE_BYTES, "RLIMIT_NOFILE": _isolation.OPEN_FILES, "RLIMIT_CORE": 0}
+        if self.isolation.isolated:  # counted per user: only inside its own user namespace is it the submission's
+            limits["RLIMIT_NPROC"] = _isolation.PROCESSES
+        return limits
+
+    def start(self) -> None:
+        self.deadline = time.monotonic() + self.config.timeout
+        req_r, self.req_w = os.pipe()
+        self.resp_r, resp_w = os.pipe()
+        err_fd, err_path = tempfile.mkstemp(prefix="losslab-stderr-")
+        self.err_path = err_path
+        self.cleanup.append(err_path)
+        args = [str(req_r), str(resp_w), json.dumps(self._limits())]
+        if self.isolation.isolated:
+            argv = _isolation.bwrap_argv(_isolation.bwrap_path() or "bwrap",
+                                         _isolation.runner_command("/sandbox/runner.py", _isolation.SITE, *args))
+            cwd, env = "/", _isolation.child_env("/tmp")
+            if self.groups is not None:
+                self.made = self.groups.create(self.config.memory_mb << 20)
+                files = self.groups.procs_files(self.made)
+                argv = ["/bin/sh", "-c", 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 97; '
+                        'shift; n=$((n-1)); done; exec "$@"', "sh", str(len(files)), *files, *argv]
+        else:
+            site = _isolation.none_site()
+            work = tempfile.mkdtemp(prefix="losslab-work-")
+            self.cleanup += [work, site]
+            argv = _isolation.runner_command(str(_isolation.RUNNER), site, *args)
+            cwd, env = work, _isolation.child_env(work)
+        options = {"start_new_session": True} if os.name == "posix" else {
+            "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
         try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err_fd,
+                                         cwd=cwd, env=env, pass_fds=(req_r, resp_w), **options)
+        finally:
+            os.close(req_r)
+            os.close(resp_w)
+            os.close(err_fd)
+        os.set_blocking(self.req_w, False)
+        os.set_blocking(self.resp_r, False)
+        first = self._receive()
+        if first.get("kind") == "broken":
+            raise Stopped("broken", printable(first.get("msg", "")))
+        if first.get("kind") != "ready":
+            raise Stopped("protocol", "the runner did not start")
+
+    def close(self) -> str | None:
+        """End the process and everything it started; None, or why cleaning up failed."""
+        problem = None
+        if self.proc is not None and self.proc.poll() is None and self.stopped is None:
+            try:
+                self._send({"op": "end"}, deadline=time.monotonic() + 0.5)
+                self.proc.wait(timeout=0.5)
+            except (Stopped, subprocess.TimeoutExpired):
+                pass
+        self._kill()
+        for fd in (getattr(self, "req_w", None), getattr(self, "resp_r", None)):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        if self.made and not self.groups.remove(self.made):
+            problem = "a process of the submission could not be stopped"
+        for path in self.cleanup:
+            try:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    _remove_tree(path)
+                elif os.path.lexists(path):
+                    os.unlink(path)
+            except OSError as exc:
+                problem = problem or f"could not remove the submission's temporary files ({exc})"
+        return problem
+
+    def _kill(self) -> None:
+        if self.proc is None:
+            return
+        if os.name == "posix":
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        elif self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
             pass
-    elif proc.poll() is None:
-        proc.kill()
 
-
-def _spawn(cmd: list[str], cwd: str, stderr, timeout: float) -> tuple[int, bool]:
-    options = {"start_new_session": True} if os.name == "posix" else {
-        "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr, cwd=cwd,
-                            env=_child_env(cwd), **options)
-    timed_out = False
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-    finally:
-        _kill_group(proc)
-    return proc.wait(), timed_out
-
-
-def _events(path: Path) -> list[dict]:
-    """The JSON lines the runner wrote; a line cut short by a kill ends the list."""
-    events = []
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except FileNotFoundError:
-        return events
-    for line in text.splitlines():
+    def stderr_tail(self) -> str:
         try:
-            events.append(json.loads(line))
-        except ValueError:
-            break
-    return events
+            with open(self.err_path, "rb") as fh:
+                fh.seek(0, os.SEEK_END)
+                fh.seek(max(0, fh.tell() - 4000))
+                lines = fh.read().decode("utf-8", "replace").strip().splitlines()
+        except OSError:
+            return ""
+        return printable(lines[-1]) if lines else ""
 
+    def out_of_memory(self) -> bool:
+        return bool(self.made) and self.groups.out_of_memory(self.made)
+
+    # ---------------------------------------------------------------- channel
+    def _stop(self, kind: str, detail: str = "") -> Stopped:
+        self.stopped = Stopped(kind, detail)
+        if kind == "died" and self.proc is not None:  # let it report its own exit status first
+            try:
+                self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                pass
+        self._kill()
+        return self.stopped
+
+    def _wait(self, fd: int, writing: bool, deadline: float) -> None:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise self._stop("timeout")
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT if writing else select.POLLIN)
+        if not poller.poll(max(1, int(left * 1000))):
+            raise self._stop("timeout")
+
+    def _send(self, message: dict, deadline: float | None = None) -> None:
+        if self.stopped is not None:
+            raise self.stopped
+        data = json.dumps(message, separators=(",", ":")).encode("utf-8")
+        view = memoryview(HEADER.pack(len(data)) + data)
+        while view:
+            self._wait(self.req_w, True, deadline or self.deadline)
+            try:
+                view = view[os.write(self.req_w, view):]
+            except BlockingIOError:
+                continue
+            except OSError:  # the process is gone
+                raise self._stop("died") from None
+
+    def _read(self, n: int) -> bytes:
+        chunks, left = [], n
+        while left:
+            self._wait(self.resp_r, False, self.deadline)
+            try:
+                chunk = os.read(self.resp_r, min(left, 1 << 20))
+            except BlockingIOError:
+                continue
+            if not chunk:
+                raise self._stop("died")
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
+    def _receive(self) -> dict:
+        if self.stopped is not None:
+            raise self.stopped
+        (size,) = HEADER.unpack(self._read(HEADER.size))
+        if size > MAX_FRAME:
+            raise self._stop("protocol", f"it sent {size} bytes at once (at most {MAX_FRAME})")
+        try:
+            message = parse(self._read(size))
+        except ProtocolError as exc:
+            raise self._stop("protocol", str(exc)) from None
+        if not isinstance(message, dict):
+            raise self._stop("protocol", "a message that is not an object")
+        return message
+
+    # ---------------------------------------------------------------- values
+    def _out(self, value):
+        """Encode an argument: plain data, a handle of the submission's, or one of the judge's functions."""
+        def other(v):
+            if isinstance(v, Remote) and v._session is self and not v._path:
+                return {"ref": v._ref}
+            if callable(v) and not isinstance(v, Remote):
+                key = len(self.callbacks) + 1
+                self.callbacks[key] = v
+                return {"callback": key}
+            raise TypeError(f"cannot send a {type(v).__name__} to the submission")
+        return encode(value, other)
+
+    def _in(self, data):
+        def other(d):
+            if "ref" in d:
+                return Remote(self, int(d["ref"]), (), printable(d.get("type", "object"), 100))
+            if "large" in d:
+                return Foreign(f"ndarray of shape {tuple(int(n) for n in d['large'])} (too large to report)")
+            raise ProtocolError(f"an unexpected value {sorted(d)!r}")
+        try:
+            return decode(data, other)
+        except ProtocolError as exc:
+            raise self._stop("protocol", str(exc)) from None
+        except (TypeError, ValueError, KeyError) as exc:
+            raise self._stop("protocol", f"a malformed value ({exc})") from None
+
+    def request(self, message: dict) -> dict:
+        """Send ``message`` and return the reply, answering the submission's calls of the judge's functions."""
+        self._send(message)
+        while True:
+            reply = self._receive()
+            kind = reply.get("kind")
+            if kind == "result":
+                return reply
+            if kind != "callback" or reply.get("id") not in self.callbacks:
+                raise self._stop("protocol", f"an unexpected message {str(kind)[:40]!r}")
+            args = self._in(reply.get("args"))
+            try:
+                with np.errstate(all="ignore"):
+                    value = self.callbacks[reply["id"]](*(args if isinstance(args, list) else [args]))
+                answer = {"ok": self._out(value)}
+            except Exception as exc:  # noqa: BLE001  (the learner passed something the function cannot take)
+                answer = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+            self._send(answer)
+
+    @staticmethod
+    def _error(reply: dict) -> dict:
+        error = reply.get("error")
+        if not isinstance(error, dict):
+            return {"kind": "raised", "exc": "Error", "msg": printable(error)}
+        clean = {k: printable(v, 300) if isinstance(v, str) else v for k, v in error.items()}
+        line = clean.get("line")
+        clean["line"] = line if isinstance(line, int) and not isinstance(line, bool) else None
+        return clean
+
+    def import_source(self, source: str) -> None:
+        reply = self.request({"op": "import", "source": source})
+        if "error" in reply:
+            raise LearnerError(self._error(reply))
+
+    def need(self, name: str) -> Remote:
+        """The object the file defines under ``name`` (:class:`MissingName` if none)."""
+        reply = self.request({"op": "lookup", "name": name})
+        if "error" in reply:
+            raise LearnerError(self._error(reply))
+        if reply.get("missing"):
+            raise MissingName(name)
+        value = self._in(reply.get("ok"))
+        return value if isinstance(value, Remote) else Remote(self, 0, (), type(value).__name__)
+
+    def get(self, obj: Remote, name: str, default=None):
+        reply = self.request({"op": "get", "ref": obj._ref, "path": [*obj._path, name]})
+        if "error" in reply:
+            raise LearnerError(self._error(reply))
+        return default if reply.get("missing") else self._in(reply.get("ok"))
+
+    def call(self, fn: Remote, args: tuple, kwargs: dict):
+        if fn._session is not self:
+            raise TypeError("an object of another submission")
+        try:
+            message = {"op": "call", "ref": fn._ref, "path": list(fn._path), "args": self._out(list(args)),
+                       "kwargs": self._out(dict(kwargs))}
+        except TypeError as exc:
+            raise ProtocolError(str(exc)) from None
+        reply = self.request(message)
+        if "error" in reply:
+            raise LearnerError(self._error(reply))
+        after = reply.get("after") or {}
+        if not isinstance(after, dict):
+            raise self._stop("protocol", "a malformed answer")
+        for key, state in after.items():
+            target = args[int(key)] if str(key).isdigit() and int(key) < len(args) else kwargs.get(key)
+            self._apply(target, state)
+        return self._in(reply.get("ok"))
+
+    def _apply(self, target, state) -> None:
+        """Make the judge's argument ``target`` hold what the learner's call left in it."""
+        if isinstance(target, np.ndarray):
+            _mirror(target, self._in(state))
+        elif isinstance(target, dict) and isinstance(state, dict):
+            items = self._in(state.get("items"))
+            same = state.get("same") or {}
+            for key, member in (state.get("members") or {}).items():
+                if isinstance(target.get(key), np.ndarray):
+                    _mirror(target[key], self._in(member))
+            if not isinstance(items, dict):
+                raise self._stop("protocol", "a malformed answer")
+            for key in list(target):
+                if key not in items:
+                    del target[key]
+            for key, value in items.items():
+                if not (same.get(key) is True and key in target):
+                    target[key] = value
+
+
+def _remove_tree(path: str) -> None:
+    """Remove ``path``, making read-only folders writable on the way (a submission may have left some)."""
+    import shutil
+    import stat
+
+    def retry(func, p, _exc):
+        parent = os.path.dirname(p)
+        os.chmod(parent, os.stat(parent).st_mode | stat.S_IWUSR | stat.S_IXUSR)
+        if os.path.isdir(p) and not os.path.islink(p):
+            os.chmod(p, os.stat(p).st_mode | stat.S_IWUSR | stat.S_IXUSR | stat.S_IRUSR)
+        func(p)
+
+    shutil.rmtree(path, onerror=retry)
+
+
+# =========================================================================== reasons
 
 def _call(label: str) -> Msg | str:
     return Msg("call.import") if label == "import" else label
 
 
-def _failure(error: dict, memory_mb: int) -> Msg:
-    """A runner error record as the reason a probe observed nothing."""
+def _failure(error: dict, call: str, memory_mb: int) -> Msg:
+    """A learner error as the reason a probe observed nothing."""
     kind = error.get("kind")
     if kind == "missing":
         return Msg("reason.missing", {"name": error.get("name", "?")})
-    call = error.get("call") or "?"
     line = error.get("line")
     where = Msg("reason.where", {"line": line}) if line else ""
     if kind == "exit":
@@ -147,79 +500,95 @@ def _failure(error: dict, memory_mb: int) -> Msg:
                                  "where": where})
 
 
-def _stop_reason(call: Msg | str, timed_out: bool, returncode: int, timeout: float) -> Msg:
-    if timed_out:
-        return Msg("reason.timeout", {"seconds": timeout, "call": call})
-    if returncode < 0:
+def _stop_reason(stop: Stopped, call: Msg | str, session: Session) -> Msg:
+    config = session.config
+    if stop.kind == "timeout":
+        return Msg("reason.timeout", {"seconds": config.timeout, "call": call})
+    if stop.kind == "protocol":
+        return Msg("reason.protocol", {"call": call, "detail": stop.detail})
+    if stop.kind == "broken":
+        return Msg("reason.sandbox", {"msg": stop.detail})
+    if session.out_of_memory():
+        return Msg("reason.memory_all", {"call": call, "mb": config.memory_mb})
+    code = session.proc.returncode if session.proc is not None else None
+    if code is not None and session.isolation.isolated and code > 128:  # bwrap reports a signal as 128 + n
+        code = -(code - 128)
+    if code is not None and code < 0:
         try:
-            name = signal.Signals(-returncode).name
+            name = signal.Signals(-code).name
         except ValueError:
-            name = f"signal {-returncode}"
+            name = f"signal {-code}"
         return Msg("reason.signal", {"signal": name, "call": call})
-    return Msg("reason.died", {"code": returncode, "call": call})
+    return Msg("reason.died", {"code": code, "call": call})
 
 
-def _collect(events: list[dict], probe_ids: list[str], stderr_tail: str, timed_out: bool, returncode: int,
-             config: SandboxConfig) -> dict:
-    ids = ["import", *probe_ids]
-    probes: dict[str, Probe] = {}
-    if not any(e.get("event") == "ready" for e in events):
-        if timed_out:
-            reason = Msg("reason.start_timeout", {"seconds": config.timeout})
-        else:
-            reason = Msg("reason.sandbox", {"msg": stderr_tail or f"the runner exited with status {returncode}"})
-        return {i: Probe(failure=reason) for i in ids}
-    current, label = None, ""
-    for event in events:
-        kind = event.get("event")
-        if kind == "start":
-            current, label = event.get("probe"), ""
-        elif kind == "call":
-            label = event.get("call", "")
-        elif kind == "done" and event.get("probe") == current:
-            if "error" in event:
-                probes[current] = Probe(failure=_failure(event["error"], config.memory_mb))
-            else:
-                probes[current] = Probe(values=decode(event.get("obs") or {}))
-            current = None
-    stop = None
-    if current is not None:  # the process stopped inside this probe
-        call = _call("import") if current == "import" else (label or current)
-        probes[current] = Probe(failure=_stop_reason(call, timed_out, returncode, config.timeout))
-        stop = Msg("reason.not_run", {"call": call})
-    imported = probes.get("import")
-    for i in ids:
-        if i in probes:
-            continue
-        if imported is not None and imported.failure is not None:
-            probes[i] = Probe(failure=imported.failure)
-        else:
-            probes[i] = Probe(failure=stop or _stop_reason("?", timed_out, returncode, config.timeout))
-    return probes
+# =========================================================================== one submission
 
-
-def run_probes(path: str | os.PathLike, exercises: Sequence, seed: int,
-               config: SandboxConfig = SandboxConfig()) -> RunResult:
-    """Run every probe of ``exercises`` (catalog :class:`~losslab.grade.catalog.Exercise` objects) on ``path``.
-
-    One child process for all of them; returns within about ``config.timeout`` seconds
-    whatever the submission does.
+def run_probes(source: str, exercises: Sequence, cases: dict, config: SandboxConfig = SandboxConfig(),
+               isolation: _isolation.Isolation | None = None) -> RunResult:
+    """Import ``source`` in a sandbox and run every probe of ``exercises`` on it, with ``cases[name]`` as the
+    inputs of the exercise ``name``. Returns within about ``config.timeout`` seconds whatever the submission does.
     """
-    path = Path(path).resolve()
-    probe_ids = [f"{e.name}:{p}" for e in exercises for p in e.probes]
-    start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="losslab-grade-") as tmp:
-        tmp_path = Path(tmp)
-        work = tmp_path / "work"
-        work.mkdir()
-        plan = tmp_path / "plan.json"
-        plan.write_text(json.dumps({"file": str(path), "exercises": [e.name for e in exercises], "seed": int(seed),
-                                    "memory_mb": config.memory_mb}), encoding="utf-8")
-        results = tmp_path / "results.jsonl"
-        cmd = [sys.executable, "-I", "-B", "-c", BOOT, SRC_ROOT, str(plan), str(results)]
-        with open(tmp_path / "stderr.txt", "w+b") as err:
-            returncode, timed_out = _spawn(cmd, str(work), err, config.timeout)
-            err.seek(0)
-            lines = err.read()[-4000:].decode("utf-8", "replace").strip().splitlines()
-        probes = _collect(_events(results), probe_ids, lines[-1] if lines else "", timed_out, returncode, config)
-    return RunResult(probes, time.perf_counter() - start, timed_out, returncode)
+    isolation = isolation or isolation_for(config)
+    begin = time.perf_counter()
+    session = Session(config, isolation)
+    probes: dict[str, Probe] = {}
+    ids = ["import", *(f"{e.name}:{p}" for e in exercises for p in e.probes)]
+    stop, where = None, ""
+    try:
+        try:
+            session.start()
+        except Stopped as exc:
+            stop = exc
+            if exc.kind == "timeout":
+                probes["import"] = Probe(failure=Msg("reason.start_timeout", {"seconds": config.timeout}))
+            elif exc.kind == "died":
+                probes["import"] = Probe(failure=Msg("reason.sandbox", {
+                    "msg": session.stderr_tail() or f"the runner exited with status {session.proc.poll()}"}))
+            else:
+                probes["import"] = Probe(failure=_stop_reason(exc, Msg("call.import"), session))
+        except OSError as exc:
+            stop = Stopped("broken", str(exc))
+            probes["import"] = Probe(failure=Msg("reason.sandbox", {"msg": printable(exc)}))
+        if stop is None:
+            try:
+                session.import_source(source)
+                probes["import"] = Probe(values={})
+            except LearnerError as exc:
+                probes["import"] = Probe(failure=_failure(exc.error, "import", config.memory_mb))
+            except Stopped as exc:
+                stop, where = exc, "import"
+                probes["import"] = Probe(failure=_stop_reason(exc, Msg("call.import"), session))
+        imported = probes["import"]
+        rec = Recorder()
+        for exercise in exercises:
+            for name, probe in exercise.probes.items():
+                probe_id = f"{exercise.name}:{name}"
+                if imported.failure is not None and stop is None:
+                    probes[probe_id] = Probe(failure=imported.failure)
+                    continue
+                if stop is not None:
+                    probes[probe_id] = Probe(failure=Msg("reason.not_run", {"call": _call(where or "import")}))
+                    continue
+                rec.current = ""
+                try:
+                    probes[probe_id] = Probe(values=probe(session, cases[exercise.name], rec))
+                except LearnerError as exc:
+                    probes[probe_id] = Probe(failure=_failure(exc.error, rec.current, config.memory_mb))
+                except MissingName as exc:
+                    probes[probe_id] = Probe(failure=_failure({"kind": "missing", "name": exc.name}, "", 0))
+                except Stopped as exc:
+                    stop, where = exc, rec.current or name
+                    probes[probe_id] = Probe(failure=_stop_reason(exc, where, session))
+                except Exception as exc:  # noqa: BLE001  (what the learner returned broke the probe's use of it)
+                    probes[probe_id] = Probe(failure=_failure(
+                        {"kind": "raised", "exc": type(exc).__name__, "msg": printable(exc)}, rec.current or name,
+                        config.memory_mb))
+    finally:
+        problem = session.close()
+    if problem is not None:  # the run is not to be trusted: every probe fails with the reason
+        failure = Probe(failure=Msg("reason.sandbox", {"msg": problem}))
+        probes = {i: failure for i in ids}
+    for i in ids:
+        probes.setdefault(i, Probe(failure=Msg("reason.not_run", {"call": _call(where or "import")})))
+    return RunResult(probes, time.perf_counter() - begin, isolation.describe())

@@ -1,13 +1,16 @@
 """What the probes share: they run in the sandbox, call the learner's code and record what came back.
 
-A probe is a function ``probe(module, cases, rec) -> dict`` where ``module`` is the
-learner's imported file, ``cases`` the exercise's inputs (rebuilt from the seed) and
-``rec`` a :class:`Recorder`. Every call into learner code goes through
-``rec.call(label, fn, *args)`` so that an exception, a ``sys.exit`` or a timeout can be
-blamed on the right call ("SoftmaxWithLoss.backward raised ..."). A probe passes the
-learner *copies* of the inputs and compares them with the originals afterwards, so
-"modified x in place" is an observation like any other. Probes judge nothing: the
-verdicts are computed in the judge's own process from what they return.
+A probe is a function ``probe(module, cases, rec) -> dict`` run in the judge's own
+process, where ``module`` is the running submission (a
+:class:`~losslab.grade.sandbox.Session`: ``rec.need(module, name)`` is a handle on what
+the file defines, and calling a handle calls the learner's code in its sandbox),
+``cases`` the exercise's inputs and ``rec`` a :class:`Recorder`. Every call into
+learner code goes through ``rec.call(label, fn, *args)`` so that an exception, a
+``sys.exit`` or a timeout can be blamed on the right call ("SoftmaxWithLoss.backward
+raised ..."). A probe passes the learner *copies* of the inputs; after each call the
+copies hold what the learner's call left in them, so "modified x in place" is an
+observation like any other (an advisory one: it is made in the learner's process).
+Probes judge nothing: the verdicts are computed from what they return.
 """
 
 from __future__ import annotations
@@ -47,10 +50,12 @@ class Recorder:
 
     def need(self, module, name: str):
         """``module.name``, or :class:`MissingName` when the learner's file lacks it."""
-        obj = module.__dict__.get(name)
-        if obj is None:
-            raise MissingName(name)
-        return obj
+        self.label(name)
+        return module.need(name)
+
+    def attr(self, obj, name: str):
+        """``obj.name`` (an attribute of a learner's object), or None when it has none."""
+        return obj._session.get(obj, name)
 
 
 def snapshot(value):

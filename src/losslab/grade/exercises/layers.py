@@ -157,7 +157,7 @@ def _affine_probe(s: str):
         rec.call("Affine.forward", layer.forward, x)
         dx = snapshot(rec.call("Affine.backward", layer.backward, d))
         rec.label("Affine.dW")
-        dW, db = snapshot(getattr(layer, "dW", None)), snapshot(getattr(layer, "db", None))
+        dW, db = snapshot(rec.attr(layer, "dW")), snapshot(rec.attr(layer, "db"))
         return {"dx": dx, "dW": dW, "db": db,
                 "changed": changed(*((k, cases[f"{k}{s}"], v) for k, v in (("x", x), ("W", W), ("b", b),
                                                                            ("dout", d))))}
@@ -179,7 +179,7 @@ def _affine_numgrad(module, cases, rec):
     rec.call("Affine.forward", layer.forward, x.copy())
     out["dx"] = snapshot(rec.call("Affine.backward", layer.backward, dg.copy()))
     rec.label("Affine.dW")
-    out["dW"], out["db"] = snapshot(getattr(layer, "dW", None)), snapshot(getattr(layer, "db", None))
+    out["dW"], out["db"] = snapshot(rec.attr(layer, "dW")), snapshot(rec.attr(layer, "db"))
     return out
 
 

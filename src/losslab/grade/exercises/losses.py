@@ -57,7 +57,7 @@ def _forward(rec, module, name: str, a: np.ndarray, b: np.ndarray, *, backward: 
     a_in, b_in = a.copy(), b.copy()
     loss = snapshot(rec.call(f"{name}.forward", obj.forward, a_in, b_in))
     rec.label(f"{name}.loss")
-    out = {"loss": loss, "self_loss": snapshot(getattr(obj, "loss", None))}
+    out = {"loss": loss, "self_loss": snapshot(rec.attr(obj, "loss"))}
     if backward:
         out["dx"] = snapshot(rec.call(f"{name}.backward", obj.backward))
         out["dx2"] = snapshot(rec.call(f"{name}.backward", obj.backward))

@@ -88,7 +88,7 @@ def judge_sgd(cases: dict, probes) -> list:
                 return Msg("reason.param_dtype", {"key": repr(k), "got": got, "expected": "float32"}), None
         return None
 
-    j.condition(target, Msg("case.in_place"), "step", in_place)
+    j.condition(target, Msg("case.in_place"), "step", in_place, advisory=True)
     step(Msg("case.default_lr"), "default", _expected(cases, 0.01), [("sgd_sign", p + 0.01 * g), ("sgd_no_lr", p - g)])
     step(Msg("case.two_steps"), "twice", _expected(cases, lr, steps=2),
          [("sgd_sign", p + 2 * lr * g), ("sgd_no_lr", p - 2 * g)])
