@@ -194,8 +194,10 @@ class Cgroups:
             events = _read(os.path.join(made[""], "memory.events")).split()
             counts = dict(zip(events[::2], events[1::2]))
             return any(int(counts.get(k, "0")) > 0 for k in ("oom_kill", "oom", "max"))
+        control = _read(os.path.join(made["memory"], "memory.oom_control")).split()
+        kills = dict(zip(control[::2], control[1::2])).get("oom_kill", "0")
         failcnt = _read(os.path.join(made["memory"], "memory.failcnt")).strip()
-        return failcnt.isdigit() and int(failcnt) > 0
+        return (kills.isdigit() and int(kills) > 0) or (failcnt.isdigit() and int(failcnt) > 0)
 
     def remove(self, made: dict[str, str]) -> bool:
         """Kill what is left in the group and remove it; False if a process would not die."""

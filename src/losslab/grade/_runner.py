@@ -38,6 +38,8 @@ import json
 import os
 import struct
 import sys
+import traceback
+import types
 
 HEADER = struct.Struct(">I")
 MAX_FRAME = 32 << 20         # bytes in one frame, either direction
@@ -147,7 +149,7 @@ def _array(data: dict):
 def decode(data, other, depth: int = 0):
     """The inverse of :func:`encode`; tagged objects other than data (handles, stubs, notes) are
     ``other(data)``. Raises :class:`ProtocolError` on anything malformed."""
-    if depth > MAX_DEPTH:
+    if depth > MAX_DEPTH + 1:  # encode stops nesting at MAX_DEPTH: one level more holds a handle
         raise ProtocolError("values nested too deeply")
     if data is None or isinstance(data, bool):
         return data
@@ -282,8 +284,6 @@ class Server:
 
     # ---------------------------------------------------------------- errors
     def _line(self, exc: BaseException) -> int | None:
-        import traceback
-
         line = None
         try:
             for frame in traceback.extract_tb(exc.__traceback__):
@@ -313,8 +313,6 @@ class Server:
 
     # ---------------------------------------------------------------- requests
     def do_import(self, request: dict) -> dict:
-        import types
-
         sys.stdout = sys.stderr = _Sink()
         sys.stdin = _Empty()
         module = types.ModuleType(MODULE_NAME)
@@ -395,11 +393,19 @@ class Server:
             try:
                 reply = handlers[op](request)
             except BaseException as exc:  # noqa: BLE001  (SystemExit and KeyboardInterrupt included)
-                reply = {"error": self.error(exc)}
+                reply = {"error": self._safe_error(exc)}
             try:
                 self.write(self.out_fd, {"kind": "result", **reply})
             except (ProtocolError, TypeError, ValueError) as exc:  # a value JSON cannot hold
-                self.write(self.out_fd, {"kind": "result", "error": self.error(exc)})
+                self.write(self.out_fd, {"kind": "result", "error": self._safe_error(exc)})
+
+    def _safe_error(self, exc: BaseException) -> dict:
+        """:meth:`error`, or as much of it as the state the submission left allows (no file descriptor
+        left, no memory ...)."""
+        try:
+            return self.error(exc)
+        except BaseException:  # noqa: BLE001
+            return {"kind": "raised", "exc": "Error", "msg": "", "line": None}
 
 
 def main(argv: list[str]) -> None:

@@ -193,15 +193,27 @@ class Session:
         self.err_path = err_path
         self.cleanup.append(err_path)
         args = [str(req_r), str(resp_w), json.dumps(self._limits())]
+        keep = [req_r, resp_w]
+        executable = None
         if self.isolation.isolated:
-            argv = _isolation.bwrap_argv(_isolation.bwrap_path() or "bwrap",
+            # bwrap reads its options from a pipe (so that nothing of the judge shows in the sandbox's
+            # /proc/1/cmdline), reports the sandbox's first process on an info pipe, and waits on a block pipe
+            # until that process has joined the submission's cgroups: everything it starts is counted there.
+            full = _isolation.bwrap_argv(_isolation.bwrap_path() or "bwrap",
                                          _isolation.runner_command("/sandbox/runner.py", _isolation.SITE, *args))
+            executable = full[0]
+            args_r, args_w = os.pipe()
+            self.info_r, info_w = os.pipe()
+            block_r, self.block_w = os.pipe()
+            split = full.index("--")
+            options = ["--info-fd", str(info_w), "--block-fd", str(block_r), *full[1:split]]
+            os.write(args_w, b"".join(a.encode("utf-8") + b"\0" for a in options))
+            os.close(args_w)
+            keep += [args_r, info_w, block_r]
+            argv = ["bwrap", "--args", str(args_r), *full[split:]]
             cwd, env = "/", _isolation.child_env("/tmp")
             if self.groups is not None:
                 self.made = self.groups.create(self.config.memory_mb << 20)
-                files = self.groups.procs_files(self.made)
-                argv = ["/bin/sh", "-c", 'n=$1; shift; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 97; '
-                        'shift; n=$((n-1)); done; exec "$@"', "sh", str(len(files)), *files, *argv]
         else:
             site = _isolation.none_site()
             work = tempfile.mkdtemp(prefix="losslab-work-")
@@ -211,12 +223,14 @@ class Session:
         options = {"start_new_session": True} if os.name == "posix" else {
             "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
         try:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err_fd,
-                                         cwd=cwd, env=env, pass_fds=(req_r, resp_w), **options)
+            self.proc = subprocess.Popen(argv, executable=executable, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=err_fd, cwd=cwd, env=env,
+                                         pass_fds=tuple(keep), **options)
         finally:
-            os.close(req_r)
-            os.close(resp_w)
-            os.close(err_fd)
+            for fd in (*keep, err_fd):
+                os.close(fd)
+        if self.isolation.isolated:
+            self._release()
         os.set_blocking(self.req_w, False)
         os.set_blocking(self.resp_r, False)
         first = self._receive()
@@ -224,6 +238,31 @@ class Session:
             raise Stopped("broken", printable(first.get("msg", "")))
         if first.get("kind") != "ready":
             raise Stopped("protocol", "the runner did not start")
+
+    def _release(self) -> None:
+        """Put the sandbox's first process in the cgroups, then let it start the runner."""
+        os.set_blocking(self.info_r, False)
+        info = b""
+        while True:
+            self._wait(self.info_r, False, self.deadline)
+            try:
+                chunk = os.read(self.info_r, 65536)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                break
+            info += chunk
+        os.close(self.info_r)
+        try:
+            child = int(json.loads(info.decode("utf-8"))["child-pid"])
+        except (ValueError, KeyError, TypeError):
+            raise self._stop("died") from None
+        for procs in self.groups.procs_files(self.made) if self.groups is not None else ():
+            for pid in (self.proc.pid, child):
+                with open(procs, "w", encoding="ascii") as fh:
+                    fh.write(str(pid))
+        os.write(self.block_w, b"1")
+        os.close(self.block_w)
 
     def close(self) -> str | None:
         """End the process and everything it started; None, or why cleaning up failed."""
@@ -412,7 +451,9 @@ class Session:
         if reply.get("missing"):
             raise MissingName(name)
         value = self._in(reply.get("ok"))
-        return value if isinstance(value, Remote) else Remote(self, 0, (), type(value).__name__)
+        if not isinstance(value, Remote):
+            raise self._stop("protocol", "a malformed answer")
+        return value
 
     def get(self, obj: Remote, name: str, default=None):
         reply = self.request({"op": "get", "ref": obj._ref, "path": [*obj._path, name]})
