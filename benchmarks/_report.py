@@ -356,16 +356,31 @@ NOTES = """\
 
 # --------------------------------------------------------------------------- kept sections
 
-KEPT = ("<!-- main-job:start -->", "<!-- main-job:end -->")
+KEPT = (("<!-- main-job:start -->", "<!-- main-job:end -->"), ("<!-- grading:start -->", "<!-- grading:end -->"))
 
 
 def write_markdown(path, text: str) -> None:
-    """Write the report to ``path``, keeping the main-job section that benchmarks/main_job.py maintains."""
+    """Write the report to ``path``, keeping the sections that benchmarks/main_job.py and
+    benchmarks/grading.py maintain."""
     from pathlib import Path
 
     path = Path(path)
     old = path.read_text() if path.exists() else ""
-    start, end = KEPT
-    if start in old and end in old:
-        text = text.rstrip("\n") + "\n\n" + old[old.index(start):old.index(end) + len(end)] + "\n"
+    for start, end in KEPT:
+        if start in old and end in old:
+            text = text.rstrip("\n") + "\n\n" + old[old.index(start):old.index(end) + len(end)] + "\n"
     path.write_text(text)
+
+
+def replace_section(path, start: str, end: str, section: str) -> None:
+    """Put ``section`` (which begins with ``start`` and ends with ``end``) in the report at ``path``: in
+    place of the old one, or at the end."""
+    from pathlib import Path
+
+    path = Path(path)
+    old = path.read_text() if path.exists() else ""
+    if start in old and end in old:
+        new = old[:old.index(start)] + section + old[old.index(end) + len(end):]
+    else:
+        new = old.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(new)

@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _report import replace_section
+
 START, END = "<!-- main-job:start -->", "<!-- main-job:end -->"
 
 
@@ -66,13 +68,7 @@ def main(argv=None) -> int:
     ])
     print(section)
     if args.markdown:
-        path = Path(args.markdown)
-        old = path.read_text() if path.exists() else ""
-        if START in old and END in old:
-            new = old[:old.index(START)] + section + old[old.index(END) + len(END):]
-        else:
-            new = old.rstrip("\n") + "\n\n" + section + "\n"
-        path.write_text(new)
+        replace_section(args.markdown, START, END, section)
     return 0
 
 

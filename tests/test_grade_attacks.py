@@ -644,8 +644,18 @@ NOBODY = _nobody_python() if sys.platform.startswith("linux") else None
 
 @pytest.mark.skipif(NOBODY is None, reason="needs root, setpriv, /usr/bin/bwrap and a system Python with NumPy "
                                            "that the user nobody can run")
-def test_isolation_as_an_unprivileged_user(tmp_path):
+def test_isolation_as_an_unprivileged_user():
     """The same judge run as nobody: bubblewrap in an unprivileged user namespace, where the kernel allows."""
+    import tempfile
+
+    shared = Path(tempfile.mkdtemp(prefix="losslab-nobody-"))  # pytest's own tmp_path is private to root
+    try:
+        _run_as_nobody(shared)
+    finally:
+        shutil.rmtree(shared)
+
+
+def _run_as_nobody(tmp_path: Path) -> None:
     import subprocess
 
     room = Class(tmp_path, SEARCH + WRONG)
@@ -659,6 +669,7 @@ def test_isolation_as_an_unprivileged_user(tmp_path):
                           capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"})
     assert done.returncode == 1, done.stderr
     import json
+    assert done.stdout, done.stderr
     reports = {Path(r["file"]).name: r for r in json.loads(done.stdout)}
     assert reports["classmate.py"]["passed"] and not reports["attacker.py"]["passed"]
     assert "FOUND:[]" in reports["attacker.py"]["problem"]["reason"]

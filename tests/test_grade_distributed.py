@@ -77,3 +77,23 @@ def test_scheduler_usage_mistakes(monkeypatch, capsys):
     assert "could not reach the Dask scheduler at tcp://127.0.0.1:9" in capsys.readouterr().err
     with pytest.raises(ValueError, match="pass a scheduler address"):
         remote_grading.grade_dir_distributed(FIXTURES)
+
+
+def test_each_worker_runs_the_same_sandbox(cluster, tmp_path):
+    """A submission that looks for the judge finds nothing on a worker either; each report names its isolation."""
+    from losslab.grade import _isolation
+    from test_grade_attacks import SEARCH, WRONG
+
+    if not _isolation.status().isolated:
+        pytest.skip(f"no isolation here: {_isolation.status().detail}")
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    (folder / "attacker.py").write_text(SEARCH + WRONG)
+    (folder / "classmate.py").write_text((FIXTURES / "level1_reference.py").read_text())
+    with distributed.Client(cluster) as client:
+        reports = remote_grading.grade_dir_distributed(folder, seed=5, client=client,
+                                                       config=SandboxConfig(timeout=10, isolation="required"))
+    attacker, classmate = reports
+    assert classmate.passed and not attacker.passed
+    assert "FOUND:[]" in attacker.problem.reason.text("en")
+    assert all(r.isolation.startswith("bubblewrap (") for r in reports)

@@ -306,7 +306,9 @@ def bwrap_argv(bwrap: str, command: list[str], *, hide: tuple[Path, ...] = ()) -
         if not _under(path, bound):
             argv += ["--ro-bind", str(path), str(path)]
             bound.append(path)
-    argv += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    # the dynamic loader's cache, and the links Debian-style systems resolve shared libraries through (BLAS)
+    argv += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
+             "--ro-bind-try", "/etc/alternatives", "/etc/alternatives"]
     for hidden in _hidden(bound, hide):
         argv += ["--tmpfs", str(hidden), "--remount-ro", str(hidden)]
     for folder in numpy_dirs():

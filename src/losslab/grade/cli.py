@@ -77,9 +77,13 @@ def _cmd_grade(args) -> int:
         raise _user_error(str(exc)) from None
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 1_000_000)
     path = Path(args.path)
-    if not path.exists():
-        raise _user_error(f"{path} does not exist")
-    if args.scheduler is not None and not path.is_dir():
+    try:
+        if not path.exists():
+            raise _user_error(f"{path} does not exist")
+        is_dir = path.is_dir()
+    except OSError as exc:
+        raise _user_error(f"cannot read {path}: {exc.strerror or exc}") from None
+    if args.scheduler is not None and not is_dir:
         raise _user_error("--scheduler grades a directory of submissions; grade a single FILE without it")
     try:
         if args.scheduler is None:  # a cluster's workers say for themselves, in each report
@@ -87,10 +91,10 @@ def _cmd_grade(args) -> int:
             print(say("word.isolation", args.lang, mode=mode.describe()), file=sys.stderr, flush=True)
         if args.scheduler is not None:
             reports = _grade_on_cluster(path, args, seed, config)
-        elif path.is_dir():
+        elif is_dir:
             try:
                 reports = grade_dir(path, exercises=args.exercise, seed=seed, config=config, jobs=args.jobs)
-            except ValueError as exc:
+            except (ValueError, OSError) as exc:
                 raise _user_error(str(exc)) from None
         else:
             reports = [grade_file(path, exercises=args.exercise, seed=seed, config=config)]
@@ -105,8 +109,8 @@ def _cmd_grade(args) -> int:
         report.write_csv(args.report, rows)
     if args.json:
         data = [report.to_json(r, args.lang) for r in reports]
-        print(json.dumps(data if path.is_dir() else data[0], ensure_ascii=False, indent=2))
-    elif path.is_dir():
+        print(json.dumps(data if is_dir else data[0], ensure_ascii=False, indent=2))
+    elif is_dir:
         print(report.format_table(rows))
         graded = [r for r in reports if r.skipped is None]
         passed = sum(r.passed for r in graded)

@@ -147,7 +147,7 @@ def grade_source(path: str | os.PathLike, source: bytes, *, exercises: Sequence[
         return FileReport(str(path), seed, problem=_problem(path, Msg("reason.undetected", {
             "names": ", ".join(names)})), isolation=isolation.describe())
     cases = {e.name: e.make_cases(seed) for e in chosen}
-    run = run_probes(text, chosen, cases, config, isolation)
+    run = run_probes(text, chosen, cases, config, isolation, hide=(path.resolve().parent,))
     imported = run.probes["import"]
     if imported.failure is not None:  # nothing ran: one failed check says why
         return FileReport(str(path), seed, problem=_problem(path, imported.failure, [e.name for e in chosen]),

@@ -35,6 +35,7 @@ import tempfile
 import time
 import unicodedata
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -76,6 +77,8 @@ class IsolationUnavailable(RuntimeError):
 def isolation_for(config: SandboxConfig) -> _isolation.Isolation:
     """The isolation ``config`` gets on this machine; raises :class:`IsolationUnavailable` if it requires
     isolation that is not available."""
+    if os.name != "posix":  # the channel is a pair of inherited pipes, and the limits are POSIX rlimits
+        raise IsolationUnavailable("the judge runs submissions on Linux and macOS only (on Windows, use WSL)")
     if config.isolation == "none":
         return _isolation.Isolation("none", "asked for with --isolation none")
     found = _isolation.status()
@@ -166,8 +169,9 @@ def _mirror(local: np.ndarray, new) -> None:
 class Session:
     """One running submission: start it, send requests, end it."""
 
-    def __init__(self, config: SandboxConfig, isolation: _isolation.Isolation) -> None:
+    def __init__(self, config: SandboxConfig, isolation: _isolation.Isolation, hide: tuple = ()) -> None:
         self.config = config
+        self.hide = hide
         self.isolation = isolation
         self.deadline = math.inf
         self.proc: subprocess.Popen | None = None
@@ -200,7 +204,8 @@ class Session:
             # /proc/1/cmdline), reports the sandbox's first process on an info pipe, and waits on a block pipe
             # until that process has joined the submission's cgroups: everything it starts is counted there.
             full = _isolation.bwrap_argv(_isolation.bwrap_path() or "bwrap",
-                                         _isolation.runner_command("/sandbox/runner.py", _isolation.SITE, *args))
+                                         _isolation.runner_command("/sandbox/runner.py", _isolation.SITE, *args),
+                                         hide=self.hide)
             executable = full[0]
             args_r, args_w = os.pipe()
             self.info_r, info_w = os.pipe()
@@ -566,13 +571,14 @@ def _stop_reason(stop: Stopped, call: Msg | str, session: Session) -> Msg:
 # =========================================================================== one submission
 
 def run_probes(source: str, exercises: Sequence, cases: dict, config: SandboxConfig = SandboxConfig(),
-               isolation: _isolation.Isolation | None = None) -> RunResult:
+               isolation: _isolation.Isolation | None = None, hide: tuple = ()) -> RunResult:
     """Import ``source`` in a sandbox and run every probe of ``exercises`` on it, with ``cases[name]`` as the
     inputs of the exercise ``name``. Returns within about ``config.timeout`` seconds whatever the submission does.
+    ``hide``: folders the sandbox must not show (the submission's own folder), where its view would.
     """
     isolation = isolation or isolation_for(config)
     begin = time.perf_counter()
-    session = Session(config, isolation)
+    session = Session(config, isolation, tuple(Path(p) for p in hide))
     probes: dict[str, Probe] = {}
     ids = ["import", *(f"{e.name}:{p}" for e in exercises for p in e.probes)]
     stop, where = None, ""
