@@ -66,6 +66,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # ---------------------------------------------------------------- why a check failed
     "reason.raised": ("{call} raised {exc}: {msg}{where}", "{call} 抛出了异常 {exc}: {msg}{where}"),
     "reason.where": (" (line {line})", "(第 {line} 行)"),
+    "reason.where_cell": (" (cell {cell}, line {line})", "(第 {cell} 个代码单元格第 {line} 行)"),
+    "reason.notebook": ("the judge could not read this notebook: {msg}", "评测程序无法读取这个 notebook:{msg}"),
+    "reason.needs": ("{exercise} needs {names}, which your file does not define",
+                     "{exercise} 需要 {names},但你的文件中没有定义"),
+    "note.defined_twice": ("{name} is defined more than once (lines {lines}): the last definition is the one graded",
+                           "{name} 被定义了不止一次(第 {lines} 行):评测的是最后一个定义"),
+    "note.magics": ("IPython magics and shell lines were removed before grading: {lines}",
+                    "评测前删除了 IPython 魔法命令和 shell 命令:{lines}"),
+    "note.cell_line": ("cell {cell} line {line} ({text})", "第 {cell} 个单元格第 {line} 行({text})"),
     "reason.missing": ("your file does not define {name}", "你的文件中没有定义 {name}"),
     "reason.exit": ("{call} called sys.exit({code}): a submission must not end the process",
                     "{call} 调用了 sys.exit({code}):提交的代码不能结束进程"),
@@ -128,6 +137,17 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "reason.not_in_place": ("params[{key}] is a new array; the array the caller passed in was not updated",
                             "params[{key}] 被换成了新数组,调用者传入的原数组没有被更新"),
     # ---------------------------------------------------------------- likely mistakes
+    "mistake.index_slip": ("indexed y[:, t], which picks every row's probability of every label (a B x B "
+                           "block): pick one per row with y[np.arange(B), t]",
+                           "写成了 y[:, t]:它取出每一行对所有标签的概率(B x B 的矩阵);"
+                           "应当用 y[np.arange(B), t] 每行取一个"),
+    "mistake.grad_index_slip": ("subtracted 1 with dx[:, t], which hits every row at every label's column: "
+                                "use dx[np.arange(B), t] -= 1",
+                                "用 dx[:, t] 减 1 会在每一行的所有标签列上都减 1:应当写 dx[np.arange(B), t] -= 1"),
+    "mistake.grad_in_self_y": ("backward changed self.y in place (dx = self.y, then dx[...] -= 1), so the next "
+                               "call starts from a wrong y: copy it first, dx = self.y.copy()",
+                               "backward 原地修改了 self.y(dx = self.y 之后 dx[...] -= 1),下一次调用就从错误的 y "
+                               "开始:先复制,dx = self.y.copy()"),
     "mistake.no_batch_mean": ("forgot to average over the batch: divide the summed loss by B",
                               "忘记对 batch 求平均:要把总损失除以 B"),
     "mistake.mean_over_all": ("averaged over every element (B x C): average over the batch only",
@@ -232,7 +252,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "word.advisory": (" (advisory)", "(参考项)"),
     "word.skip": ("SKIP", "跳过"),
     "word.isolation": ("isolation: {mode}", "隔离:{mode}"),
-    "word.not_py": ("not a .py file", "不是 .py 文件"),
+    "word.not_py": ("not a .py or .ipynb file", "不是 .py 或 .ipynb 文件"),
     "word.a_folder": ("a folder", "文件夹"),
 }
 

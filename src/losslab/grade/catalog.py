@@ -29,23 +29,38 @@ from .exercises import functions, layers, losses, optim
 
 @dataclass(frozen=True)
 class Definitions:
-    """The top-level functions of a file and its classes with their methods."""
+    """The top-level functions of a file and its classes with their methods; ``twice``: the names
+    defined more than once, with the lines of each definition (the last one is the one that counts)."""
 
     functions: frozenset[str]
     classes: Mapping[str, frozenset[str]]
+    twice: Mapping[str, tuple[int, ...]]
+
+    def has(self, name: str) -> bool:
+        """Whether ``name`` (a function, a class, or ``Class.method``) is defined."""
+        cls, _, method = name.partition(".")
+        if method:
+            return method in self.classes.get(cls, ())
+        return name in self.functions or name in self.classes
 
 
 def definitions(source: str | bytes) -> Definitions:
     """What ``source`` defines at module level; raises ``SyntaxError`` (or ``ValueError``) if it does not parse."""
     tree = ast.parse(source)
-    funcs, classes = set(), {}
+    funcs, classes, lines = set(), {}, {}
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             funcs.add(node.name)
+            classes.pop(node.name, None)
         elif isinstance(node, ast.ClassDef):
+            funcs.discard(node.name)
             classes[node.name] = frozenset(n.name for n in node.body
                                            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
-    return Definitions(frozenset(funcs), classes)
+        else:
+            continue
+        lines.setdefault(node.name, []).append(node.lineno)
+    twice = {name: tuple(at) for name, at in lines.items() if len(at) > 1}
+    return Definitions(frozenset(funcs), classes, twice)
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,7 @@ class Judge:
         self.exercise = exercise
         self.probes = probes
         self.checks: list[Check] = []
+        self._timed_out = False
 
     # ------------------------------------------------------------------ plumbing
     def record(self, target: str, case: Msg, passed: bool, reason: Msg | None = None,
@@ -143,6 +144,10 @@ class Judge:
         if probe is None:
             return None, Msg("reason.sandbox", {"msg": f"no result for {probe_id}"})
         if probe.failure is not None:
+            if probe.failure.key == "reason.timeout":  # said once; the checks after it did not run
+                if self._timed_out:
+                    return None, Msg("reason.not_run", {"call": probe.failure.params.get("call", "?")})
+                self._timed_out = True
             return None, probe.failure
         return probe.values, None
 
@@ -269,8 +274,10 @@ class Judge:
         return self.record(target, case, False, Msg("reason.changed", {"names": ", ".join(names)}), mistake,
                            advisory=True)
 
-    def twice(self, target: str, probe_id: str, first: str = "dx", second: str = "dx2") -> Check:
-        """Two calls of backward returned the same gradient."""
+    def twice(self, target: str, probe_id: str, first: str = "dx", second: str = "dx2",
+              mistakes: Sequence[tuple[str, Any]] = ()) -> Check:
+        """Two calls of backward returned the same gradient; ``mistakes`` are ``(key, second answer)`` pairs
+        naming what a second answer reveals."""
         case = Msg("case.twice")
         values, failure = self.observed(probe_id)
         if failure is not None:
@@ -285,7 +292,9 @@ class Judge:
             err = float(np.max(np.abs(a - b), initial=0.0))
         if np.array_equal(a, b, equal_nan=True) or err <= SAME_TOL:
             return self.record(target, case, True)
-        return self.record(target, case, False, Msg("reason.twice", {"err": err}))
+        mistake = next((k for k, candidate in mistakes if _close(b, np.asarray(candidate, dtype=np.float64), RTOL)),
+                       None)
+        return self.record(target, case, False, Msg("reason.twice", {"err": err}), mistake)
 
     def gradcheck(self, target: str, probe_id: str, pairs: Sequence[tuple[str, str]], *,
                   factors: Sequence[tuple[str, float]] = (), case: Msg | None = None) -> Check:

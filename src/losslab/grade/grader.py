@@ -29,6 +29,7 @@ from typing import Sequence
 from . import catalog
 from ._i18n import Msg
 from .checks import Check
+from .notebook import SUFFIX as NOTEBOOK, NotebookCode, NotebookError, from_notebook
 from .sandbox import IsolationUnavailable, SandboxConfig, isolation_for, printable, run_probes
 
 __all__ = ["ExerciseReport", "FileReport", "grade_file", "grade_source", "grade_dir", "read_submission",
@@ -61,7 +62,8 @@ class FileReport:
     ``problem`` is a file-level failed check: the file does not compile, no exercise
     was recognised, or importing it failed (an exception, ``sys.exit``, a timeout ...);
     then ``exercises`` is empty. ``skipped`` says why a directory entry was not graded
-    (not a ``.py`` file, a folder). ``isolation`` is the mode the file ran in.
+    (not a ``.py`` or ``.ipynb`` file, a folder). ``isolation`` is the mode the file ran in;
+    ``notes`` are remarks on the grading (the magics removed from a notebook).
     """
 
     path: str
@@ -71,6 +73,7 @@ class FileReport:
     seconds: float = 0.0
     isolation: str = ""
     skipped: Msg | None = None
+    notes: tuple[Msg, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -119,18 +122,64 @@ def read_submission(path: str | os.PathLike) -> tuple[bytes | None, Msg | None]:
     return b"".join(chunks), None
 
 
+def _relocate(msg, code: NotebookCode):
+    """``msg`` with every "(line N)" of the joined notebook source turned into "(cell C, line M)"."""
+    if not isinstance(msg, Msg):
+        return msg
+    if msg.key == "reason.where" and isinstance(msg.params.get("line"), int) and code.where(msg.params["line"]):
+        cell, line = code.where(msg.params["line"])
+        return Msg("reason.where_cell", {"cell": cell, "line": line})
+    params = {k: _relocate(v, code) for k, v in msg.params.items()}
+    if msg.key == "reason.syntax" and isinstance(params.get("line"), int) and code.where(params["line"]):
+        cell, line = code.where(params["line"])
+        params["line"] = f"{line}, cell {cell}"
+    return Msg(msg.key, params)
+
+
+def _in_notebook(report: FileReport, code: NotebookCode | None) -> FileReport:
+    """A notebook's report: line numbers as cells and lines, and a note of the lines removed."""
+    if code is None:
+        return report
+    import dataclasses
+
+    def fix(check: Check | None) -> Check | None:
+        return None if check is None else dataclasses.replace(check, reason=_relocate(check.reason, code))
+
+    notes = report.notes
+    if code.removed:
+        notes += (Msg("note.magics", {"lines": "; ".join(
+            Msg("note.cell_line", {"cell": c, "line": n, "text": printable(t, 80)}).text("en")
+            for c, n, t in code.removed[:10]) + ("; ..." if len(code.removed) > 10 else "")}),)
+    return dataclasses.replace(
+        report, problem=fix(report.problem), notes=notes,
+        exercises=tuple(ExerciseReport(e.exercise, tuple(fix(c) for c in e.checks)) for e in report.exercises))
+
+
 def grade_source(path: str | os.PathLike, source: bytes, *, exercises: Sequence[str] | None = None, seed: int = 0,
                  config: SandboxConfig = SandboxConfig(), isolation=None) -> FileReport:
     """Grade the submission ``source`` (a file's bytes; ``path`` names it in the report).
 
+    A ``.ipynb`` path is read as a notebook (its code cells, see :mod:`losslab.grade.notebook`).
     ``exercises``: names to grade it as, or None to detect them from the names the
     source defines. Raises ``KeyError`` for an unknown exercise name and
     :class:`~losslab.grade.sandbox.IsolationUnavailable` when ``config`` requires
     isolation this machine lacks; every other failure is the report's.
     """
     path = Path(path)
-    chosen = [catalog.get(name) for name in exercises] if exercises else None
     isolation = isolation or isolation_for(config)
+    code = None
+    if path.suffix == NOTEBOOK:
+        try:
+            code = from_notebook(source)
+        except (NotebookError, ImportError) as exc:
+            return FileReport(str(path), seed, problem=_problem(path, Msg("reason.notebook", {
+                "msg": printable(exc)})), isolation=isolation.describe())
+        source = code.source.encode("utf-8")
+    return _in_notebook(_grade_python(path, source, exercises, seed, config, isolation), code)
+
+
+def _grade_python(path: Path, source: bytes, exercises, seed: int, config: SandboxConfig, isolation) -> FileReport:
+    chosen = [catalog.get(name) for name in exercises] if exercises else None
     try:
         detected = catalog.detect(source)
         text = importlib.util.decode_source(source)
@@ -140,18 +189,27 @@ def grade_source(path: str | os.PathLike, source: bytes, *, exercises: Sequence[
     except (ValueError, LookupError) as exc:  # null bytes, an unknown or wrong encoding
         return FileReport(str(path), seed, problem=_problem(path, Msg("reason.syntax", {
             "msg": printable(exc), "line": "?"})), isolation=isolation.describe())
+    found = catalog.definitions(source)
+    notes = tuple(Msg("note.defined_twice", {"name": name, "lines": ", ".join(map(str, at))})
+                  for name, at in found.twice.items())
     if chosen is None:
         chosen = [catalog.get(name) for name in detected]
     if not chosen:
         names = sorted({n for e in catalog.EXERCISES for n in e.defines})
         return FileReport(str(path), seed, problem=_problem(path, Msg("reason.undetected", {
             "names": ", ".join(names)})), isolation=isolation.describe())
+    for exercise in chosen:  # asked for by name: say once what is missing, rather than in every check
+        absent = [name for name in exercise.defines if not found.has(name)]
+        if absent:
+            return FileReport(str(path), seed, problem=_problem(path, Msg("reason.needs", {
+                "exercise": exercise.name, "names": ", ".join(absent)}), [exercise.name]),
+                isolation=isolation.describe(), notes=notes)
     cases = {e.name: e.make_cases(seed) for e in chosen}
     run = run_probes(text, chosen, cases, config, isolation, hide=(path.resolve().parent,))
     imported = run.probes["import"]
     if imported.failure is not None:  # nothing ran: one failed check says why
         return FileReport(str(path), seed, problem=_problem(path, imported.failure, [e.name for e in chosen]),
-                          seconds=run.seconds, isolation=run.isolation)
+                          seconds=run.seconds, isolation=run.isolation, notes=notes)
     reports = []
     for exercise in chosen:
         probes = {p: run.probes[f"{exercise.name}:{p}"] for p in exercise.probes}
@@ -161,7 +219,7 @@ def grade_source(path: str | os.PathLike, source: bytes, *, exercises: Sequence[
             checks = [Check(exercise.name, path.name, Msg("case.judging"), False, Msg("reason.internal", {
                 "msg": printable(f"{type(exc).__name__}: {exc}")}))]
         reports.append(ExerciseReport(exercise.name, tuple(checks)))
-    return FileReport(str(path), seed, tuple(reports), seconds=run.seconds, isolation=run.isolation)
+    return FileReport(str(path), seed, tuple(reports), seconds=run.seconds, isolation=run.isolation, notes=notes)
 
 
 def _safely(path: Path, source: bytes | None, why: Msg | None, exercises, seed: int, config: SandboxConfig,
@@ -199,9 +257,9 @@ def grade_file(path: str | os.PathLike, *, exercises: Sequence[str] | None = Non
 
 
 def submissions(path, exercises=None) -> tuple[list[Path], list[tuple[Path, Msg]]]:
-    """The ``.py`` files of folder ``path`` (sorted) and the entries skipped, each with the reason.
+    """The ``.py`` and ``.ipynb`` files of folder ``path`` (sorted) and the entries skipped, each with the reason.
 
-    Raises ``NotADirectoryError`` for a bad ``path``, ``ValueError`` when it holds no ``.py``
+    Raises ``NotADirectoryError`` for a bad ``path``, ``ValueError`` when it holds no such
     file, and ``catalog.get``'s error for an unknown exercise name.
     """
     folder = Path(path)
@@ -218,12 +276,12 @@ def submissions(path, exercises=None) -> tuple[list[Path], list[tuple[Path, Msg]
             is_dir = False
         if is_dir:
             skipped.append((entry_path, Msg("word.a_folder")))
-        elif entry.name.endswith(".py"):
+        elif entry.name.endswith((".py", NOTEBOOK)):
             files.append(entry_path)
         else:
             skipped.append((entry_path, Msg("word.not_py")))
     if not files:
-        raise ValueError(f"{folder} holds no .py file to grade")
+        raise ValueError(f"{folder} holds no .py or .ipynb file to grade")
     return files, skipped
 
 
@@ -238,12 +296,13 @@ def skipped_reports(skipped: Sequence[tuple[Path, Msg]], seed: int) -> list[File
 
 def grade_dir(path: str | os.PathLike, *, exercises: Sequence[str] | None = None, seed: int = 0,
               config: SandboxConfig = SandboxConfig(), jobs: int | None = None) -> list[FileReport]:
-    """Grade every ``*.py`` file directly in the folder ``path`` (sorted by name), ``jobs`` at a time.
+    """Grade every ``*.py`` and ``*.ipynb`` file directly in the folder ``path`` (sorted by name), ``jobs`` at a
+    time.
 
     Every file is read first; each then gets its own sandboxed process (the threads
     here only wait for them), so ``jobs`` (default: the number of CPUs, at most 8) is
     the number of submissions running at once. The reports come in name order, one
-    per ``.py`` file and one (``skipped``) per other entry of the folder. Raises
+    per submission and one (``skipped``) per other entry of the folder. Raises
     ``NotADirectoryError`` or ``FileNotFoundError`` for a bad ``path``, ``ValueError``
     when it holds no ``.py`` file, and :class:`~losslab.grade.sandbox.IsolationUnavailable`.
     """

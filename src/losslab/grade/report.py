@@ -60,9 +60,10 @@ def file_lines(report: FileReport, lang: str = "en") -> list[str]:
     path = printable(report.path, 1000)
     if report.skipped is not None:
         return [f"{path}: {say('reason.skipped', lang, why=report.skipped.text(lang))}"]
+    notes = [f"  {note.text(lang)}" for note in report.notes]
     if report.problem is not None:
-        return [f"{path}:", check_line(report.problem, lang)]
-    lines = []
+        return [f"{path}:", *notes, check_line(report.problem, lang)]
+    lines = notes[:]
     for ex in report.exercises:
         title = catalog.get(ex.exercise).title(lang)
         lines.append(say("word.file_header", lang, file=path, exercise=ex.exercise, title=title,
@@ -144,6 +145,7 @@ def to_json(report: FileReport, lang: str = "en") -> dict:
     return {
         "file": report.path, "seed": report.seed, "passed": report.passed, "checks_passed": passed,
         "checks_total": total, "seconds": round(report.seconds, 3), "isolation": report.isolation,
+        "notes": [n.text(lang) for n in report.notes],
         "problem": None if report.problem is None else report.problem.to_dict(lang),
         "exercises": [{"exercise": e.exercise, "passed": e.passed, "checks": [c.to_dict(lang) for c in e.checks]}
                       for e in report.exercises],

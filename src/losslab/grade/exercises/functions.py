@@ -70,8 +70,13 @@ def _cee_refs(p, t, delta: float = 1e-7) -> tuple[float, float]:
 
 def _cee_options(p, t, B: int, C: int) -> tuple[float, dict]:
     book, exact = _cee_refs(p, t)
-    return book, {"also": (exact,), "mistakes": [("no_batch_mean", book * B), ("no_batch_mean", exact * B),
-                                                  ("mean_over_all", book / C), ("loss_sign", -book)]}
+    mistakes = [("no_batch_mean", book * B), ("no_batch_mean", exact * B), ("mean_over_all", book / C),
+                ("loss_sign", -book)]
+    p, t = np.asarray(p, dtype=np.float64), np.asarray(t)
+    if p.ndim == 2 and t.ndim == 1 and B > 1:  # class indices written as y[:, t]
+        slip = float(-np.sum(np.log(p[:, t] + 1e-7)) / B)
+        mistakes += [("index_slip", slip), ("index_slip", slip * B), ("index_slip", slip / B)]
+    return book, {"also": (exact,), "mistakes": mistakes}
 
 
 def judge_cee(cases: dict, probes) -> list:

@@ -120,9 +120,18 @@ def _mse(y: np.ndarray, t: np.ndarray) -> float:
     return float(mean_squared_error(np.asarray(y, dtype=np.float64), np.asarray(t, dtype=np.float64)))
 
 
-def _loss_options(book: float, exact: float, B: int, C: int) -> dict:
-    return {"also": (exact,), "mistakes": [("no_batch_mean", book * B), ("no_batch_mean", exact * B),
-                                           ("mean_over_all", book / C), ("loss_sign", -book)]}
+def _index_slip(x: np.ndarray, t: np.ndarray) -> float:
+    """The book's loss written with ``y[:, t]``: every row's probabilities of every label (a B x B block)."""
+    y = softmax(np.asarray(x, dtype=np.float64))
+    return float(-np.sum(np.log(y[:, t] + 1e-7)) / len(t))
+
+
+def _loss_options(book: float, exact: float, B: int, C: int, slip: float | None = None) -> dict:
+    mistakes = [("no_batch_mean", book * B), ("no_batch_mean", exact * B), ("mean_over_all", book / C),
+                ("loss_sign", -book)]
+    if slip is not None and B > 1:
+        mistakes += [("index_slip", slip), ("index_slip", slip * B), ("index_slip", slip / B)]
+    return {"also": (exact,), "mistakes": mistakes}
 
 
 def _mse_options(ref: float, B: int, N: int) -> dict:
@@ -152,15 +161,17 @@ def judge_forward(cases: dict, probes) -> list:
     B, C, N = cases["B"], cases["C"], cases["N"]
     target = f"{SM}.forward"
     book, exact = _ce(cases["x"], cases["t"])
-    j.value(target, Msg("case.platform", {"shape": (B, C)}), "sm.random", "loss", book, **_loss_options(book, exact, B, C))
+    j.value(target, Msg("case.platform", {"shape": (B, C)}), "sm.random", "loss", book,
+            **_loss_options(book, exact, B, C, _index_slip(cases["x"], cases["t"])))
     book, exact = _ce(cases["x1"], cases["t1"])
     j.value(target, Msg("case.batch1", {"shape": (1, C)}), "sm.batch1", "loss", book,
             **_loss_options(book, exact, 1, C))
     book, exact = _ce(cases["xl"], cases["tl"])
     j.value(target, Msg("case.large_logits"), "sm.large", "loss", book, nonfinite="no_max_subtraction",
-            **_loss_options(book, exact, B, C))
+            **_loss_options(book, exact, B, C, _index_slip(cases["xl"], cases["tl"])))
     book, exact = _ce(cases["x32"], cases["t32"])
-    j.value(target, Msg("case.float32"), "sm.float32", "loss", book, float32=True, **_loss_options(book, exact, B, C))
+    j.value(target, Msg("case.float32"), "sm.float32", "loss", book, float32=True,
+            **_loss_options(book, exact, B, C, _index_slip(cases["x32"], cases["t32"])))
     j.condition(target, Msg("case.self_loss"), "sm.random", _self_loss)
     j.unchanged(target, ["sm.random", "sm.batch1", "sm.large", "sm.float32"])
 
@@ -179,8 +190,21 @@ def judge_forward(cases: dict, probes) -> list:
 def _sm_grad_options(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, dict]:
     ref, y = _ce_grad(x, t)
     B = len(t)
-    return ref, {"mistakes": [("grad_sign", -ref), ("grad_no_batch", ref * B), ("grad_batch_twice", ref / B),
-                              ("grad_no_onehot", y / B), ("grad_no_onehot", y)]}
+    slip = y.copy()
+    slip[:, t] -= 1  # dx[:, t] -= 1: every row loses 1 at every label's column
+    mistakes = [("grad_sign", -ref), ("grad_no_batch", ref * B), ("grad_batch_twice", ref / B),
+                ("grad_no_onehot", y / B), ("grad_no_onehot", y)]
+    if B > 1:
+        mistakes += [("grad_index_slip", slip / B), ("grad_index_slip", slip)]
+    return ref, {"mistakes": mistakes}
+
+
+def _in_self_y(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """What a second backward returns when the first wrote ``dx[arange(B), t] -= 1`` into ``self.y`` itself."""
+    ref, y = _ce_grad(x, t)
+    onehot = np.zeros_like(y)
+    onehot[np.arange(len(t)), t] = 1
+    return ref - onehot / len(t)
 
 
 def _mse_grad_options(y: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -208,7 +232,7 @@ def judge_backward(cases: dict, probes) -> list:
     j.value(target, Msg("case.float32"), "sm.float32", "dx", ref, float32=True, **opts)
     j.shape_dtype(target, Msg("case.shape_dtype", {"shape": (B, C), "dtype": "float32"}), "sm.float32",
                   ["dx"], [(B, C)], np.float32)
-    j.twice(target, "sm.random")
+    j.twice(target, "sm.random", mistakes=[("grad_in_self_y", _in_self_y(cases["x"], cases["t"]))])
     j.unchanged(target, ["sm.random", "sm.batch1", "sm.large", "sm.float32"])
     j.gradcheck(target, "sm.numgrad", [("dx", "numeric")],
                 factors=[("grad_sign", -1.0), ("grad_no_batch", float(len(cases["tg"])))])

@@ -1,0 +1,78 @@
+"""Jupyter notebooks as submissions: their code cells, in order, as one Python source.
+
+A notebook is read with nbformat (the ``classroom`` extra); outputs are ignored, and so
+are Markdown and raw cells. IPython's magics (``%matplotlib inline``, ``%%time``) and
+shell lines (``!pip install ...``) are not Python: each such line (a whole cell for a
+cell magic) becomes a blank line, and the report notes what was removed. Line numbers
+in the joined source map back to "cell N, line M", so that feedback points into the
+notebook.
+
+>>> nb = ('{"cells": [{"cell_type": "code", "source": "%matplotlib inline\\\\nx = 1", "metadata": {}, '
+...       '"outputs": [], "execution_count": null}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+>>> code = from_notebook(nb.encode())
+>>> code.source.splitlines(), code.removed, code.where(2)
+(['', 'x = 1'], [(1, 1, '%matplotlib inline')], (1, 2))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["NotebookCode", "NotebookError", "from_notebook", "SUFFIX"]
+
+SUFFIX = ".ipynb"
+
+
+class NotebookError(ValueError):
+    """A file that is not a notebook nbformat can read."""
+
+
+@dataclass(frozen=True)
+class NotebookCode:
+    """The code of a notebook: the joined ``source``, what was ``removed`` (cell, line, text), and for each
+    line of the source the (cell, line) it came from."""
+
+    source: str
+    removed: list = field(default_factory=list)
+    origin: list = field(default_factory=list)
+
+    def where(self, line: int) -> tuple[int, int] | None:
+        """(cell, line in cell), both from 1, of line ``line`` of the joined source."""
+        if 1 <= line <= len(self.origin):
+            return self.origin[line - 1]
+        return None
+
+
+def _is_magic(line: str) -> bool:
+    stripped = line.lstrip()
+    return stripped.startswith(("%", "!"))
+
+
+def from_notebook(data: bytes) -> NotebookCode:
+    """The code cells of the notebook ``data`` (its file's bytes); :class:`NotebookError` if it is not one,
+    ``ImportError`` without nbformat."""
+    try:
+        import nbformat
+    except ImportError as exc:
+        raise ImportError("grading notebooks needs nbformat: pip install 'losslab[classroom]'") from exc
+    try:
+        notebook = nbformat.reads(data.decode("utf-8"), as_version=4)
+    except Exception as exc:  # noqa: BLE001  (nbformat raises many kinds: JSON, schema, version)
+        raise NotebookError(f"not a notebook nbformat can read ({type(exc).__name__}: {str(exc)[:200]})") from None
+    lines, origin, removed = [], [], []
+    number = 0
+    for cell in notebook.cells:
+        if cell.get("cell_type") != "code":
+            continue
+        number += 1
+        cell_lines = str(cell.get("source", "")).splitlines()
+        whole = bool(cell_lines) and cell_lines[0].lstrip().startswith("%%")
+        for i, text in enumerate(cell_lines, start=1):
+            if whole or _is_magic(text):
+                removed.append((number, i, text.strip()[:200]))
+                text = ""
+            lines.append(text)
+            origin.append((number, i))
+        lines.append("")  # a blank line between cells
+        origin.append((number, len(cell_lines) + 1))
+    return NotebookCode("\n".join(lines).rstrip("\n") + "\n" if lines else "", removed, origin)
