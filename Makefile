@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,plot,progress,download,fast,array,dask,distributed,judge]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,plot,progress,download,fast,array,dask,distributed,judge,classroom]'
 	touch $(STAMP)
 
 demo: $(STAMP)  ## the main job: train a 784-100-10 network on the embedded MNIST subset
