@@ -331,11 +331,14 @@ def test_grade_dir_prints_a_table_and_writes_the_csv_report(tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 1
     lines = out.splitlines()
-    assert lines[0].split() == ["file", "exercise", "passed", "checks", "result", "first", "failure"]
+    assert lines[0].split() == ["file", "exercise", "passed", "checks", "score", "result", "first", "failure"]
     assert "1 of 4 files pass every check (seed 2)" in out
     rows = list(csv.DictReader(report.open(encoding="utf-8")))
     by_file = {r["file"]: r for r in rows}
     assert by_file["level1_reference.py"]["result"] == "PASS" and by_file["level1_reference.py"]["passed"] == "11"
+    assert by_file["level1_reference.py"]["score"] == by_file["level1_reference.py"]["max_score"] == "11"
+    assert by_file["hang_forward.py"]["score"] == "0" and float(by_file["hang_forward.py"]["max_score"]) > 0
+    assert by_file["level1_reference.py"]["student"] == "level1_reference"
     assert mistake_en("mse_no_half") in by_file["level1_mse_no_half.py"]["first_failure"]
     assert "timed out" in by_file["hang_forward.py"]["first_failure"]
     assert "could not tell which exercise" in by_file["notes.py"]["first_failure"]

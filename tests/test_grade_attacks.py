@@ -216,7 +216,7 @@ raise RuntimeError("FOUND:" + repr(found[:10]))
 def test_nothing_of_the_judge_is_readable_inside_the_sandbox(tmp_path):
     """No seed, plan, expected value or losslab file anywhere the submission can look."""
     room = Class(tmp_path, SEARCH + WRONG)
-    reports = room.grade()
+    reports = room.grade(SandboxConfig(timeout=60, isolation="required"))  # it walks the whole file system
     assert revealed(reports["attacker.py"], "FOUND").strip() == "[]"
     room.check_harmless(reports)
 

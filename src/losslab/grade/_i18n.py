@@ -251,6 +251,18 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "word.all_passed": ("all checks passed", "全部检查通过"),
     "word.advisory": (" (advisory)", "(参考项)"),
     "word.skip": ("SKIP", "跳过"),
+    "word.self_name": ("your namespace", "你的命名空间"),
+    "word.self_isolation": ("none (a self-check in your own process)", "无(在你自己的进程中自查)"),
+    "word.self_header": ("self-check of {exercise} (seed {seed}): your code runs here, in your own Python process "
+                         "(not isolated, no time limit); the grade that counts is `losslab grade`'s",
+                         "自查 {exercise}(随机种子 {seed}):你的代码在当前 Python 进程中运行(没有隔离,也没有时间限制);"
+                         "以 `losslab grade` 的评分为准"),
+    "word.self_hidden": ("; {hidden} hidden checks run only in `losslab grade`",
+                         ";另有 {hidden} 项隐藏的检查只在 `losslab grade` 中运行"),
+    "word.points": (" [{points} points]", "[{points} 分]"),
+    "word.hidden": (" (hidden check: no details)", "(隐藏的检查:不显示细节)"),
+    "word.hidden_failed": ("a hidden check failed", "有一项隐藏的检查未通过"),
+    "word.score": ("score {earned} of {possible}", "得分 {earned} / {possible}"),
     "word.isolation": ("isolation: {mode}", "隔离:{mode}"),
     "word.not_py": ("not a .py or .ipynb file", "不是 .py 或 .ipynb 文件"),
     "word.a_folder": ("a folder", "文件夹"),

@@ -19,7 +19,7 @@ Detection reads the file's syntax tree and never runs it:
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Callable, Mapping
 
@@ -76,6 +76,21 @@ class Exercise:
     make_cases: Callable[[int], dict]
     probes: Mapping[str, Callable]
     judge: Callable[[dict, Mapping], list]
+    policy: Mapping[str, tuple[float, str]] = field(default_factory=dict)  # check id -> (points, visibility)
+
+    def checks(self, cases: dict, probes: Mapping) -> list:
+        """The judge's checks with their points and visibility (1 point and public unless the policy says)."""
+        return [replace(c, points=self.policy.get(c.id, (c.points, c.visibility))[0],
+                        visibility=self.policy.get(c.id, (c.points, c.visibility))[1])
+                for c in self.judge(cases, probes)]
+
+    def max_points(self, seed: int = 0) -> float:
+        """What every check of the exercise together is worth (the judge run on probes that observed nothing)."""
+        from ._i18n import Msg
+        from .checks import Probe
+
+        nothing = Probe(failure=Msg("reason.not_run", {"call": "-"}))
+        return sum(c.points for c in self.checks(self.make_cases(seed), {p: nothing for p in self.probes}))
 
     @property
     def filename(self) -> str:

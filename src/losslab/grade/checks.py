@@ -70,14 +70,26 @@ class Check:
     reason: Msg | None = None   # why it failed (expected vs got, an exception, a timeout ...)
     mistake: str | None = None  # the likely mistake, a key of _i18n.MESSAGES without "mistake."
     advisory: bool = False      # observed inside the submission's process (which could fake a pass)
+    points: float = 1.0         # what passing it is worth
+    visibility: str = "public"  # "public": full feedback; "hidden": the learner sees its name and pass/fail
+
+    @property
+    def id(self) -> str:
+        """A stable name within its exercise: the target and what was tested (``"Relu.backward:float32"``)."""
+        return f"{self.target}:{self.case.key.removeprefix('case.')}"
+
+    @property
+    def earned(self) -> float:
+        return self.points if self.passed else 0.0
 
     def mistake_text(self, lang: str = "en") -> str | None:
         return None if self.mistake is None else say(f"mistake.{self.mistake}", lang)
 
     def to_dict(self, lang: str = "en") -> dict:
-        return {"exercise": self.exercise, "target": self.target, "case": self.case.text(lang),
+        return {"id": self.id, "exercise": self.exercise, "target": self.target, "case": self.case.text(lang),
                 "passed": self.passed, "reason": None if self.reason is None else self.reason.text(lang),
-                "mistake": self.mistake, "mistake_text": self.mistake_text(lang), "advisory": self.advisory}
+                "mistake": self.mistake, "mistake_text": self.mistake_text(lang), "advisory": self.advisory,
+                "points": self.points, "score": self.earned, "visibility": self.visibility}
 
 
 def fmt(value) -> str:

@@ -5,7 +5,8 @@
     losslab exercise start NAME [DIR] [--force] [--lang zh|en]
     losslab grade FILE|DIR [--exercise NAME] [--seed N] [--json] [--timeout S] [--memory MIB]
                            [--isolation auto|required|none] [--jobs N] [--scheduler ADDRESS|local]
-                           [--report CSV] [--lang zh|en]
+                           [--report CSV] [--format gradescope|junit] [--out FILE] [--id-pattern REGEX]
+                           [--lang zh|en]
 
 ``grade`` exits 0 when every check passes, 1 when one fails, 2 for a usage mistake.
 """
@@ -104,9 +105,11 @@ def _cmd_grade(args) -> int:
     except IsolationUnavailable as exc:
         raise _user_error(f"{exc}; refusing to grade (--isolation auto grades without it, for trusted files)") \
             from None
-    rows = report.table_rows(reports, args.lang)
+    rows = report.table_rows(reports, args.lang, args.id_pattern)
     if args.report:
         report.write_csv(args.report, rows)
+    if args.format is not None:
+        _export(reports, args)
     if args.json:
         data = [report.to_json(r, args.lang) for r in reports]
         print(json.dumps(data if is_dir else data[0], ensure_ascii=False, indent=2))
@@ -120,6 +123,34 @@ def _cmd_grade(args) -> int:
     if args.report and not args.json:
         print(f"wrote {args.report}")
     return 0 if all(r.passed for r in reports if r.skipped is None) else 1
+
+
+def _export(reports, args) -> None:
+    """``--format gradescope|junit``: write the grades to ``--out`` in that format."""
+    from . import export
+
+    out = Path(args.out or ("results.json" if args.format == "gradescope" else "junit.xml"))
+    if args.format == "gradescope":
+        text = json.dumps(export.gradescope(reports, args.lang), ensure_ascii=False, indent=2) + "\n"
+    else:
+        text = export.junit(reports, args.lang, args.id_pattern)
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _user_error(f"cannot write --out {out}: {exc.strerror or exc}") from None
+    if not args.json:
+        print(f"wrote {out}")
+
+
+def _id_pattern(text: str) -> str:
+    import argparse
+    import re
+
+    try:
+        re.compile(text)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"not a regular expression ({exc})") from None
+    return text
 
 
 def _grade_on_cluster(path: Path, args, seed: int, config: SandboxConfig):
@@ -189,6 +220,14 @@ def add_commands(sub) -> None:
     grade.add_argument("--scheduler", metavar="ADDRESS",
                        help="grade a DIR on the Dask cluster at ADDRESS (tcp://host:8786), one task per file, "
                             "each sandboxed on its worker; 'local' starts a LocalCluster of --jobs processes")
-    grade.add_argument("--report", metavar="CSV", help="also write the table as CSV")
+    grade.add_argument("--report", metavar="CSV", help="also write the table as CSV (a row per file and exercise, "
+                                                        "with the student, the score and the points possible)")
+    grade.add_argument("--format", choices=("gradescope", "junit"),
+                       help="also write the grades for another tool: gradescope (the autograder's results.json) "
+                            "or junit (JUnit XML), to --out")
+    grade.add_argument("--out", metavar="FILE", help="where --format writes (default results.json or junit.xml)")
+    grade.add_argument("--id-pattern", type=_id_pattern, metavar="REGEX",
+                       help="the student id in a file name: the first group (or the whole match) of REGEX, "
+                            "e.g. '(\\d{10})' (default: the name without its suffix)")
     grade.add_argument("--lang", choices=LANGS, default="en", help="language of the feedback (en or zh)")
     grade.set_defaults(run=_cmd_grade)

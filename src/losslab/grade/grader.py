@@ -54,6 +54,11 @@ class ExerciseReport:
         """(checks passed, checks run)."""
         return sum(c.passed for c in self.checks), len(self.checks)
 
+    @property
+    def score(self) -> tuple[float, float]:
+        """(points earned, points possible)."""
+        return sum(c.earned for c in self.checks), sum(c.points for c in self.checks)
+
 
 @dataclass(frozen=True)
 class FileReport:
@@ -84,6 +89,17 @@ class FileReport:
         if self.problem is not None:
             return 0, 1
         return sum(e.counts[0] for e in self.exercises), sum(e.counts[1] for e in self.exercises)
+
+    @property
+    def score(self) -> tuple[float, float]:
+        """(points earned, points possible); a file with a ``problem`` earns nothing of what its exercises
+        are worth."""
+        if self.skipped is not None:
+            return 0.0, 0.0
+        if self.problem is not None:
+            names = [n for n in self.problem.exercise.split(", ") if n in catalog.names()]
+            return 0.0, sum(catalog.get(n).max_points(self.seed) for n in names)
+        return sum(e.score[0] for e in self.exercises), sum(e.score[1] for e in self.exercises)
 
 
 def _problem(path: Path, reason: Msg, exercises: Sequence[str] = ()) -> Check:
@@ -214,7 +230,7 @@ def _grade_python(path: Path, source: bytes, exercises, seed: int, config: Sandb
     for exercise in chosen:
         probes = {p: run.probes[f"{exercise.name}:{p}"] for p in exercise.probes}
         try:
-            checks = exercise.judge(cases[exercise.name], probes)
+            checks = exercise.checks(cases[exercise.name], probes)
         except Exception as exc:  # a judge bug on an unforeseen answer must not stop a directory run
             checks = [Check(exercise.name, path.name, Msg("case.judging"), False, Msg("reason.internal", {
                 "msg": printable(f"{type(exc).__name__}: {exc}")}))]

@@ -21,12 +21,16 @@ from .checks import Check
 from .grader import FileReport
 from .sandbox import printable
 
-__all__ = ["check_line", "file_lines", "table_rows", "format_table", "write_csv", "to_json", "reproduce_command"]
+__all__ = ["check_line", "file_lines", "table_rows", "format_table", "write_csv", "to_json", "reproduce_command",
+           "student_id", "failure_text"]
 
-COLUMNS = ("file", "exercise", "passed", "checks", "result", "first_failure", "isolation")
+COLUMNS = ("student", "file", "exercise", "passed", "checks", "score", "max_score", "result", "first_failure",
+           "isolation")
+TABLE = ("file", "exercise", "passed", "checks", "score", "result", "first_failure")
 
 
-def _failure_text(check: Check, lang: str) -> str:
+def failure_text(check: Check, lang: str) -> str:
+    """Why ``check`` failed, and the likely mistake when one is named."""
     text = check.reason.text(lang) if check.reason is not None else ""
     if check.mistake is not None:
         text += say("word.likely", lang) + check.mistake_text(lang)
@@ -39,12 +43,37 @@ def check_line(check: Check, lang: str = "en", seed: int | None = None) -> str:
     line = f"  {word}  {check.target}: {check.case.text(lang)}"
     if check.advisory:
         line += say("word.advisory", lang)
+    if check.points != 1:
+        line += say("word.points", lang, points=_num(check.points))
+    if check.visibility == "hidden":
+        return line + say("word.hidden", lang)
     if check.passed:
         return line
-    line += f" -- {_failure_text(check, lang)}"
+    line += f" -- {failure_text(check, lang)}"
     if seed is not None:
         line += f"  [{say('word.seed', lang)} {seed}]"
     return line
+
+
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+def student_id(path: str, pattern: str | None = None) -> str:
+    """The student a file belongs to: the first group (or the whole match) of ``pattern`` searched in the
+    file's name, else the name without its suffix.
+
+    >>> student_id("hw3_2024001234_zhang.py", r"\\d{10}"), student_id("alice.ipynb")
+    ('2024001234', 'alice')
+    """
+    import re
+
+    name = os.path.basename(path)
+    if pattern:
+        match = re.search(pattern, name)
+        if match:
+            return match.group(1) if match.groups() else match.group(0)
+    return os.path.splitext(name)[0]
 
 
 def reproduce_command(report: FileReport) -> str:
@@ -71,32 +100,41 @@ def file_lines(report: FileReport, lang: str = "en") -> list[str]:
         lines += [check_line(c, lang, report.seed) for c in ex.checks]
         passed, total = ex.counts
         lines.append("  " + say("word.summary", lang, passed=passed, total=total))
+        earned, possible = ex.score
+        if possible != total:  # points other than one per check
+            lines.append("  " + say("word.score", lang, earned=_num(earned), possible=_num(possible)))
     if not report.passed:
         lines.append(say("word.reproduce", lang, command=reproduce_command(report)))
     return lines
 
 
-def table_rows(reports: Sequence[FileReport], lang: str = "en") -> list[dict]:
-    """One row per (file, exercise): the columns of the table and of the CSV report."""
+def table_rows(reports: Sequence[FileReport], lang: str = "en", id_pattern: str | None = None) -> list[dict]:
+    """One row per (file, exercise): the columns of the table and of the CSV report (``student`` taken from
+    the file's name by ``id_pattern``, see :func:`student_id`)."""
     rows = []
     for r in reports:
         name = printable(os.path.basename(r.path), 200)
+        common = {"student": printable(student_id(r.path, id_pattern), 200), "file": name}
         if r.skipped is not None:
-            rows.append({"file": name, "exercise": "-", "passed": 0, "checks": 0, "result": say("word.skip", lang),
-                         "first_failure": r.skipped.text(lang), "isolation": ""})
+            rows.append({**common, "exercise": "-", "passed": 0, "checks": 0, "score": 0, "max_score": 0,
+                         "result": say("word.skip", lang), "first_failure": r.skipped.text(lang), "isolation": ""})
             continue
         if r.problem is not None:
-            rows.append({"file": name, "exercise": r.problem.exercise, "passed": 0, "checks": 1,
-                         "result": say("word.fail", lang), "first_failure": _failure_text(r.problem, lang),
-                         "isolation": r.isolation})
+            earned, possible = r.score
+            rows.append({**common, "exercise": r.problem.exercise, "passed": 0, "checks": 1, "score": _num(earned),
+                         "max_score": _num(possible), "result": say("word.fail", lang),
+                         "first_failure": failure_text(r.problem, lang), "isolation": r.isolation})
             continue
         for ex in r.exercises:
             passed, total = ex.counts
+            earned, possible = ex.score
             first = next((c for c in ex.checks if not c.passed), None)
-            failure = "" if first is None else _failure_text(first, lang)
+            failure = "" if first is None else (say("word.hidden_failed", lang) if first.visibility == "hidden"
+                                                else failure_text(first, lang))
             if first is not None and not failure.startswith(first.target):
                 failure = f"{first.target}: {failure}"
-            rows.append({"file": name, "exercise": ex.exercise, "passed": passed, "checks": total,
+            rows.append({**common, "exercise": ex.exercise, "passed": passed, "checks": total,
+                         "score": _num(earned), "max_score": _num(possible),
                          "result": say("word.pass" if ex.passed else "word.fail", lang), "first_failure": failure,
                          "isolation": r.isolation})
     return rows
@@ -118,9 +156,9 @@ def _cut(text: str, width: int) -> str:
 def format_table(rows: Sequence[dict], width: int = 70) -> str:
     """The rows as an aligned text table (the first failure cut to ``width`` columns; the isolation of the
     run is printed once, above the table)."""
-    columns = COLUMNS[:-1]
-    cells = [[_cut(str(r[c]), width) if c == "first_failure" else str(r[c]) for c in columns] for r in rows]
-    head = ["file", "exercise", "passed", "checks", "result", "first failure"]
+    cells = [[_cut(str(r[c]), width) if c == "first_failure" else
+              f"{r['score']}/{r['max_score']}" if c == "score" else str(r[c]) for c in TABLE] for r in rows]
+    head = ["file", "exercise", "passed", "checks", "score", "result", "first failure"]
     widths = [max(_width(h), *(_width(row[i]) for row in cells)) for i, h in enumerate(head)]
 
     def line(values):
@@ -142,9 +180,11 @@ def to_json(report: FileReport, lang: str = "en") -> dict:
     passed, total = report.counts
     if report.skipped is not None:
         return {"file": report.path, "skipped": report.skipped.text(lang)}
+    earned, possible = report.score
     return {
         "file": report.path, "seed": report.seed, "passed": report.passed, "checks_passed": passed,
-        "checks_total": total, "seconds": round(report.seconds, 3), "isolation": report.isolation,
+        "checks_total": total, "score": earned, "max_score": possible, "seconds": round(report.seconds, 3),
+        "isolation": report.isolation,
         "notes": [n.text(lang) for n in report.notes],
         "problem": None if report.problem is None else report.problem.to_dict(lang),
         "exercises": [{"exercise": e.exercise, "passed": e.passed, "checks": [c.to_dict(lang) for c in e.checks]}

@@ -570,6 +570,53 @@ def _stop_reason(stop: Stopped, call: Msg | str, session: Session) -> Msg:
 
 # =========================================================================== one submission
 
+def probe_all(session, exercises: Sequence, cases: dict, probes: dict, memory_mb: int = 0):
+    """Run every probe of ``exercises`` on ``session`` (a :class:`Session`, or a :class:`LocalSession`),
+    filling ``probes``; returns how the submission stopped (a :class:`Stopped` or None) and in which call."""
+    rec = Recorder(session)
+    stop, where = None, ""
+    for exercise in exercises:
+        for name, probe in exercise.probes.items():
+            probe_id = f"{exercise.name}:{name}"
+            if stop is not None:
+                probes[probe_id] = Probe(failure=Msg("reason.not_run", {"call": _call(where)}))
+                continue
+            rec.current = ""
+            try:
+                probes[probe_id] = Probe(values=probe(session, cases[exercise.name], rec))
+            except LearnerError as exc:
+                probes[probe_id] = Probe(failure=_failure(exc.error, rec.current, memory_mb))
+            except MissingName as exc:
+                probes[probe_id] = Probe(failure=_failure({"kind": "missing", "name": exc.name}, "", 0))
+            except Stopped as exc:
+                stop, where = exc, rec.current or name
+                probes[probe_id] = Probe(failure=_stop_reason(exc, where, session))
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # noqa: BLE001  (what the learner returned broke the probe's use of it;
+                # in a local session, the learner's own exception)
+                probes[probe_id] = Probe(failure=_failure(
+                    {"kind": "exit" if isinstance(exc, SystemExit) else "raised", "exc": type(exc).__name__,
+                     "msg": printable(exc), "code": getattr(exc, "code", None)}, rec.current or name, memory_mb))
+    return stop, where
+
+
+class LocalSession:
+    """The learner's own objects, called directly in this process (the self-check of a notebook)."""
+
+    def __init__(self, namespace: dict) -> None:
+        self.namespace = namespace
+
+    def need(self, name: str):
+        value = self.namespace.get(name)
+        if value is None:
+            raise MissingName(name)
+        return value
+
+    def get(self, obj, name: str, default=None):
+        return getattr(obj, name, default)
+
+
 def run_probes(source: str, exercises: Sequence, cases: dict, config: SandboxConfig = SandboxConfig(),
                isolation: _isolation.Isolation | None = None, hide: tuple = ()) -> RunResult:
     """Import ``source`` in a sandbox and run every probe of ``exercises`` on it, with ``cases[name]`` as the
@@ -607,30 +654,10 @@ def run_probes(source: str, exercises: Sequence, cases: dict, config: SandboxCon
                 stop, where = exc, "import"
                 probes["import"] = Probe(failure=_stop_reason(exc, Msg("call.import"), session))
         imported = probes["import"]
-        rec = Recorder()
-        for exercise in exercises:
-            for name, probe in exercise.probes.items():
-                probe_id = f"{exercise.name}:{name}"
-                if imported.failure is not None and stop is None:
-                    probes[probe_id] = Probe(failure=imported.failure)
-                    continue
-                if stop is not None:
-                    probes[probe_id] = Probe(failure=Msg("reason.not_run", {"call": _call(where or "import")}))
-                    continue
-                rec.current = ""
-                try:
-                    probes[probe_id] = Probe(values=probe(session, cases[exercise.name], rec))
-                except LearnerError as exc:
-                    probes[probe_id] = Probe(failure=_failure(exc.error, rec.current, config.memory_mb))
-                except MissingName as exc:
-                    probes[probe_id] = Probe(failure=_failure({"kind": "missing", "name": exc.name}, "", 0))
-                except Stopped as exc:
-                    stop, where = exc, rec.current or name
-                    probes[probe_id] = Probe(failure=_stop_reason(exc, where, session))
-                except Exception as exc:  # noqa: BLE001  (what the learner returned broke the probe's use of it)
-                    probes[probe_id] = Probe(failure=_failure(
-                        {"kind": "raised", "exc": type(exc).__name__, "msg": printable(exc)}, rec.current or name,
-                        config.memory_mb))
+        if imported.failure is not None and stop is None:
+            probes.update({i: Probe(failure=imported.failure) for i in ids[1:]})
+        elif stop is None:
+            stop, where = probe_all(session, exercises, cases, probes, config.memory_mb)
     finally:
         problem = session.close()
     if problem is not None:  # the run is not to be trusted: every probe fails with the reason

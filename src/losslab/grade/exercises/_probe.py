@@ -31,17 +31,14 @@ class MissingName(Exception):
 
 
 class Recorder:
-    """Remembers which learner call is running, and tells ``on_call`` whenever that changes."""
+    """Remembers which learner call is running, for ``session`` (the submission the probes call)."""
 
-    def __init__(self, on_call: Callable[[str], None] | None = None) -> None:
+    def __init__(self, session=None) -> None:
         self.current = ""
-        self._on_call = on_call
+        self.session = session
 
     def label(self, text: str) -> None:
-        if text != self.current:
-            self.current = text
-            if self._on_call is not None:
-                self._on_call(text)
+        self.current = text
 
     def call(self, label: str, fn: Callable, *args, **kwargs):
         """``fn(*args, **kwargs)``, remembered as the call in progress under ``label``."""
@@ -55,7 +52,7 @@ class Recorder:
 
     def attr(self, obj, name: str):
         """``obj.name`` (an attribute of a learner's object), or None when it has none."""
-        return obj._session.get(obj, name)
+        return self.session.get(obj, name)
 
 
 def snapshot(value):
