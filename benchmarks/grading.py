@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/grading.py --markdown BENCHMARKS.md
 
-A class is 200 files cycled from tests/grade_fixtures/ (every reference solution, every
-named mistake, the crashes; not the infinite loop, whose 5 s would measure the time limit).
+A class is 200 files cycled from the built-in exercises' reference solutions and
+tests/grade_fixtures/ (every named mistake, the crashes; not the infinite loop, whose 5 s
+would measure the time limit).
 Each mode grades the whole class `--repeat` times, the modes taking turns, with `--jobs`
 submissions at once (default: the CPU count), in one process through `grade_dir`; the
 median wall time of each mode and their ratio go between the grading markers of the report.
@@ -24,18 +25,21 @@ from pathlib import Path
 
 from _report import replace_section
 
-from losslab.grade import SandboxConfig, grade_dir
+from losslab.grade import SandboxConfig, catalog, grade_dir
 from losslab.grade import _isolation
 
 START, END = "<!-- grading:start -->", "<!-- grading:end -->"
-FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "grade_fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "grade_fixtures"  # the named mistakes and crashes
 LEFT_OUT = {"hang_forward.py", "conftest.py"}
 
 
 def make_class(folder: Path, size: int) -> None:
-    sources = sorted(p for p in FIXTURES.glob("*.py") if p.name not in LEFT_OUT)
+    solutions = [Path(str(e.folder)) / "solution.py" for e in catalog.EXERCISES]
+    sources = solutions + sorted(p for p in FIXTURES.glob("*.py") if p.name not in LEFT_OUT)
     for i in range(size):
-        shutil.copy(sources[i % len(sources)], folder / f"student{i:03d}_{sources[i % len(sources)].name}")
+        source = sources[i % len(sources)]
+        name = source.parent.name if source.name == "solution.py" else source.stem
+        shutil.copy(source, folder / f"student{i:03d}_{name}.py")
 
 
 def main(argv=None) -> int:

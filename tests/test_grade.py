@@ -20,14 +20,9 @@ from losslab.cli import main
 from losslab.grade import SandboxConfig, catalog, grade_dir, grade_file
 from losslab.grade._i18n import MESSAGES, say
 
-FIXTURES = Path(__file__).parent / "grade_fixtures"
+from _support import REFERENCES, grade_fixture  # noqa: E402
+
 FAST = SandboxConfig(timeout=2.0)
-REFERENCES = {
-    "level1_reference.py": "loss-forward", "level2_reference.py": "loss-backward",
-    "cee_reference.py": "cross-entropy-error", "numerical_gradient_reference.py": "numerical-gradient",
-    "relu_reference.py": "relu-backward", "sigmoid_reference.py": "sigmoid-backward",
-    "affine_reference.py": "affine-backward", "bce_reference.py": "bce-with-logits", "sgd_reference.py": "sgd-step",
-}
 
 
 def mistake_en(key: str) -> str:
@@ -43,7 +38,7 @@ def failed(report):
 
 @pytest.mark.parametrize("name", ["level1_reference.py", "level2_reference.py"])
 def test_textbook_solutions_of_levels_1_and_2_pass(name, capsys):
-    assert main(["grade", str(FIXTURES / name), "--seed", "3", "--timeout", "5"]) == 0
+    assert main(["grade", str(grade_fixture(name)), "--seed", "3", "--timeout", "5"]) == 0
     out = capsys.readouterr().out
     assert "FAIL" not in out and f"{REFERENCES[name]} (" in out
     assert " 11 of 11 checks passed" in out or " 17 of 17 checks passed" in out
@@ -51,7 +46,7 @@ def test_textbook_solutions_of_levels_1_and_2_pass(name, capsys):
 
 def test_every_reference_solution_passes_on_several_seeds(tmp_path):
     for name in REFERENCES:
-        shutil.copy(FIXTURES / name, tmp_path / name)
+        shutil.copy(grade_fixture(name), tmp_path / name)
     for seed in (0, 1):
         reports = grade_dir(tmp_path, seed=seed, config=SandboxConfig(timeout=10))
         assert [(Path(r.path).name, r.passed) for r in reports] == [(n, True) for n in sorted(REFERENCES)], [
@@ -62,19 +57,20 @@ def test_every_reference_solution_passes_on_several_seeds(tmp_path):
 # --------------------------------------------------------------------------- detection
 
 def test_detection_tells_level_1_from_level_2():
-    assert catalog.detect((FIXTURES / "level1_reference.py").read_text()) == ["loss-forward"]
-    assert catalog.detect((FIXTURES / "level2_reference.py").read_text()) == ["loss-backward"]
+    assert catalog.detect((grade_fixture("level1_reference.py")).read_text()) == ["loss-forward"]
+    assert catalog.detect((grade_fixture("level2_reference.py")).read_text()) == ["loss-backward"]
     assert catalog.detect("class MeanSquaredError:\n    def forward(self, y, t): pass\n") == ["loss-forward"]
     assert catalog.detect("class MeanSquaredError:\n    def backward(self): pass\n") == ["loss-backward"]
     assert catalog.detect("def cross_entropy_error(y, t): pass\nclass SGD: pass\n") == [
         "cross-entropy-error", "sgd-step"]
     assert catalog.detect("x = 1\n") == []
     for name, exercise in REFERENCES.items():
-        assert catalog.detect((FIXTURES / name).read_text()) == [exercise]
+        assert catalog.detect((grade_fixture(name)).read_text()) == [exercise]
 
 
-def test_exercise_option_overrides_detection(capsys):
-    code = main(["grade", str(FIXTURES / "level2_reference.py"), "--exercise", "loss-forward", "--seed", "1"])
+def test_exercise_option_overrides_detection(tmp_path, capsys):
+    shutil.copy(grade_fixture("level2_reference.py"), tmp_path / "level2.py")
+    code = main(["grade", str(tmp_path / "level2.py"), "--exercise", "loss-forward", "--seed", "1"])
     out = capsys.readouterr().out
     assert "loss-forward (" in out and "loss-backward" not in out.splitlines()[0]
     assert code == 0  # level 2's given forward is a correct level-1 answer
@@ -95,7 +91,7 @@ REQUIRED = [  # (fixture, mistake): the feedback the issue asks for, each on its
 
 @pytest.mark.parametrize("name, mistake", REQUIRED)
 def test_each_required_mistake_is_named(name, mistake, capsys):
-    assert main(["grade", str(FIXTURES / name), "--seed", "4", "--timeout", "5"]) == 1
+    assert main(["grade", str(grade_fixture(name)), "--seed", "4", "--timeout", "5"]) == 1
     out = capsys.readouterr().out
     fail_lines = [line for line in out.splitlines() if line.lstrip().startswith("FAIL")]
     assert fail_lines and all(mistake_en(mistake) in line for line in fail_lines), out
@@ -105,7 +101,7 @@ def test_each_required_mistake_is_named(name, mistake, capsys):
 
 
 def test_required_mistakes_in_chinese(capsys):
-    assert main(["grade", str(FIXTURES / "level1_forgot_batch_mean.py"), "--seed", "4", "--lang", "zh"]) == 1
+    assert main(["grade", str(grade_fixture("level1_forgot_batch_mean.py")), "--seed", "4", "--lang", "zh"]) == 1
     out = capsys.readouterr().out
     assert say("mistake.no_batch_mean", "zh") in out and "失败" in out and "应为" in out
 
@@ -177,7 +173,7 @@ VARIANTS = {
 def variant_reports(tmp_path_factory):
     folder = tmp_path_factory.mktemp("variants")
     for mistake, (reference, edits) in VARIANTS.items():
-        source = (FIXTURES / reference).read_text()
+        source = (grade_fixture(reference)).read_text()
         for old, new in edits:
             assert source.count(old) == 1, (mistake, old)
             source = source.replace(old, new)
@@ -207,7 +203,7 @@ def test_every_message_exists_in_both_languages():
 # --------------------------------------------------------------------------- untrusted code
 
 def test_hanging_submission_is_stopped_and_reported(capsys):
-    code = main(["grade", str(FIXTURES / "hang_forward.py"), "--seed", "1", "--timeout", "2"])
+    code = main(["grade", str(grade_fixture("hang_forward.py")), "--seed", "1", "--timeout", "2"])
     out = capsys.readouterr().out
     assert code == 1
     assert "timed out after 2 s while running SoftmaxWithLoss.forward" in out
@@ -220,14 +216,14 @@ def test_hanging_submission_is_stopped_and_reported(capsys):
     ("crash_memory.py", "MeanSquaredError.forward ran out of memory (the limit is 512 MiB)"),
 ])
 def test_crash_during_a_check_fails_that_check_only(name, expected, capsys):
-    code = main(["grade", str(FIXTURES / name), "--seed", "1", "--timeout", "5", "--memory", "512"])
+    code = main(["grade", str(grade_fixture(name)), "--seed", "1", "--timeout", "5", "--memory", "512"])
     out = capsys.readouterr().out
     assert code == 1 and expected in out
     assert "PASS  SoftmaxWithLoss.forward" in out  # the other class was still graded
     assert "6 of 11 checks passed" in out
 
 
-LEVEL1 = (FIXTURES / "level1_reference.py").read_text()
+LEVEL1 = (grade_fixture("level1_reference.py")).read_text()
 
 
 @pytest.mark.parametrize("prefix, expected", [
@@ -258,7 +254,7 @@ def test_segfault_is_reported(tmp_path):
 
 def test_learners_file_is_never_modified(tmp_path):
     path = tmp_path / "mine.py"
-    shutil.copy(FIXTURES / "level2_reference.py", path)
+    shutil.copy(grade_fixture("level2_reference.py"), path)
     before = hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns
     assert grade_file(path, seed=2, config=FAST).passed
     assert (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns) == before
@@ -324,7 +320,7 @@ def test_exercise_show_and_unknown_name(capsys):
 
 def test_grade_dir_prints_a_table_and_writes_the_csv_report(tmp_path, capsys):
     for name in ("level1_reference.py", "level1_mse_no_half.py", "hang_forward.py"):
-        shutil.copy(FIXTURES / name, tmp_path / name)
+        shutil.copy(grade_fixture(name), tmp_path / name)
     (tmp_path / "notes.py").write_text("print('hello')\n")
     report = tmp_path / "marks.csv"
     code = main(["grade", str(tmp_path), "--seed", "2", "--timeout", "2", "--report", str(report)])
@@ -345,21 +341,21 @@ def test_grade_dir_prints_a_table_and_writes_the_csv_report(tmp_path, capsys):
 
 
 def test_json_output_parses(tmp_path, capsys):
-    assert main(["grade", str(FIXTURES / "level2_wrong_sign.py"), "--seed", "5", "--json"]) == 1
+    assert main(["grade", str(grade_fixture("level2_wrong_sign.py")), "--seed", "5", "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert data["passed"] is False and data["seed"] == 5
     assert data["checks_total"] == 17 and data["checks_passed"] < 17
     checks = data["exercises"][0]["checks"]
     assert {c["mistake"] for c in checks if not c["passed"]} == {"grad_sign"}
-    shutil.copy(FIXTURES / "level1_reference.py", tmp_path / "a.py")
+    shutil.copy(grade_fixture("level1_reference.py"), tmp_path / "a.py")
     assert main(["grade", str(tmp_path), "--seed", "5", "--json", "--lang", "zh"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert isinstance(data, list) and data[0]["passed"] and "平台的测试" in data[0]["exercises"][0]["checks"][0]["case"]
 
 
 def test_same_seed_same_verdicts():
-    one = grade_file(FIXTURES / "level1_mse_mean.py", seed=11, config=FAST)
-    two = grade_file(FIXTURES / "level1_mse_mean.py", seed=11, config=FAST)
+    one = grade_file(grade_fixture("level1_mse_mean.py"), seed=11, config=FAST)
+    two = grade_file(grade_fixture("level1_mse_mean.py"), seed=11, config=FAST)
     assert [c.to_dict() for e in one.exercises for c in e.checks] == [
         c.to_dict() for e in two.exercises for c in e.checks]
 
@@ -370,7 +366,7 @@ def test_same_seed_same_verdicts():
     (["grade", "FIXTURE", "--memory", "16"], "memory_mb must be"),
 ])
 def test_usage_mistakes_exit_2_with_one_line(argv, message, capsys):
-    argv = [str(FIXTURES / "level1_reference.py") if a == "FIXTURE" else a for a in argv]
+    argv = [str(grade_fixture("level1_reference.py")) if a == "FIXTURE" else a for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -35,7 +35,8 @@ from losslab.grade import SandboxConfig, grade_dir, grade_file
 from losslab.grade import _isolation
 from losslab.grade.sandbox import IsolationUnavailable
 
-FIXTURES = Path(__file__).parent / "grade_fixtures"
+from _support import grade_fixture
+
 FOUND = _isolation.status()
 GROUPS = _isolation.cgroups()
 needs_isolation = pytest.mark.skipif(not FOUND.isolated, reason=f"no isolation here: {FOUND.detail}")
@@ -116,7 +117,7 @@ class Class:
         self.report = outside / "grades.csv"
         self.marker = f"losslab-attack-{uuid.uuid4().hex}"
         self.classmate = self.folder / "classmate.py"
-        shutil.copy(FIXTURES / "level1_reference.py", self.classmate)
+        shutil.copy(grade_fixture("level1_reference.py"), self.classmate)
         values = {"MARKER": self.marker, "CLASSMATE": str(self.classmate), "CANARY": str(self.canary),
                   "REPORT": str(self.report), "PACKAGE": str(PACKAGE), "PYTHON": sys.executable, **tokens}
         for key, value in values.items():
@@ -317,7 +318,7 @@ def test_concurrent_runs_cannot_touch_each_others_files(tmp_path):
     room = Class(tmp_path, SCRIBBLE.replace("@HOSTTMP@", os.path.realpath(os.environ.get("TMPDIR", "/tmp"))) + WRONG)
     solo = tmp_path / "solo"
     solo.mkdir()
-    shutil.copy(FIXTURES / "level1_reference.py", solo / "correct.py")
+    shutil.copy(grade_fixture("level1_reference.py"), solo / "correct.py")
     results = {}
 
     def run(name, folder):
@@ -511,7 +512,7 @@ def test_special_and_vanishing_files_fail_alone(tmp_path):
     """A FIFO, a link to /dev/zero, a folder named .py, a huge file, a non-.py file: each gets its own row."""
     folder = tmp_path / "class"
     folder.mkdir()
-    shutil.copy(FIXTURES / "level1_reference.py", folder / "classmate.py")
+    shutil.copy(grade_fixture("level1_reference.py"), folder / "classmate.py")
     os.mkfifo(folder / "fifo.py")
     os.symlink("/dev/zero", folder / "zero.py")
     (folder / "folder.py").mkdir()
@@ -532,7 +533,7 @@ def test_a_file_deleted_during_the_run_is_graded_as_read(tmp_path):
     reports = room.grade(SandboxConfig(timeout=10), jobs=1)  # without isolation too: the bytes were read first
     assert reports["classmate.py"].passed and not reports["attacker.py"].passed
     if not room.classmate.exists():
-        shutil.copy(FIXTURES / "level1_reference.py", room.classmate)
+        shutil.copy(grade_fixture("level1_reference.py"), room.classmate)
     room.check_harmless()
 
 
@@ -597,7 +598,7 @@ def test_terminal_control_sequences_are_escaped(tmp_path, capsys):
 # =========================================================================== the mode is always said
 
 def test_every_run_says_its_isolation(tmp_path, capsys):
-    shutil.copy(FIXTURES / "level1_reference.py", tmp_path / "mine.py")
+    shutil.copy(grade_fixture("level1_reference.py"), tmp_path / "mine.py")
     assert main(["grade", str(tmp_path / "mine.py"), "--seed", "1", "--json"]) == 0
     out = capsys.readouterr()
     assert out.err.startswith("isolation: ")
@@ -612,7 +613,7 @@ def test_every_run_says_its_isolation(tmp_path, capsys):
 
 
 def test_required_isolation_refuses_where_there_is_none(tmp_path, capsys, monkeypatch):
-    shutil.copy(FIXTURES / "level1_reference.py", tmp_path / "mine.py")
+    shutil.copy(grade_fixture("level1_reference.py"), tmp_path / "mine.py")
     monkeypatch.setattr(_isolation, "_found", _isolation.Isolation("none", "bwrap not found (for this test)"))
     with pytest.raises(IsolationUnavailable, match="bwrap not found"):
         grade_file(tmp_path / "mine.py", config=SandboxConfig(isolation="required"))

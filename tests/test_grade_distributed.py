@@ -8,6 +8,7 @@ mistake must be those of the local run (timings aside). Skips without dask.distr
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,8 @@ distributed = pytest.importorskip("distributed")
 
 from losslab.grade import distributed as remote_grading  # noqa: E402
 
-FIXTURES = Path(__file__).parent / "grade_fixtures"
+from _support import GRADE_FIXTURES, REFERENCES, grade_fixture  # noqa: E402
+
 CONFIG = SandboxConfig(timeout=5.0, memory_mb=512)
 SEED = 3
 
@@ -41,9 +43,13 @@ def cluster():
 
 
 def test_cluster_grades_the_fixtures_as_the_local_judge(cluster, tmp_path, capsys):
-    local = grade_dir(FIXTURES, seed=SEED, config=CONFIG)
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for name in [*REFERENCES, *(p.name for p in GRADE_FIXTURES.glob("*.py") if p.name != "conftest.py")]:
+        shutil.copy(grade_fixture(name), folder / name)
+    local = grade_dir(folder, seed=SEED, config=CONFIG)
     assert any(r.passed for r in local) and not all(r.passed for r in local)
-    argv = ["grade", str(FIXTURES), "--seed", str(SEED), "--timeout", "5", "--memory", "512", "--json",
+    argv = ["grade", str(folder), "--seed", str(SEED), "--timeout", "5", "--memory", "512", "--json",
             "--report", str(tmp_path / "remote.csv"), "--scheduler", cluster.scheduler_address]
     assert main(argv) == 1
     remote = json.loads(capsys.readouterr().out)
@@ -70,13 +76,13 @@ def test_files_travel_with_their_tasks(cluster, tmp_path):
 
 
 def test_scheduler_usage_mistakes(monkeypatch, capsys):
-    assert main(["grade", str(FIXTURES / "level1_reference.py"), "--scheduler", "local"]) == 2
+    assert main(["grade", str(grade_fixture("level1_reference.py")), "--scheduler", "local"]) == 2
     assert "--scheduler grades a directory" in capsys.readouterr().err
     monkeypatch.setattr(remote_grading, "CONNECT_TIMEOUT", "0.5s")
-    assert main(["grade", str(FIXTURES), "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    assert main(["grade", str(GRADE_FIXTURES), "--scheduler", "tcp://127.0.0.1:9"]) == 2
     assert "could not reach the Dask scheduler at tcp://127.0.0.1:9" in capsys.readouterr().err
     with pytest.raises(ValueError, match="pass a scheduler address"):
-        remote_grading.grade_dir_distributed(FIXTURES)
+        remote_grading.grade_dir_distributed(GRADE_FIXTURES)
 
 
 def test_each_worker_runs_the_same_sandbox(cluster, tmp_path):
@@ -89,10 +95,10 @@ def test_each_worker_runs_the_same_sandbox(cluster, tmp_path):
     folder = tmp_path / "subs"
     folder.mkdir()
     (folder / "attacker.py").write_text(SEARCH + WRONG)
-    (folder / "classmate.py").write_text((FIXTURES / "level1_reference.py").read_text())
+    (folder / "classmate.py").write_text((grade_fixture("level1_reference.py")).read_text())
     with distributed.Client(cluster) as client:
         reports = remote_grading.grade_dir_distributed(folder, seed=5, client=client,
-                                                       config=SandboxConfig(timeout=10, isolation="required"))
+                                                       config=SandboxConfig(timeout=60, isolation="required"))
     attacker, classmate = reports
     assert classmate.passed and not attacker.passed
     assert "FOUND:[]" in attacker.problem.reason.text("en")

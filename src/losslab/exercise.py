@@ -46,15 +46,17 @@ __all__ = ["check"]
 
 
 def check(name: str, namespace: dict | None = None, *, seed: int | None = None, lang: str = "en",
-          quiet: bool = False) -> FileReport:
+          exercises=(), quiet: bool = False) -> FileReport:
     """Grade exercise ``name`` on what ``namespace`` defines (default: the caller's global namespace, e.g.
     the notebook's), print the feedback (unless ``quiet``) and return the report.
 
     ``seed`` fixes the random inputs (default: new ones each call, printed); ``lang`` is
-    ``"en"`` or ``"zh"``. Raises ``ValueError`` for an unknown exercise or language.
+    ``"en"`` or ``"zh"``; ``exercises``: folders of a teacher's exercises (as ``--exercises``).
+    Raises ``ValueError`` for an unknown exercise or language, or a malformed exercise folder.
     """
+    found = catalog.BUILTIN.with_folders([exercises] if isinstance(exercises, str) else exercises)
     try:
-        exercise = catalog.get(name)
+        exercise = found.get(name)
     except KeyError as exc:
         raise ValueError(exc.args[0]) from None
     if lang not in LANGS:

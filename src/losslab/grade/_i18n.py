@@ -61,6 +61,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "case.two_steps": ("two calls to update() take two steps", "调用两次 update() 更新两步"),
     "case.dtype_kept": ("float32 parameters stay float32", "float32 的参数更新后仍是 float32"),
     "case.import": ("your file can be imported", "你的文件可以被导入"),
+    "case.custom": ("{en}", "{zh}"),
     "case.judging": ("judging the answers", "评判答案"),
     "call.import": ("the top-level code of your file", "文件的顶层代码"),
     # ---------------------------------------------------------------- why a check failed

@@ -1,10 +1,22 @@
 """The exercises: one registry that drives ``exercise list``, ``exercise start``, detection and grading.
 
-Each :class:`Exercise` names the functions or classes a learner's file defines, the
-inputs (``make_cases(seed)``), the probes run on the learner's code in the sandbox
-and the judge that turns what they observed into checks. Its template (the
-platform-style skeleton with ``########## Begin ##########`` / ``########## End ##########``
-markers) and its statement (English and Chinese) live in ``templates/``.
+An exercise is a folder (the nine built-in ones are in ``grade/exercises/``; a teacher's
+own are loaded from theirs with ``--exercises DIR``, see :func:`load`)::
+
+    exercise.json        name, chapter, title {en, zh}, defines, and optional points and
+                         visibility per check: {"checks": {"<check id>": {"points": 2,
+                         "visibility": "hidden"}}}
+    statement.en.md      the statement, in English and in Chinese
+    statement.zh.md
+    template.py          the skeleton the learner fills in (``########## Begin ##########`` ...)
+    solution.py          a reference solution (it must pass every check)
+    checks.py            make_cases(seed) -> dict; PROBES {name: probe}; judge(cases, probes) ->
+                         [Check]; optionally detect(definitions) -> bool
+
+``checks.py`` runs in the judge's process: its probes call the submission's code in
+the sandbox (see :mod:`losslab.grade.sandbox`) and its judge compares what came back
+with references it computes (:mod:`losslab.grade.kit` builds both for the common
+case of functions and methods compared with the reference solution).
 
 Detection reads the file's syntax tree and never runs it:
 
@@ -19,12 +31,15 @@ Detection reads the file's syntax tree and never runs it:
 from __future__ import annotations
 
 import ast
+import importlib.util
+import json
+import re
 from dataclasses import dataclass, field, replace
 from importlib import resources
-from typing import Callable, Mapping
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
 
 from ._i18n import LANGS
-from .exercises import functions, layers, losses, optim
 
 
 @dataclass(frozen=True)
@@ -63,9 +78,19 @@ def definitions(source: str | bytes) -> Definitions:
     return Definitions(frozenset(funcs), classes, twice)
 
 
+VISIBILITIES = ("public", "hidden")
+NAME = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
+FILES = ("exercise.json", "statement.en.md", "statement.zh.md", "template.py", "solution.py", "checks.py")
+
+
+class ExerciseFolderError(ValueError):
+    """A malformed exercise folder: the message names the file and the field."""
+
+
 @dataclass(frozen=True)
 class Exercise:
-    """One exercise: its name, titles, what a submission defines, its inputs, probes and judge."""
+    """One exercise: its name, titles, what a submission defines, its inputs, probes and judge, the points
+    and visibility of its checks, and the folder it was loaded from."""
 
     name: str
     chapter: str
@@ -77,20 +102,28 @@ class Exercise:
     probes: Mapping[str, Callable]
     judge: Callable[[dict, Mapping], list]
     policy: Mapping[str, tuple[float, str]] = field(default_factory=dict)  # check id -> (points, visibility)
+    folder: object = None  # a Path or an importlib.resources Traversable
 
     def checks(self, cases: dict, probes: Mapping) -> list:
         """The judge's checks with their points and visibility (1 point and public unless the policy says)."""
-        return [replace(c, points=self.policy.get(c.id, (c.points, c.visibility))[0],
+        return [replace(c, exercise=self.name, points=self.policy.get(c.id, (c.points, c.visibility))[0],
                         visibility=self.policy.get(c.id, (c.points, c.visibility))[1])
                 for c in self.judge(cases, probes)]
 
-    def max_points(self, seed: int = 0) -> float:
-        """What every check of the exercise together is worth (the judge run on probes that observed nothing)."""
+    def check_ids(self, seed: int = 0) -> list[str]:
+        """The ids of the exercise's checks, in order (the judge run on probes that observed nothing)."""
+        return [c.id for c in self._blank(seed)]
+
+    def _blank(self, seed: int) -> list:
         from ._i18n import Msg
         from .checks import Probe
 
         nothing = Probe(failure=Msg("reason.not_run", {"call": "-"}))
-        return sum(c.points for c in self.checks(self.make_cases(seed), {p: nothing for p in self.probes}))
+        return self.checks(self.make_cases(seed), {p: nothing for p in self.probes})
+
+    def max_points(self, seed: int = 0) -> float:
+        """What every check of the exercise together is worth."""
+        return sum(c.points for c in self._blank(seed))
 
     @property
     def filename(self) -> str:
@@ -100,78 +133,169 @@ class Exercise:
     def title(self, lang: str = "en") -> str:
         return self.title_zh if lang == "zh" else self.title_en
 
+    def _file(self, name: str) -> str:
+        return self.folder.joinpath(name).read_text(encoding="utf-8")
+
     def template(self) -> str:
         """The skeleton the learner fills in."""
-        return _read(f"{self.name.replace('-', '_')}.py.txt")
+        return self._file("template.py")
+
+    def solution(self) -> str:
+        """The reference solution."""
+        return self._file("solution.py")
 
     def statement(self, lang: str = "en") -> str:
-        """The exercise statement (Markdown) in ``lang``."""
+        """The exercise statement (Markdown) in ``lang``, with how to grade it."""
         if lang not in LANGS:
             raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
-        body = _read(f"{self.name.replace('-', '_')}.{lang}.md")
-        return body + _read(f"_grading.{lang}.md").format(file=self.filename, name=self.name)
+        grading = resources.files(__package__).joinpath("templates", f"_grading.{lang}.md").read_text(encoding="utf-8")
+        return self._file(f"statement.{lang}.md") + grading.format(file=self.filename, name=self.name)
 
 
-def _read(name: str) -> str:
-    return resources.files(__package__).joinpath("templates", name).read_text(encoding="utf-8")
+# =========================================================================== loading a folder
+
+def _field(meta: dict, key: str, kind, where: str, what: str):
+    if key not in meta:
+        raise ExerciseFolderError(f"{where}: the field {key!r} is missing ({what})")
+    value = meta[key]
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise ExerciseFolderError(f"{where}: the field {key!r} must be {what}, got {value!r}")
+    return value
 
 
-def _has_losses(d: Definitions, backward: bool) -> bool:
-    present = [d.classes[c] for c in ("SoftmaxWithLoss", "MeanSquaredError") if c in d.classes]
-    return bool(present) and any("backward" in methods for methods in present) == backward
+def _module(folder, name: str, where: str):
+    """Import ``checks.py`` of ``folder`` as a module of its own."""
+    path = folder.joinpath("checks.py")
+    module_name = f"losslab_exercise_{name.replace('-', '_')}_{abs(hash(str(path))) % 10**8}"
+    with resources.as_file(path) as real:
+        spec = importlib.util.spec_from_file_location(module_name, real)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:  # noqa: BLE001  (a teacher's code: say where it broke)
+            raise ExerciseFolderError(f"{where}/checks.py: importing it failed: {type(exc).__name__}: {exc}") from exc
+    return module
 
 
-EXERCISES: tuple[Exercise, ...] = (
-    Exercise("loss-forward", "4.2", "Loss forward (level 1): SoftmaxWithLoss and MeanSquaredError",
-             "损失函数的前向传播(第 1 关):SoftmaxWithLoss 与 MeanSquaredError",
-             ("SoftmaxWithLoss", "MeanSquaredError"), lambda d: _has_losses(d, backward=False),
-             losses.make_cases, losses.FORWARD_PROBES, losses.judge_forward),
-    Exercise("loss-backward", "4.2, 5.6", "Loss backward (level 2): SoftmaxWithLoss and MeanSquaredError",
-             "损失函数的反向传播(第 2 关):SoftmaxWithLoss 与 MeanSquaredError",
-             ("SoftmaxWithLoss.backward", "MeanSquaredError.backward"), lambda d: _has_losses(d, backward=True),
-             losses.make_cases, losses.BACKWARD_PROBES, losses.judge_backward),
-    Exercise("cross-entropy-error", "4.2", "cross_entropy_error: one-hot or index labels, mini-batches",
-             "cross_entropy_error:one-hot 或索引标签,mini-batch", ("cross_entropy_error",),
-             lambda d: "cross_entropy_error" in d.functions, functions.cee_cases, functions.CEE_PROBES,
-             functions.judge_cee),
-    Exercise("numerical-gradient", "4.3-4.4", "numerical_gradient(f, x): central differences",
-             "numerical_gradient(f, x):中心差分求梯度", ("numerical_gradient",),
-             lambda d: "numerical_gradient" in d.functions, functions.ng_cases, functions.NG_PROBES,
-             functions.judge_ng),
-    Exercise("relu-backward", "5.5", "Relu layer: backward", "Relu 层的反向传播", ("Relu",),
-             lambda d: "Relu" in d.classes, layers.activation_cases, layers.RELU_PROBES, layers.judge_relu),
-    Exercise("sigmoid-backward", "5.5", "Sigmoid layer: backward", "Sigmoid 层的反向传播", ("Sigmoid",),
-             lambda d: "Sigmoid" in d.classes, layers.activation_cases, layers.SIGMOID_PROBES,
-             layers.judge_sigmoid),
-    Exercise("affine-backward", "5.6", "Affine layer: backward (dx, dW, db)", "Affine 层的反向传播(dx、dW、db)",
-             ("Affine",), lambda d: "Affine" in d.classes, layers.affine_cases, layers.AFFINE_PROBES,
-             layers.judge_affine),
-    Exercise("bce-with-logits", "3.2, 4.2", "Binary cross-entropy with logits, forward and gradient",
-             "基于 logits 的二元交叉熵:前向与梯度", ("bce_with_logits", "bce_with_logits_backward"),
-             lambda d: bool({"bce_with_logits", "bce_with_logits_backward"} & d.functions), functions.bce_cases,
-             functions.BCE_PROBES, functions.judge_bce),
-    Exercise("sgd-step", "4.4, 6.1", "One gradient-descent step: SGD.update(params, grads)",
-             "梯度下降的一步:SGD.update(params, grads)", ("SGD",), lambda d: "SGD" in d.classes,
-             optim.sgd_cases, optim.SGD_PROBES, optim.judge_sgd),
-)
-
-_BY_NAME = {e.name: e for e in EXERCISES}
-
-
-def names() -> list[str]:
-    """The exercise names, in catalog order."""
-    return [e.name for e in EXERCISES]
-
-
-def get(name: str) -> Exercise:
-    """The exercise called ``name``; ``KeyError`` naming the choices otherwise."""
+def load(folder) -> Exercise:
+    """The exercise in ``folder`` (a path, or a resources folder); :class:`ExerciseFolderError` naming the
+    file and the field when something is missing or malformed."""
+    folder = Path(folder) if isinstance(folder, (str, Path)) else folder
+    where = str(folder)
+    if not folder.is_dir():
+        raise ExerciseFolderError(f"{where}: not a folder")
+    for name in FILES:
+        if not folder.joinpath(name).is_file():
+            raise ExerciseFolderError(f"{where}/{name}: missing (an exercise folder holds {', '.join(FILES)})")
     try:
-        return _BY_NAME[name]
-    except KeyError:
-        raise KeyError(f"no exercise {name!r}; the exercises are: {', '.join(names())}") from None
+        meta = json.loads(folder.joinpath("exercise.json").read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ExerciseFolderError(f"{where}/exercise.json: not valid JSON ({exc})") from None
+    at = f"{where}/exercise.json"
+    if not isinstance(meta, dict):
+        raise ExerciseFolderError(f"{at}: must hold a JSON object, got {type(meta).__name__}")
+    name = _field(meta, "name", str, at, "the exercise's name: lowercase letters, digits and '-'")
+    if not NAME.match(name):
+        raise ExerciseFolderError(f"{at}: the field 'name' must be lowercase letters, digits and '-', got {name!r}")
+    title = _field(meta, "title", dict, at, 'the titles, {"en": "...", "zh": "..."}')
+    for lang in LANGS:
+        if not isinstance(title.get(lang), str) or not title[lang].strip():
+            raise ExerciseFolderError(f"{at}: the field 'title.{lang}' must be a non-empty string, got "
+                                      f"{title.get(lang)!r}")
+    defines = _field(meta, "defines", list, at, "the functions, classes or Class.method names a solution defines")
+    if not defines or not all(isinstance(d, str) and d for d in defines):
+        raise ExerciseFolderError(f"{at}: the field 'defines' must be a non-empty list of names, got {defines!r}")
+    chapter = meta.get("chapter", "-")
+    if not isinstance(chapter, str):
+        raise ExerciseFolderError(f"{at}: the field 'chapter' must be a string, got {chapter!r}")
+    module = _module(folder, name, where)
+    for attr, kind in (("make_cases", "a function make_cases(seed) -> dict"),
+                       ("PROBES", "a dict PROBES of probes"), ("judge", "a function judge(cases, probes) -> checks")):
+        value = getattr(module, attr, None)
+        if value is None or (attr == "PROBES") != isinstance(value, dict) or attr != "PROBES" and not callable(value):
+            raise ExerciseFolderError(f"{where}/checks.py: must define {kind}")
+    detect = getattr(module, "detect", None) or (lambda d, names=tuple(defines): all(d.has(n) for n in names))
+    exercise = Exercise(name, chapter, title["en"], title["zh"], tuple(defines), detect, module.make_cases,
+                        module.PROBES, module.judge, {}, folder)
+    checks = meta.get("checks", {})
+    if not isinstance(checks, dict):
+        raise ExerciseFolderError(f"{at}: the field 'checks' must be an object of check ids, got {checks!r}")
+    policy = {}
+    known = None
+    for check_id, rule in checks.items():
+        if known is None:
+            try:
+                known = exercise.check_ids()
+            except Exception as exc:  # noqa: BLE001
+                raise ExerciseFolderError(f"{where}/checks.py: its judge failed on a blank run: "
+                                          f"{type(exc).__name__}: {exc}") from exc
+        if check_id not in known:
+            raise ExerciseFolderError(f"{at}: checks.{check_id} is not a check of this exercise (its checks: "
+                                      f"{', '.join(known)})")
+        if not isinstance(rule, dict):
+            raise ExerciseFolderError(f"{at}: checks.{check_id} must be an object like "
+                                      f'{{"points": 2, "visibility": "hidden"}}, got {rule!r}')
+        points = rule.get("points", 1)
+        if isinstance(points, bool) or not isinstance(points, (int, float)) or not points >= 0:
+            raise ExerciseFolderError(f"{at}: checks.{check_id}.points must be a number >= 0, got {points!r}")
+        visibility = rule.get("visibility", "public")
+        if visibility not in VISIBILITIES:
+            raise ExerciseFolderError(f"{at}: checks.{check_id}.visibility must be one of {', '.join(VISIBILITIES)}, "
+                                      f"got {visibility!r}")
+        policy[check_id] = (float(points), visibility)
+    return replace(exercise, policy=policy)
 
 
-def detect(source: str | bytes) -> list[str]:
-    """The exercises a file's source implements, judged by the names it defines (catalog order)."""
-    found = definitions(source)
-    return [e.name for e in EXERCISES if e.detect(found)]
+class Catalog:
+    """A set of exercises by name: the built-in ones, and a teacher's added with :meth:`with_folders`."""
+
+    def __init__(self, exercises: Iterable[Exercise]) -> None:
+        self.exercises: tuple[Exercise, ...] = tuple(exercises)
+        self._by_name = {}
+        for e in self.exercises:
+            if e.name in self._by_name:
+                raise ExerciseFolderError(f"{e.folder}: an exercise named {e.name!r} exists already")
+            self._by_name[e.name] = e
+
+    def names(self) -> list[str]:
+        """The exercise names, in catalog order."""
+        return [e.name for e in self.exercises]
+
+    def get(self, name: str) -> Exercise:
+        """The exercise called ``name``; ``KeyError`` naming the choices otherwise."""
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise KeyError(f"no exercise {name!r}; the exercises are: {', '.join(self.names())}") from None
+
+    def detect(self, source: str | bytes) -> list[str]:
+        """The exercises a file's source implements, judged by the names it defines (catalog order)."""
+        found = definitions(source)
+        return [e.name for e in self.exercises if e.detect(found)]
+
+    def with_folders(self, folders: Iterable) -> "Catalog":
+        """This catalog and the exercises of ``folders``: each an exercise folder, or a folder of them."""
+        added = []
+        for folder in folders:
+            folder = Path(folder)
+            if folder.is_dir() and not (folder / "exercise.json").exists():
+                subfolders = sorted(p for p in folder.iterdir() if (p / "exercise.json").exists())
+                if not subfolders:
+                    raise ExerciseFolderError(f"{folder}: holds no exercise.json, and no folder that does")
+                added += [load(p) for p in subfolders]
+            else:
+                added.append(load(folder))
+        return Catalog([*self.exercises, *added])
+
+
+def _builtin() -> Catalog:
+    root = resources.files(__package__).joinpath("exercises")
+    folders = [p for p in root.iterdir() if p.is_dir() and p.joinpath("exercise.json").is_file()]
+    order = {p.name: json.loads(p.joinpath("exercise.json").read_text(encoding="utf-8")).get("order", 0)
+             for p in folders}
+    return Catalog(load(p) for p in sorted(folders, key=lambda p: (order[p.name], p.name)))
+
+
+BUILTIN = _builtin()
+EXERCISES = BUILTIN.exercises
+names, get, detect = BUILTIN.names, BUILTIN.get, BUILTIN.detect

@@ -3,6 +3,9 @@
     losslab exercise list [--lang zh|en]
     losslab exercise show NAME [--lang zh|en]
     losslab exercise start NAME [DIR] [--force] [--lang zh|en]
+    losslab exercise new NAME [DIR]
+    losslab exercise test DIR
+    (list, show, start and grade take --exercises DIR: a teacher's exercise folders)
     losslab grade FILE|DIR [--exercise NAME] [--seed N] [--json] [--timeout S] [--memory MIB]
                            [--isolation auto|required|none] [--jobs N] [--scheduler ADDRESS|local]
                            [--report CSV] [--format gradescope|junit] [--out FILE] [--id-pattern REGEX]
@@ -21,7 +24,7 @@ from pathlib import Path
 from . import catalog, report
 from ._i18n import LANGS, say
 from ._isolation import MODES
-from .grader import grade_dir, grade_file
+from .grader import grade_dir, grade_file, grade_source
 from .sandbox import IsolationUnavailable, SandboxConfig, isolation_for
 
 __all__ = ["add_commands"]
@@ -33,27 +36,86 @@ def _user_error(message: str):
     return UserError(message)
 
 
+def _catalog(args):
+    """The built-in exercises and those of ``--exercises DIR`` (a usage error names a malformed folder)."""
+    folders = getattr(args, "exercises", None) or []
+    if not folders:
+        return catalog.BUILTIN
+    try:
+        return catalog.BUILTIN.with_folders(folders)
+    except catalog.ExerciseFolderError as exc:
+        raise _user_error(f"--exercises: {exc}") from None
+
+
 def _cmd_list(args) -> int:
-    width = max(len(n) for n in catalog.names())
-    for e in catalog.EXERCISES:
+    found = _catalog(args)
+    width = max(len(n) for n in found.names())
+    for e in found.exercises:
         print(f"{e.name:<{width}}  ch. {e.chapter:<9} {e.title(args.lang)}")
     return 0
 
 
-def _exercise(name: str):
+def _exercise(args):
     try:
-        return catalog.get(name)
+        return _catalog(args).get(args.name)
     except KeyError as exc:
         raise _user_error(exc.args[0]) from None
 
 
 def _cmd_show(args) -> int:
-    print(_exercise(args.name).statement(args.lang))
+    print(_exercise(args).statement(args.lang))
     return 0
 
 
+def _cmd_new(args) -> int:
+    """``exercise new NAME DIR``: a working example exercise folder to edit into one's own."""
+    from importlib import resources
+
+    if not catalog.NAME.match(args.name):
+        raise _user_error(f"NAME must be lowercase letters, digits and '-' (like my-loss), got {args.name!r}")
+    folder = Path(args.dir) / args.name
+    if folder.exists():
+        raise _user_error(f"{folder} already exists (nothing was written)")
+    folder.mkdir(parents=True)
+    source = resources.files(__package__).joinpath("templates", "new")
+    for name in catalog.FILES:
+        text = source.joinpath(name).read_text(encoding="utf-8")
+        (folder / name).write_text(text.replace("{name}", args.name) if name == "exercise.json" else text,
+                                   encoding="utf-8")
+    print(f"wrote {folder}/ : {', '.join(catalog.FILES)}")
+    print("  exercise.json   name, titles, the names a solution defines, points and visibility per check")
+    print("  statement.*.md  the statement in English and Chinese; template.py the skeleton; solution.py the reference")
+    print("  checks.py       the inputs and what is called and compared")
+    print(f"next: edit them, then run: losslab exercise test {folder}")
+    print(f"grade with it: losslab grade FILE --exercises {args.dir}")
+    return 0
+
+
+def _cmd_test(args) -> int:
+    """``exercise test DIR``: the folder loads, its solution passes every check and its template does not."""
+    try:
+        exercise = catalog.load(args.dir)
+        found = catalog.BUILTIN.with_folders([args.dir]) if exercise.name not in catalog.names() else catalog.BUILTIN
+    except catalog.ExerciseFolderError as exc:
+        raise _user_error(str(exc)) from None
+    config = SandboxConfig(timeout=args.timeout)
+    ok = True
+    for label, source, want in (("solution.py", exercise.solution(), True), ("template.py", exercise.template(), False)):
+        result = grade_source(Path(args.dir) / label, source.encode("utf-8"), exercises=[exercise.name], seed=args.seed,
+                              config=config, catalog=found)
+        earned, possible = result.score
+        good = result.passed == want
+        ok &= good
+        verdict = "as it should" if good else "which it should not"
+        print(f"{label}: {'passes' if result.passed else 'fails'} ({earned:g} of {possible:g} points), {verdict}")
+        if not good:
+            print("\n".join(report.file_lines(result, args.lang)))
+    print(f"{exercise.name}: {len(exercise.check_ids())} checks, {exercise.max_points():g} points")
+    return 0 if ok else 1
+
+
 def _cmd_start(args) -> int:
-    exercise = _exercise(args.name)
+    exercise = _exercise(args)
     folder = Path(args.dir)
     if folder.exists() and not folder.is_dir():
         raise _user_error(f"{folder} exists and is not a directory")
@@ -84,6 +146,12 @@ def _cmd_grade(args) -> int:
         is_dir = path.is_dir()
     except OSError as exc:
         raise _user_error(f"cannot read {path}: {exc.strerror or exc}") from None
+    found = _catalog(args)
+    for name in args.exercise or ():
+        if name not in found.names():
+            raise _user_error(f"--exercise: no exercise {name!r}; the exercises are: {', '.join(found.names())}")
+    if args.scheduler is not None and args.exercises:
+        raise _user_error("--exercises cannot be used with --scheduler: the workers know the built-in exercises only")
     if args.scheduler is not None and not is_dir:
         raise _user_error("--scheduler grades a directory of submissions; grade a single FILE without it")
     try:
@@ -94,11 +162,12 @@ def _cmd_grade(args) -> int:
             reports = _grade_on_cluster(path, args, seed, config)
         elif is_dir:
             try:
-                reports = grade_dir(path, exercises=args.exercise, seed=seed, config=config, jobs=args.jobs)
+                reports = grade_dir(path, exercises=args.exercise, seed=seed, config=config, jobs=args.jobs,
+                                    catalog=found)
             except (ValueError, OSError) as exc:
                 raise _user_error(str(exc)) from None
         else:
-            reports = [grade_file(path, exercises=args.exercise, seed=seed, config=config)]
+            reports = [grade_file(path, exercises=args.exercise, seed=seed, config=config, catalog=found)]
             problem = reports[0].problem
             if problem is not None and problem.reason.key == "reason.undetected":
                 raise _user_error(f"{problem.reason.text('en')}; pass --exercise NAME (see `losslab exercise list`)")
@@ -183,13 +252,19 @@ def add_commands(sub) -> None:
     actions = exercise.add_subparsers(dest="exercise_action", metavar="ACTION")
     exercise.set_defaults(run=lambda args: exercise.print_help() or 0)
 
+    def exercises_option(parser) -> None:
+        parser.add_argument("--exercises", action="append", metavar="DIR",
+                            help="also the exercises of DIR: an exercise folder, or a folder of them (repeatable)")
+
     listing = actions.add_parser("list", help="the exercises, with their book chapters")
     listing.add_argument("--lang", choices=LANGS, default="en")
+    exercises_option(listing)
     listing.set_defaults(run=_cmd_list)
 
     show = actions.add_parser("show", help="print an exercise's statement")
     show.add_argument("name", metavar="NAME", help="an exercise (see `losslab exercise list`)")
     show.add_argument("--lang", choices=LANGS, default="en")
+    exercises_option(show)
     show.set_defaults(run=_cmd_show)
 
     start = actions.add_parser("start", help="write an exercise's template (NAME.py) and statement (NAME.md)")
@@ -197,13 +272,29 @@ def add_commands(sub) -> None:
     start.add_argument("dir", nargs="?", default=".", metavar="DIR", help="where to write them (default: here)")
     start.add_argument("--force", action="store_true", help="overwrite files that exist")
     start.add_argument("--lang", choices=LANGS, default="en", help="the statement's language")
+    exercises_option(start)
     start.set_defaults(run=_cmd_start)
+
+    new = actions.add_parser("new", help="write a new exercise folder (a working example to edit into your own)")
+    new.add_argument("name", metavar="NAME", help="the exercise's name: lowercase letters, digits and '-'")
+    new.add_argument("dir", nargs="?", default=".", metavar="DIR", help="where to make the folder NAME (default: here)")
+    new.set_defaults(run=_cmd_new)
+
+    test = actions.add_parser("test", help="check an exercise folder: it loads, its solution passes every check, "
+                                           "its template does not")
+    test.add_argument("dir", metavar="DIR", help="the exercise folder")
+    test.add_argument("--seed", type=int, default=1, help="the inputs' random seed (default 1)")
+    test.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds per run (default 10)")
+    test.add_argument("--lang", choices=LANGS, default="en")
+    test.set_defaults(run=_cmd_test)
 
     grade = sub.add_parser("grade", help="grade a solution file, or every .py file of a directory")
     grade.add_argument("path", metavar="FILE|DIR")
-    grade.add_argument("--exercise", action="append", choices=catalog.names(), metavar="NAME",
-                       help="grade as this exercise (repeatable) instead of detecting it; one of: "
+    grade.add_argument("--exercise", action="append", metavar="NAME",
+                       help="grade as this exercise (repeatable) instead of detecting it; built in: "
                             + ", ".join(catalog.names()))
+    grade.add_argument("--exercises", action="append", metavar="DIR",
+                       help="also the exercises of DIR: an exercise folder, or a folder of them (repeatable)")
     grade.add_argument("--seed", type=int, help="the inputs' random seed (default: a new one, printed)")
     grade.add_argument("--json", action="store_true", help="print the results as JSON")
     grade.add_argument("--timeout", type=float, default=5.0, metavar="S",

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from . import catalog
+from . import catalog as catalog_module
 from ._i18n import Msg
 from .checks import Check
 from .notebook import SUFFIX as NOTEBOOK, NotebookCode, NotebookError, from_notebook
@@ -44,6 +44,10 @@ class ExerciseReport:
 
     exercise: str
     checks: tuple[Check, ...]
+    titles: tuple[str, str] = ("", "")  # English, Chinese
+
+    def title(self, lang: str = "en") -> str:
+        return self.titles[1] if lang == "zh" else self.titles[0]
 
     @property
     def passed(self) -> bool:
@@ -79,6 +83,7 @@ class FileReport:
     isolation: str = ""
     skipped: Msg | None = None
     notes: tuple[Msg, ...] = ()
+    possible: float = 0.0  # what the exercises of a file with a ``problem`` would have been worth
 
     @property
     def passed(self) -> bool:
@@ -97,8 +102,7 @@ class FileReport:
         if self.skipped is not None:
             return 0.0, 0.0
         if self.problem is not None:
-            names = [n for n in self.problem.exercise.split(", ") if n in catalog.names()]
-            return 0.0, sum(catalog.get(n).max_points(self.seed) for n in names)
+            return 0.0, self.possible
         return sum(e.score[0] for e in self.exercises), sum(e.score[1] for e in self.exercises)
 
 
@@ -172,12 +176,13 @@ def _in_notebook(report: FileReport, code: NotebookCode | None) -> FileReport:
 
 
 def grade_source(path: str | os.PathLike, source: bytes, *, exercises: Sequence[str] | None = None, seed: int = 0,
-                 config: SandboxConfig = SandboxConfig(), isolation=None) -> FileReport:
+                 config: SandboxConfig = SandboxConfig(), isolation=None,
+                 catalog: catalog_module.Catalog = catalog_module.BUILTIN) -> FileReport:
     """Grade the submission ``source`` (a file's bytes; ``path`` names it in the report).
 
     A ``.ipynb`` path is read as a notebook (its code cells, see :mod:`losslab.grade.notebook`).
     ``exercises``: names to grade it as, or None to detect them from the names the
-    source defines. Raises ``KeyError`` for an unknown exercise name and
+    source defines, among the exercises of ``catalog``. Raises ``KeyError`` for an unknown exercise name and
     :class:`~losslab.grade.sandbox.IsolationUnavailable` when ``config`` requires
     isolation this machine lacks; every other failure is the report's.
     """
@@ -191,10 +196,11 @@ def grade_source(path: str | os.PathLike, source: bytes, *, exercises: Sequence[
             return FileReport(str(path), seed, problem=_problem(path, Msg("reason.notebook", {
                 "msg": printable(exc)})), isolation=isolation.describe())
         source = code.source.encode("utf-8")
-    return _in_notebook(_grade_python(path, source, exercises, seed, config, isolation), code)
+    return _in_notebook(_grade_python(path, source, exercises, seed, config, isolation, catalog), code)
 
 
-def _grade_python(path: Path, source: bytes, exercises, seed: int, config: SandboxConfig, isolation) -> FileReport:
+def _grade_python(path: Path, source: bytes, exercises, seed: int, config: SandboxConfig, isolation,
+                  catalog) -> FileReport:
     chosen = [catalog.get(name) for name in exercises] if exercises else None
     try:
         detected = catalog.detect(source)
@@ -205,27 +211,28 @@ def _grade_python(path: Path, source: bytes, exercises, seed: int, config: Sandb
     except (ValueError, LookupError) as exc:  # null bytes, an unknown or wrong encoding
         return FileReport(str(path), seed, problem=_problem(path, Msg("reason.syntax", {
             "msg": printable(exc), "line": "?"})), isolation=isolation.describe())
-    found = catalog.definitions(source)
+    found = catalog_module.definitions(source)
     notes = tuple(Msg("note.defined_twice", {"name": name, "lines": ", ".join(map(str, at))})
                   for name, at in found.twice.items())
     if chosen is None:
         chosen = [catalog.get(name) for name in detected]
     if not chosen:
-        names = sorted({n for e in catalog.EXERCISES for n in e.defines})
+        names = sorted({n for e in catalog.exercises for n in e.defines})
         return FileReport(str(path), seed, problem=_problem(path, Msg("reason.undetected", {
             "names": ", ".join(names)})), isolation=isolation.describe())
+    possible = sum(e.max_points(seed) for e in chosen)
     for exercise in chosen:  # asked for by name: say once what is missing, rather than in every check
         absent = [name for name in exercise.defines if not found.has(name)]
         if absent:
             return FileReport(str(path), seed, problem=_problem(path, Msg("reason.needs", {
                 "exercise": exercise.name, "names": ", ".join(absent)}), [exercise.name]),
-                isolation=isolation.describe(), notes=notes)
+                isolation=isolation.describe(), notes=notes, possible=possible)
     cases = {e.name: e.make_cases(seed) for e in chosen}
     run = run_probes(text, chosen, cases, config, isolation, hide=(path.resolve().parent,))
     imported = run.probes["import"]
     if imported.failure is not None:  # nothing ran: one failed check says why
         return FileReport(str(path), seed, problem=_problem(path, imported.failure, [e.name for e in chosen]),
-                          seconds=run.seconds, isolation=run.isolation, notes=notes)
+                          seconds=run.seconds, isolation=run.isolation, notes=notes, possible=possible)
     reports = []
     for exercise in chosen:
         probes = {p: run.probes[f"{exercise.name}:{p}"] for p in exercise.probes}
@@ -234,17 +241,18 @@ def _grade_python(path: Path, source: bytes, exercises, seed: int, config: Sandb
         except Exception as exc:  # a judge bug on an unforeseen answer must not stop a directory run
             checks = [Check(exercise.name, path.name, Msg("case.judging"), False, Msg("reason.internal", {
                 "msg": printable(f"{type(exc).__name__}: {exc}")}))]
-        reports.append(ExerciseReport(exercise.name, tuple(checks)))
+        reports.append(ExerciseReport(exercise.name, tuple(checks), (exercise.title_en, exercise.title_zh)))
     return FileReport(str(path), seed, tuple(reports), seconds=run.seconds, isolation=run.isolation, notes=notes)
 
 
 def _safely(path: Path, source: bytes | None, why: Msg | None, exercises, seed: int, config: SandboxConfig,
-            isolation) -> FileReport:
+            isolation, catalog) -> FileReport:
     """:func:`grade_source`, with any failure turned into the file's failed check."""
     if source is None:
         return FileReport(str(path), seed, problem=_problem(path, why), isolation=isolation.describe())
     try:
-        return grade_source(path, source, exercises=exercises, seed=seed, config=config, isolation=isolation)
+        return grade_source(path, source, exercises=exercises, seed=seed, config=config, isolation=isolation,
+                            catalog=catalog)
     except (IsolationUnavailable, KeyError):
         raise
     except Exception as exc:  # noqa: BLE001  (one submission never costs the others)
@@ -253,7 +261,8 @@ def _safely(path: Path, source: bytes | None, why: Msg | None, exercises, seed: 
 
 
 def grade_file(path: str | os.PathLike, *, exercises: Sequence[str] | None = None, seed: int = 0,
-               config: SandboxConfig = SandboxConfig()) -> FileReport:
+               config: SandboxConfig = SandboxConfig(),
+               catalog: catalog_module.Catalog = catalog_module.BUILTIN) -> FileReport:
     """Grade the file at ``path`` for ``exercises`` (names), or for those it is detected to implement.
 
     Raises ``FileNotFoundError`` for a missing file, ``KeyError`` for an unknown
@@ -269,10 +278,10 @@ def grade_file(path: str | os.PathLike, *, exercises: Sequence[str] | None = Non
         raise FileNotFoundError(f"{path} does not exist")
     isolation = isolation_for(config)
     source, why = read_submission(path)
-    return _safely(path, source, why, exercises, seed, config, isolation)
+    return _safely(path, source, why, exercises, seed, config, isolation, catalog)
 
 
-def submissions(path, exercises=None) -> tuple[list[Path], list[tuple[Path, Msg]]]:
+def submissions(path, exercises=None, catalog=catalog_module.BUILTIN) -> tuple[list[Path], list[tuple[Path, Msg]]]:
     """The ``.py`` and ``.ipynb`` files of folder ``path`` (sorted) and the entries skipped, each with the reason.
 
     Raises ``NotADirectoryError`` for a bad ``path``, ``ValueError`` when it holds no such
@@ -311,7 +320,8 @@ def skipped_reports(skipped: Sequence[tuple[Path, Msg]], seed: int) -> list[File
 
 
 def grade_dir(path: str | os.PathLike, *, exercises: Sequence[str] | None = None, seed: int = 0,
-              config: SandboxConfig = SandboxConfig(), jobs: int | None = None) -> list[FileReport]:
+              config: SandboxConfig = SandboxConfig(), jobs: int | None = None,
+              catalog: catalog_module.Catalog = catalog_module.BUILTIN) -> list[FileReport]:
     """Grade every ``*.py`` and ``*.ipynb`` file directly in the folder ``path`` (sorted by name), ``jobs`` at a
     time.
 
@@ -322,12 +332,12 @@ def grade_dir(path: str | os.PathLike, *, exercises: Sequence[str] | None = None
     ``NotADirectoryError`` or ``FileNotFoundError`` for a bad ``path``, ``ValueError``
     when it holds no ``.py`` file, and :class:`~losslab.grade.sandbox.IsolationUnavailable`.
     """
-    files, skipped = submissions(path, exercises)
+    files, skipped = submissions(path, exercises, catalog)
     jobs = jobs or min(os.cpu_count() or 1, 8)
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     isolation = isolation_for(config)
     read = [(f, *read_submission(f)) for f in files]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        graded = list(pool.map(lambda item: _safely(*item, exercises, seed, config, isolation), read))
+        graded = list(pool.map(lambda item: _safely(*item, exercises, seed, config, isolation, catalog), read))
     return sorted(graded + skipped_reports(skipped, seed), key=lambda r: os.path.basename(r.path))

@@ -15,7 +15,6 @@ import os
 import unicodedata
 from typing import Sequence
 
-from . import catalog
 from ._i18n import say
 from .checks import Check
 from .grader import FileReport
@@ -94,7 +93,7 @@ def file_lines(report: FileReport, lang: str = "en") -> list[str]:
         return [f"{path}:", *notes, check_line(report.problem, lang)]
     lines = notes[:]
     for ex in report.exercises:
-        title = catalog.get(ex.exercise).title(lang)
+        title = ex.title(lang)
         lines.append(say("word.file_header", lang, file=path, exercise=ex.exercise, title=title,
                          seed=report.seed))
         lines += [check_line(c, lang, report.seed) for c in ex.checks]

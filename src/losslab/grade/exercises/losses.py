@@ -254,3 +254,20 @@ def judge_backward(cases: dict, probes) -> list:
     j.gradcheck(target, "mse.numgrad", [("dx", "numeric")],
                 factors=[("grad_sign", -1.0), ("mse_grad_two", 2.0), ("mse_grad_batch", 1 / 3)])
     return j.checks
+
+
+# --------------------------------------------------------------------------- detection
+
+def _has_losses(d, backward: bool) -> bool:
+    present = [d.classes[c] for c in (SM, MSE) if c in d.classes]
+    return bool(present) and any("backward" in methods for methods in present) == backward
+
+
+def detect_forward(d) -> bool:
+    """Level 1: SoftmaxWithLoss or MeanSquaredError, without a backward method."""
+    return _has_losses(d, backward=False)
+
+
+def detect_backward(d) -> bool:
+    """Level 2: SoftmaxWithLoss or MeanSquaredError with a backward method."""
+    return _has_losses(d, backward=True)
