@@ -202,15 +202,17 @@ def grade_source(path: str | os.PathLike, source: bytes, *, exercises: Sequence[
 def _grade_python(path: Path, source: bytes, exercises, seed: int, config: SandboxConfig, isolation,
                   catalog) -> FileReport:
     chosen = [catalog.get(name) for name in exercises] if exercises else None
+    known = sum(e.max_points(seed) for e in chosen) if chosen else 0.0  # what a file that does not compile loses
     try:
         detected = catalog.detect(source)
         text = importlib.util.decode_source(source)
     except SyntaxError as exc:
         return FileReport(str(path), seed, problem=_problem(path, Msg("reason.syntax", {
-            "msg": printable(exc.msg), "line": exc.lineno or "?"})), isolation=isolation.describe())
+            "msg": printable(exc.msg), "line": exc.lineno or "?"}), exercises or ()), isolation=isolation.describe(),
+            possible=known)
     except (ValueError, LookupError) as exc:  # null bytes, an unknown or wrong encoding
         return FileReport(str(path), seed, problem=_problem(path, Msg("reason.syntax", {
-            "msg": printable(exc), "line": "?"})), isolation=isolation.describe())
+            "msg": printable(exc), "line": "?"}), exercises or ()), isolation=isolation.describe(), possible=known)
     found = catalog_module.definitions(source)
     notes = tuple(Msg("note.defined_twice", {"name": name, "lines": ", ".join(map(str, at))})
                   for name, at in found.twice.items())
