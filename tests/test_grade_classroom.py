@@ -277,3 +277,25 @@ def test_a_class_defined_twice_is_reported(tmp_path):
     assert not report.passed
     note = " ".join(n.text("en") for n in report.notes)
     assert "SoftmaxWithLoss is defined more than once (lines" in note and "the last definition" in note
+
+
+def test_readme_teacher_session_is_real(tmp_path, monkeypatch, capsys):
+    """The README's teacher session, replayed: each command prints what the README shows."""
+    import re
+    import shlex
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    session = readme.split("<!-- teacher-session:start -->")[1].split("<!-- teacher-session:end -->")[0]
+    blocks = re.findall(r"^\$ losslab (.*)\n((?:(?!\$ ).*\n)*)", session.split("```console\n")[1].split("```")[0], re.M)
+    assert len(blocks) == 3
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "submissions").mkdir()
+    (tmp_path / "submissions" / "2024000001_ann.py").write_text(
+        "import numpy as np\n\n\ndef mean_absolute_error(y, t):\n    return np.mean(np.abs(y - t))\n")
+    (tmp_path / "submissions" / "2024000002_ben.py").write_text(
+        "import numpy as np\n\n\ndef mean_absolute_error(y, t):\n    return np.sum(np.abs(y - t)) / len(y)\n")
+    for command, shown in blocks:
+        code = main(shlex.split(command))
+        assert code in (0, 1)
+        assert capsys.readouterr().out.strip() == shown.strip(), command
+    assert (tmp_path / "grades.csv").exists()

@@ -177,8 +177,6 @@ def _cmd_grade(args) -> int:
     rows = report.table_rows(reports, args.lang, args.id_pattern)
     if args.report:
         report.write_csv(args.report, rows)
-    if args.format is not None:
-        _export(reports, args)
     if args.json:
         data = [report.to_json(r, args.lang) for r in reports]
         print(json.dumps(data if is_dir else data[0], ensure_ascii=False, indent=2))
@@ -191,6 +189,8 @@ def _cmd_grade(args) -> int:
         print("\n".join(report.file_lines(reports[0], args.lang)))
     if args.report and not args.json:
         print(f"wrote {args.report}")
+    if args.format is not None:
+        _export(reports, args)
     return 0 if all(r.passed for r in reports if r.skipped is None) else 1
 
 
