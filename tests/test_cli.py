@@ -15,9 +15,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def test_version(capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["--version"])
-    assert exc.value.code == 0
+    assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"losslab {__version__}"
 
 
@@ -60,8 +58,10 @@ def test_plot_descent_writes_a_png(tmp_path):
 
 @pytest.mark.parametrize("argv, message", [
     (["plot", "loss", "NoSuchLoss"], "unknown loss 'NoSuchLoss'"),
-    (["plot", "loss"], "needs at least one loss name"),
-    (["plot", "loss", "MSELoss", "--range", "2", "1"], "x_range must be increasing"),
+    (["plot", "loss", "HubberLoss"], "unknown loss 'HubberLoss'; did you mean HuberLoss?"),
+    (["plot", "loss"], "the following arguments are required: NAME"),
+    (["plot", "loss", "MSELoss", "--range", "2", "1"], "--range: x_range must be two finite increasing numbers"),
+    (["plot", "loss", "MSELoss", "--range", "0", "inf"], "argument --range: expected a finite number"),
 ])
 def test_plot_user_errors_exit_2_without_traceback(argv, message, capsys, tmp_path):
     assert main(argv + ["--out", str(tmp_path / "x.png")]) == 2
@@ -95,14 +95,22 @@ def test_train_one_epoch_writes_history_model_and_plots(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--lr", "0"], "lr must lie in (0.0, inf]"),
-    (["--lr", "-1"], "lr must lie in"),
-    (["--batch-size", "0"], "batch_size must lie in [1, inf]"),
-    (["--epochs", "0"], "epochs must lie in [1, inf]"),
-    (["--optimizer", "lbfgs"], "optimizer must be one of sgd, momentum"),
-    (["--activation", "gelu"], "activation must be one of relu, sigmoid, tanh"),
-    (["--loss", "Nope"], "loss must be one of CrossEntropyLoss"),
-    (["--hidden", "0"], "hidden size must lie in [1, inf]"),
+    (["--lr", "0"], "argument --lr: expected a positive number, got 0"),
+    (["--lr", "-1"], "argument --lr: expected a positive number"),
+    (["--lr", "nan"], "argument --lr: expected a positive number, got 'nan'"),
+    (["--batch-size", "0"], "argument --batch-size: expected an integer of at least 1, got 0"),
+    (["--epochs", "0"], "argument --epochs: expected an integer of at least 1, got 0"),
+    (["--epochs", "two"], "argument --epochs: expected an integer of at least 1, got 'two'"),
+    (["--seed", "-5"], "argument --seed: expected a non-negative integer, got -5"),
+    (["--weight-decay", "-1"], "argument --weight-decay: expected a number of at least 0"),
+    (["--optimizer", "lbfgs"], "unknown optimizer 'lbfgs'; choose one of: sgd, momentum"),
+    (["--optimizer", "adamm"], "unknown optimizer 'adamm'; did you mean adam"),
+    (["--activation", "gelu"], "unknown activation 'gelu'; choose one of: relu, sigmoid, tanh"),
+    (["--loss", "Nope"], "unknown training loss 'Nope'; choose one of: CrossEntropyLoss"),
+    (["--loss", "CrossEntropyLos"], "unknown training loss 'CrossEntropyLos'; did you mean CrossEntropyLoss?"),
+    (["--loss", "CosineEmbeddingLoss"], "unknown training loss 'CosineEmbeddingLoss'"),
+    (["--hidden", "0"], "argument --hidden: expected an integer of at least 1, got 0"),
+    (["--dtype", "float16"], "unknown dtype 'float16'"),
 ])
 def test_train_user_errors_exit_2_and_write_nothing(argv, message, tmp_path, capsys):
     out = tmp_path / "run"
@@ -116,8 +124,18 @@ def test_train_missing_idx_directory_is_a_clear_error(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--data", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "train-images-idx3-ubyte" in err and "Traceback" not in err
-    assert not out.exists() or not any(out.iterdir())
+    assert f"--data '{tmp_path / 'nowhere'}' is not 'embedded', 'mnist' or an existing directory" in err
+    assert "path=" not in err and "download=True" not in err and "Traceback" not in err  # no Python-API advice
+    assert not out.exists()
+
+
+def test_train_idx_directory_lacking_files_names_them(tmp_path, capsys):
+    (tmp_path / "idx").mkdir()
+    (tmp_path / "idx" / "train-images-idx3-ubyte").write_bytes(b"")
+    assert main(["train", "--data", str(tmp_path / "idx"), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "lacks train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte" in err
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("name", registry.names())

@@ -59,7 +59,9 @@ class SGD(Optimizer):
         array([ 0.95, -2.1 ])
     """
 
-    def __init__(self, params: Sequence[Parameter], lr: float, *, momentum: float = 0.0,
+    default_lr = 0.1
+
+    def __init__(self, params: Sequence[Parameter], lr: float | None = None, *, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
                  maximize: bool = False) -> None:
         super().__init__(params, lr)
@@ -121,7 +123,9 @@ class Momentum(SGD):
         array([0.71])
     """
 
-    def __init__(self, params: Sequence[Parameter], lr: float, *, momentum: float = 0.9,
+    default_lr = 0.01
+
+    def __init__(self, params: Sequence[Parameter], lr: float | None = None, *, momentum: float = 0.9,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
                  maximize: bool = False) -> None:
         super().__init__(params, lr, momentum=momentum, dampening=dampening,
@@ -146,7 +150,9 @@ class Nesterov(SGD):
         array([0.81])
     """
 
-    def __init__(self, params: Sequence[Parameter], lr: float, *, momentum: float = 0.9,
+    default_lr = 0.01
+
+    def __init__(self, params: Sequence[Parameter], lr: float | None = None, *, momentum: float = 0.9,
                  dampening: float = 0.0, weight_decay: float = 0.0, maximize: bool = False) -> None:
         super().__init__(params, lr, momentum=momentum, dampening=dampening,
                          weight_decay=weight_decay, nesterov=True, maximize=maximize)
