@@ -152,3 +152,69 @@ def test_plot_recipe_gradient_is_the_derivative_of_the_plotted_value(name):
     for i in np.flatnonzero(jumps):
         smooth[max(i - 2, 0): i + 3] = False
     np.testing.assert_allclose(grads[smooth], numeric[smooth], rtol=1e-3, atol=1e-3 * (np.abs(grads).max() + 1))
+
+
+def test_train_names_match_in_any_case_and_the_first_line_gives_the_whole_network(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--loss", "focalloss", "--optimizer", "ADAM", "--activation", "Tanh", "--epochs", "1",
+                 "--hidden", "16", "--no-plots", "--out", str(out)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == "training a 784-16-10 tanh network, FocalLoss, adam (lr 0.001, its default)"
+    rows = list(csv.DictReader(open(out / "history.csv")))
+    assert float(rows[-1]["test_accuracy"]) > 0.5
+
+
+def test_eval_prints_accuracy_and_loss_and_plots_the_confusion_matrix(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--hidden", "16", "--no-plots", "--out", str(out)]) == 0
+    rows = list(csv.DictReader(open(out / "history.csv")))
+    capsys.readouterr()
+    assert main(["eval", str(out / "model.npz"), "--plot", str(tmp_path / "cm.png")]) == 0
+    text = capsys.readouterr().out
+    assert f"accuracy        {float(rows[-1]['test_accuracy']):.2%}" in text
+    assert f"loss            {float(rows[-1]['test_loss']):.4f}" in text
+    assert "trained 1 epochs" in text and (tmp_path / "cm.png").read_bytes()[:8] == PNG
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.write_bytes(b"not a zip"), "is not a losslab model file"),
+    (lambda p: np.savez(p, a=np.zeros(2)), "is an .npz file but not a losslab model"),
+    (lambda p: p.mkdir(), "is a directory, not a model file"),
+])
+def test_eval_of_a_foreign_file_is_a_clear_error(make, message, tmp_path, capsys):
+    target = tmp_path / "x.npz"
+    make(target)
+    assert main(["eval", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_resume_continues_the_epoch_count_and_refuses_architecture_options(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--hidden", "16", "--no-plots", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out / "model.npz"), "--hidden", "32", "--out", str(out)]) == 2
+    assert "--hidden cannot be used with --resume" in capsys.readouterr().err
+    assert main(["train", "--resume", str(out / "model.npz"), "--epochs", "1", "--no-plots", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "784-16-10" in text and "epoch 2/2" in text
+    assert [int(r["epoch"]) for r in csv.DictReader(open(out / "history.csv"))] == [2]
+    assert main(["train", "--resume", str(tmp_path / "none.npz"), "--out", str(out)]) == 2
+    assert "--resume model file" in capsys.readouterr().err
+
+
+def test_check_prints_every_case_whole_within_80_columns(capsys):
+    assert main(["check", "--loss", "crossentropyloss", "--loss", "TripletMarginWithDistanceLoss"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    rows = [line for line in lines if line.startswith(("CrossEntropyLoss", "TripletMarginWithDistanceLoss"))]
+    assert len(rows) == 2 and len({row.index(" ok") for row in rows}) == 1  # aligned columns
+    from losslab import registry as reg
+
+    case = next(c for c in reg.get("CrossEntropyLoss").make_cases(0) if c.numeric)
+    assert case.id in "\n".join(lines)  # never cut
+
+
+def test_losses_fit_80_columns(capsys):
+    assert main(["losses"]) == 0
+    assert max(len(line) for line in capsys.readouterr().out.splitlines()) <= 80
