@@ -218,3 +218,27 @@ def test_check_prints_every_case_whole_within_80_columns(capsys):
 def test_losses_fit_80_columns(capsys):
     assert main(["losses"]) == 0
     assert max(len(line) for line in capsys.readouterr().out.splitlines()) <= 80
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["plot", "descent", "--out", "{file}/x.png"], "--out '{file}/x.png' cannot be written: its folder '{file}' is a file"),
+    (["plot", "loss", "MSELoss", "--out", "{dir}"], "--out '{dir}' is a directory: give the PNG file to write"),
+    (["eval", "{model}", "--plot", "{file}/cm.png"], "--plot '{file}/cm.png' cannot be written"),
+])
+def test_png_destinations_are_checked_before_the_work(argv, message, tmp_path, capsys):
+    names = {"file": str(tmp_path / "a-file"), "dir": str(tmp_path), "model": str(tmp_path / "m.npz")}
+    (tmp_path / "a-file").write_text("keep")
+    assert main([a.format(**names) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert message.format(**names) in err and "Traceback" not in err
+    assert (tmp_path / "a-file").read_text() == "keep"
+
+
+def test_a_resumed_run_describes_the_saved_network(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--hidden", "12", "--activation", "tanh", "--loss", "MSELoss",
+                 "--no-plots", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out / "model.npz"), "--epochs", "1", "--no-plots", "--out", str(out)]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == "training a 784-12-10 tanh network, MSELoss, sgd (lr 0.1, its default)"

@@ -252,8 +252,7 @@ def _cmd_train(args) -> int:
             raise UserError('plots need matplotlib: pip install ".[plot]", or pass --no-plots') from None
     callbacks = {}
 
-    def on_start(n_train: int, n_test: int, sizes) -> None:
-        c = callbacks["config"] = config if config.resume is None else callbacks.get("config", config)
+    def on_start(n_train: int, n_test: int, sizes, c) -> None:
         lr = f"lr {c.learning_rate:g}" + (", its default" if c.lr is None else "")
         resumed = f", resumed from {c.resume}" if c.resume else ""
         print(f"training a {'-'.join(map(str, sizes))} {c.activation} network, {c.loss}, {c.optimizer} ({lr})"
@@ -339,8 +338,6 @@ def _cmd_eval(args) -> int:
             import matplotlib  # noqa: F401
         except ImportError:
             raise UserError('--plot needs matplotlib: pip install ".[plot]"') from None
-        if os.path.isdir(args.plot):
-            raise UserError(f"--plot {args.plot!r} is a directory: give the PNG file to write")
     dtype = str(saved.architecture.get("dtype", "float32"))
     try:
         (_, _), (x, labels) = load_data(TrainConfig(data=args.data, dtype=dtype))
@@ -400,9 +397,20 @@ def _cmd_plot_descent(args) -> int:
     return 0
 
 
-def _plot_out_ok(path: str | None) -> None:
-    if path is not None and os.path.isdir(path):
-        raise UserError(f"--out {path!r} is a directory: give the PNG file to write")
+def _png_path_ok(path: str | None, option: str) -> None:
+    """A PNG file can be written at ``path``: not a directory, and its folder a directory or creatable."""
+    if path is None:
+        return
+    if os.path.isdir(path):
+        raise UserError(f"{option} {path!r} is a directory: give the PNG file to write")
+    from .train.run import check_out_dir
+
+    folder = os.path.dirname(path) or "."
+    try:
+        check_out_dir(folder)
+    except ValueError as exc:  # "out_dir='folder' is a file, ..." -> "its folder 'folder' is a file, ..."
+        raise UserError(f"{option} {path!r} cannot be written: its folder "
+                        + str(exc).removeprefix("out_dir=")) from None
 
 
 # ----------------------------------------------------------------------------- the parser
@@ -516,8 +524,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             parser.print_help()
             return 0
-        if args.command == "plot" and getattr(args, "out", None):
-            _plot_out_ok(args.out)
+        if args.command == "plot":
+            _png_path_ok(getattr(args, "out", None), "--out")
+        if args.command == "eval":
+            _png_path_ok(args.plot, "--plot")
         status = args.run(args)
         sys.stdout.flush()
         return status

@@ -35,7 +35,8 @@ class SGD(Optimizer):
 
     Args:
         params: the Parameters to optimize (a non-empty sequence).
-        lr: learning rate :math:`\gamma > 0`.
+        lr: learning rate :math:`\gamma > 0`; by default the class's ``default_lr``
+            (``SGD`` 0.1; ``Momentum`` and ``Nesterov`` 0.01).
         momentum: :math:`\mu \ge 0` (0 disables the buffer).
         dampening: :math:`\tau \in [0, 1]`, scales the gradient's share of the buffer.
         weight_decay: :math:`\lambda \ge 0`, the L2 penalty added to the gradient.

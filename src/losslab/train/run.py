@@ -190,7 +190,8 @@ def run(config: TrainConfig, *, on_iteration: Callable | None = None, on_epoch: 
     (``KeyboardInterrupt``) stops it: the complete epochs are saved and the
     result's ``stopped`` is ``"interrupted"``. A diverging loss stops it too
     (``stopped == "diverged"``): history and plots are saved, the model is not.
-    ``on_start(n_train, n_test, sizes)`` is called once the network is built.
+    ``on_start(n_train, n_test, sizes, config)`` is called once the network is built
+    (``config`` as run: with a resumed model's architecture).
     """
     from .persist import save_model
 
@@ -212,7 +213,7 @@ def run(config: TrainConfig, *, on_iteration: Callable | None = None, on_epoch: 
         optimizer = make_optimizer(config, net)
     sizes = (x_train.shape[1], *config.hidden, num_classes)
     if on_start is not None:
-        on_start(x_train.shape[0], x_test.shape[0], sizes)
+        on_start(x_train.shape[0], x_test.shape[0], sizes, config)
     stopped = ""
     try:
         with warnings.catch_warnings():

@@ -168,7 +168,8 @@ def fit(net, optimizer, train: tuple[np.ndarray, np.ndarray], test: tuple[np.nda
                     if not loss <= limit:  # NaN compares false
                         history.stopped = "diverged"
                         break
-                    limit = min(limit, DIVERGENCE_FACTOR * max(loss, 1.0))
+                    if iteration == 1:
+                        limit = DIVERGENCE_FACTOR * max(loss, 1.0)
                     net.backward()
                     optimizer.step()
                     if bar is not None:
