@@ -189,10 +189,10 @@ def _progress(total_epochs: int, first_epoch: int, iterations: int):
         if tqdm is None:
             return
         if state["bar"] is None:
-            # at most 80 columns: "epoch  3/20 |███...| 40/40 loss 0.1234 train 97.1% test 94.3%"
+            # at most 80 columns: "epoch  3/20 |███...| 40/40, loss 0.1234 train 97.1% test 94.3%"
             state["bar"] = tqdm(total=iterations, desc=f"epoch {state['epoch']:>{digits}}/{last}", leave=True,
                                 file=sys.stdout, ncols=80,
-                                bar_format="{desc} |{bar:16}| {n_fmt}/{total_fmt} {postfix}")
+                                bar_format="{desc} |{bar:16}| {n_fmt}/{total_fmt}{postfix}")
         state["bar"].update(1)
         if i % 5 == 0:
             state["bar"].set_postfix_str(f"loss {loss:.4f}", refresh=False)
