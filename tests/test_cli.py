@@ -242,3 +242,13 @@ def test_a_resumed_run_describes_the_saved_network(tmp_path, capsys):
     assert main(["train", "--resume", str(out / "model.npz"), "--epochs", "1", "--no-plots", "--out", str(out)]) == 0
     first = capsys.readouterr().out.splitlines()[0]
     assert first == "training a 784-12-10 tanh network, MSELoss, sgd (lr 0.1, its default)"
+
+
+def test_download_without_pooch_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pooch", None)
+    assert main(["train", "--data", "mnist", "--no-plots", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert 'pooch, which is not installed: pip install ".[download]"' in err and "path=" not in err
+    assert not (tmp_path / "run").exists()

@@ -277,7 +277,7 @@ def test_load_mnist_offline_message():
     with pytest.raises(FileNotFoundError) as info:
         load_mnist()
     message = str(info.value)
-    for needle in (*MNIST_FILES, "plain or .gz", "path=", "download=True", 'pip install "losslab[download]"',
+    for needle in (*MNIST_FILES, "plain or .gz", "path=", "download=True", 'pip install ".[download]"',
                    "load_embedded_mnist()"):
         assert needle in message
 
@@ -387,7 +387,7 @@ def test_download_reads_verified_cached_files_without_pooch(tmp_path, monkeypatc
 @pytest.mark.parametrize("cache", [True, False])
 def test_download_without_pooch_says_how_to_install_it(tmp_path, monkeypatch, cache):
     monkeypatch.setitem(sys.modules, "pooch", None)
-    with pytest.raises(ImportError, match=r'needs the optional dependency pooch: pip install "losslab\[download\]"'):
+    with pytest.raises(ImportError, match=r'needs the optional dependency pooch: pip install "\.\[download\]"'):
         load_mnist(download=True, cache_dir=tmp_path if cache else None)
 
 

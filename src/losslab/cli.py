@@ -270,7 +270,9 @@ def _cmd_train(args) -> int:
     try:
         result = run(config, on_start=on_start, on_iteration=lambda i, l: callbacks["it"](i, l),
                      on_epoch=lambda e, h: callbacks["ep"](e, h))
-    except (ValueError, FileNotFoundError, ImportError) as exc:
+    except ImportError as exc:
+        raise UserError(_import_error(config.data, exc)) from None
+    except (ValueError, FileNotFoundError) as exc:
         raise UserError(_as_option(str(exc))) from None
     except BrokenPipeError:
         raise
@@ -289,6 +291,13 @@ def _data_error(data: str, exc: OSError) -> str:
         return (f"--data {data}: could not download {exc.name} from any mirror: is the network reachable? "
                 f"Or download the four MNIST files yourself and pass their directory: --data DIR")
     return f"--data {data}: {exc}"
+
+
+def _import_error(data: str, exc: ImportError) -> str:
+    if "pooch" in str(exc):
+        return (f'--data {data} downloads with pooch, which is not installed: pip install ".[download]" from the '
+                f"losslab checkout; or download the four MNIST files yourself and pass --data DIR")
+    return str(exc)
 
 
 def _report_run(result) -> int:
@@ -341,7 +350,9 @@ def _cmd_eval(args) -> int:
     dtype = str(saved.architecture.get("dtype", "float32"))
     try:
         (_, _), (x, labels) = load_data(TrainConfig(data=args.data, dtype=dtype))
-    except (ValueError, FileNotFoundError, ImportError) as exc:
+    except ImportError as exc:
+        raise UserError(_import_error(args.data, exc)) from None
+    except (ValueError, FileNotFoundError) as exc:
         raise UserError(_as_option(str(exc))) from None
     except BrokenPipeError:
         raise

@@ -188,7 +188,7 @@ def _not_found(missing: list[str], where: Path | None) -> FileNotFoundError:
         f"load_mnist needs the four MNIST IDX files {names} (plain or .gz); {place}. "
         "Put the four files in one directory and pass path='that/directory', "
         "or pass download=True to fetch them from the public mirrors (SHA-256 checked) "
-        "into cache_dir; this needs pooch: pip install \"losslab[download]\". "
+        "into cache_dir; this needs pooch: pip install \".[download]\" (from the losslab checkout). "
         "load_embedded_mnist() needs no file: it reads the 5,000-digit subset shipped with losslab."
     )
 
@@ -199,7 +199,7 @@ def _import_pooch():
     except ImportError as exc:
         raise ImportError(
             "load_mnist(download=True) needs the optional dependency pooch: "
-            "pip install \"losslab[download]\" (or pip install pooch); "
+            "pip install \".[download]\" from the losslab checkout, or pip install pooch; "
             "or put the four MNIST files in a directory and pass path=..."
         ) from exc
     return pooch
@@ -299,7 +299,7 @@ def load_mnist(normalize: bool = True, flatten: bool = True, one_hot_label: bool
        (see its comment for the source; a mismatch raises ``ValueError``); a
        missing one is fetched from :data:`MNIST_MIRRORS` with pooch, which
        verifies the SHA-256 before it moves the file into place. pooch is an
-       optional dependency: ``pip install "losslab[download]"``.
+       optional dependency: ``pip install ".[download]"`` from the checkout.
     3. Else ``FileNotFoundError``, saying which files are missing and how to
        supply them.
 
