@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -47,12 +46,10 @@ def test_check_negative_seed_names_the_option():
 def test_train_out_is_a_file_is_refused_before_training(tmp_path):
     target = tmp_path / "results.txt"
     target.write_text("keep me")
-    start = time.perf_counter()
     proc = losslab("train", "--out", str(target))
     assert_clean_error(proc, f"--out '{target}' is a file, not a directory")
     assert "epoch" not in proc.stdout  # refused before the first epoch
     assert target.read_text() == "keep me"
-    assert time.perf_counter() - start < 60
 
 
 def test_ctrl_c_during_training_saves_the_complete_epochs(tmp_path):
@@ -73,7 +70,7 @@ def test_ctrl_c_during_training_saves_the_complete_epochs(tmp_path):
         proc.kill()
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
-    assert f"interrupted: the" in stderr and f"complete epochs were saved in {out}" in stderr
+    assert "interrupted: the" in stderr and f"complete epochs were saved in {out}" in stderr
     rows = list(csv.DictReader(open(out / "history.csv")))
     assert len(rows) >= 2 and [int(r["epoch"]) for r in rows] == list(range(1, len(rows) + 1))
     for name in ("model.npz", "loss.png", "accuracy.png", "history.json"):
