@@ -252,3 +252,10 @@ def test_download_without_pooch_says_how_to_install_it(tmp_path, monkeypatch, ca
     err = capsys.readouterr().err
     assert 'pooch, which is not installed: pip install ".[download]"' in err and "path=" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_network_too_large_for_memory_is_a_message(tmp_path, capsys):
+    assert main(["train", "--hidden", str(10 ** 12), "--no-plots", "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert "not enough memory" in err and "--hidden" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()

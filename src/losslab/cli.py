@@ -551,6 +551,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         _stdout_gone()
         return 141
+    except MemoryError as exc:
+        print(f"losslab: error: not enough memory ({exc or 'allocation failed'}): try a smaller --hidden or "
+              f"--batch-size", file=sys.stderr)
+        return 1
     except OSError as exc:  # the environment: a full disk, a permission, a file that vanished
         print(f"losslab: error: {exc}", file=sys.stderr)
         return 1
