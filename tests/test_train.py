@@ -102,3 +102,122 @@ def test_train_config_validates():
         TrainConfig(dtype="float16")
     assert TrainConfig().hidden == (100,)
     assert isinstance(History().rows(), list)
+
+
+# ----------------------------------------------------------------------------- defaults, divergence, Ctrl-C
+
+from losslab import optim, registry  # noqa: E402
+from losslab.train import (DEFAULT_LR, HEADS, TrainingDiverged, TrainingInterrupted, evaluate,  # noqa: E402
+                           read_model, run)
+from losslab.train.run import OPTIMIZERS  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    from losslab.data import load_embedded_mnist
+
+    return load_embedded_mnist()
+
+
+@pytest.mark.parametrize("name", sorted(DEFAULT_LR))
+def test_every_optimizer_learns_mnist_at_its_default_lr(name, mnist):
+    (x, t), (xt, tt) = mnist
+    net = MultiLayerNet(784, [50], 10, rng=np.random.default_rng(0))
+    opt = getattr(optim, OPTIMIZERS[name])(net.parameters())  # no lr: the optimizer's default
+    assert opt.lr == DEFAULT_LR[name] == TrainConfig(optimizer=name).learning_rate
+    history = fit(net, opt, (x, t), (xt, tt), epochs=2, batch_size=100, rng=np.random.default_rng(1))
+    assert history.test_accuracy[-1] > 0.8, (name, history.test_accuracy)  # chance is 0.1
+
+
+def test_every_classification_loss_of_the_registry_can_train():
+    classifiers = {s.name for s in registry.LOSSES if s.module in ("classification", "focal", "sparse")}
+    classifiers |= {s.name for s in registry.LOSSES if s.module == "margin"} - {"HingeEmbeddingLoss"}
+    assert classifiers <= set(TARGET_KINDS), classifiers - set(TARGET_KINDS)
+
+
+@pytest.mark.parametrize("name", sorted(HEADS))
+def test_a_head_chains_its_backward_exactly(name):
+    rng = np.random.default_rng(0)
+    scores = rng.normal(size=(4, 3))
+    labels = np.array([0, 2, 1, 2])
+    target = encode_targets(labels, name, 3, np.float64)
+    loss = make_loss(name)
+    loss(scores, target)
+    analytic = loss.backward()
+    numeric = np.zeros_like(scores)
+    h = 1e-6
+    for idx in np.ndindex(scores.shape):
+        up, down = scores.copy(), scores.copy()
+        up[idx] += h
+        down[idx] -= h
+        numeric[idx] = (float(make_loss(name)(up, target)) - float(make_loss(name)(down, target))) / (2 * h)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-9)
+
+
+def test_fit_stops_and_warns_when_the_loss_diverges(mnist):
+    (x, t), _ = mnist
+    net = MultiLayerNet(784, [16], 10, rng=np.random.default_rng(0))
+    with pytest.warns(TrainingDiverged, match="the learning rate is too large"):
+        history = fit(net, SGD(net.parameters(), lr=1e6), (x, t), None, epochs=5, batch_size=100,
+                      rng=np.random.default_rng(1))
+    assert history.stopped == "diverged"
+    assert history.epochs == 1 and len(history.iteration_loss) < 40  # stopped inside the first epoch
+    assert not history.iteration_loss[-1] <= 1e3 * max(history.iteration_loss[0], 1)
+
+
+def test_ctrl_c_keeps_the_complete_epochs():
+    x, labels = _blobs(n=200)
+    net = MultiLayerNet(5, [8], 3, rng=np.random.default_rng(0), dtype=np.float64)
+
+    def press_ctrl_c(i, loss):
+        if i == 10:  # in the third epoch of four batches
+            raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted) as info:
+        fit(net, SGD(net.parameters(), lr=0.1), (x, labels), (x, labels), epochs=5, batch_size=50,
+            rng=np.random.default_rng(0), on_iteration=press_ctrl_c)
+    history = info.value.history
+    assert history.stopped == "interrupted" and history.epochs == 2
+    assert len(history.iteration_loss) == 8 and len(history.test_accuracy) == len(history.test_loss) == 2
+    assert isinstance(info.value, KeyboardInterrupt)
+
+
+def test_fit_records_the_test_loss_and_shows_progress(capsys):
+    pytest.importorskip("tqdm")
+    x, labels = _blobs()
+    net = MultiLayerNet(5, [8], 3, rng=np.random.default_rng(0), dtype=np.float64)
+    history = fit(net, SGD(net.parameters(), lr=0.1), (x, labels), (x, labels), epochs=2, batch_size=50,
+                  rng=np.random.default_rng(0), progress=True)
+    assert "12/12" in capsys.readouterr().err  # tqdm's bar: 2 epochs of 6 batches
+    assert len(history.test_loss) == 2 and history.test_loss[1] < history.test_loss[0]
+
+
+def test_evaluate_counts_a_confusion_matrix(mnist):
+    (x, t), (xt, tt) = mnist
+    net = MultiLayerNet(784, [16], 10, rng=np.random.default_rng(0))
+    result = evaluate(net, xt, tt)
+    assert result.confusion.sum() == len(tt) and result.confusion.sum(axis=1).tolist() == np.bincount(tt).tolist()
+    assert result.accuracy == pytest.approx(np.trace(result.confusion) / len(tt))
+    assert result.loss == pytest.approx(float(net.loss(xt, tt)), rel=1e-5)
+
+
+def test_a_resumed_run_counts_on_from_the_saved_epochs(tmp_path):
+    first = run(TrainConfig(epochs=2, hidden=(16,), out_dir=str(tmp_path / "a"), plots=False))
+    assert read_model(first.files["model"]).epochs == 2
+    second = run(TrainConfig(epochs=1, optimizer="adam", out_dir=str(tmp_path / "b"), plots=False,
+                             resume=str(first.files["model"])))
+    assert second.config.hidden == (16,) and second.history.rows()[0]["epoch"] == 3
+    assert read_model(second.files["model"]).epochs == 3
+    assert second.history.test_accuracy[-1] > 0.5
+
+
+def test_run_refuses_a_file_as_out_dir_before_loading_anything(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ValueError, match="is a file, not a directory"):
+        run(TrainConfig(out_dir=str(tmp_path / "f"), data=str(tmp_path / "no-such-dir")))
+
+
+def test_history_repr_is_one_short_line():
+    history = History(iteration_loss=[1.0] * 80, epoch_loss=[0.9, 0.5], train_accuracy=[0.8, 0.9],
+                      test_accuracy=[0.75, 0.875], test_loss=[0.8, 0.6], epoch_seconds=[1.0, 1.0])
+    assert repr(history) == "History(2 epochs, 80 iterations, loss 0.5, test accuracy 87.50%)"

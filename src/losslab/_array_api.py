@@ -340,6 +340,10 @@ class _Quiet:
 
     def __init__(self, op: Callable) -> None:
         self.op = op
+        self.__name__ = f"quietly-{getattr(op, '__name__', 'op')}"  # Dask names the array's layer after it
+
+    def __repr__(self) -> str:
+        return self.__name__
 
     def __call__(self, *blocks):
         with np.errstate(divide="ignore", invalid="ignore"):

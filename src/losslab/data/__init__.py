@@ -12,6 +12,7 @@
 from .batches import iterate_minibatches, iterations_per_epoch, sample_minibatch
 from .idx import read_idx
 from .mnist import (
+    DownloadError,
     MNIST_FILES,
     MNIST_MIRRORS,
     MNIST_SHA256,
@@ -21,6 +22,7 @@ from .mnist import (
 )
 
 __all__ = [
+    "DownloadError",
     "MNIST_FILES",
     "MNIST_MIRRORS",
     "MNIST_SHA256",

@@ -33,6 +33,7 @@ __all__ = [
     "MNIST_FILES",
     "MNIST_MIRRORS",
     "MNIST_SHA256",
+    "DownloadError",
     "load_embedded_mnist",
     "load_mnist",
     "verify_sha256",
@@ -187,7 +188,7 @@ def _not_found(missing: list[str], where: Path | None) -> FileNotFoundError:
         f"load_mnist needs the four MNIST IDX files {names} (plain or .gz); {place}. "
         "Put the four files in one directory and pass path='that/directory', "
         "or pass download=True to fetch them from the public mirrors (SHA-256 checked) "
-        "into cache_dir; this needs pooch: pip install \"losslab[download]\". "
+        "into cache_dir; this needs pooch: pip install \".[download]\" (from the losslab checkout). "
         "load_embedded_mnist() needs no file: it reads the 5,000-digit subset shipped with losslab."
     )
 
@@ -198,7 +199,7 @@ def _import_pooch():
     except ImportError as exc:
         raise ImportError(
             "load_mnist(download=True) needs the optional dependency pooch: "
-            "pip install \"losslab[download]\" (or pip install pooch); "
+            "pip install \".[download]\" from the losslab checkout, or pip install pooch; "
             "or put the four MNIST files in a directory and pass path=..."
         ) from exc
     return pooch
@@ -208,22 +209,49 @@ def _fetch(cache_dir: Path | None) -> dict[str, Path]:
     """The four ``.gz`` files in ``cache_dir``: cached ones verified, missing ones downloaded."""
     if cache_dir is None:
         cache_dir = Path(_import_pooch().os_cache("losslab")) / "mnist"
+    if cache_dir.exists() and not cache_dir.is_dir():
+        raise ValueError(f"cache_dir={os.fspath(cache_dir)!r} is a file, not a directory")
+    created = [p for p in (cache_dir, *cache_dir.parents) if not p.exists()]
     found = {}
-    for base in MNIST_FILES:
-        name = base + ".gz"
-        target = cache_dir / name
-        if target.is_file():
-            verify_sha256(target, MNIST_SHA256[name])
-        else:
-            _download(name, cache_dir)
-        found[base] = target
+    try:
+        for base in MNIST_FILES:
+            name = base + ".gz"
+            target = cache_dir / name
+            if target.is_file():
+                verify_sha256(target, MNIST_SHA256[name])
+            else:
+                _download(name, cache_dir)
+            found[base] = target
+    except BaseException:
+        _remove_empty(created)
+        raise
     return found
+
+
+def _remove_empty(created: list[Path]) -> None:
+    """Remove the directories a failed download created, innermost first, if they stayed empty."""
+    for directory in created:
+        try:
+            directory.rmdir()
+        except OSError:  # not empty (a file was fetched), or already gone
+            return
+
+
+class DownloadError(OSError):
+    """No mirror served a file: ``name`` the file, ``errors`` one line per mirror tried."""
+
+    def __init__(self, name: str, errors: list[str]) -> None:
+        super().__init__(f"could not download {name} from any mirror (is the network reachable?): "
+                         + "; ".join(errors))
+        self.name, self.errors = name, errors
 
 
 def _download(name: str, cache_dir: Path) -> None:
     # pooch writes to a temporary file and moves it into place only once its
     # SHA-256 matches: an interrupted download never leaves a file that looks complete.
     pooch = _import_pooch()
+    if hasattr(pooch, "get_logger"):
+        pooch.get_logger().setLevel("WARNING")  # no "Downloading data from ..." line per attempt
     errors = []
     for mirror in MNIST_MIRRORS:
         try:
@@ -231,8 +259,8 @@ def _download(name: str, cache_dir: Path) -> None:
                            path=cache_dir, progressbar=False)
             return
         except (OSError, ValueError) as exc:  # network errors (requests' are OSErrors), hash mismatch
-            errors.append(f"{mirror + name}: {exc}")
-    raise OSError(f"could not download {name} from any mirror:\n  " + "\n  ".join(errors))
+            errors.append(f"{mirror + name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+    raise DownloadError(name, errors)
 
 
 def _read_split(images_path: Path, labels_path: Path) -> Split:
@@ -271,7 +299,7 @@ def load_mnist(normalize: bool = True, flatten: bool = True, one_hot_label: bool
        (see its comment for the source; a mismatch raises ``ValueError``); a
        missing one is fetched from :data:`MNIST_MIRRORS` with pooch, which
        verifies the SHA-256 before it moves the file into place. pooch is an
-       optional dependency: ``pip install "losslab[download]"``.
+       optional dependency: ``pip install ".[download]"`` from the checkout.
     3. Else ``FileNotFoundError``, saying which files are missing and how to
        supply them.
 

@@ -53,6 +53,9 @@ class Layer:
     def eval(self) -> "Layer":
         return self.train(False)
 
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
     def _require(self, value, what: str = "forward"):
         """``value`` cached by forward, or a clear error when backward comes first."""
         if value is None:

@@ -310,4 +310,10 @@ class MultiLayerNet:
         self.layers.load_state_dict(state)
 
     def __repr__(self) -> str:
-        return f"MultiLayerNet(layers={self.layers!r}, loss={self.loss_fn!r})"
+        sizes = [p.data.shape for p in self.parameters() if p.data.ndim == 2]
+        arch = "-".join(str(n) for n in [sizes[0][0], *(s[1] for s in sizes)])
+        extras = "".join([f", dropout={self.dropout}" if self.dropout else "",
+                          ", batchnorm" if self.batchnorm else ""])
+        loss = getattr(self.loss_fn, "short_name", type(self.loss_fn).__name__)
+        return (f"MultiLayerNet({arch}, {self.activation}{extras}, loss={loss}, "
+                f"dtype={self.dtype.name})")

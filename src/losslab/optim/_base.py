@@ -15,14 +15,17 @@ class Optimizer:
     ``self.state[i]`` belongs to ``self.params[i]``. ``zero_grad()`` clears the gradients.
     """
 
-    def __init__(self, params: Sequence[Parameter], lr: float) -> None:
+    #: the learning rate used when ``lr`` is not given: one that trains the MNIST MLP well
+    default_lr: float = 0.1
+
+    def __init__(self, params: Sequence[Parameter], lr: float | None = None) -> None:
         self.params = list(params)
         if not self.params:
             raise ValueError("params must hold at least one Parameter, got an empty list")
         for i, p in enumerate(self.params):
             if not isinstance(p, Parameter):
                 raise TypeError(f"params[{i}] must be a losslab Parameter, got {type(p).__name__}")
-        self.lr = v.check_scalar(lr, "lr", low=0.0, low_open=True)
+        self.lr = v.check_scalar(self.default_lr if lr is None else lr, "lr", low=0.0, low_open=True)
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -30,3 +33,7 @@ class Optimizer:
 
     def step(self) -> None:
         raise NotImplementedError
+
+    def __repr__(self) -> str:
+        n = len(self.params)
+        return f"{type(self).__name__}(lr={float(self.lr):g}, {n} parameter{'s' if n != 1 else ''})"

@@ -49,7 +49,9 @@ class Adagrad(Optimizer):
         array([0.9, 1.1])
     """
 
-    def __init__(self, params: Sequence[Parameter], lr: float = 1e-2, *, lr_decay: float = 0.0,
+    default_lr = 0.01
+
+    def __init__(self, params: Sequence[Parameter], lr: float | None = None, *, lr_decay: float = 0.0,
                  weight_decay: float = 0.0, initial_accumulator_value: float = 0.0, eps: float = 1e-10,
                  maximize: bool = False) -> None:
         super().__init__(params, lr)
@@ -108,7 +110,9 @@ class RMSprop(Optimizer):
         array([0.9])
     """
 
-    def __init__(self, params: Sequence[Parameter], lr: float = 1e-2, *, alpha: float = 0.99,
+    default_lr = 0.01
+
+    def __init__(self, params: Sequence[Parameter], lr: float | None = None, *, alpha: float = 0.99,
                  eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
                  centered: bool = False, maximize: bool = False) -> None:
         super().__init__(params, lr)
@@ -184,7 +188,9 @@ class Adam(Optimizer):
         array([0.9, 1.1])
     """
 
-    def __init__(self, params: Sequence[Parameter], lr: float = 1e-3, *,
+    default_lr = 0.001
+
+    def __init__(self, params: Sequence[Parameter], lr: float | None = None, *,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False,
                  decoupled_weight_decay: bool = False) -> None:
@@ -247,7 +253,9 @@ class AdamW(Adam):
         array([1.8])
     """
 
-    def __init__(self, params: Sequence[Parameter], lr: float = 1e-3, *,
+    default_lr = 0.001
+
+    def __init__(self, params: Sequence[Parameter], lr: float | None = None, *,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, amsgrad: bool = False, maximize: bool = False) -> None:
         super().__init__(params, lr, betas=betas, eps=eps, weight_decay=weight_decay,

@@ -35,7 +35,8 @@ class SGD(Optimizer):
 
     Args:
         params: the Parameters to optimize (a non-empty sequence).
-        lr: learning rate :math:`\gamma > 0`.
+        lr: learning rate :math:`\gamma > 0`; by default the class's ``default_lr``
+            (``SGD`` 0.1; ``Momentum`` and ``Nesterov`` 0.01).
         momentum: :math:`\mu \ge 0` (0 disables the buffer).
         dampening: :math:`\tau \in [0, 1]`, scales the gradient's share of the buffer.
         weight_decay: :math:`\lambda \ge 0`, the L2 penalty added to the gradient.
@@ -59,7 +60,9 @@ class SGD(Optimizer):
         array([ 0.95, -2.1 ])
     """
 
-    def __init__(self, params: Sequence[Parameter], lr: float, *, momentum: float = 0.0,
+    default_lr = 0.1
+
+    def __init__(self, params: Sequence[Parameter], lr: float | None = None, *, momentum: float = 0.0,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
                  maximize: bool = False) -> None:
         super().__init__(params, lr)
@@ -121,7 +124,9 @@ class Momentum(SGD):
         array([0.71])
     """
 
-    def __init__(self, params: Sequence[Parameter], lr: float, *, momentum: float = 0.9,
+    default_lr = 0.01
+
+    def __init__(self, params: Sequence[Parameter], lr: float | None = None, *, momentum: float = 0.9,
                  dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
                  maximize: bool = False) -> None:
         super().__init__(params, lr, momentum=momentum, dampening=dampening,
@@ -146,7 +151,9 @@ class Nesterov(SGD):
         array([0.81])
     """
 
-    def __init__(self, params: Sequence[Parameter], lr: float, *, momentum: float = 0.9,
+    default_lr = 0.01
+
+    def __init__(self, params: Sequence[Parameter], lr: float | None = None, *, momentum: float = 0.9,
                  dampening: float = 0.0, weight_decay: float = 0.0, maximize: bool = False) -> None:
         super().__init__(params, lr, momentum=momentum, dampening=dampening,
                          weight_decay=weight_decay, nesterov=True, maximize=maximize)

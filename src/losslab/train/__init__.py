@@ -1,8 +1,11 @@
-"""Training: mini-batch fit, history, model files, and one configured run (``losslab train``)."""
+"""Training: mini-batch fit, history, model files, evaluation, and one configured run (``losslab train``)."""
 
-from .persist import load_model, save_model
-from .run import TrainConfig, run
-from .trainer import TARGET_KINDS, History, accuracy, encode_targets, fit, make_loss
+from .evaluate import Evaluation, evaluate
+from .losses import HEADS, TARGET_KINDS, encode_targets, make_loss
+from .persist import SavedModel, load_model, read_model, save_model
+from .run import DEFAULT_LR, TrainConfig, run
+from .trainer import History, TrainingDiverged, TrainingInterrupted, accuracy, evaluate_loss, fit
 
-__all__ = ["fit", "History", "accuracy", "encode_targets", "make_loss", "TARGET_KINDS",
-           "TrainConfig", "run", "save_model", "load_model"]
+__all__ = ["fit", "History", "TrainingDiverged", "TrainingInterrupted", "accuracy", "evaluate_loss",
+           "encode_targets", "make_loss", "TARGET_KINDS", "HEADS", "TrainConfig", "DEFAULT_LR", "run",
+           "save_model", "load_model", "read_model", "SavedModel", "evaluate", "Evaluation"]

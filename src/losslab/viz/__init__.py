@@ -1,5 +1,9 @@
-"""Plots of losses, gradients, training runs and gradient-descent paths (needs the ``plot`` extra)."""
+"""Plots of losses, gradients, training runs and gradient-descent paths (needs the ``plot`` extra).
 
-from .plots import plot_descent, plot_history, plot_loss
+Each function returns a matplotlib ``Figure`` (shown by a notebook) and saves it as PNG only when
+given a path.
+"""
 
-__all__ = ["plot_loss", "plot_history", "plot_descent"]
+from .plots import plot_accuracy, plot_confusion, plot_descent, plot_history, plot_loss, plot_training_loss
+
+__all__ = ["plot_loss", "plot_training_loss", "plot_accuracy", "plot_history", "plot_confusion", "plot_descent"]
