@@ -31,7 +31,7 @@ __all__ = ["add_commands"]
 
 
 def _user_error(message: str):
-    from ..cli import UserError  # imported here: losslab.cli imports this module
+    from .._errors import UserError
 
     return UserError(message)
 
