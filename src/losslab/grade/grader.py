@@ -222,19 +222,21 @@ def _grade_python(path: Path, source: bytes, exercises, seed: int, config: Sandb
         names = sorted({n for e in catalog.exercises for n in e.defines})
         return FileReport(str(path), seed, problem=_problem(path, Msg("reason.undetected", {
             "names": ", ".join(names)})), isolation=isolation.describe())
-    possible = sum(e.max_points(seed) for e in chosen)
+    def possible() -> float:  # what the file loses when nothing of it runs
+        return sum(e.max_points(seed) for e in chosen)
+
     for exercise in chosen:  # asked for by name: say once what is missing, rather than in every check
         absent = [name for name in exercise.defines if not found.has(name)]
         if absent:
             return FileReport(str(path), seed, problem=_problem(path, Msg("reason.needs", {
                 "exercise": exercise.name, "names": ", ".join(absent)}), [exercise.name]),
-                isolation=isolation.describe(), notes=notes, possible=possible)
+                isolation=isolation.describe(), notes=notes, possible=possible())
     cases = {e.name: e.make_cases(seed) for e in chosen}
     run = run_probes(text, chosen, cases, config, isolation, hide=(path.resolve().parent,))
     imported = run.probes["import"]
     if imported.failure is not None:  # nothing ran: one failed check says why
         return FileReport(str(path), seed, problem=_problem(path, imported.failure, [e.name for e in chosen]),
-                          seconds=run.seconds, isolation=run.isolation, notes=notes, possible=possible)
+                          seconds=run.seconds, isolation=run.isolation, notes=notes, possible=possible())
     reports = []
     for exercise in chosen:
         probes = {p: run.probes[f"{exercise.name}:{p}"] for p in exercise.probes}
