@@ -145,26 +145,23 @@ def _similarity(path: Path, is_dir: bool, args) -> tuple[str, list] | None:
 
     threshold = similarity.THRESHOLD if args.similarity_threshold is None else args.similarity_threshold
     try:
-        files, _ = submissions(path)
-        sources, texts, left_out = {}, {}, {}
-        for file in files:
-            data, why = read_submission(file)
-            try:
-                if why is not None:
-                    raise ValueError(why.text(args.lang))
-                texts[file.name], sources[file.name] = similarity.read_source(file.name, data), data
-            except ValueError as exc:
-                left_out[file.name] = str(exc)
-        templates = None
+        template = None
         if args.template is not None:
             data, why = read_submission(args.template) if Path(args.template).exists() else (None, "no such file")
             if why is not None:
                 raise ValueError(f"--template {args.template}: {why if isinstance(why, str) else why.text('en')}")
-            templates = similarity.builtin_templates(texts, args.exercise) + [
-                similarity.read_source(str(args.template), data)]
-        elif args.exercise:
-            templates = similarity.builtin_templates(texts, args.exercise)
-        pairs = similarity.similar_pairs(sources, template=templates, threshold=threshold)
+            template = similarity.read_source(str(args.template), data)
+        sources, left_out = {}, {}
+        for file in submissions(path)[0]:
+            data, why = read_submission(file)
+            try:
+                if why is not None:
+                    raise ValueError(why.text(args.lang))
+                similarity.read_source(file.name, data)  # a notebook nbformat cannot read is said here
+                sources[file.name] = data
+            except ValueError as exc:
+                left_out[file.name] = str(exc)
+        pairs = similarity.similar_pairs(sources, template=template, exercises=args.exercise, threshold=threshold)
     except (ValueError, OSError, ImportError) as exc:
         raise _user_error(str(exc)) from None
     text = similarity.format_text(pairs, files=len(sources), threshold=threshold, lang=args.lang,

@@ -12,7 +12,7 @@ one each way; a pair is reported when either reaches ``threshold``.
 The given template is not similarity: the lines a submission shares with a template are
 blanked before fingerprinting (line numbers are kept; a multi-line string counts as one
 line), and the template's own fingerprints are ignored (copydetect's ``boilerplate``). By
-default the templates are those of the built-in exercises that the submissions implement.
+default a file's templates are those of the built-in exercises it implements.
 
 >>> ann = "def total(values):\\n    s = 0\\n    for v in values:\\n        s += v * v\\n    return s\\n"
 >>> bob = "def total(xs):  # sum of squares\\n    acc = 0\\n\\n    for x in xs:\\n        acc += x * x\\n    return acc\\n"
@@ -35,7 +35,7 @@ from typing import Mapping, Sequence
 from . import catalog
 from .notebook import SUFFIX as NOTEBOOK, from_notebook
 
-__all__ = ["Fragment", "Pair", "similar_pairs", "read_source", "builtin_templates", "format_text", "to_json",
+__all__ = ["Fragment", "Pair", "similar_pairs", "read_source", "format_text", "to_json",
            "THRESHOLD", "K", "WINDOW"]
 
 THRESHOLD = 0.5  # report a pair when either file shares at least half of its fingerprinted code
@@ -129,46 +129,40 @@ def _read(name: str, data: str | bytes) -> tuple[str, list | None]:
     return (data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data), None
 
 
-def builtin_templates(sources: Mapping[str, str], exercises: Sequence[str] | None = None) -> list[str]:
-    """The templates of ``exercises`` (names from the catalog), or by default of every built-in exercise
-    that one of the Python ``sources`` implements (see :func:`losslab.grade.catalog.detect`)."""
-    if exercises is None:
-        found: set[str] = set()
-        for text in sources.values():
-            try:
-                found.update(catalog.detect(text))
-            except (SyntaxError, ValueError):
-                continue  # a file that does not parse implements nothing
-        exercises = [name for name in catalog.names() if name in found]
-    return [catalog.get(name).template() for name in exercises]
+def _exercises(text: str) -> list[str]:
+    """The built-in exercises ``text`` implements; none when it does not parse."""
+    try:
+        return catalog.detect(text)
+    except (SyntaxError, ValueError):
+        return []
+
+
+_NOT_CODE = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENDMARKER}
 
 
 def _units(text: str) -> list[tuple[int, int, str]]:
-    """(first line, last line, text without surrounding spaces) of each line of ``text``; the lines of a
-    multi-line token (a docstring) make one unit. Every line on its own when ``text`` does not tokenize."""
-    lines = text.splitlines()
-    joined: list[tuple[int, int]] = []
+    """(first line, last line, code) of each line of ``text`` that holds code, the code being its tokens without
+    spaces or comments; a token over several lines (a docstring) makes its lines one unit. Each line's text
+    without spaces when ``text`` does not tokenize."""
+    units: list[list] = []
     try:
         for tok in tokenize.generate_tokens(io.StringIO(text).readline):
-            if tok.start[0] < tok.end[0]:
-                if joined and tok.start[0] <= joined[-1][1]:
-                    joined[-1] = (joined[-1][0], max(joined[-1][1], tok.end[0]))
-                else:
-                    joined.append((tok.start[0], tok.end[0]))
+            if tok.type in _NOT_CODE:
+                continue
+            piece = "".join(tok.string.split())
+            if units and tok.start[0] <= units[-1][1]:
+                units[-1][1] = max(units[-1][1], tok.end[0])
+                units[-1][2] += piece
+            else:
+                units.append([tok.start[0], tok.end[0], piece])
     except (tokenize.TokenError, SyntaxError):
-        joined = []
-    units, row = [], 1
-    for first, last in joined + [(len(lines) + 1, len(lines) + 1)]:
-        units += [(r, r, lines[r - 1].strip()) for r in range(row, min(first, len(lines) + 1))]
-        if first <= len(lines):
-            last = min(last, len(lines))
-            units.append((first, last, "\n".join(line.strip() for line in lines[first - 1:last])))
-        row = last + 1
-    return units
+        return [(i, i, "".join(line.split())) for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    return [(first, last, code) for first, last, code in units]
 
 
 def _blank(text: str, template_units: frozenset[str]) -> tuple[str, frozenset[int]]:
-    """``text`` with the lines it shares with a template made empty, and those lines' numbers."""
+    """``text`` with the lines whose code (spaces and comments aside) is a template's made empty, and their
+    numbers."""
     lines = text.splitlines()
     blanked = set()
     for first, last, unit in _units(text):
@@ -207,19 +201,25 @@ def _normalised_spans(code: str):
 
 def _prepare(name: str, text: str, origin, template_units: frozenset[str], boilerplate, k: int,
              window: int) -> _Code:
+    """Blank ``text``'s template lines, then fingerprint it, ignoring the template's fingerprints and those
+    that straddle a blanked template line (code before and after the template's lines is not one stretch)."""
     copydetect = _copydetect()
+    from copydetect.utils import hashed_kgrams
+
     blanked, template_lines = _blank(text, template_units)
-    fingerprint = copydetect.CodeFingerprint(name, k, window, boilerplate=boilerplate, fp=io.StringIO(blanked),
-                                             language="python")
     normalised, starts, ends = _normalised_spans(blanked)
-    if normalised != fingerprint.filtered_code:  # another copydetect normalisation: no line numbers
-        return _Code(name, text, fingerprint, None, None, [], origin)
     newlines = [i for i, ch in enumerate(blanked) if ch == "\n"]
     first = [bisect.bisect_right(newlines, at - 1) + 1 for at in starts]
-    last = [bisect.bisect_right(newlines, max(at - 1, 0) - 1) + 1 for at in ends]
+    last = [bisect.bisect_right(newlines, at - 2) + 1 for at in ends]
     skipped = sorted(template_lines)
     breaks = [i for i in range(1, len(first)) if first[i] - last[i - 1] > 1
               and bisect.bisect_left(skipped, first[i]) > bisect.bisect_right(skipped, last[i - 1])]
+    hashes = hashed_kgrams(normalised, k)
+    straddling = {int(hashes[i]) for b in breaks for i in range(max(b - k + 1, 0), min(b, len(hashes)))}
+    fingerprint = copydetect.CodeFingerprint(name, k, window, boilerplate=sorted(set(boilerplate) | straddling),
+                                             fp=io.StringIO(blanked), language="python")
+    if normalised != fingerprint.filtered_code:  # another copydetect normalisation: no line numbers
+        return _Code(name, text, fingerprint, None, None, [], origin)
     return _Code(name, text, fingerprint, first, last, breaks, origin)
 
 
@@ -233,20 +233,31 @@ def _check(threshold: float, k: int, window: int) -> None:
 
 
 def similar_pairs(sources: Mapping[str, str | bytes], *, template: str | Sequence[str] | None = None,
-                  threshold: float = THRESHOLD, k: int = K, window: int = WINDOW) -> list[Pair]:
+                  exercises: Sequence[str] | None = None, threshold: float = THRESHOLD, k: int = K,
+                  window: int = WINDOW) -> list[Pair]:
     """The pairs of ``sources`` (name -> source text, or a file's bytes; ``.ipynb`` names are notebooks)
     whose similarity one way or the other is at least ``threshold``, most similar first.
 
-    ``template``: the code every submission was given, to ignore (a source, or several); by
-    default the templates of the built-in exercises the sources implement (``[]``: none).
+    Ignored in each file: ``template`` (code every student was given: a source, or several) and
+    the templates of the built-in ``exercises``: by default those the file implements (for a
+    file that implements none, those of every exercise found among the sources); ``()`` for none.
     ``k``: the shortest match noticed, in normalised characters; ``window``: copydetect's
     winnowing window (1 keeps every fingerprint). A notebook nbformat cannot read is left out
-    (:func:`read_source` says why). Raises ``ValueError`` for a bad option and ``ImportError``
-    without copydetect.
+    (:func:`read_source` says why). Raises ``ValueError`` for a bad option or exercise name, and
+    ``ImportError`` without copydetect.
     """
     _check(threshold, k, window)
     if not isinstance(sources, Mapping):
         raise TypeError(f"sources must be a mapping of names to source texts, got {type(sources).__name__}")
+    given = [template] if isinstance(template, str) else list(template or ())
+    for i, text in enumerate(given):
+        if not isinstance(text, str):
+            raise TypeError(f"template must be a source text or a sequence of them; item {i} is {type(text).__name__}")
+    if exercises is not None:
+        try:
+            builtin = [catalog.get(name).template() for name in exercises]
+        except KeyError as exc:
+            raise ValueError(exc.args[0]) from None
     copydetect = _copydetect()
     texts = {}
     for name, data in sources.items():
@@ -256,18 +267,20 @@ def similar_pairs(sources: Mapping[str, str | bytes], *, template: str | Sequenc
             texts[name] = _read(name, data)
         except ValueError:
             continue
-    if template is None:
-        templates = builtin_templates({n: t for n, (t, _) in texts.items()})
-    else:
-        templates = [template] if isinstance(template, str) else list(template)
-        for i, given in enumerate(templates):
-            if not isinstance(given, str):
-                raise TypeError(f"template must be a source text or a sequence of them; item {i} is "
-                                f"{type(given).__name__}")
-    units = frozenset(u for t in templates for _, _, u in _units(t) if u)
-    boilerplate = sorted({h for t in templates for h in copydetect.CodeFingerprint(
-        "template.py", k, window, fp=io.StringIO(t), language="python").hashes})
-    codes = [_prepare(name, text, origin, units, boilerplate, k, window)
+    found = {name: _exercises(text) for name, (text, _) in texts.items()} if exercises is None else {}
+    everywhere = [e for e in catalog.names() if any(e in names for names in found.values())]
+    ignored: dict[tuple, tuple] = {}
+
+    def ignore(names: tuple) -> tuple:  # the template lines and fingerprints to ignore, once per set of exercises
+        if names not in ignored:
+            templates = given + (builtin if exercises is not None else [catalog.get(e).template() for e in names])
+            units = frozenset(u for t in templates for _, _, u in _units(t) if u)
+            hashes = {int(h) for t in templates for h in copydetect.CodeFingerprint(
+                "template.py", k, window, fp=io.StringIO(t), language="python").hashes}
+            ignored[names] = units, hashes
+        return ignored[names]
+
+    codes = [_prepare(name, text, origin, *ignore(tuple(found.get(name) or everywhere)), k, window)
              for name, (text, origin) in sorted(texts.items())]
     pairs = []
     for i, one in enumerate(codes):
