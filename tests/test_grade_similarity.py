@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -394,3 +396,29 @@ def test_every_pair_of_the_independent_solutions_is_compared():
     names = sorted(INDEPENDENT)
     for a, b in itertools.combinations(names, 2):
         assert similarity.similar_pairs({a: INDEPENDENT[a], b: INDEPENDENT[b]}, exercises=(), threshold=0.01)
+
+
+def test_odd_files_are_compared_without_error():
+    broken = LEVEL1 + "\ndef unfinished(:\n    '''never closed\n"
+    crlf = renamed(LEVEL1).replace("\n", "\r\n").encode("utf-8")
+    pairs = similar_pairs({"broken.py": broken, "crlf.py": crlf, "latin.py": b"\xff\xfe" + LEVEL1.encode(),
+                           "empty.py": "", "template.py": TEMPLATE, "also_template.py": TEMPLATE})
+    names = {(p.a, p.b) for p in pairs}
+    assert {("broken.py", "crlf.py"), ("broken.py", "latin.py"), ("crlf.py", "latin.py")} <= names
+    assert not any("empty.py" in pair or "template.py" in pair for pair in names)
+    crlf_pair = next(p for p in pairs if (p.a, p.b) == ("crlf.py", "latin.py"))
+    assert any(f.lines_a == f.lines_b and "rows = probs.shape[0]" in f.text_a for f in crlf_pair.fragments)
+
+
+def test_results_do_not_depend_on_the_hash_seed():
+    script = ("import json, sys; sys.path.insert(0, sys.argv[1]); import test_grade_similarity as t; "
+              "from losslab.grade.similarity import similar_pairs, to_json; "
+              "print(json.dumps(to_json(similar_pairs(dict(t.INDEPENDENT, copy=t.renamed(t.LEVEL1), "
+              "original=t.LEVEL1), threshold=0.05, k=12))))")
+    runs = []
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        done = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent)], env=env,
+                              capture_output=True, text=True, check=True)
+        runs.append(json.loads(done.stdout))
+    assert runs[0] == runs[1] and len(runs[0]) > 1
