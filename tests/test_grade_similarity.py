@@ -410,6 +410,22 @@ def test_odd_files_are_compared_without_error():
     assert any(f.lines_a == f.lines_b and "rows = probs.shape[0]" in f.text_a for f in crlf_pair.fragments)
 
 
+def test_a_very_long_source_is_left_out_and_said_so(tmp_path, capsys):
+    from losslab.grade.similarity import MAX_CHARS, read_source
+
+    long = LEVEL1 + "# padding\n" * (MAX_CHARS // 10)
+    assert similar_pairs({"a.py": LEVEL1, "long.py": long, "b.py": renamed(LEVEL1)})[0].b == "b.py"
+    assert all("long.py" not in (p.a, p.b) for p in similar_pairs({"a.py": LEVEL1, "long.py": long}))
+    with pytest.raises(ValueError, match=f"more than the {MAX_CHARS} compared"):
+        read_source("long.py", long)
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "a.py").write_text(LEVEL1)
+    (folder / "long.py").write_text(long)
+    main(["grade", str(folder), "--similarity", "--timeout", "5"])
+    assert "not compared: long.py (" in capsys.readouterr().out
+
+
 def test_results_do_not_depend_on_the_hash_seed():
     script = ("import json, sys; sys.path.insert(0, sys.argv[1]); import test_grade_similarity as t; "
               "from losslab.grade.similarity import similar_pairs, to_json; "

@@ -24,7 +24,8 @@ independent of Python's string-hash seed; the threshold of 0.5 is met by copies
 (near 1) and missed by independent solutions (near 0).
 
 >>> ann = "def total(values):\\n    s = 0\\n    for v in values:\\n        s += v * v\\n    return s\\n"
->>> bob = "def total(xs):  # sum of squares\\n    acc = 0\\n\\n    for x in xs:\\n        acc += x * x\\n    return acc\\n"
+>>> bob = ("def total(xs):  # sum of squares\\n    acc = 0\\n\\n"
+...        "    for x in xs:\\n        acc += x * x\\n    return acc\\n")
 >>> eve = "def total(values):\\n    return sum(v ** 2 for v in values)\\n"
 >>> [(p.a, p.b, p.similarity_a, p.similarity_b) for p in similar_pairs({"ann.py": ann, "bob.py": bob, "eve.py": eve})]
 [('ann.py', 'bob.py', 1.0, 1.0)]
@@ -45,11 +46,12 @@ from . import catalog
 from .notebook import SUFFIX as NOTEBOOK, from_notebook
 
 __all__ = ["Fragment", "Pair", "similar_pairs", "read_source", "format_text", "to_json",
-           "THRESHOLD", "K", "WINDOW"]
+           "THRESHOLD", "K", "WINDOW", "MAX_CHARS"]
 
 THRESHOLD = 0.5  # report a pair when either file shares at least half of its fingerprinted code
 K = 20           # the shortest match noticed, in normalised characters (a name counts as one): 2-3 lines
 WINDOW = 1       # every k-gram is a fingerprint: exact on files this small, and independent of hash seeds
+MAX_CHARS = 100_000  # a longer source (2,000 lines and more) is not compared: tokenising it would take seconds
 
 _INSTALL = "the similarity report needs copydetect: pip install 'losslab[classroom]'"
 
@@ -127,16 +129,20 @@ def _copydetect():
 def read_source(name: str, data: str | bytes) -> str:
     """The Python source of submission ``name``: a notebook's code cells (``.ipynb``), else the text
     (bytes are read as UTF-8, undecodable bytes replaced). Raises ``ValueError`` for a notebook
-    nbformat cannot read, ``ImportError`` without nbformat."""
+    nbformat cannot read or a source longer than :data:`MAX_CHARS`, ``ImportError`` without nbformat."""
     return _read(name, data)[0]
 
 
 def _read(name: str, data: str | bytes) -> tuple[str, list | None]:
     if name.endswith(NOTEBOOK):
         code = from_notebook(data.encode("utf-8") if isinstance(data, str) else data)
-        return code.source, code.origin
-    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
-    return text.replace("\r\n", "\n").replace("\r", "\n"), None  # lines as Python counts them
+        text, origin = code.source, code.origin
+    else:
+        text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+        text, origin = text.replace("\r\n", "\n").replace("\r", "\n"), None  # lines as Python counts them
+    if len(text) > MAX_CHARS:
+        raise ValueError(f"{len(text)} characters of code, more than the {MAX_CHARS} compared")
+    return text, origin
 
 
 def _exercises(text: str) -> list[str]:
@@ -252,8 +258,8 @@ def similar_pairs(sources: Mapping[str, str | bytes], *, template: str | Sequenc
     the templates of the built-in ``exercises``: by default those the file implements (for a
     file that implements none, those of every exercise found among the sources); ``()`` for none.
     ``k``: the shortest match noticed, in normalised characters; ``window``: copydetect's
-    winnowing window (1 keeps every fingerprint). A notebook nbformat cannot read is left out
-    (:func:`read_source` says why). Raises ``ValueError`` for a bad option or exercise name, and
+    winnowing window (1 keeps every fingerprint). A notebook nbformat cannot read and a source
+    longer than :data:`MAX_CHARS` are left out (:func:`read_source` says why). Raises ``ValueError`` for a bad option or exercise name, and
     ``ImportError`` without copydetect.
     """
     _check(threshold, k, window)
@@ -321,10 +327,10 @@ def _fragments(one: _Code, other: _Code, k: int) -> tuple[Fragment, ...]:
 
     votes: dict[tuple, dict[tuple, int]] = {}
     for h in fa.hashes & fb.hashes:
+        partners = [stretch(other, slices_b, ib) for ib in fb.hash_idx[h][:8]]  # enough to vote on
         for ia in fa.hash_idx[h]:
             mine = votes.setdefault(stretch(one, slices_a, ia), {})
-            for ib in fb.hash_idx[h]:
-                theirs = stretch(other, slices_b, ib)
+            for theirs in partners:
                 mine[theirs] = mine.get(theirs, 0) + 1
     found = []
     for mine in sorted(votes):
