@@ -147,9 +147,11 @@ def _similarity(path: Path, is_dir: bool, args) -> tuple[str, list] | None:
     try:
         template = None
         if args.template is not None:
-            data, why = read_submission(args.template) if Path(args.template).exists() else (None, "no such file")
+            if not Path(args.template).exists():
+                raise ValueError(f"--template {args.template}: no such file")
+            data, why = read_submission(args.template)
             if why is not None:
-                raise ValueError(f"--template {args.template}: {why if isinstance(why, str) else why.text('en')}")
+                raise ValueError(f"--template {args.template}: {why.text('en')}")
             template = similarity.read_source(str(args.template), data)
         sources, left_out = {}, {}
         for file in submissions(path)[0]:
