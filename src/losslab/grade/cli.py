@@ -9,9 +9,12 @@
     losslab grade FILE|DIR [--exercise NAME] [--seed N] [--json] [--timeout S] [--memory MIB]
                            [--isolation auto|required|none] [--jobs N] [--scheduler ADDRESS|local]
                            [--report CSV] [--format gradescope|junit] [--out FILE] [--id-pattern REGEX]
-                           [--lang zh|en]
+                           [--lang zh|en] [--similarity [--similarity-threshold F] [--template FILE]]
 
 ``grade`` exits 0 when every check passes, 1 when one fails, 2 for a usage mistake.
+``grade DIR --similarity`` also reports the pairs of submissions whose code is suspiciously
+alike (see :mod:`.similarity`), after the table; with ``--json`` it prints an object
+``{"reports": [...], "similarity": [...]}`` instead of the list of reports.
 """
 
 from __future__ import annotations
@@ -154,6 +157,7 @@ def _cmd_grade(args) -> int:
         raise _user_error("--exercises cannot be used with --scheduler: the workers know the built-in exercises only")
     if args.scheduler is not None and not is_dir:
         raise _user_error("--scheduler grades a directory of submissions; grade a single FILE without it")
+    similar = _similarity(path, is_dir, args)  # before grading: a missing extra or a bad --template stops early
     try:
         if args.scheduler is None:  # a cluster's workers say for themselves, in each report
             mode = isolation_for(config)
@@ -179,12 +183,16 @@ def _cmd_grade(args) -> int:
         report.write_csv(args.report, rows)
     if args.json:
         data = [report.to_json(r, args.lang) for r in reports]
+        if similar is not None:
+            data = {"reports": data, "similarity": similar[1]}
         print(json.dumps(data if is_dir else data[0], ensure_ascii=False, indent=2))
     elif is_dir:
         print(report.format_table(rows))
         graded = [r for r in reports if r.skipped is None]
         passed = sum(r.passed for r in graded)
         print(f"\n{passed} of {len(graded)} files pass every check (seed {seed})")
+        if similar is not None:
+            print("\n" + similar[0])
     else:
         print("\n".join(report.file_lines(reports[0], args.lang)))
     if args.report and not args.json:
@@ -220,6 +228,47 @@ def _id_pattern(text: str) -> str:
     except re.error as exc:
         raise argparse.ArgumentTypeError(f"not a regular expression ({exc})") from None
     return text
+
+
+def _similarity(path: Path, is_dir: bool, args) -> tuple[str, list] | None:
+    """``grade DIR --similarity``: the similar pairs of DIR's submissions (read again here), as text and as
+    JSON-ready data; None without ``--similarity``."""
+    if not args.similarity:
+        if args.similarity_threshold is not None or args.template is not None:
+            raise _user_error("--similarity-threshold and --template go with --similarity")
+        return None
+    if not is_dir:
+        raise _user_error("--similarity compares the submissions of a directory; pass a DIR, not a FILE")
+    from . import similarity
+    from .grader import read_submission, submissions
+
+    threshold = similarity.THRESHOLD if args.similarity_threshold is None else args.similarity_threshold
+    try:
+        template = None
+        if args.template is not None:
+            if not Path(args.template).exists():
+                raise ValueError(f"--template {args.template}: no such file")
+            data, why = read_submission(args.template)
+            if why is not None:
+                raise ValueError(f"--template {args.template}: {why.text('en')}")
+            template = similarity.read_source(str(args.template), data)
+        sources, left_out = {}, {}
+        for file in submissions(path)[0]:
+            data, why = read_submission(file)
+            try:
+                if why is not None:
+                    raise ValueError(why.text(args.lang))
+                similarity.read_source(file.name, data)  # a notebook nbformat cannot read is said here
+                sources[file.name] = data
+            except ValueError as exc:
+                left_out[file.name] = str(exc)
+        pairs = similarity.similar_pairs(sources, template=template, exercises=args.exercise, threshold=threshold,
+                                         catalog=_catalog(args))
+    except (ValueError, OSError, ImportError) as exc:
+        raise _user_error(str(exc)) from None
+    text = similarity.format_text(pairs, files=len(sources), threshold=threshold, lang=args.lang,
+                                  left_out=left_out)
+    return text, similarity.to_json(pairs)
 
 
 def _grade_on_cluster(path: Path, args, seed: int, config: SandboxConfig):
@@ -321,4 +370,13 @@ def add_commands(sub) -> None:
                        help="the student id in a file name: the first group (or the whole match) of REGEX, "
                             "e.g. '(\\d{10})' (default: the name without its suffix)")
     grade.add_argument("--lang", choices=LANGS, default="en", help="language of the feedback (en or zh)")
+    grade.add_argument("--similarity", action="store_true",
+                       help="for a DIR: also report the pairs of submissions whose code is suspiciously alike "
+                            "(names, comments, whitespace and the exercise's template ignored; needs the "
+                            "classroom extra)")
+    grade.add_argument("--similarity-threshold", type=float, metavar="F",
+                       help="report a pair when either file shares at least this fraction of its code with "
+                            "the other (default 0.5)")
+    grade.add_argument("--template", metavar="FILE",
+                       help="with --similarity: also ignore the code of FILE, given to every student")
     grade.set_defaults(run=_cmd_grade)
