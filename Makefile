@@ -46,10 +46,10 @@ dist: $(VENV)/.release  ## build the sdist and wheel, twine-check them, smoke-te
 
 docs: $(VENV)/.docs  ## the documentation site, strict (a warning fails), into site/
 	$(BIN)/python docs/gen_pages.py
-	$(BIN)/python -m mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --quiet
 
 docs-serve: docs  ## the site on http://127.0.0.1:8000 while you edit
-	$(BIN)/python -m mkdocs serve
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs serve
 
 lint: $(VENV)/.lint  ## ruff (lint and format) and mypy, as configured in pyproject.toml
 	$(BIN)/ruff check src tests tools docs
