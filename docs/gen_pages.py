@@ -207,6 +207,11 @@ def loss_page(entry: LossEntry, derivation, plot: str | None) -> str:
             "",
             "```python",
         ]
+        out.append(f"# {', '.join(derivation.symbols)} = {', '.join(entry.inputs)}")
+        opts = {k: v for k, v in derivation.call.items() if k != "reduction"}
+        if opts:
+            out.append("# " + ", ".join(f"{k} = {v!r}" for k, v in opts.items()))
+        out += [f"{name} = {expr}" for name, expr in derivation.let.items()]
         out += [f"d_{name} = {expr}" for name, expr in derivation.final.items()]
         out += ["```", ""]
     if plot:

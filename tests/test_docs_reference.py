@@ -52,3 +52,17 @@ def test_doctests_in_docstrings_are_fenced_for_the_reference():
     fence = _load("losslab_docs_griffe_doctests", DOCS / "griffe_doctests.py").fence_doctests
     text = "Example:\n\n    >>> f([1])\n    array([[1]])\n\nMore text."
     assert fence(text) == "Example:\n\n    ```python\n    >>> f([1])\n    array([[1]])\n    ```\n\nMore text."
+
+
+def test_rest_roles_become_markdown_for_the_reference():
+    roles = _load("losslab_docs_griffe_doctests", DOCS / "griffe_doctests.py").markdown_roles
+    assert roles(r"with :math:`\log p` and :class:`~losslab._validation.ClassIndexError`") == (
+        r"with \(\log p\) and `ClassIndexError`"
+    )
+    assert roles(":func:`losslab.functional.mse_loss`") == "`losslab.functional.mse_loss`"
+
+
+def test_math_directives_become_display_math():
+    roles = _load("losslab_docs_griffe_doctests", DOCS / "griffe_doctests.py").markdown_roles
+    text = "Loss:\n\n    .. math:: \\ell = x^2,\n              \\partial = 2x\n\n    Shapes."
+    assert roles(text) == "Loss:\n\n    \\[\n    \\ell = x^2,\n    \\partial = 2x\n    \\]\n\n    Shapes."

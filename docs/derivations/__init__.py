@@ -6,8 +6,9 @@ that expression on random inputs (``sample``) and compares it with the loss's ``
 derivation whose result disagrees with the code fails the test suite.
 
 In an expression, the inputs are bound to the names in ``symbols`` (in the loss's input order),
-the options in ``call`` to their own names, and these helpers are available: ``np``, ``softmax``,
-``sigmoid``, ``onehot(t, C)`` and ``sparsemax``. ``reduction`` in ``call`` is the reduction the
+the options in ``call`` to their own names, the intermediate expressions of ``let`` (evaluated in
+order) to theirs, and these helpers are available: ``np``, ``softmax``, ``sigmoid``,
+``onehot(t, C)``, ``rownorm(v)`` (the Euclidean norm of each row, kept as a column) and ``sparsemax``. ``reduction`` in ``call`` is the reduction the
 derivation ends with; ``dout`` is 1.
 """
 
@@ -28,6 +29,7 @@ class Derivation:
     latex: str  # the steps, Markdown with LaTeX
     final: dict[str, str]  # differentiable input -> its gradient as a NumPy expression
     call: dict[str, Any] = field(default_factory=lambda: {"reduction": "mean"})
+    let: dict[str, str] = field(default_factory=dict)  # named intermediate expressions, in order
 
 
 # ----------------------------------------------------------------------------- helpers of the expressions
@@ -57,7 +59,18 @@ def sparsemax(z: np.ndarray) -> np.ndarray:
     return np.maximum(z - tau, 0.0)
 
 
-NAMESPACE = {"np": np, "softmax": softmax, "sigmoid": sigmoid, "onehot": onehot, "sparsemax": sparsemax}
+def rownorm(v: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.sum(v * v, axis=1, keepdims=True))
+
+
+NAMESPACE = {
+    "np": np,
+    "softmax": softmax,
+    "sigmoid": sigmoid,
+    "onehot": onehot,
+    "sparsemax": sparsemax,
+    "rownorm": rownorm,
+}
 
 
 # ----------------------------------------------------------------------------- sample makers
@@ -519,6 +532,224 @@ the same "prediction minus target" shape as softmax cross-entropy.
 """
 
 
+_QUANTILE = r"""
+One prediction \(x_{nj}\) per quantile level \(q_j \in (0, 1)\), one target \(t_n\) per sample; with
+the residual \(u = t_n - x_{nj}\), the pinball loss is
+
+\[
+\ell_{nj} = \max\bigl(q_j\, u,\; (q_j - 1)\, u\bigr) =
+\begin{cases} q_j\, u & u > 0 \ (\text{under-prediction}) \\ (q_j - 1)\, u & u < 0 \ (\text{over-prediction}) \end{cases}
+\]
+
+**Step 1: the chain rule** with \(\partial u / \partial x_{nj} = -1\):
+
+\[
+\frac{\partial \ell_{nj}}{\partial x_{nj}} = \begin{cases} -q_j & u > 0 \\ 1 - q_j & u < 0 \end{cases}
+\]
+
+(at \(u = 0\) the code takes the mean of the two one-sided slopes, \(\tfrac12 - q_j\)).
+
+**Step 2: the mean over the \(N Q\) entries:**
+
+\[
+\boxed{\frac{\partial L}{\partial x_{nj}} = \frac{1}{NQ} \begin{cases} -q_j & t_n > x_{nj} \\ 1 - q_j & t_n < x_{nj} \end{cases}}
+\]
+
+At the minimum the slopes balance: a fraction \(q_j\) of the targets lies below the prediction, which
+is why \(x_{\cdot j}\) estimates the \(q_j\)-quantile.
+"""
+
+_CONTRASTIVE = r"""
+Two embeddings \(x_1, x_2\) at distance \(d = \lVert x_1 - x_2 \rVert\), \(y = 1\) for a similar pair,
+\(y = 0\) for a dissimilar one, margin \(m\):
+
+\[
+\ell = y\, \tfrac12 d^2 + (1 - y)\, \tfrac12 \max(0, m - d)^2 .
+\]
+
+**Step 1: the distance's gradient.** \(\frac{\partial d}{\partial x_1} = \frac{x_1 - x_2}{d}\) and
+\(\frac{\partial d^2}{\partial x_1} = 2 (x_1 - x_2)\).
+
+**Step 2: similar pairs.** \(\frac{\partial}{\partial x_1} \tfrac12 d^2 = x_1 - x_2\): pulled together.
+
+**Step 3: dissimilar pairs.** Where \(d < m\),
+\(\frac{\partial}{\partial x_1} \tfrac12 (m - d)^2 = -(m - d) \frac{x_1 - x_2}{d}\): pushed apart until
+they are \(m\) away; beyond the margin the gradient is 0.
+
+**Step 4: symmetry and the mean over the \(N\) pairs.** \(\ell\) depends on \(x_1 - x_2\) only, so
+\(\partial \ell / \partial x_2 = -\partial \ell / \partial x_1\):
+
+\[
+\boxed{\frac{\partial L}{\partial x_1} = -\frac{\partial L}{\partial x_2} = \frac{1}{N}
+\begin{cases} x_1 - x_2 & y = 1 \\ -\max(0, m - d)\, \dfrac{x_1 - x_2}{d} & y = 0 \end{cases}}
+\]
+"""
+
+_MULTI_MARGIN = r"""
+For a sample with scores \(x_1, \dots, x_C\) and label \(y\), each other class \(i\) has the hinge
+\(z_i = m - x_y + x_i\) (positive when \(x_i\) comes within \(m\) of the label's score); with
+\(p = 1\) and no weight
+
+\[
+\ell = \frac{1}{C} \sum_{i \ne y} \max(0, z_i) .
+\]
+
+**Step 1: an active hinge** (\(z_i > 0\)) has slope \(+1\) in \(x_i\) and \(-1\) in \(x_y\); an inactive
+one has none. Write \(a_i = \mathbb{1}[z_i > 0]\) for \(i \ne y\), \(a_y = 0\).
+
+**Step 2: collect.**
+
+\[
+\frac{\partial \ell}{\partial x_i} = \frac{a_i}{C} \ (i \ne y), \qquad
+\frac{\partial \ell}{\partial x_y} = -\frac{1}{C} \sum_{i \ne y} a_i .
+\]
+
+**Step 3: the batch mean:**
+
+\[
+\boxed{\frac{\partial L}{\partial x_{ni}} = \frac{1}{N C} \Bigl( a_{ni} - \mathbb{1}[i = y_n] \sum_{j} a_{nj} \Bigr)}
+\]
+"""
+
+_CRAMMER_SINGER = r"""
+With scores \(s\), label \(t\) and \(y\) its one-hot vector:
+
+\[
+\ell = \max_j \bigl(s_j + 1 - y_j\bigr) - s_t .
+\]
+
+**Step 1: the gradient of a maximum** is the one-hot vector of the entry that attains it,
+\(j^* = \arg\max_j (s_j + 1 - y_j)\) (shared equally where entries tie): \(e_{j^*}\).
+
+**Step 2: the label's score** \(s_t = y^\top s\) has gradient \(y\).
+
+**Step 3: subtract, then the batch mean:**
+
+\[
+\boxed{\frac{\partial L}{\partial s_n} = \frac{e_{j^*_n} - y_n}{N}}
+\]
+
+When the label leads every other score by at least 1, \(j^* = t\) and the gradient is 0.
+"""
+
+_COSINE_EMBEDDING = r"""
+With \(A = \lVert x_1 \rVert^2 + \epsilon\), \(B = \lVert x_2 \rVert^2 + \epsilon\) and the cosine
+\(c = \frac{x_1 \cdot x_2}{\sqrt{A B}}\), the loss of a pair with label \(y \in \{1, -1\}\) is
+
+\[
+\ell = \begin{cases} 1 - c & y = 1 \\ \max(0, c - m) & y = -1 . \end{cases}
+\]
+
+**Step 1: the cosine's gradient** by the quotient rule, with \(\partial A / \partial x_1 = 2 x_1\):
+
+\[
+\frac{\partial c}{\partial x_1} = \frac{x_2}{\sqrt{AB}} - \frac{x_1 \cdot x_2}{\sqrt{AB}} \cdot \frac{1}{2A} \cdot 2 x_1
+= \frac{x_2}{\sqrt{AB}} - c\, \frac{x_1}{A},
+\qquad \frac{\partial c}{\partial x_2} = \frac{x_1}{\sqrt{AB}} - c\, \frac{x_2}{B} .
+\]
+
+**Step 2: the outer derivative** \(g = \partial \ell / \partial c\): \(-1\) for \(y = 1\);
+\(\mathbb{1}[c \ge m]\) for \(y = -1\).
+
+**Step 3: the chain rule and the mean over the \(N\) pairs:**
+
+\[
+\boxed{\frac{\partial L}{\partial x_1} = \frac{g}{N} \Bigl( \frac{x_2}{\sqrt{AB}} - c\, \frac{x_1}{A} \Bigr), \qquad
+\frac{\partial L}{\partial x_2} = \frac{g}{N} \Bigl( \frac{x_1}{\sqrt{AB}} - c\, \frac{x_2}{B} \Bigr)}
+\]
+
+The gradient is orthogonal to \(x_1\) (resp. \(x_2\)) up to \(\epsilon\): a cosine does not change when
+a vector is scaled.
+"""
+
+_TRIPLET = r"""
+An anchor \(a\), a positive \(p\) and a negative \(n\); with the Euclidean distance (\(p = 2\)) as
+PyTorch computes it, \(d(u, w) = \lVert u - w + \epsilon \rVert\), and no swap:
+
+\[
+\ell = \max\bigl(d(a, p) - d(a, n) + m,\; 0\bigr) .
+\]
+
+**Step 1: a norm's gradient.** \(\nabla_u \lVert u \rVert = u / \lVert u \rVert\). Write
+\(u_+ = a - p + \epsilon\), \(u_- = a - n + \epsilon\), \(d_\pm = \lVert u_\pm \rVert\).
+
+**Step 2: the hinge.** Where \(h = d_+ - d_- + m \ge 0\) (the gradient passes at the kink, as
+PyTorch's `clamp_min` does), \(\ell = h\); elsewhere \(\ell = 0\). Write \(s = \mathbb{1}[h \ge 0]\).
+
+**Step 3: the chain rule,** with \(\partial u_+ / \partial a = I\), \(\partial u_+ / \partial p = -I\),
+\(\partial u_- / \partial a = I\), \(\partial u_- / \partial n = -I\), then the mean over the \(N\) triplets:
+
+\[
+\boxed{\frac{\partial L}{\partial a} = \frac{s}{N}\Bigl(\frac{u_+}{d_+} - \frac{u_-}{d_-}\Bigr), \quad
+\frac{\partial L}{\partial p} = -\frac{s}{N} \frac{u_+}{d_+}, \quad
+\frac{\partial L}{\partial n} = \frac{s}{N} \frac{u_-}{d_-}}
+\]
+
+The anchor moves towards the positive and away from the negative, each along a unit vector.
+"""
+
+_FOCAL = r"""
+With \(p = \operatorname{softmax}(x)\) and \(p_t\) the probability of the label \(t\), the focal loss
+scales cross-entropy down for well-classified samples (\(\gamma \ge 0\)):
+
+\[
+\ell = -(1 - p_t)^\gamma \log p_t .
+\]
+
+**Step 1: as a function of \(p_t\)** (product rule):
+
+\[
+\frac{d\ell}{dp_t} = \gamma (1 - p_t)^{\gamma - 1} \log p_t - \frac{(1 - p_t)^\gamma}{p_t} .
+\]
+
+**Step 2: the softmax Jacobian** \(\frac{\partial p_t}{\partial x_c} = p_t\bigl(\mathbb{1}[c = t] - p_c\bigr)\).
+
+**Step 3: multiply.**
+
+\[
+\frac{\partial \ell}{\partial x_c}
+= \bigl[\gamma\, p_t (1 - p_t)^{\gamma - 1} \log p_t - (1 - p_t)^\gamma\bigr]\bigl(\mathbb{1}[c = t] - p_c\bigr)
+= F \,\bigl(p_c - \mathbb{1}[c = t]\bigr),
+\]
+
+\[
+F = (1 - p_t)^\gamma - \gamma\, p_t (1 - p_t)^{\gamma - 1} \log p_t .
+\]
+
+With \(\gamma = 0\), \(F = 1\): cross-entropy's gradient. **Step 4: the batch mean:**
+
+\[
+\boxed{\frac{\partial L}{\partial x_{nc}} = \frac{F_n}{N} \bigl(p_{nc} - \mathbb{1}[c = t_n]\bigr)}
+\]
+"""
+
+
+def _quantile(rng: np.random.Generator) -> tuple:
+    n = int(rng.integers(1, 6))
+    return rng.normal(0, 2, (n, 3)), rng.normal(0, 2, n)
+
+
+def _contrastive(rng: np.random.Generator) -> tuple:
+    n = int(rng.integers(2, 7))
+    return rng.normal(0, 0.5, (n, 3)), rng.normal(0, 0.5, (n, 3)), rng.integers(0, 2, n)
+
+
+def _cosine_pairs(rng: np.random.Generator) -> tuple:
+    n = int(rng.integers(2, 7))
+    x1, x2 = rng.normal(0, 1, (n, 3)), rng.normal(0, 1, (n, 3))
+    return x1, x2, _signs(rng, n)
+
+
+def _triplets(rng: np.random.Generator) -> tuple:
+    n = int(rng.integers(2, 7))
+    return rng.normal(0, 1, (n, 3)), rng.normal(0, 1, (n, 3)), rng.normal(0, 1, (n, 3))
+
+
+def _scores_and_labels(rng: np.random.Generator) -> tuple:
+    b, c = int(rng.integers(2, 7)), int(rng.integers(3, 6))
+    return rng.normal(0, 1, (b, c)), rng.integers(0, c, b)
+
+
 def _ranking(rng: np.random.Generator) -> tuple:
     n = int(rng.integers(2, 8))
     x1, x2 = rng.normal(0, 1, n), rng.normal(0, 1, n)
@@ -685,5 +916,92 @@ DERIVATIONS: dict[str, Derivation] = {
         _logits_and_labels,
         _SPARSEMAX,
         {"input": "(sparsemax(z) - onehot(t, z.shape[1])) / z.shape[0]"},
+    ),
+    "QuantileLoss": Derivation(
+        "`quantiles=(0.1, 0.5, 0.9)`, `reduction='mean'`",
+        ("x", "t"),
+        _quantile,
+        _QUANTILE,
+        {"input": "np.where(t[:, None] > x, -q, 1 - q) / x.size"},
+        call={"quantiles": (0.1, 0.5, 0.9), "reduction": "mean"},
+        let={"q": "np.asarray(quantiles)"},
+    ),
+    "ContrastiveLoss": Derivation(
+        "`margin=1.0`, `reduction='mean'`",
+        ("x1", "x2", "y"),
+        _contrastive,
+        _CONTRASTIVE,
+        {"input1": "g / len(y)", "input2": "-g / len(y)"},
+        call={"margin": 1.0, "reduction": "mean"},
+        let={
+            "d": "rownorm(x1 - x2)",
+            "g": "np.where(y[:, None] == 1, x1 - x2, -np.maximum(0, margin - d) * (x1 - x2) / d)",
+        },
+    ),
+    "MultiMarginLoss": Derivation(
+        "`p=1`, `margin=1.0`, no weight, `reduction='mean'`",
+        ("x", "y"),
+        _scores_and_labels,
+        _MULTI_MARGIN,
+        {"input": "(a - onehot(y, C) * a.sum(axis=1, keepdims=True)) / (len(y) * C)"},
+        call={"reduction": "mean"},
+        let={"C": "x.shape[1]", "a": "(1.0 - x[np.arange(len(y)), y][:, None] + x > 0) * (1 - onehot(y, C))"},
+    ),
+    "MulticlassHingeLoss": Derivation(
+        "class-index targets, `reduction='mean'`",
+        ("s", "t"),
+        _scores_and_labels,
+        _CRAMMER_SINGER,
+        {"input": "(onehot(np.argmax(s + 1 - y, axis=1), s.shape[1]) - y) / len(t)"},
+        let={"y": "onehot(t, s.shape[1])"},
+    ),
+    "CosineEmbeddingLoss": Derivation(
+        "`margin=0.2`, `reduction='mean'`",
+        ("x1", "x2", "y"),
+        _cosine_pairs,
+        _COSINE_EMBEDDING,
+        {
+            "input1": "g / len(y) * (x2 / np.sqrt(A * B) - c * x1 / A)",
+            "input2": "g / len(y) * (x1 / np.sqrt(A * B) - c * x2 / B)",
+        },
+        call={"margin": 0.2, "reduction": "mean"},
+        let={
+            "A": "np.sum(x1 ** 2, axis=1, keepdims=True) + 1e-12",
+            "B": "np.sum(x2 ** 2, axis=1, keepdims=True) + 1e-12",
+            "c": "np.sum(x1 * x2, axis=1, keepdims=True) / np.sqrt(A * B)",
+            "g": "np.where(y[:, None] == 1, -1.0, 1.0 * (c >= margin))",
+        },
+    ),
+    "TripletMarginLoss": Derivation(
+        "`p=2`, `margin=1.0`, `eps=1e-6`, no swap, `reduction='mean'`",
+        ("a", "p", "n"),
+        _triplets,
+        _TRIPLET,
+        {
+            "anchor": "s / len(a) * (u_pos / d_pos - u_neg / d_neg)",
+            "positive": "-s / len(a) * u_pos / d_pos",
+            "negative": "s / len(a) * u_neg / d_neg",
+        },
+        call={"margin": 1.0, "eps": 1e-6, "reduction": "mean"},
+        let={
+            "u_pos": "a - p + eps",
+            "u_neg": "a - n + eps",
+            "d_pos": "rownorm(u_pos)",
+            "d_neg": "rownorm(u_neg)",
+            "s": "1.0 * (d_pos - d_neg + margin >= 0)",
+        },
+    ),
+    "FocalLoss": Derivation(
+        "`gamma=2.0`, no weight, `reduction='mean'`",
+        ("x", "t"),
+        _logits_and_labels,
+        _FOCAL,
+        {"input": "F / len(t) * (p - onehot(t, x.shape[1]))"},
+        call={"gamma": 2.0, "reduction": "mean"},
+        let={
+            "p": "softmax(x)",
+            "p_t": "p[np.arange(len(t)), t][:, None]",
+            "F": "(1 - p_t) ** gamma - gamma * p_t * (1 - p_t) ** (gamma - 1) * np.log(p_t)",
+        },
     ),
 }
