@@ -203,7 +203,8 @@ def loss_page(entry: LossEntry, derivation, plot: str | None) -> str:
         out += [f"*Setting:* {derivation.setting}.", "", derivation.latex.strip(), ""]
         out += [
             "In NumPy, the final expression reads (evaluated against "
-            f"`{entry.function}_backward` on random inputs by the test suite):",
+            f"`{entry.function}_backward` on random inputs by the test suite; `softmax` and `onehot(t, C)` "
+            "act on rows, `rownorm(v)` is each row's Euclidean norm as a column):",
             "",
             "```python",
         ]
@@ -243,9 +244,11 @@ def index_page(entries: list[LossEntry], derivations: dict) -> str:
     rows = [
         "# Losses",
         "",
-        "Every registered loss has a page: its formula, its gradient derived step by step, a plot of both, "
-        "its PyTorch or peer equivalent and an example. These pages are generated from the loss registry "
-        "(`losslab.registry`), so a new loss gets its page with the next build.",
+        "Every registered loss has a page: its formula, a plot of the loss and its gradient, its PyTorch or "
+        "peer equivalent and an example; "
+        f"{sum(e.name in derivations for e in entries)} of the {len(entries)} also derive the gradient step by "
+        "step (the others say so). These pages are generated from the loss registry (`losslab.registry`), "
+        "so a new loss gets its page with the next build.",
         "",
         "| loss | what it is | derivation |",
         "| --- | --- | --- |",
