@@ -8,7 +8,8 @@ derivation whose result disagrees with the code fails the test suite.
 In an expression, the inputs are bound to the names in ``symbols`` (in the loss's input order),
 the options in ``call`` to their own names, the intermediate expressions of ``let`` (evaluated in
 order) to theirs, and these helpers are available: ``np``, ``softmax``, ``sigmoid``,
-``onehot(t, C)``, ``rownorm(v)`` (the Euclidean norm of each row, kept as a column) and ``sparsemax``. ``reduction`` in ``call`` is the reduction the
+``onehot(t, C)``, ``rownorm(v)`` (the Euclidean norm of each row, kept as a column), ``cosine(u, w)``
+(each pair of rows' cosine, as a column), ``dcosine(u, w)`` (its gradient in ``u``) and ``sparsemax``. ``reduction`` in ``call`` is the reduction the
 derivation ends with; ``dout`` is 1.
 """
 
@@ -63,6 +64,16 @@ def rownorm(v: np.ndarray) -> np.ndarray:
     return np.sqrt(np.sum(v * v, axis=1, keepdims=True))
 
 
+def cosine(u: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The cosine of each pair of rows, as a column."""
+    return np.sum(u * w, axis=1, keepdims=True) / (rownorm(u) * rownorm(w))
+
+
+def dcosine(u: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The gradient of ``cosine(u, w)`` with respect to ``u``: w / (|u| |w|) - cos u / |u|^2."""
+    return w / (rownorm(u) * rownorm(w)) - cosine(u, w) * u / rownorm(u) ** 2
+
+
 NAMESPACE = {
     "np": np,
     "softmax": softmax,
@@ -70,6 +81,8 @@ NAMESPACE = {
     "onehot": onehot,
     "sparsemax": sparsemax,
     "rownorm": rownorm,
+    "cosine": cosine,
+    "dcosine": dcosine,
 }
 
 
@@ -750,6 +763,134 @@ def _scores_and_labels(rng: np.random.Generator) -> tuple:
     return rng.normal(0, 1, (b, c)), rng.integers(0, c, b)
 
 
+_DICE = r"""
+For sample \(n\) and class \(c\), sum over the spatial positions \(i\) the probabilities \(p_i\) and
+the targets \(t_i\); with \(s\) = `smooth`,
+
+\[
+D = \frac{U}{V}, \quad U = 2 \sum_i p_i t_i + s, \quad V = \sum_i p_i + \sum_i t_i + s, \qquad
+\ell_n = 1 - \frac{1}{C} \sum_c D_{nc} .
+\]
+
+**Step 1: the parts.** \(\partial U / \partial p_i = 2 t_i\) and \(\partial V / \partial p_i = 1\).
+
+**Step 2: the quotient rule.**
+
+\[
+\frac{\partial D}{\partial p_i} = \frac{2 t_i V - U}{V^2} = \frac{2 t_i - D}{V} .
+\]
+
+**Step 3: the class mean, the minus sign, then the batch mean:**
+
+\[
+\boxed{\frac{\partial L}{\partial p_{nci}} = -\frac{1}{N C} \cdot \frac{2 t_i - D_{nc}}{V_{nc}}}
+\]
+
+A position of the class (\(t_i = 1\)) is pushed up, since \(2 - D > 0\); a background position
+(\(t_i = 0\)) is pushed down in proportion to the current score \(D\).
+"""
+
+_TVERSKY = r"""
+Per sample and class, with \(TP = \sum_i p_i t_i\), \(FP = \sum_i p_i (1 - t_i)\),
+\(FN = \sum_i (1 - p_i) t_i\) and \(s\) = `smooth`:
+
+\[
+T = \frac{TP + s}{V}, \quad V = TP + \alpha\, FP + \beta\, FN + s, \qquad
+\ell_n = 1 - \frac{1}{C} \sum_c T_{nc} .
+\]
+
+**Step 1: the parts.** \(\frac{\partial TP}{\partial p_i} = t_i\), \(\frac{\partial FP}{\partial p_i} = 1 - t_i\),
+\(\frac{\partial FN}{\partial p_i} = -t_i\), so \(\frac{\partial V}{\partial p_i} = t_i + \alpha (1 - t_i) - \beta t_i\).
+
+**Step 2: the quotient rule.**
+
+\[
+\frac{\partial T}{\partial p_i} = \frac{t_i V - (TP + s)\,\partial V / \partial p_i}{V^2}
+= \frac{t_i - T \bigl(t_i + \alpha (1 - t_i) - \beta t_i\bigr)}{V} .
+\]
+
+**Step 3: the class mean, the minus sign, then the batch mean:**
+
+\[
+\boxed{\frac{\partial L}{\partial p_{nci}} = -\frac{1}{N C} \cdot
+\frac{t_i - T_{nc} \bigl(t_i + \alpha (1 - t_i) - \beta t_i\bigr)}{V_{nc}}}
+\]
+
+With \(\alpha = \beta = \tfrac12\) this is the Dice gradient with `smooth` doubled.
+"""
+
+_SIGMOID_FOCAL = r"""
+With \(\sigma = \sigma(x)\), a binary target \(t\), the cross-entropy
+\(\mathrm{CE} = \log(1 + e^{x}) - t x\) (as for BCEWithLogitsLoss), the probability of the wrong answer
+\(q = 1 - p_t = t\, \sigma(-x) + (1 - t)\, \sigma(x)\) and \(\alpha_t = \alpha t + (1 - \alpha)(1 - t)\):
+
+\[
+\ell = \alpha_t\, \mathrm{CE}\, q^\gamma .
+\]
+
+**Step 1: the cross-entropy.** \(\partial \mathrm{CE} / \partial x = \sigma - t\).
+
+**Step 2: the modulating factor.** With \(\sigma'(x) = \sigma(x)\sigma(-x)\),
+\(\frac{\partial q}{\partial x} = -t\, \sigma(x)\sigma(-x) + (1 - t)\, \sigma(x)\sigma(-x) = (1 - 2t)\, \sigma(x)\sigma(-x)\),
+so \(\frac{\partial q^\gamma}{\partial x} = \gamma\, q^{\gamma - 1} (1 - 2t)\, \sigma(x)\sigma(-x)\).
+
+**Step 3: the product rule** (\(\alpha_t\) is a constant):
+
+\[
+\frac{\partial \ell}{\partial x} = \alpha_t \Bigl[ q^\gamma (\sigma - t) + \gamma\, q^{\gamma - 1} (1 - 2t)\, \mathrm{CE}\, \sigma(x)\sigma(-x) \Bigr] .
+\]
+
+**Step 4: the mean over the \(N\) elements:**
+
+\[
+\boxed{\frac{\partial L}{\partial x} = \frac{\alpha_t}{N} \Bigl[ q^\gamma (\sigma(x) - t)
++ \gamma\, q^{\gamma - 1} (1 - 2t)\, \mathrm{CE}\; \sigma(x)\, \sigma(-x) \Bigr]}
+\]
+
+With \(\gamma = 0\) and \(\alpha_t = 1\) it is BCEWithLogitsLoss's \(\sigma(x) - t\).
+"""
+
+_TRIPLET_COSINE = r"""
+With the cosine distance \(d(u, w) = 1 - \cos(u, w)\), \(\cos(u, w) = \frac{u \cdot w}{\lVert u \rVert \lVert w \rVert}\),
+and no swap:
+
+\[
+\ell = \max\bigl(m + d(a, p) - d(a, n),\; 0\bigr) .
+\]
+
+**Step 1: the cosine's gradient** by the quotient rule, with
+\(\partial \lVert u \rVert / \partial u = u / \lVert u \rVert\):
+
+\[
+\nabla_u \cos(u, w) = \frac{w}{\lVert u \rVert \lVert w \rVert} - \cos(u, w)\, \frac{u}{\lVert u \rVert^2} .
+\]
+
+**Step 2: the hinge.** Where \(h = m + d(a, p) - d(a, n) \ge 0\), \(\ell = h\); write
+\(s = \mathbb{1}[h \ge 0]\).
+
+**Step 3: the chain rule** (\(d = 1 - \cos\), so each distance passes \(-\nabla \cos\)), then the mean
+over the \(N\) triplets:
+
+\[
+\boxed{\begin{aligned}
+\frac{\partial L}{\partial a} &= \frac{s}{N} \bigl( \nabla_a \cos(a, n) - \nabla_a \cos(a, p) \bigr), \\
+\frac{\partial L}{\partial p} &= -\frac{s}{N}\, \nabla_p \cos(p, a), \qquad
+\frac{\partial L}{\partial n} = \frac{s}{N}\, \nabla_n \cos(n, a)
+\end{aligned}}
+\]
+"""
+
+
+def _segmentation(rng: np.random.Generator) -> tuple:
+    shape = (int(rng.integers(1, 4)), int(rng.integers(1, 4)), 3, 4)
+    return rng.uniform(0.05, 0.95, shape), rng.integers(0, 2, shape).astype(float)
+
+
+def _logits_and_binary(rng: np.random.Generator) -> tuple:
+    x, _ = _pair(rng)
+    return x, rng.integers(0, 2, x.shape).astype(float)
+
+
 def _ranking(rng: np.random.Generator) -> tuple:
     n = int(rng.integers(2, 8))
     x1, x2 = rng.normal(0, 1, n), rng.normal(0, 1, n)
@@ -1003,5 +1144,63 @@ DERIVATIONS: dict[str, Derivation] = {
             "p_t": "p[np.arange(len(t)), t][:, None]",
             "F": "(1 - p_t) ** gamma - gamma * p_t * (1 - p_t) ** (gamma - 1) * np.log(p_t)",
         },
+    ),
+    "DiceLoss": Derivation(
+        "probabilities (`logits=False`), `smooth=1.0`, `reduction='mean'`",
+        ("p", "t"),
+        _segmentation,
+        _DICE,
+        {"input": "-(2 * t - D) / V / (p.shape[0] * p.shape[1])"},
+        call={"smooth": 1.0, "reduction": "mean"},
+        let={
+            "ax": "tuple(range(2, p.ndim))",
+            "V": "p.sum(axis=ax, keepdims=True) + t.sum(axis=ax, keepdims=True) + smooth",
+            "D": "(2 * (p * t).sum(axis=ax, keepdims=True) + smooth) / V",
+        },
+    ),
+    "TverskyLoss": Derivation(
+        "probabilities (`logits=False`), `alpha=0.3`, `beta=0.7`, `smooth=1.0`, `reduction='mean'`",
+        ("p", "t"),
+        _segmentation,
+        _TVERSKY,
+        {"input": "-(t - T * (t + alpha * (1 - t) - beta * t)) / V / (p.shape[0] * p.shape[1])"},
+        call={"alpha": 0.3, "beta": 0.7, "smooth": 1.0, "reduction": "mean"},
+        let={
+            "ax": "tuple(range(2, p.ndim))",
+            "TP": "(p * t).sum(axis=ax, keepdims=True)",
+            "FP": "(p * (1 - t)).sum(axis=ax, keepdims=True)",
+            "FN": "((1 - p) * t).sum(axis=ax, keepdims=True)",
+            "V": "TP + alpha * FP + beta * FN + smooth",
+            "T": "(TP + smooth) / V",
+        },
+    ),
+    "SigmoidFocalLoss": Derivation(
+        "binary targets, `alpha=0.25`, `gamma=2.0`, `reduction='mean'`",
+        ("x", "t"),
+        _logits_and_binary,
+        _SIGMOID_FOCAL,
+        {
+            "input": "a_t / x.size * (q ** gamma * (sigmoid(x) - t)"
+            " + gamma * q ** (gamma - 1) * (1 - 2 * t) * CE * sigmoid(x) * sigmoid(-x))"
+        },
+        call={"alpha": 0.25, "gamma": 2.0, "reduction": "mean"},
+        let={
+            "CE": "np.logaddexp(0, x) - t * x",
+            "q": "t * sigmoid(-x) + (1 - t) * sigmoid(x)",
+            "a_t": "alpha * t + (1 - alpha) * (1 - t)",
+        },
+    ),
+    "TripletMarginWithDistanceLoss": Derivation(
+        "`distance_function='cosine'`, `margin=0.5`, no swap, `reduction='mean'`",
+        ("a", "p", "n"),
+        _triplets,
+        _TRIPLET_COSINE,
+        {
+            "anchor": "s / len(a) * (dcosine(a, n) - dcosine(a, p))",
+            "positive": "-s / len(a) * dcosine(p, a)",
+            "negative": "s / len(a) * dcosine(n, a)",
+        },
+        call={"distance_function": "cosine", "margin": 0.5, "reduction": "mean"},
+        let={"s": "1.0 * (margin + (1 - cosine(a, p)) - (1 - cosine(a, n)) >= 0)"},
     ),
 }
