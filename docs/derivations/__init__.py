@@ -9,7 +9,8 @@ In an expression, the inputs are bound to the names in ``symbols`` (in the loss'
 the options in ``call`` to their own names, the intermediate expressions of ``let`` (evaluated in
 order) to theirs, and these helpers are available: ``np``, ``softmax``, ``sigmoid``,
 ``onehot(t, C)``, ``rownorm(v)`` (the Euclidean norm of each row, kept as a column), ``cosine(u, w)``
-(each pair of rows' cosine, as a column), ``dcosine(u, w)`` (its gradient in ``u``) and ``sparsemax``. ``reduction`` in ``call`` is the reduction the
+(each pair of rows' cosine, as a column), ``dcosine(u, w)`` (its gradient in ``u``), ``members(t, C)``
+(MultiLabelMarginLoss's padded class lists as a 0/1 matrix) and ``sparsemax``. ``reduction`` in ``call`` is the reduction the
 derivation ends with; ``dout`` is 1.
 """
 
@@ -74,6 +75,17 @@ def dcosine(u: np.ndarray, w: np.ndarray) -> np.ndarray:
     return w / (rownorm(u) * rownorm(w)) - cosine(u, w) * u / rownorm(u) ** 2
 
 
+def members(target: np.ndarray, num_classes: int) -> np.ndarray:
+    """MultiLabelMarginLoss's target rows (class lists padded by -1) as a 0/1 membership matrix."""
+    out = np.zeros((len(target), num_classes))
+    for row, labels in zip(out, target, strict=True):
+        for label in labels:
+            if label < 0:
+                break
+            row[label] = 1.0
+    return out
+
+
 NAMESPACE = {
     "np": np,
     "softmax": softmax,
@@ -83,6 +95,7 @@ NAMESPACE = {
     "rownorm": rownorm,
     "cosine": cosine,
     "dcosine": dcosine,
+    "members": members,
 }
 
 
@@ -891,6 +904,74 @@ def _logits_and_binary(rng: np.random.Generator) -> tuple:
     return x, rng.integers(0, 2, x.shape).astype(float)
 
 
+_GENERALIZED_DICE = r"""
+One ratio per sample over all classes \(c\) and positions \(i\), each class weighted by its inverse
+squared target volume \(w_c = 1 / (\sum_i t_{ci})^2\) (a constant: it depends on the target only);
+\(s\) = `smooth`:
+
+\[
+\ell_n = 1 - \frac{A}{B}, \quad A = 2 \sum_c w_c \sum_i p_{ci} t_{ci} + s, \quad
+B = \sum_c w_c \sum_i (p_{ci} + t_{ci}) + s .
+\]
+
+**Step 1: the parts.** \(\partial A / \partial p_{ci} = 2 w_c t_{ci}\) and \(\partial B / \partial p_{ci} = w_c\).
+
+**Step 2: the quotient rule.**
+
+\[
+\frac{\partial}{\partial p_{ci}} \frac{A}{B} = \frac{2 w_c t_{ci} B - A w_c}{B^2}
+= \frac{w_c}{B} \Bigl( 2 t_{ci} - \frac{A}{B} \Bigr) .
+\]
+
+**Step 3: the minus sign and the batch mean:**
+
+\[
+\boxed{\frac{\partial L}{\partial p_{nci}} = \frac{w_{nc}}{N B_n} \Bigl( \frac{A_n}{B_n} - 2 t_{nci} \Bigr)}
+\]
+
+A rare class (small volume) has a large \(w_c\): its positions move as much as a common class's.
+"""
+
+_MULTILABEL_MARGIN = r"""
+Each sample lists its classes \(J\) (the target row, padded by \(-1\)); every pair of a listed class
+\(j \in J\) and an unlisted one \(i \notin J\) has the hinge \(z_{ji} = 1 - x_j + x_i\):
+
+\[
+\ell = \frac{1}{C} \sum_{j \in J} \sum_{i \notin J} \max(0, z_{ji}) .
+\]
+
+**Step 1: an active hinge** (\(z_{ji} > 0\)) has slope \(+1\) in \(x_i\) and \(-1\) in \(x_j\). Write
+\(a_{ji} = \mathbb{1}[z_{ji} > 0]\, \mathbb{1}[j \in J]\, \mathbb{1}[i \notin J]\).
+
+**Step 2: count.** An unlisted class collects \(+1\) from every listed class it comes within 1 of; a
+listed class collects \(-1\) from every unlisted class that comes within 1 of it:
+
+\[
+\frac{\partial \ell}{\partial x_k} = \frac{1}{C} \Bigl( \sum_{j} a_{jk} - \sum_{i} a_{ki} \Bigr) .
+\]
+
+**Step 3: the batch mean:**
+
+\[
+\boxed{\frac{\partial L}{\partial x_{nk}} = \frac{1}{N C} \Bigl( \sum_{j} a_{njk} - \sum_{i} a_{nki} \Bigr)}
+\]
+"""
+
+
+def _soft_segmentation(rng: np.random.Generator) -> tuple:
+    shape = (int(rng.integers(1, 4)), int(rng.integers(2, 4)), 3, 4)
+    return rng.uniform(0.05, 0.95, shape), rng.uniform(0.05, 0.95, shape)
+
+
+def _multilabel_lists(rng: np.random.Generator) -> tuple:
+    n, c = int(rng.integers(1, 6)), int(rng.integers(3, 6))
+    target = np.full((n, c), -1)
+    for row in target:
+        k = int(rng.integers(1, c))
+        row[:k] = rng.choice(c, size=k, replace=False)
+    return rng.normal(0, 1, (n, c)), target
+
+
 def _ranking(rng: np.random.Generator) -> tuple:
     n = int(rng.integers(2, 8))
     x1, x2 = rng.normal(0, 1, n), rng.normal(0, 1, n)
@@ -1202,5 +1283,31 @@ DERIVATIONS: dict[str, Derivation] = {
         },
         call={"distance_function": "cosine", "margin": 0.5, "reduction": "mean"},
         let={"s": "1.0 * (margin + (1 - cosine(a, p)) - (1 - cosine(a, n)) >= 0)"},
+    ),
+    "GeneralizedDiceLoss": Derivation(
+        "probabilities (`logits=False`), every class present in each sample's target, `smooth=1e-5`, "
+        "`reduction='mean'`",
+        ("p", "t"),
+        _soft_segmentation,
+        _GENERALIZED_DICE,
+        {"input": "w * (A / B - 2 * t) / B / len(p)"},
+        call={"smooth": 1e-5, "reduction": "mean"},
+        let={
+            "ax": "tuple(range(2, p.ndim))",
+            "w": "1 / t.sum(axis=ax, keepdims=True) ** 2",
+            "A": "2 * (w * (p * t).sum(axis=ax, keepdims=True)).sum(axis=1, keepdims=True) + smooth",
+            "B": "(w * (p + t).sum(axis=ax, keepdims=True)).sum(axis=1, keepdims=True) + smooth",
+        },
+    ),
+    "MultiLabelMarginLoss": Derivation(
+        "class lists without repeats, `reduction='mean'`",
+        ("x", "y"),
+        _multilabel_lists,
+        _MULTILABEL_MARGIN,
+        {"input": "(a.sum(axis=1) - a.sum(axis=2)) / (len(x) * x.shape[1])"},
+        let={
+            "J": "members(y, x.shape[1])",
+            "a": "(1 - x[:, :, None] + x[:, None, :] > 0) * J[:, :, None] * (1 - J[:, None, :])",
+        },
     ),
 }
