@@ -972,6 +972,48 @@ def _multilabel_lists(rng: np.random.Generator) -> tuple:
     return rng.normal(0, 1, (n, c)), target
 
 
+_NT_XENT = r"""
+Stack the two views into \(M = 2N\) embeddings \(e_1, \dots, e_M\), normalise them,
+\(u_i = e_i / \lVert e_i \rVert\), and compare every pair: \(S_{ik} = u_i \cdot u_k / \tau\). The positive of
+anchor \(i\) is the other view of the same sample, \(p(i) = i \pm N\); every other \(k \ne i\) is a
+negative. Each anchor's loss is a cross-entropy over its row of \(S\) without the diagonal:
+
+\[
+\ell_i = -S_{i, p(i)} + \log \sum_{k \ne i} e^{S_{ik}}, \qquad L = \frac{1}{M} \sum_{i=1}^{M} \ell_i .
+\]
+
+**Step 1: the similarities** (as for CrossEntropyLoss): with \(P_{ik}\) the softmax of row \(i\) over
+\(k \ne i\) (\(P_{ii} = 0\)),
+
+\[
+G_{ik} = \frac{\partial L}{\partial S_{ik}} = \frac{1}{M} \bigl( P_{ik} - \mathbb{1}[k = p(i)] \bigr) .
+\]
+
+**Step 2: the normalised embeddings.** \(u_j\) enters \(S\) twice, as a row (\(S_{jk}\)) and as a
+column (\(S_{ij}\)), each time with slope \(u_{\text{other}} / \tau\):
+
+\[
+\bar u_j = \frac{\partial L}{\partial u_j} = \frac{1}{\tau} \sum_k (G_{jk} + G_{kj})\, u_k ,
+\quad\text{i.e.}\quad \bar U = \frac{(G + G^\top)\, U}{\tau} .
+\]
+
+**Step 3: the normalisation.** The Jacobian of \(u = e / \lVert e \rVert\) is
+\((I - u u^\top) / \lVert e \rVert\): it removes the component along \(u\) (scaling \(e\) changes nothing).
+
+**Step 4: split the stack back into the two views:**
+
+\[
+\boxed{\frac{\partial L}{\partial e_j} = \frac{\bar u_j - (u_j \cdot \bar u_j)\, u_j}{\lVert e_j \rVert}},
+\qquad j \le N \text{ for view1}, \ j > N \text{ for view2} .
+\]
+"""
+
+
+def _two_views(rng: np.random.Generator) -> tuple:
+    n, d = int(rng.integers(2, 6)), int(rng.integers(2, 5))
+    return rng.normal(0, 1, (n, d)), rng.normal(0, 1, (n, d))
+
+
 def _ranking(rng: np.random.Generator) -> tuple:
     n = int(rng.integers(2, 8))
     x1, x2 = rng.normal(0, 1, n), rng.normal(0, 1, n)
@@ -1308,6 +1350,23 @@ DERIVATIONS: dict[str, Derivation] = {
         let={
             "J": "members(y, x.shape[1])",
             "a": "(1 - x[:, :, None] + x[:, None, :] > 0) * J[:, :, None] * (1 - J[:, None, :])",
+        },
+    ),
+    "NTXentLoss": Derivation(
+        "`temperature=0.5`, `reduction='mean'` (over the 2N anchors)",
+        ("v1", "v2"),
+        _two_views,
+        _NT_XENT,
+        {"view1": "de[: len(v1)]", "view2": "de[len(v1) :]"},
+        call={"temperature": 0.5, "reduction": "mean"},
+        let={
+            "e": "np.concatenate([v1, v2])",
+            "M": "len(e)",
+            "u": "e / rownorm(e)",
+            "S": "np.where(np.eye(M, dtype=bool), -np.inf, u @ u.T / temperature)",
+            "G": "(softmax(S) - onehot((np.arange(M) + M // 2) % M, M)) / M",
+            "u_bar": "(G + G.T) @ u / temperature",
+            "de": "(u_bar - np.sum(u * u_bar, axis=1, keepdims=True) * u) / rownorm(e)",
         },
     ),
 }
