@@ -73,7 +73,11 @@ def loss_entries() -> list[LossEntry]:
             for c in spec.make_cases(0)
             if all(v is None or isinstance(v, (bool, int, float, str, tuple)) for v in c.options.values())
         ]
-        example = (simple[0].inputs, dict(simple[0].options)) if simple else None
+        # the example prefers a call with the class's default options (FocalLoss with its gamma, not gamma=0)
+        defaults = {k: p.default for k, p in inspect.signature(spec.cls).parameters.items()}
+        default_calls = [c for c in simple if all(defaults.get(k, v) == v for k, v in c.options.items())]
+        chosen = (default_calls or simple)[:1]
+        example = (chosen[0].inputs, dict(chosen[0].options)) if chosen else None
         curve = (lambda xs, name=spec.name: registry.curve_values(name, xs)) if spec.curve else None
 
         def backward(*args, s=spec, **kwargs):
