@@ -14,7 +14,7 @@ fail() { echo "check_dist: FAIL: $*" >&2; exit 1; }
 step() { echo "check_dist: $*"; }
 
 step "building the sdist and the wheel (the wheel is built from the sdist)"
-"$PY" -m build --sdist --wheel --outdir "$WORK/dist" "$ROOT" > "$WORK/build.log" 2>&1 \
+"$PY" -m build --outdir "$WORK/dist" "$ROOT" > "$WORK/build.log" 2>&1 \
     || { cat "$WORK/build.log"; fail "python -m build"; }
 if grep -n "SetuptoolsDeprecationWarning\|License classifiers are deprecated" "$WORK/build.log"; then
     fail "the build warns about deprecated packaging metadata (above)"
