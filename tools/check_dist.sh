@@ -47,16 +47,19 @@ if meta.get_all("Requires-Dist") and [r for r in meta.get_all("Requires-Dist") i
     problems.append(f"required dependencies beyond NumPy: {meta.get_all('Requires-Dist')}")
 needed = [f"{info}/licenses/LICENSE", f"{info}/licenses/src/losslab/data/MNIST_PROVENANCE.md",
           "losslab/data/MNIST_PROVENANCE.md", "losslab/data/mnist_5k.npz", "losslab/py.typed",
-          "losslab/grade/README_SECTION.md", "losslab/grade/templates/loss_forward.py.txt",
-          "losslab/grade/templates/loss_forward.zh.md", "losslab/grade/templates/_grading.zh.md"]
+          "losslab/grade/README_SECTION.md", "losslab/grade/exercises/loss-forward/template.py",
+          "losslab/grade/exercises/loss-forward/statement.zh.md", "losslab/grade/exercises/loss-forward/checks.py",
+          "losslab/grade/templates/_grading.zh.md", "losslab/grade/templates/new/exercise.json"]
 problems += [f"the wheel lacks {n}" for n in needed if n not in names]
 if "CC BY-SA 3.0" not in zipfile.ZipFile(wheel).read("losslab/data/MNIST_PROVENANCE.md").decode():
     problems.append("the MNIST notice in the wheel does not name CC BY-SA 3.0")
-# every template the source tree has is in the wheel (package data is easy to forget)
+# every file of the judge's templates and exercise folders is in the wheel (package data is easy to forget)
 import pathlib
-src_templates = {p.name for p in pathlib.Path(root, "src/losslab/grade/templates").iterdir()}
-problems += [f"the wheel lacks template {t}" for t in sorted(src_templates)
-             if f"losslab/grade/templates/{t}" not in names]
+src = pathlib.Path(root, "src")
+for folder in ("losslab/grade/templates", "losslab/grade/exercises"):
+    files = sorted(p.relative_to(src).as_posix() for p in (src / folder).rglob("*")
+                   if p.is_file() and "__pycache__" not in p.parts)
+    problems += [f"the wheel lacks {f}" for f in files if f not in names]
 problems += [f"the wheel holds a stray file {n}" for n in names
              if not (n.startswith("losslab/") or n.startswith(info + "/"))]
 sdist_names = tarfile.open(sdist).getnames()

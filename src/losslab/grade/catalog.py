@@ -298,4 +298,18 @@ def _builtin() -> Catalog:
 
 BUILTIN = _builtin()
 EXERCISES = BUILTIN.exercises
-names, get, detect = BUILTIN.names, BUILTIN.get, BUILTIN.detect
+
+
+def names() -> list[str]:
+    """The built-in exercises' names, in catalog order."""
+    return BUILTIN.names()
+
+
+def get(name: str) -> Exercise:
+    """The built-in exercise called ``name``; ``KeyError`` naming the choices otherwise."""
+    return BUILTIN.get(name)
+
+
+def detect(source: str | bytes) -> list[str]:
+    """The built-in exercises a file's source implements, judged by the names it defines (catalog order)."""
+    return BUILTIN.detect(source)
