@@ -335,14 +335,15 @@ def child_env(home: str) -> dict:
 
 
 def none_site() -> str:
-    """A private folder holding links to NumPy alone (the runner's only import path without isolation)."""
+    """A private folder holding links to NumPy alone (the runner's only import path without isolation);
+    the caller removes it. ``OSError`` where links cannot be made."""
     folder = tempfile.mkdtemp(prefix="losslab-site-")
-    for source in numpy_dirs():
-        target = os.path.join(folder, source.name)
-        try:
-            os.symlink(source, target, target_is_directory=True)
-        except OSError:  # no symlinks (Windows without the privilege): a path entry to NumPy's parent
-            return str(source.parent)
+    try:
+        for source in numpy_dirs():
+            os.symlink(source, os.path.join(folder, source.name), target_is_directory=True)
+    except OSError:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     return folder
 
 

@@ -221,8 +221,9 @@ class Session:
                 self.made = self.groups.create(self.config.memory_mb << 20)
         else:
             site = _isolation.none_site()
+            self.cleanup.append(site)
             work = tempfile.mkdtemp(prefix="losslab-work-")
-            self.cleanup += [work, site]
+            self.cleanup.append(work)
             argv = _isolation.runner_command(str(_isolation.RUNNER), site, *args)
             cwd, env = work, _isolation.child_env(work)
         options = {"start_new_session": True} if os.name == "posix" else {
