@@ -50,7 +50,7 @@ def _catalog(args):
 def _cmd_list(args) -> int:
     found = _catalog(args)
     width = max(len(n) for n in found.names())
-    chapters = [say("cli.chapter", args.lang, chapter=e.chapter if args.lang == "en" else e.chapter.replace(", ", "、"))
+    chapters = [say("cli.chapter", args.lang, chapter=e.chapter.replace(", ", "、") if args.lang == "zh" else e.chapter)
                 for e in found.exercises]
     column = max(13, *(report._width(c) + 1 for c in chapters))  # at least "ch. " and 9 columns, as ever
     for e, chapter in zip(found.exercises, chapters):
