@@ -9,6 +9,7 @@ own are loaded from theirs with ``--exercises DIR``, see :func:`load`)::
     statement.en.md      the statement, in English and in Chinese
     statement.zh.md
     template.py          the skeleton the learner fills in (``########## Begin ##########`` ...)
+    template.zh.py       optional: the same skeleton with Chinese comments and docstrings
     solution.py          a reference solution (it must pass every check)
     checks.py            make_cases(seed) -> dict; PROBES {name: probe}; judge(cases, probes) ->
                          [Check]; optionally detect(definitions) -> bool
@@ -136,9 +137,18 @@ class Exercise:
     def _file(self, name: str) -> str:
         return self.folder.joinpath(name).read_text(encoding="utf-8")
 
-    def template(self) -> str:
-        """The skeleton the learner fills in."""
-        return self._file("template.py")
+    def template_file(self, lang: str = "en") -> str:
+        """The file of the skeleton in ``lang``: ``template.<lang>.py`` where the folder has one, else
+        ``template.py`` (a folder may hold the English skeleton only)."""
+        if lang not in LANGS:
+            raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
+        own = f"template.{lang}.py"
+        return own if self.folder.joinpath(own).is_file() else "template.py"
+
+    def template(self, lang: str = "en") -> str:
+        """The skeleton the learner fills in, its comments and docstrings in ``lang`` where the folder
+        has that translation (see :meth:`template_file`)."""
+        return self._file(self.template_file(lang))
 
     def solution(self) -> str:
         """The reference solution."""

@@ -3,8 +3,8 @@
     losslab exercise list [--lang zh|en]
     losslab exercise show NAME [--lang zh|en]
     losslab exercise start NAME [DIR] [--force] [--lang zh|en]
-    losslab exercise new NAME [DIR]
-    losslab exercise test DIR
+    losslab exercise new NAME [DIR] [--lang zh|en]
+    losslab exercise test DIR [--lang zh|en]
     (list, show, start and grade take --exercises DIR: a teacher's exercise folders)
     losslab grade FILE|DIR [--exercise NAME] [--seed N] [--json] [--timeout S] [--memory MIB]
                            [--isolation auto|required|none] [--jobs N] [--scheduler ADDRESS|local]
@@ -53,8 +53,11 @@ def _catalog(args):
 def _cmd_list(args) -> int:
     found = _catalog(args)
     width = max(len(n) for n in found.names())
-    for e in found.exercises:
-        print(f"{e.name:<{width}}  ch. {e.chapter:<9} {e.title(args.lang)}")
+    chapters = [say("cli.chapter", args.lang, chapter=e.chapter.replace(", ", "、") if args.lang == "zh" else e.chapter)
+                for e in found.exercises]
+    column = max(13, *(report._width(c) + 1 for c in chapters))  # at least "ch. " and 9 columns, as ever
+    for e, chapter in zip(found.exercises, chapters):
+        print(f"{e.name:<{width}}  {chapter}{' ' * (column - report._width(chapter))} {e.title(args.lang)}")
     return 0
 
 
@@ -81,16 +84,17 @@ def _cmd_new(args) -> int:
         raise _user_error(f"{folder} already exists (nothing was written)")
     folder.mkdir(parents=True)
     source = resources.files(__package__).joinpath("templates", "new")
-    for name in catalog.FILES:
+    files = catalog.FILES + (("template.zh.py",) if args.lang == "zh" else ())  # the skeleton in Chinese too
+    for name in files:
         text = source.joinpath(name).read_text(encoding="utf-8")
         (folder / name).write_text(text.replace("{name}", args.name) if name == "exercise.json" else text,
                                    encoding="utf-8")
-    print(f"wrote {folder}/ : {', '.join(catalog.FILES)}")
-    print("  exercise.json   name, titles, the names a solution defines, points and visibility per check")
-    print("  statement.*.md  the statement in English and Chinese; template.py the skeleton; solution.py the reference")
-    print("  checks.py       the inputs and what is called and compared")
-    print(f"next: edit them, then run: losslab exercise test {folder}")
-    print(f"grade with it: losslab grade FILE --exercises {args.dir}")
+    zh = " --lang zh" if args.lang == "zh" else ""
+    print(say("cli.new_wrote", args.lang, folder=folder, files=", ".join(files)))
+    for key in ("cli.new_json", "cli.new_files", "cli.new_checks"):
+        print(say(key, args.lang))
+    print(say("cli.new_next", args.lang, command=f"losslab exercise test {folder}{zh}"))
+    print(say("cli.new_grade", args.lang, command=f"losslab grade FILE --exercises {args.dir}{zh}"))
     return 0
 
 
@@ -103,17 +107,23 @@ def _cmd_test(args) -> int:
         raise _user_error(str(exc)) from None
     config = SandboxConfig(timeout=args.timeout)
     ok = True
-    for label, source, want in (("solution.py", exercise.solution(), True), ("template.py", exercise.template(), False)):
+    runs = [("solution.py", exercise.solution(), True), ("template.py", exercise.template(), False)]
+    if exercise.template_file("zh") != "template.py":
+        runs.append((exercise.template_file("zh"), exercise.template("zh"), False))
+    for label, source, want in runs:
         result = grade_source(Path(args.dir) / label, source.encode("utf-8"), exercises=[exercise.name], seed=args.seed,
                               config=config, catalog=found)
         earned, possible = result.score
         good = result.passed == want
         ok &= good
-        verdict = "as it should" if good else "which it should not"
-        print(f"{label}: {'passes' if result.passed else 'fails'} ({earned:g} of {possible:g} points), {verdict}")
+        verdict = say("cli.test_as_it_should" if good else "cli.test_should_not", args.lang)
+        outcome = say("cli.test_passes" if result.passed else "cli.test_fails", args.lang)
+        print(say("cli.test_line", args.lang, label=label, outcome=outcome, earned=earned, possible=possible,
+                  verdict=verdict))
         if not good:
             print("\n".join(report.file_lines(result, args.lang)))
-    print(f"{exercise.name}: {len(exercise.check_ids())} checks, {exercise.max_points():g} points")
+    print(say("cli.test_total", args.lang, exercise=exercise.name, checks=len(exercise.check_ids()),
+              points=exercise.max_points()))
     return 0 if ok else 1
 
 
@@ -128,11 +138,12 @@ def _cmd_start(args) -> int:
     if existing and not args.force:
         raise _user_error(f"{existing[0]} already exists; pass --force to overwrite it (nothing was written)")
     folder.mkdir(parents=True, exist_ok=True)
-    code.write_text(exercise.template(), encoding="utf-8")
+    code.write_text(exercise.template(args.lang), encoding="utf-8")
     statement.write_text(exercise.statement(args.lang), encoding="utf-8")
-    print(f"wrote {code}  (the template: fill in the code between Begin and End)")
-    print(f"wrote {statement}  (the statement)")
-    print(f"next: edit {code}, then run: losslab grade {code}" + (" --lang zh" if args.lang == "zh" else ""))
+    print(say("cli.wrote_template", args.lang, path=code))
+    print(say("cli.wrote_statement", args.lang, path=statement))
+    print(say("cli.next_grade", args.lang, code=code,
+              command=f"losslab grade {code}" + (" --lang zh" if args.lang == "zh" else "")))
     return 0
 
 
@@ -187,16 +198,16 @@ def _cmd_grade(args) -> int:
             data = {"reports": data, "similarity": similar[1]}
         print(json.dumps(data if is_dir else data[0], ensure_ascii=False, indent=2))
     elif is_dir:
-        print(report.format_table(rows))
+        print(report.format_table(rows, lang=args.lang))
         graded = [r for r in reports if r.skipped is None]
         passed = sum(r.passed for r in graded)
-        print(f"\n{passed} of {len(graded)} files pass every check (seed {seed})")
+        print("\n" + say("table.summary", args.lang, passed=passed, total=len(graded), seed=seed))
         if similar is not None:
             print("\n" + similar[0])
     else:
         print("\n".join(report.file_lines(reports[0], args.lang)))
     if args.report and not args.json:
-        print(f"wrote {args.report}")
+        print(say("cli.wrote", args.lang, path=args.report))
     if args.format is not None:
         _export(reports, args)
     return 0 if all(r.passed for r in reports if r.skipped is None) else 1
@@ -216,7 +227,7 @@ def _export(reports, args) -> None:
     except OSError as exc:
         raise _user_error(f"cannot write --out {out}: {exc.strerror or exc}") from None
     if not args.json:
-        print(f"wrote {out}")
+        print(say("cli.wrote", args.lang, path=out))
 
 
 def _id_pattern(text: str) -> str:
@@ -320,13 +331,15 @@ def add_commands(sub) -> None:
     start.add_argument("name", metavar="NAME", help="an exercise (see `losslab exercise list`)")
     start.add_argument("dir", nargs="?", default=".", metavar="DIR", help="where to write them (default: here)")
     start.add_argument("--force", action="store_true", help="overwrite files that exist")
-    start.add_argument("--lang", choices=LANGS, default="en", help="the statement's language")
+    start.add_argument("--lang", choices=LANGS, default="en", help="the language of the statement and the template")
     exercises_option(start)
     start.set_defaults(run=_cmd_start)
 
     new = actions.add_parser("new", help="write a new exercise folder (a working example to edit into your own)")
     new.add_argument("name", metavar="NAME", help="the exercise's name: lowercase letters, digits and '-'")
     new.add_argument("dir", nargs="?", default=".", metavar="DIR", help="where to make the folder NAME (default: here)")
+    new.add_argument("--lang", choices=LANGS, default="en",
+                     help="language of what it prints; zh also writes template.zh.py, the skeleton in Chinese")
     new.set_defaults(run=_cmd_new)
 
     test = actions.add_parser("test", help="check an exercise folder: it loads, its solution passes every check, "

@@ -152,12 +152,12 @@ def _cut(text: str, width: int) -> str:
     return text + "..."
 
 
-def format_table(rows: Sequence[dict], width: int = 70) -> str:
-    """The rows as an aligned text table (the first failure cut to ``width`` columns; the isolation of the
-    run is printed once, above the table)."""
+def format_table(rows: Sequence[dict], width: int = 70, lang: str = "en") -> str:
+    """The rows as an aligned text table, its header in ``lang`` (the first failure cut to ``width``
+    columns; the isolation of the run is printed once, above the table)."""
     cells = [[_cut(str(r[c]), width) if c == "first_failure" else
               f"{r['score']}/{r['max_score']}" if c == "score" else str(r[c]) for c in TABLE] for r in rows]
-    head = ["file", "exercise", "passed", "checks", "score", "result", "first failure"]
+    head = [say(f"table.{c}", lang) for c in TABLE]
     widths = [max(_width(h), *(_width(row[i]) for row in cells)) for i, h in enumerate(head)]
 
     def line(values):
