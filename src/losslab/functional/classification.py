@@ -155,6 +155,13 @@ def _setup(input, target, weight, ignore_index, reduction, probs_allowed):
 
 # --------------------------------------------------------------------------- cross-entropy
 
+def _cross_entropy_kernel(input, target, *, weight=None, ignore_index: int = -100,
+                          reduction: v.Reduction = "mean", label_smoothing: float = 0.0):
+    """Fused: (N, C) float logits, integer class indices, no weight, no label smoothing."""
+    return _fast.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
+
+
+@_fast.fused(_cross_entropy_kernel)
 def cross_entropy(input, target, *, weight=None, ignore_index: int = -100,
                   reduction: v.Reduction = "mean", label_smoothing: float = 0.0):
     r"""Softmax cross-entropy on logits, ``torch.nn.functional.cross_entropy``.
@@ -195,16 +202,6 @@ def cross_entropy(input, target, *, weight=None, ignore_index: int = -100,
     >>> round(float(cross_entropy(x, np.array([0, 1, 1]))), 4)
     0.5224
     """
-    fused = _fast.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
-    if fused is not None:
-        return fused[0]
-    return _reference_cross_entropy(input, target, weight=weight, ignore_index=ignore_index,
-                                    reduction=reduction, label_smoothing=label_smoothing)
-
-
-def _reference_cross_entropy(input, target, *, weight=None, ignore_index: int = -100,
-                             reduction: v.Reduction = "mean", label_smoothing: float = 0.0):
-    """:func:`cross_entropy` by its definition, on every layout and option (the fused path's reference)."""
     lay, w = _setup(input, target, weight, ignore_index, reduction, probs_allowed=True)
     v.check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     ls = label_smoothing
@@ -227,6 +224,7 @@ def _reference_cross_entropy(input, target, *, weight=None, ignore_index: int = 
     return reduce(loss, reduction, denominator=denominator)
 
 
+@_fast.defbackward(cross_entropy)
 def cross_entropy_backward(dout, input, target, *, weight=None, ignore_index: int = -100,
                            reduction: v.Reduction = "mean", label_smoothing: float = 0.0) -> np.ndarray:
     """Gradient of :func:`cross_entropy` with respect to ``input``: ``(sum_k a_k) softmax - a``, times ``g``.
@@ -235,16 +233,6 @@ def cross_entropy_backward(dout, input, target, *, weight=None, ignore_index: in
     >>> cross_entropy_backward(1.0, np.array([[0.0, 0.0]]), np.array([0]), reduction="sum")
     array([[-0.5,  0.5]])
     """
-    fused = _fast.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
-    if fused is not None:
-        return _fast.scale_by_dout(fused[1], dout, np.shape(fused[0]), reduction, rows=True)
-    return _reference_cross_entropy_backward(dout, input, target, weight=weight, ignore_index=ignore_index,
-                                             reduction=reduction, label_smoothing=label_smoothing)
-
-
-def _reference_cross_entropy_backward(dout, input, target, *, weight=None, ignore_index: int = -100,
-                                      reduction: v.Reduction = "mean", label_smoothing: float = 0.0) -> np.ndarray:
-    """:func:`cross_entropy_backward` by its definition (the fused path's reference)."""
     lay, w = _setup(input, target, weight, ignore_index, reduction, probs_allowed=True)
     v.check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     xp = lay.xp
@@ -389,6 +377,15 @@ def _bce_logits_setup(input, target, weight, pos_weight, reduction):
     return x, t, w, log_weight, xp
 
 
+def _binary_cross_entropy_with_logits_kernel(input, target, *, weight=None, reduction: v.Reduction = "mean",
+                                             pos_weight=None):
+    """Fused: float input, real target of its shape, no weight, no pos_weight."""
+    if weight is not None or pos_weight is not None:
+        return None
+    return _fast.pointwise(_fast.BCE_LOGITS, input, target, reduction)
+
+
+@_fast.fused(_binary_cross_entropy_with_logits_kernel)
 def binary_cross_entropy_with_logits(input, target, *, weight=None, reduction: v.Reduction = "mean",
                                      pos_weight=None):
     r"""Binary cross-entropy on logits, ``torch.nn.functional.binary_cross_entropy_with_logits``.
@@ -415,17 +412,6 @@ def binary_cross_entropy_with_logits(input, target, *, weight=None, reduction: v
     ...                                  reduction="none").tolist()
     [0.6931471805599453, 10000.0, 0.0]
     """
-    if weight is None and pos_weight is None:
-        fused = _fast.pointwise("bce_logits", input, target, reduction)
-        if fused is not None:
-            return fused[0]
-    return _reference_binary_cross_entropy_with_logits(input, target, weight=weight, reduction=reduction,
-                                                       pos_weight=pos_weight)
-
-
-def _reference_binary_cross_entropy_with_logits(input, target, *, weight=None, reduction: v.Reduction = "mean",
-                                                pos_weight=None):
-    """:func:`binary_cross_entropy_with_logits` by its definition (the fused path's reference)."""
     x, t, w, log_weight, xp = _bce_logits_setup(input, target, weight, pos_weight, reduction)
     loss = (1 - t) * x + log_weight * softplus(-x)  # -log sigmoid(x) = softplus(-x)
     if w is not None:
@@ -433,6 +419,7 @@ def _reference_binary_cross_entropy_with_logits(input, target, *, weight=None, r
     return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
+@_fast.defbackward(binary_cross_entropy_with_logits)
 def binary_cross_entropy_with_logits_backward(dout, input, target, *, weight=None,
                                               reduction: v.Reduction = "mean", pos_weight=None) -> np.ndarray:
     """Gradient of :func:`binary_cross_entropy_with_logits` with respect to ``input``.
@@ -444,21 +431,10 @@ def binary_cross_entropy_with_logits_backward(dout, input, target, *, weight=Non
     ...                                           reduction="sum", pos_weight=np.array([3.0, 3.0]))
     array([-1.5,  0.5])
     """
-    if weight is None and pos_weight is None:
-        grad = _fast.pointwise_backward("bce_logits", dout, input, target, reduction)
-        if grad is not None:
-            return grad
-    return _reference_binary_cross_entropy_with_logits_backward(dout, input, target, weight=weight,
-                                                                reduction=reduction, pos_weight=pos_weight)
-
-
-def _reference_binary_cross_entropy_with_logits_backward(dout, input, target, *, weight=None,
-                                                         reduction: v.Reduction = "mean",
-                                                         pos_weight=None) -> np.ndarray:
-    """:func:`binary_cross_entropy_with_logits_backward` by its definition (the fused path's reference)."""
     x, t, w, log_weight, xp = _bce_logits_setup(input, target, weight, pos_weight, reduction)
     g = upstream(dout, tuple(x.shape), x.dtype, reduction, like=x)
     grad = ((1 - t) - log_weight * sigmoid(-x)) * g
     if w is not None:
         grad = grad * w
     return xpa.astype(grad, x.dtype, xp)
+

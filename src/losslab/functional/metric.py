@@ -138,7 +138,7 @@ _NAMED = {"pairwise": (pairwise_distance, pairwise_distance_backward),
           "cosine": (cosine_distance, cosine_distance_backward)}
 
 
-def _distance(distance_function):
+def distance_pair(distance_function):
     """A named pure pair (function, backward), or the caller's object with forward/backward."""
     if distance_function is None:
         return _NAMED["pairwise"]
@@ -184,7 +184,7 @@ def _triplet_args(anchor, positive, negative, distance_function, margin, swap, r
     a = v.as_float_array(anchor, "anchor")
     pos = _second(positive, "positive", a, "anchor")
     neg = _second(negative, "negative", a, "anchor")
-    dist = _distance(distance_function)
+    dist = distance_pair(distance_function)
     if isinstance(dist, tuple):
         v.check_ndim(a, "anchor", (1, 2), _VECTORS)
     elif a.ndim == 0:

@@ -2,42 +2,93 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, ClassVar
 
+import numpy as np
+
+from .._fast._contract import kernel_of, scale_by_dout
 from .._validation import BackwardBeforeForwardError
+from ._options import Option
+
+__all__ = ["Loss", "registered", "registered_losses"]
 
 
 class Loss:
-    """Base class of the loss objects: options in ``__init__``, a pure function underneath.
+    """Base class of the loss objects: options declared once, a pure function underneath.
 
     Subclasses name the pure pair (``_function``, ``_backward``) from
     :mod:`losslab.functional`, the positional inputs (``_inputs``) and which of
-    them are differentiable (``_grad_inputs``), and return their options from
-    :meth:`options`. ``forward`` keeps references to its inputs (never copies or
-    modifies them); ``backward(dout=1.0)`` returns the gradient of
-    ``sum(dout * out)`` with respect to the differentiable inputs: one array, or
-    a tuple in input order when there are several.
+    them are differentiable (``_grad_inputs``), and declare their constructor
+    options in ``_options`` (see :mod:`losslab.nn._options`): the constructor,
+    :meth:`options` and ``repr`` follow from that table. ``forward`` keeps
+    references to its inputs (never copies or modifies them); ``backward(dout=1.0)``
+    returns the gradient of ``sum(dout * out)`` with respect to the differentiable
+    inputs: one array, or a tuple in input order when there are several.
+
+    Where the pure function has a fused kernel (:func:`losslab._fast.fused`) and the
+    kernel takes the call, ``forward`` also keeps the gradient it computed, and
+    ``backward`` hands it out once (scaled by ``dout``) if the options are unchanged.
     """
 
     _function: ClassVar[Callable[..., Any]]
     _backward: ClassVar[Callable[..., Any]]
     _inputs: ClassVar[tuple[str, ...]] = ("input", "target")
     _grad_inputs: ClassVar[tuple[str, ...]] = ("input",)
+    _options: ClassVar[tuple[Option, ...]] = ()
+    _entry: ClassVar[Any] = None      # the registry's entry (losslab._cases.Entry), set by @registered
 
-    def __init__(self) -> None:
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        table = cls._options
+        cls._positional = tuple(o.name for o in table if o.positional)
+        cls._by_name = {o.name: o for o in table}
+        if "__init__" not in cls.__dict__:
+            params = [inspect.Parameter(o.name, inspect.Parameter.POSITIONAL_OR_KEYWORD if o.positional
+                                        else inspect.Parameter.KEYWORD_ONLY, default=o.default) for o in table]
+            cls.__signature__ = inspect.Signature(params)
+        else:
+            cls.__signature__ = None  # inspect reads the class's own __init__
+
+    def __init__(self, *args, **kwargs) -> None:
+        cls = type(self)
+        positional = cls._positional
+        if len(args) > len(positional):
+            takes = f"at most {len(positional)} ({', '.join(positional)})" if positional else "none"
+            raise TypeError(f"{cls.__name__}() takes {takes} of its options by position, got {len(args)}; "
+                            f"pass the others by keyword")
+        given = dict(zip(positional, args))
+        for name, value in kwargs.items():
+            if name not in cls._by_name:
+                raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {name!r}; its options are: "
+                                f"{', '.join(cls._by_name) or 'none'}")
+            if name in given:
+                raise TypeError(f"{cls.__name__}() got multiple values for option {name!r}")
+            given[name] = value
+        for option in cls._options:
+            setattr(self, option.name, option.accept(given.get(option.name, option.default)))
         self._cache: tuple | None = None
+        self._pending: tuple | None = None   # (gradient, options, output shape) from a fused forward
 
     def options(self) -> dict[str, Any]:
         """The keyword options passed to the pure function."""
-        raise NotImplementedError
+        return {o.name: getattr(self, o.name) for o in type(self)._options}
 
     def forward(self, *inputs):
-        if len(inputs) != len(self._inputs):
-            names = ", ".join(self._inputs)
-            raise TypeError(
-                f"{type(self).__name__} takes {len(self._inputs)} inputs ({names}), got {len(inputs)}"
-            )
-        out = type(self)._function(*inputs, **self.options())
+        cls = type(self)
+        if len(inputs) != len(cls._inputs):
+            names = ", ".join(cls._inputs)
+            raise TypeError(f"{cls.__name__} takes {len(cls._inputs)} inputs ({names}), got {len(inputs)}")
+        options = self.options()
+        function = cls._function
+        kernel = kernel_of(function)
+        hit = None if kernel is None else kernel(*inputs, **options)
+        self._pending = None
+        if hit is None:
+            out = function(*inputs, **options) if kernel is None else function.reference(*inputs, **options)
+        else:
+            out, grad = hit
+            self._pending = (grad, options, np.shape(out))
         self._cache = inputs
         return out
 
@@ -50,8 +101,55 @@ class Loss:
                 f"{type(self).__name__}.backward() was called before forward(): "
                 f"call the loss on its inputs first"
             )
-        return type(self)._backward(dout, *self._cache, **self.options())
+        options = self.options()
+        pending = self._pending
+        if pending is not None and _unchanged(pending[1], options):
+            self._pending = None  # the array is handed out: never hand it out twice
+            return scale_by_dout(pending[0], dout, pending[2])
+        return type(self)._backward(dout, *self._cache, **options)
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items() if not hasattr(v, "shape"))
         return f"{type(self).__name__}({opts})"
+
+
+def _unchanged(before: dict, now: dict) -> bool:
+    """The options of a fused forward call still hold: the same objects, or equal plain values."""
+    for name, value in now.items():
+        old = before[name]
+        if old is not value and (hasattr(value, "shape") or type(old) is not type(value) or old != value):
+            return False
+    return True
+
+
+# --------------------------------------------------------------------------- the registry's entries
+
+_REGISTERED: dict[str, type] = {}
+
+
+def registered(summary: str, cases: Callable, *, curve=None, torch: bool = True, array_api: bool = False):
+    """Class decorator: list the loss in :mod:`losslab.registry` (tests, CLI, README table, plots).
+
+    ``summary`` is its line in the README table; ``cases(rng)`` returns its sample
+    calls (:class:`losslab._cases.Case`), covering every option combination the
+    tests check; ``curve`` (:class:`losslab._cases.Curve`) draws it against one
+    scalar; ``torch``: ``torch.nn`` has a class of the same name and semantics (the
+    parity tests compare with it); ``array_api``: it computes in its inputs' array
+    library (tested on each).
+    """
+    from .._cases import Entry
+
+    def register(cls: type) -> type:
+        name = cls.__name__
+        if name in _REGISTERED and _REGISTERED[name] is not cls:
+            raise ValueError(f"a loss named {name!r} is already registered ({_REGISTERED[name].__module__})")
+        cls._entry = Entry(summary, cases, curve, torch, array_api)
+        _REGISTERED[name] = cls
+        return cls
+
+    return register
+
+
+def registered_losses() -> tuple[type, ...]:
+    """The registered loss classes, in the order they were defined."""
+    return tuple(_REGISTERED.values())
