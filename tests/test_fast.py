@@ -479,3 +479,75 @@ def test_numba_row_max(kernels, dtype):
         r = np.array(row, dtype)
         assert row_max(r) == r.max()
     assert np.isnan(row_max(np.array([1.0, np.nan, 3.0], dtype)))
+
+
+# --------------------------------------------------------------------------- the contract
+
+def _toy_pair():
+    """A loss sum((x - t)^2) whose kernel counts its calls and covers float64 NumPy calls only."""
+    calls = []
+
+    def kernel(input, target, *, reduction="sum"):
+        calls.append(reduction)
+        if input.__class__ is not np.ndarray or input.dtype != np.float64 or reduction != "sum":
+            return None
+        d = input - target
+        return np.sum(d * d), 2 * d
+
+    @_fast.fused(kernel)
+    def toy(input, target, *, reduction="sum"):
+        """The definition."""
+        if reduction not in ("sum", "none"):
+            raise ValueError(f"reduction must be 'sum' or 'none', got {reduction!r}")
+        d = np.asarray(input) - np.asarray(target)
+        return np.sum(d * d) if reduction == "sum" else d * d
+
+    @_fast.defbackward(toy)
+    def toy_backward(dout, input, target, *, reduction="sum"):
+        """The gradient's definition."""
+        return 2 * (np.asarray(input) - np.asarray(target)) * np.asarray(dout)
+
+    return toy, toy_backward, calls
+
+
+def test_the_contract_sends_both_doors_through_the_kernel_and_falls_back_to_the_definition():
+    toy, toy_backward, calls = _toy_pair()
+    x, t = np.array([1.0, 2.0, 4.0]), np.array([0.0, 2.0, 1.0])
+    assert toy.__name__ == "toy" and toy.__doc__ == "The definition." and toy.reference.__name__ == "toy"
+    assert _fast.kernel_of(toy) is toy.kernel and _fast.kernel_of(toy.reference) is None
+    assert toy(x, t) == 10.0 and calls == ["sum"]
+    np.testing.assert_array_equal(toy_backward(0.5, x, t), [1.0, 0.0, 3.0])
+    assert len(calls) == 2
+    np.testing.assert_array_equal(toy(x, t, reduction="none"), [1.0, 0.0, 9.0])     # kernel said None
+    assert len(calls) == 3
+    with pytest.raises(ValueError, match="reduction must be"):                       # the definition's error
+        toy(x, t, reduction="mean")
+    with pytest.raises(TypeError, match="unexpected keyword"):                       # never reaches the kernel
+        toy(x, t, reducton="sum")
+    with pytest.raises(TypeError):
+        toy(x, t, "sum")
+    assert len(calls) == 4
+    with pytest.raises(ValueError, match="dout"):                                    # dout checked on the fast path
+        toy_backward(np.ones(2), x, t)
+
+
+def test_a_loss_class_keeps_the_kernels_gradient_for_backward():
+    toy, toy_backward, calls = _toy_pair()
+
+    class ToyLoss(nn.Loss):
+        _function = staticmethod(toy)
+        _backward = staticmethod(toy_backward)
+        _options = (nn._options.reduction("sum", allowed=("sum", "none")),)
+
+    loss = ToyLoss()
+    x, t = np.array([1.0, 2.0, 4.0]), np.array([0.0, 2.0, 1.0])
+    assert loss(x, t) == 10.0 and loss._pending is not None and calls == ["sum"]
+    np.testing.assert_array_equal(loss.backward(2.0), [4.0, 0.0, 12.0])
+    assert len(calls) == 1                       # the kept gradient: no second pass
+    np.testing.assert_array_equal(loss.backward(2.0), [4.0, 0.0, 12.0])
+    assert len(calls) == 2                       # handed out once; then the backward door (kernel again)
+    loss(x, t)
+    loss.reduction = "none"                      # options changed since forward: the kept gradient is stale
+    np.testing.assert_array_equal(loss.backward(np.ones(3)), [2.0, 0.0, 6.0])
+    loss.reduction = "sum"
+    assert loss(x.astype(np.float32), t) == 10.0 and loss._pending is None
