@@ -356,16 +356,18 @@ NOTES = """\
 
 # --------------------------------------------------------------------------- kept sections
 
-KEPT = ("<!-- main-job:start -->", "<!-- main-job:end -->")
+KEPT = (("<!-- main-job:start -->", "<!-- main-job:end -->"),   # benchmarks/main_job.py
+        ("<!-- compare:start -->", "<!-- compare:end -->"))     # benchmarks/compare.py
 
 
 def write_markdown(path, text: str) -> None:
-    """Write the report to ``path``, keeping the main-job section that benchmarks/main_job.py maintains."""
+    """Write the report to ``path``, keeping the sections that main_job.py and compare.py maintain."""
     from pathlib import Path
 
     path = Path(path)
     old = path.read_text() if path.exists() else ""
-    start, end = KEPT
-    if start in old and end in old:
-        text = text.rstrip("\n") + "\n\n" + old[old.index(start):old.index(end) + len(end)] + "\n"
+    text = text.rstrip("\n") + "\n"
+    for start, end in KEPT:
+        if start in old and end in old:
+            text += "\n" + old[old.index(start):old.index(end) + len(end)] + "\n"
     path.write_text(text)

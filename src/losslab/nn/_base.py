@@ -5,8 +5,6 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable, ClassVar
 
-import numpy as np
-
 from .._fast._contract import kernel_of, scale_by_dout
 from .._validation import BackwardBeforeForwardError
 from ._options import Option
@@ -37,12 +35,17 @@ class Loss:
     _grad_inputs: ClassVar[tuple[str, ...]] = ("input",)
     _options: ClassVar[tuple[Option, ...]] = ()
     _entry: ClassVar[Any] = None      # the registry's entry (losslab._cases.Entry), set by @registered
+    _kernel: ClassVar[Callable[..., Any] | None] = None   # the fused kernel of _function, if it has one
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
         table = cls._options
         cls._positional = tuple(o.name for o in table if o.positional)
         cls._by_name = {o.name: o for o in table}
+        cls._names = tuple(cls._by_name)
+        function = cls.__dict__.get("_function")
+        if function is not None:
+            cls._kernel = kernel_of(function.__func__ if isinstance(function, staticmethod) else function)
         if "__init__" not in cls.__dict__:
             params = [inspect.Parameter(o.name, inspect.Parameter.POSITIONAL_OR_KEYWORD if o.positional
                                         else inspect.Parameter.KEYWORD_ONLY, default=o.default) for o in table]
@@ -57,7 +60,7 @@ class Loss:
             takes = f"at most {len(positional)} ({', '.join(positional)})" if positional else "none"
             raise TypeError(f"{cls.__name__}() takes {takes} of its options by position, got {len(args)}; "
                             f"pass the others by keyword")
-        given = dict(zip(positional, args))
+        given = dict(zip(positional, args)) if args else {}
         for name, value in kwargs.items():
             if name not in cls._by_name:
                 raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {name!r}; its options are: "
@@ -65,31 +68,46 @@ class Loss:
             if name in given:
                 raise TypeError(f"{cls.__name__}() got multiple values for option {name!r}")
             given[name] = value
+        state = self.__dict__
         for option in cls._options:
-            setattr(self, option.name, option.accept(given.get(option.name, option.default)))
+            state[option.name] = option.accept(given[option.name] if option.name in given else option.default)
         self._cache: tuple | None = None
         self._pending: tuple | None = None   # (gradient, options, output shape) from a fused forward
 
+    def __setattr__(self, name: str, value) -> None:
+        object.__setattr__(self, name, value)
+        if name in type(self)._by_name:
+            self.__dict__.pop("_current", None)   # an option changed: forget the options of the last call
+
     def options(self) -> dict[str, Any]:
         """The keyword options passed to the pure function."""
-        return {o.name: getattr(self, o.name) for o in type(self)._options}
+        return dict(self._options_now())
+
+    def _options_now(self) -> dict[str, Any]:
+        """The options as one dict, rebuilt only after an option is set (kept identical until then)."""
+        state = self.__dict__
+        current = state.get("_current")
+        if current is None:
+            current = state["_current"] = {name: getattr(self, name) for name in type(self)._names}
+        return current
 
     def forward(self, *inputs):
         cls = type(self)
         if len(inputs) != len(cls._inputs):
             names = ", ".join(cls._inputs)
             raise TypeError(f"{cls.__name__} takes {len(cls._inputs)} inputs ({names}), got {len(inputs)}")
-        options = self.options()
-        function = cls._function
-        kernel = kernel_of(function)
+        options = self._options_now()
+        kernel = cls._kernel
         hit = None if kernel is None else kernel(*inputs, **options)
-        self._pending = None
+        state = self.__dict__   # plain stores: no option changes here
+        state["_pending"] = None
         if hit is None:
+            function = cls._function
             out = function(*inputs, **options) if kernel is None else function.reference(*inputs, **options)
         else:
             out, grad = hit
-            self._pending = (grad, options, np.shape(out))
-        self._cache = inputs
+            state["_pending"] = (grad, options, getattr(out, "shape", ()))
+        state["_cache"] = inputs
         return out
 
     def __call__(self, *inputs):
@@ -101,25 +119,17 @@ class Loss:
                 f"{type(self).__name__}.backward() was called before forward(): "
                 f"call the loss on its inputs first"
             )
-        options = self.options()
         pending = self._pending
-        if pending is not None and _unchanged(pending[1], options):
-            self._pending = None  # the array is handed out: never hand it out twice
-            return scale_by_dout(pending[0], dout, pending[2])
+        options = self._options_now()
+        if pending is not None:
+            self.__dict__["_pending"] = None  # the array is handed out: never hand it out twice
+            if pending[1] is options:         # no option set since forward
+                return scale_by_dout(pending[0], dout, pending[2])
         return type(self)._backward(dout, *self._cache, **options)
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items() if not hasattr(v, "shape"))
         return f"{type(self).__name__}({opts})"
-
-
-def _unchanged(before: dict, now: dict) -> bool:
-    """The options of a fused forward call still hold: the same objects, or equal plain values."""
-    for name, value in now.items():
-        old = before[name]
-        if old is not value and (hasattr(value, "shape") or type(old) is not type(value) or old != value):
-            return False
-    return True
 
 
 # --------------------------------------------------------------------------- the registry's entries
