@@ -81,6 +81,8 @@ def _losses() -> tuple[LossSpec, ...]:
 def __getattr__(name: str):
     if name == "LOSSES":      # read afresh: a loss registered after this import is listed too
         return _losses()
+    if name == "CURVES":      # each loss's plot recipe, by name (declared beside its class)
+        return {spec.name: spec.curve for spec in _losses() if spec.curve is not None}
     if name == "_ctc_log_probs":
         from .nn.ctc import ctc_log_probs
         return ctc_log_probs
