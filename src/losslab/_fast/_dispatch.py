@@ -32,6 +32,10 @@ from .. import _validation as v
 from . import _numpy
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_F64 = FLOATS[1]
+# The kernels' loss output when the caller reduces: size 0 means "keep no per-element loss"
+# (never written, never returned), so one shared empty array per dtype serves every call.
+_NO_OUT = {d: np.empty(0, d) for d in FLOATS}
 REDUCTIONS = ("mean", "sum", "none")
 PARALLEL_MIN = 1 << 20   # work units: below this, waking a thread (~40 us here) costs more than it saves
 CE_WORK = 4              # work units per element of cross-entropy (exp-heavy, as BCE-with-logits)
@@ -152,7 +156,7 @@ def cross_entropy(input, target, weight, ignore_index, reduction, label_smoothin
     k = kernels()
     parallel = _parallel(CE_WORK, x.size)
     if k is not None and not parallel:
-        rowloss = np.empty(n if none else 0, np.float64)
+        rowloss = np.empty(n, np.float64) if none else _NO_OUT[_F64]
         valid, total = k.ce_small(x, t, ignore_index, mean, g, rowloss)
         if valid <= 0:
             return None
@@ -239,10 +243,10 @@ def pointwise(kind, input, target, reduction, param=None):
     n = x.size
     one = dtype.type(1)
     unit = one / dtype.type(n) if reduction == "mean" else one
-    x = x.reshape(-1) if x.flags.c_contiguous else np.ascontiguousarray(x).reshape(-1)
-    t = t.reshape(-1) if t.dtype == dtype and t.flags.c_contiguous else np.ascontiguousarray(t, dtype).reshape(-1)
+    x = x.ravel()                                   # a view when contiguous, else a C-order copy
+    t = t.ravel() if t.dtype == dtype else np.ascontiguousarray(t, dtype).reshape(-1)
     g = np.empty_like(x)
-    out = np.empty(n if reduction == "none" else 0, dtype)
+    out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
     k = kernels() or _numpy
     fn, args = getattr(k, kind.chunks), kind.args(unit, param, one)
     pieces = -(-n // k.CHUNK)

@@ -125,7 +125,7 @@ def setup(input, target, weight, ignore_index, reduction, probs_allowed):
     xp = xpa.namespace(input, target, weight, names=("input", "target", "weight"))
     lay = layout(input, target, ignore_index, xp, probs_allowed=probs_allowed)
     v.check_reduction(reduction)
-    w = v.check_weight(weight, "weight", lay.num_classes, lay.x.dtype, like=lay.x)
+    w = v.check_weight(weight, "weight", lay.num_classes, lay.x.dtype, like=lay.x, xp=lay.xp)
     return lay, w
 
 

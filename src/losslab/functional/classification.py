@@ -26,7 +26,7 @@ from .. import _fast
 from .. import _validation as v
 from ._classes import batched_upstream, coefficients, setup, target_weights
 from ._reduction import reduce, upstream
-from .activation import log_softmax, sigmoid, softplus
+from .activation import log_softmax_of, sigmoid, softplus
 
 __all__ = [
     "cross_entropy", "cross_entropy_backward",
@@ -93,7 +93,7 @@ def cross_entropy(input, target, *, weight=None, ignore_index: int = -100,
     v.check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     ls = label_smoothing
     xp = lay.xp
-    logp = log_softmax(lay.x, axis=1)
+    logp = log_softmax_of(lay.x, 1, xp)
     num_classes = lay.num_classes
     if lay.probs:
         a, denominator = coefficients(lay, w, ls)
@@ -108,7 +108,7 @@ def cross_entropy(input, target, *, weight=None, ignore_index: int = -100,
             smooth = -xp.sum(logp if w is None else logp * lay.class_view(w), axis=1)
             loss = (1 - ls) * loss + (ls / num_classes) * xp.where(lay.valid, smooth, 0)
     loss = xp.reshape(xpa.astype(loss, lay.x.dtype, xp), lay.out_shape)
-    return reduce(loss, reduction, denominator=denominator)
+    return reduce(loss, reduction, denominator=denominator, xp=xp)
 
 
 @_fast.defbackward(cross_entropy)
@@ -125,7 +125,7 @@ def cross_entropy_backward(dout, input, target, *, weight=None, ignore_index: in
     xp = lay.xp
     a, denominator = coefficients(lay, w, label_smoothing)
     g = batched_upstream(dout, lay, reduction, denominator)
-    prob = xp.exp(log_softmax(lay.x, axis=1))
+    prob = xp.exp(log_softmax_of(lay.x, 1, xp))
     # all ignored: g = 1 / 0, and 0 * inf on the ignored rows...
     grad = xpa.quietly(operator.mul, xp.sum(a, axis=1, keepdims=True) * prob - a, g)
     grad = xp.where(lay.valid[:, None, ...], grad, 0)  # ...whose gradient is 0, as in PyTorch
@@ -163,7 +163,7 @@ def nll_loss(input, target, *, weight=None, ignore_index: int = -100, reduction:
     safe, wt, denominator = target_weights(lay, w)
     picked = xpa.take_along_axis(lay.x, safe, 1, xp)
     loss = xpa.astype(xp.where(lay.valid, -wt * picked, 0), lay.x.dtype, xp)
-    return reduce(xp.reshape(loss, lay.out_shape), reduction, denominator=denominator)
+    return reduce(xp.reshape(loss, lay.out_shape), reduction, denominator=denominator, xp=xp)
 
 
 def nll_loss_backward(dout, input, target, *, weight=None, ignore_index: int = -100,

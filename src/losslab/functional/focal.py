@@ -24,7 +24,7 @@ from .. import _array_api as xpa
 from .. import _validation as v
 from ._classes import batched_upstream, logits_2d, setup, target_weights
 from ._reduction import reduce, upstream
-from .activation import log_sigmoid, log_softmax
+from .activation import log_sigmoid, log_softmax, log_softmax_of
 
 __all__ = [
     "sigmoid_focal_loss", "sigmoid_focal_loss_backward",
@@ -131,7 +131,7 @@ def sigmoid_focal_loss_backward(dout, input, target, *, alpha: float = 0.25, gam
 
 def _focal_parts(lay, w):
     """``(logp, safe, wt, denominator, logp_t, q)`` with ``q = 1 - p_t``."""
-    logp = log_softmax(lay.x, axis=1)
+    logp = log_softmax_of(lay.x, 1, lay.xp)
     safe, wt, denominator = target_weights(lay, w)
     logp_t = xpa.take_along_axis(logp, safe, 1, lay.xp)
     q = -lay.xp.expm1(logp_t)  # 1 - p_t without cancellation as p_t -> 1 (logp_t <= 0, so q in [0, 1])

@@ -96,17 +96,17 @@ class Loss:
         if len(inputs) != len(cls._inputs):
             names = ", ".join(cls._inputs)
             raise TypeError(f"{cls.__name__} takes {len(cls._inputs)} inputs ({names}), got {len(inputs)}")
-        options = self._options_now()
+        state = self.__dict__   # plain stores below: they change no option
+        options = state.get("_current") or self._options_now()
         kernel = cls._kernel
         hit = None if kernel is None else kernel(*inputs, **options)
-        state = self.__dict__   # plain stores: no option changes here
         state["_pending"] = None
         if hit is None:
             function = cls._function
             out = function(*inputs, **options) if kernel is None else function.reference(*inputs, **options)
         else:
             out, grad = hit
-            state["_pending"] = (grad, options, getattr(out, "shape", ()))
+            state["_pending"] = (grad, options, out.shape)
         state["_cache"] = inputs
         return out
 
@@ -119,10 +119,11 @@ class Loss:
                 f"{type(self).__name__}.backward() was called before forward(): "
                 f"call the loss on its inputs first"
             )
-        pending = self._pending
-        options = self._options_now()
+        state = self.__dict__
+        pending = state["_pending"]
+        options = state.get("_current") or self._options_now()
         if pending is not None:
-            self.__dict__["_pending"] = None  # the array is handed out: never hand it out twice
+            state["_pending"] = None  # the array is handed out: never hand it out twice
             if pending[1] is options:         # no option set since forward
                 return scale_by_dout(pending[0], dout, pending[2])
         return type(self)._backward(dout, *self._cache, **options)
