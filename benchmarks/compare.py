@@ -75,6 +75,7 @@ def main(argv=None) -> int:
     ap.add_argument("--dtypes", default=",".join(cases.DTYPES))
     ap.add_argument("--full", action="store_true", help="also the largest sizes (default: run.py's --quick grid)")
     ap.add_argument("--markdown", default=None, help="write the table into this file's compare section")
+    ap.add_argument("--note", default="", help="a sentence to print under the table's header (e.g. the machine's state)")
     args = ap.parse_args(argv)
 
     def log(msg):
@@ -120,6 +121,7 @@ def main(argv=None) -> int:
         f"other work during the run: {(load or {}).get('cores', 0.0):.2f} cores on average",
         f"- Ratios: median {statistics.median(ratios):.3f}, min {min(ratios):.3f}, max {max(ratios):.3f} "
         f"over {len(ratios)} cells",
+        *([f"- {args.note}"] if args.note else []),
         "",
         "| kernels | threads | case | dtype | before | now | ratio |",
         "|---|---|---|---|---|---|---|",
