@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Callable, ClassVar
 
+from .._cases import Entry
 from .._fast._contract import kernel_of, scale_by_dout
 from .._validation import BackwardBeforeForwardError
-from ._options import Option
+from ._options import Configurable
 
 __all__ = ["Loss", "registered", "registered_losses"]
 
 
-class Loss:
+class Loss(Configurable):
     """Base class of the loss objects: options declared once, a pure function underneath.
 
     Subclasses name the pure pair (``_function``, ``_backward``) from
@@ -33,63 +33,19 @@ class Loss:
     _backward: ClassVar[Callable[..., Any]]
     _inputs: ClassVar[tuple[str, ...]] = ("input", "target")
     _grad_inputs: ClassVar[tuple[str, ...]] = ("input",)
-    _options: ClassVar[tuple[Option, ...]] = ()
     _entry: ClassVar[Any] = None      # the registry's entry (losslab._cases.Entry), set by @registered
     _kernel: ClassVar[Callable[..., Any] | None] = None   # the fused kernel of _function, if it has one
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
-        table = cls._options
-        cls._positional = tuple(o.name for o in table if o.positional)
-        cls._by_name = {o.name: o for o in table}
-        cls._names = tuple(cls._by_name)
         function = cls.__dict__.get("_function")
         if function is not None:
             cls._kernel = kernel_of(function.__func__ if isinstance(function, staticmethod) else function)
-        if "__init__" not in cls.__dict__:
-            params = [inspect.Parameter(o.name, inspect.Parameter.POSITIONAL_OR_KEYWORD if o.positional
-                                        else inspect.Parameter.KEYWORD_ONLY, default=o.default) for o in table]
-            cls.__signature__ = inspect.Signature(params)
-        else:
-            cls.__signature__ = None  # inspect reads the class's own __init__
 
     def __init__(self, *args, **kwargs) -> None:
-        cls = type(self)
-        positional = cls._positional
-        if len(args) > len(positional):
-            takes = f"at most {len(positional)} ({', '.join(positional)})" if positional else "none"
-            raise TypeError(f"{cls.__name__}() takes {takes} of its options by position, got {len(args)}; "
-                            f"pass the others by keyword")
-        given = dict(zip(positional, args)) if args else {}
-        for name, value in kwargs.items():
-            if name not in cls._by_name:
-                raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {name!r}; its options are: "
-                                f"{', '.join(cls._by_name) or 'none'}")
-            if name in given:
-                raise TypeError(f"{cls.__name__}() got multiple values for option {name!r}")
-            given[name] = value
-        state = self.__dict__
-        for option in cls._options:
-            state[option.name] = option.accept(given[option.name] if option.name in given else option.default)
+        super().__init__(*args, **kwargs)
         self._cache: tuple | None = None
         self._pending: tuple | None = None   # (gradient, options, output shape) from a fused forward
-
-    def __setattr__(self, name: str, value) -> None:
-        object.__setattr__(self, name, value)
-        if name in type(self)._by_name:
-            self.__dict__.pop("_current", None)   # an option changed: forget the options of the last call
-
-    def options(self) -> dict[str, Any]:
-        """The keyword options passed to the pure function."""
-        return dict(self._options_now())
-
-    def _options_now(self) -> dict[str, Any]:
-        """The options as one dict, rebuilt only after an option is set (kept identical until then)."""
-        state = self.__dict__
-        current = state.get("_current")
-        if current is None:
-            current = state["_current"] = {name: getattr(self, name) for name in type(self)._names}
-        return current
 
     def forward(self, *inputs):
         cls = type(self)
@@ -148,8 +104,6 @@ def registered(summary: str, cases: Callable, *, curve=None, torch: bool = True,
     parity tests compare with it); ``array_api``: it computes in its inputs' array
     library (tested on each).
     """
-    from .._cases import Entry
-
     def register(cls: type) -> type:
         name = cls.__name__
         if name in _REGISTERED and _REGISTERED[name] is not cls:

@@ -13,12 +13,13 @@ the others are keyword-only.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 from .. import _validation as v
 
-__all__ = ["Option", "array", "checked", "flag", "reduction", "scalar"]
+__all__ = ["Configurable", "Option", "array", "checked", "flag", "reduction", "scalar"]
 
 
 @dataclass(frozen=True)
@@ -59,3 +60,64 @@ def array(name: str, default=None, *, positional: bool = False) -> Option:
 def checked(name: str, default, check: Callable[[Any], Any], *, positional: bool = False) -> Option:
     """An option with its own ``check(value)``, which raises on a bad value and returns what to store."""
     return Option(name, default, lambda value, n: check(value), positional)
+
+
+class Configurable:
+    """An object whose options are declared once, in the class's ``_options`` table.
+
+    The constructor (its signature, the options it takes by position, the checks and
+    the errors for an unknown or repeated option), :meth:`options` and the attribute of
+    each option follow from the table. :class:`losslab.nn.Loss` and the distance objects
+    of :mod:`losslab.nn.metric` are built on it.
+    """
+
+    _options: ClassVar[tuple[Option, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        table = cls._options
+        cls._positional = tuple(o.name for o in table if o.positional)
+        cls._by_name = {o.name: o for o in table}
+        cls._names = tuple(cls._by_name)
+        if "__init__" not in cls.__dict__:
+            params = [inspect.Parameter(o.name, inspect.Parameter.POSITIONAL_OR_KEYWORD if o.positional
+                                        else inspect.Parameter.KEYWORD_ONLY, default=o.default) for o in table]
+            cls.__signature__ = inspect.Signature(params)
+        else:
+            cls.__signature__ = None  # inspect reads the class's own __init__
+
+    def __init__(self, *args, **kwargs) -> None:
+        cls = type(self)
+        positional = cls._positional
+        if len(args) > len(positional):
+            takes = f"at most {len(positional)} ({', '.join(positional)})" if positional else "none"
+            raise TypeError(f"{cls.__name__}() takes {takes} of its options by position, got {len(args)}; "
+                            f"pass the others by keyword")
+        given = dict(zip(positional, args)) if args else {}
+        for name, value in kwargs.items():
+            if name not in cls._by_name:
+                raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {name!r}; its options are: "
+                                f"{', '.join(cls._by_name) or 'none'}")
+            if name in given:
+                raise TypeError(f"{cls.__name__}() got multiple values for option {name!r}")
+            given[name] = value
+        state = self.__dict__
+        for option in cls._options:
+            state[option.name] = option.accept(given[option.name] if option.name in given else option.default)
+
+    def __setattr__(self, name: str, value) -> None:
+        object.__setattr__(self, name, value)
+        if name in type(self)._by_name:
+            self.__dict__.pop("_current", None)   # an option changed: forget the options of the last call
+
+    def options(self) -> dict[str, Any]:
+        """The keyword options passed to the pure function."""
+        return dict(self._options_now())
+
+    def _options_now(self) -> dict[str, Any]:
+        """The options as one dict, rebuilt only after an option is set (kept identical until then)."""
+        state = self.__dict__
+        current = state.get("_current")
+        if current is None:
+            current = state["_current"] = {name: getattr(self, name) for name in type(self)._names}
+        return current

@@ -15,25 +15,23 @@ from .. import _validation as v
 from .._cases import Case, Curve, away_from, grid, label
 from ..functional import metric as F
 from ._base import Loss, registered
-from ._options import checked, flag, reduction, scalar
+from ._options import Configurable, checked, flag, reduction, scalar
 
 __all__ = ["PairwiseDistance", "CosineDistance", "TripletMarginWithDistanceLoss", "ContrastiveLoss", "NTXentLoss"]
 
 
-class _Distance:
-    """Options in ``__init__``; ``forward`` caches its inputs (never copies or modifies them)."""
+class _Distance(Configurable):
+    """Options declared in ``_options``; ``forward`` caches its inputs (never copies or modifies them)."""
 
     _function: staticmethod
     _backward: staticmethod
 
-    def __init__(self) -> None:
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         self._cache: tuple | None = None
 
-    def options(self) -> dict:
-        raise NotImplementedError
-
     def forward(self, x1, x2):
-        out = type(self)._function(x1, x2, **self.options())
+        out = type(self)._function(x1, x2, **self._options_now())
         self._cache = (x1, x2)
         return out
 
@@ -44,7 +42,7 @@ class _Distance:
         if self._cache is None:
             raise v.BackwardBeforeForwardError(
                 f"{type(self).__name__}.backward() was called before forward(): call it on (x1, x2) first")
-        return type(self)._backward(dout, *self._cache, **self.options())
+        return type(self)._backward(dout, *self._cache, **self._options_now())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={val!r}' for k, val in self.options().items())})"
@@ -63,13 +61,8 @@ class PairwiseDistance(_Distance):
     _function = staticmethod(F.pairwise_distance)
     _backward = staticmethod(F.pairwise_distance_backward)
 
-    def __init__(self, p: float = 2.0, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.p = v.check_scalar(p, "p", low=0.0, low_open=True)
-        self.eps = v.check_scalar(eps, "eps", low=0.0)
-
-    def options(self):
-        return {"p": self.p, "eps": self.eps}
+    _options = (scalar("p", 2.0, positional=True, low=0.0, low_open=True),
+                scalar("eps", 1e-6, positional=True, low=0.0))
 
 
 class CosineDistance(_Distance):
@@ -87,12 +80,7 @@ class CosineDistance(_Distance):
     _function = staticmethod(F.cosine_distance)
     _backward = staticmethod(F.cosine_distance_backward)
 
-    def __init__(self, eps: float = 1e-8) -> None:
-        super().__init__()
-        self.eps = v.check_scalar(eps, "eps", low=0.0)
-
-    def options(self):
-        return {"eps": self.eps}
+    _options = (scalar("eps", 1e-8, positional=True, low=0.0),)
 
 
 def _check_distance(distance_function):
