@@ -84,3 +84,27 @@ def test_the_parametrized_tests_run_on_the_example_and_pass(package_with_the_exa
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     passed = re.search(r"(\d+) passed", done.stdout)
     assert passed and int(passed.group(1)) >= 30, done.stdout[-2000:]
+
+
+def _module_imports(path: Path) -> list[tuple[int, str, list[str]]]:
+    """``(level, module, names)`` of each module-level ``from ... import`` of a source file."""
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [(n.level, n.module or "", [a.name for a in n.names]) for n in tree.body if isinstance(n, ast.ImportFrom)]
+
+
+def test_families_share_private_helpers_only_through_private_modules():
+    """A family module takes no private name from another family module, and no nn module reads
+    ``F._name`` from its functional twin: shared helpers live in the ``_``-prefixed modules."""
+    src = ROOT / "src" / "losslab"
+    for package in ("functional", "nn"):
+        for path in sorted((src / package).glob("[a-z]*.py")):
+            for level, module, names in _module_imports(path):
+                borrowed = [n for n in names if n.startswith("_") and n != "__future__"]
+                from_family = level == 1 and module and not module.startswith("_")
+                from_functional_family = level == 2 and module.startswith("functional.") \
+                    and not module.split(".")[1].startswith("_")
+                assert not ((from_family or from_functional_family) and borrowed), (path.name, module, borrowed)
+            text = path.read_text(encoding="utf-8")
+            assert not re.search(r"\bF\._[a-z]", text), f"{path.name} reads a private name of its functional module"
