@@ -75,7 +75,7 @@ def main(argv=None) -> int:
     ap.add_argument("--dtypes", default=",".join(cases.DTYPES))
     ap.add_argument("--full", action="store_true", help="also the largest sizes (default: run.py's --quick grid)")
     ap.add_argument("--markdown", default=None, help="write the table into this file's compare section")
-    ap.add_argument("--note", default="", help="a sentence to print under the table's header (e.g. the machine's state)")
+    ap.add_argument("--note", default="", help="a sentence for the section (e.g. the machine's state)")
     args = ap.parse_args(argv)
 
     def log(msg):

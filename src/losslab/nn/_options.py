@@ -43,7 +43,7 @@ def reduction(default: str = "mean", *, allowed: Sequence[str] = v.REDUCTIONS, p
 
 
 def scalar(name: str, default, *, positional: bool = False, **limits) -> Option:
-    """A real scalar inside the limits of :func:`losslab._validation.check_scalar` (``low``, ``high``, ``integer``...)."""
+    """A real scalar inside the limits of :func:`losslab._validation.check_scalar` (``low``, ``high``...)."""
     return Option(name, default, lambda value, n: v.check_scalar(value, n, **limits), positional)
 
 
