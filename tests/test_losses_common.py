@@ -149,3 +149,19 @@ def test_constructor_follows_the_declared_options(spec):
             spec.cls(positional[0].default, **{positional[0].name: positional[0].default})
     with pytest.raises(ValueError, match="reduction must be one of"):
         spec.cls(reduction="avg")
+
+
+@pytest.mark.parametrize("spec", LOSSES, ids=lambda s: s.name)
+def test_class_and_functions_agree_on_inputs_and_options(spec):
+    """The class's declared inputs and options are the pure pair's: names, order, and every default
+    the function has (a function may require an option that the class defaults, as QuantileLoss does)."""
+    params = inspect.signature(spec.function).parameters.values()
+    assert tuple(p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD) == spec.inputs
+    options = {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY}
+    declared = {o.name: o.default for o in spec.cls._options}
+    assert set(options) == set(declared)
+    assert all(declared[n] == d for n, d in options.items() if d is not inspect.Parameter.empty)
+    backward = inspect.signature(spec.backward).parameters.values()
+    assert tuple(p.name for p in backward if p.kind is p.POSITIONAL_OR_KEYWORD) == ("dout", *spec.inputs)
+    assert {p.name for p in backward if p.kind is p.KEYWORD_ONLY} == set(declared)
+    assert set(spec.differentiable) <= set(spec.inputs)
