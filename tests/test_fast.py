@@ -551,3 +551,26 @@ def test_a_loss_class_keeps_the_kernels_gradient_for_backward():
     np.testing.assert_array_equal(loss.backward(np.ones(3)), [2.0, 0.0, 6.0])
     loss.reduction = "sum"
     assert loss(x.astype(np.float32), t) == 10.0 and loss._pending is None
+
+
+def test_a_subclass_that_writes_options_itself_is_still_honoured():
+    toy, toy_backward, calls = _toy_pair()
+
+    class OldStyle(nn.Loss):
+        _function = staticmethod(toy)
+        _backward = staticmethod(toy_backward)
+
+        def __init__(self, reduction="sum"):
+            super().__init__()
+            self.reduction = reduction
+
+        def options(self):
+            return {"reduction": self.reduction}
+
+    x, t = np.array([1.0, 2.0, 4.0]), np.array([0.0, 2.0, 1.0])
+    loss = OldStyle(reduction="none")
+    np.testing.assert_array_equal(loss(x, t), [1.0, 0.0, 9.0])
+    np.testing.assert_array_equal(loss.backward(np.ones(3)), [2.0, 0.0, 6.0])
+    loss.reduction = "sum"
+    assert loss(x, t) == 10.0
+    np.testing.assert_array_equal(loss.backward(), [2.0, 0.0, 6.0])

@@ -116,6 +116,8 @@ class Configurable:
 
     def _options_now(self) -> dict[str, Any]:
         """The options as one dict, rebuilt only after an option is set (kept identical until then)."""
+        if type(self).options is not Configurable.options:   # a subclass that writes options() itself
+            return self.options()
         state = self.__dict__
         current = state.get("_current")
         if current is None:
