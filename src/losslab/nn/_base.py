@@ -76,7 +76,7 @@ class Loss(Configurable):
                 f"call the loss on its inputs first"
             )
         state = self.__dict__
-        pending = state["_pending"]
+        pending = state.get("_pending")
         options = state.get("_current") or self._options_now()
         if pending is not None:
             state["_pending"] = None  # the array is handed out: never hand it out twice
