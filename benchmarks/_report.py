@@ -356,19 +356,22 @@ NOTES = """\
 
 # --------------------------------------------------------------------------- kept sections
 
-KEPT = (("<!-- main-job:start -->", "<!-- main-job:end -->"), ("<!-- grading:start -->", "<!-- grading:end -->"))
+KEPT = (("<!-- main-job:start -->", "<!-- main-job:end -->"),   # benchmarks/main_job.py
+        ("<!-- compare:start -->", "<!-- compare:end -->"),     # benchmarks/compare.py
+        ("<!-- grading:start -->", "<!-- grading:end -->"))     # benchmarks/grading.py
 
 
 def write_markdown(path, text: str) -> None:
-    """Write the report to ``path``, keeping the sections that benchmarks/main_job.py and
-    benchmarks/grading.py maintain."""
+    """Write the report to ``path``, keeping the sections that main_job.py, compare.py and grading.py
+    maintain."""
     from pathlib import Path
 
     path = Path(path)
     old = path.read_text() if path.exists() else ""
+    text = text.rstrip("\n") + "\n"
     for start, end in KEPT:
         if start in old and end in old:
-            text = text.rstrip("\n") + "\n\n" + old[old.index(start):old.index(end) + len(end)] + "\n"
+            text += "\n" + old[old.index(start):old.index(end) + len(end)] + "\n"
     path.write_text(text)
 
 

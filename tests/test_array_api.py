@@ -486,7 +486,8 @@ def test_dask_value_checks_of_the_probability_losses_run_when_computed():
 @pytest.mark.parametrize("name", ["CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "SmoothL1Loss",
                                   "HuberLoss"])
 def test_fused_loss_objects_engage_for_numpy_only(name):
-    """The fused kernels (and the gradient FusedLoss keeps) are NumPy's; other arrays take the pure backward."""
+    """The fused kernels (and the gradient a loss object keeps from a fused forward) are NumPy's; other
+    arrays take the pure backward."""
     xps = pytest.importorskip("array_api_strict")
     pytest.importorskip("array_api_compat")
     spec = get(name)

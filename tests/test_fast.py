@@ -80,10 +80,10 @@ def test_cross_entropy_matches_reference(backend, threads, dtype, shape, reducti
     x, t = _ce_inputs(*shape, dtype)
     assert _fast.cross_entropy(x, t, None, -100, reduction, 0.0) is not None
     out = FC.cross_entropy(x, t, reduction=reduction)
-    assert_close(out, FC._reference_cross_entropy(x, t, reduction=reduction), dtype)
+    assert_close(out, FC.cross_entropy.reference(x, t, reduction=reduction), dtype)
     dout = np.linspace(0.5, 1.5, shape[0]).astype(dtype) if reduction == "none" else 0.75
     grad = FC.cross_entropy_backward(dout, x, t, reduction=reduction)
-    assert_close(grad, FC._reference_cross_entropy_backward(dout, x, t, reduction=reduction), dtype)
+    assert_close(grad, FC.cross_entropy_backward.reference(dout, x, t, reduction=reduction), dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -94,9 +94,9 @@ def test_cross_entropy_extreme_logits(backend, threads, dtype):
         for reduction in ("mean", "sum", "none"):
             out = FC.cross_entropy(x, t, reduction=reduction)
             assert np.all(np.isfinite(out))
-            assert_close(out, FC._reference_cross_entropy(x, t, reduction=reduction), dtype)
+            assert_close(out, FC.cross_entropy.reference(x, t, reduction=reduction), dtype)
             assert_close(FC.cross_entropy_backward(1.0, x, t, reduction=reduction),
-                         FC._reference_cross_entropy_backward(1.0, x, t, reduction=reduction), dtype)
+                         FC.cross_entropy_backward.reference(1.0, x, t, reduction=reduction), dtype)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -115,9 +115,9 @@ def test_cross_entropy_ignore_index(backend, threads, dtype, ignore_index, reduc
     x, t = _ce_inputs(40, 5, dtype, seed=3)
     t[::3] = ignore_index
     out = FC.cross_entropy(x, t, ignore_index=ignore_index, reduction=reduction)
-    assert_close(out, FC._reference_cross_entropy(x, t, ignore_index=ignore_index, reduction=reduction), dtype)
+    assert_close(out, FC.cross_entropy.reference(x, t, ignore_index=ignore_index, reduction=reduction), dtype)
     grad = FC.cross_entropy_backward(1.0, x, t, ignore_index=ignore_index, reduction=reduction)
-    assert_close(grad, FC._reference_cross_entropy_backward(1.0, x, t, ignore_index=ignore_index,
+    assert_close(grad, FC.cross_entropy_backward.reference(1.0, x, t, ignore_index=ignore_index,
                                                             reduction=reduction), dtype)
     assert np.all(grad[t == ignore_index] == 0)
 
@@ -129,9 +129,9 @@ def test_cross_entropy_non_contiguous_and_other_label_dtypes(backend, threads):
         tv = t[: xv.shape[0]] % xv.shape[1]
         for labels in (tv, tv.astype(np.int32), tv.astype(np.uint8), tv.astype(np.uint64)):
             assert_close(FC.cross_entropy(xv, labels, reduction="none"),
-                         FC._reference_cross_entropy(xv, labels, reduction="none"), np.float64)
+                         FC.cross_entropy.reference(xv, labels, reduction="none"), np.float64)
             assert_close(FC.cross_entropy_backward(1.0, xv, labels),
-                         FC._reference_cross_entropy_backward(1.0, xv, labels), np.float64)
+                         FC.cross_entropy_backward.reference(1.0, xv, labels), np.float64)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -141,7 +141,7 @@ def test_cross_entropy_nan_propagates(backend, dtype):
     x[2, 3] = np.inf
     with np.errstate(invalid="ignore"):
         out = FC.cross_entropy(x, t, reduction="none")
-        ref = FC._reference_cross_entropy(x, t, reduction="none")
+        ref = FC.cross_entropy.reference(x, t, reduction="none")
         assert np.isnan(FC.cross_entropy(x, t))
     np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
 
@@ -181,15 +181,15 @@ def test_cross_entropy_errors_come_from_the_reference(backend):
 # --------------------------------------------------------------------------- pointwise losses
 
 POINTWISE = {
-    "mse": (FR.mse_loss, FR.mse_loss_backward, FR._reference_mse_loss, FR._reference_mse_loss_backward, {}),
-    "l1": (FR.l1_loss, FR.l1_loss_backward, FR._reference_l1_loss, FR._reference_l1_loss_backward, {}),
-    "huber": (FR.huber_loss, FR.huber_loss_backward, FR._reference_huber_loss,
-              FR._reference_huber_loss_backward, {"delta": 0.7}),
-    "smooth_l1": (FR.smooth_l1_loss, FR.smooth_l1_loss_backward, FR._reference_smooth_l1_loss,
-                  FR._reference_smooth_l1_loss_backward, {"beta": 1.3}),
+    "mse": (FR.mse_loss, FR.mse_loss_backward, FR.mse_loss.reference, FR.mse_loss_backward.reference, {}),
+    "l1": (FR.l1_loss, FR.l1_loss_backward, FR.l1_loss.reference, FR.l1_loss_backward.reference, {}),
+    "huber": (FR.huber_loss, FR.huber_loss_backward, FR.huber_loss.reference,
+              FR.huber_loss_backward.reference, {"delta": 0.7}),
+    "smooth_l1": (FR.smooth_l1_loss, FR.smooth_l1_loss_backward, FR.smooth_l1_loss.reference,
+                  FR.smooth_l1_loss_backward.reference, {"beta": 1.3}),
     "bce_logits": (FC.binary_cross_entropy_with_logits, FC.binary_cross_entropy_with_logits_backward,
-                   FC._reference_binary_cross_entropy_with_logits,
-                   FC._reference_binary_cross_entropy_with_logits_backward, {}),
+                   FC.binary_cross_entropy_with_logits.reference,
+                   FC.binary_cross_entropy_with_logits_backward.reference, {}),
 }
 SIZES = [(1,), (5,), (4, 3, 2), (3 * 2**15 + 7,)]
 
@@ -309,8 +309,8 @@ def test_loss_object_without_fused_path_uses_the_reference(backend):
     loss = nn.CrossEntropyLoss(label_smoothing=0.2)
     out = loss(x, t)
     assert loss._pending is None
-    np.testing.assert_array_equal(out, FC._reference_cross_entropy(x, t, label_smoothing=0.2))
-    np.testing.assert_array_equal(loss.backward(), FC._reference_cross_entropy_backward(1.0, x, t, label_smoothing=0.2))
+    np.testing.assert_array_equal(out, FC.cross_entropy.reference(x, t, label_smoothing=0.2))
+    np.testing.assert_array_equal(loss.backward(), FC.cross_entropy_backward.reference(1.0, x, t, label_smoothing=0.2))
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -391,7 +391,7 @@ def test_numba_absent_or_disabled_means_numpy(monkeypatch):
     monkeypatch.delattr(_fast, "_numba", raising=False)
     assert _fast.backend() == "numpy"
     x, t = _ce_inputs(6, 3, np.float64)
-    assert_close(FC.cross_entropy(x, t), FC._reference_cross_entropy(x, t), np.float64)
+    assert_close(FC.cross_entropy(x, t), FC.cross_entropy.reference(x, t), np.float64)
 
 
 def test_set_num_threads_validates():
@@ -479,3 +479,98 @@ def test_numba_row_max(kernels, dtype):
         r = np.array(row, dtype)
         assert row_max(r) == r.max()
     assert np.isnan(row_max(np.array([1.0, np.nan, 3.0], dtype)))
+
+
+# --------------------------------------------------------------------------- the contract
+
+def _toy_pair():
+    """A loss sum((x - t)^2) whose kernel counts its calls and covers float64 NumPy calls only."""
+    calls = []
+
+    def kernel(input, target, *, reduction="sum"):
+        calls.append(reduction)
+        if input.__class__ is not np.ndarray or input.dtype != np.float64 or reduction != "sum":
+            return None
+        d = input - target
+        return np.sum(d * d), 2 * d
+
+    @_fast.fused(kernel)
+    def toy(input, target, *, reduction="sum"):
+        """The definition."""
+        if reduction not in ("sum", "none"):
+            raise ValueError(f"reduction must be 'sum' or 'none', got {reduction!r}")
+        d = np.asarray(input) - np.asarray(target)
+        return np.sum(d * d) if reduction == "sum" else d * d
+
+    @_fast.defbackward(toy)
+    def toy_backward(dout, input, target, *, reduction="sum"):
+        """The gradient's definition."""
+        return 2 * (np.asarray(input) - np.asarray(target)) * np.asarray(dout)
+
+    return toy, toy_backward, calls
+
+
+def test_the_contract_sends_both_doors_through_the_kernel_and_falls_back_to_the_definition():
+    toy, toy_backward, calls = _toy_pair()
+    x, t = np.array([1.0, 2.0, 4.0]), np.array([0.0, 2.0, 1.0])
+    assert toy.__name__ == "toy" and toy.__doc__ == "The definition." and toy.reference.__name__ == "toy"
+    assert _fast.kernel_of(toy) is toy.kernel and _fast.kernel_of(toy.reference) is None
+    assert toy(x, t) == 10.0 and calls == ["sum"]
+    np.testing.assert_array_equal(toy_backward(0.5, x, t), [1.0, 0.0, 3.0])
+    assert len(calls) == 2
+    np.testing.assert_array_equal(toy(x, t, reduction="none"), [1.0, 0.0, 9.0])     # kernel said None
+    assert len(calls) == 3
+    with pytest.raises(ValueError, match="reduction must be"):                       # the definition's error
+        toy(x, t, reduction="mean")
+    with pytest.raises(TypeError, match="unexpected keyword"):                       # never reaches the kernel
+        toy(x, t, reducton="sum")
+    with pytest.raises(TypeError):
+        toy(x, t, "sum")
+    assert len(calls) == 4
+    with pytest.raises(ValueError, match="dout"):                                    # dout checked on the fast path
+        toy_backward(np.ones(2), x, t)
+
+
+def test_a_loss_class_keeps_the_kernels_gradient_for_backward():
+    toy, toy_backward, calls = _toy_pair()
+
+    class ToyLoss(nn.Loss):
+        _function = staticmethod(toy)
+        _backward = staticmethod(toy_backward)
+        _options = (nn._options.reduction("sum", allowed=("sum", "none")),)
+
+    loss = ToyLoss()
+    x, t = np.array([1.0, 2.0, 4.0]), np.array([0.0, 2.0, 1.0])
+    assert loss(x, t) == 10.0 and loss._pending is not None and calls == ["sum"]
+    np.testing.assert_array_equal(loss.backward(2.0), [4.0, 0.0, 12.0])
+    assert len(calls) == 1                       # the kept gradient: no second pass
+    np.testing.assert_array_equal(loss.backward(2.0), [4.0, 0.0, 12.0])
+    assert len(calls) == 2                       # handed out once; then the backward door (kernel again)
+    loss(x, t)
+    loss.reduction = "none"                      # options changed since forward: the kept gradient is stale
+    np.testing.assert_array_equal(loss.backward(np.ones(3)), [2.0, 0.0, 6.0])
+    loss.reduction = "sum"
+    assert loss(x.astype(np.float32), t) == 10.0 and loss._pending is None
+
+
+def test_a_subclass_that_writes_options_itself_is_still_honoured():
+    toy, toy_backward, calls = _toy_pair()
+
+    class OldStyle(nn.Loss):
+        _function = staticmethod(toy)
+        _backward = staticmethod(toy_backward)
+
+        def __init__(self, reduction="sum"):
+            super().__init__()
+            self.reduction = reduction
+
+        def options(self):
+            return {"reduction": self.reduction}
+
+    x, t = np.array([1.0, 2.0, 4.0]), np.array([0.0, 2.0, 1.0])
+    loss = OldStyle(reduction="none")
+    np.testing.assert_array_equal(loss(x, t), [1.0, 0.0, 9.0])
+    np.testing.assert_array_equal(loss.backward(np.ones(3)), [2.0, 0.0, 6.0])
+    loss.reduction = "sum"
+    assert loss(x, t) == 10.0
+    np.testing.assert_array_equal(loss.backward(), [2.0, 0.0, 6.0])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import pytest
 from _support import as_tuple, case_args, forward_backward, spec_case_reduction
@@ -128,3 +130,38 @@ def test_docstring_has_formula_and_example(spec):
         assert fn.__doc__ and ">>>" in fn.__doc__, f"{fn.__name__} needs a doctest"
     assert "math::" in spec.function.__doc__ or "=" in spec.function.__doc__
     assert spec.cls.__doc__
+
+
+@pytest.mark.parametrize("spec", LOSSES, ids=lambda s: s.name)
+def test_constructor_follows_the_declared_options(spec):
+    sig = inspect.signature(spec.cls)
+    assert tuple(sig.parameters) == spec.options
+    loss = spec.cls()
+    assert loss.options() == {name: p.default for name, p in sig.parameters.items()}
+    assert repr(loss).startswith(f"{spec.name}(")
+    with pytest.raises(TypeError, match=f"{spec.name}.. got an unexpected keyword argument 'reductio'"):
+        spec.cls(reductio="sum")
+    positional = [p for p in sig.parameters.values() if p.kind is p.POSITIONAL_OR_KEYWORD]
+    with pytest.raises(TypeError, match=f"{spec.name}.. takes .* by position, got {len(positional) + 1}"):
+        spec.cls(*[p.default for p in positional], "mean")
+    if positional:
+        with pytest.raises(TypeError, match=f"multiple values for option '{positional[0].name}'"):
+            spec.cls(positional[0].default, **{positional[0].name: positional[0].default})
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        spec.cls(reduction="avg")
+
+
+@pytest.mark.parametrize("spec", LOSSES, ids=lambda s: s.name)
+def test_class_and_functions_agree_on_inputs_and_options(spec):
+    """The class's declared inputs and options are the pure pair's: names, order, and every default
+    the function has (a function may require an option that the class defaults, as QuantileLoss does)."""
+    params = inspect.signature(spec.function).parameters.values()
+    assert tuple(p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD) == spec.inputs
+    options = {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY}
+    declared = {o.name: o.default for o in spec.cls._options}
+    assert set(options) == set(declared)
+    assert all(declared[n] == d for n, d in options.items() if d is not inspect.Parameter.empty)
+    backward = inspect.signature(spec.backward).parameters.values()
+    assert tuple(p.name for p in backward if p.kind is p.POSITIONAL_OR_KEYWORD) == ("dout", *spec.inputs)
+    assert {p.name for p in backward if p.kind is p.KEYWORD_ONLY} == set(declared)
+    assert set(spec.differentiable) <= set(spec.inputs)

@@ -181,14 +181,16 @@ def check_reduction(reduction, allowed: Sequence[str] = REDUCTIONS) -> str:
     return reduction
 
 
-def check_weight(weight, name: str, length: int, dtype: np.dtype, *, like=None) -> np.ndarray | None:
+def check_weight(weight, name: str, length: int, dtype: np.dtype, *, like=None, xp=None) -> np.ndarray | None:
     """A per-class weight: ``None`` or a 1-D real array of ``length`` entries, cast to ``dtype``.
 
-    ``like`` (the input) names the array library to return.
+    ``like`` (the input) names the array library to return; ``xp``, where the caller has
+    resolved it for the call (the weight's library checked against the input's), saves doing it again.
     """
     if weight is None:
         return None
-    xp = xpa.namespace(weight, like, names=(name, "input"))
+    if xp is None:
+        xp = xpa.namespace(weight, like, names=(name, "input"))
     arr = xpa.asarray(weight, xp, like)
     if not xpa.has_kind(arr, "biuf", xp):
         raise TypeError(f"{name} must be a 1-D array of real numbers, got {_describe(arr)}")
@@ -244,12 +246,14 @@ def check_bool(value, name: str) -> bool:
     return bool(value)
 
 
-def check_dout(dout, out_shape: tuple[int, ...], dtype: np.dtype, *, like=None) -> np.ndarray:
+def check_dout(dout, out_shape: tuple[int, ...], dtype: np.dtype, *, like=None, xp=None) -> np.ndarray:
     """The upstream gradient: a scalar, or an array of the loss's output shape.
 
-    ``like`` (the loss's input) names the array library to return.
+    ``like`` (the loss's input) names the array library to return; ``xp``, the namespace of
+    ``dout`` and ``like`` where the caller has already resolved it.
     """
-    xp = xpa.namespace(dout, like, names=("dout", "input"))
+    if xp is None:
+        xp = xpa.namespace(dout, like, names=("dout", "input"))
     arr = xpa.asarray(dout, xp, like)
     if not xpa.has_kind(arr, "biuf", xp):
         raise TypeError(f"dout must hold real numbers, got {_describe(arr)}")

@@ -1,10 +1,11 @@
 """Fused fast paths for the common loss calls: one pass computes the loss and its gradient.
 
-The public functions in :mod:`losslab.functional` and the loss objects in
-:mod:`losslab.nn` call :func:`cross_entropy` or :func:`pointwise` first; a
-``None`` answer sends them to the reference implementation, which stays the
-definition of every result (the tests hold each fast path to it). What is fused,
-and where it runs, is decided in :mod:`losslab._fast._dispatch`:
+A loss joins a fast path through one contract (:mod:`losslab._fast._contract`):
+:func:`fused` attaches a kernel to the loss's pure function and :func:`defbackward`
+to its backward, so :mod:`losslab.functional` and :mod:`losslab.nn` both take the
+kernel first and fall back to the definitions, which stay the definition of every
+result (the tests hold each kernel to them). The kernels themselves, and where they
+run, are in :mod:`losslab._fast._dispatch`:
 
 * cross-entropy on ``(N, C)`` logits with class indices (no weight, no label
   smoothing); MSE, L1, smooth L1, Huber and BCE-with-logits (no weights), any shape;
@@ -16,13 +17,14 @@ and where it runs, is decided in :mod:`losslab._fast._dispatch`:
 Importing this package imports NumPy only.
 """
 
+from ._contract import defbackward, fused, kernel_of, scale_by_dout
 from ._dispatch import (
-    KINDS, PARALLEL_MIN, backend, cross_entropy, get_num_threads, pointwise, pointwise_backward, scale_by_dout,
-    set_num_threads,
+    BCE_LOGITS, HUBER, KINDS, L1, MSE, PARALLEL_MIN, SMOOTH_L1, Pointwise, backend, cross_entropy,
+    get_num_threads, pointwise, set_num_threads,
 )
-from ._loss import FusedLoss
 
 __all__ = [
-    "KINDS", "PARALLEL_MIN", "FusedLoss", "backend", "cross_entropy", "get_num_threads", "pointwise",
-    "pointwise_backward", "scale_by_dout", "set_num_threads",
+    "BCE_LOGITS", "HUBER", "KINDS", "L1", "MSE", "PARALLEL_MIN", "SMOOTH_L1", "Pointwise", "backend",
+    "cross_entropy", "defbackward", "fused", "get_num_threads", "kernel_of", "pointwise", "scale_by_dout",
+    "set_num_threads",
 ]

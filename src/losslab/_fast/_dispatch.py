@@ -9,13 +9,13 @@ Rules, applied in order:
 2. numba kernels when numba imports (the ``fast`` extra) and ``LOSSLAB_NUMBA`` is
    not ``0``; otherwise the blocked NumPy kernels. numba is imported on the first
    call that gets here, never by ``import losslab``.
-3. Calls of at least :data:`PARALLEL_MIN` work units (elements times :data:`WORK`:
+3. Calls of at least :data:`PARALLEL_MIN` work units (elements times the kernel's ``work``:
    2^18 elements for cross-entropy and BCE-with-logits, 2^20 for the others) run
    on :func:`get_num_threads` threads, split on fixed block boundaries; totals are
    summed in a fixed order, so the result does not depend on the thread count.
 
 The kernels fill the gradient for ``dout = 1`` in the same pass as the loss; the
-caller scales it by ``dout`` with :func:`scale_by_dout`.
+contract of :mod:`losslab._fast._contract` scales it by ``dout``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
@@ -30,11 +32,13 @@ from .. import _validation as v
 from . import _numpy
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_F64 = FLOATS[1]
+# The kernels' loss output when the caller reduces: size 0 means "keep no per-element loss"
+# (never written, never returned), so one shared empty array per dtype serves every call.
+_NO_OUT = {d: np.empty(0, d) for d in FLOATS}
 REDUCTIONS = ("mean", "sum", "none")
 PARALLEL_MIN = 1 << 20   # work units: below this, waking a thread (~40 us here) costs more than it saves
-# Work units per element: the exp-heavy losses cost several times more per element than
-# the arithmetic ones, so they go parallel at a quarter of the size.
-WORK = {"ce": 4, "bce_logits": 4, "mse": 1, "l1": 1, "huber": 1, "smooth_l1": 1}
+CE_WORK = 4              # work units per element of cross-entropy (exp-heavy, as BCE-with-logits)
 
 _state: dict = {"kernels": None, "threads": None, "pool": None}
 _lock = threading.Lock()
@@ -100,8 +104,8 @@ def set_num_threads(n: int) -> None:
         _state["threads"] = n
 
 
-def _parallel(kind: str, size: int) -> bool:
-    return size * WORK[kind] >= PARALLEL_MIN and get_num_threads() > 1
+def _parallel(work: int, size: int) -> bool:
+    return size * work >= PARALLEL_MIN and get_num_threads() > 1
 
 
 def _run(task, pieces: int) -> None:
@@ -150,9 +154,9 @@ def cross_entropy(input, target, weight, ignore_index, reduction, label_smoothin
     none = reduction == "none"
     g = np.empty_like(x)
     k = kernels()
-    parallel = _parallel("ce", x.size)
+    parallel = _parallel(CE_WORK, x.size)
     if k is not None and not parallel:
-        rowloss = np.empty(n if none else 0, np.float64)
+        rowloss = np.empty(n, np.float64) if none else _NO_OUT[_F64]
         valid, total = k.ce_small(x, t, ignore_index, mean, g, rowloss)
         if valid <= 0:
             return None
@@ -188,16 +192,43 @@ def cross_entropy(input, target, weight, ignore_index, reduction, label_smoothin
 
 # --------------------------------------------------------------------------- pointwise losses
 
-KINDS = ("mse", "l1", "huber", "smooth_l1", "bce_logits")
+@dataclass(frozen=True)
+class Pointwise:
+    """One elementwise fused loss: its chunk kernel and how its scale factors come from the call.
+
+    ``chunks`` names the ``*_chunks`` function of :mod:`._numba` and :mod:`._numpy`;
+    ``work`` is its cost per element (the exp-heavy losses count 4: they go parallel at a
+    quarter of the size); ``args(unit, param, one)`` are the kernel's scale arguments,
+    from ``unit`` (1, or 1/n for 'mean') and the loss's parameter (``None`` if it has none).
+    """
+
+    name: str
+    chunks: str
+    work: int
+    args: Callable[[Any, Any, Any], tuple]
+    param: bool = False     # takes a Python number > 0 (Huber's delta, smooth L1's beta)
 
 
-def pointwise(kind: str, input, target, reduction, param=None):
+MSE = Pointwise("mse", "mse_chunks", 1, lambda unit, p, one: (2 * unit,))
+L1 = Pointwise("l1", "l1_chunks", 1, lambda unit, p, one: (unit,))
+HUBER = Pointwise("huber", "huber_chunks", 1, lambda unit, p, one: (unit, p, one), param=True)
+# smooth_l1 = huber(delta=beta) / beta
+SMOOTH_L1 = Pointwise("smooth_l1", "huber_chunks", 1, lambda unit, p, one: (unit / p, p, one / p), param=True)
+BCE_LOGITS = Pointwise("bce_logits", "bce_logits_chunks", 4, lambda unit, p, one: (unit,))
+KINDS: dict[str, Pointwise] = {k.name: k for k in (MSE, L1, HUBER, SMOOTH_L1, BCE_LOGITS)}
+
+
+def pointwise(kind, input, target, reduction, param=None):
     """``(loss, gradient for dout=1)`` of an elementwise loss, or ``None``.
 
-    ``kind`` is one of :data:`KINDS`; ``param`` is Huber's ``delta`` or smooth L1's
-    ``beta`` (a Python number, > 0). Fused: a float input array and a real target
-    array of the same shape (cast to the input's dtype), no weights.
+    ``kind`` is a :class:`Pointwise` (or its name in :data:`KINDS`); ``param`` is
+    Huber's ``delta`` or smooth L1's ``beta`` (a Python number, > 0). Fused: a float
+    input array and a real target array of the same shape (cast to the input's dtype), no weights.
     """
+    if kind.__class__ is not Pointwise:
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {tuple(KINDS)}, got {kind!r}")
+        kind = KINDS[kind]
     if (not isinstance(reduction, str) or reduction not in REDUCTIONS or input.__class__ is not np.ndarray
             or target.__class__ is not np.ndarray):
         return None
@@ -205,33 +236,22 @@ def pointwise(kind: str, input, target, reduction, param=None):
     dtype = x.dtype
     if dtype not in FLOATS or t.shape != x.shape or x.size == 0 or t.dtype.kind not in "biuf":
         return None
-    if kind in ("huber", "smooth_l1"):
+    if kind.param:
         if param.__class__ not in (int, float) or not 0 < param < float("inf"):
             return None
         param = dtype.type(param)
     n = x.size
     one = dtype.type(1)
     unit = one / dtype.type(n) if reduction == "mean" else one
-    x = x.reshape(-1) if x.flags.c_contiguous else np.ascontiguousarray(x).reshape(-1)
-    t = t.reshape(-1) if t.dtype == dtype and t.flags.c_contiguous else np.ascontiguousarray(t, dtype).reshape(-1)
+    x = x.ravel()                                   # a view when contiguous, else a C-order copy
+    t = t.ravel() if t.dtype == dtype else np.ascontiguousarray(t, dtype).reshape(-1)
     g = np.empty_like(x)
-    out = np.empty(n if reduction == "none" else 0, dtype)
+    out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
     k = kernels() or _numpy
-    if kind == "mse":
-        fn, args = k.mse_chunks, (dtype.type(2) * unit,)
-    elif kind == "l1":
-        fn, args = k.l1_chunks, (unit,)
-    elif kind == "huber":
-        fn, args = k.huber_chunks, (unit, param, one)
-    elif kind == "smooth_l1":                       # smooth_l1 = huber(delta=beta) / beta
-        fn, args = k.huber_chunks, (unit / param, param, one / param)
-    elif kind == "bce_logits":
-        fn, args = k.bce_logits_chunks, (unit,)
-    else:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    fn, args = getattr(k, kind.chunks), kind.args(unit, param, one)
     pieces = -(-n // k.CHUNK)
     partials = np.empty(pieces, np.float64)
-    if not _parallel(kind, n):
+    if not _parallel(kind.work, n):
         total = fn(x, t, g, out, *args, 0, pieces, partials)
         if k is _numpy:
             total = float(partials.sum())
@@ -244,29 +264,3 @@ def pointwise(kind: str, input, target, reduction, param=None):
     if reduction == "mean":
         total = total / n
     return dtype.type(total), g.reshape(shape)
-
-
-def pointwise_backward(kind: str, dout, input, target, reduction, param=None):
-    """The gradient of :func:`pointwise` times ``dout``, or ``None`` where the call is not fused."""
-    fused = pointwise(kind, input, target, reduction, param)
-    return None if fused is None else scale_by_dout(fused[1], dout, fused[1].shape, reduction)
-
-
-# --------------------------------------------------------------------------- dout
-
-def scale_by_dout(grad: np.ndarray, dout, out_shape: tuple[int, ...], reduction: str, *, rows: bool = False):
-    """``grad`` (a fresh array for ``dout = 1``) times the upstream gradient, in place.
-
-    ``dout`` is validated as the reference path does (a scalar, or an array of the
-    loss's output shape for ``'none'``). ``rows``: ``grad`` has a class axis after
-    the output's axis (cross-entropy), so a per-row ``dout`` broadcasts along it.
-    """
-    if dout.__class__ in (float, int) and dout == 1:
-        return grad
-    g = v.check_dout(dout, out_shape if reduction == "none" else (), grad.dtype)
-    if g.ndim == 0:
-        if g != 1:
-            np.multiply(grad, g, out=grad)
-        return grad
-    np.multiply(grad, g[:, np.newaxis] if rows else g, out=grad)
-    return grad

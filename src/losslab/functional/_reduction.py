@@ -37,15 +37,16 @@ def _denominator(loss_shape: tuple[int, ...], reduction: str, denominator) -> fl
     return int(math.prod(loss_shape))
 
 
-def reduce(loss: np.ndarray, reduction: str, *, denominator=None):
+def reduce(loss: np.ndarray, reduction: str, *, denominator=None, xp=None):
     """Reduce unreduced ``loss``: the array itself, or a NumPy scalar of its dtype (a 0-d array of
-    its library for other arrays).
+    its library for other arrays). ``xp``: the namespace of ``loss``, where the caller knows it.
 
     A mean over zero elements (or with a zero denominator) is NaN, as in PyTorch.
     """
     if reduction == "none":
         return loss
-    xp = xpa.namespace(loss)
+    if xp is None:
+        xp = xpa.namespace(loss)
     if xp is not np:
         total = xp.sum(loss, dtype=loss.dtype)
         if reduction == "sum":
@@ -71,14 +72,14 @@ def upstream(dout, loss_shape: tuple[int, ...], dtype, reduction: str, *, denomi
     xp = xpa.namespace(dout, like, names=("dout", "input"))
     if xp is not np:
         out_shape = tuple(loss_shape) if reduction == "none" else ()
-        g = check_dout(dout, out_shape, dtype, like=like)
+        g = check_dout(dout, out_shape, dtype, like=like, xp=xp)
         if reduction in ("none", "sum"):
             return g
         d = _denominator(tuple(loss_shape), reduction, denominator)
         return xpa.quietly(operator.truediv, g, xpa.const(d, g, xp))
     dtype = np.dtype(dtype)
     out_shape = loss_shape if reduction == "none" else ()
-    g = check_dout(dout, out_shape, dtype)
+    g = check_dout(dout, out_shape, dtype, xp=np)
     if reduction in ("none", "sum"):
         return g
     d = _denominator(loss_shape, reduction, denominator)

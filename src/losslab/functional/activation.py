@@ -23,7 +23,11 @@ def log_softmax(x, axis: int = -1) -> np.ndarray:
     array([-0.69314718, -0.69314718])
     """
     x = v.as_float_array(x, "x")
-    xp = xpa.namespace(x)
+    return log_softmax_of(x, axis, xpa.namespace(x))
+
+
+def log_softmax_of(x, axis: int, xp) -> np.ndarray:
+    """:func:`log_softmax` of a float array ``x`` of namespace ``xp`` (checked and resolved by the caller)."""
     shifted = x - xp.max(x, axis=axis, keepdims=True)
     return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 

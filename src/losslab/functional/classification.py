@@ -18,15 +18,15 @@ the fused kernels of :mod:`losslab._fast` take NumPy calls only, and are asked f
 from __future__ import annotations
 
 import operator
-from typing import NamedTuple
 
 import numpy as np
 
 from .. import _array_api as xpa
 from .. import _fast
 from .. import _validation as v
+from ._classes import batched_upstream, coefficients, setup, target_weights
 from ._reduction import reduce, upstream
-from .activation import log_softmax, sigmoid, softplus
+from .activation import log_softmax_of, sigmoid, softplus
 
 __all__ = [
     "cross_entropy", "cross_entropy_backward",
@@ -35,126 +35,20 @@ __all__ = [
     "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_backward",
 ]
 
-_INPUT_SHAPES = "of shape (C,), (N, C) or (N, C, d1, ..., dK)"
 # PyTorch's BCE backward clamps x (1 - x) at its C++ ``constexpr float EPSILON = 1e-12``:
 # the float32 value, widened to the input's dtype (so 9.99999996e-13 in float64).
 _BCE_EPS = np.float32(1e-12)
 
 
-# --------------------------------------------------------------------------- class targets
-
-class _Layout(NamedTuple):
-    """A multi-class call in batched form."""
-
-    x: np.ndarray                # input as (N, C, *d)
-    target: np.ndarray           # int64 indices (N, *d), or probabilities (N, C, *d) in x's dtype
-    probs: bool                  # True for class-probability targets
-    valid: np.ndarray            # (N, *d): False where the target equals ignore_index
-    out_shape: tuple[int, ...]   # the unreduced loss's shape: () unbatched, else (N, *d)
-    in_shape: tuple[int, ...]    # the input's shape (the gradient's)
-    xp: object                   # the array namespace of the call
-
-    @property
-    def num_classes(self) -> int:
-        return self.x.shape[1]
-
-    def class_view(self, w: np.ndarray) -> np.ndarray:
-        """A per-class vector shaped to broadcast along axis 1 of ``x``."""
-        return self.xp.reshape(w, (1, -1) + (1,) * (self.x.ndim - 2))
-
-    def class_mask(self, labels) -> np.ndarray:
-        """The one-hot of ``labels`` ``(N, *d)``, classes on axis 1: ``(N, C, *d)`` booleans."""
-        return xpa.class_mask(labels, self.num_classes, 1, self.xp)
-
-
-def _layout(input, target, ignore_index, xp, *, probs_allowed: bool) -> _Layout:
-    x = v.as_float_array(input, "input")
-    v.check_ndim(x, "input", range(1, 65), _INPUT_SHAPES)
-    shape = tuple(x.shape)
-    class_axis = 0 if x.ndim == 1 else 1
-    if shape[class_axis] == 0:
-        raise ValueError(f"input must have at least one class along axis {class_axis}, got shape {shape}")
-    v.check_scalar(ignore_index, "ignore_index", integer=True)
-    num_classes = shape[class_axis]
-    index_shape = shape[:class_axis] + shape[class_axis + 1:]
-    t = xpa.asarray(target, xp, x)
-    probs = probs_allowed and tuple(t.shape) == shape
-    if probs:
-        t = v.as_real_like(v.as_float_array(t, "target"), "target", x)
-        if ignore_index >= 0:  # as PyTorch: ignore_index applies to class indices only
-            raise ValueError(
-                f"ignore_index must be negative (the default -100) with class-probability targets, "
-                f"got ignore_index={ignore_index}; ignore_index applies to class-index targets only"
-            )
-    else:
-        if probs_allowed and tuple(t.shape) != index_shape:
-            raise ValueError(
-                f"target must have shape {index_shape} (class indices) or the input's shape "
-                f"{shape} (class probabilities), got {tuple(t.shape)}"
-            )
-        t = v.as_class_indices(t, "target", num_classes, ignore_index=ignore_index, shape=index_shape, like=x)
-    if x.ndim == 1:  # unbatched: add the batch axis
-        x, t = x[None, ...], t[None, ...]
-    if probs:
-        valid = xpa.full(tuple(x.shape[:1] + x.shape[2:]), True, x, xp, dtype=xp.bool)
-    else:
-        valid = t != ignore_index
-    return _Layout(x, t, probs, valid, index_shape, shape, xp)
-
-
-def _target_weights(lay: _Layout, w: np.ndarray | None):
-    """``(safe, wt, denominator)`` of index targets: labels with ignored ones set to 0,
-    ``w[t]`` (0 where ignored), and the 'mean' denominator ``sum(wt)`` (the count if no weight:
-    a Python int for NumPy, a 0-d array elsewhere, so a lazy count stays lazy)."""
-    xp, dtype = lay.xp, lay.x.dtype
-    safe = xp.where(lay.valid, lay.target, 0)
-    if w is None:
-        wt = xpa.astype(lay.valid, dtype, xp)
-        return safe, wt, int(lay.valid.sum()) if xp is np else xp.sum(wt)
-    wt = xpa.astype(xp.where(lay.valid, xpa.gather(w, safe, xp), 0), dtype, xp)
-    return safe, wt, xp.sum(wt, dtype=dtype)
-
-
-def _coefficients(lay: _Layout, w: np.ndarray | None, label_smoothing: float):
-    """``(a, denominator)`` with the per-position loss ``-sum_c a[n, c] * logp[n, c]``.
-
-    Index targets: ``a = (1 - ls) w_t onehot(t) + (ls / C) w`` (zero rows where ignored);
-    probability targets: ``a = w * (t (1 - ls) + ls / C)``. ``denominator`` is the
-    'mean' divisor (None: the number of positions).
-    """
-    ls = label_smoothing
-    num_classes = lay.num_classes
-    xp, dtype = lay.xp, lay.x.dtype
-    if lay.probs:
-        p = lay.target * (1 - ls) + ls / num_classes if ls > 0 else lay.target
-        return (p if w is None else p * lay.class_view(w)), None
-    safe, wt, denominator = _target_weights(lay, w)
-    # a float one-hot times the weight: NumPy's bool * float, written for every library
-    a = xpa.astype(lay.class_mask(safe), dtype, xp) * wt[:, None, ...]
-    if ls > 0:
-        per_class = lay.class_view(xpa.full((num_classes,), 1, lay.x, xp) if w is None else w)
-        a = (1 - ls) * a + (ls / num_classes) * per_class * xpa.astype(lay.valid[:, None, ...], dtype, xp)
-    return xpa.astype(a, dtype, xp), denominator
-
-
-def _batched_upstream(dout, lay: _Layout, reduction: str, denominator) -> np.ndarray:
-    """``upstream`` broadcast to the batched loss shape ``(N, 1, *d)``, ready to scale a class axis."""
-    xp = lay.xp
-    g = upstream(dout, lay.out_shape, lay.x.dtype, reduction, denominator=denominator, like=lay.x)
-    g = xp.reshape(xp.broadcast_to(g, lay.out_shape), tuple(lay.valid.shape))
-    return g[:, None, ...]
-
-
-def _setup(input, target, weight, ignore_index, reduction, probs_allowed):
-    xp = xpa.namespace(input, target, weight, names=("input", "target", "weight"))
-    lay = _layout(input, target, ignore_index, xp, probs_allowed=probs_allowed)
-    v.check_reduction(reduction)
-    w = v.check_weight(weight, "weight", lay.num_classes, lay.x.dtype, like=lay.x)
-    return lay, w
-
-
 # --------------------------------------------------------------------------- cross-entropy
 
+def _cross_entropy_kernel(input, target, *, weight=None, ignore_index: int = -100,
+                          reduction: v.Reduction = "mean", label_smoothing: float = 0.0):
+    """Fused: (N, C) float logits, integer class indices, no weight, no label smoothing."""
+    return _fast.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
+
+
+@_fast.fused(_cross_entropy_kernel)
 def cross_entropy(input, target, *, weight=None, ignore_index: int = -100,
                   reduction: v.Reduction = "mean", label_smoothing: float = 0.0):
     r"""Softmax cross-entropy on logits, ``torch.nn.functional.cross_entropy``.
@@ -195,38 +89,29 @@ def cross_entropy(input, target, *, weight=None, ignore_index: int = -100,
     >>> round(float(cross_entropy(x, np.array([0, 1, 1]))), 4)
     0.5224
     """
-    fused = _fast.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
-    if fused is not None:
-        return fused[0]
-    return _reference_cross_entropy(input, target, weight=weight, ignore_index=ignore_index,
-                                    reduction=reduction, label_smoothing=label_smoothing)
-
-
-def _reference_cross_entropy(input, target, *, weight=None, ignore_index: int = -100,
-                             reduction: v.Reduction = "mean", label_smoothing: float = 0.0):
-    """:func:`cross_entropy` by its definition, on every layout and option (the fused path's reference)."""
-    lay, w = _setup(input, target, weight, ignore_index, reduction, probs_allowed=True)
+    lay, w = setup(input, target, weight, ignore_index, reduction, probs_allowed=True)
     v.check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     ls = label_smoothing
     xp = lay.xp
-    logp = log_softmax(lay.x, axis=1)
+    logp = log_softmax_of(lay.x, 1, xp)
     num_classes = lay.num_classes
     if lay.probs:
-        a, denominator = _coefficients(lay, w, ls)
+        a, denominator = coefficients(lay, w, ls)
         loss = -xp.sum(logp * a, axis=1)
     else:
         # gather the target entry rather than summing a one-hot product: a logit of -inf
         # elsewhere in the row then stays harmless, as in PyTorch
-        safe, wt, denominator = _target_weights(lay, w)
+        safe, wt, denominator = target_weights(lay, w)
         picked = xpa.take_along_axis(logp, safe, 1, xp)
         loss = xp.where(lay.valid, -wt * picked, 0)
         if ls > 0:
             smooth = -xp.sum(logp if w is None else logp * lay.class_view(w), axis=1)
             loss = (1 - ls) * loss + (ls / num_classes) * xp.where(lay.valid, smooth, 0)
     loss = xp.reshape(xpa.astype(loss, lay.x.dtype, xp), lay.out_shape)
-    return reduce(loss, reduction, denominator=denominator)
+    return reduce(loss, reduction, denominator=denominator, xp=xp)
 
 
+@_fast.defbackward(cross_entropy)
 def cross_entropy_backward(dout, input, target, *, weight=None, ignore_index: int = -100,
                            reduction: v.Reduction = "mean", label_smoothing: float = 0.0) -> np.ndarray:
     """Gradient of :func:`cross_entropy` with respect to ``input``: ``(sum_k a_k) softmax - a``, times ``g``.
@@ -235,22 +120,12 @@ def cross_entropy_backward(dout, input, target, *, weight=None, ignore_index: in
     >>> cross_entropy_backward(1.0, np.array([[0.0, 0.0]]), np.array([0]), reduction="sum")
     array([[-0.5,  0.5]])
     """
-    fused = _fast.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
-    if fused is not None:
-        return _fast.scale_by_dout(fused[1], dout, np.shape(fused[0]), reduction, rows=True)
-    return _reference_cross_entropy_backward(dout, input, target, weight=weight, ignore_index=ignore_index,
-                                             reduction=reduction, label_smoothing=label_smoothing)
-
-
-def _reference_cross_entropy_backward(dout, input, target, *, weight=None, ignore_index: int = -100,
-                                      reduction: v.Reduction = "mean", label_smoothing: float = 0.0) -> np.ndarray:
-    """:func:`cross_entropy_backward` by its definition (the fused path's reference)."""
-    lay, w = _setup(input, target, weight, ignore_index, reduction, probs_allowed=True)
+    lay, w = setup(input, target, weight, ignore_index, reduction, probs_allowed=True)
     v.check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
     xp = lay.xp
-    a, denominator = _coefficients(lay, w, label_smoothing)
-    g = _batched_upstream(dout, lay, reduction, denominator)
-    prob = xp.exp(log_softmax(lay.x, axis=1))
+    a, denominator = coefficients(lay, w, label_smoothing)
+    g = batched_upstream(dout, lay, reduction, denominator)
+    prob = xp.exp(log_softmax_of(lay.x, 1, xp))
     # all ignored: g = 1 / 0, and 0 * inf on the ignored rows...
     grad = xpa.quietly(operator.mul, xp.sum(a, axis=1, keepdims=True) * prob - a, g)
     grad = xp.where(lay.valid[:, None, ...], grad, 0)  # ...whose gradient is 0, as in PyTorch
@@ -283,12 +158,12 @@ def nll_loss(input, target, *, weight=None, ignore_index: int = -100, reduction:
     >>> nll_loss(x, np.array([0, 1, 1]), weight=np.array([1.0, 1.0]), reduction="none")
     array([-1., -3., -3.])
     """
-    lay, w = _setup(input, target, weight, ignore_index, reduction, probs_allowed=False)
+    lay, w = setup(input, target, weight, ignore_index, reduction, probs_allowed=False)
     xp = lay.xp
-    safe, wt, denominator = _target_weights(lay, w)
+    safe, wt, denominator = target_weights(lay, w)
     picked = xpa.take_along_axis(lay.x, safe, 1, xp)
     loss = xpa.astype(xp.where(lay.valid, -wt * picked, 0), lay.x.dtype, xp)
-    return reduce(xp.reshape(loss, lay.out_shape), reduction, denominator=denominator)
+    return reduce(xp.reshape(loss, lay.out_shape), reduction, denominator=denominator, xp=xp)
 
 
 def nll_loss_backward(dout, input, target, *, weight=None, ignore_index: int = -100,
@@ -300,10 +175,10 @@ def nll_loss_backward(dout, input, target, *, weight=None, ignore_index: int = -
     array([[ 0.  ,  0.  , -0.75],
            [-0.25,  0.  ,  0.  ]])
     """
-    lay, w = _setup(input, target, weight, ignore_index, reduction, probs_allowed=False)
+    lay, w = setup(input, target, weight, ignore_index, reduction, probs_allowed=False)
     xp = lay.xp
-    safe, wt, denominator = _target_weights(lay, w)
-    g = _batched_upstream(dout, lay, reduction, denominator)
+    safe, wt, denominator = target_weights(lay, w)
+    g = batched_upstream(dout, lay, reduction, denominator)
     onehot = lay.class_mask(safe)
     # all ignored: 0 * (1 / 0) on rows that xp.where zeroes
     grad = xp.where(onehot & lay.valid[:, None, ...], xpa.quietly(operator.mul, -wt[:, None, ...], g), 0)
@@ -389,6 +264,15 @@ def _bce_logits_setup(input, target, weight, pos_weight, reduction):
     return x, t, w, log_weight, xp
 
 
+def _binary_cross_entropy_with_logits_kernel(input, target, *, weight=None, reduction: v.Reduction = "mean",
+                                             pos_weight=None):
+    """Fused: float input, real target of its shape, no weight, no pos_weight."""
+    if weight is not None or pos_weight is not None:
+        return None
+    return _fast.pointwise(_fast.BCE_LOGITS, input, target, reduction)
+
+
+@_fast.fused(_binary_cross_entropy_with_logits_kernel)
 def binary_cross_entropy_with_logits(input, target, *, weight=None, reduction: v.Reduction = "mean",
                                      pos_weight=None):
     r"""Binary cross-entropy on logits, ``torch.nn.functional.binary_cross_entropy_with_logits``.
@@ -415,17 +299,6 @@ def binary_cross_entropy_with_logits(input, target, *, weight=None, reduction: v
     ...                                  reduction="none").tolist()
     [0.6931471805599453, 10000.0, 0.0]
     """
-    if weight is None and pos_weight is None:
-        fused = _fast.pointwise("bce_logits", input, target, reduction)
-        if fused is not None:
-            return fused[0]
-    return _reference_binary_cross_entropy_with_logits(input, target, weight=weight, reduction=reduction,
-                                                       pos_weight=pos_weight)
-
-
-def _reference_binary_cross_entropy_with_logits(input, target, *, weight=None, reduction: v.Reduction = "mean",
-                                                pos_weight=None):
-    """:func:`binary_cross_entropy_with_logits` by its definition (the fused path's reference)."""
     x, t, w, log_weight, xp = _bce_logits_setup(input, target, weight, pos_weight, reduction)
     loss = (1 - t) * x + log_weight * softplus(-x)  # -log sigmoid(x) = softplus(-x)
     if w is not None:
@@ -433,6 +306,7 @@ def _reference_binary_cross_entropy_with_logits(input, target, *, weight=None, r
     return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
+@_fast.defbackward(binary_cross_entropy_with_logits)
 def binary_cross_entropy_with_logits_backward(dout, input, target, *, weight=None,
                                               reduction: v.Reduction = "mean", pos_weight=None) -> np.ndarray:
     """Gradient of :func:`binary_cross_entropy_with_logits` with respect to ``input``.
@@ -444,21 +318,10 @@ def binary_cross_entropy_with_logits_backward(dout, input, target, *, weight=Non
     ...                                           reduction="sum", pos_weight=np.array([3.0, 3.0]))
     array([-1.5,  0.5])
     """
-    if weight is None and pos_weight is None:
-        grad = _fast.pointwise_backward("bce_logits", dout, input, target, reduction)
-        if grad is not None:
-            return grad
-    return _reference_binary_cross_entropy_with_logits_backward(dout, input, target, weight=weight,
-                                                                reduction=reduction, pos_weight=pos_weight)
-
-
-def _reference_binary_cross_entropy_with_logits_backward(dout, input, target, *, weight=None,
-                                                         reduction: v.Reduction = "mean",
-                                                         pos_weight=None) -> np.ndarray:
-    """:func:`binary_cross_entropy_with_logits_backward` by its definition (the fused path's reference)."""
     x, t, w, log_weight, xp = _bce_logits_setup(input, target, weight, pos_weight, reduction)
     g = upstream(dout, tuple(x.shape), x.dtype, reduction, like=x)
     grad = ((1 - t) - log_weight * sigmoid(-x)) * g
     if w is not None:
         grad = grad * w
     return xpa.astype(grad, x.dtype, xp)
+

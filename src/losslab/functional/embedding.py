@@ -19,19 +19,13 @@ import numpy as np
 from .. import _array_api as xpa
 from .. import _validation as v
 from ._reduction import reduce, upstream
+from ._vectors import pnorm, pnorm_grad, second_input
 
 __all__ = [
     "margin_ranking_loss", "margin_ranking_loss_backward",
     "cosine_embedding_loss", "cosine_embedding_loss_backward",
     "triplet_margin_loss", "triplet_margin_loss_backward",
 ]
-
-
-def _second(x, name: str, first: np.ndarray, first_name: str) -> np.ndarray:
-    """Another differentiable input: a float array of ``first``'s shape, cast to its dtype."""
-    arr = v.as_float_array(x, name)
-    v.check_same_shape(first, arr, first_name, name)
-    return xpa.astype(arr, first.dtype, xpa.namespace(arr))
 
 
 def _pm1_target(target, like: np.ndarray, like_name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -45,7 +39,7 @@ def _pm1_target(target, like: np.ndarray, like_name: str, shape: tuple[int, ...]
 def _ranking_args(input1, input2, target, margin, reduction):
     xp = xpa.namespace(input1, input2, target, names=("input1", "input2", "target"))
     x1 = v.as_float_array(input1, "input1")
-    x2 = _second(input2, "input2", x1, "input1")
+    x2 = second_input(input2, "input2", x1, "input1")
     y = _pm1_target(target, x1, "input1", x1.shape)
     v.check_scalar(margin, "margin")
     v.check_reduction(reduction)
@@ -114,7 +108,7 @@ def _cosine_args(input1, input2, target, margin, reduction):
     xp = xpa.namespace(input1, input2, target, names=("input1", "input2", "target"))
     x1 = v.as_float_array(input1, "input1")
     v.check_ndim(x1, "input1", (1, 2), "a 2-D (N, D) batch of vectors or a single 1-D (D,) vector")
-    x2 = _second(input2, "input2", x1, "input1")
+    x2 = second_input(input2, "input2", x1, "input1")
     y = _pm1_target(target, x1, "the batch of input1", tuple(x1.shape[:-1]))
     v.check_scalar(margin, "margin")
     v.check_reduction(reduction)
@@ -193,45 +187,12 @@ def cosine_embedding_loss_backward(dout, input1, input2, target, *, margin: floa
 
 # --------------------------------------------------------------------------- triplet margin
 
-def _pnorm(u: np.ndarray, p: float, xp=None) -> np.ndarray:
-    """``||u||_p`` along the last axis, scaled by the largest entry so ``|u|^p`` cannot overflow."""
-    xp = xpa.namespace(u) if xp is None else xp
-    a = xp.abs(u)
-    if p == 1:
-        return xp.sum(a, axis=-1)
-    if a.shape[-1] == 0:  # the norm of an empty vector is 0
-        big = xp.sum(a, axis=-1, keepdims=True)  # zeros of shape (..., 1)
-    else:
-        big = xp.max(a, axis=-1, keepdims=True)  # |u| >= 0: the max of |u| and 0
-    r = a / xp.where(big > 0, big, 1)
-    s = xp.sqrt(xp.sum(r * r, axis=-1)) if p == 2 else (xp.sum(r ** p, axis=-1)) ** (1 / p)
-    return big[..., 0] * s
-
-
-def _pnorm_grad(u: np.ndarray, norm: np.ndarray, p: float, xp=None) -> np.ndarray:
-    """``d ||u||_p / du = sign(u) (|u| / ||u||_p)^(p-1)``; 0 where the norm is 0 (PyTorch's choice)."""
-    xp = xpa.namespace(u) if xp is None else xp
-    if p == 1:
-        return xp.sign(u)
-    n = norm[..., None]
-    safe = xp.where(n > 0, n, 1)
-    if p == 2:
-        grad = u / safe
-    else:
-        r = xp.abs(u) / safe  # in [0, 1]: no overflow
-        if p < 1:  # r^(p-1) is infinite at r = 0, where PyTorch puts 0
-            grad = xp.where(r > 0, xp.sign(u) * xp.where(r > 0, r, 1) ** (p - 1), 0)
-        else:
-            grad = xp.sign(u) * r ** (p - 1)
-    return xpa.astype(xp.where(n > 0, grad, 0), u.dtype, xp)
-
-
 def _triplet_args(anchor, positive, negative, margin, p, eps, swap, reduction):
     xp = xpa.namespace(anchor, positive, negative, names=("anchor", "positive", "negative"))
     a = v.as_float_array(anchor, "anchor")
     v.check_ndim(a, "anchor", (1, 2), "a 2-D (N, D) batch of vectors or a single 1-D (D,) vector")
-    pos = _second(positive, "positive", a, "anchor")
-    neg = _second(negative, "negative", a, "anchor")
+    pos = second_input(positive, "positive", a, "anchor")
+    neg = second_input(negative, "negative", a, "anchor")
     v.check_scalar(margin, "margin", low=0.0, low_open=True)
     v.check_scalar(p, "p", low=0.0, low_open=True)
     v.check_scalar(eps, "eps", low=0.0)
@@ -242,7 +203,7 @@ def _triplet_args(anchor, positive, negative, margin, p, eps, swap, reduction):
     diffs = {"ap": a - pos + e, "an": a - neg + e}
     if swap:
         diffs["pn"] = pos - neg + e
-    dists = {k: _pnorm(u, p, xp) for k, u in diffs.items()}
+    dists = {k: pnorm(u, p, xp) for k, u in diffs.items()}
     if swap:
         d_neg = xp.minimum(dists["an"], dists["pn"])
     else:
@@ -313,7 +274,7 @@ def triplet_margin_loss_backward(dout, anchor, positive, negative, *, margin: fl
     a, diffs, dists, z, swap, xp = _triplet_args(anchor, positive, negative, margin, p, eps, swap, reduction)
     g = xpa.astype(xp.where(z >= 0, upstream(dout, z.shape, a.dtype, reduction, like=a), 0), a.dtype, xp)
     g = g[..., None]
-    grad = {k: _pnorm_grad(diffs[k], dists[k], p, xp) for k in diffs}
+    grad = {k: pnorm_grad(diffs[k], dists[k], p, xp) for k in diffs}
     if swap:
         d_an, d_pn = dists["an"], dists["pn"]
         one, half, zero = (xpa.const(c, a, xp) for c in (1, 0.5, 0))

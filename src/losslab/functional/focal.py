@@ -22,23 +22,15 @@ import numpy as np
 
 from .. import _array_api as xpa
 from .. import _validation as v
+from ._classes import batched_upstream, logits_2d, setup, target_weights
 from ._reduction import reduce, upstream
-from .activation import log_sigmoid, log_softmax
-from .classification import _batched_upstream, _setup, _target_weights
+from .activation import log_sigmoid, log_softmax, log_softmax_of
 
 __all__ = [
     "sigmoid_focal_loss", "sigmoid_focal_loss_backward",
     "focal_loss", "focal_loss_backward",
     "poly1_cross_entropy", "poly1_cross_entropy_backward",
 ]
-
-
-def _scores(input) -> np.ndarray:
-    x = v.as_float_array(input, "input")
-    v.check_ndim(x, "input", (2,), "a 2-D array of logits of shape (N, C)")
-    if x.shape[1] == 0:
-        raise ValueError(f"input must have at least one class along axis 1, got shape {x.shape}")
-    return x
 
 
 # --------------------------------------------------------------------------- sigmoid focal loss
@@ -139,8 +131,8 @@ def sigmoid_focal_loss_backward(dout, input, target, *, alpha: float = 0.25, gam
 
 def _focal_parts(lay, w):
     """``(logp, safe, wt, denominator, logp_t, q)`` with ``q = 1 - p_t``."""
-    logp = log_softmax(lay.x, axis=1)
-    safe, wt, denominator = _target_weights(lay, w)
+    logp = log_softmax_of(lay.x, 1, lay.xp)
+    safe, wt, denominator = target_weights(lay, w)
     logp_t = xpa.take_along_axis(logp, safe, 1, lay.xp)
     q = -lay.xp.expm1(logp_t)  # 1 - p_t without cancellation as p_t -> 1 (logp_t <= 0, so q in [0, 1])
     return logp, safe, wt, denominator, logp_t, q
@@ -182,7 +174,7 @@ def focal_loss(input, target, *, gamma: float = 2.0, weight=None, ignore_index: 
     >>> focal_loss(x, np.array([0, 1]), reduction="none").round(6)
     array([0.701868, 0.001804])
     """
-    lay, w = _setup(input, target, weight, ignore_index, reduction, probs_allowed=False)
+    lay, w = setup(input, target, weight, ignore_index, reduction, probs_allowed=False)
     v.check_scalar(gamma, "gamma", low=0.0)
     xp = lay.xp
     _, _, wt, denominator, logp_t, q = _focal_parts(lay, w)
@@ -198,14 +190,14 @@ def focal_loss_backward(dout, input, target, *, gamma: float = 2.0, weight=None,
     >>> focal_loss_backward(1.0, np.array([[0.0, 0.0]]), np.array([0]), reduction="sum").round(6)
     array([[-0.298287,  0.298287]])
     """
-    lay, w = _setup(input, target, weight, ignore_index, reduction, probs_allowed=False)
+    lay, w = setup(input, target, weight, ignore_index, reduction, probs_allowed=False)
     v.check_scalar(gamma, "gamma", low=0.0)
     xp = lay.xp
     logp, safe, wt, denominator, logp_t, q = _focal_parts(lay, w)
     p_t = xp.exp(logp_t)
     ratio = xp.where(q > 0, -logp_t / xp.where(q > 0, q, 1), 1)  # -log p_t / (1 - p_t), -> 1 as p_t -> 1
     factor = q ** gamma * (1 + gamma * p_t * ratio)
-    g = _batched_upstream(dout, lay, reduction, denominator)
+    g = batched_upstream(dout, lay, reduction, denominator)
     onehot = xpa.astype(lay.class_mask(safe), lay.x.dtype, xp)  # NumPy's bool * float, for every library
     a = xpa.astype(onehot * (wt * factor)[:, None, ...], lay.x.dtype, xp)
     prob = xp.exp(logp)
@@ -219,7 +211,7 @@ def focal_loss_backward(dout, input, target, *, gamma: float = 2.0, weight=None,
 
 def _poly_setup(input, target, epsilon, reduction):
     xp = xpa.namespace(input, target, names=("input", "target"))
-    x = _scores(input)
+    x = logits_2d(input)
     q = v.as_class_distribution(target, x, xp)
     v.check_reduction(reduction)
     v.check_scalar(epsilon, "epsilon")

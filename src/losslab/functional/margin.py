@@ -200,7 +200,7 @@ def multilabel_soft_margin_loss_backward(dout, input, target, *, weight=None,
 
 # --------------------------------------------------------------------------- multi-class margin
 
-def _check_p(p):
+def check_p(p):
     """The power of :func:`multi_margin_loss`: 1 or 2, as PyTorch supports."""
     v.check_scalar(p, "p")
     if p not in (1, 2):
@@ -216,7 +216,7 @@ def _multi_margin_args(input, target, p, margin, weight, reduction):
     else:  # one sample: a 0-d label, or PyTorch's (1,)
         shape = (1,) if tuple(xpa.asarray(target, xp, x).shape) == (1,) else ()
     y = v.as_class_indices(target, "target", x.shape[-1], shape=shape, like=x)
-    _check_p(p)
+    check_p(p)
     v.check_scalar(margin, "margin")
     w = v.check_weight(weight, "weight", x.shape[-1], x.dtype, like=x)
     v.check_reduction(reduction)

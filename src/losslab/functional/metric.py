@@ -22,7 +22,7 @@ import numpy as np
 from .. import _array_api as xpa
 from .. import _validation as v
 from ._reduction import reduce, upstream
-from .embedding import _pnorm, _pnorm_grad, _second
+from ._vectors import pnorm, pnorm_grad, second_input
 
 __all__ = [
     "pairwise_distance", "pairwise_distance_backward",
@@ -40,7 +40,7 @@ def _vector_pair(x1, x2, names=("x1", "x2")):
     xp = xpa.namespace(x1, x2, names=names)
     a = v.as_float_array(x1, names[0])
     v.check_ndim(a, names[0], (1, 2), _VECTORS)
-    return a, _second(x2, names[1], a, names[0]), xp
+    return a, second_input(x2, names[1], a, names[0]), xp
 
 
 # --------------------------------------------------------------------------- distances
@@ -60,7 +60,7 @@ def pairwise_distance(x1, x2, *, p: float = 2.0, eps: float = 1e-6) -> np.ndarra
     a, b, xp = _vector_pair(x1, x2)
     v.check_scalar(p, "p", low=0.0, low_open=True)
     v.check_scalar(eps, "eps", low=0.0)
-    return _pnorm(a - b + xpa.const(eps, a, xp), p, xp)
+    return pnorm(a - b + xpa.const(eps, a, xp), p, xp)
 
 
 def pairwise_distance_backward(dout, x1, x2, *, p: float = 2.0, eps: float = 1e-6
@@ -75,8 +75,8 @@ def pairwise_distance_backward(dout, x1, x2, *, p: float = 2.0, eps: float = 1e-
     v.check_scalar(p, "p", low=0.0, low_open=True)
     v.check_scalar(eps, "eps", low=0.0)
     u = a - b + xpa.const(eps, a, xp)
-    d = _pnorm(u, p, xp)
-    g = v.check_dout(dout, tuple(d.shape), a.dtype, like=a)[..., None] * _pnorm_grad(u, d, p, xp)
+    d = pnorm(u, p, xp)
+    g = v.check_dout(dout, tuple(d.shape), a.dtype, like=a)[..., None] * pnorm_grad(u, d, p, xp)
     return xpa.astype(g, a.dtype, xp), xpa.astype(-g, a.dtype, xp)
 
 
@@ -84,7 +84,7 @@ def _cosine_parts(x1, x2, eps):
     a, b, xp = _vector_pair(x1, x2)
     v.check_scalar(eps, "eps", low=0.0)
     e = xpa.const(eps, a, xp)
-    na, nb = _pnorm(a, 2, xp)[..., None], _pnorm(b, 2, xp)[..., None]
+    na, nb = pnorm(a, 2, xp)[..., None], pnorm(b, 2, xp)[..., None]
     ua = a / xp.maximum(na, e) if eps > 0 else a / xp.where(na > 0, na, 1)
     ub = b / xp.maximum(nb, e) if eps > 0 else b / xp.where(nb > 0, nb, 1)
     return a, b, e, na, nb, ua, ub, xp
@@ -138,7 +138,7 @@ _NAMED = {"pairwise": (pairwise_distance, pairwise_distance_backward),
           "cosine": (cosine_distance, cosine_distance_backward)}
 
 
-def _distance(distance_function):
+def distance_pair(distance_function):
     """A named pure pair (function, backward), or the caller's object with forward/backward."""
     if distance_function is None:
         return _NAMED["pairwise"]
@@ -182,9 +182,9 @@ def _pullback(dist, x, y, g, xp) -> tuple[np.ndarray, np.ndarray]:
 def _triplet_args(anchor, positive, negative, distance_function, margin, swap, reduction):
     xp = xpa.namespace(anchor, positive, negative, names=("anchor", "positive", "negative"))
     a = v.as_float_array(anchor, "anchor")
-    pos = _second(positive, "positive", a, "anchor")
-    neg = _second(negative, "negative", a, "anchor")
-    dist = _distance(distance_function)
+    pos = second_input(positive, "positive", a, "anchor")
+    neg = second_input(negative, "negative", a, "anchor")
+    dist = distance_pair(distance_function)
     if isinstance(dist, tuple):
         v.check_ndim(a, "anchor", (1, 2), _VECTORS)
     elif a.ndim == 0:
@@ -299,7 +299,7 @@ def _contrastive_args(input1, input2, target, margin, reduction):
     v.check_scalar(margin, "margin", low=0.0, low_open=True)
     v.check_reduction(reduction)
     diff = x1 - x2
-    return x1, diff, _pnorm(diff, 2, xp), y == 1, xp
+    return x1, diff, pnorm(diff, 2, xp), y == 1, xp
 
 
 def contrastive_loss(input1, input2, target, *, margin: float = 1.0, reduction: v.Reduction = "mean"):
@@ -365,14 +365,14 @@ def _ntxent_parts(view1, view2, temperature, reduction):
     xp = xpa.namespace(view1, view2, names=("view1", "view2"))
     z1 = v.as_float_array(view1, "view1")
     v.check_ndim(z1, "view1", (2,), "a 2-D (N, D) batch of embeddings")
-    z2 = _second(view2, "view2", z1, "view1")
+    z2 = second_input(view2, "view2", z1, "view1")
     if z1.shape[0] == 0:
         raise ValueError(f"view1 must hold at least one embedding, got shape {tuple(z1.shape)}")
     v.check_scalar(temperature, "temperature", low=0.0, low_open=True)
     v.check_reduction(reduction)
     e = xpa.concat([z1, z2], xp)
     # optax: cosine_similarity(..., epsilon=finfo.eps) clips the *squared* norm at eps
-    norm = _pnorm(e, 2, xp)[:, None]
+    norm = pnorm(e, 2, xp)[:, None]
     floor = xp.sqrt(xpa.const(float(xp.finfo(e.dtype).eps), e, xp))
     n = xp.maximum(norm, floor)
     u = e / n

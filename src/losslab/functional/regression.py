@@ -42,6 +42,11 @@ def _pair(input, target, reduction, allowed=v.REDUCTIONS):
 
 # --------------------------------------------------------------------------- MSE
 
+def _mse_loss_kernel(input, target, *, reduction: v.Reduction = "mean"):
+    return _fast.pointwise(_fast.MSE, input, target, reduction)
+
+
+@_fast.fused(_mse_loss_kernel)
 def mse_loss(input, target, *, reduction: v.Reduction = "mean"):
     r"""Mean squared error, ``torch.nn.functional.mse_loss``.
 
@@ -56,19 +61,12 @@ def mse_loss(input, target, *, reduction: v.Reduction = "mean"):
     >>> mse_loss(np.array([1.0, 2.0, 4.0]), np.array([1.0, 0.0, 1.0]))
     np.float64(4.333333333333333)
     """
-    fused = _fast.pointwise("mse", input, target, reduction)
-    if fused is not None:
-        return fused[0]
-    return _reference_mse_loss(input, target, reduction=reduction)
-
-
-def _reference_mse_loss(input, target, *, reduction: v.Reduction = "mean"):
-    """:func:`mse_loss` by its definition (the fused path's reference)."""
     x, t, _ = _pair(input, target, reduction)
     d = x - t
     return reduce(d * d, reduction)
 
 
+@_fast.defbackward(mse_loss)
 def mse_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
     """Gradient of :func:`mse_loss` with respect to ``input``: ``2 (x - t) * g``.
 
@@ -76,14 +74,6 @@ def mse_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -
     >>> mse_loss_backward(1.0, np.array([1.0, 2.0, 4.0]), np.array([1.0, 0.0, 1.0]))
     array([0.        , 1.33333333, 2.        ])
     """
-    grad = _fast.pointwise_backward("mse", dout, input, target, reduction)
-    if grad is not None:
-        return grad
-    return _reference_mse_loss_backward(dout, input, target, reduction=reduction)
-
-
-def _reference_mse_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
-    """:func:`mse_loss_backward` by its definition (the fused path's reference)."""
     x, t, _ = _pair(input, target, reduction)
     g = upstream(dout, tuple(x.shape), x.dtype, reduction, like=x)
     return (2 * (x - t)) * g
@@ -91,6 +81,11 @@ def _reference_mse_loss_backward(dout, input, target, *, reduction: v.Reduction 
 
 # --------------------------------------------------------------------------- L1
 
+def _l1_loss_kernel(input, target, *, reduction: v.Reduction = "mean"):
+    return _fast.pointwise(_fast.L1, input, target, reduction)
+
+
+@_fast.fused(_l1_loss_kernel)
 def l1_loss(input, target, *, reduction: v.Reduction = "mean"):
     r"""Mean absolute error, ``torch.nn.functional.l1_loss``.
 
@@ -103,18 +98,11 @@ def l1_loss(input, target, *, reduction: v.Reduction = "mean"):
     >>> l1_loss(np.array([1.0, 2.0, 4.0]), np.array([1.0, 0.0, 1.0]), reduction="sum")
     np.float64(5.0)
     """
-    fused = _fast.pointwise("l1", input, target, reduction)
-    if fused is not None:
-        return fused[0]
-    return _reference_l1_loss(input, target, reduction=reduction)
-
-
-def _reference_l1_loss(input, target, *, reduction: v.Reduction = "mean"):
-    """:func:`l1_loss` by its definition (the fused path's reference)."""
     x, t, xp = _pair(input, target, reduction)
     return reduce(xp.abs(x - t), reduction)
 
 
+@_fast.defbackward(l1_loss)
 def l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
     """Gradient of :func:`l1_loss` with respect to ``input``: ``sign(x - t) * g``.
 
@@ -122,14 +110,6 @@ def l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") ->
     >>> l1_loss_backward(1.0, np.array([1.0, 2.0, 0.0]), np.array([1.0, 0.0, 1.0]), reduction="sum")
     array([ 0.,  1., -1.])
     """
-    grad = _fast.pointwise_backward("l1", dout, input, target, reduction)
-    if grad is not None:
-        return grad
-    return _reference_l1_loss_backward(dout, input, target, reduction=reduction)
-
-
-def _reference_l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
-    """:func:`l1_loss_backward` by its definition (the fused path's reference)."""
     x, t, xp = _pair(input, target, reduction)
     g = upstream(dout, tuple(x.shape), x.dtype, reduction, like=x)
     return xp.sign(x - t) * g
@@ -137,6 +117,11 @@ def _reference_l1_loss_backward(dout, input, target, *, reduction: v.Reduction =
 
 # --------------------------------------------------------------------------- Smooth L1 / Huber
 
+def _smooth_l1_loss_kernel(input, target, *, reduction: v.Reduction = "mean", beta: float = 1.0):
+    return _fast.pointwise(_fast.SMOOTH_L1, input, target, reduction, beta)
+
+
+@_fast.fused(_smooth_l1_loss_kernel)
 def smooth_l1_loss(input, target, *, reduction: v.Reduction = "mean", beta: float = 1.0):
     r"""Smooth L1 loss, ``torch.nn.functional.smooth_l1_loss``.
 
@@ -154,14 +139,6 @@ def smooth_l1_loss(input, target, *, reduction: v.Reduction = "mean", beta: floa
     >>> smooth_l1_loss(np.array([0.5, 3.0]), np.array([0.0, 0.0]), reduction="none")
     array([0.125, 2.5  ])
     """
-    fused = _fast.pointwise("smooth_l1", input, target, reduction, beta)
-    if fused is not None:
-        return fused[0]
-    return _reference_smooth_l1_loss(input, target, reduction=reduction, beta=beta)
-
-
-def _reference_smooth_l1_loss(input, target, *, reduction: v.Reduction = "mean", beta: float = 1.0):
-    """:func:`smooth_l1_loss` by its definition (the fused path's reference)."""
     x, t, xp = _pair(input, target, reduction)
     v.check_scalar(beta, "beta", low=0.0)
     if beta == 0:
@@ -171,6 +148,7 @@ def _reference_smooth_l1_loss(input, target, *, reduction: v.Reduction = "mean",
     return reduce(loss, reduction)
 
 
+@_fast.defbackward(smooth_l1_loss)
 def smooth_l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean",
                             beta: float = 1.0) -> np.ndarray:
     """Gradient of :func:`smooth_l1_loss` with respect to ``input``.
@@ -179,15 +157,6 @@ def smooth_l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "me
     >>> smooth_l1_loss_backward(1.0, np.array([0.5, -3.0]), np.array([0.0, 0.0]), reduction="sum")
     array([ 0.5, -1. ])
     """
-    grad = _fast.pointwise_backward("smooth_l1", dout, input, target, reduction, beta)
-    if grad is not None:
-        return grad
-    return _reference_smooth_l1_loss_backward(dout, input, target, reduction=reduction, beta=beta)
-
-
-def _reference_smooth_l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean",
-                                       beta: float = 1.0) -> np.ndarray:
-    """:func:`smooth_l1_loss_backward` by its definition (the fused path's reference)."""
     x, t, xp = _pair(input, target, reduction)
     v.check_scalar(beta, "beta", low=0.0)
     if beta == 0:
@@ -198,6 +167,11 @@ def _reference_smooth_l1_loss_backward(dout, input, target, *, reduction: v.Redu
     return local * g
 
 
+def _huber_loss_kernel(input, target, *, reduction: v.Reduction = "mean", delta: float = 1.0):
+    return _fast.pointwise(_fast.HUBER, input, target, reduction, delta)
+
+
+@_fast.fused(_huber_loss_kernel)
 def huber_loss(input, target, *, reduction: v.Reduction = "mean", delta: float = 1.0):
     r"""Huber loss, ``torch.nn.functional.huber_loss``.
 
@@ -214,14 +188,6 @@ def huber_loss(input, target, *, reduction: v.Reduction = "mean", delta: float =
     >>> huber_loss(np.array([0.5, 3.0]), np.array([0.0, 0.0]), reduction="none", delta=2.0)
     array([0.125, 4.   ])
     """
-    fused = _fast.pointwise("huber", input, target, reduction, delta)
-    if fused is not None:
-        return fused[0]
-    return _reference_huber_loss(input, target, reduction=reduction, delta=delta)
-
-
-def _reference_huber_loss(input, target, *, reduction: v.Reduction = "mean", delta: float = 1.0):
-    """:func:`huber_loss` by its definition (the fused path's reference)."""
     x, t, xp = _pair(input, target, reduction)
     v.check_scalar(delta, "delta", low=0.0, low_open=True)
     a = xp.abs(x - t)
@@ -229,6 +195,7 @@ def _reference_huber_loss(input, target, *, reduction: v.Reduction = "mean", del
     return reduce(loss, reduction)
 
 
+@_fast.defbackward(huber_loss)
 def huber_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean",
                         delta: float = 1.0) -> np.ndarray:
     """Gradient of :func:`huber_loss` with respect to ``input``: ``clip(x - t, -delta, delta) * g``.
@@ -237,15 +204,6 @@ def huber_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean",
     >>> huber_loss_backward(1.0, np.array([0.5, -3.0]), np.array([0.0, 0.0]), reduction="sum")
     array([ 0.5, -1. ])
     """
-    grad = _fast.pointwise_backward("huber", dout, input, target, reduction, delta)
-    if grad is not None:
-        return grad
-    return _reference_huber_loss_backward(dout, input, target, reduction=reduction, delta=delta)
-
-
-def _reference_huber_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean",
-                                   delta: float = 1.0) -> np.ndarray:
-    """:func:`huber_loss_backward` by its definition (the fused path's reference)."""
     x, t, xp = _pair(input, target, reduction)
     v.check_scalar(delta, "delta", low=0.0, low_open=True)
     g = upstream(dout, tuple(x.shape), x.dtype, reduction, like=x)
@@ -254,7 +212,7 @@ def _reference_huber_loss_backward(dout, input, target, *, reduction: v.Reductio
 
 # --------------------------------------------------------------------------- KL divergence
 
-_KL_REDUCTIONS = ("none", "mean", "sum", "batchmean")
+KL_REDUCTIONS = ("none", "mean", "sum", "batchmean")
 
 
 def kl_div(input, target, *, reduction: str = "mean", log_target: bool = False):
@@ -275,7 +233,7 @@ def kl_div(input, target, *, reduction: str = "mean", log_target: bool = False):
     >>> round(float(kl_div(np.log(q), p, reduction="batchmean")), 6)
     0.143841
     """
-    x, t, xp = _pair(input, target, reduction, _KL_REDUCTIONS)
+    x, t, xp = _pair(input, target, reduction, KL_REDUCTIONS)
     log_target = v.check_bool(log_target, "log_target")
     if log_target:
         loss = xp.exp(t) * (t - x)
@@ -301,7 +259,7 @@ def kl_div_backward(dout, input, target, *, reduction: str = "mean",
     >>> kl_div_backward(1.0, np.log([[0.25, 0.75]]), np.array([[0.5, 0.5]]), reduction="sum")
     array([[-0.5, -0.5]])
     """
-    x, t, xp = _pair(input, target, reduction, _KL_REDUCTIONS)
+    x, t, xp = _pair(input, target, reduction, KL_REDUCTIONS)
     log_target = v.check_bool(log_target, "log_target")
     g = upstream(dout, tuple(x.shape), x.dtype, reduction, like=x)
     p = xp.exp(t) if log_target else t

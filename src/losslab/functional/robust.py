@@ -89,14 +89,14 @@ def _quantile_setup(input, target, quantiles, reduction):
         raise ValueError(f"target must have shape ({n},), one value per row of input {tuple(x.shape)}, "
                          f"got {tuple(t.shape)}")
     t = v.as_real_like(t, "target", x, shape=(n,))
-    q = _levels(quantiles, xp, x)
+    q = levels(quantiles, xp, x)
     if tuple(q.shape) != (num_q,):
         raise ValueError(f"quantiles must hold one level per column of input ({num_q},), got shape {tuple(q.shape)}")
     v.check_reduction(reduction)
     return x, t[:, None], xpa.astype(q, x.dtype, xp), xp
 
 
-def _levels(quantiles, xp=np, like=None) -> np.ndarray:
+def levels(quantiles, xp=np, like=None) -> np.ndarray:
     """Quantile levels: a 1-D sequence of reals, each strictly inside (0, 1), as an array of ``xp``
     (on ``like``'s device)."""
     q = xpa.asarray(quantiles, xp, like)

@@ -18,8 +18,8 @@ import numpy as np
 
 from .. import _array_api as xpa
 from .. import _validation as v
+from ._classes import logits_2d
 from ._reduction import reduce, upstream
-from .focal import _scores
 
 __all__ = [
     "sparsemax", "sparsemax_backward",
@@ -118,7 +118,7 @@ def sparsemax_backward(dout, x, axis: int = -1) -> np.ndarray:
 
 def _sparse_setup(input, target, reduction):
     xp = xpa.namespace(input, target, names=("input", "target"))
-    x = _scores(input)
+    x = logits_2d(input)
     q = v.as_class_distribution(target, x, xp)
     v.check_reduction(reduction)
     return x, q, xp
@@ -180,7 +180,7 @@ def sparsemax_loss_backward(dout, input, target, *, reduction: v.Reduction = "me
 
 def _hinge_setup(input, target, reduction):
     xp = xpa.namespace(input, target, names=("input", "target"))
-    x = _scores(input)
+    x = logits_2d(input)
     t = v.as_class_indices(target, "target", x.shape[1], shape=(x.shape[0],), like=x)
     v.check_reduction(reduction)
     onehot = xpa.astype(xpa.one_hot(t, x.shape[1], xp), x.dtype, xp)

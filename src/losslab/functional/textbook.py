@@ -21,13 +21,12 @@ import numpy as np
 
 from .. import _array_api as xpa
 from .. import _validation as v
+from ._book import DELTA, as_rows, book_scalar, cross_entropy_rows, targets
 
 __all__ = [
     "mean_squared_error", "mean_squared_error_backward",
     "cross_entropy_error", "cross_entropy_error_backward",
 ]
-
-DELTA = 1e-7  # the book's guard inside log(y + delta)
 
 
 # --------------------------------------------------------------------------- mean squared error
@@ -37,11 +36,6 @@ def _mse_args(y, t):
     y = v.as_float_array(y, "y")
     t = v.as_real_like(t, "t", y, "y")
     return y, t, xp
-
-
-def _scalar(value, like, xp):
-    """The loss as the library's scalar: a NumPy scalar of ``like``'s dtype, a 0-d array elsewhere."""
-    return like.dtype.type(value) if xp is np else value
 
 
 def mean_squared_error(y, t):
@@ -66,7 +60,7 @@ def mean_squared_error(y, t):
     np.float64(0.5975)
     """
     y, t, xp = _mse_args(y, t)
-    return _scalar(0.5 * xp.sum((y - t) ** 2), y, xp)
+    return book_scalar(0.5 * xp.sum((y - t) ** 2), y, xp)
 
 
 def mean_squared_error_backward(dout, y, t) -> np.ndarray:
@@ -86,54 +80,12 @@ def mean_squared_error_backward(dout, y, t) -> np.ndarray:
 
 # --------------------------------------------------------------------------- cross-entropy error
 
-def _targets(t, like, like_name: str):
-    """The target as rows ``(B, C)`` of probabilities, plus the class indices when it was given as such.
-
-    ``like`` is the (B, C) or (C,) array the target refers to. A target of ``like``'s
-    shape is one-hot rows or probabilities (any real dtype, cast to ``like``'s);
-    a target of ``like``'s shape without its last dimension holds class indices.
-    Returns ``(rows, indices or None, B)``; ``rows`` is (B, C), with B = 1 for 1-D ``like``.
-    """
-    xp = xpa.namespace(t, like, names=("t", like_name))
-    arr = xpa.asarray(t, xp, like)
-    shape, batch_shape = tuple(like.shape), tuple(like.shape[:-1])
-    rows_shape = (1, shape[0]) if like.ndim == 1 else shape
-    if tuple(arr.shape) == shape:
-        rows = v.as_real_like(arr, "t", like, like_name)
-        rows = v.check_unit_interval(rows, "t", "one-hot rows or class probabilities")
-        return xp.reshape(rows, rows_shape), None, rows_shape[0]
-    if tuple(arr.shape) != batch_shape:
-        raise ValueError(
-            f"t must be one-hot rows of {like_name}'s shape {shape} or class indices of shape "
-            f"{batch_shape}, got an array of shape {tuple(arr.shape)}"
-        )
-    idx = xp.reshape(v.as_class_indices(arr, "t", shape[-1], like=like), (-1,))
-    rows = xpa.astype(xpa.one_hot(idx, shape[-1], xp), like.dtype, xp)
-    return rows, idx, rows_shape[0]
-
-
 def _probabilities(y):
     y = v.as_float_array(y, "y")
     v.check_ndim(y, "y", (1, 2), "a 1-D (C,) vector or a 2-D (B, C) batch of probabilities")
     if 0 in tuple(y.shape):
         raise ValueError(f"y must hold at least one sample and one class, got shape {tuple(y.shape)}")
     return v.check_unit_interval(y, "y", "probabilities (e.g. a softmax output, not logits)")
-
-
-def _as_rows(p, rows):
-    """``p`` in the (B, C) shape of ``rows``."""
-    return xpa.namespace(p).reshape(p, tuple(rows.shape))
-
-
-def _cross_entropy(p, rows, idx, batch: int):
-    """``-(1/B) sum t log(p + delta)`` for (B, C) probabilities ``p``, as the book computes it."""
-    xp = xpa.namespace(p)
-    delta = xpa.typed(DELTA, p, xp)
-    if idx is not None:  # class indices: only the labelled probability enters
-        total = xp.sum(xp.log(xpa.take_along_last(p, idx, xp) + delta))
-    else:
-        total = xp.sum(rows * xp.log(p + delta))
-    return _scalar(-total / batch, p, xp)
 
 
 def cross_entropy_error(y, t):
@@ -166,8 +118,8 @@ def cross_entropy_error(y, t):
     np.float64(1.406704775046942)
     """
     p = _probabilities(y)
-    rows, idx, batch = _targets(t, p, "y")
-    return _cross_entropy(_as_rows(p, rows), rows, idx, batch)
+    rows, idx, batch = targets(t, p, "y")
+    return cross_entropy_rows(as_rows(p, rows), rows, idx, batch)
 
 
 def cross_entropy_error_backward(dout, y, t) -> np.ndarray:
@@ -183,9 +135,9 @@ def cross_entropy_error_backward(dout, y, t) -> np.ndarray:
     """
     p = _probabilities(y)
     xp = xpa.namespace(p)
-    rows, _, batch = _targets(t, p, "y")
+    rows, _, batch = targets(t, p, "y")
     g = v.check_dout(dout, (), p.dtype, like=p)
     delta = xpa.typed(DELTA, p, xp)
     # 0 - (...) rather than -(...): entries off the target stay +0.0, not -0.0
-    grad = 0 - g * rows / (_as_rows(p, rows) + delta) / xpa.typed(batch, p, xp)
+    grad = 0 - g * rows / (as_rows(p, rows) + delta) / xpa.typed(batch, p, xp)
     return xpa.astype(xp.reshape(grad, tuple(p.shape)), p.dtype, xp)

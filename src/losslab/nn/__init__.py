@@ -1,48 +1,23 @@
-"""Loss objects with PyTorch's class names and options: ``out = L(*inputs)``, ``L.backward(dout)``."""
+"""Loss objects with PyTorch's class names and options: ``out = L(*inputs)``, ``L.backward(dout)``.
 
-from ._base import Loss
-from .classification import (
-    BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, NLLLoss,
-)
-from .regression import (
-    GaussianNLLLoss, HuberLoss, KLDivLoss, L1Loss, MSELoss, PoissonNLLLoss, SmoothL1Loss,
-)
-from .margin import (
-    HingeEmbeddingLoss, MultiLabelMarginLoss, MultiLabelSoftMarginLoss, MultiMarginLoss,
-    SoftMarginLoss,
-)
-from .embedding import (
-    CosineEmbeddingLoss, MarginRankingLoss, TripletMarginLoss,
-)
-from .textbook import (
-    MeanSquaredError, SoftmaxWithLoss,
-)
-from .ctc import (
-    CTCLoss,
-)
-from .metric import (
-    ContrastiveLoss, CosineDistance, NTXentLoss, PairwiseDistance, TripletMarginWithDistanceLoss,
-)
-from .focal import (
-    FocalLoss, PolyLoss, SigmoidFocalLoss,
-)
-from .segmentation import (
-    DiceLoss, GeneralizedDiceLoss, TverskyLoss,
-)
-from .robust import (
-    CharbonnierLoss, LogCoshLoss, QuantileLoss,
-)
-from .sparse import (
-    MulticlassHingeLoss, SparsemaxLoss,
-)
+Each family module lists its classes in ``__all__``; this package re-exports them all,
+so a loss added to a family module is public without a line here.
+"""
 
-__all__ = [
-    "Loss", "CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss",
-    "SmoothL1Loss", "HuberLoss", "KLDivLoss", "PoissonNLLLoss", "GaussianNLLLoss",
-    "HingeEmbeddingLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss",
-    "MultiLabelMarginLoss", "MarginRankingLoss", "CosineEmbeddingLoss", "TripletMarginLoss",
-    "SoftmaxWithLoss", "MeanSquaredError", "CTCLoss", "PairwiseDistance", "CosineDistance",
-    "TripletMarginWithDistanceLoss", "ContrastiveLoss", "NTXentLoss", "SigmoidFocalLoss",
-    "FocalLoss", "PolyLoss", "DiceLoss", "TverskyLoss", "GeneralizedDiceLoss", "LogCoshLoss",
-    "QuantileLoss", "CharbonnierLoss", "SparsemaxLoss", "MulticlassHingeLoss",
-]
+from ._base import Loss, registered
+from .classification import *  # noqa: F401,F403
+from .regression import *  # noqa: F401,F403
+from .margin import *  # noqa: F401,F403
+from .embedding import *  # noqa: F401,F403
+from .textbook import *  # noqa: F401,F403
+from .ctc import *  # noqa: F401,F403
+from .metric import *  # noqa: F401,F403
+from .focal import *  # noqa: F401,F403
+from .segmentation import *  # noqa: F401,F403
+from .robust import *  # noqa: F401,F403
+from .sparse import *  # noqa: F401,F403
+
+# the family modules, bound by the imports above
+FAMILIES = (classification, regression, margin, embedding, textbook, ctc, metric, focal, segmentation, robust, sparse)
+
+__all__ = ["Loss", "registered"] + [name for family in FAMILIES for name in family.__all__]

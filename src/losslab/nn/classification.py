@@ -2,20 +2,52 @@
 
 ``weight`` stays the first positional option, as in PyTorch; the rest are keyword-only.
 Array options (``weight``, ``pos_weight``) are validated when the loss is called, once
-the number of classes and the input's shape are known.
+the number of classes and the input's shape are known. Cross-entropy and BCE-with-logits
+have fused kernels (:mod:`losslab._fast`): on their common calls the forward pass also
+computes the gradient, which ``backward`` then scales by ``dout``.
 """
 
 from __future__ import annotations
 
-from .. import _fast
-from .. import _validation as v
+import numpy as np
+
+from .._cases import Case, Curve, col, elementwise, grid, index_targets, label
 from ..functional import classification as F
-from ._base import Loss
+from ._base import Loss, registered
+from ._options import array, reduction, scalar
 
 __all__ = ["CrossEntropyLoss", "NLLLoss", "BCELoss", "BCEWithLogitsLoss"]
 
 
-class CrossEntropyLoss(_fast.FusedLoss, Loss):
+def _cross_entropy_cases(rng) -> list[Case]:
+    n, c = 5, 4
+    cases = []
+    weight = rng.uniform(0.5, 2.0, c)
+    for opts in grid(weight=[None, weight], ignore_index=[-100, 2], label_smoothing=[0.0, 0.25]):
+        x = rng.normal(0, 2, (n, c))
+        t = index_targets(rng, n, c, opts["ignore_index"] if opts["ignore_index"] != -100 else None)
+        cases.append(Case(label(opts, "index"), opts, (x, t)))
+    for opts in grid(weight=[None, weight], label_smoothing=[0.0, 0.25]):
+        x = rng.normal(0, 2, (n, c))
+        p = rng.dirichlet(np.ones(c), size=n)
+        cases.append(Case(label(opts, "probs"), opts, (x, p)))
+    for opts in grid(weight=[None, weight], label_smoothing=[0.0, 0.1]):
+        x = rng.normal(0, 2, (2, c, 3, 2))
+        t = index_targets(rng, (2, 3, 2), c, -100)
+        cases.append(Case(label(dict(opts, ignore_index=-100), "kdim-index"),
+                          dict(opts, ignore_index=-100), (x, t)))
+    x = rng.normal(0, 2, (2, c, 3))
+    p = np.moveaxis(rng.dirichlet(np.ones(c), size=(2, 3)), -1, 1)
+    cases.append(Case("kdim-probs", {"label_smoothing": 0.1}, (x, p)))
+    cases.append(Case("unbatched", {}, (rng.normal(0, 2, c), np.array(1))))
+    return cases
+
+
+@registered("softmax cross-entropy on logits; class-index or class-probability targets", _cross_entropy_cases,
+            curve=Curve(lambda xs: ((col(xs, 0.0, 0.0), np.zeros(len(xs), dtype=np.int64)), {}),
+                        "logit of the true class (2 other logits at 0)", (-6.0, 6.0), column=0),
+            array_api=True)
+class CrossEntropyLoss(Loss):
     """Softmax cross-entropy on logits; see :func:`losslab.functional.cross_entropy`.
 
     On the fused path (2-D logits, class indices, no weight or label smoothing) the
@@ -24,60 +56,68 @@ class CrossEntropyLoss(_fast.FusedLoss, Loss):
 
     _function = staticmethod(F.cross_entropy)
     _backward = staticmethod(F.cross_entropy_backward)
-    _rows = True
-
-    def __init__(self, weight=None, *, ignore_index: int = -100, reduction: v.Reduction = "mean",
-                 label_smoothing: float = 0.0) -> None:
-        super().__init__()
-        self.weight = weight
-        self.ignore_index = v.check_scalar(ignore_index, "ignore_index", integer=True)
-        self.reduction = v.check_reduction(reduction)
-        self.label_smoothing = v.check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
-
-    def options(self):
-        return {"weight": self.weight, "ignore_index": self.ignore_index, "reduction": self.reduction,
-                "label_smoothing": self.label_smoothing}
-
-    def _fused(self, input, target):
-        return _fast.cross_entropy(input, target, self.weight, self.ignore_index, self.reduction,
-                                   self.label_smoothing)
-
-    def _fused_key(self):
-        return self.weight is None, self.ignore_index, self.reduction, self.label_smoothing
+    _options = (array("weight", positional=True), scalar("ignore_index", -100, integer=True), reduction(),
+                scalar("label_smoothing", 0.0, low=0.0, high=1.0))
 
 
+def _nll_cases(rng) -> list[Case]:
+    n, c = 5, 4
+    weight = rng.uniform(0.5, 2.0, c)
+    cases = []
+    for opts in grid(weight=[None, weight], ignore_index=[-100, 0]):
+        x = rng.normal(0, 2, (n, c))
+        t = index_targets(rng, n, c, opts["ignore_index"] if opts["ignore_index"] != -100 else None)
+        cases.append(Case(label(opts), opts, (x, t)))
+    cases.append(Case("kdim", {"weight": weight}, (rng.normal(0, 2, (2, c, 3)), rng.integers(0, c, (2, 3)))))
+    cases.append(Case("unbatched", {}, (rng.normal(0, 2, c), np.array(3))))
+    return cases
+
+
+@registered("negative log-likelihood of log-probabilities", _nll_cases,
+            curve=Curve(lambda xs: ((col(xs, -1.0), np.zeros(len(xs), dtype=np.int64)), {}),
+                        "log-probability of the true class", (-5.0, 0.0), column=0),
+            array_api=True)
 class NLLLoss(Loss):
     """Negative log-likelihood of log-probabilities; see :func:`losslab.functional.nll_loss`."""
 
     _function = staticmethod(F.nll_loss)
     _backward = staticmethod(F.nll_loss_backward)
-
-    def __init__(self, weight=None, *, ignore_index: int = -100, reduction: v.Reduction = "mean") -> None:
-        super().__init__()
-        self.weight = weight
-        self.ignore_index = v.check_scalar(ignore_index, "ignore_index", integer=True)
-        self.reduction = v.check_reduction(reduction)
-
-    def options(self):
-        return {"weight": self.weight, "ignore_index": self.ignore_index, "reduction": self.reduction}
+    _options = (array("weight", positional=True), scalar("ignore_index", -100, integer=True), reduction())
 
 
+def _bce_cases(rng) -> list[Case]:
+    cases = []
+    for opts in grid(weight=[None, rng.uniform(0.5, 2.0, 3), rng.uniform(0.5, 2.0, (4, 3))]):
+        p = rng.uniform(0.05, 0.95, (4, 3))
+        hard = rng.integers(0, 2, (4, 3)).astype(float)
+        cases.append(Case(label(opts, "hard"), opts, (p, hard)))
+        cases.append(Case(label(opts, "soft"), opts, (rng.uniform(0.05, 0.95, (4, 3)), rng.uniform(0, 1, (4, 3)))))
+    return cases
+
+
+@registered("binary cross-entropy on probabilities", _bce_cases,
+            curve=elementwise(1.0, "predicted probability (target 1)", (0.01, 0.99)), array_api=True)
 class BCELoss(Loss):
     """Binary cross-entropy on probabilities; see :func:`losslab.functional.binary_cross_entropy`."""
 
     _function = staticmethod(F.binary_cross_entropy)
     _backward = staticmethod(F.binary_cross_entropy_backward)
-
-    def __init__(self, weight=None, *, reduction: v.Reduction = "mean") -> None:
-        super().__init__()
-        self.weight = weight
-        self.reduction = v.check_reduction(reduction)
-
-    def options(self):
-        return {"weight": self.weight, "reduction": self.reduction}
+    _options = (array("weight", positional=True), reduction())
 
 
-class BCEWithLogitsLoss(_fast.FusedLoss, Loss):
+def _bce_logits_cases(rng) -> list[Case]:
+    cases = []
+    for opts in grid(weight=[None, rng.uniform(0.5, 2.0, 3)], pos_weight=[None, rng.uniform(0.5, 3.0, 3)]):
+        x = rng.normal(0, 3, (4, 3))
+        t = rng.integers(0, 2, (4, 3)).astype(float)
+        cases.append(Case(label(opts), opts, (x, t)))
+    cases.append(Case("soft-3d", {}, (rng.normal(0, 3, (2, 3, 3)), rng.uniform(0, 1, (2, 3, 3)))))
+    return cases
+
+
+@registered("binary cross-entropy on logits, stable log-sigmoid form", _bce_logits_cases,
+            curve=elementwise(1.0, "logit (target 1)", (-6.0, 6.0)), array_api=True)
+class BCEWithLogitsLoss(Loss):
     """Binary cross-entropy on logits; see :func:`losslab.functional.binary_cross_entropy_with_logits`.
 
     Without ``weight`` and ``pos_weight`` the forward pass also computes the gradient (fused path).
@@ -85,20 +125,4 @@ class BCEWithLogitsLoss(_fast.FusedLoss, Loss):
 
     _function = staticmethod(F.binary_cross_entropy_with_logits)
     _backward = staticmethod(F.binary_cross_entropy_with_logits_backward)
-
-    def __init__(self, weight=None, *, reduction: v.Reduction = "mean", pos_weight=None) -> None:
-        super().__init__()
-        self.weight = weight
-        self.reduction = v.check_reduction(reduction)
-        self.pos_weight = pos_weight
-
-    def options(self):
-        return {"weight": self.weight, "reduction": self.reduction, "pos_weight": self.pos_weight}
-
-    def _fused(self, input, target):
-        if self.weight is not None or self.pos_weight is not None:
-            return None
-        return _fast.pointwise("bce_logits", input, target, self.reduction)
-
-    def _fused_key(self):
-        return self.weight is None and self.pos_weight is None, self.reduction
+    _options = (array("weight", positional=True), reduction(), array("pos_weight"))

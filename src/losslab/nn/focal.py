@@ -7,59 +7,87 @@ None is in ``torch.nn``; the constructor options follow the pure functions in
 
 from __future__ import annotations
 
-from .. import _validation as v
+import numpy as np
+
+from .._cases import Case, Curve, col, elementwise, grid, index_targets, label
 from ..functional import focal as F
-from ._base import Loss
+from ._base import Loss, registered
+from ._options import array, reduction, scalar
 
 __all__ = ["SigmoidFocalLoss", "FocalLoss", "PolyLoss"]
 
 
+def _sigmoid_focal_cases(rng) -> list[Case]:
+    cases = []
+    for opts in grid(alpha=[0.25, -1.0], gamma=[0.0, 1.0, 2.0]):
+        x, t = rng.normal(0, 2, (4, 3)), rng.integers(0, 2, (4, 3)).astype(float)
+        cases.append(Case(label(opts, "hard"), opts, (x, t)))
+    cases.append(Case("soft,alpha=0.6,gamma=2.0", {"alpha": 0.6, "gamma": 2.0},
+                      (rng.normal(0, 2, (4, 3)), rng.uniform(0, 1, (4, 3)))))
+    # gamma < 1, at moderate logits (|x| < 2.5)
+    cases.append(Case("hard,gamma=0.5", {"gamma": 0.5},
+                      (rng.uniform(-2.5, 2.5, (2, 3, 2)), rng.integers(0, 2, (2, 3, 2)).astype(float))))
+    return cases
+
+
+@registered("binary focal loss on logits (torchvision's)", _sigmoid_focal_cases,
+            curve=elementwise(1.0, "logit (target 1, alpha 0.25, gamma 2)", (-6.0, 6.0)), torch=False, array_api=True)
 class SigmoidFocalLoss(Loss):
     """Binary focal loss on logits (torchvision's definition); see :func:`losslab.functional.sigmoid_focal_loss`."""
 
     _function = staticmethod(F.sigmoid_focal_loss)
     _backward = staticmethod(F.sigmoid_focal_loss_backward)
-
-    def __init__(self, alpha: float = 0.25, gamma: float = 2.0, *, reduction: v.Reduction = "mean") -> None:
-        super().__init__()
-        self.alpha = v.check_scalar(alpha, "alpha", high=1.0)
-        self.gamma = v.check_scalar(gamma, "gamma", low=0.0)
-        self.reduction = v.check_reduction(reduction)
-
-    def options(self):
-        return {"alpha": self.alpha, "gamma": self.gamma, "reduction": self.reduction}
+    _options = (scalar("alpha", 0.25, positional=True, high=1.0), scalar("gamma", 2.0, positional=True, low=0.0),
+                reduction())
 
 
+def _focal_cases(rng) -> list[Case]:
+    n, c = 5, 4
+    weight = rng.uniform(0.5, 2.0, c)
+    cases = []
+    for opts in grid(gamma=[0.0, 1.0, 2.0], weight=[None, weight], ignore_index=[-100, 2]):
+        x = rng.normal(0, 2, (n, c))
+        t = index_targets(rng, n, c, opts["ignore_index"] if opts["ignore_index"] != -100 else None)
+        cases.append(Case(label(opts), opts, (x, t)))
+    cases.append(Case("kdim,gamma=2.0", {"gamma": 2.0, "weight": weight},
+                      (rng.normal(0, 2, (2, c, 3, 2)), index_targets(rng, (2, 3, 2), c, -100))))
+    cases.append(Case("gamma=0.5", {"gamma": 0.5}, (rng.uniform(-1.5, 1.5, (n, c)), rng.integers(0, c, n))))
+    cases.append(Case("unbatched", {}, (rng.normal(0, 2, c), np.array(1))))
+    return cases
+
+
+@registered("softmax focal loss -w_t (1 - p_t)^gamma log p_t", _focal_cases,
+            curve=Curve(lambda xs: ((col(xs, 0.0, 0.0), np.zeros(len(xs), dtype=np.int64)), {}),
+                        "logit of the true class (2 other logits at 0, gamma 2)", (-6.0, 6.0), column=0),
+            torch=False, array_api=True)
 class FocalLoss(Loss):
     """Softmax focal loss with class-index targets; see :func:`losslab.functional.focal_loss`."""
 
     _function = staticmethod(F.focal_loss)
     _backward = staticmethod(F.focal_loss_backward)
-
-    def __init__(self, weight=None, *, gamma: float = 2.0, ignore_index: int = -100,
-                 reduction: v.Reduction = "mean") -> None:
-        super().__init__()
-        self.weight = weight
-        self.gamma = v.check_scalar(gamma, "gamma", low=0.0)
-        self.ignore_index = v.check_scalar(ignore_index, "ignore_index", integer=True)
-        self.reduction = v.check_reduction(reduction)
-
-    def options(self):
-        return {"gamma": self.gamma, "weight": self.weight, "ignore_index": self.ignore_index,
-                "reduction": self.reduction}
+    _options = (array("weight", positional=True), scalar("gamma", 2.0, low=0.0),
+                scalar("ignore_index", -100, integer=True), reduction())
 
 
+def _poly_cases(rng) -> list[Case]:
+    n, c = 5, 4
+    cases = []
+    for epsilon in (2.0, -1.0, 0.0):
+        cases.append(Case(f"index,epsilon={epsilon}", {"epsilon": epsilon},
+                          (rng.normal(0, 2, (n, c)), rng.integers(0, c, n))))
+        cases.append(Case(f"probs,epsilon={epsilon}", {"epsilon": epsilon},
+                          (rng.normal(0, 2, (n, c)), rng.dirichlet(np.ones(c), size=n))))
+    return cases
+
+
+@registered("Poly-1: cross-entropy + epsilon (1 - p_t) (optax's)", _poly_cases,
+            curve=Curve(lambda xs: ((col(xs, 0.0, 0.0), np.zeros(len(xs), dtype=np.int64)), {}),
+                        "logit of the true class (2 other logits at 0, epsilon 2)", (-6.0, 6.0), column=0),
+            torch=False, array_api=True)
 class PolyLoss(Loss):
     """Poly-1 cross-entropy, CE + epsilon (1 - p_t) (optax's definition); see
     :func:`losslab.functional.poly1_cross_entropy`."""
 
     _function = staticmethod(F.poly1_cross_entropy)
     _backward = staticmethod(F.poly1_cross_entropy_backward)
-
-    def __init__(self, epsilon: float = 2.0, *, reduction: v.Reduction = "mean") -> None:
-        super().__init__()
-        self.epsilon = v.check_scalar(epsilon, "epsilon")
-        self.reduction = v.check_reduction(reduction)
-
-    def options(self):
-        return {"epsilon": self.epsilon, "reduction": self.reduction}
+    _options = (scalar("epsilon", 2.0, positional=True), reduction())

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .. import _array_api as xpa
 from .. import _validation as v
+from .._cases import Case, Curve, away_from, col, elementwise, grid, label, pm1
 from ..functional import margin as F
-from ._base import Loss
+from ._base import Loss, registered
+from ._options import checked, reduction, scalar
 
 __all__ = ["HingeEmbeddingLoss", "SoftMarginLoss", "MultiLabelSoftMarginLoss", "MultiMarginLoss",
            "MultiLabelMarginLoss"]
@@ -21,76 +25,101 @@ def _class_weight(weight):
     return v.check_weight(arr, "weight", math.prod(arr.shape), arr.dtype)
 
 
+def _hinge_embedding_cases(rng) -> list[Case]:
+    cases = []
+    for margin in (1.0, 2.0):
+        x = away_from(rng.normal(margin / 2, 1.5, (4, 3)), [margin])
+        cases.append(Case(f"margin={margin}", {"margin": margin}, (x, pm1(rng, (4, 3)))))
+    return cases
+
+
+@registered("x for similar pairs, max(0, margin - x) for dissimilar", _hinge_embedding_cases,
+            curve=elementwise(-1.0, "distance x (dissimilar pair, margin 1)", (-1.0, 3.0)), array_api=True)
 class HingeEmbeddingLoss(Loss):
     """``x`` if ``y = 1``, ``max(0, margin - x)`` if ``y = -1``; see :func:`losslab.functional.hinge_embedding_loss`."""
 
     _function = staticmethod(F.hinge_embedding_loss)
     _backward = staticmethod(F.hinge_embedding_loss_backward)
-
-    def __init__(self, margin: float = 1.0, *, reduction: v.Reduction = "mean") -> None:
-        super().__init__()
-        self.margin = v.check_scalar(margin, "margin")
-        self.reduction = v.check_reduction(reduction)
-
-    def options(self):
-        return {"margin": self.margin, "reduction": self.reduction}
+    _options = (scalar("margin", 1.0, positional=True), reduction())
 
 
+def _soft_margin_cases(rng) -> list[Case]:
+    return [Case("2d", {}, (rng.normal(0, 2, (4, 3)), pm1(rng, (4, 3)))),
+            Case("1d", {}, (rng.normal(0, 2, 5), pm1(rng, 5)))]
+
+
+@registered("logistic loss log(1 + exp(-y x)) on labels +-1", _soft_margin_cases,
+            curve=elementwise(1.0, "score (label +1)", (-6.0, 6.0)), array_api=True)
 class SoftMarginLoss(Loss):
     """Logistic loss ``log(1 + exp(-y x))`` on +-1 labels; see :func:`losslab.functional.soft_margin_loss`."""
 
     _function = staticmethod(F.soft_margin_loss)
     _backward = staticmethod(F.soft_margin_loss_backward)
-
-    def __init__(self, *, reduction: v.Reduction = "mean") -> None:
-        super().__init__()
-        self.reduction = v.check_reduction(reduction)
-
-    def options(self):
-        return {"reduction": self.reduction}
+    _options = (reduction(),)
 
 
+def _multilabel_soft_margin_cases(rng) -> list[Case]:
+    cases = []
+    for weight in (None, rng.uniform(0.5, 2.0, 4)):
+        opts = {"weight": weight}
+        x = rng.normal(0, 2, (5, 4))
+        cases.append(Case(label(opts), opts, (x, rng.integers(0, 2, (5, 4)).astype(float))))
+    return cases
+
+
+@registered("per-class logistic loss averaged over classes", _multilabel_soft_margin_cases,
+            curve=Curve(lambda xs: ((col(xs, 0.0), col(np.ones_like(xs), 0.0)), {}),
+                        "logit of a positive label", (-6.0, 6.0), column=0),
+            array_api=True)
 class MultiLabelSoftMarginLoss(Loss):
     """Per-class logistic loss averaged over classes; see :func:`losslab.functional.multilabel_soft_margin_loss`."""
 
     _function = staticmethod(F.multilabel_soft_margin_loss)
     _backward = staticmethod(F.multilabel_soft_margin_loss_backward)
-
-    def __init__(self, weight=None, *, reduction: v.Reduction = "mean") -> None:
-        super().__init__()
-        self.weight = _class_weight(weight)
-        self.reduction = v.check_reduction(reduction)
-
-    def options(self):
-        return {"weight": self.weight, "reduction": self.reduction}
+    _options = (checked("weight", None, _class_weight, positional=True), reduction())
 
 
+def _multi_margin_cases(rng) -> list[Case]:
+    cases = []
+    n, c = 5, 4
+    for opts in grid(p=[1, 2], margin=[1.0, 0.5], weight=[None, rng.uniform(0.5, 2.0, c)]):
+        while True:  # draw until every hinge margin - x[y] + x[j] is off its kink
+            x, t = rng.normal(0, 1, (n, c)), rng.integers(0, c, n)
+            z = opts["margin"] - x[np.arange(n), t][:, None] + x
+            z[np.arange(n), t] = 1.0
+            if np.abs(z).min() > 5e-3:
+                break
+        cases.append(Case(label(opts), opts, (x, t)))
+    cases.append(Case("unbatched", {}, (rng.normal(0, 1, c), np.array(2))))
+    return cases
+
+
+@registered("multi-class hinge (p = 1 or 2)", _multi_margin_cases,
+            curve=Curve(lambda xs: ((col(xs, 0.0, 0.0), np.zeros(len(xs), dtype=np.int64)), {}),
+                        "score of the true class (2 others at 0)", column=0),
+            array_api=True)
 class MultiMarginLoss(Loss):
     """Multi-class hinge loss (p = 1 or 2); see :func:`losslab.functional.multi_margin_loss`."""
 
     _function = staticmethod(F.multi_margin_loss)
     _backward = staticmethod(F.multi_margin_loss_backward)
-
-    def __init__(self, p: int = 1, margin: float = 1.0, weight=None, *, reduction: v.Reduction = "mean") -> None:
-        super().__init__()
-        self.p = F._check_p(p)
-        self.margin = v.check_scalar(margin, "margin")
-        self.weight = _class_weight(weight)
-        self.reduction = v.check_reduction(reduction)
-
-    def options(self):
-        return {"p": self.p, "margin": self.margin, "weight": self.weight, "reduction": self.reduction}
+    _options = (checked("p", 1, F.check_p, positional=True), scalar("margin", 1.0, positional=True),
+                checked("weight", None, _class_weight, positional=True), reduction())
 
 
+def _multilabel_margin_cases(rng) -> list[Case]:
+    y = np.array([[3, 0, -1, 1], [1, 2, 3, -1], [2, -1, 0, 0], [0, 1, 2, 3]])
+    return [Case("2d", {}, (rng.normal(0, 1, (4, 4)), y)),
+            Case("unbatched", {}, (rng.normal(0, 1, 4), np.array([2, 0, -1, 1])))]
+
+
+@registered("multi-label hinge over target and non-target classes", _multilabel_margin_cases,
+            curve=Curve(lambda xs: ((col(xs, 0.0, 0.0), np.tile(np.array([0, -1, -1]), (len(xs), 1))), {}),
+                        "score of the target class (2 others at 0)", column=0),
+            array_api=True)
 class MultiLabelMarginLoss(Loss):
     """Multi-label hinge over listed and unlisted classes; see :func:`losslab.functional.multilabel_margin_loss`."""
 
     _function = staticmethod(F.multilabel_margin_loss)
     _backward = staticmethod(F.multilabel_margin_loss_backward)
-
-    def __init__(self, *, reduction: v.Reduction = "mean") -> None:
-        super().__init__()
-        self.reduction = v.check_reduction(reduction)
-
-    def options(self):
-        return {"reduction": self.reduction}
+    _options = (reduction(),)

@@ -9,27 +9,29 @@ two built in; write your own with the same two methods.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import _validation as v
+from .._cases import Case, Curve, away_from, grid, label
 from ..functional import metric as F
-from ._base import Loss
+from ._base import Loss, registered
+from ._options import Configurable, checked, flag, reduction, scalar
 
 __all__ = ["PairwiseDistance", "CosineDistance", "TripletMarginWithDistanceLoss", "ContrastiveLoss", "NTXentLoss"]
 
 
-class _Distance:
-    """Options in ``__init__``; ``forward`` caches its inputs (never copies or modifies them)."""
+class _Distance(Configurable):
+    """Options declared in ``_options``; ``forward`` caches its inputs (never copies or modifies them)."""
 
     _function: staticmethod
     _backward: staticmethod
 
-    def __init__(self) -> None:
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         self._cache: tuple | None = None
 
-    def options(self) -> dict:
-        raise NotImplementedError
-
     def forward(self, x1, x2):
-        out = type(self)._function(x1, x2, **self.options())
+        out = type(self)._function(x1, x2, **self._options_now())
         self._cache = (x1, x2)
         return out
 
@@ -40,7 +42,7 @@ class _Distance:
         if self._cache is None:
             raise v.BackwardBeforeForwardError(
                 f"{type(self).__name__}.backward() was called before forward(): call it on (x1, x2) first")
-        return type(self)._backward(dout, *self._cache, **self.options())
+        return type(self)._backward(dout, *self._cache, **self._options_now())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(f'{k}={val!r}' for k, val in self.options().items())})"
@@ -59,13 +61,8 @@ class PairwiseDistance(_Distance):
     _function = staticmethod(F.pairwise_distance)
     _backward = staticmethod(F.pairwise_distance_backward)
 
-    def __init__(self, p: float = 2.0, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.p = v.check_scalar(p, "p", low=0.0, low_open=True)
-        self.eps = v.check_scalar(eps, "eps", low=0.0)
-
-    def options(self):
-        return {"p": self.p, "eps": self.eps}
+    _options = (scalar("p", 2.0, positional=True, low=0.0, low_open=True),
+                scalar("eps", 1e-6, positional=True, low=0.0))
 
 
 class CosineDistance(_Distance):
@@ -83,14 +80,41 @@ class CosineDistance(_Distance):
     _function = staticmethod(F.cosine_distance)
     _backward = staticmethod(F.cosine_distance_backward)
 
-    def __init__(self, eps: float = 1e-8) -> None:
-        super().__init__()
-        self.eps = v.check_scalar(eps, "eps", low=0.0)
-
-    def options(self):
-        return {"eps": self.eps}
+    _options = (scalar("eps", 1e-8, positional=True, low=0.0),)
 
 
+def _check_distance(distance_function):
+    """Refuse a bad distance now, not at the first call; keep what the caller gave."""
+    F.distance_pair(distance_function)
+    return distance_function
+
+
+def _triplet_distance_cases(rng) -> list[Case]:
+    def draw(shape, opts):
+        dist = F.distance_pair(opts.get("distance_function"))
+        while True:  # draw until the hinge (and the swap's min) is off its kink
+            a, p_, n_ = (rng.normal(0, 1, shape) for _ in range(3))
+            d_ap, d_an, d_pn = dist[0](a, p_), dist[0](a, n_), dist[0](p_, n_)
+            d_neg = np.minimum(d_an, d_pn) if opts.get("swap") else d_an
+            gaps = [opts.get("margin", 1.0) + d_ap - d_neg] + ([d_an - d_pn] if opts.get("swap") else [])
+            if min(np.abs(g).min() for g in gaps) > 5e-3:
+                return a, p_, n_
+
+    cases = []
+    for opts in grid(distance_function=[None, "cosine"], swap=[False, True], margin=[1.0, 0.5]):
+        cases.append(Case(label(opts), opts, draw((5, 3), opts)))
+    opts = {"distance_function": "pairwise", "margin": 2.0}
+    cases.append(Case(label(opts), opts, draw((4, 2), opts)))
+    opts = {"distance_function": "cosine", "swap": True}
+    cases.append(Case(label(opts, "unbatched"), opts, draw((3,), opts)))
+    return cases
+
+
+@registered("max(margin + d(a, p) - d(a, n), 0) with a chosen distance (Euclidean, cosine, custom)",
+            _triplet_distance_cases,
+            curve=Curve(lambda xs: ((xs[:, None], np.zeros((len(xs), 1)), np.ones((len(xs), 1))), {}),
+                        "anchor position (positive at 0, negative at 1, Euclidean distance)", (-2.0, 3.0), column=0),
+            array_api=True)
 class TripletMarginWithDistanceLoss(Loss):
     """``max(margin + d(a, p) - d(a, n), 0)`` with a chosen distance (None, ``"pairwise"``,
     ``"cosine"`` or a distance object); see :func:`losslab.functional.triplet_margin_with_distance_loss`."""
@@ -99,21 +123,27 @@ class TripletMarginWithDistanceLoss(Loss):
     _backward = staticmethod(F.triplet_margin_with_distance_loss_backward)
     _inputs = ("anchor", "positive", "negative")
     _grad_inputs = ("anchor", "positive", "negative")
-
-    def __init__(self, *, distance_function=None, margin: float = 1.0, swap: bool = False,
-                 reduction: v.Reduction = "mean") -> None:
-        super().__init__()
-        F._distance(distance_function)  # refuse a bad distance now, not at the first call
-        self.distance_function = distance_function
-        self.margin = v.check_scalar(margin, "margin", low=0.0, low_open=True)
-        self.swap = v.check_bool(swap, "swap")
-        self.reduction = v.check_reduction(reduction)
-
-    def options(self):
-        return {"distance_function": self.distance_function, "margin": self.margin, "swap": self.swap,
-                "reduction": self.reduction}
+    _options = (checked("distance_function", None, _check_distance), scalar("margin", 1.0, low=0.0, low_open=True),
+                flag("swap", False), reduction())
 
 
+def _contrastive_cases(rng) -> list[Case]:
+    cases = []
+    for margin in (1.0, 2.0):
+        x1, x2 = rng.normal(0, 0.7, (6, 3)), rng.normal(0, 0.7, (6, 3))
+        y = np.array([1, 0, 0, 1, 0, 0])
+        d = np.linalg.norm(x1 - x2, axis=-1)
+        x2 = x1 - (x1 - x2) * (away_from(d, [margin]) / d)[:, None]  # dissimilar hinge off its kink
+        cases.append(Case(f"margin={margin}", {"margin": margin}, (x1, x2, y)))
+    cases.append(Case("unbatched", {"margin": 1.5}, (rng.normal(0, 0.5, 3), rng.normal(0, 0.5, 3), np.array(0))))
+    return cases
+
+
+@registered("d^2/2 for similar pairs, max(0, margin - d)^2/2 for dissimilar (Hadsell et al. 2006)",
+            _contrastive_cases,
+            curve=Curve(lambda xs: ((xs[:, None], np.zeros((len(xs), 1)), np.zeros(len(xs), dtype=np.int64)), {}),
+                        "x1 = [x], x2 = [0]: dissimilar pair, margin 1", (-2.0, 2.0), column=0),
+            torch=False, array_api=True)
 class ContrastiveLoss(Loss):
     """Hadsell-Chopra-LeCun contrastive loss: ``d^2 / 2`` for similar pairs (target 1),
     ``max(0, margin - d)^2 / 2`` for dissimilar ones (target 0); see
@@ -123,16 +153,22 @@ class ContrastiveLoss(Loss):
     _backward = staticmethod(F.contrastive_loss_backward)
     _inputs = ("input1", "input2", "target")
     _grad_inputs = ("input1", "input2")
-
-    def __init__(self, margin: float = 1.0, *, reduction: v.Reduction = "mean") -> None:
-        super().__init__()
-        self.margin = v.check_scalar(margin, "margin", low=0.0, low_open=True)
-        self.reduction = v.check_reduction(reduction)
-
-    def options(self):
-        return {"margin": self.margin, "reduction": self.reduction}
+    _options = (scalar("margin", 1.0, positional=True, low=0.0, low_open=True), reduction())
 
 
+def _ntxent_cases(rng) -> list[Case]:
+    cases = [Case(f"temperature={t}", {"temperature": t}, (rng.normal(0, 1, (4, 3)), rng.normal(0, 1, (4, 3))))
+             for t in (0.07, 0.5, 1.0)]
+    cases.append(Case("default-5x2", {}, (rng.normal(0, 1, (5, 2)), rng.normal(0, 1, (5, 2)))))
+    return cases
+
+
+@registered("NT-Xent / InfoNCE of two views (SimCLR), as optax.losses.ntxent", _ntxent_cases,
+            curve=Curve(lambda x: ((np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]),
+                                    np.array([[1.0, x], [0.0, 1.0], [-1.0, 0.0]])), {"temperature": 0.5}),
+                        "view 2's first embedding is [1, x]; its positive is [1, 0]",
+                        (-4.0, 4.0), grad_input=1, at=(0, 1)),
+            torch=False, array_api=True)
 class NTXentLoss(Loss):
     """NT-Xent / InfoNCE of two views (N, D), as ``optax.losses.ntxent``; gradients for both
     views. See :func:`losslab.functional.nt_xent_loss`."""
@@ -141,11 +177,4 @@ class NTXentLoss(Loss):
     _backward = staticmethod(F.nt_xent_loss_backward)
     _inputs = ("view1", "view2")
     _grad_inputs = ("view1", "view2")
-
-    def __init__(self, temperature: float = 0.07, *, reduction: v.Reduction = "mean") -> None:
-        super().__init__()
-        self.temperature = v.check_scalar(temperature, "temperature", low=0.0, low_open=True)
-        self.reduction = v.check_reduction(reduction)
-
-    def options(self):
-        return {"temperature": self.temperature, "reduction": self.reduction}
+    _options = (scalar("temperature", 0.07, positional=True, low=0.0, low_open=True), reduction())

@@ -1,123 +1,138 @@
-"""Loss objects of the regression family, with PyTorch's names and constructor options."""
+"""Loss objects of the regression family, with PyTorch's names and constructor options.
+
+MSE, L1, smooth L1 and Huber have fused kernels (:mod:`losslab._fast`): on their common
+calls the forward pass also computes the gradient, which ``backward`` scales by ``dout``.
+"""
 
 from __future__ import annotations
 
-from .. import _fast
-from .. import _validation as v
+import numpy as np
+
+from .._cases import Case, Curve, away_from, col, elementwise, grid, label
 from ..functional import regression as F
-from ._base import Loss
+from ._base import Loss, registered
+from ._options import flag, reduction, scalar
 
 __all__ = ["MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss", "PoissonNLLLoss", "GaussianNLLLoss"]
 
 
-class _Reduced(Loss):
-    """A loss whose only option is ``reduction``."""
-
-    def __init__(self, *, reduction: v.Reduction = "mean") -> None:
-        super().__init__()
-        self.reduction = v.check_reduction(reduction)
-
-    def options(self):
-        return {"reduction": self.reduction}
-
-
-class _Pointwise(_fast.FusedLoss):
-    """A loss with a fused path (:func:`losslab._fast.pointwise`): forward also computes the gradient."""
-
-    _kind: str
-    _param_name: str | None = None
-
-    def _param(self):
-        return None if self._param_name is None else getattr(self, self._param_name)
-
-    def _fused(self, input, target):
-        return _fast.pointwise(self._kind, input, target, self.reduction, self._param())
-
-    def _fused_key(self):
-        return self.reduction, self._param()
+def _pair_cases(shapes, kinks=(), scale=2.0, **options):
+    """Cases of an elementwise (input, target) loss: per shape and option set, differences off the kinks."""
+    def make(rng) -> list[Case]:
+        cases = []
+        for shape in shapes:
+            for opts in grid(**options):
+                x = rng.normal(0, scale, shape)
+                t = rng.normal(0, scale, shape)
+                d = away_from(x - t, [k for kink in kinks for k in kink(opts)])
+                cases.append(Case(label(opts, "x".join(map(str, shape))), opts, (t + d, t)))
+        return cases
+    return make
 
 
-class MSELoss(_Pointwise, _Reduced):
+@registered("squared error", _pair_cases([(4, 3), (2, 3, 2)]),
+            curve=elementwise(0.0, "prediction - target"), array_api=True)
+class MSELoss(Loss):
     """Squared error ``(x - t)^2``; see :func:`losslab.functional.mse_loss`."""
 
     _function = staticmethod(F.mse_loss)
     _backward = staticmethod(F.mse_loss_backward)
-    _kind = "mse"
+    _options = (reduction(),)
 
 
-class L1Loss(_Pointwise, _Reduced):
+@registered("absolute error", _pair_cases([(4, 3), (2, 3, 2)], kinks=[lambda o: [0.0]]),
+            curve=elementwise(0.0, "prediction - target"), array_api=True)
+class L1Loss(Loss):
     """Absolute error ``|x - t|``; see :func:`losslab.functional.l1_loss`."""
 
     _function = staticmethod(F.l1_loss)
     _backward = staticmethod(F.l1_loss_backward)
-    _kind = "l1"
+    _options = (reduction(),)
 
 
-class SmoothL1Loss(_Pointwise, Loss):
+@registered("quadratic below beta, linear above",
+            _pair_cases([(4, 3)], kinks=[lambda o: [0.0, -o["beta"], o["beta"]]], beta=[1.0, 0.5, 0.0]),
+            curve=elementwise(0.0, "prediction - target (beta 1)"), array_api=True)
+class SmoothL1Loss(Loss):
     """Quadratic below ``beta``, linear above; see :func:`losslab.functional.smooth_l1_loss`."""
 
     _function = staticmethod(F.smooth_l1_loss)
     _backward = staticmethod(F.smooth_l1_loss_backward)
-    _kind, _param_name = "smooth_l1", "beta"
-
-    def __init__(self, *, reduction: v.Reduction = "mean", beta: float = 1.0) -> None:
-        super().__init__()
-        self.reduction = v.check_reduction(reduction)
-        self.beta = v.check_scalar(beta, "beta", low=0.0)
-
-    def options(self):
-        return {"reduction": self.reduction, "beta": self.beta}
+    _options = (reduction(), scalar("beta", 1.0, low=0.0))
 
 
-class HuberLoss(_Pointwise, Loss):
+@registered("quadratic below delta, linear above (delta-scaled)",
+            _pair_cases([(4, 3)], kinks=[lambda o: [-o["delta"], o["delta"]]], delta=[1.0, 0.5, 2.0]),
+            curve=elementwise(0.0, "prediction - target (delta 1)"), array_api=True)
+class HuberLoss(Loss):
     """Quadratic below ``delta``, linear above; see :func:`losslab.functional.huber_loss`."""
 
     _function = staticmethod(F.huber_loss)
     _backward = staticmethod(F.huber_loss_backward)
-    _kind, _param_name = "huber", "delta"
-
-    def __init__(self, reduction: v.Reduction = "mean", delta: float = 1.0) -> None:
-        super().__init__()
-        self.reduction = v.check_reduction(reduction)
-        self.delta = v.check_scalar(delta, "delta", low=0.0, low_open=True)
-
-    def options(self):
-        return {"reduction": self.reduction, "delta": self.delta}
+    _options = (reduction(positional=True), scalar("delta", 1.0, positional=True, low=0.0, low_open=True))
 
 
+def _kl_cases(rng) -> list[Case]:
+    cases = []
+    for log_target in (False, True):
+        x = np.log(rng.dirichlet(np.ones(4), size=3))
+        p = rng.dirichlet(np.ones(4), size=3)
+        if not log_target:
+            p[0, 1] = 0.0  # 0 log 0 = 0
+        t = np.log(p) if log_target else p
+        cases.append(Case(f"log_target={log_target}", {"log_target": log_target}, (x, t)))
+    return cases
+
+
+@registered("KL divergence from log-probabilities", _kl_cases,
+            curve=Curve(lambda xs: ((col(xs, np.log(0.5)), np.full((len(xs), 2), 0.5)), {}),
+                        "log q of the first class (target p = [0.5, 0.5])", (-5.0, 0.0), column=0),
+            array_api=True)
 class KLDivLoss(Loss):
     """KL divergence from log-probabilities; see :func:`losslab.functional.kl_div`."""
 
     _function = staticmethod(F.kl_div)
     _backward = staticmethod(F.kl_div_backward)
-
-    def __init__(self, *, reduction: str = "mean", log_target: bool = False) -> None:
-        super().__init__()
-        self.reduction = v.check_reduction(reduction, F._KL_REDUCTIONS)
-        self.log_target = v.check_bool(log_target, "log_target")
-
-    def options(self):
-        return {"reduction": self.reduction, "log_target": self.log_target}
+    _options = (reduction(allowed=F.KL_REDUCTIONS), flag("log_target", False))
 
 
+def _poisson_cases(rng) -> list[Case]:
+    cases = []
+    for opts in grid(log_input=[True, False], full=[False, True]):
+        t = rng.poisson(2.0, (4, 3)).astype(float)
+        x = rng.normal(0, 1, (4, 3)) if opts["log_input"] else rng.uniform(0.3, 3.0, (4, 3))
+        cases.append(Case(label(opts), opts, (x, t)))
+    return cases
+
+
+@registered("Poisson negative log-likelihood", _poisson_cases,
+            curve=elementwise(2.0, "log rate (target count 2)", (-2.0, 3.0)), array_api=True)
 class PoissonNLLLoss(Loss):
     """Poisson negative log-likelihood; see :func:`losslab.functional.poisson_nll_loss`."""
 
     _function = staticmethod(F.poisson_nll_loss)
     _backward = staticmethod(F.poisson_nll_loss_backward)
-
-    def __init__(self, log_input: bool = True, full: bool = False, *, eps: float = 1e-8,
-                 reduction: v.Reduction = "mean") -> None:
-        super().__init__()
-        self.log_input = v.check_bool(log_input, "log_input")
-        self.full = v.check_bool(full, "full")
-        self.eps = v.check_scalar(eps, "eps", low=0.0)
-        self.reduction = v.check_reduction(reduction)
-
-    def options(self):
-        return {"log_input": self.log_input, "full": self.full, "eps": self.eps, "reduction": self.reduction}
+    _options = (flag("log_input", True, positional=True), flag("full", False, positional=True),
+                scalar("eps", 1e-8, low=0.0), reduction())
 
 
+def _gaussian_cases(rng) -> list[Case]:
+    cases = []
+    for full in (False, True):
+        for kind, vshape in (("hetero", (4, 3)), ("homo", (4,)), ("homo-keepdim", (4, 1)), ("homo-dim1", (1, 3))):
+            x, t = rng.normal(0, 1, (4, 3)), rng.normal(0, 1, (4, 3))
+            var = rng.uniform(0.2, 2.0, vshape)
+            cases.append(Case(f"{kind},full={full}", {"full": full}, (x, t, var)))
+    var = rng.uniform(0.0, 0.2, (4, 3))
+    cases.append(Case("clamped", {"eps": 0.1}, (rng.normal(0, 1, (4, 3)), rng.normal(0, 1, (4, 3)), var),
+                      numeric=False))
+    return cases
+
+
+@registered("Gaussian negative log-likelihood with variance", _gaussian_cases,
+            curve=Curve(lambda xs: ((xs, np.zeros_like(xs), np.ones_like(xs)), {}),
+                        "prediction - target (variance 1)"),
+            array_api=True)
 class GaussianNLLLoss(Loss):
     """Gaussian negative log-likelihood, ``L(input, target, var)``; gradients for input and var.
 
@@ -128,12 +143,4 @@ class GaussianNLLLoss(Loss):
     _backward = staticmethod(F.gaussian_nll_loss_backward)
     _inputs = ("input", "target", "var")
     _grad_inputs = ("input", "var")
-
-    def __init__(self, *, full: bool = False, eps: float = 1e-6, reduction: v.Reduction = "mean") -> None:
-        super().__init__()
-        self.full = v.check_bool(full, "full")
-        self.eps = v.check_scalar(eps, "eps", low=0.0)
-        self.reduction = v.check_reduction(reduction)
-
-    def options(self):
-        return {"full": self.full, "eps": self.eps, "reduction": self.reduction}
+    _options = (flag("full", False), scalar("eps", 1e-6, low=0.0), reduction())

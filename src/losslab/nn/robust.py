@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from .. import _validation as v
+import numpy as np
+
+from .._cases import Case, Curve, away_from, elementwise
 from ..functional import robust as F
-from ._base import Loss
+from ._base import Loss, registered
+from ._options import checked, reduction, scalar
 
 __all__ = ["LogCoshLoss", "QuantileLoss", "CharbonnierLoss"]
 
@@ -12,20 +15,40 @@ __all__ = ["LogCoshLoss", "QuantileLoss", "CharbonnierLoss"]
 DEFAULT_QUANTILES = (0.02, 0.1, 0.25, 0.5, 0.75, 0.9, 0.98)
 
 
+def _log_cosh_cases(rng) -> list[Case]:
+    return [Case("4x3", {}, (rng.normal(0, 2, (4, 3)), rng.normal(0, 2, (4, 3)))),
+            Case("2x3x2", {}, (rng.normal(0, 2, (2, 3, 2)), rng.normal(0, 2, (2, 3, 2))))]
+
+
+@registered("log(cosh(x - t)), a smooth Huber", _log_cosh_cases,
+            curve=elementwise(0.0, "prediction - target"), torch=False, array_api=True)
 class LogCoshLoss(Loss):
     """``log(cosh(x - t))``, a smooth Huber; see :func:`losslab.functional.log_cosh_loss`."""
 
     _function = staticmethod(F.log_cosh_loss)
     _backward = staticmethod(F.log_cosh_loss_backward)
-
-    def __init__(self, *, reduction: v.Reduction = "mean") -> None:
-        super().__init__()
-        self.reduction = v.check_reduction(reduction)
-
-    def options(self):
-        return {"reduction": self.reduction}
+    _options = (reduction(),)
 
 
+def _quantile_cases(rng) -> list[Case]:
+    cases = []
+    for quantiles in ((0.1, 0.5, 0.9), (0.25, 0.75), (0.02, 0.1, 0.25, 0.5, 0.75, 0.9, 0.98)):
+        t = rng.normal(0, 2, 5)
+        d = away_from(rng.normal(0, 2, (5, len(quantiles))), [0.0])
+        cases.append(Case(f"quantiles={quantiles}", {"quantiles": quantiles}, (t[:, None] + d, t)))
+    return cases
+
+
+def _check_levels(quantiles):
+    """Refuse bad levels now, not at the first call; keep what the caller gave."""
+    F.levels(quantiles)
+    return quantiles
+
+
+@registered("pinball loss for Q quantile levels at once", _quantile_cases,
+            curve=Curve(lambda xs: ((xs[:, None], np.zeros_like(xs)), {"quantiles": (0.9,)}),
+                        "prediction - target (quantile 0.9)"),
+            torch=False, array_api=True)
 class QuantileLoss(Loss):
     """Pinball loss for Q quantile levels, input (N, Q) against target (N,);
     see :func:`losslab.functional.quantile_loss`.
@@ -37,27 +60,23 @@ class QuantileLoss(Loss):
 
     _function = staticmethod(F.quantile_loss)
     _backward = staticmethod(F.quantile_loss_backward)
-
-    def __init__(self, quantiles=DEFAULT_QUANTILES, *, reduction: v.Reduction = "mean") -> None:
-        super().__init__()
-        self.reduction = v.check_reduction(reduction)
-        F._levels(quantiles)
-        self.quantiles = quantiles
-
-    def options(self):
-        return {"quantiles": self.quantiles, "reduction": self.reduction}
+    _options = (checked("quantiles", DEFAULT_QUANTILES, _check_levels, positional=True), reduction())
 
 
+def _charbonnier_cases(rng) -> list[Case]:
+    cases = []
+    for eps in (1e-3, 0.5):
+        t = rng.normal(0, 2, (4, 3))
+        d = away_from(rng.normal(0, 2, (4, 3)), [0.0], gap=0.05)  # curvature 1/eps at d = 0
+        cases.append(Case(f"eps={eps}", {"eps": eps}, (t + d, t)))
+    return cases
+
+
+@registered("sqrt((x - t)^2 + eps^2), a differentiable L1", _charbonnier_cases,
+            curve=elementwise(0.0, "prediction - target (eps 1e-3)"), torch=False, array_api=True)
 class CharbonnierLoss(Loss):
     """``sqrt((x - t)^2 + eps^2)``, a differentiable L1; see :func:`losslab.functional.charbonnier_loss`."""
 
     _function = staticmethod(F.charbonnier_loss)
     _backward = staticmethod(F.charbonnier_loss_backward)
-
-    def __init__(self, eps: float = 1e-3, *, reduction: v.Reduction = "mean") -> None:
-        super().__init__()
-        self.eps = v.check_scalar(eps, "eps", low=0.0, low_open=True)
-        self.reduction = v.check_reduction(reduction)
-
-    def options(self):
-        return {"eps": self.eps, "reduction": self.reduction}
+    _options = (scalar("eps", 1e-3, positional=True, low=0.0, low_open=True), reduction())

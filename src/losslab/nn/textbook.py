@@ -12,6 +12,7 @@ from __future__ import annotations
 from .. import _array_api as xpa
 from .. import _validation as v
 from ..functional import textbook as F
+from ..functional._book import as_rows, cross_entropy_rows, targets
 from ..functional.activation import softmax
 from ._base import Loss
 
@@ -70,20 +71,17 @@ class SoftmaxWithLoss(Loss):
         self.t = None
         self._rows = None  # t as (B, C) rows, what backward subtracts
 
-    def options(self):
-        return {}
-
     def forward(self, x, t):
         xp = xpa.namespace(x, t, names=("x", "t"))
         x = v.as_float_array(x, "x")
         v.check_ndim(x, "x", (1, 2), "a 2-D (B, C) batch of logits or a 1-D (C,) vector")
         if 0 in tuple(x.shape):
             raise ValueError(f"x must hold at least one sample and one class, got shape {tuple(x.shape)}")
-        rows, idx, batch = F._targets(t, x, "x")
+        rows, idx, batch = targets(t, x, "x")
         if idx is None:  # (y - t) / B is the gradient only for rows that are distributions
             rows = xpa.check_values(xpa.whole_rows(rows), _rows_sum_to_one)
         y = softmax(x, axis=-1)
-        self.loss = F._cross_entropy(F._as_rows(y, rows), rows, idx, batch)
+        self.loss = cross_entropy_rows(as_rows(y, rows), rows, idx, batch)
         self.y, self.t, self._rows = y, xpa.asarray(t, xp, x), rows
         return self.loss
 
@@ -95,7 +93,7 @@ class SoftmaxWithLoss(Loss):
         y = self.y
         xp = xpa.namespace(y)
         g = v.check_dout(dout, (), y.dtype, like=y)
-        dx = (F._as_rows(y, self._rows) - self._rows) / xpa.typed(self._rows.shape[0], y, xp) * g
+        dx = (as_rows(y, self._rows) - self._rows) / xpa.typed(self._rows.shape[0], y, xp) * g
         return xpa.astype(xp.reshape(dx, tuple(y.shape)), y.dtype, xp)
 
 
@@ -125,9 +123,6 @@ class MeanSquaredError(Loss):
         self.loss = None
         self.y = None
         self.t = None
-
-    def options(self):
-        return {}
 
     def forward(self, y, t):
         self.loss = super().forward(y, t)

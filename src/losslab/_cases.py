@@ -1,0 +1,105 @@
+"""What the registry knows of a loss beyond its class: sample calls, a plot recipe, a summary.
+
+:class:`Case` and :class:`Curve` are written beside each loss (in its
+:mod:`losslab.nn` family module, under ``@registered``); the small makers here
+(option grids, labels, kink-avoiding nudges) are shared by every family's cases.
+Case inputs are float64 (class labels int64); tests cast them to float32 where they
+check dtypes. Importing this module imports NumPy only.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+__all__ = ["Case", "Curve", "Entry", "grid", "label", "away_from", "index_targets", "pm1", "col", "elementwise"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One sample call of a loss: options and inputs, with a readable id."""
+
+    id: str
+    options: dict[str, Any]
+    inputs: tuple[np.ndarray, ...]
+    numeric: bool = True  # False where a clamp or kink makes central differences meaningless
+
+
+@dataclass(frozen=True)
+class Curve:
+    """How to draw a loss against one scalar: ``make(xs)`` builds one sample per value in ``xs``.
+
+    The plotted gradient is that of the differentiable input ``grad_input`` at
+    column ``column`` of each sample (the element that ``xs`` fills).
+    """
+
+    make: Callable[[np.ndarray], tuple[tuple, dict]]
+    xlabel: str
+    x_range: tuple[float, float] = (-3.0, 3.0)
+    grad_input: int = 0
+    column: int | None = None
+    # Losses that couple a whole batch (CTC, NT-Xent): ``make(x)`` builds one complete call per
+    # value, the plotted value is its 'sum' and the gradient is taken at index ``at``.
+    at: tuple | None = None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A loss's line in the registry, declared by :func:`losslab.nn.registered` on its class."""
+
+    summary: str
+    cases: Callable[[np.random.Generator], list[Case]]
+    curve: Curve | None = None
+    torch: bool = True       # torch.nn has a class of the same name and semantics
+    array_api: bool = False  # runs on any array library (losslab._array_api), tested on each
+
+
+def grid(**options: list) -> Iterator[dict[str, Any]]:
+    """Every combination of the option values, as dicts."""
+    keys = list(options)
+    for values in itertools.product(*(options[k] for k in keys)):
+        yield dict(zip(keys, values))
+
+
+def label(opts: dict[str, Any], extra: str = "") -> str:
+    """A case id from its options (``weight=array`` for arrays)."""
+    parts = [extra] if extra else []
+    for k, val in opts.items():
+        parts.append(f"{k}={'array' if isinstance(val, np.ndarray) else val}")
+    return ",".join(parts) or "default"
+
+
+def away_from(values: np.ndarray, kinks, gap: float = 5e-3) -> np.ndarray:
+    """Nudge values lying within ``gap`` of a kink, so central differences see one smooth piece."""
+    out = values.copy()
+    for k in kinks:
+        near = np.abs(out - k) < gap
+        out[near] = k + 3 * gap * np.where(out[near] >= k, 1, -1)
+    return out
+
+
+def index_targets(rng, shape, num_classes, ignore_index=None, ignored=1):
+    """Class labels, with ``ignored`` of them set to ``ignore_index`` when given."""
+    t = rng.integers(0, num_classes, size=shape)
+    if ignore_index is not None and t.size > 1:
+        flat = t.reshape(-1)
+        flat[rng.choice(flat.size, size=ignored, replace=False)] = ignore_index
+    return t
+
+
+def pm1(rng, shape):
+    """Labels -1 or +1."""
+    return rng.choice([-1.0, 1.0], size=shape)
+
+
+def col(xs, *rest):
+    """Rows ``[x, rest...]``: the first column varies."""
+    return np.stack([xs] + [np.full_like(xs, r) for r in rest], axis=1)
+
+
+def elementwise(target, xlabel, x_range=(-3.0, 3.0)) -> Curve:
+    """The curve of an elementwise loss against its input, at a fixed target."""
+    return Curve(lambda xs: ((xs, np.full_like(xs, target)), {}), xlabel, x_range)

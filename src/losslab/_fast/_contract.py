@@ -1,0 +1,127 @@
+"""The one contract by which a fused kernel joins a loss: :func:`fused` and :func:`defbackward`.
+
+A loss is a pure pair, ``name(*inputs, **options)`` and ``name_backward(dout, *inputs,
+**options)``, written by its definition for every input and option. A *kernel* is a
+third function with the same signature as ``name`` that returns ``(out, grad)`` (the
+loss and its gradient for ``dout = 1``, computed in one pass: an array, or a tuple of
+arrays for several differentiable inputs) for the calls it covers, and ``None`` for
+every other call, including every invalid one. Two decorators bind the three::
+
+    def _mse_kernel(input, target, *, reduction="mean"):
+        return _fast.pointwise(_fast.MSE, input, target, reduction)
+
+    @fused(_mse_kernel)
+    def mse_loss(input, target, *, reduction="mean"):
+        ...                                    # the definition: every layout and option
+
+    @defbackward(mse_loss)
+    def mse_loss_backward(dout, input, target, *, reduction="mean"):
+        ...                                    # the definition of the gradient
+
+Every caller then goes through the kernel first, whichever door it enters by:
+``mse_loss(...)`` returns the kernel's ``out``; ``mse_loss_backward(dout, ...)`` scales
+the kernel's gradient by ``dout``; :class:`losslab.nn.Loss` keeps the gradient that its
+forward call computed and hands it to ``backward``. Where the kernel answers ``None``
+the definitions run, so they alone decide results and errors outside the fused cases;
+``mse_loss.reference`` and ``mse_loss_backward.reference`` are those definitions,
+which the tests hold the kernel to.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable
+
+import numpy as np
+
+from .. import _validation as v
+
+__all__ = ["fused", "defbackward", "kernel_of", "scale_by_dout"]
+
+
+def _call_shape(reference: Callable) -> tuple[int, frozenset[str]]:
+    """Positional inputs and keyword options of ``reference``: a call outside them never reaches the kernel."""
+    params = inspect.signature(reference).parameters.values()
+    positional = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
+    return positional, frozenset(p.name for p in params if p.kind is p.KEYWORD_ONLY)
+
+
+def fused(kernel: Callable[..., Any]) -> Callable[[Callable], Callable]:
+    """Decorate a loss's pure function: ``kernel(*inputs, **options)`` answers first.
+
+    The decorated function keeps the definition's name, docstring and signature, and
+    carries ``.reference`` (the definition) and ``.kernel``.
+    """
+    def attach(reference: Callable) -> Callable:
+        positional, keywords = _call_shape(reference)
+
+        @functools.wraps(reference)
+        def function(*inputs, **options):
+            if len(inputs) == positional and (not options or keywords.issuperset(options)):
+                hit = kernel(*inputs, **options)
+                if hit is not None:
+                    return hit[0]
+            return reference(*inputs, **options)
+
+        function.reference = reference
+        function.kernel = kernel
+        return function
+
+    return attach
+
+
+def defbackward(function: Callable) -> Callable[[Callable], Callable]:
+    """Decorate the backward definition of a :func:`fused` function: its kernel's gradient answers first."""
+    kernel = function.kernel
+
+    def attach(reference: Callable) -> Callable:
+        positional, keywords = _call_shape(reference)
+        positional -= 1  # dout
+
+        @functools.wraps(reference)
+        def backward(dout, *inputs, **options):
+            if len(inputs) == positional and (not options or keywords.issuperset(options)):
+                hit = kernel(*inputs, **options)
+                if hit is not None:
+                    return scale_by_dout(hit[1], dout, np.shape(hit[0]))
+            return reference(dout, *inputs, **options)
+
+        backward.reference = reference
+        backward.kernel = kernel
+        return backward
+
+    return attach
+
+
+def kernel_of(function: Callable) -> Callable | None:
+    """The kernel attached to ``function`` by :func:`fused`, or ``None``."""
+    return getattr(function, "kernel", None)
+
+
+def scale_by_dout(grad, dout, out_shape: tuple[int, ...]):
+    """``grad`` (fresh arrays for ``dout = 1``) times the upstream gradient, in place.
+
+    ``dout`` is validated as the definitions do (a scalar, or an array of the loss's
+    output shape ``out_shape``). Where ``grad`` has more axes than the output (a class
+    axis after the output's axes, as in cross-entropy), ``dout`` broadcasts along them.
+    A tuple of gradients (several differentiable inputs) is scaled array by array.
+    """
+    if dout.__class__ in (float, int) and dout == 1:
+        return grad
+    first = grad[0] if isinstance(grad, tuple) else grad
+    g = v.check_dout(dout, out_shape, first.dtype)
+    if isinstance(grad, tuple):
+        return tuple(_scale(gi, g) for gi in grad)
+    return _scale(grad, g)
+
+
+def _scale(grad: np.ndarray, g: np.ndarray) -> np.ndarray:
+    if g.ndim == 0:
+        if g != 1:
+            np.multiply(grad, g, out=grad)
+        return grad
+    if g.ndim < grad.ndim:
+        g = g.reshape(g.shape + (1,) * (grad.ndim - g.ndim))
+    np.multiply(grad, g, out=grad)
+    return grad

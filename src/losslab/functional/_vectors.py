@@ -1,0 +1,48 @@
+"""Vector helpers shared by the embedding and metric-learning families: a second input, p-norms."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _array_api as xpa
+from .. import _validation as v
+
+
+def second_input(x, name: str, first: np.ndarray, first_name: str) -> np.ndarray:
+    """Another differentiable input: a float array of ``first``'s shape, cast to its dtype."""
+    arr = v.as_float_array(x, name)
+    v.check_same_shape(first, arr, first_name, name)
+    return xpa.astype(arr, first.dtype, xpa.namespace(arr))
+
+
+def pnorm(u: np.ndarray, p: float, xp=None) -> np.ndarray:
+    """``||u||_p`` along the last axis, scaled by the largest entry so ``|u|^p`` cannot overflow."""
+    xp = xpa.namespace(u) if xp is None else xp
+    a = xp.abs(u)
+    if p == 1:
+        return xp.sum(a, axis=-1)
+    if a.shape[-1] == 0:  # the norm of an empty vector is 0
+        big = xp.sum(a, axis=-1, keepdims=True)  # zeros of shape (..., 1)
+    else:
+        big = xp.max(a, axis=-1, keepdims=True)  # |u| >= 0: the max of |u| and 0
+    r = a / xp.where(big > 0, big, 1)
+    s = xp.sqrt(xp.sum(r * r, axis=-1)) if p == 2 else (xp.sum(r ** p, axis=-1)) ** (1 / p)
+    return big[..., 0] * s
+
+
+def pnorm_grad(u: np.ndarray, norm: np.ndarray, p: float, xp=None) -> np.ndarray:
+    """``d ||u||_p / du = sign(u) (|u| / ||u||_p)^(p-1)``; 0 where the norm is 0 (PyTorch's choice)."""
+    xp = xpa.namespace(u) if xp is None else xp
+    if p == 1:
+        return xp.sign(u)
+    n = norm[..., None]
+    safe = xp.where(n > 0, n, 1)
+    if p == 2:
+        grad = u / safe
+    else:
+        r = xp.abs(u) / safe  # in [0, 1]: no overflow
+        if p < 1:  # r^(p-1) is infinite at r = 0, where PyTorch puts 0
+            grad = xp.where(r > 0, xp.sign(u) * xp.where(r > 0, r, 1) ** (p - 1), 0)
+        else:
+            grad = xp.sign(u) * r ** (p - 1)
+    return xpa.astype(xp.where(n > 0, grad, 0), u.dtype, xp)
