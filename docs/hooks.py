@@ -123,7 +123,10 @@ def undocumented(package, modules: list[str]) -> list[str]:
             missing.append(dotted)
         for name in module.exports or []:
             name = name if isinstance(name, str) else name.name
-            obj = module[name]
+            try:
+                obj = module[name]
+            except KeyError:  # provided by the module's __getattr__ (registry.LOSSES, read afresh on each access)
+                continue
             target = obj.final_target if obj.is_alias else obj
             if not _is_documented(target):
                 missing.append(f"{dotted}.{name}")
