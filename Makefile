@@ -46,7 +46,7 @@ dist: $(VENV)/.release  ## build the sdist and wheel, twine-check them, smoke-te
 
 docs: $(VENV)/.docs  ## the documentation site, strict (a warning fails), into site/
 	$(BIN)/python docs/gen_pages.py
-	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs build --strict  # not --quiet: it hides the warnings strict counts
 
 docs-serve: docs  ## the site on http://127.0.0.1:8000 while you edit
 	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs serve

@@ -427,6 +427,7 @@ def _png_path_ok(path: str | None, option: str) -> None:
 # ----------------------------------------------------------------------------- the parser
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``losslab`` command's argument parser: every subcommand with its options, choices and defaults."""
     from .train import TARGET_KINDS
     from .train.run import ACTIVATIONS, DEFAULT_LR, OPTIMIZERS
 
@@ -526,6 +527,11 @@ def _stdout_gone() -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``losslab`` command with ``argv`` (default: the process's arguments); returns the exit status.
+
+    0 for success, 1 when a run fails (a failed check, a diverged training), 2 for a usage mistake or an
+    environment problem (one line on standard error, never a traceback), 130 after Ctrl-C.
+    """
     try:
         parser = build_parser()
         try:

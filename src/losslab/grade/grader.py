@@ -47,6 +47,7 @@ class ExerciseReport:
     titles: tuple[str, str] = ("", "")  # English, Chinese
 
     def title(self, lang: str = "en") -> str:
+        """The exercise's title in ``lang``."""
         return self.titles[1] if lang == "zh" else self.titles[0]
 
     @property

@@ -33,8 +33,8 @@ TARGET_KINDS: dict[str, str] = {
     "MultiLabelMarginLoss": "padded",
 }
 
-#: The losses whose input is not a raw score: the head applied to the network's output first.
 HEADS: dict[str, str] = {"NLLLoss": "log_softmax", "BCELoss": "sigmoid"}
+"""The losses whose input is not a raw score: the head applied to the network's output first."""
 
 
 class _Headed:

@@ -24,6 +24,7 @@ OPTIMIZERS = {"sgd": "SGD", "momentum": "Momentum", "nesterov": "Nesterov", "ada
               "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW"}
 #: Each optimizer's default learning rate (its class's ``default_lr``), used when ``lr`` is None.
 DEFAULT_LR = {name: getattr(optim, cls).default_lr for name, cls in OPTIMIZERS.items()}
+"""Each optimizer's default learning rate, by its command-line name (used when ``lr`` is None)."""
 ACTIVATIONS = ("relu", "sigmoid", "tanh")
 
 
