@@ -23,7 +23,6 @@ import contextlib
 import dataclasses
 import os
 import uuid
-from pathlib import Path
 from typing import Sequence
 
 from .grader import FileReport, _problem, grade_source, read_submission, skipped_reports, submissions

@@ -2,7 +2,7 @@
 
 A probe is a function ``probe(module, cases, rec) -> dict`` run in the judge's own
 process, where ``module`` is the running submission (a
-:class:`~losslab.grade.sandbox.Session`: ``rec.need(module, name)`` is a handle on what
+:class:`~losslab.grade._session.Session`: ``rec.need(module, name)`` is a handle on what
 the file defines, and calling a handle calls the learner's code in its sandbox),
 ``cases`` the exercise's inputs and ``rec`` a :class:`Recorder`. Every call into
 learner code goes through ``rec.call(label, fn, *args)`` so that an exception, a
