@@ -5,12 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _support import as_tuple, case_args
 
 import losslab.functional as F
 import losslab.nn as nn
 from losslab.registry import LOSSES
-
-from _support import as_tuple, case_args
 
 # --------------------------------------------------------------------------- ragged nested lists
 
@@ -297,3 +296,31 @@ def test_dice_docstring_states_the_optax_smooth_of_0_2_7():
     optax_0_2_7 = 1 - ((2 * inter + 2 * s) / (total + 2 * s)).mean(axis=1)
     np.testing.assert_allclose(F.dice_loss(p, t, smooth=2 * s, reduction="none"), optax_0_2_7, rtol=1e-14)
     np.testing.assert_allclose(F.tversky_loss(p, t, smooth=s, reduction="none"), optax_0_2_7, rtol=1e-14)
+
+
+def _dask_cases_with_numpy_options():
+    params = []
+    for spec in LOSSES:
+        if not spec.array_api:
+            continue
+        for case in spec.make_cases():
+            if any(isinstance(val, np.ndarray) for val in case.options.values()):
+                params.append(pytest.param(spec, case, id=f"{spec.name}-{case.id}"))
+    return params
+
+
+@pytest.mark.parametrize("spec, case", _dask_cases_with_numpy_options())
+def test_dask_inputs_with_numpy_options_match_numpy(spec, case):
+    da = _dask()
+    inputs, options = case_args(case)
+    dinputs = tuple(da.from_array(np.asarray(a)) if isinstance(a, np.ndarray) else a for a in inputs)
+    for reduction in spec.reductions:
+        out = spec.function(*inputs, **options, reduction=reduction)
+        dout = np.random.default_rng(7).uniform(0.5, 1.5, np.shape(out))
+        grads = as_tuple(spec.backward(dout, *inputs, **options, reduction=reduction))
+        lout = spec.function(*dinputs, **options, reduction=reduction)
+        lgrads = as_tuple(spec.backward(da.from_array(dout), *dinputs, **options, reduction=reduction))
+        assert isinstance(lout, da.Array)
+        np.testing.assert_allclose(lout.compute(), out, rtol=1e-12, atol=1e-14)
+        for lg, g in zip(lgrads, grads, strict=True):
+            np.testing.assert_allclose(lg.compute(), g, rtol=1e-12, atol=1e-14)
