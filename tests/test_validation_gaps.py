@@ -23,6 +23,13 @@ def test_ragged_list_names_the_argument(position, name):
         F.mse_loss(*args)
 
 
+def test_ragged_list_through_the_class_names_the_argument():
+    with pytest.raises(ValueError, match=r"^input must be a rectangular array"):
+        nn.MSELoss()([[1.0, 2.0], [3.0]], np.zeros((2, 2)))
+    with pytest.raises(ValueError, match=r"^target must be a rectangular array"):
+        nn.CrossEntropyLoss()(np.zeros((2, 3)), [[0], [1, 2]])
+
+
 def test_ragged_class_labels_name_the_target():
     with pytest.raises(ValueError, match=r"^target must be a rectangular array, got a nested list"):
         F.cross_entropy(np.zeros((2, 3)), [[0, 1], [2]])
@@ -161,6 +168,18 @@ def test_memmap_gives_the_bits_of_an_ndarray(name, case_inputs, dtype, tmp_path)
         dout = 1.0 if np.ndim(out) == 0 else np.full(np.shape(out), 0.5, dtype)
         assert _bits(function(mx, mt, reduction=reduction)) == _bits(out)
         assert _bits(backward(dout, mx, mt, reduction=reduction)) == _bits(backward(dout, x, t, reduction=reduction))
+
+
+def test_memmap_is_viewed_not_copied(tmp_path):
+    from losslab._fast._contract import plain_inputs
+
+    x = np.arange(6.0).reshape(2, 3)
+    m = _memmap(x, tmp_path / "v.dat")
+    viewed, same, label = plain_inputs((m, x, 3))
+    assert viewed.__class__ is np.ndarray and np.shares_memory(viewed, m)
+    assert same is x and label == 3
+    F.mse_loss(m, x)
+    np.testing.assert_array_equal(m, x)  # the caller's file is left as it was
 
 
 @pytest.mark.parametrize("cls_name", ["CrossEntropyLoss", "BCEWithLogitsLoss", "SmoothL1Loss"])
