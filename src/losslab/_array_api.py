@@ -16,7 +16,10 @@ Rules of :func:`namespace`:
   any library; lists and Python scalars are read as NumPy reads them (``float64``
   for Python floats, see :func:`asarray`), then moved to that library.
 * Arrays of two libraries in one call are a ``TypeError`` naming both: "input is a
-  torch.Tensor but target is a numpy.ndarray: pass arrays of one library".
+  torch.Tensor but target is a numpy.ndarray: pass arrays of one library" (mixing would
+  mean a silent transfer between devices). The one exception is NumPy arrays with Dask
+  arrays: Dask takes NumPy arrays into its graphs as they are, so the call computes in
+  Dask (a class weight, a ``var``, quantiles given as NumPy arrays).
 
 Values of lazy arrays (:func:`check_values`). Checks of *values* (labels in
 {1, -1}, class indices in range, probabilities in [0, 1], nonzero denominators)
@@ -100,7 +103,8 @@ def _type_name(a, library: str) -> str:
 def namespace(*arrays, names: tuple[str, ...] | None = None):
     """The array namespace of ``arrays``: ``numpy`` itself for NumPy inputs, else array_api_compat's.
 
-    ``names`` (one per argument) word the error when two array libraries are mixed.
+    ``names`` (one per argument) word the error when two array libraries are mixed, and the
+    error for a ragged nested list.
 
     >>> import numpy as np
     >>> namespace(np.ones(3), 2.0, None) is np
@@ -110,9 +114,13 @@ def namespace(*arrays, names: tuple[str, ...] | None = None):
     for i, a in enumerate(arrays):
         lib = _library(a)
         if lib is None:
+            if a.__class__ in (list, tuple) and names is not None:
+                _numpy(a, names[i])  # a ragged nested list is named here, before any reads it
             continue
-        if first is None:
+        if first is None or first[1] == "numpy" and lib == "dask":
             first = (i, lib, a)
+        elif lib == "numpy" and first[1] == "dask":
+            continue  # Dask takes NumPy arrays into its graphs (weights, parameters): no transfer
         elif lib != first[1]:
             j, first_lib, first_a = first
             name_i, name_j = (names[k] if names is not None else f"argument {k + 1}" for k in (i, j))
@@ -122,7 +130,7 @@ def namespace(*arrays, names: tuple[str, ...] | None = None):
             )
     if first is None or first[1] == "numpy":
         return np
-    return _compat().array_namespace(*(a for a in arrays if _library(a) is not None))
+    return _compat().array_namespace(*(a for a in arrays if _library(a) not in (None, "numpy")))
 
 
 def _on(like, xp) -> dict:
@@ -132,14 +140,33 @@ def _on(like, xp) -> dict:
     return {"device": _compat().device(like)}
 
 
-def asarray(x, xp, like=None):
+def asarray(x, xp, like=None, name: str | None = None):
     """``x`` as an array of ``xp``: its own arrays unchanged; scalars and lists read as NumPy reads
-    them, placed on ``like``'s device."""
+    them, placed on ``like``'s device; a NumPy array with Dask (see :func:`namespace`) as a Dask array.
+
+    A ragged nested list is a ``ValueError`` naming ``name`` (the argument it was passed as).
+    """
     if xp is np:
-        return np.asarray(x)
-    if _library(x) is not None:
+        return _numpy(x, name)
+    lib = _library(x)
+    if lib == "numpy" and _compat().is_dask_namespace(xp):
+        return xp.asarray(x)
+    if lib is not None:
         return x
-    return xp.asarray(np.asarray(x), **_on(like, xp))
+    return xp.asarray(_numpy(x, name), **_on(like, xp))
+
+
+def _numpy(x, name: str | None):
+    """``np.asarray(x)``, with NumPy's error about a ragged nested list said in losslab's words."""
+    try:
+        return np.asarray(x)
+    except ValueError as exc:
+        if not isinstance(x, (list, tuple)):
+            raise
+        raise ValueError(
+            f"{name or 'an argument'} must be a rectangular array, got a nested list whose rows have "
+            f"different lengths (a ragged list); pass lists of equal lengths or an array"
+        ) from exc
 
 
 def const(value, like, xp):

@@ -47,12 +47,12 @@ def as_float_array(x, name: str) -> np.ndarray:
     """
     xp = xpa.namespace(x)
     if xp is not np:
-        arr = xpa.asarray(x, xp)
+        arr = xpa.asarray(x, xp, name=name)
         if xpa.is_float(arr, xp):
             return arr
         raise TypeError(f"{name} must be a float32 or float64 array, got {_describe(arr)}; "
                         f"convert it to float32 or float64 first")
-    arr = np.asarray(x)
+    arr = xpa.asarray(x, np, name=name)
     if arr.dtype in FLOAT_DTYPES:
         return arr
     if arr.dtype == object:
@@ -67,7 +67,7 @@ def as_real_like(x, name: str, like: np.ndarray, like_name: str = "input",
                  shape: tuple[int, ...] | None = None) -> np.ndarray:
     """Return real-valued ``x`` cast to ``like``'s dtype, with ``like``'s shape (or ``shape``)."""
     xp = xpa.namespace(x, like, names=(name, like_name))
-    arr = xpa.asarray(x, xp, like)
+    arr = xpa.asarray(x, xp, like, name=name)
     if not xpa.has_kind(arr, "biuf", xp):
         raise TypeError(f"{name} must hold real numbers, got {_describe(arr)}")
     expected = tuple(like.shape) if shape is None else shape
@@ -99,7 +99,7 @@ def as_class_indices(t, name: str, num_classes: int, *, ignore_index: int | None
     (the scores) names the array library to return.
     """
     xp = xpa.namespace(t, like, names=(name, "input"))
-    arr = xpa.asarray(t, xp, like)
+    arr = xpa.asarray(t, xp, like, name=name)
     if not xpa.has_kind(arr, "iu", xp):
         raise TypeError(
             f"{name} must hold integer class indices, got {_describe(arr)}; "
@@ -107,7 +107,6 @@ def as_class_indices(t, name: str, num_classes: int, *, ignore_index: int | None
         )
     if shape is not None and tuple(arr.shape) != shape:
         raise ValueError(f"{name} must have shape {shape}, got {tuple(arr.shape)}")
-    arr = xpa.astype(arr, xp.int64, xp)
 
     def in_range(a, start):
         bad = (a < 0) | (a >= num_classes)
@@ -120,13 +119,14 @@ def as_class_indices(t, name: str, num_classes: int, *, ignore_index: int | None
                 f"[0, {num_classes - 1}] for {num_classes} classes"
                 + (f" (or ignore_index={ignore_index})" if ignore_index is not None else "")
             )
-    return xpa.check_values(arr, in_range)
+    # checked in the labels' own dtype, so a uint64 label of 2**63 or more is named as it is, not wrapped
+    return xpa.astype(xpa.check_values(arr, in_range), xp.int64, xp)
 
 
 def check_labels_pm1(y: np.ndarray, name: str, *, like=None) -> np.ndarray:
     """Labels of the margin losses: every value must be 1 or -1."""
     xp = xpa.namespace(y, like, names=(name, "input"))
-    arr = xpa.asarray(y, xp, like)
+    arr = xpa.asarray(y, xp, like, name=name)
     if not xpa.has_kind(arr, "biuf", xp):
         raise TypeError(f"{name} must hold the labels 1 and -1, got {_describe(arr)}")
 
@@ -157,7 +157,7 @@ def as_class_distribution(target, x, xp):
     shape (N, C) are returned as they are (values must be >= 0).
     """
     n, c = x.shape
-    t = xpa.asarray(target, xp, x)
+    t = xpa.asarray(target, xp, x, name="target")
     if tuple(t.shape) == tuple(x.shape):
         q = as_real_like(as_float_array(t, "target"), "target", x)
 
@@ -191,7 +191,7 @@ def check_weight(weight, name: str, length: int, dtype: np.dtype, *, like=None, 
         return None
     if xp is None:
         xp = xpa.namespace(weight, like, names=(name, "input"))
-    arr = xpa.asarray(weight, xp, like)
+    arr = xpa.asarray(weight, xp, like, name=name)
     if not xpa.has_kind(arr, "biuf", xp):
         raise TypeError(f"{name} must be a 1-D array of real numbers, got {_describe(arr)}")
     if tuple(arr.shape) != (length,):
@@ -208,7 +208,7 @@ def check_broadcastable(arr, name: str, to_shape: tuple[int, ...], dtype: np.dty
     ``like`` (the input) names the array library to return.
     """
     xp = xpa.namespace(arr, like, names=(name, "input"))
-    a = xpa.asarray(arr, xp, like)
+    a = xpa.asarray(arr, xp, like, name=name)
     if not xpa.has_kind(a, "biuf", xp):
         raise TypeError(f"{name} must hold real numbers, got {_describe(a)}")
     try:
@@ -227,7 +227,7 @@ def check_scalar(value, name: str, *, low: float | None = None, high: float | No
     if isinstance(value, bool) or not isinstance(value, kinds):
         what = "an integer" if integer else "a real number"
         raise TypeError(f"{name} must be {what}, got {value!r} of type {type(value).__name__}")
-    if not np.isfinite(value):
+    if not isinstance(value, numbers.Integral) and not np.isfinite(value):  # an int of any size is finite
         raise ValueError(f"{name} must be finite, got {value!r}")
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
@@ -254,7 +254,7 @@ def check_dout(dout, out_shape: tuple[int, ...], dtype: np.dtype, *, like=None, 
     """
     if xp is None:
         xp = xpa.namespace(dout, like, names=("dout", "input"))
-    arr = xpa.asarray(dout, xp, like)
+    arr = xpa.asarray(dout, xp, like, name="dout")
     if not xpa.has_kind(arr, "biuf", xp):
         raise TypeError(f"dout must hold real numbers, got {_describe(arr)}")
     if tuple(arr.shape) != tuple(out_shape) and tuple(arr.shape) != ():

@@ -37,7 +37,7 @@ import numpy as np
 
 from .. import _validation as v
 
-__all__ = ["fused", "defbackward", "kernel_of", "scale_by_dout"]
+__all__ = ["fused", "defbackward", "kernel_of", "scale_by_dout", "plain_inputs"]
 
 
 def _call_shape(reference: Callable) -> tuple[int, frozenset[str]]:
@@ -45,6 +45,17 @@ def _call_shape(reference: Callable) -> tuple[int, frozenset[str]]:
     params = inspect.signature(reference).parameters.values()
     positional = sum(p.kind is p.POSITIONAL_OR_KEYWORD for p in params)
     return positional, frozenset(p.name for p in params if p.kind is p.KEYWORD_ONLY)
+
+
+def plain_inputs(inputs: tuple) -> tuple:
+    """``inputs`` with each ndarray subclass (``np.memmap``, ...) as the plain ndarray it views, not a copy.
+
+    The values are the same, so the kernel answers for them as for an ndarray: the same
+    bits wherever the arrays lie.
+    """
+    if all(a.__class__ is np.ndarray or not isinstance(a, np.ndarray) for a in inputs):
+        return inputs
+    return tuple(np.asarray(a) if isinstance(a, np.ndarray) else a for a in inputs)
 
 
 def fused(kernel: Callable[..., Any]) -> Callable[[Callable], Callable]:
@@ -59,7 +70,7 @@ def fused(kernel: Callable[..., Any]) -> Callable[[Callable], Callable]:
         @functools.wraps(reference)
         def function(*inputs, **options):
             if len(inputs) == positional and (not options or keywords.issuperset(options)):
-                hit = kernel(*inputs, **options)
+                hit = kernel(*plain_inputs(inputs), **options)
                 if hit is not None:
                     return hit[0]
             return reference(*inputs, **options)
@@ -82,7 +93,7 @@ def defbackward(function: Callable) -> Callable[[Callable], Callable]:
         @functools.wraps(reference)
         def backward(dout, *inputs, **options):
             if len(inputs) == positional and (not options or keywords.issuperset(options)):
-                hit = kernel(*inputs, **options)
+                hit = kernel(*plain_inputs(inputs), **options)
                 if hit is not None:
                     return scale_by_dout(hit[1], dout, np.shape(hit[0]))
             return reference(dout, *inputs, **options)

@@ -134,7 +134,8 @@ def cross_entropy(input, target, weight, ignore_index, reduction, label_smoothin
     ``weight``, no label smoothing, any ``ignore_index`` (at least one row not ignored).
     """
     if (weight is not None or label_smoothing.__class__ not in (int, float) or label_smoothing != 0
-            or ignore_index.__class__ is not int or not isinstance(reduction, str) or reduction not in REDUCTIONS
+            or ignore_index.__class__ is not int or not -2**63 <= ignore_index < 2**63
+            or not isinstance(reduction, str) or reduction not in REDUCTIONS
             or input.__class__ is not np.ndarray or target.__class__ is not np.ndarray):
         return None
     x, t = input, target

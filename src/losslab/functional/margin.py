@@ -305,7 +305,6 @@ def _label_lists(target, x: np.ndarray, xp) -> np.ndarray:
         )
     if tuple(arr.shape) != tuple(x.shape):
         raise ValueError(f"target must have the shape of input, {tuple(x.shape)}, got {tuple(arr.shape)}")
-    arr = xpa.astype(arr, xp.int64, xp)
     c = x.shape[-1]
 
     def in_range(a, start):
@@ -315,7 +314,7 @@ def _label_lists(target, x: np.ndarray, xp) -> np.ndarray:
                 f"target holds the value {int(xpa.first_value(a, bad))}, out of range: expected class indices "
                 f"in [0, {c - 1}] for {c} classes, or -1 to end a row's list"
             )
-    return xpa.check_values(arr, in_range)
+    return xpa.astype(xpa.check_values(arr, in_range), xp.int64, xp)  # checked before a uint64 could wrap
 
 
 def _multilabel_margin_args(input, target, reduction):

@@ -329,9 +329,10 @@ def _gaussian_var(var, x: np.ndarray, xp) -> np.ndarray:
     if isinstance(var, float):
         va = xpa.full(tuple(x.shape), var, x, xp)
     else:
-        va = xpa.asarray(var, xp, x)
-        if not xpa.has_kind(va, "biuf", xp):
-            raise TypeError(f"var must hold real numbers, got an array of dtype {va.dtype}")
+        va = xpa.asarray(var, xp, x, name="var")
+        if not xpa.is_float(va, xp):  # differentiable, as the input
+            raise TypeError(f"var must hold real numbers as float32 or float64 (or be a Python float), "
+                            f"got {xpa.describe(va)}")
         va = xpa.astype(va, x.dtype, xp)
     va = xpa.check_values(va, _check_nonnegative)
     x_shape, va_shape = tuple(x.shape), tuple(va.shape)
@@ -419,5 +420,5 @@ def gaussian_nll_loss_backward(dout, input, target, var, *, full: bool = False, 
     if var_shape == ():
         gv = xp.sum(gv)  # a Python float shared by every element
     if xp is np:
-        gv = np.asarray(gv)
+        gv = np.require(gv, requirements="W")  # a fresh array, never a read-only broadcast view
     return xpa.astype(gx, x.dtype, xp), xpa.astype(xp.reshape(gv, var_shape), x.dtype, xp)

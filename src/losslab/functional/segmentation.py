@@ -134,10 +134,12 @@ def dice_loss(input, target, *, smooth: float = 1.0, logits: bool = False, reduc
               -\frac{1}{C}\, \frac{2 t_i - D_{nc}}{\sum_i p_i + \sum_i t_i + s}
 
     (then through the sigmoid / softmax when ``logits=True``). This is the definition of
-    ``optax.losses.dice_loss`` (classes last there, ``reduction='mean'`` over classes,
-    one ``smooth`` added to numerator and denominator, default 1) and of MONAI's
-    ``DiceLoss`` with ``smooth_nr = smooth_dr = smooth``, ``batch=False``, whose 'mean'
-    over (N, C) equals our 'mean' over N.
+    MONAI's ``DiceLoss`` with ``smooth_nr = smooth_dr = smooth``, ``batch=False``, whose
+    'mean' over (N, C) equals our 'mean' over N, and of ``optax.losses.dice_loss`` up to
+    optax 0.2.6 with the same ``smooth`` (classes last there, ``reduction='mean'`` over
+    classes). Since optax 0.2.7, optax's ``dice_loss(smooth=s)`` is
+    :math:`1 - (2 \sum_i p_i t_i + 2s) / (\sum_i p_i + \sum_i t_i + 2s)`: losslab's
+    ``dice_loss(smooth=2 * s)``, or ``tversky_loss(smooth=s)``.
 
     Shapes: ``input`` (N, C, d1, ..., dK) probabilities in [0, 1] (or logits); ``target`` the
     same shape with values in [0, 1], or integer class indices (N, d1, ..., dK) (labels 0/1

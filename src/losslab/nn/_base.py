@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable, ClassVar
 
 from .._cases import Entry
-from .._fast._contract import kernel_of, scale_by_dout
+from .._fast._contract import kernel_of, plain_inputs, scale_by_dout
 from .._validation import BackwardBeforeForwardError
 from ._options import Configurable
 
@@ -55,7 +55,7 @@ class Loss(Configurable):
         state = self.__dict__   # plain stores below: they change no option
         options = state.get("_current") or self._options_now()
         kernel = cls._kernel
-        hit = None if kernel is None else kernel(*inputs, **options)
+        hit = None if kernel is None else kernel(*plain_inputs(inputs), **options)
         state["_pending"] = None
         if hit is None:
             function = cls._function
