@@ -18,6 +18,7 @@ import numpy as np
 from .. import _array_api as xpa
 from .. import _fast
 from .. import _validation as v
+from ._numerics import times
 from ._reduction import reduce, upstream
 
 __all__ = [
@@ -289,7 +290,10 @@ def poisson_nll_loss(input, target, *, log_input: bool = True, full: bool = Fals
     full = v.check_bool(full, "full")
     v.check_scalar(eps, "eps", low=0.0)
     if log_input:
-        loss = xp.exp(x) - t * x
+        with np.errstate(over="ignore"):  # e^x or t x beyond the float range is +-inf, its true value
+            rate = xp.exp(x)
+            # where e^x is inf it outgrows t x (IEEE's inf - inf would be NaN); t = 0 drops t x
+            loss = rate - times(t, xp.where(rate == math.inf, 0, x), xp)
     else:
         loss = x - t * xp.log(x + xpa.typed(eps, x, xp))
     if full:
@@ -312,7 +316,11 @@ def poisson_nll_loss_backward(dout, input, target, *, log_input: bool = True, fu
     v.check_bool(full, "full")
     v.check_scalar(eps, "eps", low=0.0)
     g = upstream(dout, tuple(x.shape), x.dtype, reduction, like=x)
-    local = xp.exp(x) - t if log_input else 1 - t / (x + xpa.typed(eps, x, xp))
+    if log_input:
+        with np.errstate(over="ignore"):  # e^x beyond the float range is inf, its true value
+            local = xp.exp(x) - t
+    else:
+        local = 1 - t / (x + xpa.typed(eps, x, xp))
     return local * g
 
 
@@ -387,7 +395,8 @@ def gaussian_nll_loss(input, target, var, *, full: bool = False, eps: float = 1e
     x, t, full, xp = _gaussian_setup(input, target, var, full, eps, reduction)
     vc = xp.maximum(_gaussian_var(var, x, xp), xpa.typed(eps, x, xp))
     d = x - t
-    loss = 0.5 * (xp.log(vc) + d * d / vc)
+    with np.errstate(over="ignore"):  # a squared residual beyond the float range is inf, its true value
+        loss = 0.5 * (xp.log(vc) + d * d / vc)
     if full:
         loss = loss + xpa.typed(0.5 * math.log(2 * math.pi), x, xp)
     return reduce(xpa.astype(loss, x.dtype, xp), reduction)
@@ -410,7 +419,8 @@ def gaussian_nll_loss_backward(dout, input, target, var, *, full: bool = False, 
     g = upstream(dout, x_shape, x.dtype, reduction, like=x)
     d = x - t
     gx = (d / vc) * g
-    gv = (0.5 * (1 / vc - d * d / (vc * vc))) * g
+    with np.errstate(over="ignore"):  # (vc^2 = inf: d^2 / vc^2 = 0, its true value)
+        gv = (0.5 * (1 / vc - d * d / (vc * vc))) * g
     gv = xp.broadcast_to(gv, x_shape)
     summed = tuple(i for i, (a, b) in enumerate(zip(x_shape, va.shape)) if a != b)
     if summed:  # homoscedastic: a variance shared along a dimension gets the sum of its gradients
