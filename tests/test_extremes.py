@@ -345,3 +345,14 @@ def test_nt_xent_loss_with_an_infinite_entry_is_the_loss_of_its_direction(dtype)
     g1, g2 = F.nt_xent_loss_backward(1.0, view1, view2, temperature=0.5)
     check(g1[0], [0.0, 0.0], dtype)  # an infinitely long embedding does not turn
     check(g2, F.nt_xent_loss_backward(1.0, unit, view2, temperature=0.5)[1], dtype, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["log_cosh_loss", "charbonnier_loss", "mse_loss", "l1_loss"])
+def test_a_sum_beyond_the_float_range_is_inf(dtype, name):
+    f = getattr(F, name)
+    x, t = arr([big(dtype), big(dtype), 0.0], dtype), arr([0.0, 0.0, 0.0], dtype)
+    # each loss term fits, their sum does not: 'sum' is inf
+    check(f(x, t, reduction="sum"), INF, dtype)
+    # the mean of the terms, big * 2 / 3, fits again (squared: inf)
+    check(f(x, t, reduction="mean"), INF if name == "mse_loss" else big(dtype) / 3 * 2, dtype)

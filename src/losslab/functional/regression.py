@@ -41,10 +41,19 @@ def _pair(input, target, reduction, allowed=v.REDUCTIONS):
     return x, t, xp
 
 
+def _finite_or_definition(fused):
+    """A fused result whose reduced value is not finite is left to the definition, which takes the
+    limits (a mean whose sum overflows, an infinite residual)."""
+    if fused is not None and np.ndim(fused[0]) == 0 and not np.isfinite(fused[0]):
+        return None
+    return fused
+
+
 # --------------------------------------------------------------------------- MSE
 
 def _mse_loss_kernel(input, target, *, reduction: v.Reduction = "mean"):
-    return _fast.pointwise(_fast.MSE, input, target, reduction)
+    with np.errstate(over="ignore"):  # a float32 sum beyond its range is inf, its true value
+        return _finite_or_definition(_fast.pointwise(_fast.MSE, input, target, reduction))
 
 
 @_fast.fused(_mse_loss_kernel)
@@ -63,8 +72,9 @@ def mse_loss(input, target, *, reduction: v.Reduction = "mean"):
     np.float64(4.333333333333333)
     """
     x, t, _ = _pair(input, target, reduction)
-    d = x - t
-    return reduce(d * d, reduction)
+    with np.errstate(over="ignore"):  # a square beyond the float range is inf, its true value
+        d = x - t
+        return reduce(d * d, reduction)
 
 
 @_fast.defbackward(mse_loss)
@@ -77,13 +87,15 @@ def mse_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -
     """
     x, t, _ = _pair(input, target, reduction)
     g = upstream(dout, tuple(x.shape), x.dtype, reduction, like=x)
-    return (2 * (x - t)) * g
+    with np.errstate(over="ignore"):  # 2 (x - t) beyond the float range is +-inf, its true value
+        return (2 * (x - t)) * g
 
 
 # --------------------------------------------------------------------------- L1
 
 def _l1_loss_kernel(input, target, *, reduction: v.Reduction = "mean"):
-    return _fast.pointwise(_fast.L1, input, target, reduction)
+    with np.errstate(over="ignore"):  # a float32 sum beyond its range is inf, its true value
+        return _finite_or_definition(_fast.pointwise(_fast.L1, input, target, reduction))
 
 
 @_fast.fused(_l1_loss_kernel)
@@ -119,7 +131,8 @@ def l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") ->
 # --------------------------------------------------------------------------- Smooth L1 / Huber
 
 def _smooth_l1_loss_kernel(input, target, *, reduction: v.Reduction = "mean", beta: float = 1.0):
-    return _fast.pointwise(_fast.SMOOTH_L1, input, target, reduction, beta)
+    with np.errstate(over="ignore"):  # a float32 sum beyond its range is inf, its true value
+        return _finite_or_definition(_fast.pointwise(_fast.SMOOTH_L1, input, target, reduction, beta))
 
 
 @_fast.fused(_smooth_l1_loss_kernel)
@@ -169,7 +182,8 @@ def smooth_l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "me
 
 
 def _huber_loss_kernel(input, target, *, reduction: v.Reduction = "mean", delta: float = 1.0):
-    return _fast.pointwise(_fast.HUBER, input, target, reduction, delta)
+    with np.errstate(over="ignore"):  # a float32 sum beyond its range is inf, its true value
+        return _finite_or_definition(_fast.pointwise(_fast.HUBER, input, target, reduction, delta))
 
 
 @_fast.fused(_huber_loss_kernel)
