@@ -356,3 +356,14 @@ def test_a_sum_beyond_the_float_range_is_inf(dtype, name):
     check(f(x, t, reduction="sum"), INF, dtype)
     # the mean of the terms, big * 2 / 3, fits again (squared: inf)
     check(f(x, t, reduction="mean"), INF if name == "mse_loss" else big(dtype) / 3 * 2, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["smooth_l1_loss", "huber_loss"])
+def test_smooth_l1_and_huber_far_out_are_linear(dtype, name):
+    f, fb = getattr(F, name), getattr(F, name + "_backward")
+    b = big(dtype)
+    x, t = arr([-b, b, INF], dtype), arr([0.0, 0.0, 0.0], dtype)
+    # beta = delta = 1: |d| - 1/2, gradient sign(d); the quadratic piece is not reached
+    check(f(x, t, reduction="none"), [b, b, INF], dtype)
+    check(fb(1.0, x, t, reduction="none"), [-1.0, 1.0, 1.0], dtype)

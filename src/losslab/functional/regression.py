@@ -158,7 +158,8 @@ def smooth_l1_loss(input, target, *, reduction: v.Reduction = "mean", beta: floa
     if beta == 0:
         return l1_loss(x, t, reduction=reduction)
     a = xp.abs(x - t)
-    loss = xpa.astype(xp.where(a < beta, (0.5 / beta) * a * a, a - 0.5 * beta), x.dtype, xp)
+    q = xp.where(a < beta, a, 0)  # the quadratic piece only where it is used: no overflow far out
+    loss = xpa.astype(xp.where(a < beta, (0.5 / beta) * q * q, a - 0.5 * beta), x.dtype, xp)
     return reduce(loss, reduction)
 
 
@@ -206,7 +207,8 @@ def huber_loss(input, target, *, reduction: v.Reduction = "mean", delta: float =
     x, t, xp = _pair(input, target, reduction)
     v.check_scalar(delta, "delta", low=0.0, low_open=True)
     a = xp.abs(x - t)
-    loss = xpa.astype(xp.where(a <= delta, 0.5 * a * a, delta * (a - 0.5 * delta)), x.dtype, xp)
+    q = xp.where(a <= delta, a, 0)  # the quadratic piece only where it is used: no overflow far out
+    loss = xpa.astype(xp.where(a <= delta, 0.5 * q * q, delta * (a - 0.5 * delta)), x.dtype, xp)
     return reduce(loss, reduction)
 
 
