@@ -53,10 +53,13 @@ def reduce(loss: np.ndarray, reduction: str, *, denominator=None, xp=None):
             return total
         d = _denominator(tuple(loss.shape), reduction, denominator)
         return xpa.quietly(operator.truediv, total, xpa.const(d, loss, xp))  # d = 0: NaN (or inf), as PyTorch
-    total = loss.sum(dtype=loss.dtype)
+    with np.errstate(over="ignore"):  # a sum beyond the float range is +-inf, its true value
+        total = loss.sum(dtype=loss.dtype)
     if reduction == "sum":
         return loss.dtype.type(total)
     d = _denominator(loss.shape, reduction, denominator)
+    if np.isinf(total) and d > 1 and np.isfinite(loss).all():  # the sum overflows, the mean need not
+        return loss.dtype.type((loss / loss.dtype.type(d)).sum(dtype=loss.dtype))
     with np.errstate(invalid="ignore", divide="ignore"):
         return loss.dtype.type(total / loss.dtype.type(d))
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import _array_api as xpa
@@ -25,17 +27,27 @@ def pnorm(u: np.ndarray, p: float, xp=None) -> np.ndarray:
         big = xp.sum(a, axis=-1, keepdims=True)  # zeros of shape (..., 1)
     else:
         big = xp.max(a, axis=-1, keepdims=True)  # |u| >= 0: the max of |u| and 0
-    r = a / xp.where(big > 0, big, 1)
+    # an infinite entry: divide by 1 instead, and the norm is inf (big * s, s >= 1)
+    r = a / xp.where((big > 0) & (big < math.inf), big, 1)
     s = xp.sqrt(xp.sum(r * r, axis=-1)) if p == 2 else (xp.sum(r ** p, axis=-1)) ** (1 / p)
     return big[..., 0] * s
 
 
 def pnorm_grad(u: np.ndarray, norm: np.ndarray, p: float, xp=None) -> np.ndarray:
-    """``d ||u||_p / du = sign(u) (|u| / ||u||_p)^(p-1)``; 0 where the norm is 0 (PyTorch's choice)."""
+    """``d ||u||_p / du = sign(u) (|u| / ||u||_p)^(p-1)``; 0 where the norm is 0 (PyTorch's choice).
+
+    Where the norm is infinite, the limit along ``u``: ``sign(u) k^(1/p - 1)`` on the ``k``
+    infinite entries (growing alike), 0 on the finite ones.
+    """
     xp = xpa.namespace(u) if xp is None else xp
     if p == 1:
         return xp.sign(u)
     n = norm[..., None]
+    infinite = xp.isinf(u)
+    count = xp.sum(xpa.astype(infinite, u.dtype, xp), axis=-1, keepdims=True)
+    far = xp.where(infinite, xp.sign(u), 0) * xp.where(count > 0, count, 1) ** (1 / p - 1)
+    u = xp.where(infinite, 0, u)
+    n = xp.where(n < math.inf, n, 1)
     safe = xp.where(n > 0, n, 1)
     if p == 2:
         grad = u / safe
@@ -45,4 +57,4 @@ def pnorm_grad(u: np.ndarray, norm: np.ndarray, p: float, xp=None) -> np.ndarray
             grad = xp.where(r > 0, xp.sign(u) * xp.where(r > 0, r, 1) ** (p - 1), 0)
         else:
             grad = xp.sign(u) * r ** (p - 1)
-    return xpa.astype(xp.where(n > 0, grad, 0), u.dtype, xp)
+    return xpa.astype(xp.where(count > 0, far, xp.where(n > 0, grad, 0)), u.dtype, xp)

@@ -5,6 +5,8 @@ Each takes a float array of any library (:mod:`losslab._array_api`) and returns 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import _array_api as xpa
@@ -28,8 +30,24 @@ def log_softmax(x, axis: int = -1) -> np.ndarray:
 
 def log_softmax_of(x, axis: int, xp) -> np.ndarray:
     """:func:`log_softmax` of a float array ``x`` of namespace ``xp`` (checked and resolved by the caller)."""
-    shifted = x - xp.max(x, axis=axis, keepdims=True)
-    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+    shifted = shift_by_max(x, axis, xp)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a row of -inf only: log 0, then NaN (undefined)
+        return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
+
+
+def shift_by_max(x, axis: int, xp):
+    """``x - max(x)`` along ``axis``, with the limits IEEE leaves out.
+
+    Where the maximum is ``+inf`` the softmax puts all its mass on the ``+inf`` entries (equal
+    shares): they become 0, the rest ``-inf``. A difference beyond the float range (``-1e308 - 1e308``)
+    is ``-inf``, whose ``exp`` is the exact 0. A NaN stays NaN.
+    """
+    m = xp.max(x, axis=axis, keepdims=True)
+    zero, ninf = xpa.typed(0.0, x, xp), xpa.typed(-math.inf, x, xp)
+    x = xp.where(m == math.inf, xp.where(x == math.inf, zero, ninf), x)
+    m = xp.where(xp.isfinite(m), m, zero)
+    with np.errstate(over="ignore"):
+        return x - m
 
 
 def softmax(x, axis: int = -1) -> np.ndarray:
@@ -43,8 +61,9 @@ def softmax(x, axis: int = -1) -> np.ndarray:
     """
     x = v.as_float_array(x, "x")
     xp = xpa.namespace(x)
-    e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
-    return e / xp.sum(e, axis=axis, keepdims=True)
+    e = xp.exp(shift_by_max(x, axis, xp))
+    with np.errstate(invalid="ignore"):  # a row of -inf only: 0 / 0, undefined
+        return e / xp.sum(e, axis=axis, keepdims=True)
 
 
 def sigmoid(x) -> np.ndarray:

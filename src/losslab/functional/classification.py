@@ -17,6 +17,7 @@ the fused kernels of :mod:`losslab._fast` take NumPy calls only, and are asked f
 
 from __future__ import annotations
 
+import math
 import operator
 
 import numpy as np
@@ -25,6 +26,7 @@ from .. import _array_api as xpa
 from .. import _fast
 from .. import _validation as v
 from ._classes import batched_upstream, coefficients, setup, target_weights
+from ._numerics import times
 from ._reduction import reduce, upstream
 from .activation import log_softmax_of, sigmoid, softplus
 
@@ -44,8 +46,14 @@ _BCE_EPS = np.float32(1e-12)
 
 def _cross_entropy_kernel(input, target, *, weight=None, ignore_index: int = -100,
                           reduction: v.Reduction = "mean", label_smoothing: float = 0.0):
-    """Fused: (N, C) float logits, integer class indices, no weight, no label smoothing."""
-    return _fast.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
+    """Fused: (N, C) float logits, integer class indices, no weight, no label smoothing.
+
+    A non-finite result (an infinite logit) is left to the definition, which takes the limits.
+    """
+    fused = _fast.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
+    if fused is not None and not np.isfinite(fused[0]).all():
+        return None
+    return fused
 
 
 @_fast.fused(_cross_entropy_kernel)
@@ -266,10 +274,16 @@ def _bce_logits_setup(input, target, weight, pos_weight, reduction):
 
 def _binary_cross_entropy_with_logits_kernel(input, target, *, weight=None, reduction: v.Reduction = "mean",
                                              pos_weight=None):
-    """Fused: float input, real target of its shape, no weight, no pos_weight."""
+    """Fused: float input, real target of its shape, no weight, no pos_weight.
+
+    A non-finite result (an infinite logit) is left to the definition, which takes the limits.
+    """
     if weight is not None or pos_weight is not None:
         return None
-    return _fast.pointwise(_fast.BCE_LOGITS, input, target, reduction)
+    fused = _fast.pointwise(_fast.BCE_LOGITS, input, target, reduction)
+    if fused is not None and not np.isfinite(fused[0]).all():
+        return None
+    return fused
 
 
 @_fast.fused(_binary_cross_entropy_with_logits_kernel)
@@ -300,7 +314,12 @@ def binary_cross_entropy_with_logits(input, target, *, weight=None, reduction: v
     [0.6931471805599453, 10000.0, 0.0]
     """
     x, t, w, log_weight, xp = _bce_logits_setup(input, target, weight, pos_weight, reduction)
-    loss = (1 - t) * x + log_weight * softplus(-x)  # -log sigmoid(x) = softplus(-x)
+    # -log sigmoid(x) = softplus(-x). The limits at x = +-inf, where IEEE gives inf - inf or 0 inf:
+    # a zero 1 - t drops the x term, and at x = -inf the loss is (1 - t) softplus(x) + p t softplus(-x)
+    # = p t inf (0 for t = 0)
+    finite = xp.where(x == -math.inf, xp.zeros_like(x), x)
+    loss = xp.where(x == -math.inf, times(log_weight - (1 - t), softplus(-x), xp),
+                    times(1 - t, finite, xp) + log_weight * softplus(-finite))
     if w is not None:
         loss = loss * w
     return reduce(xpa.astype(loss, x.dtype, xp), reduction)

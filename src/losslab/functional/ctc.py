@@ -180,7 +180,8 @@ def _occupancy(lpn, labels, em, alpha, log_lik, il, tl):
     ok = np.isfinite(alpha) & np.isfinite(beta) & np.isfinite(log_lik)[np.newaxis, :, np.newaxis]
     safe = [np.where(ok, a, 0) for a in (alpha, beta, em)]
     ll = np.where(np.isfinite(log_lik), log_lik, 0)[np.newaxis, :, np.newaxis]
-    occ = np.exp(np.where(ok, safe[0] + safe[1] - safe[2] - ll, neg))
+    with np.errstate(over="ignore"):  # log-probabilities of -1e308 add up to -inf: an occupancy of 0, exactly
+        occ = np.exp(np.where(ok, safe[0] + safe[1] - safe[2] - ll, neg))
     # gamma[t, n, c] = sum over the states s with l'_s = c
     index = (np.arange(t_max)[:, None, None] * n + np.arange(n)[None, :, None]) * c + ext[np.newaxis]
     gamma = np.bincount(index.ravel(), weights=occ.ravel(), minlength=t_max * n * c)

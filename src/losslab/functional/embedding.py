@@ -14,6 +14,8 @@ Every function computes in the array library of its inputs (:mod:`losslab._array
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from .. import _array_api as xpa
@@ -113,14 +115,30 @@ def _cosine_args(input1, input2, target, margin, reduction):
     v.check_scalar(margin, "margin")
     v.check_reduction(reduction)
     eps = xpa.const(_COS_EPS, x1, xp)
-    sq1 = xp.sum(x1 * x1, axis=-1) + eps
-    sq2 = xp.sum(x2 * x2, axis=-1) + eps
-    with np.errstate(over="ignore"):
-        denom = xp.sqrt(sq1 * sq2)  # aten's form, so that values (and kinks) agree to the bit
-    # where the product overflows (float32: |x1| |x2| above ~1.8e19), sqrt(A) sqrt(B) is still finite
-    denom = xp.where(xp.isfinite(denom), denom, xp.sqrt(sq1) * xp.sqrt(sq2))
-    cos = xp.sum(x1 * x2, axis=-1) / denom
-    return x1, x2, y, cos, sq1, sq2, denom, xp
+    one = xpa.const(1, x1, xp)
+    with np.errstate(over="ignore"):  # aten's form, so that values (and kinks) agree to the bit...
+        sq1 = xp.sum(x1 * x1, axis=-1) + eps
+        sq2 = xp.sum(x2 * x2, axis=-1) + eps
+        dot = xp.sum(x1 * x2, axis=-1)
+        denom = xp.sqrt(sq1 * sq2)
+    # ...except in the rows where a square, the dot product or A B overflows (float32: |x1| |x2|
+    # above ~1.8e19): there each vector is divided by its largest |entry| (when above 1), which
+    # leaves the cosine unchanged and keeps every term finite; the gradients divide by the scale
+    over = ~(xp.isfinite(sq1) & xp.isfinite(sq2) & xp.isfinite(dot) & xp.isfinite(denom))[..., None]
+    s1 = xp.where(over, xp.maximum(xp.max(xp.abs(x1), axis=-1, keepdims=True), one), one)
+    s2 = xp.where(over, xp.maximum(xp.max(xp.abs(x2), axis=-1, keepdims=True), one), one)
+    # an infinite entry gives the limit direction: +-1 on the infinite entries (growing alike), 0
+    # elsewhere; its scale is inf, so its own gradient is 0
+    with np.errstate(invalid="ignore"):  # (the inf / inf replaced here)
+        u1 = xp.where(xp.isinf(x1), xp.sign(x1), x1 / s1)
+        u2 = xp.where(xp.isinf(x2), xp.sign(x2), x2 / s2)
+    over = over[..., 0]
+    sq1 = xp.where(over, xp.sum(u1 * u1, axis=-1) + eps / s1[..., 0] / s1[..., 0], sq1)
+    sq2 = xp.where(over, xp.sum(u2 * u2, axis=-1) + eps / s2[..., 0] / s2[..., 0], sq2)
+    dot = xp.where(over, xp.sum(u1 * u2, axis=-1), dot)
+    denom = xp.where(over, xp.sqrt(sq1) * xp.sqrt(sq2), denom)
+    cos = dot / denom
+    return (u1, s1), (u2, s2), y, cos, sq1, sq2, denom, xp
 
 
 def cosine_embedding_loss(input1, input2, target, *, margin: float = 0.0,
@@ -173,15 +191,15 @@ def cosine_embedding_loss_backward(dout, input1, input2, target, *, margin: floa
     >>> g1.round(6), g2.round(6)
     (array([[-0.0448,  0.0336]]), array([[ 0.0336, -0.0448]]))
     """
-    x1, x2, y, cos, sq1, sq2, denom, xp = _cosine_args(input1, input2, target, margin, reduction)
+    (x1, s1), (x2, s2), y, cos, sq1, sq2, denom, xp = _cosine_args(input1, input2, target, margin, reduction)
     one, zero, m = (xpa.const(c, x1, xp) for c in (1, 0, margin))
     g = upstream(dout, cos.shape, x1.dtype, reduction, like=x1)
     dl_dcos = xp.where(y == 1, -one, xp.where(cos - m >= 0, one, zero)) * g
     gc = (dl_dcos)[..., None]
     c = cos[..., None]
     d = denom[..., None]
-    g1 = gc * (x2 / d - c * x1 / sq1[..., None])
-    g2 = gc * (x1 / d - c * x2 / sq2[..., None])
+    g1 = gc * (x2 / d - c * x1 / sq1[..., None]) / s1
+    g2 = gc * (x1 / d - c * x2 / sq2[..., None]) / s2
     return xpa.astype(g1, x1.dtype, xp), xpa.astype(g2, x1.dtype, xp)
 
 
@@ -208,7 +226,8 @@ def _triplet_args(anchor, positive, negative, margin, p, eps, swap, reduction):
         d_neg = xp.minimum(dists["an"], dists["pn"])
     else:
         d_neg = dists["an"]
-    z = (xpa.const(margin, a, xp) + dists["ap"]) - d_neg
+    # both distances infinite (an infinite anchor) is undefined: NaN, quietly
+    z = xpa.quietly(operator.sub, xpa.const(margin, a, xp) + dists["ap"], d_neg)
     return a, diffs, dists, z, swap, xp
 
 

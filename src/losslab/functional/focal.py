@@ -23,6 +23,7 @@ import numpy as np
 from .. import _array_api as xpa
 from .. import _validation as v
 from ._classes import batched_upstream, logits_2d, setup, target_weights
+from ._numerics import times, weighted_sum
 from ._reduction import reduce, upstream
 from .activation import log_sigmoid, log_softmax, log_softmax_of
 
@@ -49,14 +50,16 @@ def _sigmoid_focal_setup(input, target, alpha, gamma, reduction):
 def _sigmoid_focal_parts(x: np.ndarray, t: np.ndarray, alpha: float, xp):
     """``(ce, log_q, log_p, log_not_p, alpha_t)`` with ``q = 1 - p_t`` in log space."""
     log_p, log_not_p = log_sigmoid(x), log_sigmoid(-x)
-    ce = -(t * log_p + (1 - t) * log_not_p)
+    ce = -(times(t, log_p, xp) + times(1 - t, log_not_p, xp))  # a hard label drops the other term, even at +-inf
     # q = 1 - p_t = t sigmoid(-x) + (1 - t) sigmoid(x): a weighted logsumexp, as optax does.
     # log 0 = -inf for a hard label: that term then drops out. Written without a divide-by-zero
     # (a lazy array would warn at .compute(), outside any np.errstate); the same values.
     a = xp.where(t > 0, xp.log(xp.where(t > 0, t, 1)), -math.inf) + log_not_p
     b = xp.where(t < 1, xp.log1p(-xp.where(t < 1, t, 0)), -math.inf) + log_p
-    m = xp.maximum(a, b)  # finite: t and 1 - t are not both 0
-    log_q = m + xp.log(xp.exp(a - m) + xp.exp(b - m))
+    m = xp.maximum(a, b)  # finite (t and 1 - t are not both 0) unless x is infinite and q = 0
+    m = xp.where(m > -math.inf, m, 0)
+    with np.errstate(divide="ignore"):  # q = 0 (a hard label, x = -+inf on its side): log q = -inf, exactly
+        log_q = m + xp.log(xp.exp(a - m) + xp.exp(b - m))
     alpha_t = alpha * t + (1 - alpha) * (1 - t) if alpha >= 0 else 1
     return ce, log_q, log_p, log_not_p, alpha_t
 
@@ -104,7 +107,7 @@ def sigmoid_focal_loss(input, target, *, alpha: float = 0.25, gamma: float = 2.0
     """
     x, t, xp = _sigmoid_focal_setup(input, target, alpha, gamma, reduction)
     ce, log_q, _, _, alpha_t = _sigmoid_focal_parts(x, t, alpha, xp)
-    loss = alpha_t * ce * xp.exp(gamma * log_q)
+    loss = alpha_t * ce * (xp.exp(gamma * log_q) if gamma != 0 else 1)  # q^0 = 1, also at q = 0
     return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
@@ -122,8 +125,13 @@ def sigmoid_focal_loss_backward(dout, input, target, *, alpha: float = 0.25, gam
     x, t, xp = _sigmoid_focal_setup(input, target, alpha, gamma, reduction)
     g = upstream(dout, tuple(x.shape), x.dtype, reduction, like=x)
     ce, log_q, log_p, log_not_p, alpha_t = _sigmoid_focal_parts(x, t, alpha, xp)
-    h = xp.exp(log_p + log_not_p - log_q)  # sigmoid(x) sigmoid(-x) / q, in [0, 1]
-    local = alpha_t * xp.exp(gamma * log_q) * ((xp.exp(log_p) - t) + gamma * (1 - 2 * t) * ce * h)
+    # sigmoid(x) sigmoid(-x) / q, in [0, 1]; where q = 0 (x = -+inf on a hard label's side) CE = 0
+    # and h only multiplies it: 0 stands in for the 0 / 0
+    h = xp.exp(log_p + log_not_p - xp.where(log_q > -math.inf, log_q, 0))
+    # CE h -> 0 as |x| -> inf (x e^{-|x|}); grouped so that neither overflows nor meets 0 * inf first
+    ce_h = times(h, ce, xp)
+    q_gamma = xp.exp(gamma * log_q) if gamma != 0 else 1  # q^0 = 1, also at q = 0
+    local = alpha_t * q_gamma * ((xp.exp(log_p) - t) + gamma * (1 - 2 * t) * ce_h)
     return xpa.astype(local * g, x.dtype, xp)
 
 
@@ -196,7 +204,7 @@ def focal_loss_backward(dout, input, target, *, gamma: float = 2.0, weight=None,
     logp, safe, wt, denominator, logp_t, q = _focal_parts(lay, w)
     p_t = xp.exp(logp_t)
     ratio = xp.where(q > 0, -logp_t / xp.where(q > 0, q, 1), 1)  # -log p_t / (1 - p_t), -> 1 as p_t -> 1
-    factor = q ** gamma * (1 + gamma * p_t * ratio)
+    factor = q ** gamma * (1 + gamma * times(p_t, ratio, xp))  # p_t log p_t -> 0 as p_t -> 0 (logit -inf)
     g = batched_upstream(dout, lay, reduction, denominator)
     onehot = xpa.astype(lay.class_mask(safe), lay.x.dtype, xp)  # NumPy's bool * float, for every library
     a = xpa.astype(onehot * (wt * factor)[:, None, ...], lay.x.dtype, xp)
@@ -250,7 +258,7 @@ def poly1_cross_entropy(input, target, *, epsilon: float = 2.0, reduction: v.Red
     """
     x, q, xp = _poly_setup(input, target, epsilon, reduction)
     logp = log_softmax(x, axis=1)
-    ce = -xp.sum(q * logp, axis=1)
+    ce = -weighted_sum(q, logp, 1, xp)  # a class of logit -inf and target 0 adds 0
     one_minus_pt = xp.sum(q * (1 - xp.exp(logp)), axis=1)
     return reduce(xpa.astype(ce + epsilon * one_minus_pt, x.dtype, xp), reduction)
 

@@ -12,10 +12,13 @@ Every function computes in the array library of its inputs (:mod:`losslab._array
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from .. import _array_api as xpa
 from .. import _validation as v
+from ._numerics import times
 from ._reduction import reduce, upstream
 from .activation import log_sigmoid, sigmoid, softplus
 
@@ -172,7 +175,7 @@ def multilabel_soft_margin_loss(input, target, *, weight=None, reduction: v.Redu
     array([1.4100376])
     """
     x, t, w, xp = _multilabel_soft_args(input, target, weight, reduction)
-    loss = -(t * log_sigmoid(x) + (1 - t) * log_sigmoid(-x))
+    loss = -(times(t, log_sigmoid(x), xp) + times(1 - t, log_sigmoid(-x), xp))  # a hard label drops a term
     if w is not None:
         loss = loss * w
     c = x.shape[-1]
@@ -335,7 +338,8 @@ def _multilabel_margin_terms(x2, t2, xp):
     onehot = xpa.one_hot(t2, c, xp) & listed[:, :, None]
     count = xp.sum(xpa.astype(onehot, x2.dtype, xp), axis=1)  # (N, C): multiplicity of class j
     non_target = count == 0
-    z = (1 - x2[:, :, None]) + x2[:, None, :]                   # z[n, j, i]
+    # z[n, j, i]; quietly: an infinite score gives inf - inf on the diagonal i = j, never active
+    z = xpa.quietly(operator.add, 1 - x2[:, :, None], x2[:, None, :])
     active = (z > 0) & non_target[:, None, :] & (count > 0)[:, :, None]
     return count, z, active
 
@@ -366,8 +370,9 @@ def multilabel_margin_loss(input, target, *, reduction: v.Reduction = "mean"):
     """
     x, x2, t2, xp = _multilabel_margin_args(input, target, reduction)
     count, z, active = _multilabel_margin_terms(x2, t2, xp)
-    per_j = xp.sum(xp.where(active, z, 0), axis=2)               # (N, C): sum over non-targets i
-    loss = xp.sum(count * per_j, axis=1) / xpa.const(x.shape[-1], x, xp)
+    with np.errstate(over="ignore"):  # hinges of 1e308 add up to inf, their true sum
+        per_j = xp.sum(xp.where(active, z, 0), axis=2)               # (N, C): sum over non-targets i
+        loss = xp.sum(count * per_j, axis=1) / xpa.const(x.shape[-1], x, xp)
     return reduce(xp.reshape(xpa.astype(loss, x.dtype, xp), x.shape[:-1]), reduction)
 
 

@@ -17,10 +17,13 @@ a distance object given to the triplet loss must return arrays of that library t
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from .. import _array_api as xpa
 from .. import _validation as v
+from ._numerics import times
 from ._reduction import reduce, upstream
 from ._vectors import pnorm, pnorm_grad, second_input
 
@@ -197,7 +200,8 @@ def _triplet_args(anchor, positive, negative, distance_function, margin, swap, r
     d_an = _measure(dist, a, neg, shape, a.dtype, xp)
     d_pn = _measure(dist, pos, neg, shape, a.dtype, xp) if swap else None
     d_neg = xp.minimum(d_an, d_pn) if swap else d_an
-    z = xpa.const(margin, a, xp) + d_ap - d_neg  # PyTorch's order: margin + dist_pos - dist_neg
+    # PyTorch's order: margin + dist_pos - dist_neg; both infinite (an infinite anchor) is undefined: NaN
+    z = xpa.quietly(operator.sub, xpa.const(margin, a, xp) + d_ap, d_neg)
     return a, pos, neg, dist, d_an, d_pn, z, xp
 
 
@@ -355,7 +359,8 @@ def contrastive_loss_backward(dout, input1, input2, target, *, margin: float = 1
     gap = xp.maximum(xpa.const(margin, x1, xp) - d, 0)
     positive = xpa.astype(d > 0, x1.dtype, xp)
     scale = xp.where(similar, xpa.const(1, x1, xp), -gap / xp.where(d > 0, d, 1) * positive)  # d l / d diff
-    g1 = xpa.astype((scale * g)[..., None] * diff, x1.dtype, xp)
+    # a dissimilar pair beyond the margin has scale 0: gradient 0, even at an infinite distance
+    g1 = xpa.astype(times((scale * g)[..., None], diff, xp), x1.dtype, xp)
     return g1, -g1
 
 
@@ -375,7 +380,9 @@ def _ntxent_parts(view1, view2, temperature, reduction):
     norm = pnorm(e, 2, xp)[:, None]
     floor = xp.sqrt(xpa.const(float(xp.finfo(e.dtype).eps), e, xp))
     n = xp.maximum(norm, floor)
-    u = e / n
+    # an infinite entry: the limit direction (pnorm_grad's), and a gradient of 0 through 1 / n
+    infinite = xp.isinf(n)
+    u = xp.where(infinite, pnorm_grad(e, norm[:, 0], 2, xp), e / xp.where(infinite, 1, n))
     s = (u @ u.T) / xpa.const(temperature, e, xp)
     m = e.shape[0]
     # no self-similarity: anchor i's candidates are the 2N - 1 others

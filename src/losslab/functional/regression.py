@@ -18,6 +18,7 @@ import numpy as np
 from .. import _array_api as xpa
 from .. import _fast
 from .. import _validation as v
+from ._numerics import times
 from ._reduction import reduce, upstream
 
 __all__ = [
@@ -40,10 +41,19 @@ def _pair(input, target, reduction, allowed=v.REDUCTIONS):
     return x, t, xp
 
 
+def _finite_or_definition(fused):
+    """A fused result whose reduced value is not finite is left to the definition, which takes the
+    limits (a mean whose sum overflows, an infinite residual)."""
+    if fused is not None and np.ndim(fused[0]) == 0 and not np.isfinite(fused[0]):
+        return None
+    return fused
+
+
 # --------------------------------------------------------------------------- MSE
 
 def _mse_loss_kernel(input, target, *, reduction: v.Reduction = "mean"):
-    return _fast.pointwise(_fast.MSE, input, target, reduction)
+    with np.errstate(over="ignore"):  # a float32 sum beyond its range is inf, its true value
+        return _finite_or_definition(_fast.pointwise(_fast.MSE, input, target, reduction))
 
 
 @_fast.fused(_mse_loss_kernel)
@@ -62,8 +72,9 @@ def mse_loss(input, target, *, reduction: v.Reduction = "mean"):
     np.float64(4.333333333333333)
     """
     x, t, _ = _pair(input, target, reduction)
-    d = x - t
-    return reduce(d * d, reduction)
+    with np.errstate(over="ignore"):  # a square beyond the float range is inf, its true value
+        d = x - t
+        return reduce(d * d, reduction)
 
 
 @_fast.defbackward(mse_loss)
@@ -76,13 +87,15 @@ def mse_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -
     """
     x, t, _ = _pair(input, target, reduction)
     g = upstream(dout, tuple(x.shape), x.dtype, reduction, like=x)
-    return (2 * (x - t)) * g
+    with np.errstate(over="ignore"):  # 2 (x - t) beyond the float range is +-inf, its true value
+        return (2 * (x - t)) * g
 
 
 # --------------------------------------------------------------------------- L1
 
 def _l1_loss_kernel(input, target, *, reduction: v.Reduction = "mean"):
-    return _fast.pointwise(_fast.L1, input, target, reduction)
+    with np.errstate(over="ignore"):  # a float32 sum beyond its range is inf, its true value
+        return _finite_or_definition(_fast.pointwise(_fast.L1, input, target, reduction))
 
 
 @_fast.fused(_l1_loss_kernel)
@@ -118,7 +131,8 @@ def l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") ->
 # --------------------------------------------------------------------------- Smooth L1 / Huber
 
 def _smooth_l1_loss_kernel(input, target, *, reduction: v.Reduction = "mean", beta: float = 1.0):
-    return _fast.pointwise(_fast.SMOOTH_L1, input, target, reduction, beta)
+    with np.errstate(over="ignore"):  # a float32 sum beyond its range is inf, its true value
+        return _finite_or_definition(_fast.pointwise(_fast.SMOOTH_L1, input, target, reduction, beta))
 
 
 @_fast.fused(_smooth_l1_loss_kernel)
@@ -144,7 +158,8 @@ def smooth_l1_loss(input, target, *, reduction: v.Reduction = "mean", beta: floa
     if beta == 0:
         return l1_loss(x, t, reduction=reduction)
     a = xp.abs(x - t)
-    loss = xpa.astype(xp.where(a < beta, (0.5 / beta) * a * a, a - 0.5 * beta), x.dtype, xp)
+    q = xp.where(a < beta, a, 0)  # the quadratic piece only where it is used: no overflow far out
+    loss = xpa.astype(xp.where(a < beta, (0.5 / beta) * q * q, a - 0.5 * beta), x.dtype, xp)
     return reduce(loss, reduction)
 
 
@@ -168,7 +183,8 @@ def smooth_l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "me
 
 
 def _huber_loss_kernel(input, target, *, reduction: v.Reduction = "mean", delta: float = 1.0):
-    return _fast.pointwise(_fast.HUBER, input, target, reduction, delta)
+    with np.errstate(over="ignore"):  # a float32 sum beyond its range is inf, its true value
+        return _finite_or_definition(_fast.pointwise(_fast.HUBER, input, target, reduction, delta))
 
 
 @_fast.fused(_huber_loss_kernel)
@@ -191,7 +207,8 @@ def huber_loss(input, target, *, reduction: v.Reduction = "mean", delta: float =
     x, t, xp = _pair(input, target, reduction)
     v.check_scalar(delta, "delta", low=0.0, low_open=True)
     a = xp.abs(x - t)
-    loss = xpa.astype(xp.where(a <= delta, 0.5 * a * a, delta * (a - 0.5 * delta)), x.dtype, xp)
+    q = xp.where(a <= delta, a, 0)  # the quadratic piece only where it is used: no overflow far out
+    loss = xpa.astype(xp.where(a <= delta, 0.5 * q * q, delta * (a - 0.5 * delta)), x.dtype, xp)
     return reduce(loss, reduction)
 
 
@@ -289,7 +306,10 @@ def poisson_nll_loss(input, target, *, log_input: bool = True, full: bool = Fals
     full = v.check_bool(full, "full")
     v.check_scalar(eps, "eps", low=0.0)
     if log_input:
-        loss = xp.exp(x) - t * x
+        with np.errstate(over="ignore"):  # e^x or t x beyond the float range is +-inf, its true value
+            rate = xp.exp(x)
+            # where e^x is inf it outgrows t x (IEEE's inf - inf would be NaN); t = 0 drops t x
+            loss = rate - times(t, xp.where(rate == math.inf, 0, x), xp)
     else:
         loss = x - t * xp.log(x + xpa.typed(eps, x, xp))
     if full:
@@ -312,7 +332,11 @@ def poisson_nll_loss_backward(dout, input, target, *, log_input: bool = True, fu
     v.check_bool(full, "full")
     v.check_scalar(eps, "eps", low=0.0)
     g = upstream(dout, tuple(x.shape), x.dtype, reduction, like=x)
-    local = xp.exp(x) - t if log_input else 1 - t / (x + xpa.typed(eps, x, xp))
+    if log_input:
+        with np.errstate(over="ignore"):  # e^x beyond the float range is inf, its true value
+            local = xp.exp(x) - t
+    else:
+        local = 1 - t / (x + xpa.typed(eps, x, xp))
     return local * g
 
 
@@ -388,7 +412,8 @@ def gaussian_nll_loss(input, target, var, *, full: bool = False, eps: float = 1e
     x, t, full, xp = _gaussian_setup(input, target, var, full, eps, reduction)
     vc = xp.maximum(_gaussian_var(var, x, xp), xpa.typed(eps, x, xp))
     d = x - t
-    loss = 0.5 * (xp.log(vc) + d * d / vc)
+    with np.errstate(over="ignore"):  # a squared residual beyond the float range is inf, its true value
+        loss = 0.5 * (xp.log(vc) + d * d / vc)
     if full:
         loss = loss + xpa.typed(0.5 * math.log(2 * math.pi), x, xp)
     return reduce(xpa.astype(loss, x.dtype, xp), reduction)
@@ -411,7 +436,8 @@ def gaussian_nll_loss_backward(dout, input, target, var, *, full: bool = False, 
     g = upstream(dout, x_shape, x.dtype, reduction, like=x)
     d = x - t
     gx = (d / vc) * g
-    gv = (0.5 * (1 / vc - d * d / (vc * vc))) * g
+    with np.errstate(over="ignore"):  # (vc^2 = inf: d^2 / vc^2 = 0, its true value)
+        gv = (0.5 * (1 / vc - d * d / (vc * vc))) * g
     gv = xp.broadcast_to(gv, x_shape)
     summed = tuple(i for i, (a, b) in enumerate(zip(x_shape, va.shape)) if a != b)
     if summed:  # homoscedastic: a variance shared along a dimension gets the sum of its gradients

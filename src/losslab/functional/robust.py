@@ -61,7 +61,8 @@ def log_cosh_loss(input, target, *, reduction: v.Reduction = "mean"):
     a = xp.abs(x - t)
     # below |d| = 1 the far form cancels (|d| + log1p(...) - log 2 -> 0); cosh d = 1 + 2 sinh^2(d/2) does not
     half_sinh = xp.sinh(xp.minimum(a, 1) / 2)
-    loss = xp.where(a < 1, xp.log1p(2 * half_sinh * half_sinh), a + xp.log1p(xp.exp(-2 * a)) - _LOG2)
+    e = xp.exp(-a)  # e^{-2|d|} as a square: -2|d| would overflow at |d| = 1e308
+    loss = xp.where(a < 1, xp.log1p(2 * half_sinh * half_sinh), a + xp.log1p(e * e) - _LOG2)
     return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
@@ -198,5 +199,8 @@ def charbonnier_loss_backward(dout, input, target, *, eps: float = 1e-3, reducti
     x, t, xp = _pair(input, target, reduction)
     v.check_scalar(eps, "eps", low=0.0, low_open=True)
     g = upstream(dout, x.shape, x.dtype, reduction, like=x)
-    d = x - t
-    return xpa.astype(d / xp.hypot(d, xpa.const(eps, x, xp)) * g, x.dtype, xp)
+    with np.errstate(over="ignore"):  # a residual beyond the float range is +-inf, its true value
+        d = x - t
+    # d / sqrt(d^2 + eps^2) -> sign(d) as |d| -> inf (IEEE's inf / inf would be NaN)
+    slope = xp.where(xp.isinf(d), xp.sign(d), d / xp.hypot(xp.where(xp.isinf(d), 0, d), xpa.const(eps, x, xp)))
+    return xpa.astype(slope * g, x.dtype, xp)

@@ -19,7 +19,9 @@ import numpy as np
 from .. import _array_api as xpa
 from .. import _validation as v
 from ._classes import logits_2d
+from ._numerics import times, weighted_sum
 from ._reduction import reduce, upstream
+from .activation import shift_by_max
 
 __all__ = [
     "sparsemax", "sparsemax_backward",
@@ -40,11 +42,13 @@ def _axis(axis, ndim: int) -> int:
 
 def _sparsemax_last(z: np.ndarray, xp) -> np.ndarray:
     """Sparsemax along the last axis of a float array with at least one entry there."""
-    z = z - xp.max(z, axis=-1, keepdims=True)  # shift-invariant; keeps the cumulative sums small
+    # shift-invariant; keeps the cumulative sums small (and takes the limit of +inf scores)
+    z = shift_by_max(z, -1, xp)
     z_sorted = -xp.sort(-z, axis=-1)
-    cumsum = xpa.cumulative_sum(z_sorted, -1, xp)
     k = xpa.arange(z.shape[-1], z, xp) + 1
-    support = 1 + k * z_sorted > cumsum  # the sorted entries in the support: a prefix
+    with np.errstate(over="ignore"):  # sums of -1e308 are -inf: outside the support, rightly
+        cumsum = xpa.cumulative_sum(z_sorted, -1, xp)
+        support = 1 + k * z_sorted > cumsum  # the sorted entries in the support: a prefix
     size = xp.sum(xpa.astype(support, xp.int64, xp), axis=-1, keepdims=True)
     tau = (xpa.take_along_last(cumsum, size[..., 0] - 1, xp)[..., None] - 1) / xpa.astype(size, z.dtype, xp)
     return xp.maximum(z - tau, 0)
@@ -157,9 +161,10 @@ def sparsemax_loss(input, target, *, reduction: v.Reduction = "mean"):
     x, q, xp = _sparse_setup(input, target, reduction)
     p = sparsemax(x, axis=1)
     m = xp.max(x, axis=1, keepdims=True)
-    z = x - m
-    loss = (xp.sum((p - q) * z, axis=1) + 0.5 * (xp.sum(q * q, axis=1) - xp.sum(p * p, axis=1))
-            + (1 - xp.sum(q, axis=1)) * m[:, 0])
+    z = shift_by_max(x, 1, xp)  # x - m, with the limit of a +inf score (0 there, -inf elsewhere)
+    # a class of score -inf, outside the support and the target, adds 0; so does m when sum y = 1
+    loss = (weighted_sum(p - q, z, 1, xp) + 0.5 * (xp.sum(q * q, axis=1) - xp.sum(p * p, axis=1))
+            + times(1 - xp.sum(q, axis=1), m[:, 0], xp))
     return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
@@ -213,7 +218,7 @@ def multiclass_hinge_loss(input, target, *, reduction: v.Reduction = "mean"):
     array([0.5, 0. ])
     """
     x, onehot, xp = _hinge_setup(input, target, reduction)
-    loss = xp.max(x + 1 - onehot, axis=1) - xp.sum(x * onehot, axis=1)
+    loss = xp.max(x + 1 - onehot, axis=1) - weighted_sum(onehot, x, 1, xp)  # a score of -inf elsewhere adds 0
     return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
