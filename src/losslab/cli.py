@@ -17,6 +17,7 @@ status, never a traceback: 2 for a mistake in the command, 1 for a failed run,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import math
 import os
@@ -268,20 +269,28 @@ def _cmd_train(args) -> int:
         except (ValueError, FileNotFoundError) as exc:
             raise UserError(f"--resume {exc}") from None
     try:
-        result = run(config, on_start=on_start, on_iteration=lambda i, l: callbacks["it"](i, l),
-                     on_epoch=lambda e, h: callbacks["ep"](e, h))
+        with _run_errors(config.data):
+            result = run(config, on_start=on_start, on_iteration=lambda i, l: callbacks["it"](i, l),
+                         on_epoch=lambda e, h: callbacks["ep"](e, h))
+    finally:
+        if "close" in callbacks:
+            callbacks["close"]()
+    return _report_run(result)
+
+
+@contextlib.contextmanager
+def _run_errors(data: str):
+    """A missing extra, a bad option value or unreadable ``--data`` as one line naming the option."""
+    try:
+        yield
     except ImportError as exc:
-        raise UserError(_import_error(config.data, exc)) from None
+        raise UserError(_import_error(data, exc)) from None
     except (ValueError, FileNotFoundError) as exc:
         raise UserError(_as_option(str(exc))) from None
     except BrokenPipeError:
         raise
     except OSError as exc:
-        raise UserError(_data_error(config.data, exc)) from None
-    finally:
-        if "close" in callbacks:
-            callbacks["close"]()
-    return _report_run(result)
+        raise UserError(_data_error(data, exc)) from None
 
 
 def _data_error(data: str, exc: OSError) -> str:
@@ -348,16 +357,8 @@ def _cmd_eval(args) -> int:
         except ImportError:
             raise UserError('--plot needs matplotlib: pip install ".[plot]"') from None
     dtype = str(saved.architecture.get("dtype", "float32"))
-    try:
+    with _run_errors(args.data):
         (_, _), (x, labels) = load_data(TrainConfig(data=args.data, dtype=dtype))
-    except ImportError as exc:
-        raise UserError(_import_error(args.data, exc)) from None
-    except (ValueError, FileNotFoundError) as exc:
-        raise UserError(_as_option(str(exc))) from None
-    except BrokenPipeError:
-        raise
-    except OSError as exc:
-        raise UserError(_data_error(args.data, exc)) from None
     if x.shape[1] != saved.architecture["input_size"]:
         raise UserError(f"{args.model} takes {saved.architecture['input_size']} inputs; --data {args.data} has "
                         f"{x.shape[1]} per image")
