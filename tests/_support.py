@@ -157,3 +157,20 @@ def grade_fixture(name: str) -> Path:
 
         return Path(str(catalog.get(REFERENCES[name]).folder)) / "solution.py"
     return GRADE_FIXTURES / name
+
+
+# --------------------------------------------------------------------------- the documentation's scripts
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def load_docs_module(name: str, filename: str):
+    """``docs/<filename>`` imported as the module ``name`` (the docs folder is not a package)."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(name, DOCS / filename)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
 pytest.importorskip("griffe", reason="the docs extra (make docs) installs griffe")
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+from _support import load_docs_module  # noqa: E402
 
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-hooks = _load("losslab_docs_hooks", DOCS / "hooks.py")
+hooks = load_docs_module("losslab_docs_hooks", "hooks.py")
 
 
 def test_the_api_reference_has_no_new_undocumented_name():
@@ -55,13 +42,13 @@ def test_a_new_undocumented_public_name_fails_the_build(tmp_path):
 
 
 def test_doctests_in_docstrings_are_fenced_for_the_reference():
-    fence = _load("losslab_docs_griffe_doctests", DOCS / "griffe_doctests.py").fence_doctests
+    fence = load_docs_module("losslab_docs_griffe_doctests", "griffe_doctests.py").fence_doctests
     text = "Example:\n\n    >>> f([1])\n    array([[1]])\n\nMore text."
     assert fence(text) == "Example:\n\n    ```python\n    >>> f([1])\n    array([[1]])\n    ```\n\nMore text."
 
 
 def test_rest_roles_become_markdown_for_the_reference():
-    roles = _load("losslab_docs_griffe_doctests", DOCS / "griffe_doctests.py").markdown_roles
+    roles = load_docs_module("losslab_docs_griffe_doctests", "griffe_doctests.py").markdown_roles
     assert roles(r"with :math:`\log p` and :class:`~losslab._validation.ClassIndexError`") == (
         r"with \(\log p\) and `ClassIndexError`"
     )
@@ -69,6 +56,6 @@ def test_rest_roles_become_markdown_for_the_reference():
 
 
 def test_math_directives_become_display_math():
-    roles = _load("losslab_docs_griffe_doctests", DOCS / "griffe_doctests.py").markdown_roles
+    roles = load_docs_module("losslab_docs_griffe_doctests", "griffe_doctests.py").markdown_roles
     text = "Loss:\n\n    .. math:: \\ell = x^2,\n              \\partial = 2x\n\n    Shapes."
     assert roles(text) == "Loss:\n\n    \\[\n    \\ell = x^2,\n    \\partial = 2x\n    \\]\n\n    Shapes."

@@ -11,25 +11,15 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from losslab import registry
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+from _support import DOCS, load_docs_module  # noqa: E402
 
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-gen_pages = _load("losslab_docs_gen_pages", DOCS / "gen_pages.py")
+gen_pages = load_docs_module("losslab_docs_gen_pages", "gen_pages.py")
 DERIVATIONS = gen_pages.load_derivations()
 NAMESPACE = sys.modules["losslab_docs_derivations"].NAMESPACE
 ENTRIES = {entry.name: entry for entry in gen_pages.loss_entries()}
@@ -151,7 +141,7 @@ def test_each_loss_page_shows_its_plot(pages):
 
 
 def test_the_site_nav_lists_every_loss_page(pages):
-    hooks = _load("losslab_docs_hooks_nav", DOCS / "hooks.py")
+    hooks = load_docs_module("losslab_docs_hooks_nav", "hooks.py")
     assert hooks.loss_page_names(pages.parent) == registry.names()
 
 
