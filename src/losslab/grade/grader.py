@@ -203,29 +203,28 @@ def grade_source(path: str | os.PathLike, source: bytes, *, exercises: Sequence[
 def _grade_python(path: Path, source: bytes, exercises, seed: int, config: SandboxConfig, isolation,
                   catalog) -> FileReport:
     chosen = [catalog.get(name) for name in exercises] if exercises else None
-    known = sum(e.max_points(seed) for e in chosen) if chosen else 0.0  # what a file that does not compile loses
+
+    def possible() -> float:  # what the chosen exercises are worth: all a file loses when nothing of it runs
+        return sum(e.max_points(seed) for e in chosen or ())
+
     try:
-        detected = catalog.detect(source)
+        found = catalog_module.definitions(source)
         text = importlib.util.decode_source(source)
     except SyntaxError as exc:
         return FileReport(str(path), seed, problem=_problem(path, Msg("reason.syntax", {
             "msg": printable(exc.msg), "line": exc.lineno or "?"}), exercises or ()), isolation=isolation.describe(),
-            possible=known)
+            possible=possible())
     except (ValueError, LookupError) as exc:  # null bytes, an unknown or wrong encoding
         return FileReport(str(path), seed, problem=_problem(path, Msg("reason.syntax", {
-            "msg": printable(exc), "line": "?"}), exercises or ()), isolation=isolation.describe(), possible=known)
-    found = catalog_module.definitions(source)
+            "msg": printable(exc), "line": "?"}), exercises or ()), isolation=isolation.describe(), possible=possible())
     notes = tuple(Msg("note.defined_twice", {"name": name, "lines": ", ".join(map(str, at))})
                   for name, at in found.twice.items())
     if chosen is None:
-        chosen = [catalog.get(name) for name in detected]
+        chosen = [e for e in catalog.exercises if e.detect(found)]
     if not chosen:
         names = sorted({n for e in catalog.exercises for n in e.defines})
         return FileReport(str(path), seed, problem=_problem(path, Msg("reason.undetected", {
             "names": ", ".join(names)})), isolation=isolation.describe())
-    def possible() -> float:  # what the file loses when nothing of it runs
-        return sum(e.max_points(seed) for e in chosen)
-
     for exercise in chosen:  # asked for by name: say once what is missing, rather than in every check
         absent = [name for name in exercise.defines if not found.has(name)]
         if absent:
