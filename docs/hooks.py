@@ -176,11 +176,17 @@ def loss_page_names(docs: Path = DOCS) -> list[str]:
     return re.findall(r"^\| \[(\w+)\]\(\1\.md\) \|", index.read_text(encoding="utf-8"), re.M)
 
 
+def _is_loss_page(entry) -> bool:
+    """Whether a nav entry is one of the generated loss pages (the hook lists those itself)."""
+    return isinstance(entry, dict) and any(str(page).startswith("losses/") for page in entry.values())
+
+
 def on_config(config, **kwargs):  # MkDocs hook: the generated loss pages join the "Losses" section
     names = loss_page_names()
     if not names:
         log.warning("docs/losses/ is missing: run `python docs/gen_pages.py` (make docs does) before mkdocs")
     for section in config["nav"] or []:
         if isinstance(section, dict) and "Losses" in section:
-            section["Losses"] = ["losses/index.md"] + [{name: f"losses/{name}.md"} for name in names]
+            kept = [entry for entry in section["Losses"] if entry != "losses/index.md" and not _is_loss_page(entry)]
+            section["Losses"] = ["losses/index.md", *kept] + [{name: f"losses/{name}.md"} for name in names]
     return config

@@ -379,9 +379,9 @@ def test_undetected_single_file_is_a_usage_mistake(tmp_path, capsys):
     assert "pass --exercise NAME" in capsys.readouterr().err
 
 
-def test_readme_section_shows_a_real_session(tmp_path, monkeypatch, capsys):
-    """The README's session, replayed: every output it shows is what the commands print."""
-    readme = (Path(catalog.__file__).parent / "README_SECTION.md").read_text(encoding="utf-8")
+def test_the_learners_guide_shows_a_real_session(tmp_path, monkeypatch, capsys):
+    """The learners' guide's session, replayed: every output it shows is what the commands print."""
+    readme = (Path(__file__).resolve().parents[1] / "docs" / "guide" / "learners.md").read_text(encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     outputs = []
     assert main(["exercise", "list"]) == 0

@@ -277,12 +277,12 @@ def test_a_class_defined_twice_is_reported(tmp_path):
     assert "SoftmaxWithLoss is defined more than once (lines" in note and "the last definition" in note
 
 
-def test_readme_teacher_session_is_real(tmp_path, monkeypatch, capsys):
-    """The README's teacher session, replayed: each command prints what the README shows."""
+def test_the_teachers_guide_session_is_real(tmp_path, monkeypatch, capsys):
+    """The teachers' guide's session, replayed: each command prints what the guide shows."""
     import re
     import shlex
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).parents[1] / "docs" / "guide" / "teachers.md").read_text(encoding="utf-8")
     session = readme.split("<!-- teacher-session:start -->")[1].split("<!-- teacher-session:end -->")[0]
     blocks = re.findall(r"^\$ losslab (.*)\n((?:(?!\$ ).*\n)*)", session.split("```console\n")[1].split("```")[0], re.M)
     assert len(blocks) == 3

@@ -47,7 +47,7 @@ if meta.get_all("Requires-Dist") and [r for r in meta.get_all("Requires-Dist") i
     problems.append(f"required dependencies beyond NumPy: {meta.get_all('Requires-Dist')}")
 needed = [f"{info}/licenses/LICENSE", f"{info}/licenses/src/losslab/data/MNIST_PROVENANCE.md",
           "losslab/data/MNIST_PROVENANCE.md", "losslab/data/mnist_5k.npz", "losslab/py.typed",
-          "losslab/grade/README_SECTION.md", "losslab/grade/exercises/loss-forward/template.py",
+          "losslab/grade/exercises/loss-forward/template.py",
           "losslab/grade/exercises/loss-forward/statement.zh.md", "losslab/grade/exercises/loss-forward/checks.py",
           "losslab/grade/templates/_grading.zh.md", "losslab/grade/templates/new/exercise.json"]
 problems += [f"the wheel lacks {n}" for n in needed if n not in names]
