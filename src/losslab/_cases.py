@@ -36,7 +36,7 @@ class Curve:
     column ``column`` of each sample (the element that ``xs`` fills).
     """
 
-    make: Callable[[np.ndarray], tuple[tuple, dict]]
+    make: Callable[[Any], tuple[tuple, dict]]  # an array of values, or one float where `at` is set
     xlabel: str
     x_range: tuple[float, float] = (-3.0, 3.0)
     grad_input: int = 0

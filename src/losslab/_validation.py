@@ -16,7 +16,7 @@ array is computed: use the array a check returns.
 from __future__ import annotations
 
 import numbers
-from typing import Literal, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 
@@ -227,17 +227,18 @@ def check_scalar(value, name: str, *, low: float | None = None, high: float | No
     if isinstance(value, bool) or not isinstance(value, kinds):
         what = "an integer" if integer else "a real number"
         raise TypeError(f"{name} must be {what}, got {value!r} of type {type(value).__name__}")
-    if not isinstance(value, numbers.Integral) and not np.isfinite(value):  # an int of any size is finite
+    number: Any = value   # a numbers.Real: int, float or a NumPy scalar, compared as it is
+    if not isinstance(value, numbers.Integral) and not np.isfinite(number):  # an int of any size is finite
         raise ValueError(f"{name} must be finite, got {value!r}")
-    too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and (value >= high if high_open else value > high)
+    too_low = low is not None and (number <= low if low_open else number < low)
+    too_high = high is not None and (number >= high if high_open else number > high)
     if too_low or too_high:
         lo = "(" if low_open else "["
         hi = ")" if high_open else "]"
         lo_s = "-inf" if low is None else repr(low)
         hi_s = "inf" if high is None else repr(high)
         raise ValueError(f"{name} must lie in {lo}{lo_s}, {hi_s}{hi}, got {value!r}")
-    return value
+    return number
 
 
 def check_bool(value, name: str) -> bool:

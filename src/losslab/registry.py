@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 
 from ._cases import Case, Curve
-from .nn._base import registered_losses
+from .nn._base import Loss, registered_losses
 
 __all__ = ["Case", "Curve", "LossSpec", "LOSSES", "get", "names", "markdown_table", "curve_values", "spec_of"]
 
@@ -41,15 +41,20 @@ class LossSpec:
     torch_name: str | None = None    # the torch.nn class to compare with, if any
     curve: Curve | None = None       # how `losslab plot` draws it against one scalar
     array_api: bool = False          # runs on any array library (losslab._array_api), tested on each
-    cls: type | None = field(default=None, repr=False, compare=False)
+    cls: type[Loss] | None = field(default=None, repr=False, compare=False)
 
     @property
     def function(self) -> Callable:
-        return self.cls._function
+        return self._class()._function
 
     @property
     def backward(self) -> Callable:
-        return self.cls._backward
+        return self._class()._backward
+
+    def _class(self) -> type[Loss]:
+        if self.cls is None:
+            raise ValueError(f"{self.name} was described without its class")
+        return self.cls
 
     @property
     def grad_positions(self) -> tuple[int, ...]:
@@ -59,7 +64,7 @@ class LossSpec:
         return self.cases(np.random.default_rng(seed))
 
 
-def spec_of(cls: type) -> LossSpec:
+def spec_of(cls: type[Loss]) -> LossSpec:
     """The :class:`LossSpec` of a registered loss class, read from the class and its entry."""
     entry = cls._entry
     if entry is None:

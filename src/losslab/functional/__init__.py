@@ -21,7 +21,10 @@ from .segmentation import *  # noqa: F401,F403
 from .robust import *  # noqa: F401,F403
 from .sparse import *  # noqa: F401,F403
 
-# the family modules, bound by the imports above
+from . import activation, classification, ctc, embedding, focal, margin, metric, regression, robust, segmentation, sparse
+from . import textbook
+
+# the family modules
 FAMILIES = (activation, classification, regression, margin, embedding, textbook, ctc, metric, focal, segmentation,
             robust, sparse)
 

@@ -8,7 +8,7 @@ sparse families.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -28,7 +28,7 @@ class Layout(NamedTuple):
     valid: np.ndarray            # (N, *d): False where the target equals ignore_index
     out_shape: tuple[int, ...]   # the unreduced loss's shape: () unbatched, else (N, *d)
     in_shape: tuple[int, ...]    # the input's shape (the gradient's)
-    xp: object                   # the array namespace of the call
+    xp: Any                      # the array namespace of the call
 
     @property
     def num_classes(self) -> int:

@@ -35,9 +35,10 @@ __all__ = [
 def _axis(axis, ndim: int) -> int:
     if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
         raise TypeError(f"axis must be an integer, got {axis!r}")
-    if not -ndim <= axis < ndim:
+    index = int(axis)
+    if not -ndim <= index < ndim:
         raise ValueError(f"axis {axis} is out of range for an array with {ndim} dimensions")
-    return int(axis) % ndim
+    return index % ndim
 
 
 def _sparsemax_last(z: np.ndarray, xp) -> np.ndarray:

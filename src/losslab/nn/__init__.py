@@ -17,7 +17,9 @@ from .segmentation import *  # noqa: F401,F403
 from .robust import *  # noqa: F401,F403
 from .sparse import *  # noqa: F401,F403
 
-# the family modules, bound by the imports above
+from . import classification, ctc, embedding, focal, margin, metric, regression, robust, segmentation, sparse, textbook
+
+# the family modules
 FAMILIES = (classification, regression, margin, embedding, textbook, ctc, metric, focal, segmentation, robust, sparse)
 
 __all__ = ["Loss", "registered"] + [name for family in FAMILIES for name in family.__all__]

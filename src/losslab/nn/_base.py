@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, cast
 
 from .._cases import Entry
 from .._fast._contract import kernel_of, plain_inputs, scale_by_dout
@@ -59,7 +59,7 @@ class Loss(Configurable):
         state["_pending"] = None
         if hit is None:
             function = cls._function
-            out = function(*inputs, **options) if kernel is None else function.reference(*inputs, **options)
+            out = function(*inputs, **options) if kernel is None else cast(Any, function).reference(*inputs, **options)
         else:
             out, grad = hit
             state["_pending"] = (grad, options, out.shape)
@@ -91,7 +91,7 @@ class Loss(Configurable):
 
 # --------------------------------------------------------------------------- the registry's entries
 
-_REGISTERED: dict[str, type] = {}
+_REGISTERED: dict[str, type[Loss]] = {}
 
 
 def registered(summary: str, cases: Callable, *, curve=None, torch: bool = True, array_api: bool = False):
@@ -104,7 +104,7 @@ def registered(summary: str, cases: Callable, *, curve=None, torch: bool = True,
     parity tests compare with it); ``array_api``: it computes in its inputs' array
     library (tested on each).
     """
-    def register(cls: type) -> type:
+    def register(cls: type[Loss]) -> type[Loss]:
         name = cls.__name__
         if name in _REGISTERED and _REGISTERED[name] is not cls:
             raise ValueError(f"a loss named {name!r} is already registered ({_REGISTERED[name].__module__})")
@@ -115,6 +115,6 @@ def registered(summary: str, cases: Callable, *, curve=None, torch: bool = True,
     return register
 
 
-def registered_losses() -> tuple[type, ...]:
+def registered_losses() -> tuple[type[Loss], ...]:
     """The registered loss classes, in the order they were defined."""
     return tuple(_REGISTERED.values())

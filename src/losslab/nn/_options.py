@@ -72,6 +72,11 @@ class Configurable:
     """
 
     _options: ClassVar[tuple[Option, ...]] = ()
+    # derived from _options by __init_subclass__
+    _positional: ClassVar[tuple[str, ...]] = ()
+    _by_name: ClassVar[dict[str, Option]] = {}
+    _names: ClassVar[tuple[str, ...]] = ()
+    __signature__: ClassVar[inspect.Signature | None]
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)

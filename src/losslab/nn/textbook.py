@@ -9,6 +9,8 @@ losses are a batch mean (cross-entropy) and a plain sum (squared error).
 
 from __future__ import annotations
 
+from typing import Any
+
 from .. import _array_api as xpa
 from .. import _validation as v
 from ..functional import textbook as F
@@ -67,9 +69,9 @@ class SoftmaxWithLoss(Loss):
     def __init__(self) -> None:
         super().__init__()
         self.loss = None
-        self.y = None
-        self.t = None
-        self._rows = None  # t as (B, C) rows, what backward subtracts
+        self.y: Any = None
+        self.t: Any = None
+        self._rows: Any = None  # t as (B, C) rows, what backward subtracts
 
     def forward(self, x, t):
         xp = xpa.namespace(x, t, names=("x", "t"))
@@ -121,8 +123,8 @@ class MeanSquaredError(Loss):
     def __init__(self) -> None:
         super().__init__()
         self.loss = None
-        self.y = None
-        self.t = None
+        self.y: Any = None
+        self.t: Any = None
 
     def forward(self, y, t):
         self.loss = super().forward(y, t)
