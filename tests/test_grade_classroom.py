@@ -146,6 +146,21 @@ def test_a_teachers_exercise_grades_with_points_and_hidden_checks(course, tmp_pa
     assert main(["grade", str(learner), "--seed", "2"]) == 2  # without --exercises: not recognised
 
 
+def test_the_reproduce_line_of_a_teachers_exercise_names_its_folder(course, tmp_path, capsys):
+    import shlex
+
+    learner = tmp_path / "learner.py"
+    learner.write_text("import numpy as np\n\ndef mean_absolute_error(y, t):\n    return np.sum(np.abs(y - t))\n")
+    capsys.readouterr()
+    assert main(["grade", str(learner), "--exercises", str(course), "--seed", "3"]) == 1
+    first = capsys.readouterr().out
+    command = next(line for line in first.splitlines() if line.startswith("reproduce with: "))
+    argv = shlex.split(command.removeprefix("reproduce with: "))
+    assert argv[:2] == ["losslab", "grade"] and "--exercises" in argv
+    assert main(argv[1:]) == 1  # the printed command, run as printed, grades the same way
+    assert capsys.readouterr().out == first
+
+
 def test_self_check_of_a_teachers_exercise_runs_the_public_checks_only(course, capsys):
     from losslab.exercise import check
     import numpy as np

@@ -205,7 +205,7 @@ def _cmd_grade(args) -> int:
         if similar is not None:
             print("\n" + similar[0])
     else:
-        print("\n".join(report.file_lines(reports[0], args.lang)))
+        print("\n".join(report.file_lines(reports[0], args.lang, args.exercises or ())))
     if args.report and not args.json:
         print(say("cli.wrote", args.lang, path=args.report))
     if args.format is not None:

@@ -75,16 +75,20 @@ def student_id(path: str, pattern: str | None = None) -> str:
     return os.path.splitext(name)[0]
 
 
-def reproduce_command(report: FileReport) -> str:
+def reproduce_command(report: FileReport, exercise_folders: Sequence[str] = ()) -> str:
+    """The command that grades the file again with the same inputs; ``exercise_folders`` are the run's
+    ``--exercises`` folders, which a teacher's own exercise needs to be found again."""
     import shlex
 
     names = " ".join(f"--exercise {e.exercise}" for e in report.exercises)
+    folders = "".join(f" --exercises {shlex.quote(printable(str(d), 1000))}" for d in exercise_folders)
     return (f"losslab grade {shlex.quote(printable(report.path, 1000))}" + (f" {names}" if names else "")
-            + f" --seed {report.seed}")
+            + folders + f" --seed {report.seed}")
 
 
-def file_lines(report: FileReport, lang: str = "en") -> list[str]:
-    """The report of one file, as printed by ``losslab grade FILE``."""
+def file_lines(report: FileReport, lang: str = "en", exercise_folders: Sequence[str] = ()) -> list[str]:
+    """The report of one file, as printed by ``losslab grade FILE`` (``exercise_folders``: the run's
+    ``--exercises``, repeated in the command that reproduces a failure)."""
     path = printable(report.path, 1000)
     if report.skipped is not None:
         return [f"{path}: {say('reason.skipped', lang, why=report.skipped.text(lang))}"]
@@ -103,7 +107,7 @@ def file_lines(report: FileReport, lang: str = "en") -> list[str]:
         if possible != total:  # points other than one per check
             lines.append("  " + say("word.score", lang, earned=_num(earned), possible=_num(possible)))
     if not report.passed:
-        lines.append(say("word.reproduce", lang, command=reproduce_command(report)))
+        lines.append(say("word.reproduce", lang, command=reproduce_command(report, exercise_folders)))
     return lines
 
 
