@@ -14,10 +14,9 @@ import sys
 
 import numpy as np
 import pytest
+from _support import DOCS, load_docs_module
 
 from losslab import registry
-
-from _support import DOCS, load_docs_module  # noqa: E402
 
 gen_pages = load_docs_module("losslab_docs_gen_pages", "gen_pages.py")
 DERIVATIONS = gen_pages.load_derivations()

@@ -118,7 +118,7 @@ class Cgroups:
         self.parents = parents          # controller ("memory", "pids"; "" for v2) -> parent folder
 
     @classmethod
-    def find(cls) -> tuple["Cgroups | None", str]:
+    def find(cls) -> tuple[Cgroups | None, str]:
         """The cgroups this process may create, or None and why not."""
         if not sys.platform.startswith("linux"):
             return None, "not Linux"
@@ -141,7 +141,7 @@ class Cgroups:
         return None, "; ".join(why) or "no cgroup file system"
 
     @classmethod
-    def _try(cls, version: int, parents: dict[str, str]) -> "Cgroups | None":
+    def _try(cls, version: int, parents: dict[str, str]) -> Cgroups | None:
         group = cls(version, parents)
         try:
             if version == 2:
@@ -192,10 +192,10 @@ class Cgroups:
         """Whether the kernel refused memory to (or killed a process of) the group."""
         if self.version == 2:
             events = _read(os.path.join(made[""], "memory.events")).split()
-            counts = dict(zip(events[::2], events[1::2]))
+            counts = dict(zip(events[::2], events[1::2], strict=False))
             return any(int(counts.get(k, "0")) > 0 for k in ("oom_kill", "oom", "max"))
         control = _read(os.path.join(made["memory"], "memory.oom_control")).split()
-        kills = dict(zip(control[::2], control[1::2])).get("oom_kill", "0")
+        kills = dict(zip(control[::2], control[1::2], strict=False)).get("oom_kill", "0")
         failcnt = _read(os.path.join(made["memory"], "memory.failcnt")).strip()
         return (kills.isdigit() and int(kills) > 0) or (failcnt.isdigit() and int(failcnt) > 0)
 
@@ -237,7 +237,7 @@ def bwrap_path() -> str | None:
         path = str(bundled())
         if os.access(path, os.X_OK):
             return path
-    except Exception:  # noqa: BLE001  (not installed, or installed without its binary)
+    except Exception:  # not installed, or installed without its binary
         pass
     return shutil.which("bwrap")
 

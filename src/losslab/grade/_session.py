@@ -58,13 +58,13 @@ class Remote(Foreign):
 
     __slots__ = ("_session", "_ref", "_path")
 
-    def __init__(self, session: "Session", ref: int, path: tuple = (), type: str = "object") -> None:
+    def __init__(self, session: Session, ref: int, path: tuple = (), type: str = "object") -> None:
         object.__setattr__(self, "_session", session)
         object.__setattr__(self, "_ref", ref)
         object.__setattr__(self, "_path", path)
         object.__setattr__(self, "type", type)
 
-    def __getattr__(self, name: str) -> "Remote":
+    def __getattr__(self, name: str) -> Remote:
         if name.startswith("__"):  # NumPy and copy ask for __array__ and the like: not the learner's
             raise AttributeError(name)
         return Remote(self._session, self._ref, self._path + (name,), "attribute")
@@ -369,7 +369,7 @@ class Session:
                 with np.errstate(all="ignore"):
                     value = self.callbacks[reply["id"]](*(args if isinstance(args, list) else [args]))
                 answer = {"ok": self._out(value)}
-            except Exception as exc:  # noqa: BLE001  (the learner passed something the function cannot take)
+            except Exception as exc:  # the learner passed something the function cannot take
                 answer = {"error": f"{type(exc).__name__}: {exc}"[:300]}
             self._send(answer)
 

@@ -35,10 +35,10 @@ import ast
 import importlib.util
 import json
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
 
 from ._i18n import LANGS
 
@@ -182,7 +182,7 @@ def _module(folder, name: str, where: str):
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)
-        except Exception as exc:  # noqa: BLE001  (a teacher's code: say where it broke)
+        except Exception as exc:  # a teacher's code: say where it broke
             raise ExerciseFolderError(f"{where}/checks.py: importing it failed: {type(exc).__name__}: {exc}") from exc
     return module
 
@@ -236,7 +236,7 @@ def load(folder) -> Exercise:
         if known is None:
             try:
                 known = exercise.check_ids()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise ExerciseFolderError(f"{where}/checks.py: its judge failed on a blank run: "
                                           f"{type(exc).__name__}: {exc}") from exc
         if check_id not in known:
@@ -283,7 +283,7 @@ class Catalog:
         found = definitions(source)
         return [e.name for e in self.exercises if e.detect(found)]
 
-    def with_folders(self, folders: Iterable) -> "Catalog":
+    def with_folders(self, folders: Iterable) -> Catalog:
         """This catalog and the exercises of ``folders``: each an exercise folder, or a folder of them."""
         added = []
         for folder in folders:

@@ -22,8 +22,9 @@ swapped sign, ...); the first that matches names the mistake.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -241,7 +242,7 @@ class Judge:
         if failure is not None:
             return self.record(target, case, False, failure)
         want = np.dtype(dtype)
-        for key, shape in zip(keys, shapes):
+        for key, shape in zip(keys, shapes, strict=False):
             got = values.get(key)
             arr, why = as_numbers(got)
             if why is not None:

@@ -56,7 +56,7 @@ def _cmd_list(args) -> int:
     chapters = [say("cli.chapter", args.lang, chapter=e.chapter.replace(", ", "、") if args.lang == "zh" else e.chapter)
                 for e in found.exercises]
     column = max(13, *(report._width(c) + 1 for c in chapters))  # at least "ch. " and 9 columns, as ever
-    for e, chapter in zip(found.exercises, chapters):
+    for e, chapter in zip(found.exercises, chapters, strict=True):
         print(f"{e.name:<{width}}  {chapter}{' ' * (column - report._width(chapter))} {e.title(args.lang)}")
     return 0
 

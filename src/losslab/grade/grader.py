@@ -21,15 +21,16 @@ from __future__ import annotations
 import importlib.util
 import os
 import stat
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from . import catalog as catalog_module
 from ._i18n import Msg
 from .checks import Check
-from .notebook import SUFFIX as NOTEBOOK, NotebookCode, NotebookError, from_notebook
+from .notebook import SUFFIX as NOTEBOOK
+from .notebook import NotebookCode, NotebookError, from_notebook
 from .sandbox import IsolationUnavailable, SandboxConfig, isolation_for, printable, run_probes
 
 __all__ = ["ExerciseReport", "FileReport", "grade_file", "grade_source", "grade_dir", "read_submission",
@@ -259,7 +260,7 @@ def _safely(path: Path, source: bytes | None, why: Msg | None, exercises, seed: 
                             catalog=catalog)
     except (IsolationUnavailable, KeyError):
         raise
-    except Exception as exc:  # noqa: BLE001  (one submission never costs the others)
+    except Exception as exc:  # one submission never costs the others
         return FileReport(str(path), seed, problem=_problem(path, Msg("reason.internal", {
             "msg": printable(f"{type(exc).__name__}: {exc}")})), isolation=isolation.describe())
 

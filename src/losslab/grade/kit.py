@@ -26,9 +26,9 @@ whether the learner's code changed its inputs. The check ids are ``call:id``
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -94,7 +94,7 @@ def compare(reference, cases: Sequence[Case]):
     def make_probe(case: Case):
         def probe(module, inputs, rec):
             out, passed = _run(case, lambda name: rec.need(module, name), inputs, rec.call)
-            return {"out": out, "changed": changed(*((k, inputs[k], p) for k, p in zip(case.args, passed)
+            return {"out": out, "changed": changed(*((k, inputs[k], p) for k, p in zip(case.args, passed, strict=True)
                                                      if isinstance(p, np.ndarray)))}
         return probe
 

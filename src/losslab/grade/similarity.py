@@ -39,11 +39,12 @@ from __future__ import annotations
 import bisect
 import io
 import tokenize
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from . import catalog as catalog_module
-from .notebook import SUFFIX as NOTEBOOK, from_notebook
+from .notebook import SUFFIX as NOTEBOOK
+from .notebook import from_notebook
 
 __all__ = ["Fragment", "Pair", "similar_pairs", "read_source", "format_text", "to_json",
            "THRESHOLD", "K", "WINDOW", "MAX_CHARS"]
@@ -260,8 +261,8 @@ def similar_pairs(sources: Mapping[str, str | bytes], *, template: str | Sequenc
     sources); ``()`` for none.
     ``k``: the shortest match noticed, in normalised characters; ``window``: copydetect's
     winnowing window (1 keeps every fingerprint). A notebook nbformat cannot read and a source
-    longer than :data:`MAX_CHARS` are left out (:func:`read_source` says why). Raises ``ValueError`` for a bad option or exercise name, and
-    ``ImportError`` without copydetect.
+    longer than :data:`MAX_CHARS` are left out (:func:`read_source` says why). Raises ``ValueError``
+    for a bad option or exercise name, and ``ImportError`` without copydetect.
     """
     _check(threshold, k, window)
     catalog = catalog or catalog_module.BUILTIN

@@ -45,12 +45,12 @@ class Layer:
     def parameters(self) -> list[Parameter]:
         return []
 
-    def train(self, mode: bool = True) -> "Layer":
+    def train(self, mode: bool = True) -> Layer:
         """Switch training behaviour (Dropout, BatchNorm) on or off; returns self."""
         self.training = bool(mode)
         return self
 
-    def eval(self) -> "Layer":
+    def eval(self) -> Layer:
         return self.train(False)
 
     def __repr__(self) -> str:

@@ -122,7 +122,7 @@ class Affine(Layer):
 
     @classmethod
     def create(cls, in_features: int, out_features: int, *, rng, init="he", dtype=np.float32,
-               input_grad: bool = True) -> "Affine":
+               input_grad: bool = True) -> Affine:
         r"""A new layer with Gaussian weights of std :func:`init_std` ``(init, in_features)`` and zero bias.
 
         ``rng`` is a ``np.random.Generator`` (or an integer seed); ``init`` is

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -76,7 +76,7 @@ class Sequential(Layer):
     def parameters(self) -> list[Parameter]:
         return [p for layer in self.layers for p in layer.parameters()]
 
-    def train(self, mode: bool = True) -> "Sequential":
+    def train(self, mode: bool = True) -> Sequential:
         self.training = bool(mode)
         for layer in self.layers:
             layer.train(mode)
@@ -230,12 +230,12 @@ class MultiLayerNet:
 
     # ----------------------------------------------------------------------- modes
 
-    def train(self, mode: bool = True) -> "MultiLayerNet":
+    def train(self, mode: bool = True) -> MultiLayerNet:
         self.training = bool(mode)
         self.layers.train(mode)
         return self
 
-    def eval(self) -> "MultiLayerNet":
+    def eval(self) -> MultiLayerNet:
         return self.train(False)
 
     # ----------------------------------------------------------------------- passes
@@ -251,7 +251,7 @@ class MultiLayerNet:
         try:
             return self.layers.forward(x)
         finally:
-            for layer, mode in zip(self.layers, modes):
+            for layer, mode in zip(self.layers, modes, strict=True):
                 layer.train(mode)
 
     def loss(self, x, t):

@@ -10,7 +10,7 @@ float32. ``self.step_count`` is the step number ``t`` (all parameters step toget
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -67,7 +67,7 @@ class Adagrad(Optimizer):
     def step(self) -> None:
         self.step_count += 1
         clr = float(self.lr) / (1 + (self.step_count - 1) * self.lr_decay)
-        for p, state in zip(self.params, self.state):
+        for p, state in zip(self.params, self.state, strict=True):
             g = -p.grad if self.maximize else p.grad
             if self.weight_decay != 0:
                 g = g + self.weight_decay * p.data
@@ -135,7 +135,7 @@ class RMSprop(Optimizer):
     def step(self) -> None:
         self.step_count += 1
         lr, alpha = float(self.lr), self.alpha
-        for p, state in zip(self.params, self.state):
+        for p, state in zip(self.params, self.state, strict=True):
             g = -p.grad if self.maximize else p.grad
             if self.weight_decay != 0:
                 g = g + self.weight_decay * p.data
@@ -215,7 +215,7 @@ class Adam(Optimizer):
         beta1, beta2 = self.betas
         step_size = lr / (1 - beta1**t)
         bias_correction2_sqrt = math.sqrt(1 - beta2**t)
-        for p, state in zip(self.params, self.state):
+        for p, state in zip(self.params, self.state, strict=True):
             g = -p.grad if self.maximize else p.grad
             if wd != 0:
                 if self.decoupled_weight_decay:

@@ -8,7 +8,7 @@ aligned with ``self.params``: ``self.state[i]["momentum_buffer"]`` belongs to
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -87,7 +87,7 @@ class SGD(Optimizer):
                 else:
                     p.data -= lr * p.grad
             return
-        for p, state in zip(self.params, self.state):
+        for p, state in zip(self.params, self.state, strict=True):
             g = -p.grad if self.maximize else p.grad
             if wd != 0:
                 g = g + wd * p.data

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -28,7 +28,7 @@ class TrainingDiverged(UserWarning):
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C during :func:`fit`; ``history`` holds the epochs completed before it."""
 
-    def __init__(self, history: "History") -> None:
+    def __init__(self, history: History) -> None:
         super().__init__(f"training interrupted after {history.epochs} complete epochs")
         self.history = history
 

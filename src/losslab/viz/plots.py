@@ -8,8 +8,8 @@ in pyplot's list of open figures.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
