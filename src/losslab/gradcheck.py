@@ -149,7 +149,7 @@ def gradcheck(f: Callable[..., float], inputs: Sequence[np.ndarray], analytic: S
         numerics.append(_five_point_gradient(g, work[pos], h))
     scale = max((float(np.max(np.abs(n))) for n in numerics if n.size), default=0.0)
     floor = max(1e-4 * scale, 1e-12)
-    worst = (0.0, wrt[0] if wrt else -1, (), 0.0, 0.0)
+    worst: tuple[float, int, tuple[int, ...], float, float] = (0.0, wrt[0] if wrt else -1, (), 0.0, 0.0)
     for pos, a, n in zip(wrt, analytic, numerics, strict=True):
         a = np.asarray(a, dtype=np.float64)
         if a.size == 0:

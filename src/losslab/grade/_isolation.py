@@ -133,8 +133,9 @@ class Cgroups:
             why.append("cgroup v2: no writable cgroup with the memory and pids controllers")
         v1 = {c: next((m for m, fs, opts in mounts if fs == "cgroup" and c in opts.split(",")), None)
               for c in ("memory", "pids")}
-        if all(v1.values()) and all(c in own for c in v1):
-            found = cls._try(1, {c: os.path.normpath(v1[c] + own[c]) for c in v1})
+        mounted = {c: m for c, m in v1.items() if m}
+        if len(mounted) == len(v1) and all(c in own for c in mounted):
+            found = cls._try(1, {c: os.path.normpath(m + own[c]) for c, m in mounted.items()})
             if found is not None:
                 return found, ""
             why.append("cgroup v1: the memory and pids cgroups are not writable")

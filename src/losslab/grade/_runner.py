@@ -245,7 +245,7 @@ class Server:
         self.copy = np.array
         self.in_fd, self.out_fd = in_fd, out_fd
         self.objects: dict[int, object] = {}
-        self.module = None
+        self.module: types.ModuleType | None = None
         self.exit = os._exit
         self.write, self.read = write_frame, read_frame
 

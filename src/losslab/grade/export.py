@@ -47,7 +47,8 @@ def _tests(report: FileReport, lang: str) -> list[tuple[str, Check, float]]:
 
 def gradescope(reports: Sequence[FileReport], lang: str = "en") -> dict:
     """The ``results.json`` of Gradescope's autograder specification for the graded ``reports``."""
-    tests, total = [], 0.0
+    tests: list[dict] = []
+    total = 0.0
     for report in reports:
         if report.skipped is not None:
             continue

@@ -63,6 +63,8 @@ def solution(checks_file: str):
     """The module ``solution.py`` beside ``checks_file`` (pass ``__file__``), imported in the judge's process."""
     path = Path(checks_file).with_name("solution.py")
     spec = importlib.util.spec_from_file_location(f"losslab_solution_{abs(hash(str(path))) % 10**8}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"Python cannot import {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

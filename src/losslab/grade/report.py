@@ -32,8 +32,9 @@ TABLE = ("file", "exercise", "passed", "checks", "score", "result", "first_failu
 def failure_text(check: Check, lang: str) -> str:
     """Why ``check`` failed, and the likely mistake when one is named."""
     text = check.reason.text(lang) if check.reason is not None else ""
-    if check.mistake is not None:
-        text += say("word.likely", lang) + check.mistake_text(lang)
+    mistake = check.mistake_text(lang)
+    if mistake is not None:
+        text += say("word.likely", lang) + mistake
     return text
 
 

@@ -206,7 +206,8 @@ def run_probes(source: str, exercises: Sequence, cases: dict, config: SandboxCon
                 probes["import"] = Probe(failure=Msg("reason.start_timeout", {"seconds": config.timeout}))
             elif exc.kind == "died":
                 probes["import"] = Probe(failure=Msg("reason.sandbox", {
-                    "msg": session.stderr_tail() or f"the runner exited with status {session.proc.poll()}"}))
+                    "msg": session.stderr_tail() or f"the runner exited with status "
+                           f"{session.proc.poll() if session.proc is not None else None}"}))
             else:
                 probes["import"] = Probe(failure=_stop_reason(exc, Msg("call.import"), session))
         except OSError as exc:

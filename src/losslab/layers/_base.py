@@ -9,9 +9,13 @@ fixed order, the order optimizers align their state with.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 
 from .._validation import BackwardBeforeForwardError
+
+T = TypeVar("T")
 
 
 class Parameter:
@@ -56,7 +60,7 @@ class Layer:
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
-    def _require(self, value, what: str = "forward"):
+    def _require(self, value: T | None, what: str = "forward") -> T:
         """``value`` cached by forward, or a clear error when backward comes first."""
         if value is None:
             raise BackwardBeforeForwardError(

@@ -49,8 +49,8 @@ class Relu(Layer):
         return np.maximum(x, 0)
 
     def backward(self, dout):
-        mask = self._require(self._mask)
-        dout = _upstream(self, dout, mask.shape, self._dtype)
+        mask, dtype = self._require(self._mask), self._require(self._dtype)
+        dout = _upstream(self, dout, mask.shape, dtype)
         return np.multiply(dout, mask)  # bool * float32 stays float32
 
 

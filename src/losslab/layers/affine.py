@@ -39,7 +39,7 @@ def _generator(rng, name: str = "rng") -> np.random.Generator:
     """An explicit generator: a ``np.random.Generator`` or an integer seed (never the global RNG)."""
     if isinstance(rng, np.random.Generator):
         return rng
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
+    if not isinstance(rng, (bool, np.bool_)) and isinstance(rng, numbers.Integral):
         return np.random.default_rng(int(rng))
     raise TypeError(
         f"{name} must be a numpy Generator or an integer seed, got {type(rng).__name__}; "

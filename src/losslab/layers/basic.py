@@ -105,7 +105,7 @@ class AddLayer(Layer):
     def __init__(self) -> None:
         self._shapes: tuple | None = None
 
-    def forward(self, x, y):
+    def forward(self, x, y):  # type: ignore[override]  # a node of two inputs: not for a Sequential
         sx, sy = _check_real(self, x, "x"), _check_real(self, y, "y")
         out = x + y
         self._shapes = (sx, sy, np.shape(out))
@@ -136,7 +136,7 @@ class MulLayer(Layer):
     def __init__(self) -> None:
         self._cache: tuple | None = None
 
-    def forward(self, x, y):
+    def forward(self, x, y):  # type: ignore[override]  # a node of two inputs: not for a Sequential
         _check_real(self, x, "x")
         _check_real(self, y, "y")
         out = x * y

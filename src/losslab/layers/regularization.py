@@ -67,12 +67,12 @@ class Dropout(Layer):
         return out
 
     def backward(self, dout):
-        shape = self._require(self._shape)
-        dout = _upstream(self, dout, shape, self._dtype)
+        shape, dtype = self._require(self._shape), self._require(self._dtype)
+        dout = _upstream(self, dout, shape, dtype)
         if self._mask is None:
             return dout
         dx = np.multiply(dout, self._mask)
-        dx *= self._dtype.type(1.0 / (1.0 - self.p))
+        dx *= dtype.type(1.0 / (1.0 - self.p))
         return dx
 
     def __repr__(self) -> str:

@@ -22,8 +22,9 @@ from ._base import Optimizer
 def _check_betas(betas) -> tuple[float, float]:
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-    return tuple(float(v.check_scalar(b, f"betas[{i}]", low=0.0, high=1.0, high_open=True))
-                 for i, b in enumerate(betas))
+    beta1, beta2 = (float(v.check_scalar(b, f"betas[{i}]", low=0.0, high=1.0, high_open=True))
+                    for i, b in enumerate(betas))
+    return beta1, beta2
 
 
 class Adagrad(Optimizer):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import BackwardBeforeForwardError
+
 # How each loss wants its target: class indices, one-hot probabilities, one-hot labels
 # in {-1, 1}, or the class index padded with -1 (MultiLabelMarginLoss's class lists).
 TARGET_KINDS: dict[str, str] = {
@@ -41,7 +43,8 @@ class _Headed:
     """``loss(head(scores), target)``, with the head's backward chained after the loss's."""
 
     def __init__(self, head: str, loss) -> None:
-        self.head, self.inner, self._out = head, loss, None
+        self.head, self.inner = head, loss
+        self._out: np.ndarray | None = None
 
     def __call__(self, scores, target):
         from ..functional import log_softmax, sigmoid
@@ -57,6 +60,9 @@ class _Headed:
     def backward(self, dout=1.0):
         g = self.inner.backward(dout)
         y = self._out
+        if y is None:  # the inner loss was called on its own
+            raise BackwardBeforeForwardError(f"{type(self).__name__}.backward() was called before the loss: "
+                                             "call it on the scores first")
         if self.head == "log_softmax":
             # d log_softmax: g - softmax * sum(g) over the classes
             return g - np.exp(y) * g.sum(axis=-1, keepdims=True)

@@ -179,7 +179,7 @@ def fit(net, optimizer, train: tuple[np.ndarray, np.ndarray], test: tuple[np.nda
                 history.epoch_seconds.append(time.perf_counter() - start)
                 history.epoch_loss.append(total / count)
                 history.train_accuracy.append(accuracy(net, x_train, labels))
-                if test is not None:
+                if test is not None and test_targets is not None:  # None together
                     history.test_accuracy.append(accuracy(net, *test))
                     history.test_loss.append(evaluate_loss(net, test[0], test_targets))
             if bar is not None:
