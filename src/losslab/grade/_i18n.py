@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 LANGS: tuple[str, ...] = ("en", "zh")
+"""The languages of the judge's feedback, statements and templates: English and Chinese."""
 
 MESSAGES: dict[str, tuple[str, str]] = {
     # ---------------------------------------------------------------- what a check tested

@@ -138,6 +138,7 @@ class Exercise:
         return self.name.replace("-", "_") + ".py"
 
     def title(self, lang: str = "en") -> str:
+        """The exercise's title in ``lang`` (English for any language but Chinese)."""
         return self.title_zh if lang == "zh" else self.title_en
 
     def _path(self, name: str) -> Traversable:
@@ -322,6 +323,7 @@ def _builtin() -> Catalog:
 
 BUILTIN = _builtin()
 EXERCISES = BUILTIN.exercises
+"""The built-in exercises, in their course order (``order`` in each ``exercise.json``)."""
 
 
 def names() -> list[str]:

@@ -31,9 +31,13 @@ import numpy as np
 from ._i18n import Msg, say
 
 ATOL = 1e-5
+"""The absolute tolerance of a value check: ``|got - expected| <= ATOL + rtol * |expected|``."""
 RTOL = 1e-5
+"""The relative tolerance of a value check on float64 inputs."""
 RTOL_FLOAT32 = 1e-4
+"""The relative tolerance of a value check on float32 inputs (their own rounding, summed over a batch)."""
 GRAD_RTOL = 1e-4
+"""The largest relative error of an analytic gradient against central differences that passes."""
 SAME_TOL = 1e-12  # "the same gradient twice"
 
 __all__ = ["Check", "Probe", "Judge", "Foreign", "as_numbers", "ATOL", "RTOL", "RTOL_FLOAT32", "GRAD_RTOL"]
@@ -87,9 +91,11 @@ class Check:
         return self.points if self.passed else 0.0
 
     def mistake_text(self, lang: str = "en") -> str | None:
+        """The likely mistake in words, in ``lang``; None when none was named."""
         return None if self.mistake is None else say(f"mistake.{self.mistake}", lang)
 
     def to_dict(self, lang: str = "en") -> dict:
+        """The check as plain JSON data, its texts in ``lang``: id, verdict, reason, mistake, points and score."""
         return {"id": self.id, "exercise": self.exercise, "target": self.target, "case": self.case.text(lang),
                 "passed": self.passed, "reason": None if self.reason is None else self.reason.text(lang),
                 "mistake": self.mistake, "mistake_text": self.mistake_text(lang), "advisory": self.advisory,

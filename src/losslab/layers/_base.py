@@ -38,15 +38,19 @@ class Layer:
     training: bool = True
 
     def forward(self, x):
+        """The output for the input ``x``, caching what :meth:`backward` needs."""
         raise NotImplementedError
 
     def backward(self, dout):
+        """The gradient with respect to the last forward input, given ``dout``, the gradient with respect to
+        the output; writes each parameter's gradient into its ``Parameter.grad``."""
         raise NotImplementedError
 
     def __call__(self, *args):
         return self.forward(*args)
 
     def parameters(self) -> list[Parameter]:
+        """The trainable parameters, in the fixed order optimizers align their state with (none here)."""
         return []
 
     def train(self, mode: bool = True) -> Layer:
@@ -55,6 +59,7 @@ class Layer:
         return self
 
     def eval(self) -> Layer:
+        """Switch to evaluation mode: ``train(False)``; returns self."""
         return self.train(False)
 
     def __repr__(self) -> str:

@@ -66,6 +66,8 @@ class Adagrad(Optimizer):
         self.step_count = 0
 
     def step(self) -> None:
+        """One update of every parameter by the rule above, the step count advanced by one; ``data`` and the
+        state change in place, ``grad`` is only read."""
         self.step_count += 1
         clr = float(self.lr) / (1 + (self.step_count - 1) * self.lr_decay)
         for p, state in zip(self.params, self.state, strict=True):
@@ -78,7 +80,8 @@ class Adagrad(Optimizer):
             p.data -= clr * (g / std)
 
 
-AdaGrad = Adagrad  # the textbook's spelling
+AdaGrad = Adagrad
+"""The textbook's spelling of :class:`Adagrad` (the same class)."""
 
 
 class RMSprop(Optimizer):
@@ -134,6 +137,8 @@ class RMSprop(Optimizer):
         self.step_count = 0
 
     def step(self) -> None:
+        """One update of every parameter by the rule above, the step count advanced by one; ``data`` and the
+        state change in place, ``grad`` is only read."""
         self.step_count += 1
         lr, alpha = float(self.lr), self.alpha
         for p, state in zip(self.params, self.state, strict=True):
@@ -211,6 +216,8 @@ class Adam(Optimizer):
         self.step_count = 0
 
     def step(self) -> None:
+        """One update of every parameter by the rule above, the step count advanced by one; ``data`` and the
+        state change in place, ``grad`` is only read."""
         self.step_count += 1
         t, lr, wd = self.step_count, float(self.lr), self.weight_decay
         beta1, beta2 = self.betas

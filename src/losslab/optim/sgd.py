@@ -79,6 +79,8 @@ class SGD(Optimizer):
         self.state: list[dict[str, np.ndarray | None]] = [{"momentum_buffer": None} for _ in self.params]
 
     def step(self) -> None:
+        """One update of every parameter by the rule above (momentum buffers created on the first step);
+        ``data`` changes in place, ``grad`` is only read."""
         lr, mu, wd = float(self.lr), self.momentum, self.weight_decay
         if mu == 0 and wd == 0:  # plain SGD: one product per parameter, no negated copy of the gradient
             for p in self.params:

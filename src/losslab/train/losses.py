@@ -12,8 +12,6 @@ import numpy as np
 
 from .._validation import BackwardBeforeForwardError
 
-# How each loss wants its target: class indices, one-hot probabilities, one-hot labels
-# in {-1, 1}, or the class index padded with -1 (MultiLabelMarginLoss's class lists).
 TARGET_KINDS: dict[str, str] = {
     "CrossEntropyLoss": "index",
     "NLLLoss": "index",
@@ -34,6 +32,9 @@ TARGET_KINDS: dict[str, str] = {
     "SoftMarginLoss": "pm1",
     "MultiLabelMarginLoss": "padded",
 }
+"""The losses a network can be trained with, and how each wants its target: ``"index"`` class indices,
+``"onehot"`` one-hot rows, ``"pm1"`` one-hot labels in {-1, 1}, ``"padded"`` the class index then -1
+(MultiLabelMarginLoss's class lists)."""
 
 HEADS: dict[str, str] = {"NLLLoss": "log_softmax", "BCELoss": "sigmoid"}
 """The losses whose input is not a raw score: the head applied to the network's output first."""
