@@ -200,7 +200,10 @@ def test_textbook_losses_match_numpy(to, dtype):
     """The book's functions and layers compute in the inputs' library and give the NumPy numbers."""
     convert, back = _converter(to)
     from losslab.functional import (
-        cross_entropy_error, cross_entropy_error_backward, mean_squared_error, mean_squared_error_backward,
+        cross_entropy_error,
+        cross_entropy_error_backward,
+        mean_squared_error,
+        mean_squared_error_backward,
     )
     from losslab.nn import MeanSquaredError, SoftmaxWithLoss
 
@@ -280,7 +283,11 @@ def test_mean_over_a_zero_denominator_is_ieee_without_warnings(name, how, to):
 def test_distances_and_sparsemax_match_numpy(to):
     convert, back = _converter(to)
     from losslab.functional import (
-        cosine_distance, cosine_distance_backward, pairwise_distance, pairwise_distance_backward, sparsemax,
+        cosine_distance,
+        cosine_distance_backward,
+        pairwise_distance,
+        pairwise_distance_backward,
+        sparsemax,
         sparsemax_backward,
     )
     from losslab.nn import CosineDistance
@@ -428,7 +435,10 @@ def test_out_of_core_loss_and_gradient_stay_lazy():
     da = pytest.importorskip("dask.array")
     pytest.importorskip("array_api_compat")
     from losslab.functional import (
-        cosine_embedding_loss, cosine_embedding_loss_backward, log_cosh_loss, log_cosh_loss_backward,
+        cosine_embedding_loss,
+        cosine_embedding_loss_backward,
+        log_cosh_loss,
+        log_cosh_loss_backward,
     )
 
     rng = np.random.default_rng(0)

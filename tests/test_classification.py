@@ -10,8 +10,13 @@ import pytest
 
 from losslab._validation import ClassIndexError
 from losslab.functional.classification import (
-    binary_cross_entropy, binary_cross_entropy_backward, binary_cross_entropy_with_logits,
-    binary_cross_entropy_with_logits_backward, cross_entropy, cross_entropy_backward, nll_loss,
+    binary_cross_entropy,
+    binary_cross_entropy_backward,
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_backward,
+    cross_entropy,
+    cross_entropy_backward,
+    nll_loss,
     nll_loss_backward,
 )
 from losslab.nn.classification import BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, NLLLoss
@@ -655,7 +660,8 @@ def test_non_integer_ignore_index_raises(fn):
 
 
 def test_ignore_index_with_probability_targets_raises():
-    with pytest.raises(ValueError, match=r"ignore_index must be negative .*class-probability targets, got ignore_index=1"):
+    with pytest.raises(ValueError,
+                       match=r"ignore_index must be negative .*class-probability targets, got ignore_index=1"):
         cross_entropy(X, np.full((3, 4), 0.25), ignore_index=1)
 
 
@@ -697,7 +703,8 @@ def test_out_of_range_label_raises(fn, label):
 
 @pytest.mark.parametrize("fn", [cross_entropy, nll_loss])
 def test_weight_of_wrong_length_raises(fn):
-    with pytest.raises(ValueError, match=r"weight must be a 1-D array with one entry per class \(4,\), got shape \(3,\)"):
+    with pytest.raises(ValueError,
+                       match=r"weight must be a 1-D array with one entry per class \(4,\), got shape \(3,\)"):
         fn(X, np.zeros(3, int), weight=np.ones(3))
 
 
@@ -737,7 +744,8 @@ def test_bce_weight_not_broadcastable_raises(fn):
 
 
 def test_pos_weight_not_broadcastable_raises():
-    with pytest.raises(ValueError, match=r"pos_weight of shape \(2,\) does not broadcast to the input's shape \(2, 3\)"):
+    with pytest.raises(ValueError,
+                       match=r"pos_weight of shape \(2,\) does not broadcast to the input's shape \(2, 3\)"):
         binary_cross_entropy_with_logits(np.zeros((2, 3)), np.zeros((2, 3)), pos_weight=np.ones(2))
     with pytest.raises(TypeError, match="pos_weight must hold real numbers"):
         binary_cross_entropy_with_logits(np.zeros((2, 3)), np.zeros((2, 3)), pos_weight=np.array(["a"] * 3))

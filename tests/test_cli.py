@@ -221,7 +221,8 @@ def test_losses_fit_80_columns(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["plot", "descent", "--out", "{file}/x.png"], "--out '{file}/x.png' cannot be written: its folder '{file}' is a file"),
+    (["plot", "descent", "--out", "{file}/x.png"],
+     "--out '{file}/x.png' cannot be written: its folder '{file}' is a file"),
     (["plot", "loss", "MSELoss", "--out", "{dir}"], "--out '{dir}' is a directory: give the PNG file to write"),
     (["eval", "{model}", "--plot", "{file}/cm.png"], "--plot '{file}/cm.png' cannot be written"),
 ])

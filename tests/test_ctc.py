@@ -386,7 +386,8 @@ def _ok():
     (dict(reduction="batchmean"), ValueError, "reduction must be one of"),
     (dict(input_lengths=np.array([4.0, 3.0])), TypeError, "input_lengths must hold integer lengths"),
     (dict(target_lengths=np.array([True, True])), TypeError, "target_lengths must hold integer lengths"),
-    (dict(input_lengths=lengths(4, 3, 2)), ValueError, r"input_lengths must be a 1-D array of 2 lengths.*got shape \(3,\)"),
+    (dict(input_lengths=lengths(4, 3, 2)), ValueError,
+     r"input_lengths must be a 1-D array of 2 lengths.*got shape \(3,\)"),
     (dict(target_lengths=np.array(2)), ValueError, r"target_lengths must be a 1-D array of 2 lengths"),
     (dict(input_lengths=lengths(4, -1)), ValueError, "input_lengths must be >= 0, got -1"),
     (dict(input_lengths=lengths(5, 3)), ValueError, r"input_lengths must be <= T=4 \(log_probs.shape\[0\]\), got 5"),
@@ -397,7 +398,8 @@ def _ok():
     (dict(targets=np.array([1, 2, 2, 1])), ValueError, r"sum\(target_lengths\)=3 labels, got 4"),
     (dict(targets=np.zeros((2, 2, 1), dtype=I64)), ValueError, "targets must be padded"),
     (dict(targets=np.array([[1, 3], [2, 0]])), ClassIndexError, r"label 3 \(sequence 0, position 1\).*\[0, 2\]"),
-    (dict(targets=np.array([[1, 0], [2, 0]])), ClassIndexError, r"label 0 \(sequence 0, position 1\).*other than blank=0"),
+    (dict(targets=np.array([[1, 0], [2, 0]])), ClassIndexError,
+     r"label 0 \(sequence 0, position 1\).*other than blank=0"),
     (dict(targets=np.array([[1, 2], [-1, 0]])), ValueError, r"label -1 \(sequence 1, position 0\)"),
 ])
 def test_bad_input_raises_a_clear_error(change, error, match):

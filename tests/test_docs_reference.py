@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("griffe", reason="the docs extra (make docs) installs griffe")
 
-from _support import load_docs_module  # noqa: E402
+from _support import load_docs_module
 
 hooks = load_docs_module("losslab_docs_hooks", "hooks.py")
 

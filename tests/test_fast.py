@@ -345,7 +345,8 @@ def test_sums_do_not_depend_on_where_the_gradient_lies(backend, kind, dtype, n):
     """
     k = _dispatch.kernels() or _dispatch._numpy
     fn, args = {"mse": (k.mse_chunks, (dtype(2),)), "l1": (k.l1_chunks, (dtype(1),)),
-                "huber": (k.huber_chunks, (dtype(1), dtype(0.5), dtype(1))), "bce_logits": (k.bce_logits_chunks, (dtype(1),))}[kind]
+                "huber": (k.huber_chunks, (dtype(1), dtype(0.5), dtype(1))),
+                "bce_logits": (k.bce_logits_chunks, (dtype(1),))}[kind]
     rng = np.random.default_rng(n)
     buf = np.zeros(3 * n + 64, dtype)
     x = buf[:n]

@@ -16,11 +16,17 @@ from _support import check_golden_entry, extra_golden_cases
 from losslab._validation import ClassIndexError
 from losslab.functional import focal
 from losslab.functional.classification import (
-    binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_backward, cross_entropy,
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_backward,
+    cross_entropy,
     cross_entropy_backward,
 )
 from losslab.functional.focal import (
-    focal_loss, focal_loss_backward, poly1_cross_entropy, poly1_cross_entropy_backward, sigmoid_focal_loss,
+    focal_loss,
+    focal_loss_backward,
+    poly1_cross_entropy,
+    poly1_cross_entropy_backward,
+    sigmoid_focal_loss,
     sigmoid_focal_loss_backward,
 )
 from losslab.nn.focal import FocalLoss, PolyLoss, SigmoidFocalLoss
@@ -197,7 +203,8 @@ def test_focal_with_gamma_zero_is_cross_entropy_exactly(reduction):
         np.testing.assert_allclose(out, cross_entropy(x, t, **opts, reduction=reduction), rtol=1e-14, atol=0)
         dout = np.full(np.shape(out), 0.8)
         np.testing.assert_allclose(focal_loss_backward(dout, x, t, gamma=0.0, **opts, reduction=reduction),
-                                   cross_entropy_backward(dout, x, t, **opts, reduction=reduction), rtol=1e-14, atol=1e-17)
+                                   cross_entropy_backward(dout, x, t, **opts, reduction=reduction),
+                                   rtol=1e-14, atol=1e-17)
 
 
 def test_sigmoid_focal_without_alpha_and_gamma_is_bce_with_logits():
@@ -307,7 +314,8 @@ def test_focal_and_poly1_are_finite_and_exact_at_huge_logits():
 
 
 def test_focal_gradient_is_finite_for_gamma_below_one_as_p_t_approaches_one():
-    # (1 - p_t)^(gamma - 1) alone would overflow; the factor used is (1 - p_t)^gamma (1 + gamma p_t (-log p_t) / (1 - p_t))
+    # (1 - p_t)^(gamma - 1) alone would overflow; the factor used is
+    # (1 - p_t)^gamma (1 + gamma p_t (-log p_t) / (1 - p_t))
     for gap in (10.0, 30.0, 36.0, 40.0, 800.0):
         x = np.array([[gap, 0.0]])
         grad = focal_loss_backward(1.0, x, np.array([0]), gamma=0.5)

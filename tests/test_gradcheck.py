@@ -17,12 +17,14 @@ def f2(x):
 
 
 def test_textbook_derivatives():
-    # d/dx (0.01 x^2 + 0.1 x) = 0.02 x + 0.1: 0.2 at 5, 0.3 at 10 (the book prints 0.1999999999990898, 0.2999999999986347)
+    # d/dx (0.01 x^2 + 0.1 x) = 0.02 x + 0.1: 0.2 at 5, 0.3 at 10
+    # (the book prints 0.1999999999990898, 0.2999999999986347)
     assert numerical_diff(f1, 5.0) == pytest.approx(0.2, abs=1e-9)
     assert numerical_diff(f1, 10.0) == pytest.approx(0.3, abs=1e-9)
 
 
-@pytest.mark.parametrize("point, expected", [((3.0, 4.0), (6.0, 8.0)), ((0.0, 2.0), (0.0, 4.0)), ((3.0, 0.0), (6.0, 0.0))])
+@pytest.mark.parametrize("point, expected",
+                         [((3.0, 4.0), (6.0, 8.0)), ((0.0, 2.0), (0.0, 4.0)), ((3.0, 0.0), (6.0, 0.0))])
 def test_textbook_gradients(point, expected):
     np.testing.assert_allclose(numerical_gradient(f2, np.array(point)), expected, atol=1e-7)
 

@@ -15,12 +15,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from _support import REFERENCES, grade_fixture
 
 from losslab.cli import main
 from losslab.grade import SandboxConfig, catalog, grade_dir, grade_file
 from losslab.grade._i18n import MESSAGES, say
-
-from _support import REFERENCES, grade_fixture  # noqa: E402
 
 FAST = SandboxConfig(timeout=2.0)
 

@@ -28,14 +28,12 @@ import uuid
 from pathlib import Path
 
 import pytest
+from _support import grade_fixture
 
 import losslab
 from losslab.cli import main
-from losslab.grade import SandboxConfig, grade_dir, grade_file
-from losslab.grade import _isolation
+from losslab.grade import SandboxConfig, _isolation, grade_dir, grade_file
 from losslab.grade.sandbox import IsolationUnavailable
-
-from _support import grade_fixture
 
 FOUND = _isolation.status()
 GROUPS = _isolation.cgroups()
@@ -237,7 +235,8 @@ def test_patching_numpy_in_the_submission_fools_no_check(tmp_path):
     room = Class(tmp_path, PATCH_NUMPY + WRONG)
     reports = room.grade(SandboxConfig(timeout=10))  # the comparisons run in the judge's process, in every mode
     attacker = reports["attacker.py"]
-    values = [c for e in attacker.exercises for c in e.checks if not c.advisory and "self.loss" not in c.case.text("en")]
+    values = [c for e in attacker.exercises for c in e.checks
+              if not c.advisory and "self.loss" not in c.case.text("en")]
     assert values and not any(c.passed for c in values)
     room.check_harmless(reports)
 
@@ -279,7 +278,8 @@ if os.fork() == 0:
     os.setsid()
     if os.fork() == 0:
         subprocess.Popen([sys.executable, "-c", "import time\\nfor _ in range(60):\\n    time.sleep(0.1)\\n"
-                          "    try:\\n        open('@REPORT@', 'w').write('forged')\\n    except OSError:\\n        pass\\n",
+                          "    try:\\n        open('@REPORT@', 'w').write('forged')\\n"
+                          "    except OSError:\\n        pass\\n",
                           "@MARKER@"], start_new_session=True)
         os._exit(0)
     os._exit(0)
@@ -541,7 +541,8 @@ GARBAGE = {
     "oversized": "import os, sys\nos.write(int(sys.argv[2]), b'\\xff\\xff\\xff\\xff' + b'x' * 64)\n",
     "not_json": "import os, sys, struct\nos.write(int(sys.argv[2]), struct.pack('>I', 5) + b'{{{{{')\n",
     "wrong_shape": ("import json, os, struct, sys\nd = json.dumps({'kind': 'result', 'ok': {'nd': 'AAAA', 'dtype': "
-                    "'<f8', 'shape': [1000, 1000]}}).encode()\nos.write(int(sys.argv[2]), struct.pack('>I', len(d)) + d)\n"),
+                    "'<f8', 'shape': [1000, 1000]}}).encode()\n"
+                    "os.write(int(sys.argv[2]), struct.pack('>I', len(d)) + d)\n"),
     "object_array": ("import json, os, struct, sys\nd = json.dumps({'kind': 'result', 'ok': {'nd': 'AAAA', 'dtype': "
                      "'|O', 'shape': [1]}}).encode()\nos.write(int(sys.argv[2]), struct.pack('>I', len(d)) + d)\n"),
 }

@@ -10,12 +10,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from _support import grade_fixture
 
 from losslab.cli import main
 from losslab.grade import SandboxConfig, catalog, grade_dir, grade_file
 from losslab.grade.catalog import ExerciseFolderError
-
-from _support import grade_fixture
 
 nbformat = pytest.importorskip("nbformat")
 
@@ -136,7 +135,8 @@ def test_a_teachers_exercise_grades_with_points_and_hidden_checks(course, tmp_pa
     assert [e.exercise for e in report.exercises] == ["mae-loss"]
     assert report.score == (1.0, 5.0)
     by_id = {c.id: c for e in report.exercises for c in e.checks}
-    assert by_id["mean_absolute_error:random"].points == 2 and by_id["mean_absolute_error:float32"].visibility == "hidden"
+    assert by_id["mean_absolute_error:random"].points == 2
+    assert by_id["mean_absolute_error:float32"].visibility == "hidden"
     capsys.readouterr()
     assert main(["grade", str(learner), "--exercises", str(course), "--seed", "2"]) == 1
     out = capsys.readouterr().out
@@ -162,8 +162,9 @@ def test_the_reproduce_line_of_a_teachers_exercise_names_its_folder(course, tmp_
 
 
 def test_self_check_of_a_teachers_exercise_runs_the_public_checks_only(course, capsys):
-    from losslab.exercise import check
     import numpy as np
+
+    from losslab.exercise import check
 
     report = check("mae-loss", {"mean_absolute_error": lambda y, t: np.mean(np.abs(y - t))}, seed=1,
                    exercises=str(course))
@@ -264,9 +265,9 @@ def test_the_csv_is_a_gradebook_with_student_ids(graded_class, tmp_path):
 # =========================================================================== more named mistakes
 
 def test_after_a_timeout_the_other_checks_are_not_run(tmp_path):
-    hang = LEVEL1.replace("class MeanSquaredError:\n    def __init__(self):\n        self.loss = None\n\n    def forward(self, y, t):\n",
-                          "class MeanSquaredError:\n    def __init__(self):\n        self.loss = None\n\n    def forward(self, y, t):\n"
-                          "        while True:\n            pass\n")
+    head = ("class MeanSquaredError:\n    def __init__(self):\n        self.loss = None\n\n"
+            "    def forward(self, y, t):\n")
+    hang = LEVEL1.replace(head, head + "        while True:\n            pass\n")
     assert hang != LEVEL1
     (tmp_path / "hang.py").write_text(hang)
     report = grade_file(tmp_path / "hang.py", seed=1, config=SandboxConfig(timeout=3))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import pytest
 
@@ -18,9 +17,9 @@ from losslab.grade import SandboxConfig, grade_dir, report
 
 distributed = pytest.importorskip("distributed")
 
-from losslab.grade import distributed as remote_grading  # noqa: E402
-
 from _support import GRADE_FIXTURES, REFERENCES, grade_fixture  # noqa: E402
+
+from losslab.grade import distributed as remote_grading  # noqa: E402
 
 CONFIG = SandboxConfig(timeout=5.0, memory_mb=512)
 SEED = 3
@@ -87,8 +86,9 @@ def test_scheduler_usage_mistakes(monkeypatch, capsys):
 
 def test_each_worker_runs_the_same_sandbox(cluster, tmp_path):
     """A submission that looks for the judge finds nothing on a worker either; each report names its isolation."""
-    from losslab.grade import _isolation
     from test_grade_attacks import SEARCH, WRONG
+
+    from losslab.grade import _isolation
 
     if not _isolation.status().isolated:
         pytest.skip(f"no isolation here: {_isolation.status().detail}")

@@ -20,11 +20,11 @@ import pytest
 
 pytest.importorskip("copydetect")
 
-from losslab.cli import main  # noqa: E402
-from losslab.grade import catalog  # noqa: E402
-from losslab.grade.similarity import THRESHOLD, format_text, similar_pairs, to_json  # noqa: E402
+from _support import grade_fixture
 
-from _support import grade_fixture  # noqa: E402
+from losslab.cli import main
+from losslab.grade import catalog
+from losslab.grade.similarity import THRESHOLD, format_text, similar_pairs, to_json
 
 LEVEL1 = grade_fixture("level1_reference.py").read_text(encoding="utf-8")
 LEVEL2 = grade_fixture("level2_reference.py").read_text(encoding="utf-8")

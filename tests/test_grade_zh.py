@@ -45,7 +45,8 @@ def test_the_rule_catches_half_width_punctuation_and_spares_code():
     assert half_width_slips("损失函数的前向传播（第 1 关）：SoftmaxWithLoss") == []
     assert half_width_slips("是不是乘了两次 0.5?") == []  # a space or a digit is not Chinese: see the next line
     assert half_width_slips("是不是忘了?") and half_width_slips("应为 1,实际")
-    assert half_width_slips(prose("用 `y[np.arange(B), t]` 取出。\n\n    dx = (y - t) / B        形状 (B, C),dtype\n")) == []
+    code_block = "用 `y[np.arange(B), t]` 取出。\n\n    dx = (y - t) / B        形状 (B, C),dtype\n"
+    assert half_width_slips(prose(code_block)) == []
     assert half_width_slips(prose("```\nx = 1  # 注释,逗号\n```\n说明:这里")) == ["明:这"]
 
 
@@ -82,7 +83,8 @@ def test_the_chinese_grading_note_uses_full_width_punctuation():
 
 
 def test_the_titles_seen_in_chinese_are_the_fixed_ones():
-    assert catalog.BUILTIN.get("loss-forward").title("zh") == "损失函数的前向传播（第 1 关）：SoftmaxWithLoss 与 MeanSquaredError"
+    assert (catalog.BUILTIN.get("loss-forward").title("zh")
+            == "损失函数的前向传播（第 1 关）：SoftmaxWithLoss 与 MeanSquaredError")
 
 
 # --------------------------------------------------------------------------- the Chinese templates

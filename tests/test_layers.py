@@ -8,7 +8,17 @@ import pytest
 from losslab._validation import BackwardBeforeForwardError
 from losslab.gradcheck import gradcheck
 from losslab.layers import (
-    Affine, AddLayer, BatchNorm, Dropout, Layer, MulLayer, Relu, Sigmoid, Softmax, Tanh, init_std,
+    AddLayer,
+    Affine,
+    BatchNorm,
+    Dropout,
+    Layer,
+    MulLayer,
+    Relu,
+    Sigmoid,
+    Softmax,
+    Tanh,
+    init_std,
 )
 
 

@@ -260,11 +260,13 @@ def test_bad_distance_functions_are_refused():
         nn.TripletMarginWithDistanceLoss(distance_function=3)
     with pytest.raises(ValueError, match="distance_function must be None, 'pairwise', 'cosine'.*got 'manhattan'"):
         M.triplet_margin_with_distance_loss(a, p, n, distance_function="manhattan")
-    with pytest.raises(ValueError, match=r"one float distance per triplet, shape \(3,\), got an array of shape \(3, 1\)"):
+    with pytest.raises(ValueError,
+                       match=r"one float distance per triplet, shape \(3,\), got an array of shape \(3, 1\)"):
         M.triplet_margin_with_distance_loss(a, p, n, distance_function=_BadForward(np.zeros((3, 1))))
     with pytest.raises(ValueError, match=r"one float distance per triplet.*dtype int64"):
         M.triplet_margin_with_distance_loss(a, p, n, distance_function=_BadForward(np.zeros(3, dtype=np.int64)))
-    with pytest.raises(ValueError, match=r"backward\(dout\) must return a pair \(dx1, dx2\) of arrays of shape \(3, 2\)"):
+    with pytest.raises(ValueError,
+                       match=r"backward\(dout\) must return a pair \(dx1, dx2\) of arrays of shape \(3, 2\)"):
         M.triplet_margin_with_distance_loss_backward(1.0, a, p, n, distance_function=_BadForward(np.zeros(3)))
 
 
@@ -358,7 +360,8 @@ def test_contrastive_properties():
     assert one.shape == () and one == none[1]
     x32 = x1.astype(np.float32)
     out = M.contrastive_loss(x32, x2, y)
-    assert isinstance(out, np.float32) and all(g.dtype == np.float32 for g in M.contrastive_loss_backward(1.0, x32, x2, y))
+    assert isinstance(out, np.float32)
+    assert all(g.dtype == np.float32 for g in M.contrastive_loss_backward(1.0, x32, x2, y))
 
 
 def test_contrastive_extreme_distances():
@@ -518,7 +521,8 @@ def test_ntxent_clip_is_per_dtype_machine_epsilon():
 def test_ntxent_rejects_bad_input():
     v = RNG.normal(0, 1, (3, 2))
     f = M.nt_xent_loss
-    with pytest.raises(ValueError, match=r"view1 must be a 2-D \(N, D\) batch of embeddings, got an array of shape \(2,\)"):
+    with pytest.raises(ValueError,
+                       match=r"view1 must be a 2-D \(N, D\) batch of embeddings, got an array of shape \(2,\)"):
         f(v[0], v[1])
     with pytest.raises(ValueError, match=r"view1 and view2 must have the same shape, got \(3, 2\) and \(2, 2\)"):
         f(v, v[:2])

@@ -228,7 +228,8 @@ def test_kl_div_rejects_negative_probabilities():
 def test_kl_div_batchmean_only_where_defined():
     with pytest.raises(ValueError, match="reduction must be one of"):
         F.mse_loss(np.zeros(2), np.zeros(2), reduction="batchmean")
-    assert F.kl_div(np.zeros((2, 2)), np.full((2, 2), 0.5), reduction="batchmean") == pytest.approx(2 * 0.5 * math.log(0.5))
+    assert (F.kl_div(np.zeros((2, 2)), np.full((2, 2), 0.5), reduction="batchmean")
+            == pytest.approx(2 * 0.5 * math.log(0.5)))
 
 
 @pytest.mark.parametrize("var, match", [

@@ -16,7 +16,11 @@ from _support import check_golden_entry, extra_golden_cases
 from losslab.functional import robust
 from losslab.functional.regression import l1_loss
 from losslab.functional.robust import (
-    charbonnier_loss, charbonnier_loss_backward, log_cosh_loss, log_cosh_loss_backward, quantile_loss,
+    charbonnier_loss,
+    charbonnier_loss_backward,
+    log_cosh_loss,
+    log_cosh_loss_backward,
+    quantile_loss,
     quantile_loss_backward,
 )
 from losslab.nn.robust import CharbonnierLoss, LogCoshLoss, QuantileLoss

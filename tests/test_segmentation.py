@@ -17,7 +17,11 @@ from losslab._validation import ClassIndexError
 from losslab.functional import segmentation
 from losslab.functional.activation import sigmoid, softmax
 from losslab.functional.segmentation import (
-    dice_loss, dice_loss_backward, generalized_dice_loss, generalized_dice_loss_backward, tversky_loss,
+    dice_loss,
+    dice_loss_backward,
+    generalized_dice_loss,
+    generalized_dice_loss_backward,
+    tversky_loss,
     tversky_loss_backward,
 )
 from losslab.nn.segmentation import DiceLoss, GeneralizedDiceLoss, TverskyLoss

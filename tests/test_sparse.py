@@ -7,7 +7,6 @@ properties, extreme scores and every validation branch of losslab.functional.spa
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 from _support import check_golden_entry, extra_golden_cases
@@ -15,7 +14,11 @@ from _support import check_golden_entry, extra_golden_cases
 from losslab._validation import ClassIndexError
 from losslab.functional import sparse
 from losslab.functional.sparse import (
-    multiclass_hinge_loss, multiclass_hinge_loss_backward, sparsemax, sparsemax_backward, sparsemax_loss,
+    multiclass_hinge_loss,
+    multiclass_hinge_loss_backward,
+    sparsemax,
+    sparsemax_backward,
+    sparsemax_loss,
     sparsemax_loss_backward,
 )
 from losslab.gradcheck import gradcheck
@@ -106,7 +109,7 @@ def test_sparsemax_backward_matches_central_differences():
     for axis in (1, 0):
         dout = rng.normal(0, 1, x.shape)
         grad = sparsemax_backward(dout, x, axis=axis)
-        assert gradcheck(lambda a: float(np.sum(dout * sparsemax(a, axis=axis))), [x], [grad]).ok
+        assert gradcheck(lambda a, dout=dout, axis=axis: float(np.sum(dout * sparsemax(a, axis=axis))), [x], [grad]).ok
 
 
 # ============================================================================ sparsemax loss

@@ -107,8 +107,7 @@ def test_train_config_validates():
 # ----------------------------------------------------------------------------- defaults, divergence, Ctrl-C
 
 from losslab import optim, registry  # noqa: E402
-from losslab.train import (DEFAULT_LR, HEADS, TrainingDiverged, TrainingInterrupted, evaluate,  # noqa: E402
-                           read_model, run)
+from losslab.train import DEFAULT_LR, HEADS, TrainingDiverged, TrainingInterrupted, evaluate, read_model, run  # noqa: E402
 from losslab.train.run import OPTIMIZERS  # noqa: E402
 
 

@@ -7,10 +7,10 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.figure import Figure
 
-from losslab.train import History  # noqa: E402
-from losslab.viz import plot_accuracy, plot_confusion, plot_descent, plot_history, plot_loss, plot_training_loss  # noqa: E402
+from losslab.train import History
+from losslab.viz import plot_accuracy, plot_confusion, plot_descent, plot_history, plot_loss, plot_training_loss
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

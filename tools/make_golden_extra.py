@@ -209,7 +209,7 @@ def optax_sparsemax(x, axis=-1):
 def optax_multiclass_sparsemax_loss(scores, labels, reduction):
     """optax/losses/_classification.py, ``_multiclass_sparsemax_loss`` (vmapped over rows)."""
     out = []
-    for row, label in zip(scores, labels):
+    for row, label in zip(scores, labels, strict=True):
         proba = optax_projection_unit_simplex(row)
         shifted = row - row[label]
         shifted = torch.where(torch.arange(row.shape[0]) == label, torch.zeros_like(shifted), shifted)  # .at[].set(0)

@@ -10,7 +10,9 @@ options in ``call`` to their own names, the intermediate expressions of ``let`` 
 to theirs, and these helpers are available: ``np``, ``softmax``, ``sigmoid``, ``onehot(t, C)``,
 ``rownorm(v)`` (the Euclidean norm of each row, kept as a column), ``cosine(u, w)`` (each pair of
 rows' cosine, as a column), ``dcosine(u, w)`` (its gradient in ``u``), ``members(t, C)``
-(MultiLabelMarginLoss's padded class lists as a 0/1 matrix) and ``sparsemax``. ``reduction`` in
+(MultiLabelMarginLoss's padded class lists as a 0/1 matrix), ``sparsemax``, and for CTC
+``ctc_extend(labels, blank)`` (the extended label sequence), ``ctc_alpha(y, lab)`` and ``ctc_beta(y, lab)``
+(the forward and backward recursions of one sequence, in probability space). ``reduction`` in
 ``call`` is the reduction the derivation ends with; ``dout`` is 1.
 """
 
@@ -89,6 +91,44 @@ def members(target: np.ndarray, num_classes: int) -> np.ndarray:
     return out
 
 
+def ctc_extend(labels: np.ndarray, blank: int) -> np.ndarray:
+    """CTC's extended label sequence: a blank before, between and after the labels."""
+    out = np.full(2 * len(labels) + 1, blank)
+    out[1::2] = labels
+    return out
+
+
+def _shifted(v: np.ndarray, k: int) -> np.ndarray:
+    """``v`` moved ``k`` places to the right (to the left for k < 0), zeros filling in."""
+    n = len(v)
+    pad = np.zeros(abs(k))
+    return np.concatenate([pad, v])[:n] if k > 0 else np.concatenate([v, pad])[-k:]
+
+
+def ctc_alpha(y: np.ndarray, lab: np.ndarray) -> np.ndarray:
+    """CTC's forward variables, in probability space: ``alpha[t, s]`` for frames ``y`` (T, C) and the
+    extended labels ``lab``."""
+    alpha = np.zeros((len(y), len(lab)))
+    alpha[0, :2] = y[0, lab[:2]]
+    # state s - 2 -> s: a label unlike the one two states back (a blank always equals the blank before it)
+    skip = np.concatenate([[False, False], lab[2:] != lab[:-2]])[: len(lab)]
+    for t in range(1, len(y)):
+        prev = alpha[t - 1]
+        alpha[t] = y[t, lab] * (prev + _shifted(prev, 1) + np.where(skip, _shifted(prev, 2), 0.0))
+    return alpha
+
+
+def ctc_beta(y: np.ndarray, lab: np.ndarray) -> np.ndarray:
+    """CTC's backward variables, in probability space: ``beta[t, s]`` (each includes frame t's own ``y``)."""
+    beta = np.zeros((len(y), len(lab)))
+    beta[-1, -2:] = y[-1, lab[-2:]]
+    skip = np.concatenate([lab[:-2] != lab[2:], [False, False]])[: len(lab)]  # state s -> s + 2
+    for t in range(len(y) - 2, -1, -1):
+        nxt = beta[t + 1]
+        beta[t] = y[t, lab] * (nxt + _shifted(nxt, -1) + np.where(skip, _shifted(nxt, -2), 0.0))
+    return beta
+
+
 def _steps(name: str) -> str:
     """The derivation's steps: docs/derivations/<name>.md."""
     return (HERE / f"{name}.md").read_text(encoding="utf-8")
@@ -104,6 +144,9 @@ NAMESPACE = {
     "cosine": cosine,
     "dcosine": dcosine,
     "members": members,
+    "ctc_extend": ctc_extend,
+    "ctc_alpha": ctc_alpha,
+    "ctc_beta": ctc_beta,
 }
 
 
@@ -199,6 +242,14 @@ def _multilabel_lists(rng: np.random.Generator) -> tuple:
         k = int(rng.integers(1, c))
         row[:k] = rng.choice(c, size=k, replace=False)
     return rng.normal(0, 1, (n, c)), target
+
+
+def _ctc(rng: np.random.Generator) -> tuple:
+    """Log-softmax frames (T, N, C), padded targets of 1 or 2 labels, input lengths of at least 4 frames."""
+    t, n, c = int(rng.integers(4, 9)), int(rng.integers(1, 4)), int(rng.integers(3, 6))
+    logits = rng.normal(0, 1, (t, n, c))
+    log_probs = logits - np.log(np.exp(logits).sum(axis=2, keepdims=True))
+    return log_probs, rng.integers(1, c, (n, 2)), rng.integers(4, t + 1, n), rng.integers(1, 3, n)
 
 
 def _two_views(rng: np.random.Generator) -> tuple:
@@ -373,6 +424,25 @@ DERIVATIONS: dict[str, Derivation] = {
         _steps("CharbonnierLoss"),
         {"input": "(x - t) / np.sqrt((x - t) ** 2 + eps ** 2) / x.size"},
         call={"eps": 0.1, "reduction": "mean"},
+    ),
+    "CTCLoss": Derivation(
+        "`blank=0`, padded targets, `reduction='mean'` (each loss divided by its target length, then the "
+        "batch mean)",
+        ("x", "l", "T_n", "L_n"),
+        _ctc,
+        _steps("CTCLoss"),
+        {"log_probs": "frame * (y - gamma) / (len(L_n) * np.maximum(L_n, 1))[None, :, None]"},
+        call={"blank": 0, "reduction": "mean"},
+        let={
+            "y": "np.exp(x) / np.exp(x).sum(axis=2, keepdims=True)",
+            "lab": "[ctc_extend(l[n, : L_n[n]], blank) for n in range(len(L_n))]",
+            "alpha": "[ctc_alpha(y[: T_n[n], n], lab[n]) for n in range(len(L_n))]",
+            "beta": "[ctc_beta(y[: T_n[n], n], lab[n]) for n in range(len(L_n))]",
+            "p": "[a[-1, -2:].sum() for a in alpha]",
+            "gamma": "np.stack([np.pad((alpha[n] * beta[n]) @ onehot(lab[n], x.shape[2]) / (y[: T_n[n], n] * p[n]), "
+            "((0, len(x) - T_n[n]), (0, 0))) for n in range(len(L_n))], axis=1)",
+            "frame": "np.arange(len(x))[:, None, None] < T_n[None, :, None]",
+        },
     ),
     "SparsemaxLoss": Derivation(
         "class-index targets, `reduction='mean'`",

@@ -56,7 +56,8 @@ runs in each block's task, under ``errstate``.
 from __future__ import annotations
 
 import numbers
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -8,8 +8,8 @@ in float64 and reports the worst relative error and where it occurred.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -136,7 +136,7 @@ def gradcheck(f: Callable[..., float], inputs: Sequence[np.ndarray], analytic: S
         raise ValueError(f"analytic holds {len(analytic)} gradients for {len(wrt)} inputs in wrt")
     work = [a.astype(np.float64) if a.dtype.kind == "f" else a for a in inputs]
     numerics = []
-    for pos, a in zip(wrt, analytic):
+    for pos, a in zip(wrt, analytic, strict=True):
         if np.shape(a) != work[pos].shape:
             raise ValueError(f"the analytic gradient for input {pos} has shape {np.shape(a)}, "
                              f"expected {work[pos].shape}")
@@ -149,8 +149,8 @@ def gradcheck(f: Callable[..., float], inputs: Sequence[np.ndarray], analytic: S
         numerics.append(_five_point_gradient(g, work[pos], h))
     scale = max((float(np.max(np.abs(n))) for n in numerics if n.size), default=0.0)
     floor = max(1e-4 * scale, 1e-12)
-    worst = (0.0, wrt[0] if wrt else -1, (), 0.0, 0.0)
-    for pos, a, n in zip(wrt, analytic, numerics):
+    worst: tuple[float, int, tuple[int, ...], float, float] = (0.0, wrt[0] if wrt else -1, (), 0.0, 0.0)
+    for pos, a, n in zip(wrt, analytic, numerics, strict=True):
         a = np.asarray(a, dtype=np.float64)
         if a.size == 0:
             continue

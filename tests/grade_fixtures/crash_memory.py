@@ -28,7 +28,7 @@ class MeanSquaredError:
 
     def forward(self, y, t):
         ########## Begin ##########
-        scratch = np.ones(2 * 10**8)  # 1.6 GB: more than the memory limit, though a machine could give it
+        scratch = np.ones(2 * 10**8)  # noqa: F841  1.6 GB: more than the memory limit, though a machine could give it
         loss = 0.5 * np.sum((y - t) ** 2)
         self.loss = loss
         return loss

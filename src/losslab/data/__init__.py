@@ -12,10 +12,10 @@
 from .batches import iterate_minibatches, iterations_per_epoch, sample_minibatch
 from .idx import read_idx
 from .mnist import (
-    DownloadError,
     MNIST_FILES,
     MNIST_MIRRORS,
     MNIST_SHA256,
+    DownloadError,
     load_embedded_mnist,
     load_mnist,
     verify_sha256,

@@ -14,7 +14,7 @@ Two ways to draw mini-batches, both from an explicit ``numpy.random.Generator``:
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 

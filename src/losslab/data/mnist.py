@@ -45,31 +45,31 @@ Split = tuple[np.ndarray, np.ndarray]
 NUM_CLASSES = 10
 EMBEDDED_FILE = "mnist_5k.npz"
 
-#: The four standard MNIST files, without the ``.gz`` suffix.
 MNIST_FILES: tuple[str, ...] = (
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
     "t10k-images-idx3-ubyte",
     "t10k-labels-idx1-ubyte",
 )
+"""The four standard MNIST files, without the ``.gz`` suffix."""
 
-#: SHA-256 of the four gzipped files (9,912,422 / 28,881 / 1,648,877 / 4,542 bytes),
-#: as pinned in torchvision (``torchvision/prototype/datasets/_builtin/mnist.py``;
-#: its stable ``datasets/mnist.py`` pins MD5s of the same files) and, identically,
-#: in many other public projects.
 MNIST_SHA256: dict[str, str] = {
     "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
     "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
     "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
     "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
 }
+"""SHA-256 of the four gzipped files (9,912,422 / 28,881 / 1,648,877 / 4,542 bytes),
+as pinned in torchvision (``torchvision/prototype/datasets/_builtin/mnist.py``;
+its stable ``datasets/mnist.py`` pins MD5s of the same files) and, identically,
+in many other public projects. A download that does not match is refused."""
 
-#: Mirrors serving the same four ``.gz`` files, tried in this order.
 MNIST_MIRRORS: tuple[str, ...] = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
     "https://storage.googleapis.com/cvdf-datasets/mnist/",
     "http://yann.lecun.com/exdb/mnist/",
 )
+"""Mirrors serving the same four ``.gz`` files, tried in this order."""
 
 
 # ----------------------------------------------------------------- the book's format

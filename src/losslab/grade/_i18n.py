@@ -13,10 +13,12 @@ check tested; ``reason.`` keys say why it failed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 LANGS: tuple[str, ...] = ("en", "zh")
+"""The languages of the judge's feedback, statements and templates: English and Chinese."""
 
 MESSAGES: dict[str, tuple[str, str]] = {
     # ---------------------------------------------------------------- what a check tested
@@ -52,7 +54,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "case.ng_shape": ("the result has x's shape {shape} and dtype {dtype}",
                       "返回值的形状 {shape} 和 dtype {dtype} 与 x 一致"),
     "case.restored": ("x holds its original values after the call", "调用结束后 x 恢复为原来的值"),
-    "case.tensor": ("a 4-D input of shape {shape}: dx has the input's shape", "形状为 {shape} 的四维输入：dx 的形状与输入相同"),
+    "case.tensor": ("a 4-D input of shape {shape}: dx has the input's shape",
+                    "形状为 {shape} 的四维输入：dx 的形状与输入相同"),
     "case.grad_dtypes": ("float32 inputs give float32 dx, dW and db", "float32 输入得到 float32 的 dx、dW 和 db"),
     "case.step": ("one step with lr = {lr} on random parameters", "在随机参数上以 lr = {lr} 更新一步"),
     "case.in_place": ("the parameters are updated in place (the same arrays)",
@@ -101,7 +104,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                           "无法判断这个文件对应哪道练习：文件中没有定义 {names} 中的任何一个"),
     "reason.sandbox": ("the judge could not run your file: {msg}", "评测程序无法运行你的文件：{msg}"),
     "reason.protocol": ("while running {call}, your file's process sent something that is not an answer "
-                        "({detail}); it was stopped", "运行 {call} 时，你的文件所在进程发回了无法识别的数据（{detail}），已被终止"),
+                        "({detail}); it was stopped",
+                        "运行 {call} 时，你的文件所在进程发回了无法识别的数据（{detail}），已被终止"),
     "reason.memory_all": ("ran out of memory while running {call} (the limit is {mb} MiB for all its processes "
                           "together)", "运行 {call} 时内存不足（所有进程合计上限 {mb} MiB）"),
     "reason.unreadable": ("the judge could not read this file: {msg}", "评测程序无法读取这个文件：{msg}"),
@@ -161,7 +165,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                "除以了批大小：这里的均方误差是对所有元素直接求和"),
     "mistake.mse_no_half": ("dropped the 0.5: E = 0.5 * sum((y - t)**2)", "漏掉了系数 0.5:E = 0.5 * sum((y - t)**2)"),
     "mistake.half_twice": ("off by a factor of 2: the 0.5 is applied twice?", "差了 2 倍：是不是乘了两次 0.5？"),
-    "mistake.grad_sign": ("gradient with the wrong sign: it is y - t, not t - y", "梯度符号错误：应为 y - t，而不是 t - y"),
+    "mistake.grad_sign": ("gradient with the wrong sign: it is y - t, not t - y",
+                          "梯度符号错误：应为 y - t，而不是 t - y"),
     "mistake.grad_no_batch": ("gradient not divided by B: the loss is a batch mean, so dx = (y - onehot(t)) / B",
                               "梯度没有除以 B：损失是 batch 的平均值，所以 dx = (y - onehot(t)) / B"),
     "mistake.grad_batch_twice": ("gradient divided by B twice", "梯度除了两次 B"),
@@ -213,7 +218,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                                    "掩码反了：x > 0 处梯度通过，x <= 0 处梯度为 0"),
     "mistake.sigmoid_used_x": ("used the input x in dout * (1 - y) * y: the formula needs the output "
                                "y = sigmoid(x), kept in self.out",
-                               "在 dout * (1 - y) * y 中用了输入 x：公式需要的是输出 y = sigmoid(x)，保存在 self.out 中"),
+                               "在 dout * (1 - y) * y 中用了输入 x：公式需要的是输出 y = sigmoid(x)，"
+                               "保存在 self.out 中"),
     "mistake.dW_transposed": ("dW is transposed: dW = np.dot(x.T, dout) has W's shape (in, out)",
                               "dW 转置了：dW = np.dot(x.T, dout)，形状与 W 相同 (in, out)"),
     "mistake.param_batch_mean": ("divided by the batch size: dW = np.dot(x.T, dout) and db = np.sum(dout, axis=0), "
@@ -256,7 +262,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "word.self_isolation": ("none (a self-check in your own process)", "无（在你自己的进程中自查）"),
     "word.self_header": ("self-check of {exercise} (seed {seed}): your code runs here, in your own Python process "
                          "(not isolated, no time limit); the grade that counts is `losslab grade`'s",
-                         "自查 {exercise}（随机种子 {seed}）：你的代码在当前 Python 进程中运行（没有隔离，也没有时间限制）；"
+                         "自查 {exercise}（随机种子 {seed}）：你的代码在当前 Python 进程中运行"
+                         "（没有隔离，也没有时间限制）；"
                          "以 `losslab grade` 的评分为准"),
     "word.self_hidden": ("; {hidden} hidden checks run only in `losslab grade`",
                          "；另有 {hidden} 项隐藏的检查只在 `losslab grade` 中运行"),
@@ -279,7 +286,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
                      "  exercise.json   名称、标题、答案要定义的名字，以及每项检查的分值和可见性"),
     "cli.new_files": ("  statement.*.md  the statement in English and Chinese; template.py the skeleton; "
                       "solution.py the reference",
-                      "  statement.*.md  英文和中文的题目；template.py 是代码框架（template.zh.py 是注释为中文的同一框架）；"
+                      "  statement.*.md  英文和中文的题目；template.py 是代码框架"
+                      "（template.zh.py 是注释为中文的同一框架）；"
                       "solution.py 是参考答案"),
     "cli.new_checks": ("  checks.py       the inputs and what is called and compared",
                        "  checks.py       输入数据，以及调用什么、比较什么"),
@@ -291,7 +299,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "cli.test_fails": ("fails", "未通过"),
     "cli.test_as_it_should": ("as it should", "符合预期"),
     "cli.test_should_not": ("which it should not", "不符合预期"),
-    "cli.test_total": ("{exercise}: {checks} checks, {points:g} points", "{exercise}：{checks} 项检查，共 {points:g} 分"),
+    "cli.test_total": ("{exercise}: {checks} checks, {points:g} points",
+                       "{exercise}：{checks} 项检查，共 {points:g} 分"),
     "table.file": ("file", "文件"),
     "table.exercise": ("exercise", "练习"),
     "table.passed": ("passed", "通过数"),

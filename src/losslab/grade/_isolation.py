@@ -118,7 +118,7 @@ class Cgroups:
         self.parents = parents          # controller ("memory", "pids"; "" for v2) -> parent folder
 
     @classmethod
-    def find(cls) -> tuple["Cgroups | None", str]:
+    def find(cls) -> tuple[Cgroups | None, str]:
         """The cgroups this process may create, or None and why not."""
         if not sys.platform.startswith("linux"):
             return None, "not Linux"
@@ -133,15 +133,16 @@ class Cgroups:
             why.append("cgroup v2: no writable cgroup with the memory and pids controllers")
         v1 = {c: next((m for m, fs, opts in mounts if fs == "cgroup" and c in opts.split(",")), None)
               for c in ("memory", "pids")}
-        if all(v1.values()) and all(c in own for c in v1):
-            found = cls._try(1, {c: os.path.normpath(v1[c] + own[c]) for c in v1})
+        mounted = {c: m for c, m in v1.items() if m}
+        if len(mounted) == len(v1) and all(c in own for c in mounted):
+            found = cls._try(1, {c: os.path.normpath(m + own[c]) for c, m in mounted.items()})
             if found is not None:
                 return found, ""
             why.append("cgroup v1: the memory and pids cgroups are not writable")
         return None, "; ".join(why) or "no cgroup file system"
 
     @classmethod
-    def _try(cls, version: int, parents: dict[str, str]) -> "Cgroups | None":
+    def _try(cls, version: int, parents: dict[str, str]) -> Cgroups | None:
         group = cls(version, parents)
         try:
             if version == 2:
@@ -192,10 +193,10 @@ class Cgroups:
         """Whether the kernel refused memory to (or killed a process of) the group."""
         if self.version == 2:
             events = _read(os.path.join(made[""], "memory.events")).split()
-            counts = dict(zip(events[::2], events[1::2]))
+            counts = dict(zip(events[::2], events[1::2], strict=False))
             return any(int(counts.get(k, "0")) > 0 for k in ("oom_kill", "oom", "max"))
         control = _read(os.path.join(made["memory"], "memory.oom_control")).split()
-        kills = dict(zip(control[::2], control[1::2])).get("oom_kill", "0")
+        kills = dict(zip(control[::2], control[1::2], strict=False)).get("oom_kill", "0")
         failcnt = _read(os.path.join(made["memory"], "memory.failcnt")).strip()
         return (kills.isdigit() and int(kills) > 0) or (failcnt.isdigit() and int(failcnt) > 0)
 
@@ -237,7 +238,7 @@ def bwrap_path() -> str | None:
         path = str(bundled())
         if os.access(path, os.X_OK):
             return path
-    except Exception:  # noqa: BLE001  (not installed, or installed without its binary)
+    except Exception:  # not installed, or installed without its binary
         pass
     return shutil.which("bwrap")
 

@@ -245,7 +245,7 @@ class Server:
         self.copy = np.array
         self.in_fd, self.out_fd = in_fd, out_fd
         self.objects: dict[int, object] = {}
-        self.module = None
+        self.module: types.ModuleType | None = None
         self.exit = os._exit
         self.write, self.read = write_frame, read_frame
 
@@ -255,7 +255,7 @@ class Server:
         self.objects[key] = value
         try:
             name = type(value).__name__
-        except Exception:  # noqa: BLE001
+        except Exception:
             name = "object"
         return {"ref": key, "type": str(name)[:200]}
 
@@ -291,7 +291,7 @@ class Server:
                     line = frame.lineno
             if line is None and isinstance(exc, SyntaxError) and exc.filename == FILENAME:
                 line = exc.lineno
-        except Exception:  # noqa: BLE001
+        except Exception:
             pass
         return line if type(line) is int else None
 
@@ -299,7 +299,7 @@ class Server:
         """An exception as the judge needs it: its kind, type, message and the line of the file."""
         try:
             msg = str(exc).strip()[:300]
-        except Exception:  # noqa: BLE001  (an exception class with a broken __str__)
+        except Exception:  # an exception class with a broken __str__
             msg = ""
         error = {"exc": str(type(exc).__name__)[:100], "msg": msg, "line": self._line(exc)}
         if isinstance(exc, SystemExit):
@@ -376,7 +376,8 @@ class Server:
         states = [self._state(a) for a in args]
         kw_states = {k: self._state(v) for k, v in kwargs.items()}
         result = target(*args, **kwargs)
-        after = {str(i): a for i, a in ((i, self._after(v, s)) for i, (v, s) in enumerate(zip(args, states)))
+        after = {str(i): a
+                 for i, a in ((i, self._after(v, s)) for i, (v, s) in enumerate(zip(args, states, strict=True)))
                  if a is not None}
         after.update({k: a for k, a in ((k, self._after(kwargs[k], s)) for k, s in kw_states.items())
                       if a is not None})
@@ -392,7 +393,7 @@ class Server:
                 self.exit(0)
             try:
                 reply = handlers[op](request)
-            except BaseException as exc:  # noqa: BLE001  (SystemExit and KeyboardInterrupt included)
+            except BaseException as exc:  # SystemExit and KeyboardInterrupt included
                 reply = {"error": self._safe_error(exc)}
             try:
                 self.write(self.out_fd, {"kind": "result", **reply})
@@ -404,7 +405,7 @@ class Server:
         left, no memory ...)."""
         try:
             return self.error(exc)
-        except BaseException:  # noqa: BLE001
+        except BaseException:
             return {"kind": "raised", "exc": "Error", "msg": "", "line": None}
 
 
@@ -415,7 +416,7 @@ def main(argv: list[str]) -> None:
     sys.dont_write_bytecode = True
     try:
         server = Server(in_fd, out_fd)
-    except BaseException as exc:  # noqa: BLE001  (NumPy missing or out of memory at start)
+    except BaseException as exc:  # NumPy missing or out of memory at start
         write_frame(out_fd, {"kind": "broken", "msg": f"{type(exc).__name__}: {exc}"[:500]})
         os._exit(3)
     try:

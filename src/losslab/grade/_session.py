@@ -20,7 +20,8 @@ import subprocess
 import tempfile
 import time
 import unicodedata
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -57,14 +58,17 @@ class Remote(Foreign):
     """
 
     __slots__ = ("_session", "_ref", "_path")
+    _session: Session
+    _ref: int
+    _path: tuple
 
-    def __init__(self, session: "Session", ref: int, path: tuple = (), type: str = "object") -> None:
+    def __init__(self, session: Session, ref: int, path: tuple = (), type: str = "object") -> None:
         object.__setattr__(self, "_session", session)
         object.__setattr__(self, "_ref", ref)
         object.__setattr__(self, "_path", path)
         object.__setattr__(self, "type", type)
 
-    def __getattr__(self, name: str) -> "Remote":
+    def __getattr__(self, name: str) -> Remote:
         if name.startswith("__"):  # NumPy and copy ask for __array__ and the like: not the learner's
             raise AttributeError(name)
         return Remote(self._session, self._ref, self._path + (name,), "attribute")
@@ -114,7 +118,7 @@ class Session:
         self.isolation = isolation
         self.deadline = math.inf
         self.proc: subprocess.Popen | None = None
-        self.callbacks: dict[int, object] = {}
+        self.callbacks: dict[int, Callable[..., Any]] = {}
         self.groups = _isolation.cgroups() if isolation.isolated else None
         self.made: dict[str, str] = {}
         self.cleanup: list[str] = []
@@ -165,17 +169,17 @@ class Session:
             self.cleanup.append(work)
             argv = _isolation.runner_command(str(_isolation.RUNNER), site, *args)
             cwd, env = work, _isolation.child_env(work)
-        options = {"start_new_session": True} if os.name == "posix" else {
+        spawn: dict[str, Any] = {"start_new_session": True} if os.name == "posix" else {
             "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
         try:
             self.proc = subprocess.Popen(argv, executable=executable, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=err_fd, cwd=cwd, env=env,
-                                         pass_fds=tuple(keep), **options)
+                                         pass_fds=tuple(keep), **spawn)
         finally:
             for fd in (*keep, err_fd):
                 os.close(fd)
         if self.isolation.isolated:
-            self._release()
+            self._release(self.proc)
         os.set_blocking(self.req_w, False)
         os.set_blocking(self.resp_r, False)
         first = self._receive()
@@ -184,7 +188,7 @@ class Session:
         if first.get("kind") != "ready":
             raise Stopped("protocol", "the runner did not start")
 
-    def _release(self) -> None:
+    def _release(self, proc: subprocess.Popen) -> None:
         """Put the sandbox's first process in the cgroups, then let it start the runner."""
         os.set_blocking(self.info_r, False)
         info = b""
@@ -203,7 +207,7 @@ class Session:
         except (ValueError, KeyError, TypeError):
             raise self._stop("died") from None
         for procs in self.groups.procs_files(self.made) if self.groups is not None else ():
-            for pid in (self.proc.pid, child):
+            for pid in (proc.pid, child):
                 with open(procs, "w", encoding="ascii") as fh:
                     fh.write(str(pid))
         os.write(self.block_w, b"1")
@@ -225,7 +229,7 @@ class Session:
                     os.close(fd)
                 except OSError:
                     pass
-        if self.made and not self.groups.remove(self.made):
+        if self.made and self.groups is not None and not self.groups.remove(self.made):
             problem = "a process of the submission could not be stopped"
         for path in self.cleanup:
             try:
@@ -263,7 +267,7 @@ class Session:
         return printable(lines[-1]) if lines else ""
 
     def out_of_memory(self) -> bool:
-        return bool(self.made) and self.groups.out_of_memory(self.made)
+        return bool(self.made) and self.groups is not None and self.groups.out_of_memory(self.made)
 
     # ---------------------------------------------------------------- channel
     def _stop(self, kind: str, detail: str = "") -> Stopped:
@@ -369,7 +373,7 @@ class Session:
                 with np.errstate(all="ignore"):
                     value = self.callbacks[reply["id"]](*(args if isinstance(args, list) else [args]))
                 answer = {"ok": self._out(value)}
-            except Exception as exc:  # noqa: BLE001  (the learner passed something the function cannot take)
+            except Exception as exc:  # the learner passed something the function cannot take
                 answer = {"error": f"{type(exc).__name__}: {exc}"[:300]}
             self._send(answer)
 

@@ -35,12 +35,16 @@ import ast
 import importlib.util
 import json
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from ._i18n import LANGS
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable  # importlib.resources.abc from Python 3.11
 
 
 @dataclass(frozen=True)
@@ -63,7 +67,9 @@ class Definitions:
 def definitions(source: str | bytes) -> Definitions:
     """What ``source`` defines at module level; raises ``SyntaxError`` (or ``ValueError``) if it does not parse."""
     tree = ast.parse(source)
-    funcs, classes, lines = set(), {}, {}
+    funcs: set[str] = set()
+    classes: dict[str, frozenset[str]] = {}
+    lines: dict[str, list[int]] = {}
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             funcs.add(node.name)
@@ -103,7 +109,7 @@ class Exercise:
     probes: Mapping[str, Callable]
     judge: Callable[[dict, Mapping], list]
     policy: Mapping[str, tuple[float, str]] = field(default_factory=dict)  # check id -> (points, visibility)
-    folder: object = None  # a Path or an importlib.resources Traversable
+    folder: Traversable | None = None  # a Path or an importlib.resources Traversable
 
     def checks(self, cases: dict, probes: Mapping) -> list:
         """The judge's checks with their points and visibility (1 point and public unless the policy says)."""
@@ -132,10 +138,16 @@ class Exercise:
         return self.name.replace("-", "_") + ".py"
 
     def title(self, lang: str = "en") -> str:
+        """The exercise's title in ``lang`` (English for any language but Chinese)."""
         return self.title_zh if lang == "zh" else self.title_en
 
+    def _path(self, name: str) -> Traversable:
+        if self.folder is None:
+            raise ExerciseFolderError(f"the exercise {self.name!r} was made without a folder: it has no {name}")
+        return self.folder.joinpath(name)
+
     def _file(self, name: str) -> str:
-        return self.folder.joinpath(name).read_text(encoding="utf-8")
+        return self._path(name).read_text(encoding="utf-8")
 
     def template_file(self, lang: str = "en") -> str:
         """The file of the skeleton in ``lang``: ``template.<lang>.py`` where the folder has one, else
@@ -143,7 +155,7 @@ class Exercise:
         if lang not in LANGS:
             raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
         own = f"template.{lang}.py"
-        return own if self.folder.joinpath(own).is_file() else "template.py"
+        return own if self._path(own).is_file() else "template.py"
 
     def template(self, lang: str = "en") -> str:
         """The skeleton the learner fills in, its comments and docstrings in ``lang`` where the folder
@@ -158,7 +170,8 @@ class Exercise:
         """The exercise statement (Markdown) in ``lang``, with how to grade it."""
         if lang not in LANGS:
             raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
-        grading = resources.files(__package__).joinpath("templates", f"_grading.{lang}.md").read_text(encoding="utf-8")
+        grading = resources.files(__package__).joinpath("templates").joinpath(f"_grading.{lang}.md").read_text(
+            encoding="utf-8")
         return self._file(f"statement.{lang}.md") + grading.format(file=self.filename, name=self.name)
 
 
@@ -179,10 +192,12 @@ def _module(folder, name: str, where: str):
     module_name = f"losslab_exercise_{name.replace('-', '_')}_{abs(hash(str(path))) % 10**8}"
     with resources.as_file(path) as real:
         spec = importlib.util.spec_from_file_location(module_name, real)
+        if spec is None or spec.loader is None:
+            raise ExerciseFolderError(f"{where}/checks.py: Python cannot import it")
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)
-        except Exception as exc:  # noqa: BLE001  (a teacher's code: say where it broke)
+        except Exception as exc:  # a teacher's code: say where it broke
             raise ExerciseFolderError(f"{where}/checks.py: importing it failed: {type(exc).__name__}: {exc}") from exc
     return module
 
@@ -236,7 +251,7 @@ def load(folder) -> Exercise:
         if known is None:
             try:
                 known = exercise.check_ids()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 raise ExerciseFolderError(f"{where}/checks.py: its judge failed on a blank run: "
                                           f"{type(exc).__name__}: {exc}") from exc
         if check_id not in known:
@@ -261,7 +276,7 @@ class Catalog:
 
     def __init__(self, exercises: Iterable[Exercise]) -> None:
         self.exercises: tuple[Exercise, ...] = tuple(exercises)
-        self._by_name = {}
+        self._by_name: dict[str, Exercise] = {}
         for e in self.exercises:
             if e.name in self._by_name:
                 raise ExerciseFolderError(f"{e.folder}: an exercise named {e.name!r} exists already")
@@ -283,7 +298,7 @@ class Catalog:
         found = definitions(source)
         return [e.name for e in self.exercises if e.detect(found)]
 
-    def with_folders(self, folders: Iterable) -> "Catalog":
+    def with_folders(self, folders: Iterable) -> Catalog:
         """This catalog and the exercises of ``folders``: each an exercise folder, or a folder of them."""
         added = []
         for folder in folders:
@@ -308,6 +323,7 @@ def _builtin() -> Catalog:
 
 BUILTIN = _builtin()
 EXERCISES = BUILTIN.exercises
+"""The built-in exercises, in their course order (``order`` in each ``exercise.json``)."""
 
 
 def names() -> list[str]:

@@ -22,17 +22,22 @@ swapped sign, ...); the first that matches names the mistake.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
 from ._i18n import Msg, say
 
 ATOL = 1e-5
+"""The absolute tolerance of a value check: ``|got - expected| <= ATOL + rtol * |expected|``."""
 RTOL = 1e-5
+"""The relative tolerance of a value check on float64 inputs."""
 RTOL_FLOAT32 = 1e-4
+"""The relative tolerance of a value check on float32 inputs (their own rounding, summed over a batch)."""
 GRAD_RTOL = 1e-4
+"""The largest relative error of an analytic gradient against central differences that passes."""
 SAME_TOL = 1e-12  # "the same gradient twice"
 
 __all__ = ["Check", "Probe", "Judge", "Foreign", "as_numbers", "ATOL", "RTOL", "RTOL_FLOAT32", "GRAD_RTOL"]
@@ -43,6 +48,7 @@ class Foreign:
     the judge knows only its type name."""
 
     __slots__ = ("type",)
+    type: str
 
     def __init__(self, type: str) -> None:
         object.__setattr__(self, "type", type)
@@ -85,9 +91,11 @@ class Check:
         return self.points if self.passed else 0.0
 
     def mistake_text(self, lang: str = "en") -> str | None:
+        """The likely mistake in words, in ``lang``; None when none was named."""
         return None if self.mistake is None else say(f"mistake.{self.mistake}", lang)
 
     def to_dict(self, lang: str = "en") -> dict:
+        """The check as plain JSON data, its texts in ``lang``: id, verdict, reason, mistake, points and score."""
         return {"id": self.id, "exercise": self.exercise, "target": self.target, "case": self.case.text(lang),
                 "passed": self.passed, "reason": None if self.reason is None else self.reason.text(lang),
                 "mistake": self.mistake, "mistake_text": self.mistake_text(lang), "advisory": self.advisory,
@@ -108,7 +116,7 @@ def _close(got: np.ndarray, expected: np.ndarray, rtol: float, atol: float = ATO
 
 
 def as_numbers(got, none_reason: Msg | None = None) -> tuple[np.ndarray | None, Msg | None]:
-    """``got`` as a float64 array, or the reason it is not a number or an array of numbers."""
+    """``got`` as a float64 array, or the reason it is not a number or an array of numbers: exactly one is None."""
     if got is None:
         return None, none_reason or Msg("reason.none")
     if isinstance(got, Foreign):
@@ -153,7 +161,7 @@ class Judge:
         return check
 
     def observed(self, probe_id: str) -> tuple[Mapping[str, Any] | None, Msg | None]:
-        """The values probe ``probe_id`` observed, or the reason there are none."""
+        """The values probe ``probe_id`` observed, or the reason there are none: exactly one is None."""
         probe = self.probes.get(probe_id)
         if probe is None:
             return None, Msg("reason.sandbox", {"msg": f"no result for {probe_id}"})
@@ -163,6 +171,8 @@ class Judge:
                     return None, Msg("reason.not_run", {"call": probe.failure.params.get("call", "?")})
                 self._timed_out = True
             return None, probe.failure
+        if probe.values is None:
+            return None, Msg("reason.sandbox", {"msg": f"no values from {probe_id}"})
         return probe.values, None
 
     def amend(self, check: Check, mistake: str) -> Check:
@@ -191,7 +201,7 @@ class Judge:
         exp = np.asarray(expected, dtype=np.float64)
         rtol = RTOL_FLOAT32 if float32 else RTOL
         arr, why = as_numbers(got, none_reason)
-        if why is not None:
+        if arr is None:
             return self.record(target, case, False, why)
         if exp.ndim == 0:
             if arr.size != 1:
@@ -202,8 +212,8 @@ class Judge:
             for key, candidate in mistakes:
                 if _close(arr, np.asarray(candidate, dtype=np.float64), rtol):
                     return self.record(target, case, False, shape_msg, key)
-            key = next((k for k, shape in shape_mistakes if tuple(shape) == arr.shape), None)
-            return self.record(target, case, False, shape_msg, key)
+            by_shape = next((k for k, shape in shape_mistakes if tuple(shape) == arr.shape), None)
+            return self.record(target, case, False, shape_msg, by_shape)
         if not np.all(np.isfinite(arr)) and np.all(np.isfinite(exp)):
             bad = _mismatch(arr, exp)
             return self.record(target, case, False, Msg("reason.nonfinite", {
@@ -218,14 +228,14 @@ class Judge:
     def value(self, target: str, case: Msg, probe_id: str, key: str, expected, **options) -> Check:
         """:meth:`compare` on the value ``key`` that probe ``probe_id`` observed."""
         values, failure = self.observed(probe_id)
-        if failure is not None:
+        if values is None:
             return self.record(target, case, False, failure)
         return self.compare(target, case, values.get(key), expected, **options)
 
     def values(self, target: str, case: Msg, probe_id: str, items: Sequence[tuple[str, Any, dict]]) -> Check:
         """One check over several observed values ``(key, expected, options)``: the first failure decides."""
         values, failure = self.observed(probe_id)
-        if failure is not None:
+        if values is None:
             return self.record(target, case, False, failure)
         for key, expected, options in items:
             check = self.compare(target, case, values.get(key), expected, **options)
@@ -238,13 +248,13 @@ class Judge:
                     shapes: Sequence[tuple], dtype) -> Check:
         """Each observed ``keys[i]`` is an ndarray of ``shapes[i]`` and ``dtype``."""
         values, failure = self.observed(probe_id)
-        if failure is not None:
+        if values is None:
             return self.record(target, case, False, failure)
         want = np.dtype(dtype)
-        for key, shape in zip(keys, shapes):
+        for key, shape in zip(keys, shapes, strict=False):
             got = values.get(key)
             arr, why = as_numbers(got)
-            if why is not None:
+            if arr is None:
                 return self.record(target, case, False, why)
             if arr.shape != tuple(shape):
                 return self.record(target, case, False, Msg("reason.shape", {"got": arr.shape,
@@ -261,7 +271,7 @@ class Judge:
         """``verdict(values)`` is None when the check passes, else ``(reason, mistake or None)``;
         ``advisory`` when the values it reads were observed inside the submission's process."""
         values, failure = self.observed(probe_id)
-        if failure is not None:
+        if values is None:
             return self.record(target, case, False, failure)
         result = verdict(values)
         if result is None:
@@ -279,7 +289,7 @@ class Judge:
         names: list[str] = []
         for probe_id in probe_ids:
             values, failure = self.observed(probe_id)
-            if failure is not None:
+            if values is None:
                 return self.record(target, case, False, failure)
             names += [n for n in values.get("changed") or () if n not in names]
         if not names:
@@ -294,11 +304,11 @@ class Judge:
         naming what a second answer reveals."""
         case = Msg("case.twice")
         values, failure = self.observed(probe_id)
-        if failure is not None:
+        if values is None:
             return self.record(target, case, False, failure)
         a, why_a = as_numbers(values.get(first))
         b, why_b = as_numbers(values.get(second))
-        if why_a or why_b:
+        if a is None or b is None:
             return self.record(target, case, False, why_a or why_b)
         if a.shape != b.shape:
             return self.record(target, case, False, Msg("reason.shape", {"got": b.shape, "expected": a.shape}))
@@ -319,12 +329,12 @@ class Judge:
         """
         case = case or Msg("case.gradcheck")
         values, failure = self.observed(probe_id)
-        if failure is not None:
+        if values is None:
             return self.record(target, case, False, failure)
         for a_key, n_key in pairs:
             numeric = np.asarray(values.get(n_key), dtype=np.float64)
             analytic, why = as_numbers(values.get(a_key))
-            if why is not None:
+            if analytic is None:
                 return self.record(target, case, False, why)
             if analytic.shape != numeric.shape:
                 return self.record(target, case, False, Msg("reason.shape", {"got": analytic.shape,

@@ -56,7 +56,7 @@ def _cmd_list(args) -> int:
     chapters = [say("cli.chapter", args.lang, chapter=e.chapter.replace(", ", "、") if args.lang == "zh" else e.chapter)
                 for e in found.exercises]
     column = max(13, *(report._width(c) + 1 for c in chapters))  # at least "ch. " and 9 columns, as ever
-    for e, chapter in zip(found.exercises, chapters):
+    for e, chapter in zip(found.exercises, chapters, strict=True):
         print(f"{e.name:<{width}}  {chapter}{' ' * (column - report._width(chapter))} {e.title(args.lang)}")
     return 0
 
@@ -83,7 +83,7 @@ def _cmd_new(args) -> int:
     if folder.exists():
         raise _user_error(f"{folder} already exists (nothing was written)")
     folder.mkdir(parents=True)
-    source = resources.files(__package__).joinpath("templates", "new")
+    source = resources.files(__package__).joinpath("templates").joinpath("new")
     files = catalog.FILES + (("template.zh.py",) if args.lang == "zh" else ())  # the skeleton in Chinese too
     for name in files:
         text = source.joinpath(name).read_text(encoding="utf-8")
@@ -194,9 +194,10 @@ def _cmd_grade(args) -> int:
         report.write_csv(args.report, rows)
     if args.json:
         data = [report.to_json(r, args.lang) for r in reports]
+        out: object = data if is_dir else data[0]
         if similar is not None:
-            data = {"reports": data, "similarity": similar[1]}
-        print(json.dumps(data if is_dir else data[0], ensure_ascii=False, indent=2))
+            out = {"reports": data, "similarity": similar[1]}
+        print(json.dumps(out, ensure_ascii=False, indent=2))
     elif is_dir:
         print(report.format_table(rows, lang=args.lang))
         graded = [r for r in reports if r.skipped is None]
@@ -260,15 +261,16 @@ def _similarity(path: Path, is_dir: bool, args) -> tuple[str, list] | None:
             if not Path(args.template).exists():
                 raise ValueError(f"--template {args.template}: no such file")
             data, why = read_submission(args.template)
-            if why is not None:
-                raise ValueError(f"--template {args.template}: {why.text('en')}")
+            if data is None:  # then why says why
+                raise ValueError(f"--template {args.template}: {why.text('en') if why else 'unreadable'}")
             template = similarity.read_source(str(args.template), data)
-        sources, left_out = {}, {}
+        sources: dict[str, bytes] = {}
+        left_out: dict[str, str] = {}
         for file in submissions(path)[0]:
             data, why = read_submission(file)
             try:
-                if why is not None:
-                    raise ValueError(why.text(args.lang))
+                if data is None:  # then why says why
+                    raise ValueError(why.text(args.lang) if why else "unreadable")
                 similarity.read_source(file.name, data)  # a notebook nbformat cannot read is said here
                 sources[file.name] = data
             except ValueError as exc:

@@ -23,7 +23,7 @@ import contextlib
 import dataclasses
 import os
 import uuid
-from typing import Sequence
+from collections.abc import Sequence
 
 from .grader import FileReport, _problem, grade_source, read_submission, skipped_reports, submissions
 from .sandbox import SandboxConfig
@@ -66,9 +66,10 @@ def _grade_bytes(name: str, source: bytes, exercises, seed: int, config: Sandbox
     return grade_source(name, source, exercises=exercises, seed=seed, config=config)
 
 
-def grade_dir_distributed(path: str | os.PathLike, *, scheduler: str | None = None, exercises: Sequence[str] | None = None,
-                          seed: int = 0, config: SandboxConfig = SandboxConfig(),
-                          workers: int | None = None, client=None) -> list[FileReport]:
+def grade_dir_distributed(path: str | os.PathLike, *, scheduler: str | None = None,
+                          exercises: Sequence[str] | None = None, seed: int = 0,
+                          config: SandboxConfig = SandboxConfig(), workers: int | None = None,
+                          client=None) -> list[FileReport]:
     """Grade every ``*.py`` file directly in ``path`` (sorted by name) on the Dask cluster at ``scheduler``.
 
     The same reports as :func:`~losslab.grade.grader.grade_dir` (``seconds`` aside):
@@ -97,7 +98,7 @@ def grade_dir_distributed(path: str | os.PathLike, *, scheduler: str | None = No
         # pure=False: two identical files are two submissions, each graded (and timed) on its own
         futures[i] = client.submit(_grade_bytes, file.name, source, exercises, seed, config,
                                    pure=False, retries=0, key=f"losslab-grade-{run}-{i}")
-    remote = dict(zip(futures, client.gather(list(futures.values()))))
+    remote = dict(zip(futures, client.gather(list(futures.values())), strict=True))
     reports = {**local, **{i: dataclasses.replace(r, path=str(files[i])) for i, r in remote.items()}}
     graded = [reports[i] for i in range(len(files))]
     return sorted(graded + skipped_reports(skipped, seed), key=lambda r: os.path.basename(r.path))

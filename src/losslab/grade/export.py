@@ -24,7 +24,7 @@ its import failed, it timed out) is one test worth its exercises' points.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Sequence
+from collections.abc import Sequence
 
 from ._i18n import say
 from .checks import Check
@@ -47,11 +47,12 @@ def _tests(report: FileReport, lang: str) -> list[tuple[str, Check, float]]:
 
 def gradescope(reports: Sequence[FileReport], lang: str = "en") -> dict:
     """The ``results.json`` of Gradescope's autograder specification for the graded ``reports``."""
-    tests, total = [], 0.0
+    tests: list[dict] = []
+    total = 0.0
     for report in reports:
         if report.skipped is not None:
             continue
-        for number, (name, check, max_score) in enumerate(_tests(report, lang), start=1):
+        for name, check, max_score in _tests(report, lang):
             score = max_score if check.passed else 0.0
             total += score
             output = "" if check.passed or check.visibility == "hidden" else failure_text(check, lang)

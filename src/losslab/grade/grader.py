@@ -21,15 +21,16 @@ from __future__ import annotations
 import importlib.util
 import os
 import stat
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from . import catalog as catalog_module
 from ._i18n import Msg
 from .checks import Check
-from .notebook import SUFFIX as NOTEBOOK, NotebookCode, NotebookError, from_notebook
+from .notebook import SUFFIX as NOTEBOOK
+from .notebook import NotebookCode, NotebookError, from_notebook
 from .sandbox import IsolationUnavailable, SandboxConfig, isolation_for, printable, run_probes
 
 __all__ = ["ExerciseReport", "FileReport", "grade_file", "grade_source", "grade_dir", "read_submission",
@@ -107,7 +108,7 @@ class FileReport:
         return sum(e.score[0] for e in self.exercises), sum(e.score[1] for e in self.exercises)
 
 
-def _problem(path: Path, reason: Msg, exercises: Sequence[str] = ()) -> Check:
+def _problem(path: Path, reason: Msg | None, exercises: Sequence[str] = ()) -> Check:
     return Check(", ".join(exercises) or "-", printable(path.name, 200), Msg("case.import"), False, reason)
 
 
@@ -147,12 +148,16 @@ def _relocate(msg, code: NotebookCode):
     """``msg`` with every "(line N)" of the joined notebook source turned into "(cell C, line M)"."""
     if not isinstance(msg, Msg):
         return msg
-    if msg.key == "reason.where" and isinstance(msg.params.get("line"), int) and code.where(msg.params["line"]):
-        cell, line = code.where(msg.params["line"])
+    at = msg.params.get("line")
+    found = code.where(at) if msg.key == "reason.where" and isinstance(at, int) else None
+    if found:
+        cell, line = found
         return Msg("reason.where_cell", {"cell": cell, "line": line})
     params = {k: _relocate(v, code) for k, v in msg.params.items()}
-    if msg.key == "reason.syntax" and isinstance(params.get("line"), int) and code.where(params["line"]):
-        cell, line = code.where(params["line"])
+    at = params.get("line")
+    found = code.where(at) if msg.key == "reason.syntax" and isinstance(at, int) else None
+    if found:
+        cell, line = found
         params["line"] = f"{line}, cell {cell}"
     return Msg(msg.key, params)
 
@@ -163,8 +168,8 @@ def _in_notebook(report: FileReport, code: NotebookCode | None) -> FileReport:
         return report
     import dataclasses
 
-    def fix(check: Check | None) -> Check | None:
-        return None if check is None else dataclasses.replace(check, reason=_relocate(check.reason, code))
+    def fix(check: Check) -> Check:
+        return dataclasses.replace(check, reason=_relocate(check.reason, code))
 
     notes = report.notes
     if code.removed:
@@ -172,7 +177,7 @@ def _in_notebook(report: FileReport, code: NotebookCode | None) -> FileReport:
             Msg("note.cell_line", {"cell": c, "line": n, "text": printable(t, 80)}).text("en")
             for c, n, t in code.removed[:10]) + ("; ..." if len(code.removed) > 10 else "")}),)
     return dataclasses.replace(
-        report, problem=fix(report.problem), notes=notes,
+        report, problem=None if report.problem is None else fix(report.problem), notes=notes,
         exercises=tuple(ExerciseReport(e.exercise, tuple(fix(c) for c in e.checks)) for e in report.exercises))
 
 
@@ -259,7 +264,7 @@ def _safely(path: Path, source: bytes | None, why: Msg | None, exercises, seed: 
                             catalog=catalog)
     except (IsolationUnavailable, KeyError):
         raise
-    except Exception as exc:  # noqa: BLE001  (one submission never costs the others)
+    except Exception as exc:  # one submission never costs the others
         return FileReport(str(path), seed, problem=_problem(path, Msg("reason.internal", {
             "msg": printable(f"{type(exc).__name__}: {exc}")})), isolation=isolation.describe())
 
@@ -342,6 +347,11 @@ def grade_dir(path: str | os.PathLike, *, exercises: Sequence[str] | None = None
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     isolation = isolation_for(config)
     read = [(f, *read_submission(f)) for f in files]
+
+    def one(item: tuple[Path, bytes | None, Msg | None]) -> FileReport:
+        file, source, why = item
+        return _safely(file, source, why, exercises, seed, config, isolation, catalog)
+
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        graded = list(pool.map(lambda item: _safely(*item, exercises, seed, config, isolation, catalog), read))
+        graded = list(pool.map(one, read))
     return sorted(graded + skipped_reports(skipped, seed), key=lambda r: os.path.basename(r.path))

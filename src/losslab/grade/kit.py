@@ -26,9 +26,9 @@ whether the learner's code changed its inputs. The check ids are ``call:id``
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -63,6 +63,8 @@ def solution(checks_file: str):
     """The module ``solution.py`` beside ``checks_file`` (pass ``__file__``), imported in the judge's process."""
     path = Path(checks_file).with_name("solution.py")
     spec = importlib.util.spec_from_file_location(f"losslab_solution_{abs(hash(str(path))) % 10**8}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"Python cannot import {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -94,7 +96,7 @@ def compare(reference, cases: Sequence[Case]):
     def make_probe(case: Case):
         def probe(module, inputs, rec):
             out, passed = _run(case, lambda name: rec.need(module, name), inputs, rec.call)
-            return {"out": out, "changed": changed(*((k, inputs[k], p) for k, p in zip(case.args, passed)
+            return {"out": out, "changed": changed(*((k, inputs[k], p) for k, p in zip(case.args, passed, strict=True)
                                                      if isinstance(p, np.ndarray)))}
         return probe
 

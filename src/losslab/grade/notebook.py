@@ -57,7 +57,7 @@ def from_notebook(data: bytes) -> NotebookCode:
         raise ImportError("grading notebooks needs nbformat: pip install 'losslab[classroom]'") from exc
     try:
         notebook = nbformat.reads(data.decode("utf-8"), as_version=4)
-    except Exception as exc:  # noqa: BLE001  (nbformat raises many kinds: JSON, schema, version)
+    except Exception as exc:  # nbformat raises many kinds: JSON, schema, version
         raise NotebookError(f"not a notebook nbformat can read ({type(exc).__name__}: {str(exc)[:200]})") from None
     lines, origin, removed = [], [], []
     number = 0

@@ -5,7 +5,8 @@
 >>> check = Check("loss-forward", "MeanSquaredError.forward", Msg("case.batch1", {"shape": (1, 4)}), False,
 ...               Msg("reason.mismatch", {"expected": "1.5", "got": "3"}), "mse_no_half")
 >>> print(check_line(check, "en", 7))
-  FAIL  MeanSquaredError.forward: batch size 1, shape (1, 4) -- expected 1.5, got 3; likely mistake: dropped the 0.5: E = 0.5 * sum((y - t)**2)  [seed 7]
+  FAIL  MeanSquaredError.forward: batch size 1, shape (1, 4) -- expected 1.5, got 3;
+  likely mistake: dropped the 0.5: E = 0.5 * sum((y - t)**2)  [seed 7]
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import csv
 import os
 import unicodedata
-from typing import Sequence
+from collections.abc import Sequence
 
 from ._i18n import say
 from .checks import Check
@@ -31,8 +32,9 @@ TABLE = ("file", "exercise", "passed", "checks", "score", "result", "first_failu
 def failure_text(check: Check, lang: str) -> str:
     """Why ``check`` failed, and the likely mistake when one is named."""
     text = check.reason.text(lang) if check.reason is not None else ""
-    if check.mistake is not None:
-        text += say("word.likely", lang) + check.mistake_text(lang)
+    mistake = check.mistake_text(lang)
+    if mistake is not None:
+        text += say("word.likely", lang) + mistake
     return text
 
 
@@ -165,7 +167,7 @@ def format_table(rows: Sequence[dict], width: int = 70, lang: str = "en") -> str
     widths = [max(_width(h), *(_width(row[i]) for row in cells)) for i, h in enumerate(head)]
 
     def line(values):
-        return "  ".join(v + " " * (w - _width(v)) for v, w in zip(values, widths)).rstrip()
+        return "  ".join(v + " " * (w - _width(v)) for v, w in zip(values, widths, strict=True)).rstrip()
 
     return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, cells)])
 

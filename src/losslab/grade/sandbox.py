@@ -28,9 +28,9 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from . import _isolation
 from ._i18n import Msg
@@ -161,7 +161,7 @@ def probe_all(session, exercises: Sequence, cases: dict, probes: dict, memory_mb
                 probes[probe_id] = Probe(failure=_stop_reason(exc, where, session))
             except KeyboardInterrupt:
                 raise
-            except BaseException as exc:  # noqa: BLE001  (what the learner returned broke the probe's use of it;
+            except BaseException as exc:  # what the learner returned broke the probe's use of it;
                 # in a local session, the learner's own exception)
                 probes[probe_id] = Probe(failure=_failure(
                     {"kind": "exit" if isinstance(exc, SystemExit) else "raised", "exc": type(exc).__name__,
@@ -206,7 +206,8 @@ def run_probes(source: str, exercises: Sequence, cases: dict, config: SandboxCon
                 probes["import"] = Probe(failure=Msg("reason.start_timeout", {"seconds": config.timeout}))
             elif exc.kind == "died":
                 probes["import"] = Probe(failure=Msg("reason.sandbox", {
-                    "msg": session.stderr_tail() or f"the runner exited with status {session.proc.poll()}"}))
+                    "msg": session.stderr_tail() or f"the runner exited with status "
+                           f"{session.proc.poll() if session.proc is not None else None}"}))
             else:
                 probes["import"] = Probe(failure=_stop_reason(exc, Msg("call.import"), session))
         except OSError as exc:

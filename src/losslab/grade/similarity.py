@@ -39,11 +39,13 @@ from __future__ import annotations
 import bisect
 import io
 import tokenize
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Any
 
 from . import catalog as catalog_module
-from .notebook import SUFFIX as NOTEBOOK, from_notebook
+from .notebook import SUFFIX as NOTEBOOK
+from .notebook import from_notebook
 
 __all__ = ["Fragment", "Pair", "similar_pairs", "read_source", "format_text", "to_json",
            "THRESHOLD", "K", "WINDOW", "MAX_CHARS"]
@@ -104,7 +106,7 @@ class _Code:
 
     name: str
     text: str
-    fingerprint: object
+    fingerprint: Any  # a copydetect.CodeFingerprint (copydetect is an optional extra, without type information)
     first_line: list | None
     last_line: list | None
     breaks: list
@@ -113,7 +115,8 @@ class _Code:
     def segment(self, at: int) -> tuple[int, int]:
         """The bounds of the segment (code between two template lines) holding normalised character ``at``."""
         i = bisect.bisect_right(self.breaks, at)
-        return (self.breaks[i - 1] if i else 0), (self.breaks[i] if i < len(self.breaks) else len(self.first_line))
+        end = self.breaks[i] if i < len(self.breaks) else len(self.first_line or ())
+        return (self.breaks[i - 1] if i else 0), end
 
 
 def _copydetect():
@@ -180,7 +183,7 @@ def _blank(text: str, template_units: frozenset[str]) -> tuple[str, frozenset[in
     """``text`` with the lines whose code (spaces and comments aside) is a template's made empty, and their
     numbers."""
     lines = text.split("\n")
-    blanked = set()
+    blanked: set[int] = set()
     for first, last, unit in _units(text):
         if unit and unit in template_units:
             blanked.update(range(first, last + 1))
@@ -260,8 +263,8 @@ def similar_pairs(sources: Mapping[str, str | bytes], *, template: str | Sequenc
     sources); ``()`` for none.
     ``k``: the shortest match noticed, in normalised characters; ``window``: copydetect's
     winnowing window (1 keeps every fingerprint). A notebook nbformat cannot read and a source
-    longer than :data:`MAX_CHARS` are left out (:func:`read_source` says why). Raises ``ValueError`` for a bad option or exercise name, and
-    ``ImportError`` without copydetect.
+    longer than :data:`MAX_CHARS` are left out (:func:`read_source` says why). Raises ``ValueError``
+    for a bad option or exercise name, and ``ImportError`` without copydetect.
     """
     _check(threshold, k, window)
     catalog = catalog or catalog_module.BUILTIN
@@ -287,9 +290,10 @@ def similar_pairs(sources: Mapping[str, str | bytes], *, template: str | Sequenc
             continue
     found = {name: _exercises(text, catalog) for name, (text, _) in texts.items()} if exercises is None else {}
     everywhere = [e for e in catalog.names() if any(e in names for names in found.values())]
-    ignored: dict[tuple, tuple] = {}
+    ignored: dict[tuple, tuple[frozenset[str], set[int]]] = {}
 
-    def ignore(names: tuple) -> tuple:  # the template lines and fingerprints to ignore, once per set of exercises
+    # the template lines and fingerprints to ignore, once per set of exercises
+    def ignore(names: tuple) -> tuple[frozenset[str], set[int]]:
         if names not in ignored:
             templates = given + (builtin if exercises is not None else [catalog.get(e).template() for e in names])
             units = frozenset(u for t in templates for _, _, u in _units(t) if u)
@@ -314,8 +318,8 @@ def similar_pairs(sources: Mapping[str, str | bytes], *, template: str | Sequenc
 def _fragments(one: _Code, other: _Code, k: int) -> tuple[Fragment, ...]:
     """The stretches of code both files share, cut where the template's lines come between, each with the
     stretch of the other file that most of its fingerprints point to."""
-    if one.first_line is None or other.first_line is None:
-        return ()
+    if one.first_line is None or one.last_line is None or other.first_line is None or other.last_line is None:
+        return ()  # a file's first_line and last_line are None together: no line numbers
     from copydetect.utils import find_fingerprint_overlap, get_copied_slices
 
     fa, fb = one.fingerprint, other.fingerprint
@@ -331,9 +335,9 @@ def _fragments(one: _Code, other: _Code, k: int) -> tuple[Fragment, ...]:
     for h in fa.hashes & fb.hashes:
         partners = [stretch(other, slices_b, ib) for ib in fb.hash_idx[h][:8]]  # enough to vote on
         for ia in fa.hash_idx[h]:
-            mine = votes.setdefault(stretch(one, slices_a, ia), {})
-            for theirs in partners:
-                mine[theirs] = mine.get(theirs, 0) + 1
+            tally = votes.setdefault(stretch(one, slices_a, ia), {})
+            for partner in partners:
+                tally[partner] = tally.get(partner, 0) + 1
     found = []
     for mine in sorted(votes):
         theirs = max(votes[mine], key=lambda s: (votes[mine][s], -s[0]))

@@ -9,9 +9,13 @@ fixed order, the order optimizers align their state with.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import numpy as np
 
 from .._validation import BackwardBeforeForwardError
+
+T = TypeVar("T")
 
 
 class Parameter:
@@ -34,29 +38,34 @@ class Layer:
     training: bool = True
 
     def forward(self, x):
+        """The output for the input ``x``, caching what :meth:`backward` needs."""
         raise NotImplementedError
 
     def backward(self, dout):
+        """The gradient with respect to the last forward input, given ``dout``, the gradient with respect to
+        the output; writes each parameter's gradient into its ``Parameter.grad``."""
         raise NotImplementedError
 
     def __call__(self, *args):
         return self.forward(*args)
 
     def parameters(self) -> list[Parameter]:
+        """The trainable parameters, in the fixed order optimizers align their state with (none here)."""
         return []
 
-    def train(self, mode: bool = True) -> "Layer":
+    def train(self, mode: bool = True) -> Layer:
         """Switch training behaviour (Dropout, BatchNorm) on or off; returns self."""
         self.training = bool(mode)
         return self
 
-    def eval(self) -> "Layer":
+    def eval(self) -> Layer:
+        """Switch to evaluation mode: ``train(False)``; returns self."""
         return self.train(False)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
-    def _require(self, value, what: str = "forward"):
+    def _require(self, value: T | None, what: str = "forward") -> T:
         """``value`` cached by forward, or a clear error when backward comes first."""
         if value is None:
             raise BackwardBeforeForwardError(

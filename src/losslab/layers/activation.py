@@ -44,13 +44,15 @@ class Relu(Layer):
         self._dtype: np.dtype | None = None
 
     def forward(self, x):
+        """``max(x, 0)`` as a new array; remembers where ``x > 0``."""
         x = _float_input(self, x)
         self._mask, self._dtype = x > 0, x.dtype
         return np.maximum(x, 0)
 
     def backward(self, dout):
-        mask = self._require(self._mask)
-        dout = _upstream(self, dout, mask.shape, self._dtype)
+        """``dout`` where the input was positive, 0 elsewhere (``dout`` itself is left as it was)."""
+        mask, dtype = self._require(self._mask), self._require(self._dtype)
+        dout = _upstream(self, dout, mask.shape, dtype)
         return np.multiply(dout, mask)  # bool * float32 stays float32
 
 
@@ -75,10 +77,12 @@ class Sigmoid(Layer):
         self._y: np.ndarray | None = None
 
     def forward(self, x):
+        """``1 / (1 + exp(-x))``, computed without overflow; remembers the output ``y``."""
         self._y = F.sigmoid(_float_input(self, x))
         return self._y
 
     def backward(self, dout):
+        """``dout * y * (1 - y)`` from the cached output ``y``."""
         y = self._require(self._y)
         dout = _upstream(self, dout, y.shape, y.dtype)
         dx = 1 - y
@@ -104,10 +108,12 @@ class Tanh(Layer):
         self._y: np.ndarray | None = None
 
     def forward(self, x):
+        """``tanh(x)``; remembers the output ``y``."""
         self._y = np.tanh(_float_input(self, x))
         return self._y
 
     def backward(self, dout):
+        """``dout * (1 - y**2)`` from the cached output ``y``."""
         y = self._require(self._y)
         dout = _upstream(self, dout, y.shape, y.dtype)
         dx = y * y
@@ -141,12 +147,14 @@ class Softmax(Layer):
         self._y: np.ndarray | None = None
 
     def forward(self, x):
+        """The softmax of ``x`` along its last axis (an array of at least one axis); remembers it."""
         x = _float_input(self, x)
         v.check_ndim(x, "Softmax input x", range(1, 65), "an array with at least one axis")
         self._y = F.softmax(x, axis=-1)
         return self._y
 
     def backward(self, dout):
+        """``y * (dout - sum(dout * y))`` along the last axis: the softmax's vector-Jacobian product."""
         y = self._require(self._y)
         dout = _upstream(self, dout, y.shape, y.dtype)
         dx = dout * y

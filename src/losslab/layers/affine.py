@@ -39,7 +39,7 @@ def _generator(rng, name: str = "rng") -> np.random.Generator:
     """An explicit generator: a ``np.random.Generator`` or an integer seed (never the global RNG)."""
     if isinstance(rng, np.random.Generator):
         return rng
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_)):
+    if not isinstance(rng, (bool, np.bool_)) and isinstance(rng, numbers.Integral):
         return np.random.default_rng(int(rng))
     raise TypeError(
         f"{name} must be a numpy Generator or an integer seed, got {type(rng).__name__}; "
@@ -122,7 +122,7 @@ class Affine(Layer):
 
     @classmethod
     def create(cls, in_features: int, out_features: int, *, rng, init="he", dtype=np.float32,
-               input_grad: bool = True) -> "Affine":
+               input_grad: bool = True) -> Affine:
         r"""A new layer with Gaussian weights of std :func:`init_std` ``(init, in_features)`` and zero bias.
 
         ``rng`` is a ``np.random.Generator`` (or an integer seed); ``init`` is
@@ -162,9 +162,12 @@ class Affine(Layer):
         return self.b.grad
 
     def parameters(self) -> list[Parameter]:
+        """``[W, b]``."""
         return [self.W, self.b]
 
     def forward(self, x):
+        """``x @ W + b`` for a batch ``x`` of shape ``(N, in_features)``, or ``(N, ...)`` flattened per sample
+        (as the book's Affine does for images); returns ``(N, out_features)`` in the layer's dtype."""
         x = _float_input(self, x)
         n_in = self.in_features
         if x.ndim < 2:
@@ -185,6 +188,8 @@ class Affine(Layer):
         return out
 
     def backward(self, dout):
+        """Sets ``W.grad = x.T @ dout`` and ``b.grad = dout.sum(axis=0)``; returns ``dout @ W.T`` in the input's
+        shape, or None when the layer was made with ``input_grad=False``."""
         x = self._require(self._x)
         W = self.W.data
         dout = _upstream(self, dout, (x.shape[0], W.shape[1]), W.dtype)

@@ -105,13 +105,16 @@ class AddLayer(Layer):
     def __init__(self) -> None:
         self._shapes: tuple | None = None
 
-    def forward(self, x, y):
+    def forward(self, x, y):  # type: ignore[override]  # a node of two inputs: not for a Sequential
+        """``x + y`` (broadcast as NumPy does); remembers the shapes."""
         sx, sy = _check_real(self, x, "x"), _check_real(self, y, "y")
         out = x + y
         self._shapes = (sx, sy, np.shape(out))
         return out
 
     def backward(self, dout):
+        """``(dout, dout)``, each summed back to the shape of its input where it was broadcast; ``dout`` must
+        have the output's shape."""
         sx, sy, sz = self._require(self._shapes)
         if np.shape(dout) != sz:
             raise ValueError(f"AddLayer.backward(): dout must have the output's shape {sz}, got {np.shape(dout)}")
@@ -136,7 +139,8 @@ class MulLayer(Layer):
     def __init__(self) -> None:
         self._cache: tuple | None = None
 
-    def forward(self, x, y):
+    def forward(self, x, y):  # type: ignore[override]  # a node of two inputs: not for a Sequential
+        """``x * y`` (broadcast as NumPy does); keeps references to ``x`` and ``y``."""
         _check_real(self, x, "x")
         _check_real(self, y, "y")
         out = x * y
@@ -144,6 +148,8 @@ class MulLayer(Layer):
         return out
 
     def backward(self, dout):
+        """``(dout * y, dout * x)``, each summed back to the shape of its input where it was broadcast;
+        ``dout`` must have the output's shape."""
         x, y, sz = self._require(self._cache)
         if np.shape(dout) != sz:
             raise ValueError(f"MulLayer.backward(): dout must have the output's shape {sz}, got {np.shape(dout)}")

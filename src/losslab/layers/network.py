@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -56,11 +56,14 @@ class Sequential(Layer):
         return self.layers[i]
 
     def forward(self, x):
+        """Each layer's forward in order, the output of one the input of the next."""
         for layer in self.layers:
             x = layer.forward(x)
         return x
 
     def backward(self, dout):
+        """Each layer's backward in reverse order; the gradient with respect to the first input, or None when a
+        layer made with ``input_grad=False`` ends the chain (``ValueError`` if a layer before it has parameters)."""
         for i in range(len(self.layers) - 1, -1, -1):
             dout = self.layers[i].backward(dout)
             if dout is None:
@@ -74,9 +77,11 @@ class Sequential(Layer):
         return dout
 
     def parameters(self) -> list[Parameter]:
+        """Every layer's parameters, layer by layer, in order."""
         return [p for layer in self.layers for p in layer.parameters()]
 
-    def train(self, mode: bool = True) -> "Sequential":
+    def train(self, mode: bool = True) -> Sequential:
+        """Set the mode of this container and of every layer in it; returns self."""
         self.training = bool(mode)
         for layer in self.layers:
             layer.train(mode)
@@ -230,12 +235,15 @@ class MultiLayerNet:
 
     # ----------------------------------------------------------------------- modes
 
-    def train(self, mode: bool = True) -> "MultiLayerNet":
+    def train(self, mode: bool = True) -> MultiLayerNet:
+        """Training mode (Dropout drops, BatchNorm uses the batch's statistics) or, with ``False``, evaluation
+        mode; returns self."""
         self.training = bool(mode)
         self.layers.train(mode)
         return self
 
-    def eval(self) -> "MultiLayerNet":
+    def eval(self) -> MultiLayerNet:
+        """Evaluation mode: ``train(False)``; returns self."""
         return self.train(False)
 
     # ----------------------------------------------------------------------- passes
@@ -251,7 +259,7 @@ class MultiLayerNet:
         try:
             return self.layers.forward(x)
         finally:
-            for layer, mode in zip(self.layers, modes):
+            for layer, mode in zip(self.layers, modes, strict=True):
                 layer.train(mode)
 
     def loss(self, x, t):
@@ -299,6 +307,7 @@ class MultiLayerNet:
     # ----------------------------------------------------------------------- state
 
     def parameters(self) -> list[Parameter]:
+        """Every trainable parameter (weights and biases, BatchNorm scales and shifts), layer by layer."""
         return self.layers.parameters()
 
     def state_dict(self) -> dict[str, np.ndarray]:

@@ -56,6 +56,8 @@ class Dropout(Layer):
         self._dtype: np.dtype | None = None
 
     def forward(self, x):
+        """In training mode (and ``p > 0``), ``x`` with each element zeroed with probability ``p`` and the others
+        scaled by ``1 / (1 - p)``; in evaluation mode, ``x`` itself."""
         x = _float_input(self, x)
         self._shape, self._dtype = x.shape, x.dtype
         if not self.training or self.p == 0.0:
@@ -67,12 +69,13 @@ class Dropout(Layer):
         return out
 
     def backward(self, dout):
-        shape = self._require(self._shape)
-        dout = _upstream(self, dout, shape, self._dtype)
+        """``dout`` through the same mask and scale as the last forward (``dout`` itself in evaluation mode)."""
+        shape, dtype = self._require(self._shape), self._require(self._dtype)
+        dout = _upstream(self, dout, shape, dtype)
         if self._mask is None:
             return dout
         dx = np.multiply(dout, self._mask)
-        dx *= self._dtype.type(1.0 / (1.0 - self.p))
+        dx *= dtype.type(1.0 / (1.0 - self.p))
         return dx
 
     def __repr__(self) -> str:
@@ -137,6 +140,7 @@ class BatchNorm(Layer):
         self._cache: tuple | None = None
 
     def parameters(self) -> list[Parameter]:
+        """``[weight, bias]``: the per-channel scale and shift."""
         return [self.weight, self.bias]
 
     def buffers(self) -> dict[str, np.ndarray]:
@@ -154,6 +158,8 @@ class BatchNorm(Layer):
         return (0, 2), (1, C, 1), x.shape[0] * x.shape[2]
 
     def forward(self, x):
+        """Normalise ``x`` of shape ``(N, C)`` or ``(N, C, L)`` per channel, then scale and shift: with the batch's
+        statistics in training mode (updating the running ones), with the running statistics in evaluation mode."""
         x = _float_input(self, x)
         axes, bshape, n = self._layout(x)
         dt = self.weight.data.dtype
@@ -182,6 +188,8 @@ class BatchNorm(Layer):
         return out
 
     def backward(self, dout):
+        """Sets ``weight.grad`` and ``bias.grad`` and returns the gradient with respect to the input, through the
+        batch statistics in training mode or the fixed running ones in evaluation mode."""
         xhat, istd, axes, bshape, n, training = self._require(self._cache)
         dt = xhat.dtype
         dout = _upstream(self, dout, xhat.shape, dt)

@@ -10,7 +10,7 @@ with the parameter list. :mod:`losslab.optim.textbook` holds the book's
 from ..layers._base import Parameter
 from . import textbook
 from ._base import Optimizer
-from .adaptive import Adagrad, AdaGrad, Adam, AdamW, RMSprop
+from .adaptive import AdaGrad, Adagrad, Adam, AdamW, RMSprop
 from .sgd import SGD, Momentum, Nesterov
 
 __all__ = [

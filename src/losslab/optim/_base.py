@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from .. import _validation as v
 from ..layers._base import Parameter
@@ -28,10 +28,12 @@ class Optimizer:
         self.lr = v.check_scalar(self.default_lr if lr is None else lr, "lr", low=0.0, low_open=True)
 
     def zero_grad(self) -> None:
+        """Set every parameter's ``grad`` to 0, in place."""
         for p in self.params:
             p.grad[...] = 0
 
     def step(self) -> None:
+        """Update every parameter's ``data`` in place from its ``grad``, by the optimizer's rule."""
         raise NotImplementedError
 
     def __repr__(self) -> str:

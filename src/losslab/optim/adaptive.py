@@ -10,7 +10,7 @@ float32. ``self.step_count`` is the step number ``t`` (all parameters step toget
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -22,8 +22,9 @@ from ._base import Optimizer
 def _check_betas(betas) -> tuple[float, float]:
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-    return tuple(float(v.check_scalar(b, f"betas[{i}]", low=0.0, high=1.0, high_open=True))
-                 for i, b in enumerate(betas))
+    beta1, beta2 = (float(v.check_scalar(b, f"betas[{i}]", low=0.0, high=1.0, high_open=True))
+                    for i, b in enumerate(betas))
+    return beta1, beta2
 
 
 class Adagrad(Optimizer):
@@ -65,9 +66,11 @@ class Adagrad(Optimizer):
         self.step_count = 0
 
     def step(self) -> None:
+        """One update of every parameter by the rule above, the step count advanced by one; ``data`` and the
+        state change in place, ``grad`` is only read."""
         self.step_count += 1
         clr = float(self.lr) / (1 + (self.step_count - 1) * self.lr_decay)
-        for p, state in zip(self.params, self.state):
+        for p, state in zip(self.params, self.state, strict=True):
             g = -p.grad if self.maximize else p.grad
             if self.weight_decay != 0:
                 g = g + self.weight_decay * p.data
@@ -77,7 +80,8 @@ class Adagrad(Optimizer):
             p.data -= clr * (g / std)
 
 
-AdaGrad = Adagrad  # the textbook's spelling
+AdaGrad = Adagrad
+"""The textbook's spelling of :class:`Adagrad` (the same class)."""
 
 
 class RMSprop(Optimizer):
@@ -133,9 +137,11 @@ class RMSprop(Optimizer):
         self.step_count = 0
 
     def step(self) -> None:
+        """One update of every parameter by the rule above, the step count advanced by one; ``data`` and the
+        state change in place, ``grad`` is only read."""
         self.step_count += 1
         lr, alpha = float(self.lr), self.alpha
-        for p, state in zip(self.params, self.state):
+        for p, state in zip(self.params, self.state, strict=True):
             g = -p.grad if self.maximize else p.grad
             if self.weight_decay != 0:
                 g = g + self.weight_decay * p.data
@@ -210,12 +216,14 @@ class Adam(Optimizer):
         self.step_count = 0
 
     def step(self) -> None:
+        """One update of every parameter by the rule above, the step count advanced by one; ``data`` and the
+        state change in place, ``grad`` is only read."""
         self.step_count += 1
         t, lr, wd = self.step_count, float(self.lr), self.weight_decay
         beta1, beta2 = self.betas
         step_size = lr / (1 - beta1**t)
         bias_correction2_sqrt = math.sqrt(1 - beta2**t)
-        for p, state in zip(self.params, self.state):
+        for p, state in zip(self.params, self.state, strict=True):
             g = -p.grad if self.maximize else p.grad
             if wd != 0:
                 if self.decoupled_weight_decay:

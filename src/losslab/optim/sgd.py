@@ -8,7 +8,7 @@ aligned with ``self.params``: ``self.state[i]["momentum_buffer"]`` belongs to
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -79,6 +79,8 @@ class SGD(Optimizer):
         self.state: list[dict[str, np.ndarray | None]] = [{"momentum_buffer": None} for _ in self.params]
 
     def step(self) -> None:
+        """One update of every parameter by the rule above (momentum buffers created on the first step);
+        ``data`` changes in place, ``grad`` is only read."""
         lr, mu, wd = float(self.lr), self.momentum, self.weight_decay
         if mu == 0 and wd == 0:  # plain SGD: one product per parameter, no negated copy of the gradient
             for p in self.params:
@@ -87,7 +89,7 @@ class SGD(Optimizer):
                 else:
                     p.data -= lr * p.grad
             return
-        for p, state in zip(self.params, self.state):
+        for p, state in zip(self.params, self.state, strict=True):
             g = -p.grad if self.maximize else p.grad
             if wd != 0:
                 g = g + wd * p.data

@@ -51,7 +51,7 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -117,6 +117,8 @@ class SGD(_TextbookOptimizer):
         super().__init__(lr)
 
     def update(self, params: dict[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
+        """Update each array of ``params`` in place by the rule above, ``g`` its entry in ``grads`` (same keys
+        and shapes as ``params``, all checked before anything changes)."""
         for _, p, g in self._pairs(params, grads):
             p -= self.lr * g
 
@@ -139,6 +141,8 @@ class Momentum(_TextbookOptimizer):
         self.v: dict[str, np.ndarray] = {}
 
     def update(self, params: dict[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
+        """Update each array of ``params`` in place by the rule above, ``g`` its entry in ``grads`` (same keys
+        and shapes as ``params``, all checked before anything changes)."""
         for key, p, g in self._pairs(params, grads):
             vel = self._zeros(self.v, key, p)
             vel *= self.momentum
@@ -165,6 +169,8 @@ class Nesterov(_TextbookOptimizer):
         self.v: dict[str, np.ndarray] = {}
 
     def update(self, params: dict[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
+        """Update each array of ``params`` in place by the rule above, ``g`` its entry in ``grads`` (same keys
+        and shapes as ``params``, all checked before anything changes)."""
         m = self.momentum
         for key, p, g in self._pairs(params, grads):
             vel = self._zeros(self.v, key, p)
@@ -189,6 +195,8 @@ class AdaGrad(_TextbookOptimizer):
         self.h: dict[str, np.ndarray] = {}
 
     def update(self, params: dict[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
+        """Update each array of ``params`` in place by the rule above, ``g`` its entry in ``grads`` (same keys
+        and shapes as ``params``, all checked before anything changes)."""
         for key, p, g in self._pairs(params, grads):
             h = self._zeros(self.h, key, p)
             h += g * g
@@ -211,6 +219,8 @@ class RMSprop(_TextbookOptimizer):
         self.h: dict[str, np.ndarray] = {}
 
     def update(self, params: dict[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
+        """Update each array of ``params`` in place by the rule above, ``g`` its entry in ``grads`` (same keys
+        and shapes as ``params``, all checked before anything changes)."""
         for key, p, g in self._pairs(params, grads):
             h = self._zeros(self.h, key, p)
             h *= self.decay_rate
@@ -241,6 +251,8 @@ class Adam(_TextbookOptimizer):
         self.v: dict[str, np.ndarray] = {}
 
     def update(self, params: dict[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
+        """Update each array of ``params`` in place by the rule above, ``g`` its entry in ``grads`` (same keys
+        and shapes as ``params``, all checked before anything changes)."""
         pairs = self._pairs(params, grads)
         self.iter += 1
         lr_t = self.lr * math.sqrt(1.0 - self.beta2**self.iter) / (1.0 - self.beta1**self.iter)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-# How each loss wants its target: class indices, one-hot probabilities, one-hot labels
-# in {-1, 1}, or the class index padded with -1 (MultiLabelMarginLoss's class lists).
+from .._validation import BackwardBeforeForwardError
+
 TARGET_KINDS: dict[str, str] = {
     "CrossEntropyLoss": "index",
     "NLLLoss": "index",
@@ -32,6 +32,9 @@ TARGET_KINDS: dict[str, str] = {
     "SoftMarginLoss": "pm1",
     "MultiLabelMarginLoss": "padded",
 }
+"""The losses a network can be trained with, and how each wants its target: ``"index"`` class indices,
+``"onehot"`` one-hot rows, ``"pm1"`` one-hot labels in {-1, 1}, ``"padded"`` the class index then -1
+(MultiLabelMarginLoss's class lists)."""
 
 HEADS: dict[str, str] = {"NLLLoss": "log_softmax", "BCELoss": "sigmoid"}
 """The losses whose input is not a raw score: the head applied to the network's output first."""
@@ -41,7 +44,8 @@ class _Headed:
     """``loss(head(scores), target)``, with the head's backward chained after the loss's."""
 
     def __init__(self, head: str, loss) -> None:
-        self.head, self.inner, self._out = head, loss, None
+        self.head, self.inner = head, loss
+        self._out: np.ndarray | None = None
 
     def __call__(self, scores, target):
         from ..functional import log_softmax, sigmoid
@@ -57,6 +61,9 @@ class _Headed:
     def backward(self, dout=1.0):
         g = self.inner.backward(dout)
         y = self._out
+        if y is None:  # the inner loss was called on its own
+            raise BackwardBeforeForwardError(f"{type(self).__name__}.backward() was called before the loss: "
+                                             "call it on the scores first")
         if self.head == "log_softmax":
             # d log_softmax: g - softmax * sum(g) over the classes
             return g - np.exp(y) * g.sum(axis=-1, keepdims=True)

@@ -6,6 +6,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,12 +24,13 @@ def save_model(path, net, architecture: dict, *, epochs: int = 0) -> Path:
     """
     path = Path(path)
     meta = json.dumps({"format": FORMAT, "architecture": architecture, "epochs": int(epochs)})
-    arrays = dict(net.state_dict())
+    arrays: dict[str, Any] = dict(net.state_dict())  # Any: numpy's stubs match a ** of arrays with allow_pickle
     if _META in arrays:
         raise ValueError(f"a parameter may not be named {_META!r}")
+    arrays[_META] = np.array(meta)
     tmp = path.with_name(path.name + ".partial")
     with open(tmp, "wb") as fh:
-        np.savez(fh, **arrays, **{_META: np.array(meta)})
+        np.savez(fh, **arrays)
     os.replace(tmp, path)
     return path
 

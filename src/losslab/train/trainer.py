@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -28,7 +28,7 @@ class TrainingDiverged(UserWarning):
 class TrainingInterrupted(KeyboardInterrupt):
     """Ctrl-C during :func:`fit`; ``history`` holds the epochs completed before it."""
 
-    def __init__(self, history: "History") -> None:
+    def __init__(self, history: History) -> None:
         super().__init__(f"training interrupted after {history.epochs} complete epochs")
         self.history = history
 
@@ -179,7 +179,7 @@ def fit(net, optimizer, train: tuple[np.ndarray, np.ndarray], test: tuple[np.nda
                 history.epoch_seconds.append(time.perf_counter() - start)
                 history.epoch_loss.append(total / count)
                 history.train_accuracy.append(accuracy(net, x_train, labels))
-                if test is not None:
+                if test is not None and test_targets is not None:  # None together
                     history.test_accuracy.append(accuracy(net, *test))
                     history.test_loss.append(evaluate_loss(net, test[0], test_targets))
             if bar is not None:

@@ -8,8 +8,8 @@ in pyplot's list of open figures.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -60,7 +60,10 @@ def plot_loss(names: Sequence[str], path=None, *, x_range: tuple[float, float] |
     specs = [get(n) for n in names]
     if not specs:
         raise ValueError("names must list at least one loss, got none")
-    lo, hi = x_range or specs[0].curve.x_range
+    curve = specs[0].curve
+    if curve is None:
+        raise ValueError(f"{specs[0].name} has no plot recipe")
+    lo, hi = x_range or curve.x_range
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
         raise ValueError(f"x_range must be two finite increasing numbers, got ({lo}, {hi})")
     xs = np.linspace(lo, hi, points)
@@ -81,7 +84,7 @@ def plot_loss(names: Sequence[str], path=None, *, x_range: tuple[float, float] |
     _style(ax_g, f"{title}: gradient (analytic backward)")
     ax_g.axhline(0, color="#888888", linewidth=0.8)
     for ax in (ax_l, ax_g):
-        ax.set_xlabel(specs[0].curve.xlabel)
+        ax.set_xlabel(curve.xlabel)
     ax_l.set_ylabel("loss")
     ax_g.set_ylabel("d loss / d x")
     ax_l.legend(frameon=False)

@@ -15,7 +15,8 @@ Probes judge nothing: the verdicts are computed from what they return.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...functional import (binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_backward,
-                           cross_entropy_error)
+from ...functional import (
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_backward,
+    cross_entropy_error,
+)
 from ...functional.activation import softmax
 from .._i18n import Msg
 from ..checks import Judge

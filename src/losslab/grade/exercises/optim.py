@@ -59,12 +59,12 @@ def judge_sgd(cases: dict, probes) -> list:
 
     def step(case: Msg, probe_id: str, expected: dict, mistakes):
         values, failure = j.observed(probe_id)
-        if failure is not None:
+        if values is None:
             return j.record(target, case, False, failure)
         after = values["after"]
         for k in SHAPES:  # every parameter still a numeric array of its shape, else say which is not
             arr, why = as_numbers(after.get(k))
-            if why is not None or arr.shape != SHAPES[k]:
+            if arr is None or arr.shape != SHAPES[k]:
                 return j.compare(f"{target} (params['{k}'])", case, after.get(k), expected[k])
         return j.compare(target, case, _flat(after), _flat(expected), mistakes=mistakes)
 
