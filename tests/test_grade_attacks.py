@@ -527,6 +527,21 @@ def test_special_and_vanishing_files_fail_alone(tmp_path):
     assert set(reports) == {"classmate.py", "fifo.py", "zero.py", "folder.py", "huge.py", "notes.txt"}
 
 
+def test_files_the_parser_cannot_build_fail_alone_as_not_compiling(tmp_path):
+    """Nesting past the parser's recursion limit, side by side with classmates graded in parallel threads
+    (whose parses must not disturb one another): the file does not compile, nothing else changes."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for i in range(6):
+        shutil.copy(grade_fixture("level1_reference.py"), folder / f"classmate{i}.py")
+    (folder / "deep.py").write_text("x = 1" + "+0" * 200_000 + "\n")
+    (folder / "parens.py").write_text("x = " + "(" * 5000 + ")" * 5000 + "\n")
+    reports = {Path(r.path).name: r for r in grade_dir(folder, seed=5, config=SandboxConfig(timeout=10), jobs=4)}
+    assert all(reports[f"classmate{i}.py"].passed for i in range(6))
+    assert "does not compile: too deeply nested" in failure_text(reports["deep.py"])
+    assert "does not compile" in failure_text(reports["parens.py"])
+
+
 def test_a_file_deleted_during_the_run_is_graded_as_read(tmp_path):
     """Files are read before anything runs: deleting one (or all) later changes no verdict."""
     room = Class(tmp_path, "import os\ntry:\n    os.remove('@CLASSMATE@')\nexcept OSError:\n    pass\n" + WRONG)

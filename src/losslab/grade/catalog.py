@@ -35,6 +35,7 @@ import ast
 import importlib.util
 import json
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -64,9 +65,19 @@ class Definitions:
         return name in self.functions or name in self.classes
 
 
+# CPython 3.11 and 3.12 keep the AST converter's recursion depth in state shared by threads: two
+# ast.parse calls at once (grade_dir's thread pool) can fail with "AST constructor recursion depth
+# mismatch" (python/cpython#106905). One parse at a time.
+_PARSE_LOCK = threading.Lock()
+
+
 def definitions(source: str | bytes) -> Definitions:
     """What ``source`` defines at module level; raises ``SyntaxError`` (or ``ValueError``) if it does not parse."""
-    tree = ast.parse(source)
+    with _PARSE_LOCK:
+        try:
+            tree = ast.parse(source)
+        except RecursionError:  # a file nested past what the parser builds: it does not compile either
+            raise SyntaxError("too deeply nested for Python to parse (maximum recursion depth exceeded)") from None
     funcs: set[str] = set()
     classes: dict[str, frozenset[str]] = {}
     lines: dict[str, list[int]] = {}
