@@ -483,3 +483,52 @@ def test_real_server_and_grader_process_requeue_after_restart(klass):
         attempts = {r.id: r.attempts for r in s.query(Submission)}
     assert attempts == {queued: 2, orphan: 1, fresh: 1}  # the orphan's first claim died; each stored once
     engine.dispose()
+
+
+def test_a_server_bug_is_a_page_without_traceback(klass, caplog):
+    db, codes = klass
+    client = signed_in(db, "alice", codes["alice"])
+    with engine_for(db).begin() as conn:  # break the database under the running app
+        conn.exec_driver_sql("ALTER TABLE submissions RENAME TO gone")
+    r = client.get("/submissions")
+    assert r.status_code == 500 and "Something went wrong" in r.text
+    assert "Traceback" not in r.text and "gone" not in r.text and "sqlite" not in r.text.lower()
+    r = client.get("/api/submissions")
+    assert r.status_code == 500 and r.json()["error"].startswith("an error on the server")
+    assert any("GET /api/submissions failed" in rec.getMessage() for rec in caplog.records)
+
+
+def test_teachers_exercise_folder_with_a_hidden_check(klass, tmp_path, capsys):
+    db, codes = klass
+    folder = tmp_path / "mine"
+    assert main(["exercise", "new", "mae", str(folder)]) == 0
+    capsys.readouterr()
+    exercise_dir = next(p.parent for p in folder.rglob("exercise.json"))
+    app = create_app(db, exercises=(str(exercise_dir.parent),))
+    alice = TestClient(app)
+    assert alice.post("/api/login", json={"student_id": "alice", "code": codes["alice"]}).status_code == 200
+    assert "mae" in [e["name"] for e in alice.get("/api/exercises").json()]
+    template = (exercise_dir / "template.py").read_text(encoding="utf-8")
+    sid = alice.post("/api/submissions", json={"exercise": "mae", "source": template}).json()["id"]
+    engine = engine_for(db)
+    settings = GraderSettings(db=db, config=SandboxConfig(timeout=20), exercises=(str(exercise_dir.parent),))
+    row = queue.claim(engine, "g")
+    assert store(engine, row.id, "g", grade_one(row.id, row.exercise, row.source, settings))
+    mine = alice.get(f"/api/submissions/{sid}").json()
+    hidden = [c for c in mine["checks"] if c["visibility"] == "hidden"]
+    assert hidden and all(c["reason"] is None for c in hidden if not c["passed"])
+    teacher = TestClient(app)
+    teacher.post("/api/login", json={"student_id": "teacher@ml101", "code": codes["teacher@ml101"]})
+    theirs = [c for c in teacher.get(f"/api/submissions/{sid}").json()["checks"] if c["visibility"] == "hidden"]
+    assert any(c["reason"] for c in theirs if not c["passed"])
+    engine.dispose()
+
+
+def test_grade_one_on_a_dask_cluster():
+    distributed = pytest.importorskip("distributed", reason="--scheduler needs the distributed extra")
+    settings = GraderSettings(db="unused", config=SandboxConfig(timeout=20))
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        good = grade_one(5, "loss-forward", SOLUTION, settings, client)
+        bad = grade_one(6, "loss-forward", WRONG, settings, client)
+    assert good.passed and good.seed == 5 and not bad.passed

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hmac
+import logging
 import secrets
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from .db import (TEACHER, Klass, Person, Submission, engine_for, hash_code, migr
 __all__ = ["create_app", "Limits"]
 
 HERE = Path(__file__).parent
+log = logging.getLogger("losslab.serve")
 LANGS = ("en", "zh")
 
 
@@ -224,9 +226,7 @@ def create_app(db: str, *, exercises: tuple[str, ...] = (), limits: Limits | Non
             me = need_user(request, s)
             rows = s.scalars(select(Submission).where(Submission.person_id == me.id)
                              .order_by(Submission.id.desc())).all()
-            return JSONResponse([{k: v for k, v in pages.submission_data(r, me.login).items()
-                                  if k in ("id", "exercise", "status", "score", "max_score", "created")}
-                                 for r in rows])
+            return JSONResponse([pages.summary(r) for r in rows])
 
     async def api_gradebook(request: Request):
         with Session(engine) as s:
@@ -293,7 +293,7 @@ def create_app(db: str, *, exercises: tuple[str, ...] = (), limits: Limits | Non
     async def history_page(request: Request):
         with Session(engine) as s:
             me = need_user(request, s)
-            rows = [pages.submission_data(r, me.login) for r in s.scalars(
+            rows = [pages.summary(r) for r in s.scalars(
                 select(Submission).where(Submission.person_id == me.id).order_by(Submission.id.desc()))]
         return render(request, "history.html", subs=rows)
 
@@ -325,6 +325,8 @@ def create_app(db: str, *, exercises: tuple[str, ...] = (), limits: Limits | Non
              429: "Too many submissions", 500: "Something went wrong"}
 
     async def on_error(request: Request, exc: Exception):
+        if not isinstance(exc, HTTPException):  # a bug: its traceback goes to the server's log, not the browser
+            log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         detail = exc.detail if isinstance(exc, HTTPException) else "an error on the server; it has been logged"
         headers = dict(getattr(exc, "headers", None) or {})

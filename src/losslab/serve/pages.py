@@ -17,7 +17,7 @@ from ..grade.report import to_json
 from . import codec
 from .db import STUDENT, Person, Submission
 
-__all__ = ["markdown", "submission_data", "gradebook", "export_csv", "export_gradescope", "export_junit"]
+__all__ = ["markdown", "summary", "submission_data", "gradebook", "export_csv", "export_gradescope", "export_junit"]
 
 
 def _math(content: str, options: dict) -> str:
@@ -42,6 +42,12 @@ def _markdown():
 def markdown(text: str) -> str:
     """``text`` (Markdown with ``$...$`` and ``$$...$$`` formulas) as HTML; raw HTML in it is escaped."""
     return _markdown().render(text)
+
+
+def summary(row: Submission) -> dict:
+    """A submission's line in a history: id, exercise, status, score, when."""
+    return {"id": row.id, "exercise": row.exercise, "status": row.status, "score": row.score,
+            "max_score": row.max_score, "created": row.created.isoformat() + "Z"}
 
 
 def submission_data(row: Submission, login: str, lang: str = "en", teacher: bool = False) -> dict:
