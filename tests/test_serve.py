@@ -532,3 +532,12 @@ def test_grade_one_on_a_dask_cluster():
         good = grade_one(5, "loss-forward", SOLUTION, settings, client)
         bad = grade_one(6, "loss-forward", WRONG, settings, client)
     assert good.passed and good.seed == 5 and not bad.passed
+
+
+@pytest.mark.parametrize("argv", [["class", "create", "x"], ["class", "add-students", "x", "roster.csv"],
+                                  ["serve", "--port", "1"]])
+def test_commands_without_the_serve_extra_say_so(tmp_path, monkeypatch, capsys, argv):
+    monkeypatch.setitem(sys.modules, "alembic", None)  # as if the extra were not installed
+    assert main([*argv, "--db", str(tmp_path / "c.db")]) == 2
+    err = capsys.readouterr().err
+    assert "needs the serve extra (alembic is missing)" in err and "Traceback" not in err

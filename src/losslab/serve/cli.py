@@ -43,6 +43,7 @@ def _engine(db: str):
 
 def create_class(db: str, name: str) -> tuple[str, str]:
     """Create the class ``name`` and its teacher; returns (the teacher's sign-in id, code)."""
+    _need_extra()
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
@@ -97,6 +98,7 @@ def read_roster(path: str) -> list[tuple[str, str]]:
 
 def add_students(db: str, name: str, roster: str) -> list[tuple[str, str]]:
     """Add the roster's students to class ``name``; returns each (student id, sign-in code)."""
+    _need_extra()
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
