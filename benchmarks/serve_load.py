@@ -44,12 +44,12 @@ FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "grade_fixtures"
 LEVEL1 = (catalog.get("loss-forward").folder / "solution.py").read_text(encoding="utf-8")
 
 HOSTILE = [  # each runs before the learner's classes are defined, inside the sandbox
-    "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",           # fork bomb
-    "import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=2)\n",                                # network
+    "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",  # fork bomb
+    "import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=2)\n",  # network
     "import os\nfor root, _, files in os.walk('/'):\n    for f in files:\n        try:\n"
-    "            open(os.path.join(root, f), 'a').write('x')\n        except OSError:\n            pass\n",    # vandal
-    "blob = bytearray(4 << 30)\n",                                                                            # memory
-    "open('/tmp/fill', 'wb').write(b'0' * (512 << 20))\n",                                                    # disk
+    "            open(os.path.join(root, f), 'a').write('x')\n        except OSError:\n            pass\n",  # vandal
+    "blob = bytearray(4 << 30)\n",  # memory
+    "open('/tmp/fill', 'wb').write(b'0' * (512 << 20))\n",  # disk
 ]
 
 
@@ -57,8 +57,10 @@ def workload(n: int) -> list[tuple[str, str, str]]:
     """``n`` submissions (kind, exercise, source): half correct, a quarter wrong, an eighth hanging, an eighth
     hostile, interleaved."""
     correct = [(e.name, (Path(str(e.folder)) / "solution.py").read_text(encoding="utf-8")) for e in catalog.EXERCISES]
-    wrong = [("loss-forward" if p.name.startswith("level1") else "loss-backward", p.read_text(encoding="utf-8"))
-             for p in sorted(FIXTURES.glob("level*.py"))]
+    wrong = [
+        ("loss-forward" if p.name.startswith("level1") else "loss-backward", p.read_text(encoding="utf-8"))
+        for p in sorted(FIXTURES.glob("level*.py"))
+    ]
     hang = ("loss-forward", (FIXTURES / "hang_forward.py").read_text(encoding="utf-8"))
     hostile = [("loss-forward", code + LEVEL1) for code in HOSTILE]
     out = []
@@ -88,10 +90,26 @@ class Server:
         self.log: list[str] = []
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "losslab", "serve", "--db", self.db, "--port",
-                                      str(self.port), "--graders", str(self.graders), "--rate", "1000"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "losslab",
+                "serve",
+                "--db",
+                self.db,
+                "--port",
+                str(self.port),
+                "--graders",
+                str(self.graders),
+                "--rate",
+                "1000",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -148,15 +166,17 @@ def main(argv=None) -> int:
         roster.write_text("student_id\n" + "".join(f"s{i:03d}\n" for i in range(args.learners)), encoding="utf-8")
         codes = add_students(db, "load", str(roster))
         work = workload(args.submissions)
-        shares = [work[i::args.learners] for i in range(args.learners)]
+        shares = [work[i :: args.learners] for i in range(args.learners)]
         server = Server(db, free_port(), args.graders)
         server.start()
         base = f"http://127.0.0.1:{server.port}"
         results: list = []
         accepted = threading.Semaphore(0)
         t0 = time.monotonic()
-        threads = [threading.Thread(target=learner, args=(base, login, code, share, results, accepted))
-                   for (login, code), share in zip(codes, shares)]
+        threads = [
+            threading.Thread(target=learner, args=(base, login, code, share, results, accepted))
+            for (login, code), share in zip(codes, shares, strict=True)
+        ]
         for t in threads:
             t.start()
         for _ in range(args.submissions // 2):
@@ -165,8 +185,9 @@ def main(argv=None) -> int:
         server.stop()
         engine = engine_for(db)
         with engine.connect() as conn:
-            left = conn.execute(Submission.__table__.select().where(
-                Submission.status.in_(("queued", "running")))).fetchall()
+            left = conn.execute(
+                Submission.__table__.select().where(Submission.status.in_(("queued", "running")))
+            ).fetchall()
         left_running = sum(r.status == "running" for r in left)
         time.sleep(1.0)
         server.start()
@@ -186,8 +207,10 @@ def main(argv=None) -> int:
     hostile_passed = sum(passed for kind, passed in kinds.values() if kind == "hostile")
     feedback = sorted((r.finished - r.created).total_seconds() for r in rows)
     p95 = feedback[int(round(0.95 * (len(feedback) - 1)))]
-    per_kind = {k: statistics.median((r.finished - r.created).total_seconds() for r in rows if kinds[r.id][0] == k)
-                for k in expected}
+    per_kind = {
+        k: statistics.median((r.finished - r.created).total_seconds() for r in rows if kinds[r.id][0] == k)
+        for k in expected
+    }
     grading = statistics.median((r.finished - r.started).total_seconds() for r in rows)
     reclaimed = sum(r.attempts > 1 for r in rows)
     rate = len(rows) / wall * 60
@@ -195,7 +218,8 @@ def main(argv=None) -> int:
         f"{len(rows)} submissions from {args.learners} learners, {args.graders} grader processes: "
         f"{rate:.0f} submissions a minute over {wall:.0f} s (restart included)",
         f"time to feedback: median {statistics.median(feedback):.1f} s, p95 {p95:.1f} s, max {feedback[-1]:.1f} s",
-        "median by kind: " + ", ".join(f"{k} {v:.1f} s" for k, v in per_kind.items())
+        "median by kind: "
+        + ", ".join(f"{k} {v:.1f} s" for k, v in per_kind.items())
         + f"; of which grading itself (claimed to stored): median {grading:.1f} s, the rest waiting in the queue",
         f"restart after {restart_at:.0f} s with {len(left)} waiting ({left_running} running, claimed again: "
         f"{reclaimed}); all {len(rows)} done, each with one report; hostile submissions that passed: "
@@ -205,28 +229,33 @@ def main(argv=None) -> int:
     print("\n".join(lines))
     if args.markdown:
         busy = max(load_before[0], load_after[0]) > (os.cpu_count() or 1)
-        section = "\n".join([
-            START,
-            "## losslab serve under load",
-            "",
-            f"{args.learners} learners at once, each a thread with its own HTTP client, submit {args.submissions} "
-            "solutions over the JSON API to a real `losslab serve` process (SQLite, "
-            f"{args.graders} grader processes, bubblewrap isolation, 5 s limit): half correct, a quarter wrong "
-            "(named mistakes), an eighth hanging (an infinite loop, graded at the time limit), an eighth hostile "
-            "(a fork bomb, a network call, a file vandal, a 4 GiB allocation, a disk filler). When half are in, "
-            "the server is stopped with SIGINT and started again; learners retry meanwhile. Time to feedback is "
-            "`finished - created` in the database.",
-            "",
-            "- Command: `.venv/bin/python benchmarks/serve_load.py --markdown BENCHMARKS.md`",
-            f"- Date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}; machine: "
-            f"{os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}",
-            f"- Load average (1 min): {load_before[0]:.2f} before, {load_after[0]:.2f} after"
-            + (" (the machine was shared with other work during the run: the numbers are pessimistic)"
-               if busy else ""),
-            *(f"- {line[0].upper() + line[1:]}" for line in lines[:4]),
-            f"- Throughput: **{rate:.0f} submissions a minute**; time to feedback p95: **{p95:.1f} s**",
-            END,
-        ])
+        section = "\n".join(
+            [
+                START,
+                "## losslab serve under load",
+                "",
+                f"{args.learners} learners at once, each a thread with its own HTTP client, submit {args.submissions} "
+                "solutions over the JSON API to a real `losslab serve` process (SQLite, "
+                f"{args.graders} grader processes, bubblewrap isolation, 5 s limit): half correct, a quarter wrong "
+                "(named mistakes), an eighth hanging (an infinite loop, graded at the time limit), an eighth hostile "
+                "(a fork bomb, a network call, a file vandal, a 4 GiB allocation, a disk filler). When half are in, "
+                "the server is stopped with SIGINT and started again; learners retry meanwhile. Time to feedback is "
+                "`finished - created` in the database.",
+                "",
+                "- Command: `.venv/bin/python benchmarks/serve_load.py --markdown BENCHMARKS.md`",
+                f"- Date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}; machine: "
+                f"{os.cpu_count()} cores, {platform.platform()}, Python {platform.python_version()}",
+                f"- Load average (1 min): {load_before[0]:.2f} before, {load_after[0]:.2f} after"
+                + (
+                    " (the machine was shared with other work during the run: the numbers are pessimistic)"
+                    if busy
+                    else ""
+                ),
+                *(f"- {line[0].upper() + line[1:]}" for line in lines[:4]),
+                f"- Throughput: **{rate:.0f} submissions a minute**; time to feedback p95: **{p95:.1f} s**",
+                END,
+            ]
+        )
         replace_section(args.markdown, START, END, section)
     return 0
 

@@ -3,7 +3,6 @@ and once against a real server process with a real grader process."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -16,15 +15,15 @@ import pytest
 
 pytest.importorskip("starlette", reason="losslab serve needs the serve extra")
 pytest.importorskip("sqlalchemy", reason="losslab serve needs the serve extra")
-from starlette.testclient import TestClient  # noqa: E402
+from starlette.testclient import TestClient
 
-from losslab.cli import main  # noqa: E402
-from losslab.grade.sandbox import SandboxConfig  # noqa: E402
-from losslab.serve import queue  # noqa: E402
-from losslab.serve.app import Limits, create_app  # noqa: E402
-from losslab.serve.cli import add_students, create_class  # noqa: E402
-from losslab.serve.db import Submission, engine_for  # noqa: E402
-from losslab.serve.graders import GraderSettings, grade_one, store  # noqa: E402
+from losslab.cli import main
+from losslab.grade.sandbox import SandboxConfig
+from losslab.serve import queue
+from losslab.serve.app import Limits, create_app
+from losslab.serve.cli import add_students, create_class
+from losslab.serve.db import Submission, engine_for
+from losslab.serve.graders import GraderSettings, grade_one, store
 
 EXERCISES = Path(__file__).resolve().parents[1] / "src" / "losslab" / "grade" / "exercises"
 SOLUTION = (EXERCISES / "loss-forward" / "solution.py").read_text(encoding="utf-8")
@@ -45,8 +44,9 @@ def klass(tmp_path):
 
 
 def client_for(db: str, **limits) -> TestClient:
-    return TestClient(create_app(db, limits=Limits(**{"max_code": 20_000, "rate": 5, **limits})),
-                      raise_server_exceptions=False)
+    return TestClient(
+        create_app(db, limits=Limits(**{"max_code": 20_000, "rate": 5, **limits})), raise_server_exceptions=False
+    )
 
 
 def signed_in(db: str, login: str, code: str, **limits) -> TestClient:
@@ -79,8 +79,10 @@ def test_login_gives_role_and_class(klass):
     assert r.json()["role"] == "teacher"
 
 
-@pytest.mark.parametrize("payload", [{"student_id": "alice", "code": "aaaa-bbbb-cccc-dddd"},
-                                     {"student_id": "mallory", "code": "aaaa-bbbb-cccc-dddd"}])
+@pytest.mark.parametrize(
+    "payload",
+    [{"student_id": "alice", "code": "aaaa-bbbb-cccc-dddd"}, {"student_id": "mallory", "code": "aaaa-bbbb-cccc-dddd"}],
+)
 def test_login_refused_with_401(klass, payload):
     db, _ = klass
     r = client_for(db).post("/api/login", json=payload)
@@ -98,11 +100,14 @@ def test_codes_are_stored_hashed(klass):
     assert b"$argon2id$" in raw
 
 
-@pytest.mark.parametrize("body,status,words", [
-    ({"student_id": "alice"}, 422, "'code' must be a non-empty string, got nothing"),
-    ({"student_id": 7, "code": "x"}, 422, "'student_id' must be a non-empty string, got a int"),
-    ([1, 2], 422, "the body must be a JSON object, got list"),
-])
+@pytest.mark.parametrize(
+    "body,status,words",
+    [
+        ({"student_id": "alice"}, 422, "'code' must be a non-empty string, got nothing"),
+        ({"student_id": 7, "code": "x"}, 422, "'student_id' must be a non-empty string, got a int"),
+        ([1, 2], 422, "the body must be a JSON object, got list"),
+    ],
+)
 def test_login_bad_body_is_422(klass, body, status, words):
     db, _ = klass
     r = client_for(db).post("/api/login", json=body)
@@ -151,8 +156,9 @@ def test_submission_queued_then_graded(klass):
     assert [s["id"] for s in alice.get("/api/submissions").json()] == [wrong, sid]
     assert alice.get("/api/exercises").json()[0]["best"] == good["score"]
     zh = alice.get(f"/api/submissions/{wrong}?lang=zh").json()
-    assert any("0.5" in (c["mistake_text"] or "") and c["mistake_text"] != failed[0]["mistake_text"]
-               for c in zh["checks"])
+    assert any(
+        "0.5" in (c["mistake_text"] or "") and c["mistake_text"] != failed[0]["mistake_text"] for c in zh["checks"]
+    )
 
 
 def test_submission_needs_sign_in(klass):
@@ -163,12 +169,15 @@ def test_submission_needs_sign_in(klass):
     assert client.get("/api/submissions").status_code == 401
 
 
-@pytest.mark.parametrize("body,words", [
-    ({"exercise": "no-such", "source": "x = 1"}, "unknown exercise 'no-such': one of"),
-    ({"source": "x = 1"}, "'exercise' must be a non-empty string, got nothing"),
-    ({"exercise": "loss-forward"}, "'source' must be a non-empty string, got nothing"),
-    ({"exercise": "loss-forward", "source": ["x"]}, "'source' must be a non-empty string, got a list"),
-])
+@pytest.mark.parametrize(
+    "body,words",
+    [
+        ({"exercise": "no-such", "source": "x = 1"}, "unknown exercise 'no-such': one of"),
+        ({"source": "x = 1"}, "'exercise' must be a non-empty string, got nothing"),
+        ({"exercise": "loss-forward"}, "'source' must be a non-empty string, got nothing"),
+        ({"exercise": "loss-forward", "source": ["x"]}, "'source' must be a non-empty string, got a list"),
+    ],
+)
 def test_bad_submission_is_422(klass, body, words):
     db, codes = klass
     r = signed_in(db, "alice", codes["alice"]).post("/api/submissions", json=body)
@@ -216,8 +225,11 @@ def test_learner_sees_only_own_submissions(klass):
 def test_teacher_of_another_class_sees_nothing(klass, tmp_path):
     db, codes = klass
     _, code = create_class(db, "other")
-    sid = signed_in(db, "alice", codes["alice"]).post(
-        "/api/submissions", json={"exercise": "loss-forward", "source": "x = 1"}).json()["id"]
+    sid = (
+        signed_in(db, "alice", codes["alice"])
+        .post("/api/submissions", json={"exercise": "loss-forward", "source": "x = 1"})
+        .json()["id"]
+    )
     stranger = signed_in(db, "teacher@other", code)
     assert stranger.get(f"/api/submissions/{sid}").status_code == 404
     assert stranger.get("/api/gradebook").json()["students"] == []
@@ -275,16 +287,18 @@ def test_pages_sign_in_submit_and_see_the_verdict(klass):
     page = client.get("/login")
     r = client.post("/login", data={"student_id": "alice", "code": "wrong", "csrf": csrf_of(page.text)})
     assert r.status_code == 401 and "wrong sign-in code" in r.text
-    r = client.post("/login", data={"student_id": "alice", "code": codes["alice"], "csrf": csrf_of(r.text)},
-                    follow_redirects=False)
+    r = client.post(
+        "/login", data={"student_id": "alice", "code": codes["alice"], "csrf": csrf_of(r.text)}, follow_redirects=False
+    )
     assert r.status_code == 303 and r.headers["location"] == "/exercises"
     assert "loss-forward" in client.get("/exercises").text
     page = client.get("/exercises/loss-forward")
     assert "/static/codemirror/codemirror.js" in page.text and "SoftmaxWithLoss.forward(x, t)" in page.text
     assert "########## Begin ##########" in page.text
     assert "Begin" in client.get("/exercises/loss-forward?lang=zh").text
-    r = client.post("/exercises/loss-forward", data={"source": WRONG, "csrf": csrf_of(page.text)},
-                    follow_redirects=False)
+    r = client.post(
+        "/exercises/loss-forward", data={"source": WRONG, "csrf": csrf_of(page.text)}, follow_redirects=False
+    )
     assert r.status_code == 303
     sub = client.get(r.headers["location"])
     assert 'http-equiv="refresh"' in sub.text and "queued" in sub.text
@@ -298,8 +312,11 @@ def test_pages_sign_in_submit_and_see_the_verdict(klass):
 def test_forms_without_the_csrf_token_are_403(klass):
     db, codes = klass
     client = signed_in(db, "alice", codes["alice"])
-    for path, data in (("/exercises/loss-forward", {"source": "x = 1"}), ("/logout", {}),
-                       ("/login", {"student_id": "alice", "code": codes["alice"]})):
+    for path, data in (
+        ("/exercises/loss-forward", {"source": "x = 1"}),
+        ("/logout", {}),
+        ("/login", {"student_id": "alice", "code": codes["alice"]}),
+    ):
         r = client.post(path, data={**data, "csrf": "forged"})
         assert r.status_code == 403 and "did not come from this site" in r.text and "Traceback" not in r.text
     with engine_for(db).connect() as conn:
@@ -322,12 +339,15 @@ def test_editor_is_served_from_the_package(klass):
     client = client_for(db)
     for name in ("codemirror.js", "codemirror.css", "python.js", "LICENSE"):
         assert client.get(f"/static/codemirror/{name}").status_code == 200
-    assert "MIT" in client.get("/static/codemirror/LICENSE").text or "Permission" in client.get(
-        "/static/codemirror/LICENSE").text
+    assert (
+        "MIT" in client.get("/static/codemirror/LICENSE").text
+        or "Permission" in client.get("/static/codemirror/LICENSE").text
+    )
 
 
 def test_statement_formulas_become_mathml():
     from losslab.serve.pages import markdown
+
     html = markdown("The loss $E = \\frac{1}{2}\\sum_k (y_k - t_k)^2$ and <script>x</script>.")
     assert "<math" in html and "<mfrac>" in html and "<script>" not in html
 
@@ -351,9 +371,11 @@ def test_claim_is_exclusive_and_requeue_recovers(klass):
 
 def test_claims_racing_in_threads_grade_each_once(klass):
     from concurrent.futures import ThreadPoolExecutor
+
     db, codes = klass
     engine = engine_for(db)
     from sqlalchemy.orm import Session
+
     with Session(engine) as s:
         ids = [queue.enqueue(s, 2, "loss-forward", f"x = {i}") for i in range(40)]
 
@@ -387,10 +409,12 @@ def test_class_commands_print_codes_and_refuse_clearly(tmp_path, capsys):
     assert main(["class", "add-students", "ml", str(roster), "--db", db]) == 2
     assert "student id(s) already in use: s1, s2" in capsys.readouterr().err
     bad = tmp_path / "bad.csv"
-    for text, words in (("id,name\nx,y\n", "the first line must name the columns, with 'student_id'"),
-                        ("student_id\na b\n", "line 2: student_id 'a b' must be"),
-                        ("student_id\nx\nx\n", "line 3: student_id 'x' appears twice"),
-                        ("student_id\n", "lists no student")):
+    for text, words in (
+        ("id,name\nx,y\n", "the first line must name the columns, with 'student_id'"),
+        ("student_id\na b\n", "line 2: student_id 'a b' must be"),
+        ("student_id\nx\nx\n", "line 3: student_id 'x' appears twice"),
+        ("student_id\n", "lists no student"),
+    ):
         bad.write_text(text, encoding="utf-8")
         assert main(["class", "add-students", "ml", str(bad), "--db", db]) == 2
         err = capsys.readouterr().err
@@ -409,9 +433,11 @@ def test_serve_refuses_bad_options(tmp_path, capsys):
 
 
 def test_import_losslab_loads_no_serve_dependency():
-    code = ("import sys, losslab, losslab.cli; losslab.cli.build_parser(); "
-            "print(sorted(m for m in ('starlette', 'sqlalchemy', 'alembic', 'jinja2', 'argon2', 'uvicorn') "
-            "if m in sys.modules))")
+    code = (
+        "import sys, losslab, losslab.cli; losslab.cli.build_parser(); "
+        "print(sorted(m for m in ('starlette', 'sqlalchemy', 'alembic', 'jinja2', 'argon2', 'uvicorn') "
+        "if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 
@@ -424,10 +450,29 @@ def free_port() -> int:
 
 
 def start_server(db: str, port: int, *extra: str) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "losslab", "serve", "--db", db, "--port", str(port),
-                             "--graders", "1", "--timeout", "20", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "losslab",
+            "serve",
+            "--db",
+            db,
+            "--port",
+            str(port),
+            "--graders",
+            "1",
+            "--timeout",
+            "20",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     import httpx
+
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -443,6 +488,7 @@ def start_server(db: str, port: int, *extra: str) -> subprocess.Popen:
 
 def stop_server(proc: subprocess.Popen) -> str:
     import signal
+
     proc.send_signal(signal.SIGINT)
     try:
         out, _ = proc.communicate(timeout=20)
@@ -454,9 +500,11 @@ def stop_server(proc: subprocess.Popen) -> str:
 
 def test_real_server_and_grader_process_requeue_after_restart(klass):
     import httpx
+
     db, codes = klass
     engine = engine_for(db)
     from sqlalchemy.orm import Session
+
     with Session(engine) as s:  # left by a server that died: one queued, one claimed by a dead grader
         queued = queue.enqueue(s, 2, "loss-forward", SOLUTION)
         orphan = queue.enqueue(s, 2, "loss-forward", WRONG)
@@ -527,17 +575,42 @@ def test_teachers_exercise_folder_with_a_hidden_check(klass, tmp_path, capsys):
 def test_grade_one_on_a_dask_cluster():
     distributed = pytest.importorskip("distributed", reason="--scheduler needs the distributed extra")
     settings = GraderSettings(db="unused", config=SandboxConfig(timeout=20))
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         good = grade_one(5, "loss-forward", SOLUTION, settings, client)
         bad = grade_one(6, "loss-forward", WRONG, settings, client)
     assert good.passed and good.seed == 5 and not bad.passed
 
 
-@pytest.mark.parametrize("argv", [["class", "create", "x"], ["class", "add-students", "x", "roster.csv"],
-                                  ["serve", "--port", "1"]])
+@pytest.mark.parametrize(
+    "argv", [["class", "create", "x"], ["class", "add-students", "x", "roster.csv"], ["serve", "--port", "1"]]
+)
 def test_commands_without_the_serve_extra_say_so(tmp_path, monkeypatch, capsys, argv):
     monkeypatch.setitem(sys.modules, "alembic", None)  # as if the extra were not installed
     assert main([*argv, "--db", str(tmp_path / "c.db")]) == 2
     err = capsys.readouterr().err
     assert "needs the serve extra (alembic is missing)" in err and "Traceback" not in err
+
+
+def test_logout_ends_the_session(klass):
+    db, codes = klass
+    alice = signed_in(db, "alice", codes["alice"])
+    assert alice.post("/api/logout", json={}).json() == {"signed_out": True}
+    assert alice.get("/api/exercises").status_code == 401
+
+
+def test_the_migrations_build_the_models_tables(tmp_path):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from losslab.serve.db import Base, migrate
+
+    engine = engine_for(str(tmp_path / "fresh.db"))
+    migrate(engine)
+    migrate(engine)  # a second start finds nothing to do
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == "0001"
+    engine.dispose()

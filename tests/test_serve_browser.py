@@ -22,12 +22,22 @@ from losslab.serve.cli import add_students, create_class  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 DRIVER = shutil.which("chromedriver")
-pytestmark = pytest.mark.skipif(CHROMIUM is None or DRIVER is None,
-                                reason="needs Debian's chromium and chromium-driver packages "
-                                       "(apt-get install chromium chromium-driver)")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage", "--window-size=1400,900"]
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or DRIVER is None,
+    reason="needs Debian's chromium and chromium-driver packages (apt-get install chromium chromium-driver)",
+)
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,900",
+]
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +59,7 @@ def server(tmp_path_factory):
 def browser():
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
+
     options = Options()
     options.binary_location = CHROMIUM
     for arg in ARGS:
@@ -68,6 +79,7 @@ def shot(driver, name: str) -> None:
 
 def sign_in(driver, base: str, login: str, code: str) -> None:
     from selenium.webdriver.common.by import By
+
     driver.get(base + "/")
     driver.find_element(By.ID, "student_id").send_keys(login)
     driver.find_element(By.ID, "code").send_keys(code)
@@ -77,6 +89,7 @@ def sign_in(driver, base: str, login: str, code: str) -> None:
 
 def wait_for(driver, condition, seconds: float = 90):
     from selenium.webdriver.support.ui import WebDriverWait
+
     return WebDriverWait(driver, seconds, poll_frequency=0.2).until(condition)
 
 
@@ -89,12 +102,14 @@ def verdict(driver) -> str:
             return d.find_element(By.ID, "verdict").text
         except NoSuchElementException:
             return False
+
     return wait_for(driver, done)
 
 
 def test_learner_submits_teacher_grades_stranger_is_refused(server, browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
+
     base, codes = server
     sign_in(browser, base, "alice", codes["alice"])
     browser.find_element(By.ID, "ex-loss-forward").click()

@@ -23,8 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import pages, queue
-from .db import (TEACHER, Klass, Person, Submission, engine_for, hash_code, migrate, now, person, setting,
-                 verify_code)
+from .db import TEACHER, Klass, Person, Submission, engine_for, hash_code, migrate, now, person, setting, verify_code
 
 __all__ = ["create_app", "Limits"]
 
@@ -40,8 +39,14 @@ class Limits:
         self.max_code, self.rate, self.window = max_code, rate, window
 
 
-def create_app(db: str, *, exercises: tuple[str, ...] = (), limits: Limits | None = None,
-               secure_cookies: bool = False, migrate_db: bool = True):
+def create_app(
+    db: str,
+    *,
+    exercises: tuple[str, ...] = (),
+    limits: Limits | None = None,
+    secure_cookies: bool = False,
+    migrate_db: bool = True,
+):
     """The ASGI application serving the class database ``db`` (a SQLAlchemy URL or a SQLite path)."""
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
@@ -101,9 +106,12 @@ def create_app(db: str, *, exercises: tuple[str, ...] = (), limits: Limits | Non
         with Session(engine) as s:
             me = user(request, s)
             who = None if me is None else {"login": me.login, "teacher": me.role == TEACHER}
-        return templates.TemplateResponse(request, name, {"me": who, "csrf": csrf_token(request),
-                                                          "lang": lang_of(request), **context},
-                                          status_code=status)
+        return templates.TemplateResponse(
+            request,
+            name,
+            {"me": who, "csrf": csrf_token(request), "lang": lang_of(request), **context},
+            status_code=status,
+        )
 
     async def form(request: Request) -> dict:
         length = request.headers.get("content-length")
@@ -144,6 +152,7 @@ def create_app(db: str, *, exercises: tuple[str, ...] = (), limits: Limits | Non
                     verify_code(dummy, code)  # as long as for a known id: timing does not tell ids apart
                     return None
                 return p if verify_code(p.code_hash, code) else None
+
         p = await run_in_threadpool(check)
         if p is None:
             raise Refused(401, "unknown student id or wrong sign-in code")
@@ -159,31 +168,54 @@ def create_app(db: str, *, exercises: tuple[str, ...] = (), limits: Limits | Non
             raise Refused(413, f"the code is too long: {size} bytes, at most {limits.max_code}")
         with Session(engine) as s:
             since = now() - dt.timedelta(seconds=limits.window)
-            recent = s.scalar(select(func.count()).select_from(Submission)
-                              .where(Submission.person_id == me.id, Submission.created > since)) or 0
+            recent = (
+                s.scalar(
+                    select(func.count())
+                    .select_from(Submission)
+                    .where(Submission.person_id == me.id, Submission.created > since)
+                )
+                or 0
+            )
             if recent >= limits.rate:
-                raise Refused(429, f"too many submissions: at most {limits.rate} every {limits.window:g} seconds; "
-                                   f"wait a moment", headers={"Retry-After": str(int(limits.window))})
+                raise Refused(
+                    429,
+                    f"too many submissions: at most {limits.rate} every {limits.window:g} seconds; wait a moment",
+                    headers={"Retry-After": str(int(limits.window))},
+                )
             return queue.enqueue(s, me.id, exercise, source)
 
     def visible(s: Session, me: Person, sid: int) -> tuple[Submission, Person]:
         row = s.get(Submission, sid)
         owner = None if row is None else s.get(Person, row.person_id)
-        if row is None or owner is None or not (owner.id == me.id or (
-                me.role == TEACHER and owner.class_id == me.class_id)):
+        if (
+            row is None
+            or owner is None
+            or not (owner.id == me.id or (me.role == TEACHER and owner.class_id == me.class_id))
+        ):
             raise Refused(404, f"no submission {sid} of yours")  # another's is not even said to exist
         return row, owner
 
     def exercise_list(s: Session | None, me: Person | None, lang: str) -> list[dict]:
         best: dict[str, tuple] = {}
         if s is not None and me is not None:
-            for ex, score, mx in s.execute(select(Submission.exercise, Submission.score, Submission.max_score)
-                                           .where(Submission.person_id == me.id, Submission.status == "done")):
+            for ex, score, mx in s.execute(
+                select(Submission.exercise, Submission.score, Submission.max_score).where(
+                    Submission.person_id == me.id, Submission.status == "done"
+                )
+            ):
                 if ex not in best or (score or 0) > (best[ex][0] or 0):
                     best[ex] = (score, mx)
-        return [{"name": e.name, "title": e.title(lang), "title_en": e.title("en"), "title_zh": e.title("zh"),
-                 "max_points": e.max_points(), "best": best.get(e.name, (None, None))[0]}
-                for e in catalog.exercises]
+        return [
+            {
+                "name": e.name,
+                "title": e.title(lang),
+                "title_en": e.title("en"),
+                "title_zh": e.title("zh"),
+                "max_points": e.max_points(),
+                "best": best.get(e.name, (None, None))[0],
+            }
+            for e in catalog.exercises
+        ]
 
     def sid_of(request: Request) -> int:
         raw = request.path_params["sid"]
@@ -224,8 +256,9 @@ def create_app(db: str, *, exercises: tuple[str, ...] = (), limits: Limits | Non
     async def api_history(request: Request):
         with Session(engine) as s:
             me = need_user(request, s)
-            rows = s.scalars(select(Submission).where(Submission.person_id == me.id)
-                             .order_by(Submission.id.desc())).all()
+            rows = s.scalars(
+                select(Submission).where(Submission.person_id == me.id).order_by(Submission.id.desc())
+            ).all()
             return JSONResponse([pages.summary(r) for r in rows])
 
     async def api_gradebook(request: Request):
@@ -248,8 +281,9 @@ def create_app(db: str, *, exercises: tuple[str, ...] = (), limits: Limits | Non
         try:
             p = await sign_in(request, data.get("student_id", ""), data.get("code", ""))
         except Refused as exc:
-            return render(request, "login.html", status=exc.status_code, error=exc.detail,
-                          student_id=data.get("student_id", ""))
+            return render(
+                request, "login.html", status=exc.status_code, error=exc.detail, student_id=data.get("student_id", "")
+            )
         return RedirectResponse("/teacher" if p.role == TEACHER else "/exercises", 303)
 
     async def logout_page(request: Request):
@@ -275,12 +309,20 @@ def create_app(db: str, *, exercises: tuple[str, ...] = (), limits: Limits | Non
                 return RedirectResponse(f"/submissions/{sid}", 303)
             lang = lang_of(request)
             exercise = catalog.get(name)
-            last = s.scalars(select(Submission.source).where(Submission.person_id == me.id,
-                                                              Submission.exercise == name)
-                             .order_by(Submission.id.desc()).limit(1)).first()
-        return render(request, "exercise.html", exercise=exercise, title=exercise.title(lang),
-                      statement=pages.markdown(exercise.statement(lang)),
-                      source=last if last is not None else exercise.template(lang))
+            last = s.scalars(
+                select(Submission.source)
+                .where(Submission.person_id == me.id, Submission.exercise == name)
+                .order_by(Submission.id.desc())
+                .limit(1)
+            ).first()
+        return render(
+            request,
+            "exercise.html",
+            exercise=exercise,
+            title=exercise.title(lang),
+            statement=pages.markdown(exercise.statement(lang)),
+            source=last if last is not None else exercise.template(lang),
+        )
 
     async def submission_page(request: Request):
         with Session(engine) as s:
@@ -293,8 +335,12 @@ def create_app(db: str, *, exercises: tuple[str, ...] = (), limits: Limits | Non
     async def history_page(request: Request):
         with Session(engine) as s:
             me = need_user(request, s)
-            rows = [pages.summary(r) for r in s.scalars(
-                select(Submission).where(Submission.person_id == me.id).order_by(Submission.id.desc()))]
+            rows = [
+                pages.summary(r)
+                for r in s.scalars(
+                    select(Submission).where(Submission.person_id == me.id).order_by(Submission.id.desc())
+                )
+            ]
         return render(request, "history.html", subs=rows)
 
     async def gradebook_page(request: Request):
@@ -320,9 +366,18 @@ def create_app(db: str, *, exercises: tuple[str, ...] = (), limits: Limits | Non
         return Response(text, media_type=kind, headers={"Content-Disposition": f'attachment; filename="{fmt}"'})
 
     # ------------------------------------------------------------------ errors
-    WORDS = {400: "Bad request", 401: "Please sign in", 403: "Not allowed", 404: "Not found",
-             405: "Method not allowed", 413: "Too large", 415: "Unsupported body", 422: "Cannot be processed",
-             429: "Too many submissions", 500: "Something went wrong"}
+    WORDS = {
+        400: "Bad request",
+        401: "Please sign in",
+        403: "Not allowed",
+        404: "Not found",
+        405: "Method not allowed",
+        413: "Too large",
+        415: "Unsupported body",
+        422: "Cannot be processed",
+        429: "Too many submissions",
+        500: "Something went wrong",
+    }
 
     async def on_error(request: Request, exc: Exception):
         if not isinstance(exc, HTTPException):  # a bug: its traceback goes to the server's log, not the browser
@@ -342,21 +397,37 @@ def create_app(db: str, *, exercises: tuple[str, ...] = (), limits: Limits | Non
         return PlainTextResponse("ok")
 
     routes = [
-        Route("/", home), Route("/login", login_page, methods=["GET", "POST"]),
+        Route("/", home),
+        Route("/login", login_page, methods=["GET", "POST"]),
         Route("/logout", logout_page, methods=["POST"]),
-        Route("/exercises", exercises_page), Route("/exercises/{name}", exercise_page, methods=["GET", "POST"]),
-        Route("/submissions", history_page), Route("/submissions/{sid}", submission_page),
-        Route("/teacher", gradebook_page), Route("/teacher/export/{fmt}", export_page),
+        Route("/exercises", exercises_page),
+        Route("/exercises/{name}", exercise_page, methods=["GET", "POST"]),
+        Route("/submissions", history_page),
+        Route("/submissions/{sid}", submission_page),
+        Route("/teacher", gradebook_page),
+        Route("/teacher/export/{fmt}", export_page),
         Route("/health", health),
-        Route("/api/login", api_login, methods=["POST"]), Route("/api/logout", api_logout, methods=["POST"]),
-        Route("/api/exercises", api_exercises), Route("/api/submissions", api_submit, methods=["POST"]),
+        Route("/api/login", api_login, methods=["POST"]),
+        Route("/api/logout", api_logout, methods=["POST"]),
+        Route("/api/exercises", api_exercises),
+        Route("/api/submissions", api_submit, methods=["POST"]),
         Route("/api/submissions", api_history, methods=["GET"]),
-        Route("/api/submissions/{sid}", api_submission), Route("/api/gradebook", api_gradebook),
+        Route("/api/submissions/{sid}", api_submission),
+        Route("/api/gradebook", api_gradebook),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    middleware = [Middleware(SessionMiddleware, secret_key=secret, session_cookie="losslab_session",
-                             same_site="lax", https_only=secure_cookies, max_age=12 * 3600)]
-    app = Starlette(routes=routes, middleware=middleware,
-                    exception_handlers={HTTPException: on_error, Exception: on_error})
+    middleware = [
+        Middleware(
+            SessionMiddleware,
+            secret_key=secret,
+            session_cookie="losslab_session",
+            same_site="lax",
+            https_only=secure_cookies,
+            max_age=12 * 3600,
+        )
+    ]
+    app = Starlette(
+        routes=routes, middleware=middleware, exception_handlers={HTTPException: on_error, Exception: on_error}
+    )
     app.state.engine = engine
     return app

@@ -24,8 +24,9 @@ def _need_extra():
         import sqlalchemy  # noqa: F401
         import starlette  # noqa: F401
     except ImportError as exc:
-        raise UserError(f"losslab serve needs the serve extra ({exc.name} is missing): "
-                        f"pip install \"losslab[serve]\"") from None
+        raise UserError(
+            f'losslab serve needs the serve extra ({exc.name} is missing): pip install "losslab[serve]"'
+        ) from None
 
 
 def _engine(db: str):
@@ -33,6 +34,7 @@ def _engine(db: str):
     from sqlalchemy.exc import SQLAlchemyError
 
     from .db import engine_for, migrate
+
     try:
         engine = engine_for(db)
         migrate(engine)
@@ -79,14 +81,18 @@ def read_roster(path: str) -> list[tuple[str, str]]:
     except (UnicodeDecodeError, csv.Error) as exc:
         raise UserError(f"roster {path!r} is not a UTF-8 CSV file: {exc}") from None
     if "student_id" not in header:
-        raise UserError(f"roster {path!r}: the first line must name the columns, with 'student_id' (and "
-                        f"optionally 'name'); got {', '.join(header) or 'nothing'}")
+        raise UserError(
+            f"roster {path!r}: the first line must name the columns, with 'student_id' (and "
+            f"optionally 'name'); got {', '.join(header) or 'nothing'}"
+        )
     out, seen = [], set()
     for line, row in enumerate(rows, start=2):
         sid = (row.get("student_id") or "").strip()
         if not LOGIN.match(sid):
-            raise UserError(f"roster {path!r}, line {line}: student_id {sid!r} must be letters, digits, '.', '_', "
-                            f"'-' or '@' (at most 100)")
+            raise UserError(
+                f"roster {path!r}, line {line}: student_id {sid!r} must be letters, digits, '.', '_', "
+                f"'-' or '@' (at most 100)"
+            )
         if sid in seen:
             raise UserError(f"roster {path!r}, line {line}: student_id {sid!r} appears twice")
         seen.add(sid)
@@ -123,9 +129,18 @@ def add_students(db: str, name: str, roster: str) -> list[tuple[str, str]]:
     return out
 
 
-def serve(db: str, host: str = "127.0.0.1", port: int = 8000, graders: int = 2, scheduler: str | None = None,
-          exercises: tuple[str, ...] = (), timeout: float = 5.0, max_code: int = 64 * 1024, rate: int = 10,
-          secure_cookies: bool = False) -> None:
+def serve(
+    db: str,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    graders: int = 2,
+    scheduler: str | None = None,
+    exercises: tuple[str, ...] = (),
+    timeout: float = 5.0,
+    max_code: int = 64 * 1024,
+    rate: int = 10,
+    secure_cookies: bool = False,
+) -> None:
     """Serve the class database ``db`` on ``host:port`` with a pool of ``graders`` grader processes."""
     engine = _engine(db)
     import uvicorn
@@ -140,13 +155,21 @@ def serve(db: str, host: str = "127.0.0.1", port: int = 8000, graders: int = 2, 
     if back:
         print(f"losslab serve: {back} submission(s) left running by the last run are queued again", file=sys.stderr)
     settings = GraderSettings(db=db, config=SandboxConfig(timeout=timeout), exercises=exercises, scheduler=scheduler)
-    app = create_app(db, exercises=exercises, limits=Limits(max_code=max_code, rate=rate),
-                     secure_cookies=secure_cookies, migrate_db=False)
+    app = create_app(
+        db,
+        exercises=exercises,
+        limits=Limits(max_code=max_code, rate=rate),
+        secure_cookies=secure_cookies,
+        migrate_db=False,
+    )
     pool = Pool(settings, graders)
     pool.start()
     where = f"the Dask scheduler {scheduler}" if scheduler else "this machine's sandbox"
-    print(f"losslab serve: http://{host}:{port}/ with {graders} grader(s) on {where}; Ctrl-C stops",
-          file=sys.stderr, flush=True)
+    print(
+        f"losslab serve: http://{host}:{port}/ with {graders} grader(s) on {where}; Ctrl-C stops",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True)
     finally:
@@ -171,14 +194,25 @@ def _cmd_serve(args) -> int:
         raise UserError("--exercises cannot be used with --scheduler: the workers know only the built-in exercises")
     if args.exercises:
         from ..grade.catalog import BUILTIN, ExerciseFolderError
+
         try:
             BUILTIN.with_folders(args.exercises)
         except ExerciseFolderError as exc:
             raise UserError(str(exc)) from None
     if not 0 < args.port < 65536:
         raise UserError(f"--port must be in 1..65535, got {args.port}")
-    serve(args.db, args.host, args.port, args.graders, args.scheduler, tuple(args.exercises or ()), args.timeout,
-          args.max_code, args.rate, args.secure_cookies)
+    serve(
+        args.db,
+        args.host,
+        args.port,
+        args.graders,
+        args.scheduler,
+        tuple(args.exercises or ()),
+        args.timeout,
+        args.max_code,
+        args.rate,
+        args.secure_cookies,
+    )
     return 0
 
 
@@ -203,22 +237,29 @@ def add_commands(sub) -> None:
     """Add ``serve`` and ``class`` to the ``losslab`` command's subparsers ``sub``."""
     fmt = argparse.ArgumentDefaultsHelpFormatter
     db_help = "the database: a SQLAlchemy URL (sqlite:///class.db, postgresql+psycopg://...) or a SQLite file path"
-    sv = sub.add_parser("serve", formatter_class=fmt, help="the judge in the browser for a class",
-                        description="Serve the exercises to a class in the browser; submissions are queued in the "
-                                    "database and graded by separate grader processes in the judge's sandbox.")
+    sv = sub.add_parser(
+        "serve",
+        formatter_class=fmt,
+        help="the judge in the browser for a class",
+        description="Serve the exercises to a class in the browser; submissions are queued in the "
+        "database and graded by separate grader processes in the judge's sandbox.",
+    )
     sv.add_argument("--db", default=os.environ.get("LOSSLAB_DB", DEFAULT_DB), metavar="URL", help=db_help)
-    sv.add_argument("--host", default="127.0.0.1", help="the address to listen on (put HTTPS in front with a "
-                                                          "reverse proxy)")
+    sv.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (put HTTPS in front with a reverse proxy)"
+    )
     sv.add_argument("--port", type=int, default=8000, help="the port to listen on")
     sv.add_argument("--graders", type=_positive, default=2, metavar="N", help="grader processes")
     sv.add_argument("--scheduler", metavar="ADDRESS", help="grade on the Dask cluster at ADDRESS instead")
-    sv.add_argument("--exercises", action="append", metavar="DIR", help="a folder of teachers' exercises "
-                                                                        "(repeatable)")
+    sv.add_argument("--exercises", action="append", metavar="DIR", help="a folder of teachers' exercises (repeatable)")
     sv.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds a submission may run")
     sv.add_argument("--max-code", type=_positive, default=64 * 1024, metavar="BYTES", help="largest source")
     sv.add_argument("--rate", type=_positive, default=10, metavar="N", help="submissions per learner per minute")
-    sv.add_argument("--secure-cookies", action="store_true", help="send the session cookie over HTTPS only "
-                                                                  "(behind an HTTPS reverse proxy)")
+    sv.add_argument(
+        "--secure-cookies",
+        action="store_true",
+        help="send the session cookie over HTTPS only (behind an HTTPS reverse proxy)",
+    )
     sv.set_defaults(run=_cmd_serve)
 
     cl = sub.add_parser("class", help="create a class and its roster for `losslab serve`")
@@ -227,8 +268,11 @@ def add_commands(sub) -> None:
     cr.add_argument("name", metavar="NAME")
     cr.add_argument("--db", default=os.environ.get("LOSSLAB_DB", DEFAULT_DB), metavar="URL", help=db_help)
     cr.set_defaults(run=_cmd_class_create)
-    ad = what.add_parser("add-students", formatter_class=fmt,
-                         help="add a roster (CSV with student_id[,name]); prints each student's sign-in code")
+    ad = what.add_parser(
+        "add-students",
+        formatter_class=fmt,
+        help="add a roster (CSV with student_id[,name]); prints each student's sign-in code",
+    )
     ad.add_argument("name", metavar="NAME")
     ad.add_argument("roster", metavar="ROSTER.csv")
     ad.add_argument("--db", default=os.environ.get("LOSSLAB_DB", DEFAULT_DB), metavar="URL", help=db_help)

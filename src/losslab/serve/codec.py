@@ -51,32 +51,64 @@ def _back(v: Any) -> Any:
 
 
 def _check(c: Check) -> dict:
-    return {"exercise": c.exercise, "target": c.target, "case": _value(c.case), "passed": c.passed,
-            "reason": _value(c.reason), "mistake": c.mistake, "advisory": c.advisory, "points": c.points,
-            "visibility": c.visibility}
+    return {
+        "exercise": c.exercise,
+        "target": c.target,
+        "case": _value(c.case),
+        "passed": c.passed,
+        "reason": _value(c.reason),
+        "mistake": c.mistake,
+        "advisory": c.advisory,
+        "points": c.points,
+        "visibility": c.visibility,
+    }
 
 
 def _uncheck(d: dict) -> Check:
-    return Check(d["exercise"], d["target"], _back(d["case"]), d["passed"], _back(d["reason"]), d["mistake"],
-                 d["advisory"], d["points"], d["visibility"])
+    return Check(
+        d["exercise"],
+        d["target"],
+        _back(d["case"]),
+        d["passed"],
+        _back(d["reason"]),
+        d["mistake"],
+        d["advisory"],
+        d["points"],
+        d["visibility"],
+    )
 
 
 def encode(report: FileReport) -> dict:
     """``report`` as JSON-ready data."""
-    return {"path": report.path, "seed": report.seed, "seconds": report.seconds, "isolation": report.isolation,
-            "possible": report.possible, "notes": [_value(n) for n in report.notes],
-            "skipped": _value(report.skipped),
-            "problem": None if report.problem is None else _check(report.problem),
-            "exercises": [{"exercise": e.exercise, "titles": list(e.titles), "checks": [_check(c) for c in e.checks]}
-                          for e in report.exercises]}
+    return {
+        "path": report.path,
+        "seed": report.seed,
+        "seconds": report.seconds,
+        "isolation": report.isolation,
+        "possible": report.possible,
+        "notes": [_value(n) for n in report.notes],
+        "skipped": _value(report.skipped),
+        "problem": None if report.problem is None else _check(report.problem),
+        "exercises": [
+            {"exercise": e.exercise, "titles": list(e.titles), "checks": [_check(c) for c in e.checks]}
+            for e in report.exercises
+        ],
+    }
 
 
 def decode(data: dict) -> FileReport:
     """The report :func:`encode` made ``data`` of."""
     return FileReport(
-        data["path"], data["seed"],
-        tuple(ExerciseReport(e["exercise"], tuple(_uncheck(c) for c in e["checks"]), tuple(e["titles"]))
-              for e in data["exercises"]),
-        problem=None if data["problem"] is None else _uncheck(data["problem"]), seconds=data["seconds"],
-        isolation=data["isolation"], skipped=_back(data["skipped"]), notes=tuple(_back(n) for n in data["notes"]),
-        possible=data["possible"])
+        data["path"],
+        data["seed"],
+        tuple(
+            ExerciseReport(e["exercise"], tuple(_uncheck(c) for c in e["checks"]), tuple(e["titles"]))
+            for e in data["exercises"]
+        ),
+        problem=None if data["problem"] is None else _uncheck(data["problem"]),
+        seconds=data["seconds"],
+        isolation=data["isolation"],
+        skipped=_back(data["skipped"]),
+        notes=tuple(_back(n) for n in data["notes"]),
+        possible=data["possible"],
+    )

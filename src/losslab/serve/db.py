@@ -10,12 +10,26 @@ import datetime as dt
 import secrets
 from pathlib import Path
 
-from sqlalchemy import (JSON, DateTime, ForeignKey, Integer, String, Text, create_engine, event, select)
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, create_engine, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-__all__ = ["Base", "Klass", "Person", "Submission", "Setting", "engine_for", "migrate", "new_code", "hash_code",
-           "verify_code", "now", "setting", "STUDENT", "TEACHER"]
+__all__ = [
+    "Base",
+    "Klass",
+    "Person",
+    "Submission",
+    "Setting",
+    "engine_for",
+    "migrate",
+    "new_code",
+    "hash_code",
+    "verify_code",
+    "now",
+    "setting",
+    "STUDENT",
+    "TEACHER",
+]
 
 STUDENT, TEACHER = "student", "teacher"
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -69,8 +83,8 @@ class Submission(Base):
     finished: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     passed: Mapped[int | None] = mapped_column(Integer, nullable=True)
     total: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    score: Mapped[float | None] = mapped_column(nullable=True)
-    max_score: Mapped[float | None] = mapped_column(nullable=True)
+    score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    max_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     report: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
@@ -92,6 +106,7 @@ def engine_for(db: str) -> Engine:
     url = url_for(db)
     engine = create_engine(url, pool_pre_ping=True)
     if url.startswith("sqlite"):
+
         @event.listens_for(engine, "connect")
         def _pragmas(conn, _record):  # pragma: no cover - runs on every new connection
             cur = conn.cursor()
@@ -99,6 +114,7 @@ def engine_for(db: str) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+
     return engine
 
 
@@ -131,11 +147,12 @@ _ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no 0/o, 1/l/i: codes are read a
 def new_code() -> str:
     """A fresh sign-in code: 16 random characters in four groups (about 79 bits)."""
     raw = "".join(secrets.choice(_ALPHABET) for _ in range(16))
-    return "-".join(raw[i:i + 4] for i in range(0, 16, 4))
+    return "-".join(raw[i : i + 4] for i in range(0, 16, 4))
 
 
 def _hasher():
     from argon2 import PasswordHasher
+
     return PasswordHasher()
 
 
@@ -147,6 +164,7 @@ def hash_code(code: str) -> str:
 def verify_code(code_hash: str, code: str) -> bool:
     """Whether ``code`` matches ``code_hash``."""
     from argon2.exceptions import InvalidHashError, VerificationError
+
     try:
         return _hasher().verify(code_hash, code.strip().lower())
     except (VerificationError, InvalidHashError):

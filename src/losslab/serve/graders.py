@@ -17,8 +17,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from ..grade.grader import FileReport, _problem, grade_source
 from ..grade._i18n import Msg
+from ..grade.grader import FileReport, _problem, grade_source
 from ..grade.sandbox import SandboxConfig, printable
 from . import codec, queue
 from .db import engine_for
@@ -41,6 +41,7 @@ class GraderSettings:
 
 def _catalog(settings: GraderSettings):
     from ..grade import catalog
+
     return catalog.BUILTIN.with_folders(settings.exercises) if settings.exercises else catalog.BUILTIN
 
 
@@ -51,15 +52,32 @@ def grade_one(sid: int, exercise: str, source: str, settings: GraderSettings, cl
     try:
         if client is not None:
             from ..grade.distributed import _grade_bytes
-            future = client.submit(_grade_bytes, name, data, [exercise], sid, settings.config, pure=False,
-                                   retries=0, key=f"losslab-serve-{sid}-{uuid.uuid4().hex}")
+
+            future = client.submit(
+                _grade_bytes,
+                name,
+                data,
+                [exercise],
+                sid,
+                settings.config,
+                pure=False,
+                retries=0,
+                key=f"losslab-serve-{sid}-{uuid.uuid4().hex}",
+            )
             return future.result()
-        return grade_source(name, data, exercises=[exercise], seed=sid, config=settings.config,
-                            catalog=_catalog(settings))
-    except Exception as exc:  # noqa: BLE001  (the judge's own failure becomes the submission's verdict)
+        return grade_source(
+            name, data, exercises=[exercise], seed=sid, config=settings.config, catalog=_catalog(settings)
+        )
+    except Exception as exc:  # the judge's own failure becomes the submission's verdict
         from pathlib import Path
-        return FileReport(name, sid, problem=_problem(Path(name), Msg("reason.internal", {
-            "msg": printable(f"{type(exc).__name__}: {exc}")}), [exercise]))
+
+        return FileReport(
+            name,
+            sid,
+            problem=_problem(
+                Path(name), Msg("reason.internal", {"msg": printable(f"{type(exc).__name__}: {exc}")}), [exercise]
+            ),
+        )
 
 
 def store(engine, sid: int, grader: str, report: FileReport) -> bool:
@@ -75,6 +93,7 @@ def run_grader(settings: GraderSettings, name: str, stop=None) -> None:
     client = None
     if settings.scheduler is not None:
         from ..grade.distributed import _distributed
+
         client = _distributed().Client(settings.scheduler, timeout="10s")
     try:
         while stop is None or not stop.is_set():
@@ -102,8 +121,12 @@ class Pool:
 
     def _start_one(self) -> None:
         name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        proc = self._ctx.Process(target=run_grader, args=(self.settings, name, self._stop), daemon=True,
-                                 name=f"losslab-grader-{len(self._procs)}")
+        proc = self._ctx.Process(
+            target=run_grader,
+            args=(self.settings, name, self._stop),
+            daemon=True,
+            name=f"losslab-grader-{len(self._procs)}",
+        )
         proc.start()
         self._procs[name] = proc
 

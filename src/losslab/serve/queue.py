@@ -19,8 +19,7 @@ __all__ = ["enqueue", "claim", "finish", "requeue", "counts"]
 
 def enqueue(session: Session, person_id: int, exercise: str, source: str) -> int:
     """Queue ``source`` as ``person_id``'s submission for ``exercise``; returns its id."""
-    row = Submission(person_id=person_id, exercise=exercise, source=source, status="queued", attempts=0,
-                     created=now())
+    row = Submission(person_id=person_id, exercise=exercise, source=source, status="queued", attempts=0, created=now())
     session.add(row)
     session.commit()
     return row.id
@@ -30,13 +29,16 @@ def claim(engine: Engine, grader: str) -> Submission | None:
     """The oldest queued submission, now ``running`` and claimed by ``grader``; None when none is queued."""
     with Session(engine) as session:
         for _ in range(20):  # another grader may win a race for the oldest: try the next
-            sid = session.scalars(select(Submission.id).where(Submission.status == "queued")
-                                  .order_by(Submission.id).limit(1)).first()
+            sid = session.scalars(
+                select(Submission.id).where(Submission.status == "queued").order_by(Submission.id).limit(1)
+            ).first()
             if sid is None:
                 return None
-            done = session.execute(update(Submission).where(Submission.id == sid, Submission.status == "queued")
-                                   .values(status="running", claimed_by=grader, started=now(),
-                                           attempts=Submission.attempts + 1))
+            done = session.execute(
+                update(Submission)
+                .where(Submission.id == sid, Submission.status == "queued")
+                .values(status="running", claimed_by=grader, started=now(), attempts=Submission.attempts + 1)
+            )
             session.commit()
             if done.rowcount == 1:
                 row = session.get(Submission, sid)
@@ -45,14 +47,24 @@ def claim(engine: Engine, grader: str) -> Submission | None:
     return None
 
 
-def finish(engine: Engine, sid: int, grader: str, report: dict, passed: int, total: int, score: float,
-           max_score: float) -> bool:
+def finish(
+    engine: Engine, sid: int, grader: str, report: dict, passed: int, total: int, score: float, max_score: float
+) -> bool:
     """Store the report of submission ``sid``, if ``grader`` still holds its claim; returns whether it did."""
     with Session(engine) as session:
-        done = session.execute(update(Submission).where(Submission.id == sid, Submission.status == "running",
-                                                        Submission.claimed_by == grader)
-                               .values(status="done", finished=now(), report=report, passed=passed, total=total,
-                                       score=score, max_score=max_score))
+        done = session.execute(
+            update(Submission)
+            .where(Submission.id == sid, Submission.status == "running", Submission.claimed_by == grader)
+            .values(
+                status="done",
+                finished=now(),
+                report=report,
+                passed=passed,
+                total=total,
+                score=score,
+                max_score=max_score,
+            )
+        )
         session.commit()
         return done.rowcount == 1
 
