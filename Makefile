@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,plot,progress,download,fast,array,dask,distributed,judge,classroom]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,plot,progress,download,fast,array,dask,distributed,judge,classroom,serve,browser]'
 	touch $(STAMP)
 
 demo: $(STAMP)  ## the main job: train a 784-100-10 network on the embedded MNIST subset
@@ -18,11 +18,11 @@ test: $(STAMP)  ## the test suite (PyTorch parity through committed golden value
 	$(BIN)/python -m pytest
 
 test-torch: $(STAMP)  ## the suite again with a live PyTorch oracle (the pinned CPU wheel)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,plot,progress,download,fast,array,dask,distributed,judge,classroom,torch]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,plot,progress,download,fast,array,dask,distributed,judge,classroom,serve,browser,torch]'
 	$(BIN)/python -m pytest
 
 golden: $(STAMP)  ## regenerate the committed reference values in tests/golden/ (needs PyTorch)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,plot,progress,download,fast,array,dask,distributed,judge,classroom,torch]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,plot,progress,download,fast,array,dask,distributed,judge,classroom,serve,browser,torch]'
 	$(BIN)/python tools/make_golden.py
 	$(BIN)/python tools/make_golden_optim.py
 	$(BIN)/python tools/make_golden_metric.py

@@ -358,12 +358,13 @@ NOTES = """\
 
 KEPT = (("<!-- main-job:start -->", "<!-- main-job:end -->"),   # benchmarks/main_job.py
         ("<!-- compare:start -->", "<!-- compare:end -->"),     # benchmarks/compare.py
-        ("<!-- grading:start -->", "<!-- grading:end -->"))     # benchmarks/grading.py
+        ("<!-- grading:start -->", "<!-- grading:end -->"),     # benchmarks/grading.py
+        ("<!-- serve-load:start -->", "<!-- serve-load:end -->"))  # benchmarks/serve_load.py
 
 
 def write_markdown(path, text: str) -> None:
-    """Write the report to ``path``, keeping the sections that main_job.py, compare.py and grading.py
-    maintain."""
+    """Write the report to ``path``, keeping the sections that main_job.py, compare.py, grading.py and
+    serve_load.py maintain."""
     from pathlib import Path
 
     path = Path(path)

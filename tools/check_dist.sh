@@ -56,7 +56,8 @@ if "CC BY-SA 3.0" not in zipfile.ZipFile(wheel).read("losslab/data/MNIST_PROVENA
 # every file of the judge's templates and exercise folders is in the wheel (package data is easy to forget)
 import pathlib
 src = pathlib.Path(root, "src")
-for folder in ("losslab/grade/templates", "losslab/grade/exercises"):
+for folder in ("losslab/grade/templates", "losslab/grade/exercises", "losslab/serve/templates",
+               "losslab/serve/static", "losslab/serve/migrations"):
     files = sorted(p.relative_to(src).as_posix() for p in (src / folder).rglob("*")
                    if p.is_file() and "__pycache__" not in p.parts)
     problems += [f"the wheel lacks {f}" for f in files if f not in names]
@@ -88,8 +89,10 @@ if not losslab.__file__.startswith(sys.argv[1]):
 from importlib.metadata import version
 if version("losslab") != losslab.__version__:
     sys.exit(f"installed metadata {version('losslab')} != losslab.__version__ {losslab.__version__}")
+# losslab.serve's modules need the serve extra (SQLAlchemy, Starlette ...): only the package itself here
 public = ["losslab"] + [m.name for m in pkgutil.walk_packages(losslab.__path__, "losslab.")
-                        if not any(part.startswith("_") for part in m.name.split("."))]
+                        if not any(part.startswith("_") for part in m.name.split("."))
+                        and not m.name.startswith("losslab.serve.")]
 for name in public:
     importlib.import_module(name)
 heavy = sorted({"matplotlib", "tqdm", "numba", "dask", "torch", "pooch"} & set(sys.modules))
@@ -103,6 +106,10 @@ losslab --version | grep -qx "losslab $("$VPY" -c 'import losslab; print(losslab
     || fail "losslab --version"
 losslab exercise list > list.txt || fail "losslab exercise list"
 grep -q "^loss-forward " list.txt || { cat list.txt; fail "exercise list lacks loss-forward"; }
+
+step "losslab class create without the serve extra: one clear line"
+if losslab class create demo --db sqlite:///demo.db 2> serve.txt; then fail "class create ran without the serve extra"; fi
+grep -q "needs the serve extra" serve.txt || { cat serve.txt; fail "class create without the extra"; }
 
 step "losslab grade: the untouched template fails, a correct solution passes"
 losslab exercise start loss-forward work > /dev/null || fail "losslab exercise start"

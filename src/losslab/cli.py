@@ -515,6 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .grade.cli import add_commands
     add_commands(sub)
+    from .serve.cli import add_commands as add_serve_commands  # argparse only: the serve extra loads when run
+    add_serve_commands(sub)
     return parser
 
 
