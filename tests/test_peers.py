@@ -8,13 +8,14 @@ code, with gradients by numerical differentiation.
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from losslab.functional import segmentation
+from losslab.functional import focal, segmentation
 from losslab.gradcheck import numerical_gradient
 
 PEERS_GOLDEN = Path(__file__).parent / "golden" / "peers_golden.npz"
@@ -39,22 +40,24 @@ GOLDEN = _golden_cases()
 def test_golden_file_covers_every_peer():
     references = " ".join(p.values[0]["reference"] for p in GOLDEN)
     for peer in ("MONAI 1.6.1 DiceLoss", "MONAI 1.6.1 TverskyLoss", "MONAI 1.6.1 GeneralizedDiceLoss",
-                 "kornia 0.9.0 dice_loss", "optax 0.2.8 dice_loss"):
+                 "kornia 0.9.0 dice_loss", "optax 0.2.8 dice_loss", "kornia 0.9.0 binary_focal_loss_with_logits",
+                 "MONAI 1.6.1 FocalLoss"):
         assert peer in references
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("entry, get", GOLDEN)
 def test_matches_the_peer_library(entry, get, dtype):
-    name = entry["function"].split(".")[1]
-    fn, backward = getattr(segmentation, name), getattr(segmentation, f"{name}_backward")
+    family, name = entry["function"].split(".")
+    module = importlib.import_module(f"losslab.functional.{family}")
+    fn, backward = getattr(module, name), getattr(module, f"{name}_backward")
     inputs = [get(r) for r in entry["inputs"]]
     inputs = [a.astype(dtype) if a.dtype.kind == "f" else a for a in inputs]
     options = dict(entry["options"], **{k: get(r).astype(dtype) for k, r in entry["array_options"].items()})
     if options.get("other_act") == "tanh":
         options["other_act"] = TANH
-    # MONAI computes the generalized Dice weights in float32
-    tol = dict(rtol=1e-4, atol=1e-6) if dtype == "float32" else (
+    # MONAI computes the generalized Dice weights, and its focal loss altogether, in float32
+    tol = dict(rtol=1e-4, atol=1e-6) if dtype == "float32" or "float32" in entry["reference"] else (
         dict(rtol=1e-6, atol=1e-9) if entry["loss"] == "GeneralizedDiceLoss" else dict(rtol=1e-9, atol=1e-12))
     for res in entry["results"]:
         out = fn(*inputs, **options, reduction=res["reduction"])
@@ -427,3 +430,101 @@ def test_bad_w_type_and_constructor_options_raise():
     assert out == pytest.approx(segmentation.dice_loss(z, np.array([[0, 1, 2, 1], [2, 2, 0, 1]]),
                                                        include_background=False, softmax=True, batch=True,
                                                        weight=np.array([1.0, 2.0])), rel=1e-15)
+
+
+# ============================================================================ focal losses
+
+def kornia_binary_focal(x, t, *, alpha=0.25, gamma=2.0, pos_weight=None, weight=None, ignore_index=-100):
+    """kornia 0.9.0's ``binary_focal_loss_with_logits(..., reduction='none')`` (kornia/losses/focal.py)."""
+    keep = t != ignore_index
+    t = np.where(keep, t, 0)
+    log_pos, log_neg = -np.logaddexp(0, -x) * keep, -np.logaddexp(0, x) * keep
+    pos = -np.exp(gamma * log_neg) * t * log_pos
+    neg = -np.exp(gamma * log_pos) * (1 - t) * log_neg
+    if alpha is not None:
+        pos, neg = alpha * pos, (1 - alpha) * neg
+    shape = (-1,) + (1,) * (x.ndim - 2)
+    if pos_weight is not None:
+        pos = pos_weight.reshape(shape) * pos
+    loss = pos + neg
+    return loss if weight is None else weight.reshape(shape) * loss
+
+
+@pytest.mark.parametrize("peer, ours", [
+    ({"pos_weight": np.array([0.5, 2.0, 3.0])}, {"pos_weight": np.array([0.5, 2.0, 3.0])}),
+    ({"alpha": None, "gamma": 0.5, "weight": np.array([1.0, 0.0, 2.5])},
+     {"alpha": -1.0, "gamma": 0.5, "weight": np.array([1.0, 0.0, 2.5])}),
+    ({"alpha": 0.7, "gamma": 1.0, "pos_weight": np.array([1.5, 1.0, 0.2]), "weight": np.array([2.0, 1.0, 0.5])},
+     {"alpha": 0.7, "gamma": 1.0, "pos_weight": np.array([1.5, 1.0, 0.2]), "weight": np.array([2.0, 1.0, 0.5]),
+      "ignore_index": -100}),
+])
+def test_matches_kornia_binary_focal_transcribed(peer, ours):
+    rng = np.random.default_rng(21)
+    x, t = rng.normal(0, 2, (4, 3, 5)), rng.integers(0, 2, (4, 3, 5)).astype(float)
+    if "ignore_index" in ours:
+        t[1, 2, :3] = t[3, 0, 0] = -100.0
+    want = kornia_binary_focal(x, t, **peer)
+    np.testing.assert_allclose(focal.sigmoid_focal_loss(x, t, **ours, reduction="none"), want, rtol=1e-12, atol=1e-15)
+    assert focal.sigmoid_focal_loss(x, t, **ours) == pytest.approx(want.mean(), rel=1e-12)
+    dout = rng.uniform(0.5, 1.5, x.shape)
+    numeric = numerical_gradient(lambda a: float(np.sum(dout * kornia_binary_focal(a, t, **peer))), x, h=1e-5)
+    np.testing.assert_allclose(focal.sigmoid_focal_loss_backward(dout, x, t, **ours, reduction="none"), numeric,
+                               rtol=1e-6, atol=1e-9)
+
+
+def test_sigmoid_focal_options_by_their_definitions():
+    rng = np.random.default_rng(22)
+    x, t = rng.normal(0, 2, (3, 4, 2)), rng.integers(0, 2, (3, 4, 2)).astype(float)
+    fn, backward = focal.sigmoid_focal_loss, focal.sigmoid_focal_loss_backward
+    np.testing.assert_allclose(fn(x, t, pos_weight=np.ones(4), weight=np.ones(4), reduction="none"),
+                               fn(x, t, reduction="none"), rtol=1e-15)
+    np.testing.assert_allclose(backward(1.0, x, t, pos_weight=np.ones(4)), backward(1.0, x, t), rtol=1e-14)
+    # include_background=False: channel 0 dropped, its gradient 0
+    np.testing.assert_allclose(fn(x, t, include_background=False, reduction="none"), fn(x[:, 1:], t[:, 1:],
+                                                                                      reduction="none"), rtol=1e-15)
+    g = backward(1.0, x, t, include_background=False)
+    assert np.all(g[:, 0] == 0)
+    np.testing.assert_allclose(g[:, 1:], backward(1.0, x[:, 1:], t[:, 1:]), rtol=1e-14)
+    # ignore_index: 0 there, in the 'mean' denominator (kornia)
+    ignored = t.copy()
+    ignored[0] = -1
+    out = fn(x, ignored, ignore_index=-1, reduction="none")
+    assert np.all(out[0] == 0)
+    np.testing.assert_allclose(out[1:], fn(x[1:], t[1:], reduction="none"), rtol=1e-15)
+    assert np.all(backward(1.0, x, ignored, ignore_index=-1)[0] == 0)
+
+
+def test_softmax_focal_without_background_is_a_zero_background_weight():
+    rng = np.random.default_rng(23)
+    x, t = rng.normal(0, 2, (6, 3)), np.array([0, 1, 2, 0, 2, 1])
+    w = np.array([1.5, 0.5, 2.0])
+    zero = np.array([0.0, 0.5, 2.0])
+    for reduction in ("none", "mean", "sum"):
+        np.testing.assert_allclose(focal.focal_loss(x, t, weight=w, include_background=False, reduction=reduction),
+                                   focal.focal_loss(x, t, weight=zero, reduction=reduction), rtol=1e-15)
+        np.testing.assert_allclose(
+            focal.focal_loss_backward(1.0, x, t, include_background=False, reduction=reduction),
+            focal.focal_loss_backward(1.0, x, t, weight=np.array([0.0, 1.0, 1.0]), reduction=reduction), rtol=1e-15)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"weight": np.ones(3)}, ValueError, r"weight must be a 1-D array with one entry per class \(4,\)"),
+    ({"pos_weight": np.array([1.0, -1.0, 1.0, 1.0])}, ValueError, "pos_weight must hold values >= 0, got -1.0"),
+    ({"ignore_index": 0.5}, TypeError, "ignore_index must be an integer"),
+    ({"include_background": "no"}, TypeError, "include_background must be True or False"),
+])
+def test_bad_sigmoid_focal_options_raise(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        focal.sigmoid_focal_loss(np.zeros((2, 4)), np.ones((2, 4)), **kwargs)
+
+
+def test_per_class_focal_options_need_a_class_axis():
+    with pytest.raises(ValueError, match=r"pos_weight needs an input with its classes along axis 1, of shape "
+                                         r"\(N, C, ...\), got shape \(4,\)"):
+        focal.sigmoid_focal_loss(np.zeros(4), np.ones(4), pos_weight=np.ones(4))
+    with pytest.raises(ValueError, match="include_background=False needs at least 2 classes along axis 1"):
+        focal.sigmoid_focal_loss(np.zeros((4, 1)), np.ones((4, 1)), include_background=False)
+    with pytest.raises(ValueError, match="include_background=False needs at least 2 classes"):
+        focal.focal_loss(np.zeros((4, 1)), np.zeros(4, dtype=int), include_background=False)
+    with pytest.raises(ValueError, match="target must hold values in"):
+        focal.sigmoid_focal_loss(np.zeros((2, 2)), np.array([[1.0, -100.0], [0.0, 1.0]]))   # no ignore_index given

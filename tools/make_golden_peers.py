@@ -27,7 +27,7 @@ import monai
 import numpy as np
 import optax
 import torch
-from monai.losses import DiceLoss, GeneralizedDiceLoss, TverskyLoss
+from monai.losses import DiceLoss, FocalLoss, GeneralizedDiceLoss, TverskyLoss
 
 jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
@@ -80,6 +80,21 @@ def kornia_dice(peer_options: dict):
         if "weight" in opts:
             opts["weight"] = torch.as_tensor(opts["weight"], dtype=x.dtype)
         return kornia.losses.dice_loss(x, t, **opts)
+    return call
+
+
+def monai_sigmoid_focal(peer_options: dict):
+    """MONAI's ``FocalLoss(use_softmax=False)``; it computes in float32 whatever the input's dtype."""
+    def call(x, t, reduction):
+        opts = {k: torch.as_tensor(o) if isinstance(o, list) else o for k, o in peer_options.items()}
+        return FocalLoss(reduction=reduction, **opts)(x, t)
+    return call
+
+
+def kornia_binary_focal(peer_options: dict):
+    def call(x, t, reduction):
+        opts = {k: torch.as_tensor(o, dtype=x.dtype) if isinstance(o, list) else o for k, o in peer_options.items()}
+        return kornia.losses.binary_focal_loss_with_logits(x, t, reduction=reduction, **opts)
     return call
 
 
@@ -183,6 +198,33 @@ def cases(rng):
         add("TverskyLoss", "segmentation.tversky_loss", optax_dice(peer, per_class),
             f"optax {optax.__version__} dice_loss({', '.join(f'{k}={o!r}' for k, o in peer.items())}"
             f"{', reduction=none' if per_class else ''})", (x, last_onehot), ours)
+    # kornia's binary focal loss (hard labels): pos_weight, weight, ignore_index
+    hard = rng.integers(0, 2, (3, 4, 5)).astype(float)
+    hard_ignored = hard.copy()
+    hard_ignored[0, 1, :2] = hard_ignored[2, 0, 4] = -100.0
+    focal_x = rng.normal(0, 2, (3, 4, 5))
+    pw, w = [0.5, 2.0, 1.0, 3.0], [1.0, 0.2, 2.0, 0.7]
+    for peer, ours, t in (
+            ({"alpha": 0.25, "gamma": 2.0, "pos_weight": pw}, {"pos_weight": np.array(pw)}, hard),
+            ({"alpha": None, "gamma": 1.0, "weight": w}, {"alpha": -1.0, "gamma": 1.0, "weight": np.array(w)}, hard),
+            ({"alpha": 0.6, "gamma": 0.5, "pos_weight": pw, "weight": w, "ignore_index": -100},
+             {"alpha": 0.6, "gamma": 0.5, "pos_weight": np.array(pw), "weight": np.array(w), "ignore_index": -100},
+             hard_ignored)):
+        add("SigmoidFocalLoss", "focal.sigmoid_focal_loss", kornia_binary_focal(peer),
+            f"kornia {kornia.__version__} binary_focal_loss_with_logits("
+            f"{', '.join(f'{k}={o!r}' for k, o in peer.items())})", (focal_x, t), ours)
+    # MONAI's FocalLoss with a sigmoid: per-class alpha (the positive term), weight, include_background
+    for peer, ours in (
+            ({"alpha": 0.25}, {"alpha": 0.25}),
+            ({"alpha": [0.5, 2.0, 1.0, 3.0]}, {"alpha": -1.0, "pos_weight": np.array([0.5, 2.0, 1.0, 3.0])}),
+            ({"weight": [1.0, 0.2, 2.0, 0.7], "gamma": 1.5}, {"alpha": -1.0, "weight": np.array([1.0, 0.2, 2.0, 0.7]),
+                                                             "gamma": 1.5}),
+            ({"include_background": False, "alpha": [2.0, 1.0, 3.0], "weight": [0.2, 2.0, 0.7]},
+             {"include_background": False, "alpha": -1.0, "pos_weight": np.array([2.0, 1.0, 3.0]),
+              "weight": np.array([0.2, 2.0, 0.7])})):
+        add("SigmoidFocalLoss", "focal.sigmoid_focal_loss", monai_sigmoid_focal(peer),
+            f"MONAI {monai.__version__} FocalLoss({', '.join(f'{k}={o!r}' for k, o in peer.items())}) in float32",
+            (focal_x, hard), dict({"alpha": -1.0}, **ours))
     return out
 
 

@@ -36,21 +36,69 @@ __all__ = [
 
 # --------------------------------------------------------------------------- sigmoid focal loss
 
-def _sigmoid_focal_setup(input, target, alpha, gamma, reduction):
+def _sigmoid_focal_setup(input, target, alpha, gamma, reduction, weight=None, pos_weight=None, ignore_index=None,
+                         include_background=True):
+    """``(x, t, xp, extra)``: ``extra`` is None without the per-class options, else ``(weight, pos_weight, kept,
+    full_shape)`` with the weights as (1, C', 1, ...), ``kept`` (ignore_index) a boolean mask or None, and
+    ``full_shape`` the input's shape where ``include_background=False`` drops channel 0 of ``x`` and ``t``."""
     xp = xpa.namespace(input, target, names=("input", "target"))
     x = v.as_float_array(input, "input")
     t = v.as_real_like(target, "target", x)
     v.check_reduction(reduction)
     v.check_scalar(alpha, "alpha", high=1.0)
     v.check_scalar(gamma, "gamma", low=0.0)
-    t = v.check_unit_interval(t, "target", hint=" (binary labels or soft labels)")
-    return x, t, xp
+    include_background = v.check_bool(include_background, "include_background")
+    if ignore_index is not None:
+        v.check_scalar(ignore_index, "ignore_index", integer=True)
+    if weight is None and pos_weight is None and ignore_index is None and include_background:
+        t = v.check_unit_interval(t, "target", hint=" (binary labels or soft labels)")
+        return x, t, xp, None
+    kept = None
+    if ignore_index is not None:
+        kept = t != ignore_index
+        t = xp.where(kept, t, xpa.typed(0.0, t, xp))
+    t = v.check_unit_interval(t, "target", hint=" (binary labels or soft labels, or ignore_index)")
+    per_class = [name for name, value in (("weight", weight), ("pos_weight", pos_weight),
+                                          ("include_background=False", None if include_background else 1))
+                 if value is not None]
+    if per_class and x.ndim < 2:
+        raise ValueError(f"{per_class[0]} needs an input with its classes along axis 1, of shape (N, C, ...), "
+                         f"got shape {tuple(x.shape)}")
+    full_shape = None
+    if not include_background:
+        full_shape = tuple(x.shape)
+        if x.shape[1] < 2:
+            raise ValueError(f"include_background=False needs at least 2 classes along axis 1 (the first is the "
+                             f"background), got shape {tuple(x.shape)}")
+        x, t = x[:, 1:, ...], t[:, 1:, ...]
+        kept = None if kept is None else kept[:, 1:, ...]
+    weights = [_channel_weight(w, name, x, xp) for w, name in ((weight, "weight"), (pos_weight, "pos_weight"))]
+    return x, t, xp, (*weights, kept, full_shape)
 
 
-def _sigmoid_focal_parts(x: np.ndarray, t: np.ndarray, alpha: float, xp):
+def _channel_weight(weight, name: str, x, xp):
+    """A (C,) weight along axis 1 of ``x``, >= 0, as (1, C, 1, ...); or None."""
+    if weight is None:
+        return None
+    w = v.check_weight(weight, name, x.shape[1], x.dtype, like=x, xp=xp)
+
+    def non_negative(values, start):
+        if xpa.any_true(values < 0):
+            raise ValueError(f"{name} must hold values >= 0, got {float(xpa.first_value(values, values < 0))!r}")
+    return xp.reshape(xpa.check_values(w, non_negative), (1, x.shape[1]) + (1,) * (x.ndim - 2))
+
+
+def _with_background(grad, input_shape, xp):
+    """The gradient of the scored channels 1..C-1, with a zero channel 0 put back in front."""
+    zeros = xpa.full((input_shape[0], 1) + tuple(input_shape[2:]), 0, grad, xp)
+    return xpa.concat([zeros, grad], xp, axis=1)
+
+
+def _sigmoid_focal_parts(x: np.ndarray, t: np.ndarray, alpha: float, xp, pos_weight=None):
     """``(ce, log_q, log_p, log_not_p, alpha_t)`` with ``q = 1 - p_t`` in log space."""
     log_p, log_not_p = log_sigmoid(x), log_sigmoid(-x)
-    ce = -(times(t, log_p, xp) + times(1 - t, log_not_p, xp))  # a hard label drops the other term, even at +-inf
+    positive = times(t, log_p, xp) if pos_weight is None else pos_weight * times(t, log_p, xp)
+    ce = -(positive + times(1 - t, log_not_p, xp))  # a hard label drops the other term, even at +-inf
     # q = 1 - p_t = t sigmoid(-x) + (1 - t) sigmoid(x): a weighted logsumexp, as optax does.
     # log 0 = -inf for a hard label: that term then drops out. Written without a divide-by-zero
     # (a lazy array would warn at .compute(), outside any np.errstate); the same values.
@@ -65,7 +113,8 @@ def _sigmoid_focal_parts(x: np.ndarray, t: np.ndarray, alpha: float, xp):
 
 
 def sigmoid_focal_loss(input, target, *, alpha: float = 0.25, gamma: float = 2.0,
-                       reduction: v.Reduction = "mean"):
+                       reduction: v.Reduction = "mean", weight=None, pos_weight=None, ignore_index: int | None = None,
+                       include_background: bool = True):
     r"""Sigmoid (binary) focal loss on logits, as ``torchvision.ops.sigmoid_focal_loss``.
 
     With :math:`p = \sigma(x)`, :math:`p_t = p\,t + (1 - p)(1 - t)`,
@@ -95,24 +144,52 @@ def sigmoid_focal_loss(input, target, *, alpha: float = 0.25, gamma: float = 2.0
     One difference: torchvision's default reduction is ``'none'``; ours is ``'mean'``
     like every losslab loss. ``'mean'`` divides by the number of elements.
 
+    The per-class options of MONAI's and kornia's binary focal losses (MONAI 1.6.1's ``FocalLoss``
+    with ``use_softmax=False``, kornia 0.9.0's ``binary_focal_loss_with_logits``), for an input
+    with its classes along axis 1, (N, C, ...):
+
+    - ``pos_weight`` (C,) >= 0 scales the positive term of each class, as in
+      ``BCEWithLogitsLoss``: :math:`\mathrm{CE} = -w^+_c\, t \log p - (1 - t) \log(1 - p)`
+      (kornia's ``pos_weight``; MONAI's per-class ``alpha`` sequence is ``alpha=-1,
+      pos_weight=alpha``); the gradient's :math:`\sigma(x) - t` becomes
+      :math:`(1 - t)\,\sigma(x) - w^+_c\, t\, \sigma(-x)`.
+    - ``weight`` (C,) >= 0 multiplies each class's loss (kornia's and MONAI's ``weight``).
+    - ``ignore_index``: target entries equal to it contribute 0 and a zero gradient, and stay in
+      the 'mean' denominator (kornia's, default -100 there; ``None`` here, torchvision's).
+      MONAI's 'mean' divides by the kept pixels instead.
+    - ``include_background=False`` drops channel 0 (MONAI's): the unreduced loss is
+      (N, C - 1, ...), the gradient of channel 0 is 0.
+
+    For hard labels kornia's and MONAI's values are these; for soft labels kornia weighs the
+    terms as :math:`t \alpha (1 - p)^\gamma (-\log p) + (1 - t)(1 - \alpha) p^\gamma (-\log(1 - p))`,
+    where losslab keeps torchvision's :math:`\alpha_t\, \mathrm{CE}\, (1 - p_t)^\gamma`.
+
     Shapes: ``input`` any shape (logits); ``target`` the same shape, values in [0, 1].
     Options: ``alpha`` <= 1 (negative: no weighting), ``gamma`` >= 0.
     Raises ``TypeError`` for a non-float input, ``ValueError`` for a target outside
-    [0, 1] or of another shape, a bad option or reduction.
+    [0, 1] or of another shape, a bad option or reduction, a per-class option on an
+    input without axis 1 or of another class count.
 
     >>> import numpy as np
     >>> x, t = np.array([0.0, 2.0, -1e4]), np.array([1.0, 0.0, 0.0])
     >>> sigmoid_focal_loss(x, t, reduction="none").round(6)
     array([0.043322, 1.237559, 0.      ])
     """
-    x, t, xp = _sigmoid_focal_setup(input, target, alpha, gamma, reduction)
-    ce, log_q, _, _, alpha_t = _sigmoid_focal_parts(x, t, alpha, xp)
+    x, t, xp, extra = _sigmoid_focal_setup(input, target, alpha, gamma, reduction, weight, pos_weight, ignore_index,
+                                           include_background)
+    weight, pos_weight, kept, _ = extra or (None, None, None, None)
+    ce, log_q, _, _, alpha_t = _sigmoid_focal_parts(x, t, alpha, xp, pos_weight)
     loss = alpha_t * ce * (xp.exp(gamma * log_q) if gamma != 0 else 1)  # q^0 = 1, also at q = 0
+    if weight is not None:
+        loss = loss * weight
+    if kept is not None:
+        loss = xp.where(kept, loss, xpa.typed(0.0, loss, xp))
     return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
 def sigmoid_focal_loss_backward(dout, input, target, *, alpha: float = 0.25, gamma: float = 2.0,
-                                reduction: v.Reduction = "mean") -> np.ndarray:
+                                reduction: v.Reduction = "mean", weight=None, pos_weight=None,
+                                ignore_index: int | None = None, include_background: bool = True) -> np.ndarray:
     """Gradient of :func:`sigmoid_focal_loss` with respect to ``input`` (the logits).
 
     ``alpha_t q^gamma ((sigmoid(x) - t) + gamma (1 - 2t) CE sigmoid(x) sigmoid(-x) / q) * g``.
@@ -122,17 +199,29 @@ def sigmoid_focal_loss_backward(dout, input, target, *, alpha: float = 0.25, gam
     ...                             reduction="none").round(6)
     array([-0.074572,  0.807535])
     """
-    x, t, xp = _sigmoid_focal_setup(input, target, alpha, gamma, reduction)
+    x, t, xp, extra = _sigmoid_focal_setup(input, target, alpha, gamma, reduction, weight, pos_weight, ignore_index,
+                                           include_background)
+    weight, pos_weight, kept, full_shape = extra or (None, None, None, None)
     g = upstream(dout, tuple(x.shape), x.dtype, reduction, like=x)
-    ce, log_q, log_p, log_not_p, alpha_t = _sigmoid_focal_parts(x, t, alpha, xp)
+    ce, log_q, log_p, log_not_p, alpha_t = _sigmoid_focal_parts(x, t, alpha, xp, pos_weight)
     # sigmoid(x) sigmoid(-x) / q, in [0, 1]; where q = 0 (x = -+inf on a hard label's side) CE = 0
     # and h only multiplies it: 0 stands in for the 0 / 0
     h = xp.exp(log_p + log_not_p - xp.where(log_q > -math.inf, log_q, 0))
     # CE h -> 0 as |x| -> inf (x e^{-|x|}); grouped so that neither overflows nor meets 0 * inf first
     ce_h = times(h, ce, xp)
     q_gamma = xp.exp(gamma * log_q) if gamma != 0 else 1  # q^0 = 1, also at q = 0
-    local = alpha_t * q_gamma * ((xp.exp(log_p) - t) + gamma * (1 - 2 * t) * ce_h)
-    return xpa.astype(local * g, x.dtype, xp)
+    # d CE / dx: sigmoid(x) - t, or (1 - t) sigmoid(x) - pos_weight t sigmoid(-x)
+    linear = (xp.exp(log_p) - t) if pos_weight is None else (
+        (1 - t) * xp.exp(log_p) - pos_weight * t * xp.exp(log_not_p))
+    local = alpha_t * q_gamma * (linear + gamma * (1 - 2 * t) * ce_h)
+    if weight is not None:
+        local = local * weight
+    grad = local * g
+    if kept is not None:
+        grad = xp.where(kept, grad, xpa.typed(0.0, grad, xp))
+    if full_shape is not None:
+        grad = _with_background(grad, full_shape, xp)
+    return xpa.astype(grad, x.dtype, xp)
 
 
 # --------------------------------------------------------------------------- softmax focal loss
@@ -146,8 +235,20 @@ def _focal_parts(lay, w):
     return logp, safe, wt, denominator, logp_t, q
 
 
+def _without_background(lay, w, include_background):
+    """The class weight with class 0 at 0 when ``include_background=False`` (MONAI's option)."""
+    if v.check_bool(include_background, "include_background"):
+        return w
+    if lay.num_classes < 2:
+        raise ValueError(f"include_background=False needs at least 2 classes (the first is the background), "
+                         f"got input of shape {lay.in_shape}")
+    xp = lay.xp
+    ones = xpa.full((lay.num_classes,), 1, lay.x, xp) if w is None else w
+    return xp.where(xpa.arange(lay.num_classes, ones, xp) == 0, xpa.typed(0.0, ones, xp), ones)
+
+
 def focal_loss(input, target, *, gamma: float = 2.0, weight=None, ignore_index: int = -100,
-               reduction: v.Reduction = "mean"):
+               reduction: v.Reduction = "mean", include_background: bool = True):
     r"""Softmax (multi-class) focal loss on logits, Lin et al. 2017, "Focal Loss for Dense Object Detection".
 
     With :math:`\log p = \operatorname{log\_softmax}(x)` over the class axis and
@@ -169,10 +270,15 @@ def focal_loss(input, target, *, gamma: float = 2.0, weight=None, ignore_index: 
     Class weights and ``ignore_index`` follow ``CrossEntropyLoss``: ``'mean'`` divides
     the sum by :math:`\sum_{n \text{ not ignored}} w_{t_n}` (the count of non-ignored
     positions without weight); every position ignored gives NaN, as in PyTorch.
+    ``weight`` is kornia 0.9.0's ``focal_loss(weight=...)`` and the per-class :math:`\alpha`
+    of MONAI's ``FocalLoss(use_softmax=True, alpha=[...])`` (whose 'mean' divides by
+    :math:`N \cdot C` instead). ``include_background=False`` (MONAI's) gives class 0 the weight 0:
+    positions of the background class add nothing and leave the 'mean' denominator.
 
     Shapes: ``input`` (C,), (N, C) or (N, C, d1, ..., dK) logits; ``target`` integer class
     indices of shape (), (N,) or (N, d1, ..., dK). Output: a scalar, or the target's shape
-    for ``reduction='none'``. Options: ``gamma`` >= 0, ``weight`` (C,), ``ignore_index`` any int.
+    for ``reduction='none'``. Options: ``gamma`` >= 0, ``weight`` (C,), ``ignore_index`` any int,
+    ``include_background``.
     Raises ``TypeError`` for a non-float input or non-integer target,
     :class:`~losslab._validation.ClassIndexError` for a label outside [0, C), and
     ``ValueError`` for shapes, options or the reduction.
@@ -184,6 +290,7 @@ def focal_loss(input, target, *, gamma: float = 2.0, weight=None, ignore_index: 
     """
     lay, w = setup(input, target, weight, ignore_index, reduction, probs_allowed=False)
     v.check_scalar(gamma, "gamma", low=0.0)
+    w = _without_background(lay, w, include_background)
     xp = lay.xp
     _, _, wt, denominator, logp_t, q = _focal_parts(lay, w)
     loss = xpa.astype(xp.where(lay.valid, -wt * q ** gamma * logp_t, 0), lay.x.dtype, xp)
@@ -191,7 +298,7 @@ def focal_loss(input, target, *, gamma: float = 2.0, weight=None, ignore_index: 
 
 
 def focal_loss_backward(dout, input, target, *, gamma: float = 2.0, weight=None, ignore_index: int = -100,
-                        reduction: v.Reduction = "mean") -> np.ndarray:
+                        reduction: v.Reduction = "mean", include_background: bool = True) -> np.ndarray:
     """Gradient of :func:`focal_loss` with respect to ``input``: ``w_t F (softmax - onehot) * g``.
 
     >>> import numpy as np
@@ -200,6 +307,7 @@ def focal_loss_backward(dout, input, target, *, gamma: float = 2.0, weight=None,
     """
     lay, w = setup(input, target, weight, ignore_index, reduction, probs_allowed=False)
     v.check_scalar(gamma, "gamma", low=0.0)
+    w = _without_background(lay, w, include_background)
     xp = lay.xp
     logp, safe, wt, denominator, logp_t, q = _focal_parts(lay, w)
     p_t = xp.exp(logp_t)
