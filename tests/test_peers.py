@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from losslab.functional import focal, segmentation
+from losslab.functional import focal, metric, segmentation
 from losslab.gradcheck import numerical_gradient
 
 PEERS_GOLDEN = Path(__file__).parent / "golden" / "peers_golden.npz"
@@ -41,7 +41,7 @@ def test_golden_file_covers_every_peer():
     references = " ".join(p.values[0]["reference"] for p in GOLDEN)
     for peer in ("MONAI 1.6.1 DiceLoss", "MONAI 1.6.1 TverskyLoss", "MONAI 1.6.1 GeneralizedDiceLoss",
                  "kornia 0.9.0 dice_loss", "optax 0.2.8 dice_loss", "kornia 0.9.0 binary_focal_loss_with_logits",
-                 "MONAI 1.6.1 FocalLoss"):
+                 "MONAI 1.6.1 FocalLoss", "optax 0.2.8 ntxent"):
         assert peer in references
 
 
@@ -528,3 +528,61 @@ def test_per_class_focal_options_need_a_class_axis():
         focal.focal_loss(np.zeros((4, 1)), np.zeros(4, dtype=int), include_background=False)
     with pytest.raises(ValueError, match="target must hold values in"):
         focal.sigmoid_focal_loss(np.zeros((2, 2)), np.array([[1.0, -100.0], [0.0, 1.0]]))   # no ignore_index given
+
+
+# ============================================================================ NT-Xent with group labels
+
+def optax_ntxent(e, labels, temperature):
+    """optax 0.2.8's ``ntxent(embeddings, labels, temperature)`` (optax/losses/_self_supervised.py) in NumPy."""
+    norms = np.maximum(np.sum(e * e, axis=1), np.finfo(e.dtype).eps) ** 0.5
+    xcs = (e @ e.T) / np.outer(norms, norms) / temperature
+    matches = (labels[:, None] == labels[None, :]) & ~np.eye(len(labels), dtype=bool)
+    diffs = labels[:, None] != labels[None, :]
+    xcs_diffs, xcs_matches = np.where(diffs, xcs, -np.inf), np.where(matches, xcs, -np.inf)
+    top = np.max(np.concatenate([xcs_diffs, xcs_matches], axis=1), axis=1, keepdims=True)
+    numer = xcs_matches - top
+    denom = np.sum(np.exp(xcs_diffs - top), axis=1, keepdims=True) + np.exp(numer)
+    with np.errstate(invalid="ignore"):
+        log_softm = numer - np.log(denom)
+    return -np.where(matches, log_softm, 0).sum() / matches.sum()
+
+
+@pytest.mark.parametrize("labels, temperature", [
+    ([0, 1, 2, 0, 1, 2], 0.1), ([5, 5, 5, 2, 2, 9], 0.5), ([0, 0, 0, 0, 1, 1], 1.0), ([1, 2, 3, 4, 1, 4], 0.07)])
+def test_nt_xent_groups_match_optax_transcribed(labels, temperature):
+    rng = np.random.default_rng(31)
+    e, labels = rng.normal(0, 1, (6, 3)), np.array(labels)
+    want = optax_ntxent(e, labels, temperature)
+    assert metric.nt_xent_group_loss(e, labels, temperature=temperature) == pytest.approx(want, rel=1e-12)
+    numeric = numerical_gradient(lambda a: optax_ntxent(a, labels, temperature), e, h=1e-6)
+    np.testing.assert_allclose(metric.nt_xent_group_loss_backward(1.0, e, labels, temperature=temperature), numeric,
+                               rtol=1e-6, atol=1e-8)
+
+
+def test_nt_xent_groups_by_their_definition():
+    rng = np.random.default_rng(32)
+    v1, v2 = rng.normal(0, 1, (4, 3)), rng.normal(0, 1, (4, 3))
+    e, pairs = np.concatenate([v1, v2]), np.r_[np.arange(4), np.arange(4)]
+    for reduction in ("none", "mean", "sum"):
+        np.testing.assert_allclose(metric.nt_xent_group_loss(e, pairs, temperature=0.3, reduction=reduction),
+                                   metric.nt_xent_loss(v1, v2, temperature=0.3, reduction=reduction), rtol=1e-13)
+    g1, g2 = metric.nt_xent_loss_backward(1.0, v1, v2, temperature=0.3)
+    np.testing.assert_allclose(metric.nt_xent_group_loss_backward(1.0, e, pairs, temperature=0.3), np.r_[g1, g2],
+                               rtol=1e-12)
+    # one group: no negatives, every term is log 1 = 0; an anchor alone adds 0 and the 'mean' counts pairs
+    assert metric.nt_xent_group_loss(e[:3], np.zeros(3, dtype=int), reduction="sum") == pytest.approx(0, abs=1e-12)
+    out = metric.nt_xent_group_loss(e[:5], np.array([0, 0, 1, 1, 2]), reduction="none")
+    assert out[4] == 0
+    assert metric.nt_xent_group_loss(e[:5], np.array([0, 0, 1, 1, 2])) == pytest.approx(out.sum() / 4, rel=1e-14)
+
+
+@pytest.mark.parametrize("args, kwargs, error, match", [
+    ((np.zeros((3, 2)), np.array([0, 1, 2])), {}, ValueError, "labels give no positive pair"),
+    ((np.zeros((3, 2)), np.array([0, 1])), {}, ValueError, r"labels must have shape \(3,\)"),
+    ((np.zeros((3, 2)), np.array([0.0, 1.0, 0.0])), {}, TypeError, "labels must hold integer group labels"),
+    ((np.zeros(3), np.array([0, 1, 0])), {}, ValueError, "embeddings must be a 2-D"),
+    ((np.zeros((3, 2)), np.array([0, 1, 0])), {"temperature": 0.0}, ValueError, "temperature must lie in"),
+])
+def test_bad_group_inputs_raise(args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        metric.nt_xent_group_loss(*args, **kwargs)

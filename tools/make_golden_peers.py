@@ -108,6 +108,12 @@ def optax_dice(peer_options: dict, per_class: bool):
     return call
 
 
+def optax_ntxent(temperature: float):
+    def call(e, labels, reduction):
+        return optax.losses.ntxent(e, labels, temperature=temperature)
+    return call
+
+
 # ----------------------------------------------------------------------------- the cases
 
 def cases(rng):
@@ -225,6 +231,11 @@ def cases(rng):
         add("SigmoidFocalLoss", "focal.sigmoid_focal_loss", monai_sigmoid_focal(peer),
             f"MONAI {monai.__version__} FocalLoss({', '.join(f'{k}={o!r}' for k, o in peer.items())}) in float32",
             (focal_x, hard), dict({"alpha": -1.0}, **ours))
+    # optax's ntxent with group labels: several views of a sample, an anchor without a positive
+    for temperature, labels in ((0.1, [0, 1, 2, 0, 1, 2]), (0.5, [3, 3, 3, 7, 7, 1]), (1.0, [0, 0, 1, 1, 1, 2])):
+        add("NTXentGroupLoss", "metric.nt_xent_group_loss", optax_ntxent(temperature),
+            f"optax {optax.__version__} ntxent(embeddings, labels={labels}, temperature={temperature})",
+            (rng.normal(0, 1, (6, 4)), np.array(labels)), {"temperature": temperature}, ("mean",))
     return out
 
 
