@@ -41,7 +41,7 @@ def test_golden_file_covers_every_peer():
     references = " ".join(p.values[0]["reference"] for p in GOLDEN)
     for peer in ("MONAI 1.6.1 DiceLoss", "MONAI 1.6.1 TverskyLoss", "MONAI 1.6.1 GeneralizedDiceLoss",
                  "kornia 0.9.0 dice_loss", "optax 0.2.8 dice_loss", "kornia 0.9.0 binary_focal_loss_with_logits",
-                 "MONAI 1.6.1 FocalLoss", "optax 0.2.8 ntxent"):
+                 "MONAI 1.6.1 FocalLoss", "optax 0.2.8 ntxent", "optax 0.2.8 poly_loss_cross_entropy"):
         assert peer in references
 
 
@@ -53,7 +53,8 @@ def test_matches_the_peer_library(entry, get, dtype):
     fn, backward = getattr(module, name), getattr(module, f"{name}_backward")
     inputs = [get(r) for r in entry["inputs"]]
     inputs = [a.astype(dtype) if a.dtype.kind == "f" else a for a in inputs]
-    options = dict(entry["options"], **{k: get(r).astype(dtype) for k, r in entry["array_options"].items()})
+    arrays = {k: get(r) for k, r in entry["array_options"].items()}
+    options = dict(entry["options"], **{k: a.astype(dtype) if a.dtype.kind == "f" else a for k, a in arrays.items()})
     if options.get("other_act") == "tanh":
         options["other_act"] = TANH
     # MONAI computes the generalized Dice weights, and its focal loss altogether, in float32
@@ -586,3 +587,42 @@ def test_nt_xent_groups_by_their_definition():
 def test_bad_group_inputs_raise(args, kwargs, error, match):
     with pytest.raises(error, match=match):
         metric.nt_xent_group_loss(*args, **kwargs)
+
+
+# ============================================================================ Poly-1: where and axis
+
+def test_poly_where_and_axis_by_their_definitions():
+    rng = np.random.default_rng(41)
+    x, labels = rng.normal(0, 2, (5, 4)), rng.integers(0, 4, 5)
+    fn, backward = focal.poly1_cross_entropy, focal.poly1_cross_entropy_backward
+    everything = np.ones((5, 4), dtype=bool)
+    np.testing.assert_allclose(fn(x, labels, where=everything, reduction="none"), fn(x, labels, reduction="none"),
+                               rtol=1e-15)
+    # an excluded class is a class that is not there
+    keep = np.array([True, True, False, True])
+    labels = np.array([0, 1, 3, 3, 0])
+    np.testing.assert_allclose(fn(x, labels, where=keep, reduction="none"),
+                               fn(x[:, keep], np.array([0, 1, 2, 2, 0]), reduction="none"), rtol=1e-14)
+    g = backward(1.0, x, labels, where=keep)
+    assert np.all(g[:, 2] == 0)
+    np.testing.assert_allclose(g[:, keep], backward(1.0, x[:, keep], np.array([0, 1, 2, 2, 0])), rtol=1e-14)
+    # axis: the classes along another axis, the loss of each position
+    x3, t3 = rng.normal(0, 2, (2, 4, 3)), rng.integers(0, 4, (2, 3))
+    flat = np.moveaxis(x3, 1, -1).reshape(-1, 4)
+    np.testing.assert_allclose(fn(x3, t3, axis=1, reduction="none"), fn(flat, t3.reshape(-1), reduction="none")
+                               .reshape(2, 3), rtol=1e-15)
+    np.testing.assert_allclose(backward(1.0, x3, t3, axis=-2), np.moveaxis(
+        backward(1.0, flat, t3.reshape(-1)).reshape(2, 3, 4) * 1.0, -1, 1), rtol=1e-14)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"where": np.array([[True, False, False]])}, ValueError, "does not broadcast to the input's shape"),
+    ({"where": np.ones((2, 4))}, TypeError, "where must be a boolean mask"),
+    ({"where": np.array([True, True, True, False])[None] & np.array([[True], [False]])}, ValueError,
+     "where excludes every class of a row"),
+    ({"axis": 2}, ValueError, r"axis must name an axis of the input of shape \(2, 4\), got 2"),
+    ({"axis": 0.5}, TypeError, "axis must be an integer"),
+])
+def test_bad_poly_options_raise(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        focal.poly1_cross_entropy(np.zeros((2, 4)), np.array([0, 1]), **kwargs)

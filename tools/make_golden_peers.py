@@ -108,6 +108,15 @@ def optax_dice(peer_options: dict, per_class: bool):
     return call
 
 
+def optax_poly(peer_options: dict):
+    """optax's ``poly_loss_cross_entropy``: its output is losslab's 'none', its mean losslab's 'mean'."""
+    def call(x, t, reduction):
+        opts = {k: jnp.asarray(o) if isinstance(o, np.ndarray) else o for k, o in peer_options.items()}
+        out = optax.losses.poly_loss_cross_entropy(x, t, **opts)
+        return out if reduction == "none" else jnp.mean(out)
+    return call
+
+
 def optax_ntxent(temperature: float):
     def call(e, labels, reduction):
         return optax.losses.ntxent(e, labels, temperature=temperature)
@@ -231,6 +240,23 @@ def cases(rng):
         add("SigmoidFocalLoss", "focal.sigmoid_focal_loss", monai_sigmoid_focal(peer),
             f"MONAI {monai.__version__} FocalLoss({', '.join(f'{k}={o!r}' for k, o in peer.items())}) in float32",
             (focal_x, hard), dict({"alpha": -1.0}, **ours))
+    # optax's Poly-1 with where (a class mask) and axis
+    px = rng.normal(0, 2, (5, 4))
+    pt = rng.dirichlet(np.ones(4), size=5)
+    mask = np.ones((5, 4), dtype=bool)
+    mask[0, 3] = mask[2, 0] = mask[4, 1] = False
+    kx = rng.normal(0, 2, (2, 4, 3))
+    kt = np.moveaxis(np.eye(4)[rng.integers(0, 4, (2, 3))], -1, 1).copy()
+    for peer, ours, inputs in (
+            ({"epsilon": 2.0, "where": mask}, {"epsilon": 2.0, "where": mask}, (px, pt)),
+            ({"epsilon": -1.0, "where": mask[:1]}, {"epsilon": -1.0, "where": mask[:1]}, (px, pt)),
+            ({"epsilon": 1.0, "axis": 1}, {"epsilon": 1.0, "axis": 1}, (kx, kt)),
+            ({"epsilon": 2.0, "axis": 1, "where": np.array([True, True, False, True])[None, :, None]},
+             {"epsilon": 2.0, "axis": 1, "where": np.array([True, True, False, True])[None, :, None]}, (kx, kt))):
+        shown = {k: ("mask" if isinstance(o, np.ndarray) else o) for k, o in peer.items()}
+        add("PolyLoss", "focal.poly1_cross_entropy", optax_poly(peer),
+            f"optax {optax.__version__} poly_loss_cross_entropy({', '.join(f'{k}={o!r}' for k, o in shown.items())})",
+            inputs, ours)
     # optax's ntxent with group labels: several views of a sample, an anchor without a positive
     for temperature, labels in ((0.1, [0, 1, 2, 0, 1, 2]), (0.5, [3, 3, 3, 7, 7, 1]), (1.0, [0, 0, 1, 1, 1, 2])):
         add("NTXentGroupLoss", "metric.nt_xent_group_loss", optax_ntxent(temperature),

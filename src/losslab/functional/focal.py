@@ -325,16 +325,62 @@ def focal_loss_backward(dout, input, target, *, gamma: float = 2.0, weight=None,
 
 # --------------------------------------------------------------------------- Poly-1 cross-entropy
 
-def _poly_setup(input, target, epsilon, reduction):
+def _poly_setup(input, target, epsilon, reduction, where=None, axis=-1):
+    """``(x, q, xp, keep, batch_shape, axis)``: logits ``x`` (M, C) with the classes last, the target distribution
+    ``q`` (M, C) (0 where ``where`` excludes a class), ``keep`` the (M, C) mask or None, and how to put the
+    unreduced loss (``batch_shape``) and the gradient (class ``axis``) back."""
     xp = xpa.namespace(input, target, names=("input", "target"))
-    x = logits_2d(input)
-    q = v.as_class_distribution(target, x, xp)
     v.check_reduction(reduction)
     v.check_scalar(epsilon, "epsilon")
-    return x, q, xp
+    v.check_scalar(axis, "axis", integer=True)
+    if where is None and axis in (-1, 1) and getattr(input, "ndim", np.ndim(input)) == 2:  # optax's (N, C) layout
+        x = logits_2d(input)
+        return x, v.as_class_distribution(target, x, xp), xp, None, (x.shape[0],), -1
+    x = v.as_float_array(input, "input")
+    if x.ndim < 2:
+        raise ValueError(f"input must be a 2-D array of logits of shape (N, C), or (N, ..., C, ...) with the "
+                         f"classes along axis, got an array of shape {tuple(x.shape)}")
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"axis must name an axis of the input of shape {tuple(x.shape)}, got {axis}")
+    axis %= x.ndim
+    if x.shape[axis] == 0:
+        raise ValueError(f"input must have at least one class along axis {axis}, got shape {tuple(x.shape)}")
+    t = xpa.asarray(target, xp, x)
+    moved = xpa.moveaxis(x, axis, -1, xp)
+    batch_shape, num_classes = tuple(moved.shape[:-1]), moved.shape[-1]
+    x2 = xp.reshape(moved, (-1, num_classes))
+    if tuple(t.shape) == tuple(x.shape):
+        t = xp.reshape(xpa.moveaxis(t, axis, -1, xp), (-1, num_classes))
+    elif tuple(t.shape) == batch_shape:
+        t = xp.reshape(t, (-1,))
+    else:
+        raise ValueError(f"target must have shape {batch_shape} (class indices; the input's shape without axis "
+                         f"{axis}) or the input's shape {tuple(x.shape)} (class probabilities), got {tuple(t.shape)}")
+    q = v.as_class_distribution(t, x2, xp)
+    keep = None
+    if where is not None:
+        mask = xpa.asarray(where, xp, x, name="where")
+        if not xpa.has_kind(mask, "b", xp):
+            raise TypeError(f"where must be a boolean mask, got {xpa.describe(mask)}")
+        try:
+            mask = xp.broadcast_to(mask, tuple(x.shape))
+        except (ValueError, RuntimeError):
+            raise ValueError(f"where of shape {tuple(mask.shape)} does not broadcast to the input's shape "
+                             f"{tuple(x.shape)}") from None
+        keep = xp.reshape(xpa.moveaxis(mask, axis, -1, xp), (-1, num_classes))
+
+        def some_class(values, start):
+            empty = ~xp.any(values, axis=1)
+            if xpa.any_true(empty):
+                raise ValueError("where excludes every class of a row: its softmax is undefined")
+        keep = xpa.check_values(keep, some_class)
+        x2 = xp.where(keep, x2, xpa.typed(-math.inf, x2, xp))   # an excluded class leaves the softmax
+        q = xp.where(keep, q, xpa.typed(0.0, q, xp))              # and both sums
+    return x2, q, xp, keep, batch_shape, axis
 
 
-def poly1_cross_entropy(input, target, *, epsilon: float = 2.0, reduction: v.Reduction = "mean"):
+def poly1_cross_entropy(input, target, *, epsilon: float = 2.0, reduction: v.Reduction = "mean", where=None,
+                        axis: int = -1):
     r"""Poly-1 cross-entropy, as ``optax.losses.poly_loss_cross_entropy`` (Leng et al. 2022, "PolyLoss").
 
     With :math:`p = \operatorname{softmax}(x_n)` and target distribution :math:`y_n`
@@ -353,8 +399,15 @@ def poly1_cross_entropy(input, target, *, epsilon: float = 2.0, reduction: v.Red
     ``epsilon = 0`` is softmax cross-entropy; the paper recommends 2 for ImageNet
     classification and -1 for detection. ``'mean'`` divides by N.
 
-    Shapes: ``input`` (N, C) logits; ``target`` integer class indices (N,) or class
-    probabilities (N, C) (values >= 0; normalisation is not checked, as in optax).
+    optax's ``axis`` and ``where`` (optax 0.2.8): ``axis`` (an int) names the class axis of an
+    input of any rank >= 2 (the loss has the input's shape without it; 'mean' averages over
+    all of it); ``where``, a boolean mask that broadcasts to the input, leaves the classes it
+    excludes out of the softmax and of both sums (their logits and targets play no part, their
+    gradient is 0). A row without any class raises (optax's softmax is NaN there).
+
+    Shapes: ``input`` (N, C) logits (or any shape, classes along ``axis``); ``target``
+    integer class indices (N,) or class probabilities (N, C) (values >= 0; normalisation
+    is not checked, as in optax).
     Output: a scalar, or (N,) for ``reduction='none'``. Raises ``TypeError`` for a
     non-float input or float targets of the index shape,
     :class:`~losslab._validation.ClassIndexError` for a label outside [0, C), and
@@ -364,15 +417,15 @@ def poly1_cross_entropy(input, target, *, epsilon: float = 2.0, reduction: v.Red
     >>> poly1_cross_entropy(np.array([[0.0, 0.0], [2.0, 0.0]]), np.array([0, 0]), reduction="none").round(6)
     array([1.693147, 0.365334])
     """
-    x, q, xp = _poly_setup(input, target, epsilon, reduction)
+    x, q, xp, _, batch_shape, _ = _poly_setup(input, target, epsilon, reduction, where, axis)
     logp = log_softmax(x, axis=1)
     ce = -weighted_sum(q, logp, 1, xp)  # a class of logit -inf and target 0 adds 0
     one_minus_pt = xp.sum(q * (1 - xp.exp(logp)), axis=1)
-    return reduce(xpa.astype(ce + epsilon * one_minus_pt, x.dtype, xp), reduction)
+    return reduce(xp.reshape(xpa.astype(ce + epsilon * one_minus_pt, x.dtype, xp), batch_shape), reduction)
 
 
-def poly1_cross_entropy_backward(dout, input, target, *, epsilon: float = 2.0,
-                                 reduction: v.Reduction = "mean") -> np.ndarray:
+def poly1_cross_entropy_backward(dout, input, target, *, epsilon: float = 2.0, reduction: v.Reduction = "mean",
+                                 where=None, axis: int = -1) -> np.ndarray:
     """Gradient of :func:`poly1_cross_entropy` with respect to ``input``:
     ``(sum y) p - y + eps p (p_t - y)``, times ``g``.
 
@@ -380,10 +433,14 @@ def poly1_cross_entropy_backward(dout, input, target, *, epsilon: float = 2.0,
     >>> poly1_cross_entropy_backward(1.0, np.array([[0.0, 0.0]]), np.array([0]), reduction="sum")
     array([[-1.,  1.]])
     """
-    x, q, xp = _poly_setup(input, target, epsilon, reduction)
-    g = upstream(dout, (x.shape[0],), x.dtype, reduction, like=x)
-    g = xp.broadcast_to(g, (x.shape[0],))[:, None, ...]
-    p = xp.exp(log_softmax(x, axis=1))
+    x, q, xp, keep, batch_shape, axis = _poly_setup(input, target, epsilon, reduction, where, axis)
+    g = upstream(dout, batch_shape, x.dtype, reduction, like=x)
+    g = xp.reshape(xp.broadcast_to(g, batch_shape), (-1,))[:, None, ...]
+    p = xp.exp(log_softmax(x, axis=1))   # 0 on an excluded class
     p_t = xp.sum(q * p, axis=1, keepdims=True)
     local = xp.sum(q, axis=1, keepdims=True) * p - q + epsilon * p * (p_t - q)
-    return xpa.astype(local * g, x.dtype, xp)
+    grad = xpa.astype(local * g, x.dtype, xp)
+    if keep is None and len(batch_shape) == 1:
+        return grad
+    grad = xp.reshape(grad, batch_shape + (x.shape[1],))
+    return xpa.moveaxis(grad, -1, axis, xp)

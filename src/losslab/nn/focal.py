@@ -97,6 +97,17 @@ def _poly_cases(rng) -> list[Case]:
                           (rng.normal(0, 2, (n, c)), rng.integers(0, c, n))))
         cases.append(Case(f"probs,epsilon={epsilon}", {"epsilon": epsilon},
                           (rng.normal(0, 2, (n, c)), rng.dirichlet(np.ones(c), size=n))))
+    # optax's where (a class mask) and axis (the classes along another axis)
+    where = np.ones((n, c), dtype=bool)
+    where[0, 3] = where[2, 0] = where[4, 1] = False
+    labels = rng.integers(0, c, n)
+    labels[0], labels[2] = 1, 2
+    cases.append(Case("where,index", {"where": where}, (rng.normal(0, 2, (n, c)), labels)))
+    cases.append(Case("where,probs,epsilon=-1", {"where": where, "epsilon": -1.0},
+                      (rng.normal(0, 2, (n, c)), rng.dirichlet(np.ones(c), size=n))))
+    cases.append(Case("axis=1,kdim", {"axis": 1}, (rng.normal(0, 2, (2, c, 3)), rng.integers(0, c, (2, 3)))))
+    cases.append(Case("axis=0,probs,where", {"axis": 0, "where": np.array([True, False, True, True])[:, None]},
+                      (rng.normal(0, 2, (c, 3)), rng.dirichlet(np.ones(c), size=3).T.copy())))
     return cases
 
 
@@ -110,4 +121,5 @@ class PolyLoss(Loss):
 
     _function = staticmethod(F.poly1_cross_entropy)
     _backward = staticmethod(F.poly1_cross_entropy_backward)
-    _options = (scalar("epsilon", 2.0, positional=True), reduction())
+    _options = (scalar("epsilon", 2.0, positional=True), reduction(), array("where"),
+                scalar("axis", -1, integer=True))
