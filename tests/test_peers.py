@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from losslab.functional import focal, metric, segmentation
+from losslab.functional import focal, metric, robust, segmentation, sparse
 from losslab.gradcheck import numerical_gradient
 
 PEERS_GOLDEN = Path(__file__).parent / "golden" / "peers_golden.npz"
@@ -41,7 +41,8 @@ def test_golden_file_covers_every_peer():
     references = " ".join(p.values[0]["reference"] for p in GOLDEN)
     for peer in ("MONAI 1.6.1 DiceLoss", "MONAI 1.6.1 TverskyLoss", "MONAI 1.6.1 GeneralizedDiceLoss",
                  "kornia 0.9.0 dice_loss", "optax 0.2.8 dice_loss", "kornia 0.9.0 binary_focal_loss_with_logits",
-                 "MONAI 1.6.1 FocalLoss", "optax 0.2.8 ntxent", "optax 0.2.8 poly_loss_cross_entropy"):
+                 "MONAI 1.6.1 FocalLoss", "optax 0.2.8 ntxent", "optax 0.2.8 poly_loss_cross_entropy",
+                 "optax 0.2.8 projections.projection_simplex"):
         assert peer in references
 
 
@@ -61,8 +62,10 @@ def test_matches_the_peer_library(entry, get, dtype):
     tol = dict(rtol=1e-4, atol=1e-6) if dtype == "float32" or "float32" in entry["reference"] else (
         dict(rtol=1e-6, atol=1e-9) if entry["loss"] == "GeneralizedDiceLoss" else dict(rtol=1e-9, atol=1e-12))
     for res in entry["results"]:
-        out = fn(*inputs, **options, reduction=res["reduction"])
-        grad = backward(get(res["dout"]).astype(dtype), *inputs, **options, reduction=res["reduction"])
+        if res["reduction"] is not None:   # a loss; else a mapping (sparsemax)
+            options["reduction"] = res["reduction"]
+        out = fn(*inputs, **options)
+        grad = backward(get(res["dout"]).astype(dtype), *inputs, **options)
         np.testing.assert_allclose(out, get(res["out"]), **tol, err_msg=entry["reference"])
         np.testing.assert_allclose(grad, get(res["grad"]), **tol, err_msg=entry["reference"])
         assert np.asarray(out).dtype == np.dtype(dtype) and grad.dtype == np.dtype(dtype)
@@ -626,3 +629,61 @@ def test_poly_where_and_axis_by_their_definitions():
 def test_bad_poly_options_raise(kwargs, error, match):
     with pytest.raises(error, match=match):
         focal.poly1_cross_entropy(np.zeros((2, 4)), np.array([0, 1]), **kwargs)
+
+
+# ============================================================================ Charbonnier weight, sparsemax scale
+
+def basicsr_charbonnier(pred, target, weight, eps, reduction):
+    """BasicSR 1.4's ``charbonnier_loss`` under ``@weighted_loss`` (basicsr/losses/loss_util.py,
+    ``weight_reduce_loss``): ``sqrt(d^2 + eps)`` times the weight; 'mean' divides by the summed weights,
+    a weight with one channel counted once per channel."""
+    loss = np.sqrt((pred - target) ** 2 + eps) * weight
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return loss.sum()
+    total = weight.sum() if weight.shape[1] > 1 else weight.sum() * loss.shape[1]
+    return loss.sum() / total
+
+
+@pytest.mark.parametrize("weight_shape", [(2, 3, 4, 4), (2, 1, 4, 4)])
+@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
+def test_charbonnier_weight_matches_basicsr_transcribed(weight_shape, reduction):
+    rng = np.random.default_rng(51)
+    pred, target = rng.normal(0, 1, (2, 3, 4, 4)), rng.normal(0, 1, (2, 3, 4, 4))
+    weight = rng.uniform(0, 2, weight_shape)
+    eps = 1e-6  # BasicSR's eps is added unsquared: losslab's eps is its square root
+    want = basicsr_charbonnier(pred, target, weight, eps, reduction)
+    got = robust.charbonnier_loss(pred, target, eps=eps ** 0.5, weight=weight, reduction=reduction)
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+    dout = rng.uniform(0.5, 1.5, np.shape(want))
+    numeric = numerical_gradient(lambda a: float(np.sum(dout * basicsr_charbonnier(a, target, weight, eps,
+                                                                                   reduction))), pred, h=1e-5)
+    np.testing.assert_allclose(robust.charbonnier_loss_backward(dout, pred, target, eps=eps ** 0.5, weight=weight,
+                                                                reduction=reduction), numeric, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("weight, error, match", [
+    (np.ones((2, 2)), ValueError, r"weight of shape \(2, 2\) does not broadcast to the input's shape \(2, 3\)"),
+    (-np.ones(3), ValueError, "weight must hold values >= 0, got -1.0"),
+    (np.zeros(3), ValueError, "weight sums to 0"),
+])
+def test_bad_charbonnier_weight_raises(weight, error, match):
+    with pytest.raises(error, match=match):
+        robust.charbonnier_loss(np.zeros((2, 3)), np.ones((2, 3)), weight=weight)
+
+
+def test_sparsemax_scale_is_a_scaled_simplex():
+    rng = np.random.default_rng(52)
+    x = rng.normal(0, 1, (4, 5))
+    for scale in (0.25, 1.0, 4.0):
+        p = sparse.sparsemax(x, scale=scale)
+        np.testing.assert_allclose(p.sum(axis=1), scale, rtol=1e-14)
+        assert np.all(p >= 0)
+        np.testing.assert_allclose(p, scale * sparse.sparsemax(x / scale), rtol=1e-15)
+        dout = rng.normal(0, 1, x.shape)
+        numeric = numerical_gradient(lambda a, d=dout, s=scale: float(np.sum(d * sparse.sparsemax(a, 0, scale=s))), x,
+                                     h=1e-6)
+        np.testing.assert_allclose(sparse.sparsemax_backward(dout, x, 0, scale=scale), numeric, rtol=1e-6, atol=1e-9)
+    with pytest.raises(ValueError, match="scale must lie in"):
+        sparse.sparsemax(x, scale=0.0)

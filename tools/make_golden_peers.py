@@ -117,6 +117,13 @@ def optax_poly(peer_options: dict):
     return call
 
 
+def optax_projection_simplex(scale: float):
+    """optax's ``projection_simplex(row, scale)`` on each row (losslab's ``sparsemax(x, -1, scale=scale)``)."""
+    def call(x, reduction):
+        return jax.vmap(lambda row: optax.projections.projection_simplex(row, scale))(x)
+    return call
+
+
 def optax_ntxent(temperature: float):
     def call(e, labels, reduction):
         return optax.losses.ntxent(e, labels, temperature=temperature)
@@ -257,6 +264,11 @@ def cases(rng):
         add("PolyLoss", "focal.poly1_cross_entropy", optax_poly(peer),
             f"optax {optax.__version__} poly_loss_cross_entropy({', '.join(f'{k}={o!r}' for k, o in shown.items())})",
             inputs, ours)
+    # optax's projection_simplex with a scale: sparsemax onto {p >= 0, sum p = scale}
+    for scale in (0.5, 3.0):
+        add("sparsemax", "sparse.sparsemax", optax_projection_simplex(scale),
+            f"optax {optax.__version__} projections.projection_simplex(row, scale={scale}) on each row",
+            (rng.normal(0, 1, (5, 4)),), {"scale": scale}, (None,))
     # optax's ntxent with group labels: several views of a sample, an anchor without a positive
     for temperature, labels in ((0.1, [0, 1, 2, 0, 1, 2]), (0.5, [3, 3, 3, 7, 7, 1]), (1.0, [0, 0, 1, 1, 1, 2])):
         add("NTXentGroupLoss", "metric.nt_xent_group_loss", optax_ntxent(temperature),
@@ -265,14 +277,15 @@ def cases(rng):
     return out
 
 
-def _run(call, x, t, reduction, dout_rng):
-    """(out, dout, grad) of the peer's call, by torch's autograd or jax.vjp."""
+def _run(call, x, *rest, dout_rng):
+    """(out, dout, grad) of the peer's call on (input, target) or (input,), by torch's autograd or jax.vjp."""
+    *t, reduction = rest
     if "optax" in call.__qualname__:
-        out, vjp = jax.vjp(lambda a: call(a, jnp.asarray(t), reduction), jnp.asarray(x))
+        out, vjp = jax.vjp(lambda a: call(a, *(jnp.asarray(b) for b in t), reduction), jnp.asarray(x))
         dout = dout_rng.uniform(0.5, 1.5, out.shape)
         return np.asarray(out), dout, np.asarray(vjp(jnp.asarray(dout))[0])
     xt = torch.from_numpy(x.copy()).requires_grad_(True)
-    out = call(xt, torch.from_numpy(t), reduction)
+    out = call(xt, *(torch.from_numpy(b) for b in t), reduction)
     dout = dout_rng.uniform(0.5, 1.5, tuple(out.shape))
     out.backward(torch.from_numpy(dout))
     return out.detach().numpy(), dout, xt.grad.numpy()
@@ -289,7 +302,7 @@ def main() -> None:
                  "array_options": {k: pack.add(o) for k, o in options.items() if isinstance(o, np.ndarray)},
                  "results": []}
         for reduction in reductions:
-            out, dout, grad = _run(call, *inputs, reduction, dout_rng)
+            out, dout, grad = _run(call, *inputs, reduction, dout_rng=dout_rng)
             entry["results"].append({"reduction": reduction, "dout": pack.add(dout), "out": pack.add(out),
                                      "grad": pack.add(grad)})
         index.append(entry)
