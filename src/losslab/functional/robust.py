@@ -209,7 +209,7 @@ def charbonnier_loss(input, target, *, eps: float = 1e-3, reduction: v.Reduction
     >>> import numpy as np
     >>> charbonnier_loss(np.array([3.0, 0.0]), np.array([0.0, 0.0]), eps=4.0, reduction="none")
     array([5., 4.])
-    >>> charbonnier_loss(np.array([3.0, 0.0]), np.array([0.0, 0.0]), eps=4.0, weight=np.array([3.0, 1.0]))
+    >>> float(charbonnier_loss(np.array([3.0, 0.0]), np.array([0.0, 0.0]), eps=4.0, weight=np.array([3.0, 1.0])))
     4.75
     """
     x, t, xp = _pair(input, target, reduction)

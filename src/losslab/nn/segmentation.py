@@ -46,13 +46,13 @@ def _average(value) -> str:
     return F.check_choice(value, "average", F.AVERAGES)
 
 
-def bump(x):
+def _bump(x):
     """``1 / (1 + x^2)``: an elementwise activation onto (0, 1] (an ``other_act`` of the sample cases)."""
     return 1 / (1 + x * x)
 
 
-def bump_derivative(x):
-    """The derivative of :func:`bump`, ``-2 x / (1 + x^2)^2``."""
+def _bump_derivative(x):
+    """The derivative of :func:`_bump`, ``-2 x / (1 + x^2)^2``."""
     d = 1 + x * x
     return -2 * x / (d * d)
 
@@ -81,7 +81,7 @@ def _peer_cases(kind: str):
             Case("include_background=False,softmax", {"include_background": False, "softmax": True}, (scores, labels)),
             Case("include_background=False,probs", {"include_background": False}, (probs, onehot)),
             Case("sigmoid,multi-label", {"sigmoid": True}, (scores, multilabel)),
-            Case("other_act", {"other_act": (bump, bump_derivative)}, (scores, multilabel)),
+            Case("other_act", {"other_act": (_bump, _bump_derivative)}, (scores, multilabel)),
             Case("batch,logits", {"batch": True, "logits": True}, (scores, labels)),
             Case("batch,sigmoid,C=1", {"batch": True, "sigmoid": True}, (scores[:, :1], labels % 2)),
             Case("smooth_nr=0,smooth_dr=1e-5", {"smooth_nr": 0.0, "smooth_dr": 1e-5}, (probs, onehot)),
@@ -109,8 +109,7 @@ def _peer_cases(kind: str):
                 Case("micro", {"average": "micro", "logits": True, "smooth_nr": 0.0, "smooth_dr": 1e-8},
                      (scores, labels)),
                 Case("micro,weight", {"average": "micro", "weight": np.array([0.2, 1.0, 3.0]), "logits": True,
-                                             "ignore_index": -1},
-                     (scores, ignored)),
+                                      "ignore_index": -1}, (scores, ignored)),
             ]
         if kind == "tversky":
             cases.append(Case("soft_label,alpha=0.3,beta=0.7", {"soft_label": True, "alpha": 0.3, "beta": 0.7},
