@@ -30,6 +30,7 @@ DOCS = Path(__file__).resolve().parent
 # Losses beyond torch.nn: the library a reader would otherwise reach for.
 PEERS = {
     "NTXentLoss": "`optax.losses.ntxent` (JAX); SimCLR's NT-Xent",
+    "NTXentGroupLoss": "`optax.losses.ntxent(embeddings, labels)` (JAX); supervised contrastive (Khosla et al. 2020)",
     "ContrastiveLoss": "`pytorch_metric_learning.losses.ContrastiveLoss` (margin form of Hadsell et al. 2006)",
     "SigmoidFocalLoss": "`torchvision.ops.sigmoid_focal_loss`",
     "FocalLoss": "`monai.losses.FocalLoss` (softmax form); Lin et al. 2017",

@@ -375,5 +375,6 @@ def test_classes_hold_their_options_and_weight_stays_positional():
     w = np.array([1.0, 2.0, 3.0])
     loss = FocalLoss(w, gamma=1.0, ignore_index=2)
     assert loss.options()["weight"] is w and loss.options()["gamma"] == 1.0
-    assert repr(SigmoidFocalLoss(0.5, 1.0)) == "SigmoidFocalLoss(alpha=0.5, gamma=1.0, reduction='mean')"
-    assert repr(PolyLoss(1.0)) == "PolyLoss(epsilon=1.0, reduction='mean')"
+    assert repr(SigmoidFocalLoss(0.5, 1.0)) == ("SigmoidFocalLoss(alpha=0.5, gamma=1.0, reduction='mean', weight=None, "
+                                                "pos_weight=None, ignore_index=None, include_background=True)")
+    assert repr(PolyLoss(1.0)) == "PolyLoss(epsilon=1.0, reduction='mean', where=None, axis=-1)"

@@ -257,6 +257,11 @@ def _two_views(rng: np.random.Generator) -> tuple:
     return rng.normal(0, 1, (n, d)), rng.normal(0, 1, (n, d))
 
 
+def _groups(rng: np.random.Generator) -> tuple:
+    m, d = int(rng.integers(4, 8)), int(rng.integers(2, 5))
+    return rng.normal(0, 1, (m, d)), rng.integers(0, 3, m)  # 3 labels over 4 or more: a positive pair
+
+
 def _ranking(rng: np.random.Generator) -> tuple:
     n = int(rng.integers(2, 8))
     x1, x2 = rng.normal(0, 1, n), rng.normal(0, 1, n)
@@ -637,6 +642,27 @@ DERIVATIONS: dict[str, Derivation] = {
             "G": "(softmax(S) - onehot((np.arange(M) + M // 2) % M, M)) / M",
             "u_bar": "(G + G.T) @ u / temperature",
             "de": "(u_bar - np.sum(u * u_bar, axis=1, keepdims=True) * u) / rownorm(e)",
+        },
+    ),
+    "NTXentGroupLoss": Derivation(
+        "`temperature=0.5`, `reduction='mean'` (over the positive pairs)",
+        ("E", "lab"),
+        _groups,
+        _steps("NTXentGroupLoss"),
+        {"embeddings": "de"},
+        call={"temperature": 0.5, "reduction": "mean"},
+        let={
+            "M": "len(E)",
+            "u": "E / rownorm(E)",
+            "S": "u @ u.T / temperature",
+            "Pos": "(lab[:, None] == lab[None, :]) & ~np.eye(M, dtype=bool)",
+            "Neg": "lab[:, None] != lab[None, :]",
+            "X": "np.exp(S)",
+            "D": "np.where(Pos, X + np.where(Neg, X, 0).sum(axis=1, keepdims=True), 1)",
+            "G": "(np.where(Pos, X / D - 1, 0) + np.where(Neg, X * np.where(Pos, 1 / D, 0).sum(axis=1, keepdims=True),"
+                 " 0)) / Pos.sum()",
+            "u_bar": "(G + G.T) @ u / temperature",
+            "de": "(u_bar - np.sum(u * u_bar, axis=1, keepdims=True) * u) / rownorm(E)",
         },
     ),
 }

@@ -466,3 +466,111 @@ def nt_xent_loss_backward(dout, view1, view2, *, temperature: float = 0.07,
     radial = xp.where(unclipped, xp.sum(u * gu, axis=1, keepdims=True), 0)
     ge = xpa.astype((gu - radial * u) / n, z1.dtype, xp)
     return ge[: m // 2, ...], ge[m // 2:, ...]
+
+
+# --------------------------------------------------------------------------- NT-Xent with group labels (optax)
+
+def _group_parts(embeddings, labels, temperature, reduction):
+    """``(e, u, n, unclipped, s, positive, negative, top, loss, pairs)`` of :func:`nt_xent_group_loss`."""
+    e = v.as_float_array(embeddings, "embeddings")
+    if not isinstance(e, np.ndarray):
+        raise TypeError(f"embeddings must be a NumPy array, got {type(embeddings).__name__}")
+    v.check_ndim(e, "embeddings", (2,), "a 2-D (B, D) batch of embeddings")
+    lab = np.asarray(labels)
+    if lab.dtype.kind not in "iub":
+        raise TypeError(f"labels must hold integer group labels, got dtype {lab.dtype}")
+    if lab.shape != e.shape[:1]:
+        raise ValueError(f"labels must have shape {e.shape[:1]} (one group label per embedding), "
+                         f"got {lab.shape}")
+    v.check_scalar(temperature, "temperature", low=0.0, low_open=True)
+    v.check_reduction(reduction)
+    m = e.shape[0]
+    norm = pnorm(e, 2, np)[:, None]
+    floor = np.sqrt(np.finfo(e.dtype).eps).astype(e.dtype)
+    n = np.maximum(norm, floor)
+    infinite = np.isinf(n)
+    u = np.where(infinite, pnorm_grad(e, norm[:, 0], 2, np), e / np.where(infinite, 1, n))
+    s = (u @ u.T) / e.dtype.type(temperature)
+    same = lab[:, None] == lab[None, :]
+    eye = np.eye(m, dtype=bool)
+    positive, negative = same & ~eye, ~same
+    pairs = int(positive.sum())
+    if reduction == "mean" and pairs == 0:
+        raise ValueError("labels give no positive pair (no two embeddings share a group label): the 'mean' over "
+                         "positive pairs is undefined; pass reduction='sum' or 'none'")
+    # each row shifted by its maximum over the other embeddings (optax's order): no overflow, no cancellation
+    s_off = np.where(eye, -np.inf, s)
+    top = s_off.max(axis=1, keepdims=True) if m > 1 else np.zeros((m, 1), e.dtype)
+    ex = np.exp(s_off - top)
+    z = np.where(negative, ex, 0).sum(axis=1, keepdims=True)   # the negatives of each anchor
+    # pair (i, j): -log(e^{s_ij} / (e^{s_ij} + sum_k neg e^{s_ik})) = log(e^{s_ij - top} + z) - (s_ij - top)
+    with np.errstate(divide="ignore"):
+        terms = np.log(np.where(positive, ex, 1) + z) - np.where(positive, s - top, 0)
+    loss = np.where(positive, terms, 0).sum(axis=1).astype(e.dtype)
+    return e, u, n, norm > floor, ex, positive, negative, z, loss, pairs
+
+
+def nt_xent_group_loss(embeddings, labels, *, temperature: float = 0.07, reduction: v.Reduction = "mean"):
+    r"""NT-Xent with group labels, as ``optax.losses.ntxent(embeddings, labels, temperature)``.
+
+    The embeddings are normalised as in :func:`nt_xent_loss` and compared by
+    :math:`s_{ik} = u_i \cdot u_k / \tau`. Embeddings with the same label are positives of
+    each other (several views of one sample, or the samples of one class: supervised
+    contrastive learning, Khosla et al. 2020), the others negatives :math:`N(i)`. Each
+    positive pair :math:`(i, j)`, :math:`j \in P(i)`, is one softmax against anchor
+    :math:`i`'s negatives:
+
+    .. math:: \ell_i = \sum_{j \in P(i)} -\log \frac{e^{s_{ij}}}{e^{s_{ij}} + \sum_{k \in N(i)} e^{s_{ik}}},
+              \qquad \text{'mean'} = \frac{\sum_i \ell_i}{\sum_i |P(i)|}
+
+    .. math:: \frac{\partial \ell_i}{\partial s_{ij}} = \frac{e^{s_{ij}}}{D_{ij}} - 1 \;(j \in P(i)), \qquad
+              \frac{\partial \ell_i}{\partial s_{ik}} = \sum_{j \in P(i)} \frac{e^{s_{ik}}}{D_{ij}} \;(k \in N(i))
+
+    with :math:`D_{ij} = e^{s_{ij}} + \sum_{k \in N(i)} e^{s_{ik}}`; then through the
+    similarities and the normalisation as :func:`nt_xent_loss`. This is optax 0.2.8's
+    ``ntxent``: ``'mean'`` is its value, the average over the positive pairs; an anchor
+    without a positive adds 0 (and still serves as a negative). ``'none'`` gives
+    :math:`\ell_i` per anchor (B,), ``'sum'`` their total. The other positives of an anchor
+    are not in its denominators (optax's and pytorch-metric-learning's convention; SupCon's
+    "out" loss puts them there). With labels ``[0, 1, ..., N-1, 0, 1, ..., N-1]`` over
+    ``[view1; view2]`` it is :func:`nt_xent_loss`. NumPy arrays only.
+
+    Shapes: ``embeddings`` (B, D); ``labels`` integer (B,). Raises ``ValueError`` on other
+    shapes, a temperature <= 0, an unknown reduction, or ``'mean'`` over a batch without a
+    positive pair (optax returns NaN there); ``TypeError`` on a non-float input or
+    non-integer labels.
+
+    >>> import numpy as np
+    >>> e = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0]])
+    >>> # anchors 0 and 1: positive cos 1, one negative cos 0: log(e + 1) - 1; anchor 2 has no positive
+    >>> nt_xent_group_loss(e, np.array([0, 0, 1]), temperature=1.0, reduction="none").round(6)
+    array([0.313262, 0.313262, 0.      ])
+    """
+    *_, loss, pairs = _group_parts(embeddings, labels, temperature, reduction)
+    return reduce(loss, reduction, denominator=pairs)
+
+
+def nt_xent_group_loss_backward(dout, embeddings, labels, *, temperature: float = 0.07,
+                                reduction: v.Reduction = "mean") -> np.ndarray:
+    """Gradient of :func:`nt_xent_group_loss` with respect to ``embeddings``.
+
+    >>> import numpy as np
+    >>> e = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0]])
+    >>> nt_xent_group_loss_backward(1.0, e, np.array([0, 0, 1]), temperature=1.0, reduction="sum").round(6)
+    array([[0.      , 0.268941],
+           [0.      , 0.134471],
+           [0.537883, 0.      ]])
+    """
+    e, u, n, unclipped, ex, positive, negative, z, loss, pairs = _group_parts(embeddings, labels, temperature,
+                                                                                reduction)
+    g = np.broadcast_to(upstream(dout, tuple(loss.shape), e.dtype, reduction, denominator=pairs, like=e),
+                        loss.shape)[:, None]
+    inv = np.where(positive, 1 / (np.where(positive, ex, 1) + z), 0)   # 1 / D_ij, relative to the row's maximum
+    ds = np.where(positive, ex * inv - 1, 0) + np.where(negative, ex * inv.sum(axis=1, keepdims=True), 0)
+    ds = ds * g
+    gu = ((ds + ds.T) @ u) / e.dtype.type(temperature)
+    radial = np.where(unclipped, np.sum(u * gu, axis=1, keepdims=True), 0)
+    return ((gu - radial * u) / n).astype(e.dtype)
+
+
+__all__ += ["nt_xent_group_loss", "nt_xent_group_loss_backward"]

@@ -162,7 +162,25 @@ def quantile_loss_backward(dout, input, target, *, quantiles, reduction: v.Reduc
 
 # --------------------------------------------------------------------------- Charbonnier
 
-def charbonnier_loss(input, target, *, eps: float = 1e-3, reduction: v.Reduction = "mean"):
+def _charbonnier_weight(weight, x, reduction, xp):
+    """``(w, denominator)``: the element-wise ``weight`` (>= 0, broadcast to the input) or None, and the 'mean'
+    divisor (BasicSR's: the sum of the broadcast weights)."""
+    if weight is None:
+        return None, None
+    w = v.check_broadcastable(weight, "weight", tuple(x.shape), x.dtype, like=x)
+
+    def non_negative(values, start):
+        if xpa.any_true(values < 0):
+            raise ValueError(f"weight must hold values >= 0, got {float(xpa.first_value(values, values < 0))!r}")
+    w = xp.broadcast_to(xpa.check_values(w, non_negative), tuple(x.shape))
+    total = xp.sum(w)
+    if reduction == "mean" and xp is np and total == 0:
+        raise ValueError("weight sums to 0: the weighted 'mean' (sum of w l / sum of w) is undefined; "
+                         "pass reduction='sum' or a nonzero weight")
+    return w, (total if xp is not np else float(total))
+
+
+def charbonnier_loss(input, target, *, eps: float = 1e-3, reduction: v.Reduction = "mean", weight=None):
     r"""Charbonnier loss, a differentiable L1 (Lai et al. 2017, LapSRN; Charbonnier et al. 1994).
 
     With :math:`d = x - t`:
@@ -176,20 +194,35 @@ def charbonnier_loss(input, target, *, eps: float = 1e-3, reduction: v.Reduction
     Barron's general robust loss subtracts the constant. Evaluated as ``hypot(d, eps)``:
     no overflow for any finite ``d``. ``'mean'`` divides by the number of elements.
 
+    ``weight`` (BasicSR 1.4's element-wise ``weight`` of ``CharbonnierLoss.forward(pred,
+    target, weight)``): an array >= 0 that broadcasts to the input (e.g. (N, 1, H, W) for
+    (N, C, H, W)); each term becomes :math:`w_i \ell_i` (and its gradient
+    :math:`w_i\, \partial \ell_i / \partial x_i`), and ``'mean'`` divides by the sum of the
+    broadcast weights, as BasicSR's ``weight_reduce_loss``. BasicSR's ``CharbonnierLoss(
+    loss_weight=a, eps=e)`` is ``a * charbonnier_loss(..., eps=sqrt(e))``.
+
     Shapes: ``input`` any shape, ``target`` the same. ``eps`` > 0 (``eps = 0`` is
     :func:`~losslab.functional.l1_loss`). Raises ``TypeError`` for a non-float input,
-    ``ValueError`` for a shape mismatch, a bad ``eps`` or reduction.
+    ``ValueError`` for a shape mismatch, a bad ``eps`` or reduction, a weight that does not
+    broadcast, is negative, or sums to 0 under ``'mean'``.
 
     >>> import numpy as np
     >>> charbonnier_loss(np.array([3.0, 0.0]), np.array([0.0, 0.0]), eps=4.0, reduction="none")
     array([5., 4.])
+    >>> float(charbonnier_loss(np.array([3.0, 0.0]), np.array([0.0, 0.0]), eps=4.0, weight=np.array([3.0, 1.0])))
+    4.75
     """
     x, t, xp = _pair(input, target, reduction)
     v.check_scalar(eps, "eps", low=0.0, low_open=True)
-    return reduce(xpa.astype(xp.hypot(x - t, xpa.const(eps, x, xp)), x.dtype, xp), reduction)
+    w, denominator = _charbonnier_weight(weight, x, reduction, xp)
+    loss = xpa.astype(xp.hypot(x - t, xpa.const(eps, x, xp)), x.dtype, xp)
+    if w is None:
+        return reduce(loss, reduction)
+    return reduce(xpa.astype(w * loss, x.dtype, xp), reduction, denominator=denominator)
 
 
-def charbonnier_loss_backward(dout, input, target, *, eps: float = 1e-3, reduction: v.Reduction = "mean") -> np.ndarray:
+def charbonnier_loss_backward(dout, input, target, *, eps: float = 1e-3, reduction: v.Reduction = "mean",
+                              weight=None) -> np.ndarray:
     """Gradient of :func:`charbonnier_loss` with respect to ``input``: ``d / sqrt(d^2 + eps^2) * g``.
 
     >>> import numpy as np
@@ -198,7 +231,10 @@ def charbonnier_loss_backward(dout, input, target, *, eps: float = 1e-3, reducti
     """
     x, t, xp = _pair(input, target, reduction)
     v.check_scalar(eps, "eps", low=0.0, low_open=True)
-    g = upstream(dout, x.shape, x.dtype, reduction, like=x)
+    w, denominator = _charbonnier_weight(weight, x, reduction, xp)
+    g = upstream(dout, x.shape, x.dtype, reduction, denominator=denominator, like=x)
+    if w is not None:
+        g = w * g
     with np.errstate(over="ignore"):  # a residual beyond the float range is +-inf, its true value
         d = x - t
     # d / sqrt(d^2 + eps^2) -> sign(d) as |d| -> inf (IEEE's inf / inf would be NaN)

@@ -55,7 +55,7 @@ def _sparsemax_last(z: np.ndarray, xp) -> np.ndarray:
     return xp.maximum(z - tau, 0)
 
 
-def sparsemax(x, axis: int = -1) -> np.ndarray:
+def sparsemax(x, axis: int = -1, *, scale: float = 1.0) -> np.ndarray:
     r"""Sparsemax along ``axis`` (Martins & Astudillo 2016, "From Softmax to Sparsemax").
 
     The Euclidean projection onto the probability simplex:
@@ -70,8 +70,13 @@ def sparsemax(x, axis: int = -1) -> np.ndarray:
     It is invariant to adding a constant (the maximum is subtracted first), so scores of
     1e4 are fine. This is ``optax.projections.projection_simplex`` applied along an axis.
 
+    ``scale`` > 0 projects onto :math:`\{p \ge 0, \sum_j p_j = \text{scale}\}` instead, as
+    optax 0.2.8's ``projection_simplex(x, scale)``:
+    :math:`\text{scale} \cdot \operatorname{sparsemax}(x / \text{scale})`.
+
     ``x``: a float array with at least one entry along ``axis``. Raises ``TypeError`` for a
-    non-float array or a non-integer axis, ``ValueError`` for an out-of-range axis.
+    non-float array or a non-integer axis, ``ValueError`` for an out-of-range axis or a
+    ``scale`` <= 0.
 
     >>> import numpy as np
     >>> sparsemax(np.array([[0.5, 0.2, -1.0], [3.0, 0.0, 0.0]]))
@@ -85,10 +90,13 @@ def sparsemax(x, axis: int = -1) -> np.ndarray:
     axis = _axis(axis, x.ndim)
     if x.shape[axis] == 0:
         raise ValueError(f"x must have at least one entry along axis {axis}, got shape {tuple(x.shape)}")
+    v.check_scalar(scale, "scale", low=0.0, low_open=True)
+    if scale != 1:
+        return xpa.astype(scale * sparsemax(x / xpa.typed(scale, x, xp), axis), x.dtype, xp)
     return xpa.moveaxis(_sparsemax_last(xpa.moveaxis(x, axis, -1, xp), xp), -1, axis, xp)
 
 
-def sparsemax_backward(dout, x, axis: int = -1) -> np.ndarray:
+def sparsemax_backward(dout, x, axis: int = -1, *, scale: float = 1.0) -> np.ndarray:
     r"""The vector-Jacobian product of :func:`sparsemax`: the gradient of ``sum(dout * sparsemax(x))``.
 
     The Jacobian is :math:`\operatorname{diag}(s) - s s^\top / |S|` with :math:`s` the
@@ -97,7 +105,8 @@ def sparsemax_backward(dout, x, axis: int = -1) -> np.ndarray:
     .. math:: \frac{\partial}{\partial x_j} \sum_i \mathrm{dout}_i\, \operatorname{sparsemax}(x)_i
               = s_j \left(\mathrm{dout}_j - \frac{1}{|S|} \sum_{i \in S} \mathrm{dout}_i\right)
 
-    on the support, 0 elsewhere. ``dout``: a scalar or an array of ``x``'s shape.
+    on the support, 0 elsewhere (with ``scale``, the support of ``sparsemax(x / scale)``: the
+    scale and its inverse cancel in the chain rule). ``dout``: a scalar or an array of ``x``'s shape.
 
     >>> import numpy as np
     >>> sparsemax_backward(np.array([1.0, 0.0, 5.0]), np.array([0.5, 0.2, -1.0]))
@@ -105,7 +114,7 @@ def sparsemax_backward(dout, x, axis: int = -1) -> np.ndarray:
     """
     xp = xpa.namespace(dout, x, names=("dout", "x"))
     x = v.as_float_array(x, "x")
-    p = sparsemax(x, axis)
+    p = sparsemax(x, axis, scale=scale)
     axis = _axis(axis, x.ndim)
     d = xpa.asarray(dout, xp, x)
     if not xpa.has_kind(d, "biuf", xp):

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import _validation as v
 from .._cases import Case, Curve, col, elementwise, grid, index_targets, label
 from ..functional import focal as F
 from ._base import Loss, registered
-from ._options import array, reduction, scalar
+from ._options import array, checked, flag, reduction, scalar
 
 __all__ = ["SigmoidFocalLoss", "FocalLoss", "PolyLoss"]
 
@@ -27,7 +28,21 @@ def _sigmoid_focal_cases(rng) -> list[Case]:
     # gamma < 1, at moderate logits (|x| < 2.5)
     cases.append(Case("hard,gamma=0.5", {"gamma": 0.5},
                       (rng.uniform(-2.5, 2.5, (2, 3, 2)), rng.integers(0, 2, (2, 3, 2)).astype(float))))
+    # kornia's and MONAI's per-class options (classes along axis 1)
+    x, t = rng.normal(0, 2, (3, 4, 2)), rng.integers(0, 2, (3, 4, 2)).astype(float)
+    w, pw = rng.uniform(0.5, 2.0, 4), rng.uniform(0.5, 3.0, 4)
+    cases.append(Case("weight,pos_weight", {"weight": w, "pos_weight": pw, "alpha": -1.0}, (x, t)))
+    cases.append(Case("pos_weight,soft,gamma=1", {"pos_weight": pw, "gamma": 1.0}, (x, rng.uniform(0, 1, x.shape))))
+    ignored = t.copy()
+    ignored[0, 1, :] = ignored[2, 3, 1] = -100.0
+    cases.append(Case("ignore_index=-100", {"ignore_index": -100, "weight": w}, (x, ignored)))
+    cases.append(Case("include_background=False", {"include_background": False, "weight": w[1:],
+                                                   "pos_weight": pw[1:], "ignore_index": -100}, (x, ignored)))
     return cases
+
+
+def _optional_index(value):
+    return None if value is None else v.check_scalar(value, "ignore_index", integer=True)
 
 
 @registered("binary focal loss on logits (torchvision's)", _sigmoid_focal_cases,
@@ -38,7 +53,8 @@ class SigmoidFocalLoss(Loss):
     _function = staticmethod(F.sigmoid_focal_loss)
     _backward = staticmethod(F.sigmoid_focal_loss_backward)
     _options = (scalar("alpha", 0.25, positional=True, high=1.0), scalar("gamma", 2.0, positional=True, low=0.0),
-                reduction())
+                reduction(), array("weight"), array("pos_weight"), checked("ignore_index", None, _optional_index),
+                flag("include_background", True))
 
 
 def _focal_cases(rng) -> list[Case]:
@@ -53,6 +69,10 @@ def _focal_cases(rng) -> list[Case]:
                       (rng.normal(0, 2, (2, c, 3, 2)), index_targets(rng, (2, 3, 2), c, -100))))
     cases.append(Case("gamma=0.5", {"gamma": 0.5}, (rng.uniform(-1.5, 1.5, (n, c)), rng.integers(0, c, n))))
     cases.append(Case("unbatched", {}, (rng.normal(0, 2, c), np.array(1))))
+    cases.append(Case("include_background=False", {"include_background": False, "weight": weight},
+                      (rng.normal(0, 2, (n, c)), np.array([0, 1, 2, 3, 1]))))
+    cases.append(Case("include_background=False,kdim,ignored", {"include_background": False, "ignore_index": 2},
+                      (rng.normal(0, 2, (2, c, 3)), np.array([[0, 2, 1], [3, 0, 1]]))))
     return cases
 
 
@@ -66,7 +86,7 @@ class FocalLoss(Loss):
     _function = staticmethod(F.focal_loss)
     _backward = staticmethod(F.focal_loss_backward)
     _options = (array("weight", positional=True), scalar("gamma", 2.0, low=0.0),
-                scalar("ignore_index", -100, integer=True), reduction())
+                scalar("ignore_index", -100, integer=True), reduction(), flag("include_background", True))
 
 
 def _poly_cases(rng) -> list[Case]:
@@ -77,6 +97,17 @@ def _poly_cases(rng) -> list[Case]:
                           (rng.normal(0, 2, (n, c)), rng.integers(0, c, n))))
         cases.append(Case(f"probs,epsilon={epsilon}", {"epsilon": epsilon},
                           (rng.normal(0, 2, (n, c)), rng.dirichlet(np.ones(c), size=n))))
+    # optax's where (a class mask) and axis (the classes along another axis)
+    where = np.ones((n, c), dtype=bool)
+    where[0, 3] = where[2, 0] = where[4, 1] = False
+    labels = rng.integers(0, c, n)
+    labels[0], labels[2] = 1, 2
+    cases.append(Case("where,index", {"where": where}, (rng.normal(0, 2, (n, c)), labels)))
+    cases.append(Case("where,probs,epsilon=-1", {"where": where, "epsilon": -1.0},
+                      (rng.normal(0, 2, (n, c)), rng.dirichlet(np.ones(c), size=n))))
+    cases.append(Case("axis=1,kdim", {"axis": 1}, (rng.normal(0, 2, (2, c, 3)), rng.integers(0, c, (2, 3)))))
+    cases.append(Case("axis=0,probs,where", {"axis": 0, "where": np.array([True, False, True, True])[:, None]},
+                      (rng.normal(0, 2, (c, 3)), rng.dirichlet(np.ones(c), size=3).T.copy())))
     return cases
 
 
@@ -90,4 +121,5 @@ class PolyLoss(Loss):
 
     _function = staticmethod(F.poly1_cross_entropy)
     _backward = staticmethod(F.poly1_cross_entropy_backward)
-    _options = (scalar("epsilon", 2.0, positional=True), reduction())
+    _options = (scalar("epsilon", 2.0, positional=True), reduction(), array("where"),
+                scalar("axis", -1, integer=True))

@@ -17,7 +17,8 @@ from ..functional import metric as F
 from ._base import Loss, registered
 from ._options import Configurable, checked, flag, reduction, scalar
 
-__all__ = ["PairwiseDistance", "CosineDistance", "TripletMarginWithDistanceLoss", "ContrastiveLoss", "NTXentLoss"]
+__all__ = ["PairwiseDistance", "CosineDistance", "TripletMarginWithDistanceLoss", "ContrastiveLoss", "NTXentLoss",
+           "NTXentGroupLoss"]
 
 
 class _Distance(Configurable):
@@ -177,4 +178,30 @@ class NTXentLoss(Loss):
     _backward = staticmethod(F.nt_xent_loss_backward)
     _inputs = ("view1", "view2")
     _grad_inputs = ("view1", "view2")
+    _options = (scalar("temperature", 0.07, positional=True, low=0.0, low_open=True), reduction())
+
+
+def _ntxent_group_cases(rng) -> list[Case]:
+    cases = [Case(f"views,temperature={t}", {"temperature": t},
+                  (rng.normal(0, 1, (6, 3)), np.array([0, 1, 2, 0, 1, 2]))) for t in (0.1, 1.0)]
+    # three views of one sample, a pair, and an anchor without a positive
+    cases.append(Case("groups", {"temperature": 0.5}, (rng.normal(0, 1, (6, 4)), np.array([3, 3, 3, 7, 7, 1]))))
+    cases.append(Case("two-groups", {"temperature": 0.5}, (rng.normal(0, 1, (4, 2)), np.array([2, 2, 2, 0]))))
+    return cases
+
+
+@registered("NT-Xent with group labels (supervised contrastive), as optax.losses.ntxent(embeddings, labels)",
+            _ntxent_group_cases,
+            curve=Curve(lambda x: ((np.array([[1.0, x], [1.0, 0.0], [-1.0, 0.0]]), np.array([0, 0, 1])),
+                                   {"temperature": 0.5}),
+                        "embedding 0 is [1, x], its positive [1, 0], its negative [-1, 0]", (-4.0, 4.0), at=(0, 1)),
+            torch=False, array_api=False)
+class NTXentGroupLoss(Loss):
+    """NT-Xent of embeddings (B, D) whose equal group labels mark the positives, as ``optax.losses.ntxent``;
+    see :func:`losslab.functional.nt_xent_group_loss`."""
+
+    _function = staticmethod(F.nt_xent_group_loss)
+    _backward = staticmethod(F.nt_xent_group_loss_backward)
+    _inputs = ("embeddings", "labels")
+    _grad_inputs = ("embeddings",)
     _options = (scalar("temperature", 0.07, positional=True, low=0.0, low_open=True), reduction())

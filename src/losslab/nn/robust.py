@@ -7,7 +7,7 @@ import numpy as np
 from .._cases import Case, Curve, away_from, elementwise
 from ..functional import robust as F
 from ._base import Loss, registered
-from ._options import checked, reduction, scalar
+from ._options import array, checked, reduction, scalar
 
 __all__ = ["LogCoshLoss", "QuantileLoss", "CharbonnierLoss"]
 
@@ -69,6 +69,12 @@ def _charbonnier_cases(rng) -> list[Case]:
         t = rng.normal(0, 2, (4, 3))
         d = away_from(rng.normal(0, 2, (4, 3)), [0.0], gap=0.05)  # curvature 1/eps at d = 0
         cases.append(Case(f"eps={eps}", {"eps": eps}, (t + d, t)))
+    # BasicSR's element-wise weight: full, and one per pixel broadcast over the channels
+    t = rng.normal(0, 2, (2, 3, 2, 2))
+    d = away_from(rng.normal(0, 2, t.shape), [0.0], gap=0.05)
+    cases.append(Case("weight", {"weight": rng.uniform(0, 2, t.shape)}, (t + d, t)))
+    cases.append(Case("weight-per-pixel,eps=0.5", {"weight": rng.uniform(0.5, 2, (2, 1, 2, 2)), "eps": 0.5},
+                      (t + d, t)))
     return cases
 
 
@@ -79,4 +85,4 @@ class CharbonnierLoss(Loss):
 
     _function = staticmethod(F.charbonnier_loss)
     _backward = staticmethod(F.charbonnier_loss_backward)
-    _options = (scalar("eps", 1e-3, positional=True, low=0.0, low_open=True), reduction())
+    _options = (scalar("eps", 1e-3, positional=True, low=0.0, low_open=True), reduction(), array("weight"))
