@@ -20,9 +20,10 @@ from .focal import *  # noqa: F401,F403
 from .segmentation import *  # noqa: F401,F403
 from .robust import *  # noqa: F401,F403
 from .sparse import *  # noqa: F401,F403
+from .projection import *  # noqa: F401,F403
 
 # the family modules, bound by the imports above
 FAMILIES = (activation, classification, regression, margin, embedding, textbook, ctc, metric, focal, segmentation,
-            robust, sparse)
+            robust, sparse, projection)
 
 __all__ = [name for family in FAMILIES for name in family.__all__]
