@@ -245,9 +245,8 @@ def _run(call: _Call, dout, want_grad: bool):
     g_all = None
     if want_grad:
         g_all = np.broadcast_to(np.asarray(dout, dtype=call.acc), call.out_shape).reshape(loss.shape)
-        if call.reduction == "mean":
-            with np.errstate(divide="ignore", invalid="ignore"):
-                g_all = g_all / call.acc.type(call.denominator)
+        if call.reduction == "mean":   # a zero denominator (every target ignored): zero gradients, as PyTorch
+            g_all = g_all / call.acc.type(call.denominator) if call.denominator else np.zeros_like(g_all)
         dx = np.empty_like(x)
         dw = np.zeros_like(w2)
         db = None if call.b2 is None else np.zeros_like(call.b2)

@@ -179,10 +179,10 @@ class AdaptiveLogSoftmaxWithLoss:
     log-probabilities and ``predict(input)`` the most probable class.
 
     >>> import numpy as np
-    >>> asm = AdaptiveLogSoftmaxWithLoss(8, 10, [4, 8], rng=0)
-    >>> output, loss = asm(np.ones((3, 8)), np.array([0, 5, 9]))
+    >>> asm = AdaptiveLogSoftmaxWithLoss(16, 10, [4, 8], rng=0)
+    >>> output, loss = asm(np.ones((3, 16), dtype=np.float32), np.array([0, 5, 9]))
     >>> output.shape, asm.backward().shape, asm.tail[1][1].grad.shape
-    ((3,), (3, 8), (2, 1))
+    ((3,), (3, 16), (2, 1))
     """
 
     def __init__(self, in_features: int, n_classes: int, cutoffs, div_value: float = 4.0, head_bias: bool = False,
