@@ -79,40 +79,46 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
         tx, tw = torch.from_numpy(x).requires_grad_(), torch.from_numpy(w).requires_grad_()
         tt = torch.from_numpy(t)
-        run_torch(torch, tx, tw, tt)   # warm-up: first-call set-up is not the steady cost
+        run_torch(torch, tx, tw, tt)  # warm-up: first-call set-up is not the steady cost
     for _ in range(args.repeat):
         ours.append(run_losslab(x, w, t)[0])
         if torch is not None:
             seconds, torch_value = run_torch(torch, tx, tw, tt)
             theirs.append(seconds)
     med = statistics.median(ours)
-    lines = [f"losslab: median {med:.2f} s {sorted(round(s, 2) for s in ours)}; peak extra memory "
-             f"{extra / MiB:.1f} MiB (peak {peak / MiB:.1f} MiB less the returned gradients {returned / MiB:.1f} MiB)"]
+    lines = [
+        f"losslab: median {med:.2f} s {sorted(round(s, 2) for s in ours)}; peak extra memory "
+        f"{extra / MiB:.1f} MiB (peak {peak / MiB:.1f} MiB less the returned gradients {returned / MiB:.1f} MiB)"
+    ]
     if theirs:
         tmed = statistics.median(theirs)
-        lines.append(f"torch {torch.__version__}: median {tmed:.2f} s {sorted(round(s, 2) for s in theirs)}; "
-                     f"loss {torch_value:.6f} vs losslab {value:.6f}; ratio losslab / torch **{med / tmed:.2f}**")
+        lines.append(
+            f"torch {torch.__version__}: median {tmed:.2f} s {sorted(round(s, 2) for s in theirs)}; "
+            f"loss {torch_value:.6f} vs losslab {value:.6f}; ratio losslab / torch **{med / tmed:.2f}**"
+        )
     print("\n".join(lines))
     if args.markdown:
         full = args.n * args.c * 4 / MiB
+        rows = LinearCrossEntropyOptions().chunk_rows(args.n, args.d, args.c)
         load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-        section = "\n".join([
-            START,
-            "## Linear cross-entropy, chunked (N = %d, D = %d, C = %d, float32)" % (args.n, args.d, args.c),
-            "",
-            f"Forward + backward (gradients for the input and the weight), `reduction='mean'`, "
-            f"`LinearCrossEntropyOptions()` on both sides ({LinearCrossEntropyOptions().chunk_rows(args.n, args.d, args.c)} "
-            f"rows a chunk); the full logits would take {full:.0f} MiB. Goal: peak extra memory at most 128 MiB, "
-            f"time at most PyTorch's chunked path.",
-            "",
-            f"- Command: `.venv/bin/python benchmarks/linear_cross_entropy.py --repeat {args.repeat} "
-            f"--markdown BENCHMARKS.md`",
-            f"- Date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}; machine: {os.cpu_count()} "
-            f"cores, {platform.platform()}, Python {platform.python_version()}, NumPy {np.__version__}, "
-            f"{args.threads} thread(s); load average (1 min) {load:.2f}",
-            *(f"- {line}" for line in lines),
-            END,
-        ])
+        section = "\n".join(
+            [
+                START,
+                f"## Linear cross-entropy, chunked (N = {args.n}, D = {args.d}, C = {args.c}, float32)",
+                "",
+                f"Forward + backward (gradients for the input and the weight), `reduction='mean'`, "
+                f"`LinearCrossEntropyOptions()` on both sides ({rows} rows a chunk); the full logits would take "
+                f"{full:.0f} MiB. Goal: peak extra memory at most 128 MiB, time at most PyTorch's chunked path.",
+                "",
+                f"- Command: `.venv/bin/python benchmarks/linear_cross_entropy.py --repeat {args.repeat} "
+                f"--markdown BENCHMARKS.md`",
+                f"- Date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}; machine: {os.cpu_count()} "
+                f"cores, {platform.platform()}, Python {platform.python_version()}, NumPy {np.__version__}, "
+                f"{args.threads} thread(s); load average (1 min) {load:.2f}",
+                *(f"- {line}" for line in lines),
+                END,
+            ]
+        )
         replace_section(args.markdown, START, END, section)
     return 0
 

@@ -28,15 +28,21 @@ def _linear_cases():
     t[2] = 1
     weight = rng.uniform(0.5, 2.0, c)
     probs = rng.dirichlet(np.ones(c), size=n)
-    cases = [("plain", (x, w, t, None), {}), ("bias", (x, w, t, b), {}),
-             ("weight", (x, w, t, b), dict(weight=weight)),
-             ("ignore", (x, w, t, b), dict(ignore_index=1)),
-             ("smooth", (x, w, t, None), dict(label_smoothing=0.3)),
-             ("all-options", (x, w, t, b), dict(weight=weight, ignore_index=1, label_smoothing=0.2)),
-             ("probs", (x, w, probs, b), dict(weight=weight, label_smoothing=0.1)),
-             ("kdim", (x, rng.normal(size=(c, 2, d)), rng.integers(0, c, (n, 2)), rng.normal(size=(c, 2))),
-              dict(weight=weight)),
-             ("unbatched", (x[0], w, np.array(3), b), dict(label_smoothing=0.1))]
+    cases = [
+        ("plain", (x, w, t, None), {}),
+        ("bias", (x, w, t, b), {}),
+        ("weight", (x, w, t, b), dict(weight=weight)),
+        ("ignore", (x, w, t, b), dict(ignore_index=1)),
+        ("smooth", (x, w, t, None), dict(label_smoothing=0.3)),
+        ("all-options", (x, w, t, b), dict(weight=weight, ignore_index=1, label_smoothing=0.2)),
+        ("probs", (x, w, probs, b), dict(weight=weight, label_smoothing=0.1)),
+        (
+            "kdim",
+            (x, rng.normal(size=(c, 2, d)), rng.integers(0, c, (n, 2)), rng.normal(size=(c, 2))),
+            dict(weight=weight),
+        ),
+        ("unbatched", (x[0], w, np.array(3), b), dict(label_smoothing=0.1)),
+    ]
     return [pytest.param(inputs, opts, id=name) for name, inputs, opts in cases]
 
 
@@ -77,14 +83,28 @@ def test_linear_float32_in_float32_out_and_chunks_change_nothing(inputs, opts, r
     g64 = _call(F.linear_cross_entropy_backward, inputs, opts, dout, reduction=reduction)
     for size in (1, 2, 3, 100):
         chunked = LinearCrossEntropyOptions(batch_chunk_size=size, chunking_method=None)
-        np.testing.assert_allclose(_call(F.linear_cross_entropy, inputs, opts, reduction=reduction,
-                                         options=chunked), out64, rtol=1e-12, atol=1e-14)
-        for g, e in zip(_call(F.linear_cross_entropy_backward, inputs, opts, dout, reduction=reduction,
-                              options=chunked), g64, strict=True):
+        np.testing.assert_allclose(
+            _call(F.linear_cross_entropy, inputs, opts, reduction=reduction, options=chunked),
+            out64,
+            rtol=1e-12,
+            atol=1e-14,
+        )
+        for g, e in zip(
+            _call(F.linear_cross_entropy_backward, inputs, opts, dout, reduction=reduction, options=chunked),
+            g64,
+            strict=True,
+        ):
             np.testing.assert_allclose(g, e, rtol=1e-11, atol=1e-13)
     out32 = _call(F.linear_cross_entropy, inputs, opts, reduction=reduction, dtype=np.float32, options=CHUNKED)
-    g32 = _call(F.linear_cross_entropy_backward, inputs, opts, dout.astype(np.float32), reduction=reduction,
-                dtype=np.float32, options=CHUNKED)
+    g32 = _call(
+        F.linear_cross_entropy_backward,
+        inputs,
+        opts,
+        dout.astype(np.float32),
+        reduction=reduction,
+        dtype=np.float32,
+        options=CHUNKED,
+    )
     assert np.asarray(out32).dtype == np.float32 and np.shape(out32) == np.shape(out64)
     if reduction != "none":
         assert isinstance(out32, np.float32)
@@ -102,8 +122,11 @@ def test_linear_is_cross_entropy_of_the_logits(inputs, opts):
     if t.dtype.kind == "i" and "ignore_index" not in opts:
         expected_opts["ignore_index"] = -100
     for reduction in REDUCTIONS:
-        np.testing.assert_allclose(_call(F.linear_cross_entropy, inputs, opts, reduction=reduction, options=CHUNKED),
-                                   F.cross_entropy(logits, t, reduction=reduction, **expected_opts), rtol=1e-12)
+        np.testing.assert_allclose(
+            _call(F.linear_cross_entropy, inputs, opts, reduction=reduction, options=CHUNKED),
+            F.cross_entropy(logits, t, reduction=reduction, **expected_opts),
+            rtol=1e-12,
+        )
 
 
 def test_linear_leaves_inputs_alone_and_value_and_grad_agrees():
@@ -135,15 +158,18 @@ def test_options_chunk_rows_follow_torch():
     assert LinearCrossEntropyOptions(batch_chunk_size=700, chunking_method=None).chunk_rows(100, 4, 9) == 100
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(acc_policy="fast"), ValueError, "acc_policy must be one of"),
-    (dict(chunking_method="rows"), ValueError, "chunking_method must be"),
-    (dict(chunking_method="aspect_ratio:0"), ValueError, "chunking_method must be"),
-    (dict(batch_chunk_size=0), ValueError, "batch_chunk_size must be a positive integer or None, got 0"),
-    (dict(batch_chunk_size=2.5), ValueError, "batch_chunk_size must be a positive integer"),
-    (dict(acc_dtype=np.int32), TypeError, "acc_dtype must be None, np.float32 or np.float64"),
-    (dict(allow_retain_graph="yes"), TypeError, "allow_retain_graph must be True or False"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(acc_policy="fast"), ValueError, "acc_policy must be one of"),
+        (dict(chunking_method="rows"), ValueError, "chunking_method must be"),
+        (dict(chunking_method="aspect_ratio:0"), ValueError, "chunking_method must be"),
+        (dict(batch_chunk_size=0), ValueError, "batch_chunk_size must be a positive integer or None, got 0"),
+        (dict(batch_chunk_size=2.5), ValueError, "batch_chunk_size must be a positive integer"),
+        (dict(acc_dtype=np.int32), TypeError, "acc_dtype must be None, np.float32 or np.float64"),
+        (dict(allow_retain_graph="yes"), TypeError, "allow_retain_graph must be True or False"),
+    ],
+)
 def test_options_reject_bad_fields(kwargs, error, match):
     with pytest.raises(error, match=match):
         LinearCrossEntropyOptions(**kwargs)
@@ -151,8 +177,12 @@ def test_options_reject_bad_fields(kwargs, error, match):
 
 def test_options_that_disagree_raise():
     with pytest.raises(ValueError, match=r"batch_chunk_size \(=5\) and chunking_method .* give different"):
-        F.linear_cross_entropy(np.ones((8, 2)), np.ones((3, 2)), np.zeros(8, dtype=int),
-                               options=LinearCrossEntropyOptions(batch_chunk_size=5, chunking_method="aspect_ratio"))
+        F.linear_cross_entropy(
+            np.ones((8, 2)),
+            np.ones((3, 2)),
+            np.zeros(8, dtype=int),
+            options=LinearCrossEntropyOptions(batch_chunk_size=5, chunking_method="aspect_ratio"),
+        )
 
 
 def test_acc_dtype_float64_with_float32_inputs():
@@ -166,23 +196,26 @@ def test_acc_dtype_float64_with_float32_inputs():
 X, W, T = np.ones((3, 2)), np.ones((4, 2)), np.array([0, 1, 2])
 
 
-@pytest.mark.parametrize("args, kwargs, error, match", [
-    ((np.ones((3, 2), dtype=int), W, T), {}, TypeError, "input must be a float32 or float64 array"),
-    ((np.ones((2, 3, 2)), W, T), {}, ValueError, r"input must be of shape \(in_features,\) or \(N, in_features\)"),
-    ((X, np.ones(2), T), {}, ValueError, "linear_weight must be of shape"),
-    ((X, np.ones((4, 3)), T), {}, ValueError, r"linear_weight's last axis must be in_features = 2"),
-    ((X, W.astype(np.float32), T), {}, TypeError, "input and linear_weight must share one dtype"),
-    ((X, W, T), dict(linear_bias=np.ones(3)), ValueError, r"linear_bias must have shape \(4,\)"),
-    ((X, W, np.array([0, 1])), {}, ValueError, r"target must have shape \(3,\)"),
-    ((X, W, np.array([0.0, 1.0, 2.0])), {}, TypeError, "target must hold integer class indices"),
-    ((X, W, np.array([0, 1, 4])), {}, IndexError, r"target holds the class index 4, out of range"),
-    ((X, W, np.full((3, 4), 0.25)), dict(ignore_index=0), ValueError, "ignore_index must be None with class-prob"),
-    ((X, W, T), dict(weight=np.ones(3)), ValueError, r"weight must be a 1-D array with one entry per class \(4,\)"),
-    ((X, W, T), dict(reduction="avg"), ValueError, "reduction must be one of"),
-    ((X, W, T), dict(label_smoothing=1.5), ValueError, r"label_smoothing must lie in \[0.0, 1.0\]"),
-    ((X, W, T), dict(options={"batch_chunk_size": 2}), TypeError, "options must be a LinearCrossEntropyOptions"),
-    ((np.ones(2), np.ones((4, 2, 2)), np.array(0)), {}, ValueError, "K-dimensional loss .* needs a batched input"),
-])
+@pytest.mark.parametrize(
+    "args, kwargs, error, match",
+    [
+        ((np.ones((3, 2), dtype=int), W, T), {}, TypeError, "input must be a float32 or float64 array"),
+        ((np.ones((2, 3, 2)), W, T), {}, ValueError, r"input must be of shape \(in_features,\) or \(N, in_features\)"),
+        ((X, np.ones(2), T), {}, ValueError, "linear_weight must be of shape"),
+        ((X, np.ones((4, 3)), T), {}, ValueError, r"linear_weight's last axis must be in_features = 2"),
+        ((X, W.astype(np.float32), T), {}, TypeError, "input and linear_weight must share one dtype"),
+        ((X, W, T), dict(linear_bias=np.ones(3)), ValueError, r"linear_bias must have shape \(4,\)"),
+        ((X, W, np.array([0, 1])), {}, ValueError, r"target must have shape \(3,\)"),
+        ((X, W, np.array([0.0, 1.0, 2.0])), {}, TypeError, "target must hold integer class indices"),
+        ((X, W, np.array([0, 1, 4])), {}, IndexError, r"target holds the class index 4, out of range"),
+        ((X, W, np.full((3, 4), 0.25)), dict(ignore_index=0), ValueError, "ignore_index must be None with class-prob"),
+        ((X, W, T), dict(weight=np.ones(3)), ValueError, r"weight must be a 1-D array with one entry per class \(4,\)"),
+        ((X, W, T), dict(reduction="avg"), ValueError, "reduction must be one of"),
+        ((X, W, T), dict(label_smoothing=1.5), ValueError, r"label_smoothing must lie in \[0.0, 1.0\]"),
+        ((X, W, T), dict(options={"batch_chunk_size": 2}), TypeError, "options must be a LinearCrossEntropyOptions"),
+        ((np.ones(2), np.ones((4, 2, 2)), np.array(0)), {}, ValueError, "K-dimensional loss .* needs a batched input"),
+    ],
+)
 def test_linear_invalid_inputs_are_named(args, kwargs, error, match):
     with pytest.raises(error, match=match):
         F.linear_cross_entropy(*args, **kwargs)
@@ -200,8 +233,9 @@ def test_linear_wrong_dout_shape_raises():
 @pytest.mark.parametrize("bias", [False, True])
 def test_module_matches_the_functions_and_stores_parameter_gradients(reduction, bias):
     rng = np.random.default_rng(7)
-    loss = LinearCrossEntropyLoss(3, 6, bias=bias, reduction=reduction, ignore_index=2, options=CHUNKED,
-                                  dtype=np.float64, rng=1)
+    loss = LinearCrossEntropyLoss(
+        3, 6, bias=bias, reduction=reduction, ignore_index=2, options=CHUNKED, dtype=np.float64, rng=1
+    )
     x, t = rng.normal(size=(5, 3)), np.array([0, 2, 5, 1, 2])
     out = loss(x, t)
     kw = dict(linear_bias=loss.linear_bias.data if bias else None, reduction=reduction, ignore_index=2)
@@ -214,7 +248,7 @@ def test_module_matches_the_functions_and_stores_parameter_gradients(reduction, 
     if bias:
         np.testing.assert_allclose(loss.linear_bias.grad, expected[2], rtol=1e-13)
     assert [p.name for p in loss.parameters()] == ["linear_weight"] + (["linear_bias"] if bias else [])
-    np.testing.assert_allclose(loss.backward(dout), expected[0], rtol=1e-13)   # a second backward recomputes
+    np.testing.assert_allclose(loss.backward(dout), expected[0], rtol=1e-13)  # a second backward recomputes
 
 
 def test_module_defaults_and_initialisation_are_torch_like():
@@ -229,15 +263,18 @@ def test_module_defaults_and_initialisation_are_torch_like():
     assert out.dtype == np.float32 and loss.backward().shape == (4, 16)
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(in_features=0, num_classes=3), ValueError, "in_features must be a positive integer, got 0"),
-    (dict(in_features=2, num_classes=3, reduction="avg"), ValueError, "reduction must be one of"),
-    (dict(in_features=2, num_classes=3, weight=np.ones(2)), ValueError, "weight must be a 1-D array"),
-    (dict(in_features=2, num_classes=3, label_smoothing=-0.1), ValueError, "label_smoothing must lie in"),
-    (dict(in_features=2, num_classes=3, dtype=np.int32), TypeError, "dtype must be None, np.float32 or np.float64"),
-    (dict(in_features=2, num_classes=3, options="chunk"), TypeError, "options must be a LinearCrossEntropyOptions"),
-    (dict(in_features=2, num_classes=3, rng="seed"), TypeError, "rng must be a numpy Generator"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(in_features=0, num_classes=3), ValueError, "in_features must be a positive integer, got 0"),
+        (dict(in_features=2, num_classes=3, reduction="avg"), ValueError, "reduction must be one of"),
+        (dict(in_features=2, num_classes=3, weight=np.ones(2)), ValueError, "weight must be a 1-D array"),
+        (dict(in_features=2, num_classes=3, label_smoothing=-0.1), ValueError, "label_smoothing must lie in"),
+        (dict(in_features=2, num_classes=3, dtype=np.int32), TypeError, "dtype must be None, np.float32 or np.float64"),
+        (dict(in_features=2, num_classes=3, options="chunk"), TypeError, "options must be a LinearCrossEntropyOptions"),
+        (dict(in_features=2, num_classes=3, rng="seed"), TypeError, "rng must be a numpy Generator"),
+    ],
+)
 def test_module_rejects_bad_options(kwargs, error, match):
     with pytest.raises(error, match=match):
         LinearCrossEntropyLoss(**kwargs)
@@ -307,28 +344,34 @@ def test_adaptive_float32_in_float32_out():
         np.testing.assert_allclose(p32.grad, p64.grad, rtol=1e-3, atol=1e-5)
 
 
-@pytest.mark.parametrize("args, error, match", [
-    ((12, 15, []), ValueError, "cutoffs must be a non-empty sequence"),
-    ((12, 15, [4, 4]), ValueError, "cutoffs must be a non-empty sequence of unique increasing"),
-    ((12, 15, [9, 4]), ValueError, "cutoffs must be"),
-    ((12, 15, [4, 15]), ValueError, r"\[1, n_classes - 1\] = \[1, 14\]"),
-    ((0, 15, [4]), ValueError, "in_features must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "args, error, match",
+    [
+        ((12, 15, []), ValueError, "cutoffs must be a non-empty sequence"),
+        ((12, 15, [4, 4]), ValueError, "cutoffs must be a non-empty sequence of unique increasing"),
+        ((12, 15, [9, 4]), ValueError, "cutoffs must be"),
+        ((12, 15, [4, 15]), ValueError, r"\[1, n_classes - 1\] = \[1, 14\]"),
+        ((0, 15, [4]), ValueError, "in_features must be a positive integer"),
+    ],
+)
 def test_adaptive_rejects_bad_constructor_arguments(args, error, match):
     with pytest.raises(error, match=match):
         AdaptiveLogSoftmaxWithLoss(*args)
 
 
-@pytest.mark.parametrize("x, t, error, match", [
-    (np.ones((3, 12)), np.array([0, 1]), ValueError, "input and target must have the same batch size"),
-    (np.ones(12), np.array([0, 1]), ValueError, "a 1-D target needs a 2-D input"),
-    (np.ones((3, 12)), np.array(1), ValueError, "a 0-D target needs a 1-D input"),
-    (np.ones((3, 12)), np.ones((3, 1), dtype=int), ValueError, "target must be 0-D or 1-D class indices"),
-    (np.ones((3, 12)), np.array([0, 1, 15]), IndexError, "target holds the class index 15"),
-    (np.ones((3, 11)), np.array([0, 1, 2]), ValueError, "input must have in_features = 12"),
-    (np.ones((3, 12), dtype=np.float32), np.array([0, 1, 2]), TypeError, "input must have the parameters' dtype"),
-    (np.ones((3, 12), dtype=int), np.array([0, 1, 2]), TypeError, "input must be a float32 or float64 array"),
-])
+@pytest.mark.parametrize(
+    "x, t, error, match",
+    [
+        (np.ones((3, 12)), np.array([0, 1]), ValueError, "input and target must have the same batch size"),
+        (np.ones(12), np.array([0, 1]), ValueError, "a 1-D target needs a 2-D input"),
+        (np.ones((3, 12)), np.array(1), ValueError, "a 0-D target needs a 1-D input"),
+        (np.ones((3, 12)), np.ones((3, 1), dtype=int), ValueError, "target must be 0-D or 1-D class indices"),
+        (np.ones((3, 12)), np.array([0, 1, 15]), IndexError, "target holds the class index 15"),
+        (np.ones((3, 11)), np.array([0, 1, 2]), ValueError, "input must have in_features = 12"),
+        (np.ones((3, 12), dtype=np.float32), np.array([0, 1, 2]), TypeError, "input must have the parameters' dtype"),
+        (np.ones((3, 12), dtype=int), np.array([0, 1, 2]), TypeError, "input must be a float32 or float64 array"),
+    ],
+)
 def test_adaptive_invalid_inputs_are_named(x, t, error, match):
     with pytest.raises(error, match=match):
         _asm()(x, t)
@@ -367,8 +410,14 @@ def test_linear_matches_committed_torch_values(entry, dtype):
 
 def _loaded_asm(entry, dtype):
     key = entry["key"]
-    asm = AdaptiveLogSoftmaxWithLoss(entry["in_features"], entry["n_classes"], entry["cutoffs"],
-                                     div_value=entry["div_value"], head_bias=entry["head_bias"], dtype=dtype)
+    asm = AdaptiveLogSoftmaxWithLoss(
+        entry["in_features"],
+        entry["n_classes"],
+        entry["cutoffs"],
+        div_value=entry["div_value"],
+        head_bias=entry["head_bias"],
+        dtype=dtype,
+    )
     asm.load_state_dict({name: ARRAYS[f"{key}|param|{name}"] for name in entry["params"]})
     return asm
 
@@ -392,8 +441,9 @@ def test_adaptive_matches_committed_torch_values(entry, dtype):
     np.testing.assert_allclose(dx, ARRAYS[f"{key}|{dtype}|grad_input"], **tol)
     for name, p in zip(_torch_names(asm), asm.parameters(), strict=True):
         np.testing.assert_allclose(p.grad, ARRAYS[f"{key}|{dtype}|grad|{name}"], **tol, err_msg=name)
-    np.testing.assert_allclose(asm.log_prob(x.reshape(-1, entry["in_features"])), ARRAYS[f"{key}|{dtype}|log_prob"],
-                               **tol)
+    np.testing.assert_allclose(
+        asm.log_prob(x.reshape(-1, entry["in_features"])), ARRAYS[f"{key}|{dtype}|log_prob"], **tol
+    )
     np.testing.assert_array_equal(asm.predict(x.reshape(-1, entry["in_features"])), ARRAYS[f"{key}|{dtype}|predict"])
 
 
@@ -418,10 +468,16 @@ def test_linear_matches_live_torch(inputs, opts, reduction, chunked):
     topts = {k: torch.tensor(val) if isinstance(val, np.ndarray) else val for k, val in opts.items()}
     toptions = torch.nn.LinearCrossEntropyOptions(batch_chunk_size=3, chunking_method=None) if chunked else None
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # torch's note that an option path falls back to its reference
+        warnings.simplefilter("ignore")  # torch's note that an option path falls back to its reference
         t_out = torch.nn.functional.linear_cross_entropy(
-            tensors[0], tensors[1], torch.tensor(t), linear_bias=None if b is None else tensors[2],
-            reduction=reduction, options=toptions, **topts)
+            tensors[0],
+            tensors[1],
+            torch.tensor(t),
+            linear_bias=None if b is None else tensors[2],
+            reduction=reduction,
+            options=toptions,
+            **topts,
+        )
     t_out.backward(torch.tensor(dout))
     np.testing.assert_allclose(out, t_out.detach().numpy(), **TOLERANCES["float64"])
     for g, tt in zip(grads, tensors, strict=True):

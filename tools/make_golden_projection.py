@@ -37,12 +37,25 @@ def linear_cases(rng):
     cases = []
     for reduction in ("mean", "sum", "none"):
         for chunk in (None, 4):
-            cases.append((f"index-bias-{reduction}-chunk{chunk}", dict(x=x, w=w, t=t, b=b),
-                          dict(reduction=reduction), chunk))
-            cases.append((f"weight-ignore-smooth-{reduction}-chunk{chunk}", dict(x=x, w=w, t=t_ign),
-                          dict(reduction=reduction, weight=weight, ignore_index=2, label_smoothing=0.2), chunk))
-        cases.append((f"probs-{reduction}", dict(x=x, w=w, t=probs, b=b),
-                      dict(reduction=reduction, weight=weight, label_smoothing=0.1), None))
+            cases.append(
+                (f"index-bias-{reduction}-chunk{chunk}", dict(x=x, w=w, t=t, b=b), dict(reduction=reduction), chunk)
+            )
+            cases.append(
+                (
+                    f"weight-ignore-smooth-{reduction}-chunk{chunk}",
+                    dict(x=x, w=w, t=t_ign),
+                    dict(reduction=reduction, weight=weight, ignore_index=2, label_smoothing=0.2),
+                    chunk,
+                )
+            )
+        cases.append(
+            (
+                f"probs-{reduction}",
+                dict(x=x, w=w, t=probs, b=b),
+                dict(reduction=reduction, weight=weight, label_smoothing=0.1),
+                None,
+            )
+        )
     wk, bk = rng.normal(size=(c, 3, d)), rng.normal(size=(c, 3))
     cases.append(("kdim-mean", dict(x=x, w=wk, t=rng.integers(0, c, (n, 3)), b=bk), dict(reduction="mean"), None))
     cases.append(("unbatched-sum", dict(x=x[0], w=w, t=np.array(3), b=b), dict(reduction="sum"), None))
@@ -68,10 +81,13 @@ def main() -> None:
             tb = None if "b" not in ins else torch.tensor(ins["b"], dtype=dtype, requires_grad=True)
             tt = torch.tensor(ins["t"]) if ins["t"].dtype.kind == "i" else torch.tensor(ins["t"], dtype=dtype)
             kw = {k: torch.tensor(v, dtype=dtype) if isinstance(v, np.ndarray) else v for k, v in opts.items()}
-            topt = None if chunk is None else torch.nn.LinearCrossEntropyOptions(batch_chunk_size=chunk,
-                                                                                 chunking_method=None)
+            topt = (
+                None
+                if chunk is None
+                else torch.nn.LinearCrossEntropyOptions(batch_chunk_size=chunk, chunking_method=None)
+            )
             with warnings.catch_warnings():
-                warnings.simplefilter("ignore")   # torch's note that a call falls back to its reference path
+                warnings.simplefilter("ignore")  # torch's note that a call falls back to its reference path
                 out = tF.linear_cross_entropy(tx, tw, tt, linear_bias=tb, options=topt, **kw)
             out.backward(torch.tensor(dout, dtype=dtype))
             arrays[f"{key}|{dname}|out"] = out.detach().numpy()
@@ -83,14 +99,17 @@ def main() -> None:
         array_opts = [k for k, v in opts.items() if isinstance(v, np.ndarray)]
         for k in array_opts:
             arrays[f"{key}|opt|{k}"] = opts[k]
-        index["linear"].append(dict(key=key, inputs=sorted(ins), options=json_opts, array_options=array_opts,
-                                    chunk=chunk))
+        index["linear"].append(
+            dict(key=key, inputs=sorted(ins), options=json_opts, array_options=array_opts, chunk=chunk)
+        )
     for key, (in_features, n_classes, cutoffs, div_value, head_bias, batch) in {
-            "asm-two-clusters": (16, 20, [5, 12], 2.0, True, 9),
-            "asm-one-cluster": (8, 10, [4], 4.0, False, 6),
-            "asm-unbatched": (8, 10, [3, 6], 2.0, True, None)}.items():
-        module = torch.nn.AdaptiveLogSoftmaxWithLoss(in_features, n_classes, cutoffs, div_value=div_value,
-                                                     head_bias=head_bias).double()
+        "asm-two-clusters": (16, 20, [5, 12], 2.0, True, 9),
+        "asm-one-cluster": (8, 10, [4], 4.0, False, 6),
+        "asm-unbatched": (8, 10, [3, 6], 2.0, True, None),
+    }.items():
+        module = torch.nn.AdaptiveLogSoftmaxWithLoss(
+            in_features, n_classes, cutoffs, div_value=div_value, head_bias=head_bias
+        ).double()
         state = {k: v.numpy().copy() for k, v in module.state_dict().items()}
         shape = (batch, in_features) if batch else (in_features,)
         x = rng.normal(size=shape)
@@ -111,10 +130,21 @@ def main() -> None:
             arrays[f"{key}|{dname}|log_prob"] = module.log_prob(tx.detach().reshape(-1, in_features)).detach().numpy()
             arrays[f"{key}|{dname}|predict"] = module.predict(tx.detach().reshape(-1, in_features)).numpy()
             for name, p in module.named_parameters():
-                arrays[f"{key}|{dname}|grad|{name}"] = (np.zeros(tuple(p.shape)) if p.grad is None
-                                                    else p.grad.numpy())  # an unused cluster: no gradient
-        index["adaptive"].append(dict(key=key, in_features=in_features, n_classes=n_classes, cutoffs=cutoffs,
-                                      div_value=div_value, head_bias=head_bias, params=sorted(state), dloss=0.75))
+                arrays[f"{key}|{dname}|grad|{name}"] = (
+                    np.zeros(tuple(p.shape)) if p.grad is None else p.grad.numpy()
+                )  # an unused cluster: no gradient
+        index["adaptive"].append(
+            dict(
+                key=key,
+                in_features=in_features,
+                n_classes=n_classes,
+                cutoffs=cutoffs,
+                div_value=div_value,
+                head_bias=head_bias,
+                params=sorted(state),
+                dloss=0.75,
+            )
+        )
     arrays["index"] = np.array(json.dumps(index))
     OUT.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(OUT, **arrays)

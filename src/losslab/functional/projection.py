@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -22,7 +22,9 @@ from .classification import cross_entropy, cross_entropy_backward
 
 __all__ = [
     "LinearCrossEntropyOptions",
-    "linear_cross_entropy", "linear_cross_entropy_backward", "linear_cross_entropy_value_and_grad",
+    "linear_cross_entropy",
+    "linear_cross_entropy_backward",
+    "linear_cross_entropy_value_and_grad",
 ]
 
 AccPolicy = Literal["accurate", "balanced", "compact", "auto"]
@@ -56,22 +58,29 @@ class LinearCrossEntropyOptions:
     batch_chunk_size: int | None = None
     chunking_method: str | None = "auto"
     acc_policy: AccPolicy = "auto"
-    acc_dtype: object = None
+    acc_dtype: Any = None
 
     def __post_init__(self) -> None:
         v.check_bool(self.allow_retain_graph, "allow_retain_graph")
         if self.acc_policy not in ("auto", "accurate", "balanced", "compact"):
-            raise ValueError(f"acc_policy must be one of 'auto', 'accurate', 'balanced', 'compact', "
-                             f"got {self.acc_policy!r}")
+            raise ValueError(
+                f"acc_policy must be one of 'auto', 'accurate', 'balanced', 'compact', got {self.acc_policy!r}"
+            )
         if self.chunking_method is not None and self.chunking_method != "auto":
             name, sep, factor = str(self.chunking_method).partition(":")
-            if not (isinstance(self.chunking_method, str) and name == "aspect_ratio"
-                    and (not sep or (factor.isdigit() and int(factor) > 0))):
-                raise ValueError(f"chunking_method must be 'auto', 'aspect_ratio', 'aspect_ratio:N' (N >= 1) "
-                                 f"or None, got {self.chunking_method!r}")
-        size = self.batch_chunk_size
-        if size is not None and (isinstance(size, (bool, np.bool_)) or not isinstance(size, numbers.Integral)
-                                 or size < 1):
+            if not (
+                isinstance(self.chunking_method, str)
+                and name == "aspect_ratio"
+                and (not sep or (factor.isdigit() and int(factor) > 0))
+            ):
+                raise ValueError(
+                    f"chunking_method must be 'auto', 'aspect_ratio', 'aspect_ratio:N' (N >= 1) "
+                    f"or None, got {self.chunking_method!r}"
+                )
+        size: Any = self.batch_chunk_size
+        if size is not None and (
+            isinstance(size, (bool, np.bool_)) or not isinstance(size, numbers.Integral) or size < 1
+        ):
             raise ValueError(f"batch_chunk_size must be a positive integer or None, got {size!r}")
         if self.acc_dtype is not None:
             try:
@@ -92,9 +101,11 @@ class LinearCrossEntropyOptions:
             target = -(-num_batches // -(-num_classes // in_features))
             by_method = min((1 << (target - 1).bit_length()) // factor, num_batches)
             if self.batch_chunk_size is not None and self.batch_chunk_size != by_method:
-                raise ValueError(f"batch_chunk_size (={self.batch_chunk_size}) and chunking_method "
-                                 f"({method!r}) give different chunk sizes ({self.batch_chunk_size} vs "
-                                 f"{by_method}); pass only one")
+                raise ValueError(
+                    f"batch_chunk_size (={self.batch_chunk_size}) and chunking_method "
+                    f"({method!r}) give different chunk sizes ({self.batch_chunk_size} vs "
+                    f"{by_method}); pass only one"
+                )
             size = by_method
         return max(1, size)
 
@@ -106,45 +117,55 @@ class _Call:
     x: np.ndarray
     w2: np.ndarray
     b2: np.ndarray | None
-    target: np.ndarray            # (N, *d) int64 indices, or (N, C, *d) probabilities
+    target: np.ndarray  # (N, *d) int64 indices, or (N, C, *d) probabilities
     probs: bool
     weight: np.ndarray | None
     ignore_index: int
     label_smoothing: float
     reduction: str
     logits_shape: tuple[int, ...]  # (N, C, *d)
-    out_shape: tuple[int, ...]     # the unreduced loss's shape, as the caller sees it
-    rows: int                      # rows per chunk
+    out_shape: tuple[int, ...]  # the unreduced loss's shape, as the caller sees it
+    rows: int  # rows per chunk
     acc: np.dtype
-    denominator: float | None      # 'mean' divisor
+    denominator: float | None  # 'mean' divisor
 
 
-def _prepare(input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing,
-             options) -> _Call:
+def _prepare(
+    input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options
+) -> _Call:
     x = v.as_float_array(input, "input")
     v.check_ndim(x, "input", (1, 2), "of shape (in_features,) or (N, in_features)")
     w = v.as_float_array(linear_weight, "linear_weight")
     if w.ndim < 2:
-        raise ValueError(f"linear_weight must be of shape (C, in_features) or (C, d1, ..., dK, in_features), "
-                         f"got an array of shape {w.shape}")
+        raise ValueError(
+            f"linear_weight must be of shape (C, in_features) or (C, d1, ..., dK, in_features), "
+            f"got an array of shape {w.shape}"
+        )
     if w.dtype != x.dtype:
-        raise TypeError(f"input and linear_weight must share one dtype, got input {x.dtype} and "
-                        f"linear_weight {w.dtype}")
+        raise TypeError(
+            f"input and linear_weight must share one dtype, got input {x.dtype} and linear_weight {w.dtype}"
+        )
     in_features, num_classes, out_features = x.shape[-1], w.shape[0], tuple(w.shape[1:-1])
     if w.shape[-1] != in_features:
-        raise ValueError(f"linear_weight's last axis must be in_features = {in_features} (the input's last "
-                         f"axis), got linear_weight of shape {w.shape}")
+        raise ValueError(
+            f"linear_weight's last axis must be in_features = {in_features} (the input's last "
+            f"axis), got linear_weight of shape {w.shape}"
+        )
     if num_classes == 0:
         raise ValueError(f"linear_weight must hold at least one class, got shape {w.shape}")
     if out_features and x.ndim == 1:
-        raise ValueError(f"a K-dimensional loss (linear_weight of shape {w.shape}) needs a batched input "
-                         f"(N, {in_features}), got input of shape {x.shape}")
+        raise ValueError(
+            f"a K-dimensional loss (linear_weight of shape {w.shape}) needs a batched input "
+            f"(N, {in_features}), got input of shape {x.shape}"
+        )
     b = None
     if linear_bias is not None:
         b = v.as_float_array(linear_bias, "linear_bias")
         if b.shape != (num_classes, *out_features):
-            raise ValueError(f"linear_bias must have shape {(num_classes, *out_features)} to match linear_weight "
-                             f"{w.shape}, got {b.shape}")
+            raise ValueError(
+                f"linear_bias must have shape {(num_classes, *out_features)} to match linear_weight "
+                f"{w.shape}, got {b.shape}"
+            )
         b = b.astype(x.dtype, copy=False).reshape(-1)
     v.check_reduction(reduction)
     v.check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
@@ -158,8 +179,10 @@ def _prepare(input, linear_weight, target, linear_bias, weight, reduction, ignor
     probs = t.shape == user_logits and t.dtype.kind == "f"
     if probs:
         if ignore_index is not None:
-            raise ValueError(f"ignore_index must be None with class-probability targets (target of the logits' "
-                             f"shape {user_logits}), got ignore_index={ignore_index!r}")
+            raise ValueError(
+                f"ignore_index must be None with class-probability targets (target of the logits' "
+                f"shape {user_logits}), got ignore_index={ignore_index!r}"
+            )
         t = v.as_real_like(v.as_float_array(t, "target"), "target", x, shape=user_logits)
         ignore_index = -100
         index_shape = user_logits[:1] + user_logits[2:] if batched else ()
@@ -167,8 +190,10 @@ def _prepare(input, linear_weight, target, linear_bias, weight, reduction, ignor
         ignore_index = -100 if ignore_index is None else v.check_scalar(ignore_index, "ignore_index", integer=True)
         index_shape = (n, *out_features) if batched else ()
         if t.dtype.kind == "f":
-            raise TypeError(f"target must hold integer class indices of shape {index_shape} or class "
-                            f"probabilities of shape {user_logits}, got a float array of shape {t.shape}")
+            raise TypeError(
+                f"target must hold integer class indices of shape {index_shape} or class "
+                f"probabilities of shape {user_logits}, got a float array of shape {t.shape}"
+            )
         t = v.as_class_indices(t, "target", num_classes, ignore_index=ignore_index, shape=index_shape)
     wt = v.check_weight(weight, "weight", num_classes, x.dtype)
     if not batched:
@@ -183,8 +208,22 @@ def _prepare(input, linear_weight, target, linear_bias, weight, reduction, ignor
         else:
             valid = t != ignore_index
             denominator = float(valid.sum()) if wt is None else float(wt[np.where(valid, t, 0)][valid].sum())
-    return _Call(x, w.reshape(-1, in_features), b, t, probs, wt, int(ignore_index), float(label_smoothing),
-                 reduction, logits_shape, index_shape, rows, acc, denominator)
+    return _Call(
+        x,
+        w.reshape(-1, in_features),
+        b,
+        t,
+        probs,
+        wt,
+        int(ignore_index),
+        float(label_smoothing),
+        reduction,
+        logits_shape,
+        index_shape,
+        rows,
+        acc,
+        denominator,
+    )
 
 
 def _chunk_logits(call: _Call, r0: int, r1: int, buf: np.ndarray | None) -> np.ndarray:
@@ -203,7 +242,7 @@ def _index_chunk(call: _Call, z: np.ndarray, t: np.ndarray, g: np.ndarray | None
     rows = np.arange(z.shape[0])
     ls, w = call.label_smoothing, call.weight
     wt = valid.astype(z.dtype) if w is None else np.where(valid, w.astype(z.dtype)[safe], 0)
-    z -= z.max(axis=1, keepdims=True)   # log-sum-exp on shifted logits: exp never overflows
+    z -= z.max(axis=1, keepdims=True)  # log-sum-exp on shifted logits: exp never overflows
     picked = z[rows, safe]
     smooth = None
     if ls > 0:
@@ -245,7 +284,7 @@ def _run(call: _Call, dout, want_grad: bool):
     g_all = None
     if want_grad:
         g_all = np.broadcast_to(np.asarray(dout, dtype=call.acc), call.out_shape).reshape(loss.shape)
-        if call.reduction == "mean":   # a zero denominator (every target ignored): zero gradients, as PyTorch
+        if call.reduction == "mean":  # a zero denominator (every target ignored): zero gradients, as PyTorch
             g_all = g_all / call.acc.type(call.denominator) if call.denominator else np.zeros_like(g_all)
         dx = np.empty_like(x)
         dw = np.zeros_like(w2)
@@ -265,13 +304,13 @@ def _run(call: _Call, dout, want_grad: bool):
         dz = dz.astype(x.dtype, copy=False)
         xc = x[r0:r1]
         np.matmul(dz, w2, out=dx[r0:r1])
-        for c0 in range(0, w2.shape[0], scratch.shape[0]):   # dW += dz^T x, a block of classes at a time
+        for c0 in range(0, w2.shape[0], scratch.shape[0]):  # dW += dz^T x, a block of classes at a time
             c1 = min(w2.shape[0], c0 + scratch.shape[0])
             part_w = np.matmul(dz[:, c0:c1].T, xc, out=scratch[: c1 - c0])
             dw[c0:c1] += part_w
         if db is not None:
             db += dz.sum(axis=0)
-    grads = None
+    grads: tuple[np.ndarray, ...] | None = None
     if want_grad:
         grads = (dx, dw)
         if db is not None:
@@ -286,21 +325,30 @@ def _reduced(call: _Call, loss: np.ndarray, dtype: np.dtype):
     total = loss.sum(dtype=np.float64)
     if call.reduction == "sum":
         return dtype.type(total)
-    with np.errstate(divide="ignore", invalid="ignore"):   # every target ignored: 0 / 0 = NaN, as PyTorch
+    with np.errstate(divide="ignore", invalid="ignore"):  # every target ignored: 0 / 0 = NaN, as PyTorch
         return dtype.type(np.float64(total) / np.float64(call.denominator))
 
 
 def _shaped_grads(call: _Call, grads, input, linear_weight, linear_bias):
     dx, dw = grads[0], grads[1]
-    out = (dx.reshape(np.shape(input)), dw.reshape(np.shape(linear_weight)))
+    out: tuple[np.ndarray, ...] = (dx.reshape(np.shape(input)), dw.reshape(np.shape(linear_weight)))
     if linear_bias is not None:
         out += (grads[2].reshape(np.shape(linear_bias)),)
     return out
 
 
-def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weight=None,
-                         reduction: v.Reduction = "mean", ignore_index: int | None = None,
-                         label_smoothing: float = 0.0, options: LinearCrossEntropyOptions | None = None):
+def linear_cross_entropy(
+    input,
+    linear_weight,
+    target,
+    *,
+    linear_bias=None,
+    weight=None,
+    reduction: v.Reduction = "mean",
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    options: LinearCrossEntropyOptions | None = None,
+):
     r"""Cross-entropy of a linear projection, ``torch.nn.functional.linear_cross_entropy``.
 
     .. math:: z = x W^\top + b, \qquad \ell = \operatorname{cross\_entropy}(z, t)
@@ -328,15 +376,26 @@ def linear_cross_entropy(input, linear_weight, target, *, linear_bias=None, weig
     >>> round(float(linear_cross_entropy(x, W, np.array([0, 2]))), 4)
     0.862
     """
-    call = _prepare(input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing,
-                    options)
+    call = _prepare(
+        input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options
+    )
     loss, _ = _run(call, None, want_grad=False)
     return _reduced(call, loss, call.x.dtype)
 
 
-def linear_cross_entropy_backward(dout, input, linear_weight, target, *, linear_bias=None, weight=None,
-                                  reduction: v.Reduction = "mean", ignore_index: int | None = None,
-                                  label_smoothing: float = 0.0, options: LinearCrossEntropyOptions | None = None):
+def linear_cross_entropy_backward(
+    dout,
+    input,
+    linear_weight,
+    target,
+    *,
+    linear_bias=None,
+    weight=None,
+    reduction: v.Reduction = "mean",
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    options: LinearCrossEntropyOptions | None = None,
+):
     r"""Gradients of :func:`linear_cross_entropy`: ``(d_input, d_linear_weight)``, plus ``d_linear_bias`` with a bias.
 
     With :math:`G = \partial \ell / \partial z` (per row: :math:`g_n ((\sum_k a_{n,k})
@@ -352,15 +411,33 @@ def linear_cross_entropy_backward(dout, input, linear_weight, target, *, linear_
     array([[-0.5,  0. ],
            [ 0.5,  0. ]])
     """
-    return linear_cross_entropy_value_and_grad(dout, input, linear_weight, target, linear_bias=linear_bias,
-                                               weight=weight, reduction=reduction, ignore_index=ignore_index,
-                                               label_smoothing=label_smoothing, options=options)[1]
+    return linear_cross_entropy_value_and_grad(
+        dout,
+        input,
+        linear_weight,
+        target,
+        linear_bias=linear_bias,
+        weight=weight,
+        reduction=reduction,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        options=options,
+    )[1]
 
 
-def linear_cross_entropy_value_and_grad(dout, input, linear_weight, target, *, linear_bias=None, weight=None,
-                                        reduction: v.Reduction = "mean", ignore_index: int | None = None,
-                                        label_smoothing: float = 0.0,
-                                        options: LinearCrossEntropyOptions | None = None):
+def linear_cross_entropy_value_and_grad(
+    dout,
+    input,
+    linear_weight,
+    target,
+    *,
+    linear_bias=None,
+    weight=None,
+    reduction: v.Reduction = "mean",
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    options: LinearCrossEntropyOptions | None = None,
+):
     """The loss and its gradients (as :func:`linear_cross_entropy_backward`) in one chunked pass.
 
     >>> import numpy as np
@@ -368,8 +445,9 @@ def linear_cross_entropy_value_and_grad(dout, input, linear_weight, target, *, l
     >>> round(float(out), 4), dx
     (0.6931, array([[0., 0.]]))
     """
-    call = _prepare(input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing,
-                    options)
+    call = _prepare(
+        input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options
+    )
     dt = call.x.dtype
     v.check_dout(dout, call.out_shape if reduction == "none" else (), dt)
     loss, grads = _run(call, dout, want_grad=True)
@@ -380,7 +458,7 @@ def linear_cross_entropy_value_and_grad(dout, input, linear_weight, target, *, l
 
 
 def _log_softmax_rows(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)   # shifted: exp never overflows
+    z = z - z.max(axis=1, keepdims=True)  # shifted: exp never overflows
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
@@ -396,8 +474,10 @@ def _adaptive_setup(input, target, head_weight, head_bias, tails, cutoffs):
     n_classes = cutoffs[-1]
     shortlist = cutoffs[0]
     if hw.shape[0] != shortlist + len(cutoffs) - 1:
-        raise ValueError(f"head_weight must have shape ({shortlist + len(cutoffs) - 1}, {in_features}) "
-                         f"(shortlist + clusters, in_features), got {hw.shape}")
+        raise ValueError(
+            f"head_weight must have shape ({shortlist + len(cutoffs) - 1}, {in_features}) "
+            f"(shortlist + clusters, in_features), got {hw.shape}"
+        )
     hb = None
     if head_bias is not None:
         hb = v.as_float_array(head_bias, "head_bias").astype(x.dtype, copy=False)
@@ -407,10 +487,16 @@ def _adaptive_setup(input, target, head_weight, head_bias, tails, cutoffs):
         raise ValueError(f"tails must hold one (W1, W2) pair per cluster ({len(cutoffs) - 1}), got {len(tails)}")
     for i, (w1, w2) in enumerate(tails):
         size = cutoffs[i + 1] - cutoffs[i]
-        if (np.ndim(w1) != 2 or np.shape(w1)[1] != in_features or np.ndim(w2) != 2
-                or np.shape(w2) != (size, np.shape(w1)[0])):
-            raise ValueError(f"cluster {i}'s projections must have shapes (h, {in_features}) and ({size}, h), "
-                             f"got {np.shape(w1)} and {np.shape(w2)}")
+        if (
+            np.ndim(w1) != 2
+            or np.shape(w1)[1] != in_features
+            or np.ndim(w2) != 2
+            or np.shape(w2) != (size, np.shape(w1)[0])
+        ):
+            raise ValueError(
+                f"cluster {i}'s projections must have shapes (h, {in_features}) and ({size}, h), "
+                f"got {np.shape(w1)} and {np.shape(w2)}"
+            )
     t = np.asarray(target)
     if t.ndim == 1:
         if x.ndim != 2:
@@ -481,7 +567,7 @@ def _adaptive_pass(x, t, hw, hb, tails, cutoffs, u):
             lp = _log_softmax_rows(h @ w2.T)
             rel = t[rows] - bounds[i]
             out[rows] = lp[np.arange(rows.size), rel]
-            if u is not None:   # d/d o = u (onehot - softmax(o))
+            if u is not None:  # d/d o = u (onehot - softmax(o))
                 do = -np.exp(lp) * u[rows, None]
                 do[np.arange(rows.size), rel] += u[rows]
                 dw2 = do.T @ h
@@ -543,7 +629,7 @@ def adaptive_log_prob(input, head_weight, head_bias, tails, cutoffs) -> np.ndarr
     out[:, :shortlist] = head_lp[:, :shortlist]
     for i in range(len(cutoffs) - 1):
         w1, w2 = (np.asarray(w, dtype=x2.dtype) for w in tails[i])
-        out[:, cutoffs[i]:cutoffs[i + 1]] = _log_softmax_rows((x2 @ w1.T) @ w2.T) + head_lp[:, shortlist + i, None]
+        out[:, cutoffs[i] : cutoffs[i + 1]] = _log_softmax_rows((x2 @ w1.T) @ w2.T) + head_lp[:, shortlist + i, None]
     return out if batched else out[0]
 
 

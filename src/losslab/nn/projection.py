@@ -41,9 +41,11 @@ def _dtype(dtype) -> np.dtype:
 def _generator(rng) -> np.random.Generator:
     if isinstance(rng, np.random.Generator):
         return rng
-    if rng is None or (isinstance(rng, numbers.Integral) and not isinstance(rng, (bool, np.bool_))):
-        return np.random.default_rng(0 if rng is None else int(rng))
-    raise TypeError(f"rng must be a numpy Generator, an integer seed or None, got {type(rng).__name__}")
+    if rng is None:
+        return np.random.default_rng(0)
+    if isinstance(rng, (bool, np.bool_)) or not isinstance(rng, numbers.Integral):
+        raise TypeError(f"rng must be a numpy Generator, an integer seed or None, got {type(rng).__name__}")
+    return np.random.default_rng(int(rng))
 
 
 def _linear_init(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, dtype) -> np.ndarray:
@@ -84,9 +86,21 @@ class LinearCrossEntropyLoss:
     (dtype('float32'), (3, 4), (10, 4))
     """
 
-    def __init__(self, in_features: int, num_classes: int, *, out_features: tuple[int, ...] = (), bias: bool = False,
-                 dtype=None, reduction: v.Reduction = "mean", weight=None, ignore_index: int | None = None,
-                 label_smoothing: float = 0.0, options: LinearCrossEntropyOptions | None = None, rng=None) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        num_classes: int,
+        *,
+        out_features: tuple[int, ...] = (),
+        bias: bool = False,
+        dtype=None,
+        reduction: v.Reduction = "mean",
+        weight=None,
+        ignore_index: int | None = None,
+        label_smoothing: float = 0.0,
+        options: LinearCrossEntropyOptions | None = None,
+        rng=None,
+    ) -> None:
         self.in_features = _size(in_features, "in_features")
         self.num_classes = _size(num_classes, "num_classes")
         self.out_features = tuple(_size(d, "out_features") for d in out_features)
@@ -102,10 +116,14 @@ class LinearCrossEntropyLoss:
         self.options = options
         gen = _generator(rng)
         rows = math.prod(self.out_features, start=self.num_classes)
-        self.linear_weight = Parameter(_linear_init(gen, (rows, self.in_features), self.in_features, dt),
-                                       "linear_weight")
-        self.linear_bias = (Parameter(_linear_init(gen, (rows,), self.in_features, dt), "linear_bias")
-                            if v.check_bool(bias, "bias") else None)
+        self.linear_weight = Parameter(
+            _linear_init(gen, (rows, self.in_features), self.in_features, dt), "linear_weight"
+        )
+        self.linear_bias = (
+            Parameter(_linear_init(gen, (rows,), self.in_features, dt), "linear_bias")
+            if v.check_bool(bias, "bias")
+            else None
+        )
         self._cache: tuple | None = None
         self._pending: tuple | None = None
 
@@ -122,8 +140,14 @@ class LinearCrossEntropyLoss:
         shape = (self.num_classes, *self.out_features)
         w = self.linear_weight.data.reshape(shape + (self.in_features,))
         b = None if self.linear_bias is None else self.linear_bias.data.reshape(shape)
-        return w, dict(linear_bias=b, weight=self.weight, reduction=self.reduction, ignore_index=self.ignore_index,
-                       label_smoothing=self.label_smoothing, options=self.options)
+        return w, dict(
+            linear_bias=b,
+            weight=self.weight,
+            reduction=self.reduction,
+            ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing,
+            options=self.options,
+        )
 
     def forward(self, input, target):
         w, kw = self._call_args()
@@ -141,24 +165,27 @@ class LinearCrossEntropyLoss:
     def backward(self, dout=1.0) -> np.ndarray:
         if self._cache is None:
             raise v.BackwardBeforeForwardError(
-                "LinearCrossEntropyLoss.backward() was called before forward(): call the loss on its inputs first")
+                "LinearCrossEntropyLoss.backward() was called before forward(): call the loss on its inputs first"
+            )
         w, kw = self._call_args()
         if self._pending is not None:
             grads, self._pending = self._pending, None
             g = v.check_dout(dout, (), grads[0].dtype)
             grads = tuple(gi * g if g != 1 else gi for gi in grads)
         else:
-            grads = F.linear_cross_entropy_backward(dout, *self._cache[:1], w, self._cache[1], **kw)
+            grads = F.linear_cross_entropy_backward(dout, self._cache[0], w, self._cache[1], **kw)
         self.linear_weight.grad = grads[1].reshape(self.linear_weight.data.shape)
         if self.linear_bias is not None:
             self.linear_bias.grad = grads[2].reshape(self.linear_bias.data.shape)
         return grads[0]
 
     def __repr__(self) -> str:
-        return (f"LinearCrossEntropyLoss(in_features={self.in_features}, num_classes={self.num_classes}, "
-                f"out_features={self.out_features}, bias={self.linear_bias is not None}, "
-                f"reduction={self.reduction!r}, ignore_index={self.ignore_index}, "
-                f"label_smoothing={self.label_smoothing}, options={self.options})")
+        return (
+            f"LinearCrossEntropyLoss(in_features={self.in_features}, num_classes={self.num_classes}, "
+            f"out_features={self.out_features}, bias={self.linear_bias is not None}, "
+            f"reduction={self.reduction!r}, ignore_index={self.ignore_index}, "
+            f"label_smoothing={self.label_smoothing}, options={self.options})"
+        )
 
 
 class AdaptiveLogSoftmaxWithLoss:
@@ -185,15 +212,30 @@ class AdaptiveLogSoftmaxWithLoss:
     ((3,), (3, 16), (2, 1))
     """
 
-    def __init__(self, in_features: int, n_classes: int, cutoffs, div_value: float = 4.0, head_bias: bool = False,
-                 dtype=None, rng=None) -> None:
+    def __init__(
+        self,
+        in_features: int,
+        n_classes: int,
+        cutoffs,
+        div_value: float = 4.0,
+        head_bias: bool = False,
+        dtype=None,
+        rng=None,
+    ) -> None:
         self.in_features = _size(in_features, "in_features")
         self.n_classes = _size(n_classes, "n_classes")
         cutoffs = list(cutoffs)
-        if (not cutoffs or any(isinstance(c, bool) or not isinstance(c, numbers.Integral) for c in cutoffs)
-                or cutoffs != sorted(set(cutoffs)) or cutoffs[0] <= 0 or cutoffs[-1] > self.n_classes - 1):
-            raise ValueError(f"cutoffs must be a non-empty sequence of unique increasing integers in "
-                             f"[1, n_classes - 1] = [1, {self.n_classes - 1}], got {cutoffs!r}")
+        if (
+            not cutoffs
+            or any(isinstance(c, bool) or not isinstance(c, numbers.Integral) for c in cutoffs)
+            or cutoffs != sorted(set(cutoffs))
+            or cutoffs[0] <= 0
+            or cutoffs[-1] > self.n_classes - 1
+        ):
+            raise ValueError(
+                f"cutoffs must be a non-empty sequence of unique increasing integers in "
+                f"[1, n_classes - 1] = [1, {self.n_classes - 1}], got {cutoffs!r}"
+            )
         self.div_value = float(v.check_scalar(div_value, "div_value", low=0.0, low_open=True))
         self.head_bias = v.check_bool(head_bias, "head_bias")
         dt = _dtype(dtype)
@@ -202,10 +244,14 @@ class AdaptiveLogSoftmaxWithLoss:
         self.n_clusters = len(self.cutoffs) - 1
         self.head_size = self.shortlist_size + self.n_clusters
         gen = _generator(rng)
-        self.head_weight = Parameter(_linear_init(gen, (self.head_size, self.in_features), self.in_features, dt),
-                                     "head_weight")
-        self.head_bias_param = (Parameter(_linear_init(gen, (self.head_size,), self.in_features, dt), "head_bias")
-                                if self.head_bias else None)
+        self.head_weight = Parameter(
+            _linear_init(gen, (self.head_size, self.in_features), self.in_features, dt), "head_weight"
+        )
+        self.head_bias_param = (
+            Parameter(_linear_init(gen, (self.head_size,), self.in_features, dt), "head_bias")
+            if self.head_bias
+            else None
+        )
         self.tail: list[tuple[Parameter, Parameter]] = []
         for i in range(self.n_clusters):
             hsz = int(self.in_features // (self.div_value ** (i + 1)))
@@ -220,7 +266,7 @@ class AdaptiveLogSoftmaxWithLoss:
         return params + [p for pair in self.tail for p in pair]
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Copy PyTorch's parameters (``'head.weight'``, ``'head.bias'``, ``'tail.i.0.weight'``, ``'tail.i.1.weight'``)."""
+        """Copy PyTorch's parameters (``head.weight``, ``head.bias``, ``tail.i.0.weight``, ``tail.i.1.weight``)."""
         _load(self.head_weight, state["head.weight"], "head.weight")
         if self.head_bias_param is not None:
             _load(self.head_bias_param, state["head.bias"], "head.bias")
@@ -248,12 +294,13 @@ class AdaptiveLogSoftmaxWithLoss:
     def backward(self, dloss=1.0, doutput=None) -> np.ndarray:
         if self._cache is None:
             raise v.BackwardBeforeForwardError(
-                "AdaptiveLogSoftmaxWithLoss.backward() was called before forward(): call it on its inputs first")
+                "AdaptiveLogSoftmaxWithLoss.backward() was called before forward(): call it on its inputs first"
+            )
         dx, dhw, dhb, dtails = F.adaptive_log_softmax_with_loss_backward(dloss, doutput, *self._cache, *self._args())
         self.head_weight.grad = dhw
         if self.head_bias_param is not None:
             self.head_bias_param.grad = dhb
-        for (w1, w2), (g1, g2) in zip(self.tail, dtails):
+        for (w1, w2), (g1, g2) in zip(self.tail, dtails, strict=True):
             w1.grad, w2.grad = g1, g2
         return dx
 
@@ -266,5 +313,7 @@ class AdaptiveLogSoftmaxWithLoss:
         return np.argmax(self.log_prob(input), axis=-1)
 
     def __repr__(self) -> str:
-        return (f"AdaptiveLogSoftmaxWithLoss(in_features={self.in_features}, n_classes={self.n_classes}, "
-                f"cutoffs={self.cutoffs[:-1]}, div_value={self.div_value}, head_bias={self.head_bias})")
+        return (
+            f"AdaptiveLogSoftmaxWithLoss(in_features={self.in_features}, n_classes={self.n_classes}, "
+            f"cutoffs={self.cutoffs[:-1]}, div_value={self.div_value}, head_bias={self.head_bias})"
+        )
