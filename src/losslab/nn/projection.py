@@ -128,6 +128,7 @@ class LinearCrossEntropyLoss:
         self._pending: tuple | None = None
 
     def parameters(self) -> list[Parameter]:
+        """The trainable parameters: ``linear_weight``, then ``linear_bias`` where there is one."""
         return [self.linear_weight] + ([self.linear_bias] if self.linear_bias is not None else [])
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -150,6 +151,7 @@ class LinearCrossEntropyLoss:
         )
 
     def forward(self, input, target):
+        """The loss of ``input`` (N, in_features) or (in_features,) against ``target``."""
         w, kw = self._call_args()
         self._pending = None
         if self.reduction == "none":
@@ -163,6 +165,7 @@ class LinearCrossEntropyLoss:
     __call__ = forward
 
     def backward(self, dout=1.0) -> np.ndarray:
+        """The input's gradient of ``sum(dout * out)``; writes ``linear_weight.grad`` (and ``linear_bias.grad``)."""
         if self._cache is None:
             raise v.BackwardBeforeForwardError(
                 "LinearCrossEntropyLoss.backward() was called before forward(): call the loss on its inputs first"
@@ -262,6 +265,7 @@ class AdaptiveLogSoftmaxWithLoss:
         self._cache: tuple | None = None
 
     def parameters(self) -> list[Parameter]:
+        """The trainable parameters: head weight, head bias (if any), then each cluster's two projections."""
         params = [self.head_weight] + ([self.head_bias_param] if self.head_bias_param is not None else [])
         return params + [p for pair in self.tail for p in pair]
 
@@ -285,6 +289,7 @@ class AdaptiveLogSoftmaxWithLoss:
         return x
 
     def forward(self, input, target):
+        """``(output, loss)``: each target's log-probability and their mean negative log-likelihood."""
         out = F.adaptive_log_softmax_with_loss(self._input(input), target, *self._args())
         self._cache = (input, target)
         return out
@@ -292,6 +297,7 @@ class AdaptiveLogSoftmaxWithLoss:
     __call__ = forward
 
     def backward(self, dloss=1.0, doutput=None) -> np.ndarray:
+        """The input's gradient of ``dloss * loss + sum(doutput * output)``; writes every parameter's ``.grad``."""
         if self._cache is None:
             raise v.BackwardBeforeForwardError(
                 "AdaptiveLogSoftmaxWithLoss.backward() was called before forward(): call it on its inputs first"
