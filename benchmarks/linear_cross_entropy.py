@@ -46,6 +46,21 @@ def run_torch(torch, tx, tw, tt):
     return time.perf_counter() - t0, float(out.detach())
 
 
+def _numpy_blas() -> str:
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{blas['name']} {blas['version']}"
+    except (KeyError, TypeError):
+        return "unknown"
+
+
+def _torch_blas(torch) -> str:
+    if torch is None:
+        return "not installed"
+    info = torch.__config__.show()
+    return "MKL" if "BLAS_INFO=mkl" in info else "OpenBLAS" if "BLAS_INFO=open" in info else "its own"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=8192)
@@ -115,6 +130,8 @@ def main(argv=None) -> int:
                 f"- Date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}; machine: {os.cpu_count()} "
                 f"cores, {platform.platform()}, Python {platform.python_version()}, NumPy {np.__version__}, "
                 f"{args.threads} thread(s); load average (1 min) {load:.2f}",
+                f"- BLAS: NumPy {_numpy_blas()}; PyTorch {_torch_blas(torch)}. The two sides take turns, so a "
+                f"load from other processes falls on both.",
                 *(f"- {line}" for line in lines),
                 END,
             ]
