@@ -27,6 +27,7 @@ golden: $(STAMP)  ## regenerate the committed reference values in tests/golden/ 
 	$(BIN)/python tools/make_golden_optim.py
 	$(BIN)/python tools/make_golden_metric.py
 	$(BIN)/python tools/make_golden_extra.py
+	$(BIN)/python tools/make_golden_projection.py
 
 # Tools beyond the test suite: each extra installed into .venv on first use.
 $(VENV)/.release: pyproject.toml $(STAMP)

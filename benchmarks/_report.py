@@ -359,7 +359,8 @@ NOTES = """\
 KEPT = (("<!-- main-job:start -->", "<!-- main-job:end -->"),   # benchmarks/main_job.py
         ("<!-- compare:start -->", "<!-- compare:end -->"),     # benchmarks/compare.py
         ("<!-- grading:start -->", "<!-- grading:end -->"),     # benchmarks/grading.py
-        ("<!-- serve-load:start -->", "<!-- serve-load:end -->"))  # benchmarks/serve_load.py
+        ("<!-- serve-load:start -->", "<!-- serve-load:end -->"),  # benchmarks/serve_load.py
+        ("<!-- linear-ce:start -->", "<!-- linear-ce:end -->"))  # benchmarks/linear_cross_entropy.py
 
 
 def write_markdown(path, text: str) -> None:

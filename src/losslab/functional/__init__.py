@@ -20,12 +20,13 @@ from .focal import *  # noqa: F401,F403
 from .segmentation import *  # noqa: F401,F403
 from .robust import *  # noqa: F401,F403
 from .sparse import *  # noqa: F401,F403
+from .projection import *  # noqa: F401,F403
 
 from . import activation, classification, ctc, embedding, focal, margin, metric, regression, robust, segmentation, sparse
-from . import textbook
+from . import projection, textbook
 
 # the family modules
 FAMILIES = (activation, classification, regression, margin, embedding, textbook, ctc, metric, focal, segmentation,
-            robust, sparse)
+            robust, sparse, projection)
 
 __all__ = [name for family in FAMILIES for name in family.__all__]

@@ -16,10 +16,13 @@ from .focal import *  # noqa: F401,F403
 from .segmentation import *  # noqa: F401,F403
 from .robust import *  # noqa: F401,F403
 from .sparse import *  # noqa: F401,F403
+from .projection import *  # noqa: F401,F403
 
-from . import classification, ctc, embedding, focal, margin, metric, regression, robust, segmentation, sparse, textbook
+from . import classification, ctc, embedding, focal, margin, metric, projection, regression, robust, segmentation
+from . import sparse, textbook
 
 # the family modules
-FAMILIES = (classification, regression, margin, embedding, textbook, ctc, metric, focal, segmentation, robust, sparse)
+FAMILIES = (classification, regression, margin, embedding, textbook, ctc, metric, focal, segmentation, robust, sparse,
+            projection)
 
 __all__ = ["Loss", "registered"] + [name for family in FAMILIES for name in family.__all__]

@@ -1,0 +1,640 @@
+"""Losses of a linear output layer: cross-entropy of ``input @ linear_weight.T + linear_bias``, chunked.
+
+``linear_cross_entropy`` is ``torch.nn.functional.linear_cross_entropy`` 2.13: the value is
+``cross_entropy(linear(input, linear_weight, linear_bias), target, ...)``, but the logits are
+computed a block of rows at a time (one BLAS product per block), so with
+:class:`LinearCrossEntropyOptions` the ``(N, C)`` logits never exist whole: the loss of a
+large-vocabulary language-model head. The gradients for ``input``, ``linear_weight`` and
+``linear_bias`` are accumulated block by block in the same pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+from typing import Any, Literal
+
+import numpy as np
+
+from .. import _validation as v
+from .classification import cross_entropy, cross_entropy_backward
+
+__all__ = [
+    "LinearCrossEntropyOptions",
+    "linear_cross_entropy",
+    "linear_cross_entropy_backward",
+    "linear_cross_entropy_value_and_grad",
+]
+
+AccPolicy = Literal["accurate", "balanced", "compact", "auto"]
+# the weight-gradient product of one block of rows is added to the (C, D) gradient this many bytes at a time
+_BLOCK_BYTES = 32 * 2**20
+
+
+@dataclasses.dataclass(frozen=True)
+class LinearCrossEntropyOptions:
+    """How :func:`linear_cross_entropy` chunks the batch: ``torch.nn.LinearCrossEntropyOptions``' fields.
+
+    - ``batch_chunk_size``: rows per chunk (``None``: from ``chunking_method``, or one chunk).
+    - ``chunking_method``: ``"auto"`` (= ``"aspect_ratio:2"``, PyTorch's pick for float32/float64),
+      ``"aspect_ratio"`` or ``"aspect_ratio:N"`` (chunks of
+      ``next_pow2(ceil(N_rows / ceil(C / D))) // N`` rows, so a chunk's logits take about
+      ``1/N`` of the input's memory), or ``None`` (use ``batch_chunk_size``). Giving both a
+      ``batch_chunk_size`` and a method that disagree raises ``ValueError``, as in PyTorch.
+    - ``acc_dtype``: the dtype of the softmax statistics (``None``: the input's; ``np.float64``
+      with float32 inputs computes each chunk's softmax in float64).
+    - ``acc_policy`` and ``allow_retain_graph``: accepted and validated as in PyTorch; NumPy has
+      no low-precision matmul nor autograd graph, so they change nothing (``backward`` may always
+      be called again).
+
+    >>> LinearCrossEntropyOptions().chunk_rows(8192, 1024, 32000)
+    128
+    >>> LinearCrossEntropyOptions(batch_chunk_size=512).chunk_rows(8192, 1024, 32000)
+    512
+    """
+
+    allow_retain_graph: bool = False
+    batch_chunk_size: int | None = None
+    chunking_method: str | None = "auto"
+    acc_policy: AccPolicy = "auto"
+    acc_dtype: Any = None
+
+    def __post_init__(self) -> None:
+        v.check_bool(self.allow_retain_graph, "allow_retain_graph")
+        if self.acc_policy not in ("auto", "accurate", "balanced", "compact"):
+            raise ValueError(
+                f"acc_policy must be one of 'auto', 'accurate', 'balanced', 'compact', got {self.acc_policy!r}"
+            )
+        if self.chunking_method is not None and self.chunking_method != "auto":
+            name, sep, factor = str(self.chunking_method).partition(":")
+            if not (
+                isinstance(self.chunking_method, str)
+                and name == "aspect_ratio"
+                and (not sep or (factor.isdigit() and int(factor) > 0))
+            ):
+                raise ValueError(
+                    f"chunking_method must be 'auto', 'aspect_ratio', 'aspect_ratio:N' (N >= 1) "
+                    f"or None, got {self.chunking_method!r}"
+                )
+        size: Any = self.batch_chunk_size
+        if size is not None and (
+            isinstance(size, (bool, np.bool_)) or not isinstance(size, numbers.Integral) or size < 1
+        ):
+            raise ValueError(f"batch_chunk_size must be a positive integer or None, got {size!r}")
+        if self.acc_dtype is not None:
+            try:
+                dt = np.dtype(self.acc_dtype)
+            except TypeError:
+                dt = None
+            if dt not in v.FLOAT_DTYPES:
+                raise TypeError(f"acc_dtype must be None, np.float32 or np.float64, got {self.acc_dtype!r}")
+
+    def chunk_rows(self, num_batches: int, in_features: int, num_classes: int) -> int:
+        """Rows per chunk for a call of ``num_batches`` rows, ``in_features`` features, ``num_classes`` classes."""
+        method = self.chunking_method
+        if method == "auto":
+            method = None if self.batch_chunk_size is not None else "aspect_ratio:2"
+        size = num_batches if self.batch_chunk_size is None else min(int(self.batch_chunk_size), num_batches)
+        if method is not None:
+            factor = int(method.split(":", 1)[1]) if ":" in method else 1
+            target = -(-num_batches // -(-num_classes // in_features))
+            by_method = min((1 << (target - 1).bit_length()) // factor, num_batches)
+            if self.batch_chunk_size is not None and self.batch_chunk_size != by_method:
+                raise ValueError(
+                    f"batch_chunk_size (={self.batch_chunk_size}) and chunking_method "
+                    f"({method!r}) give different chunk sizes ({self.batch_chunk_size} vs "
+                    f"{by_method}); pass only one"
+                )
+            size = by_method
+        return max(1, size)
+
+
+@dataclasses.dataclass
+class _Call:
+    """A validated call, in batched 2-D form: ``x`` (N, D), ``w2`` (C * P, D), ``b2`` (C * P,) or None."""
+
+    x: np.ndarray
+    w2: np.ndarray
+    b2: np.ndarray | None
+    target: np.ndarray  # (N, *d) int64 indices, or (N, C, *d) probabilities
+    probs: bool
+    weight: np.ndarray | None
+    ignore_index: int
+    label_smoothing: float
+    reduction: str
+    logits_shape: tuple[int, ...]  # (N, C, *d)
+    out_shape: tuple[int, ...]  # the unreduced loss's shape, as the caller sees it
+    rows: int  # rows per chunk
+    acc: np.dtype
+    denominator: float | None  # 'mean' divisor
+
+
+def _prepare(
+    input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options
+) -> _Call:
+    x = v.as_float_array(input, "input")
+    v.check_ndim(x, "input", (1, 2), "of shape (in_features,) or (N, in_features)")
+    w = v.as_float_array(linear_weight, "linear_weight")
+    if w.ndim < 2:
+        raise ValueError(
+            f"linear_weight must be of shape (C, in_features) or (C, d1, ..., dK, in_features), "
+            f"got an array of shape {w.shape}"
+        )
+    if w.dtype != x.dtype:
+        raise TypeError(
+            f"input and linear_weight must share one dtype, got input {x.dtype} and linear_weight {w.dtype}"
+        )
+    in_features, num_classes, out_features = x.shape[-1], w.shape[0], tuple(w.shape[1:-1])
+    if w.shape[-1] != in_features:
+        raise ValueError(
+            f"linear_weight's last axis must be in_features = {in_features} (the input's last "
+            f"axis), got linear_weight of shape {w.shape}"
+        )
+    if num_classes == 0:
+        raise ValueError(f"linear_weight must hold at least one class, got shape {w.shape}")
+    if out_features and x.ndim == 1:
+        raise ValueError(
+            f"a K-dimensional loss (linear_weight of shape {w.shape}) needs a batched input "
+            f"(N, {in_features}), got input of shape {x.shape}"
+        )
+    b = None
+    if linear_bias is not None:
+        b = v.as_float_array(linear_bias, "linear_bias")
+        if b.shape != (num_classes, *out_features):
+            raise ValueError(
+                f"linear_bias must have shape {(num_classes, *out_features)} to match linear_weight "
+                f"{w.shape}, got {b.shape}"
+            )
+        b = b.astype(x.dtype, copy=False).reshape(-1)
+    v.check_reduction(reduction)
+    v.check_scalar(label_smoothing, "label_smoothing", low=0.0, high=1.0)
+    if options is not None and not isinstance(options, LinearCrossEntropyOptions):
+        raise TypeError(f"options must be a LinearCrossEntropyOptions or None, got {type(options).__name__}")
+    batched = x.ndim == 2
+    n = x.shape[0] if batched else 1
+    logits_shape = (n, num_classes, *out_features)
+    user_logits = logits_shape if batched else (num_classes,)
+    t = np.asarray(target)
+    probs = t.shape == user_logits and t.dtype.kind == "f"
+    if probs:
+        if ignore_index is not None:
+            raise ValueError(
+                f"ignore_index must be None with class-probability targets (target of the logits' "
+                f"shape {user_logits}), got ignore_index={ignore_index!r}"
+            )
+        t = v.as_real_like(v.as_float_array(t, "target"), "target", x, shape=user_logits)
+        ignore_index = -100
+        index_shape = user_logits[:1] + user_logits[2:] if batched else ()
+    else:
+        ignore_index = -100 if ignore_index is None else v.check_scalar(ignore_index, "ignore_index", integer=True)
+        index_shape = (n, *out_features) if batched else ()
+        if t.dtype.kind == "f":
+            raise TypeError(
+                f"target must hold integer class indices of shape {index_shape} or class "
+                f"probabilities of shape {user_logits}, got a float array of shape {t.shape}"
+            )
+        t = v.as_class_indices(t, "target", num_classes, ignore_index=ignore_index, shape=index_shape)
+    wt = v.check_weight(weight, "weight", num_classes, x.dtype)
+    if not batched:
+        x, t = x[None, :], t[None, ...]
+    opts = options if options is not None else LinearCrossEntropyOptions(batch_chunk_size=n, chunking_method=None)
+    rows = opts.chunk_rows(n, in_features, num_classes * math.prod(out_features))
+    acc = x.dtype if opts.acc_dtype is None else np.dtype(opts.acc_dtype)
+    denominator = None
+    if reduction == "mean":
+        if probs:
+            denominator = float(math.prod(index_shape) if batched else 1)
+        else:
+            valid = t != ignore_index
+            denominator = float(valid.sum()) if wt is None else float(wt[np.where(valid, t, 0)][valid].sum())
+    return _Call(
+        x,
+        w.reshape(-1, in_features),
+        b,
+        t,
+        probs,
+        wt,
+        int(ignore_index),
+        float(label_smoothing),
+        reduction,
+        logits_shape,
+        index_shape,
+        rows,
+        acc,
+        denominator,
+    )
+
+
+def _chunk_logits(call: _Call, r0: int, r1: int, buf: np.ndarray | None) -> np.ndarray:
+    z = np.matmul(call.x[r0:r1], call.w2.T, out=None if buf is None else buf[: r1 - r0])
+    if call.b2 is not None:
+        z += call.b2
+    return z if call.acc == z.dtype else z.astype(call.acc)
+
+
+def _index_chunk(call: _Call, z: np.ndarray, t: np.ndarray, g: np.ndarray | None):
+    """Loss rows of 2-D logits ``z`` (R, C) against labels ``t`` (R,), and, where ``g`` (R,) is given, the
+    logits' gradient ``g * ((sum_k a_k) softmax - a)``, computed in place in ``z``."""
+    num_classes = z.shape[1]
+    valid = t != call.ignore_index
+    safe = np.where(valid, t, 0)
+    rows = np.arange(z.shape[0])
+    ls, w = call.label_smoothing, call.weight
+    wt = valid.astype(z.dtype) if w is None else np.where(valid, w.astype(z.dtype)[safe], 0)
+    z -= z.max(axis=1, keepdims=True)  # log-sum-exp on shifted logits: exp never overflows
+    picked = z[rows, safe]
+    smooth = None
+    if ls > 0:
+        smooth = z.sum(axis=1) if w is None else z @ w.astype(z.dtype)
+    np.exp(z, out=z)
+    total = z.sum(axis=1)
+    lse = np.log(total)
+    loss = wt * (lse - picked)
+    if ls > 0:
+        wsum = num_classes if w is None else float(w.sum())
+        loss = (1 - ls) * loss + (ls / num_classes) * np.where(valid, wsum * lse - smooth, 0)
+    if g is None:
+        return loss, None
+    a_total = (1 - ls) * wt + ((ls / num_classes) * (num_classes if w is None else float(w.sum()))) * valid
+    z *= (a_total * g / total)[:, None]
+    z[rows, safe] -= (1 - ls) * wt * g
+    if ls > 0:
+        z -= (ls / num_classes) * ((valid * g)[:, None] * (1.0 if w is None else w.astype(z.dtype)[None, :]))
+    return loss, z
+
+
+def _general_chunk(call: _Call, z: np.ndarray, t: np.ndarray, g: np.ndarray | None):
+    """Class-probability targets or a K-dimensional loss: the chunk through :func:`cross_entropy`."""
+    zk = z.reshape((z.shape[0],) + call.logits_shape[1:])
+    weight = None if call.weight is None else call.weight.astype(zk.dtype)
+    opts = dict(weight=weight, ignore_index=call.ignore_index, label_smoothing=call.label_smoothing)
+    loss = cross_entropy(zk, t if not call.probs else t.astype(zk.dtype), reduction="none", **opts)
+    if g is None:
+        return loss, None
+    dz = cross_entropy_backward(g, zk, t if not call.probs else t.astype(zk.dtype), reduction="none", **opts)
+    return loss, dz.reshape(z.shape)
+
+
+def _run(call: _Call, dout, want_grad: bool):
+    """One chunked pass: the unreduced loss (N, *d), and the gradients of ``sum(g * loss)``."""
+    x, w2 = call.x, call.w2
+    n, num_rows = x.shape[0], call.rows
+    loss = np.empty((n,) + call.logits_shape[2:], dtype=call.acc)
+    g_all = None
+    if want_grad:
+        g_all = np.broadcast_to(np.asarray(dout, dtype=call.acc), call.out_shape).reshape(loss.shape)
+        if call.reduction == "mean":  # a zero denominator (every target ignored): zero gradients, as PyTorch
+            g_all = g_all / call.acc.type(call.denominator) if call.denominator else np.zeros_like(g_all)
+        dx = np.empty_like(x)
+        dw = np.empty_like(w2) if n else np.zeros_like(w2)  # every chunk writes it; no chunk, no gradient
+        dx_t = np.empty((x.shape[1], min(num_rows, n)), dtype=x.dtype)
+        db = None if call.b2 is None else np.zeros_like(call.b2)
+        block = max(1, _BLOCK_BYTES // max(1, w2.shape[1] * w2.itemsize))
+        scratch = np.empty((min(block, w2.shape[0]), w2.shape[1]), dtype=w2.dtype)
+    buf = np.empty((min(num_rows, n), w2.shape[0]), dtype=x.dtype)
+    simple = not call.probs and len(call.logits_shape) == 2
+    for r0 in range(0, n, num_rows):
+        r1 = min(n, r0 + num_rows)
+        z = _chunk_logits(call, r0, r1, buf)
+        g = None if g_all is None else g_all[r0:r1]
+        part, dz = (_index_chunk if simple else _general_chunk)(call, z, call.target[r0:r1], g)
+        loss[r0:r1] = part
+        if dz is None:
+            continue
+        dz = dz.astype(x.dtype, copy=False)
+        xc = x[r0:r1]
+        # dx = dz W, as (W^T dz^T)^T: BLAS runs the long class axis as its inner dimension much faster this way
+        dx[r0:r1] = np.matmul(w2.T, dz.T, out=dx_t[:, : r1 - r0]).T
+        if r0 == 0:  # the first chunk writes dW; the others add to it, a block of classes at a time
+            np.matmul(dz.T, xc, out=dw)
+        else:
+            for c0 in range(0, w2.shape[0], scratch.shape[0]):
+                c1 = min(w2.shape[0], c0 + scratch.shape[0])
+                dw[c0:c1] += np.matmul(dz[:, c0:c1].T, xc, out=scratch[: c1 - c0])
+        if db is not None:
+            db += dz.sum(axis=0)
+    grads: tuple[np.ndarray, ...] | None = None
+    if want_grad:
+        grads = (dx, dw)
+        if db is not None:
+            grads += (db,)
+    return loss, grads
+
+
+def _reduced(call: _Call, loss: np.ndarray, dtype: np.dtype):
+    loss = loss.astype(dtype, copy=False)
+    if call.reduction == "none":
+        return loss.reshape(call.out_shape)
+    total = loss.sum(dtype=np.float64)
+    if call.reduction == "sum":
+        return dtype.type(total)
+    with np.errstate(divide="ignore", invalid="ignore"):  # every target ignored: 0 / 0 = NaN, as PyTorch
+        return dtype.type(np.float64(total) / np.float64(call.denominator))
+
+
+def _shaped_grads(call: _Call, grads, input, linear_weight, linear_bias):
+    dx, dw = grads[0], grads[1]
+    out: tuple[np.ndarray, ...] = (dx.reshape(np.shape(input)), dw.reshape(np.shape(linear_weight)))
+    if linear_bias is not None:
+        out += (grads[2].reshape(np.shape(linear_bias)),)
+    return out
+
+
+def linear_cross_entropy(
+    input,
+    linear_weight,
+    target,
+    *,
+    linear_bias=None,
+    weight=None,
+    reduction: v.Reduction = "mean",
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    options: LinearCrossEntropyOptions | None = None,
+):
+    r"""Cross-entropy of a linear projection, ``torch.nn.functional.linear_cross_entropy``.
+
+    .. math:: z = x W^\top + b, \qquad \ell = \operatorname{cross\_entropy}(z, t)
+
+    with :func:`losslab.functional.cross_entropy`'s semantics for ``weight``, ``ignore_index``,
+    ``label_smoothing``, class-probability targets and the reduction. ``ignore_index=None`` (the
+    default) means -100 for class-index targets and must stay None for class-probability targets,
+    as in PyTorch. ``options=None`` computes the logits of the whole batch at once (PyTorch's
+    reference path); a :class:`LinearCrossEntropyOptions` computes them ``chunk_rows`` rows at a
+    time, so memory beyond the inputs and outputs is about ``chunk_rows x C`` values.
+
+    Shapes: ``input`` (D,) or (N, D); ``linear_weight`` (C, D), or (C, d1, ..., dK, D) for a
+    K-dimensional loss (batched input only); ``linear_bias`` (C,) or (C, d1, ..., dK);
+    ``target`` class indices (), (N,) or (N, d1, ..., dK), or probabilities of the logits' shape
+    (C,) or (N, C, d1, ..., dK); ``weight`` (C,). Output: a scalar, or the index shape for
+    ``reduction='none'``.
+
+    Raises ``TypeError`` for non-float inputs, mismatched dtypes, float targets of the index
+    shape or a bad ``options``; :class:`~losslab._validation.ClassIndexError` for a label
+    outside [0, C); ``ValueError`` for shapes that do not fit, a bad option or reduction.
+
+    >>> import numpy as np
+    >>> x = np.array([[1.0, 0.0], [0.0, 1.0]])
+    >>> W = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    >>> round(float(linear_cross_entropy(x, W, np.array([0, 2]))), 4)
+    0.862
+    """
+    call = _prepare(
+        input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options
+    )
+    loss, _ = _run(call, None, want_grad=False)
+    return _reduced(call, loss, call.x.dtype)
+
+
+def linear_cross_entropy_backward(
+    dout,
+    input,
+    linear_weight,
+    target,
+    *,
+    linear_bias=None,
+    weight=None,
+    reduction: v.Reduction = "mean",
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    options: LinearCrossEntropyOptions | None = None,
+):
+    r"""Gradients of :func:`linear_cross_entropy`: ``(d_input, d_linear_weight)``, plus ``d_linear_bias`` with a bias.
+
+    With :math:`G = \partial \ell / \partial z` (per row: :math:`g_n ((\sum_k a_{n,k})
+    \operatorname{softmax}(z_n) - a_n)`, as for cross-entropy):
+    :math:`\partial / \partial x = G W`, :math:`\partial / \partial W = G^\top x`,
+    :math:`\partial / \partial b = \sum_n G_n`, accumulated chunk by chunk (one forward pass).
+
+    >>> import numpy as np
+    >>> x = np.array([[1.0, 0.0]])
+    >>> W = np.array([[0.0, 0.0], [0.0, 0.0]])
+    >>> dx, dW = linear_cross_entropy_backward(1.0, x, W, np.array([0]))
+    >>> dW
+    array([[-0.5,  0. ],
+           [ 0.5,  0. ]])
+    """
+    return linear_cross_entropy_value_and_grad(
+        dout,
+        input,
+        linear_weight,
+        target,
+        linear_bias=linear_bias,
+        weight=weight,
+        reduction=reduction,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+        options=options,
+    )[1]
+
+
+def linear_cross_entropy_value_and_grad(
+    dout,
+    input,
+    linear_weight,
+    target,
+    *,
+    linear_bias=None,
+    weight=None,
+    reduction: v.Reduction = "mean",
+    ignore_index: int | None = None,
+    label_smoothing: float = 0.0,
+    options: LinearCrossEntropyOptions | None = None,
+):
+    """The loss and its gradients (as :func:`linear_cross_entropy_backward`) in one chunked pass.
+
+    >>> import numpy as np
+    >>> out, (dx, dW) = linear_cross_entropy_value_and_grad(1.0, np.ones((1, 2)), np.zeros((2, 2)), np.array([1]))
+    >>> round(float(out), 4), dx
+    (0.6931, array([[0., 0.]]))
+    """
+    call = _prepare(
+        input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options
+    )
+    dt = call.x.dtype
+    v.check_dout(dout, call.out_shape if reduction == "none" else (), dt)
+    loss, grads = _run(call, dout, want_grad=True)
+    return _reduced(call, loss, dt), _shaped_grads(call, grads, input, linear_weight, linear_bias)
+
+
+# --------------------------------------------------------------------------- adaptive softmax
+
+
+def _log_softmax_rows(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)  # shifted: exp never overflows
+    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+
+def _adaptive_setup(input, target, head_weight, head_bias, tails, cutoffs):
+    x = v.as_float_array(input, "input")
+    hw = v.as_float_array(head_weight, "head_weight")
+    if hw.ndim != 2:
+        raise ValueError(f"head_weight must be a 2-D array (head size, in_features), got shape {hw.shape}")
+    if hw.dtype != x.dtype:
+        raise TypeError(f"head_weight must have the input's dtype {x.dtype}, got {hw.dtype}")
+    in_features = hw.shape[1]
+    cutoffs = [int(c) for c in cutoffs]
+    n_classes = cutoffs[-1]
+    shortlist = cutoffs[0]
+    if hw.shape[0] != shortlist + len(cutoffs) - 1:
+        raise ValueError(
+            f"head_weight must have shape ({shortlist + len(cutoffs) - 1}, {in_features}) "
+            f"(shortlist + clusters, in_features), got {hw.shape}"
+        )
+    hb = None
+    if head_bias is not None:
+        hb = v.as_float_array(head_bias, "head_bias").astype(x.dtype, copy=False)
+        if hb.shape != (hw.shape[0],):
+            raise ValueError(f"head_bias must have shape ({hw.shape[0]},), got {hb.shape}")
+    if len(tails) != len(cutoffs) - 1:
+        raise ValueError(f"tails must hold one (W1, W2) pair per cluster ({len(cutoffs) - 1}), got {len(tails)}")
+    for i, (w1, w2) in enumerate(tails):
+        size = cutoffs[i + 1] - cutoffs[i]
+        if (
+            np.ndim(w1) != 2
+            or np.shape(w1)[1] != in_features
+            or np.ndim(w2) != 2
+            or np.shape(w2) != (size, np.shape(w1)[0])
+        ):
+            raise ValueError(
+                f"cluster {i}'s projections must have shapes (h, {in_features}) and ({size}, h), "
+                f"got {np.shape(w1)} and {np.shape(w2)}"
+            )
+    t = np.asarray(target)
+    if t.ndim == 1:
+        if x.ndim != 2:
+            raise ValueError(f"a 1-D target needs a 2-D input (N, {in_features}), got input of shape {x.shape}")
+        if x.shape[0] != t.shape[0]:
+            raise ValueError(f"input and target must have the same batch size, got {x.shape[0]} and {t.shape[0]}")
+    elif t.ndim == 0:
+        if x.ndim != 1:
+            raise ValueError(f"a 0-D target needs a 1-D input ({in_features},), got input of shape {x.shape}")
+    else:
+        raise ValueError(f"target must be 0-D or 1-D class indices, got shape {t.shape}")
+    if x.shape[-1] != in_features:
+        raise ValueError(f"input must have in_features = {in_features} values per sample, got shape {x.shape}")
+    t = v.as_class_indices(t, "target", n_classes)
+    batched = t.ndim == 1
+    return (x if batched else x[None]), (t if batched else t[None]), hw, hb, cutoffs, batched
+
+
+def adaptive_log_softmax_with_loss(input, target, head_weight, head_bias, tails, cutoffs):
+    r"""Adaptive softmax (Grave et al. 2017), ``torch.nn.AdaptiveLogSoftmaxWithLoss.forward``: ``(output, loss)``.
+
+    The head scores the ``cutoffs[0]`` frequent classes and one entry per cluster; a class ``c``
+    of cluster ``i`` has :math:`\log p(c) = \log \operatorname{softmax}(h)_{s+i} +
+    \log \operatorname{softmax}(W_2^{(i)} W_1^{(i)} x)_{c - \mathrm{cutoffs}_i}`, with
+    :math:`h = W_h x + b_h`. ``output`` is :math:`\log p(t_n)` per sample and
+    ``loss`` :math:`= -\frac{1}{N}\sum_n \log p(t_n)`.
+
+    Shapes: ``input`` (D,) or (N, D); ``target`` () or (N,) in [0, n_classes); ``head_weight``
+    (cutoffs[0] + clusters, D); ``head_bias`` that length or None; ``tails`` one pair
+    ``(W1 (h_i, D), W2 (size_i, h_i))`` per cluster; ``cutoffs`` the class boundaries ending with
+    ``n_classes``. Raises ``ValueError``/``TypeError`` naming the argument that does not fit.
+
+    >>> import numpy as np
+    >>> out, loss = adaptive_log_softmax_with_loss(np.zeros((1, 2)), np.array([0]), np.zeros((2, 2)), None,
+    ...                                             [(np.zeros((1, 2)), np.zeros((2, 1)))], [1, 3])
+    >>> out.round(4), round(float(loss), 4)
+    (array([-0.6931]), 0.6931)
+    """
+    x, t, hw, hb, cutoffs, batched = _adaptive_setup(input, target, head_weight, head_bias, tails, cutoffs)
+    out = _adaptive_pass(x, t, hw, hb, tails, cutoffs, None)[0]
+    loss = x.dtype.type(-out.mean(dtype=np.float64))
+    return (out if batched else out[0]), loss
+
+
+def _adaptive_pass(x, t, hw, hb, tails, cutoffs, u):
+    """log p(t_n) per row, and with ``u`` (d/d output per row) every gradient."""
+    shortlist = cutoffs[0]
+    head = x @ hw.T
+    if hb is not None:
+        head += hb
+    head_lp = _log_softmax_rows(head)
+    gather = t.copy()
+    out = np.zeros(x.shape[0], dtype=x.dtype)
+    grads = None
+    if u is not None:
+        dx = np.zeros_like(x)
+        dtails = []
+    bounds = [0] + list(cutoffs)
+    for i in range(1, len(bounds) - 1):
+        rows = np.flatnonzero((t >= bounds[i]) & (t < bounds[i + 1]))
+        w1, w2 = (np.asarray(w, dtype=x.dtype) for w in tails[i - 1])
+        gather[rows] = shortlist + i - 1
+        if u is not None:
+            dw1, dw2 = np.zeros_like(w1), np.zeros_like(w2)
+        if rows.size:
+            xs = x[rows]
+            h = xs @ w1.T
+            lp = _log_softmax_rows(h @ w2.T)
+            rel = t[rows] - bounds[i]
+            out[rows] = lp[np.arange(rows.size), rel]
+            if u is not None:  # d/d o = u (onehot - softmax(o))
+                do = -np.exp(lp) * u[rows, None]
+                do[np.arange(rows.size), rel] += u[rows]
+                dw2 = do.T @ h
+                dh = do @ w2
+                dw1 = dh.T @ xs
+                dx[rows] += dh @ w1
+        if u is not None:
+            dtails.append((dw1, dw2))
+    out += head_lp[np.arange(x.shape[0]), gather]
+    if u is not None:
+        dhead = -np.exp(head_lp) * u[:, None]
+        dhead[np.arange(x.shape[0]), gather] += u
+        dx += dhead @ hw
+        grads = (dx, dhead.T @ x, None if hb is None else dhead.sum(axis=0), dtails)
+    return out, grads
+
+
+def adaptive_log_softmax_with_loss_backward(dloss, doutput, input, target, head_weight, head_bias, tails, cutoffs):
+    r"""Gradients of ``sum(doutput * output) + dloss * loss`` of :func:`adaptive_log_softmax_with_loss`.
+
+    Returns ``(d_input, d_head_weight, d_head_bias or None, [(d_W1, d_W2) per cluster])``. With
+    :math:`u_n = g_n - \text{dloss} / N` (``g`` = ``doutput``, or 0), every softmax contributes
+    :math:`u_n(\mathrm{onehot} - \operatorname{softmax})` to its logits' gradient, which the linear
+    maps carry back: :math:`\partial/\partial W = G^\top a`, :math:`\partial/\partial a = G W`.
+
+    >>> import numpy as np
+    >>> grads = adaptive_log_softmax_with_loss_backward(1.0, None, np.ones((1, 2)), np.array([0]), np.zeros((2, 2)),
+    ...                                                 None, [(np.zeros((1, 2)), np.zeros((2, 1)))], [1, 3])
+    >>> grads[1]
+    array([[-0.5, -0.5],
+           [ 0.5,  0.5]])
+    """
+    x, t, hw, hb, cutoffs, batched = _adaptive_setup(input, target, head_weight, head_bias, tails, cutoffs)
+    n = x.shape[0]
+    u = np.full(n, -np.asarray(v.check_dout(dloss, (), x.dtype), dtype=x.dtype) / x.dtype.type(n), dtype=x.dtype)
+    if doutput is not None:
+        u = u + np.reshape(v.check_dout(doutput, (n,) if batched else (), x.dtype), -1)
+    _, (dx, dhw, dhb, dtails) = _adaptive_pass(x, t, hw, hb, tails, cutoffs, u)
+    return (dx if batched else dx[0]), dhw, dhb, dtails
+
+
+def adaptive_log_prob(input, head_weight, head_bias, tails, cutoffs) -> np.ndarray:
+    """Log-probabilities of every class, (N, n_classes) (or (n_classes,) for one sample).
+
+    >>> import numpy as np
+    >>> np.exp(adaptive_log_prob(np.zeros(2), np.zeros((2, 2)), None,
+    ...                          [(np.zeros((1, 2)), np.zeros((2, 1)))], [1, 3])).round(3)
+    array([0.5 , 0.25, 0.25])
+    """
+    x = v.as_float_array(input, "input")
+    dummy = np.zeros(x.shape[:-1], dtype=np.int64)
+    x2, _, hw, hb, cutoffs, batched = _adaptive_setup(x, dummy, head_weight, head_bias, tails, cutoffs)
+    head = x2 @ hw.T
+    if hb is not None:
+        head += hb
+    head_lp = _log_softmax_rows(head)
+    shortlist = cutoffs[0]
+    out = np.empty((x2.shape[0], cutoffs[-1]), dtype=x2.dtype)
+    out[:, :shortlist] = head_lp[:, :shortlist]
+    for i in range(len(cutoffs) - 1):
+        w1, w2 = (np.asarray(w, dtype=x2.dtype) for w in tails[i])
+        out[:, cutoffs[i] : cutoffs[i + 1]] = _log_softmax_rows((x2 @ w1.T) @ w2.T) + head_lp[:, shortlist + i, None]
+    return out if batched else out[0]
+
+
+__all__ += ["adaptive_log_softmax_with_loss", "adaptive_log_softmax_with_loss_backward", "adaptive_log_prob"]

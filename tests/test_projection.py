@@ -1,0 +1,505 @@
+"""LinearCrossEntropyLoss and AdaptiveLogSoftmaxWithLoss: gradients, dtypes, chunking, errors, PyTorch parity."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from losslab import functional as F
+from losslab.gradcheck import gradcheck
+from losslab.nn import AdaptiveLogSoftmaxWithLoss, LinearCrossEntropyLoss, LinearCrossEntropyOptions
+
+GOLDEN = Path(__file__).parent / "golden" / "projection_golden.npz"
+TOLERANCES = {"float64": dict(rtol=1e-7, atol=1e-12), "float32": dict(rtol=1e-4, atol=1e-6)}
+REDUCTIONS = ("none", "mean", "sum")
+CHUNKED = LinearCrossEntropyOptions(batch_chunk_size=3, chunking_method=None)
+
+
+def _linear_cases():
+    """(id, inputs (x, W, t, b or None), options) over every option path."""
+    rng = np.random.default_rng(12)
+    n, d, c = 7, 4, 5
+    x, w, b = rng.normal(size=(n, d)), rng.normal(size=(c, d)), rng.normal(size=c)
+    t = rng.integers(0, c, n)
+    t[2] = 1
+    weight = rng.uniform(0.5, 2.0, c)
+    probs = rng.dirichlet(np.ones(c), size=n)
+    cases = [
+        ("plain", (x, w, t, None), {}),
+        ("bias", (x, w, t, b), {}),
+        ("weight", (x, w, t, b), dict(weight=weight)),
+        ("ignore", (x, w, t, b), dict(ignore_index=1)),
+        ("smooth", (x, w, t, None), dict(label_smoothing=0.3)),
+        ("all-options", (x, w, t, b), dict(weight=weight, ignore_index=1, label_smoothing=0.2)),
+        ("probs", (x, w, probs, b), dict(weight=weight, label_smoothing=0.1)),
+        (
+            "kdim",
+            (x, rng.normal(size=(c, 2, d)), rng.integers(0, c, (n, 2)), rng.normal(size=(c, 2))),
+            dict(weight=weight),
+        ),
+        ("unbatched", (x[0], w, np.array(3), b), dict(label_smoothing=0.1)),
+    ]
+    return [pytest.param(inputs, opts, id=name) for name, inputs, opts in cases]
+
+
+def _call(fn, inputs, opts, *lead, dtype=np.float64, **more):
+    x, w, t, b = inputs
+    cast = lambda a: a.astype(dtype) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a  # noqa: E731
+    kw = {k: cast(val) for k, val in dict(opts, **more).items()}
+    return fn(*lead, cast(x), cast(w), cast(t), linear_bias=None if b is None else cast(b), **kw)
+
+
+# --------------------------------------------------------------------------- linear cross-entropy
+
+
+@pytest.mark.parametrize("options", [None, CHUNKED], ids=["whole", "chunked"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("inputs, opts", _linear_cases())
+def test_linear_gradients_match_central_differences(inputs, opts, reduction, options):
+    x, w, t, b = inputs
+    out = _call(F.linear_cross_entropy, inputs, opts, reduction=reduction, options=options)
+    dout = np.random.default_rng(3).uniform(0.5, 1.5, np.shape(out))
+    grads = _call(F.linear_cross_entropy_backward, inputs, opts, dout, reduction=reduction, options=options)
+    args = [x, w] + ([] if b is None else [b])
+
+    def objective(xx, ww, bb=None):
+        value = F.linear_cross_entropy(xx, ww, t, linear_bias=bb, reduction=reduction, options=options, **opts)
+        return float(np.sum(dout * value))
+
+    assert len(grads) == len(args)
+    result = gradcheck(objective, args, grads)
+    assert result.ok, str(result)
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("inputs, opts", _linear_cases())
+def test_linear_float32_in_float32_out_and_chunks_change_nothing(inputs, opts, reduction):
+    out64 = _call(F.linear_cross_entropy, inputs, opts, reduction=reduction)
+    dout = np.random.default_rng(4).uniform(0.5, 1.5, np.shape(out64))
+    g64 = _call(F.linear_cross_entropy_backward, inputs, opts, dout, reduction=reduction)
+    for size in (1, 2, 3, 100):
+        chunked = LinearCrossEntropyOptions(batch_chunk_size=size, chunking_method=None)
+        np.testing.assert_allclose(
+            _call(F.linear_cross_entropy, inputs, opts, reduction=reduction, options=chunked),
+            out64,
+            rtol=1e-12,
+            atol=1e-14,
+        )
+        for g, e in zip(
+            _call(F.linear_cross_entropy_backward, inputs, opts, dout, reduction=reduction, options=chunked),
+            g64,
+            strict=True,
+        ):
+            np.testing.assert_allclose(g, e, rtol=1e-11, atol=1e-13)
+    out32 = _call(F.linear_cross_entropy, inputs, opts, reduction=reduction, dtype=np.float32, options=CHUNKED)
+    g32 = _call(
+        F.linear_cross_entropy_backward,
+        inputs,
+        opts,
+        dout.astype(np.float32),
+        reduction=reduction,
+        dtype=np.float32,
+        options=CHUNKED,
+    )
+    assert np.asarray(out32).dtype == np.float32 and np.shape(out32) == np.shape(out64)
+    if reduction != "none":
+        assert isinstance(out32, np.float32)
+    np.testing.assert_allclose(out32, out64, rtol=2e-4, atol=1e-5)
+    for g, e in zip(g32, g64, strict=True):
+        assert g.dtype == np.float32
+        np.testing.assert_allclose(g, e, rtol=2e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("inputs, opts", _linear_cases())
+def test_linear_is_cross_entropy_of_the_logits(inputs, opts):
+    x, w, t, b = inputs
+    logits = np.tensordot(x, w, axes=([-1], [-1])) + (0 if b is None else b)
+    expected_opts = dict(opts)
+    if t.dtype.kind == "i" and "ignore_index" not in opts:
+        expected_opts["ignore_index"] = -100
+    for reduction in REDUCTIONS:
+        np.testing.assert_allclose(
+            _call(F.linear_cross_entropy, inputs, opts, reduction=reduction, options=CHUNKED),
+            F.cross_entropy(logits, t, reduction=reduction, **expected_opts),
+            rtol=1e-12,
+        )
+
+
+def test_linear_leaves_inputs_alone_and_value_and_grad_agrees():
+    rng = np.random.default_rng(5)
+    x, w, b, t = rng.normal(size=(6, 3)), rng.normal(size=(4, 3)), rng.normal(size=4), rng.integers(0, 4, 6)
+    copies = [a.copy() for a in (x, w, b, t)]
+    out, grads = F.linear_cross_entropy_value_and_grad(0.5, x, w, t, linear_bias=b, options=CHUNKED)
+    assert out == F.linear_cross_entropy(x, w, t, linear_bias=b)
+    for g, e in zip(grads, F.linear_cross_entropy_backward(0.5, x, w, t, linear_bias=b), strict=True):
+        np.testing.assert_allclose(g, e, rtol=1e-13)
+    for a, c in zip((x, w, b, t), copies):
+        np.testing.assert_array_equal(a, c)
+
+
+def test_linear_every_target_ignored_is_nan_with_zero_gradients():
+    x, w, t = np.ones((3, 2)), np.ones((4, 2)), np.full(3, -100)
+    assert np.isnan(F.linear_cross_entropy(x, w, t))
+    for g in F.linear_cross_entropy_backward(1.0, x, w, t):
+        np.testing.assert_array_equal(g, 0)
+
+
+def test_options_chunk_rows_follow_torch():
+    """next_pow2(ceil(N / ceil(C / D))) // factor, capped at N; an explicit size wins under 'auto'."""
+    assert LinearCrossEntropyOptions().chunk_rows(8192, 1024, 32000) == 128
+    assert LinearCrossEntropyOptions(chunking_method="aspect_ratio").chunk_rows(8192, 1024, 32000) == 256
+    assert LinearCrossEntropyOptions(chunking_method="aspect_ratio:4").chunk_rows(8192, 1024, 32000) == 64
+    assert LinearCrossEntropyOptions(chunking_method="aspect_ratio").chunk_rows(10, 100, 50) == 10
+    assert LinearCrossEntropyOptions(batch_chunk_size=7).chunk_rows(100, 4, 9) == 7
+    assert LinearCrossEntropyOptions(batch_chunk_size=700, chunking_method=None).chunk_rows(100, 4, 9) == 100
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(acc_policy="fast"), ValueError, "acc_policy must be one of"),
+        (dict(chunking_method="rows"), ValueError, "chunking_method must be"),
+        (dict(chunking_method="aspect_ratio:0"), ValueError, "chunking_method must be"),
+        (dict(batch_chunk_size=0), ValueError, "batch_chunk_size must be a positive integer or None, got 0"),
+        (dict(batch_chunk_size=2.5), ValueError, "batch_chunk_size must be a positive integer"),
+        (dict(acc_dtype=np.int32), TypeError, "acc_dtype must be None, np.float32 or np.float64"),
+        (dict(allow_retain_graph="yes"), TypeError, "allow_retain_graph must be True or False"),
+    ],
+)
+def test_options_reject_bad_fields(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        LinearCrossEntropyOptions(**kwargs)
+
+
+def test_options_that_disagree_raise():
+    with pytest.raises(ValueError, match=r"batch_chunk_size \(=5\) and chunking_method .* give different"):
+        F.linear_cross_entropy(
+            np.ones((8, 2)),
+            np.ones((3, 2)),
+            np.zeros(8, dtype=int),
+            options=LinearCrossEntropyOptions(batch_chunk_size=5, chunking_method="aspect_ratio"),
+        )
+
+
+def test_acc_dtype_float64_with_float32_inputs():
+    rng = np.random.default_rng(6)
+    x, w, t = rng.normal(size=(5, 3)).astype(np.float32), rng.normal(size=(4, 3)).astype(np.float32), np.arange(5) % 4
+    out = F.linear_cross_entropy(x, w, t, options=LinearCrossEntropyOptions(acc_dtype=np.float64))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, F.linear_cross_entropy(x.astype(float), w.astype(float), t), rtol=1e-6)
+
+
+X, W, T = np.ones((3, 2)), np.ones((4, 2)), np.array([0, 1, 2])
+
+
+@pytest.mark.parametrize(
+    "args, kwargs, error, match",
+    [
+        ((np.ones((3, 2), dtype=int), W, T), {}, TypeError, "input must be a float32 or float64 array"),
+        ((np.ones((2, 3, 2)), W, T), {}, ValueError, r"input must be of shape \(in_features,\) or \(N, in_features\)"),
+        ((X, np.ones(2), T), {}, ValueError, "linear_weight must be of shape"),
+        ((X, np.ones((4, 3)), T), {}, ValueError, r"linear_weight's last axis must be in_features = 2"),
+        ((X, W.astype(np.float32), T), {}, TypeError, "input and linear_weight must share one dtype"),
+        ((X, W, T), dict(linear_bias=np.ones(3)), ValueError, r"linear_bias must have shape \(4,\)"),
+        ((X, W, np.array([0, 1])), {}, ValueError, r"target must have shape \(3,\)"),
+        ((X, W, np.array([0.0, 1.0, 2.0])), {}, TypeError, "target must hold integer class indices"),
+        ((X, W, np.array([0, 1, 4])), {}, IndexError, r"target holds the class index 4, out of range"),
+        ((X, W, np.full((3, 4), 0.25)), dict(ignore_index=0), ValueError, "ignore_index must be None with class-prob"),
+        ((X, W, T), dict(weight=np.ones(3)), ValueError, r"weight must be a 1-D array with one entry per class \(4,\)"),
+        ((X, W, T), dict(reduction="avg"), ValueError, "reduction must be one of"),
+        ((X, W, T), dict(label_smoothing=1.5), ValueError, r"label_smoothing must lie in \[0.0, 1.0\]"),
+        ((X, W, T), dict(options={"batch_chunk_size": 2}), TypeError, "options must be a LinearCrossEntropyOptions"),
+        ((np.ones(2), np.ones((4, 2, 2)), np.array(0)), {}, ValueError, "K-dimensional loss .* needs a batched input"),
+    ],
+)
+def test_linear_invalid_inputs_are_named(args, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        F.linear_cross_entropy(*args, **kwargs)
+
+
+def test_linear_wrong_dout_shape_raises():
+    with pytest.raises(ValueError, match="dout must be a scalar or have the loss's output shape"):
+        F.linear_cross_entropy_backward(np.ones(4), X, W, T, reduction="none")
+
+
+# --------------------------------------------------------------------------- the module
+
+
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("bias", [False, True])
+def test_module_matches_the_functions_and_stores_parameter_gradients(reduction, bias):
+    rng = np.random.default_rng(7)
+    loss = LinearCrossEntropyLoss(
+        3, 6, bias=bias, reduction=reduction, ignore_index=2, options=CHUNKED, dtype=np.float64, rng=1
+    )
+    x, t = rng.normal(size=(5, 3)), np.array([0, 2, 5, 1, 2])
+    out = loss(x, t)
+    kw = dict(linear_bias=loss.linear_bias.data if bias else None, reduction=reduction, ignore_index=2)
+    np.testing.assert_array_equal(out, F.linear_cross_entropy(x, loss.linear_weight.data, t, **kw))
+    dout = np.full(np.shape(out), 0.75)
+    dx = loss.backward(dout)
+    expected = F.linear_cross_entropy_backward(dout, x, loss.linear_weight.data, t, **kw)
+    np.testing.assert_allclose(dx, expected[0], rtol=1e-13)
+    np.testing.assert_allclose(loss.linear_weight.grad, expected[1], rtol=1e-13)
+    if bias:
+        np.testing.assert_allclose(loss.linear_bias.grad, expected[2], rtol=1e-13)
+    assert [p.name for p in loss.parameters()] == ["linear_weight"] + (["linear_bias"] if bias else [])
+    np.testing.assert_allclose(loss.backward(dout), expected[0], rtol=1e-13)  # a second backward recomputes
+
+
+def test_module_defaults_and_initialisation_are_torch_like():
+    loss = LinearCrossEntropyLoss(16, 10, out_features=(2,), rng=3)
+    assert loss.linear_weight.data.shape == (20, 16) and loss.linear_weight.data.dtype == np.float32
+    assert np.abs(loss.linear_weight.data).max() <= 0.25 and loss.linear_bias is None
+    assert loss.reduction == "mean" and loss.ignore_index is None and loss.options is None
+    same = LinearCrossEntropyLoss(16, 10, out_features=(2,), rng=3)
+    np.testing.assert_array_equal(loss.linear_weight.data, same.linear_weight.data)
+    assert repr(loss).startswith("LinearCrossEntropyLoss(in_features=16, num_classes=10, out_features=(2,)")
+    out = loss(np.ones((4, 16), dtype=np.float32), np.zeros((4, 2), dtype=np.int64))
+    assert out.dtype == np.float32 and loss.backward().shape == (4, 16)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(in_features=0, num_classes=3), ValueError, "in_features must be a positive integer, got 0"),
+        (dict(in_features=2, num_classes=3, reduction="avg"), ValueError, "reduction must be one of"),
+        (dict(in_features=2, num_classes=3, weight=np.ones(2)), ValueError, "weight must be a 1-D array"),
+        (dict(in_features=2, num_classes=3, label_smoothing=-0.1), ValueError, "label_smoothing must lie in"),
+        (dict(in_features=2, num_classes=3, dtype=np.int32), TypeError, "dtype must be None, np.float32 or np.float64"),
+        (dict(in_features=2, num_classes=3, options="chunk"), TypeError, "options must be a LinearCrossEntropyOptions"),
+        (dict(in_features=2, num_classes=3, rng="seed"), TypeError, "rng must be a numpy Generator"),
+    ],
+)
+def test_module_rejects_bad_options(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        LinearCrossEntropyLoss(**kwargs)
+
+
+def test_module_backward_before_forward_raises():
+    with pytest.raises(ValueError, match="before forward"):
+        LinearCrossEntropyLoss(2, 3).backward()
+    with pytest.raises(ValueError, match="before forward"):
+        AdaptiveLogSoftmaxWithLoss(4, 6, [2]).backward()
+
+
+# --------------------------------------------------------------------------- adaptive softmax
+
+
+def _asm(head_bias=True, dtype=np.float64):
+    return AdaptiveLogSoftmaxWithLoss(12, 15, [4, 9], div_value=2.0, head_bias=head_bias, dtype=dtype, rng=4)
+
+
+@pytest.mark.parametrize("head_bias", [False, True])
+@pytest.mark.parametrize("batched", [True, False])
+def test_adaptive_gradients_match_central_differences(head_bias, batched):
+    asm = _asm(head_bias)
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(8, 12) if batched else 12)
+    t = np.array([0, 5, 14, 9, 3, 11, 6, 2]) if batched else np.array(10)
+    doutput = rng.uniform(-1, 1, np.shape(t))
+    dx = asm(x, t) and asm.backward(0.6, doutput)
+    params = asm.parameters()
+    n_tails = len(asm.tail)
+
+    def objective(xx, hw, *rest):
+        hb = rest[0] if head_bias else None
+        flat = rest[1:] if head_bias else rest
+        tails = [(flat[2 * i], flat[2 * i + 1]) for i in range(n_tails)]
+        out, loss = F.adaptive_log_softmax_with_loss(xx, t, hw, hb, tails, asm.cutoffs)
+        return float(0.6 * loss + np.sum(doutput * out))
+
+    result = gradcheck(objective, [x] + [p.data for p in params], [dx] + [p.grad for p in params])
+    assert result.ok, str(result)
+
+
+def test_adaptive_log_prob_is_a_distribution_and_predict_its_argmax():
+    asm = _asm()
+    x = np.random.default_rng(9).normal(size=(10, 12)) * 3
+    lp = asm.log_prob(x)
+    assert lp.shape == (10, 15)
+    np.testing.assert_allclose(np.exp(lp).sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_array_equal(asm.predict(x), lp.argmax(axis=1))
+    out, loss = asm(x, np.arange(10))
+    np.testing.assert_allclose(out, lp[np.arange(10), np.arange(10)], rtol=1e-12)
+    assert loss == pytest.approx(-out.mean())
+
+
+def test_adaptive_float32_in_float32_out():
+    asm64, asm32 = _asm(dtype=np.float64), _asm(dtype=np.float32)
+    x, t = np.random.default_rng(10).normal(size=(6, 12)), np.array([0, 4, 8, 9, 14, 1])
+    out64, loss64 = asm64(x, t)
+    out32, loss32 = asm32(x.astype(np.float32), t)
+    assert out32.dtype == np.float32 and isinstance(loss32, np.float32)
+    np.testing.assert_allclose(out32, out64, rtol=1e-4, atol=1e-5)
+    dx32, dx64 = asm32.backward(), asm64.backward()
+    assert dx32.dtype == np.float32
+    np.testing.assert_allclose(dx32, dx64, rtol=1e-3, atol=1e-5)
+    for p32, p64 in zip(asm32.parameters(), asm64.parameters(), strict=True):
+        assert p32.grad.dtype == np.float32
+        np.testing.assert_allclose(p32.grad, p64.grad, rtol=1e-3, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "args, error, match",
+    [
+        ((12, 15, []), ValueError, "cutoffs must be a non-empty sequence"),
+        ((12, 15, [4, 4]), ValueError, "cutoffs must be a non-empty sequence of unique increasing"),
+        ((12, 15, [9, 4]), ValueError, "cutoffs must be"),
+        ((12, 15, [4, 15]), ValueError, r"\[1, n_classes - 1\] = \[1, 14\]"),
+        ((0, 15, [4]), ValueError, "in_features must be a positive integer"),
+    ],
+)
+def test_adaptive_rejects_bad_constructor_arguments(args, error, match):
+    with pytest.raises(error, match=match):
+        AdaptiveLogSoftmaxWithLoss(*args)
+
+
+@pytest.mark.parametrize(
+    "x, t, error, match",
+    [
+        (np.ones((3, 12)), np.array([0, 1]), ValueError, "input and target must have the same batch size"),
+        (np.ones(12), np.array([0, 1]), ValueError, "a 1-D target needs a 2-D input"),
+        (np.ones((3, 12)), np.array(1), ValueError, "a 0-D target needs a 1-D input"),
+        (np.ones((3, 12)), np.ones((3, 1), dtype=int), ValueError, "target must be 0-D or 1-D class indices"),
+        (np.ones((3, 12)), np.array([0, 1, 15]), IndexError, "target holds the class index 15"),
+        (np.ones((3, 11)), np.array([0, 1, 2]), ValueError, "input must have in_features = 12"),
+        (np.ones((3, 12), dtype=np.float32), np.array([0, 1, 2]), TypeError, "input must have the parameters' dtype"),
+        (np.ones((3, 12), dtype=int), np.array([0, 1, 2]), TypeError, "input must be a float32 or float64 array"),
+    ],
+)
+def test_adaptive_invalid_inputs_are_named(x, t, error, match):
+    with pytest.raises(error, match=match):
+        _asm()(x, t)
+
+
+# --------------------------------------------------------------------------- PyTorch 2.13: committed values
+
+
+def _golden():
+    with np.load(GOLDEN, allow_pickle=False) as data:
+        arrays = {k: data[k] for k in data.files}
+    return arrays, json.loads(str(arrays.pop("index")))
+
+
+ARRAYS, INDEX = _golden()
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("entry", INDEX["linear"], ids=[e["key"] for e in INDEX["linear"]])
+def test_linear_matches_committed_torch_values(entry, dtype):
+    key = entry["key"]
+    cast = lambda a: a.astype(dtype) if a.dtype.kind == "f" else a  # noqa: E731
+    ins = {name: cast(ARRAYS[f"{key}|{name}"]) for name in entry["inputs"]}
+    opts = dict(entry["options"], **{k: cast(ARRAYS[f"{key}|opt|{k}"]) for k in entry["array_options"]})
+    if entry["chunk"] is not None:
+        opts["options"] = LinearCrossEntropyOptions(batch_chunk_size=entry["chunk"], chunking_method=None)
+    args = (ins["x"], ins["w"], ins["t"])
+    out = F.linear_cross_entropy(*args, linear_bias=ins.get("b"), **opts)
+    grads = F.linear_cross_entropy_backward(cast(ARRAYS[f"{key}|dout"]), *args, linear_bias=ins.get("b"), **opts)
+    np.testing.assert_allclose(out, ARRAYS[f"{key}|{dtype}|out"], **TOLERANCES[dtype])
+    names = ["input", "linear_weight"] + (["linear_bias"] if "b" in ins else [])
+    for name, g in zip(names, grads, strict=True):
+        assert g.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(g, ARRAYS[f"{key}|{dtype}|grad_{name}"], **TOLERANCES[dtype], err_msg=name)
+
+
+def _loaded_asm(entry, dtype):
+    key = entry["key"]
+    asm = AdaptiveLogSoftmaxWithLoss(
+        entry["in_features"],
+        entry["n_classes"],
+        entry["cutoffs"],
+        div_value=entry["div_value"],
+        head_bias=entry["head_bias"],
+        dtype=dtype,
+    )
+    asm.load_state_dict({name: ARRAYS[f"{key}|param|{name}"] for name in entry["params"]})
+    return asm
+
+
+def _torch_names(asm):
+    names = ["head.weight"] + (["head.bias"] if asm.head_bias else [])
+    return names + [f"tail.{i}.{j}.weight" for i in range(len(asm.tail)) for j in (0, 1)]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("entry", INDEX["adaptive"], ids=[e["key"] for e in INDEX["adaptive"]])
+def test_adaptive_matches_committed_torch_values(entry, dtype):
+    key = entry["key"]
+    asm = _loaded_asm(entry, dtype)
+    x = ARRAYS[f"{key}|x"].astype(dtype)
+    output, loss = asm(x, ARRAYS[f"{key}|t"])
+    dx = asm.backward(entry["dloss"], ARRAYS[f"{key}|doutput"].astype(dtype))
+    tol = TOLERANCES[dtype]
+    np.testing.assert_allclose(output, ARRAYS[f"{key}|{dtype}|output"], **tol)
+    np.testing.assert_allclose(loss, ARRAYS[f"{key}|{dtype}|loss"], **tol)
+    np.testing.assert_allclose(dx, ARRAYS[f"{key}|{dtype}|grad_input"], **tol)
+    for name, p in zip(_torch_names(asm), asm.parameters(), strict=True):
+        np.testing.assert_allclose(p.grad, ARRAYS[f"{key}|{dtype}|grad|{name}"], **tol, err_msg=name)
+    np.testing.assert_allclose(
+        asm.log_prob(x.reshape(-1, entry["in_features"])), ARRAYS[f"{key}|{dtype}|log_prob"], **tol
+    )
+    np.testing.assert_array_equal(asm.predict(x.reshape(-1, entry["in_features"])), ARRAYS[f"{key}|{dtype}|predict"])
+
+
+def test_golden_file_is_torch_2_13():
+    assert INDEX["torch"].startswith("2.13.0")
+
+
+# --------------------------------------------------------------------------- PyTorch 2.13: the live oracle
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("inputs, opts", _linear_cases())
+def test_linear_matches_live_torch(inputs, opts, reduction, chunked):
+    torch = pytest.importorskip("torch")
+    x, w, t, b = inputs
+    options = CHUNKED if chunked else None
+    out = _call(F.linear_cross_entropy, inputs, opts, reduction=reduction, options=options)
+    dout = np.random.default_rng(11).uniform(0.5, 1.5, np.shape(out))
+    grads = _call(F.linear_cross_entropy_backward, inputs, opts, dout, reduction=reduction, options=options)
+    tensors = [torch.tensor(a, requires_grad=True) for a in (x, w) + (() if b is None else (b,))]
+    topts = {k: torch.tensor(val) if isinstance(val, np.ndarray) else val for k, val in opts.items()}
+    toptions = torch.nn.LinearCrossEntropyOptions(batch_chunk_size=3, chunking_method=None) if chunked else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's note that an option path falls back to its reference
+        t_out = torch.nn.functional.linear_cross_entropy(
+            tensors[0],
+            tensors[1],
+            torch.tensor(t),
+            linear_bias=None if b is None else tensors[2],
+            reduction=reduction,
+            options=toptions,
+            **topts,
+        )
+    t_out.backward(torch.tensor(dout))
+    np.testing.assert_allclose(out, t_out.detach().numpy(), **TOLERANCES["float64"])
+    for g, tt in zip(grads, tensors, strict=True):
+        np.testing.assert_allclose(g, tt.grad.numpy(), **TOLERANCES["float64"])
+
+
+@pytest.mark.parametrize("head_bias", [False, True])
+def test_adaptive_matches_live_torch(head_bias):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(1)
+    module = torch.nn.AdaptiveLogSoftmaxWithLoss(12, 15, [4, 9], div_value=2.0, head_bias=head_bias).double()
+    asm = AdaptiveLogSoftmaxWithLoss(12, 15, [4, 9], div_value=2.0, head_bias=head_bias, dtype=np.float64)
+    asm.load_state_dict(module.state_dict())
+    x, t = np.random.default_rng(12).normal(size=(10, 12)), np.array([0, 5, 14, 9, 3, 11, 6, 2, 13, 4])
+    output, loss = asm(x, t)
+    dx = asm.backward()
+    tx = torch.tensor(x, requires_grad=True)
+    t_output, t_loss = module(tx, torch.tensor(t))
+    t_loss.backward()
+    np.testing.assert_allclose(output, t_output.detach().numpy(), **TOLERANCES["float64"])
+    np.testing.assert_allclose(loss, t_loss.item(), **TOLERANCES["float64"])
+    np.testing.assert_allclose(dx, tx.grad.numpy(), **TOLERANCES["float64"])
+    params = dict(module.named_parameters())
+    for name, p in zip(_torch_names(asm), asm.parameters(), strict=True):
+        np.testing.assert_allclose(p.grad, params[name].grad.numpy(), **TOLERANCES["float64"], err_msg=name)
