@@ -358,7 +358,8 @@ NOTES = """\
 
 KEPT = (("<!-- main-job:start -->", "<!-- main-job:end -->"),   # benchmarks/main_job.py
         ("<!-- compare:start -->", "<!-- compare:end -->"),     # benchmarks/compare.py
-        ("<!-- grading:start -->", "<!-- grading:end -->"))     # benchmarks/grading.py
+        ("<!-- grading:start -->", "<!-- grading:end -->"),     # benchmarks/grading.py
+        ("<!-- registry-bench:start -->", "<!-- registry-bench:end -->"))  # benchmarks/losses.py
 
 
 def write_markdown(path, text: str) -> None:

@@ -19,6 +19,7 @@ def test_every_loss_declares_its_paths(spec):
     assert len(set(ids)) == len(ids), f"{spec.name}: path ids repeat: {ids}"
     assert ids == [c.id for c in larger], "a path's id must not depend on the batch size"
     for case in small:
+        assert [c.id for c in spec.make_paths(1, only=case.id)] == [case.id]
         assert set(case.options) <= set(spec.options), f"{spec.name} {case.id}: unknown option"
         assert len(case.inputs) == len(spec.inputs)
 

@@ -60,8 +60,9 @@ class Entry:
     torch: bool = True       # torch.nn has a class of the same name and semantics
     array_api: bool = False  # runs on any array library (losslab._array_api), tested on each
     # The option paths the benchmarks time: ``paths(rng, b)`` returns one Case per path, at batch size b
-    # (the same ids at every b). Every path a fast kernel or a definition treats apart is listed.
-    paths: Callable[[np.random.Generator, int], list[Case]] | None = None
+    # (the same ids at every b); ``paths(rng, b, only=id)`` builds that one path alone. Every path a fast
+    # kernel or a definition treats apart is listed.
+    paths: Callable[..., list[Case]] | None = None
 
 
 def grid(**options: list) -> Iterator[dict[str, Any]]:
@@ -118,9 +119,11 @@ def paths_of(make: Callable[[np.random.Generator, int, dict[str, Any]], tuple], 
     The id is the grid's combination; ``make`` may also turn placeholders into the call's options (a
     ``"array"`` weight into an array of class weights) by returning ``(inputs, options)``.
     """
-    def paths(rng: np.random.Generator, b: int) -> list[Case]:
+    def paths(rng: np.random.Generator, b: int, only: str | None = None) -> list[Case]:
         out = []
         for opts in grid(**options):
+            if only is not None and (label(opts) or "default") != only:
+                continue
             made = make(rng, b, dict(opts))
             inputs, call = (made[0], made[1]) if len(made) == 2 and isinstance(made[1], dict) else (made, opts)
             out.append(Case(label(opts) or "default", call, tuple(inputs)))

@@ -56,21 +56,23 @@ def _ignored(opts: dict) -> int | None:
 
 def _cross_entropy_path(rng, b, opts):
     c = BENCH_CLASSES
-    kdim = opts.pop("target") == "kdim"
+    kind = opts.pop("target")
+    kdim = kind == "kdim"
     x = rng.normal(0, 2, (b, c, 8) if kdim else (b, c))
-    if opts.pop("probs", False):
+    if kind == "probs":
         p = rng.dirichlet(np.ones(c), size=(b, 8) if kdim else b)
         return (x, np.moveaxis(p, -1, 1) if kdim else p), _class_weight(rng, opts)
     t = index_targets(rng, (b, 8) if kdim else b, c, _ignored(opts), ignored=max(1, b // 20))
     return (x, t), _class_weight(rng, opts)
 
 
-def _cross_entropy_paths(rng, b):
+def _cross_entropy_paths(rng, b, only=None):
     index = paths_of(_cross_entropy_path, target=["index"], weight=[None, "array"], ignore_index=[-100, 0],
-                     label_smoothing=[0.0, 0.1])(rng, b)
-    probs = paths_of(_cross_entropy_path, target=["index"], probs=[True], weight=[None, "array"],
-                     label_smoothing=[0.0, 0.1])(rng, b)
-    kdim = paths_of(_cross_entropy_path, target=["kdim"], weight=[None, "array"], label_smoothing=[0.0, 0.1])(rng, b)
+                     label_smoothing=[0.0, 0.1])(rng, b, only)
+    probs = paths_of(_cross_entropy_path, target=["probs"], weight=[None, "array"],
+                     label_smoothing=[0.0, 0.1])(rng, b, only)
+    kdim = paths_of(_cross_entropy_path, target=["kdim"], weight=[None, "array"],
+                    label_smoothing=[0.0, 0.1])(rng, b, only)
     return index + probs + kdim
 
 
@@ -113,9 +115,9 @@ def _nll_path(rng, b, opts):
     return (logp, t), _class_weight(rng, opts)
 
 
-def _nll_paths(rng, b):
-    return (paths_of(_nll_path, target=["index"], weight=[None, "array"], ignore_index=[-100, 0])(rng, b)
-            + paths_of(_nll_path, target=["kdim"], weight=[None, "array"])(rng, b))
+def _nll_paths(rng, b, only=None):
+    return (paths_of(_nll_path, target=["index"], weight=[None, "array"], ignore_index=[-100, 0])(rng, b, only)
+            + paths_of(_nll_path, target=["kdim"], weight=[None, "array"])(rng, b, only))
 
 
 @registered("negative log-likelihood of log-probabilities", _nll_cases,
