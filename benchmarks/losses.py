@@ -138,7 +138,7 @@ def markdown(result: dict) -> str:
               "`LOSSLAB_NUMBA=0`. `-`: the other library has no such loss or path. Sizes: B rows of C = 100 "
               "classes or D = 64 features (CTC: T = 50, C = 20, S <= 10, B / 64 sequences; segmentation: "
               "B images of 8 x 8; NT-Xent: at most 2048 pairs).", ""]
-    s = result.get("summary") or summary(result)
+    s = summary(result)
     lines += ["| column | cells | limit | over the limit | worst (ratio, loss [path] B dtype, threads) |",
               "|---|---|---|---|---|"]
     for name, row in s.items():

@@ -142,6 +142,66 @@ def cross_entropy_backward(dout, input, target, *, weight=None, ignore_index: in
 
 # --------------------------------------------------------------------------- NLL
 
+def _index_call(input, target, weight, ignore_index, reduction):
+    """``(x, t, w)`` of a plain index-target call, batched ``(N, C, *d)`` with signed integer labels in
+    range (or ``ignore_index``) and a per-class float weight of the input's dtype; ``None`` otherwise."""
+    x, t = input, target
+    if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in _FLOATS or x.ndim < 2:
+        return None
+    if t.dtype.kind != "i" or t.shape != x.shape[:1] + x.shape[2:] or x.size == 0 or reduction not in _REDUCTIONS:
+        return None
+    if x.ndim > 2 and reduction == "none":   # dout (N, *d) would not broadcast along a class axis in the middle
+        return None
+    if ignore_index.__class__ is not int:
+        return None
+    c = x.shape[1]
+    w = weight
+    if w is not None:
+        if w.__class__ is not np.ndarray or w.dtype.kind != "f" or w.shape != (c,):
+            return None
+        w = w.astype(x.dtype, copy=False)
+    if t.size and (int(t.min()) < 0 or int(t.max()) >= c):
+        bad = (t < 0) | (t >= c)
+        if (bad & (t != ignore_index)).any():
+            return None
+    return x, t, w
+
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _nll_loss_kernel(input, target, *, weight=None, ignore_index: int = -100, reduction: v.Reduction = "mean"):
+    """Fused: batched float log-probabilities, signed integer labels, any weight and ``ignore_index``.
+
+    One gather for the loss and one scatter into a zeroed gradient, the definition's formulas term
+    for term (so the same bits), without its one-hot ``(N, C, *d)`` masks.
+    """
+    call = _index_call(input, target, weight, ignore_index, reduction)
+    if call is None:
+        return None
+    x, t, w = call
+    dtype = x.dtype
+    valid = t != ignore_index
+    safe = np.where(valid, t, 0)[:, None]
+    picked = np.take_along_axis(x, safe, 1)[:, 0]
+    if w is None:
+        wt = valid.astype(dtype)
+        denominator = int(valid.sum())
+    else:
+        wt = np.where(valid, w[safe[:, 0]], 0).astype(dtype)
+        denominator = wt.sum(dtype=dtype)
+    loss = np.where(valid, -wt * picked, 0).astype(dtype, copy=False)
+    out = reduce(loss, reduction, denominator=denominator, xp=np)
+    g = upstream(1.0, loss.shape, dtype, reduction, denominator=denominator, like=x)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):   # all ignored: 0 * (1 / 0), zeroed
+        scatter = np.where(valid, -wt * g, 0).astype(dtype, copy=False)
+    grad = np.zeros(x.shape, dtype)
+    np.put_along_axis(grad, safe, scatter[:, None], 1)
+    return out, grad
+
+
+@_fast.fused(_nll_loss_kernel)
 def nll_loss(input, target, *, weight=None, ignore_index: int = -100, reduction: v.Reduction = "mean"):
     r"""Negative log-likelihood of log-probabilities, ``torch.nn.functional.nll_loss``.
 
@@ -174,6 +234,7 @@ def nll_loss(input, target, *, weight=None, ignore_index: int = -100, reduction:
     return reduce(xp.reshape(loss, lay.out_shape), reduction, denominator=denominator, xp=xp)
 
 
+@_fast.defbackward(nll_loss)
 def nll_loss_backward(dout, input, target, *, weight=None, ignore_index: int = -100,
                       reduction: v.Reduction = "mean") -> np.ndarray:
     """Gradient of :func:`nll_loss` with respect to ``input``: ``-w[t] * g`` at each target entry, 0 elsewhere.
