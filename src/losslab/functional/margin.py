@@ -17,6 +17,7 @@ import operator
 import numpy as np
 
 from .. import _array_api as xpa
+from .. import _fast
 from .. import _validation as v
 from ._numerics import times
 from ._reduction import reduce, upstream
@@ -344,6 +345,60 @@ def _multilabel_margin_terms(x2, t2, xp):
     return count, z, active
 
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _multilabel_margin_loss_kernel(input, target, *, reduction: v.Reduction = "mean"):
+    """Fused: finite float scores (C,) or (N, C), integer label lists in range; memory O(N C), not O(N C^2).
+
+    One (N, C) pass per list position instead of the definition's (N, C, C) hinge cube: each row's
+    hinges against its k-th listed class, with the definition's formulas and sums term for term.
+    """
+    x, t = input, target
+    if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in _FLOATS:
+        return None
+    if x.ndim not in (1, 2) or t.shape != x.shape or t.dtype.kind != "i" or x.size == 0:
+        return None
+    if reduction not in ("mean", "sum", "none"):
+        return None
+    c = x.shape[-1]
+    x2, t2 = x.reshape(-1, c), t.reshape(-1, c)
+    if int(t2.min()) < -1 or int(t2.max()) >= c or not np.isfinite(x2).all():
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):   # hinges of 1e308 add up to inf, their true sum
+        return _multilabel_margin_fused(x, x2, t2, reduction)
+
+
+def _multilabel_margin_fused(x, x2, t2, reduction):
+    n, c = x2.shape
+    listed = np.cumsum(t2 == -1, axis=1) == 0                    # entries before the first -1
+    length = listed.sum(axis=1)
+    rows = np.arange(n)
+    count = np.zeros((n, c), x.dtype)                            # multiplicity of class j in row n's list
+    np.add.at(count, (np.broadcast_to(rows[:, None], t2.shape)[listed], t2[listed]), 1)
+    non_target = count == 0
+    per_j = np.zeros((n, c), x.dtype)
+    grad = np.zeros((n, c), x.dtype)
+    for k in range(int(length.max(initial=0))):
+        here = listed[:, k]
+        j = np.where(here, t2[:, k], 0)
+        xj = x2[rows, j][:, None]
+        z = 1 - xj + x2
+        active = (z > 0) & non_target & here[:, None]
+        per_j[rows[here], j[here]] = np.sum(np.where(active, z, 0), axis=1)[here]
+        first = here & (np.argmax(t2 == j[:, None], axis=1) == k)   # a repeated class counts once here
+        hits = np.where(active & first[:, None], count[rows, j][:, None], 0).astype(x.dtype)
+        grad += hits
+        grad[rows, j] -= hits.sum(axis=1)
+    inv_c = x.dtype.type(c)
+    loss = (np.sum(count * per_j, axis=1) / inv_c).astype(x.dtype, copy=False).reshape(x.shape[:-1])
+    out = reduce(loss, reduction)
+    g = upstream(1.0, x.shape[:-1], x.dtype, reduction)
+    g = np.reshape(np.broadcast_to(g, x.shape[:-1]), (-1, 1))
+    return out, ((grad / inv_c) * g).astype(x.dtype, copy=False).reshape(x.shape)
+
+
+@_fast.fused(_multilabel_margin_loss_kernel)
 def multilabel_margin_loss(input, target, *, reduction: v.Reduction = "mean"):
     r"""Multi-label hinge loss, ``torch.nn.functional.multilabel_margin_loss``.
 
@@ -376,6 +431,7 @@ def multilabel_margin_loss(input, target, *, reduction: v.Reduction = "mean"):
     return reduce(xp.reshape(xpa.astype(loss, x.dtype, xp), x.shape[:-1]), reduction)
 
 
+@_fast.defbackward(multilabel_margin_loss)
 def multilabel_margin_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
     """Gradient of :func:`multilabel_margin_loss` with respect to ``input``.
 
