@@ -13,7 +13,7 @@ TOL = {np.float32: dict(rtol=2e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol
 
 def _calls(spec, dtype):
     calls = [(c.id, c.inputs, c.options) for c in spec.make_cases(0)]
-    calls += [(f"path {c.id} b={b}", c.inputs, c.options) for b in (1, 7) for c in spec.make_paths(b, seed=1)]
+    calls += [(f"path {c.id} b={b}", c.inputs, c.options) for b in (1, 7, 64) for c in spec.make_paths(b, seed=1)]
     for cid, inputs, options in calls:
         inputs = tuple(a.astype(dtype) if np.issubdtype(np.asarray(a).dtype, np.floating) else a for a in inputs)
         options = {k: (val.astype(dtype) if isinstance(val, np.ndarray) else val) for k, val in options.items()}

@@ -265,3 +265,67 @@ def pointwise(kind, input, target, reduction, param=None):
     if reduction == "mean":
         total = total / n
     return dtype.type(total), g.reshape(shape)
+
+
+# --------------------------------------------------------------------------- BCE-with-logits, weighted
+
+def _period(w, x: np.ndarray) -> np.ndarray | None:
+    """``w`` as the flat vector it repeats along ``x``'s last axes (a scalar: one entry), in ``x``'s dtype;
+    ``None`` for other broadcasts and for a weight of ``x``'s whole shape."""
+    if w is None:
+        return np.ones(1, x.dtype)
+    if w.__class__ is not np.ndarray or w.dtype.kind != "f" or w.ndim > x.ndim:
+        return None
+    shape = tuple(w.shape)
+    while shape and shape[0] == 1:
+        shape = shape[1:]
+    if shape != x.shape[x.ndim - len(shape):] or len(shape) == x.ndim:
+        return None
+    return np.ascontiguousarray(w, x.dtype).reshape(-1)
+
+
+def bce_logits_weighted(input, target, weight, pos_weight, reduction):
+    """``(loss, gradient for dout=1)`` of BCE-with-logits with ``weight`` and/or ``pos_weight``, or ``None``.
+
+    numba only (``None`` without it); each weight a scalar or a vector along the input's last axes
+    (one period for both: a scalar repeats to the other's length). Float input, a float target of its shape.
+    """
+    k = kernels()
+    if k is None or reduction not in REDUCTIONS or input.__class__ is not np.ndarray:
+        return None
+    x, t = input, target
+    dtype = x.dtype
+    if (dtype not in FLOATS or t.__class__ is not np.ndarray or t.shape != x.shape or x.size == 0
+            or t.dtype.kind != "f"):
+        return None
+    w, pw = _period(weight, x), _period(pos_weight, x)
+    if w is None or pw is None:
+        return None
+    period = max(w.size, pw.size)
+    if w.size != period:
+        w = np.full(period, w[0]) if w.size == 1 else None
+    if w is None or (pw.size != period and pw.size != 1):
+        return None
+    if pw.size != period:
+        pw = np.full(period, pw[0])
+    n = x.size
+    one = dtype.type(1)
+    unit = one / dtype.type(n) if reduction == "mean" else one
+    x = x.ravel()
+    t = t.ravel() if t.dtype == dtype else np.ascontiguousarray(t, dtype).reshape(-1)
+    g = np.empty_like(x)
+    out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
+    step = max(1, k.CHUNK // period) * period
+    pieces = -(-n // step)
+    partials = np.empty(pieces, np.float64)
+    if not _parallel(BCE_LOGITS.work, n):
+        total = k.bce_logits_weighted_chunks(x, t, w, pw, g, out, unit, 0, pieces, partials)
+    else:
+        _run(lambda lo, hi: k.bce_logits_weighted_chunks(x, t, w, pw, g, out, unit, lo, hi, partials), pieces)
+        total = k.seq_sum(partials)
+    shape = input.shape
+    if reduction == "none":
+        return out.reshape(shape), g.reshape(shape)
+    if reduction == "mean":
+        total = total / n
+    return dtype.type(total), g.reshape(shape)

@@ -210,6 +210,28 @@ def _bce_logits_chunk(x, t, g, q, gscale):
         g[i] = (u - sig_neg) * gscale
 
 
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
+def _bce_logits_weighted_rows(x, t, w, pw, g, q, gscale):
+    """BCE-with-logits on whole rows of ``w.size`` elements, ``w`` and ``pw`` (``pos_weight``) per column:
+    loss = ((1 - t) x + lw softplus(-x)) w, grad = ((1 - t) - lw sigmoid(-x)) w with lw = 1 + (pw - 1) t."""
+    one = x.dtype.type(1)
+    zero = x.dtype.type(0)
+    period = w.size
+    for r in range(x.size // period):
+        base = r * period
+        for j in range(period):
+            i = base + j
+            xi = x[i]
+            ti = t[i]
+            u = one - ti
+            lw = (pw[j] - one) * ti + one
+            e = expneg(-abs(xi))
+            lp, inv = softplus_parts(e)
+            sig_neg = inv if xi < zero else e * inv
+            q[i] = (u * xi + lw * ((-xi if xi < zero else zero) + lp)) * w[j]
+            g[i] = (u - lw * sig_neg) * gscale * w[j]
+
+
 CHUNK = 1 << 14   # elements per chunk: x, t, g (and q) of a chunk stay in L2
 
 
@@ -264,6 +286,23 @@ def bce_logits_chunks(x, t, g, out, gscale, lo, hi, partials):
     for c in range(lo, hi):
         a, b, q = _chunk(c, x.size, out, scratch)
         _bce_logits_chunk(x[a:b], t[a:b], g[a:b], q, gscale)
+        partials[c] = s = row_sum(q)
+        acc += s
+    return acc
+
+
+@numba.njit(**JIT)
+def bce_logits_weighted_chunks(x, t, w, pw, g, out, gscale, lo, hi, partials):
+    """Chunks of whole rows (``w.size`` elements each: the weights' period)."""
+    period = w.size
+    step = max(1, CHUNK // period) * period
+    scratch = np.empty(0 if out.size else min(step, x.size), x.dtype)
+    acc = 0.0
+    for c in range(lo, hi):
+        a = c * step
+        b = min(a + step, x.size)
+        q = out[a:b] if out.size else scratch[:b - a]
+        _bce_logits_weighted_rows(x[a:b], t[a:b], w, pw, g[a:b], q, gscale)
         partials[c] = s = row_sum(q)
         acc += s
     return acc

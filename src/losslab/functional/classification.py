@@ -333,6 +333,59 @@ def _bce_logits_setup(input, target, weight, pos_weight, reduction):
     return x, t, w, log_weight, xp
 
 
+def _broadcast_weight(w, x):
+    """A float weight array that broadcasts to ``x``'s shape, in ``x``'s dtype; ``None`` for anything else."""
+    if w is None:
+        return 1
+    if w.__class__ is not np.ndarray or w.dtype.kind != "f" or w.ndim > x.ndim:
+        return None
+    if any(a != 1 and a != b for a, b in zip(w.shape[::-1], x.shape[::-1])):
+        return None
+    return w.astype(x.dtype, copy=False)
+
+
+def _weighted_bce_logits(x, t, weight, pos_weight, reduction):
+    """BCE-with-logits with ``weight`` and/or ``pos_weight`` in one exp and one log1p per element.
+
+    The definition's formulas in its order of operations: ``((1 - t) x + lw softplus(-x)) w`` and
+    ``((1 - t) - lw sigmoid(-x)) g w`` with ``lw = 1 + (pos_weight - 1) t``.
+    """
+    if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in _FLOATS:
+        return None
+    if t.shape != x.shape or t.dtype.kind != "f" or reduction not in _REDUCTIONS or x.size == 0:
+        return None
+    w, pw = _broadcast_weight(weight, x), _broadcast_weight(pos_weight, x)
+    if w is None or pw is None:
+        return None
+    t = t.astype(x.dtype, copy=False)
+    one = x.dtype.type(1)
+    with np.errstate(all="ignore"):   # an infinite logit: the result is not finite, and the definition answers
+        u = one - t
+        e = np.abs(x)
+        np.negative(e, out=e)
+        np.exp(e, out=e)                                # exp(-|x|) <= 1
+        sp = np.negative(x)
+        np.maximum(sp, 0, out=sp)
+        sp += np.log1p(e)                               # softplus(-x)
+        lw = one if pos_weight is None else (pw - one) * t + one
+        loss = u * x
+        loss += lw * sp
+        if weight is not None:
+            loss *= w
+        out = reduce(loss, reduction)
+        g = upstream(1.0, x.shape, x.dtype, reduction)
+        sig = np.maximum(e, (x <= 0).astype(x.dtype))   # 1 where x <= 0, else e (<= 1): a branch-free where
+        e += one
+        sig /= e                                        # sigmoid(-x)
+        if pos_weight is not None:
+            sig *= lw
+        grad = np.subtract(u, sig, out=sig)
+        grad *= g
+        if weight is not None:
+            grad *= w
+    return out, grad
+
+
 def _binary_cross_entropy_with_logits_kernel(input, target, *, weight=None, reduction: v.Reduction = "mean",
                                              pos_weight=None):
     """Fused: float input, real target of its shape, no weight, no pos_weight.
@@ -340,8 +393,11 @@ def _binary_cross_entropy_with_logits_kernel(input, target, *, weight=None, redu
     A non-finite result (an infinite logit) is left to the definition, which takes the limits.
     """
     if weight is not None or pos_weight is not None:
-        return None
-    fused = _fast.pointwise(_fast.BCE_LOGITS, input, target, reduction)
+        fused = _fast.bce_logits_weighted(input, target, weight, pos_weight, reduction)
+        if fused is None:   # without numba, or a weight of another broadcast
+            fused = _weighted_bce_logits(input, target, weight, pos_weight, reduction)
+    else:
+        fused = _fast.pointwise(_fast.BCE_LOGITS, input, target, reduction)
     if fused is not None and not np.isfinite(fused[0]).all():
         return None
     return fused
