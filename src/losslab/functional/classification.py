@@ -51,9 +51,88 @@ def _cross_entropy_kernel(input, target, *, weight=None, ignore_index: int = -10
     A non-finite result (an infinite logit) is left to the definition, which takes the limits.
     """
     fused = _fast.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
+    if fused is None:
+        fused = _cross_entropy_general(input, target, weight, ignore_index, reduction, label_smoothing)
     if fused is not None and not np.isfinite(fused[0]).all():
         return None
     return fused
+
+
+def _cross_entropy_general(x, t, weight, ignore_index, reduction, label_smoothing):
+    """Fused, NumPy: (N, C) finite logits with class weights, label smoothing, ``ignore_index`` or
+    class-probability targets; one log-softmax for the loss and the gradient (``None`` elsewhere).
+
+    The definition's terms, with the softmax taken as ``exp(z) / sum exp(z)`` rather than ``exp(log p)``
+    (the same to within rounding).
+    """
+    if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in _FLOATS or x.ndim != 2:
+        return None
+    if label_smoothing.__class__ not in (int, float) or not 0 <= label_smoothing <= 1:
+        return None
+    ls = label_smoothing
+    n, c = x.shape
+    dtype = x.dtype
+    probs = t.shape == x.shape
+    if probs:
+        if t.dtype.kind != "f" or ignore_index.__class__ is not int or ignore_index >= 0 or x.size == 0:
+            return None
+        if reduction not in _REDUCTIONS:
+            return None
+        w = _broadcast_weight(weight, x)
+        if w is None or (weight is not None and w.shape != (c,)):
+            return None
+        t = t.astype(dtype, copy=False)
+    else:
+        call = _index_call(x, t, weight, ignore_index, reduction)
+        if call is None:
+            return None
+        w = call[2]
+    with np.errstate(all="ignore"):   # a non-finite logit: the result is not finite, and the definition answers
+        z = x - x.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        total = e.sum(axis=1, keepdims=True)
+        logp = z - np.log(total)
+        prob = e
+        prob /= total                                   # softmax, in place of e
+        if probs:
+            a = t * (1 - ls) + ls / c if ls > 0 else t
+            if weight is not None:
+                a = a * w
+            loss = (-np.sum(logp * a, axis=1)).astype(dtype, copy=False)
+            out = reduce(loss, reduction)
+            g = upstream(1.0, loss.shape, dtype, reduction)
+            grad = prob
+            grad *= np.sum(a, axis=1, keepdims=True)
+            grad -= a
+            grad *= g if np.ndim(g) == 0 else g[:, None]
+            return out, grad
+        valid = t != ignore_index
+        safe = np.where(valid, t, 0)
+        rows = np.arange(n)
+        if w is None:
+            wt = valid.astype(dtype)
+            denominator = int(valid.sum())
+        else:
+            wt = np.where(valid, w[safe], 0).astype(dtype)
+            denominator = wt.sum(dtype=dtype)
+        loss = np.where(valid, -wt * logp[rows, safe], 0)
+        if ls > 0:
+            smooth = -np.sum(logp if w is None else logp * w, axis=1)
+            loss = (1 - ls) * loss + (ls / c) * np.where(valid, smooth, 0)
+        loss = loss.astype(dtype, copy=False)
+        out = reduce(loss, reduction, denominator=denominator, xp=np)
+        g = upstream(1.0, loss.shape, dtype, reduction, denominator=denominator)
+        hit = ((1 - ls) * wt).astype(dtype, copy=False)           # the one-hot part of a
+        a_sum = hit + (ls / c) * (c if w is None else w.sum(dtype=dtype)) * valid if ls > 0 else hit
+        grad = prob
+        grad *= a_sum.astype(dtype, copy=False)[:, None]
+        if ls > 0:
+            spread = np.asarray((ls / c) * (1 if w is None else w), dtype)
+            grad -= spread * valid[:, None] if not valid.all() else spread
+        grad[rows, safe] -= hit
+        grad *= g if np.ndim(g) == 0 else g[:, None]
+        grad[~valid] = 0
+        return out, grad
 
 
 @_fast.fused(_cross_entropy_kernel)
