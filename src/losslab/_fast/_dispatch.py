@@ -191,6 +191,42 @@ def cross_entropy(input, target, weight, ignore_index, reduction, label_smoothin
     return dtype.type(total), g
 
 
+def cross_entropy_general(x, t, w, wt, denominator, reduction, label_smoothing, ignore_index):
+    """Cross-entropy of 2-D logits with class weights ``w`` (None: ones), label smoothing and index
+    targets ``t`` with row weights ``wt`` (0 where ignored), or class-probability targets ``t`` of
+    ``x``'s shape: ``(loss, gradient for dout=1)``, or ``None`` without numba.
+
+    The caller has checked the call (the definition's layout); ``denominator`` is the 'mean' divisor.
+    """
+    k = kernels()
+    if k is None:
+        return None
+    n, c = x.shape
+    dtype = x.dtype
+    x = np.ascontiguousarray(x)
+    probs = t.shape == x.shape
+    wv = np.ones(c, dtype) if w is None else np.ascontiguousarray(w, dtype)
+    q = np.ascontiguousarray(t, dtype) if probs else np.empty((0, c), dtype)
+    labels = np.zeros(n, np.int64) if probs else np.where(t != ignore_index, t, -1).astype(np.int64)
+    row_w = np.ones(n, dtype) if probs else np.ascontiguousarray(wt, dtype)
+    if not probs:
+        labels_safe = np.maximum(labels, 0)
+        labels = np.where(labels < 0, -1, labels_safe)
+        row_w = np.where(labels < 0, 0, row_w).astype(dtype)
+    scale = 1.0 / float(denominator) if reduction == "mean" else 1.0
+    g = np.empty_like(x)
+    rowloss = np.empty(n, np.float64)
+    args = (x, labels, q, wv, row_w, float(label_smoothing), float(wv.sum(dtype=np.float64)), scale, g, rowloss)
+    if _parallel(CE_WORK, x.size):
+        _run(lambda lo, hi: k.ce_general_rows(*args, lo, hi), n)
+    else:
+        k.ce_general_rows(*args, 0, n)
+    if reduction == "none":
+        return rowloss.astype(dtype), g
+    total = k.seq_sum(rowloss)
+    return dtype.type(total / float(denominator) if reduction == "mean" else total), g
+
+
 # --------------------------------------------------------------------------- pointwise losses
 
 @dataclass(frozen=True)

@@ -308,6 +308,61 @@ def bce_logits_weighted_chunks(x, t, w, pw, g, out, gscale, lo, hi, partials):
     return acc
 
 
+@numba.njit(fastmath=SUM, **JIT)
+def ce_general_rows(x, t, q, w, wt, ls, wsum, scale, g, rowloss, lo, hi):
+    """Cross-entropy rows ``lo:hi`` with class weights ``w`` and label smoothing ``ls``.
+
+    Index targets (``q`` empty): ``t`` the labels and ``wt`` each row's weight ``w[t]`` (0 where
+    ignored), loss ``(1 - ls)(-wt logp_t) + ls/C (-sum_c w_c logp_c)``. Probability targets ``q``:
+    ``a_c = w_c (q_c (1 - ls) + ls / C)``, loss ``-sum_c a_c logp_c``. Gradient ``(sum a) softmax - a``
+    times ``scale``; the softmax's exponentials go through ``g`` first.
+    """
+    c = x.shape[1]
+    share = ls / c
+    probs = q.shape[0] > 0
+    for r in range(lo, hi):
+        xr = x[r]
+        gr = g[r]
+        if not probs and wt[r] == 0 and t[r] < 0:
+            for j in range(c):
+                gr[j] = 0
+            rowloss[r] = 0.0
+            continue
+        m = xr[0]
+        for j in range(1, c):
+            if xr[j] > m:
+                m = xr[j]
+        for j in range(c):
+            gr[j] = expneg(xr[j] - m)
+        total = row_sum(gr)
+        log_total = math.log(total)
+        inv = 1.0 / total
+        if probs:
+            qr = q[r]
+            loss = 0.0
+            asum = 0.0
+            for j in range(c):
+                a = w[j] * (qr[j] * (1 - ls) + share)
+                asum += a
+                loss -= a * ((xr[j] - m) - log_total)
+            for j in range(c):
+                a = w[j] * (qr[j] * (1 - ls) + share)
+                gr[j] = (asum * gr[j] * inv - a) * scale
+        else:
+            hit = (1 - ls) * wt[r]
+            loss = -hit * ((xr[t[r]] - m) - log_total)
+            if ls > 0:
+                smooth = 0.0
+                for j in range(c):
+                    smooth -= w[j] * ((xr[j] - m) - log_total)
+                loss += share * smooth
+            asum = hit + share * wsum
+            for j in range(c):
+                gr[j] = (asum * gr[j] * inv - share * w[j]) * scale
+            gr[t[r]] -= hit * scale
+        rowloss[r] = loss
+
+
 @numba.njit(**JIT)
 def seq_sum(a):
     """Left-to-right float64 sum: what the kernels' running totals are, whatever the threads."""

@@ -65,7 +65,12 @@ def _cross_entropy_general(x, t, weight, ignore_index, reduction, label_smoothin
     The definition's terms, with the softmax taken as ``exp(z) / sum exp(z)`` rather than ``exp(log p)``
     (the same to within rounding).
     """
-    if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in _FLOATS or x.ndim != 2:
+    if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in _FLOATS:
+        return None
+    if x.ndim == 1 and t.ndim in (0, 1):   # one sample: a batch of one, so both doors give the same bits
+        hit = _cross_entropy_general(x[None], t[None], weight, ignore_index, reduction, label_smoothing)
+        return None if hit is None else (hit[0].reshape(()) if reduction == "none" else hit[0], hit[1][0])
+    if x.ndim != 2:
         return None
     if label_smoothing.__class__ not in (int, float) or not 0 <= label_smoothing <= 1:
         return None
@@ -87,6 +92,19 @@ def _cross_entropy_general(x, t, weight, ignore_index, reduction, label_smoothin
         if call is None:
             return None
         w = call[2]
+        valid = t != ignore_index
+        safe = np.where(valid, t, 0)
+        if w is None:
+            wt = valid.astype(dtype)
+            denominator = int(valid.sum())
+        else:
+            wt = np.where(valid, w[safe], 0).astype(dtype)
+            denominator = wt.sum(dtype=dtype)
+    if x.size and (reduction != "mean" or (n if probs else denominator) != 0):
+        fused = _fast.cross_entropy_general(x, t, None if weight is None else w, None if probs else wt,
+                                            n if probs else denominator, reduction, ls, ignore_index)
+        if fused is not None:
+            return fused
     with np.errstate(all="ignore"):   # a non-finite logit: the result is not finite, and the definition answers
         z = x - x.max(axis=1, keepdims=True)
         e = np.exp(z)
@@ -106,15 +124,7 @@ def _cross_entropy_general(x, t, weight, ignore_index, reduction, label_smoothin
             grad -= a
             grad *= g if np.ndim(g) == 0 else g[:, None]
             return out, grad
-        valid = t != ignore_index
-        safe = np.where(valid, t, 0)
         rows = np.arange(n)
-        if w is None:
-            wt = valid.astype(dtype)
-            denominator = int(valid.sum())
-        else:
-            wt = np.where(valid, w[safe], 0).astype(dtype)
-            denominator = wt.sum(dtype=dtype)
         loss = np.where(valid, -wt * logp[rows, safe], 0)
         if ls > 0:
             smooth = -np.sum(logp if w is None else logp * w, axis=1)
