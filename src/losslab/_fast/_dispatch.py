@@ -227,6 +227,45 @@ def cross_entropy_general(x, t, w, wt, denominator, reduction, label_smoothing, 
     return dtype.type(total / float(denominator) if reduction == "mean" else total), g
 
 
+def triplet(anchor, positive, negative, margin, p, eps, swap, reduction):
+    """``(loss, (grad_a, grad_p, grad_n))`` of the triplet margin loss with the p = 1 or 2 distance, or ``None``.
+
+    numba only; three float arrays of one shape (N, D) and dtype, finite options in range, a bool ``swap``.
+    A distance beyond the float range is left to the definition.
+    """
+    k = kernels()
+    if k is None or reduction not in REDUCTIONS:
+        return None
+    a, pos, neg = anchor, positive, negative
+    if any(u.__class__ is not np.ndarray for u in (a, pos, neg)):
+        return None
+    if a.ndim != 2 or a.dtype not in FLOATS or pos.dtype != a.dtype or neg.dtype != a.dtype:
+        return None
+    if pos.shape != a.shape or neg.shape != a.shape or a.size == 0 or swap.__class__ is not bool:
+        return None
+    if p.__class__ not in (int, float) or p not in (1, 2) or margin.__class__ not in (int, float):
+        return None
+    if eps.__class__ not in (int, float) or not 0 <= eps < float("inf") or not 0 < margin < float("inf"):
+        return None
+    n, dim = a.shape
+    dtype = a.dtype
+    a, pos, neg = (np.ascontiguousarray(u) for u in (a, pos, neg))
+    scale = 1.0 / n if reduction == "mean" else 1.0
+    loss = np.empty(n, np.float64)
+    ga, gp, gn = np.empty_like(a), np.empty_like(a), np.empty_like(a)
+    args = (a, pos, neg, float(margin), int(p), float(dtype.type(eps)), swap, scale, loss, ga, gp, gn)
+    if _parallel(8, a.size):
+        _run(lambda lo, hi: k.triplet_rows(*args, lo, hi), n)
+    else:
+        k.triplet_rows(*args, 0, n)
+    if not np.isfinite(loss).all():
+        return None
+    if reduction == "none":
+        return loss.astype(dtype), (ga, gp, gn)
+    total = k.seq_sum(loss)
+    return dtype.type(total / n if reduction == "mean" else total), (ga, gp, gn)
+
+
 # --------------------------------------------------------------------------- pointwise losses
 
 @dataclass(frozen=True)

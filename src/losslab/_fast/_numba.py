@@ -363,6 +363,70 @@ def ce_general_rows(x, t, q, w, wt, ls, wsum, scale, g, rowloss, lo, hi):
         rowloss[r] = loss
 
 
+@numba.njit(fastmath=SUM, inline="always", **JIT)
+def _pdist(u, v, eps, power):
+    """``||u - v + eps||_p`` for p = 1 or 2, in float64."""
+    acc = 0.0
+    for j in range(u.size):
+        d = float(u[j]) - float(v[j]) + eps
+        acc += d * d if power == 2 else abs(d)
+    return math.sqrt(acc) if power == 2 else acc
+
+
+@numba.njit(fastmath=SUM, inline="always", **JIT)
+def _add_pgrad(out, u, v, eps, power, dist, coef):
+    """``out += coef * d||u - v + eps||_p / du`` (0 where the norm is 0)."""
+    if dist == 0.0 or coef == 0.0:
+        return
+    for j in range(u.size):
+        d = float(u[j]) - float(v[j]) + eps
+        if power == 2:
+            out[j] += coef * d / dist
+        elif d != 0.0:
+            out[j] += coef if d > 0 else -coef
+
+
+@numba.njit(fastmath=SUM, **JIT)
+def triplet_rows(a, p, n, margin, power, eps, swap, scale, loss, ga, gp, gn, lo, hi):
+    """Triplet margin rows ``lo:hi``: ``max(margin + d(a, p) - d_-, 0)`` and its gradients (times ``scale``);
+    ``d_- = min(d(a, n), d(p, n))`` with ``swap`` (a tie splits the gradient evenly)."""
+    dim = a.shape[1]
+    for r in range(lo, hi):
+        d_ap = _pdist(a[r], p[r], eps, power)
+        d_an = _pdist(a[r], n[r], eps, power)
+        w_an = 1.0
+        d_neg = d_an
+        d_pn = 0.0
+        if swap:
+            d_pn = _pdist(p[r], n[r], eps, power)
+            if d_pn < d_an:
+                w_an, d_neg = 0.0, d_pn
+            elif d_pn == d_an:
+                w_an = 0.5
+        z = (margin + d_ap) - d_neg
+        for j in range(dim):
+            ga[r, j] = 0
+            gp[r, j] = 0
+            gn[r, j] = 0
+        if z >= 0:
+            loss[r] = z
+            row_a, row_p, row_n = ga[r], gp[r], gn[r]
+            _add_pgrad(row_a, a[r], p[r], eps, power, d_ap, 1.0)
+            _add_pgrad(row_p, a[r], p[r], eps, power, d_ap, -1.0)
+            _add_pgrad(row_a, a[r], n[r], eps, power, d_an, -w_an)
+            _add_pgrad(row_n, a[r], n[r], eps, power, d_an, w_an)
+            if swap:
+                _add_pgrad(row_p, p[r], n[r], eps, power, d_pn, -(1 - w_an))
+                _add_pgrad(row_n, p[r], n[r], eps, power, d_pn, 1 - w_an)
+            if scale != 1.0:
+                for j in range(dim):
+                    row_a[j] *= scale
+                    row_p[j] *= scale
+                    row_n[j] *= scale
+        else:
+            loss[r] = 0.0
+
+
 @numba.njit(**JIT)
 def seq_sum(a):
     """Left-to-right float64 sum: what the kernels' running totals are, whatever the threads."""

@@ -19,6 +19,7 @@ import operator
 import numpy as np
 
 from .. import _array_api as xpa
+from .. import _fast
 from .. import _validation as v
 from ._reduction import reduce, upstream
 from ._vectors import pnorm, pnorm_grad, second_input
@@ -231,6 +232,20 @@ def _triplet_args(anchor, positive, negative, margin, p, eps, swap, reduction):
     return a, diffs, dists, z, swap, xp
 
 
+def _triplet_margin_loss_kernel(anchor, positive, negative, *, margin: float = 1.0, p: float = 2.0,
+                                eps: float = 1e-6, swap: bool = False, reduction: v.Reduction = "mean"):
+    """Fused (numba): (N, D) float triplets, p = 1 or 2; one sample as a batch of one."""
+    if anchor.__class__ is np.ndarray and anchor.ndim == 1 and getattr(positive, "ndim", 0) == 1 \
+            and getattr(negative, "ndim", 0) == 1:
+        hit = _fast.triplet(anchor[None], positive[None], negative[None], margin, p, eps, swap, reduction)
+        if hit is None:
+            return None
+        out = hit[0].reshape(()) if reduction == "none" else hit[0]
+        return out, tuple(g[0] for g in hit[1])
+    return _fast.triplet(anchor, positive, negative, margin, p, eps, swap, reduction)
+
+
+@_fast.fused(_triplet_margin_loss_kernel)
 def triplet_margin_loss(anchor, positive, negative, *, margin: float = 1.0, p: float = 2.0,
                         eps: float = 1e-6, swap: bool = False, reduction: v.Reduction = "mean"):
     r"""Triplet margin loss, ``torch.nn.functional.triplet_margin_loss``.
@@ -276,6 +291,7 @@ def triplet_margin_loss(anchor, positive, negative, *, margin: float = 1.0, p: f
     return reduce(xp.maximum(z, 0), reduction)
 
 
+@_fast.defbackward(triplet_margin_loss)
 def triplet_margin_loss_backward(dout, anchor, positive, negative, *, margin: float = 1.0,
                                  p: float = 2.0, eps: float = 1e-6, swap: bool = False,
                                  reduction: v.Reduction = "mean"
