@@ -230,7 +230,8 @@ def cross_entropy_general(x, t, w, wt, denominator, reduction, label_smoothing, 
 def triplet(anchor, positive, negative, margin, p, eps, swap, reduction):
     """``(loss, (grad_a, grad_p, grad_n))`` of the triplet margin loss with the p = 1 or 2 distance, or ``None``.
 
-    numba only; three float arrays of one shape (N, D) and dtype, finite options in range, a bool ``swap``.
+    numba only; three float arrays of one shape (N, D) (or (D,): one triplet) and dtype, finite options in
+    range, a bool ``swap``.
     A distance beyond the float range is left to the definition.
     """
     k = kernels()
@@ -239,6 +240,11 @@ def triplet(anchor, positive, negative, margin, p, eps, swap, reduction):
     a, pos, neg = anchor, positive, negative
     if any(u.__class__ is not np.ndarray for u in (a, pos, neg)):
         return None
+    if a.ndim == 1 and pos.ndim == 1 and neg.ndim == 1:   # one triplet: a batch of one, the same bits
+        hit = triplet(a[None], pos[None], neg[None], margin, p, eps, swap, reduction)
+        if hit is None:
+            return None
+        return (hit[0].reshape(()) if reduction == "none" else hit[0]), tuple(g[0] for g in hit[1])
     if a.ndim != 2 or a.dtype not in FLOATS or pos.dtype != a.dtype or neg.dtype != a.dtype:
         return None
     if pos.shape != a.shape or neg.shape != a.shape or a.size == 0 or swap.__class__ is not bool:

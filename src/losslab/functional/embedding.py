@@ -234,14 +234,7 @@ def _triplet_args(anchor, positive, negative, margin, p, eps, swap, reduction):
 
 def _triplet_margin_loss_kernel(anchor, positive, negative, *, margin: float = 1.0, p: float = 2.0,
                                 eps: float = 1e-6, swap: bool = False, reduction: v.Reduction = "mean"):
-    """Fused (numba): (N, D) float triplets, p = 1 or 2; one sample as a batch of one."""
-    if anchor.__class__ is np.ndarray and anchor.ndim == 1 and getattr(positive, "ndim", 0) == 1 \
-            and getattr(negative, "ndim", 0) == 1:
-        hit = _fast.triplet(anchor[None], positive[None], negative[None], margin, p, eps, swap, reduction)
-        if hit is None:
-            return None
-        out = hit[0].reshape(()) if reduction == "none" else hit[0]
-        return out, tuple(g[0] for g in hit[1])
+    """Fused (numba): (N, D) or (D,) float triplets, p = 1 or 2."""
     return _fast.triplet(anchor, positive, negative, margin, p, eps, swap, reduction)
 
 
