@@ -272,6 +272,48 @@ def triplet(anchor, positive, negative, margin, p, eps, swap, reduction):
     return dtype.type(total / n if reduction == "mean" else total), (ga, gp, gn)
 
 
+def cosine_embedding(input1, input2, target, margin, eps, reduction):
+    """``(loss, (grad1, grad2))`` of the cosine embedding loss, or ``None``.
+
+    numba only; two float arrays of one shape (N, D) (or (D,): one pair) and dtype, a target of
+    labels exactly 1 or -1, a finite ``margin``; ``eps`` is added inside each squared norm.
+    """
+    k = kernels()
+    x1, x2, y = input1, input2, target
+    if k is None or reduction not in REDUCTIONS or any(u.__class__ is not np.ndarray for u in (x1, x2, y)):
+        return None
+    if x1.ndim == 1 and x2.ndim == 1 and y.ndim == 0:   # one pair: a batch of one, the same bits
+        hit = cosine_embedding(x1[None], x2[None], y[None], margin, eps, reduction)
+        if hit is None:
+            return None
+        return (hit[0].reshape(()) if reduction == "none" else hit[0]), tuple(g[0] for g in hit[1])
+    if x1.ndim != 2 or x1.dtype not in FLOATS or x2.dtype != x1.dtype or x2.shape != x1.shape or x1.size == 0:
+        return None
+    if y.shape != x1.shape[:1] or y.dtype.kind not in "iuf" or margin.__class__ not in (int, float):
+        return None
+    if not -float("inf") < margin < float("inf") or not (np.abs(y) == 1).all():
+        return None
+    n = x1.shape[0]
+    dtype = x1.dtype
+    x1, x2 = np.ascontiguousarray(x1), np.ascontiguousarray(x2)
+    labels = (y > 0).astype(np.int8) * 2 - 1
+    scale = 1.0 / n if reduction == "mean" else 1.0
+    loss = np.empty(n, np.float64)
+    g1, g2 = np.empty_like(x1), np.empty_like(x2)
+    args = (x1, x2, labels, float(margin), float(eps), scale, loss, g1, g2)
+    if _parallel(8, x1.size):
+        ok = []
+        _run(lambda lo, hi: ok.append(k.cosine_embedding_rows(*args, lo, hi)), n)
+        if not all(ok):
+            return None
+    elif not k.cosine_embedding_rows(*args, 0, n):
+        return None
+    if reduction == "none":
+        return loss.astype(dtype), (g1, g2)
+    total = k.seq_sum(loss)
+    return dtype.type(total / n if reduction == "mean" else total), (g1, g2)
+
+
 # --------------------------------------------------------------------------- pointwise losses
 
 @dataclass(frozen=True)

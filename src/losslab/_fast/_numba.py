@@ -428,6 +428,46 @@ def triplet_rows(a, p, n, margin, power, eps, swap, scale, loss, ga, gp, gn, lo,
 
 
 @numba.njit(**JIT)
+def cosine_embedding_rows(x1, x2, y, margin, eps, scale, loss, g1, g2, lo, hi):
+    """Cosine embedding rows ``lo:hi``: ``1 - c`` (y = 1) or ``max(0, c - margin)`` (y = -1) with
+    ``c = x1.x2 / sqrt(A B)``, ``A = |x1|^2 + eps``, ``B = |x2|^2 + eps``, and the gradients times ``scale``.
+
+    In the inputs' dtype, term for term as the definition (no fast-math), so kinks fall where its fall.
+    Returns False if some ``A B`` or dot product is not finite (the definition then answers).
+    """
+    dim = x1.shape[1]
+    zero = x1.dtype.type(0)
+    one = x1.dtype.type(1)
+    e = x1.dtype.type(eps)
+    m = x1.dtype.type(margin)
+    sc = x1.dtype.type(scale)
+    for r in range(lo, hi):
+        sq1 = zero
+        sq2 = zero
+        dot = zero
+        for j in range(dim):
+            sq1 += x1[r, j] * x1[r, j]
+            sq2 += x2[r, j] * x2[r, j]
+            dot += x1[r, j] * x2[r, j]
+        sq1 += e
+        sq2 += e
+        denom = np.sqrt(sq1 * sq2)
+        if not (np.isfinite(denom) and np.isfinite(dot)):
+            return False
+        cos = dot / denom
+        if y[r] == 1:
+            loss[r] = one - cos
+            dl = -one * sc
+        else:
+            loss[r] = max(cos - m, zero)
+            dl = (one if cos - m >= zero else zero) * sc
+        for j in range(dim):
+            g1[r, j] = dl * (x2[r, j] / denom - cos * x1[r, j] / sq1)
+            g2[r, j] = dl * (x1[r, j] / denom - cos * x2[r, j] / sq2)
+    return True
+
+
+@numba.njit(**JIT)
 def seq_sum(a):
     """Left-to-right float64 sum: what the kernels' running totals are, whatever the threads."""
     acc = 0.0

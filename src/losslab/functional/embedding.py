@@ -142,6 +142,13 @@ def _cosine_args(input1, input2, target, margin, reduction):
     return (u1, s1), (u2, s2), y, cos, sq1, sq2, denom, xp
 
 
+def _cosine_embedding_loss_kernel(input1, input2, target, *, margin: float = 0.0,
+                                  reduction: v.Reduction = "mean"):
+    """Fused (numba): (N, D) or (D,) float pairs, labels 1 and -1 (sums in float64)."""
+    return _fast.cosine_embedding(input1, input2, target, margin, float(_COS_EPS), reduction)
+
+
+@_fast.fused(_cosine_embedding_loss_kernel)
 def cosine_embedding_loss(input1, input2, target, *, margin: float = 0.0,
                           reduction: v.Reduction = "mean"):
     r"""Cosine embedding loss, ``torch.nn.functional.cosine_embedding_loss``.
@@ -182,6 +189,7 @@ def cosine_embedding_loss(input1, input2, target, *, margin: float = 0.0,
     return reduce(xpa.astype(loss, cos.dtype, xp), reduction)
 
 
+@_fast.defbackward(cosine_embedding_loss)
 def cosine_embedding_loss_backward(dout, input1, input2, target, *, margin: float = 0.0,
                                    reduction: v.Reduction = "mean") -> tuple[np.ndarray, np.ndarray]:
     """Gradients of :func:`cosine_embedding_loss` for ``input1`` and ``input2``, as a pair.
