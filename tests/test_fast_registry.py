@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from losslab import registry
+from losslab import _fast, registry
 
 FUSED = [s for s in registry.LOSSES if getattr(s.function, "kernel", None) is not None]
 TOL = {np.float32: dict(rtol=2e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-14)}
@@ -45,4 +45,5 @@ def test_kernel_matches_the_definitions(spec, dtype):
                              want_grad if isinstance(want_grad, tuple) else (want_grad,)):
                 assert g.dtype == dtype and g.shape == wg.shape, cid
                 np.testing.assert_allclose(g, wg, **TOL[dtype], err_msg=f"{cid} {opts} gradient")
-    assert hits, f"{spec.name}: its kernel took none of the registry's calls"
+    # a numba-only kernel (triplet, cosine embedding) takes nothing without numba (LOSSLAB_NUMBA=0)
+    assert hits or _fast.backend() == "numpy", f"{spec.name}: its kernel took none of the registry's calls"

@@ -291,6 +291,31 @@ def bce_logits_chunks(x, t, g, out, gscale, lo, hi, partials):
     return acc
 
 
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
+def _soft_margin_chunk(x, t, g, q, gscale):
+    """loss = softplus(z), grad = -t sigmoid(z) with z = -t x, from e = exp(-|z|) <= 1."""
+    zero = x.dtype.type(0)
+    for i in range(x.size):
+        ti = t[i]
+        z = -ti * x[i]
+        e = expneg(-abs(z))
+        lp, inv = softplus_parts(e)
+        q[i] = (z if z > zero else zero) + lp
+        g[i] = -ti * (e * inv if z < zero else inv) * gscale
+
+
+@numba.njit(**JIT)
+def soft_margin_chunks(x, t, g, out, gscale, lo, hi, partials):
+    scratch = np.empty(0 if out.size else min(CHUNK, x.size), x.dtype)
+    acc = 0.0
+    for c in range(lo, hi):
+        a, b, q = _chunk(c, x.size, out, scratch)
+        _soft_margin_chunk(x[a:b], t[a:b], g[a:b], q, gscale)
+        partials[c] = s = row_sum(q)
+        acc += s
+    return acc
+
+
 @numba.njit(**JIT)
 def bce_logits_weighted_chunks(x, t, w, pw, g, out, gscale, lo, hi, partials):
     """Chunks of whole rows (``w.size`` elements each: the weights' period)."""

@@ -105,6 +105,21 @@ def hinge_embedding_loss_backward(dout, input, target, *, margin: float = 1.0,
 
 # --------------------------------------------------------------------------- soft margin
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _soft_margin_loss_kernel(input, target, *, reduction: v.Reduction = "mean"):
+    """Fused: a float input, a target of its shape holding only 1 and -1 (of a float dtype)."""
+    if (input.__class__ is not np.ndarray or target.__class__ is not np.ndarray or target.shape != input.shape
+            or target.dtype.kind != "f" or input.dtype not in _FLOATS or not (np.abs(target) == 1).all()):
+        return None
+    fused = _fast.pointwise(_fast.SOFT_MARGIN, input, target, reduction)
+    if fused is not None and not np.isfinite(fused[0]).all():
+        return None
+    return fused
+
+
+@_fast.fused(_soft_margin_loss_kernel)
 def soft_margin_loss(input, target, *, reduction: v.Reduction = "mean"):
     r"""Two-class logistic loss on +-1 labels, ``torch.nn.functional.soft_margin_loss``.
 
@@ -129,6 +144,7 @@ def soft_margin_loss(input, target, *, reduction: v.Reduction = "mean"):
     return reduce(softplus(-t * x), reduction)
 
 
+@_fast.defbackward(soft_margin_loss)
 def soft_margin_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
     """Gradient of :func:`soft_margin_loss` with respect to ``input``: ``-y sigmoid(-y x) * g``.
 
@@ -343,9 +359,6 @@ def _multilabel_margin_terms(x2, t2, xp):
     z = xpa.quietly(operator.add, 1 - x2[:, :, None], x2[:, None, :])
     active = (z > 0) & non_target[:, None, :] & (count > 0)[:, :, None]
     return count, z, active
-
-
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _multilabel_margin_loss_kernel(input, target, *, reduction: v.Reduction = "mean"):
