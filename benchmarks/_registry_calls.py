@@ -146,13 +146,13 @@ def _jax_losses() -> dict[str, Callable]:
 
     def huber(o):
         delta = o.get("delta", 1.0)
-        return lambda x, t: optax.huber_loss(x, t, delta).mean()
+        return lambda x, t: optax.huber_loss(x, t, delta=delta).mean()
 
     def smooth_l1(o):
         beta = o.get("beta", 1.0)
         if beta == 0:
             return lambda x, t: jnp.abs(x - t).mean()
-        return lambda x, t: optax.huber_loss(x, t, beta).mean() / beta
+        return lambda x, t: optax.huber_loss(x, t, delta=beta).mean() / beta
 
     def kl(o):
         if o.get("log_target"):

@@ -127,6 +127,8 @@ def markdown(result: dict) -> str:
              f"Load average (1 min) before / after: {m['loadavg_start'][0]:.2f} / {m['loadavg_end'][0]:.2f}; "
              + (f"other processes used {m['foreign_load']['cores']:.2f} cores on average during the run.  "
                 if m.get("foreign_load") else "")]
+    if result.get("interrupted"):
+        lines.append(f"**Interrupted: {len(result['cells'])} cells of the grid were measured.**  ")
     if m["loadavg_start"][0] > report.QUIET_LOAD or (m.get("foreign_load") or {}).get("cores", 0) > report.QUIET_FOREIGN:
         lines.append("**Taken on a loaded machine: the ratios are noisy (each library saw the same load, in turns).**  ")
     versions = {k: v for w in reversed(list(result["workers"].values())) for k, v in w.items()
@@ -179,6 +181,27 @@ def markdown(result: dict) -> str:
 
 # --------------------------------------------------------------------------- main
 
+def _run_grid(args, libs, names, cases, result, log) -> None:
+    """Measure every case on every thread count into ``result`` (cells, workers, memory)."""
+    for n in (int(t) for t in args.threads.split(",")):
+        workers = {lib: Worker(lib, n) for lib in libs}
+        try:
+            for lib, w in workers.items():
+                result["workers"][f"{lib}/{n}"] = w.ask(op="info")
+            mem_worker = workers.get("losslab") or workers.get("losslab-numpy")
+            if not args.no_memory and mem_worker and n == int(args.threads.split(",")[0]):
+                for case in grid(names, (MEMORY_SIZE,), ("float32",)):
+                    result["memory"][key(case)] = mem_worker.ask(op="memory", case=case)
+            for i, case in enumerate(cases):
+                stats = measure(workers, case, args.repeats, args.target)
+                result["cells"].append({"case": case, "threads": n, "stats": stats})
+                r = [ratio(stats, "losslab", o) for o in ("torch", "jax")]
+                log(f"[{n}t {i + 1}/{len(cases)}] {key(case):70s} numba/torch {_fmt(r[0]):>9s} numba/jax {_fmt(r[1])}")
+        finally:
+            for w in workers.values():
+                w.close()
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--loss", default="", help="comma-separated loss names (default: every registered loss)")
@@ -221,23 +244,11 @@ def main(argv=None) -> int:
               "machine": machine_info(), "settings": vars(args), "libs": libs, "workers": {}, "cells": [],
               "memory": {}}
     started, cpu_start = time.perf_counter(), _cpu_seconds()
-    for n in (int(t) for t in args.threads.split(",")):
-        workers = {lib: Worker(lib, n) for lib in libs}
-        try:
-            for lib, w in workers.items():
-                result["workers"][f"{lib}/{n}"] = w.ask(op="info")
-            for i, case in enumerate(cases):
-                stats = measure(workers, case, args.repeats, args.target)
-                result["cells"].append({"case": case, "threads": n, "stats": stats})
-                r = [ratio(stats, "losslab", o) for o in ("torch", "jax")]
-                log(f"[{n}t {i + 1}/{len(cases)}] {key(case):70s} numba/torch {_fmt(r[0]):>9s} numba/jax {_fmt(r[1])}")
-            mem_worker = workers.get("losslab") or workers.get("losslab-numpy")
-            if not args.no_memory and mem_worker and n == int(args.threads.split(",")[0]):
-                for case in grid(names, (MEMORY_SIZE,), ("float32",)):
-                    result["memory"][key(case)] = mem_worker.ask(op="memory", case=case)
-        finally:
-            for w in workers.values():
-                w.close()
+    try:
+        _run_grid(args, libs, names, cases, result, log)
+    except KeyboardInterrupt:   # Ctrl-C: keep and report the cells measured so far
+        log(f"interrupted: the report holds the {len(result['cells'])} cells measured")
+        result["interrupted"] = True
     result["machine"]["loadavg_end"] = os.getloadavg()
     result["machine"]["foreign_load"] = foreign_load(cpu_start, _cpu_seconds())
     result["seconds"] = time.perf_counter() - started
