@@ -129,8 +129,10 @@ def markdown(result: dict) -> str:
                 if m.get("foreign_load") else "")]
     if result.get("interrupted"):
         lines.append(f"**Interrupted: {len(result['cells'])} cells of the grid were measured.**  ")
-    if m["loadavg_start"][0] > report.QUIET_LOAD or (m.get("foreign_load") or {}).get("cores", 0) > report.QUIET_FOREIGN:
-        lines.append("**Taken on a loaded machine: the ratios are noisy (each library saw the same load, in turns).**  ")
+    foreign = (m.get("foreign_load") or {}).get("cores", 0)
+    if m["loadavg_start"][0] > report.QUIET_LOAD or foreign > report.QUIET_FOREIGN:
+        lines.append("**Taken on a loaded machine: the ratios are noisy "
+                     "(each library saw the same load, in turns).**  ")
     versions = {k: v for w in reversed(list(result["workers"].values())) for k, v in w.items()
                 if k in ("numpy", "torch", "jax", "optax", "numba", "losslab")}
     lines += [f"Versions: {', '.join(f'{k} {v}' for k, v in sorted(versions.items()))}.", "",
