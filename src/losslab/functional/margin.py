@@ -257,6 +257,43 @@ def _multi_margin_hinges(x, y, margin, w, xp):
     return z, active, scale, target
 
 
+def _multi_margin_loss_kernel(input, target, *, p: int = 1, margin: float = 1.0, weight=None,
+                              reduction: v.Reduction = "mean"):
+    """Fused: (N, C) float scores, signed integer labels in range, p = 1 or 2, a finite margin, a float
+    weight (C,): the definitions' formulas term for term, with one check and no one-hot mask."""
+    x, t = input, target
+    if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in _FLOATS or x.ndim != 2:
+        return None
+    n, c = x.shape
+    if t.dtype.kind != "i" or t.shape != (n,) or x.size == 0 or reduction not in ("mean", "sum", "none"):
+        return None
+    if p.__class__ is not int or p not in (1, 2) or margin.__class__ not in (int, float):
+        return None
+    if not -np.inf < margin < np.inf or int(t.min()) < 0 or int(t.max()) >= c:
+        return None
+    if weight is not None:
+        if weight.__class__ is not np.ndarray or weight.dtype.kind != "f" or weight.shape != (c,):
+            return None
+        weight = weight.astype(x.dtype, copy=False)
+    rows = np.arange(n)
+    dtype = x.dtype
+    with np.errstate(over="ignore", invalid="ignore"):   # as the definitions: non-finite results go back to them
+        z = (dtype.type(margin) - x[rows, t][:, None]) + x
+        active = z > 0
+        active[rows, t] = False
+        h = np.where(active, z if p == 1 else z * z, 0)
+        scale = np.ones(n, dtype) if weight is None else weight[t]
+        loss = (np.sum(h, axis=1) * scale / dtype.type(c)).astype(dtype, copy=False)
+        if not np.isfinite(loss).all():
+            return None
+        out = reduce(loss, reduction)
+        g = np.broadcast_to(upstream(1.0, (n,), dtype, reduction), (n,))
+        local = np.where(active, dtype.type(1) if p == 1 else 2 * z, dtype.type(0)) * (scale / dtype.type(c))[:, None]
+        local[rows, t] = -np.sum(local, axis=1)
+        return out, (local * g[:, None]).astype(dtype, copy=False)
+
+
+@_fast.fused(_multi_margin_loss_kernel)
 def multi_margin_loss(input, target, *, p: int = 1, margin: float = 1.0, weight=None,
                       reduction: v.Reduction = "mean"):
     r"""Multi-class hinge loss, ``torch.nn.functional.multi_margin_loss``.
@@ -293,6 +330,7 @@ def multi_margin_loss(input, target, *, p: int = 1, margin: float = 1.0, weight=
     return reduce(xp.reshape(xpa.astype(loss, x.dtype, xp), y.shape), reduction)
 
 
+@_fast.defbackward(multi_margin_loss)
 def multi_margin_loss_backward(dout, input, target, *, p: int = 1, margin: float = 1.0, weight=None,
                                reduction: v.Reduction = "mean") -> np.ndarray:
     """Gradient of :func:`multi_margin_loss` with respect to ``input``.
