@@ -156,7 +156,7 @@ def _jax_losses() -> dict[str, Callable]:
 
     def kl(o):
         if o.get("log_target"):
-            return lambda x, t: optax.kl_divergence_with_log_targets(x, t).mean()
+            return lambda x, t: optax.losses.kl_divergence_with_log_targets(x, t).mean()
         return lambda x, t: optax.kl_divergence(x, t).mean()
 
     def ctc(o):
@@ -211,14 +211,15 @@ def _jax_losses() -> dict[str, Callable]:
 
     def sigmoid_focal(o):
         alpha = o.get("alpha", 0.25)
-        return lambda x, t: optax.sigmoid_focal_loss(x, t, None if alpha < 0 else alpha, o.get("gamma", 2.0)).mean()
+        return lambda x, t: optax.losses.sigmoid_focal_loss(
+            x, t, alpha=None if alpha < 0 else alpha, gamma=o.get("gamma", 2.0)).mean()
 
     def poly(o):
         eps = o.get("epsilon", 2.0)
 
         def f(x, t):
             p = t if t.ndim == 2 else jax.nn.one_hot(t, x.shape[1], dtype=x.dtype)
-            return optax.poly_loss_cross_entropy(x, p, eps).mean()
+            return optax.losses.poly_loss_cross_entropy(x, p, epsilon=eps).mean()
         return f
 
     def mse(o):
@@ -231,14 +232,7 @@ def _jax_losses() -> dict[str, Callable]:
         return lambda x, t: optax.log_cosh(x, t).mean()
 
     def hinge(o):
-        return lambda x, t: optax.multiclass_hinge_loss(x, t).mean()
-
-    def sparsemax(o):
-        def f(x, t):
-            if t.ndim != 1:
-                return None
-            return optax.multiclass_sparsemax_loss(x, t).mean()
-        return f
+        return lambda x, t: optax.losses.multiclass_hinge_loss(x, t).mean()
 
     return {"CrossEntropyLoss": cross_entropy, "NLLLoss": nll, "BCEWithLogitsLoss": bce_logits,
             "HuberLoss": huber, "SmoothL1Loss": smooth_l1, "KLDivLoss": kl, "CTCLoss": ctc,
@@ -246,7 +240,7 @@ def _jax_losses() -> dict[str, Callable]:
             "CosineEmbeddingLoss": cosine_embedding, "SoftMarginLoss": soft_margin,
             "MultiLabelSoftMarginLoss": multilabel_soft_margin, "MultiMarginLoss": multi_margin,
             "SigmoidFocalLoss": sigmoid_focal, "PolyLoss": poly, "MSELoss": mse, "L1Loss": l1,
-            "LogCoshLoss": log_cosh, "MulticlassHingeLoss": hinge, "SparsemaxLoss": sparsemax}
+            "LogCoshLoss": log_cosh, "MulticlassHingeLoss": hinge}
 
 
 def jax_call(case: dict) -> Callable[[], Any] | None:
