@@ -42,6 +42,7 @@ class LossSpec:
     curve: Curve | None = None       # how `losslab plot` draws it against one scalar
     array_api: bool = False          # runs on any array library (losslab._array_api), tested on each
     cls: type[Loss] | None = field(default=None, repr=False, compare=False)
+    paths: Callable[..., list[Case]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def function(self) -> Callable:
@@ -63,6 +64,15 @@ class LossSpec:
     def make_cases(self, seed: int = 0) -> list[Case]:
         return self.cases(np.random.default_rng(seed))
 
+    def make_paths(self, b: int, seed: int = 0, only: str | None = None) -> list[Case]:
+        """One call per option path at batch size ``b`` (declared beside the class; the benchmarks' grid).
+
+        ``only``: build the path of that id alone (its inputs then come from their own draw of ``seed``).
+        """
+        if self.paths is None:
+            raise ValueError(f"{self.name} declares no option paths: pass paths= to its @registered entry")
+        return self.paths(np.random.default_rng(seed), b, only=only)
+
 
 def spec_of(cls: type[Loss]) -> LossSpec:
     """The :class:`LossSpec` of a registered loss class, read from the class and its entry."""
@@ -75,7 +85,8 @@ def spec_of(cls: type[Loss]) -> LossSpec:
                     inputs=tuple(cls._inputs), differentiable=tuple(cls._grad_inputs),
                     options=tuple(o.name for o in cls._options), summary=entry.summary, cases=entry.cases,
                     reductions=tuple(reductions), torch_name=cls.__name__ if entry.torch else None,
-                    curve=entry.curve, array_api=entry.array_api, cls=cls)
+                    curve=entry.curve, array_api=entry.array_api, cls=cls,
+                    paths=entry.paths)
 
 
 def _losses() -> tuple[LossSpec, ...]:
