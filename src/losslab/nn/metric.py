@@ -125,6 +125,12 @@ def _ntxent_path(rng, b, opts):
     return rng.normal(0, 1, (b, BENCH_FEATURES)), rng.normal(0, 1, (b, BENCH_FEATURES))
 
 
+def _ntxent_group_path(rng, b, opts):
+    """At most 4096 embeddings in groups of about four (several views of a sample), every one with a positive."""
+    b = max(2, min(b, 4096))
+    return rng.normal(0, 1, (b, BENCH_FEATURES)), np.arange(b) // 4 if b >= 4 else np.zeros(b, dtype=np.int64)
+
+
 @registered("max(margin + d(a, p) - d(a, n), 0) with a chosen distance (Euclidean, cosine, custom)",
             _triplet_distance_cases,
             curve=Curve(lambda xs: ((xs[:, None], np.zeros((len(xs), 1)), np.ones((len(xs), 1))), {}),
@@ -209,7 +215,7 @@ def _ntxent_group_cases(rng) -> list[Case]:
             curve=Curve(lambda x: ((np.array([[1.0, x], [1.0, 0.0], [-1.0, 0.0]]), np.array([0, 0, 1])),
                                    {"temperature": 0.5}),
                         "embedding 0 is [1, x], its positive [1, 0], its negative [-1, 0]", (-4.0, 4.0), at=(0, 1)),
-            torch=False, array_api=False)
+            torch=False, array_api=False, paths=paths_of(_ntxent_group_path, temperature=[0.07]))
 class NTXentGroupLoss(Loss):
     """NT-Xent of embeddings (B, D) whose equal group labels mark the positives, as ``optax.losses.ntxent``;
     see :func:`losslab.functional.nt_xent_group_loss`."""
