@@ -367,3 +367,158 @@ def test_smooth_l1_and_huber_far_out_are_linear(dtype, name):
     # beta = delta = 1: |d| - 1/2, gradient sign(d); the quadratic piece is not reached
     check(f(x, t, reduction="none"), [b, b, INF], dtype)
     check(fb(1.0, x, t, reduction="none"), [-1.0, 1.0, 1.0], dtype)
+
+
+# ============================================================================ every loss, the whole input at an extreme
+
+def _whole_extremes(dtype) -> dict[str, float]:
+    big_ = float(np.finfo(dtype).max) if dtype == np.float32 else 1e308
+    tiny = float(np.finfo(dtype).smallest_subnormal)
+    return {"inf": INF, "-inf": -INF, "big": big_, "-big": -big_, "denormal": tiny, "-denormal": -tiny,
+            "nan": math.nan}
+
+
+_MASKED = "every class masked (a row of -inf scores only): no class is left to score"
+# (loss, input, extreme) -> (the reductions where the loss is undefined, None for all; why); NaN is
+# the right value there, quietly
+UNDEFINED_WHOLE: dict[tuple[str, str, str], tuple[tuple[str, ...] | None, str]] = {
+    ("CrossEntropyLoss", "input", "-inf"): (None, _MASKED + ": softmax is 0 / 0"),
+    ("FocalLoss", "input", "-inf"): (None, _MASKED + ": softmax is 0 / 0"),
+    ("PolyLoss", "input", "-inf"): (None, _MASKED + ": softmax is 0 / 0"),
+    ("SparsemaxLoss", "input", "-inf"): (None, _MASKED + ": the simplex has no nearest point to it"),
+    ("MulticlassHingeLoss", "input", "-inf"): (None, _MASKED + ": max_j s_j - s_y is -inf + inf"),
+    ("MultiMarginLoss", "input", "-inf"): (None, _MASKED + ": m - x_y + x_i is m + inf - inf"),
+    ("MultiLabelMarginLoss", "input", "-inf"): (None, _MASKED + ": 1 - x_j + x_i is 1 + inf - inf"),
+    ("TripletMarginLoss", "anchor", "inf"): (None, "an anchor at infinity: d(a, p) - d(a, n) is inf - inf"),
+    ("TripletMarginLoss", "anchor", "-inf"): (None, "an anchor at infinity: d(a, p) - d(a, n) is inf - inf"),
+    ("TripletMarginWithDistanceLoss", "anchor", "inf"): (None, "an anchor at infinity: inf - inf"),
+    ("TripletMarginWithDistanceLoss", "anchor", "-inf"): (None, "an anchor at infinity: inf - inf"),
+    # x -> -inf: similar pairs give x -> -inf, dissimilar ones m - x -> +inf; each term has its limit
+    ("HingeEmbeddingLoss", "input", "-inf"): (("mean", "sum"), "their sum is -inf + inf"),
+}
+
+
+def _in(values, dtype) -> np.ndarray:
+    return np.asarray(values, dtype=np.float64)
+
+
+def _classes(case) -> np.ndarray:
+    return np.asarray(case.inputs[1]).reshape(-1)
+
+
+# The 'none' value of the first sample case with the whole input at an extreme, written out from the
+# formula's limit: (loss, input, extreme) -> f(case inputs, dtype). Every entry is checked.
+def _expected_whole():
+    def const(c):
+        return lambda ins, dt: np.full(np.shape(ins[0])[: (1 if np.ndim(ins[0]) > 1 else 0)], c, dtype=np.float64)
+
+    def same(c):  # elementwise losses: every entry
+        return lambda ins, dt: np.full(np.shape(ins[0]), c)
+
+    def by_sign(pos_value, neg_value, column=1):  # +-1 labels: the value on label +1, on label -1
+        return lambda ins, dt: np.where(np.asarray(ins[column]) == 1, pos_value, neg_value)
+
+    def big_of(dt):
+        return float(np.finfo(dt).max) if dt == np.float32 else 1e308
+
+    log_c = {}
+    table = {}
+    for ext in ("inf", "big"):
+        # equal scores at any height: the value at a row of zeros (shift invariance)
+        table[("CrossEntropyLoss", "input", ext)] = lambda ins, dt: np.full(len(ins[1]), math.log(ins[0].shape[1]))
+        table[("FocalLoss", "input", ext)] = lambda ins, dt: np.full(len(ins[1]), math.log(ins[0].shape[1]))
+        table[("MulticlassHingeLoss", "input", ext)] = lambda ins, dt: np.ones(len(ins[1]))  # max_{j != y} s_j + 1 - s_y
+        # sparsemax of equal scores is uniform: |p - y|^2 / 2 = ((1 - 1/C)^2 + (C - 1) / C^2) / 2
+        table[("SparsemaxLoss", "input", ext)] = lambda ins, dt: np.full(
+            len(ins[1]), ((1 - 1 / ins[0].shape[1]) ** 2 + (ins[0].shape[1] - 1) / ins[0].shape[1] ** 2) / 2)
+    for ext in ("inf", "-inf"):
+        for name in ("MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "LogCoshLoss", "CharbonnierLoss",
+                     "GaussianNLLLoss"):
+            table[(name, "input", ext)] = same(INF)
+        # the far side of a distance: d(a, p) -> inf gives inf, d(a, n) -> inf gives max(-inf, 0) = 0
+        for name in ("TripletMarginLoss", "TripletMarginWithDistanceLoss"):
+            table[(name, "positive", ext)] = const(INF)
+            table[(name, "negative", ext)] = const(0.0)
+        for name in ("input1", "input2"):  # similar pairs d^2 / 2 = inf; dissimilar max(0, m - inf)^2 / 2 = 0
+            table[("ContrastiveLoss", name, ext)] = lambda ins, dt: np.where(np.asarray(ins[2]) == 1, INF, 0.0)
+        table[("MultiLabelSoftMarginLoss", "input", ext)] = lambda ins, dt: np.full(len(ins[0]), INF)
+    # log-probabilities at +-inf: p (log p - x) is -+inf where p > 0 and 0 where p = 0 (0 log 0 = 0)
+    table[("KLDivLoss", "input", "inf")] = lambda ins, dt: np.where(np.asarray(ins[1]) > 0, -INF, 0.0)
+    table[("KLDivLoss", "input", "-inf")] = lambda ins, dt: np.where(np.asarray(ins[1]) > 0, INF, 0.0)
+    # x on label 1, max(0, m - x) on label -1
+    table[("HingeEmbeddingLoss", "input", "inf")] = by_sign(INF, 0.0)
+    table[("HingeEmbeddingLoss", "input", "-inf")] = by_sign(-INF, INF)
+    table[("SoftMarginLoss", "input", "inf")] = by_sign(0.0, INF)  # softplus(-y x)
+    table[("SoftMarginLoss", "input", "-inf")] = by_sign(INF, 0.0)
+    table[("BCEWithLogitsLoss", "input", "-inf")] = lambda ins, dt: np.where(np.asarray(ins[1]) > 0, INF, 0.0)
+    table[("BCEWithLogitsLoss", "input", "inf")] = lambda ins, dt: np.where(np.asarray(ins[1]) < 1, INF, 0.0)
+    # equal scores: every hinge is at the margin, m^p w_y (C - 1) / C
+    for ext in ("inf", "big"):
+        table[("MultiMarginLoss", "input", ext)] = lambda ins, dt: np.full(
+            len(ins[1]), (ins[0].shape[1] - 1) / ins[0].shape[1])
+    # a far anchor along (1, ..., 1): d(a, p) - d(a, n) -> (n - p) . a / |a|, finite
+    for ext, sign in (("big", 1.0), ("-big", -1.0)):
+        for name in ("TripletMarginLoss", "TripletMarginWithDistanceLoss"):
+            table[(name, "anchor", ext)] = lambda ins, dt, s=sign: np.maximum(
+                1.0 + s * (np.asarray(ins[2], np.float64) - np.asarray(ins[1], np.float64)).sum(axis=1)
+                / math.sqrt(np.shape(ins[0])[1]), 0.0)
+    del big_of, log_c
+    return table
+
+
+EXPECTED_WHOLE = _expected_whole()
+
+
+def _whole_params():
+    from losslab.registry import LOSSES
+
+    for spec in LOSSES:
+        for name in spec.differentiable:
+            for dtype in DTYPES:
+                yield pytest.param(spec, name, dtype, id=f"{spec.name}-{name}-{np.dtype(dtype).name}")
+
+
+@pytest.mark.parametrize(("spec", "name", "dtype"), list(_whole_params()))
+def test_every_loss_at_a_whole_input_of_extremes(spec, name, dtype):
+    """Every entry of one differentiable input at each extreme (+-inf, +-the largest finite value,
+    +-the smallest denormal, NaN), every reduction: quiet (the suite makes warnings errors), of the
+    input's dtype, the limit written out in EXPECTED_WHOLE where it is listed, no NaN unless a NaN came
+    in or the limit is undefined (UNDEFINED_WHOLE); a value outside the input's domain may instead
+    raise a ValueError naming the input."""
+    case = spec.make_cases()[0]
+    pos = spec.inputs.index(name)
+    for ext, value in _whole_extremes(dtype).items():
+        inputs = [a.astype(dtype) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a
+                  for a in case.inputs]
+        inputs[pos] = np.full_like(inputs[pos], value)
+        undefined, _ = UNDEFINED_WHOLE.get((spec.name, name, ext), ((), ""))
+        for reduction in spec.reductions:
+            options = dict(case.options)
+            if "reduction" in spec.options:
+                options["reduction"] = reduction
+            where = f"{name} all {ext} ({value!r}), reduction={reduction!r}"
+            try:
+                out = spec.function(*inputs, **options)
+            except ValueError as err:
+                assert str(err).startswith(name), f"{where}: {err}"
+                continue
+            try:
+                grads = spec.backward(np.ones_like(out), *inputs, **options)
+            except ValueError as err:  # CTC: an infinite loss has no gradient, and says so
+                assert spec.name == "CTCLoss" and "infinite" in str(err) and np.isinf(out).any(), f"{where}: {err}"
+                continue
+            grads = grads if isinstance(grads, tuple) else (grads,)
+            assert np.asarray(out).dtype == dtype, where
+            assert all(np.asarray(g).dtype == dtype for g in grads), where
+            if ext == "nan":
+                assert np.isnan(out).any(), f"a NaN input gave no NaN at {where}"
+                continue
+            if undefined is None or reduction in undefined:
+                continue
+            assert not np.isnan(out).any(), f"NaN value at {where}"
+            assert not any(np.isnan(g).any() for g in grads), f"NaN gradient at {where}"
+            expected = EXPECTED_WHOLE.get((spec.name, name, ext))
+            if expected is not None and reduction == "none":
+                np.testing.assert_allclose(np.asarray(out, np.float64).reshape(-1),
+                                           np.asarray(expected(inputs, dtype), np.float64).reshape(-1),
+                                           rtol=1e-5, atol=1e-6, err_msg=where)
