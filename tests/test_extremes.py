@@ -398,19 +398,11 @@ UNDEFINED_WHOLE: dict[tuple[str, str, str], tuple[tuple[str, ...] | None, str]] 
 }
 
 
-def _in(values, dtype) -> np.ndarray:
-    return np.asarray(values, dtype=np.float64)
-
-
-def _classes(case) -> np.ndarray:
-    return np.asarray(case.inputs[1]).reshape(-1)
-
-
 # The 'none' value of the first sample case with the whole input at an extreme, written out from the
 # formula's limit: (loss, input, extreme) -> f(case inputs, dtype). Every entry is checked.
 def _expected_whole():
-    def const(c):
-        return lambda ins, dt: np.full(np.shape(ins[0])[: (1 if np.ndim(ins[0]) > 1 else 0)], c, dtype=np.float64)
+    def const(c):  # one value per vector of an (N, D) batch
+        return lambda ins, dt: np.full(len(ins[0]), c)
 
     def same(c):  # elementwise losses: every entry
         return lambda ins, dt: np.full(np.shape(ins[0]), c)
@@ -418,16 +410,13 @@ def _expected_whole():
     def by_sign(pos_value, neg_value, column=1):  # +-1 labels: the value on label +1, on label -1
         return lambda ins, dt: np.where(np.asarray(ins[column]) == 1, pos_value, neg_value)
 
-    def big_of(dt):
-        return float(np.finfo(dt).max) if dt == np.float32 else 1e308
-
-    log_c = {}
     table = {}
     for ext in ("inf", "big"):
         # equal scores at any height: the value at a row of zeros (shift invariance)
         table[("CrossEntropyLoss", "input", ext)] = lambda ins, dt: np.full(len(ins[1]), math.log(ins[0].shape[1]))
         table[("FocalLoss", "input", ext)] = lambda ins, dt: np.full(len(ins[1]), math.log(ins[0].shape[1]))
-        table[("MulticlassHingeLoss", "input", ext)] = lambda ins, dt: np.ones(len(ins[1]))  # max_{j != y} s_j + 1 - s_y
+        # max_{j != y} s_j + 1 - s_y
+        table[("MulticlassHingeLoss", "input", ext)] = lambda ins, dt: np.ones(len(ins[1]))
         # sparsemax of equal scores is uniform: |p - y|^2 / 2 = ((1 - 1/C)^2 + (C - 1) / C^2) / 2
         table[("SparsemaxLoss", "input", ext)] = lambda ins, dt: np.full(
             len(ins[1]), ((1 - 1 / ins[0].shape[1]) ** 2 + (ins[0].shape[1] - 1) / ins[0].shape[1] ** 2) / 2)
@@ -462,7 +451,6 @@ def _expected_whole():
             table[(name, "anchor", ext)] = lambda ins, dt, s=sign: np.maximum(
                 1.0 + s * (np.asarray(ins[2], np.float64) - np.asarray(ins[1], np.float64)).sum(axis=1)
                 / math.sqrt(np.shape(ins[0])[1]), 0.0)
-    del big_of, log_c
     return table
 
 
@@ -522,3 +510,75 @@ def test_every_loss_at_a_whole_input_of_extremes(spec, name, dtype):
                 np.testing.assert_allclose(np.asarray(out, np.float64).reshape(-1),
                                            np.asarray(expected(inputs, dtype), np.float64).reshape(-1),
                                            rtol=1e-5, atol=1e-6, err_msg=where)
+
+
+# ============================================================================ whole inputs: values written out
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_kl_div_a_zero_probability_class_adds_nothing_at_an_infinite_log_probability(dtype):
+    x, t = arr([[INF, INF], [-INF, -INF]], dtype), arr([[0.0, 1.0], [0.0, 1.0]], dtype)
+    # p (log p - x): 0 where p = 0 (0 log 0 = 0, and 0 * x drops out), -x where p = 1
+    check(F.kl_div(x, t, reduction="none"), [[0.0, -INF], [0.0, INF]], dtype)
+    check(F.kl_div_backward(1.0, x, t, reduction="none"), [[0.0, -1.0], [0.0, -1.0]], dtype)
+    # log_target: log p = -inf is p = 0
+    lt = arr([[-INF, 0.0], [-INF, 0.0]], dtype)
+    check(F.kl_div(x, lt, reduction="none", log_target=True), [[0.0, -INF], [0.0, INF]], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("height", ["big", "inf"])
+def test_margin_losses_of_equal_scores_at_any_height_are_the_tie(dtype, height):
+    s = big(dtype) if height == "big" else INF
+    x, y = arr([[s, s, s, s]], dtype), np.array([1])
+    # every hinge at the margin: (C - 1) / C * margin
+    check(F.multi_margin_loss(x, y, reduction="none"), [0.75], dtype)
+    check(F.multi_margin_loss_backward(1.0, x, y, reduction="none"), [[0.25, -0.75, 0.25, 0.25]], dtype)
+    check(F.multi_margin_loss(x, y, margin=2.0, p=2, reduction="none"), [3.0], dtype)
+    # max_{j != y} s_j + 1 - s_y = 1, the gradient shared among the tied others
+    check(F.multiclass_hinge_loss(x, y, reduction="none"), [1.0], dtype)
+    check(F.multiclass_hinge_loss_backward(1.0, x, y, reduction="none"), [[1 / 3, -1.0, 1 / 3, 1 / 3]], dtype)
+    # listed {1}: three hinges 1 - x_1 + x_i = 1, over C = 4
+    check(F.multilabel_margin_loss(x, np.array([[1, -1, 0, 0]]), reduction="none"), [0.75], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_margin_losses_pass_a_nan_score_on(dtype):
+    x, y = arr([[0.0, np.nan, 1.0]], dtype), np.array([0])
+    assert np.isnan(F.multi_margin_loss(x, y))
+    assert np.isnan(F.multiclass_hinge_loss(x, y))
+    assert np.isnan(F.multilabel_margin_loss(x, np.array([[0, -1, 0]])))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["triplet_margin_loss", "triplet_margin_with_distance_loss"])
+def test_a_far_anchor_gets_the_exact_difference_of_its_distances(dtype, name):
+    f, fb = getattr(F, name), getattr(F, name + "_backward")
+    a = np.full((2, 3), big(dtype), dtype)
+    p, n = arr([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]], dtype), arr([[0.0, 0.0, 1.0], [0.0, 0.0, 3.0]], dtype)
+    # d(a, p) - d(a, n) -> (n - p) . a / |a| = sum(n - p) / sqrt(3): 0 and 2 / sqrt 3
+    check(f(a, p, n, reduction="none"), [1.0, 1.0 + 2 / math.sqrt(3)], dtype)
+    check(f(-a, p, n, reduction="none"), [1.0, max(0.0, 1.0 - 2 / math.sqrt(3))], dtype)
+    ga, gp, gn = fb(1.0, a, p, n, reduction="none")
+    u = 1 / math.sqrt(3)  # the unit direction of the anchor: d(a, p) pulls p along it, d(a, n) pushes n
+    check(ga, np.zeros((2, 3)), dtype, atol=1e-6)
+    check(gp, np.full((2, 3), -u), dtype)
+    check(gn, np.full((2, 3), u), dtype)
+
+
+def test_nt_xent_float32_embeddings_beyond_the_norm_range_are_their_direction():
+    far = np.full((2, 3), 3e38, np.float32)
+    far[1] = [-3e38, 3e38, 3e38]
+    view2 = arr([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], np.float32)
+    unit = far / np.float32(3e38)  # the same directions
+    check(F.nt_xent_loss(far, view2, reduction="none"), F.nt_xent_loss(unit, view2, reduction="none"), np.float32)
+    g1, g2 = F.nt_xent_loss_backward(1.0, far, view2)
+    check(g1, np.zeros((2, 3)), np.float32)  # an infinitely long embedding does not turn
+    check(g2, F.nt_xent_loss_backward(1.0, unit, view2)[1], np.float32, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_multilabel_soft_margin_class_mean_is_exact_where_the_row_sum_overflows(dtype):
+    b = big(dtype)
+    x, t = arr([[b, b, -b, -b]], dtype), arr([[0.0, 0.0, 1.0, 1.0]], dtype)
+    # each class costs |x| = b (softplus of b), their mean is b
+    check(F.multilabel_soft_margin_loss(x, t, reduction="none"), [b], dtype)
