@@ -582,3 +582,58 @@ def test_multilabel_soft_margin_class_mean_is_exact_where_the_row_sum_overflows(
     x, t = arr([[b, b, -b, -b]], dtype), arr([[0.0, 0.0, 1.0, 1.0]], dtype)
     # each class costs |x| = b (softplus of b), their mean is b
     check(F.multilabel_soft_margin_loss(x, t, reduction="none"), [b], dtype)
+
+
+# ============================================================================ Dask: as quiet as NumPy, the same limits
+
+def _dask_params():
+    from losslab.registry import LOSSES
+
+    for spec in LOSSES:
+        if spec.array_api:
+            for name in spec.differentiable:
+                yield pytest.param(spec, name, id=f"{spec.name}-{name}")
+
+
+@pytest.mark.parametrize(("spec", "name"), list(_dask_params()))
+def test_dask_graphs_compute_the_whole_input_extremes_quietly(spec, name):
+    """NumPy's error state does not reach the threads that compute a Dask graph: the losses' Dask
+    results (functional and class alike) compute without a warning, to NumPy's values."""
+    da = pytest.importorskip("dask.array")
+    import losslab.functional as functional
+
+    function = getattr(functional, spec.function_name)
+    backward = getattr(functional, spec.function_name + "_backward")
+    case = spec.make_cases()[0]
+    pos = spec.inputs.index(name)
+    for dtype in DTYPES:
+        for ext, value in _whole_extremes(dtype).items():
+            if ext in ("denormal", "-denormal"):
+                continue
+            inputs = [a.astype(dtype) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a
+                      for a in case.inputs]
+            inputs[pos] = np.full_like(inputs[pos], value)
+            lazy = [da.from_array(a, chunks=(max(1, a.shape[0] // 2),) + a.shape[1:])
+                    if isinstance(a, np.ndarray) and a.ndim else a for a in inputs]
+            options = {k: v for k, v in case.options.items() if k != "reduction"}
+            for reduction in ("none", "sum"):
+                try:
+                    out = function(*inputs, **options, reduction=reduction)
+                    grads = backward(np.ones_like(out), *inputs, **options, reduction=reduction)
+                except ValueError:
+                    continue
+                grads = grads if isinstance(grads, tuple) else (grads,)
+                lazy_out = function(*lazy, **options, reduction=reduction)
+                lazy_grads = backward(da.ones_like(lazy_out), *lazy, **options, reduction=reduction)
+                lazy_grads = lazy_grads if isinstance(lazy_grads, tuple) else (lazy_grads,)
+                loss = spec.cls(**options, reduction=reduction)
+                class_out = loss.forward(*lazy)
+                class_grads = loss.backward(da.ones_like(class_out))
+                class_grads = class_grads if isinstance(class_grads, tuple) else (class_grads,)
+                computed = da.compute(lazy_out, class_out, *lazy_grads, *class_grads)  # warnings are errors
+                where = f"{name} all {ext}, {np.dtype(dtype).name}, reduction={reduction!r}"
+                k = len(grads)
+                for got, want in zip(computed, (out, out, *grads, *grads), strict=True):
+                    np.testing.assert_allclose(np.asarray(got, np.float64), np.asarray(want, np.float64),
+                                               rtol=1e-6, atol=1e-300, err_msg=where)
+                assert len(computed) == 2 + 2 * k

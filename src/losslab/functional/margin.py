@@ -183,9 +183,9 @@ def multilabel_soft_margin_loss(input, target, *, weight=None, reduction: v.Redu
     with np.errstate(over="ignore"):  # a row's sum beyond the float range: inf, its mean taken term by term below
         total = xp.sum(loss, axis=-1)
     per_sample = total / xpa.const(c, x, xp)
-    if xp is np and np.isinf(total).any():  # the sum overflows, the mean over the classes need not
-        exact = np.sum(loss / x.dtype.type(c), axis=-1)
-        per_sample = np.where(np.isinf(total) & np.isfinite(loss).all(axis=-1), exact, per_sample)
+    if xp is not np or np.isinf(total).any():  # the sum overflows, the mean over the classes need not
+        exact = xp.sum(loss / xpa.const(c, x, xp), axis=-1)
+        per_sample = xp.where(xp.isinf(total) & xp.all(xp.isfinite(loss), axis=-1), exact, per_sample)
     if xp is np:
         per_sample = np.asarray(per_sample, dtype=x.dtype)  # 0-d for a (C,) input, not a NumPy scalar
     return reduce(per_sample, reduction)
