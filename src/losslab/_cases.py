@@ -69,7 +69,7 @@ def grid(**options: list) -> Iterator[dict[str, Any]]:
     """Every combination of the option values, as dicts."""
     keys = list(options)
     for values in itertools.product(*(options[k] for k in keys)):
-        yield dict(zip(keys, values))
+        yield dict(zip(keys, values, strict=True))
 
 
 def label(opts: dict[str, Any], extra: str = "") -> str:

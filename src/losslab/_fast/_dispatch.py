@@ -260,7 +260,8 @@ def triplet(anchor, positive, negative, margin, p, eps, swap, reduction):
     scale = 1.0 / n if reduction == "mean" else 1.0
     loss = np.empty(n, np.float64)
     ga, gp, gn = np.empty_like(a), np.empty_like(a), np.empty_like(a)
-    args = (a, pos, neg, float(margin), int(p), float(dtype.type(eps)), swap, scale, loss, ga, gp, gn)
+    limit = float(np.finfo(dtype).max) ** (0.5 if p == 2 else 1.0) / 2  # beyond: the dtype's own sums overflow
+    args = (a, pos, neg, float(margin), int(p), float(dtype.type(eps)), swap, scale, limit, loss, ga, gp, gn)
     if _parallel(8, a.size):
         _run(lambda lo, hi: k.triplet_rows(*args, lo, hi), n)
     else:

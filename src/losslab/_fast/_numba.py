@@ -412,9 +412,11 @@ def _add_pgrad(out, u, v, eps, power, dist, coef):
 
 
 @numba.njit(fastmath=SUM, **JIT)
-def triplet_rows(a, p, n, margin, power, eps, swap, scale, loss, ga, gp, gn, lo, hi):
+def triplet_rows(a, p, n, margin, power, eps, swap, scale, limit, loss, ga, gp, gn, lo, hi):
     """Triplet margin rows ``lo:hi``: ``max(margin + d(a, p) - d_-, 0)`` and its gradients (times ``scale``);
-    ``d_- = min(d(a, n), d(p, n))`` with ``swap`` (a tie splits the gradient evenly)."""
+    ``d_- = min(d(a, n), d(p, n))`` with ``swap`` (a tie splits the gradient evenly). A row with a distance
+    over ``limit`` (where the inputs' own dtype overflows) gets a NaN loss: the caller leaves it to the
+    definition, which takes the exact difference of such distances."""
     dim = a.shape[1]
     for r in range(lo, hi):
         d_ap = _pdist(a[r], p[r], eps, power)
@@ -424,6 +426,10 @@ def triplet_rows(a, p, n, margin, power, eps, swap, scale, loss, ga, gp, gn, lo,
         d_pn = 0.0
         if swap:
             d_pn = _pdist(p[r], n[r], eps, power)
+        if d_ap > limit or d_an > limit or d_pn > limit:
+            loss[r] = math.nan
+            continue
+        if swap:
             if d_pn < d_an:
                 w_an, d_neg = 0.0, d_pn
             elif d_pn == d_an:
@@ -448,8 +454,10 @@ def triplet_rows(a, p, n, margin, power, eps, swap, scale, loss, ga, gp, gn, lo,
                     row_a[j] *= scale
                     row_p[j] *= scale
                     row_n[j] *= scale
-        else:
+        elif z < 0:
             loss[r] = 0.0
+        else:  # NaN (a NaN entry, or distances beyond the float range): the caller leaves the row to the definition
+            loss[r] = z
 
 
 @numba.njit(**JIT)

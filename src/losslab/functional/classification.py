@@ -428,7 +428,7 @@ def _broadcast_weight(w, x):
         return 1
     if w.__class__ is not np.ndarray or w.dtype.kind != "f" or w.ndim > x.ndim:
         return None
-    if any(a != 1 and a != b for a, b in zip(w.shape[::-1], x.shape[::-1])):
+    if any(a != 1 and a != b for a, b in zip(w.shape[::-1], x.shape[::-1], strict=False)):
         return None
     return w.astype(x.dtype, copy=False)
 

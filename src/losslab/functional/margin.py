@@ -285,10 +285,13 @@ def _multi_margin_loss_kernel(input, target, *, p: int = 1, margin: float = 1.0,
         if weight.__class__ is not np.ndarray or weight.dtype.kind != "f" or weight.shape != (c,):
             return None
         weight = weight.astype(x.dtype, copy=False)
+    if not np.isfinite(x).all():  # ties at +inf, rows masked at -inf, NaN scores: the definitions' limits
+        return None
     rows = np.arange(n)
     dtype = x.dtype
     with np.errstate(over="ignore", invalid="ignore"):   # as the definitions: non-finite results go back to them
-        z = (dtype.type(margin) - x[rows, t][:, None]) + x
+        x_y = x[rows, t][:, None]
+        z = np.where(x == x_y, dtype.type(margin), (dtype.type(margin) - x_y) + x)  # a tie at any height
         active = z > 0
         active[rows, t] = False
         h = np.where(active, z if p == 1 else z * z, 0)

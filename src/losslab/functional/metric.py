@@ -102,7 +102,8 @@ def cosine_distance(x1, x2, *, eps: float = 1e-8) -> np.ndarray:
     by its norm clamped below at ``eps``, then the two are dotted:
 
     .. math:: d = 1 - \hat x_1 \cdot \hat x_2, \qquad \hat x = x / \max(\lVert x \rVert, \epsilon), \qquad
-              \frac{\partial d}{\partial x_1} = -\frac{\hat x_2 - c\,\hat x_1\,[\lVert x_1 \rVert > \epsilon]}{\max(\lVert x_1 \rVert, \epsilon)}
+              \frac{\partial d}{\partial x_1} = -\frac{\hat x_2 - c\,\hat x_1\,[\lVert x_1 \rVert > \epsilon]}
+              {\max(\lVert x_1 \rVert, \epsilon)}
 
     with :math:`c = \hat x_1 \cdot \hat x_2` (symmetrically for :math:`x_2`). Where a
     norm is below ``eps`` its clamped value is a constant, so the bracket drops that

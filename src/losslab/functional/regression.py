@@ -367,7 +367,7 @@ def _gaussian_var(var, x: np.ndarray, xp) -> np.ndarray:
     if x.ndim >= 1 and va_shape == x_shape[:-1]:
         return va[..., None]
     if va.ndim == x.ndim:
-        mismatched = [(a, b) for a, b in zip(x_shape, va_shape) if a != b]
+        mismatched = [(a, b) for a, b in zip(x_shape, va_shape, strict=True) if a != b]
         if len(mismatched) == 1 and mismatched[0][1] == 1:
             return va
     raise ValueError(
@@ -441,7 +441,7 @@ def gaussian_nll_loss_backward(dout, input, target, var, *, full: bool = False, 
         gx = (d / vc) * g
         gv = (0.5 * (1 / vc - d * d / (vc * vc))) * g
     gv = xp.broadcast_to(gv, x_shape)
-    summed = tuple(i for i, (a, b) in enumerate(zip(x_shape, va.shape)) if a != b)
+    summed = tuple(i for i, (a, b) in enumerate(zip(x_shape, va.shape, strict=False)) if a != b)
     if summed:  # homoscedastic: a variance shared along a dimension gets the sum of its gradients
         gv = xp.sum(gv, axis=summed, keepdims=True)
     var_shape = () if isinstance(var, float) else tuple(xpa.asarray(var, xp, x).shape)

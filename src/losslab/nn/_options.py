@@ -98,7 +98,7 @@ class Configurable:
             takes = f"at most {len(positional)} ({', '.join(positional)})" if positional else "none"
             raise TypeError(f"{cls.__name__}() takes {takes} of its options by position, got {len(args)}; "
                             f"pass the others by keyword")
-        given = dict(zip(positional, args)) if args else {}
+        given = dict(zip(positional, args, strict=False)) if args else {}  # args: at most the positional options
         for name, value in kwargs.items():
             if name not in cls._by_name:
                 raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {name!r}; its options are: "

@@ -57,7 +57,7 @@ def _multilabel_margin_path(rng, b, opts):
     """C = 20 classes; each row lists 1 to 5 target classes, then -1."""
     c = 20
     y = np.full((b, c), -1, dtype=np.int64)
-    for row, k in zip(y, rng.integers(1, 6, b)):
+    for row, k in zip(y, rng.integers(1, 6, b), strict=True):
         row[:k] = rng.permutation(c)[:k]
     return _scores(rng, b, c), y
 
