@@ -447,6 +447,45 @@ def test_adaptive_matches_committed_torch_values(entry, dtype):
     np.testing.assert_array_equal(asm.predict(x.reshape(-1, entry["in_features"])), ARRAYS[f"{key}|{dtype}|predict"])
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("entry", INDEX["adaptive"], ids=[e["key"] for e in INDEX["adaptive"]])
+def test_adaptive_registry_pair_matches_committed_torch_values(entry, dtype):
+    """The registry's flat-parameter pair: 'mean' is torch's loss, 'none' is -output, gradients add up."""
+    key = entry["key"]
+    asm = _loaded_asm(entry, dtype)
+    x, t = ARRAYS[f"{key}|x"].astype(dtype), ARRAYS[f"{key}|t"]
+    hb = asm.head_bias_param.data if asm.head_bias else None
+    flat = np.concatenate([p.data.reshape(-1) for pair in asm.tail for p in pair])
+    args = (x, t, asm.head_weight.data, hb, flat)
+    kw = dict(cutoffs=asm.cutoffs, div_value=entry["div_value"])
+    tol = TOLERANCES[dtype]
+    np.testing.assert_allclose(F.adaptive_log_softmax_loss(*args, **kw), ARRAYS[f"{key}|{dtype}|loss"], **tol)
+    none = F.adaptive_log_softmax_loss(*args, **kw, reduction="none")
+    np.testing.assert_allclose(none, -ARRAYS[f"{key}|{dtype}|output"], **tol)
+    doutput = ARRAYS[f"{key}|doutput"].astype(dtype)
+    from_loss = F.adaptive_log_softmax_loss_backward(entry["dloss"], *args, **kw)
+    from_output = F.adaptive_log_softmax_loss_backward(-doutput, *args, **kw, reduction="none")
+    names = _torch_names(asm)
+    expected = [ARRAYS[f"{key}|{dtype}|grad_input"], ARRAYS[f"{key}|{dtype}|grad|head.weight"],
+                ARRAYS[f"{key}|{dtype}|grad|head.bias"] if asm.head_bias else None,
+                np.concatenate([ARRAYS[f"{key}|{dtype}|grad|{n}"].reshape(-1) for n in names if n.startswith("tail")])]
+    for a, b, e in zip(from_loss, from_output, expected, strict=True):
+        if e is None:
+            assert a is None and b is None
+        else:
+            np.testing.assert_allclose(a + b, e, **tol)
+
+
+def test_adaptive_registry_pair_rejects_a_wrong_tail_weight():
+    args = (np.zeros((1, 8)), np.array([0]), np.zeros((4, 8)), None)
+    with pytest.raises(ValueError, match=r"tail_weight must be 1-D with 62 values"):
+        F.adaptive_log_softmax_loss(*args, np.zeros(61), cutoffs=[2, 4, 7], div_value=2.0)
+    with pytest.raises(ValueError, match=r"cutoffs must be unique increasing positive integers"):
+        F.adaptive_log_softmax_loss(*args, np.zeros(62), cutoffs=[4, 2, 7], div_value=2.0)
+    with pytest.raises(TypeError, match=r"tail_weight must have the input's dtype float64"):
+        F.adaptive_log_softmax_loss(*args, np.zeros(62, dtype=np.float32), cutoffs=[2, 4, 7], div_value=2.0)
+
+
 def test_golden_file_is_torch_2_13():
     assert INDEX["torch"].startswith("2.13.0")
 
