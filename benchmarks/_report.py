@@ -360,7 +360,8 @@ KEPT = (("<!-- main-job:start -->", "<!-- main-job:end -->"),   # benchmarks/mai
         ("<!-- compare:start -->", "<!-- compare:end -->"),     # benchmarks/compare.py
         ("<!-- grading:start -->", "<!-- grading:end -->"),     # benchmarks/grading.py
         ("<!-- serve-load:start -->", "<!-- serve-load:end -->"),  # benchmarks/serve_load.py
-        ("<!-- linear-ce:start -->", "<!-- linear-ce:end -->"))  # benchmarks/linear_cross_entropy.py
+        ("<!-- linear-ce:start -->", "<!-- linear-ce:end -->"),  # benchmarks/linear_cross_entropy.py
+        ("<!-- registry-bench:start -->", "<!-- registry-bench:end -->"))  # benchmarks/losses.py
 
 
 def write_markdown(path, text: str) -> None:

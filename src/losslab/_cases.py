@@ -15,7 +15,11 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-__all__ = ["Case", "Curve", "Entry", "grid", "label", "away_from", "index_targets", "pm1", "col", "elementwise"]
+__all__ = ["Case", "Curve", "Entry", "grid", "label", "away_from", "index_targets", "pm1", "col", "elementwise",
+           "BENCH_CLASSES", "BENCH_FEATURES", "paths_of"]
+
+BENCH_CLASSES = 100   # classes of the benchmarked classification paths
+BENCH_FEATURES = 64   # features of the benchmarked embedding and regression paths
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,10 @@ class Entry:
     curve: Curve | None = None
     torch: bool = True       # torch.nn has a class of the same name and semantics
     array_api: bool = False  # runs on any array library (losslab._array_api), tested on each
+    # The option paths the benchmarks time: ``paths(rng, b)`` returns one Case per path, at batch size b
+    # (the same ids at every b); ``paths(rng, b, only=id)`` builds that one path alone. Every path a fast
+    # kernel or a definition treats apart is listed.
+    paths: Callable[..., list[Case]] | None = None
 
 
 def grid(**options: list) -> Iterator[dict[str, Any]]:
@@ -103,3 +111,22 @@ def col(xs, *rest):
 def elementwise(target, xlabel, x_range=(-3.0, 3.0)) -> Curve:
     """The curve of an elementwise loss against its input, at a fixed target."""
     return Curve(lambda xs: ((xs, np.full_like(xs, target)), {}), xlabel, x_range)
+
+
+def paths_of(make: Callable[[np.random.Generator, int, dict[str, Any]], tuple], **options: list) -> Callable:
+    """Option paths from a grid: every combination of ``options`` (see :func:`grid`), inputs ``make(rng, b, opts)``.
+
+    The id is the grid's combination; ``make`` may also turn placeholders into the call's options (a
+    ``"array"`` weight into an array of class weights) by returning ``(inputs, options)``.
+    """
+    def paths(rng: np.random.Generator, b: int, only: str | None = None) -> list[Case]:
+        out = []
+        for opts in grid(**options):
+            if only is not None and (label(opts) or "default") != only:
+                continue
+            made = make(rng, b, dict(opts))
+            inputs, call = (made[0], made[1]) if len(made) == 2 and isinstance(made[1], dict) else (made, opts)
+            out.append(Case(label(opts) or "default", call, tuple(inputs)))
+        return out
+
+    return paths

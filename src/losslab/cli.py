@@ -23,7 +23,7 @@ import math
 import os
 import re
 import sys
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -183,7 +183,7 @@ def _progress(total_epochs: int, first_epoch: int, iterations: int):
         tqdm = None  # a log file gets one line per epoch, not carriage-return redraws
     last = first_epoch + total_epochs - 1
     digits = len(str(last))
-    state = {"bar": None, "epoch": first_epoch}
+    state: dict[str, Any] = {"bar": None, "epoch": first_epoch}
 
     def on_iteration(i: int, loss: float) -> None:
         if tqdm is None:
@@ -229,7 +229,8 @@ def _train_config(args):
             raise UserError(f"{', '.join(given)} cannot be used with --resume: the model file fixes the "
                             f"architecture, loss and dtype")
     defaults = {"hidden": [100], "activation": "relu", "loss": "CrossEntropyLoss", "dtype": "float32"}
-    fixed = {k: getattr(args, k) if getattr(args, k) is not None else defaults[k] for k in _RESUME_FIXED}
+    fixed: dict[str, Any] = {k: getattr(args, k) if getattr(args, k) is not None else defaults[k]
+                             for k in _RESUME_FIXED}
     try:
         return TrainConfig(data=args.data, loss=fixed["loss"], hidden=tuple(fixed["hidden"]),
                            activation=fixed["activation"], optimizer=args.optimizer, lr=args.lr, epochs=args.epochs,
@@ -250,7 +251,7 @@ def _cmd_train(args) -> int:
             import matplotlib  # noqa: F401
         except ImportError:
             raise UserError('plots need matplotlib: pip install ".[plot]", or pass --no-plots') from None
-    callbacks = {}
+    callbacks: dict[str, Any] = {}
 
     def on_start(n_train: int, n_test: int, sizes, c) -> None:
         lr = f"lr {c.learning_rate:g}" + (", its default" if c.lr is None else "")
@@ -482,7 +483,12 @@ def build_parser() -> argparse.ArgumentParser:
                           description="Draw a loss and its gradient (`plot loss`) or a gradient-descent path "
                                       "(`plot descent`).")
     what = plot.add_subparsers(dest="what", metavar="WHAT")
-    plot.set_defaults(run=lambda args: plot.print_help() or 2)
+
+    def plot_usage(args) -> int:
+        plot.print_help()
+        return 2
+
+    plot.set_defaults(run=plot_usage)
     ploss = what.add_parser("loss", formatter_class=_Formatter, help="losses and their gradients over one input",
                             description="Each named loss and its analytic gradient over one scalar input.")
     ploss._negative_number_matcher = _NEGATIVE_NUMBER

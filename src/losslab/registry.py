@@ -43,6 +43,7 @@ class LossSpec:
     array_api: bool = False          # runs on any array library (losslab._array_api), tested on each
     cls: type[Loss] | None = field(default=None, repr=False, compare=False)
     parameters: tuple[str, ...] = () # inputs the object owns as parameters (built by cls.from_inputs)
+    paths: Callable[..., list[Case]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def function(self) -> Callable:
@@ -93,6 +94,15 @@ class LossSpec:
         grads = getattr(loss, "_registry_grads", loss.backward)(dout)
         return grads if isinstance(grads, tuple) else (grads,)
 
+    def make_paths(self, b: int, seed: int = 0, only: str | None = None) -> list[Case]:
+        """One call per option path at batch size ``b`` (declared beside the class; the benchmarks' grid).
+
+        ``only``: build the path of that id alone (its inputs then come from their own draw of ``seed``).
+        """
+        if self.paths is None:
+            raise ValueError(f"{self.name} declares no option paths: pass paths= to its @registered entry")
+        return self.paths(np.random.default_rng(seed), b, only=only)
+
 
 def spec_of(cls: type[Loss]) -> LossSpec:
     """The :class:`LossSpec` of a registered loss class, read from the class and its entry."""
@@ -106,7 +116,7 @@ def spec_of(cls: type[Loss]) -> LossSpec:
                     options=tuple(o.name for o in cls._options), summary=entry.summary, cases=entry.cases,
                     reductions=tuple(reductions), torch_name=cls.__name__ if entry.torch else None,
                     curve=entry.curve, array_api=entry.array_api, cls=cls,
-                    parameters=tuple(getattr(cls, "_parameter_inputs", ())))
+                    parameters=tuple(getattr(cls, "_parameter_inputs", ())), paths=entry.paths)
 
 
 def _losses() -> tuple[LossSpec, ...]:

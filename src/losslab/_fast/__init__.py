@@ -19,12 +19,14 @@ Importing this package imports NumPy only.
 
 from ._contract import defbackward, fused, kernel_of, scale_by_dout
 from ._dispatch import (
-    BCE_LOGITS, HUBER, KINDS, L1, MSE, PARALLEL_MIN, SMOOTH_L1, Pointwise, backend, cross_entropy,
-    get_num_threads, pointwise, set_num_threads,
+    BCE_LOGITS, HUBER, KINDS, L1, MSE, PARALLEL_MIN, SMOOTH_L1, Pointwise, backend, bce_logits_weighted,
+    cosine_embedding,
+    SOFT_MARGIN, cross_entropy, cross_entropy_general, get_num_threads, pointwise, set_num_threads, triplet,
 )
 
 __all__ = [
     "BCE_LOGITS", "HUBER", "KINDS", "L1", "MSE", "PARALLEL_MIN", "SMOOTH_L1", "Pointwise", "backend",
+    "SOFT_MARGIN", "bce_logits_weighted", "cosine_embedding", "cross_entropy_general",
     "cross_entropy", "defbackward", "fused", "get_num_threads", "kernel_of", "pointwise", "scale_by_dout",
-    "set_num_threads",
+    "set_num_threads", "triplet",
 ]

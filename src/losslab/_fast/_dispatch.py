@@ -191,6 +191,129 @@ def cross_entropy(input, target, weight, ignore_index, reduction, label_smoothin
     return dtype.type(total), g
 
 
+def cross_entropy_general(x, t, w, wt, denominator, reduction, label_smoothing, ignore_index):
+    """Cross-entropy of 2-D logits with class weights ``w`` (None: ones), label smoothing and index
+    targets ``t`` with row weights ``wt`` (0 where ignored), or class-probability targets ``t`` of
+    ``x``'s shape: ``(loss, gradient for dout=1)``, or ``None`` without numba.
+
+    The caller has checked the call (the definition's layout); ``denominator`` is the 'mean' divisor.
+    """
+    k = kernels()
+    if k is None:
+        return None
+    n, c = x.shape
+    dtype = x.dtype
+    x = np.ascontiguousarray(x)
+    probs = t.shape == x.shape
+    wv = np.ones(c, dtype) if w is None else np.ascontiguousarray(w, dtype)
+    q = np.ascontiguousarray(t, dtype) if probs else np.empty((0, c), dtype)
+    labels = np.zeros(n, np.int64) if probs else np.where(t != ignore_index, t, -1).astype(np.int64)
+    row_w = np.ones(n, dtype) if probs else np.ascontiguousarray(wt, dtype)
+    if not probs:
+        labels_safe = np.maximum(labels, 0)
+        labels = np.where(labels < 0, -1, labels_safe)
+        row_w = np.where(labels < 0, 0, row_w).astype(dtype)
+    scale = 1.0 / float(denominator) if reduction == "mean" else 1.0
+    g = np.empty_like(x)
+    rowloss = np.empty(n, np.float64)
+    args = (x, labels, q, wv, row_w, float(label_smoothing), float(wv.sum(dtype=np.float64)), scale, g, rowloss)
+    if _parallel(CE_WORK, x.size):
+        _run(lambda lo, hi: k.ce_general_rows(*args, lo, hi), n)
+    else:
+        k.ce_general_rows(*args, 0, n)
+    if reduction == "none":
+        return rowloss.astype(dtype), g
+    total = k.seq_sum(rowloss)
+    return dtype.type(total / float(denominator) if reduction == "mean" else total), g
+
+
+def triplet(anchor, positive, negative, margin, p, eps, swap, reduction):
+    """``(loss, (grad_a, grad_p, grad_n))`` of the triplet margin loss with the p = 1 or 2 distance, or ``None``.
+
+    numba only; three float arrays of one shape (N, D) (or (D,): one triplet) and dtype, finite options in
+    range, a bool ``swap``.
+    A distance beyond the float range is left to the definition.
+    """
+    k = kernels()
+    if k is None or reduction not in REDUCTIONS:
+        return None
+    a, pos, neg = anchor, positive, negative
+    if any(u.__class__ is not np.ndarray for u in (a, pos, neg)):
+        return None
+    if a.ndim == 1 and pos.ndim == 1 and neg.ndim == 1:   # one triplet: a batch of one, the same bits
+        hit = triplet(a[None], pos[None], neg[None], margin, p, eps, swap, reduction)
+        if hit is None:
+            return None
+        return (hit[0].reshape(()) if reduction == "none" else hit[0]), tuple(g[0] for g in hit[1])
+    if a.ndim != 2 or a.dtype not in FLOATS or pos.dtype != a.dtype or neg.dtype != a.dtype:
+        return None
+    if pos.shape != a.shape or neg.shape != a.shape or a.size == 0 or swap.__class__ is not bool:
+        return None
+    if p.__class__ not in (int, float) or p not in (1, 2) or margin.__class__ not in (int, float):
+        return None
+    if eps.__class__ not in (int, float) or not 0 <= eps < float("inf") or not 0 < margin < float("inf"):
+        return None
+    n, dim = a.shape
+    dtype = a.dtype
+    a, pos, neg = (np.ascontiguousarray(u) for u in (a, pos, neg))
+    scale = 1.0 / n if reduction == "mean" else 1.0
+    loss = np.empty(n, np.float64)
+    ga, gp, gn = np.empty_like(a), np.empty_like(a), np.empty_like(a)
+    args = (a, pos, neg, float(margin), int(p), float(dtype.type(eps)), swap, scale, loss, ga, gp, gn)
+    if _parallel(8, a.size):
+        _run(lambda lo, hi: k.triplet_rows(*args, lo, hi), n)
+    else:
+        k.triplet_rows(*args, 0, n)
+    if not np.isfinite(loss).all():
+        return None
+    if reduction == "none":
+        return loss.astype(dtype), (ga, gp, gn)
+    total = k.seq_sum(loss)
+    return dtype.type(total / n if reduction == "mean" else total), (ga, gp, gn)
+
+
+def cosine_embedding(input1, input2, target, margin, eps, reduction):
+    """``(loss, (grad1, grad2))`` of the cosine embedding loss, or ``None``.
+
+    numba only; two float arrays of one shape (N, D) (or (D,): one pair) and dtype, a target of
+    labels exactly 1 or -1, a finite ``margin``; ``eps`` is added inside each squared norm.
+    """
+    k = kernels()
+    x1, x2, y = input1, input2, target
+    if k is None or reduction not in REDUCTIONS or any(u.__class__ is not np.ndarray for u in (x1, x2, y)):
+        return None
+    if x1.ndim == 1 and x2.ndim == 1 and y.ndim == 0:   # one pair: a batch of one, the same bits
+        hit = cosine_embedding(x1[None], x2[None], y[None], margin, eps, reduction)
+        if hit is None:
+            return None
+        return (hit[0].reshape(()) if reduction == "none" else hit[0]), tuple(g[0] for g in hit[1])
+    if x1.ndim != 2 or x1.dtype not in FLOATS or x2.dtype != x1.dtype or x2.shape != x1.shape or x1.size == 0:
+        return None
+    if y.shape != x1.shape[:1] or y.dtype.kind not in "iuf" or margin.__class__ not in (int, float):
+        return None
+    if not -float("inf") < margin < float("inf") or not (np.abs(y) == 1).all():
+        return None
+    n = x1.shape[0]
+    dtype = x1.dtype
+    x1, x2 = np.ascontiguousarray(x1), np.ascontiguousarray(x2)
+    labels = (y > 0).astype(np.int8) * 2 - 1
+    scale = 1.0 / n if reduction == "mean" else 1.0
+    loss = np.empty(n, np.float64)
+    g1, g2 = np.empty_like(x1), np.empty_like(x2)
+    args = (x1, x2, labels, float(margin), float(eps), scale, loss, g1, g2)
+    if _parallel(8, x1.size):
+        ok = []
+        _run(lambda lo, hi: ok.append(k.cosine_embedding_rows(*args, lo, hi)), n)
+        if not all(ok):
+            return None
+    elif not k.cosine_embedding_rows(*args, 0, n):
+        return None
+    if reduction == "none":
+        return loss.astype(dtype), (g1, g2)
+    total = k.seq_sum(loss)
+    return dtype.type(total / n if reduction == "mean" else total), (g1, g2)
+
+
 # --------------------------------------------------------------------------- pointwise losses
 
 @dataclass(frozen=True)
@@ -216,7 +339,8 @@ HUBER = Pointwise("huber", "huber_chunks", 1, lambda unit, p, one: (unit, p, one
 # smooth_l1 = huber(delta=beta) / beta
 SMOOTH_L1 = Pointwise("smooth_l1", "huber_chunks", 1, lambda unit, p, one: (unit / p, p, one / p), param=True)
 BCE_LOGITS = Pointwise("bce_logits", "bce_logits_chunks", 4, lambda unit, p, one: (unit,))
-KINDS: dict[str, Pointwise] = {k.name: k for k in (MSE, L1, HUBER, SMOOTH_L1, BCE_LOGITS)}
+SOFT_MARGIN = Pointwise("soft_margin", "soft_margin_chunks", 4, lambda unit, p, one: (unit,))
+KINDS: dict[str, Pointwise] = {k.name: k for k in (MSE, L1, HUBER, SMOOTH_L1, BCE_LOGITS, SOFT_MARGIN)}
 
 
 def pointwise(kind, input, target, reduction, param=None):
@@ -259,6 +383,70 @@ def pointwise(kind, input, target, reduction, param=None):
     else:
         _run(lambda lo, hi: fn(x, t, g, out, *args, lo, hi, partials), pieces)
         total = k.seq_sum(partials) if k is not _numpy else float(partials.sum())
+    shape = input.shape
+    if reduction == "none":
+        return out.reshape(shape), g.reshape(shape)
+    if reduction == "mean":
+        total = total / n
+    return dtype.type(total), g.reshape(shape)
+
+
+# --------------------------------------------------------------------------- BCE-with-logits, weighted
+
+def _period(w, x: np.ndarray) -> np.ndarray | None:
+    """``w`` as the flat vector it repeats along ``x``'s last axes (a scalar: one entry), in ``x``'s dtype;
+    ``None`` for other broadcasts and for a weight of ``x``'s whole shape."""
+    if w is None:
+        return np.ones(1, x.dtype)
+    if w.__class__ is not np.ndarray or w.dtype.kind != "f" or w.ndim > x.ndim:
+        return None
+    shape = tuple(w.shape)
+    while shape and shape[0] == 1:
+        shape = shape[1:]
+    if shape != x.shape[x.ndim - len(shape):] or len(shape) == x.ndim:
+        return None
+    return np.ascontiguousarray(w, x.dtype).reshape(-1)
+
+
+def bce_logits_weighted(input, target, weight, pos_weight, reduction):
+    """``(loss, gradient for dout=1)`` of BCE-with-logits with ``weight`` and/or ``pos_weight``, or ``None``.
+
+    numba only (``None`` without it); each weight a scalar or a vector along the input's last axes
+    (one period for both: a scalar repeats to the other's length). Float input, a float target of its shape.
+    """
+    k = kernels()
+    if k is None or reduction not in REDUCTIONS or input.__class__ is not np.ndarray:
+        return None
+    x, t = input, target
+    dtype = x.dtype
+    if (dtype not in FLOATS or t.__class__ is not np.ndarray or t.shape != x.shape or x.size == 0
+            or t.dtype.kind != "f"):
+        return None
+    w, pw = _period(weight, x), _period(pos_weight, x)
+    if w is None or pw is None:
+        return None
+    period = max(w.size, pw.size)
+    if w.size != period:
+        w = np.full(period, w[0]) if w.size == 1 else None
+    if w is None or (pw.size != period and pw.size != 1):
+        return None
+    if pw.size != period:
+        pw = np.full(period, pw[0])
+    n = x.size
+    one = dtype.type(1)
+    unit = one / dtype.type(n) if reduction == "mean" else one
+    x = x.ravel()
+    t = t.ravel() if t.dtype == dtype else np.ascontiguousarray(t, dtype).reshape(-1)
+    g = np.empty_like(x)
+    out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
+    step = max(1, k.CHUNK // period) * period
+    pieces = -(-n // step)
+    partials = np.empty(pieces, np.float64)
+    if not _parallel(BCE_LOGITS.work, n):
+        total = k.bce_logits_weighted_chunks(x, t, w, pw, g, out, unit, 0, pieces, partials)
+    else:
+        _run(lambda lo, hi: k.bce_logits_weighted_chunks(x, t, w, pw, g, out, unit, lo, hi, partials), pieces)
+        total = k.seq_sum(partials)
     shape = input.shape
     if reduction == "none":
         return out.reshape(shape), g.reshape(shape)

@@ -210,6 +210,28 @@ def _bce_logits_chunk(x, t, g, q, gscale):
         g[i] = (u - sig_neg) * gscale
 
 
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
+def _bce_logits_weighted_rows(x, t, w, pw, g, q, gscale):
+    """BCE-with-logits on whole rows of ``w.size`` elements, ``w`` and ``pw`` (``pos_weight``) per column:
+    loss = ((1 - t) x + lw softplus(-x)) w, grad = ((1 - t) - lw sigmoid(-x)) w with lw = 1 + (pw - 1) t."""
+    one = x.dtype.type(1)
+    zero = x.dtype.type(0)
+    period = w.size
+    for r in range(x.size // period):
+        base = r * period
+        for j in range(period):
+            i = base + j
+            xi = x[i]
+            ti = t[i]
+            u = one - ti
+            lw = (pw[j] - one) * ti + one
+            e = expneg(-abs(xi))
+            lp, inv = softplus_parts(e)
+            sig_neg = inv if xi < zero else e * inv
+            q[i] = (u * xi + lw * ((-xi if xi < zero else zero) + lp)) * w[j]
+            g[i] = (u - lw * sig_neg) * gscale * w[j]
+
+
 CHUNK = 1 << 14   # elements per chunk: x, t, g (and q) of a chunk stay in L2
 
 
@@ -267,6 +289,207 @@ def bce_logits_chunks(x, t, g, out, gscale, lo, hi, partials):
         partials[c] = s = row_sum(q)
         acc += s
     return acc
+
+
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
+def _soft_margin_chunk(x, t, g, q, gscale):
+    """loss = softplus(z), grad = -t sigmoid(z) with z = -t x, from e = exp(-|z|) <= 1."""
+    zero = x.dtype.type(0)
+    for i in range(x.size):
+        ti = t[i]
+        z = -ti * x[i]
+        e = expneg(-abs(z))
+        lp, inv = softplus_parts(e)
+        q[i] = (z if z > zero else zero) + lp
+        g[i] = -ti * (e * inv if z < zero else inv) * gscale
+
+
+@numba.njit(**JIT)
+def soft_margin_chunks(x, t, g, out, gscale, lo, hi, partials):
+    scratch = np.empty(0 if out.size else min(CHUNK, x.size), x.dtype)
+    acc = 0.0
+    for c in range(lo, hi):
+        a, b, q = _chunk(c, x.size, out, scratch)
+        _soft_margin_chunk(x[a:b], t[a:b], g[a:b], q, gscale)
+        partials[c] = s = row_sum(q)
+        acc += s
+    return acc
+
+
+@numba.njit(**JIT)
+def bce_logits_weighted_chunks(x, t, w, pw, g, out, gscale, lo, hi, partials):
+    """Chunks of whole rows (``w.size`` elements each: the weights' period)."""
+    period = w.size
+    step = max(1, CHUNK // period) * period
+    scratch = np.empty(0 if out.size else min(step, x.size), x.dtype)
+    acc = 0.0
+    for c in range(lo, hi):
+        a = c * step
+        b = min(a + step, x.size)
+        q = out[a:b] if out.size else scratch[:b - a]
+        _bce_logits_weighted_rows(x[a:b], t[a:b], w, pw, g[a:b], q, gscale)
+        partials[c] = s = row_sum(q)
+        acc += s
+    return acc
+
+
+@numba.njit(fastmath=SUM, **JIT)
+def ce_general_rows(x, t, q, w, wt, ls, wsum, scale, g, rowloss, lo, hi):
+    """Cross-entropy rows ``lo:hi`` with class weights ``w`` and label smoothing ``ls``.
+
+    Index targets (``q`` empty): ``t`` the labels and ``wt`` each row's weight ``w[t]`` (0 where
+    ignored), loss ``(1 - ls)(-wt logp_t) + ls/C (-sum_c w_c logp_c)``. Probability targets ``q``:
+    ``a_c = w_c (q_c (1 - ls) + ls / C)``, loss ``-sum_c a_c logp_c``. Gradient ``(sum a) softmax - a``
+    times ``scale``; the softmax's exponentials go through ``g`` first.
+    """
+    c = x.shape[1]
+    share = ls / c
+    probs = q.shape[0] > 0
+    for r in range(lo, hi):
+        xr = x[r]
+        gr = g[r]
+        if not probs and wt[r] == 0 and t[r] < 0:
+            for j in range(c):
+                gr[j] = 0
+            rowloss[r] = 0.0
+            continue
+        m = xr[0]
+        for j in range(1, c):
+            if xr[j] > m:
+                m = xr[j]
+        for j in range(c):
+            gr[j] = expneg(xr[j] - m)
+        total = row_sum(gr)
+        log_total = math.log(total)
+        inv = 1.0 / total
+        if probs:
+            qr = q[r]
+            loss = 0.0
+            asum = 0.0
+            for j in range(c):
+                a = w[j] * (qr[j] * (1 - ls) + share)
+                asum += a
+                loss -= a * ((xr[j] - m) - log_total)
+            for j in range(c):
+                a = w[j] * (qr[j] * (1 - ls) + share)
+                gr[j] = (asum * gr[j] * inv - a) * scale
+        else:
+            hit = (1 - ls) * wt[r]
+            loss = -hit * ((xr[t[r]] - m) - log_total)
+            if ls > 0:
+                smooth = 0.0
+                for j in range(c):
+                    smooth -= w[j] * ((xr[j] - m) - log_total)
+                loss += share * smooth
+            asum = hit + share * wsum
+            for j in range(c):
+                gr[j] = (asum * gr[j] * inv - share * w[j]) * scale
+            gr[t[r]] -= hit * scale
+        rowloss[r] = loss
+
+
+@numba.njit(fastmath=SUM, inline="always", **JIT)
+def _pdist(u, v, eps, power):
+    """``||u - v + eps||_p`` for p = 1 or 2, in float64."""
+    acc = 0.0
+    for j in range(u.size):
+        d = float(u[j]) - float(v[j]) + eps
+        acc += d * d if power == 2 else abs(d)
+    return math.sqrt(acc) if power == 2 else acc
+
+
+@numba.njit(fastmath=SUM, inline="always", **JIT)
+def _add_pgrad(out, u, v, eps, power, dist, coef):
+    """``out += coef * d||u - v + eps||_p / du`` (0 where the norm is 0)."""
+    if dist == 0.0 or coef == 0.0:
+        return
+    for j in range(u.size):
+        d = float(u[j]) - float(v[j]) + eps
+        if power == 2:
+            out[j] += coef * d / dist
+        elif d != 0.0:
+            out[j] += coef if d > 0 else -coef
+
+
+@numba.njit(fastmath=SUM, **JIT)
+def triplet_rows(a, p, n, margin, power, eps, swap, scale, loss, ga, gp, gn, lo, hi):
+    """Triplet margin rows ``lo:hi``: ``max(margin + d(a, p) - d_-, 0)`` and its gradients (times ``scale``);
+    ``d_- = min(d(a, n), d(p, n))`` with ``swap`` (a tie splits the gradient evenly)."""
+    dim = a.shape[1]
+    for r in range(lo, hi):
+        d_ap = _pdist(a[r], p[r], eps, power)
+        d_an = _pdist(a[r], n[r], eps, power)
+        w_an = 1.0
+        d_neg = d_an
+        d_pn = 0.0
+        if swap:
+            d_pn = _pdist(p[r], n[r], eps, power)
+            if d_pn < d_an:
+                w_an, d_neg = 0.0, d_pn
+            elif d_pn == d_an:
+                w_an = 0.5
+        z = (margin + d_ap) - d_neg
+        for j in range(dim):
+            ga[r, j] = 0
+            gp[r, j] = 0
+            gn[r, j] = 0
+        if z >= 0:
+            loss[r] = z
+            row_a, row_p, row_n = ga[r], gp[r], gn[r]
+            _add_pgrad(row_a, a[r], p[r], eps, power, d_ap, 1.0)
+            _add_pgrad(row_p, a[r], p[r], eps, power, d_ap, -1.0)
+            _add_pgrad(row_a, a[r], n[r], eps, power, d_an, -w_an)
+            _add_pgrad(row_n, a[r], n[r], eps, power, d_an, w_an)
+            if swap:
+                _add_pgrad(row_p, p[r], n[r], eps, power, d_pn, -(1 - w_an))
+                _add_pgrad(row_n, p[r], n[r], eps, power, d_pn, 1 - w_an)
+            if scale != 1.0:
+                for j in range(dim):
+                    row_a[j] *= scale
+                    row_p[j] *= scale
+                    row_n[j] *= scale
+        else:
+            loss[r] = 0.0
+
+
+@numba.njit(**JIT)
+def cosine_embedding_rows(x1, x2, y, margin, eps, scale, loss, g1, g2, lo, hi):
+    """Cosine embedding rows ``lo:hi``: ``1 - c`` (y = 1) or ``max(0, c - margin)`` (y = -1) with
+    ``c = x1.x2 / sqrt(A B)``, ``A = |x1|^2 + eps``, ``B = |x2|^2 + eps``, and the gradients times ``scale``.
+
+    In the inputs' dtype, term for term as the definition (no fast-math), so kinks fall where its fall.
+    Returns False if some ``A B`` or dot product is not finite (the definition then answers).
+    """
+    dim = x1.shape[1]
+    zero = x1.dtype.type(0)
+    one = x1.dtype.type(1)
+    e = x1.dtype.type(eps)
+    m = x1.dtype.type(margin)
+    sc = x1.dtype.type(scale)
+    for r in range(lo, hi):
+        sq1 = zero
+        sq2 = zero
+        dot = zero
+        for j in range(dim):
+            sq1 += x1[r, j] * x1[r, j]
+            sq2 += x2[r, j] * x2[r, j]
+            dot += x1[r, j] * x2[r, j]
+        sq1 += e
+        sq2 += e
+        denom = np.sqrt(sq1 * sq2)
+        if not (np.isfinite(denom) and np.isfinite(dot)):
+            return False
+        cos = dot / denom
+        if y[r] == 1:
+            loss[r] = one - cos
+            dl = -one * sc
+        else:
+            loss[r] = max(cos - m, zero)
+            dl = (one if cos - m >= zero else zero) * sc
+        for j in range(dim):
+            g1[r, j] = dl * (x2[r, j] / denom - cos * x1[r, j] / sq1)
+            g2[r, j] = dl * (x1[r, j] / denom - cos * x2[r, j] / sq2)
+    return True
 
 
 @numba.njit(**JIT)

@@ -175,3 +175,29 @@ def bce_logits_chunks(x, t, g, out, gscale, lo, hi, partials):
         np.subtract(1, tb, out=eb)
         np.subtract(eb, gb, out=gb)
         gb *= gscale
+
+
+@np.errstate(invalid="ignore", over="ignore")
+def soft_margin_chunks(x, t, g, out, gscale, lo, hi, partials):
+    """``softplus(z)`` and ``-t sigmoid(z)`` with ``z = -t x`` and ``e = exp(-|z|)``; no masks (see
+    :func:`bce_logits_chunks`)."""
+    size = min(CHUNK, x.size)
+    e, w, z = np.empty(size, x.dtype), np.empty(size, x.dtype), np.empty(size, x.dtype)
+    zeros = np.zeros(size, x.dtype)
+    for c, a, b, q in _chunks(x, out, lo, hi):
+        xb, tb, gb, eb, wb, zb, nb = x[a:b], t[a:b], g[a:b], e[:b - a], w[:b - a], z[:b - a], zeros[:b - a]
+        np.multiply(tb, xb, out=zb)
+        np.negative(zb, out=zb)                      # z = -t x
+        np.abs(zb, out=eb)
+        np.negative(eb, out=eb)
+        np.exp(eb, out=eb)                           # e = exp(-|z|) <= 1
+        np.maximum(zb, nb, out=q)
+        np.log1p(eb, out=gb)
+        q += gb                                      # softplus(z)
+        partials[c] = q.sum()
+        np.greater_equal(zb, 0, out=gb)
+        np.maximum(eb, gb, out=wb)                   # m = 1 where z >= 0, else e
+        np.add(eb, 1, out=eb)
+        np.divide(wb, eb, out=gb)                    # sigmoid(z) = m / (1 + e)
+        gb *= tb
+        np.multiply(gb, -gscale, out=gb)             # -t sigmoid(z) gscale

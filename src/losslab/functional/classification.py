@@ -51,9 +51,98 @@ def _cross_entropy_kernel(input, target, *, weight=None, ignore_index: int = -10
     A non-finite result (an infinite logit) is left to the definition, which takes the limits.
     """
     fused = _fast.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
+    if fused is None:
+        fused = _cross_entropy_general(input, target, weight, ignore_index, reduction, label_smoothing)
     if fused is not None and not np.isfinite(fused[0]).all():
         return None
     return fused
+
+
+def _cross_entropy_general(x, t, weight, ignore_index, reduction, label_smoothing):
+    """Fused, NumPy: (N, C) finite logits with class weights, label smoothing, ``ignore_index`` or
+    class-probability targets; one log-softmax for the loss and the gradient (``None`` elsewhere).
+
+    The definition's terms, with the softmax taken as ``exp(z) / sum exp(z)`` rather than ``exp(log p)``
+    (the same to within rounding).
+    """
+    if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in _FLOATS:
+        return None
+    if x.ndim == 1 and t.ndim in (0, 1):   # one sample: a batch of one, so both doors give the same bits
+        hit = _cross_entropy_general(x[None], t[None], weight, ignore_index, reduction, label_smoothing)
+        return None if hit is None else (hit[0].reshape(()) if reduction == "none" else hit[0], hit[1][0])
+    if x.ndim != 2:
+        return None
+    if label_smoothing.__class__ not in (int, float) or not 0 <= label_smoothing <= 1:
+        return None
+    ls = label_smoothing
+    n, c = x.shape
+    dtype = x.dtype
+    probs = t.shape == x.shape
+    if probs:
+        if t.dtype.kind != "f" or ignore_index.__class__ is not int or ignore_index >= 0 or x.size == 0:
+            return None
+        if reduction not in _REDUCTIONS:
+            return None
+        w = _broadcast_weight(weight, x)
+        if w is None or (weight is not None and w.shape != (c,)):
+            return None
+        t = t.astype(dtype, copy=False)
+    else:
+        call = _index_call(x, t, weight, ignore_index, reduction)
+        if call is None:
+            return None
+        w = call[2]
+        valid = t != ignore_index
+        safe = np.where(valid, t, 0)
+        if w is None:
+            wt = valid.astype(dtype)
+            denominator = int(valid.sum())
+        else:
+            wt = np.where(valid, w[safe], 0).astype(dtype)
+            denominator = wt.sum(dtype=dtype)
+    if x.size and (reduction != "mean" or (n if probs else denominator) != 0):
+        fused = _fast.cross_entropy_general(x, t, None if weight is None else w, None if probs else wt,
+                                            n if probs else denominator, reduction, ls, ignore_index)
+        if fused is not None:
+            return fused
+    with np.errstate(all="ignore"):   # a non-finite logit: the result is not finite, and the definition answers
+        z = x - x.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        total = e.sum(axis=1, keepdims=True)
+        logp = z - np.log(total)
+        prob = e
+        prob /= total                                   # softmax, in place of e
+        if probs:
+            a = t * (1 - ls) + ls / c if ls > 0 else t
+            if weight is not None:
+                a = a * w
+            loss = (-np.sum(logp * a, axis=1)).astype(dtype, copy=False)
+            out = reduce(loss, reduction)
+            g = upstream(1.0, loss.shape, dtype, reduction)
+            grad = prob
+            grad *= np.sum(a, axis=1, keepdims=True)
+            grad -= a
+            grad *= g if np.ndim(g) == 0 else g[:, None]
+            return out, grad
+        rows = np.arange(n)
+        loss = np.where(valid, -wt * logp[rows, safe], 0)
+        if ls > 0:
+            smooth = -np.sum(logp if w is None else logp * w, axis=1)
+            loss = (1 - ls) * loss + (ls / c) * np.where(valid, smooth, 0)
+        loss = loss.astype(dtype, copy=False)
+        out = reduce(loss, reduction, denominator=denominator, xp=np)
+        g = upstream(1.0, loss.shape, dtype, reduction, denominator=denominator)
+        hit = ((1 - ls) * wt).astype(dtype, copy=False)           # the one-hot part of a
+        a_sum = hit + (ls / c) * (c if w is None else w.sum(dtype=dtype)) * valid if ls > 0 else hit
+        grad = prob
+        grad *= a_sum.astype(dtype, copy=False)[:, None]
+        if ls > 0:
+            spread = np.asarray((ls / c) * (1 if w is None else w), dtype)
+            grad -= spread * valid[:, None] if not valid.all() else spread
+        grad[rows, safe] -= hit
+        grad *= g if np.ndim(g) == 0 else g[:, None]
+        grad[~valid] = 0
+        return out, grad
 
 
 @_fast.fused(_cross_entropy_kernel)
@@ -142,6 +231,66 @@ def cross_entropy_backward(dout, input, target, *, weight=None, ignore_index: in
 
 # --------------------------------------------------------------------------- NLL
 
+def _index_call(input, target, weight, ignore_index, reduction):
+    """``(x, t, w)`` of a plain index-target call, batched ``(N, C, *d)`` with signed integer labels in
+    range (or ``ignore_index``) and a per-class float weight of the input's dtype; ``None`` otherwise."""
+    x, t = input, target
+    if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in _FLOATS or x.ndim < 2:
+        return None
+    if t.dtype.kind != "i" or t.shape != x.shape[:1] + x.shape[2:] or x.size == 0 or reduction not in _REDUCTIONS:
+        return None
+    if x.ndim > 2 and reduction == "none":   # dout (N, *d) would not broadcast along a class axis in the middle
+        return None
+    if ignore_index.__class__ is not int:
+        return None
+    c = x.shape[1]
+    w = weight
+    if w is not None:
+        if w.__class__ is not np.ndarray or w.dtype.kind != "f" or w.shape != (c,):
+            return None
+        w = w.astype(x.dtype, copy=False)
+    if t.size and (int(t.min()) < 0 or int(t.max()) >= c):
+        bad = (t < 0) | (t >= c)
+        if (bad & (t != ignore_index)).any():
+            return None
+    return x, t, w
+
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _nll_loss_kernel(input, target, *, weight=None, ignore_index: int = -100, reduction: v.Reduction = "mean"):
+    """Fused: batched float log-probabilities, signed integer labels, any weight and ``ignore_index``.
+
+    One gather for the loss and one scatter into a zeroed gradient, the definition's formulas term
+    for term (so the same bits), without its one-hot ``(N, C, *d)`` masks.
+    """
+    call = _index_call(input, target, weight, ignore_index, reduction)
+    if call is None:
+        return None
+    x, t, w = call
+    dtype = x.dtype
+    valid = t != ignore_index
+    safe = np.where(valid, t, 0)[:, None]
+    picked = np.take_along_axis(x, safe, 1)[:, 0]
+    if w is None:
+        wt = valid.astype(dtype)
+        denominator = int(valid.sum())
+    else:
+        wt = np.where(valid, w[safe[:, 0]], 0).astype(dtype)
+        denominator = wt.sum(dtype=dtype)
+    loss = np.where(valid, -wt * picked, 0).astype(dtype, copy=False)
+    out = reduce(loss, reduction, denominator=denominator, xp=np)
+    g = upstream(1.0, loss.shape, dtype, reduction, denominator=denominator, like=x)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):   # all ignored: 0 * (1 / 0), zeroed
+        scatter = np.where(valid, -wt * g, 0).astype(dtype, copy=False)
+    grad = np.zeros(x.shape, dtype)
+    np.put_along_axis(grad, safe, scatter[:, None], 1)
+    return out, grad
+
+
+@_fast.fused(_nll_loss_kernel)
 def nll_loss(input, target, *, weight=None, ignore_index: int = -100, reduction: v.Reduction = "mean"):
     r"""Negative log-likelihood of log-probabilities, ``torch.nn.functional.nll_loss``.
 
@@ -174,6 +323,7 @@ def nll_loss(input, target, *, weight=None, ignore_index: int = -100, reduction:
     return reduce(xp.reshape(loss, lay.out_shape), reduction, denominator=denominator, xp=xp)
 
 
+@_fast.defbackward(nll_loss)
 def nll_loss_backward(dout, input, target, *, weight=None, ignore_index: int = -100,
                       reduction: v.Reduction = "mean") -> np.ndarray:
     """Gradient of :func:`nll_loss` with respect to ``input``: ``-w[t] * g`` at each target entry, 0 elsewhere.
@@ -272,6 +422,59 @@ def _bce_logits_setup(input, target, weight, pos_weight, reduction):
     return x, t, w, log_weight, xp
 
 
+def _broadcast_weight(w, x):
+    """A float weight array that broadcasts to ``x``'s shape, in ``x``'s dtype; ``None`` for anything else."""
+    if w is None:
+        return 1
+    if w.__class__ is not np.ndarray or w.dtype.kind != "f" or w.ndim > x.ndim:
+        return None
+    if any(a != 1 and a != b for a, b in zip(w.shape[::-1], x.shape[::-1])):
+        return None
+    return w.astype(x.dtype, copy=False)
+
+
+def _weighted_bce_logits(x, t, weight, pos_weight, reduction):
+    """BCE-with-logits with ``weight`` and/or ``pos_weight`` in one exp and one log1p per element.
+
+    The definition's formulas in its order of operations: ``((1 - t) x + lw softplus(-x)) w`` and
+    ``((1 - t) - lw sigmoid(-x)) g w`` with ``lw = 1 + (pos_weight - 1) t``.
+    """
+    if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in _FLOATS:
+        return None
+    if t.shape != x.shape or t.dtype.kind != "f" or reduction not in _REDUCTIONS or x.size == 0:
+        return None
+    w, pw = _broadcast_weight(weight, x), _broadcast_weight(pos_weight, x)
+    if w is None or pw is None:
+        return None
+    t = t.astype(x.dtype, copy=False)
+    one = x.dtype.type(1)
+    with np.errstate(all="ignore"):   # an infinite logit: the result is not finite, and the definition answers
+        u = one - t
+        e = np.abs(x)
+        np.negative(e, out=e)
+        np.exp(e, out=e)                                # exp(-|x|) <= 1
+        sp = np.negative(x)
+        np.maximum(sp, 0, out=sp)
+        sp += np.log1p(e)                               # softplus(-x)
+        lw = one if pos_weight is None else (pw - one) * t + one
+        loss = u * x
+        loss += lw * sp
+        if weight is not None:
+            loss *= w
+        out = reduce(loss, reduction)
+        g = upstream(1.0, x.shape, x.dtype, reduction)
+        sig = np.maximum(e, (x <= 0).astype(x.dtype))   # 1 where x <= 0, else e (<= 1): a branch-free where
+        e += one
+        sig /= e                                        # sigmoid(-x)
+        if pos_weight is not None:
+            sig *= lw
+        grad = np.subtract(u, sig, out=sig)
+        grad *= g
+        if weight is not None:
+            grad *= w
+    return out, grad
+
+
 def _binary_cross_entropy_with_logits_kernel(input, target, *, weight=None, reduction: v.Reduction = "mean",
                                              pos_weight=None):
     """Fused: float input, real target of its shape, no weight, no pos_weight.
@@ -279,8 +482,11 @@ def _binary_cross_entropy_with_logits_kernel(input, target, *, weight=None, redu
     A non-finite result (an infinite logit) is left to the definition, which takes the limits.
     """
     if weight is not None or pos_weight is not None:
-        return None
-    fused = _fast.pointwise(_fast.BCE_LOGITS, input, target, reduction)
+        fused = _fast.bce_logits_weighted(input, target, weight, pos_weight, reduction)
+        if fused is None:   # without numba, or a weight of another broadcast
+            fused = _weighted_bce_logits(input, target, weight, pos_weight, reduction)
+    else:
+        fused = _fast.pointwise(_fast.BCE_LOGITS, input, target, reduction)
     if fused is not None and not np.isfinite(fused[0]).all():
         return None
     return fused

@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _array_api as xpa
+from .. import _fast
 from .. import _validation as v
 from ._reduction import reduce, upstream
 
@@ -479,6 +480,36 @@ def _dask_call(log_probs, targets, input_lengths, target_lengths, blank, reducti
 
 # --------------------------------------------------------------------------- the loss
 
+def _ctc_loss_kernel(log_probs, targets, input_lengths, target_lengths, *, blank: int = 0,
+                     reduction: v.Reduction = "mean", zero_infinity: bool = False):
+    """Fused: NumPy arrays, a reducing ``reduction``, every target reachable (or ``zero_infinity``).
+
+    The definitions' own steps, with the checks and the alpha recursion run once for the loss and
+    the gradient instead of once each. ``None`` for ``'none'`` (its ``dout`` runs along the batch,
+    axis 1 of the gradient) and for every call the definitions would refuse.
+    """
+    arrays = (log_probs, targets, input_lengths, target_lengths)
+    if any(a.__class__ is not np.ndarray for a in arrays) or reduction not in ("mean", "sum"):
+        return None
+    try:
+        lp3, batched, tg, il, tl, blank, zero_inf = _args(log_probs, targets, input_lengths, target_lengths,
+                                                          blank, reduction, zero_infinity)
+    except (TypeError, ValueError):   # the definitions raise it, with their message
+        return None
+    lpn, labels, em, alpha, log_lik = _forward(lp3, tg, il, tl, blank)
+    if np.isinf(log_lik).any() and not zero_inf:
+        return None
+    out = _reduce(_per_sequence(log_lik, zero_inf), batched, tl, reduction)
+    g = np.broadcast_to(upstream(1.0, (len(tl),), lpn.dtype, reduction), (len(tl),))
+    if reduction == "mean":
+        g = g / np.maximum(tl, 1).astype(lpn.dtype)
+    gamma = _occupancy(lpn, labels, em, alpha, log_lik, il, tl)
+    grad = np.exp(lpn) * gamma.sum(axis=-1, keepdims=True) - gamma
+    grad = (grad * g[np.newaxis, :, np.newaxis]).astype(lpn.dtype, copy=False)
+    return out, (grad if batched else grad[:, 0, :])
+
+
+@_fast.fused(_ctc_loss_kernel)
 def ctc_loss(log_probs, targets, input_lengths, target_lengths, *, blank: int = 0,
              reduction: v.Reduction = "mean", zero_infinity: bool = False):
     r"""Connectionist temporal classification loss, ``torch.nn.functional.ctc_loss``.
@@ -548,6 +579,7 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, *, blank: int = 
     return _reduce(_per_sequence(log_lik, zero_inf), batched, tl, reduction)
 
 
+@_fast.defbackward(ctc_loss)
 def ctc_loss_backward(dout, log_probs, targets, input_lengths, target_lengths, *, blank: int = 0,
                       reduction: v.Reduction = "mean", zero_infinity: bool = False) -> np.ndarray:
     r"""Gradient of :func:`ctc_loss` with respect to ``log_probs``: ``w_n (y - gamma)`` per sequence.

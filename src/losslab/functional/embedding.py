@@ -19,6 +19,7 @@ import operator
 import numpy as np
 
 from .. import _array_api as xpa
+from .. import _fast
 from .. import _validation as v
 from ._reduction import reduce, upstream
 from ._vectors import pnorm, pnorm_grad, second_input
@@ -141,6 +142,13 @@ def _cosine_args(input1, input2, target, margin, reduction):
     return (u1, s1), (u2, s2), y, cos, sq1, sq2, denom, xp
 
 
+def _cosine_embedding_loss_kernel(input1, input2, target, *, margin: float = 0.0,
+                                  reduction: v.Reduction = "mean"):
+    """Fused (numba): (N, D) or (D,) float pairs, labels 1 and -1 (sums in float64)."""
+    return _fast.cosine_embedding(input1, input2, target, margin, float(_COS_EPS), reduction)
+
+
+@_fast.fused(_cosine_embedding_loss_kernel)
 def cosine_embedding_loss(input1, input2, target, *, margin: float = 0.0,
                           reduction: v.Reduction = "mean"):
     r"""Cosine embedding loss, ``torch.nn.functional.cosine_embedding_loss``.
@@ -181,6 +189,7 @@ def cosine_embedding_loss(input1, input2, target, *, margin: float = 0.0,
     return reduce(xpa.astype(loss, cos.dtype, xp), reduction)
 
 
+@_fast.defbackward(cosine_embedding_loss)
 def cosine_embedding_loss_backward(dout, input1, input2, target, *, margin: float = 0.0,
                                    reduction: v.Reduction = "mean") -> tuple[np.ndarray, np.ndarray]:
     """Gradients of :func:`cosine_embedding_loss` for ``input1`` and ``input2``, as a pair.
@@ -231,6 +240,13 @@ def _triplet_args(anchor, positive, negative, margin, p, eps, swap, reduction):
     return a, diffs, dists, z, swap, xp
 
 
+def _triplet_margin_loss_kernel(anchor, positive, negative, *, margin: float = 1.0, p: float = 2.0,
+                                eps: float = 1e-6, swap: bool = False, reduction: v.Reduction = "mean"):
+    """Fused (numba): (N, D) or (D,) float triplets, p = 1 or 2."""
+    return _fast.triplet(anchor, positive, negative, margin, p, eps, swap, reduction)
+
+
+@_fast.fused(_triplet_margin_loss_kernel)
 def triplet_margin_loss(anchor, positive, negative, *, margin: float = 1.0, p: float = 2.0,
                         eps: float = 1e-6, swap: bool = False, reduction: v.Reduction = "mean"):
     r"""Triplet margin loss, ``torch.nn.functional.triplet_margin_loss``.
@@ -276,6 +292,7 @@ def triplet_margin_loss(anchor, positive, negative, *, margin: float = 1.0, p: f
     return reduce(xp.maximum(z, 0), reduction)
 
 
+@_fast.defbackward(triplet_margin_loss)
 def triplet_margin_loss_backward(dout, anchor, positive, negative, *, margin: float = 1.0,
                                  p: float = 2.0, eps: float = 1e-6, swap: bool = False,
                                  reduction: v.Reduction = "mean"

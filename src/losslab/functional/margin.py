@@ -17,6 +17,7 @@ import operator
 import numpy as np
 
 from .. import _array_api as xpa
+from .. import _fast
 from .. import _validation as v
 from ._numerics import times
 from ._reduction import reduce, upstream
@@ -104,6 +105,21 @@ def hinge_embedding_loss_backward(dout, input, target, *, margin: float = 1.0,
 
 # --------------------------------------------------------------------------- soft margin
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _soft_margin_loss_kernel(input, target, *, reduction: v.Reduction = "mean"):
+    """Fused: a float input, a target of its shape holding only 1 and -1 (of a float dtype)."""
+    if (input.__class__ is not np.ndarray or target.__class__ is not np.ndarray or target.shape != input.shape
+            or target.dtype.kind != "f" or input.dtype not in _FLOATS or not (np.abs(target) == 1).all()):
+        return None
+    fused = _fast.pointwise(_fast.SOFT_MARGIN, input, target, reduction)
+    if fused is not None and not np.isfinite(fused[0]).all():
+        return None
+    return fused
+
+
+@_fast.fused(_soft_margin_loss_kernel)
 def soft_margin_loss(input, target, *, reduction: v.Reduction = "mean"):
     r"""Two-class logistic loss on +-1 labels, ``torch.nn.functional.soft_margin_loss``.
 
@@ -128,6 +144,7 @@ def soft_margin_loss(input, target, *, reduction: v.Reduction = "mean"):
     return reduce(softplus(-t * x), reduction)
 
 
+@_fast.defbackward(soft_margin_loss)
 def soft_margin_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
     """Gradient of :func:`soft_margin_loss` with respect to ``input``: ``-y sigmoid(-y x) * g``.
 
@@ -240,6 +257,43 @@ def _multi_margin_hinges(x, y, margin, w, xp):
     return z, active, scale, target
 
 
+def _multi_margin_loss_kernel(input, target, *, p: int = 1, margin: float = 1.0, weight=None,
+                              reduction: v.Reduction = "mean"):
+    """Fused: (N, C) float scores, signed integer labels in range, p = 1 or 2, a finite margin, a float
+    weight (C,): the definitions' formulas term for term, with one check and no one-hot mask."""
+    x, t = input, target
+    if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in _FLOATS or x.ndim != 2:
+        return None
+    n, c = x.shape
+    if t.dtype.kind != "i" or t.shape != (n,) or x.size == 0 or reduction not in ("mean", "sum", "none"):
+        return None
+    if p.__class__ is not int or p not in (1, 2) or margin.__class__ not in (int, float):
+        return None
+    if not -np.inf < margin < np.inf or int(t.min()) < 0 or int(t.max()) >= c:
+        return None
+    if weight is not None:
+        if weight.__class__ is not np.ndarray or weight.dtype.kind != "f" or weight.shape != (c,):
+            return None
+        weight = weight.astype(x.dtype, copy=False)
+    rows = np.arange(n)
+    dtype = x.dtype
+    with np.errstate(over="ignore", invalid="ignore"):   # as the definitions: non-finite results go back to them
+        z = (dtype.type(margin) - x[rows, t][:, None]) + x
+        active = z > 0
+        active[rows, t] = False
+        h = np.where(active, z if p == 1 else z * z, 0)
+        scale = np.ones(n, dtype) if weight is None else weight[t]
+        loss = (np.sum(h, axis=1) * scale / dtype.type(c)).astype(dtype, copy=False)
+        if not np.isfinite(loss).all():
+            return None
+        out = reduce(loss, reduction)
+        g = np.broadcast_to(upstream(1.0, (n,), dtype, reduction), (n,))
+        local = np.where(active, dtype.type(1) if p == 1 else 2 * z, dtype.type(0)) * (scale / dtype.type(c))[:, None]
+        local[rows, t] = -np.sum(local, axis=1)
+        return out, (local * g[:, None]).astype(dtype, copy=False)
+
+
+@_fast.fused(_multi_margin_loss_kernel)
 def multi_margin_loss(input, target, *, p: int = 1, margin: float = 1.0, weight=None,
                       reduction: v.Reduction = "mean"):
     r"""Multi-class hinge loss, ``torch.nn.functional.multi_margin_loss``.
@@ -276,6 +330,7 @@ def multi_margin_loss(input, target, *, p: int = 1, margin: float = 1.0, weight=
     return reduce(xp.reshape(xpa.astype(loss, x.dtype, xp), y.shape), reduction)
 
 
+@_fast.defbackward(multi_margin_loss)
 def multi_margin_loss_backward(dout, input, target, *, p: int = 1, margin: float = 1.0, weight=None,
                                reduction: v.Reduction = "mean") -> np.ndarray:
     """Gradient of :func:`multi_margin_loss` with respect to ``input``.
@@ -344,6 +399,59 @@ def _multilabel_margin_terms(x2, t2, xp):
     return count, z, active
 
 
+def _multilabel_margin_loss_kernel(input, target, *, reduction: v.Reduction = "mean"):
+    """Fused: finite float scores (C,) or (N, C), integer label lists in range; memory O(N C), not O(N C^2).
+
+    One (N, C) pass per list position instead of the definition's (N, C, C) hinge cube: each row's
+    hinges against its k-th listed class, with the definition's formulas and sums term for term.
+    """
+    x, t = input, target
+    if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in _FLOATS:
+        return None
+    if x.ndim not in (1, 2) or t.shape != x.shape or t.dtype.kind != "i" or x.size == 0:
+        return None
+    if reduction not in ("mean", "sum", "none"):
+        return None
+    c = x.shape[-1]
+    x2, t2 = x.reshape(-1, c), t.reshape(-1, c)
+    if x2.shape[0] * c * c <= 1 << 14:   # a small cube: the definition is as light and has less overhead
+        return None
+    if int(t2.min()) < -1 or int(t2.max()) >= c or not np.isfinite(x2).all():
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):   # hinges of 1e308 add up to inf, their true sum
+        return _multilabel_margin_fused(x, x2, t2, reduction)
+
+
+def _multilabel_margin_fused(x, x2, t2, reduction):
+    n, c = x2.shape
+    listed = np.cumsum(t2 == -1, axis=1) == 0                    # entries before the first -1
+    length = listed.sum(axis=1)
+    rows = np.arange(n)
+    count = np.zeros((n, c), x.dtype)                            # multiplicity of class j in row n's list
+    np.add.at(count, (np.broadcast_to(rows[:, None], t2.shape)[listed], t2[listed]), 1)
+    non_target = count == 0
+    per_j = np.zeros((n, c), x.dtype)
+    grad = np.zeros((n, c), x.dtype)
+    for k in range(int(length.max(initial=0))):
+        here = listed[:, k]
+        j = np.where(here, t2[:, k], 0)
+        xj = x2[rows, j][:, None]
+        z = 1 - xj + x2
+        active = (z > 0) & non_target & here[:, None]
+        per_j[rows[here], j[here]] = np.sum(np.where(active, z, 0), axis=1)[here]
+        first = here & (np.argmax(t2 == j[:, None], axis=1) == k)   # a repeated class counts once here
+        hits = np.where(active & first[:, None], count[rows, j][:, None], 0).astype(x.dtype)
+        grad += hits
+        grad[rows, j] -= hits.sum(axis=1)
+    inv_c = x.dtype.type(c)
+    loss = (np.sum(count * per_j, axis=1) / inv_c).astype(x.dtype, copy=False).reshape(x.shape[:-1])
+    out = reduce(loss, reduction)
+    g = upstream(1.0, x.shape[:-1], x.dtype, reduction)
+    g = np.reshape(np.broadcast_to(g, x.shape[:-1]), (-1, 1))
+    return out, ((grad / inv_c) * g).astype(x.dtype, copy=False).reshape(x.shape)
+
+
+@_fast.fused(_multilabel_margin_loss_kernel)
 def multilabel_margin_loss(input, target, *, reduction: v.Reduction = "mean"):
     r"""Multi-label hinge loss, ``torch.nn.functional.multilabel_margin_loss``.
 
@@ -376,6 +484,7 @@ def multilabel_margin_loss(input, target, *, reduction: v.Reduction = "mean"):
     return reduce(xp.reshape(xpa.astype(loss, x.dtype, xp), x.shape[:-1]), reduction)
 
 
+@_fast.defbackward(multilabel_margin_loss)
 def multilabel_margin_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
     """Gradient of :func:`multilabel_margin_loss` with respect to ``input``.
 

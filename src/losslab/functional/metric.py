@@ -22,6 +22,7 @@ import operator
 import numpy as np
 
 from .. import _array_api as xpa
+from .. import _fast
 from .. import _validation as v
 from ._numerics import times
 from ._reduction import reduce, upstream
@@ -205,6 +206,16 @@ def _triplet_args(anchor, positive, negative, distance_function, margin, swap, r
     return a, pos, neg, dist, d_an, d_pn, z, xp
 
 
+def _triplet_margin_with_distance_loss_kernel(anchor, positive, negative, *, distance_function=None,
+                                              margin: float = 1.0, swap: bool = False,
+                                              reduction: v.Reduction = "mean"):
+    """Fused (numba) for the default distance, :func:`pairwise_distance` (p = 2, eps = 1e-6)."""
+    if distance_function is not None and not (distance_function.__class__ is str and distance_function == "pairwise"):
+        return None
+    return _fast.triplet(anchor, positive, negative, margin, 2.0, 1e-6, swap, reduction)
+
+
+@_fast.fused(_triplet_margin_with_distance_loss_kernel)
 def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None,
                                       margin: float = 1.0, swap: bool = False,
                                       reduction: v.Reduction = "mean"):
@@ -255,6 +266,7 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
     return reduce(xpa.astype(xp.maximum(z, 0), z.dtype, xp), reduction)
 
 
+@_fast.defbackward(triplet_margin_with_distance_loss)
 def triplet_margin_with_distance_loss_backward(dout, anchor, positive, negative, *, distance_function=None,
                                                margin: float = 1.0, swap: bool = False,
                                                reduction: v.Reduction = "mean"

@@ -48,7 +48,7 @@ AVERAGES = ("macro", "micro")
 class _Opts(NamedTuple):
     """The options shared by the three losses, checked."""
     act: str                  # "none" | "auto" (logits) | "sigmoid" | "softmax" | "other"
-    other_act: tuple | None   # (act, derivative)
+    other_act: Any            # (act, derivative), or None
     include_background: bool
     batch: bool
     nr: float                 # smooth_nr
@@ -271,7 +271,8 @@ def _pooled(st: _Stats, w, xp) -> _Stats:
     """The sums over the classes, each class's terms scaled by ``w`` ('micro' averaging, generalized Dice)."""
     def total(a):
         return a if w is None else a * w
-    return _Stats(*(xp.sum(total(a), axis=1, keepdims=True) for a in (st.tp, st.pred, st.ground)), None, None)
+    tp, pred, ground = (xp.sum(total(a), axis=1, keepdims=True) for a in (st.tp, st.pred, st.ground))
+    return _Stats(tp, pred, ground, None, None)
 
 
 def _loss(s: _Seg, r, w, micro: bool):

@@ -94,7 +94,8 @@ class Loss(Configurable):
 _REGISTERED: dict[str, type[Loss]] = {}
 
 
-def registered(summary: str, cases: Callable, *, curve=None, torch: bool = True, array_api: bool = False):
+def registered(summary: str, cases: Callable, *, curve=None, torch: bool = True, array_api: bool = False,
+               paths: Callable | None = None):
     """Class decorator: list the loss in :mod:`losslab.registry` (tests, CLI, README table, plots).
 
     ``summary`` is its line in the README table; ``cases(rng)`` returns its sample
@@ -102,13 +103,14 @@ def registered(summary: str, cases: Callable, *, curve=None, torch: bool = True,
     tests check; ``curve`` (:class:`losslab._cases.Curve`) draws it against one
     scalar; ``torch``: ``torch.nn`` has a class of the same name and semantics (the
     parity tests compare with it); ``array_api``: it computes in its inputs' array
-    library (tested on each).
+    library (tested on each); ``paths(rng, b)`` returns one :class:`losslab._cases.Case` per
+    option path at batch size ``b`` (the benchmarks enumerate them; the same ids at every ``b``).
     """
     def register(cls: type[Loss]) -> type[Loss]:
         name = cls.__name__
         if name in _REGISTERED and _REGISTERED[name] is not cls:
             raise ValueError(f"a loss named {name!r} is already registered ({_REGISTERED[name].__module__})")
-        cls._entry = Entry(summary, cases, curve, torch, array_api)
+        cls._entry = Entry(summary, cases, curve, torch, array_api, paths)
         _REGISTERED[name] = cls
         return cls
 

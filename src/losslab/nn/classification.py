@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._cases import Case, Curve, col, elementwise, grid, index_targets, label
+from .._cases import BENCH_CLASSES, Case, Curve, col, elementwise, grid, index_targets, label, paths_of
 from ..functional import classification as F
 from ._base import Loss, registered
 from ._options import array, reduction, scalar
@@ -43,10 +43,43 @@ def _cross_entropy_cases(rng) -> list[Case]:
     return cases
 
 
+def _class_weight(rng, opts: dict, c: int = BENCH_CLASSES) -> dict:
+    """The call's options with a placeholder ``weight="array"`` (or ``pos_weight``) drawn as positive weights."""
+    return {k: rng.uniform(0.5, 2.0, c) if isinstance(val, str) and val == "array" else val for k, val in opts.items()}
+
+
+def _ignored(opts: dict) -> int | None:
+    """The label a path sets on a few targets: its ``ignore_index``, unless that is the default -100."""
+    ii = opts.get("ignore_index", -100)
+    return None if ii == -100 else ii
+
+
+def _cross_entropy_path(rng, b, opts):
+    c = BENCH_CLASSES
+    kind = opts.pop("target")
+    kdim = kind == "kdim"
+    x = rng.normal(0, 2, (b, c, 8) if kdim else (b, c))
+    if kind == "probs":
+        p = rng.dirichlet(np.ones(c), size=(b, 8) if kdim else b)
+        return (x, np.moveaxis(p, -1, 1) if kdim else p), _class_weight(rng, opts)
+    t = index_targets(rng, (b, 8) if kdim else b, c, _ignored(opts), ignored=max(1, b // 20))
+    return (x, t), _class_weight(rng, opts)
+
+
+def _cross_entropy_paths(rng, b, only=None):
+    index = paths_of(_cross_entropy_path, target=["index"], weight=[None, "array"], ignore_index=[-100, 0],
+                     label_smoothing=[0.0, 0.1])(rng, b, only)
+    probs = paths_of(_cross_entropy_path, target=["probs"], weight=[None, "array"],
+                     label_smoothing=[0.0, 0.1])(rng, b, only)
+    kdim = paths_of(_cross_entropy_path, target=["kdim"], weight=[None, "array"],
+                    label_smoothing=[0.0, 0.1])(rng, b, only)
+    return index + probs + kdim
+
+
 @registered("softmax cross-entropy on logits; class-index or class-probability targets", _cross_entropy_cases,
             curve=Curve(lambda xs: ((col(xs, 0.0, 0.0), np.zeros(len(xs), dtype=np.int64)), {}),
                         "logit of the true class (2 other logits at 0)", (-6.0, 6.0), column=0),
-            array_api=True)
+            array_api=True, paths=_cross_entropy_paths)
 class CrossEntropyLoss(Loss):
     """Softmax cross-entropy on logits; see :func:`losslab.functional.cross_entropy`.
 
@@ -73,10 +106,24 @@ def _nll_cases(rng) -> list[Case]:
     return cases
 
 
+def _nll_path(rng, b, opts):
+    c = BENCH_CLASSES
+    kdim = opts.pop("target") == "kdim"
+    z = rng.normal(0, 2, (b, c, 8) if kdim else (b, c))
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    t = index_targets(rng, (b, 8) if kdim else b, c, _ignored(opts), ignored=max(1, b // 20))
+    return (logp, t), _class_weight(rng, opts)
+
+
+def _nll_paths(rng, b, only=None):
+    return (paths_of(_nll_path, target=["index"], weight=[None, "array"], ignore_index=[-100, 0])(rng, b, only)
+            + paths_of(_nll_path, target=["kdim"], weight=[None, "array"])(rng, b, only))
+
+
 @registered("negative log-likelihood of log-probabilities", _nll_cases,
             curve=Curve(lambda xs: ((col(xs, -1.0), np.zeros(len(xs), dtype=np.int64)), {}),
                         "log-probability of the true class", (-5.0, 0.0), column=0),
-            array_api=True)
+            array_api=True, paths=_nll_paths)
 class NLLLoss(Loss):
     """Negative log-likelihood of log-probabilities; see :func:`losslab.functional.nll_loss`."""
 
@@ -95,8 +142,15 @@ def _bce_cases(rng) -> list[Case]:
     return cases
 
 
+def _bce_path(rng, b, opts):
+    c = BENCH_CLASSES
+    p, t = rng.uniform(0.02, 0.98, (b, c)), rng.integers(0, 2, (b, c)).astype(float)
+    return (p, t), _class_weight(rng, opts)
+
+
 @registered("binary cross-entropy on probabilities", _bce_cases,
-            curve=elementwise(1.0, "predicted probability (target 1)", (0.01, 0.99)), array_api=True)
+            curve=elementwise(1.0, "predicted probability (target 1)", (0.01, 0.99)), array_api=True,
+            paths=paths_of(_bce_path, weight=[None, "array"]))
 class BCELoss(Loss):
     """Binary cross-entropy on probabilities; see :func:`losslab.functional.binary_cross_entropy`."""
 
@@ -115,8 +169,15 @@ def _bce_logits_cases(rng) -> list[Case]:
     return cases
 
 
+def _bce_logits_path(rng, b, opts):
+    c = BENCH_CLASSES
+    x, t = rng.normal(0, 3, (b, c)), rng.integers(0, 2, (b, c)).astype(float)
+    return (x, t), _class_weight(rng, opts)
+
+
 @registered("binary cross-entropy on logits, stable log-sigmoid form", _bce_logits_cases,
-            curve=elementwise(1.0, "logit (target 1)", (-6.0, 6.0)), array_api=True)
+            curve=elementwise(1.0, "logit (target 1)", (-6.0, 6.0)), array_api=True,
+            paths=paths_of(_bce_logits_path, weight=[None, "array"], pos_weight=[None, "array"]))
 class BCEWithLogitsLoss(Loss):
     """Binary cross-entropy on logits; see :func:`losslab.functional.binary_cross_entropy_with_logits`.
 

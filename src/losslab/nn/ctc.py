@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._cases import Case, Curve, label
+from .._cases import Case, Curve, label, paths_of
 from ..functional import ctc as F
 from ._base import Loss, registered
 from ._options import flag, reduction, scalar
@@ -43,11 +43,21 @@ def _ctc_cases(rng) -> list[Case]:
     return cases
 
 
+def _ctc_path(rng, b, opts):
+    """T = 50 frames, C = 20 classes, targets of S <= 10 labels, max(1, b // 64) sequences (padded targets)."""
+    n, t_len, c, s = max(1, b // 64), 50, 20, 10
+    tl = rng.integers(s // 2, s + 1, n).astype(np.int64)
+    targets = rng.integers(1, c, (n, s)).astype(np.int64)
+    il = np.full(n, t_len, dtype=np.int64) if opts["lengths"] == "full" else rng.integers(30, t_len + 1, n)
+    opts = {k: val for k, val in opts.items() if k != "lengths"}
+    return (ctc_log_probs(rng, (t_len, n, c)), targets, il.astype(np.int64), tl), opts
+
+
 @registered("connectionist temporal classification: -log of the sum over alignments", _ctc_cases,
             curve=Curve(lambda x: ((np.array([[[0.0, 0.0, 0.0]], [[0.0, x, 0.0]], [[0.0, 0.0, 0.0]]]),
                                     np.array([[1]]), np.array([3]), np.array([1])), {}),
                         "score of label 1 at frame 2 of 3 (target [1])", (-6.0, 6.0), at=(1, 0, 1)),
-            array_api=True)
+            array_api=True, paths=paths_of(_ctc_path, lengths=["full", "ragged"], zero_infinity=[False, True]))
 class CTCLoss(Loss):
     """Connectionist temporal classification, called as ``CTCLoss()(log_probs, targets, input_lengths,
     target_lengths)``; ``backward`` returns the gradient for ``log_probs``. See

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validation as v
-from .._cases import Case, Curve, col, elementwise, grid, index_targets, label
+from .._cases import BENCH_CLASSES, Case, Curve, col, elementwise, grid, index_targets, label, paths_of
 from ..functional import focal as F
 from ._base import Loss, registered
 from ._options import array, checked, flag, reduction, scalar
@@ -45,8 +45,30 @@ def _optional_index(value):
     return None if value is None else v.check_scalar(value, "ignore_index", integer=True)
 
 
+def _sigmoid_focal_path(rng, b, opts):
+    return rng.normal(0, 2, (b, BENCH_CLASSES)), rng.integers(0, 2, (b, BENCH_CLASSES)).astype(float)
+
+
+def _focal_path(rng, b, opts):
+    c = BENCH_CLASSES
+    if opts.get("weight") == "array":
+        opts["weight"] = rng.uniform(0.5, 2.0, c)
+    ii = opts.get("ignore_index", -100)
+    t = index_targets(rng, b, c, None if ii == -100 else ii, ignored=max(1, b // 20))
+    return (rng.normal(0, 2, (b, c)), t), opts
+
+
+def _poly_path(rng, b, opts):
+    c = BENCH_CLASSES
+    x = rng.normal(0, 2, (b, c))
+    if opts.pop("target") == "probs":
+        return (x, rng.dirichlet(np.ones(c), size=b)), opts
+    return (x, rng.integers(0, c, b)), opts
+
+
 @registered("binary focal loss on logits (torchvision's)", _sigmoid_focal_cases,
-            curve=elementwise(1.0, "logit (target 1, alpha 0.25, gamma 2)", (-6.0, 6.0)), torch=False, array_api=True)
+            curve=elementwise(1.0, "logit (target 1, alpha 0.25, gamma 2)", (-6.0, 6.0)), torch=False, array_api=True,
+            paths=paths_of(_sigmoid_focal_path, alpha=[0.25, -1.0], gamma=[2.0, 0.0]))
 class SigmoidFocalLoss(Loss):
     """Binary focal loss on logits (torchvision's definition); see :func:`losslab.functional.sigmoid_focal_loss`."""
 
@@ -79,7 +101,8 @@ def _focal_cases(rng) -> list[Case]:
 @registered("softmax focal loss -w_t (1 - p_t)^gamma log p_t", _focal_cases,
             curve=Curve(lambda xs: ((col(xs, 0.0, 0.0), np.zeros(len(xs), dtype=np.int64)), {}),
                         "logit of the true class (2 other logits at 0, gamma 2)", (-6.0, 6.0), column=0),
-            torch=False, array_api=True)
+            torch=False, array_api=True,
+            paths=paths_of(_focal_path, gamma=[2.0, 0.0], weight=[None, "array"], ignore_index=[-100, 0]))
 class FocalLoss(Loss):
     """Softmax focal loss with class-index targets; see :func:`losslab.functional.focal_loss`."""
 
@@ -114,7 +137,7 @@ def _poly_cases(rng) -> list[Case]:
 @registered("Poly-1: cross-entropy + epsilon (1 - p_t) (optax's)", _poly_cases,
             curve=Curve(lambda xs: ((col(xs, 0.0, 0.0), np.zeros(len(xs), dtype=np.int64)), {}),
                         "logit of the true class (2 other logits at 0, epsilon 2)", (-6.0, 6.0), column=0),
-            torch=False, array_api=True)
+            torch=False, array_api=True, paths=paths_of(_poly_path, target=["index", "probs"], epsilon=[2.0]))
 class PolyLoss(Loss):
     """Poly-1 cross-entropy, CE + epsilon (1 - p_t) (optax's definition); see
     :func:`losslab.functional.poly1_cross_entropy`."""

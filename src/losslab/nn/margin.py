@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import _array_api as xpa
 from .. import _validation as v
-from .._cases import Case, Curve, away_from, col, elementwise, grid, label, pm1
+from .._cases import BENCH_CLASSES, Case, Curve, away_from, col, elementwise, grid, label, paths_of, pm1
 from ..functional import margin as F
 from ._base import Loss, registered
 from ._options import checked, reduction, scalar
@@ -33,8 +33,38 @@ def _hinge_embedding_cases(rng) -> list[Case]:
     return cases
 
 
+def _scores(rng, b, c=BENCH_CLASSES):
+    return rng.normal(0, 2, (b, c))
+
+
+def _pm1_path(rng, b, opts):
+    return _scores(rng, b), pm1(rng, (b, BENCH_CLASSES))
+
+
+def _weighted(rng, opts, c=BENCH_CLASSES):
+    return {k: rng.uniform(0.5, 2.0, c) if isinstance(val, str) and val == "array" else val for k, val in opts.items()}
+
+
+def _multilabel_soft_margin_path(rng, b, opts):
+    return (_scores(rng, b), rng.integers(0, 2, (b, BENCH_CLASSES)).astype(float)), _weighted(rng, opts)
+
+
+def _multi_margin_path(rng, b, opts):
+    return (_scores(rng, b), rng.integers(0, BENCH_CLASSES, b)), _weighted(rng, opts)
+
+
+def _multilabel_margin_path(rng, b, opts):
+    """C = 20 classes; each row lists 1 to 5 target classes, then -1."""
+    c = 20
+    y = np.full((b, c), -1, dtype=np.int64)
+    for row, k in zip(y, rng.integers(1, 6, b)):
+        row[:k] = rng.permutation(c)[:k]
+    return _scores(rng, b, c), y
+
+
 @registered("x for similar pairs, max(0, margin - x) for dissimilar", _hinge_embedding_cases,
-            curve=elementwise(-1.0, "distance x (dissimilar pair, margin 1)", (-1.0, 3.0)), array_api=True)
+            curve=elementwise(-1.0, "distance x (dissimilar pair, margin 1)", (-1.0, 3.0)), array_api=True,
+            paths=paths_of(_pm1_path, margin=[1.0, 2.0]))
 class HingeEmbeddingLoss(Loss):
     """``x`` if ``y = 1``, ``max(0, margin - x)`` if ``y = -1``; see :func:`losslab.functional.hinge_embedding_loss`."""
 
@@ -49,7 +79,7 @@ def _soft_margin_cases(rng) -> list[Case]:
 
 
 @registered("logistic loss log(1 + exp(-y x)) on labels +-1", _soft_margin_cases,
-            curve=elementwise(1.0, "score (label +1)", (-6.0, 6.0)), array_api=True)
+            curve=elementwise(1.0, "score (label +1)", (-6.0, 6.0)), array_api=True, paths=paths_of(_pm1_path))
 class SoftMarginLoss(Loss):
     """Logistic loss ``log(1 + exp(-y x))`` on +-1 labels; see :func:`losslab.functional.soft_margin_loss`."""
 
@@ -70,7 +100,7 @@ def _multilabel_soft_margin_cases(rng) -> list[Case]:
 @registered("per-class logistic loss averaged over classes", _multilabel_soft_margin_cases,
             curve=Curve(lambda xs: ((col(xs, 0.0), col(np.ones_like(xs), 0.0)), {}),
                         "logit of a positive label", (-6.0, 6.0), column=0),
-            array_api=True)
+            array_api=True, paths=paths_of(_multilabel_soft_margin_path, weight=[None, "array"]))
 class MultiLabelSoftMarginLoss(Loss):
     """Per-class logistic loss averaged over classes; see :func:`losslab.functional.multilabel_soft_margin_loss`."""
 
@@ -97,7 +127,7 @@ def _multi_margin_cases(rng) -> list[Case]:
 @registered("multi-class hinge (p = 1 or 2)", _multi_margin_cases,
             curve=Curve(lambda xs: ((col(xs, 0.0, 0.0), np.zeros(len(xs), dtype=np.int64)), {}),
                         "score of the true class (2 others at 0)", column=0),
-            array_api=True)
+            array_api=True, paths=paths_of(_multi_margin_path, p=[1, 2], margin=[1.0], weight=[None, "array"]))
 class MultiMarginLoss(Loss):
     """Multi-class hinge loss (p = 1 or 2); see :func:`losslab.functional.multi_margin_loss`."""
 
@@ -116,7 +146,7 @@ def _multilabel_margin_cases(rng) -> list[Case]:
 @registered("multi-label hinge over target and non-target classes", _multilabel_margin_cases,
             curve=Curve(lambda xs: ((col(xs, 0.0, 0.0), np.tile(np.array([0, -1, -1]), (len(xs), 1))), {}),
                         "score of the target class (2 others at 0)", column=0),
-            array_api=True)
+            array_api=True, paths=paths_of(_multilabel_margin_path))
 class MultiLabelMarginLoss(Loss):
     """Multi-label hinge over listed and unlisted classes; see :func:`losslab.functional.multilabel_margin_loss`."""
 

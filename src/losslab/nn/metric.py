@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _validation as v
-from .._cases import Case, Curve, away_from, grid, label
+from .._cases import BENCH_FEATURES, Case, Curve, away_from, grid, label, paths_of
 from ..functional import metric as F
 from ._base import Loss, registered
 from ._options import Configurable, checked, flag, reduction, scalar
@@ -111,11 +111,31 @@ def _triplet_distance_cases(rng) -> list[Case]:
     return cases
 
 
+def _embeddings_path(rng, b, opts):
+    return tuple(rng.normal(0, 1, (b, BENCH_FEATURES)) for _ in range(3))
+
+
+def _contrastive_path(rng, b, opts):
+    return rng.normal(0, 0.7, (b, BENCH_FEATURES)), rng.normal(0, 0.7, (b, BENCH_FEATURES)), rng.integers(0, 2, b)
+
+
+def _ntxent_path(rng, b, opts):
+    """At most 2048 pairs: the loss compares every embedding with every other, (2b)^2 similarities."""
+    b = min(b, 2048)
+    return rng.normal(0, 1, (b, BENCH_FEATURES)), rng.normal(0, 1, (b, BENCH_FEATURES))
+
+
+def _ntxent_group_path(rng, b, opts):
+    """At most 4096 embeddings in groups of about four (several views of a sample), every one with a positive."""
+    b = max(2, min(b, 4096))
+    return rng.normal(0, 1, (b, BENCH_FEATURES)), np.arange(b) // 4 if b >= 4 else np.zeros(b, dtype=np.int64)
+
+
 @registered("max(margin + d(a, p) - d(a, n), 0) with a chosen distance (Euclidean, cosine, custom)",
             _triplet_distance_cases,
             curve=Curve(lambda xs: ((xs[:, None], np.zeros((len(xs), 1)), np.ones((len(xs), 1))), {}),
                         "anchor position (positive at 0, negative at 1, Euclidean distance)", (-2.0, 3.0), column=0),
-            array_api=True)
+            array_api=True, paths=paths_of(_embeddings_path, distance_function=[None, "cosine"], swap=[False, True]))
 class TripletMarginWithDistanceLoss(Loss):
     """``max(margin + d(a, p) - d(a, n), 0)`` with a chosen distance (None, ``"pairwise"``,
     ``"cosine"`` or a distance object); see :func:`losslab.functional.triplet_margin_with_distance_loss`."""
@@ -144,7 +164,7 @@ def _contrastive_cases(rng) -> list[Case]:
             _contrastive_cases,
             curve=Curve(lambda xs: ((xs[:, None], np.zeros((len(xs), 1)), np.zeros(len(xs), dtype=np.int64)), {}),
                         "x1 = [x], x2 = [0]: dissimilar pair, margin 1", (-2.0, 2.0), column=0),
-            torch=False, array_api=True)
+            torch=False, array_api=True, paths=paths_of(_contrastive_path, margin=[1.0]))
 class ContrastiveLoss(Loss):
     """Hadsell-Chopra-LeCun contrastive loss: ``d^2 / 2`` for similar pairs (target 1),
     ``max(0, margin - d)^2 / 2`` for dissimilar ones (target 0); see
@@ -169,7 +189,7 @@ def _ntxent_cases(rng) -> list[Case]:
                                     np.array([[1.0, x], [0.0, 1.0], [-1.0, 0.0]])), {"temperature": 0.5}),
                         "view 2's first embedding is [1, x]; its positive is [1, 0]",
                         (-4.0, 4.0), grad_input=1, at=(0, 1)),
-            torch=False, array_api=True)
+            torch=False, array_api=True, paths=paths_of(_ntxent_path, temperature=[0.07]))
 class NTXentLoss(Loss):
     """NT-Xent / InfoNCE of two views (N, D), as ``optax.losses.ntxent``; gradients for both
     views. See :func:`losslab.functional.nt_xent_loss`."""
@@ -195,7 +215,7 @@ def _ntxent_group_cases(rng) -> list[Case]:
             curve=Curve(lambda x: ((np.array([[1.0, x], [1.0, 0.0], [-1.0, 0.0]]), np.array([0, 0, 1])),
                                    {"temperature": 0.5}),
                         "embedding 0 is [1, x], its positive [1, 0], its negative [-1, 0]", (-4.0, 4.0), at=(0, 1)),
-            torch=False, array_api=False)
+            torch=False, array_api=False, paths=paths_of(_ntxent_group_path, temperature=[0.07]))
 class NTXentGroupLoss(Loss):
     """NT-Xent of embeddings (B, D) whose equal group labels mark the positives, as ``optax.losses.ntxent``;
     see :func:`losslab.functional.nt_xent_group_loss`."""

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import _validation as v
-from .._cases import Case, Curve, grid, index_targets, label
+from .._cases import BENCH_CLASSES, BENCH_FEATURES, Case, Curve, grid, index_targets, label, paths_of
 from ..functional import projection as F
 from ..layers import Parameter
 from ._base import registered
@@ -102,6 +102,27 @@ def _asm_cases(rng) -> list[Case]:
     return cases
 
 
+def _lce_path(rng, b, opts):
+    """b rows of BENCH_FEATURES features, BENCH_CLASSES classes, a bias; ``"chunked"``: PyTorch's default chunks."""
+    d, c = BENCH_FEATURES, BENCH_CLASSES
+    call = dict(opts)
+    if call["weight"] == "array":
+        call["weight"] = rng.uniform(0.5, 2.0, c)
+    if call["options"] == "chunked":
+        call["options"] = LinearCrossEntropyOptions()
+    return (rng.normal(0, 1, (b, d)), rng.normal(0, 0.1, (c, d)), rng.integers(0, c, b), rng.normal(0, 0.1, c)), call
+
+
+def _asm_path(rng, b, opts):
+    """b rows of BENCH_FEATURES features, BENCH_CLASSES classes: a head of 20 and clusters of 40 and 40."""
+    d, cutoffs = BENCH_FEATURES, [20, 60, BENCH_CLASSES]
+    size = sum(math.prod(s) for pair in F.adaptive_tail_shapes(d, cutoffs, opts["div_value"]) for s in pair)
+    head = cutoffs[0] + len(cutoffs) - 1
+    inputs = (rng.normal(0, 1, (b, d)), rng.integers(0, cutoffs[-1], b), rng.normal(0, 0.1, (head, d)),
+              rng.normal(0, 0.1, head), rng.normal(0, 0.1, size))
+    return inputs, {"cutoffs": cutoffs, **opts}
+
+
 def _lce_curve(x: float):
     """One sample with one feature ``x``, class weights 1, 0, -1 and biases 0, target class 0."""
     return (np.array([[x]]), np.array([[1.0], [0.0], [-1.0]]), np.array([0]), np.zeros(3)), {}
@@ -125,7 +146,8 @@ def _load(param: Parameter, value, key: str) -> None:
 
 
 @registered("cross-entropy of a linear projection, chunked so the (N, C) logits never exist whole", _lce_cases,
-            curve=Curve(_lce_curve, "input (one feature; class weights 1, 0, -1; class 0)", at=(0, 0)))
+            curve=Curve(_lce_curve, "input (one feature; class weights 1, 0, -1; class 0)", at=(0, 0)),
+            paths=paths_of(_lce_path, weight=[None, "array"], options=[None, "chunked"]))
 class LinearCrossEntropyLoss:
     r"""Cross-entropy of a linear projection, owning the projection: ``torch.nn.LinearCrossEntropyLoss``.
 
@@ -296,7 +318,8 @@ class LinearCrossEntropyLoss:
 
 
 @registered("adaptive softmax (Grave et al. 2017): frequent classes in a head, the rest in clusters",
-            _asm_cases, curve=Curve(_asm_curve, "first input feature (head class 0)", at=(0, 0)))
+            _asm_cases, curve=Curve(_asm_curve, "first input feature (head class 0)", at=(0, 0)),
+            paths=paths_of(_asm_path, div_value=[4.0]))
 class AdaptiveLogSoftmaxWithLoss:
     r"""Efficient softmax approximation (Grave et al. 2017): ``torch.nn.AdaptiveLogSoftmaxWithLoss``.
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._cases import Case, Curve, away_from, col, elementwise, grid, label
+from .._cases import BENCH_FEATURES, Case, Curve, away_from, col, elementwise, grid, label, paths_of
 from ..functional import regression as F
 from ._base import Loss, registered
 from ._options import flag, reduction, scalar
@@ -30,8 +30,32 @@ def _pair_cases(shapes, kinks=(), scale=2.0, **options):
     return make
 
 
+def _pair_path(rng, b, opts):
+    return rng.normal(0, 2, (b, BENCH_FEATURES)), rng.normal(0, 2, (b, BENCH_FEATURES))
+
+
+def _kl_path(rng, b, opts):
+    z = rng.normal(0, 1, (b, BENCH_FEATURES))
+    logq = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    p = rng.dirichlet(np.ones(BENCH_FEATURES), size=b)
+    return logq, np.log(p) if opts["log_target"] else p
+
+
+def _poisson_path(rng, b, opts):
+    shape = (b, BENCH_FEATURES)
+    x = rng.normal(0, 1, shape) if opts["log_input"] else rng.uniform(0.3, 3.0, shape)
+    return x, rng.poisson(2.0, shape).astype(float)
+
+
+def _gaussian_path(rng, b, opts):
+    shape = (b, BENCH_FEATURES)
+    var = rng.uniform(0.2, 2.0, shape if opts.pop("var") == "hetero" else (b, 1))
+    return (rng.normal(0, 1, shape), rng.normal(0, 1, shape), var), opts
+
+
 @registered("squared error", _pair_cases([(4, 3), (2, 3, 2)]),
-            curve=elementwise(0.0, "prediction - target"), array_api=True)
+            curve=elementwise(0.0, "prediction - target"), array_api=True,
+            paths=paths_of(_pair_path))
 class MSELoss(Loss):
     """Squared error ``(x - t)^2``; see :func:`losslab.functional.mse_loss`."""
 
@@ -41,7 +65,8 @@ class MSELoss(Loss):
 
 
 @registered("absolute error", _pair_cases([(4, 3), (2, 3, 2)], kinks=[lambda o: [0.0]]),
-            curve=elementwise(0.0, "prediction - target"), array_api=True)
+            curve=elementwise(0.0, "prediction - target"), array_api=True,
+            paths=paths_of(_pair_path))
 class L1Loss(Loss):
     """Absolute error ``|x - t|``; see :func:`losslab.functional.l1_loss`."""
 
@@ -52,7 +77,8 @@ class L1Loss(Loss):
 
 @registered("quadratic below beta, linear above",
             _pair_cases([(4, 3)], kinks=[lambda o: [0.0, -o["beta"], o["beta"]]], beta=[1.0, 0.5, 0.0]),
-            curve=elementwise(0.0, "prediction - target (beta 1)"), array_api=True)
+            curve=elementwise(0.0, "prediction - target (beta 1)"), array_api=True,
+            paths=paths_of(_pair_path, beta=[1.0, 0.0]))
 class SmoothL1Loss(Loss):
     """Quadratic below ``beta``, linear above; see :func:`losslab.functional.smooth_l1_loss`."""
 
@@ -63,7 +89,8 @@ class SmoothL1Loss(Loss):
 
 @registered("quadratic below delta, linear above (delta-scaled)",
             _pair_cases([(4, 3)], kinks=[lambda o: [-o["delta"], o["delta"]]], delta=[1.0, 0.5, 2.0]),
-            curve=elementwise(0.0, "prediction - target (delta 1)"), array_api=True)
+            curve=elementwise(0.0, "prediction - target (delta 1)"), array_api=True,
+            paths=paths_of(_pair_path, delta=[1.0, 0.5]))
 class HuberLoss(Loss):
     """Quadratic below ``delta``, linear above; see :func:`losslab.functional.huber_loss`."""
 
@@ -87,7 +114,8 @@ def _kl_cases(rng) -> list[Case]:
 @registered("KL divergence from log-probabilities", _kl_cases,
             curve=Curve(lambda xs: ((col(xs, np.log(0.5)), np.full((len(xs), 2), 0.5)), {}),
                         "log q of the first class (target p = [0.5, 0.5])", (-5.0, 0.0), column=0),
-            array_api=True)
+            array_api=True,
+            paths=paths_of(_kl_path, log_target=[False, True], reduction=["batchmean"]))
 class KLDivLoss(Loss):
     """KL divergence from log-probabilities; see :func:`losslab.functional.kl_div`."""
 
@@ -106,7 +134,8 @@ def _poisson_cases(rng) -> list[Case]:
 
 
 @registered("Poisson negative log-likelihood", _poisson_cases,
-            curve=elementwise(2.0, "log rate (target count 2)", (-2.0, 3.0)), array_api=True)
+            curve=elementwise(2.0, "log rate (target count 2)", (-2.0, 3.0)), array_api=True,
+            paths=paths_of(_poisson_path, log_input=[True, False], full=[False, True]))
 class PoissonNLLLoss(Loss):
     """Poisson negative log-likelihood; see :func:`losslab.functional.poisson_nll_loss`."""
 
@@ -132,7 +161,8 @@ def _gaussian_cases(rng) -> list[Case]:
 @registered("Gaussian negative log-likelihood with variance", _gaussian_cases,
             curve=Curve(lambda xs: ((xs, np.zeros_like(xs), np.ones_like(xs)), {}),
                         "prediction - target (variance 1)"),
-            array_api=True)
+            array_api=True,
+            paths=paths_of(_gaussian_path, var=["hetero", "homo"], full=[False, True]))
 class GaussianNLLLoss(Loss):
     """Gaussian negative log-likelihood, ``L(input, target, var)``; gradients for input and var.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._cases import Case, Curve, away_from, elementwise
+from .._cases import BENCH_FEATURES, Case, Curve, away_from, elementwise, paths_of
 from ..functional import robust as F
 from ._base import Loss, registered
 from ._options import array, checked, reduction, scalar
@@ -20,8 +20,18 @@ def _log_cosh_cases(rng) -> list[Case]:
             Case("2x3x2", {}, (rng.normal(0, 2, (2, 3, 2)), rng.normal(0, 2, (2, 3, 2))))]
 
 
+
+def _pair_path(rng, b, opts):
+    return rng.normal(0, 2, (b, BENCH_FEATURES)), rng.normal(0, 2, (b, BENCH_FEATURES))
+
+
+def _quantile_path(rng, b, opts):
+    return rng.normal(0, 2, (b, len(opts["quantiles"]))), rng.normal(0, 2, b)
+
+
 @registered("log(cosh(x - t)), a smooth Huber", _log_cosh_cases,
-            curve=elementwise(0.0, "prediction - target"), torch=False, array_api=True)
+            curve=elementwise(0.0, "prediction - target"), torch=False, array_api=True,
+            paths=paths_of(_pair_path))
 class LogCoshLoss(Loss):
     """``log(cosh(x - t))``, a smooth Huber; see :func:`losslab.functional.log_cosh_loss`."""
 
@@ -48,7 +58,8 @@ def _check_levels(quantiles):
 @registered("pinball loss for Q quantile levels at once", _quantile_cases,
             curve=Curve(lambda xs: ((xs[:, None], np.zeros_like(xs)), {"quantiles": (0.9,)}),
                         "prediction - target (quantile 0.9)"),
-            torch=False, array_api=True)
+            torch=False, array_api=True,
+            paths=paths_of(_quantile_path, quantiles=[(0.1, 0.5, 0.9)]))
 class QuantileLoss(Loss):
     """Pinball loss for Q quantile levels, input (N, Q) against target (N,);
     see :func:`losslab.functional.quantile_loss`.
@@ -79,7 +90,8 @@ def _charbonnier_cases(rng) -> list[Case]:
 
 
 @registered("sqrt((x - t)^2 + eps^2), a differentiable L1", _charbonnier_cases,
-            curve=elementwise(0.0, "prediction - target (eps 1e-3)"), torch=False, array_api=True)
+            curve=elementwise(0.0, "prediction - target (eps 1e-3)"), torch=False, array_api=True,
+            paths=paths_of(_pair_path, eps=[1e-3]))
 class CharbonnierLoss(Loss):
     """``sqrt((x - t)^2 + eps^2)``, a differentiable L1; see :func:`losslab.functional.charbonnier_loss`."""
 

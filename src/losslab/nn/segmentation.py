@@ -15,7 +15,7 @@ import itertools
 import numpy as np
 
 from .. import _validation as v
-from .._cases import Case, Curve, col, label
+from .._cases import Case, Curve, col, label, paths_of
 from ..functional import segmentation as F
 from ._base import Loss, registered
 from ._options import Option, array, checked, flag, reduction, scalar
@@ -155,10 +155,18 @@ def _dice_cases(rng) -> list[Case]:
     return _overlap_cases([{"smooth": 1.0}, {"smooth": 0.0}])(rng) + _peer_cases("dice")(rng)
 
 
+def _segmentation_path(rng, b, opts):
+    """Images of 8 x 8 pixels, one or three classes, masks or class indices, probabilities or logits."""
+    classes = opts.pop("classes")
+    dense = opts.pop("target") == "mask"
+    return _segmentation_inputs(rng, classes, opts["logits"], dense, (b, 8, 8)), opts
+
+
 @registered("1 - soft Dice per sample, averaged over classes", _dice_cases,
             curve=Curve(lambda xs: ((xs[:, None, None], np.ones((len(xs), 1, 1))), {"logits": True}),
                         "logit of a one-pixel foreground mask (sigmoid, target 1, smooth 1)", (-6.0, 6.0)),
-            torch=False, array_api=True)
+            torch=False, array_api=True,
+            paths=paths_of(_segmentation_path, classes=[1, 3], logits=[False, True], target=["mask", "index"]))
 class DiceLoss(Loss):
     """Soft Dice loss per sample, averaged over classes; see :func:`losslab.functional.dice_loss`."""
 
@@ -179,7 +187,8 @@ def _tversky_cases(rng) -> list[Case]:
             curve=Curve(lambda xs: ((xs[:, None, None], np.ones((len(xs), 1, 1))),
                                     {"logits": True, "alpha": 0.3, "beta": 0.7}),
                         "logit of a one-pixel foreground mask (target 1, alpha 0.3, beta 0.7)", (-6.0, 6.0)),
-            torch=False, array_api=True)
+            torch=False, array_api=True,
+            paths=paths_of(_segmentation_path, classes=[1, 3], logits=[False, True], target=["mask", "index"]))
 class TverskyLoss(Loss):
     """Tversky loss (false positives weighted by alpha, false negatives by beta);
     see :func:`losslab.functional.tversky_loss`."""
@@ -206,7 +215,8 @@ def _generalized_dice_cases(rng) -> list[Case]:
             curve=Curve(lambda xs: ((col(xs, 0.0)[:, :, None], np.zeros((len(xs), 1), dtype=np.int64)),
                                     {"logits": True}),
                         "logit of the true class at one pixel (2 classes, other logit 0)", (-6.0, 6.0), column=0),
-            torch=False, array_api=True)
+            torch=False, array_api=True,
+            paths=paths_of(_segmentation_path, classes=[1, 3], logits=[False, True], target=["mask", "index"]))
 class GeneralizedDiceLoss(Loss):
     """Generalized Dice loss, classes weighted by inverse squared volume (MONAI's definition);
     see :func:`losslab.functional.generalized_dice_loss`."""

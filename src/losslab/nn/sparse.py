@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._cases import Case, Curve, col
+from .._cases import BENCH_CLASSES, Case, Curve, col, paths_of
 from ..functional import sparse as F
 from ._base import Loss, registered
 from ._options import reduction
@@ -31,10 +31,24 @@ def _sparsemax_loss_cases(rng) -> list[Case]:
             Case("index-6-classes", {}, (_sparse_scores(rng, 4, 6), rng.integers(0, 6, 4)))]
 
 
+
+def _sparsemax_path(rng, b, opts):
+    c = BENCH_CLASSES
+    x = rng.normal(0, 2, (b, c))
+    if opts.pop("target") == "probs":
+        return (x, rng.dirichlet(np.ones(c), size=b)), opts
+    return (x, rng.integers(0, c, b)), opts
+
+
+def _hinge_path(rng, b, opts):
+    return rng.normal(0, 1, (b, BENCH_CLASSES)), rng.integers(0, BENCH_CLASSES, b)
+
+
 @registered("Fenchel-Young loss of sparsemax; gradient sparsemax - y", _sparsemax_loss_cases,
             curve=Curve(lambda xs: ((col(xs, 0.0, 0.0), np.zeros(len(xs), dtype=np.int64)), {}),
                         "score of the true class (2 others at 0)", column=0),
-            torch=False, array_api=True)
+            torch=False, array_api=True,
+            paths=paths_of(_sparsemax_path, target=["index", "probs"]))
 class SparsemaxLoss(Loss):
     """The sparsemax (Fenchel-Young) loss, gradient ``sparsemax(z) - y``;
     see :func:`losslab.functional.sparsemax_loss`."""
@@ -65,7 +79,8 @@ def _multiclass_hinge_cases(rng) -> list[Case]:
 @registered("Crammer-Singer hinge max_j (s_j + 1 - y_j) - s_label", _multiclass_hinge_cases,
             curve=Curve(lambda xs: ((col(xs, 0.0, 0.0), np.zeros(len(xs), dtype=np.int64)), {}),
                         "score of the true class (2 others at 0)", column=0),
-            torch=False, array_api=True)
+            torch=False, array_api=True,
+            paths=paths_of(_hinge_path))
 class MulticlassHingeLoss(Loss):
     """Crammer-Singer hinge ``max_j (s_j + 1 - y_j) - s_label``;
     see :func:`losslab.functional.multiclass_hinge_loss`."""

@@ -8,8 +8,10 @@ a server that stopped) go back to ``queued`` with :func:`requeue`.
 
 from __future__ import annotations
 
+from typing import cast
+
 from sqlalchemy import func, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import Session
 
 from .db import Submission, now
@@ -40,11 +42,17 @@ def claim(engine: Engine, grader: str) -> Submission | None:
                 .values(status="running", claimed_by=grader, started=now(), attempts=Submission.attempts + 1)
             )
             session.commit()
-            if done.rowcount == 1:
+            if _changed(done) == 1:
                 row = session.get(Submission, sid)
                 session.expunge(row)
                 return row
     return None
+
+
+
+def _changed(result) -> int:
+    """The rows an UPDATE changed (``Session.execute`` is typed as returning a plain ``Result``)."""
+    return cast(CursorResult, result).rowcount
 
 
 def finish(
@@ -66,7 +74,7 @@ def finish(
             )
         )
         session.commit()
-        return done.rowcount == 1
+        return _changed(done) == 1
 
 
 def requeue(engine: Engine, grader: str | None = None) -> int:
@@ -77,7 +85,7 @@ def requeue(engine: Engine, grader: str | None = None) -> int:
             where.append(Submission.claimed_by == grader)
         done = session.execute(update(Submission).where(*where).values(status="queued", claimed_by=None))
         session.commit()
-        return done.rowcount
+        return _changed(done)
 
 
 def counts(engine: Engine) -> dict[str, int]:

@@ -1,0 +1,271 @@
+"""Every registered loss, on every option path, at every size: losslab against PyTorch and JAX.
+
+Run from the repository root (see benchmarks/README.md)::
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python benchmarks/losses.py \\
+        --json benchmarks/results/losses.json --markdown BENCHMARKS.md
+
+The grid is read from the registry, never listed here: each loss's option paths are declared
+beside its class (``paths=`` of its ``@registered`` entry, ``losslab.registry.LossSpec.make_paths``),
+crossed with the batch sizes (``--sizes``: 1, the per-call overhead, to past the last-level cache)
+and the dtypes. For each thread count, one worker process per library (``losslab`` with numba,
+``losslab-numpy`` with ``LOSSLAB_NUMBA=0``, ``torch``, ``jax``) takes turns with the others, one
+sample at a time; a cell is the median of ``--repeats`` samples. Each ratio is losslab's median
+over the other library's, measured in the same run. The peak extra memory of one losslab call
+(tracemalloc, which sees NumPy's buffers) is measured per path at one size.
+``--quick`` (two sizes, float32) and ``--loss`` keep a run short.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.util
+import json
+import os
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import _report as report
+from run import Worker, foreign_load, machine_info, _cpu_seconds
+
+HERE = Path(__file__).resolve().parent
+LIBS = ("losslab", "losslab-numpy", "torch", "jax")
+SIZES = (1, 256, 16384, 131072)      # 131072 x 100 float32 (52 MB) is past the 32 MiB last-level cache
+QUICK_SIZES = (1, 16384)
+MEMORY_SIZE = 16384
+START, END = "<!-- registry-bench:start -->", "<!-- registry-bench:end -->"
+
+
+def grid(names: list[str] | None, sizes, dtypes) -> list[dict]:
+    """The cases: every registered loss (or those named) x its declared paths x size x dtype."""
+    from losslab import registry
+
+    out = []
+    for spec in registry.LOSSES:
+        if names and spec.name not in names:
+            continue
+        for path in [c.id for c in spec.make_paths(1)]:
+            for b in sizes:
+                for dtype in dtypes:
+                    out.append({"kind": "registry", "loss": spec.name, "path": path, "b": b, "dtype": dtype})
+    return out
+
+
+def key(case: dict) -> str:
+    return f"{case['loss']}|{case['path']}|{case['b']}|{case['dtype']}"
+
+
+def _stats(samples: list) -> dict | None:
+    if not samples or samples[0] is None:
+        return None
+    return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
+
+
+def measure(workers: dict[str, Worker], case: dict, repeats: int, target: float) -> dict:
+    """Interleaved samples of ``case`` in every worker: ``{lib: stats or None}`` (None: no such path)."""
+    present = {}
+    for lib, w in workers.items():
+        present[lib] = not w.ask(op="prepare", case=case, target=target, slot="main", clear=True).get("missing")
+    names = [lib for lib, ok in present.items() if ok]
+    samples: dict[str, list] = {lib: [] for lib in names}
+    for rep in range(repeats):
+        for lib in names[rep % len(names):] + names[:rep % len(names)] if names else []:
+            samples[lib].append(workers[lib].ask(op="sample", slot="main")["seconds"])
+    return {lib: _stats(samples[lib]) if present[lib] else None for lib in workers}
+
+
+def ratio(stats: dict, lib: str, other: str) -> float | None:
+    a, b = stats.get(lib), stats.get(other)
+    return a["median"] / b["median"] if a and b and b["median"] else None
+
+
+# --------------------------------------------------------------------------- report
+
+def _fmt(r: float | None) -> str:
+    if r is None:
+        return "-"
+    return f"**{r:.2f}**" if r > 1.0 else f"{r:.2f}"
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(n) < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def _where(case: dict) -> str:
+    return f"{case['loss']} [{case['path']}] B={case['b']} {case['dtype']}"
+
+
+def summary(result: dict) -> dict:
+    """Cells above 1.0 per column (losslab with numba and without, against PyTorch and JAX)."""
+    out = {}
+    for lib in ("losslab", "losslab-numpy"):
+        for other in ("torch", "jax"):
+            rs = [(ratio(c["stats"], lib, other), c) for c in result["cells"]]
+            rs = [(r, c) for r, c in rs if r is not None]
+            limit = 1.0 if lib == "losslab" else 2.0
+            worst = sorted(rs, key=lambda rc: -rc[0])
+            out[f"{lib}/{other}"] = {"cells": len(rs), "limit": limit, "over": sum(r > limit for r, _ in rs),
+                                     "worst": [(r, _where(c["case"]), c["threads"]) for r, c in worst[:12]]}
+    return out
+
+
+def markdown(result: dict) -> str:
+    m = result["machine"]
+    threads = sorted({c["threads"] for c in result["cells"]})
+    lines = [START, "## Every loss, every option path (from the registry)", "",
+             f"Command: `{result['command']}`  ", f"Date: {result['date']}; {result['seconds']:.0f} s.  ",
+             f"Machine: {m['cpu']}, {m['affinity']} cores, L3 {m['caches'].get('L3 cache', '?')}; "
+             f"{m['platform']}; Python {m['python']}.  ",
+             f"Load average (1 min) before / after: {m['loadavg_start'][0]:.2f} / {m['loadavg_end'][0]:.2f}; "
+             + (f"other processes used {m['foreign_load']['cores']:.2f} cores on average during the run.  "
+                if m.get("foreign_load") else "")]
+    if result.get("interrupted"):
+        lines.append(f"**Interrupted: {len(result['cells'])} cells of the grid were measured.**  ")
+    foreign = (m.get("foreign_load") or {}).get("cores", 0)
+    if m["loadavg_start"][0] > report.QUIET_LOAD or foreign > report.QUIET_FOREIGN:
+        lines.append("**Taken on a loaded machine: the ratios are noisy "
+                     "(each library saw the same load, in turns).**  ")
+    versions = {k: v for w in reversed(list(result["workers"].values())) for k, v in w.items()
+                if k in ("numpy", "torch", "jax", "optax", "numba", "losslab")}
+    lines += [f"Versions: {', '.join(f'{k} {v}' for k, v in sorted(versions.items()))}.", "",
+              "Forward + backward, `reduction='mean'` (or the path's own). A cell is losslab's median time over "
+              "the other library's, in the same run, the same thread count (workers take turns): below 1.0 "
+              "losslab is faster; **bold** is slower. `numba`: losslab with its fast extra; `numpy`: "
+              "`LOSSLAB_NUMBA=0`. `-`: the other library has no such loss or path. Sizes: B rows of C = 100 "
+              "classes or D = 64 features (CTC: T = 50, C = 20, S <= 10, B / 64 sequences; segmentation: "
+              "B images of 8 x 8; NT-Xent: at most 2048 pairs).", ""]
+    s = summary(result)
+    lines += ["| column | cells | limit | over the limit | worst (ratio, loss [path] B dtype, threads) |",
+              "|---|---|---|---|---|"]
+    for name, row in s.items():
+        worst = "; ".join(f"{r:.2f} {k} ({n}t)" for r, k, n in row["worst"][:5] if r > row["limit"])
+        lines.append(f"| {name} | {row['cells']} | {row['limit']:.1f} | {row['over']} | {worst or '-'} |")
+    mem = result.get("memory") or {}
+    if mem:
+        lines += ["", f"Peak extra memory of one losslab call (forward + backward, float32, B = {MEMORY_SIZE}; "
+                  "tracemalloc's peak of NumPy's buffers, the returned gradients included), per loss its "
+                  "largest path, and that peak over the bytes of the inputs:", "",
+                  "| loss | path | peak | inputs | peak / inputs |", "|---|---|---|---|---|"]
+        per_loss: dict[str, tuple] = {}
+        for k, v in mem.items():
+            loss, path = k.split("|")[:2]
+            if loss not in per_loss or v["peak"] > per_loss[loss][1]["peak"]:
+                per_loss[loss] = (path, v)
+        for loss, (path, v) in per_loss.items():
+            lines.append(f"| {loss} | {path} | {_bytes(v['peak'])} | {_bytes(v['inputs'])} | "
+                         f"{v['peak'] / max(v['inputs'], 1):.1f} |")
+    head = "| loss | path | B | dtype | " + " | ".join(
+        f"numba/torch {n}t | numba/jax {n}t | numpy/torch {n}t | numpy/jax {n}t" for n in threads) + " |"
+    lines += ["", "<details><summary>Every cell</summary>", "", head,
+              "|" + "---|" * (4 + 4 * len(threads))]
+    by_case: dict[str, dict] = {}
+    for c in result["cells"]:
+        by_case.setdefault(key(c["case"]), {})[c["threads"]] = c
+    for k, per in by_case.items():
+        case = next(iter(per.values()))["case"]
+        cells = []
+        for n in threads:
+            st = per[n]["stats"] if n in per else {}
+            cells += [_fmt(ratio(st, "losslab", "torch")), _fmt(ratio(st, "losslab", "jax")),
+                      _fmt(ratio(st, "losslab-numpy", "torch")), _fmt(ratio(st, "losslab-numpy", "jax"))]
+        lines.append(f"| {case['loss']} | {case['path']} | {case['b']} | {case['dtype']} | " + " | ".join(cells) + " |")
+    lines += ["", "</details>", END]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main
+
+def _run_grid(args, libs, names, cases, result, log) -> None:
+    """Measure every case on every thread count into ``result`` (cells, workers, memory)."""
+    for n in (int(t) for t in args.threads.split(",")):
+        workers = {lib: Worker(lib, n) for lib in libs}
+        try:
+            for lib, w in workers.items():
+                result["workers"][f"{lib}/{n}"] = w.ask(op="info")
+            mem_worker = workers.get("losslab") or workers.get("losslab-numpy")
+            if not args.no_memory and mem_worker and n == int(args.threads.split(",")[0]):
+                for case in grid(names, (MEMORY_SIZE,), ("float32",)):
+                    result["memory"][key(case)] = mem_worker.ask(op="memory", case=case)
+            for i, case in enumerate(cases):
+                stats = measure(workers, case, args.repeats, args.target)
+                result["cells"].append({"case": case, "threads": n, "stats": stats})
+                r = [ratio(stats, "losslab", o) for o in ("torch", "jax")]
+                log(f"[{n}t {i + 1}/{len(cases)}] {key(case):70s} numba/torch {_fmt(r[0]):>9s} numba/jax {_fmt(r[1])}")
+        finally:
+            for w in workers.values():
+                w.close()
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--loss", default="", help="comma-separated loss names (default: every registered loss)")
+    ap.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}, float32 only")
+    ap.add_argument("--sizes", default=None, help=f"comma-separated batch sizes (default {SIZES})")
+    ap.add_argument("--dtypes", default=None, help="default float32,float64 (--quick: float32)")
+    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
+    ap.add_argument("--repeats", type=int, default=5, help="samples per cell (default 5)")
+    ap.add_argument("--target", type=float, default=0.02, help="seconds per sample (default 0.02)")
+    ap.add_argument("--libs", default=",".join(LIBS), help=f"subset of {','.join(LIBS)}")
+    ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory pass")
+    ap.add_argument("--json", default=str(HERE / "results" / "losses.json"), help="where to write the results")
+    ap.add_argument("--markdown", default=None, help="also put the section in this report (e.g. BENCHMARKS.md)")
+    ap.add_argument("--from-json", default=None, help="measure nothing: re-render the section of this results file")
+    args = ap.parse_args(argv)
+    if args.from_json:
+        result = json.loads(Path(args.from_json).read_text())
+        text = markdown(result)
+        print(text)
+        if args.markdown:
+            report.replace_section(args.markdown, START, END, text)
+        return 0
+
+    def log(msg):
+        print(msg, file=sys.stderr, flush=True)
+
+    sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else (QUICK_SIZES if args.quick else SIZES)
+    dtypes = tuple(args.dtypes.split(",")) if args.dtypes else (("float32",) if args.quick else ("float32", "float64"))
+    names = [n for n in args.loss.split(",") if n]
+    wanted = [lib for lib in args.libs.split(",") if lib]
+    libs = [lib for lib in wanted if lib not in ("torch", "jax") or importlib.util.find_spec(lib) is not None]
+    if "jax" in libs and importlib.util.find_spec("optax") is None:
+        libs.remove("jax")
+    if set(wanted) - set(libs):
+        log(f"not installed, left out: {', '.join(sorted(set(wanted) - set(libs)))} (pip install -e '.[bench,torch]')")
+    cases = grid(names, sizes, dtypes)
+    log(f"{len(cases)} cases x {len(args.threads.split(','))} thread counts, libraries {', '.join(libs)}")
+    result = {"command": " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
+              "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+              "machine": machine_info(), "settings": vars(args), "libs": libs, "workers": {}, "cells": [],
+              "memory": {}}
+    started, cpu_start = time.perf_counter(), _cpu_seconds()
+    try:
+        _run_grid(args, libs, names, cases, result, log)
+    except KeyboardInterrupt:   # Ctrl-C: keep and report the cells measured so far
+        log(f"interrupted: the report holds the {len(result['cells'])} cells measured")
+        result["interrupted"] = True
+    result["machine"]["loadavg_end"] = os.getloadavg()
+    result["machine"]["foreign_load"] = foreign_load(cpu_start, _cpu_seconds())
+    result["seconds"] = time.perf_counter() - started
+    result["summary"] = summary(result)
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    text = markdown(result)
+    if args.markdown:
+        report.replace_section(args.markdown, START, END, text)
+    for name, row in result["summary"].items():
+        log(f"{name}: {row['over']} of {row['cells']} cells over {row['limit']}")
+    log(f"wrote {out}" + (f" and {args.markdown}" if args.markdown else "") + f" in {result['seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

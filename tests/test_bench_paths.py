@@ -1,0 +1,44 @@
+"""Every registered loss declares its option paths (the benchmarks' grid), and every path runs forward + backward."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from losslab import registry
+
+SPECS = registry.LOSSES
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
+def test_every_loss_declares_its_paths(spec):
+    assert spec.paths is not None, f"{spec.name}: pass paths= to its @registered entry"
+    small, larger = spec.make_paths(1), spec.make_paths(3)
+    ids = [c.id for c in small]
+    assert ids, f"{spec.name} declares no path"
+    assert len(set(ids)) == len(ids), f"{spec.name}: path ids repeat: {ids}"
+    assert ids == [c.id for c in larger], "a path's id must not depend on the batch size"
+    for case in small:
+        assert [c.id for c in spec.make_paths(1, only=case.id)] == [case.id]
+        assert set(case.options) <= set(spec.options), f"{spec.name} {case.id}: unknown option"
+        assert len(case.inputs) == len(spec.inputs)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
+def test_every_path_runs_forward_and_backward(spec, dtype):
+    for b in (1, 5):
+        for case in spec.make_paths(b):
+            inputs = tuple(a.astype(dtype) if np.issubdtype(a.dtype, np.floating) else a for a in case.inputs)
+            options = {k: (val.astype(dtype) if isinstance(val, np.ndarray) else val)
+                       for k, val in case.options.items()}
+            options.setdefault("reduction", "mean")
+            loss, args = spec.build(inputs, options)
+            out = spec.call(loss, args)
+            grads = spec.gradients(loss)
+            assert np.isfinite(out), f"{spec.name} {case.id} b={b}"
+            assert np.asarray(out).dtype == dtype
+            assert len(grads) == len(spec.differentiable)
+            for name, g in zip(spec.differentiable, grads):
+                assert g.shape == inputs[spec.inputs.index(name)].shape
+                assert g.dtype == dtype and np.isfinite(g).all(), f"{spec.name} {case.id} b={b} {name}"
