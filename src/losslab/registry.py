@@ -77,7 +77,7 @@ class LossSpec:
         if len(inputs) != len(self.inputs):
             raise TypeError(f"{self.name} takes {len(self.inputs)} inputs ({', '.join(self.inputs)}), "
                             f"got {len(inputs)}")
-        named = dict(zip(self.inputs, inputs))
+        named = dict(zip(self.inputs, inputs, strict=True))
         loss = cls.from_inputs(*(named[n] for n in self.parameters), **options)
         return loss, tuple(a for n, a in named.items() if n not in self.parameters)
 

@@ -765,8 +765,9 @@ def adaptive_log_softmax_loss_backward(
         shape = np.shape(target) if reduction == "none" else ()
         g = np.asarray(v.check_dout(dout, shape, x.dtype), dtype=x.dtype)
         dloss, doutput = 0.0, -np.broadcast_to(g, np.shape(target))
-    dx, dhw, dhb, dtails = adaptive_log_softmax_with_loss_backward(dloss, doutput, x, target, hw, head_bias, tails, cuts)
-    return dx, dhw, dhb, np.concatenate([g.reshape(-1) for pair in dtails for g in pair])
+    grads = adaptive_log_softmax_with_loss_backward(dloss, doutput, x, target, hw, head_bias, tails, cuts)
+    dx, dhw, dhb, dtails = grads
+    return dx, dhw, dhb, np.concatenate([w.reshape(-1) for pair in dtails for w in pair])
 
 
 __all__ += ["adaptive_tail_shapes", "adaptive_log_softmax_loss", "adaptive_log_softmax_loss_backward"]
