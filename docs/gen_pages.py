@@ -254,7 +254,15 @@ def loss_page(entry: LossEntry, derivation, plot: str | None) -> str:
             "",
         ]
     out += ["## Equivalent", ""]
-    if entry.torch_name:
+    if entry.torch_name and entry.parameters:
+        out += [
+            f"`torch.nn.{entry.torch_name}` (PyTorch 2.13): `losslab.nn.{entry.name}` takes its constructor "
+            "(sizes, then options) and holds its parameters; the pure function above takes them as inputs "
+            f"(`{', '.join(entry.parameters)}`). The same numbers, checked by the test suite against committed "
+            "golden values and, where PyTorch is installed, live.",
+            "",
+        ]
+    elif entry.torch_name:
         out += [
             f"`torch.nn.{entry.torch_name}` (PyTorch 2.13): the same options and the same numbers, "
             "checked by the test suite against committed golden values and, where PyTorch is installed, "

@@ -11,8 +11,7 @@ from losslab.registry import LOSSES
 torch = pytest.importorskip("torch")
 
 TOLERANCES = {np.float64: dict(rtol=1e-7, atol=1e-12), np.float32: dict(rtol=1e-4, atol=1e-6)}
-# torch.nn's losses that own parameters take sizes, not options: tests/test_projection.py compares them
-TORCH_NAMES = [s.name for s in LOSSES if s.torch_name and not s.parameters]
+TORCH_NAMES = [s.name for s in LOSSES if s.torch_name]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])

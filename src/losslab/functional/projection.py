@@ -736,9 +736,7 @@ def adaptive_log_softmax_loss(
     output, loss = adaptive_log_softmax_with_loss(x, target, hw, head_bias, tails, cuts)
     if reduction == "mean":
         return loss
-    if reduction == "sum":
-        return x.dtype.type(-np.sum(output, dtype=np.float64))
-    return -np.asarray(output)
+    return -output.sum() if reduction == "sum" else -output
 
 
 def adaptive_log_softmax_loss_backward(

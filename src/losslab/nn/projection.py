@@ -246,6 +246,27 @@ class LinearCrossEntropyLoss:
             _copy_into(loss.linear_bias, linear_bias, "linear_bias")
         return loss
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The parameters under PyTorch's names (copies): ``'linear.weight'``, ``'linear.bias'``."""
+        state = {"linear.weight": self.linear_weight.data.copy()}
+        if self.linear_bias is not None:
+            state["linear.bias"] = self.linear_bias.data.copy()
+        return state
+
+    def constructor_args(self) -> tuple[tuple, dict[str, Any]]:
+        """The arguments of the constructor (PyTorch's) that rebuild this module, its parameters' values aside."""
+        return (self.in_features, self.num_classes), dict(
+            out_features=self.out_features, bias=self.linear_bias is not None, dtype=self.linear_weight.data.dtype,
+            reduction=self.reduction, weight=self.weight, ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing, options=self.options,
+        )
+
+    def _registry_parameters(self) -> tuple[np.ndarray, ...]:
+        """The parameters in the layout of :meth:`from_inputs`'s arrays."""
+        shape = (self.num_classes, *self.out_features, self.in_features)
+        params = (self.linear_weight.data.reshape(shape),)
+        return params if self.linear_bias is None else params + (self.linear_bias.data.reshape(shape[:-1]),)
+
     def _registry_grads(self, dout=1.0) -> tuple[np.ndarray, ...]:
         """``backward(dout)`` and the parameters' gradients, in the shapes of :meth:`from_inputs`'s arrays."""
         dx = self.backward(dout)
@@ -437,14 +458,32 @@ class AdaptiveLogSoftmaxWithLoss:
         return module
 
     def _registry_value(self, result):
-        """The registry's value of ``(output, loss)``: the loss, or ``-output`` summed or per sample."""
+        """The registry's value of ``(output, loss)`` (NumPy's or PyTorch's): the loss, or ``-output`` summed or not."""
         output, loss = result
         reduction = getattr(self, "_reduction", "mean")
         if reduction == "mean":
             return loss
-        if reduction == "sum":
-            return output.dtype.type(-np.sum(output, dtype=np.float64))
-        return -np.asarray(output)
+        return -output.sum() if reduction == "sum" else -output
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The parameters under PyTorch's names (copies): ``head.weight``, ``head.bias``, ``tail.i.j.weight``."""
+        state = {"head.weight": self.head_weight.data.copy()}
+        if self.head_bias_param is not None:
+            state["head.bias"] = self.head_bias_param.data.copy()
+        for i, (w1, w2) in enumerate(self.tail):
+            state[f"tail.{i}.0.weight"], state[f"tail.{i}.1.weight"] = w1.data.copy(), w2.data.copy()
+        return state
+
+    def constructor_args(self) -> tuple[tuple, dict[str, Any]]:
+        """The arguments of the constructor (PyTorch's) that rebuild this module, its parameters' values aside."""
+        return (self.in_features, self.n_classes, self.cutoffs[:-1]), dict(
+            div_value=self.div_value, head_bias=self.head_bias, dtype=self.head_weight.data.dtype
+        )
+
+    def _registry_parameters(self) -> tuple:
+        """The parameters in the layout of :meth:`from_inputs`'s arrays (the tail's flattened, concatenated)."""
+        hb = None if self.head_bias_param is None else self.head_bias_param.data
+        return self.head_weight.data, hb, np.concatenate([p.data.reshape(-1) for pair in self.tail for p in pair])
 
     def _registry_grads(self, dout=1.0) -> tuple:
         """The gradients of the registry's value: input, head weight, head bias (or None), flat tail weight."""
