@@ -372,3 +372,273 @@ def test_smooth_l1_and_huber_far_out_are_linear(dtype, name):
     # beta = delta = 1: |d| - 1/2, gradient sign(d); the quadratic piece is not reached
     check(f(x, t, reduction="none"), [b, b, INF], dtype)
     check(fb(1.0, x, t, reduction="none"), [-1.0, 1.0, 1.0], dtype)
+
+
+# ============================================================================ every loss, the whole input at an extreme
+
+def _whole_extremes(dtype) -> dict[str, float]:
+    big_ = float(np.finfo(dtype).max) if dtype == np.float32 else 1e308
+    tiny = float(np.finfo(dtype).smallest_subnormal)
+    return {"inf": INF, "-inf": -INF, "big": big_, "-big": -big_, "denormal": tiny, "-denormal": -tiny,
+            "nan": math.nan}
+
+
+_MASKED = "every class masked (a row of -inf scores only): no class is left to score"
+# (loss, input, extreme) -> (the reductions where the loss is undefined, None for all; why); NaN is
+# the right value there, quietly
+UNDEFINED_WHOLE: dict[tuple[str, str, str], tuple[tuple[str, ...] | None, str]] = {
+    ("CrossEntropyLoss", "input", "-inf"): (None, _MASKED + ": softmax is 0 / 0"),
+    ("FocalLoss", "input", "-inf"): (None, _MASKED + ": softmax is 0 / 0"),
+    ("PolyLoss", "input", "-inf"): (None, _MASKED + ": softmax is 0 / 0"),
+    ("SparsemaxLoss", "input", "-inf"): (None, _MASKED + ": the simplex has no nearest point to it"),
+    ("MulticlassHingeLoss", "input", "-inf"): (None, _MASKED + ": max_j s_j - s_y is -inf + inf"),
+    ("MultiMarginLoss", "input", "-inf"): (None, _MASKED + ": m - x_y + x_i is m + inf - inf"),
+    ("MultiLabelMarginLoss", "input", "-inf"): (None, _MASKED + ": 1 - x_j + x_i is 1 + inf - inf"),
+    ("TripletMarginLoss", "anchor", "inf"): (None, "an anchor at infinity: d(a, p) - d(a, n) is inf - inf"),
+    ("TripletMarginLoss", "anchor", "-inf"): (None, "an anchor at infinity: d(a, p) - d(a, n) is inf - inf"),
+    ("TripletMarginWithDistanceLoss", "anchor", "inf"): (None, "an anchor at infinity: inf - inf"),
+    ("TripletMarginWithDistanceLoss", "anchor", "-inf"): (None, "an anchor at infinity: inf - inf"),
+    # x -> -inf: similar pairs give x -> -inf, dissimilar ones m - x -> +inf; each term has its limit
+    ("HingeEmbeddingLoss", "input", "-inf"): (("mean", "sum"), "their sum is -inf + inf"),
+}
+
+
+# The 'none' value of the first sample case with the whole input at an extreme, written out from the
+# formula's limit: (loss, input, extreme) -> f(case inputs, dtype). Every entry is checked.
+def _expected_whole():
+    def const(c):  # one value per vector of an (N, D) batch
+        return lambda ins, dt: np.full(len(ins[0]), c)
+
+    def same(c):  # elementwise losses: every entry
+        return lambda ins, dt: np.full(np.shape(ins[0]), c)
+
+    def by_sign(pos_value, neg_value, column=1):  # +-1 labels: the value on label +1, on label -1
+        return lambda ins, dt: np.where(np.asarray(ins[column]) == 1, pos_value, neg_value)
+
+    table = {}
+    for ext in ("inf", "big"):
+        # equal scores at any height: the value at a row of zeros (shift invariance)
+        table[("CrossEntropyLoss", "input", ext)] = lambda ins, dt: np.full(len(ins[1]), math.log(ins[0].shape[1]))
+        table[("FocalLoss", "input", ext)] = lambda ins, dt: np.full(len(ins[1]), math.log(ins[0].shape[1]))
+        # max_{j != y} s_j + 1 - s_y
+        table[("MulticlassHingeLoss", "input", ext)] = lambda ins, dt: np.ones(len(ins[1]))
+        # sparsemax of equal scores is uniform: |p - y|^2 / 2 = ((1 - 1/C)^2 + (C - 1) / C^2) / 2
+        table[("SparsemaxLoss", "input", ext)] = lambda ins, dt: np.full(
+            len(ins[1]), ((1 - 1 / ins[0].shape[1]) ** 2 + (ins[0].shape[1] - 1) / ins[0].shape[1] ** 2) / 2)
+    for ext in ("inf", "-inf"):
+        for name in ("MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "LogCoshLoss", "CharbonnierLoss",
+                     "GaussianNLLLoss"):
+            table[(name, "input", ext)] = same(INF)
+        # the far side of a distance: d(a, p) -> inf gives inf, d(a, n) -> inf gives max(-inf, 0) = 0
+        for name in ("TripletMarginLoss", "TripletMarginWithDistanceLoss"):
+            table[(name, "positive", ext)] = const(INF)
+            table[(name, "negative", ext)] = const(0.0)
+        for name in ("input1", "input2"):  # similar pairs d^2 / 2 = inf; dissimilar max(0, m - inf)^2 / 2 = 0
+            table[("ContrastiveLoss", name, ext)] = lambda ins, dt: np.where(np.asarray(ins[2]) == 1, INF, 0.0)
+        table[("MultiLabelSoftMarginLoss", "input", ext)] = lambda ins, dt: np.full(len(ins[0]), INF)
+    # log-probabilities at +-inf: p (log p - x) is -+inf where p > 0 and 0 where p = 0 (0 log 0 = 0)
+    table[("KLDivLoss", "input", "inf")] = lambda ins, dt: np.where(np.asarray(ins[1]) > 0, -INF, 0.0)
+    table[("KLDivLoss", "input", "-inf")] = lambda ins, dt: np.where(np.asarray(ins[1]) > 0, INF, 0.0)
+    # x on label 1, max(0, m - x) on label -1
+    table[("HingeEmbeddingLoss", "input", "inf")] = by_sign(INF, 0.0)
+    table[("HingeEmbeddingLoss", "input", "-inf")] = by_sign(-INF, INF)
+    table[("SoftMarginLoss", "input", "inf")] = by_sign(0.0, INF)  # softplus(-y x)
+    table[("SoftMarginLoss", "input", "-inf")] = by_sign(INF, 0.0)
+    table[("BCEWithLogitsLoss", "input", "-inf")] = lambda ins, dt: np.where(np.asarray(ins[1]) > 0, INF, 0.0)
+    table[("BCEWithLogitsLoss", "input", "inf")] = lambda ins, dt: np.where(np.asarray(ins[1]) < 1, INF, 0.0)
+    # equal scores: every hinge is at the margin, m^p w_y (C - 1) / C
+    for ext in ("inf", "big"):
+        table[("MultiMarginLoss", "input", ext)] = lambda ins, dt: np.full(
+            len(ins[1]), (ins[0].shape[1] - 1) / ins[0].shape[1])
+    # a far anchor along (1, ..., 1): d(a, p) - d(a, n) -> (n - p) . a / |a|, finite
+    for ext, sign in (("big", 1.0), ("-big", -1.0)):
+        for name in ("TripletMarginLoss", "TripletMarginWithDistanceLoss"):
+            table[(name, "anchor", ext)] = lambda ins, dt, s=sign: np.maximum(
+                1.0 + s * (np.asarray(ins[2], np.float64) - np.asarray(ins[1], np.float64)).sum(axis=1)
+                / math.sqrt(np.shape(ins[0])[1]), 0.0)
+    return table
+
+
+EXPECTED_WHOLE = _expected_whole()
+
+
+def _whole_params():
+    from losslab.registry import LOSSES
+
+    for spec in LOSSES:
+        for name in spec.differentiable:
+            for dtype in DTYPES:
+                yield pytest.param(spec, name, dtype, id=f"{spec.name}-{name}-{np.dtype(dtype).name}")
+
+
+@pytest.mark.parametrize(("spec", "name", "dtype"), list(_whole_params()))
+def test_every_loss_at_a_whole_input_of_extremes(spec, name, dtype):
+    """Every entry of one differentiable input at each extreme (+-inf, +-the largest finite value,
+    +-the smallest denormal, NaN), every reduction: quiet (the suite makes warnings errors), of the
+    input's dtype, the limit written out in EXPECTED_WHOLE where it is listed, no NaN unless a NaN came
+    in or the limit is undefined (UNDEFINED_WHOLE); a value outside the input's domain may instead
+    raise a ValueError naming the input."""
+    case = spec.make_cases()[0]
+    pos = spec.inputs.index(name)
+    for ext, value in _whole_extremes(dtype).items():
+        inputs = [a.astype(dtype) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a
+                  for a in case.inputs]
+        inputs[pos] = np.full_like(inputs[pos], value)
+        undefined, _ = UNDEFINED_WHOLE.get((spec.name, name, ext), ((), ""))
+        for reduction in spec.reductions:
+            options = dict(case.options)
+            if "reduction" in spec.options:
+                options["reduction"] = reduction
+            where = f"{name} all {ext} ({value!r}), reduction={reduction!r}"
+            try:
+                out = spec.function(*inputs, **options)
+            except ValueError as err:
+                assert str(err).startswith(name), f"{where}: {err}"
+                continue
+            try:
+                grads = spec.backward(np.ones_like(out), *inputs, **options)
+            except ValueError as err:  # CTC: an infinite loss has no gradient, and says so
+                assert spec.name == "CTCLoss" and "infinite" in str(err) and np.isinf(out).any(), f"{where}: {err}"
+                continue
+            grads = grads if isinstance(grads, tuple) else (grads,)
+            assert np.asarray(out).dtype == dtype, where
+            assert all(np.asarray(g).dtype == dtype for g in grads), where
+            if ext == "nan":
+                assert np.isnan(out).any(), f"a NaN input gave no NaN at {where}"
+                continue
+            if undefined is None or reduction in undefined:
+                continue
+            assert not np.isnan(out).any(), f"NaN value at {where}"
+            assert not any(np.isnan(g).any() for g in grads), f"NaN gradient at {where}"
+            expected = EXPECTED_WHOLE.get((spec.name, name, ext))
+            if expected is not None and reduction == "none":
+                np.testing.assert_allclose(np.asarray(out, np.float64).reshape(-1),
+                                           np.asarray(expected(inputs, dtype), np.float64).reshape(-1),
+                                           rtol=1e-5, atol=1e-6, err_msg=where)
+
+
+# ============================================================================ whole inputs: values written out
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_kl_div_a_zero_probability_class_adds_nothing_at_an_infinite_log_probability(dtype):
+    x, t = arr([[INF, INF], [-INF, -INF]], dtype), arr([[0.0, 1.0], [0.0, 1.0]], dtype)
+    # p (log p - x): 0 where p = 0 (0 log 0 = 0, and 0 * x drops out), -x where p = 1
+    check(F.kl_div(x, t, reduction="none"), [[0.0, -INF], [0.0, INF]], dtype)
+    check(F.kl_div_backward(1.0, x, t, reduction="none"), [[0.0, -1.0], [0.0, -1.0]], dtype)
+    # log_target: log p = -inf is p = 0
+    lt = arr([[-INF, 0.0], [-INF, 0.0]], dtype)
+    check(F.kl_div(x, lt, reduction="none", log_target=True), [[0.0, -INF], [0.0, INF]], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("height", ["big", "inf"])
+def test_margin_losses_of_equal_scores_at_any_height_are_the_tie(dtype, height):
+    s = big(dtype) if height == "big" else INF
+    x, y = arr([[s, s, s, s]], dtype), np.array([1])
+    # every hinge at the margin: (C - 1) / C * margin
+    check(F.multi_margin_loss(x, y, reduction="none"), [0.75], dtype)
+    check(F.multi_margin_loss_backward(1.0, x, y, reduction="none"), [[0.25, -0.75, 0.25, 0.25]], dtype)
+    check(F.multi_margin_loss(x, y, margin=2.0, p=2, reduction="none"), [3.0], dtype)
+    # max_{j != y} s_j + 1 - s_y = 1, the gradient shared among the tied others
+    check(F.multiclass_hinge_loss(x, y, reduction="none"), [1.0], dtype)
+    check(F.multiclass_hinge_loss_backward(1.0, x, y, reduction="none"), [[1 / 3, -1.0, 1 / 3, 1 / 3]], dtype)
+    # listed {1}: three hinges 1 - x_1 + x_i = 1, over C = 4
+    check(F.multilabel_margin_loss(x, np.array([[1, -1, 0, 0]]), reduction="none"), [0.75], dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_margin_losses_pass_a_nan_score_on(dtype):
+    x, y = arr([[0.0, np.nan, 1.0]], dtype), np.array([0])
+    assert np.isnan(F.multi_margin_loss(x, y))
+    assert np.isnan(F.multiclass_hinge_loss(x, y))
+    assert np.isnan(F.multilabel_margin_loss(x, np.array([[0, -1, 0]])))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["triplet_margin_loss", "triplet_margin_with_distance_loss"])
+def test_a_far_anchor_gets_the_exact_difference_of_its_distances(dtype, name):
+    f, fb = getattr(F, name), getattr(F, name + "_backward")
+    a = np.full((2, 3), big(dtype), dtype)
+    p, n = arr([[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]], dtype), arr([[0.0, 0.0, 1.0], [0.0, 0.0, 3.0]], dtype)
+    # d(a, p) - d(a, n) -> (n - p) . a / |a| = sum(n - p) / sqrt(3): 0 and 2 / sqrt 3
+    check(f(a, p, n, reduction="none"), [1.0, 1.0 + 2 / math.sqrt(3)], dtype)
+    check(f(-a, p, n, reduction="none"), [1.0, max(0.0, 1.0 - 2 / math.sqrt(3))], dtype)
+    ga, gp, gn = fb(1.0, a, p, n, reduction="none")
+    u = 1 / math.sqrt(3)  # the unit direction of the anchor: d(a, p) pulls p along it, d(a, n) pushes n
+    check(ga, np.zeros((2, 3)), dtype, atol=1e-6)
+    check(gp, np.full((2, 3), -u), dtype)
+    check(gn, np.full((2, 3), u), dtype)
+
+
+def test_nt_xent_float32_embeddings_beyond_the_norm_range_are_their_direction():
+    far = np.full((2, 3), 3e38, np.float32)
+    far[1] = [-3e38, 3e38, 3e38]
+    view2 = arr([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], np.float32)
+    unit = far / np.float32(3e38)  # the same directions
+    check(F.nt_xent_loss(far, view2, reduction="none"), F.nt_xent_loss(unit, view2, reduction="none"), np.float32)
+    g1, g2 = F.nt_xent_loss_backward(1.0, far, view2)
+    check(g1, np.zeros((2, 3)), np.float32)  # an infinitely long embedding does not turn
+    check(g2, F.nt_xent_loss_backward(1.0, unit, view2)[1], np.float32, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_multilabel_soft_margin_class_mean_is_exact_where_the_row_sum_overflows(dtype):
+    b = big(dtype)
+    x, t = arr([[b, b, -b, -b]], dtype), arr([[0.0, 0.0, 1.0, 1.0]], dtype)
+    # each class costs |x| = b (softplus of b), their mean is b
+    check(F.multilabel_soft_margin_loss(x, t, reduction="none"), [b], dtype)
+
+
+# ============================================================================ Dask: as quiet as NumPy, the same limits
+
+def _dask_params():
+    from losslab.registry import LOSSES
+
+    for spec in LOSSES:
+        if spec.array_api:
+            for name in spec.differentiable:
+                yield pytest.param(spec, name, id=f"{spec.name}-{name}")
+
+
+@pytest.mark.parametrize(("spec", "name"), list(_dask_params()))
+def test_dask_graphs_compute_the_whole_input_extremes_quietly(spec, name):
+    """NumPy's error state does not reach the threads that compute a Dask graph: the losses' Dask
+    results (functional and class alike) compute without a warning, to NumPy's values."""
+    da = pytest.importorskip("dask.array")
+    import losslab.functional as functional
+
+    function = getattr(functional, spec.function_name)
+    backward = getattr(functional, spec.function_name + "_backward")
+    case = spec.make_cases()[0]
+    pos = spec.inputs.index(name)
+    for dtype in DTYPES:
+        for ext, value in _whole_extremes(dtype).items():
+            if ext in ("denormal", "-denormal"):
+                continue
+            inputs = [a.astype(dtype) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a
+                      for a in case.inputs]
+            inputs[pos] = np.full_like(inputs[pos], value)
+            lazy = [da.from_array(a, chunks=(max(1, a.shape[0] // 2),) + a.shape[1:])
+                    if isinstance(a, np.ndarray) and a.ndim else a for a in inputs]
+            options = {k: v for k, v in case.options.items() if k != "reduction"}
+            for reduction in ("none", "sum"):
+                try:
+                    out = function(*inputs, **options, reduction=reduction)
+                    grads = backward(np.ones_like(out), *inputs, **options, reduction=reduction)
+                except ValueError:
+                    continue
+                grads = grads if isinstance(grads, tuple) else (grads,)
+                lazy_out = function(*lazy, **options, reduction=reduction)
+                lazy_grads = backward(da.ones_like(lazy_out), *lazy, **options, reduction=reduction)
+                lazy_grads = lazy_grads if isinstance(lazy_grads, tuple) else (lazy_grads,)
+                loss = spec.cls(**options, reduction=reduction)
+                class_out = loss.forward(*lazy)
+                class_grads = loss.backward(da.ones_like(class_out))
+                class_grads = class_grads if isinstance(class_grads, tuple) else (class_grads,)
+                computed = da.compute(lazy_out, class_out, *lazy_grads, *class_grads)  # warnings are errors
+                where = f"{name} all {ext}, {np.dtype(dtype).name}, reduction={reduction!r}"
+                k = len(grads)
+                for got, want in zip(computed, (out, out, *grads, *grads), strict=True):
+                    np.testing.assert_allclose(np.asarray(got, np.float64), np.asarray(want, np.float64),
+                                               rtol=1e-6, atol=1e-300, err_msg=where)
+                assert len(computed) == 2 + 2 * k

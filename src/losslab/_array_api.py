@@ -56,6 +56,7 @@ runs in each block's task, under ``errstate``.
 from __future__ import annotations
 
 import numbers
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -397,3 +398,56 @@ def quietly(op: Callable, a, b):
         return da.map_blocks(_Quiet(op), a, b, dtype=np.result_type(a.dtype, b.dtype))
     with np.errstate(divide="ignore", invalid="ignore"):
         return op(a, b)
+
+
+class _Silent:
+    """A Dask task's function run under ``np.errstate(all="ignore")``: the IEEE steps a loss takes
+    quietly on NumPy arrays (its ``np.errstate`` blocks) stay quiet when a Dask worker computes them."""
+
+    def __init__(self, func: Callable) -> None:
+        self.func = func
+
+    def __repr__(self) -> str:
+        return f"quiet({self.func!r})"
+
+    def __call__(self, *args, **kwargs):
+        with np.errstate(all="ignore"):
+            return self.func(*args, **kwargs)
+
+    def __dask_tokenize__(self):
+        from dask.base import tokenize
+
+        return "losslab.silent", tokenize(self.func)
+
+
+def _silent_node(node):
+    from dask._task_spec import Task
+
+    if type(node) is not Task or isinstance(node.func, _Silent):
+        return node
+    args = tuple(_silent_node(a) for a in node.args)
+    kwargs = {k: _silent_node(a) for k, a in node.kwargs.items()}
+    return Task(node.key, _Silent(node.func), *args, _data_producer=node.data_producer, **kwargs)
+
+
+def silent(result):
+    """``result`` (an array, or a tuple of arrays) with each Dask array's tasks run without NumPy's
+    floating-point warnings when it is computed, as the loss ran on NumPy arrays; anything else as it is.
+
+    NumPy's error state is per thread, so a loss's ``np.errstate`` does not reach the threads that
+    compute a Dask graph later; this wraps each task of the graph instead (no task runs now).
+    """
+    if "dask.array" not in sys.modules:  # no Dask array can exist
+        return result
+    if isinstance(result, tuple):
+        return tuple(silent(r) for r in result)
+    if _library(result) != "dask":
+        return result
+    import dask.array as da
+    from dask._task_spec import convert_legacy_graph
+    from dask.highlevelgraph import HighLevelGraph
+
+    graph = convert_legacy_graph(dict(result.__dask_graph__()))  # tuple tasks (a reduction's) as Task nodes
+    graph = {k: _silent_node(node) for k, node in graph.items()}
+    hlg = HighLevelGraph.from_collections(result.name, graph, dependencies=())
+    return da.Array(hlg, result.name, result.chunks, meta=result._meta)

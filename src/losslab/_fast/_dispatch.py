@@ -184,11 +184,12 @@ def cross_entropy(input, target, weight, ignore_index, reduction, label_smoothin
         else:
             task(0, -(-n // rows))
         total = k.seq_sum(rowloss) if k is not None else float(rowloss.sum())
-    if none:
-        return rowloss.astype(dtype, copy=False), g
-    if mean:
-        total = total / valid
-    return dtype.type(total), g
+    with np.errstate(over="ignore"):  # a float64 loss beyond float32's range is inf, its true value
+        if none:
+            return rowloss.astype(dtype, copy=False), g
+        if mean:
+            total = total / valid
+        return dtype.type(total), g
 
 
 def cross_entropy_general(x, t, w, wt, denominator, reduction, label_smoothing, ignore_index):
@@ -388,7 +389,8 @@ def pointwise(kind, input, target, reduction, param=None):
         return out.reshape(shape), g.reshape(shape)
     if reduction == "mean":
         total = total / n
-    return dtype.type(total), g.reshape(shape)
+    with np.errstate(over="ignore"):  # a float64 total beyond float32's range is inf, its true value
+        return dtype.type(total), g.reshape(shape)
 
 
 # --------------------------------------------------------------------------- BCE-with-logits, weighted

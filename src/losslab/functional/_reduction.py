@@ -53,7 +53,8 @@ def reduce(loss: np.ndarray, reduction: str, *, denominator=None, xp=None):
             return total
         d = _denominator(tuple(loss.shape), reduction, denominator)
         return xpa.quietly(operator.truediv, total, xpa.const(d, loss, xp))  # d = 0: NaN (or inf), as PyTorch
-    with np.errstate(over="ignore"):  # a sum beyond the float range is +-inf, its true value
+    # a sum beyond the float range is +-inf, its true value; terms of +inf and -inf: NaN, undefined
+    with np.errstate(over="ignore", invalid="ignore"):
         total = loss.sum(dtype=loss.dtype)
     if reduction == "sum":
         return loss.dtype.type(total)

@@ -30,7 +30,8 @@ def pnorm(u: np.ndarray, p: float, xp=None) -> np.ndarray:
     # an infinite entry: divide by 1 instead, and the norm is inf (big * s, s >= 1)
     r = a / xp.where((big > 0) & (big < math.inf), big, 1)
     s = xp.sqrt(xp.sum(r * r, axis=-1)) if p == 2 else (xp.sum(r ** p, axis=-1)) ** (1 / p)
-    return big[..., 0] * s
+    with np.errstate(over="ignore"):  # a norm beyond the float range is inf, its true value
+        return big[..., 0] * s
 
 
 def pnorm_grad(u: np.ndarray, norm: np.ndarray, p: float, xp=None) -> np.ndarray:
@@ -47,6 +48,12 @@ def pnorm_grad(u: np.ndarray, norm: np.ndarray, p: float, xp=None) -> np.ndarray
     count = xp.sum(xpa.astype(infinite, u.dtype, xp), axis=-1, keepdims=True)
     far = xp.where(infinite, xp.sign(u), 0) * xp.where(count > 0, count, 1) ** (1 / p - 1)
     u = xp.where(infinite, 0, u)
+    # finite entries whose norm overflows: the gradient (a direction) of u scaled by its largest entry
+    overflow = (n == math.inf) & (count == 0)
+    if xp is not np or overflow.any():  # (no eager read of a lazy array)
+        scale = xp.where(overflow, xp.max(xp.abs(u), axis=-1, keepdims=True), 1)
+        u = u / scale
+        n = xp.where(overflow, pnorm(u, p, xp)[..., None], n)
     n = xp.where(n < math.inf, n, 1)
     safe = xp.where(n > 0, n, 1)
     if p == 2:
@@ -58,3 +65,13 @@ def pnorm_grad(u: np.ndarray, norm: np.ndarray, p: float, xp=None) -> np.ndarray
         else:
             grad = xp.sign(u) * r ** (p - 1)
     return xpa.astype(xp.where(count > 0, far, xp.where(n > 0, grad, 0)), u.dtype, xp)
+
+
+def norm_gap(u: np.ndarray, w: np.ndarray, u_minus_w: np.ndarray, xp) -> np.ndarray:
+    """``||u||_2 - ||w||_2`` along the last axis, finite where both norms overflow (two far points
+    at a finite distance apart): ``(u - w) . (u + w) / (||u|| + ||w||)``, with ``u + w`` and the
+    norms scaled by the largest entry of both, and ``u - w`` given exactly."""
+    big = xp.maximum(xp.max(xp.abs(u), axis=-1, keepdims=True), xp.max(xp.abs(w), axis=-1, keepdims=True))
+    big = xp.where((big > 0) & (big < math.inf), big, 1)
+    ru, rw = u / big, w / big
+    return xp.sum(u_minus_w * (ru + rw), axis=-1) / (pnorm(ru, 2, xp) + pnorm(rw, 2, xp))

@@ -14,6 +14,7 @@ Every function computes in the array library of its inputs (:mod:`losslab._array
 
 from __future__ import annotations
 
+import math
 import operator
 
 import numpy as np
@@ -22,7 +23,7 @@ from .. import _array_api as xpa
 from .. import _fast
 from .. import _validation as v
 from ._reduction import reduce, upstream
-from ._vectors import pnorm, pnorm_grad, second_input
+from ._vectors import norm_gap, pnorm, pnorm_grad, second_input
 
 __all__ = [
     "margin_ranking_loss", "margin_ranking_loss_backward",
@@ -117,7 +118,9 @@ def _cosine_args(input1, input2, target, margin, reduction):
     v.check_reduction(reduction)
     eps = xpa.const(_COS_EPS, x1, xp)
     one = xpa.const(1, x1, xp)
-    with np.errstate(over="ignore"):  # aten's form, so that values (and kinks) agree to the bit...
+    # aten's form, so that values (and kinks) agree to the bit... (an infinite entry may give inf - inf
+    # in the dot product: that row is replaced below)
+    with np.errstate(over="ignore", invalid="ignore"):
         sq1 = xp.sum(x1 * x1, axis=-1) + eps
         sq2 = xp.sum(x2 * x2, axis=-1) + eps
         dot = xp.sum(x1 * x2, axis=-1)
@@ -237,6 +240,13 @@ def _triplet_args(anchor, positive, negative, margin, p, eps, swap, reduction):
         d_neg = dists["an"]
     # both distances infinite (an infinite anchor) is undefined: NaN, quietly
     z = xpa.quietly(operator.sub, xpa.const(margin, a, xp) + dists["ap"], d_neg)
+    if p == 2 and not swap:  # a far anchor, both distances beyond the square range: their difference, exactly
+        huge = xpa.const(math.sqrt(float(xp.finfo(a.dtype).max)), a, xp)
+        far = (dists["ap"] > huge) & (d_neg > huge)
+        far = far & xp.all(xp.isfinite(diffs["ap"]), axis=-1) & xp.all(xp.isfinite(diffs["an"]), axis=-1)
+        if xp is not np or far.any():
+            gap = norm_gap(diffs["ap"], diffs["an"], neg - pos, xp)
+            z = xp.where(far, xpa.const(margin, a, xp) + gap, z)
     return a, diffs, dists, z, swap, xp
 
 

@@ -12,6 +12,7 @@ Every function computes in the array library of its inputs (:mod:`losslab._array
 
 from __future__ import annotations
 
+import math
 import operator
 
 import numpy as np
@@ -196,7 +197,12 @@ def multilabel_soft_margin_loss(input, target, *, weight=None, reduction: v.Redu
     if w is not None:
         loss = loss * w
     c = x.shape[-1]
-    per_sample = xp.sum(loss, axis=-1) / xpa.const(c, x, xp)
+    with np.errstate(over="ignore"):  # a row's sum beyond the float range: inf, its mean taken term by term below
+        total = xp.sum(loss, axis=-1)
+    per_sample = total / xpa.const(c, x, xp)
+    if xp is not np or np.isinf(total).any():  # the sum overflows, the mean over the classes need not
+        exact = xp.sum(loss / xpa.const(c, x, xp), axis=-1)
+        per_sample = xp.where(xp.isinf(total) & xp.all(xp.isfinite(loss), axis=-1), exact, per_sample)
     if xp is np:
         per_sample = np.asarray(per_sample, dtype=x.dtype)  # 0-d for a (C,) input, not a NumPy scalar
     return reduce(per_sample, reduction)
@@ -248,8 +254,12 @@ def _multi_margin_hinges(x, y, margin, w, xp):
     ``w[y]`` and the one-hot mask of the labels."""
     labels = xp.reshape(y, (-1,))
     target = xpa.one_hot(labels, x.shape[1], xp)
-    z = (xpa.const(margin, x, xp) - xpa.take_along_last(x, labels, xp)[:, None]) + x
-    active = (z > 0) & ~target
+    x_y = xpa.take_along_last(x, labels, xp)[:, None]
+    # quietly: a score equal to the label's is a tie, z = margin, even at +inf or 1e308; at -inf
+    # (every class masked) z is -inf + inf, NaN, undefined
+    z = xpa.quietly(operator.add, xpa.const(margin, x, xp) - x_y, x)
+    z = xp.where((x == x_y) & (x_y > -math.inf), xpa.const(margin, x, xp), z)
+    active = ((z > 0) | xp.isnan(z)) & ~target
     if w is None:
         scale = xp.ones_like(x[:, 0])
     else:
@@ -393,9 +403,12 @@ def _multilabel_margin_terms(x2, t2, xp):
     onehot = xpa.one_hot(t2, c, xp) & listed[:, :, None]
     count = xp.sum(xpa.astype(onehot, x2.dtype, xp), axis=1)  # (N, C): multiplicity of class j
     non_target = count == 0
-    # z[n, j, i]; quietly: an infinite score gives inf - inf on the diagonal i = j, never active
-    z = xpa.quietly(operator.add, 1 - x2[:, :, None], x2[:, None, :])
-    active = (z > 0) & non_target[:, None, :] & (count > 0)[:, :, None]
+    # z[n, j, i]; quietly: an infinite score gives inf - inf (on the diagonal i = j too, never active).
+    # Equal scores are a tie, z = 1, even at +inf or 1e308; at -inf (every class masked) NaN, undefined
+    xj, xi = x2[:, :, None], x2[:, None, :]
+    z = xpa.quietly(operator.add, 1 - xj, xi)
+    z = xp.where((xj == xi) & (xi > -math.inf), xpa.const(1, x2, xp), z)
+    active = ((z > 0) | xp.isnan(z)) & non_target[:, None, :] & (count > 0)[:, :, None]
     return count, z, active
 
 

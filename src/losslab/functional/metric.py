@@ -17,6 +17,7 @@ a distance object given to the triplet loss must return arrays of that library t
 
 from __future__ import annotations
 
+import math
 import operator
 
 import numpy as np
@@ -26,7 +27,7 @@ from .. import _fast
 from .. import _validation as v
 from ._numerics import times
 from ._reduction import reduce, upstream
-from ._vectors import pnorm, pnorm_grad, second_input
+from ._vectors import norm_gap, pnorm, pnorm_grad, second_input
 
 __all__ = [
     "pairwise_distance", "pairwise_distance_backward",
@@ -203,6 +204,14 @@ def _triplet_args(anchor, positive, negative, distance_function, margin, swap, r
     d_neg = xp.minimum(d_an, d_pn) if swap else d_an
     # PyTorch's order: margin + dist_pos - dist_neg; both infinite (an infinite anchor) is undefined: NaN
     z = xpa.quietly(operator.sub, xpa.const(margin, a, xp) + d_ap, d_neg)
+    if dist is _NAMED["pairwise"] and not swap:  # a far anchor, both distances beyond the square range:
+        e = xpa.const(1e-6, a, xp)  # their difference, exactly (pairwise_distance's eps)
+        u_ap, u_an = a - pos + e, a - neg + e
+        huge = xpa.const(math.sqrt(float(xp.finfo(a.dtype).max)), a, xp)
+        far = (d_ap > huge) & (d_neg > huge)
+        far = far & xp.all(xp.isfinite(u_ap), axis=-1) & xp.all(xp.isfinite(u_an), axis=-1)
+        if xp is not np or far.any():
+            z = xp.where(far, xpa.const(margin, a, xp) + norm_gap(u_ap, u_an, neg - pos, xp), z)
     return a, pos, neg, dist, d_an, d_pn, z, xp
 
 

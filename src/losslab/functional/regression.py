@@ -252,13 +252,15 @@ def kl_div(input, target, *, reduction: str = "mean", log_target: bool = False):
     """
     x, t, xp = _pair(input, target, reduction, KL_REDUCTIONS)
     log_target = v.check_bool(log_target, "log_target")
+    # a class of probability 0 drops out, even against an infinite log-probability (0 * inf = 0, its limit)
     if log_target:
-        loss = xp.exp(t) * (t - x)
+        p = xp.exp(t)
+        loss = times(p, xp.where(p > 0, t, 0) - xp.where(p > 0, x, 0), xp)
     else:
         t = xpa.check_values(t, _check_probabilities)
         with np.errstate(divide="ignore", invalid="ignore"):
             xlogx = xp.where(t > 0, t * xp.log(xp.where(t > 0, t, 1)), 0)
-        loss = xpa.astype(xlogx - t * x, x.dtype, xp)
+        loss = xpa.astype(xlogx - times(t, x, xp), x.dtype, xp)
     return reduce(loss, reduction)
 
 
@@ -435,8 +437,8 @@ def gaussian_nll_loss_backward(dout, input, target, var, *, full: bool = False, 
     x_shape = tuple(x.shape)
     g = upstream(dout, x_shape, x.dtype, reduction, like=x)
     d = x - t
-    gx = (d / vc) * g
-    with np.errstate(over="ignore"):  # (vc^2 = inf: d^2 / vc^2 = 0, its true value)
+    with np.errstate(over="ignore"):  # d / v beyond the float range is +-inf (and vc^2 = inf: d^2 / vc^2 = 0)
+        gx = (d / vc) * g
         gv = (0.5 * (1 / vc - d * d / (vc * vc))) * g
     gv = xp.broadcast_to(gv, x_shape)
     summed = tuple(i for i, (a, b) in enumerate(zip(x_shape, va.shape)) if a != b)

@@ -13,6 +13,7 @@ On Dask the sort of sparsemax runs per chunk: chunk along the batch, not the cla
 from __future__ import annotations
 
 import numbers
+import operator
 
 import numpy as np
 
@@ -52,7 +53,7 @@ def _sparsemax_last(z: np.ndarray, xp) -> np.ndarray:
         support = 1 + k * z_sorted > cumsum  # the sorted entries in the support: a prefix
     size = xp.sum(xpa.astype(support, xp.int64, xp), axis=-1, keepdims=True)
     tau = (xpa.take_along_last(cumsum, size[..., 0] - 1, xp)[..., None] - 1) / xpa.astype(size, z.dtype, xp)
-    return xp.maximum(z - tau, 0)
+    return xp.maximum(xpa.quietly(operator.sub, z, tau), 0)  # a row of -inf only (no class left): NaN, undefined
 
 
 def sparsemax(x, axis: int = -1, *, scale: float = 1.0) -> np.ndarray:
@@ -202,6 +203,12 @@ def _hinge_setup(input, target, reduction):
     return x, onehot, xp
 
 
+def _shifted(x, xp):
+    """The scores shifted by their row's maximum (the loss is shift-invariant): the top scores are 0
+    exactly, tied even at +inf or 1e308, where ``x + 1`` would lose the 1."""
+    return shift_by_max(x, 1, xp)
+
+
 def multiclass_hinge_loss(input, target, *, reduction: v.Reduction = "mean"):
     r"""Crammer-Singer multi-class hinge loss, as ``optax.losses.multiclass_hinge_loss``.
 
@@ -228,7 +235,9 @@ def multiclass_hinge_loss(input, target, *, reduction: v.Reduction = "mean"):
     array([0.5, 0. ])
     """
     x, onehot, xp = _hinge_setup(input, target, reduction)
-    loss = xp.max(x + 1 - onehot, axis=1) - weighted_sum(onehot, x, 1, xp)  # a score of -inf elsewhere adds 0
+    x = _shifted(x, xp)
+    # a score of -inf elsewhere adds 0; a row of -inf only (every class masked) is -inf + inf: NaN, undefined
+    loss = xpa.quietly(operator.sub, xp.max(x + 1 - onehot, axis=1), weighted_sum(onehot, x, 1, xp))
     return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
@@ -240,9 +249,10 @@ def multiclass_hinge_loss_backward(dout, input, target, *, reduction: v.Reductio
     array([[-1.,  1.,  0.]])
     """
     x, onehot, xp = _hinge_setup(input, target, reduction)
+    x = _shifted(x, xp)
     g = upstream(dout, (x.shape[0],), x.dtype, reduction, like=x)
     g = xp.broadcast_to(g, (x.shape[0],))[:, None]
     augmented = x + 1 - onehot
     ties = xpa.astype(augmented == xp.max(augmented, axis=1, keepdims=True), x.dtype, xp)
-    share = ties / xp.sum(ties, axis=1, keepdims=True)
+    share = xpa.quietly(operator.truediv, ties, xp.sum(ties, axis=1, keepdims=True))  # a NaN score: 0 / 0, NaN
     return xpa.astype((share - onehot) * g, x.dtype, xp)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, ClassVar, cast
 
+from .._array_api import silent
 from .._cases import Entry
 from .._fast._contract import kernel_of, plain_inputs, scale_by_dout
 from .._validation import BackwardBeforeForwardError
@@ -60,6 +61,7 @@ class Loss(Configurable):
         if hit is None:
             function = cls._function
             out = function(*inputs, **options) if kernel is None else cast(Any, function).reference(*inputs, **options)
+            out = silent(out)  # a Dask result computes as quietly as NumPy's
         else:
             out, grad = hit
             state["_pending"] = (grad, options, out.shape)
@@ -82,7 +84,7 @@ class Loss(Configurable):
             state["_pending"] = None  # the array is handed out: never hand it out twice
             if pending[1] is options:         # no option set since forward
                 return scale_by_dout(pending[0], dout, pending[2])
-        return type(self)._backward(dout, *self._cache, **options)
+        return silent(type(self)._backward(dout, *self._cache, **options))
 
     def __repr__(self) -> str:
         opts = ", ".join(f"{k}={v!r}" for k, v in self.options().items() if not hasattr(v, "shape"))
