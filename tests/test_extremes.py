@@ -468,7 +468,10 @@ def _whole_params():
     for spec in LOSSES:
         for name in spec.differentiable:
             for dtype in DTYPES:
-                yield pytest.param(spec, name, dtype, id=f"{spec.name}-{name}-{np.dtype(dtype).name}")
+                # the pairs whose single extreme entry is not yet at its limit (KNOWN) are not at a whole input either
+                known = (spec.name, name) in KNOWN
+                marks = pytest.mark.xfail(strict=True, reason=KNOWN[(spec.name, name)]) if known else ()
+                yield pytest.param(spec, name, dtype, marks=marks, id=f"{spec.name}-{name}-{np.dtype(dtype).name}")
 
 
 @pytest.mark.parametrize(("spec", "name", "dtype"), list(_whole_params()))
