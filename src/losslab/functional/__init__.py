@@ -47,6 +47,8 @@ def _silent_on_dask(function):
 # bound in the family modules too, so that the loss classes (and the registry) call the same objects
 for _family in FAMILIES:
     for _name in _family.__all__:
+        if isinstance(getattr(_family, _name), type):  # a class (LinearCrossEntropyOptions) stays itself
+            continue
         _silent = _silent_on_dask(getattr(_family, _name))
         setattr(_family, _name, _silent)
         globals()[_name] = _silent
