@@ -48,8 +48,10 @@ def floor_cases(case: dict) -> list[tuple[str, dict]]:
     """
     reads = 1 if case["kind"] == "ce" else 2
     size = size_of(case)
-    return [("floor", {"kind": f"stream{reads}", "shape": [size], "dtype": case["dtype"]}),
-            ("floor_pre", {"kind": f"stream{reads}_pre", "shape": [size], "dtype": case["dtype"]})]
+    return [
+        ("floor", {"kind": f"stream{reads}", "shape": [size], "dtype": case["dtype"]}),
+        ("floor_pre", {"kind": f"stream{reads}_pre", "shape": [size], "dtype": case["dtype"]}),
+    ]
 
 
 def size_of(case: dict) -> int:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import _cases as cases
 
-PRIMARY = "losslab"      # the row the goals are judged on: losslab with its fast extra (numba)
+PRIMARY = "losslab"  # the row the goals are judged on: losslab with its fast extra (numba)
 NUMPY = "losslab-numpy"  # the fused paths on NumPy kernels only
 TORCH = "torch"
 FLOOR_SHARE = {"mse": 0.8, "l1": 0.8, "smooth_l1": 0.8, "huber": 0.8, "ce": 0.4, "bce_logits": 0.4}
-QUIET_LOAD = 0.5      # 1-minute load average before the run (a lagging sign, used only without the next)
-QUIET_FOREIGN = 0.1   # average cores used by other processes during the run
+QUIET_LOAD = 0.5  # 1-minute load average before the run (a lagging sign, used only without the next)
+QUIET_FOREIGN = 0.1  # average cores used by other processes during the run
 
 
 def fmt_time(seconds: float | None) -> str:
@@ -65,6 +65,7 @@ def _required_ratio(case) -> tuple[float, str]:
 
 # --------------------------------------------------------------------------- goals
 
+
 def goals(result) -> dict:
     out = {}
     misses, checked = [], 0
@@ -76,14 +77,34 @@ def goals(result) -> dict:
             continue
         checked += 1
         if r > need:
-            misses.append({"case": cases.label(c["case"]), "dtype": c["case"]["dtype"], "threads": c["threads"],
-                           "ratio": r, "required": need, "why": why})
+            misses.append(
+                {
+                    "case": cases.label(c["case"]),
+                    "dtype": c["case"]["dtype"],
+                    "threads": c["threads"],
+                    "ratio": r,
+                    "required": need,
+                    "why": why,
+                }
+            )
         rn = _ratio(c["stats"], NUMPY)
         if rn is not None and rn > need:
-            worst_numpy.append({"case": cases.label(c["case"]), "dtype": c["case"]["dtype"], "threads": c["threads"],
-                                "ratio": rn, "required": need, "why": why})
-    out["1_speed_vs_torch"] = {"checked": checked, "met": checked > 0 and not misses, "misses": misses,
-                               "numpy_only_misses": worst_numpy}
+            worst_numpy.append(
+                {
+                    "case": cases.label(c["case"]),
+                    "dtype": c["case"]["dtype"],
+                    "threads": c["threads"],
+                    "ratio": rn,
+                    "required": need,
+                    "why": why,
+                }
+            )
+    out["1_speed_vs_torch"] = {
+        "checked": checked,
+        "met": checked > 0 and not misses,
+        "misses": misses,
+        "numpy_only_misses": worst_numpy,
+    }
     floor_rows, floor_misses = [], []
     for c in _loss_cells(result):
         if not cases.is_large(c["case"]):
@@ -92,14 +113,23 @@ def goals(result) -> dict:
         if share is None:
             continue
         need = FLOOR_SHARE[c["case"]["kind"]]
-        row = {"case": cases.label(c["case"]), "dtype": c["case"]["dtype"], "threads": c["threads"],
-               "share": share, "required": need, "share_best_floor": _floor_share(result, c, best=True),
-               "numpy_share": _floor_share(result, c, NUMPY)}
+        row = {
+            "case": cases.label(c["case"]),
+            "dtype": c["case"]["dtype"],
+            "threads": c["threads"],
+            "share": share,
+            "required": need,
+            "share_best_floor": _floor_share(result, c, best=True),
+            "numpy_share": _floor_share(result, c, NUMPY),
+        }
         floor_rows.append(row)
         if share < need:
             floor_misses.append(row)
-    out["2_bandwidth_floor"] = {"met": (not floor_misses) if floor_rows else None, "rows": floor_rows,
-                                "misses": floor_misses}
+    out["2_bandwidth_floor"] = {
+        "met": (not floor_misses) if floor_rows else None,
+        "rows": floor_rows,
+        "misses": floor_misses,
+    }
     mlp = [c for c in result["cells"] if c["case"]["kind"] == "mlp_epoch"]
     if mlp:
         threads = max(c["threads"] for c in mlp)
@@ -107,27 +137,45 @@ def goals(result) -> dict:
         for c in mlp:
             ref = _cell(result, c["case"], threads)
             torch_ref = _median(ref, TORCH)
-            rows.append({"dtype": c["case"]["dtype"], "threads": c["threads"],
-                         "losslab": _median(c["stats"], PRIMARY), "torch": _median(c["stats"], TORCH),
-                         f"torch_{threads}_threads": torch_ref})
+            rows.append(
+                {
+                    "dtype": c["case"]["dtype"],
+                    "threads": c["threads"],
+                    "losslab": _median(c["stats"], PRIMARY),
+                    "torch": _median(c["stats"], TORCH),
+                    f"torch_{threads}_threads": torch_ref,
+                }
+            )
         f32 = [r for r in rows if r["dtype"] == "float32" and r[f"torch_{threads}_threads"]]
         acc = result.get("accuracy", {}).get("float32", {})
         acc_gap = abs(acc[PRIMARY] - acc[TORCH]) if PRIMARY in acc and TORCH in acc else None
-        met = bool(f32) and all(r["losslab"] <= r[f"torch_{threads}_threads"] for r in f32) and (
-            acc_gap is not None and acc_gap <= 0.005)
-        out["3_training"] = {"met": met, "rows": rows, "accuracy": result.get("accuracy"), "accuracy_gap": acc_gap,
-                             "torch_threads": threads}
+        met = (
+            bool(f32)
+            and all(r["losslab"] <= r[f"torch_{threads}_threads"] for r in f32)
+            and (acc_gap is not None and acc_gap <= 0.005)
+        )
+        out["3_training"] = {
+            "met": met,
+            "rows": rows,
+            "accuracy": result.get("accuracy"),
+            "accuracy_gap": acc_gap,
+            "torch_threads": threads,
+        }
     imp = result.get("imports")
     if imp:
         first = max(imp["first_use_ce"]["median"], imp["first_use_mse"]["median"])
-        out["4_import"] = {"import_losslab": imp["losslab"]["median"], "first_use": first,
-                           "met_import": imp["losslab"]["median"] < 0.150 and not imp["losslab_imports_numba"],
-                           "met_first_use": first < 0.2}
+        out["4_import"] = {
+            "import_losslab": imp["losslab"]["median"],
+            "first_use": first,
+            "met_import": imp["losslab"]["median"] < 0.150 and not imp["losslab_imports_numba"],
+            "met_first_use": first < 0.2,
+        }
         out["4_import"]["met"] = out["4_import"]["met_import"] and out["4_import"]["met_first_use"]
     return out
 
 
 # --------------------------------------------------------------------------- text
+
 
 def _span(stats, lib):
     if not stats or lib not in stats:
@@ -143,16 +191,26 @@ def _rows(result, threads, libs):
             continue
         st = c["stats"]
         share = _floor_share(result, c) if cases.is_large(c["case"]) else None
-        rows.append([cases.label(c["case"]), c["case"]["dtype"]] + [_span(st, lib) for lib in libs]
-                    + [f"{_ratio(st, lib):.3f}" if _ratio(st, lib) is not None else "-"
-                       for lib in libs if lib != TORCH and TORCH in libs]
-                    + [f"{share:.0%}" if share is not None else ""])
+        rows.append(
+            [cases.label(c["case"]), c["case"]["dtype"]]
+            + [_span(st, lib) for lib in libs]
+            + [
+                f"{_ratio(st, lib):.3f}" if _ratio(st, lib) is not None else "-"
+                for lib in libs
+                if lib != TORCH and TORCH in libs
+            ]
+            + [f"{share:.0%}" if share is not None else ""]
+        )
     return rows
 
 
 def _headers(libs):
-    return (["case", "dtype"] + [f"{lib} median [min, max]" for lib in libs]
-            + [f"{lib}/torch" for lib in libs if lib != TORCH and TORCH in libs] + ["floor/losslab"])
+    return (
+        ["case", "dtype"]
+        + [f"{lib} median [min, max]" for lib in libs]
+        + [f"{lib}/torch" for lib in libs if lib != TORCH and TORCH in libs]
+        + ["floor/losslab"]
+    )
 
 
 def text_table(result) -> str:
@@ -171,6 +229,7 @@ def text_table(result) -> str:
 
 # --------------------------------------------------------------------------- markdown
 
+
 def _md_table(headers, rows) -> str:
     out = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in rows]
@@ -181,10 +240,17 @@ def _blas(result) -> str:
     lines = []
     for name, info in result["workers"].items():
         pools = info.get("threadpools") or []
-        desc = "; ".join(f"{p['internal_api']} {p.get('version') or ''} kernel {p.get('architecture') or '-'} "
-                         f"({p['num_threads']} threads, {p['prefix']})" for p in pools) or "threadpoolctl not installed"
-        extra = ", ".join(f"{k} {info[k]}" for k in ("losslab_backend", "numba", "torch", "torch_threads")
-                          if info.get(k) is not None)
+        desc = (
+            "; ".join(
+                f"{p['internal_api']} {p.get('version') or ''} kernel {p.get('architecture') or '-'} "
+                f"({p['num_threads']} threads, {p['prefix']})"
+                for p in pools
+            )
+            or "threadpoolctl not installed"
+        )
+        extra = ", ".join(
+            f"{k} {info[k]}" for k in ("losslab_backend", "numba", "torch", "torch_threads") if info.get(k) is not None
+        )
         lines.append(f"  - `{name}`: {desc}" + (f"; {extra}" if extra else ""))
     return "\n".join(lines)
 
@@ -211,16 +277,29 @@ def markdown(result) -> str:
         f"- Command as run: `{result['command']}`",
         f"- Date: {result['date']} ({result['seconds']:.0f} s)",
         f"- Machine: {m['cpu']}, {m['cpu_count']} cores ({m['affinity']} usable), "
-        + ", ".join(f"{k} {v}" for k, v in m["caches"].items()) + f"; {m['platform']}, Python {m['python']}",
+        + ", ".join(f"{k} {v}" for k, v in m["caches"].items())
+        + f"; {m['platform']}, Python {m['python']}",
         f"- `OPENBLAS_CORETYPE` was {'set to ' + repr(m['OPENBLAS_CORETYPE']) if m['OPENBLAS_CORETYPE'] else 'not set'}"
         f", `OPENBLAS_L2_SIZE` {'set to ' + repr(m['OPENBLAS_L2_SIZE']) if m['OPENBLAS_L2_SIZE'] else 'not set'} "
         "(the command unsets both; the test suite leaves them alone)"
-        + ("; `PYTHONDONTWRITEBYTECODE` was set, so every import compiles its modules from source"
-           if m.get("PYTHONDONTWRITEBYTECODE") else ""),
+        + (
+            "; `PYTHONDONTWRITEBYTECODE` was set, so every import compiles its modules from source"
+            if m.get("PYTHONDONTWRITEBYTECODE")
+            else ""
+        ),
         f"- Load average (1 min) {load0:.2f} at the start"
-        + (f"; other work during the run: {foreign['cores']:.2f} cores on average (machine busy time minus "
-           f"this run's own CPU time), steal {foreign['steal_cores']:.2f}" if foreign else "") + ": "
-        + ("quiet." if quiet else f"**not quiet: other work shared the {m['affinity']} cores; re-run on a quiet machine.**"),
+        + (
+            f"; other work during the run: {foreign['cores']:.2f} cores on average (machine busy time minus "
+            f"this run's own CPU time), steal {foreign['steal_cores']:.2f}"
+            if foreign
+            else ""
+        )
+        + ": "
+        + (
+            "quiet."
+            if quiet
+            else f"**not quiet: other work shared the {m['affinity']} cores; re-run on a quiet machine.**"
+        ),
         "- Libraries and BLAS per worker process (threadpoolctl):",
         _blas(result),
         "",
@@ -235,63 +314,95 @@ def markdown(result) -> str:
         "",
     ]
     g1 = g.get("1_speed_vs_torch", {})
-    parts.append(f"1. **Speed against PyTorch** ({g1.get('checked', 0)} cells): "
-                 + ("met." if g1.get("met") else f"missed in {len(g1.get('misses', []))} cells:"))
+    parts.append(
+        f"1. **Speed against PyTorch** ({g1.get('checked', 0)} cells): "
+        + ("met." if g1.get("met") else f"missed in {len(g1.get('misses', []))} cells:")
+    )
     for miss in g1.get("misses", []):
-        parts.append(f"   - {miss['case']} {miss['dtype']}, {miss['threads']} thread(s): ratio {miss['ratio']:.3f}, "
-                     f"needs {miss['required']:.3f} ({miss['why']})")
+        parts.append(
+            f"   - {miss['case']} {miss['dtype']}, {miss['threads']} thread(s): ratio {miss['ratio']:.3f}, "
+            f"needs {miss['required']:.3f} ({miss['why']})"
+        )
     nm = g1.get("numpy_only_misses", [])
-    parts.append(f"   NumPy kernels alone (no numba): {len(nm)} cells short of the same bars"
-                 + (": " + "; ".join(f"{x['case']} {x['dtype']} {x['threads']}t {x['ratio']:.2f} "
-                                     f"(needs {x['required']:.2f})" for x in nm) if nm else "") + ".")
+    parts.append(
+        f"   NumPy kernels alone (no numba): {len(nm)} cells short of the same bars"
+        + (
+            ": "
+            + "; ".join(
+                f"{x['case']} {x['dtype']} {x['threads']}t {x['ratio']:.2f} (needs {x['required']:.2f})" for x in nm
+            )
+            if nm
+            else ""
+        )
+        + "."
+    )
     g2 = g.get("2_bandwidth_floor", {})
-    parts.append("2. **Bandwidth floor** (large sizes, past the L3 cache): "
-                 + {True: "met.", False: "missed:", None: "not measured."}[g2.get("met")])
+    parts.append(
+        "2. **Bandwidth floor** (large sizes, past the L3 cache): "
+        + {True: "met.", False: "missed:", None: "not measured."}[g2.get("met")]
+    )
     for row in g2.get("rows", []):
         flag = "" if row["share"] >= row["required"] else " **(short)**"
         numpy_share = f"; NumPy kernels {row['numpy_share']:.0%}" if row.get("numpy_share") else ""
         best = row.get("share_best_floor")
         best = f" ({best:.0%} against the floor's fastest sample)" if best else ""
-        parts.append(f"   - {row['case']} {row['dtype']}, {row['threads']} thread(s): {row['share']:.0%} of the "
-                     f"floor{best}, needs {row['required']:.0%}{numpy_share}{flag}")
+        parts.append(
+            f"   - {row['case']} {row['dtype']}, {row['threads']} thread(s): {row['share']:.0%} of the "
+            f"floor{best}, needs {row['required']:.0%}{numpy_share}{flag}"
+        )
     g3 = g.get("3_training")
     if g3:
         t = g3["torch_threads"]
-        parts.append(f"3. **Training** (784-100-10 MLP epoch, 60,000 samples, against PyTorch on {t} threads): "
-                     + ("met." if g3["met"] else "missed."))
+        parts.append(
+            f"3. **Training** (784-100-10 MLP epoch, 60,000 samples, against PyTorch on {t} threads): "
+            + ("met." if g3["met"] else "missed.")
+        )
         for r in g3["rows"]:
-            parts.append(f"   - {r['dtype']}, losslab on {r['threads']} thread(s): {fmt_time(r['losslab'])} "
-                         f"(PyTorch on {r['threads']}: {fmt_time(r['torch'])}; on {t}: "
-                         f"{fmt_time(r[f'torch_{t}_threads'])})")
+            parts.append(
+                f"   - {r['dtype']}, losslab on {r['threads']} thread(s): {fmt_time(r['losslab'])} "
+                f"(PyTorch on {r['threads']}: {fmt_time(r['torch'])}; on {t}: "
+                f"{fmt_time(r[f'torch_{t}_threads'])})"
+            )
         acc = g3.get("accuracy") or {}
         for dtype, per in acc.items():
-            parts.append(f"   - test accuracy after {cases.MLP_EPOCHS_FOR_ACCURACY} epochs on the embedded 4,000 "
-                         f"digits, {dtype}: " + ", ".join(f"{lib} {a:.2%}" for lib, a in per.items()))
+            parts.append(
+                f"   - test accuracy after {cases.MLP_EPOCHS_FOR_ACCURACY} epochs on the embedded 4,000 "
+                f"digits, {dtype}: " + ", ".join(f"{lib} {a:.2%}" for lib, a in per.items())
+            )
     g4 = g.get("4_import")
     if g4:
         imp = result["imports"]
-        parts.append(f"4. **Import and first use**: `import losslab` {fmt_time(g4['import_losslab'])} whole process "
-                     f"({'met' if g4['met_import'] else 'MISSED'}: under 150 ms, numba not imported); first fused call "
-                     f"in a later process {fmt_time(g4['first_use'])} ({'met' if g4['met_first_use'] else 'MISSED'}: "
-                     "under 0.2 s).")
-        parts.append(f"   Whole processes: `python -c pass` {fmt_time(imp['python']['median'])}, `import numpy` "
-                     f"{fmt_time(imp['numpy']['median'])}"
-                     + (f", `import torch` {fmt_time(imp['torch']['median'])}" if "torch" in imp else "")
-                     + (f", `import numba` {fmt_time(imp['numba']['median'])}" if "numba" in imp else "")
-                     + ". First call with numba's cache warm: cross-entropy "
-                     f"{fmt_time(imp['first_use_ce']['median'])}, "
-                     f"MSE {fmt_time(imp['first_use_mse']['median'])}; NumPy kernels "
-                     f"{fmt_time(imp['first_use_ce_numpy']['median'])}; with an empty cache (the one-off compile) "
-                     f"{fmt_time(imp['compile_ce_cold_cache'])}.")
-    parts += ["", "## The bandwidth floor", "",
-              "The floor of a loss at a size is the time NumPy takes, on the same threads and in the same run, to "
-              "stream the loss's inputs once and write one fresh array of the gradient's size: `np.negative(x)` "
-              "for cross-entropy (read the logits, write the gradient), `np.subtract(x, t)` for the pointwise "
-              "losses (read input and target, write the gradient), split over the threads, measured interleaved "
-              "with the loss it bounds. A fresh array is part of the floor because every call returns a new "
-              "gradient; the kernel's zeroing of fresh pages costs about as much as a write pass. The same "
-              "stream into a preallocated array is shown for reference (no loss that returns a new gradient "
-              "can reach it).", ""]
+        parts.append(
+            f"4. **Import and first use**: `import losslab` {fmt_time(g4['import_losslab'])} whole process "
+            f"({'met' if g4['met_import'] else 'MISSED'}: under 150 ms, numba not imported); first fused call "
+            f"in a later process {fmt_time(g4['first_use'])} ({'met' if g4['met_first_use'] else 'MISSED'}: "
+            "under 0.2 s)."
+        )
+        parts.append(
+            f"   Whole processes: `python -c pass` {fmt_time(imp['python']['median'])}, `import numpy` "
+            f"{fmt_time(imp['numpy']['median'])}"
+            + (f", `import torch` {fmt_time(imp['torch']['median'])}" if "torch" in imp else "")
+            + (f", `import numba` {fmt_time(imp['numba']['median'])}" if "numba" in imp else "")
+            + ". First call with numba's cache warm: cross-entropy "
+            f"{fmt_time(imp['first_use_ce']['median'])}, "
+            f"MSE {fmt_time(imp['first_use_mse']['median'])}; NumPy kernels "
+            f"{fmt_time(imp['first_use_ce_numpy']['median'])}; with an empty cache (the one-off compile) "
+            f"{fmt_time(imp['compile_ce_cold_cache'])}."
+        )
+    parts += [
+        "",
+        "## The bandwidth floor",
+        "",
+        "The floor of a loss at a size is the time NumPy takes, on the same threads and in the same run, to "
+        "stream the loss's inputs once and write one fresh array of the gradient's size: `np.negative(x)` "
+        "for cross-entropy (read the logits, write the gradient), `np.subtract(x, t)` for the pointwise "
+        "losses (read input and target, write the gradient), split over the threads, measured interleaved "
+        "with the loss it bounds. A fresh array is part of the floor because every call returns a new "
+        "gradient; the kernel's zeroing of fresh pages costs about as much as a write pass. The same "
+        "stream into a preallocated array is shown for reference (no loss that returns a new gradient "
+        "can reach it).",
+        "",
+    ]
     floor_rows = []
     for c in _loss_cells(result):
         if "floor" not in c["stats"]:
@@ -299,26 +410,62 @@ def markdown(result) -> str:
         case = c["case"]
         n = cases.size_of(case)
         itemsize = 4 if case["dtype"] == "float32" else 8
-        streamed = (2 if case["kind"] == "ce" else 3) * n * itemsize   # reads + one write
-        floor_rows.append([cases.label(case), case["dtype"], str(c["threads"]), f"{streamed / 1e6:.0f} MB",
-                           _span(c["stats"], "floor"), f"{streamed / c['stats']['floor']['median'] / 1e9:.1f} GB/s",
-                           _span(c["stats"], "floor_pre"),
-                           f"{streamed / c['stats']['floor_pre']['median'] / 1e9:.1f} GB/s"])
-    parts.append(_md_table(["floor of", "dtype", "threads", "streamed", "fresh output: time", "rate",
-                            "preallocated output: time", "rate"], floor_rows))
+        streamed = (2 if case["kind"] == "ce" else 3) * n * itemsize  # reads + one write
+        floor_rows.append(
+            [
+                cases.label(case),
+                case["dtype"],
+                str(c["threads"]),
+                f"{streamed / 1e6:.0f} MB",
+                _span(c["stats"], "floor"),
+                f"{streamed / c['stats']['floor']['median'] / 1e9:.1f} GB/s",
+                _span(c["stats"], "floor_pre"),
+                f"{streamed / c['stats']['floor_pre']['median'] / 1e9:.1f} GB/s",
+            ]
+        )
+    parts.append(
+        _md_table(
+            [
+                "floor of",
+                "dtype",
+                "threads",
+                "streamed",
+                "fresh output: time",
+                "rate",
+                "preallocated output: time",
+                "rate",
+            ],
+            floor_rows,
+        )
+    )
     for threads in sorted({c["threads"] for c in result["cells"]}):
         parts += ["", f"## Losses, {threads} thread(s)", "", _md_table(_headers(libs), _rows(result, threads, libs))]
     mlp = [c for c in result["cells"] if c["case"]["kind"] == "mlp_epoch"]
     if mlp:
-        parts += ["", "## MLP epoch (784-100-10 ReLU, batch 100, SGD lr 0.1, 60,000 samples)", "",
-                  "losslab: `losslab.train.fit` for one epoch, its own timing of the training loop "
-                  "(`History.epoch_seconds`); PyTorch: the same loop (shuffled index batches, forward, "
-                  "`zero_grad`, `backward`, `step`). Same initial weights and batch order.", "",
-                  _md_table(["dtype", "threads"] + [f"{lib} median [min, max]" for lib in libs]
-                            + [f"{lib}/torch" for lib in libs if lib != TORCH and TORCH in libs],
-                            [[c["case"]["dtype"], str(c["threads"])] + [_span(c["stats"], lib) for lib in libs]
-                             + [f"{_ratio(c['stats'], lib):.3f}" if _ratio(c["stats"], lib) else "-"
-                                for lib in libs if lib != TORCH and TORCH in libs] for c in mlp])]
+        parts += [
+            "",
+            "## MLP epoch (784-100-10 ReLU, batch 100, SGD lr 0.1, 60,000 samples)",
+            "",
+            "losslab: `losslab.train.fit` for one epoch, its own timing of the training loop "
+            "(`History.epoch_seconds`); PyTorch: the same loop (shuffled index batches, forward, "
+            "`zero_grad`, `backward`, `step`). Same initial weights and batch order.",
+            "",
+            _md_table(
+                ["dtype", "threads"]
+                + [f"{lib} median [min, max]" for lib in libs]
+                + [f"{lib}/torch" for lib in libs if lib != TORCH and TORCH in libs],
+                [
+                    [c["case"]["dtype"], str(c["threads"])]
+                    + [_span(c["stats"], lib) for lib in libs]
+                    + [
+                        f"{_ratio(c['stats'], lib):.3f}" if _ratio(c["stats"], lib) else "-"
+                        for lib in libs
+                        if lib != TORCH and TORCH in libs
+                    ]
+                    for c in mlp
+                ],
+            ),
+        ]
     parts += ["", "## Notes", "", NOTES]
     return "\n".join(parts) + "\n"
 
@@ -356,12 +503,14 @@ NOTES = """\
 
 # --------------------------------------------------------------------------- kept sections
 
-KEPT = (("<!-- main-job:start -->", "<!-- main-job:end -->"),   # benchmarks/main_job.py
-        ("<!-- compare:start -->", "<!-- compare:end -->"),     # benchmarks/compare.py
-        ("<!-- grading:start -->", "<!-- grading:end -->"),     # benchmarks/grading.py
-        ("<!-- serve-load:start -->", "<!-- serve-load:end -->"),  # benchmarks/serve_load.py
-        ("<!-- linear-ce:start -->", "<!-- linear-ce:end -->"),  # benchmarks/linear_cross_entropy.py
-        ("<!-- registry-bench:start -->", "<!-- registry-bench:end -->"))  # benchmarks/losses.py
+KEPT = (
+    ("<!-- main-job:start -->", "<!-- main-job:end -->"),  # benchmarks/main_job.py
+    ("<!-- compare:start -->", "<!-- compare:end -->"),  # benchmarks/compare.py
+    ("<!-- grading:start -->", "<!-- grading:end -->"),  # benchmarks/grading.py
+    ("<!-- serve-load:start -->", "<!-- serve-load:end -->"),  # benchmarks/serve_load.py
+    ("<!-- linear-ce:start -->", "<!-- linear-ce:end -->"),  # benchmarks/linear_cross_entropy.py
+    ("<!-- registry-bench:start -->", "<!-- registry-bench:end -->"),
+)  # benchmarks/losses.py
 
 
 def write_markdown(path, text: str) -> None:
@@ -374,7 +523,7 @@ def write_markdown(path, text: str) -> None:
     text = text.rstrip("\n") + "\n"
     for start, end in KEPT:
         if start in old and end in old:
-            text += "\n" + old[old.index(start):old.index(end) + len(end)] + "\n"
+            text += "\n" + old[old.index(start) : old.index(end) + len(end)] + "\n"
     path.write_text(text)
 
 
@@ -386,7 +535,7 @@ def replace_section(path, start: str, end: str, section: str) -> None:
     path = Path(path)
     old = path.read_text() if path.exists() else ""
     if start in old and end in old:
-        new = old[:old.index(start)] + section + old[old.index(end) + len(end):]
+        new = old[: old.index(start)] + section + old[old.index(end) + len(end) :]
     else:
         new = old.rstrip("\n") + "\n\n" + section + "\n"
     path.write_text(new)

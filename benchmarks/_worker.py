@@ -35,6 +35,7 @@ SEED = 0
 
 # --------------------------------------------------------------------------- threads
 
+
 def _split(fn, n: int) -> None:
     """``fn(lo, hi)`` over ``0:n`` on THREADS threads (NumPy releases the GIL in its loops)."""
     if THREADS == 1:
@@ -56,6 +57,7 @@ _pool = None
 
 
 # --------------------------------------------------------------------------- inputs
+
 
 def _inputs(case):
     rng = np.random.default_rng(SEED)
@@ -109,12 +111,19 @@ def _initial_weights(dtype):
 
 # --------------------------------------------------------------------------- losslab
 
+
 def _losslab_loss(case):
     from losslab import nn
 
     kind = case["kind"]
-    loss = {"ce": nn.CrossEntropyLoss, "mse": nn.MSELoss, "l1": nn.L1Loss, "smooth_l1": nn.SmoothL1Loss,
-            "huber": nn.HuberLoss, "bce_logits": nn.BCEWithLogitsLoss}[kind]()
+    loss = {
+        "ce": nn.CrossEntropyLoss,
+        "mse": nn.MSELoss,
+        "l1": nn.L1Loss,
+        "smooth_l1": nn.SmoothL1Loss,
+        "huber": nn.HuberLoss,
+        "bce_logits": nn.BCEWithLogitsLoss,
+    }[kind]()
     x, t = _inputs(case)
 
     def call():
@@ -138,7 +147,7 @@ class _LosslabMLP:
         from losslab.train.trainer import fit
 
         history = fit(self.net, self.opt, (self.x, self.t), epochs=1, batch_size=100, rng=self.rng)
-        return history.epoch_seconds[0]   # the training loop only, not fit's accuracy pass after it
+        return history.epoch_seconds[0]  # the training loop only, not fit's accuracy pass after it
 
     def accuracy(self) -> float:
         return self.net.accuracy(self.x_test, self.t_test)
@@ -146,13 +155,20 @@ class _LosslabMLP:
 
 # --------------------------------------------------------------------------- torch
 
+
 def _torch_loss(case):
     import torch
     import torch.nn.functional as F
 
     kind = case["kind"]
-    fn = {"ce": F.cross_entropy, "mse": F.mse_loss, "l1": F.l1_loss, "smooth_l1": F.smooth_l1_loss,
-          "huber": F.huber_loss, "bce_logits": F.binary_cross_entropy_with_logits}[kind]
+    fn = {
+        "ce": F.cross_entropy,
+        "mse": F.mse_loss,
+        "l1": F.l1_loss,
+        "smooth_l1": F.smooth_l1_loss,
+        "huber": F.huber_loss,
+        "bce_logits": F.binary_cross_entropy_with_logits,
+    }[kind]
     x, t = _inputs(case)
     xt = torch.from_numpy(x).requires_grad_(True)
     tt = torch.from_numpy(t)
@@ -189,7 +205,7 @@ class _TorchMLP:
         order = torch.from_numpy(self.rng.permutation(len(self.x)))
         start = time.perf_counter()
         for i in range(0, len(order), 100):
-            idx = order[i:i + 100]
+            idx = order[i : i + 100]
             loss = F.cross_entropy(self.model(self.x[idx]), self.t[idx])
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -205,10 +221,15 @@ class _TorchMLP:
 
 # --------------------------------------------------------------------------- requests
 
+
 def _info() -> dict:
-    info = {"lib": LIB, "threads": THREADS, "numpy": np.__version__,
-            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
-            "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE")}
+    info = {
+        "lib": LIB,
+        "threads": THREADS,
+        "numpy": np.__version__,
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
+    }
     if LIB == "torch":
         import torch
 
@@ -234,9 +255,21 @@ def _info() -> dict:
     try:
         from threadpoolctl import threadpool_info
 
-        info["threadpools"] = [{k: p.get(k) for k in ("user_api", "internal_api", "prefix", "version",
-                                                      "architecture", "num_threads", "threading_layer")}
-                               for p in threadpool_info()]
+        info["threadpools"] = [
+            {
+                k: p.get(k)
+                for k in (
+                    "user_api",
+                    "internal_api",
+                    "prefix",
+                    "version",
+                    "architecture",
+                    "num_threads",
+                    "threading_layer",
+                )
+            }
+            for p in threadpool_info()
+        ]
     except ImportError:
         info["threadpools"] = None
     return info
@@ -251,7 +284,7 @@ def _build(case):
         if LIB in ("torch", "jax"):
             try:
                 return make(case)
-            except Exception as error:   # an oracle that lacks the option: a '-' cell, said on stderr
+            except Exception as error:  # an oracle that lacks the option: a '-' cell, said on stderr
                 print(f"{LIB}: no call for {case}: {error!r}", file=sys.stderr, flush=True)
                 return None
         return make(case)
@@ -272,9 +305,9 @@ def main() -> None:
         from losslab import _fast
 
         _fast.set_num_threads(THREADS)
-    elif LIB == "jax" and hasattr(os, "sched_setaffinity"):   # XLA's CPU pool: as many cores as threads
+    elif LIB == "jax" and hasattr(os, "sched_setaffinity"):  # XLA's CPU pool: as many cores as threads
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:THREADS])
-    slots = {}   # slot name -> (call, calls per sample, the call times itself)
+    slots = {}  # slot name -> (call, calls per sample, the call times itself)
     for line in sys.stdin:
         req = json.loads(line)
         op = req["op"]
@@ -287,11 +320,11 @@ def main() -> None:
                 slots.clear()
             gc.collect()
             call = _build(req["case"])
-            if call is None:   # this library has no such path
+            if call is None:  # this library has no such path
                 slots[req.get("slot", "main")] = None
                 print(json.dumps({"missing": True}), flush=True)
                 continue
-            timed = req["case"]["kind"] == "mlp_epoch"   # the call returns its own seconds
+            timed = req["case"]["kind"] == "mlp_epoch"  # the call returns its own seconds
             start = time.perf_counter()
             first = call()
             once = first if timed else time.perf_counter() - start

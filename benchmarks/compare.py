@@ -55,8 +55,9 @@ class TreeWorker(Worker):
 
 def export(rev: str, into: Path) -> Path:
     """``src/`` of ``rev``, extracted under ``into``."""
-    archive = subprocess.run(["git", "archive", "--format=tar", rev, "src"], cwd=ROOT, check=True,
-                             capture_output=True).stdout
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", rev, "src"], cwd=ROOT, check=True, capture_output=True
+    ).stdout
     tar = into / "src.tar"
     tar.write_bytes(archive)
     with tarfile.open(tar) as t:
@@ -96,8 +97,9 @@ def main(argv=None) -> int:
                 workers = {side: TreeWorker(lib, n, src) for side, src in trees.items()}
                 try:
                     for case in loss_list:
-                        stats = measure({side: (w, case) for side, w in workers.items()}, args.repeats,
-                                        args.target, log)
+                        stats = measure(
+                            {side: (w, case) for side, w in workers.items()}, args.repeats, args.target, log
+                        )
                         rows.append((lib, n, case, stats["before"], stats["after"]))
                 finally:
                     for w in workers.values():
@@ -127,11 +129,13 @@ def main(argv=None) -> int:
         "|---|---|---|---|---|---|---|",
     ]
     for lib, n, case, before, after in rows:
-        lines.append(f"| {'numba' if lib == 'losslab' else 'NumPy'} | {n} | {cases.label(case)} | {case['dtype']} | "
-                     f"{report.fmt_time(before['median'])} [{report.fmt_time(before['min'])}, "
-                     f"{report.fmt_time(before['max'])}] | {report.fmt_time(after['median'])} "
-                     f"[{report.fmt_time(after['min'])}, {report.fmt_time(after['max'])}] | "
-                     f"{after['median'] / before['median']:.3f} |")
+        lines.append(
+            f"| {'numba' if lib == 'losslab' else 'NumPy'} | {n} | {cases.label(case)} | {case['dtype']} | "
+            f"{report.fmt_time(before['median'])} [{report.fmt_time(before['min'])}, "
+            f"{report.fmt_time(before['max'])}] | {report.fmt_time(after['median'])} "
+            f"[{report.fmt_time(after['min'])}, {report.fmt_time(after['max'])}] | "
+            f"{after['median'] / before['median']:.3f} |"
+        )
     lines.append(MARKERS[1])
     text = "\n".join(lines)
     print(text)

@@ -68,25 +68,27 @@ def main(argv=None) -> int:
     iso, plain = statistics.median(times["required"]), statistics.median(times["none"])
     passed = sum(p for _, p in verdicts["none"])
     load = os.getloadavg()[0]
-    section = "\n".join([
-        START,
-        "## Grading a class: isolation's cost",
-        "",
-        f"`grade_dir` on {args.size} submissions ({passed} pass, the others fail with named mistakes or crash), "
-        f"{args.jobs} at a time, with bubblewrap isolation (`--isolation required`) and without "
-        "(`--isolation none`); each mode graded the class "
-        f"{args.repeat} times, the modes taking turns. The same verdicts in both modes.",
-        "",
-        f"- Command: `.venv/bin/python benchmarks/grading.py --repeat {args.repeat} --markdown BENCHMARKS.md`",
-        f"- Date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}; machine: {os.cpu_count()} "
-        f"cores, {platform.platform()}, Python {platform.python_version()}; load average (1 min) {load:.2f}",
-        f"- Isolation: {found.describe()}",
-        f"- With isolation: median {iso:.1f} s [{min(times['required']):.1f}, {max(times['required']):.1f}] "
-        f"({iso / args.size * 1000:.0f} ms a submission)",
-        f"- Without: median {plain:.1f} s [{min(times['none']):.1f}, {max(times['none']):.1f}]",
-        f"- Ratio: **{iso / plain:.2f}** (the goal: at most 1.5)",
-        END,
-    ])
+    section = "\n".join(
+        [
+            START,
+            "## Grading a class: isolation's cost",
+            "",
+            f"`grade_dir` on {args.size} submissions ({passed} pass, the others fail with named mistakes or crash), "
+            f"{args.jobs} at a time, with bubblewrap isolation (`--isolation required`) and without "
+            "(`--isolation none`); each mode graded the class "
+            f"{args.repeat} times, the modes taking turns. The same verdicts in both modes.",
+            "",
+            f"- Command: `.venv/bin/python benchmarks/grading.py --repeat {args.repeat} --markdown BENCHMARKS.md`",
+            f"- Date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}; machine: {os.cpu_count()} "
+            f"cores, {platform.platform()}, Python {platform.python_version()}; load average (1 min) {load:.2f}",
+            f"- Isolation: {found.describe()}",
+            f"- With isolation: median {iso:.1f} s [{min(times['required']):.1f}, {max(times['required']):.1f}] "
+            f"({iso / args.size * 1000:.0f} ms a submission)",
+            f"- Without: median {plain:.1f} s [{min(times['none']):.1f}, {max(times['none']):.1f}]",
+            f"- Ratio: **{iso / plain:.2f}** (the goal: at most 1.5)",
+            END,
+        ]
+    )
     print(section)
     if args.markdown:
         replace_section(args.markdown, START, END, section)

@@ -34,7 +34,7 @@ from run import Worker, foreign_load, machine_info, _cpu_seconds
 
 HERE = Path(__file__).resolve().parent
 LIBS = ("losslab", "losslab-numpy", "torch", "jax")
-SIZES = (1, 256, 16384, 131072)      # 131072 x 100 float32 (52 MB) is past the 32 MiB last-level cache
+SIZES = (1, 256, 16384, 131072)  # 131072 x 100 float32 (52 MB) is past the 32 MiB last-level cache
 QUICK_SIZES = (1, 16384)
 MEMORY_SIZE = 16384
 START, END = "<!-- registry-bench:start -->", "<!-- registry-bench:end -->"
@@ -73,7 +73,7 @@ def measure(workers: dict[str, Worker], case: dict, repeats: int, target: float)
     names = [lib for lib, ok in present.items() if ok]
     samples: dict[str, list] = {lib: [] for lib in names}
     for rep in range(repeats):
-        for lib in names[rep % len(names):] + names[:rep % len(names)] if names else []:
+        for lib in names[rep % len(names) :] + names[: rep % len(names)] if names else []:
             samples[lib].append(workers[lib].ask(op="sample", slot="main")["seconds"])
     return {lib: _stats(samples[lib]) if present[lib] else None for lib in workers}
 
@@ -84,6 +84,7 @@ def ratio(stats: dict, lib: str, other: str) -> float | None:
 
 
 # --------------------------------------------------------------------------- report
+
 
 def _fmt(r: float | None) -> str:
     if r is None:
@@ -112,60 +113,92 @@ def summary(result: dict) -> dict:
             rs = [(r, c) for r, c in rs if r is not None]
             limit = 1.0 if lib == "losslab" else 2.0
             worst = sorted(rs, key=lambda rc: -rc[0])
-            out[f"{lib}/{other}"] = {"cells": len(rs), "limit": limit, "over": sum(r > limit for r, _ in rs),
-                                     "worst": [(r, _where(c["case"]), c["threads"]) for r, c in worst[:12]]}
+            out[f"{lib}/{other}"] = {
+                "cells": len(rs),
+                "limit": limit,
+                "over": sum(r > limit for r, _ in rs),
+                "worst": [(r, _where(c["case"]), c["threads"]) for r, c in worst[:12]],
+            }
     return out
 
 
 def markdown(result: dict) -> str:
     m = result["machine"]
     threads = sorted({c["threads"] for c in result["cells"]})
-    lines = [START, "## Every loss, every option path (from the registry)", "",
-             f"Command: `{result['command']}`  ", f"Date: {result['date']}; {result['seconds']:.0f} s.  ",
-             f"Machine: {m['cpu']}, {m['affinity']} cores, L3 {m['caches'].get('L3 cache', '?')}; "
-             f"{m['platform']}; Python {m['python']}.  ",
-             f"Load average (1 min) before / after: {m['loadavg_start'][0]:.2f} / {m['loadavg_end'][0]:.2f}; "
-             + (f"other processes used {m['foreign_load']['cores']:.2f} cores on average during the run.  "
-                if m.get("foreign_load") else "")]
+    lines = [
+        START,
+        "## Every loss, every option path (from the registry)",
+        "",
+        f"Command: `{result['command']}`  ",
+        f"Date: {result['date']}; {result['seconds']:.0f} s.  ",
+        f"Machine: {m['cpu']}, {m['affinity']} cores, L3 {m['caches'].get('L3 cache', '?')}; "
+        f"{m['platform']}; Python {m['python']}.  ",
+        f"Load average (1 min) before / after: {m['loadavg_start'][0]:.2f} / {m['loadavg_end'][0]:.2f}; "
+        + (
+            f"other processes used {m['foreign_load']['cores']:.2f} cores on average during the run.  "
+            if m.get("foreign_load")
+            else ""
+        ),
+    ]
     if result.get("interrupted"):
         lines.append(f"**Interrupted: {len(result['cells'])} cells of the grid were measured.**  ")
     foreign = (m.get("foreign_load") or {}).get("cores", 0)
     if m["loadavg_start"][0] > report.QUIET_LOAD or foreign > report.QUIET_FOREIGN:
-        lines.append("**Taken on a loaded machine: the ratios are noisy "
-                     "(each library saw the same load, in turns).**  ")
-    versions = {k: v for w in reversed(list(result["workers"].values())) for k, v in w.items()
-                if k in ("numpy", "torch", "jax", "optax", "numba", "losslab")}
-    lines += [f"Versions: {', '.join(f'{k} {v}' for k, v in sorted(versions.items()))}.", "",
-              "Forward + backward, `reduction='mean'` (or the path's own). A cell is losslab's median time over "
-              "the other library's, in the same run, the same thread count (workers take turns): below 1.0 "
-              "losslab is faster; **bold** is slower. `numba`: losslab with its fast extra; `numpy`: "
-              "`LOSSLAB_NUMBA=0`. `-`: the other library has no such loss or path. Sizes: B rows of C = 100 "
-              "classes or D = 64 features (CTC: T = 50, C = 20, S <= 10, B / 64 sequences; segmentation: "
-              "B images of 8 x 8; NT-Xent: at most 2048 pairs).", ""]
+        lines.append(
+            "**Taken on a loaded machine: the ratios are noisy (each library saw the same load, in turns).**  "
+        )
+    versions = {
+        k: v
+        for w in reversed(list(result["workers"].values()))
+        for k, v in w.items()
+        if k in ("numpy", "torch", "jax", "optax", "numba", "losslab")
+    }
+    lines += [
+        f"Versions: {', '.join(f'{k} {v}' for k, v in sorted(versions.items()))}.",
+        "",
+        "Forward + backward, `reduction='mean'` (or the path's own). A cell is losslab's median time over "
+        "the other library's, in the same run, the same thread count (workers take turns): below 1.0 "
+        "losslab is faster; **bold** is slower. `numba`: losslab with its fast extra; `numpy`: "
+        "`LOSSLAB_NUMBA=0`. `-`: the other library has no such loss or path. Sizes: B rows of C = 100 "
+        "classes or D = 64 features (CTC: T = 50, C = 20, S <= 10, B / 64 sequences; segmentation: "
+        "B images of 8 x 8; NT-Xent: at most 2048 pairs).",
+        "",
+    ]
     s = summary(result)
-    lines += ["| column | cells | limit | over the limit | worst (ratio, loss [path] B dtype, threads) |",
-              "|---|---|---|---|---|"]
+    lines += [
+        "| column | cells | limit | over the limit | worst (ratio, loss [path] B dtype, threads) |",
+        "|---|---|---|---|---|",
+    ]
     for name, row in s.items():
         worst = "; ".join(f"{r:.2f} {k} ({n}t)" for r, k, n in row["worst"][:5] if r > row["limit"])
         lines.append(f"| {name} | {row['cells']} | {row['limit']:.1f} | {row['over']} | {worst or '-'} |")
     mem = result.get("memory") or {}
     if mem:
-        lines += ["", f"Peak extra memory of one losslab call (forward + backward, float32, B = {MEMORY_SIZE}; "
-                  "tracemalloc's peak of NumPy's buffers, the returned gradients included), per loss its "
-                  "largest path, and that peak over the bytes of the inputs:", "",
-                  "| loss | path | peak | inputs | peak / inputs |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"Peak extra memory of one losslab call (forward + backward, float32, B = {MEMORY_SIZE}; "
+            "tracemalloc's peak of NumPy's buffers, the returned gradients included), per loss its "
+            "largest path, and that peak over the bytes of the inputs:",
+            "",
+            "| loss | path | peak | inputs | peak / inputs |",
+            "|---|---|---|---|---|",
+        ]
         per_loss: dict[str, tuple] = {}
         for k, v in mem.items():
             loss, path = k.split("|")[:2]
             if loss not in per_loss or v["peak"] > per_loss[loss][1]["peak"]:
                 per_loss[loss] = (path, v)
         for loss, (path, v) in per_loss.items():
-            lines.append(f"| {loss} | {path} | {_bytes(v['peak'])} | {_bytes(v['inputs'])} | "
-                         f"{v['peak'] / max(v['inputs'], 1):.1f} |")
-    head = "| loss | path | B | dtype | " + " | ".join(
-        f"numba/torch {n}t | numba/jax {n}t | numpy/torch {n}t | numpy/jax {n}t" for n in threads) + " |"
-    lines += ["", "<details><summary>Every cell</summary>", "", head,
-              "|" + "---|" * (4 + 4 * len(threads))]
+            lines.append(
+                f"| {loss} | {path} | {_bytes(v['peak'])} | {_bytes(v['inputs'])} | "
+                f"{v['peak'] / max(v['inputs'], 1):.1f} |"
+            )
+    head = (
+        "| loss | path | B | dtype | "
+        + " | ".join(f"numba/torch {n}t | numba/jax {n}t | numpy/torch {n}t | numpy/jax {n}t" for n in threads)
+        + " |"
+    )
+    lines += ["", "<details><summary>Every cell</summary>", "", head, "|" + "---|" * (4 + 4 * len(threads))]
     by_case: dict[str, dict] = {}
     for c in result["cells"]:
         by_case.setdefault(key(c["case"]), {})[c["threads"]] = c
@@ -174,14 +207,19 @@ def markdown(result: dict) -> str:
         cells = []
         for n in threads:
             st = per[n]["stats"] if n in per else {}
-            cells += [_fmt(ratio(st, "losslab", "torch")), _fmt(ratio(st, "losslab", "jax")),
-                      _fmt(ratio(st, "losslab-numpy", "torch")), _fmt(ratio(st, "losslab-numpy", "jax"))]
+            cells += [
+                _fmt(ratio(st, "losslab", "torch")),
+                _fmt(ratio(st, "losslab", "jax")),
+                _fmt(ratio(st, "losslab-numpy", "torch")),
+                _fmt(ratio(st, "losslab-numpy", "jax")),
+            ]
         lines.append(f"| {case['loss']} | {case['path']} | {case['b']} | {case['dtype']} | " + " | ".join(cells) + " |")
     lines += ["", "</details>", END]
     return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------- main
+
 
 def _run_grid(args, libs, names, cases, result, log) -> None:
     """Measure every case on every thread count into ``result`` (cells, workers, memory)."""
@@ -241,14 +279,20 @@ def main(argv=None) -> int:
         log(f"not installed, left out: {', '.join(sorted(set(wanted) - set(libs)))} (pip install -e '.[bench,torch]')")
     cases = grid(names, sizes, dtypes)
     log(f"{len(cases)} cases x {len(args.threads.split(','))} thread counts, libraries {', '.join(libs)}")
-    result = {"command": " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
-              "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-              "machine": machine_info(), "settings": vars(args), "libs": libs, "workers": {}, "cells": [],
-              "memory": {}}
+    result = {
+        "command": " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "settings": vars(args),
+        "libs": libs,
+        "workers": {},
+        "cells": [],
+        "memory": {},
+    }
     started, cpu_start = time.perf_counter(), _cpu_seconds()
     try:
         _run_grid(args, libs, names, cases, result, log)
-    except KeyboardInterrupt:   # Ctrl-C: keep and report the cells measured so far
+    except KeyboardInterrupt:  # Ctrl-C: keep and report the cells measured so far
         log(f"interrupted: the report holds the {len(result['cells'])} cells measured")
         result["interrupted"] = True
     result["machine"]["loadavg_end"] = os.getloadavg()

@@ -41,13 +41,23 @@ class Worker:
 
     def __init__(self, lib: str, threads: int) -> None:
         env = dict(os.environ)
-        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
-                    "LOSSLAB_NUM_THREADS"):
+        for var in (
+            "OMP_NUM_THREADS",
+            "OPENBLAS_NUM_THREADS",
+            "MKL_NUM_THREADS",
+            "NUMBA_NUM_THREADS",
+            "LOSSLAB_NUM_THREADS",
+        ):
             env[var] = str(threads)
         env["LOSSLAB_NUMBA"] = "0" if lib == "losslab-numpy" else "1"
         self.lib, self.threads = lib, threads
-        self.proc = subprocess.Popen([sys.executable, str(HERE / "_worker.py"), lib, str(threads)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "_worker.py"), lib, str(threads)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
 
     def ask(self, **request) -> dict:
         self.proc.stdin.write(json.dumps(request) + "\n")
@@ -82,13 +92,15 @@ def measure(tasks: dict[str, tuple[Worker, dict]], repeats: int, target: float, 
     samples = {name: [] for name in tasks}
     order = list(tasks)
     for rep in range(repeats):
-        turn = order[rep % len(order):] + order[:rep % len(order)]   # rotate who goes first
+        turn = order[rep % len(order) :] + order[: rep % len(order)]  # rotate who goes first
         for name in turn:
             samples[name].append(tasks[name][0].ask(op="sample", slot=name)["seconds"])
     out = {name: _stats(s) for name, s in samples.items()}
     case = next(iter(tasks.values()))[1]
-    log(f"  {cases.label(case):28s} {case['dtype']:8s} "
-        + "  ".join(f"{name} {report.fmt_time(st['median'])}" for name, st in out.items()))
+    log(
+        f"  {cases.label(case):28s} {case['dtype']:8s} "
+        + "  ".join(f"{name} {report.fmt_time(st['median'])}" for name, st in out.items())
+    )
     return out
 
 
@@ -133,10 +145,18 @@ def _first_use(cls: str, target: str, env, runs: int = 7) -> dict:
 
 def measure_imports(have_torch: bool, log) -> dict:
     log("imports and first use (fresh processes)")
-    res = {"python": _wall("pass"), "numpy": _wall("import numpy"), "losslab": _wall("import losslab"),
-           "losslab_imports_numba": subprocess.run(
-               [sys.executable, "-c", "import sys, losslab; print('numba' in sys.modules)"],
-               capture_output=True, text=True, check=True).stdout.strip() == "True"}
+    res = {
+        "python": _wall("pass"),
+        "numpy": _wall("import numpy"),
+        "losslab": _wall("import losslab"),
+        "losslab_imports_numba": subprocess.run(
+            [sys.executable, "-c", "import sys, losslab; print('numba' in sys.modules)"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        == "True",
+    }
     if have_torch:
         res["torch"] = _wall("import torch")
     if importlib.util.find_spec("numba") is not None:
@@ -145,9 +165,14 @@ def measure_imports(have_torch: bool, log) -> dict:
     res["first_use_ce"] = _first_use("CrossEntropyLoss", "t", env)
     res["first_use_mse"] = _first_use("MSELoss", "x", env)
     res["first_use_ce_numpy"] = _first_use("CrossEntropyLoss", "t", dict(os.environ, LOSSLAB_NUMBA="0"))
-    with tempfile.TemporaryDirectory() as cold:   # an empty numba cache: the one-off compile
-        out = subprocess.run([sys.executable, "-c", _FIRST_USE.format(cls="CrossEntropyLoss", target="t")],
-                             check=True, capture_output=True, text=True, env=dict(env, NUMBA_CACHE_DIR=cold))
+    with tempfile.TemporaryDirectory() as cold:  # an empty numba cache: the one-off compile
+        out = subprocess.run(
+            [sys.executable, "-c", _FIRST_USE.format(cls="CrossEntropyLoss", target="t")],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=dict(env, NUMBA_CACHE_DIR=cold),
+        )
         res["compile_ce_cold_cache"] = float(out.stdout.split()[0])
     for k, v in res.items():
         if isinstance(v, dict):
@@ -156,6 +181,7 @@ def measure_imports(have_torch: bool, log) -> dict:
 
 
 # --------------------------------------------------------------------------- machine
+
 
 def _cpu_seconds() -> dict | None:
     """Busy and steal CPU seconds of the whole machine, and this process tree's own CPU seconds."""
@@ -168,10 +194,17 @@ def _cpu_seconds() -> dict | None:
         return None
     tick = os.sysconf("SC_CLK_TCK")
     user, nice, system, _idle, _iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
-    own = sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-              for f in ("ru_utime", "ru_stime"))
-    return {"busy": (user + nice + system + irq + softirq) / tick, "steal": steal / tick, "own": own,
-            "wall": time.perf_counter()}
+    own = sum(
+        getattr(resource.getrusage(who), f)
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+        for f in ("ru_utime", "ru_stime")
+    )
+    return {
+        "busy": (user + nice + system + irq + softirq) / tick,
+        "steal": steal / tick,
+        "own": own,
+        "wall": time.perf_counter(),
+    }
 
 
 def foreign_load(start: dict | None, end: dict | None) -> dict | None:
@@ -197,19 +230,29 @@ def machine_info() -> dict:
     caches = {}
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        caches = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in out.splitlines() if ":" in line)
-                  if k.strip() in ("L1d cache", "L2 cache", "L3 cache")}
+        caches = {
+            k.strip(): v.strip()
+            for k, v in (line.split(":", 1) for line in out.splitlines() if ":" in line)
+            if k.strip() in ("L1d cache", "L2 cache", "L3 cache")
+        }
     except (OSError, subprocess.CalledProcessError):
         pass
-    return {"cpu": cpu, "cpu_count": os.cpu_count(), "affinity": affinity, "caches": caches,
-            "platform": platform.platform(), "python": platform.python_version(),
-            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
-            "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
-            "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE"),
-            "loadavg_start": os.getloadavg()}
+    return {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "affinity": affinity,
+        "caches": caches,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
+        "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE"),
+        "loadavg_start": os.getloadavg(),
+    }
 
 
 # --------------------------------------------------------------------------- main
+
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -244,10 +287,16 @@ def main(argv=None) -> int:
     threads = [int(n) for n in args.threads.split(",")]
     dtypes = tuple(d for d in args.dtypes.split(",") if d)
     loss_list = cases.loss_cases(tuple(args.only.split(",")), dtypes, args.quick)
-    result = {"command": " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
-              "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-              "machine": machine_info(), "settings": vars(args), "libs": libs, "workers": {},
-              "cells": [], "accuracy": {}}
+    result = {
+        "command": " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "settings": vars(args),
+        "libs": libs,
+        "workers": {},
+        "cells": [],
+        "accuracy": {},
+    }
     started = time.perf_counter()
     cpu_start = _cpu_seconds()
     for n in threads:
@@ -259,22 +308,29 @@ def main(argv=None) -> int:
             floor_worker = workers.get("losslab") or workers[libs[0]]
             for case in loss_list:
                 tasks = {lib: (w, case) for lib, w in workers.items()}
-                if cases.is_large(case):     # the floor, interleaved with the losses it bounds
+                if cases.is_large(case):  # the floor, interleaved with the losses it bounds
                     for name, stream in cases.floor_cases(case):
                         tasks[name] = (floor_worker, stream)
-                result["cells"].append({"case": case, "threads": n,
-                                        "stats": measure(tasks, args.repeats, args.target, log)})
+                result["cells"].append(
+                    {"case": case, "threads": n, "stats": measure(tasks, args.repeats, args.target, log)}
+                )
             if not args.no_mlp:
                 for dtype in dtypes:
                     case = {"kind": "mlp_epoch", "shape": [cases.MLP_SAMPLES, 784], "dtype": dtype, "repeat": 15}
                     tasks = {lib: (w, case) for lib, w in workers.items()}
-                    result["cells"].append({"case": case, "threads": n, "stats": measure(
-                        tasks, max(3, args.repeats // 2), args.target, log)})
+                    result["cells"].append(
+                        {
+                            "case": case,
+                            "threads": n,
+                            "stats": measure(tasks, max(3, args.repeats // 2), args.target, log),
+                        }
+                    )
                 if n == threads[0]:
                     for dtype in dtypes:
                         result["accuracy"][dtype] = {
                             lib: w.ask(op="accuracy", dtype=dtype, epochs=cases.MLP_EPOCHS_FOR_ACCURACY)["accuracy"]
-                            for lib, w in workers.items()}
+                            for lib, w in workers.items()
+                        }
                         log(f"  accuracy {dtype}: {result['accuracy'][dtype]}")
         finally:
             for w in workers.values():

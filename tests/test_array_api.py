@@ -600,3 +600,21 @@ def test_ctc_on_dask_maps_over_batch_chunks():
     g = ctc_loss_backward(1.0, dlp, dt, da.from_array(short, chunks=3), dtl)
     with pytest.raises(ValueError, match=r"the CTC loss is infinite for sequence\(s\) \[4\]"):
         g.compute()
+
+
+def test_the_quiet_dask_wrappers_keep_classes_and_kernels():
+    """losslab.functional wraps its functions for Dask's quiet compute: classes stay classes (isinstance works),
+    and a fused function keeps its reference and kernel."""
+    import inspect
+
+    import losslab.functional as F
+
+    for name in F.__all__:
+        obj = getattr(F, name)
+        source = inspect.getmodule(inspect.unwrap(obj)) if not isinstance(obj, type) else None
+        if isinstance(obj, type):
+            assert isinstance(obj(), obj) if name.endswith("Options") else True
+        else:
+            assert getattr(source, name) is obj, name  # the family module binds the same object
+    assert isinstance(F.LinearCrossEntropyOptions(), F.LinearCrossEntropyOptions)
+    assert F.cross_entropy.reference is not None and F.cross_entropy.kernel is not None

@@ -36,6 +36,7 @@ def log1pexp(z: float) -> float:
 # Each one is written from its function's docstring formula, one position at a time. They return
 # the unreduced loss, the local derivative d loss_n / d x (per position) and the 'mean' denominator.
 
+
 def ref_cross_entropy(x, t, weight=None, ignore_index=-100, label_smoothing=0.0):
     x = np.asarray(x, dtype=float)
     t = np.asarray(t)
@@ -125,6 +126,7 @@ def _dout(out_shape, reduction, rng):
 
 # ============================================================================ hand-computed cases
 
+
 def test_cross_entropy_tutorial_values():
     # log_softmax([1, 2])[0] = 1 - log(e + e^2) = -log(1 + e); for [1, 3] at class 1: -log(1 + e^-2)
     none = np.array([log1pexp(1), log1pexp(-2), log1pexp(-2)])
@@ -148,15 +150,17 @@ def test_cross_entropy_tutorial_weighted_mean_divides_by_target_weights():
 def test_cross_entropy_tutorial_ignore_index():
     # the middle row is ignored: mean over the 2 others
     t = np.array([0, -100, 1])
-    np.testing.assert_allclose(cross_entropy(TUTORIAL_X, t, reduction="none"), [log1pexp(1), 0.0, log1pexp(-2)],
-                               rtol=1e-15)
+    np.testing.assert_allclose(
+        cross_entropy(TUTORIAL_X, t, reduction="none"), [log1pexp(1), 0.0, log1pexp(-2)], rtol=1e-15
+    )
     assert cross_entropy(TUTORIAL_X, t) == pytest.approx((log1pexp(1) + log1pexp(-2)) / 2, rel=1e-15)
 
 
 def test_cross_entropy_gradient_by_hand():
     # softmax([0, 0]) = [1/2, 1/2]; minus one-hot(0) = [-1/2, 1/2]
-    np.testing.assert_array_equal(cross_entropy_backward(1.0, np.array([[0.0, 0.0]]), np.array([0]), reduction="sum"),
-                                  [[-0.5, 0.5]])
+    np.testing.assert_array_equal(
+        cross_entropy_backward(1.0, np.array([[0.0, 0.0]]), np.array([0]), reduction="sum"), [[-0.5, 0.5]]
+    )
 
 
 def test_cross_entropy_label_smoothing_by_hand():
@@ -191,10 +195,17 @@ def test_bce_tutorial_values():
     logits = np.array([[1.0, 2.0], [2.0, 2.0], [3.0, 4.0], [4.0, 5.0]])
     t = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
     # t = 1: -log sigmoid(z) = log(1 + e^-z); t = 0: -log(1 - sigmoid(z)) = log(1 + e^z)
-    expected = np.array([[log1pexp(-1), log1pexp(2)], [log1pexp(-2), log1pexp(2)],
-                         [log1pexp(3), log1pexp(-4)], [log1pexp(4), log1pexp(-5)]])
-    np.testing.assert_allclose(expected, [[0.3133, 2.1269], [0.1269, 2.1269], [3.0486, 0.0181], [4.0181, 0.0067]],
-                               atol=5e-5)
+    expected = np.array(
+        [
+            [log1pexp(-1), log1pexp(2)],
+            [log1pexp(-2), log1pexp(2)],
+            [log1pexp(3), log1pexp(-4)],
+            [log1pexp(4), log1pexp(-5)],
+        ]
+    )
+    np.testing.assert_allclose(
+        expected, [[0.3133, 2.1269], [0.1269, 2.1269], [3.0486, 0.0181], [4.0181, 0.0067]], atol=5e-5
+    )
     out = binary_cross_entropy(1 / (1 + np.exp(-logits)), t, reduction="none")
     np.testing.assert_allclose(out, expected, rtol=1e-12)
     # the logits form gives the same numbers
@@ -224,16 +235,21 @@ def test_bce_with_logits_pos_weight_by_hand():
     # x = 0: softplus(0) = ln 2, sigmoid(0) = 1/2. t = 1, p = 3: loss = 3 ln 2, grad = 0 - 3/2
     # t = 0: loss = 0 + ln 2, grad = 1 - 1/2
     x, t, pw = np.array([0.0, 0.0]), np.array([1.0, 0.0]), np.array([3.0, 3.0])
-    np.testing.assert_allclose(binary_cross_entropy_with_logits(x, t, pos_weight=pw, reduction="none"),
-                               [3 * math.log(2), math.log(2)], rtol=1e-15)
-    np.testing.assert_array_equal(binary_cross_entropy_with_logits_backward(1.0, x, t, pos_weight=pw, reduction="sum"),
-                                  [-1.5, 0.5])
+    np.testing.assert_allclose(
+        binary_cross_entropy_with_logits(x, t, pos_weight=pw, reduction="none"),
+        [3 * math.log(2), math.log(2)],
+        rtol=1e-15,
+    )
+    np.testing.assert_array_equal(
+        binary_cross_entropy_with_logits_backward(1.0, x, t, pos_weight=pw, reduction="sum"), [-1.5, 0.5]
+    )
 
 
 # ============================================================================ against the loop references
 
-CE_OPTIONS = [dict(weight=w, ignore_index=ii, label_smoothing=ls)
-              for w in (None, "w") for ii in (-100, 1) for ls in (0.0, 0.3)]
+CE_OPTIONS = [
+    dict(weight=w, ignore_index=ii, label_smoothing=ls) for w in (None, "w") for ii in (-100, 1) for ls in (0.0, 0.3)
+]
 
 
 @pytest.mark.parametrize("opts", CE_OPTIONS, ids=str)
@@ -251,8 +267,9 @@ def test_cross_entropy_index_matches_reference(opts, shape, reduction):
     dout = _dout(loss.shape, reduction, rng)
     out_ref, grad_ref = ref_reduce(loss, local, d, reduction, dout, class_axis=1 if x.ndim > 1 else 0)
     np.testing.assert_allclose(cross_entropy(x, t, **opts, reduction=reduction), out_ref, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(cross_entropy_backward(dout, x, t, **opts, reduction=reduction), grad_ref,
-                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        cross_entropy_backward(dout, x, t, **opts, reduction=reduction), grad_ref, rtol=1e-12, atol=1e-14
+    )
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -262,16 +279,22 @@ def test_cross_entropy_index_matches_reference(opts, shape, reduction):
 def test_cross_entropy_probs_matches_reference(weighted, ls, shape, reduction):
     rng = np.random.default_rng(2)
     x = rng.normal(0, 2, shape)
-    q = np.moveaxis(rng.dirichlet(np.ones(4), size=shape[:1] + shape[2:] if len(shape) > 1 else ()), -1,
-                    1 if len(shape) > 1 else 0)
+    q = np.moveaxis(
+        rng.dirichlet(np.ones(4), size=shape[:1] + shape[2:] if len(shape) > 1 else ()), -1, 1 if len(shape) > 1 else 0
+    )
     w = rng.uniform(0.5, 2, 4) if weighted else None
     loss, local, d = ref_cross_entropy(x, q, weight=w, label_smoothing=ls)
     dout = _dout(loss.shape, reduction, rng)
     out_ref, grad_ref = ref_reduce(loss, local, d, reduction, dout, class_axis=1 if x.ndim > 1 else 0)
-    np.testing.assert_allclose(cross_entropy(x, q, weight=w, label_smoothing=ls, reduction=reduction), out_ref,
-                               rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(cross_entropy_backward(dout, x, q, weight=w, label_smoothing=ls, reduction=reduction),
-                               grad_ref, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        cross_entropy(x, q, weight=w, label_smoothing=ls, reduction=reduction), out_ref, rtol=1e-12, atol=1e-14
+    )
+    np.testing.assert_allclose(
+        cross_entropy_backward(dout, x, q, weight=w, label_smoothing=ls, reduction=reduction),
+        grad_ref,
+        rtol=1e-12,
+        atol=1e-14,
+    )
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -302,8 +325,9 @@ def test_bce_matches_reference(weight_shape, reduction):
     dout = _dout(loss.shape, reduction, rng)
     out_ref, grad_ref = ref_reduce(loss, local, d, reduction, dout)
     np.testing.assert_allclose(binary_cross_entropy(x, t, weight=w, reduction=reduction), out_ref, rtol=1e-13)
-    np.testing.assert_allclose(binary_cross_entropy_backward(dout, x, t, weight=w, reduction=reduction), grad_ref,
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        binary_cross_entropy_backward(dout, x, t, weight=w, reduction=reduction), grad_ref, rtol=1e-13
+    )
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -319,18 +343,25 @@ def test_bce_with_logits_matches_reference(weighted, pos_weight_shape, reduction
     out_ref, grad_ref = ref_reduce(loss, local, d, reduction, dout)
     opts = dict(weight=w, pos_weight=pw, reduction=reduction)
     np.testing.assert_allclose(binary_cross_entropy_with_logits(x, t, **opts), out_ref, rtol=1e-12)
-    np.testing.assert_allclose(binary_cross_entropy_with_logits_backward(dout, x, t, **opts), grad_ref,
-                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(
+        binary_cross_entropy_with_logits_backward(dout, x, t, **opts), grad_ref, rtol=1e-12, atol=1e-15
+    )
 
 
 # ============================================================================ properties
 
+
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("reduction", ["sum", "mean"])
-@pytest.mark.parametrize("fn, bw, ls", [(cross_entropy, cross_entropy_backward, 0.0),
-                                        (cross_entropy, cross_entropy_backward, 0.2),
-                                        (nll_loss, nll_loss_backward, 0.0)],
-                         ids=["cross_entropy", "cross_entropy-smoothed", "nll_loss"])
+@pytest.mark.parametrize(
+    "fn, bw, ls",
+    [
+        (cross_entropy, cross_entropy_backward, 0.0),
+        (cross_entropy, cross_entropy_backward, 0.2),
+        (nll_loss, nll_loss_backward, 0.0),
+    ],
+    ids=["cross_entropy", "cross_entropy-smoothed", "nll_loss"],
+)
 def test_ignore_index_equals_dropping_rows(weighted, reduction, fn, bw, ls):
     rng = np.random.default_rng(6)
     x, t = rng.normal(0, 2, (7, 4)), rng.integers(0, 4, 7)
@@ -361,22 +392,30 @@ def _ones_weight_cases():
     ]
 
 
-@pytest.mark.parametrize("name, fn, bw, inputs, opts", _ones_weight_cases(),
-                         ids=lambda c: c if isinstance(c, str) else "")
+@pytest.mark.parametrize(
+    "name, fn, bw, inputs, opts", _ones_weight_cases(), ids=lambda c: c if isinstance(c, str) else ""
+)
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_weight_of_ones_equals_no_weight(name, fn, bw, inputs, opts, reduction):
     ones = np.ones(3)
-    np.testing.assert_allclose(fn(*inputs, weight=ones, reduction=reduction, **opts),
-                               fn(*inputs, reduction=reduction, **opts), rtol=1e-14)
-    np.testing.assert_allclose(bw(1.0, *inputs, weight=ones, reduction=reduction, **opts),
-                               bw(1.0, *inputs, reduction=reduction, **opts), rtol=1e-14)
+    np.testing.assert_allclose(
+        fn(*inputs, weight=ones, reduction=reduction, **opts), fn(*inputs, reduction=reduction, **opts), rtol=1e-14
+    )
+    np.testing.assert_allclose(
+        bw(1.0, *inputs, weight=ones, reduction=reduction, **opts),
+        bw(1.0, *inputs, reduction=reduction, **opts),
+        rtol=1e-14,
+    )
 
 
 def test_bce_with_logits_pos_weight_of_ones_equals_none():
     rng = np.random.default_rng(8)
     x, t = rng.normal(0, 2, (4, 3)), rng.uniform(0, 1, (4, 3))
-    np.testing.assert_allclose(binary_cross_entropy_with_logits(x, t, pos_weight=np.ones(3)),
-                               binary_cross_entropy_with_logits(x, t), rtol=1e-15)
+    np.testing.assert_allclose(
+        binary_cross_entropy_with_logits(x, t, pos_weight=np.ones(3)),
+        binary_cross_entropy_with_logits(x, t),
+        rtol=1e-15,
+    )
 
 
 def test_sum_equals_mean_times_denominator():
@@ -391,18 +430,22 @@ def test_sum_equals_mean_times_denominator():
         # weight: the sum of the non-ignored targets' weights
         assert fn(x, t, weight=w, reduction="sum") == pytest.approx(w[t[valid]].sum() * fn(x, t, weight=w), rel=1e-14)
     assert cross_entropy(x, t, weight=w, label_smoothing=0.3, reduction="sum") == pytest.approx(
-        w[t[valid]].sum() * cross_entropy(x, t, weight=w, label_smoothing=0.3), rel=1e-14)
+        w[t[valid]].sum() * cross_entropy(x, t, weight=w, label_smoothing=0.3), rel=1e-14
+    )
     # probability targets: the number of positions N * d1 (2 * 3), even with a weight
     xk = rng.normal(0, 2, (2, 4, 3))
     q = np.moveaxis(rng.dirichlet(np.ones(4), size=(2, 3)), -1, 1)
     assert cross_entropy(xk, q, weight=w, reduction="sum") == pytest.approx(
-        6 * cross_entropy(xk, q, weight=w), rel=1e-14)
+        6 * cross_entropy(xk, q, weight=w), rel=1e-14
+    )
     # BCE: the number of elements, even with a weight
     p, b = rng.uniform(0.05, 0.95, (4, 3)), rng.uniform(0, 1, (4, 3))
     assert binary_cross_entropy(p, b, weight=w[:3], reduction="sum") == pytest.approx(
-        12 * binary_cross_entropy(p, b, weight=w[:3]), rel=1e-14)
+        12 * binary_cross_entropy(p, b, weight=w[:3]), rel=1e-14
+    )
     assert binary_cross_entropy_with_logits(p, b, weight=w[:3], reduction="sum") == pytest.approx(
-        12 * binary_cross_entropy_with_logits(p, b, weight=w[:3]), rel=1e-14)
+        12 * binary_cross_entropy_with_logits(p, b, weight=w[:3]), rel=1e-14
+    )
 
 
 @pytest.mark.parametrize("ls", [0.0, 0.3])
@@ -412,11 +455,17 @@ def test_index_targets_equal_one_hot_probabilities(ls, reduction):
     x, t = rng.normal(0, 2, (6, 4)), rng.integers(0, 4, 6)
     one_hot = np.eye(4)[t]
     # label smoothing: (1 - ls) onehot + ls / C in both forms, so they agree at every ls
-    np.testing.assert_allclose(cross_entropy(x, t, label_smoothing=ls, reduction=reduction),
-                               cross_entropy(x, one_hot, label_smoothing=ls, reduction=reduction), rtol=1e-14)
-    np.testing.assert_allclose(cross_entropy_backward(1.0, x, t, label_smoothing=ls, reduction=reduction),
-                               cross_entropy_backward(1.0, x, one_hot, label_smoothing=ls, reduction=reduction),
-                               rtol=1e-13, atol=1e-16)
+    np.testing.assert_allclose(
+        cross_entropy(x, t, label_smoothing=ls, reduction=reduction),
+        cross_entropy(x, one_hot, label_smoothing=ls, reduction=reduction),
+        rtol=1e-14,
+    )
+    np.testing.assert_allclose(
+        cross_entropy_backward(1.0, x, t, label_smoothing=ls, reduction=reduction),
+        cross_entropy_backward(1.0, x, one_hot, label_smoothing=ls, reduction=reduction),
+        rtol=1e-13,
+        atol=1e-16,
+    )
 
 
 @pytest.mark.parametrize("ls", [0.0, 0.3])
@@ -427,12 +476,15 @@ def test_index_and_one_hot_differ_only_in_the_weighted_mean(ls):
     x, t, w = rng.normal(0, 2, (6, 4)), rng.integers(0, 4, 6), rng.uniform(0.5, 2, 4)
     one_hot = np.eye(4)[t]
     for reduction in ("none", "sum"):
-        np.testing.assert_allclose(cross_entropy(x, t, weight=w, label_smoothing=ls, reduction=reduction),
-                                   cross_entropy(x, one_hot, weight=w, label_smoothing=ls, reduction=reduction),
-                                   rtol=1e-14)
+        np.testing.assert_allclose(
+            cross_entropy(x, t, weight=w, label_smoothing=ls, reduction=reduction),
+            cross_entropy(x, one_hot, weight=w, label_smoothing=ls, reduction=reduction),
+            rtol=1e-14,
+        )
     ratio = w[t].sum() / 6
     assert cross_entropy(x, t, weight=w, label_smoothing=ls) * ratio == pytest.approx(
-        cross_entropy(x, one_hot, weight=w, label_smoothing=ls), rel=1e-14)
+        cross_entropy(x, one_hot, weight=w, label_smoothing=ls), rel=1e-14
+    )
     assert not np.isclose(ratio, 1.0)
 
 
@@ -443,8 +495,9 @@ def test_index_and_one_hot_weighted_mean_in_torch():
     one_hot = np.eye(4)[t]
     for ls in (0.0, 0.3):
         for target in (t, one_hot):
-            expected = torch.nn.functional.cross_entropy(torch.from_numpy(x), torch.from_numpy(target),
-                                                         weight=torch.from_numpy(w), label_smoothing=ls)
+            expected = torch.nn.functional.cross_entropy(
+                torch.from_numpy(x), torch.from_numpy(target), weight=torch.from_numpy(w), label_smoothing=ls
+            )
             assert cross_entropy(x, target, weight=w, label_smoothing=ls) == pytest.approx(expected.item(), rel=1e-13)
 
 
@@ -455,22 +508,38 @@ def _permutation_cases():
         ("ce-index", cross_entropy, cross_entropy_backward, x, rng.integers(0, 3, 6), {"label_smoothing": 0.2}),
         ("ce-probs", cross_entropy, cross_entropy_backward, x, rng.dirichlet(np.ones(3), 6), {}),
         ("nll", nll_loss, nll_loss_backward, x, rng.integers(0, 3, 6), {"weight": np.array([1.0, 2.0, 0.5])}),
-        ("bce", binary_cross_entropy, binary_cross_entropy_backward, rng.uniform(0.05, 0.95, (6, 3)),
-         rng.uniform(0, 1, (6, 3)), {}),
-        ("bce-logits", binary_cross_entropy_with_logits, binary_cross_entropy_with_logits_backward, x,
-         rng.uniform(0, 1, (6, 3)), {"pos_weight": np.array([2.0, 1.0, 0.5])}),
+        (
+            "bce",
+            binary_cross_entropy,
+            binary_cross_entropy_backward,
+            rng.uniform(0.05, 0.95, (6, 3)),
+            rng.uniform(0, 1, (6, 3)),
+            {},
+        ),
+        (
+            "bce-logits",
+            binary_cross_entropy_with_logits,
+            binary_cross_entropy_with_logits_backward,
+            x,
+            rng.uniform(0, 1, (6, 3)),
+            {"pos_weight": np.array([2.0, 1.0, 0.5])},
+        ),
     ]
 
 
-@pytest.mark.parametrize("name, fn, bw, x, t, opts", _permutation_cases(),
-                         ids=lambda c: c if isinstance(c, str) else "")
+@pytest.mark.parametrize(
+    "name, fn, bw, x, t, opts", _permutation_cases(), ids=lambda c: c if isinstance(c, str) else ""
+)
 def test_permuting_the_batch_permutes_none(name, fn, bw, x, t, opts):
     perm = np.random.default_rng(13).permutation(6)
     out = fn(x, t, reduction="none", **opts)
     np.testing.assert_array_equal(fn(x[perm], t[perm], reduction="none", **opts), out[perm])
     dout = np.random.default_rng(14).uniform(0.5, 1.5, out.shape)
-    np.testing.assert_allclose(bw(dout[perm], x[perm], t[perm], reduction="none", **opts),
-                               bw(dout, x, t, reduction="none", **opts)[perm], rtol=1e-15)
+    np.testing.assert_allclose(
+        bw(dout[perm], x[perm], t[perm], reduction="none", **opts),
+        bw(dout, x, t, reduction="none", **opts)[perm],
+        rtol=1e-15,
+    )
 
 
 @pytest.mark.parametrize("weighted", [False, True])
@@ -505,19 +574,21 @@ def test_kdim_equals_flattened(weighted, ls, reduction, kind):
 def test_unbatched_equals_a_batch_of_one(reduction):
     rng = np.random.default_rng(16)
     x, w = rng.normal(0, 2, 5), rng.uniform(0.5, 2, 5)
-    for fn, bw, t, tb in ((cross_entropy, cross_entropy_backward, np.array(3), np.array([3])),
-                          (nll_loss, nll_loss_backward, np.array(3), np.array([3])),
-                          (cross_entropy, cross_entropy_backward, rng.dirichlet(np.ones(5)), None)):
+    for fn, bw, t, tb in (
+        (cross_entropy, cross_entropy_backward, np.array(3), np.array([3])),
+        (nll_loss, nll_loss_backward, np.array(3), np.array([3])),
+        (cross_entropy, cross_entropy_backward, rng.dirichlet(np.ones(5)), None),
+    ):
         tb = t[np.newaxis] if tb is None else tb
         out = fn(x, t, weight=w, reduction=reduction)
         assert np.shape(out) == ()
-        np.testing.assert_allclose(out, np.reshape(fn(x[np.newaxis], tb, weight=w, reduction=reduction), ()),
-                                   rtol=1e-15)
+        np.testing.assert_allclose(
+            out, np.reshape(fn(x[np.newaxis], tb, weight=w, reduction=reduction), ()), rtol=1e-15
+        )
         g = bw(0.8, x, t, weight=w, reduction=reduction)
         assert g.shape == x.shape
         dout_batched = np.full((1,) if reduction == "none" else (), 0.8)
-        np.testing.assert_allclose(g, bw(dout_batched, x[np.newaxis], tb, weight=w, reduction=reduction)[0],
-                                   rtol=1e-15)
+        np.testing.assert_allclose(g, bw(dout_batched, x[np.newaxis], tb, weight=w, reduction=reduction)[0], rtol=1e-15)
 
 
 def test_ignore_index_inside_the_class_range():
@@ -543,6 +614,7 @@ def test_float32_in_float32_out():
 
 
 # ============================================================================ all ignored, extremes, clamps
+
 
 def test_mean_with_every_target_ignored_is_nan_with_zero_gradient():
     x, t = TUTORIAL_X, np.array([-100, -100, -100])
@@ -584,15 +656,24 @@ def _torch_value_and_grad(torch_fn, x, *args, **kwargs):
 def test_cross_entropy_extreme_logits_finite_and_equal_to_torch(dtype, ls, target_kind, reduction):
     torch = pytest.importorskip("torch")
     x = EXTREME_LOGITS.astype(dtype)
-    t = np.array([1, 0, 2, 0]) if target_kind == "index" else np.array(
-        [[0.2, 0.3, 0.5], [1.0, 0.0, 0.0], [0.0, 0.5, 0.5], [0.1, 0.0, 0.9]], dtype=dtype)
+    t = (
+        np.array([1, 0, 2, 0])
+        if target_kind == "index"
+        else np.array([[0.2, 0.3, 0.5], [1.0, 0.0, 0.0], [0.0, 0.5, 0.5], [0.1, 0.0, 0.9]], dtype=dtype)
+    )
     w = np.array([1.0, 2.0, 0.5], dtype=dtype)
     out = cross_entropy(x, t, weight=w, label_smoothing=ls, reduction=reduction)
     dout = np.ones(np.shape(out), dtype=dtype)
     grad = cross_entropy_backward(dout, x, t, weight=w, label_smoothing=ls, reduction=reduction)
     assert np.all(np.isfinite(out)) and np.all(np.isfinite(grad))
-    t_out, t_grad = _torch_value_and_grad(torch.nn.functional.cross_entropy, x, torch.from_numpy(t),
-                                          weight=torch.from_numpy(w), label_smoothing=ls, reduction=reduction)
+    t_out, t_grad = _torch_value_and_grad(
+        torch.nn.functional.cross_entropy,
+        x,
+        torch.from_numpy(t),
+        weight=torch.from_numpy(w),
+        label_smoothing=ls,
+        reduction=reduction,
+    )
     np.testing.assert_allclose(out, t_out, rtol=1e-7 if dtype == np.float64 else 1e-5)
     np.testing.assert_allclose(grad, t_grad, rtol=1e-7, atol=1e-12 if dtype == np.float64 else 1e-6)
 
@@ -609,9 +690,14 @@ def test_bce_with_logits_extreme_logits_finite_and_equal_to_torch(dtype, reducti
     dout = np.ones(np.shape(out), dtype=dtype)
     grad = binary_cross_entropy_with_logits_backward(dout, x, t, weight=w, pos_weight=pw, reduction=reduction)
     assert np.all(np.isfinite(out)) and np.all(np.isfinite(grad))
-    t_out, t_grad = _torch_value_and_grad(torch.nn.functional.binary_cross_entropy_with_logits, x,
-                                          torch.from_numpy(t), weight=torch.from_numpy(w),
-                                          pos_weight=torch.from_numpy(pw), reduction=reduction)
+    t_out, t_grad = _torch_value_and_grad(
+        torch.nn.functional.binary_cross_entropy_with_logits,
+        x,
+        torch.from_numpy(t),
+        weight=torch.from_numpy(w),
+        pos_weight=torch.from_numpy(pw),
+        reduction=reduction,
+    )
     np.testing.assert_allclose(out, t_out, rtol=1e-7 if dtype == np.float64 else 1e-5)
     np.testing.assert_allclose(grad, t_grad, rtol=1e-7 if dtype == np.float64 else 1e-5, atol=1e-12)
 
@@ -627,8 +713,13 @@ def test_bce_at_exact_zero_and_one_equals_torch(dtype, reduction):
     dout = np.ones(np.shape(out), dtype=dtype)
     grad = binary_cross_entropy_backward(dout, x, t, weight=w, reduction=reduction)
     assert np.all(np.isfinite(out)) and np.all(np.isfinite(grad))
-    t_out, t_grad = _torch_value_and_grad(torch.nn.functional.binary_cross_entropy, x, torch.from_numpy(t),
-                                          weight=torch.from_numpy(w), reduction=reduction)
+    t_out, t_grad = _torch_value_and_grad(
+        torch.nn.functional.binary_cross_entropy,
+        x,
+        torch.from_numpy(t),
+        weight=torch.from_numpy(w),
+        reduction=reduction,
+    )
     np.testing.assert_allclose(out, t_out, rtol=1e-7 if dtype == np.float64 else 1e-5)
     np.testing.assert_allclose(grad, t_grad, rtol=1e-7 if dtype == np.float64 else 1e-5)
     if reduction == "none":  # 100 * weight where the log hits its clamp
@@ -660,14 +751,18 @@ def test_non_integer_ignore_index_raises(fn):
 
 
 def test_ignore_index_with_probability_targets_raises():
-    with pytest.raises(ValueError,
-                       match=r"ignore_index must be negative .*class-probability targets, got ignore_index=1"):
+    with pytest.raises(
+        ValueError, match=r"ignore_index must be negative .*class-probability targets, got ignore_index=1"
+    ):
         cross_entropy(X, np.full((3, 4), 0.25), ignore_index=1)
 
 
 def test_cross_entropy_target_of_wrong_shape_raises():
-    with pytest.raises(ValueError, match=r"target must have shape \(3,\) \(class indices\) or the input's shape "
-                                         r"\(3, 4\) \(class probabilities\), got \(3, 3\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"target must have shape \(3,\) \(class indices\) or the input's shape "
+        r"\(3, 4\) \(class probabilities\), got \(3, 3\)",
+    ):
         cross_entropy(X, np.full((3, 3), 0.25))
     with pytest.raises(ValueError, match=r"target must have shape \(3,\) .*got \(2,\)"):
         cross_entropy(X, np.array([0, 1]))
@@ -696,23 +791,29 @@ def test_nll_target_of_wrong_shape_raises():
 @pytest.mark.parametrize("label", [4, -1, -100])
 def test_out_of_range_label_raises(fn, label):
     t = np.array([0, label, 1])
-    with pytest.raises(ClassIndexError, match=rf"target holds the class index {label}, out of range: expected "
-                                              r"values in \[0, 3\] for 4 classes \(or ignore_index=5\)"):
+    with pytest.raises(
+        ClassIndexError,
+        match=rf"target holds the class index {label}, out of range: expected "
+        r"values in \[0, 3\] for 4 classes \(or ignore_index=5\)",
+    ):
         fn(X, t, ignore_index=5)
 
 
 @pytest.mark.parametrize("fn", [cross_entropy, nll_loss])
 def test_weight_of_wrong_length_raises(fn):
-    with pytest.raises(ValueError,
-                       match=r"weight must be a 1-D array with one entry per class \(4,\), got shape \(3,\)"):
+    with pytest.raises(
+        ValueError, match=r"weight must be a 1-D array with one entry per class \(4,\), got shape \(3,\)"
+    ):
         fn(X, np.zeros(3, int), weight=np.ones(3))
 
 
 @pytest.mark.parametrize("ls", [-0.1, 1.5])
 def test_label_smoothing_outside_unit_interval_raises(ls):
-    for call in (lambda: cross_entropy(X, np.zeros(3, int), label_smoothing=ls),
-                 lambda: cross_entropy_backward(1.0, X, np.zeros(3, int), label_smoothing=ls),
-                 lambda: CrossEntropyLoss(label_smoothing=ls)):
+    for call in (
+        lambda: cross_entropy(X, np.zeros(3, int), label_smoothing=ls),
+        lambda: cross_entropy_backward(1.0, X, np.zeros(3, int), label_smoothing=ls),
+        lambda: CrossEntropyLoss(label_smoothing=ls),
+    ):
         with pytest.raises(ValueError, match=rf"label_smoothing must lie in \[0.0, 1.0\], got {ls}"):
             call()
 
@@ -744,8 +845,9 @@ def test_bce_weight_not_broadcastable_raises(fn):
 
 
 def test_pos_weight_not_broadcastable_raises():
-    with pytest.raises(ValueError,
-                       match=r"pos_weight of shape \(2,\) does not broadcast to the input's shape \(2, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"pos_weight of shape \(2,\) does not broadcast to the input's shape \(2, 3\)"
+    ):
         binary_cross_entropy_with_logits(np.zeros((2, 3)), np.zeros((2, 3)), pos_weight=np.ones(2))
     with pytest.raises(TypeError, match="pos_weight must hold real numbers"):
         binary_cross_entropy_with_logits(np.zeros((2, 3)), np.zeros((2, 3)), pos_weight=np.array(["a"] * 3))
@@ -763,15 +865,20 @@ def test_constructor_validates_scalar_options():
 
 # ============================================================================ loss objects
 
+
 def test_classes_keep_weight_positional_and_expose_options():
     w = np.array([1.0, 2.0])
     ce = CrossEntropyLoss(w, ignore_index=3, label_smoothing=0.1, reduction="sum")
     assert ce.options() == {"weight": w, "ignore_index": 3, "reduction": "sum", "label_smoothing": 0.1}
-    assert ce(TUTORIAL_X, TUTORIAL_T) == cross_entropy(TUTORIAL_X, TUTORIAL_T, weight=w, ignore_index=3,
-                                                      label_smoothing=0.1, reduction="sum")
-    np.testing.assert_array_equal(ce.backward(), cross_entropy_backward(1.0, TUTORIAL_X, TUTORIAL_T, weight=w,
-                                                                        ignore_index=3, label_smoothing=0.1,
-                                                                        reduction="sum"))
+    assert ce(TUTORIAL_X, TUTORIAL_T) == cross_entropy(
+        TUTORIAL_X, TUTORIAL_T, weight=w, ignore_index=3, label_smoothing=0.1, reduction="sum"
+    )
+    np.testing.assert_array_equal(
+        ce.backward(),
+        cross_entropy_backward(
+            1.0, TUTORIAL_X, TUTORIAL_T, weight=w, ignore_index=3, label_smoothing=0.1, reduction="sum"
+        ),
+    )
     assert repr(ce) == "CrossEntropyLoss(ignore_index=3, reduction='sum', label_smoothing=0.1)"
     assert NLLLoss(w).weight is w and NLLLoss().ignore_index == -100
     assert BCELoss(w).options() == {"weight": w, "reduction": "mean"}

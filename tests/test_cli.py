@@ -56,13 +56,16 @@ def test_plot_descent_writes_a_png(tmp_path):
     assert out.read_bytes()[:8] == PNG
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["plot", "loss", "NoSuchLoss"], "unknown loss 'NoSuchLoss'"),
-    (["plot", "loss", "HubberLoss"], "unknown loss 'HubberLoss'; did you mean HuberLoss?"),
-    (["plot", "loss"], "the following arguments are required: NAME"),
-    (["plot", "loss", "MSELoss", "--range", "2", "1"], "--range: x_range must be two finite increasing numbers"),
-    (["plot", "loss", "MSELoss", "--range", "0", "inf"], "argument --range: expected a finite number"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["plot", "loss", "NoSuchLoss"], "unknown loss 'NoSuchLoss'"),
+        (["plot", "loss", "HubberLoss"], "unknown loss 'HubberLoss'; did you mean HuberLoss?"),
+        (["plot", "loss"], "the following arguments are required: NAME"),
+        (["plot", "loss", "MSELoss", "--range", "2", "1"], "--range: x_range must be two finite increasing numbers"),
+        (["plot", "loss", "MSELoss", "--range", "0", "inf"], "argument --range: expected a finite number"),
+    ],
+)
 def test_plot_user_errors_exit_2_without_traceback(argv, message, capsys, tmp_path):
     assert main(argv + ["--out", str(tmp_path / "x.png")]) == 2
     err = capsys.readouterr().err
@@ -94,24 +97,27 @@ def test_train_one_epoch_writes_history_model_and_plots(tmp_path, capsys):
     assert accuracy(net, x_test, t_test) == pytest.approx(float(rows[-1]["test_accuracy"]))
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--lr", "0"], "argument --lr: expected a positive number, got 0"),
-    (["--lr", "-1"], "argument --lr: expected a positive number"),
-    (["--lr", "nan"], "argument --lr: expected a positive number, got 'nan'"),
-    (["--batch-size", "0"], "argument --batch-size: expected an integer of at least 1, got 0"),
-    (["--epochs", "0"], "argument --epochs: expected an integer of at least 1, got 0"),
-    (["--epochs", "two"], "argument --epochs: expected an integer of at least 1, got 'two'"),
-    (["--seed", "-5"], "argument --seed: expected a non-negative integer, got -5"),
-    (["--weight-decay", "-1"], "argument --weight-decay: expected a number of at least 0"),
-    (["--optimizer", "lbfgs"], "unknown optimizer 'lbfgs'; choose one of: sgd, momentum"),
-    (["--optimizer", "adamm"], "unknown optimizer 'adamm'; did you mean adam"),
-    (["--activation", "gelu"], "unknown activation 'gelu'; choose one of: relu, sigmoid, tanh"),
-    (["--loss", "Nope"], "unknown training loss 'Nope'; choose one of: CrossEntropyLoss"),
-    (["--loss", "CrossEntropyLos"], "unknown training loss 'CrossEntropyLos'; did you mean CrossEntropyLoss?"),
-    (["--loss", "CosineEmbeddingLoss"], "unknown training loss 'CosineEmbeddingLoss'"),
-    (["--hidden", "0"], "argument --hidden: expected an integer of at least 1, got 0"),
-    (["--dtype", "float16"], "unknown dtype 'float16'"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--lr", "0"], "argument --lr: expected a positive number, got 0"),
+        (["--lr", "-1"], "argument --lr: expected a positive number"),
+        (["--lr", "nan"], "argument --lr: expected a positive number, got 'nan'"),
+        (["--batch-size", "0"], "argument --batch-size: expected an integer of at least 1, got 0"),
+        (["--epochs", "0"], "argument --epochs: expected an integer of at least 1, got 0"),
+        (["--epochs", "two"], "argument --epochs: expected an integer of at least 1, got 'two'"),
+        (["--seed", "-5"], "argument --seed: expected a non-negative integer, got -5"),
+        (["--weight-decay", "-1"], "argument --weight-decay: expected a number of at least 0"),
+        (["--optimizer", "lbfgs"], "unknown optimizer 'lbfgs'; choose one of: sgd, momentum"),
+        (["--optimizer", "adamm"], "unknown optimizer 'adamm'; did you mean adam"),
+        (["--activation", "gelu"], "unknown activation 'gelu'; choose one of: relu, sigmoid, tanh"),
+        (["--loss", "Nope"], "unknown training loss 'Nope'; choose one of: CrossEntropyLoss"),
+        (["--loss", "CrossEntropyLos"], "unknown training loss 'CrossEntropyLos'; did you mean CrossEntropyLoss?"),
+        (["--loss", "CosineEmbeddingLoss"], "unknown training loss 'CosineEmbeddingLoss'"),
+        (["--hidden", "0"], "argument --hidden: expected an integer of at least 1, got 0"),
+        (["--dtype", "float16"], "unknown dtype 'float16'"),
+    ],
+)
 def test_train_user_errors_exit_2_and_write_nothing(argv, message, tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--out", str(out)] + argv) == 2
@@ -150,14 +156,33 @@ def test_plot_recipe_gradient_is_the_derivative_of_the_plotted_value(name):
     smooth[[0, -1]] = False  # np.gradient is one-sided (first order) at the ends
     jumps = np.abs(np.diff(grads)) > 0.05 * (np.abs(grads).max() + 1e-12)
     for i in np.flatnonzero(jumps):
-        smooth[max(i - 2, 0): i + 3] = False
+        smooth[max(i - 2, 0) : i + 3] = False
     np.testing.assert_allclose(grads[smooth], numeric[smooth], rtol=1e-3, atol=1e-3 * (np.abs(grads).max() + 1))
 
 
 def test_train_names_match_in_any_case_and_the_first_line_gives_the_whole_network(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", "--loss", "focalloss", "--optimizer", "ADAM", "--activation", "Tanh", "--epochs", "1",
-                 "--hidden", "16", "--no-plots", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--loss",
+                "focalloss",
+                "--optimizer",
+                "ADAM",
+                "--activation",
+                "Tanh",
+                "--epochs",
+                "1",
+                "--hidden",
+                "16",
+                "--no-plots",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     first = capsys.readouterr().out.splitlines()[0]
     assert first == "training a 784-16-10 tanh network, FocalLoss, adam (lr 0.001, its default)"
     rows = list(csv.DictReader(open(out / "history.csv")))
@@ -176,11 +201,14 @@ def test_eval_prints_accuracy_and_loss_and_plots_the_confusion_matrix(tmp_path, 
     assert "trained 1 epochs" in text and (tmp_path / "cm.png").read_bytes()[:8] == PNG
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: p.write_bytes(b"not a zip"), "is not a losslab model file"),
-    (lambda p: np.savez(p, a=np.zeros(2)), "is an .npz file but not a losslab model"),
-    (lambda p: p.mkdir(), "is a directory, not a model file"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p.write_bytes(b"not a zip"), "is not a losslab model file"),
+        (lambda p: np.savez(p, a=np.zeros(2)), "is an .npz file but not a losslab model"),
+        (lambda p: p.mkdir(), "is a directory, not a model file"),
+    ],
+)
 def test_eval_of_a_foreign_file_is_a_clear_error(make, message, tmp_path, capsys):
     target = tmp_path / "x.npz"
     make(target)
@@ -220,12 +248,17 @@ def test_losses_fit_80_columns(capsys):
     assert max(len(line) for line in capsys.readouterr().out.splitlines()) <= 80
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["plot", "descent", "--out", "{file}/x.png"],
-     "--out '{file}/x.png' cannot be written: its folder '{file}' is a file"),
-    (["plot", "loss", "MSELoss", "--out", "{dir}"], "--out '{dir}' is a directory: give the PNG file to write"),
-    (["eval", "{model}", "--plot", "{file}/cm.png"], "--plot '{file}/cm.png' cannot be written"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["plot", "descent", "--out", "{file}/x.png"],
+            "--out '{file}/x.png' cannot be written: its folder '{file}' is a file",
+        ),
+        (["plot", "loss", "MSELoss", "--out", "{dir}"], "--out '{dir}' is a directory: give the PNG file to write"),
+        (["eval", "{model}", "--plot", "{file}/cm.png"], "--plot '{file}/cm.png' cannot be written"),
+    ],
+)
 def test_png_destinations_are_checked_before_the_work(argv, message, tmp_path, capsys):
     names = {"file": str(tmp_path / "a-file"), "dir": str(tmp_path), "model": str(tmp_path / "m.npz")}
     (tmp_path / "a-file").write_text("keep")
@@ -237,8 +270,25 @@ def test_png_destinations_are_checked_before_the_work(argv, message, tmp_path, c
 
 def test_a_resumed_run_describes_the_saved_network(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["train", "--epochs", "1", "--hidden", "12", "--activation", "tanh", "--loss", "MSELoss",
-                 "--no-plots", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--epochs",
+                "1",
+                "--hidden",
+                "12",
+                "--activation",
+                "tanh",
+                "--loss",
+                "MSELoss",
+                "--no-plots",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["train", "--resume", str(out / "model.npz"), "--epochs", "1", "--no-plots", "--out", str(out)]) == 0
     first = capsys.readouterr().out.splitlines()[0]
@@ -256,7 +306,7 @@ def test_download_without_pooch_says_how_to_install_it(tmp_path, monkeypatch, ca
 
 
 def test_a_network_too_large_for_memory_is_a_message(tmp_path, capsys):
-    assert main(["train", "--hidden", str(10 ** 12), "--no-plots", "--out", str(tmp_path / "run")]) == 1
+    assert main(["train", "--hidden", str(10**12), "--no-plots", "--out", str(tmp_path / "run")]) == 1
     err = capsys.readouterr().err
     assert "not enough memory" in err and "--hidden" in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()

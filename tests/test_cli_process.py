@@ -16,8 +16,14 @@ from losslab.cli import build_parser
 
 
 def losslab(*argv, env=None, cwd=None, timeout=120):
-    return subprocess.run([sys.executable, "-m", "losslab", *argv], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "losslab", *argv],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        cwd=cwd,
+        timeout=timeout,
+    )
 
 
 def assert_clean_error(proc, *fragments, status=2):
@@ -30,11 +36,20 @@ def assert_clean_error(proc, *fragments, status=2):
 def test_train_mnist_without_network_fails_cleanly_and_leaves_no_cache_dir(tmp_path):
     pytest.importorskip("pooch")
     closed = "http://127.0.0.1:9"  # the discard port: nothing listens, every mirror fails at once
-    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "HOME": str(tmp_path / "home"), "HTTP_PROXY": closed,
-           "HTTPS_PROXY": closed, "http_proxy": closed, "https_proxy": closed, "NO_PROXY": "", "no_proxy": ""}
+    env = {
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        "HOME": str(tmp_path / "home"),
+        "HTTP_PROXY": closed,
+        "HTTPS_PROXY": closed,
+        "http_proxy": closed,
+        "https_proxy": closed,
+        "NO_PROXY": "",
+        "no_proxy": "",
+    }
     proc = losslab("train", "--data", "mnist", "--out", str(tmp_path / "run"), env=env)
-    assert_clean_error(proc, "--data mnist: could not download train-images-idx3-ubyte.gz from any mirror",
-                       "--data DIR")
+    assert_clean_error(
+        proc, "--data mnist: could not download train-images-idx3-ubyte.gz from any mirror", "--data DIR"
+    )
     assert not (tmp_path / "cache" / "losslab").exists()
     assert not (tmp_path / "run").exists()
 
@@ -54,8 +69,12 @@ def test_train_out_is_a_file_is_refused_before_training(tmp_path):
 
 def test_ctrl_c_during_training_saves_the_complete_epochs(tmp_path):
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "losslab", "train", "--epochs", "500", "--hidden", "16",
-                             "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "losslab", "train", "--epochs", "500", "--hidden", "16", "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         lines = []
         while True:  # one line per epoch when stdout is not a terminal
@@ -80,8 +99,7 @@ def test_ctrl_c_during_training_saves_the_complete_epochs(tmp_path):
 
 def test_a_closed_pipe_is_no_error():
     """``losslab losses | head -2``: the reader goes away; no BrokenPipeError, no message."""
-    proc = subprocess.Popen([sys.executable, "-m", "losslab", "losses"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-m", "losslab", "losses"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     proc.stdout.close()  # before anything is written: every write fails
     stderr = proc.stderr.read().decode()
     proc.wait(timeout=60)
@@ -90,8 +108,9 @@ def test_a_closed_pipe_is_no_error():
 
 
 def test_losses_into_head_prints_the_first_lines_quietly():
-    proc = subprocess.run(f"'{sys.executable}' -m losslab losses | head -2", shell=True, capture_output=True,
-                          text=True, timeout=60)
+    proc = subprocess.run(
+        f"'{sys.executable}' -m losslab losses | head -2", shell=True, capture_output=True, text=True, timeout=60
+    )
     assert proc.stdout.splitlines()[0].startswith("CrossEntropyLoss")
     assert len(proc.stdout.splitlines()) == 2 and proc.stderr == ""
 
@@ -99,15 +118,21 @@ def test_losses_into_head_prints_the_first_lines_quietly():
 def test_a_diverging_lr_stops_with_a_message(tmp_path):
     out = tmp_path / "run"
     proc = losslab("train", "--lr", "1e6", "--epochs", "5", "--hidden", "16", "--out", str(out))
-    assert_clean_error(proc, "it diverged", "lr 1e+06 is too large for sgd: try a smaller --lr "
-                       "(its default is 0.1)", "The model was not saved", status=1)
+    assert_clean_error(
+        proc,
+        "it diverged",
+        "lr 1e+06 is too large for sgd: try a smaller --lr (its default is 0.1)",
+        "The model was not saved",
+        status=1,
+    )
     assert proc.stdout.count("\nepoch ") == 1  # stopped in its first epoch, not after five
     assert not (out / "model.npz").exists() and (out / "history.csv").exists()
 
 
 def test_adam_with_its_default_lr_learns(tmp_path):
-    proc = losslab("train", "--optimizer", "Adam", "--epochs", "2", "--hidden", "32", "--no-plots",
-                   "--out", str(tmp_path / "run"))
+    proc = losslab(
+        "train", "--optimizer", "Adam", "--epochs", "2", "--hidden", "32", "--no-plots", "--out", str(tmp_path / "run")
+    )
     assert proc.returncode == 0, proc.stderr
     assert "adam (lr 0.001, its default)" in proc.stdout
     rows = list(csv.DictReader(open(tmp_path / "run" / "history.csv")))
@@ -115,8 +140,10 @@ def test_adam_with_its_default_lr_learns(tmp_path):
 
 
 def test_unknown_loss_suggests_the_close_name():
-    assert_clean_error(losslab("train", "--loss", "CrossEntropyLos"),
-                       "argument --loss: unknown training loss 'CrossEntropyLos'; did you mean CrossEntropyLoss?")
+    assert_clean_error(
+        losslab("train", "--loss", "CrossEntropyLos"),
+        "argument --loss: unknown training loss 'CrossEntropyLos'; did you mean CrossEntropyLoss?",
+    )
 
 
 def test_nonexistent_data_directory_speaks_of_the_option(tmp_path):
@@ -138,11 +165,14 @@ def test_plot_loss_help_shows_only_its_own_options():
     assert "--range" in proc.stdout and "--steps" not in proc.stdout and "--lr" not in proc.stdout
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["plot", "descent", "HuberLoss"], "unrecognized arguments: HuberLoss"),
-    (["plot", "loss", "MSELoss", "--lr", "3"], "unrecognized arguments: --lr"),
-    (["plot", "descent", "--steps", "0"], "argument --steps: expected an integer of at least 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["plot", "descent", "HuberLoss"], "unrecognized arguments: HuberLoss"),
+        (["plot", "loss", "MSELoss", "--lr", "3"], "unrecognized arguments: --lr"),
+        (["plot", "descent", "--steps", "0"], "argument --steps: expected an integer of at least 1, got 0"),
+    ],
+)
 def test_plot_options_that_do_not_apply_are_refused(argv, message, tmp_path):
     assert_clean_error(losslab(*argv, "--out", str(tmp_path / "x.png")), message)
     assert not (tmp_path / "x.png").exists()
@@ -165,8 +195,15 @@ def test_train_help_lists_the_losses_and_every_default():
     for name in ("FocalLoss", "CrossEntropyLoss", "MultiLabelMarginLoss", "NLLLoss"):
         assert name in text
     flat = " ".join(text.split())
-    for fragment in ("epochs to train (default: 20)", "images per batch (default: 100)", "shuffling (default: 0)",
-                     "weight decay) (default: 0.0)", "float32 (default) or float64", "adam 0.001", "sgd 0.1"):
+    for fragment in (
+        "epochs to train (default: 20)",
+        "images per batch (default: 100)",
+        "shuffling (default: 0)",
+        "weight decay) (default: 0.0)",
+        "float32 (default) or float64",
+        "adam 0.001",
+        "sgd 0.1",
+    ):
         assert fragment in flat, fragment
 
 
@@ -185,6 +222,6 @@ def _options(parser, prefix=()):
 def test_the_documented_synopsis_names_every_option():
     readme = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text(encoding="utf-8")
     start = readme.index("<!-- cli:start -->")
-    synopsis = readme[start:readme.index("<!-- cli:end -->")]
+    synopsis = readme[start : readme.index("<!-- cli:end -->")]
     missing = [(cmd, opt) for cmd, opt in _options(build_parser()) if opt not in synopsis]
     assert not missing

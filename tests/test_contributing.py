@@ -37,8 +37,9 @@ def test_the_guide_names_the_files_a_loss_touches():
 def package_with_the_example(tmp_path_factory) -> Path:
     """A copy of ``src/losslab`` with the guide's blocks appended to the files they name."""
     site = tmp_path_factory.mktemp("site")
-    shutil.copytree(ROOT / "src" / "losslab", site / "losslab",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))
+    shutil.copytree(
+        ROOT / "src" / "losslab", site / "losslab", ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc")
+    )
     for path, code in _blocks().items():
         target = site / Path(path).relative_to("src")
         assert NAME not in target.read_text(encoding="utf-8")
@@ -78,8 +79,20 @@ print(registry.markdown_table())
 
 
 def test_the_parametrized_tests_run_on_the_example_and_pass(package_with_the_example):
-    done = _run(package_with_the_example, "-m", "pytest", "-q", "-o", "addopts=", "-p", "no:cacheprovider", "-k", NAME,
-                "tests/test_losses_common.py", "tests/test_array_api.py")
+    done = _run(
+        package_with_the_example,
+        "-m",
+        "pytest",
+        "-q",
+        "-o",
+        "addopts=",
+        "-p",
+        "no:cacheprovider",
+        "-k",
+        NAME,
+        "tests/test_losses_common.py",
+        "tests/test_array_api.py",
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     passed = re.search(r"(\d+) passed", done.stdout)
     assert passed and int(passed.group(1)) >= 30, done.stdout[-2000:]
@@ -102,8 +115,9 @@ def test_families_share_private_helpers_only_through_private_modules():
             for level, module, names in _module_imports(path):
                 borrowed = [n for n in names if n.startswith("_") and n != "__future__"]
                 from_family = level == 1 and module and not module.startswith("_")
-                from_functional_family = level == 2 and module.startswith("functional.") \
-                    and not module.split(".")[1].startswith("_")
+                from_functional_family = (
+                    level == 2 and module.startswith("functional.") and not module.split(".")[1].startswith("_")
+                )
                 assert not ((from_family or from_functional_family) and borrowed), (path.name, module, borrowed)
             text = path.read_text(encoding="utf-8")
             assert not re.search(r"\bF\._[a-z]", text), f"{path.name} reads a private name of its functional module"

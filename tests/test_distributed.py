@@ -27,8 +27,10 @@ def _example():
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as c:
+    with (
+        distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as c,
+    ):
         yield c
 
 
@@ -44,9 +46,13 @@ def test_example_on_a_local_cluster_matches_numpy(client):
 
     a1, a2, labels = (np.asarray(a) for a in client.compute([x1, x2, y], sync=True))  # small enough here
     g1, _ = contrastive_loss_backward(1.0, a1, a2, labels, margin=2.0)
-    expected = {"loss": contrastive_loss(a1, a2, labels, margin=2.0), "grad_sum": g1.sum(),
-                "grad_norm": np.sqrt((g1 * g1).sum()), "grad_max_abs": np.abs(g1).max(),
-                "grad_nonzero": (g1 != 0).sum()}
+    expected = {
+        "loss": contrastive_loss(a1, a2, labels, margin=2.0),
+        "grad_sum": g1.sum(),
+        "grad_norm": np.sqrt((g1 * g1).sum()),
+        "grad_max_abs": np.abs(g1).max(),
+        "grad_nonzero": (g1 != 0).sum(),
+    }
     assert stats.keys() == expected.keys()
     for name, value in expected.items():
         np.testing.assert_allclose(stats[name], value, rtol=1e-10, atol=1e-18, err_msg=name)

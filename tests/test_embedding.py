@@ -17,6 +17,7 @@ COS_EPS = float(np.float32(1e-12))  # aten's float EPSILON, as the docstring sta
 
 # ----------------------------------------------------------------- references from the docstrings
 
+
 def ref_margin_ranking(x1, x2, y, margin):
     """max(0, -y (x1 - x2) + m) and its gradients -y [z >= 0], y [z >= 0], element by element."""
     loss, g1, g2 = np.zeros(x1.shape), np.zeros(x1.shape), np.zeros(x1.shape)
@@ -88,6 +89,7 @@ def grad_scale(loss, reduction):
 
 # ----------------------------------------------------------------- margin ranking
 
+
 def test_margin_ranking_by_hand():
     x1, x2, y = np.array([1.0, 2.0, 3.0]), np.array([2.0, 2.0, 1.0]), np.array([1.0, -1.0, -1.0])
     # -y (x1 - x2) + 0.5: -(1-2)+0.5 = 1.5; (2-2)+0.5 = 0.5; (3-1)+0.5 = 2.5; mean 4.5/3 = 1.5
@@ -109,8 +111,9 @@ def test_margin_ranking_matches_reference(reduction, margin):
     x1, x2 = RNG.normal(0, 1, (4, 5)), RNG.normal(0, 1, (4, 5))
     y = RNG.choice([-1.0, 1.0], (4, 5))
     loss, r1, r2 = ref_margin_ranking(x1, x2, y, margin)
-    np.testing.assert_allclose(E.margin_ranking_loss(x1, x2, y, margin=margin, reduction=reduction),
-                               reduce_ref(loss, reduction), rtol=1e-14)
+    np.testing.assert_allclose(
+        E.margin_ranking_loss(x1, x2, y, margin=margin, reduction=reduction), reduce_ref(loss, reduction), rtol=1e-14
+    )
     g1, g2 = E.margin_ranking_loss_backward(1.0, x1, x2, y, margin=margin, reduction=reduction)
     s = grad_scale(loss, reduction)
     np.testing.assert_allclose(g1, s * r1, rtol=1e-15)
@@ -127,6 +130,7 @@ def test_margin_ranking_gradients_are_antisymmetric_and_0d_works():
 
 
 # ----------------------------------------------------------------- cosine embedding
+
 
 def test_cosine_by_hand():
     x1, x2 = np.array([[3.0, 4.0], [3.0, 4.0]]), np.array([[4.0, 3.0], [4.0, 3.0]])
@@ -159,8 +163,12 @@ def test_cosine_epsilon_is_aten_float_epsilon():
 def test_cosine_matches_reference(reduction, margin):
     x1, x2, y = RNG.normal(0, 1, (6, 4)), RNG.normal(0, 1, (6, 4)), RNG.choice([-1.0, 1.0], 6)
     loss, r1, r2 = ref_cosine(x1, x2, y, margin)
-    np.testing.assert_allclose(E.cosine_embedding_loss(x1, x2, y, margin=margin, reduction=reduction),
-                               reduce_ref(loss, reduction), rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(
+        E.cosine_embedding_loss(x1, x2, y, margin=margin, reduction=reduction),
+        reduce_ref(loss, reduction),
+        rtol=1e-13,
+        atol=1e-15,
+    )
     g1, g2 = E.cosine_embedding_loss_backward(1.0, x1, x2, y, margin=margin, reduction=reduction)
     s = grad_scale(loss, reduction)
     np.testing.assert_allclose(g1, s * r1, rtol=1e-12, atol=1e-15)
@@ -186,8 +194,9 @@ def test_cosine_is_scale_invariant_and_its_gradient_scales_by_one_over_k(k):
     # eps / |x1|^2 or eps / (k^2 |x1|^2), whichever is larger, plus rounding
     tol = 1e-14 + 10 * COS_EPS / (min(k * k, 1.0) * float(np.min((x1 * x1).sum(axis=1))))
     base = E.cosine_embedding_loss(x1, x2, y, margin=-1.0, reduction="none")
-    np.testing.assert_allclose(E.cosine_embedding_loss(k * x1, x2, y, margin=-1.0, reduction="none"), base,
-                               rtol=tol, atol=tol)
+    np.testing.assert_allclose(
+        E.cosine_embedding_loss(k * x1, x2, y, margin=-1.0, reduction="none"), base, rtol=tol, atol=tol
+    )
     g1, g2 = E.cosine_embedding_loss_backward(1.0, x1, x2, y, margin=-1.0)
     h1, h2 = E.cosine_embedding_loss_backward(1.0, k * x1, x2, y, margin=-1.0)
     np.testing.assert_allclose(h1 * k, g1, rtol=10 * tol, atol=10 * tol * float(np.max(np.abs(g1))))
@@ -208,6 +217,7 @@ def test_cosine_float32_does_not_overflow_where_sqrt_of_product_would():
 
 
 # ----------------------------------------------------------------- triplet margin
+
 
 def test_triplet_by_hand():
     a, pos, neg = np.array([[0.0, 0.0]]), np.array([[3.0, 4.0]]), np.array([[0.0, 1.0]])
@@ -267,8 +277,11 @@ def test_triplet_matches_reference(reduction, p, swap):
     a, pos, neg = (RNG.normal(0, 1, (6, 4)) for _ in range(3))
     loss, ra, rp, rn = ref_triplet(a, pos, neg, 1.2, p, 1e-6, swap)
     assert np.any(loss > 0)
-    np.testing.assert_allclose(E.triplet_margin_loss(a, pos, neg, margin=1.2, p=p, swap=swap, reduction=reduction),
-                               reduce_ref(loss, reduction), rtol=1e-13)
+    np.testing.assert_allclose(
+        E.triplet_margin_loss(a, pos, neg, margin=1.2, p=p, swap=swap, reduction=reduction),
+        reduce_ref(loss, reduction),
+        rtol=1e-13,
+    )
     grads = E.triplet_margin_loss_backward(1.0, a, pos, neg, margin=1.2, p=p, swap=swap, reduction=reduction)
     s = grad_scale(loss, reduction)
     for g, r in zip(grads, (ra, rp, rn), strict=True):
@@ -327,15 +340,24 @@ def test_triplet_large_inputs_stay_finite():
 # ----------------------------------------------------------------- shared properties
 
 CALLS = {
-    "margin_ranking": (E.margin_ranking_loss, E.margin_ranking_loss_backward,
-                       lambda rng, n: (rng.normal(0, 1, n), rng.normal(0, 1, n), rng.choice([-1.0, 1.0], n)),
-                       {"margin": 0.2}),
-    "cosine": (E.cosine_embedding_loss, E.cosine_embedding_loss_backward,
-               lambda rng, n: (rng.normal(0, 1, (n, 3)), rng.normal(0, 1, (n, 3)), rng.choice([-1.0, 1.0], n)),
-               {"margin": -0.2}),
-    "triplet": (E.triplet_margin_loss, E.triplet_margin_loss_backward,
-                lambda rng, n: tuple(rng.normal(0, 1, (n, 3)) for _ in range(3)),
-                {"margin": 2.0, "swap": True}),
+    "margin_ranking": (
+        E.margin_ranking_loss,
+        E.margin_ranking_loss_backward,
+        lambda rng, n: (rng.normal(0, 1, n), rng.normal(0, 1, n), rng.choice([-1.0, 1.0], n)),
+        {"margin": 0.2},
+    ),
+    "cosine": (
+        E.cosine_embedding_loss,
+        E.cosine_embedding_loss_backward,
+        lambda rng, n: (rng.normal(0, 1, (n, 3)), rng.normal(0, 1, (n, 3)), rng.choice([-1.0, 1.0], n)),
+        {"margin": -0.2},
+    ),
+    "triplet": (
+        E.triplet_margin_loss,
+        E.triplet_margin_loss_backward,
+        lambda rng, n: tuple(rng.normal(0, 1, (n, 3)) for _ in range(3)),
+        {"margin": 2.0, "swap": True},
+    ),
 }
 
 
@@ -343,8 +365,7 @@ CALLS = {
 def test_sum_is_mean_times_n(name):
     fn, back, make, opts = CALLS[name]
     inputs = make(np.random.default_rng(5), 9)
-    assert fn(*inputs, **opts, reduction="sum") == pytest.approx(9 * fn(*inputs, **opts, reduction="mean"),
-                                                                 rel=1e-14)
+    assert fn(*inputs, **opts, reduction="sum") == pytest.approx(9 * fn(*inputs, **opts, reduction="mean"), rel=1e-14)
     for gs, gm in zip(back(1.0, *inputs, **opts, reduction="sum"), back(1.0, *inputs, **opts, reduction="mean")):
         np.testing.assert_allclose(gs, 9 * gm, rtol=1e-14)
 
@@ -357,8 +378,9 @@ def test_permuting_the_batch_permutes_none_and_the_gradients(name):
     permuted = tuple(x[perm] for x in inputs)
     np.testing.assert_array_equal(fn(*permuted, **opts, reduction="none"), fn(*inputs, **opts, reduction="none")[perm])
     dout = np.random.default_rng(8).uniform(0.5, 1.5, 8)
-    for gp, g in zip(back(dout[perm], *permuted, **opts, reduction="none"),
-                     back(dout, *inputs, **opts, reduction="none")):
+    for gp, g in zip(
+        back(dout[perm], *permuted, **opts, reduction="none"), back(dout, *inputs, **opts, reduction="none")
+    ):
         np.testing.assert_array_equal(gp, g[perm])
 
 
@@ -366,8 +388,7 @@ def test_permuting_the_batch_permutes_none_and_the_gradients(name):
 def test_mixed_precision_follows_the_first_input(name):
     fn, back, make, opts = CALLS[name]
     inputs = make(np.random.default_rng(9), 4)
-    mixed = (inputs[0].astype(np.float32),) + tuple(
-        x.astype(np.float64) for x in inputs[1:])
+    mixed = (inputs[0].astype(np.float32),) + tuple(x.astype(np.float64) for x in inputs[1:])
     assert fn(*mixed, **opts).dtype == np.float32
     for g in back(1.0, *mixed, **opts):
         assert g.dtype == np.float32
@@ -396,6 +417,7 @@ def test_classes_hold_pytorch_options_positionally():
 
 
 # ----------------------------------------------------------------- validation
+
 
 def test_margin_ranking_rejects_bad_input():
     x, y = np.zeros(3), np.ones(3)
@@ -465,6 +487,7 @@ def test_triplet_rejects_bad_input():
 
 # ----------------------------------------------------------------- PyTorch corners (skipped without torch)
 
+
 def _torch_grads(fn, arrays, grad_positions, **kwargs):
     torch = pytest.importorskip("torch")
     tensors = [torch.tensor(a, requires_grad=i in grad_positions) for i, a in enumerate(arrays)]
@@ -486,8 +509,9 @@ def test_torch_gradient_at_the_kinks():
     # cosine, y = -1 with the margin exactly at the cosine: c - m = 0
     x1, x2 = np.array([[3.0, 4.0]]), np.array([[4.0, 3.0]])
     c = 24 / np.sqrt((25 + COS_EPS) * (25 + COS_EPS))  # aten's order of operations
-    out, tg = _torch_grads("cosine_embedding_loss", (x1, x2, np.array([-1.0])), (0, 1), margin=float(c),
-                           reduction="sum")
+    out, tg = _torch_grads(
+        "cosine_embedding_loss", (x1, x2, np.array([-1.0])), (0, 1), margin=float(c), reduction="sum"
+    )
     ours = E.cosine_embedding_loss_backward(1.0, x1, x2, np.array([-1.0]), margin=float(c), reduction="sum")
     assert E.cosine_embedding_loss(x1, x2, np.array([-1.0]), margin=float(c)) == out == 0.0
     assert np.all(ours[0] != 0)
@@ -505,11 +529,13 @@ def test_torch_gradient_at_the_kinks():
 
 def test_torch_splits_the_swap_tie_as_we_do():
     a, pos, neg = np.array([[0.0, 0.0]]), np.array([[2.0, 0.0]]), np.array([[1.0, 5.0]])
-    out, tg = _torch_grads("triplet_margin_loss", (a, pos, neg), (0, 1, 2), margin=10.0, eps=0.0, swap=True,
-                           reduction="sum")
+    out, tg = _torch_grads(
+        "triplet_margin_loss", (a, pos, neg), (0, 1, 2), margin=10.0, eps=0.0, swap=True, reduction="sum"
+    )
     ours = E.triplet_margin_loss_backward(1.0, a, pos, neg, margin=10.0, eps=0.0, swap=True, reduction="sum")
     assert E.triplet_margin_loss(a, pos, neg, margin=10.0, eps=0.0, swap=True, reduction="sum") == pytest.approx(
-        float(out), rel=1e-15)
+        float(out), rel=1e-15
+    )
     for g, t in zip(ours, tg):
         np.testing.assert_allclose(g, t, rtol=1e-14, atol=1e-16)
 
@@ -520,16 +546,37 @@ def test_extreme_scales_are_finite_and_match_torch(dtype, scale):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(31)
     rtol = 1e-7 if dtype == np.float64 else 2e-4
-    x1, x2, x3 = (scale * rng.normal(0, 1, (6, 3))).astype(dtype), (scale * rng.normal(0, 1, (6, 3))).astype(
-        dtype), (scale * rng.normal(0, 1, (6, 3))).astype(dtype)
+    x1, x2, x3 = (
+        (scale * rng.normal(0, 1, (6, 3))).astype(dtype),
+        (scale * rng.normal(0, 1, (6, 3))).astype(dtype),
+        (scale * rng.normal(0, 1, (6, 3))).astype(dtype),
+    )
     y = rng.choice([-1.0, 1.0], 6).astype(dtype)
     cases = [
-        ("margin_ranking_loss", E.margin_ranking_loss, E.margin_ranking_loss_backward,
-         (x1[:, 0], x2[:, 0], y), (0, 1), {"margin": 0.1 * scale}),
-        ("cosine_embedding_loss", E.cosine_embedding_loss, E.cosine_embedding_loss_backward,
-         (x1, x2, y), (0, 1), {"margin": -0.5}),
-        ("triplet_margin_loss", E.triplet_margin_loss, E.triplet_margin_loss_backward,
-         (x1, x2, x3), (0, 1, 2), {"margin": scale, "p": 3.0, "swap": True}),
+        (
+            "margin_ranking_loss",
+            E.margin_ranking_loss,
+            E.margin_ranking_loss_backward,
+            (x1[:, 0], x2[:, 0], y),
+            (0, 1),
+            {"margin": 0.1 * scale},
+        ),
+        (
+            "cosine_embedding_loss",
+            E.cosine_embedding_loss,
+            E.cosine_embedding_loss_backward,
+            (x1, x2, y),
+            (0, 1),
+            {"margin": -0.5},
+        ),
+        (
+            "triplet_margin_loss",
+            E.triplet_margin_loss,
+            E.triplet_margin_loss_backward,
+            (x1, x2, x3),
+            (0, 1, 2),
+            {"margin": scale, "p": 3.0, "swap": True},
+        ),
     ]
     for name, fn, back, inputs, pos, opts in cases:
         ours = fn(*inputs, **opts, reduction="none")

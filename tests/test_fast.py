@@ -88,15 +88,19 @@ def test_cross_entropy_matches_reference(backend, threads, dtype, shape, reducti
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_cross_entropy_extreme_logits(backend, threads, dtype):
-    x = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [0.0, 0.0, 0.0], [1e4, 1e4 - 1, -3.0],
-                  [50.0, -50.0, 100.0]], dtype)
+    x = np.array(
+        [[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [0.0, 0.0, 0.0], [1e4, 1e4 - 1, -3.0], [50.0, -50.0, 100.0]], dtype
+    )
     for t in (np.array([0, 1, 2, 1, 1]), np.array([1, 0, 0, 2, 2])):
         for reduction in ("mean", "sum", "none"):
             out = FC.cross_entropy(x, t, reduction=reduction)
             assert np.all(np.isfinite(out))
             assert_close(out, FC.cross_entropy.reference(x, t, reduction=reduction), dtype)
-            assert_close(FC.cross_entropy_backward(1.0, x, t, reduction=reduction),
-                         FC.cross_entropy_backward.reference(1.0, x, t, reduction=reduction), dtype)
+            assert_close(
+                FC.cross_entropy_backward(1.0, x, t, reduction=reduction),
+                FC.cross_entropy_backward.reference(1.0, x, t, reduction=reduction),
+                dtype,
+            )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -117,8 +121,9 @@ def test_cross_entropy_ignore_index(backend, threads, dtype, ignore_index, reduc
     out = FC.cross_entropy(x, t, ignore_index=ignore_index, reduction=reduction)
     assert_close(out, FC.cross_entropy.reference(x, t, ignore_index=ignore_index, reduction=reduction), dtype)
     grad = FC.cross_entropy_backward(1.0, x, t, ignore_index=ignore_index, reduction=reduction)
-    assert_close(grad, FC.cross_entropy_backward.reference(1.0, x, t, ignore_index=ignore_index,
-                                                            reduction=reduction), dtype)
+    assert_close(
+        grad, FC.cross_entropy_backward.reference(1.0, x, t, ignore_index=ignore_index, reduction=reduction), dtype
+    )
     assert np.all(grad[t == ignore_index] == 0)
 
 
@@ -128,10 +133,16 @@ def test_cross_entropy_non_contiguous_and_other_label_dtypes(backend, threads):
     for xv in views:
         tv = t[: xv.shape[0]] % xv.shape[1]
         for labels in (tv, tv.astype(np.int32), tv.astype(np.uint8), tv.astype(np.uint64)):
-            assert_close(FC.cross_entropy(xv, labels, reduction="none"),
-                         FC.cross_entropy.reference(xv, labels, reduction="none"), np.float64)
-            assert_close(FC.cross_entropy_backward(1.0, xv, labels),
-                         FC.cross_entropy_backward.reference(1.0, xv, labels), np.float64)
+            assert_close(
+                FC.cross_entropy(xv, labels, reduction="none"),
+                FC.cross_entropy.reference(xv, labels, reduction="none"),
+                np.float64,
+            )
+            assert_close(
+                FC.cross_entropy_backward(1.0, xv, labels),
+                FC.cross_entropy_backward.reference(1.0, xv, labels),
+                np.float64,
+            )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -150,11 +161,19 @@ def test_cross_entropy_falls_back_outside_the_fused_cases(backend):
     x, t = _ce_inputs(6, 4, np.float64)
     w = np.array([1.0, 2.0, 0.5, 1.0])
     probs = np.full_like(x, 0.25)
-    for args in [(x, t, w, -100, "mean", 0.0), (x, t, None, -100, "mean", 0.1), (x, probs, None, -100, "mean", 0.0),
-                 (x[0], t[0], None, -100, "mean", 0.0), (x.reshape(6, 4, 1), t.reshape(6, 1), None, -100, "mean", 0.0),
-                 (x.tolist(), t, None, -100, "mean", 0.0), (x, t, None, -100, "batchmean", 0.0),
-                 (x, t, None, True, "mean", 0.0), (x.astype(np.float16), t, None, -100, "mean", 0.0),
-                 (x, np.full(6, -100), None, -100, "mean", 0.0), (x, t.astype(float), None, -100, "mean", 0.0)]:
+    for args in [
+        (x, t, w, -100, "mean", 0.0),
+        (x, t, None, -100, "mean", 0.1),
+        (x, probs, None, -100, "mean", 0.0),
+        (x[0], t[0], None, -100, "mean", 0.0),
+        (x.reshape(6, 4, 1), t.reshape(6, 1), None, -100, "mean", 0.0),
+        (x.tolist(), t, None, -100, "mean", 0.0),
+        (x, t, None, -100, "batchmean", 0.0),
+        (x, t, None, True, "mean", 0.0),
+        (x.astype(np.float16), t, None, -100, "mean", 0.0),
+        (x, np.full(6, -100), None, -100, "mean", 0.0),
+        (x, t.astype(float), None, -100, "mean", 0.0),
+    ]:
         assert _fast.cross_entropy(*args) is None
 
 
@@ -183,13 +202,27 @@ def test_cross_entropy_errors_come_from_the_reference(backend):
 POINTWISE = {
     "mse": (FR.mse_loss, FR.mse_loss_backward, FR.mse_loss.reference, FR.mse_loss_backward.reference, {}),
     "l1": (FR.l1_loss, FR.l1_loss_backward, FR.l1_loss.reference, FR.l1_loss_backward.reference, {}),
-    "huber": (FR.huber_loss, FR.huber_loss_backward, FR.huber_loss.reference,
-              FR.huber_loss_backward.reference, {"delta": 0.7}),
-    "smooth_l1": (FR.smooth_l1_loss, FR.smooth_l1_loss_backward, FR.smooth_l1_loss.reference,
-                  FR.smooth_l1_loss_backward.reference, {"beta": 1.3}),
-    "bce_logits": (FC.binary_cross_entropy_with_logits, FC.binary_cross_entropy_with_logits_backward,
-                   FC.binary_cross_entropy_with_logits.reference,
-                   FC.binary_cross_entropy_with_logits_backward.reference, {}),
+    "huber": (
+        FR.huber_loss,
+        FR.huber_loss_backward,
+        FR.huber_loss.reference,
+        FR.huber_loss_backward.reference,
+        {"delta": 0.7},
+    ),
+    "smooth_l1": (
+        FR.smooth_l1_loss,
+        FR.smooth_l1_loss_backward,
+        FR.smooth_l1_loss.reference,
+        FR.smooth_l1_loss_backward.reference,
+        {"beta": 1.3},
+    ),
+    "bce_logits": (
+        FC.binary_cross_entropy_with_logits,
+        FC.binary_cross_entropy_with_logits_backward,
+        FC.binary_cross_entropy_with_logits.reference,
+        FC.binary_cross_entropy_with_logits_backward.reference,
+        {},
+    ),
 }
 SIZES = [(1,), (5,), (4, 3, 2), (3 * 2**15 + 7,)]
 
@@ -212,8 +245,7 @@ def test_pointwise_matches_reference(backend, threads, kind, dtype, shape, reduc
     assert _fast.pointwise(kind, x, t, reduction, param) is not None
     assert_close(fwd(x, t, reduction=reduction, **opts), ref_fwd(x, t, reduction=reduction, **opts), dtype)
     dout = (np.random.default_rng(1).random(shape) + 0.5).astype(dtype) if reduction == "none" else 1.25
-    assert_close(bwd(dout, x, t, reduction=reduction, **opts), ref_bwd(dout, x, t, reduction=reduction, **opts),
-                 dtype)
+    assert_close(bwd(dout, x, t, reduction=reduction, **opts), ref_bwd(dout, x, t, reduction=reduction, **opts), dtype)
 
 
 @pytest.mark.parametrize("kind", list(POINTWISE))
@@ -243,11 +275,19 @@ def test_pointwise_non_contiguous_and_cast_targets(backend, threads, kind):
 
 def test_pointwise_falls_back_outside_the_fused_cases(backend):
     x, t = _pair("mse", (6,), np.float64)
-    for args in [("mse", x, t[:5], "mean"), ("mse", x.tolist(), t, "mean"), ("mse", x, t, "batchmean"),
-                 ("mse", x.astype(np.int64), t, "mean"), ("mse", x[:0], t[:0], "mean"),
-                 ("huber", x, t, "mean", 0.0), ("huber", x, t, "mean", -1.0), ("huber", x, t, "mean", True),
-                 ("huber", x, t, "mean", float("inf")), ("smooth_l1", x, t, "mean", 0.0),
-                 ("mse", x, t.astype(complex), "mean")]:
+    for args in [
+        ("mse", x, t[:5], "mean"),
+        ("mse", x.tolist(), t, "mean"),
+        ("mse", x, t, "batchmean"),
+        ("mse", x.astype(np.int64), t, "mean"),
+        ("mse", x[:0], t[:0], "mean"),
+        ("huber", x, t, "mean", 0.0),
+        ("huber", x, t, "mean", -1.0),
+        ("huber", x, t, "mean", True),
+        ("huber", x, t, "mean", float("inf")),
+        ("smooth_l1", x, t, "mean", 0.0),
+        ("mse", x, t.astype(complex), "mean"),
+    ]:
         assert _fast.pointwise(*args) is None
     with pytest.raises(ValueError, match="kind"):
         _fast.pointwise("hinge", x, t, "mean")
@@ -261,8 +301,11 @@ def test_smooth_l1_with_beta_zero_is_l1(backend):
 # --------------------------------------------------------------------------- loss objects
 
 CLASSES = [
-    (nn.CrossEntropyLoss, {}, "ce"), (nn.MSELoss, {}, "mse"), (nn.L1Loss, {}, "l1"),
-    (nn.HuberLoss, {"delta": 0.5}, "huber"), (nn.SmoothL1Loss, {"beta": 2.0}, "smooth_l1"),
+    (nn.CrossEntropyLoss, {}, "ce"),
+    (nn.MSELoss, {}, "mse"),
+    (nn.L1Loss, {}, "l1"),
+    (nn.HuberLoss, {"delta": 0.5}, "huber"),
+    (nn.SmoothL1Loss, {"beta": 2.0}, "smooth_l1"),
     (nn.BCEWithLogitsLoss, {}, "bce_logits"),
 ]
 
@@ -306,7 +349,7 @@ def test_loss_object_sees_options_changed_after_forward(backend):
 
 def test_loss_object_without_fused_path_uses_the_reference(backend):
     x, t = _ce_inputs(8, 4, np.float64)
-    x, t = x[:, :, None], t[:, None]   # K-dimensional logits: no kernel takes them
+    x, t = x[:, :, None], t[:, None]  # K-dimensional logits: no kernel takes them
     loss = nn.CrossEntropyLoss(label_smoothing=0.2)
     out = loss(x, t)
     assert loss._pending is None
@@ -315,6 +358,7 @@ def test_loss_object_without_fused_path_uses_the_reference(backend):
 
 
 # --------------------------------------------------------------------------- dispatch
+
 
 def test_results_do_not_depend_on_the_thread_count(backend, monkeypatch):
     monkeypatch.setattr(_dispatch, "PARALLEL_MIN", 16)
@@ -325,8 +369,13 @@ def test_results_do_not_depend_on_the_thread_count(backend, monkeypatch):
     try:
         for n in (1, 2, 3):
             _fast.set_num_threads(n)
-            results.append((FC.cross_entropy(x, t), FC.cross_entropy_backward(1.0, x, t),
-                            FC.binary_cross_entropy_with_logits(y, u)))
+            results.append(
+                (
+                    FC.cross_entropy(x, t),
+                    FC.cross_entropy_backward(1.0, x, t),
+                    FC.binary_cross_entropy_with_logits(y, u),
+                )
+            )
     finally:
         _fast.set_num_threads(old)
     for r in results[1:]:
@@ -345,16 +394,19 @@ def test_sums_do_not_depend_on_where_the_gradient_lies(backend, kind, dtype, n):
     after an input. Here the gradient is placed at every offset just after ``x``.
     """
     k = _dispatch.kernels() or _dispatch._numpy
-    fn, args = {"mse": (k.mse_chunks, (dtype(2),)), "l1": (k.l1_chunks, (dtype(1),)),
-                "huber": (k.huber_chunks, (dtype(1), dtype(0.5), dtype(1))),
-                "bce_logits": (k.bce_logits_chunks, (dtype(1),))}[kind]
+    fn, args = {
+        "mse": (k.mse_chunks, (dtype(2),)),
+        "l1": (k.l1_chunks, (dtype(1),)),
+        "huber": (k.huber_chunks, (dtype(1), dtype(0.5), dtype(1))),
+        "bce_logits": (k.bce_logits_chunks, (dtype(1),)),
+    }[kind]
     rng = np.random.default_rng(n)
     buf = np.zeros(3 * n + 64, dtype)
     x = buf[:n]
     x[:] = rng.standard_normal(n) * 2
     t = (rng.random(n) if kind == "bce_logits" else rng.standard_normal(n)).astype(dtype)
     sums = set()
-    for g in [np.empty(n, dtype)] + [buf[n + j:2 * n + j] for j in range(40)]:
+    for g in [np.empty(n, dtype)] + [buf[n + j : 2 * n + j] for j in range(40)]:
         partials = np.full(1, np.nan)
         fn(x, t, g, np.empty(0, dtype), *args, 0, 1, partials)
         sums.add(float(partials[0]))
@@ -375,7 +427,7 @@ def test_cross_entropy_does_not_depend_on_where_the_gradient_lies(kernels, dtype
     x[:] = rng.standard_normal((n, num_classes)) * 3
     t = rng.integers(0, num_classes, n)
     results = set()
-    for g in [np.empty(size, dtype)] + [buf[size + j:2 * size + j] for j in range(40)]:
+    for g in [np.empty(size, dtype)] + [buf[size + j : 2 * size + j] for j in range(40)]:
         grad = g.reshape(n, num_classes)
         valid, total = _numba.ce_small(x, t, -100, True, grad, np.empty(0))
         results.add((valid, total, grad.tobytes()))
@@ -410,6 +462,7 @@ def test_import_losslab_stays_numpy_only():
 
 
 # --------------------------------------------------------------------------- numba building blocks
+
 
 @pytest.fixture(scope="module")
 def kernels():
@@ -453,7 +506,7 @@ def test_numba_log1p_on_the_unit_interval(kernels, dtype):
     e = e.astype(dtype)
     out = np.empty_like(e)
     apply(1, e, out)
-    exact = np.log1p(e.astype(np.float64)).astype(dtype)   # within 1 ulp of it (NumPy's float64 log1p: <1 ulp)
+    exact = np.log1p(e.astype(np.float64)).astype(dtype)  # within 1 ulp of it (NumPy's float64 log1p: <1 ulp)
     np.testing.assert_allclose(out, exact, rtol=2 * np.finfo(dtype).eps, atol=2 * np.finfo(dtype).smallest_subnormal)
 
 
@@ -475,8 +528,15 @@ def test_numba_row_max(kernels, dtype):
     import numba
 
     row_max = numba.njit(lambda r: k.row_max(r))
-    rows = [[1.0, 3.0, 2.0], [-3.0, -1.0, -2.0], [-0.0, -1.0], [-np.inf, -np.inf], [1.0, np.inf],
-            [5.0], list(np.random.default_rng(2).standard_normal(1001))]
+    rows = [
+        [1.0, 3.0, 2.0],
+        [-3.0, -1.0, -2.0],
+        [-0.0, -1.0],
+        [-np.inf, -np.inf],
+        [1.0, np.inf],
+        [5.0],
+        list(np.random.default_rng(2).standard_normal(1001)),
+    ]
     for row in rows:
         r = np.array(row, dtype)
         assert row_max(r) == r.max()
@@ -484,6 +544,7 @@ def test_numba_row_max(kernels, dtype):
 
 
 # --------------------------------------------------------------------------- the contract
+
 
 def _toy_pair():
     """A loss sum((x - t)^2) whose kernel counts its calls and covers float64 NumPy calls only."""
@@ -520,16 +581,16 @@ def test_the_contract_sends_both_doors_through_the_kernel_and_falls_back_to_the_
     assert toy(x, t) == 10.0 and calls == ["sum"]
     np.testing.assert_array_equal(toy_backward(0.5, x, t), [1.0, 0.0, 3.0])
     assert len(calls) == 2
-    np.testing.assert_array_equal(toy(x, t, reduction="none"), [1.0, 0.0, 9.0])     # kernel said None
+    np.testing.assert_array_equal(toy(x, t, reduction="none"), [1.0, 0.0, 9.0])  # kernel said None
     assert len(calls) == 3
-    with pytest.raises(ValueError, match="reduction must be"):                       # the definition's error
+    with pytest.raises(ValueError, match="reduction must be"):  # the definition's error
         toy(x, t, reduction="mean")
-    with pytest.raises(TypeError, match="unexpected keyword"):                       # never reaches the kernel
+    with pytest.raises(TypeError, match="unexpected keyword"):  # never reaches the kernel
         toy(x, t, reducton="sum")
     with pytest.raises(TypeError):
         toy(x, t, "sum")
     assert len(calls) == 4
-    with pytest.raises(ValueError, match="dout"):                                    # dout checked on the fast path
+    with pytest.raises(ValueError, match="dout"):  # dout checked on the fast path
         toy_backward(np.ones(2), x, t)
 
 
@@ -545,11 +606,11 @@ def test_a_loss_class_keeps_the_kernels_gradient_for_backward():
     x, t = np.array([1.0, 2.0, 4.0]), np.array([0.0, 2.0, 1.0])
     assert loss(x, t) == 10.0 and loss._pending is not None and calls == ["sum"]
     np.testing.assert_array_equal(loss.backward(2.0), [4.0, 0.0, 12.0])
-    assert len(calls) == 1                       # the kept gradient: no second pass
+    assert len(calls) == 1  # the kept gradient: no second pass
     np.testing.assert_array_equal(loss.backward(2.0), [4.0, 0.0, 12.0])
-    assert len(calls) == 2                       # handed out once; then the backward door (kernel again)
+    assert len(calls) == 2  # handed out once; then the backward door (kernel again)
     loss(x, t)
-    loss.reduction = "none"                      # options changed since forward: the kept gradient is stale
+    loss.reduction = "none"  # options changed since forward: the kept gradient is stale
     np.testing.assert_array_equal(loss.backward(np.ones(3)), [2.0, 0.0, 6.0])
     loss.reduction = "sum"
     assert loss(x.astype(np.float32), t) == 10.0 and loss._pending is None

@@ -31,7 +31,7 @@ def test_kernel_matches_the_definitions(spec, dtype):
             before = [np.array(a, copy=True) for a in inputs]
             hit = kernel(*inputs, **opts)
             for a, b in zip(inputs, before):
-                np.testing.assert_array_equal(a, b)   # inputs untouched
+                np.testing.assert_array_equal(a, b)  # inputs untouched
             if hit is None:
                 continue
             hits += 1
@@ -41,8 +41,10 @@ def test_kernel_matches_the_definitions(spec, dtype):
             np.testing.assert_allclose(out, want, **TOL[dtype], err_msg=f"{cid} {opts}")
             dout = np.ones(np.shape(want), dtype) if np.ndim(want) else 1.0
             want_grad = backward(dout, *inputs, **opts)
-            for g, wg in zip(grad if isinstance(grad, tuple) else (grad,),
-                             want_grad if isinstance(want_grad, tuple) else (want_grad,)):
+            for g, wg in zip(
+                grad if isinstance(grad, tuple) else (grad,),
+                want_grad if isinstance(want_grad, tuple) else (want_grad,),
+            ):
                 assert g.dtype == dtype and g.shape == wg.shape, cid
                 np.testing.assert_allclose(g, wg, **TOL[dtype], err_msg=f"{cid} {opts} gradient")
     # a numba-only kernel (triplet, cosine embedding) takes nothing without numba (LOSSLAB_NUMBA=0)

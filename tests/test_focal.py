@@ -56,6 +56,7 @@ def test_matches_the_reference_library(entry, get):
 
 # ============================================================================ hand-computed cases
 
+
 def test_sigmoid_focal_by_hand():
     x, t = np.array([0.0, 2.0, -1.0]), np.array([1.0, 0.0, 0.5])
     out = sigmoid_focal_loss(x, t, reduction="none")
@@ -92,6 +93,7 @@ def test_poly1_by_hand():
 
 # ============================================================================ loop references from the docstrings
 
+
 def ref_sigmoid_focal(x, t, alpha=0.25, gamma=2.0):
     loss, local = np.zeros(x.shape), np.zeros(x.shape)
     for i in np.ndindex(*x.shape):
@@ -100,8 +102,8 @@ def ref_sigmoid_focal(x, t, alpha=0.25, gamma=2.0):
         a_t = alpha * t[i] + (1 - alpha) * (1 - t[i]) if alpha >= 0 else 1.0
         ce = -(t[i] * math.log(p) + (1 - t[i]) * math.log(1 - p))
         q = 1 - p_t
-        loss[i] = a_t * ce * q ** gamma
-        local[i] = a_t * q ** gamma * ((p - t[i]) + gamma * (1 - 2 * t[i]) * ce * p * (1 - p) / q)
+        loss[i] = a_t * ce * q**gamma
+        local[i] = a_t * q**gamma * ((p - t[i]) + gamma * (1 - 2 * t[i]) * ce * p * (1 - p) / q)
     return loss, local, x.size
 
 
@@ -119,8 +121,8 @@ def ref_focal(x, t, gamma=2.0, weight=None, ignore_index=-100):
         total = sum(math.exp(zc) for zc in z)
         p = [math.exp(zc) / total for zc in z]
         q = 1 - p[k]
-        loss[pos] = -w[k] * q ** gamma * math.log(p[k])
-        factor = q ** gamma - gamma * p[k] * q ** (gamma - 1) * math.log(p[k]) if gamma else 1.0
+        loss[pos] = -w[k] * q**gamma * math.log(p[k])
+        factor = q**gamma - gamma * p[k] * q ** (gamma - 1) * math.log(p[k]) if gamma else 1.0
         for c in range(c_count):
             local[(n, c) + rest] = w[k] * factor * (p[c] - (c == k))
         denominator += w[k]
@@ -134,7 +136,8 @@ def ref_poly(x, y, epsilon=2.0):
         p = [math.exp(z) / total for z in x[n]]
         p_t = sum(y[n, c] * p[c] for c in range(x.shape[1]))
         loss[n] = -sum(y[n, c] * math.log(p[c]) for c in range(x.shape[1])) + epsilon * sum(
-            y[n, c] * (1 - p[c]) for c in range(x.shape[1]))
+            y[n, c] * (1 - p[c]) for c in range(x.shape[1])
+        )
         for c in range(x.shape[1]):
             local[n, c] = sum(y[n]) * p[c] - y[n, c] + epsilon * p[c] * (p_t - y[n, c])
     return loss, local, x.shape[0]
@@ -156,10 +159,15 @@ def test_sigmoid_focal_matches_docstring_formula(alpha, gamma, reduction):
     t[0] = [0.0, 1.0, 1.0]
     dout = rng.uniform(0.5, 1.5, (4, 3)) if reduction == "none" else 1.3
     want, want_grad = _reduced(*ref_sigmoid_focal(x, t, alpha, gamma), reduction, dout)
-    np.testing.assert_allclose(sigmoid_focal_loss(x, t, alpha=alpha, gamma=gamma, reduction=reduction),
-                               want, rtol=1e-12)
-    np.testing.assert_allclose(sigmoid_focal_loss_backward(dout, x, t, alpha=alpha, gamma=gamma, reduction=reduction),
-                               want_grad, rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(
+        sigmoid_focal_loss(x, t, alpha=alpha, gamma=gamma, reduction=reduction), want, rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        sigmoid_focal_loss_backward(dout, x, t, alpha=alpha, gamma=gamma, reduction=reduction),
+        want_grad,
+        rtol=1e-10,
+        atol=1e-15,
+    )
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -185,11 +193,16 @@ def test_poly1_matches_docstring_formula(epsilon, reduction):
     dout = rng.uniform(0.5, 1.5, 5) if reduction == "none" else 0.9
     want, want_grad = _reduced(*ref_poly(x, y, epsilon), reduction, dout, class_axis=1)
     np.testing.assert_allclose(poly1_cross_entropy(x, y, epsilon=epsilon, reduction=reduction), want, rtol=1e-12)
-    np.testing.assert_allclose(poly1_cross_entropy_backward(dout, x, y, epsilon=epsilon, reduction=reduction),
-                               want_grad, rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(
+        poly1_cross_entropy_backward(dout, x, y, epsilon=epsilon, reduction=reduction),
+        want_grad,
+        rtol=1e-10,
+        atol=1e-15,
+    )
 
 
 # ============================================================================ special cases and properties
+
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 def test_focal_with_gamma_zero_is_cross_entropy_exactly(reduction):
@@ -202,31 +215,46 @@ def test_focal_with_gamma_zero_is_cross_entropy_exactly(reduction):
         out = focal_loss(x, t, gamma=0.0, **opts, reduction=reduction)
         np.testing.assert_allclose(out, cross_entropy(x, t, **opts, reduction=reduction), rtol=1e-14, atol=0)
         dout = np.full(np.shape(out), 0.8)
-        np.testing.assert_allclose(focal_loss_backward(dout, x, t, gamma=0.0, **opts, reduction=reduction),
-                                   cross_entropy_backward(dout, x, t, **opts, reduction=reduction),
-                                   rtol=1e-14, atol=1e-17)
+        np.testing.assert_allclose(
+            focal_loss_backward(dout, x, t, gamma=0.0, **opts, reduction=reduction),
+            cross_entropy_backward(dout, x, t, **opts, reduction=reduction),
+            rtol=1e-14,
+            atol=1e-17,
+        )
 
 
 def test_sigmoid_focal_without_alpha_and_gamma_is_bce_with_logits():
     rng = np.random.default_rng(4)
     x, t = rng.normal(0, 3, (5, 3)), rng.uniform(0, 1, (5, 3))
     for reduction in REDUCTIONS:
-        np.testing.assert_allclose(sigmoid_focal_loss(x, t, alpha=-1, gamma=0, reduction=reduction),
-                                   binary_cross_entropy_with_logits(x, t, reduction=reduction), rtol=1e-14)
-    np.testing.assert_allclose(sigmoid_focal_loss_backward(1.0, x, t, alpha=-1, gamma=0),
-                               binary_cross_entropy_with_logits_backward(1.0, x, t), rtol=1e-13, atol=1e-16)
+        np.testing.assert_allclose(
+            sigmoid_focal_loss(x, t, alpha=-1, gamma=0, reduction=reduction),
+            binary_cross_entropy_with_logits(x, t, reduction=reduction),
+            rtol=1e-14,
+        )
+    np.testing.assert_allclose(
+        sigmoid_focal_loss_backward(1.0, x, t, alpha=-1, gamma=0),
+        binary_cross_entropy_with_logits_backward(1.0, x, t),
+        rtol=1e-13,
+        atol=1e-16,
+    )
 
 
 def test_poly1_with_epsilon_zero_is_cross_entropy_and_index_targets_equal_one_hot():
     rng = np.random.default_rng(5)
     x, labels = rng.normal(0, 2, (6, 4)), rng.integers(0, 4, 6)
     onehot = np.eye(4)[labels]
-    np.testing.assert_allclose(poly1_cross_entropy(x, labels, epsilon=0.0, reduction="none"),
-                               cross_entropy(x, labels, reduction="none"), rtol=1e-13)
-    np.testing.assert_array_equal(poly1_cross_entropy(x, labels, reduction="none"),
-                                  poly1_cross_entropy(x, onehot, reduction="none"))
-    np.testing.assert_array_equal(poly1_cross_entropy_backward(1.0, x, labels),
-                                  poly1_cross_entropy_backward(1.0, x, onehot))
+    np.testing.assert_allclose(
+        poly1_cross_entropy(x, labels, epsilon=0.0, reduction="none"),
+        cross_entropy(x, labels, reduction="none"),
+        rtol=1e-13,
+    )
+    np.testing.assert_array_equal(
+        poly1_cross_entropy(x, labels, reduction="none"), poly1_cross_entropy(x, onehot, reduction="none")
+    )
+    np.testing.assert_array_equal(
+        poly1_cross_entropy_backward(1.0, x, labels), poly1_cross_entropy_backward(1.0, x, onehot)
+    )
 
 
 def test_focal_is_below_cross_entropy_and_decreases_with_gamma():
@@ -248,8 +276,11 @@ def test_focal_weight_of_ones_equals_no_weight_and_ignored_rows_equal_dropped_ro
     t_ignored[[1, 4]] = -1
     keep = [0, 2, 3, 5]
     for reduction in ("mean", "sum"):
-        np.testing.assert_allclose(focal_loss(x, t_ignored, ignore_index=-1, reduction=reduction),
-                                   focal_loss(x[keep], t[keep], reduction=reduction), rtol=1e-14)
+        np.testing.assert_allclose(
+            focal_loss(x, t_ignored, ignore_index=-1, reduction=reduction),
+            focal_loss(x[keep], t[keep], reduction=reduction),
+            rtol=1e-14,
+        )
     grad = focal_loss_backward(1.0, x, t_ignored, ignore_index=-1)
     np.testing.assert_allclose(grad[keep], focal_loss_backward(1.0, x[keep], t[keep]), rtol=1e-14)
     assert np.all(grad[[1, 4]] == 0)
@@ -262,11 +293,14 @@ def test_focal_mean_divides_by_the_target_weights():
     assert focal_loss(x, t, weight=w) == pytest.approx(total / w[t].sum(), rel=1e-14)
 
 
-@pytest.mark.parametrize("fn, make", [
-    (sigmoid_focal_loss, lambda rng: (rng.normal(0, 2, (6, 3)), rng.integers(0, 2, (6, 3)).astype(float))),
-    (focal_loss, lambda rng: (rng.normal(0, 2, (6, 3)), rng.integers(0, 3, 6))),
-    (poly1_cross_entropy, lambda rng: (rng.normal(0, 2, (6, 3)), rng.integers(0, 3, 6))),
-])
+@pytest.mark.parametrize(
+    "fn, make",
+    [
+        (sigmoid_focal_loss, lambda rng: (rng.normal(0, 2, (6, 3)), rng.integers(0, 2, (6, 3)).astype(float))),
+        (focal_loss, lambda rng: (rng.normal(0, 2, (6, 3)), rng.integers(0, 3, 6))),
+        (poly1_cross_entropy, lambda rng: (rng.normal(0, 2, (6, 3)), rng.integers(0, 3, 6))),
+    ],
+)
 def test_sum_is_mean_times_count_and_permuting_the_batch_permutes_none(fn, make):
     rng = np.random.default_rng(9)
     x, t = make(rng)
@@ -283,6 +317,7 @@ def test_all_ignored_focal_is_nan_with_zero_gradient_as_cross_entropy():
 
 
 # ============================================================================ extreme logits
+
 
 def test_sigmoid_focal_is_finite_and_exact_at_huge_logits():
     x = np.array([1e4, -1e4, 1e4, -1e4, 50.0])
@@ -306,11 +341,13 @@ def test_focal_and_poly1_are_finite_and_exact_at_huge_logits():
     for gamma in (0.5, 2.0):
         out = focal_loss(x, t, gamma=gamma, reduction="none")
         np.testing.assert_array_equal(out, [2e4, 0.0])  # -(1 - 0)^gamma * (-2e4); p_t = 1 exactly
-        np.testing.assert_array_equal(focal_loss_backward(1.0, x, t, gamma=gamma, reduction="none"),
-                                      [[1.0, -1.0, 0.0], [0.0, 0.0, 0.0]])
+        np.testing.assert_array_equal(
+            focal_loss_backward(1.0, x, t, gamma=gamma, reduction="none"), [[1.0, -1.0, 0.0], [0.0, 0.0, 0.0]]
+        )
     np.testing.assert_array_equal(poly1_cross_entropy(x, t, reduction="none"), [2e4 + 2.0, 0.0])
-    np.testing.assert_array_equal(poly1_cross_entropy_backward(1.0, x, t, reduction="none"),
-                                  [[1.0, -1.0, 0.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_array_equal(
+        poly1_cross_entropy_backward(1.0, x, t, reduction="none"), [[1.0, -1.0, 0.0], [0.0, 0.0, 0.0]]
+    )
 
 
 def test_focal_gradient_is_finite_for_gamma_below_one_as_p_t_approaches_one():
@@ -324,48 +361,100 @@ def test_focal_gradient_is_finite_for_gamma_below_one_as_p_t_approaches_one():
 
 # ============================================================================ validation
 
-@pytest.mark.parametrize("call, error, match", [
-    (lambda: sigmoid_focal_loss(np.zeros(3), np.array([0.0, 1.5, 1.0])), ValueError,
-     r"target must hold values in \[0, 1\].*got the value 1.5"),
-    (lambda: sigmoid_focal_loss(np.zeros(3), np.zeros(4)), ValueError, r"target must have the shape of input, \(3,\)"),
-    (lambda: sigmoid_focal_loss(np.zeros(3), np.zeros(3), alpha=1.5), ValueError, r"alpha must lie in \[-inf, 1.0\]"),
-    (lambda: sigmoid_focal_loss(np.zeros(3), np.zeros(3), gamma=-1.0), ValueError, r"gamma must lie in \[0.0, inf\]"),
-    (lambda: sigmoid_focal_loss(np.zeros(3), np.zeros(3), gamma="2"), TypeError, "gamma must be a real number"),
-    (lambda: sigmoid_focal_loss(np.zeros(3), np.array(["a", "b", "c"])), TypeError, "target must hold real numbers"),
-    (lambda: focal_loss(np.zeros((2, 3)), np.array([0, 3])), ClassIndexError, "class index 3, out of range"),
-    (lambda: focal_loss(np.zeros((2, 3)), np.array([0.0, 1.0])), TypeError, "target must hold integer class indices"),
-    (lambda: focal_loss(np.zeros((2, 3)), np.zeros((2, 3), dtype=int)), ValueError, r"target must have shape \(2,\)"),
-    (lambda: focal_loss(np.zeros((2, 3)), np.array([0, 1]), gamma=-0.5), ValueError, "gamma must lie in"),
-    (lambda: focal_loss(np.zeros((2, 3)), np.array([0, 1]), weight=np.ones(2)), ValueError,
-     r"weight must be a 1-D array with one entry per class \(3,\)"),
-    (lambda: focal_loss(np.zeros((2, 0)), np.array([0, 1])), ValueError, "at least one class"),
-    (lambda: focal_loss(np.zeros((2, 3)), np.array([0, 1]), ignore_index=1.5), TypeError,
-     "ignore_index must be an integer"),
-    (lambda: poly1_cross_entropy(np.zeros(3), np.array(0)), ValueError, r"input must be a 2-D array of logits"),
-    (lambda: poly1_cross_entropy(np.zeros((2, 0)), np.zeros((2, 0))), ValueError, "at least one class"),
-    (lambda: poly1_cross_entropy(np.zeros((2, 3)), np.array([0, 1, 2])), ValueError,
-     r"target must have shape \(2,\) \(class indices\) or the input's shape \(2, 3\)"),
-    (lambda: poly1_cross_entropy(np.zeros((2, 3)), np.array([[0.5, 0.7, -0.2]] * 2)), ValueError,
-     "target must hold class probabilities >= 0, got the value -0.2"),
-    (lambda: poly1_cross_entropy(np.zeros((2, 3)), np.array([0, 5])), ClassIndexError, "class index 5"),
-    (lambda: poly1_cross_entropy(np.zeros((2, 3)), np.array([0.0, 1.0])), TypeError, "integer class indices"),
-    (lambda: poly1_cross_entropy(np.zeros((2, 3)), np.ones((2, 3), dtype=int)), TypeError,
-     "target must be a float32 or float64 array"),
-    (lambda: poly1_cross_entropy(np.zeros((2, 3)), np.array([0, 1]), epsilon=float("inf")), ValueError,
-     "epsilon must be finite"),
-])
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (
+            lambda: sigmoid_focal_loss(np.zeros(3), np.array([0.0, 1.5, 1.0])),
+            ValueError,
+            r"target must hold values in \[0, 1\].*got the value 1.5",
+        ),
+        (
+            lambda: sigmoid_focal_loss(np.zeros(3), np.zeros(4)),
+            ValueError,
+            r"target must have the shape of input, \(3,\)",
+        ),
+        (
+            lambda: sigmoid_focal_loss(np.zeros(3), np.zeros(3), alpha=1.5),
+            ValueError,
+            r"alpha must lie in \[-inf, 1.0\]",
+        ),
+        (
+            lambda: sigmoid_focal_loss(np.zeros(3), np.zeros(3), gamma=-1.0),
+            ValueError,
+            r"gamma must lie in \[0.0, inf\]",
+        ),
+        (lambda: sigmoid_focal_loss(np.zeros(3), np.zeros(3), gamma="2"), TypeError, "gamma must be a real number"),
+        (
+            lambda: sigmoid_focal_loss(np.zeros(3), np.array(["a", "b", "c"])),
+            TypeError,
+            "target must hold real numbers",
+        ),
+        (lambda: focal_loss(np.zeros((2, 3)), np.array([0, 3])), ClassIndexError, "class index 3, out of range"),
+        (
+            lambda: focal_loss(np.zeros((2, 3)), np.array([0.0, 1.0])),
+            TypeError,
+            "target must hold integer class indices",
+        ),
+        (
+            lambda: focal_loss(np.zeros((2, 3)), np.zeros((2, 3), dtype=int)),
+            ValueError,
+            r"target must have shape \(2,\)",
+        ),
+        (lambda: focal_loss(np.zeros((2, 3)), np.array([0, 1]), gamma=-0.5), ValueError, "gamma must lie in"),
+        (
+            lambda: focal_loss(np.zeros((2, 3)), np.array([0, 1]), weight=np.ones(2)),
+            ValueError,
+            r"weight must be a 1-D array with one entry per class \(3,\)",
+        ),
+        (lambda: focal_loss(np.zeros((2, 0)), np.array([0, 1])), ValueError, "at least one class"),
+        (
+            lambda: focal_loss(np.zeros((2, 3)), np.array([0, 1]), ignore_index=1.5),
+            TypeError,
+            "ignore_index must be an integer",
+        ),
+        (lambda: poly1_cross_entropy(np.zeros(3), np.array(0)), ValueError, r"input must be a 2-D array of logits"),
+        (lambda: poly1_cross_entropy(np.zeros((2, 0)), np.zeros((2, 0))), ValueError, "at least one class"),
+        (
+            lambda: poly1_cross_entropy(np.zeros((2, 3)), np.array([0, 1, 2])),
+            ValueError,
+            r"target must have shape \(2,\) \(class indices\) or the input's shape \(2, 3\)",
+        ),
+        (
+            lambda: poly1_cross_entropy(np.zeros((2, 3)), np.array([[0.5, 0.7, -0.2]] * 2)),
+            ValueError,
+            "target must hold class probabilities >= 0, got the value -0.2",
+        ),
+        (lambda: poly1_cross_entropy(np.zeros((2, 3)), np.array([0, 5])), ClassIndexError, "class index 5"),
+        (lambda: poly1_cross_entropy(np.zeros((2, 3)), np.array([0.0, 1.0])), TypeError, "integer class indices"),
+        (
+            lambda: poly1_cross_entropy(np.zeros((2, 3)), np.ones((2, 3), dtype=int)),
+            TypeError,
+            "target must be a float32 or float64 array",
+        ),
+        (
+            lambda: poly1_cross_entropy(np.zeros((2, 3)), np.array([0, 1]), epsilon=float("inf")),
+            ValueError,
+            "epsilon must be finite",
+        ),
+    ],
+)
 def test_bad_input_raises(call, error, match):
     with pytest.raises(error, match=match):
         call()
 
 
-@pytest.mark.parametrize("make, error, match", [
-    (lambda: SigmoidFocalLoss(alpha=2.0), ValueError, "alpha must lie in"),
-    (lambda: SigmoidFocalLoss(gamma=-1.0), ValueError, "gamma must lie in"),
-    (lambda: FocalLoss(gamma=True), TypeError, "gamma must be a real number"),
-    (lambda: FocalLoss(ignore_index=0.5), TypeError, "ignore_index must be an integer"),
-    (lambda: PolyLoss(epsilon=float("nan")), ValueError, "epsilon must be finite"),
-])
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        (lambda: SigmoidFocalLoss(alpha=2.0), ValueError, "alpha must lie in"),
+        (lambda: SigmoidFocalLoss(gamma=-1.0), ValueError, "gamma must lie in"),
+        (lambda: FocalLoss(gamma=True), TypeError, "gamma must be a real number"),
+        (lambda: FocalLoss(ignore_index=0.5), TypeError, "ignore_index must be an integer"),
+        (lambda: PolyLoss(epsilon=float("nan")), ValueError, "epsilon must be finite"),
+    ],
+)
 def test_bad_constructor_options_raise(make, error, match):
     with pytest.raises(error, match=match):
         make()
@@ -375,6 +464,8 @@ def test_classes_hold_their_options_and_weight_stays_positional():
     w = np.array([1.0, 2.0, 3.0])
     loss = FocalLoss(w, gamma=1.0, ignore_index=2)
     assert loss.options()["weight"] is w and loss.options()["gamma"] == 1.0
-    assert repr(SigmoidFocalLoss(0.5, 1.0)) == ("SigmoidFocalLoss(alpha=0.5, gamma=1.0, reduction='mean', weight=None, "
-                                                "pos_weight=None, ignore_index=None, include_background=True)")
+    assert repr(SigmoidFocalLoss(0.5, 1.0)) == (
+        "SigmoidFocalLoss(alpha=0.5, gamma=1.0, reduction='mean', weight=None, "
+        "pos_weight=None, ignore_index=None, include_background=True)"
+    )
     assert repr(PolyLoss(1.0)) == "PolyLoss(epsilon=1.0, reduction='mean', where=None, axis=-1)"

@@ -9,7 +9,7 @@ from losslab.gradcheck import gradcheck, gradient_descent, numerical_diff, numer
 
 
 def f1(x):
-    return 0.01 * x ** 2 + 0.1 * x
+    return 0.01 * x**2 + 0.1 * x
 
 
 def f2(x):
@@ -23,8 +23,9 @@ def test_textbook_derivatives():
     assert numerical_diff(f1, 10.0) == pytest.approx(0.3, abs=1e-9)
 
 
-@pytest.mark.parametrize("point, expected",
-                         [((3.0, 4.0), (6.0, 8.0)), ((0.0, 2.0), (0.0, 4.0)), ((3.0, 0.0), (6.0, 0.0))])
+@pytest.mark.parametrize(
+    "point, expected", [((3.0, 4.0), (6.0, 8.0)), ((0.0, 2.0), (0.0, 4.0)), ((3.0, 0.0), (6.0, 0.0))]
+)
 def test_textbook_gradients(point, expected):
     np.testing.assert_allclose(numerical_gradient(f2, np.array(point)), expected, atol=1e-7)
 
@@ -33,7 +34,7 @@ def test_gradient_descent_reaches_the_minimum_and_keeps_history():
     init = np.array([-3.0, 4.0])
     x, history = gradient_descent(f2, init, lr=0.1, step_num=100)
     assert np.all(np.abs(x) < 1e-8)
-    np.testing.assert_array_equal(init, [-3.0, 4.0])          # the start point is not modified
+    np.testing.assert_array_equal(init, [-3.0, 4.0])  # the start point is not modified
     np.testing.assert_array_equal(history[0], init)
     assert history.shape == (101, 2)
     # each step multiplies x by (1 - 2 lr) = 0.8 on this function
@@ -48,9 +49,9 @@ def test_gradient_descent_with_too_large_a_rate_diverges_as_in_the_book():
 def test_numerical_gradient_leaves_x_untouched_even_when_f_raises():
     x = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
     before = x.copy()
-    g = numerical_gradient(lambda a: float(np.sum(a ** 3)), x)
+    g = numerical_gradient(lambda a: float(np.sum(a**3)), x)
     assert g.shape == x.shape and g.dtype == np.float32
-    np.testing.assert_allclose(g, 3 * before ** 2, rtol=1e-4)
+    np.testing.assert_allclose(g, 3 * before**2, rtol=1e-4)
     np.testing.assert_array_equal(x, before)
 
     def boom(a):
@@ -82,7 +83,7 @@ def test_gradcheck_accepts_a_right_gradient_and_rejects_a_wrong_one():
 
 def test_gradcheck_wrt_selects_inputs_and_checks_shapes():
     a, t = np.array([1.0, 2.0]), np.array([0, 1])
-    res = gradcheck(lambda a, t: float(np.sum(a ** 2)), [a, t], [2 * a], wrt=[0])
+    res = gradcheck(lambda a, t: float(np.sum(a**2)), [a, t], [2 * a], wrt=[0])
     assert res.ok
     with pytest.raises(ValueError, match="analytic holds 2 gradients for 1 inputs"):
         gradcheck(lambda a, t: 0.0, [a, t], [a, a], wrt=[0])

@@ -35,6 +35,7 @@ def failed(report):
 
 # --------------------------------------------------------------------------- reference solutions
 
+
 @pytest.mark.parametrize("name", ["level1_reference.py", "level2_reference.py"])
 def test_textbook_solutions_of_levels_1_and_2_pass(name, capsys):
     assert main(["grade", str(grade_fixture(name)), "--seed", "3", "--timeout", "5"]) == 0
@@ -49,11 +50,13 @@ def test_every_reference_solution_passes_on_several_seeds(tmp_path):
     for seed in (0, 1):
         reports = grade_dir(tmp_path, seed=seed, config=SandboxConfig(timeout=10))
         assert [(Path(r.path).name, r.passed) for r in reports] == [(n, True) for n in sorted(REFERENCES)], [
-            (r.path, [c.to_dict() for c in failed(r)]) for r in reports if not r.passed]
+            (r.path, [c.to_dict() for c in failed(r)]) for r in reports if not r.passed
+        ]
         assert {r.exercises[0].exercise for r in reports} == set(REFERENCES.values())
 
 
 # --------------------------------------------------------------------------- detection
+
 
 def test_detection_tells_level_1_from_level_2():
     assert catalog.detect((grade_fixture("level1_reference.py")).read_text()) == ["loss-forward"]
@@ -61,7 +64,9 @@ def test_detection_tells_level_1_from_level_2():
     assert catalog.detect("class MeanSquaredError:\n    def forward(self, y, t): pass\n") == ["loss-forward"]
     assert catalog.detect("class MeanSquaredError:\n    def backward(self): pass\n") == ["loss-backward"]
     assert catalog.detect("def cross_entropy_error(y, t): pass\nclass SGD: pass\n") == [
-        "cross-entropy-error", "sgd-step"]
+        "cross-entropy-error",
+        "sgd-step",
+    ]
     assert catalog.detect("x = 1\n") == []
     for name, exercise in REFERENCES.items():
         assert catalog.detect((grade_fixture(name)).read_text()) == [exercise]
@@ -108,63 +113,114 @@ def test_required_mistakes_in_chinese(capsys):
 # Every other mistake the judge can name, each made by one edit of a reference solution:
 # mistake -> (reference, [(old, new), ...]).
 VARIANTS = {
-    "mean_over_all": ("level1_reference.py", [(
-        "loss = -np.sum(np.log(y[np.arange(batch_size), t] + 1e-7)) / batch_size",
-        "onehot = np.eye(y.shape[1])[t]\n        loss = -np.mean(onehot * np.log(y + 1e-7))")]),
+    "mean_over_all": (
+        "level1_reference.py",
+        [
+            (
+                "loss = -np.sum(np.log(y[np.arange(batch_size), t] + 1e-7)) / batch_size",
+                "onehot = np.eye(y.shape[1])[t]\n        loss = -np.mean(onehot * np.log(y + 1e-7))",
+            )
+        ],
+    ),
     "loss_sign": ("level1_reference.py", [("loss = -np.sum(np.log(", "loss = np.sum(np.log(")]),
     "half_twice": ("level1_reference.py", [("loss = 0.5 * np.sum(", "loss = 0.25 * np.sum(")]),
-    "mse_batch_mean": ("level1_reference.py", [("loss = 0.5 * np.sum((y - t) ** 2)",
-                                                "loss = 0.5 * np.sum((y - t) ** 2) / y.shape[0]")]),
+    "mse_batch_mean": (
+        "level1_reference.py",
+        [("loss = 0.5 * np.sum((y - t) ** 2)", "loss = 0.5 * np.sum((y - t) ** 2) / y.shape[0]")],
+    ),
     "grad_batch_twice": ("level2_reference.py", [("dx = dx / batch_size", "dx = dx / batch_size / batch_size")]),
     "grad_no_onehot": ("level2_reference.py", [("        dx[np.arange(batch_size), self.t] -= 1\n", "")]),
     "mse_grad_batch": ("level2_reference.py", [("return self.y - self.t", "return (self.y - self.t) / len(self.y)")]),
     "mse_grad_count": ("level2_reference.py", [("return self.y - self.t", "return (self.y - self.t) / self.y.size")]),
     "mse_grad_two": ("level2_reference.py", [("return self.y - self.t", "return 2 * (self.y - self.t)")]),
     "no_delta": ("cee_reference.py", [("t] + 1e-7))", "t]))")]),
-    "index_labels": ("cee_reference.py", [(
-        "    if t.size == y.size:  # one-hot rows: turn them into class indices\n        t = t.argmax(axis=1)\n"
-        "    batch_size = y.shape[0]\n    return -np.sum(np.log(y[np.arange(batch_size), t] + 1e-7)) / batch_size",
-        "    return -np.sum(t * np.log(y + 1e-7)) / y.shape[0]")]),
+    "index_labels": (
+        "cee_reference.py",
+        [
+            (
+                "    if t.size == y.size:  # one-hot rows: turn them into class indices\n        t = t.argmax(axis=1)\n"
+                "    batch_size = y.shape[0]\n"
+                "    return -np.sum(np.log(y[np.arange(batch_size), t] + 1e-7)) / batch_size",
+                "    return -np.sum(t * np.log(y + 1e-7)) / y.shape[0]",
+            )
+        ],
+    ),
     "onehot_labels": ("cee_reference.py", [("    if t.size == y.size:", "    if False:")]),
     "single_sample": ("cee_reference.py", [("    if y.ndim == 1:", "    if False:")]),
-    "one_sided": ("numerical_gradient_reference.py", [("x[idx] = tmp - h", "x[idx] = tmp"),
-                                                      ("(fxh1 - fxh2) / (2 * h)", "(fxh1 - fxh2) / h")]),
+    "one_sided": (
+        "numerical_gradient_reference.py",
+        [("x[idx] = tmp - h", "x[idx] = tmp"), ("(fxh1 - fxh2) / (2 * h)", "(fxh1 - fxh2) / h")],
+    ),
     "h_not_2h": ("numerical_gradient_reference.py", [("(fxh1 - fxh2) / (2 * h)", "(fxh1 - fxh2) / h")]),
-    "not_restored": ("numerical_gradient_reference.py", [("        x[idx] = tmp\n        it.iternext()",
-                                                          "        it.iternext()")]),
-    "only_1d": ("numerical_gradient_reference.py", [(
-        'it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])\n    while not it.finished:\n'
-        '        idx = it.multi_index', "for idx in range(x.size):"), ("        it.iternext()\n", "")]),
+    "not_restored": (
+        "numerical_gradient_reference.py",
+        [("        x[idx] = tmp\n        it.iternext()", "        it.iternext()")],
+    ),
+    "only_1d": (
+        "numerical_gradient_reference.py",
+        [
+            (
+                'it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])\n    while not it.finished:\n'
+                "        idx = it.multi_index",
+                "for idx in range(x.size):",
+            ),
+            ("        it.iternext()\n", ""),
+        ],
+    ),
     "dout_in_place": ("relu_reference.py", [("dx = dout.copy()", "dx = dout")]),
     "relu_no_mask": ("relu_reference.py", [("        dx[self.mask] = 0\n", "")]),
     "relu_inverted_mask": ("relu_reference.py", [("dx[self.mask] = 0", "dx[~self.mask] = 0")]),
-    "forgot_dout": ("sigmoid_reference.py", [("return dout * (1.0 - self.out) * self.out",
-                                              "return (1.0 - self.out) * self.out")]),
-    "sigmoid_used_x": ("sigmoid_reference.py", [("self.out = out\n", "self.out = out\n        self.x = x\n"),
-                                                ("(1.0 - self.out) * self.out", "(1.0 - self.x) * self.x")]),
-    "nonfinite_grad": ("sigmoid_reference.py", [
-        ("self.out = out\n", "self.out = out\n        self.x = x\n"),
-        ("return dout * (1.0 - self.out) * self.out",
-         "return dout * np.exp(-self.x) / (1 + np.exp(-self.x)) ** 2")]),
+    "forgot_dout": (
+        "sigmoid_reference.py",
+        [("return dout * (1.0 - self.out) * self.out", "return (1.0 - self.out) * self.out")],
+    ),
+    "sigmoid_used_x": (
+        "sigmoid_reference.py",
+        [
+            ("self.out = out\n", "self.out = out\n        self.x = x\n"),
+            ("(1.0 - self.out) * self.out", "(1.0 - self.x) * self.x"),
+        ],
+    ),
+    "nonfinite_grad": (
+        "sigmoid_reference.py",
+        [
+            ("self.out = out\n", "self.out = out\n        self.x = x\n"),
+            ("return dout * (1.0 - self.out) * self.out", "return dout * np.exp(-self.x) / (1 + np.exp(-self.x)) ** 2"),
+        ],
+    ),
     "dW_transposed": ("affine_reference.py", [("np.dot(self.x.T, dout)", "np.dot(dout.T, self.x)")]),
     "param_batch_mean": ("affine_reference.py", [("np.sum(dout, axis=0)", "np.mean(dout, axis=0)")]),
     "db_not_summed": ("affine_reference.py", [("np.sum(dout, axis=0)", "dout")]),
     "no_reshape": ("affine_reference.py", [("return dx.reshape(*self.original_x_shape)", "return dx")]),
     "bce_sum": ("bce_reference.py", [("return np.mean(", "return np.sum(")]),
-    "bce_row_mean": ("bce_reference.py", [("return np.mean(np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x))))",
-                                           "return np.sum(np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x))))"
-                                           " / x.shape[0]")]),
-    "unstable_bce": ("bce_reference.py", [(
-        "return np.mean(np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x))))",
-        "p = 1 / (1 + np.exp(-x))\n    return -np.mean(t * np.log(p + 1e-7) + (1 - t) * np.log(1 - p + 1e-7))")]),
+    "bce_row_mean": (
+        "bce_reference.py",
+        [
+            (
+                "return np.mean(np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x))))",
+                "return np.sum(np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x)))) / x.shape[0]",
+            )
+        ],
+    ),
+    "unstable_bce": (
+        "bce_reference.py",
+        [
+            (
+                "return np.mean(np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x))))",
+                "p = 1 / (1 + np.exp(-x))\n    return -np.mean(t * np.log(p + 1e-7) + (1 - t) * np.log(1 - p + 1e-7))",
+            )
+        ],
+    ),
     "bce_grad_count": ("bce_reference.py", [("return (sig - t) / x.size", "return sig - t")]),
     "index_slip": ("level1_reference.py", [("y[np.arange(batch_size), t]", "y[:, t]")]),
     "grad_index_slip": ("level2_reference.py", [("dx[np.arange(batch_size), self.t] -= 1", "dx[:, self.t] -= 1")]),
     "grad_in_self_y": ("level2_reference.py", [("dx = self.y.copy()", "dx = self.y")]),
     "sgd_sign": ("sgd_reference.py", [("-= self.lr", "+= self.lr")]),
     "sgd_no_lr": ("sgd_reference.py", [("-= self.lr * grads[key]", "-= grads[key]")]),
-    "not_in_place": ("sgd_reference.py", [("params[key] -= self.lr * grads[key]",
-                                           "params[key] = params[key] - self.lr * grads[key]")]),
+    "not_in_place": (
+        "sgd_reference.py",
+        [("params[key] -= self.lr * grads[key]", "params[key] = params[key] - self.lr * grads[key]")],
+    ),
 }
 
 
@@ -201,6 +257,7 @@ def test_every_message_exists_in_both_languages():
 
 # --------------------------------------------------------------------------- untrusted code
 
+
 def test_hanging_submission_is_stopped_and_reported(capsys):
     code = main(["grade", str(grade_fixture("hang_forward.py")), "--seed", "1", "--timeout", "2"])
     out = capsys.readouterr().out
@@ -209,11 +266,14 @@ def test_hanging_submission_is_stopped_and_reported(capsys):
     assert "not run: the submission stopped earlier" in out
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("crash_raise.py", "MeanSquaredError.forward raised RuntimeError: not done yet (line 31)"),
-    ("crash_exit.py", "MeanSquaredError.forward called sys.exit(3)"),
-    ("crash_memory.py", "MeanSquaredError.forward ran out of memory (the limit is 512 MiB)"),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("crash_raise.py", "MeanSquaredError.forward raised RuntimeError: not done yet (line 31)"),
+        ("crash_exit.py", "MeanSquaredError.forward called sys.exit(3)"),
+        ("crash_memory.py", "MeanSquaredError.forward ran out of memory (the limit is 512 MiB)"),
+    ],
+)
 def test_crash_during_a_check_fails_that_check_only(name, expected, capsys):
     code = main(["grade", str(grade_fixture(name)), "--seed", "1", "--timeout", "5", "--memory", "512"])
     out = capsys.readouterr().out
@@ -225,14 +285,17 @@ def test_crash_during_a_check_fails_that_check_only(name, expected, capsys):
 LEVEL1 = (grade_fixture("level1_reference.py")).read_text()
 
 
-@pytest.mark.parametrize("prefix, expected", [
-    ("import sys\nsys.exit(0)\n", "the top-level code of your file called sys.exit(0)"),
-    ("import torch_that_is_not_there\n", "there is no module named 'torch_that_is_not_there'"),
-    ("raise ValueError('boom')\n", "importing your file failed: ValueError: boom (line 1)"),
-    ("while True:\n    pass\n", "timed out after 2 s while running the top-level code of your file"),
-    ("import os\nos._exit(7)\n", "the process ended (exit status 7)"),
-    ("def softmax(x:\n", "your file does not compile"),
-])
+@pytest.mark.parametrize(
+    "prefix, expected",
+    [
+        ("import sys\nsys.exit(0)\n", "the top-level code of your file called sys.exit(0)"),
+        ("import torch_that_is_not_there\n", "there is no module named 'torch_that_is_not_there'"),
+        ("raise ValueError('boom')\n", "importing your file failed: ValueError: boom (line 1)"),
+        ("while True:\n    pass\n", "timed out after 2 s while running the top-level code of your file"),
+        ("import os\nos._exit(7)\n", "the process ended (exit status 7)"),
+        ("def softmax(x:\n", "your file does not compile"),
+    ],
+)
 def test_broken_file_is_one_failed_check(tmp_path, prefix, expected):
     path = tmp_path / "submission.py"
     path.write_text(prefix + LEVEL1)
@@ -244,8 +307,11 @@ def test_broken_file_is_one_failed_check(tmp_path, prefix, expected):
 @pytest.mark.skipif(sys.platform != "linux", reason="a segmentation fault by ctypes, Linux only")
 def test_segfault_is_reported(tmp_path):
     path = tmp_path / "segv.py"
-    path.write_text(LEVEL1.replace("        loss = 0.5 * np.sum((y - t) ** 2)",
-                                   "        import ctypes\n        ctypes.string_at(0)"))
+    path.write_text(
+        LEVEL1.replace(
+            "        loss = 0.5 * np.sum((y - t) ** 2)", "        import ctypes\n        ctypes.string_at(0)"
+        )
+    )
     report = grade_file(path, seed=1, config=FAST)
     reasons = {c.reason.text("en") for c in failed(report)}
     assert any("killed by SIGSEGV while running MeanSquaredError.forward" in r for r in reasons)
@@ -268,6 +334,7 @@ def test_sandbox_limits_are_validated():
 
 
 # --------------------------------------------------------------------------- exercise list / show / start
+
 
 def test_exercise_list_names_every_exercise(capsys):
     assert main(["exercise", "list"]) == 0
@@ -317,6 +384,7 @@ def test_exercise_show_and_unknown_name(capsys):
 
 # --------------------------------------------------------------------------- grade DIR, --report, --json
 
+
 def test_grade_dir_prints_a_table_and_writes_the_csv_report(tmp_path, capsys):
     for name in ("level1_reference.py", "level1_mse_no_half.py", "hang_forward.py"):
         shutil.copy(grade_fixture(name), tmp_path / name)
@@ -356,14 +424,18 @@ def test_same_seed_same_verdicts():
     one = grade_file(grade_fixture("level1_mse_mean.py"), seed=11, config=FAST)
     two = grade_file(grade_fixture("level1_mse_mean.py"), seed=11, config=FAST)
     assert [c.to_dict() for e in one.exercises for c in e.checks] == [
-        c.to_dict() for e in two.exercises for c in e.checks]
+        c.to_dict() for e in two.exercises for c in e.checks
+    ]
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["grade", "no/such/file.py"], "does not exist"),
-    (["grade", "FIXTURE", "--timeout", "0"], "timeout must be"),
-    (["grade", "FIXTURE", "--memory", "16"], "memory_mb must be"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["grade", "no/such/file.py"], "does not exist"),
+        (["grade", "FIXTURE", "--timeout", "0"], "timeout must be"),
+        (["grade", "FIXTURE", "--memory", "16"], "memory_mb must be"),
+    ],
+)
 def test_usage_mistakes_exit_2_with_one_line(argv, message, capsys):
     argv = [str(grade_fixture("level1_reference.py")) if a == "FIXTURE" else a for a in argv]
     assert main(argv) == 2
@@ -392,11 +464,15 @@ def test_the_learners_guide_shows_a_real_session(tmp_path, monkeypatch, capsys):
         "        ########## Begin ##########\n        pass\n        ########## End ##########\n\n\nclass Mean",
         "        ########## Begin ##########\n        y = softmax(x)\n"
         "        loss = -np.sum(np.log(y[np.arange(x.shape[0]), t] + 1e-7))\n"
-        "        self.loss = loss\n        return loss\n        ########## End ##########\n\n\nclass Mean", 1)
+        "        self.loss = loss\n        return loss\n        ########## End ##########\n\n\nclass Mean",
+        1,
+    )
     first = first.replace(
         "        ########## Begin ##########\n        pass\n",
         "        ########## Begin ##########\n        loss = 0.5 * np.sum((y - t) ** 2)\n"
-        "        self.loss = loss\n        return loss\n", 1)
+        "        self.loss = loss\n        return loss\n",
+        1,
+    )
     code.write_text(first)
     assert main(["grade", str(code), "--seed", "42"]) == 1
     outputs.append(capsys.readouterr().out)

@@ -116,8 +116,15 @@ class Class:
         self.marker = f"losslab-attack-{uuid.uuid4().hex}"
         self.classmate = self.folder / "classmate.py"
         shutil.copy(grade_fixture("level1_reference.py"), self.classmate)
-        values = {"MARKER": self.marker, "CLASSMATE": str(self.classmate), "CANARY": str(self.canary),
-                  "REPORT": str(self.report), "PACKAGE": str(PACKAGE), "PYTHON": sys.executable, **tokens}
+        values = {
+            "MARKER": self.marker,
+            "CLASSMATE": str(self.classmate),
+            "CANARY": str(self.canary),
+            "REPORT": str(self.report),
+            "PACKAGE": str(PACKAGE),
+            "PYTHON": sys.executable,
+            **tokens,
+        }
         for key, value in values.items():
             attack = attack.replace(f"@{key}@", value)
         self.attacker = self.folder / "attacker.py"
@@ -153,6 +160,7 @@ def revealed(report, tag: str) -> str:
 
 # =========================================================================== full marks without solving
 
+
 def test_the_reference_is_not_importable_inside_the_sandbox(tmp_path):
     """`from losslab.nn import SoftmaxWithLoss` would be the reference solution itself."""
     room = Class(tmp_path, "from losslab.nn import SoftmaxWithLoss, MeanSquaredError\n" + WRONG)
@@ -183,8 +191,12 @@ def test_forged_answers_on_the_channel_earn_nothing(tmp_path):
     reports = room.grade()
     attacker = reports["attacker.py"]
     assert not attacker.passed
-    assert all(not c.passed for e in attacker.exercises for c in e.checks if c.target.endswith(".forward")
-               and "platform" in c.case.text("en"))
+    assert all(
+        not c.passed
+        for e in attacker.exercises
+        for c in e.checks
+        if c.target.endswith(".forward") and "platform" in c.case.text("en")
+    )
     room.check_harmless(reports)
 
 
@@ -235,8 +247,9 @@ def test_patching_numpy_in_the_submission_fools_no_check(tmp_path):
     room = Class(tmp_path, PATCH_NUMPY + WRONG)
     reports = room.grade(SandboxConfig(timeout=10))  # the comparisons run in the judge's process, in every mode
     attacker = reports["attacker.py"]
-    values = [c for e in attacker.exercises for c in e.checks
-              if not c.advisory and "self.loss" not in c.case.text("en")]
+    values = [
+        c for e in attacker.exercises for c in e.checks if not c.advisory and "self.loss" not in c.case.text("en")
+    ]
     assert values and not any(c.passed for c in values)
     room.check_harmless(reports)
 
@@ -291,8 +304,23 @@ time.sleep(0.5)
 @needs_isolation
 def test_a_daemon_dies_with_the_run_and_cannot_rewrite_the_report(tmp_path, capsys):
     room = Class(tmp_path, DAEMON + WRONG)
-    assert main(["grade", str(room.folder), "--seed", "5", "--report", str(room.report), "--isolation",
-                 "required", "--timeout", "10"]) == 1
+    assert (
+        main(
+            [
+                "grade",
+                str(room.folder),
+                "--seed",
+                "5",
+                "--report",
+                str(room.report),
+                "--isolation",
+                "required",
+                "--timeout",
+                "10",
+            ]
+        )
+        == 1
+    )
     written = room.report.read_text(encoding="utf-8")
     room.check_harmless(wait=1.5)
     assert room.report.read_text(encoding="utf-8") == written
@@ -324,8 +352,10 @@ def test_concurrent_runs_cannot_touch_each_others_files(tmp_path):
     def run(name, folder):
         results[name] = grade_dir(folder, seed=5, config=CONFIG, jobs=2)
 
-    threads = [threading.Thread(target=run, args=("class", room.folder)),
-               threading.Thread(target=run, args=("solo", solo))]
+    threads = [
+        threading.Thread(target=run, args=("class", room.folder)),
+        threading.Thread(target=run, args=("solo", solo)),
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -497,8 +527,10 @@ raise RuntimeError("FORKED:%d" % n)
 
 
 @needs_isolation
-@pytest.mark.skipif(GROUPS is None and os.geteuid() == 0,
-                    reason="as root, only a cgroup can count processes (RLIMIT_NPROC does not bind root)")
+@pytest.mark.skipif(
+    GROUPS is None and os.geteuid() == 0,
+    reason="as root, only a cgroup can count processes (RLIMIT_NPROC does not bind root)",
+)
 def test_process_count_is_limited(tmp_path):
     room = Class(tmp_path, FORK_BOMB + WRONG)
     reports = room.grade()
@@ -507,6 +539,7 @@ def test_process_count_is_limited(tmp_path):
 
 
 # =========================================================================== the judge never dies or hangs
+
 
 def test_special_and_vanishing_files_fail_alone(tmp_path):
     """A FIFO, a link to /dev/zero, a folder named .py, a huge file, a non-.py file: each gets its own row."""
@@ -555,11 +588,15 @@ def test_a_file_deleted_during_the_run_is_graded_as_read(tmp_path):
 GARBAGE = {
     "oversized": "import os, sys\nos.write(int(sys.argv[2]), b'\\xff\\xff\\xff\\xff' + b'x' * 64)\n",
     "not_json": "import os, sys, struct\nos.write(int(sys.argv[2]), struct.pack('>I', 5) + b'{{{{{')\n",
-    "wrong_shape": ("import json, os, struct, sys\nd = json.dumps({'kind': 'result', 'ok': {'nd': 'AAAA', 'dtype': "
-                    "'<f8', 'shape': [1000, 1000]}}).encode()\n"
-                    "os.write(int(sys.argv[2]), struct.pack('>I', len(d)) + d)\n"),
-    "object_array": ("import json, os, struct, sys\nd = json.dumps({'kind': 'result', 'ok': {'nd': 'AAAA', 'dtype': "
-                     "'|O', 'shape': [1]}}).encode()\nos.write(int(sys.argv[2]), struct.pack('>I', len(d)) + d)\n"),
+    "wrong_shape": (
+        "import json, os, struct, sys\nd = json.dumps({'kind': 'result', 'ok': {'nd': 'AAAA', 'dtype': "
+        "'<f8', 'shape': [1000, 1000]}}).encode()\n"
+        "os.write(int(sys.argv[2]), struct.pack('>I', len(d)) + d)\n"
+    ),
+    "object_array": (
+        "import json, os, struct, sys\nd = json.dumps({'kind': 'result', 'ok': {'nd': 'AAAA', 'dtype': "
+        "'|O', 'shape': [1]}}).encode()\nos.write(int(sys.argv[2]), struct.pack('>I', len(d)) + d)\n"
+    ),
 }
 
 
@@ -613,16 +650,19 @@ def test_terminal_control_sequences_are_escaped(tmp_path, capsys):
 
 # =========================================================================== the mode is always said
 
+
 def test_every_run_says_its_isolation(tmp_path, capsys):
     shutil.copy(grade_fixture("level1_reference.py"), tmp_path / "mine.py")
     assert main(["grade", str(tmp_path / "mine.py"), "--seed", "1", "--json"]) == 0
     out = capsys.readouterr()
     assert out.err.startswith("isolation: ")
     import json
+
     data = json.loads(out.out)
     assert data["isolation"] == FOUND.describe()
-    assert main(["grade", str(tmp_path), "--seed", "1", "--isolation", "none", "--report",
-                 str(tmp_path / "r.csv")]) == 0
+    assert (
+        main(["grade", str(tmp_path), "--seed", "1", "--isolation", "none", "--report", str(tmp_path / "r.csv")]) == 0
+    )
     out = capsys.readouterr()
     assert out.err.startswith("isolation: none (run only trusted files)")
     assert "none (run only trusted files)" in (tmp_path / "r.csv").read_text(encoding="utf-8")
@@ -642,6 +682,7 @@ def test_required_isolation_refuses_where_there_is_none(tmp_path, capsys, monkey
 
 # =========================================================================== as an unprivileged user
 
+
 def _nobody_python() -> str | None:
     """A Python with NumPy that the user nobody can run, and the system's bwrap, or None."""
     python = shutil.which("python3", path="/usr/bin:/bin")
@@ -650,17 +691,29 @@ def _nobody_python() -> str | None:
     import subprocess
 
     src = str(PACKAGE.parent)
-    probe = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", python, "-c",
-                            f"import sys; sys.path.insert(0, {src!r}); import numpy, losslab.grade"],
-                           capture_output=True, timeout=60)
+    probe = subprocess.run(
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            python,
+            "-c",
+            f"import sys; sys.path.insert(0, {src!r}); import numpy, losslab.grade",
+        ],
+        capture_output=True,
+        timeout=60,
+    )
     return python if probe.returncode == 0 else None
 
 
 NOBODY = _nobody_python() if sys.platform.startswith("linux") else None
 
 
-@pytest.mark.skipif(NOBODY is None, reason="needs root, setpriv, /usr/bin/bwrap and a system Python with NumPy "
-                                           "that the user nobody can run")
+@pytest.mark.skipif(
+    NOBODY is None,
+    reason="needs root, setpriv, /usr/bin/bwrap and a system Python with NumPy that the user nobody can run",
+)
 def test_isolation_as_an_unprivileged_user():
     """The same judge run as nobody: bubblewrap in an unprivileged user namespace, where the kernel allows."""
     import tempfile
@@ -679,13 +732,31 @@ def _run_as_nobody(tmp_path: Path) -> None:
     for path in (tmp_path, room.folder, room.attacker, room.classmate):
         os.chmod(path, os.stat(path).st_mode | stat.S_IROTH | stat.S_IXOTH)
     src = str(PACKAGE.parent)
-    done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", NOBODY, "-c",
-                           f"import sys; sys.path.insert(0, {src!r}); from losslab.cli import main; "
-                           f"sys.exit(main(sys.argv[1:]))", "grade", str(room.folder), "--seed", "5",
-                           "--isolation", "required", "--json"],
-                          capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"})
+    done = subprocess.run(
+        [
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            NOBODY,
+            "-c",
+            f"import sys; sys.path.insert(0, {src!r}); from losslab.cli import main; sys.exit(main(sys.argv[1:]))",
+            "grade",
+            str(room.folder),
+            "--seed",
+            "5",
+            "--isolation",
+            "required",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"},
+    )
     assert done.returncode == 1, done.stderr
     import json
+
     assert done.stdout, done.stderr
     reports = {Path(r["file"]).name: r for r in json.loads(done.stdout)}
     assert reports["classmate.py"]["passed"] and not reports["attacker.py"]["passed"]

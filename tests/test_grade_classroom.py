@@ -36,6 +36,7 @@ def summary(report):
 
 # =========================================================================== notebooks
 
+
 def test_a_notebook_gets_the_verdicts_of_the_same_code_in_a_py_file(tmp_path):
     (tmp_path / "same.py").write_text(LEVEL1)
     py = grade_file(tmp_path / "same.py", seed=3, config=CONFIG)
@@ -45,8 +46,11 @@ def test_a_notebook_gets_the_verdicts_of_the_same_code_in_a_py_file(tmp_path):
 
 
 def test_magics_and_shell_lines_are_removed_and_noted(tmp_path):
-    path = notebook(tmp_path / "magic.ipynb", "%matplotlib inline\n!pip install numpy\n" + LEVEL1,
-                    "%%time\nSoftmaxWithLoss().forward(None, None)")
+    path = notebook(
+        tmp_path / "magic.ipynb",
+        "%matplotlib inline\n!pip install numpy\n" + LEVEL1,
+        "%%time\nSoftmaxWithLoss().forward(None, None)",
+    )
     report = grade_file(path, seed=3, config=CONFIG)
     assert report.passed
     note = report.notes[0].text("en")
@@ -56,8 +60,9 @@ def test_magics_and_shell_lines_are_removed_and_noted(tmp_path):
 
 
 def test_a_wrong_notebook_names_the_mistake_and_the_cell(tmp_path, capsys):
-    wrong = LEVEL1.replace(") / batch_size", ")").replace("self.loss = loss\n        return loss",
-                                                         "self.loss = loss\n        return loss", 1)
+    wrong = LEVEL1.replace(") / batch_size", ")").replace(
+        "self.loss = loss\n        return loss", "self.loss = loss\n        return loss", 1
+    )
     path = notebook(tmp_path / "wrong.ipynb", "import numpy as np", wrong)
     report = grade_file(path, seed=3, config=CONFIG)
     assert not report.passed and "no_batch_mean" in {m for _, _, m in summary(report)}
@@ -80,6 +85,7 @@ def test_a_folder_mixing_notebooks_and_py_files(tmp_path):
 
 
 # =========================================================================== the self-check
+
 
 def test_self_check_grades_the_callers_namespace(capsys):
     from losslab.exercise import check
@@ -106,6 +112,7 @@ def test_self_check_sees_the_notebooks_globals():
 
 
 # =========================================================================== a teacher's own exercise
+
 
 @pytest.fixture()
 def course(tmp_path):
@@ -166,8 +173,9 @@ def test_self_check_of_a_teachers_exercise_runs_the_public_checks_only(course, c
 
     from losslab.exercise import check
 
-    report = check("mae-loss", {"mean_absolute_error": lambda y, t: np.mean(np.abs(y - t))}, seed=1,
-                   exercises=str(course))
+    report = check(
+        "mae-loss", {"mean_absolute_error": lambda y, t: np.mean(np.abs(y - t))}, seed=1, exercises=str(course)
+    )
     assert report.passed and all(c.visibility == "public" for e in report.exercises for c in e.checks)
     assert "1 hidden checks run only in `losslab grade`" in capsys.readouterr().out
 
@@ -179,10 +187,14 @@ BROKEN = [
     (lambda f: _edit(f, lambda m: m.update(name="Bad Name")), "the field 'name' must be lowercase"),
     (lambda f: _edit(f, lambda m: m["title"].pop("zh")), "the field 'title.zh' must be a non-empty string"),
     (lambda f: _edit(f, lambda m: m["checks"].update({"nope": {}})), "checks.nope is not a check of this exercise"),
-    (lambda f: _edit(f, lambda m: m["checks"]["mean_absolute_error:random"].update(points=-1)),
-     "checks.mean_absolute_error:random.points must be a number >= 0, got -1"),
-    (lambda f: _edit(f, lambda m: m["checks"]["mean_absolute_error:random"].update(visibility="secret")),
-     "visibility must be one of public, hidden, got 'secret'"),
+    (
+        lambda f: _edit(f, lambda m: m["checks"]["mean_absolute_error:random"].update(points=-1)),
+        "checks.mean_absolute_error:random.points must be a number >= 0, got -1",
+    ),
+    (
+        lambda f: _edit(f, lambda m: m["checks"]["mean_absolute_error:random"].update(visibility="secret")),
+        "visibility must be one of public, hidden, got 'secret'",
+    ),
     (lambda f: (f / "checks.py").write_text("PROBES = {}\n"), "checks.py: must define a function make_cases"),
     (lambda f: (f / "checks.py").write_text("raise RuntimeError('typo')\n"), "checks.py: importing it failed"),
 ]
@@ -207,6 +219,7 @@ def test_a_malformed_exercise_folder_names_the_file_and_the_field(course, breaka
 
 # =========================================================================== exports and the gradebook CSV
 
+
 @pytest.fixture()
 def graded_class(tmp_path):
     folder = tmp_path / "class"
@@ -219,14 +232,40 @@ def graded_class(tmp_path):
 
 def test_gradescope_results_follow_the_specification(graded_class, tmp_path):
     out = tmp_path / "results.json"
-    assert main(["grade", str(graded_class), "--seed", "3", "--format", "gradescope", "--out", str(out),
-                 "--exercise", "loss-forward"]) == 1
+    assert (
+        main(
+            [
+                "grade",
+                str(graded_class),
+                "--seed",
+                "3",
+                "--format",
+                "gradescope",
+                "--out",
+                str(out),
+                "--exercise",
+                "loss-forward",
+            ]
+        )
+        == 1
+    )
     data = json.loads(out.read_text())
     assert set(data) >= {"score", "tests"} and isinstance(data["score"], float)
     assert data["visibility"] in ("hidden", "after_due_date", "after_published", "visible")
     for test in data["tests"]:
-        assert set(test) <= {"score", "max_score", "status", "name", "name_format", "number", "output",
-                             "output_format", "tags", "visibility", "extra_data"}
+        assert set(test) <= {
+            "score",
+            "max_score",
+            "status",
+            "name",
+            "name_format",
+            "number",
+            "output",
+            "output_format",
+            "tags",
+            "visibility",
+            "extra_data",
+        }
         assert isinstance(test["name"], str) and test["status"] in ("passed", "failed")
         assert 0 <= test["score"] <= test["max_score"]
         assert test["visibility"] in ("hidden", "after_due_date", "after_published", "visible")
@@ -240,8 +279,23 @@ def test_gradescope_results_follow_the_specification(graded_class, tmp_path):
 
 def test_junit_xml_parses_back(graded_class, tmp_path):
     out = tmp_path / "junit.xml"
-    assert main(["grade", str(graded_class), "--seed", "3", "--format", "junit", "--out", str(out),
-                 "--id-pattern", r"_(\d{10})_"]) == 1
+    assert (
+        main(
+            [
+                "grade",
+                str(graded_class),
+                "--seed",
+                "3",
+                "--format",
+                "junit",
+                "--out",
+                str(out),
+                "--id-pattern",
+                r"_(\d{10})_",
+            ]
+        )
+        == 1
+    )
     root = ET.parse(out).getroot()
     suites = {s.get("name"): s for s in root.iter("testsuite")}
     assert set(suites) == {"2024000001", "2024000002", "2024000003"}
@@ -253,8 +307,23 @@ def test_junit_xml_parses_back(graded_class, tmp_path):
 
 def test_the_csv_is_a_gradebook_with_student_ids(graded_class, tmp_path):
     out = tmp_path / "marks.csv"
-    assert main(["grade", str(graded_class), "--seed", "3", "--report", str(out), "--id-pattern", r"\d{10}",
-                 "--exercise", "loss-forward"]) == 1
+    assert (
+        main(
+            [
+                "grade",
+                str(graded_class),
+                "--seed",
+                "3",
+                "--report",
+                str(out),
+                "--id-pattern",
+                r"\d{10}",
+                "--exercise",
+                "loss-forward",
+            ]
+        )
+        == 1
+    )
     rows = {r["student"]: r for r in csv.DictReader(out.open(encoding="utf-8"))}
     assert set(rows) == {"2024000001", "2024000002", "2024000003"}
     assert rows["2024000001"]["score"] == rows["2024000001"]["max_score"] == "11"
@@ -264,9 +333,11 @@ def test_the_csv_is_a_gradebook_with_student_ids(graded_class, tmp_path):
 
 # =========================================================================== more named mistakes
 
+
 def test_after_a_timeout_the_other_checks_are_not_run(tmp_path):
-    head = ("class MeanSquaredError:\n    def __init__(self):\n        self.loss = None\n\n"
-            "    def forward(self, y, t):\n")
+    head = (
+        "class MeanSquaredError:\n    def __init__(self):\n        self.loss = None\n\n    def forward(self, y, t):\n"
+    )
     hang = LEVEL1.replace(head, head + "        while True:\n            pass\n")
     assert hang != LEVEL1
     (tmp_path / "hang.py").write_text(hang)
@@ -305,9 +376,11 @@ def test_the_teachers_guide_session_is_real(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "submissions").mkdir()
     (tmp_path / "submissions" / "2024000001_ann.py").write_text(
-        "import numpy as np\n\n\ndef mean_absolute_error(y, t):\n    return np.mean(np.abs(y - t))\n")
+        "import numpy as np\n\n\ndef mean_absolute_error(y, t):\n    return np.mean(np.abs(y - t))\n"
+    )
     (tmp_path / "submissions" / "2024000002_ben.py").write_text(
-        "import numpy as np\n\n\ndef mean_absolute_error(y, t):\n    return np.sum(np.abs(y - t)) / len(y)\n")
+        "import numpy as np\n\n\ndef mean_absolute_error(y, t):\n    return np.sum(np.abs(y - t)) / len(y)\n"
+    )
     for command, shown in blocks:
         code = main(shlex.split(command))
         assert code in (0, 1)

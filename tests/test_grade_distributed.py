@@ -36,8 +36,9 @@ def _without_timings(data):
 
 @pytest.fixture(scope="module")
 def cluster():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True,
-                                  dashboard_address=None) as local_cluster:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None
+    ) as local_cluster:
         yield local_cluster
 
 
@@ -48,8 +49,21 @@ def test_cluster_grades_the_fixtures_as_the_local_judge(cluster, tmp_path, capsy
         shutil.copy(grade_fixture(name), folder / name)
     local = grade_dir(folder, seed=SEED, config=CONFIG)
     assert any(r.passed for r in local) and not all(r.passed for r in local)
-    argv = ["grade", str(folder), "--seed", str(SEED), "--timeout", "5", "--memory", "512", "--json",
-            "--report", str(tmp_path / "remote.csv"), "--scheduler", cluster.scheduler_address]
+    argv = [
+        "grade",
+        str(folder),
+        "--seed",
+        str(SEED),
+        "--timeout",
+        "5",
+        "--memory",
+        "512",
+        "--json",
+        "--report",
+        str(tmp_path / "remote.csv"),
+        "--scheduler",
+        cluster.scheduler_address,
+    ]
     assert main(argv) == 1
     remote = json.loads(capsys.readouterr().out)
     assert _without_timings(remote) == _without_timings([report.to_json(r) for r in local])
@@ -97,8 +111,9 @@ def test_each_worker_runs_the_same_sandbox(cluster, tmp_path):
     (folder / "attacker.py").write_text(SEARCH + WRONG)
     (folder / "classmate.py").write_text((grade_fixture("level1_reference.py")).read_text())
     with distributed.Client(cluster) as client:
-        reports = remote_grading.grade_dir_distributed(folder, seed=5, client=client,
-                                                       config=SandboxConfig(timeout=60, isolation="required"))
+        reports = remote_grading.grade_dir_distributed(
+            folder, seed=5, client=client, config=SandboxConfig(timeout=60, isolation="required")
+        )
     attacker, classmate = reports
     assert classmate.passed and not attacker.passed
     assert "FOUND:[]" in attacker.problem.reason.text("en")

@@ -33,6 +33,7 @@ TEMPLATE = catalog.get("loss-forward").template()
 
 # --------------------------------------------------------------------------- planted copies
 
+
 def renamed(source: str) -> str:
     """Local variables renamed (attributes such as self.loss, which the exercise requires, kept)."""
     names = {"batch_size": "rows", "loss": "value", "y": "probs", "dx": "grad"}
@@ -97,7 +98,7 @@ def test_each_planted_copy_is_paired_with_its_original(level, original, edit):
     assert hits and key_line in hits[0].text_b
     copied = hits[0].text_a.splitlines()
     assert len(copied) == hits[0].lines_a[1] - hits[0].lines_a[0] + 1
-    assert copied == copy.splitlines()[hits[0].lines_a[0] - 1:hits[0].lines_a[1]]
+    assert copied == copy.splitlines()[hits[0].lines_a[0] - 1 : hits[0].lines_a[1]]
 
 
 def test_each_file_ignores_the_template_of_its_own_exercise():
@@ -110,6 +111,7 @@ def test_each_file_ignores_the_template_of_its_own_exercise():
 
 # --------------------------------------------------------------------------- independent solutions
 
+
 def filled(softmax_loss: str, mse: str, helper: str = "") -> str:
     """The loss-forward template with its two ``pass`` lines replaced (and ``helper`` above the classes)."""
     head, first, second = TEMPLATE.split("        pass\n")
@@ -121,7 +123,8 @@ def filled(softmax_loss: str, mse: str, helper: str = "") -> str:
 
 INDEPENDENT = {
     # loops, a row at a time, log-sum-exp by hand
-    "loops.py": filled("""\
+    "loops.py": filled(
+        """\
         batch = x.shape[0]
         total = 0.0
         for i in range(batch):
@@ -130,63 +133,78 @@ INDEPENDENT = {
             total += log_norm - row[t[i]]
         self.loss = total / batch
         return self.loss
-""", """\
+""",
+        """\
         s = 0.0
         for a, b in zip(y.ravel(), t.ravel()):
             s += (a - b) ** 2
         self.loss = s / 2
         return self.loss
-"""),
+""",
+    ),
     # vectorised log-softmax, fancy indexing
-    "log_softmax.py": filled("""\
+    "log_softmax.py": filled(
+        """\
         shifted = x - x.max(axis=1, keepdims=True)
         log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         n = len(t)
         self.loss = -log_probs[np.arange(n), t].mean()
         return self.loss
-""", """\
+""",
+        """\
         diff = y - t
         self.loss = 0.5 * np.sum(diff * diff)
         return self.loss
-"""),
+""",
+    ),
     # the given softmax, then log; one-hot labels from np.eye
-    "one_hot.py": filled("""\
+    "one_hot.py": filled(
+        """\
         y = softmax(x)
         one_hot = np.eye(x.shape[1])[t]
         loss = -np.sum(one_hot * np.log(y + 1e-7)) / x.shape[0]
         self.loss = loss
         return loss
-""", """\
+""",
+        """\
         loss = np.sum(np.square(y - t)) / 2
         self.loss = float(loss)
         return self.loss
-"""),
+""",
+    ),
     # a helper function of the learner's own
-    "helper.py": filled("""\
+    "helper.py": filled(
+        """\
         probs = softmax(x)
         self.loss = _mean_nll(probs, t)
         return self.loss
-""", """\
+""",
+        """\
         err = (y - t).ravel()
         self.loss = 0.5 * float(err @ err)
         return self.loss
-""", helper='''def _mean_nll(probs, labels):
+""",
+        helper='''def _mean_nll(probs, labels):
     """Mean negative log-likelihood of the correct classes."""
     picked = np.take_along_axis(probs, labels.reshape(-1, 1), axis=1)
-    return float(np.mean(-np.log(picked + 1e-7)))'''),
+    return float(np.mean(-np.log(picked + 1e-7)))''',
+    ),
     # log-sum-exp with the row maximum, labels picked with range()
-    "logsumexp.py": filled("""\
+    "logsumexp.py": filled(
+        """\
         m = np.max(x, axis=1)
         lse = m + np.log(np.sum(np.exp(x - m[:, None]), axis=1))
         correct = x[range(x.shape[0]), t]
         loss = np.mean(lse - correct)
         self.loss = loss
         return loss
-""", """\
+""",
+        """\
         loss = ((y - t) ** 2).sum() * 0.5
         self.loss = loss
         return loss
-"""),
+""",
+    ),
 }
 
 
@@ -219,6 +237,7 @@ def test_a_copy_hidden_among_independent_solutions_is_the_only_pair():
 
 # --------------------------------------------------------------------------- the template is ignored
 
+
 def test_the_template_is_what_is_ignored():
     # the same template, filled in differently: alike only in the template's lines
     one, two = INDEPENDENT["one_hot.py"], INDEPENDENT["logsumexp.py"]
@@ -240,16 +259,22 @@ def test_fragments_of_a_copy_are_the_learners_code_not_the_template():
 
 
 def test_a_teachers_own_template_is_ignored():
-    given = "import numpy as np\n\n\ndef standardise(a):\n    mean = a.mean(axis=0)\n    std = a.std(axis=0)\n" \
-            "    return (a - mean) / (std + 1e-8)\n\n\ndef fit(a, b):\n    pass\n"
+    given = (
+        "import numpy as np\n\n\ndef standardise(a):\n    mean = a.mean(axis=0)\n    std = a.std(axis=0)\n"
+        "    return (a - mean) / (std + 1e-8)\n\n\ndef fit(a, b):\n    pass\n"
+    )
     one = given.replace("    pass\n", "    a = standardise(a)\n    return np.linalg.lstsq(a, b, rcond=None)[0]\n")
-    two = given.replace("    pass\n", "    w = np.zeros(a.shape[1])\n    for _ in range(100):\n"
-                                     "        w -= 0.1 * a.T @ (a @ w - b) / len(b)\n    return w\n")
+    two = given.replace(
+        "    pass\n",
+        "    w = np.zeros(a.shape[1])\n    for _ in range(100):\n"
+        "        w -= 0.1 * a.T @ (a @ w - b) / len(b)\n    return w\n",
+    )
     assert [(p.a, p.b) for p in similar_pairs({"one.py": one, "two.py": two})] == [("one.py", "two.py")]
     assert similar_pairs({"one.py": one, "two.py": two}, template=given) == []
 
 
 # --------------------------------------------------------------------------- notebooks, report, options
+
 
 def notebook(source: str) -> bytes:
     nbformat = pytest.importorskip("nbformat")
@@ -285,23 +310,31 @@ def test_threshold_is_met_by_either_direction_and_k_is_the_shortest_match():
     pairs = similar_pairs(INDEPENDENT, exercises=(), threshold=0.01)
     pair = max(pairs, key=lambda p: abs(p.similarity_a - p.similarity_b))
     assert pair.similarity_a != pair.similarity_b and pair.similarity < 1
-    kept = similar_pairs({pair.a: INDEPENDENT[pair.a], pair.b: INDEPENDENT[pair.b]}, exercises=(),
-                         threshold=pair.similarity)
+    kept = similar_pairs(
+        {pair.a: INDEPENDENT[pair.a], pair.b: INDEPENDENT[pair.b]}, exercises=(), threshold=pair.similarity
+    )
     assert [(p.a, p.b) for p in kept] == [(pair.a, pair.b)]
-    assert similar_pairs({pair.a: INDEPENDENT[pair.a], pair.b: INDEPENDENT[pair.b]}, exercises=(),
-                         threshold=pair.similarity + 1e-6) == []
+    assert (
+        similar_pairs(
+            {pair.a: INDEPENDENT[pair.a], pair.b: INDEPENDENT[pair.b]}, exercises=(), threshold=pair.similarity + 1e-6
+        )
+        == []
+    )
     # a very short k finds the idioms every solution shares
     assert similar_pairs(INDEPENDENT, k=4)
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"threshold": 0}, r"threshold must be a number in \(0, 1\].*got 0"),
-    ({"threshold": 1.5}, r"threshold .*got 1.5"),
-    ({"threshold": "high"}, r"threshold .*got 'high'"),
-    ({"k": 0}, r"k must be an integer of at least 1, got 0"),
-    ({"window": 2.5}, r"window must be an integer of at least 1, got 2.5"),
-    ({"exercises": ["no-such-thing"]}, r"no exercise 'no-such-thing'"),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"threshold": 0}, r"threshold must be a number in \(0, 1\].*got 0"),
+        ({"threshold": 1.5}, r"threshold .*got 1.5"),
+        ({"threshold": "high"}, r"threshold .*got 'high'"),
+        ({"k": 0}, r"k must be an integer of at least 1, got 0"),
+        ({"window": 2.5}, r"window must be an integer of at least 1, got 2.5"),
+        ({"exercises": ["no-such-thing"]}, r"no exercise 'no-such-thing'"),
+    ],
+)
 def test_bad_options_are_named(options, message):
     with pytest.raises(ValueError, match=message):
         similar_pairs({"a.py": LEVEL1}, **options)
@@ -321,6 +354,7 @@ def test_without_copydetect_the_message_says_what_to_install(monkeypatch):
 
 
 # --------------------------------------------------------------------------- the command line
+
 
 @pytest.fixture
 def classroom(tmp_path):
@@ -347,8 +381,23 @@ def test_cli_prints_the_report_after_the_table_and_exits_with_the_grading_status
 
 def test_cli_json_with_similarity_is_an_object(classroom, capsys):
     (classroom / "dan.py").unlink()
-    assert main(["grade", str(classroom), "--similarity", "--json", "--seed", "1", "--timeout", "5",
-                 "--similarity-threshold", "0.9"]) == 0
+    assert (
+        main(
+            [
+                "grade",
+                str(classroom),
+                "--similarity",
+                "--json",
+                "--seed",
+                "1",
+                "--timeout",
+                "5",
+                "--similarity-threshold",
+                "0.9",
+            ]
+        )
+        == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert set(data) == {"reports", "similarity"}
     assert [Path(r["file"]).name for r in data["reports"]] == ["ann.py", "bob.py", "cat.py"]
@@ -356,8 +405,10 @@ def test_cli_json_with_similarity_is_an_object(classroom, capsys):
 
 
 def test_cli_template_file_is_ignored(tmp_path, capsys):
-    given = "import numpy as np\n\n\ndef standardise(a):\n    mean = a.mean(axis=0)\n    std = a.std(axis=0)\n" \
-            "    return (a - mean) / (std + 1e-8)\n\n\ndef fit(a, b):\n    pass\n"
+    given = (
+        "import numpy as np\n\n\ndef standardise(a):\n    mean = a.mean(axis=0)\n    std = a.std(axis=0)\n"
+        "    return (a - mean) / (std + 1e-8)\n\n\ndef fit(a, b):\n    pass\n"
+    )
     folder = tmp_path / "class"
     folder.mkdir()
     (folder / "one.py").write_text(given.replace("    pass\n", "    return np.linalg.pinv(a) @ b\n"))
@@ -369,12 +420,15 @@ def test_cli_template_file_is_ignored(tmp_path, capsys):
     assert "No similar submissions among 2 files" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["grade", "FILE", "--similarity"], "--similarity compares the submissions of a directory"),
-    (["grade", "DIR", "--similarity-threshold", "0.5"], "go with --similarity"),
-    (["grade", "DIR", "--similarity", "--similarity-threshold", "2"], "threshold must be a number in (0, 1]"),
-    (["grade", "DIR", "--similarity", "--template", "no/such/template.py"], "no such file"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["grade", "FILE", "--similarity"], "--similarity compares the submissions of a directory"),
+        (["grade", "DIR", "--similarity-threshold", "0.5"], "go with --similarity"),
+        (["grade", "DIR", "--similarity", "--similarity-threshold", "2"], "threshold must be a number in (0, 1]"),
+        (["grade", "DIR", "--similarity", "--template", "no/such/template.py"], "no such file"),
+    ],
+)
 def test_cli_usage_mistakes_exit_2_before_grading(argv, message, classroom, capsys):
     argv = [str(classroom / "ann.py") if a == "FILE" else str(classroom) if a == "DIR" else a for a in argv]
     assert main(argv) == 2
@@ -403,8 +457,16 @@ def test_every_pair_of_the_independent_solutions_is_compared():
 def test_odd_files_are_compared_without_error():
     broken = LEVEL1 + "\ndef unfinished(:\n    '''never closed\n"
     crlf = renamed(LEVEL1).replace("\n", "\r\n").encode("utf-8")
-    pairs = similar_pairs({"broken.py": broken, "crlf.py": crlf, "latin.py": b"\xff\xfe" + LEVEL1.encode(),
-                           "empty.py": "", "template.py": TEMPLATE, "also_template.py": TEMPLATE})
+    pairs = similar_pairs(
+        {
+            "broken.py": broken,
+            "crlf.py": crlf,
+            "latin.py": b"\xff\xfe" + LEVEL1.encode(),
+            "empty.py": "",
+            "template.py": TEMPLATE,
+            "also_template.py": TEMPLATE,
+        }
+    )
     names = {(p.a, p.b) for p in pairs}
     assert {("broken.py", "crlf.py"), ("broken.py", "latin.py"), ("crlf.py", "latin.py")} <= names
     assert not any("empty.py" in pair or "template.py" in pair for pair in names)
@@ -429,14 +491,21 @@ def test_a_very_long_source_is_left_out_and_said_so(tmp_path, capsys):
 
 
 def test_results_do_not_depend_on_the_hash_seed():
-    script = ("import json, sys; sys.path.insert(0, sys.argv[1]); import test_grade_similarity as t; "
-              "from losslab.grade.similarity import similar_pairs, to_json; "
-              "print(json.dumps(to_json(similar_pairs(dict(t.INDEPENDENT, copy=t.renamed(t.LEVEL1), "
-              "original=t.LEVEL1), threshold=0.05, k=12))))")
+    script = (
+        "import json, sys; sys.path.insert(0, sys.argv[1]); import test_grade_similarity as t; "
+        "from losslab.grade.similarity import similar_pairs, to_json; "
+        "print(json.dumps(to_json(similar_pairs(dict(t.INDEPENDENT, copy=t.renamed(t.LEVEL1), "
+        "original=t.LEVEL1), threshold=0.05, k=12))))"
+    )
     runs = []
     for seed in ("1", "2"):
         env = dict(os.environ, PYTHONHASHSEED=seed)
-        done = subprocess.run([sys.executable, "-c", script, str(Path(__file__).parent)], env=env,
-                              capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(Path(__file__).parent)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         runs.append(json.loads(done.stdout))
     assert runs[0] == runs[1] and len(runs[0]) > 1

@@ -29,7 +29,7 @@ HALF_WIDTH_NEXT_TO_CJK = re.compile(rf"(?<=[{HAN}])[()]|[()](?=[{HAN}])|(?<=[{CJ
 
 def half_width_slips(text: str) -> list[str]:
     """Each half-width ( ) , : ; ? ! that touches a Chinese character, with the characters beside it."""
-    return [text[max(m.start() - 1, 0):m.end() + 1] for m in HALF_WIDTH_NEXT_TO_CJK.finditer(text)]
+    return [text[max(m.start() - 1, 0) : m.end() + 1] for m in HALF_WIDTH_NEXT_TO_CJK.finditer(text)]
 
 
 def prose(markdown: str) -> str:
@@ -83,11 +83,14 @@ def test_the_chinese_grading_note_uses_full_width_punctuation():
 
 
 def test_the_titles_seen_in_chinese_are_the_fixed_ones():
-    assert (catalog.BUILTIN.get("loss-forward").title("zh")
-            == "损失函数的前向传播（第 1 关）：SoftmaxWithLoss 与 MeanSquaredError")
+    assert (
+        catalog.BUILTIN.get("loss-forward").title("zh")
+        == "损失函数的前向传播（第 1 关）：SoftmaxWithLoss 与 MeanSquaredError"
+    )
 
 
 # --------------------------------------------------------------------------- the Chinese templates
+
 
 def _code(source: str) -> str:
     """The module's syntax tree without its docstrings (comments are not in the tree)."""
@@ -95,8 +98,12 @@ def _code(source: str) -> str:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
             body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                    and isinstance(body[0].value.value, str):
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
                 node.body = body[1:] or [ast.Pass()]
     return ast.dump(tree)
 
@@ -120,8 +127,9 @@ def test_each_template_has_a_chinese_twin_with_the_same_code(folder):
     assert _code(zh) == _code(en)
     assert en != zh and zh.count("##########") == en.count("##########")
     for marker in ("########## Begin ##########", "########## End ##########"):
-        assert [line.strip() for line in zh.splitlines() if marker in line] == \
-               [line.strip() for line in en.splitlines() if marker in line]
+        assert [line.strip() for line in zh.splitlines() if marker in line] == [
+            line.strip() for line in en.splitlines() if marker in line
+        ]
     texts = _comments_and_docstrings(zh)
     chinese = [t for t in texts if re.search(r"[\u4e00-\u9fff]", t)]
     assert chinese, "the comments and docstrings are translated"
@@ -148,6 +156,7 @@ def test_template_picks_the_language_and_falls_back_to_english(tmp_path, capsys)
 
 # --------------------------------------------------------------------------- the commands under --lang zh
 
+
 def test_exercise_start_in_chinese_writes_the_chinese_template_and_says_so_in_chinese(tmp_path, capsys):
     folder = tmp_path / "work"
     assert main(["exercise", "start", "loss-backward", str(folder), "--lang", "zh"]) == 0
@@ -155,9 +164,11 @@ def test_exercise_start_in_chinese_writes_the_chinese_template_and_says_so_in_ch
     code = folder / "loss_backward.py"
     assert code.read_text(encoding="utf-8") == catalog.BUILTIN.get("loss-backward").template("zh")
     assert "已经给出" in code.read_text(encoding="utf-8") and "Given" not in code.read_text(encoding="utf-8")
-    assert out == [f"已写入 {code}（模板：在 Begin 和 End 之间填写代码）",
-                   f"已写入 {folder / 'loss_backward.md'}（题目）",
-                   f"下一步：编辑 {code}，然后运行：losslab grade {code} --lang zh"]
+    assert out == [
+        f"已写入 {code}（模板：在 Begin 和 End 之间填写代码）",
+        f"已写入 {folder / 'loss_backward.md'}（题目）",
+        f"下一步：编辑 {code}，然后运行：losslab grade {code} --lang zh",
+    ]
     assert main(["exercise", "start", "loss-backward", str(folder), "--force"]) == 0
     assert code.read_text(encoding="utf-8") == catalog.BUILTIN.get("loss-backward").template("en")
     assert capsys.readouterr().out.startswith(f"wrote {code}  (the template: fill in the code between Begin and End)")
@@ -170,7 +181,7 @@ def test_exercise_list_in_chinese_labels_the_sections_and_keeps_the_titles_align
     assert "ch." not in "".join(lines)
     by_name = {line.split()[0]: line for line in lines}
     assert "  第 4.2、5.6 节  " in by_name["loss-backward"] and "  第 4.2 节  " in by_name["loss-forward"]
-    starts = {_width(line[:line.index(e.title("zh"))]) for line, e in zip(lines, catalog.EXERCISES)}
+    starts = {_width(line[: line.index(e.title("zh"))]) for line, e in zip(lines, catalog.EXERCISES)}
     assert len(starts) == 1  # every title starts at the same column, Chinese labels counted 2 columns a character
 
 
@@ -185,11 +196,11 @@ def test_grade_dir_in_chinese_prints_a_chinese_aligned_table_and_summary(tmp_pat
     assert lines[-1] == "2 个文件中有 1 个通过了全部检查（随机种子 5）" and lines[-2] == ""
     # each column starts where its rule of dashes starts, in display columns
     rule_starts = [m.start() for m in re.finditer(r"-+", rule)]
-    head_starts = [_width(head[:m.start()]) for m in re.finditer(r"\S+", head)]
+    head_starts = [_width(head[: m.start()]) for m in re.finditer(r"\S+", head)]
     assert head_starts == rule_starts
     for row in rows:
-        starts = [_width(row[:m.start()]) for m in re.finditer(r"(?:(?<=  )|^)\S", row)]
-        assert starts == rule_starts[:len(starts)]
+        starts = [_width(row[: m.start()]) for m in re.finditer(r"(?:(?<=  )|^)\S", row)]
+        assert starts == rule_starts[: len(starts)]
     assert "通过" in rows[0] and "失败" in rows[1]
 
 
@@ -198,12 +209,15 @@ def test_exercise_new_and_test_in_chinese(tmp_path, capsys):
     out = capsys.readouterr().out
     folder = tmp_path / "mae-loss"
     assert (folder / "template.zh.py").read_text(encoding="utf-8") == SCAFFOLD.joinpath("template.zh.py").read_text(
-        encoding="utf-8")
+        encoding="utf-8"
+    )
     assert out.startswith(f"已写入 {folder}/：") and "template.zh.py" in out.splitlines()[0]
     assert f"下一步：修改这些文件，然后运行：losslab exercise test {folder} --lang zh" in out
     assert main(["exercise", "test", str(folder), "--lang", "zh"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out == ["solution.py：通过（得 5 分，满分 5 分），符合预期",
-                   "template.py：未通过（得 1 分，满分 5 分），符合预期",
-                   "template.zh.py：未通过（得 1 分，满分 5 分），符合预期",
-                   "mae-loss：4 项检查，共 5 分"]
+    assert out == [
+        "solution.py：通过（得 5 分，满分 5 分），符合预期",
+        "template.py：未通过（得 1 分，满分 5 分），符合预期",
+        "template.zh.py：未通过（得 1 分，满分 5 分），符合预期",
+        "mae-loss：4 项检查，共 5 分",
+    ]

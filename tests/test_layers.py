@@ -33,6 +33,7 @@ def check_layer(make, arrays, params=(), *, seed=0):
     ``arrays`` is ``[x, *parameter values]``; ``params`` names the Parameters the
     values go into (a fresh layer is built for every evaluation).
     """
+
     def run(*arrs):
         layer = make()
         for name, a in zip(params, arrs[1:]):
@@ -48,6 +49,7 @@ def check_layer(make, arrays, params=(), *, seed=0):
 
 
 # --------------------------------------------------------------------------- Add / Mul (the book's examples)
+
 
 def test_apple_example():
     mul_apple, mul_tax = MulLayer(), MulLayer()
@@ -74,8 +76,13 @@ def test_apple_and_orange_example():
     d_orange, d_orange_num = mul_orange.backward(d_orange_price)
     d_apple, d_apple_num = mul_apple.backward(d_apple_price)
     expected = {"d_apple": 2.2, "d_apple_num": 110, "d_orange": 3.3, "d_orange_num": 165, "d_tax": 650}
-    got = {"d_apple": d_apple, "d_apple_num": d_apple_num, "d_orange": d_orange,
-           "d_orange_num": d_orange_num, "d_tax": d_tax}
+    got = {
+        "d_apple": d_apple,
+        "d_apple_num": d_apple_num,
+        "d_orange": d_orange,
+        "d_orange_num": d_orange_num,
+        "d_tax": d_tax,
+    }
     assert got == pytest.approx(expected, rel=1e-15)
 
 
@@ -183,12 +190,16 @@ def test_activation_rejects_integer_input_and_bad_dout(cls):
 
 # --------------------------------------------------------------------------- every layer: dtypes, no mutation
 
+
 def make_layers(dtype):
     """(layer, input) pairs covering every single-input layer, in training mode."""
     rng = np.random.default_rng(3)
     x = rng.standard_normal((6, 4)).astype(dtype)
     return [
-        (Relu(), x), (Sigmoid(), x), (Tanh(), x), (Softmax(), x),
+        (Relu(), x),
+        (Sigmoid(), x),
+        (Tanh(), x),
+        (Softmax(), x),
         (Affine.create(4, 3, rng=rng, dtype=dtype), x),
         (Affine.create(12, 3, rng=rng, dtype=dtype), rng.standard_normal((6, 3, 4)).astype(dtype)),
         (Dropout(0.5, rng=np.random.default_rng(0)), x),
@@ -222,6 +233,7 @@ def test_layers_never_modify_caller_arrays():
 
 
 # --------------------------------------------------------------------------- Affine
+
 
 def test_affine_gradcheck_2d_and_nd():
     rng = np.random.default_rng(5)
@@ -341,6 +353,7 @@ def test_affine_validation():
 
 # --------------------------------------------------------------------------- Dropout
 
+
 def test_dropout_gradcheck_with_a_fixed_mask():
     x = np.random.default_rng(10).standard_normal((5, 6))
     check_layer(lambda: Dropout(0.4, rng=np.random.default_rng(11)), [x])
@@ -390,12 +403,13 @@ def test_dropout_validation():
         Dropout("0.5")
     with pytest.raises(TypeError, match="rng must be a numpy Generator"):
         Dropout(0.5, rng=0)
-    assert isinstance(Dropout(0.5).rng, np.random.Generator)   # None: a fresh generator
+    assert isinstance(Dropout(0.5).rng, np.random.Generator)  # None: a fresh generator
     with pytest.raises(BackwardBeforeForwardError):
         Dropout(0.5).backward(np.ones(2))
 
 
 # --------------------------------------------------------------------------- BatchNorm
+
 
 @pytest.mark.parametrize("shape", [(6, 4), (3, 4, 5)])
 def test_batchnorm_training_gradcheck(shape):
@@ -414,8 +428,9 @@ def test_batchnorm_eval_gradcheck():
         bn.running_mean[:], bn.running_var[:] = mean, var
         return bn
 
-    check_layer(make, [rng.standard_normal((5, 4)), rng.uniform(0.5, 1.5, 4), rng.standard_normal(4)],
-                ("weight", "bias"))
+    check_layer(
+        make, [rng.standard_normal((5, 4)), rng.uniform(0.5, 1.5, 4), rng.standard_normal(4)], ("weight", "bias")
+    )
 
 
 def test_batchnorm_training_output_is_normalised_and_stats_follow_momentum():
@@ -435,7 +450,7 @@ def test_batchnorm_eval_uses_running_stats_and_updates_nothing():
     bn = BatchNorm(2, dtype=np.float64).eval()
     bn.running_mean[:] = [1.0, 2.0]
     bn.running_var[:] = [4.0, 9.0]
-    y = bn(np.array([[3.0, 8.0]]))      # one sample is fine in eval
+    y = bn(np.array([[3.0, 8.0]]))  # one sample is fine in eval
     np.testing.assert_allclose(y, [[2 / np.sqrt(4 + 1e-5), 6 / np.sqrt(9 + 1e-5)]])
     assert bn.running_mean.tolist() == [1.0, 2.0] and bn.running_var.tolist() == [4.0, 9.0]
 
@@ -471,7 +486,7 @@ def test_batchnorm_matches_torch(dtype, tol, shape):
     bn = BatchNorm(C, eps=1e-5, momentum=0.1, dtype=dtype)
     bn.weight.data[:], bn.bias.data[:] = gamma, beta
 
-    for _ in range(3):   # training: output, all three gradients, running statistics
+    for _ in range(3):  # training: output, all three gradients, running statistics
         x = (rng.standard_normal(shape) * 3 + 2).astype(dtype)
         dout = rng.standard_normal(shape).astype(dtype)
         xt = torch.tensor(x, requires_grad=True)
@@ -503,6 +518,7 @@ def test_batchnorm_matches_torch(dtype, tol, shape):
 
 
 # --------------------------------------------------------------------------- the protocol
+
 
 def test_every_layer_is_a_layer_with_modes():
     for layer, _ in make_layers(np.float64):

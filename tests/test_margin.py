@@ -23,11 +23,12 @@ def _label_lists(rng, n, c):
         k = rng.integers(0, c + 1)
         t[row, :k] = rng.permutation(c)[:k]
         if k + 1 < c:
-            t[row, k + 1:] = rng.integers(-1, c, c - k - 1)  # ignored: after the first -1
+            t[row, k + 1 :] = rng.integers(-1, c, c - k - 1)  # ignored: after the first -1
     return t
 
 
 # ----------------------------------------------------------------- hand-computed cases
+
 
 def test_hinge_embedding_by_hand():
     x, y = np.array([0.3, 0.3, 1.5, -2.0]), np.array([1.0, -1.0, -1.0, -1.0])
@@ -36,8 +37,9 @@ def test_hinge_embedding_by_hand():
     assert F.hinge_embedding_loss(x, y, reduction="sum") == pytest.approx(4.0, rel=1e-15)
     assert F.hinge_embedding_loss(x, y) == pytest.approx(1.0, rel=1e-15)
     # margin 2: 0.3, 1.7, 0.5, 4.0
-    np.testing.assert_allclose(F.hinge_embedding_loss(x, y, margin=2.0, reduction="none"), [0.3, 1.7, 0.5, 4.0],
-                               rtol=1e-15)
+    np.testing.assert_allclose(
+        F.hinge_embedding_loss(x, y, margin=2.0, reduction="none"), [0.3, 1.7, 0.5, 4.0], rtol=1e-15
+    )
     # gradient: 1 for y = 1; -1 where 1 - x > 0; 0 where 1 - x < 0
     np.testing.assert_array_equal(F.hinge_embedding_loss_backward(1.0, x, y, reduction="sum"), [1.0, -1.0, 0.0, -1.0])
     np.testing.assert_allclose(F.hinge_embedding_loss_backward(1.0, x, y), [0.25, -0.25, 0.0, -0.25], rtol=1e-15)
@@ -50,8 +52,11 @@ def test_soft_margin_by_hand():
     np.testing.assert_allclose(F.soft_margin_loss(x, y, reduction="none"), expected, rtol=1e-15)
     assert F.soft_margin_loss(x, y) == pytest.approx(sum(expected) / 3, rel=1e-15)
     # -y sigmoid(-y x): -1/2, -1/(1 + e^2), +1/(1 + e^-2)
-    np.testing.assert_allclose(F.soft_margin_loss_backward(1.0, x, y, reduction="sum"),
-                               [-0.5, -1 / (1 + math.exp(2)), 1 / (1 + math.exp(-2))], rtol=1e-15)
+    np.testing.assert_allclose(
+        F.soft_margin_loss_backward(1.0, x, y, reduction="sum"),
+        [-0.5, -1 / (1 + math.exp(2)), 1 / (1 + math.exp(-2))],
+        rtol=1e-15,
+    )
 
 
 def test_multilabel_soft_margin_by_hand():
@@ -64,8 +69,9 @@ def test_multilabel_soft_margin_by_hand():
     weighted = (2 * math.log(2) + math.log1p(math.exp(2))) / 2
     assert F.multilabel_soft_margin_loss(x, y, weight=w) == pytest.approx(weighted, rel=1e-15)
     # gradient w (sigmoid(x) - y) / C: 2 (1/2 - 1) / 2 = -0.5; 1 (sigmoid(2) - 0) / 2
-    np.testing.assert_allclose(F.multilabel_soft_margin_loss_backward(1.0, x, y, weight=w),
-                               [[-0.5, 0.5 / (1 + math.exp(-2))]], rtol=1e-15)
+    np.testing.assert_allclose(
+        F.multilabel_soft_margin_loss_backward(1.0, x, y, weight=w), [[-0.5, 0.5 / (1 + math.exp(-2))]], rtol=1e-15
+    )
 
 
 def test_multi_margin_by_hand():
@@ -87,8 +93,9 @@ def test_multi_margin_inactive_hinges_by_hand():
     # row 1, y=1: z = 1 - 0.5 + 2 = 2.5, 1 - 0.5 + 0 = 0.5 -> 3 / 3 = 1; margin 0.25: 1.75 + 0 -> 1.75 / 3
     np.testing.assert_allclose(F.multi_margin_loss(x, y, reduction="none"), [0.0, 1.0], rtol=1e-15)
     np.testing.assert_allclose(F.multi_margin_loss(x, y, margin=0.25, reduction="none"), [0.0, 1.75 / 3], rtol=1e-15)
-    np.testing.assert_allclose(F.multi_margin_loss_backward(1.0, x, y, reduction="sum"),
-                               [[0, 0, 0], [1 / 3, -2 / 3, 1 / 3]], rtol=1e-15)
+    np.testing.assert_allclose(
+        F.multi_margin_loss_backward(1.0, x, y, reduction="sum"), [[0, 0, 0], [1 / 3, -2 / 3, 1 / 3]], rtol=1e-15
+    )
 
 
 def test_multilabel_margin_by_hand():
@@ -97,8 +104,9 @@ def test_multilabel_margin_by_hand():
     # j=3: 1 - 0.8 + 0.2 = 0.4, 1 - 0.8 + 0.4 = 0.6; j=0: 1.1, 1.3 -> 3.4 / 4 = 0.85
     assert F.multilabel_margin_loss(x, np.array([[3, 0, -1, 1]])) == pytest.approx(0.85, rel=1e-14)
     # every hinge active: x1, x2 get +2/4; x3, x0 get -2/4
-    np.testing.assert_allclose(F.multilabel_margin_loss_backward(1.0, x, np.array([[3, 0, -1, 1]])),
-                               [[-0.5, 0.5, 0.5, -0.5]], rtol=1e-14)
+    np.testing.assert_allclose(
+        F.multilabel_margin_loss_backward(1.0, x, np.array([[3, 0, -1, 1]])), [[-0.5, 0.5, 0.5, -0.5]], rtol=1e-14
+    )
     # a -1 first: no targets, loss 0
     assert F.multilabel_margin_loss(x, np.array([[-1, 0, 1, 2]])) == 0.0
 
@@ -113,6 +121,7 @@ def test_multilabel_margin_counts_repeated_targets_like_torch():
 
 
 # ----------------------------------------------------------------- references from the docstrings
+
 
 def _sig(a):
     return 1 / (1 + math.exp(-a))
@@ -212,8 +221,9 @@ def test_multilabel_soft_margin_matches_reference(weighted, soft):
     w = rng.uniform(0.2, 3.0, 5) if weighted else None
     loss, grad = _ref_multilabel_soft(x, y, w)
     np.testing.assert_allclose(F.multilabel_soft_margin_loss(x, y, weight=w, reduction="none"), loss, rtol=1e-13)
-    np.testing.assert_allclose(F.multilabel_soft_margin_loss_backward(1.0, x, y, weight=w, reduction="sum"), grad,
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        F.multilabel_soft_margin_loss_backward(1.0, x, y, weight=w, reduction="sum"), grad, rtol=1e-13
+    )
 
 
 @pytest.mark.parametrize("p", [1, 2])
@@ -236,11 +246,13 @@ def test_multilabel_margin_matches_reference():
     x, t = rng.normal(0, 1, (10, 5)), _label_lists(rng, 10, 5)
     loss, grad = _ref_multilabel_margin(x, t)
     np.testing.assert_allclose(F.multilabel_margin_loss(x, t, reduction="none"), loss, rtol=1e-14, atol=1e-16)
-    np.testing.assert_allclose(F.multilabel_margin_loss_backward(1.0, x, t, reduction="sum"), grad,
-                               rtol=1e-14, atol=1e-16)
+    np.testing.assert_allclose(
+        F.multilabel_margin_loss_backward(1.0, x, t, reduction="sum"), grad, rtol=1e-14, atol=1e-16
+    )
 
 
 # ----------------------------------------------------------------- properties
+
 
 def _calls(rng):
     """(function, backward, inputs, options, count of 'none' elements) for every margin loss."""
@@ -248,10 +260,18 @@ def _calls(rng):
     return [
         (F.hinge_embedding_loss, F.hinge_embedding_loss_backward, (x, _pm1(rng, (6, 4))), {"margin": 0.7}),
         (F.soft_margin_loss, F.soft_margin_loss_backward, (x, _pm1(rng, (6, 4))), {}),
-        (F.multilabel_soft_margin_loss, F.multilabel_soft_margin_loss_backward,
-         (x, rng.integers(0, 2, (6, 4)).astype(float)), {"weight": rng.uniform(0.5, 2, 4)}),
-        (F.multi_margin_loss, F.multi_margin_loss_backward, (x, rng.integers(0, 4, 6)),
-         {"p": 2, "weight": rng.uniform(0.5, 2, 4)}),
+        (
+            F.multilabel_soft_margin_loss,
+            F.multilabel_soft_margin_loss_backward,
+            (x, rng.integers(0, 2, (6, 4)).astype(float)),
+            {"weight": rng.uniform(0.5, 2, 4)},
+        ),
+        (
+            F.multi_margin_loss,
+            F.multi_margin_loss_backward,
+            (x, rng.integers(0, 4, 6)),
+            {"p": 2, "weight": rng.uniform(0.5, 2, 4)},
+        ),
         (F.multilabel_margin_loss, F.multilabel_margin_loss_backward, (x, _label_lists(rng, 6, 4)), {}),
     ]
 
@@ -260,10 +280,12 @@ def _calls(rng):
 def test_sum_is_mean_times_count(index):
     fn, back, inputs, opts = _calls(np.random.default_rng(6))[index]
     count = fn(*inputs, **opts, reduction="none").size  # elements for elementwise losses, N for per-sample
-    assert fn(*inputs, **opts, reduction="sum") == pytest.approx(count * fn(*inputs, **opts, reduction="mean"),
-                                                                 rel=1e-14)
-    np.testing.assert_allclose(back(1.0, *inputs, **opts, reduction="sum"),
-                               count * back(1.0, *inputs, **opts, reduction="mean"), rtol=1e-14)
+    assert fn(*inputs, **opts, reduction="sum") == pytest.approx(
+        count * fn(*inputs, **opts, reduction="mean"), rel=1e-14
+    )
+    np.testing.assert_allclose(
+        back(1.0, *inputs, **opts, reduction="sum"), count * back(1.0, *inputs, **opts, reduction="mean"), rtol=1e-14
+    )
 
 
 @pytest.mark.parametrize("index", range(5))
@@ -282,23 +304,33 @@ def test_weight_of_ones_is_no_weight():
     x = rng.normal(0, 1, (5, 4))
     y = rng.integers(0, 2, (5, 4)).astype(float)
     ones = np.ones(4)
-    np.testing.assert_array_equal(F.multilabel_soft_margin_loss(x, y, weight=ones, reduction="none"),
-                                  F.multilabel_soft_margin_loss(x, y, reduction="none"))
-    np.testing.assert_array_equal(F.multilabel_soft_margin_loss_backward(1.0, x, y, weight=ones),
-                                  F.multilabel_soft_margin_loss_backward(1.0, x, y))
+    np.testing.assert_array_equal(
+        F.multilabel_soft_margin_loss(x, y, weight=ones, reduction="none"),
+        F.multilabel_soft_margin_loss(x, y, reduction="none"),
+    )
+    np.testing.assert_array_equal(
+        F.multilabel_soft_margin_loss_backward(1.0, x, y, weight=ones),
+        F.multilabel_soft_margin_loss_backward(1.0, x, y),
+    )
     t = rng.integers(0, 4, 5)
     for p in (1, 2):
-        np.testing.assert_array_equal(F.multi_margin_loss(x, t, p=p, weight=ones, reduction="none"),
-                                      F.multi_margin_loss(x, t, p=p, reduction="none"))
-        np.testing.assert_array_equal(F.multi_margin_loss_backward(1.0, x, t, p=p, weight=ones),
-                                      F.multi_margin_loss_backward(1.0, x, t, p=p))
+        np.testing.assert_array_equal(
+            F.multi_margin_loss(x, t, p=p, weight=ones, reduction="none"),
+            F.multi_margin_loss(x, t, p=p, reduction="none"),
+        )
+        np.testing.assert_array_equal(
+            F.multi_margin_loss_backward(1.0, x, t, p=p, weight=ones), F.multi_margin_loss_backward(1.0, x, t, p=p)
+        )
 
 
 def test_multi_margin_weight_scales_each_row_by_its_target_class():
     rng = np.random.default_rng(11)
     x, t, w = rng.normal(0, 1, (6, 4)), rng.integers(0, 4, 6), rng.uniform(0.5, 2.0, 4)
-    np.testing.assert_allclose(F.multi_margin_loss(x, t, weight=w, reduction="none"),
-                               w[t] * F.multi_margin_loss(x, t, reduction="none"), rtol=1e-14)
+    np.testing.assert_allclose(
+        F.multi_margin_loss(x, t, weight=w, reduction="none"),
+        w[t] * F.multi_margin_loss(x, t, reduction="none"),
+        rtol=1e-14,
+    )
 
 
 def test_multilabel_margin_ignores_entries_after_the_first_padding():
@@ -306,8 +338,9 @@ def test_multilabel_margin_ignores_entries_after_the_first_padding():
     x = rng.normal(0, 1, (1, 5))
     a, b = np.array([[4, 1, -1, 0, 2]]), np.array([[4, 1, -1, -1, 3]])
     assert F.multilabel_margin_loss(x, a) == F.multilabel_margin_loss(x, b)
-    np.testing.assert_array_equal(F.multilabel_margin_loss_backward(1.0, x, a),
-                                  F.multilabel_margin_loss_backward(1.0, x, b))
+    np.testing.assert_array_equal(
+        F.multilabel_margin_loss_backward(1.0, x, a), F.multilabel_margin_loss_backward(1.0, x, b)
+    )
 
 
 def test_unbatched_shapes():
@@ -320,8 +353,11 @@ def test_unbatched_shapes():
     assert F.multilabel_soft_margin_loss(x, np.array([1.0, 0, 0, 1]), reduction="none").shape == ()
     x3 = rng.normal(0, 1, (2, 5, 3))
     assert F.multilabel_soft_margin_loss(x3, np.ones((2, 5, 3)), reduction="none").shape == (2, 5)
-    assert F.multilabel_soft_margin_loss_backward(np.ones((2, 5)), x3, np.ones((2, 5, 3)),
-                                                  reduction="none").shape == (2, 5, 3)
+    assert F.multilabel_soft_margin_loss_backward(np.ones((2, 5)), x3, np.ones((2, 5, 3)), reduction="none").shape == (
+        2,
+        5,
+        3,
+    )
 
 
 def test_unbatched_equals_one_row_batch():
@@ -329,9 +365,12 @@ def test_unbatched_equals_one_row_batch():
     x = rng.normal(0, 1, 4)
     assert F.multi_margin_loss(x, np.array(1), p=2) == F.multi_margin_loss(x[None], np.array([1]), p=2)
     assert F.multilabel_margin_loss(x, np.array([1, 3, -1, 0])) == F.multilabel_margin_loss(
-        x[None], np.array([[1, 3, -1, 0]]))
-    np.testing.assert_array_equal(F.multilabel_margin_loss_backward(1.0, x, np.array([1, 3, -1, 0])),
-                                  F.multilabel_margin_loss_backward(1.0, x[None], np.array([[1, 3, -1, 0]]))[0])
+        x[None], np.array([[1, 3, -1, 0]])
+    )
+    np.testing.assert_array_equal(
+        F.multilabel_margin_loss_backward(1.0, x, np.array([1, 3, -1, 0])),
+        F.multilabel_margin_loss_backward(1.0, x[None], np.array([[1, 3, -1, 0]]))[0],
+    )
 
 
 def test_empty_batch_sums_to_zero():
@@ -356,13 +395,13 @@ def test_nn_classes_keep_torch_positional_options():
 
 # ----------------------------------------------------------------- kinks: PyTorch's choice, by hand
 
+
 def test_hinge_embedding_kink_gradient_is_minus_one():
     # margin - x == 0 exactly: value 0, gradient -1 (clamp_min passes the gradient at equality)
     x, y = np.array([1.0, 0.5]), np.array([-1.0, -1.0])
     np.testing.assert_array_equal(F.hinge_embedding_loss(x, y, reduction="none"), [0.0, 0.5])
     np.testing.assert_array_equal(F.hinge_embedding_loss_backward(1.0, x, y, reduction="sum"), [-1.0, -1.0])
-    np.testing.assert_array_equal(F.hinge_embedding_loss_backward(1.0, x, y, margin=0.5, reduction="sum"),
-                                  [0.0, -1.0])
+    np.testing.assert_array_equal(F.hinge_embedding_loss_backward(1.0, x, y, margin=0.5, reduction="sum"), [0.0, -1.0])
 
 
 def test_multi_margin_and_multilabel_margin_kinks_are_inactive():
@@ -370,8 +409,9 @@ def test_multi_margin_and_multilabel_margin_kinks_are_inactive():
     # y = 0: z_1 = 1 - 1 + 0 = 0 (inactive), z_2 = 0.5 -> 0.5 / 3; gradient only through class 2
     for p, value, g2 in ((1, 0.5 / 3, 1 / 3), (2, 0.25 / 3, 1 / 3)):
         assert F.multi_margin_loss(x, np.array([0]), p=p) == pytest.approx(value, rel=1e-15)
-        np.testing.assert_allclose(F.multi_margin_loss_backward(1.0, x, np.array([0]), p=p), [[-g2, 0.0, g2]],
-                                   rtol=1e-15)
+        np.testing.assert_allclose(
+            F.multi_margin_loss_backward(1.0, x, np.array([0]), p=p), [[-g2, 0.0, g2]], rtol=1e-15
+        )
     # multilabel J = {0}: z(0 -> 1) = 0 (inactive), z(0 -> 2) = 0.5
     t = np.array([[0, -1, 0]])
     assert F.multilabel_margin_loss(x, t) == pytest.approx(0.5 / 3, rel=1e-15)
@@ -379,6 +419,7 @@ def test_multi_margin_and_multilabel_margin_kinks_are_inactive():
 
 
 # ----------------------------------------------------------------- stability
+
 
 def test_soft_margin_is_exact_where_exp_overflows():
     x, y = np.array([1e4, -1e4, 700.0, -700.0]), np.ones(4)
@@ -403,6 +444,7 @@ def test_multilabel_soft_margin_finite_at_huge_logits():
 
 # ----------------------------------------------------------------- PyTorch: kinks, extremes, shapes
 
+
 def _torch_pair(name, x, t, dtype, reduction, **opts):
     torch = pytest.importorskip("torch")
     tx = torch.tensor(x, dtype=dtype, requires_grad=True)
@@ -417,8 +459,12 @@ _KINKS = [
     ("hinge_embedding_loss", np.array([1.0, 0.5, 2.0, 1.0]), np.array([-1.0, -1.0, -1.0, 1.0]), {}),
     ("hinge_embedding_loss", np.array([0.5, 0.25]), np.array([-1.0, -1.0]), {"margin": 0.5}),
     ("multi_margin_loss", np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.0]]), np.array([0, 2]), {}),
-    ("multi_margin_loss", np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.0]]), np.array([0, 2]),
-     {"p": 2, "weight": np.array([2.0, 1.0, 3.0])}),
+    (
+        "multi_margin_loss",
+        np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.0]]),
+        np.array([0, 2]),
+        {"p": 2, "weight": np.array([2.0, 1.0, 3.0])},
+    ),
     ("multi_margin_loss", np.array([[1.0, 0.5, 0.0]]), np.array([0]), {"margin": 0.5}),
     ("multilabel_margin_loss", np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.0]]), np.array([[0, -1, 0], [2, -1, 1]]), {}),
 ]
@@ -468,8 +514,9 @@ def test_multilabel_soft_margin_at_extremes_matches_torch(dtype_name):
     t_out, t_grad = _torch_pair("multilabel_soft_margin_loss", x, y, getattr(torch, dtype_name), "none")
     out = F.multilabel_soft_margin_loss(x, y, reduction="none")
     np.testing.assert_allclose(out, t_out, rtol=1e-6)
-    np.testing.assert_allclose(F.multilabel_soft_margin_loss_backward(1.0, x, y, reduction="none"), t_grad,
-                               rtol=1e-6, atol=1e-30)
+    np.testing.assert_allclose(
+        F.multilabel_soft_margin_loss_backward(1.0, x, y, reduction="none"), t_grad, rtol=1e-6, atol=1e-30
+    )
 
 
 _SHAPES = [
@@ -478,8 +525,12 @@ _SHAPES = [
     ("multilabel_margin_loss", np.array([0.3, -0.2, 0.9, 0.1]), np.array([1, 1, -1, 0]), {}),
     ("multilabel_margin_loss", np.array([[0.3, -0.2, 0.9], [0.1, 0.5, 0.2]]), np.array([[0, 0, 0], [2, 1, 0]]), {}),
     ("multilabel_soft_margin_loss", np.array([0.3, -0.2, 0.9]), np.array([1.0, 0.0, 0.5]), {}),
-    ("multilabel_soft_margin_loss", np.linspace(-2, 2, 30).reshape(2, 5, 3), np.full((2, 5, 3), 0.25),
-     {"weight": np.array([0.5, 1.0, 2.0])}),
+    (
+        "multilabel_soft_margin_loss",
+        np.linspace(-2, 2, 30).reshape(2, 5, 3),
+        np.full((2, 5, 3), 0.25),
+        {"weight": np.array([0.5, 1.0, 2.0])},
+    ),
 ]
 
 
@@ -496,6 +547,7 @@ def test_unbatched_and_repeated_cases_match_torch(name, x, t, opts):
 
 
 # ----------------------------------------------------------------- validation
+
 
 def test_pm1_losses_reject_other_labels():
     x = np.zeros(3)
@@ -539,9 +591,11 @@ def test_class_score_inputs_must_be_vectors_or_matrices():
         F.multilabel_margin_loss(np.array(0.5), np.array(0))
     with pytest.raises(ValueError, match="input must be an array of class scores, classes on the last axis"):
         F.multilabel_soft_margin_loss(np.array(0.5), np.array(1.0))
-    for fn, t in ((F.multi_margin_loss, np.zeros(2, dtype=np.int64)),
-                  (F.multilabel_margin_loss, np.zeros((2, 0), dtype=np.int64)),
-                  (F.multilabel_soft_margin_loss, np.zeros((2, 0)))):
+    for fn, t in (
+        (F.multi_margin_loss, np.zeros(2, dtype=np.int64)),
+        (F.multilabel_margin_loss, np.zeros((2, 0), dtype=np.int64)),
+        (F.multilabel_soft_margin_loss, np.zeros((2, 0))),
+    ):
         with pytest.raises(ValueError, match=r"input must have at least one class .*got shape \(2, 0\)"):
             fn(np.zeros((2, 0)), t)
 
@@ -590,8 +644,10 @@ def test_multilabel_margin_target_checks():
         F.multilabel_margin_loss(x, np.zeros((2, 3), dtype=np.int64))
     for bad in (-2, 4):
         t = np.array([[0, 1, -1, -1], [bad, -1, 0, 0]])
-        with pytest.raises(_validation.ClassIndexError,
-                           match=rf"target holds the value {bad}, out of range: expected class indices in \[0, 3\]"):
+        with pytest.raises(
+            _validation.ClassIndexError,
+            match=rf"target holds the value {bad}, out of range: expected class indices in \[0, 3\]",
+        ):
             F.multilabel_margin_loss(x, t)
         with pytest.raises(ValueError, match="or -1 to end a row's list"):
             F.multilabel_margin_loss_backward(1.0, x, t)

@@ -29,6 +29,7 @@ def check_gradient(f, inputs, grads, wrt):
 
 # ----------------------------------------------------------------- distances
 
+
 def test_pairwise_distance_by_hand():
     x1, x2 = np.array([[3.0, 4.0], [1.0, -2.0]]), np.array([[0.0, 0.0], [1.0, 0.0]])
     # ||(3, 4)|| = 5; ||(0, -2)|| = 2; p = 1: 7 and 2
@@ -63,8 +64,9 @@ def test_cosine_distance_gradient_is_the_derivative_of_the_value(scale):
     x1, x2 = RNG.normal(0, 1, (4, 3)) * scale, RNG.normal(0, 1, (4, 3))
     dout = RNG.uniform(0.5, 1.5, 4)
     grads = M.cosine_distance_backward(dout, x1, x2)
-    result = gradcheck(lambda a, b: float(np.sum(dout * M.cosine_distance(a, b))), (x1, x2), grads,
-                       wrt=(0, 1), h=1e-3 * scale)
+    result = gradcheck(
+        lambda a, b: float(np.sum(dout * M.cosine_distance(a, b))), (x1, x2), grads, wrt=(0, 1), h=1e-3 * scale
+    )
     assert result.ok, str(result)
 
 
@@ -84,10 +86,15 @@ def test_cosine_distance_matches_torch_and_differs_only_below_eps():
 
 def test_distance_objects_cache_forward_and_check_order():
     x1, x2 = RNG.normal(0, 1, (3, 2)), RNG.normal(0, 1, (3, 2))
-    for obj, fn, bwd, opts in ((nn.PairwiseDistance(p=1.0, eps=0.0), M.pairwise_distance,
-                                M.pairwise_distance_backward, {"p": 1.0, "eps": 0.0}),
-                               (nn.CosineDistance(eps=1e-3), M.cosine_distance, M.cosine_distance_backward,
-                                {"eps": 1e-3})):
+    for obj, fn, bwd, opts in (
+        (
+            nn.PairwiseDistance(p=1.0, eps=0.0),
+            M.pairwise_distance,
+            M.pairwise_distance_backward,
+            {"p": 1.0, "eps": 0.0},
+        ),
+        (nn.CosineDistance(eps=1e-3), M.cosine_distance, M.cosine_distance_backward, {"eps": 1e-3}),
+    ):
         with pytest.raises(BackwardBeforeForwardError, match="before forward"):
             obj.backward()
         np.testing.assert_array_equal(obj(x1, x2), fn(x1, x2, **opts))
@@ -102,6 +109,7 @@ def test_distance_objects_cache_forward_and_check_order():
 
 
 # ----------------------------------------------------------------- triplet with a distance
+
 
 def ref_distance(kind, u, w):
     """The distance and its gradients for u and w, row by row, from the docstrings (kind: pairwise | cosine)."""
@@ -146,22 +154,31 @@ def test_triplet_with_distance_by_hand():
 
 
 @pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
-@pytest.mark.parametrize("kind, swap, margin", [("pairwise", False, 1.0), ("pairwise", True, 2.0),
-                                                ("cosine", False, 0.5), ("cosine", True, 1.0)])
+@pytest.mark.parametrize(
+    "kind, swap, margin",
+    [("pairwise", False, 1.0), ("pairwise", True, 2.0), ("cosine", False, 0.5), ("cosine", True, 1.0)],
+)
 def test_triplet_with_distance_matches_reference(kind, swap, margin, reduction):
     a, p, n = (RNG.normal(0, 1, (6, 3)) for _ in range(3))
     loss, ra, rp, rn = ref_triplet(a, p, n, kind, margin, swap)
     opts = dict(distance_function=kind, margin=margin, swap=swap, reduction=reduction)
-    np.testing.assert_allclose(M.triplet_margin_with_distance_loss(a, p, n, **opts), reduce_ref(loss, reduction),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        M.triplet_margin_with_distance_loss(a, p, n, **opts), reduce_ref(loss, reduction), rtol=1e-12
+    )
     scale = 1 / 6 if reduction == "mean" else 1.0
     for g, r in zip(M.triplet_margin_with_distance_loss_backward(1.0, a, p, n, **opts), (ra, rp, rn), strict=True):
         np.testing.assert_allclose(g, scale * r, rtol=1e-10, atol=1e-15)
 
 
 def _torch_distance_cases():
-    return [None, "pairwise", "cosine", nn.PairwiseDistance(p=1.0, eps=0.0), nn.PairwiseDistance(p=3.0),
-            nn.CosineDistance(eps=1e-3)]
+    return [
+        None,
+        "pairwise",
+        "cosine",
+        nn.PairwiseDistance(p=1.0, eps=0.0),
+        nn.PairwiseDistance(p=3.0),
+        nn.CosineDistance(eps=1e-3),
+    ]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
@@ -177,7 +194,8 @@ def test_triplet_with_distance_matches_torch(distance, swap, dtype):
         for reduction in ("none", "mean", "sum"):
             ts = [torch.from_numpy(x).requires_grad_() for x in (a, p, n)]
             t_out = torch.nn.functional.triplet_margin_with_distance_loss(
-                *ts, distance_function=torch_distance(distance), margin=margin, swap=swap, reduction=reduction)
+                *ts, distance_function=torch_distance(distance), margin=margin, swap=swap, reduction=reduction
+            )
             opts = dict(distance_function=distance, margin=margin, swap=swap, reduction=reduction)
             out = M.triplet_margin_with_distance_loss(a, p, n, **opts)
             assert np.asarray(out).dtype == dtype
@@ -193,8 +211,9 @@ def test_triplet_with_distance_matches_torch(distance, swap, dtype):
 def test_swap_tie_splits_the_gradient_evenly_as_torch_minimum():
     a, p, n = np.array([[0.0, 0.0]]), np.array([[2.0, 0.0]]), np.array([[1.0, 5.0]])  # d(a,n) = d(p,n) = sqrt(26)
     dist = nn.PairwiseDistance(eps=0.0)
-    ga, gp, gn = M.triplet_margin_with_distance_loss_backward(1.0, a, p, n, distance_function=dist, margin=10.0,
-                                                              swap=True)
+    ga, gp, gn = M.triplet_margin_with_distance_loss_backward(
+        1.0, a, p, n, distance_function=dist, margin=10.0, swap=True
+    )
     u_an, u_pn = np.array([-1.0, -5.0]) / math.sqrt(26), np.array([1.0, -5.0]) / math.sqrt(26)
     np.testing.assert_allclose(ga[0], [-1.0, 0.0] - 0.5 * u_an, rtol=1e-14)  # grad d(a,p) = (a - p)/2
     np.testing.assert_allclose(gp[0], [1.0, 0.0] - 0.5 * u_pn, rtol=1e-14)
@@ -202,8 +221,8 @@ def test_swap_tie_splits_the_gradient_evenly_as_torch_minimum():
     torch = pytest.importorskip("torch")
     ts = [torch.from_numpy(x).requires_grad_() for x in (a, p, n)]
     torch.nn.functional.triplet_margin_with_distance_loss(
-        *ts, distance_function=lambda x, y: torch.nn.functional.pairwise_distance(x, y, eps=0.0), margin=10.0,
-        swap=True).backward()
+        *ts, distance_function=lambda x, y: torch.nn.functional.pairwise_distance(x, y, eps=0.0), margin=10.0, swap=True
+    ).backward()
     for g, t in zip((ga, gp, gn), ts):
         np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-14)
 
@@ -217,7 +236,7 @@ class SquaredEuclidean:
     def forward(self, x1, x2):
         self.calls.append("forward")
         self._diff = x1 - x2
-        return (self._diff ** 2).reshape(len(x1), -1).sum(axis=1)
+        return (self._diff**2).reshape(len(x1), -1).sum(axis=1)
 
     def backward(self, dout):
         self.calls.append("backward")
@@ -234,8 +253,12 @@ def test_custom_distance_object_protocol():
     dist.calls.clear()
     grads = M.triplet_margin_with_distance_loss_backward(1.0, a, p, n, distance_function=dist, margin=2.0, swap=True)
     assert dist.calls[-6:] == ["forward", "backward"] * 3  # each distance: forward, then its backward
-    check_gradient(lambda *x: M.triplet_margin_with_distance_loss(*x, distance_function=dist, margin=2.0, swap=True),
-                   (a, p, n), grads, (0, 1, 2))
+    check_gradient(
+        lambda *x: M.triplet_margin_with_distance_loss(*x, distance_function=dist, margin=2.0, swap=True),
+        (a, p, n),
+        grads,
+        (0, 1, 2),
+    )
     loss = nn.TripletMarginWithDistanceLoss(distance_function=dist, margin=2.0, reduction="sum")
     assert loss(a, p, n) == pytest.approx(out.sum(), rel=1e-14)
     assert "SquaredEuclidean" in repr(loss)
@@ -260,13 +283,15 @@ def test_bad_distance_functions_are_refused():
         nn.TripletMarginWithDistanceLoss(distance_function=3)
     with pytest.raises(ValueError, match="distance_function must be None, 'pairwise', 'cosine'.*got 'manhattan'"):
         M.triplet_margin_with_distance_loss(a, p, n, distance_function="manhattan")
-    with pytest.raises(ValueError,
-                       match=r"one float distance per triplet, shape \(3,\), got an array of shape \(3, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"one float distance per triplet, shape \(3,\), got an array of shape \(3, 1\)"
+    ):
         M.triplet_margin_with_distance_loss(a, p, n, distance_function=_BadForward(np.zeros((3, 1))))
     with pytest.raises(ValueError, match=r"one float distance per triplet.*dtype int64"):
         M.triplet_margin_with_distance_loss(a, p, n, distance_function=_BadForward(np.zeros(3, dtype=np.int64)))
-    with pytest.raises(ValueError,
-                       match=r"backward\(dout\) must return a pair \(dx1, dx2\) of arrays of shape \(3, 2\)"):
+    with pytest.raises(
+        ValueError, match=r"backward\(dout\) must return a pair \(dx1, dx2\) of arrays of shape \(3, 2\)"
+    ):
         M.triplet_margin_with_distance_loss_backward(1.0, a, p, n, distance_function=_BadForward(np.zeros(3)))
 
 
@@ -295,15 +320,18 @@ def test_triplet_with_distance_properties():
     for kind in (None, "cosine"):
         none = f(a, p, n, distance_function=kind, swap=True, reduction="none")
         assert f(a, p, n, distance_function=kind, swap=True, reduction="sum") == pytest.approx(
-            6 * f(a, p, n, distance_function=kind, swap=True), rel=1e-14)
+            6 * f(a, p, n, distance_function=kind, swap=True), rel=1e-14
+        )
         perm = RNG.permutation(6)
-        np.testing.assert_array_equal(f(a[perm], p[perm], n[perm], distance_function=kind, swap=True,
-                                        reduction="none"), none[perm])
+        np.testing.assert_array_equal(
+            f(a[perm], p[perm], n[perm], distance_function=kind, swap=True, reduction="none"), none[perm]
+        )
     ga, gp, gn = b(1.0, a, p, n, swap=True)  # Euclidean: moving all three together changes nothing
     np.testing.assert_allclose(ga + gp + gn, 0.0, atol=1e-15)
 
 
 # ----------------------------------------------------------------- contrastive (Hadsell, Chopra, LeCun 2006)
+
 
 def ref_contrastive(x1, x2, y, margin):
     """Row by row from the docstring: d, the two branches, and d l / d x1."""
@@ -339,8 +367,9 @@ def test_contrastive_by_hand():
 def test_contrastive_matches_reference(margin, reduction):
     x1, x2, y = RNG.normal(0, 1, (8, 3)), RNG.normal(0, 1, (8, 3)), RNG.integers(0, 2, 8)
     loss, g = ref_contrastive(x1, x2, y, margin)
-    np.testing.assert_allclose(M.contrastive_loss(x1, x2, y, margin=margin, reduction=reduction),
-                               reduce_ref(loss, reduction), rtol=1e-13)
+    np.testing.assert_allclose(
+        M.contrastive_loss(x1, x2, y, margin=margin, reduction=reduction), reduce_ref(loss, reduction), rtol=1e-13
+    )
     g1, g2 = M.contrastive_loss_backward(1.0, x1, x2, y, margin=margin, reduction=reduction)
     scale = 1 / 8 if reduction == "mean" else 1.0
     np.testing.assert_allclose(g1, scale * g, rtol=1e-13, atol=1e-16)
@@ -400,6 +429,7 @@ def test_contrastive_rejects_bad_input():
 
 # ----------------------------------------------------------------- NT-Xent (optax.losses.ntxent)
 
+
 def _golden():
     with np.load(GOLDEN, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
@@ -412,8 +442,20 @@ ARRAYS, INDEX = _golden()
 @pytest.mark.parametrize("entry", INDEX["cases"], ids=[e["key"] for e in INDEX["cases"]])
 def test_ntxent_matches_optax_golden(entry):
     key, t = entry["key"], entry["temperature"]
-    g = {name: ARRAYS[f"{key}|{name}"] for name in ("view1", "view2", "mean", "none", "dout", "grad_mean_view1",
-                                                    "grad_mean_view2", "grad_none_view1", "grad_none_view2")}
+    g = {
+        name: ARRAYS[f"{key}|{name}"]
+        for name in (
+            "view1",
+            "view2",
+            "mean",
+            "none",
+            "dout",
+            "grad_mean_view1",
+            "grad_mean_view2",
+            "grad_none_view1",
+            "grad_none_view2",
+        )
+    }
     rtol = 1e-9 if key.endswith("float64") else 1e-4
 
     def close(actual, expected):
@@ -425,8 +467,9 @@ def test_ntxent_matches_optax_golden(entry):
     close(M.nt_xent_loss(v1, v2, temperature=t, reduction="none"), g["none"])
     for mine, name in zip(M.nt_xent_loss_backward(1.0, v1, v2, temperature=t), ("view1", "view2")):
         close(mine, g[f"grad_mean_{name}"])
-    for mine, name in zip(M.nt_xent_loss_backward(g["dout"], v1, v2, temperature=t, reduction="none"),
-                          ("view1", "view2")):
+    for mine, name in zip(
+        M.nt_xent_loss_backward(g["dout"], v1, v2, temperature=t, reduction="none"), ("view1", "view2")
+    ):
         close(mine, g[f"grad_none_{name}"])
 
 
@@ -451,10 +494,11 @@ def ref_ntxent(v1, v2, t):
 def test_ntxent_by_hand():
     v1, v2 = np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([[2.0, 0.0], [0.0, 3.0]])
     # every anchor: its positive has cosine 1, its two negatives cosine 0: -log(e / (e + 1 + 1)) = log(e + 2) - 1
-    np.testing.assert_allclose(M.nt_xent_loss(v1, v2, temperature=1.0, reduction="none"),
-                               np.full(4, math.log(math.e + 2) - 1), rtol=1e-15)
+    np.testing.assert_allclose(
+        M.nt_xent_loss(v1, v2, temperature=1.0, reduction="none"), np.full(4, math.log(math.e + 2) - 1), rtol=1e-15
+    )
     # temperature 0.5 doubles the logits: log(e^2 + 2) - 2
-    assert M.nt_xent_loss(v1, v2, temperature=0.5) == pytest.approx(math.log(math.e ** 2 + 2) - 2, rel=1e-15)
+    assert M.nt_xent_loss(v1, v2, temperature=0.5) == pytest.approx(math.log(math.e**2 + 2) - 2, rel=1e-15)
 
 
 @pytest.mark.parametrize("t", [0.07, 0.3, 2.0])
@@ -474,11 +518,15 @@ def test_ntxent_properties():
     none = M.nt_xent_loss(v1, v2, reduction="none")
     assert none.shape == (12,)
     # swapping the views swaps the halves; permuting the samples permutes each half
-    np.testing.assert_allclose(M.nt_xent_loss(v2, v1, reduction="none"), np.concatenate([none[6:], none[:6]]),
-                               rtol=1e-14)
+    np.testing.assert_allclose(
+        M.nt_xent_loss(v2, v1, reduction="none"), np.concatenate([none[6:], none[:6]]), rtol=1e-14
+    )
     perm = RNG.permutation(6)
-    np.testing.assert_allclose(M.nt_xent_loss(v1[perm], v2[perm], reduction="none"),
-                               np.concatenate([none[:6][perm], none[6:][perm]]), rtol=1e-14)
+    np.testing.assert_allclose(
+        M.nt_xent_loss(v1[perm], v2[perm], reduction="none"),
+        np.concatenate([none[:6][perm], none[6:][perm]]),
+        rtol=1e-14,
+    )
     # the cosine ignores lengths: scaling a row by k leaves the loss and divides its gradient by k
     scaled = v1.copy()
     scaled[2] *= 7.0
@@ -521,8 +569,9 @@ def test_ntxent_clip_is_per_dtype_machine_epsilon():
 def test_ntxent_rejects_bad_input():
     v = RNG.normal(0, 1, (3, 2))
     f = M.nt_xent_loss
-    with pytest.raises(ValueError,
-                       match=r"view1 must be a 2-D \(N, D\) batch of embeddings, got an array of shape \(2,\)"):
+    with pytest.raises(
+        ValueError, match=r"view1 must be a 2-D \(N, D\) batch of embeddings, got an array of shape \(2,\)"
+    ):
         f(v[0], v[1])
     with pytest.raises(ValueError, match=r"view1 and view2 must have the same shape, got \(3, 2\) and \(2, 2\)"):
         f(v, v[:2])

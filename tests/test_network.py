@@ -22,10 +22,14 @@ def regression_batch(n=6, d_in=5, d_out=3, dtype=np.float64, seed=0):
 
 # --------------------------------------------------------------------------- Sequential
 
+
 def test_sequential_chains_forward_and_backward():
     rng = np.random.default_rng(1)
-    fc1, act, fc2 = (Affine.create(4, 3, rng=rng, dtype=np.float64), Tanh(),
-                     Affine.create(3, 2, rng=rng, dtype=np.float64))
+    fc1, act, fc2 = (
+        Affine.create(4, 3, rng=rng, dtype=np.float64),
+        Tanh(),
+        Affine.create(3, 2, rng=rng, dtype=np.float64),
+    )
     net = Sequential(fc1, act, fc2)
     x, dout = rng.standard_normal((5, 4)), rng.standard_normal((5, 2))
     y = net(x)
@@ -54,8 +58,9 @@ def test_sequential_input_grad_false_only_at_the_start():
     first = Sequential(Affine.create(4, 2, rng=rng, dtype=np.float64, input_grad=False), Relu())
     first(x)
     assert first.backward(dout) is None
-    middle = Sequential(Affine.create(4, 3, rng=rng, dtype=np.float64),
-                        Affine.create(3, 2, rng=rng, dtype=np.float64, input_grad=False))
+    middle = Sequential(
+        Affine.create(4, 3, rng=rng, dtype=np.float64), Affine.create(3, 2, rng=rng, dtype=np.float64, input_grad=False)
+    )
     middle(x)
     with pytest.raises(ValueError, match="layer 1 \\(Affine\\) returned no input gradient.*layer 0"):
         middle.backward(dout)
@@ -70,12 +75,19 @@ def test_sequential_state_dict_nested_names():
     inner = Sequential(Affine.create(3, 3, rng=0), BatchNorm(3))
     net = Sequential(Affine.create(2, 3, rng=0), inner)
     assert list(net.state_dict()) == [
-        "layer0.W", "layer0.b", "layer1.layer0.W", "layer1.layer0.b",
-        "layer1.layer1.weight", "layer1.layer1.bias", "layer1.layer1.running_mean", "layer1.layer1.running_var",
+        "layer0.W",
+        "layer0.b",
+        "layer1.layer0.W",
+        "layer1.layer0.b",
+        "layer1.layer1.weight",
+        "layer1.layer1.bias",
+        "layer1.layer1.running_mean",
+        "layer1.layer1.running_var",
     ]
 
 
 # --------------------------------------------------------------------------- MultiLayerNet: gradients
+
 
 def relu_margin(net, x):
     """The smallest |input| of any ReLU in ``net`` on ``x`` (inf without ReLUs).
@@ -115,8 +127,17 @@ def net_gradcheck(net, x, t, rtol=1e-6):
 @pytest.mark.parametrize("batchnorm", [True, False])
 def test_multilayernet_gradcheck(activation, batchnorm):
     x, t = regression_batch(seed=8)
-    net = MultiLayerNet(5, [7, 6], 3, activation=activation, batchnorm=batchnorm, loss=mse(),
-                        rng=np.random.default_rng(9), dtype=np.float64, input_grad=True)
+    net = MultiLayerNet(
+        5,
+        [7, 6],
+        3,
+        activation=activation,
+        batchnorm=batchnorm,
+        loss=mse(),
+        rng=np.random.default_rng(9),
+        dtype=np.float64,
+        input_grad=True,
+    )
     net_gradcheck(net, x, t)
 
 
@@ -133,9 +154,8 @@ def test_multilayernet_gradients_align_with_parameters():
 
 @pytest.mark.parametrize("batchnorm, dropout", [(False, 0.0), (True, 0.3)])
 def test_float32_network_stays_float32(batchnorm, dropout):
-    x, t = regression_batch(n=8, d_in=6, d_out=4, dtype=np.float64, seed=7)   # float64 data on purpose
-    net = MultiLayerNet(6, [5, 5], 4, batchnorm=batchnorm, dropout=dropout, loss=mse(), rng=8,
-                        input_grad=True)
+    x, t = regression_batch(n=8, d_in=6, d_out=4, dtype=np.float64, seed=7)  # float64 data on purpose
+    net = MultiLayerNet(6, [5, 5], 4, batchnorm=batchnorm, dropout=dropout, loss=mse(), rng=8, input_grad=True)
     assert all(p.data.dtype == np.float32 for p in net.parameters())
     y = net.forward(x)
     assert y.dtype == np.float32
@@ -164,8 +184,9 @@ def test_training_reduces_the_loss():
 def test_caller_arrays_are_not_modified():
     x, t = regression_batch(seed=11)
     x0, t0 = x.copy(), t.copy()
-    net = MultiLayerNet(5, [4, 4], 3, batchnorm=True, dropout=0.2, loss=mse(), rng=12,
-                        dtype=np.float64, input_grad=True)
+    net = MultiLayerNet(
+        5, [4, 4], 3, batchnorm=True, dropout=0.2, loss=mse(), rng=12, dtype=np.float64, input_grad=True
+    )
     net.gradient(x, t)
     net.predict(x)
     np.testing.assert_array_equal(x, x0)
@@ -174,11 +195,11 @@ def test_caller_arrays_are_not_modified():
 
 # --------------------------------------------------------------------------- structure, input_grad, modes
 
+
 def test_structure_follows_the_book():
     net = MultiLayerNet(4, [3, 2], 5, activation="sigmoid", batchnorm=True, dropout=0.5, loss=mse(), rng=0)
     kinds = [type(layer).__name__ for layer in net.layers]
-    assert kinds == ["Affine", "BatchNorm", "Sigmoid", "Dropout",
-                     "Affine", "BatchNorm", "Sigmoid", "Dropout", "Affine"]
+    assert kinds == ["Affine", "BatchNorm", "Sigmoid", "Dropout", "Affine", "BatchNorm", "Sigmoid", "Dropout", "Affine"]
     assert net.init == "xavier" and MultiLayerNet(4, [3], 2, loss=mse(), rng=0).init == "he"
     assert [layer.input_grad for layer in net.layers if isinstance(layer, Affine)] == [False, True, True]
 
@@ -204,7 +225,7 @@ def test_predict_runs_in_eval_mode_and_restores_the_mode():
     bn = net.layers[1]
     stats = (bn.running_mean.copy(), bn.running_var.copy())
     a, b = net.predict(x), net.predict(x)
-    np.testing.assert_array_equal(a, b)                       # no dropout noise
+    np.testing.assert_array_equal(a, b)  # no dropout noise
     np.testing.assert_array_equal(bn.running_mean, stats[0])  # statistics untouched
     np.testing.assert_array_equal(bn.running_var, stats[1])
     assert net.training and all(layer.training for layer in net.layers)
@@ -214,11 +235,11 @@ def test_predict_runs_in_eval_mode_and_restores_the_mode():
 
 
 def test_accuracy_with_indices_and_one_hot():
-    net = MultiLayerNet(2, [], 3, loss=mse(), rng=0, dtype=np.float64)   # no hidden layer: a linear model
+    net = MultiLayerNet(2, [], 3, loss=mse(), rng=0, dtype=np.float64)  # no hidden layer: a linear model
     fc = net.layers[0]
     fc.W.data[...] = np.eye(2, 3)
     fc.b.data[...] = [0.0, 0.0, 0.5]
-    x = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0], [2.0, 0.0]])   # predicted classes 0, 1, 2, 0
+    x = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0], [2.0, 0.0]])  # predicted classes 0, 1, 2, 0
     labels = np.array([0, 1, 2, 1])
     assert net.accuracy(x, labels) == 0.75
     assert net.accuracy(x, np.eye(3)[labels]) == 0.75
@@ -228,23 +249,35 @@ def test_accuracy_with_indices_and_one_hot():
 
 # --------------------------------------------------------------------------- state dict
 
+
 def test_state_dict_round_trip():
     x, t = regression_batch(seed=17)
     src = MultiLayerNet(5, [4, 4], 3, batchnorm=True, loss=mse(), rng=18)
-    src.gradient(x, t)                          # move BatchNorm's running statistics away from 0 / 1
+    src.gradient(x, t)  # move BatchNorm's running statistics away from 0 / 1
     state = src.state_dict()
     assert list(state) == [
-        "layer0.W", "layer0.b", "layer1.weight", "layer1.bias", "layer1.running_mean", "layer1.running_var",
-        "layer3.W", "layer3.b", "layer4.weight", "layer4.bias", "layer4.running_mean", "layer4.running_var",
-        "layer6.W", "layer6.b",
+        "layer0.W",
+        "layer0.b",
+        "layer1.weight",
+        "layer1.bias",
+        "layer1.running_mean",
+        "layer1.running_var",
+        "layer3.W",
+        "layer3.b",
+        "layer4.weight",
+        "layer4.bias",
+        "layer4.running_mean",
+        "layer4.running_var",
+        "layer6.W",
+        "layer6.b",
     ]
-    state["layer0.W"][...] = 0.0               # copies: editing the dict leaves the network alone
+    state["layer0.W"][...] = 0.0  # copies: editing the dict leaves the network alone
     assert src.layers[0].W.data.any()
     state = src.state_dict()
     dst = MultiLayerNet(5, [4, 4], 3, batchnorm=True, loss=mse(), rng=19)
     w_before = dst.layers[0].W.data
     dst.load_state_dict(state)
-    assert dst.layers[0].W.data is w_before    # loaded in place
+    assert dst.layers[0].W.data is w_before  # loaded in place
     for name, arr in dst.state_dict().items():
         np.testing.assert_array_equal(arr, state[name], err_msg=name)
     np.testing.assert_array_equal(dst.predict(x), src.predict(x))
@@ -263,12 +296,13 @@ def test_load_state_dict_is_strict():
     bad_dtype = {**good, "layer2.W": np.zeros((2, 2)), "layer0.W": np.ones((3, 2), dtype=np.float32)}
     with pytest.raises(TypeError, match=r"state\['layer2.W'\] has dtype float64, expected float32"):
         net.load_state_dict(bad_dtype)
-    assert not np.all(net.layers[0].W.data == 1.0)   # nothing written when a check fails
+    assert not np.all(net.layers[0].W.data == 1.0)  # nothing written when a check fails
     with pytest.raises(TypeError, match="dict of name -> array"):
         net.load_state_dict([("layer0.W", good["layer0.W"])])
 
 
 # --------------------------------------------------------------------------- losses
+
 
 def test_default_loss_is_cross_entropy():
     # Needs losslab.nn.CrossEntropyLoss (the classification loss objects).
@@ -289,14 +323,14 @@ def test_default_loss_is_cross_entropy():
 def test_softmax_with_loss():
     rng = np.random.default_rng(22)
     x, labels = rng.standard_normal((6, 4)), rng.integers(0, 3, 6)
-    net = MultiLayerNet(4, [5], 3, loss=losslab.nn.SoftmaxWithLoss(), rng=23, dtype=np.float64,
-                        input_grad=True)
+    net = MultiLayerNet(4, [5], 3, loss=losslab.nn.SoftmaxWithLoss(), rng=23, dtype=np.float64, input_grad=True)
     # The book's loss is -log(y + 1e-7) but its backward is the unguarded (y - t) / N: they differ
     # by a relative 1e-7 / y_t (documented there), about 1e-6 here, so this check allows 1e-5.
     net_gradcheck(net, x, np.eye(3)[labels], rtol=1e-5)
 
 
 # --------------------------------------------------------------------------- validation
+
 
 def test_multilayernet_validation():
     loss = mse()
@@ -333,6 +367,6 @@ def test_same_seed_same_network():
     a = MultiLayerNet(5, [4], 3, loss=mse(), rng=np.random.default_rng(24), dropout=0.5)
     b = MultiLayerNet(5, [4], 3, loss=mse(), rng=24, dropout=0.5)
     x, _ = regression_batch(seed=25)
-    np.testing.assert_array_equal(a.forward(x), b.forward(x))   # same weights and dropout masks
+    np.testing.assert_array_equal(a.forward(x), b.forward(x))  # same weights and dropout masks
     assert isinstance(a.layers[2], Dropout) and isinstance(a.layers[1], Relu)
     assert isinstance(MultiLayerNet(5, [4], 3, activation="sigmoid", loss=mse(), rng=0).layers[1], Sigmoid)

@@ -42,8 +42,7 @@ class OptCase:
         return -1.0 if self.options.get("maximize") else 1.0
 
 
-def _case(id_: str, cls: str, torch_cls: str | None = None, torch_extra: dict | None = None,
-          **options) -> OptCase:
+def _case(id_: str, cls: str, torch_cls: str | None = None, torch_extra: dict | None = None, **options) -> OptCase:
     return OptCase(id_, cls, options, torch_cls or cls, {**options, **(torch_extra or {})})
 
 
@@ -54,29 +53,39 @@ CASES: list[OptCase] = [
     _case("SGD-weight_decay", "SGD", lr=0.1, weight_decay=0.1),
     _case("SGD-maximize", "SGD", lr=0.1, maximize=True),
     _case("SGD-momentum-dampening", "SGD", lr=0.05, momentum=0.5, dampening=0.3),
-    _case("SGD-momentum-weight_decay-maximize", "SGD", lr=0.05, momentum=0.8, weight_decay=0.05,
-          maximize=True),
+    _case("SGD-momentum-weight_decay-maximize", "SGD", lr=0.05, momentum=0.8, weight_decay=0.05, maximize=True),
     _case("SGD-nesterov", "SGD", lr=0.05, momentum=0.7, nesterov=True),
     _case("Momentum", "Momentum", "SGD", _MOMENTUM, lr=0.05),
     _case("Momentum-weight_decay", "Momentum", "SGD", _MOMENTUM, lr=0.05, weight_decay=0.1),
     _case("Nesterov", "Nesterov", "SGD", _NESTEROV, lr=0.05),
-    _case("Nesterov-weight_decay-maximize", "Nesterov", "SGD", _NESTEROV, lr=0.05, weight_decay=0.1,
-          maximize=True),
+    _case("Nesterov-weight_decay-maximize", "Nesterov", "SGD", _NESTEROV, lr=0.05, weight_decay=0.1, maximize=True),
     _case("Adagrad", "Adagrad", lr=0.1),
-    _case("Adagrad-lr_decay-initial_accumulator-weight_decay", "Adagrad", lr=0.1, lr_decay=0.05,
-          initial_accumulator_value=0.1, weight_decay=0.1),
+    _case(
+        "Adagrad-lr_decay-initial_accumulator-weight_decay",
+        "Adagrad",
+        lr=0.1,
+        lr_decay=0.05,
+        initial_accumulator_value=0.1,
+        weight_decay=0.1,
+    ),
     _case("Adagrad-eps-maximize", "Adagrad", lr=0.1, eps=1e-3, maximize=True),
     _case("RMSprop", "RMSprop", lr=0.01),
     _case("RMSprop-centered", "RMSprop", lr=0.01, centered=True),
     _case("RMSprop-momentum", "RMSprop", lr=0.01, momentum=0.9),
-    _case("RMSprop-centered-momentum-weight_decay", "RMSprop", lr=0.01, centered=True, momentum=0.5,
-          weight_decay=0.1),
+    _case("RMSprop-centered-momentum-weight_decay", "RMSprop", lr=0.01, centered=True, momentum=0.5, weight_decay=0.1),
     _case("RMSprop-alpha-eps-maximize", "RMSprop", lr=0.01, alpha=0.9, eps=1e-4, maximize=True),
     _case("Adam", "Adam", lr=0.05),
     _case("Adam-weight_decay", "Adam", lr=0.05, weight_decay=0.1),
     _case("Adam-amsgrad", "Adam", lr=0.05, amsgrad=True),
-    _case("Adam-amsgrad-weight_decay-maximize-betas", "Adam", lr=0.05, betas=(0.8, 0.99),
-          weight_decay=0.1, amsgrad=True, maximize=True),
+    _case(
+        "Adam-amsgrad-weight_decay-maximize-betas",
+        "Adam",
+        lr=0.05,
+        betas=(0.8, 0.99),
+        weight_decay=0.1,
+        amsgrad=True,
+        maximize=True,
+    ),
     _case("Adam-decoupled_weight_decay", "Adam", lr=0.05, weight_decay=0.1, decoupled_weight_decay=True),
     _case("AdamW", "AdamW", lr=0.05),
     _case("AdamW-amsgrad-weight_decay", "AdamW", lr=0.05, weight_decay=0.2, amsgrad=True),
@@ -123,8 +132,10 @@ def run_torch(case: OptCase, dtype, problem, steps: int = STEPS) -> np.ndarray:
     import torch
 
     pr = _cast(problem, dtype)
-    params = [torch.nn.Parameter(torch.from_numpy(pr["W0"].copy())),
-              torch.nn.Parameter(torch.from_numpy(pr["b0"].copy()))]
+    params = [
+        torch.nn.Parameter(torch.from_numpy(pr["W0"].copy())),
+        torch.nn.Parameter(torch.from_numpy(pr["b0"].copy())),
+    ]
     opt = getattr(torch.optim, case.torch_cls)(params, **case.torch_options)
     traj = []
     for _ in range(steps):
@@ -196,12 +207,12 @@ def test_sgd_first_step_by_hand():
     # g' = g + wd * p = [0.5 + 0.1 * 1, 1 + 0.1 * (-2)] = [0.6, 0.8]
     # p  = p - lr * g' = [1 - 0.06, -2 - 0.08] = [0.94, -2.08]
     p = _param([1.0, -2.0])
-    np.testing.assert_allclose(_step(optim.SGD([p], lr=0.1, weight_decay=0.1), p, [0.5, 1.0]),
-                               [0.94, -2.08], rtol=1e-15)
+    np.testing.assert_allclose(
+        _step(optim.SGD([p], lr=0.1, weight_decay=0.1), p, [0.5, 1.0]), [0.94, -2.08], rtol=1e-15
+    )
     # maximize: p = p + lr * g = [1 + 0.05, -2 + 0.1]
     p = _param([1.0, -2.0])
-    np.testing.assert_allclose(_step(optim.SGD([p], lr=0.1, maximize=True), p, [0.5, 1.0]),
-                               [1.05, -1.9], rtol=1e-15)
+    np.testing.assert_allclose(_step(optim.SGD([p], lr=0.1, maximize=True), p, [0.5, 1.0]), [1.05, -1.9], rtol=1e-15)
 
 
 def test_momentum_steps_by_hand():
@@ -250,8 +261,9 @@ def test_adam_steps_by_hand():
 def test_adamw_decays_before_the_adam_step():
     # p1 = p0 * (1 - lr * wd) - lr * g / (|g| + eps) = 2 * (1 - 0.1 * 0.5) - 0.1 * 1 / (1 + 1e-8)
     p = _param([2.0])
-    np.testing.assert_allclose(_step(optim.AdamW([p], lr=0.1, weight_decay=0.5), p, [1.0]),
-                               [1.9 - 0.1 / (1 + 1e-8)], rtol=1e-14)
+    np.testing.assert_allclose(
+        _step(optim.AdamW([p], lr=0.1, weight_decay=0.5), p, [1.0]), [1.9 - 0.1 / (1 + 1e-8)], rtol=1e-14
+    )
 
 
 def test_amsgrad_keeps_the_largest_second_moment():
@@ -297,20 +309,25 @@ def _run_torch_like(opt_cls, problem, steps=STEPS, lrs=None, eps_schedule=None, 
             opt.lr = lrs[t]
         if eps_schedule is not None:
             opt.eps = eps_schedule(t + 1)
-        params[0].grad[...], params[1].grad[...] = gradients(params[0].data, params[1].data,
-                                                             problem["X"], problem["Y"])
+        params[0].grad[...], params[1].grad[...] = gradients(params[0].data, params[1].data, problem["X"], problem["Y"])
         opt.step()
         traj.append(np.concatenate([p.data.ravel() for p in params]))
     return np.array(traj)
 
 
-@pytest.mark.parametrize("book, ours", [
-    (lambda: textbook.SGD(lr=0.1), lambda pr: _run_torch_like(optim.SGD, pr, lr=0.1)),
-    (lambda: textbook.Momentum(lr=0.05), lambda pr: _run_torch_like(optim.Momentum, pr, lr=0.05)),
-    (lambda: textbook.AdaGrad(lr=0.1), lambda pr: _run_torch_like(optim.Adagrad, pr, lr=0.1, eps=1e-7)),
-    (lambda: textbook.RMSprop(lr=0.01, decay_rate=0.9),
-     lambda pr: _run_torch_like(optim.RMSprop, pr, lr=0.01, alpha=0.9, eps=1e-7)),
-], ids=["SGD", "Momentum", "AdaGrad", "RMSprop"])
+@pytest.mark.parametrize(
+    "book, ours",
+    [
+        (lambda: textbook.SGD(lr=0.1), lambda pr: _run_torch_like(optim.SGD, pr, lr=0.1)),
+        (lambda: textbook.Momentum(lr=0.05), lambda pr: _run_torch_like(optim.Momentum, pr, lr=0.05)),
+        (lambda: textbook.AdaGrad(lr=0.1), lambda pr: _run_torch_like(optim.Adagrad, pr, lr=0.1, eps=1e-7)),
+        (
+            lambda: textbook.RMSprop(lr=0.01, decay_rate=0.9),
+            lambda pr: _run_torch_like(optim.RMSprop, pr, lr=0.01, alpha=0.9, eps=1e-7),
+        ),
+    ],
+    ids=["SGD", "Momentum", "AdaGrad", "RMSprop"],
+)
 def test_textbook_rules_equal_their_torch_like_counterparts(book, ours):
     problem = make_problem()
     np.testing.assert_allclose(_run_textbook(book(), problem), ours(problem), rtol=1e-12, atol=1e-12)
@@ -410,22 +427,34 @@ def test_textbook_state_is_keyed_by_parameter_name():
 
 # --------------------------------------------------------------------------- dtype, in place, zero_grad
 def _all_torch_like(params):
-    return [optim.SGD(params, 0.1, momentum=0.9, weight_decay=0.1, nesterov=True),
-            optim.Momentum(params, 0.1), optim.Nesterov(params, 0.1),
-            optim.Adagrad(params, weight_decay=0.1, lr_decay=0.1),
-            optim.RMSprop(params, centered=True, momentum=0.5, weight_decay=0.1),
-            optim.Adam(params, weight_decay=0.1, amsgrad=True), optim.AdamW(params, amsgrad=True)]
+    return [
+        optim.SGD(params, 0.1, momentum=0.9, weight_decay=0.1, nesterov=True),
+        optim.Momentum(params, 0.1),
+        optim.Nesterov(params, 0.1),
+        optim.Adagrad(params, weight_decay=0.1, lr_decay=0.1),
+        optim.RMSprop(params, centered=True, momentum=0.5, weight_decay=0.1),
+        optim.Adam(params, weight_decay=0.1, amsgrad=True),
+        optim.AdamW(params, amsgrad=True),
+    ]
 
 
 def _all_textbook():
-    return [textbook.SGD(), textbook.Momentum(), textbook.Nesterov(), textbook.AdaGrad(),
-            textbook.RMSprop(), textbook.Adam()]
+    return [
+        textbook.SGD(),
+        textbook.Momentum(),
+        textbook.Nesterov(),
+        textbook.AdaGrad(),
+        textbook.RMSprop(),
+        textbook.Adam(),
+    ]
 
 
 def _float32_params():
     rng = np.random.default_rng(3)
-    return [Parameter(rng.normal(size=(3, 2)).astype(np.float32), "W"),
-            Parameter(rng.normal(size=2).astype(np.float32), "b")]
+    return [
+        Parameter(rng.normal(size=(3, 2)).astype(np.float32), "W"),
+        Parameter(rng.normal(size=2).astype(np.float32), "b"),
+    ]
 
 
 @pytest.mark.parametrize("k", range(7))
@@ -478,56 +507,62 @@ def test_zero_grad_clears_every_gradient_in_place():
 _P = [Parameter(np.zeros(2))]
 
 
-@pytest.mark.parametrize("make, exc, match", [
-    (lambda: optim.SGD(_P, lr=0), ValueError, r"lr must lie in \(0.0, inf\], got 0"),
-    (lambda: optim.Adam(_P, lr=-1e-3), ValueError, "lr must lie"),
-    (lambda: optim.SGD(_P, lr="0.1"), TypeError, "lr must be a real number"),
-    (lambda: optim.SGD(_P, 0.1, momentum=-0.1), ValueError, "momentum must lie"),
-    (lambda: optim.SGD(_P, 0.1, weight_decay=-1), ValueError, "weight_decay must lie"),
-    (lambda: optim.SGD(_P, 0.1, dampening=1.5), ValueError, "dampening must lie"),
-    (lambda: optim.SGD(_P, 0.1, nesterov=True), ValueError, "nesterov=True requires momentum > 0"),
-    (lambda: optim.SGD(_P, 0.1, momentum=0.9, dampening=0.1, nesterov=True), ValueError,
-     "and dampening == 0"),
-    (lambda: optim.Nesterov(_P, 0.1, momentum=0), ValueError, "nesterov=True requires"),
-    (lambda: optim.SGD(_P, 0.1, maximize="yes"), TypeError, "maximize must be True or False"),
-    (lambda: optim.Momentum(_P, 0.1, momentum=-0.9), ValueError, "momentum must lie"),
-    (lambda: optim.Adagrad(_P, lr_decay=-1), ValueError, "lr_decay must lie"),
-    (lambda: optim.Adagrad(_P, initial_accumulator_value=-1), ValueError, "initial_accumulator_value"),
-    (lambda: optim.Adagrad(_P, eps=-1e-10), ValueError, "eps must lie"),
-    (lambda: optim.Adagrad(_P, weight_decay=-1), ValueError, "weight_decay must lie"),
-    (lambda: optim.RMSprop(_P, alpha=1.5), ValueError, "alpha must lie"),
-    (lambda: optim.RMSprop(_P, momentum=-1), ValueError, "momentum must lie"),
-    (lambda: optim.RMSprop(_P, eps=-1), ValueError, "eps must lie"),
-    (lambda: optim.RMSprop(_P, centered=1), TypeError, "centered must be True or False"),
-    (lambda: optim.Adam(_P, betas=(1.0, 0.999)), ValueError, r"betas\[0\] must lie in \[0.0, 1.0\)"),
-    (lambda: optim.Adam(_P, betas=(0.9, -0.1)), ValueError, r"betas\[1\] must lie"),
-    (lambda: optim.Adam(_P, betas=0.9), TypeError, r"betas must be a pair"),
-    (lambda: optim.Adam(_P, eps=-1e-8), ValueError, "eps must lie"),
-    (lambda: optim.Adam(_P, weight_decay=-0.1), ValueError, "weight_decay must lie"),
-    (lambda: optim.AdamW(_P, weight_decay=-0.1), ValueError, "weight_decay must lie"),
-    (lambda: optim.AdamW(_P, amsgrad="no"), TypeError, "amsgrad must be True or False"),
-    (lambda: optim.SGD([], lr=0.1), ValueError, "params must hold at least one Parameter"),
-    (lambda: optim.Adam([np.zeros(2)]), TypeError, r"params\[0\] must be a losslab Parameter, got ndarray"),
-    (lambda: textbook.SGD(lr=0), ValueError, "lr must lie"),
-    (lambda: textbook.Momentum(momentum=-1), ValueError, "momentum must lie"),
-    (lambda: textbook.Nesterov(lr=-0.1), ValueError, "lr must lie"),
-    (lambda: textbook.RMSprop(decay_rate=1.0), ValueError, r"decay_rate must lie in \[0.0, 1.0\)"),
-    (lambda: textbook.Adam(beta1=1.0), ValueError, "beta1 must lie"),
-    (lambda: textbook.Adam(beta2=-0.5), ValueError, "beta2 must lie"),
-])
+@pytest.mark.parametrize(
+    "make, exc, match",
+    [
+        (lambda: optim.SGD(_P, lr=0), ValueError, r"lr must lie in \(0.0, inf\], got 0"),
+        (lambda: optim.Adam(_P, lr=-1e-3), ValueError, "lr must lie"),
+        (lambda: optim.SGD(_P, lr="0.1"), TypeError, "lr must be a real number"),
+        (lambda: optim.SGD(_P, 0.1, momentum=-0.1), ValueError, "momentum must lie"),
+        (lambda: optim.SGD(_P, 0.1, weight_decay=-1), ValueError, "weight_decay must lie"),
+        (lambda: optim.SGD(_P, 0.1, dampening=1.5), ValueError, "dampening must lie"),
+        (lambda: optim.SGD(_P, 0.1, nesterov=True), ValueError, "nesterov=True requires momentum > 0"),
+        (lambda: optim.SGD(_P, 0.1, momentum=0.9, dampening=0.1, nesterov=True), ValueError, "and dampening == 0"),
+        (lambda: optim.Nesterov(_P, 0.1, momentum=0), ValueError, "nesterov=True requires"),
+        (lambda: optim.SGD(_P, 0.1, maximize="yes"), TypeError, "maximize must be True or False"),
+        (lambda: optim.Momentum(_P, 0.1, momentum=-0.9), ValueError, "momentum must lie"),
+        (lambda: optim.Adagrad(_P, lr_decay=-1), ValueError, "lr_decay must lie"),
+        (lambda: optim.Adagrad(_P, initial_accumulator_value=-1), ValueError, "initial_accumulator_value"),
+        (lambda: optim.Adagrad(_P, eps=-1e-10), ValueError, "eps must lie"),
+        (lambda: optim.Adagrad(_P, weight_decay=-1), ValueError, "weight_decay must lie"),
+        (lambda: optim.RMSprop(_P, alpha=1.5), ValueError, "alpha must lie"),
+        (lambda: optim.RMSprop(_P, momentum=-1), ValueError, "momentum must lie"),
+        (lambda: optim.RMSprop(_P, eps=-1), ValueError, "eps must lie"),
+        (lambda: optim.RMSprop(_P, centered=1), TypeError, "centered must be True or False"),
+        (lambda: optim.Adam(_P, betas=(1.0, 0.999)), ValueError, r"betas\[0\] must lie in \[0.0, 1.0\)"),
+        (lambda: optim.Adam(_P, betas=(0.9, -0.1)), ValueError, r"betas\[1\] must lie"),
+        (lambda: optim.Adam(_P, betas=0.9), TypeError, r"betas must be a pair"),
+        (lambda: optim.Adam(_P, eps=-1e-8), ValueError, "eps must lie"),
+        (lambda: optim.Adam(_P, weight_decay=-0.1), ValueError, "weight_decay must lie"),
+        (lambda: optim.AdamW(_P, weight_decay=-0.1), ValueError, "weight_decay must lie"),
+        (lambda: optim.AdamW(_P, amsgrad="no"), TypeError, "amsgrad must be True or False"),
+        (lambda: optim.SGD([], lr=0.1), ValueError, "params must hold at least one Parameter"),
+        (lambda: optim.Adam([np.zeros(2)]), TypeError, r"params\[0\] must be a losslab Parameter, got ndarray"),
+        (lambda: textbook.SGD(lr=0), ValueError, "lr must lie"),
+        (lambda: textbook.Momentum(momentum=-1), ValueError, "momentum must lie"),
+        (lambda: textbook.Nesterov(lr=-0.1), ValueError, "lr must lie"),
+        (lambda: textbook.RMSprop(decay_rate=1.0), ValueError, r"decay_rate must lie in \[0.0, 1.0\)"),
+        (lambda: textbook.Adam(beta1=1.0), ValueError, "beta1 must lie"),
+        (lambda: textbook.Adam(beta2=-0.5), ValueError, "beta2 must lie"),
+    ],
+)
 def test_invalid_options_raise_clear_errors(make, exc, match):
     with pytest.raises(exc, match=match):
         make()
 
 
-@pytest.mark.parametrize("params, grads, exc, match", [
-    ({"W": np.ones(2), "b": np.ones(2)}, {"W": np.ones(2)}, ValueError, r"grads has no entry for params\['b'\]"),
-    ({"W": np.ones(2)}, {"W": np.ones(3)}, ValueError, r"grads\['W'\] must have the shape of params\['W'\]"),
-    ([np.ones(2)], {"W": np.ones(2)}, TypeError, "params must be a dict"),
-    ({"W": np.ones(2)}, [np.ones(2)], TypeError, "grads must be a dict"),
-    ({"W": [1.0, 2.0]}, {"W": np.ones(2)}, TypeError, r"params\['W'\] must be a float NumPy array"),
-    ({"W": np.ones(2, dtype=np.int64)}, {"W": np.ones(2)}, TypeError, "of dtype int64"),
-], ids=["missing-key", "shape", "params-list", "grads-list", "param-list", "param-int"])
+@pytest.mark.parametrize(
+    "params, grads, exc, match",
+    [
+        ({"W": np.ones(2), "b": np.ones(2)}, {"W": np.ones(2)}, ValueError, r"grads has no entry for params\['b'\]"),
+        ({"W": np.ones(2)}, {"W": np.ones(3)}, ValueError, r"grads\['W'\] must have the shape of params\['W'\]"),
+        ([np.ones(2)], {"W": np.ones(2)}, TypeError, "params must be a dict"),
+        ({"W": np.ones(2)}, [np.ones(2)], TypeError, "grads must be a dict"),
+        ({"W": [1.0, 2.0]}, {"W": np.ones(2)}, TypeError, r"params\['W'\] must be a float NumPy array"),
+        ({"W": np.ones(2, dtype=np.int64)}, {"W": np.ones(2)}, TypeError, "of dtype int64"),
+    ],
+    ids=["missing-key", "shape", "params-list", "grads-list", "param-list", "param-int"],
+)
 @pytest.mark.parametrize("k", range(6))
 def test_textbook_update_validates_before_touching_anything(k, params, grads, exc, match):
     opt = _all_textbook()[k]

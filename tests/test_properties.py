@@ -41,8 +41,9 @@ def test_cross_entropy_permuting_the_batch_permutes_none(xt, data):
     x, t = xt
     perm = data.draw(st.permutations(range(len(t))))
     perm = np.array(perm, dtype=np.int64)
-    np.testing.assert_array_equal(F.cross_entropy(x[perm], t[perm], reduction="none"),
-                                  F.cross_entropy(x, t, reduction="none")[perm])
+    np.testing.assert_array_equal(
+        F.cross_entropy(x[perm], t[perm], reduction="none"), F.cross_entropy(x, t, reduction="none")[perm]
+    )
 
 
 @SETTINGS
@@ -54,8 +55,11 @@ def test_cross_entropy_ignore_index_equals_dropping_those_rows(xt, data):
         drop[0] = False
     marked = np.where(drop, -100, t)
     for reduction in ("sum", "mean"):
-        np.testing.assert_allclose(F.cross_entropy(x, marked, reduction=reduction),
-                                   F.cross_entropy(x[~drop], t[~drop], reduction=reduction), rtol=1e-12)
+        np.testing.assert_allclose(
+            F.cross_entropy(x, marked, reduction=reduction),
+            F.cross_entropy(x[~drop], t[~drop], reduction=reduction),
+            rtol=1e-12,
+        )
 
 
 @SETTINGS
@@ -64,9 +68,12 @@ def test_cross_entropy_index_targets_equal_one_hot_targets(xt, ls):
     x, t = xt
     onehot = np.eye(x.shape[1])[t]
     for reduction in ("none", "sum", "mean"):
-        np.testing.assert_allclose(F.cross_entropy(x, t, reduction=reduction, label_smoothing=ls),
-                                   F.cross_entropy(x, onehot, reduction=reduction, label_smoothing=ls),
-                                   rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(
+            F.cross_entropy(x, t, reduction=reduction, label_smoothing=ls),
+            F.cross_entropy(x, onehot, reduction=reduction, label_smoothing=ls),
+            rtol=1e-10,
+            atol=1e-10,
+        )
 
 
 @st.composite
@@ -77,8 +84,12 @@ def pairs(draw):
     return x, t
 
 
-ELEMENTWISE = [(F.mse_loss, F.mse_loss_backward), (F.l1_loss, F.l1_loss_backward),
-               (F.huber_loss, F.huber_loss_backward), (F.smooth_l1_loss, F.smooth_l1_loss_backward)]
+ELEMENTWISE = [
+    (F.mse_loss, F.mse_loss_backward),
+    (F.l1_loss, F.l1_loss_backward),
+    (F.huber_loss, F.huber_loss_backward),
+    (F.smooth_l1_loss, F.smooth_l1_loss_backward),
+]
 
 
 @SETTINGS
@@ -91,8 +102,12 @@ def test_elementwise_reductions_agree(xt):
         np.testing.assert_allclose(fn(x, t, reduction="sum"), none.sum(), rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(fn(x, t, reduction="mean") * x.size, none.sum(), rtol=1e-12, atol=1e-12)
         # the 'mean' gradient is the 'none' gradient divided by the count
-        np.testing.assert_allclose(bw(1.0, x, t, reduction="mean") * x.size,
-                                   bw(np.ones(x.shape), x, t, reduction="none"), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            bw(1.0, x, t, reduction="mean") * x.size,
+            bw(np.ones(x.shape), x, t, reduction="none"),
+            rtol=1e-12,
+            atol=1e-12,
+        )
 
 
 @SETTINGS
@@ -100,9 +115,12 @@ def test_elementwise_reductions_agree(xt):
 def test_huber_is_delta_times_smooth_l1_with_beta_delta(xt):
     x, t = xt
     for delta in (0.5, 1.0, 3.0):
-        np.testing.assert_allclose(F.huber_loss(x, t, delta=delta, reduction="none"),
-                                   delta * F.smooth_l1_loss(x, t, beta=delta, reduction="none"),
-                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(
+            F.huber_loss(x, t, delta=delta, reduction="none"),
+            delta * F.smooth_l1_loss(x, t, beta=delta, reduction="none"),
+            rtol=1e-12,
+            atol=1e-12,
+        )
 
 
 @SETTINGS

@@ -15,6 +15,7 @@ RNG = np.random.default_rng(11)
 
 # ----------------------------------------------------------------- hand-computed cases
 
+
 def test_mse_by_hand():
     x, t = np.array([1.0, 2.0, 4.0]), np.array([1.0, 0.0, 1.0])
     # squared errors 0, 4, 9: sum 13, mean 13/3; gradient 2(x - t) / 3 = [0, 4/3, 2]
@@ -53,8 +54,9 @@ def test_poisson_nll_by_hand():
     np.testing.assert_allclose(F.poisson_nll_loss(x, t, reduction="none"), [1.0, math.e - 2], rtol=1e-15)
     # full adds Stirling only where t > 1: 2 log 2 - 2 + 0.5 log(4 pi)
     stirling = 2 * math.log(2) - 2 + 0.5 * math.log(4 * math.pi)
-    np.testing.assert_allclose(F.poisson_nll_loss(x, t, full=True, reduction="none"),
-                               [1.0, math.e - 2 + stirling], rtol=1e-15)
+    np.testing.assert_allclose(
+        F.poisson_nll_loss(x, t, full=True, reduction="none"), [1.0, math.e - 2 + stirling], rtol=1e-15
+    )
     # not log_input: x - t log(x + eps), gradient 1 - t / (x + eps)
     xp = np.array([2.0])
     assert F.poisson_nll_loss(xp, np.array([4.0]), log_input=False, eps=0.0) == pytest.approx(2 - 4 * math.log(2))
@@ -74,6 +76,7 @@ def test_gaussian_nll_by_hand():
 
 
 # ----------------------------------------------------------------- references from the docstrings
+
 
 def _ref_elementwise(fn, x, t):
     return np.array([fn(a, b) for a, b in zip(x.ravel(), t.ravel())]).reshape(x.shape)
@@ -111,8 +114,9 @@ def test_kl_div_matches_docstring_formula_with_zero_probabilities():
     np.testing.assert_allclose(F.kl_div(x, p, reduction="none"), ref, rtol=1e-14)
     # log_target=True: the same values from log-probabilities (PyTorch gives NaN at log 0 = -inf, so skip row 1)
     keep = [0, 2, 3]
-    np.testing.assert_allclose(F.kl_div(x[keep], np.log(p[keep]), log_target=True, reduction="none"), ref[keep],
-                               rtol=1e-13)
+    np.testing.assert_allclose(
+        F.kl_div(x[keep], np.log(p[keep]), log_target=True, reduction="none"), ref[keep], rtol=1e-13
+    )
 
 
 def test_gaussian_nll_matches_docstring_formula_with_clamp():
@@ -194,6 +198,7 @@ def test_poisson_log_input_is_finite_for_large_negative_logits():
 
 # ----------------------------------------------------------------- errors
 
+
 def test_target_shape_mismatch_is_a_value_error():
     with pytest.raises(ValueError, match=r"target must have the shape of input, \(2, 3\), got \(3, 2\)"):
         F.mse_loss(np.zeros((2, 3)), np.zeros((3, 2)))
@@ -206,15 +211,18 @@ def test_complex_target_is_a_type_error():
         F.mse_loss(np.zeros(2), np.zeros(2, dtype=complex))
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: nn.SmoothL1Loss(beta=-1.0), r"beta must lie in \[0.0, inf\], got -1.0"),
-    (lambda: nn.HuberLoss(delta=0.0), r"delta must lie in \(0.0, inf\], got 0.0"),
-    (lambda: nn.KLDivLoss(log_target="yes"), "log_target must be True or False"),
-    (lambda: nn.PoissonNLLLoss(eps=-1e-8), r"eps must lie in \[0.0, inf\]"),
-    (lambda: nn.GaussianNLLLoss(full=1), "full must be True or False"),
-    (lambda: nn.HuberLoss(delta=float("nan")), "delta must be finite"),
-    (lambda: nn.SmoothL1Loss(beta="1"), "beta must be a real number"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: nn.SmoothL1Loss(beta=-1.0), r"beta must lie in \[0.0, inf\], got -1.0"),
+        (lambda: nn.HuberLoss(delta=0.0), r"delta must lie in \(0.0, inf\], got 0.0"),
+        (lambda: nn.KLDivLoss(log_target="yes"), "log_target must be True or False"),
+        (lambda: nn.PoissonNLLLoss(eps=-1e-8), r"eps must lie in \[0.0, inf\]"),
+        (lambda: nn.GaussianNLLLoss(full=1), "full must be True or False"),
+        (lambda: nn.HuberLoss(delta=float("nan")), "delta must be finite"),
+        (lambda: nn.SmoothL1Loss(beta="1"), "beta must be a real number"),
+    ],
+)
 def test_bad_options_raise(make, match):
     with pytest.raises((ValueError, TypeError), match=match):
         make()
@@ -228,16 +236,20 @@ def test_kl_div_rejects_negative_probabilities():
 def test_kl_div_batchmean_only_where_defined():
     with pytest.raises(ValueError, match="reduction must be one of"):
         F.mse_loss(np.zeros(2), np.zeros(2), reduction="batchmean")
-    assert (F.kl_div(np.zeros((2, 2)), np.full((2, 2), 0.5), reduction="batchmean")
-            == pytest.approx(2 * 0.5 * math.log(0.5)))
+    assert F.kl_div(np.zeros((2, 2)), np.full((2, 2), 0.5), reduction="batchmean") == pytest.approx(
+        2 * 0.5 * math.log(0.5)
+    )
 
 
-@pytest.mark.parametrize("var, match", [
-    (np.ones((4, 2)), r"var must have the input's shape \(4, 3\)"),
-    (np.ones((2, 1)), "var must have the input's shape"),
-    (-np.ones((4, 3)), "var must be non-negative"),
-    (np.array(["a"] * 12).reshape(4, 3), "var must hold real numbers"),
-])
+@pytest.mark.parametrize(
+    "var, match",
+    [
+        (np.ones((4, 2)), r"var must have the input's shape \(4, 3\)"),
+        (np.ones((2, 1)), "var must have the input's shape"),
+        (-np.ones((4, 3)), "var must be non-negative"),
+        (np.array(["a"] * 12).reshape(4, 3), "var must hold real numbers"),
+    ],
+)
 def test_gaussian_nll_bad_var(var, match):
     with pytest.raises((ValueError, TypeError), match=match):
         F.gaussian_nll_loss(np.zeros((4, 3)), np.zeros((4, 3)), var)

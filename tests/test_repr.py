@@ -24,8 +24,10 @@ def test_networks_print_their_shape():
     assert "object at 0x" not in repr(seq) and "Relu()" in repr(seq)
 
 
-@pytest.mark.parametrize("cls, lr", [(SGD, 0.1), (Momentum, 0.01), (Nesterov, 0.01), (Adagrad, 0.01),
-                                     (RMSprop, 0.01), (Adam, 0.001), (AdamW, 0.001)])
+@pytest.mark.parametrize(
+    "cls, lr",
+    [(SGD, 0.1), (Momentum, 0.01), (Nesterov, 0.01), (Adagrad, 0.01), (RMSprop, 0.01), (Adam, 0.001), (AdamW, 0.001)],
+)
 def test_optimizers_print_lr_and_parameter_count(cls, lr):
     net = MultiLayerNet(4, [3], 2, rng=0)
     assert repr(cls(net.parameters())) == f"{cls.__name__}(lr={lr:g}, 4 parameters)"

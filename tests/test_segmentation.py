@@ -27,8 +27,11 @@ from losslab.functional.segmentation import (
 from losslab.nn.segmentation import DiceLoss, GeneralizedDiceLoss, TverskyLoss
 
 REDUCTIONS = ("none", "mean", "sum")
-LOSSES = [(dice_loss, dice_loss_backward), (tversky_loss, tversky_loss_backward),
-          (generalized_dice_loss, generalized_dice_loss_backward)]
+LOSSES = [
+    (dice_loss, dice_loss_backward),
+    (tversky_loss, tversky_loss_backward),
+    (generalized_dice_loss, generalized_dice_loss_backward),
+]
 
 
 # ============================================================================ reference-library numbers
@@ -47,7 +50,7 @@ def test_matches_the_reference_library(entry, get):
 
 # ============================================================================ hand-computed cases
 
-P1 = np.array([[[0.9, 0.2, 0.6, 0.1]]])   # N = 1, C = 1, four pixels
+P1 = np.array([[[0.9, 0.2, 0.6, 0.1]]])  # N = 1, C = 1, four pixels
 T1 = np.array([[[1.0, 0.0, 1.0, 0.0]]])
 
 
@@ -55,13 +58,14 @@ def test_dice_by_hand():
     # sum p t = 1.5, sum p = 1.8, sum t = 2: 1 - (2 * 1.5 + 1) / (1.8 + 2 + 1) = 1 - 4 / 4.8
     assert dice_loss(P1, T1) == pytest.approx(1 - 4 / 4.8, rel=1e-14)
     # gradient: -(2 t - D) / 4.8 with D = 5/6: pixels with t = 1 -> -(7/6) / 4.8, t = 0 -> (5/6) / 4.8
-    np.testing.assert_allclose(dice_loss_backward(1.0, P1, T1), [[[-7 / 28.8, 5 / 28.8, -7 / 28.8, 5 / 28.8]]],
-                               rtol=1e-14)
+    np.testing.assert_allclose(
+        dice_loss_backward(1.0, P1, T1), [[[-7 / 28.8, 5 / 28.8, -7 / 28.8, 5 / 28.8]]], rtol=1e-14
+    )
 
 
 def test_two_class_dice_by_hand():
-    p = np.array([[[0.8, 0.3], [0.2, 0.7]]])   # N = 1, C = 2, two pixels
-    t = np.array([[0, 1]])                      # pixel 0 is class 0, pixel 1 class 1
+    p = np.array([[[0.8, 0.3], [0.2, 0.7]]])  # N = 1, C = 2, two pixels
+    t = np.array([[0, 1]])  # pixel 0 is class 0, pixel 1 class 1
     # class 0: (2 * 0.8 + 1) / (1.1 + 1 + 1) = 2.6 / 3.1; class 1: (2 * 0.7 + 1) / (0.9 + 1 + 1) = 2.4 / 2.9
     want = 1 - (2.6 / 3.1 + 2.4 / 2.9) / 2
     assert dice_loss(p, t) == pytest.approx(want, rel=1e-14)
@@ -74,7 +78,7 @@ def test_tversky_by_hand():
 
 def test_generalized_dice_by_hand_with_an_absent_class():
     p = np.array([[[0.9, 0.2, 0.6], [0.1, 0.8, 0.4]]])  # N = 1, C = 2, three pixels
-    t = np.array([[0, 0, 0]])                           # class 1 absent from the target
+    t = np.array([[0, 0, 0]])  # class 1 absent from the target
     # class 0: volume 3, w = 1/9; class 1: absent -> takes the largest present weight, 1/9
     # A = 2 (1/9 * 1.7 + 1/9 * 0) + s, B = 1/9 (1.7 + 3) + 1/9 (1.3 + 0) + s
     s = 1e-5
@@ -93,6 +97,7 @@ def test_generalized_dice_with_no_class_present_is_zero():
 
 
 # ============================================================================ loop references from the docstrings
+
 
 def _sums(p, t):
     n, c = p.shape[:2]
@@ -143,8 +148,8 @@ def ref_generalized(p, t, smooth):
     loss, local = np.zeros(n), np.zeros(fp.shape)
     for i in range(n):
         volumes = [sum(ft[i, k]) for k in range(c)]
-        present = [1 / v ** 2 for v in volumes if v > 0]
-        w = [1 / v ** 2 if v > 0 else max(present, default=0.0) for v in volumes]
+        present = [1 / v**2 for v in volumes if v > 0]
+        w = [1 / v**2 if v > 0 else max(present, default=0.0) for v in volumes]
         a = 2 * sum(w[k] * sum(fp[i, k, j] * ft[i, k, j] for j in range(m)) for k in range(c)) + smooth
         b = sum(w[k] * (sum(fp[i, k]) + volumes[k]) for k in range(c)) + smooth
         loss[i] = 1 - a / b
@@ -176,8 +181,9 @@ def test_dice_matches_docstring_formula(classes, smooth, reduction):
     dout = rng.uniform(0.5, 1.5, 3) if reduction == "none" else 1.2
     want, want_grad = _reduce(*ref_dice(p, t, smooth), reduction, dout)
     np.testing.assert_allclose(dice_loss(p, t, smooth=smooth, reduction=reduction), want, rtol=1e-12)
-    np.testing.assert_allclose(dice_loss_backward(dout, p, t, smooth=smooth, reduction=reduction), want_grad,
-                               rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(
+        dice_loss_backward(dout, p, t, smooth=smooth, reduction=reduction), want_grad, rtol=1e-10, atol=1e-15
+    )
 
 
 @pytest.mark.parametrize("reduction", REDUCTIONS)
@@ -203,11 +209,16 @@ def test_generalized_dice_matches_docstring_formula(smooth, reduction):
     dout = rng.uniform(0.5, 1.5, 3) if reduction == "none" else 1.1
     want, want_grad = _reduce(*ref_generalized(p, onehot, smooth), reduction, dout)
     np.testing.assert_allclose(generalized_dice_loss(p, t, smooth=smooth, reduction=reduction), want, rtol=1e-12)
-    np.testing.assert_allclose(generalized_dice_loss_backward(dout, p, t, smooth=smooth, reduction=reduction),
-                               want_grad, rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(
+        generalized_dice_loss_backward(dout, p, t, smooth=smooth, reduction=reduction),
+        want_grad,
+        rtol=1e-10,
+        atol=1e-15,
+    )
 
 
 # ============================================================================ special cases and properties
+
 
 @pytest.mark.parametrize("smooth", [0.0, 1e-5, 1.0])
 def test_tversky_with_alpha_beta_one_half_is_dice(smooth):
@@ -217,10 +228,15 @@ def test_tversky_with_alpha_beta_one_half_is_dice(smooth):
         x = rng.normal(0, 2, (2, classes, 3, 3)) if logits else rng.uniform(0.02, 0.98, (2, classes, 3, 3))
         t = rng.integers(0, max(classes, 2), (2, 3, 3))
         kw = dict(logits=logits, reduction="none")
-        np.testing.assert_allclose(tversky_loss(x, t, smooth=smooth, **kw),
-                                   dice_loss(x, t, smooth=2 * smooth, **kw), rtol=1e-13, atol=1e-16)
-        np.testing.assert_allclose(tversky_loss_backward(1.0, x, t, smooth=smooth, **kw),
-                                   dice_loss_backward(1.0, x, t, smooth=2 * smooth, **kw), rtol=1e-12, atol=1e-16)
+        np.testing.assert_allclose(
+            tversky_loss(x, t, smooth=smooth, **kw), dice_loss(x, t, smooth=2 * smooth, **kw), rtol=1e-13, atol=1e-16
+        )
+        np.testing.assert_allclose(
+            tversky_loss_backward(1.0, x, t, smooth=smooth, **kw),
+            dice_loss_backward(1.0, x, t, smooth=2 * smooth, **kw),
+            rtol=1e-12,
+            atol=1e-16,
+        )
 
 
 @pytest.mark.parametrize("fn, backward", LOSSES)
@@ -229,13 +245,15 @@ def test_index_targets_equal_one_hot_masks(fn, backward):
     x = rng.normal(0, 2, (2, 3, 2, 4))
     labels = rng.integers(0, 3, (2, 2, 4))
     onehot = np.moveaxis(np.eye(3)[labels], -1, 1)
-    np.testing.assert_array_equal(fn(x, labels, logits=True, reduction="none"),
-                                  fn(x, onehot, logits=True, reduction="none"))
+    np.testing.assert_array_equal(
+        fn(x, labels, logits=True, reduction="none"), fn(x, onehot, logits=True, reduction="none")
+    )
     np.testing.assert_array_equal(backward(1.0, x, labels, logits=True), backward(1.0, x, onehot, logits=True))
     # C = 1: labels 0 / 1 are the foreground mask
     x1, mask = rng.normal(0, 2, (2, 1, 5)), rng.integers(0, 2, (2, 5))
-    np.testing.assert_array_equal(fn(x1, mask, logits=True, reduction="none"),
-                                  fn(x1, mask[:, None].astype(float), logits=True, reduction="none"))
+    np.testing.assert_array_equal(
+        fn(x1, mask, logits=True, reduction="none"), fn(x1, mask[:, None].astype(float), logits=True, reduction="none")
+    )
 
 
 @pytest.mark.parametrize("fn, backward", LOSSES)
@@ -282,8 +300,9 @@ def test_permuting_the_classes_changes_nothing(fn, backward):
     x, t = rng.normal(0, 2, (2, 3, 4)), rng.integers(0, 3, (2, 4))
     perm = np.array([2, 0, 1])
     inverse = np.argsort(perm)
-    np.testing.assert_allclose(fn(x[:, perm], inverse[t], logits=True, reduction="none"),
-                               fn(x, t, logits=True, reduction="none"), rtol=1e-14)
+    np.testing.assert_allclose(
+        fn(x[:, perm], inverse[t], logits=True, reduction="none"), fn(x, t, logits=True, reduction="none"), rtol=1e-14
+    )
 
 
 @pytest.mark.parametrize("fn, backward", LOSSES)
@@ -301,25 +320,49 @@ def test_finite_at_huge_logits(fn, backward):
 
 # ============================================================================ validation
 
+
 @pytest.mark.parametrize("fn", [dice_loss, tversky_loss, generalized_dice_loss])
-@pytest.mark.parametrize("args, kwargs, error, match", [
-    ((np.full((1, 2, 3), 1.5), np.zeros((1, 3), dtype=int)), {}, ValueError,
-     r"input must hold values in \[0, 1\] \(probabilities; pass logits=True for logits\), got the value 1.5"),
-    ((np.full((1, 2, 3), 0.5), np.full((1, 2, 3), -0.5)), {}, ValueError,
-     r"target must hold values in \[0, 1\].*got the value -0.5"),
-    ((np.full((1, 2, 3), 0.5), np.zeros((1, 4), dtype=int)), {}, ValueError,
-     r"target must have the input's shape \(1, 2, 3\) .* or \(1, 3\) \(class indices\), got \(1, 4\)"),
-    ((np.full((1, 2, 3), 0.5), np.zeros((1, 3))), {}, TypeError, "target must hold integer class indices"),
-    ((np.full((1, 2, 3), 0.5), np.array([[0, 1, 2]])), {}, ClassIndexError, "class index 2, out of range"),
-    ((np.full((1, 1, 3), 0.5), np.array([[0, 1, 2]])), {}, ClassIndexError, r"expected values in \[0, 1\]"),
-    ((np.full(3, 0.5), np.zeros(3)), {}, ValueError, r"input must be of shape \(N, C\) or \(N, C, d1, ..., dK\)"),
-    ((np.zeros((1, 0, 3)), np.zeros((1, 3), dtype=int)), {}, ValueError, "at least one class"),
-    ((np.full((1, 2, 3), 0.5), np.zeros((1, 3), dtype=int)), {"smooth": -1.0}, ValueError, "smooth must lie in"),
-    ((np.full((1, 2, 3), 0.5), np.zeros((1, 3), dtype=int)), {"logits": 1}, TypeError,
-     "logits must be True or False"),
-    ((np.array([[[0.0, 0.0]], [[0.5, 0.5]]]), np.zeros((2, 1, 2))), {"smooth": 0.0}, ValueError,
-     r"denominator is 0 for sample 0(, class 0)?: nothing is predicted or present there; pass smooth > 0"),
-])
+@pytest.mark.parametrize(
+    "args, kwargs, error, match",
+    [
+        (
+            (np.full((1, 2, 3), 1.5), np.zeros((1, 3), dtype=int)),
+            {},
+            ValueError,
+            r"input must hold values in \[0, 1\] \(probabilities; pass logits=True for logits\), got the value 1.5",
+        ),
+        (
+            (np.full((1, 2, 3), 0.5), np.full((1, 2, 3), -0.5)),
+            {},
+            ValueError,
+            r"target must hold values in \[0, 1\].*got the value -0.5",
+        ),
+        (
+            (np.full((1, 2, 3), 0.5), np.zeros((1, 4), dtype=int)),
+            {},
+            ValueError,
+            r"target must have the input's shape \(1, 2, 3\) .* or \(1, 3\) \(class indices\), got \(1, 4\)",
+        ),
+        ((np.full((1, 2, 3), 0.5), np.zeros((1, 3))), {}, TypeError, "target must hold integer class indices"),
+        ((np.full((1, 2, 3), 0.5), np.array([[0, 1, 2]])), {}, ClassIndexError, "class index 2, out of range"),
+        ((np.full((1, 1, 3), 0.5), np.array([[0, 1, 2]])), {}, ClassIndexError, r"expected values in \[0, 1\]"),
+        ((np.full(3, 0.5), np.zeros(3)), {}, ValueError, r"input must be of shape \(N, C\) or \(N, C, d1, ..., dK\)"),
+        ((np.zeros((1, 0, 3)), np.zeros((1, 3), dtype=int)), {}, ValueError, "at least one class"),
+        ((np.full((1, 2, 3), 0.5), np.zeros((1, 3), dtype=int)), {"smooth": -1.0}, ValueError, "smooth must lie in"),
+        (
+            (np.full((1, 2, 3), 0.5), np.zeros((1, 3), dtype=int)),
+            {"logits": 1},
+            TypeError,
+            "logits must be True or False",
+        ),
+        (
+            (np.array([[[0.0, 0.0]], [[0.5, 0.5]]]), np.zeros((2, 1, 2))),
+            {"smooth": 0.0},
+            ValueError,
+            r"denominator is 0 for sample 0(, class 0)?: nothing is predicted or present there; pass smooth > 0",
+        ),
+    ],
+)
 def test_bad_input_raises(fn, args, kwargs, error, match):
     with pytest.raises(error, match=match):
         fn(*args, **kwargs)
@@ -333,11 +376,14 @@ def test_tversky_rejects_negative_weights(option):
         TverskyLoss(**{option: -0.1})
 
 
-@pytest.mark.parametrize("make, error, match", [
-    (lambda: DiceLoss(smooth=-1.0), ValueError, "smooth must lie in"),
-    (lambda: DiceLoss(logits="yes"), TypeError, "logits must be True or False"),
-    (lambda: GeneralizedDiceLoss(smooth=math.inf), ValueError, "smooth must be finite"),
-])
+@pytest.mark.parametrize(
+    "make, error, match",
+    [
+        (lambda: DiceLoss(smooth=-1.0), ValueError, "smooth must lie in"),
+        (lambda: DiceLoss(logits="yes"), TypeError, "logits must be True or False"),
+        (lambda: GeneralizedDiceLoss(smooth=math.inf), ValueError, "smooth must be finite"),
+    ],
+)
 def test_bad_constructor_options_raise(make, error, match):
     with pytest.raises(error, match=match):
         make()

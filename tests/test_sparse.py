@@ -43,17 +43,16 @@ def test_matches_the_reference_library(entry, get):
 
 # ============================================================================ sparsemax
 
+
 def test_sparsemax_closed_forms():
     # two classes: p_1 = (1 + z_1 - z_2) / 2 while |z_1 - z_2| < 1, one-hot beyond
     z = np.array([[0.3, 0.0], [-0.4, 0.0], [1.0, 0.0], [2.0, 0.0], [-7.0, 0.0]])
-    np.testing.assert_allclose(sparsemax(z), [[0.65, 0.35], [0.3, 0.7], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]],
-                               rtol=1e-15)
+    np.testing.assert_allclose(sparsemax(z), [[0.65, 0.35], [0.3, 0.7], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], rtol=1e-15)
     # equal scores: uniform; docstring row: tau = (0.5 + 0.2 - 1) / 2 = -0.15 -> [0.65, 0.35, 0]
     np.testing.assert_allclose(sparsemax(np.full(5, 3.7)), np.full(5, 0.2), rtol=1e-15)
     np.testing.assert_allclose(sparsemax(np.array([0.5, 0.2, -1.0])), [0.65, 0.35, 0.0], rtol=1e-15)
     # three in the support: tau = (1 + 0.8 + 0.6 - 1) / 3 = 0.4667 -> [0.5333, 0.3333, 0.1333, 0]
-    np.testing.assert_allclose(sparsemax(np.array([1.0, 0.8, 0.6, -2.0])), [8 / 15, 5 / 15, 2 / 15, 0.0],
-                               rtol=1e-14)
+    np.testing.assert_allclose(sparsemax(np.array([1.0, 0.8, 0.6, -2.0])), [8 / 15, 5 / 15, 2 / 15, 0.0], rtol=1e-14)
 
 
 def test_sparsemax_is_a_distribution_and_the_closest_one():
@@ -70,8 +69,9 @@ def test_sparsemax_is_a_distribution_and_the_closest_one():
     # optimality: z - p is the same constant tau on the support and <= tau off it
     tau = (z - p)[np.arange(200), np.argmax(p, axis=1)]
     support = p > 0
-    np.testing.assert_allclose(np.where(support, z - p, tau[:, None]), np.broadcast_to(tau[:, None], z.shape),
-                               atol=1e-14)
+    np.testing.assert_allclose(
+        np.where(support, z - p, tau[:, None]), np.broadcast_to(tau[:, None], z.shape), atol=1e-14
+    )
     assert np.all(np.where(support, True, z <= tau[:, None] + 1e-14))
 
 
@@ -114,6 +114,7 @@ def test_sparsemax_backward_matches_central_differences():
 
 # ============================================================================ sparsemax loss
 
+
 def ref_sparsemax_loss(z, y):
     """Martins & Astudillo's form: 1/2 sum_{j in S} (z_j^2 - tau^2) + 1/2 ||y||^2 - y . z, with its gradient."""
     loss, local = np.zeros(z.shape[0]), np.zeros(z.shape)
@@ -121,7 +122,7 @@ def ref_sparsemax_loss(z, y):
         p = sparsemax(z[n])
         support = p > 0
         tau = (z[n] - p)[support][0]
-        loss[n] = 0.5 * np.sum(z[n][support] ** 2 - tau ** 2) + 0.5 * y[n] @ y[n] - y[n] @ z[n]
+        loss[n] = 0.5 * np.sum(z[n][support] ** 2 - tau**2) + 0.5 * y[n] @ y[n] - y[n] @ z[n]
         local[n] = p - y[n]
     return loss, local
 
@@ -134,10 +135,15 @@ def test_sparsemax_loss_matches_the_papers_formula(reduction):
         loss, local = ref_sparsemax_loss(z, y)
         dout = rng.uniform(0.5, 1.5, 6) if reduction == "none" else 1.7
         scale = {"none": 1.0, "sum": 1.0, "mean": 1 / 6}[reduction]
-        np.testing.assert_allclose(sparsemax_loss(z, y, reduction=reduction),
-                                   loss if reduction == "none" else loss.sum() * scale, rtol=1e-12)
-        np.testing.assert_allclose(sparsemax_loss_backward(dout, z, y, reduction=reduction),
-                                   local * np.reshape(dout, (-1, 1)) * scale, rtol=1e-14, atol=1e-16)
+        np.testing.assert_allclose(
+            sparsemax_loss(z, y, reduction=reduction), loss if reduction == "none" else loss.sum() * scale, rtol=1e-12
+        )
+        np.testing.assert_allclose(
+            sparsemax_loss_backward(dout, z, y, reduction=reduction),
+            local * np.reshape(dout, (-1, 1)) * scale,
+            rtol=1e-14,
+            atol=1e-16,
+        )
 
 
 def test_sparsemax_loss_by_hand():
@@ -163,18 +169,21 @@ def test_sparsemax_loss_is_zero_exactly_when_sparsemax_hits_the_target():
 def test_sparsemax_loss_index_targets_equal_one_hot_and_huge_scores_are_exact():
     rng = np.random.default_rng(6)
     z, labels = rng.normal(0, 1, (5, 3)), rng.integers(0, 3, 5)
-    np.testing.assert_array_equal(sparsemax_loss(z, labels, reduction="none"),
-                                  sparsemax_loss(z, np.eye(3)[labels], reduction="none"))
+    np.testing.assert_array_equal(
+        sparsemax_loss(z, labels, reduction="none"), sparsemax_loss(z, np.eye(3)[labels], reduction="none")
+    )
     big = np.array([[1e4, -1e4, 0.0], [1e4, 0.0, 0.0]])
     for dtype in (np.float64, np.float32):
         out = sparsemax_loss(big.astype(dtype), np.array([1, 0]), reduction="none")
         assert out.dtype == dtype
         np.testing.assert_array_equal(out, [2e4, 0.0])  # p = e_0: (p - e_1).(z - max) = 2e4
-        np.testing.assert_array_equal(sparsemax_loss_backward(1.0, big.astype(dtype), np.array([1, 0]),
-                                                              reduction="none"), [[1, -1, 0], [0, 0, 0]])
+        np.testing.assert_array_equal(
+            sparsemax_loss_backward(1.0, big.astype(dtype), np.array([1, 0]), reduction="none"), [[1, -1, 0], [0, 0, 0]]
+        )
 
 
 # ============================================================================ multi-class hinge
+
 
 def ref_hinge(s, labels):
     loss, local = np.zeros(s.shape[0]), np.zeros(s.shape)
@@ -196,10 +205,16 @@ def test_hinge_matches_the_crammer_singer_form(reduction):
     loss, local = ref_hinge(s, labels)
     dout = rng.uniform(0.5, 1.5, 8) if reduction == "none" else 0.9
     scale = {"none": 1.0, "sum": 1.0, "mean": 1 / 8}[reduction]
-    np.testing.assert_allclose(multiclass_hinge_loss(s, labels, reduction=reduction),
-                               loss if reduction == "none" else loss.sum() * scale, rtol=1e-14)
-    np.testing.assert_allclose(multiclass_hinge_loss_backward(dout, s, labels, reduction=reduction),
-                               local * np.reshape(dout, (-1, 1)) * scale, rtol=1e-14)
+    np.testing.assert_allclose(
+        multiclass_hinge_loss(s, labels, reduction=reduction),
+        loss if reduction == "none" else loss.sum() * scale,
+        rtol=1e-14,
+    )
+    np.testing.assert_allclose(
+        multiclass_hinge_loss_backward(dout, s, labels, reduction=reduction),
+        local * np.reshape(dout, (-1, 1)) * scale,
+        rtol=1e-14,
+    )
 
 
 def test_hinge_by_hand_and_tied_maxima_share_the_gradient():
@@ -232,28 +247,51 @@ def test_sum_is_mean_times_count_and_permuting_the_batch_permutes_none(fn):
 
 # ============================================================================ validation
 
-@pytest.mark.parametrize("call, error, match", [
-    (lambda: sparsemax(np.array([1, 2, 3])), TypeError, "x must be a float32 or float64 array"),
-    (lambda: sparsemax(np.float64(1.0)), ValueError, "x must have at least one dimension"),
-    (lambda: sparsemax(np.zeros((2, 3)), axis=2), ValueError, "axis 2 is out of range for an array with 2 dimensions"),
-    (lambda: sparsemax(np.zeros((2, 3)), axis=1.0), TypeError, "axis must be an integer"),
-    (lambda: sparsemax(np.zeros((2, 0))), ValueError, r"at least one entry along axis 1, got shape \(2, 0\)"),
-    (lambda: sparsemax_backward(np.zeros(4), np.zeros(3)), ValueError,
-     r"dout must be a scalar or have the shape of x \(3,\), got shape \(4,\)"),
-    (lambda: sparsemax_backward(np.array(["a"]), np.zeros(1)), TypeError, "dout must hold real numbers"),
-    (lambda: sparsemax_loss(np.zeros(3), np.array(1)), ValueError, r"input must be a 2-D array of logits"),
-    (lambda: sparsemax_loss(np.zeros((2, 3)), np.array([0, 1, 2])), ValueError,
-     r"target must have shape \(2,\) \(class indices\) or the input's shape \(2, 3\)"),
-    (lambda: sparsemax_loss(np.zeros((2, 3)), np.array([0, 3])), ClassIndexError, "class index 3"),
-    (lambda: sparsemax_loss(np.zeros((1, 3)), np.array([[1.2, -0.2, 0.0]])), ValueError,
-     "target must hold class probabilities >= 0, got the value -0.2"),
-    (lambda: multiclass_hinge_loss(np.zeros((2, 3)), np.array([0.0, 1.0])), TypeError,
-     "target must hold integer class indices"),
-    (lambda: multiclass_hinge_loss(np.zeros((2, 3)), np.array([0, 1, 1])), ValueError,
-     r"target must have shape \(2,\), got \(3,\)"),
-    (lambda: multiclass_hinge_loss(np.zeros((2, 3)), np.array([0, -1])), ClassIndexError, "class index -1"),
-    (lambda: multiclass_hinge_loss(np.zeros((2, 3, 1)), np.array([0, 1])), ValueError, "input must be a 2-D array"),
-])
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda: sparsemax(np.array([1, 2, 3])), TypeError, "x must be a float32 or float64 array"),
+        (lambda: sparsemax(np.float64(1.0)), ValueError, "x must have at least one dimension"),
+        (
+            lambda: sparsemax(np.zeros((2, 3)), axis=2),
+            ValueError,
+            "axis 2 is out of range for an array with 2 dimensions",
+        ),
+        (lambda: sparsemax(np.zeros((2, 3)), axis=1.0), TypeError, "axis must be an integer"),
+        (lambda: sparsemax(np.zeros((2, 0))), ValueError, r"at least one entry along axis 1, got shape \(2, 0\)"),
+        (
+            lambda: sparsemax_backward(np.zeros(4), np.zeros(3)),
+            ValueError,
+            r"dout must be a scalar or have the shape of x \(3,\), got shape \(4,\)",
+        ),
+        (lambda: sparsemax_backward(np.array(["a"]), np.zeros(1)), TypeError, "dout must hold real numbers"),
+        (lambda: sparsemax_loss(np.zeros(3), np.array(1)), ValueError, r"input must be a 2-D array of logits"),
+        (
+            lambda: sparsemax_loss(np.zeros((2, 3)), np.array([0, 1, 2])),
+            ValueError,
+            r"target must have shape \(2,\) \(class indices\) or the input's shape \(2, 3\)",
+        ),
+        (lambda: sparsemax_loss(np.zeros((2, 3)), np.array([0, 3])), ClassIndexError, "class index 3"),
+        (
+            lambda: sparsemax_loss(np.zeros((1, 3)), np.array([[1.2, -0.2, 0.0]])),
+            ValueError,
+            "target must hold class probabilities >= 0, got the value -0.2",
+        ),
+        (
+            lambda: multiclass_hinge_loss(np.zeros((2, 3)), np.array([0.0, 1.0])),
+            TypeError,
+            "target must hold integer class indices",
+        ),
+        (
+            lambda: multiclass_hinge_loss(np.zeros((2, 3)), np.array([0, 1, 1])),
+            ValueError,
+            r"target must have shape \(2,\), got \(3,\)",
+        ),
+        (lambda: multiclass_hinge_loss(np.zeros((2, 3)), np.array([0, -1])), ClassIndexError, "class index -1"),
+        (lambda: multiclass_hinge_loss(np.zeros((2, 3, 1)), np.array([0, 1])), ValueError, "input must be a 2-D array"),
+    ],
+)
 def test_bad_input_raises(call, error, match):
     with pytest.raises(error, match=match):
         call()

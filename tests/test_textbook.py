@@ -23,6 +23,7 @@ T = [0, 0, 1, 0, 0, 0, 0, 0, 0, 0]
 
 # ----------------------------------------------------------------- the exercise's reference solution (the oracle)
 
+
 def _oracle_softmax(x):
     shifted = x - np.max(x, axis=1, keepdims=True)
     return np.exp(shifted) / np.sum(np.exp(shifted), axis=1, keepdims=True)
@@ -91,6 +92,7 @@ def test_mean_squared_error_agrees_with_the_exercise_reference(batch, dtype):
 
 # ----------------------------------------------------------------- the book's printed numbers
 
+
 def test_book_mean_squared_error_numbers():
     assert F.mean_squared_error(np.array(Y1), np.array(T)) == 0.09750000000000003
     assert F.mean_squared_error(np.array(Y2), np.array(T)) == 0.5975
@@ -111,6 +113,7 @@ def test_book_cross_entropy_error_numbers():
 
 # ----------------------------------------------------------------- hand-computed cases
 
+
 def test_mean_squared_error_by_hand():
     y, t = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([[1.0, 1.0], [1.0, 1.0]])
     # 0.5 * (0 + 1 + 4 + 9) = 7: a sum over the batch, not a mean; gradient y - t
@@ -125,8 +128,11 @@ def test_cross_entropy_error_by_hand():
     expected = -(math.log(0.75 + 1e-7) + math.log(0.5 + 1e-7)) / 2
     assert F.cross_entropy_error(y, np.array([1, 0])) == pytest.approx(expected, rel=1e-15)
     # gradient -t / (y + 1e-7) / B: -1 / (0.75 + 1e-7) / 2 and -1 / (0.5 + 1e-7) / 2 at the labels
-    np.testing.assert_allclose(F.cross_entropy_error_backward(1.0, y, np.array([1, 0])),
-                               [[0.0, -0.5 / (0.75 + 1e-7)], [-0.5 / (0.5 + 1e-7), 0.0]], rtol=1e-15)
+    np.testing.assert_allclose(
+        F.cross_entropy_error_backward(1.0, y, np.array([1, 0])),
+        [[0.0, -0.5 / (0.75 + 1e-7)], [-0.5 / (0.5 + 1e-7), 0.0]],
+        rtol=1e-15,
+    )
 
 
 def test_softmax_with_loss_by_hand():
@@ -162,6 +168,7 @@ def test_cross_entropy_error_matches_reference_on_soft_targets():
 
 # ----------------------------------------------------------------- properties
 
+
 def test_one_hot_and_index_labels_agree():
     rng = np.random.default_rng(4)
     x = rng.normal(0, 2, (6, 4))
@@ -169,8 +176,9 @@ def test_one_hot_and_index_labels_agree():
     onehot = np.eye(4, dtype=np.int64)[idx]
     y = _oracle_softmax(x)
     assert F.cross_entropy_error(y, onehot) == pytest.approx(F.cross_entropy_error(y, idx), rel=1e-15)
-    np.testing.assert_array_equal(F.cross_entropy_error_backward(1.0, y, onehot),
-                                  F.cross_entropy_error_backward(1.0, y, idx))
+    np.testing.assert_array_equal(
+        F.cross_entropy_error_backward(1.0, y, onehot), F.cross_entropy_error_backward(1.0, y, idx)
+    )
     a, b = SoftmaxWithLoss(), SoftmaxWithLoss()
     assert a(x, idx) == pytest.approx(b(x, onehot.astype(float)), rel=1e-15)
     np.testing.assert_array_equal(a.backward(), b.backward())
@@ -200,10 +208,13 @@ def test_probability_targets_give_the_exercise_gradient():
     np.testing.assert_allclose(layer.backward(), (y - p) / 4, rtol=1e-14)
 
 
-@pytest.mark.parametrize("cls, args", [
-    (SoftmaxWithLoss, (np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]]), np.array([2, 0]))),
-    (MeanSquaredError, (np.array([[1.0, 2.0]]), np.array([[0.0, 1.0]]))),
-])
+@pytest.mark.parametrize(
+    "cls, args",
+    [
+        (SoftmaxWithLoss, (np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]]), np.array([2, 0]))),
+        (MeanSquaredError, (np.array([[1.0, 2.0]]), np.array([[0.0, 1.0]]))),
+    ],
+)
 def test_layers_leave_their_inputs_alone(cls, args):
     before = [a.copy() for a in args]
     layer = cls()
@@ -235,6 +246,7 @@ def test_float32_in_float32_out():
 
 # ----------------------------------------------------------------- stability
 
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_softmax_with_loss_at_huge_logits(dtype):
     x = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 1e4], [0.0, 0.0, -1e4]], dtype=dtype)
@@ -257,6 +269,7 @@ def test_cross_entropy_error_of_a_zero_probability_is_finite():
 
 
 # ----------------------------------------------------------------- gradient checks
+
 
 def test_mean_squared_error_gradient_check():
     rng = np.random.default_rng(7)
@@ -300,6 +313,7 @@ def test_softmax_with_loss_gradient_check():
 
 # ----------------------------------------------------------------- bad input
 
+
 def test_mean_squared_error_rejects_bad_input():
     with pytest.raises(TypeError, match="y must be a float32 or float64 array"):
         F.mean_squared_error(np.array([1, 2]), np.array([1, 2]))
@@ -328,15 +342,21 @@ def test_cross_entropy_error_rejects_bad_input():
         F.cross_entropy_error(np.array([0.5, -0.5]), 0)
     with pytest.raises(ValueError, match=r"y must hold probabilities .* in \[0, 1\], got the value nan"):
         F.cross_entropy_error_backward(1.0, np.array([np.nan, 0.5]), 0)
-    with pytest.raises(ValueError, match=r"t must be one-hot rows of y's shape \(2, 3\) or class indices of "
-                                         r"shape \(2,\), got an array of shape \(3,\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"t must be one-hot rows of y's shape \(2, 3\) or class indices of "
+        r"shape \(2,\), got an array of shape \(3,\)",
+    ):
         F.cross_entropy_error(y, np.array([0, 1, 2]))
     with pytest.raises(TypeError, match="t must hold integer class indices"):
         F.cross_entropy_error(y, np.array([0.0, 1.0]))
     with pytest.raises(_validation.ClassIndexError, match=r"t holds the class index 3, out of range: .*\[0, 2\]"):
         F.cross_entropy_error(y, np.array([0, 3]))
-    with pytest.raises(ValueError, match=r"t must hold one-hot rows or class probabilities in \[0, 1\], got the "
-                                         r"value 2.0"):
+    with pytest.raises(
+        ValueError,
+        match=r"t must hold one-hot rows or class probabilities in \[0, 1\], got the "
+        r"value 2.0",
+    ):
         F.cross_entropy_error(y, np.array([[0, 2, 0], [1, 0, 0]]))
     with pytest.raises(ValueError, match=r"dout must be a scalar"):
         F.cross_entropy_error_backward(np.ones(2), y, np.array([0, 1]))

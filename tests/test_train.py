@@ -37,8 +37,17 @@ def test_make_loss_rejects_unknown_names():
 def test_every_training_loss_learns_separable_blobs(loss_name):
     x, labels = _blobs()
     net = MultiLayerNet(5, [16], 3, loss=make_loss(loss_name), rng=np.random.default_rng(1), dtype=np.float64)
-    history = fit(net, Adam(net.parameters(), lr=0.01), (x, labels), (x, labels), epochs=15, batch_size=32,
-                  rng=np.random.default_rng(2), loss_name=loss_name, num_classes=3)
+    history = fit(
+        net,
+        Adam(net.parameters(), lr=0.01),
+        (x, labels),
+        (x, labels),
+        epochs=15,
+        batch_size=32,
+        rng=np.random.default_rng(2),
+        loss_name=loss_name,
+        num_classes=3,
+    )
     assert history.test_accuracy[-1] >= 0.95, (loss_name, history.test_accuracy)
     assert history.epoch_loss[-1] < history.epoch_loss[0]
 
@@ -47,8 +56,16 @@ def test_history_counts_iterations_and_epochs():
     x, labels = _blobs(n=250)
     net = MultiLayerNet(5, [8], 3, rng=np.random.default_rng(0), dtype=np.float64)
     seen = []
-    history = fit(net, SGD(net.parameters(), lr=0.1), (x, labels), None, epochs=3, batch_size=64,
-                  rng=np.random.default_rng(0), on_iteration=lambda i, loss: seen.append(i))
+    history = fit(
+        net,
+        SGD(net.parameters(), lr=0.1),
+        (x, labels),
+        None,
+        epochs=3,
+        batch_size=64,
+        rng=np.random.default_rng(0),
+        on_iteration=lambda i, loss: seen.append(i),
+    )
     assert len(history.iteration_loss) == 3 * 4  # 250 samples at 64: 3 full batches and one of 58
     assert seen == list(range(1, 13))
     assert history.epochs == 3 and history.test_accuracy == []
@@ -60,8 +77,9 @@ def test_fit_is_reproducible_with_the_same_generators():
 
     def once():
         net = MultiLayerNet(5, [8], 3, rng=np.random.default_rng(5), dtype=np.float64)
-        return fit(net, SGD(net.parameters(), lr=0.1), (x, labels), None, epochs=2, batch_size=50,
-                   rng=np.random.default_rng(6)).iteration_loss
+        return fit(
+            net, SGD(net.parameters(), lr=0.1), (x, labels), None, epochs=2, batch_size=50, rng=np.random.default_rng(6)
+        ).iteration_loss
 
     assert once() == once()
 
@@ -77,8 +95,14 @@ def test_fit_rejects_bad_counts(bad, match):
 
 def test_save_and_load_model_round_trip(tmp_path):
     net = MultiLayerNet(5, [7, 6], 3, activation="tanh", rng=np.random.default_rng(0), dtype=np.float32)
-    arch = {"input_size": 5, "hidden_sizes": [7, 6], "output_size": 3, "activation": "tanh",
-            "dtype": "float32", "loss": "CrossEntropyLoss"}
+    arch = {
+        "input_size": 5,
+        "hidden_sizes": [7, 6],
+        "output_size": 3,
+        "activation": "tanh",
+        "dtype": "float32",
+        "loss": "CrossEntropyLoss",
+    }
     path = save_model(tmp_path / "m.npz", net, arch)
     loaded = load_model(path)
     x = np.random.default_rng(1).normal(size=(4, 5)).astype(np.float32)
@@ -157,8 +181,9 @@ def test_fit_stops_and_warns_when_the_loss_diverges(mnist):
     (x, t), _ = mnist
     net = MultiLayerNet(784, [16], 10, rng=np.random.default_rng(0))
     with pytest.warns(TrainingDiverged, match="the learning rate is too large"):
-        history = fit(net, SGD(net.parameters(), lr=1e6), (x, t), None, epochs=5, batch_size=100,
-                      rng=np.random.default_rng(1))
+        history = fit(
+            net, SGD(net.parameters(), lr=1e6), (x, t), None, epochs=5, batch_size=100, rng=np.random.default_rng(1)
+        )
     assert history.stopped == "diverged"
     assert history.epochs == 1 and len(history.iteration_loss) < 40  # stopped inside the first epoch
     assert not history.iteration_loss[-1] <= 1e3 * max(history.iteration_loss[0], 1)
@@ -173,8 +198,16 @@ def test_ctrl_c_keeps_the_complete_epochs():
             raise KeyboardInterrupt
 
     with pytest.raises(TrainingInterrupted) as info:
-        fit(net, SGD(net.parameters(), lr=0.1), (x, labels), (x, labels), epochs=5, batch_size=50,
-            rng=np.random.default_rng(0), on_iteration=press_ctrl_c)
+        fit(
+            net,
+            SGD(net.parameters(), lr=0.1),
+            (x, labels),
+            (x, labels),
+            epochs=5,
+            batch_size=50,
+            rng=np.random.default_rng(0),
+            on_iteration=press_ctrl_c,
+        )
     history = info.value.history
     assert history.stopped == "interrupted" and history.epochs == 2
     assert len(history.iteration_loss) == 8 and len(history.test_accuracy) == len(history.test_loss) == 2
@@ -185,8 +218,16 @@ def test_fit_records_the_test_loss_and_shows_progress(capsys):
     pytest.importorskip("tqdm")
     x, labels = _blobs()
     net = MultiLayerNet(5, [8], 3, rng=np.random.default_rng(0), dtype=np.float64)
-    history = fit(net, SGD(net.parameters(), lr=0.1), (x, labels), (x, labels), epochs=2, batch_size=50,
-                  rng=np.random.default_rng(0), progress=True)
+    history = fit(
+        net,
+        SGD(net.parameters(), lr=0.1),
+        (x, labels),
+        (x, labels),
+        epochs=2,
+        batch_size=50,
+        rng=np.random.default_rng(0),
+        progress=True,
+    )
     assert "12/12" in capsys.readouterr().err  # tqdm's bar: 2 epochs of 6 batches
     assert len(history.test_loss) == 2 and history.test_loss[1] < history.test_loss[0]
 
@@ -203,8 +244,11 @@ def test_evaluate_counts_a_confusion_matrix(mnist):
 def test_a_resumed_run_counts_on_from_the_saved_epochs(tmp_path):
     first = run(TrainConfig(epochs=2, hidden=(16,), out_dir=str(tmp_path / "a"), plots=False))
     assert read_model(first.files["model"]).epochs == 2
-    second = run(TrainConfig(epochs=1, optimizer="adam", out_dir=str(tmp_path / "b"), plots=False,
-                             resume=str(first.files["model"])))
+    second = run(
+        TrainConfig(
+            epochs=1, optimizer="adam", out_dir=str(tmp_path / "b"), plots=False, resume=str(first.files["model"])
+        )
+    )
     assert second.config.hidden == (16,) and second.history.rows()[0]["epoch"] == 3
     assert read_model(second.files["model"]).epochs == 3
     assert second.history.test_accuracy[-1] > 0.5
@@ -217,6 +261,12 @@ def test_run_refuses_a_file_as_out_dir_before_loading_anything(tmp_path):
 
 
 def test_history_repr_is_one_short_line():
-    history = History(iteration_loss=[1.0] * 80, epoch_loss=[0.9, 0.5], train_accuracy=[0.8, 0.9],
-                      test_accuracy=[0.75, 0.875], test_loss=[0.8, 0.6], epoch_seconds=[1.0, 1.0])
+    history = History(
+        iteration_loss=[1.0] * 80,
+        epoch_loss=[0.9, 0.5],
+        train_accuracy=[0.8, 0.9],
+        test_accuracy=[0.75, 0.875],
+        test_loss=[0.8, 0.6],
+        epoch_seconds=[1.0, 1.0],
+    )
     assert repr(history) == "History(2 epochs, 80 iterations, loss 0.5, test accuracy 87.50%)"

@@ -18,11 +18,17 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def _history(epochs=3, per_epoch=10, acc=None, start=0, stopped=""):
     rng = np.random.default_rng(0)
     acc = acc if acc is not None else list(np.linspace(0.5, 0.9, epochs))
-    return History(iteration_loss=list(2 * np.exp(-np.arange(epochs * per_epoch) / 10) + rng.uniform(0, .1, epochs
-                                                                                                       * per_epoch)),
-                   epoch_loss=list(np.linspace(1.5, 0.3, epochs)), train_accuracy=list(acc),
-                   test_accuracy=list(np.asarray(acc) - 0.01), test_loss=list(np.linspace(1.4, 0.4, epochs)),
-                   epoch_seconds=[1.0] * epochs, iterations_per_epoch=per_epoch, start_epoch=start, stopped=stopped)
+    return History(
+        iteration_loss=list(2 * np.exp(-np.arange(epochs * per_epoch) / 10) + rng.uniform(0, 0.1, epochs * per_epoch)),
+        epoch_loss=list(np.linspace(1.5, 0.3, epochs)),
+        train_accuracy=list(acc),
+        test_accuracy=list(np.asarray(acc) - 0.01),
+        test_loss=list(np.linspace(1.4, 0.4, epochs)),
+        epoch_seconds=[1.0] * epochs,
+        iterations_per_epoch=per_epoch,
+        start_epoch=start,
+        stopped=stopped,
+    )
 
 
 def _texts(fig):
@@ -42,12 +48,18 @@ def test_plots_return_figures_and_write_only_when_given_a_path(tmp_path, monkeyp
 
     monkeypatch.chdir(tmp_path)
     backend = matplotlib.get_backend()
-    figures = [plot_loss(["MSELoss"]), plot_training_loss(_history()), plot_accuracy(_history()),
-               plot_descent(), plot_confusion(np.eye(3, dtype=int)), *plot_history(_history())]
+    figures = [
+        plot_loss(["MSELoss"]),
+        plot_training_loss(_history()),
+        plot_accuracy(_history()),
+        plot_descent(),
+        plot_confusion(np.eye(3, dtype=int)),
+        *plot_history(_history()),
+    ]
     assert all(isinstance(f, Figure) for f in figures)
-    assert list(tmp_path.iterdir()) == []               # nothing written
-    assert plt.get_fignums() == []                      # nothing left open in pyplot
-    assert matplotlib.get_backend() == backend          # a notebook's backend is left alone
+    assert list(tmp_path.iterdir()) == []  # nothing written
+    assert plt.get_fignums() == []  # nothing left open in pyplot
+    assert matplotlib.get_backend() == backend  # a notebook's backend is left alone
     fig = plot_loss(["MSELoss"], tmp_path / "sub" / "mse.png")
     assert isinstance(fig, Figure) and (tmp_path / "sub" / "mse.png").read_bytes()[:8] == PNG
 
@@ -55,7 +67,7 @@ def test_plots_return_figures_and_write_only_when_given_a_path(tmp_path, monkeyp
 def test_identical_losses_are_both_visible_and_said_to_coincide():
     texts = _texts(plot_loss(["HuberLoss", "SmoothL1Loss", "MSELoss"]))
     assert "SmoothL1Loss (same curve as HuberLoss)" in texts
-    assert "MSELoss" in texts                           # a different curve: no note
+    assert "MSELoss" in texts  # a different curve: no note
     assert "HuberLoss, SmoothL1Loss, MSELoss: value" in texts and "loss" in texts and "d loss / d x" in texts
 
 
@@ -84,9 +96,9 @@ def test_accuracy_marks_first_and_last_epoch_and_keeps_a_flat_line_flat():
     fig = plot_accuracy(_history(epochs=30, acc=[0.1] * 30, start=5))
     ax = fig.axes[0]
     ticks = [int(t) for t in ax.get_xticks()]
-    assert 6 in ticks and 35 in ticks                   # first and last epoch of a resumed run
+    assert 6 in ticks and 35 in ticks  # first and last epoch of a resumed run
     lo, hi = ax.get_ylim()
-    assert hi - lo >= 20                                # 10% flat stays a flat line
+    assert hi - lo >= 20  # 10% flat stays a flat line
     assert "chance (10%)" in _texts(fig)
     few = plot_accuracy(_history(epochs=4)).axes[0]
     assert [int(t) for t in few.get_xticks()] == [1, 2, 3, 4]

@@ -83,9 +83,12 @@ def convert(source: Path, out: Path, seed: int = SEED) -> dict[str, np.ndarray]:
     x, t = read_csv(source)
     train_rows, test_rows = stratified_split(t, TEST_PER_CLASS, seed)
     arrays = {
-        "x_train": x[train_rows], "t_train": t[train_rows],
-        "x_test": x[test_rows], "t_test": t[test_rows],
-        "train_rows": train_rows.astype(np.uint16), "test_rows": test_rows.astype(np.uint16),
+        "x_train": x[train_rows],
+        "t_train": t[train_rows],
+        "x_test": x[test_rows],
+        "t_test": t[test_rows],
+        "train_rows": train_rows.astype(np.uint16),
+        "test_rows": test_rows.astype(np.uint16),
     }
     write_npz(out, arrays)
     return arrays
@@ -99,9 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     arrays = convert(args.source, args.out, args.seed)
     counts = [np.bincount(arrays[k], minlength=NUM_CLASSES) for k in ("t_train", "t_test")]
-    print(f"wrote {args.out} ({args.out.stat().st_size:,} bytes): "
-          f"train {arrays['x_train'].shape} per class {counts[0].tolist()}, "
-          f"test {arrays['x_test'].shape} per class {counts[1].tolist()}")
+    print(
+        f"wrote {args.out} ({args.out.stat().st_size:,} bytes): "
+        f"train {arrays['x_train'].shape} per class {counts[0].tolist()}, "
+        f"test {arrays['x_test'].shape} per class {counts[1].tolist()}"
+    )
     return 0
 
 

@@ -33,6 +33,7 @@ def _reduce(loss, reduction):
 
 # ----------------------------------------------------------------------------- references
 
+
 def torchvision_sigmoid_focal_loss(inputs, targets, reduction, alpha=0.25, gamma=2.0):
     """torchvision/ops/focal_loss.py, ``sigmoid_focal_loss`` (verbatim but for the signature)."""
     p = torch.sigmoid(inputs)
@@ -55,8 +56,12 @@ def kornia_focal_loss(pred, target, reduction, gamma=2.0, weight=None, ignore_in
     """
     log_pred_soft = pred.log_softmax(1)
     if reduction == "mean":
-        return F.nll_loss(torch.pow(1.0 - log_pred_soft.exp(), gamma) * log_pred_soft, target,
-                          weight=weight, ignore_index=ignore_index)
+        return F.nll_loss(
+            torch.pow(1.0 - log_pred_soft.exp(), gamma) * log_pred_soft,
+            target,
+            weight=weight,
+            ignore_index=ignore_index,
+        )
     mask = target != ignore_index
     target_one_hot = F.one_hot(torch.where(mask, target, 0), pred.shape[1]).movedim(-1, 1).to(pred.dtype)
     target_one_hot = target_one_hot * mask.unsqueeze(1)
@@ -185,7 +190,7 @@ def pytorch_forecasting_quantile_loss(y_pred, target, reduction, quantiles=(0.5,
 def basicsr_charbonnier_loss(pred, target, reduction, eps=1e-3):
     """basicsr/losses/basic_loss.py, ``charbonnier_loss`` (``sqrt((pred - target)**2 + eps)``), whose
     unsquared eps is LapSRN's eps squared: called with eps**2."""
-    return _reduce(torch.sqrt((pred - target) ** 2 + eps ** 2), reduction)
+    return _reduce(torch.sqrt((pred - target) ** 2 + eps**2), reduction)
 
 
 def optax_projection_unit_simplex(values):
@@ -226,6 +231,7 @@ def optax_multiclass_hinge_loss(scores, labels, reduction):
 
 # ----------------------------------------------------------------------------- cases
 
+
 def cases(rng):
     """``(loss, function, reference, case id, inputs, options, dtypes)`` for every golden entry."""
     big = np.array([[1e4, -1e4, 0.0], [-1e4, 1e4, 3.0], [700.0, -700.0, 0.5], [-30.0, 40.0, -1.0]])
@@ -238,12 +244,31 @@ def cases(rng):
         out.append((loss, function, ref, case_id, inputs, options or {}, dtypes))
 
     sig = torchvision_sigmoid_focal_loss
-    add("SigmoidFocalLoss", "focal.sigmoid_focal_loss", sig, "default",
-        (rng.normal(0, 2, (4, 3)), rng.integers(0, 2, (4, 3)).astype(float)), {}, both)
-    add("SigmoidFocalLoss", "focal.sigmoid_focal_loss", sig, "no-alpha,gamma=1,soft",
-        (rng.normal(0, 2, (3, 4)), rng.uniform(0, 1, (3, 4))), {"alpha": -1.0, "gamma": 1.0})
-    add("SigmoidFocalLoss", "focal.sigmoid_focal_loss", sig, "gamma=0.5",
-        (rng.uniform(-2.5, 2.5, (2, 5)), rng.integers(0, 2, (2, 5)).astype(float)), {"alpha": 0.6, "gamma": 0.5})
+    add(
+        "SigmoidFocalLoss",
+        "focal.sigmoid_focal_loss",
+        sig,
+        "default",
+        (rng.normal(0, 2, (4, 3)), rng.integers(0, 2, (4, 3)).astype(float)),
+        {},
+        both,
+    )
+    add(
+        "SigmoidFocalLoss",
+        "focal.sigmoid_focal_loss",
+        sig,
+        "no-alpha,gamma=1,soft",
+        (rng.normal(0, 2, (3, 4)), rng.uniform(0, 1, (3, 4))),
+        {"alpha": -1.0, "gamma": 1.0},
+    )
+    add(
+        "SigmoidFocalLoss",
+        "focal.sigmoid_focal_loss",
+        sig,
+        "gamma=0.5",
+        (rng.uniform(-2.5, 2.5, (2, 5)), rng.integers(0, 2, (2, 5)).astype(float)),
+        {"alpha": 0.6, "gamma": 0.5},
+    )
     add("SigmoidFocalLoss", "focal.sigmoid_focal_loss", sig, "extreme", (big, binary), {}, both)
 
     kf = kornia_focal_loss
@@ -251,17 +276,42 @@ def cases(rng):
     t = rng.integers(0, 4, 6)
     t[2] = -100
     add("FocalLoss", "focal.focal_loss", kf, "gamma=2,ignored", (rng.normal(0, 2, (6, 4)), t), {}, both)
-    add("FocalLoss", "focal.focal_loss", kf, "gamma=1,weight,ignore_index=3",
-        (rng.normal(0, 2, (6, 4)), rng.integers(0, 4, 6)), {"gamma": 1.0, "weight": weight, "ignore_index": 3})
-    add("FocalLoss", "focal.focal_loss", kf, "gamma=0.5,kdim,weight",
-        (rng.normal(0, 2, (2, 4, 3, 2)), rng.integers(0, 4, (2, 3, 2))), {"gamma": 0.5, "weight": weight})
+    add(
+        "FocalLoss",
+        "focal.focal_loss",
+        kf,
+        "gamma=1,weight,ignore_index=3",
+        (rng.normal(0, 2, (6, 4)), rng.integers(0, 4, 6)),
+        {"gamma": 1.0, "weight": weight, "ignore_index": 3},
+    )
+    add(
+        "FocalLoss",
+        "focal.focal_loss",
+        kf,
+        "gamma=0.5,kdim,weight",
+        (rng.normal(0, 2, (2, 4, 3, 2)), rng.integers(0, 4, (2, 3, 2))),
+        {"gamma": 0.5, "weight": weight},
+    )
     add("FocalLoss", "focal.focal_loss", kf, "extreme", (big, labels4), {}, both)
 
     poly = optax_poly_loss_cross_entropy
-    add("PolyLoss", "focal.poly1_cross_entropy", poly, "index,epsilon=2",
-        (rng.normal(0, 2, (5, 4)), rng.integers(0, 4, 5)), {}, both)
-    add("PolyLoss", "focal.poly1_cross_entropy", poly, "probs,epsilon=-1",
-        (rng.normal(0, 2, (5, 4)), rng.dirichlet(np.ones(4), size=5)), {"epsilon": -1.0})
+    add(
+        "PolyLoss",
+        "focal.poly1_cross_entropy",
+        poly,
+        "index,epsilon=2",
+        (rng.normal(0, 2, (5, 4)), rng.integers(0, 4, 5)),
+        {},
+        both,
+    )
+    add(
+        "PolyLoss",
+        "focal.poly1_cross_entropy",
+        poly,
+        "probs,epsilon=-1",
+        (rng.normal(0, 2, (5, 4)), rng.dirichlet(np.ones(4), size=5)),
+        {"epsilon": -1.0},
+    )
     add("PolyLoss", "focal.poly1_cross_entropy", poly, "extreme", (big, labels4), {"epsilon": 1.0}, both)
 
     def seg_pair(classes, logits, dense, shape=(2, 2, 3)):
@@ -274,56 +324,153 @@ def cases(rng):
             return x, labels
         return x, (rng.uniform(0, 1, x.shape) if classes == 1 else np.moveaxis(np.eye(classes)[labels], -1, 1))
 
-    add("DiceLoss", "segmentation.dice_loss", optax_dice_loss, "optax,C=3,logits,mask",
-        seg_pair(3, True, True), {"logits": True}, both)
-    add("DiceLoss", "segmentation.dice_loss", optax_dice_loss, "optax,C=1,logits,index",
-        seg_pair(1, True, False), {"logits": True, "smooth": 0.5})
-    add("DiceLoss", "segmentation.dice_loss", optax_dice_loss, "optax,C=3,probs,index",
-        seg_pair(3, False, False), {})
-    add("DiceLoss", "segmentation.dice_loss", monai_dice_loss, "monai,C=1,probs,soft",
-        seg_pair(1, False, True), {"smooth": 1e-5})
-    add("DiceLoss", "segmentation.dice_loss", monai_dice_loss, "monai,C=3,logits,index",
-        seg_pair(3, True, False), {"logits": True, "smooth": 1.0})
+    add(
+        "DiceLoss",
+        "segmentation.dice_loss",
+        optax_dice_loss,
+        "optax,C=3,logits,mask",
+        seg_pair(3, True, True),
+        {"logits": True},
+        both,
+    )
+    add(
+        "DiceLoss",
+        "segmentation.dice_loss",
+        optax_dice_loss,
+        "optax,C=1,logits,index",
+        seg_pair(1, True, False),
+        {"logits": True, "smooth": 0.5},
+    )
+    add("DiceLoss", "segmentation.dice_loss", optax_dice_loss, "optax,C=3,probs,index", seg_pair(3, False, False), {})
+    add(
+        "DiceLoss",
+        "segmentation.dice_loss",
+        monai_dice_loss,
+        "monai,C=1,probs,soft",
+        seg_pair(1, False, True),
+        {"smooth": 1e-5},
+    )
+    add(
+        "DiceLoss",
+        "segmentation.dice_loss",
+        monai_dice_loss,
+        "monai,C=3,logits,index",
+        seg_pair(3, True, False),
+        {"logits": True, "smooth": 1.0},
+    )
 
     tv = monai_tversky_loss
-    add("TverskyLoss", "segmentation.tversky_loss", tv, "C=3,logits,mask,alpha=0.3",
-        seg_pair(3, True, True), {"alpha": 0.3, "beta": 0.7, "logits": True}, both)
-    add("TverskyLoss", "segmentation.tversky_loss", tv, "C=1,probs,soft",
-        seg_pair(1, False, True), {"alpha": 0.7, "beta": 0.2, "smooth": 1e-5})
+    add(
+        "TverskyLoss",
+        "segmentation.tversky_loss",
+        tv,
+        "C=3,logits,mask,alpha=0.3",
+        seg_pair(3, True, True),
+        {"alpha": 0.3, "beta": 0.7, "logits": True},
+        both,
+    )
+    add(
+        "TverskyLoss",
+        "segmentation.tversky_loss",
+        tv,
+        "C=1,probs,soft",
+        seg_pair(1, False, True),
+        {"alpha": 0.7, "beta": 0.2, "smooth": 1e-5},
+    )
     add("TverskyLoss", "segmentation.tversky_loss", tv, "C=3,probs,index", seg_pair(3, False, False), {})
 
     gd = monai_generalized_dice_loss
     absent = rng.integers(0, 2, (2, 2, 3))
     absent[1] = 0
-    add("GeneralizedDiceLoss", "segmentation.generalized_dice_loss", gd, "C=3,logits,absent-classes",
-        (rng.normal(0, 2, (2, 3, 2, 3)), absent), {"logits": True}, both)
-    add("GeneralizedDiceLoss", "segmentation.generalized_dice_loss", gd, "C=3,probs,mask",
-        seg_pair(3, False, True), {"smooth": 1.0})
-    add("GeneralizedDiceLoss", "segmentation.generalized_dice_loss", gd, "C=1,logits,soft",
-        seg_pair(1, True, True), {"logits": True})
+    add(
+        "GeneralizedDiceLoss",
+        "segmentation.generalized_dice_loss",
+        gd,
+        "C=3,logits,absent-classes",
+        (rng.normal(0, 2, (2, 3, 2, 3)), absent),
+        {"logits": True},
+        both,
+    )
+    add(
+        "GeneralizedDiceLoss",
+        "segmentation.generalized_dice_loss",
+        gd,
+        "C=3,probs,mask",
+        seg_pair(3, False, True),
+        {"smooth": 1.0},
+    )
+    add(
+        "GeneralizedDiceLoss",
+        "segmentation.generalized_dice_loss",
+        gd,
+        "C=1,logits,soft",
+        seg_pair(1, True, True),
+        {"logits": True},
+    )
 
     d = rng.normal(0, 2, (4, 3))
     add("LogCoshLoss", "robust.log_cosh_loss", optax_log_cosh, "normal", (d, rng.normal(0, 2, (4, 3))), {}, both)
-    add("LogCoshLoss", "robust.log_cosh_loss", optax_log_cosh, "extreme",
-        (np.array([1e4, -1e4, 700.0, -750.0, 1e-8, 0.0]), np.zeros(6)), {}, both)
+    add(
+        "LogCoshLoss",
+        "robust.log_cosh_loss",
+        optax_log_cosh,
+        "extreme",
+        (np.array([1e4, -1e4, 700.0, -750.0, 1e-8, 0.0]), np.zeros(6)),
+        {},
+        both,
+    )
 
     t = rng.normal(0, 2, 5)
     x = t[:, None] + rng.normal(0, 2, (5, 3))
     x[1, 0] = t[1]  # a tie, where the gradient is 1/2 - q
     x[3, 2] = t[3]
-    add("QuantileLoss", "robust.quantile_loss", pytorch_forecasting_quantile_loss, "three-levels-with-ties",
-        (x, t), {"quantiles": [0.1, 0.5, 0.9]}, both)
-    add("QuantileLoss", "robust.quantile_loss", pytorch_forecasting_quantile_loss, "seven-levels",
-        (rng.normal(0, 2, (4, 7)), rng.normal(0, 2, 4)), {"quantiles": [0.02, 0.1, 0.25, 0.5, 0.75, 0.9, 0.98]})
+    add(
+        "QuantileLoss",
+        "robust.quantile_loss",
+        pytorch_forecasting_quantile_loss,
+        "three-levels-with-ties",
+        (x, t),
+        {"quantiles": [0.1, 0.5, 0.9]},
+        both,
+    )
+    add(
+        "QuantileLoss",
+        "robust.quantile_loss",
+        pytorch_forecasting_quantile_loss,
+        "seven-levels",
+        (rng.normal(0, 2, (4, 7)), rng.normal(0, 2, 4)),
+        {"quantiles": [0.02, 0.1, 0.25, 0.5, 0.75, 0.9, 0.98]},
+    )
 
-    add("CharbonnierLoss", "robust.charbonnier_loss", basicsr_charbonnier_loss, "eps=1e-3",
-        (rng.normal(0, 2, (4, 3)), rng.normal(0, 2, (4, 3))), {}, both)
-    add("CharbonnierLoss", "robust.charbonnier_loss", basicsr_charbonnier_loss, "eps=0.5,extreme",
-        (np.array([1e4, -1e4, 0.0, 1e-3]), np.zeros(4)), {"eps": 0.5}, both)
+    add(
+        "CharbonnierLoss",
+        "robust.charbonnier_loss",
+        basicsr_charbonnier_loss,
+        "eps=1e-3",
+        (rng.normal(0, 2, (4, 3)), rng.normal(0, 2, (4, 3))),
+        {},
+        both,
+    )
+    add(
+        "CharbonnierLoss",
+        "robust.charbonnier_loss",
+        basicsr_charbonnier_loss,
+        "eps=0.5,extreme",
+        (np.array([1e4, -1e4, 0.0, 1e-3]), np.zeros(4)),
+        {"eps": 0.5},
+        both,
+    )
 
     spm = optax_multiclass_sparsemax_loss
-    add("SparsemaxLoss", "sparse.sparsemax_loss", spm, "normal",
-        (rng.normal(0, 1, (6, 4)), rng.integers(0, 4, 6)), {}, both)
+    add(
+        "SparsemaxLoss",
+        "sparse.sparsemax_loss",
+        spm,
+        "normal",
+        (rng.normal(0, 1, (6, 4)), rng.integers(0, 4, 6)),
+        {},
+        both,
+    )
     # float64 only: in float32, autograd through optax's expression at scores of 1e4 is off by ~1e-4
     # (terms that cancel analytically); losslab's closed-form gradient sparsemax(z) - y is exact
     add("SparsemaxLoss", "sparse.sparsemax_loss", spm, "extreme", (big, labels4))
@@ -364,43 +511,75 @@ def main() -> None:
     rng = np.random.default_rng(20240611)
     drawn = np.random.default_rng(7)
     for loss, function, ref, case_id, inputs, options, dtypes in cases(rng):
-        entry = {"loss": loss, "case": case_id, "function": function, "reference": ref.__doc__.split("\n")[0],
-                 "inputs": [pack.add(a) for a in inputs],
-                 "options": {k: o for k, o in options.items() if not isinstance(o, np.ndarray)},
-                 "array_options": {k: pack.add(o) for k, o in options.items() if isinstance(o, np.ndarray)},
-                 "results": []}
+        entry = {
+            "loss": loss,
+            "case": case_id,
+            "function": function,
+            "reference": ref.__doc__.split("\n")[0],
+            "inputs": [pack.add(a) for a in inputs],
+            "options": {k: o for k, o in options.items() if not isinstance(o, np.ndarray)},
+            "array_options": {k: pack.add(o) for k, o in options.items() if isinstance(o, np.ndarray)},
+            "results": [],
+        }
         for dtype in dtypes:  # float32 cases cast the stored float64 inputs
             tdtype = getattr(torch, dtype)
             for reduction in ("none", "mean"):  # 'sum' is 'none' summed, through the shared reduce
                 tensors = [torch.from_numpy(a.astype(dtype) if a.dtype.kind == "f" else a) for a in inputs]
                 tensors[0].requires_grad_(True)
-                topts = {k: torch.from_numpy(o.astype(dtype)) if isinstance(o, np.ndarray) else o
-                         for k, o in options.items()}
+                topts = {
+                    k: torch.from_numpy(o.astype(dtype)) if isinstance(o, np.ndarray) else o for k, o in options.items()
+                }
                 out = ref(*tensors, reduction, **topts)
                 dout = drawn.uniform(0.5, 1.5, tuple(out.shape)).astype(dtype)
                 out.backward(torch.from_numpy(dout).to(tdtype))
-                entry["results"].append({"dtype": dtype, "reduction": reduction, "dout": pack.add(dout),
-                                         "out": pack.add(out.detach().numpy()),
-                                         "grad": pack.add(tensors[0].grad.numpy())})
+                entry["results"].append(
+                    {
+                        "dtype": dtype,
+                        "reduction": reduction,
+                        "dout": pack.add(dout),
+                        "out": pack.add(out.detach().numpy()),
+                        "grad": pack.add(tensors[0].grad.numpy()),
+                    }
+                )
         index.append(entry)
     # sparsemax itself: optax's projection_simplex along an axis, and its vector-Jacobian product
-    for case_id, x, axis in (("rows", rng.normal(0, 1, (5, 4)), -1), ("axis0", rng.normal(0, 1, (4, 3, 2)), 0),
-                             ("extreme", np.array([[1e4, -1e4, 0.0], [1e4, 1e4 - 0.5, 1e4 - 3.0]]), -1)):
+    for case_id, x, axis in (
+        ("rows", rng.normal(0, 1, (5, 4)), -1),
+        ("axis0", rng.normal(0, 1, (4, 3, 2)), 0),
+        ("extreme", np.array([[1e4, -1e4, 0.0], [1e4, 1e4 - 0.5, 1e4 - 3.0]]), -1),
+    ):
         xt = torch.from_numpy(x.copy()).requires_grad_(True)
         out = optax_sparsemax(xt, axis)
         dout = drawn.uniform(-1, 1, x.shape)
         out.backward(torch.from_numpy(dout))
-        index.append({"loss": "sparsemax", "case": case_id, "function": "sparse.sparsemax", "axis": axis,
-                      "reference": optax_projection_unit_simplex.__doc__.split("\n")[0],
-                      "inputs": [pack.add(x)], "options": {}, "array_options": {},
-                      "results": [{"dtype": "float64", "reduction": None, "dout": pack.add(dout),
-                                   "out": pack.add(out.detach().numpy()), "grad": pack.add(xt.grad.numpy())}]})
+        index.append(
+            {
+                "loss": "sparsemax",
+                "case": case_id,
+                "function": "sparse.sparsemax",
+                "axis": axis,
+                "reference": optax_projection_unit_simplex.__doc__.split("\n")[0],
+                "inputs": [pack.add(x)],
+                "options": {},
+                "array_options": {},
+                "results": [
+                    {
+                        "dtype": "float64",
+                        "reduction": None,
+                        "dout": pack.add(dout),
+                        "out": pack.add(out.detach().numpy()),
+                        "grad": pack.add(xt.grad.numpy()),
+                    }
+                ],
+            }
+        )
     arrays = pack.arrays()
     arrays["index"] = np.array(json.dumps({"torch": torch.__version__, "cases": index}))
     OUT.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(OUT, **arrays)
-    print(f"wrote {len(index)} cases to {OUT.relative_to(ROOT)} ({OUT.stat().st_size} bytes, "
-          f"torch {torch.__version__})")
+    print(
+        f"wrote {len(index)} cases to {OUT.relative_to(ROOT)} ({OUT.stat().st_size} bytes, torch {torch.__version__})"
+    )
 
 
 if __name__ == "__main__":

@@ -45,10 +45,14 @@ def optax_cosine_similarity(predictions, targets, *, epsilon=0.0):
 def optax_ntxent(embeddings, labels, temperature=0.07):
     """optax.losses.ntxent, in torch; returns (loss, per-anchor terms)."""
     # cosine similarity matrix
-    xcs = optax_cosine_similarity(
-        embeddings[None, :, :], embeddings[:, None, :],
-        epsilon=torch.finfo(embeddings.dtype).eps,
-    ) / temperature
+    xcs = (
+        optax_cosine_similarity(
+            embeddings[None, :, :],
+            embeddings[:, None, :],
+            epsilon=torch.finfo(embeddings.dtype).eps,
+        )
+        / temperature
+    )
 
     # finding positive and negative pairs
     labels1 = labels.unsqueeze(1)
@@ -114,16 +118,24 @@ def main() -> None:
                 else:
                     terms.backward(torch.from_numpy(dout))
                 assert x1.grad.dtype == tdtype
-                results[reduction] = (loss.detach().numpy(), terms.detach().numpy(),
-                                      x1.grad.numpy(), x2.grad.numpy())
-            arrays.update({f"{key}|view1": v1.astype(dtype), f"{key}|view2": v2.astype(dtype),
-                           f"{key}|mean": results["mean"][0], f"{key}|none": results["none"][1],
-                           f"{key}|dout": dout,
-                           f"{key}|grad_mean_view1": results["mean"][2], f"{key}|grad_mean_view2": results["mean"][3],
-                           f"{key}|grad_none_view1": results["none"][2], f"{key}|grad_none_view2": results["none"][3]})
+                results[reduction] = (loss.detach().numpy(), terms.detach().numpy(), x1.grad.numpy(), x2.grad.numpy())
+            arrays.update(
+                {
+                    f"{key}|view1": v1.astype(dtype),
+                    f"{key}|view2": v2.astype(dtype),
+                    f"{key}|mean": results["mean"][0],
+                    f"{key}|none": results["none"][1],
+                    f"{key}|dout": dout,
+                    f"{key}|grad_mean_view1": results["mean"][2],
+                    f"{key}|grad_mean_view2": results["mean"][3],
+                    f"{key}|grad_none_view1": results["none"][2],
+                    f"{key}|grad_none_view2": results["none"][3],
+                }
+            )
             index.append({"key": key, "temperature": t})
-    arrays["index"] = np.array(json.dumps({"reference": "optax.losses.ntxent (re-implemented in torch "
-                                                        f"{torch.__version__})", "cases": index}))
+    arrays["index"] = np.array(
+        json.dumps({"reference": f"optax.losses.ntxent (re-implemented in torch {torch.__version__})", "cases": index})
+    )
     OUT.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(OUT, **arrays)
     print(f"wrote {len(index)} cases to {OUT.relative_to(ROOT)}")

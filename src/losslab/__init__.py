@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from . import functional, nn  # noqa: E402
+from . import functional, nn
 
 __all__ = ["__version__", "functional", "nn"]

@@ -63,10 +63,33 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "namespace", "asarray", "const", "arange", "astype", "has_kind", "is_float", "describe",
-    "cumulative_sum", "one_hot", "take_along_last", "any_true", "first_value", "first_index",
-    "scalar", "check_values", "concat", "moveaxis", "eye_mask", "int_arange",
-    "class_mask", "take_along_axis", "gather", "full", "typed", "quietly", "whole_rows",
+    "namespace",
+    "asarray",
+    "const",
+    "arange",
+    "astype",
+    "has_kind",
+    "is_float",
+    "describe",
+    "cumulative_sum",
+    "one_hot",
+    "take_along_last",
+    "any_true",
+    "first_value",
+    "first_index",
+    "scalar",
+    "check_values",
+    "concat",
+    "moveaxis",
+    "eye_mask",
+    "int_arange",
+    "class_mask",
+    "take_along_axis",
+    "gather",
+    "full",
+    "typed",
+    "quietly",
+    "whole_rows",
 ]
 
 # libraries array_api_compat knows by type (their arrays have no ``__array_namespace__``)
@@ -79,8 +102,7 @@ def _compat():
         import array_api_compat
     except ImportError as exc:  # pragma: no cover - exercised only without the extra
         raise ImportError(
-            "losslab needs array-api-compat to compute on arrays other than NumPy's: "
-            "pip install 'losslab[array]'"
+            "losslab needs array-api-compat to compute on arrays other than NumPy's: pip install 'losslab[array]'"
         ) from exc
     return array_api_compat
 
@@ -290,6 +312,7 @@ def check_values(x, check: Callable[[Any, tuple[int, ...]], None]):
                 return block
             check(block, tuple(lo for lo, _ in block_info[0]["array-location"]))
             return block
+
         return x.map_blocks(checked, dtype=x.dtype, meta=meta_from_array(x))
     return x
 

@@ -10,16 +10,30 @@ check dtypes. Importing this module imports NumPy only.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
-__all__ = ["Case", "Curve", "Entry", "grid", "label", "away_from", "index_targets", "pm1", "col", "elementwise",
-           "BENCH_CLASSES", "BENCH_FEATURES", "paths_of"]
+__all__ = [
+    "Case",
+    "Curve",
+    "Entry",
+    "grid",
+    "label",
+    "away_from",
+    "index_targets",
+    "pm1",
+    "col",
+    "elementwise",
+    "BENCH_CLASSES",
+    "BENCH_FEATURES",
+    "paths_of",
+]
 
-BENCH_CLASSES = 100   # classes of the benchmarked classification paths
-BENCH_FEATURES = 64   # features of the benchmarked embedding and regression paths
+BENCH_CLASSES = 100  # classes of the benchmarked classification paths
+BENCH_FEATURES = 64  # features of the benchmarked embedding and regression paths
 
 
 @dataclass(frozen=True)
@@ -57,7 +71,7 @@ class Entry:
     summary: str
     cases: Callable[[np.random.Generator], list[Case]]
     curve: Curve | None = None
-    torch: bool = True       # torch.nn has a class of the same name and semantics
+    torch: bool = True  # torch.nn has a class of the same name and semantics
     array_api: bool = False  # runs on any array library (losslab._array_api), tested on each
     # The option paths the benchmarks time: ``paths(rng, b)`` returns one Case per path, at batch size b
     # (the same ids at every b); ``paths(rng, b, only=id)`` builds that one path alone. Every path a fast
@@ -69,7 +83,7 @@ def grid(**options: list) -> Iterator[dict[str, Any]]:
     """Every combination of the option values, as dicts."""
     keys = list(options)
     for values in itertools.product(*(options[k] for k in keys)):
-        yield dict(zip(keys, values))
+        yield dict(zip(keys, values, strict=True))
 
 
 def label(opts: dict[str, Any], extra: str = "") -> str:
@@ -119,6 +133,7 @@ def paths_of(make: Callable[[np.random.Generator, int, dict[str, Any]], tuple], 
     The id is the grid's combination; ``make`` may also turn placeholders into the call's options (a
     ``"array"`` weight into an array of class weights) by returning ``(inputs, options)``.
     """
+
     def paths(rng: np.random.Generator, b: int, only: str | None = None) -> list[Case]:
         out = []
         for opts in grid(**options):

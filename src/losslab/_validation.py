@@ -16,7 +16,8 @@ array is computed: use the array a check returns.
 from __future__ import annotations
 
 import numbers
-from typing import Any, Literal, Sequence
+from collections.abc import Sequence
+from typing import Any, Literal
 
 import numpy as np
 
@@ -50,8 +51,9 @@ def as_float_array(x, name: str) -> np.ndarray:
         arr = xpa.asarray(x, xp, name=name)
         if xpa.is_float(arr, xp):
             return arr
-        raise TypeError(f"{name} must be a float32 or float64 array, got {_describe(arr)}; "
-                        f"convert it to float32 or float64 first")
+        raise TypeError(
+            f"{name} must be a float32 or float64 array, got {_describe(arr)}; convert it to float32 or float64 first"
+        )
     arr = xpa.asarray(x, np, name=name)
     if arr.dtype in FLOAT_DTYPES:
         return arr
@@ -63,8 +65,9 @@ def as_float_array(x, name: str) -> np.ndarray:
     )
 
 
-def as_real_like(x, name: str, like: np.ndarray, like_name: str = "input",
-                 shape: tuple[int, ...] | None = None) -> np.ndarray:
+def as_real_like(
+    x, name: str, like: np.ndarray, like_name: str = "input", shape: tuple[int, ...] | None = None
+) -> np.ndarray:
     """Return real-valued ``x`` cast to ``like``'s dtype, with ``like``'s shape (or ``shape``)."""
     xp = xpa.namespace(x, like, names=(name, like_name))
     arr = xpa.asarray(x, xp, like, name=name)
@@ -72,16 +75,13 @@ def as_real_like(x, name: str, like: np.ndarray, like_name: str = "input",
         raise TypeError(f"{name} must hold real numbers, got {_describe(arr)}")
     expected = tuple(like.shape) if shape is None else shape
     if tuple(arr.shape) != expected:
-        raise ValueError(
-            f"{name} must have the shape of {like_name}, {expected}, got {tuple(arr.shape)}"
-        )
+        raise ValueError(f"{name} must have the shape of {like_name}, {expected}, got {tuple(arr.shape)}")
     return xpa.astype(arr, like.dtype, xp)
 
 
 def check_same_shape(a: np.ndarray, b: np.ndarray, a_name: str, b_name: str) -> None:
     if a.shape != b.shape:
-        raise ValueError(f"{a_name} and {b_name} must have the same shape, got {tuple(a.shape)} and "
-                         f"{tuple(b.shape)}")
+        raise ValueError(f"{a_name} and {b_name} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
 
 
 def check_ndim(x: np.ndarray, name: str, allowed: Sequence[int], what: str) -> None:
@@ -90,8 +90,9 @@ def check_ndim(x: np.ndarray, name: str, allowed: Sequence[int], what: str) -> N
         raise ValueError(f"{name} must be {what}, got an array of shape {tuple(x.shape)}")
 
 
-def as_class_indices(t, name: str, num_classes: int, *, ignore_index: int | None = None,
-                     shape: tuple[int, ...] | None = None, like=None) -> np.ndarray:
+def as_class_indices(
+    t, name: str, num_classes: int, *, ignore_index: int | None = None, shape: tuple[int, ...] | None = None, like=None
+) -> np.ndarray:
     """Return ``t`` as an int64 array of class labels in ``[0, num_classes)``.
 
     Values equal to ``ignore_index`` are allowed anywhere. Float labels raise
@@ -102,8 +103,7 @@ def as_class_indices(t, name: str, num_classes: int, *, ignore_index: int | None
     arr = xpa.asarray(t, xp, like, name=name)
     if not xpa.has_kind(arr, "iu", xp):
         raise TypeError(
-            f"{name} must hold integer class indices, got {_describe(arr)}; "
-            f"convert with {name}.astype(np.int64)"
+            f"{name} must hold integer class indices, got {_describe(arr)}; convert with {name}.astype(np.int64)"
         )
     if shape is not None and tuple(arr.shape) != shape:
         raise ValueError(f"{name} must have shape {shape}, got {tuple(arr.shape)}")
@@ -119,6 +119,7 @@ def as_class_indices(t, name: str, num_classes: int, *, ignore_index: int | None
                 f"[0, {num_classes - 1}] for {num_classes} classes"
                 + (f" (or ignore_index={ignore_index})" if ignore_index is not None else "")
             )
+
     # checked in the labels' own dtype, so a uint64 label of 2**63 or more is named as it is, not wrapped
     return xpa.astype(xpa.check_values(arr, in_range), xp.int64, xp)
 
@@ -134,6 +135,7 @@ def check_labels_pm1(y: np.ndarray, name: str, *, like=None) -> np.ndarray:
         bad = (a != 1) & (a != -1)
         if xpa.any_true(bad):
             raise ValueError(f"{name} must hold only the labels 1 and -1, got the value {xpa.first_value(a, bad)!r}")
+
     return xpa.check_values(arr, pm1)
 
 
@@ -142,11 +144,14 @@ def check_unit_interval(a, name: str, what: str = "values", hint: str = ""):
 
     Returns the array to use (on a Dask array the check runs as each chunk is computed).
     """
+
     def in_unit_interval(values, start):
         bad = ~((values >= 0) & (values <= 1))
         if xpa.any_true(bad):
-            raise ValueError(f"{name} must hold {what} in [0, 1]{hint}, got the value "
-                             f"{float(xpa.first_value(values, bad))!r}")
+            raise ValueError(
+                f"{name} must hold {what} in [0, 1]{hint}, got the value {float(xpa.first_value(values, bad))!r}"
+            )
+
     return xpa.check_values(a, in_unit_interval)
 
 
@@ -164,12 +169,16 @@ def as_class_distribution(target, x, xp):
         def nonnegative(a, start):
             bad = ~(a >= 0)
             if xpa.any_true(bad):
-                raise ValueError(f"target must hold class probabilities >= 0, got the value "
-                                 f"{float(xpa.first_value(a, bad))!r}")
+                raise ValueError(
+                    f"target must hold class probabilities >= 0, got the value {float(xpa.first_value(a, bad))!r}"
+                )
+
         return xpa.check_values(q, nonnegative)
     if tuple(t.shape) != (n,):
-        raise ValueError(f"target must have shape ({n},) (class indices) or the input's shape {tuple(x.shape)} "
-                         f"(class probabilities), got {tuple(t.shape)}")
+        raise ValueError(
+            f"target must have shape ({n},) (class indices) or the input's shape {tuple(x.shape)} "
+            f"(class probabilities), got {tuple(t.shape)}"
+        )
     labels = as_class_indices(t, "target", c, shape=(n,), like=x)
     return xpa.astype(xpa.one_hot(labels, c, xp), x.dtype, xp)
 
@@ -201,8 +210,7 @@ def check_weight(weight, name: str, length: int, dtype: np.dtype, *, like=None, 
     return xpa.astype(arr, dtype, xp)
 
 
-def check_broadcastable(arr, name: str, to_shape: tuple[int, ...], dtype: np.dtype, *,
-                        like=None) -> np.ndarray:
+def check_broadcastable(arr, name: str, to_shape: tuple[int, ...], dtype: np.dtype, *, like=None) -> np.ndarray:
     """A real array that broadcasts to ``to_shape`` (e.g. BCE's weight, pos_weight), cast to ``dtype``.
 
     ``like`` (the input) names the array library to return.
@@ -220,14 +228,22 @@ def check_broadcastable(arr, name: str, to_shape: tuple[int, ...], dtype: np.dty
     return xpa.astype(a, dtype, xp)
 
 
-def check_scalar(value, name: str, *, low: float | None = None, high: float | None = None,
-                 low_open: bool = False, high_open: bool = False, integer: bool = False) -> float:
+def check_scalar(
+    value,
+    name: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    integer: bool = False,
+) -> float:
     """A real scalar option inside ``[low, high]`` (open ends where asked)."""
     kinds = numbers.Integral if integer else numbers.Real
     if isinstance(value, bool) or not isinstance(value, kinds):
         what = "an integer" if integer else "a real number"
         raise TypeError(f"{name} must be {what}, got {value!r} of type {type(value).__name__}")
-    number: Any = value   # a numbers.Real: int, float or a NumPy scalar, compared as it is
+    number: Any = value  # a numbers.Real: int, float or a NumPy scalar, compared as it is
     if not isinstance(value, numbers.Integral) and not np.isfinite(number):  # an int of any size is finite
         raise ValueError(f"{name} must be finite, got {value!r}")
     too_low = low is not None and (number <= low if low_open else number < low)

@@ -45,8 +45,15 @@ from .grade.sandbox import LocalSession, probe_all
 __all__ = ["check"]
 
 
-def check(name: str, namespace: dict | None = None, *, seed: int | None = None, lang: str = "en",
-          exercises=(), quiet: bool = False) -> FileReport:
+def check(
+    name: str,
+    namespace: dict | None = None,
+    *,
+    seed: int | None = None,
+    lang: str = "en",
+    exercises=(),
+    quiet: bool = False,
+) -> FileReport:
     """Grade exercise ``name`` on what ``namespace`` defines (default: the caller's global namespace, e.g.
     the notebook's), print the feedback (unless ``quiet``) and return the report.
 
@@ -70,14 +77,21 @@ def check(name: str, namespace: dict | None = None, *, seed: int | None = None, 
     probe_all(LocalSession(namespace), [exercise], cases, probes)
     everything = exercise.checks(cases[exercise.name], {p: probes[f"{exercise.name}:{p}"] for p in exercise.probes})
     public = tuple(c for c in everything if c.visibility == "public")
-    report = FileReport(say("word.self_name", lang), seed, (ExerciseReport(exercise.name, public),),
-                        isolation=say("word.self_isolation", lang))
+    report = FileReport(
+        say("word.self_name", lang),
+        seed,
+        (ExerciseReport(exercise.name, public),),
+        isolation=say("word.self_isolation", lang),
+    )
     if not quiet:
         hidden = len(everything) - len(public)
         print(say("word.self_header", lang, exercise=exercise.name, seed=seed))
         for c in public:
             print(check_line(c, lang, seed))
         passed, total = report.exercises[0].counts
-        print("  " + say("word.summary", lang, passed=passed, total=total)
-              + (say("word.self_hidden", lang, hidden=hidden) if hidden else ""))
+        print(
+            "  "
+            + say("word.summary", lang, passed=passed, total=total)
+            + (say("word.self_hidden", lang, hidden=hidden) if hidden else "")
+        )
     return report

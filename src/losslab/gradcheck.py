@@ -77,8 +77,9 @@ def _five_point_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: flo
     return grad
 
 
-def gradient_descent(f: Callable[[np.ndarray], float], init_x, lr: float = 0.01,
-                     step_num: int = 100) -> tuple[np.ndarray, np.ndarray]:
+def gradient_descent(
+    f: Callable[[np.ndarray], float], init_x, lr: float = 0.01, step_num: int = 100
+) -> tuple[np.ndarray, np.ndarray]:
     """Plain gradient descent with numerical gradients: ``x <- x - lr * grad f(x)``.
 
     Returns the final ``x`` and the history of ``x`` (``step_num + 1`` rows, the
@@ -105,20 +106,29 @@ class GradcheckResult:
 
     ok: bool
     max_rel_error: float
-    worst_input: int      # which argument (position in ``inputs``) held the worst element
-    worst_index: tuple    # its index inside that argument
+    worst_input: int  # which argument (position in ``inputs``) held the worst element
+    worst_index: tuple  # its index inside that argument
     analytic: float
     numeric: float
 
     def __str__(self) -> str:
         status = "ok" if self.ok else "FAILED"
-        return (f"gradcheck {status}: max relative error {self.max_rel_error:.2e} at input "
-                f"{self.worst_input}, index {self.worst_index} (analytic {self.analytic:.10g}, "
-                f"numeric {self.numeric:.10g})")
+        return (
+            f"gradcheck {status}: max relative error {self.max_rel_error:.2e} at input "
+            f"{self.worst_input}, index {self.worst_index} (analytic {self.analytic:.10g}, "
+            f"numeric {self.numeric:.10g})"
+        )
 
 
-def gradcheck(f: Callable[..., float], inputs: Sequence[np.ndarray], analytic: Sequence[np.ndarray], *,
-              wrt: Sequence[int] | None = None, h: float = 1e-3, rtol: float = 1e-6) -> GradcheckResult:
+def gradcheck(
+    f: Callable[..., float],
+    inputs: Sequence[np.ndarray],
+    analytic: Sequence[np.ndarray],
+    *,
+    wrt: Sequence[int] | None = None,
+    h: float = 1e-3,
+    rtol: float = 1e-6,
+) -> GradcheckResult:
     """Compare ``analytic`` gradients of scalar ``f(*inputs)`` with float64 central differences.
 
     The numerical gradient uses the fourth-order five-point stencil with step ``h``
@@ -138,8 +148,9 @@ def gradcheck(f: Callable[..., float], inputs: Sequence[np.ndarray], analytic: S
     numerics = []
     for pos, a in zip(wrt, analytic, strict=True):
         if np.shape(a) != work[pos].shape:
-            raise ValueError(f"the analytic gradient for input {pos} has shape {np.shape(a)}, "
-                             f"expected {work[pos].shape}")
+            raise ValueError(
+                f"the analytic gradient for input {pos} has shape {np.shape(a)}, expected {work[pos].shape}"
+            )
 
         def g(xi, pos=pos):
             args = list(work)

@@ -29,6 +29,7 @@ class MeanSquaredError:
     def forward(self, y, t):
         ########## Begin ##########
         import sys
+
         sys.exit(3)
         loss = 0.5 * np.sum((y - t) ** 2)
         self.loss = loss

@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -64,6 +65,7 @@ def fused(kernel: Callable[..., Any]) -> Callable[[Callable], Callable]:
     The decorated function keeps the definition's name, docstring and signature, and
     carries ``.reference`` (the definition) and ``.kernel``.
     """
+
     def attach(reference: Callable) -> Callable:
         positional, keywords = _call_shape(reference)
 
@@ -75,16 +77,21 @@ def fused(kernel: Callable[..., Any]) -> Callable[[Callable], Callable]:
                     return hit[0]
             return reference(*inputs, **options)
 
-        function.reference = reference
-        function.kernel = kernel
+        _carry(function, reference, kernel)
         return function
 
     return attach
 
 
+def _carry(wrapper: Callable, reference: Callable, kernel: Callable) -> None:
+    """Attach the definition and the kernel to a fused wrapper (``.reference``, ``.kernel``)."""
+    setattr(wrapper, "reference", reference)  # noqa: B010  (attributes a Callable's type does not declare)
+    setattr(wrapper, "kernel", kernel)  # noqa: B010
+
+
 def defbackward(function: Callable) -> Callable[[Callable], Callable]:
     """Decorate the backward definition of a :func:`fused` function: its kernel's gradient answers first."""
-    kernel = function.kernel
+    kernel = getattr(function, "kernel")  # noqa: B009  (set by fused(); a plain Callable declares no such attribute)
 
     def attach(reference: Callable) -> Callable:
         positional, keywords = _call_shape(reference)
@@ -98,8 +105,7 @@ def defbackward(function: Callable) -> Callable[[Callable], Callable]:
                     return scale_by_dout(hit[1], dout, np.shape(hit[0]))
             return reference(dout, *inputs, **options)
 
-        backward.reference = reference
-        backward.kernel = kernel
+        _carry(backward, reference, kernel)
         return backward
 
     return attach

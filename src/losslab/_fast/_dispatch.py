@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -37,8 +38,8 @@ _F64 = FLOATS[1]
 # (never written, never returned), so one shared empty array per dtype serves every call.
 _NO_OUT = {d: np.empty(0, d) for d in FLOATS}
 REDUCTIONS = ("mean", "sum", "none")
-PARALLEL_MIN = 1 << 20   # work units: below this, waking a thread (~40 us here) costs more than it saves
-CE_WORK = 4              # work units per element of cross-entropy (exp-heavy, as BCE-with-logits)
+PARALLEL_MIN = 1 << 20  # work units: below this, waking a thread (~40 us here) costs more than it saves
+CE_WORK = 4  # work units per element of cross-entropy (exp-heavy, as BCE-with-logits)
 
 _state: dict = {"kernels": None, "threads": None, "pool": None}
 _lock = threading.Lock()
@@ -56,6 +57,7 @@ if hasattr(os, "register_at_fork"):
 
 
 # --------------------------------------------------------------------------- backends and threads
+
 
 def kernels():
     """The numba kernel module, or ``None`` when numba is missing or disabled (``LOSSLAB_NUMBA=0``)."""
@@ -127,16 +129,24 @@ def _run(task, pieces: int) -> None:
 
 # --------------------------------------------------------------------------- cross-entropy
 
+
 def cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing):
     """``(loss, gradient for dout=1)`` of :func:`losslab.functional.cross_entropy`, or ``None``.
 
     Fused: a 2-D float input ``(N, C)``, integer class indices ``(N,)``, no
     ``weight``, no label smoothing, any ``ignore_index`` (at least one row not ignored).
     """
-    if (weight is not None or label_smoothing.__class__ not in (int, float) or label_smoothing != 0
-            or ignore_index.__class__ is not int or not -2**63 <= ignore_index < 2**63
-            or not isinstance(reduction, str) or reduction not in REDUCTIONS
-            or input.__class__ is not np.ndarray or target.__class__ is not np.ndarray):
+    if (
+        weight is not None
+        or label_smoothing.__class__ not in (int, float)
+        or label_smoothing != 0
+        or ignore_index.__class__ is not int
+        or not -(2**63) <= ignore_index < 2**63
+        or not isinstance(reduction, str)
+        or reduction not in REDUCTIONS
+        or input.__class__ is not np.ndarray
+        or target.__class__ is not np.ndarray
+    ):
         return None
     x, t = input, target
     if x.ndim != 2 or t.ndim != 1 or x.dtype not in FLOATS or t.dtype.kind not in "iu":
@@ -174,11 +184,14 @@ def cross_entropy(input, target, weight, ignore_index, reduction, label_smoothin
         scale = dtype.type(1) / dtype.type(valid) if mean else dtype.type(1)
         rowloss = np.empty(n, np.float64)
         if k is not None:
+
             def task(lo, hi):
                 k.ce_rows(x, t, ignore_index, scale, g, rowloss, lo * rows, min(hi * rows, n))
         else:
+
             def task(lo, hi):
                 _numpy.ce_rows(x, t, ignore_index, scale, g, rowloss, lo * rows, min(hi * rows, n), any_ignored)
+
         if parallel:
             _run(task, -(-n // rows))
         else:
@@ -241,7 +254,7 @@ def triplet(anchor, positive, negative, margin, p, eps, swap, reduction):
     a, pos, neg = anchor, positive, negative
     if any(u.__class__ is not np.ndarray for u in (a, pos, neg)):
         return None
-    if a.ndim == 1 and pos.ndim == 1 and neg.ndim == 1:   # one triplet: a batch of one, the same bits
+    if a.ndim == 1 and pos.ndim == 1 and neg.ndim == 1:  # one triplet: a batch of one, the same bits
         hit = triplet(a[None], pos[None], neg[None], margin, p, eps, swap, reduction)
         if hit is None:
             return None
@@ -260,7 +273,8 @@ def triplet(anchor, positive, negative, margin, p, eps, swap, reduction):
     scale = 1.0 / n if reduction == "mean" else 1.0
     loss = np.empty(n, np.float64)
     ga, gp, gn = np.empty_like(a), np.empty_like(a), np.empty_like(a)
-    args = (a, pos, neg, float(margin), int(p), float(dtype.type(eps)), swap, scale, loss, ga, gp, gn)
+    limit = float(np.finfo(dtype).max) ** (0.5 if p == 2 else 1.0) / 2  # beyond: the dtype's own sums overflow
+    args = (a, pos, neg, float(margin), int(p), float(dtype.type(eps)), swap, scale, limit, loss, ga, gp, gn)
     if _parallel(8, a.size):
         _run(lambda lo, hi: k.triplet_rows(*args, lo, hi), n)
     else:
@@ -283,7 +297,7 @@ def cosine_embedding(input1, input2, target, margin, eps, reduction):
     x1, x2, y = input1, input2, target
     if k is None or reduction not in REDUCTIONS or any(u.__class__ is not np.ndarray for u in (x1, x2, y)):
         return None
-    if x1.ndim == 1 and x2.ndim == 1 and y.ndim == 0:   # one pair: a batch of one, the same bits
+    if x1.ndim == 1 and x2.ndim == 1 and y.ndim == 0:  # one pair: a batch of one, the same bits
         hit = cosine_embedding(x1[None], x2[None], y[None], margin, eps, reduction)
         if hit is None:
             return None
@@ -317,6 +331,7 @@ def cosine_embedding(input1, input2, target, margin, eps, reduction):
 
 # --------------------------------------------------------------------------- pointwise losses
 
+
 @dataclass(frozen=True)
 class Pointwise:
     """One elementwise fused loss: its chunk kernel and how its scale factors come from the call.
@@ -331,7 +346,7 @@ class Pointwise:
     chunks: str
     work: int
     args: Callable[[Any, Any, Any], tuple]
-    param: bool = False     # takes a Python number > 0 (Huber's delta, smooth L1's beta)
+    param: bool = False  # takes a Python number > 0 (Huber's delta, smooth L1's beta)
 
 
 MSE = Pointwise("mse", "mse_chunks", 1, lambda unit, p, one: (2 * unit,))
@@ -355,8 +370,12 @@ def pointwise(kind, input, target, reduction, param=None):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {tuple(KINDS)}, got {kind!r}")
         kind = KINDS[kind]
-    if (not isinstance(reduction, str) or reduction not in REDUCTIONS or input.__class__ is not np.ndarray
-            or target.__class__ is not np.ndarray):
+    if (
+        not isinstance(reduction, str)
+        or reduction not in REDUCTIONS
+        or input.__class__ is not np.ndarray
+        or target.__class__ is not np.ndarray
+    ):
         return None
     x, t = input, target
     dtype = x.dtype
@@ -369,7 +388,7 @@ def pointwise(kind, input, target, reduction, param=None):
     n = x.size
     one = dtype.type(1)
     unit = one / dtype.type(n) if reduction == "mean" else one
-    x = x.ravel()                                   # a view when contiguous, else a C-order copy
+    x = x.ravel()  # a view when contiguous, else a C-order copy
     t = t.ravel() if t.dtype == dtype else np.ascontiguousarray(t, dtype).reshape(-1)
     g = np.empty_like(x)
     out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
@@ -395,6 +414,7 @@ def pointwise(kind, input, target, reduction, param=None):
 
 # --------------------------------------------------------------------------- BCE-with-logits, weighted
 
+
 def _period(w, x: np.ndarray) -> np.ndarray | None:
     """``w`` as the flat vector it repeats along ``x``'s last axes (a scalar: one entry), in ``x``'s dtype;
     ``None`` for other broadcasts and for a weight of ``x``'s whole shape."""
@@ -405,7 +425,7 @@ def _period(w, x: np.ndarray) -> np.ndarray | None:
     shape = tuple(w.shape)
     while shape and shape[0] == 1:
         shape = shape[1:]
-    if shape != x.shape[x.ndim - len(shape):] or len(shape) == x.ndim:
+    if shape != x.shape[x.ndim - len(shape) :] or len(shape) == x.ndim:
         return None
     return np.ascontiguousarray(w, x.dtype).reshape(-1)
 
@@ -421,8 +441,7 @@ def bce_logits_weighted(input, target, weight, pos_weight, reduction):
         return None
     x, t = input, target
     dtype = x.dtype
-    if (dtype not in FLOATS or t.__class__ is not np.ndarray or t.shape != x.shape or x.size == 0
-            or t.dtype.kind != "f"):
+    if dtype not in FLOATS or t.__class__ is not np.ndarray or t.shape != x.shape or x.size == 0 or t.dtype.kind != "f":
         return None
     w, pw = _period(weight, x), _period(pos_weight, x)
     if w is None or pw is None:

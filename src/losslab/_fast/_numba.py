@@ -16,14 +16,23 @@ import numba
 import numpy as np
 
 from ._vecmath import (
-    CONTRACT, JIT, SUM, exp_inplace, exp_shifted, expneg, log1p_inplace, row_max, row_sum, row_sum_below_one,
+    CONTRACT,
+    JIT,
+    SUM,
+    exp_inplace,
+    exp_shifted,
+    expneg,
+    log1p_inplace,
+    row_max,
+    row_sum,
+    row_sum_below_one,
     softplus_parts,
 )
 
 # --------------------------------------------------------------------------- cross-entropy
 
-_CE_BLOCK = 4096   # elements per block of narrow rows: the block of g stays in L1 between passes
-_CE_WIDE = 64      # rows at least this wide are handled one at a time
+_CE_BLOCK = 4096  # elements per block of narrow rows: the block of g stays in L1 between passes
+_CE_WIDE = 64  # rows at least this wide are handled one at a time
 
 
 @numba.njit(**JIT)
@@ -57,15 +66,15 @@ def ce_rows(x, t, ignore_index, scale, g, out, lo, hi):
     rows = 1 if num_classes >= _CE_WIDE else _CE_BLOCK // num_classes
     block = min(rows, hi - lo)
     m = np.empty(block, x.dtype)
-    rest = np.empty(block, np.float64)          # sum of exp(x - max) over a row is 1 + rest
-    lp = np.empty(block, np.float64)            # log1p(rest)
+    rest = np.empty(block, np.float64)  # sum of exp(x - max) over a row is 1 + rest
+    lp = np.empty(block, np.float64)  # log1p(rest)
     acc = 0.0
     for r0 in range(lo, hi, rows):
         r1 = min(r0 + rows, hi)
-        if rows == 1:                           # wide rows: one pass of exp(x - max) per row
+        if rows == 1:  # wide rows: one pass of exp(x - max) per row
             m[0] = row_max(x[r0])
             exp_shifted(x[r0], m[0], g[r0])
-        else:                                   # narrow rows: shift row by row, exp the whole block
+        else:  # narrow rows: shift row by row, exp the whole block
             for i in range(r0, r1):
                 xi = x[i]
                 gi = g[i]
@@ -76,8 +85,8 @@ def ce_rows(x, t, ignore_index, scale, g, out, lo, hi):
             exp_inplace(g[r0:r1].reshape(-1))
         for i in range(r0, r1):
             rest[i - r0] = row_sum_below_one(g[i])
-        lp[:r1 - r0] = rest[:r1 - r0]
-        log1p_inplace(lp[:r1 - r0])             # vectorised: math.log1p would cost ~12 ns a row
+        lp[: r1 - r0] = rest[: r1 - r0]
+        log1p_inplace(lp[: r1 - r0])  # vectorised: math.log1p would cost ~12 ns a row
         for i in range(r0, r1):
             ti = t[i]
             gi = g[i]
@@ -127,6 +136,7 @@ def ce_small(x, t, ignore_index, mean, g, out):
 # BCE-with-logits, whose ``exp`` is too costly to run twice, writes its losses to ``q``
 # (a scratch buffer if there is no 'none' output) and sums that.
 
+
 @numba.njit(fastmath=CONTRACT, inline="always", **JIT)
 def _huber_value(d, delta, lscale, half):
     """Huber with ``delta`` at ``d``, times ``lscale`` (1, or 1/beta for smooth L1 with beta = delta).
@@ -135,7 +145,7 @@ def _huber_value(d, delta, lscale, half):
     is exact), ``delta (|d| - delta / 2)`` above, without a select between two formulas.
     """
     a = abs(d)
-    c = a if a < delta else delta          # a NaN gives delta, and then a NaN loss
+    c = a if a < delta else delta  # a NaN gives delta, and then a NaN loss
     return c * (a - half * c) * lscale
 
 
@@ -171,7 +181,7 @@ def _l1_chunk(x, t, g, q, keep, gscale):
         d = x[i] - t[i]
         if keep:
             q[i] = abs(d)
-        g[i] = gscale if d > 0 else (-gscale if d < 0 else d)   # sign(d) gscale; 0 and NaN pass through
+        g[i] = gscale if d > 0 else (-gscale if d < 0 else d)  # sign(d) gscale; 0 and NaN pass through
 
 
 @numba.njit(fastmath=SUM, **JIT)
@@ -190,7 +200,7 @@ def _huber_chunk(x, t, g, q, keep, gscale, delta, lscale):
         d = x[i] - t[i]
         if keep:
             q[i] = _huber_value(d, delta, lscale, half)
-        c = delta if d > delta else d          # clip(d, -delta, delta); NaN passes through
+        c = delta if d > delta else d  # clip(d, -delta, delta); NaN passes through
         c = -delta if c < -delta else c
         g[i] = c * gscale
 
@@ -204,8 +214,8 @@ def _bce_logits_chunk(x, t, g, q, gscale):
         xi = x[i]
         u = one - t[i]
         e = expneg(-abs(xi))
-        lp, inv = softplus_parts(e)                     # log(1 + e), 1 / (1 + e)
-        sig_neg = inv if xi < zero else e * inv          # sigmoid(-x)
+        lp, inv = softplus_parts(e)  # log(1 + e), 1 / (1 + e)
+        sig_neg = inv if xi < zero else e * inv  # sigmoid(-x)
         q[i] = u * xi + ((-xi if xi < zero else zero) + lp)
         g[i] = (u - sig_neg) * gscale
 
@@ -232,7 +242,7 @@ def _bce_logits_weighted_rows(x, t, w, pw, g, q, gscale):
             g[i] = (u - lw * sig_neg) * gscale * w[j]
 
 
-CHUNK = 1 << 14   # elements per chunk: x, t, g (and q) of a chunk stay in L2
+CHUNK = 1 << 14  # elements per chunk: x, t, g (and q) of a chunk stay in L2
 
 
 @numba.njit(**JIT)
@@ -240,7 +250,7 @@ def _chunk(c, n, out, scratch):
     """Bounds of chunk ``c`` and the loss buffer it writes."""
     a = c * CHUNK
     b = min(a + CHUNK, n)
-    return a, b, (out[a:b] if out.size else scratch[:b - a])
+    return a, b, (out[a:b] if out.size else scratch[: b - a])
 
 
 @numba.njit(**JIT)
@@ -326,7 +336,7 @@ def bce_logits_weighted_chunks(x, t, w, pw, g, out, gscale, lo, hi, partials):
     for c in range(lo, hi):
         a = c * step
         b = min(a + step, x.size)
-        q = out[a:b] if out.size else scratch[:b - a]
+        q = out[a:b] if out.size else scratch[: b - a]
         _bce_logits_weighted_rows(x[a:b], t[a:b], w, pw, g[a:b], q, gscale)
         partials[c] = s = row_sum(q)
         acc += s
@@ -412,9 +422,11 @@ def _add_pgrad(out, u, v, eps, power, dist, coef):
 
 
 @numba.njit(fastmath=SUM, **JIT)
-def triplet_rows(a, p, n, margin, power, eps, swap, scale, loss, ga, gp, gn, lo, hi):
+def triplet_rows(a, p, n, margin, power, eps, swap, scale, limit, loss, ga, gp, gn, lo, hi):
     """Triplet margin rows ``lo:hi``: ``max(margin + d(a, p) - d_-, 0)`` and its gradients (times ``scale``);
-    ``d_- = min(d(a, n), d(p, n))`` with ``swap`` (a tie splits the gradient evenly)."""
+    ``d_- = min(d(a, n), d(p, n))`` with ``swap`` (a tie splits the gradient evenly). A row with a distance
+    over ``limit`` (where the inputs' own dtype overflows) gets a NaN loss: the caller leaves it to the
+    definition, which takes the exact difference of such distances."""
     dim = a.shape[1]
     for r in range(lo, hi):
         d_ap = _pdist(a[r], p[r], eps, power)
@@ -424,6 +436,10 @@ def triplet_rows(a, p, n, margin, power, eps, swap, scale, loss, ga, gp, gn, lo,
         d_pn = 0.0
         if swap:
             d_pn = _pdist(p[r], n[r], eps, power)
+        if d_ap > limit or d_an > limit or d_pn > limit:
+            loss[r] = math.nan
+            continue
+        if swap:
             if d_pn < d_an:
                 w_an, d_neg = 0.0, d_pn
             elif d_pn == d_an:
@@ -448,8 +464,10 @@ def triplet_rows(a, p, n, margin, power, eps, swap, scale, loss, ga, gp, gn, lo,
                     row_a[j] *= scale
                     row_p[j] *= scale
                     row_n[j] *= scale
-        else:
+        elif z < 0:
             loss[r] = 0.0
+        else:  # NaN (a NaN entry, or distances beyond the float range): the caller leaves the row to the definition
+            loss[r] = z
 
 
 @numba.njit(**JIT)

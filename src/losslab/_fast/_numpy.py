@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-CHUNK = 1 << 16      # elements per chunk of the pointwise losses
+CHUNK = 1 << 16  # elements per chunk of the pointwise losses
 _CE_BLOCK = 1 << 15  # elements per block of cross-entropy rows
-_NARROW = 16         # below this many classes, row maxima go column by column
+_NARROW = 16  # below this many classes, row maxima go column by column
 
 
 def ce_check(t: np.ndarray, num_classes: int, ignore_index: int) -> tuple[int, bool]:
@@ -60,16 +60,16 @@ def ce_rows(x, t, ignore_index, scale, g, out, lo, hi, any_ignored):
             for j in range(1, num_classes):
                 np.greater(xb[:, j], m, out=above)
                 np.copyto(k, j, where=above)
-                np.maximum(m, xb[:, j], out=m)       # NaN propagates
+                np.maximum(m, xb[:, j], out=m)  # NaN propagates
             k += base
         else:
-            k = xb.argmax(axis=1)                    # the first NaN, if any
+            k = xb.argmax(axis=1)  # the first NaN, if any
             k += base
             m = xb.reshape(-1)[k]
         np.subtract(xb, m[:, np.newaxis], out=gb)
         np.exp(gb, out=gb)
         gflat = gb.reshape(-1)
-        gflat[k] -= 1                                # exp(0) = 1 (NaN stays NaN), added back below
+        gflat[k] -= 1  # exp(0) = 1 (NaN stays NaN), added back below
         rest = gb @ ones
         valid = tb != ignore_index if any_ignored else None
         flat = base + (tb if valid is None else np.where(valid, tb, 0))
@@ -91,13 +91,14 @@ def ce_rows(x, t, ignore_index, scale, g, out, lo, hi, any_ignored):
 # for each chunk c in lo:hi, the gradient (times gscale) into g, the per-element loss
 # into out (or scratch when out is empty), and the chunk's loss sum into partials[c].
 
+
 def _chunks(x, out, lo, hi):
     """``(a, b, loss buffer)`` for each chunk in ``lo:hi``."""
     scratch = None if out.size else np.empty(min(CHUNK, x.size), x.dtype)
     for c in range(lo, hi):
         a = c * CHUNK
         b = min(a + CHUNK, x.size)
-        yield c, a, b, (out[a:b] if scratch is None else scratch[:b - a])
+        yield c, a, b, (out[a:b] if scratch is None else scratch[: b - a])
 
 
 @np.errstate(invalid="ignore", over="ignore")
@@ -117,10 +118,10 @@ def l1_chunks(x, t, g, out, gscale, lo, hi, partials):
         d = np.subtract(x[a:b], t[a:b], out=g[a:b])
         np.abs(d, out=q)
         partials[c] = q.sum()
-        wb = w[:b - a]                               # sign(d) gscale = clip(d huge, -gscale, gscale):
-        np.multiply(d, big, out=wb)                  # twice by the largest power of two saturates any
-        wb *= big                                    # nonzero d, even a subnormal; 0 and NaN stay;
-        np.clip(wb, -gscale, gscale, out=d)          # np.sign is 3x slower
+        wb = w[: b - a]  # sign(d) gscale = clip(d huge, -gscale, gscale):
+        np.multiply(d, big, out=wb)  # twice by the largest power of two saturates any
+        wb *= big  # nonzero d, even a subnormal; 0 and NaN stay;
+        np.clip(wb, -gscale, gscale, out=d)  # np.sign is 3x slower
 
 
 @np.errstate(invalid="ignore", over="ignore")
@@ -130,11 +131,11 @@ def huber_chunks(x, t, g, out, gscale, delta, lscale, lo, hi, partials):
     h = np.empty_like(w)
     for c, a, b, q in _chunks(x, out, lo, hi):
         d = np.subtract(x[a:b], t[a:b], out=g[a:b])
-        wb, hb = w[:b - a], h[:b - a]
+        wb, hb = w[: b - a], h[: b - a]
         np.abs(d, out=q)
-        np.clip(q, 0, delta, out=wb)                 # c (clip is faster than minimum; NaN stays)
+        np.clip(q, 0, delta, out=wb)  # c (clip is faster than minimum; NaN stays)
         np.multiply(wb, -0.5, out=hb)
-        hb += q                                      # |d| - c/2
+        hb += q  # |d| - c/2
         np.multiply(hb, wb, out=q)
         if lscale != 1:
             q *= lscale
@@ -155,23 +156,23 @@ def bce_logits_chunks(x, t, g, out, gscale, lo, hi, partials):
     e, w = np.empty(size, x.dtype), np.empty(size, x.dtype)
     zeros = np.zeros(size, x.dtype)
     for c, a, b, q in _chunks(x, out, lo, hi):
-        xb, tb, gb, eb, wb, zb = x[a:b], t[a:b], g[a:b], e[:b - a], w[:b - a], zeros[:b - a]
+        xb, tb, gb, eb, wb, zb = x[a:b], t[a:b], g[a:b], e[: b - a], w[: b - a], zeros[: b - a]
         np.abs(xb, out=wb)
         np.negative(wb, out=eb)
-        np.exp(eb, out=eb)                           # e = exp(-|x|) <= 1
+        np.exp(eb, out=eb)  # e = exp(-|x|) <= 1
         np.subtract(1, tb, out=q)
-        q *= xb                                      # (1 - t) x
+        q *= xb  # (1 - t) x
         np.subtract(zb, xb, out=gb)
         np.maximum(gb, zb, out=gb)
-        q += gb                                      # + max(-x, 0)
+        q += gb  # + max(-x, 0)
         np.log1p(eb, out=gb)
-        q += gb                                      # + log1p(e)
+        q += gb  # + log1p(e)
         partials[c] = q.sum()
         np.add(eb, 1, out=gb)
-        np.divide(1, gb, out=gb)                     # 1 / (1 + e)
+        np.divide(1, gb, out=gb)  # 1 / (1 + e)
         np.less(xb, 0, out=wb)
-        np.maximum(eb, wb, out=eb)                   # m (NaN stays NaN)
-        gb *= eb                                     # sigmoid(-x)
+        np.maximum(eb, wb, out=eb)  # m (NaN stays NaN)
+        gb *= eb  # sigmoid(-x)
         np.subtract(1, tb, out=eb)
         np.subtract(eb, gb, out=gb)
         gb *= gscale
@@ -185,19 +186,19 @@ def soft_margin_chunks(x, t, g, out, gscale, lo, hi, partials):
     e, w, z = np.empty(size, x.dtype), np.empty(size, x.dtype), np.empty(size, x.dtype)
     zeros = np.zeros(size, x.dtype)
     for c, a, b, q in _chunks(x, out, lo, hi):
-        xb, tb, gb, eb, wb, zb, nb = x[a:b], t[a:b], g[a:b], e[:b - a], w[:b - a], z[:b - a], zeros[:b - a]
+        xb, tb, gb, eb, wb, zb, nb = x[a:b], t[a:b], g[a:b], e[: b - a], w[: b - a], z[: b - a], zeros[: b - a]
         np.multiply(tb, xb, out=zb)
-        np.negative(zb, out=zb)                      # z = -t x
+        np.negative(zb, out=zb)  # z = -t x
         np.abs(zb, out=eb)
         np.negative(eb, out=eb)
-        np.exp(eb, out=eb)                           # e = exp(-|z|) <= 1
+        np.exp(eb, out=eb)  # e = exp(-|z|) <= 1
         np.maximum(zb, nb, out=q)
         np.log1p(eb, out=gb)
-        q += gb                                      # softplus(z)
+        q += gb  # softplus(z)
         partials[c] = q.sum()
         np.greater_equal(zb, 0, out=gb)
-        np.maximum(eb, gb, out=wb)                   # m = 1 where z >= 0, else e
+        np.maximum(eb, gb, out=wb)  # m = 1 where z >= 0, else e
         np.add(eb, 1, out=eb)
-        np.divide(wb, eb, out=gb)                    # sigmoid(z) = m / (1 + e)
+        np.divide(wb, eb, out=gb)  # sigmoid(z) = m / (1 + e)
         gb *= tb
-        np.multiply(gb, -gscale, out=gb)             # -t sigmoid(z) gscale
+        np.multiply(gb, -gscale, out=gb)  # -t sigmoid(z) gscale

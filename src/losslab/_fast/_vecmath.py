@@ -27,7 +27,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic, overload
 
-JIT = {"cache": True, "nogil": True, "error_model": "numpy"}   # numpy: x / 0 is inf, no exception branch
+JIT = {"cache": True, "nogil": True, "error_model": "numpy"}  # numpy: x / 0 is inf, no exception branch
 CONTRACT = {"contract"}
 SUM = {"reassoc", "contract"}
 
@@ -38,6 +38,7 @@ SUM = {"reassoc", "contract"}
 def _f32_to_i32(typingctx, x):
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.IntType(32))
+
     return types.int32(types.float32), codegen
 
 
@@ -45,6 +46,7 @@ def _f32_to_i32(typingctx, x):
 def _i32_to_f32(typingctx, k):
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.FloatType())
+
     return types.float32(types.int32), codegen
 
 
@@ -52,6 +54,7 @@ def _i32_to_f32(typingctx, k):
 def _f64_to_i64(typingctx, x):
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.IntType(64))
+
     return types.int64(types.float64), codegen
 
 
@@ -59,24 +62,41 @@ def _f64_to_i64(typingctx, x):
 def _i64_to_f64(typingctx, k):
     def codegen(context, builder, signature, args):
         return builder.bitcast(args[0], ir.DoubleType())
+
     return types.float64(types.int64), codegen
 
 
 # --------------------------------------------------------------------------- exp(x), x <= 0
 
+
 @numba.njit(fastmath=CONTRACT, inline="always", **JIT)
 def _expneg32(x):
     """exp(x) for float32 x <= 0: Cephes' expf polynomial (about 1.5 ulp)."""
-    lo = np.float32(-87.3)                  # exp(-87.3) ~ the smallest normal float32
-    xc = x if x > lo else lo                # also maps NaN to a finite number for the int cast
+    lo = np.float32(-87.3)  # exp(-87.3) ~ the smallest normal float32
+    xc = x if x > lo else lo  # also maps NaN to a finite number for the int cast
     k = np.floor(xc * np.float32(1.44269504088896341) + np.float32(0.5))
-    r = xc - k * np.float32(0.693359375)    # ln 2 in two parts: k * 0.693359375 is exact
+    r = xc - k * np.float32(0.693359375)  # ln 2 in two parts: k * 0.693359375 is exact
     r = r - k * np.float32(-2.12194440e-4)
-    p = (((((np.float32(1.9875691500e-4) * r + np.float32(1.3981999507e-3)) * r
-            + np.float32(8.3334519073e-3)) * r + np.float32(4.1665795894e-2)) * r
-          + np.float32(1.6666665459e-1)) * r + np.float32(5.0000001201e-1)) * (r * r) + r + np.float32(1.0)
-    y = _i32_to_f32(_f32_to_i32(p) + (np.int32(k) << 23))   # p * 2^k, a normal number here
-    return y if x > lo else (np.float32(0.0) if x <= lo else x)   # x <= lo flushes to 0; NaN stays NaN
+    p = (
+        (
+            (
+                (
+                    ((np.float32(1.9875691500e-4) * r + np.float32(1.3981999507e-3)) * r + np.float32(8.3334519073e-3))
+                    * r
+                    + np.float32(4.1665795894e-2)
+                )
+                * r
+                + np.float32(1.6666665459e-1)
+            )
+            * r
+            + np.float32(5.0000001201e-1)
+        )
+        * (r * r)
+        + r
+        + np.float32(1.0)
+    )
+    y = _i32_to_f32(_f32_to_i32(p) + (np.int32(k) << 23))  # p * 2^k, a normal number here
+    return y if x > lo else (np.float32(0.0) if x <= lo else x)  # x <= lo flushes to 0; NaN stays NaN
 
 
 @numba.njit(fastmath=CONTRACT, inline="always", **JIT)
@@ -135,16 +155,19 @@ def _softplus_parts32(e):
     two = np.float32(2.0)
     s1 = one + e
     s2 = two + e
-    s2_lo = (two - s2) + e                # 2 + e = s2 + s2_lo exactly
+    s2_lo = (two - s2) + e  # 2 + e = s2 + s2_lo exactly
     r = one / (s1 * s2)
-    inv2 = s1 * r                         # ~ 1 / (2 + e)
+    inv2 = s1 * r  # ~ 1 / (2 + e)
     z = e * inv2
     z_lo = ((e - z * s2) - z * s2_lo) * inv2
-    w = z * z                             # tail: w (1/3 + w/5 + ... + w^6/15), by Estrin's scheme
+    w = z * z  # tail: w (1/3 + w/5 + ... + w^6/15), by Estrin's scheme
     w2 = w * w
     w4 = w2 * w2
-    p = ((np.float32(1.0 / 3.0) + w * np.float32(1.0 / 5.0)) + w2 * (np.float32(1.0 / 7.0) + w * np.float32(1.0 / 9.0))
-         + w4 * ((np.float32(1.0 / 11.0) + w * np.float32(1.0 / 13.0)) + w2 * np.float32(1.0 / 15.0)))
+    p = (
+        (np.float32(1.0 / 3.0) + w * np.float32(1.0 / 5.0))
+        + w2 * (np.float32(1.0 / 7.0) + w * np.float32(1.0 / 9.0))
+        + w4 * ((np.float32(1.0 / 11.0) + w * np.float32(1.0 / 13.0)) + w2 * np.float32(1.0 / 15.0))
+    )
     return two * z + two * (z * w * p + z_lo), s2 * r
 
 
@@ -158,7 +181,7 @@ def _softplus_parts64(e):
     inv2 = s1 * r
     z = e * inv2
     z_lo = ((e - z * s2) - z * s2_lo) * inv2
-    w = z * z                             # tail: w (1/3 + w/5 + ... + w^15/33), by Estrin's scheme
+    w = z * z  # tail: w (1/3 + w/5 + ... + w^15/33), by Estrin's scheme
     w2 = w * w
     w4 = w2 * w2
     w8 = w4 * w4
@@ -204,32 +227,36 @@ def log1p_inplace(v):
     for i in range(v.size):
         x = v[i]
         u = 1.0 + x
-        c = (x - (u - 1.0)) / u                       # 1 + x = u (1 + c) to first order
+        c = (x - (u - 1.0)) / u  # 1 + x = u (1 + c) to first order
         bits = _f64_to_i64(u)
         k = (bits >> np.int64(52)) - np.int64(1023)
-        m = _i64_to_f64((bits & np.int64(0xFFFFFFFFFFFFF)) | np.int64(0x3FF0000000000000))   # [1, 2)
+        m = _i64_to_f64((bits & np.int64(0xFFFFFFFFFFFFF)) | np.int64(0x3FF0000000000000))  # [1, 2)
         big = m > 1.4142135623730951
         m = 0.5 * m if big else m
         k = k + (np.int64(1) if big else np.int64(0))
-        f = m - 1.0                                   # exact
+        f = m - 1.0  # exact
         s2 = 2.0 + f
-        s2_lo = (2.0 - s2) + f                        # 2 + f = s2 + s2_lo exactly (|f| <= 2)
+        s2_lo = (2.0 - s2) + f  # 2 + f = s2 + s2_lo exactly (|f| <= 2)
         s = f / s2
         s_lo = ((f - s * s2) - s * s2_lo) / s2
         w = s * s
         w2 = w * w
         w4 = w2 * w2
         w8 = w4 * w4
-        p = (((1.0 / 3 + w * (1.0 / 5)) + w2 * (1.0 / 7 + w * (1.0 / 9)))
-             + w4 * ((1.0 / 11 + w * (1.0 / 13)) + w2 * (1.0 / 15 + w * (1.0 / 17)))
-             + w8 * ((1.0 / 19 + w * (1.0 / 21)) + w2 * (1.0 / 23)))
+        p = (
+            ((1.0 / 3 + w * (1.0 / 5)) + w2 * (1.0 / 7 + w * (1.0 / 9)))
+            + w4 * ((1.0 / 11 + w * (1.0 / 13)) + w2 * (1.0 / 15 + w * (1.0 / 17)))
+            + w8 * ((1.0 / 19 + w * (1.0 / 21)) + w2 * (1.0 / 23))
+        )
         kf = float(k)
-        y = kf * 6.93147180369123816490e-01 + (2.0 * s + (kf * 1.90821492927058770002e-10
-                                                          + 2.0 * (s * w * p + s_lo) + c))
-        v[i] = y if x < np.inf else x                 # +inf and NaN pass through
+        y = kf * 6.93147180369123816490e-01 + (
+            2.0 * s + (kf * 1.90821492927058770002e-10 + 2.0 * (s * w * p + s_lo) + c)
+        )
+        v[i] = y if x < np.inf else x  # +inf and NaN pass through
 
 
 # --------------------------------------------------------------------------- row helpers
+
 
 @numba.njit(inline="always", **JIT)
 def _ordered32(k):
@@ -298,7 +325,7 @@ def row_sum_below_one(row):
     for j in range(row.size):
         v = float(row[j])
         one = v == 1.0
-        s += 0.0 if one else v            # a NaN is summed, so it propagates
+        s += 0.0 if one else v  # a NaN is summed, so it propagates
         ones += 1 if one else 0
     return s + float(ones - 1)
 

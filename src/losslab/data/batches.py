@@ -26,8 +26,7 @@ __all__ = ["iterate_minibatches", "iterations_per_epoch", "sample_minibatch"]
 def _check_rng(rng) -> np.random.Generator:
     if not isinstance(rng, np.random.Generator):
         raise TypeError(
-            "rng must be a numpy.random.Generator, e.g. np.random.default_rng(0), "
-            f"got {type(rng).__name__}"
+            f"rng must be a numpy.random.Generator, e.g. np.random.default_rng(0), got {type(rng).__name__}"
         )
     return rng
 
@@ -35,14 +34,9 @@ def _check_rng(rng) -> np.random.Generator:
 def _check_pair(x, t) -> tuple[np.ndarray, np.ndarray]:
     x, t = np.asarray(x), np.asarray(t)
     if x.ndim == 0 or t.ndim == 0:
-        raise ValueError(
-            "x and t must be arrays with one sample per row, got shapes "
-            f"{x.shape} and {t.shape}"
-        )
+        raise ValueError(f"x and t must be arrays with one sample per row, got shapes {x.shape} and {t.shape}")
     if len(x) != len(t):
-        raise ValueError(
-            f"x and t must hold the same number of samples, got len(x)={len(x)} and len(t)={len(t)}"
-        )
+        raise ValueError(f"x and t must hold the same number of samples, got len(x)={len(x)} and len(t)={len(t)}")
     return x, t
 
 
@@ -62,9 +56,9 @@ def iterations_per_epoch(n: int, batch_size: int, drop_last: bool = False) -> in
     return full + (1 if rest and not drop_last else 0)
 
 
-def iterate_minibatches(x, t, batch_size: int, *, rng: np.random.Generator,
-                        shuffle: bool = True, drop_last: bool = False
-                        ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def iterate_minibatches(
+    x, t, batch_size: int, *, rng: np.random.Generator, shuffle: bool = True, drop_last: bool = False
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield ``(x_batch, t_batch)`` pairs covering every sample exactly once (one epoch).
 
     The order is a permutation drawn from ``rng`` when the function is called
@@ -102,15 +96,15 @@ def iterate_minibatches(x, t, batch_size: int, *, rng: np.random.Generator,
     return _batches(x, t, order[:stop], int(batch_size))
 
 
-def _batches(x: np.ndarray, t: np.ndarray, order: np.ndarray, batch_size: int
-             ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _batches(
+    x: np.ndarray, t: np.ndarray, order: np.ndarray, batch_size: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
+        idx = order[start : start + batch_size]
         yield x[idx], t[idx]
 
 
-def sample_minibatch(x, t, batch_size: int, *, rng: np.random.Generator
-                     ) -> tuple[np.ndarray, np.ndarray]:
+def sample_minibatch(x, t, batch_size: int, *, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """The book's mini-batch: ``batch_size`` indices drawn with replacement.
 
     Same as ``batch_mask = np.random.choice(train_size, batch_size)``;

@@ -44,10 +44,7 @@ def _read_bytes(path_or_fileobj: PathOrFile, name: str) -> bytes:
         if not isinstance(raw, bytes):
             raise TypeError(f"read_idx needs a file opened in binary mode ('rb'), got text from {name}")
     else:
-        raise TypeError(
-            "path_or_fileobj must be a path or a binary file object, "
-            f"got {type(path_or_fileobj).__name__}"
-        )
+        raise TypeError(f"path_or_fileobj must be a path or a binary file object, got {type(path_or_fileobj).__name__}")
     if raw[:2] == _GZIP_MAGIC:  # detected by content, not by the file name
         try:
             raw = gzip.decompress(raw)
@@ -94,10 +91,9 @@ def read_idx(path_or_fileobj: PathOrFile) -> np.ndarray:
     header_len = 4 + 4 * ndim
     if len(raw) < header_len:
         raise ValueError(
-            f"{name}: truncated IDX header: expected {header_len} bytes for {ndim} dimension sizes, "
-            f"found {len(raw)}"
+            f"{name}: truncated IDX header: expected {header_len} bytes for {ndim} dimension sizes, found {len(raw)}"
         )
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     expected = int(np.prod(shape, dtype=np.int64))
     found = len(raw) - header_len
     if found < expected:

@@ -74,6 +74,7 @@ MNIST_MIRRORS: tuple[str, ...] = (
 
 # ----------------------------------------------------------------- the book's format
 
+
 def _check_dtype(dtype) -> np.dtype:
     try:
         dt = np.dtype(dtype)
@@ -84,8 +85,9 @@ def _check_dtype(dtype) -> np.dtype:
     return dt
 
 
-def _book_format(x: np.ndarray, t: np.ndarray, *, normalize: bool, flatten: bool,
-                 one_hot_label: bool, dtype: np.dtype) -> Split:
+def _book_format(
+    x: np.ndarray, t: np.ndarray, *, normalize: bool, flatten: bool, one_hot_label: bool, dtype: np.dtype
+) -> Split:
     """``x``: uint8 ``(N, rows, cols)`` or ``(N, 784)``; ``t``: integer labels. Returns fresh arrays."""
     n = len(x)
     x = x.reshape(n, -1) if flatten else x.reshape(n, 1, 28, 28) if x.ndim == 2 else x[:, None]
@@ -109,8 +111,10 @@ def _check_options(normalize, flatten, one_hot_label, dtype) -> dict:
 
 # ----------------------------------------------------------------- the embedded subset
 
-def load_embedded_mnist(normalize: bool = True, flatten: bool = True, one_hot_label: bool = False,
-                        *, dtype=np.float32) -> tuple[Split, Split]:
+
+def load_embedded_mnist(
+    normalize: bool = True, flatten: bool = True, one_hot_label: bool = False, *, dtype=np.float32
+) -> tuple[Split, Split]:
     """The 5,000 real MNIST digits shipped with losslab: 4,000 to train, 1,000 to test.
 
     A stratified split, 400 training and 100 test digits per class (fixed by
@@ -141,6 +145,7 @@ def load_embedded_mnist(normalize: bool = True, flatten: bool = True, one_hot_la
 
 # ----------------------------------------------------------------- checksums
 
+
 def _sha256(path: StrPath) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -169,6 +174,7 @@ def verify_sha256(path: StrPath, sha256: str) -> None:
 
 # ----------------------------------------------------------------- the full MNIST
 
+
 def _find(directory: Path, base: str) -> Path | None:
     for name in (base, base + ".gz"):
         if (directory / name).is_file():
@@ -188,7 +194,7 @@ def _not_found(missing: list[str], where: Path | None) -> FileNotFoundError:
         f"load_mnist needs the four MNIST IDX files {names} (plain or .gz); {place}. "
         "Put the four files in one directory and pass path='that/directory', "
         "or pass download=True to fetch them from the public mirrors (SHA-256 checked) "
-        "into cache_dir; this needs pooch: pip install \".[download]\" (from the losslab checkout). "
+        'into cache_dir; this needs pooch: pip install ".[download]" (from the losslab checkout). '
         "load_embedded_mnist() needs no file: it reads the 5,000-digit subset shipped with losslab."
     )
 
@@ -199,7 +205,7 @@ def _import_pooch():
     except ImportError as exc:
         raise ImportError(
             "load_mnist(download=True) needs the optional dependency pooch: "
-            "pip install \".[download]\" from the losslab checkout, or pip install pooch; "
+            'pip install ".[download]" from the losslab checkout, or pip install pooch; '
             "or put the four MNIST files in a directory and pass path=..."
         ) from exc
     return pooch
@@ -241,8 +247,7 @@ class DownloadError(OSError):
     """No mirror served a file: ``name`` the file, ``errors`` one line per mirror tried."""
 
     def __init__(self, name: str, errors: list[str]) -> None:
-        super().__init__(f"could not download {name} from any mirror (is the network reachable?): "
-                         + "; ".join(errors))
+        super().__init__(f"could not download {name} from any mirror (is the network reachable?): " + "; ".join(errors))
         self.name, self.errors = name, errors
 
 
@@ -255,8 +260,9 @@ def _download(name: str, cache_dir: Path) -> None:
     errors = []
     for mirror in MNIST_MIRRORS:
         try:
-            pooch.retrieve(mirror + name, known_hash=f"sha256:{MNIST_SHA256[name]}", fname=name,
-                           path=cache_dir, progressbar=False)
+            pooch.retrieve(
+                mirror + name, known_hash=f"sha256:{MNIST_SHA256[name]}", fname=name, path=cache_dir, progressbar=False
+            )
             return
         except (OSError, ValueError) as exc:  # network errors (requests' are OSErrors), hash mismatch
             errors.append(f"{mirror + name}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
@@ -266,24 +272,32 @@ def _download(name: str, cache_dir: Path) -> None:
 def _read_split(images_path: Path, labels_path: Path) -> Split:
     x, t = read_idx(images_path), read_idx(labels_path)
     if x.ndim != 3:
-        raise ValueError(f"{images_path}: expected an image file (magic 0x{IMAGES_MAGIC:08x}), "
-                         f"found a label file of shape {x.shape}")
+        raise ValueError(
+            f"{images_path}: expected an image file (magic 0x{IMAGES_MAGIC:08x}), found a label file of shape {x.shape}"
+        )
     if t.ndim != 1:
-        raise ValueError(f"{labels_path}: expected a label file (magic 0x{LABELS_MAGIC:08x}), "
-                         f"found an image file of shape {t.shape}")
+        raise ValueError(
+            f"{labels_path}: expected a label file (magic 0x{LABELS_MAGIC:08x}), found an image file of shape {t.shape}"
+        )
     if len(x) != len(t):
         raise ValueError(
-            f"{labels_path}: expected one label per image of {images_path} ({len(x)} images), "
-            f"found {len(t)} labels"
+            f"{labels_path}: expected one label per image of {images_path} ({len(x)} images), found {len(t)} labels"
         )
     if t.size and t.max() >= NUM_CLASSES:
         raise ValueError(f"{labels_path}: expected labels 0-9, found the label {int(t.max())}")
     return x, t
 
 
-def load_mnist(normalize: bool = True, flatten: bool = True, one_hot_label: bool = False, *,
-               path: StrPath | None = None, download: bool = False,
-               cache_dir: StrPath | None = None, dtype=np.float32) -> tuple[Split, Split]:
+def load_mnist(
+    normalize: bool = True,
+    flatten: bool = True,
+    one_hot_label: bool = False,
+    *,
+    path: StrPath | None = None,
+    download: bool = False,
+    cache_dir: StrPath | None = None,
+    dtype=np.float32,
+) -> tuple[Split, Split]:
     """The full MNIST, 60,000 training and 10,000 test digits, from its four IDX files.
 
     Where the files come from:

@@ -22,13 +22,13 @@ INPUT_SHAPES = "of shape (C,), (N, C) or (N, C, d1, ..., dK)"
 class Layout(NamedTuple):
     """A multi-class call in batched form."""
 
-    x: np.ndarray                # input as (N, C, *d)
-    target: np.ndarray           # int64 indices (N, *d), or probabilities (N, C, *d) in x's dtype
-    probs: bool                  # True for class-probability targets
-    valid: np.ndarray            # (N, *d): False where the target equals ignore_index
-    out_shape: tuple[int, ...]   # the unreduced loss's shape: () unbatched, else (N, *d)
-    in_shape: tuple[int, ...]    # the input's shape (the gradient's)
-    xp: Any                      # the array namespace of the call
+    x: np.ndarray  # input as (N, C, *d)
+    target: np.ndarray  # int64 indices (N, *d), or probabilities (N, C, *d) in x's dtype
+    probs: bool  # True for class-probability targets
+    valid: np.ndarray  # (N, *d): False where the target equals ignore_index
+    out_shape: tuple[int, ...]  # the unreduced loss's shape: () unbatched, else (N, *d)
+    in_shape: tuple[int, ...]  # the input's shape (the gradient's)
+    xp: Any  # the array namespace of the call
 
     @property
     def num_classes(self) -> int:
@@ -52,7 +52,7 @@ def layout(input, target, ignore_index, xp, *, probs_allowed: bool) -> Layout:
         raise ValueError(f"input must have at least one class along axis {class_axis}, got shape {shape}")
     v.check_scalar(ignore_index, "ignore_index", integer=True)
     num_classes = shape[class_axis]
-    index_shape = shape[:class_axis] + shape[class_axis + 1:]
+    index_shape = shape[:class_axis] + shape[class_axis + 1 :]
     t = xpa.asarray(target, xp, x)
     probs = probs_allowed and tuple(t.shape) == shape
     if probs:

@@ -65,8 +65,7 @@ def reduce(loss: np.ndarray, reduction: str, *, denominator=None, xp=None):
         return loss.dtype.type(total / loss.dtype.type(d))
 
 
-def upstream(dout, loss_shape: tuple[int, ...], dtype, reduction: str, *, denominator=None,
-             like=None) -> np.ndarray:
+def upstream(dout, loss_shape: tuple[int, ...], dtype, reduction: str, *, denominator=None, like=None) -> np.ndarray:
     """Gradient of ``sum(dout * reduce(loss))`` with respect to each element of ``loss``.
 
     Returns an array that broadcasts against ``loss_shape`` (a 0-d array for the

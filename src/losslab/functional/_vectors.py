@@ -29,7 +29,7 @@ def pnorm(u: np.ndarray, p: float, xp=None) -> np.ndarray:
         big = xp.max(a, axis=-1, keepdims=True)  # |u| >= 0: the max of |u| and 0
     # an infinite entry: divide by 1 instead, and the norm is inf (big * s, s >= 1)
     r = a / xp.where((big > 0) & (big < math.inf), big, 1)
-    s = xp.sqrt(xp.sum(r * r, axis=-1)) if p == 2 else (xp.sum(r ** p, axis=-1)) ** (1 / p)
+    s = xp.sqrt(xp.sum(r * r, axis=-1)) if p == 2 else (xp.sum(r**p, axis=-1)) ** (1 / p)
     with np.errstate(over="ignore"):  # a norm beyond the float range is inf, its true value
         return big[..., 0] * s
 

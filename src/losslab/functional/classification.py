@@ -31,10 +31,14 @@ from ._reduction import reduce, upstream
 from .activation import log_softmax_of, sigmoid, softplus
 
 __all__ = [
-    "cross_entropy", "cross_entropy_backward",
-    "nll_loss", "nll_loss_backward",
-    "binary_cross_entropy", "binary_cross_entropy_backward",
-    "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_backward",
+    "cross_entropy",
+    "cross_entropy_backward",
+    "nll_loss",
+    "nll_loss_backward",
+    "binary_cross_entropy",
+    "binary_cross_entropy_backward",
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy_with_logits_backward",
 ]
 
 # PyTorch's BCE backward clamps x (1 - x) at its C++ ``constexpr float EPSILON = 1e-12``:
@@ -44,8 +48,16 @@ _BCE_EPS = np.float32(1e-12)
 
 # --------------------------------------------------------------------------- cross-entropy
 
-def _cross_entropy_kernel(input, target, *, weight=None, ignore_index: int = -100,
-                          reduction: v.Reduction = "mean", label_smoothing: float = 0.0):
+
+def _cross_entropy_kernel(
+    input,
+    target,
+    *,
+    weight=None,
+    ignore_index: int = -100,
+    reduction: v.Reduction = "mean",
+    label_smoothing: float = 0.0,
+):
     """Fused: (N, C) float logits, integer class indices, no weight, no label smoothing.
 
     A non-finite result (an infinite logit) is left to the definition, which takes the limits.
@@ -67,7 +79,7 @@ def _cross_entropy_general(x, t, weight, ignore_index, reduction, label_smoothin
     """
     if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in _FLOATS:
         return None
-    if x.ndim == 1 and t.ndim in (0, 1):   # one sample: a batch of one, so both doors give the same bits
+    if x.ndim == 1 and t.ndim in (0, 1):  # one sample: a batch of one, so both doors give the same bits
         hit = _cross_entropy_general(x[None], t[None], weight, ignore_index, reduction, label_smoothing)
         return None if hit is None else (hit[0].reshape(()) if reduction == "none" else hit[0], hit[1][0])
     if x.ndim != 2:
@@ -101,17 +113,25 @@ def _cross_entropy_general(x, t, weight, ignore_index, reduction, label_smoothin
             wt = np.where(valid, w[safe], 0).astype(dtype)
             denominator = wt.sum(dtype=dtype)
     if x.size and (reduction != "mean" or (n if probs else denominator) != 0):
-        fused = _fast.cross_entropy_general(x, t, None if weight is None else w, None if probs else wt,
-                                            n if probs else denominator, reduction, ls, ignore_index)
+        fused = _fast.cross_entropy_general(
+            x,
+            t,
+            None if weight is None else w,
+            None if probs else wt,
+            n if probs else denominator,
+            reduction,
+            ls,
+            ignore_index,
+        )
         if fused is not None:
             return fused
-    with np.errstate(all="ignore"):   # a non-finite logit: the result is not finite, and the definition answers
+    with np.errstate(all="ignore"):  # a non-finite logit: the result is not finite, and the definition answers
         z = x - x.max(axis=1, keepdims=True)
         e = np.exp(z)
         total = e.sum(axis=1, keepdims=True)
         logp = z - np.log(total)
         prob = e
-        prob /= total                                   # softmax, in place of e
+        prob /= total  # softmax, in place of e
         if probs:
             a = t * (1 - ls) + ls / c if ls > 0 else t
             if weight is not None:
@@ -132,7 +152,7 @@ def _cross_entropy_general(x, t, weight, ignore_index, reduction, label_smoothin
         loss = loss.astype(dtype, copy=False)
         out = reduce(loss, reduction, denominator=denominator, xp=np)
         g = upstream(1.0, loss.shape, dtype, reduction, denominator=denominator)
-        hit = ((1 - ls) * wt).astype(dtype, copy=False)           # the one-hot part of a
+        hit = ((1 - ls) * wt).astype(dtype, copy=False)  # the one-hot part of a
         a_sum = hit + (ls / c) * (c if w is None else w.sum(dtype=dtype)) * valid if ls > 0 else hit
         grad = prob
         grad *= a_sum.astype(dtype, copy=False)[:, None]
@@ -146,8 +166,15 @@ def _cross_entropy_general(x, t, weight, ignore_index, reduction, label_smoothin
 
 
 @_fast.fused(_cross_entropy_kernel)
-def cross_entropy(input, target, *, weight=None, ignore_index: int = -100,
-                  reduction: v.Reduction = "mean", label_smoothing: float = 0.0):
+def cross_entropy(
+    input,
+    target,
+    *,
+    weight=None,
+    ignore_index: int = -100,
+    reduction: v.Reduction = "mean",
+    label_smoothing: float = 0.0,
+):
     r"""Softmax cross-entropy on logits, ``torch.nn.functional.cross_entropy``.
 
     With :math:`\log p = \operatorname{log\_softmax}(x)` over the class axis, every
@@ -209,8 +236,16 @@ def cross_entropy(input, target, *, weight=None, ignore_index: int = -100,
 
 
 @_fast.defbackward(cross_entropy)
-def cross_entropy_backward(dout, input, target, *, weight=None, ignore_index: int = -100,
-                           reduction: v.Reduction = "mean", label_smoothing: float = 0.0) -> np.ndarray:
+def cross_entropy_backward(
+    dout,
+    input,
+    target,
+    *,
+    weight=None,
+    ignore_index: int = -100,
+    reduction: v.Reduction = "mean",
+    label_smoothing: float = 0.0,
+) -> np.ndarray:
     """Gradient of :func:`cross_entropy` with respect to ``input``: ``(sum_k a_k) softmax - a``, times ``g``.
 
     >>> import numpy as np
@@ -231,6 +266,7 @@ def cross_entropy_backward(dout, input, target, *, weight=None, ignore_index: in
 
 # --------------------------------------------------------------------------- NLL
 
+
 def _index_call(input, target, weight, ignore_index, reduction):
     """``(x, t, w)`` of a plain index-target call, batched ``(N, C, *d)`` with signed integer labels in
     range (or ``ignore_index``) and a per-class float weight of the input's dtype; ``None`` otherwise."""
@@ -239,7 +275,7 @@ def _index_call(input, target, weight, ignore_index, reduction):
         return None
     if t.dtype.kind != "i" or t.shape != x.shape[:1] + x.shape[2:] or x.size == 0 or reduction not in _REDUCTIONS:
         return None
-    if x.ndim > 2 and reduction == "none":   # dout (N, *d) would not broadcast along a class axis in the middle
+    if x.ndim > 2 and reduction == "none":  # dout (N, *d) would not broadcast along a class axis in the middle
         return None
     if ignore_index.__class__ is not int:
         return None
@@ -283,7 +319,7 @@ def _nll_loss_kernel(input, target, *, weight=None, ignore_index: int = -100, re
     loss = np.where(valid, -wt * picked, 0).astype(dtype, copy=False)
     out = reduce(loss, reduction, denominator=denominator, xp=np)
     g = upstream(1.0, loss.shape, dtype, reduction, denominator=denominator, like=x)
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):   # all ignored: 0 * (1 / 0), zeroed
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # all ignored: 0 * (1 / 0), zeroed
         scatter = np.where(valid, -wt * g, 0).astype(dtype, copy=False)
     grad = np.zeros(x.shape, dtype)
     np.put_along_axis(grad, safe, scatter[:, None], 1)
@@ -324,8 +360,9 @@ def nll_loss(input, target, *, weight=None, ignore_index: int = -100, reduction:
 
 
 @_fast.defbackward(nll_loss)
-def nll_loss_backward(dout, input, target, *, weight=None, ignore_index: int = -100,
-                      reduction: v.Reduction = "mean") -> np.ndarray:
+def nll_loss_backward(
+    dout, input, target, *, weight=None, ignore_index: int = -100, reduction: v.Reduction = "mean"
+) -> np.ndarray:
     """Gradient of :func:`nll_loss` with respect to ``input``: ``-w[t] * g`` at each target entry, 0 elsewhere.
 
     >>> import numpy as np
@@ -344,6 +381,7 @@ def nll_loss_backward(dout, input, target, *, weight=None, ignore_index: int = -
 
 
 # --------------------------------------------------------------------------- binary cross-entropy
+
 
 def _bce_setup(input, target, weight, reduction):
     xp = xpa.namespace(input, target, weight, names=("input", "target", "weight"))
@@ -391,8 +429,7 @@ def binary_cross_entropy(input, target, *, weight=None, reduction: v.Reduction =
     return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
-def binary_cross_entropy_backward(dout, input, target, *, weight=None,
-                                  reduction: v.Reduction = "mean") -> np.ndarray:
+def binary_cross_entropy_backward(dout, input, target, *, weight=None, reduction: v.Reduction = "mean") -> np.ndarray:
     """Gradient of :func:`binary_cross_entropy` with respect to ``input``: ``w (x - t) / max(x (1 - x), 1e-12) * g``.
 
     >>> import numpy as np
@@ -408,6 +445,7 @@ def binary_cross_entropy_backward(dout, input, target, *, weight=None,
 
 
 # --------------------------------------------------------------------------- BCE with logits
+
 
 def _bce_logits_setup(input, target, weight, pos_weight, reduction):
     xp = xpa.namespace(input, target, weight, pos_weight, names=("input", "target", "weight", "pos_weight"))
@@ -428,7 +466,7 @@ def _broadcast_weight(w, x):
         return 1
     if w.__class__ is not np.ndarray or w.dtype.kind != "f" or w.ndim > x.ndim:
         return None
-    if any(a != 1 and a != b for a, b in zip(w.shape[::-1], x.shape[::-1])):
+    if any(a != 1 and a != b for a, b in zip(w.shape[::-1], x.shape[::-1], strict=False)):
         return None
     return w.astype(x.dtype, copy=False)
 
@@ -448,14 +486,14 @@ def _weighted_bce_logits(x, t, weight, pos_weight, reduction):
         return None
     t = t.astype(x.dtype, copy=False)
     one = x.dtype.type(1)
-    with np.errstate(all="ignore"):   # an infinite logit: the result is not finite, and the definition answers
+    with np.errstate(all="ignore"):  # an infinite logit: the result is not finite, and the definition answers
         u = one - t
         e = np.abs(x)
         np.negative(e, out=e)
-        np.exp(e, out=e)                                # exp(-|x|) <= 1
+        np.exp(e, out=e)  # exp(-|x|) <= 1
         sp = np.negative(x)
         np.maximum(sp, 0, out=sp)
-        sp += np.log1p(e)                               # softplus(-x)
+        sp += np.log1p(e)  # softplus(-x)
         lw = one if pos_weight is None else (pw - one) * t + one
         loss = u * x
         loss += lw * sp
@@ -463,9 +501,9 @@ def _weighted_bce_logits(x, t, weight, pos_weight, reduction):
             loss *= w
         out = reduce(loss, reduction)
         g = upstream(1.0, x.shape, x.dtype, reduction)
-        sig = np.maximum(e, (x <= 0).astype(x.dtype))   # 1 where x <= 0, else e (<= 1): a branch-free where
+        sig = np.maximum(e, (x <= 0).astype(x.dtype))  # 1 where x <= 0, else e (<= 1): a branch-free where
         e += one
-        sig /= e                                        # sigmoid(-x)
+        sig /= e  # sigmoid(-x)
         if pos_weight is not None:
             sig *= lw
         grad = np.subtract(u, sig, out=sig)
@@ -475,15 +513,16 @@ def _weighted_bce_logits(x, t, weight, pos_weight, reduction):
     return out, grad
 
 
-def _binary_cross_entropy_with_logits_kernel(input, target, *, weight=None, reduction: v.Reduction = "mean",
-                                             pos_weight=None):
+def _binary_cross_entropy_with_logits_kernel(
+    input, target, *, weight=None, reduction: v.Reduction = "mean", pos_weight=None
+):
     """Fused: float input, real target of its shape, no weight, no pos_weight.
 
     A non-finite result (an infinite logit) is left to the definition, which takes the limits.
     """
     if weight is not None or pos_weight is not None:
         fused = _fast.bce_logits_weighted(input, target, weight, pos_weight, reduction)
-        if fused is None:   # without numba, or a weight of another broadcast
+        if fused is None:  # without numba, or a weight of another broadcast
             fused = _weighted_bce_logits(input, target, weight, pos_weight, reduction)
     else:
         fused = _fast.pointwise(_fast.BCE_LOGITS, input, target, reduction)
@@ -493,8 +532,7 @@ def _binary_cross_entropy_with_logits_kernel(input, target, *, weight=None, redu
 
 
 @_fast.fused(_binary_cross_entropy_with_logits_kernel)
-def binary_cross_entropy_with_logits(input, target, *, weight=None, reduction: v.Reduction = "mean",
-                                     pos_weight=None):
+def binary_cross_entropy_with_logits(input, target, *, weight=None, reduction: v.Reduction = "mean", pos_weight=None):
     r"""Binary cross-entropy on logits, ``torch.nn.functional.binary_cross_entropy_with_logits``.
 
     With :math:`p` = ``pos_weight`` (1 if None) and :math:`\sigma` the sigmoid:
@@ -524,16 +562,20 @@ def binary_cross_entropy_with_logits(input, target, *, weight=None, reduction: v
     # a zero 1 - t drops the x term, and at x = -inf the loss is (1 - t) softplus(x) + p t softplus(-x)
     # = p t inf (0 for t = 0)
     finite = xp.where(x == -math.inf, xp.zeros_like(x), x)
-    loss = xp.where(x == -math.inf, times(log_weight - (1 - t), softplus(-x), xp),
-                    times(1 - t, finite, xp) + log_weight * softplus(-finite))
+    loss = xp.where(
+        x == -math.inf,
+        times(log_weight - (1 - t), softplus(-x), xp),
+        times(1 - t, finite, xp) + log_weight * softplus(-finite),
+    )
     if w is not None:
         loss = loss * w
     return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
 @_fast.defbackward(binary_cross_entropy_with_logits)
-def binary_cross_entropy_with_logits_backward(dout, input, target, *, weight=None,
-                                              reduction: v.Reduction = "mean", pos_weight=None) -> np.ndarray:
+def binary_cross_entropy_with_logits_backward(
+    dout, input, target, *, weight=None, reduction: v.Reduction = "mean", pos_weight=None
+) -> np.ndarray:
     """Gradient of :func:`binary_cross_entropy_with_logits` with respect to ``input``.
 
     ``w ((1 - t) - (1 + (p - 1) t) sigmoid(-x)) * g``; with no ``pos_weight`` this is ``w (sigmoid(x) - t) g``.
@@ -549,4 +591,3 @@ def binary_cross_entropy_with_logits_backward(dout, input, target, *, weight=Non
     if w is not None:
         grad = grad * w
     return xpa.astype(grad, x.dtype, xp)
-

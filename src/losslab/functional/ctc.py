@@ -36,12 +36,14 @@ __all__ = ["ctc_loss", "ctc_loss_backward"]
 
 # --------------------------------------------------------------------------- checks
 
+
 def _lengths(x, name: str, batched: bool, batch: int) -> np.ndarray:
     """Integer lengths: shape (N,) for a batch, 0-d for one sequence; returned as int64 (N,)."""
     arr = np.asarray(x)
     if arr.dtype.kind not in "iu":
-        raise TypeError(f"{name} must hold integer lengths, got {v._describe(arr)}; "
-                        f"convert with np.asarray({name}, dtype=np.int64)")
+        raise TypeError(
+            f"{name} must hold integer lengths, got {v._describe(arr)}; convert with np.asarray({name}, dtype=np.int64)"
+        )
     expected = (batch,) if batched else ()
     if arr.shape != expected:
         what = f"a 1-D array of {batch} lengths, one per sequence" if batched else "a scalar (unbatched log_probs)"
@@ -56,32 +58,38 @@ def _padded_targets(targets, batched: bool, tl: np.ndarray) -> np.ndarray:
     """The targets as an int64 (N, max(tl)) array, whatever their layout (padding left as is)."""
     arr = np.asarray(targets)
     if arr.dtype.kind not in "iu":
-        raise TypeError(f"targets must hold integer class indices, got {v._describe(arr)}; "
-                        f"convert with targets.astype(np.int64)")
+        raise TypeError(
+            f"targets must hold integer class indices, got {v._describe(arr)}; convert with targets.astype(np.int64)"
+        )
     arr = arr.astype(np.int64)
     n, s_max = len(tl), int(tl.max(initial=0))
     if not batched:
         if arr.shape != (int(tl[0]),):
-            raise ValueError(f"unbatched targets must be a 1-D array of target_lengths={int(tl[0])} labels, "
-                             f"got shape {arr.shape}")
+            raise ValueError(
+                f"unbatched targets must be a 1-D array of target_lengths={int(tl[0])} labels, got shape {arr.shape}"
+            )
         return arr.reshape(1, -1)
     if arr.ndim == 2:
         if arr.shape[0] != n or arr.shape[1] < s_max:
-            raise ValueError(f"padded targets must have shape (N, S) with N={n} and S >= max(target_lengths)="
-                             f"{s_max}, got shape {arr.shape}")
+            raise ValueError(
+                f"padded targets must have shape (N, S) with N={n} and S >= max(target_lengths)="
+                f"{s_max}, got shape {arr.shape}"
+            )
         return arr[:, :s_max]
     if arr.ndim == 1:
         total = int(tl.sum())
         if arr.shape[0] != total:
-            raise ValueError(f"concatenated 1-D targets must hold sum(target_lengths)={total} labels, "
-                             f"got {arr.shape[0]}")
+            raise ValueError(
+                f"concatenated 1-D targets must hold sum(target_lengths)={total} labels, got {arr.shape[0]}"
+            )
         if total == 0:
             return np.zeros((n, 0), dtype=np.int64)
         starts = np.cumsum(tl) - tl
         pos = starts[:, np.newaxis] + np.arange(s_max)
         return np.where(pos < (starts + tl)[:, np.newaxis], arr[np.minimum(pos, total - 1)], 0)
-    raise ValueError(f"targets must be padded (N, S) or concatenated (sum(target_lengths),), "
-                     f"got an array of shape {arr.shape}")
+    raise ValueError(
+        f"targets must be padded (N, S) or concatenated (sum(target_lengths),), got an array of shape {arr.shape}"
+    )
 
 
 def _args(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity, rows=None):
@@ -110,11 +118,13 @@ def _args(log_probs, targets, input_lengths, target_lengths, blank, reduction, z
         raise v.ClassIndexError(
             f"targets hold the label {int(tg[b, s])} (sequence {b if rows is None else int(rows[b])}, position {s}): "
             f"expected labels in "
-            f"[0, {c - 1}] for {c} classes, other than blank={blank}")
+            f"[0, {c - 1}] for {c} classes, other than blank={blank}"
+        )
     return lp3, batched, tg, il, tl, int(blank), zero_infinity
 
 
 # --------------------------------------------------------------------------- recursions
+
 
 def _log_softmax(lp: np.ndarray) -> np.ndarray:
     """Renormalise over classes; rows of -inf only (probability 0 everywhere) stay -inf."""
@@ -214,8 +224,9 @@ _NAMES = ("log_probs", "targets", "input_lengths", "target_lengths")
 def _xp_lengths(x, name: str, batched: bool, batch: int, xp, like):
     arr = xpa.asarray(x, xp, like)
     if not xpa.has_kind(arr, "iu", xp):
-        raise TypeError(f"{name} must hold integer lengths, got {v._describe(arr)}; "
-                        f"convert with np.asarray({name}, dtype=np.int64)")
+        raise TypeError(
+            f"{name} must hold integer lengths, got {v._describe(arr)}; convert with np.asarray({name}, dtype=np.int64)"
+        )
     expected = (batch,) if batched else ()
     if tuple(arr.shape) != expected:
         what = f"a 1-D array of {batch} lengths, one per sequence" if batched else "a scalar (unbatched log_probs)"
@@ -240,8 +251,9 @@ def _xp_door(log_probs, targets, input_lengths, target_lengths, blank, reduction
     il, tl = (xp.reshape(xpa.astype(a, xp.int64, xp), (n,)) for a in (il, tl))
     tg = xpa.asarray(targets, xp, lp)
     if not xpa.has_kind(tg, "iu", xp):
-        raise TypeError(f"targets must hold integer class indices, got {v._describe(tg)}; "
-                        f"convert with targets.astype(np.int64)")
+        raise TypeError(
+            f"targets must hold integer class indices, got {v._describe(tg)}; convert with targets.astype(np.int64)"
+        )
     tg = xpa.astype(tg, xp.int64, xp)
     return lp3, batched, tg, il, tl, zero_infinity
 
@@ -252,19 +264,23 @@ def _xp_padded_targets(arr, batched: bool, tl, xp):
     s_max = int(xpa.scalar(xp.max(tl)))
     if not batched:
         if tuple(arr.shape) != (s_max,):
-            raise ValueError(f"unbatched targets must be a 1-D array of target_lengths={s_max} labels, "
-                             f"got shape {tuple(arr.shape)}")
+            raise ValueError(
+                f"unbatched targets must be a 1-D array of target_lengths={s_max} labels, got shape {tuple(arr.shape)}"
+            )
         return xp.reshape(arr, (1, -1))
     if arr.ndim == 2:
         if arr.shape[0] != n or arr.shape[1] < s_max:
-            raise ValueError(f"padded targets must have shape (N, S) with N={n} and S >= max(target_lengths)="
-                             f"{s_max}, got shape {tuple(arr.shape)}")
+            raise ValueError(
+                f"padded targets must have shape (N, S) with N={n} and S >= max(target_lengths)="
+                f"{s_max}, got shape {tuple(arr.shape)}"
+            )
         return arr[:, :s_max]
     if arr.ndim == 1:
         total = int(xpa.scalar(xp.sum(tl)))
         if arr.shape[0] != total:
-            raise ValueError(f"concatenated 1-D targets must hold sum(target_lengths)={total} labels, "
-                             f"got {arr.shape[0]}")
+            raise ValueError(
+                f"concatenated 1-D targets must hold sum(target_lengths)={total} labels, got {arr.shape[0]}"
+            )
         if total == 0:
             return xpa.full((n, 0), 0, tl, xp)
         starts = xpa.cumulative_sum(tl, 0, xp) - tl
@@ -272,21 +288,26 @@ def _xp_padded_targets(arr, batched: bool, tl, xp):
         index = xp.where(pos < total - 1, pos, xpa.full(pos.shape, total - 1, pos, xp))
         values = xp.reshape(xp.take(arr, xp.reshape(index, (-1,)), axis=0), (n, s_max))
         return xp.where(pos < (starts + tl)[:, None], values, xp.zeros_like(values))
-    raise ValueError(f"targets must be padded (N, S) or concatenated (sum(target_lengths),), "
-                     f"got an array of shape {tuple(arr.shape)}")
+    raise ValueError(
+        f"targets must be padded (N, S) or concatenated (sum(target_lengths),), "
+        f"got an array of shape {tuple(arr.shape)}"
+    )
 
 
 def _xp_args(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity, xp):
     """:func:`_args` on an eager library: the value checks read the arrays."""
-    lp3, batched, tg, il, tl, zero_infinity = _xp_door(log_probs, targets, input_lengths, target_lengths,
-                                                       blank, reduction, zero_infinity, xp)
+    lp3, batched, tg, il, tl, zero_infinity = _xp_door(
+        log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity, xp
+    )
     t_max, n, c = lp3.shape
     bad = xp.isnan(lp3) | (lp3 == xpa.const(np.inf, lp3, xp))
     if xpa.any_true(bad):
         index = xpa.first_index(bad)
         bad_index = index if batched else (index[0], index[2])
-        raise ValueError(f"log_probs must hold log-probabilities (finite values or -inf), got "
-                         f"{xpa.scalar(lp3[index])} at {bad_index}")
+        raise ValueError(
+            f"log_probs must hold log-probabilities (finite values or -inf), got "
+            f"{xpa.scalar(lp3[index])} at {bad_index}"
+        )
     for name, lengths in (("input_lengths", il), ("target_lengths", tl)):
         if xpa.any_true(lengths < 0):
             raise ValueError(f"{name} must be >= 0, got {xpa.first_value(lengths, lengths < 0)}")
@@ -299,7 +320,8 @@ def _xp_args(log_probs, targets, input_lengths, target_lengths, blank, reduction
         b, s = xpa.first_index(bad)
         raise v.ClassIndexError(
             f"targets hold the label {int(xpa.scalar(tg[b, s]))} (sequence {b}, position {s}): "
-            f"expected labels in [0, {c - 1}] for {c} classes, other than blank={blank}")
+            f"expected labels in [0, {c - 1}] for {c} classes, other than blank={blank}"
+        )
     return lp3, batched, tg, il, tl, int(blank), zero_infinity
 
 
@@ -315,20 +337,22 @@ def _shift(a, k: int, fill, xp):
     n, width = a.shape
     pad = xpa.full((n, min(abs(k), width)), fill, a, xp)
     if k > 0:
-        return xp.concat([pad, a[:, :width - pad.shape[1]]], axis=1)
-    return xp.concat([a[:, pad.shape[1]:], pad], axis=1)
+        return xp.concat([pad, a[:, : width - pad.shape[1]]], axis=1)
+    return xp.concat([a[:, pad.shape[1] :], pad], axis=1)
 
 
 def _xp_extended(tg, tl, blank: int, xp):
     n, s_max = tg.shape
     blanks = xpa.full((n, s_max), blank, tg, xp)
     labels = xp.where(xpa.int_arange(s_max, tg, xp)[None, :] < tl[:, None], tg, blanks)
-    ext = xp.concat([xp.reshape(xp.stack([blanks, labels], axis=-1), (n, 2 * s_max)),
-                     xpa.full((n, 1), blank, tg, xp)], axis=1)
+    ext = xp.concat(
+        [xp.reshape(xp.stack([blanks, labels], axis=-1), (n, 2 * s_max)), xpa.full((n, 1), blank, tg, xp)], axis=1
+    )
     states = xpa.int_arange(2 * s_max + 1, tg, xp)
     valid = states[None, :] < (2 * tl + 1)[:, None]
-    skip = ((states % 2 == 1)[None, :] & (ext != _shift(ext, 2, -1, xp))
-            & (states >= 2)[None, :])  # s-2 -> s: onto a label that differs from the label before it
+    skip = (
+        (states % 2 == 1)[None, :] & (ext != _shift(ext, 2, -1, xp)) & (states >= 2)[None, :]
+    )  # s-2 -> s: onto a label that differs from the label before it
     return ext, valid, skip & valid
 
 
@@ -352,8 +376,7 @@ def _xp_forward(lp3, tg, il, tl, blank, xp):
     at_last = xpa.int_arange(t_max, il, xp)[:, None] == last_t[None, :]  # (T, N)
     last = xp.sum(xp.where(at_last[:, :, None], alpha, 0), axis=0)  # (N, S')
     end_blank = xpa.take_along_axis(last, 2 * tl, 1, xp)
-    end_label = xp.where(tl > 0, xpa.take_along_axis(last, xp.where(tl > 0, 2 * tl - 1, xp.zeros_like(tl)), 1, xp),
-                         neg)
+    end_label = xp.where(tl > 0, xpa.take_along_axis(last, xp.where(tl > 0, 2 * tl - 1, xp.zeros_like(tl)), 1, xp), neg)
     log_lik = xp.logaddexp(end_blank, end_label)
     log_lik = xp.where(il > 0, log_lik, xp.where(tl == 0, xp.zeros_like(log_lik), neg))
     return lpn, (ext, valid, skip, hot), em, alpha, log_lik
@@ -411,10 +434,12 @@ def _impossible_error(indices):
     return ValueError(
         f"the CTC loss is infinite for sequence(s) {indices}: no alignment of "
         f"the target fits the input length, so the loss has no gradient; pass zero_infinity=True to zero "
-        f"these losses and their gradients")
+        f"these losses and their gradients"
+    )
 
 
 # --------------------------------------------------------------------------- Dask: NumPy over batch chunks
+
 
 def _dask_block_args(lp, tg, il, tl, tl_all, rows, *, layout, blank, zero_infinity):
     """One batch chunk's NumPy arguments, value-checked as :func:`_args` (sequences counted in the batch)."""
@@ -441,47 +466,79 @@ def _dask_block_grad(lp, tg, il, tl, tl_all, rows, g, **options):
     return (grad * g[np.newaxis, :, np.newaxis]).astype(lpn.dtype, copy=False)
 
 
-def _dask_call(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity, xp,
-               dout=None, backward=False):
+def _dask_call(
+    log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity, xp, dout=None, backward=False
+):
     """The loss (or its gradient) of Dask arrays, lazily: the NumPy functions mapped over batch chunks."""
     import dask.array as da
 
-    lp3, batched, tg, il, tl, zero_inf = _xp_door(log_probs, targets, input_lengths, target_lengths,
-                                                  blank, reduction, zero_infinity, xp)
+    lp3, batched, tg, il, tl, zero_inf = _xp_door(
+        log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity, xp
+    )
     t_max, n, c = lp3.shape
     if not batched:
         if tg.ndim != 1:
-            raise ValueError(f"unbatched targets must be a 1-D array of target_lengths labels, "
-                             f"got shape {tuple(tg.shape)}")
+            raise ValueError(
+                f"unbatched targets must be a 1-D array of target_lengths labels, got shape {tuple(tg.shape)}"
+            )
         layout, tg, tg_index = "unbatched", xp.reshape(tg, (1, -1)), "ns"
     elif tg.ndim == 2:
         if tg.shape[0] != n:
-            raise ValueError(f"padded targets must have shape (N, S) with N={n} and S >= max(target_lengths), "
-                             f"got shape {tuple(tg.shape)}")
+            raise ValueError(
+                f"padded targets must have shape (N, S) with N={n} and S >= max(target_lengths), "
+                f"got shape {tuple(tg.shape)}"
+            )
         layout, tg_index = "padded", "ns"
     elif tg.ndim == 1:
         layout, tg_index = "concatenated", "k"
     else:
-        raise ValueError(f"targets must be padded (N, S) or concatenated (sum(target_lengths),), "
-                         f"got an array of shape {tuple(tg.shape)}")
+        raise ValueError(
+            f"targets must be padded (N, S) or concatenated (sum(target_lengths),), "
+            f"got an array of shape {tuple(tg.shape)}"
+        )
     lp3 = lp3.rechunk({0: -1, 2: -1})  # whole sequences and class rows in each chunk of the batch
     rows = da.arange(n, chunks=lp3.chunks[1], dtype=np.int64)
     args = [lp3, "tnc", tg, tg_index, il, "n", tl, "n", tl.rechunk(-1), "m", rows, "n"]
     options = dict(layout=layout, blank=int(blank), zero_infinity=zero_inf)
     if not backward:
-        loss = da.blockwise(_dask_block_loss, "n", *args, concatenate=True, dtype=lp3.dtype,
-                            meta=np.empty((0,), dtype=lp3.dtype), **options)
+        loss = da.blockwise(
+            _dask_block_loss,
+            "n",
+            *args,
+            concatenate=True,
+            dtype=lp3.dtype,
+            meta=np.empty((0,), dtype=lp3.dtype),
+            **options,
+        )
         return _xp_reduce(loss, batched, tl, reduction, xp)
     g = _xp_upstream(dout, lp3, batched, tl, reduction, xp)
-    grad = da.blockwise(_dask_block_grad, "tnc", *args, g, "n", concatenate=True, dtype=lp3.dtype,
-                        meta=np.empty((0, 0, 0), dtype=lp3.dtype), **options)
+    grad = da.blockwise(
+        _dask_block_grad,
+        "tnc",
+        *args,
+        g,
+        "n",
+        concatenate=True,
+        dtype=lp3.dtype,
+        meta=np.empty((0, 0, 0), dtype=lp3.dtype),
+        **options,
+    )
     return grad if batched else grad[:, 0, :]
 
 
 # --------------------------------------------------------------------------- the loss
 
-def _ctc_loss_kernel(log_probs, targets, input_lengths, target_lengths, *, blank: int = 0,
-                     reduction: v.Reduction = "mean", zero_infinity: bool = False):
+
+def _ctc_loss_kernel(
+    log_probs,
+    targets,
+    input_lengths,
+    target_lengths,
+    *,
+    blank: int = 0,
+    reduction: v.Reduction = "mean",
+    zero_infinity: bool = False,
+):
     """Fused: NumPy arrays, a reducing ``reduction``, every target reachable (or ``zero_infinity``).
 
     The definitions' own steps, with the checks and the alpha recursion run once for the loss and
@@ -492,9 +549,10 @@ def _ctc_loss_kernel(log_probs, targets, input_lengths, target_lengths, *, blank
     if any(a.__class__ is not np.ndarray for a in arrays) or reduction not in ("mean", "sum"):
         return None
     try:
-        lp3, batched, tg, il, tl, blank, zero_inf = _args(log_probs, targets, input_lengths, target_lengths,
-                                                          blank, reduction, zero_infinity)
-    except (TypeError, ValueError):   # the definitions raise it, with their message
+        lp3, batched, tg, il, tl, blank, zero_inf = _args(
+            log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity
+        )
+    except (TypeError, ValueError):  # the definitions raise it, with their message
         return None
     lpn, labels, em, alpha, log_lik = _forward(lp3, tg, il, tl, blank)
     if np.isinf(log_lik).any() and not zero_inf:
@@ -510,8 +568,16 @@ def _ctc_loss_kernel(log_probs, targets, input_lengths, target_lengths, *, blank
 
 
 @_fast.fused(_ctc_loss_kernel)
-def ctc_loss(log_probs, targets, input_lengths, target_lengths, *, blank: int = 0,
-             reduction: v.Reduction = "mean", zero_infinity: bool = False):
+def ctc_loss(
+    log_probs,
+    targets,
+    input_lengths,
+    target_lengths,
+    *,
+    blank: int = 0,
+    reduction: v.Reduction = "mean",
+    zero_infinity: bool = False,
+):
     r"""Connectionist temporal classification loss, ``torch.nn.functional.ctc_loss``.
 
     For sequence :math:`n` with input length :math:`T_n` and target
@@ -569,19 +635,30 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, *, blank: int = 
     if xp is not np:
         if xpa._compat().is_dask_namespace(xp):
             return _dask_call(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity, xp)
-        lp3, batched, tg, il, tl, blank, zero_inf = _xp_args(log_probs, targets, input_lengths, target_lengths,
-                                                             blank, reduction, zero_infinity, xp)
+        lp3, batched, tg, il, tl, blank, zero_inf = _xp_args(
+            log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity, xp
+        )
         log_lik = _xp_forward(lp3, tg, il, tl, blank, xp)[-1]
         return _xp_reduce(_xp_per_sequence(log_lik, zero_inf, xp), batched, tl, reduction, xp)
-    lp3, batched, tg, il, tl, blank, zero_inf = _args(log_probs, targets, input_lengths, target_lengths,
-                                                      blank, reduction, zero_infinity)
+    lp3, batched, tg, il, tl, blank, zero_inf = _args(
+        log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity
+    )
     log_lik = _forward(lp3, tg, il, tl, blank)[-1]
     return _reduce(_per_sequence(log_lik, zero_inf), batched, tl, reduction)
 
 
 @_fast.defbackward(ctc_loss)
-def ctc_loss_backward(dout, log_probs, targets, input_lengths, target_lengths, *, blank: int = 0,
-                      reduction: v.Reduction = "mean", zero_infinity: bool = False) -> np.ndarray:
+def ctc_loss_backward(
+    dout,
+    log_probs,
+    targets,
+    input_lengths,
+    target_lengths,
+    *,
+    blank: int = 0,
+    reduction: v.Reduction = "mean",
+    zero_infinity: bool = False,
+) -> np.ndarray:
     r"""Gradient of :func:`ctc_loss` with respect to ``log_probs``: ``w_n (y - gamma)`` per sequence.
 
     ``w_n`` is the upstream gradient of sequence ``n``'s loss (``dout / (N max(L_n, 1))``
@@ -600,12 +677,24 @@ def ctc_loss_backward(dout, log_probs, targets, input_lengths, target_lengths, *
     xp = xpa.namespace(log_probs, targets, input_lengths, target_lengths, names=_NAMES)
     if xp is not np:
         if xpa._compat().is_dask_namespace(xp):
-            return _dask_call(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity, xp,
-                              dout=dout, backward=True)
-        return _xp_backward(dout, log_probs, targets, input_lengths, target_lengths, blank, reduction,
-                            zero_infinity, xp)
-    lp3, batched, tg, il, tl, blank, zero_inf = _args(log_probs, targets, input_lengths, target_lengths,
-                                                      blank, reduction, zero_infinity)
+            return _dask_call(
+                log_probs,
+                targets,
+                input_lengths,
+                target_lengths,
+                blank,
+                reduction,
+                zero_infinity,
+                xp,
+                dout=dout,
+                backward=True,
+            )
+        return _xp_backward(
+            dout, log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity, xp
+        )
+    lp3, batched, tg, il, tl, blank, zero_inf = _args(
+        log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity
+    )
     lpn, labels, em, alpha, log_lik = _forward(lp3, tg, il, tl, blank)
     impossible = np.isinf(log_lik)
     if impossible.any() and not zero_inf:
@@ -623,8 +712,9 @@ def ctc_loss_backward(dout, log_probs, targets, input_lengths, target_lengths, *
 
 def _xp_backward(dout, log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity, xp):
     """:func:`ctc_loss_backward` on an eager library other than NumPy."""
-    lp3, batched, tg, il, tl, blank, zero_inf = _xp_args(log_probs, targets, input_lengths, target_lengths,
-                                                         blank, reduction, zero_infinity, xp)
+    lp3, batched, tg, il, tl, blank, zero_inf = _xp_args(
+        log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity, xp
+    )
     g = _xp_upstream(dout, lp3, batched, tl, reduction, xp)
     lpn, labels, em, alpha, log_lik = _xp_forward(lp3, tg, il, tl, blank, xp)
     impossible = xp.isinf(log_lik)

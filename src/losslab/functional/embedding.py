@@ -26,9 +26,12 @@ from ._reduction import reduce, upstream
 from ._vectors import norm_gap, pnorm, pnorm_grad, second_input
 
 __all__ = [
-    "margin_ranking_loss", "margin_ranking_loss_backward",
-    "cosine_embedding_loss", "cosine_embedding_loss_backward",
-    "triplet_margin_loss", "triplet_margin_loss_backward",
+    "margin_ranking_loss",
+    "margin_ranking_loss_backward",
+    "cosine_embedding_loss",
+    "cosine_embedding_loss_backward",
+    "triplet_margin_loss",
+    "triplet_margin_loss_backward",
 ]
 
 
@@ -39,6 +42,7 @@ def _pm1_target(target, like: np.ndarray, like_name: str, shape: tuple[int, ...]
 
 
 # --------------------------------------------------------------------------- margin ranking
+
 
 def _ranking_args(input1, input2, target, margin, reduction):
     xp = xpa.namespace(input1, input2, target, names=("input1", "input2", "target"))
@@ -51,8 +55,7 @@ def _ranking_args(input1, input2, target, margin, reduction):
     return x1, -y * (x1 - x2) + xpa.const(margin, x1, xp), y, xp
 
 
-def margin_ranking_loss(input1, input2, target, *, margin: float = 0.0,
-                        reduction: v.Reduction = "mean"):
+def margin_ranking_loss(input1, input2, target, *, margin: float = 0.0, reduction: v.Reduction = "mean"):
     r"""Margin ranking loss, ``torch.nn.functional.margin_ranking_loss``.
 
     With labels :math:`y_i = 1` ("``x1`` should rank higher") or :math:`-1` (lower):
@@ -84,8 +87,9 @@ def margin_ranking_loss(input1, input2, target, *, margin: float = 0.0,
     return reduce(xp.maximum(z, 0), reduction)
 
 
-def margin_ranking_loss_backward(dout, input1, input2, target, *, margin: float = 0.0,
-                                 reduction: v.Reduction = "mean") -> tuple[np.ndarray, np.ndarray]:
+def margin_ranking_loss_backward(
+    dout, input1, input2, target, *, margin: float = 0.0, reduction: v.Reduction = "mean"
+) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of :func:`margin_ranking_loss` for ``input1`` and ``input2``: ``(-y g, y g)`` where active.
 
     The two gradients are exact negatives of each other.
@@ -145,15 +149,13 @@ def _cosine_args(input1, input2, target, margin, reduction):
     return (u1, s1), (u2, s2), y, cos, sq1, sq2, denom, xp
 
 
-def _cosine_embedding_loss_kernel(input1, input2, target, *, margin: float = 0.0,
-                                  reduction: v.Reduction = "mean"):
+def _cosine_embedding_loss_kernel(input1, input2, target, *, margin: float = 0.0, reduction: v.Reduction = "mean"):
     """Fused (numba): (N, D) or (D,) float pairs, labels 1 and -1 (sums in float64)."""
     return _fast.cosine_embedding(input1, input2, target, margin, float(_COS_EPS), reduction)
 
 
 @_fast.fused(_cosine_embedding_loss_kernel)
-def cosine_embedding_loss(input1, input2, target, *, margin: float = 0.0,
-                          reduction: v.Reduction = "mean"):
+def cosine_embedding_loss(input1, input2, target, *, margin: float = 0.0, reduction: v.Reduction = "mean"):
     r"""Cosine embedding loss, ``torch.nn.functional.cosine_embedding_loss``.
 
     With :math:`A = \lVert x1 \rVert^2 + \epsilon`, :math:`B = \lVert x2 \rVert^2 + \epsilon`
@@ -193,8 +195,9 @@ def cosine_embedding_loss(input1, input2, target, *, margin: float = 0.0,
 
 
 @_fast.defbackward(cosine_embedding_loss)
-def cosine_embedding_loss_backward(dout, input1, input2, target, *, margin: float = 0.0,
-                                   reduction: v.Reduction = "mean") -> tuple[np.ndarray, np.ndarray]:
+def cosine_embedding_loss_backward(
+    dout, input1, input2, target, *, margin: float = 0.0, reduction: v.Reduction = "mean"
+) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of :func:`cosine_embedding_loss` for ``input1`` and ``input2``, as a pair.
 
     >>> import numpy as np
@@ -216,6 +219,7 @@ def cosine_embedding_loss_backward(dout, input1, input2, target, *, margin: floa
 
 
 # --------------------------------------------------------------------------- triplet margin
+
 
 def _triplet_args(anchor, positive, negative, margin, p, eps, swap, reduction):
     xp = xpa.namespace(anchor, positive, negative, names=("anchor", "positive", "negative"))
@@ -250,15 +254,33 @@ def _triplet_args(anchor, positive, negative, margin, p, eps, swap, reduction):
     return a, diffs, dists, z, swap, xp
 
 
-def _triplet_margin_loss_kernel(anchor, positive, negative, *, margin: float = 1.0, p: float = 2.0,
-                                eps: float = 1e-6, swap: bool = False, reduction: v.Reduction = "mean"):
+def _triplet_margin_loss_kernel(
+    anchor,
+    positive,
+    negative,
+    *,
+    margin: float = 1.0,
+    p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+    reduction: v.Reduction = "mean",
+):
     """Fused (numba): (N, D) or (D,) float triplets, p = 1 or 2."""
     return _fast.triplet(anchor, positive, negative, margin, p, eps, swap, reduction)
 
 
 @_fast.fused(_triplet_margin_loss_kernel)
-def triplet_margin_loss(anchor, positive, negative, *, margin: float = 1.0, p: float = 2.0,
-                        eps: float = 1e-6, swap: bool = False, reduction: v.Reduction = "mean"):
+def triplet_margin_loss(
+    anchor,
+    positive,
+    negative,
+    *,
+    margin: float = 1.0,
+    p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+    reduction: v.Reduction = "mean",
+):
     r"""Triplet margin loss, ``torch.nn.functional.triplet_margin_loss``.
 
     With the distance :math:`d(u, w) = \lVert u - w + \epsilon \rVert_p` along the last
@@ -303,10 +325,18 @@ def triplet_margin_loss(anchor, positive, negative, *, margin: float = 1.0, p: f
 
 
 @_fast.defbackward(triplet_margin_loss)
-def triplet_margin_loss_backward(dout, anchor, positive, negative, *, margin: float = 1.0,
-                                 p: float = 2.0, eps: float = 1e-6, swap: bool = False,
-                                 reduction: v.Reduction = "mean"
-                                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def triplet_margin_loss_backward(
+    dout,
+    anchor,
+    positive,
+    negative,
+    *,
+    margin: float = 1.0,
+    p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+    reduction: v.Reduction = "mean",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradients of :func:`triplet_margin_loss` for ``anchor``, ``positive`` and ``negative``.
 
     They add up to zero (moving all three inputs together does not change the loss).

@@ -28,16 +28,21 @@ from ._reduction import reduce, upstream
 from .activation import log_sigmoid, log_softmax, log_softmax_of
 
 __all__ = [
-    "sigmoid_focal_loss", "sigmoid_focal_loss_backward",
-    "focal_loss", "focal_loss_backward",
-    "poly1_cross_entropy", "poly1_cross_entropy_backward",
+    "sigmoid_focal_loss",
+    "sigmoid_focal_loss_backward",
+    "focal_loss",
+    "focal_loss_backward",
+    "poly1_cross_entropy",
+    "poly1_cross_entropy_backward",
 ]
 
 
 # --------------------------------------------------------------------------- sigmoid focal loss
 
-def _sigmoid_focal_setup(input, target, alpha, gamma, reduction, weight=None, pos_weight=None, ignore_index=None,
-                         include_background=True):
+
+def _sigmoid_focal_setup(
+    input, target, alpha, gamma, reduction, weight=None, pos_weight=None, ignore_index=None, include_background=True
+):
     """``(x, t, xp, extra)``: ``extra`` is None without the per-class options, else ``(weight, pos_weight, kept,
     full_shape)`` with the weights as (1, C', 1, ...), ``kept`` (ignore_index) a boolean mask or None, and
     ``full_shape`` the input's shape where ``include_background=False`` drops channel 0 of ``x`` and ``t``."""
@@ -58,18 +63,28 @@ def _sigmoid_focal_setup(input, target, alpha, gamma, reduction, weight=None, po
         kept = t != ignore_index
         t = xp.where(kept, t, xpa.typed(0.0, t, xp))
     t = v.check_unit_interval(t, "target", hint=" (binary labels or soft labels, or ignore_index)")
-    per_class = [name for name, value in (("weight", weight), ("pos_weight", pos_weight),
-                                          ("include_background=False", None if include_background else 1))
-                 if value is not None]
+    per_class = [
+        name
+        for name, value in (
+            ("weight", weight),
+            ("pos_weight", pos_weight),
+            ("include_background=False", None if include_background else 1),
+        )
+        if value is not None
+    ]
     if per_class and x.ndim < 2:
-        raise ValueError(f"{per_class[0]} needs an input with its classes along axis 1, of shape (N, C, ...), "
-                         f"got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{per_class[0]} needs an input with its classes along axis 1, of shape (N, C, ...), "
+            f"got shape {tuple(x.shape)}"
+        )
     full_shape = None
     if not include_background:
         full_shape = tuple(x.shape)
         if x.shape[1] < 2:
-            raise ValueError(f"include_background=False needs at least 2 classes along axis 1 (the first is the "
-                             f"background), got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"include_background=False needs at least 2 classes along axis 1 (the first is the "
+                f"background), got shape {tuple(x.shape)}"
+            )
         x, t = x[:, 1:, ...], t[:, 1:, ...]
         kept = None if kept is None else kept[:, 1:, ...]
     weights = [_channel_weight(w, name, x, xp) for w, name in ((weight, "weight"), (pos_weight, "pos_weight"))]
@@ -85,6 +100,7 @@ def _channel_weight(weight, name: str, x, xp):
     def non_negative(values, start):
         if xpa.any_true(values < 0):
             raise ValueError(f"{name} must hold values >= 0, got {float(xpa.first_value(values, values < 0))!r}")
+
     return xp.reshape(xpa.check_values(w, non_negative), (1, x.shape[1]) + (1,) * (x.ndim - 2))
 
 
@@ -112,9 +128,18 @@ def _sigmoid_focal_parts(x: np.ndarray, t: np.ndarray, alpha: float, xp, pos_wei
     return ce, log_q, log_p, log_not_p, alpha_t
 
 
-def sigmoid_focal_loss(input, target, *, alpha: float = 0.25, gamma: float = 2.0,
-                       reduction: v.Reduction = "mean", weight=None, pos_weight=None, ignore_index: int | None = None,
-                       include_background: bool = True):
+def sigmoid_focal_loss(
+    input,
+    target,
+    *,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    reduction: v.Reduction = "mean",
+    weight=None,
+    pos_weight=None,
+    ignore_index: int | None = None,
+    include_background: bool = True,
+):
     r"""Sigmoid (binary) focal loss on logits, as ``torchvision.ops.sigmoid_focal_loss``.
 
     With :math:`p = \sigma(x)`, :math:`p_t = p\,t + (1 - p)(1 - t)`,
@@ -175,8 +200,9 @@ def sigmoid_focal_loss(input, target, *, alpha: float = 0.25, gamma: float = 2.0
     >>> sigmoid_focal_loss(x, t, reduction="none").round(6)
     array([0.043322, 1.237559, 0.      ])
     """
-    x, t, xp, extra = _sigmoid_focal_setup(input, target, alpha, gamma, reduction, weight, pos_weight, ignore_index,
-                                           include_background)
+    x, t, xp, extra = _sigmoid_focal_setup(
+        input, target, alpha, gamma, reduction, weight, pos_weight, ignore_index, include_background
+    )
     weight, pos_weight, kept, _ = extra or (None, None, None, None)
     ce, log_q, _, _, alpha_t = _sigmoid_focal_parts(x, t, alpha, xp, pos_weight)
     loss = alpha_t * ce * (xp.exp(gamma * log_q) if gamma != 0 else 1)  # q^0 = 1, also at q = 0
@@ -187,9 +213,19 @@ def sigmoid_focal_loss(input, target, *, alpha: float = 0.25, gamma: float = 2.0
     return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
-def sigmoid_focal_loss_backward(dout, input, target, *, alpha: float = 0.25, gamma: float = 2.0,
-                                reduction: v.Reduction = "mean", weight=None, pos_weight=None,
-                                ignore_index: int | None = None, include_background: bool = True) -> np.ndarray:
+def sigmoid_focal_loss_backward(
+    dout,
+    input,
+    target,
+    *,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    reduction: v.Reduction = "mean",
+    weight=None,
+    pos_weight=None,
+    ignore_index: int | None = None,
+    include_background: bool = True,
+) -> np.ndarray:
     """Gradient of :func:`sigmoid_focal_loss` with respect to ``input`` (the logits).
 
     ``alpha_t q^gamma ((sigmoid(x) - t) + gamma (1 - 2t) CE sigmoid(x) sigmoid(-x) / q) * g``.
@@ -199,8 +235,9 @@ def sigmoid_focal_loss_backward(dout, input, target, *, alpha: float = 0.25, gam
     ...                             reduction="none").round(6)
     array([-0.074572,  0.807535])
     """
-    x, t, xp, extra = _sigmoid_focal_setup(input, target, alpha, gamma, reduction, weight, pos_weight, ignore_index,
-                                           include_background)
+    x, t, xp, extra = _sigmoid_focal_setup(
+        input, target, alpha, gamma, reduction, weight, pos_weight, ignore_index, include_background
+    )
     weight, pos_weight, kept, full_shape = extra or (None, None, None, None)
     g = upstream(dout, tuple(x.shape), x.dtype, reduction, like=x)
     ce, log_q, log_p, log_not_p, alpha_t = _sigmoid_focal_parts(x, t, alpha, xp, pos_weight)
@@ -211,8 +248,9 @@ def sigmoid_focal_loss_backward(dout, input, target, *, alpha: float = 0.25, gam
     ce_h = times(h, ce, xp)
     q_gamma = xp.exp(gamma * log_q) if gamma != 0 else 1  # q^0 = 1, also at q = 0
     # d CE / dx: sigmoid(x) - t, or (1 - t) sigmoid(x) - pos_weight t sigmoid(-x)
-    linear = (xp.exp(log_p) - t) if pos_weight is None else (
-        (1 - t) * xp.exp(log_p) - pos_weight * t * xp.exp(log_not_p))
+    linear = (
+        (xp.exp(log_p) - t) if pos_weight is None else ((1 - t) * xp.exp(log_p) - pos_weight * t * xp.exp(log_not_p))
+    )
     local = alpha_t * q_gamma * (linear + gamma * (1 - 2 * t) * ce_h)
     if weight is not None:
         local = local * weight
@@ -225,6 +263,7 @@ def sigmoid_focal_loss_backward(dout, input, target, *, alpha: float = 0.25, gam
 
 
 # --------------------------------------------------------------------------- softmax focal loss
+
 
 def _focal_parts(lay, w):
     """``(logp, safe, wt, denominator, logp_t, q)`` with ``q = 1 - p_t``."""
@@ -240,15 +279,25 @@ def _without_background(lay, w, include_background):
     if v.check_bool(include_background, "include_background"):
         return w
     if lay.num_classes < 2:
-        raise ValueError(f"include_background=False needs at least 2 classes (the first is the background), "
-                         f"got input of shape {lay.in_shape}")
+        raise ValueError(
+            f"include_background=False needs at least 2 classes (the first is the background), "
+            f"got input of shape {lay.in_shape}"
+        )
     xp = lay.xp
     ones = xpa.full((lay.num_classes,), 1, lay.x, xp) if w is None else w
     return xp.where(xpa.arange(lay.num_classes, ones, xp) == 0, xpa.typed(0.0, ones, xp), ones)
 
 
-def focal_loss(input, target, *, gamma: float = 2.0, weight=None, ignore_index: int = -100,
-               reduction: v.Reduction = "mean", include_background: bool = True):
+def focal_loss(
+    input,
+    target,
+    *,
+    gamma: float = 2.0,
+    weight=None,
+    ignore_index: int = -100,
+    reduction: v.Reduction = "mean",
+    include_background: bool = True,
+):
     r"""Softmax (multi-class) focal loss on logits, Lin et al. 2017, "Focal Loss for Dense Object Detection".
 
     With :math:`\log p = \operatorname{log\_softmax}(x)` over the class axis and
@@ -293,12 +342,21 @@ def focal_loss(input, target, *, gamma: float = 2.0, weight=None, ignore_index: 
     w = _without_background(lay, w, include_background)
     xp = lay.xp
     _, _, wt, denominator, logp_t, q = _focal_parts(lay, w)
-    loss = xpa.astype(xp.where(lay.valid, -wt * q ** gamma * logp_t, 0), lay.x.dtype, xp)
+    loss = xpa.astype(xp.where(lay.valid, -wt * q**gamma * logp_t, 0), lay.x.dtype, xp)
     return reduce(xp.reshape(loss, lay.out_shape), reduction, denominator=denominator)
 
 
-def focal_loss_backward(dout, input, target, *, gamma: float = 2.0, weight=None, ignore_index: int = -100,
-                        reduction: v.Reduction = "mean", include_background: bool = True) -> np.ndarray:
+def focal_loss_backward(
+    dout,
+    input,
+    target,
+    *,
+    gamma: float = 2.0,
+    weight=None,
+    ignore_index: int = -100,
+    reduction: v.Reduction = "mean",
+    include_background: bool = True,
+) -> np.ndarray:
     """Gradient of :func:`focal_loss` with respect to ``input``: ``w_t F (softmax - onehot) * g``.
 
     >>> import numpy as np
@@ -312,7 +370,7 @@ def focal_loss_backward(dout, input, target, *, gamma: float = 2.0, weight=None,
     logp, safe, wt, denominator, logp_t, q = _focal_parts(lay, w)
     p_t = xp.exp(logp_t)
     ratio = xp.where(q > 0, -logp_t / xp.where(q > 0, q, 1), 1)  # -log p_t / (1 - p_t), -> 1 as p_t -> 1
-    factor = q ** gamma * (1 + gamma * times(p_t, ratio, xp))  # p_t log p_t -> 0 as p_t -> 0 (logit -inf)
+    factor = q**gamma * (1 + gamma * times(p_t, ratio, xp))  # p_t log p_t -> 0 as p_t -> 0 (logit -inf)
     g = batched_upstream(dout, lay, reduction, denominator)
     onehot = xpa.astype(lay.class_mask(safe), lay.x.dtype, xp)  # NumPy's bool * float, for every library
     a = xpa.astype(onehot * (wt * factor)[:, None, ...], lay.x.dtype, xp)
@@ -324,6 +382,7 @@ def focal_loss_backward(dout, input, target, *, gamma: float = 2.0, weight=None,
 
 
 # --------------------------------------------------------------------------- Poly-1 cross-entropy
+
 
 def _poly_setup(input, target, epsilon, reduction, where=None, axis=-1):
     """``(x, q, xp, keep, batch_shape, axis)``: logits ``x`` (M, C) with the classes last, the target distribution
@@ -338,8 +397,10 @@ def _poly_setup(input, target, epsilon, reduction, where=None, axis=-1):
         return x, v.as_class_distribution(target, x, xp), xp, None, (x.shape[0],), -1
     x = v.as_float_array(input, "input")
     if x.ndim < 2:
-        raise ValueError(f"input must be a 2-D array of logits of shape (N, C), or (N, ..., C, ...) with the "
-                         f"classes along axis, got an array of shape {tuple(x.shape)}")
+        raise ValueError(
+            f"input must be a 2-D array of logits of shape (N, C), or (N, ..., C, ...) with the "
+            f"classes along axis, got an array of shape {tuple(x.shape)}"
+        )
     if not -x.ndim <= axis < x.ndim:
         raise ValueError(f"axis must name an axis of the input of shape {tuple(x.shape)}, got {axis}")
     axis %= x.ndim
@@ -354,8 +415,10 @@ def _poly_setup(input, target, epsilon, reduction, where=None, axis=-1):
     elif tuple(t.shape) == batch_shape:
         t = xp.reshape(t, (-1,))
     else:
-        raise ValueError(f"target must have shape {batch_shape} (class indices; the input's shape without axis "
-                         f"{axis}) or the input's shape {tuple(x.shape)} (class probabilities), got {tuple(t.shape)}")
+        raise ValueError(
+            f"target must have shape {batch_shape} (class indices; the input's shape without axis "
+            f"{axis}) or the input's shape {tuple(x.shape)} (class probabilities), got {tuple(t.shape)}"
+        )
     q = v.as_class_distribution(t, x2, xp)
     keep = None
     if where is not None:
@@ -365,22 +428,25 @@ def _poly_setup(input, target, epsilon, reduction, where=None, axis=-1):
         try:
             mask = xp.broadcast_to(mask, tuple(x.shape))
         except (ValueError, RuntimeError):
-            raise ValueError(f"where of shape {tuple(mask.shape)} does not broadcast to the input's shape "
-                             f"{tuple(x.shape)}") from None
+            raise ValueError(
+                f"where of shape {tuple(mask.shape)} does not broadcast to the input's shape {tuple(x.shape)}"
+            ) from None
         keep = xp.reshape(xpa.moveaxis(mask, axis, -1, xp), (-1, num_classes))
 
         def some_class(values, start):
             empty = ~xp.any(values, axis=1)
             if xpa.any_true(empty):
                 raise ValueError("where excludes every class of a row: its softmax is undefined")
+
         keep = xpa.check_values(keep, some_class)
-        x2 = xp.where(keep, x2, xpa.typed(-math.inf, x2, xp))   # an excluded class leaves the softmax
-        q = xp.where(keep, q, xpa.typed(0.0, q, xp))              # and both sums
+        x2 = xp.where(keep, x2, xpa.typed(-math.inf, x2, xp))  # an excluded class leaves the softmax
+        q = xp.where(keep, q, xpa.typed(0.0, q, xp))  # and both sums
     return x2, q, xp, keep, batch_shape, axis
 
 
-def poly1_cross_entropy(input, target, *, epsilon: float = 2.0, reduction: v.Reduction = "mean", where=None,
-                        axis: int = -1):
+def poly1_cross_entropy(
+    input, target, *, epsilon: float = 2.0, reduction: v.Reduction = "mean", where=None, axis: int = -1
+):
     r"""Poly-1 cross-entropy, as ``optax.losses.poly_loss_cross_entropy`` (Leng et al. 2022, "PolyLoss").
 
     With :math:`p = \operatorname{softmax}(x_n)` and target distribution :math:`y_n`
@@ -424,8 +490,9 @@ def poly1_cross_entropy(input, target, *, epsilon: float = 2.0, reduction: v.Red
     return reduce(xp.reshape(xpa.astype(ce + epsilon * one_minus_pt, x.dtype, xp), batch_shape), reduction)
 
 
-def poly1_cross_entropy_backward(dout, input, target, *, epsilon: float = 2.0, reduction: v.Reduction = "mean",
-                                 where=None, axis: int = -1) -> np.ndarray:
+def poly1_cross_entropy_backward(
+    dout, input, target, *, epsilon: float = 2.0, reduction: v.Reduction = "mean", where=None, axis: int = -1
+) -> np.ndarray:
     """Gradient of :func:`poly1_cross_entropy` with respect to ``input``:
     ``(sum y) p - y + eps p (p_t - y)``, times ``g``.
 
@@ -436,7 +503,7 @@ def poly1_cross_entropy_backward(dout, input, target, *, epsilon: float = 2.0, r
     x, q, xp, keep, batch_shape, axis = _poly_setup(input, target, epsilon, reduction, where, axis)
     g = upstream(dout, batch_shape, x.dtype, reduction, like=x)
     g = xp.reshape(xp.broadcast_to(g, batch_shape), (-1,))[:, None, ...]
-    p = xp.exp(log_softmax(x, axis=1))   # 0 on an excluded class
+    p = xp.exp(log_softmax(x, axis=1))  # 0 on an excluded class
     p_t = xp.sum(q * p, axis=1, keepdims=True)
     local = xp.sum(q, axis=1, keepdims=True) * p - q + epsilon * p * (p_t - q)
     grad = xpa.astype(local * g, x.dtype, xp)

@@ -25,11 +25,16 @@ from ._reduction import reduce, upstream
 from .activation import log_sigmoid, sigmoid, softplus
 
 __all__ = [
-    "hinge_embedding_loss", "hinge_embedding_loss_backward",
-    "soft_margin_loss", "soft_margin_loss_backward",
-    "multilabel_soft_margin_loss", "multilabel_soft_margin_loss_backward",
-    "multi_margin_loss", "multi_margin_loss_backward",
-    "multilabel_margin_loss", "multilabel_margin_loss_backward",
+    "hinge_embedding_loss",
+    "hinge_embedding_loss_backward",
+    "soft_margin_loss",
+    "soft_margin_loss_backward",
+    "multilabel_soft_margin_loss",
+    "multilabel_soft_margin_loss_backward",
+    "multi_margin_loss",
+    "multi_margin_loss_backward",
+    "multilabel_margin_loss",
+    "multilabel_margin_loss_backward",
 ]
 
 _MAX_NDIM = 64  # NumPy's limit on array dimensions
@@ -50,12 +55,12 @@ def _class_scores(input, allowed, what: str) -> np.ndarray:
     x = v.as_float_array(input, "input")
     v.check_ndim(x, "input", allowed, what)
     if x.shape[-1] == 0:
-        raise ValueError(f"input must have at least one class (a non-empty last dimension), got shape "
-                         f"{tuple(x.shape)}")
+        raise ValueError(f"input must have at least one class (a non-empty last dimension), got shape {tuple(x.shape)}")
     return x
 
 
 # --------------------------------------------------------------------------- hinge embedding
+
 
 def hinge_embedding_loss(input, target, *, margin: float = 1.0, reduction: v.Reduction = "mean"):
     r"""Hinge embedding loss, ``torch.nn.functional.hinge_embedding_loss``.
@@ -87,8 +92,9 @@ def hinge_embedding_loss(input, target, *, margin: float = 1.0, reduction: v.Red
     return reduce(xp.where(t == 1, x, dissimilar), reduction)
 
 
-def hinge_embedding_loss_backward(dout, input, target, *, margin: float = 1.0,
-                                  reduction: v.Reduction = "mean") -> np.ndarray:
+def hinge_embedding_loss_backward(
+    dout, input, target, *, margin: float = 1.0, reduction: v.Reduction = "mean"
+) -> np.ndarray:
     """Gradient of :func:`hinge_embedding_loss` with respect to ``input``.
 
     >>> import numpy as np
@@ -111,8 +117,14 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 def _soft_margin_loss_kernel(input, target, *, reduction: v.Reduction = "mean"):
     """Fused: a float input, a target of its shape holding only 1 and -1 (of a float dtype)."""
-    if (input.__class__ is not np.ndarray or target.__class__ is not np.ndarray or target.shape != input.shape
-            or target.dtype.kind != "f" or input.dtype not in _FLOATS or not (np.abs(target) == 1).all()):
+    if (
+        input.__class__ is not np.ndarray
+        or target.__class__ is not np.ndarray
+        or target.shape != input.shape
+        or target.dtype.kind != "f"
+        or input.dtype not in _FLOATS
+        or not (np.abs(target) == 1).all()
+    ):
         return None
     fused = _fast.pointwise(_fast.SOFT_MARGIN, input, target, reduction)
     if fused is not None and not np.isfinite(fused[0]).all():
@@ -159,6 +171,7 @@ def soft_margin_loss_backward(dout, input, target, *, reduction: v.Reduction = "
 
 
 # --------------------------------------------------------------------------- multi-label soft margin
+
 
 def _multilabel_soft_args(input, target, weight, reduction):
     xp = xpa.namespace(input, target, weight, names=("input", "target", "weight"))
@@ -208,8 +221,9 @@ def multilabel_soft_margin_loss(input, target, *, weight=None, reduction: v.Redu
     return reduce(per_sample, reduction)
 
 
-def multilabel_soft_margin_loss_backward(dout, input, target, *, weight=None,
-                                         reduction: v.Reduction = "mean") -> np.ndarray:
+def multilabel_soft_margin_loss_backward(
+    dout, input, target, *, weight=None, reduction: v.Reduction = "mean"
+) -> np.ndarray:
     """Gradient of :func:`multilabel_soft_margin_loss` with respect to ``input``: ``w (sigmoid(x) - y) / C * g``.
 
     >>> import numpy as np
@@ -225,6 +239,7 @@ def multilabel_soft_margin_loss_backward(dout, input, target, *, weight=None,
 
 
 # --------------------------------------------------------------------------- multi-class margin
+
 
 def check_p(p):
     """The power of :func:`multi_margin_loss`: 1 or 2, as PyTorch supports."""
@@ -267,8 +282,9 @@ def _multi_margin_hinges(x, y, margin, w, xp):
     return z, active, scale, target
 
 
-def _multi_margin_loss_kernel(input, target, *, p: int = 1, margin: float = 1.0, weight=None,
-                              reduction: v.Reduction = "mean"):
+def _multi_margin_loss_kernel(
+    input, target, *, p: int = 1, margin: float = 1.0, weight=None, reduction: v.Reduction = "mean"
+):
     """Fused: (N, C) float scores, signed integer labels in range, p = 1 or 2, a finite margin, a float
     weight (C,): the definitions' formulas term for term, with one check and no one-hot mask."""
     x, t = input, target
@@ -285,10 +301,13 @@ def _multi_margin_loss_kernel(input, target, *, p: int = 1, margin: float = 1.0,
         if weight.__class__ is not np.ndarray or weight.dtype.kind != "f" or weight.shape != (c,):
             return None
         weight = weight.astype(x.dtype, copy=False)
+    if not np.isfinite(x).all():  # ties at +inf, rows masked at -inf, NaN scores: the definitions' limits
+        return None
     rows = np.arange(n)
     dtype = x.dtype
-    with np.errstate(over="ignore", invalid="ignore"):   # as the definitions: non-finite results go back to them
-        z = (dtype.type(margin) - x[rows, t][:, None]) + x
+    with np.errstate(over="ignore", invalid="ignore"):  # as the definitions: non-finite results go back to them
+        x_y = x[rows, t][:, None]
+        z = np.where(x == x_y, dtype.type(margin), (dtype.type(margin) - x_y) + x)  # a tie at any height
         active = z > 0
         active[rows, t] = False
         h = np.where(active, z if p == 1 else z * z, 0)
@@ -304,8 +323,7 @@ def _multi_margin_loss_kernel(input, target, *, p: int = 1, margin: float = 1.0,
 
 
 @_fast.fused(_multi_margin_loss_kernel)
-def multi_margin_loss(input, target, *, p: int = 1, margin: float = 1.0, weight=None,
-                      reduction: v.Reduction = "mean"):
+def multi_margin_loss(input, target, *, p: int = 1, margin: float = 1.0, weight=None, reduction: v.Reduction = "mean"):
     r"""Multi-class hinge loss, ``torch.nn.functional.multi_margin_loss``.
 
     For sample :math:`n` with label :math:`y`, :math:`C` classes and
@@ -341,8 +359,9 @@ def multi_margin_loss(input, target, *, p: int = 1, margin: float = 1.0, weight=
 
 
 @_fast.defbackward(multi_margin_loss)
-def multi_margin_loss_backward(dout, input, target, *, p: int = 1, margin: float = 1.0, weight=None,
-                               reduction: v.Reduction = "mean") -> np.ndarray:
+def multi_margin_loss_backward(
+    dout, input, target, *, p: int = 1, margin: float = 1.0, weight=None, reduction: v.Reduction = "mean"
+) -> np.ndarray:
     """Gradient of :func:`multi_margin_loss` with respect to ``input``.
 
     >>> import numpy as np
@@ -363,6 +382,7 @@ def multi_margin_loss_backward(dout, input, target, *, p: int = 1, margin: float
 
 # --------------------------------------------------------------------------- multi-label margin
 
+
 def _label_lists(target, x: np.ndarray, xp) -> np.ndarray:
     """Rows of class indices padded with -1: integer, ``x``'s shape, values in [-1, C - 1]."""
     arr = xpa.asarray(target, xp, x)
@@ -382,6 +402,7 @@ def _label_lists(target, x: np.ndarray, xp) -> np.ndarray:
                 f"target holds the value {int(xpa.first_value(a, bad))}, out of range: expected class indices "
                 f"in [0, {c - 1}] for {c} classes, or -1 to end a row's list"
             )
+
     return xpa.astype(xpa.check_values(arr, in_range), xp.int64, xp)  # checked before a uint64 could wrap
 
 
@@ -427,20 +448,20 @@ def _multilabel_margin_loss_kernel(input, target, *, reduction: v.Reduction = "m
         return None
     c = x.shape[-1]
     x2, t2 = x.reshape(-1, c), t.reshape(-1, c)
-    if x2.shape[0] * c * c <= 1 << 14:   # a small cube: the definition is as light and has less overhead
+    if x2.shape[0] * c * c <= 1 << 14:  # a small cube: the definition is as light and has less overhead
         return None
     if int(t2.min()) < -1 or int(t2.max()) >= c or not np.isfinite(x2).all():
         return None
-    with np.errstate(over="ignore", invalid="ignore"):   # hinges of 1e308 add up to inf, their true sum
+    with np.errstate(over="ignore", invalid="ignore"):  # hinges of 1e308 add up to inf, their true sum
         return _multilabel_margin_fused(x, x2, t2, reduction)
 
 
 def _multilabel_margin_fused(x, x2, t2, reduction):
     n, c = x2.shape
-    listed = np.cumsum(t2 == -1, axis=1) == 0                    # entries before the first -1
+    listed = np.cumsum(t2 == -1, axis=1) == 0  # entries before the first -1
     length = listed.sum(axis=1)
     rows = np.arange(n)
-    count = np.zeros((n, c), x.dtype)                            # multiplicity of class j in row n's list
+    count = np.zeros((n, c), x.dtype)  # multiplicity of class j in row n's list
     np.add.at(count, (np.broadcast_to(rows[:, None], t2.shape)[listed], t2[listed]), 1)
     non_target = count == 0
     per_j = np.zeros((n, c), x.dtype)
@@ -452,7 +473,7 @@ def _multilabel_margin_fused(x, x2, t2, reduction):
         z = 1 - xj + x2
         active = (z > 0) & non_target & here[:, None]
         per_j[rows[here], j[here]] = np.sum(np.where(active, z, 0), axis=1)[here]
-        first = here & (np.argmax(t2 == j[:, None], axis=1) == k)   # a repeated class counts once here
+        first = here & (np.argmax(t2 == j[:, None], axis=1) == k)  # a repeated class counts once here
         hits = np.where(active & first[:, None], count[rows, j][:, None], 0).astype(x.dtype)
         grad += hits
         grad[rows, j] -= hits.sum(axis=1)
@@ -492,7 +513,7 @@ def multilabel_margin_loss(input, target, *, reduction: v.Reduction = "mean"):
     x, x2, t2, xp = _multilabel_margin_args(input, target, reduction)
     count, z, active = _multilabel_margin_terms(x2, t2, xp)
     with np.errstate(over="ignore"):  # hinges of 1e308 add up to inf, their true sum
-        per_j = xp.sum(xp.where(active, z, 0), axis=2)               # (N, C): sum over non-targets i
+        per_j = xp.sum(xp.where(active, z, 0), axis=2)  # (N, C): sum over non-targets i
         loss = xp.sum(count * per_j, axis=1) / xpa.const(x.shape[-1], x, xp)
     return reduce(xp.reshape(xpa.astype(loss, x.dtype, xp), x.shape[:-1]), reduction)
 
@@ -508,7 +529,7 @@ def multilabel_margin_loss_backward(dout, input, target, *, reduction: v.Reducti
     """
     x, x2, t2, xp = _multilabel_margin_args(input, target, reduction)
     count, _, active = _multilabel_margin_terms(x2, t2, xp)
-    weighted = xp.where(active, count[:, :, None], 0)            # hinge (j, i), counted per listing of j
+    weighted = xp.where(active, count[:, :, None], 0)  # hinge (j, i), counted per listing of j
     local = (xp.sum(weighted, axis=1) - xp.sum(weighted, axis=2)) / xpa.const(x.shape[-1], x, xp)
     g = upstream(dout, x.shape[:-1], x.dtype, reduction, like=x)
     g = xp.reshape(xp.broadcast_to(g, x.shape[:-1]), (-1, 1))

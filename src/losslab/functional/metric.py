@@ -30,11 +30,16 @@ from ._reduction import reduce, upstream
 from ._vectors import norm_gap, pnorm, pnorm_grad, second_input
 
 __all__ = [
-    "pairwise_distance", "pairwise_distance_backward",
-    "cosine_distance", "cosine_distance_backward",
-    "triplet_margin_with_distance_loss", "triplet_margin_with_distance_loss_backward",
-    "contrastive_loss", "contrastive_loss_backward",
-    "nt_xent_loss", "nt_xent_loss_backward",
+    "pairwise_distance",
+    "pairwise_distance_backward",
+    "cosine_distance",
+    "cosine_distance_backward",
+    "triplet_margin_with_distance_loss",
+    "triplet_margin_with_distance_loss_backward",
+    "contrastive_loss",
+    "contrastive_loss_backward",
+    "nt_xent_loss",
+    "nt_xent_loss_backward",
 ]
 
 _VECTORS = "a 2-D (N, D) batch of vectors or a single 1-D (D,) vector"
@@ -49,6 +54,7 @@ def _vector_pair(x1, x2, names=("x1", "x2")):
 
 
 # --------------------------------------------------------------------------- distances
+
 
 def pairwise_distance(x1, x2, *, p: float = 2.0, eps: float = 1e-6) -> np.ndarray:
     r"""p-norm distance of each row pair, ``torch.pairwise_distance``: :math:`\lVert x_1 - x_2 + \epsilon \rVert_p`.
@@ -68,8 +74,7 @@ def pairwise_distance(x1, x2, *, p: float = 2.0, eps: float = 1e-6) -> np.ndarra
     return pnorm(a - b + xpa.const(eps, a, xp), p, xp)
 
 
-def pairwise_distance_backward(dout, x1, x2, *, p: float = 2.0, eps: float = 1e-6
-                               ) -> tuple[np.ndarray, np.ndarray]:
+def pairwise_distance_backward(dout, x1, x2, *, p: float = 2.0, eps: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of ``sum(dout * pairwise_distance(x1, x2))`` for ``x1`` and ``x2`` (negatives of each other).
 
     >>> import numpy as np
@@ -102,7 +107,8 @@ def cosine_distance(x1, x2, *, eps: float = 1e-8) -> np.ndarray:
     by its norm clamped below at ``eps``, then the two are dotted:
 
     .. math:: d = 1 - \hat x_1 \cdot \hat x_2, \qquad \hat x = x / \max(\lVert x \rVert, \epsilon), \qquad
-              \frac{\partial d}{\partial x_1} = -\frac{\hat x_2 - c\,\hat x_1\,[\lVert x_1 \rVert > \epsilon]}{\max(\lVert x_1 \rVert, \epsilon)}
+              \frac{\partial d}{\partial x_1} = -\frac{\hat x_2 - c\,\hat x_1\,[\lVert x_1 \rVert > \epsilon]}
+              {\max(\lVert x_1 \rVert, \epsilon)}
 
     with :math:`c = \hat x_1 \cdot \hat x_2` (symmetrically for :math:`x_2`). Where a
     norm is below ``eps`` its clamped value is a constant, so the bracket drops that
@@ -139,8 +145,10 @@ def cosine_distance_backward(dout, x1, x2, *, eps: float = 1e-8) -> tuple[np.nda
 
 # --------------------------------------------------------------------------- triplet with a distance
 
-_NAMED = {"pairwise": (pairwise_distance, pairwise_distance_backward),
-          "cosine": (cosine_distance, cosine_distance_backward)}
+_NAMED = {
+    "pairwise": (pairwise_distance, pairwise_distance_backward),
+    "cosine": (cosine_distance, cosine_distance_backward),
+}
 
 
 def distance_pair(distance_function):
@@ -149,15 +157,17 @@ def distance_pair(distance_function):
         return _NAMED["pairwise"]
     if isinstance(distance_function, str):
         if distance_function not in _NAMED:
-            raise ValueError(f"distance_function must be None, 'pairwise', 'cosine' or a distance object, "
-                             f"got {distance_function!r}")
+            raise ValueError(
+                f"distance_function must be None, 'pairwise', 'cosine' or a distance object, got {distance_function!r}"
+            )
         return _NAMED[distance_function]
     if callable(getattr(distance_function, "forward", None)) and callable(getattr(distance_function, "backward", None)):
         return distance_function
     raise TypeError(
         f"distance_function must be None, 'pairwise', 'cosine' or an object with forward(x1, x2) and "
         f"backward(dout) methods (e.g. losslab.nn.PairwiseDistance()), got {distance_function!r}; a plain "
-        f"function has no backward pass")
+        f"function has no backward pass"
+    )
 
 
 def _measure(dist, x, y, shape, dtype, xp) -> np.ndarray:
@@ -165,8 +175,9 @@ def _measure(dist, x, y, shape, dtype, xp) -> np.ndarray:
     xpa.namespace(x, out, names=("anchor", "distance_function's output"))  # one library
     arr = xpa.asarray(out, xp, x)
     if not xpa.has_kind(arr, "f", xp) or tuple(arr.shape) != shape:
-        raise ValueError(f"distance_function must return one float distance per triplet, shape {shape}, "
-                         f"got {v._describe(arr)}")
+        raise ValueError(
+            f"distance_function must return one float distance per triplet, shape {shape}, got {v._describe(arr)}"
+        )
     return xpa.astype(arr, dtype, xp)
 
 
@@ -176,10 +187,15 @@ def _pullback(dist, x, y, g, xp) -> tuple[np.ndarray, np.ndarray]:
         return dist[1](g, x, y)
     dist.forward(x, y)
     grads = dist.backward(g)
-    if not (isinstance(grads, tuple) and len(grads) == 2
-            and all(tuple(getattr(q, "shape", np.shape(q))) == tuple(x.shape) for q in grads)):
-        raise ValueError(f"distance_function.backward(dout) must return a pair (dx1, dx2) of arrays of shape "
-                         f"{tuple(x.shape)}, got {grads!r}")
+    if not (
+        isinstance(grads, tuple)
+        and len(grads) == 2
+        and all(tuple(getattr(q, "shape", np.shape(q))) == tuple(x.shape) for q in grads)
+    ):
+        raise ValueError(
+            f"distance_function.backward(dout) must return a pair (dx1, dx2) of arrays of shape "
+            f"{tuple(x.shape)}, got {grads!r}"
+        )
     xpa.namespace(x, *grads, names=("anchor", "distance_function.backward's dx1", "its dx2"))
     return tuple(xpa.astype(xpa.asarray(q, xp, x), x.dtype, xp) for q in grads)
 
@@ -215,9 +231,16 @@ def _triplet_args(anchor, positive, negative, distance_function, margin, swap, r
     return a, pos, neg, dist, d_an, d_pn, z, xp
 
 
-def _triplet_margin_with_distance_loss_kernel(anchor, positive, negative, *, distance_function=None,
-                                              margin: float = 1.0, swap: bool = False,
-                                              reduction: v.Reduction = "mean"):
+def _triplet_margin_with_distance_loss_kernel(
+    anchor,
+    positive,
+    negative,
+    *,
+    distance_function=None,
+    margin: float = 1.0,
+    swap: bool = False,
+    reduction: v.Reduction = "mean",
+):
     """Fused (numba) for the default distance, :func:`pairwise_distance` (p = 2, eps = 1e-6)."""
     if distance_function is not None and not (distance_function.__class__ is str and distance_function == "pairwise"):
         return None
@@ -225,9 +248,16 @@ def _triplet_margin_with_distance_loss_kernel(anchor, positive, negative, *, dis
 
 
 @_fast.fused(_triplet_margin_with_distance_loss_kernel)
-def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None,
-                                      margin: float = 1.0, swap: bool = False,
-                                      reduction: v.Reduction = "mean"):
+def triplet_margin_with_distance_loss(
+    anchor,
+    positive,
+    negative,
+    *,
+    distance_function=None,
+    margin: float = 1.0,
+    swap: bool = False,
+    reduction: v.Reduction = "mean",
+):
     r"""Triplet loss with any distance, ``torch.nn.functional.triplet_margin_with_distance_loss``.
 
     .. math:: \ell = \max\big(m + d(a, p) - d_-,\; 0\big), \qquad
@@ -276,10 +306,17 @@ def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_fu
 
 
 @_fast.defbackward(triplet_margin_with_distance_loss)
-def triplet_margin_with_distance_loss_backward(dout, anchor, positive, negative, *, distance_function=None,
-                                               margin: float = 1.0, swap: bool = False,
-                                               reduction: v.Reduction = "mean"
-                                               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def triplet_margin_with_distance_loss_backward(
+    dout,
+    anchor,
+    positive,
+    negative,
+    *,
+    distance_function=None,
+    margin: float = 1.0,
+    swap: bool = False,
+    reduction: v.Reduction = "mean",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradients of :func:`triplet_margin_with_distance_loss` for ``anchor``, ``positive`` and ``negative``.
 
     >>> import numpy as np
@@ -288,11 +325,13 @@ def triplet_margin_with_distance_loss_backward(dout, anchor, positive, negative,
     >>> ga.round(5), gp.round(5), gn.round(5)
     (array([[-0.6,  0.2]]), array([[0.6, 0.8]]), array([[ 0., -1.]]))
     """
-    a, pos, neg, dist, d_an, d_pn, z, xp = _triplet_args(anchor, positive, negative, distance_function,
-                                                         margin, swap, reduction)
+    a, pos, neg, dist, d_an, d_pn, z, xp = _triplet_args(
+        anchor, positive, negative, distance_function, margin, swap, reduction
+    )
 
     def dt(value):
         return xpa.const(value, a, xp)
+
     g = xpa.astype(xp.where(z >= 0, upstream(dout, tuple(z.shape), a.dtype, reduction, like=a), 0), a.dtype, xp)
     w = xp.where(d_an < d_pn, dt(1), xp.where(d_an == d_pn, dt(0.5), dt(0))) if swap else xp.ones_like(g)
     ga, gp = _pullback(dist, a, pos, g, xp)
@@ -306,6 +345,7 @@ def triplet_margin_with_distance_loss_backward(dout, anchor, positive, negative,
 
 # --------------------------------------------------------------------------- contrastive (Hadsell et al.)
 
+
 def _contrastive_args(input1, input2, target, margin, reduction):
     xp = xpa.namespace(input1, input2, target, names=("input1", "input2", "target"))
     x1, x2, _ = _vector_pair(input1, input2, ("input1", "input2"))
@@ -318,8 +358,11 @@ def _contrastive_args(input1, input2, target, margin, reduction):
     def zero_one(labels, start):
         bad = (labels != 0) & (labels != 1)
         if xpa.any_true(bad):
-            raise ValueError(f"target must hold only the labels 1 (similar) and 0 (dissimilar), got the value "
-                             f"{xpa.first_value(labels, bad)!r}")
+            raise ValueError(
+                f"target must hold only the labels 1 (similar) and 0 (dissimilar), got the value "
+                f"{xpa.first_value(labels, bad)!r}"
+            )
+
     y = xpa.check_values(y, zero_one)
     v.check_scalar(margin, "margin", low=0.0, low_open=True)
     v.check_reduction(reduction)
@@ -364,8 +407,9 @@ def contrastive_loss(input1, input2, target, *, margin: float = 1.0, reduction: 
     return reduce(xpa.astype(loss, x1.dtype, xp), reduction)
 
 
-def contrastive_loss_backward(dout, input1, input2, target, *, margin: float = 1.0,
-                              reduction: v.Reduction = "mean") -> tuple[np.ndarray, np.ndarray]:
+def contrastive_loss_backward(
+    dout, input1, input2, target, *, margin: float = 1.0, reduction: v.Reduction = "mean"
+) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of :func:`contrastive_loss` for ``input1`` and ``input2`` (negatives of each other).
 
     >>> import numpy as np
@@ -386,6 +430,7 @@ def contrastive_loss_backward(dout, input1, input2, target, *, margin: float = 1
 
 
 # --------------------------------------------------------------------------- NT-Xent (optax.losses.ntxent)
+
 
 def _ntxent_parts(view1, view2, temperature, reduction):
     xp = xpa.namespace(view1, view2, names=("view1", "view2"))
@@ -463,8 +508,9 @@ def nt_xent_loss(view1, view2, *, temperature: float = 0.07, reduction: v.Reduct
     return reduce(loss, reduction)
 
 
-def nt_xent_loss_backward(dout, view1, view2, *, temperature: float = 0.07,
-                          reduction: v.Reduction = "mean") -> tuple[np.ndarray, np.ndarray]:
+def nt_xent_loss_backward(
+    dout, view1, view2, *, temperature: float = 0.07, reduction: v.Reduction = "mean"
+) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of :func:`nt_xent_loss` for ``view1`` and ``view2``.
 
     >>> import numpy as np
@@ -486,10 +532,11 @@ def nt_xent_loss_backward(dout, view1, view2, *, temperature: float = 0.07,
     gu = ((ds + ds.T) @ u) / xpa.const(temperature, z1, xp)
     radial = xp.where(unclipped, xp.sum(u * gu, axis=1, keepdims=True), 0)
     ge = xpa.astype((gu - radial * u) / n, z1.dtype, xp)
-    return ge[: m // 2, ...], ge[m // 2:, ...]
+    return ge[: m // 2, ...], ge[m // 2 :, ...]
 
 
 # --------------------------------------------------------------------------- NT-Xent with group labels (optax)
+
 
 def _group_parts(embeddings, labels, temperature, reduction):
     """``(e, u, n, unclipped, s, positive, negative, top, loss, pairs)`` of :func:`nt_xent_group_loss`."""
@@ -501,8 +548,7 @@ def _group_parts(embeddings, labels, temperature, reduction):
     if lab.dtype.kind not in "iub":
         raise TypeError(f"labels must hold integer group labels, got dtype {lab.dtype}")
     if lab.shape != e.shape[:1]:
-        raise ValueError(f"labels must have shape {e.shape[:1]} (one group label per embedding), "
-                         f"got {lab.shape}")
+        raise ValueError(f"labels must have shape {e.shape[:1]} (one group label per embedding), got {lab.shape}")
     v.check_scalar(temperature, "temperature", low=0.0, low_open=True)
     v.check_reduction(reduction)
     m = e.shape[0]
@@ -517,13 +563,15 @@ def _group_parts(embeddings, labels, temperature, reduction):
     positive, negative = same & ~eye, ~same
     pairs = int(positive.sum())
     if reduction == "mean" and pairs == 0:
-        raise ValueError("labels give no positive pair (no two embeddings share a group label): the 'mean' over "
-                         "positive pairs is undefined; pass reduction='sum' or 'none'")
+        raise ValueError(
+            "labels give no positive pair (no two embeddings share a group label): the 'mean' over "
+            "positive pairs is undefined; pass reduction='sum' or 'none'"
+        )
     # each row shifted by its maximum over the other embeddings (optax's order): no overflow, no cancellation
     s_off = np.where(eye, -np.inf, s)
     top = s_off.max(axis=1, keepdims=True) if m > 1 else np.zeros((m, 1), e.dtype)
     ex = np.exp(s_off - top)
-    z = np.where(negative, ex, 0).sum(axis=1, keepdims=True)   # the negatives of each anchor
+    z = np.where(negative, ex, 0).sum(axis=1, keepdims=True)  # the negatives of each anchor
     # pair (i, j): -log(e^{s_ij} / (e^{s_ij} + sum_k neg e^{s_ik})) = log(e^{s_ij - top} + z) - (s_ij - top)
     with np.errstate(divide="ignore"):
         terms = np.log(np.where(positive, ex, 1) + z) - np.where(positive, s - top, 0)
@@ -571,8 +619,9 @@ def nt_xent_group_loss(embeddings, labels, *, temperature: float = 0.07, reducti
     return reduce(loss, reduction, denominator=pairs)
 
 
-def nt_xent_group_loss_backward(dout, embeddings, labels, *, temperature: float = 0.07,
-                                reduction: v.Reduction = "mean") -> np.ndarray:
+def nt_xent_group_loss_backward(
+    dout, embeddings, labels, *, temperature: float = 0.07, reduction: v.Reduction = "mean"
+) -> np.ndarray:
     """Gradient of :func:`nt_xent_group_loss` with respect to ``embeddings``.
 
     >>> import numpy as np
@@ -582,11 +631,13 @@ def nt_xent_group_loss_backward(dout, embeddings, labels, *, temperature: float 
            [0.      , 0.134471],
            [0.537883, 0.      ]])
     """
-    e, u, n, unclipped, ex, positive, negative, z, loss, pairs = _group_parts(embeddings, labels, temperature,
-                                                                                reduction)
-    g = np.broadcast_to(upstream(dout, tuple(loss.shape), e.dtype, reduction, denominator=pairs, like=e),
-                        loss.shape)[:, None]
-    inv = np.where(positive, 1 / (np.where(positive, ex, 1) + z), 0)   # 1 / D_ij, relative to the row's maximum
+    e, u, n, unclipped, ex, positive, negative, z, loss, pairs = _group_parts(
+        embeddings, labels, temperature, reduction
+    )
+    g = np.broadcast_to(upstream(dout, tuple(loss.shape), e.dtype, reduction, denominator=pairs, like=e), loss.shape)[
+        :, None
+    ]
+    inv = np.where(positive, 1 / (np.where(positive, ex, 1) + z), 0)  # 1 / D_ij, relative to the row's maximum
     ds = np.where(positive, ex * inv - 1, 0) + np.where(negative, ex * inv.sum(axis=1, keepdims=True), 0)
     ds = ds * g
     gu = ((ds + ds.T) @ u) / e.dtype.type(temperature)

@@ -22,13 +22,20 @@ from ._numerics import times
 from ._reduction import reduce, upstream
 
 __all__ = [
-    "mse_loss", "mse_loss_backward",
-    "l1_loss", "l1_loss_backward",
-    "smooth_l1_loss", "smooth_l1_loss_backward",
-    "huber_loss", "huber_loss_backward",
-    "kl_div", "kl_div_backward",
-    "poisson_nll_loss", "poisson_nll_loss_backward",
-    "gaussian_nll_loss", "gaussian_nll_loss_backward",
+    "mse_loss",
+    "mse_loss_backward",
+    "l1_loss",
+    "l1_loss_backward",
+    "smooth_l1_loss",
+    "smooth_l1_loss_backward",
+    "huber_loss",
+    "huber_loss_backward",
+    "kl_div",
+    "kl_div_backward",
+    "poisson_nll_loss",
+    "poisson_nll_loss_backward",
+    "gaussian_nll_loss",
+    "gaussian_nll_loss_backward",
 ]
 
 
@@ -50,6 +57,7 @@ def _finite_or_definition(fused):
 
 
 # --------------------------------------------------------------------------- MSE
+
 
 def _mse_loss_kernel(input, target, *, reduction: v.Reduction = "mean"):
     with np.errstate(over="ignore"):  # a float32 sum beyond its range is inf, its true value
@@ -93,6 +101,7 @@ def mse_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -
 
 # --------------------------------------------------------------------------- L1
 
+
 def _l1_loss_kernel(input, target, *, reduction: v.Reduction = "mean"):
     with np.errstate(over="ignore"):  # a float32 sum beyond its range is inf, its true value
         return _finite_or_definition(_fast.pointwise(_fast.L1, input, target, reduction))
@@ -130,6 +139,7 @@ def l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") ->
 
 # --------------------------------------------------------------------------- Smooth L1 / Huber
 
+
 def _smooth_l1_loss_kernel(input, target, *, reduction: v.Reduction = "mean", beta: float = 1.0):
     with np.errstate(over="ignore"):  # a float32 sum beyond its range is inf, its true value
         return _finite_or_definition(_fast.pointwise(_fast.SMOOTH_L1, input, target, reduction, beta))
@@ -164,8 +174,7 @@ def smooth_l1_loss(input, target, *, reduction: v.Reduction = "mean", beta: floa
 
 
 @_fast.defbackward(smooth_l1_loss)
-def smooth_l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean",
-                            beta: float = 1.0) -> np.ndarray:
+def smooth_l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean", beta: float = 1.0) -> np.ndarray:
     """Gradient of :func:`smooth_l1_loss` with respect to ``input``.
 
     >>> import numpy as np
@@ -213,8 +222,7 @@ def huber_loss(input, target, *, reduction: v.Reduction = "mean", delta: float =
 
 
 @_fast.defbackward(huber_loss)
-def huber_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean",
-                        delta: float = 1.0) -> np.ndarray:
+def huber_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean", delta: float = 1.0) -> np.ndarray:
     """Gradient of :func:`huber_loss` with respect to ``input``: ``clip(x - t, -delta, delta) * g``.
 
     >>> import numpy as np
@@ -266,12 +274,12 @@ def kl_div(input, target, *, reduction: str = "mean", log_target: bool = False):
 
 def _check_probabilities(t, start) -> None:
     if xpa.any_true(t < 0):
-        raise ValueError("target must hold probabilities >= 0 when log_target=False; "
-                         "pass log_target=True for log-probabilities")
+        raise ValueError(
+            "target must hold probabilities >= 0 when log_target=False; pass log_target=True for log-probabilities"
+        )
 
 
-def kl_div_backward(dout, input, target, *, reduction: str = "mean",
-                    log_target: bool = False) -> np.ndarray:
+def kl_div_backward(dout, input, target, *, reduction: str = "mean", log_target: bool = False) -> np.ndarray:
     """Gradient of :func:`kl_div` with respect to ``input``: ``-p * g``.
 
     >>> import numpy as np
@@ -287,8 +295,10 @@ def kl_div_backward(dout, input, target, *, reduction: str = "mean",
 
 # --------------------------------------------------------------------------- Poisson NLL
 
-def poisson_nll_loss(input, target, *, log_input: bool = True, full: bool = False,
-                     eps: float = 1e-8, reduction: v.Reduction = "mean"):
+
+def poisson_nll_loss(
+    input, target, *, log_input: bool = True, full: bool = False, eps: float = 1e-8, reduction: v.Reduction = "mean"
+):
     r"""Negative log-likelihood of a Poisson target, ``torch.nn.functional.poisson_nll_loss``.
 
     .. math:: \ell = \begin{cases} e^{x} - t\,x & \text{log\_input} \\
@@ -321,8 +331,16 @@ def poisson_nll_loss(input, target, *, log_input: bool = True, full: bool = Fals
     return reduce(loss, reduction)
 
 
-def poisson_nll_loss_backward(dout, input, target, *, log_input: bool = True, full: bool = False,
-                              eps: float = 1e-8, reduction: v.Reduction = "mean") -> np.ndarray:
+def poisson_nll_loss_backward(
+    dout,
+    input,
+    target,
+    *,
+    log_input: bool = True,
+    full: bool = False,
+    eps: float = 1e-8,
+    reduction: v.Reduction = "mean",
+) -> np.ndarray:
     """Gradient of :func:`poisson_nll_loss` with respect to ``input``.
 
     >>> import numpy as np
@@ -344,6 +362,7 @@ def poisson_nll_loss_backward(dout, input, target, *, log_input: bool = True, fu
 
 # --------------------------------------------------------------------------- Gaussian NLL
 
+
 def _gaussian_var(var, x: np.ndarray, xp) -> np.ndarray:
     """``var`` as PyTorch accepts it, as an array that broadcasts against ``x``.
 
@@ -357,8 +376,9 @@ def _gaussian_var(var, x: np.ndarray, xp) -> np.ndarray:
     else:
         va = xpa.asarray(var, xp, x, name="var")
         if not xpa.is_float(va, xp):  # differentiable, as the input
-            raise TypeError(f"var must hold real numbers as float32 or float64 (or be a Python float), "
-                            f"got {xpa.describe(va)}")
+            raise TypeError(
+                f"var must hold real numbers as float32 or float64 (or be a Python float), got {xpa.describe(va)}"
+            )
         va = xpa.astype(va, x.dtype, xp)
     va = xpa.check_values(va, _check_nonnegative)
     x_shape, va_shape = tuple(x.shape), tuple(va.shape)
@@ -367,7 +387,7 @@ def _gaussian_var(var, x: np.ndarray, xp) -> np.ndarray:
     if x.ndim >= 1 and va_shape == x_shape[:-1]:
         return va[..., None]
     if va.ndim == x.ndim:
-        mismatched = [(a, b) for a, b in zip(x_shape, va_shape) if a != b]
+        mismatched = [(a, b) for a, b in zip(x_shape, va_shape, strict=True) if a != b]
         if len(mismatched) == 1 and mismatched[0][1] == 1:
             return va
     raise ValueError(
@@ -391,8 +411,7 @@ def _gaussian_setup(input, target, var, full, eps, reduction):
     return x, t, full, xp
 
 
-def gaussian_nll_loss(input, target, var, *, full: bool = False, eps: float = 1e-6,
-                      reduction: v.Reduction = "mean"):
+def gaussian_nll_loss(input, target, var, *, full: bool = False, eps: float = 1e-6, reduction: v.Reduction = "mean"):
     r"""Gaussian negative log-likelihood, ``torch.nn.functional.gaussian_nll_loss``.
 
     With :math:`v = \max(\text{var}, \epsilon)` (clamped for stability):
@@ -421,8 +440,9 @@ def gaussian_nll_loss(input, target, var, *, full: bool = False, eps: float = 1e
     return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
-def gaussian_nll_loss_backward(dout, input, target, var, *, full: bool = False, eps: float = 1e-6,
-                               reduction: v.Reduction = "mean") -> tuple[np.ndarray, np.ndarray]:
+def gaussian_nll_loss_backward(
+    dout, input, target, var, *, full: bool = False, eps: float = 1e-6, reduction: v.Reduction = "mean"
+) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of :func:`gaussian_nll_loss` with respect to ``input`` and ``var``, as a pair.
 
     >>> import numpy as np
@@ -441,7 +461,7 @@ def gaussian_nll_loss_backward(dout, input, target, var, *, full: bool = False, 
         gx = (d / vc) * g
         gv = (0.5 * (1 / vc - d * d / (vc * vc))) * g
     gv = xp.broadcast_to(gv, x_shape)
-    summed = tuple(i for i, (a, b) in enumerate(zip(x_shape, va.shape)) if a != b)
+    summed = tuple(i for i, (a, b) in enumerate(zip(x_shape, va.shape, strict=False)) if a != b)
     if summed:  # homoscedastic: a variance shared along a dimension gets the sum of its gradients
         gv = xp.sum(gv, axis=summed, keepdims=True)
     var_shape = () if isinstance(var, float) else tuple(xpa.asarray(var, xp, x).shape)

@@ -17,9 +17,12 @@ from .. import _validation as v
 from ._reduction import reduce, upstream
 
 __all__ = [
-    "log_cosh_loss", "log_cosh_loss_backward",
-    "quantile_loss", "quantile_loss_backward",
-    "charbonnier_loss", "charbonnier_loss_backward",
+    "log_cosh_loss",
+    "log_cosh_loss_backward",
+    "quantile_loss",
+    "quantile_loss_backward",
+    "charbonnier_loss",
+    "charbonnier_loss_backward",
 ]
 
 _LOG2 = math.log(2.0)
@@ -34,6 +37,7 @@ def _pair(input, target, reduction):
 
 
 # --------------------------------------------------------------------------- log-cosh
+
 
 def log_cosh_loss(input, target, *, reduction: v.Reduction = "mean"):
     r"""Log-cosh loss, as ``optax.losses.log_cosh`` (Chen et al. 2019, "Log Hyperbolic Cosine Loss
@@ -80,6 +84,7 @@ def log_cosh_loss_backward(dout, input, target, *, reduction: v.Reduction = "mea
 
 # --------------------------------------------------------------------------- quantile (pinball)
 
+
 def _quantile_setup(input, target, quantiles, reduction):
     xp = xpa.namespace(input, target, quantiles, names=("input", "target", "quantiles"))
     x = v.as_float_array(input, "input")
@@ -87,8 +92,9 @@ def _quantile_setup(input, target, quantiles, reduction):
     n, num_q = x.shape
     t = xpa.asarray(target, xp, x)
     if tuple(t.shape) != (n,):
-        raise ValueError(f"target must have shape ({n},), one value per row of input {tuple(x.shape)}, "
-                         f"got {tuple(t.shape)}")
+        raise ValueError(
+            f"target must have shape ({n},), one value per row of input {tuple(x.shape)}, got {tuple(t.shape)}"
+        )
     t = v.as_real_like(t, "target", x, shape=(n,))
     q = levels(quantiles, xp, x)
     if tuple(q.shape) != (num_q,):
@@ -110,6 +116,7 @@ def levels(quantiles, xp=np, like=None) -> np.ndarray:
         bad = ~((levels > 0) & (levels < 1))
         if xpa.any_true(bad):
             raise ValueError(f"quantiles must lie strictly in (0, 1), got {float(xpa.first_value(levels, bad))!r}")
+
     return xpa.check_values(q, in_unit_interval)
 
 
@@ -162,6 +169,7 @@ def quantile_loss_backward(dout, input, target, *, quantiles, reduction: v.Reduc
 
 # --------------------------------------------------------------------------- Charbonnier
 
+
 def _charbonnier_weight(weight, x, reduction, xp):
     """``(w, denominator)``: the element-wise ``weight`` (>= 0, broadcast to the input) or None, and the 'mean'
     divisor (BasicSR's: the sum of the broadcast weights)."""
@@ -172,11 +180,14 @@ def _charbonnier_weight(weight, x, reduction, xp):
     def non_negative(values, start):
         if xpa.any_true(values < 0):
             raise ValueError(f"weight must hold values >= 0, got {float(xpa.first_value(values, values < 0))!r}")
+
     w = xp.broadcast_to(xpa.check_values(w, non_negative), tuple(x.shape))
     total = xp.sum(w)
     if reduction == "mean" and xp is np and total == 0:
-        raise ValueError("weight sums to 0: the weighted 'mean' (sum of w l / sum of w) is undefined; "
-                         "pass reduction='sum' or a nonzero weight")
+        raise ValueError(
+            "weight sums to 0: the weighted 'mean' (sum of w l / sum of w) is undefined; "
+            "pass reduction='sum' or a nonzero weight"
+        )
     return w, (total if xp is not np else float(total))
 
 
@@ -221,8 +232,9 @@ def charbonnier_loss(input, target, *, eps: float = 1e-3, reduction: v.Reduction
     return reduce(xpa.astype(w * loss, x.dtype, xp), reduction, denominator=denominator)
 
 
-def charbonnier_loss_backward(dout, input, target, *, eps: float = 1e-3, reduction: v.Reduction = "mean",
-                              weight=None) -> np.ndarray:
+def charbonnier_loss_backward(
+    dout, input, target, *, eps: float = 1e-3, reduction: v.Reduction = "mean", weight=None
+) -> np.ndarray:
     """Gradient of :func:`charbonnier_loss` with respect to ``input``: ``d / sqrt(d^2 + eps^2) * g``.
 
     >>> import numpy as np

@@ -35,9 +35,12 @@ from .activation import sigmoid as _sigmoid
 from .activation import softmax as _softmax
 
 __all__ = [
-    "dice_loss", "dice_loss_backward",
-    "tversky_loss", "tversky_loss_backward",
-    "generalized_dice_loss", "generalized_dice_loss_backward",
+    "dice_loss",
+    "dice_loss_backward",
+    "tversky_loss",
+    "tversky_loss_backward",
+    "generalized_dice_loss",
+    "generalized_dice_loss_backward",
 ]
 
 _INPUT_SHAPES = "of shape (N, C) or (N, C, d1, ..., dK)"
@@ -47,12 +50,13 @@ AVERAGES = ("macro", "micro")
 
 class _Opts(NamedTuple):
     """The options shared by the three losses, checked."""
-    act: str                  # "none" | "auto" (logits) | "sigmoid" | "softmax" | "other"
-    other_act: Any            # (act, derivative), or None
+
+    act: str  # "none" | "auto" (logits) | "sigmoid" | "softmax" | "other"
+    other_act: Any  # (act, derivative), or None
     include_background: bool
     batch: bool
-    nr: float                 # smooth_nr
-    dr: float                 # smooth_dr
+    nr: float  # smooth_nr
+    dr: float  # smooth_dr
     soft_label: bool
     squared_pred: bool
     jaccard: bool
@@ -66,10 +70,11 @@ def check_other_act(other_act) -> tuple | None:
     """``other_act``: ``None`` or a pair ``(act, act_derivative)`` of elementwise callables."""
     if other_act is None:
         return None
-    if (not isinstance(other_act, tuple) or len(other_act) != 2
-            or not all(callable(f) for f in other_act)):
-        raise TypeError(f"other_act must be None or a pair (act, act_derivative) of elementwise callables "
-                        f"(the derivative gives the analytic backward), got {other_act!r}")
+    if not isinstance(other_act, tuple) or len(other_act) != 2 or not all(callable(f) for f in other_act):
+        raise TypeError(
+            f"other_act must be None or a pair (act, act_derivative) of elementwise callables "
+            f"(the derivative gives the analytic backward), got {other_act!r}"
+        )
     return other_act
 
 
@@ -79,22 +84,52 @@ def check_choice(value, name: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-def _options(smooth, logits, reduction, *, include_background=True, sigmoid=False, softmax=False,
-             other_act=None, squared_pred=False, jaccard=False, batch=False, smooth_nr=None, smooth_dr=None,
-             soft_label=False, average="macro", per_class=False, ignore_index=-100, class_axis=1) -> _Opts:
+def _options(
+    smooth,
+    logits,
+    reduction,
+    *,
+    include_background=True,
+    sigmoid=False,
+    softmax=False,
+    other_act=None,
+    squared_pred=False,
+    jaccard=False,
+    batch=False,
+    smooth_nr=None,
+    smooth_dr=None,
+    soft_label=False,
+    average="macro",
+    per_class=False,
+    ignore_index=-100,
+    class_axis=1,
+) -> _Opts:
     v.check_scalar(smooth, "smooth", low=0.0)
     v.check_reduction(reduction)
-    flags = {name: v.check_bool(value, name) for name, value in (
-        ("logits", logits), ("sigmoid", sigmoid), ("softmax", softmax), ("include_background", include_background),
-        ("squared_pred", squared_pred), ("jaccard", jaccard), ("batch", batch), ("soft_label", soft_label),
-        ("per_class", per_class))}
+    flags = {
+        name: v.check_bool(value, name)
+        for name, value in (
+            ("logits", logits),
+            ("sigmoid", sigmoid),
+            ("softmax", softmax),
+            ("include_background", include_background),
+            ("squared_pred", squared_pred),
+            ("jaccard", jaccard),
+            ("batch", batch),
+            ("soft_label", soft_label),
+            ("per_class", per_class),
+        )
+    }
     other_act = check_other_act(other_act)
     chosen = [name for name in ("logits", "sigmoid", "softmax") if flags[name]] + (["other_act"] if other_act else [])
     if len(chosen) > 1:
-        raise ValueError(f"at most one activation may be chosen among logits, sigmoid, softmax and other_act, "
-                         f"got {', '.join(chosen)}")
+        raise ValueError(
+            f"at most one activation may be chosen among logits, sigmoid, softmax and other_act, "
+            f"got {', '.join(chosen)}"
+        )
     act = {"logits": "auto", "sigmoid": "sigmoid", "softmax": "softmax", "other_act": "other"}.get(
-        chosen[0] if chosen else "", "none")
+        chosen[0] if chosen else "", "none"
+    )
     nr = smooth if smooth_nr is None else v.check_scalar(smooth_nr, "smooth_nr", low=0.0)
     dr = smooth if smooth_dr is None else v.check_scalar(smooth_dr, "smooth_dr", low=0.0)
     check_choice(average, "average", AVERAGES)
@@ -102,27 +137,41 @@ def _options(smooth, logits, reduction, *, include_background=True, sigmoid=Fals
         raise ValueError("per_class=True needs average='macro' (a 'micro' ratio sums over the classes)")
     v.check_scalar(ignore_index, "ignore_index", integer=True)
     v.check_scalar(class_axis, "class_axis", integer=True)
-    return _Opts(act, other_act, flags["include_background"], flags["batch"], nr, dr, flags["soft_label"],
-                 flags["squared_pred"], flags["jaccard"], average, flags["per_class"], int(ignore_index),
-                 int(class_axis))
+    return _Opts(
+        act,
+        other_act,
+        flags["include_background"],
+        flags["batch"],
+        nr,
+        dr,
+        flags["soft_label"],
+        flags["squared_pred"],
+        flags["jaccard"],
+        average,
+        flags["per_class"],
+        int(ignore_index),
+        int(class_axis),
+    )
 
 
 class _Seg(NamedTuple):
-    x: Any               # the input with its class axis at 1, (N, C, *d)
-    p: Any               # probabilities of every class, (N, C, *d)
-    q: Any               # probabilities of the scored classes, ignored pixels 0, (N, C', *d)
-    t: Any               # target of the scored classes, ignored pixels 0, (N, C', *d), in x's dtype
-    mask: Any            # (N, 1, *d): 1 where a pixel is scored, 0 where its label is ignore_index; or None
-    axes: tuple          # the axes summed: the spatial ones, and 0 with batch=True
+    x: Any  # the input with its class axis at 1, (N, C, *d)
+    p: Any  # probabilities of every class, (N, C, *d)
+    q: Any  # probabilities of the scored classes, ignored pixels 0, (N, C', *d)
+    t: Any  # target of the scored classes, ignored pixels 0, (N, C', *d), in x's dtype
+    mask: Any  # (N, 1, *d): 1 where a pixel is scored, 0 where its label is ignore_index; or None
+    axes: tuple  # the axes summed: the spatial ones, and 0 with batch=True
     o: _Opts
-    xp: Any              # the array namespace
+    xp: Any  # the array namespace
 
 
 def _class_axis(o: _Opts, ndim: int) -> int:
     a = o.class_axis
     if not -ndim <= a < ndim or a % ndim == 0:
-        raise ValueError(f"class_axis must name an axis of the input other than the batch axis 0 "
-                         f"(1 to {ndim - 1}, or -{ndim - 1} to -1), got {a}")
+        raise ValueError(
+            f"class_axis must name an axis of the input other than the batch axis 0 "
+            f"(1 to {ndim - 1}, or -{ndim - 1} to -1), got {a}"
+        )
     return a % ndim
 
 
@@ -134,15 +183,19 @@ def _activate(x, o: _Opts, xp):
         return _sigmoid(x)
     if o.act == "softmax":
         if num_classes == 1:
-            raise ValueError("softmax=True needs at least 2 classes along the class axis, got 1 "
-                             "(pass sigmoid=True for one foreground channel)")
+            raise ValueError(
+                "softmax=True needs at least 2 classes along the class axis, got 1 "
+                "(pass sigmoid=True for one foreground channel)"
+            )
         return _softmax(x, axis=1)
     if o.act == "other":
         p = o.other_act[0](x)
         if tuple(getattr(p, "shape", ())) != tuple(x.shape):
-            raise ValueError(f"other_act must map the input elementwise: it returned shape "
-                             f"{tuple(getattr(p, 'shape', ()))} "
-                             f"for an input of shape {tuple(x.shape)}")
+            raise ValueError(
+                f"other_act must map the input elementwise: it returned shape "
+                f"{tuple(getattr(p, 'shape', ()))} "
+                f"for an input of shape {tuple(x.shape)}"
+            )
         return xpa.astype(p, x.dtype, xp)
     return v.check_unit_interval(x, "input", hint=" (probabilities; pass logits=True for logits)")
 
@@ -169,22 +222,27 @@ def _seg(input, target, o: _Opts) -> _Seg:
         t = v.check_unit_interval(t, "target", hint=" (one-hot masks or soft labels)")
     elif tuple(t.shape) == index_shape:
         # C == 1: labels 0 / 1 are the foreground mask; otherwise one-hot over the C classes
-        labels = v.as_class_indices(t, "target", max(num_classes, 2), ignore_index=o.ignore_index,
-                                    shape=index_shape, like=x)
+        labels = v.as_class_indices(
+            t, "target", max(num_classes, 2), ignore_index=o.ignore_index, shape=index_shape, like=x
+        )
         kept = labels != o.ignore_index
         labels = xp.where(kept, labels, 0)
         classes = xp.reshape(xpa.arange(num_classes, labels, xp), (1, -1) + (1,) * (x.ndim - 2))
         t = xpa.astype(xp.expand_dims(labels, axis=1) == (classes + int(num_classes == 1)), x.dtype, xp)
         mask = xpa.astype(xp.expand_dims(kept, axis=1), x.dtype, xp)
     else:
-        raise ValueError(f"target must have the input's shape {tuple(input.shape)} (masks or soft labels) or "
-                         f"{index_shape} (class indices), got {tuple(t.shape)}")
+        raise ValueError(
+            f"target must have the input's shape {tuple(input.shape)} (masks or soft labels) or "
+            f"{index_shape} (class indices), got {tuple(t.shape)}"
+        )
     p = _activate(x, o, xp)
     q = p
     if not o.include_background:
         if num_classes == 1:
-            raise ValueError("include_background=False needs at least 2 classes along the class axis "
-                             "(the first is the background), got 1")
+            raise ValueError(
+                "include_background=False needs at least 2 classes along the class axis "
+                "(the first is the background), got 1"
+            )
         q, t = q[:, 1:, ...], t[:, 1:, ...]
     if mask is not None:
         q, t = q * mask, t * mask
@@ -201,11 +259,12 @@ def _sum(a, s: _Seg):
 
 class _Stats(NamedTuple):
     """Per (sample, class) sums, shape (N or 1, C', 1, ...), and their derivatives with respect to q."""
+
     tp: Any
-    pred: Any     # P: sum q (sum q^2 with squared_pred)
-    ground: Any   # G: sum t (sum t^2 with squared_pred)
-    d_tp: Any     # dTP / dq, per pixel
-    d_pred: Any   # dP / dq, per pixel (or the scalar 1)
+    pred: Any  # P: sum q (sum q^2 with squared_pred)
+    ground: Any  # G: sum t (sum t^2 with squared_pred)
+    d_tp: Any  # dTP / dq, per pixel
+    d_pred: Any  # dP / dq, per pixel (or the scalar 1)
 
 
 def _stats(s: _Seg) -> _Stats:
@@ -231,8 +290,11 @@ def _nonzero(denominator, s: _Seg, what: str, per_class: bool = True):
             n, c = (int(i) + j for i, j in zip(xpa.first_index(values == 0)[:2], start[:2], strict=True))
             where = "the batch" if batch else f"sample {n}"
             where += f", class {c + int(not s.o.include_background)}" if per_class else ""
-            raise ValueError(f"the {what} denominator is 0 for {where}: nothing is predicted or present "
-                             f"there; pass smooth > 0 (or smooth_dr > 0)")
+            raise ValueError(
+                f"the {what} denominator is 0 for {where}: nothing is predicted or present "
+                f"there; pass smooth > 0 (or smooth_dr > 0)"
+            )
+
     return xpa.check_values(denominator, nonzero)
 
 
@@ -263,14 +325,17 @@ def _class_weight(weight, s: _Seg):
     def non_negative(values, start):
         if xpa.any_true(values < 0):
             raise ValueError(f"weight must hold values >= 0, got {float(xpa.first_value(values, values < 0))!r}")
+
     w = xpa.check_values(w, non_negative)
     return xp.reshape(w, (1, c) + (1,) * (s.x.ndim - 2))
 
 
 def _pooled(st: _Stats, w, xp) -> _Stats:
     """The sums over the classes, each class's terms scaled by ``w`` ('micro' averaging, generalized Dice)."""
+
     def total(a):
         return a if w is None else a * w
+
     tp, pred, ground = (xp.sum(total(a), axis=1, keepdims=True) for a in (st.tp, st.pred, st.ground))
     return _Stats(tp, pred, ground, None, None)
 
@@ -334,12 +399,30 @@ def _out_shape(s: _Seg) -> tuple[int, ...]:
 
 # --------------------------------------------------------------------------- Dice
 
-def dice_loss(input, target, *, smooth: float = 1.0, logits: bool = False, reduction: v.Reduction = "mean",
-              include_background: bool = True, sigmoid: bool = False, softmax: bool = False,
-              other_act: tuple[Callable, Callable] | None = None, squared_pred: bool = False, jaccard: bool = False,
-              batch: bool = False, smooth_nr: float | None = None, smooth_dr: float | None = None, weight=None,
-              soft_label: bool = False, average: Literal["macro", "micro"] = "macro", per_class: bool = False,
-              ignore_index: int = -100, class_axis: int = 1):
+
+def dice_loss(
+    input,
+    target,
+    *,
+    smooth: float = 1.0,
+    logits: bool = False,
+    reduction: v.Reduction = "mean",
+    include_background: bool = True,
+    sigmoid: bool = False,
+    softmax: bool = False,
+    other_act: tuple[Callable, Callable] | None = None,
+    squared_pred: bool = False,
+    jaccard: bool = False,
+    batch: bool = False,
+    smooth_nr: float | None = None,
+    smooth_dr: float | None = None,
+    weight=None,
+    soft_label: bool = False,
+    average: Literal["macro", "micro"] = "macro",
+    per_class: bool = False,
+    ignore_index: int = -100,
+    class_axis: int = 1,
+):
     r"""Soft Dice loss per sample, averaged over classes (Milletari et al. 2016, "V-Net").
 
     For sample :math:`n` and class :math:`c`, summing over the spatial positions :math:`i`
@@ -408,22 +491,54 @@ def dice_loss(input, target, *, smooth: float = 1.0, logits: bool = False, reduc
     >>> round(float(dice_loss(p, t, jaccard=True, smooth=0.0)), 6)   # 1 - 1.5 / (1.8 + 2 - 1.5)
     0.347826
     """
-    o = _options(smooth, logits, reduction, include_background=include_background, sigmoid=sigmoid,
-                 softmax=softmax, other_act=other_act, squared_pred=squared_pred, jaccard=jaccard, batch=batch,
-                 smooth_nr=smooth_nr, smooth_dr=smooth_dr, soft_label=soft_label, average=average,
-                 per_class=per_class, ignore_index=ignore_index, class_axis=class_axis)
+    o = _options(
+        smooth,
+        logits,
+        reduction,
+        include_background=include_background,
+        sigmoid=sigmoid,
+        softmax=softmax,
+        other_act=other_act,
+        squared_pred=squared_pred,
+        jaccard=jaccard,
+        batch=batch,
+        smooth_nr=smooth_nr,
+        smooth_dr=smooth_dr,
+        soft_label=soft_label,
+        average=average,
+        per_class=per_class,
+        ignore_index=ignore_index,
+        class_axis=class_axis,
+    )
     s = _seg(input, target, o)
     loss = _macro_or_micro(s, _dice_ratio, weight)[0]
     return reduce(xpa.astype(loss, s.x.dtype, s.xp), reduction)
 
 
-def dice_loss_backward(dout, input, target, *, smooth: float = 1.0, logits: bool = False,
-                       reduction: v.Reduction = "mean", include_background: bool = True, sigmoid: bool = False,
-                       softmax: bool = False, other_act: tuple[Callable, Callable] | None = None,
-                       squared_pred: bool = False, jaccard: bool = False, batch: bool = False,
-                       smooth_nr: float | None = None, smooth_dr: float | None = None, weight=None,
-                       soft_label: bool = False, average: Literal["macro", "micro"] = "macro",
-                       per_class: bool = False, ignore_index: int = -100, class_axis: int = 1) -> np.ndarray:
+def dice_loss_backward(
+    dout,
+    input,
+    target,
+    *,
+    smooth: float = 1.0,
+    logits: bool = False,
+    reduction: v.Reduction = "mean",
+    include_background: bool = True,
+    sigmoid: bool = False,
+    softmax: bool = False,
+    other_act: tuple[Callable, Callable] | None = None,
+    squared_pred: bool = False,
+    jaccard: bool = False,
+    batch: bool = False,
+    smooth_nr: float | None = None,
+    smooth_dr: float | None = None,
+    weight=None,
+    soft_label: bool = False,
+    average: Literal["macro", "micro"] = "macro",
+    per_class: bool = False,
+    ignore_index: int = -100,
+    class_axis: int = 1,
+) -> np.ndarray:
     """Gradient of :func:`dice_loss` with respect to ``input``:
     ``-w (2 t - D) / (C (sum p + sum t + s))`` per pixel, times ``g``.
 
@@ -431,16 +546,32 @@ def dice_loss_backward(dout, input, target, *, smooth: float = 1.0, logits: bool
     >>> dice_loss_backward(1.0, np.array([[[0.5, 0.5]]]), np.array([[[1.0, 0.0]]]), smooth=0.0)
     array([[[-0.75,  0.25]]])
     """
-    o = _options(smooth, logits, reduction, include_background=include_background, sigmoid=sigmoid,
-                 softmax=softmax, other_act=other_act, squared_pred=squared_pred, jaccard=jaccard, batch=batch,
-                 smooth_nr=smooth_nr, smooth_dr=smooth_dr, soft_label=soft_label, average=average,
-                 per_class=per_class, ignore_index=ignore_index, class_axis=class_axis)
+    o = _options(
+        smooth,
+        logits,
+        reduction,
+        include_background=include_background,
+        sigmoid=sigmoid,
+        softmax=softmax,
+        other_act=other_act,
+        squared_pred=squared_pred,
+        jaccard=jaccard,
+        batch=batch,
+        smooth_nr=smooth_nr,
+        smooth_dr=smooth_dr,
+        soft_label=soft_label,
+        average=average,
+        per_class=per_class,
+        ignore_index=ignore_index,
+        class_axis=class_axis,
+    )
     s = _seg(input, target, o)
     _, a, b, coef, st = _macro_or_micro(s, _dice_ratio, weight)
     return _input_grad(s, st, a, b, coef, dout, reduction, _out_shape(s))
 
 
 # --------------------------------------------------------------------------- Tversky
+
 
 def _tversky_ratio(alpha, beta):
     def ratio(st: _Stats, s: _Seg, per_class: bool = True):
@@ -453,14 +584,32 @@ def _tversky_ratio(alpha, beta):
         den = _nonzero(st.tp + alpha * fp + beta * fn + o.dr, s, "Tversky", per_class)
         r = (st.tp + o.nr) / den
         return r, (1 - r * (1 - alpha - beta)) / den, -alpha * r / den
+
     return ratio
 
 
-def tversky_loss(input, target, *, alpha: float = 0.5, beta: float = 0.5, smooth: float = 1.0,
-                 logits: bool = False, reduction: v.Reduction = "mean", include_background: bool = True,
-                 sigmoid: bool = False, softmax: bool = False, other_act: tuple[Callable, Callable] | None = None,
-                 batch: bool = False, smooth_nr: float | None = None, smooth_dr: float | None = None, weight=None,
-                 soft_label: bool = False, per_class: bool = False, ignore_index: int = -100, class_axis: int = 1):
+def tversky_loss(
+    input,
+    target,
+    *,
+    alpha: float = 0.5,
+    beta: float = 0.5,
+    smooth: float = 1.0,
+    logits: bool = False,
+    reduction: v.Reduction = "mean",
+    include_background: bool = True,
+    sigmoid: bool = False,
+    softmax: bool = False,
+    other_act: tuple[Callable, Callable] | None = None,
+    batch: bool = False,
+    smooth_nr: float | None = None,
+    smooth_dr: float | None = None,
+    weight=None,
+    soft_label: bool = False,
+    per_class: bool = False,
+    ignore_index: int = -100,
+    class_axis: int = 1,
+):
     r"""Tversky loss per sample, averaged over classes (Salehi et al. 2017, "Tversky loss function
     for image segmentation using 3D fully convolutional deep networks").
 
@@ -495,21 +644,50 @@ def tversky_loss(input, target, *, alpha: float = 0.5, beta: float = 0.5, smooth
     """
     v.check_scalar(alpha, "alpha", low=0.0)
     v.check_scalar(beta, "beta", low=0.0)
-    o = _options(smooth, logits, reduction, include_background=include_background, sigmoid=sigmoid,
-                 softmax=softmax, other_act=other_act, batch=batch, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
-                 soft_label=soft_label, per_class=per_class, ignore_index=ignore_index, class_axis=class_axis)
+    o = _options(
+        smooth,
+        logits,
+        reduction,
+        include_background=include_background,
+        sigmoid=sigmoid,
+        softmax=softmax,
+        other_act=other_act,
+        batch=batch,
+        smooth_nr=smooth_nr,
+        smooth_dr=smooth_dr,
+        soft_label=soft_label,
+        per_class=per_class,
+        ignore_index=ignore_index,
+        class_axis=class_axis,
+    )
     s = _seg(input, target, o)
     loss = _macro_or_micro(s, _tversky_ratio(alpha, beta), weight)[0]
     return reduce(xpa.astype(loss, s.x.dtype, s.xp), reduction)
 
 
-def tversky_loss_backward(dout, input, target, *, alpha: float = 0.5, beta: float = 0.5, smooth: float = 1.0,
-                          logits: bool = False, reduction: v.Reduction = "mean", include_background: bool = True,
-                          sigmoid: bool = False, softmax: bool = False,
-                          other_act: tuple[Callable, Callable] | None = None, batch: bool = False,
-                          smooth_nr: float | None = None, smooth_dr: float | None = None, weight=None,
-                          soft_label: bool = False, per_class: bool = False, ignore_index: int = -100,
-                          class_axis: int = 1) -> np.ndarray:
+def tversky_loss_backward(
+    dout,
+    input,
+    target,
+    *,
+    alpha: float = 0.5,
+    beta: float = 0.5,
+    smooth: float = 1.0,
+    logits: bool = False,
+    reduction: v.Reduction = "mean",
+    include_background: bool = True,
+    sigmoid: bool = False,
+    softmax: bool = False,
+    other_act: tuple[Callable, Callable] | None = None,
+    batch: bool = False,
+    smooth_nr: float | None = None,
+    smooth_dr: float | None = None,
+    weight=None,
+    soft_label: bool = False,
+    per_class: bool = False,
+    ignore_index: int = -100,
+    class_axis: int = 1,
+) -> np.ndarray:
     """Gradient of :func:`tversky_loss` with respect to ``input``.
 
     >>> import numpy as np
@@ -518,15 +696,29 @@ def tversky_loss_backward(dout, input, target, *, alpha: float = 0.5, beta: floa
     """
     v.check_scalar(alpha, "alpha", low=0.0)
     v.check_scalar(beta, "beta", low=0.0)
-    o = _options(smooth, logits, reduction, include_background=include_background, sigmoid=sigmoid,
-                 softmax=softmax, other_act=other_act, batch=batch, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
-                 soft_label=soft_label, per_class=per_class, ignore_index=ignore_index, class_axis=class_axis)
+    o = _options(
+        smooth,
+        logits,
+        reduction,
+        include_background=include_background,
+        sigmoid=sigmoid,
+        softmax=softmax,
+        other_act=other_act,
+        batch=batch,
+        smooth_nr=smooth_nr,
+        smooth_dr=smooth_dr,
+        soft_label=soft_label,
+        per_class=per_class,
+        ignore_index=ignore_index,
+        class_axis=class_axis,
+    )
     s = _seg(input, target, o)
     _, a, b, coef, st = _macro_or_micro(s, _tversky_ratio(alpha, beta), weight)
     return _input_grad(s, st, a, b, coef, dout, reduction, _out_shape(s))
 
 
 # --------------------------------------------------------------------------- generalized Dice
+
 
 def _generalized_parts(s: _Seg, w_type: str):
     """``(loss, R, dR/dTP, dR/dP, w, stats)``: the class weights ``w`` (N or 1, C', 1, ...) from the target
@@ -550,12 +742,25 @@ def _generalized_parts(s: _Seg, w_type: str):
     return _loss(s, r, None, True), r, 2 / den, -r / den, w, st
 
 
-def generalized_dice_loss(input, target, *, smooth: float = 1e-5, logits: bool = False,
-                          reduction: v.Reduction = "mean", include_background: bool = True, sigmoid: bool = False,
-                          softmax: bool = False, other_act: tuple[Callable, Callable] | None = None,
-                          w_type: Literal["square", "simple", "uniform"] = "square", batch: bool = False,
-                          smooth_nr: float | None = None, smooth_dr: float | None = None, soft_label: bool = False,
-                          ignore_index: int = -100, class_axis: int = 1):
+def generalized_dice_loss(
+    input,
+    target,
+    *,
+    smooth: float = 1e-5,
+    logits: bool = False,
+    reduction: v.Reduction = "mean",
+    include_background: bool = True,
+    sigmoid: bool = False,
+    softmax: bool = False,
+    other_act: tuple[Callable, Callable] | None = None,
+    w_type: Literal["square", "simple", "uniform"] = "square",
+    batch: bool = False,
+    smooth_nr: float | None = None,
+    smooth_dr: float | None = None,
+    soft_label: bool = False,
+    ignore_index: int = -100,
+    class_axis: int = 1,
+):
     r"""Generalized Dice loss per sample (Sudre et al. 2017, "Generalised Dice overlap as a deep learning
     loss function for highly unbalanced segmentations").
 
@@ -587,22 +792,46 @@ def generalized_dice_loss(input, target, *, smooth: float = 1e-5, logits: bool =
     0.2
     """
     check_choice(w_type, "w_type", W_TYPES)
-    o = _options(smooth, logits, reduction, include_background=include_background, sigmoid=sigmoid,
-                 softmax=softmax, other_act=other_act, batch=batch, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
-                 soft_label=soft_label, ignore_index=ignore_index, class_axis=class_axis)
+    o = _options(
+        smooth,
+        logits,
+        reduction,
+        include_background=include_background,
+        sigmoid=sigmoid,
+        softmax=softmax,
+        other_act=other_act,
+        batch=batch,
+        smooth_nr=smooth_nr,
+        smooth_dr=smooth_dr,
+        soft_label=soft_label,
+        ignore_index=ignore_index,
+        class_axis=class_axis,
+    )
     s = _seg(input, target, o)
     loss = _generalized_parts(s, w_type)[0]
     return reduce(xpa.astype(loss, s.x.dtype, s.xp), reduction)
 
 
-def generalized_dice_loss_backward(dout, input, target, *, smooth: float = 1e-5, logits: bool = False,
-                                   reduction: v.Reduction = "mean", include_background: bool = True,
-                                   sigmoid: bool = False, softmax: bool = False,
-                                   other_act: tuple[Callable, Callable] | None = None,
-                                   w_type: Literal["square", "simple", "uniform"] = "square", batch: bool = False,
-                                   smooth_nr: float | None = None, smooth_dr: float | None = None,
-                                   soft_label: bool = False, ignore_index: int = -100,
-                                   class_axis: int = 1) -> np.ndarray:
+def generalized_dice_loss_backward(
+    dout,
+    input,
+    target,
+    *,
+    smooth: float = 1e-5,
+    logits: bool = False,
+    reduction: v.Reduction = "mean",
+    include_background: bool = True,
+    sigmoid: bool = False,
+    softmax: bool = False,
+    other_act: tuple[Callable, Callable] | None = None,
+    w_type: Literal["square", "simple", "uniform"] = "square",
+    batch: bool = False,
+    smooth_nr: float | None = None,
+    smooth_dr: float | None = None,
+    soft_label: bool = False,
+    ignore_index: int = -100,
+    class_axis: int = 1,
+) -> np.ndarray:
     """Gradient of :func:`generalized_dice_loss` with respect to ``input``: ``w_c / B (A / B - 2 t)``, times ``g``.
 
     >>> import numpy as np
@@ -610,9 +839,21 @@ def generalized_dice_loss_backward(dout, input, target, *, smooth: float = 1e-5,
     array([[[-0.75,  0.25]]])
     """
     check_choice(w_type, "w_type", W_TYPES)
-    o = _options(smooth, logits, reduction, include_background=include_background, sigmoid=sigmoid,
-                 softmax=softmax, other_act=other_act, batch=batch, smooth_nr=smooth_nr, smooth_dr=smooth_dr,
-                 soft_label=soft_label, ignore_index=ignore_index, class_axis=class_axis)
+    o = _options(
+        smooth,
+        logits,
+        reduction,
+        include_background=include_background,
+        sigmoid=sigmoid,
+        softmax=softmax,
+        other_act=other_act,
+        batch=batch,
+        smooth_nr=smooth_nr,
+        smooth_dr=smooth_dr,
+        soft_label=soft_label,
+        ignore_index=ignore_index,
+        class_axis=class_axis,
+    )
     s = _seg(input, target, o)
     _, _, a, b, w, st = _generalized_parts(s, w_type)
     return _input_grad(s, st, a, b, w, dout, reduction, _out_shape(s))

@@ -25,13 +25,17 @@ from ._reduction import reduce, upstream
 from .activation import shift_by_max
 
 __all__ = [
-    "sparsemax", "sparsemax_backward",
-    "sparsemax_loss", "sparsemax_loss_backward",
-    "multiclass_hinge_loss", "multiclass_hinge_loss_backward",
+    "sparsemax",
+    "sparsemax_backward",
+    "sparsemax_loss",
+    "sparsemax_loss_backward",
+    "multiclass_hinge_loss",
+    "multiclass_hinge_loss_backward",
 ]
 
 
 # --------------------------------------------------------------------------- sparsemax
+
 
 def _axis(axis, ndim: int) -> int:
     if isinstance(axis, bool) or not isinstance(axis, numbers.Integral):
@@ -131,6 +135,7 @@ def sparsemax_backward(dout, x, axis: int = -1, *, scale: float = 1.0) -> np.nda
 
 # --------------------------------------------------------------------------- sparsemax loss
 
+
 def _sparse_setup(input, target, reduction):
     xp = xpa.namespace(input, target, names=("input", "target"))
     x = logits_2d(input)
@@ -174,8 +179,11 @@ def sparsemax_loss(input, target, *, reduction: v.Reduction = "mean"):
     m = xp.max(x, axis=1, keepdims=True)
     z = shift_by_max(x, 1, xp)  # x - m, with the limit of a +inf score (0 there, -inf elsewhere)
     # a class of score -inf, outside the support and the target, adds 0; so does m when sum y = 1
-    loss = (weighted_sum(p - q, z, 1, xp) + 0.5 * (xp.sum(q * q, axis=1) - xp.sum(p * p, axis=1))
-            + times(1 - xp.sum(q, axis=1), m[:, 0], xp))
+    loss = (
+        weighted_sum(p - q, z, 1, xp)
+        + 0.5 * (xp.sum(q * q, axis=1) - xp.sum(p * p, axis=1))
+        + times(1 - xp.sum(q, axis=1), m[:, 0], xp)
+    )
     return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
@@ -193,6 +201,7 @@ def sparsemax_loss_backward(dout, input, target, *, reduction: v.Reduction = "me
 
 
 # --------------------------------------------------------------------------- multi-class hinge
+
 
 def _hinge_setup(input, target, reduction):
     xp = xpa.namespace(input, target, names=("input", "target"))

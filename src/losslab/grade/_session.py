@@ -45,10 +45,11 @@ def printable(text, limit: int = 300) -> str:
         else:
             out.append(ch)
     text = "".join(out)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # =========================================================================== the learner's objects, seen from here
+
 
 class Remote(Foreign):
     """An object living in the submission's process (a class, an instance, a generator ...).
@@ -126,8 +127,13 @@ class Session:
 
     # ---------------------------------------------------------------- process
     def _limits(self) -> dict:
-        limits = {"RLIMIT_AS": self.config.memory_mb << 20, "RLIMIT_CPU": int(math.ceil(self.config.timeout)) + 1,
-                  "RLIMIT_FSIZE": _isolation.FILE_BYTES, "RLIMIT_NOFILE": _isolation.OPEN_FILES, "RLIMIT_CORE": 0}
+        limits = {
+            "RLIMIT_AS": self.config.memory_mb << 20,
+            "RLIMIT_CPU": int(math.ceil(self.config.timeout)) + 1,
+            "RLIMIT_FSIZE": _isolation.FILE_BYTES,
+            "RLIMIT_NOFILE": _isolation.OPEN_FILES,
+            "RLIMIT_CORE": 0,
+        }
         if self.isolation.isolated:  # counted per user: only inside its own user namespace is it the submission's
             limits["RLIMIT_NPROC"] = _isolation.PROCESSES
         return limits
@@ -146,9 +152,11 @@ class Session:
             # bwrap reads its options from a pipe (so that nothing of the judge shows in the sandbox's
             # /proc/1/cmdline), reports the sandbox's first process on an info pipe, and waits on a block pipe
             # until that process has joined the submission's cgroups: everything it starts is counted there.
-            full = _isolation.bwrap_argv(_isolation.bwrap_path() or "bwrap",
-                                         _isolation.runner_command("/sandbox/runner.py", _isolation.SITE, *args),
-                                         hide=self.hide)
+            full = _isolation.bwrap_argv(
+                _isolation.bwrap_path() or "bwrap",
+                _isolation.runner_command("/sandbox/runner.py", _isolation.SITE, *args),
+                hide=self.hide,
+            )
             executable = full[0]
             args_r, args_w = os.pipe()
             self.info_r, info_w = os.pipe()
@@ -169,12 +177,23 @@ class Session:
             self.cleanup.append(work)
             argv = _isolation.runner_command(str(_isolation.RUNNER), site, *args)
             cwd, env = work, _isolation.child_env(work)
-        spawn: dict[str, Any] = {"start_new_session": True} if os.name == "posix" else {
-            "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
+        spawn: dict[str, Any] = (
+            {"start_new_session": True}
+            if os.name == "posix"
+            else {"creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
+        )
         try:
-            self.proc = subprocess.Popen(argv, executable=executable, stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=err_fd, cwd=cwd, env=env,
-                                         pass_fds=tuple(keep), **spawn)
+            self.proc = subprocess.Popen(
+                argv,
+                executable=executable,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err_fd,
+                cwd=cwd,
+                env=env,
+                pass_fds=tuple(keep),
+                **spawn,
+            )
         finally:
             for fd in (*keep, err_fd):
                 os.close(fd)
@@ -297,7 +316,7 @@ class Session:
         while view:
             self._wait(self.req_w, True, deadline or self.deadline)
             try:
-                view = view[os.write(self.req_w, view):]
+                view = view[os.write(self.req_w, view) :]
             except BlockingIOError:
                 continue
             except OSError:  # the process is gone
@@ -334,6 +353,7 @@ class Session:
     # ---------------------------------------------------------------- values
     def _out(self, value):
         """Encode an argument: plain data, a handle of the submission's, or one of the judge's functions."""
+
         def other(v):
             if isinstance(v, Remote) and v._session is self and not v._path:
                 return {"ref": v._ref}
@@ -342,6 +362,7 @@ class Session:
                 self.callbacks[key] = v
                 return {"callback": key}
             raise TypeError(f"cannot send a {type(v).__name__} to the submission")
+
         return encode(value, other)
 
     def _in(self, data):
@@ -351,6 +372,7 @@ class Session:
             if "large" in d:
                 return Foreign(f"ndarray of shape {tuple(int(n) for n in d['large'])} (too large to report)")
             raise ProtocolError(f"an unexpected value {sorted(d)!r}")
+
         try:
             return decode(data, other)
         except ProtocolError as exc:
@@ -414,8 +436,13 @@ class Session:
         if fn._session is not self:
             raise TypeError("an object of another submission")
         try:
-            message = {"op": "call", "ref": fn._ref, "path": list(fn._path), "args": self._out(list(args)),
-                       "kwargs": self._out(dict(kwargs))}
+            message = {
+                "op": "call",
+                "ref": fn._ref,
+                "path": list(fn._path),
+                "args": self._out(list(args)),
+                "kwargs": self._out(dict(kwargs)),
+            }
         except TypeError as exc:
             raise ProtocolError(str(exc)) from None
         reply = self.request(message)

@@ -87,8 +87,9 @@ def definitions(source: str | bytes) -> Definitions:
             classes.pop(node.name, None)
         elif isinstance(node, ast.ClassDef):
             funcs.discard(node.name)
-            classes[node.name] = frozenset(n.name for n in node.body
-                                           if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)))
+            classes[node.name] = frozenset(
+                n.name for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+            )
         else:
             continue
         lines.setdefault(node.name, []).append(node.lineno)
@@ -124,9 +125,15 @@ class Exercise:
 
     def checks(self, cases: dict, probes: Mapping) -> list:
         """The judge's checks with their points and visibility (1 point and public unless the policy says)."""
-        return [replace(c, exercise=self.name, points=self.policy.get(c.id, (c.points, c.visibility))[0],
-                        visibility=self.policy.get(c.id, (c.points, c.visibility))[1])
-                for c in self.judge(cases, probes)]
+        return [
+            replace(
+                c,
+                exercise=self.name,
+                points=self.policy.get(c.id, (c.points, c.visibility))[0],
+                visibility=self.policy.get(c.id, (c.points, c.visibility))[1],
+            )
+            for c in self.judge(cases, probes)
+        ]
 
     def check_ids(self, seed: int = 0) -> list[str]:
         """The ids of the exercise's checks, in order (the judge run on probes that observed nothing)."""
@@ -181,12 +188,17 @@ class Exercise:
         """The exercise statement (Markdown) in ``lang``, with how to grade it."""
         if lang not in LANGS:
             raise ValueError(f"lang must be one of {LANGS}, got {lang!r}")
-        grading = resources.files(__package__).joinpath("templates").joinpath(f"_grading.{lang}.md").read_text(
-            encoding="utf-8")
+        grading = (
+            resources.files(__package__)
+            .joinpath("templates")
+            .joinpath(f"_grading.{lang}.md")
+            .read_text(encoding="utf-8")
+        )
         return self._file(f"statement.{lang}.md") + grading.format(file=self.filename, name=self.name)
 
 
 # =========================================================================== loading a folder
+
 
 def _field(meta: dict, key: str, kind, where: str, what: str):
     if key not in meta:
@@ -236,8 +248,9 @@ def load(folder) -> Exercise:
     title = _field(meta, "title", dict, at, 'the titles, {"en": "...", "zh": "..."}')
     for lang in LANGS:
         if not isinstance(title.get(lang), str) or not title[lang].strip():
-            raise ExerciseFolderError(f"{at}: the field 'title.{lang}' must be a non-empty string, got "
-                                      f"{title.get(lang)!r}")
+            raise ExerciseFolderError(
+                f"{at}: the field 'title.{lang}' must be a non-empty string, got {title.get(lang)!r}"
+            )
     defines = _field(meta, "defines", list, at, "the functions, classes or Class.method names a solution defines")
     if not defines or not all(isinstance(d, str) and d for d in defines):
         raise ExerciseFolderError(f"{at}: the field 'defines' must be a non-empty list of names, got {defines!r}")
@@ -245,14 +258,28 @@ def load(folder) -> Exercise:
     if not isinstance(chapter, str):
         raise ExerciseFolderError(f"{at}: the field 'chapter' must be a string, got {chapter!r}")
     module = _module(folder, name, where)
-    for attr, kind in (("make_cases", "a function make_cases(seed) -> dict"),
-                       ("PROBES", "a dict PROBES of probes"), ("judge", "a function judge(cases, probes) -> checks")):
+    for attr, kind in (
+        ("make_cases", "a function make_cases(seed) -> dict"),
+        ("PROBES", "a dict PROBES of probes"),
+        ("judge", "a function judge(cases, probes) -> checks"),
+    ):
         value = getattr(module, attr, None)
         if value is None or (attr == "PROBES") != isinstance(value, dict) or attr != "PROBES" and not callable(value):
             raise ExerciseFolderError(f"{where}/checks.py: must define {kind}")
     detect = getattr(module, "detect", None) or (lambda d, names=tuple(defines): all(d.has(n) for n in names))
-    exercise = Exercise(name, chapter, title["en"], title["zh"], tuple(defines), detect, module.make_cases,
-                        module.PROBES, module.judge, {}, folder)
+    exercise = Exercise(
+        name,
+        chapter,
+        title["en"],
+        title["zh"],
+        tuple(defines),
+        detect,
+        module.make_cases,
+        module.PROBES,
+        module.judge,
+        {},
+        folder,
+    )
     checks = meta.get("checks", {})
     if not isinstance(checks, dict):
         raise ExerciseFolderError(f"{at}: the field 'checks' must be an object of check ids, got {checks!r}")
@@ -263,21 +290,25 @@ def load(folder) -> Exercise:
             try:
                 known = exercise.check_ids()
             except Exception as exc:
-                raise ExerciseFolderError(f"{where}/checks.py: its judge failed on a blank run: "
-                                          f"{type(exc).__name__}: {exc}") from exc
+                raise ExerciseFolderError(
+                    f"{where}/checks.py: its judge failed on a blank run: {type(exc).__name__}: {exc}"
+                ) from exc
         if check_id not in known:
-            raise ExerciseFolderError(f"{at}: checks.{check_id} is not a check of this exercise (its checks: "
-                                      f"{', '.join(known)})")
+            raise ExerciseFolderError(
+                f"{at}: checks.{check_id} is not a check of this exercise (its checks: {', '.join(known)})"
+            )
         if not isinstance(rule, dict):
-            raise ExerciseFolderError(f"{at}: checks.{check_id} must be an object like "
-                                      f'{{"points": 2, "visibility": "hidden"}}, got {rule!r}')
+            raise ExerciseFolderError(
+                f'{at}: checks.{check_id} must be an object like {{"points": 2, "visibility": "hidden"}}, got {rule!r}'
+            )
         points = rule.get("points", 1)
         if isinstance(points, bool) or not isinstance(points, (int, float)) or not points >= 0:
             raise ExerciseFolderError(f"{at}: checks.{check_id}.points must be a number >= 0, got {points!r}")
         visibility = rule.get("visibility", "public")
         if visibility not in VISIBILITIES:
-            raise ExerciseFolderError(f"{at}: checks.{check_id}.visibility must be one of {', '.join(VISIBILITIES)}, "
-                                      f"got {visibility!r}")
+            raise ExerciseFolderError(
+                f"{at}: checks.{check_id}.visibility must be one of {', '.join(VISIBILITIES)}, got {visibility!r}"
+            )
         policy[check_id] = (float(points), visibility)
     return replace(exercise, policy=policy)
 
@@ -327,8 +358,9 @@ class Catalog:
 def _builtin() -> Catalog:
     root = resources.files(__package__).joinpath("exercises")
     folders = [p for p in root.iterdir() if p.is_dir() and p.joinpath("exercise.json").is_file()]
-    order = {p.name: json.loads(p.joinpath("exercise.json").read_text(encoding="utf-8")).get("order", 0)
-             for p in folders}
+    order = {
+        p.name: json.loads(p.joinpath("exercise.json").read_text(encoding="utf-8")).get("order", 0) for p in folders
+    }
     return Catalog(load(p) for p in sorted(folders, key=lambda p: (order[p.name], p.name)))
 
 

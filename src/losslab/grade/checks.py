@@ -70,13 +70,13 @@ class Check:
     """One graded check: what was tested on which function, the verdict, and why it failed."""
 
     exercise: str
-    target: str                 # the learner's function or method, e.g. "SoftmaxWithLoss.forward"
-    case: Msg                   # what was tested
+    target: str  # the learner's function or method, e.g. "SoftmaxWithLoss.forward"
+    case: Msg  # what was tested
     passed: bool
-    reason: Msg | None = None   # why it failed (expected vs got, an exception, a timeout ...)
+    reason: Msg | None = None  # why it failed (expected vs got, an exception, a timeout ...)
     mistake: str | None = None  # the likely mistake, a key of _i18n.MESSAGES without "mistake."
-    advisory: bool = False      # observed inside the submission's process (which could fake a pass)
-    points: float = 1.0         # what passing it is worth
+    advisory: bool = False  # observed inside the submission's process (which could fake a pass)
+    points: float = 1.0  # what passing it is worth
     visibility: str = "public"  # "public": full feedback; "hidden": the learner sees its name and pass/fail
 
     @property
@@ -96,10 +96,20 @@ class Check:
 
     def to_dict(self, lang: str = "en") -> dict:
         """The check as plain JSON data, its texts in ``lang``: id, verdict, reason, mistake, points and score."""
-        return {"id": self.id, "exercise": self.exercise, "target": self.target, "case": self.case.text(lang),
-                "passed": self.passed, "reason": None if self.reason is None else self.reason.text(lang),
-                "mistake": self.mistake, "mistake_text": self.mistake_text(lang), "advisory": self.advisory,
-                "points": self.points, "score": self.earned, "visibility": self.visibility}
+        return {
+            "id": self.id,
+            "exercise": self.exercise,
+            "target": self.target,
+            "case": self.case.text(lang),
+            "passed": self.passed,
+            "reason": None if self.reason is None else self.reason.text(lang),
+            "mistake": self.mistake,
+            "mistake_text": self.mistake_text(lang),
+            "advisory": self.advisory,
+            "points": self.points,
+            "score": self.earned,
+            "visibility": self.visibility,
+        }
 
 
 def fmt(value) -> str:
@@ -140,8 +150,9 @@ def _mismatch(got: np.ndarray, expected: np.ndarray) -> Msg:
     err = np.where(np.isnan(err), np.inf, err)
     i = np.unravel_index(int(np.argmax(err)), err.shape)
     index = tuple(int(k) for k in i)
-    return Msg("reason.mismatch_at", {"expected": fmt(expected[i]), "got": fmt(got[i]),
-                                      "index": index, "err": float(err[i])})
+    return Msg(
+        "reason.mismatch_at", {"expected": fmt(expected[i]), "got": fmt(got[i]), "index": index, "err": float(err[i])}
+    )
 
 
 class Judge:
@@ -154,8 +165,15 @@ class Judge:
         self._timed_out = False
 
     # ------------------------------------------------------------------ plumbing
-    def record(self, target: str, case: Msg, passed: bool, reason: Msg | None = None,
-               mistake: str | None = None, advisory: bool = False) -> Check:
+    def record(
+        self,
+        target: str,
+        case: Msg,
+        passed: bool,
+        reason: Msg | None = None,
+        mistake: str | None = None,
+        advisory: bool = False,
+    ) -> Check:
         check = Check(self.exercise, target, case, passed, reason, mistake, advisory)
         self.checks.append(check)
         return check
@@ -189,9 +207,20 @@ class Judge:
         return check
 
     # ------------------------------------------------------------------ values
-    def compare(self, target: str, case: Msg, got, expected, *, also: Sequence = (),
-                mistakes: Sequence[tuple[str, Any]] = (), shape_mistakes: Sequence[tuple[str, tuple]] = (),
-                float32: bool = False, nonfinite: str | None = None, none_reason: Msg | None = None) -> Check:
+    def compare(
+        self,
+        target: str,
+        case: Msg,
+        got,
+        expected,
+        *,
+        also: Sequence = (),
+        mistakes: Sequence[tuple[str, Any]] = (),
+        shape_mistakes: Sequence[tuple[str, tuple]] = (),
+        float32: bool = False,
+        nonfinite: str | None = None,
+        none_reason: Msg | None = None,
+    ) -> Check:
         """Compare ``got`` with ``expected`` (or any of ``also``, other acceptable answers).
 
         ``mistakes`` are ``(key, transformed expected)`` pairs tried in order when the
@@ -216,8 +245,13 @@ class Judge:
             return self.record(target, case, False, shape_msg, by_shape)
         if not np.all(np.isfinite(arr)) and np.all(np.isfinite(exp)):
             bad = _mismatch(arr, exp)
-            return self.record(target, case, False, Msg("reason.nonfinite", {
-                "expected": bad.params["expected"], "got": bad.params["got"]}), nonfinite)
+            return self.record(
+                target,
+                case,
+                False,
+                Msg("reason.nonfinite", {"expected": bad.params["expected"], "got": bad.params["got"]}),
+                nonfinite,
+            )
         if any(_close(arr, np.asarray(e, dtype=np.float64), rtol) for e in (exp, *also)):
             return self.record(target, case, True)
         for key, candidate in mistakes:
@@ -244,8 +278,9 @@ class Judge:
             self.checks.pop()
         return self.record(target, case, True)
 
-    def shape_dtype(self, target: str, case: Msg, probe_id: str, keys: Sequence[str],
-                    shapes: Sequence[tuple], dtype) -> Check:
+    def shape_dtype(
+        self, target: str, case: Msg, probe_id: str, keys: Sequence[str], shapes: Sequence[tuple], dtype
+    ) -> Check:
         """Each observed ``keys[i]`` is an ndarray of ``shapes[i]`` and ``dtype``."""
         values, failure = self.observed(probe_id)
         if values is None:
@@ -257,17 +292,25 @@ class Judge:
             if arr is None:
                 return self.record(target, case, False, why)
             if arr.shape != tuple(shape):
-                return self.record(target, case, False, Msg("reason.shape", {"got": arr.shape,
-                                                                             "expected": tuple(shape)}))
+                return self.record(
+                    target, case, False, Msg("reason.shape", {"got": arr.shape, "expected": tuple(shape)})
+                )
             got_dtype = np.asarray(got).dtype
             if got_dtype != want:
-                return self.record(target, case, False, Msg("reason.dtype", {"got": str(got_dtype),
-                                                                             "expected": str(want)}))
+                return self.record(
+                    target, case, False, Msg("reason.dtype", {"got": str(got_dtype), "expected": str(want)})
+                )
         return self.record(target, case, True)
 
-    def condition(self, target: str, case: Msg, probe_id: str,
-                  verdict: Callable[[Mapping[str, Any]], tuple[Msg, str | None] | None], *,
-                  advisory: bool = False) -> Check:
+    def condition(
+        self,
+        target: str,
+        case: Msg,
+        probe_id: str,
+        verdict: Callable[[Mapping[str, Any]], tuple[Msg, str | None] | None],
+        *,
+        advisory: bool = False,
+    ) -> Check:
         """``verdict(values)`` is None when the check passes, else ``(reason, mistake or None)``;
         ``advisory`` when the values it reads were observed inside the submission's process."""
         values, failure = self.observed(probe_id)
@@ -278,8 +321,9 @@ class Judge:
             return self.record(target, case, True, advisory=advisory)
         return self.record(target, case, False, *result, advisory=advisory)
 
-    def unchanged(self, target: str, probe_ids: Sequence[str], mistakes: Mapping[str, str] | None = None,
-                  case: Msg | None = None) -> Check:
+    def unchanged(
+        self, target: str, probe_ids: Sequence[str], mistakes: Mapping[str, str] | None = None, case: Msg | None = None
+    ) -> Check:
         """No probe in ``probe_ids`` saw the learner modify an input (``values['changed']`` is empty).
 
         ``mistakes`` maps an input's name to the mistake its modification reveals. Advisory: which
@@ -295,11 +339,18 @@ class Judge:
         if not names:
             return self.record(target, case, True, advisory=True)
         mistake = next((m for n, m in (mistakes or {}).items() if n in names), None)
-        return self.record(target, case, False, Msg("reason.changed", {"names": ", ".join(names)}), mistake,
-                           advisory=True)
+        return self.record(
+            target, case, False, Msg("reason.changed", {"names": ", ".join(names)}), mistake, advisory=True
+        )
 
-    def twice(self, target: str, probe_id: str, first: str = "dx", second: str = "dx2",
-              mistakes: Sequence[tuple[str, Any]] = ()) -> Check:
+    def twice(
+        self,
+        target: str,
+        probe_id: str,
+        first: str = "dx",
+        second: str = "dx2",
+        mistakes: Sequence[tuple[str, Any]] = (),
+    ) -> Check:
         """Two calls of backward returned the same gradient; ``mistakes`` are ``(key, second answer)`` pairs
         naming what a second answer reveals."""
         case = Msg("case.twice")
@@ -316,12 +367,20 @@ class Judge:
             err = float(np.max(np.abs(a - b), initial=0.0))
         if np.array_equal(a, b, equal_nan=True) or err <= SAME_TOL:
             return self.record(target, case, True)
-        mistake = next((k for k, candidate in mistakes if _close(b, np.asarray(candidate, dtype=np.float64), RTOL)),
-                       None)
+        mistake = next(
+            (k for k, candidate in mistakes if _close(b, np.asarray(candidate, dtype=np.float64), RTOL)), None
+        )
         return self.record(target, case, False, Msg("reason.twice", {"err": err}), mistake)
 
-    def gradcheck(self, target: str, probe_id: str, pairs: Sequence[tuple[str, str]], *,
-                  factors: Sequence[tuple[str, float]] = (), case: Msg | None = None) -> Check:
+    def gradcheck(
+        self,
+        target: str,
+        probe_id: str,
+        pairs: Sequence[tuple[str, str]],
+        *,
+        factors: Sequence[tuple[str, float]] = (),
+        case: Msg | None = None,
+    ) -> Check:
         """Analytic gradients ``values[a]`` against central differences ``values[n]`` for each ``(a, n)``.
 
         ``factors`` are ``(mistake, k)``: an analytic gradient equal to ``k`` times the
@@ -337,8 +396,9 @@ class Judge:
             if analytic is None:
                 return self.record(target, case, False, why)
             if analytic.shape != numeric.shape:
-                return self.record(target, case, False, Msg("reason.shape", {"got": analytic.shape,
-                                                                             "expected": numeric.shape}))
+                return self.record(
+                    target, case, False, Msg("reason.shape", {"got": analytic.shape, "expected": numeric.shape})
+                )
             if analytic.size == 0:
                 continue
             floor = max(1e-4 * float(np.max(np.abs(numeric))), 1e-12)
@@ -348,9 +408,15 @@ class Judge:
             i = np.unravel_index(int(np.argmax(err)), err.shape)
             if err[i] <= GRAD_RTOL:
                 continue
-            reason = Msg("reason.gradcheck", {"err": float(err[i]), "index": tuple(int(k) for k in i),
-                                              "analytic": float(analytic[i]), "numeric": float(numeric[i])})
+            reason = Msg(
+                "reason.gradcheck",
+                {
+                    "err": float(err[i]),
+                    "index": tuple(int(k) for k in i),
+                    "analytic": float(analytic[i]),
+                    "numeric": float(numeric[i]),
+                },
+            )
             mistake = next((m for m, k in factors if _close(analytic, k * numeric, GRAD_RTOL, 1e-8)), None)
             return self.record(target, case, False, reason, mistake)
         return self.record(target, case, True)
-

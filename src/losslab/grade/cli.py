@@ -53,8 +53,10 @@ def _catalog(args):
 def _cmd_list(args) -> int:
     found = _catalog(args)
     width = max(len(n) for n in found.names())
-    chapters = [say("cli.chapter", args.lang, chapter=e.chapter.replace(", ", "、") if args.lang == "zh" else e.chapter)
-                for e in found.exercises]
+    chapters = [
+        say("cli.chapter", args.lang, chapter=e.chapter.replace(", ", "、") if args.lang == "zh" else e.chapter)
+        for e in found.exercises
+    ]
     column = max(13, *(report._width(c) + 1 for c in chapters))  # at least "ch. " and 9 columns, as ever
     for e, chapter in zip(found.exercises, chapters, strict=True):
         print(f"{e.name:<{width}}  {chapter}{' ' * (column - report._width(chapter))} {e.title(args.lang)}")
@@ -87,8 +89,9 @@ def _cmd_new(args) -> int:
     files = catalog.FILES + (("template.zh.py",) if args.lang == "zh" else ())  # the skeleton in Chinese too
     for name in files:
         text = source.joinpath(name).read_text(encoding="utf-8")
-        (folder / name).write_text(text.replace("{name}", args.name) if name == "exercise.json" else text,
-                                   encoding="utf-8")
+        (folder / name).write_text(
+            text.replace("{name}", args.name) if name == "exercise.json" else text, encoding="utf-8"
+        )
     zh = " --lang zh" if args.lang == "zh" else ""
     print(say("cli.new_wrote", args.lang, folder=folder, files=", ".join(files)))
     for key in ("cli.new_json", "cli.new_files", "cli.new_checks"):
@@ -111,19 +114,41 @@ def _cmd_test(args) -> int:
     if exercise.template_file("zh") != "template.py":
         runs.append((exercise.template_file("zh"), exercise.template("zh"), False))
     for label, source, want in runs:
-        result = grade_source(Path(args.dir) / label, source.encode("utf-8"), exercises=[exercise.name], seed=args.seed,
-                              config=config, catalog=found)
+        result = grade_source(
+            Path(args.dir) / label,
+            source.encode("utf-8"),
+            exercises=[exercise.name],
+            seed=args.seed,
+            config=config,
+            catalog=found,
+        )
         earned, possible = result.score
         good = result.passed == want
         ok &= good
         verdict = say("cli.test_as_it_should" if good else "cli.test_should_not", args.lang)
         outcome = say("cli.test_passes" if result.passed else "cli.test_fails", args.lang)
-        print(say("cli.test_line", args.lang, label=label, outcome=outcome, earned=earned, possible=possible,
-                  verdict=verdict))
+        print(
+            say(
+                "cli.test_line",
+                args.lang,
+                label=label,
+                outcome=outcome,
+                earned=earned,
+                possible=possible,
+                verdict=verdict,
+            )
+        )
         if not good:
             print("\n".join(report.file_lines(result, args.lang)))
-    print(say("cli.test_total", args.lang, exercise=exercise.name, checks=len(exercise.check_ids()),
-              points=exercise.max_points()))
+    print(
+        say(
+            "cli.test_total",
+            args.lang,
+            exercise=exercise.name,
+            checks=len(exercise.check_ids()),
+            points=exercise.max_points(),
+        )
+    )
     return 0 if ok else 1
 
 
@@ -142,8 +167,14 @@ def _cmd_start(args) -> int:
     statement.write_text(exercise.statement(args.lang), encoding="utf-8")
     print(say("cli.wrote_template", args.lang, path=code))
     print(say("cli.wrote_statement", args.lang, path=statement))
-    print(say("cli.next_grade", args.lang, code=code,
-              command=f"losslab grade {code}" + (" --lang zh" if args.lang == "zh" else "")))
+    print(
+        say(
+            "cli.next_grade",
+            args.lang,
+            code=code,
+            command=f"losslab grade {code}" + (" --lang zh" if args.lang == "zh" else ""),
+        )
+    )
     return 0
 
 
@@ -177,8 +208,9 @@ def _cmd_grade(args) -> int:
             reports = _grade_on_cluster(path, args, seed, config)
         elif is_dir:
             try:
-                reports = grade_dir(path, exercises=args.exercise, seed=seed, config=config, jobs=args.jobs,
-                                    catalog=found)
+                reports = grade_dir(
+                    path, exercises=args.exercise, seed=seed, config=config, jobs=args.jobs, catalog=found
+                )
             except (ValueError, OSError) as exc:
                 raise _user_error(str(exc)) from None
         else:
@@ -187,8 +219,7 @@ def _cmd_grade(args) -> int:
             if problem is not None and problem.reason.key == "reason.undetected":
                 raise _user_error(f"{problem.reason.text('en')}; pass --exercise NAME (see `losslab exercise list`)")
     except IsolationUnavailable as exc:
-        raise _user_error(f"{exc}; refusing to grade (--isolation auto grades without it, for trusted files)") \
-            from None
+        raise _user_error(f"{exc}; refusing to grade (--isolation auto grades without it, for trusted files)") from None
     rows = report.table_rows(reports, args.lang, args.id_pattern)
     if args.report:
         report.write_csv(args.report, rows)
@@ -275,12 +306,12 @@ def _similarity(path: Path, is_dir: bool, args) -> tuple[str, list] | None:
                 sources[file.name] = data
             except ValueError as exc:
                 left_out[file.name] = str(exc)
-        pairs = similarity.similar_pairs(sources, template=template, exercises=args.exercise, threshold=threshold,
-                                         catalog=_catalog(args))
+        pairs = similarity.similar_pairs(
+            sources, template=template, exercises=args.exercise, threshold=threshold, catalog=_catalog(args)
+        )
     except (ValueError, OSError, ImportError) as exc:
         raise _user_error(str(exc)) from None
-    text = similarity.format_text(pairs, files=len(sources), threshold=threshold, lang=args.lang,
-                                  left_out=left_out)
+    text = similarity.format_text(pairs, files=len(sources), threshold=threshold, lang=args.lang, left_out=left_out)
     return text, similarity.to_json(pairs)
 
 
@@ -289,8 +320,9 @@ def _grade_on_cluster(path: Path, args, seed: int, config: SandboxConfig):
     from .distributed import grade_dir_distributed
 
     try:
-        return grade_dir_distributed(path, scheduler=args.scheduler, exercises=args.exercise, seed=seed,
-                                     config=config, workers=args.jobs)
+        return grade_dir_distributed(
+            path, scheduler=args.scheduler, exercises=args.exercise, seed=seed, config=config, workers=args.jobs
+        )
     except ValueError as exc:
         raise _user_error(str(exc)) from None
     except ImportError as exc:
@@ -315,8 +347,12 @@ def add_commands(sub) -> None:
     exercise.set_defaults(run=lambda args: exercise.print_help() or 0)
 
     def exercises_option(parser) -> None:
-        parser.add_argument("--exercises", action="append", metavar="DIR",
-                            help="also the exercises of DIR: an exercise folder, or a folder of them (repeatable)")
+        parser.add_argument(
+            "--exercises",
+            action="append",
+            metavar="DIR",
+            help="also the exercises of DIR: an exercise folder, or a folder of them (repeatable)",
+        )
 
     listing = actions.add_parser("list", help="the exercises, with their book chapters")
     listing.add_argument("--lang", choices=LANGS, default="en")
@@ -340,12 +376,17 @@ def add_commands(sub) -> None:
     new = actions.add_parser("new", help="write a new exercise folder (a working example to edit into your own)")
     new.add_argument("name", metavar="NAME", help="the exercise's name: lowercase letters, digits and '-'")
     new.add_argument("dir", nargs="?", default=".", metavar="DIR", help="where to make the folder NAME (default: here)")
-    new.add_argument("--lang", choices=LANGS, default="en",
-                     help="language of what it prints; zh also writes template.zh.py, the skeleton in Chinese")
+    new.add_argument(
+        "--lang",
+        choices=LANGS,
+        default="en",
+        help="language of what it prints; zh also writes template.zh.py, the skeleton in Chinese",
+    )
     new.set_defaults(run=_cmd_new)
 
-    test = actions.add_parser("test", help="check an exercise folder: it loads, its solution passes every check, "
-                                           "its template does not")
+    test = actions.add_parser(
+        "test", help="check an exercise folder: it loads, its solution passes every check, its template does not"
+    )
     test.add_argument("dir", metavar="DIR", help="the exercise folder")
     test.add_argument("--seed", type=int, default=1, help="the inputs' random seed (default 1)")
     test.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds per run (default 10)")
@@ -354,44 +395,90 @@ def add_commands(sub) -> None:
 
     grade = sub.add_parser("grade", help="grade a solution file, or every .py file of a directory")
     grade.add_argument("path", metavar="FILE|DIR")
-    grade.add_argument("--exercise", action="append", metavar="NAME",
-                       help="grade as this exercise (repeatable) instead of detecting it; built in: "
-                            + ", ".join(catalog.names()))
-    grade.add_argument("--exercises", action="append", metavar="DIR",
-                       help="also the exercises of DIR: an exercise folder, or a folder of them (repeatable)")
+    grade.add_argument(
+        "--exercise",
+        action="append",
+        metavar="NAME",
+        help="grade as this exercise (repeatable) instead of detecting it; built in: " + ", ".join(catalog.names()),
+    )
+    grade.add_argument(
+        "--exercises",
+        action="append",
+        metavar="DIR",
+        help="also the exercises of DIR: an exercise folder, or a folder of them (repeatable)",
+    )
     grade.add_argument("--seed", type=int, help="the inputs' random seed (default: a new one, printed)")
     grade.add_argument("--json", action="store_true", help="print the results as JSON")
-    grade.add_argument("--timeout", type=float, default=5.0, metavar="S",
-                       help="seconds a submission may run, all checks together (default 5)")
-    grade.add_argument("--memory", type=int, default=1024, metavar="MIB",
-                       help="memory limit of a submission in MiB (default 1024; with isolation, for all its "
-                            "processes together where cgroups allow)")
-    grade.add_argument("--isolation", choices=MODES, default="auto",
-                       help="auto: isolate each submission with bubblewrap where it works, else run it without "
-                            "isolation and say so (default); required: refuse to grade without isolation; "
-                            "none: no isolation, for trusted files only")
-    grade.add_argument("--jobs", type=_positive_int, metavar="N",
-                       help="submissions graded at once for a DIR (default: the number of CPUs)")
-    grade.add_argument("--scheduler", metavar="ADDRESS",
-                       help="grade a DIR on the Dask cluster at ADDRESS (tcp://host:8786), one task per file, "
-                            "each sandboxed on its worker; 'local' starts a LocalCluster of --jobs processes")
-    grade.add_argument("--report", metavar="CSV", help="also write the table as CSV (a row per file and exercise, "
-                                                        "with the student, the score and the points possible)")
-    grade.add_argument("--format", choices=("gradescope", "junit"),
-                       help="also write the grades for another tool: gradescope (the autograder's results.json) "
-                            "or junit (JUnit XML), to --out")
+    grade.add_argument(
+        "--timeout",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="seconds a submission may run, all checks together (default 5)",
+    )
+    grade.add_argument(
+        "--memory",
+        type=int,
+        default=1024,
+        metavar="MIB",
+        help="memory limit of a submission in MiB (default 1024; with isolation, for all its "
+        "processes together where cgroups allow)",
+    )
+    grade.add_argument(
+        "--isolation",
+        choices=MODES,
+        default="auto",
+        help="auto: isolate each submission with bubblewrap where it works, else run it without "
+        "isolation and say so (default); required: refuse to grade without isolation; "
+        "none: no isolation, for trusted files only",
+    )
+    grade.add_argument(
+        "--jobs",
+        type=_positive_int,
+        metavar="N",
+        help="submissions graded at once for a DIR (default: the number of CPUs)",
+    )
+    grade.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="grade a DIR on the Dask cluster at ADDRESS (tcp://host:8786), one task per file, "
+        "each sandboxed on its worker; 'local' starts a LocalCluster of --jobs processes",
+    )
+    grade.add_argument(
+        "--report",
+        metavar="CSV",
+        help="also write the table as CSV (a row per file and exercise, "
+        "with the student, the score and the points possible)",
+    )
+    grade.add_argument(
+        "--format",
+        choices=("gradescope", "junit"),
+        help="also write the grades for another tool: gradescope (the autograder's results.json) "
+        "or junit (JUnit XML), to --out",
+    )
     grade.add_argument("--out", metavar="FILE", help="where --format writes (default results.json or junit.xml)")
-    grade.add_argument("--id-pattern", type=_id_pattern, metavar="REGEX",
-                       help="the student id in a file name: the first group (or the whole match) of REGEX, "
-                            "e.g. '(\\d{10})' (default: the name without its suffix)")
+    grade.add_argument(
+        "--id-pattern",
+        type=_id_pattern,
+        metavar="REGEX",
+        help="the student id in a file name: the first group (or the whole match) of REGEX, "
+        "e.g. '(\\d{10})' (default: the name without its suffix)",
+    )
     grade.add_argument("--lang", choices=LANGS, default="en", help="language of the feedback (en or zh)")
-    grade.add_argument("--similarity", action="store_true",
-                       help="for a DIR: also report the pairs of submissions whose code is suspiciously alike "
-                            "(names, comments, whitespace and the exercise's template ignored; needs the "
-                            "classroom extra)")
-    grade.add_argument("--similarity-threshold", type=float, metavar="F",
-                       help="report a pair when either file shares at least this fraction of its code with "
-                            "the other (default 0.5)")
-    grade.add_argument("--template", metavar="FILE",
-                       help="with --similarity: also ignore the code of FILE, given to every student")
+    grade.add_argument(
+        "--similarity",
+        action="store_true",
+        help="for a DIR: also report the pairs of submissions whose code is suspiciously alike "
+        "(names, comments, whitespace and the exercise's template ignored; needs the "
+        "classroom extra)",
+    )
+    grade.add_argument(
+        "--similarity-threshold",
+        type=float,
+        metavar="F",
+        help="report a pair when either file shares at least this fraction of its code with the other (default 0.5)",
+    )
+    grade.add_argument(
+        "--template", metavar="FILE", help="with --similarity: also ignore the code of FILE, given to every student"
+    )
     grade.set_defaults(run=_cmd_grade)

@@ -38,8 +38,9 @@ def _distributed():
     try:
         import distributed
     except ImportError as exc:
-        raise ImportError("grading on a Dask cluster needs dask.distributed: "
-                          "pip install 'losslab[distributed]'") from exc
+        raise ImportError(
+            "grading on a Dask cluster needs dask.distributed: pip install 'losslab[distributed]'"
+        ) from exc
     return distributed
 
 
@@ -56,8 +57,10 @@ def connect(scheduler: str, *, workers: int | None = None):
             yield client
         return
     n = workers or min(os.cpu_count() or 1, 8)
-    with distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         yield client
 
 
@@ -66,10 +69,16 @@ def _grade_bytes(name: str, source: bytes, exercises, seed: int, config: Sandbox
     return grade_source(name, source, exercises=exercises, seed=seed, config=config)
 
 
-def grade_dir_distributed(path: str | os.PathLike, *, scheduler: str | None = None,
-                          exercises: Sequence[str] | None = None, seed: int = 0,
-                          config: SandboxConfig = SandboxConfig(), workers: int | None = None,
-                          client=None) -> list[FileReport]:
+def grade_dir_distributed(
+    path: str | os.PathLike,
+    *,
+    scheduler: str | None = None,
+    exercises: Sequence[str] | None = None,
+    seed: int = 0,
+    config: SandboxConfig = SandboxConfig(),
+    workers: int | None = None,
+    client=None,
+) -> list[FileReport]:
     """Grade every ``*.py`` file directly in ``path`` (sorted by name) on the Dask cluster at ``scheduler``.
 
     The same reports as :func:`~losslab.grade.grader.grade_dir` (``seconds`` aside):
@@ -86,8 +95,9 @@ def grade_dir_distributed(path: str | os.PathLike, *, scheduler: str | None = No
         if scheduler is None:
             raise ValueError("pass a scheduler address, 'local', or an open client")
         with connect(scheduler, workers=workers) as client:
-            return grade_dir_distributed(path, scheduler=scheduler, exercises=exercises, seed=seed,
-                                         config=config, client=client)
+            return grade_dir_distributed(
+                path, scheduler=scheduler, exercises=exercises, seed=seed, config=config, client=client
+            )
     futures, local = {}, {}
     run = uuid.uuid4().hex  # task keys unique to this run: a shared cluster may grade other runs at once
     for i, file in enumerate(files):
@@ -96,8 +106,17 @@ def grade_dir_distributed(path: str | os.PathLike, *, scheduler: str | None = No
             local[i] = FileReport(str(file), seed, problem=_problem(file, why))
             continue
         # pure=False: two identical files are two submissions, each graded (and timed) on its own
-        futures[i] = client.submit(_grade_bytes, file.name, source, exercises, seed, config,
-                                   pure=False, retries=0, key=f"losslab-grade-{run}-{i}")
+        futures[i] = client.submit(
+            _grade_bytes,
+            file.name,
+            source,
+            exercises,
+            seed,
+            config,
+            pure=False,
+            retries=0,
+            key=f"losslab-grade-{run}-{i}",
+        )
     remote = dict(zip(futures, client.gather(list(futures.values())), strict=True))
     reports = {**local, **{i: dataclasses.replace(r, path=str(files[i])) for i, r in remote.items()}}
     graded = [reports[i] for i in range(len(files))]

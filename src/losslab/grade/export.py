@@ -40,8 +40,7 @@ def _tests(report: FileReport, lang: str) -> list[tuple[str, Check, float]]:
     """(name, check, max score) of every check of a file; a file that did not run is one check."""
     name = report.path.rsplit("/", 1)[-1]
     if report.problem is not None:
-        return [(f"{name}: {report.problem.target}: {report.problem.case.text(lang)}", report.problem,
-                 report.score[1])]
+        return [(f"{name}: {report.problem.target}: {report.problem.case.text(lang)}", report.problem, report.score[1])]
     return [(f"{name}: {c.target}: {c.case.text(lang)}", c, c.points) for e in report.exercises for c in e.checks]
 
 
@@ -56,14 +55,27 @@ def gradescope(reports: Sequence[FileReport], lang: str = "en") -> dict:
             score = max_score if check.passed else 0.0
             total += score
             output = "" if check.passed or check.visibility == "hidden" else failure_text(check, lang)
-            tests.append({"name": name, "number": f"{len(tests) + 1}", "score": float(score),
-                          "max_score": float(max_score), "status": "passed" if check.passed else "failed",
-                          "output": output, "visibility": "visible"})
+            tests.append(
+                {
+                    "name": name,
+                    "number": f"{len(tests) + 1}",
+                    "score": float(score),
+                    "max_score": float(max_score),
+                    "status": "passed" if check.passed else "failed",
+                    "output": output,
+                    "visibility": "visible",
+                }
+            )
     notes = [n.text(lang) for r in reports for n in r.notes]
     isolation = sorted({r.isolation for r in reports if r.isolation})
     output = "\n".join([*(say("word.isolation", lang, mode=i) for i in isolation), *notes])
-    return {"score": float(total), "output": output, "visibility": "visible", "stdout_visibility": "hidden",
-            "tests": tests}
+    return {
+        "score": float(total),
+        "output": output,
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": tests,
+    }
 
 
 def junit(reports: Sequence[FileReport], lang: str = "en", id_pattern: str | None = None) -> str:
@@ -77,12 +89,18 @@ def junit(reports: Sequence[FileReport], lang: str = "en", id_pattern: str | Non
         failures = sum(not c.passed for _, c, _ in tests)
         all_tests += len(tests)
         all_failures += failures
-        suite = ET.SubElement(suites, "testsuite", name=student_id(report.path, id_pattern), tests=str(len(tests)),
-                              failures=str(failures), errors="0", time=f"{report.seconds:.3f}")
+        suite = ET.SubElement(
+            suites,
+            "testsuite",
+            name=student_id(report.path, id_pattern),
+            tests=str(len(tests)),
+            failures=str(failures),
+            errors="0",
+            time=f"{report.seconds:.3f}",
+        )
         ET.SubElement(ET.SubElement(suite, "properties"), "property", name="isolation", value=report.isolation)
         for name, check, max_score in tests:
-            case = ET.SubElement(suite, "testcase", classname=check.exercise, name=name,
-                                 time="0")
+            case = ET.SubElement(suite, "testcase", classname=check.exercise, name=name, time="0")
             if not check.passed:
                 message = say("word.hidden_failed", lang) if check.visibility == "hidden" else failure_text(check, lang)
                 failure = ET.SubElement(case, "failure", message=message, type=check.mistake or "failed")

@@ -33,8 +33,15 @@ from .notebook import SUFFIX as NOTEBOOK
 from .notebook import NotebookCode, NotebookError, from_notebook
 from .sandbox import IsolationUnavailable, SandboxConfig, isolation_for, printable, run_probes
 
-__all__ = ["ExerciseReport", "FileReport", "grade_file", "grade_source", "grade_dir", "read_submission",
-           "MAX_SOURCE_BYTES"]
+__all__ = [
+    "ExerciseReport",
+    "FileReport",
+    "grade_file",
+    "grade_source",
+    "grade_dir",
+    "read_submission",
+    "MAX_SOURCE_BYTES",
+]
 
 MAX_SOURCE_BYTES = 1 << 20  # a larger file is not a solution to grade
 
@@ -125,8 +132,15 @@ def read_submission(path: str | os.PathLike) -> tuple[bytes | None, Msg | None]:
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else
-                    "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket")
+            kind = (
+                "a folder"
+                if stat.S_ISDIR(mode)
+                else "a FIFO"
+                if stat.S_ISFIFO(mode)
+                else "a device"
+                if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+                else "a socket"
+            )
             return None, Msg("reason.not_regular", {"kind": kind})
         chunks, size = [], 0
         while size <= MAX_SOURCE_BYTES:
@@ -173,17 +187,36 @@ def _in_notebook(report: FileReport, code: NotebookCode | None) -> FileReport:
 
     notes = report.notes
     if code.removed:
-        notes += (Msg("note.magics", {"lines": "; ".join(
-            Msg("note.cell_line", {"cell": c, "line": n, "text": printable(t, 80)}).text("en")
-            for c, n, t in code.removed[:10]) + ("; ..." if len(code.removed) > 10 else "")}),)
+        notes += (
+            Msg(
+                "note.magics",
+                {
+                    "lines": "; ".join(
+                        Msg("note.cell_line", {"cell": c, "line": n, "text": printable(t, 80)}).text("en")
+                        for c, n, t in code.removed[:10]
+                    )
+                    + ("; ..." if len(code.removed) > 10 else "")
+                },
+            ),
+        )
     return dataclasses.replace(
-        report, problem=None if report.problem is None else fix(report.problem), notes=notes,
-        exercises=tuple(ExerciseReport(e.exercise, tuple(fix(c) for c in e.checks)) for e in report.exercises))
+        report,
+        problem=None if report.problem is None else fix(report.problem),
+        notes=notes,
+        exercises=tuple(ExerciseReport(e.exercise, tuple(fix(c) for c in e.checks)) for e in report.exercises),
+    )
 
 
-def grade_source(path: str | os.PathLike, source: bytes, *, exercises: Sequence[str] | None = None, seed: int = 0,
-                 config: SandboxConfig = SandboxConfig(), isolation=None,
-                 catalog: catalog_module.Catalog = catalog_module.BUILTIN) -> FileReport:
+def grade_source(
+    path: str | os.PathLike,
+    source: bytes,
+    *,
+    exercises: Sequence[str] | None = None,
+    seed: int = 0,
+    config: SandboxConfig = SandboxConfig(),
+    isolation=None,
+    catalog: catalog_module.Catalog = catalog_module.BUILTIN,
+) -> FileReport:
     """Grade the submission ``source`` (a file's bytes; ``path`` names it in the report).
 
     A ``.ipynb`` path is read as a notebook (its code cells, see :mod:`losslab.grade.notebook`).
@@ -199,14 +232,19 @@ def grade_source(path: str | os.PathLike, source: bytes, *, exercises: Sequence[
         try:
             code = from_notebook(source)
         except (NotebookError, ImportError) as exc:
-            return FileReport(str(path), seed, problem=_problem(path, Msg("reason.notebook", {
-                "msg": printable(exc)})), isolation=isolation.describe())
+            return FileReport(
+                str(path),
+                seed,
+                problem=_problem(path, Msg("reason.notebook", {"msg": printable(exc)})),
+                isolation=isolation.describe(),
+            )
         source = code.source.encode("utf-8")
     return _in_notebook(_grade_python(path, source, exercises, seed, config, isolation, catalog), code)
 
 
-def _grade_python(path: Path, source: bytes, exercises, seed: int, config: SandboxConfig, isolation,
-                  catalog) -> FileReport:
+def _grade_python(
+    path: Path, source: bytes, exercises, seed: int, config: SandboxConfig, isolation, catalog
+) -> FileReport:
     chosen = [catalog.get(name) for name in exercises] if exercises else None
 
     def possible() -> float:  # what the chosen exercises are worth: all a file loses when nothing of it runs
@@ -216,62 +254,110 @@ def _grade_python(path: Path, source: bytes, exercises, seed: int, config: Sandb
         found = catalog_module.definitions(source)
         text = importlib.util.decode_source(source)
     except SyntaxError as exc:
-        return FileReport(str(path), seed, problem=_problem(path, Msg("reason.syntax", {
-            "msg": printable(exc.msg), "line": exc.lineno or "?"}), exercises or ()), isolation=isolation.describe(),
-            possible=possible())
+        return FileReport(
+            str(path),
+            seed,
+            problem=_problem(
+                path, Msg("reason.syntax", {"msg": printable(exc.msg), "line": exc.lineno or "?"}), exercises or ()
+            ),
+            isolation=isolation.describe(),
+            possible=possible(),
+        )
     except (ValueError, LookupError) as exc:  # null bytes, an unknown or wrong encoding
-        return FileReport(str(path), seed, problem=_problem(path, Msg("reason.syntax", {
-            "msg": printable(exc), "line": "?"}), exercises or ()), isolation=isolation.describe(), possible=possible())
-    notes = tuple(Msg("note.defined_twice", {"name": name, "lines": ", ".join(map(str, at))})
-                  for name, at in found.twice.items())
+        return FileReport(
+            str(path),
+            seed,
+            problem=_problem(path, Msg("reason.syntax", {"msg": printable(exc), "line": "?"}), exercises or ()),
+            isolation=isolation.describe(),
+            possible=possible(),
+        )
+    notes = tuple(
+        Msg("note.defined_twice", {"name": name, "lines": ", ".join(map(str, at))}) for name, at in found.twice.items()
+    )
     if chosen is None:
         chosen = [e for e in catalog.exercises if e.detect(found)]
     if not chosen:
         names = sorted({n for e in catalog.exercises for n in e.defines})
-        return FileReport(str(path), seed, problem=_problem(path, Msg("reason.undetected", {
-            "names": ", ".join(names)})), isolation=isolation.describe())
+        return FileReport(
+            str(path),
+            seed,
+            problem=_problem(path, Msg("reason.undetected", {"names": ", ".join(names)})),
+            isolation=isolation.describe(),
+        )
     for exercise in chosen:  # asked for by name: say once what is missing, rather than in every check
         absent = [name for name in exercise.defines if not found.has(name)]
         if absent:
-            return FileReport(str(path), seed, problem=_problem(path, Msg("reason.needs", {
-                "exercise": exercise.name, "names": ", ".join(absent)}), [exercise.name]),
-                isolation=isolation.describe(), notes=notes, possible=possible())
+            return FileReport(
+                str(path),
+                seed,
+                problem=_problem(
+                    path, Msg("reason.needs", {"exercise": exercise.name, "names": ", ".join(absent)}), [exercise.name]
+                ),
+                isolation=isolation.describe(),
+                notes=notes,
+                possible=possible(),
+            )
     cases = {e.name: e.make_cases(seed) for e in chosen}
     run = run_probes(text, chosen, cases, config, isolation, hide=(path.resolve().parent,))
     imported = run.probes["import"]
     if imported.failure is not None:  # nothing ran: one failed check says why
-        return FileReport(str(path), seed, problem=_problem(path, imported.failure, [e.name for e in chosen]),
-                          seconds=run.seconds, isolation=run.isolation, notes=notes, possible=possible())
+        return FileReport(
+            str(path),
+            seed,
+            problem=_problem(path, imported.failure, [e.name for e in chosen]),
+            seconds=run.seconds,
+            isolation=run.isolation,
+            notes=notes,
+            possible=possible(),
+        )
     reports = []
     for exercise in chosen:
         probes = {p: run.probes[f"{exercise.name}:{p}"] for p in exercise.probes}
         try:
             checks = exercise.checks(cases[exercise.name], probes)
         except Exception as exc:  # a judge bug on an unforeseen answer must not stop a directory run
-            checks = [Check(exercise.name, path.name, Msg("case.judging"), False, Msg("reason.internal", {
-                "msg": printable(f"{type(exc).__name__}: {exc}")}))]
+            checks = [
+                Check(
+                    exercise.name,
+                    path.name,
+                    Msg("case.judging"),
+                    False,
+                    Msg("reason.internal", {"msg": printable(f"{type(exc).__name__}: {exc}")}),
+                )
+            ]
         reports.append(ExerciseReport(exercise.name, tuple(checks), (exercise.title_en, exercise.title_zh)))
     return FileReport(str(path), seed, tuple(reports), seconds=run.seconds, isolation=run.isolation, notes=notes)
 
 
-def _safely(path: Path, source: bytes | None, why: Msg | None, exercises, seed: int, config: SandboxConfig,
-            isolation, catalog) -> FileReport:
+def _safely(
+    path: Path, source: bytes | None, why: Msg | None, exercises, seed: int, config: SandboxConfig, isolation, catalog
+) -> FileReport:
     """:func:`grade_source`, with any failure turned into the file's failed check."""
     if source is None:
         return FileReport(str(path), seed, problem=_problem(path, why), isolation=isolation.describe())
     try:
-        return grade_source(path, source, exercises=exercises, seed=seed, config=config, isolation=isolation,
-                            catalog=catalog)
+        return grade_source(
+            path, source, exercises=exercises, seed=seed, config=config, isolation=isolation, catalog=catalog
+        )
     except (IsolationUnavailable, KeyError):
         raise
     except Exception as exc:  # one submission never costs the others
-        return FileReport(str(path), seed, problem=_problem(path, Msg("reason.internal", {
-            "msg": printable(f"{type(exc).__name__}: {exc}")})), isolation=isolation.describe())
+        return FileReport(
+            str(path),
+            seed,
+            problem=_problem(path, Msg("reason.internal", {"msg": printable(f"{type(exc).__name__}: {exc}")})),
+            isolation=isolation.describe(),
+        )
 
 
-def grade_file(path: str | os.PathLike, *, exercises: Sequence[str] | None = None, seed: int = 0,
-               config: SandboxConfig = SandboxConfig(),
-               catalog: catalog_module.Catalog = catalog_module.BUILTIN) -> FileReport:
+def grade_file(
+    path: str | os.PathLike,
+    *,
+    exercises: Sequence[str] | None = None,
+    seed: int = 0,
+    config: SandboxConfig = SandboxConfig(),
+    catalog: catalog_module.Catalog = catalog_module.BUILTIN,
+) -> FileReport:
     """Grade the file at ``path`` for ``exercises`` (names), or for those it is detected to implement.
 
     Raises ``FileNotFoundError`` for a missing file, ``KeyError`` for an unknown
@@ -328,9 +414,15 @@ def skipped_reports(skipped: Sequence[tuple[Path, Msg]], seed: int) -> list[File
     return [FileReport(str(p), seed, skipped=why) for p, why in skipped]
 
 
-def grade_dir(path: str | os.PathLike, *, exercises: Sequence[str] | None = None, seed: int = 0,
-              config: SandboxConfig = SandboxConfig(), jobs: int | None = None,
-              catalog: catalog_module.Catalog = catalog_module.BUILTIN) -> list[FileReport]:
+def grade_dir(
+    path: str | os.PathLike,
+    *,
+    exercises: Sequence[str] | None = None,
+    seed: int = 0,
+    config: SandboxConfig = SandboxConfig(),
+    jobs: int | None = None,
+    catalog: catalog_module.Catalog = catalog_module.BUILTIN,
+) -> list[FileReport]:
     """Grade every ``*.py`` and ``*.ipynb`` file directly in the folder ``path`` (sorted by name), ``jobs`` at a
     time.
 

@@ -96,8 +96,13 @@ def compare(reference, cases: Sequence[Case]):
     def make_probe(case: Case):
         def probe(module, inputs, rec):
             out, passed = _run(case, lambda name: rec.need(module, name), inputs, rec.call)
-            return {"out": out, "changed": changed(*((k, inputs[k], p) for k, p in zip(case.args, passed, strict=True)
-                                                     if isinstance(p, np.ndarray)))}
+            return {
+                "out": out,
+                "changed": changed(
+                    *((k, inputs[k], p) for k, p in zip(case.args, passed, strict=True) if isinstance(p, np.ndarray))
+                ),
+            }
+
         return probe
 
     def judge(inputs: dict, probes) -> list:
@@ -105,8 +110,14 @@ def compare(reference, cases: Sequence[Case]):
         targets: dict[str, list[str]] = {}
         for case in cases:
             expected, _ = _run(case, lambda name: getattr(reference, name), inputs)
-            j.value(case.call, Msg("case.custom", {"id": case.id, "en": case.en, "zh": case.zh or case.en}),
-                    case.id, "out", expected, float32=case.float32)
+            j.value(
+                case.call,
+                Msg("case.custom", {"id": case.id, "en": case.en, "zh": case.zh or case.en}),
+                case.id,
+                "out",
+                expected,
+                float32=case.float32,
+            )
             targets.setdefault(case.call, []).append(case.id)
         for target, probe_ids in targets.items():
             j.unchanged(target, probe_ids)

@@ -21,11 +21,30 @@ from .checks import Check
 from .grader import FileReport
 from .sandbox import printable
 
-__all__ = ["check_line", "file_lines", "table_rows", "format_table", "write_csv", "to_json", "reproduce_command",
-           "student_id", "failure_text"]
+__all__ = [
+    "check_line",
+    "file_lines",
+    "table_rows",
+    "format_table",
+    "write_csv",
+    "to_json",
+    "reproduce_command",
+    "student_id",
+    "failure_text",
+]
 
-COLUMNS = ("student", "file", "exercise", "passed", "checks", "score", "max_score", "result", "first_failure",
-           "isolation")
+COLUMNS = (
+    "student",
+    "file",
+    "exercise",
+    "passed",
+    "checks",
+    "score",
+    "max_score",
+    "result",
+    "first_failure",
+    "isolation",
+)
 TABLE = ("file", "exercise", "passed", "checks", "score", "result", "first_failure")
 
 
@@ -84,8 +103,12 @@ def reproduce_command(report: FileReport, exercise_folders: Sequence[str] = ()) 
 
     names = " ".join(f"--exercise {e.exercise}" for e in report.exercises)
     folders = "".join(f" --exercises {shlex.quote(printable(str(d), 1000))}" for d in exercise_folders)
-    return (f"losslab grade {shlex.quote(printable(report.path, 1000))}" + (f" {names}" if names else "")
-            + folders + f" --seed {report.seed}")
+    return (
+        f"losslab grade {shlex.quote(printable(report.path, 1000))}"
+        + (f" {names}" if names else "")
+        + folders
+        + f" --seed {report.seed}"
+    )
 
 
 def file_lines(report: FileReport, lang: str = "en", exercise_folders: Sequence[str] = ()) -> list[str]:
@@ -100,8 +123,7 @@ def file_lines(report: FileReport, lang: str = "en", exercise_folders: Sequence[
     lines = notes[:]
     for ex in report.exercises:
         title = ex.title(lang)
-        lines.append(say("word.file_header", lang, file=path, exercise=ex.exercise, title=title,
-                         seed=report.seed))
+        lines.append(say("word.file_header", lang, file=path, exercise=ex.exercise, title=title, seed=report.seed))
         lines += [check_line(c, lang, report.seed) for c in ex.checks]
         passed, total = ex.counts
         lines.append("  " + say("word.summary", lang, passed=passed, total=total))
@@ -121,27 +143,60 @@ def table_rows(reports: Sequence[FileReport], lang: str = "en", id_pattern: str 
         name = printable(os.path.basename(r.path), 200)
         common = {"student": printable(student_id(r.path, id_pattern), 200), "file": name}
         if r.skipped is not None:
-            rows.append({**common, "exercise": "-", "passed": 0, "checks": 0, "score": 0, "max_score": 0,
-                         "result": say("word.skip", lang), "first_failure": r.skipped.text(lang), "isolation": ""})
+            rows.append(
+                {
+                    **common,
+                    "exercise": "-",
+                    "passed": 0,
+                    "checks": 0,
+                    "score": 0,
+                    "max_score": 0,
+                    "result": say("word.skip", lang),
+                    "first_failure": r.skipped.text(lang),
+                    "isolation": "",
+                }
+            )
             continue
         if r.problem is not None:
             earned, possible = r.score
-            rows.append({**common, "exercise": r.problem.exercise, "passed": 0, "checks": 1, "score": _num(earned),
-                         "max_score": _num(possible), "result": say("word.fail", lang),
-                         "first_failure": failure_text(r.problem, lang), "isolation": r.isolation})
+            rows.append(
+                {
+                    **common,
+                    "exercise": r.problem.exercise,
+                    "passed": 0,
+                    "checks": 1,
+                    "score": _num(earned),
+                    "max_score": _num(possible),
+                    "result": say("word.fail", lang),
+                    "first_failure": failure_text(r.problem, lang),
+                    "isolation": r.isolation,
+                }
+            )
             continue
         for ex in r.exercises:
             passed, total = ex.counts
             earned, possible = ex.score
             first = next((c for c in ex.checks if not c.passed), None)
-            failure = "" if first is None else (say("word.hidden_failed", lang) if first.visibility == "hidden"
-                                                else failure_text(first, lang))
+            failure = (
+                ""
+                if first is None
+                else (say("word.hidden_failed", lang) if first.visibility == "hidden" else failure_text(first, lang))
+            )
             if first is not None and not failure.startswith(first.target):
                 failure = f"{first.target}: {failure}"
-            rows.append({**common, "exercise": ex.exercise, "passed": passed, "checks": total,
-                         "score": _num(earned), "max_score": _num(possible),
-                         "result": say("word.pass" if ex.passed else "word.fail", lang), "first_failure": failure,
-                         "isolation": r.isolation})
+            rows.append(
+                {
+                    **common,
+                    "exercise": ex.exercise,
+                    "passed": passed,
+                    "checks": total,
+                    "score": _num(earned),
+                    "max_score": _num(possible),
+                    "result": say("word.pass" if ex.passed else "word.fail", lang),
+                    "first_failure": failure,
+                    "isolation": r.isolation,
+                }
+            )
     return rows
 
 
@@ -161,8 +216,17 @@ def _cut(text: str, width: int) -> str:
 def format_table(rows: Sequence[dict], width: int = 70, lang: str = "en") -> str:
     """The rows as an aligned text table, its header in ``lang`` (the first failure cut to ``width``
     columns; the isolation of the run is printed once, above the table)."""
-    cells = [[_cut(str(r[c]), width) if c == "first_failure" else
-              f"{r['score']}/{r['max_score']}" if c == "score" else str(r[c]) for c in TABLE] for r in rows]
+    cells = [
+        [
+            _cut(str(r[c]), width)
+            if c == "first_failure"
+            else f"{r['score']}/{r['max_score']}"
+            if c == "score"
+            else str(r[c])
+            for c in TABLE
+        ]
+        for r in rows
+    ]
     head = [say(f"table.{c}", lang) for c in TABLE]
     widths = [max(_width(h), *(_width(row[i]) for row in cells)) for i, h in enumerate(head)]
 
@@ -187,11 +251,19 @@ def to_json(report: FileReport, lang: str = "en") -> dict:
         return {"file": report.path, "skipped": report.skipped.text(lang)}
     earned, possible = report.score
     return {
-        "file": report.path, "seed": report.seed, "passed": report.passed, "checks_passed": passed,
-        "checks_total": total, "score": earned, "max_score": possible, "seconds": round(report.seconds, 3),
+        "file": report.path,
+        "seed": report.seed,
+        "passed": report.passed,
+        "checks_passed": passed,
+        "checks_total": total,
+        "score": earned,
+        "max_score": possible,
+        "seconds": round(report.seconds, 3),
         "isolation": report.isolation,
         "notes": [n.text(lang) for n in report.notes],
         "problem": None if report.problem is None else report.problem.to_dict(lang),
-        "exercises": [{"exercise": e.exercise, "passed": e.passed, "checks": [c.to_dict(lang) for c in e.checks]}
-                      for e in report.exercises],
+        "exercises": [
+            {"exercise": e.exercise, "passed": e.passed, "checks": [c.to_dict(lang) for c in e.checks]}
+            for e in report.exercises
+        ],
     }

@@ -52,12 +52,17 @@ class SandboxConfig:
     isolation: str = "auto"
 
     def __post_init__(self) -> None:
-        if isinstance(self.timeout, bool) or not isinstance(self.timeout, (int, float)) or not (
-                0 < self.timeout <= 3600):
+        if (
+            isinstance(self.timeout, bool)
+            or not isinstance(self.timeout, (int, float))
+            or not (0 < self.timeout <= 3600)
+        ):
             raise ValueError(f"timeout must be a number of seconds in (0, 3600], got {self.timeout!r}")
         if isinstance(self.memory_mb, bool) or not isinstance(self.memory_mb, int) or self.memory_mb < 256:
-            raise ValueError(f"memory_mb must be an integer of at least 256 (MiB; NumPy alone needs about "
-                             f"100), got {self.memory_mb!r}")
+            raise ValueError(
+                f"memory_mb must be an integer of at least 256 (MiB; NumPy alone needs about "
+                f"100), got {self.memory_mb!r}"
+            )
         if self.isolation not in _isolation.MODES:
             raise ValueError(f"isolation must be one of {', '.join(_isolation.MODES)}, got {self.isolation!r}")
 
@@ -90,6 +95,7 @@ class RunResult:
 
 # =========================================================================== reasons
 
+
 def _call(label: str) -> Msg | str:
     return Msg("call.import") if label == "import" else label
 
@@ -110,8 +116,9 @@ def _failure(error: dict, call: str, memory_mb: int) -> Msg:
         if kind == "no_module" and error.get("module"):
             return Msg("reason.missing_module", {"module": error["module"]})
         return Msg("reason.import", {"exc": error.get("exc", "?"), "msg": error.get("msg", ""), "where": where})
-    return Msg("reason.raised", {"call": call, "exc": error.get("exc", "?"), "msg": error.get("msg", ""),
-                                 "where": where})
+    return Msg(
+        "reason.raised", {"call": call, "exc": error.get("exc", "?"), "msg": error.get("msg", ""), "where": where}
+    )
 
 
 def _stop_reason(stop: Stopped, call: Msg | str, session: Session) -> Msg:
@@ -138,6 +145,7 @@ def _stop_reason(stop: Stopped, call: Msg | str, session: Session) -> Msg:
 
 # =========================================================================== one submission
 
+
 def probe_all(session, exercises: Sequence, cases: dict, probes: dict, memory_mb: int = 0):
     """Run every probe of ``exercises`` on ``session`` (a :class:`Session`, or a :class:`LocalSession`),
     filling ``probes``; returns how the submission stopped (a :class:`Stopped` or None) and in which call."""
@@ -163,9 +171,18 @@ def probe_all(session, exercises: Sequence, cases: dict, probes: dict, memory_mb
                 raise
             except BaseException as exc:  # what the learner returned broke the probe's use of it;
                 # in a local session, the learner's own exception)
-                probes[probe_id] = Probe(failure=_failure(
-                    {"kind": "exit" if isinstance(exc, SystemExit) else "raised", "exc": type(exc).__name__,
-                     "msg": printable(exc), "code": getattr(exc, "code", None)}, rec.current or name, memory_mb))
+                probes[probe_id] = Probe(
+                    failure=_failure(
+                        {
+                            "kind": "exit" if isinstance(exc, SystemExit) else "raised",
+                            "exc": type(exc).__name__,
+                            "msg": printable(exc),
+                            "code": getattr(exc, "code", None),
+                        },
+                        rec.current or name,
+                        memory_mb,
+                    )
+                )
     return stop, where
 
 
@@ -185,8 +202,14 @@ class LocalSession:
         return getattr(obj, name, default)
 
 
-def run_probes(source: str, exercises: Sequence, cases: dict, config: SandboxConfig = SandboxConfig(),
-               isolation: _isolation.Isolation | None = None, hide: tuple = ()) -> RunResult:
+def run_probes(
+    source: str,
+    exercises: Sequence,
+    cases: dict,
+    config: SandboxConfig = SandboxConfig(),
+    isolation: _isolation.Isolation | None = None,
+    hide: tuple = (),
+) -> RunResult:
     """Import ``source`` in a sandbox and run every probe of ``exercises`` on it, with ``cases[name]`` as the
     inputs of the exercise ``name``. Returns within about ``config.timeout`` seconds whatever the submission does.
     ``hide``: folders the sandbox must not show (the submission's own folder), where its view would.
@@ -205,9 +228,16 @@ def run_probes(source: str, exercises: Sequence, cases: dict, config: SandboxCon
             if exc.kind == "timeout":
                 probes["import"] = Probe(failure=Msg("reason.start_timeout", {"seconds": config.timeout}))
             elif exc.kind == "died":
-                probes["import"] = Probe(failure=Msg("reason.sandbox", {
-                    "msg": session.stderr_tail() or f"the runner exited with status "
-                           f"{session.proc.poll() if session.proc is not None else None}"}))
+                probes["import"] = Probe(
+                    failure=Msg(
+                        "reason.sandbox",
+                        {
+                            "msg": session.stderr_tail()
+                            or f"the runner exited with status "
+                            f"{session.proc.poll() if session.proc is not None else None}"
+                        },
+                    )
+                )
             else:
                 probes["import"] = Probe(failure=_stop_reason(exc, Msg("call.import"), session))
         except OSError as exc:

@@ -47,12 +47,22 @@ from . import catalog as catalog_module
 from .notebook import SUFFIX as NOTEBOOK
 from .notebook import from_notebook
 
-__all__ = ["Fragment", "Pair", "similar_pairs", "read_source", "format_text", "to_json",
-           "THRESHOLD", "K", "WINDOW", "MAX_CHARS"]
+__all__ = [
+    "Fragment",
+    "Pair",
+    "similar_pairs",
+    "read_source",
+    "format_text",
+    "to_json",
+    "THRESHOLD",
+    "K",
+    "WINDOW",
+    "MAX_CHARS",
+]
 
 THRESHOLD = 0.5  # report a pair when either file shares at least half of its fingerprinted code
-K = 20           # the shortest match noticed, in normalised characters (a name counts as one): 2-3 lines
-WINDOW = 1       # every k-gram is a fingerprint: exact on files this small, and independent of hash seeds
+K = 20  # the shortest match noticed, in normalised characters (a name counts as one): 2-3 lines
+WINDOW = 1  # every k-gram is a fingerprint: exact on files this small, and independent of hash seeds
 MAX_CHARS = 100_000  # a longer source (2,000 lines and more) is not compared: tokenising it would take seconds
 
 _INSTALL = "the similarity report needs copydetect: pip install 'losslab[classroom]'"
@@ -71,8 +81,10 @@ class Fragment:
     where_b: str
 
     def to_dict(self) -> dict:
-        return {"a": {"lines": list(self.lines_a), "where": self.where_a, "text": self.text_a},
-                "b": {"lines": list(self.lines_b), "where": self.where_b, "text": self.text_b}}
+        return {
+            "a": {"lines": list(self.lines_a), "where": self.where_a, "text": self.text_a},
+            "b": {"lines": list(self.lines_b), "where": self.where_b, "text": self.text_b},
+        }
 
 
 @dataclass(frozen=True)
@@ -92,9 +104,13 @@ class Pair:
         return max(self.similarity_a, self.similarity_b)
 
     def to_dict(self) -> dict:
-        return {"a": self.a, "b": self.b, "similarity_a": round(self.similarity_a, 4),
-                "similarity_b": round(self.similarity_b, 4),
-                "fragments": [f.to_dict() for f in self.fragments]}
+        return {
+            "a": self.a,
+            "b": self.b,
+            "similarity_a": round(self.similarity_a, 4),
+            "similarity_b": round(self.similarity_b, 4),
+            "fragments": [f.to_dict() for f in self.fragments],
+        }
 
 
 @dataclass(frozen=True)
@@ -128,6 +144,7 @@ def _copydetect():
 
 
 # --------------------------------------------------------------------------- reading and templates
+
 
 def read_source(name: str, data: str | bytes) -> str:
     """The Python source of submission ``name``: a notebook's code cells (``.ipynb``), else the text
@@ -193,6 +210,7 @@ def _blank(text: str, template_units: frozenset[str]) -> tuple[str, frozenset[in
 
 # --------------------------------------------------------------------------- fingerprints
 
+
 def _normalised_spans(code: str):
     """copydetect's normalisation of ``code`` (as in ``copydetect.utils.filter_code``) with, for each
     normalised character, the start and end in ``code`` of what it stands for."""
@@ -201,10 +219,27 @@ def _normalised_spans(code: str):
     out, starts, ends = [], [], []
     names = {token.Name, token.Name.Variable, token.Name.Attribute}
     for at, kind, value in lexers.get_lexer_by_name("python").get_tokens_unprocessed(code):
-        if kind in names or kind in token.Name.Function or kind in token.Name.Class \
-                or kind in (token.Comment.Preproc, token.Comment.Hashbang):
-            pieces = [(("V" if kind in names else "F" if kind in token.Name.Function else
-                        "O" if kind in token.Name.Class else "P"), at, at + len(value))]
+        if (
+            kind in names
+            or kind in token.Name.Function
+            or kind in token.Name.Class
+            or kind in (token.Comment.Preproc, token.Comment.Hashbang)
+        ):
+            pieces = [
+                (
+                    (
+                        "V"
+                        if kind in names
+                        else "F"
+                        if kind in token.Name.Function
+                        else "O"
+                        if kind in token.Name.Class
+                        else "P"
+                    ),
+                    at,
+                    at + len(value),
+                )
+            ]
         elif kind in token.Text or kind in token.Comment:
             pieces = []
         elif kind in token.Literal.String:
@@ -218,8 +253,7 @@ def _normalised_spans(code: str):
     return "".join(out), starts, ends
 
 
-def _prepare(name: str, text: str, origin, template_units: frozenset[str], boilerplate, k: int,
-             window: int) -> _Code:
+def _prepare(name: str, text: str, origin, template_units: frozenset[str], boilerplate, k: int, window: int) -> _Code:
     """Blank ``text``'s template lines, then fingerprint it, ignoring the template's fingerprints and those
     that straddle a blanked template line (code before and after the template's lines is not one stretch)."""
     copydetect = _copydetect()
@@ -231,12 +265,17 @@ def _prepare(name: str, text: str, origin, template_units: frozenset[str], boile
     first = [bisect.bisect_right(newlines, at - 1) + 1 for at in starts]
     last = [bisect.bisect_right(newlines, at - 2) + 1 for at in ends]
     skipped = sorted(template_lines)
-    breaks = [i for i in range(1, len(first)) if first[i] - last[i - 1] > 1
-              and bisect.bisect_left(skipped, first[i]) > bisect.bisect_right(skipped, last[i - 1])]
+    breaks = [
+        i
+        for i in range(1, len(first))
+        if first[i] - last[i - 1] > 1
+        and bisect.bisect_left(skipped, first[i]) > bisect.bisect_right(skipped, last[i - 1])
+    ]
     hashes = hashed_kgrams(normalised, k)
     straddling = {int(hashes[i]) for b in breaks for i in range(max(b - k + 1, 0), min(b, len(hashes)))}
-    fingerprint = copydetect.CodeFingerprint(name, k, window, boilerplate=sorted(set(boilerplate) | straddling),
-                                             fp=io.StringIO(blanked), language="python")
+    fingerprint = copydetect.CodeFingerprint(
+        name, k, window, boilerplate=sorted(set(boilerplate) | straddling), fp=io.StringIO(blanked), language="python"
+    )
     if normalised != fingerprint.filtered_code:  # another copydetect normalisation: no line numbers
         return _Code(name, text, fingerprint, None, None, [], origin)
     return _Code(name, text, fingerprint, first, last, breaks, origin)
@@ -244,16 +283,24 @@ def _prepare(name: str, text: str, origin, template_units: frozenset[str], boile
 
 def _check(threshold: float, k: int, window: int) -> None:
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 < threshold <= 1:
-        raise ValueError(f"threshold must be a number in (0, 1], the fraction of fingerprints shared; "
-                         f"got {threshold!r}")
+        raise ValueError(
+            f"threshold must be a number in (0, 1], the fraction of fingerprints shared; got {threshold!r}"
+        )
     for label, value in (("k", k), ("window", window)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{label} must be an integer of at least 1, got {value!r}")
 
 
-def similar_pairs(sources: Mapping[str, str | bytes], *, template: str | Sequence[str] | None = None,
-                  exercises: Sequence[str] | None = None, threshold: float = THRESHOLD, k: int = K,
-                  window: int = WINDOW, catalog=None) -> list[Pair]:
+def similar_pairs(
+    sources: Mapping[str, str | bytes],
+    *,
+    template: str | Sequence[str] | None = None,
+    exercises: Sequence[str] | None = None,
+    threshold: float = THRESHOLD,
+    k: int = K,
+    window: int = WINDOW,
+    catalog=None,
+) -> list[Pair]:
     """The pairs of ``sources`` (name -> source text, or a file's bytes; ``.ipynb`` names are notebooks)
     whose similarity one way or the other is at least ``threshold``, most similar first.
 
@@ -297,16 +344,23 @@ def similar_pairs(sources: Mapping[str, str | bytes], *, template: str | Sequenc
         if names not in ignored:
             templates = given + (builtin if exercises is not None else [catalog.get(e).template() for e in names])
             units = frozenset(u for t in templates for _, _, u in _units(t) if u)
-            hashes = {int(h) for t in templates for h in copydetect.CodeFingerprint(
-                "template.py", k, window, fp=io.StringIO(t), language="python").hashes}
+            hashes = {
+                int(h)
+                for t in templates
+                for h in copydetect.CodeFingerprint(
+                    "template.py", k, window, fp=io.StringIO(t), language="python"
+                ).hashes
+            }
             ignored[names] = units, hashes
         return ignored[names]
 
-    codes = [_prepare(name, text, origin, *ignore(tuple(found.get(name) or everywhere)), k, window)
-             for name, (text, origin) in sorted(texts.items())]
+    codes = [
+        _prepare(name, text, origin, *ignore(tuple(found.get(name) or everywhere)), k, window)
+        for name, (text, origin) in sorted(texts.items())
+    ]
     pairs = []
     for i, one in enumerate(codes):
-        for other in codes[i + 1:]:
+        for other in codes[i + 1 :]:
             _, (sim_a, sim_b), _ = copydetect.compare_files(one.fingerprint, other.fingerprint)
             if max(sim_a, sim_b) >= threshold:
                 pairs.append(Pair(one.name, other.name, float(sim_a), float(sim_b), _fragments(one, other, k)))
@@ -314,6 +368,7 @@ def similar_pairs(sources: Mapping[str, str | bytes], *, template: str | Sequenc
 
 
 # --------------------------------------------------------------------------- shared fragments
+
 
 def _fragments(one: _Code, other: _Code, k: int) -> tuple[Fragment, ...]:
     """The stretches of code both files share, cut where the template's lines come between, each with the
@@ -343,14 +398,22 @@ def _fragments(one: _Code, other: _Code, k: int) -> tuple[Fragment, ...]:
         theirs = max(votes[mine], key=lambda s: (votes[mine][s], -s[0]))
         lines_a = (one.first_line[mine[0]], one.last_line[mine[1] - 1])
         lines_b = (other.first_line[theirs[0]], other.last_line[theirs[1] - 1])
-        found.append(Fragment(lines_a, lines_b, _text(one, lines_a), _text(other, lines_b),
-                              _where(one, lines_a), _where(other, lines_b)))
+        found.append(
+            Fragment(
+                lines_a,
+                lines_b,
+                _text(one, lines_a),
+                _text(other, lines_b),
+                _where(one, lines_a),
+                _where(other, lines_b),
+            )
+        )
     return tuple(found)
 
 
 def _text(code: _Code, lines: tuple[int, int]) -> str:
     """The submission's own lines (as written, template lines included) from ``lines[0]`` to ``lines[1]``."""
-    return "\n".join(code.text.split("\n")[lines[0] - 1:lines[1]])
+    return "\n".join(code.text.split("\n")[lines[0] - 1 : lines[1]])
 
 
 def _where(code: _Code, lines: tuple[int, int]) -> str:
@@ -366,17 +429,23 @@ def _where(code: _Code, lines: tuple[int, int]) -> str:
 # --------------------------------------------------------------------------- formatting
 
 _WORDS = {
-    "en": {"none": "No similar submissions among {n} files (threshold {t:.0%}).",
-           "head": "Similar submissions: {count} pair(s) at or above {t:.0%} of fingerprints shared. Similar "
-                   "code is a reason to look, not a verdict.",
-           "pair": "{a} <-> {b}: {sa:.0%} of {a} is in {b}, {sb:.0%} of {b} is in {a}",
-           "more_lines": "... ({n} more lines)", "more_fragments": "... and {n} more shared fragment(s)",
-           "left_out": "not compared:"},
-    "zh": {"none": "{n} 个文件中没有相似的提交(阈值 {t:.0%})。",
-           "head": "相似的提交:共 {count} 对,共享指纹不低于 {t:.0%}。代码相似只是值得查看的理由,不是结论。",
-           "pair": "{a} <-> {b}:{a} 的 {sa:.0%} 出现在 {b} 中,{b} 的 {sb:.0%} 出现在 {a} 中",
-           "more_lines": "……(还有 {n} 行)", "more_fragments": "……还有 {n} 处共享片段",
-           "left_out": "未参与比较:"},
+    "en": {
+        "none": "No similar submissions among {n} files (threshold {t:.0%}).",
+        "head": "Similar submissions: {count} pair(s) at or above {t:.0%} of fingerprints shared. Similar "
+        "code is a reason to look, not a verdict.",
+        "pair": "{a} <-> {b}: {sa:.0%} of {a} is in {b}, {sb:.0%} of {b} is in {a}",
+        "more_lines": "... ({n} more lines)",
+        "more_fragments": "... and {n} more shared fragment(s)",
+        "left_out": "not compared:",
+    },
+    "zh": {
+        "none": "{n} 个文件中没有相似的提交(阈值 {t:.0%})。",
+        "head": "相似的提交:共 {count} 对,共享指纹不低于 {t:.0%}。代码相似只是值得查看的理由,不是结论。",
+        "pair": "{a} <-> {b}:{a} 的 {sa:.0%} 出现在 {b} 中,{b} 的 {sb:.0%} 出现在 {a} 中",
+        "more_lines": "……(还有 {n} 行)",
+        "more_fragments": "……还有 {n} 处共享片段",
+        "left_out": "未参与比较:",
+    },
 }
 
 
@@ -388,9 +457,16 @@ def _excerpt(text: str, first: int, max_lines: int, words: dict) -> list[str]:
     return shown
 
 
-def format_text(pairs: Sequence[Pair], *, files: int | None = None, threshold: float = THRESHOLD,
-                lang: str = "en", max_fragments: int = 4, max_lines: int = 6,
-                left_out: Mapping[str, str] | None = None) -> str:
+def format_text(
+    pairs: Sequence[Pair],
+    *,
+    files: int | None = None,
+    threshold: float = THRESHOLD,
+    lang: str = "en",
+    max_fragments: int = 4,
+    max_lines: int = 6,
+    left_out: Mapping[str, str] | None = None,
+) -> str:
     """The report as text: one block per pair (the two files, the similarity both ways, then up to
     ``max_fragments`` shared fragments, each with its lines in both files and up to ``max_lines`` lines of
     each). ``files``: how many files were compared, said when no pair is reported; ``left_out``: the files

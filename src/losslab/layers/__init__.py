@@ -12,10 +12,18 @@ from .network import MultiLayerNet, Sequential
 from .regularization import BatchNorm, Dropout
 
 __all__ = [
-    "Layer", "Parameter",
-    "AddLayer", "MulLayer",
-    "Relu", "Sigmoid", "Tanh", "Softmax",
-    "Affine", "init_std",
-    "Dropout", "BatchNorm",
-    "Sequential", "MultiLayerNet",
+    "Layer",
+    "Parameter",
+    "AddLayer",
+    "MulLayer",
+    "Relu",
+    "Sigmoid",
+    "Tanh",
+    "Softmax",
+    "Affine",
+    "init_std",
+    "Dropout",
+    "BatchNorm",
+    "Sequential",
+    "MultiLayerNet",
 ]

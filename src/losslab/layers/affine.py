@@ -110,8 +110,7 @@ class Affine(Layer):
         b = v.as_float_array(b, "b")
         v.check_ndim(W, "W", (2,), "a 2-D array of shape (in_features, out_features)")
         if b.shape != (W.shape[1],):
-            raise ValueError(f"b must have shape (out_features,) = ({W.shape[1]},) to match W {W.shape}, "
-                             f"got {b.shape}")
+            raise ValueError(f"b must have shape (out_features,) = ({W.shape[1]},) to match W {W.shape}, got {b.shape}")
         if b.dtype != W.dtype:
             raise TypeError(f"W and b must share one dtype, got W {W.dtype} and b {b.dtype}")
         self.W = Parameter(W, "W")
@@ -121,8 +120,9 @@ class Affine(Layer):
         self._x_shape: tuple[int, ...] = ()
 
     @classmethod
-    def create(cls, in_features: int, out_features: int, *, rng, init="he", dtype=np.float32,
-               input_grad: bool = True) -> Affine:
+    def create(
+        cls, in_features: int, out_features: int, *, rng, init="he", dtype=np.float32, input_grad: bool = True
+    ) -> Affine:
         r"""A new layer with Gaussian weights of std :func:`init_std` ``(init, in_features)`` and zero bias.
 
         ``rng`` is a ``np.random.Generator`` (or an integer seed); ``init`` is
@@ -200,5 +200,7 @@ class Affine(Layer):
         return (dout @ W.T).reshape(self._x_shape)
 
     def __repr__(self) -> str:
-        return (f"Affine(in_features={self.in_features}, out_features={self.out_features}, "
-                f"dtype={self.W.data.dtype}, input_grad={self.input_grad})")
+        return (
+            f"Affine(in_features={self.in_features}, out_features={self.out_features}, "
+            f"dtype={self.W.data.dtype}, input_grad={self.input_grad})"
+        )

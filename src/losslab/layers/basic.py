@@ -36,6 +36,7 @@ __all__ = ["AddLayer", "MulLayer"]
 
 # --------------------------------------------------------------------------- shared checks
 
+
 def _float_input(layer: Layer, x, name: str = "x") -> np.ndarray:
     """``x`` as a float32/float64 array (never copied when it already is one)."""
     return v.as_float_array(x, f"{type(layer).__name__} input {name}")
@@ -50,8 +51,7 @@ def _upstream(layer: Layer, dout, shape: tuple[int, ...], dtype: np.dtype) -> np
     arr = np.asarray(dout)
     if arr.dtype.kind not in "biuf":
         raise TypeError(
-            f"{type(layer).__name__}.backward(): dout must hold real numbers, "
-            f"got an array of dtype {arr.dtype}"
+            f"{type(layer).__name__}.backward(): dout must hold real numbers, got an array of dtype {arr.dtype}"
         )
     if arr.shape != shape:
         raise ValueError(
@@ -85,6 +85,7 @@ def _sum_to(g, shape: tuple[int, ...]):
 
 
 # --------------------------------------------------------------------------- the nodes
+
 
 class AddLayer(Layer):
     r"""Addition node: ``z = x + y``; backward passes ``dout`` to both inputs.

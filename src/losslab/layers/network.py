@@ -132,8 +132,10 @@ class Sequential(Layer):
             if value.shape != target.shape:
                 raise ValueError(f"state[{name!r}] has shape {value.shape}, expected {target.shape}")
             if value.dtype != target.dtype:
-                raise TypeError(f"state[{name!r}] has dtype {value.dtype}, expected {target.dtype}; "
-                                f"cast it with .astype(np.{target.dtype})")
+                raise TypeError(
+                    f"state[{name!r}] has dtype {value.dtype}, expected {target.dtype}; "
+                    f"cast it with .astype(np.{target.dtype})"
+                )
             values[name] = value
         for name, target in named.items():
             np.copyto(target, values[name])
@@ -185,18 +187,30 @@ class MultiLayerNet:
     (['layer0.W', 'layer0.b', 'layer2.W'], dtype('float32'))
     """
 
-    def __init__(self, input_size: int, hidden_sizes: Sequence[int], output_size: int, *,
-                 activation: str = "relu", init=None, loss=None, rng, dtype=np.float32,
-                 dropout: float = 0.0, batchnorm: bool = False, input_grad: bool = False) -> None:
+    def __init__(
+        self,
+        input_size: int,
+        hidden_sizes: Sequence[int],
+        output_size: int,
+        *,
+        activation: str = "relu",
+        init=None,
+        loss=None,
+        rng,
+        dtype=np.float32,
+        dropout: float = 0.0,
+        batchnorm: bool = False,
+        input_grad: bool = False,
+    ) -> None:
         n_in = _positive_int(input_size, "input_size")
         n_out = _positive_int(output_size, "output_size")
         if isinstance(hidden_sizes, (str, bytes)) or not isinstance(hidden_sizes, Sequence):
-            raise TypeError(f"hidden_sizes must be a sequence of positive integers such as [100, 50], "
-                            f"got {hidden_sizes!r}")
+            raise TypeError(
+                f"hidden_sizes must be a sequence of positive integers such as [100, 50], got {hidden_sizes!r}"
+            )
         hidden = [_positive_int(h, f"hidden_sizes[{i}]") for i, h in enumerate(hidden_sizes)]
         if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {', '.join(map(repr, ACTIVATIONS))}, "
-                             f"got {activation!r}")
+            raise ValueError(f"activation must be one of {', '.join(map(repr, ACTIVATIONS))}, got {activation!r}")
         if init is None:
             init = "he" if activation == "relu" else "xavier"
         elif isinstance(init, str) and init not in INITS:
@@ -208,16 +222,22 @@ class MultiLayerNet:
         gen = _generator(rng)
         if loss is None:
             from ..nn import CrossEntropyLoss  # lazy: the classification losses import nothing from here
+
             loss = CrossEntropyLoss()
         if not (callable(loss) and callable(getattr(loss, "backward", None))):
-            raise TypeError(f"loss must be a losslab loss object (called as loss(y, t), then loss.backward()), "
-                            f"got {type(loss).__name__}")
+            raise TypeError(
+                f"loss must be a losslab loss object (called as loss(y, t), then loss.backward()), "
+                f"got {type(loss).__name__}"
+            )
 
         sizes = [n_in, *hidden, n_out]
         layers: list[Layer] = []
         for k in range(len(sizes) - 1):
-            layers.append(Affine.create(sizes[k], sizes[k + 1], rng=gen, init=init, dtype=dt,
-                                        input_grad=self.input_grad if k == 0 else True))
+            layers.append(
+                Affine.create(
+                    sizes[k], sizes[k + 1], rng=gen, init=init, dtype=dt, input_grad=self.input_grad if k == 0 else True
+                )
+            )
             if k == len(sizes) - 2:
                 break
             if use_bn:
@@ -273,7 +293,8 @@ class MultiLayerNet:
         """Fill every ``Parameter.grad`` with the gradient of the last :meth:`loss` call."""
         if not self._ready:
             raise v.BackwardBeforeForwardError(
-                "MultiLayerNet.backward() was called before loss(x, t): run the forward pass first")
+                "MultiLayerNet.backward() was called before loss(x, t): run the forward pass first"
+            )
         dx = self.layers.backward(self.loss_fn.backward())
         self.x_grad = dx if self.input_grad else None
 
@@ -300,8 +321,9 @@ class MultiLayerNet:
         elif t.shape == (n,):
             labels = v.as_class_indices(t, "t", c)
         else:
-            raise ValueError(f"t must hold class indices of shape ({n},) or one-hot rows of shape "
-                             f"({n}, {c}), got shape {t.shape}")
+            raise ValueError(
+                f"t must hold class indices of shape ({n},) or one-hot rows of shape ({n}, {c}), got shape {t.shape}"
+            )
         return float(np.mean(scores.argmax(axis=1) == labels))
 
     # ----------------------------------------------------------------------- state
@@ -321,8 +343,6 @@ class MultiLayerNet:
     def __repr__(self) -> str:
         sizes = [p.data.shape for p in self.parameters() if p.data.ndim == 2]
         arch = "-".join(str(n) for n in [sizes[0][0], *(s[1] for s in sizes)])
-        extras = "".join([f", dropout={self.dropout}" if self.dropout else "",
-                          ", batchnorm" if self.batchnorm else ""])
+        extras = "".join([f", dropout={self.dropout}" if self.dropout else "", ", batchnorm" if self.batchnorm else ""])
         loss = getattr(self.loss_fn, "short_name", type(self.loss_fn).__name__)
-        return (f"MultiLayerNet({arch}, {self.activation}{extras}, loss={loss}, "
-                f"dtype={self.dtype.name})")
+        return f"MultiLayerNet({arch}, {self.activation}{extras}, loss={loss}, dtype={self.dtype.name})"

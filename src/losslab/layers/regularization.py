@@ -48,10 +48,12 @@ class Dropout(Layer):
         if rng is None:
             rng = np.random.default_rng()
         elif not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng must be a numpy Generator or None, got {type(rng).__name__}; "
-                            f"create one with np.random.default_rng(seed)")
+            raise TypeError(
+                f"rng must be a numpy Generator or None, got {type(rng).__name__}; "
+                f"create one with np.random.default_rng(seed)"
+            )
         self.rng = rng
-        self._mask: np.ndarray | None = None   # None after an evaluation-mode forward
+        self._mask: np.ndarray | None = None  # None after an evaluation-mode forward
         self._shape: tuple[int, ...] | None = None
         self._dtype: np.dtype | None = None
 
@@ -63,7 +65,7 @@ class Dropout(Layer):
         if not self.training or self.p == 0.0:
             self._mask = None
             return x
-        self._mask = self.rng.random(x.shape, dtype=x.dtype) >= self.p   # P(keep) = 1 - p
+        self._mask = self.rng.random(x.shape, dtype=x.dtype) >= self.p  # P(keep) = 1 - p
         out = np.multiply(x, self._mask)
         out *= x.dtype.type(1.0 / (1.0 - self.p))
         return out
@@ -127,8 +129,7 @@ class BatchNorm(Layer):
     (array([0.2, 2. ]), array([ 1.1, 20.9]))
     """
 
-    def __init__(self, num_features: int, *, eps: float = 1e-5, momentum: float = 0.1,
-                 dtype=np.float32) -> None:
+    def __init__(self, num_features: int, *, eps: float = 1e-5, momentum: float = 0.1, dtype=np.float32) -> None:
         self.num_features = _positive_int(num_features, "num_features")
         self.eps = float(v.check_scalar(eps, "eps", low=0.0, low_open=True))
         self.momentum = float(v.check_scalar(momentum, "momentum", low=0.0, high=1.0))
@@ -151,8 +152,9 @@ class BatchNorm(Layer):
         """Reduction axes, the broadcast shape of a per-channel vector, and n."""
         C = self.num_features
         if x.ndim not in (2, 3) or x.shape[1] != C:
-            raise ValueError(f"BatchNorm({C}) expects input of shape (N, {C}) or (N, {C}, L), "
-                             f"got an array of shape {x.shape}")
+            raise ValueError(
+                f"BatchNorm({C}) expects input of shape (N, {C}) or (N, {C}, L), got an array of shape {x.shape}"
+            )
         if x.ndim == 2:
             return (0,), (1, C), x.shape[0]
         return (0, 2), (1, C, 1), x.shape[0] * x.shape[2]
@@ -166,11 +168,13 @@ class BatchNorm(Layer):
         x = x.astype(dt, copy=False)
         if self.training:
             if n < 2:
-                raise ValueError(f"BatchNorm needs more than 1 value per channel when training, "
-                                 f"got input of shape {x.shape}; use eval() for single samples")
+                raise ValueError(
+                    f"BatchNorm needs more than 1 value per channel when training, "
+                    f"got input of shape {x.shape}; use eval() for single samples"
+                )
             mean = x.mean(axis=axes, keepdims=True)
             xhat = x - mean
-            var = np.mean(xhat * xhat, axis=axes, keepdims=True)   # biased: divides by n
+            var = np.mean(xhat * xhat, axis=axes, keepdims=True)  # biased: divides by n
             istd = 1 / np.sqrt(var + dt.type(self.eps))
             xhat *= istd
             m = dt.type(self.momentum)
@@ -206,5 +210,6 @@ class BatchNorm(Layer):
         return dx
 
     def __repr__(self) -> str:
-        return (f"BatchNorm({self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-                f"dtype={self.weight.data.dtype})")
+        return (
+            f"BatchNorm({self.num_features}, eps={self.eps}, momentum={self.momentum}, dtype={self.weight.data.dtype})"
+        )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, cast
+from collections.abc import Callable
+from typing import Any, ClassVar, cast
 
 from .._array_api import silent
 from .._cases import Entry
@@ -34,8 +35,8 @@ class Loss(Configurable):
     _backward: ClassVar[Callable[..., Any]]
     _inputs: ClassVar[tuple[str, ...]] = ("input", "target")
     _grad_inputs: ClassVar[tuple[str, ...]] = ("input",)
-    _entry: ClassVar[Any] = None      # the registry's entry (losslab._cases.Entry), set by @registered
-    _kernel: ClassVar[Callable[..., Any] | None] = None   # the fused kernel of _function, if it has one
+    _entry: ClassVar[Any] = None  # the registry's entry (losslab._cases.Entry), set by @registered
+    _kernel: ClassVar[Callable[..., Any] | None] = None  # the fused kernel of _function, if it has one
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -46,14 +47,14 @@ class Loss(Configurable):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._cache: tuple | None = None
-        self._pending: tuple | None = None   # (gradient, options, output shape) from a fused forward
+        self._pending: tuple | None = None  # (gradient, options, output shape) from a fused forward
 
     def forward(self, *inputs):
         cls = type(self)
         if len(inputs) != len(cls._inputs):
             names = ", ".join(cls._inputs)
             raise TypeError(f"{cls.__name__} takes {len(cls._inputs)} inputs ({names}), got {len(inputs)}")
-        state = self.__dict__   # plain stores below: they change no option
+        state = self.__dict__  # plain stores below: they change no option
         options = state.get("_current") or self._options_now()
         kernel = cls._kernel
         hit = None if kernel is None else kernel(*plain_inputs(inputs), **options)
@@ -74,15 +75,14 @@ class Loss(Configurable):
     def backward(self, dout=1.0):
         if self._cache is None:
             raise BackwardBeforeForwardError(
-                f"{type(self).__name__}.backward() was called before forward(): "
-                f"call the loss on its inputs first"
+                f"{type(self).__name__}.backward() was called before forward(): call the loss on its inputs first"
             )
         state = self.__dict__
         pending = state.get("_pending")
         options = state.get("_current") or self._options_now()
         if pending is not None:
             state["_pending"] = None  # the array is handed out: never hand it out twice
-            if pending[1] is options:         # no option set since forward
+            if pending[1] is options:  # no option set since forward
                 return scale_by_dout(pending[0], dout, pending[2])
         return silent(type(self)._backward(dout, *self._cache, **options))
 
@@ -96,8 +96,15 @@ class Loss(Configurable):
 _REGISTERED: dict[str, type[Loss]] = {}
 
 
-def registered(summary: str, cases: Callable, *, curve=None, torch: bool = True, array_api: bool = False,
-               paths: Callable | None = None):
+def registered(
+    summary: str,
+    cases: Callable,
+    *,
+    curve=None,
+    torch: bool = True,
+    array_api: bool = False,
+    paths: Callable | None = None,
+):
     """Class decorator: list the loss in :mod:`losslab.registry` (tests, CLI, README table, plots).
 
     ``summary`` is its line in the README table; ``cases(rng)`` returns its sample
@@ -108,6 +115,7 @@ def registered(summary: str, cases: Callable, *, curve=None, torch: bool = True,
     library (tested on each); ``paths(rng, b)`` returns one :class:`losslab._cases.Case` per
     option path at batch size ``b`` (the benchmarks enumerate them; the same ids at every ``b``).
     """
+
     def register(cls: type[Loss]) -> type[Loss]:
         name = cls.__name__
         if name in _REGISTERED and _REGISTERED[name] is not cls:

@@ -14,8 +14,9 @@ the others are keyword-only.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, ClassVar
 
 from .. import _validation as v
 
@@ -30,7 +31,7 @@ class Option:
     default: Any
     check: Callable[[Any, str], Any] | None = None
     positional: bool = False
-    choices: tuple[str, ...] | None = None   # the allowed strings, where the option is a choice (reduction)
+    choices: tuple[str, ...] | None = None  # the allowed strings, where the option is a choice (reduction)
 
     def accept(self, value):
         return value if self.check is None else self.check(value, self.name)
@@ -85,8 +86,14 @@ class Configurable:
         cls._by_name = {o.name: o for o in table}
         cls._names = tuple(cls._by_name)
         if "__init__" not in cls.__dict__:
-            params = [inspect.Parameter(o.name, inspect.Parameter.POSITIONAL_OR_KEYWORD if o.positional
-                                        else inspect.Parameter.KEYWORD_ONLY, default=o.default) for o in table]
+            params = [
+                inspect.Parameter(
+                    o.name,
+                    inspect.Parameter.POSITIONAL_OR_KEYWORD if o.positional else inspect.Parameter.KEYWORD_ONLY,
+                    default=o.default,
+                )
+                for o in table
+            ]
             cls.__signature__ = inspect.Signature(params)
         else:
             cls.__signature__ = None  # inspect reads the class's own __init__
@@ -96,13 +103,17 @@ class Configurable:
         positional = cls._positional
         if len(args) > len(positional):
             takes = f"at most {len(positional)} ({', '.join(positional)})" if positional else "none"
-            raise TypeError(f"{cls.__name__}() takes {takes} of its options by position, got {len(args)}; "
-                            f"pass the others by keyword")
-        given = dict(zip(positional, args)) if args else {}
+            raise TypeError(
+                f"{cls.__name__}() takes {takes} of its options by position, got {len(args)}; "
+                f"pass the others by keyword"
+            )
+        given = dict(zip(positional, args, strict=False)) if args else {}  # args: at most the positional options
         for name, value in kwargs.items():
             if name not in cls._by_name:
-                raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {name!r}; its options are: "
-                                f"{', '.join(cls._by_name) or 'none'}")
+                raise TypeError(
+                    f"{cls.__name__}() got an unexpected keyword argument {name!r}; its options are: "
+                    f"{', '.join(cls._by_name) or 'none'}"
+                )
             if name in given:
                 raise TypeError(f"{cls.__name__}() got multiple values for option {name!r}")
             given[name] = value
@@ -113,7 +124,7 @@ class Configurable:
     def __setattr__(self, name: str, value) -> None:
         object.__setattr__(self, name, value)
         if name in type(self)._by_name:
-            self.__dict__.pop("_current", None)   # an option changed: forget the options of the last call
+            self.__dict__.pop("_current", None)  # an option changed: forget the options of the last call
 
     def options(self) -> dict[str, Any]:
         """The keyword options passed to the pure function."""
@@ -121,7 +132,7 @@ class Configurable:
 
     def _options_now(self) -> dict[str, Any]:
         """The options as one dict, rebuilt only after an option is set (kept identical until then)."""
-        if type(self).options is not Configurable.options:   # a subclass that writes options() itself
+        if type(self).options is not Configurable.options:  # a subclass that writes options() itself
             return self.options()
         state = self.__dict__
         current = state.get("_current")

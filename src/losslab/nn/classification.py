@@ -34,8 +34,7 @@ def _cross_entropy_cases(rng) -> list[Case]:
     for opts in grid(weight=[None, weight], label_smoothing=[0.0, 0.1]):
         x = rng.normal(0, 2, (2, c, 3, 2))
         t = index_targets(rng, (2, 3, 2), c, -100)
-        cases.append(Case(label(dict(opts, ignore_index=-100), "kdim-index"),
-                          dict(opts, ignore_index=-100), (x, t)))
+        cases.append(Case(label(dict(opts, ignore_index=-100), "kdim-index"), dict(opts, ignore_index=-100), (x, t)))
     x = rng.normal(0, 2, (2, c, 3))
     p = np.moveaxis(rng.dirichlet(np.ones(c), size=(2, 3)), -1, 1)
     cases.append(Case("kdim-probs", {"label_smoothing": 0.1}, (x, p)))
@@ -67,19 +66,34 @@ def _cross_entropy_path(rng, b, opts):
 
 
 def _cross_entropy_paths(rng, b, only=None):
-    index = paths_of(_cross_entropy_path, target=["index"], weight=[None, "array"], ignore_index=[-100, 0],
-                     label_smoothing=[0.0, 0.1])(rng, b, only)
-    probs = paths_of(_cross_entropy_path, target=["probs"], weight=[None, "array"],
-                     label_smoothing=[0.0, 0.1])(rng, b, only)
-    kdim = paths_of(_cross_entropy_path, target=["kdim"], weight=[None, "array"],
-                    label_smoothing=[0.0, 0.1])(rng, b, only)
+    index = paths_of(
+        _cross_entropy_path,
+        target=["index"],
+        weight=[None, "array"],
+        ignore_index=[-100, 0],
+        label_smoothing=[0.0, 0.1],
+    )(rng, b, only)
+    probs = paths_of(_cross_entropy_path, target=["probs"], weight=[None, "array"], label_smoothing=[0.0, 0.1])(
+        rng, b, only
+    )
+    kdim = paths_of(_cross_entropy_path, target=["kdim"], weight=[None, "array"], label_smoothing=[0.0, 0.1])(
+        rng, b, only
+    )
     return index + probs + kdim
 
 
-@registered("softmax cross-entropy on logits; class-index or class-probability targets", _cross_entropy_cases,
-            curve=Curve(lambda xs: ((col(xs, 0.0, 0.0), np.zeros(len(xs), dtype=np.int64)), {}),
-                        "logit of the true class (2 other logits at 0)", (-6.0, 6.0), column=0),
-            array_api=True, paths=_cross_entropy_paths)
+@registered(
+    "softmax cross-entropy on logits; class-index or class-probability targets",
+    _cross_entropy_cases,
+    curve=Curve(
+        lambda xs: ((col(xs, 0.0, 0.0), np.zeros(len(xs), dtype=np.int64)), {}),
+        "logit of the true class (2 other logits at 0)",
+        (-6.0, 6.0),
+        column=0,
+    ),
+    array_api=True,
+    paths=_cross_entropy_paths,
+)
 class CrossEntropyLoss(Loss):
     """Softmax cross-entropy on logits; see :func:`losslab.functional.cross_entropy`.
 
@@ -89,8 +103,12 @@ class CrossEntropyLoss(Loss):
 
     _function = staticmethod(F.cross_entropy)
     _backward = staticmethod(F.cross_entropy_backward)
-    _options = (array("weight", positional=True), scalar("ignore_index", -100, integer=True), reduction(),
-                scalar("label_smoothing", 0.0, low=0.0, high=1.0))
+    _options = (
+        array("weight", positional=True),
+        scalar("ignore_index", -100, integer=True),
+        reduction(),
+        scalar("label_smoothing", 0.0, low=0.0, high=1.0),
+    )
 
 
 def _nll_cases(rng) -> list[Case]:
@@ -116,14 +134,23 @@ def _nll_path(rng, b, opts):
 
 
 def _nll_paths(rng, b, only=None):
-    return (paths_of(_nll_path, target=["index"], weight=[None, "array"], ignore_index=[-100, 0])(rng, b, only)
-            + paths_of(_nll_path, target=["kdim"], weight=[None, "array"])(rng, b, only))
+    return paths_of(_nll_path, target=["index"], weight=[None, "array"], ignore_index=[-100, 0])(
+        rng, b, only
+    ) + paths_of(_nll_path, target=["kdim"], weight=[None, "array"])(rng, b, only)
 
 
-@registered("negative log-likelihood of log-probabilities", _nll_cases,
-            curve=Curve(lambda xs: ((col(xs, -1.0), np.zeros(len(xs), dtype=np.int64)), {}),
-                        "log-probability of the true class", (-5.0, 0.0), column=0),
-            array_api=True, paths=_nll_paths)
+@registered(
+    "negative log-likelihood of log-probabilities",
+    _nll_cases,
+    curve=Curve(
+        lambda xs: ((col(xs, -1.0), np.zeros(len(xs), dtype=np.int64)), {}),
+        "log-probability of the true class",
+        (-5.0, 0.0),
+        column=0,
+    ),
+    array_api=True,
+    paths=_nll_paths,
+)
 class NLLLoss(Loss):
     """Negative log-likelihood of log-probabilities; see :func:`losslab.functional.nll_loss`."""
 
@@ -148,9 +175,13 @@ def _bce_path(rng, b, opts):
     return (p, t), _class_weight(rng, opts)
 
 
-@registered("binary cross-entropy on probabilities", _bce_cases,
-            curve=elementwise(1.0, "predicted probability (target 1)", (0.01, 0.99)), array_api=True,
-            paths=paths_of(_bce_path, weight=[None, "array"]))
+@registered(
+    "binary cross-entropy on probabilities",
+    _bce_cases,
+    curve=elementwise(1.0, "predicted probability (target 1)", (0.01, 0.99)),
+    array_api=True,
+    paths=paths_of(_bce_path, weight=[None, "array"]),
+)
 class BCELoss(Loss):
     """Binary cross-entropy on probabilities; see :func:`losslab.functional.binary_cross_entropy`."""
 
@@ -175,9 +206,13 @@ def _bce_logits_path(rng, b, opts):
     return (x, t), _class_weight(rng, opts)
 
 
-@registered("binary cross-entropy on logits, stable log-sigmoid form", _bce_logits_cases,
-            curve=elementwise(1.0, "logit (target 1)", (-6.0, 6.0)), array_api=True,
-            paths=paths_of(_bce_logits_path, weight=[None, "array"], pos_weight=[None, "array"]))
+@registered(
+    "binary cross-entropy on logits, stable log-sigmoid form",
+    _bce_logits_cases,
+    curve=elementwise(1.0, "logit (target 1)", (-6.0, 6.0)),
+    array_api=True,
+    paths=paths_of(_bce_logits_path, weight=[None, "array"], pos_weight=[None, "array"]),
+)
 class BCEWithLogitsLoss(Loss):
     """Binary cross-entropy on logits; see :func:`losslab.functional.binary_cross_entropy_with_logits`.
 

@@ -30,16 +30,40 @@ def _ctc_cases(rng) -> list[Case]:
     concatenated = np.array([1, 3, 3, 2, 1], dtype=i64)
     cases.append(Case("concatenated", {}, (ctc_log_probs(rng, (6, 3, 4)), concatenated, il, tl)))
     repeats = np.array([[1, 1, 2], [2, 2, 2]], dtype=i64)  # 'a a' needs a blank between; '2 2 2' in 5 frames
-    cases.append(Case("repeats", {}, (ctc_log_probs(rng, (7, 2, 3)), repeats, np.array([7, 5], dtype=i64),
-                                      np.array([3, 3], dtype=i64))))
-    cases.append(Case("blank=2", {"blank": 2}, (ctc_log_probs(rng, (5, 2, 4)), np.array([[0, 3], [3, 1]], dtype=i64),
-                                                np.array([5, 3], dtype=i64), np.array([2, 1], dtype=i64))))
-    cases.append(Case("unbatched", {}, (ctc_log_probs(rng, (5, 3)), np.array([1, 2], dtype=i64),
-                                        np.array(5, dtype=i64), np.array(2, dtype=i64))))
+    cases.append(
+        Case(
+            "repeats",
+            {},
+            (ctc_log_probs(rng, (7, 2, 3)), repeats, np.array([7, 5], dtype=i64), np.array([3, 3], dtype=i64)),
+        )
+    )
+    cases.append(
+        Case(
+            "blank=2",
+            {"blank": 2},
+            (
+                ctc_log_probs(rng, (5, 2, 4)),
+                np.array([[0, 3], [3, 1]], dtype=i64),
+                np.array([5, 3], dtype=i64),
+                np.array([2, 1], dtype=i64),
+            ),
+        )
+    )
+    cases.append(
+        Case(
+            "unbatched",
+            {},
+            (ctc_log_probs(rng, (5, 3)), np.array([1, 2], dtype=i64), np.array(5, dtype=i64), np.array(2, dtype=i64)),
+        )
+    )
     impossible = np.array([[1, 1], [2, 1], [1, 2]], dtype=i64)  # '1 1' cannot fit 2 frames: loss inf -> 0
-    cases.append(Case("zero_infinity-impossible", {"zero_infinity": True},
-                      (ctc_log_probs(rng, (4, 3, 3)), impossible, np.array([2, 4, 3], dtype=i64),
-                       np.array([2, 2, 1], dtype=i64))))
+    cases.append(
+        Case(
+            "zero_infinity-impossible",
+            {"zero_infinity": True},
+            (ctc_log_probs(rng, (4, 3, 3)), impossible, np.array([2, 4, 3], dtype=i64), np.array([2, 2, 1], dtype=i64)),
+        )
+    )
     return cases
 
 
@@ -53,11 +77,26 @@ def _ctc_path(rng, b, opts):
     return (ctc_log_probs(rng, (t_len, n, c)), targets, il.astype(np.int64), tl), opts
 
 
-@registered("connectionist temporal classification: -log of the sum over alignments", _ctc_cases,
-            curve=Curve(lambda x: ((np.array([[[0.0, 0.0, 0.0]], [[0.0, x, 0.0]], [[0.0, 0.0, 0.0]]]),
-                                    np.array([[1]]), np.array([3]), np.array([1])), {}),
-                        "score of label 1 at frame 2 of 3 (target [1])", (-6.0, 6.0), at=(1, 0, 1)),
-            array_api=True, paths=paths_of(_ctc_path, lengths=["full", "ragged"], zero_infinity=[False, True]))
+@registered(
+    "connectionist temporal classification: -log of the sum over alignments",
+    _ctc_cases,
+    curve=Curve(
+        lambda x: (
+            (
+                np.array([[[0.0, 0.0, 0.0]], [[0.0, x, 0.0]], [[0.0, 0.0, 0.0]]]),
+                np.array([[1]]),
+                np.array([3]),
+                np.array([1]),
+            ),
+            {},
+        ),
+        "score of label 1 at frame 2 of 3 (target [1])",
+        (-6.0, 6.0),
+        at=(1, 0, 1),
+    ),
+    array_api=True,
+    paths=paths_of(_ctc_path, lengths=["full", "ragged"], zero_infinity=[False, True]),
+)
 class CTCLoss(Loss):
     """Connectionist temporal classification, called as ``CTCLoss()(log_probs, targets, input_lengths,
     target_lengths)``; ``backward`` returns the gradient for ``log_probs``. See
@@ -67,5 +106,8 @@ class CTCLoss(Loss):
     _backward = staticmethod(F.ctc_loss_backward)
     _inputs = ("log_probs", "targets", "input_lengths", "target_lengths")
     _grad_inputs = ("log_probs",)
-    _options = (scalar("blank", 0, positional=True, low=0, integer=True), reduction(positional=True),
-                flag("zero_infinity", False, positional=True))
+    _options = (
+        scalar("blank", 0, positional=True, low=0, integer=True),
+        reduction(positional=True),
+        flag("zero_infinity", False, positional=True),
+    )

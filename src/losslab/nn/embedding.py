@@ -42,10 +42,16 @@ def _triplet_path(rng, b, opts):
     return tuple(rng.normal(0, 1, (b, BENCH_FEATURES)) for _ in range(3))
 
 
-@registered("hinge on the ranking of two scores", _margin_ranking_cases,
-            curve=Curve(lambda xs: ((xs, np.zeros_like(xs), np.ones_like(xs)), {"margin": 0.5}),
-                        "score1 - score2 (target 1, margin 0.5)"),
-            array_api=True, paths=paths_of(_margin_ranking_path, margin=[0.0, 0.5]))
+@registered(
+    "hinge on the ranking of two scores",
+    _margin_ranking_cases,
+    curve=Curve(
+        lambda xs: ((xs, np.zeros_like(xs), np.ones_like(xs)), {"margin": 0.5}),
+        "score1 - score2 (target 1, margin 0.5)",
+    ),
+    array_api=True,
+    paths=paths_of(_margin_ranking_path, margin=[0.0, 0.5]),
+)
 class MarginRankingLoss(_PairWithMargin):
     """Hinge on the ranking of two scores, ``max(0, -y (x1 - x2) + margin)``; see
     :func:`losslab.functional.margin_ranking_loss`."""
@@ -63,11 +69,24 @@ def _cosine_embedding_cases(rng) -> list[Case]:
     return cases
 
 
-@registered("1 - cos for similar pairs, max(0, cos - margin) for dissimilar", _cosine_embedding_cases,
-            curve=Curve(lambda xs: ((col(np.ones_like(xs), 0.0) + col(np.zeros_like(xs), 1.0) * xs[:, None],
-                                     col(np.ones_like(xs), 0.0), np.ones_like(xs)), {}),
-                        "second coordinate of x1 = [1, x] (x2 = [1, 0], similar pair)", column=1),
-            array_api=True, paths=paths_of(_cosine_embedding_path, margin=[0.0, 0.3]))
+@registered(
+    "1 - cos for similar pairs, max(0, cos - margin) for dissimilar",
+    _cosine_embedding_cases,
+    curve=Curve(
+        lambda xs: (
+            (
+                col(np.ones_like(xs), 0.0) + col(np.zeros_like(xs), 1.0) * xs[:, None],
+                col(np.ones_like(xs), 0.0),
+                np.ones_like(xs),
+            ),
+            {},
+        ),
+        "second coordinate of x1 = [1, x] (x2 = [1, 0], similar pair)",
+        column=1,
+    ),
+    array_api=True,
+    paths=paths_of(_cosine_embedding_path, margin=[0.0, 0.3]),
+)
 class CosineEmbeddingLoss(_PairWithMargin):
     """``1 - cos`` for similar pairs, ``max(0, cos - margin)`` for dissimilar ones; see
     :func:`losslab.functional.cosine_embedding_loss`."""
@@ -85,10 +104,18 @@ def _triplet_cases(rng) -> list[Case]:
     return cases
 
 
-@registered("max(d(a, p) - d(a, n) + margin, 0) with p-norm distance", _triplet_cases,
-            curve=Curve(lambda xs: ((xs[:, None], np.zeros((len(xs), 1)), np.ones((len(xs), 1))), {}),
-                        "anchor position (positive at 0, negative at 1)", (-2.0, 3.0), column=0),
-            array_api=True, paths=paths_of(_triplet_path, p=[2.0, 1.0], swap=[False, True], margin=[1.0]))
+@registered(
+    "max(d(a, p) - d(a, n) + margin, 0) with p-norm distance",
+    _triplet_cases,
+    curve=Curve(
+        lambda xs: ((xs[:, None], np.zeros((len(xs), 1)), np.ones((len(xs), 1))), {}),
+        "anchor position (positive at 0, negative at 1)",
+        (-2.0, 3.0),
+        column=0,
+    ),
+    array_api=True,
+    paths=paths_of(_triplet_path, p=[2.0, 1.0], swap=[False, True], margin=[1.0]),
+)
 class TripletMarginLoss(Loss):
     """``max(d(a, p) - d(a, n) + margin, 0)`` with a p-norm distance; see
     :func:`losslab.functional.triplet_margin_loss`."""
@@ -97,6 +124,10 @@ class TripletMarginLoss(Loss):
     _backward = staticmethod(F.triplet_margin_loss_backward)
     _inputs = ("anchor", "positive", "negative")
     _grad_inputs = ("anchor", "positive", "negative")
-    _options = (scalar("margin", 1.0, positional=True, low=0.0, low_open=True),
-                scalar("p", 2.0, positional=True, low=0.0, low_open=True),
-                scalar("eps", 1e-6, positional=True, low=0.0), flag("swap", False, positional=True), reduction())
+    _options = (
+        scalar("margin", 1.0, positional=True, low=0.0, low_open=True),
+        scalar("p", 2.0, positional=True, low=0.0, low_open=True),
+        scalar("eps", 1e-6, positional=True, low=0.0),
+        flag("swap", False, positional=True),
+        reduction(),
+    )

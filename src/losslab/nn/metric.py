@@ -17,8 +17,14 @@ from ..functional import metric as F
 from ._base import Loss, registered
 from ._options import Configurable, checked, flag, reduction, scalar
 
-__all__ = ["PairwiseDistance", "CosineDistance", "TripletMarginWithDistanceLoss", "ContrastiveLoss", "NTXentLoss",
-           "NTXentGroupLoss"]
+__all__ = [
+    "PairwiseDistance",
+    "CosineDistance",
+    "TripletMarginWithDistanceLoss",
+    "ContrastiveLoss",
+    "NTXentLoss",
+    "NTXentGroupLoss",
+]
 
 
 class _Distance(Configurable):
@@ -42,7 +48,8 @@ class _Distance(Configurable):
     def backward(self, dout=1.0):
         if self._cache is None:
             raise v.BackwardBeforeForwardError(
-                f"{type(self).__name__}.backward() was called before forward(): call it on (x1, x2) first")
+                f"{type(self).__name__}.backward() was called before forward(): call it on (x1, x2) first"
+            )
         return type(self)._backward(dout, *self._cache, **self._options_now())
 
     def __repr__(self) -> str:
@@ -62,8 +69,10 @@ class PairwiseDistance(_Distance):
     _function = staticmethod(F.pairwise_distance)
     _backward = staticmethod(F.pairwise_distance_backward)
 
-    _options = (scalar("p", 2.0, positional=True, low=0.0, low_open=True),
-                scalar("eps", 1e-6, positional=True, low=0.0))
+    _options = (
+        scalar("p", 2.0, positional=True, low=0.0, low_open=True),
+        scalar("eps", 1e-6, positional=True, low=0.0),
+    )
 
 
 class CosineDistance(_Distance):
@@ -131,11 +140,18 @@ def _ntxent_group_path(rng, b, opts):
     return rng.normal(0, 1, (b, BENCH_FEATURES)), np.arange(b) // 4 if b >= 4 else np.zeros(b, dtype=np.int64)
 
 
-@registered("max(margin + d(a, p) - d(a, n), 0) with a chosen distance (Euclidean, cosine, custom)",
-            _triplet_distance_cases,
-            curve=Curve(lambda xs: ((xs[:, None], np.zeros((len(xs), 1)), np.ones((len(xs), 1))), {}),
-                        "anchor position (positive at 0, negative at 1, Euclidean distance)", (-2.0, 3.0), column=0),
-            array_api=True, paths=paths_of(_embeddings_path, distance_function=[None, "cosine"], swap=[False, True]))
+@registered(
+    "max(margin + d(a, p) - d(a, n), 0) with a chosen distance (Euclidean, cosine, custom)",
+    _triplet_distance_cases,
+    curve=Curve(
+        lambda xs: ((xs[:, None], np.zeros((len(xs), 1)), np.ones((len(xs), 1))), {}),
+        "anchor position (positive at 0, negative at 1, Euclidean distance)",
+        (-2.0, 3.0),
+        column=0,
+    ),
+    array_api=True,
+    paths=paths_of(_embeddings_path, distance_function=[None, "cosine"], swap=[False, True]),
+)
 class TripletMarginWithDistanceLoss(Loss):
     """``max(margin + d(a, p) - d(a, n), 0)`` with a chosen distance (None, ``"pairwise"``,
     ``"cosine"`` or a distance object); see :func:`losslab.functional.triplet_margin_with_distance_loss`."""
@@ -144,8 +160,12 @@ class TripletMarginWithDistanceLoss(Loss):
     _backward = staticmethod(F.triplet_margin_with_distance_loss_backward)
     _inputs = ("anchor", "positive", "negative")
     _grad_inputs = ("anchor", "positive", "negative")
-    _options = (checked("distance_function", None, _check_distance), scalar("margin", 1.0, low=0.0, low_open=True),
-                flag("swap", False), reduction())
+    _options = (
+        checked("distance_function", None, _check_distance),
+        scalar("margin", 1.0, low=0.0, low_open=True),
+        flag("swap", False),
+        reduction(),
+    )
 
 
 def _contrastive_cases(rng) -> list[Case]:
@@ -160,11 +180,19 @@ def _contrastive_cases(rng) -> list[Case]:
     return cases
 
 
-@registered("d^2/2 for similar pairs, max(0, margin - d)^2/2 for dissimilar (Hadsell et al. 2006)",
-            _contrastive_cases,
-            curve=Curve(lambda xs: ((xs[:, None], np.zeros((len(xs), 1)), np.zeros(len(xs), dtype=np.int64)), {}),
-                        "x1 = [x], x2 = [0]: dissimilar pair, margin 1", (-2.0, 2.0), column=0),
-            torch=False, array_api=True, paths=paths_of(_contrastive_path, margin=[1.0]))
+@registered(
+    "d^2/2 for similar pairs, max(0, margin - d)^2/2 for dissimilar (Hadsell et al. 2006)",
+    _contrastive_cases,
+    curve=Curve(
+        lambda xs: ((xs[:, None], np.zeros((len(xs), 1)), np.zeros(len(xs), dtype=np.int64)), {}),
+        "x1 = [x], x2 = [0]: dissimilar pair, margin 1",
+        (-2.0, 2.0),
+        column=0,
+    ),
+    torch=False,
+    array_api=True,
+    paths=paths_of(_contrastive_path, margin=[1.0]),
+)
 class ContrastiveLoss(Loss):
     """Hadsell-Chopra-LeCun contrastive loss: ``d^2 / 2`` for similar pairs (target 1),
     ``max(0, margin - d)^2 / 2`` for dissimilar ones (target 0); see
@@ -178,18 +206,31 @@ class ContrastiveLoss(Loss):
 
 
 def _ntxent_cases(rng) -> list[Case]:
-    cases = [Case(f"temperature={t}", {"temperature": t}, (rng.normal(0, 1, (4, 3)), rng.normal(0, 1, (4, 3))))
-             for t in (0.07, 0.5, 1.0)]
+    cases = [
+        Case(f"temperature={t}", {"temperature": t}, (rng.normal(0, 1, (4, 3)), rng.normal(0, 1, (4, 3))))
+        for t in (0.07, 0.5, 1.0)
+    ]
     cases.append(Case("default-5x2", {}, (rng.normal(0, 1, (5, 2)), rng.normal(0, 1, (5, 2)))))
     return cases
 
 
-@registered("NT-Xent / InfoNCE of two views (SimCLR), as optax.losses.ntxent", _ntxent_cases,
-            curve=Curve(lambda x: ((np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]),
-                                    np.array([[1.0, x], [0.0, 1.0], [-1.0, 0.0]])), {"temperature": 0.5}),
-                        "view 2's first embedding is [1, x]; its positive is [1, 0]",
-                        (-4.0, 4.0), grad_input=1, at=(0, 1)),
-            torch=False, array_api=True, paths=paths_of(_ntxent_path, temperature=[0.07]))
+@registered(
+    "NT-Xent / InfoNCE of two views (SimCLR), as optax.losses.ntxent",
+    _ntxent_cases,
+    curve=Curve(
+        lambda x: (
+            (np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]]), np.array([[1.0, x], [0.0, 1.0], [-1.0, 0.0]])),
+            {"temperature": 0.5},
+        ),
+        "view 2's first embedding is [1, x]; its positive is [1, 0]",
+        (-4.0, 4.0),
+        grad_input=1,
+        at=(0, 1),
+    ),
+    torch=False,
+    array_api=True,
+    paths=paths_of(_ntxent_path, temperature=[0.07]),
+)
 class NTXentLoss(Loss):
     """NT-Xent / InfoNCE of two views (N, D), as ``optax.losses.ntxent``; gradients for both
     views. See :func:`losslab.functional.nt_xent_loss`."""
@@ -202,20 +243,29 @@ class NTXentLoss(Loss):
 
 
 def _ntxent_group_cases(rng) -> list[Case]:
-    cases = [Case(f"views,temperature={t}", {"temperature": t},
-                  (rng.normal(0, 1, (6, 3)), np.array([0, 1, 2, 0, 1, 2]))) for t in (0.1, 1.0)]
+    cases = [
+        Case(f"views,temperature={t}", {"temperature": t}, (rng.normal(0, 1, (6, 3)), np.array([0, 1, 2, 0, 1, 2])))
+        for t in (0.1, 1.0)
+    ]
     # three views of one sample, a pair, and an anchor without a positive
     cases.append(Case("groups", {"temperature": 0.5}, (rng.normal(0, 1, (6, 4)), np.array([3, 3, 3, 7, 7, 1]))))
     cases.append(Case("two-groups", {"temperature": 0.5}, (rng.normal(0, 1, (4, 2)), np.array([2, 2, 2, 0]))))
     return cases
 
 
-@registered("NT-Xent with group labels (supervised contrastive), as optax.losses.ntxent(embeddings, labels)",
-            _ntxent_group_cases,
-            curve=Curve(lambda x: ((np.array([[1.0, x], [1.0, 0.0], [-1.0, 0.0]]), np.array([0, 0, 1])),
-                                   {"temperature": 0.5}),
-                        "embedding 0 is [1, x], its positive [1, 0], its negative [-1, 0]", (-4.0, 4.0), at=(0, 1)),
-            torch=False, array_api=False, paths=paths_of(_ntxent_group_path, temperature=[0.07]))
+@registered(
+    "NT-Xent with group labels (supervised contrastive), as optax.losses.ntxent(embeddings, labels)",
+    _ntxent_group_cases,
+    curve=Curve(
+        lambda x: ((np.array([[1.0, x], [1.0, 0.0], [-1.0, 0.0]]), np.array([0, 0, 1])), {"temperature": 0.5}),
+        "embedding 0 is [1, x], its positive [1, 0], its negative [-1, 0]",
+        (-4.0, 4.0),
+        at=(0, 1),
+    ),
+    torch=False,
+    array_api=False,
+    paths=paths_of(_ntxent_group_path, temperature=[0.07]),
+)
 class NTXentGroupLoss(Loss):
     """NT-Xent of embeddings (B, D) whose equal group labels mark the positives, as ``optax.losses.ntxent``;
     see :func:`losslab.functional.nt_xent_group_loss`."""

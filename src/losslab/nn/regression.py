@@ -18,6 +18,7 @@ __all__ = ["MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss", "Poiss
 
 def _pair_cases(shapes, kinks=(), scale=2.0, **options):
     """Cases of an elementwise (input, target) loss: per shape and option set, differences off the kinks."""
+
     def make(rng) -> list[Case]:
         cases = []
         for shape in shapes:
@@ -27,6 +28,7 @@ def _pair_cases(shapes, kinks=(), scale=2.0, **options):
                 d = away_from(x - t, [k for kink in kinks for k in kink(opts)])
                 cases.append(Case(label(opts, "x".join(map(str, shape))), opts, (t + d, t)))
         return cases
+
     return make
 
 
@@ -53,9 +55,13 @@ def _gaussian_path(rng, b, opts):
     return (rng.normal(0, 1, shape), rng.normal(0, 1, shape), var), opts
 
 
-@registered("squared error", _pair_cases([(4, 3), (2, 3, 2)]),
-            curve=elementwise(0.0, "prediction - target"), array_api=True,
-            paths=paths_of(_pair_path))
+@registered(
+    "squared error",
+    _pair_cases([(4, 3), (2, 3, 2)]),
+    curve=elementwise(0.0, "prediction - target"),
+    array_api=True,
+    paths=paths_of(_pair_path),
+)
 class MSELoss(Loss):
     """Squared error ``(x - t)^2``; see :func:`losslab.functional.mse_loss`."""
 
@@ -64,9 +70,13 @@ class MSELoss(Loss):
     _options = (reduction(),)
 
 
-@registered("absolute error", _pair_cases([(4, 3), (2, 3, 2)], kinks=[lambda o: [0.0]]),
-            curve=elementwise(0.0, "prediction - target"), array_api=True,
-            paths=paths_of(_pair_path))
+@registered(
+    "absolute error",
+    _pair_cases([(4, 3), (2, 3, 2)], kinks=[lambda o: [0.0]]),
+    curve=elementwise(0.0, "prediction - target"),
+    array_api=True,
+    paths=paths_of(_pair_path),
+)
 class L1Loss(Loss):
     """Absolute error ``|x - t|``; see :func:`losslab.functional.l1_loss`."""
 
@@ -75,10 +85,13 @@ class L1Loss(Loss):
     _options = (reduction(),)
 
 
-@registered("quadratic below beta, linear above",
-            _pair_cases([(4, 3)], kinks=[lambda o: [0.0, -o["beta"], o["beta"]]], beta=[1.0, 0.5, 0.0]),
-            curve=elementwise(0.0, "prediction - target (beta 1)"), array_api=True,
-            paths=paths_of(_pair_path, beta=[1.0, 0.0]))
+@registered(
+    "quadratic below beta, linear above",
+    _pair_cases([(4, 3)], kinks=[lambda o: [0.0, -o["beta"], o["beta"]]], beta=[1.0, 0.5, 0.0]),
+    curve=elementwise(0.0, "prediction - target (beta 1)"),
+    array_api=True,
+    paths=paths_of(_pair_path, beta=[1.0, 0.0]),
+)
 class SmoothL1Loss(Loss):
     """Quadratic below ``beta``, linear above; see :func:`losslab.functional.smooth_l1_loss`."""
 
@@ -87,10 +100,13 @@ class SmoothL1Loss(Loss):
     _options = (reduction(), scalar("beta", 1.0, low=0.0))
 
 
-@registered("quadratic below delta, linear above (delta-scaled)",
-            _pair_cases([(4, 3)], kinks=[lambda o: [-o["delta"], o["delta"]]], delta=[1.0, 0.5, 2.0]),
-            curve=elementwise(0.0, "prediction - target (delta 1)"), array_api=True,
-            paths=paths_of(_pair_path, delta=[1.0, 0.5]))
+@registered(
+    "quadratic below delta, linear above (delta-scaled)",
+    _pair_cases([(4, 3)], kinks=[lambda o: [-o["delta"], o["delta"]]], delta=[1.0, 0.5, 2.0]),
+    curve=elementwise(0.0, "prediction - target (delta 1)"),
+    array_api=True,
+    paths=paths_of(_pair_path, delta=[1.0, 0.5]),
+)
 class HuberLoss(Loss):
     """Quadratic below ``delta``, linear above; see :func:`losslab.functional.huber_loss`."""
 
@@ -111,11 +127,18 @@ def _kl_cases(rng) -> list[Case]:
     return cases
 
 
-@registered("KL divergence from log-probabilities", _kl_cases,
-            curve=Curve(lambda xs: ((col(xs, np.log(0.5)), np.full((len(xs), 2), 0.5)), {}),
-                        "log q of the first class (target p = [0.5, 0.5])", (-5.0, 0.0), column=0),
-            array_api=True,
-            paths=paths_of(_kl_path, log_target=[False, True], reduction=["batchmean"]))
+@registered(
+    "KL divergence from log-probabilities",
+    _kl_cases,
+    curve=Curve(
+        lambda xs: ((col(xs, np.log(0.5)), np.full((len(xs), 2), 0.5)), {}),
+        "log q of the first class (target p = [0.5, 0.5])",
+        (-5.0, 0.0),
+        column=0,
+    ),
+    array_api=True,
+    paths=paths_of(_kl_path, log_target=[False, True], reduction=["batchmean"]),
+)
 class KLDivLoss(Loss):
     """KL divergence from log-probabilities; see :func:`losslab.functional.kl_div`."""
 
@@ -133,16 +156,24 @@ def _poisson_cases(rng) -> list[Case]:
     return cases
 
 
-@registered("Poisson negative log-likelihood", _poisson_cases,
-            curve=elementwise(2.0, "log rate (target count 2)", (-2.0, 3.0)), array_api=True,
-            paths=paths_of(_poisson_path, log_input=[True, False], full=[False, True]))
+@registered(
+    "Poisson negative log-likelihood",
+    _poisson_cases,
+    curve=elementwise(2.0, "log rate (target count 2)", (-2.0, 3.0)),
+    array_api=True,
+    paths=paths_of(_poisson_path, log_input=[True, False], full=[False, True]),
+)
 class PoissonNLLLoss(Loss):
     """Poisson negative log-likelihood; see :func:`losslab.functional.poisson_nll_loss`."""
 
     _function = staticmethod(F.poisson_nll_loss)
     _backward = staticmethod(F.poisson_nll_loss_backward)
-    _options = (flag("log_input", True, positional=True), flag("full", False, positional=True),
-                scalar("eps", 1e-8, low=0.0), reduction())
+    _options = (
+        flag("log_input", True, positional=True),
+        flag("full", False, positional=True),
+        scalar("eps", 1e-8, low=0.0),
+        reduction(),
+    )
 
 
 def _gaussian_cases(rng) -> list[Case]:
@@ -153,16 +184,19 @@ def _gaussian_cases(rng) -> list[Case]:
             var = rng.uniform(0.2, 2.0, vshape)
             cases.append(Case(f"{kind},full={full}", {"full": full}, (x, t, var)))
     var = rng.uniform(0.0, 0.2, (4, 3))
-    cases.append(Case("clamped", {"eps": 0.1}, (rng.normal(0, 1, (4, 3)), rng.normal(0, 1, (4, 3)), var),
-                      numeric=False))
+    cases.append(
+        Case("clamped", {"eps": 0.1}, (rng.normal(0, 1, (4, 3)), rng.normal(0, 1, (4, 3)), var), numeric=False)
+    )
     return cases
 
 
-@registered("Gaussian negative log-likelihood with variance", _gaussian_cases,
-            curve=Curve(lambda xs: ((xs, np.zeros_like(xs), np.ones_like(xs)), {}),
-                        "prediction - target (variance 1)"),
-            array_api=True,
-            paths=paths_of(_gaussian_path, var=["hetero", "homo"], full=[False, True]))
+@registered(
+    "Gaussian negative log-likelihood with variance",
+    _gaussian_cases,
+    curve=Curve(lambda xs: ((xs, np.zeros_like(xs), np.ones_like(xs)), {}), "prediction - target (variance 1)"),
+    array_api=True,
+    paths=paths_of(_gaussian_path, var=["hetero", "homo"], full=[False, True]),
+)
 class GaussianNLLLoss(Loss):
     """Gaussian negative log-likelihood, ``L(input, target, var)``; gradients for input and var.
 

@@ -16,9 +16,10 @@ DEFAULT_QUANTILES = (0.02, 0.1, 0.25, 0.5, 0.75, 0.9, 0.98)
 
 
 def _log_cosh_cases(rng) -> list[Case]:
-    return [Case("4x3", {}, (rng.normal(0, 2, (4, 3)), rng.normal(0, 2, (4, 3)))),
-            Case("2x3x2", {}, (rng.normal(0, 2, (2, 3, 2)), rng.normal(0, 2, (2, 3, 2))))]
-
+    return [
+        Case("4x3", {}, (rng.normal(0, 2, (4, 3)), rng.normal(0, 2, (4, 3)))),
+        Case("2x3x2", {}, (rng.normal(0, 2, (2, 3, 2)), rng.normal(0, 2, (2, 3, 2)))),
+    ]
 
 
 def _pair_path(rng, b, opts):
@@ -29,9 +30,14 @@ def _quantile_path(rng, b, opts):
     return rng.normal(0, 2, (b, len(opts["quantiles"]))), rng.normal(0, 2, b)
 
 
-@registered("log(cosh(x - t)), a smooth Huber", _log_cosh_cases,
-            curve=elementwise(0.0, "prediction - target"), torch=False, array_api=True,
-            paths=paths_of(_pair_path))
+@registered(
+    "log(cosh(x - t)), a smooth Huber",
+    _log_cosh_cases,
+    curve=elementwise(0.0, "prediction - target"),
+    torch=False,
+    array_api=True,
+    paths=paths_of(_pair_path),
+)
 class LogCoshLoss(Loss):
     """``log(cosh(x - t))``, a smooth Huber; see :func:`losslab.functional.log_cosh_loss`."""
 
@@ -55,11 +61,16 @@ def _check_levels(quantiles):
     return quantiles
 
 
-@registered("pinball loss for Q quantile levels at once", _quantile_cases,
-            curve=Curve(lambda xs: ((xs[:, None], np.zeros_like(xs)), {"quantiles": (0.9,)}),
-                        "prediction - target (quantile 0.9)"),
-            torch=False, array_api=True,
-            paths=paths_of(_quantile_path, quantiles=[(0.1, 0.5, 0.9)]))
+@registered(
+    "pinball loss for Q quantile levels at once",
+    _quantile_cases,
+    curve=Curve(
+        lambda xs: ((xs[:, None], np.zeros_like(xs)), {"quantiles": (0.9,)}), "prediction - target (quantile 0.9)"
+    ),
+    torch=False,
+    array_api=True,
+    paths=paths_of(_quantile_path, quantiles=[(0.1, 0.5, 0.9)]),
+)
 class QuantileLoss(Loss):
     """Pinball loss for Q quantile levels, input (N, Q) against target (N,);
     see :func:`losslab.functional.quantile_loss`.
@@ -84,14 +95,20 @@ def _charbonnier_cases(rng) -> list[Case]:
     t = rng.normal(0, 2, (2, 3, 2, 2))
     d = away_from(rng.normal(0, 2, t.shape), [0.0], gap=0.05)
     cases.append(Case("weight", {"weight": rng.uniform(0, 2, t.shape)}, (t + d, t)))
-    cases.append(Case("weight-per-pixel,eps=0.5", {"weight": rng.uniform(0.5, 2, (2, 1, 2, 2)), "eps": 0.5},
-                      (t + d, t)))
+    cases.append(
+        Case("weight-per-pixel,eps=0.5", {"weight": rng.uniform(0.5, 2, (2, 1, 2, 2)), "eps": 0.5}, (t + d, t))
+    )
     return cases
 
 
-@registered("sqrt((x - t)^2 + eps^2), a differentiable L1", _charbonnier_cases,
-            curve=elementwise(0.0, "prediction - target (eps 1e-3)"), torch=False, array_api=True,
-            paths=paths_of(_pair_path, eps=[1e-3]))
+@registered(
+    "sqrt((x - t)^2 + eps^2), a differentiable L1",
+    _charbonnier_cases,
+    curve=elementwise(0.0, "prediction - target (eps 1e-3)"),
+    torch=False,
+    array_api=True,
+    paths=paths_of(_pair_path, eps=[1e-3]),
+)
 class CharbonnierLoss(Loss):
     """``sqrt((x - t)^2 + eps^2)``, a differentiable L1; see :func:`losslab.functional.charbonnier_loss`."""
 

@@ -29,8 +29,12 @@ def _optional_scalar(name: str) -> Option:
 
 
 def _activations() -> tuple[Option, ...]:
-    return (flag("include_background", True), flag("sigmoid", False), flag("softmax", False),
-            checked("other_act", None, F.check_other_act))
+    return (
+        flag("include_background", True),
+        flag("sigmoid", False),
+        flag("softmax", False),
+        checked("other_act", None, F.check_other_act),
+    )
 
 
 def _common() -> tuple[Option, ...]:
@@ -65,6 +69,7 @@ def _soft_targets(rng, p):
 
 def _peer_cases(kind: str):
     """Cases of MONAI's, optax's and kornia's options (``kind``: dice, tversky or generalized)."""
+
     def make(rng) -> list[Case]:
         probs = rng.uniform(0.02, 0.98, (2, 3, 3, 2))
         scores = rng.normal(0, 2, (2, 3, 3, 2))
@@ -77,6 +82,7 @@ def _peer_cases(kind: str):
 
         def last(a):  # classes last (optax's layout), contiguous: the numerical gradient perturbs it in place
             return np.ascontiguousarray(np.moveaxis(a, 1, -1))
+
         cases = [
             Case("include_background=False,softmax", {"include_background": False, "softmax": True}, (scores, labels)),
             Case("include_background=False,probs", {"include_background": False}, (probs, onehot)),
@@ -86,16 +92,20 @@ def _peer_cases(kind: str):
             Case("batch,sigmoid,C=1", {"batch": True, "sigmoid": True}, (scores[:, :1], labels % 2)),
             Case("smooth_nr=0,smooth_dr=1e-5", {"smooth_nr": 0.0, "smooth_dr": 1e-5}, (probs, onehot)),
             Case("soft_label", {"soft_label": True}, (probs, _soft_targets(rng, probs))),
-            Case("soft_label,C=1", {"soft_label": True, "batch": True},
-                 (probs[:, :1], _soft_targets(rng, probs[:, :1]))),
+            Case(
+                "soft_label,C=1", {"soft_label": True, "batch": True}, (probs[:, :1], _soft_targets(rng, probs[:, :1]))
+            ),
             Case("ignore_index=-1,softmax", {"ignore_index": -1, "softmax": True}, (scores, ignored)),
             Case("class_axis=-1,logits", {"class_axis": -1, "logits": True}, (last(scores), labels)),
             Case("class_axis=-1,mask", {"class_axis": -1}, (last(probs), last(onehot))),
         ]
         if kind in ("dice", "tversky"):
             cases += [
-                Case("weight,include_background=False", {"weight": weight, "include_background": False,
-                                                          "softmax": True}, (scores, labels)),
+                Case(
+                    "weight,include_background=False",
+                    {"weight": weight, "include_background": False, "softmax": True},
+                    (scores, labels),
+                ),
                 Case("per_class,weight", {"per_class": True, "weight": np.array([1.0, 0.5, 2.0])}, (probs, onehot)),
                 Case("per_class,batch", {"per_class": True, "batch": True, "sigmoid": True}, (scores, multilabel)),
             ]
@@ -104,24 +114,40 @@ def _peer_cases(kind: str):
                 Case("squared_pred", {"squared_pred": True}, (probs, onehot)),
                 Case("squared_pred,sigmoid", {"squared_pred": True, "sigmoid": True}, (scores, multilabel)),
                 Case("jaccard", {"jaccard": True}, (probs, onehot)),
-                Case("jaccard,squared_pred,batch", {"jaccard": True, "squared_pred": True, "batch": True,
-                                                     "softmax": True}, (scores, labels)),
-                Case("micro", {"average": "micro", "logits": True, "smooth_nr": 0.0, "smooth_dr": 1e-8},
-                     (scores, labels)),
-                Case("micro,weight", {"average": "micro", "weight": np.array([0.2, 1.0, 3.0]), "logits": True,
-                                      "ignore_index": -1}, (scores, ignored)),
+                Case(
+                    "jaccard,squared_pred,batch",
+                    {"jaccard": True, "squared_pred": True, "batch": True, "softmax": True},
+                    (scores, labels),
+                ),
+                Case(
+                    "micro", {"average": "micro", "logits": True, "smooth_nr": 0.0, "smooth_dr": 1e-8}, (scores, labels)
+                ),
+                Case(
+                    "micro,weight",
+                    {"average": "micro", "weight": np.array([0.2, 1.0, 3.0]), "logits": True, "ignore_index": -1},
+                    (scores, ignored),
+                ),
             ]
         if kind == "tversky":
-            cases.append(Case("soft_label,alpha=0.3,beta=0.7", {"soft_label": True, "alpha": 0.3, "beta": 0.7},
-                              (probs, _soft_targets(rng, probs))))
+            cases.append(
+                Case(
+                    "soft_label,alpha=0.3,beta=0.7",
+                    {"soft_label": True, "alpha": 0.3, "beta": 0.7},
+                    (probs, _soft_targets(rng, probs)),
+                )
+            )
         if kind == "generalized":
             cases += [
                 Case("w_type=simple", {"w_type": "simple"}, (probs, onehot)),
                 Case("w_type=uniform,softmax", {"w_type": "uniform", "softmax": True}, (scores, labels)),
-                Case("w_type=simple,batch,absent", {"w_type": "simple", "batch": True},
-                     (probs, np.where(labels == 2, 0, labels))),
+                Case(
+                    "w_type=simple,batch,absent",
+                    {"w_type": "simple", "batch": True},
+                    (probs, np.where(labels == 2, 0, labels)),
+                ),
             ]
         return cases
+
     return make
 
 
@@ -140,6 +166,7 @@ def _segmentation_inputs(rng, classes, logits, dense, shape=(2, 3, 4)):
 
 def _overlap_cases(option_sets: list[dict]):
     """Cases of an overlap loss: C in {1, 3}, probabilities or logits, mask or index targets, per option set."""
+
     def make(rng) -> list[Case]:
         cases = []
         for classes, logits, dense in itertools.product((1, 3), (False, True), (True, False)):
@@ -148,6 +175,7 @@ def _overlap_cases(option_sets: list[dict]):
                 x, t = _segmentation_inputs(rng, classes, logits, dense)
                 cases.append(Case(label(opts, f"C={classes},{'mask' if dense else 'index'}"), opts, (x, t)))
         return cases
+
     return make
 
 
@@ -162,42 +190,76 @@ def _segmentation_path(rng, b, opts):
     return _segmentation_inputs(rng, classes, opts["logits"], dense, (b, 8, 8)), opts
 
 
-@registered("1 - soft Dice per sample, averaged over classes", _dice_cases,
-            curve=Curve(lambda xs: ((xs[:, None, None], np.ones((len(xs), 1, 1))), {"logits": True}),
-                        "logit of a one-pixel foreground mask (sigmoid, target 1, smooth 1)", (-6.0, 6.0)),
-            torch=False, array_api=True,
-            paths=paths_of(_segmentation_path, classes=[1, 3], logits=[False, True], target=["mask", "index"]))
+@registered(
+    "1 - soft Dice per sample, averaged over classes",
+    _dice_cases,
+    curve=Curve(
+        lambda xs: ((xs[:, None, None], np.ones((len(xs), 1, 1))), {"logits": True}),
+        "logit of a one-pixel foreground mask (sigmoid, target 1, smooth 1)",
+        (-6.0, 6.0),
+    ),
+    torch=False,
+    array_api=True,
+    paths=paths_of(_segmentation_path, classes=[1, 3], logits=[False, True], target=["mask", "index"]),
+)
 class DiceLoss(Loss):
     """Soft Dice loss per sample, averaged over classes; see :func:`losslab.functional.dice_loss`."""
 
     _function = staticmethod(F.dice_loss)
     _backward = staticmethod(F.dice_loss_backward)
-    _options = (scalar("smooth", 1.0, low=0.0), flag("logits", False), reduction(), *_activations(),
-                flag("squared_pred", False), flag("jaccard", False), *_common(), array("weight"),
-                flag("soft_label", False), checked("average", "macro", _average), flag("per_class", False), *_index())
+    _options = (
+        scalar("smooth", 1.0, low=0.0),
+        flag("logits", False),
+        reduction(),
+        *_activations(),
+        flag("squared_pred", False),
+        flag("jaccard", False),
+        *_common(),
+        array("weight"),
+        flag("soft_label", False),
+        checked("average", "macro", _average),
+        flag("per_class", False),
+        *_index(),
+    )
 
 
 def _tversky_cases(rng) -> list[Case]:
-    return (_overlap_cases([{"alpha": 0.5, "beta": 0.5}, {"alpha": 0.3, "beta": 0.7, "smooth": 0.5}])(rng)
-            + _peer_cases("tversky")(rng))
+    return _overlap_cases([{"alpha": 0.5, "beta": 0.5}, {"alpha": 0.3, "beta": 0.7, "smooth": 0.5}])(rng) + _peer_cases(
+        "tversky"
+    )(rng)
 
 
-@registered("1 - Tversky index (FP weighted alpha, FN beta)",
-            _tversky_cases,
-            curve=Curve(lambda xs: ((xs[:, None, None], np.ones((len(xs), 1, 1))),
-                                    {"logits": True, "alpha": 0.3, "beta": 0.7}),
-                        "logit of a one-pixel foreground mask (target 1, alpha 0.3, beta 0.7)", (-6.0, 6.0)),
-            torch=False, array_api=True,
-            paths=paths_of(_segmentation_path, classes=[1, 3], logits=[False, True], target=["mask", "index"]))
+@registered(
+    "1 - Tversky index (FP weighted alpha, FN beta)",
+    _tversky_cases,
+    curve=Curve(
+        lambda xs: ((xs[:, None, None], np.ones((len(xs), 1, 1))), {"logits": True, "alpha": 0.3, "beta": 0.7}),
+        "logit of a one-pixel foreground mask (target 1, alpha 0.3, beta 0.7)",
+        (-6.0, 6.0),
+    ),
+    torch=False,
+    array_api=True,
+    paths=paths_of(_segmentation_path, classes=[1, 3], logits=[False, True], target=["mask", "index"]),
+)
 class TverskyLoss(Loss):
     """Tversky loss (false positives weighted by alpha, false negatives by beta);
     see :func:`losslab.functional.tversky_loss`."""
 
     _function = staticmethod(F.tversky_loss)
     _backward = staticmethod(F.tversky_loss_backward)
-    _options = (scalar("alpha", 0.5, low=0.0), scalar("beta", 0.5, low=0.0), scalar("smooth", 1.0, low=0.0),
-                flag("logits", False), reduction(), *_activations(), *_common(), array("weight"),
-                flag("soft_label", False), flag("per_class", False), *_index())
+    _options = (
+        scalar("alpha", 0.5, low=0.0),
+        scalar("beta", 0.5, low=0.0),
+        scalar("smooth", 1.0, low=0.0),
+        flag("logits", False),
+        reduction(),
+        *_activations(),
+        *_common(),
+        array("weight"),
+        flag("soft_label", False),
+        flag("per_class", False),
+        *_index(),
+    )
 
 
 def _generalized_dice_cases(rng) -> list[Case]:
@@ -206,23 +268,38 @@ def _generalized_dice_cases(rng) -> list[Case]:
     labels = rng.integers(0, 2, (2, 3, 4))  # class 2 absent: it takes the largest present weight
     labels[1] = 0  # sample 1: only class 0 present
     cases.append(Case("absent-classes", {"smooth": 1e-5}, (x, labels)))
-    cases.append(Case("absent-classes,logits", {"smooth": 1e-5, "logits": True},
-                      (rng.normal(0, 2, (2, 3, 3, 4)), labels)))
+    cases.append(
+        Case("absent-classes,logits", {"smooth": 1e-5, "logits": True}, (rng.normal(0, 2, (2, 3, 3, 4)), labels))
+    )
     return cases + _peer_cases("generalized")(rng)
 
 
-@registered("1 - generalized Dice, classes weighted 1 / volume^2 (MONAI's)", _generalized_dice_cases,
-            curve=Curve(lambda xs: ((col(xs, 0.0)[:, :, None], np.zeros((len(xs), 1), dtype=np.int64)),
-                                    {"logits": True}),
-                        "logit of the true class at one pixel (2 classes, other logit 0)", (-6.0, 6.0), column=0),
-            torch=False, array_api=True,
-            paths=paths_of(_segmentation_path, classes=[1, 3], logits=[False, True], target=["mask", "index"]))
+@registered(
+    "1 - generalized Dice, classes weighted 1 / volume^2 (MONAI's)",
+    _generalized_dice_cases,
+    curve=Curve(
+        lambda xs: ((col(xs, 0.0)[:, :, None], np.zeros((len(xs), 1), dtype=np.int64)), {"logits": True}),
+        "logit of the true class at one pixel (2 classes, other logit 0)",
+        (-6.0, 6.0),
+        column=0,
+    ),
+    torch=False,
+    array_api=True,
+    paths=paths_of(_segmentation_path, classes=[1, 3], logits=[False, True], target=["mask", "index"]),
+)
 class GeneralizedDiceLoss(Loss):
     """Generalized Dice loss, classes weighted by inverse squared volume (MONAI's definition);
     see :func:`losslab.functional.generalized_dice_loss`."""
 
     _function = staticmethod(F.generalized_dice_loss)
     _backward = staticmethod(F.generalized_dice_loss_backward)
-    _options = (scalar("smooth", 1e-5, low=0.0), flag("logits", False), reduction(), *_activations(),
-                checked("w_type", "square", lambda w: F.check_choice(w, "w_type", F.W_TYPES)), *_common(),
-                flag("soft_label", False), *_index())
+    _options = (
+        scalar("smooth", 1e-5, low=0.0),
+        flag("logits", False),
+        reduction(),
+        *_activations(),
+        checked("w_type", "square", lambda w: F.check_choice(w, "w_type", F.W_TYPES)),
+        *_common(),
+        flag("soft_label", False),
+        *_index(),
+    )

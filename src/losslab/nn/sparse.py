@@ -26,10 +26,11 @@ def _sparse_scores(rng, n, c):
 
 
 def _sparsemax_loss_cases(rng) -> list[Case]:
-    return [Case("index", {}, (_sparse_scores(rng, 6, 4), rng.integers(0, 4, 6))),
-            Case("probs", {}, (_sparse_scores(rng, 5, 4), rng.dirichlet(np.ones(4), size=5))),
-            Case("index-6-classes", {}, (_sparse_scores(rng, 4, 6), rng.integers(0, 6, 4)))]
-
+    return [
+        Case("index", {}, (_sparse_scores(rng, 6, 4), rng.integers(0, 4, 6))),
+        Case("probs", {}, (_sparse_scores(rng, 5, 4), rng.dirichlet(np.ones(4), size=5))),
+        Case("index-6-classes", {}, (_sparse_scores(rng, 4, 6), rng.integers(0, 6, 4))),
+    ]
 
 
 def _sparsemax_path(rng, b, opts):
@@ -44,11 +45,18 @@ def _hinge_path(rng, b, opts):
     return rng.normal(0, 1, (b, BENCH_CLASSES)), rng.integers(0, BENCH_CLASSES, b)
 
 
-@registered("Fenchel-Young loss of sparsemax; gradient sparsemax - y", _sparsemax_loss_cases,
-            curve=Curve(lambda xs: ((col(xs, 0.0, 0.0), np.zeros(len(xs), dtype=np.int64)), {}),
-                        "score of the true class (2 others at 0)", column=0),
-            torch=False, array_api=True,
-            paths=paths_of(_sparsemax_path, target=["index", "probs"]))
+@registered(
+    "Fenchel-Young loss of sparsemax; gradient sparsemax - y",
+    _sparsemax_loss_cases,
+    curve=Curve(
+        lambda xs: ((col(xs, 0.0, 0.0), np.zeros(len(xs), dtype=np.int64)), {}),
+        "score of the true class (2 others at 0)",
+        column=0,
+    ),
+    torch=False,
+    array_api=True,
+    paths=paths_of(_sparsemax_path, target=["index", "probs"]),
+)
 class SparsemaxLoss(Loss):
     """The sparsemax (Fenchel-Young) loss, gradient ``sparsemax(z) - y``;
     see :func:`losslab.functional.sparsemax_loss`."""
@@ -76,11 +84,18 @@ def _multiclass_hinge_cases(rng) -> list[Case]:
     return cases
 
 
-@registered("Crammer-Singer hinge max_j (s_j + 1 - y_j) - s_label", _multiclass_hinge_cases,
-            curve=Curve(lambda xs: ((col(xs, 0.0, 0.0), np.zeros(len(xs), dtype=np.int64)), {}),
-                        "score of the true class (2 others at 0)", column=0),
-            torch=False, array_api=True,
-            paths=paths_of(_hinge_path))
+@registered(
+    "Crammer-Singer hinge max_j (s_j + 1 - y_j) - s_label",
+    _multiclass_hinge_cases,
+    curve=Curve(
+        lambda xs: ((col(xs, 0.0, 0.0), np.zeros(len(xs), dtype=np.int64)), {}),
+        "score of the true class (2 others at 0)",
+        column=0,
+    ),
+    torch=False,
+    array_api=True,
+    paths=paths_of(_hinge_path),
+)
 class MulticlassHingeLoss(Loss):
     """Crammer-Singer hinge ``max_j (s_j + 1 - y_j) - s_label``;
     see :func:`losslab.functional.multiclass_hinge_loss`."""

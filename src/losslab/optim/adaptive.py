@@ -22,8 +22,9 @@ from ._base import Optimizer
 def _check_betas(betas) -> tuple[float, float]:
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-    beta1, beta2 = (float(v.check_scalar(b, f"betas[{i}]", low=0.0, high=1.0, high_open=True))
-                    for i, b in enumerate(betas))
+    beta1, beta2 = (
+        float(v.check_scalar(b, f"betas[{i}]", low=0.0, high=1.0, high_open=True)) for i, b in enumerate(betas)
+    )
     return beta1, beta2
 
 
@@ -52,9 +53,17 @@ class Adagrad(Optimizer):
 
     default_lr = 0.01
 
-    def __init__(self, params: Sequence[Parameter], lr: float | None = None, *, lr_decay: float = 0.0,
-                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0, eps: float = 1e-10,
-                 maximize: bool = False) -> None:
+    def __init__(
+        self,
+        params: Sequence[Parameter],
+        lr: float | None = None,
+        *,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+        maximize: bool = False,
+    ) -> None:
         super().__init__(params, lr)
         self.lr_decay = float(v.check_scalar(lr_decay, "lr_decay", low=0.0))
         self.weight_decay = float(v.check_scalar(weight_decay, "weight_decay", low=0.0))
@@ -116,9 +125,18 @@ class RMSprop(Optimizer):
 
     default_lr = 0.01
 
-    def __init__(self, params: Sequence[Parameter], lr: float | None = None, *, alpha: float = 0.99,
-                 eps: float = 1e-8, weight_decay: float = 0.0, momentum: float = 0.0,
-                 centered: bool = False, maximize: bool = False) -> None:
+    def __init__(
+        self,
+        params: Sequence[Parameter],
+        lr: float | None = None,
+        *,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+        maximize: bool = False,
+    ) -> None:
         super().__init__(params, lr)
         self.alpha = float(v.check_scalar(alpha, "alpha", low=0.0, high=1.0))
         self.eps = float(v.check_scalar(eps, "eps", low=0.0))
@@ -196,10 +214,18 @@ class Adam(Optimizer):
 
     default_lr = 0.001
 
-    def __init__(self, params: Sequence[Parameter], lr: float | None = None, *,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, amsgrad: bool = False, maximize: bool = False,
-                 decoupled_weight_decay: bool = False) -> None:
+    def __init__(
+        self,
+        params: Sequence[Parameter],
+        lr: float | None = None,
+        *,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        maximize: bool = False,
+        decoupled_weight_decay: bool = False,
+    ) -> None:
         super().__init__(params, lr)
         self.betas = _check_betas(betas)
         self.eps = float(v.check_scalar(eps, "eps", low=0.0))
@@ -263,8 +289,24 @@ class AdamW(Adam):
 
     default_lr = 0.001
 
-    def __init__(self, params: Sequence[Parameter], lr: float | None = None, *,
-                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 1e-2, amsgrad: bool = False, maximize: bool = False) -> None:
-        super().__init__(params, lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True)
+    def __init__(
+        self,
+        params: Sequence[Parameter],
+        lr: float | None = None,
+        *,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            lr,
+            betas=betas,
+            eps=eps,
+            weight_decay=weight_decay,
+            amsgrad=amsgrad,
+            maximize=maximize,
+            decoupled_weight_decay=True,
+        )

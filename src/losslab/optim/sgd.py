@@ -62,9 +62,17 @@ class SGD(Optimizer):
 
     default_lr = 0.1
 
-    def __init__(self, params: Sequence[Parameter], lr: float | None = None, *, momentum: float = 0.0,
-                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
-                 maximize: bool = False) -> None:
+    def __init__(
+        self,
+        params: Sequence[Parameter],
+        lr: float | None = None,
+        *,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        maximize: bool = False,
+    ) -> None:
         super().__init__(params, lr)
         self.momentum = float(v.check_scalar(momentum, "momentum", low=0.0))
         self.dampening = float(v.check_scalar(dampening, "dampening", low=0.0, high=1.0))
@@ -128,11 +136,26 @@ class Momentum(SGD):
 
     default_lr = 0.01
 
-    def __init__(self, params: Sequence[Parameter], lr: float | None = None, *, momentum: float = 0.9,
-                 dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False,
-                 maximize: bool = False) -> None:
-        super().__init__(params, lr, momentum=momentum, dampening=dampening,
-                         weight_decay=weight_decay, nesterov=nesterov, maximize=maximize)
+    def __init__(
+        self,
+        params: Sequence[Parameter],
+        lr: float | None = None,
+        *,
+        momentum: float = 0.9,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=nesterov,
+            maximize=maximize,
+        )
 
 
 class Nesterov(SGD):
@@ -155,7 +178,22 @@ class Nesterov(SGD):
 
     default_lr = 0.01
 
-    def __init__(self, params: Sequence[Parameter], lr: float | None = None, *, momentum: float = 0.9,
-                 dampening: float = 0.0, weight_decay: float = 0.0, maximize: bool = False) -> None:
-        super().__init__(params, lr, momentum=momentum, dampening=dampening,
-                         weight_decay=weight_decay, nesterov=True, maximize=maximize)
+    def __init__(
+        self,
+        params: Sequence[Parameter],
+        lr: float | None = None,
+        *,
+        momentum: float = 0.9,
+        dampening: float = 0.0,
+        weight_decay: float = 0.0,
+        maximize: bool = False,
+    ) -> None:
+        super().__init__(
+            params,
+            lr,
+            momentum=momentum,
+            dampening=dampening,
+            weight_decay=weight_decay,
+            nesterov=True,
+            maximize=maximize,
+        )

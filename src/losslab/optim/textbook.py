@@ -67,8 +67,9 @@ class _TextbookOptimizer:
         self.lr = v.check_scalar(lr, "lr", low=0.0, low_open=True)
 
     @staticmethod
-    def _pairs(params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]
-               ) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    def _pairs(
+        params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray]
+    ) -> list[tuple[str, np.ndarray, np.ndarray]]:
         """``(name, param, grad)`` for every key of ``params``, all checked before any update."""
         if not isinstance(params, Mapping):
             raise TypeError(f"params must be a dict of name -> array, got {type(params).__name__}")
@@ -88,9 +89,7 @@ class _TextbookOptimizer:
                 )
             g = np.asarray(grads[key])
             if g.shape != p.shape:
-                raise ValueError(
-                    f"grads[{key!r}] must have the shape of params[{key!r}], {p.shape}, got {g.shape}"
-                )
+                raise ValueError(f"grads[{key!r}] must have the shape of params[{key!r}], {p.shape}, got {g.shape}")
             pairs.append((key, p, g))
         return pairs
 

@@ -49,7 +49,6 @@ def claim(engine: Engine, grader: str) -> Submission | None:
     return None
 
 
-
 def _changed(result) -> int:
     """The rows an UPDATE changed (``Session.execute`` is typed as returning a plain ``Result``)."""
     return cast(CursorResult, result).rowcount

@@ -23,15 +23,23 @@ class Evaluation:
         return f"Evaluation(accuracy={self.accuracy:.2%}, loss={self.loss:.4f}, samples={self.samples})"
 
 
-def evaluate(net, x: np.ndarray, labels: np.ndarray, *, loss_name: str = "CrossEntropyLoss",
-             num_classes: int | None = None, batch_size: int = 1000) -> Evaluation:
+def evaluate(
+    net,
+    x: np.ndarray,
+    labels: np.ndarray,
+    *,
+    loss_name: str = "CrossEntropyLoss",
+    num_classes: int | None = None,
+    batch_size: int = 1000,
+) -> Evaluation:
     """Accuracy, mean loss (``loss_name``, the net's loss) and confusion matrix of ``net`` on ``(x, labels)``."""
     labels = np.asarray(labels)
     was_training = getattr(net, "training", True)
     net.eval()
     try:
-        predicted = np.concatenate([np.argmax(net.predict(x[i:i + batch_size]), axis=1)
-                                    for i in range(0, x.shape[0], batch_size)])
+        predicted = np.concatenate(
+            [np.argmax(net.predict(x[i : i + batch_size]), axis=1) for i in range(0, x.shape[0], batch_size)]
+        )
     finally:
         net.train(was_training)
     classes = int(num_classes if num_classes is not None else predicted.max(initial=labels.max(initial=0)) + 1)

@@ -62,8 +62,9 @@ class _Headed:
         g = self.inner.backward(dout)
         y = self._out
         if y is None:  # the inner loss was called on its own
-            raise BackwardBeforeForwardError(f"{type(self).__name__}.backward() was called before the loss: "
-                                             "call it on the scores first")
+            raise BackwardBeforeForwardError(
+                f"{type(self).__name__}.backward() was called before the loss: call it on the scores first"
+            )
         if self.head == "log_softmax":
             # d log_softmax: g - softmax * sum(g) over the classes
             return g - np.exp(y) * g.sum(axis=-1, keepdims=True)

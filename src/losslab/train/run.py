@@ -20,8 +20,15 @@ from .. import optim
 from .losses import TARGET_KINDS
 from .trainer import History, TrainingDiverged, TrainingInterrupted, fit, make_loss
 
-OPTIMIZERS = {"sgd": "SGD", "momentum": "Momentum", "nesterov": "Nesterov", "adagrad": "Adagrad",
-              "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW"}
+OPTIMIZERS = {
+    "sgd": "SGD",
+    "momentum": "Momentum",
+    "nesterov": "Nesterov",
+    "adagrad": "Adagrad",
+    "rmsprop": "RMSprop",
+    "adam": "Adam",
+    "adamw": "AdamW",
+}
 #: Each optimizer's default learning rate (its class's ``default_lr``), used when ``lr`` is None.
 DEFAULT_LR = {name: getattr(optim, cls).default_lr for name, cls in OPTIMIZERS.items()}
 """Each optimizer's default learning rate, by its command-line name (used when ``lr`` is None)."""
@@ -38,7 +45,7 @@ class TrainConfig:
     and ``dtype``; the optimizer's state starts afresh.
     """
 
-    data: str = "embedded"             # "embedded" (the packaged 5k subset), "mnist" (download), or an IDX directory
+    data: str = "embedded"  # "embedded" (the packaged 5k subset), "mnist" (download), or an IDX directory
     loss: str = "CrossEntropyLoss"
     hidden: tuple[int, ...] = (100,)
     activation: str = "relu"
@@ -108,12 +115,15 @@ def load_data(config: TrainConfig):
         return load_mnist(normalize=True, flatten=True, download=True, dtype=dtype)
     directory = Path(config.data)
     if not directory.is_dir():
-        raise ValueError(f"data={config.data!r} is not 'embedded', 'mnist' or an existing directory "
-                         f"holding the four MNIST IDX files")
+        raise ValueError(
+            f"data={config.data!r} is not 'embedded', 'mnist' or an existing directory holding the four MNIST IDX files"
+        )
     missing = [n for n in MNIST_FILES if not any((directory / s).is_file() for s in (n, n + ".gz"))]
     if missing:
-        raise ValueError(f"data={config.data!r} lacks {', '.join(missing)}: the directory must hold the four "
-                         f"MNIST IDX files {', '.join(MNIST_FILES)} (plain or .gz)")
+        raise ValueError(
+            f"data={config.data!r} lacks {', '.join(missing)}: the directory must hold the four "
+            f"MNIST IDX files {', '.join(MNIST_FILES)} (plain or .gz)"
+        )
     return load_mnist(normalize=True, flatten=True, path=directory, dtype=dtype)
 
 
@@ -122,8 +132,15 @@ def build(config: TrainConfig, input_size: int, num_classes: int):
     from ..layers import MultiLayerNet
 
     rng = np.random.default_rng(config.seed)
-    net = MultiLayerNet(input_size, list(config.hidden), num_classes, activation=config.activation,
-                        loss=make_loss(config.loss), rng=rng, dtype=np.dtype(config.dtype))
+    net = MultiLayerNet(
+        input_size,
+        list(config.hidden),
+        num_classes,
+        activation=config.activation,
+        loss=make_loss(config.loss),
+        rng=rng,
+        dtype=np.dtype(config.dtype),
+    )
     return net, make_optimizer(config, net)
 
 
@@ -134,8 +151,14 @@ def make_optimizer(config: TrainConfig, net):
 
 
 def architecture(config: TrainConfig, input_size: int, num_classes: int) -> dict:
-    return {"input_size": input_size, "hidden_sizes": list(config.hidden), "output_size": num_classes,
-            "activation": config.activation, "dtype": config.dtype, "loss": config.loss}
+    return {
+        "input_size": input_size,
+        "hidden_sizes": list(config.hidden),
+        "output_size": num_classes,
+        "activation": config.activation,
+        "dtype": config.dtype,
+        "loss": config.loss,
+    }
 
 
 def _resumed(config: TrainConfig):
@@ -146,8 +169,13 @@ def _resumed(config: TrainConfig):
 
     saved = read_model(config.resume)
     arch = saved.architecture
-    config = replace(config, hidden=tuple(arch["hidden_sizes"]), activation=arch["activation"],
-                     dtype=str(arch.get("dtype", "float32")), loss=saved.loss)
+    config = replace(
+        config,
+        hidden=tuple(arch["hidden_sizes"]),
+        activation=arch["activation"],
+        dtype=str(arch.get("dtype", "float32")),
+        loss=saved.loss,
+    )
     return config, saved
 
 
@@ -159,8 +187,8 @@ class RunResult:
     train_size: int
     test_size: int
     config: TrainConfig | None = None
-    stopped: str = ""                   # "", "diverged" or "interrupted"
-    sizes: tuple[int, ...] = ()         # input, hidden..., classes
+    stopped: str = ""  # "", "diverged" or "interrupted"
+    sizes: tuple[int, ...] = ()  # input, hidden..., classes
 
 
 def write_history(history: History, csv_path: Path, json_path: Path, config: TrainConfig) -> None:
@@ -171,18 +199,34 @@ def write_history(history: History, csv_path: Path, json_path: Path, config: Tra
         writer.writeheader()
         writer.writerows(rows)
     with open(json_path, "w") as fh:
-        json.dump({"config": asdict(config), "learning_rate": config.learning_rate, "stopped": history.stopped,
-                   "epochs": rows, "iteration_loss": history.iteration_loss}, fh, indent=1)
+        json.dump(
+            {
+                "config": asdict(config),
+                "learning_rate": config.learning_rate,
+                "stopped": history.stopped,
+                "epochs": rows,
+                "iteration_loss": history.iteration_loss,
+            },
+            fh,
+            indent=1,
+        )
 
 
 def title(config: TrainConfig, sizes) -> str:
     """What a plot of this run needs to say: architecture, loss, optimizer and learning rate."""
-    return (f"{'-'.join(map(str, sizes))} {config.activation}, {config.loss}, "
-            f"{config.optimizer} lr {config.learning_rate:g}")
+    return (
+        f"{'-'.join(map(str, sizes))} {config.activation}, {config.loss}, "
+        f"{config.optimizer} lr {config.learning_rate:g}"
+    )
 
 
-def run(config: TrainConfig, *, on_iteration: Callable | None = None, on_epoch: Callable | None = None,
-        on_start: Callable | None = None) -> RunResult:
+def run(
+    config: TrainConfig,
+    *,
+    on_iteration: Callable | None = None,
+    on_epoch: Callable | None = None,
+    on_start: Callable | None = None,
+) -> RunResult:
     """Load the data, train, and write history (CSV, JSON), the model (.npz) and plots (PNG).
 
     The output directory is checked before anything else. Outputs are written
@@ -208,8 +252,10 @@ def run(config: TrainConfig, *, on_iteration: Callable | None = None, on_epoch: 
     else:
         arch = saved.architecture
         if (arch["input_size"], arch["output_size"]) != (x_train.shape[1], num_classes):
-            raise ValueError(f"resume={config.resume!r} is a model of {arch['input_size']} inputs and "
-                             f"{arch['output_size']} classes; the data has {x_train.shape[1]} and {num_classes}")
+            raise ValueError(
+                f"resume={config.resume!r} is a model of {arch['input_size']} inputs and "
+                f"{arch['output_size']} classes; the data has {x_train.shape[1]} and {num_classes}"
+            )
         net, start_epoch = saved.net, saved.epochs
         optimizer = make_optimizer(config, net)
     sizes = (x_train.shape[1], *config.hidden, num_classes)
@@ -219,10 +265,20 @@ def run(config: TrainConfig, *, on_iteration: Callable | None = None, on_epoch: 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", TrainingDiverged)  # reported through the result's `stopped`
-            history = fit(net, optimizer, (x_train, t_train), (x_test, t_test), epochs=config.epochs,
-                          batch_size=config.batch_size, rng=np.random.default_rng(config.seed + 1 + start_epoch),
-                          loss_name=config.loss, num_classes=num_classes, start_epoch=start_epoch,
-                          on_iteration=on_iteration, on_epoch=on_epoch)
+            history = fit(
+                net,
+                optimizer,
+                (x_train, t_train),
+                (x_test, t_test),
+                epochs=config.epochs,
+                batch_size=config.batch_size,
+                rng=np.random.default_rng(config.seed + 1 + start_epoch),
+                loss_name=config.loss,
+                num_classes=num_classes,
+                start_epoch=start_epoch,
+                on_iteration=on_iteration,
+                on_epoch=on_epoch,
+            )
         stopped = history.stopped
     except TrainingInterrupted as exc:
         history, stopped = exc.history, "interrupted"
@@ -241,8 +297,12 @@ def run(config: TrainConfig, *, on_iteration: Callable | None = None, on_epoch: 
         tmp = {k: staging / n for k, n in names.items()}
         write_history(history, tmp["history_csv"], tmp["history_json"], config)
         if "model" in names:
-            save_model(tmp["model"], net, architecture(config, x_train.shape[1], num_classes),
-                       epochs=start_epoch + history.epochs)
+            save_model(
+                tmp["model"],
+                net,
+                architecture(config, x_train.shape[1], num_classes),
+                epochs=start_epoch + history.epochs,
+            )
         if config.plots:
             from ..viz import plot_accuracy, plot_training_loss
 

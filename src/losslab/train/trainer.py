@@ -14,8 +14,17 @@ from .. import _validation as v
 from ..data import iterate_minibatches
 from .losses import TARGET_KINDS, encode_targets, make_loss
 
-__all__ = ["TARGET_KINDS", "History", "TrainingDiverged", "TrainingInterrupted", "accuracy", "encode_targets",
-           "evaluate_loss", "fit", "make_loss"]
+__all__ = [
+    "TARGET_KINDS",
+    "History",
+    "TrainingDiverged",
+    "TrainingInterrupted",
+    "accuracy",
+    "encode_targets",
+    "evaluate_loss",
+    "fit",
+    "make_loss",
+]
 
 #: A loss this many times the first iteration's (or above 1e3 for a first loss below 1) is divergence.
 DIVERGENCE_FACTOR = 1e3
@@ -43,10 +52,10 @@ class History:
     """
 
     iteration_loss: list[float] = field(default_factory=list)
-    epoch_loss: list[float] = field(default_factory=list)       # mean training loss of each epoch
+    epoch_loss: list[float] = field(default_factory=list)  # mean training loss of each epoch
     train_accuracy: list[float] = field(default_factory=list)
     test_accuracy: list[float] = field(default_factory=list)
-    test_loss: list[float] = field(default_factory=list)        # mean loss on the test set after each epoch
+    test_loss: list[float] = field(default_factory=list)  # mean loss on the test set after each epoch
     epoch_seconds: list[float] = field(default_factory=list)
     iterations_per_epoch: int = 0
     start_epoch: int = 0
@@ -58,13 +67,19 @@ class History:
 
     def rows(self) -> list[dict[str, float]]:
         """One dict per epoch: epoch, loss, test_loss, train_accuracy, test_accuracy, seconds."""
+
         def at(values, i):
             return values[i] if i < len(values) else float("nan")
 
         return [
-            {"epoch": self.start_epoch + i + 1, "loss": self.epoch_loss[i], "test_loss": at(self.test_loss, i),
-             "train_accuracy": at(self.train_accuracy, i), "test_accuracy": at(self.test_accuracy, i),
-             "seconds": self.epoch_seconds[i]}
+            {
+                "epoch": self.start_epoch + i + 1,
+                "loss": self.epoch_loss[i],
+                "test_loss": at(self.test_loss, i),
+                "train_accuracy": at(self.train_accuracy, i),
+                "test_accuracy": at(self.test_accuracy, i),
+                "seconds": self.epoch_seconds[i],
+            }
             for i in range(self.epochs)
         ]
 
@@ -87,7 +102,7 @@ def accuracy(net, x: np.ndarray, labels: np.ndarray, batch_size: int = 1000) -> 
     try:
         correct = 0
         for i in range(0, x.shape[0], batch_size):
-            correct += int(np.sum(np.argmax(net.predict(x[i:i + batch_size]), axis=1) == labels[i:i + batch_size]))
+            correct += int(np.sum(np.argmax(net.predict(x[i : i + batch_size]), axis=1) == labels[i : i + batch_size]))
     finally:
         if hasattr(net, "train"):
             net.train(was_training)
@@ -102,8 +117,8 @@ def evaluate_loss(net, x: np.ndarray, targets: np.ndarray, batch_size: int = 100
     try:
         total = 0.0
         for i in range(0, x.shape[0], batch_size):
-            xb = x[i:i + batch_size]
-            total += float(net.loss(xb, targets[i:i + batch_size])) * xb.shape[0]
+            xb = x[i : i + batch_size]
+            total += float(net.loss(xb, targets[i : i + batch_size])) * xb.shape[0]
     finally:
         if hasattr(net, "train"):
             net.train(was_training)
@@ -120,11 +135,22 @@ def _progress_bar(enabled: bool, total: int):
     return tqdm(total=total, unit="batch", desc="training")
 
 
-def fit(net, optimizer, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray] | None = None,
-        *, epochs: int, batch_size: int, rng: np.random.Generator, loss_name: str = "CrossEntropyLoss",
-        num_classes: int = 10, progress: bool = False, start_epoch: int = 0,
-        on_iteration: Callable[[int, float], None] | None = None,
-        on_epoch: Callable[[int, History], None] | None = None) -> History:
+def fit(
+    net,
+    optimizer,
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray] | None = None,
+    *,
+    epochs: int,
+    batch_size: int,
+    rng: np.random.Generator,
+    loss_name: str = "CrossEntropyLoss",
+    num_classes: int = 10,
+    progress: bool = False,
+    start_epoch: int = 0,
+    on_iteration: Callable[[int, float], None] | None = None,
+    on_epoch: Callable[[int, History], None] | None = None,
+) -> History:
     """Train ``net`` with ``optimizer`` on ``train = (x, labels)`` for ``epochs`` epochs.
 
     Each epoch visits every training sample once, in batches of ``batch_size``
@@ -187,9 +213,13 @@ def fit(net, optimizer, train: tuple[np.ndarray, np.ndarray], test: tuple[np.nda
             if on_epoch is not None:
                 on_epoch(epoch, history)
             if history.stopped:
-                warnings.warn(f"training stopped at iteration {iteration} (epoch {epoch}): the loss became "
-                              f"{history.iteration_loss[-1]:.4g}; the learning rate is too large for this "
-                              f"optimizer", TrainingDiverged, stacklevel=2)
+                warnings.warn(
+                    f"training stopped at iteration {iteration} (epoch {epoch}): the loss became "
+                    f"{history.iteration_loss[-1]:.4g}; the learning rate is too large for this "
+                    f"optimizer",
+                    TrainingDiverged,
+                    stacklevel=2,
+                )
                 break
     except KeyboardInterrupt:
         _drop_partial_epoch(history, test is not None)
@@ -212,4 +242,4 @@ def _drop_partial_epoch(history: History, has_test: bool) -> None:
     n = min(len(getattr(history, name)) for name in names)
     for name in names:
         del getattr(history, name)[n:]
-    del history.iteration_loss[n * history.iterations_per_epoch:]
+    del history.iteration_loss[n * history.iterations_per_epoch :]

@@ -13,8 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-_PALETTE = {"loss": "#1f5fa8", "grad": "#d1495b", "train": "#1f5fa8", "test": "#e07a1f", "faint": "#9db7d5",
-            "chance": "#888888"}
+_PALETTE = {
+    "loss": "#1f5fa8",
+    "grad": "#d1495b",
+    "train": "#1f5fa8",
+    "test": "#e07a1f",
+    "faint": "#9db7d5",
+    "chance": "#888888",
+}
 _COLORS = ("#1f5fa8", "#d1495b", "#2a9d5c", "#e07a1f", "#7b4fa8", "#8c564b")
 
 
@@ -121,19 +127,37 @@ def plot_training_loss(history, path=None, *, title: str = ""):
     window = max(1, min(50, len(losses) // 10))
     if window > 1 and finite.all():
         smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
-        ax.plot(its[window - 1:], smooth, color=_PALETTE["loss"], linewidth=2.2,
-                label=f"training loss, mean of {window} batches")
+        ax.plot(
+            its[window - 1 :],
+            smooth,
+            color=_PALETTE["loss"],
+            linewidth=2.2,
+            label=f"training loss, mean of {window} batches",
+        )
     per_epoch = history.iterations_per_epoch or max(1, round(len(losses) / max(history.epochs, 1)))
     ends = per_epoch * np.arange(1, history.epochs + 1)
     test_loss = np.asarray(getattr(history, "test_loss", []), dtype=float)
     if test_loss.size and np.isfinite(test_loss).all():
-        ax.plot(ends[:test_loss.size], test_loss, "o-", color=_PALETTE["test"], linewidth=1.8, markersize=4,
-                label="test loss, after each epoch")
+        ax.plot(
+            ends[: test_loss.size],
+            test_loss,
+            "o-",
+            color=_PALETTE["test"],
+            linewidth=1.8,
+            markersize=4,
+            label="test loss, after each epoch",
+        )
     if history.stopped == "diverged":
         last = np.flatnonzero(finite)
         if last.size:
-            ax.plot(its[last[-1]], losses[last[-1]], "X", color=_PALETTE["grad"], markersize=10,
-                    label=f"diverged: loss {losses[-1]:.3g} at iteration {len(losses)}")
+            ax.plot(
+                its[last[-1]],
+                losses[last[-1]],
+                "X",
+                color=_PALETTE["grad"],
+                markersize=10,
+                label=f"diverged: loss {losses[-1]:.3g} at iteration {len(losses)}",
+            )
     ax.set_xlabel("iteration (batch)")
     ax.set_ylabel("loss")
     shown = losses[finite]
@@ -164,9 +188,15 @@ def plot_accuracy(history, path=None, *, title: str = "", chance: float | None =
         acc = np.asarray(getattr(history, key), dtype=float) * 100
         if acc.size:
             shown.append(acc)
-            ax.plot(epochs[:acc.size], acc, marker="o", color=_PALETTE[label], linewidth=2.2, label=label)
-            ax.annotate(f"{acc[-1]:.1f}%", (epochs[acc.size - 1], acc[-1]), textcoords="offset points",
-                        xytext=(6, -12 if label == "test" else 6), color=_PALETTE[label], fontweight="bold")
+            ax.plot(epochs[: acc.size], acc, marker="o", color=_PALETTE[label], linewidth=2.2, label=label)
+            ax.annotate(
+                f"{acc[-1]:.1f}%",
+                (epochs[acc.size - 1], acc[-1]),
+                textcoords="offset points",
+                xytext=(6, -12 if label == "test" else 6),
+                color=_PALETTE[label],
+                fontweight="bold",
+            )
     if shown:
         values = np.concatenate(shown)
         lo, hi = float(values.min()), float(values.max())
@@ -182,8 +212,9 @@ def plot_accuracy(history, path=None, *, title: str = "", chance: float | None =
             ax.set_xticks(epochs)
         else:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ticks = sorted(set(int(t) for t in ax.get_xticks() if epochs[0] <= t <= epochs[-1])
-                           | {int(epochs[0]), int(epochs[-1])})
+            ticks = sorted(
+                set(int(t) for t in ax.get_xticks() if epochs[0] <= t <= epochs[-1]) | {int(epochs[0]), int(epochs[-1])}
+            )
             ax.set_xticks(ticks)
         ax.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.8)
     ax.set_xlabel("epoch")
@@ -216,8 +247,15 @@ def plot_confusion(confusion, path=None, *, title: str = ""):
     if k <= 20:
         for i in range(k):
             for j in range(k):
-                ax.text(j, i, str(int(m[i, j])), ha="center", va="center", fontsize=8,
-                        color="white" if m[i, j] > threshold else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(int(m[i, j])),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if m[i, j] > threshold else "black",
+                )
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     total = m.sum()
@@ -239,25 +277,40 @@ def plot_descent(path=None, *, init=(-3.0, 4.0), lr: float = 0.1, step_num: int 
     v.check_scalar(lr, "lr", low=0.0, low_open=True)
     v.check_scalar(step_num, "step_num", low=1, integer=True)
     with np.errstate(over="ignore", invalid="ignore"):
-        _, path_xy = gradient_descent(lambda x: float(x[0] ** 2 + x[1] ** 2), np.asarray(init, dtype=float),
-                                      lr=lr, step_num=step_num)
+        _, path_xy = gradient_descent(
+            lambda x: float(x[0] ** 2 + x[1] ** 2), np.asarray(init, dtype=float), lr=lr, step_num=step_num
+        )
     fig = _figure(figsize=(6.4, 6.0))
     ax = fig.subplots()
     g = np.linspace(-4.5, 4.5, 241)
     x0, x1 = np.meshgrid(g, g)
     levels = np.linspace(0, 40, 21)
-    ax.contourf(x0, x1, x0 ** 2 + x1 ** 2, levels=levels, cmap="Blues_r", alpha=0.55)
-    ax.contour(x0, x1, x0 ** 2 + x1 ** 2, levels=levels, colors="white", linewidths=0.6)
+    ax.contourf(x0, x1, x0**2 + x1**2, levels=levels, cmap="Blues_r", alpha=0.55)
+    ax.contour(x0, x1, x0**2 + x1**2, levels=levels, colors="white", linewidths=0.6)
     norms = np.hypot(path_xy[:, 0], path_xy[:, 1])
     diverged = not np.isfinite(norms[-1]) or norms[-1] > norms[0]
     outside = np.flatnonzero(~(np.abs(path_xy) <= 4.5).all(axis=1))
-    shown = path_xy if not outside.size else path_xy[:outside[0] + 1]
-    ax.plot(shown[:, 0], shown[:, 1], "-o", color=_PALETTE["grad"], markersize=4, linewidth=1.5,
-            label=f"lr={lr:g}, {step_num} steps")
+    shown = path_xy if not outside.size else path_xy[: outside[0] + 1]
+    ax.plot(
+        shown[:, 0],
+        shown[:, 1],
+        "-o",
+        color=_PALETTE["grad"],
+        markersize=4,
+        linewidth=1.5,
+        label=f"lr={lr:g}, {step_num} steps",
+    )
     if outside.size:
-        ax.annotate(f"leaves the view at step {outside[0]}", xy=(np.clip(shown[-1, 0], -4.4, 4.4),
-                    np.clip(shown[-1, 1], -4.4, 4.4)), xytext=(0, 2.2), textcoords="data", ha="center",
-                    fontsize=9, color=_PALETTE["grad"], arrowprops={"arrowstyle": "->", "color": _PALETTE["grad"]})
+        ax.annotate(
+            f"leaves the view at step {outside[0]}",
+            xy=(np.clip(shown[-1, 0], -4.4, 4.4), np.clip(shown[-1, 1], -4.4, 4.4)),
+            xytext=(0, 2.2),
+            textcoords="data",
+            ha="center",
+            fontsize=9,
+            color=_PALETTE["grad"],
+            arrowprops={"arrowstyle": "->", "color": _PALETTE["grad"]},
+        )
     ax.plot(*path_xy[0], "s", color="black", markersize=7, label=f"start ({path_xy[0, 0]:g}, {path_xy[0, 1]:g})")
     ax.plot(0, 0, "*", color="gold", markersize=14, markeredgecolor="black", label="minimum (0, 0)")
     ax.set_xlim(-4.5, 4.5)
@@ -270,7 +323,13 @@ def plot_descent(path=None, *, init=(-3.0, 4.0), lr: float = 0.1, step_num: int 
     else:
         status = f"ends at ({path_xy[-1, 0]:.3g}, {path_xy[-1, 1]:.3g}), distance {norms[-1]:.3g} from the minimum"
     _style(ax, "gradient descent on $x_0^2 + x_1^2$")
-    ax.text(0.0, -0.13, f"lr={lr:g}: {status}", transform=ax.transAxes, fontsize=9,
-            color=_PALETTE["grad"] if diverged else "black")
+    ax.text(
+        0.0,
+        -0.13,
+        f"lr={lr:g}: {status}",
+        transform=ax.transAxes,
+        fontsize=9,
+        color=_PALETTE["grad"] if diverged else "black",
+    )
     ax.legend(frameon=True, loc="upper right", fontsize=9)
     return _finish(fig, path)

@@ -67,8 +67,12 @@ def changed(*pairs: tuple[str, np.ndarray, Any]) -> list[str]:
     """The names of the ``(name, original, passed_copy)`` arrays whose contents, shape or dtype changed."""
     names = []
     for name, original, passed in pairs:
-        same = (isinstance(passed, np.ndarray) and passed.shape == original.shape
-                and passed.dtype == original.dtype and np.array_equal(passed, original, equal_nan=True))
+        same = (
+            isinstance(passed, np.ndarray)
+            and passed.shape == original.shape
+            and passed.dtype == original.dtype
+            and np.array_equal(passed, original, equal_nan=True)
+        )
         if not same:
             names.append(name)
     return names

@@ -27,6 +27,7 @@ H = 1e-4  # the book's step for numerical differentiation
 
 # =========================================================================== cross_entropy_error
 
+
 def cee_cases(seed: int) -> dict:
     rng = np.random.default_rng(seed)
     B = int(rng.integers(3, 9))
@@ -37,10 +38,20 @@ def cee_cases(seed: int) -> dict:
     zero = p.copy()
     zero[0, idx[0]] = 0.0  # the labelled class gets probability 0; the rest of the row is renormalised
     zero[0] /= zero[0].sum()
-    return {"B": B, "C": C, "p": p, "idx": idx, "onehot": np.eye(C, dtype=np.int64)[idx],
-            "p1": softmax(rng.normal(0, 1.5, (1, C))), "idx1": rng.integers(0, C, 1),
-            "p32": softmax(rng.normal(0, 1.5, (B, C))).astype(np.float32), "idx32": rng.integers(0, C, B),
-            "pz": zero, "y1": BOOK_Y1, "t1": BOOK_T}
+    return {
+        "B": B,
+        "C": C,
+        "p": p,
+        "idx": idx,
+        "onehot": np.eye(C, dtype=np.int64)[idx],
+        "p1": softmax(rng.normal(0, 1.5, (1, C))),
+        "idx1": rng.integers(0, C, 1),
+        "p32": softmax(rng.normal(0, 1.5, (B, C))).astype(np.float32),
+        "idx32": rng.integers(0, C, B),
+        "pz": zero,
+        "y1": BOOK_Y1,
+        "t1": BOOK_T,
+    }
 
 
 def _cee_probe(y_key: str, t_key: str):
@@ -49,12 +60,17 @@ def _cee_probe(y_key: str, t_key: str):
         y, t = cases[y_key].copy(), cases[t_key].copy()
         loss = snapshot(rec.call("cross_entropy_error", fn, y, t))
         return {"loss": loss, "changed": changed(("y", cases[y_key], y), ("t", cases[t_key], t))}
+
     return probe
 
 
 CEE_PROBES = {
-    "single": _cee_probe("y1", "t1"), "onehot": _cee_probe("p", "onehot"), "index": _cee_probe("p", "idx"),
-    "batch1": _cee_probe("p1", "idx1"), "float32": _cee_probe("p32", "idx32"), "zero": _cee_probe("pz", "idx"),
+    "single": _cee_probe("y1", "t1"),
+    "onehot": _cee_probe("p", "onehot"),
+    "index": _cee_probe("p", "idx"),
+    "batch1": _cee_probe("p1", "idx1"),
+    "float32": _cee_probe("p32", "idx32"),
+    "zero": _cee_probe("pz", "idx"),
 }
 
 
@@ -73,8 +89,12 @@ def _cee_refs(p, t, delta: float = 1e-7) -> tuple[float, float]:
 
 def _cee_options(p, t, B: int, C: int) -> tuple[float, dict]:
     book, exact = _cee_refs(p, t)
-    mistakes = [("no_batch_mean", book * B), ("no_batch_mean", exact * B), ("mean_over_all", book / C),
-                ("loss_sign", -book)]
+    mistakes = [
+        ("no_batch_mean", book * B),
+        ("no_batch_mean", exact * B),
+        ("mean_over_all", book / C),
+        ("loss_sign", -book),
+    ]
     p, t = np.asarray(p, dtype=np.float64), np.asarray(t)
     if p.ndim == 2 and t.ndim == 1 and B > 1:  # class indices written as y[:, t]
         slip = float(-np.sum(np.log(p[:, t] + 1e-7)) / B)
@@ -98,8 +118,16 @@ def judge_cee(cases: dict, probes) -> list:
     float32 = j.value(target, Msg("case.float32"), "float32", "loss", book, float32=True, **opts)
     book, _ = _cee_refs(cases["pz"], cases["idx"])
     other_delta, _ = _cee_refs(cases["pz"], cases["idx"], delta=1e-10)  # another common choice of delta
-    j.value(target, Msg("case.zero_prob"), "zero", "loss", book, also=(other_delta,), nonfinite="no_delta",
-            mistakes=[("no_batch_mean", book * B), ("no_batch_mean", other_delta * B)])
+    j.value(
+        target,
+        Msg("case.zero_prob"),
+        "zero",
+        "loss",
+        book,
+        also=(other_delta,),
+        nonfinite="no_delta",
+        mistakes=[("no_batch_mean", book * B), ("no_batch_mean", other_delta * B)],
+    )
     j.unchanged(target, list(CEE_PROBES))
     if onehot.passed:  # these three use class-index labels
         for check in (index, batch1, float32):
@@ -112,22 +140,27 @@ def judge_cee(cases: dict, probes) -> list:
 
 # =========================================================================== numerical_gradient
 
+
 def ng_cases(seed: int) -> dict:
     rng = np.random.default_rng(seed)
     n = int(rng.integers(4, 8))
-    return {"x": rng.uniform(-2, 2, n), "W": rng.uniform(-2, 2, (2, 3)),
-            "A": rng.normal(0, 1, (2, 3)), "Cw": rng.normal(0, 1, (2, 3))}
+    return {
+        "x": rng.uniform(-2, 2, n),
+        "W": rng.uniform(-2, 2, (2, 3)),
+        "A": rng.normal(0, 1, (2, 3)),
+        "Cw": rng.normal(0, 1, (2, 3)),
+    }
 
 
 def f_1d(x):
     """The 1-D test function ``sum(x**3)/3 + sum(sin x)``; its gradient is ``x**2 + cos x``."""
-    return np.sum(x ** 3) / 3 + np.sum(np.sin(x))
+    return np.sum(x**3) / 3 + np.sum(np.sin(x))
 
 
 def f_2d(cases: dict):
     """The 2-D test function ``sum(A * W**3)/3 + sum(C * W)``; its gradient is ``A * W**2 + C``."""
     A, Cw = cases["A"], cases["Cw"]
-    return lambda W: np.sum(A * W ** 3) / 3 + np.sum(Cw * W)
+    return lambda W: np.sum(A * W**3) / 3 + np.sum(Cw * W)
 
 
 def _ng_probe(x_key: str):
@@ -137,6 +170,7 @@ def _ng_probe(x_key: str):
         x = cases[x_key].copy()
         grad = snapshot(rec.call("numerical_gradient", fn, f, x))
         return {"grad": grad, "changed": changed(("x", cases[x_key], x))}
+
     return probe
 
 
@@ -165,13 +199,15 @@ def judge_ng(cases: dict, probes) -> list:
     j = Judge("numerical-gradient", probes)
     target = "numerical_gradient"
     x, W = cases["x"], cases["W"]
-    exact = x ** 2 + np.cos(x)
+    exact = x**2 + np.cos(x)
     one = j.value(target, Msg("case.ng_1d", {"n": x.size}), "1d", "grad", exact, **_ng_options(f_1d, x, exact))
-    exact = cases["A"] * W ** 2 + cases["Cw"]
-    two = j.value(target, Msg("case.ng_2d", {"shape": W.shape}), "2d", "grad", exact,
-                  **_ng_options(f_2d(cases), W, exact))
-    j.shape_dtype(target, Msg("case.ng_shape", {"shape": W.shape, "dtype": "float64"}), "2d", ["grad"],
-                  [W.shape], np.float64)
+    exact = cases["A"] * W**2 + cases["Cw"]
+    two = j.value(
+        target, Msg("case.ng_2d", {"shape": W.shape}), "2d", "grad", exact, **_ng_options(f_2d(cases), W, exact)
+    )
+    j.shape_dtype(
+        target, Msg("case.ng_shape", {"shape": W.shape, "dtype": "float64"}), "2d", ["grad"], [W.shape], np.float64
+    )
     restored = j.unchanged(target, list(NG_PROBES), mistakes={"x": "not_restored"}, case=Msg("case.restored"))
     if one.passed:  # a failure on 2-D only: the loop does not reach every element
         two = j.amend(two, "only_1d")
@@ -194,12 +230,20 @@ def bce_cases(seed: int) -> dict:
     large = np.where(rng.random((B, K)) < 0.5, 1000.0, -1000.0)
     tl = rng.integers(0, 2, (B, K)).astype(np.float64)
     large[0, 0], tl[0, 0] = 1000.0, 0.0  # at least one confident wrong answer: its loss is 1000
-    return {"B": B, "K": K, "x": rng.normal(0, 2, (B, K)), "t": rng.integers(0, 2, (B, K)).astype(np.float64),
-            "x1": rng.normal(0, 2, (1, K)), "t1": rng.integers(0, 2, (1, K)).astype(np.float64),
-            "xl": large, "tl": tl,
-            "x32": rng.normal(0, 2, (B, K)).astype(np.float32),
-            "t32": rng.integers(0, 2, (B, K)).astype(np.float32),
-            "xg": rng.normal(0, 1.5, (2, 3)), "tg": rng.integers(0, 2, (2, 3)).astype(np.float64)}
+    return {
+        "B": B,
+        "K": K,
+        "x": rng.normal(0, 2, (B, K)),
+        "t": rng.integers(0, 2, (B, K)).astype(np.float64),
+        "x1": rng.normal(0, 2, (1, K)),
+        "t1": rng.integers(0, 2, (1, K)).astype(np.float64),
+        "xl": large,
+        "tl": tl,
+        "x32": rng.normal(0, 2, (B, K)).astype(np.float32),
+        "t32": rng.integers(0, 2, (B, K)).astype(np.float32),
+        "xg": rng.normal(0, 1.5, (2, 3)),
+        "tg": rng.integers(0, 2, (2, 3)).astype(np.float64),
+    }
 
 
 def _bce_probe(name: str, x_key: str, t_key: str):
@@ -208,6 +252,7 @@ def _bce_probe(name: str, x_key: str, t_key: str):
         x, t = cases[x_key].copy(), cases[t_key].copy()
         out = snapshot(rec.call(name, fn, x, t))
         return {"out": out, "changed": changed(("x", cases[x_key], x), ("t", cases[t_key], t))}
+
     return probe
 
 
@@ -219,25 +264,27 @@ def _bce_numgrad(module, cases, rec):
 
 
 BCE_PROBES = {
-    **{f"fwd.{k}": _bce_probe(FWD, f"x{s}", f"t{s}") for k, s in
-       (("random", ""), ("batch1", "1"), ("large", "l"), ("float32", "32"))},
-    **{f"bwd.{k}": _bce_probe(BWD, f"x{s}", f"t{s}") for k, s in
-       (("random", ""), ("batch1", "1"), ("large", "l"), ("float32", "32"))},
+    **{
+        f"fwd.{k}": _bce_probe(FWD, f"x{s}", f"t{s}")
+        for k, s in (("random", ""), ("batch1", "1"), ("large", "l"), ("float32", "32"))
+    },
+    **{
+        f"bwd.{k}": _bce_probe(BWD, f"x{s}", f"t{s}")
+        for k, s in (("random", ""), ("batch1", "1"), ("large", "l"), ("float32", "32"))
+    },
     "bwd.numgrad": _bce_numgrad,
 }
 
 
 def _bce_ref(x, t) -> tuple[float, np.ndarray]:
     x, t = np.asarray(x, dtype=np.float64), np.asarray(t, dtype=np.float64)
-    return (float(binary_cross_entropy_with_logits(x, t)),
-            binary_cross_entropy_with_logits_backward(1.0, x, t))
+    return (float(binary_cross_entropy_with_logits(x, t)), binary_cross_entropy_with_logits_backward(1.0, x, t))
 
 
 def _bce_options(x, t) -> tuple[float, dict, np.ndarray, dict]:
     loss, grad = _bce_ref(x, t)
     rows, cols = np.shape(x)
-    loss_opts = {"mistakes": [("bce_sum", loss * rows * cols), ("bce_row_mean", loss * cols),
-                              ("loss_sign", -loss)]}
+    loss_opts = {"mistakes": [("bce_sum", loss * rows * cols), ("bce_row_mean", loss * cols), ("loss_sign", -loss)]}
     grad_opts = {"mistakes": [("grad_sign", -grad), ("bce_grad_count", grad * rows * cols)]}
     return loss, loss_opts, grad, grad_opts
 
@@ -246,24 +293,55 @@ def judge_bce(cases: dict, probes) -> list:
     j = Judge("bce-with-logits", probes)
     B, K = cases["B"], cases["K"]
     results = {}
-    for key, s, case in (("random", "", Msg("case.platform", {"shape": (B, K)})),
-                         ("batch1", "1", Msg("case.batch1", {"shape": (1, K)})),
-                         ("large", "l", Msg("case.large_x")), ("float32", "32", Msg("case.float32"))):
+    for key, s, case in (
+        ("random", "", Msg("case.platform", {"shape": (B, K)})),
+        ("batch1", "1", Msg("case.batch1", {"shape": (1, K)})),
+        ("large", "l", Msg("case.large_x")),
+        ("float32", "32", Msg("case.float32")),
+    ):
         loss, loss_opts, grad, grad_opts = _bce_options(cases[f"x{s}"], cases[f"t{s}"])
         f32 = key == "float32"
         results[key] = (
-            j.value(FWD, case, f"fwd.{key}", "out", loss, float32=f32,
-                    nonfinite="unstable_bce" if key == "large" else None, **loss_opts),
-            j.value(BWD, case, f"bwd.{key}", "out", grad, float32=f32,
-                    nonfinite="nonfinite_grad" if key == "large" else None, **grad_opts))
+            j.value(
+                FWD,
+                case,
+                f"fwd.{key}",
+                "out",
+                loss,
+                float32=f32,
+                nonfinite="unstable_bce" if key == "large" else None,
+                **loss_opts,
+            ),
+            j.value(
+                BWD,
+                case,
+                f"bwd.{key}",
+                "out",
+                grad,
+                float32=f32,
+                nonfinite="nonfinite_grad" if key == "large" else None,
+                **grad_opts,
+            ),
+        )
     if results["random"][0].passed:
         j.amend(results["large"][0], "unstable_bce")
-    j.shape_dtype(BWD, Msg("case.shape_dtype", {"shape": (B, K), "dtype": "float32"}), "bwd.float32", ["out"],
-                  [(B, K)], np.float32)
+    j.shape_dtype(
+        BWD,
+        Msg("case.shape_dtype", {"shape": (B, K), "dtype": "float32"}),
+        "bwd.float32",
+        ["out"],
+        [(B, K)],
+        np.float32,
+    )
     j.unchanged(FWD, [p for p in BCE_PROBES if p.startswith("fwd.")])
     j.unchanged(BWD, [p for p in BCE_PROBES if p.startswith("bwd.") and p != "bwd.numgrad"])
-    j.gradcheck(BWD, "bwd.numgrad", [("grad", "numeric")], case=Msg("case.gradcheck_fn"),
-                factors=[("grad_sign", -1.0), ("bce_grad_count", float(cases["xg"].size))])
+    j.gradcheck(
+        BWD,
+        "bwd.numgrad",
+        [("grad", "numeric")],
+        case=Msg("case.gradcheck_fn"),
+        factors=[("grad_sign", -1.0), ("bce_grad_count", float(cases["xg"].size))],
+    )
     return j.checks
 
 

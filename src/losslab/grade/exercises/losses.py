@@ -36,20 +36,32 @@ def make_cases(seed: int) -> dict:
     offsets = np.where(rng.random(B) < 0.5, 1000.0, -1000.0)
     offsets[:2] = (1000.0, -1000.0)  # both directions: exp overflows (+) and 0/0 (-) without the shift
     return {
-        "B": B, "C": C, "N": N,
-        "x": rng.normal(0, 2, (B, C)), "t": rng.integers(0, C, B),
-        "x1": rng.normal(0, 2, (1, C)), "t1": rng.integers(0, C, 1),
-        "xl": rng.normal(0, 2, (B, C)) + offsets[:, None], "tl": rng.integers(0, C, B),
-        "x32": rng.normal(0, 2, (B, C)).astype(np.float32), "t32": rng.integers(0, C, B),
-        "xg": rng.normal(0, 1, (3, 4)), "tg": rng.integers(0, 4, 3),
-        "y": rng.normal(0, 1, (B, N)), "ty": rng.normal(0, 1, (B, N)),
-        "y1": rng.normal(0, 1, (1, N)), "ty1": rng.normal(0, 1, (1, N)),
-        "y32": rng.normal(0, 1, (B, N)).astype(np.float32), "ty32": rng.normal(0, 1, (B, N)).astype(np.float32),
-        "yg": rng.normal(0, 1, (3, 4)), "tyg": rng.normal(0, 1, (3, 4)),
+        "B": B,
+        "C": C,
+        "N": N,
+        "x": rng.normal(0, 2, (B, C)),
+        "t": rng.integers(0, C, B),
+        "x1": rng.normal(0, 2, (1, C)),
+        "t1": rng.integers(0, C, 1),
+        "xl": rng.normal(0, 2, (B, C)) + offsets[:, None],
+        "tl": rng.integers(0, C, B),
+        "x32": rng.normal(0, 2, (B, C)).astype(np.float32),
+        "t32": rng.integers(0, C, B),
+        "xg": rng.normal(0, 1, (3, 4)),
+        "tg": rng.integers(0, 4, 3),
+        "y": rng.normal(0, 1, (B, N)),
+        "ty": rng.normal(0, 1, (B, N)),
+        "y1": rng.normal(0, 1, (1, N)),
+        "ty1": rng.normal(0, 1, (1, N)),
+        "y32": rng.normal(0, 1, (B, N)).astype(np.float32),
+        "ty32": rng.normal(0, 1, (B, N)).astype(np.float32),
+        "yg": rng.normal(0, 1, (3, 4)),
+        "tyg": rng.normal(0, 1, (3, 4)),
     }
 
 
 # --------------------------------------------------------------------------- probes (sandbox side)
+
 
 def _forward(rec, module, name: str, a: np.ndarray, b: np.ndarray, *, backward: bool = False) -> dict:
     cls = rec.need(module, name)
@@ -83,9 +95,12 @@ def _probes(backward: bool) -> dict:
         return lambda m, c, rec: _forward(rec, m, name, c[a], c[b], backward=backward)
 
     probes = {
-        "sm.random": run(SM, "x", "t"), "sm.batch1": run(SM, "x1", "t1"),
-        "sm.large": run(SM, "xl", "tl"), "sm.float32": run(SM, "x32", "t32"),
-        "mse.random": run(MSE, "y", "ty"), "mse.batch1": run(MSE, "y1", "ty1"),
+        "sm.random": run(SM, "x", "t"),
+        "sm.batch1": run(SM, "x1", "t1"),
+        "sm.large": run(SM, "xl", "tl"),
+        "sm.float32": run(SM, "x32", "t32"),
+        "mse.random": run(MSE, "y", "ty"),
+        "mse.batch1": run(MSE, "y1", "ty1"),
         "mse.float32": run(MSE, "y32", "ty32"),
     }
     if backward:
@@ -99,6 +114,7 @@ BACKWARD_PROBES = _probes(backward=True)
 
 
 # --------------------------------------------------------------------------- references (judge side)
+
 
 def _ce(x: np.ndarray, t: np.ndarray) -> tuple[float, float]:
     """The book's softmax cross-entropy (with 1e-7) and the exact one, in float64."""
@@ -127,16 +143,27 @@ def _index_slip(x: np.ndarray, t: np.ndarray) -> float:
 
 
 def _loss_options(book: float, exact: float, B: int, C: int, slip: float | None = None) -> dict:
-    mistakes = [("no_batch_mean", book * B), ("no_batch_mean", exact * B), ("mean_over_all", book / C),
-                ("loss_sign", -book)]
+    mistakes = [
+        ("no_batch_mean", book * B),
+        ("no_batch_mean", exact * B),
+        ("mean_over_all", book / C),
+        ("loss_sign", -book),
+    ]
     if slip is not None and B > 1:
         mistakes += [("index_slip", slip), ("index_slip", slip * B), ("index_slip", slip / B)]
     return {"also": (exact,), "mistakes": mistakes}
 
 
 def _mse_options(ref: float, B: int, N: int) -> dict:
-    return {"mistakes": [("mse_mean", ref / (B * N)), ("mse_mean", 2 * ref / (B * N)), ("mse_batch_mean", ref / B),
-                         ("mse_no_half", 2 * ref), ("half_twice", ref / 2)]}
+    return {
+        "mistakes": [
+            ("mse_mean", ref / (B * N)),
+            ("mse_mean", 2 * ref / (B * N)),
+            ("mse_batch_mean", ref / B),
+            ("mse_no_half", 2 * ref),
+            ("half_twice", ref / 2),
+        ]
+    }
 
 
 def _self_loss(values) -> tuple[Msg, str | None] | None:
@@ -146,8 +173,11 @@ def _self_loss(values) -> tuple[Msg, str | None] | None:
     try:
         a = np.asarray(stored, dtype=np.float64)
         b = np.asarray(returned, dtype=np.float64)
-        same = a.size == 1 and b.size == 1 and bool(np.isclose(a.reshape(()), b.reshape(()), rtol=1e-5,
-                                                                 atol=1e-8, equal_nan=True))
+        same = (
+            a.size == 1
+            and b.size == 1
+            and bool(np.isclose(a.reshape(()), b.reshape(()), rtol=1e-5, atol=1e-8, equal_nan=True))
+        )
     except (TypeError, ValueError):
         same = False
     if same:
@@ -161,17 +191,38 @@ def judge_forward(cases: dict, probes) -> list:
     B, C, N = cases["B"], cases["C"], cases["N"]
     target = f"{SM}.forward"
     book, exact = _ce(cases["x"], cases["t"])
-    j.value(target, Msg("case.platform", {"shape": (B, C)}), "sm.random", "loss", book,
-            **_loss_options(book, exact, B, C, _index_slip(cases["x"], cases["t"])))
+    j.value(
+        target,
+        Msg("case.platform", {"shape": (B, C)}),
+        "sm.random",
+        "loss",
+        book,
+        **_loss_options(book, exact, B, C, _index_slip(cases["x"], cases["t"])),
+    )
     book, exact = _ce(cases["x1"], cases["t1"])
-    j.value(target, Msg("case.batch1", {"shape": (1, C)}), "sm.batch1", "loss", book,
-            **_loss_options(book, exact, 1, C))
+    j.value(
+        target, Msg("case.batch1", {"shape": (1, C)}), "sm.batch1", "loss", book, **_loss_options(book, exact, 1, C)
+    )
     book, exact = _ce(cases["xl"], cases["tl"])
-    j.value(target, Msg("case.large_logits"), "sm.large", "loss", book, nonfinite="no_max_subtraction",
-            **_loss_options(book, exact, B, C, _index_slip(cases["xl"], cases["tl"])))
+    j.value(
+        target,
+        Msg("case.large_logits"),
+        "sm.large",
+        "loss",
+        book,
+        nonfinite="no_max_subtraction",
+        **_loss_options(book, exact, B, C, _index_slip(cases["xl"], cases["tl"])),
+    )
     book, exact = _ce(cases["x32"], cases["t32"])
-    j.value(target, Msg("case.float32"), "sm.float32", "loss", book, float32=True,
-            **_loss_options(book, exact, B, C, _index_slip(cases["x32"], cases["t32"])))
+    j.value(
+        target,
+        Msg("case.float32"),
+        "sm.float32",
+        "loss",
+        book,
+        float32=True,
+        **_loss_options(book, exact, B, C, _index_slip(cases["x32"], cases["t32"])),
+    )
     j.condition(target, Msg("case.self_loss"), "sm.random", _self_loss)
     j.unchanged(target, ["sm.random", "sm.batch1", "sm.large", "sm.float32"])
 
@@ -192,8 +243,13 @@ def _sm_grad_options(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, dict]:
     B = len(t)
     slip = y.copy()
     slip[:, t] -= 1  # dx[:, t] -= 1: every row loses 1 at every label's column
-    mistakes = [("grad_sign", -ref), ("grad_no_batch", ref * B), ("grad_batch_twice", ref / B),
-                ("grad_no_onehot", y / B), ("grad_no_onehot", y)]
+    mistakes = [
+        ("grad_sign", -ref),
+        ("grad_no_batch", ref * B),
+        ("grad_batch_twice", ref / B),
+        ("grad_no_onehot", y / B),
+        ("grad_no_onehot", y),
+    ]
     if B > 1:
         mistakes += [("grad_index_slip", slip / B), ("grad_index_slip", slip)]
     return ref, {"mistakes": mistakes}
@@ -210,8 +266,14 @@ def _in_self_y(x: np.ndarray, t: np.ndarray) -> np.ndarray:
 def _mse_grad_options(y: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, dict]:
     ref = np.asarray(y, dtype=np.float64) - np.asarray(t, dtype=np.float64)
     B = y.shape[0]
-    return ref, {"mistakes": [("grad_sign", -ref), ("mse_grad_batch", ref / B), ("mse_grad_count", ref / y.size),
-                              ("mse_grad_two", 2 * ref)]}
+    return ref, {
+        "mistakes": [
+            ("grad_sign", -ref),
+            ("mse_grad_batch", ref / B),
+            ("mse_grad_count", ref / y.size),
+            ("mse_grad_two", 2 * ref),
+        ]
+    }
 
 
 def judge_backward(cases: dict, probes) -> list:
@@ -230,16 +292,25 @@ def judge_backward(cases: dict, probes) -> list:
     j.value(target, Msg("case.large_logits"), "sm.large", "dx", ref, nonfinite="no_max_subtraction", **opts)
     ref, opts = _sm_grad_options(cases["x32"], cases["t32"])
     j.value(target, Msg("case.float32"), "sm.float32", "dx", ref, float32=True, **opts)
-    j.shape_dtype(target, Msg("case.shape_dtype", {"shape": (B, C), "dtype": "float32"}), "sm.float32",
-                  ["dx"], [(B, C)], np.float32)
+    j.shape_dtype(
+        target,
+        Msg("case.shape_dtype", {"shape": (B, C), "dtype": "float32"}),
+        "sm.float32",
+        ["dx"],
+        [(B, C)],
+        np.float32,
+    )
     j.twice(target, "sm.random", mistakes=[("grad_in_self_y", _in_self_y(cases["x"], cases["t"]))])
     j.unchanged(target, ["sm.random", "sm.batch1", "sm.large", "sm.float32"])
-    j.gradcheck(target, "sm.numgrad", [("dx", "numeric")],
-                factors=[("grad_sign", -1.0), ("grad_no_batch", float(len(cases["tg"])))])
+    j.gradcheck(
+        target,
+        "sm.numgrad",
+        [("dx", "numeric")],
+        factors=[("grad_sign", -1.0), ("grad_no_batch", float(len(cases["tg"])))],
+    )
 
     ref_loss = _mse(cases["y"], cases["ty"])
-    j.value(f"{MSE}.forward", Msg("case.given_forward"), "mse.random", "loss", ref_loss,
-            **_mse_options(ref_loss, B, N))
+    j.value(f"{MSE}.forward", Msg("case.given_forward"), "mse.random", "loss", ref_loss, **_mse_options(ref_loss, B, N))
     target = f"{MSE}.backward"
     ref, opts = _mse_grad_options(cases["y"], cases["ty"])
     j.value(target, Msg("case.platform", {"shape": (B, N)}), "mse.random", "dx", ref, **opts)
@@ -247,16 +318,27 @@ def judge_backward(cases: dict, probes) -> list:
     j.value(target, Msg("case.batch1", {"shape": (1, N)}), "mse.batch1", "dx", ref, **opts)
     ref, opts = _mse_grad_options(cases["y32"], cases["ty32"])
     j.value(target, Msg("case.float32"), "mse.float32", "dx", ref, float32=True, **opts)
-    j.shape_dtype(target, Msg("case.shape_dtype", {"shape": (B, N), "dtype": "float32"}), "mse.float32",
-                  ["dx"], [(B, N)], np.float32)
+    j.shape_dtype(
+        target,
+        Msg("case.shape_dtype", {"shape": (B, N), "dtype": "float32"}),
+        "mse.float32",
+        ["dx"],
+        [(B, N)],
+        np.float32,
+    )
     j.twice(target, "mse.random")
     j.unchanged(target, ["mse.random", "mse.batch1", "mse.float32"])
-    j.gradcheck(target, "mse.numgrad", [("dx", "numeric")],
-                factors=[("grad_sign", -1.0), ("mse_grad_two", 2.0), ("mse_grad_batch", 1 / 3)])
+    j.gradcheck(
+        target,
+        "mse.numgrad",
+        [("dx", "numeric")],
+        factors=[("grad_sign", -1.0), ("mse_grad_two", 2.0), ("mse_grad_batch", 1 / 3)],
+    )
     return j.checks
 
 
 # --------------------------------------------------------------------------- detection
+
 
 def _has_losses(d, backward: bool) -> bool:
     present = [d.classes[c] for c in (SM, MSE) if c in d.classes]

@@ -33,14 +33,21 @@ def _step_probe(*, steps: int = 1, default_lr: bool = False, dtype=np.float64):
         grads_in = {k: v.copy() for k, v in grads.items()}
         for _ in range(steps):
             rec.call("SGD.update", opt.update, params, grads_in)
-        return {"after": {k: snapshot(params.get(k)) for k in SHAPES},
-                "original": {k: snapshot(originals[k]) for k in SHAPES},
-                "changed": changed(*((f"grads['{k}']", grads[k], grads_in[k]) for k in SHAPES))}
+        return {
+            "after": {k: snapshot(params.get(k)) for k in SHAPES},
+            "original": {k: snapshot(originals[k]) for k in SHAPES},
+            "changed": changed(*((f"grads['{k}']", grads[k], grads_in[k]) for k in SHAPES)),
+        }
+
     return probe
 
 
-SGD_PROBES = {"step": _step_probe(), "default": _step_probe(default_lr=True), "twice": _step_probe(steps=2),
-              "float32": _step_probe(dtype=np.float32)}
+SGD_PROBES = {
+    "step": _step_probe(),
+    "default": _step_probe(default_lr=True),
+    "twice": _step_probe(steps=2),
+    "float32": _step_probe(dtype=np.float32),
+}
 
 
 def _expected(cases: dict, lr: float, steps: int = 1) -> dict:
@@ -68,15 +75,17 @@ def judge_sgd(cases: dict, probes) -> list:
                 return j.compare(f"{target} (params['{k}'])", case, after.get(k), expected[k])
         return j.compare(target, case, _flat(after), _flat(expected), mistakes=mistakes)
 
-    step(Msg("case.step", {"lr": lr}), "step", _expected(cases, lr),
-         [("sgd_sign", p + lr * g), ("sgd_no_lr", p - g)])
+    step(Msg("case.step", {"lr": lr}), "step", _expected(cases, lr), [("sgd_sign", p + lr * g), ("sgd_no_lr", p - g)])
 
     def in_place(values):
         """The arrays passed in hold what params[key] holds now (whether right or wrong)."""
         for k in SHAPES:
             original, now = values["original"][k], values["after"].get(k)
-            if not (isinstance(now, np.ndarray) and now.shape == original.shape
-                    and np.array_equal(original, now, equal_nan=True)):
+            if not (
+                isinstance(now, np.ndarray)
+                and now.shape == original.shape
+                and np.array_equal(original, now, equal_nan=True)
+            ):
                 return Msg("reason.not_in_place", {"key": repr(k)}), "not_in_place"
         return None
 
@@ -90,8 +99,12 @@ def judge_sgd(cases: dict, probes) -> list:
 
     j.condition(target, Msg("case.in_place"), "step", in_place, advisory=True)
     step(Msg("case.default_lr"), "default", _expected(cases, 0.01), [("sgd_sign", p + 0.01 * g), ("sgd_no_lr", p - g)])
-    step(Msg("case.two_steps"), "twice", _expected(cases, lr, steps=2),
-         [("sgd_sign", p + 2 * lr * g), ("sgd_no_lr", p - 2 * g)])
+    step(
+        Msg("case.two_steps"),
+        "twice",
+        _expected(cases, lr, steps=2),
+        [("sgd_sign", p + 2 * lr * g), ("sgd_no_lr", p - 2 * g)],
+    )
     j.condition(target, Msg("case.dtype_kept"), "float32", dtype_kept)
     j.unchanged(target, list(SGD_PROBES))
     return j.checks
