@@ -466,9 +466,12 @@ def test_adaptive_registry_pair_matches_committed_torch_values(entry, dtype):
     from_loss = F.adaptive_log_softmax_loss_backward(entry["dloss"], *args, **kw)
     from_output = F.adaptive_log_softmax_loss_backward(-doutput, *args, **kw, reduction="none")
     names = _torch_names(asm)
-    expected = [ARRAYS[f"{key}|{dtype}|grad_input"], ARRAYS[f"{key}|{dtype}|grad|head.weight"],
-                ARRAYS[f"{key}|{dtype}|grad|head.bias"] if asm.head_bias else None,
-                np.concatenate([ARRAYS[f"{key}|{dtype}|grad|{n}"].reshape(-1) for n in names if n.startswith("tail")])]
+    expected = [
+        ARRAYS[f"{key}|{dtype}|grad_input"],
+        ARRAYS[f"{key}|{dtype}|grad|head.weight"],
+        ARRAYS[f"{key}|{dtype}|grad|head.bias"] if asm.head_bias else None,
+        np.concatenate([ARRAYS[f"{key}|{dtype}|grad|{n}"].reshape(-1) for n in names if n.startswith("tail")]),
+    ]
     for a, b, e in zip(from_loss, from_output, expected, strict=True):
         if e is None:
             assert a is None and b is None

@@ -658,8 +658,10 @@ def adaptive_tail_shapes(in_features: int, cutoffs, div_value: float = 4.0) -> l
     [((4, 16), (4, 4)), ((1, 16), (2, 1))]
     """
     return [
-        ((int(in_features // (div_value ** (i + 1))), in_features),
-         (cutoffs[i + 1] - cutoffs[i], int(in_features // (div_value ** (i + 1)))))
+        (
+            (int(in_features // (div_value ** (i + 1))), in_features),
+            (cutoffs[i + 1] - cutoffs[i], int(in_features // (div_value ** (i + 1)))),
+        )
         for i in range(len(cutoffs) - 1)
     ]
 
@@ -708,7 +710,14 @@ def _flat_args(input, head_weight, tail_weight, cutoffs, div_value, reduction):
 
 
 def adaptive_log_softmax_loss(
-    input, target, head_weight, head_bias, tail_weight, *, cutoffs, div_value: float = 4.0,
+    input,
+    target,
+    head_weight,
+    head_bias,
+    tail_weight,
+    *,
+    cutoffs,
+    div_value: float = 4.0,
     reduction: v.Reduction = "mean",
 ):
     r"""The loss of :class:`~losslab.nn.AdaptiveLogSoftmaxWithLoss`, its parameters given as arrays.
@@ -740,7 +749,15 @@ def adaptive_log_softmax_loss(
 
 
 def adaptive_log_softmax_loss_backward(
-    dout, input, target, head_weight, head_bias, tail_weight, *, cutoffs, div_value: float = 4.0,
+    dout,
+    input,
+    target,
+    head_weight,
+    head_bias,
+    tail_weight,
+    *,
+    cutoffs,
+    div_value: float = 4.0,
     reduction: v.Reduction = "mean",
 ):
     r"""Gradients of :func:`adaptive_log_softmax_loss`: ``(d_input, d_head_weight, d_head_bias, d_tail_weight)``.

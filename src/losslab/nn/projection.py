@@ -70,18 +70,38 @@ def _lce_cases(rng) -> list[Case]:
     cases = []
     for opts in grid(weight=[None, rng.uniform(0.5, 2.0, c)], ignore_index=[None, 2], label_smoothing=[0.0, 0.2]):
         t = index_targets(rng, (n,), c)
-        cases.append(Case(label(opts), opts, (rng.normal(0, 1, (n, d)), rng.normal(0, 1, (c, d)), t,
-                                              rng.normal(0, 1, c))))
+        cases.append(
+            Case(label(opts), opts, (rng.normal(0, 1, (n, d)), rng.normal(0, 1, (c, d)), t, rng.normal(0, 1, c)))
+        )
     chunked = {"options": LinearCrossEntropyOptions(batch_chunk_size=2)}
-    cases.append(Case("chunks of 2 rows", chunked, (rng.normal(0, 1, (n, d)), rng.normal(0, 1, (c, d)),
-                                                     index_targets(rng, (n,), c), rng.normal(0, 1, c))))
+    cases.append(
+        Case(
+            "chunks of 2 rows",
+            chunked,
+            (rng.normal(0, 1, (n, d)), rng.normal(0, 1, (c, d)), index_targets(rng, (n,), c), rng.normal(0, 1, c)),
+        )
+    )
     probs = rng.dirichlet(np.ones(c), n)
-    cases.append(Case("class probabilities", {}, (rng.normal(0, 1, (n, d)), rng.normal(0, 1, (c, d)), probs,
-                                                  rng.normal(0, 1, c))))
-    cases.append(Case("K-dimensional", {}, (rng.normal(0, 1, (n, d)), rng.normal(0, 1, (c, 2, d)),
-                                            index_targets(rng, (n, 2), c), rng.normal(0, 1, (c, 2)))))
-    cases.append(Case("one sample", {}, (rng.normal(0, 1, d), rng.normal(0, 1, (c, d)), np.array(1),
-                                         rng.normal(0, 1, c))))
+    cases.append(
+        Case(
+            "class probabilities", {}, (rng.normal(0, 1, (n, d)), rng.normal(0, 1, (c, d)), probs, rng.normal(0, 1, c))
+        )
+    )
+    cases.append(
+        Case(
+            "K-dimensional",
+            {},
+            (
+                rng.normal(0, 1, (n, d)),
+                rng.normal(0, 1, (c, 2, d)),
+                index_targets(rng, (n, 2), c),
+                rng.normal(0, 1, (c, 2)),
+            ),
+        )
+    )
+    cases.append(
+        Case("one sample", {}, (rng.normal(0, 1, d), rng.normal(0, 1, (c, d)), np.array(1), rng.normal(0, 1, c)))
+    )
     return cases
 
 
@@ -118,8 +138,13 @@ def _asm_path(rng, b, opts):
     d, cutoffs = BENCH_FEATURES, [20, 60, BENCH_CLASSES]
     size = sum(math.prod(s) for pair in F.adaptive_tail_shapes(d, cutoffs, opts["div_value"]) for s in pair)
     head = cutoffs[0] + len(cutoffs) - 1
-    inputs = (rng.normal(0, 1, (b, d)), rng.integers(0, cutoffs[-1], b), rng.normal(0, 0.1, (head, d)),
-              rng.normal(0, 0.1, head), rng.normal(0, 0.1, size))
+    inputs = (
+        rng.normal(0, 1, (b, d)),
+        rng.integers(0, cutoffs[-1], b),
+        rng.normal(0, 0.1, (head, d)),
+        rng.normal(0, 0.1, head),
+        rng.normal(0, 0.1, size),
+    )
     return inputs, {"cutoffs": cutoffs, **opts}
 
 
@@ -134,8 +159,10 @@ _ASM_HEAD = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0
 def _asm_curve(x: float):
     """One sample ``(x, 1, 0, 0)``, a head of 2 classes and 1 cluster of 2 (cutoffs [2, 4]), target class 0."""
     tail = np.array([1.0, 1.0, 0.0, 0.0, 1.0, -1.0])  # W1 (1, 4) = (1, 1, 0, 0), W2 (2, 1) = (1, -1)
-    return (np.array([[x, 1.0, 0.0, 0.0]]), np.array([0]), _ASM_HEAD, np.zeros(3), tail), \
-        {"cutoffs": [2, 4], "div_value": 4.0}
+    return (np.array([[x, 1.0, 0.0, 0.0]]), np.array([0]), _ASM_HEAD, np.zeros(3), tail), {
+        "cutoffs": [2, 4],
+        "div_value": 4.0,
+    }
 
 
 def _load(param: Parameter, value, key: str) -> None:
@@ -145,9 +172,12 @@ def _load(param: Parameter, value, key: str) -> None:
     param.data[...] = arr
 
 
-@registered("cross-entropy of a linear projection, chunked so the (N, C) logits never exist whole", _lce_cases,
-            curve=Curve(_lce_curve, "input (one feature; class weights 1, 0, -1; class 0)", at=(0, 0)),
-            paths=paths_of(_lce_path, weight=[None, "array"], options=[None, "chunked"]))
+@registered(
+    "cross-entropy of a linear projection, chunked so the (N, C) logits never exist whole",
+    _lce_cases,
+    curve=Curve(_lce_curve, "input (one feature; class weights 1, 0, -1; class 0)", at=(0, 0)),
+    paths=paths_of(_lce_path, weight=[None, "array"], options=[None, "chunked"]),
+)
 class LinearCrossEntropyLoss:
     r"""Cross-entropy of a linear projection, owning the projection: ``torch.nn.LinearCrossEntropyLoss``.
 
@@ -182,8 +212,13 @@ class LinearCrossEntropyLoss:
     _inputs = ("input", "linear_weight", "target", "linear_bias")
     _grad_inputs = ("input", "linear_weight", "linear_bias")
     _parameter_inputs = ("linear_weight", "linear_bias")
-    _options = (reduction(), array("weight"), checked("ignore_index", None, lambda i: i),
-                scalar("label_smoothing", 0.0, low=0.0, high=1.0), checked("options", None, lambda o: o))
+    _options = (
+        reduction(),
+        array("weight"),
+        checked("ignore_index", None, lambda i: i),
+        scalar("label_smoothing", 0.0, low=0.0, high=1.0),
+        checked("options", None, lambda o: o),
+    )
     _entry = None
 
     def __init__(
@@ -237,10 +272,13 @@ class LinearCrossEntropyLoss:
         """
         w = v.as_float_array(linear_weight, "linear_weight")
         if w.ndim < 2:
-            raise ValueError(f"linear_weight must be of shape (C, in_features) or (C, d1, ..., dK, in_features), "
-                             f"got an array of shape {w.shape}")
-        loss = cls(w.shape[-1], w.shape[0], out_features=w.shape[1:-1], bias=linear_bias is not None,
-                   dtype=w.dtype, **options)
+            raise ValueError(
+                f"linear_weight must be of shape (C, in_features) or (C, d1, ..., dK, in_features), "
+                f"got an array of shape {w.shape}"
+            )
+        loss = cls(
+            w.shape[-1], w.shape[0], out_features=w.shape[1:-1], bias=linear_bias is not None, dtype=w.dtype, **options
+        )
         _copy_into(loss.linear_weight, w, "linear_weight")
         if loss.linear_bias is not None:
             _copy_into(loss.linear_bias, linear_bias, "linear_bias")
@@ -256,9 +294,14 @@ class LinearCrossEntropyLoss:
     def constructor_args(self) -> tuple[tuple, dict[str, Any]]:
         """The arguments of the constructor (PyTorch's) that rebuild this module, its parameters' values aside."""
         return (self.in_features, self.num_classes), dict(
-            out_features=self.out_features, bias=self.linear_bias is not None, dtype=self.linear_weight.data.dtype,
-            reduction=self.reduction, weight=self.weight, ignore_index=self.ignore_index,
-            label_smoothing=self.label_smoothing, options=self.options,
+            out_features=self.out_features,
+            bias=self.linear_bias is not None,
+            dtype=self.linear_weight.data.dtype,
+            reduction=self.reduction,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing,
+            options=self.options,
         )
 
     def _registry_parameters(self) -> tuple[np.ndarray, ...]:
@@ -338,9 +381,12 @@ class LinearCrossEntropyLoss:
         )
 
 
-@registered("adaptive softmax (Grave et al. 2017): frequent classes in a head, the rest in clusters",
-            _asm_cases, curve=Curve(_asm_curve, "first input feature (head class 0)", at=(0, 0)),
-            paths=paths_of(_asm_path, div_value=[4.0]))
+@registered(
+    "adaptive softmax (Grave et al. 2017): frequent classes in a head, the rest in clusters",
+    _asm_cases,
+    curve=Curve(_asm_curve, "first input feature (head class 0)", at=(0, 0)),
+    paths=paths_of(_asm_path, div_value=[4.0]),
+)
 class AdaptiveLogSoftmaxWithLoss:
     r"""Efficient softmax approximation (Grave et al. 2017): ``torch.nn.AdaptiveLogSoftmaxWithLoss``.
 
@@ -430,8 +476,9 @@ class AdaptiveLogSoftmaxWithLoss:
         self._cache: tuple | None = None
 
     @classmethod
-    def from_inputs(cls, head_weight, head_bias, tail_weight, *, cutoffs, div_value: float = 4.0,
-                    reduction: v.Reduction = "mean") -> AdaptiveLogSoftmaxWithLoss:
+    def from_inputs(
+        cls, head_weight, head_bias, tail_weight, *, cutoffs, div_value: float = 4.0, reduction: v.Reduction = "mean"
+    ) -> AdaptiveLogSoftmaxWithLoss:
         """The module holding copies of ``head_weight``, ``head_bias`` (or None) and the flat ``tail_weight``.
 
         ``cutoffs`` ends with ``n_classes``, as for :func:`losslab.functional.adaptive_log_softmax_loss`;
@@ -440,8 +487,9 @@ class AdaptiveLogSoftmaxWithLoss:
         """
         hw = v.as_float_array(head_weight, "head_weight")
         if hw.ndim != 2:
-            raise ValueError(f"head_weight must be a 2-D array (cutoffs[0] + clusters, in_features), "
-                             f"got shape {hw.shape}")
+            raise ValueError(
+                f"head_weight must be a 2-D array (cutoffs[0] + clusters, in_features), got shape {hw.shape}"
+            )
         cuts = list(cutoffs)
         module = cls(hw.shape[1], cuts[-1], cuts[:-1], div_value, head_bias is not None, hw.dtype)
         module._reduction = v.check_reduction(reduction)
