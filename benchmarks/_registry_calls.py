@@ -6,9 +6,13 @@ A case (a plain dict, sent to the workers as JSON) names a loss, a path and a si
 loss (``losslab.registry``: ``spec.make_paths(b)``, seed 0), and times forward + backward with
 ``reduction='mean'`` (or the path's own reduction):
 
-* losslab: its loss object, ``L(*inputs); L.backward()``;
+* losslab: its loss object, ``L(*inputs); L.backward()`` (built by ``spec.build``: a loss that
+  owns parameters, ``LinearCrossEntropyLoss``, ``AdaptiveLogSoftmaxWithLoss``, from its arrays,
+  its backward writing the parameters' gradients too);
 * PyTorch: ``torch.nn.<Name>(**options)`` on leaf tensors (``.grad`` reset to ``None``), for the
-  losses the registry marks ``torch=True``;
+  losses the registry marks ``torch=True`` and that take options, not sizes: a loss owning
+  parameters gets ``-`` here (PyTorch's linear cross-entropy is timed against losslab's in
+  ``benchmarks/linear_cross_entropy.py``);
 * JAX: ``jax.jit(jax.value_and_grad(f, argnums))`` of optax's loss where optax has it, else of the
   loss written in ``jax.numpy``, for the paths :data:`JAX` covers (``None`` for the others).
 
@@ -41,11 +45,11 @@ def path_case(case: dict):
 
 def losslab_call(case: dict) -> Callable[[], Any]:
     spec, inputs, options = path_case(case)
-    loss = spec.cls(**options)
+    loss, args = spec.build(inputs, options)
 
     def call():
-        loss(*inputs)
-        return loss.backward()
+        spec.call(loss, args)
+        return spec.gradients(loss)
 
     return call
 
@@ -83,7 +87,7 @@ def torch_call(case: dict) -> Callable[[], Any] | None:
     import torch
 
     spec, inputs, options = path_case(case)
-    if spec.torch_name is None:
+    if spec.torch_name is None or spec.parameters:  # torch.nn's class takes sizes: see the module's docstring
         return None
     opts = {}
     for k, val in options.items():

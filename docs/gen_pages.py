@@ -61,6 +61,7 @@ class LossEntry:
     backward: Callable[..., Any]  # the pure backward: backward(dout, *inputs, **options)
     example: tuple[tuple, dict[str, Any]] | None  # (inputs, options) of a small sample call
     curve: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None  # xs -> (values, grads)
+    parameters: tuple[str, ...] = ()  # inputs the class owns as parameters (its example is the pure pair)
 
 
 def loss_entries() -> list[LossEntry]:
@@ -72,10 +73,10 @@ def loss_entries() -> list[LossEntry]:
         simple = [
             c
             for c in spec.make_cases(0)
-            if all(v is None or isinstance(v, (bool, int, float, str, tuple)) for v in c.options.values())
+            if all(v is None or isinstance(v, (bool, int, float, str, tuple, list)) for v in c.options.values())
         ]
         # the example prefers a call with the class's default options (FocalLoss with its gamma, not gamma=0)
-        defaults = {k: p.default for k, p in inspect.signature(spec.cls).parameters.items()}
+        defaults = _defaults(spec.cls)
         default_calls = [c for c in simple if all(defaults.get(k, v) == v for k, v in c.options.items())]
         chosen = (default_calls or simple)[:1]
         example = (chosen[0].inputs, dict(chosen[0].options)) if chosen else None
@@ -97,9 +98,17 @@ def loss_entries() -> list[LossEntry]:
                 backward,
                 example,
                 curve,
+                spec.parameters,
             )
         )
     return entries
+
+
+def _defaults(cls) -> dict[str, Any]:
+    """The default of each option: the constructor's, or for a class built from its parameters, the declared ones."""
+    if getattr(cls, "_parameter_inputs", ()):
+        return {o.name: o.default for o in cls._options}
+    return {k: p.default for k, p in inspect.signature(cls).parameters.items()}
 
 
 def load_derivations() -> dict:
@@ -123,26 +132,41 @@ def _literal(a: np.ndarray) -> str:
 
 
 def example_block(entry: LossEntry) -> str:
-    """A doctest: the sample call through the class, its value and gradients, computed here by running it."""
-    from losslab import nn
+    """A doctest: the sample call through the class, its value and gradients, computed here by running it.
+
+    A class that owns parameters takes sizes, not arrays: its example is the pure pair, on the
+    parameters as inputs (``loss = nn.Name.from_inputs(...)`` builds the module from the same arrays).
+    """
+    from losslab import functional, nn
 
     inputs, options = entry.example
     inputs = _round_inputs(inputs)
     cls = getattr(nn, entry.name)
-    defaults = {k: p.default for k, p in inspect.signature(cls).parameters.items()}
+    defaults = _defaults(cls)
     opts = {k: v for k, v in options.items() if k not in defaults or defaults[k] != v}
     args = ", ".join(f"{k}={v!r}" for k, v in opts.items())
-    loss = cls(**opts)
-    value = loss(*inputs)
-    grads = loss.backward()
-    grads = grads if isinstance(grads, tuple) else (grads,)
-    lines = [">>> import numpy as np", ">>> from losslab import nn"]
+    lines = [">>> import numpy as np", ">>> from losslab import functional as F, nn"]
     for name, a in zip(entry.inputs, inputs, strict=True):
         lines.append(f">>> {name} = np.{_literal(a)}")
-    lines.append(f">>> loss = nn.{entry.name}({args})")
-    lines.append(f">>> round(float(loss({', '.join(entry.inputs)})), 4)")
-    lines.append(repr(round(float(value), 4)))
-    lines.append(">>> grads = loss.backward()" if len(grads) > 1 else ">>> grad = loss.backward()")
+    if entry.parameters:
+        function = getattr(functional, entry.function)
+        value = function(*inputs, **opts)
+        grads = getattr(functional, f"{entry.function}_backward")(1.0, *inputs, **opts)
+        call = ", ".join(list(entry.inputs) + [f"{k}={v!r}" for k, v in opts.items()])
+        params = ", ".join(entry.parameters)
+        lines.append(f">>> loss = nn.{entry.name}.from_inputs({params}{', ' + args if args else ''})")
+        lines.append(f">>> round(float(F.{entry.function}({call})), 4)")
+        lines.append(repr(round(float(value), 4)))
+        lines.append(f">>> grads = F.{entry.function}_backward(1.0, {call})")
+    else:
+        loss = cls(**opts)
+        value = loss(*inputs)
+        grads = loss.backward()
+        lines.append(f">>> loss = nn.{entry.name}({args})")
+        lines.append(f">>> round(float(loss({', '.join(entry.inputs)})), 4)")
+        lines.append(repr(round(float(value), 4)))
+        lines.append(">>> grads = loss.backward()" if isinstance(grads, tuple) else ">>> grad = loss.backward()")
+    grads = grads if isinstance(grads, tuple) else (grads,)
     for i, (name, g) in enumerate(zip(entry.differentiable, grads, strict=True)):
         expr = f"grads[{i}]" if len(grads) > 1 else "grad"
         lines.append(f">>> {expr}.round(4)   # d loss / d {name}")
@@ -230,7 +254,15 @@ def loss_page(entry: LossEntry, derivation, plot: str | None) -> str:
             "",
         ]
     out += ["## Equivalent", ""]
-    if entry.torch_name:
+    if entry.torch_name and entry.parameters:
+        out += [
+            f"`torch.nn.{entry.torch_name}` (PyTorch 2.13): `losslab.nn.{entry.name}` takes its constructor "
+            "(sizes, then options) and holds its parameters; the pure function above takes them as inputs "
+            f"(`{', '.join(entry.parameters)}`). The same numbers, checked by the test suite against committed "
+            "golden values and, where PyTorch is installed, live.",
+            "",
+        ]
+    elif entry.torch_name:
         out += [
             f"`torch.nn.{entry.torch_name}` (PyTorch 2.13): the same options and the same numbers, "
             "checked by the test suite against committed golden values and, where PyTorch is installed, "

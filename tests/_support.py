@@ -56,6 +56,8 @@ def torch_forward_backward(spec: LossSpec, case: Case, reduction: str, dtype, do
     """The same call through torch.nn, returning (out, gradients) as NumPy arrays."""
     import torch
 
+    if spec.parameters:
+        return _torch_module_forward_backward(spec, case, reduction, dtype, dout)
     tdtype = {np.float32: torch.float32, np.float64: torch.float64}[dtype]
     inputs, options = case_args(case, dtype)
     tensors = []
@@ -73,6 +75,47 @@ def torch_forward_backward(spec: LossSpec, case: Case, reduction: str, dtype, do
     out.backward(torch.from_numpy(np.array(dout)).to(tdtype))
     grads = tuple(tensors[i].grad.numpy() for i in spec.grad_positions)
     return out.detach().numpy(), grads
+
+
+def _to_torch(torch, value):
+    """A constructor argument for torch: dtypes, arrays and option dataclasses (by their torch.nn name) converted."""
+    import dataclasses
+
+    if isinstance(value, np.dtype):
+        return getattr(torch, value.name)
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value)
+    if dataclasses.is_dataclass(value):
+        return getattr(torch.nn, type(value).__name__)(
+            **{f.name: _to_torch(torch, getattr(value, f.name)) for f in dataclasses.fields(value)})
+    return value
+
+
+def _torch_module_forward_backward(spec: LossSpec, case: Case, reduction: str, dtype, dout):
+    """A loss that owns parameters: torch.nn's module built with the same constructor arguments and parameters."""
+    import torch
+
+    inputs, options = case_args(case, dtype)
+    loss, args = spec.build(inputs, {**options, "reduction": reduction})
+    positional, keywords = loss.constructor_args()
+    module = getattr(torch.nn, spec.torch_name)(*positional, **{k: _to_torch(torch, v) for k, v in keywords.items()})
+    state = module.state_dict()  # its buffers (a class weight) as built, the parameters as losslab's
+    state.update({k: torch.from_numpy(v) for k, v in loss.state_dict().items()})
+    module.load_state_dict(state)
+    others = [n for n in spec.inputs if n not in spec.parameters]
+    tensors = [torch.from_numpy(np.array(a)) for a in args]
+    for name, t in zip(others, tensors, strict=True):
+        t.requires_grad_(name in spec.differentiable)
+    result = module(*tensors)
+    read = getattr(loss, "_registry_value", None)
+    out = result if read is None else read(result)
+    out.backward(torch.from_numpy(np.array(dout)).to(out.dtype))
+    grads = {n: t.grad.numpy() for n, t in zip(others, tensors, strict=True) if n in spec.differentiable}
+    # the parameters' gradients in the registry's layout: the losslab module loaded with them, read back
+    # (a parameter no sample reached, a cluster of one sample's call, has no .grad in torch: zero)
+    loss.load_state_dict({k: torch.zeros_like(p) if p.grad is None else p.grad for k, p in module.named_parameters()})
+    grads.update(zip(spec.parameters, loss._registry_parameters()))
+    return out.detach().numpy(), tuple(grads[n] for n in spec.differentiable)
 
 
 def torch_distance(distance_function):

@@ -127,7 +127,10 @@ def test_each_loss_page_has_formula_derivation_equivalent_and_example(pages):
             assert "Not written out yet" in page
         assert "## Equivalent" in page
         assert (f"`torch.nn.{spec.torch_name}`" in page) if spec.torch_name else ("Not in `torch.nn`" in page)
-        assert f">>> loss = nn.{name}(" in page and ">>> round(float(loss(" in page
+        if spec.parameters:  # built from its parameters; the example is the pure pair
+            assert f">>> loss = nn.{name}.from_inputs(" in page and f">>> round(float(F.{spec.function_name}(" in page
+        else:
+            assert f">>> loss = nn.{name}(" in page and ">>> round(float(loss(" in page
 
 
 def test_a_page_example_that_does_not_reproduce_stops_the_generation():

@@ -237,8 +237,13 @@ UNDEFINED = {
 }
 
 # (loss, input) pairs whose limit is defined but not yet reached, each with its reason (marked
-# xfail, strict, so that a fix shows); none at present
-KNOWN: dict[tuple[str, str], str] = {}
+# xfail, strict, so that a fix shows)
+_PROJECTED = "an infinite or overflowing logit of the projection (x W^T + b) meets inf - inf in the log-sum-exp"
+KNOWN: dict[tuple[str, str], str] = {
+    **{("LinearCrossEntropyLoss", name): _PROJECTED for name in ("input", "linear_weight", "linear_bias")},
+    **{("AdaptiveLogSoftmaxWithLoss", name): _PROJECTED
+       for name in ("input", "head_weight", "head_bias", "tail_weight")},
+}
 
 
 def _extreme_params():
@@ -463,7 +468,10 @@ def _whole_params():
     for spec in LOSSES:
         for name in spec.differentiable:
             for dtype in DTYPES:
-                yield pytest.param(spec, name, dtype, id=f"{spec.name}-{name}-{np.dtype(dtype).name}")
+                # the pairs whose single extreme entry is not yet at its limit (KNOWN) are not at a whole input either
+                known = (spec.name, name) in KNOWN
+                marks = pytest.mark.xfail(strict=True, reason=KNOWN[(spec.name, name)]) if known else ()
+                yield pytest.param(spec, name, dtype, marks=marks, id=f"{spec.name}-{name}-{np.dtype(dtype).name}")
 
 
 @pytest.mark.parametrize(("spec", "name", "dtype"), list(_whole_params()))

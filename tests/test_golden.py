@@ -29,7 +29,8 @@ def test_golden_file_covers_every_torch_loss():
 
     assert INDEX["torch"].startswith("2.13.0")
     covered = {entry["loss"] for entry in INDEX["cases"]}
-    assert covered == {s.name for s in LOSSES if s.torch_name}
+    # the losses that own parameters are compared in tests/test_projection.py (projection_golden.npz)
+    assert covered == {s.name for s in LOSSES if s.torch_name and not s.parameters}
 
 
 @pytest.mark.parametrize("entry", INDEX["cases"], ids=[e["key"] for e in INDEX["cases"]])

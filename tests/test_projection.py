@@ -447,6 +447,48 @@ def test_adaptive_matches_committed_torch_values(entry, dtype):
     np.testing.assert_array_equal(asm.predict(x.reshape(-1, entry["in_features"])), ARRAYS[f"{key}|{dtype}|predict"])
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("entry", INDEX["adaptive"], ids=[e["key"] for e in INDEX["adaptive"]])
+def test_adaptive_registry_pair_matches_committed_torch_values(entry, dtype):
+    """The registry's flat-parameter pair: 'mean' is torch's loss, 'none' is -output, gradients add up."""
+    key = entry["key"]
+    asm = _loaded_asm(entry, dtype)
+    x, t = ARRAYS[f"{key}|x"].astype(dtype), ARRAYS[f"{key}|t"]
+    hb = asm.head_bias_param.data if asm.head_bias else None
+    flat = np.concatenate([p.data.reshape(-1) for pair in asm.tail for p in pair])
+    args = (x, t, asm.head_weight.data, hb, flat)
+    kw = dict(cutoffs=asm.cutoffs, div_value=entry["div_value"])
+    tol = TOLERANCES[dtype]
+    np.testing.assert_allclose(F.adaptive_log_softmax_loss(*args, **kw), ARRAYS[f"{key}|{dtype}|loss"], **tol)
+    none = F.adaptive_log_softmax_loss(*args, **kw, reduction="none")
+    np.testing.assert_allclose(none, -ARRAYS[f"{key}|{dtype}|output"], **tol)
+    doutput = ARRAYS[f"{key}|doutput"].astype(dtype)
+    from_loss = F.adaptive_log_softmax_loss_backward(entry["dloss"], *args, **kw)
+    from_output = F.adaptive_log_softmax_loss_backward(-doutput, *args, **kw, reduction="none")
+    names = _torch_names(asm)
+    expected = [
+        ARRAYS[f"{key}|{dtype}|grad_input"],
+        ARRAYS[f"{key}|{dtype}|grad|head.weight"],
+        ARRAYS[f"{key}|{dtype}|grad|head.bias"] if asm.head_bias else None,
+        np.concatenate([ARRAYS[f"{key}|{dtype}|grad|{n}"].reshape(-1) for n in names if n.startswith("tail")]),
+    ]
+    for a, b, e in zip(from_loss, from_output, expected, strict=True):
+        if e is None:
+            assert a is None and b is None
+        else:
+            np.testing.assert_allclose(a + b, e, **tol)
+
+
+def test_adaptive_registry_pair_rejects_a_wrong_tail_weight():
+    args = (np.zeros((1, 8)), np.array([0]), np.zeros((4, 8)), None)
+    with pytest.raises(ValueError, match=r"tail_weight must be 1-D with 62 values"):
+        F.adaptive_log_softmax_loss(*args, np.zeros(61), cutoffs=[2, 4, 7], div_value=2.0)
+    with pytest.raises(ValueError, match=r"cutoffs must be unique increasing positive integers"):
+        F.adaptive_log_softmax_loss(*args, np.zeros(62), cutoffs=[4, 2, 7], div_value=2.0)
+    with pytest.raises(TypeError, match=r"tail_weight must have the input's dtype float64"):
+        F.adaptive_log_softmax_loss(*args, np.zeros(62, dtype=np.float32), cutoffs=[2, 4, 7], div_value=2.0)
+
+
 def test_golden_file_is_torch_2_13():
     assert INDEX["torch"].startswith("2.13.0")
 
@@ -503,3 +545,40 @@ def test_adaptive_matches_live_torch(head_bias):
     params = dict(module.named_parameters())
     for name, p in zip(_torch_names(asm), asm.parameters(), strict=True):
         np.testing.assert_allclose(p.grad, params[name].grad.numpy(), **TOLERANCES["float64"], err_msg=name)
+
+
+def test_from_inputs_without_a_bias_is_the_pure_function():
+    """The registry's cases always pass a bias; here the modules built from arrays without one."""
+    rng = np.random.default_rng(3)
+    x, w, t = rng.normal(size=(5, 4)), rng.normal(size=(3, 2, 4)), rng.integers(0, 3, (5, 2))
+    loss = LinearCrossEntropyLoss.from_inputs(w, reduction="sum", label_smoothing=0.1)
+    assert loss.linear_bias is None and loss.out_features == (2,)
+    out, dx = loss(x, t), loss.backward(0.5)
+    np.testing.assert_array_equal(out, F.linear_cross_entropy(x, w, t, reduction="sum", label_smoothing=0.1))
+    expected = F.linear_cross_entropy_backward(0.5, x, w, t, reduction="sum", label_smoothing=0.1)
+    np.testing.assert_array_equal(dx, expected[0])
+    np.testing.assert_array_equal(loss.linear_weight.grad.reshape(w.shape), expected[1])
+
+    hw, tail, kw = rng.normal(size=(4, 8)), rng.normal(size=22), dict(cutoffs=[3, 6], div_value=4.0)
+    x, t = rng.normal(size=(5, 8)), np.array([0, 2, 3, 5, 4])
+    asm = AdaptiveLogSoftmaxWithLoss.from_inputs(hw, None, tail, **kw)
+    assert asm.head_bias_param is None and [p.data.shape for p in asm.parameters()] == [(4, 8), (2, 8), (3, 2)]
+    output, value = asm(x, t)
+    np.testing.assert_array_equal(value, F.adaptive_log_softmax_loss(x, t, hw, None, tail, **kw))
+    np.testing.assert_array_equal(-output, F.adaptive_log_softmax_loss(x, t, hw, None, tail, **kw, reduction="none"))
+    dx, dhw, dhb, dtail = F.adaptive_log_softmax_loss_backward(1.0, x, t, hw, None, tail, **kw)
+    assert dhb is None
+    np.testing.assert_array_equal(asm.backward(), dx)
+    np.testing.assert_array_equal(asm.head_weight.grad, dhw)
+    np.testing.assert_array_equal(np.concatenate([p.grad.ravel() for p in asm.parameters()[1:]]), dtail)
+
+
+def test_from_inputs_names_what_does_not_fit():
+    with pytest.raises(ValueError, match=r"linear_weight must be of shape \(C, in_features\)"):
+        LinearCrossEntropyLoss.from_inputs(np.zeros(3))
+    with pytest.raises(ValueError, match="linear_bias must have 3 values"):
+        LinearCrossEntropyLoss.from_inputs(np.zeros((3, 2)), np.zeros(4))
+    with pytest.raises(ValueError, match="tail_weight must be 1-D with 22 values"):
+        AdaptiveLogSoftmaxWithLoss.from_inputs(np.zeros((4, 8)), None, np.zeros(21), cutoffs=[3, 6])
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        AdaptiveLogSoftmaxWithLoss.from_inputs(np.zeros((4, 8)), None, np.zeros(22), cutoffs=[3, 6], reduction="avg")

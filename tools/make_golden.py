@@ -57,7 +57,7 @@ def main() -> None:
     extras = extreme_cases()
     rng = np.random.default_rng(2024)
     for spec in LOSSES:
-        if spec.torch_name is None:
+        if spec.torch_name is None or spec.parameters:  # parameter-owning: tools/make_golden_projection.py
             continue
         for case in spec.make_cases() + extras.get(spec.name, []):
             for reduction in spec.reductions:

@@ -302,6 +302,18 @@ def _poisson(rng: np.random.Generator) -> tuple:
     return x, rng.poisson(2.0, x.shape).astype(float)
 
 
+def _linear_head(rng: np.random.Generator) -> tuple:
+    n, d, c = int(rng.integers(2, 7)), int(rng.integers(2, 5)), int(rng.integers(2, 6))
+    return rng.normal(0, 1, (n, d)), rng.normal(0, 1, (c, d)), rng.integers(0, c, n), rng.normal(0, 1, c)
+
+
+def _adaptive(rng: np.random.Generator) -> tuple:
+    """4 features, cutoffs [3, 6] and div_value 2: a head of 3 classes + 1 cluster, W1 (2, 4), W2 (3, 2)."""
+    n = int(rng.integers(3, 8))
+    return (rng.normal(0, 1, (n, 4)), rng.integers(0, 6, n), rng.normal(0, 1, (4, 4)), rng.normal(0, 1, 4),
+            rng.normal(0, 1, 14))
+
+
 DERIVATIONS: dict[str, Derivation] = {
     "CrossEntropyLoss": Derivation(
         "class-index targets, no class weights, no label smoothing, `reduction='mean'`",
@@ -663,6 +675,36 @@ DERIVATIONS: dict[str, Derivation] = {
                  " 0)) / Pos.sum()",
             "u_bar": "(G + G.T) @ u / temperature",
             "de": "(u_bar - np.sum(u * u_bar, axis=1, keepdims=True) * u) / rownorm(E)",
+        },
+    ),
+    "LinearCrossEntropyLoss": Derivation(
+        "class-index targets, no class weights, no label smoothing, `reduction='mean'`",
+        ("x", "W", "t", "b"),
+        _linear_head,
+        _steps("LinearCrossEntropyLoss"),
+        {"input": "G @ W", "linear_weight": "G.T @ x", "linear_bias": "G.sum(axis=0)"},
+        let={"G": "(softmax(x @ W.T + b) - onehot(t, W.shape[0])) / x.shape[0]"},
+    ),
+    "AdaptiveLogSoftmaxWithLoss": Derivation(
+        "one cluster (`cutoffs=[3, 6]`, `div_value=2.0`), a head bias, `reduction='mean'` (PyTorch's loss)",
+        ("x", "t", "Wh", "bh", "tail"),
+        _adaptive,
+        _steps("AdaptiveLogSoftmaxWithLoss"),
+        {
+            "input": "H @ Wh + O @ W2 @ W1",
+            "head_weight": "H.T @ x",
+            "head_bias": "H.sum(axis=0)",
+            "tail_weight": "np.concatenate([((O @ W2).T @ x).ravel(), (O.T @ u).ravel()])",
+        },
+        call={"cutoffs": [3, 6], "div_value": 2.0, "reduction": "mean"},
+        let={
+            "W1": "tail[:8].reshape(2, 4)",
+            "W2": "tail[8:].reshape(3, 2)",
+            "k": "np.where(t < 3, t, 3)",
+            "H": "(softmax(x @ Wh.T + bh) - onehot(k, 4)) / x.shape[0]",
+            "r": "(t >= 3)[:, None]",
+            "u": "x @ W1.T",
+            "O": "r * (softmax(u @ W2.T) - onehot(np.where(t >= 3, t - 3, 0), 3)) / x.shape[0]",
         },
     ),
 }

@@ -129,10 +129,9 @@ def _check_rows(names: Sequence[str], dtype: np.dtype, seed: int):
         case = next(c for c in spec.make_cases(seed) if c.numeric)
         inputs = tuple(a.astype(dtype) if a.dtype.kind == "f" else a for a in case.inputs)
         options = {k: (o.astype(dtype) if isinstance(o, np.ndarray) else o) for k, o in case.options.items()}
-        loss = spec.cls(**options)
-        value = loss(*inputs)
-        grads = loss.backward()
-        grads = grads if isinstance(grads, tuple) else (grads,)
+        loss, call_inputs = spec.build(inputs, options)
+        value = spec.call(loss, call_inputs)
+        grads = spec.gradients(loss)
         check = gradcheck(lambda *a: float(spec.function(*a, **case.options)), case.inputs, grads,
                           wrt=spec.grad_positions, rtol=1e-6 if dtype == np.float64 else 2e-3)
         yield name, case.id, value, check

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -42,6 +42,7 @@ class LossSpec:
     curve: Curve | None = None       # how `losslab plot` draws it against one scalar
     array_api: bool = False          # runs on any array library (losslab._array_api), tested on each
     cls: type[Loss] | None = field(default=None, repr=False, compare=False)
+    parameters: tuple[str, ...] = () # inputs the object owns as parameters (built by cls.from_inputs)
     paths: Callable[..., list[Case]] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -63,6 +64,35 @@ class LossSpec:
 
     def make_cases(self, seed: int = 0) -> list[Case]:
         return self.cases(np.random.default_rng(seed))
+
+    def build(self, inputs, options: dict[str, Any]) -> tuple[Any, tuple]:
+        """The loss object for a call of the pure function, and the inputs its call takes.
+
+        ``cls(**options)`` called on every input; a class that owns parameters (``parameters``)
+        is built by ``cls.from_inputs(*those inputs, **options)`` and called on the others.
+        """
+        cls = self._class()
+        if not self.parameters:
+            return cls(**options), tuple(inputs)
+        if len(inputs) != len(self.inputs):
+            raise TypeError(f"{self.name} takes {len(self.inputs)} inputs ({', '.join(self.inputs)}), "
+                            f"got {len(inputs)}")
+        named = dict(zip(self.inputs, inputs, strict=True))
+        loss = cls.from_inputs(*(named[n] for n in self.parameters), **options)
+        return loss, tuple(a for n, a in named.items() if n not in self.parameters)
+
+    def call(self, loss, args: tuple):
+        """The pure function's value, through the object: ``loss(*args)``, read by ``loss._registry_value``
+        where the class returns more than the loss (AdaptiveLogSoftmaxWithLoss's ``(output, loss)``)."""
+        out = loss(*args)
+        read = getattr(loss, "_registry_value", None)
+        return out if read is None else read(out)
+
+    def gradients(self, loss, dout=1.0) -> tuple:
+        """The object's gradients of the differentiable inputs, in order: ``loss.backward(dout)`` as a tuple,
+        or, for a class that owns parameters, ``loss._registry_grads(dout)`` (its parameters' ``.grad`` too)."""
+        grads = getattr(loss, "_registry_grads", loss.backward)(dout)
+        return grads if isinstance(grads, tuple) else (grads,)
 
     def make_paths(self, b: int, seed: int = 0, only: str | None = None) -> list[Case]:
         """One call per option path at batch size ``b`` (declared beside the class; the benchmarks' grid).
@@ -86,7 +116,7 @@ def spec_of(cls: type[Loss]) -> LossSpec:
                     options=tuple(o.name for o in cls._options), summary=entry.summary, cases=entry.cases,
                     reductions=tuple(reductions), torch_name=cls.__name__ if entry.torch else None,
                     curve=entry.curve, array_api=entry.array_api, cls=cls,
-                    paths=entry.paths)
+                    parameters=tuple(getattr(cls, "_parameter_inputs", ())), paths=entry.paths)
 
 
 def _losses() -> tuple[LossSpec, ...]:

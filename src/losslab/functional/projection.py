@@ -345,8 +345,8 @@ def linear_cross_entropy(
     input,
     linear_weight,
     target,
-    *,
     linear_bias=None,
+    *,
     weight=None,
     reduction: v.Reduction = "mean",
     ignore_index: int | None = None,
@@ -392,8 +392,8 @@ def linear_cross_entropy_backward(
     input,
     linear_weight,
     target,
-    *,
     linear_bias=None,
+    *,
     weight=None,
     reduction: v.Reduction = "mean",
     ignore_index: int | None = None,
@@ -420,7 +420,7 @@ def linear_cross_entropy_backward(
         input,
         linear_weight,
         target,
-        linear_bias=linear_bias,
+        linear_bias,
         weight=weight,
         reduction=reduction,
         ignore_index=ignore_index,
@@ -434,8 +434,8 @@ def linear_cross_entropy_value_and_grad(
     input,
     linear_weight,
     target,
-    *,
     linear_bias=None,
+    *,
     weight=None,
     reduction: v.Reduction = "mean",
     ignore_index: int | None = None,
@@ -453,8 +453,14 @@ def linear_cross_entropy_value_and_grad(
         input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options
     )
     dt = call.x.dtype
-    v.check_dout(dout, call.out_shape if reduction == "none" else (), dt)
-    loss, grads = _run(call, dout, want_grad=True)
+    g = v.check_dout(dout, call.out_shape if reduction == "none" else (), dt)
+    if reduction == "none":
+        loss, grads = _run(call, dout, want_grad=True)
+    else:  # the pass for dout = 1, then one scaling: the same bits as the class's forward-then-backward
+        loss, grads = _run(call, 1.0, want_grad=True)
+        if g != 1:
+            for gi in grads:
+                gi *= g
     return _reduced(call, loss, dt), _shaped_grads(call, grads, input, linear_weight, linear_bias)
 
 
@@ -638,3 +644,145 @@ def adaptive_log_prob(input, head_weight, head_bias, tails, cutoffs) -> np.ndarr
 
 
 __all__ += ["adaptive_log_softmax_with_loss", "adaptive_log_softmax_with_loss_backward", "adaptive_log_prob"]
+
+
+# ------------------------------------------------------------ the adaptive softmax over flat parameters
+
+
+def adaptive_tail_shapes(in_features: int, cutoffs, div_value: float = 4.0) -> list[tuple[tuple[int, int], ...]]:
+    """The shapes ``((h_i, in_features), (size_i, h_i))`` of each cluster's projections, as PyTorch makes them.
+
+    ``cutoffs`` ends with ``n_classes``; ``h_i = in_features // div_value ** (i + 1)``.
+
+    >>> adaptive_tail_shapes(16, [4, 8, 10])
+    [((4, 16), (4, 4)), ((1, 16), (2, 1))]
+    """
+    return [
+        (
+            (int(in_features // (div_value ** (i + 1))), in_features),
+            (cutoffs[i + 1] - cutoffs[i], int(in_features // (div_value ** (i + 1)))),
+        )
+        for i in range(len(cutoffs) - 1)
+    ]
+
+
+def _check_cutoffs(cutoffs) -> list[int]:
+    try:
+        cuts = list(cutoffs)
+    except TypeError:
+        cuts = None
+    if (
+        cuts is None
+        or len(cuts) < 2
+        or any(isinstance(c, (bool, np.bool_)) or not isinstance(c, numbers.Integral) for c in cuts)
+        or cuts != sorted(set(cuts))
+        or cuts[0] < 1
+    ):
+        raise ValueError(
+            f"cutoffs must be unique increasing positive integers ending with n_classes "
+            f"(PyTorch's cutoffs, then n_classes), got {cutoffs!r}"
+        )
+    return [int(c) for c in cuts]
+
+
+def _flat_args(input, head_weight, tail_weight, cutoffs, div_value, reduction):
+    """The checked input, head weight, cutoffs and each cluster's (W1, W2) as views of ``tail_weight``."""
+    x = v.as_float_array(input, "input")
+    v.check_reduction(reduction)
+    cuts = _check_cutoffs(cutoffs)
+    div = float(v.check_scalar(div_value, "div_value", low=0.0, low_open=True))
+    hw = v.as_float_array(head_weight, "head_weight")
+    if hw.ndim != 2:
+        raise ValueError(f"head_weight must be a 2-D array (cutoffs[0] + clusters, in_features), got shape {hw.shape}")
+    shapes = adaptive_tail_shapes(hw.shape[1], cuts, div)
+    tw = v.as_float_array(tail_weight, "tail_weight")
+    if tw.dtype != x.dtype:
+        raise TypeError(f"tail_weight must have the input's dtype {x.dtype}, got {tw.dtype}")
+    sizes = [math.prod(s) for pair in shapes for s in pair]
+    if tw.shape != (sum(sizes),):
+        raise ValueError(
+            f"tail_weight must be 1-D with {sum(sizes)} values (the clusters' projections of shapes "
+            f"{shapes}, flattened and concatenated), got shape {tw.shape}"
+        )
+    parts = np.split(tw, np.cumsum(sizes)[:-1])
+    flat = [p.reshape(s) for p, s in zip(parts, [s for pair in shapes for s in pair], strict=True)]
+    return x, hw, list(zip(flat[0::2], flat[1::2], strict=True)), cuts
+
+
+def adaptive_log_softmax_loss(
+    input,
+    target,
+    head_weight,
+    head_bias,
+    tail_weight,
+    *,
+    cutoffs,
+    div_value: float = 4.0,
+    reduction: v.Reduction = "mean",
+):
+    r"""The loss of :class:`~losslab.nn.AdaptiveLogSoftmaxWithLoss`, its parameters given as arrays.
+
+    .. math:: \ell_n = -\log p(t_n)
+
+    with :math:`\log p` the adaptive softmax of :func:`adaptive_log_softmax_with_loss`;
+    ``reduction='mean'`` is PyTorch's ``loss`` (the mean of ``-output``), ``'none'`` gives
+    ``-output`` per sample and ``'sum'`` its sum. ``tail_weight`` holds every cluster's two
+    projections flattened and concatenated in PyTorch's parameter order (``tail.0.0.weight``,
+    ``tail.0.1.weight``, ``tail.1.0.weight``, ...: ``torch.nn.utils.parameters_to_vector``'s
+    order), of the shapes :func:`adaptive_tail_shapes` gives.
+
+    Shapes: ``input`` (D,) or (N, D); ``target`` () or (N,); ``head_weight`` (cutoffs[0] +
+    clusters, D); ``head_bias`` that length or None; ``tail_weight`` 1-D; ``cutoffs`` PyTorch's
+    cutoffs followed by ``n_classes``. Raises ``TypeError`` / ``ValueError`` naming the argument
+    that does not fit.
+
+    >>> import numpy as np
+    >>> float(adaptive_log_softmax_loss(np.zeros((1, 2)), np.array([0]), np.zeros((2, 2)), None, np.zeros(4),
+    ...                                 cutoffs=[1, 3], div_value=2.0)).__round__(4)
+    0.6931
+    """
+    x, hw, tails, cuts = _flat_args(input, head_weight, tail_weight, cutoffs, div_value, reduction)
+    output, loss = adaptive_log_softmax_with_loss(x, target, hw, head_bias, tails, cuts)
+    if reduction == "mean":
+        return loss
+    return -output.sum() if reduction == "sum" else -output
+
+
+def adaptive_log_softmax_loss_backward(
+    dout,
+    input,
+    target,
+    head_weight,
+    head_bias,
+    tail_weight,
+    *,
+    cutoffs,
+    div_value: float = 4.0,
+    reduction: v.Reduction = "mean",
+):
+    r"""Gradients of :func:`adaptive_log_softmax_loss`: ``(d_input, d_head_weight, d_head_bias, d_tail_weight)``.
+
+    ``d_head_bias`` is None where ``head_bias`` is; ``d_tail_weight`` is flat, in ``tail_weight``'s
+    layout. The gradients are those of :func:`adaptive_log_softmax_with_loss_backward` with
+    ``dloss = dout`` ('mean') or ``doutput = -dout`` ('sum', 'none').
+
+    >>> import numpy as np
+    >>> dx, dhw, dhb, dtail = adaptive_log_softmax_loss_backward(
+    ...     1.0, np.ones((1, 2)), np.array([0]), np.zeros((2, 2)), None, np.zeros(4), cutoffs=[1, 3], div_value=2.0)
+    >>> dhw
+    array([[-0.5, -0.5],
+           [ 0.5,  0.5]])
+    """
+    x, hw, tails, cuts = _flat_args(input, head_weight, tail_weight, cutoffs, div_value, reduction)
+    if reduction == "mean":
+        dloss, doutput = dout, None
+    else:
+        shape = np.shape(target) if reduction == "none" else ()
+        g = np.asarray(v.check_dout(dout, shape, x.dtype), dtype=x.dtype)
+        dloss, doutput = 0.0, -np.broadcast_to(g, np.shape(target))
+    grads = adaptive_log_softmax_with_loss_backward(dloss, doutput, x, target, hw, head_bias, tails, cuts)
+    dx, dhw, dhb, dtails = grads
+    return dx, dhw, dhb, np.concatenate([w.reshape(-1) for pair in dtails for w in pair])
+
+
+__all__ += ["adaptive_tail_shapes", "adaptive_log_softmax_loss", "adaptive_log_softmax_loss_backward"]

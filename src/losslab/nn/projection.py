@@ -17,8 +17,11 @@ from typing import Any
 import numpy as np
 
 from .. import _validation as v
+from .._cases import BENCH_CLASSES, BENCH_FEATURES, Case, Curve, grid, index_targets, label, paths_of
 from ..functional import projection as F
 from ..layers import Parameter
+from ._base import registered
+from ._options import array, checked, reduction, scalar
 
 __all__ = ["LinearCrossEntropyLoss", "LinearCrossEntropyOptions", "AdaptiveLogSoftmaxWithLoss"]
 
@@ -54,6 +57,114 @@ def _linear_init(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, 
     return rng.uniform(-bound, bound, shape).astype(dtype)
 
 
+def _copy_into(param: Parameter, value, name: str) -> None:
+    arr = v.as_float_array(value, name)
+    if arr.size != param.data.size:
+        raise ValueError(f"{name} must have {param.data.size} values, got an array of shape {arr.shape}")
+    param.data[...] = arr.reshape(param.data.shape)
+
+
+def _lce_cases(rng) -> list[Case]:
+    """Batched and single-sample calls, class weights, ignore_index, smoothing, chunks, probabilities, K-d."""
+    n, d, c = 5, 4, 3
+    cases = []
+    for opts in grid(weight=[None, rng.uniform(0.5, 2.0, c)], ignore_index=[None, 2], label_smoothing=[0.0, 0.2]):
+        t = index_targets(rng, (n,), c)
+        cases.append(
+            Case(label(opts), opts, (rng.normal(0, 1, (n, d)), rng.normal(0, 1, (c, d)), t, rng.normal(0, 1, c)))
+        )
+    chunked = {"options": LinearCrossEntropyOptions(batch_chunk_size=2)}
+    cases.append(
+        Case(
+            "chunks of 2 rows",
+            chunked,
+            (rng.normal(0, 1, (n, d)), rng.normal(0, 1, (c, d)), index_targets(rng, (n,), c), rng.normal(0, 1, c)),
+        )
+    )
+    probs = rng.dirichlet(np.ones(c), n)
+    cases.append(
+        Case(
+            "class probabilities", {}, (rng.normal(0, 1, (n, d)), rng.normal(0, 1, (c, d)), probs, rng.normal(0, 1, c))
+        )
+    )
+    cases.append(
+        Case(
+            "K-dimensional",
+            {},
+            (
+                rng.normal(0, 1, (n, d)),
+                rng.normal(0, 1, (c, 2, d)),
+                index_targets(rng, (n, 2), c),
+                rng.normal(0, 1, (c, 2)),
+            ),
+        )
+    )
+    cases.append(
+        Case("one sample", {}, (rng.normal(0, 1, d), rng.normal(0, 1, (c, d)), np.array(1), rng.normal(0, 1, c)))
+    )
+    return cases
+
+
+def _asm_cases(rng) -> list[Case]:
+    """One cluster, two clusters, one sample; targets in every cluster (None as head_bias: tests/test_projection.py)."""
+    cases = []
+    for cutoffs, div, n in (([3, 6], 4.0, 5), ([2, 4, 7], 2.0, 6), ([2, 4, 7], 2.0, None)):
+        d = 8
+        size = sum(math.prod(s) for pair in F.adaptive_tail_shapes(d, cutoffs, div) for s in pair)
+        head = (cutoffs[0] + len(cutoffs) - 1, d)
+        opts = {"cutoffs": cutoffs, "div_value": div}
+        if n is None:
+            x, t = rng.normal(0, 1, d), np.array(5)
+        else:
+            x, t = rng.normal(0, 1, (n, d)), np.resize(rng.permutation(cutoffs[-1]), n)
+        inputs = (x, t, rng.normal(0, 1, head), rng.normal(0, 1, head[0]), rng.normal(0, 1, size))
+        cases.append(Case(label(opts, "one sample" if n is None else f"{n} samples"), opts, inputs))
+    return cases
+
+
+def _lce_path(rng, b, opts):
+    """b rows of BENCH_FEATURES features, BENCH_CLASSES classes, a bias; ``"chunked"``: PyTorch's default chunks."""
+    d, c = BENCH_FEATURES, BENCH_CLASSES
+    call = dict(opts)
+    if call["weight"] == "array":
+        call["weight"] = rng.uniform(0.5, 2.0, c)
+    if call["options"] == "chunked":
+        call["options"] = LinearCrossEntropyOptions()
+    return (rng.normal(0, 1, (b, d)), rng.normal(0, 0.1, (c, d)), rng.integers(0, c, b), rng.normal(0, 0.1, c)), call
+
+
+def _asm_path(rng, b, opts):
+    """b rows of BENCH_FEATURES features, BENCH_CLASSES classes: a head of 20 and clusters of 40 and 40."""
+    d, cutoffs = BENCH_FEATURES, [20, 60, BENCH_CLASSES]
+    size = sum(math.prod(s) for pair in F.adaptive_tail_shapes(d, cutoffs, opts["div_value"]) for s in pair)
+    head = cutoffs[0] + len(cutoffs) - 1
+    inputs = (
+        rng.normal(0, 1, (b, d)),
+        rng.integers(0, cutoffs[-1], b),
+        rng.normal(0, 0.1, (head, d)),
+        rng.normal(0, 0.1, head),
+        rng.normal(0, 0.1, size),
+    )
+    return inputs, {"cutoffs": cutoffs, **opts}
+
+
+def _lce_curve(x: float):
+    """One sample with one feature ``x``, class weights 1, 0, -1 and biases 0, target class 0."""
+    return (np.array([[x]]), np.array([[1.0], [0.0], [-1.0]]), np.array([0]), np.zeros(3)), {}
+
+
+_ASM_HEAD = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0]])
+
+
+def _asm_curve(x: float):
+    """One sample ``(x, 1, 0, 0)``, a head of 2 classes and 1 cluster of 2 (cutoffs [2, 4]), target class 0."""
+    tail = np.array([1.0, 1.0, 0.0, 0.0, 1.0, -1.0])  # W1 (1, 4) = (1, 1, 0, 0), W2 (2, 1) = (1, -1)
+    return (np.array([[x, 1.0, 0.0, 0.0]]), np.array([0]), _ASM_HEAD, np.zeros(3), tail), {
+        "cutoffs": [2, 4],
+        "div_value": 4.0,
+    }
+
+
 def _load(param: Parameter, value, key: str) -> None:
     arr = np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value)
     if arr.shape != param.data.shape:
@@ -61,6 +172,12 @@ def _load(param: Parameter, value, key: str) -> None:
     param.data[...] = arr
 
 
+@registered(
+    "cross-entropy of a linear projection, chunked so the (N, C) logits never exist whole",
+    _lce_cases,
+    curve=Curve(_lce_curve, "input (one feature; class weights 1, 0, -1; class 0)", at=(0, 0)),
+    paths=paths_of(_lce_path, weight=[None, "array"], options=[None, "chunked"]),
+)
 class LinearCrossEntropyLoss:
     r"""Cross-entropy of a linear projection, owning the projection: ``torch.nn.LinearCrossEntropyLoss``.
 
@@ -84,7 +201,25 @@ class LinearCrossEntropyLoss:
     >>> out = loss(np.ones((3, 4), dtype=np.float32), np.array([1, 2, 3]))
     >>> out.dtype, loss.backward().shape, loss.linear_weight.grad.shape
     (dtype('float32'), (3, 4), (10, 4))
+
+    The registry (:mod:`losslab.registry`) sees it through its pure pair, the parameters being
+    inputs: :meth:`from_inputs` builds the loss from ``linear_weight`` (and ``linear_bias``).
     """
+
+    # the registry's view: the pure pair, its inputs (the parameters among them) and its options
+    _function = staticmethod(F.linear_cross_entropy)
+    _backward = staticmethod(F.linear_cross_entropy_backward)
+    _inputs = ("input", "linear_weight", "target", "linear_bias")
+    _grad_inputs = ("input", "linear_weight", "linear_bias")
+    _parameter_inputs = ("linear_weight", "linear_bias")
+    _options = (
+        reduction(),
+        array("weight"),
+        checked("ignore_index", None, lambda i: i),
+        scalar("label_smoothing", 0.0, low=0.0, high=1.0),
+        checked("options", None, lambda o: o),
+    )
+    _entry = None
 
     def __init__(
         self,
@@ -126,6 +261,61 @@ class LinearCrossEntropyLoss:
         )
         self._cache: tuple | None = None
         self._pending: tuple | None = None
+
+    @classmethod
+    def from_inputs(cls, linear_weight, linear_bias=None, **options) -> LinearCrossEntropyLoss:
+        """The loss holding copies of ``linear_weight`` (C, [d1, ..., dK,] in_features) and ``linear_bias``.
+
+        ``options`` are the constructor's keyword options; the sizes, ``bias`` and ``dtype`` come
+        from the arrays. ``loss(input, target)`` then equals :func:`losslab.functional.linear_cross_entropy`
+        ``(input, linear_weight, target, linear_bias, **options)``.
+        """
+        w = v.as_float_array(linear_weight, "linear_weight")
+        if w.ndim < 2:
+            raise ValueError(
+                f"linear_weight must be of shape (C, in_features) or (C, d1, ..., dK, in_features), "
+                f"got an array of shape {w.shape}"
+            )
+        loss = cls(
+            w.shape[-1], w.shape[0], out_features=w.shape[1:-1], bias=linear_bias is not None, dtype=w.dtype, **options
+        )
+        _copy_into(loss.linear_weight, w, "linear_weight")
+        if loss.linear_bias is not None:
+            _copy_into(loss.linear_bias, linear_bias, "linear_bias")
+        return loss
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The parameters under PyTorch's names (copies): ``'linear.weight'``, ``'linear.bias'``."""
+        state = {"linear.weight": self.linear_weight.data.copy()}
+        if self.linear_bias is not None:
+            state["linear.bias"] = self.linear_bias.data.copy()
+        return state
+
+    def constructor_args(self) -> tuple[tuple, dict[str, Any]]:
+        """The arguments of the constructor (PyTorch's) that rebuild this module, its parameters' values aside."""
+        return (self.in_features, self.num_classes), dict(
+            out_features=self.out_features,
+            bias=self.linear_bias is not None,
+            dtype=self.linear_weight.data.dtype,
+            reduction=self.reduction,
+            weight=self.weight,
+            ignore_index=self.ignore_index,
+            label_smoothing=self.label_smoothing,
+            options=self.options,
+        )
+
+    def _registry_parameters(self) -> tuple[np.ndarray, ...]:
+        """The parameters in the layout of :meth:`from_inputs`'s arrays."""
+        shape = (self.num_classes, *self.out_features, self.in_features)
+        params = (self.linear_weight.data.reshape(shape),)
+        return params if self.linear_bias is None else params + (self.linear_bias.data.reshape(shape[:-1]),)
+
+    def _registry_grads(self, dout=1.0) -> tuple[np.ndarray, ...]:
+        """``backward(dout)`` and the parameters' gradients, in the shapes of :meth:`from_inputs`'s arrays."""
+        dx = self.backward(dout)
+        shape = (self.num_classes, *self.out_features, self.in_features)
+        grads = (dx, self.linear_weight.grad.reshape(shape))
+        return grads if self.linear_bias is None else grads + (self.linear_bias.grad.reshape(shape[:-1]),)
 
     def parameters(self) -> list[Parameter]:
         """The trainable parameters: ``linear_weight``, then ``linear_bias`` where there is one."""
@@ -191,6 +381,12 @@ class LinearCrossEntropyLoss:
         )
 
 
+@registered(
+    "adaptive softmax (Grave et al. 2017): frequent classes in a head, the rest in clusters",
+    _asm_cases,
+    curve=Curve(_asm_curve, "first input feature (head class 0)", at=(0, 0)),
+    paths=paths_of(_asm_path, div_value=[4.0]),
+)
 class AdaptiveLogSoftmaxWithLoss:
     r"""Efficient softmax approximation (Grave et al. 2017): ``torch.nn.AdaptiveLogSoftmaxWithLoss``.
 
@@ -213,7 +409,22 @@ class AdaptiveLogSoftmaxWithLoss:
     >>> output, loss = asm(np.ones((3, 16), dtype=np.float32), np.array([0, 5, 9]))
     >>> output.shape, asm.backward().shape, asm.tail[1][1].grad.shape
     ((3,), (3, 16), (2, 1))
+
+    The registry (:mod:`losslab.registry`) sees it through
+    :func:`losslab.functional.adaptive_log_softmax_loss`, whose value is the loss (``reduction``
+    'mean', PyTorch's, or 'sum' / 'none' of ``-output``) and whose inputs include the parameters,
+    the clusters' projections as one flat ``tail_weight``; :meth:`from_inputs` builds the module
+    from those arrays.
     """
+
+    # the registry's view: the pure pair, its inputs (the parameters among them) and its options
+    _function = staticmethod(F.adaptive_log_softmax_loss)
+    _backward = staticmethod(F.adaptive_log_softmax_loss_backward)
+    _inputs = ("input", "target", "head_weight", "head_bias", "tail_weight")
+    _grad_inputs = ("input", "head_weight", "head_bias", "tail_weight")
+    _parameter_inputs = ("head_weight", "head_bias", "tail_weight")
+    _options = (checked("cutoffs", None, lambda c: c), scalar("div_value", 4.0, low=0.0, low_open=True), reduction())
+    _entry = None
 
     def __init__(
         self,
@@ -263,6 +474,79 @@ class AdaptiveLogSoftmaxWithLoss:
             w2 = Parameter(_linear_init(gen, (osz, hsz), hsz, dt), f"tail.{i}.1.weight")
             self.tail.append((w1, w2))
         self._cache: tuple | None = None
+
+    @classmethod
+    def from_inputs(
+        cls, head_weight, head_bias, tail_weight, *, cutoffs, div_value: float = 4.0, reduction: v.Reduction = "mean"
+    ) -> AdaptiveLogSoftmaxWithLoss:
+        """The module holding copies of ``head_weight``, ``head_bias`` (or None) and the flat ``tail_weight``.
+
+        ``cutoffs`` ends with ``n_classes``, as for :func:`losslab.functional.adaptive_log_softmax_loss`;
+        ``reduction`` is what the registry reads of ``(output, loss)``: 'mean' the loss, 'sum' and
+        'none' the sum of ``-output`` and ``-output``.
+        """
+        hw = v.as_float_array(head_weight, "head_weight")
+        if hw.ndim != 2:
+            raise ValueError(
+                f"head_weight must be a 2-D array (cutoffs[0] + clusters, in_features), got shape {hw.shape}"
+            )
+        cuts = list(cutoffs)
+        module = cls(hw.shape[1], cuts[-1], cuts[:-1], div_value, head_bias is not None, hw.dtype)
+        module._reduction = v.check_reduction(reduction)
+        _copy_into(module.head_weight, hw, "head_weight")
+        if module.head_bias_param is not None:
+            _copy_into(module.head_bias_param, head_bias, "head_bias")
+        tail = v.as_float_array(tail_weight, "tail_weight")
+        sizes = [p.data.size for pair in module.tail for p in pair]
+        if tail.shape != (sum(sizes),):
+            raise ValueError(f"tail_weight must be 1-D with {sum(sizes)} values, got shape {tail.shape}")
+        params = [p for pair in module.tail for p in pair]
+        for p, part in zip(params, np.split(tail, np.cumsum(sizes)[:-1]), strict=True):
+            _copy_into(p, part, "tail_weight")
+        return module
+
+    def _registry_value(self, result):
+        """The registry's value of ``(output, loss)`` (NumPy's or PyTorch's): the loss, or ``-output`` summed or not."""
+        output, loss = result
+        reduction = getattr(self, "_reduction", "mean")
+        if reduction == "mean":
+            return loss
+        return -output.sum() if reduction == "sum" else -output
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The parameters under PyTorch's names (copies): ``head.weight``, ``head.bias``, ``tail.i.j.weight``."""
+        state = {"head.weight": self.head_weight.data.copy()}
+        if self.head_bias_param is not None:
+            state["head.bias"] = self.head_bias_param.data.copy()
+        for i, (w1, w2) in enumerate(self.tail):
+            state[f"tail.{i}.0.weight"], state[f"tail.{i}.1.weight"] = w1.data.copy(), w2.data.copy()
+        return state
+
+    def constructor_args(self) -> tuple[tuple, dict[str, Any]]:
+        """The arguments of the constructor (PyTorch's) that rebuild this module, its parameters' values aside."""
+        return (self.in_features, self.n_classes, self.cutoffs[:-1]), dict(
+            div_value=self.div_value, head_bias=self.head_bias, dtype=self.head_weight.data.dtype
+        )
+
+    def _registry_parameters(self) -> tuple:
+        """The parameters in the layout of :meth:`from_inputs`'s arrays (the tail's flattened, concatenated)."""
+        hb = None if self.head_bias_param is None else self.head_bias_param.data
+        return self.head_weight.data, hb, np.concatenate([p.data.reshape(-1) for pair in self.tail for p in pair])
+
+    def _registry_grads(self, dout=1.0) -> tuple:
+        """The gradients of the registry's value: input, head weight, head bias (or None), flat tail weight."""
+        reduction = getattr(self, "_reduction", "mean")
+        if reduction == "mean":
+            dx = self.backward(dout)
+        else:
+            if self._cache is None:
+                self.backward()  # raises: backward before forward
+            target = self._cache[1]
+            dt = self.head_weight.data.dtype
+            g = np.asarray(v.check_dout(dout, np.shape(target) if reduction == "none" else (), dt), dtype=dt)
+            dx = self.backward(0.0, -np.broadcast_to(g, np.shape(target)))
+        hb = None if self.head_bias_param is None else self.head_bias_param.grad
+        return dx, self.head_weight.grad, hb, np.concatenate([p.grad.reshape(-1) for pair in self.tail for p in pair])
 
     def parameters(self) -> list[Parameter]:
         """The trainable parameters: head weight, head bias (if any), then each cluster's two projections."""
