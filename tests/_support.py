@@ -66,8 +66,10 @@ def torch_forward_backward(spec: LossSpec, case: Case, reduction: str, dtype, do
         if t.is_floating_point():
             t = t.to(tdtype).requires_grad_(i in spec.grad_positions)
         tensors.append(t)
-    topts = {k: torch.from_numpy(np.array(val)).to(tdtype) if isinstance(val, np.ndarray) else val
-             for k, val in options.items()}
+    topts = {
+        k: torch.from_numpy(np.array(val)).to(tdtype) if isinstance(val, np.ndarray) else val
+        for k, val in options.items()
+    }
     if "distance_function" in topts:
         topts["distance_function"] = torch_distance(topts["distance_function"])
     loss = getattr(torch.nn, spec.torch_name)(**topts, reduction=reduction)
@@ -87,7 +89,8 @@ def _to_torch(torch, value):
         return torch.from_numpy(value)
     if dataclasses.is_dataclass(value):
         return getattr(torch.nn, type(value).__name__)(
-            **{f.name: _to_torch(torch, getattr(value, f.name)) for f in dataclasses.fields(value)})
+            **{f.name: _to_torch(torch, getattr(value, f.name)) for f in dataclasses.fields(value)}
+        )
     return value
 
 
@@ -151,7 +154,7 @@ def extra_golden_cases(losses) -> list:
 
     def get(ref):
         name, offset, shape = ref
-        return flat[name][offset:offset + int(np.prod(shape, dtype=np.int64))].reshape(shape)
+        return flat[name][offset : offset + int(np.prod(shape, dtype=np.int64))].reshape(shape)
 
     return [pytest.param(e, get, id=f"{e['loss']}-{e['case']}") for e in index["cases"] if e["loss"] in losses]
 
@@ -170,7 +173,7 @@ def check_golden_entry(module, entry, get) -> None:
         dtype = res["dtype"]
         args = [a.astype(dtype) if a.dtype.kind == "f" else a for a in inputs]
         options = dict(entry["options"], **{k: a.astype(dtype) for k, a in array_options.items()})
-        if "axis" in entry:    # sparsemax: a mapping along an axis, not a reduced loss
+        if "axis" in entry:  # sparsemax: a mapping along an axis, not a reduced loss
             options["axis"] = entry["axis"]
         else:
             options["reduction"] = res["reduction"]
@@ -185,10 +188,15 @@ def check_golden_entry(module, entry, get) -> None:
 
 GRADE_FIXTURES = Path(__file__).parent / "grade_fixtures"
 REFERENCES = {
-    "level1_reference.py": "loss-forward", "level2_reference.py": "loss-backward",
-    "cee_reference.py": "cross-entropy-error", "numerical_gradient_reference.py": "numerical-gradient",
-    "relu_reference.py": "relu-backward", "sigmoid_reference.py": "sigmoid-backward",
-    "affine_reference.py": "affine-backward", "bce_reference.py": "bce-with-logits", "sgd_reference.py": "sgd-step",
+    "level1_reference.py": "loss-forward",
+    "level2_reference.py": "loss-backward",
+    "cee_reference.py": "cross-entropy-error",
+    "numerical_gradient_reference.py": "numerical-gradient",
+    "relu_reference.py": "relu-backward",
+    "sigmoid_reference.py": "sigmoid-backward",
+    "affine_reference.py": "affine-backward",
+    "bce_reference.py": "bce-with-logits",
+    "sgd_reference.py": "sgd-step",
 }
 
 

@@ -59,6 +59,7 @@ def _assert_close(result, expected, dtype):
 
 # --------------------------------------------------------------------------- array-api-strict
 
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("spec, case, reduction", PARAMS)
 def test_array_api_strict_matches_numpy(spec, case, reduction, dtype):
@@ -90,6 +91,7 @@ def test_class_on_array_api_strict(spec):
 
 
 # --------------------------------------------------------------------------- Dask
+
 
 def _dask_array(a: np.ndarray):
     """A Dask array chunked along the first (batch) axis, in two chunks where there are two rows."""
@@ -133,6 +135,7 @@ def test_dask_is_lazy_and_matches_numpy(spec, case, reduction):
 
 # --------------------------------------------------------------------------- PyTorch and CuPy
 
+
 @pytest.mark.parametrize("spec, case, reduction", PARAMS)
 def test_torch_tensors_match_numpy(spec, case, reduction):
     torch = pytest.importorskip("torch")
@@ -164,6 +167,7 @@ def test_cupy_arrays_match_numpy(spec, case, reduction):
 
 
 # --------------------------------------------------------------------------- helpers beside the losses
+
 
 def _converter(to):
     """``(convert, back)``: NumPy -> the library (skipping when it is missing), and back to NumPy."""
@@ -218,8 +222,10 @@ def test_textbook_losses_match_numpy(to, dtype):
         layer, ref = SoftmaxWithLoss(), SoftmaxWithLoss()
         pairs += [(layer(lib(x), lib(t)), ref(x, t)), (layer.backward(0.75), ref.backward(0.75))]
         if label == "one-hot":
-            pairs += [(mean_squared_error(lib(y), lib(t)), mean_squared_error(y, t)),
-                      (mean_squared_error_backward(0.75, lib(y), lib(t)), mean_squared_error_backward(0.75, y, t))]
+            pairs += [
+                (mean_squared_error(lib(y), lib(t)), mean_squared_error(y, t)),
+                (mean_squared_error_backward(0.75, lib(y), lib(t)), mean_squared_error_backward(0.75, y, t)),
+            ]
             mse, ref_mse = MeanSquaredError(), MeanSquaredError()
             pairs += [(mse(lib(y), lib(t)), ref_mse(y, t)), (mse.backward(), ref_mse.backward())]
         for result, expected in pairs:
@@ -238,8 +244,11 @@ def test_textbook_value_checks_on_dask_run_when_computed():
     y = np.full((4, 3), 1 / 3)
     y[3, 1] = 1.5
     lazy = cross_entropy_error(convert(y), convert(np.eye(3)[[0, 1, 2, 0]]))
-    with pytest.raises(ValueError, match=r"^y must hold probabilities \(e\.g\. a softmax output, not logits\) "
-                                         r"in \[0, 1\], got the value 1\.5$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^y must hold probabilities \(e\.g\. a softmax output, not logits\) "
+        r"in \[0, 1\], got the value 1\.5$",
+    ):
         lazy.compute()
     rows = np.full((4, 3), 0.25)
     message = r"^t's rows must sum to 1 \(one-hot rows or class probabilities\), got a row summing to 0\.75"
@@ -267,7 +276,7 @@ def test_mean_over_a_zero_denominator_is_ieee_without_warnings(name, how, to):
     t = np.full(6, -100) if how == "all ignored" else np.array([0, 0, 1, 1, 0, 1])
     options = {} if how == "all ignored" else {"weight": np.array([0.0, 0.0, 1.0])}
     if how == "zero weights, smoothed":
-        options["label_smoothing"] = 0.3   # a nonzero sum over a zero denominator: inf
+        options["label_smoothing"] = 0.3  # a nonzero sum over a zero denominator: inf
     fn, bwd = getattr(F, name), getattr(F, name + "_backward")
     lib = {k: convert(a) for k, a in options.items() if isinstance(a, np.ndarray)}
     lib_options = {**options, **lib}
@@ -322,12 +331,14 @@ def test_custom_distance_of_another_library_is_a_type_error():
             raise AssertionError("not reached")
 
     a = xps.zeros((2, 3), dtype=xps.float64)
-    with pytest.raises(TypeError, match="anchor is an array_api_strict.Array but distance_function's output is a "
-                                        "numpy.ndarray"):
+    with pytest.raises(
+        TypeError, match="anchor is an array_api_strict.Array but distance_function's output is a numpy.ndarray"
+    ):
         triplet_margin_with_distance_loss(a, a, a, distance_function=NumpyDistance())
 
 
 # --------------------------------------------------------------------------- one library per call
+
 
 @pytest.mark.parametrize("spec", [get(n) for n in CONVERTED], ids=CONVERTED)
 def test_mixing_libraries_is_a_type_error(spec):
@@ -337,8 +348,10 @@ def test_mixing_libraries_is_a_type_error(spec):
     inputs, options = case_args(case)
     mixed = (xps.asarray(inputs[0]),) + inputs[1:]
     first, second = spec.inputs[0], spec.inputs[1]
-    with pytest.raises(TypeError, match=f"{first} is an array_api_strict.Array but {second} is a "
-                                        f"numpy.ndarray: pass arrays of one library"):
+    with pytest.raises(
+        TypeError,
+        match=f"{first} is an array_api_strict.Array but {second} is a numpy.ndarray: pass arrays of one library",
+    ):
         spec.function(*mixed, **options)
     strict_inputs = tuple(xps.asarray(a) for a in inputs)
     strict_options = {k: xps.asarray(val) if isinstance(val, np.ndarray) else val for k, val in options.items()}
@@ -352,8 +365,11 @@ def test_mixing_torch_and_numpy_names_both():
     pytest.importorskip("array_api_compat")
     from losslab.functional import log_cosh_loss
 
-    with pytest.raises(TypeError, match=r"^input is a torch.Tensor but target is a numpy.ndarray: "
-                                        r"pass arrays of one library$"):
+    with pytest.raises(
+        TypeError,
+        match=r"^input is a torch.Tensor but target is a numpy.ndarray: "
+        r"pass arrays of one library$",
+    ):
         log_cosh_loss(torch.zeros(3, dtype=torch.float64), np.zeros(3))
 
 
@@ -381,6 +397,7 @@ def test_scalars_and_lists_go_with_any_library():
 
 
 # --------------------------------------------------------------------------- value checks
+
 
 def test_eager_value_checks_keep_their_messages():
     xps = pytest.importorskip("array_api_strict")
@@ -493,8 +510,9 @@ def test_dask_value_checks_of_the_probability_losses_run_when_computed():
         gauss.compute()
 
 
-@pytest.mark.parametrize("name", ["CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "SmoothL1Loss",
-                                  "HuberLoss"])
+@pytest.mark.parametrize(
+    "name", ["CrossEntropyLoss", "BCEWithLogitsLoss", "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss"]
+)
 def test_fused_loss_objects_engage_for_numpy_only(name):
     """The fused kernels (and the gradient a loss object keeps from a fused forward) are NumPy's; other
     arrays take the pure backward."""
@@ -519,6 +537,7 @@ def test_fused_loss_objects_engage_for_numpy_only(name):
 
 # --------------------------------------------------------------------------- the NumPy path stays NumPy-only
 
+
 def test_numpy_namespace_needs_no_import():
     assert xpa.namespace(np.ones(2), np.float32(1.0), 2.0, [1.0], None) is np
     assert xpa.namespace() is np
@@ -541,6 +560,7 @@ def test_import_and_numpy_calls_do_not_import_array_api_compat_or_dask():
 
 
 # --------------------------------------------------------------------------- the array-API guide
+
 
 def _readme_section() -> str:
     """The array-API guide (docs/guide/arrays.md), up to its out-of-core part."""

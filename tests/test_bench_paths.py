@@ -30,8 +30,9 @@ def test_every_path_runs_forward_and_backward(spec, dtype):
     for b in (1, 5):
         for case in spec.make_paths(b):
             inputs = tuple(a.astype(dtype) if np.issubdtype(a.dtype, np.floating) else a for a in case.inputs)
-            options = {k: (val.astype(dtype) if isinstance(val, np.ndarray) else val)
-                       for k, val in case.options.items()}
+            options = {
+                k: (val.astype(dtype) if isinstance(val, np.ndarray) else val) for k, val in case.options.items()
+            }
             options.setdefault("reduction", "mean")
             loss, args = spec.build(inputs, options)
             out = spec.call(loss, args)

@@ -37,6 +37,7 @@ def check(actual, expected, dtype, *, atol=0.0) -> None:
 
 # ============================================================================ 1. no warning escapes
 
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_cross_entropy_label_smoothing_at_an_infinite_logit(dtype):
     # log p = (0, -inf): the target term is 0, the smoothing term (eps / C) * inf
@@ -90,7 +91,7 @@ def test_softmax_with_loss_at_huge_logits(dtype, logits):
     loss = nn.SoftmaxWithLoss()
     # softmax = (1, 0) exactly; the book's loss is -log(1 + 1e-7) (in float32, 1 + 1e-7 rounds
     # to 1 + 2^-23), its gradient y - t = 0
-    delta = 1e-7 if dtype == np.float64 else 2.0 ** -23
+    delta = 1e-7 if dtype == np.float64 else 2.0**-23
     check(loss.forward(x, np.array([0])), -math.log(1 + delta), dtype)
     check(loss.backward(), [[0.0, 0.0]], dtype)
     # against the other class: -log(0 + 1e-7), gradient (1, -1)
@@ -99,6 +100,7 @@ def test_softmax_with_loss_at_huge_logits(dtype, logits):
 
 
 # ============================================================================ 2. no silently wrong number
+
 
 def test_cosine_embedding_loss_of_parallel_vectors_beyond_the_square_range():
     x1, x2, y = arr([[1e200, 1e200]]), arr([[1.0, 1.0]]), arr([1.0])
@@ -126,6 +128,7 @@ def test_cosine_embedding_loss_float32_large_entries(scale):
 
 # ============================================================================ 3. no NaN where the limit exists
 
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ["triplet_margin_loss", "triplet_margin_with_distance_loss"])
 def test_triplet_losses_with_an_infinitely_far_negative_or_positive(dtype, name):
@@ -145,8 +148,9 @@ def test_triplet_losses_with_an_infinitely_far_negative_or_positive(dtype, name)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", ["poly1_cross_entropy", "sparsemax_loss", "multiclass_hinge_loss",
-                                  "cross_entropy", "focal_loss"])
+@pytest.mark.parametrize(
+    "name", ["poly1_cross_entropy", "sparsemax_loss", "multiclass_hinge_loss", "cross_entropy", "focal_loss"]
+)
 def test_a_masked_class_gives_the_value_at_minus_1e300(dtype, name):
     f, fb = getattr(F, name), getattr(F, name + "_backward")
     t = np.array([0, 1])
@@ -241,8 +245,10 @@ UNDEFINED = {
 _PROJECTED = "an infinite or overflowing logit of the projection (x W^T + b) meets inf - inf in the log-sum-exp"
 KNOWN: dict[tuple[str, str], str] = {
     **{("LinearCrossEntropyLoss", name): _PROJECTED for name in ("input", "linear_weight", "linear_bias")},
-    **{("AdaptiveLogSoftmaxWithLoss", name): _PROJECTED
-       for name in ("input", "head_weight", "head_bias", "tail_weight")},
+    **{
+        ("AdaptiveLogSoftmaxWithLoss", name): _PROJECTED
+        for name in ("input", "head_weight", "head_bias", "tail_weight")
+    },
 }
 
 
@@ -255,8 +261,7 @@ def _extreme_params():
                 marks = ()
                 if (spec.name, name) in KNOWN:
                     marks = pytest.mark.xfail(strict=True, reason=KNOWN[(spec.name, name)])
-                yield pytest.param(spec, name, dtype, marks=marks,
-                                   id=f"{spec.name}-{name}-{np.dtype(dtype).name}")
+                yield pytest.param(spec, name, dtype, marks=marks, id=f"{spec.name}-{name}-{np.dtype(dtype).name}")
 
 
 @pytest.mark.parametrize(("spec", "name", "dtype"), list(_extreme_params()))
@@ -268,8 +273,7 @@ def test_every_loss_is_quiet_and_not_nan_at_extreme_inputs(spec, name, dtype):
     pos = spec.inputs.index(name)
     nan_ok = (spec.name, name) in UNDEFINED
     for value in EXTREMES[dtype]:
-        inputs = [a.astype(dtype) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a
-                  for a in case.inputs]
+        inputs = [a.astype(dtype) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in case.inputs]
         x = inputs[pos].copy()
         x.flat[0] = value
         inputs[pos] = x
@@ -299,8 +303,7 @@ def test_bce_with_logits_at_infinite_logits(dtype):
     check(F.binary_cross_entropy_with_logits(x, t, reduction="none"), [0.0, INF, 0.0, INF, INF], dtype)
     check(F.binary_cross_entropy_with_logits(x, t, reduction="sum"), INF, dtype)
     # sigmoid(x) - t
-    check(F.binary_cross_entropy_with_logits_backward(1.0, x, t, reduction="none"),
-          [0.0, -0.5, 0.0, 0.5, -1.0], dtype)
+    check(F.binary_cross_entropy_with_logits_backward(1.0, x, t, reduction="none"), [0.0, -0.5, 0.0, 0.5, -1.0], dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -312,8 +315,11 @@ def test_sparsemax_loss_at_infinite_and_overflowing_scores(dtype):
     check(F.sparsemax_loss_backward(1.0, x, t, reduction="none"), np.zeros((2, 3)), dtype)
     # against another class: the loss grows with the gap to the top score, here without bound
     check(F.sparsemax_loss(x, np.array([1, 1]), reduction="none"), [INF, INF], dtype)
-    check(F.sparsemax_loss_backward(1.0, x, np.array([1, 1]), reduction="none"),
-          [[1.0, -1.0, 0.0], [1.0, -1.0, 0.0]], dtype)
+    check(
+        F.sparsemax_loss_backward(1.0, x, np.array([1, 1]), reduction="none"),
+        [[1.0, -1.0, 0.0], [1.0, -1.0, 0.0]],
+        dtype,
+    )
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -376,11 +382,11 @@ def test_smooth_l1_and_huber_far_out_are_linear(dtype, name):
 
 # ============================================================================ every loss, the whole input at an extreme
 
+
 def _whole_extremes(dtype) -> dict[str, float]:
     big_ = float(np.finfo(dtype).max) if dtype == np.float32 else 1e308
     tiny = float(np.finfo(dtype).smallest_subnormal)
-    return {"inf": INF, "-inf": -INF, "big": big_, "-big": -big_, "denormal": tiny, "-denormal": -tiny,
-            "nan": math.nan}
+    return {"inf": INF, "-inf": -INF, "big": big_, "-big": -big_, "denormal": tiny, "-denormal": -tiny, "nan": math.nan}
 
 
 _MASKED = "every class masked (a row of -inf scores only): no class is left to score"
@@ -424,10 +430,18 @@ def _expected_whole():
         table[("MulticlassHingeLoss", "input", ext)] = lambda ins, dt: np.ones(len(ins[1]))
         # sparsemax of equal scores is uniform: |p - y|^2 / 2 = ((1 - 1/C)^2 + (C - 1) / C^2) / 2
         table[("SparsemaxLoss", "input", ext)] = lambda ins, dt: np.full(
-            len(ins[1]), ((1 - 1 / ins[0].shape[1]) ** 2 + (ins[0].shape[1] - 1) / ins[0].shape[1] ** 2) / 2)
+            len(ins[1]), ((1 - 1 / ins[0].shape[1]) ** 2 + (ins[0].shape[1] - 1) / ins[0].shape[1] ** 2) / 2
+        )
     for ext in ("inf", "-inf"):
-        for name in ("MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "LogCoshLoss", "CharbonnierLoss",
-                     "GaussianNLLLoss"):
+        for name in (
+            "MSELoss",
+            "L1Loss",
+            "SmoothL1Loss",
+            "HuberLoss",
+            "LogCoshLoss",
+            "CharbonnierLoss",
+            "GaussianNLLLoss",
+        ):
             table[(name, "input", ext)] = same(INF)
         # the far side of a distance: d(a, p) -> inf gives inf, d(a, n) -> inf gives max(-inf, 0) = 0
         for name in ("TripletMarginLoss", "TripletMarginWithDistanceLoss"):
@@ -449,13 +463,18 @@ def _expected_whole():
     # equal scores: every hinge is at the margin, m^p w_y (C - 1) / C
     for ext in ("inf", "big"):
         table[("MultiMarginLoss", "input", ext)] = lambda ins, dt: np.full(
-            len(ins[1]), (ins[0].shape[1] - 1) / ins[0].shape[1])
+            len(ins[1]), (ins[0].shape[1] - 1) / ins[0].shape[1]
+        )
     # a far anchor along (1, ..., 1): d(a, p) - d(a, n) -> (n - p) . a / |a|, finite
     for ext, sign in (("big", 1.0), ("-big", -1.0)):
         for name in ("TripletMarginLoss", "TripletMarginWithDistanceLoss"):
             table[(name, "anchor", ext)] = lambda ins, dt, s=sign: np.maximum(
-                1.0 + s * (np.asarray(ins[2], np.float64) - np.asarray(ins[1], np.float64)).sum(axis=1)
-                / math.sqrt(np.shape(ins[0])[1]), 0.0)
+                1.0
+                + s
+                * (np.asarray(ins[2], np.float64) - np.asarray(ins[1], np.float64)).sum(axis=1)
+                / math.sqrt(np.shape(ins[0])[1]),
+                0.0,
+            )
     return table
 
 
@@ -484,8 +503,7 @@ def test_every_loss_at_a_whole_input_of_extremes(spec, name, dtype):
     case = spec.make_cases()[0]
     pos = spec.inputs.index(name)
     for ext, value in _whole_extremes(dtype).items():
-        inputs = [a.astype(dtype) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a
-                  for a in case.inputs]
+        inputs = [a.astype(dtype) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in case.inputs]
         inputs[pos] = np.full_like(inputs[pos], value)
         undefined, _ = UNDEFINED_WHOLE.get((spec.name, name, ext), ((), ""))
         for reduction in spec.reductions:
@@ -515,12 +533,17 @@ def test_every_loss_at_a_whole_input_of_extremes(spec, name, dtype):
             assert not any(np.isnan(g).any() for g in grads), f"NaN gradient at {where}"
             expected = EXPECTED_WHOLE.get((spec.name, name, ext))
             if expected is not None and reduction == "none":
-                np.testing.assert_allclose(np.asarray(out, np.float64).reshape(-1),
-                                           np.asarray(expected(inputs, dtype), np.float64).reshape(-1),
-                                           rtol=1e-5, atol=1e-6, err_msg=where)
+                np.testing.assert_allclose(
+                    np.asarray(out, np.float64).reshape(-1),
+                    np.asarray(expected(inputs, dtype), np.float64).reshape(-1),
+                    rtol=1e-5,
+                    atol=1e-6,
+                    err_msg=where,
+                )
 
 
 # ============================================================================ whole inputs: values written out
+
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_kl_div_a_zero_probability_class_adds_nothing_at_an_infinite_log_probability(dtype):
@@ -594,6 +617,7 @@ def test_multilabel_soft_margin_class_mean_is_exact_where_the_row_sum_overflows(
 
 # ============================================================================ Dask: as quiet as NumPy, the same limits
 
+
 def _dask_params():
     from losslab.registry import LOSSES
 
@@ -618,11 +642,14 @@ def test_dask_graphs_compute_the_whole_input_extremes_quietly(spec, name):
         for ext, value in _whole_extremes(dtype).items():
             if ext in ("denormal", "-denormal"):
                 continue
-            inputs = [a.astype(dtype) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a
-                      for a in case.inputs]
+            inputs = [a.astype(dtype) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in case.inputs]
             inputs[pos] = np.full_like(inputs[pos], value)
-            lazy = [da.from_array(a, chunks=(max(1, a.shape[0] // 2),) + a.shape[1:])
-                    if isinstance(a, np.ndarray) and a.ndim else a for a in inputs]
+            lazy = [
+                da.from_array(a, chunks=(max(1, a.shape[0] // 2),) + a.shape[1:])
+                if isinstance(a, np.ndarray) and a.ndim
+                else a
+                for a in inputs
+            ]
             options = {k: v for k, v in case.options.items() if k != "reduction"}
             for reduction in ("none", "sum"):
                 try:
@@ -642,6 +669,7 @@ def test_dask_graphs_compute_the_whole_input_extremes_quietly(spec, name):
                 where = f"{name} all {ext}, {np.dtype(dtype).name}, reduction={reduction!r}"
                 k = len(grads)
                 for got, want in zip(computed, (out, out, *grads, *grads), strict=True):
-                    np.testing.assert_allclose(np.asarray(got, np.float64), np.asarray(want, np.float64),
-                                               rtol=1e-6, atol=1e-300, err_msg=where)
+                    np.testing.assert_allclose(
+                        np.asarray(got, np.float64), np.asarray(want, np.float64), rtol=1e-6, atol=1e-300, err_msg=where
+                    )
                 assert len(computed) == 2 + 2 * k

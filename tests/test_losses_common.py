@@ -72,8 +72,9 @@ def test_default_backward_is_dout_one(spec):
     inputs, options = case_args(case)
     loss, args = spec.build(inputs, options)
     out = spec.call(loss, args)
-    for g, e in zip(spec.gradients(loss), as_tuple(spec.backward(np.ones(np.shape(out)), *inputs, **options)),
-                    strict=True):
+    for g, e in zip(
+        spec.gradients(loss), as_tuple(spec.backward(np.ones(np.shape(out)), *inputs, **options)), strict=True
+    ):
         np.testing.assert_allclose(g, e, rtol=1e-15)
 
 

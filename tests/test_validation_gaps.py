@@ -18,8 +18,11 @@ from losslab.registry import LOSSES
 def test_ragged_list_names_the_argument(position, name):
     args = [[[1.0, 2.0], [3.0, 4.0]], [[1.0, 2.0], [3.0, 4.0]]]
     args[position] = [[1.0, 2.0], [3.0]]
-    with pytest.raises(ValueError, match=rf"^{name} must be a rectangular array, got a nested list whose "
-                                         r"rows have different lengths \(a ragged list\)"):
+    with pytest.raises(
+        ValueError,
+        match=rf"^{name} must be a rectangular array, got a nested list whose "
+        r"rows have different lengths \(a ragged list\)",
+    ):
         F.mse_loss(*args)
 
 
@@ -48,8 +51,11 @@ def test_ragged_weight_and_dout_are_named():
 @pytest.mark.parametrize("function", [F.cross_entropy, F.nll_loss], ids=["cross_entropy", "nll_loss"])
 def test_uint64_label_of_2_to_63_is_named_as_it_is(function):
     target = np.array([2**63, 0], np.uint64)
-    with pytest.raises(IndexError, match=r"^target holds the class index 9223372036854775808, out of range: "
-                                         r"expected values in \[0, 2\] for 3 classes"):
+    with pytest.raises(
+        IndexError,
+        match=r"^target holds the class index 9223372036854775808, out of range: "
+        r"expected values in \[0, 2\] for 3 classes",
+    ):
         function(np.zeros((2, 3)), target)
 
 
@@ -60,8 +66,11 @@ def test_uint64_class_index_error_is_a_value_error_too():
 
 def test_uint64_multilabel_end_marker_is_not_read_from_a_wrapped_value():
     target = np.array([[2**64 - 1, 0, 1]], np.uint64)
-    with pytest.raises(ValueError, match=r"^target holds the value 18446744073709551615, out of range: "
-                                         r"expected class indices in \[0, 2\] for 3 classes, or -1"):
+    with pytest.raises(
+        ValueError,
+        match=r"^target holds the value 18446744073709551615, out of range: "
+        r"expected class indices in \[0, 2\] for 3 classes, or -1",
+    ):
         F.multilabel_margin_loss(np.zeros((1, 3)), target)
 
 
@@ -81,10 +90,10 @@ def test_huge_ignore_index_ignores_nothing():
     x = np.random.default_rng(1).normal(size=(4, 3))
     t = np.array([0, 2, 1, 2])
     for function in (F.cross_entropy, F.nll_loss):
-        np.testing.assert_allclose(function(x, t, ignore_index=10**30), function(x, t, ignore_index=-1),
-                                   rtol=1e-15)
-        np.testing.assert_allclose(function(x, t, ignore_index=-(10**30), reduction="sum"),
-                                   function(x, t, reduction="sum"), rtol=1e-15)
+        np.testing.assert_allclose(function(x, t, ignore_index=10**30), function(x, t, ignore_index=-1), rtol=1e-15)
+        np.testing.assert_allclose(
+            function(x, t, ignore_index=-(10**30), reduction="sum"), function(x, t, reduction="sum"), rtol=1e-15
+        )
     loss = nn.CrossEntropyLoss(ignore_index=10**30)
     np.testing.assert_allclose(loss(x, t), F.cross_entropy(x, t), rtol=1e-15)
     np.testing.assert_allclose(loss.backward(), F.cross_entropy_backward(1.0, x, t), rtol=1e-14)
@@ -101,8 +110,11 @@ def test_huge_ignore_index_still_checks_labels():
 @pytest.mark.parametrize("dtype", [np.int64, np.int32, np.bool_, np.uint8])
 def test_gaussian_var_must_be_float(dtype):
     x = np.zeros(3)
-    with pytest.raises(TypeError, match=rf"^var must hold real numbers as float32 or float64 \(or be a Python "
-                                        rf"float\), got an array of shape \(3,\) and dtype {np.dtype(dtype)}"):
+    with pytest.raises(
+        TypeError,
+        match=rf"^var must hold real numbers as float32 or float64 \(or be a Python "
+        rf"float\), got an array of shape \(3,\) and dtype {np.dtype(dtype)}",
+    ):
         F.gaussian_nll_loss(x, x, np.ones(3, dtype))
     with pytest.raises(TypeError, match=r"^var must hold real numbers as float32 or float64"):
         nn.GaussianNLLLoss()(x, x, np.ones(3, dtype))
@@ -150,11 +162,14 @@ def _as_memmaps(arrays, tmp_path, prefix):
     return tuple(out)
 
 
-@pytest.mark.parametrize("name, case_inputs", [
-    ("cross_entropy", lambda r: (r.normal(size=(64, 10)), r.integers(0, 10, 64))),
-    ("binary_cross_entropy_with_logits", lambda r: (r.normal(size=(64, 5)), r.uniform(size=(64, 5)))),
-    ("smooth_l1_loss", lambda r: (r.normal(size=(64, 5)), r.normal(size=(64, 5)))),
-])
+@pytest.mark.parametrize(
+    "name, case_inputs",
+    [
+        ("cross_entropy", lambda r: (r.normal(size=(64, 10)), r.integers(0, 10, 64))),
+        ("binary_cross_entropy_with_logits", lambda r: (r.normal(size=(64, 5)), r.uniform(size=(64, 5)))),
+        ("smooth_l1_loss", lambda r: (r.normal(size=(64, 5)), r.normal(size=(64, 5)))),
+    ],
+)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 def test_memmap_gives_the_bits_of_an_ndarray(name, case_inputs, dtype, tmp_path):
     x, t = case_inputs(np.random.default_rng(3))
@@ -232,8 +247,10 @@ def test_dask_inputs_take_a_numpy_class_weight():
     x, t, w = rng.normal(size=(8, 4)), rng.integers(0, 4, 8), np.array([1.0, 2.0, 3.0, 0.5])
     dx, dt = da.from_array(x, chunks=4), da.from_array(t, chunks=4)
     for reduction in ("mean", "sum", "none"):
-        loss, dloss = nn.CrossEntropyLoss(weight=w, reduction=reduction), nn.CrossEntropyLoss(weight=w,
-                                                                                             reduction=reduction)
+        loss, dloss = (
+            nn.CrossEntropyLoss(weight=w, reduction=reduction),
+            nn.CrossEntropyLoss(weight=w, reduction=reduction),
+        )
         out, dout_ = loss(x, t), dloss(dx, dt)
         assert isinstance(dout_, da.Array)
         np.testing.assert_allclose(dout_.compute(), out, rtol=1e-12, atol=1e-14)
@@ -248,9 +265,10 @@ def test_dask_inputs_take_numpy_parameter_arrays():
     pos_weight, var = np.array([0.5, 1.0, 2.0]), rng.uniform(0.5, 2.0, (6, 3))
     np.testing.assert_allclose(
         F.binary_cross_entropy_with_logits(dx, dt, pos_weight=pos_weight).compute(),
-        F.binary_cross_entropy_with_logits(x, t, pos_weight=pos_weight), rtol=1e-12)
-    np.testing.assert_allclose(F.gaussian_nll_loss(dx, dt, var).compute(), F.gaussian_nll_loss(x, t, var),
-                               rtol=1e-12)
+        F.binary_cross_entropy_with_logits(x, t, pos_weight=pos_weight),
+        rtol=1e-12,
+    )
+    np.testing.assert_allclose(F.gaussian_nll_loss(dx, dt, var).compute(), F.gaussian_nll_loss(x, t, var), rtol=1e-12)
     gx, gv = F.gaussian_nll_loss_backward(1.0, dx, dt, var)
     ex, ev = F.gaussian_nll_loss_backward(1.0, x, t, var)
     np.testing.assert_allclose(gx.compute(), ex, rtol=1e-12)
@@ -269,8 +287,9 @@ def test_numpy_with_an_eager_library_is_still_refused():
     xps = pytest.importorskip("array_api_strict")
     pytest.importorskip("array_api_compat")
     x = xps.zeros((2, 3), dtype=xps.float64)
-    with pytest.raises(TypeError, match="input is an array_api_strict.Array but weight is a numpy.ndarray: "
-                                        "pass arrays of one library"):
+    with pytest.raises(
+        TypeError, match="input is an array_api_strict.Array but weight is a numpy.ndarray: pass arrays of one library"
+    ):
         F.cross_entropy(x, xps.asarray([0, 1]), weight=np.ones(3))
     da = _dask()
     with pytest.raises(TypeError, match="pass arrays of one library"):
@@ -294,8 +313,11 @@ def test_kl_div_negative_target_is_a_documented_refusal():
 
 
 def test_multilabel_margin_0d_input_is_a_documented_refusal():
-    with pytest.raises(ValueError, match=r"^input must be a \(C,\) or \(N, C\) array of class scores, got an "
-                                         r"array of shape \(\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"^input must be a \(C,\) or \(N, C\) array of class scores, got an "
+        r"array of shape \(\)",
+    ):
         F.multilabel_margin_loss(np.array(0.5), np.array(0))
     section = " ".join(_differences().split())
     assert "`MultiLabelMarginLoss` raises `ValueError` on a 0-d input" in section

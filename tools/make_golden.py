@@ -36,18 +36,26 @@ def extreme_cases() -> dict[str, list[Case]]:
     binary = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
     probs01 = np.array([[0.0, 1.0, 0.5], [1.0, 0.0, 0.25], [0.0, 0.0, 1.0], [1.0, 1.0, 0.0]])
     return {
-        "CrossEntropyLoss": [Case("extreme-index", {}, (big, labels), numeric=False),
-                             Case("extreme-smoothed", {"label_smoothing": 0.2}, (big, labels), numeric=False),
-                             Case("extreme-probs", {}, (big, np.full((4, 3), 1 / 3)), numeric=False)],
-        "BCEWithLogitsLoss": [Case("extreme", {"pos_weight": np.array([2.0, 0.5, 1.0])}, (big, binary),
-                                   numeric=False)],
-        "BCELoss": [Case("probs-0-and-1", {}, (probs01, binary), numeric=False),
-                    Case("probs-0-and-1-weighted", {"weight": np.array([0.5, 2.0, 1.0])}, (probs01, binary),
-                         numeric=False)],
+        "CrossEntropyLoss": [
+            Case("extreme-index", {}, (big, labels), numeric=False),
+            Case("extreme-smoothed", {"label_smoothing": 0.2}, (big, labels), numeric=False),
+            Case("extreme-probs", {}, (big, np.full((4, 3), 1 / 3)), numeric=False),
+        ],
+        "BCEWithLogitsLoss": [Case("extreme", {"pos_weight": np.array([2.0, 0.5, 1.0])}, (big, binary), numeric=False)],
+        "BCELoss": [
+            Case("probs-0-and-1", {}, (probs01, binary), numeric=False),
+            Case("probs-0-and-1-weighted", {"weight": np.array([0.5, 2.0, 1.0])}, (probs01, binary), numeric=False),
+        ],
         # SoftMarginLoss is left out: PyTorch's log1p(exp(-y x)) overflows to inf there (losslab stays finite).
         "MultiLabelSoftMarginLoss": [Case("extreme", {}, (big, binary), numeric=False)],
-        "PoissonNLLLoss": [Case("extreme-log-input", {}, (np.array([[-700.0, 30.0], [0.0, -30.0]]),
-                                                          np.array([[0.0, 3.0], [1.0, 0.0]])), numeric=False)],
+        "PoissonNLLLoss": [
+            Case(
+                "extreme-log-input",
+                {},
+                (np.array([[-700.0, 30.0], [0.0, -30.0]]), np.array([[0.0, 3.0], [1.0, 0.0]])),
+                numeric=False,
+            )
+        ],
     }
 
 
@@ -79,9 +87,16 @@ def main() -> None:
                     arrays[f"{key}|out"] = out
                     for j, g in enumerate(grads):
                         arrays[f"{key}|grad{j}"] = g
-                    index.append({"key": key, "loss": spec.name, "reduction": reduction,
-                                  "n_inputs": len(inputs), "options": scalar_opts,
-                                  "array_options": [n for n, v in options.items() if isinstance(v, np.ndarray)]})
+                    index.append(
+                        {
+                            "key": key,
+                            "loss": spec.name,
+                            "reduction": reduction,
+                            "n_inputs": len(inputs),
+                            "options": scalar_opts,
+                            "array_options": [n for n, v in options.items() if isinstance(v, np.ndarray)],
+                        }
+                    )
     arrays["index"] = np.array(json.dumps({"torch": torch.__version__, "cases": index}))
     OUT.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(OUT, **arrays)

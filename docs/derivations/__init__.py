@@ -310,8 +310,13 @@ def _linear_head(rng: np.random.Generator) -> tuple:
 def _adaptive(rng: np.random.Generator) -> tuple:
     """4 features, cutoffs [3, 6] and div_value 2: a head of 3 classes + 1 cluster, W1 (2, 4), W2 (3, 2)."""
     n = int(rng.integers(3, 8))
-    return (rng.normal(0, 1, (n, 4)), rng.integers(0, 6, n), rng.normal(0, 1, (4, 4)), rng.normal(0, 1, 4),
-            rng.normal(0, 1, 14))
+    return (
+        rng.normal(0, 1, (n, 4)),
+        rng.integers(0, 6, n),
+        rng.normal(0, 1, (4, 4)),
+        rng.normal(0, 1, 4),
+        rng.normal(0, 1, 14),
+    )
 
 
 DERIVATIONS: dict[str, Derivation] = {
@@ -443,8 +448,7 @@ DERIVATIONS: dict[str, Derivation] = {
         call={"eps": 0.1, "reduction": "mean"},
     ),
     "CTCLoss": Derivation(
-        "`blank=0`, padded targets, `reduction='mean'` (each loss divided by its target length, then the "
-        "batch mean)",
+        "`blank=0`, padded targets, `reduction='mean'` (each loss divided by its target length, then the batch mean)",
         ("x", "l", "T_n", "L_n"),
         _ctc,
         _steps("CTCLoss"),
@@ -672,7 +676,7 @@ DERIVATIONS: dict[str, Derivation] = {
             "X": "np.exp(S)",
             "D": "np.where(Pos, X + np.where(Neg, X, 0).sum(axis=1, keepdims=True), 1)",
             "G": "(np.where(Pos, X / D - 1, 0) + np.where(Neg, X * np.where(Pos, 1 / D, 0).sum(axis=1, keepdims=True),"
-                 " 0)) / Pos.sum()",
+            " 0)) / Pos.sum()",
             "u_bar": "(G + G.T) @ u / temperature",
             "de": "(u_bar - np.sum(u * u_bar, axis=1, keepdims=True) * u) / rownorm(E)",
         },

@@ -14,35 +14,37 @@ appears here, in the CLI, in the README table and in the parametrized tests.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from ._cases import Case, Curve
 from .nn._base import Loss, registered_losses
 
-__all__ = ["Case", "Curve", "LossSpec", "LOSSES", "get", "names", "markdown_table", "curve_values", "spec_of"]
+# LOSSES is built on each access, by the module __getattr__ below
+__all__ = ["Case", "Curve", "LossSpec", "LOSSES", "get", "names", "markdown_table", "curve_values", "spec_of"]  # noqa: F822
 
 
 @dataclass(frozen=True)
 class LossSpec:
     """What the tests, the CLI and the docs need of one loss, read from its class."""
 
-    name: str                        # the class name in losslab.nn (PyTorch's where it has one)
-    module: str                      # family module under losslab.functional / losslab.nn
-    function_name: str               # the pure function in losslab.functional
-    inputs: tuple[str, ...]          # positional inputs, in call order
+    name: str  # the class name in losslab.nn (PyTorch's where it has one)
+    module: str  # family module under losslab.functional / losslab.nn
+    function_name: str  # the pure function in losslab.functional
+    inputs: tuple[str, ...]  # positional inputs, in call order
     differentiable: tuple[str, ...]  # inputs that backward returns gradients for, in order
-    options: tuple[str, ...]         # constructor / keyword options (reduction included)
+    options: tuple[str, ...]  # constructor / keyword options (reduction included)
     summary: str
     cases: Callable[[np.random.Generator], list[Case]] = field(repr=False)
     reductions: tuple[str, ...] = ("none", "mean", "sum")
-    torch_name: str | None = None    # the torch.nn class to compare with, if any
-    curve: Curve | None = None       # how `losslab plot` draws it against one scalar
-    array_api: bool = False          # runs on any array library (losslab._array_api), tested on each
+    torch_name: str | None = None  # the torch.nn class to compare with, if any
+    curve: Curve | None = None  # how `losslab plot` draws it against one scalar
+    array_api: bool = False  # runs on any array library (losslab._array_api), tested on each
     cls: type[Loss] | None = field(default=None, repr=False, compare=False)
-    parameters: tuple[str, ...] = () # inputs the object owns as parameters (built by cls.from_inputs)
+    parameters: tuple[str, ...] = ()  # inputs the object owns as parameters (built by cls.from_inputs)
     paths: Callable[..., list[Case]] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -75,10 +77,12 @@ class LossSpec:
         if not self.parameters:
             return cls(**options), tuple(inputs)
         if len(inputs) != len(self.inputs):
-            raise TypeError(f"{self.name} takes {len(self.inputs)} inputs ({', '.join(self.inputs)}), "
-                            f"got {len(inputs)}")
+            raise TypeError(
+                f"{self.name} takes {len(self.inputs)} inputs ({', '.join(self.inputs)}), got {len(inputs)}"
+            )
         named = dict(zip(self.inputs, inputs, strict=True))
-        loss = cls.from_inputs(*(named[n] for n in self.parameters), **options)
+        build = getattr(cls, "from_inputs")  # noqa: B009  (declared by the classes that own parameters)
+        loss = build(*(named[n] for n in self.parameters), **options)
         return loss, tuple(a for n, a in named.items() if n not in self.parameters)
 
     def call(self, loss, args: tuple):
@@ -111,12 +115,23 @@ def spec_of(cls: type[Loss]) -> LossSpec:
         raise ValueError(f"{cls.__name__} is not registered: decorate it with @losslab.nn.registered(...)")
     reductions = next((o.choices for o in cls._options if o.name == "reduction"), None) or ("none", "mean", "sum")
     module = cls.__module__.rsplit(".", 1)[-1]
-    return LossSpec(name=cls.__name__, module=module, function_name=cls._function.__name__,
-                    inputs=tuple(cls._inputs), differentiable=tuple(cls._grad_inputs),
-                    options=tuple(o.name for o in cls._options), summary=entry.summary, cases=entry.cases,
-                    reductions=tuple(reductions), torch_name=cls.__name__ if entry.torch else None,
-                    curve=entry.curve, array_api=entry.array_api, cls=cls,
-                    parameters=tuple(getattr(cls, "_parameter_inputs", ())), paths=entry.paths)
+    return LossSpec(
+        name=cls.__name__,
+        module=module,
+        function_name=cls._function.__name__,
+        inputs=tuple(cls._inputs),
+        differentiable=tuple(cls._grad_inputs),
+        options=tuple(o.name for o in cls._options),
+        summary=entry.summary,
+        cases=entry.cases,
+        reductions=tuple(reductions),
+        torch_name=cls.__name__ if entry.torch else None,
+        curve=entry.curve,
+        array_api=entry.array_api,
+        cls=cls,
+        parameters=tuple(getattr(cls, "_parameter_inputs", ())),
+        paths=entry.paths,
+    )
 
 
 def _losses() -> tuple[LossSpec, ...]:
@@ -125,12 +140,13 @@ def _losses() -> tuple[LossSpec, ...]:
 
 
 def __getattr__(name: str):
-    if name == "LOSSES":      # read afresh: a loss registered after this import is listed too
+    if name == "LOSSES":  # read afresh: a loss registered after this import is listed too
         return _losses()
-    if name == "CURVES":      # each loss's plot recipe, by name (declared beside its class)
+    if name == "CURVES":  # each loss's plot recipe, by name (declared beside its class)
         return {spec.name: spec.curve for spec in _losses() if spec.curve is not None}
     if name == "_ctc_log_probs":
         from .nn.ctc import ctc_log_probs
+
         return ctc_log_probs
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
@@ -150,8 +166,10 @@ def get(name: str) -> LossSpec:
 
 def markdown_table() -> str:
     """The README's loss table, generated from the registry."""
-    rows = ["| loss | `losslab.functional` | inputs (gradient for) | options | what it is |",
-            "| --- | --- | --- | --- | --- |"]
+    rows = [
+        "| loss | `losslab.functional` | inputs (gradient for) | options | what it is |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for s in _losses():
         ins = ", ".join(f"**{n}**" if n in s.differentiable else n for n in s.inputs)
         opts = ", ".join(s.options)

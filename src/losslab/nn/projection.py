@@ -417,6 +417,8 @@ class AdaptiveLogSoftmaxWithLoss:
     from those arrays.
     """
 
+    _reduction: str = "mean"  # what the registry reads of (output, loss); from_inputs sets it
+
     # the registry's view: the pure pair, its inputs (the parameters among them) and its options
     _function = staticmethod(F.adaptive_log_softmax_loss)
     _backward = staticmethod(F.adaptive_log_softmax_loss_backward)
@@ -541,7 +543,7 @@ class AdaptiveLogSoftmaxWithLoss:
         else:
             if self._cache is None:
                 self.backward()  # raises: backward before forward
-            target = self._cache[1]
+            target: Any = self._cache[1] if self._cache is not None else None  # set: backward() raised otherwise
             dt = self.head_weight.data.dtype
             g = np.asarray(v.check_dout(dout, np.shape(target) if reduction == "none" else (), dt), dtype=dt)
             dx = self.backward(0.0, -np.broadcast_to(g, np.shape(target)))
