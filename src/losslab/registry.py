@@ -65,6 +65,7 @@ class LossSpec:
         return tuple(self.inputs.index(n) for n in self.differentiable)
 
     def make_cases(self, seed: int = 0) -> list[Case]:
+        """The loss's sample calls (every option combination the tests check), drawn from ``seed``."""
         return self.cases(np.random.default_rng(seed))
 
     def build(self, inputs, options: dict[str, Any]) -> tuple[Any, tuple]:
