@@ -122,15 +122,12 @@ def summary(result: dict) -> dict:
     return out
 
 
-def markdown(result: dict) -> str:
-    m = result["machine"]
-    threads = sorted({c["threads"] for c in result["cells"]})
+def _run_header(run: dict) -> list[str]:
+    """Command, date, machine and load of one run of the grid."""
+    m = run["machine"]
     lines = [
-        START,
-        "## Every loss, every option path (from the registry)",
-        "",
-        f"Command: `{result['command']}`  ",
-        f"Date: {result['date']}; {result['seconds']:.0f} s.  ",
+        f"Command: `{run['command']}`  ",
+        f"Date: {run['date']}; {run['seconds']:.0f} s.  ",
         f"Machine: {m['cpu']}, {m['affinity']} cores, L3 {m['caches'].get('L3 cache', '?')}; "
         f"{m['platform']}; Python {m['python']}.  ",
         f"Load average (1 min) before / after: {m['loadavg_start'][0]:.2f} / {m['loadavg_end'][0]:.2f}; "
@@ -140,13 +137,45 @@ def markdown(result: dict) -> str:
             else ""
         ),
     ]
-    if result.get("interrupted"):
-        lines.append(f"**Interrupted: {len(result['cells'])} cells of the grid were measured.**  ")
+    if run.get("interrupted"):
+        lines.append(f"**Interrupted: {run.get('measured', '?')} cells of its grid were measured.**  ")
     foreign = (m.get("foreign_load") or {}).get("cores", 0)
     if m["loadavg_start"][0] > report.QUIET_LOAD or foreign > report.QUIET_FOREIGN:
         lines.append(
             "**Taken on a loaded machine: the ratios are noisy (each library saw the same load, in turns).**  "
         )
+    return lines
+
+
+def merge(results: list[dict]) -> dict:
+    """One result of several runs of parts of the grid: a later run's cell replaces an earlier one's."""
+    if len(results) == 1:
+        return results[0]
+    cells: dict[tuple, dict] = {}
+    memory: dict = {}
+    workers: dict = {}
+    runs = []
+    for r in results:
+        for c in r["cells"]:
+            cells[(key(c["case"]), c["threads"])] = c
+        memory.update(r.get("memory") or {})
+        workers.update(r.get("workers") or {})
+        runs += r.get("runs") or [{k: r[k] for k in ("command", "date", "seconds", "machine", "interrupted", "measured") if k in r}]
+    merged = {"runs": runs, "cells": list(cells.values()), "memory": memory, "workers": workers}
+    merged["summary"] = summary(merged)
+    return merged
+
+
+def markdown(result: dict) -> str:
+    threads = sorted({c["threads"] for c in result["cells"]})
+    lines = [START, "## Every loss, every option path (from the registry)", ""]
+    runs = result.get("runs") or [result]
+    if len(runs) > 1:
+        lines += [f"The grid was measured in {len(runs)} runs, each with its command, date and load:", ""]
+    for run in runs:
+        lines += _run_header(run)
+        if len(runs) > 1:
+            lines.append("")
     versions = {
         k: v
         for w in reversed(list(result["workers"].values()))
@@ -255,10 +284,15 @@ def main(argv=None) -> int:
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory pass")
     ap.add_argument("--json", default=str(HERE / "results" / "losses.json"), help="where to write the results")
     ap.add_argument("--markdown", default=None, help="also put the section in this report (e.g. BENCHMARKS.md)")
-    ap.add_argument("--from-json", default=None, help="measure nothing: re-render the section of this results file")
+    ap.add_argument(
+        "--from-json",
+        default=None,
+        help="measure nothing: render the section from these results files (comma-separated: parts of the grid, "
+        "a later file's cell replacing an earlier one's)",
+    )
     args = ap.parse_args(argv)
     if args.from_json:
-        result = json.loads(Path(args.from_json).read_text())
+        result = merge([json.loads(Path(f).read_text()) for f in args.from_json.split(",") if f])
         text = markdown(result)
         print(text)
         if args.markdown:
@@ -295,6 +329,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:  # Ctrl-C: keep and report the cells measured so far
         log(f"interrupted: the report holds the {len(result['cells'])} cells measured")
         result["interrupted"] = True
+        result["measured"] = len(result["cells"])
     result["machine"]["loadavg_end"] = os.getloadavg()
     result["machine"]["foreign_load"] = foreign_load(cpu_start, _cpu_seconds())
     result["seconds"] = time.perf_counter() - started
