@@ -18,6 +18,7 @@ from losslab._fast import _dispatch
 from losslab._validation import ClassIndexError
 from losslab.functional import classification as FC
 from losslab.functional import regression as FR
+from losslab.functional import robust as FRobust
 
 TOL = {np.float64: dict(rtol=1e-12), np.float32: dict(rtol=2e-5)}
 
@@ -216,6 +217,13 @@ POINTWISE = {
         FR.smooth_l1_loss_backward.reference,
         {"beta": 1.3},
     ),
+    "log_cosh": (
+        FRobust.log_cosh_loss,
+        FRobust.log_cosh_loss_backward,
+        FRobust.log_cosh_loss.reference,
+        FRobust.log_cosh_loss_backward.reference,
+        {},
+    ),
     "bce_logits": (
         FC.binary_cross_entropy_with_logits,
         FC.binary_cross_entropy_with_logits_backward,
@@ -374,6 +382,8 @@ def test_results_do_not_depend_on_the_thread_count(backend, monkeypatch):
                     FC.cross_entropy(x, t),
                     FC.cross_entropy_backward(1.0, x, t),
                     FC.binary_cross_entropy_with_logits(y, u),
+                    FRobust.log_cosh_loss(y, u),
+                    FRobust.log_cosh_loss_backward(1.0, y, u),
                 )
             )
     finally:
@@ -383,7 +393,7 @@ def test_results_do_not_depend_on_the_thread_count(backend, monkeypatch):
             np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("kind", ["mse", "l1", "huber", "bce_logits"])
+@pytest.mark.parametrize("kind", ["mse", "l1", "huber", "bce_logits", "log_cosh"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [5, 12, 20, 45, 100])
 def test_sums_do_not_depend_on_where_the_gradient_lies(backend, kind, dtype, n):
@@ -399,6 +409,7 @@ def test_sums_do_not_depend_on_where_the_gradient_lies(backend, kind, dtype, n):
         "l1": (k.l1_chunks, (dtype(1),)),
         "huber": (k.huber_chunks, (dtype(1), dtype(0.5), dtype(1))),
         "bce_logits": (k.bce_logits_chunks, (dtype(1),)),
+        "log_cosh": (k.log_cosh_chunks, (dtype(1),)),
     }[kind]
     rng = np.random.default_rng(n)
     buf = np.zeros(3 * n + 64, dtype)

@@ -8,7 +8,7 @@ result (the tests hold each kernel to them). The kernels themselves, and where t
 run, are in :mod:`losslab._fast._dispatch`:
 
 * cross-entropy on ``(N, C)`` logits with class indices (no weight, no label
-  smoothing); MSE, L1, smooth L1, Huber and BCE-with-logits (no weights), any shape;
+  smoothing); MSE, L1, smooth L1, Huber, log-cosh, soft margin and BCE-with-logits, any shape;
 * numba kernels (``pip install losslab[fast]``; compiled on first use and cached
   on disk) when numba imports, else blocked NumPy kernels;
 * large calls (2^18 elements for the exp-heavy losses, 2^20 for the others) on
@@ -23,6 +23,7 @@ from ._dispatch import (
     HUBER,
     KINDS,
     L1,
+    LOG_COSH,
     MSE,
     PARALLEL_MIN,
     SMOOTH_L1,
@@ -44,6 +45,7 @@ __all__ = [
     "HUBER",
     "KINDS",
     "L1",
+    "LOG_COSH",
     "MSE",
     "PARALLEL_MIN",
     "SMOOTH_L1",

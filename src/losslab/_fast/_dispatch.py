@@ -356,7 +356,8 @@ HUBER = Pointwise("huber", "huber_chunks", 1, lambda unit, p, one: (unit, p, one
 SMOOTH_L1 = Pointwise("smooth_l1", "huber_chunks", 1, lambda unit, p, one: (unit / p, p, one / p), param=True)
 BCE_LOGITS = Pointwise("bce_logits", "bce_logits_chunks", 4, lambda unit, p, one: (unit,))
 SOFT_MARGIN = Pointwise("soft_margin", "soft_margin_chunks", 4, lambda unit, p, one: (unit,))
-KINDS: dict[str, Pointwise] = {k.name: k for k in (MSE, L1, HUBER, SMOOTH_L1, BCE_LOGITS, SOFT_MARGIN)}
+LOG_COSH = Pointwise("log_cosh", "log_cosh_chunks", 4, lambda unit, p, one: (unit,))
+KINDS: dict[str, Pointwise] = {k.name: k for k in (MSE, L1, HUBER, SMOOTH_L1, BCE_LOGITS, SOFT_MARGIN, LOG_COSH)}
 
 
 def pointwise(kind, input, target, reduction, param=None):

@@ -13,8 +13,10 @@ import math
 import numpy as np
 
 from .. import _array_api as xpa
+from .. import _fast
 from .. import _validation as v
 from ._reduction import reduce, upstream
+from .regression import _finite_or_definition
 
 __all__ = [
     "log_cosh_loss",
@@ -39,6 +41,12 @@ def _pair(input, target, reduction):
 # --------------------------------------------------------------------------- log-cosh
 
 
+def _log_cosh_loss_kernel(input, target, *, reduction: v.Reduction = "mean"):
+    with np.errstate(over="ignore"):  # a float32 sum beyond its range is inf, its true value
+        return _finite_or_definition(_fast.pointwise(_fast.LOG_COSH, input, target, reduction))
+
+
+@_fast.fused(_log_cosh_loss_kernel)
 def log_cosh_loss(input, target, *, reduction: v.Reduction = "mean"):
     r"""Log-cosh loss, as ``optax.losses.log_cosh`` (Chen et al. 2019, "Log Hyperbolic Cosine Loss
     Improves Variational Auto-Encoder").
@@ -70,6 +78,7 @@ def log_cosh_loss(input, target, *, reduction: v.Reduction = "mean"):
     return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
+@_fast.defbackward(log_cosh_loss)
 def log_cosh_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
     """Gradient of :func:`log_cosh_loss` with respect to ``input``: ``tanh(x - t) * g``.
 
