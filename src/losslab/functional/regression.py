@@ -142,6 +142,8 @@ def l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") ->
 
 def _smooth_l1_loss_kernel(input, target, *, reduction: v.Reduction = "mean", beta: float = 1.0):
     with np.errstate(over="ignore"):  # a float32 sum beyond its range is inf, its true value
+        if beta.__class__ in (int, float) and beta == 0:  # exactly L1, as the definition says
+            return _finite_or_definition(_fast.pointwise(_fast.L1, input, target, reduction))
         return _finite_or_definition(_fast.pointwise(_fast.SMOOTH_L1, input, target, reduction, beta))
 
 
