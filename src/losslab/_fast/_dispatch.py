@@ -20,6 +20,7 @@ contract of :mod:`losslab._fast._contract` scales it by ``dout``.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Callable
@@ -34,6 +35,8 @@ from . import _numpy
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _F64 = FLOATS[1]
+_F32 = FLOATS[0]
+_F32_ROUNDS_TO_INF = 2.0**128 - 2.0**103  # float32's largest finite value plus half its last step
 # The kernels' loss output when the caller reduces: size 0 means "keep no per-element loss"
 # (never written, never returned), so one shared empty array per dtype serves every call.
 _NO_OUT = {d: np.empty(0, d) for d in FLOATS}
@@ -390,7 +393,11 @@ def pointwise(kind, input, target, reduction, param=None):
     one = dtype.type(1)
     unit = one / dtype.type(n) if reduction == "mean" else one
     x = x.ravel()  # a view when contiguous, else a C-order copy
-    t = t.ravel() if t.dtype == dtype else np.ascontiguousarray(t, dtype).reshape(-1)
+    if t.dtype == dtype:
+        t = t.ravel()
+    else:
+        with np.errstate(over="ignore"):  # a float64 target beyond float32's range is +-inf, as the definitions cast it
+            t = np.ascontiguousarray(t, dtype).reshape(-1)
     g = np.empty_like(x)
     out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
     k = kernels() or _numpy
@@ -400,17 +407,24 @@ def pointwise(kind, input, target, reduction, param=None):
     if not _parallel(kind.work, n):
         total = fn(x, t, g, out, *args, 0, pieces, partials)
         if k is _numpy:
-            total = float(partials.sum())
+            total = _numpy.total(partials)
     else:
         _run(lambda lo, hi: fn(x, t, g, out, *args, lo, hi, partials), pieces)
-        total = k.seq_sum(partials) if k is not _numpy else float(partials.sum())
+        total = k.seq_sum(partials) if k is not _numpy else _numpy.total(partials)
     shape = input.shape
     if reduction == "none":
         return out.reshape(shape), g.reshape(shape)
     if reduction == "mean":
         total = total / n
-    with np.errstate(over="ignore"):  # a float64 total beyond float32's range is inf, its true value
-        return dtype.type(total), g.reshape(shape)
+    return _as_scalar(total, dtype), g.reshape(shape)
+
+
+def _as_scalar(total: float, dtype: np.dtype):
+    """``total`` as a scalar of ``dtype``: a float64 total beyond float32's range is +-inf, its true value
+    (without the overflow warning, or the cost of an ``np.errstate``, that the cast would take)."""
+    if dtype == _F32 and _F32_ROUNDS_TO_INF <= abs(total) < math.inf:
+        return dtype.type(math.copysign(math.inf, total))
+    return dtype.type(total)
 
 
 # --------------------------------------------------------------------------- BCE-with-logits, weighted

@@ -93,6 +93,12 @@ def ce_rows(x, t, ignore_index, scale, g, out, lo, hi, any_ignored):
 # into out (or scratch when out is empty), and the chunk's loss sum into partials[c].
 
 
+@np.errstate(over="ignore")  # chunk sums adding up past the float64 range: inf, their true sum
+def total(partials: np.ndarray) -> float:
+    """The sum of the chunks' sums."""
+    return float(partials.sum())
+
+
 def _chunks(x, out, lo, hi):
     """``(a, b, loss buffer)`` for each chunk in ``lo:hi``."""
     scratch = None if out.size else np.empty(min(CHUNK, x.size), x.dtype)

@@ -51,7 +51,7 @@ def _pair(input, target, reduction, allowed=v.REDUCTIONS):
 def _finite_or_definition(fused):
     """A fused result whose reduced value is not finite is left to the definition, which takes the
     limits (a mean whose sum overflows, an infinite residual)."""
-    if fused is not None and np.ndim(fused[0]) == 0 and not np.isfinite(fused[0]):
+    if fused is not None and fused[0].ndim == 0 and not math.isfinite(fused[0]):
         return None
     return fused
 
@@ -60,8 +60,7 @@ def _finite_or_definition(fused):
 
 
 def _mse_loss_kernel(input, target, *, reduction: v.Reduction = "mean"):
-    with np.errstate(over="ignore"):  # a float32 sum beyond its range is inf, its true value
-        return _finite_or_definition(_fast.pointwise(_fast.MSE, input, target, reduction))
+    return _finite_or_definition(_fast.pointwise(_fast.MSE, input, target, reduction))
 
 
 @_fast.fused(_mse_loss_kernel)
@@ -103,8 +102,7 @@ def mse_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -
 
 
 def _l1_loss_kernel(input, target, *, reduction: v.Reduction = "mean"):
-    with np.errstate(over="ignore"):  # a float32 sum beyond its range is inf, its true value
-        return _finite_or_definition(_fast.pointwise(_fast.L1, input, target, reduction))
+    return _finite_or_definition(_fast.pointwise(_fast.L1, input, target, reduction))
 
 
 @_fast.fused(_l1_loss_kernel)
@@ -141,10 +139,9 @@ def l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") ->
 
 
 def _smooth_l1_loss_kernel(input, target, *, reduction: v.Reduction = "mean", beta: float = 1.0):
-    with np.errstate(over="ignore"):  # a float32 sum beyond its range is inf, its true value
-        if beta.__class__ in (int, float) and beta == 0:  # exactly L1, as the definition says
-            return _finite_or_definition(_fast.pointwise(_fast.L1, input, target, reduction))
-        return _finite_or_definition(_fast.pointwise(_fast.SMOOTH_L1, input, target, reduction, beta))
+    if beta.__class__ in (int, float) and beta == 0:  # exactly L1, as the definition says
+        return _finite_or_definition(_fast.pointwise(_fast.L1, input, target, reduction))
+    return _finite_or_definition(_fast.pointwise(_fast.SMOOTH_L1, input, target, reduction, beta))
 
 
 @_fast.fused(_smooth_l1_loss_kernel)
@@ -194,8 +191,7 @@ def smooth_l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "me
 
 
 def _huber_loss_kernel(input, target, *, reduction: v.Reduction = "mean", delta: float = 1.0):
-    with np.errstate(over="ignore"):  # a float32 sum beyond its range is inf, its true value
-        return _finite_or_definition(_fast.pointwise(_fast.HUBER, input, target, reduction, delta))
+    return _finite_or_definition(_fast.pointwise(_fast.HUBER, input, target, reduction, delta))
 
 
 @_fast.fused(_huber_loss_kernel)
