@@ -465,6 +465,69 @@ def _ntxent_parts(view1, view2, temperature, reduction):
     return z1, u, n, norm > floor, ex / xp.sum(ex, axis=1, keepdims=True), positive, loss, xp
 
 
+_NTXENT_BLOCK = 1 << 20  # entries of one block of rows of the similarity matrix
+
+
+def _nt_xent_kernel(view1, view2, *, temperature: float = 0.07, reduction: v.Reduction = "mean"):
+    """Loss and gradients of :func:`nt_xent_loss` a block of rows of the similarity matrix at a time.
+
+    The definitions hold the whole (2N, 2N) matrix, several times; here one block of rows is
+    alive at once (about ``_NTXENT_BLOCK`` entries), so the extra memory is linear in N: each
+    block gives its rows' losses and adds ``G_b u`` to its rows' gradient and ``G_b^T u_b``
+    to every row's. NumPy arrays of finite floats, reductions 'mean' and 'sum' (``None``
+    otherwise: the definitions take the limits, and the per-anchor upstream of 'none').
+    """
+    if view1.__class__ is not np.ndarray or view2.__class__ is not np.ndarray:
+        return None
+    dtype = view1.dtype
+    if dtype.kind != "f" or dtype.itemsize not in (4, 8) or view2.dtype != dtype or view1.ndim != 2:
+        return None
+    if view2.shape != view1.shape or view1.shape[0] == 0 or reduction not in ("mean", "sum"):
+        return None  # 'none': a gradient for dout = 1 does not scale per anchor (G mixes the rows)
+    if temperature.__class__ not in (int, float) or not 0 < temperature < math.inf:
+        return None
+    e = np.concatenate([view1, view2])
+    if not np.isfinite(e).all():
+        return None
+    norm = pnorm(e, 2, np)[:, None]
+    if not np.isfinite(norm).all():
+        return None
+    floor = np.sqrt(dtype.type(np.finfo(dtype).eps))
+    n = np.maximum(norm, floor)
+    u = e / n
+    tau = dtype.type(temperature)
+    m = e.shape[0]
+    half = m // 2
+    scale = dtype.type(1) / dtype.type(m) if reduction == "mean" else dtype.type(1)  # upstream's g for dout = 1
+    loss = np.empty(m, dtype)
+    gu = np.zeros_like(u)
+    rows = max(1, _NTXENT_BLOCK // m)
+    for r0 in range(0, m, rows):
+        r1 = min(m, r0 + rows)
+        local = np.arange(r1 - r0)
+        anchor = local + r0
+        positive = (anchor + half) % m
+        s = u[r0:r1] @ u.T
+        s /= tau
+        s[local, anchor] = -np.inf  # no self-similarity
+        top = s.max(axis=1)
+        pos = s[local, positive] - top
+        s -= top[:, np.newaxis]
+        np.exp(s, out=s)
+        total = s.sum(axis=1)
+        loss[r0:r1] = np.log(total) - pos
+        s /= total[:, np.newaxis]  # P
+        s[local, positive] -= 1
+        s *= scale  # G_b
+        gu[r0:r1] += s @ u
+        gu += s.T @ u[r0:r1]
+    gu /= tau
+    radial = np.where(norm > floor, np.sum(u * gu, axis=1, keepdims=True), 0)
+    ge = ((gu - radial * u) / n).astype(dtype, copy=False)
+    return reduce(loss, reduction), (ge[:half], ge[half:])
+
+
+@_fast.fused(_nt_xent_kernel)
 def nt_xent_loss(view1, view2, *, temperature: float = 0.07, reduction: v.Reduction = "mean"):
     r"""NT-Xent (normalized temperature-scaled cross-entropy, InfoNCE) of two views, as ``optax.losses.ntxent``.
 
@@ -508,6 +571,7 @@ def nt_xent_loss(view1, view2, *, temperature: float = 0.07, reduction: v.Reduct
     return reduce(loss, reduction)
 
 
+@_fast.defbackward(nt_xent_loss)
 def nt_xent_loss_backward(
     dout, view1, view2, *, temperature: float = 0.07, reduction: v.Reduction = "mean"
 ) -> tuple[np.ndarray, np.ndarray]:
