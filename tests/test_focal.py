@@ -469,3 +469,28 @@ def test_classes_hold_their_options_and_weight_stays_positional():
         "pos_weight=None, ignore_index=None, include_background=True)"
     )
     assert repr(PolyLoss(1.0)) == "PolyLoss(epsilon=1.0, reduction='mean', where=None, axis=-1)"
+
+
+@pytest.mark.parametrize("gamma", [2.0, 2.5])
+def test_sigmoid_focal_quiet_at_float32_logits_near_its_maximum(gamma):
+    """gamma * log q below float32's range (log q = -3e38): q^gamma is 0, without an overflow warning."""
+    x = np.array([3e38, -3e38, 3e38, -3e38], np.float32)
+    t = np.array([1.0, 0.0, 0.0, 1.0], np.float32)
+    out = focal.sigmoid_focal_loss(x, t, gamma=gamma, reduction="none")
+    g = focal.sigmoid_focal_loss_backward(1.0, x, t, gamma=gamma, reduction="none")
+    np.testing.assert_array_equal(out, np.array([0.0, 0.0, 0.75 * 3e38, 0.25 * 3e38], np.float32))
+    np.testing.assert_array_equal(g, np.array([0.0, 0.0, 0.75, -0.25], np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("gamma", [0.0, 1.0, 2.0, 3, 4.0])
+def test_sigmoid_focal_kernel_keeps_the_small_gradients_exact(dtype, gamma):
+    """t = 1 and a large logit: sigma(x) - 1 is -sigma(-x), not the 0 or the rounding noise of 1 - sigma(-x)."""
+    x = np.array([20.0, 30.0, 40.0, -20.0], dtype)
+    t = np.array([1.0, 1.0, 1.0, 0.0], dtype)
+    g = focal.sigmoid_focal_loss_backward(1.0, x, t, gamma=gamma, alpha=-1.0, reduction="none")
+    s = 1 / (1 + np.exp(np.abs(x.astype(np.float64))))  # sigma(-|x|)
+    # q = sigma(-|x|) on the label's side; d/dx = q^gamma (-+sigma(-|x|) -+ gamma CE sigma(|x|)), CE = softplus(-|x|)
+    ce = np.log1p(np.exp(-np.abs(x.astype(np.float64))))
+    want = np.sign(-x) * s**gamma * (s + gamma * ce * (1 - s))
+    np.testing.assert_allclose(g, want.astype(dtype), rtol=1e-5 if dtype == np.float32 else 1e-12, atol=0)

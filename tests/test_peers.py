@@ -633,13 +633,14 @@ def test_sigmoid_focal_options_by_their_definitions():
     rng = np.random.default_rng(22)
     x, t = rng.normal(0, 2, (3, 4, 2)), rng.integers(0, 2, (3, 4, 2)).astype(float)
     fn, backward = focal.sigmoid_focal_loss, focal.sigmoid_focal_loss_backward
+    # the plain call takes the fused kernel, the weighted one the definition: the same values to an ulp or two
     np.testing.assert_allclose(
-        fn(x, t, pos_weight=np.ones(4), weight=np.ones(4), reduction="none"), fn(x, t, reduction="none"), rtol=1e-15
+        fn(x, t, pos_weight=np.ones(4), weight=np.ones(4), reduction="none"), fn(x, t, reduction="none"), rtol=1e-14
     )
     np.testing.assert_allclose(backward(1.0, x, t, pos_weight=np.ones(4)), backward(1.0, x, t), rtol=1e-14)
     # include_background=False: channel 0 dropped, its gradient 0
     np.testing.assert_allclose(
-        fn(x, t, include_background=False, reduction="none"), fn(x[:, 1:], t[:, 1:], reduction="none"), rtol=1e-15
+        fn(x, t, include_background=False, reduction="none"), fn(x[:, 1:], t[:, 1:], reduction="none"), rtol=1e-14
     )
     g = backward(1.0, x, t, include_background=False)
     assert np.all(g[:, 0] == 0)

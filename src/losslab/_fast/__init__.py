@@ -37,6 +37,7 @@ from ._dispatch import (
     get_num_threads,
     pointwise,
     set_num_threads,
+    sigmoid_focal,
     triplet,
 )
 
@@ -63,5 +64,6 @@ __all__ = [
     "pointwise",
     "scale_by_dout",
     "set_num_threads",
+    "sigmoid_focal",
     "triplet",
 ]

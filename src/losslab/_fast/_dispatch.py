@@ -427,6 +427,56 @@ def _as_scalar(total: float, dtype: np.dtype):
     return dtype.type(total)
 
 
+# --------------------------------------------------------------------------- sigmoid focal loss
+
+
+def sigmoid_focal(input, target, alpha, gamma, reduction):
+    """``(loss, gradient for dout=1)`` of the sigmoid focal loss without per-class options, or ``None``.
+
+    numba only; a float input, a real target of its shape (cast to the input's dtype), ``alpha`` <= 1,
+    ``gamma`` in 0, 1, 2, 3, 4; finite logits and targets in [0, 1] (else the definitions answer).
+    """
+    k = kernels()
+    if k is None or not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        return None
+    if input.__class__ is not np.ndarray or target.__class__ is not np.ndarray:
+        return None
+    x, t = input, target
+    dtype = x.dtype
+    if dtype not in FLOATS or t.shape != x.shape or x.size == 0 or t.dtype.kind not in "biuf":
+        return None
+    if alpha.__class__ not in (int, float) or not -math.inf < alpha <= 1:
+        return None
+    if gamma.__class__ not in (int, float) or gamma not in (0, 1, 2, 3, 4):
+        return None
+    n = x.size
+    one = dtype.type(1)
+    unit = float(one / dtype.type(n)) if reduction == "mean" else 1.0
+    x = x.ravel()
+    if t.dtype == dtype:
+        t = t.ravel()
+    else:
+        with np.errstate(over="ignore"):
+            t = np.ascontiguousarray(t, dtype).reshape(-1)
+    g = np.empty_like(x)
+    out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
+    pieces = -(-n // k.CHUNK)
+    partials = np.empty(pieces, np.float64)
+    args = (x, t, g, out, unit, float(alpha), int(gamma))
+    if not _parallel(8, n):
+        bad = k.sigmoid_focal_chunks(*args, 0, pieces, partials)
+    else:
+        counts = []
+        _run(lambda lo, hi: counts.append(k.sigmoid_focal_chunks(*args, lo, hi, partials)), pieces)
+        bad = sum(counts)
+    if bad:
+        return None
+    if reduction == "none":
+        return out.reshape(input.shape), g.reshape(input.shape)
+    total = k.seq_sum(partials)
+    return _as_scalar(total / n if reduction == "mean" else total, dtype), g.reshape(input.shape)
+
+
 # --------------------------------------------------------------------------- BCE-with-logits, weighted
 
 

@@ -408,6 +408,52 @@ def log_cosh_chunks(x, t, g, out, gscale, lo, hi, partials):
     return acc
 
 
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
+def _sigmoid_focal_chunk(x, t, g, q, gscale, alpha, gamma):
+    """Sigmoid focal loss and its gradient for finite logits and targets in [0, 1], in float64;
+    the number of entries outside that domain (the caller then leaves the call to the definitions).
+
+    With ``e = exp(-|x|)``, ``s = 1 / (1 + e)``: ``sigma(x)`` is ``s`` or ``e s``, ``CE = t softplus(-x)
+    + (1 - t) softplus(x)``, ``q = 1 - p_t = s D`` with ``D = t e + (1 - t)`` (x >= 0) or
+    ``t + (1 - t) e`` (x < 0), and ``sigma(x) sigma(-x) / q = e s / D`` (``s`` where D = 0: t = 1 and e
+    underflowed). ``q^gamma`` by products, for gamma in 0..4.
+    """
+    bad = 0
+    for i in range(x.size):
+        xi = float(x[i])
+        ti = float(t[i])
+        bad += 0 if (abs(xi) < math.inf and 0.0 <= ti <= 1.0) else 1
+        e = expneg(-abs(xi))
+        lp, s = softplus_parts(e)
+        pos = xi >= 0.0
+        sp_pos = (xi if pos else 0.0) + lp  # softplus(x)
+        sp_neg = (0.0 if pos else -xi) + lp  # softplus(-x)
+        ce = ti * sp_neg + (1.0 - ti) * sp_pos
+        d = ti * e + (1.0 - ti) if pos else ti + (1.0 - ti) * e
+        qq = s * d
+        h = e * s / d if d > 0.0 else s
+        q2 = qq * qq
+        qg = 1.0 if gamma == 0 else (qq if gamma == 1 else (q2 if gamma == 2 else (q2 * qq if gamma == 3 else q2 * q2)))
+        at = 1.0 if alpha < 0.0 else alpha * ti + (1.0 - alpha) * (1.0 - ti)
+        es = e * s  # sigma(-|x|)
+        lin = (1.0 - ti) - es if pos else es - ti  # sigma(x) - t, without the cancellation of 1 - sigma(-x)
+        q[i] = at * ce * qg
+        g[i] = at * qg * (lin + gamma * (1.0 - 2.0 * ti) * ce * h) * gscale
+    return bad
+
+
+@numba.njit(**JIT)
+def sigmoid_focal_chunks(x, t, g, out, gscale, alpha, gamma, lo, hi, partials):
+    """Chunks ``lo:hi`` of :func:`_sigmoid_focal_chunk`; returns the count of entries outside its domain."""
+    scratch = np.empty(0 if out.size else min(CHUNK, x.size), x.dtype)
+    bad = 0
+    for c in range(lo, hi):
+        a, b, q = _chunk(c, x.size, out, scratch)
+        bad += _sigmoid_focal_chunk(x[a:b], t[a:b], g[a:b], q, gscale, alpha, gamma)
+        partials[c] = row_sum(q)
+    return bad
+
+
 @numba.njit(**JIT)
 def bce_logits_weighted_chunks(x, t, w, pw, g, out, gscale, lo, hi, partials):
     """Chunks of whole rows (``w.size`` elements each: the weights' period)."""

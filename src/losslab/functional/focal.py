@@ -21,6 +21,7 @@ import operator
 import numpy as np
 
 from .. import _array_api as xpa
+from .. import _fast
 from .. import _validation as v
 from ._classes import batched_upstream, logits_2d, setup, target_weights
 from ._numerics import times, weighted_sum
@@ -110,6 +111,15 @@ def _with_background(grad, input_shape, xp):
     return xpa.concat([zeros, grad], xp, axis=1)
 
 
+def _q_power(log_q, gamma: float, xp):
+    """``q^gamma`` from ``log q``: 1 for gamma = 0 (also at q = 0); a product ``gamma log q`` below the float
+    range (float32 logits near its maximum) is -inf, and its exponential 0, without a warning."""
+    if gamma == 0:
+        return 1
+    with np.errstate(over="ignore"):
+        return xp.exp(gamma * log_q)
+
+
 def _sigmoid_focal_parts(x: np.ndarray, t: np.ndarray, alpha: float, xp, pos_weight=None):
     """``(ce, log_q, log_p, log_not_p, alpha_t)`` with ``q = 1 - p_t`` in log space."""
     log_p, log_not_p = log_sigmoid(x), log_sigmoid(-x)
@@ -128,6 +138,24 @@ def _sigmoid_focal_parts(x: np.ndarray, t: np.ndarray, alpha: float, xp, pos_wei
     return ce, log_q, log_p, log_not_p, alpha_t
 
 
+def _sigmoid_focal_loss_kernel(
+    input,
+    target,
+    *,
+    alpha: float = 0.25,
+    gamma: float = 2.0,
+    reduction: v.Reduction = "mean",
+    weight=None,
+    pos_weight=None,
+    ignore_index: int | None = None,
+    include_background: bool = True,
+):
+    if weight is not None or pos_weight is not None or ignore_index is not None or include_background is not True:
+        return None
+    return _fast.sigmoid_focal(input, target, alpha, gamma, reduction)
+
+
+@_fast.fused(_sigmoid_focal_loss_kernel)
 def sigmoid_focal_loss(
     input,
     target,
@@ -205,7 +233,7 @@ def sigmoid_focal_loss(
     )
     weight, pos_weight, kept, _ = extra or (None, None, None, None)
     ce, log_q, _, _, alpha_t = _sigmoid_focal_parts(x, t, alpha, xp, pos_weight)
-    loss = alpha_t * ce * (xp.exp(gamma * log_q) if gamma != 0 else 1)  # q^0 = 1, also at q = 0
+    loss = alpha_t * ce * _q_power(log_q, gamma, xp)
     if weight is not None:
         loss = loss * weight
     if kept is not None:
@@ -213,6 +241,7 @@ def sigmoid_focal_loss(
     return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
+@_fast.defbackward(sigmoid_focal_loss)
 def sigmoid_focal_loss_backward(
     dout,
     input,
@@ -246,11 +275,11 @@ def sigmoid_focal_loss_backward(
     h = xp.exp(log_p + log_not_p - xp.where(log_q > -math.inf, log_q, 0))
     # CE h -> 0 as |x| -> inf (x e^{-|x|}); grouped so that neither overflows nor meets 0 * inf first
     ce_h = times(h, ce, xp)
-    q_gamma = xp.exp(gamma * log_q) if gamma != 0 else 1  # q^0 = 1, also at q = 0
-    # d CE / dx: sigmoid(x) - t, or (1 - t) sigmoid(x) - pos_weight t sigmoid(-x)
-    linear = (
-        (xp.exp(log_p) - t) if pos_weight is None else ((1 - t) * xp.exp(log_p) - pos_weight * t * xp.exp(log_not_p))
-    )
+    q_gamma = _q_power(log_q, gamma, xp)
+    # d CE / dx: sigmoid(x) - t = (1 - t) sigmoid(x) - t sigmoid(-x) (no cancellation at a hard label:
+    # -sigmoid(-x) for t = 1), or (1 - t) sigmoid(x) - pos_weight t sigmoid(-x)
+    positive = t if pos_weight is None else pos_weight * t
+    linear = (1 - t) * xp.exp(log_p) - positive * xp.exp(log_not_p)
     local = alpha_t * q_gamma * (linear + gamma * (1 - 2 * t) * ce_h)
     if weight is not None:
         local = local * weight
