@@ -778,8 +778,9 @@ def test_poly_where_and_axis_by_their_definitions():
     x, labels = rng.normal(0, 2, (5, 4)), rng.integers(0, 4, 5)
     fn, backward = focal.poly1_cross_entropy, focal.poly1_cross_entropy_backward
     everything = np.ones((5, 4), dtype=bool)
+    # a call without where and axis takes the fused kernel, the others the definition: equal to a few ulps
     np.testing.assert_allclose(
-        fn(x, labels, where=everything, reduction="none"), fn(x, labels, reduction="none"), rtol=1e-15
+        fn(x, labels, where=everything, reduction="none"), fn(x, labels, reduction="none"), rtol=1e-14
     )
     # an excluded class is a class that is not there
     keep = np.array([True, True, False, True])
@@ -796,7 +797,7 @@ def test_poly_where_and_axis_by_their_definitions():
     x3, t3 = rng.normal(0, 2, (2, 4, 3)), rng.integers(0, 4, (2, 3))
     flat = np.moveaxis(x3, 1, -1).reshape(-1, 4)
     np.testing.assert_allclose(
-        fn(x3, t3, axis=1, reduction="none"), fn(flat, t3.reshape(-1), reduction="none").reshape(2, 3), rtol=1e-15
+        fn(x3, t3, axis=1, reduction="none"), fn(flat, t3.reshape(-1), reduction="none").reshape(2, 3), rtol=1e-14
     )
     np.testing.assert_allclose(
         backward(1.0, x3, t3, axis=-2),

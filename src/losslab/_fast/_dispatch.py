@@ -477,6 +477,57 @@ def sigmoid_focal(input, target, alpha, gamma, reduction):
     return _as_scalar(total / n if reduction == "mean" else total, dtype), g.reshape(input.shape)
 
 
+# --------------------------------------------------------------------------- Poly-1 cross-entropy
+
+
+def poly1(input, target, epsilon, reduction):
+    """``(loss, gradient for dout=1)`` of the Poly-1 cross-entropy on (N, C) logits, or ``None``.
+
+    numba only; class indices (N,) in [0, C) or probabilities (N, C) >= 0 of the input's dtype;
+    no ``where``, the classes on the last axis; logits below +inf (NaN and +inf: the definitions).
+    """
+    k = kernels()
+    if k is None or not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        return None
+    if input.__class__ is not np.ndarray or target.__class__ is not np.ndarray:
+        return None
+    x, t = input, target
+    if x.dtype not in FLOATS or x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        return None
+    if epsilon.__class__ not in (int, float) or not -math.inf < epsilon < math.inf:
+        return None
+    n, c = x.shape
+    if t.shape == (n,) and t.dtype.kind in "iu":
+        if int(t.min()) < 0 or int(t.max()) >= c:
+            return None
+        t = t.astype(np.intp, copy=False)
+        q = np.empty((0, c), x.dtype)
+    elif t.shape == x.shape and t.dtype == x.dtype:
+        if not (t >= 0).all() or not (t < math.inf).all():
+            return None
+        q, t = np.ascontiguousarray(t), np.empty(0, np.intp)
+    else:
+        return None
+    x = np.ascontiguousarray(x)
+    dtype = x.dtype
+    scale = 1.0 / n if reduction == "mean" else 1.0
+    g = np.empty_like(x)
+    rowloss = np.empty(n, np.float64)
+    args = (x, t, q, float(epsilon), scale, g, rowloss)
+    if _parallel(8, x.size):
+        counts = []
+        _run(lambda lo, hi: counts.append(k.poly1_rows(*args, lo, hi)), n)
+        bad = sum(counts)
+    else:
+        bad = k.poly1_rows(*args, 0, n)
+    if bad:
+        return None
+    if reduction == "none":
+        return rowloss.astype(dtype), g
+    total = k.seq_sum(rowloss)
+    return _as_scalar(total / n if reduction == "mean" else total, dtype), g
+
+
 # --------------------------------------------------------------------------- BCE-with-logits, weighted
 
 

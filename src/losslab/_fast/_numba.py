@@ -454,6 +454,66 @@ def sigmoid_focal_chunks(x, t, g, out, gscale, alpha, gamma, lo, hi, partials):
     return bad
 
 
+@numba.njit(fastmath=CONTRACT, **JIT)
+def poly1_rows(x, t, q, eps, scale, g, rowloss, lo, hi):
+    """Rows ``lo:hi`` of the Poly-1 cross-entropy, ``CE + eps sum_c y_c (1 - p_c)``, and its gradient
+    ``(sum y) p - y + eps p (p_t - y)`` times ``scale``, into ``g``; row losses (float64) into ``rowloss``.
+
+    Index targets ``t`` (``q`` empty) or probabilities ``q``. ``exp(x - max)`` goes through ``g``;
+    ``log Z`` is ``log1p`` of the sum below the maximum's 1, and for an index target that is the
+    row's maximum ``1 - p_t`` is that sum over ``Z``: a loss near 0 keeps its relative precision.
+    Returns the number of rows holding a NaN or +inf logit (the caller leaves those calls to the
+    definitions); -inf logits (masked classes) are taken.
+    """
+    c = x.shape[1]
+    probs = q.shape[0] > 0
+    bad = 0
+    for r in range(lo, hi):
+        xr = x[r]
+        gr = g[r]
+        m = row_max(xr)
+        over = 0
+        for j in range(c):
+            over += 0 if xr[j] < math.inf else 1  # NaN or +inf
+        if over > 0 or not m > -math.inf:
+            bad += 1
+            continue
+        exp_shifted(xr, m, gr)
+        rest = row_sum_below_one(gr)
+        z = 1.0 + rest
+        logz = math.log1p(rest)
+        inv = 1.0 / z
+        if not probs:
+            tr = t[r]
+            et = float(gr[tr])
+            one_minus = rest * inv if et == 1.0 else (z - et) * inv  # 1 - p_t
+            pt = et * inv
+            rowloss[r] = logz - (float(xr[tr]) - float(m)) + eps * one_minus
+            f = (1.0 + eps * pt) * scale
+            for j in range(c):
+                gr[j] = float(gr[j]) * inv * f
+            gr[tr] = -one_minus * f
+        else:
+            qr = q[r]
+            total = 0.0
+            pt = 0.0
+            cross = 0.0
+            one_minus = 0.0
+            for j in range(c):
+                qj = float(qr[j])
+                pj = float(gr[j]) * inv
+                total += qj
+                pt += qj * pj
+                cross += qj * (float(xr[j]) - float(m)) if qj != 0.0 else 0.0  # a masked class with target 0
+                one_minus += qj * (1.0 - pj)
+            rowloss[r] = total * logz - cross + eps * one_minus
+            for j in range(c):
+                qj = float(qr[j])
+                pj = float(gr[j]) * inv
+                gr[j] = (total * pj - qj + eps * pj * (pt - qj)) * scale
+    return bad
+
+
 @numba.njit(**JIT)
 def bce_logits_weighted_chunks(x, t, w, pw, g, out, gscale, lo, hi, partials):
     """Chunks of whole rows (``w.size`` elements each: the weights' period)."""

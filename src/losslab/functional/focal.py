@@ -473,6 +473,15 @@ def _poly_setup(input, target, epsilon, reduction, where=None, axis=-1):
     return x2, q, xp, keep, batch_shape, axis
 
 
+def _poly1_cross_entropy_kernel(
+    input, target, *, epsilon: float = 2.0, reduction: v.Reduction = "mean", where=None, axis: int = -1
+):
+    if where is not None or axis not in (-1, 1) or axis.__class__ is not int:
+        return None
+    return _fast.poly1(input, target, epsilon, reduction)
+
+
+@_fast.fused(_poly1_cross_entropy_kernel)
 def poly1_cross_entropy(
     input, target, *, epsilon: float = 2.0, reduction: v.Reduction = "mean", where=None, axis: int = -1
 ):
@@ -519,6 +528,7 @@ def poly1_cross_entropy(
     return reduce(xp.reshape(xpa.astype(ce + epsilon * one_minus_pt, x.dtype, xp), batch_shape), reduction)
 
 
+@_fast.defbackward(poly1_cross_entropy)
 def poly1_cross_entropy_backward(
     dout, input, target, *, epsilon: float = 2.0, reduction: v.Reduction = "mean", where=None, axis: int = -1
 ) -> np.ndarray:
