@@ -301,3 +301,18 @@ def test_classes_reject_unknown_reductions():
     for cls in (SparsemaxLoss, MulticlassHingeLoss):
         with pytest.raises(ValueError, match="reduction must be one of"):
             cls(reduction="batchmean")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_multiclass_hinge_fused_ties_are_the_definitions(dtype):
+    """Scores on a grid of halves tie often: the fused path shares the gradient among the same entries."""
+    rng = np.random.default_rng(12)
+    x = (np.round(rng.normal(0, 2, (300, 7)) * 2) / 2).astype(dtype)
+    t = rng.integers(0, 7, 300)
+    np.testing.assert_array_equal(
+        sparse.multiclass_hinge_loss_backward(1.0, x, t), sparse.multiclass_hinge_loss_backward.reference(1.0, x, t)
+    )
+    np.testing.assert_array_equal(
+        sparse.multiclass_hinge_loss(x, t, reduction="none"),
+        sparse.multiclass_hinge_loss.reference(x, t, reduction="none"),
+    )

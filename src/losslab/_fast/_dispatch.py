@@ -528,6 +528,44 @@ def poly1(input, target, epsilon, reduction):
     return _as_scalar(total / n if reduction == "mean" else total, dtype), g
 
 
+# --------------------------------------------------------------------------- Crammer-Singer hinge
+
+
+def multiclass_hinge(input, target, reduction):
+    """``(loss, gradient for dout=1)`` of the multi-class hinge on (N, C) scores, or ``None``.
+
+    numba only; class indices (N,) in [0, C); scores below +inf, not all -inf in a row (else the definitions).
+    """
+    k = kernels()
+    if k is None or not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        return None
+    if input.__class__ is not np.ndarray or target.__class__ is not np.ndarray:
+        return None
+    x, t = input, target
+    if x.dtype not in FLOATS or x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        return None
+    n, c = x.shape
+    if t.shape != (n,) or t.dtype.kind not in "iu" or int(t.min()) < 0 or int(t.max()) >= c:
+        return None
+    x, t = np.ascontiguousarray(x), t.astype(np.intp, copy=False)
+    dtype = x.dtype
+    scale = dtype.type(1) / dtype.type(n) if reduction == "mean" else dtype.type(1)
+    g = np.empty_like(x)
+    rowloss = np.empty(n, np.float64)
+    if _parallel(2, x.size):
+        counts = []
+        _run(lambda lo, hi: counts.append(k.multiclass_hinge_rows(x, t, scale, g, rowloss, lo, hi)), n)
+        bad = sum(counts)
+    else:
+        bad = k.multiclass_hinge_rows(x, t, scale, g, rowloss, 0, n)
+    if bad:
+        return None
+    if reduction == "none":
+        return rowloss.astype(dtype), g
+    total = k.seq_sum(rowloss)
+    return _as_scalar(total / n if reduction == "mean" else total, dtype), g
+
+
 # --------------------------------------------------------------------------- BCE-with-logits, weighted
 
 

@@ -515,6 +515,46 @@ def poly1_rows(x, t, q, eps, scale, g, rowloss, lo, hi):
 
 
 @numba.njit(**JIT)
+def multiclass_hinge_rows(x, t, scale, g, rowloss, lo, hi):
+    """Rows ``lo:hi`` of the Crammer-Singer hinge, in x's dtype with the definition's operations (so the
+    same entries tie): ``y = x - max``, ``a = y + 1 - onehot``, loss ``max(a) - y_t``, gradient
+    ``(ties / count - onehot) * scale``. Returns the number of rows holding a NaN or +inf, or only -inf
+    (the caller leaves those calls to the definitions).
+    """
+    c = x.shape[1]
+    one = x.dtype.type(1)
+    zero = x.dtype.type(0)
+    bad = 0
+    for r in range(lo, hi):
+        xr = x[r]
+        gr = g[r]
+        m = row_max(xr)
+        over = 0
+        for j in range(c):
+            over += 0 if xr[j] < math.inf else 1
+        if over > 0 or not m > -math.inf:
+            bad += 1
+            continue
+        tr = t[r]
+        top = -math.inf
+        for j in range(c):
+            a = (xr[j] - m) + one
+            if j == tr:
+                a = a - one
+            gr[j] = a
+            top = a if a > top else top
+        count = 0
+        for j in range(c):
+            count += 1 if gr[j] == top else 0
+        share = one / x.dtype.type(count)
+        for j in range(c):
+            tie = share if gr[j] == top else zero
+            gr[j] = (tie - (one if j == tr else zero)) * scale
+        rowloss[r] = float(x.dtype.type(top) - (xr[tr] - m))
+    return bad
+
+
+@numba.njit(**JIT)
 def bce_logits_weighted_chunks(x, t, w, pw, g, out, gscale, lo, hi, partials):
     """Chunks of whole rows (``w.size`` elements each: the weights' period)."""
     period = w.size

@@ -18,6 +18,7 @@ import operator
 import numpy as np
 
 from .. import _array_api as xpa
+from .. import _fast
 from .. import _validation as v
 from ._classes import logits_2d
 from ._numerics import times, weighted_sum
@@ -218,6 +219,11 @@ def _shifted(x, xp):
     return shift_by_max(x, 1, xp)
 
 
+def _multiclass_hinge_loss_kernel(input, target, *, reduction: v.Reduction = "mean"):
+    return _fast.multiclass_hinge(input, target, reduction)
+
+
+@_fast.fused(_multiclass_hinge_loss_kernel)
 def multiclass_hinge_loss(input, target, *, reduction: v.Reduction = "mean"):
     r"""Crammer-Singer multi-class hinge loss, as ``optax.losses.multiclass_hinge_loss``.
 
@@ -250,6 +256,7 @@ def multiclass_hinge_loss(input, target, *, reduction: v.Reduction = "mean"):
     return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
+@_fast.defbackward(multiclass_hinge_loss)
 def multiclass_hinge_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
     """Gradient of :func:`multiclass_hinge_loss` with respect to ``input``: ``(e_argmax - y) * g``.
 
