@@ -566,6 +566,68 @@ def multiclass_hinge(input, target, reduction):
     return _as_scalar(total / n if reduction == "mean" else total, dtype), g
 
 
+# --------------------------------------------------------------------------- softmax focal loss
+
+
+def focal(input, target, gamma, weight, ignore_index, reduction):
+    """``(loss, gradient for dout=1)`` of the softmax focal loss on (N, C) logits, or ``None``.
+
+    numba only; class indices (N,), ``weight`` None or a finite float (C,) array, ``ignore_index`` an int;
+    logits below +inf and not all -inf in a row, labels in [0, C) where not ignored; for 'mean' at least
+    one row kept with a nonzero weight sum (else the definitions answer, as for every other case).
+    """
+    k = kernels()
+    if k is None or not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        return None
+    if input.__class__ is not np.ndarray or target.__class__ is not np.ndarray:
+        return None
+    x, t = input, target
+    if x.dtype not in FLOATS or x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        return None
+    n, c = x.shape
+    if t.shape != (n,) or t.dtype.kind not in "iu" or ignore_index.__class__ is not int:
+        return None
+    if gamma.__class__ not in (int, float) or not 0 <= gamma < math.inf:
+        return None
+    dtype = x.dtype
+    if weight is None:
+        w = np.empty(0, dtype)
+    elif weight.__class__ is np.ndarray and weight.shape == (c,) and weight.dtype.kind == "f":
+        w = np.ascontiguousarray(weight, dtype)
+        if not np.isfinite(w).all():
+            return None
+    else:
+        return None
+    if not -(2**62) < ignore_index < 2**62:
+        return None
+    x, t = np.ascontiguousarray(x), t.astype(np.int64, copy=False)
+    g = np.empty_like(x)
+    rowloss = np.empty(n, np.float64)
+    rowweight = np.empty(n, np.float64)
+    args = (x, t, w, ignore_index, float(gamma), g, rowloss, rowweight)
+    if _parallel(8, x.size):
+        counts = []
+        _run(lambda lo, hi: counts.append(k.focal_rows(*args, lo, hi)), n)
+        bad = sum(counts)
+    else:
+        bad = k.focal_rows(*args, 0, n)
+    if bad:
+        return None
+    if reduction == "none":
+        return rowloss.astype(dtype), g
+    total = k.seq_sum(rowloss)
+    if reduction == "mean":
+        # the definitions' denominator: the count of kept rows, or the sum of their weights in the dtype
+        denominator = float(np.count_nonzero(t != ignore_index)) if weight is None else float(
+            rowweight.astype(dtype).sum(dtype=dtype)
+        )
+        if denominator == 0:
+            return None
+        total /= denominator
+        np.multiply(g, dtype.type(1) / dtype.type(denominator), out=g)
+    return _as_scalar(total, dtype), g
+
+
 # --------------------------------------------------------------------------- BCE-with-logits, weighted
 
 

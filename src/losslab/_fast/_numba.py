@@ -554,6 +554,51 @@ def multiclass_hinge_rows(x, t, scale, g, rowloss, lo, hi):
     return bad
 
 
+@numba.njit(fastmath=CONTRACT, **JIT)
+def focal_rows(x, t, w, ignore_index, gamma, g, rowloss, rowweight, lo, hi):
+    """Rows ``lo:hi`` of the softmax focal loss ``-w_t (1 - p_t)^gamma log p_t`` and its gradient for
+    ``dout = 1`` before the 'mean' scaling, ``w_t F (p - onehot)`` with ``F = q^gamma (1 + gamma p_t
+    (-log p_t) / q)``, ``q = 1 - p_t`` (``-expm1(log p_t)``; the ratio is 1 at q = 0). ``w`` empty: no
+    weight. Ignored rows: 0. ``rowweight`` gets ``w_t`` (the 'mean' denominator's terms). Returns the
+    number of rows with a NaN or +inf logit, only -inf logits or a label outside [0, C).
+    """
+    c = x.shape[1]
+    weighted = w.size > 0
+    bad = 0
+    for r in range(lo, hi):
+        xr = x[r]
+        gr = g[r]
+        tr = t[r]
+        if tr == ignore_index:
+            gr[:] = 0
+            rowloss[r] = 0.0
+            rowweight[r] = 0.0
+            continue
+        m = row_max(xr)
+        over = 0
+        for j in range(c):
+            over += 0 if xr[j] < math.inf else 1
+        if over > 0 or not m > -math.inf or tr < 0 or tr >= c:
+            bad += 1
+            continue
+        exp_shifted(xr, m, gr)
+        rest = row_sum_below_one(gr)
+        inv = 1.0 / (1.0 + rest)
+        logp_t = (float(xr[tr]) - float(m)) - math.log1p(rest)
+        p_t = float(gr[tr]) * inv
+        q = -math.expm1(logp_t)
+        wt = float(w[tr]) if weighted else 1.0
+        qg = q**gamma
+        rowloss[r] = -wt * qg * logp_t
+        rowweight[r] = wt
+        ratio = -logp_t / q if q > 0.0 else 1.0
+        f = wt * qg * (1.0 + gamma * (p_t * ratio if p_t > 0.0 else 0.0))  # p_t log p_t -> 0 (a -inf target logit)
+        for j in range(c):
+            gr[j] = float(gr[j]) * inv * f
+        gr[tr] -= f
+    return bad
+
+
 @numba.njit(**JIT)
 def bce_logits_weighted_chunks(x, t, w, pw, g, out, gscale, lo, hi, partials):
     """Chunks of whole rows (``w.size`` elements each: the weights' period)."""

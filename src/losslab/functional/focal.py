@@ -317,6 +317,32 @@ def _without_background(lay, w, include_background):
     return xp.where(xpa.arange(lay.num_classes, ones, xp) == 0, xpa.typed(0.0, ones, xp), ones)
 
 
+def _focal_loss_kernel(
+    input,
+    target,
+    *,
+    gamma: float = 2.0,
+    weight=None,
+    ignore_index: int = -100,
+    reduction: v.Reduction = "mean",
+    include_background: bool = True,
+):
+    if include_background is False:  # class 0 weighs 0, as in the definition (which raises below 2 classes)
+        if input.__class__ is not np.ndarray or input.ndim != 2 or input.shape[1] < 2 or input.dtype.kind != "f":
+            return None
+        if weight is None:
+            weight = np.ones(input.shape[1], input.dtype)
+        elif weight.__class__ is np.ndarray and weight.shape == input.shape[1:] and weight.dtype.kind == "f":
+            weight = weight.astype(input.dtype)
+        else:
+            return None
+        weight[0] = 0
+    elif include_background is not True:
+        return None
+    return _fast.focal(input, target, gamma, weight, ignore_index, reduction)
+
+
+@_fast.fused(_focal_loss_kernel)
 def focal_loss(
     input,
     target,
@@ -375,6 +401,7 @@ def focal_loss(
     return reduce(xp.reshape(loss, lay.out_shape), reduction, denominator=denominator)
 
 
+@_fast.defbackward(focal_loss)
 def focal_loss_backward(
     dout,
     input,
