@@ -316,3 +316,27 @@ def test_multiclass_hinge_fused_ties_are_the_definitions(dtype):
         sparse.multiclass_hinge_loss(x, t, reduction="none"),
         sparse.multiclass_hinge_loss.reference(x, t, reduction="none"),
     )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("spread", [0.01, 1.0, 30.0])
+def test_sparsemax_loss_fused_threshold_is_the_definitions(dtype, spread):
+    """The fused path finds the threshold by iteration, the definition by sorting: the same support and values,
+    also with scores on a grid (ties) and masked classes."""
+    rng = np.random.default_rng(13)
+    x = (np.round(rng.normal(0, spread, (400, 9)) * 4) / 4).astype(dtype)
+    x[::7, 3] = -np.inf
+    t = rng.integers(0, 9, 400)
+    t[::7] = 0
+    tol = dict(rtol=2e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    for target in (t, np.eye(9, dtype=dtype)[t]):
+        np.testing.assert_allclose(
+            sparse.sparsemax_loss(x, target, reduction="none"),
+            sparse.sparsemax_loss.reference(x, target, reduction="none"),
+            **tol,
+        )
+        np.testing.assert_allclose(
+            sparse.sparsemax_loss_backward(1.0, x, target),
+            sparse.sparsemax_loss_backward.reference(1.0, x, target),
+            **tol,
+        )

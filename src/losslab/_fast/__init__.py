@@ -41,6 +41,7 @@ from ._dispatch import (
     poly1,
     set_num_threads,
     sigmoid_focal,
+    sparsemax_loss,
     triplet,
 )
 
@@ -71,5 +72,6 @@ __all__ = [
     "scale_by_dout",
     "set_num_threads",
     "sigmoid_focal",
+    "sparsemax_loss",
     "triplet",
 ]

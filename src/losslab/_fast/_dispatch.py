@@ -628,6 +628,54 @@ def focal(input, target, gamma, weight, ignore_index, reduction):
     return _as_scalar(total, dtype), g
 
 
+# --------------------------------------------------------------------------- sparsemax loss
+
+
+def sparsemax_loss(input, target, reduction):
+    """``(loss, gradient for dout=1)`` of the multi-class sparsemax loss on (N, C) scores, or ``None``.
+
+    numba only; class indices (N,) in [0, C) or finite probabilities (N, C) >= 0 of the input's dtype;
+    scores below +inf and not all -inf in a row (else the definitions answer).
+    """
+    k = kernels()
+    if k is None or not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        return None
+    if input.__class__ is not np.ndarray or target.__class__ is not np.ndarray:
+        return None
+    x, t = input, target
+    if x.dtype not in FLOATS or x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        return None
+    n, c = x.shape
+    dtype = x.dtype
+    if t.shape == (n,) and t.dtype.kind in "iu":
+        if int(t.min()) < 0 or int(t.max()) >= c:
+            return None
+        t, q = t.astype(np.intp, copy=False), np.empty((0, c), dtype)
+    elif t.shape == x.shape and t.dtype == dtype:
+        if not (t >= 0).all() or not (t < math.inf).all():
+            return None
+        t, q = np.empty(0, np.intp), np.ascontiguousarray(t)
+    else:
+        return None
+    x = np.ascontiguousarray(x)
+    scale = dtype.type(1) / dtype.type(n) if reduction == "mean" else dtype.type(1)
+    g = np.empty_like(x)
+    rowloss = np.empty(n, np.float64)
+    args = (x, t, q, scale, g, rowloss)
+    if _parallel(8, x.size):
+        counts = []
+        _run(lambda lo, hi: counts.append(k.sparsemax_loss_rows(*args, lo, hi)), n)
+        bad = sum(counts)
+    else:
+        bad = k.sparsemax_loss_rows(*args, 0, n)
+    if bad:
+        return None
+    if reduction == "none":
+        return rowloss.astype(dtype), g
+    total = k.seq_sum(rowloss)
+    return _as_scalar(total / n if reduction == "mean" else total, dtype), g
+
+
 # --------------------------------------------------------------------------- BCE-with-logits, weighted
 
 

@@ -599,6 +599,69 @@ def focal_rows(x, t, w, ignore_index, gamma, g, rowloss, rowweight, lo, hi):
     return bad
 
 
+@numba.njit(fastmath=CONTRACT, **JIT)
+def sparsemax_loss_rows(x, t, q, scale, g, rowloss, lo, hi):
+    """Rows ``lo:hi`` of the sparsemax loss and its gradient ``(sparsemax(x) - y) * scale`` into ``g``.
+
+    The threshold without sorting (Michelot's iteration, in float64): with ``z = x - max``, start at
+    ``tau = -1`` (sparsemax's top entry is at most 1) and repeat ``tau = (sum_{z > tau} z - 1) / |{z > tau}|``
+    until the support stops shrinking (it only shrinks, a few passes in practice); ``p = max(z - tau, 0)``.
+    The loss ``sum (p - y) z + (|y|^2 - |p|^2) / 2 + (1 - sum y) max`` (a class of score -inf adds 0
+    where ``p - y`` is 0). Index targets ``t`` (``q`` empty) or probabilities ``q``. Returns the number of
+    rows with a NaN or +inf score or only -inf scores.
+    """
+    c = x.shape[1]
+    probs = q.shape[0] > 0
+    one = x.dtype.type(1)
+    zero = x.dtype.type(0)
+    bad = 0
+    for r in range(lo, hi):
+        xr = x[r]
+        gr = g[r]
+        m = row_max(xr)
+        over = 0
+        for j in range(c):
+            over += 0 if xr[j] < math.inf else 1
+        if over > 0 or not m > -math.inf:
+            bad += 1
+            continue
+        for j in range(c):
+            gr[j] = xr[j] - m  # z, kept in g until p replaces it
+        tau = -1.0
+        size = -1
+        while True:
+            total = 0.0
+            count = 0
+            for j in range(c):
+                zj = float(gr[j])
+                inside = zj > tau
+                total += zj if inside else 0.0
+                count += 1 if inside else 0
+            if size >= 0 and count >= size:  # no longer shrinking (rounding cannot make it cycle)
+                break
+            size = count
+            tau = (total - 1.0) / count
+        tau_d = x.dtype.type(tau)
+        cross = 0.0
+        pp = 0.0
+        qq = 0.0
+        qsum = 0.0
+        for j in range(c):
+            zj = gr[j]
+            d = zj - tau_d
+            pj = d if d > zero else zero
+            qj = (one if j == t[r] else zero) if not probs else q[r, j]
+            gr[j] = (pj - qj) * scale
+            diff = float(pj) - float(qj)
+            cross += diff * float(zj) if diff != 0.0 else 0.0
+            pp += float(pj) * float(pj)
+            qq += float(qj) * float(qj)
+            qsum += float(qj)
+        rest = 1.0 - qsum
+        rowloss[r] = cross + 0.5 * (qq - pp) + (rest * float(m) if rest != 0.0 else 0.0)
+    return bad
+
+
 @numba.njit(**JIT)
 def bce_logits_weighted_chunks(x, t, w, pw, g, out, gscale, lo, hi, partials):
     """Chunks of whole rows (``w.size`` elements each: the weights' period)."""

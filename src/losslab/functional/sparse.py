@@ -145,6 +145,11 @@ def _sparse_setup(input, target, reduction):
     return x, q, xp
 
 
+def _sparsemax_loss_kernel(input, target, *, reduction: v.Reduction = "mean"):
+    return _fast.sparsemax_loss(input, target, reduction)
+
+
+@_fast.fused(_sparsemax_loss_kernel)
 def sparsemax_loss(input, target, *, reduction: v.Reduction = "mean"):
     r"""Multi-class sparsemax loss (Martins & Astudillo 2016), as ``optax.losses.multiclass_sparsemax_loss``.
 
@@ -188,6 +193,7 @@ def sparsemax_loss(input, target, *, reduction: v.Reduction = "mean"):
     return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
+@_fast.defbackward(sparsemax_loss)
 def sparsemax_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -> np.ndarray:
     """Gradient of :func:`sparsemax_loss` with respect to ``input``: ``(sparsemax(z) - y) * g``.
 
