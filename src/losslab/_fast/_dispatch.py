@@ -474,3 +474,87 @@ def bce_logits_weighted(input, target, weight, pos_weight, reduction):
     if reduction == "mean":
         total = total / n
     return dtype.type(total), g.reshape(shape)
+
+
+# --------------------------------------------------------------------------- CTC
+
+CTC_WORK = 16  # work units per (frame, sequence, class) entry: the two recursions walk 2 L + 1 states per frame
+
+
+def _int64(a) -> np.ndarray | None:
+    """An integer array (or scalar) as int64 (a copy only when it is another integer type), else ``None``."""
+    if a.__class__ is int or isinstance(a, np.integer):
+        a = np.asarray(a)
+    if a.__class__ is not np.ndarray or a.dtype.kind not in "iu":
+        return None
+    if a.dtype == np.int64:
+        return a
+    if a.dtype == np.uint64 and a.size and a.max() > np.iinfo(np.int64).max:
+        return None
+    return a.astype(np.int64)
+
+
+def ctc(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity):
+    """``(loss, gradient for dout=1)`` of :func:`losslab.functional.ctc_loss`, or ``None``.
+
+    numba only. Fused: float (T, N, C) log-probabilities with padded (N, S) or concatenated integer
+    targets and (N,) integer lengths, or one (T, C) sequence with 1-D targets and 0-d lengths; a
+    reducing ``reduction`` ('mean' or 'sum'); every loss finite or ``zero_infinity``. The checks on values
+    run in the kernel, which answers ``None`` for every call the definition would refuse.
+    """
+    k = kernels()
+    if k is None or reduction.__class__ is not str or reduction not in ("mean", "sum"):
+        return None
+    if zero_infinity.__class__ is not bool or blank.__class__ is not int:
+        return None
+    lp = log_probs
+    if lp.__class__ is not np.ndarray or lp.dtype not in FLOATS or lp.size == 0:
+        return None
+    il, tl, tg = _int64(input_lengths), _int64(target_lengths), _int64(targets)
+    if il is None or tl is None or tg is None:
+        return None
+    if lp.ndim == 3:
+        t_max, n, c = lp.shape
+        if il.shape != (n,) or tl.shape != (n,) or tg.ndim not in (1, 2) or (tg.ndim == 2 and tg.shape[0] != n):
+            return None
+        width = tg.shape[1] if tg.ndim == 2 else -1
+    elif lp.ndim == 2:
+        t_max, c = lp.shape
+        n = 1
+        if il.shape != () or tl.shape != () or tg.ndim != 1:
+            return None
+        width = tg.shape[0]
+        if width != tl:
+            return None
+        lp = lp[:, np.newaxis, :]
+        il, tl = il.reshape(1), tl.reshape(1)
+    else:
+        return None
+    if not 0 <= blank < c:
+        return None
+    flat = np.ascontiguousarray(tg).reshape(-1)
+    off = k.ctc_offsets(tl, width, flat.size)
+    if off is None:
+        return None
+    dtype = lp.dtype
+    lp = np.ascontiguousarray(lp)
+    mean = reduction == "mean"
+    limit = float(np.finfo(dtype).max) / (8.0 * (t_max + 1))
+    grad = np.empty(lp.shape, dtype)
+    loss = np.empty(n, np.float64)
+    args = (lp, flat, off, il, tl, blank, zero_infinity, mean, limit, grad, loss)
+    if n > 1 and _parallel(CTC_WORK, lp.size):
+        status: list[int] = []
+        _run(lambda lo, hi: status.append(k.ctc_rows(*args, lo, hi)), n)
+        if any(status):
+            return None
+    elif k.ctc_rows(*args, 0, n):
+        return None
+    if mean:
+        loss /= np.maximum(tl, 1)
+    total = k.seq_sum(loss)
+    if mean:
+        total /= n
+    with np.errstate(over="ignore"):  # a float64 loss beyond float32's range is inf, its true value
+        out = dtype.type(total)
+    return out, (grad if log_probs.ndim == 3 else grad[:, 0, :])

@@ -517,3 +517,161 @@ def seq_sum(a):
     for i in range(a.size):
         acc += a[i]
     return acc
+
+
+# --------------------------------------------------------------------------- CTC
+
+
+@numba.njit(inline="always", **JIT)
+def _lae(a, b):
+    """``log(exp(a) + exp(b))`` in float64, exact at -inf (as ``np.logaddexp``)."""
+    if a == -math.inf:
+        return b
+    if b == -math.inf:
+        return a
+    if a >= b:
+        return a + math.log1p(math.exp(b - a))
+    return b + math.log1p(math.exp(a - b))
+
+
+@numba.njit(**JIT)
+def ctc_offsets(tl, width, total):
+    """Where each sequence's labels start in the flat targets: ``n * width`` for padded (N, width) targets,
+    the running sum of ``tl`` for concatenated ones (``width < 0``). ``None`` when a length is negative or the
+    targets are too short (padded: width < max(tl); concatenated: sum(tl) != total)."""
+    n = tl.size
+    off = np.empty(n, np.int64)
+    acc = 0
+    for i in range(n):
+        if tl[i] < 0:
+            return None
+        if width >= 0:
+            if tl[i] > width:
+                return None
+            off[i] = i * width
+        else:
+            off[i] = acc
+            acc += tl[i]
+    if width < 0 and acc != total:
+        return None
+    return off
+
+
+@numba.njit(**JIT)
+def ctc_rows(lp, flat, off, il, tl, blank, zero_inf, mean, limit, grad, loss, lo, hi):
+    """Sequences ``lo:hi`` of the fused CTC loss: float64 losses into ``loss``, their gradients (for the weight
+    ``1 / (N max(L_n, 1))`` under 'mean', else 1) into ``grad[:, n, :]``.
+
+    Per sequence: the checks of the definition (no NaN or +inf in its frames, ``0 <= input length <= T``,
+    labels in [0, C) other than ``blank``), the log-softmax of its frames, the alpha recursion over the
+    extended labels (kept, T_n x (2 L_n + 1)), then the beta recursion from the last frame down, each
+    frame's state occupancies summed into its class posterior gamma and turned into the gradient row
+    ``w (y sum(gamma) - gamma)`` at once. Returns 0, or 1 for an invalid call, 2 for an infinite loss
+    without ``zero_inf``, 3 for a log-probability beyond ``-limit`` (sums of such values may leave the
+    dtype's range, where only the definition is exact): the caller then leaves the call to the definition.
+    """
+    t_max, n_seq, c = lp.shape
+    neg = -math.inf
+    s_cap = 1
+    for n in range(lo, hi):
+        s_cap = max(s_cap, 2 * tl[n] + 1)
+    lpn = np.empty((t_max, c), np.float64)
+    alpha = np.empty((t_max, s_cap), np.float64)
+    ext = np.empty(s_cap, np.int64)
+    skip = np.empty(s_cap, np.bool_)
+    nxt = np.empty(s_cap, np.float64)
+    cur = np.empty(s_cap, np.float64)
+    gamma = np.empty(c, np.float64)
+    for n in range(lo, hi):
+        t_n, length = il[n], tl[n]
+        if t_n < 0 or t_n > t_max:
+            return 1
+        s_n = 2 * length + 1
+        for s in range(s_n):
+            if s % 2 == 0:
+                ext[s] = blank
+            else:
+                label = flat[off[n] + s // 2]
+                if label < 0 or label >= c or label == blank:
+                    return 1
+                ext[s] = label
+            skip[s] = s >= 2 and s % 2 == 1 and ext[s] != ext[s - 2]
+        # log-softmax of every frame (the definition checks and renormalises all T of them)
+        for t in range(t_max):
+            m = neg
+            for k in range(c):
+                x = lp[t, n, k]
+                if x != x or x == math.inf:
+                    return 1
+                if x < -limit and x != neg:
+                    return 3
+                m = max(m, float(x))
+            if m == neg:  # probability 0 everywhere: the row stays -inf
+                for k in range(c):
+                    lpn[t, k] = neg
+                continue
+            acc = 0.0
+            for k in range(c):
+                acc += math.exp(lp[t, n, k] - m)
+            shift = math.log(acc)
+            for k in range(c):
+                lpn[t, k] = (lp[t, n, k] - m) - shift  # m + shift would round away shift at m ~ 1e308
+        w = 1.0 / (n_seq * max(length, 1)) if mean else 1.0
+        for t in range(t_max):
+            for k in range(c):
+                grad[t, n, k] = 0.0
+        if t_n == 0:  # no frame: p = 1 for the empty target, else 0
+            if length == 0:
+                loss[n] = 0.0
+            elif zero_inf:
+                loss[n] = 0.0
+            else:
+                return 2
+            continue
+        # alpha_t(s) = y_t(l'_s) (alpha_{t-1}(s) + alpha_{t-1}(s-1) + [skip] alpha_{t-1}(s-2))
+        for s in range(s_n):
+            alpha[0, s] = lpn[0, ext[s]] if s < 2 else neg
+        for t in range(1, t_n):
+            for s in range(s_n):
+                a = alpha[t - 1, s]
+                if s >= 1:
+                    a = _lae(a, alpha[t - 1, s - 1])
+                if skip[s]:
+                    a = _lae(a, alpha[t - 1, s - 2])
+                alpha[t, s] = a + lpn[t, ext[s]]
+        last = t_n - 1
+        ll = _lae(alpha[last, s_n - 1], alpha[last, s_n - 2] if length > 0 else neg)
+        if ll == neg:
+            if not zero_inf:
+                return 2
+            loss[n] = 0.0
+            continue
+        loss[n] = -ll
+        # beta_t(s) (the emission at t included), from the last frame down; gamma and the gradient row at once
+        for t in range(last, -1, -1):
+            for s in range(s_n):
+                e = lpn[t, ext[s]]
+                if t == last:
+                    b = e if s >= s_n - 2 else neg
+                else:
+                    b = nxt[s]
+                    if s + 1 < s_n:
+                        b = _lae(b, nxt[s + 1])
+                    if s + 2 < s_n and skip[s + 2]:
+                        b = _lae(b, nxt[s + 2])
+                    b = b + e
+                cur[s] = b
+            for k in range(c):
+                gamma[k] = 0.0
+            for s in range(s_n):
+                a, b, e = alpha[t, s], cur[s], lpn[t, ext[s]]
+                if a != neg and b != neg:
+                    gamma[ext[s]] += math.exp(a + b - e - ll)
+            total = 0.0
+            for k in range(c):
+                total += gamma[k]
+            for k in range(c):
+                grad[t, n, k] = w * (math.exp(lpn[t, k]) * total - gamma[k])
+            for s in range(s_n):
+                nxt[s] = cur[s]
+    return 0
