@@ -558,16 +558,150 @@ def ctc_offsets(tl, width, total):
 
 
 @numba.njit(**JIT)
+def _ctc_log(lpn, t_n, s_n, ext, skip, alpha, nxt, cur, gamma, grad, n, w):
+    """One sequence in log space (exact wherever float64 is): log p(l | x), and its gradient row by row
+    into ``grad[:, n, :]`` when p > 0. ``alpha`` is a (T, S') scratch, ``nxt``, ``cur`` (S') and ``gamma`` (C)."""
+    neg = -math.inf
+    c = lpn.shape[1]
+    # alpha_t(s) = y_t(l'_s) (alpha_{t-1}(s) + alpha_{t-1}(s-1) + [skip] alpha_{t-1}(s-2))
+    for s in range(s_n):
+        alpha[0, s] = lpn[0, ext[s]] if s < 2 else neg
+    for t in range(1, t_n):
+        for s in range(s_n):
+            a = alpha[t - 1, s]
+            if s >= 1:
+                a = _lae(a, alpha[t - 1, s - 1])
+            if skip[s]:
+                a = _lae(a, alpha[t - 1, s - 2])
+            alpha[t, s] = a + lpn[t, ext[s]]
+    last = t_n - 1
+    ll = _lae(alpha[last, s_n - 1], alpha[last, s_n - 2] if s_n > 1 else neg)
+    if ll == neg:
+        return ll
+    # beta_t(s) (the emission at t included), from the last frame down; gamma and the gradient row at once
+    for t in range(last, -1, -1):
+        for s in range(s_n):
+            e = lpn[t, ext[s]]
+            if t == last:
+                b = e if s >= s_n - 2 else neg
+            else:
+                b = nxt[s]
+                if s + 1 < s_n:
+                    b = _lae(b, nxt[s + 1])
+                if s + 2 < s_n and skip[s + 2]:
+                    b = _lae(b, nxt[s + 2])
+                b = b + e
+            cur[s] = b
+        for k in range(c):
+            gamma[k] = 0.0
+        for s in range(s_n):
+            a, b, e = alpha[t, s], cur[s], lpn[t, ext[s]]
+            if a != neg and b != neg:
+                gamma[ext[s]] += math.exp(a + b - e - ll)
+        total = 0.0
+        for k in range(c):
+            total += gamma[k]
+        for k in range(c):
+            grad[t, n, k] = w * (math.exp(lpn[t, k]) * total - gamma[k])
+        for s in range(s_n):
+            nxt[s] = cur[s]
+    return ll
+
+
+@numba.njit(**JIT)
+def _ctc_scaled(prob, t_n, s_n, ext, skip, alpha, scale, y, nxt, cur, gamma, grad, n, w):
+    """One sequence in probability space, each frame's alpha and beta rescaled to sum 1 (Rabiner's
+    scaling): no exp or log per state. Returns log p(l | x), or NaN where a frame's sum is 0 (an
+    impossible target, or probabilities too small for float64): the caller then runs :func:`_ctc_log`.
+    ``prob`` holds y = exp(log-softmax); ``scale`` (T) and ``y`` (T, S') are scratch."""
+    c = prob.shape[1]
+    for t in range(t_n):
+        for s in range(s_n):
+            y[t, s] = prob[t, ext[s]]
+    # alpha-hat_t = alpha_t / C_t, C_t the product of the frame sums up to t; scale[t] = log C_t
+    acc = 0.0
+    for s in range(s_n):
+        a = y[0, s] if s < 2 else 0.0
+        alpha[0, s] = a
+        acc += a
+    if acc == 0.0:
+        return math.nan
+    inv = 1.0 / acc
+    for s in range(s_n):
+        alpha[0, s] *= inv
+    scale[0] = math.log(acc)
+    for t in range(1, t_n):
+        acc = 0.0
+        for s in range(s_n):
+            a = alpha[t - 1, s]
+            if s >= 1:
+                a += alpha[t - 1, s - 1]
+            if skip[s]:
+                a += alpha[t - 1, s - 2]
+            a *= y[t, s]
+            alpha[t, s] = a
+            acc += a
+        if acc == 0.0:
+            return math.nan
+        inv = 1.0 / acc
+        for s in range(s_n):
+            alpha[t, s] *= inv
+        scale[t] = scale[t - 1] + math.log(acc)
+    last = t_n - 1
+    end = alpha[last, s_n - 1] + (alpha[last, s_n - 2] if s_n > 1 else 0.0)
+    if end == 0.0:
+        return math.nan
+    ll = scale[last] + math.log(end)
+    # beta'_t(s): the continuations after frame t (its emission excluded), rescaled to sum 1, log D_t in `down`;
+    # the occupancy alpha_t beta_t / y_t / p = alpha-hat_t(s) beta'-hat_t(s) exp(log C_t + log D_t - log p)
+    for s in range(s_n):
+        nxt[s] = 1.0 if s >= s_n - 2 else 0.0
+    down = 0.0
+    for t in range(last, -1, -1):
+        if t < last:
+            acc = 0.0
+            for s in range(s_n):
+                b = nxt[s] * y[t + 1, s]
+                if s + 1 < s_n:
+                    b += nxt[s + 1] * y[t + 1, s + 1]
+                if s + 2 < s_n and skip[s + 2]:
+                    b += nxt[s + 2] * y[t + 1, s + 2]
+                cur[s] = b
+                acc += b
+            if acc == 0.0:
+                for tt in range(t + 1, t_n):
+                    for k in range(c):
+                        grad[tt, n, k] = 0.0
+                return math.nan
+            inv = 1.0 / acc
+            for s in range(s_n):
+                nxt[s] = cur[s] * inv
+            down += math.log(acc)
+        f = math.exp(scale[t] + down - ll)
+        for k in range(c):
+            gamma[k] = 0.0
+        for s in range(s_n):
+            gamma[ext[s]] += alpha[t, s] * nxt[s] * f
+        total = 0.0
+        for k in range(c):
+            total += gamma[k]
+        for k in range(c):
+            grad[t, n, k] = w * (prob[t, k] * total - gamma[k])
+    return ll
+
+
+@numba.njit(**JIT)
 def ctc_rows(lp, flat, off, il, tl, blank, zero_inf, mean, limit, grad, loss, lo, hi):
     """Sequences ``lo:hi`` of the fused CTC loss: float64 losses into ``loss``, their gradients (for the weight
     ``1 / (N max(L_n, 1))`` under 'mean', else 1) into ``grad[:, n, :]``.
 
     Per sequence: the checks of the definition (no NaN or +inf in its frames, ``0 <= input length <= T``,
-    labels in [0, C) other than ``blank``), the log-softmax of its frames, the alpha recursion over the
-    extended labels (kept, T_n x (2 L_n + 1)), then the beta recursion from the last frame down, each
-    frame's state occupancies summed into its class posterior gamma and turned into the gradient row
-    ``w (y sum(gamma) - gamma)`` at once. Returns 0, or 1 for an invalid call, 2 for an infinite loss
-    without ``zero_inf``, 3 for a log-probability beyond ``-limit`` (sums of such values may leave the
+    labels in [0, C) other than ``blank``), the log-softmax of its frames, then the alpha and beta
+    recursions, each frame's state occupancies summed into its class posterior gamma and turned into the
+    gradient row ``w (y sum(gamma) - gamma)`` at once: in rescaled probability space (:func:`_ctc_scaled`)
+    where every probability the frames use is above ``exp(-600)``, else (or where that finds p = 0) in log
+    space (:func:`_ctc_log`). Returns 0, or 1 for an invalid call, 2 for an infinite loss without
+    ``zero_inf``, 3 for a finite log-probability beyond ``+-limit`` (sums of such values may leave the
     dtype's range, where only the definition is exact): the caller then leaves the call to the definition.
     """
     t_max, n_seq, c = lp.shape
@@ -576,7 +710,10 @@ def ctc_rows(lp, flat, off, il, tl, blank, zero_inf, mean, limit, grad, loss, lo
     for n in range(lo, hi):
         s_cap = max(s_cap, 2 * tl[n] + 1)
     lpn = np.empty((t_max, c), np.float64)
+    prob = np.empty((t_max, c), np.float64)
     alpha = np.empty((t_max, s_cap), np.float64)
+    y = np.empty((t_max, s_cap), np.float64)
+    scale = np.empty(t_max, np.float64)
     ext = np.empty(s_cap, np.int64)
     skip = np.empty(s_cap, np.bool_)
     nxt = np.empty(s_cap, np.float64)
@@ -597,81 +734,52 @@ def ctc_rows(lp, flat, off, il, tl, blank, zero_inf, mean, limit, grad, loss, lo
                 ext[s] = label
             skip[s] = s >= 2 and s % 2 == 1 and ext[s] != ext[s - 2]
         # log-softmax of every frame (the definition checks and renormalises all T of them)
+        tiny = False
         for t in range(t_max):
             m = neg
             for k in range(c):
                 x = lp[t, n, k]
                 if x != x or x == math.inf:
                     return 1
-                if x < -limit and x != neg:
+                if (x < -limit and x != neg) or x > limit:
                     return 3
                 m = max(m, float(x))
             if m == neg:  # probability 0 everywhere: the row stays -inf
                 for k in range(c):
                     lpn[t, k] = neg
+                    prob[t, k] = 0.0
                 continue
             acc = 0.0
             for k in range(c):
-                acc += math.exp(lp[t, n, k] - m)
+                e = math.exp(lp[t, n, k] - m)
+                prob[t, k] = e
+                acc += e
             shift = math.log(acc)
+            inv = 1.0 / acc
             for k in range(c):
-                lpn[t, k] = (lp[t, n, k] - m) - shift  # m + shift would round away shift at m ~ 1e308
+                v = (lp[t, n, k] - m) - shift  # m + shift would round away shift at m ~ 1e308
+                lpn[t, k] = v
+                prob[t, k] *= inv
+                if neg < v < -600.0:
+                    tiny = True
         w = 1.0 / (n_seq * max(length, 1)) if mean else 1.0
         for t in range(t_max):
             for k in range(c):
                 grad[t, n, k] = 0.0
         if t_n == 0:  # no frame: p = 1 for the empty target, else 0
-            if length == 0:
+            if length == 0 or zero_inf:
                 loss[n] = 0.0
-            elif zero_inf:
-                loss[n] = 0.0
-            else:
-                return 2
-            continue
-        # alpha_t(s) = y_t(l'_s) (alpha_{t-1}(s) + alpha_{t-1}(s-1) + [skip] alpha_{t-1}(s-2))
-        for s in range(s_n):
-            alpha[0, s] = lpn[0, ext[s]] if s < 2 else neg
-        for t in range(1, t_n):
-            for s in range(s_n):
-                a = alpha[t - 1, s]
-                if s >= 1:
-                    a = _lae(a, alpha[t - 1, s - 1])
-                if skip[s]:
-                    a = _lae(a, alpha[t - 1, s - 2])
-                alpha[t, s] = a + lpn[t, ext[s]]
-        last = t_n - 1
-        ll = _lae(alpha[last, s_n - 1], alpha[last, s_n - 2] if length > 0 else neg)
+                continue
+            return 2
+        ll = math.nan
+        if not tiny:
+            ll = _ctc_scaled(prob, t_n, s_n, ext, skip, alpha, scale, y, nxt, cur, gamma, grad, n, w)
+        if ll != ll:
+            ll = _ctc_log(lpn, t_n, s_n, ext, skip, alpha, nxt, cur, gamma, grad, n, w)
         if ll == neg:
             if not zero_inf:
                 return 2
             loss[n] = 0.0
             continue
         loss[n] = -ll
-        # beta_t(s) (the emission at t included), from the last frame down; gamma and the gradient row at once
-        for t in range(last, -1, -1):
-            for s in range(s_n):
-                e = lpn[t, ext[s]]
-                if t == last:
-                    b = e if s >= s_n - 2 else neg
-                else:
-                    b = nxt[s]
-                    if s + 1 < s_n:
-                        b = _lae(b, nxt[s + 1])
-                    if s + 2 < s_n and skip[s + 2]:
-                        b = _lae(b, nxt[s + 2])
-                    b = b + e
-                cur[s] = b
-            for k in range(c):
-                gamma[k] = 0.0
-            for s in range(s_n):
-                a, b, e = alpha[t, s], cur[s], lpn[t, ext[s]]
-                if a != neg and b != neg:
-                    gamma[ext[s]] += math.exp(a + b - e - ll)
-            total = 0.0
-            for k in range(c):
-                total += gamma[k]
-            for k in range(c):
-                grad[t, n, k] = w * (math.exp(lpn[t, k]) * total - gamma[k])
-            for s in range(s_n):
-                nxt[s] = cur[s]
     return 0
