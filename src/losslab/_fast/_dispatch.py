@@ -558,3 +558,50 @@ def ctc(log_probs, targets, input_lengths, target_lengths, blank, reduction, zer
     with np.errstate(over="ignore"):  # a float64 loss beyond float32's range is inf, its true value
         out = dtype.type(total)
     return out, (grad if log_probs.ndim == 3 else grad[:, 0, :])
+
+
+# --------------------------------------------------------------------------- multi-class margin
+
+
+def multi_margin(input, target, p, margin, weight, reduction):
+    """``(loss, gradient for dout=1)`` of :func:`losslab.functional.multi_margin_loss`, or ``None``.
+
+    numba only. Fused: (N, C) float scores, (N,) signed integer labels, p = 1 or 2, a finite margin,
+    no weight or a float (C,) weight; the label range and the finiteness of the scores are checked in
+    the kernel, which answers ``None`` where the definition decides (an error, a non-finite score or loss).
+    """
+    k = kernels()
+    x, t = input, target
+    if k is None or x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in FLOATS:
+        return None
+    if x.ndim != 2 or t.dtype.kind != "i" or x.size == 0 or t.shape != x.shape[:1]:
+        return None
+    if reduction.__class__ is not str or reduction not in REDUCTIONS or p.__class__ is not int or p not in (1, 2):
+        return None
+    if margin.__class__ not in (int, float) or not -np.inf < margin < np.inf:
+        return None
+    n, c = x.shape
+    dtype = x.dtype
+    if weight is None:
+        w = np.ones(c, dtype)
+    elif weight.__class__ is not np.ndarray or weight.dtype.kind != "f" or weight.shape != (c,):
+        return None
+    else:
+        w = np.ascontiguousarray(weight, dtype)
+    x = np.ascontiguousarray(x)
+    scale = 1.0 / n if reduction == "mean" else 1.0
+    loss = np.empty(n, np.float64)
+    g = np.empty_like(x)
+    args = (x, t, p, dtype.type(margin), w, float(np.finfo(dtype).max), scale, loss, g)
+    if _parallel(2, x.size):
+        ok: list[bool] = []
+        _run(lambda lo, hi: ok.append(k.multi_margin_rows(*args, lo, hi)), n)
+        if not all(ok):
+            return None
+    elif not k.multi_margin_rows(*args, 0, n):
+        return None
+    if reduction == "none":
+        return loss.astype(dtype), g
+    total = k.seq_sum(loss)
+    with np.errstate(over="ignore"):  # a float64 total beyond float32's range is inf, its true value
+        return dtype.type(total / n if reduction == "mean" else total), g

@@ -783,3 +783,51 @@ def ctc_rows(lp, flat, off, il, tl, blank, zero_inf, mean, limit, grad, loss, lo
             continue
         loss[n] = -ll
     return 0
+
+
+# --------------------------------------------------------------------------- multi-class margin
+
+
+@numba.njit(fastmath=SUM, **JIT)
+def multi_margin_rows(x, t, power, margin, w, big, scale, loss, g, lo, hi):
+    """Rows ``lo:hi`` of the multi-class hinge loss ``sum_{i != y} w_y max(0, m - x_y + x_i)^p / C``: float64
+    row losses into ``loss``, the gradient (times ``scale``) into ``g``. The hinges are formed in the input's
+    dtype as the definition forms them (``margin`` comes in that dtype; a tie ``x_i == x_y`` is ``m``).
+    Each row is one branch-free pass over every class (it vectorises). Returns False for a label outside [0, C), a non-finite score, or a row loss
+    beyond ``big`` (the dtype's largest value), which the caller leaves to the definition; ``w`` is (C,),
+    ones when there is no weight."""
+    c = x.shape[1]
+    inv_c = 1.0 / c
+    zero = margin - margin
+    for r in range(lo, hi):
+        y = t[r]
+        if y < 0 or y >= c:
+            return False
+        xy = x[r, y]
+        coef = w[y] * inv_c
+        step = coef * scale
+        acc = 0.0
+        total = 0.0
+        probe = zero  # x * 0 summed: NaN if any score is NaN or infinite
+        for i in range(c):
+            xi = x[r, i]
+            probe += xi * zero
+            z = margin if xi == xy else (margin - xy) + xi
+            on = z > 0 and i != y
+            if power == 1:
+                h = z if on else zero
+                gi = step if on else 0.0
+            else:
+                h = z * z if on else zero
+                gi = 2.0 * z * step if on else 0.0
+            acc += h
+            total += gi
+            g[r, i] = gi
+        if probe != 0:
+            return False
+        g[r, y] = -total
+        row = acc * coef
+        if not abs(row) <= big:
+            return False
+        loss[r] = row
+    return True

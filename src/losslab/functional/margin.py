@@ -286,7 +286,11 @@ def _multi_margin_loss_kernel(
     input, target, *, p: int = 1, margin: float = 1.0, weight=None, reduction: v.Reduction = "mean"
 ):
     """Fused: (N, C) float scores, signed integer labels in range, p = 1 or 2, a finite margin, a float
-    weight (C,): the definitions' formulas term for term, with one check and no one-hot mask."""
+    weight (C,): the definitions' formulas term for term, with one check and no one-hot mask (numba: one
+    compiled pass over the rows)."""
+    hit = _fast.multi_margin(input, target, p, margin, weight, reduction)
+    if hit is not None:
+        return hit
     x, t = input, target
     if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in _FLOATS or x.ndim != 2:
         return None
