@@ -605,3 +605,51 @@ def multi_margin(input, target, p, margin, weight, reduction):
     total = k.seq_sum(loss)
     with np.errstate(over="ignore"):  # a float64 total beyond float32's range is inf, its true value
         return dtype.type(total / n if reduction == "mean" else total), g
+
+
+# --------------------------------------------------------------------------- KL divergence
+
+_BIG = {d: float(np.finfo(d).max) / 4 for d in FLOATS}  # products past this may overflow in the dtype
+
+
+def kl_div(input, target, reduction, log_target):
+    """``(loss, gradient for dout=1)`` of :func:`losslab.functional.kl_div`, or ``None``.
+
+    numba only. Fused: a float input of at least one dimension and a float target of its shape, every
+    entry finite, probabilities >= 0 (``log_target=False``); the entries are checked in the kernel,
+    which answers ``None`` for every call the definition would refuse or take a limit in.
+    """
+    k = kernels()
+    x, t = input, target
+    if k is None or x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or log_target.__class__ is not bool:
+        return None
+    if reduction.__class__ is not str or reduction not in ("none", "mean", "sum", "batchmean"):
+        return None
+    dtype = x.dtype
+    if dtype not in FLOATS or t.shape != x.shape or x.ndim == 0 or x.size == 0 or t.dtype.kind != "f":
+        return None
+    n = x.size
+    divisor = n if reduction == "mean" else x.shape[0] if reduction == "batchmean" else 1
+    xf = x.ravel()
+    tf = t.ravel() if t.dtype == dtype else np.ascontiguousarray(t, dtype).reshape(-1)
+    out = np.empty(n, np.float64) if reduction == "none" else _NO_OUT[_F64]
+    g = np.empty(n, dtype)
+    # g = log t (or exp t) by NumPy's vectorised functions; log 0, log of a negative and an exp beyond the
+    # range are quiet here: the kernel selects around log 0 and refuses the others
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        (np.exp if log_target else np.log)(tf, out=g)
+    pieces = -(-n // k.CHUNK)
+    partials = np.empty(pieces, np.float64)
+    args = (xf, tf, log_target, dtype.type(1) / dtype.type(divisor), _BIG[dtype], out, g)
+    if _parallel(4, n):
+        ok: list[bool] = []
+        _run(lambda lo, hi: ok.append(k.kl_div_chunks(*args, lo, hi, partials)), pieces)
+        if not all(ok):
+            return None
+    elif not k.kl_div_chunks(*args, 0, pieces, partials):
+        return None
+    if reduction == "none":
+        return out.astype(dtype).reshape(x.shape), g.reshape(x.shape)
+    total = k.seq_sum(partials) / divisor
+    with np.errstate(over="ignore"):  # a float64 total beyond float32's range is inf, its true value
+        return dtype.type(total), g.reshape(x.shape)

@@ -831,3 +831,45 @@ def multi_margin_rows(x, t, power, margin, w, big, scale, loss, g, lo, hi):
             return False
         loss[r] = row
     return True
+
+
+# --------------------------------------------------------------------------- KL divergence
+
+
+@numba.njit(fastmath=SUM, **JIT)
+def kl_div_chunks(x, t, log_target, gscale, big, out, g, lo, hi, partials):
+    """Chunks ``lo:hi`` of the KL divergence ``p (log p - x)`` (0 where p = 0), p = ``t`` or ``exp(t)``
+    (``log_target``). ``g`` comes in holding ``log t`` (or ``exp t``), computed by NumPy's vectorised
+    functions, and leaves holding ``-p gscale``; the float64 terms go into ``out`` when it is sized, their
+    chunk sums into ``partials``. Branch-free, so it vectorises. Returns False for a non-finite entry or
+    term, a negative probability, or terms beyond ``big`` (where the dtype's own products may overflow),
+    which the caller leaves to the definition."""
+    n = x.size
+    keep = out.size > 0
+    zero = gscale - gscale
+    for c in range(lo, hi):
+        a = c * CHUNK
+        b = min(a + CHUNK, n)
+        acc = 0.0
+        mag = 0.0  # sum |term|: NaN if anything was not finite, above big if a term may overflow
+        low = zero  # the negative probabilities, summed
+        for i in range(a, b):
+            xi, ti, f = x[i], t[i], g[i]
+            if log_target:  # f = exp(t) = p
+                p = f
+                d = ti - xi
+                term = p * d if p > 0 else 0.0
+                mag += abs(p * d) + abs(ti) * 0.0
+            else:  # f = log t; 0 log 0 = 0
+                p = ti
+                term = (ti * f if ti > 0 else 0.0) - ti * xi
+                mag += abs(term) + abs(xi) * 0.0
+                low += min(ti, zero)
+            acc += term
+            if keep:
+                out[i] = term
+            g[i] = -p * gscale
+        if not mag <= big or low < 0:
+            return False
+        partials[c] = acc
+    return True
