@@ -653,3 +653,43 @@ def kl_div(input, target, reduction, log_target):
     total = k.seq_sum(partials) / divisor
     with np.errstate(over="ignore"):  # a float64 total beyond float32's range is inf, its true value
         return dtype.type(total), g.reshape(x.shape)
+
+
+# --------------------------------------------------------------------------- multi-label margin
+
+
+def multilabel_margin(input, target, reduction):
+    """``(loss, gradient for dout=1)`` of :func:`losslab.functional.multilabel_margin_loss`, or ``None``.
+
+    numba only. Fused: float scores (C,) or (N, C), signed integer label lists of their shape; the
+    values (labels in [-1, C), finite scores) are checked in the kernel, which answers ``None`` where
+    the definition decides.
+    """
+    k = kernels()
+    x, t = input, target
+    if k is None or x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in FLOATS:
+        return None
+    if x.ndim not in (1, 2) or t.shape != x.shape or t.dtype.kind != "i" or x.size == 0:
+        return None
+    if reduction.__class__ is not str or reduction not in REDUCTIONS:
+        return None
+    c = x.shape[-1]
+    dtype = x.dtype
+    x2, t2 = np.ascontiguousarray(x).reshape(-1, c), t.reshape(-1, c)
+    n = x2.shape[0]
+    scale = 1.0 / n if reduction == "mean" else 1.0
+    loss = np.empty(n, np.float64)
+    g = np.empty_like(x2)
+    args = (x2, t2, dtype.type(1), float(np.finfo(dtype).max), scale, loss, g)
+    if _parallel(2 * c, n):
+        ok: list[bool] = []
+        _run(lambda lo, hi: ok.append(k.multilabel_margin_rows(*args, lo, hi)), n)
+        if not all(ok):
+            return None
+    elif not k.multilabel_margin_rows(*args, 0, n):
+        return None
+    if reduction == "none":
+        return loss.astype(dtype).reshape(x.shape[:-1]), g.reshape(x.shape)
+    total = k.seq_sum(loss)
+    with np.errstate(over="ignore"):  # a float64 total beyond float32's range is inf, its true value
+        return dtype.type(total / n if reduction == "mean" else total), g.reshape(x.shape)

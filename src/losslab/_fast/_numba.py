@@ -873,3 +873,59 @@ def kl_div_chunks(x, t, log_target, gscale, big, out, g, lo, hi, partials):
             return False
         partials[c] = acc
     return True
+
+
+# --------------------------------------------------------------------------- multi-label margin
+
+
+@numba.njit(**JIT)
+def multilabel_margin_rows(x, t, one, big, scale, loss, g, lo, hi):
+    """Rows ``lo:hi`` of the multi-label hinge loss ``sum_{j listed} sum_{i not listed} max(0, 1 - x_j + x_i) / C``
+    (a class listed twice counts twice): float64 row losses into ``loss``, the gradient times ``scale`` into
+    ``g``, in O(C) memory and O(L C) time per row (L listed classes). The hinges are formed in the input's
+    dtype as the definition forms them (``one`` is 1 in that dtype; a tie is 1). Returns False for a label
+    outside [-1, C), a non-finite score, or a row loss beyond ``big``: the definition's cases."""
+    c = x.shape[1]
+    count = np.empty(c, np.int64)
+    for r in range(lo, hi):
+        for j in range(c):
+            count[j] = 0
+            g[r, j] = 0
+            if not abs(x[r, j]) < math.inf:
+                return False
+        listing = True
+        for k in range(c):
+            label = t[r, k]
+            if label < -1 or label >= c:
+                return False
+            if label == -1:
+                listing = False
+            elif listing:
+                count[label] += 1
+        acc = 0.0
+        for j in range(c):
+            m = count[j]
+            if m == 0:
+                continue
+            xj = x[r, j]
+            part = 0.0
+            hits = 0
+            for i in range(c):
+                if count[i] != 0:
+                    continue
+                xi = x[r, i]
+                z = one if xi == xj else (one - xj) + xi
+                if z > 0:
+                    part += z
+                    hits += 1
+                    g[r, i] += m
+            acc += m * part
+            g[r, j] -= m * hits
+        row = acc / c
+        if not abs(row) <= big:
+            return False
+        loss[r] = row
+        step = scale / c
+        for j in range(c):
+            g[r, j] *= step
+    return True

@@ -441,8 +441,12 @@ def _multilabel_margin_loss_kernel(input, target, *, reduction: v.Reduction = "m
     """Fused: finite float scores (C,) or (N, C), integer label lists in range; memory O(N C), not O(N C^2).
 
     One (N, C) pass per list position instead of the definition's (N, C, C) hinge cube: each row's
-    hinges against its k-th listed class, with the definition's formulas and sums term for term.
+    hinges against its k-th listed class, with the definition's formulas and sums term for term (numba:
+    one compiled pass per row, O(C) memory, at every size).
     """
+    hit = _fast.multilabel_margin(input, target, reduction)
+    if hit is not None:
+        return hit
     x, t = input, target
     if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in _FLOATS:
         return None
