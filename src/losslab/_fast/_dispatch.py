@@ -693,3 +693,77 @@ def multilabel_margin(input, target, reduction):
     total = k.seq_sum(loss)
     with np.errstate(over="ignore"):  # a float64 total beyond float32's range is inf, its true value
         return dtype.type(total / n if reduction == "mean" else total), g.reshape(x.shape)
+
+
+# --------------------------------------------------------------------------- hinge embedding, multi-label soft margin
+
+
+def hinge_embedding(input, target, margin, reduction):
+    """``(loss, gradient for dout=1)`` of :func:`losslab.functional.hinge_embedding_loss`, or ``None``.
+
+    numba only; small calls (the per-call cost is the checks). Fused: a float input, a real target of its
+    shape holding only 1 and -1, a finite margin; the values are checked in the kernel.
+    """
+    k = kernels()
+    x, t = input, target
+    if k is None or x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in FLOATS:
+        return None
+    if t.shape != x.shape or x.size == 0 or t.dtype.kind not in "iuf":
+        return None
+    if reduction.__class__ is not str or reduction not in REDUCTIONS:
+        return None
+    if margin.__class__ not in (int, float) or not -np.inf < margin < np.inf:
+        return None
+    n = x.size
+    dtype = x.dtype
+    out = np.empty(n, np.float64) if reduction == "none" else _NO_OUT[_F64]
+    g = np.empty(n, dtype)
+    gscale = 1.0 / n if reduction == "mean" else 1.0
+    total = k.hinge_embedding_flat(x.ravel(), t.ravel(), dtype.type(margin), _BIG[dtype], gscale, out, g)
+    if total != total:
+        return None
+    if reduction == "none":
+        return out.astype(dtype).reshape(x.shape), g.reshape(x.shape)
+    return dtype.type(total / n if reduction == "mean" else total), g.reshape(x.shape)
+
+
+def multilabel_soft_margin(input, target, weight, reduction):
+    """``(loss, gradient for dout=1)`` of :func:`losslab.functional.multilabel_soft_margin_loss`, or ``None``.
+
+    numba only. Fused: float scores with the classes on the last axis (at least one dimension), a float
+    target of their shape, no weight or a float (C,) weight; every entry finite (checked in the kernel).
+    """
+    k = kernels()
+    x, t = input, target
+    if k is None or x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in FLOATS:
+        return None
+    if x.ndim == 0 or t.shape != x.shape or x.size == 0 or t.dtype.kind != "f":
+        return None
+    if reduction.__class__ is not str or reduction not in REDUCTIONS:
+        return None
+    c = x.shape[-1]
+    dtype = x.dtype
+    if weight is None:
+        w = np.ones(c, dtype)
+    elif weight.__class__ is not np.ndarray or weight.dtype.kind != "f" or weight.shape != (c,):
+        return None
+    else:
+        w = np.ascontiguousarray(weight, dtype)
+    x2 = np.ascontiguousarray(x).reshape(-1, c)
+    t2 = np.ascontiguousarray(t, dtype).reshape(-1, c)
+    n = x2.shape[0]
+    scale = 1.0 / n if reduction == "mean" else 1.0
+    loss = np.empty(n, np.float64)
+    g = np.empty_like(x2)
+    args = (x2, t2, w, _BIG[dtype], scale, loss, g)
+    if _parallel(4, x2.size):
+        ok: list[bool] = []
+        _run(lambda lo, hi: ok.append(k.multilabel_soft_margin_rows(*args, lo, hi)), n)
+        if not all(ok):
+            return None
+    elif not k.multilabel_soft_margin_rows(*args, 0, n):
+        return None
+    if reduction == "none":
+        return loss.astype(dtype).reshape(x.shape[:-1]), g.reshape(x.shape)
+    total = k.seq_sum(loss)
+    return dtype.type(total / n if reduction == "mean" else total), g.reshape(x.shape)

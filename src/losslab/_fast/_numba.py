@@ -929,3 +929,63 @@ def multilabel_margin_rows(x, t, one, big, scale, loss, g, lo, hi):
         for j in range(c):
             g[r, j] *= step
     return True
+
+
+# --------------------------------------------------------------------------- hinge embedding, multi-label soft margin
+
+
+@numba.njit(fastmath=SUM, **JIT)
+def hinge_embedding_flat(x, t, margin, big, gscale, out, g):
+    """The hinge embedding loss ``x`` (label 1) or ``max(0, m - x)`` (label -1), elementwise: float64 terms
+    into ``out`` when it is sized, ``g`` = 1, -1 (``m - x >= 0``) or 0, times ``gscale``. ``margin`` comes in
+    the input's dtype, so ``m - x`` is formed as the definition forms it. Branch-free (it vectorises).
+    Returns the float64 sum, or NaN for a label other than +-1, a non-finite score, or terms beyond ``big``:
+    the definition's cases."""
+    keep = out.size > 0
+    acc = 0.0
+    mag = 0.0  # sum |term|, NaN if a score is not finite
+    other = 0  # labels other than +-1
+    zero = margin - margin
+    for i in range(x.size):
+        xi, ti = x[i], t[i]
+        pos = ti == 1
+        other += 0 if pos or ti == -1 else 1
+        d = margin - xi
+        term = float(xi if pos else (d if d > zero else zero))
+        gi = gscale if pos else (-gscale if d >= zero else 0.0)
+        acc += term
+        mag += abs(term) + abs(xi) * 0.0
+        if keep:
+            out[i] = term
+        g[i] = gi
+    if other or not mag <= big:
+        return math.nan
+    return acc
+
+
+@numba.njit(**JIT)
+def multilabel_soft_margin_rows(x, t, w, big, scale, loss, g, lo, hi):
+    """Rows ``lo:hi`` of ``-(1/C) sum_c w_c [y log sigmoid(x) + (1 - y) log sigmoid(-x)]``: float64 row losses
+    into ``loss``, ``w (sigmoid(x) - y) / C`` times ``scale`` into ``g``. Each term is BCE-with-logits
+    (``softplus(x) - y x``), so blocks of rows go through its vectorised kernel with the class weights as
+    its period. Returns False for a row that is not finite or beyond ``big`` (an infinite or huge score,
+    target or weight): the definition takes those limits."""
+    c = x.shape[1]
+    dtype = x.dtype
+    pw = np.ones(c, dtype)
+    rows = max(1, CHUNK // c)
+    q = np.empty(min(rows, hi - lo) * c, dtype)
+    gscale = dtype.type(scale / c)
+    for r0 in range(lo, hi, rows):
+        r1 = min(r0 + rows, hi)
+        m = (r1 - r0) * c
+        _bce_logits_weighted_rows(x[r0:r1].reshape(m), t[r0:r1].reshape(m), w, pw, g[r0:r1].reshape(m), q[:m], gscale)
+        for r in range(r1 - r0):
+            acc = 0.0
+            for k in range(r * c, (r + 1) * c):
+                acc += q[k]
+            row = acc / c
+            if not abs(row) <= big:
+                return False
+            loss[r0 + r] = row
+    return True

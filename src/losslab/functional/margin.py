@@ -62,6 +62,12 @@ def _class_scores(input, allowed, what: str) -> np.ndarray:
 # --------------------------------------------------------------------------- hinge embedding
 
 
+def _hinge_embedding_loss_kernel(input, target, *, margin: float = 1.0, reduction: v.Reduction = "mean"):
+    """Fused (numba): finite float scores, +-1 labels, a finite margin; one compiled pass."""
+    return _fast.hinge_embedding(input, target, margin, reduction)
+
+
+@_fast.fused(_hinge_embedding_loss_kernel)
 def hinge_embedding_loss(input, target, *, margin: float = 1.0, reduction: v.Reduction = "mean"):
     r"""Hinge embedding loss, ``torch.nn.functional.hinge_embedding_loss``.
 
@@ -92,6 +98,7 @@ def hinge_embedding_loss(input, target, *, margin: float = 1.0, reduction: v.Red
     return reduce(xp.where(t == 1, x, dissimilar), reduction)
 
 
+@_fast.defbackward(hinge_embedding_loss)
 def hinge_embedding_loss_backward(
     dout, input, target, *, margin: float = 1.0, reduction: v.Reduction = "mean"
 ) -> np.ndarray:
@@ -182,6 +189,12 @@ def _multilabel_soft_args(input, target, weight, reduction):
     return x, t, w, xp
 
 
+def _multilabel_soft_margin_loss_kernel(input, target, *, weight=None, reduction: v.Reduction = "mean"):
+    """Fused (numba): finite float scores, targets and weight; one compiled pass per row."""
+    return _fast.multilabel_soft_margin(input, target, weight, reduction)
+
+
+@_fast.fused(_multilabel_soft_margin_loss_kernel)
 def multilabel_soft_margin_loss(input, target, *, weight=None, reduction: v.Reduction = "mean"):
     r"""Per-class logistic loss averaged over classes, ``torch.nn.functional.multilabel_soft_margin_loss``.
 
@@ -221,6 +234,7 @@ def multilabel_soft_margin_loss(input, target, *, weight=None, reduction: v.Redu
     return reduce(per_sample, reduction)
 
 
+@_fast.defbackward(multilabel_soft_margin_loss)
 def multilabel_soft_margin_loss_backward(
     dout, input, target, *, weight=None, reduction: v.Reduction = "mean"
 ) -> np.ndarray:
