@@ -793,9 +793,9 @@ def multi_margin_rows(x, t, power, margin, w, big, scale, loss, g, lo, hi):
     """Rows ``lo:hi`` of the multi-class hinge loss ``sum_{i != y} w_y max(0, m - x_y + x_i)^p / C``: float64
     row losses into ``loss``, the gradient (times ``scale``) into ``g``. The hinges are formed in the input's
     dtype as the definition forms them (``margin`` comes in that dtype; a tie ``x_i == x_y`` is ``m``).
-    Each row is one branch-free pass over every class (it vectorises). Returns False for a label outside [0, C), a non-finite score, or a row loss
-    beyond ``big`` (the dtype's largest value), which the caller leaves to the definition; ``w`` is (C,),
-    ones when there is no weight."""
+    Each row is one branch-free pass over every class (it vectorises). Returns False for a label outside
+    [0, C), a non-finite score, or a row loss beyond ``big`` (the dtype's largest value), which the caller
+    leaves to the definition; ``w`` is (C,), ones when there is no weight."""
     c = x.shape[1]
     inv_c = 1.0 / c
     zero = margin - margin

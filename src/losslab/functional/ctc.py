@@ -548,9 +548,11 @@ def _ctc_loss_kernel(
 ):
     """Fused: NumPy arrays, a reducing ``reduction``, every target reachable (or ``zero_infinity``).
 
-    The definitions' own steps, with the checks and the alpha recursion run once for the loss and
-    the gradient instead of once each. ``None`` for ``'none'`` (its ``dout`` runs along the batch,
-    axis 1 of the gradient) and for every call the definitions would refuse.
+    With numba, one compiled pass per sequence (:func:`losslab._fast.ctc`: the checks on values, the
+    log-softmax and both recursions). Without it, the definitions' own steps, with the checks and the
+    alpha recursion run once for the loss and the gradient instead of once each. ``None`` for ``'none'``
+    (its ``dout`` runs along the batch, axis 1 of the gradient) and for every call the definitions
+    would refuse.
     """
     hit = _fast.ctc(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
     if hit is not None:  # numba: the checks and both recursions in one compiled pass per sequence
