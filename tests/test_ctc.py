@@ -484,3 +484,36 @@ def test_class_rejects_bad_options():
         CTCLoss(zero_infinity="yes")
     with pytest.raises(ValueError, match="reduction must be one of"):
         CTCLoss(reduction="batchmean")
+
+
+# ----------------------------------------------------------------- the fused kernel against the definitions
+
+
+@pytest.mark.parametrize("depth", [0.0, 650.0, 760.0])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_the_fused_kernel_equals_the_definitions_where_label_probabilities_underflow(depth, reduction):
+    """Frames where every label but the blank has probability exp(-depth): beyond exp(-600) the
+    kernel leaves probability space for log space (exp(-760) is 0 in float64, not in log space)."""
+    lp, tg, il, tl = _problem()
+    lp = lp.copy()
+    lp[2:4, :, 1:] -= depth
+    lp = log_softmax(lp)
+    hit = ctc_loss.kernel(lp, tg, il, tl, reduction=reduction)
+    assert hit is not None
+    want = ctc_loss.reference(lp, tg, il, tl, reduction=reduction)
+    np.testing.assert_allclose(hit[0], want, rtol=1e-12)
+    np.testing.assert_allclose(
+        hit[1], ctc_loss_backward.reference(1.0, lp, tg, il, tl, reduction=reduction), rtol=1e-10, atol=1e-15
+    )
+    assert np.isfinite(hit[0]) and hit[0] > (depth if reduction == "sum" else 0)
+
+
+def test_the_fused_kernel_zeroes_an_impossible_sequence_and_leaves_the_error_to_the_definition():
+    lp, tg, il, tl = _problem()
+    il = lengths(7, 5, 4, 3)  # '4 4 4' needs 5 frames
+    assert ctc_loss.kernel(lp, tg, il, tl) is None
+    out, grad = ctc_loss.kernel(lp, tg, il, tl, zero_infinity=True)
+    assert np.all(grad[:, 2] == 0)
+    np.testing.assert_allclose(out, ctc_loss.reference(lp, tg, il, tl, zero_infinity=True), rtol=1e-12)
+    with pytest.raises(ValueError, match="infinite for sequence"):
+        ctc_loss_backward(1.0, lp, tg, il, tl)

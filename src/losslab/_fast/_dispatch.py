@@ -738,3 +738,296 @@ def bce_logits_weighted(input, target, weight, pos_weight, reduction):
     if reduction == "mean":
         total = total / n
     return dtype.type(total), g.reshape(shape)
+
+
+# --------------------------------------------------------------------------- CTC
+
+CTC_WORK = 16  # work units per (frame, sequence, class) entry: the two recursions walk 2 L + 1 states per frame
+
+
+def _int64(a) -> np.ndarray | None:
+    """An integer array (or scalar) as int64 (a copy only when it is another integer type), else ``None``."""
+    if a.__class__ is int or isinstance(a, np.integer):
+        a = np.asarray(a)
+    if a.__class__ is not np.ndarray or a.dtype.kind not in "iu":
+        return None
+    if a.dtype == np.int64:
+        return a
+    if a.dtype == np.uint64 and a.size and a.max() > np.iinfo(np.int64).max:
+        return None
+    return a.astype(np.int64)
+
+
+def ctc(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity):
+    """``(loss, gradient for dout=1)`` of :func:`losslab.functional.ctc_loss`, or ``None``.
+
+    numba only. Fused: float (T, N, C) log-probabilities with padded (N, S) or concatenated integer
+    targets and (N,) integer lengths, or one (T, C) sequence with 1-D targets and 0-d lengths; a
+    reducing ``reduction`` ('mean' or 'sum'); every loss finite or ``zero_infinity``. The checks on values
+    run in the kernel, which answers ``None`` for every call the definition would refuse.
+    """
+    k = kernels()
+    if k is None or reduction.__class__ is not str or reduction not in ("mean", "sum"):
+        return None
+    if zero_infinity.__class__ is not bool or blank.__class__ is not int:
+        return None
+    lp = log_probs
+    if lp.__class__ is not np.ndarray or lp.dtype not in FLOATS or lp.size == 0:
+        return None
+    il, tl, tg = _int64(input_lengths), _int64(target_lengths), _int64(targets)
+    if il is None or tl is None or tg is None:
+        return None
+    if lp.ndim == 3:
+        t_max, n, c = lp.shape
+        if il.shape != (n,) or tl.shape != (n,) or tg.ndim not in (1, 2) or (tg.ndim == 2 and tg.shape[0] != n):
+            return None
+        width = tg.shape[1] if tg.ndim == 2 else -1
+    elif lp.ndim == 2:
+        t_max, c = lp.shape
+        n = 1
+        if il.shape != () or tl.shape != () or tg.ndim != 1:
+            return None
+        width = tg.shape[0]
+        if width != tl:
+            return None
+        lp = lp[:, np.newaxis, :]
+        il, tl = il.reshape(1), tl.reshape(1)
+    else:
+        return None
+    if not 0 <= blank < c:
+        return None
+    flat = np.ascontiguousarray(tg).reshape(-1)
+    off = k.ctc_offsets(tl, width, flat.size)
+    if off is None:
+        return None
+    dtype = lp.dtype
+    lp = np.ascontiguousarray(lp)
+    mean = reduction == "mean"
+    limit = float(np.finfo(dtype).max) / (8.0 * (t_max + 1))
+    grad = np.empty(lp.shape, dtype)
+    loss = np.empty(n, np.float64)
+    args = (lp, flat, off, il, tl, blank, zero_infinity, mean, limit, grad, loss)
+    if n > 1 and _parallel(CTC_WORK, lp.size):
+        status: list[int] = []
+        _run(lambda lo, hi: status.append(k.ctc_rows(*args, lo, hi)), n)
+        if any(status):
+            return None
+    elif k.ctc_rows(*args, 0, n):
+        return None
+    if mean:
+        loss /= np.maximum(tl, 1)
+    total = k.seq_sum(loss)
+    if mean:
+        total /= n
+    with np.errstate(over="ignore"):  # a float64 loss beyond float32's range is inf, its true value
+        out = dtype.type(total)
+    return out, (grad if log_probs.ndim == 3 else grad[:, 0, :])
+
+
+# --------------------------------------------------------------------------- multi-class margin
+
+
+def multi_margin(input, target, p, margin, weight, reduction):
+    """``(loss, gradient for dout=1)`` of :func:`losslab.functional.multi_margin_loss`, or ``None``.
+
+    numba only. Fused: (N, C) float scores, (N,) signed integer labels, p = 1 or 2, a finite margin,
+    no weight or a float (C,) weight; the label range and the finiteness of the scores are checked in
+    the kernel, which answers ``None`` where the definition decides (an error, a non-finite score or loss).
+    """
+    k = kernels()
+    x, t = input, target
+    if k is None or x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in FLOATS:
+        return None
+    if x.ndim != 2 or t.dtype.kind != "i" or x.size == 0 or t.shape != x.shape[:1]:
+        return None
+    if reduction.__class__ is not str or reduction not in REDUCTIONS or p.__class__ is not int or p not in (1, 2):
+        return None
+    if margin.__class__ not in (int, float) or not -np.inf < margin < np.inf:
+        return None
+    n, c = x.shape
+    dtype = x.dtype
+    if weight is None:
+        w = np.ones(c, dtype)
+    elif weight.__class__ is not np.ndarray or weight.dtype.kind != "f" or weight.shape != (c,):
+        return None
+    else:
+        w = np.ascontiguousarray(weight, dtype)
+    x = np.ascontiguousarray(x)
+    scale = 1.0 / n if reduction == "mean" else 1.0
+    loss = np.empty(n, np.float64)
+    g = np.empty_like(x)
+    args = (x, t, p, dtype.type(margin), w, float(np.finfo(dtype).max), scale, loss, g)
+    if _parallel(2, x.size):
+        ok: list[bool] = []
+        _run(lambda lo, hi: ok.append(k.multi_margin_rows(*args, lo, hi)), n)
+        if not all(ok):
+            return None
+    elif not k.multi_margin_rows(*args, 0, n):
+        return None
+    if reduction == "none":
+        return loss.astype(dtype), g
+    total = k.seq_sum(loss)
+    with np.errstate(over="ignore"):  # a float64 total beyond float32's range is inf, its true value
+        return dtype.type(total / n if reduction == "mean" else total), g
+
+
+# --------------------------------------------------------------------------- KL divergence
+
+_BIG = {d: float(np.finfo(d).max) / 4 for d in FLOATS}  # products past this may overflow in the dtype
+
+
+def kl_div(input, target, reduction, log_target):
+    """``(loss, gradient for dout=1)`` of :func:`losslab.functional.kl_div`, or ``None``.
+
+    numba only. Fused: a float input of at least one dimension and a float target of its shape, every
+    entry finite, probabilities >= 0 (``log_target=False``); the entries are checked in the kernel,
+    which answers ``None`` for every call the definition would refuse or take a limit in.
+    """
+    k = kernels()
+    x, t = input, target
+    if k is None or x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or log_target.__class__ is not bool:
+        return None
+    if reduction.__class__ is not str or reduction not in ("none", "mean", "sum", "batchmean"):
+        return None
+    dtype = x.dtype
+    if dtype not in FLOATS or t.shape != x.shape or x.ndim == 0 or x.size == 0 or t.dtype.kind != "f":
+        return None
+    n = x.size
+    divisor = n if reduction == "mean" else x.shape[0] if reduction == "batchmean" else 1
+    xf = x.ravel()
+    tf = t.ravel() if t.dtype == dtype else np.ascontiguousarray(t, dtype).reshape(-1)
+    out = np.empty(n, np.float64) if reduction == "none" else _NO_OUT[_F64]
+    g = np.empty(n, dtype)
+    # g = log t (or exp t) by NumPy's vectorised functions; log 0, log of a negative and an exp beyond the
+    # range are quiet here: the kernel selects around log 0 and refuses the others
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        (np.exp if log_target else np.log)(tf, out=g)
+    pieces = -(-n // k.CHUNK)
+    partials = np.empty(pieces, np.float64)
+    args = (xf, tf, log_target, dtype.type(1) / dtype.type(divisor), _BIG[dtype], out, g)
+    if _parallel(4, n):
+        ok: list[bool] = []
+        _run(lambda lo, hi: ok.append(k.kl_div_chunks(*args, lo, hi, partials)), pieces)
+        if not all(ok):
+            return None
+    elif not k.kl_div_chunks(*args, 0, pieces, partials):
+        return None
+    if reduction == "none":
+        return out.astype(dtype).reshape(x.shape), g.reshape(x.shape)
+    total = k.seq_sum(partials) / divisor
+    with np.errstate(over="ignore"):  # a float64 total beyond float32's range is inf, its true value
+        return dtype.type(total), g.reshape(x.shape)
+
+
+# --------------------------------------------------------------------------- multi-label margin
+
+
+def multilabel_margin(input, target, reduction):
+    """``(loss, gradient for dout=1)`` of :func:`losslab.functional.multilabel_margin_loss`, or ``None``.
+
+    numba only. Fused: float scores (C,) or (N, C), signed integer label lists of their shape; the
+    values (labels in [-1, C), finite scores) are checked in the kernel, which answers ``None`` where
+    the definition decides.
+    """
+    k = kernels()
+    x, t = input, target
+    if k is None or x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in FLOATS:
+        return None
+    if x.ndim not in (1, 2) or t.shape != x.shape or t.dtype.kind != "i" or x.size == 0:
+        return None
+    if reduction.__class__ is not str or reduction not in REDUCTIONS:
+        return None
+    c = x.shape[-1]
+    dtype = x.dtype
+    x2, t2 = np.ascontiguousarray(x).reshape(-1, c), t.reshape(-1, c)
+    n = x2.shape[0]
+    scale = 1.0 / n if reduction == "mean" else 1.0
+    loss = np.empty(n, np.float64)
+    g = np.empty_like(x2)
+    args = (x2, t2, dtype.type(1), float(np.finfo(dtype).max), scale, loss, g)
+    if _parallel(2 * c, n):
+        ok: list[bool] = []
+        _run(lambda lo, hi: ok.append(k.multilabel_margin_rows(*args, lo, hi)), n)
+        if not all(ok):
+            return None
+    elif not k.multilabel_margin_rows(*args, 0, n):
+        return None
+    if reduction == "none":
+        return loss.astype(dtype).reshape(x.shape[:-1]), g.reshape(x.shape)
+    total = k.seq_sum(loss)
+    with np.errstate(over="ignore"):  # a float64 total beyond float32's range is inf, its true value
+        return dtype.type(total / n if reduction == "mean" else total), g.reshape(x.shape)
+
+
+# --------------------------------------------------------------------------- hinge embedding, multi-label soft margin
+
+
+def hinge_embedding(input, target, margin, reduction):
+    """``(loss, gradient for dout=1)`` of :func:`losslab.functional.hinge_embedding_loss`, or ``None``.
+
+    numba only; small calls (the per-call cost is the checks). Fused: a float input, a real target of its
+    shape holding only 1 and -1, a finite margin; the values are checked in the kernel.
+    """
+    k = kernels()
+    x, t = input, target
+    if k is None or x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in FLOATS:
+        return None
+    if t.shape != x.shape or x.size == 0 or t.dtype.kind not in "iuf":
+        return None
+    if reduction.__class__ is not str or reduction not in REDUCTIONS:
+        return None
+    if margin.__class__ not in (int, float) or not -np.inf < margin < np.inf:
+        return None
+    n = x.size
+    dtype = x.dtype
+    out = np.empty(n, np.float64) if reduction == "none" else _NO_OUT[_F64]
+    g = np.empty(n, dtype)
+    gscale = 1.0 / n if reduction == "mean" else 1.0
+    total = k.hinge_embedding_flat(x.ravel(), t.ravel(), dtype.type(margin), _BIG[dtype], gscale, out, g)
+    if total != total:
+        return None
+    if reduction == "none":
+        return out.astype(dtype).reshape(x.shape), g.reshape(x.shape)
+    return dtype.type(total / n if reduction == "mean" else total), g.reshape(x.shape)
+
+
+def multilabel_soft_margin(input, target, weight, reduction):
+    """``(loss, gradient for dout=1)`` of :func:`losslab.functional.multilabel_soft_margin_loss`, or ``None``.
+
+    numba only. Fused: float scores with the classes on the last axis (at least one dimension), a float
+    target of their shape, no weight or a float (C,) weight; every entry finite (checked in the kernel).
+    """
+    k = kernels()
+    x, t = input, target
+    if k is None or x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in FLOATS:
+        return None
+    if x.ndim == 0 or t.shape != x.shape or x.size == 0 or t.dtype.kind != "f":
+        return None
+    if reduction.__class__ is not str or reduction not in REDUCTIONS:
+        return None
+    c = x.shape[-1]
+    dtype = x.dtype
+    if weight is None:
+        w = np.ones(c, dtype)
+    elif weight.__class__ is not np.ndarray or weight.dtype.kind != "f" or weight.shape != (c,):
+        return None
+    else:
+        w = np.ascontiguousarray(weight, dtype)
+    x2 = np.ascontiguousarray(x).reshape(-1, c)
+    t2 = np.ascontiguousarray(t, dtype).reshape(-1, c)
+    n = x2.shape[0]
+    scale = 1.0 / n if reduction == "mean" else 1.0
+    loss = np.empty(n, np.float64)
+    g = np.empty_like(x2)
+    args = (x2, t2, w, _BIG[dtype], scale, loss, g)
+    if _parallel(4, x2.size):
+        ok: list[bool] = []
+        _run(lambda lo, hi: ok.append(k.multilabel_soft_margin_rows(*args, lo, hi)), n)
+        if not all(ok):
+            return None
+    elif not k.multilabel_soft_margin_rows(*args, 0, n):
+        return None
+    if reduction == "none":
+        return loss.astype(dtype).reshape(x.shape[:-1]), g.reshape(x.shape)
+    total = k.seq_sum(loss)
+    return dtype.type(total / n if reduction == "mean" else total), g.reshape(x.shape)

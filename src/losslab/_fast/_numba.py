@@ -853,3 +853,475 @@ def seq_sum(a):
     for i in range(a.size):
         acc += a[i]
     return acc
+
+
+# --------------------------------------------------------------------------- CTC
+
+
+@numba.njit(inline="always", **JIT)
+def _lae(a, b):
+    """``log(exp(a) + exp(b))`` in float64, exact at -inf (as ``np.logaddexp``)."""
+    if a == -math.inf:
+        return b
+    if b == -math.inf:
+        return a
+    if a >= b:
+        return a + math.log1p(math.exp(b - a))
+    return b + math.log1p(math.exp(a - b))
+
+
+@numba.njit(**JIT)
+def ctc_offsets(tl, width, total):
+    """Where each sequence's labels start in the flat targets: ``n * width`` for padded (N, width) targets,
+    the running sum of ``tl`` for concatenated ones (``width < 0``). ``None`` when a length is negative or the
+    targets are too short (padded: width < max(tl); concatenated: sum(tl) != total)."""
+    n = tl.size
+    off = np.empty(n, np.int64)
+    acc = 0
+    for i in range(n):
+        if tl[i] < 0:
+            return None
+        if width >= 0:
+            if tl[i] > width:
+                return None
+            off[i] = i * width
+        else:
+            off[i] = acc
+            acc += tl[i]
+    if width < 0 and acc != total:
+        return None
+    return off
+
+
+@numba.njit(**JIT)
+def _ctc_log(lpn, t_n, s_n, ext, skip, alpha, nxt, cur, gamma, grad, n, w):
+    """One sequence in log space (exact wherever float64 is): log p(l | x), and its gradient row by row
+    into ``grad[:, n, :]`` when p > 0. ``alpha`` is a (T, S') scratch, ``nxt``, ``cur`` (S') and ``gamma`` (C)."""
+    neg = -math.inf
+    c = lpn.shape[1]
+    # alpha_t(s) = y_t(l'_s) (alpha_{t-1}(s) + alpha_{t-1}(s-1) + [skip] alpha_{t-1}(s-2))
+    for s in range(s_n):
+        alpha[0, s] = lpn[0, ext[s]] if s < 2 else neg
+    for t in range(1, t_n):
+        for s in range(s_n):
+            a = alpha[t - 1, s]
+            if s >= 1:
+                a = _lae(a, alpha[t - 1, s - 1])
+            if skip[s]:
+                a = _lae(a, alpha[t - 1, s - 2])
+            alpha[t, s] = a + lpn[t, ext[s]]
+    last = t_n - 1
+    ll = _lae(alpha[last, s_n - 1], alpha[last, s_n - 2] if s_n > 1 else neg)
+    if ll == neg:
+        return ll
+    # beta_t(s) (the emission at t included), from the last frame down; gamma and the gradient row at once
+    for t in range(last, -1, -1):
+        for s in range(s_n):
+            e = lpn[t, ext[s]]
+            if t == last:
+                b = e if s >= s_n - 2 else neg
+            else:
+                b = nxt[s]
+                if s + 1 < s_n:
+                    b = _lae(b, nxt[s + 1])
+                if s + 2 < s_n and skip[s + 2]:
+                    b = _lae(b, nxt[s + 2])
+                b = b + e
+            cur[s] = b
+        for k in range(c):
+            gamma[k] = 0.0
+        for s in range(s_n):
+            a, b, e = alpha[t, s], cur[s], lpn[t, ext[s]]
+            if a != neg and b != neg:
+                gamma[ext[s]] += math.exp(a + b - e - ll)
+        total = 0.0
+        for k in range(c):
+            total += gamma[k]
+        for k in range(c):
+            grad[t, n, k] = w * (math.exp(lpn[t, k]) * total - gamma[k])
+        for s in range(s_n):
+            nxt[s] = cur[s]
+    return ll
+
+
+@numba.njit(**JIT)
+def _ctc_scaled(prob, t_n, s_n, ext, skip, alpha, scale, y, nxt, cur, gamma, grad, n, w):
+    """One sequence in probability space, each frame's alpha and beta rescaled to sum 1 (Rabiner's
+    scaling): no exp or log per state. Returns log p(l | x), or NaN where a frame's sum is 0 (an
+    impossible target, or probabilities too small for float64): the caller then runs :func:`_ctc_log`.
+    ``prob`` holds y = exp(log-softmax); ``scale`` (T) and ``y`` (T, S') are scratch."""
+    c = prob.shape[1]
+    for t in range(t_n):
+        for s in range(s_n):
+            y[t, s] = prob[t, ext[s]]
+    # alpha-hat_t = alpha_t / C_t, C_t the product of the frame sums up to t; scale[t] = log C_t
+    acc = 0.0
+    for s in range(s_n):
+        a = y[0, s] if s < 2 else 0.0
+        alpha[0, s] = a
+        acc += a
+    if acc == 0.0:
+        return math.nan
+    inv = 1.0 / acc
+    for s in range(s_n):
+        alpha[0, s] *= inv
+    scale[0] = math.log(acc)
+    for t in range(1, t_n):
+        acc = 0.0
+        for s in range(s_n):
+            a = alpha[t - 1, s]
+            if s >= 1:
+                a += alpha[t - 1, s - 1]
+            if skip[s]:
+                a += alpha[t - 1, s - 2]
+            a *= y[t, s]
+            alpha[t, s] = a
+            acc += a
+        if acc == 0.0:
+            return math.nan
+        inv = 1.0 / acc
+        for s in range(s_n):
+            alpha[t, s] *= inv
+        scale[t] = scale[t - 1] + math.log(acc)
+    last = t_n - 1
+    end = alpha[last, s_n - 1] + (alpha[last, s_n - 2] if s_n > 1 else 0.0)
+    if end == 0.0:
+        return math.nan
+    ll = scale[last] + math.log(end)
+    # beta'_t(s): the continuations after frame t (its emission excluded), rescaled to sum 1, log D_t in `down`;
+    # the occupancy alpha_t beta_t / y_t / p = alpha-hat_t(s) beta'-hat_t(s) exp(log C_t + log D_t - log p)
+    for s in range(s_n):
+        nxt[s] = 1.0 if s >= s_n - 2 else 0.0
+    down = 0.0
+    for t in range(last, -1, -1):
+        if t < last:
+            acc = 0.0
+            for s in range(s_n):
+                b = nxt[s] * y[t + 1, s]
+                if s + 1 < s_n:
+                    b += nxt[s + 1] * y[t + 1, s + 1]
+                if s + 2 < s_n and skip[s + 2]:
+                    b += nxt[s + 2] * y[t + 1, s + 2]
+                cur[s] = b
+                acc += b
+            if acc == 0.0:
+                for tt in range(t + 1, t_n):
+                    for k in range(c):
+                        grad[tt, n, k] = 0.0
+                return math.nan
+            inv = 1.0 / acc
+            for s in range(s_n):
+                nxt[s] = cur[s] * inv
+            down += math.log(acc)
+        f = math.exp(scale[t] + down - ll)
+        for k in range(c):
+            gamma[k] = 0.0
+        for s in range(s_n):
+            gamma[ext[s]] += alpha[t, s] * nxt[s] * f
+        total = 0.0
+        for k in range(c):
+            total += gamma[k]
+        for k in range(c):
+            grad[t, n, k] = w * (prob[t, k] * total - gamma[k])
+    return ll
+
+
+@numba.njit(**JIT)
+def ctc_rows(lp, flat, off, il, tl, blank, zero_inf, mean, limit, grad, loss, lo, hi):
+    """Sequences ``lo:hi`` of the fused CTC loss: float64 losses into ``loss``, their gradients (for the weight
+    ``1 / (N max(L_n, 1))`` under 'mean', else 1) into ``grad[:, n, :]``.
+
+    Per sequence: the checks of the definition (no NaN or +inf in its frames, ``0 <= input length <= T``,
+    labels in [0, C) other than ``blank``), the log-softmax of its frames, then the alpha and beta
+    recursions, each frame's state occupancies summed into its class posterior gamma and turned into the
+    gradient row ``w (y sum(gamma) - gamma)`` at once: in rescaled probability space (:func:`_ctc_scaled`)
+    where every probability the frames use is above ``exp(-600)``, else (or where that finds p = 0) in log
+    space (:func:`_ctc_log`). Returns 0, or 1 for an invalid call, 2 for an infinite loss without
+    ``zero_inf``, 3 for a finite log-probability beyond ``+-limit`` (sums of such values may leave the
+    dtype's range, where only the definition is exact): the caller then leaves the call to the definition.
+    """
+    t_max, n_seq, c = lp.shape
+    neg = -math.inf
+    s_cap = 1
+    for n in range(lo, hi):
+        s_cap = max(s_cap, 2 * tl[n] + 1)
+    lpn = np.empty((t_max, c), np.float64)
+    prob = np.empty((t_max, c), np.float64)
+    alpha = np.empty((t_max, s_cap), np.float64)
+    y = np.empty((t_max, s_cap), np.float64)
+    scale = np.empty(t_max, np.float64)
+    ext = np.empty(s_cap, np.int64)
+    skip = np.empty(s_cap, np.bool_)
+    nxt = np.empty(s_cap, np.float64)
+    cur = np.empty(s_cap, np.float64)
+    gamma = np.empty(c, np.float64)
+    for n in range(lo, hi):
+        t_n, length = il[n], tl[n]
+        if t_n < 0 or t_n > t_max:
+            return 1
+        s_n = 2 * length + 1
+        for s in range(s_n):
+            if s % 2 == 0:
+                ext[s] = blank
+            else:
+                label = flat[off[n] + s // 2]
+                if label < 0 or label >= c or label == blank:
+                    return 1
+                ext[s] = label
+            skip[s] = s >= 2 and s % 2 == 1 and ext[s] != ext[s - 2]
+        # log-softmax of every frame (the definition checks and renormalises all T of them)
+        tiny = False
+        for t in range(t_max):
+            m = neg
+            for k in range(c):
+                x = lp[t, n, k]
+                if x != x or x == math.inf:
+                    return 1
+                if (x < -limit and x != neg) or x > limit:
+                    return 3
+                m = max(m, float(x))
+            if m == neg:  # probability 0 everywhere: the row stays -inf
+                for k in range(c):
+                    lpn[t, k] = neg
+                    prob[t, k] = 0.0
+                continue
+            acc = 0.0
+            for k in range(c):
+                e = math.exp(lp[t, n, k] - m)
+                prob[t, k] = e
+                acc += e
+            shift = math.log(acc)
+            inv = 1.0 / acc
+            for k in range(c):
+                v = (lp[t, n, k] - m) - shift  # m + shift would round away shift at m ~ 1e308
+                lpn[t, k] = v
+                prob[t, k] *= inv
+                if neg < v < -600.0:
+                    tiny = True
+        w = 1.0 / (n_seq * max(length, 1)) if mean else 1.0
+        for t in range(t_max):
+            for k in range(c):
+                grad[t, n, k] = 0.0
+        if t_n == 0:  # no frame: p = 1 for the empty target, else 0
+            if length == 0 or zero_inf:
+                loss[n] = 0.0
+                continue
+            return 2
+        ll = math.nan
+        if not tiny:
+            ll = _ctc_scaled(prob, t_n, s_n, ext, skip, alpha, scale, y, nxt, cur, gamma, grad, n, w)
+        if ll != ll:
+            ll = _ctc_log(lpn, t_n, s_n, ext, skip, alpha, nxt, cur, gamma, grad, n, w)
+        if ll == neg:
+            if not zero_inf:
+                return 2
+            loss[n] = 0.0
+            continue
+        loss[n] = -ll
+    return 0
+
+
+# --------------------------------------------------------------------------- multi-class margin
+
+
+@numba.njit(fastmath=SUM, **JIT)
+def multi_margin_rows(x, t, power, margin, w, big, scale, loss, g, lo, hi):
+    """Rows ``lo:hi`` of the multi-class hinge loss ``sum_{i != y} w_y max(0, m - x_y + x_i)^p / C``: float64
+    row losses into ``loss``, the gradient (times ``scale``) into ``g``. The hinges are formed in the input's
+    dtype as the definition forms them (``margin`` comes in that dtype; a tie ``x_i == x_y`` is ``m``).
+    Each row is one branch-free pass over every class (it vectorises). Returns False for a label outside
+    [0, C), a non-finite score, or a row loss beyond ``big`` (the dtype's largest value), which the caller
+    leaves to the definition; ``w`` is (C,), ones when there is no weight."""
+    c = x.shape[1]
+    inv_c = 1.0 / c
+    zero = margin - margin
+    for r in range(lo, hi):
+        y = t[r]
+        if y < 0 or y >= c:
+            return False
+        xy = x[r, y]
+        coef = w[y] * inv_c
+        step = coef * scale
+        acc = 0.0
+        total = 0.0
+        probe = zero  # x * 0 summed: NaN if any score is NaN or infinite
+        for i in range(c):
+            xi = x[r, i]
+            probe += xi * zero
+            z = margin if xi == xy else (margin - xy) + xi
+            on = z > 0 and i != y
+            if power == 1:
+                h = z if on else zero
+                gi = step if on else 0.0
+            else:
+                h = z * z if on else zero
+                gi = 2.0 * z * step if on else 0.0
+            acc += h
+            total += gi
+            g[r, i] = gi
+        if probe != 0:
+            return False
+        g[r, y] = -total
+        row = acc * coef
+        if not abs(row) <= big:
+            return False
+        loss[r] = row
+    return True
+
+
+# --------------------------------------------------------------------------- KL divergence
+
+
+@numba.njit(fastmath=SUM, **JIT)
+def kl_div_chunks(x, t, log_target, gscale, big, out, g, lo, hi, partials):
+    """Chunks ``lo:hi`` of the KL divergence ``p (log p - x)`` (0 where p = 0), p = ``t`` or ``exp(t)``
+    (``log_target``). ``g`` comes in holding ``log t`` (or ``exp t``), computed by NumPy's vectorised
+    functions, and leaves holding ``-p gscale``; the float64 terms go into ``out`` when it is sized, their
+    chunk sums into ``partials``. Branch-free, so it vectorises. Returns False for a non-finite entry or
+    term, a negative probability, or terms beyond ``big`` (where the dtype's own products may overflow),
+    which the caller leaves to the definition."""
+    n = x.size
+    keep = out.size > 0
+    zero = gscale - gscale
+    for c in range(lo, hi):
+        a = c * CHUNK
+        b = min(a + CHUNK, n)
+        acc = 0.0
+        mag = 0.0  # sum |term|: NaN if anything was not finite, above big if a term may overflow
+        low = zero  # the negative probabilities, summed
+        for i in range(a, b):
+            xi, ti, f = x[i], t[i], g[i]
+            if log_target:  # f = exp(t) = p
+                p = f
+                d = ti - xi
+                term = p * d if p > 0 else 0.0
+                mag += abs(p * d) + abs(ti) * 0.0
+            else:  # f = log t; 0 log 0 = 0
+                p = ti
+                term = (ti * f if ti > 0 else 0.0) - ti * xi
+                mag += abs(term) + abs(xi) * 0.0
+                low += min(ti, zero)
+            acc += term
+            if keep:
+                out[i] = term
+            g[i] = -p * gscale
+        if not mag <= big or low < 0:
+            return False
+        partials[c] = acc
+    return True
+
+
+# --------------------------------------------------------------------------- multi-label margin
+
+
+@numba.njit(**JIT)
+def multilabel_margin_rows(x, t, one, big, scale, loss, g, lo, hi):
+    """Rows ``lo:hi`` of the multi-label hinge loss ``sum_{j listed} sum_{i not listed} max(0, 1 - x_j + x_i) / C``
+    (a class listed twice counts twice): float64 row losses into ``loss``, the gradient times ``scale`` into
+    ``g``, in O(C) memory and O(L C) time per row (L listed classes). The hinges are formed in the input's
+    dtype as the definition forms them (``one`` is 1 in that dtype; a tie is 1). Returns False for a label
+    outside [-1, C), a non-finite score, or a row loss beyond ``big``: the definition's cases."""
+    c = x.shape[1]
+    count = np.empty(c, np.int64)
+    for r in range(lo, hi):
+        for j in range(c):
+            count[j] = 0
+            g[r, j] = 0
+            if not abs(x[r, j]) < math.inf:
+                return False
+        listing = True
+        for k in range(c):
+            label = t[r, k]
+            if label < -1 or label >= c:
+                return False
+            if label == -1:
+                listing = False
+            elif listing:
+                count[label] += 1
+        acc = 0.0
+        for j in range(c):
+            m = count[j]
+            if m == 0:
+                continue
+            xj = x[r, j]
+            part = 0.0
+            hits = 0
+            for i in range(c):
+                if count[i] != 0:
+                    continue
+                xi = x[r, i]
+                z = one if xi == xj else (one - xj) + xi
+                if z > 0:
+                    part += z
+                    hits += 1
+                    g[r, i] += m
+            acc += m * part
+            g[r, j] -= m * hits
+        row = acc / c
+        if not abs(row) <= big:
+            return False
+        loss[r] = row
+        step = scale / c
+        for j in range(c):
+            g[r, j] *= step
+    return True
+
+
+# --------------------------------------------------------------------------- hinge embedding, multi-label soft margin
+
+
+@numba.njit(fastmath=SUM, **JIT)
+def hinge_embedding_flat(x, t, margin, big, gscale, out, g):
+    """The hinge embedding loss ``x`` (label 1) or ``max(0, m - x)`` (label -1), elementwise: float64 terms
+    into ``out`` when it is sized, ``g`` = 1, -1 (``m - x >= 0``) or 0, times ``gscale``. ``margin`` comes in
+    the input's dtype, so ``m - x`` is formed as the definition forms it. Branch-free (it vectorises).
+    Returns the float64 sum, or NaN for a label other than +-1, a non-finite score, or terms beyond ``big``:
+    the definition's cases."""
+    keep = out.size > 0
+    acc = 0.0
+    mag = 0.0  # sum |term|, NaN if a score is not finite
+    other = 0  # labels other than +-1
+    zero = margin - margin
+    for i in range(x.size):
+        xi, ti = x[i], t[i]
+        pos = ti == 1
+        other += 0 if pos or ti == -1 else 1
+        d = margin - xi
+        term = float(xi if pos else (d if d > zero else zero))
+        gi = gscale if pos else (-gscale if d >= zero else 0.0)
+        acc += term
+        mag += abs(term) + abs(xi) * 0.0
+        if keep:
+            out[i] = term
+        g[i] = gi
+    if other or not mag <= big:
+        return math.nan
+    return acc
+
+
+@numba.njit(**JIT)
+def multilabel_soft_margin_rows(x, t, w, big, scale, loss, g, lo, hi):
+    """Rows ``lo:hi`` of ``-(1/C) sum_c w_c [y log sigmoid(x) + (1 - y) log sigmoid(-x)]``: float64 row losses
+    into ``loss``, ``w (sigmoid(x) - y) / C`` times ``scale`` into ``g``. Each term is BCE-with-logits
+    (``softplus(x) - y x``), so blocks of rows go through its vectorised kernel with the class weights as
+    its period. Returns False for a row that is not finite or beyond ``big`` (an infinite or huge score,
+    target or weight): the definition takes those limits."""
+    c = x.shape[1]
+    dtype = x.dtype
+    pw = np.ones(c, dtype)
+    rows = max(1, CHUNK // c)
+    q = np.empty(min(rows, hi - lo) * c, dtype)
+    gscale = dtype.type(scale / c)
+    for r0 in range(lo, hi, rows):
+        r1 = min(r0 + rows, hi)
+        m = (r1 - r0) * c
+        _bce_logits_weighted_rows(x[r0:r1].reshape(m), t[r0:r1].reshape(m), w, pw, g[r0:r1].reshape(m), q[:m], gscale)
+        for r in range(r1 - r0):
+            acc = 0.0
+            for k in range(r * c, (r + 1) * c):
+                acc += q[k]
+            row = acc / c
+            if not abs(row) <= big:
+                return False
+            loss[r0 + r] = row
+    return True

@@ -147,8 +147,13 @@ def _extended(tg: np.ndarray, tl: np.ndarray, blank: int):
 
 
 def _forward(lp3, tg, il, tl, blank):
-    """Normalised log-probabilities, the extended labels, per-state emissions, log alpha and log p(l | x)."""
-    lpn = _log_softmax(lp3)
+    """Normalised log-probabilities, the extended labels, per-state emissions, log alpha and log p(l | x).
+
+    The recursions run in float64 whatever the input's dtype: in float32, ``alpha + beta - log p`` cancels
+    terms of magnitude ~T and would leave the gradient with relative errors ~1e-4. ``log p(l | x)`` is -inf
+    where the loss is infinite in the input's dtype (the loss that ``zero_infinity`` zeroes).
+    """
+    lpn = _log_softmax(lp3.astype(np.float64, copy=False))
     t_max, n, _ = lpn.shape
     ext, valid, skip = _extended(tg, tl, blank)
     neg = lpn.dtype.type(-np.inf)
@@ -166,7 +171,9 @@ def _forward(lp3, tg, il, tl, blank):
     end_blank = last[rows, 2 * tl]
     end_label = np.where(tl > 0, last[rows, np.maximum(2 * tl - 1, 0)], neg)
     log_lik = np.logaddexp(end_blank, end_label)
-    log_lik = np.where(il > 0, log_lik, np.where(tl == 0, 0, neg)).astype(lpn.dtype, copy=False)
+    log_lik = np.where(il > 0, log_lik, np.where(tl == 0, 0, neg))
+    with np.errstate(over="ignore"):  # a loss beyond float32's range is inf there, its true value
+        log_lik = np.where(np.isinf(log_lik.astype(lp3.dtype)), neg, log_lik)
     return lpn, (ext, valid, skip), em, alpha, log_lik
 
 
@@ -199,8 +206,8 @@ def _occupancy(lpn, labels, em, alpha, log_lik, il, tl):
     return gamma.reshape(t_max, n, c).astype(lpn.dtype, copy=False)
 
 
-def _per_sequence(log_lik, zero_infinity):
-    loss = -log_lik
+def _per_sequence(log_lik, zero_infinity, dtype):
+    loss = (-log_lik).astype(dtype, copy=False)  # finite log_lik fits dtype (see _forward)
     if zero_infinity:
         loss = np.where(np.isinf(loss), 0, loss).astype(loss.dtype, copy=False)
     return loss
@@ -452,7 +459,7 @@ def _dask_block_args(lp, tg, il, tl, tl_all, rows, *, layout, blank, zero_infini
 
 def _dask_block_loss(lp, tg, il, tl, tl_all, rows, **options):
     lp3, _, tg, il, tl, blank, zero_inf = _dask_block_args(lp, tg, il, tl, tl_all, rows, **options)
-    return _per_sequence(_forward(lp3, tg, il, tl, blank)[-1], zero_inf)
+    return _per_sequence(_forward(lp3, tg, il, tl, blank)[-1], zero_inf, lp3.dtype)
 
 
 def _dask_block_grad(lp, tg, il, tl, tl_all, rows, g, **options):
@@ -463,7 +470,7 @@ def _dask_block_grad(lp, tg, il, tl, tl_all, rows, g, **options):
         raise _impossible_error(rows[impossible].tolist())
     gamma = _occupancy(lpn, labels, em, alpha, log_lik, il, tl)
     grad = np.exp(lpn) * gamma.sum(axis=-1, keepdims=True) - gamma
-    return (grad * g[np.newaxis, :, np.newaxis]).astype(lpn.dtype, copy=False)
+    return (grad * g[np.newaxis, :, np.newaxis]).astype(lp3.dtype, copy=False)
 
 
 def _dask_call(
@@ -541,10 +548,15 @@ def _ctc_loss_kernel(
 ):
     """Fused: NumPy arrays, a reducing ``reduction``, every target reachable (or ``zero_infinity``).
 
-    The definitions' own steps, with the checks and the alpha recursion run once for the loss and
-    the gradient instead of once each. ``None`` for ``'none'`` (its ``dout`` runs along the batch,
-    axis 1 of the gradient) and for every call the definitions would refuse.
+    With numba, one compiled pass per sequence (:func:`losslab._fast.ctc`: the checks on values, the
+    log-softmax and both recursions). Without it, the definitions' own steps, with the checks and the
+    alpha recursion run once for the loss and the gradient instead of once each. ``None`` for ``'none'``
+    (its ``dout`` runs along the batch, axis 1 of the gradient) and for every call the definitions
+    would refuse.
     """
+    hit = _fast.ctc(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
+    if hit is not None:  # numba: the checks and both recursions in one compiled pass per sequence
+        return hit
     arrays = (log_probs, targets, input_lengths, target_lengths)
     if any(a.__class__ is not np.ndarray for a in arrays) or reduction not in ("mean", "sum"):
         return None
@@ -557,13 +569,13 @@ def _ctc_loss_kernel(
     lpn, labels, em, alpha, log_lik = _forward(lp3, tg, il, tl, blank)
     if np.isinf(log_lik).any() and not zero_inf:
         return None
-    out = _reduce(_per_sequence(log_lik, zero_inf), batched, tl, reduction)
-    g = np.broadcast_to(upstream(1.0, (len(tl),), lpn.dtype, reduction), (len(tl),))
+    out = _reduce(_per_sequence(log_lik, zero_inf, lp3.dtype), batched, tl, reduction)
+    g = np.broadcast_to(upstream(1.0, (len(tl),), lp3.dtype, reduction), (len(tl),))
     if reduction == "mean":
-        g = g / np.maximum(tl, 1).astype(lpn.dtype)
+        g = g / np.maximum(tl, 1).astype(lp3.dtype)
     gamma = _occupancy(lpn, labels, em, alpha, log_lik, il, tl)
     grad = np.exp(lpn) * gamma.sum(axis=-1, keepdims=True) - gamma
-    grad = (grad * g[np.newaxis, :, np.newaxis]).astype(lpn.dtype, copy=False)
+    grad = (grad * g[np.newaxis, :, np.newaxis]).astype(lp3.dtype, copy=False)
     return out, (grad if batched else grad[:, 0, :])
 
 
@@ -644,7 +656,7 @@ def ctc_loss(
         log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity
     )
     log_lik = _forward(lp3, tg, il, tl, blank)[-1]
-    return _reduce(_per_sequence(log_lik, zero_inf), batched, tl, reduction)
+    return _reduce(_per_sequence(log_lik, zero_inf, lp3.dtype), batched, tl, reduction)
 
 
 @_fast.defbackward(ctc_loss)
@@ -700,13 +712,13 @@ def ctc_loss_backward(
     if impossible.any() and not zero_inf:
         raise _impossible_error(np.flatnonzero(impossible).tolist())
     loss_shape = (len(tl),) if batched else ()
-    g = np.broadcast_to(upstream(dout, loss_shape, lpn.dtype, reduction), loss_shape).reshape(-1)
+    g = np.broadcast_to(upstream(dout, loss_shape, lp3.dtype, reduction), loss_shape).reshape(-1)
     if reduction == "mean":
-        g = g / np.maximum(tl, 1).astype(lpn.dtype)
+        g = g / np.maximum(tl, 1).astype(lp3.dtype)
     gamma = _occupancy(lpn, labels, em, alpha, log_lik, il, tl)
     # d l_n / d x = y * sum_k gamma - gamma: the chain rule through the renormalisation, y - gamma where t < T_n
     grad = np.exp(lpn) * gamma.sum(axis=-1, keepdims=True) - gamma
-    grad = (grad * g[np.newaxis, :, np.newaxis]).astype(lpn.dtype, copy=False)
+    grad = (grad * g[np.newaxis, :, np.newaxis]).astype(lp3.dtype, copy=False)
     return grad if batched else grad[:, 0, :]
 
 

@@ -62,6 +62,12 @@ def _class_scores(input, allowed, what: str) -> np.ndarray:
 # --------------------------------------------------------------------------- hinge embedding
 
 
+def _hinge_embedding_loss_kernel(input, target, *, margin: float = 1.0, reduction: v.Reduction = "mean"):
+    """Fused (numba): finite float scores, +-1 labels, a finite margin; one compiled pass."""
+    return _fast.hinge_embedding(input, target, margin, reduction)
+
+
+@_fast.fused(_hinge_embedding_loss_kernel)
 def hinge_embedding_loss(input, target, *, margin: float = 1.0, reduction: v.Reduction = "mean"):
     r"""Hinge embedding loss, ``torch.nn.functional.hinge_embedding_loss``.
 
@@ -92,6 +98,7 @@ def hinge_embedding_loss(input, target, *, margin: float = 1.0, reduction: v.Red
     return reduce(xp.where(t == 1, x, dissimilar), reduction)
 
 
+@_fast.defbackward(hinge_embedding_loss)
 def hinge_embedding_loss_backward(
     dout, input, target, *, margin: float = 1.0, reduction: v.Reduction = "mean"
 ) -> np.ndarray:
@@ -182,6 +189,12 @@ def _multilabel_soft_args(input, target, weight, reduction):
     return x, t, w, xp
 
 
+def _multilabel_soft_margin_loss_kernel(input, target, *, weight=None, reduction: v.Reduction = "mean"):
+    """Fused (numba): finite float scores, targets and weight; one compiled pass per row."""
+    return _fast.multilabel_soft_margin(input, target, weight, reduction)
+
+
+@_fast.fused(_multilabel_soft_margin_loss_kernel)
 def multilabel_soft_margin_loss(input, target, *, weight=None, reduction: v.Reduction = "mean"):
     r"""Per-class logistic loss averaged over classes, ``torch.nn.functional.multilabel_soft_margin_loss``.
 
@@ -221,6 +234,7 @@ def multilabel_soft_margin_loss(input, target, *, weight=None, reduction: v.Redu
     return reduce(per_sample, reduction)
 
 
+@_fast.defbackward(multilabel_soft_margin_loss)
 def multilabel_soft_margin_loss_backward(
     dout, input, target, *, weight=None, reduction: v.Reduction = "mean"
 ) -> np.ndarray:
@@ -286,7 +300,11 @@ def _multi_margin_loss_kernel(
     input, target, *, p: int = 1, margin: float = 1.0, weight=None, reduction: v.Reduction = "mean"
 ):
     """Fused: (N, C) float scores, signed integer labels in range, p = 1 or 2, a finite margin, a float
-    weight (C,): the definitions' formulas term for term, with one check and no one-hot mask."""
+    weight (C,): the definitions' formulas term for term, with one check and no one-hot mask (numba: one
+    compiled pass over the rows)."""
+    hit = _fast.multi_margin(input, target, p, margin, weight, reduction)
+    if hit is not None:
+        return hit
     x, t = input, target
     if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in _FLOATS or x.ndim != 2:
         return None
@@ -437,8 +455,12 @@ def _multilabel_margin_loss_kernel(input, target, *, reduction: v.Reduction = "m
     """Fused: finite float scores (C,) or (N, C), integer label lists in range; memory O(N C), not O(N C^2).
 
     One (N, C) pass per list position instead of the definition's (N, C, C) hinge cube: each row's
-    hinges against its k-th listed class, with the definition's formulas and sums term for term.
+    hinges against its k-th listed class, with the definition's formulas and sums term for term (numba:
+    one compiled pass per row, O(C) memory, at every size).
     """
+    hit = _fast.multilabel_margin(input, target, reduction)
+    if hit is not None:
+        return hit
     x, t = input, target
     if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in _FLOATS:
         return None

@@ -238,6 +238,11 @@ def huber_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean",
 KL_REDUCTIONS = ("none", "mean", "sum", "batchmean")
 
 
+def _kl_div_kernel(input, target, *, reduction: str = "mean", log_target: bool = False):
+    return _finite_or_definition(_fast.kl_div(input, target, reduction, log_target))
+
+
+@_fast.fused(_kl_div_kernel)
 def kl_div(input, target, *, reduction: str = "mean", log_target: bool = False):
     r"""Kullback-Leibler divergence, ``torch.nn.functional.kl_div``.
 
@@ -277,6 +282,7 @@ def _check_probabilities(t, start) -> None:
         )
 
 
+@_fast.defbackward(kl_div)
 def kl_div_backward(dout, input, target, *, reduction: str = "mean", log_target: bool = False) -> np.ndarray:
     """Gradient of :func:`kl_div` with respect to ``input``: ``-p * g``.
 
