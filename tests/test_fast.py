@@ -349,7 +349,7 @@ def test_loss_object_sees_options_changed_after_forward(backend):
 
 def test_loss_object_without_fused_path_uses_the_reference(backend):
     x, t = _ce_inputs(8, 4, np.float64)
-    x, t = x[:, :, None], t[:, None]  # K-dimensional logits: no kernel takes them
+    x, t = x[:, :, None], t[:, None].astype(np.uint8)  # K-dimensional logits, unsigned labels: no kernel takes them
     loss = nn.CrossEntropyLoss(label_smoothing=0.2)
     out = loss(x, t)
     assert loss._pending is None

@@ -9,6 +9,7 @@ run, are in :mod:`losslab._fast._dispatch`:
 
 * cross-entropy on ``(N, C)`` logits with class indices (no weight, no label
   smoothing); MSE, L1, smooth L1, Huber and BCE-with-logits (no weights), any shape;
+* cross-entropy and NLL on K-dimensional inputs ``(N, C, d1, ..., dK)`` with every option;
 * numba kernels (``pip install losslab[fast]``; compiled on first use and cached
   on disk) when numba imports, else blocked NumPy kernels;
 * large calls (2^18 elements for the exp-heavy losses, 2^20 for the others) on
@@ -33,7 +34,9 @@ from ._dispatch import (
     cosine_embedding,
     cross_entropy,
     cross_entropy_general,
+    cross_entropy_kdim,
     get_num_threads,
+    nll_kdim,
     pointwise,
     set_num_threads,
     triplet,
@@ -54,6 +57,8 @@ __all__ = [
     "cosine_embedding",
     "cross_entropy_general",
     "cross_entropy",
+    "cross_entropy_kdim",
+    "nll_kdim",
     "defbackward",
     "fused",
     "get_num_threads",

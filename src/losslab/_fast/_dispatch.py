@@ -474,3 +474,158 @@ def bce_logits_weighted(input, target, weight, pos_weight, reduction):
     if reduction == "mean":
         total = total / n
     return dtype.type(total), g.reshape(shape)
+
+
+# --------------------------------------------------------------------------- K-dimensional cross-entropy and NLL
+
+_KDIM_SPAN = 256  # positions per block of the numba kernel (its _KDIM_SPAN)
+
+
+def _kdim_index(x, t, weight, ignore_index, reduction):
+    """``(x3, t2, wt, denominator)`` of a K-dim index-target call (``x3`` (N, C, S), ``t2`` (N, S) int64,
+    ``wt`` each position's class weight, 0 where ignored), or ``None`` for anything not fused."""
+    if (
+        x.__class__ is not np.ndarray
+        or t.__class__ is not np.ndarray
+        or x.dtype not in FLOATS
+        or x.ndim < 3
+        or t.dtype.kind != "i"
+        or ignore_index.__class__ is not int
+        or not -(2**63) <= ignore_index < 2**63
+        or not isinstance(reduction, str)
+        or reduction not in REDUCTIONS
+    ):
+        return None
+    n, c = x.shape[:2]
+    if t.shape != x.shape[:1] + x.shape[2:] or x.size == 0:
+        return None
+    if weight is not None:
+        if weight.__class__ is not np.ndarray or weight.dtype.kind != "f" or weight.shape != (c,):
+            return None
+        weight = weight.astype(x.dtype, copy=False)
+    x3 = np.ascontiguousarray(x).reshape(n, c, -1)
+    t2 = np.ascontiguousarray(t, np.int64).reshape(n, -1)
+    k = kernels()
+    wt = np.empty(t2.shape, x.dtype)
+    if k is not None:
+        denominator = k.kdim_weights(t2.reshape(-1), _NO_OUT[x.dtype] if weight is None else weight, ignore_index, c,
+                                     wt.reshape(-1))
+        if denominator < 0:
+            return None
+    else:
+        valid = t2 != ignore_index
+        if (valid & ((t2 < 0) | (t2 >= c))).any():
+            return None
+        if weight is None:
+            np.copyto(wt, valid)
+        else:
+            np.copyto(wt, np.where(valid, weight[np.where(valid, t2, 0)], 0))
+        denominator = float(wt.sum(dtype=np.float64))
+    if weight is None:
+        denominator = int(denominator)
+    return x3, t2, wt, weight, denominator
+
+
+def cross_entropy_kdim(input, target, weight, ignore_index, reduction, label_smoothing):
+    """``(loss, gradient for dout=1)`` of :func:`losslab.functional.cross_entropy` on K-dimensional logits
+    ``(N, C, d1, ..., dK)``, or ``None``.
+
+    Fused: class-index targets ``(N, d1, ..., dK)`` with any ``weight``, ``ignore_index`` and
+    ``label_smoothing``, and class-probability targets of the input's shape (``ignore_index`` negative).
+    The class axis stays axis 1: no transpose copy; the only full-size array made is the gradient.
+    """
+    if label_smoothing.__class__ not in (int, float) or not 0 <= label_smoothing <= 1:
+        return None
+    x, t = input, target
+    if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.ndim < 3 or x.dtype not in FLOATS:
+        return None
+    dtype = x.dtype
+    n, c = x.shape[:2]
+    ls = float(label_smoothing)
+    k = kernels()
+    probs = t.shape == x.shape
+    if probs:
+        if t.dtype.kind != "f" or ignore_index.__class__ is not int or ignore_index >= 0 or x.size == 0:
+            return None
+        if not isinstance(reduction, str) or reduction not in REDUCTIONS:
+            return None
+        if weight is not None and (
+            weight.__class__ is not np.ndarray or weight.dtype.kind != "f" or weight.shape != (c,)
+        ):
+            return None
+        w = None if weight is None else weight.astype(dtype, copy=False)
+        x3 = np.ascontiguousarray(x).reshape(n, c, -1)
+        q = np.ascontiguousarray(t, dtype).reshape(x3.shape)
+        t2 = np.empty((0, 0), np.int64)
+        wt = np.empty((0, 0), dtype)
+        denominator = n * x3.shape[2]
+    else:
+        call = _kdim_index(x, t, weight, ignore_index, reduction)
+        if call is None:
+            return None
+        x3, t2, wt, w, denominator = call
+        q = np.empty((0, 0, 0), dtype)
+        if reduction == "mean" and denominator == 0:  # all ignored: the definition's NaN
+            return None
+    s = x3.shape[2]
+    scale = 1.0 / float(denominator) if reduction == "mean" else 1.0
+    g = np.empty(x3.shape, dtype)
+    loss = np.empty((n, s), np.float64)
+    wsum = float(c if w is None else w.sum(dtype=np.float64))
+    if k is not None:
+        wv = np.ones(c, dtype) if w is None else np.ascontiguousarray(w)
+        units = n * -(-s // _KDIM_SPAN)
+
+        def task(lo, hi):
+            k.ce_kdim_blocks(x3, t2, q, wv, wt, ignore_index, ls, wsum, scale, g, loss, lo, hi)
+
+    else:
+        rows = _numpy.kdim_block_rows(c * s)
+        units = -(-n // rows)
+
+        def task(lo, hi):
+            _numpy.ce_kdim_rows(x3, t2, q, w, wt, ignore_index, ls, wsum, scale, g, loss, lo * rows,
+                                min(hi * rows, n))
+
+    if _parallel(CE_WORK, x3.size):
+        _run(task, units)
+    else:
+        task(0, units)
+    g = g.reshape(x.shape)
+    with np.errstate(over="ignore"):  # a float64 loss beyond float32's range is inf, its true value
+        if reduction == "none":
+            return loss.astype(dtype).reshape(x.shape[:1] + x.shape[2:]), g
+        total = k.seq_sum(loss.reshape(-1)) if k is not None else float(loss.sum())
+        return dtype.type(total / float(denominator) if reduction == "mean" else total), g
+
+
+def nll_kdim(input, target, weight, ignore_index, reduction):
+    """``(loss, gradient for dout=1)`` of :func:`losslab.functional.nll_loss` on batched log-probabilities
+    ``(N, C)`` or ``(N, C, d1, ..., dK)`` with integer targets, any ``weight`` and ``ignore_index``; numba only
+    (``None`` without it: the NumPy kernel of the loss answers)."""
+    k = kernels()
+    if k is None or input.__class__ is not np.ndarray or input.ndim < 2:
+        return None
+    x = input
+    if x.ndim == 2:
+        if target.__class__ is not np.ndarray or target.ndim != 1:
+            return None
+        call = _kdim_index(x[:, :, None], target[:, None], weight, ignore_index, reduction)
+    else:
+        call = _kdim_index(x, target, weight, ignore_index, reduction)
+    if call is None:
+        return None
+    x3, t2, wt, _, denominator = call
+    dtype = x.dtype
+    if reduction == "mean" and denominator == 0:
+        return None
+    none = reduction == "none"
+    scale = dtype.type(1) / dtype.type(denominator) if reduction == "mean" else dtype.type(1)
+    g = np.zeros(x3.shape, dtype)
+    loss = np.empty(t2.shape, np.float64) if none else np.empty((0, 0), np.float64)
+    total = k.nll_kdim(x3, t2, wt, ignore_index, scale, g, loss)
+    g = g.reshape(x.shape)
+    with np.errstate(over="ignore"):
+        if none:
+            return loss.astype(dtype).reshape(x.shape[:1] + x.shape[2:]), g
+        return dtype.type(total / float(denominator) if reduction == "mean" else total), g

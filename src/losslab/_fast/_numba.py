@@ -517,3 +517,146 @@ def seq_sum(a):
     for i in range(a.size):
         acc += a[i]
     return acc
+
+
+# --------------------------------------------------------------------------- K-dimensional cross-entropy and NLL
+# The class axis of an (N, C, S) array is axis 1 (S the product of d1..dK, stride 1): each pass
+# runs over the classes of a block of ``_KDIM_SPAN`` positions, the inner loop over the positions
+# (contiguous, vectorised), so no transpose copy is made and a block stays in L1/L2.
+
+_KDIM_SPAN = 256  # positions per block
+
+
+@numba.njit(**JIT)
+def kdim_weights(t, w, ignore_index, num_classes, wt):
+    """Each position's weight ``w[t]`` into ``wt`` (0 where ignored); returns the sum of the weights
+    (float64; the count without ``w``: ``w`` empty), or -1.0 if a label is outside [0, C)."""
+    total = 0.0
+    weighted = w.size > 0
+    for i in range(t.size):
+        ti = t[i]
+        if ti == ignore_index:
+            wt[i] = 0
+            continue
+        if ti < 0 or ti >= num_classes:
+            return -1.0
+        wi = w[ti] if weighted else wt.dtype.type(1)
+        wt[i] = wi
+        total += float(wi)
+    return total
+
+
+@numba.njit(fastmath=CONTRACT, **JIT)
+def ce_kdim_blocks(x, t, q, w, wt, ignore_index, ls, wsum, scale, g, loss, lo, hi):
+    """Blocks ``lo:hi`` of the K-dimensional cross-entropy: gradient (times ``scale``) into ``g``,
+    float64 position losses into ``loss`` (N, S).
+
+    Index targets (``q`` empty): ``t`` (N, S) labels, ``wt`` their weights (0 where ignored), loss
+    ``(1 - ls)(-wt logp_t) + ls/C (-sum_c w_c logp_c)``. Probability targets ``q`` (N, C, S):
+    ``a_c = w_c (q_c (1 - ls) + ls / C)``, loss ``-sum_c a_c logp_c``. Gradient ``(sum a) softmax - a``.
+    The sums over the classes are kept apart from ``log sum exp`` (``-sum a (x - m) + (sum a) log total``:
+    two terms of one sign), so a large logit loses no precision.
+    """
+    c = x.shape[1]
+    s = x.shape[2]
+    blocks = -(-s // _KDIM_SPAN)
+    share = ls / c
+    probs = q.shape[0] > 0
+    one = 1.0 - ls
+    m = np.empty(_KDIM_SPAN, x.dtype)
+    tot = np.empty(_KDIM_SPAN, np.float64)
+    acc = np.empty(_KDIM_SPAN, np.float64)  # -sum_c a_c (x_c - m)
+    asum = np.empty(_KDIM_SPAN, np.float64)
+    r = np.empty(_KDIM_SPAN, np.float64)
+    for u in range(lo, hi):
+        n = u // blocks
+        k0 = (u % blocks) * _KDIM_SPAN
+        k1 = min(k0 + _KDIM_SPAN, s)
+        span = k1 - k0
+        xn = x[n]
+        gn = g[n]
+        for k in range(span):
+            m[k] = xn[0, k0 + k]
+            tot[k] = 0.0
+            acc[k] = 0.0
+            asum[k] = 0.0
+        for j in range(1, c):
+            for k in range(span):
+                v = xn[j, k0 + k]
+                m[k] = v if v > m[k] else m[k]
+        for j in range(c):
+            wj = float(w[j])
+            for k in range(span):
+                d = xn[j, k0 + k] - m[k]
+                e = expneg(d)
+                gn[j, k0 + k] = e
+                tot[k] += float(e)
+                if probs:
+                    a = wj * (float(q[n, j, k0 + k]) * one + share)
+                    asum[k] += a
+                    acc[k] -= a * float(d)
+                elif ls > 0:
+                    acc[k] -= wj * float(d)
+        for k in range(span):
+            lt = math.log(tot[k])
+            if probs:
+                loss[n, k0 + k] = acc[k] + asum[k] * lt
+                r[k] = asum[k] * scale / tot[k]
+                continue
+            ti = t[n, k0 + k]
+            wk = float(wt[n, k0 + k])
+            if ti == ignore_index:
+                loss[n, k0 + k] = 0.0
+                r[k] = 0.0
+                continue
+            hit = one * wk
+            value = -hit * (float(xn[ti, k0 + k] - m[k]) - lt)
+            if ls > 0:
+                value += share * (acc[k] + wsum * lt)
+            loss[n, k0 + k] = value
+            r[k] = (hit + share * wsum) * scale / tot[k]
+        for j in range(c):
+            if probs:
+                wj = float(w[j]) * scale
+                for k in range(span):
+                    a = wj * (float(q[n, j, k0 + k]) * one + share)
+                    gn[j, k0 + k] = float(gn[j, k0 + k]) * r[k] - a
+            elif ls > 0:
+                sj = share * float(w[j]) * scale
+                for k in range(span):
+                    gn[j, k0 + k] = float(gn[j, k0 + k]) * r[k] - sj
+            else:
+                for k in range(span):
+                    gn[j, k0 + k] = float(gn[j, k0 + k]) * r[k]
+        if not probs:
+            for k in range(span):
+                ti = t[n, k0 + k]
+                if ti == ignore_index:
+                    for j in range(c):  # zero, not 0 * (a non-finite softmax)
+                        gn[j, k0 + k] = 0
+                else:
+                    gn[ti, k0 + k] -= one * float(wt[n, k0 + k]) * scale
+    return True
+
+
+@numba.njit(**JIT)
+def nll_kdim(x, t, wt, ignore_index, scale, g, loss):
+    """NLL of (N, C, S) log-probabilities ``x`` at labels ``t`` (N, S) with weights ``wt`` (0 where
+    ignored): ``-wt x[t]`` into ``loss`` (float64, if sized), ``-wt scale`` at the labels of a zeroed
+    ``g``; returns the sum of the losses in position order (float64)."""
+    keep = loss.size > 0
+    total = 0.0
+    for n in range(x.shape[0]):
+        for k in range(x.shape[2]):
+            ti = t[n, k]
+            if ti == ignore_index:
+                if keep:
+                    loss[n, k] = 0.0
+                continue
+            wk = wt[n, k]
+            value = -float(wk) * float(x[n, ti, k])
+            g[n, ti, k] = -wk * scale
+            total += value
+            if keep:
+                loss[n, k] = value
+    return total

@@ -63,7 +63,9 @@ def _cross_entropy_kernel(
     A non-finite result (an infinite logit) is left to the definition, which takes the limits.
     """
     fused = _fast.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
-    if fused is None:
+    if fused is None and input.__class__ is np.ndarray and input.ndim > 2:
+        fused = _fast.cross_entropy_kdim(input, target, weight, ignore_index, reduction, label_smoothing)
+    elif fused is None:
         fused = _cross_entropy_general(input, target, weight, ignore_index, reduction, label_smoothing)
     if fused is not None and not np.isfinite(fused[0]).all():
         return None
@@ -275,8 +277,6 @@ def _index_call(input, target, weight, ignore_index, reduction):
         return None
     if t.dtype.kind != "i" or t.shape != x.shape[:1] + x.shape[2:] or x.size == 0 or reduction not in _REDUCTIONS:
         return None
-    if x.ndim > 2 and reduction == "none":  # dout (N, *d) would not broadcast along a class axis in the middle
-        return None
     if ignore_index.__class__ is not int:
         return None
     c = x.shape[1]
@@ -302,6 +302,9 @@ def _nll_loss_kernel(input, target, *, weight=None, ignore_index: int = -100, re
     One gather for the loss and one scatter into a zeroed gradient, the definition's formulas term
     for term (so the same bits), without its one-hot ``(N, C, *d)`` masks.
     """
+    fused = _fast.nll_kdim(input, target, weight, ignore_index, reduction)
+    if fused is not None:
+        return fused if np.isfinite(fused[0]).all() else None
     call = _index_call(input, target, weight, ignore_index, reduction)
     if call is None:
         return None
