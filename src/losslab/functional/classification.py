@@ -58,14 +58,15 @@ def _cross_entropy_kernel(
     reduction: v.Reduction = "mean",
     label_smoothing: float = 0.0,
 ):
-    """Fused: (N, C) float logits, integer class indices, no weight, no label smoothing.
+    """Fused: (N, C) float logits with class indices or probabilities and every option, and K-dimensional
+    logits (N, C, d1, ..., dK) likewise.
 
     A non-finite result (an infinite logit) is left to the definition, which takes the limits.
     """
+    if input.__class__ is np.ndarray and input.ndim > 2:  # K-dimensional: the kernel checks finiteness itself
+        return _fast.cross_entropy_kdim(input, target, weight, ignore_index, reduction, label_smoothing)
     fused = _fast.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
-    if fused is None and input.__class__ is np.ndarray and input.ndim > 2:
-        fused = _fast.cross_entropy_kdim(input, target, weight, ignore_index, reduction, label_smoothing)
-    elif fused is None:
+    if fused is None:
         fused = _cross_entropy_general(input, target, weight, ignore_index, reduction, label_smoothing)
     if fused is not None and not np.isfinite(fused[0]).all():
         return None
@@ -304,7 +305,7 @@ def _nll_loss_kernel(input, target, *, weight=None, ignore_index: int = -100, re
     """
     fused = _fast.nll_kdim(input, target, weight, ignore_index, reduction)
     if fused is not None:
-        return fused if np.isfinite(fused[0]).all() else None
+        return fused
     call = _index_call(input, target, weight, ignore_index, reduction)
     if call is None:
         return None
