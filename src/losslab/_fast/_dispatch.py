@@ -483,7 +483,7 @@ _NO_T = np.empty((0, 0), np.int64)
 _NO_Q = {d: np.empty((0, 0, 0), d) for d in FLOATS}
 
 
-def _kdim_index(x, t, weight, ignore_index, reduction):
+def _kdim_index(x, t, ignore_index):
     """``(t2, w)`` of a K-dim index-target call on ``x`` (``t2`` the labels as (N, S) int64, ``w`` the
     class weights in ``x``'s dtype or ``None``), or ``None`` for anything not fused. Labels are checked
     by the kernels."""
@@ -495,9 +495,7 @@ def _kdim_index(x, t, weight, ignore_index, reduction):
         or t.shape != x.shape[:1] + x.shape[2:]
     ):
         return None
-    t2 = (t if t.flags.c_contiguous and t.dtype is _I64 else np.ascontiguousarray(t, np.int64)).reshape(
-        x.shape[0], -1
-    )
+    t2 = (t if t.flags.c_contiguous and t.dtype is _I64 else np.ascontiguousarray(t, np.int64)).reshape(x.shape[0], -1)
     return t2
 
 
@@ -540,13 +538,14 @@ def cross_entropy_kdim(input, target, weight, ignore_index, reduction, label_smo
     x3 = (x if x.flags.c_contiguous else np.ascontiguousarray(x)).reshape(n, c, -1)
     s = x3.shape[2]
     probs = t.shape == x.shape
+    q: np.ndarray
     if probs:
         if t.dtype.kind != "f" or ignore_index.__class__ is not int or ignore_index >= 0:
             return None
-        q = np.ascontiguousarray(t, dtype).reshape(x3.shape)
+        q = t.astype(dtype, copy=False).reshape(x3.shape)  # any strides (a moveaxis view): no full-size copy
         t2 = _NO_T
     else:
-        t2 = _kdim_index(x, t, weight, ignore_index, reduction)
+        t2 = _kdim_index(x, t, ignore_index)
         if t2 is None:
             return None
         q = _NO_Q[dtype]
@@ -559,8 +558,9 @@ def cross_entropy_kdim(input, target, weight, ignore_index, reduction, label_smo
     parallel = _parallel(CE_WORK, x3.size)
     if k is not None and not parallel:
         loss = np.empty((n, s), np.float64) if none else _NO_LOSS
-        den, total = k.ce_kdim_small(x3, t2, q, _NO_OUT[dtype] if w is None else w, ignore_index, ls, wsum, mean, g,
-                                     loss)
+        den, total = k.ce_kdim_small(
+            x3, t2, q, _NO_OUT[dtype] if w is None else w, ignore_index, ls, wsum, mean, g, loss
+        )
         if den < 0 or (mean and den == 0):
             return None
     else:
@@ -591,8 +591,9 @@ def cross_entropy_kdim(input, target, weight, ignore_index, reduction, label_smo
             units = -(-n // rows)
 
             def task(lo, hi):
-                _numpy.ce_kdim_rows(x3, t2, q, w, wt, ignore_index, ls, wsum, scale, g, loss, lo * rows,
-                                    min(hi * rows, n))
+                _numpy.ce_kdim_rows(
+                    x3, t2, q, w, wt, ignore_index, ls, wsum, scale, g, loss, lo * rows, min(hi * rows, n)
+                )
 
         if parallel:
             _run(task, units)

@@ -237,9 +237,9 @@ def ce_kdim_rows(x, t, q, w, wt, ignore_index, ls, wsum, scale, g, loss, lo, hi)
             if w is not None:
                 a *= w[:, None]
             asum = a.sum(axis=1, dtype=np.float64)
-            acc = -np.einsum("ncs,ncs->ns", a, d, dtype=np.float64)
+            acc = -np.multiply(a, d).sum(axis=1, dtype=np.float64)
         elif ls > 0:
-            acc = -(d.sum(axis=1, dtype=np.float64) if w is None else np.einsum("c,ncs->ns", w, d, dtype=np.float64))
+            acc = -(d if w is None else np.multiply(d, w[:, None])).sum(axis=1, dtype=np.float64)
         if not probs:
             tb, wb = t[r0:r1], wt[r0:r1]
             valid = tb != ignore_index

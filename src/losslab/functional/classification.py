@@ -66,7 +66,11 @@ def _cross_entropy_kernel(
     if input.__class__ is np.ndarray and input.ndim == 1 and target.__class__ is np.ndarray and target.ndim < 2:
         # one sample: a batch of one, so both doors give the same bits
         hit = _cross_entropy_kernel(
-            input[None], target[None], weight=weight, ignore_index=ignore_index, reduction=reduction,
+            input[None],
+            target[None],
+            weight=weight,
+            ignore_index=ignore_index,
+            reduction=reduction,
             label_smoothing=label_smoothing,
         )
         return None if hit is None else (hit[0].reshape(()) if reduction == "none" else hit[0], hit[1][0])
