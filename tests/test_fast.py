@@ -357,7 +357,7 @@ def test_loss_object_sees_options_changed_after_forward(backend):
 
 def test_loss_object_without_fused_path_uses_the_reference(backend):
     x, t = _ce_inputs(8, 4, np.float64)
-    x, t = x[:, :, None], t[:, None]  # K-dimensional logits: no kernel takes them
+    x, t = x[:, :, None], t[:, None].astype(np.uint8)  # K-dimensional logits, unsigned labels: no kernel takes them
     loss = nn.CrossEntropyLoss(label_smoothing=0.2)
     out = loss(x, t)
     assert loss._pending is None
@@ -648,3 +648,124 @@ def test_a_subclass_that_writes_options_itself_is_still_honoured():
     loss.reduction = "sum"
     assert loss(x, t) == 10.0
     np.testing.assert_array_equal(loss.backward(), [2.0, 0.0, 6.0])
+
+
+# --------------------------------------------------------------------------- K-dimensional cross-entropy and NLL
+
+KDIM_SHAPES = [(3, 5, 300), (2, 4, 3, 2), (1, 7, 1)]
+
+
+def _kdim_call(shape, dtype, kind, seed=0):
+    """Logits of ``shape`` and targets: class indices with a few ignored (``kind="index"``) or probabilities."""
+    rng = np.random.default_rng(seed)
+    n, c = shape[:2]
+    x = (rng.standard_normal(shape) * 3).astype(dtype)
+    if kind == "probs":
+        return x, np.moveaxis(rng.dirichlet(np.ones(c), size=(n,) + shape[2:]), -1, 1).astype(dtype)
+    t = rng.integers(0, c, (n,) + shape[2:])
+    t.reshape(-1)[1::4] = -100
+    return x, t
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", KDIM_SHAPES, ids=str)
+@pytest.mark.parametrize("kind", ["index", "probs"])
+def test_kdim_cross_entropy_matches_the_definitions(backend, threads, shape, dtype, kind):
+    x, t = _kdim_call(shape, dtype, kind)
+    w = np.random.default_rng(1).uniform(0.5, 2.0, shape[1]).astype(dtype)
+    dout = np.random.default_rng(2).standard_normal((shape[0],) + shape[2:]).astype(dtype)
+    for weight in (None, w):
+        for ls in (0.0, 0.2):
+            for reduction in ("mean", "sum", "none"):
+                opts = dict(weight=weight, label_smoothing=ls, reduction=reduction)
+                hit = FC.cross_entropy.kernel(x, t, **opts)
+                assert hit is not None, opts
+                out, grad = hit
+                want = FC.cross_entropy.reference(x, t, **opts)
+                assert np.asarray(out).dtype == dtype and grad.dtype == dtype and grad.shape == x.shape
+                np.testing.assert_allclose(out, want, **TOL[dtype], atol=1e-6)
+                d = dout if reduction == "none" else 0.7
+                want_grad = FC.cross_entropy_backward.reference(d, x, t, **opts)
+                np.testing.assert_allclose(
+                    FC.cross_entropy_backward(d, x, t, **opts), want_grad, **TOL[dtype], atol=1e-6
+                )
+                loss = nn.CrossEntropyLoss(weight=weight, label_smoothing=ls, reduction=reduction)
+                loss(x, t)
+                np.testing.assert_allclose(loss.backward(d), want_grad, **TOL[dtype], atol=1e-6)
+
+
+def test_kdim_cross_entropy_leaves_what_it_cannot_take_to_the_definition(backend):
+    x, t = _kdim_call((2, 4, 5), np.float64, "index")
+    t[:] = -100
+    assert FC.cross_entropy.kernel(x, t) is None  # all ignored: 'mean' is the definition's NaN
+    x, t = _kdim_call((2, 4, 5), np.float64, "index")
+    t[0, 0] = 3
+    x[0, 1, 0] = -np.inf
+    assert FC.cross_entropy.kernel(x, t, label_smoothing=0.1) is None  # an infinite loss: the limits
+    hit = FC.cross_entropy.kernel(x, t)  # no smoothing: a -inf logit off the target is harmless
+    np.testing.assert_allclose(hit[0], FC.cross_entropy.reference(x, t), rtol=1e-12)
+    np.testing.assert_allclose(hit[1], FC.cross_entropy_backward.reference(1.0, x, t), rtol=1e-12, atol=1e-15)
+    t[0, 0] = 4
+    assert FC.cross_entropy.kernel(x, t) is None  # a label outside [0, C): the definition raises
+    with pytest.raises(ClassIndexError):
+        FC.cross_entropy(x, t)
+
+
+def test_kdim_results_do_not_depend_on_the_thread_count(backend, monkeypatch):
+    monkeypatch.setattr(_dispatch, "PARALLEL_MIN", 16)
+    x, t = _kdim_call((5, 6, 700), np.float32, "index", seed=3)
+    old = _fast.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2, 3):
+            _fast.set_num_threads(n)
+            out, g = FC.cross_entropy.kernel(x, t, label_smoothing=0.1)
+            results.append((out.tobytes(), g.tobytes()))
+    finally:
+        _fast.set_num_threads(old)
+    assert results[0] == results[1] == results[2]
+
+
+@pytest.mark.parametrize("kind", ["index", "probs"])
+def test_kdim_cross_entropy_makes_no_full_size_temporary(backend, kind):
+    import tracemalloc
+
+    x, t = _kdim_call((256, 100, 8), np.float32, kind)
+    FC.cross_entropy(x, t, label_smoothing=0.1)  # compile, warm up
+    tracemalloc.start()
+    try:
+        loss = nn.CrossEntropyLoss(label_smoothing=0.1)
+        loss(x, t)
+        loss.backward()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= 1.5 * x.nbytes, peak / x.nbytes  # the gradient and a few (N, d) statistics
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(6, 5), (3, 5, 4), (2, 4, 3, 2)], ids=str)
+def test_nll_kernel_matches_the_definitions(backend, shape, dtype):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(shape).astype(dtype)
+    t = rng.integers(0, shape[1], (shape[0],) + shape[2:])
+    t.reshape(-1)[::3] = 1
+    w = rng.uniform(0.5, 2.0, shape[1]).astype(dtype)
+    dout = rng.standard_normal(t.shape).astype(dtype)
+    for weight in (None, w):
+        for ignore_index in (-100, 1):
+            for reduction in ("mean", "sum", "none"):
+                opts = dict(weight=weight, ignore_index=ignore_index, reduction=reduction)
+                out, grad = FC.nll_loss.kernel(x, t, **opts)
+                np.testing.assert_allclose(out, FC.nll_loss.reference(x, t, **opts), **TOL[dtype])
+                assert np.asarray(out).dtype == dtype and grad.dtype == dtype
+                d = dout if reduction == "none" else 0.7
+                want = FC.nll_loss_backward.reference(d, x, t, **opts)
+                np.testing.assert_allclose(FC.nll_loss_backward(d, x, t, **opts), want, **TOL[dtype])
+                loss = nn.NLLLoss(weight=weight, ignore_index=ignore_index, reduction=reduction)
+                loss(x, t)
+                np.testing.assert_allclose(loss.backward(d), want, **TOL[dtype])
+    t[:] = 1
+    assert FC.nll_loss.kernel(x, t, ignore_index=1) is None  # all ignored: the definition's NaN
+    t[0] = shape[1]
+    assert FC.nll_loss.kernel(x, t) is None  # a label outside [0, C): the definition raises

@@ -9,6 +9,7 @@ run, are in :mod:`losslab._fast._dispatch`:
 
 * cross-entropy on ``(N, C)`` logits with class indices (no weight, no label
   smoothing); MSE, L1, smooth L1, Huber, log-cosh, soft margin and BCE-with-logits, any shape;
+* cross-entropy and NLL on K-dimensional inputs ``(N, C, d1, ..., dK)`` with every option;
 * numba kernels (``pip install losslab[fast]``; compiled on first use and cached
   on disk) when numba imports, else blocked NumPy kernels;
 * large calls (2^18 elements for the exp-heavy losses, 2^20 for the others) on
@@ -34,6 +35,7 @@ from ._dispatch import (
     cosine_embedding,
     cross_entropy,
     cross_entropy_general,
+    cross_entropy_kdim,
     ctc,
     focal,
     get_num_threads,
@@ -43,6 +45,7 @@ from ._dispatch import (
     multiclass_hinge,
     multilabel_margin,
     multilabel_soft_margin,
+    nll_kdim,
     pointwise,
     poly1,
     set_num_threads,
@@ -67,7 +70,9 @@ __all__ = [
     "cosine_embedding",
     "cross_entropy_general",
     "cross_entropy",
+    "cross_entropy_kdim",
     "ctc",
+    "nll_kdim",
     "defbackward",
     "focal",
     "fused",

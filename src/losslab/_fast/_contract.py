@@ -121,7 +121,8 @@ def scale_by_dout(grad, dout, out_shape: tuple[int, ...]):
 
     ``dout`` is validated as the definitions do (a scalar, or an array of the loss's
     output shape ``out_shape``). Where ``grad`` has more axes than the output (a class
-    axis after the output's axes, as in cross-entropy), ``dout`` broadcasts along them.
+    axis after the output's axes, as in cross-entropy, or the class axis 1 of a K-dimensional
+    ``(N, C, d1, ..., dK)`` gradient whose output is ``(N, d1, ..., dK)``), ``dout`` broadcasts along them.
     A tuple of gradients (several differentiable inputs) is scaled array by array.
     """
     if dout.__class__ in (float, int) and dout == 1:
@@ -139,6 +140,9 @@ def _scale(grad: np.ndarray, g: np.ndarray) -> np.ndarray:
             np.multiply(grad, g, out=grad)
         return grad
     if g.ndim < grad.ndim:
-        g = g.reshape(g.shape + (1,) * (grad.ndim - g.ndim))
+        if g.ndim > 1 and grad.ndim == g.ndim + 1 and grad.shape[:1] + grad.shape[2:] == g.shape:
+            g = g.reshape(g.shape[:1] + (1,) + g.shape[1:])  # a class axis 1 of (N, C, d1, ...), as cross-entropy's
+        else:
+            g = g.reshape(g.shape + (1,) * (grad.ndim - g.ndim))
     np.multiply(grad, g, out=grad)
     return grad

@@ -200,12 +200,9 @@ def cross_entropy(input, target, weight, ignore_index, reduction, label_smoothin
         else:
             task(0, -(-n // rows))
         total = k.seq_sum(rowloss) if k is not None else float(rowloss.sum())
-    with np.errstate(over="ignore"):  # a float64 loss beyond float32's range is inf, its true value
-        if none:
-            return rowloss.astype(dtype, copy=False), g
-        if mean:
-            total = total / valid
-        return dtype.type(total), g
+    if none:
+        return _narrow(rowloss, dtype), g
+    return _as_scalar(total / valid if mean else total, dtype), g
 
 
 def cross_entropy_general(x, t, w, wt, denominator, reduction, label_smoothing, ignore_index):
@@ -239,7 +236,7 @@ def cross_entropy_general(x, t, w, wt, denominator, reduction, label_smoothing, 
     else:
         k.ce_general_rows(*args, 0, n)
     if reduction == "none":
-        return rowloss.astype(dtype), g
+        return _narrow(rowloss, dtype), g
     total = k.seq_sum(rowloss)
     return dtype.type(total / float(denominator) if reduction == "mean" else total), g
 
@@ -523,7 +520,7 @@ def poly1(input, target, epsilon, reduction):
     if bad:
         return None
     if reduction == "none":
-        return rowloss.astype(dtype), g
+        return _narrow(rowloss, dtype), g
     total = k.seq_sum(rowloss)
     return _as_scalar(total / n if reduction == "mean" else total, dtype), g
 
@@ -561,7 +558,7 @@ def multiclass_hinge(input, target, reduction):
     if bad:
         return None
     if reduction == "none":
-        return rowloss.astype(dtype), g
+        return _narrow(rowloss, dtype), g
     total = k.seq_sum(rowloss)
     return _as_scalar(total / n if reduction == "mean" else total, dtype), g
 
@@ -614,7 +611,7 @@ def focal(input, target, gamma, weight, ignore_index, reduction):
     if bad:
         return None
     if reduction == "none":
-        return rowloss.astype(dtype), g
+        return _narrow(rowloss, dtype), g
     total = k.seq_sum(rowloss)
     if reduction == "mean":
         # the definitions' denominator: the count of kept rows, or the sum of their weights in the dtype
@@ -671,7 +668,7 @@ def sparsemax_loss(input, target, reduction):
     if bad:
         return None
     if reduction == "none":
-        return rowloss.astype(dtype), g
+        return _narrow(rowloss, dtype), g
     total = k.seq_sum(rowloss)
     return _as_scalar(total / n if reduction == "mean" else total, dtype), g
 
@@ -1031,3 +1028,194 @@ def multilabel_soft_margin(input, target, weight, reduction):
         return loss.astype(dtype).reshape(x.shape[:-1]), g.reshape(x.shape)
     total = k.seq_sum(loss)
     return dtype.type(total / n if reduction == "mean" else total), g.reshape(x.shape)
+
+
+# --------------------------------------------------------------------------- K-dimensional cross-entropy and NLL
+
+_KDIM_SPAN = 256  # positions per block of the numba kernel (its _KDIM_SPAN)
+_NO_LOSS = np.empty((0, 0), np.float64)
+_I64 = np.dtype(np.int64)
+_NO_T = np.empty((0, 0), np.int64)
+_NO_Q = {d: np.empty((0, 0, 0), d) for d in FLOATS}
+
+
+def _kdim_index(x, t, ignore_index):
+    """``(t2, w)`` of a K-dim index-target call on ``x`` (``t2`` the labels as (N, S) int64, ``w`` the
+    class weights in ``x``'s dtype or ``None``), or ``None`` for anything not fused. Labels are checked
+    by the kernels."""
+    if (
+        t.__class__ is not np.ndarray
+        or t.dtype.kind != "i"
+        or ignore_index.__class__ is not int
+        or not -(2**63) <= ignore_index < 2**63
+        or t.shape != x.shape[:1] + x.shape[2:]
+    ):
+        return None
+    t2 = (t if t.flags.c_contiguous and t.dtype is _I64 else np.ascontiguousarray(t, np.int64)).reshape(x.shape[0], -1)
+    return t2
+
+
+def _class_weight(weight, x):
+    """``weight`` as a contiguous (C,) array of ``x``'s dtype; ``None`` for no weight; ``False`` if not fused."""
+    if weight is None:
+        return None
+    if weight.__class__ is not np.ndarray or weight.dtype.kind != "f" or weight.shape != (x.shape[1],):
+        return False
+    return np.ascontiguousarray(weight, x.dtype)
+
+
+def cross_entropy_kdim(input, target, weight, ignore_index, reduction, label_smoothing):
+    """``(loss, gradient for dout=1)`` of :func:`losslab.functional.cross_entropy` on K-dimensional logits
+    ``(N, C, d1, ..., dK)``, or ``None``.
+
+    Fused: class-index targets ``(N, d1, ..., dK)`` with any ``weight``, ``ignore_index`` and
+    ``label_smoothing``, and class-probability targets of the input's shape (``ignore_index`` negative).
+    The class axis stays axis 1: no transpose copy; the only full-size array made is the gradient.
+    A non-finite loss (an infinite logit) is left to the definition.
+    """
+    x, t = input, target
+    if (
+        x.__class__ is not np.ndarray
+        or t.__class__ is not np.ndarray
+        or x.ndim < 3
+        or x.dtype not in FLOATS
+        or x.size == 0
+        or label_smoothing.__class__ not in (int, float)
+        or not 0 <= label_smoothing <= 1
+        or reduction.__class__ is not str
+        or reduction not in REDUCTIONS
+    ):
+        return None
+    dtype = x.dtype
+    n, c = x.shape[:2]
+    w = _class_weight(weight, x)
+    if w is False:
+        return None
+    x3 = (x if x.flags.c_contiguous else np.ascontiguousarray(x)).reshape(n, c, -1)
+    s = x3.shape[2]
+    probs = t.shape == x.shape
+    q: np.ndarray
+    if probs:
+        if t.dtype.kind != "f" or ignore_index.__class__ is not int or ignore_index >= 0:
+            return None
+        q = t.astype(dtype, copy=False).reshape(x3.shape)  # any strides (a moveaxis view): no full-size copy
+        t2 = _NO_T
+    else:
+        t2 = _kdim_index(x, t, ignore_index)
+        if t2 is None:
+            return None
+        q = _NO_Q[dtype]
+    ls = float(label_smoothing)
+    wsum = float(c if w is None else w.sum(dtype=np.float64))
+    mean = reduction == "mean"
+    none = reduction == "none"
+    g = np.empty(x3.shape, dtype)
+    k = kernels()
+    parallel = _parallel(CE_WORK, x3.size)
+    if k is not None and not parallel:
+        loss = np.empty((n, s), np.float64) if none else _NO_LOSS
+        den, total = k.ce_kdim_small(
+            x3, t2, q, _NO_OUT[dtype] if w is None else w, ignore_index, ls, wsum, mean, g, loss
+        )
+        if den < 0 or (mean and den == 0):
+            return None
+    else:
+        if probs:
+            den = float(n * s)
+            wt = None
+        elif k is not None:
+            den = k.kdim_count(t2, _NO_OUT[dtype] if w is None else w, ignore_index, c)
+        else:
+            valid = t2 != ignore_index
+            if (valid & ((t2 < 0) | (t2 >= c))).any():
+                return None
+            wt = valid.astype(dtype) if w is None else np.where(valid, w[np.where(valid, t2, 0)], dtype.type(0))
+            den = float(wt.sum(dtype=np.float64))
+        if den < 0 or (mean and den == 0):  # a bad label, or all ignored (the definition's NaN)
+            return None
+        scale = 1.0 / den if mean else 1.0
+        loss = np.empty((n, s), np.float64)
+        if k is not None:
+            wv = _NO_OUT[dtype] if w is None else w
+            units = n * -(-s // _KDIM_SPAN)
+
+            def task(lo, hi):
+                k.ce_kdim_blocks(x3, t2, q, wv, ignore_index, ls, wsum, scale, g, loss, lo, hi)
+
+        else:
+            rows = _numpy.kdim_block_rows(c * s)
+            units = -(-n // rows)
+
+            def task(lo, hi):
+                _numpy.ce_kdim_rows(
+                    x3, t2, q, w, wt, ignore_index, ls, wsum, scale, g, loss, lo * rows, min(hi * rows, n)
+                )
+
+        if parallel:
+            _run(task, units)
+        else:
+            task(0, units)
+        total = k.seq_sum(loss.reshape(-1)) if k is not None else float(loss.sum())
+    g = g.reshape(x.shape)
+    if not math.isfinite(total):
+        return None  # a non-finite logit: the definition takes the limits
+    if none:
+        return _narrow(loss, dtype).reshape(x.shape[:1] + x.shape[2:]), g
+    return _as_scalar(total / den if mean else total, dtype), g
+
+
+def nll_kdim(input, target, weight, ignore_index, reduction):
+    """``(loss, gradient for dout=1)`` of :func:`losslab.functional.nll_loss` on batched log-probabilities
+    ``(N, C)`` or ``(N, C, d1, ..., dK)`` with integer targets, any ``weight`` and ``ignore_index``, in one
+    numba call; ``None`` without numba (the loss's NumPy kernel answers) or for a non-finite result."""
+    x, t = input, target
+    k = kernels()
+    if (
+        k is None
+        or x.__class__ is not np.ndarray
+        or t.__class__ is not np.ndarray
+        or x.dtype not in FLOATS
+        or x.ndim < 2
+        or t.dtype.kind != "i"
+        or ignore_index.__class__ is not int
+        or not -(2**63) <= ignore_index < 2**63
+        or reduction.__class__ is not str
+        or reduction not in REDUCTIONS
+    ):
+        return None
+    dtype = x.dtype
+    n, c = x.shape[:2]
+    if t.shape != x.shape[:1] + x.shape[2:] or x.size == 0:
+        return None
+    if weight is None:
+        w = _NO_OUT[dtype]
+    elif weight.__class__ is not np.ndarray or weight.dtype.kind != "f" or weight.shape != (c,):
+        return None
+    else:
+        w = np.ascontiguousarray(weight, dtype)
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
+    if not t.flags.c_contiguous or t.dtype is not _I64:
+        t = np.ascontiguousarray(t, np.int64)
+    none = reduction == "none"
+    mean = reduction == "mean"
+    g = np.zeros(x.shape, dtype)
+    if x.ndim == 2:
+        loss = np.empty(n, np.float64) if none else _NO_OUT[_F64]
+        den, total = k.nll_rows(x, t, w, ignore_index, mean, g, loss)
+    else:
+        loss = np.empty((n, t.size // n), np.float64) if none else _NO_LOSS
+        den, total = k.nll_kdim(x.reshape(n, c, -1), t.reshape(n, -1), w, ignore_index, mean, g.reshape(n, c, -1), loss)
+    if den < 0 or (mean and den == 0) or not math.isfinite(total):
+        return None  # a bad label, all ignored (NaN), or a non-finite loss: the definition answers
+    if none:
+        return _narrow(loss, dtype).reshape(t.shape), g
+    return _as_scalar(total / den if mean else total, dtype), g
+
+
+def _narrow(loss: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """``loss`` (float64) as ``dtype``, an overflow to float32's inf without a warning."""
+    if dtype is _F64:
+        return loss
+    with np.errstate(over="ignore"):
+        return loss.astype(dtype)

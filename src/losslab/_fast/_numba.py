@@ -1325,3 +1325,215 @@ def multilabel_soft_margin_rows(x, t, w, big, scale, loss, g, lo, hi):
                 return False
             loss[r0 + r] = row
     return True
+
+
+# --------------------------------------------------------------------------- K-dimensional cross-entropy and NLL
+# The class axis of an (N, C, S) array is axis 1 (S the product of d1..dK, stride 1): each pass
+# runs over the classes of a block of ``_KDIM_SPAN`` positions, the inner loop over the positions
+# (contiguous, vectorised), so no transpose copy is made and a block stays in L1/L2.
+
+_KDIM_SPAN = 256  # positions per block
+
+
+@numba.njit(**JIT)
+def kdim_count(t, w, ignore_index, num_classes):
+    """The sum of the weights ``w[t]`` of the labels (N, S) that are not ``ignore_index`` (their count:
+    ``w`` empty), float64; -1.0 if a label is outside [0, C)."""
+    total = 0.0
+    weighted = w.size > 0
+    for n in range(t.shape[0]):
+        for k in range(t.shape[1]):
+            ti = t[n, k]
+            if ti == ignore_index:
+                continue
+            if ti < 0 or ti >= num_classes:
+                return -1.0
+            total += float(w[ti]) if weighted else 1.0
+    return total
+
+
+@numba.njit(fastmath=CONTRACT, **JIT)
+def ce_kdim_blocks(x, t, q, w, ignore_index, ls, wsum, scale, g, loss, lo, hi):
+    """Blocks ``lo:hi`` of the K-dimensional cross-entropy on ``x`` (N, C, S): gradient (times ``scale``)
+    into ``g``, float64 position losses into ``loss`` (N, S) if sized; returns their sum in position order.
+
+    Index targets (``q`` empty): ``t`` (N, S) labels, weight ``w[t]`` (``w`` empty: 1), loss
+    ``(1 - ls)(-w_t logp_t) + ls/C (-sum_c w_c logp_c)``, 0 where ignored. Probability targets ``q``
+    (N, C, S): ``a_c = w_c (q_c (1 - ls) + ls / C)``, loss ``-sum_c a_c logp_c``. Gradient
+    ``(sum a) softmax - a``. The class sums are kept apart from ``log sum exp`` (``-sum a (x - m)`` and
+    ``(sum a) log total``: two terms of one sign), so a large logit loses no precision.
+    """
+    c = x.shape[1]
+    s = x.shape[2]
+    blocks = -(-s // _KDIM_SPAN)
+    share = ls / c
+    probs = q.shape[0] > 0
+    weighted = w.size > 0
+    keep = loss.size > 0
+    one = 1.0 - ls
+    m = np.empty(_KDIM_SPAN, x.dtype)
+    tot = np.empty(_KDIM_SPAN, np.float64)
+    acc = np.empty(_KDIM_SPAN, np.float64)  # -sum_c a_c (x_c - m)
+    asum = np.empty(_KDIM_SPAN, np.float64)
+    r = np.empty(_KDIM_SPAN, np.float64)
+    total = 0.0
+    for u in range(lo, hi):
+        n = u // blocks
+        k0 = (u % blocks) * _KDIM_SPAN
+        span = min(k0 + _KDIM_SPAN, s) - k0
+        xn = x[n]
+        gn = g[n]
+        for k in range(span):
+            m[k] = xn[0, k0 + k]
+            tot[k] = 0.0
+            acc[k] = 0.0
+            asum[k] = 0.0
+        for j in range(1, c):
+            for k in range(span):
+                v = xn[j, k0 + k]
+                m[k] = v if v > m[k] else m[k]
+        for j in range(c):
+            wj = float(w[j]) if weighted else 1.0
+            for k in range(span):
+                d = xn[j, k0 + k] - m[k]
+                e = expneg(d)
+                gn[j, k0 + k] = e
+                tot[k] += float(e)
+                if probs:
+                    a = wj * (float(q[n, j, k0 + k]) * one + share)
+                    asum[k] += a
+                    acc[k] -= a * float(d)
+                elif ls > 0:
+                    acc[k] -= wj * float(d)
+        for k in range(span):
+            lt = math.log(tot[k])
+            if probs:
+                value = acc[k] + asum[k] * lt
+                r[k] = asum[k] * scale / tot[k]
+            else:
+                ti = t[n, k0 + k]
+                if ti == ignore_index:
+                    value = 0.0
+                    r[k] = 0.0
+                else:
+                    hit = one * (float(w[ti]) if weighted else 1.0)
+                    value = -hit * (float(xn[ti, k0 + k] - m[k]) - lt)
+                    if ls > 0:
+                        value += share * (acc[k] + wsum * lt)
+                    r[k] = (hit + share * wsum) * scale / tot[k]
+            if keep:
+                loss[n, k0 + k] = value
+            total += value
+        for j in range(c):
+            if probs:
+                wj = (float(w[j]) if weighted else 1.0) * scale
+                for k in range(span):
+                    a = wj * (float(q[n, j, k0 + k]) * one + share)
+                    gn[j, k0 + k] = float(gn[j, k0 + k]) * r[k] - a
+            elif ls > 0:
+                sj = share * (float(w[j]) if weighted else 1.0) * scale
+                for k in range(span):
+                    gn[j, k0 + k] = float(gn[j, k0 + k]) * r[k] - sj
+            else:
+                for k in range(span):
+                    gn[j, k0 + k] = float(gn[j, k0 + k]) * r[k]
+        if not probs:
+            for k in range(span):
+                ti = t[n, k0 + k]
+                if ti == ignore_index:
+                    for j in range(c):  # zero, not 0 * (a non-finite softmax)
+                        gn[j, k0 + k] = 0
+                else:
+                    gn[ti, k0 + k] -= one * (float(w[ti]) if weighted else 1.0) * scale
+    return total
+
+
+@numba.njit(**JIT)
+def ce_kdim_small(x, t, q, w, ignore_index, ls, wsum, mean, g, loss):
+    """The whole K-dimensional cross-entropy in one call: ``(denominator, sum of the position losses)``,
+    the denominator -1 for a label outside [0, C) (and nothing computed where it is -1 or 0 with 'mean')."""
+    if q.shape[0] > 0:
+        den = float(x.shape[0] * x.shape[2])
+    else:
+        den = kdim_count(t, w, ignore_index, x.shape[1])
+    if den < 0 or (mean and den == 0):
+        return den, 0.0
+    scale = 1.0 / den if mean else 1.0
+    units = x.shape[0] * -(-x.shape[2] // _KDIM_SPAN)
+    return den, ce_kdim_blocks(x, t, q, w, ignore_index, ls, wsum, scale, g, loss, 0, units)
+
+
+@numba.njit(**JIT)
+def nll_kdim(x, t, w, ignore_index, mean, g, loss):
+    """The whole NLL of (N, C, S) log-probabilities ``x`` at labels ``t`` (N, S), class weights ``w``
+    (empty: none): ``(denominator, sum of the losses)``, the denominator -1 for a label outside [0, C).
+
+    ``-w[t] x[t]`` into ``loss`` (float64, if sized), ``-w[t] scale`` at the labels of a zeroed ``g``
+    (``scale`` = 1 / denominator for 'mean'); the sum in position order, float64.
+    """
+    c = x.shape[1]
+    weighted = w.size > 0
+    one = x.dtype.type(1)
+    den = 0.0
+    for n in range(t.shape[0]):
+        for k in range(t.shape[1]):
+            ti = t[n, k]
+            if ti == ignore_index:
+                continue
+            if ti < 0 or ti >= c:
+                return -1.0, 0.0
+            den += float(w[ti]) if weighted else 1.0
+    if mean and den == 0:
+        return 0.0, 0.0
+    scale = one / x.dtype.type(den) if mean else one
+    keep = loss.size > 0
+    total = 0.0
+    for n in range(x.shape[0]):
+        for k in range(x.shape[2]):
+            ti = t[n, k]
+            if ti == ignore_index:
+                if keep:
+                    loss[n, k] = 0.0
+                continue
+            wk = w[ti] if weighted else one
+            value = -float(wk) * float(x[n, ti, k])
+            g[n, ti, k] = -wk * scale
+            total += value
+            if keep:
+                loss[n, k] = value
+    return den, total
+
+
+@numba.njit(**JIT)
+def nll_rows(x, t, w, ignore_index, mean, g, loss):
+    """:func:`nll_kdim` for (N, C) ``x`` and (N,) ``t``, taken as they are (no (N, C, 1) views: each new
+    array a numba call types costs about a microsecond, the most of a small call)."""
+    c = x.shape[1]
+    weighted = w.size > 0
+    one = x.dtype.type(1)
+    den = 0.0
+    for n in range(t.shape[0]):
+        ti = t[n]
+        if ti == ignore_index:
+            continue
+        if ti < 0 or ti >= c:
+            return -1.0, 0.0
+        den += float(w[ti]) if weighted else 1.0
+    if mean and den == 0:
+        return 0.0, 0.0
+    scale = one / x.dtype.type(den) if mean else one
+    keep = loss.size > 0
+    total = 0.0
+    for n in range(x.shape[0]):
+        ti = t[n]
+        if ti == ignore_index:
+            if keep:
+                loss[n] = 0.0
+            continue
+        wk = w[ti] if weighted else one
+        value = -float(wk) * float(x[n, ti])
+        g[n, ti] = -wk * scale
+        total += value
+        if keep:
+            loss[n] = value
+    return den, total

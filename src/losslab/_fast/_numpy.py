@@ -237,3 +237,72 @@ def soft_margin_chunks(x, t, g, out, gscale, lo, hi, partials):
         np.divide(wb, eb, out=gb)  # sigmoid(z) = m / (1 + e)
         gb *= tb
         np.multiply(gb, -gscale, out=gb)  # -t sigmoid(z) gscale
+
+
+# --------------------------------------------------------------------------- K-dimensional cross-entropy
+
+
+def kdim_block_rows(row_size: int) -> int:
+    """Rows ``n`` of an (N, C, S) array per block of :func:`ce_kdim_rows`."""
+    return max(1, _CE_BLOCK // row_size)
+
+
+@np.errstate(invalid="ignore", over="ignore", divide="ignore")  # NaN or inf in, NaN or inf out: no warning
+def ce_kdim_rows(x, t, q, w, wt, ignore_index, ls, wsum, scale, g, loss, lo, hi):
+    """Rows ``lo:hi`` of the K-dimensional cross-entropy on ``x`` (N, C, S), the class axis kept as axis 1.
+
+    The same terms as the numba kernel (``ce_kdim_blocks``): ``exp(x - m)`` is made in ``g`` and scaled
+    there, so the only temporaries are a block's (N_b, S) statistics and, for probability targets, one
+    block of ``a``.
+    """
+    c = x.shape[1]
+    probs = q.shape[0] > 0
+    share = ls / c
+    one = 1.0 - ls
+    rows = kdim_block_rows(c * x.shape[2])
+    dtype = x.dtype
+    for r0 in range(lo, hi, rows):
+        r1 = min(r0 + rows, hi)
+        xb, gb, lb = x[r0:r1], g[r0:r1], loss[r0:r1]
+        m = xb.max(axis=1, keepdims=True)
+        d = np.subtract(xb, m, out=gb)
+        if probs:
+            a = q[r0:r1] * dtype.type(one)
+            a += dtype.type(share)
+            if w is not None:
+                a *= w[:, None]
+            asum = a.sum(axis=1, dtype=np.float64)
+            acc = -np.multiply(a, d).sum(axis=1, dtype=np.float64)
+        elif ls > 0:
+            acc = -(d if w is None else np.multiply(d, w[:, None])).sum(axis=1, dtype=np.float64)
+        if not probs:
+            tb, wb = t[r0:r1], wt[r0:r1]
+            valid = tb != ignore_index
+            safe = np.where(valid, tb, 0)[:, None]
+            picked = np.take_along_axis(d, safe, 1)[:, 0].astype(np.float64)
+        np.exp(d, out=gb)
+        tot = gb.sum(axis=1, dtype=np.float64)
+        lt = np.log(tot)
+        if probs:
+            np.multiply(asum, lt, out=lb)
+            lb += acc
+            r = asum * scale / tot
+            gb *= r[:, None].astype(dtype)
+            a *= dtype.type(scale)
+            gb -= a
+            continue
+        hit = one * wb.astype(np.float64)
+        np.subtract(picked, lt, out=lb)
+        lb *= -hit
+        if ls > 0:
+            lb += share * (acc + wsum * lt)
+        lb[~valid] = 0
+        r = (hit + share * wsum) * scale / tot
+        gb *= r[:, None].astype(dtype)
+        if ls > 0:
+            gb -= (share * scale * (np.ones(c) if w is None else w.astype(np.float64))).astype(dtype)[:, None]
+        at = np.take_along_axis(gb, safe, 1)
+        at -= (hit * scale).astype(dtype)[:, None]
+        np.put_along_axis(gb, safe, at, 1)
+        if not valid.all():
+            np.copyto(gb, 0, where=~valid[:, None])

@@ -58,16 +58,53 @@ def _cross_entropy_kernel(
     reduction: v.Reduction = "mean",
     label_smoothing: float = 0.0,
 ):
-    """Fused: (N, C) float logits, integer class indices, no weight, no label smoothing.
+    """Fused: (N, C) float logits with class indices or probabilities and every option, and K-dimensional
+    logits (N, C, d1, ..., dK) likewise.
 
     A non-finite result (an infinite logit) is left to the definition, which takes the limits.
     """
+    if input.__class__ is np.ndarray and input.ndim == 1 and target.__class__ is np.ndarray and target.ndim < 2:
+        # one sample: a batch of one, so both doors give the same bits
+        hit = _cross_entropy_kernel(
+            input[None],
+            target[None],
+            weight=weight,
+            ignore_index=ignore_index,
+            reduction=reduction,
+            label_smoothing=label_smoothing,
+        )
+        return None if hit is None else (hit[0].reshape(()) if reduction == "none" else hit[0], hit[1][0])
+    if input.__class__ is np.ndarray and input.ndim > 2:  # K-dimensional: the kernel checks finiteness itself
+        return _fast.cross_entropy_kdim(input, target, weight, ignore_index, reduction, label_smoothing)
     fused = _fast.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
+    if fused is None and _small_2d(input, target):
+        # a few (N, C) rows with weight, smoothing or probabilities: as (N, C, 1), in one kernel call (the
+        # general path's preparation costs more than the rows)
+        hit = _fast.cross_entropy_kdim(
+            input[:, :, None], target[..., None], weight, ignore_index, reduction, label_smoothing
+        )
+        if hit is not None:
+            return (hit[0].reshape(-1) if reduction == "none" else hit[0]), hit[1].reshape(input.shape)
     if fused is None:
         fused = _cross_entropy_general(input, target, weight, ignore_index, reduction, label_smoothing)
     if fused is not None and not np.isfinite(fused[0]).all():
         return None
     return fused
+
+
+def _small_2d(x, t) -> bool:
+    """A small (N, C) call with (N,) or (N, C) targets, for the K-dimensional kernel (numba only)."""
+    return (
+        x.__class__ is np.ndarray
+        and t.__class__ is np.ndarray
+        and x.ndim == 2
+        and t.ndim in (1, 2)
+        and 0 < x.size <= _SMALL
+        and _fast.backend() == "numba"
+    )
+
+
+_SMALL = 4096  # elements: below this the K-dimensional kernel's one call beats the general path
 
 
 def _cross_entropy_general(x, t, weight, ignore_index, reduction, label_smoothing):
@@ -275,8 +312,6 @@ def _index_call(input, target, weight, ignore_index, reduction):
         return None
     if t.dtype.kind != "i" or t.shape != x.shape[:1] + x.shape[2:] or x.size == 0 or reduction not in _REDUCTIONS:
         return None
-    if x.ndim > 2 and reduction == "none":  # dout (N, *d) would not broadcast along a class axis in the middle
-        return None
     if ignore_index.__class__ is not int:
         return None
     c = x.shape[1]
@@ -299,30 +334,54 @@ _REDUCTIONS = ("mean", "sum", "none")
 def _nll_loss_kernel(input, target, *, weight=None, ignore_index: int = -100, reduction: v.Reduction = "mean"):
     """Fused: batched float log-probabilities, signed integer labels, any weight and ``ignore_index``.
 
-    One gather for the loss and one scatter into a zeroed gradient, the definition's formulas term
-    for term (so the same bits), without its one-hot ``(N, C, *d)`` masks.
+    numba: one kernel call. NumPy: one gather for the loss and one scatter into a zeroed gradient at
+    flat indices, the definition's formulas term for term (so the same bits), without its one-hot
+    ``(N, C, *d)`` masks. A non-finite loss is left to the definition.
     """
+    fused = _fast.nll_kdim(input, target, weight, ignore_index, reduction)
+    if fused is not None:
+        return fused
     call = _index_call(input, target, weight, ignore_index, reduction)
     if call is None:
         return None
     x, t, w = call
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
     dtype = x.dtype
-    valid = t != ignore_index
-    safe = np.where(valid, t, 0)[:, None]
-    picked = np.take_along_axis(x, safe, 1)[:, 0]
+    n, c = x.shape[:2]
+    s = t.size // n
+    labels = t.reshape(-1)
+    valid = labels != ignore_index
+    every = bool(valid.all())
+    safe = labels if every else np.where(valid, labels, 0)
+    # flat index of x[n, t, k] in the contiguous (N, C, S) layout: a gather and a scatter, no along-axis helpers
+    at = np.arange(t.size) if s > 1 else np.arange(0, n * c, c)
+    if s > 1:
+        at = (at // s) * (c * s) + at % s
+    at += safe * s
+    picked = x.reshape(-1)[at]
     if w is None:
-        wt = valid.astype(dtype)
-        denominator = int(valid.sum())
+        wt = np.ones(t.size, dtype) if every else valid.astype(dtype)
+        denominator = t.size if every else int(np.count_nonzero(valid))
     else:
-        wt = np.where(valid, w[safe[:, 0]], 0).astype(dtype)
+        wt = w[safe] if every else np.where(valid, w[safe], 0).astype(dtype)
         denominator = wt.sum(dtype=dtype)
-    loss = np.where(valid, -wt * picked, 0).astype(dtype, copy=False)
-    out = reduce(loss, reduction, denominator=denominator, xp=np)
-    g = upstream(1.0, loss.shape, dtype, reduction, denominator=denominator, like=x)
-    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # all ignored: 0 * (1 / 0), zeroed
-        scatter = np.where(valid, -wt * g, 0).astype(dtype, copy=False)
+    if reduction == "mean" and denominator == 0:
+        return None  # all ignored: the definition's NaN
+    with np.errstate(all="ignore"):  # an overflow or inf * 0 makes a non-finite loss, which the definition answers
+        loss = -wt * (picked if every else np.where(valid, picked, 0))
+        if reduction == "none":
+            out = loss.reshape(t.shape)
+            scale = dtype.type(1)
+        else:
+            total = loss.sum(dtype=dtype)
+            scale = dtype.type(1) / dtype.type(denominator) if reduction == "mean" else dtype.type(1)
+            out = dtype.type(total / dtype.type(denominator)) if reduction == "mean" else total
+        if not np.isfinite(out).all():
+            return None
+        scatter = -wt * scale
     grad = np.zeros(x.shape, dtype)
-    np.put_along_axis(grad, safe, scatter[:, None], 1)
+    grad.reshape(-1)[at if every else at[valid]] = scatter if every else scatter[valid]
     return out, grad
 
 

@@ -97,8 +97,9 @@ def _cross_entropy_paths(rng, b, only=None):
 class CrossEntropyLoss(Loss):
     """Softmax cross-entropy on logits; see :func:`losslab.functional.cross_entropy`.
 
-    On the fused path (2-D logits, class indices, no weight or label smoothing) the
-    forward pass also computes the gradient, which ``backward`` then scales by ``dout``.
+    On the fused paths (NumPy float logits (N, C) or (N, C, d1, ..., dK), class indices or
+    probabilities, every option) the forward pass also computes the gradient, which
+    ``backward`` then scales by ``dout``.
     """
 
     _function = staticmethod(F.cross_entropy)
