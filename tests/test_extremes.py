@@ -667,3 +667,72 @@ def test_dask_graphs_compute_the_whole_input_extremes_quietly(spec, name):
                         np.asarray(got, np.float64), np.asarray(want, np.float64), rtol=1e-6, atol=1e-300, err_msg=where
                     )
                 assert len(computed) == 2 + 2 * k
+
+
+# ============================================================================ the losses of an output layer
+
+
+def _projection_specs():
+    from losslab.registry import LOSSES
+
+    return [spec for spec in LOSSES if spec.name in ("LinearCrossEntropyLoss", "AdaptiveLogSoftmaxWithLoss")]
+
+
+def _projection_params():
+    for spec in _projection_specs():
+        for case in spec.make_cases():
+            for name in spec.differentiable:
+                yield pytest.param(spec, case, name, id=f"{spec.name}-{case.id}-{name}")
+
+
+def _value_and_grads(spec, inputs, options):
+    out = spec.function(*inputs, **options, reduction="none")
+    grads = spec.backward(np.ones_like(out), *inputs, **options, reduction="none")
+    return [np.asarray(out, np.float64)] + [np.asarray(g, np.float64) for g in grads if g is not None]
+
+
+@pytest.mark.parametrize(("spec", "case", "name"), list(_projection_params()))
+def test_output_layer_losses_at_infinity_are_the_limit_of_huge_finite_entries(spec, case, name):
+    """An infinite entry is the limit s -> inf of the entry +-s (every infinite entry at one rate): the
+    value and every gradient at +-inf equal those at +-2e4 where these converge (they do exponentially
+    fast), and are +-inf exactly where those diverge (growing from 1e4 to 2e4 in that direction)."""
+    pos = spec.inputs.index(name)
+    for where in ("one entry", "whole input"):
+        for sign in (1.0, -1.0):
+
+            def at(value, where=where):
+                inputs = list(case.inputs)
+                x = np.array(inputs[pos], dtype=np.float64, copy=True)
+                if where == "one entry":
+                    x.flat[0] = value
+                else:
+                    x[...] = value
+                inputs[pos] = x
+                return _value_and_grads(spec, inputs, case.options)
+
+            limit, near, far = at(sign * INF), at(sign * 1e4), at(sign * 2e4)
+            for k, (got, a, b) in enumerate(zip(limit, near, far, strict=True)):
+                label = f"{where} at {sign * INF}, {'value' if k == 0 else f'gradient {k}'}"
+                grows = np.abs(b - a) > 1.0
+                assert not np.isnan(got).any(), label
+                np.testing.assert_array_equal(np.isinf(got), grows, err_msg=label)
+                np.testing.assert_array_equal(np.sign(got[grows]), np.sign((b - a)[grows]), err_msg=label)
+                np.testing.assert_allclose(got[~grows], b[~grows], rtol=1e-6, atol=1e-6, err_msg=label)
+
+
+@pytest.mark.parametrize(("spec", "case", "name"), list(_projection_params()))
+def test_output_layer_losses_in_float32_beyond_its_range_are_the_float64_values(spec, case, name):
+    """An entry of 3e38 (float32's largest is 3.4e38) makes float32 logits overflow; the exact values,
+    computed in float64 where they fit, rounded to float32 (inf beyond its range), come out instead."""
+    pos = spec.inputs.index(name)
+    for value in (3e38, -3e38):
+        inputs64 = list(case.inputs)
+        inputs64[pos] = np.array(inputs64[pos], dtype=np.float64, copy=True)
+        inputs64[pos].flat[0] = value
+        inputs64[pos].flat[-1] = value
+        inputs32 = [a.astype(np.float32) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in inputs64]
+        with np.errstate(over="ignore"):  # beyond float32's range: inf
+            exact = [e.astype(np.float32) for e in _value_and_grads(spec, inputs64, case.options)]
+        for got, want in zip(_value_and_grads(spec, inputs32, case.options), exact, strict=True):
+            np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+            np.testing.assert_allclose(got[np.isfinite(got)], want[np.isfinite(want)], rtol=1e-3, atol=1e-3)

@@ -13,22 +13,30 @@ mass on the classes whose coefficients are lexicographically largest, shared by 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from .activation import log_softmax_of
 
-Level = tuple[np.ndarray, int]  # (mantissa, exponent): the coefficient mantissa * 2**exponent
+# (mantissa, exponent, bound): the coefficient mantissa * 2**exponent, known to within bound * 2**exponent (the
+# rounding of the products that made it: a coefficient within its bound of 0 is 0, e.g. a softmax gradient's row sum)
+Level = tuple[np.ndarray, int, Any]
 Poly = list[Level]  # coefficients of s**0, s**1, ...
+
+
+def exact(a: np.ndarray) -> Poly:
+    """A finite array as a polynomial of degree 0, without rounding."""
+    return [(a, 0, 0.0)]
 
 
 def split(a: np.ndarray) -> Poly:
     """``a`` as a polynomial in ``s``: its finite part, and (where it has any) the sign of its infinite entries."""
     inf = np.isinf(a)
     if not inf.any():
-        return [(a, 0)]
+        return exact(a)
     zero = np.zeros((), a.dtype)
-    return [(np.where(inf, zero, a), 0), (np.where(inf, np.sign(a), zero), 0)]
+    return [(np.where(inf, zero, a), 0, 0.0), (np.where(inf, np.sign(a), zero), 0, 0.0)]
 
 
 def _exponent(a: np.ndarray) -> int:
@@ -37,39 +45,51 @@ def _exponent(a: np.ndarray) -> int:
     return int(np.frexp(top)[1])
 
 
-def _scaled(a: np.ndarray, e: int) -> np.ndarray:
+def _scaled(a, e: int):
     with np.errstate(over="ignore"):  # only to shrink (e > 0) or to give the final, possibly infinite, value
         return np.ldexp(a, -e) if e else a
 
 
 def _matmul(a: Level, b: Level) -> Level:
-    (ma, ea), (mb, eb) = a, b
-    with np.errstate(over="ignore"):
+    (ma, ea, ba), (mb, eb, bb) = a, b
+    with np.errstate(over="ignore", invalid="ignore"):  # inf, or inf - inf: computed again, scaled
         out = ma @ mb
-    if np.isinf(out).any():  # a sum beyond the range: the same product of the operands brought to at most 1
+    if not np.isfinite(out).all():  # beyond the range: again, the operands brought to at most 1 (NaN stays NaN)
         sa, sb = _exponent(ma), _exponent(mb)
-        return _scaled(ma, sa) @ _scaled(mb, sb), ea + eb + sa + sb
-    return out, ea + eb
+        ma, mb, ba, bb = _scaled(ma, sa), _scaled(mb, sb), _scaled(ba, sa), _scaled(bb, sb)
+        ea, eb = ea + sa, eb + sb
+        out = ma @ mb
+    eps = float(np.finfo(out.dtype).eps)
+    abs_a, abs_b = np.abs(ma), np.abs(mb)
+    with np.errstate(over="ignore"):
+        bound = (abs_a @ abs_b) * ((ma.shape[-1] + 2) * eps)  # this product's rounding, and its factors' carried
+        if np.ndim(ba):
+            bound = bound + ba @ abs_b
+        if np.ndim(bb):
+            bound = bound + abs_a @ bb
+    return out, ea + eb, bound
 
 
 def _add(a: Level, b: Level) -> Level:
-    (ma, ea), (mb, eb) = a, b
+    (ma, ea, ba), (mb, eb, bb) = a, b
     e = max(ea, eb)
     for extra in (0, 1):  # two finite terms: halving both keeps their sum in range
         with np.errstate(over="ignore"):
             out = _scaled(ma, e + extra - ea) + _scaled(mb, e + extra - eb)
         if not np.isinf(out).any():
             break
-    return out, e + extra
+    eps = float(np.finfo(out.dtype).eps)
+    bound = _scaled(ba, e + extra - ea) + _scaled(bb, e + extra - eb) + eps * np.abs(out)
+    return out, e + extra, bound
 
 
 def add(p: Poly, q: Poly) -> Poly:
     """``p + q`` (broadcasting)."""
-    shape = np.broadcast_shapes(*(m.shape for m, _ in p + q))
+    shape = np.broadcast_shapes(*(m.shape for m, _, _ in p + q))
     out = []
     for d in range(max(len(p), len(q))):
-        m, e = _add(p[d], q[d]) if d < len(p) and d < len(q) else (p[d] if d < len(p) else q[d])
-        out.append((np.broadcast_to(m, shape), e))
+        m, e, bound = _add(p[d], q[d]) if d < len(p) and d < len(q) else (p[d] if d < len(p) else q[d])
+        out.append((np.broadcast_to(m, shape), e, bound))
     return out
 
 
@@ -85,23 +105,38 @@ def matmul(p: Poly, q: Poly) -> Poly:
 
 
 def transpose(p: Poly) -> Poly:
-    return [(m.T, e) for m, e in p]
+    return [(m.T, e, np.transpose(bound)) for m, e, bound in p]
+
+
+def rows(p: Poly, index) -> Poly:
+    """The rows ``index`` of each coefficient."""
+    return [(m[index], e, bound[index] if np.ndim(bound) else bound) for m, e, bound in p]
+
+
+def reshape(p: Poly, shape: tuple[int, ...]) -> Poly:
+    return [(m.reshape(shape), e, np.reshape(bound, shape) if np.ndim(bound) else bound) for m, e, bound in p]
+
+
+def _nonzero(level: Level) -> tuple[np.ndarray, np.ndarray]:
+    m, _, bound = level
+    return (m > bound), (m < -bound)
 
 
 def is_nan(p: Poly) -> np.ndarray:
     nan = np.isnan(p[0][0])
-    for m, _ in p[1:]:
+    for m, _, _ in p[1:]:
         nan = nan | np.isnan(m)
     return nan
 
 
 def value(p: Poly) -> np.ndarray:
     """The limit of each entry: +-inf where a power of ``s`` leads, else the finite part (inf beyond the range)."""
-    m, e = p[0]
+    m, e, _ = p[0]
     out = np.array(_scaled(m, -e), copy=True)
     inf = np.array(math.inf, dtype=out.dtype)
-    for mk, _ in p[1:]:  # the highest nonzero power decides
-        out = np.where(mk > 0, inf, np.where(mk < 0, -inf, out))
+    for level in p[1:]:  # the highest nonzero power decides
+        up, down = _nonzero(level)
+        out = np.where(up, inf, np.where(down, -inf, out))
     out[is_nan(p)] = math.nan
     return out
 
@@ -109,17 +144,17 @@ def value(p: Poly) -> np.ndarray:
 def log_softmax_limit(p: Poly, axis: int) -> np.ndarray:
     """The limit of ``log_softmax`` along ``axis`` of logits given as a polynomial in ``s``.
 
-    The classes whose coefficients of ``s**k`` (k >= 1) are lexicographically largest share the
-    mass by their finite parts (log-probabilities finite); every other class falls infinitely
-    behind (``-inf``). A NaN anywhere along the axis makes the whole slice NaN.
+    The classes whose coefficients of ``s**k`` (k >= 1) are lexicographically largest (to within their
+    rounding) share the mass by their finite parts (log-probabilities finite); every other class falls
+    infinitely behind (``-inf``). A NaN anywhere along the axis makes the whole slice NaN.
     """
     ninf = -math.inf
     live = None
-    for m, _ in reversed(p[1:]):
+    for m, _, bound in reversed(p[1:]):
         cand = m if live is None else np.where(live, m, ninf)
-        hit = cand == cand.max(axis=axis, keepdims=True)
+        hit = cand + 2 * bound >= cand.max(axis=axis, keepdims=True)
         live = hit if live is None else live & hit
-    m0, e0 = p[0]
+    m0, e0, _ = p[0]
     z = m0 if live is None else np.where(live, m0, ninf)
     if e0:  # differences to the largest live logit, back at their size (beyond the range: -inf, weight 0)
         with np.errstate(invalid="ignore"):  # a NaN slice

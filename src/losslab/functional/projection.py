@@ -242,7 +242,7 @@ def _chunk_logits(call: _Call, r0: int, r1: int, buf: np.ndarray | None) -> np.n
     the range): those chunks take :func:`_exact_chunk`."""
     if not call.finite:
         return None
-    with np.errstate(over="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"):  # beyond the range (inf, or inf - inf): the exact chunk
         z = np.matmul(call.x[r0:r1], call.w2.T, out=None if buf is None else buf[: r1 - r0])
         if call.b2 is not None:
             z += call.b2
@@ -255,14 +255,13 @@ def _chunk_logits(call: _Call, r0: int, r1: int, buf: np.ndarray | None) -> np.n
 def _exact_chunk(call: _Call, r0: int, r1: int, g: np.ndarray | None):
     """Rows ``r0:r1`` where a logit is not finite: the limits of :mod:`._levels`. Returns the loss rows, the logits'
     gradient (finite: the limit softmax's), and the input's polynomial (for the weight's gradient)."""
-    acc = call.acc
+    acc = np.dtype(np.float64)  # float32 products and their differences fit float64's range
     xs = _levels.split(call.x[r0:r1].astype(acc, copy=False))
     z = _levels.matmul(xs, _levels.transpose(call.w_poly(acc)))
     if call.b2 is not None:
         z = _levels.add(z, _levels.split(call.b2.astype(acc, copy=False)))
     rows, num_classes = r1 - r0, call.logits_shape[1]
-    by_class = [(m.reshape(rows, num_classes, -1), e) for m, e in z]
-    logp = _levels.log_softmax_limit(by_class, axis=1).reshape(rows, -1)
+    logp = _levels.log_softmax_limit(_levels.reshape(z, (rows, num_classes, -1)), axis=1).reshape(rows, -1)
     part, dz = _general_chunk(call, logp, call.target[r0:r1], g)
     return part, dz, xs
 
@@ -338,19 +337,23 @@ def _run(call: _Call, dout, want_grad: bool):
                 part, dz, xs = _exact_chunk(call, r0, r1, g)
             else:
                 part, dz = (_index_chunk if simple else _general_chunk)(call, z, call.target[r0:r1], g)
+                if not np.isfinite(part).all():  # a sum beyond the range (smoothing over huge logits): exactly
+                    z = None
+                    part, dz, xs = _exact_chunk(call, r0, r1, g)
             loss[r0:r1] = part
             if dz is None:
                 continue
             dz = dz.astype(x.dtype, copy=False)
             if z is None:  # the limits: a product with an infinite factor is +-inf where its coefficient is nonzero
-                dx[r0:r1] = _levels.value(_levels.matmul([(dz, 0)], call.w_poly(x.dtype)))
-                x_finite, *x_inf = (m.astype(x.dtype, copy=False) for m, _ in xs)
+                dx[r0:r1] = _levels.value(_levels.matmul(_levels.exact(dz), call.w_poly(x.dtype)))
+                x_finite, *x_inf = (m.astype(x.dtype, copy=False) for m, _, _ in xs)
                 if r0 == 0:
                     np.matmul(dz.T, x_finite, out=dw)
                 else:
                     dw += dz.T @ x_finite
                 if x_inf:
-                    dw_inf = (0 if dw_inf is None else dw_inf) + dz.T @ x_inf[0]
+                    part_inf = _levels.matmul(_levels.exact(dz.T), _levels.exact(x_inf[0]))
+                    dw_inf = part_inf if dw_inf is None else _levels.add(dw_inf, part_inf)
                 if db is not None:
                     db += dz.sum(axis=0)
                 continue
@@ -368,7 +371,7 @@ def _run(call: _Call, dout, want_grad: bool):
     grads: tuple[np.ndarray, ...] | None = None
     if want_grad:
         if dw_inf is not None:
-            dw = _levels.value([(dw, 0), (dw_inf, 0)])
+            dw = _levels.value(_levels.exact(dw) + dw_inf)
         grads = (dx, dw)
         if db is not None:
             grads += (db,)
@@ -621,7 +624,23 @@ def _adaptive_pass(x, t, hw, hb, tails, cutoffs, u):
             out, grads = _adaptive_fast(x, t, hw, hb, tails, cutoffs, u)
         if _finite(out) and (grads is None or _finite(*grads[:3], *(w for pair in grads[3] for w in pair))):
             return out, grads
-    return _adaptive_exact(x, t, hw, hb, tails, cutoffs, u)
+    if x.dtype == np.float64:
+        return _adaptive_exact(x, t, hw, hb, tails, cutoffs, u)
+    # float32: products and their differences fit float64's range; the results rounded back (inf beyond)
+    wide = [None if a is None else a.astype(np.float64) for a in (x, hw, hb, u)]
+    tails64 = [tuple(w.astype(np.float64) for w in pair) for pair in tails]
+    out, grads = _adaptive_exact(wide[0], t, wide[1], wide[2], tails64, cutoffs, wide[3])
+    with np.errstate(over="ignore"):
+        out = out.astype(x.dtype)
+        if grads is not None:
+            dx, dhw, dhb, dtails = grads
+            grads = (
+                dx.astype(x.dtype),
+                dhw.astype(x.dtype),
+                None if dhb is None else dhb.astype(x.dtype),
+                [(a.astype(x.dtype), b.astype(x.dtype)) for a, b in dtails],
+            )
+    return out, grads
 
 
 def _adaptive_exact(x, t, hw, hb, tails, cutoffs, u):
@@ -642,7 +661,7 @@ def _adaptive_exact(x, t, hw, hb, tails, cutoffs, u):
     if u is not None:
         dhead = -np.exp(head_lp) * u[:, None]
         dhead[np.arange(n), gather] += u
-        dx_head = lv.matmul([(dhead, 0)], hwp)
+        dx_head = lv.matmul(lv.exact(dhead), hwp)
         dx = lv.value(dx_head)
         dtails = []
     for i in range(1, len(bounds) - 1):
@@ -651,7 +670,7 @@ def _adaptive_exact(x, t, hw, hb, tails, cutoffs, u):
         if u is not None:
             dw1, dw2 = np.zeros_like(w1), np.zeros_like(w2)
         if rows.size:
-            xs = [(m[rows], e) for m, e in xp]
+            xs = lv.rows(xp, rows)
             w1p, w2p = lv.split(w1), lv.split(w2)
             h = lv.matmul(xs, lv.transpose(w1p))
             lp = lv.log_softmax_limit(lv.matmul(h, lv.transpose(w2p)), axis=1)
@@ -660,15 +679,15 @@ def _adaptive_exact(x, t, hw, hb, tails, cutoffs, u):
             if u is not None:  # d/d o = u (onehot - softmax(o)), finite
                 do = -np.exp(lp) * u[rows, None]
                 do[np.arange(rows.size), rel] += u[rows]
-                dw2 = lv.value(lv.matmul([(do.T, 0)], h))
-                dh = lv.matmul([(do, 0)], w2p)
+                dw2 = lv.value(lv.matmul(lv.exact(do.T), h))
+                dh = lv.matmul(lv.exact(do), w2p)
                 dw1 = lv.value(lv.matmul(lv.transpose(dh), xs))
-                dx[rows] = lv.value(lv.add([(m[rows], e) for m, e in dx_head], lv.matmul(dh, w1p)))
+                dx[rows] = lv.value(lv.add(lv.rows(dx_head, rows), lv.matmul(dh, w1p)))
         if u is not None:
             dtails.append((dw1, dw2))
     grads = None
     if u is not None:
-        dhw = lv.value(lv.matmul([(dhead.T, 0)], xp))
+        dhw = lv.value(lv.matmul(lv.exact(dhead.T), xp))
         with np.errstate(over="ignore"):
             dhb = None if hb is None else dhead.sum(axis=0)
         grads = (dx, dhw, dhb, dtails)
