@@ -736,3 +736,127 @@ def test_output_layer_losses_in_float32_beyond_its_range_are_the_float64_values(
         for got, want in zip(_value_and_grads(spec, inputs32, case.options), exact, strict=True):
             np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
             np.testing.assert_allclose(got[np.isfinite(got)], want[np.isfinite(want)], rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("chunks", [None, 1])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_linear_cross_entropy_an_infinite_weight_row(dtype, chunks):
+    options = None if chunks is None else F.LinearCrossEntropyOptions(batch_chunk_size=chunks)
+    x, w = arr([[1.0, 0.0], [-1.0, 0.0], [0.0, 5.0]], dtype), arr([[INF, 0.0], [0.0, 0.0], [0.0, 0.0]], dtype)
+    t = np.array([0, 1, 2])
+    # logit 0 is x_0 s: +inf (all the mass), -inf (none: classes 1 and 2 share it), 0 s = 0 (three equal logits)
+    check(F.linear_cross_entropy(x, w, t, reduction="none", options=options), [0.0, math.log(2), math.log(3)], dtype)
+    dx, dw = F.linear_cross_entropy_backward(np.ones(3, dtype), x, w, t, reduction="none", options=options)
+    # dlogits = softmax - onehot: 0, (0, -1/2, 1/2), (1/3, 1/3, -2/3); dx = dlogits W (1/3 of s: inf), dW = dlogits^T x
+    check(dx, [[0.0, 0.0], [0.0, 0.0], [INF, 0.0]], dtype)
+    check(dw, [[0.0, 5 / 3], [0.5, 5 / 3], [-0.5, -10 / 3]], dtype, atol=1e-6)
+    # against class 1 in the first row: class 0 takes all the mass, the loss is inf, its gradient finite
+    t = np.array([1, 1, 2])
+    check(F.linear_cross_entropy(x, w, t, reduction="none", options=options), [INF, math.log(2), math.log(3)], dtype)
+    dx, dw = F.linear_cross_entropy_backward(np.ones(3, dtype), x, w, t, reduction="none", options=options)
+    check(dx, [[INF, 0.0], [0.0, 0.0], [INF, 0.0]], dtype)  # dlogits (1, -1, 0): the first row pulls on s
+    check(dw, [[1.0, 5 / 3], [-0.5, 5 / 3], [-0.5, -10 / 3]], dtype, atol=1e-6)
+
+
+@pytest.mark.parametrize("chunks", [None, 1])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_linear_cross_entropy_an_infinite_bias_on_the_target_or_another_class(dtype, chunks):
+    options = None if chunks is None else F.LinearCrossEntropyOptions(batch_chunk_size=chunks)
+    x, w = arr([[1.0, 1.0], [2.0, -1.0]], dtype), arr([[1.0, 2.0], [0.0, 1.0], [-1.0, 0.0]], dtype)
+    b, t = arr([INF, 0.0, 0.0], dtype), np.array([0, 1])
+    # class 0 takes all the mass: 0 on its own target, inf against class 1
+    check(F.linear_cross_entropy(x, w, t, b, reduction="none", options=options), [0.0, INF], dtype)
+    dx, dw, db = F.linear_cross_entropy_backward(np.ones(2, dtype), x, w, t, b, reduction="none", options=options)
+    # dlogits 0 and (1, -1, 0)
+    check(dx, [[0.0, 0.0], [1.0, 1.0]], dtype)
+    check(dw, [[2.0, -1.0], [-2.0, 1.0], [0.0, 0.0]], dtype)
+    check(db, [1.0, -1.0, 0.0], dtype)
+    # -inf on class 0 masks it: its own target costs inf, the others are the softmax over classes 1 and 2
+    b = arr([-INF, 0.0, 0.0], dtype)
+    check(F.linear_cross_entropy(x, w, t, b, reduction="none", options=options), [INF, math.log1p(math.exp(-1))], dtype)
+    db = F.linear_cross_entropy_backward(np.ones(2, dtype), x, w, t, b, reduction="none", options=options)[2]
+    p = 1 / (1 + math.e)  # row 1: logits (-1, -2) on classes 1, 2; row 0: (1, -1) against target 0 (dlogits softmax)
+    check(db, [-1.0, 1 / (1 + math.exp(-2)) - p, 1 / (1 + math.exp(2)) + p], dtype, atol=1e-6)
+
+
+@pytest.mark.parametrize("chunks", [None, 1])
+def test_linear_cross_entropy_float32_input_whose_product_overflows(chunks):
+    options = None if chunks is None else F.LinearCrossEntropyOptions(batch_chunk_size=chunks)
+    x, w = arr([[3e38, 3e38], [3e38, 3e38]], np.float32), arr([[1.0, 1.0], [1.0, 0.5]], np.float32)
+    t = np.array([0, 1])
+    # logits 6e38 and 4.5e38, both beyond float32: their difference 1.5e38 is the loss against class 1
+    check(F.linear_cross_entropy(x, w, t, reduction="none", options=options), [0.0, 1.5e38], np.float32)
+    dx, dw = F.linear_cross_entropy_backward(np.ones(2, np.float32), x, w, t, reduction="none", options=options)
+    check(dx, [[0.0, 0.0], [0.0, 0.5]], np.float32)  # dlogits 0 and (1, -1)
+    check(dw, [[3e38, 3e38], [-3e38, -3e38]], np.float32)
+    # 'sum' adds 0 and 1.5e38; 'mean' halves it
+    check(F.linear_cross_entropy(x, w, t, reduction="mean", options=options), 0.75e38, np.float32)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_linear_cross_entropy_nan_in_gives_nan_where_it_reaches(dtype):
+    rng = np.random.default_rng(3)
+    x, w, b, t = (rng.normal(size=s).astype(dtype) for s in ((4, 3), (5, 3), (5,), ()))
+    t = np.array([0, 1, 2, 3])
+    xn = x.copy()
+    xn[1, 2] = np.nan
+    # a NaN feature: its row's loss and input gradient, and every weight gradient (a sum over the rows)
+    out = F.linear_cross_entropy(xn, w, t, b, reduction="none")
+    assert np.isnan(out[1]) and not np.isnan(out[[0, 2, 3]]).any()
+    dx, dw, db = F.linear_cross_entropy_backward(np.ones(4, dtype), xn, w, t, b, reduction="none")
+    assert np.isnan(dx[1]).all() and not np.isnan(dx[[0, 2, 3]]).any() and np.isnan(dw).all() and np.isnan(db).all()
+    # a NaN weight or bias enters every row's softmax
+    for wn, bn in ((np.where(np.arange(15).reshape(5, 3) == 4, np.nan, w), b), (w, np.where(np.arange(5) == 2, np.nan, b))):
+        out = F.linear_cross_entropy(x, wn, t, bn, reduction="none")
+        assert np.isnan(out).all()
+        assert all(np.isnan(g).all() for g in F.linear_cross_entropy_backward(np.ones(4, dtype), x, wn, t, bn, reduction="none"))
+
+
+def test_linear_cross_entropy_chunks_agree_at_the_extremes():
+    from losslab.registry import LOSSES
+
+    spec = next(s for s in LOSSES if s.name == "LinearCrossEntropyLoss")
+    for case in spec.make_cases():
+        if "options" in case.options or np.ndim(case.inputs[0]) == 1:
+            continue
+        for name in spec.differentiable:
+            pos = spec.inputs.index(name)
+            for value in (INF, -INF, 1e308, -1e308, np.nan):
+                inputs = list(case.inputs)
+                inputs[pos] = np.array(inputs[pos], copy=True)
+                inputs[pos].flat[:: max(1, inputs[pos].size // 3)] = value  # an extreme in several chunks
+                whole = _value_and_grads(spec, inputs, case.options)
+                # the chunks' products round differently: by eps times the largest finite entry, at most
+                size = max(1.0, *(float(np.abs(a[np.isfinite(a)]).max(initial=0)) for a in inputs if a.dtype.kind == "f"))
+                for rows in (1, 2):
+                    opts = {**case.options, "options": F.LinearCrossEntropyOptions(batch_chunk_size=rows)}
+                    for got, want in zip(_value_and_grads(spec, inputs, opts), whole, strict=True):
+                        np.testing.assert_allclose(
+                            got, want, rtol=1e-9, atol=1e-12 * size, err_msg=f"{case.id} {name}={value}"
+                        )
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adaptive_softmax_an_infinite_head_bias_on_a_cluster(dtype):
+    x, head = arr([[1.0, 2.0], [0.5, -1.0]], dtype), arr([[1.0, 0.0], [0.0, 1.0]], dtype)
+    tails = [(arr([[1.0, 1.0]], dtype), arr([[1.0], [-1.0]], dtype))]  # cluster of classes 1, 2: logits (h, -h)
+    t = np.array([0, 2])
+    # the cluster takes all the head's mass: the shortlist class 0 costs inf, class 2 its tail's log-softmax alone
+    out, loss = F.adaptive_log_softmax_with_loss(x, t, head, arr([0.0, INF], dtype), tails, [1, 3])
+    h = 0.5 - 1.0
+    check(out, [-INF, -math.log1p(math.exp(2 * h))], dtype)  # log softmax(h, -h)_2 = -log(1 + e^{2h})
+    check(loss, INF, dtype)
+    dx, dhw, dhb, ((dw1, dw2),) = F.adaptive_log_softmax_with_loss_backward(
+        0.0, np.ones(2, dtype), x, t, head, arr([0.0, INF], dtype), tails, [1, 3]
+    )
+    # d out / d head logits = onehot - softmax = (1, -1) and 0; the tail's: onehot - softmax(h, -h)
+    q = 1 / (1 + math.exp(-2 * h))  # softmax(h, -h)_1
+    check(dhb, [1.0, -1.0], dtype)
+    check(dhw, [[1.0, 2.0], [-1.0, -2.0]], dtype)
+    check(dw2, [[-q * h], [(1 - (1 - q)) * h]], dtype, atol=1e-6)
+    assert np.isfinite(dx).all() and np.isfinite(dw1).all()
+    # a NaN in: the rows it reaches
+    xn = x.copy()
+    xn[0, 0] = np.nan
+    out, _ = F.adaptive_log_softmax_with_loss(xn, t, head, None, tails, [1, 3])
+    assert np.isnan(out[0]) and np.isfinite(out[1])

@@ -30,6 +30,14 @@ def exact(a: np.ndarray) -> Poly:
     return [(a, 0, 0.0)]
 
 
+def rounded(a: np.ndarray) -> Poly:
+    """A finite array computed as a difference of terms of about its rows' largest size (a softmax gradient,
+    whose entries may be rounding for 0): known to within a few ulps of that size."""
+    eps = float(np.finfo(a.dtype).eps)
+    size = np.max(np.abs(a), axis=-1, keepdims=True, initial=0) if a.ndim else np.abs(a)
+    return [(a, 0, np.broadcast_to(size * (16 * eps), a.shape))]
+
+
 def split(a: np.ndarray) -> Poly:
     """``a`` as a polynomial in ``s``: its finite part, and (where it has any) the sign of its infinite entries."""
     inf = np.isinf(a)

@@ -247,9 +247,9 @@ def _chunk_logits(call: _Call, r0: int, r1: int, buf: np.ndarray | None) -> np.n
         if call.b2 is not None:
             z += call.b2
     z = z if call.acc == z.dtype else z.astype(call.acc)
-    if not (np.isfinite(z.max(axis=1)).all() and np.isfinite(z.min(axis=1)).all()):
-        return None
-    return z
+    with np.errstate(over="ignore", invalid="ignore"):  # a logit not finite, or two beyond the range of each other
+        spread = z.max(axis=1) - z.min(axis=1)
+    return z if np.isfinite(spread).all() else None
 
 
 def _exact_chunk(call: _Call, r0: int, r1: int, g: np.ndarray | None):
@@ -345,14 +345,14 @@ def _run(call: _Call, dout, want_grad: bool):
                 continue
             dz = dz.astype(x.dtype, copy=False)
             if z is None:  # the limits: a product with an infinite factor is +-inf where its coefficient is nonzero
-                dx[r0:r1] = _levels.value(_levels.matmul(_levels.exact(dz), call.w_poly(x.dtype)))
+                dx[r0:r1] = _levels.value(_levels.matmul(_levels.rounded(dz), call.w_poly(x.dtype)))
                 x_finite, *x_inf = (m.astype(x.dtype, copy=False) for m, _, _ in xs)
                 if r0 == 0:
                     np.matmul(dz.T, x_finite, out=dw)
                 else:
                     dw += dz.T @ x_finite
                 if x_inf:
-                    part_inf = _levels.matmul(_levels.exact(dz.T), _levels.exact(x_inf[0]))
+                    part_inf = _levels.matmul(_levels.transpose(_levels.rounded(dz)), _levels.exact(x_inf[0]))
                     dw_inf = part_inf if dw_inf is None else _levels.add(dw_inf, part_inf)
                 if db is not None:
                     db += dz.sum(axis=0)
@@ -661,7 +661,7 @@ def _adaptive_exact(x, t, hw, hb, tails, cutoffs, u):
     if u is not None:
         dhead = -np.exp(head_lp) * u[:, None]
         dhead[np.arange(n), gather] += u
-        dx_head = lv.matmul(lv.exact(dhead), hwp)
+        dx_head = lv.matmul(lv.rounded(dhead), hwp)
         dx = lv.value(dx_head)
         dtails = []
     for i in range(1, len(bounds) - 1):
@@ -679,15 +679,15 @@ def _adaptive_exact(x, t, hw, hb, tails, cutoffs, u):
             if u is not None:  # d/d o = u (onehot - softmax(o)), finite
                 do = -np.exp(lp) * u[rows, None]
                 do[np.arange(rows.size), rel] += u[rows]
-                dw2 = lv.value(lv.matmul(lv.exact(do.T), h))
-                dh = lv.matmul(lv.exact(do), w2p)
+                dw2 = lv.value(lv.matmul(lv.transpose(lv.rounded(do)), h))
+                dh = lv.matmul(lv.rounded(do), w2p)
                 dw1 = lv.value(lv.matmul(lv.transpose(dh), xs))
                 dx[rows] = lv.value(lv.add(lv.rows(dx_head, rows), lv.matmul(dh, w1p)))
         if u is not None:
             dtails.append((dw1, dw2))
     grads = None
     if u is not None:
-        dhw = lv.value(lv.matmul(lv.exact(dhead.T), xp))
+        dhw = lv.value(lv.matmul(lv.transpose(lv.rounded(dhead)), xp))
         with np.errstate(over="ignore"):
             dhb = None if hb is None else dhead.sum(axis=0)
         grads = (dx, dhw, dhb, dtails)
