@@ -233,8 +233,13 @@ def _prepare(
         rows,
         acc,
         denominator,
-        bool(np.isfinite(x).all() and np.isfinite(w).all() and (b is None or np.isfinite(b).all())),
+        _finite(x, w, b),
     )
+
+
+def _finite(*arrays) -> bool:
+    """Whether every entry is finite (``None`` counts as finite); no array of flags is made."""
+    return all(a is None or a.size == 0 or (np.isfinite(a.min()) and np.isfinite(a.max())) for a in arrays)
 
 
 def _chunk_logits(call: _Call, r0: int, r1: int, buf: np.ndarray | None) -> np.ndarray | None:
@@ -609,8 +614,6 @@ def adaptive_log_softmax_with_loss(input, target, head_weight, head_bias, tails,
     return (out if batched else out[0]), loss
 
 
-def _finite(*arrays) -> bool:
-    return all(a is None or np.isfinite(a).all() for a in arrays)
 
 
 def _adaptive_pass(x, t, hw, hb, tails, cutoffs, u):
