@@ -468,6 +468,7 @@ def _expected_whole():
                 / math.sqrt(np.shape(ins[0])[1]),
                 0.0,
             )
+
     # output layers: every entry of one input at +-inf is +-s, one rate (see docs/derivations); the slopes decide
     def wide(a):
         return np.asarray(a, np.float64)
@@ -838,10 +839,16 @@ def test_linear_cross_entropy_nan_in_gives_nan_where_it_reaches(dtype):
     dx, dw, db = F.linear_cross_entropy_backward(np.ones(4, dtype), xn, w, t, b, reduction="none")
     assert np.isnan(dx[1]).all() and not np.isnan(dx[[0, 2, 3]]).any() and np.isnan(dw).all() and np.isnan(db).all()
     # a NaN weight or bias enters every row's softmax
-    for wn, bn in ((np.where(np.arange(15).reshape(5, 3) == 4, np.nan, w), b), (w, np.where(np.arange(5) == 2, np.nan, b))):
+    for wn, bn in (
+        (np.where(np.arange(15).reshape(5, 3) == 4, np.nan, w), b),
+        (w, np.where(np.arange(5) == 2, np.nan, b)),
+    ):
         out = F.linear_cross_entropy(x, wn, t, bn, reduction="none")
         assert np.isnan(out).all()
-        assert all(np.isnan(g).all() for g in F.linear_cross_entropy_backward(np.ones(4, dtype), x, wn, t, bn, reduction="none"))
+        assert all(
+            np.isnan(g).all()
+            for g in F.linear_cross_entropy_backward(np.ones(4, dtype), x, wn, t, bn, reduction="none")
+        )
 
 
 def test_linear_cross_entropy_chunks_agree_at_the_extremes():
@@ -859,7 +866,9 @@ def test_linear_cross_entropy_chunks_agree_at_the_extremes():
                 inputs[pos].flat[:: max(1, inputs[pos].size // 3)] = value  # an extreme in several chunks
                 whole = _value_and_grads(spec, inputs, case.options)
                 # the chunks' products round differently: by eps times the largest finite entry, at most
-                size = max(1.0, *(float(np.abs(a[np.isfinite(a)]).max(initial=0)) for a in inputs if a.dtype.kind == "f"))
+                size = max(
+                    1.0, *(float(np.abs(a[np.isfinite(a)]).max(initial=0)) for a in inputs if a.dtype.kind == "f")
+                )
                 for rows in (1, 2):
                     opts = {**case.options, "options": F.LinearCrossEntropyOptions(batch_chunk_size=rows)}
                     for got, want in zip(_value_and_grads(spec, inputs, opts), whole, strict=True):

@@ -614,8 +614,6 @@ def adaptive_log_softmax_with_loss(input, target, head_weight, head_bias, tails,
     return (out if batched else out[0]), loss
 
 
-
-
 def _adaptive_pass(x, t, hw, hb, tails, cutoffs, u):
     """log p(t_n) per row, and with ``u`` (d/d output per row) every gradient.
 
