@@ -789,6 +789,9 @@ def test_linear_cross_entropy_an_infinite_weight_row(dtype, chunks):
     dx, dw = F.linear_cross_entropy_backward(np.ones(3, dtype), x, w, t, reduction="none", options=options)
     check(dx, [[INF, 0.0], [0.0, 0.0], [INF, 0.0]], dtype)  # dlogits (1, -1, 0): the first row pulls on s
     check(dw, [[1.0, 5 / 3], [-0.5, 5 / 3], [-0.5, -10 / 3]], dtype, atol=1e-6)
+    # dout = 0: the gradient of 0 L is 0, also where that of L is infinite
+    for g in F.linear_cross_entropy_backward(0.0, x, w, t, options=options):
+        check(g, np.zeros_like(g), dtype)
 
 
 @pytest.mark.parametrize("chunks", [None, 1])

@@ -522,7 +522,11 @@ def linear_cross_entropy_value_and_grad(
         loss, grads = _run(call, 1.0, want_grad=True)
         if g != 1:
             for gi in grads:
-                gi *= g
+                if g == 0:  # d(0 L) = 0, even where the gradient of L is infinite
+                    gi[...] = 0
+                else:
+                    with np.errstate(over="ignore"):
+                        gi *= g
     return _reduced(call, loss, dt), _shaped_grads(call, grads, input, linear_weight, linear_bias)
 
 
