@@ -258,15 +258,15 @@ def cross_entropy(
     num_classes = lay.num_classes
     if lay.probs:
         a, denominator = coefficients(lay, w, ls)
-        loss = -xp.sum(logp * a, axis=1)
+        loss = -xp.sum(times(a, logp, xp), axis=1)  # a class of weight 0 at log p = -inf adds 0
     else:
         # gather the target entry rather than summing a one-hot product: a logit of -inf
         # elsewhere in the row then stays harmless, as in PyTorch
         safe, wt, denominator = target_weights(lay, w)
         picked = xpa.take_along_axis(logp, safe, 1, xp)
-        loss = xp.where(lay.valid, -wt * picked, 0)
+        loss = xp.where(lay.valid, -times(wt, picked, xp), 0)  # a target of weight 0 adds 0, even at -inf
         if ls > 0:
-            smooth = -xp.sum(logp if w is None else logp * lay.class_view(w), axis=1)
+            smooth = -xp.sum(logp if w is None else times(lay.class_view(w), logp, xp), axis=1)
             loss = (1 - ls) * loss + (ls / num_classes) * xp.where(lay.valid, smooth, 0)
     loss = xp.reshape(xpa.astype(loss, lay.x.dtype, xp), lay.out_shape)
     return reduce(loss, reduction, denominator=denominator, xp=xp)

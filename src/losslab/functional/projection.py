@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from .. import _validation as v
+from . import _levels
 from .classification import cross_entropy, cross_entropy_backward
 
 __all__ = [
@@ -128,6 +129,15 @@ class _Call:
     rows: int  # rows per chunk
     acc: np.dtype
     denominator: float | None  # 'mean' divisor
+    finite: bool = True  # input, weight and bias hold finite numbers only
+    _w_polys: dict = dataclasses.field(default_factory=dict)
+
+    def w_poly(self, dtype) -> _levels.Poly:
+        """The weight (C * P, D) as a polynomial in s (:mod:`._levels`), in ``dtype``."""
+        dtype = np.dtype(dtype)
+        if dtype not in self._w_polys:
+            self._w_polys[dtype] = _levels.split(self.w2.astype(dtype, copy=False))
+        return self._w_polys[dtype]
 
 
 def _prepare(
@@ -223,14 +233,42 @@ def _prepare(
         rows,
         acc,
         denominator,
+        _finite(x, w, b),
     )
 
 
-def _chunk_logits(call: _Call, r0: int, r1: int, buf: np.ndarray | None) -> np.ndarray:
-    z = np.matmul(call.x[r0:r1], call.w2.T, out=None if buf is None else buf[: r1 - r0])
+def _finite(*arrays) -> bool:
+    """Whether every entry is finite (``None`` counts as finite); no array of flags is made."""
+    return all(a is None or a.size == 0 or (np.isfinite(a.min()) and np.isfinite(a.max())) for a in arrays)
+
+
+def _chunk_logits(call: _Call, r0: int, r1: int, buf: np.ndarray | None) -> np.ndarray | None:
+    """The logits of rows ``r0:r1``, or ``None`` where one is not finite (an infinite or NaN entry, a sum beyond
+    the range): those chunks take :func:`_exact_chunk`."""
+    if not call.finite:
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):  # beyond the range (inf, or inf - inf): the exact chunk
+        z = np.matmul(call.x[r0:r1], call.w2.T, out=None if buf is None else buf[: r1 - r0])
+        if call.b2 is not None:
+            z += call.b2
+    z = z if call.acc == z.dtype else z.astype(call.acc)
+    with np.errstate(over="ignore", invalid="ignore"):  # a logit not finite, or two beyond the range of each other
+        spread = z.max(axis=1) - z.min(axis=1)
+    return z if np.isfinite(spread).all() else None
+
+
+def _exact_chunk(call: _Call, r0: int, r1: int, g: np.ndarray | None):
+    """Rows ``r0:r1`` where a logit is not finite: the limits of :mod:`._levels`. Returns the loss rows, the logits'
+    gradient (finite: the limit softmax's), and the input's polynomial (for the weight's gradient)."""
+    acc = np.dtype(np.float64)  # float32 products and their differences fit float64's range
+    xs = _levels.split(call.x[r0:r1].astype(acc, copy=False))
+    z = _levels.matmul(xs, _levels.transpose(call.w_poly(acc)))
     if call.b2 is not None:
-        z += call.b2
-    return z if call.acc == z.dtype else z.astype(call.acc)
+        z = _levels.add(z, _levels.split(call.b2.astype(acc, copy=False)))
+    rows, num_classes = r1 - r0, call.logits_shape[1]
+    logp = _levels.log_softmax_limit(_levels.reshape(z, (rows, num_classes, -1)), axis=1).reshape(rows, -1)
+    part, dz = _general_chunk(call, logp, call.target[r0:r1], g)
+    return part, dz, xs
 
 
 def _index_chunk(call: _Call, z: np.ndarray, t: np.ndarray, g: np.ndarray | None):
@@ -282,6 +320,7 @@ def _run(call: _Call, dout, want_grad: bool):
     n, num_rows = x.shape[0], call.rows
     loss = np.empty((n,) + call.logits_shape[2:], dtype=call.acc)
     g_all = None
+    dw_inf = None  # the coefficient of s in the weight's gradient, where an input row is infinite
     if want_grad:
         g_all = np.broadcast_to(np.asarray(dout, dtype=call.acc), call.out_shape).reshape(loss.shape)
         if call.reduction == "mean":  # a zero denominator (every target ignored): zero gradients, as PyTorch
@@ -294,28 +333,50 @@ def _run(call: _Call, dout, want_grad: bool):
         scratch = np.empty((min(block, w2.shape[0]), w2.shape[1]), dtype=w2.dtype)
     buf = np.empty((min(num_rows, n), w2.shape[0]), dtype=x.dtype)
     simple = not call.probs and len(call.logits_shape) == 2
-    for r0 in range(0, n, num_rows):
-        r1 = min(n, r0 + num_rows)
-        z = _chunk_logits(call, r0, r1, buf)
-        g = None if g_all is None else g_all[r0:r1]
-        part, dz = (_index_chunk if simple else _general_chunk)(call, z, call.target[r0:r1], g)
-        loss[r0:r1] = part
-        if dz is None:
-            continue
-        dz = dz.astype(x.dtype, copy=False)
-        xc = x[r0:r1]
-        # dx = dz W, as (W^T dz^T)^T: BLAS runs the long class axis as its inner dimension much faster this way
-        dx[r0:r1] = np.matmul(w2.T, dz.T, out=dx_t[:, : r1 - r0]).T
-        if r0 == 0:  # the first chunk writes dW; the others add to it, a block of classes at a time
-            np.matmul(dz.T, xc, out=dw)
-        else:
-            for c0 in range(0, w2.shape[0], scratch.shape[0]):
-                c1 = min(w2.shape[0], c0 + scratch.shape[0])
-                dw[c0:c1] += np.matmul(dz[:, c0:c1].T, xc, out=scratch[: c1 - c0])
-        if db is not None:
-            db += dz.sum(axis=0)
+    with np.errstate(over="ignore"):  # a gradient beyond the float range (huge finite entries) is inf
+        for r0 in range(0, n, num_rows):
+            r1 = min(n, r0 + num_rows)
+            z = _chunk_logits(call, r0, r1, buf)
+            g = None if g_all is None else g_all[r0:r1]
+            if z is None:
+                part, dz, xs = _exact_chunk(call, r0, r1, g)
+            else:
+                part, dz = (_index_chunk if simple else _general_chunk)(call, z, call.target[r0:r1], g)
+                if not np.isfinite(part).all():  # a sum beyond the range (smoothing over huge logits): exactly
+                    z = None
+                    part, dz, xs = _exact_chunk(call, r0, r1, g)
+            loss[r0:r1] = part
+            if dz is None:
+                continue
+            dz = dz.astype(x.dtype, copy=False)
+            if z is None:  # the limits: a product with an infinite factor is +-inf where its coefficient is nonzero
+                dx[r0:r1] = _levels.value(_levels.matmul(_levels.rounded(dz), call.w_poly(x.dtype)))
+                x_finite, *x_inf = (m.astype(x.dtype, copy=False) for m, _, _ in xs)
+                if r0 == 0:
+                    np.matmul(dz.T, x_finite, out=dw)
+                else:
+                    dw += dz.T @ x_finite
+                if x_inf:
+                    part_inf = _levels.matmul(_levels.transpose(_levels.rounded(dz)), _levels.exact(x_inf[0]))
+                    dw_inf = part_inf if dw_inf is None else _levels.add(dw_inf, part_inf)
+                if db is not None:
+                    db += dz.sum(axis=0)
+                continue
+            xc = x[r0:r1]
+            # dx = dz W, as (W^T dz^T)^T: BLAS runs the long class axis as its inner dimension much faster this way
+            dx[r0:r1] = np.matmul(w2.T, dz.T, out=dx_t[:, : r1 - r0]).T
+            if r0 == 0:  # the first chunk writes dW; the others add to it, a block of classes at a time
+                np.matmul(dz.T, xc, out=dw)
+            else:
+                for c0 in range(0, w2.shape[0], scratch.shape[0]):
+                    c1 = min(w2.shape[0], c0 + scratch.shape[0])
+                    dw[c0:c1] += np.matmul(dz[:, c0:c1].T, xc, out=scratch[: c1 - c0])
+            if db is not None:
+                db += dz.sum(axis=0)
     grads: tuple[np.ndarray, ...] | None = None
     if want_grad:
+        if dw_inf is not None:
+            dw = _levels.value(_levels.exact(dw) + dw_inf)
         grads = (dx, dw)
         if db is not None:
             grads += (db,)
@@ -323,13 +384,14 @@ def _run(call: _Call, dout, want_grad: bool):
 
 
 def _reduced(call: _Call, loss: np.ndarray, dtype: np.dtype):
-    loss = loss.astype(dtype, copy=False)
-    if call.reduction == "none":
-        return loss.reshape(call.out_shape)
-    total = loss.sum(dtype=np.float64)
-    if call.reduction == "sum":
-        return dtype.type(total)
-    with np.errstate(divide="ignore", invalid="ignore"):  # every target ignored: 0 / 0 = NaN, as PyTorch
+    # a total beyond the float range is inf; every target ignored: 0 / 0 = NaN, as PyTorch
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        loss = loss.astype(dtype, copy=False)
+        if call.reduction == "none":
+            return loss.reshape(call.out_shape)
+        total = loss.sum(dtype=np.float64)
+        if call.reduction == "sum":
+            return dtype.type(total)
         return dtype.type(np.float64(total) / np.float64(call.denominator))
 
 
@@ -460,7 +522,11 @@ def linear_cross_entropy_value_and_grad(
         loss, grads = _run(call, 1.0, want_grad=True)
         if g != 1:
             for gi in grads:
-                gi *= g
+                if g == 0:  # d(0 L) = 0, even where the gradient of L is infinite
+                    gi[...] = 0
+                else:
+                    with np.errstate(over="ignore"):
+                        gi *= g
     return _reduced(call, loss, dt), _shaped_grads(call, grads, input, linear_weight, linear_bias)
 
 
@@ -547,12 +613,93 @@ def adaptive_log_softmax_with_loss(input, target, head_weight, head_bias, tails,
     """
     x, t, hw, hb, cutoffs, batched = _adaptive_setup(input, target, head_weight, head_bias, tails, cutoffs)
     out = _adaptive_pass(x, t, hw, hb, tails, cutoffs, None)[0]
-    loss = x.dtype.type(-out.mean(dtype=np.float64))
+    with np.errstate(over="ignore"):  # a mean beyond the float range is inf
+        loss = x.dtype.type(-out.mean(dtype=np.float64))
     return (out if batched else out[0]), loss
 
 
 def _adaptive_pass(x, t, hw, hb, tails, cutoffs, u):
-    """log p(t_n) per row, and with ``u`` (d/d output per row) every gradient."""
+    """log p(t_n) per row, and with ``u`` (d/d output per row) every gradient.
+
+    Finite parameters and logits take the direct pass; an infinite or NaN entry, or a logit beyond
+    the float range, the limits of :func:`_adaptive_exact`."""
+    tails = [tuple(np.asarray(w, dtype=x.dtype) for w in pair) for pair in tails]
+    if _finite(x, hw, hb, *(w for pair in tails for w in pair)):
+        with np.errstate(all="ignore"):  # a logit beyond the range: the exact pass answers
+            out, grads = _adaptive_fast(x, t, hw, hb, tails, cutoffs, u)
+        if _finite(out) and (grads is None or _finite(*grads[:3], *(w for pair in grads[3] for w in pair))):
+            return out, grads
+    if x.dtype == np.float64:
+        return _adaptive_exact(x, t, hw, hb, tails, cutoffs, u)
+    # float32: products and their differences fit float64's range; the results rounded back (inf beyond)
+    wide = [None if a is None else a.astype(np.float64) for a in (x, hw, hb, u)]
+    tails64 = [tuple(w.astype(np.float64) for w in pair) for pair in tails]
+    out, grads = _adaptive_exact(wide[0], t, wide[1], wide[2], tails64, cutoffs, wide[3])
+    with np.errstate(over="ignore"):
+        out = out.astype(x.dtype)
+        if grads is not None:
+            dx, dhw, dhb, dtails = grads
+            grads = (
+                dx.astype(x.dtype),
+                dhw.astype(x.dtype),
+                None if dhb is None else dhb.astype(x.dtype),
+                [(a.astype(x.dtype), b.astype(x.dtype)) for a, b in dtails],
+            )
+    return out, grads
+
+
+def _adaptive_exact(x, t, hw, hb, tails, cutoffs, u):
+    """:func:`_adaptive_fast` on the limits of :mod:`._levels`: each softmax is the limit softmax of its logits
+    (polynomials in s), the gradients of the logits are finite, and the linear maps carry them back exactly."""
+    lv = _levels
+    shortlist, bounds, n = cutoffs[0], [0, *cutoffs], x.shape[0]
+    xp = lv.split(x)
+    hwp = lv.split(hw)
+    head = lv.matmul(xp, lv.transpose(hwp))
+    if hb is not None:
+        head = lv.add(head, lv.split(hb))
+    head_lp = lv.log_softmax_limit(head, axis=1)
+    gather = t.copy()
+    for i in range(1, len(bounds) - 1):
+        gather[(t >= bounds[i]) & (t < bounds[i + 1])] = shortlist + i - 1
+    out = head_lp[np.arange(n), gather]
+    if u is not None:
+        dhead = -np.exp(head_lp) * u[:, None]
+        dhead[np.arange(n), gather] += u
+        dx_head = lv.matmul(lv.rounded(dhead), hwp)
+        dx = lv.value(dx_head)
+        dtails = []
+    for i in range(1, len(bounds) - 1):
+        rows = np.flatnonzero((t >= bounds[i]) & (t < bounds[i + 1]))
+        w1, w2 = tails[i - 1]
+        if u is not None:
+            dw1, dw2 = np.zeros_like(w1), np.zeros_like(w2)
+        if rows.size:
+            xs = lv.rows(xp, rows)
+            w1p, w2p = lv.split(w1), lv.split(w2)
+            h = lv.matmul(xs, lv.transpose(w1p))
+            lp = lv.log_softmax_limit(lv.matmul(h, lv.transpose(w2p)), axis=1)
+            rel = t[rows] - bounds[i]
+            out[rows] += lp[np.arange(rows.size), rel]
+            if u is not None:  # d/d o = u (onehot - softmax(o)), finite
+                do = -np.exp(lp) * u[rows, None]
+                do[np.arange(rows.size), rel] += u[rows]
+                dw2 = lv.value(lv.matmul(lv.transpose(lv.rounded(do)), h))
+                dh = lv.matmul(lv.rounded(do), w2p)
+                dw1 = lv.value(lv.matmul(lv.transpose(dh), xs))
+                dx[rows] = lv.value(lv.add(lv.rows(dx_head, rows), lv.matmul(dh, w1p)))
+        if u is not None:
+            dtails.append((dw1, dw2))
+    grads = None
+    if u is not None:
+        dhw = lv.value(lv.matmul(lv.transpose(lv.rounded(dhead)), xp))
+        with np.errstate(over="ignore"):
+            dhb = None if hb is None else dhead.sum(axis=0)
+        grads = (dx, dhw, dhb, dtails)
+    return out, grads
+
+
+def _adaptive_fast(x, t, hw, hb, tails, cutoffs, u):
     shortlist = cutoffs[0]
     head = x @ hw.T
     if hb is not None:
@@ -745,7 +892,8 @@ def adaptive_log_softmax_loss(
     output, loss = adaptive_log_softmax_with_loss(x, target, hw, head_bias, tails, cuts)
     if reduction == "mean":
         return loss
-    return -output.sum() if reduction == "sum" else -output
+    with np.errstate(over="ignore"):  # a sum beyond the float range is inf
+        return -output.sum() if reduction == "sum" else -output
 
 
 def adaptive_log_softmax_loss_backward(

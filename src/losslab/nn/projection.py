@@ -51,6 +51,11 @@ def _generator(rng) -> np.random.Generator:
     return np.random.default_rng(int(rng))
 
 
+def _scaled(gradient: np.ndarray, g) -> np.ndarray:
+    with np.errstate(over="ignore"):  # beyond the float range: inf
+        return gradient * g
+
+
 def _linear_init(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, dtype) -> np.ndarray:
     """``torch.nn.Linear``'s initialisation: uniform in [-1/sqrt(fan_in), 1/sqrt(fan_in)]."""
     bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
@@ -364,7 +369,8 @@ class LinearCrossEntropyLoss:
         if self._pending is not None:
             grads, self._pending = self._pending, None
             g = v.check_dout(dout, (), grads[0].dtype)
-            grads = tuple(gi * g if g != 1 else gi for gi in grads)
+            # d(0 L) = 0, even where the gradient of L is infinite
+            grads = tuple(gi if g == 1 else (np.zeros_like(gi) if g == 0 else _scaled(gi, g)) for gi in grads)
         else:
             grads = F.linear_cross_entropy_backward(dout, self._cache[0], w, self._cache[1], **kw)
         self.linear_weight.grad = grads[1].reshape(self.linear_weight.data.shape)
