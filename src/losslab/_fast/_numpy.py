@@ -202,3 +202,132 @@ def soft_margin_chunks(x, t, g, out, gscale, lo, hi, partials):
         np.divide(wb, eb, out=gb)  # sigmoid(z) = m / (1 + e)
         gb *= tb
         np.multiply(gb, -gscale, out=gb)  # -t sigmoid(z) gscale
+
+
+# --------------------------------------------------------------------------- embedding losses
+# ``*_rows(..., lo, hi)`` on (N, D) contiguous rows: blocks ``lo:hi`` of :func:`embedding_block_rows`
+# rows each (fixed boundaries, so the bits do not depend on the threads). The gradients are written
+# straight into the caller's fresh arrays, which also serve as the scratch of each block; row sums
+# are ``einsum('ij,ij->i')`` (one pass, no temporary).
+
+_EMBED_BLOCK = 1 << 14  # elements per block of embedding rows
+
+
+def embedding_block_rows(dim: int) -> int:
+    """Rows per block of the embedding kernels: the dispatcher splits work on multiples of this."""
+    return max(1, _EMBED_BLOCK // max(dim, 1))
+
+
+def _row_dot(u, w):
+    return np.einsum("ij,ij->i", u, w)
+
+
+@np.errstate(invalid="ignore", over="ignore", divide="ignore")  # a row that overflows is reported, not warned
+def cosine_embedding_rows(x1, x2, positive, margin, eps, scale, loss, g1, g2, lo, hi):
+    """Blocks ``lo:hi``: ``1 - c`` (positive) or ``max(0, c - margin)`` with ``c = x1.x2 / sqrt(A B)``,
+    ``A = |x1|^2 + eps``, ``B = |x2|^2 + eps``, in the inputs' dtype as the definition; gradients times
+    ``scale`` into ``g1``, ``g2``. Returns False where some ``A B`` or dot product is not finite (the
+    definition then answers)."""
+    n, dim = x1.shape
+    rows = embedding_block_rows(dim)
+    dtype = x1.dtype.type
+    one, m, e = dtype(1), dtype(margin), dtype(eps)
+    for r0 in range(lo * rows, min(hi * rows, n), rows):
+        r1 = min(r0 + rows, n)
+        a, b, ga, gb, yb = x1[r0:r1], x2[r0:r1], g1[r0:r1], g2[r0:r1], positive[r0:r1]
+        sq1 = _row_dot(a, a)
+        sq1 += e
+        sq2 = _row_dot(b, b)
+        sq2 += e
+        dot = _row_dot(a, b)
+        denom = sq1 * sq2
+        np.sqrt(denom, out=denom)
+        if not (np.isfinite(denom).all() and np.isfinite(dot).all()):
+            return False
+        cos = np.divide(dot, denom, out=dot)
+        active = cos - m
+        dl = np.where(yb, -one, (active >= 0).astype(x1.dtype))  # d loss / d c
+        dl *= dtype(scale)
+        np.maximum(active, 0, out=active)
+        loss[r0:r1] = np.where(yb, one - cos, active)
+        k = np.divide(dl, denom, out=denom)[:, np.newaxis]  # dl / sqrt(A B)
+        dl *= cos
+        np.divide(dl, sq1, out=sq1)
+        np.divide(dl, sq2, out=sq2)
+        np.multiply(a, sq1[:, np.newaxis], out=gb)  # scratch: dl c x1 / A
+        np.multiply(b, k, out=ga)
+        ga -= gb
+        np.multiply(b, sq2[:, np.newaxis], out=gb)
+        np.subtract(np.multiply(a, k), gb, out=gb)
+    return True
+
+
+@np.errstate(invalid="ignore", over="ignore", divide="ignore")
+def triplet_rows(a, p, n, margin, power, eps, swap, scale, limit, loss, ga, gp, gn, lo, hi):
+    """Blocks ``lo:hi``: ``max(margin + d(a, p) - d_-, 0)`` with ``d(u, w) = ||u - w + eps||_p`` (p = 1 or 2)
+    and ``d_- = min(d(a, n), d(p, n))`` with ``swap`` (a tie splits the gradient evenly); gradients times
+    ``scale`` into ``ga``, ``gp``, ``gn``. Differences and norms in the inputs' dtype, as the definition.
+    Returns False where a distance is not finite, over ``limit`` or (p = 2) so small that its squares
+    lose precision: the definition, which scales each norm by its largest entry, then answers."""
+    num, dim = a.shape
+    rows = embedding_block_rows(dim)
+    dtype = a.dtype.type
+    e = dtype(eps)
+    tiny = float(np.finfo(a.dtype).tiny) / float(np.finfo(a.dtype).eps)  # below: squares near the subnormals
+    scratch = np.empty((min(rows, num), dim), a.dtype) if swap else None
+
+    def distance(u, w, out):
+        np.subtract(u, w, out=out)
+        out += e
+        if power == 2:
+            d = _row_dot(out, out)
+            ok = (d >= tiny).all() and (d <= limit * limit).all()
+            return np.sqrt(d, out=d), ok
+        d = np.abs(out).sum(axis=1)
+        return d, (d <= limit).all()
+
+    for r0 in range(lo * rows, min(hi * rows, num), rows):
+        r1 = min(r0 + rows, num)
+        ab, pb, nb, gab, gpb, gnb = a[r0:r1], p[r0:r1], n[r0:r1], ga[r0:r1], gp[r0:r1], gn[r0:r1]
+        d_ap, ok_ap = distance(ab, pb, gpb)  # u_ap into gp, u_an into gn
+        d_an, ok_an = distance(ab, nb, gnb)
+        if not (ok_ap and ok_an):
+            return False
+        if swap:
+            upn = scratch[: r1 - r0]
+            d_pn, ok_pn = distance(pb, nb, upn)
+            if not ok_pn:
+                return False
+            w = np.where(d_an < d_pn, dtype(1), np.where(d_an == d_pn, dtype(0.5), dtype(0)))
+            d_neg = np.minimum(d_an, d_pn)
+        else:
+            d_neg = d_an
+        z = margin + d_ap
+        z -= d_neg
+        if not np.isfinite(z).all():
+            return False
+        coef = (z >= 0).astype(a.dtype)  # 1 or 0: ``scale`` comes last, after the differences (as the definition)
+        loss[r0:r1] = np.maximum(z, 0)
+        if power == 2:  # d||u|| / du = u / ||u||
+            k_ap, k_an = coef / d_ap, coef / d_an
+            gpb *= k_ap[:, np.newaxis]
+            gnb *= (k_an * w if swap else k_an)[:, np.newaxis]
+        else:  # sign(u)
+            np.sign(gpb, out=gpb)
+            gpb *= coef[:, np.newaxis]
+            np.sign(gnb, out=gnb)
+            gnb *= (coef * w if swap else coef)[:, np.newaxis]
+        np.subtract(gpb, gnb, out=gab)  # a: grad d(a, p) - w grad d(a, n)
+        if swap:
+            if power == 2:
+                upn *= (coef * (1 - w) / d_pn)[:, np.newaxis]
+            else:
+                np.sign(upn, out=upn)
+                upn *= (coef * (1 - w))[:, np.newaxis]
+            gpb += upn
+            gnb += upn  # n: w grad d(a, n) + (1 - w) grad d(p, n)
+        np.multiply(gpb, dtype(-scale), out=gpb)  # p: -grad d(a, p) - (1 - w) grad d(p, n)
+        if scale != 1:
+            gab *= dtype(scale)
+            gnb *= dtype(scale)
+    return True
