@@ -37,6 +37,7 @@ from ._dispatch import (
     pointwise,
     set_num_threads,
     triplet,
+    triplet_cosine,
 )
 
 __all__ = [
@@ -62,4 +63,5 @@ __all__ = [
     "scale_by_dout",
     "set_num_threads",
     "triplet",
+    "triplet_cosine",
 ]

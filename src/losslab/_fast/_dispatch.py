@@ -289,6 +289,44 @@ def triplet(anchor, positive, negative, margin, p, eps, swap, reduction):
     return dtype.type(total / n if reduction == "mean" else total), (ga, gp, gn)
 
 
+def triplet_cosine(anchor, positive, negative, margin, eps, swap, reduction):
+    """``(loss, (grad_a, grad_p, grad_n))`` of the triplet loss with the cosine distance
+    (``1 - cosine_similarity``, norms clamped below at ``eps``), or ``None``.
+
+    NumPy's kernel on either backend; three float arrays of one shape (N, D) (or (D,): one triplet) and
+    dtype, a finite ``margin`` > 0, a bool ``swap``. Rows with a norm at most ``eps`` go to the definition.
+    """
+    a, pos, neg = anchor, positive, negative
+    if reduction.__class__ is not str or reduction not in REDUCTIONS:
+        return None
+    if any(u.__class__ is not np.ndarray for u in (a, pos, neg)):
+        return None
+    if a.ndim == 1 and pos.ndim == 1 and neg.ndim == 1:  # one triplet: a batch of one, the same bits
+        hit = triplet_cosine(a[None], pos[None], neg[None], margin, eps, swap, reduction)
+        if hit is None:
+            return None
+        return (hit[0].reshape(()) if reduction == "none" else hit[0]), tuple(g[0] for g in hit[1])
+    if a.ndim != 2 or a.dtype not in FLOATS or pos.dtype != a.dtype or neg.dtype != a.dtype:
+        return None
+    if pos.shape != a.shape or neg.shape != a.shape or a.size == 0 or swap.__class__ is not bool:
+        return None
+    if margin.__class__ not in (int, float) or not 0 < margin < float("inf"):
+        return None
+    n, dim = a.shape
+    dtype = a.dtype
+    a, pos, neg = (np.ascontiguousarray(u) for u in (a, pos, neg))
+    scale = 1.0 / n if reduction == "mean" else 1.0
+    loss = np.empty(n, np.float64)
+    ga, gp, gn = np.empty_like(a), np.empty_like(a), np.empty_like(a)
+    args = (a, pos, neg, float(margin), float(eps), swap, scale, loss, ga, gp, gn)
+    if not _numpy_rows(_numpy.triplet_cosine_rows, args, n, dim):
+        return None
+    if reduction == "none":
+        return loss.astype(dtype), (ga, gp, gn)
+    total = float(loss.sum())
+    return dtype.type(total / n if reduction == "mean" else total), (ga, gp, gn)
+
+
 def cosine_embedding(input1, input2, target, margin, eps, reduction):
     """``(loss, (grad1, grad2))`` of the cosine embedding loss, or ``None``.
 

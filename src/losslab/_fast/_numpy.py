@@ -210,7 +210,7 @@ def soft_margin_chunks(x, t, g, out, gscale, lo, hi, partials):
 # straight into the caller's fresh arrays, which also serve as the scratch of each block; row sums
 # are ``einsum('ij,ij->i')`` (one pass, no temporary).
 
-_EMBED_BLOCK = 1 << 14  # elements per block of embedding rows
+_EMBED_BLOCK = 1 << 16  # elements per block of embedding rows (larger blocks: fewer NumPy calls)
 
 
 def embedding_block_rows(dim: int) -> int:
@@ -266,36 +266,49 @@ def cosine_embedding_rows(x1, x2, positive, margin, eps, scale, loss, g1, g2, lo
 def triplet_rows(a, p, n, margin, power, eps, swap, scale, limit, loss, ga, gp, gn, lo, hi):
     """Blocks ``lo:hi``: ``max(margin + d(a, p) - d_-, 0)`` with ``d(u, w) = ||u - w + eps||_p`` (p = 1 or 2)
     and ``d_- = min(d(a, n), d(p, n))`` with ``swap`` (a tie splits the gradient evenly); gradients times
-    ``scale`` into ``ga``, ``gp``, ``gn``. Differences and norms in the inputs' dtype, as the definition.
-    Returns False where a distance is not finite, over ``limit`` or (p = 2) so small that its squares
-    lose precision: the definition, which scales each norm by its largest entry, then answers."""
+    ``scale`` into ``ga``, ``gp``, ``gn``. Differences in the inputs' dtype, as the definition (float32
+    squares summed in float64). Returns False where a distance is not finite, over ``limit`` or (p = 2) so
+    small that its squares lose precision: the definition, which scales each norm by its largest entry,
+    then answers."""
     num, dim = a.shape
     rows = embedding_block_rows(dim)
     dtype = a.dtype.type
     e = dtype(eps)
     tiny = float(np.finfo(a.dtype).tiny) / float(np.finfo(a.dtype).eps)  # below: squares near the subnormals
     scratch = np.empty((min(rows, num), dim), a.dtype) if swap else None
+    big = dtype(2.0 ** (np.finfo(a.dtype).maxexp - 1))
+    # float32: the squares summed in float64 (as numba's kernel), so that z = m + d - d' keeps its digits
+    wide = np.empty((min(rows, num), dim)) if power == 2 and a.dtype == np.float32 else None
+    ones = np.ones(dim)
 
-    def distance(u, w, out):
+    def distance(u, w, out, free):
         np.subtract(u, w, out=out)
         out += e
         if power == 2:
-            d = _row_dot(out, out)
+            if wide is None:
+                d = _row_dot(out, out)
+            else:
+                d = np.square(out, out=wide[: out.shape[0]]) @ ones
             ok = (d >= tiny).all() and (d <= limit * limit).all()
             return np.sqrt(d, out=d), ok
-        d = np.abs(out).sum(axis=1)
+        d = np.abs(out, out=free).sum(axis=1)  # the definition's sum, to the bit: z = m + d - d' cancels
         return d, (d <= limit).all()
+
+    def sign(u):  # sign(u) in place: twice by the largest power of two saturates, clip to +-1 (np.sign is slower)
+        u *= big
+        u *= big
+        np.clip(u, -1, 1, out=u)
 
     for r0 in range(lo * rows, min(hi * rows, num), rows):
         r1 = min(r0 + rows, num)
         ab, pb, nb, gab, gpb, gnb = a[r0:r1], p[r0:r1], n[r0:r1], ga[r0:r1], gp[r0:r1], gn[r0:r1]
-        d_ap, ok_ap = distance(ab, pb, gpb)  # u_ap into gp, u_an into gn
-        d_an, ok_an = distance(ab, nb, gnb)
+        d_ap, ok_ap = distance(ab, pb, gpb, gab)  # u_ap into gp, u_an into gn; ga is free until the end
+        d_an, ok_an = distance(ab, nb, gnb, gab)
         if not (ok_ap and ok_an):
             return False
         if swap:
             upn = scratch[: r1 - r0]
-            d_pn, ok_pn = distance(pb, nb, upn)
+            d_pn, ok_pn = distance(pb, nb, upn, gab)
             if not ok_pn:
                 return False
             w = np.where(d_an < d_pn, dtype(1), np.where(d_an == d_pn, dtype(0.5), dtype(0)))
@@ -313,16 +326,16 @@ def triplet_rows(a, p, n, margin, power, eps, swap, scale, limit, loss, ga, gp, 
             gpb *= k_ap[:, np.newaxis]
             gnb *= (k_an * w if swap else k_an)[:, np.newaxis]
         else:  # sign(u)
-            np.sign(gpb, out=gpb)
+            sign(gpb)
             gpb *= coef[:, np.newaxis]
-            np.sign(gnb, out=gnb)
+            sign(gnb)
             gnb *= (coef * w if swap else coef)[:, np.newaxis]
         np.subtract(gpb, gnb, out=gab)  # a: grad d(a, p) - w grad d(a, n)
         if swap:
             if power == 2:
                 upn *= (coef * (1 - w) / d_pn)[:, np.newaxis]
             else:
-                np.sign(upn, out=upn)
+                sign(upn)
                 upn *= (coef * (1 - w))[:, np.newaxis]
             gpb += upn
             gnb += upn  # n: w grad d(a, n) + (1 - w) grad d(p, n)
@@ -330,4 +343,67 @@ def triplet_rows(a, p, n, margin, power, eps, swap, scale, limit, loss, ga, gp, 
         if scale != 1:
             gab *= dtype(scale)
             gnb *= dtype(scale)
+    return True
+
+
+@np.errstate(invalid="ignore", over="ignore", divide="ignore")
+def triplet_cosine_rows(a, p, n, margin, eps, swap, scale, loss, ga, gp, gn, lo, hi):
+    """Blocks ``lo:hi`` of the triplet loss with the cosine distance ``d(x, y) = 1 - x.y / (s_x s_y)``,
+    ``s_x = max(||x||, eps)``: ``max(margin + d(a, p) - d_-, 0)`` (``d_-`` as :func:`triplet_rows`) and the
+    gradients times ``scale``, with ``d d(x, y) / dx = c x / s_x^2 - y / (s_x s_y)``. Returns False where
+    a norm is at most ``eps`` or not finite, or a product overflows (the definition then answers)."""
+    num, dim = a.shape
+    rows = embedding_block_rows(dim)
+    dtype = a.dtype.type
+    scratch = np.empty((min(rows, num), dim), a.dtype)
+    for r0 in range(lo * rows, min(hi * rows, num), rows):
+        r1 = min(r0 + rows, num)
+        ab, pb, nb, gab, gpb, gnb = a[r0:r1], p[r0:r1], n[r0:r1], ga[r0:r1], gp[r0:r1], gn[r0:r1]
+        tmp = scratch[: r1 - r0]
+        sa, sp, sn = (np.sqrt(_row_dot(u, u)) for u in (ab, pb, nb))
+        if not all(np.isfinite(s).all() and (s > eps).all() for s in (sa, sp, sn)):
+            return False
+        k_ap, k_an = 1 / (sa * sp), 1 / (sa * sn)
+        c_ap, c_an = _row_dot(ab, pb) * k_ap, _row_dot(ab, nb) * k_an
+        d_ap, d_an = 1 - c_ap, 1 - c_an
+        if swap:
+            k_pn = 1 / (sp * sn)
+            c_pn = _row_dot(pb, nb) * k_pn
+            d_pn = 1 - c_pn
+            w = np.where(d_an < d_pn, dtype(1), np.where(d_an == d_pn, dtype(0.5), dtype(0)))
+            d_neg = np.minimum(d_an, d_pn)
+        else:
+            w, d_neg = dtype(1), d_an
+        z = margin + d_ap
+        z -= d_neg
+        if not (np.isfinite(z).all() and np.isfinite(c_ap).all() and np.isfinite(c_an).all()):
+            return False
+        g = (z >= 0).astype(a.dtype)  # 1 or 0: ``scale`` comes last, as in the definition
+        loss[r0:r1] = np.maximum(z, 0)
+        gw = g * w
+        col = np.newaxis
+        # a: g (c_ap - w c_an) a / s_a^2 - g p / (s_a s_p) + g w n / (s_a s_n)
+        np.multiply(ab, ((g * c_ap - gw * c_an) / (sa * sa))[:, col], out=gab)
+        gab -= np.multiply(pb, (g * k_ap)[:, col], out=tmp)
+        gab += np.multiply(nb, (gw * k_an)[:, col], out=tmp)
+        if swap:
+            gv = g - gw  # g (1 - w)
+            if not np.isfinite(c_pn).all():
+                return False
+            # p: g (c_ap - (1 - w) c_pn) p / s_p^2 - g a / (s_a s_p) + g (1 - w) n / (s_p s_n)
+            np.multiply(pb, ((g * c_ap - gv * c_pn) / (sp * sp))[:, col], out=gpb)
+            gpb -= np.multiply(ab, (g * k_ap)[:, col], out=tmp)
+            gpb += np.multiply(nb, (gv * k_pn)[:, col], out=tmp)
+            # n: -(w c_an + (1 - w) c_pn) g n / s_n^2 + g w a / (s_a s_n) + g (1 - w) p / (s_p s_n)
+            np.multiply(nb, (-(gw * c_an + gv * c_pn) / (sn * sn))[:, col], out=gnb)
+            gnb += np.multiply(ab, (gw * k_an)[:, col], out=tmp)
+            gnb += np.multiply(pb, (gv * k_pn)[:, col], out=tmp)
+        else:
+            np.multiply(pb, (g * c_ap / (sp * sp))[:, col], out=gpb)
+            gpb -= np.multiply(ab, (g * k_ap)[:, col], out=tmp)
+            np.multiply(nb, (-g * c_an / (sn * sn))[:, col], out=gnb)
+            gnb += np.multiply(ab, (g * k_an)[:, col], out=tmp)
+        if scale != 1:
+            for grad in (gab, gpb, gnb):
+                grad *= dtype(scale)
     return True
