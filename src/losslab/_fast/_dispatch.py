@@ -489,11 +489,11 @@ def _period(w, x: np.ndarray) -> np.ndarray | None:
 def bce_logits_weighted(input, target, weight, pos_weight, reduction):
     """``(loss, gradient for dout=1)`` of BCE-with-logits with ``weight`` and/or ``pos_weight``, or ``None``.
 
-    numba only (``None`` without it); each weight a scalar or a vector along the input's last axes
-    (one period for both: a scalar repeats to the other's length). Float input, a float target of its shape.
+    Each weight a scalar or a vector along the input's last axes (one period for both: a scalar repeats
+    to the other's length). Float input, a float target of its shape. numba's kernel, else NumPy's.
     """
-    k = kernels()
-    if k is None or reduction not in REDUCTIONS or input.__class__ is not np.ndarray:
+    k = kernels() or _numpy
+    if reduction.__class__ is not str or reduction not in REDUCTIONS or input.__class__ is not np.ndarray:
         return None
     x, t = input, target
     dtype = x.dtype
@@ -523,7 +523,9 @@ def bce_logits_weighted(input, target, weight, pos_weight, reduction):
         total = k.bce_logits_weighted_chunks(x, t, w, pw, g, out, unit, 0, pieces, partials)
     else:
         _run(lambda lo, hi: k.bce_logits_weighted_chunks(x, t, w, pw, g, out, unit, lo, hi, partials), pieces)
-        total = k.seq_sum(partials)
+        total = k.seq_sum(partials) if k is not _numpy else None
+    if k is _numpy:
+        total = float(partials.sum())
     shape = input.shape
     if reduction == "none":
         return out.reshape(shape), g.reshape(shape)

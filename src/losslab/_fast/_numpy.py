@@ -407,3 +407,60 @@ def triplet_cosine_rows(a, p, n, margin, eps, swap, scale, loss, ga, gp, gn, lo,
             for grad in (gab, gpb, gnb):
                 grad *= dtype(scale)
     return True
+
+
+# --------------------------------------------------------------------------- BCE-with-logits, weighted
+
+
+@np.errstate(invalid="ignore", over="ignore")
+def bce_logits_weighted_chunks(x, t, w, pw, g, out, gscale, lo, hi, partials):
+    """Chunks ``lo:hi`` of whole rows (``w.size`` elements each: the weights' period), ``w`` and ``pw``
+    (``pos_weight``) per column: loss ``((1 - t) x + lw softplus(-x)) w``, gradient
+    ``((1 - t) - lw sigmoid(-x)) gscale w`` with ``lw = 1 + (pw - 1) t``; as :func:`bce_logits_chunks`,
+    without masks, in place."""
+    period = w.size
+    step = max(1, CHUNK // period) * period
+    size = min(step, x.size)
+    e, v, lw = np.empty(size, x.dtype), np.empty(size, x.dtype), np.empty(size, x.dtype)
+    zeros = np.zeros(size, x.dtype)
+    scratch = None if out.size else np.empty(size, x.dtype)
+    pwm1 = pw - 1
+    plain_pw = not pwm1.any()  # pos_weight 1: lw = 1
+    unit_w = (w == 1).all()
+    for c in range(lo, hi):
+        a = c * step
+        b = min(a + step, x.size)
+        rows = (b - a) // period
+        grid = (rows, period)
+        xb, tb, gb = x[a:b].reshape(grid), t[a:b].reshape(grid), g[a:b].reshape(grid)
+        q = (out[a:b] if scratch is None else scratch[: b - a]).reshape(grid)
+        eb, vb, lb, zb = (buf[: b - a].reshape(grid) for buf in (e, v, lw, zeros))
+        np.abs(xb, out=vb)
+        np.negative(vb, out=eb)
+        np.exp(eb, out=eb)  # e = exp(-|x|) <= 1
+        np.subtract(zb, xb, out=gb)
+        np.maximum(gb, zb, out=gb)
+        np.log1p(eb, out=vb)
+        gb += vb  # softplus(-x) = max(-x, 0) + log1p(e)
+        if not plain_pw:
+            np.multiply(pwm1, tb, out=lb)
+            lb += 1  # lw
+            gb *= lb
+        np.subtract(1, tb, out=q)
+        q *= xb  # (1 - t) x
+        q += gb
+        if not unit_w:
+            q *= w
+        partials[c] = q.sum()
+        np.add(eb, 1, out=gb)
+        np.divide(1, gb, out=gb)  # 1 / (1 + e)
+        np.less(xb, 0, out=vb)
+        np.maximum(eb, vb, out=eb)  # 1 where x < 0, else e (NaN stays NaN)
+        gb *= eb  # sigmoid(-x)
+        if not plain_pw:
+            gb *= lb
+        np.subtract(1, tb, out=eb)
+        np.subtract(eb, gb, out=gb)
+        gb *= gscale
+        if not unit_w:
+            gb *= w
