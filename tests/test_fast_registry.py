@@ -47,5 +47,5 @@ def test_kernel_matches_the_definitions(spec, dtype):
             ):
                 assert g.dtype == dtype and g.shape == wg.shape, cid
                 np.testing.assert_allclose(g, wg, **TOL[dtype], err_msg=f"{cid} {opts} gradient")
-    # a numba-only kernel (triplet, cosine embedding) takes nothing without numba (LOSSLAB_NUMBA=0)
-    assert hits or _fast.backend() == "numpy", f"{spec.name}: its kernel took none of the registry's calls"
+    # numba's kernels and NumPy's (LOSSLAB_NUMBA=0) alike take some of the registry's calls
+    assert hits, f"{spec.name}: its kernel ({_fast.backend()}) took none of the registry's calls"

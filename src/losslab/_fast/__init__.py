@@ -52,6 +52,7 @@ from ._dispatch import (
     sigmoid_focal,
     sparsemax_loss,
     triplet,
+    triplet_cosine,
 )
 
 __all__ = [
@@ -91,4 +92,5 @@ __all__ = [
     "sigmoid_focal",
     "sparsemax_loss",
     "triplet",
+    "triplet_cosine",
 ]

@@ -244,12 +244,11 @@ def cross_entropy_general(x, t, w, wt, denominator, reduction, label_smoothing, 
 def triplet(anchor, positive, negative, margin, p, eps, swap, reduction):
     """``(loss, (grad_a, grad_p, grad_n))`` of the triplet margin loss with the p = 1 or 2 distance, or ``None``.
 
-    numba only; three float arrays of one shape (N, D) (or (D,): one triplet) and dtype, finite options in
-    range, a bool ``swap``.
-    A distance beyond the float range is left to the definition.
+    Three float arrays of one shape (N, D) (or (D,): one triplet) and dtype, finite options in range, a
+    bool ``swap``; numba's kernel, else NumPy's. A distance beyond the float range is left to the definition.
     """
     k = kernels()
-    if k is None or reduction not in REDUCTIONS:
+    if reduction.__class__ is not str or reduction not in REDUCTIONS:
         return None
     a, pos, neg = anchor, positive, negative
     if any(u.__class__ is not np.ndarray for u in (a, pos, neg)):
@@ -275,7 +274,10 @@ def triplet(anchor, positive, negative, margin, p, eps, swap, reduction):
     ga, gp, gn = np.empty_like(a), np.empty_like(a), np.empty_like(a)
     limit = float(np.finfo(dtype).max) ** (0.5 if p == 2 else 1.0) / 2  # beyond: the dtype's own sums overflow
     args = (a, pos, neg, float(margin), int(p), float(dtype.type(eps)), swap, scale, limit, loss, ga, gp, gn)
-    if _parallel(8, a.size):
+    if k is None:
+        if not _numpy_rows(_numpy.triplet_rows, args, n, dim):
+            return None
+    elif _parallel(8, a.size):
         _run(lambda lo, hi: k.triplet_rows(*args, lo, hi), n)
     else:
         k.triplet_rows(*args, 0, n)
@@ -283,19 +285,59 @@ def triplet(anchor, positive, negative, margin, p, eps, swap, reduction):
         return None
     if reduction == "none":
         return loss.astype(dtype), (ga, gp, gn)
-    total = k.seq_sum(loss)
+    total = k.seq_sum(loss) if k is not None else float(loss.sum())
+    return dtype.type(total / n if reduction == "mean" else total), (ga, gp, gn)
+
+
+def triplet_cosine(anchor, positive, negative, margin, eps, swap, reduction):
+    """``(loss, (grad_a, grad_p, grad_n))`` of the triplet loss with the cosine distance
+    (``1 - cosine_similarity``, norms clamped below at ``eps``), or ``None``.
+
+    NumPy's kernel on either backend; three float arrays of one shape (N, D) (or (D,): one triplet) and
+    dtype, a finite ``margin`` > 0, a bool ``swap``. Rows with a norm at most ``eps`` go to the definition.
+    """
+    a, pos, neg = anchor, positive, negative
+    if reduction.__class__ is not str or reduction not in REDUCTIONS:
+        return None
+    if any(u.__class__ is not np.ndarray for u in (a, pos, neg)):
+        return None
+    if a.ndim == 1 and pos.ndim == 1 and neg.ndim == 1:  # one triplet: a batch of one, the same bits
+        hit = triplet_cosine(a[None], pos[None], neg[None], margin, eps, swap, reduction)
+        if hit is None:
+            return None
+        return (hit[0].reshape(()) if reduction == "none" else hit[0]), tuple(g[0] for g in hit[1])
+    if a.ndim != 2 or a.dtype not in FLOATS or pos.dtype != a.dtype or neg.dtype != a.dtype:
+        return None
+    if pos.shape != a.shape or neg.shape != a.shape or a.size == 0 or swap.__class__ is not bool:
+        return None
+    if margin.__class__ not in (int, float) or not 0 < margin < float("inf"):
+        return None
+    n, dim = a.shape
+    dtype = a.dtype
+    a, pos, neg = (np.ascontiguousarray(u) for u in (a, pos, neg))
+    scale = 1.0 / n if reduction == "mean" else 1.0
+    loss = np.empty(n, np.float64)
+    ga, gp, gn = np.empty_like(a), np.empty_like(a), np.empty_like(a)
+    args = (a, pos, neg, float(margin), float(eps), swap, scale, loss, ga, gp, gn)
+    if not _numpy_rows(_numpy.triplet_cosine_rows, args, n, dim):
+        return None
+    if reduction == "none":
+        return loss.astype(dtype), (ga, gp, gn)
+    total = float(loss.sum())
     return dtype.type(total / n if reduction == "mean" else total), (ga, gp, gn)
 
 
 def cosine_embedding(input1, input2, target, margin, eps, reduction):
     """``(loss, (grad1, grad2))`` of the cosine embedding loss, or ``None``.
 
-    numba only; two float arrays of one shape (N, D) (or (D,): one pair) and dtype, a target of
-    labels exactly 1 or -1, a finite ``margin``; ``eps`` is added inside each squared norm.
+    Two float arrays of one shape (N, D) (or (D,): one pair) and dtype, a target of labels exactly 1 or
+    -1, a finite ``margin``; ``eps`` is added inside each squared norm. numba's kernel, else NumPy's.
     """
     k = kernels()
     x1, x2, y = input1, input2, target
-    if k is None or reduction not in REDUCTIONS or any(u.__class__ is not np.ndarray for u in (x1, x2, y)):
+    if reduction.__class__ is not str or reduction not in REDUCTIONS:
+        return None
+    if any(u.__class__ is not np.ndarray for u in (x1, x2, y)):
         return None
     if x1.ndim == 1 and x2.ndim == 1 and y.ndim == 0:  # one pair: a batch of one, the same bits
         hit = cosine_embedding(x1[None], x2[None], y[None], margin, eps, reduction)
@@ -311,22 +353,36 @@ def cosine_embedding(input1, input2, target, margin, eps, reduction):
     n = x1.shape[0]
     dtype = x1.dtype
     x1, x2 = np.ascontiguousarray(x1), np.ascontiguousarray(x2)
-    labels = (y > 0).astype(np.int8) * 2 - 1
     scale = 1.0 / n if reduction == "mean" else 1.0
     loss = np.empty(n, np.float64)
     g1, g2 = np.empty_like(x1), np.empty_like(x2)
-    args = (x1, x2, labels, float(margin), float(eps), scale, loss, g1, g2)
-    if _parallel(8, x1.size):
-        ok = []
-        _run(lambda lo, hi: ok.append(k.cosine_embedding_rows(*args, lo, hi)), n)
-        if not all(ok):
+    if k is None:
+        args = (x1, x2, y > 0, float(margin), float(eps), scale, loss, g1, g2)
+        if not _numpy_rows(_numpy.cosine_embedding_rows, args, n, x1.shape[1]):
             return None
-    elif not k.cosine_embedding_rows(*args, 0, n):
-        return None
+    else:
+        args = (x1, x2, (y > 0).astype(np.int8) * 2 - 1, float(margin), float(eps), scale, loss, g1, g2)
+        if _parallel(8, x1.size):
+            ok = []
+            _run(lambda lo, hi: ok.append(k.cosine_embedding_rows(*args, lo, hi)), n)
+            if not all(ok):
+                return None
+        elif not k.cosine_embedding_rows(*args, 0, n):
+            return None
     if reduction == "none":
         return loss.astype(dtype), (g1, g2)
-    total = k.seq_sum(loss)
+    total = k.seq_sum(loss) if k is not None else float(loss.sum())
     return dtype.type(total / n if reduction == "mean" else total), (g1, g2)
+
+
+def _numpy_rows(rows_fn, args, n: int, dim: int) -> bool:
+    """Run a NumPy embedding kernel over its fixed row blocks (on threads for large calls); its verdict."""
+    blocks = -(-n // _numpy.embedding_block_rows(dim))
+    if not _parallel(8, n * dim):
+        return rows_fn(*args, 0, blocks)
+    ok: list[bool] = []
+    _run(lambda lo, hi: ok.append(rows_fn(*args, lo, hi)), blocks)
+    return all(ok)
 
 
 # --------------------------------------------------------------------------- pointwise losses
@@ -694,11 +750,11 @@ def _period(w, x: np.ndarray) -> np.ndarray | None:
 def bce_logits_weighted(input, target, weight, pos_weight, reduction):
     """``(loss, gradient for dout=1)`` of BCE-with-logits with ``weight`` and/or ``pos_weight``, or ``None``.
 
-    numba only (``None`` without it); each weight a scalar or a vector along the input's last axes
-    (one period for both: a scalar repeats to the other's length). Float input, a float target of its shape.
+    Each weight a scalar or a vector along the input's last axes (one period for both: a scalar repeats
+    to the other's length). Float input, a float target of its shape. numba's kernel, else NumPy's.
     """
-    k = kernels()
-    if k is None or reduction not in REDUCTIONS or input.__class__ is not np.ndarray:
+    k = kernels() or _numpy
+    if reduction.__class__ is not str or reduction not in REDUCTIONS or input.__class__ is not np.ndarray:
         return None
     x, t = input, target
     dtype = x.dtype
@@ -728,7 +784,9 @@ def bce_logits_weighted(input, target, weight, pos_weight, reduction):
         total = k.bce_logits_weighted_chunks(x, t, w, pw, g, out, unit, 0, pieces, partials)
     else:
         _run(lambda lo, hi: k.bce_logits_weighted_chunks(x, t, w, pw, g, out, unit, lo, hi, partials), pieces)
-        total = k.seq_sum(partials)
+        total = k.seq_sum(partials) if k is not _numpy else None
+    if k is _numpy:
+        total = float(partials.sum())
     shape = input.shape
     if reduction == "none":
         return out.reshape(shape), g.reshape(shape)

@@ -306,3 +306,265 @@ def ce_kdim_rows(x, t, q, w, wt, ignore_index, ls, wsum, scale, g, loss, lo, hi)
         np.put_along_axis(gb, safe, at, 1)
         if not valid.all():
             np.copyto(gb, 0, where=~valid[:, None])
+
+
+# --------------------------------------------------------------------------- embedding losses
+# ``*_rows(..., lo, hi)`` on (N, D) contiguous rows: blocks ``lo:hi`` of :func:`embedding_block_rows`
+# rows each (fixed boundaries, so the bits do not depend on the threads). The gradients are written
+# straight into the caller's fresh arrays, which also serve as the scratch of each block; row sums
+# are ``einsum('ij,ij->i')`` (one pass, no temporary).
+
+_EMBED_BLOCK = 1 << 16  # elements per block of embedding rows (larger blocks: fewer NumPy calls)
+
+
+def embedding_block_rows(dim: int) -> int:
+    """Rows per block of the embedding kernels: the dispatcher splits work on multiples of this."""
+    return max(1, _EMBED_BLOCK // max(dim, 1))
+
+
+def _row_dot(u, w):
+    return np.einsum("ij,ij->i", u, w)
+
+
+@np.errstate(invalid="ignore", over="ignore", divide="ignore")  # a row that overflows is reported, not warned
+def cosine_embedding_rows(x1, x2, positive, margin, eps, scale, loss, g1, g2, lo, hi):
+    """Blocks ``lo:hi``: ``1 - c`` (positive) or ``max(0, c - margin)`` with ``c = x1.x2 / sqrt(A B)``,
+    ``A = |x1|^2 + eps``, ``B = |x2|^2 + eps``, in the inputs' dtype as the definition; gradients times
+    ``scale`` into ``g1``, ``g2``. Returns False where some ``A B`` or dot product is not finite (the
+    definition then answers)."""
+    n, dim = x1.shape
+    rows = embedding_block_rows(dim)
+    dtype = x1.dtype.type
+    one, m, e = dtype(1), dtype(margin), dtype(eps)
+    for r0 in range(lo * rows, min(hi * rows, n), rows):
+        r1 = min(r0 + rows, n)
+        a, b, ga, gb, yb = x1[r0:r1], x2[r0:r1], g1[r0:r1], g2[r0:r1], positive[r0:r1]
+        sq1 = _row_dot(a, a)
+        sq1 += e
+        sq2 = _row_dot(b, b)
+        sq2 += e
+        dot = _row_dot(a, b)
+        denom = sq1 * sq2
+        np.sqrt(denom, out=denom)
+        if not (np.isfinite(denom).all() and np.isfinite(dot).all()):
+            return False
+        cos = np.divide(dot, denom, out=dot)
+        active = cos - m
+        dl = np.where(yb, -one, (active >= 0).astype(x1.dtype))  # d loss / d c
+        dl *= dtype(scale)
+        np.maximum(active, 0, out=active)
+        loss[r0:r1] = np.where(yb, one - cos, active)
+        k = np.divide(dl, denom, out=denom)[:, np.newaxis]  # dl / sqrt(A B)
+        dl *= cos
+        np.divide(dl, sq1, out=sq1)
+        np.divide(dl, sq2, out=sq2)
+        np.multiply(a, sq1[:, np.newaxis], out=gb)  # scratch: dl c x1 / A
+        np.multiply(b, k, out=ga)
+        ga -= gb
+        np.multiply(b, sq2[:, np.newaxis], out=gb)
+        np.subtract(np.multiply(a, k), gb, out=gb)
+    return True
+
+
+@np.errstate(invalid="ignore", over="ignore", divide="ignore")
+def triplet_rows(a, p, n, margin, power, eps, swap, scale, limit, loss, ga, gp, gn, lo, hi):
+    """Blocks ``lo:hi``: ``max(margin + d(a, p) - d_-, 0)`` with ``d(u, w) = ||u - w + eps||_p`` (p = 1 or 2)
+    and ``d_- = min(d(a, n), d(p, n))`` with ``swap`` (a tie splits the gradient evenly); gradients times
+    ``scale`` into ``ga``, ``gp``, ``gn``. Differences in the inputs' dtype, as the definition (float32
+    squares summed in float64). Returns False where a distance is not finite, over ``limit`` or (p = 2) so
+    small that its squares lose precision: the definition, which scales each norm by its largest entry,
+    then answers."""
+    num, dim = a.shape
+    rows = embedding_block_rows(dim)
+    dtype = a.dtype.type
+    e = dtype(eps)
+    tiny = float(np.finfo(a.dtype).tiny) / float(np.finfo(a.dtype).eps)  # below: squares near the subnormals
+    scratch = np.empty((min(rows, num), dim), a.dtype) if swap else None
+    big = dtype(2.0 ** (np.finfo(a.dtype).maxexp - 1))
+    # float32: the squares summed in float64 (as numba's kernel), so that z = m + d - d' keeps its digits
+    wide = np.empty((min(rows, num), dim)) if power == 2 and a.dtype == np.float32 else None
+    ones = np.ones(dim)
+
+    def distance(u, w, out, free):
+        np.subtract(u, w, out=out)
+        out += e
+        if power == 2:
+            if wide is None:
+                d = _row_dot(out, out)
+            else:
+                d = np.square(out, out=wide[: out.shape[0]]) @ ones
+            ok = (d >= tiny).all() and (d <= limit * limit).all()
+            return np.sqrt(d, out=d), ok
+        d = np.abs(out, out=free).sum(axis=1)  # the definition's sum, to the bit: z = m + d - d' cancels
+        return d, (d <= limit).all()
+
+    def sign(u):  # sign(u) in place: twice by the largest power of two saturates, clip to +-1 (np.sign is slower)
+        u *= big
+        u *= big
+        np.clip(u, -1, 1, out=u)
+
+    for r0 in range(lo * rows, min(hi * rows, num), rows):
+        r1 = min(r0 + rows, num)
+        ab, pb, nb, gab, gpb, gnb = a[r0:r1], p[r0:r1], n[r0:r1], ga[r0:r1], gp[r0:r1], gn[r0:r1]
+        d_ap, ok_ap = distance(ab, pb, gpb, gab)  # u_ap into gp, u_an into gn; ga is free until the end
+        d_an, ok_an = distance(ab, nb, gnb, gab)
+        if not (ok_ap and ok_an):
+            return False
+        if swap:
+            upn = scratch[: r1 - r0]
+            d_pn, ok_pn = distance(pb, nb, upn, gab)
+            if not ok_pn:
+                return False
+            w = np.where(d_an < d_pn, dtype(1), np.where(d_an == d_pn, dtype(0.5), dtype(0)))
+            d_neg = np.minimum(d_an, d_pn)
+        else:
+            d_neg = d_an
+        z = margin + d_ap
+        z -= d_neg
+        if not np.isfinite(z).all():
+            return False
+        coef = (z >= 0).astype(a.dtype)  # 1 or 0: ``scale`` comes last, after the differences (as the definition)
+        loss[r0:r1] = np.maximum(z, 0)
+        if power == 2:  # d||u|| / du = u / ||u||
+            k_ap, k_an = coef / d_ap, coef / d_an
+            gpb *= k_ap[:, np.newaxis]
+            gnb *= (k_an * w if swap else k_an)[:, np.newaxis]
+        else:  # sign(u)
+            sign(gpb)
+            gpb *= coef[:, np.newaxis]
+            sign(gnb)
+            gnb *= (coef * w if swap else coef)[:, np.newaxis]
+        np.subtract(gpb, gnb, out=gab)  # a: grad d(a, p) - w grad d(a, n)
+        if swap:
+            if power == 2:
+                upn *= (coef * (1 - w) / d_pn)[:, np.newaxis]
+            else:
+                sign(upn)
+                upn *= (coef * (1 - w))[:, np.newaxis]
+            gpb += upn
+            gnb += upn  # n: w grad d(a, n) + (1 - w) grad d(p, n)
+        np.multiply(gpb, dtype(-scale), out=gpb)  # p: -grad d(a, p) - (1 - w) grad d(p, n)
+        if scale != 1:
+            gab *= dtype(scale)
+            gnb *= dtype(scale)
+    return True
+
+
+@np.errstate(invalid="ignore", over="ignore", divide="ignore")
+def triplet_cosine_rows(a, p, n, margin, eps, swap, scale, loss, ga, gp, gn, lo, hi):
+    """Blocks ``lo:hi`` of the triplet loss with the cosine distance ``d(x, y) = 1 - x.y / (s_x s_y)``,
+    ``s_x = max(||x||, eps)``: ``max(margin + d(a, p) - d_-, 0)`` (``d_-`` as :func:`triplet_rows`) and the
+    gradients times ``scale``, with ``d d(x, y) / dx = c x / s_x^2 - y / (s_x s_y)``. Returns False where
+    a norm is at most ``eps`` or not finite, or a product overflows (the definition then answers)."""
+    num, dim = a.shape
+    rows = embedding_block_rows(dim)
+    dtype = a.dtype.type
+    scratch = np.empty((min(rows, num), dim), a.dtype)
+    for r0 in range(lo * rows, min(hi * rows, num), rows):
+        r1 = min(r0 + rows, num)
+        ab, pb, nb, gab, gpb, gnb = a[r0:r1], p[r0:r1], n[r0:r1], ga[r0:r1], gp[r0:r1], gn[r0:r1]
+        tmp = scratch[: r1 - r0]
+        sa, sp, sn = (np.sqrt(_row_dot(u, u)) for u in (ab, pb, nb))
+        if not all(np.isfinite(s).all() and (s > eps).all() for s in (sa, sp, sn)):
+            return False
+        k_ap, k_an = 1 / (sa * sp), 1 / (sa * sn)
+        c_ap, c_an = _row_dot(ab, pb) * k_ap, _row_dot(ab, nb) * k_an
+        d_ap, d_an = 1 - c_ap, 1 - c_an
+        if swap:
+            k_pn = 1 / (sp * sn)
+            c_pn = _row_dot(pb, nb) * k_pn
+            d_pn = 1 - c_pn
+            w = np.where(d_an < d_pn, dtype(1), np.where(d_an == d_pn, dtype(0.5), dtype(0)))
+            d_neg = np.minimum(d_an, d_pn)
+        else:
+            w, d_neg = dtype(1), d_an
+        z = margin + d_ap
+        z -= d_neg
+        if not (np.isfinite(z).all() and np.isfinite(c_ap).all() and np.isfinite(c_an).all()):
+            return False
+        g = (z >= 0).astype(a.dtype)  # 1 or 0: ``scale`` comes last, as in the definition
+        loss[r0:r1] = np.maximum(z, 0)
+        gw = g * w
+        col = np.newaxis
+        # a: g (c_ap - w c_an) a / s_a^2 - g p / (s_a s_p) + g w n / (s_a s_n)
+        np.multiply(ab, ((g * c_ap - gw * c_an) / (sa * sa))[:, col], out=gab)
+        gab -= np.multiply(pb, (g * k_ap)[:, col], out=tmp)
+        gab += np.multiply(nb, (gw * k_an)[:, col], out=tmp)
+        if swap:
+            gv = g - gw  # g (1 - w)
+            if not np.isfinite(c_pn).all():
+                return False
+            # p: g (c_ap - (1 - w) c_pn) p / s_p^2 - g a / (s_a s_p) + g (1 - w) n / (s_p s_n)
+            np.multiply(pb, ((g * c_ap - gv * c_pn) / (sp * sp))[:, col], out=gpb)
+            gpb -= np.multiply(ab, (g * k_ap)[:, col], out=tmp)
+            gpb += np.multiply(nb, (gv * k_pn)[:, col], out=tmp)
+            # n: -(w c_an + (1 - w) c_pn) g n / s_n^2 + g w a / (s_a s_n) + g (1 - w) p / (s_p s_n)
+            np.multiply(nb, (-(gw * c_an + gv * c_pn) / (sn * sn))[:, col], out=gnb)
+            gnb += np.multiply(ab, (gw * k_an)[:, col], out=tmp)
+            gnb += np.multiply(pb, (gv * k_pn)[:, col], out=tmp)
+        else:
+            np.multiply(pb, (g * c_ap / (sp * sp))[:, col], out=gpb)
+            gpb -= np.multiply(ab, (g * k_ap)[:, col], out=tmp)
+            np.multiply(nb, (-g * c_an / (sn * sn))[:, col], out=gnb)
+            gnb += np.multiply(ab, (g * k_an)[:, col], out=tmp)
+        if scale != 1:
+            for grad in (gab, gpb, gnb):
+                grad *= dtype(scale)
+    return True
+
+
+# --------------------------------------------------------------------------- BCE-with-logits, weighted
+
+
+@np.errstate(invalid="ignore", over="ignore")
+def bce_logits_weighted_chunks(x, t, w, pw, g, out, gscale, lo, hi, partials):
+    """Chunks ``lo:hi`` of whole rows (``w.size`` elements each: the weights' period), ``w`` and ``pw``
+    (``pos_weight``) per column: loss ``((1 - t) x + lw softplus(-x)) w``, gradient
+    ``((1 - t) - lw sigmoid(-x)) gscale w`` with ``lw = 1 + (pw - 1) t``; as :func:`bce_logits_chunks`,
+    without masks, in place."""
+    period = w.size
+    step = max(1, CHUNK // period) * period
+    size = min(step, x.size)
+    e, v, lw = np.empty(size, x.dtype), np.empty(size, x.dtype), np.empty(size, x.dtype)
+    zeros = np.zeros(size, x.dtype)
+    scratch = None if out.size else np.empty(size, x.dtype)
+    pwm1 = pw - 1
+    plain_pw = not pwm1.any()  # pos_weight 1: lw = 1
+    unit_w = (w == 1).all()
+    for c in range(lo, hi):
+        a = c * step
+        b = min(a + step, x.size)
+        rows = (b - a) // period
+        grid = (rows, period)
+        xb, tb, gb = x[a:b].reshape(grid), t[a:b].reshape(grid), g[a:b].reshape(grid)
+        q = (out[a:b] if scratch is None else scratch[: b - a]).reshape(grid)
+        eb, vb, lb, zb = (buf[: b - a].reshape(grid) for buf in (e, v, lw, zeros))
+        np.abs(xb, out=vb)
+        np.negative(vb, out=eb)
+        np.exp(eb, out=eb)  # e = exp(-|x|) <= 1
+        np.subtract(zb, xb, out=gb)
+        np.maximum(gb, zb, out=gb)
+        np.log1p(eb, out=vb)
+        gb += vb  # softplus(-x) = max(-x, 0) + log1p(e)
+        if not plain_pw:
+            np.multiply(pwm1, tb, out=lb)
+            lb += 1  # lw
+            gb *= lb
+        np.subtract(1, tb, out=q)
+        q *= xb  # (1 - t) x
+        q += gb
+        if not unit_w:
+            q *= w
+        partials[c] = q.sum()
+        np.add(eb, 1, out=gb)
+        np.divide(1, gb, out=gb)  # 1 / (1 + e)
+        np.less(xb, 0, out=vb)
+        np.maximum(eb, vb, out=eb)  # 1 where x < 0, else e (NaN stays NaN)
+        gb *= eb  # sigmoid(-x)
+        if not plain_pw:
+            gb *= lb
+        np.subtract(1, tb, out=eb)
+        np.subtract(eb, gb, out=gb)
+        gb *= gscale
+        if not unit_w:
+            gb *= w

@@ -241,10 +241,13 @@ def _triplet_margin_with_distance_loss_kernel(
     swap: bool = False,
     reduction: v.Reduction = "mean",
 ):
-    """Fused (numba) for the default distance, :func:`pairwise_distance` (p = 2, eps = 1e-6)."""
-    if distance_function is not None and not (distance_function.__class__ is str and distance_function == "pairwise"):
-        return None
-    return _fast.triplet(anchor, positive, negative, margin, 2.0, 1e-6, swap, reduction)
+    """Fused for the named distances: :func:`pairwise_distance` (p = 2, eps = 1e-6, the default) and
+    :func:`cosine_distance` (eps = 1e-8)."""
+    if distance_function is None or (distance_function.__class__ is str and distance_function == "pairwise"):
+        return _fast.triplet(anchor, positive, negative, margin, 2.0, 1e-6, swap, reduction)
+    if distance_function.__class__ is str and distance_function == "cosine":
+        return _fast.triplet_cosine(anchor, positive, negative, margin, 1e-8, swap, reduction)
+    return None
 
 
 @_fast.fused(_triplet_margin_with_distance_loss_kernel)
