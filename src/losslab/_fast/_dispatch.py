@@ -671,8 +671,10 @@ def focal(input, target, gamma, weight, ignore_index, reduction):
     total = k.seq_sum(rowloss)
     if reduction == "mean":
         # the definitions' denominator: the count of kept rows, or the sum of their weights in the dtype
-        denominator = float(np.count_nonzero(t != ignore_index)) if weight is None else float(
-            rowweight.astype(dtype).sum(dtype=dtype)
+        denominator = (
+            float(np.count_nonzero(t != ignore_index))
+            if weight is None
+            else float(rowweight.astype(dtype).sum(dtype=dtype))
         )
         if denominator == 0:
             return None

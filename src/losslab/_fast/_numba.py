@@ -352,9 +352,7 @@ def _cosh_sinh_near32(a):
     w = a * a
     w2 = w * w
     w4 = w2 * w2
-    c0 = (np.float32(1.0 / 2) + w * np.float32(1.0 / 24)) + w2 * (
-        np.float32(1.0 / 720) + w * np.float32(1.0 / 40320)
-    )
+    c0 = (np.float32(1.0 / 2) + w * np.float32(1.0 / 24)) + w2 * (np.float32(1.0 / 720) + w * np.float32(1.0 / 40320))
     c1 = np.float32(1.0 / 3628800) + w * np.float32(1.0 / 479001600)
     s0 = (np.float32(1.0) + w * np.float32(1.0 / 6)) + w2 * (np.float32(1.0 / 120) + w * np.float32(1.0 / 5040))
     s1 = np.float32(1.0 / 362880) + w * np.float32(1.0 / 39916800)

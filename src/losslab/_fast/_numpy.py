@@ -379,7 +379,7 @@ def triplet_rows(a, p, n, margin, power, eps, swap, scale, limit, loss, ga, gp, 
     dtype = a.dtype.type
     e = dtype(eps)
     tiny = float(np.finfo(a.dtype).tiny) / float(np.finfo(a.dtype).eps)  # below: squares near the subnormals
-    scratch = np.empty((min(rows, num), dim), a.dtype) if swap else None
+    scratch = np.empty((min(rows, num) if swap else 0, dim), a.dtype)  # the swap's third distance
     big = dtype(2.0 ** (np.finfo(a.dtype).maxexp - 1))
     # float32: the squares summed in float64 (as numba's kernel), so that z = m + d - d' keeps its digits
     wide = np.empty((min(rows, num), dim)) if power == 2 and a.dtype == np.float32 else None

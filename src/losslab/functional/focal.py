@@ -325,7 +325,7 @@ def _focal_loss_kernel(
     weight=None,
     ignore_index: int = -100,
     reduction: v.Reduction = "mean",
-    include_background: bool = True,
+    include_background=True,  # any value: a non-bool goes to the definition, which refuses it
 ):
     if include_background is False:  # class 0 weighs 0, as in the definition (which raises below 2 classes)
         if input.__class__ is not np.ndarray or input.ndim != 2 or input.shape[1] < 2 or input.dtype.kind != "f":
