@@ -11,7 +11,7 @@ Each definition follows the docstring of the losslab function it mirrors (``loss
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp

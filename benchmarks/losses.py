@@ -318,7 +318,9 @@ def check(libs: list[str], cases: list[dict], log) -> int:
                 rel = relative_difference(values[lib], ref)
                 if rel > CHECK_TOLERANCE[case["dtype"]]:
                     counts[lib]["over"] += 1
-                    bad.append(f"{lib:13s} {_where(case)}: {reference} {ref!r}, {lib} {values[lib]!r}, relative {rel:.2e}")
+                    bad.append(
+                        f"{lib:13s} {_where(case)}: {reference} {ref!r}, {lib} {values[lib]!r}, relative {rel:.2e}"
+                    )
             log(f"[check {i + 1}/{len(cases)}] {key(case)}")
     finally:
         for w in workers.values():
