@@ -14,9 +14,11 @@ loss (``losslab.registry``: ``spec.make_paths(b)``, seed 0), and times forward +
   parameters gets ``-`` here (PyTorch's linear cross-entropy is timed against losslab's in
   ``benchmarks/linear_cross_entropy.py``);
 * JAX: ``jax.jit(jax.value_and_grad(f, argnums))`` of optax's loss where optax has it, else of the
-  loss written in ``jax.numpy``, for the paths :data:`JAX` covers (``None`` for the others).
+  loss written in ``jax.numpy`` (``_jax_losses.makers()``: every registered loss), differentiating
+  the inputs losslab's backward returns (a loss's parameters too).
 
-A builder returns ``None`` for a path its library does not have: the cell then shows ``-``.
+A builder returns ``None`` for a path its library does not have: the cell then shows ``-``. The call
+it returns also carries ``call.value()``: the loss's value as a float (``losses.py --check``).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ def losslab_call(case: dict) -> Callable[[], Any]:
         spec.call(loss, args)
         return spec.gradients(loss)
 
+    call.value = lambda: float(spec.call(loss, args))
     return call
 
 
@@ -104,163 +107,29 @@ def torch_call(case: dict) -> Callable[[], Any] | None:
         loss(*tensors).backward()
         return [t.grad for t in leaves]
 
+    def value() -> float:
+        with torch.no_grad():
+            return float(loss(*tensors))
+
+    call.value = value
     return call
 
 
 # --------------------------------------------------------------------------- JAX
 
-def _jax_losses() -> dict[str, Callable]:
-    """``name -> maker(options) -> f(*inputs) or None``: the paths JAX runs, mean over the batch as losslab."""
-    import jax
-    import jax.numpy as jnp
-    import optax
-
-    def plain(options, *names):
-        """True where every option outside ``names`` (and reduction) has its default."""
-        defaults = {"weight": None, "pos_weight": None, "ignore_index": -100, "label_smoothing": 0.0,
-                    "swap": False, "p": 2.0, "distance_function": None, "zero_infinity": False, "full": False}
-        return all(options.get(k, d) is None if d is None else options.get(k, d) == d
-                   for k, d in defaults.items() if k not in names)
-
-    def cross_entropy(o):
-        if not plain(o, "label_smoothing", "ignore_index"):
-            return None
-        ls = o.get("label_smoothing", 0.0)
-
-        def f(x, t):
-            if x.ndim != 2:
-                return None
-            if t.ndim == 2:
-                p = t if ls == 0 else optax.smooth_labels(t, ls)
-                return optax.softmax_cross_entropy(x, p).mean()
-            if ls == 0:
-                return optax.softmax_cross_entropy_with_integer_labels(x, t).mean()
-            return optax.softmax_cross_entropy(x, optax.smooth_labels(jax.nn.one_hot(t, x.shape[1]), ls)).mean()
-        return f if o.get("ignore_index", -100) == -100 else None
-
-    def nll(o):
-        if not plain(o):
-            return None
-        return lambda x, t: -jnp.take_along_axis(x, t[:, None], axis=1).mean() if x.ndim == 2 else None
-
-    def bce_logits(o):
-        if not plain(o):
-            return None
-        return lambda x, t: optax.sigmoid_binary_cross_entropy(x, t).mean()
-
-    def huber(o):
-        delta = o.get("delta", 1.0)
-        return lambda x, t: optax.huber_loss(x, t, delta=delta).mean()
-
-    def smooth_l1(o):
-        beta = o.get("beta", 1.0)
-        if beta == 0:
-            return lambda x, t: jnp.abs(x - t).mean()
-        return lambda x, t: optax.huber_loss(x, t, delta=beta).mean() / beta
-
-    def kl(o):
-        if o.get("log_target"):
-            return lambda x, t: optax.losses.kl_divergence_with_log_targets(x, t).mean()
-        return lambda x, t: optax.kl_divergence(x, t).mean()
-
-    def ctc(o):
-        if o.get("zero_infinity"):
-            return None
-
-        def f(log_probs, targets, il, tl):   # optax: (B, T, K) logits, 1 where padded
-            t_len = log_probs.shape[0]
-            logit_pad = (jnp.arange(t_len)[None, :] >= il[:, None]).astype(log_probs.dtype)
-            label_pad = (jnp.arange(targets.shape[1])[None, :] >= tl[:, None]).astype(log_probs.dtype)
-            per = optax.ctc_loss(jnp.swapaxes(log_probs, 0, 1), logit_pad, targets, label_pad)
-            return (per / jnp.maximum(tl, 1)).mean()
-        return f
-
-    def triplet(o):
-        if o.get("swap") or o.get("p", 2.0) != 2.0:
-            return None
-        margin = o.get("margin", 1.0)
-
-        def f(a, p, n):
-            d_ap = jnp.linalg.norm(a - p + 1e-6, axis=-1)
-            d_an = jnp.linalg.norm(a - n + 1e-6, axis=-1)
-            return jnp.maximum(d_ap - d_an + margin, 0).mean()
-        return f
-
-    def cosine_embedding(o):
-        margin = o.get("margin", 0.0)
-
-        def f(x1, x2, y):
-            cos = (x1 * x2).sum(-1) / jnp.sqrt((x1 * x1).sum(-1) * (x2 * x2).sum(-1) + 1e-12)
-            return jnp.where(y > 0, 1 - cos, jnp.maximum(cos - margin, 0)).mean()
-        return f
-
-    def soft_margin(o):
-        return lambda x, y: jax.nn.softplus(-y * x).mean()
-
-    def multilabel_soft_margin(o):
-        if not plain(o):
-            return None
-        return lambda x, y: optax.sigmoid_binary_cross_entropy(x, y).mean()
-
-    def multi_margin(o):
-        if not plain(o):
-            return None
-        power, margin = o.get("p", 1), o.get("margin", 1.0)
-
-        def f(x, t):
-            h = jnp.maximum(margin - jnp.take_along_axis(x, t[:, None], axis=1) + x, 0) ** power
-            h = h * (1 - jax.nn.one_hot(t, x.shape[1], dtype=x.dtype))
-            return h.sum(1).mean() / x.shape[1]
-        return f
-
-    def sigmoid_focal(o):
-        alpha = o.get("alpha", 0.25)
-        return lambda x, t: optax.losses.sigmoid_focal_loss(
-            x, t, alpha=None if alpha < 0 else alpha, gamma=o.get("gamma", 2.0)).mean()
-
-    def poly(o):
-        eps = o.get("epsilon", 2.0)
-
-        def f(x, t):
-            p = t if t.ndim == 2 else jax.nn.one_hot(t, x.shape[1], dtype=x.dtype)
-            return optax.losses.poly_loss_cross_entropy(x, p, epsilon=eps).mean()
-        return f
-
-    def mse(o):
-        return lambda x, t: optax.squared_error(x, t).mean()
-
-    def l1(o):
-        return lambda x, t: jnp.abs(x - t).mean()
-
-    def log_cosh(o):
-        return lambda x, t: optax.log_cosh(x, t).mean()
-
-    def hinge(o):
-        return lambda x, t: optax.losses.multiclass_hinge_loss(x, t).mean()
-
-    return {"CrossEntropyLoss": cross_entropy, "NLLLoss": nll, "BCEWithLogitsLoss": bce_logits,
-            "HuberLoss": huber, "SmoothL1Loss": smooth_l1, "KLDivLoss": kl, "CTCLoss": ctc,
-            "TripletMarginLoss": triplet, "TripletMarginWithDistanceLoss": triplet,
-            "CosineEmbeddingLoss": cosine_embedding, "SoftMarginLoss": soft_margin,
-            "MultiLabelSoftMarginLoss": multilabel_soft_margin, "MultiMarginLoss": multi_margin,
-            "SigmoidFocalLoss": sigmoid_focal, "PolyLoss": poly, "MSELoss": mse, "L1Loss": l1,
-            "LogCoshLoss": log_cosh, "MulticlassHingeLoss": hinge}
-
-
 def jax_call(case: dict) -> Callable[[], Any] | None:
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    import _jax_losses
+
     spec, inputs, options = path_case(case)
-    maker = _jax_losses().get(spec.name)
+    options = {k: jax.device_put(val) if isinstance(val, np.ndarray) else val for k, val in options.items()}
+    maker = _jax_losses.makers().get(spec.name)
     f = maker(options) if maker else None
     if f is None or options.get("reduction", "mean") not in ("mean", "batchmean"):
         return None
-    if spec.name == "TripletMarginWithDistanceLoss" and options.get("distance_function") is not None:
-        return None
     arrays = [jax.device_put(a) for a in inputs]
-    if f(*arrays) is None:
-        return None
     argnums = tuple(spec.inputs.index(n) for n in spec.differentiable)
     step = jax.jit(jax.value_and_grad(f, argnums=argnums))
 
@@ -268,4 +137,5 @@ def jax_call(case: dict) -> Callable[[], Any] | None:
         value, grads = step(*arrays)
         return jax.block_until_ready(grads)
 
+    call.value = lambda: float(step(*arrays)[0])
     return call

@@ -10,6 +10,7 @@ thread variables already set in its environment. Reads one JSON request per line
   twice (warm-up: numba loads or compiles here), and picks how many calls make one
   sample of about ``target`` seconds;
 * ``{"op": "sample", "slot": name}`` -> seconds per call over that many calls (garbage collector off);
+* ``{"op": "value", "slot": name}`` -> the loss value of that slot's registry call (a float; None if missing);
 * ``{"op": "accuracy", "dtype": ..., "epochs": E}`` -> test accuracy of the MLP after E epochs;
 * ``{"op": "quit"}``.
 
@@ -336,6 +337,9 @@ def main() -> None:
             reply = {"reps": reps, "once": once}
         elif op == "sample" and slots.get(req.get("slot", "main")) is None:
             reply = {"seconds": None}
+        elif op == "value":
+            slot = slots.get(req.get("slot", "main"))
+            reply = {"value": None if slot is None else slot[0].value()}
         elif op == "memory":
             import _registry_calls as calls
 

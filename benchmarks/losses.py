@@ -22,6 +22,7 @@ import argparse
 import datetime as dt
 import importlib.util
 import json
+import math
 import os
 import shlex
 import statistics
@@ -271,6 +272,67 @@ def _run_grid(args, libs, names, cases, result, log) -> None:
                 w.close()
 
 
+CHECK_SIZES = (4, 64)
+CHECK_TOLERANCE = {"float32": 1e-4, "float64": 1e-9}
+
+
+CHECK_FLOOR = 1e-2  # below this magnitude a difference is taken as absolute: a loss of 0 lands on +-1e-9
+
+
+def relative_difference(value: float | None, reference: float | None) -> float:
+    """``|value - reference|`` over the larger magnitude, at least :data:`CHECK_FLOOR` (0 where both are equal,
+    inf where one is missing or not finite)."""
+    if value is None or reference is None:
+        return math.inf
+    if value == reference:
+        return 0.0
+    if not (math.isfinite(value) and math.isfinite(reference)):
+        return math.inf
+    return abs(value - reference) / max(abs(value), abs(reference), CHECK_FLOOR)
+
+
+def check(libs: list[str], cases: list[dict], log) -> int:
+    """Measure nothing: each library's value of every case against losslab's; 1 if any differs beyond tolerance.
+
+    The reference is the ``losslab`` worker (``losslab-numpy`` without it); every other library in ``libs``
+    is held to it within :data:`CHECK_TOLERANCE` (relative, per dtype). A library without the path is counted,
+    not compared.
+    """
+    reference = "losslab" if "losslab" in libs else "losslab-numpy"
+    others = [lib for lib in libs if lib != reference]
+    workers = {lib: Worker(lib, 1) for lib in [reference, *others]}
+    counts = {lib: {"compared": 0, "missing": 0, "over": 0} for lib in others}
+    bad = []
+    try:
+        for i, case in enumerate(cases):
+            values = {}
+            for lib, w in workers.items():
+                ready = not w.ask(op="prepare", case=case, target=0.0, slot="main", clear=True).get("missing")
+                values[lib] = w.ask(op="value", slot="main")["value"] if ready else None
+            ref = values[reference]
+            for lib in others:
+                if values[lib] is None:
+                    counts[lib]["missing"] += 1
+                    continue
+                counts[lib]["compared"] += 1
+                rel = relative_difference(values[lib], ref)
+                if rel > CHECK_TOLERANCE[case["dtype"]]:
+                    counts[lib]["over"] += 1
+                    bad.append(
+                        f"{lib:13s} {_where(case)}: {reference} {ref!r}, {lib} {values[lib]!r}, relative {rel:.2e}"
+                    )
+            log(f"[check {i + 1}/{len(cases)}] {key(case)}")
+    finally:
+        for w in workers.values():
+            w.close()
+    for line in bad:
+        print(line)
+    for lib, c in counts.items():
+        print(f"{lib}: {c['compared']} values compared with {reference}, {c['over']} over the tolerance, "
+              f"{c['missing']} paths it does not have")
+    return 1 if bad else 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--loss", default="", help="comma-separated loss names (default: every registered loss)")
@@ -284,6 +346,12 @@ def main(argv=None) -> int:
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory pass")
     ap.add_argument("--json", default=str(HERE / "results" / "losses.json"), help="where to write the results")
     ap.add_argument("--markdown", default=None, help="also put the section in this report (e.g. BENCHMARKS.md)")
+    ap.add_argument(
+        "--check",
+        action="store_true",
+        help=f"measure nothing: compare every library's loss value with losslab's at B in {CHECK_SIZES} "
+        "(relative tolerance 1e-4 float32, 1e-9 float64); exit 1 on any difference",
+    )
     ap.add_argument(
         "--from-json",
         default=None,
@@ -302,7 +370,8 @@ def main(argv=None) -> int:
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
 
-    sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else (QUICK_SIZES if args.quick else SIZES)
+    default_sizes = CHECK_SIZES if args.check else (QUICK_SIZES if args.quick else SIZES)
+    sizes = tuple(int(s) for s in args.sizes.split(",")) if args.sizes else default_sizes
     dtypes = tuple(args.dtypes.split(",")) if args.dtypes else (("float32",) if args.quick else ("float32", "float64"))
     names = [n for n in args.loss.split(",") if n]
     wanted = [lib for lib in args.libs.split(",") if lib]
@@ -312,6 +381,8 @@ def main(argv=None) -> int:
     if set(wanted) - set(libs):
         log(f"not installed, left out: {', '.join(sorted(set(wanted) - set(libs)))} (pip install -e '.[bench,torch]')")
     cases = grid(names, sizes, dtypes)
+    if args.check:
+        return check(libs, cases, log)
     log(f"{len(cases)} cases x {len(args.threads.split(','))} thread counts, libraries {', '.join(libs)}")
     result = {
         "command": " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]),
