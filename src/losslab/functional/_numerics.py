@@ -7,6 +7,8 @@ the term's limit is 0. These helpers take that limit, for arrays of any library.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -21,3 +23,11 @@ def times(w, z, xp):
 def weighted_sum(w, z, axis: int, xp) -> np.ndarray:
     """``sum(w * z, axis)`` where the entries of zero weight contribute 0 whatever ``z`` holds."""
     return xp.sum(times(w, z, xp), axis=axis)
+
+
+def finite_or_definition(fused):
+    """A fused result whose reduced value is not finite is left to the definition, which takes the
+    limits (a mean whose sum overflows, an infinite residual)."""
+    if fused is not None and fused[0].ndim == 0 and not math.isfinite(fused[0]):
+        return None
+    return fused

@@ -18,7 +18,7 @@ import numpy as np
 from .. import _array_api as xpa
 from .. import _fast
 from .. import _validation as v
-from ._numerics import times
+from ._numerics import finite_or_definition, times
 from ._reduction import reduce, upstream
 
 __all__ = [
@@ -48,19 +48,11 @@ def _pair(input, target, reduction, allowed=v.REDUCTIONS):
     return x, t, xp
 
 
-def _finite_or_definition(fused):
-    """A fused result whose reduced value is not finite is left to the definition, which takes the
-    limits (a mean whose sum overflows, an infinite residual)."""
-    if fused is not None and fused[0].ndim == 0 and not math.isfinite(fused[0]):
-        return None
-    return fused
-
-
 # --------------------------------------------------------------------------- MSE
 
 
 def _mse_loss_kernel(input, target, *, reduction: v.Reduction = "mean"):
-    return _finite_or_definition(_fast.pointwise(_fast.MSE, input, target, reduction))
+    return finite_or_definition(_fast.pointwise(_fast.MSE, input, target, reduction))
 
 
 @_fast.fused(_mse_loss_kernel)
@@ -102,7 +94,7 @@ def mse_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") -
 
 
 def _l1_loss_kernel(input, target, *, reduction: v.Reduction = "mean"):
-    return _finite_or_definition(_fast.pointwise(_fast.L1, input, target, reduction))
+    return finite_or_definition(_fast.pointwise(_fast.L1, input, target, reduction))
 
 
 @_fast.fused(_l1_loss_kernel)
@@ -140,8 +132,8 @@ def l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "mean") ->
 
 def _smooth_l1_loss_kernel(input, target, *, reduction: v.Reduction = "mean", beta: float = 1.0):
     if beta.__class__ in (int, float) and beta == 0:  # exactly L1, as the definition says
-        return _finite_or_definition(_fast.pointwise(_fast.L1, input, target, reduction))
-    return _finite_or_definition(_fast.pointwise(_fast.SMOOTH_L1, input, target, reduction, beta))
+        return finite_or_definition(_fast.pointwise(_fast.L1, input, target, reduction))
+    return finite_or_definition(_fast.pointwise(_fast.SMOOTH_L1, input, target, reduction, beta))
 
 
 @_fast.fused(_smooth_l1_loss_kernel)
@@ -191,7 +183,7 @@ def smooth_l1_loss_backward(dout, input, target, *, reduction: v.Reduction = "me
 
 
 def _huber_loss_kernel(input, target, *, reduction: v.Reduction = "mean", delta: float = 1.0):
-    return _finite_or_definition(_fast.pointwise(_fast.HUBER, input, target, reduction, delta))
+    return finite_or_definition(_fast.pointwise(_fast.HUBER, input, target, reduction, delta))
 
 
 @_fast.fused(_huber_loss_kernel)
@@ -239,7 +231,7 @@ KL_REDUCTIONS = ("none", "mean", "sum", "batchmean")
 
 
 def _kl_div_kernel(input, target, *, reduction: str = "mean", log_target: bool = False):
-    return _finite_or_definition(_fast.kl_div(input, target, reduction, log_target))
+    return finite_or_definition(_fast.kl_div(input, target, reduction, log_target))
 
 
 @_fast.fused(_kl_div_kernel)

@@ -15,8 +15,8 @@ import numpy as np
 from .. import _array_api as xpa
 from .. import _fast
 from .. import _validation as v
+from ._numerics import finite_or_definition
 from ._reduction import reduce, upstream
-from .regression import _finite_or_definition
 
 __all__ = [
     "log_cosh_loss",
@@ -42,7 +42,7 @@ def _pair(input, target, reduction):
 
 
 def _log_cosh_loss_kernel(input, target, *, reduction: v.Reduction = "mean"):
-    return _finite_or_definition(_fast.pointwise(_fast.LOG_COSH, input, target, reduction))
+    return finite_or_definition(_fast.pointwise(_fast.LOG_COSH, input, target, reduction))
 
 
 @_fast.fused(_log_cosh_loss_kernel)
