@@ -731,6 +731,56 @@ def sparsemax_loss(input, target, reduction):
     return _as_scalar(total / n if reduction == "mean" else total, dtype), g
 
 
+# --------------------------------------------------------------------------- Poisson NLL
+
+
+def poisson_nll(input, target, log_input, full, eps, reduction):
+    """``(loss, gradient for dout=1)`` of the Poisson negative log-likelihood, or ``None``.
+
+    numba only; a float input, a real target of its shape (cast to the input's dtype), boolean
+    ``log_input`` and ``full``, ``eps`` >= 0; entries in the kernel's domain (|x| <= 700 for log inputs,
+    x + eps > 0 otherwise, finite targets >= 0), else the definitions answer.
+    """
+    k = kernels()
+    if k is None or not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        return None
+    if input.__class__ is not np.ndarray or target.__class__ is not np.ndarray:
+        return None
+    x, t = input, target
+    dtype = x.dtype
+    if dtype not in FLOATS or t.shape != x.shape or x.size == 0 or t.dtype.kind not in "biuf":
+        return None
+    if log_input.__class__ is not bool or full.__class__ is not bool:
+        return None
+    if eps.__class__ not in (int, float) or not 0 <= eps < math.inf:
+        return None
+    n = x.size
+    unit = float(dtype.type(1) / dtype.type(n)) if reduction == "mean" else 1.0
+    x = x.ravel()
+    if t.dtype == dtype:
+        t = t.ravel()
+    else:
+        with np.errstate(over="ignore"):
+            t = np.ascontiguousarray(t, dtype).reshape(-1)
+    g = np.empty_like(x)
+    out = np.empty(n, np.float64) if reduction == "none" else _NO_OUT[_F64]
+    pieces = -(-n // k.CHUNK)
+    partials = np.empty(pieces, np.float64)
+    args = (x, t, log_input, full, float(dtype.type(eps)), unit, out, g)
+    if not _parallel(4, n):
+        bad = k.poisson_nll_chunks(*args, 0, pieces, partials)
+    else:
+        counts = []
+        _run(lambda lo, hi: counts.append(k.poisson_nll_chunks(*args, lo, hi, partials)), pieces)
+        bad = sum(counts)
+    if bad:
+        return None
+    if reduction == "none":
+        return _narrow(out, dtype).reshape(input.shape), g.reshape(input.shape)
+    total = k.seq_sum(partials)
+    return _as_scalar(total / n if reduction == "mean" else total, dtype), g.reshape(input.shape)
+
+
 # --------------------------------------------------------------------------- BCE-with-logits, weighted
 
 

@@ -660,6 +660,55 @@ def sparsemax_loss_rows(x, t, q, scale, g, rowloss, lo, hi):
     return bad
 
 
+@numba.njit(fastmath=CONTRACT, **JIT)
+def poisson_nll_chunks(x, t, log_input, full, eps, gscale, out, g, lo, hi, partials):
+    """Chunks ``lo:hi`` of the Poisson NLL, in float64: ``e^x - t x`` (``log_input``) or ``x - t log(x + eps)``,
+    plus Stirling's ``t log t - t + log(2 pi t) / 2`` where t > 1 (``full``); gradient ``e^x - t`` or
+    ``1 - t / (x + eps)`` times ``gscale`` into ``g``, terms into ``out`` when sized, chunk sums into ``partials``.
+
+    ``e^x`` is ``exp(x)`` for x <= 0 and ``1 / exp(-x)`` above, both vectorised (|x| <= 700: no overflow, no
+    flush); ``log t`` for Stirling is ``log1p(t - 1)``, vectorised, a chunk at a time. Returns the number of
+    entries outside that domain (|x| > 700, x + eps <= 0, a target that is not finite or is negative), which
+    the caller leaves to the definitions.
+    """
+    n = x.size
+    keep = out.size > 0
+    logs = np.empty(min(CHUNK, n) if full else 0, np.float64)
+    bad = 0
+    for c in range(lo, hi):
+        a = c * CHUNK
+        b = min(a + CHUNK, n)
+        if full:
+            for i in range(a, b):
+                ti = float(t[i])
+                logs[i - a] = ti - 1.0 if ti > 1.0 else 0.0
+            log1p_inplace(logs[: b - a])
+        acc = 0.0
+        for i in range(a, b):
+            xi = float(x[i])
+            ti = float(t[i])
+            if log_input:
+                bad += 0 if (abs(xi) <= 700.0 and 0.0 <= ti < math.inf) else 1
+                small = expneg(-abs(xi))  # one inlined call: e^x or 1 / e^-x
+                e = small if xi <= 0.0 else 1.0 / small
+                loss = e - ti * xi
+                grad = e - ti
+            else:
+                z = xi + eps
+                bad += 0 if (0.0 < z < math.inf and 0.0 <= ti < math.inf) else 1
+                loss = xi - ti * math.log(z)
+                grad = 1.0 - ti / z
+            if full and ti > 1.0:
+                lt = logs[i - a]
+                loss += ti * lt - ti + 0.5 * (1.8378770664093453 + lt)  # log(2 pi) = 1.8378...
+            if keep:
+                out[i] = loss
+            acc += loss
+            g[i] = grad * gscale
+        partials[c] = acc
+    return bad
+
+
 @numba.njit(**JIT)
 def bce_logits_weighted_chunks(x, t, w, pw, g, out, gscale, lo, hi, partials):
     """Chunks of whole rows (``w.size`` elements each: the weights' period)."""

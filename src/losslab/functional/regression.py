@@ -292,6 +292,13 @@ def kl_div_backward(dout, input, target, *, reduction: str = "mean", log_target:
 # --------------------------------------------------------------------------- Poisson NLL
 
 
+def _poisson_nll_loss_kernel(
+    input, target, *, log_input: bool = True, full: bool = False, eps: float = 1e-8, reduction: v.Reduction = "mean"
+):
+    return finite_or_definition(_fast.poisson_nll(input, target, log_input, full, eps, reduction))
+
+
+@_fast.fused(_poisson_nll_loss_kernel)
 def poisson_nll_loss(
     input, target, *, log_input: bool = True, full: bool = False, eps: float = 1e-8, reduction: v.Reduction = "mean"
 ):
@@ -327,6 +334,7 @@ def poisson_nll_loss(
     return reduce(loss, reduction)
 
 
+@_fast.defbackward(poisson_nll_loss)
 def poisson_nll_loss_backward(
     dout,
     input,
