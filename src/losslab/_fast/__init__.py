@@ -21,6 +21,7 @@ Importing this package imports NumPy only.
 from ._contract import defbackward, fused, kernel_of, scale_by_dout
 from ._dispatch import (
     BCE_LOGITS,
+    CHARBONNIER,
     HUBER,
     KINDS,
     L1,
@@ -58,6 +59,7 @@ from ._dispatch import (
 
 __all__ = [
     "BCE_LOGITS",
+    "CHARBONNIER",
     "HUBER",
     "KINDS",
     "L1",

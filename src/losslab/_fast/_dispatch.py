@@ -413,7 +413,10 @@ SMOOTH_L1 = Pointwise("smooth_l1", "huber_chunks", 1, lambda unit, p, one: (unit
 BCE_LOGITS = Pointwise("bce_logits", "bce_logits_chunks", 4, lambda unit, p, one: (unit,))
 SOFT_MARGIN = Pointwise("soft_margin", "soft_margin_chunks", 4, lambda unit, p, one: (unit,))
 LOG_COSH = Pointwise("log_cosh", "log_cosh_chunks", 4, lambda unit, p, one: (unit,))
-KINDS: dict[str, Pointwise] = {k.name: k for k in (MSE, L1, HUBER, SMOOTH_L1, BCE_LOGITS, SOFT_MARGIN, LOG_COSH)}
+CHARBONNIER = Pointwise("charbonnier", "charbonnier_chunks", 2, lambda unit, p, one: (unit, p), param=True)
+KINDS: dict[str, Pointwise] = {
+    k.name: k for k in (MSE, L1, HUBER, SMOOTH_L1, BCE_LOGITS, SOFT_MARGIN, LOG_COSH, CHARBONNIER)
+}
 
 
 def pointwise(kind, input, target, reduction, param=None):

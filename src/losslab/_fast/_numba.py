@@ -709,6 +709,36 @@ def poisson_nll_chunks(x, t, log_input, full, eps, gscale, out, g, lo, hi, parti
     return bad
 
 
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
+def _charbonnier_chunk(x, t, g, q, gscale, eps):
+    """loss = hypot(d, eps), grad = d / hypot(d, eps), d = x - t (in x's dtype, as the definition), worked
+    in float64 and scaled by max(|d|, eps): no overflow for any finite d; |d| = inf gives inf and sign(d)."""
+    e = float(eps)
+    for i in range(x.size):
+        d = float(x[i] - t[i])
+        a = abs(d)
+        s = a if a > e else e
+        far = a == math.inf
+        sc = 1.0 if far else s
+        r1 = a / sc
+        r2 = e / sc
+        h = a if far else sc * math.sqrt(r1 * r1 + r2 * r2)
+        q[i] = h
+        g[i] = (math.copysign(1.0, d) if far else d / h) * gscale
+
+
+@numba.njit(**JIT)
+def charbonnier_chunks(x, t, g, out, gscale, eps, lo, hi, partials):
+    scratch = np.empty(0 if out.size else min(CHUNK, x.size), x.dtype)
+    acc = 0.0
+    for c in range(lo, hi):
+        a, b, q = _chunk(c, x.size, out, scratch)
+        _charbonnier_chunk(x[a:b], t[a:b], g[a:b], q, gscale, eps)
+        partials[c] = s = row_sum(q)
+        acc += s
+    return acc
+
+
 @numba.njit(**JIT)
 def bce_logits_weighted_chunks(x, t, w, pw, g, out, gscale, lo, hi, partials):
     """Chunks of whole rows (``w.size`` elements each: the weights' period)."""

@@ -146,6 +146,20 @@ def log_cosh_chunks(x, t, g, out, gscale, lo, hi, partials):
 
 
 @np.errstate(invalid="ignore", over="ignore")
+def charbonnier_chunks(x, t, g, out, gscale, eps, lo, hi, partials):
+    """The definition's operations (hypot, then d / hypot; sign(d) at an infinite d), a chunk at a time."""
+    for c, a, b, q in _chunks(x, out, lo, hi):
+        d = np.subtract(x[a:b], t[a:b], out=g[a:b])
+        far = np.isinf(d)
+        np.hypot(np.where(far, 0, d), eps, out=q)
+        slope = np.divide(d, q)
+        np.copyto(slope, np.sign(d), where=far)
+        np.copyto(q, np.abs(d), where=far)
+        partials[c] = q.sum()
+        np.multiply(slope, gscale, out=d)
+
+
+@np.errstate(invalid="ignore", over="ignore")
 def l1_chunks(x, t, g, out, gscale, lo, hi, partials):
     w = np.empty(min(CHUNK, x.size), x.dtype)
     big = x.dtype.type(2.0 ** (np.finfo(x.dtype).maxexp - 1))

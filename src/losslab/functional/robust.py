@@ -199,6 +199,13 @@ def _charbonnier_weight(weight, x, reduction, xp):
     return w, (total if xp is not np else float(total))
 
 
+def _charbonnier_loss_kernel(input, target, *, eps: float = 1e-3, reduction: v.Reduction = "mean", weight=None):
+    if weight is not None:
+        return None
+    return finite_or_definition(_fast.pointwise(_fast.CHARBONNIER, input, target, reduction, eps))
+
+
+@_fast.fused(_charbonnier_loss_kernel)
 def charbonnier_loss(input, target, *, eps: float = 1e-3, reduction: v.Reduction = "mean", weight=None):
     r"""Charbonnier loss, a differentiable L1 (Lai et al. 2017, LapSRN; Charbonnier et al. 1994).
 
@@ -240,6 +247,7 @@ def charbonnier_loss(input, target, *, eps: float = 1e-3, reduction: v.Reduction
     return reduce(xpa.astype(w * loss, x.dtype, xp), reduction, denominator=denominator)
 
 
+@_fast.defbackward(charbonnier_loss)
 def charbonnier_loss_backward(
     dout, input, target, *, eps: float = 1e-3, reduction: v.Reduction = "mean", weight=None
 ) -> np.ndarray:
