@@ -784,6 +784,55 @@ def poisson_nll(input, target, log_input, full, eps, reduction):
     return _as_scalar(total / n if reduction == "mean" else total, dtype), g.reshape(input.shape)
 
 
+# --------------------------------------------------------------------------- quantile (pinball) loss
+
+
+def quantile(input, target, quantiles, reduction):
+    """``(loss, gradient for dout=1)`` of the pinball loss on (N, Q) predictions, or ``None``.
+
+    numba only; a real (N,) target, levels a tuple, list or float array of Q numbers strictly in (0, 1).
+    """
+    k = kernels()
+    if k is None or not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        return None
+    if input.__class__ is not np.ndarray or target.__class__ is not np.ndarray:
+        return None
+    x, t = input, target
+    dtype = x.dtype
+    if dtype not in FLOATS or x.ndim != 2 or x.size == 0 or t.shape != x.shape[:1] or t.dtype.kind not in "biuf":
+        return None
+    if quantiles.__class__ in (tuple, list):
+        if not all(v.__class__ in (int, float) for v in quantiles):
+            return None
+        levels = np.array(quantiles, np.float64)
+    elif quantiles.__class__ is np.ndarray and quantiles.dtype.kind == "f":
+        levels = quantiles
+    else:
+        return None
+    if levels.shape != x.shape[1:] or not ((levels > 0) & (levels < 1)).all():
+        return None
+    n = x.shape[0]
+    x = np.ascontiguousarray(x)
+    with np.errstate(over="ignore"):  # a float64 target beyond float32's range is +-inf, as the definition casts it
+        t = t.astype(dtype, copy=False)
+    q = levels.astype(dtype)
+    scale = dtype.type(1) / dtype.type(x.size) if reduction == "mean" else dtype.type(1)
+    g = np.empty_like(x)
+    out = np.empty_like(x) if reduction == "none" else _NO_Q2[dtype]
+    rowsum = np.empty(n, np.float64)
+    if _parallel(1, x.size):
+        _run(lambda lo, hi: k.quantile_rows(x, t, q, scale, g, out, rowsum, lo, hi), n)
+    else:
+        k.quantile_rows(x, t, q, scale, g, out, rowsum, 0, n)
+    if reduction == "none":
+        return out, g
+    total = k.seq_sum(rowsum)
+    return _as_scalar(total / x.size if reduction == "mean" else total, dtype), g
+
+
+_NO_Q2 = {d: np.empty((0, 0), d) for d in FLOATS}
+
+
 # --------------------------------------------------------------------------- BCE-with-logits, weighted
 
 

@@ -740,6 +740,33 @@ def charbonnier_chunks(x, t, g, out, gscale, eps, lo, hi, partials):
 
 
 @numba.njit(**JIT)
+def quantile_rows(x, t, q, scale, g, out, rowsum, lo, hi):
+    """Rows ``lo:hi`` of the pinball loss, in x's dtype with the definition's operations: ``u = t - x``,
+    ``max(q u, (q - 1) u)`` (into ``out`` when sized; row sums in float64 into ``rowsum``), gradient
+    ``-q``, ``1 - q`` or ``1/2 - q`` (u > 0, u < 0, otherwise) times ``scale``."""
+    nq = x.shape[1]
+    keep = out.size > 0
+    half = x.dtype.type(0.5)
+    one = x.dtype.type(1)
+    zero = x.dtype.type(0)
+    for r in range(lo, hi):
+        tr = t[r]
+        acc = 0.0
+        for j in range(nq):
+            qj = q[j]
+            u = tr - x[r, j]
+            a = qj * u
+            b = (qj - one) * u
+            loss = a if a >= b else (b if b > a else a + b - a)  # NaN propagates as np.maximum
+            acc += float(loss)
+            if keep:
+                out[r, j] = loss
+            local = -qj if u > zero else ((one - qj) if u < zero else (half - qj))  # as the definition, NaN too
+            g[r, j] = local * scale
+        rowsum[r] = acc
+
+
+@numba.njit(**JIT)
 def bce_logits_weighted_chunks(x, t, w, pw, g, out, gscale, lo, hi, partials):
     """Chunks of whole rows (``w.size`` elements each: the weights' period)."""
     period = w.size

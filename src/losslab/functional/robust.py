@@ -128,6 +128,11 @@ def levels(quantiles, xp=np, like=None) -> np.ndarray:
     return xpa.check_values(q, in_unit_interval)
 
 
+def _quantile_loss_kernel(input, target, *, quantiles, reduction: v.Reduction = "mean"):
+    return finite_or_definition(_fast.quantile(input, target, quantiles, reduction))
+
+
+@_fast.fused(_quantile_loss_kernel)
 def quantile_loss(input, target, *, quantiles, reduction: v.Reduction = "mean"):
     r"""Quantile (pinball) loss for Q quantile levels at once (Koenker & Bassett 1978).
 
@@ -160,6 +165,7 @@ def quantile_loss(input, target, *, quantiles, reduction: v.Reduction = "mean"):
     return reduce(xpa.astype(xp.maximum(q * u, (q - 1) * u), x.dtype, xp), reduction)
 
 
+@_fast.defbackward(quantile_loss)
 def quantile_loss_backward(dout, input, target, *, quantiles, reduction: v.Reduction = "mean") -> np.ndarray:
     """Gradient of :func:`quantile_loss` with respect to ``input``: ``-q``, ``1 - q`` or ``1/2 - q``, times ``g``.
 
