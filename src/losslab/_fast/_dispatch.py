@@ -833,6 +833,68 @@ def quantile(input, target, quantiles, reduction):
 _NO_Q2 = {d: np.empty((0, 0), d) for d in FLOATS}
 
 
+# --------------------------------------------------------------------------- Gaussian NLL
+
+
+def gaussian_nll(input, target, var, full, eps, reduction):
+    """``(loss, (grad input, grad var))`` of the Gaussian NLL for dout = 1, or ``None``.
+
+    numba only; a float input of at least one dimension, a float target of its shape, ``var`` a float
+    array of the input's shape (heteroscedastic) or that shape with its last dimension dropped or set
+    to 1, entries >= 0; everything finite (else the definitions answer).
+    """
+    k = kernels()
+    if k is None or not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        return None
+    if input.__class__ is not np.ndarray or target.__class__ is not np.ndarray or var.__class__ is not np.ndarray:
+        return None
+    x, t = input, target
+    dtype = x.dtype
+    if dtype not in FLOATS or x.ndim == 0 or x.size == 0 or t.shape != x.shape or t.dtype != dtype:
+        return None
+    if var.dtype.kind != "f" or full.__class__ is not bool or eps.__class__ not in (int, float):
+        return None
+    if not 0 <= eps < math.inf:
+        return None
+    shape = x.shape
+    if var.shape == shape:
+        per_row = False
+    elif (var.shape == shape[:-1] or var.shape == shape[:-1] + (1,)) and reduction != "none":
+        per_row = True  # ('none': a row's summed variance gradient does not scale by a per-entry dout)
+    else:
+        return None
+    dim = shape[-1]
+    rows = x.size // dim
+    x2 = np.ascontiguousarray(x).reshape(rows, dim)
+    t2 = np.ascontiguousarray(t).reshape(rows, dim)
+    with np.errstate(all="ignore"):  # the kernel refuses what is not finite or 0; the definitions answer
+        vc = np.maximum(np.asarray(var, dtype), dtype.type(eps)).reshape(rows, 1 if per_row else dim)
+        if (vc < 0).any():  # a negative variance: the definition's error
+            return None
+        logv = np.log(vc)
+    n = x.size
+    gscale = float(dtype.type(1) / dtype.type(n)) if reduction == "mean" else 1.0
+    constant = 0.5 * math.log(2 * math.pi) if full else 0.0
+    gx = np.empty_like(x2)
+    gv = np.empty((rows, 1 if per_row else dim), dtype)
+    out = np.empty((rows, dim), np.float64) if reduction == "none" else _NO_LOSS
+    rowsum = np.empty(rows, np.float64)
+    args = (x2, t2, vc, logv, per_row, gscale, constant, gx, gv, out, rowsum)
+    if _parallel(2, n):
+        counts = []
+        _run(lambda lo, hi: counts.append(k.gaussian_nll_rows(*args, lo, hi)), rows)
+        bad = sum(counts)
+    else:
+        bad = k.gaussian_nll_rows(*args, 0, rows)
+    if bad or (var < 0).any():
+        return None
+    grads = gx.reshape(shape), gv.reshape(var.shape)
+    if reduction == "none":
+        return _narrow(out, dtype).reshape(shape), grads
+    total = k.seq_sum(rowsum)
+    return _as_scalar(total / n if reduction == "mean" else total, dtype), grads
+
+
 # --------------------------------------------------------------------------- BCE-with-logits, weighted
 
 

@@ -766,6 +766,47 @@ def quantile_rows(x, t, q, scale, g, out, rowsum, lo, hi):
         rowsum[r] = acc
 
 
+@numba.njit(fastmath=CONTRACT, **JIT)
+def gaussian_nll_rows(x, t, vc, logv, per_row, gscale, constant, gx, gv, out, rowsum, lo, hi):
+    """Rows ``lo:hi`` (of D = x.shape[1] entries) of the Gaussian NLL ``(log v + d^2 / v) / 2 + constant``,
+    d = x - t, with the clamped variance ``vc`` and its ``logv`` (NumPy's log, computed by the caller):
+    per entry (``vc`` of x's shape), or one per row (``per_row``). Gradients ``d / v`` and
+    ``(1 / v - d^2 / v^2) / 2`` (summed over the row for a per-row variance) times ``gscale``; terms
+    into ``out`` when sized, float64 row sums into ``rowsum``. Returns the number of rows with an entry
+    outside the kernel's domain (a residual or variance that is not finite, |d| > 1e150, a variance
+    of 0), which the caller leaves to the definitions."""
+    dim = x.shape[1]
+    keep = out.size > 0
+    bad = 0
+    for r in range(lo, hi):
+        acc = 0.0
+        sv = 0.0
+        off = 0
+        for j in range(dim):
+            k = 0 if per_row else j
+            v = float(vc[r, k])
+            lv = float(logv[r, k])
+            d = float(x[r, j] - t[r, j])
+            off += 0 if (abs(d) <= 1e150 and 0.0 < v < math.inf) else 1
+            inv = 1.0 / v
+            q = d * inv
+            loss = 0.5 * (lv + d * q) + constant
+            acc += loss
+            if keep:
+                out[r, j] = loss
+            gx[r, j] = q * gscale
+            gvj = 0.5 * (inv - q * q) * gscale
+            if per_row:
+                sv += gvj
+            else:
+                gv[r, j] = gvj
+        if per_row:
+            gv[r, 0] = sv
+        bad += 1 if off > 0 else 0
+        rowsum[r] = acc
+    return bad
+
+
 @numba.njit(**JIT)
 def bce_logits_weighted_chunks(x, t, w, pw, g, out, gscale, lo, hi, partials):
     """Chunks of whole rows (``w.size`` elements each: the weights' period)."""

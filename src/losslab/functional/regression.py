@@ -415,6 +415,13 @@ def _gaussian_setup(input, target, var, full, eps, reduction):
     return x, t, full, xp
 
 
+def _gaussian_nll_loss_kernel(
+    input, target, var, *, full: bool = False, eps: float = 1e-6, reduction: v.Reduction = "mean"
+):
+    return finite_or_definition(_fast.gaussian_nll(input, target, var, full, eps, reduction))
+
+
+@_fast.fused(_gaussian_nll_loss_kernel)
 def gaussian_nll_loss(input, target, var, *, full: bool = False, eps: float = 1e-6, reduction: v.Reduction = "mean"):
     r"""Gaussian negative log-likelihood, ``torch.nn.functional.gaussian_nll_loss``.
 
@@ -444,6 +451,7 @@ def gaussian_nll_loss(input, target, var, *, full: bool = False, eps: float = 1e
     return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
+@_fast.defbackward(gaussian_nll_loss)
 def gaussian_nll_loss_backward(
     dout, input, target, var, *, full: bool = False, eps: float = 1e-6, reduction: v.Reduction = "mean"
 ) -> tuple[np.ndarray, np.ndarray]:
