@@ -69,14 +69,33 @@ def _stats(samples: list) -> dict | None:
 def measure(workers: dict[str, Worker], case: dict, repeats: int, target: float) -> dict:
     """Interleaved samples of ``case`` in every worker: ``{lib: stats or None}`` (None: no such path)."""
     present = {}
-    for lib, w in workers.items():
-        present[lib] = not w.ask(op="prepare", case=case, target=target, slot="main", clear=True).get("missing")
+    for lib in list(workers):
+        present[lib] = not _ask(workers, lib, op="prepare", case=case, target=target, slot="main", clear=True).get(
+            "missing"
+        )
     names = [lib for lib, ok in present.items() if ok]
     samples: dict[str, list] = {lib: [] for lib in names}
     for rep in range(repeats):
         for lib in names[rep % len(names) :] + names[: rep % len(names)] if names else []:
-            samples[lib].append(workers[lib].ask(op="sample", slot="main")["seconds"])
+            if present[lib]:
+                seconds = _ask(workers, lib, op="sample", slot="main").get("seconds")
+                present[lib] = seconds is not None
+                samples[lib].append(seconds)
     return {lib: _stats(samples[lib]) if present[lib] else None for lib in workers}
+
+
+def _ask(workers: dict[str, Worker], lib: str, **request) -> dict:
+    """``workers[lib].ask(**request)``; a worker that dies (out of memory, a crash in its library) gives
+    ``{"missing": True}`` for this case, said on stderr, and is started again for the next one."""
+    try:
+        return workers[lib].ask(**request)
+    except RuntimeError as error:
+        print(f"{error}: its cell is '-'; starting it again", file=sys.stderr, flush=True)
+        old = workers[lib]
+        old.proc.kill()
+        old.proc.wait()
+        workers[lib] = Worker(lib, old.threads)
+        return {"missing": True}
 
 
 def ratio(stats: dict, lib: str, other: str) -> float | None:
@@ -161,7 +180,9 @@ def merge(results: list[dict]) -> dict:
             cells[(key(c["case"]), c["threads"])] = c
         memory.update(r.get("memory") or {})
         workers.update(r.get("workers") or {})
-        runs += r.get("runs") or [{k: r[k] for k in ("command", "date", "seconds", "machine", "interrupted", "measured") if k in r}]
+        runs += r.get("runs") or [
+            {k: r[k] for k in ("command", "date", "seconds", "machine", "interrupted", "measured") if k in r}
+        ]
     merged = {"runs": runs, "cells": list(cells.values()), "memory": memory, "workers": workers}
     merged["summary"] = summary(merged)
     return merged
@@ -328,8 +349,10 @@ def check(libs: list[str], cases: list[dict], log) -> int:
     for line in bad:
         print(line)
     for lib, c in counts.items():
-        print(f"{lib}: {c['compared']} values compared with {reference}, {c['over']} over the tolerance, "
-              f"{c['missing']} paths it does not have")
+        print(
+            f"{lib}: {c['compared']} values compared with {reference}, {c['over']} over the tolerance, "
+            f"{c['missing']} paths it does not have"
+        )
     return 1 if bad else 0
 
 
