@@ -159,8 +159,9 @@ def _run_header(run: dict) -> list[str]:
     ]
     if run.get("interrupted"):
         lines.append(f"**Interrupted: {run.get('measured', '?')} cells of its grid were measured.**  ")
-    foreign = (m.get("foreign_load") or {}).get("cores", 0)
-    if m["loadavg_start"][0] > report.QUIET_LOAD or foreign > report.QUIET_FOREIGN:
+    # the CPU time other processes took during the run, where measured; else the (lagging) load average before it
+    foreign = (m.get("foreign_load") or {}).get("cores")
+    if (foreign > report.QUIET_FOREIGN) if foreign is not None else (m["loadavg_start"][0] > report.QUIET_LOAD):
         lines.append(
             "**Taken on a loaded machine: the ratios are noisy (each library saw the same load, in turns).**  "
         )
