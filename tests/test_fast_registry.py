@@ -18,6 +18,11 @@ NUMBA_ONLY = {
     "PolyLoss",
     "SparsemaxLoss",
     "MulticlassHingeLoss",
+    "PoissonNLLLoss",
+    "GaussianNLLLoss",
+    "QuantileLoss",
+    "DiceLoss",
+    "TverskyLoss",
 }
 TOL = {np.float32: dict(rtol=2e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-14)}
 

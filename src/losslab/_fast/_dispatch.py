@@ -897,6 +897,57 @@ def gaussian_nll(input, target, var, full, eps, reduction):
     return _as_scalar(total / n if reduction == "mean" else total, dtype), grads
 
 
+# --------------------------------------------------------------------------- Dice and Tversky, plain options
+
+
+def overlap(input, target, tversky, smooth, logits, alpha, beta, ignore_index, reduction):
+    """``(loss, gradient for dout=1)`` of the soft Dice (``tversky`` False) or Tversky loss with the plain
+    options (no activation flag but ``logits``, ``include_background``, no ``weight``, 'macro' per sample,
+    class axis 1), or ``None``. numba only; (N, C, ...) float input, a float target of its shape or integer
+    class indices (N, ...).
+    """
+    k = kernels()
+    if k is None or not isinstance(reduction, str) or reduction not in REDUCTIONS:
+        return None
+    if input.__class__ is not np.ndarray or target.__class__ is not np.ndarray:
+        return None
+    x, t = input, target
+    dtype = x.dtype
+    if dtype not in FLOATS or x.ndim < 2 or x.size == 0 or logits.__class__ is not bool:
+        return None
+    for value in (smooth, alpha, beta):
+        if value.__class__ not in (int, float) or not 0 <= value < math.inf:
+            return None
+    if ignore_index.__class__ is not int or not -(2**62) < ignore_index < 2**62:
+        return None
+    n, c = x.shape[:2]
+    x3 = np.ascontiguousarray(x).reshape(n, c, -1)
+    if t.shape == x.shape and t.dtype.kind == "f":
+        td, ti = np.ascontiguousarray(t, dtype).reshape(x3.shape), _NO_T
+    elif t.shape == x.shape[:1] + x.shape[2:] and t.dtype.kind in "iu":
+        td, ti = _NO_Q[dtype], t.astype(np.int64, copy=False).reshape(n, -1)
+    else:
+        return None
+    act = (1 if c == 1 else 2) if logits else 0
+    scale = 1.0 / n if reduction == "mean" else 1.0
+    g = np.empty(x3.shape, dtype)
+    rowloss = np.empty(n, np.float64)
+    args = (x3, td, ti, tversky, act, float(smooth), float(alpha), float(beta), ignore_index, scale, g, rowloss)
+    if _parallel(8, x3.size):
+        counts = []
+        _run(lambda lo, hi: counts.append(k.overlap_rows(*args, lo, hi)), n)
+        bad = sum(counts)
+    else:
+        bad = k.overlap_rows(*args, 0, n)
+    if bad:
+        return None
+    grad = g.reshape(x.shape)
+    if reduction == "none":
+        return _narrow(rowloss, dtype), grad
+    total = k.seq_sum(rowloss)
+    return _as_scalar(total / n if reduction == "mean" else total, dtype), grad
+
+
 # --------------------------------------------------------------------------- BCE-with-logits, weighted
 
 

@@ -808,6 +808,118 @@ def gaussian_nll_rows(x, t, vc, logv, per_row, gscale, constant, gx, gv, out, ro
 
 
 @numba.njit(**JIT)
+def overlap_rows(x, td, ti, tversky, act, smooth, alpha, beta, ignore_index, scale, g, rowloss, lo, hi):
+    """Samples ``lo:hi`` of the soft Dice (``tversky`` False) or Tversky loss on (N, C, S) inputs, the
+    plain options: probabilities ``p`` (``act`` 0: the input, 1: sigmoid, 2: softmax over C), a dense
+    target ``td`` (N, C, S) or class indices ``ti`` (N, S) (C = 1: label 1 is the foreground; pixels
+    labelled ``ignore_index`` are left out), per-class sums over S, ratios
+    ``(2 TP + s) / (P + G + s)`` or ``(TP + s) / (TP + alpha FP + beta FN + s)``, the loss ``mean_c (1 - R)``
+    into ``rowloss``, and its gradient times ``scale`` chained through the activation into ``g``.
+    Returns the number of samples outside the definitions' easy cases (a value that is not finite,
+    probabilities or targets outside [0, 1], a label out of range, a zero denominator).
+    """
+    n_cls = x.shape[1]
+    size = x.shape[2]
+    dense = td.shape[0] > 0
+    coef = 1.0 / n_cls
+    a = np.empty(n_cls)
+    b = np.empty(n_cls)
+    dq = np.empty(n_cls)
+    bad = 0
+    for n in range(lo, hi):
+        off = 0
+        gn = g[n]
+        # probabilities into g
+        for s in range(size):
+            if act == 2:
+                m = -math.inf
+                for c in range(n_cls):
+                    v = float(x[n, c, s])
+                    off += 0 if abs(v) < math.inf else 1
+                    m = v if v > m else m
+                tot = 0.0
+                for c in range(n_cls):
+                    e = math.exp(float(x[n, c, s]) - m)
+                    gn[c, s] = e
+                    tot += e
+                for c in range(n_cls):
+                    gn[c, s] = gn[c, s] / tot
+            else:
+                for c in range(n_cls):
+                    v = float(x[n, c, s])
+                    if act == 1:
+                        off += 0 if abs(v) < math.inf else 1
+                        gn[c, s] = 1.0 / (1.0 + math.exp(-v)) if v >= 0.0 else math.exp(v) / (1.0 + math.exp(v))
+                    else:
+                        off += 0 if 0.0 <= v <= 1.0 else 1
+                        gn[c, s] = v
+        # per-class sums
+        loss = 0.0
+        for c in range(n_cls):
+            tp = 0.0
+            pred = 0.0
+            ground = 0.0
+            fp = 0.0
+            fn = 0.0
+            for s in range(size):
+                if dense:
+                    tv = float(td[n, c, s])
+                    off += 0 if 0.0 <= tv <= 1.0 else 1
+                    keep = 1.0
+                else:
+                    label = ti[n, s]
+                    keep = 0.0 if label == ignore_index else 1.0
+                    off += 0 if (keep == 0.0 or 0 <= label < max(n_cls, 2)) else 1
+                    tv = keep if label == (c + 1 if n_cls == 1 else c) else 0.0
+                qv = float(gn[c, s]) * keep
+                tp += qv * tv
+                pred += qv
+                ground += tv
+                fp += qv * (1.0 - tv)
+                fn += (1.0 - qv) * tv
+            if tversky:
+                den = tp + alpha * fp + beta * fn + smooth
+                r = (tp + smooth) / den
+                a[c] = (1.0 - r * (1.0 - alpha - beta)) / den
+                b[c] = -alpha * r / den
+            else:
+                den = pred + ground + smooth
+                r = (2.0 * tp + smooth) / den
+                a[c] = 2.0 / den
+                b[c] = -r / den
+            off += 0 if (den != 0.0 and abs(den) < math.inf) else 1
+            loss += 1.0 - r
+        if off > 0:
+            bad += 1
+            continue
+        rowloss[n] = loss * coef
+        # gradient: -coef (a t + b) scale, masked, chained through the activation
+        for s in range(size):
+            keep = 1.0
+            if not dense:
+                keep = 0.0 if ti[n, s] == ignore_index else 1.0
+            dot = 0.0
+            for c in range(n_cls):
+                if dense:
+                    tv = float(td[n, c, s])
+                else:
+                    label = ti[n, s]
+                    tv = keep if label == (c + 1 if n_cls == 1 else c) else 0.0
+                d = -coef * (a[c] * tv + b[c]) * scale * keep
+                dq[c] = d
+                dot += float(gn[c, s]) * d
+            for c in range(n_cls):
+                pc = float(gn[c, s])
+                if act == 1:
+                    gn[c, s] = dq[c] * pc * (1.0 - pc)
+                elif act == 2:
+                    gn[c, s] = pc * (dq[c] - dot)
+                else:
+                    gn[c, s] = dq[c]
+    return bad
+
+
+@numba.njit(**JIT)
 def bce_logits_weighted_chunks(x, t, w, pw, g, out, gscale, lo, hi, partials):
     """Chunks of whole rows (``w.size`` elements each: the weights' period)."""
     period = w.size

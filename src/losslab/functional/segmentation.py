@@ -29,6 +29,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from .. import _array_api as xpa
+from .. import _fast
 from .. import _validation as v
 from ._reduction import reduce, upstream
 from .activation import sigmoid as _sigmoid
@@ -400,6 +401,50 @@ def _out_shape(s: _Seg) -> tuple[int, ...]:
 # --------------------------------------------------------------------------- Dice
 
 
+def _plain(include_background, other_act, weight, class_axis, flags, nr, dr) -> bool:
+    """The options of the fused overlap kernels: MONAI's defaults, activation by ``logits`` only."""
+    return (
+        include_background is True
+        and other_act is None
+        and weight is None
+        and class_axis.__class__ is int
+        and class_axis == 1
+        and all(f is False for f in flags)
+        and nr is None
+        and dr is None
+    )
+
+
+def _dice_loss_kernel(
+    input,
+    target,
+    *,
+    smooth: float = 1.0,
+    logits: bool = False,
+    reduction: v.Reduction = "mean",
+    include_background: bool = True,
+    sigmoid: bool = False,
+    softmax: bool = False,
+    other_act=None,
+    squared_pred: bool = False,
+    jaccard: bool = False,
+    batch: bool = False,
+    smooth_nr=None,
+    smooth_dr=None,
+    weight=None,
+    soft_label: bool = False,
+    average="macro",
+    per_class: bool = False,
+    ignore_index: int = -100,
+    class_axis: int = 1,
+):
+    flags = (sigmoid, softmax, squared_pred, jaccard, batch, soft_label, per_class)
+    if average != "macro" or not _plain(include_background, other_act, weight, class_axis, flags, smooth_nr, smooth_dr):
+        return None
+    return _fast.overlap(input, target, False, smooth, logits, 0.0, 0.0, ignore_index, reduction)
+
+
+@_fast.fused(_dice_loss_kernel)
 def dice_loss(
     input,
     target,
@@ -515,6 +560,7 @@ def dice_loss(
     return reduce(xpa.astype(loss, s.x.dtype, s.xp), reduction)
 
 
+@_fast.defbackward(dice_loss)
 def dice_loss_backward(
     dout,
     input,
@@ -588,6 +634,35 @@ def _tversky_ratio(alpha, beta):
     return ratio
 
 
+def _tversky_loss_kernel(
+    input,
+    target,
+    *,
+    alpha: float = 0.5,
+    beta: float = 0.5,
+    smooth: float = 1.0,
+    logits: bool = False,
+    reduction: v.Reduction = "mean",
+    include_background: bool = True,
+    sigmoid: bool = False,
+    softmax: bool = False,
+    other_act=None,
+    batch: bool = False,
+    smooth_nr=None,
+    smooth_dr=None,
+    weight=None,
+    soft_label: bool = False,
+    per_class: bool = False,
+    ignore_index: int = -100,
+    class_axis: int = 1,
+):
+    flags = (sigmoid, softmax, batch, soft_label, per_class)
+    if not _plain(include_background, other_act, weight, class_axis, flags, smooth_nr, smooth_dr):
+        return None
+    return _fast.overlap(input, target, True, smooth, logits, alpha, beta, ignore_index, reduction)
+
+
+@_fast.fused(_tversky_loss_kernel)
 def tversky_loss(
     input,
     target,
@@ -665,6 +740,7 @@ def tversky_loss(
     return reduce(xpa.astype(loss, s.x.dtype, s.xp), reduction)
 
 
+@_fast.defbackward(tversky_loss)
 def tversky_loss_backward(
     dout,
     input,
