@@ -922,6 +922,8 @@ def overlap(input, target, tversky, smooth, logits, alpha, beta, ignore_index, r
         return None
     n, c = x.shape[:2]
     x3 = np.ascontiguousarray(x).reshape(n, c, -1)
+    td: np.ndarray
+    ti: np.ndarray
     if t.shape == x.shape and t.dtype.kind == "f":
         td, ti = np.ascontiguousarray(t, dtype).reshape(x3.shape), _NO_T
     elif t.shape == x.shape[:1] + x.shape[2:] and t.dtype.kind in "iu":
