@@ -483,6 +483,28 @@ def _as_scalar(total: float, dtype: np.dtype):
     return dtype.type(total)
 
 
+# --------------------------------------------------------------------------- row and chunk kernels
+
+
+def _count(kernel, args: tuple, units: int, parallel: bool, *tail) -> int:
+    """``kernel(*args, lo, hi, *tail)`` over ``0:units``, split over the threads when ``parallel``: the sum of
+    what it returns, the count of rows or entries it leaves to the definitions."""
+    if not parallel:
+        return kernel(*args, 0, units, *tail)
+    counts: list[int] = []
+    _run(lambda lo, hi: counts.append(kernel(*args, lo, hi, *tail)), units)
+    return sum(counts)
+
+
+def _rows_result(rowloss: np.ndarray, grad: np.ndarray, n: int, reduction: str, dtype: np.dtype, k):
+    """``(loss, grad)`` from float64 row losses: the rows for 'none', else their sum in row order (the same
+    whatever the threads), divided by ``n`` for 'mean'."""
+    if reduction == "none":
+        return _narrow(rowloss, dtype), grad
+    total = k.seq_sum(rowloss)
+    return _as_scalar(total / n if reduction == "mean" else total, dtype), grad
+
+
 # --------------------------------------------------------------------------- sigmoid focal loss
 
 
@@ -519,12 +541,7 @@ def sigmoid_focal(input, target, alpha, gamma, reduction):
     pieces = -(-n // k.CHUNK)
     partials = np.empty(pieces, np.float64)
     args = (x, t, g, out, unit, float(alpha), int(gamma))
-    if not _parallel(8, n):
-        bad = k.sigmoid_focal_chunks(*args, 0, pieces, partials)
-    else:
-        counts = []
-        _run(lambda lo, hi: counts.append(k.sigmoid_focal_chunks(*args, lo, hi, partials)), pieces)
-        bad = sum(counts)
+    bad = _count(k.sigmoid_focal_chunks, args, pieces, _parallel(8, n), partials)
     if bad:
         return None
     if reduction == "none":
@@ -570,18 +587,10 @@ def poly1(input, target, epsilon, reduction):
     g = np.empty_like(x)
     rowloss = np.empty(n, np.float64)
     args = (x, t, q, float(epsilon), scale, g, rowloss)
-    if _parallel(8, x.size):
-        counts = []
-        _run(lambda lo, hi: counts.append(k.poly1_rows(*args, lo, hi)), n)
-        bad = sum(counts)
-    else:
-        bad = k.poly1_rows(*args, 0, n)
+    bad = _count(k.poly1_rows, args, n, _parallel(8, x.size))
     if bad:
         return None
-    if reduction == "none":
-        return _narrow(rowloss, dtype), g
-    total = k.seq_sum(rowloss)
-    return _as_scalar(total / n if reduction == "mean" else total, dtype), g
+    return _rows_result(rowloss, g, n, reduction, dtype, k)
 
 
 # --------------------------------------------------------------------------- Crammer-Singer hinge
@@ -608,18 +617,10 @@ def multiclass_hinge(input, target, reduction):
     scale = dtype.type(1) / dtype.type(n) if reduction == "mean" else dtype.type(1)
     g = np.empty_like(x)
     rowloss = np.empty(n, np.float64)
-    if _parallel(2, x.size):
-        counts = []
-        _run(lambda lo, hi: counts.append(k.multiclass_hinge_rows(x, t, scale, g, rowloss, lo, hi)), n)
-        bad = sum(counts)
-    else:
-        bad = k.multiclass_hinge_rows(x, t, scale, g, rowloss, 0, n)
+    bad = _count(k.multiclass_hinge_rows, (x, t, scale, g, rowloss), n, _parallel(2, x.size))
     if bad:
         return None
-    if reduction == "none":
-        return _narrow(rowloss, dtype), g
-    total = k.seq_sum(rowloss)
-    return _as_scalar(total / n if reduction == "mean" else total, dtype), g
+    return _rows_result(rowloss, g, n, reduction, dtype, k)
 
 
 # --------------------------------------------------------------------------- softmax focal loss
@@ -661,12 +662,7 @@ def focal(input, target, gamma, weight, ignore_index, reduction):
     rowloss = np.empty(n, np.float64)
     rowweight = np.empty(n, np.float64)
     args = (x, t, w, ignore_index, float(gamma), g, rowloss, rowweight)
-    if _parallel(8, x.size):
-        counts = []
-        _run(lambda lo, hi: counts.append(k.focal_rows(*args, lo, hi)), n)
-        bad = sum(counts)
-    else:
-        bad = k.focal_rows(*args, 0, n)
+    bad = _count(k.focal_rows, args, n, _parallel(8, x.size))
     if bad:
         return None
     if reduction == "none":
@@ -720,18 +716,10 @@ def sparsemax_loss(input, target, reduction):
     g = np.empty_like(x)
     rowloss = np.empty(n, np.float64)
     args = (x, t, q, scale, g, rowloss)
-    if _parallel(8, x.size):
-        counts = []
-        _run(lambda lo, hi: counts.append(k.sparsemax_loss_rows(*args, lo, hi)), n)
-        bad = sum(counts)
-    else:
-        bad = k.sparsemax_loss_rows(*args, 0, n)
+    bad = _count(k.sparsemax_loss_rows, args, n, _parallel(8, x.size))
     if bad:
         return None
-    if reduction == "none":
-        return _narrow(rowloss, dtype), g
-    total = k.seq_sum(rowloss)
-    return _as_scalar(total / n if reduction == "mean" else total, dtype), g
+    return _rows_result(rowloss, g, n, reduction, dtype, k)
 
 
 # --------------------------------------------------------------------------- Poisson NLL
@@ -772,12 +760,7 @@ def poisson_nll(input, target, log_input, full, eps, reduction):
     pieces = -(-n // k.CHUNK)
     partials = np.empty(pieces, np.float64)
     args = (x, t, log_input, full, float(dtype.type(eps)), unit, out, g)
-    if not _parallel(4, n):
-        bad = k.poisson_nll_chunks(*args, 0, pieces, partials)
-    else:
-        counts = []
-        _run(lambda lo, hi: counts.append(k.poisson_nll_chunks(*args, lo, hi, partials)), pieces)
-        bad = sum(counts)
+    bad = _count(k.poisson_nll_chunks, args, pieces, _parallel(4, n), partials)
     if bad:
         return None
     if reduction == "none":
@@ -882,12 +865,7 @@ def gaussian_nll(input, target, var, full, eps, reduction):
     out = np.empty((rows, dim), np.float64) if reduction == "none" else _NO_LOSS
     rowsum = np.empty(rows, np.float64)
     args = (x2, t2, vc, logv, per_row, gscale, constant, gx, gv, out, rowsum)
-    if _parallel(2, n):
-        counts = []
-        _run(lambda lo, hi: counts.append(k.gaussian_nll_rows(*args, lo, hi)), rows)
-        bad = sum(counts)
-    else:
-        bad = k.gaussian_nll_rows(*args, 0, rows)
+    bad = _count(k.gaussian_nll_rows, args, rows, _parallel(2, n))
     if bad or (var < 0).any():
         return None
     grads = gx.reshape(shape), gv.reshape(var.shape)
@@ -935,12 +913,7 @@ def overlap(input, target, tversky, smooth, logits, alpha, beta, ignore_index, r
     g = np.empty(x3.shape, dtype)
     rowloss = np.empty(n, np.float64)
     args = (x3, td, ti, tversky, act, float(smooth), float(alpha), float(beta), ignore_index, scale, g, rowloss)
-    if _parallel(8, x3.size):
-        counts = []
-        _run(lambda lo, hi: counts.append(k.overlap_rows(*args, lo, hi)), n)
-        bad = sum(counts)
-    else:
-        bad = k.overlap_rows(*args, 0, n)
+    bad = _count(k.overlap_rows, args, n, _parallel(8, x3.size))
     if bad:
         return None
     grad = g.reshape(x.shape)
