@@ -419,6 +419,20 @@ KINDS: dict[str, Pointwise] = {
 }
 
 
+def _flat_pair(input, target):
+    """``(x, t)`` of an elementwise kernel: a float input and a real target of its shape as flat C-order arrays
+    of the input's dtype (views where they can be), or ``None`` for any other pair."""
+    if input.__class__ is not np.ndarray or target.__class__ is not np.ndarray:
+        return None
+    dtype = input.dtype
+    if dtype not in FLOATS or target.shape != input.shape or input.size == 0 or target.dtype.kind not in "biuf":
+        return None
+    if target.dtype == dtype:
+        return input.ravel(), target.ravel()
+    with np.errstate(over="ignore"):  # a float64 target beyond float32's range is +-inf, as the definitions cast it
+        return input.ravel(), np.ascontiguousarray(target, dtype).reshape(-1)
+
+
 def pointwise(kind, input, target, reduction, param=None):
     """``(loss, gradient for dout=1)`` of an elementwise loss, or ``None``.
 
@@ -430,17 +444,11 @@ def pointwise(kind, input, target, reduction, param=None):
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {tuple(KINDS)}, got {kind!r}")
         kind = KINDS[kind]
-    if (
-        not isinstance(reduction, str)
-        or reduction not in REDUCTIONS
-        or input.__class__ is not np.ndarray
-        or target.__class__ is not np.ndarray
-    ):
+    pair = _flat_pair(input, target) if isinstance(reduction, str) and reduction in REDUCTIONS else None
+    if pair is None:
         return None
-    x, t = input, target
+    x, t = pair
     dtype = x.dtype
-    if dtype not in FLOATS or t.shape != x.shape or x.size == 0 or t.dtype.kind not in "biuf":
-        return None
     if kind.param:
         if param.__class__ not in (int, float) or not 0 < param < float("inf"):
             return None
@@ -448,12 +456,6 @@ def pointwise(kind, input, target, reduction, param=None):
     n = x.size
     one = dtype.type(1)
     unit = one / dtype.type(n) if reduction == "mean" else one
-    x = x.ravel()  # a view when contiguous, else a C-order copy
-    if t.dtype == dtype:
-        t = t.ravel()
-    else:
-        with np.errstate(over="ignore"):  # a float64 target beyond float32's range is +-inf, as the definitions cast it
-            t = np.ascontiguousarray(t, dtype).reshape(-1)
     g = np.empty_like(x)
     out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
     k = kernels() or _numpy
@@ -517,12 +519,11 @@ def sigmoid_focal(input, target, alpha, gamma, reduction):
     k = kernels()
     if k is None or not isinstance(reduction, str) or reduction not in REDUCTIONS:
         return None
-    if input.__class__ is not np.ndarray or target.__class__ is not np.ndarray:
+    pair = _flat_pair(input, target)
+    if pair is None:
         return None
-    x, t = input, target
+    x, t = pair
     dtype = x.dtype
-    if dtype not in FLOATS or t.shape != x.shape or x.size == 0 or t.dtype.kind not in "biuf":
-        return None
     if alpha.__class__ not in (int, float) or not -math.inf < alpha <= 1:
         return None
     if gamma.__class__ not in (int, float) or gamma not in (0, 1, 2, 3, 4):
@@ -530,12 +531,6 @@ def sigmoid_focal(input, target, alpha, gamma, reduction):
     n = x.size
     one = dtype.type(1)
     unit = float(one / dtype.type(n)) if reduction == "mean" else 1.0
-    x = x.ravel()
-    if t.dtype == dtype:
-        t = t.ravel()
-    else:
-        with np.errstate(over="ignore"):
-            t = np.ascontiguousarray(t, dtype).reshape(-1)
     g = np.empty_like(x)
     out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
     pieces = -(-n // k.CHUNK)
@@ -735,12 +730,11 @@ def poisson_nll(input, target, log_input, full, eps, reduction):
     k = kernels()
     if k is None or not isinstance(reduction, str) or reduction not in REDUCTIONS:
         return None
-    if input.__class__ is not np.ndarray or target.__class__ is not np.ndarray:
+    pair = _flat_pair(input, target)
+    if pair is None:
         return None
-    x, t = input, target
+    x, t = pair
     dtype = x.dtype
-    if dtype not in FLOATS or t.shape != x.shape or x.size == 0 or t.dtype.kind not in "biuf":
-        return None
     if log_input.__class__ is not bool or full.__class__ is not bool:
         return None
     if not log_input and not full:  # x - t log(x + eps): NumPy's vectorised log in the definitions is faster
@@ -749,12 +743,6 @@ def poisson_nll(input, target, log_input, full, eps, reduction):
         return None
     n = x.size
     unit = float(dtype.type(1) / dtype.type(n)) if reduction == "mean" else 1.0
-    x = x.ravel()
-    if t.dtype == dtype:
-        t = t.ravel()
-    else:
-        with np.errstate(over="ignore"):
-            t = np.ascontiguousarray(t, dtype).reshape(-1)
     g = np.empty_like(x)
     out = np.empty(n, np.float64) if reduction == "none" else _NO_OUT[_F64]
     pieces = -(-n // k.CHUNK)
