@@ -387,3 +387,119 @@ def test_tversky_rejects_negative_weights(option):
 def test_bad_constructor_options_raise(make, error, match):
     with pytest.raises(error, match=match):
         make()
+
+
+# ============================================================================ the fused kernel
+
+KERNEL_OPTIONS = [
+    {"logits": True},
+    {"sigmoid": True},
+    {"softmax": True},
+    {},
+    {"smooth": 0.0, "logits": True},
+    {"ignore_index": 1, "logits": True},
+]
+GENERALIZED_OPTIONS = [{"w_type": "simple"}, {"w_type": "uniform", "logits": True}]
+
+
+def _kernel_inputs(rng, classes, options, dense, dtype, shape=(5, 4, 6)):
+    activation = any(options.get(k) for k in ("logits", "sigmoid", "softmax"))
+    x = (
+        rng.normal(0, 3, (shape[0], classes) + shape[1:])
+        if activation
+        else rng.uniform(0, 1, (shape[0], classes) + shape[1:])
+    )
+    labels = rng.integers(0, max(classes, 2), (shape[0],) + shape[1:])
+    if not dense:
+        labels[0, 0, :2] = options.get("ignore_index", -100)  # a few ignored pixels
+        return x.astype(dtype), labels
+    t = rng.uniform(0, 1, x.shape) if classes == 1 else np.moveaxis(np.eye(classes)[labels], -1, 1)
+    return x.astype(dtype), t.astype(dtype)
+
+
+def _kernel_calls():
+    for fn, backward in LOSSES:
+        extra = (
+            GENERALIZED_OPTIONS if fn is generalized_dice_loss else [{"alpha": 0.2, "beta": 0.9}] * (fn is tversky_loss)
+        )
+        for options in KERNEL_OPTIONS + extra:
+            for classes in (1, 3):
+                if options.get("softmax") and classes == 1:
+                    continue
+                for dense in (True, False):
+                    if dense and "ignore_index" in options:
+                        continue
+                    yield pytest.param(
+                        fn,
+                        backward,
+                        options,
+                        classes,
+                        dense,
+                        id=f"{fn.__name__}-{options}-C={classes}-{'mask' if dense else 'index'}",
+                    )
+
+
+@pytest.mark.parametrize(("fn", "backward", "options", "classes", "dense"), list(_kernel_calls()))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_fused_kernel_takes_the_plain_options_and_agrees_with_the_definitions(
+    fn, backward, options, classes, dense, dtype
+):
+    pytest.importorskip("numba")
+    from losslab import _fast
+
+    if _fast.backend() != "numba":
+        pytest.skip("the overlap kernel is numba's")
+    x, t = _kernel_inputs(np.random.default_rng(classes), classes, options, dense, dtype)
+    tol = dict(rtol=2e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    for reduction in REDUCTIONS:
+        hit = fn.kernel(x, t, reduction=reduction, **options)
+        assert hit is not None, reduction
+        out, grad = hit
+        want = fn.reference(x, t, reduction=reduction, **options)
+        assert np.asarray(out).dtype == dtype and grad.dtype == dtype and grad.shape == x.shape
+        np.testing.assert_allclose(out, want, **tol)
+        np.testing.assert_allclose(
+            grad, backward.reference(np.ones_like(want), x, t, reduction=reduction, **options), **tol
+        )
+
+
+@pytest.mark.parametrize(("fn", "backward"), LOSSES)
+def test_the_fused_kernel_gives_the_same_bits_on_any_number_of_threads(fn, backward, monkeypatch):
+    pytest.importorskip("numba")
+    from losslab import _fast
+    from losslab._fast import _dispatch
+
+    monkeypatch.setattr(_dispatch, "PARALLEL_MIN", 16)
+    x, t = _kernel_inputs(np.random.default_rng(3), 3, {"logits": True}, False, np.float32, shape=(37, 5, 7))
+    old = _fast.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2, 3):
+            _fast.set_num_threads(n)
+            results.append((fn(x, t, logits=True), backward(1.0, x, t, logits=True)))
+    finally:
+        _fast.set_num_threads(old)
+    for r in results[1:]:
+        for a, b in zip(r, results[0], strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(("fn", "backward"), LOSSES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_what_the_fused_kernel_declines_the_definitions_answer(fn, backward, dtype):
+    rng = np.random.default_rng(5)
+    x, t = _kernel_inputs(rng, 3, {"logits": True}, False, dtype)
+    x[1, 2, 0, 0] = np.inf  # a sample with an infinite logit: the definitions' limit, not a NaN
+    out = fn(x, t, logits=True, reduction="none")
+    np.testing.assert_array_equal(out, fn.reference(x, t, logits=True, reduction="none"))
+    assert np.isfinite(out).all() and np.isfinite(backward(1.0, x, t, logits=True)).all()
+    p, _ = _kernel_inputs(rng, 3, {}, False, dtype)
+    p[0, 0, 0, 0] = 1.5  # a probability outside [0, 1]: the definitions' error
+    with pytest.raises(ValueError, match="input"):
+        fn(p, t)
+    t[0, 0, 0] = 7  # a label out of range
+    with pytest.raises(ClassIndexError):
+        fn(x, t, logits=True)
+    empty = np.zeros((2, 1, 3), dtype)  # nothing predicted or present and no smoothing: a zero denominator
+    with pytest.raises(ValueError, match="denominator"):
+        fn(empty, np.zeros_like(empty), smooth=0.0)

@@ -104,3 +104,8 @@ __all__ = [
     "triplet",
     "triplet_cosine",
 ]
+
+# the overlap kernel's losses (Dice, Tversky, generalized Dice)
+from ._dispatch import DICE, GENERALIZED_DICE, TVERSKY
+
+__all__ += ["DICE", "TVERSKY", "GENERALIZED_DICE"]

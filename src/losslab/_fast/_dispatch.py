@@ -866,48 +866,64 @@ def gaussian_nll(input, target, var, full, eps, reduction):
 # --------------------------------------------------------------------------- Dice and Tversky, plain options
 
 
-def overlap(input, target, tversky, smooth, logits, alpha, beta, ignore_index, reduction):
-    """``(loss, gradient for dout=1)`` of the soft Dice (``tversky`` False) or Tversky loss with the plain
-    options (no activation flag but ``logits``, ``include_background``, no ``weight``, 'macro' per sample,
-    class axis 1), or ``None``. numba only; (N, C, ...) float input, a float target of its shape or integer
-    class indices (N, ...).
+DICE, TVERSKY, GENERALIZED_DICE = 0, 1, 2  # the overlap kernel's losses
+_W_TYPES = {"square": 0, "simple": 1, "uniform": 2}
+_BIG = {d: float(np.finfo(d).max) for d in FLOATS}
+# the kernel's activation codes (0: none, 1: sigmoid, 2: softmax over the classes), for C > 1 and for C = 1
+_ACTS = {"none": 0, "auto": 2, "sigmoid": 1, "softmax": 2}
+_ACTS_ONE = {"none": 0, "auto": 1, "sigmoid": 1, "softmax": -1}  # softmax=True needs two classes: its error
+
+
+def overlap(input, target, kind, smooth, act, alpha, beta, ignore_index, reduction, w_type="square"):
+    """``(loss, gradient for dout=1)`` of the soft Dice (``kind`` :data:`DICE`), Tversky (:data:`TVERSKY`) or
+    generalized Dice (:data:`GENERALIZED_DICE`, weights ``w_type``) loss with the plain options
+    (``include_background``, no ``weight``, 'macro' per sample, class axis 1) and the activation ``act``:
+    ``"none"`` (probabilities), ``"auto"`` (``logits=True``: sigmoid for one class, else softmax),
+    ``"sigmoid"`` or ``"softmax"`` (two classes at least); or ``None``.
+    numba only; (N, C, ...) float input, a float target of its shape or integer class indices (N, ...).
     """
     k = kernels()
-    if k is None or not isinstance(reduction, str) or reduction not in REDUCTIONS:
+    if k is None or reduction.__class__ is not str or reduction not in REDUCTIONS:
         return None
     if input.__class__ is not np.ndarray or target.__class__ is not np.ndarray:
         return None
     x, t = input, target
     dtype = x.dtype
-    if dtype not in FLOATS or x.ndim < 2 or x.size == 0 or logits.__class__ is not bool:
+    if dtype not in FLOATS or x.ndim < 2 or x.size == 0:
         return None
     for value in (smooth, alpha, beta):
         if value.__class__ not in (int, float) or not 0 <= value < math.inf:
             return None
     if ignore_index.__class__ is not int or not -(2**62) < ignore_index < 2**62:
         return None
-    n, c = x.shape[:2]
-    x3 = np.ascontiguousarray(x).reshape(n, c, -1)
+    wt = _W_TYPES.get(w_type) if w_type.__class__ is str else None
+    if wt is None:
+        return None
+    shape = x.shape
+    n, c = shape[:2]
+    x3 = x.reshape(n, c, -1) if x.flags.c_contiguous else np.ascontiguousarray(x).reshape(n, c, -1)
     td: np.ndarray
     ti: np.ndarray
-    if t.shape == x.shape and t.dtype.kind == "f":
+    if t.shape == shape and t.dtype.kind == "f":
         td, ti = np.ascontiguousarray(t, dtype).reshape(x3.shape), _NO_T
-    elif t.shape == x.shape[:1] + x.shape[2:] and t.dtype.kind in "iu":
+    elif t.shape == shape[:1] + shape[2:] and t.dtype.kind in "iu":
         td, ti = _NO_Q[dtype], t.astype(np.int64, copy=False).reshape(n, -1)
     else:
         return None
-    act = (1 if c == 1 else 2) if logits else 0
+    code = _ACTS[act] if c > 1 else _ACTS_ONE[act]
+    if code < 0:
+        return None
     scale = 1.0 / n if reduction == "mean" else 1.0
     g = np.empty(x3.shape, dtype)
     rowloss = np.empty(n, np.float64)
-    args = (x3, td, ti, tversky, act, float(smooth), float(alpha), float(beta), ignore_index, scale, g, rowloss)
-    bad = _count(k.overlap_rows, args, n, _parallel(8, x3.size))
+    args = (x3, td, ti, kind, code, float(smooth), float(alpha), float(beta), wt, _BIG[dtype], ignore_index, scale)
+    bad = _count(k.overlap_rows, args + (g, rowloss), n, _parallel(8, x3.size))
     if bad:
         return None
-    grad = g.reshape(x.shape)
+    grad = g.reshape(shape)
     if reduction == "none":
         return _narrow(rowloss, dtype), grad
-    total = k.seq_sum(rowloss)
+    total = k.seq_sum(rowloss) if n > 1 else rowloss[0]
     return _as_scalar(total / n if reduction == "mean" else total, dtype), grad
 
 

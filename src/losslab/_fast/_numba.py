@@ -807,115 +807,281 @@ def gaussian_nll_rows(x, t, vc, logv, per_row, gscale, constant, gx, gv, out, ro
     return bad
 
 
+@numba.njit(fastmath=CONTRACT, **JIT)
+def _overlap_copy(xn, pn):
+    """Probabilities given: ``pn = xn``; returns the number of entries outside [0, 1]."""
+    off = 0
+    for c in range(xn.shape[0]):
+        xr = xn[c]
+        pr = pn[c]
+        for s in range(xr.size):
+            v = xr[s]
+            off += 0 if (v >= 0) & (v <= 1) else 1
+            pr[s] = v
+    return off
+
+
+@numba.njit(fastmath=CONTRACT, **JIT)
+def _overlap_sigmoid(xn, pn):
+    """``pn = sigmoid(xn)``, from ``exp(-|x|)``; returns the number of entries that are not finite."""
+    one = xn.dtype.type(1)
+    off = 0
+    for c in range(xn.shape[0]):
+        xr = xn[c]
+        pr = pn[c]
+        for s in range(xr.size):
+            v = xr[s]
+            off += 0 if abs(v) < math.inf else 1
+            e = expneg(-abs(v))
+            r = one / (one + e)
+            pr[s] = r if v >= 0 else e * r
+    return off
+
+
+@numba.njit(fastmath=CONTRACT, **JIT)
+def _overlap_softmax(xn, pn, m, tot):
+    """``pn = softmax(xn)`` over the classes (axis 0), class by class along the contiguous pixels (``m``,
+    ``tot``: scratch of S); returns the number of entries that are not finite."""
+    n_cls, size = xn.shape
+    one = xn.dtype.type(1)
+    off = 0
+    xr = xn[0]
+    for s in range(size):
+        m[s] = xr[s]
+        tot[s] = 0
+    for c in range(1, n_cls):
+        xr = xn[c]
+        for s in range(size):
+            v = xr[s]
+            m[s] = v if v > m[s] else m[s]
+    for c in range(n_cls):
+        xr = xn[c]
+        pr = pn[c]
+        for s in range(size):
+            v = xr[s]
+            off += 0 if abs(v) < math.inf else 1
+            e = expneg(v - m[s])
+            pr[s] = e
+            tot[s] += e
+    for s in range(size):
+        tot[s] = one / tot[s]
+    for c in range(n_cls):
+        pr = pn[c]
+        for s in range(size):
+            pr[s] = pr[s] * tot[s]
+    return off
+
+
+@numba.njit(fastmath=SUM, **JIT)
+def _overlap_sums_dense(pr, tr):
+    """``(sum p t, sum p, sum t, sum p (1 - t), sum (1 - p) t, entries of t outside [0, 1])`` of one class."""
+    tp = 0.0
+    pred = 0.0
+    ground = 0.0
+    fp = 0.0
+    fn = 0.0
+    off = 0
+    for s in range(pr.size):
+        q = float(pr[s])
+        t = float(tr[s])
+        off += 0 if (t >= 0.0) & (t <= 1.0) else 1
+        tp += q * t
+        pred += q
+        ground += t
+        fp += q * (1.0 - t)
+        fn += (1.0 - q) * t
+    return tp, pred, ground, fp, fn, off
+
+
+@numba.njit(fastmath=SUM, **JIT)
+def _overlap_sums_index(pr, labels, cls, ignore_index):
+    """The sums of :func:`_overlap_sums_dense` for the one-hot target of class label ``cls`` (pixels labelled
+    ``ignore_index`` left out)."""
+    tp = 0.0
+    pred = 0.0
+    ground = 0.0
+    fp = 0.0
+    fn = 0.0
+    for s in range(pr.size):
+        label = labels[s]
+        keep = label != ignore_index
+        q = float(pr[s]) if keep else 0.0
+        t = 1.0 if keep & (label == cls) else 0.0
+        tp += q * t
+        pred += q
+        ground += t
+        fp += q * (1.0 - t)
+        fn += (1.0 - q) * t
+    return tp, pred, ground, fp, fn
+
+
 @numba.njit(**JIT)
-def overlap_rows(x, td, ti, tversky, act, smooth, alpha, beta, ignore_index, scale, g, rowloss, lo, hi):
-    """Samples ``lo:hi`` of the soft Dice (``tversky`` False) or Tversky loss on (N, C, S) inputs, the
-    plain options: probabilities ``p`` (``act`` 0: the input, 1: sigmoid, 2: softmax over C), a dense
-    target ``td`` (N, C, S) or class indices ``ti`` (N, S) (C = 1: label 1 is the foreground; pixels
-    labelled ``ignore_index`` are left out), per-class sums over S, ratios
-    ``(2 TP + s) / (P + G + s)`` or ``(TP + s) / (TP + alpha FP + beta FN + s)``, the loss ``mean_c (1 - R)``
-    into ``rowloss``, and its gradient times ``scale`` chained through the activation into ``g``.
-    Returns the number of samples outside the definitions' easy cases (a value that is not finite,
-    probabilities or targets outside [0, 1], a label out of range, a zero denominator).
+def _overlap_labels(labels, n_cls, ignore_index):
+    """The number of labels neither ``ignore_index`` nor in [0, max(C, 2))."""
+    top = max(n_cls, 2)
+    off = 0
+    for s in range(labels.size):
+        label = labels[s]
+        off += 0 if (label == ignore_index) | ((label >= 0) & (label < top)) else 1
+    return off
+
+
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
+def _chain(d, p, act, dot):
+    """``d`` chained through the activation at probability ``p``: sigmoid ``d p (1 - p)``, softmax ``p (d - dot)``."""
+    return d if act == 0 else (d * p * (1 - p) if act == 1 else p * (d - dot))
+
+
+@numba.njit(fastmath=CONTRACT, **JIT)
+def _overlap_grad_dense(pn, tn, act, ka, kb, dot):
+    """The gradient of one sample with a dense target ``tn`` into ``pn`` (which holds its probabilities):
+    ``ka_c t + kb_c`` per entry, chained through the activation (``dot``: scratch of S)."""
+    n_cls, size = pn.shape
+    dtype = pn.dtype
+    for s in range(size):
+        dot[s] = 0
+    if act == 2:
+        for c in range(n_cls):
+            pr = pn[c]
+            tr = tn[c]
+            a = dtype.type(ka[c])
+            b = dtype.type(kb[c])
+            for s in range(size):
+                dot[s] += pr[s] * (a * tr[s] + b)
+    for c in range(n_cls):
+        pr = pn[c]
+        tr = tn[c]
+        a = dtype.type(ka[c])
+        b = dtype.type(kb[c])
+        for s in range(size):
+            pr[s] = _chain(a * tr[s] + b, pr[s], act, dot[s])
+
+
+@numba.njit(fastmath=CONTRACT, **JIT)
+def _overlap_grad_index(pn, labels, act, ka, kb, ignore_index, dot):
+    """The gradient of one sample with class indices ``labels`` (S) into ``pn``: ``ka_c [label = c] + kb_c``,
+    0 where the label is ``ignore_index``, chained through the activation."""
+    n_cls, size = pn.shape
+    dtype = pn.dtype
+    zero = dtype.type(0)
+    shift = 1 if n_cls == 1 else 0  # C = 1: label 1 is the foreground
+    for s in range(size):
+        dot[s] = 0
+    if act == 2:
+        for c in range(n_cls):
+            pr = pn[c]
+            a = dtype.type(ka[c])
+            b = dtype.type(kb[c])
+            for s in range(size):
+                label = labels[s]
+                d = (a if label == c + shift else zero) + b
+                dot[s] += pr[s] * (d if label != ignore_index else zero)
+    for c in range(n_cls):
+        pr = pn[c]
+        a = dtype.type(ka[c])
+        b = dtype.type(kb[c])
+        for s in range(size):
+            label = labels[s]
+            d = (a if label == c + shift else zero) + b
+            pr[s] = _chain(d if label != ignore_index else zero, pr[s], act, dot[s])
+
+
+@numba.njit(**JIT)
+def overlap_rows(x, td, ti, kind, act, smooth, alpha, beta, w_type, big, ignore_index, scale, g, rowloss, lo, hi):
+    """Samples ``lo:hi`` of the soft Dice (``kind`` 0), Tversky (1) or generalized Dice (2) loss on (N, C, S)
+    inputs, the plain options: probabilities ``p`` (``act`` 0: the input, 1: sigmoid, 2: softmax over C), a
+    dense target ``td`` (N, C, S) or class indices ``ti`` (N, S) (C = 1: label 1 is the foreground; pixels
+    labelled ``ignore_index`` are left out). Per class the sums TP, P, G (FP, FN) over S; Dice and Tversky
+    ratios ``(2 TP + s) / (P + G + s)``, ``(TP + s) / (TP + alpha FP + beta FN + s)`` and the loss
+    ``mean_c (1 - R)``; generalized Dice one ratio ``(2 sum w TP + s) / (sum w (P + G) + s)`` with the class
+    weights ``w = 1 / G^2`` (``w_type`` 0), ``1 / G`` (1) or 1 (2), an absent class taking the largest weight
+    of the sample's present ones. The loss goes into ``rowloss``, its gradient times ``scale``, chained through
+    the activation, into ``g``. Returns the number of samples outside the definitions' easy cases (a value
+    that is not finite, probabilities or targets outside [0, 1], a label out of range, a zero or overflowing
+    denominator, a weight beyond ``big``), which the caller leaves to the definitions.
     """
     n_cls = x.shape[1]
     size = x.shape[2]
     dense = td.shape[0] > 0
-    coef = 1.0 / n_cls
-    a = np.empty(n_cls)
-    b = np.empty(n_cls)
-    dq = np.empty(n_cls)
+    shift = 1 if n_cls == 1 else 0
+    m = np.empty(size, x.dtype)
+    tot = np.empty(size, x.dtype)
+    sums = np.empty((5, n_cls))  # TP, P, G, FP, FN per class
+    ka = np.empty(n_cls)
+    kb = np.empty(n_cls)
+    w = np.empty(n_cls)
     bad = 0
     for n in range(lo, hi):
-        off = 0
         gn = g[n]
-        # probabilities into g
-        for s in range(size):
-            if act == 2:
-                m = -math.inf
-                for c in range(n_cls):
-                    v = float(x[n, c, s])
-                    off += 0 if abs(v) < math.inf else 1
-                    m = v if v > m else m
-                tot = 0.0
-                for c in range(n_cls):
-                    e = math.exp(float(x[n, c, s]) - m)
-                    gn[c, s] = e
-                    tot += e
-                for c in range(n_cls):
-                    gn[c, s] = gn[c, s] / tot
-            else:
-                for c in range(n_cls):
-                    v = float(x[n, c, s])
-                    if act == 1:
-                        off += 0 if abs(v) < math.inf else 1
-                        gn[c, s] = 1.0 / (1.0 + math.exp(-v)) if v >= 0.0 else math.exp(v) / (1.0 + math.exp(v))
-                    else:
-                        off += 0 if 0.0 <= v <= 1.0 else 1
-                        gn[c, s] = v
-        # per-class sums
-        loss = 0.0
+        if act == 0:
+            off = _overlap_copy(x[n], gn)
+        elif act == 1:
+            off = _overlap_sigmoid(x[n], gn)
+        else:
+            off = _overlap_softmax(x[n], gn, m, tot)
+        if not dense:
+            off += _overlap_labels(ti[n], n_cls, ignore_index)
         for c in range(n_cls):
-            tp = 0.0
-            pred = 0.0
-            ground = 0.0
-            fp = 0.0
-            fn = 0.0
-            for s in range(size):
-                if dense:
-                    tv = float(td[n, c, s])
-                    off += 0 if 0.0 <= tv <= 1.0 else 1
-                    keep = 1.0
-                else:
-                    label = ti[n, s]
-                    keep = 0.0 if label == ignore_index else 1.0
-                    off += 0 if (keep == 0.0 or 0 <= label < max(n_cls, 2)) else 1
-                    tv = keep if label == (c + 1 if n_cls == 1 else c) else 0.0
-                qv = float(gn[c, s]) * keep
-                tp += qv * tv
-                pred += qv
-                ground += tv
-                fp += qv * (1.0 - tv)
-                fn += (1.0 - qv) * tv
-            if tversky:
-                den = tp + alpha * fp + beta * fn + smooth
-                r = (tp + smooth) / den
-                a[c] = (1.0 - r * (1.0 - alpha - beta)) / den
-                b[c] = -alpha * r / den
+            if dense:
+                tp, pred, ground, fp, fn, o = _overlap_sums_dense(gn[c], td[n, c])
+                off += o
             else:
-                den = pred + ground + smooth
-                r = (2.0 * tp + smooth) / den
-                a[c] = 2.0 / den
-                b[c] = -r / den
+                tp, pred, ground, fp, fn = _overlap_sums_index(gn[c], ti[n], c + shift, ignore_index)
+            sums[0, c] = tp
+            sums[1, c] = pred
+            sums[2, c] = ground
+            sums[3, c] = fp
+            sums[4, c] = fn
+        loss = 0.0
+        if kind == 2:
+            largest = 0.0
+            for c in range(n_cls):
+                ground = sums[2, c]
+                wc = 1.0 if w_type == 2 else (1.0 / (ground * ground) if w_type == 0 else 1.0 / ground)
+                wc = wc if (ground != 0.0 or w_type == 2) else -1.0
+                off += 0 if wc <= big else 1
+                w[c] = wc
+                largest = wc if wc > largest else largest
+            num = smooth
+            den = smooth
+            for c in range(n_cls):
+                wc = w[c] if w[c] >= 0.0 else largest
+                w[c] = wc
+                num += 2.0 * wc * sums[0, c]
+                den += wc * (sums[1, c] + sums[2, c])
             off += 0 if (den != 0.0 and abs(den) < math.inf) else 1
-            loss += 1.0 - r
+            r = num / den
+            loss = 1.0 - r
+            for c in range(n_cls):
+                ka[c] = -w[c] * (2.0 / den) * scale
+                kb[c] = w[c] * (r / den) * scale
+        else:
+            coef = 1.0 / n_cls
+            for c in range(n_cls):
+                tp = sums[0, c]
+                if kind == 1:
+                    den = tp + alpha * sums[3, c] + beta * sums[4, c] + smooth
+                    r = (tp + smooth) / den
+                    a = (1.0 - r * (1.0 - alpha - beta)) / den
+                    b = -alpha * r / den
+                else:
+                    den = sums[1, c] + sums[2, c] + smooth
+                    r = (2.0 * tp + smooth) / den
+                    a = 2.0 / den
+                    b = -r / den
+                off += 0 if (den != 0.0 and abs(den) < math.inf) else 1
+                loss += 1.0 - r
+                ka[c] = -coef * a * scale
+                kb[c] = -coef * b * scale
+            loss *= coef
         if off > 0:
             bad += 1
             continue
-        rowloss[n] = loss * coef
-        # gradient: -coef (a t + b) scale, masked, chained through the activation
-        for s in range(size):
-            keep = 1.0
-            if not dense:
-                keep = 0.0 if ti[n, s] == ignore_index else 1.0
-            dot = 0.0
-            for c in range(n_cls):
-                if dense:
-                    tv = float(td[n, c, s])
-                else:
-                    label = ti[n, s]
-                    tv = keep if label == (c + 1 if n_cls == 1 else c) else 0.0
-                d = -coef * (a[c] * tv + b[c]) * scale * keep
-                dq[c] = d
-                dot += float(gn[c, s]) * d
-            for c in range(n_cls):
-                pc = float(gn[c, s])
-                if act == 1:
-                    gn[c, s] = dq[c] * pc * (1.0 - pc)
-                elif act == 2:
-                    gn[c, s] = pc * (dq[c] - dot)
-                else:
-                    gn[c, s] = dq[c]
+        rowloss[n] = loss
+        if dense:
+            _overlap_grad_dense(gn, td[n], act, ka, kb, tot)
+        else:
+            _overlap_grad_index(gn, ti[n], act, ka, kb, ignore_index, tot)
     return bad
 
 

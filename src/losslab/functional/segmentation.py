@@ -402,7 +402,7 @@ def _out_shape(s: _Seg) -> tuple[int, ...]:
 
 
 def _plain(include_background, other_act, weight, class_axis, flags, nr, dr) -> bool:
-    """The options of the fused overlap kernels: MONAI's defaults, activation by ``logits`` only."""
+    """The options of the fused overlap kernels: MONAI's defaults but for the activation (see :func:`_act`)."""
     return (
         include_background is True
         and other_act is None
@@ -413,6 +413,16 @@ def _plain(include_background, other_act, weight, class_axis, flags, nr, dr) -> 
         and nr is None
         and dr is None
     )
+
+
+def _act(logits, sigmoid, softmax) -> str | None:
+    """The fused kernels' activation: ``"none"``, ``"auto"`` (``logits``), ``"sigmoid"`` or ``"softmax"``;
+    ``None`` (the definitions answer) for flags that are not booleans or more than one chosen."""
+    if sigmoid is False and softmax is False:
+        return "none" if logits is False else ("auto" if logits is True else None)
+    if logits is False and (sigmoid is True) != (softmax is True) and (sigmoid is False or softmax is False):
+        return "sigmoid" if sigmoid is True else "softmax"
+    return None
 
 
 def _dice_loss_kernel(
@@ -438,10 +448,15 @@ def _dice_loss_kernel(
     ignore_index: int = -100,
     class_axis: int = 1,
 ):
-    flags = (sigmoid, softmax, squared_pred, jaccard, batch, soft_label, per_class)
-    if average != "macro" or not _plain(include_background, other_act, weight, class_axis, flags, smooth_nr, smooth_dr):
+    flags = (squared_pred, jaccard, batch, soft_label, per_class)
+    act = _act(logits, sigmoid, softmax)
+    if (
+        act is None
+        or average != "macro"
+        or not _plain(include_background, other_act, weight, class_axis, flags, smooth_nr, smooth_dr)
+    ):
         return None
-    return _fast.overlap(input, target, False, smooth, logits, 0.0, 0.0, ignore_index, reduction)
+    return _fast.overlap(input, target, _fast.DICE, smooth, act, 0.0, 0.0, ignore_index, reduction)
 
 
 @_fast.fused(_dice_loss_kernel)
@@ -656,10 +671,11 @@ def _tversky_loss_kernel(
     ignore_index: int = -100,
     class_axis: int = 1,
 ):
-    flags = (sigmoid, softmax, batch, soft_label, per_class)
-    if not _plain(include_background, other_act, weight, class_axis, flags, smooth_nr, smooth_dr):
+    act = _act(logits, sigmoid, softmax)
+    flags = (batch, soft_label, per_class)
+    if act is None or not _plain(include_background, other_act, weight, class_axis, flags, smooth_nr, smooth_dr):
         return None
-    return _fast.overlap(input, target, True, smooth, logits, alpha, beta, ignore_index, reduction)
+    return _fast.overlap(input, target, _fast.TVERSKY, smooth, act, alpha, beta, ignore_index, reduction)
 
 
 @_fast.fused(_tversky_loss_kernel)
@@ -818,6 +834,35 @@ def _generalized_parts(s: _Seg, w_type: str):
     return _loss(s, r, None, True), r, 2 / den, -r / den, w, st
 
 
+def _generalized_dice_loss_kernel(
+    input,
+    target,
+    *,
+    smooth: float = 1e-5,
+    logits: bool = False,
+    reduction: v.Reduction = "mean",
+    include_background: bool = True,
+    sigmoid: bool = False,
+    softmax: bool = False,
+    other_act=None,
+    w_type="square",
+    batch: bool = False,
+    smooth_nr=None,
+    smooth_dr=None,
+    soft_label: bool = False,
+    ignore_index: int = -100,
+    class_axis: int = 1,
+):
+    act = _act(logits, sigmoid, softmax)
+    if act is None or not _plain(
+        include_background, other_act, None, class_axis, (batch, soft_label), smooth_nr, smooth_dr
+    ):
+        return None
+    kind = _fast.GENERALIZED_DICE
+    return _fast.overlap(input, target, kind, smooth, act, 0.0, 0.0, ignore_index, reduction, w_type)
+
+
+@_fast.fused(_generalized_dice_loss_kernel)
 def generalized_dice_loss(
     input,
     target,
@@ -888,6 +933,7 @@ def generalized_dice_loss(
     return reduce(xpa.astype(loss, s.x.dtype, s.xp), reduction)
 
 
+@_fast.defbackward(generalized_dice_loss)
 def generalized_dice_loss_backward(
     dout,
     input,
