@@ -868,7 +868,6 @@ def gaussian_nll(input, target, var, full, eps, reduction):
 
 DICE, TVERSKY, GENERALIZED_DICE = 0, 1, 2  # the overlap kernel's losses
 _W_TYPES = {"square": 0, "simple": 1, "uniform": 2}
-_BIG = {d: float(np.finfo(d).max) for d in FLOATS}
 # the kernel's activation codes (0: none, 1: sigmoid, 2: softmax over the classes), for C > 1 and for C = 1
 _ACTS = {"none": 0, "auto": 2, "sigmoid": 1, "softmax": 2}
 _ACTS_ONE = {"none": 0, "auto": 1, "sigmoid": 1, "softmax": -1}  # softmax=True needs two classes: its error
@@ -918,6 +917,8 @@ def overlap(input, target, kind, smooth, act, alpha, beta, ignore_index, reducti
     td: np.ndarray
     ti: np.ndarray
     if t.shape == shape and t.dtype.kind == "f":
+        if t.dtype.itemsize > dtype.itemsize:  # a narrowing cast could overflow: the definitions say how
+            return None
         td = t if t.dtype is dtype and t.flags.c_contiguous else np.ascontiguousarray(t, dtype)
         td, ti = td.reshape(x3.shape), _NO_T
     elif t.shape == shape[:1] + shape[2:] and t.dtype.kind in "iu":
@@ -927,7 +928,7 @@ def overlap(input, target, kind, smooth, act, alpha, beta, ignore_index, reducti
     g = np.empty(x3.shape, dtype)
     rowloss = np.empty(n, np.float64)
     scale = 1.0 / n if mode == 1 else 1.0
-    args = (x3, td, ti, kind, code, float(smooth), float(alpha), float(beta), wt, _BIG[dtype], ignore_index, scale, g)
+    args = (x3, td, ti, kind, code, float(smooth), float(alpha), float(beta), wt, ignore_index, scale, g)
     if _parallel(8, x3.size):
         bad = _count(k.overlap_rows, args + (rowloss,), n, True)
     else:

@@ -987,7 +987,7 @@ def _overlap_grad_index(pn, labels, act, ka, kb, ignore_index, dot):
 
 
 @numba.njit(**JIT)
-def overlap_rows(x, td, ti, kind, act, smooth, alpha, beta, w_type, big, ignore_index, scale, g, rowloss, lo, hi):
+def overlap_rows(x, td, ti, kind, act, smooth, alpha, beta, w_type, ignore_index, scale, g, rowloss, lo, hi):
     """Samples ``lo:hi`` of the soft Dice (``kind`` 0), Tversky (1) or generalized Dice (2) loss on (N, C, S)
     inputs, the plain options: probabilities ``p`` (``act`` 0: the input, 1: sigmoid, 2: softmax over C), a
     dense target ``td`` (N, C, S) or class indices ``ti`` (N, S) (C = 1: label 1 is the foreground; pixels
@@ -998,8 +998,9 @@ def overlap_rows(x, td, ti, kind, act, smooth, alpha, beta, w_type, big, ignore_
     of the sample's present ones. The loss goes into ``rowloss``, its gradient times ``scale``, chained through
     the activation, into ``g``. Returns the number of samples outside the definitions' easy cases (a value
     that is not finite, probabilities or targets outside [0, 1], a label out of range, a zero or overflowing
-    denominator, a weight beyond ``big``), which the caller leaves to the definitions.
+    denominator, a weight beyond the dtype's range), which the caller leaves to the definitions.
     """
+    big = 3.4028234663852886e38 if x.itemsize == 4 else 1.7976931348623157e308  # the largest finite value
     n_cls = x.shape[1]
     size = x.shape[2]
     dense = td.shape[0] > 0

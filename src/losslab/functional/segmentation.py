@@ -403,16 +403,20 @@ def _out_shape(s: _Seg) -> tuple[int, ...]:
 
 def _plain(include_background, other_act, weight, class_axis, flags, nr, dr) -> bool:
     """The options of the fused overlap kernels: MONAI's defaults but for the activation (see :func:`_act`)."""
-    return (
+    if not (
         include_background is True
         and other_act is None
         and weight is None
         and class_axis.__class__ is int
         and class_axis == 1
-        and all(f is False for f in flags)
         and nr is None
         and dr is None
-    )
+    ):
+        return False
+    for flag in flags:  # a loop, not all(...): this runs on every call
+        if flag is not False:
+            return False
+    return True
 
 
 def _act(logits, sigmoid, softmax) -> str | None:
