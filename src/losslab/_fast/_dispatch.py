@@ -766,7 +766,7 @@ def quantile(input, target, quantiles, reduction):
     numba only; a real (N,) target, levels a tuple, list or float array of Q numbers strictly in (0, 1).
     """
     k = kernels()
-    if k is None or not isinstance(reduction, str) or reduction not in REDUCTIONS:
+    if k is None or reduction.__class__ is not str or reduction not in REDUCTIONS:
         return None
     if input.__class__ is not np.ndarray or target.__class__ is not np.ndarray:
         return None
@@ -774,36 +774,69 @@ def quantile(input, target, quantiles, reduction):
     dtype = x.dtype
     if dtype not in FLOATS or x.ndim != 2 or x.size == 0 or t.shape != x.shape[:1] or t.dtype.kind not in "biuf":
         return None
-    if quantiles.__class__ in (tuple, list):
+    n, nq = x.shape
+    qq = _quantile_levels(quantiles, dtype, nq, n)
+    if qq is None:
+        return None
+    rows = _quantile_rows(nq)
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
+    if t.dtype != dtype:
+        with np.errstate(over="ignore"):  # a float64 target beyond float32's range is +-inf, as the definition casts it
+            t = t.astype(dtype)
+    size = x.size
+    scale = dtype.type(1) / dtype.type(size) if reduction == "mean" else dtype.type(1)
+    g = np.empty((n, nq), dtype)
+    out = np.empty((n, nq), dtype) if reduction == "none" else _NO_OUT[dtype]
+    pieces = -(-n // rows)
+    partials = np.empty(pieces, np.float64)
+    args = (x.reshape(-1), t, qq, rows, scale, g.reshape(-1), out.reshape(-1))
+    if _parallel(1, size):
+        _run(lambda lo, hi: k.quantile_chunks(*args, lo, hi, partials), pieces)
+    else:
+        k.quantile_chunks(*args, 0, pieces, partials)
+    if reduction == "none":
+        return out, g
+    total = k.seq_sum(partials)
+    return _as_scalar(total / size if reduction == "mean" else total, dtype), g
+
+
+def _quantile_rows(nq: int) -> int:
+    """Rows per chunk of the flat pinball kernel: about 2^14 elements, which stay in L2 between its loops."""
+    return max(1, (1 << 14) // nq)
+
+
+_QUANTILE_LEVELS: dict = {}  # (levels, dtype, rows) -> the levels repeated over a chunk's rows, for tuple levels
+
+
+def _quantile_levels(quantiles, dtype: np.dtype, nq: int, n: int) -> np.ndarray | None:
+    """The Q levels in ``dtype``, repeated over min(rows per chunk, n) rows, or ``None`` for levels the kernel
+    leaves to the definition (not Q real numbers strictly in (0, 1))."""
+    cls = quantiles.__class__
+    rows = min(_quantile_rows(nq), n)
+    if cls is tuple or cls is list:
+        if len(quantiles) != nq:
+            return None
+        key = (tuple(quantiles), dtype.char, rows) if cls is tuple else None
+        hit = _QUANTILE_LEVELS.get(key) if key is not None else None
+        if hit is not None:
+            return hit
         if not all(v.__class__ in (int, float) for v in quantiles):
             return None
         levels = np.array(quantiles, np.float64)
-    elif quantiles.__class__ is np.ndarray and quantiles.dtype.kind == "f":
+    elif cls is np.ndarray and quantiles.dtype.kind == "f":
+        key = None
         levels = quantiles
     else:
         return None
-    if levels.shape != x.shape[1:] or not ((levels > 0) & (levels < 1)).all():
+    if levels.shape != (nq,) or not ((levels > 0) & (levels < 1)).all():
         return None
-    n = x.shape[0]
-    x = np.ascontiguousarray(x)
-    with np.errstate(over="ignore"):  # a float64 target beyond float32's range is +-inf, as the definition casts it
-        t = t.astype(dtype, copy=False)
-    q = levels.astype(dtype)
-    scale = dtype.type(1) / dtype.type(x.size) if reduction == "mean" else dtype.type(1)
-    g = np.empty_like(x)
-    out = np.empty_like(x) if reduction == "none" else _NO_Q2[dtype]
-    rowsum = np.empty(n, np.float64)
-    if _parallel(1, x.size):
-        _run(lambda lo, hi: k.quantile_rows(x, t, q, scale, g, out, rowsum, lo, hi), n)
-    else:
-        k.quantile_rows(x, t, q, scale, g, out, rowsum, 0, n)
-    if reduction == "none":
-        return out, g
-    total = k.seq_sum(rowsum)
-    return _as_scalar(total / x.size if reduction == "mean" else total, dtype), g
-
-
-_NO_Q2 = {d: np.empty((0, 0), d) for d in FLOATS}
+    qq = np.tile(levels.astype(dtype), rows)
+    if key is not None:
+        if len(_QUANTILE_LEVELS) >= 64:
+            _QUANTILE_LEVELS.clear()
+        _QUANTILE_LEVELS[key] = qq
+    return qq
 
 
 # --------------------------------------------------------------------------- Gaussian NLL

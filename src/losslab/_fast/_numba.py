@@ -739,33 +739,6 @@ def charbonnier_chunks(x, t, g, out, gscale, eps, lo, hi, partials):
     return acc
 
 
-@numba.njit(**JIT)
-def quantile_rows(x, t, q, scale, g, out, rowsum, lo, hi):
-    """Rows ``lo:hi`` of the pinball loss, in x's dtype with the definition's operations: ``u = t - x``,
-    ``max(q u, (q - 1) u)`` (into ``out`` when sized; row sums in float64 into ``rowsum``), gradient
-    ``-q``, ``1 - q`` or ``1/2 - q`` (u > 0, u < 0, otherwise) times ``scale``."""
-    nq = x.shape[1]
-    keep = out.size > 0
-    half = x.dtype.type(0.5)
-    one = x.dtype.type(1)
-    zero = x.dtype.type(0)
-    for r in range(lo, hi):
-        tr = t[r]
-        acc = 0.0
-        for j in range(nq):
-            qj = q[j]
-            u = tr - x[r, j]
-            a = qj * u
-            b = (qj - one) * u
-            loss = a if a >= b else (b if b > a else a + b - a)  # NaN propagates as np.maximum
-            acc += float(loss)
-            if keep:
-                out[r, j] = loss
-            local = -qj if u > zero else ((one - qj) if u < zero else (half - qj))  # as the definition, NaN too
-            g[r, j] = local * scale
-        rowsum[r] = acc
-
-
 @numba.njit(fastmath=CONTRACT, **JIT)
 def gaussian_nll_rows(x, t, vc, logv, per_row, gscale, constant, gx, gv, out, rowsum, lo, hi):
     """Rows ``lo:hi`` (of D = x.shape[1] entries) of the Gaussian NLL ``(log v + d^2 / v) / 2 + constant``,
@@ -1794,3 +1767,54 @@ def nll_rows(x, t, w, ignore_index, mean, g, loss):
         if keep:
             loss[n] = value
     return den, total
+
+
+# --------------------------------------------------------------------------- quantile (pinball) loss, flat
+# A row's Q levels in an inner loop of Q steps, with branches on the sign of ``u``, cannot vectorise.
+# ``quantile_chunks`` takes the (N, Q) input flat, a chunk of whole rows at a time: the target is first
+# spread to one entry per element (a loop that only stores), then one flat loop with selects, no branches,
+# computes every element with the definition's operations; the chunk's loss sum is taken by a loop that
+# only reads, as for the pointwise losses above.
+
+
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
+def _quantile_flat(x, tt, qq, g, q, scale):
+    """``u = tt - x``: loss ``max(qq u, (qq - 1) u)`` into ``q`` (NaN as ``np.maximum``), gradient ``-qq``,
+    ``1 - qq`` or ``1/2 - qq`` (u > 0, u < 0, otherwise: NaN too) times ``scale`` into ``g``."""
+    half = x.dtype.type(0.5)
+    one = x.dtype.type(1)
+    zero = x.dtype.type(0)
+    for i in range(x.size):
+        qi = qq[i]
+        u = tt[i] - x[i]
+        a = qi * u
+        b = (qi - one) * u
+        q[i] = a if a >= b else (b if b > a else a + b - a)
+        local = -qi if u > zero else ((one - qi) if u < zero else (half - qi))
+        g[i] = local * scale
+
+
+@numba.njit(**JIT)
+def quantile_chunks(x, t, qq, rows, scale, g, out, lo, hi, partials):
+    """Chunks ``lo:hi`` of ``rows`` rows each of the pinball loss on flat ``x`` (N rows of Q = x.size / N
+    entries, N = ``t.size``): ``qq`` holds the Q levels repeated over min(rows, N) rows; the losses go into
+    ``out`` when sized, each chunk's float64 sum into ``partials``."""
+    n = x.size
+    nq = n // t.size
+    step = rows * nq
+    keep = out.size > 0
+    tt = np.empty(min(step, n), x.dtype)
+    scratch = np.empty(0 if keep else min(step, n), x.dtype)
+    for c in range(lo, hi):
+        a = c * step
+        b = min(a + step, n)
+        r0 = c * rows
+        for r in range(r0, r0 + (b - a) // nq):  # the target, one entry per element: stores only
+            v = t[r]
+            base = (r - r0) * nq
+            for j in range(nq):
+                tt[base + j] = v
+        m = b - a
+        qb = out[a:b] if keep else scratch[:m]
+        _quantile_flat(x[a:b], tt[:m], qq[:m], g[a:b], qb, scale)
+        partials[c] = row_sum(qb)
