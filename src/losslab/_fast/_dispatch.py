@@ -725,7 +725,7 @@ def poisson_nll(input, target, log_input, full, eps, reduction):
 
     numba only; a float input, a real target of its shape (cast to the input's dtype), boolean
     ``log_input`` and ``full``, ``eps`` >= 0; entries in the kernel's domain (|x| <= 700 for log inputs,
-    x + eps > 0 otherwise, finite targets >= 0), else the definitions answer.
+    87 in float32, x + eps > 0 otherwise, finite targets >= 0), else the definitions answer.
     """
     k = kernels()
     if k is None or not isinstance(reduction, str) or reduction not in REDUCTIONS:
@@ -742,19 +742,29 @@ def poisson_nll(input, target, log_input, full, eps, reduction):
     if eps.__class__ not in (int, float) or not 0 <= eps < math.inf:
         return None
     n = x.size
-    unit = float(dtype.type(1) / dtype.type(n)) if reduction == "mean" else 1.0
     g = np.empty_like(x)
-    out = np.empty(n, np.float64) if reduction == "none" else _NO_OUT[_F64]
     pieces = -(-n // k.CHUNK)
     partials = np.empty(pieces, np.float64)
-    args = (x, t, log_input, full, float(dtype.type(eps)), unit, out, g)
-    bad = _count(k.poisson_nll_chunks, args, pieces, _parallel(4, n), partials)
+    if log_input:  # in x's dtype, as the definition: e^x - t x
+        unit_x = dtype.type(1) / dtype.type(n) if reduction == "mean" else dtype.type(1)
+        out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
+        args = (x, t, full, dtype.type(_POISSON_XMAX[dtype]), unit_x, out, g)
+        bad = _count(k.poisson_log_chunks, args, pieces, _parallel(4, n), partials)
+    else:
+        unit = float(dtype.type(1) / dtype.type(n)) if reduction == "mean" else 1.0
+        out = np.empty(n, np.float64) if reduction == "none" else _NO_OUT[_F64]
+        args = (x, t, log_input, full, float(dtype.type(eps)), unit, out, g)
+        bad = _count(k.poisson_nll_chunks, args, pieces, _parallel(4, n), partials)
     if bad:
         return None
     if reduction == "none":
-        return _narrow(out, dtype).reshape(input.shape), g.reshape(input.shape)
+        return (out if out.dtype == dtype else _narrow(out, dtype)).reshape(input.shape), g.reshape(input.shape)
     total = k.seq_sum(partials)
     return _as_scalar(total / n if reduction == "mean" else total, dtype), g.reshape(input.shape)
+
+
+# |x| of a log input within which e^x and e^-x are normal numbers of the dtype: beyond, the definitions answer
+_POISSON_XMAX = {_F32: 87.0, _F64: 700.0}
 
 
 # --------------------------------------------------------------------------- quantile (pinball) loss

@@ -1818,3 +1818,61 @@ def quantile_chunks(x, t, qq, rows, scale, g, out, lo, hi, partials):
         qb = out[a:b] if keep else scratch[:m]
         _quantile_flat(x[a:b], tt[:m], qq[:m], g[a:b], qb, scale)
         partials[c] = row_sum(qb)
+
+
+# --------------------------------------------------------------------------- Poisson NLL of log inputs
+# ``poisson_nll_chunks`` works in float64 and sums in the loop that stores, one element at a time.
+# ``poisson_log_chunks`` (log_input=True) works in x's dtype, as the definition does, with the vectorised
+# ``exp`` (e^x = exp(x) for x <= 0, 1 / exp(-x) above), stores the losses and sums them in a loop that
+# only reads: every loop vectorises.
+
+
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
+def _poisson_log_flat(x, t, xmax, gscale, q, g):
+    """``e^x - t x`` into ``q``, ``(e^x - t) gscale`` into ``g``, in x's dtype; the count of entries outside the
+    domain (|x| > ``xmax``, NaN, a target that is negative or not finite)."""
+    zero = x.dtype.type(0)
+    one = x.dtype.type(1)
+    inf = x.dtype.type(np.inf)
+    bad = 0
+    for i in range(x.size):
+        xi = x[i]
+        ti = t[i]
+        bad += 0 if (abs(xi) <= xmax and zero <= ti < inf) else 1
+        small = expneg(-abs(xi))  # one inlined call: e^x or 1 / e^-x
+        e = small if xi <= zero else one / small
+        q[i] = e - ti * xi
+        g[i] = (e - ti) * gscale
+    return bad
+
+
+@numba.njit(fastmath=CONTRACT, **JIT)
+def poisson_log_chunks(x, t, full, xmax, gscale, out, g, lo, hi, partials):
+    """Chunks ``lo:hi`` of the Poisson NLL with ``log_input``: ``e^x - t x``, plus Stirling's
+    ``t log t - t + log(2 pi t) / 2`` where t > 1 (``full``; in float64, ``log t`` as ``log1p(t - 1)``,
+    then in x's dtype, as the definition adds it), gradient ``e^x - t`` times ``gscale`` into ``g``;
+    the terms into ``out`` when sized, chunk sums into ``partials``. Returns the count of entries outside the
+    kernel's domain (see :func:`_poisson_log_flat`), which the caller leaves to the definitions."""
+    n = x.size
+    keep = out.size > 0
+    m0 = min(CHUNK, n)
+    scratch = np.empty(0 if keep else m0, x.dtype)
+    logs = np.empty(m0 if full else 0, np.float64)
+    bad = 0
+    for c in range(lo, hi):
+        a = c * CHUNK
+        b = min(a + CHUNK, n)
+        q = out[a:b] if keep else scratch[: b - a]
+        bad += _poisson_log_flat(x[a:b], t[a:b], xmax, gscale, q, g[a:b])
+        if full:
+            for i in range(a, b):
+                ti = float(t[i])
+                logs[i - a] = ti - 1.0 if ti > 1.0 else 0.0
+            log1p_inplace(logs[: b - a])
+            for i in range(a, b):
+                ti = float(t[i])
+                lt = logs[i - a]
+                st = ti * lt - ti + 0.5 * (1.8378770664093453 + lt) if ti > 1.0 else 0.0  # log(2 pi) = 1.8378...
+                q[i - a] += x.dtype.type(st)
+        partials[c] = row_sum(q)
+    return bad
