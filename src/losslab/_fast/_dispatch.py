@@ -1176,6 +1176,8 @@ def kl_div(input, target, reduction, log_target):
     divisor = n if reduction == "mean" else x.shape[0] if reduction == "batchmean" else 1
     xf = x.ravel()
     tf = t.ravel() if t.dtype == dtype else np.ascontiguousarray(t, dtype).reshape(-1)
+    if log_target:
+        return _kl_div_log(k, xf, tf, x.shape, divisor, reduction)
     out = np.empty(n, np.float64) if reduction == "none" else _NO_OUT[_F64]
     g = np.empty(n, dtype)
     # g = log t (or exp t) by NumPy's vectorised functions; log 0, log of a negative and an exp beyond the
@@ -1197,6 +1199,27 @@ def kl_div(input, target, reduction, log_target):
     total = k.seq_sum(partials) / divisor
     with np.errstate(over="ignore"):  # a float64 total beyond float32's range is inf, its true value
         return dtype.type(total), g.reshape(x.shape)
+
+
+def _kl_div_log(k, x: np.ndarray, t: np.ndarray, shape: tuple, divisor: int, reduction: str):
+    """:func:`kl_div` with ``log_target``: ``exp(t)`` in the kernel, in the chunk that uses it."""
+    dtype = x.dtype
+    n = x.size
+    out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
+    g = np.empty(n, dtype)
+    pieces = -(-n // k.CHUNK)
+    partials = np.empty(pieces, np.float64)
+    args = (x, t, dtype.type(_POISSON_XMAX[dtype]), dtype.type(1) / dtype.type(divisor), _BIG[dtype], out, g)
+    if _parallel(4, n):
+        ok: list[bool] = []
+        _run(lambda lo, hi: ok.append(k.kl_div_log_chunks(*args, lo, hi, partials)), pieces)
+        if not all(ok):
+            return None
+    elif not k.kl_div_log_chunks(*args, 0, pieces, partials):
+        return None
+    if reduction == "none":
+        return out.reshape(shape), g.reshape(shape)
+    return _as_scalar(k.seq_sum(partials) / divisor, dtype), g.reshape(shape)
 
 
 # --------------------------------------------------------------------------- multi-label margin

@@ -1876,3 +1876,62 @@ def poisson_log_chunks(x, t, full, xmax, gscale, out, g, lo, hi, partials):
                 q[i - a] += x.dtype.type(st)
         partials[c] = row_sum(q)
     return bad
+
+
+# --------------------------------------------------------------------------- KL divergence of log targets
+# ``kl_div_chunks`` takes ``p = exp(t)`` from NumPy (one thread, a pass of its own) before it runs.
+# ``kl_div_log_chunks`` computes it in the kernel with the vectorised ``exp`` (e^t = exp(t) for t <= 0,
+# 1 / exp(-t) above), in the chunk that uses it, and sums in a loop that only reads.
+
+
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
+def _kl_div_log_flat(x, t, tmax, gscale, q, g):
+    """``p (t - x)`` (0 where p = 0), p = e^t, into ``q``, ``-p gscale`` into ``g``, in x's dtype; the count of
+    entries outside the domain (t above ``tmax``, a log target or input that is not finite)."""
+    zero = x.dtype.type(0)
+    one = x.dtype.type(1)
+    inf = x.dtype.type(np.inf)
+    bad = 0
+    for i in range(x.size):
+        xi = x[i]
+        ti = t[i]
+        bad += 0 if (-inf < ti <= tmax and abs(xi) < inf) else 1
+        small = expneg(-abs(ti))  # one inlined call: e^t or 1 / e^-t
+        p = small if ti <= zero else one / small
+        q[i] = p * (ti - xi) if p > zero else zero
+        g[i] = -p * gscale
+    return bad
+
+
+@numba.njit(fastmath=SUM, **JIT)
+def _sum_and_abs(q):
+    """``(sum q, sum |q|)`` in float64, in a loop that only reads."""
+    s = 0.0
+    m = 0.0
+    for i in range(q.size):
+        v = float(q[i])
+        s += v
+        m += abs(v)
+    return s, m
+
+
+@numba.njit(**JIT)
+def kl_div_log_chunks(x, t, tmax, gscale, big, out, g, lo, hi, partials):
+    """Chunks ``lo:hi`` of the KL divergence with ``log_target``: terms ``p (t - x)``, p = e^t, into ``out`` when
+    sized, gradient ``-p gscale`` into ``g``, chunk sums into ``partials``. Returns False for an entry outside
+    the domain (see :func:`_kl_div_log_flat`) or terms beyond ``big`` (where the dtype's own products may
+    overflow), which the caller leaves to the definition."""
+    n = x.size
+    keep = out.size > 0
+    scratch = np.empty(0 if keep else min(CHUNK, n), x.dtype)
+    for c in range(lo, hi):
+        a = c * CHUNK
+        b = min(a + CHUNK, n)
+        q = out[a:b] if keep else scratch[: b - a]
+        if _kl_div_log_flat(x[a:b], t[a:b], tmax, gscale, q, g[a:b]):
+            return False
+        s, m = _sum_and_abs(q)
+        if not m <= big:
+            return False
+        partials[c] = s
+    return True
