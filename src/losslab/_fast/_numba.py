@@ -1795,6 +1795,38 @@ def _quantile_flat(x, tt, qq, g, q, scale):
 
 
 @numba.njit(**JIT)
+def _spread(t, tt, nq):
+    """``tt[r nq + j] = t[r]``: each target once per level. Written out for 1 to 4 levels, where a loop of
+    ``nq`` steps per row would cost several times the stores themselves."""
+    if nq == 1:
+        tt[: t.size] = t
+    elif nq == 2:
+        for r in range(t.size):
+            v = t[r]
+            tt[2 * r] = v
+            tt[2 * r + 1] = v
+    elif nq == 3:
+        for r in range(t.size):
+            v = t[r]
+            tt[3 * r] = v
+            tt[3 * r + 1] = v
+            tt[3 * r + 2] = v
+    elif nq == 4:
+        for r in range(t.size):
+            v = t[r]
+            tt[4 * r] = v
+            tt[4 * r + 1] = v
+            tt[4 * r + 2] = v
+            tt[4 * r + 3] = v
+    else:
+        for r in range(t.size):
+            v = t[r]
+            base = r * nq
+            for j in range(nq):
+                tt[base + j] = v
+
+
+@numba.njit(**JIT)
 def quantile_chunks(x, t, qq, rows, scale, g, out, lo, hi, partials):
     """Chunks ``lo:hi`` of ``rows`` rows each of the pinball loss on flat ``x`` (N rows of Q = x.size / N
     entries, N = ``t.size``): ``qq`` holds the Q levels repeated over min(rows, N) rows; the losses go into
@@ -1809,12 +1841,8 @@ def quantile_chunks(x, t, qq, rows, scale, g, out, lo, hi, partials):
         a = c * step
         b = min(a + step, n)
         r0 = c * rows
-        for r in range(r0, r0 + (b - a) // nq):  # the target, one entry per element: stores only
-            v = t[r]
-            base = (r - r0) * nq
-            for j in range(nq):
-                tt[base + j] = v
         m = b - a
+        _spread(t[r0 : r0 + m // nq], tt, nq)
         qb = out[a:b] if keep else scratch[:m]
         _quantile_flat(x[a:b], tt[:m], qq[:m], g[a:b], qb, scale)
         partials[c] = row_sum(qb)
