@@ -1159,13 +1159,13 @@ _BIG = {d: float(np.finfo(d).max) / 4 for d in FLOATS}  # products past this may
 def kl_div(input, target, reduction, log_target):
     """``(loss, gradient for dout=1)`` of :func:`losslab.functional.kl_div`, or ``None``.
 
-    numba only. Fused: a float input of at least one dimension and a float target of its shape, every
-    entry finite, probabilities >= 0 (``log_target=False``); the entries are checked in the kernel,
-    which answers ``None`` for every call the definition would refuse or take a limit in.
+    numba's kernel, else NumPy's. Fused: a float input of at least one dimension and a float target of its
+    shape, every entry finite, probabilities >= 0 (``log_target=False``); the entries are checked in the
+    kernel, which answers ``None`` for every call the definition would refuse or take a limit in.
     """
     k = kernels()
     x, t = input, target
-    if k is None or x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or log_target.__class__ is not bool:
+    if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or log_target.__class__ is not bool:
         return None
     if reduction.__class__ is not str or reduction not in ("none", "mean", "sum", "batchmean"):
         return None
@@ -1176,9 +1176,11 @@ def kl_div(input, target, reduction, log_target):
     divisor = n if reduction == "mean" else x.shape[0] if reduction == "batchmean" else 1
     xf = x.ravel()
     tf = t.ravel() if t.dtype == dtype else np.ascontiguousarray(t, dtype).reshape(-1)
-    if log_target:
+    if log_target and k is not None:
         return _kl_div_log(k, xf, tf, x.shape, divisor, reduction)
-    out = np.empty(n, np.float64) if reduction == "none" else _NO_OUT[_F64]
+    if k is None:
+        k = _numpy
+    out = np.empty(n, np.float64 if k is not _numpy else dtype) if reduction == "none" else _NO_OUT[_F64]
     g = np.empty(n, dtype)
     # g = log t (or exp t) by NumPy's vectorised functions; log 0, log of a negative and an exp beyond the
     # range are quiet here: the kernel selects around log 0 and refuses the others
@@ -1195,8 +1197,8 @@ def kl_div(input, target, reduction, log_target):
     elif not k.kl_div_chunks(*args, 0, pieces, partials):
         return None
     if reduction == "none":
-        return out.astype(dtype).reshape(x.shape), g.reshape(x.shape)
-    total = k.seq_sum(partials) / divisor
+        return out.astype(dtype, copy=False).reshape(x.shape), g.reshape(x.shape)
+    total = (k.seq_sum(partials) if k is not _numpy else _numpy.total(partials)) / divisor
     with np.errstate(over="ignore"):  # a float64 total beyond float32's range is inf, its true value
         return dtype.type(total), g.reshape(x.shape)
 

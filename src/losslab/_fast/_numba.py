@@ -1915,7 +1915,7 @@ def poisson_log_chunks(x, t, full, xmax, gscale, out, g, lo, hi, partials):
 @numba.njit(fastmath=CONTRACT, inline="always", **JIT)
 def _kl_div_log_flat(x, t, tmax, gscale, q, g):
     """``p (t - x)`` (0 where p = 0), p = e^t, into ``q``, ``-p gscale`` into ``g``, in x's dtype; the count of
-    entries outside the domain (t above ``tmax``, a log target or input that is not finite)."""
+    entries outside the domain (t above ``tmax`` or NaN, an input that is not finite)."""
     zero = x.dtype.type(0)
     one = x.dtype.type(1)
     inf = x.dtype.type(np.inf)
@@ -1923,7 +1923,7 @@ def _kl_div_log_flat(x, t, tmax, gscale, q, g):
     for i in range(x.size):
         xi = x[i]
         ti = t[i]
-        bad += 0 if (-inf < ti <= tmax and abs(xi) < inf) else 1
+        bad += 0 if (ti <= tmax and abs(xi) < inf) else 1  # t = -inf (p = 0) drops out
         small = expneg(-abs(ti))  # one inlined call: e^t or 1 / e^-t
         p = small if ti <= zero else one / small
         q[i] = p * (ti - xi) if p > zero else zero
