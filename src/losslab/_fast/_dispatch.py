@@ -745,6 +745,7 @@ def poisson_nll(input, target, log_input, full, eps, reduction):
     g = np.empty_like(x)
     pieces = -(-n // k.CHUNK)
     partials = np.empty(pieces, np.float64)
+    args: tuple
     if log_input:  # in x's dtype, as the definition: e^x - t x
         unit_x = dtype.type(1) / dtype.type(n) if reduction == "mean" else dtype.type(1)
         out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
