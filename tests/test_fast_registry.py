@@ -10,7 +10,6 @@ from losslab import _fast, registry
 FUSED = [s for s in registry.LOSSES if getattr(s.function, "kernel", None) is not None]
 # kernels compiled by numba only: without it (LOSSLAB_NUMBA=0) they take no call, and the definitions answer
 NUMBA_ONLY = {
-    "KLDivLoss",
     "HingeEmbeddingLoss",
     "MultiLabelSoftMarginLoss",
     "SigmoidFocalLoss",

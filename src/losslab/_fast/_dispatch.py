@@ -725,7 +725,7 @@ def poisson_nll(input, target, log_input, full, eps, reduction):
 
     numba only; a float input, a real target of its shape (cast to the input's dtype), boolean
     ``log_input`` and ``full``, ``eps`` >= 0; entries in the kernel's domain (|x| <= 700 for log inputs,
-    x + eps > 0 otherwise, finite targets >= 0), else the definitions answer.
+    87 in float32, x + eps > 0 otherwise, finite targets >= 0), else the definitions answer.
     """
     k = kernels()
     if k is None or not isinstance(reduction, str) or reduction not in REDUCTIONS:
@@ -742,19 +742,30 @@ def poisson_nll(input, target, log_input, full, eps, reduction):
     if eps.__class__ not in (int, float) or not 0 <= eps < math.inf:
         return None
     n = x.size
-    unit = float(dtype.type(1) / dtype.type(n)) if reduction == "mean" else 1.0
     g = np.empty_like(x)
-    out = np.empty(n, np.float64) if reduction == "none" else _NO_OUT[_F64]
     pieces = -(-n // k.CHUNK)
     partials = np.empty(pieces, np.float64)
-    args = (x, t, log_input, full, float(dtype.type(eps)), unit, out, g)
-    bad = _count(k.poisson_nll_chunks, args, pieces, _parallel(4, n), partials)
+    args: tuple
+    if log_input:  # in x's dtype, as the definition: e^x - t x
+        unit_x = dtype.type(1) / dtype.type(n) if reduction == "mean" else dtype.type(1)
+        out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
+        args = (x, t, full, dtype.type(_POISSON_XMAX[dtype]), unit_x, out, g)
+        bad = _count(k.poisson_log_chunks, args, pieces, _parallel(4, n), partials)
+    else:
+        unit = float(dtype.type(1) / dtype.type(n)) if reduction == "mean" else 1.0
+        out = np.empty(n, np.float64) if reduction == "none" else _NO_OUT[_F64]
+        args = (x, t, log_input, full, float(dtype.type(eps)), unit, out, g)
+        bad = _count(k.poisson_nll_chunks, args, pieces, _parallel(4, n), partials)
     if bad:
         return None
     if reduction == "none":
-        return _narrow(out, dtype).reshape(input.shape), g.reshape(input.shape)
+        return (out if out.dtype == dtype else _narrow(out, dtype)).reshape(input.shape), g.reshape(input.shape)
     total = k.seq_sum(partials)
     return _as_scalar(total / n if reduction == "mean" else total, dtype), g.reshape(input.shape)
+
+
+# |x| of a log input within which e^x and e^-x are normal numbers of the dtype: beyond, the definitions answer
+_POISSON_XMAX = {_F32: 87.0, _F64: 700.0}
 
 
 # --------------------------------------------------------------------------- quantile (pinball) loss
@@ -766,7 +777,7 @@ def quantile(input, target, quantiles, reduction):
     numba only; a real (N,) target, levels a tuple, list or float array of Q numbers strictly in (0, 1).
     """
     k = kernels()
-    if k is None or not isinstance(reduction, str) or reduction not in REDUCTIONS:
+    if k is None or reduction.__class__ is not str or reduction not in REDUCTIONS:
         return None
     if input.__class__ is not np.ndarray or target.__class__ is not np.ndarray:
         return None
@@ -774,36 +785,69 @@ def quantile(input, target, quantiles, reduction):
     dtype = x.dtype
     if dtype not in FLOATS or x.ndim != 2 or x.size == 0 or t.shape != x.shape[:1] or t.dtype.kind not in "biuf":
         return None
-    if quantiles.__class__ in (tuple, list):
+    n, nq = x.shape
+    qq = _quantile_levels(quantiles, dtype, nq, n)
+    if qq is None:
+        return None
+    rows = _quantile_rows(nq)
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
+    if t.dtype != dtype:
+        with np.errstate(over="ignore"):  # a float64 target beyond float32's range is +-inf, as the definition casts it
+            t = t.astype(dtype)
+    size = x.size
+    scale = dtype.type(1) / dtype.type(size) if reduction == "mean" else dtype.type(1)
+    g = np.empty((n, nq), dtype)
+    out = np.empty((n, nq), dtype) if reduction == "none" else _NO_OUT[dtype]
+    pieces = -(-n // rows)
+    partials = np.empty(pieces, np.float64)
+    args = (x.reshape(-1), t, qq, rows, scale, g.reshape(-1), out.reshape(-1))
+    if _parallel(1, size):
+        _run(lambda lo, hi: k.quantile_chunks(*args, lo, hi, partials), pieces)
+    else:
+        k.quantile_chunks(*args, 0, pieces, partials)
+    if reduction == "none":
+        return out, g
+    total = k.seq_sum(partials)
+    return _as_scalar(total / size if reduction == "mean" else total, dtype), g
+
+
+def _quantile_rows(nq: int) -> int:
+    """Rows per chunk of the flat pinball kernel: about 2^14 elements, which stay in L2 between its loops."""
+    return max(1, (1 << 14) // nq)
+
+
+_QUANTILE_LEVELS: dict = {}  # (levels, dtype, rows) -> the levels repeated over a chunk's rows, for tuple levels
+
+
+def _quantile_levels(quantiles, dtype: np.dtype, nq: int, n: int) -> np.ndarray | None:
+    """The Q levels in ``dtype``, repeated over min(rows per chunk, n) rows, or ``None`` for levels the kernel
+    leaves to the definition (not Q real numbers strictly in (0, 1))."""
+    cls = quantiles.__class__
+    rows = min(_quantile_rows(nq), n)
+    if cls is tuple or cls is list:
+        if len(quantiles) != nq:
+            return None
+        key = (tuple(quantiles), dtype.char, rows) if cls is tuple else None
+        hit = _QUANTILE_LEVELS.get(key) if key is not None else None
+        if hit is not None:
+            return hit
         if not all(v.__class__ in (int, float) for v in quantiles):
             return None
         levels = np.array(quantiles, np.float64)
-    elif quantiles.__class__ is np.ndarray and quantiles.dtype.kind == "f":
+    elif cls is np.ndarray and quantiles.dtype.kind == "f":
+        key = None
         levels = quantiles
     else:
         return None
-    if levels.shape != x.shape[1:] or not ((levels > 0) & (levels < 1)).all():
+    if levels.shape != (nq,) or not ((levels > 0) & (levels < 1)).all():
         return None
-    n = x.shape[0]
-    x = np.ascontiguousarray(x)
-    with np.errstate(over="ignore"):  # a float64 target beyond float32's range is +-inf, as the definition casts it
-        t = t.astype(dtype, copy=False)
-    q = levels.astype(dtype)
-    scale = dtype.type(1) / dtype.type(x.size) if reduction == "mean" else dtype.type(1)
-    g = np.empty_like(x)
-    out = np.empty_like(x) if reduction == "none" else _NO_Q2[dtype]
-    rowsum = np.empty(n, np.float64)
-    if _parallel(1, x.size):
-        _run(lambda lo, hi: k.quantile_rows(x, t, q, scale, g, out, rowsum, lo, hi), n)
-    else:
-        k.quantile_rows(x, t, q, scale, g, out, rowsum, 0, n)
-    if reduction == "none":
-        return out, g
-    total = k.seq_sum(rowsum)
-    return _as_scalar(total / x.size if reduction == "mean" else total, dtype), g
-
-
-_NO_Q2 = {d: np.empty((0, 0), d) for d in FLOATS}
+    qq = np.tile(levels.astype(dtype), rows)
+    if key is not None:
+        if len(_QUANTILE_LEVELS) >= 64:
+            _QUANTILE_LEVELS.clear()
+        _QUANTILE_LEVELS[key] = qq
+    return qq
 
 
 # --------------------------------------------------------------------------- Gaussian NLL
@@ -1147,13 +1191,13 @@ _BIG = {d: float(np.finfo(d).max) / 4 for d in FLOATS}  # products past this may
 def kl_div(input, target, reduction, log_target):
     """``(loss, gradient for dout=1)`` of :func:`losslab.functional.kl_div`, or ``None``.
 
-    numba only. Fused: a float input of at least one dimension and a float target of its shape, every
-    entry finite, probabilities >= 0 (``log_target=False``); the entries are checked in the kernel,
-    which answers ``None`` for every call the definition would refuse or take a limit in.
+    numba's kernel, else NumPy's. Fused: a float input of at least one dimension and a float target of its
+    shape, every entry finite, probabilities >= 0 (``log_target=False``); the entries are checked in the
+    kernel, which answers ``None`` for every call the definition would refuse or take a limit in.
     """
     k = kernels()
     x, t = input, target
-    if k is None or x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or log_target.__class__ is not bool:
+    if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or log_target.__class__ is not bool:
         return None
     if reduction.__class__ is not str or reduction not in ("none", "mean", "sum", "batchmean"):
         return None
@@ -1164,7 +1208,11 @@ def kl_div(input, target, reduction, log_target):
     divisor = n if reduction == "mean" else x.shape[0] if reduction == "batchmean" else 1
     xf = x.ravel()
     tf = t.ravel() if t.dtype == dtype else np.ascontiguousarray(t, dtype).reshape(-1)
-    out = np.empty(n, np.float64) if reduction == "none" else _NO_OUT[_F64]
+    if log_target and k is not None:
+        return _kl_div_log(k, xf, tf, x.shape, divisor, reduction)
+    if k is None:
+        k = _numpy
+    out = np.empty(n, np.float64 if k is not _numpy else dtype) if reduction == "none" else _NO_OUT[_F64]
     g = np.empty(n, dtype)
     # g = log t (or exp t) by NumPy's vectorised functions; log 0, log of a negative and an exp beyond the
     # range are quiet here: the kernel selects around log 0 and refuses the others
@@ -1181,10 +1229,31 @@ def kl_div(input, target, reduction, log_target):
     elif not k.kl_div_chunks(*args, 0, pieces, partials):
         return None
     if reduction == "none":
-        return out.astype(dtype).reshape(x.shape), g.reshape(x.shape)
-    total = k.seq_sum(partials) / divisor
+        return out.astype(dtype, copy=False).reshape(x.shape), g.reshape(x.shape)
+    total = (k.seq_sum(partials) if k is not _numpy else _numpy.total(partials)) / divisor
     with np.errstate(over="ignore"):  # a float64 total beyond float32's range is inf, its true value
         return dtype.type(total), g.reshape(x.shape)
+
+
+def _kl_div_log(k, x: np.ndarray, t: np.ndarray, shape: tuple, divisor: int, reduction: str):
+    """:func:`kl_div` with ``log_target``: ``exp(t)`` in the kernel, in the chunk that uses it."""
+    dtype = x.dtype
+    n = x.size
+    out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
+    g = np.empty(n, dtype)
+    pieces = -(-n // k.CHUNK)
+    partials = np.empty(pieces, np.float64)
+    args = (x, t, dtype.type(_POISSON_XMAX[dtype]), dtype.type(1) / dtype.type(divisor), _BIG[dtype], out, g)
+    if _parallel(4, n):
+        ok: list[bool] = []
+        _run(lambda lo, hi: ok.append(k.kl_div_log_chunks(*args, lo, hi, partials)), pieces)
+        if not all(ok):
+            return None
+    elif not k.kl_div_log_chunks(*args, 0, pieces, partials):
+        return None
+    if reduction == "none":
+        return out.reshape(shape), g.reshape(shape)
+    return _as_scalar(k.seq_sum(partials) / divisor, dtype), g.reshape(shape)
 
 
 # --------------------------------------------------------------------------- multi-label margin

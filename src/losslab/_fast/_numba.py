@@ -739,33 +739,6 @@ def charbonnier_chunks(x, t, g, out, gscale, eps, lo, hi, partials):
     return acc
 
 
-@numba.njit(**JIT)
-def quantile_rows(x, t, q, scale, g, out, rowsum, lo, hi):
-    """Rows ``lo:hi`` of the pinball loss, in x's dtype with the definition's operations: ``u = t - x``,
-    ``max(q u, (q - 1) u)`` (into ``out`` when sized; row sums in float64 into ``rowsum``), gradient
-    ``-q``, ``1 - q`` or ``1/2 - q`` (u > 0, u < 0, otherwise) times ``scale``."""
-    nq = x.shape[1]
-    keep = out.size > 0
-    half = x.dtype.type(0.5)
-    one = x.dtype.type(1)
-    zero = x.dtype.type(0)
-    for r in range(lo, hi):
-        tr = t[r]
-        acc = 0.0
-        for j in range(nq):
-            qj = q[j]
-            u = tr - x[r, j]
-            a = qj * u
-            b = (qj - one) * u
-            loss = a if a >= b else (b if b > a else a + b - a)  # NaN propagates as np.maximum
-            acc += float(loss)
-            if keep:
-                out[r, j] = loss
-            local = -qj if u > zero else ((one - qj) if u < zero else (half - qj))  # as the definition, NaN too
-            g[r, j] = local * scale
-        rowsum[r] = acc
-
-
 @numba.njit(fastmath=CONTRACT, **JIT)
 def gaussian_nll_rows(x, t, vc, logv, per_row, gscale, constant, gx, gv, out, rowsum, lo, hi):
     """Rows ``lo:hi`` (of D = x.shape[1] entries) of the Gaussian NLL ``(log v + d^2 / v) / 2 + constant``,
@@ -1961,3 +1934,199 @@ def nll_rows(x, t, w, ignore_index, mean, g, loss):
         if keep:
             loss[n] = value
     return den, total
+
+
+# --------------------------------------------------------------------------- quantile (pinball) loss, flat
+# A row's Q levels in an inner loop of Q steps, with branches on the sign of ``u``, cannot vectorise.
+# ``quantile_chunks`` takes the (N, Q) input flat, a chunk of whole rows at a time: the target is first
+# spread to one entry per element (a loop that only stores), then one flat loop with selects, no branches,
+# computes every element with the definition's operations; the chunk's loss sum is taken by a loop that
+# only reads, as for the pointwise losses above.
+
+
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
+def _quantile_flat(x, tt, qq, g, q, scale):
+    """``u = tt - x``: loss ``max(qq u, (qq - 1) u)`` into ``q`` (NaN as ``np.maximum``), gradient ``-qq``,
+    ``1 - qq`` or ``1/2 - qq`` (u > 0, u < 0, otherwise: NaN too) times ``scale`` into ``g``."""
+    half = x.dtype.type(0.5)
+    one = x.dtype.type(1)
+    zero = x.dtype.type(0)
+    for i in range(x.size):
+        qi = qq[i]
+        u = tt[i] - x[i]
+        a = qi * u
+        b = (qi - one) * u
+        q[i] = a if a >= b else (b if b > a else a + b - a)
+        local = -qi if u > zero else ((one - qi) if u < zero else (half - qi))
+        g[i] = local * scale
+
+
+@numba.njit(**JIT)
+def _spread(t, tt, nq):
+    """``tt[r nq + j] = t[r]``: each target once per level. Written out for 1 to 4 levels, where a loop of
+    ``nq`` steps per row would cost several times the stores themselves."""
+    if nq == 1:
+        tt[: t.size] = t
+    elif nq == 2:
+        for r in range(t.size):
+            v = t[r]
+            tt[2 * r] = v
+            tt[2 * r + 1] = v
+    elif nq == 3:
+        for r in range(t.size):
+            v = t[r]
+            tt[3 * r] = v
+            tt[3 * r + 1] = v
+            tt[3 * r + 2] = v
+    elif nq == 4:
+        for r in range(t.size):
+            v = t[r]
+            tt[4 * r] = v
+            tt[4 * r + 1] = v
+            tt[4 * r + 2] = v
+            tt[4 * r + 3] = v
+    else:
+        for r in range(t.size):
+            v = t[r]
+            base = r * nq
+            for j in range(nq):
+                tt[base + j] = v
+
+
+@numba.njit(**JIT)
+def quantile_chunks(x, t, qq, rows, scale, g, out, lo, hi, partials):
+    """Chunks ``lo:hi`` of ``rows`` rows each of the pinball loss on flat ``x`` (N rows of Q = x.size / N
+    entries, N = ``t.size``): ``qq`` holds the Q levels repeated over min(rows, N) rows; the losses go into
+    ``out`` when sized, each chunk's float64 sum into ``partials``."""
+    n = x.size
+    nq = n // t.size
+    step = rows * nq
+    keep = out.size > 0
+    tt = np.empty(min(step, n), x.dtype)
+    scratch = np.empty(0 if keep else min(step, n), x.dtype)
+    for c in range(lo, hi):
+        a = c * step
+        b = min(a + step, n)
+        r0 = c * rows
+        m = b - a
+        _spread(t[r0 : r0 + m // nq], tt, nq)
+        qb = out[a:b] if keep else scratch[:m]
+        _quantile_flat(x[a:b], tt[:m], qq[:m], g[a:b], qb, scale)
+        partials[c] = row_sum(qb)
+
+
+# --------------------------------------------------------------------------- Poisson NLL of log inputs
+# ``poisson_nll_chunks`` works in float64 and sums in the loop that stores, one element at a time.
+# ``poisson_log_chunks`` (log_input=True) works in x's dtype, as the definition does, with the vectorised
+# ``exp`` (e^x = exp(x) for x <= 0, 1 / exp(-x) above), stores the losses and sums them in a loop that
+# only reads: every loop vectorises.
+
+
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
+def _poisson_log_flat(x, t, xmax, gscale, q, g):
+    """``e^x - t x`` into ``q``, ``(e^x - t) gscale`` into ``g``, in x's dtype; the count of entries outside the
+    domain (|x| > ``xmax``, NaN, a target that is negative or not finite)."""
+    zero = x.dtype.type(0)
+    one = x.dtype.type(1)
+    inf = x.dtype.type(np.inf)
+    bad = 0
+    for i in range(x.size):
+        xi = x[i]
+        ti = t[i]
+        bad += 0 if (abs(xi) <= xmax and zero <= ti < inf) else 1
+        small = expneg(-abs(xi))  # one inlined call: e^x or 1 / e^-x
+        e = small if xi <= zero else one / small
+        q[i] = e - ti * xi
+        g[i] = (e - ti) * gscale
+    return bad
+
+
+@numba.njit(fastmath=CONTRACT, **JIT)
+def poisson_log_chunks(x, t, full, xmax, gscale, out, g, lo, hi, partials):
+    """Chunks ``lo:hi`` of the Poisson NLL with ``log_input``: ``e^x - t x``, plus Stirling's
+    ``t log t - t + log(2 pi t) / 2`` where t > 1 (``full``; in float64, ``log t`` as ``log1p(t - 1)``,
+    then in x's dtype, as the definition adds it), gradient ``e^x - t`` times ``gscale`` into ``g``;
+    the terms into ``out`` when sized, chunk sums into ``partials``. Returns the count of entries outside the
+    kernel's domain (see :func:`_poisson_log_flat`), which the caller leaves to the definitions."""
+    n = x.size
+    keep = out.size > 0
+    m0 = min(CHUNK, n)
+    scratch = np.empty(0 if keep else m0, x.dtype)
+    logs = np.empty(m0 if full else 0, np.float64)
+    bad = 0
+    for c in range(lo, hi):
+        a = c * CHUNK
+        b = min(a + CHUNK, n)
+        q = out[a:b] if keep else scratch[: b - a]
+        bad += _poisson_log_flat(x[a:b], t[a:b], xmax, gscale, q, g[a:b])
+        if full:
+            for i in range(a, b):
+                ti = float(t[i])
+                logs[i - a] = ti - 1.0 if ti > 1.0 else 0.0
+            log1p_inplace(logs[: b - a])
+            for i in range(a, b):
+                ti = float(t[i])
+                lt = logs[i - a]
+                st = ti * lt - ti + 0.5 * (1.8378770664093453 + lt) if ti > 1.0 else 0.0  # log(2 pi) = 1.8378...
+                q[i - a] += x.dtype.type(st)
+        partials[c] = row_sum(q)
+    return bad
+
+
+# --------------------------------------------------------------------------- KL divergence of log targets
+# ``kl_div_chunks`` takes ``p = exp(t)`` from NumPy (one thread, a pass of its own) before it runs.
+# ``kl_div_log_chunks`` computes it in the kernel with the vectorised ``exp`` (e^t = exp(t) for t <= 0,
+# 1 / exp(-t) above), in the chunk that uses it, and sums in a loop that only reads.
+
+
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
+def _kl_div_log_flat(x, t, tmax, gscale, q, g):
+    """``p (t - x)`` (0 where p = 0), p = e^t, into ``q``, ``-p gscale`` into ``g``, in x's dtype; the count of
+    entries outside the domain (t above ``tmax`` or NaN, an input that is not finite)."""
+    zero = x.dtype.type(0)
+    one = x.dtype.type(1)
+    inf = x.dtype.type(np.inf)
+    bad = 0
+    for i in range(x.size):
+        xi = x[i]
+        ti = t[i]
+        bad += 0 if (ti <= tmax and abs(xi) < inf) else 1  # t = -inf (p = 0) drops out
+        small = expneg(-abs(ti))  # one inlined call: e^t or 1 / e^-t
+        p = small if ti <= zero else one / small
+        q[i] = p * (ti - xi) if p > zero else zero
+        g[i] = -p * gscale
+    return bad
+
+
+@numba.njit(fastmath=SUM, **JIT)
+def _sum_and_abs(q):
+    """``(sum q, sum |q|)`` in float64, in a loop that only reads."""
+    s = 0.0
+    m = 0.0
+    for i in range(q.size):
+        v = float(q[i])
+        s += v
+        m += abs(v)
+    return s, m
+
+
+@numba.njit(**JIT)
+def kl_div_log_chunks(x, t, tmax, gscale, big, out, g, lo, hi, partials):
+    """Chunks ``lo:hi`` of the KL divergence with ``log_target``: terms ``p (t - x)``, p = e^t, into ``out`` when
+    sized, gradient ``-p gscale`` into ``g``, chunk sums into ``partials``. Returns False for an entry outside
+    the domain (see :func:`_kl_div_log_flat`) or terms beyond ``big`` (where the dtype's own products may
+    overflow), which the caller leaves to the definition."""
+    n = x.size
+    keep = out.size > 0
+    scratch = np.empty(0 if keep else min(CHUNK, n), x.dtype)
+    for c in range(lo, hi):
+        a = c * CHUNK
+        b = min(a + CHUNK, n)
+        q = out[a:b] if keep else scratch[: b - a]
+        if _kl_div_log_flat(x[a:b], t[a:b], tmax, gscale, q, g[a:b]):
+            return False
+        s, m = _sum_and_abs(q)
+        if not m <= big:
+            return False
+        partials[c] = s
+    return True

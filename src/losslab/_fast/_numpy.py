@@ -582,3 +582,40 @@ def bce_logits_weighted_chunks(x, t, w, pw, g, out, gscale, lo, hi, partials):
         gb *= gscale
         if not unit_w:
             gb *= w
+
+
+# --------------------------------------------------------------------------- KL divergence
+
+
+@np.errstate(invalid="ignore", over="ignore")  # 0 log 0 and overflows: selected away or refused, quietly
+def kl_div_chunks(x, t, log_target, gscale, big, out, g, lo, hi, partials) -> bool:
+    """The NumPy twin of the numba ``kl_div_chunks``: ``g`` comes in holding ``log t`` (or ``p = exp t``,
+    ``log_target``) and leaves holding ``-p gscale``; the terms ``t log t - t x`` (or ``p (t - x)``), 0 where
+    the probability is 0, go into ``out`` when sized (in x's dtype), chunk sums into ``partials``. A chunk at a
+    time, in place. Returns False for a negative or NaN probability, a term or product that is not finite, or
+    sums beyond ``big``, which the caller leaves to the definition."""
+    w = np.empty(min(CHUNK, x.size), x.dtype)
+    zero = np.empty(w.shape, bool)
+    for c, a, b, q in _chunks(x, out, lo, hi):
+        xb, tb, fb, wb, zb = x[a:b], t[a:b], g[a:b], w[: b - a], zero[: b - a]
+        if log_target:  # fb = p = exp(t)
+            np.subtract(tb, xb, out=q)
+            q *= fb
+            np.equal(fb, 0, out=zb)
+            np.copyto(q, 0, where=zb)  # p = 0 drops out, whatever t - x holds
+            check = float(q.sum())
+        else:  # fb = log t; a class of probability 0 drops out, even against an infinite x
+            if not tb.min() >= 0:
+                return False
+            np.multiply(tb, fb, out=q)
+            np.multiply(tb, xb, out=wb)
+            check = float(wb.sum())  # not finite if an x is (at t = 0: 0 inf is NaN)
+            q -= wb
+            np.equal(tb, 0, out=zb)
+            np.copyto(q, 0, where=zb)
+        s = float(q.sum())
+        if not (abs(s) <= big and abs(check) <= big):
+            return False
+        partials[c] = s
+        np.multiply(fb if log_target else tb, -gscale, out=fb)
+    return True
