@@ -1675,8 +1675,6 @@ def hinge_embedding_flat(x, t, margin, big, gscale, out, g):
     Returns the float64 sum, or NaN for a label other than +-1, a non-finite score, or terms beyond ``big``:
     the definition's cases."""
     keep = out.size > 0
-    acc = 0.0
-    mag = 0.0  # sum |term|, NaN if a score is not finite
     other = 0  # labels other than +-1
     zero = margin - margin
     for i in range(x.size):
@@ -1684,13 +1682,17 @@ def hinge_embedding_flat(x, t, margin, big, gscale, out, g):
         pos = ti == 1
         other += 0 if pos or ti == -1 else 1
         d = margin - xi
-        term = float(xi if pos else (d if d > zero else zero))
-        gi = gscale if pos else (-gscale if d >= zero else 0.0)
+        if keep:
+            out[i] = float(xi if pos else (d if d > zero else zero))
+        g[i] = gscale if pos else (-gscale if d >= zero else 0.0)
+    acc = 0.0
+    mag = 0.0  # sum |term|, NaN if a score is not finite
+    for i in range(x.size):  # only reads: the sum's bits do not depend on where the arrays lie
+        xi = x[i]
+        d = margin - xi
+        term = float(xi if t[i] == 1 else (d if d > zero else zero))
         acc += term
         mag += abs(term) + abs(xi) * 0.0
-        if keep:
-            out[i] = term
-        g[i] = gi
     if other or not mag <= big:
         return math.nan
     return acc
