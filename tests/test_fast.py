@@ -769,3 +769,62 @@ def test_nll_kernel_matches_the_definitions(backend, shape, dtype):
     assert FC.nll_loss.kernel(x, t, ignore_index=1) is None  # all ignored: the definition's NaN
     t[0] = shape[1]
     assert FC.nll_loss.kernel(x, t) is None  # a label outside [0, C): the definition raises
+
+
+# --------------------------------------------------------------------------- CTC, both backends
+
+
+def _ctc_batch(rng, t_len, n, c, s, spread=1.0, ragged=True):
+    x = rng.normal(0.0, spread, (t_len, n, c))
+    lp = x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+    tl = rng.integers(0 if ragged else s, s + 1, n)
+    il = rng.integers(2 * s + 1, t_len + 1, n) if ragged else np.full(n, t_len)
+    return lp, rng.integers(1, c, (n, s)), il, tl
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "t_len,n,c,s,spread",
+    [(12, 1, 5, 3, 1.0), (50, 3, 20, 10, 1.0), (50, 70, 20, 10, 1.0), (300, 4, 30, 20, 4.0), (40, 5, 6, 4, 30.0)],
+    ids=["one", "few", "blocks", "long-rescaled", "peaked"],
+)
+def test_ctc_kernel_matches_the_definitions(backend, threads, t_len, n, c, s, spread, dtype):
+    from losslab.functional import ctc as FCTC
+
+    rng = np.random.default_rng(11)
+    lp, tg, il, tl = _ctc_batch(rng, t_len, n, c, s, spread)
+    lp = lp.astype(dtype)
+    flat = np.concatenate([tg[i, : tl[i]] for i in range(n)])
+    for targets in (tg, flat):
+        for reduction in ("mean", "sum"):
+            hit = FCTC.ctc_loss.kernel(lp, targets, il, tl, reduction=reduction, zero_infinity=True)
+            assert hit is not None
+            out, grad = hit
+            want = FCTC.ctc_loss.reference(lp, targets, il, tl, reduction=reduction, zero_infinity=True)
+            assert np.asarray(out).dtype == dtype and grad.dtype == dtype
+            np.testing.assert_allclose(out, want, **TOL[dtype])
+            want_grad = FCTC.ctc_loss_backward.reference(1.0, lp, targets, il, tl, reduction=reduction)
+            assert_close(grad, want_grad, dtype)
+
+
+def test_ctc_numpy_kernel_defers_to_the_definitions(backend):
+    """Impossible targets, -inf log-probabilities, empty inputs and bad labels: the definitions answer."""
+    from losslab.functional import ctc as FCTC
+
+    if backend != "numpy":
+        pytest.skip("numba's kernel takes impossible targets and -inf itself")
+    rng = np.random.default_rng(12)
+    lp, tg, il, tl = _ctc_batch(rng, 8, 3, 4, 2, ragged=False)
+    assert _fast.ctc(lp, tg, il, tl, 0, "sum", False) is not None
+    impossible = np.array([[1, 1], [2, 1], [1, 2]])  # '1 1' needs 3 frames
+    assert _fast.ctc(lp, impossible, np.array([2, 8, 8]), tl, 0, "sum", True) is None
+    with_inf = lp.copy()
+    with_inf[0, 0, 1] = -np.inf
+    assert _fast.ctc(with_inf, tg, il, tl, 0, "sum", False) is None
+    assert _fast.ctc(lp, tg, np.array([0, 8, 8]), tl, 0, "sum", False) is None
+    bad = tg.copy()
+    bad[1, 0] = 0  # the blank
+    assert _fast.ctc(lp, bad, il, tl, 0, "sum", False) is None
+    assert _fast.ctc(lp, tg, np.array([9, 8, 8]), tl, 0, "sum", False) is None  # longer than T
+    with pytest.raises(ClassIndexError):
+        FCTC.ctc_loss(lp, bad, il, tl)

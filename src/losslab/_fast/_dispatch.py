@@ -998,13 +998,14 @@ def _int64(a) -> np.ndarray | None:
 def ctc(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity):
     """``(loss, gradient for dout=1)`` of :func:`losslab.functional.ctc_loss`, or ``None``.
 
-    numba only. Fused: float (T, N, C) log-probabilities with padded (N, S) or concatenated integer
-    targets and (N,) integer lengths, or one (T, C) sequence with 1-D targets and 0-d lengths; a
-    reducing ``reduction`` ('mean' or 'sum'); every loss finite or ``zero_infinity``. The checks on values
-    run in the kernel, which answers ``None`` for every call the definition would refuse.
+    numba's kernel, else NumPy's (:func:`ctc_numpy`). Fused: float (T, N, C) log-probabilities with
+    padded (N, S) or concatenated integer targets and (N,) integer lengths, or one (T, C) sequence with
+    1-D targets and 0-d lengths; a reducing ``reduction`` ('mean' or 'sum'); every loss finite or
+    ``zero_infinity``. The checks on values run in the kernel, which answers ``None`` for every call the
+    definition would refuse.
     """
     k = kernels()
-    if k is None or reduction.__class__ is not str or reduction not in ("mean", "sum"):
+    if reduction.__class__ is not str or reduction not in ("mean", "sum"):
         return None
     if zero_infinity.__class__ is not bool or blank.__class__ is not int:
         return None
@@ -1034,6 +1035,8 @@ def ctc(log_probs, targets, input_lengths, target_lengths, blank, reduction, zer
     if not 0 <= blank < c:
         return None
     flat = np.ascontiguousarray(tg).reshape(-1)
+    if k is None:
+        return ctc_numpy(lp, flat, width, il, tl, blank, reduction, log_probs.ndim)
     off = k.ctc_offsets(tl, width, flat.size)
     if off is None:
         return None
@@ -1459,3 +1462,52 @@ def _narrow(loss: np.ndarray, dtype: np.dtype) -> np.ndarray:
         return loss
     with np.errstate(over="ignore"):
         return loss.astype(dtype)
+
+
+# --------------------------------------------------------------------------- CTC without numba
+
+
+def ctc_numpy(lp, flat, width: int, il, tl, blank: int, reduction: str, ndim: int):
+    """:func:`ctc` on NumPy's kernel (:func:`losslab._fast._numpy.ctc_blocks`): the checks on values that numba's
+    kernel makes, then blocks of sequences in rescaled probability space, on the threads for large calls.
+    ``lp`` is (T, N, C), ``flat`` the targets' labels (padded rows of ``width``, or concatenated where
+    ``width < 0``). ``None`` where the definition decides: an invalid call, a log-probability that is not
+    finite or beyond ``+-limit``, an input length 0, a probability under e^-600, an impossible target.
+    """
+    t_max, n, c = lp.shape
+    if int(il.min()) < 0 or int(il.max()) > t_max or int(tl.min()) < 0:
+        return None
+    s_max = int(tl.max())
+    if width >= 0:
+        if s_max > width:
+            return None
+        tg = flat.reshape(n, width)[:, :s_max]
+    else:
+        if int(tl.sum()) != flat.size:
+            return None
+        starts = np.cumsum(tl) - tl
+        tg = flat[np.minimum(starts[:, np.newaxis] + np.arange(s_max), max(flat.size - 1, 0))] if s_max else flat
+        tg = tg.reshape(n, s_max)
+    if s_max:
+        used = np.arange(s_max) < tl[:, np.newaxis]
+        if (used & ((tg < 0) | (tg >= c) | (tg == blank))).any():
+            return None
+    dtype = lp.dtype
+    limit = float(np.finfo(dtype).max) / (8.0 * (t_max + 1))
+    if not (-limit <= float(lp.min()) and float(lp.max()) <= limit):  # NaN, +-inf or beyond: the definition
+        return None
+    mean = reduction == "mean"
+    weight = 1.0 / (n * np.maximum(tl, 1)) if mean else np.ones(n)
+    grad = np.empty(lp.shape, dtype)
+    loss = np.empty(n, np.float64)
+    args = (lp, tg, il, tl, blank, weight, grad, loss)
+    blocks = -(-n // _numpy.CTC_BLOCK)
+    if _count(_numpy.ctc_blocks, args, blocks, blocks > 1 and _parallel(CTC_WORK, lp.size)):
+        return None
+    if mean:
+        loss /= np.maximum(tl, 1)
+    total = float(loss.sum())
+    if mean:
+        total /= n
+    out = _as_scalar(total, dtype)
+    return out, (grad if ndim == 3 else grad[:, 0, :])
