@@ -301,7 +301,7 @@ def _multi_margin_loss_kernel(
 ):
     """Fused: (N, C) float scores, signed integer labels in range, p = 1 or 2, a finite margin, a float
     weight (C,): the definitions' formulas term for term, with one check and no one-hot mask (numba: one
-    compiled pass over the rows)."""
+    compiled pass over the rows; NumPy: :func:`_multi_margin_rows`)."""
     hit = _fast.multi_margin(input, target, p, margin, weight, reduction)
     if hit is not None:
         return hit
@@ -319,25 +319,40 @@ def _multi_margin_loss_kernel(
         if weight.__class__ is not np.ndarray or weight.dtype.kind != "f" or weight.shape != (c,):
             return None
         weight = weight.astype(x.dtype, copy=False)
-    if not np.isfinite(x).all():  # ties at +inf, rows masked at -inf, NaN scores: the definitions' limits
-        return None
-    rows = np.arange(n)
     dtype = x.dtype
+    if not (-np.inf < x.min() and x.max() < np.inf):  # ties at +inf, rows masked at -inf, NaN: the definitions
+        return None
     with np.errstate(over="ignore", invalid="ignore"):  # as the definitions: non-finite results go back to them
-        x_y = x[rows, t][:, None]
-        z = np.where(x == x_y, dtype.type(margin), (dtype.type(margin) - x_y) + x)  # a tie at any height
-        active = z > 0
-        active[rows, t] = False
-        h = np.where(active, z if p == 1 else z * z, 0)
-        scale = np.ones(n, dtype) if weight is None else weight[t]
-        loss = (np.sum(h, axis=1) * scale / dtype.type(c)).astype(dtype, copy=False)
-        if not np.isfinite(loss).all():
-            return None
-        out = reduce(loss, reduction)
-        g = np.broadcast_to(upstream(1.0, (n,), dtype, reduction), (n,))
-        local = np.where(active, dtype.type(1) if p == 1 else 2 * z, dtype.type(0)) * (scale / dtype.type(c))[:, None]
-        local[rows, t] = -np.sum(local, axis=1)
-        return out, (local * g[:, None]).astype(dtype, copy=False)
+        return _multi_margin_rows(x, t, p, dtype.type(margin), weight, reduction)
+
+
+def _multi_margin_rows(x, t, p, margin, weight, reduction):
+    """The definitions' formulas on finite (N, C) scores, a dozen NumPy calls whatever N (the per-call cost)."""
+    n, c = x.shape
+    dtype = x.dtype
+    rows = np.arange(n)
+    x_y = x[rows, t]
+    z = x + (margin - x_y)[:, None]  # the definitions' (margin - x_y) + x
+    np.copyto(z, margin, where=x == x_y[:, None])  # a tie: exactly the margin, at any height
+    active = z > 0
+    active[rows, t] = False
+    scale = np.full(n, dtype.type(1) / dtype.type(c)) if weight is None else weight[t] / dtype.type(c)
+    unit = dtype.type(1) / dtype.type(n) if reduction == "mean" else dtype.type(1)
+    local = np.where(active, z, dtype.type(0))
+    if p == 1:
+        loss = local.sum(axis=1)
+        np.multiply(active, (scale * unit)[:, None], out=local)
+    else:
+        loss = np.einsum("ij,ij->i", local, local)
+        local *= (2 * unit * scale)[:, None]
+    loss *= scale
+    local[rows, t] = -local.sum(axis=1)
+    if reduction == "none":
+        return (loss, local) if np.isfinite(loss).all() else None
+    total = float(loss.sum(dtype=np.float64))
+    if not math.isfinite(total):
+        return None
+    return dtype.type(total / n if reduction == "mean" else total), local
 
 
 @_fast.fused(_multi_margin_loss_kernel)
