@@ -828,3 +828,52 @@ def test_ctc_numpy_kernel_defers_to_the_definitions(backend):
     assert _fast.ctc(lp, tg, np.array([9, 8, 8]), tl, 0, "sum", False) is None  # longer than T
     with pytest.raises(ClassIndexError):
         FCTC.ctc_loss(lp, bad, il, tl)
+
+
+# --------------------------------------------------------------------------- multi-label margin, both backends
+
+
+def _label_lists(rng, n, c, longest):
+    t = np.full((n, c), -1, dtype=np.int64)
+    for row, k in zip(t, rng.integers(0, longest + 1, n), strict=True):
+        row[:k] = rng.integers(0, c, k)  # repeats allowed: a class listed twice counts twice
+        row[k + 1 :] = rng.integers(-1, c, max(c - k - 1, 0))  # after the first -1: ignored
+    return t
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n,c,longest", [(1, 7, 3), (40, 20, 20), (300, 12, 5)], ids=str)
+def test_multilabel_margin_kernel_matches_the_definitions(backend, threads, n, c, longest, dtype):
+    from losslab.functional import margin as FM
+
+    rng = np.random.default_rng(13)
+    x = rng.normal(0.0, 2.0, (n, c)).astype(dtype)
+    x[0, :2] = x[0, 2]  # ties
+    t = _label_lists(rng, n, c, longest)
+    for inputs in ((x, t), (x[0], t[0])):
+        for reduction in ("mean", "sum", "none"):
+            out, grad = FM.multilabel_margin_loss.kernel(*inputs, reduction=reduction)
+            want = FM.multilabel_margin_loss.reference(*inputs, reduction=reduction)
+            assert np.asarray(out).dtype == dtype and np.shape(out) == np.shape(want) and grad.dtype == dtype
+            np.testing.assert_allclose(out, want, **TOL[dtype])
+            dout = np.ones(np.shape(want), dtype) if np.ndim(want) else 1.0
+            assert_close(grad, FM.multilabel_margin_loss_backward.reference(dout, *inputs, reduction=reduction), dtype)
+
+
+def test_multilabel_margin_memory_is_linear(backend):
+    """A (4, 2000) float64 input: the definition's hinge cube would take 128 MB; the kernels a few blocks."""
+    import tracemalloc
+
+    from losslab.functional import margin as FM
+
+    rng = np.random.default_rng(14)
+    x = rng.normal(size=(4, 2000))
+    t = _label_lists(rng, 4, 2000, 2000)
+    FM.multilabel_margin_loss(x[:1, :20], np.full((1, 20), -1))  # compile, warm up
+    tracemalloc.start()
+    try:
+        assert FM.multilabel_margin_loss.kernel(x, t) is not None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20, peak

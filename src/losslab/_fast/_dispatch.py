@@ -1165,13 +1165,13 @@ def kl_div(input, target, reduction, log_target):
 def multilabel_margin(input, target, reduction):
     """``(loss, gradient for dout=1)`` of :func:`losslab.functional.multilabel_margin_loss`, or ``None``.
 
-    numba only. Fused: float scores (C,) or (N, C), signed integer label lists of their shape; the
-    values (labels in [-1, C), finite scores) are checked in the kernel, which answers ``None`` where
-    the definition decides.
+    Fused: float scores (C,) or (N, C), signed integer label lists of their shape; the values (labels in
+    [-1, C), finite scores) are checked in the kernel (numba's, else NumPy's: :func:`multilabel_margin_numpy`),
+    which answers ``None`` where the definition decides.
     """
     k = kernels()
     x, t = input, target
-    if k is None or x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in FLOATS:
+    if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in FLOATS:
         return None
     if x.ndim not in (1, 2) or t.shape != x.shape or t.dtype.kind != "i" or x.size == 0:
         return None
@@ -1180,6 +1180,8 @@ def multilabel_margin(input, target, reduction):
     c = x.shape[-1]
     dtype = x.dtype
     x2, t2 = np.ascontiguousarray(x).reshape(-1, c), t.reshape(-1, c)
+    if k is None:
+        return multilabel_margin_numpy(x2, t2, reduction, x.shape)
     n = x2.shape[0]
     scale = 1.0 / n if reduction == "mean" else 1.0
     loss = np.empty(n, np.float64)
@@ -1511,3 +1513,47 @@ def ctc_numpy(lp, flat, width: int, il, tl, blank: int, reduction: str, ndim: in
         total /= n
     out = _as_scalar(total, dtype)
     return out, (grad if ndim == 3 else grad[:, 0, :])
+
+
+# --------------------------------------------------------------------------- NumPy row kernels on the threads
+
+NUMPY_BLOCK = 1 << 16  # elements per row block of a NumPy kernel: its temporaries stay in L2
+
+
+def numpy_rows(kernel, args: tuple, n: int, cols: int, work: int) -> int:
+    """``kernel(*args, lo, hi)`` over rows ``0:n`` in fixed blocks of about :data:`NUMPY_BLOCK` elements
+    (``cols`` per row), on :func:`get_num_threads` threads when the call is large (``work`` units per element,
+    as :func:`_parallel`): NumPy releases the GIL in its loops, so the blocks run at once. The blocks do not
+    depend on the thread count, so neither do the bits. Returns the sum of what ``kernel`` returns (the rows
+    it leaves to the definitions)."""
+    rows = max(1, NUMPY_BLOCK // max(cols, 1))
+    blocks = -(-n // rows)
+
+    def task(lo, hi):
+        return kernel(*args, lo * rows, min(hi * rows, n))
+
+    return _count(task, (), blocks, blocks > 1 and _parallel(work, n * cols))
+
+
+# --------------------------------------------------------------------------- multi-label margin without numba
+
+
+def multilabel_margin_numpy(x2, t2, reduction, shape):
+    """:func:`multilabel_margin` on NumPy's kernel (:func:`losslab._fast._numpy.multilabel_margin_rows`): finite
+    (N, C) scores, integer label lists in [-1, C); ``None`` for anything else (the definitions answer)."""
+    n, c = x2.shape
+    if not (-math.inf < x2.min() and x2.max() < math.inf) or int(t2.min()) < -1 or int(t2.max()) >= c:
+        return None
+    dtype = x2.dtype
+    if t2.dtype != np.int64:
+        t2 = t2.astype(np.int64)
+    scale = 1.0 / n if reduction == "mean" else 1.0
+    loss = np.empty(n, np.float64)
+    g = np.empty_like(x2)
+    cols = c * min(c, _numpy.MULTILABEL_CHUNK)
+    numpy_rows(_numpy.multilabel_margin_rows, (x2, t2, scale, loss, g), n, cols, 1)
+    grad = g.reshape(shape)
+    if reduction == "none":
+        return _narrow(loss, dtype).reshape(shape[:-1]), grad
+    total = float(loss.sum())
+    return _as_scalar(total / n if reduction == "mean" else total, dtype), grad

@@ -725,3 +725,50 @@ def _ctc_rescale(values, logs) -> None:
     total[total == 0] = 1
     values /= total[:, np.newaxis]
     np.log(total, out=logs)
+
+
+# --------------------------------------------------------------------------- multi-label margin
+
+MULTILABEL_CHUNK = 8  # listed classes per pass: each pass holds (rows, chunk, C) hinges, O(N C) in all
+
+
+@np.errstate(over="ignore")  # hinges of 1e308 add up to inf, their true sum (as the definitions)
+def multilabel_margin_rows(x, t, scale, loss, g, lo: int, hi: int) -> int:
+    """Rows ``lo:hi`` of the multi-label margin loss on finite scores ``x`` (N, C) with label lists ``t`` (labels
+    in [-1, C), checked by the caller): float64 row losses into ``loss``, the gradient (times ``scale``) into ``g``.
+
+    Each listed position ``k`` (a class listed twice counts twice, as in the definition) adds its hinges
+    ``z = (1 - x_j) + x_i`` over the non-target classes ``i``; the positions go
+    :data:`MULTILABEL_CHUNK` at a time, so memory stays O(rows x C). Returns 0 (every row is taken).
+    """
+    xb, tb = x[lo:hi], t[lo:hi]
+    m, c = xb.shape
+    ends = tb == -1
+    length = np.where(ends.any(axis=1), ends.argmax(axis=1), c)
+    k_max = int(length.max())
+    rows = np.arange(m)[:, np.newaxis]
+    listed = np.arange(k_max) < length[:, np.newaxis]
+    index = rows * c + np.where(listed, tb[:, :k_max], 0)  # flat (row, class) of each listed position
+    count = np.bincount(index[listed], minlength=m * c).reshape(m, c)  # multiplicity of each class
+    non_target = count == 0
+    gb = g[lo:hi]
+    gb.fill(0)
+    total = np.zeros(m)
+    flat = xb.reshape(-1)
+    for k0 in range(0, k_max, MULTILABEL_CHUNK):
+        at = index[:, k0 : k0 + MULTILABEL_CHUNK]
+        here = listed[:, k0 : k0 + MULTILABEL_CHUNK, np.newaxis]
+        xj = flat[at][:, :, np.newaxis]
+        z = (1 - xj) + xb[:, np.newaxis, :]
+        np.copyto(z, xj.dtype.type(1), where=xj == xb[:, np.newaxis, :])  # a tie: exactly 1, at any height
+        active = z > 0
+        active &= non_target[:, np.newaxis, :]
+        active &= here
+        total += np.where(active, z, 0).sum(axis=(1, 2), dtype=np.float64)
+        gb += active.sum(axis=1)  # non-target i: one per listed position whose hinge with it is active
+        hits = active.sum(axis=2)  # listed position k: minus its count of active hinges, into its class
+        gb -= np.bincount(at.reshape(-1), weights=hits.reshape(-1), minlength=m * c).reshape(m, c)
+    total /= c
+    loss[lo:hi] = total
+    gb *= xb.dtype.type(scale / c)
+    return 0

@@ -467,59 +467,10 @@ def _multilabel_margin_terms(x2, t2, xp):
 
 
 def _multilabel_margin_loss_kernel(input, target, *, reduction: v.Reduction = "mean"):
-    """Fused: finite float scores (C,) or (N, C), integer label lists in range; memory O(N C), not O(N C^2).
-
-    One (N, C) pass per list position instead of the definition's (N, C, C) hinge cube: each row's
-    hinges against its k-th listed class, with the definition's formulas and sums term for term (numba:
-    one compiled pass per row, O(C) memory, at every size).
-    """
-    hit = _fast.multilabel_margin(input, target, reduction)
-    if hit is not None:
-        return hit
-    x, t = input, target
-    if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in _FLOATS:
-        return None
-    if x.ndim not in (1, 2) or t.shape != x.shape or t.dtype.kind != "i" or x.size == 0:
-        return None
-    if reduction not in ("mean", "sum", "none"):
-        return None
-    c = x.shape[-1]
-    x2, t2 = x.reshape(-1, c), t.reshape(-1, c)
-    if x2.shape[0] * c * c <= 1 << 14:  # a small cube: the definition is as light and has less overhead
-        return None
-    if int(t2.min()) < -1 or int(t2.max()) >= c or not np.isfinite(x2).all():
-        return None
-    with np.errstate(over="ignore", invalid="ignore"):  # hinges of 1e308 add up to inf, their true sum
-        return _multilabel_margin_fused(x, x2, t2, reduction)
-
-
-def _multilabel_margin_fused(x, x2, t2, reduction):
-    n, c = x2.shape
-    listed = np.cumsum(t2 == -1, axis=1) == 0  # entries before the first -1
-    length = listed.sum(axis=1)
-    rows = np.arange(n)
-    count = np.zeros((n, c), x.dtype)  # multiplicity of class j in row n's list
-    np.add.at(count, (np.broadcast_to(rows[:, None], t2.shape)[listed], t2[listed]), 1)
-    non_target = count == 0
-    per_j = np.zeros((n, c), x.dtype)
-    grad = np.zeros((n, c), x.dtype)
-    for k in range(int(length.max(initial=0))):
-        here = listed[:, k]
-        j = np.where(here, t2[:, k], 0)
-        xj = x2[rows, j][:, None]
-        z = 1 - xj + x2
-        active = (z > 0) & non_target & here[:, None]
-        per_j[rows[here], j[here]] = np.sum(np.where(active, z, 0), axis=1)[here]
-        first = here & (np.argmax(t2 == j[:, None], axis=1) == k)  # a repeated class counts once here
-        hits = np.where(active & first[:, None], count[rows, j][:, None], 0).astype(x.dtype)
-        grad += hits
-        grad[rows, j] -= hits.sum(axis=1)
-    inv_c = x.dtype.type(c)
-    loss = (np.sum(count * per_j, axis=1) / inv_c).astype(x.dtype, copy=False).reshape(x.shape[:-1])
-    out = reduce(loss, reduction)
-    g = upstream(1.0, x.shape[:-1], x.dtype, reduction)
-    g = np.reshape(np.broadcast_to(g, x.shape[:-1]), (-1, 1))
-    return out, ((grad / inv_c) * g).astype(x.dtype, copy=False).reshape(x.shape)
+    """Fused: finite float scores (C,) or (N, C), integer label lists in range; memory O(N C), not the
+    definition's O(N C^2) hinge cube (:func:`losslab._fast.multilabel_margin`: numba, one compiled pass per
+    row; NumPy, the hinges of a few listed classes at a time over blocks of rows)."""
+    return _fast.multilabel_margin(input, target, reduction)
 
 
 @_fast.fused(_multilabel_margin_loss_kernel)
