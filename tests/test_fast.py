@@ -804,7 +804,10 @@ def test_ctc_kernel_matches_the_definitions(backend, threads, t_len, n, c, s, sp
             assert np.asarray(out).dtype == dtype and grad.dtype == dtype
             np.testing.assert_allclose(out, want, **TOL[dtype])
             want_grad = FCTC.ctc_loss_backward.reference(1.0, lp, targets, il, tl, reduction=reduction)
-            assert_close(grad, want_grad, dtype)
+            # both sides round at every frame (log space there, rescaled probabilities here): float64's
+            # agreement loosens with the number of frames
+            tol = dict(rtol=1e-12 * max(1, t_len // 50)) if dtype == np.float64 else TOL[dtype]
+            np.testing.assert_allclose(grad, want_grad, atol=tol["rtol"] * np.abs(want_grad).max(), **tol)
 
 
 def test_ctc_numpy_kernel_defers_to_the_definitions(backend):

@@ -10,6 +10,8 @@ crosses memory about once: read the inputs, write the gradient.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 CHUNK = 1 << 16  # elements per chunk of the pointwise losses
@@ -612,17 +614,17 @@ def _ctc_block(lp, tg, il, tl, blank: int, weight, grad, loss, lo: int, hi: int)
 
     The beta recursion is the alpha recursion of each sequence reversed in time and in states, so both
     run as one recursion over ``2 n`` rows: row ``n + i`` holds sequence ``i`` from its last frame back.
-    Each frame's emissions are scaled by their largest value (its log kept), and a frame's values are
-    rescaled to sum 1 only as often as a bound on their decay (the smallest probability) needs to keep
-    them in float64's normal range. The occupancy ``alpha_t(s) beta_t(s) / y_t(s) / p`` then sums into the
-    class posterior gamma (a matrix product with the one-hot labels), and the gradient is
-    ``w (y sum(gamma) - gamma)``.
+    The values are rescaled to sum 1 as often as a bound on their decay (each frame multiplies the largest
+    by at least the smallest probability) needs to keep them in float64's normal range. The occupancy
+    ``alpha_t(s) beta_t(s) / y_t(s) / p`` then sums into the class posterior gamma (a matrix product with
+    the one-hot labels), and the gradient is ``w (y sum(gamma) - gamma)``. Where every sequence of the block
+    has the same input and target lengths (one sequence, say), the reversals are views, not gathers.
     """
     ilb, tlb = il[lo:hi], tl[lo:hi]
-    if int(ilb.min()) <= 0:
-        return False
     n = hi - lo
-    t_run = int(ilb.max())
+    t_run, t_min = int(ilb.max()), int(ilb.min())
+    if t_min <= 0:
+        return False
     x = lp[:t_run, lo:hi]
     prob = np.subtract(x, x.max(axis=2, keepdims=True), dtype=np.float64)
     np.exp(prob, out=prob)
@@ -631,84 +633,96 @@ def _ctc_block(lp, tg, il, tl, blank: int, weight, grad, loss, lo: int, hi: int)
     if floor < _CTC_TINY:
         return False
     c = prob.shape[2]
-    width = 2 * int(tlb.max()) + 1
-    states = np.arange(width)
+    every = max(1, min(_CTC_GROW, int(_CTC_DROP / max(-math.log(floor), 1.0))))
+    length = int(tlb.max())
+    width = 2 * length + 1
+    uniform = t_min == t_run and int(tlb.min()) == length
     rows = np.arange(n)
-    # extended labels: rows 0:n forward (blank, l1, blank, ..., lL, blank), rows n:2n reversed in states
-    ext = np.full((2 * n, width), blank, np.int64)
-    used = states[: width // 2] < tlb[:, np.newaxis]
-    ext[:n, 1::2] = np.where(used, tg[lo:hi, : width // 2], blank)
-    rev = (2 * tlb + 1)[:, np.newaxis] - 1 - states  # state s' of row n + i is state rev[i, s'] of row i
-    valid = rev >= 0
-    rev = np.where(valid, rev, 0)
-    ext[n:] = np.take_along_axis(ext[:n], rev, axis=1)
+    # extended labels (blank, l1, blank, ..., lL, blank); states past a shorter target hold the blank
+    ext = np.full((n, width), blank, np.int64)
+    if uniform:
+        ext[:, 1::2] = tg[lo:hi, :length]
+        y_a = prob[:, rows[:, np.newaxis], ext]  # (T, n, S') the emission of each state
+        y = np.concatenate([y_a, y_a[::-1, :, ::-1]], axis=1)
+        ext2 = np.concatenate([ext, ext[:, ::-1]])
+    else:
+        used = np.arange(length) < tlb[:, np.newaxis]
+        ext[:, 1::2] = np.where(used, tg[lo:hi, :length], blank)
+        rev = (2 * tlb + 1)[:, np.newaxis] - 1 - np.arange(width)  # state s' of row n + i: state rev of row i
+        valid = rev >= 0
+        rev = np.where(valid, rev, 0)
+        ext2 = np.concatenate([ext, np.take(ext, rows[:, np.newaxis] * width + rev)])
+        frames = np.arange(t_run)[:, np.newaxis]
+        t_idx = np.empty((t_run, 2 * n), np.int64)  # reversed rows read frame il - 1 - t, none past il
+        t_idx[:, :n] = frames
+        np.subtract(ilb - 1, frames, out=t_idx[:, n:])
+        live = t_idx >= 0
+        np.maximum(t_idx, 0, out=t_idx)
+        y = prob[t_idx[:, :, np.newaxis], np.concatenate([rows, rows])[np.newaxis, :, np.newaxis], ext2]
+        y *= live[:, :, np.newaxis] & np.concatenate([valid, valid])
+        y_a = y[:, :n]
     skip = np.zeros((2 * n, width), bool)  # s - 2 -> s onto a label that differs from the label before it
-    np.not_equal(ext[:, 2:], ext[:, :-2], out=skip[:, 2:])
+    np.not_equal(ext2[:, 2:], ext2[:, :-2], out=skip[:, 2:])
     skip[:, 2::2] = False
-    valid2 = np.concatenate([valid, valid])
-    # emissions y[t, row, s]: reversed rows read frame il - 1 - t, none beyond their input length
-    frames = np.arange(t_run)[:, np.newaxis]
-    t_idx = np.empty((t_run, 2 * n), np.int64)
-    t_idx[:, :n] = frames
-    np.subtract(ilb - 1, frames, out=t_idx[:, n:])
-    live = t_idx >= 0
-    np.maximum(t_idx, 0, out=t_idx)
-    seq = np.concatenate([rows, rows])
-    y = prob[t_idx[:, :, np.newaxis], seq[np.newaxis, :, np.newaxis], ext[np.newaxis]]
-    y *= live[:, :, np.newaxis] & valid2
-    top = y.max(axis=2)
-    top[top == 0] = 1  # a reversed row past its input length: zeros throughout
-    ys = y / top[:, :, np.newaxis]
-    # each frame scales the values by at least the smallest scaled emission (>= the smallest probability):
-    # rescale every `every` frames keeps them above e^-_CTC_DROP, far from float64's subnormals
-    every = max(1, min(_CTC_GROW, int(_CTC_DROP / max(-np.log(floor), 1.0))))
     a = np.zeros((t_run, 2 * n, width + 2))  # two leading zero states: the taps s - 1, s - 2 of states 0, 1
     out = a[:, :, 2:]
     first = min(2, width)
-    out[0, :, :first] = ys[0, :, :first]
+    out[0, :, :first] = y[0, :, :first]
     logs = np.zeros((t_run, 2 * n))
     _ctc_rescale(out[0], logs[0])
     if 2 * n * width <= _CTC_TAPS:
         step = a.strides[2]
         taps = np.lib.stride_tricks.as_strided(a, (t_run, 2 * n, width, 3), a.strides[:2] + (step, step))
         weights = np.empty((t_run, 2 * n, width, 3))
-        np.multiply(ys, skip, out=weights[..., 0])
-        weights[..., 1] = ys
-        weights[..., 2] = ys
+        np.multiply(y, skip, out=weights[..., 0])
+        weights[..., 1] = y
+        weights[..., 2] = y
         for t, (tap, weight_t, out_t) in enumerate(zip(taps[:-1], weights[1:], out[1:], strict=True), 1):
             np.vecdot(tap, weight_t, out=out_t)
             if t % every == 0:
                 _ctc_rescale(out_t, logs[t])
     else:
-        ys_skip = ys * skip
+        y_skip = y * skip
         cur = np.empty((2 * n, width))
         for t in range(1, t_run):
             prev = a[t - 1]
             np.add(prev[:, 2:], prev[:, 1:-1], out=cur)
-            cur *= ys[t]
-            np.multiply(prev[:, :-2], ys_skip[t], out=out[t])
+            cur *= y[t]
+            np.multiply(prev[:, :-2], y_skip[t], out=out[t])
             out[t] += cur
             if t % every == 0:
                 _ctc_rescale(out[t], logs[t])
-    logs += np.log(top)
     scale = np.cumsum(logs, axis=0)  # log of what each row's values were divided by, up to frame t
-    last = ilb - 1
-    ends = 2 * tlb
-    end = out[last, rows, ends] + np.where(ends > 0, out[last, rows, np.maximum(ends - 1, 0)], 0.0)
-    if not (end > 0).all():
-        return False  # an impossible target (or an end below float64's range): the log-space definition
-    ll = scale[last, rows] + np.log(end)
-    # beta in forward time and states; occupancy alpha beta / y / p, 0 beyond each input length
-    back = last - frames  # (t_run, n): the reversed row's frame
-    inside = back >= 0
-    back = np.maximum(back, 0)
-    beta = out[back[:, :, np.newaxis], (rows + n)[np.newaxis, :, np.newaxis], rev[np.newaxis]]
-    expo = np.where(inside, scale[:, :n] + scale[back, rows + n] - ll, -np.inf)
+    # log p from the two end states at each sequence's last frame
+    if uniform:
+        end = out[t_run - 1, :n, width - 1] + (out[t_run - 1, :n, width - 2] if width > 1 else 0.0)
+        if not (end > 0).all():
+            return False  # an impossible target (or an end below float64's range): the log-space definition
+        ll = scale[t_run - 1, :n] + np.log(end)
+        beta = out[::-1, n:, ::-1]  # beta in forward time and states
+        expo = scale[:, :n] + scale[::-1, n:]
+        expo -= ll
+    else:
+        last = ilb - 1
+        ends = 2 * tlb
+        end = out[last, rows, ends] + np.where(ends > 0, out[last, rows, np.maximum(ends - 1, 0)], 0.0)
+        if not (end > 0).all():
+            return False
+        ll = scale[last, rows] + np.log(end)
+        back = last - np.arange(t_run)[:, np.newaxis]  # (t_run, n): the reversed row's frame
+        inside = back >= 0
+        back = np.maximum(back, 0)
+        beta = out[back[:, :, np.newaxis], (rows + n)[np.newaxis, :, np.newaxis], rev]
+        expo = np.where(inside, scale[:, :n] + scale[back, rows + n] - ll, -np.inf)
+    # the occupancy alpha beta / y / p of each state, 0 past each input length and on unused states
     occ = out[:, :n] * beta
-    ya = y[:, :n]
-    occ *= np.divide(np.exp(expo)[:, :, np.newaxis], ya, out=np.zeros_like(ya), where=ya > 0)
+    if uniform:
+        occ *= np.exp(expo)[:, :, np.newaxis]
+        occ /= y_a
+    else:
+        occ *= np.divide(np.exp(expo)[:, :, np.newaxis], y_a, out=np.zeros_like(y_a), where=y_a > 0)
     onehot = np.zeros((n, width, c))
-    onehot[rows[:, np.newaxis], states, ext[:n]] = 1
+    onehot[rows[:, np.newaxis], np.arange(width), ext] = 1
     gamma = np.matmul(occ.transpose(1, 0, 2), onehot).transpose(1, 0, 2)  # (t_run, n, C)
     prob *= occ.sum(axis=2)[:, :, np.newaxis]
     prob -= gamma
