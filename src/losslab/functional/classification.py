@@ -77,9 +77,10 @@ def _cross_entropy_kernel(
     if input.__class__ is np.ndarray and input.ndim > 2:  # K-dimensional: the kernel checks finiteness itself
         return _fast.cross_entropy_kdim(input, target, weight, ignore_index, reduction, label_smoothing)
     fused = _fast.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
-    if fused is None and _small_2d(input, target):
-        # a few (N, C) rows with weight, smoothing or probabilities: as (N, C, 1), in one kernel call (the
-        # general path's preparation costs more than the rows)
+    if fused is None and _as_kdim(input, target):
+        # (N, C) rows with weight, smoothing or probabilities as (N, C, 1): with numba a few rows in one kernel
+        # call (the general path's preparation costs more than the rows); with NumPy any rows, in blocks that
+        # stay in cache, on the threads for large calls
         hit = _fast.cross_entropy_kdim(
             input[:, :, None], target[..., None], weight, ignore_index, reduction, label_smoothing
         )
@@ -92,15 +93,15 @@ def _cross_entropy_kernel(
     return fused
 
 
-def _small_2d(x, t) -> bool:
-    """A small (N, C) call with (N,) or (N, C) targets, for the K-dimensional kernel (numba only)."""
+def _as_kdim(x, t) -> bool:
+    """An (N, C) call with (N,) or (N, C) targets for the K-dimensional kernel: small with numba, any with NumPy."""
     return (
         x.__class__ is np.ndarray
         and t.__class__ is np.ndarray
         and x.ndim == 2
         and t.ndim in (1, 2)
-        and 0 < x.size <= _SMALL
-        and _fast.backend() == "numba"
+        and 0 < x.size
+        and (x.size <= _SMALL or _fast.backend() == "numpy")
     )
 
 
