@@ -880,3 +880,31 @@ def test_multilabel_margin_memory_is_linear(backend):
     finally:
         tracemalloc.stop()
     assert peak < 8 * 2**20, peak
+
+
+# --------------------------------------------------------------------------- multi-label soft margin, both backends
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(7,), (300, 11), (2, 3, 40)], ids=str)
+def test_multilabel_soft_margin_kernel_matches_the_definitions(backend, threads, shape, dtype):
+    from losslab.functional import margin as FM
+
+    rng = np.random.default_rng(15)
+    x = rng.normal(0.0, 8.0, shape).astype(dtype)  # far into both tails of the sigmoid
+    soft = rng.uniform(0.0, 1.0, shape).astype(dtype)
+    hard = rng.integers(0, 2, shape).astype(dtype)
+    w = rng.uniform(0.5, 2.0, shape[-1]).astype(dtype)
+    for t in (soft, hard):
+        for weight in (None, w):
+            for reduction in ("mean", "sum", "none"):
+                opts = dict(weight=weight, reduction=reduction)
+                out, grad = FM.multilabel_soft_margin_loss.kernel(x, t, **opts)
+                want = FM.multilabel_soft_margin_loss.reference(x, t, **opts)
+                assert np.asarray(out).dtype == dtype and np.shape(out) == np.shape(want) and grad.dtype == dtype
+                np.testing.assert_allclose(out, want, **TOL[dtype])
+                dout = np.ones(np.shape(want), dtype) if np.ndim(want) else 1.0
+                want_grad = FM.multilabel_soft_margin_loss_backward.reference(dout, x, t, **opts)
+                assert_close(grad, want_grad, dtype)  # numba's (1 - y) - sigmoid(-x) cancels near 0
+    x[0] = np.inf
+    assert FM.multilabel_soft_margin_loss.kernel(x, hard) is None  # the definition takes the limit

@@ -12,7 +12,6 @@ FUSED = [s for s in registry.LOSSES if getattr(s.function, "kernel", None) is no
 NUMBA_ONLY = {
     "KLDivLoss",
     "HingeEmbeddingLoss",
-    "MultiLabelSoftMarginLoss",
     "SigmoidFocalLoss",
     "FocalLoss",
     "PolyLoss",

@@ -1236,12 +1236,13 @@ def hinge_embedding(input, target, margin, reduction):
 def multilabel_soft_margin(input, target, weight, reduction):
     """``(loss, gradient for dout=1)`` of :func:`losslab.functional.multilabel_soft_margin_loss`, or ``None``.
 
-    numba only. Fused: float scores with the classes on the last axis (at least one dimension), a float
-    target of their shape, no weight or a float (C,) weight; every entry finite (checked in the kernel).
+    Fused: float scores with the classes on the last axis (at least one dimension), a float target of their
+    shape, no weight or a float (C,) weight; every entry finite (checked in the kernel: numba's, else NumPy's,
+    :func:`multilabel_soft_margin_numpy`).
     """
     k = kernels()
     x, t = input, target
-    if k is None or x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in FLOATS:
+    if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in FLOATS:
         return None
     if x.ndim == 0 or t.shape != x.shape or x.size == 0 or t.dtype.kind != "f":
         return None
@@ -1257,6 +1258,8 @@ def multilabel_soft_margin(input, target, weight, reduction):
         w = np.ascontiguousarray(weight, dtype)
     x2 = np.ascontiguousarray(x).reshape(-1, c)
     t2 = np.ascontiguousarray(t, dtype).reshape(-1, c)
+    if k is None:
+        return multilabel_soft_margin_numpy(x2, t2, w, reduction, x.shape)
     n = x2.shape[0]
     scale = 1.0 / n if reduction == "mean" else 1.0
     loss = np.empty(n, np.float64)
@@ -1552,6 +1555,29 @@ def multilabel_margin_numpy(x2, t2, reduction, shape):
     g = np.empty_like(x2)
     cols = c * min(c, _numpy.MULTILABEL_CHUNK)
     numpy_rows(_numpy.multilabel_margin_rows, (x2, t2, scale, loss, g), n, cols, 1)
+    grad = g.reshape(shape)
+    if reduction == "none":
+        return _narrow(loss, dtype).reshape(shape[:-1]), grad
+    total = float(loss.sum())
+    return _as_scalar(total / n if reduction == "mean" else total, dtype), grad
+
+
+# --------------------------------------------------------------------------- multi-label soft margin without numba
+
+
+def multilabel_soft_margin_numpy(x2, t2, w, reduction, shape):
+    """:func:`multilabel_soft_margin` on NumPy's kernel (:func:`losslab._fast._numpy.multilabel_soft_margin_rows`)
+    over blocks of rows, on the threads for large calls. ``None`` where a row's loss is not finite or beyond
+    the dtype's safe range (an infinite or huge score, target or weight): the definition takes those limits."""
+    n, c = x2.shape
+    dtype = x2.dtype
+    unit = dtype.type(1) / dtype.type(n) if reduction == "mean" else dtype.type(1)
+    loss = np.empty(n, np.float64)
+    g = np.empty_like(x2)
+    weight = None if (w == 1).all() else w
+    numpy_rows(_numpy.multilabel_soft_margin_rows, (x2, t2, weight, unit / dtype.type(c), loss, g), n, c, 4)
+    if not (np.abs(loss) <= _BIG[dtype]).all():
+        return None
     grad = g.reshape(shape)
     if reduction == "none":
         return _narrow(loss, dtype).reshape(shape[:-1]), grad

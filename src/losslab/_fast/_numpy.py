@@ -786,3 +786,41 @@ def multilabel_margin_rows(x, t, scale, loss, g, lo: int, hi: int) -> int:
     loss[lo:hi] = total
     gb *= xb.dtype.type(scale / c)
     return 0
+
+
+# --------------------------------------------------------------------------- multi-label soft margin
+
+
+@np.errstate(over="ignore", invalid="ignore")  # an infinite score, target or weight: the caller refuses the row
+def multilabel_soft_margin_rows(x, t, w, gscale, loss, g, lo: int, hi: int) -> int:
+    """Rows ``lo:hi`` of ``(1/C) sum_c w_c [y softplus(-x) + (1 - y) softplus(x)]`` (the definition's
+    ``-(y log sigmoid(x) + (1 - y) log sigmoid(-x))``, softplus as ``max(x, 0) + log1p(exp(-|x|))``): float64 row
+    losses into ``loss``, ``w (sigmoid(x) - y) gscale`` into ``g`` (``w`` None: ones). Returns 0."""
+    xb, tb, gb = x[lo:hi], t[lo:hi], g[lo:hi]
+    e = np.abs(xb)
+    np.negative(e, out=e)
+    np.exp(e, out=e)  # exp(-|x|) <= 1
+    l1 = np.log1p(e)
+    pos = np.maximum(xb, 0)
+    pos += l1  # softplus(x)
+    np.negative(xb, out=gb)
+    np.maximum(gb, 0, out=gb)
+    gb += l1  # softplus(-x)
+    gb *= tb
+    np.subtract(1, tb, out=l1)
+    l1 *= pos
+    gb += l1
+    if w is not None:
+        gb *= w
+    total = gb.sum(axis=1, dtype=np.float64)
+    total /= x.shape[1]
+    loss[lo:hi] = total
+    np.add(e, 1, out=l1)
+    np.divide(1, l1, out=pos)  # 1 / (1 + e): sigmoid(x) for x >= 0
+    e *= pos  # e / (1 + e): sigmoid(x) for x < 0
+    np.copyto(e, pos, where=xb >= 0)
+    np.subtract(e, tb, out=gb)
+    gb *= gscale
+    if w is not None:
+        gb *= w
+    return 0

@@ -190,7 +190,8 @@ def _multilabel_soft_args(input, target, weight, reduction):
 
 
 def _multilabel_soft_margin_loss_kernel(input, target, *, weight=None, reduction: v.Reduction = "mean"):
-    """Fused (numba): finite float scores, targets and weight; one compiled pass per row."""
+    """Fused: finite float scores, targets and weight (numba: one compiled pass per row; NumPy: blocks of
+    rows through BCE-with-logits' chunks, on the threads for large calls)."""
     return _fast.multilabel_soft_margin(input, target, weight, reduction)
 
 
