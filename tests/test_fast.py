@@ -769,3 +769,142 @@ def test_nll_kernel_matches_the_definitions(backend, shape, dtype):
     assert FC.nll_loss.kernel(x, t, ignore_index=1) is None  # all ignored: the definition's NaN
     t[0] = shape[1]
     assert FC.nll_loss.kernel(x, t) is None  # a label outside [0, C): the definition raises
+
+
+# --------------------------------------------------------------------------- CTC, both backends
+
+
+def _ctc_batch(rng, t_len, n, c, s, spread=1.0, ragged=True):
+    x = rng.normal(0.0, spread, (t_len, n, c))
+    lp = x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+    tl = rng.integers(0 if ragged else s, s + 1, n)
+    il = rng.integers(2 * s + 1, t_len + 1, n) if ragged else np.full(n, t_len)
+    return lp, rng.integers(1, c, (n, s)), il, tl
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "t_len,n,c,s,spread",
+    [(12, 1, 5, 3, 1.0), (50, 3, 20, 10, 1.0), (50, 70, 20, 10, 1.0), (300, 4, 30, 20, 4.0), (40, 5, 6, 4, 30.0)],
+    ids=["one", "few", "blocks", "long-rescaled", "peaked"],
+)
+def test_ctc_kernel_matches_the_definitions(backend, threads, t_len, n, c, s, spread, dtype):
+    from losslab.functional import ctc as FCTC
+
+    rng = np.random.default_rng(11)
+    lp, tg, il, tl = _ctc_batch(rng, t_len, n, c, s, spread)
+    lp = lp.astype(dtype)
+    flat = np.concatenate([tg[i, : tl[i]] for i in range(n)])
+    for targets in (tg, flat):
+        for reduction in ("mean", "sum"):
+            hit = FCTC.ctc_loss.kernel(lp, targets, il, tl, reduction=reduction, zero_infinity=True)
+            assert hit is not None
+            out, grad = hit
+            want = FCTC.ctc_loss.reference(lp, targets, il, tl, reduction=reduction, zero_infinity=True)
+            assert np.asarray(out).dtype == dtype and grad.dtype == dtype
+            np.testing.assert_allclose(out, want, **TOL[dtype])
+            want_grad = FCTC.ctc_loss_backward.reference(1.0, lp, targets, il, tl, reduction=reduction)
+            # both sides round at every frame (log space there, rescaled probabilities here): float64's
+            # agreement loosens with the number of frames
+            tol = dict(rtol=1e-12 * max(1, t_len // 50)) if dtype == np.float64 else TOL[dtype]
+            np.testing.assert_allclose(grad, want_grad, atol=tol["rtol"] * np.abs(want_grad).max(), **tol)
+
+
+def test_ctc_numpy_kernel_defers_to_the_definitions(backend):
+    """Impossible targets, -inf log-probabilities, empty inputs and bad labels: the definitions answer."""
+    from losslab.functional import ctc as FCTC
+
+    if backend != "numpy":
+        pytest.skip("numba's kernel takes impossible targets and -inf itself")
+    rng = np.random.default_rng(12)
+    lp, tg, il, tl = _ctc_batch(rng, 8, 3, 4, 2, ragged=False)
+    assert _fast.ctc(lp, tg, il, tl, 0, "sum", False) is not None
+    impossible = np.array([[1, 1], [2, 1], [1, 2]])  # '1 1' needs 3 frames
+    assert _fast.ctc(lp, impossible, np.array([2, 8, 8]), tl, 0, "sum", True) is None
+    with_inf = lp.copy()
+    with_inf[0, 0, 1] = -np.inf
+    assert _fast.ctc(with_inf, tg, il, tl, 0, "sum", False) is None
+    assert _fast.ctc(lp, tg, np.array([0, 8, 8]), tl, 0, "sum", False) is None
+    bad = tg.copy()
+    bad[1, 0] = 0  # the blank
+    assert _fast.ctc(lp, bad, il, tl, 0, "sum", False) is None
+    assert _fast.ctc(lp, tg, np.array([9, 8, 8]), tl, 0, "sum", False) is None  # longer than T
+    with pytest.raises(ClassIndexError):
+        FCTC.ctc_loss(lp, bad, il, tl)
+
+
+# --------------------------------------------------------------------------- multi-label margin, both backends
+
+
+def _label_lists(rng, n, c, longest):
+    t = np.full((n, c), -1, dtype=np.int64)
+    for row, k in zip(t, rng.integers(0, longest + 1, n), strict=True):
+        row[:k] = rng.integers(0, c, k)  # repeats allowed: a class listed twice counts twice
+        row[k + 1 :] = rng.integers(-1, c, max(c - k - 1, 0))  # after the first -1: ignored
+    return t
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n,c,longest", [(1, 7, 3), (40, 20, 20), (300, 12, 5)], ids=str)
+def test_multilabel_margin_kernel_matches_the_definitions(backend, threads, n, c, longest, dtype):
+    from losslab.functional import margin as FM
+
+    rng = np.random.default_rng(13)
+    x = rng.normal(0.0, 2.0, (n, c)).astype(dtype)
+    x[0, :2] = x[0, 2]  # ties
+    t = _label_lists(rng, n, c, longest)
+    for inputs in ((x, t), (x[0], t[0])):
+        for reduction in ("mean", "sum", "none"):
+            out, grad = FM.multilabel_margin_loss.kernel(*inputs, reduction=reduction)
+            want = FM.multilabel_margin_loss.reference(*inputs, reduction=reduction)
+            assert np.asarray(out).dtype == dtype and np.shape(out) == np.shape(want) and grad.dtype == dtype
+            np.testing.assert_allclose(out, want, **TOL[dtype])
+            dout = np.ones(np.shape(want), dtype) if np.ndim(want) else 1.0
+            assert_close(grad, FM.multilabel_margin_loss_backward.reference(dout, *inputs, reduction=reduction), dtype)
+
+
+def test_multilabel_margin_memory_is_linear(backend):
+    """A (4, 2000) float64 input: the definition's hinge cube would take 128 MB; the kernels a few blocks."""
+    import tracemalloc
+
+    from losslab.functional import margin as FM
+
+    rng = np.random.default_rng(14)
+    x = rng.normal(size=(4, 2000))
+    t = _label_lists(rng, 4, 2000, 2000)
+    FM.multilabel_margin_loss(x[:1, :20], np.full((1, 20), -1))  # compile, warm up
+    tracemalloc.start()
+    try:
+        assert FM.multilabel_margin_loss.kernel(x, t) is not None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 2**20, peak
+
+
+# --------------------------------------------------------------------------- multi-label soft margin, both backends
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(7,), (300, 11), (2, 3, 40)], ids=str)
+def test_multilabel_soft_margin_kernel_matches_the_definitions(backend, threads, shape, dtype):
+    from losslab.functional import margin as FM
+
+    rng = np.random.default_rng(15)
+    x = rng.normal(0.0, 8.0, shape).astype(dtype)  # far into both tails of the sigmoid
+    soft = rng.uniform(0.0, 1.0, shape).astype(dtype)
+    hard = rng.integers(0, 2, shape).astype(dtype)
+    w = rng.uniform(0.5, 2.0, shape[-1]).astype(dtype)
+    for t in (soft, hard):
+        for weight in (None, w):
+            for reduction in ("mean", "sum", "none"):
+                opts = dict(weight=weight, reduction=reduction)
+                out, grad = FM.multilabel_soft_margin_loss.kernel(x, t, **opts)
+                want = FM.multilabel_soft_margin_loss.reference(x, t, **opts)
+                assert np.asarray(out).dtype == dtype and np.shape(out) == np.shape(want) and grad.dtype == dtype
+                np.testing.assert_allclose(out, want, **TOL[dtype])
+                dout = np.ones(np.shape(want), dtype) if np.ndim(want) else 1.0
+                want_grad = FM.multilabel_soft_margin_loss_backward.reference(dout, x, t, **opts)
+                assert_close(grad, want_grad, dtype)  # numba's (1 - y) - sigmoid(-x) cancels near 0
+    x[0] = np.inf
+    assert FM.multilabel_soft_margin_loss.kernel(x, hard) is None  # the definition takes the limit

@@ -11,7 +11,6 @@ FUSED = [s for s in registry.LOSSES if getattr(s.function, "kernel", None) is no
 # kernels compiled by numba only: without it (LOSSLAB_NUMBA=0) they take no call, and the definitions answer
 NUMBA_ONLY = {
     "HingeEmbeddingLoss",
-    "MultiLabelSoftMarginLoss",
     "SigmoidFocalLoss",
     "FocalLoss",
     "PolyLoss",

@@ -1073,13 +1073,14 @@ def _int64(a) -> np.ndarray | None:
 def ctc(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity):
     """``(loss, gradient for dout=1)`` of :func:`losslab.functional.ctc_loss`, or ``None``.
 
-    numba only. Fused: float (T, N, C) log-probabilities with padded (N, S) or concatenated integer
-    targets and (N,) integer lengths, or one (T, C) sequence with 1-D targets and 0-d lengths; a
-    reducing ``reduction`` ('mean' or 'sum'); every loss finite or ``zero_infinity``. The checks on values
-    run in the kernel, which answers ``None`` for every call the definition would refuse.
+    numba's kernel, else NumPy's (:func:`ctc_numpy`). Fused: float (T, N, C) log-probabilities with
+    padded (N, S) or concatenated integer targets and (N,) integer lengths, or one (T, C) sequence with
+    1-D targets and 0-d lengths; a reducing ``reduction`` ('mean' or 'sum'); every loss finite or
+    ``zero_infinity``. The checks on values run in the kernel, which answers ``None`` for every call the
+    definition would refuse.
     """
     k = kernels()
-    if k is None or reduction.__class__ is not str or reduction not in ("mean", "sum"):
+    if reduction.__class__ is not str or reduction not in ("mean", "sum"):
         return None
     if zero_infinity.__class__ is not bool or blank.__class__ is not int:
         return None
@@ -1109,6 +1110,8 @@ def ctc(log_probs, targets, input_lengths, target_lengths, blank, reduction, zer
     if not 0 <= blank < c:
         return None
     flat = np.ascontiguousarray(tg).reshape(-1)
+    if k is None:
+        return ctc_numpy(lp, flat, width, il, tl, blank, reduction, log_probs.ndim)
     off = k.ctc_offsets(tl, width, flat.size)
     if off is None:
         return None
@@ -1262,13 +1265,13 @@ def _kl_div_log(k, x: np.ndarray, t: np.ndarray, shape: tuple, divisor: int, red
 def multilabel_margin(input, target, reduction):
     """``(loss, gradient for dout=1)`` of :func:`losslab.functional.multilabel_margin_loss`, or ``None``.
 
-    numba only. Fused: float scores (C,) or (N, C), signed integer label lists of their shape; the
-    values (labels in [-1, C), finite scores) are checked in the kernel, which answers ``None`` where
-    the definition decides.
+    Fused: float scores (C,) or (N, C), signed integer label lists of their shape; the values (labels in
+    [-1, C), finite scores) are checked in the kernel (numba's, else NumPy's: :func:`multilabel_margin_numpy`),
+    which answers ``None`` where the definition decides.
     """
     k = kernels()
     x, t = input, target
-    if k is None or x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in FLOATS:
+    if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in FLOATS:
         return None
     if x.ndim not in (1, 2) or t.shape != x.shape or t.dtype.kind != "i" or x.size == 0:
         return None
@@ -1277,6 +1280,8 @@ def multilabel_margin(input, target, reduction):
     c = x.shape[-1]
     dtype = x.dtype
     x2, t2 = np.ascontiguousarray(x).reshape(-1, c), t.reshape(-1, c)
+    if k is None:
+        return multilabel_margin_numpy(x2, t2, reduction, x.shape)
     n = x2.shape[0]
     scale = 1.0 / n if reduction == "mean" else 1.0
     loss = np.empty(n, np.float64)
@@ -1331,12 +1336,13 @@ def hinge_embedding(input, target, margin, reduction):
 def multilabel_soft_margin(input, target, weight, reduction):
     """``(loss, gradient for dout=1)`` of :func:`losslab.functional.multilabel_soft_margin_loss`, or ``None``.
 
-    numba only. Fused: float scores with the classes on the last axis (at least one dimension), a float
-    target of their shape, no weight or a float (C,) weight; every entry finite (checked in the kernel).
+    Fused: float scores with the classes on the last axis (at least one dimension), a float target of their
+    shape, no weight or a float (C,) weight; every entry finite (checked in the kernel: numba's, else NumPy's,
+    :func:`multilabel_soft_margin_numpy`).
     """
     k = kernels()
     x, t = input, target
-    if k is None or x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in FLOATS:
+    if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in FLOATS:
         return None
     if x.ndim == 0 or t.shape != x.shape or x.size == 0 or t.dtype.kind != "f":
         return None
@@ -1352,6 +1358,8 @@ def multilabel_soft_margin(input, target, weight, reduction):
         w = np.ascontiguousarray(weight, dtype)
     x2 = np.ascontiguousarray(x).reshape(-1, c)
     t2 = np.ascontiguousarray(t, dtype).reshape(-1, c)
+    if k is None:
+        return multilabel_soft_margin_numpy(x2, t2, w, reduction, x.shape)
     n = x2.shape[0]
     scale = 1.0 / n if reduction == "mean" else 1.0
     loss = np.empty(n, np.float64)
@@ -1559,3 +1567,119 @@ def _narrow(loss: np.ndarray, dtype: np.dtype) -> np.ndarray:
         return loss
     with np.errstate(over="ignore"):
         return loss.astype(dtype)
+
+
+# --------------------------------------------------------------------------- CTC without numba
+
+
+def ctc_numpy(lp, flat, width: int, il, tl, blank: int, reduction: str, ndim: int):
+    """:func:`ctc` on NumPy's kernel (:func:`losslab._fast._numpy.ctc_blocks`): the checks on values that numba's
+    kernel makes, then blocks of sequences in rescaled probability space, on the threads for large calls.
+    ``lp`` is (T, N, C), ``flat`` the targets' labels (padded rows of ``width``, or concatenated where
+    ``width < 0``). ``None`` where the definition decides: an invalid call, a log-probability that is not
+    finite or beyond ``+-limit``, an input length 0, a probability under e^-600, an impossible target.
+    """
+    t_max, n, c = lp.shape
+    if int(il.min()) < 0 or int(il.max()) > t_max or int(tl.min()) < 0:
+        return None
+    s_max = int(tl.max())
+    if width >= 0:
+        if s_max > width:
+            return None
+        tg = flat.reshape(n, width)[:, :s_max]
+    else:
+        if int(tl.sum()) != flat.size:
+            return None
+        starts = np.cumsum(tl) - tl
+        tg = flat[np.minimum(starts[:, np.newaxis] + np.arange(s_max), max(flat.size - 1, 0))] if s_max else flat
+        tg = tg.reshape(n, s_max)
+    if s_max:
+        used = np.arange(s_max) < tl[:, np.newaxis]
+        if (used & ((tg < 0) | (tg >= c) | (tg == blank))).any():
+            return None
+    dtype = lp.dtype
+    limit = float(np.finfo(dtype).max) / (8.0 * (t_max + 1))
+    if not (-limit <= float(lp.min()) and float(lp.max()) <= limit):  # NaN, +-inf or beyond: the definition
+        return None
+    mean = reduction == "mean"
+    weight = 1.0 / (n * np.maximum(tl, 1)) if mean else np.ones(n)
+    grad = np.empty(lp.shape, dtype)
+    loss = np.empty(n, np.float64)
+    args = (lp, tg, il, tl, blank, weight, grad, loss)
+    blocks = -(-n // _numpy.CTC_BLOCK)
+    if _count(_numpy.ctc_blocks, args, blocks, blocks > 1 and _parallel(CTC_WORK, lp.size)):
+        return None
+    if mean:
+        loss /= np.maximum(tl, 1)
+    total = float(loss.sum())
+    if mean:
+        total /= n
+    out = _as_scalar(total, dtype)
+    return out, (grad if ndim == 3 else grad[:, 0, :])
+
+
+# --------------------------------------------------------------------------- NumPy row kernels on the threads
+
+NUMPY_BLOCK = 1 << 16  # elements per row block of a NumPy kernel: its temporaries stay in L2
+
+
+def numpy_rows(kernel, args: tuple, n: int, cols: int, work: int) -> int:
+    """``kernel(*args, lo, hi)`` over rows ``0:n`` in fixed blocks of about :data:`NUMPY_BLOCK` elements
+    (``cols`` per row), on :func:`get_num_threads` threads when the call is large (``work`` units per element,
+    as :func:`_parallel`): NumPy releases the GIL in its loops, so the blocks run at once. The blocks do not
+    depend on the thread count, so neither do the bits. Returns the sum of what ``kernel`` returns (the rows
+    it leaves to the definitions)."""
+    rows = max(1, NUMPY_BLOCK // max(cols, 1))
+    blocks = -(-n // rows)
+
+    def task(lo, hi):
+        return kernel(*args, lo * rows, min(hi * rows, n))
+
+    return _count(task, (), blocks, blocks > 1 and _parallel(work, n * cols))
+
+
+# --------------------------------------------------------------------------- multi-label margin without numba
+
+
+def multilabel_margin_numpy(x2, t2, reduction, shape):
+    """:func:`multilabel_margin` on NumPy's kernel (:func:`losslab._fast._numpy.multilabel_margin_rows`): finite
+    (N, C) scores, integer label lists in [-1, C); ``None`` for anything else (the definitions answer)."""
+    n, c = x2.shape
+    if not (-math.inf < x2.min() and x2.max() < math.inf) or int(t2.min()) < -1 or int(t2.max()) >= c:
+        return None
+    dtype = x2.dtype
+    if t2.dtype != np.int64:
+        t2 = t2.astype(np.int64)
+    scale = 1.0 / n if reduction == "mean" else 1.0
+    loss = np.empty(n, np.float64)
+    g = np.empty_like(x2)
+    cols = c * min(c, _numpy.MULTILABEL_CHUNK)
+    numpy_rows(_numpy.multilabel_margin_rows, (x2, t2, scale, loss, g), n, cols, 1)
+    grad = g.reshape(shape)
+    if reduction == "none":
+        return _narrow(loss, dtype).reshape(shape[:-1]), grad
+    total = float(loss.sum())
+    return _as_scalar(total / n if reduction == "mean" else total, dtype), grad
+
+
+# --------------------------------------------------------------------------- multi-label soft margin without numba
+
+
+def multilabel_soft_margin_numpy(x2, t2, w, reduction, shape):
+    """:func:`multilabel_soft_margin` on NumPy's kernel (:func:`losslab._fast._numpy.multilabel_soft_margin_rows`)
+    over blocks of rows, on the threads for large calls. ``None`` where a row's loss is not finite or beyond
+    the dtype's safe range (an infinite or huge score, target or weight): the definition takes those limits."""
+    n, c = x2.shape
+    dtype = x2.dtype
+    unit = dtype.type(1) / dtype.type(n) if reduction == "mean" else dtype.type(1)
+    loss = np.empty(n, np.float64)
+    g = np.empty_like(x2)
+    weight = None if (w == 1).all() else w
+    numpy_rows(_numpy.multilabel_soft_margin_rows, (x2, t2, weight, unit / dtype.type(c), loss, g), n, c, 4)
+    if not (np.abs(loss) <= _BIG[dtype]).all():
+        return None
+    grad = g.reshape(shape)
+    if reduction == "none":
+        return _narrow(loss, dtype).reshape(shape[:-1]), grad
+    total = float(loss.sum())
+    return _as_scalar(total / n if reduction == "mean" else total, dtype), grad

@@ -10,6 +10,8 @@ crosses memory about once: read the inputs, write the gradient.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 CHUNK = 1 << 16  # elements per chunk of the pointwise losses
@@ -619,3 +621,243 @@ def kl_div_chunks(x, t, log_target, gscale, big, out, g, lo, hi, partials) -> bo
         partials[c] = s
         np.multiply(fb if log_target else tb, -gscale, out=fb)
     return True
+
+
+# --------------------------------------------------------------------------- CTC
+
+CTC_BLOCK = 32  # sequences per block: blocks, not threads, split a call, so its bits never depend on the threads
+_CTC_TINY = float(np.exp(-600.0))  # smaller probabilities go to the log-space definition, as numba's kernel
+_CTC_DROP = 300.0  # rescale the alphas (and betas) before a bound on their decay since the last rescaling passes e^-300
+_CTC_GROW = 200  # ... or after this many frames (each grows the scaled values at most 3-fold)
+_CTC_TAPS = 512  # rows x states up to which one vecdot per frame beats four ufunc calls
+
+
+def ctc_blocks(lp, tg, il, tl, blank: int, weight, grad, loss, lo: int, hi: int) -> int:
+    """Blocks ``lo:hi`` of :data:`CTC_BLOCK` sequences: each sequence's float64 loss into ``loss`` and its
+    gradient (times ``weight[n]``) into ``grad[:, n, :]``. ``tg`` holds the labels padded to (N, max(tl)),
+    checked by the caller. Returns the number of blocks left to the log-space definition (an input length 0,
+    a probability under e^-600, an impossible target): the caller then runs the definition."""
+    n = lp.shape[1]
+    bad = 0
+    for b in range(lo, hi):
+        if not _ctc_block(lp, tg, il, tl, blank, weight, grad, loss, b * CTC_BLOCK, min((b + 1) * CTC_BLOCK, n)):
+            bad += 1
+    return bad
+
+
+@np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore")
+def _ctc_block(lp, tg, il, tl, blank: int, weight, grad, loss, lo: int, hi: int) -> bool:
+    """Sequences ``lo:hi`` in rescaled probability space, vectorised over the sequences; ``False`` to defer.
+
+    The beta recursion is the alpha recursion of each sequence reversed in time and in states, so both
+    run as one recursion over ``2 n`` rows: row ``n + i`` holds sequence ``i`` from its last frame back.
+    The values are rescaled to sum 1 as often as a bound on their decay (each frame multiplies the largest
+    by at least the smallest probability) needs to keep them in float64's normal range. The occupancy
+    ``alpha_t(s) beta_t(s) / y_t(s) / p`` then sums into the class posterior gamma (a matrix product with
+    the one-hot labels), and the gradient is ``w (y sum(gamma) - gamma)``. Where every sequence of the block
+    has the same input and target lengths (one sequence, say), the reversals are views, not gathers.
+    """
+    ilb, tlb = il[lo:hi], tl[lo:hi]
+    n = hi - lo
+    t_run, t_min = int(ilb.max()), int(ilb.min())
+    if t_min <= 0:
+        return False
+    x = lp[:t_run, lo:hi]
+    prob = np.subtract(x, x.max(axis=2, keepdims=True), dtype=np.float64)
+    np.exp(prob, out=prob)
+    prob /= prob.sum(axis=2, keepdims=True)  # the softmax of every frame used
+    floor = float(prob.min())
+    if floor < _CTC_TINY:
+        return False
+    c = prob.shape[2]
+    every = max(1, min(_CTC_GROW, int(_CTC_DROP / max(-math.log(floor), 1.0))))
+    length = int(tlb.max())
+    width = 2 * length + 1
+    uniform = t_min == t_run and int(tlb.min()) == length
+    rows = np.arange(n)
+    # extended labels (blank, l1, blank, ..., lL, blank); states past a shorter target hold the blank
+    ext = np.full((n, width), blank, np.int64)
+    if uniform:
+        ext[:, 1::2] = tg[lo:hi, :length]
+        y_a = prob[:, rows[:, np.newaxis], ext]  # (T, n, S') the emission of each state
+        y = np.concatenate([y_a, y_a[::-1, :, ::-1]], axis=1)
+        ext2 = np.concatenate([ext, ext[:, ::-1]])
+    else:
+        used = np.arange(length) < tlb[:, np.newaxis]
+        ext[:, 1::2] = np.where(used, tg[lo:hi, :length], blank)
+        rev = (2 * tlb + 1)[:, np.newaxis] - 1 - np.arange(width)  # state s' of row n + i: state rev of row i
+        valid = rev >= 0
+        rev = np.where(valid, rev, 0)
+        ext2 = np.concatenate([ext, np.take(ext, rows[:, np.newaxis] * width + rev)])
+        frames = np.arange(t_run)[:, np.newaxis]
+        t_idx = np.empty((t_run, 2 * n), np.int64)  # reversed rows read frame il - 1 - t, none past il
+        t_idx[:, :n] = frames
+        np.subtract(ilb - 1, frames, out=t_idx[:, n:])
+        live = t_idx >= 0
+        np.maximum(t_idx, 0, out=t_idx)
+        y = prob[t_idx[:, :, np.newaxis], np.concatenate([rows, rows])[np.newaxis, :, np.newaxis], ext2]
+        y *= live[:, :, np.newaxis] & np.concatenate([valid, valid])
+        y_a = y[:, :n]
+    skip = np.zeros((2 * n, width), bool)  # s - 2 -> s onto a label that differs from the label before it
+    np.not_equal(ext2[:, 2:], ext2[:, :-2], out=skip[:, 2:])
+    skip[:, 2::2] = False
+    a = np.zeros((t_run, 2 * n, width + 2))  # two leading zero states: the taps s - 1, s - 2 of states 0, 1
+    out = a[:, :, 2:]
+    first = min(2, width)
+    out[0, :, :first] = y[0, :, :first]
+    logs = np.zeros((t_run, 2 * n))
+    _ctc_rescale(out[0], logs[0])
+    if 2 * n * width <= _CTC_TAPS:
+        step = a.strides[2]
+        taps = np.lib.stride_tricks.as_strided(a, (t_run, 2 * n, width, 3), a.strides[:2] + (step, step))
+        weights = np.empty((t_run, 2 * n, width, 3))
+        np.multiply(y, skip, out=weights[..., 0])
+        weights[..., 1] = y
+        weights[..., 2] = y
+        for t, (tap, weight_t, out_t) in enumerate(zip(taps[:-1], weights[1:], out[1:], strict=True), 1):
+            np.vecdot(tap, weight_t, out=out_t)
+            if t % every == 0:
+                _ctc_rescale(out_t, logs[t])
+    else:
+        y_skip = y * skip
+        cur = np.empty((2 * n, width))
+        for t in range(1, t_run):
+            prev = a[t - 1]
+            np.add(prev[:, 2:], prev[:, 1:-1], out=cur)
+            cur *= y[t]
+            np.multiply(prev[:, :-2], y_skip[t], out=out[t])
+            out[t] += cur
+            if t % every == 0:
+                _ctc_rescale(out[t], logs[t])
+    scale = np.cumsum(logs, axis=0)  # log of what each row's values were divided by, up to frame t
+    # log p from the two end states at each sequence's last frame
+    if uniform:
+        end = out[t_run - 1, :n, width - 1] + (out[t_run - 1, :n, width - 2] if width > 1 else 0.0)
+        if not (end > 0).all():
+            return False  # an impossible target (or an end below float64's range): the log-space definition
+        ll = scale[t_run - 1, :n] + np.log(end)
+        beta = out[::-1, n:, ::-1]  # beta in forward time and states
+        expo = scale[:, :n] + scale[::-1, n:]
+        expo -= ll
+    else:
+        last = ilb - 1
+        ends = 2 * tlb
+        end = out[last, rows, ends] + np.where(ends > 0, out[last, rows, np.maximum(ends - 1, 0)], 0.0)
+        if not (end > 0).all():
+            return False
+        ll = scale[last, rows] + np.log(end)
+        back = last - np.arange(t_run)[:, np.newaxis]  # (t_run, n): the reversed row's frame
+        inside = back >= 0
+        back = np.maximum(back, 0)
+        beta = out[back[:, :, np.newaxis], (rows + n)[np.newaxis, :, np.newaxis], rev]
+        expo = np.where(inside, scale[:, :n] + scale[back, rows + n] - ll, -np.inf)
+    # the occupancy alpha beta / y / p of each state, 0 past each input length and on unused states
+    occ = out[:, :n] * beta
+    if uniform:
+        occ *= np.exp(expo)[:, :, np.newaxis]
+        occ /= y_a
+    else:
+        occ *= np.divide(np.exp(expo)[:, :, np.newaxis], y_a, out=np.zeros_like(y_a), where=y_a > 0)
+    onehot = np.zeros((n, width, c))
+    onehot[rows[:, np.newaxis], np.arange(width), ext] = 1
+    gamma = np.matmul(occ.transpose(1, 0, 2), onehot).transpose(1, 0, 2)  # (t_run, n, C)
+    prob *= occ.sum(axis=2)[:, :, np.newaxis]
+    prob -= gamma
+    prob *= weight[lo:hi, np.newaxis]
+    grad[:t_run, lo:hi] = prob
+    grad[t_run:, lo:hi] = 0
+    loss[lo:hi] = -ll
+    return True
+
+
+def _ctc_rescale(values, logs) -> None:
+    """Rows of ``values`` divided by their sums (a zero row, past its input length, left as is), logs kept."""
+    total = values.sum(axis=1)
+    total[total == 0] = 1
+    values /= total[:, np.newaxis]
+    np.log(total, out=logs)
+
+
+# --------------------------------------------------------------------------- multi-label margin
+
+MULTILABEL_CHUNK = 8  # listed classes per pass: each pass holds (rows, chunk, C) hinges, O(N C) in all
+
+
+@np.errstate(over="ignore")  # hinges of 1e308 add up to inf, their true sum (as the definitions)
+def multilabel_margin_rows(x, t, scale, loss, g, lo: int, hi: int) -> int:
+    """Rows ``lo:hi`` of the multi-label margin loss on finite scores ``x`` (N, C) with label lists ``t`` (labels
+    in [-1, C), checked by the caller): float64 row losses into ``loss``, the gradient (times ``scale``) into ``g``.
+
+    Each listed position ``k`` (a class listed twice counts twice, as in the definition) adds its hinges
+    ``z = (1 - x_j) + x_i`` over the non-target classes ``i``; the positions go
+    :data:`MULTILABEL_CHUNK` at a time, so memory stays O(rows x C). Returns 0 (every row is taken).
+    """
+    xb, tb = x[lo:hi], t[lo:hi]
+    m, c = xb.shape
+    ends = tb == -1
+    length = np.where(ends.any(axis=1), ends.argmax(axis=1), c)
+    k_max = int(length.max())
+    rows = np.arange(m)[:, np.newaxis]
+    listed = np.arange(k_max) < length[:, np.newaxis]
+    index = rows * c + np.where(listed, tb[:, :k_max], 0)  # flat (row, class) of each listed position
+    count = np.bincount(index[listed], minlength=m * c).reshape(m, c)  # multiplicity of each class
+    non_target = count == 0
+    gb = g[lo:hi]
+    gb.fill(0)
+    total = np.zeros(m)
+    flat = xb.reshape(-1)
+    for k0 in range(0, k_max, MULTILABEL_CHUNK):
+        at = index[:, k0 : k0 + MULTILABEL_CHUNK]
+        here = listed[:, k0 : k0 + MULTILABEL_CHUNK, np.newaxis]
+        xj = flat[at][:, :, np.newaxis]
+        z = (1 - xj) + xb[:, np.newaxis, :]
+        np.copyto(z, xj.dtype.type(1), where=xj == xb[:, np.newaxis, :])  # a tie: exactly 1, at any height
+        active = z > 0
+        active &= non_target[:, np.newaxis, :]
+        active &= here
+        total += np.where(active, z, 0).sum(axis=(1, 2), dtype=np.float64)
+        gb += active.sum(axis=1)  # non-target i: one per listed position whose hinge with it is active
+        hits = active.sum(axis=2)  # listed position k: minus its count of active hinges, into its class
+        gb -= np.bincount(at.reshape(-1), weights=hits.reshape(-1), minlength=m * c).reshape(m, c)
+    total /= c
+    loss[lo:hi] = total
+    gb *= xb.dtype.type(scale / c)
+    return 0
+
+
+# --------------------------------------------------------------------------- multi-label soft margin
+
+
+@np.errstate(over="ignore", invalid="ignore")  # an infinite score, target or weight: the caller refuses the row
+def multilabel_soft_margin_rows(x, t, w, gscale, loss, g, lo: int, hi: int) -> int:
+    """Rows ``lo:hi`` of ``(1/C) sum_c w_c [y softplus(-x) + (1 - y) softplus(x)]`` (the definition's
+    ``-(y log sigmoid(x) + (1 - y) log sigmoid(-x))``, softplus as ``max(x, 0) + log1p(exp(-|x|))``): float64 row
+    losses into ``loss``, ``w (sigmoid(x) - y) gscale`` into ``g`` (``w`` None: ones). Returns 0."""
+    xb, tb, gb = x[lo:hi], t[lo:hi], g[lo:hi]
+    e = np.abs(xb)
+    np.negative(e, out=e)
+    np.exp(e, out=e)  # exp(-|x|) <= 1
+    l1 = np.log1p(e)
+    pos = np.maximum(xb, 0)
+    pos += l1  # softplus(x)
+    np.negative(xb, out=gb)
+    np.maximum(gb, 0, out=gb)
+    gb += l1  # softplus(-x)
+    gb *= tb
+    np.subtract(1, tb, out=l1)
+    l1 *= pos
+    gb += l1
+    if w is not None:
+        gb *= w
+    total = gb.sum(axis=1, dtype=np.float64)
+    total /= x.shape[1]
+    loss[lo:hi] = total
+    np.add(e, 1, out=l1)
+    np.divide(1, l1, out=pos)  # 1 / (1 + e): sigmoid(x) for x >= 0
+    e *= pos  # e / (1 + e): sigmoid(x) for x < 0
+    np.copyto(e, pos, where=xb >= 0)
+    np.subtract(e, tb, out=gb)
+    gb *= gscale
+    if w is not None:
+        gb *= w
+    return 0

@@ -77,9 +77,10 @@ def _cross_entropy_kernel(
     if input.__class__ is np.ndarray and input.ndim > 2:  # K-dimensional: the kernel checks finiteness itself
         return _fast.cross_entropy_kdim(input, target, weight, ignore_index, reduction, label_smoothing)
     fused = _fast.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
-    if fused is None and _small_2d(input, target):
-        # a few (N, C) rows with weight, smoothing or probabilities: as (N, C, 1), in one kernel call (the
-        # general path's preparation costs more than the rows)
+    if fused is None and _as_kdim(input, target):
+        # (N, C) rows with weight, smoothing or probabilities as (N, C, 1): with numba a few rows in one kernel
+        # call (the general path's preparation costs more than the rows); with NumPy a call large enough for
+        # the threads, in blocks that stay in cache
         hit = _fast.cross_entropy_kdim(
             input[:, :, None], target[..., None], weight, ignore_index, reduction, label_smoothing
         )
@@ -92,16 +93,17 @@ def _cross_entropy_kernel(
     return fused
 
 
-def _small_2d(x, t) -> bool:
-    """A small (N, C) call with (N,) or (N, C) targets, for the K-dimensional kernel (numba only)."""
-    return (
-        x.__class__ is np.ndarray
-        and t.__class__ is np.ndarray
-        and x.ndim == 2
-        and t.ndim in (1, 2)
-        and 0 < x.size <= _SMALL
-        and _fast.backend() == "numba"
-    )
+def _as_kdim(x, t) -> bool:
+    """An (N, C) call with (N,) or (N, C) targets for the K-dimensional kernel: small with numba; with NumPy,
+    large enough to run on several threads (on one, the general path's whole-array passes cost no more)."""
+    if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.ndim != 2 or t.ndim not in (1, 2):
+        return False
+    if _fast.backend() == "numba":
+        return 0 < x.size <= _SMALL
+    return _fast.get_num_threads() > 1 and x.size * _KDIM_WORK >= _fast.PARALLEL_MIN
+
+
+_KDIM_WORK = 4  # work units per element of the K-dimensional cross-entropy (exp-heavy), as its dispatcher counts
 
 
 _SMALL = 4096  # elements: below this the K-dimensional kernel's one call beats the general path

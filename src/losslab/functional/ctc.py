@@ -549,13 +549,15 @@ def _ctc_loss_kernel(
     """Fused: NumPy arrays, a reducing ``reduction``, every target reachable (or ``zero_infinity``).
 
     With numba, one compiled pass per sequence (:func:`losslab._fast.ctc`: the checks on values, the
-    log-softmax and both recursions). Without it, the definitions' own steps, with the checks and the
-    alpha recursion run once for the loss and the gradient instead of once each. ``None`` for ``'none'``
+    log-softmax and both recursions). Without it, NumPy's kernel: both recursions at once in rescaled
+    probability space, vectorised over the sequences; where that defers (a probability under e^-600, an
+    impossible target, -inf), the definitions' own steps in log space, with the checks and the alpha
+    recursion run once for the loss and the gradient instead of once each. ``None`` for ``'none'``
     (its ``dout`` runs along the batch, axis 1 of the gradient) and for every call the definitions
     would refuse.
     """
     hit = _fast.ctc(log_probs, targets, input_lengths, target_lengths, blank, reduction, zero_infinity)
-    if hit is not None:  # numba: the checks and both recursions in one compiled pass per sequence
+    if hit is not None:  # numba's or NumPy's kernel: the checks and both recursions in one pass
         return hit
     arrays = (log_probs, targets, input_lengths, target_lengths)
     if any(a.__class__ is not np.ndarray for a in arrays) or reduction not in ("mean", "sum"):

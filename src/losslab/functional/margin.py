@@ -190,7 +190,8 @@ def _multilabel_soft_args(input, target, weight, reduction):
 
 
 def _multilabel_soft_margin_loss_kernel(input, target, *, weight=None, reduction: v.Reduction = "mean"):
-    """Fused (numba): finite float scores, targets and weight; one compiled pass per row."""
+    """Fused: finite float scores, targets and weight (numba: one compiled pass per row; NumPy: blocks of
+    rows through BCE-with-logits' chunks, on the threads for large calls)."""
     return _fast.multilabel_soft_margin(input, target, weight, reduction)
 
 
@@ -301,7 +302,7 @@ def _multi_margin_loss_kernel(
 ):
     """Fused: (N, C) float scores, signed integer labels in range, p = 1 or 2, a finite margin, a float
     weight (C,): the definitions' formulas term for term, with one check and no one-hot mask (numba: one
-    compiled pass over the rows)."""
+    compiled pass over the rows; NumPy: :func:`_multi_margin_rows`)."""
     hit = _fast.multi_margin(input, target, p, margin, weight, reduction)
     if hit is not None:
         return hit
@@ -319,25 +320,40 @@ def _multi_margin_loss_kernel(
         if weight.__class__ is not np.ndarray or weight.dtype.kind != "f" or weight.shape != (c,):
             return None
         weight = weight.astype(x.dtype, copy=False)
-    if not np.isfinite(x).all():  # ties at +inf, rows masked at -inf, NaN scores: the definitions' limits
-        return None
-    rows = np.arange(n)
     dtype = x.dtype
+    if not (-np.inf < x.min() and x.max() < np.inf):  # ties at +inf, rows masked at -inf, NaN: the definitions
+        return None
     with np.errstate(over="ignore", invalid="ignore"):  # as the definitions: non-finite results go back to them
-        x_y = x[rows, t][:, None]
-        z = np.where(x == x_y, dtype.type(margin), (dtype.type(margin) - x_y) + x)  # a tie at any height
-        active = z > 0
-        active[rows, t] = False
-        h = np.where(active, z if p == 1 else z * z, 0)
-        scale = np.ones(n, dtype) if weight is None else weight[t]
-        loss = (np.sum(h, axis=1) * scale / dtype.type(c)).astype(dtype, copy=False)
-        if not np.isfinite(loss).all():
-            return None
-        out = reduce(loss, reduction)
-        g = np.broadcast_to(upstream(1.0, (n,), dtype, reduction), (n,))
-        local = np.where(active, dtype.type(1) if p == 1 else 2 * z, dtype.type(0)) * (scale / dtype.type(c))[:, None]
-        local[rows, t] = -np.sum(local, axis=1)
-        return out, (local * g[:, None]).astype(dtype, copy=False)
+        return _multi_margin_rows(x, t, p, dtype.type(margin), weight, reduction)
+
+
+def _multi_margin_rows(x, t, p, margin, weight, reduction):
+    """The definitions' formulas on finite (N, C) scores, a dozen NumPy calls whatever N (the per-call cost)."""
+    n, c = x.shape
+    dtype = x.dtype
+    rows = np.arange(n)
+    x_y = x[rows, t]
+    z = x + (margin - x_y)[:, None]  # the definitions' (margin - x_y) + x
+    np.copyto(z, margin, where=x == x_y[:, None])  # a tie: exactly the margin, at any height
+    active = z > 0
+    active[rows, t] = False
+    scale = np.full(n, dtype.type(1) / dtype.type(c)) if weight is None else weight[t] / dtype.type(c)
+    unit = dtype.type(1) / dtype.type(n) if reduction == "mean" else dtype.type(1)
+    local = np.where(active, z, dtype.type(0))
+    if p == 1:
+        loss = local.sum(axis=1)
+        np.multiply(active, (scale * unit)[:, None], out=local)
+    else:
+        loss = np.einsum("ij,ij->i", local, local)
+        local *= (2 * unit * scale)[:, None]
+    loss *= scale
+    local[rows, t] = -local.sum(axis=1)
+    if reduction == "none":
+        return (loss, local) if np.isfinite(loss).all() else None
+    total = float(loss.sum(dtype=np.float64))
+    if not math.isfinite(total):
+        return None
+    return dtype.type(total / n if reduction == "mean" else total), local
 
 
 @_fast.fused(_multi_margin_loss_kernel)
@@ -452,59 +468,10 @@ def _multilabel_margin_terms(x2, t2, xp):
 
 
 def _multilabel_margin_loss_kernel(input, target, *, reduction: v.Reduction = "mean"):
-    """Fused: finite float scores (C,) or (N, C), integer label lists in range; memory O(N C), not O(N C^2).
-
-    One (N, C) pass per list position instead of the definition's (N, C, C) hinge cube: each row's
-    hinges against its k-th listed class, with the definition's formulas and sums term for term (numba:
-    one compiled pass per row, O(C) memory, at every size).
-    """
-    hit = _fast.multilabel_margin(input, target, reduction)
-    if hit is not None:
-        return hit
-    x, t = input, target
-    if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in _FLOATS:
-        return None
-    if x.ndim not in (1, 2) or t.shape != x.shape or t.dtype.kind != "i" or x.size == 0:
-        return None
-    if reduction not in ("mean", "sum", "none"):
-        return None
-    c = x.shape[-1]
-    x2, t2 = x.reshape(-1, c), t.reshape(-1, c)
-    if x2.shape[0] * c * c <= 1 << 14:  # a small cube: the definition is as light and has less overhead
-        return None
-    if int(t2.min()) < -1 or int(t2.max()) >= c or not np.isfinite(x2).all():
-        return None
-    with np.errstate(over="ignore", invalid="ignore"):  # hinges of 1e308 add up to inf, their true sum
-        return _multilabel_margin_fused(x, x2, t2, reduction)
-
-
-def _multilabel_margin_fused(x, x2, t2, reduction):
-    n, c = x2.shape
-    listed = np.cumsum(t2 == -1, axis=1) == 0  # entries before the first -1
-    length = listed.sum(axis=1)
-    rows = np.arange(n)
-    count = np.zeros((n, c), x.dtype)  # multiplicity of class j in row n's list
-    np.add.at(count, (np.broadcast_to(rows[:, None], t2.shape)[listed], t2[listed]), 1)
-    non_target = count == 0
-    per_j = np.zeros((n, c), x.dtype)
-    grad = np.zeros((n, c), x.dtype)
-    for k in range(int(length.max(initial=0))):
-        here = listed[:, k]
-        j = np.where(here, t2[:, k], 0)
-        xj = x2[rows, j][:, None]
-        z = 1 - xj + x2
-        active = (z > 0) & non_target & here[:, None]
-        per_j[rows[here], j[here]] = np.sum(np.where(active, z, 0), axis=1)[here]
-        first = here & (np.argmax(t2 == j[:, None], axis=1) == k)  # a repeated class counts once here
-        hits = np.where(active & first[:, None], count[rows, j][:, None], 0).astype(x.dtype)
-        grad += hits
-        grad[rows, j] -= hits.sum(axis=1)
-    inv_c = x.dtype.type(c)
-    loss = (np.sum(count * per_j, axis=1) / inv_c).astype(x.dtype, copy=False).reshape(x.shape[:-1])
-    out = reduce(loss, reduction)
-    g = upstream(1.0, x.shape[:-1], x.dtype, reduction)
-    g = np.reshape(np.broadcast_to(g, x.shape[:-1]), (-1, 1))
-    return out, ((grad / inv_c) * g).astype(x.dtype, copy=False).reshape(x.shape)
+    """Fused: finite float scores (C,) or (N, C), integer label lists in range; memory O(N C), not the
+    definition's O(N C^2) hinge cube (:func:`losslab._fast.multilabel_margin`: numba, one compiled pass per
+    row; NumPy, the hinges of a few listed classes at a time over blocks of rows)."""
+    return _fast.multilabel_margin(input, target, reduction)
 
 
 @_fast.fused(_multilabel_margin_loss_kernel)
