@@ -626,3 +626,65 @@ def test_nt_xent_memory_is_linear_in_the_batch():
     finally:
         tracemalloc.stop()
     assert peak < 16 * 2**20, f"peak {peak / 2**20:.1f} MiB"
+
+
+# --------------------------------------------------------------------------- NT-Xent with group labels, blockwise
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_nt_xent_group_blocks_of_rows_give_the_definitions_results(monkeypatch, dtype, reduction):
+    """Blocks of 3 rows (several per call, the last one short), groups of one to four, a row below the norm's
+    clip: the same loss and gradient as the whole matrix."""
+    monkeypatch.setattr(M, "_NTXENT_GROUP_BLOCK", 3 * 13)
+    rng = np.random.default_rng(8)
+    e = rng.standard_normal((13, 5)).astype(dtype)
+    e[4] = 1e-12
+    labels = np.array([5, 1, 5, 2, 2, 9, 5, 1, 3, 3, 3, 3, 0])
+    out = M.nt_xent_group_loss(e, labels, temperature=0.3, reduction=reduction)
+    g = M.nt_xent_group_loss_backward(1.5, e, labels, temperature=0.3, reduction=reduction)
+    assert M.nt_xent_group_loss.kernel(e, labels, temperature=0.3, reduction=reduction) is not None
+    tol = dict(rtol=2e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    want = M.nt_xent_group_loss.reference(e, labels, temperature=0.3, reduction=reduction)
+    np.testing.assert_allclose(out, want, **tol)
+    assert g.dtype == dtype
+    np.testing.assert_allclose(
+        g, M.nt_xent_group_loss_backward.reference(1.5, e, labels, temperature=0.3, reduction=reduction), **tol
+    )
+
+
+def test_nt_xent_group_without_negatives_or_positives():
+    """One group (no negatives) and all singletons (no positives, 'sum'): the definitions' values."""
+    e = np.random.default_rng(9).standard_normal((5, 3))
+    for labels, reduction in ((np.zeros(5, dtype=np.int64), "mean"), (np.arange(5), "sum")):
+        np.testing.assert_allclose(
+            M.nt_xent_group_loss(e, labels, reduction=reduction),
+            M.nt_xent_group_loss.reference(e, labels, reduction=reduction),
+            rtol=1e-12,
+        )
+        np.testing.assert_allclose(
+            M.nt_xent_group_loss_backward(1.0, e, labels, reduction=reduction),
+            M.nt_xent_group_loss_backward.reference(1.0, e, labels, reduction=reduction),
+            rtol=1e-12,
+            atol=1e-15,
+        )
+    with pytest.raises(ValueError, match="labels give no positive pair"):
+        M.nt_xent_group_loss(e, np.arange(5))
+
+
+def test_nt_xent_group_memory_is_linear_in_the_batch():
+    """4096 embeddings in groups of four: the (4096, 4096) similarity matrix alone would take 64 MiB in float32;
+    one call stays far below."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    e, labels = rng.standard_normal((4096, 64), np.float32), np.arange(4096) // 4
+    loss = nn.NTXentGroupLoss()
+    tracemalloc.start()
+    try:
+        loss(e, labels)
+        loss.backward()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20, f"peak {peak / 2**20:.1f} MiB"

@@ -104,3 +104,8 @@ __all__ = [
     "triplet",
     "triplet_cosine",
 ]
+
+# the metric-learning and pair losses
+from ._dispatch import contrastive, margin_ranking
+
+__all__ += ["contrastive", "margin_ranking"]

@@ -1459,3 +1459,96 @@ def _narrow(loss: np.ndarray, dtype: np.dtype) -> np.ndarray:
         return loss
     with np.errstate(over="ignore"):
         return loss.astype(dtype)
+
+
+# --------------------------------------------------------------------------- margin ranking, contrastive
+
+
+def margin_ranking(input1, input2, target, margin, reduction):
+    """``(loss, (grad1, grad2))`` of :func:`losslab.functional.margin_ranking_loss`, or ``None``.
+
+    Two float arrays of one shape (any, 0-d included) and dtype, a real target of that shape holding only 1
+    and -1, a finite margin, every hinge argument finite. numba's kernel, else NumPy's (one pass each: the
+    call is memory-bound, a thread costs more than it saves below some millions of elements).
+    """
+    x1, x2, t = input1, input2, target
+    if x1.__class__ is not np.ndarray or x2.__class__ is not np.ndarray or t.__class__ is not np.ndarray:
+        return None
+    dtype = x1.dtype
+    if dtype not in FLOATS or x2.dtype != dtype or x2.shape != x1.shape or t.shape != x1.shape or x1.size == 0:
+        return None
+    if t.dtype.kind not in "biuf" or reduction.__class__ is not str or reduction not in REDUCTIONS:
+        return None
+    if margin.__class__ not in (int, float) or not -math.inf < margin < math.inf:
+        return None
+    n = x1.size
+    shape = x1.shape
+    one = dtype.type(1)
+    gscale = one / dtype.type(n) if reduction == "mean" else one  # the definitions' upstream for dout = 1
+    m = dtype.type(margin)
+    out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
+    g1, g2 = np.empty(n, dtype), np.empty(n, dtype)
+    k = kernels()
+    a, b, y = x1.reshape(-1), x2.reshape(-1), t.reshape(-1)
+    if k is not None:
+        total = k.margin_ranking_flat(a, b, y, m, gscale, out, g1, g2)
+        if total != total:
+            return None
+    else:
+        if not ((y == 1) | (y == -1)).all():
+            return None
+        pieces = -(-n // _numpy.CHUNK)
+        partials = np.empty(pieces, np.float64)
+        y = y if y.dtype == dtype else y.astype(dtype)
+        if not _numpy.margin_ranking_chunks(a, b, y, m, gscale, out, g1, g2, 0, pieces, partials):
+            return None
+        total = _numpy.total(partials)
+    if reduction == "none":
+        return out.reshape(shape), (g1.reshape(shape), g2.reshape(shape))
+    return _as_scalar(total / n if reduction == "mean" else total, dtype), (g1.reshape(shape), g2.reshape(shape))
+
+
+def contrastive(input1, input2, target, margin, reduction):
+    """``(loss, (grad1, grad2))`` of :func:`losslab.functional.contrastive_loss`, or ``None``.
+
+    Two float arrays of one shape (N, D) (or (D,): one pair) and dtype, a real target (N,) holding only 0 and
+    1, a finite margin > 0, every squared distance finite. numba's kernel (on threads for large calls), else
+    NumPy's.
+    """
+    x1, x2, t = input1, input2, target
+    if reduction.__class__ is not str or reduction not in REDUCTIONS:
+        return None
+    if x1.__class__ is not np.ndarray or x2.__class__ is not np.ndarray or t.__class__ is not np.ndarray:
+        return None
+    if x1.ndim == 1 and x2.ndim == 1 and t.ndim == 0:  # one pair: a batch of one, the same bits
+        hit = contrastive(x1[None], x2[None], t[None], margin, reduction)
+        if hit is None:
+            return None
+        return (hit[0].reshape(()) if reduction == "none" else hit[0]), tuple(g[0] for g in hit[1])
+    dtype = x1.dtype
+    if x1.ndim != 2 or dtype not in FLOATS or x2.dtype != dtype or x2.shape != x1.shape or x1.size == 0:
+        return None
+    if t.shape != x1.shape[:1] or t.dtype.kind not in "biuf":
+        return None
+    if margin.__class__ not in (int, float) or not 0 < margin < math.inf:
+        return None
+    n, dim = x1.shape
+    x1, x2 = np.ascontiguousarray(x1), np.ascontiguousarray(x2)
+    scale = 1.0 / n if reduction == "mean" else 1.0
+    m = float(dtype.type(margin))  # the margin the definitions subtract from
+    loss = np.empty(n, np.float64)
+    g1, g2 = np.empty_like(x1), np.empty_like(x2)
+    k = kernels()
+    if k is not None:
+        if _count(k.contrastive_rows, (x1, x2, t, m, scale, loss, g1, g2), n, _parallel(4, x1.size)):
+            return None
+    else:
+        similar = t == 1
+        if not (similar | (t == 0)).all():
+            return None
+        if not _numpy_rows(_numpy.contrastive_rows, (x1, x2, similar, m, scale, loss, g1, g2), n, dim):
+            return None
+    if reduction == "none":
+        return _narrow(loss, dtype), (g1, g2)
+    total = k.seq_sum(loss) if k is not None else float(loss.sum())
+    return _as_scalar(total / n if reduction == "mean" else total, dtype), (g1, g2)

@@ -1794,3 +1794,78 @@ def nll_rows(x, t, w, ignore_index, mean, g, loss):
         if keep:
             loss[n] = value
     return den, total
+
+
+# --------------------------------------------------------------------------- margin ranking, contrastive
+
+
+@numba.njit(fastmath=SUM, **JIT)
+def margin_ranking_flat(x1, x2, t, margin, gscale, out, g1, g2):
+    """The margin ranking loss ``max(0, -y (x1 - x2) + m)`` elementwise, term for term in the inputs' dtype as
+    the definition forms it (``margin`` and ``gscale`` come in that dtype): terms into ``out`` when it is sized,
+    ``g2 = y gscale`` and ``g1 = -g2`` where the hinge is active (``>= 0``, as ``clamp_min``), else 0.
+    Returns the float64 sum, or NaN for a label other than +-1 or a hinge argument that is not finite: the
+    definition's cases. Branch-free (it vectorises)."""
+    keep = out.size > 0
+    zero = margin - margin
+    one = zero + 1
+    acc = 0.0
+    check = 0.0  # NaN once some hinge argument is not finite
+    other = 0  # labels other than +-1
+    for i in range(x1.size):
+        ti = t[i]
+        pos = ti == 1
+        other += 0 if pos or ti == -1 else 1
+        y = one if pos else -one
+        z = margin - y * (x1[i] - x2[i])  # -y d + m, exactly, for y = +-1
+        term = z if z > zero else zero
+        gi = y * gscale if z >= zero else zero
+        check += float(z - z)
+        acc += float(term)
+        if keep:
+            out[i] = term
+        g2[i] = gi
+        g1[i] = -gi
+    if other or check != 0.0:
+        return math.nan
+    return acc
+
+
+@numba.njit(fastmath=SUM, **JIT)
+def contrastive_rows(x1, x2, t, margin, scale, loss, g1, g2, lo, hi):
+    """Contrastive rows ``lo:hi``: ``d^2 / 2`` (label 1) or ``max(0, m - d)^2 / 2`` (label 0) with
+    ``d = ||x1 - x2||_2`` (the differences formed in the inputs' dtype, as the definition, their squares summed
+    in float64), and the gradients ``+-(x1 - x2)`` times ``1`` or ``-max(0, m - d) / d`` (0 at ``d = 0``), times
+    ``scale``. Returns how many rows it leaves to the definition: a label other than 0 and 1, or a squared
+    distance that is not finite."""
+    dim = x1.shape[1]
+    bad = 0
+    for r in range(lo, hi):
+        ti = t[r]
+        if ti != 0 and ti != 1:
+            bad += 1
+            continue
+        acc = 0.0
+        for j in range(dim):
+            u = float(x1[r, j] - x2[r, j])
+            acc += u * u
+        if not acc < math.inf:
+            bad += 1
+            continue
+        if ti == 1:
+            loss[r] = 0.5 * acc
+            coef = scale
+        else:
+            d = math.sqrt(acc)
+            gap = margin - d
+            if gap > 0.0:
+                loss[r] = 0.5 * gap * gap
+                coef = -gap / d * scale if d > 0.0 else 0.0
+            else:
+                loss[r] = 0.0
+                coef = 0.0
+        for j in range(dim):
+            gv = float(x1[r, j] - x2[r, j]) * coef
+            g1[r, j] = gv
+            g2[r, j] = -gv
+    return bad
