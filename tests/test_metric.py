@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from losslab._fast import _dispatch
 from losslab._validation import BackwardBeforeForwardError
 from losslab.functional import metric as M
 from losslab.gradcheck import gradcheck
@@ -598,6 +599,7 @@ def test_ntxent_rejects_bad_input():
 def test_nt_xent_blocks_of_rows_give_the_definitions_results(monkeypatch, dtype, reduction):
     """Blocks of 3 rows (several per call, the last one short): the same loss and gradients as the whole matrix."""
     monkeypatch.setattr(M, "_NTXENT_BLOCK", 3 * 26)
+    monkeypatch.setattr(_dispatch, "NTXENT_SMALL", 0)  # not numba's direct kernel for small batches
     rng = np.random.default_rng(7)
     v1, v2 = rng.standard_normal((13, 5)).astype(dtype), rng.standard_normal((13, 5)).astype(dtype)
     v1[2] = 1e-12  # below the norm's clip
@@ -637,6 +639,7 @@ def test_nt_xent_group_blocks_of_rows_give_the_definitions_results(monkeypatch, 
     """Blocks of 3 rows (several per call, the last one short), groups of one to four, a row below the norm's
     clip: the same loss and gradient as the whole matrix."""
     monkeypatch.setattr(M, "_NTXENT_GROUP_BLOCK", 3 * 13)
+    monkeypatch.setattr(_dispatch, "NTXENT_SMALL", 0)
     rng = np.random.default_rng(8)
     e = rng.standard_normal((13, 5)).astype(dtype)
     e[4] = 1e-12
@@ -688,3 +691,27 @@ def test_nt_xent_group_memory_is_linear_in_the_batch():
     finally:
         tracemalloc.stop()
     assert peak < 20 * 2**20, f"peak {peak / 2**20:.1f} MiB"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nt_xent_small_batches_and_blocks_agree(monkeypatch, dtype):
+    """numba's direct kernel for a few embeddings and the blocks of BLAS products give the same results."""
+    rng = np.random.default_rng(10)
+    e = rng.standard_normal((10, 4)).astype(dtype)
+    labels = np.array([0, 0, 1, 1, 1, 2, 3, 3, 0, 4])
+    calls = [
+        (M.nt_xent_group_loss, M.nt_xent_group_loss_backward, (e, labels)),
+        (M.nt_xent_loss, M.nt_xent_loss_backward, (e[:5], e[5:])),
+    ]
+    tol = dict(rtol=2e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    for reduction in ("mean", "sum"):
+        small = [(f(*args, reduction=reduction), b(1.0, *args, reduction=reduction)) for f, b, args in calls]
+        monkeypatch.setattr(_dispatch, "NTXENT_SMALL", 0)
+        blocks = [(f(*args, reduction=reduction), b(1.0, *args, reduction=reduction)) for f, b, args in calls]
+        monkeypatch.undo()
+        for (out, grad), (want, want_grad) in zip(small, blocks):
+            np.testing.assert_allclose(out, want, **tol)
+            grads = (grad, want_grad) if isinstance(grad, tuple) else ((grad,), (want_grad,))
+            for g, w in zip(*grads):
+                assert g.dtype == dtype
+                np.testing.assert_allclose(g, w, **tol)

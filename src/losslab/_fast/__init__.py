@@ -109,3 +109,6 @@ __all__ = [
 from ._dispatch import contrastive, margin_ranking
 
 __all__ += ["contrastive", "margin_ranking"]
+from ._dispatch import ntxent_small  # noqa: E402
+
+__all__ += ["ntxent_small"]

@@ -1552,3 +1552,33 @@ def contrastive(input1, input2, target, margin, reduction):
         return _narrow(loss, dtype), (g1, g2)
     total = k.seq_sum(loss) if k is not None else float(loss.sum())
     return _as_scalar(total / n if reduction == "mean" else total, dtype), (g1, g2)
+
+
+# --------------------------------------------------------------------------- NT-Xent, small batches
+
+NTXENT_SMALL = 1 << 16  # m^2 D at most: numba's direct kernel (above, the blocks of BLAS products)
+_NO_LABELS = np.empty(0, np.int64)
+_NORM_FLOOR = {d: float(np.sqrt(d.type(np.finfo(d).eps))) for d in FLOATS}  # optax clips the squared norm at eps
+
+
+def ntxent_small(embeddings, labels, temperature, reduction):
+    """``(loss, gradient for dout=1)`` of NT-Xent on ``m`` embeddings (m, D) with group ``labels`` (or ``None``:
+    two views stacked, ``[view1; view2]``), for small batches (``m^2 D`` at most :data:`NTXENT_SMALL`), or
+    ``None``.
+
+    numba only; the caller has checked the embeddings (a float array: the kernel checks that they are finite),
+    the labels (integers, (m,)), the temperature (a finite number > 0) and the reduction ('mean' or 'sum').
+    """
+    k = kernels()
+    e = embeddings
+    m, dim = e.shape
+    if k is None or m * m * dim > NTXENT_SMALL:
+        return None
+    dtype = e.dtype
+    loss = np.empty(m, np.float64)
+    g = np.empty_like(e)
+    lab = _NO_LABELS if labels is None else labels
+    total = k.ntxent_small(e, lab, float(dtype.type(temperature)), _NORM_FLOOR[dtype], reduction == "mean", loss, g)
+    if total != total:
+        return None
+    return _as_scalar(total, dtype), g

@@ -1869,3 +1869,94 @@ def contrastive_rows(x1, x2, t, margin, scale, loss, g1, g2, lo, hi):
             g1[r, j] = gv
             g2[r, j] = -gv
     return bad
+
+
+# --------------------------------------------------------------------------- NT-Xent, small batches
+
+
+@numba.njit(**JIT)
+def ntxent_small(e, lab, tau, floor, mean, loss, g):
+    """NT-Xent of the ``m`` embeddings ``e`` (m, D) in float64, for batches small enough that the whole (m, m)
+    similarity matrix is cheap: ``lab`` holds the group labels (equal labels are positives of each other), or is
+    empty for two views (``e = [view1; view2]``, anchor ``i``'s one positive ``(i + m/2) % m``). Per-anchor
+    losses into ``loss``, the gradient of the reduced loss into ``g``. Returns the sum (the mean over the
+    positive pairs for ``mean``), or NaN for an embedding whose norm is not finite, a pair whose denominator
+    underflows, or a mean without a positive pair: the definitions' cases."""
+    m, dim = e.shape
+    views = lab.size == 0
+    half = m // 2
+    n = np.empty(m)
+    clipped = np.empty(m, np.bool_)
+    u = np.empty((m, dim))
+    for i in range(m):
+        acc = 0.0
+        for j in range(dim):
+            acc += float(e[i, j]) * float(e[i, j])
+        norm = math.sqrt(acc)
+        if not norm < math.inf:
+            return math.nan
+        clipped[i] = not norm > floor
+        n[i] = max(norm, floor)
+        for j in range(dim):
+            u[i, j] = float(e[i, j]) / n[i]
+    s = np.empty((m, m))
+    for i in range(m):
+        for k in range(i + 1, m):
+            acc = 0.0
+            for j in range(dim):
+                acc += u[i, j] * u[k, j]
+            s[i, k] = acc / tau
+            s[k, i] = s[i, k]
+    ds = np.zeros((m, m))
+    pairs = 0
+    total = 0.0
+    for i in range(m):
+        top = -math.inf
+        for k in range(m):
+            if k != i and s[i, k] > top:
+                top = s[i, k]
+        z = 0.0  # the negatives
+        for k in range(m):
+            positive = k == (i + half) % m if views else lab[k] == lab[i]
+            if k != i and not positive:
+                z += math.exp(s[i, k] - top)
+        row = 0.0
+        inv_sum = 0.0
+        for k in range(m):
+            positive = k == (i + half) % m if views else lab[k] == lab[i]
+            if k != i and positive:
+                ex = math.exp(s[i, k] - top)
+                den = ex + z
+                if not den > 0.0:
+                    return math.nan
+                row += math.log(den) - (s[i, k] - top)
+                ds[i, k] = ex / den - 1.0
+                inv_sum += 1.0 / den
+                pairs += 1
+        for k in range(m):
+            positive = k == (i + half) % m if views else lab[k] == lab[i]
+            if k != i and not positive:
+                ds[i, k] = math.exp(s[i, k] - top) * inv_sum
+        loss[i] = row
+        total += row
+    if mean:
+        if pairs == 0:
+            return math.nan
+        total /= pairs
+    scale = (1.0 / pairs if mean else 1.0) / tau
+    gu = np.zeros(dim)
+    for i in range(m):
+        for j in range(dim):
+            gu[j] = 0.0
+        for k in range(m):
+            c = (ds[i, k] + ds[k, i]) * scale
+            if c != 0.0:
+                for j in range(dim):
+                    gu[j] += c * u[k, j]
+        radial = 0.0
+        if not clipped[i]:
+            for j in range(dim):
+                radial += u[i, j] * gu[j]
+        for j in range(dim):
+            g[i, j] = (gu[j] - radial * u[i, j]) / n[i]
+    return total

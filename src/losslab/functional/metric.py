@@ -497,6 +497,9 @@ def _nt_xent_kernel(view1, view2, *, temperature: float = 0.07, reduction: v.Red
     if temperature.__class__ not in (int, float) or not 0 < temperature < math.inf:
         return None
     e = np.concatenate([view1, view2])
+    small = _fast.ntxent_small(e, None, temperature, reduction)  # numba, for a few finite embeddings
+    if small is not None:
+        return small[0], (small[1][: e.shape[0] // 2], small[1][e.shape[0] // 2 :])
     if not np.isfinite(e).all():
         return None
     norm = pnorm(e, 2, np)[:, None]
@@ -674,6 +677,9 @@ def _nt_xent_group_loss_kernel(embeddings, labels, *, temperature: float = 0.07,
         return None
     if temperature.__class__ not in (int, float) or not 0 < temperature < math.inf:
         return None
+    small = _fast.ntxent_small(e, lab, temperature, reduction)  # numba, for a few finite embeddings
+    if small is not None:
+        return small
     if not np.isfinite(e).all():
         return None
     norm = pnorm(e, 2, np)[:, None]
