@@ -293,7 +293,7 @@ def triplet_cosine(anchor, positive, negative, margin, eps, swap, reduction):
     """``(loss, (grad_a, grad_p, grad_n))`` of the triplet loss with the cosine distance
     (``1 - cosine_similarity``, norms clamped below at ``eps``), or ``None``.
 
-    NumPy's kernel on either backend; three float arrays of one shape (N, D) (or (D,): one triplet) and
+    numba's kernel, else NumPy's; three float arrays of one shape (N, D) (or (D,): one triplet) and
     dtype, a finite ``margin`` > 0, a bool ``swap``. Rows with a norm at most ``eps`` go to the definition.
     """
     a, pos, neg = anchor, positive, negative
@@ -319,11 +319,15 @@ def triplet_cosine(anchor, positive, negative, margin, eps, swap, reduction):
     loss = np.empty(n, np.float64)
     ga, gp, gn = np.empty_like(a), np.empty_like(a), np.empty_like(a)
     args = (a, pos, neg, float(margin), float(eps), swap, scale, loss, ga, gp, gn)
-    if not _numpy_rows(_numpy.triplet_cosine_rows, args, n, dim):
+    k = kernels()
+    if k is not None:
+        if _count(k.triplet_cosine_rows, args, n, _parallel(8, a.size)):
+            return None
+    elif not _numpy_rows(_numpy.triplet_cosine_rows, args, n, dim):
         return None
     if reduction == "none":
         return loss.astype(dtype), (ga, gp, gn)
-    total = float(loss.sum())
+    total = k.seq_sum(loss) if k is not None else float(loss.sum())
     return dtype.type(total / n if reduction == "mean" else total), (ga, gp, gn)
 
 
