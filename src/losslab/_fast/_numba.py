@@ -1001,19 +1001,6 @@ def _pdist(u, v, eps, power):
     return math.sqrt(acc) if power == 2 else acc
 
 
-@numba.njit(fastmath=SUM, inline="always", **JIT)
-def _add_pgrad(out, u, v, eps, power, dist, coef):
-    """``out += coef * d||u - v + eps||_p / du`` (0 where the norm is 0)."""
-    if dist == 0.0 or coef == 0.0:
-        return
-    for j in range(u.size):
-        d = float(u[j]) - float(v[j]) + eps
-        if power == 2:
-            out[j] += coef * d / dist
-        elif d != 0.0:
-            out[j] += coef if d > 0 else -coef
-
-
 @numba.njit(fastmath=SUM, **JIT)
 def triplet_rows(a, p, n, margin, power, eps, swap, scale, limit, loss, ga, gp, gn, lo, hi):
     """Triplet margin rows ``lo:hi``: ``max(margin + d(a, p) - d_-, 0)`` and its gradients (times ``scale``);
@@ -1038,27 +1025,35 @@ def triplet_rows(a, p, n, margin, power, eps, swap, scale, limit, loss, ga, gp, 
             elif d_pn == d_an:
                 w_an = 0.5
         z = (margin + d_ap) - d_neg
-        for j in range(dim):
-            ga[r, j] = 0
-            gp[r, j] = 0
-            gn[r, j] = 0
         if z >= 0:
             loss[r] = z
-            row_a, row_p, row_n = ga[r], gp[r], gn[r]
-            _add_pgrad(row_a, a[r], p[r], eps, power, d_ap, 1.0)
-            _add_pgrad(row_p, a[r], p[r], eps, power, d_ap, -1.0)
-            _add_pgrad(row_a, a[r], n[r], eps, power, d_an, -w_an)
-            _add_pgrad(row_n, a[r], n[r], eps, power, d_an, w_an)
-            if swap:
-                _add_pgrad(row_p, p[r], n[r], eps, power, d_pn, -(1 - w_an))
-                _add_pgrad(row_n, p[r], n[r], eps, power, d_pn, 1 - w_an)
-            if scale != 1.0:
-                for j in range(dim):
-                    row_a[j] *= scale
-                    row_p[j] *= scale
-                    row_n[j] *= scale
+            # one pass: each gradient from the three differences, d||u||_p / du = u / ||u|| (p = 2) or sign(u)
+            # (p = 1), 0 where the norm is 0; the swap's shares folded in per row, the upstream ``scale`` last
+            c_ap = 1.0 if d_ap > 0.0 else 0.0
+            c_an = w_an if d_an > 0.0 else 0.0
+            c_pn = 1.0 - w_an if swap and d_pn > 0.0 else 0.0
+            if power == 2:
+                c_ap = c_ap / d_ap if c_ap != 0.0 else 0.0
+                c_an = c_an / d_an if c_an != 0.0 else 0.0
+                c_pn = c_pn / d_pn if c_pn != 0.0 else 0.0
+            for j in range(dim):
+                u_ap = float(a[r, j]) - float(p[r, j]) + eps
+                u_an = float(a[r, j]) - float(n[r, j]) + eps
+                u_pn = float(p[r, j]) - float(n[r, j]) + eps
+                if power != 2:
+                    u_ap = 1.0 if u_ap > 0.0 else (-1.0 if u_ap < 0.0 else 0.0)
+                    u_an = 1.0 if u_an > 0.0 else (-1.0 if u_an < 0.0 else 0.0)
+                    u_pn = 1.0 if u_pn > 0.0 else (-1.0 if u_pn < 0.0 else 0.0)
+                t_ap, t_an, t_pn = c_ap * u_ap, c_an * u_an, c_pn * u_pn
+                ga[r, j] = (t_ap - t_an) * scale
+                gp[r, j] = (-t_ap - t_pn) * scale
+                gn[r, j] = (t_an + t_pn) * scale
         elif z < 0:
             loss[r] = 0.0
+            for j in range(dim):
+                ga[r, j] = 0
+                gp[r, j] = 0
+                gn[r, j] = 0
         else:  # NaN (a NaN entry, or distances beyond the float range): the caller leaves the row to the definition
             loss[r] = z
 
