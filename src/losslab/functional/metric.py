@@ -668,9 +668,7 @@ def _nt_xent_group_loss_kernel(embeddings, labels, *, temperature: float = 0.07,
     embeddings, reductions 'mean' (with a positive pair) and 'sum'; ``None`` otherwise.
     """
     e, lab = embeddings, labels
-    if e.__class__ is not np.ndarray or lab.__class__ is not np.ndarray or reduction.__class__ is not str:
-        return None
-    if reduction not in ("mean", "sum"):
+    if e.__class__ is not np.ndarray or lab.__class__ is not np.ndarray or reduction not in ("mean", "sum"):
         return None
     dtype = e.dtype
     if dtype.kind != "f" or dtype.itemsize not in (4, 8) or e.ndim != 2 or e.shape[0] < 2:
