@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from losslab._fast import _dispatch
 from losslab._validation import BackwardBeforeForwardError
 from losslab.functional import metric as M
 from losslab.gradcheck import gradcheck
@@ -598,6 +599,7 @@ def test_ntxent_rejects_bad_input():
 def test_nt_xent_blocks_of_rows_give_the_definitions_results(monkeypatch, dtype, reduction):
     """Blocks of 3 rows (several per call, the last one short): the same loss and gradients as the whole matrix."""
     monkeypatch.setattr(M, "_NTXENT_BLOCK", 3 * 26)
+    monkeypatch.setattr(_dispatch, "NTXENT_SMALL", 0)  # not numba's direct kernel for small batches
     rng = np.random.default_rng(7)
     v1, v2 = rng.standard_normal((13, 5)).astype(dtype), rng.standard_normal((13, 5)).astype(dtype)
     v1[2] = 1e-12  # below the norm's clip
@@ -626,3 +628,90 @@ def test_nt_xent_memory_is_linear_in_the_batch():
     finally:
         tracemalloc.stop()
     assert peak < 16 * 2**20, f"peak {peak / 2**20:.1f} MiB"
+
+
+# --------------------------------------------------------------------------- NT-Xent with group labels, blockwise
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_nt_xent_group_blocks_of_rows_give_the_definitions_results(monkeypatch, dtype, reduction):
+    """Blocks of 3 rows (several per call, the last one short), groups of one to four, a row below the norm's
+    clip: the same loss and gradient as the whole matrix."""
+    monkeypatch.setattr(M, "_NTXENT_GROUP_BLOCK", 3 * 13)
+    monkeypatch.setattr(_dispatch, "NTXENT_SMALL", 0)
+    rng = np.random.default_rng(8)
+    e = rng.standard_normal((13, 5)).astype(dtype)
+    e[4] = 1e-12
+    labels = np.array([5, 1, 5, 2, 2, 9, 5, 1, 3, 3, 3, 3, 0])
+    out = M.nt_xent_group_loss(e, labels, temperature=0.3, reduction=reduction)
+    g = M.nt_xent_group_loss_backward(1.5, e, labels, temperature=0.3, reduction=reduction)
+    assert M.nt_xent_group_loss.kernel(e, labels, temperature=0.3, reduction=reduction) is not None
+    tol = dict(rtol=2e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    want = M.nt_xent_group_loss.reference(e, labels, temperature=0.3, reduction=reduction)
+    np.testing.assert_allclose(out, want, **tol)
+    assert g.dtype == dtype
+    np.testing.assert_allclose(
+        g, M.nt_xent_group_loss_backward.reference(1.5, e, labels, temperature=0.3, reduction=reduction), **tol
+    )
+
+
+def test_nt_xent_group_without_negatives_or_positives():
+    """One group (no negatives) and all singletons (no positives, 'sum'): the definitions' values."""
+    e = np.random.default_rng(9).standard_normal((5, 3))
+    for labels, reduction in ((np.zeros(5, dtype=np.int64), "mean"), (np.arange(5), "sum")):
+        np.testing.assert_allclose(
+            M.nt_xent_group_loss(e, labels, reduction=reduction),
+            M.nt_xent_group_loss.reference(e, labels, reduction=reduction),
+            rtol=1e-12,
+        )
+        np.testing.assert_allclose(
+            M.nt_xent_group_loss_backward(1.0, e, labels, reduction=reduction),
+            M.nt_xent_group_loss_backward.reference(1.0, e, labels, reduction=reduction),
+            rtol=1e-12,
+            atol=1e-15,
+        )
+    with pytest.raises(ValueError, match="labels give no positive pair"):
+        M.nt_xent_group_loss(e, np.arange(5))
+
+
+def test_nt_xent_group_memory_is_linear_in_the_batch():
+    """4096 embeddings in groups of four: the (4096, 4096) similarity matrix alone would take 64 MiB in float32;
+    one call stays far below."""
+    import tracemalloc
+
+    rng = np.random.default_rng(0)
+    e, labels = rng.standard_normal((4096, 64), np.float32), np.arange(4096) // 4
+    loss = nn.NTXentGroupLoss()
+    tracemalloc.start()
+    try:
+        loss(e, labels)
+        loss.backward()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 2**20, f"peak {peak / 2**20:.1f} MiB"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nt_xent_small_batches_and_blocks_agree(monkeypatch, dtype):
+    """numba's direct kernel for a few embeddings and the blocks of BLAS products give the same results."""
+    rng = np.random.default_rng(10)
+    e = rng.standard_normal((10, 4)).astype(dtype)
+    labels = np.array([0, 0, 1, 1, 1, 2, 3, 3, 0, 4])
+    calls = [
+        (M.nt_xent_group_loss, M.nt_xent_group_loss_backward, (e, labels)),
+        (M.nt_xent_loss, M.nt_xent_loss_backward, (e[:5], e[5:])),
+    ]
+    tol = dict(rtol=2e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    for reduction in ("mean", "sum"):
+        small = [(f(*args, reduction=reduction), b(1.0, *args, reduction=reduction)) for f, b, args in calls]
+        monkeypatch.setattr(_dispatch, "NTXENT_SMALL", 0)
+        blocks = [(f(*args, reduction=reduction), b(1.0, *args, reduction=reduction)) for f, b, args in calls]
+        monkeypatch.undo()
+        for (out, grad), (want, want_grad) in zip(small, blocks):
+            np.testing.assert_allclose(out, want, **tol)
+            grads = (grad, want_grad) if isinstance(grad, tuple) else ((grad,), (want_grad,))
+            for g, w in zip(*grads):
+                assert g.dtype == dtype
+                np.testing.assert_allclose(g, w, **tol)

@@ -105,7 +105,7 @@ __all__ = [
     "triplet_cosine",
 ]
 
-# the overlap kernel's losses (Dice, Tversky, generalized Dice)
-from ._dispatch import DICE, GENERALIZED_DICE, TVERSKY
+# the overlap kernel's losses (Dice, Tversky, generalized Dice); the metric-learning and pair losses
+from ._dispatch import DICE, GENERALIZED_DICE, TVERSKY, contrastive, margin_ranking, ntxent_small
 
-__all__ += ["DICE", "TVERSKY", "GENERALIZED_DICE"]
+__all__ += ["DICE", "TVERSKY", "GENERALIZED_DICE", "contrastive", "margin_ranking", "ntxent_small"]

@@ -293,7 +293,7 @@ def triplet_cosine(anchor, positive, negative, margin, eps, swap, reduction):
     """``(loss, (grad_a, grad_p, grad_n))`` of the triplet loss with the cosine distance
     (``1 - cosine_similarity``, norms clamped below at ``eps``), or ``None``.
 
-    NumPy's kernel on either backend; three float arrays of one shape (N, D) (or (D,): one triplet) and
+    numba's kernel, else NumPy's; three float arrays of one shape (N, D) (or (D,): one triplet) and
     dtype, a finite ``margin`` > 0, a bool ``swap``. Rows with a norm at most ``eps`` go to the definition.
     """
     a, pos, neg = anchor, positive, negative
@@ -319,11 +319,15 @@ def triplet_cosine(anchor, positive, negative, margin, eps, swap, reduction):
     loss = np.empty(n, np.float64)
     ga, gp, gn = np.empty_like(a), np.empty_like(a), np.empty_like(a)
     args = (a, pos, neg, float(margin), float(eps), swap, scale, loss, ga, gp, gn)
-    if not _numpy_rows(_numpy.triplet_cosine_rows, args, n, dim):
+    k = kernels()
+    if k is not None:
+        if _count(k.triplet_cosine_rows, args, n, _parallel(8, a.size)):
+            return None
+    elif not _numpy_rows(_numpy.triplet_cosine_rows, args, n, dim):
         return None
     if reduction == "none":
         return loss.astype(dtype), (ga, gp, gn)
-    total = float(loss.sum())
+    total = k.seq_sum(loss) if k is not None else float(loss.sum())
     return dtype.type(total / n if reduction == "mean" else total), (ga, gp, gn)
 
 
@@ -1683,3 +1687,126 @@ def multilabel_soft_margin_numpy(x2, t2, w, reduction, shape):
         return _narrow(loss, dtype).reshape(shape[:-1]), grad
     total = float(loss.sum())
     return _as_scalar(total / n if reduction == "mean" else total, dtype), grad
+
+
+# --------------------------------------------------------------------------- margin ranking, contrastive
+
+
+def margin_ranking(input1, input2, target, margin, reduction):
+    """``(loss, (grad1, grad2))`` of :func:`losslab.functional.margin_ranking_loss`, or ``None``.
+
+    Two float arrays of one shape (any, 0-d included) and dtype, a real target of that shape holding only 1
+    and -1, a finite margin, every hinge argument finite. numba's kernel, else NumPy's (one pass each: the
+    call is memory-bound, a thread costs more than it saves below some millions of elements).
+    """
+    x1, x2, t = input1, input2, target
+    if x1.__class__ is not np.ndarray or x2.__class__ is not np.ndarray or t.__class__ is not np.ndarray:
+        return None
+    dtype = x1.dtype
+    if dtype not in FLOATS or x2.dtype != dtype or x2.shape != x1.shape or t.shape != x1.shape or x1.size == 0:
+        return None
+    if t.dtype.kind not in "biuf" or reduction.__class__ is not str or reduction not in REDUCTIONS:
+        return None
+    if margin.__class__ not in (int, float) or not -math.inf < margin < math.inf:
+        return None
+    n = x1.size
+    shape = x1.shape
+    one = dtype.type(1)
+    gscale = one / dtype.type(n) if reduction == "mean" else one  # the definitions' upstream for dout = 1
+    m = dtype.type(margin)
+    out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
+    g1, g2 = np.empty(n, dtype), np.empty(n, dtype)
+    k = kernels()
+    a, b, y = x1.reshape(-1), x2.reshape(-1), t.reshape(-1)
+    if k is not None:
+        total = k.margin_ranking_flat(a, b, y, m, gscale, out, g1, g2)
+        if total != total:
+            return None
+    else:
+        if not ((y == 1) | (y == -1)).all():
+            return None
+        pieces = -(-n // _numpy.CHUNK)
+        partials = np.empty(pieces, np.float64)
+        y = y if y.dtype == dtype else y.astype(dtype)
+        if not _numpy.margin_ranking_chunks(a, b, y, m, gscale, out, g1, g2, 0, pieces, partials):
+            return None
+        total = _numpy.total(partials)
+    if reduction == "none":
+        return out.reshape(shape), (g1.reshape(shape), g2.reshape(shape))
+    return _as_scalar(total / n if reduction == "mean" else total, dtype), (g1.reshape(shape), g2.reshape(shape))
+
+
+def contrastive(input1, input2, target, margin, reduction):
+    """``(loss, (grad1, grad2))`` of :func:`losslab.functional.contrastive_loss`, or ``None``.
+
+    Two float arrays of one shape (N, D) (or (D,): one pair) and dtype, a real target (N,) holding only 0 and
+    1, a finite margin > 0, every squared distance finite. numba's kernel (on threads for large calls), else
+    NumPy's.
+    """
+    x1, x2, t = input1, input2, target
+    if reduction.__class__ is not str or reduction not in REDUCTIONS:
+        return None
+    if x1.__class__ is not np.ndarray or x2.__class__ is not np.ndarray or t.__class__ is not np.ndarray:
+        return None
+    if x1.ndim == 1 and x2.ndim == 1 and t.ndim == 0:  # one pair: a batch of one, the same bits
+        hit = contrastive(x1[None], x2[None], t[None], margin, reduction)
+        if hit is None:
+            return None
+        return (hit[0].reshape(()) if reduction == "none" else hit[0]), tuple(g[0] for g in hit[1])
+    dtype = x1.dtype
+    if x1.ndim != 2 or dtype not in FLOATS or x2.dtype != dtype or x2.shape != x1.shape or x1.size == 0:
+        return None
+    if t.shape != x1.shape[:1] or t.dtype.kind not in "biuf":
+        return None
+    if margin.__class__ not in (int, float) or not 0 < margin < math.inf:
+        return None
+    n, dim = x1.shape
+    x1, x2 = np.ascontiguousarray(x1), np.ascontiguousarray(x2)
+    scale = 1.0 / n if reduction == "mean" else 1.0
+    m = float(dtype.type(margin))  # the margin the definitions subtract from
+    loss = np.empty(n, np.float64)
+    g1, g2 = np.empty_like(x1), np.empty_like(x2)
+    k = kernels()
+    if k is not None:
+        if _count(k.contrastive_rows, (x1, x2, t, m, scale, loss, g1, g2), n, _parallel(4, x1.size)):
+            return None
+    else:
+        similar = t == 1
+        if not (similar | (t == 0)).all():
+            return None
+        if not _numpy_rows(_numpy.contrastive_rows, (x1, x2, similar, m, scale, loss, g1, g2), n, dim):
+            return None
+    if reduction == "none":
+        return _narrow(loss, dtype), (g1, g2)
+    total = k.seq_sum(loss) if k is not None else float(loss.sum())
+    return _as_scalar(total / n if reduction == "mean" else total, dtype), (g1, g2)
+
+
+# --------------------------------------------------------------------------- NT-Xent, small batches
+
+NTXENT_SMALL = 1 << 16  # m^2 D at most: numba's direct kernel (above, the blocks of BLAS products)
+_NO_LABELS = np.empty(0, np.int64)
+_NORM_FLOOR = {d: float(np.sqrt(d.type(np.finfo(d).eps))) for d in FLOATS}  # optax clips the squared norm at eps
+
+
+def ntxent_small(embeddings, labels, temperature, reduction):
+    """``(loss, gradient for dout=1)`` of NT-Xent on ``m`` embeddings (m, D) with group ``labels`` (or ``None``:
+    two views stacked, ``[view1; view2]``), for small batches (``m^2 D`` at most :data:`NTXENT_SMALL`), or
+    ``None``.
+
+    numba only; the caller has checked the embeddings (a float array: the kernel checks that they are finite),
+    the labels (integers, (m,)), the temperature (a finite number > 0) and the reduction ('mean' or 'sum').
+    """
+    k = kernels()
+    e = embeddings
+    m, dim = e.shape
+    if k is None or m * m * dim > NTXENT_SMALL:
+        return None
+    dtype = e.dtype
+    loss = np.empty(m, np.float64)
+    g = np.empty_like(e)
+    lab = _NO_LABELS if labels is None else labels
+    total = k.ntxent_small(e, lab, float(dtype.type(temperature)), _NORM_FLOOR[dtype], reduction == "mean", loss, g)
+    if total != total:
+        return None
+    return _as_scalar(total, dtype), g

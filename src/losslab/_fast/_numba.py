@@ -1141,19 +1141,6 @@ def _pdist(u, v, eps, power):
     return math.sqrt(acc) if power == 2 else acc
 
 
-@numba.njit(fastmath=SUM, inline="always", **JIT)
-def _add_pgrad(out, u, v, eps, power, dist, coef):
-    """``out += coef * d||u - v + eps||_p / du`` (0 where the norm is 0)."""
-    if dist == 0.0 or coef == 0.0:
-        return
-    for j in range(u.size):
-        d = float(u[j]) - float(v[j]) + eps
-        if power == 2:
-            out[j] += coef * d / dist
-        elif d != 0.0:
-            out[j] += coef if d > 0 else -coef
-
-
 @numba.njit(fastmath=SUM, **JIT)
 def triplet_rows(a, p, n, margin, power, eps, swap, scale, limit, loss, ga, gp, gn, lo, hi):
     """Triplet margin rows ``lo:hi``: ``max(margin + d(a, p) - d_-, 0)`` and its gradients (times ``scale``);
@@ -1178,27 +1165,35 @@ def triplet_rows(a, p, n, margin, power, eps, swap, scale, limit, loss, ga, gp, 
             elif d_pn == d_an:
                 w_an = 0.5
         z = (margin + d_ap) - d_neg
-        for j in range(dim):
-            ga[r, j] = 0
-            gp[r, j] = 0
-            gn[r, j] = 0
         if z >= 0:
             loss[r] = z
-            row_a, row_p, row_n = ga[r], gp[r], gn[r]
-            _add_pgrad(row_a, a[r], p[r], eps, power, d_ap, 1.0)
-            _add_pgrad(row_p, a[r], p[r], eps, power, d_ap, -1.0)
-            _add_pgrad(row_a, a[r], n[r], eps, power, d_an, -w_an)
-            _add_pgrad(row_n, a[r], n[r], eps, power, d_an, w_an)
-            if swap:
-                _add_pgrad(row_p, p[r], n[r], eps, power, d_pn, -(1 - w_an))
-                _add_pgrad(row_n, p[r], n[r], eps, power, d_pn, 1 - w_an)
-            if scale != 1.0:
-                for j in range(dim):
-                    row_a[j] *= scale
-                    row_p[j] *= scale
-                    row_n[j] *= scale
+            # one pass: each gradient from the three differences, d||u||_p / du = u / ||u|| (p = 2) or sign(u)
+            # (p = 1), 0 where the norm is 0; the swap's shares folded in per row, the upstream ``scale`` last
+            c_ap = 1.0 if d_ap > 0.0 else 0.0
+            c_an = w_an if d_an > 0.0 else 0.0
+            c_pn = 1.0 - w_an if swap and d_pn > 0.0 else 0.0
+            if power == 2:
+                c_ap = c_ap / d_ap if c_ap != 0.0 else 0.0
+                c_an = c_an / d_an if c_an != 0.0 else 0.0
+                c_pn = c_pn / d_pn if c_pn != 0.0 else 0.0
+            for j in range(dim):
+                u_ap = float(a[r, j]) - float(p[r, j]) + eps
+                u_an = float(a[r, j]) - float(n[r, j]) + eps
+                u_pn = float(p[r, j]) - float(n[r, j]) + eps
+                if power != 2:
+                    u_ap = 1.0 if u_ap > 0.0 else (-1.0 if u_ap < 0.0 else 0.0)
+                    u_an = 1.0 if u_an > 0.0 else (-1.0 if u_an < 0.0 else 0.0)
+                    u_pn = 1.0 if u_pn > 0.0 else (-1.0 if u_pn < 0.0 else 0.0)
+                t_ap, t_an, t_pn = c_ap * u_ap, c_an * u_an, c_pn * u_pn
+                ga[r, j] = (t_ap - t_an) * scale
+                gp[r, j] = (-t_ap - t_pn) * scale
+                gn[r, j] = (t_an + t_pn) * scale
         elif z < 0:
             loss[r] = 0.0
+            for j in range(dim):
+                ga[r, j] = 0
+                gp[r, j] = 0
+                gn[r, j] = 0
         else:  # NaN (a NaN entry, or distances beyond the float range): the caller leaves the row to the definition
             loss[r] = z
 
@@ -2132,3 +2127,229 @@ def kl_div_log_chunks(x, t, tmax, gscale, big, out, g, lo, hi, partials):
             return False
         partials[c] = s
     return True
+
+
+# --------------------------------------------------------------------------- margin ranking, contrastive
+
+
+@numba.njit(fastmath=SUM, **JIT)
+def margin_ranking_flat(x1, x2, t, margin, gscale, out, g1, g2):
+    """The margin ranking loss ``max(0, -y (x1 - x2) + m)`` elementwise, term for term in the inputs' dtype as
+    the definition forms it (``margin`` and ``gscale`` come in that dtype): terms into ``out`` when it is sized,
+    ``g2 = y gscale`` and ``g1 = -g2`` where the hinge is active (``>= 0``, as ``clamp_min``), else 0.
+    Returns the float64 sum, or NaN for a label other than +-1 or a hinge argument that is not finite: the
+    definition's cases. Branch-free (it vectorises)."""
+    keep = out.size > 0
+    zero = margin - margin
+    one = zero + 1
+    acc = 0.0
+    check = 0.0  # NaN once some hinge argument is not finite
+    other = 0  # labels other than +-1
+    for i in range(x1.size):
+        ti = t[i]
+        pos = ti == 1
+        other += 0 if pos or ti == -1 else 1
+        y = one if pos else -one
+        z = margin - y * (x1[i] - x2[i])  # -y d + m, exactly, for y = +-1
+        term = z if z > zero else zero
+        gi = y * gscale if z >= zero else zero
+        check += float(z - z)
+        acc += float(term)
+        if keep:
+            out[i] = term
+        g2[i] = gi
+        g1[i] = -gi
+    if other or check != 0.0:
+        return math.nan
+    return acc
+
+
+@numba.njit(fastmath=SUM, **JIT)
+def contrastive_rows(x1, x2, t, margin, scale, loss, g1, g2, lo, hi):
+    """Contrastive rows ``lo:hi``: ``d^2 / 2`` (label 1) or ``max(0, m - d)^2 / 2`` (label 0) with
+    ``d = ||x1 - x2||_2`` (the differences formed in the inputs' dtype, as the definition, their squares summed
+    in float64), and the gradients ``+-(x1 - x2)`` times ``1`` or ``-max(0, m - d) / d`` (0 at ``d = 0``), times
+    ``scale``. Returns how many rows it leaves to the definition: a label other than 0 and 1, or a squared
+    distance that is not finite."""
+    dim = x1.shape[1]
+    bad = 0
+    for r in range(lo, hi):
+        ti = t[r]
+        if ti != 0 and ti != 1:
+            bad += 1
+            continue
+        acc = 0.0
+        for j in range(dim):
+            u = float(x1[r, j] - x2[r, j])
+            acc += u * u
+        if not acc < math.inf:
+            bad += 1
+            continue
+        if ti == 1:
+            loss[r] = 0.5 * acc
+            coef = scale
+        else:
+            d = math.sqrt(acc)
+            gap = margin - d
+            if gap > 0.0:
+                loss[r] = 0.5 * gap * gap
+                coef = -gap / d * scale if d > 0.0 else 0.0
+            else:
+                loss[r] = 0.0
+                coef = 0.0
+        for j in range(dim):
+            gv = float(x1[r, j] - x2[r, j]) * coef
+            g1[r, j] = gv
+            g2[r, j] = -gv
+    return bad
+
+
+# --------------------------------------------------------------------------- NT-Xent, small batches
+
+
+@numba.njit(**JIT)
+def ntxent_small(e, lab, tau, floor, mean, loss, g):
+    """NT-Xent of the ``m`` embeddings ``e`` (m, D) in float64, for batches small enough that the whole (m, m)
+    similarity matrix is cheap: ``lab`` holds the group labels (equal labels are positives of each other), or is
+    empty for two views (``e = [view1; view2]``, anchor ``i``'s one positive ``(i + m/2) % m``). Per-anchor
+    losses into ``loss``, the gradient of the reduced loss into ``g``. Returns the sum (the mean over the
+    positive pairs for ``mean``), or NaN for an embedding whose norm is not finite, a pair whose denominator
+    underflows, or a mean without a positive pair: the definitions' cases."""
+    m, dim = e.shape
+    views = lab.size == 0
+    half = m // 2
+    n = np.empty(m)
+    clipped = np.empty(m, np.bool_)
+    u = np.empty((m, dim))
+    for i in range(m):
+        acc = 0.0
+        for j in range(dim):
+            acc += float(e[i, j]) * float(e[i, j])
+        norm = math.sqrt(acc)
+        if not norm < math.inf:
+            return math.nan
+        clipped[i] = not norm > floor
+        n[i] = max(norm, floor)
+        for j in range(dim):
+            u[i, j] = float(e[i, j]) / n[i]
+    s = np.empty((m, m))
+    for i in range(m):
+        for k in range(i + 1, m):
+            acc = 0.0
+            for j in range(dim):
+                acc += u[i, j] * u[k, j]
+            s[i, k] = acc / tau
+            s[k, i] = s[i, k]
+    ds = np.zeros((m, m))
+    pairs = 0
+    total = 0.0
+    for i in range(m):
+        top = -math.inf
+        for k in range(m):
+            if k != i and s[i, k] > top:
+                top = s[i, k]
+        z = 0.0  # the negatives
+        for k in range(m):
+            positive = k == (i + half) % m if views else lab[k] == lab[i]
+            if k != i and not positive:
+                z += math.exp(s[i, k] - top)
+        row = 0.0
+        inv_sum = 0.0
+        for k in range(m):
+            positive = k == (i + half) % m if views else lab[k] == lab[i]
+            if k != i and positive:
+                ex = math.exp(s[i, k] - top)
+                den = ex + z
+                if not den > 0.0:
+                    return math.nan
+                row += math.log(den) - (s[i, k] - top)
+                ds[i, k] = ex / den - 1.0
+                inv_sum += 1.0 / den
+                pairs += 1
+        for k in range(m):
+            positive = k == (i + half) % m if views else lab[k] == lab[i]
+            if k != i and not positive:
+                ds[i, k] = math.exp(s[i, k] - top) * inv_sum
+        loss[i] = row
+        total += row
+    if mean:
+        if pairs == 0:
+            return math.nan
+        total /= pairs
+    scale = (1.0 / pairs if mean else 1.0) / tau
+    gu = np.zeros(dim)
+    for i in range(m):
+        for j in range(dim):
+            gu[j] = 0.0
+        for k in range(m):
+            c = (ds[i, k] + ds[k, i]) * scale
+            if c != 0.0:
+                for j in range(dim):
+                    gu[j] += c * u[k, j]
+        radial = 0.0
+        if not clipped[i]:
+            for j in range(dim):
+                radial += u[i, j] * gu[j]
+        for j in range(dim):
+            g[i, j] = (gu[j] - radial * u[i, j]) / n[i]
+    return total
+
+
+# --------------------------------------------------------------------------- triplet with the cosine distance
+
+
+@numba.njit(fastmath=SUM, **JIT)
+def triplet_cosine_rows(a, p, n, margin, eps, swap, scale, loss, ga, gp, gn, lo, hi):
+    """Triplet rows ``lo:hi`` with the cosine distance ``d(x, y) = 1 - x.y / (s_x s_y)``, ``s_x = ||x||``:
+    ``max(margin + d(a, p) - d_-, 0)`` (``d_-`` as :func:`triplet_rows`) and the gradients times ``scale``, with
+    ``d d(x, y) / dx = c x / s_x^2 - y / (s_x s_y)``; the six dot products of a row in one pass, in float64.
+    Returns how many rows it leaves to the definition: a norm at most ``eps`` (clamped there) or not finite."""
+    dim = a.shape[1]
+    bad = 0
+    for r in range(lo, hi):
+        saa = 0.0
+        spp = 0.0
+        snn = 0.0
+        sap = 0.0
+        san = 0.0
+        spn = 0.0
+        for j in range(dim):
+            x, y, v = float(a[r, j]), float(p[r, j]), float(n[r, j])
+            saa += x * x
+            spp += y * y
+            snn += v * v
+            sap += x * y
+            san += x * v
+            spn += y * v
+        sa, sp, sn = math.sqrt(saa), math.sqrt(spp), math.sqrt(snn)
+        if not (eps < sa < math.inf and eps < sp < math.inf and eps < sn < math.inf):
+            bad += 1
+            continue
+        k_ap, k_an, k_pn = 1.0 / (sa * sp), 1.0 / (sa * sn), 1.0 / (sp * sn)
+        c_ap, c_an, c_pn = sap * k_ap, san * k_an, spn * k_pn
+        d_an = 1.0 - c_an
+        w = 1.0
+        d_neg = d_an
+        if swap:
+            d_pn = 1.0 - c_pn
+            if d_pn < d_an:
+                w, d_neg = 0.0, d_pn
+            elif d_pn == d_an:
+                w = 0.5
+        z = (margin + (1.0 - c_ap)) - d_neg
+        g = scale if z >= 0.0 else 0.0
+        loss[r] = z if z >= 0.0 else 0.0
+        gw = g * w
+        gv = g - gw  # g (1 - w): the swap's share
+        # a: g (c_ap - w c_an) a / s_a^2 - g p / (s_a s_p) + g w n / (s_a s_n)
+        a_a, a_p, a_n = (g * c_ap - gw * c_an) / saa, -g * k_ap, gw * k_an
+        # p: g (c_ap - (1 - w) c_pn) p / s_p^2 - g a / (s_a s_p) + g (1 - w) n / (s_p s_n)
+        p_p, p_a, p_n = (g * c_ap - gv * c_pn) / spp, -g * k_ap, gv * k_pn
+        # n: -(w c_an + (1 - w) c_pn) g n / s_n^2 + g w a / (s_a s_n) + g (1 - w) p / (s_p s_n)
+        n_n, n_a, n_p = -(gw * c_an + gv * c_pn) / snn, gw * k_an, gv * k_pn
+        for j in range(dim):
+            x, y, v = float(a[r, j]), float(p[r, j]), float(n[r, j])
+            ga[r, j] = a_a * x + a_p * y + a_n * v
+            gp[r, j] = p_a * x + p_p * y + p_n * v
+            gn[r, j] = n_a * x + n_p * y + n_n * v
+    return bad

@@ -861,3 +861,56 @@ def multilabel_soft_margin_rows(x, t, w, gscale, loss, g, lo: int, hi: int) -> i
     if w is not None:
         gb *= w
     return 0
+
+
+# --------------------------------------------------------------------------- margin ranking, contrastive
+
+
+@np.errstate(invalid="ignore", over="ignore")  # a hinge argument that is not finite is reported, not warned
+def margin_ranking_chunks(x1, x2, y, margin, gscale, out, g1, g2, lo, hi, partials):
+    """Chunks ``lo:hi`` of the margin ranking loss ``max(0, -y (x1 - x2) + m)``, in the inputs' dtype as the
+    definition forms it (``y`` holds +-1 in that dtype): terms into ``out`` when it is sized, ``g2 = y gscale``
+    and ``g1 = -g2`` where the hinge is active (``>= 0``), else 0; each chunk's float64 sum into ``partials``.
+    Returns False where a hinge argument is not finite (the definition then answers)."""
+    keep = out.size > 0
+    n = x1.size
+    for c in range(lo, hi):
+        s = slice(c * CHUNK, min(n, (c + 1) * CHUNK))
+        z = np.subtract(x1[s], x2[s])
+        z *= y[s]
+        np.subtract(margin, z, out=z)  # -y d + m
+        if not np.isfinite(z).all():
+            return False
+        active = z >= 0
+        np.multiply(y[s], gscale * active, out=g2[s])
+        np.negative(g2[s], out=g1[s])
+        np.maximum(z, 0, out=z)
+        partials[c] = z.sum(dtype=np.float64)
+        if keep:
+            out[s] = z
+    return True
+
+
+@np.errstate(invalid="ignore", over="ignore", divide="ignore")
+def contrastive_rows(x1, x2, similar, margin, scale, loss, g1, g2, lo, hi):
+    """Blocks ``lo:hi`` of the contrastive loss: ``d^2 / 2`` (similar) or ``max(0, m - d)^2 / 2`` with
+    ``d = ||x1 - x2||_2`` (the differences and their squared sums in the inputs' dtype), and the gradients
+    ``+-(x1 - x2)`` times ``1`` or ``-max(0, m - d) / d`` (0 at ``d = 0``), times ``scale``. Returns False
+    where a squared distance is not finite (the definition then answers)."""
+    n, dim = x1.shape
+    rows = embedding_block_rows(dim)
+    for r0 in range(lo * rows, min(hi * rows, n), rows):
+        r1 = min(r0 + rows, n)
+        diff = np.subtract(x1[r0:r1], x2[r0:r1], out=g1[r0:r1])
+        sq = _row_dot(diff, diff).astype(np.float64)
+        if not np.isfinite(sq).all():
+            return False
+        sim = similar[r0:r1]
+        d = np.sqrt(sq)
+        gap = np.maximum(margin - d, 0.0)
+        loss[r0:r1] = np.where(sim, 0.5 * sq, 0.5 * gap * gap)
+        coef = np.where(sim, 1.0, np.where(d > 0, -gap / np.where(d > 0, d, 1.0), 0.0))
+        coef *= scale
+        diff *= coef.astype(diff.dtype)[:, np.newaxis]
+        np.negative(diff, out=g2[r0:r1])
+    return True

@@ -55,6 +55,12 @@ def _ranking_args(input1, input2, target, margin, reduction):
     return x1, -y * (x1 - x2) + xpa.const(margin, x1, xp), y, xp
 
 
+def _margin_ranking_loss_kernel(input1, input2, target, *, margin: float = 0.0, reduction: v.Reduction = "mean"):
+    """Fused (numba, else NumPy): float inputs of one shape, labels 1 and -1, finite hinge arguments."""
+    return _fast.margin_ranking(input1, input2, target, margin, reduction)
+
+
+@_fast.fused(_margin_ranking_loss_kernel)
 def margin_ranking_loss(input1, input2, target, *, margin: float = 0.0, reduction: v.Reduction = "mean"):
     r"""Margin ranking loss, ``torch.nn.functional.margin_ranking_loss``.
 
@@ -87,6 +93,7 @@ def margin_ranking_loss(input1, input2, target, *, margin: float = 0.0, reductio
     return reduce(xp.maximum(z, 0), reduction)
 
 
+@_fast.defbackward(margin_ranking_loss)
 def margin_ranking_loss_backward(
     dout, input1, input2, target, *, margin: float = 0.0, reduction: v.Reduction = "mean"
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -373,6 +373,12 @@ def _contrastive_args(input1, input2, target, margin, reduction):
     return x1, diff, pnorm(diff, 2, xp), y == 1, xp
 
 
+def _contrastive_loss_kernel(input1, input2, target, *, margin: float = 1.0, reduction: v.Reduction = "mean"):
+    """Fused (numba, else NumPy): (N, D) or (D,) float pairs, labels 0 and 1, finite squared distances."""
+    return _fast.contrastive(input1, input2, target, margin, reduction)
+
+
+@_fast.fused(_contrastive_loss_kernel)
 def contrastive_loss(input1, input2, target, *, margin: float = 1.0, reduction: v.Reduction = "mean"):
     r"""Contrastive loss of Hadsell, Chopra and LeCun (2006), "Dimensionality Reduction by
     Learning an Invariant Mapping" (CVPR), eq. 4.
@@ -410,6 +416,7 @@ def contrastive_loss(input1, input2, target, *, margin: float = 1.0, reduction: 
     return reduce(xpa.astype(loss, x1.dtype, xp), reduction)
 
 
+@_fast.defbackward(contrastive_loss)
 def contrastive_loss_backward(
     dout, input1, input2, target, *, margin: float = 1.0, reduction: v.Reduction = "mean"
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -490,6 +497,9 @@ def _nt_xent_kernel(view1, view2, *, temperature: float = 0.07, reduction: v.Red
     if temperature.__class__ not in (int, float) or not 0 < temperature < math.inf:
         return None
     e = np.concatenate([view1, view2])
+    small = _fast.ntxent_small(e, None, temperature, reduction)  # numba, for a few finite embeddings
+    if small is not None:
+        return small[0], (small[1][: e.shape[0] // 2], small[1][e.shape[0] // 2 :])
     if not np.isfinite(e).all():
         return None
     norm = pnorm(e, 2, np)[:, None]
@@ -646,6 +656,85 @@ def _group_parts(embeddings, labels, temperature, reduction):
     return e, u, n, norm > floor, ex, positive, negative, z, loss, pairs
 
 
+_NTXENT_GROUP_BLOCK = 1 << 19  # entries of one block of rows (three such blocks are alive at once)
+
+
+@np.errstate(divide="ignore", invalid="ignore", over="ignore")  # a pair whose denominator underflows is reported
+def _nt_xent_group_loss_kernel(embeddings, labels, *, temperature: float = 0.07, reduction: v.Reduction = "mean"):
+    """Loss and gradient of :func:`nt_xent_group_loss` a block of rows of the similarity matrix at a time.
+
+    As :func:`_nt_xent_kernel`: three blocks of about ``_NTXENT_GROUP_BLOCK`` entries are alive at once, so
+    the extra memory is linear in B. NumPy float arrays of finite entries, integer labels (B,), at least two
+    embeddings, reductions 'mean' (with a positive pair) and 'sum'; ``None`` otherwise.
+    """
+    e, lab = embeddings, labels
+    if e.__class__ is not np.ndarray or lab.__class__ is not np.ndarray or reduction not in ("mean", "sum"):
+        return None
+    dtype = e.dtype
+    if dtype.kind != "f" or dtype.itemsize not in (4, 8) or e.ndim != 2 or e.shape[0] < 2:
+        return None
+    if lab.dtype.kind not in "iu" or lab.shape != e.shape[:1]:
+        return None
+    if temperature.__class__ not in (int, float) or not 0 < temperature < math.inf:
+        return None
+    small = _fast.ntxent_small(e, lab, temperature, reduction)  # numba, for a few finite embeddings
+    if small is not None:
+        return small
+    if not np.isfinite(e).all():
+        return None
+    norm = pnorm(e, 2, np)[:, None]
+    if not np.isfinite(norm).all():
+        return None
+    m = e.shape[0]
+    _, counts = np.unique(lab, return_counts=True)
+    pairs = int((counts * (counts - 1)).sum())
+    if reduction == "mean" and pairs == 0:
+        return None  # the definition raises
+    floor = np.sqrt(dtype.type(np.finfo(dtype).eps))
+    n = np.maximum(norm, floor)
+    u = e / n
+    tau = dtype.type(temperature)
+    scale = dtype.type(1) / dtype.type(pairs) if reduction == "mean" else dtype.type(1)  # upstream for dout = 1
+    loss = np.empty(m, dtype)
+    gu = np.zeros_like(u)
+    rows = max(1, _NTXENT_GROUP_BLOCK // m)
+    for r0 in range(0, m, rows):
+        r1 = min(m, r0 + rows)
+        local = np.arange(r1 - r0)
+        anchor = local + r0
+        same = lab[r0:r1, np.newaxis] == lab[np.newaxis, :]
+        same[local, anchor] = False  # the positives
+        a = u[r0:r1] @ u.T
+        a /= tau
+        a[local, anchor] = -np.inf  # no self-similarity
+        a -= a.max(axis=1, keepdims=True)  # s_ik - top_i: no overflow, no cancellation (optax's order)
+        ex = np.exp(a)  # 0 on the diagonal
+        z = ex.sum(axis=1, keepdims=True, where=~same)  # the negatives of each anchor
+        # pair (i, j): log(e^{s_ij - top} + z) - (s_ij - top), as the definition
+        c = np.add(ex, z)
+        np.log(c, out=c)
+        np.subtract(c, a, out=a)
+        loss[r0:r1] = a.sum(axis=1, where=same)
+        np.add(ex, z, out=a)
+        c.fill(0)
+        inv = np.divide(1, a, out=c, where=same)  # 1 / D_ij on the positives, 0 elsewhere
+        ds = np.multiply(ex, inv.sum(axis=1, keepdims=True), out=a)  # the negatives: e^{s_ik} sum_j 1 / D_ij
+        pos = np.multiply(ex, inv, out=c)
+        pos -= 1
+        np.copyto(ds, pos, where=same)
+        ds[local, anchor] = 0
+        ds *= scale
+        gu[r0:r1] += ds @ u
+        gu += ds.T @ u[r0:r1]
+    if not np.isfinite(loss).all():
+        return None
+    gu /= tau
+    radial = np.where(norm > floor, np.sum(u * gu, axis=1, keepdims=True), 0)
+    ge = ((gu - radial * u) / n).astype(dtype, copy=False)
+    return reduce(loss, reduction, denominator=pairs), ge
+
+
+@_fast.fused(_nt_xent_group_loss_kernel)
 def nt_xent_group_loss(embeddings, labels, *, temperature: float = 0.07, reduction: v.Reduction = "mean"):
     r"""NT-Xent with group labels, as ``optax.losses.ntxent(embeddings, labels, temperature)``.
 
@@ -686,6 +775,7 @@ def nt_xent_group_loss(embeddings, labels, *, temperature: float = 0.07, reducti
     return reduce(loss, reduction, denominator=pairs)
 
 
+@_fast.defbackward(nt_xent_group_loss)
 def nt_xent_group_loss_backward(
     dout, embeddings, labels, *, temperature: float = 0.07, reduction: v.Reduction = "mean"
 ) -> np.ndarray:
