@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -274,11 +274,15 @@ def _exact_chunk(call: _Call, r0: int, r1: int, g: np.ndarray | None):
 def _index_chunk(call: _Call, z: np.ndarray, t: np.ndarray, g: np.ndarray | None):
     """Loss rows of 2-D logits ``z`` (R, C) against labels ``t`` (R,), and, where ``g`` (R,) is given, the
     logits' gradient ``g * ((sum_k a_k) softmax - a)``, computed in place in ``z``."""
+    return _index_rows(z, t, g, call.ignore_index, call.label_smoothing, call.weight)
+
+
+def _index_rows(z: np.ndarray, t: np.ndarray, g, ignore_index: int, ls: float, w: np.ndarray | None):
+    """:func:`_index_chunk` with the call's options given: ``g`` (R,) or a scalar."""
     num_classes = z.shape[1]
-    valid = t != call.ignore_index
+    valid = t != ignore_index
     safe = np.where(valid, t, 0)
     rows = np.arange(z.shape[0])
-    ls, w = call.label_smoothing, call.weight
     wt = valid.astype(z.dtype) if w is None else np.where(valid, w.astype(z.dtype)[safe], 0)
     z -= z.max(axis=1, keepdims=True)  # log-sum-exp on shifted logits: exp never overflows
     picked = z[rows, safe]
@@ -299,6 +303,22 @@ def _index_chunk(call: _Call, z: np.ndarray, t: np.ndarray, g: np.ndarray | None
     z[rows, safe] -= (1 - ls) * wt * g
     if ls > 0:
         z -= (ls / num_classes) * ((valid * g)[:, None] * (1.0 if w is None else w.astype(z.dtype)[None, :]))
+    return loss, z
+
+
+def _plain_rows(z: np.ndarray, t: np.ndarray, g):
+    """:func:`_index_rows` without class weights, smoothing or ignored rows: the same operations on the same
+    values (so the same bits), fewer of them. ``g`` (R,) or a scalar."""
+    rows = np.arange(z.shape[0])
+    z -= z.max(axis=1, keepdims=True)  # log-sum-exp on shifted logits: exp never overflows
+    picked = z[rows, t]
+    np.exp(z, out=z)
+    total = z.sum(axis=1)
+    loss = np.log(total) - picked
+    if g is None:
+        return loss, None
+    z *= (np.float64(1.0) * g / total)[:, None]  # as _index_rows' a_total (float64 ones) * g / total
+    z[rows, t] -= g
     return loss, z
 
 
@@ -395,7 +415,131 @@ def _reduced(call: _Call, loss: np.ndarray, dtype: np.dtype):
         return dtype.type(np.float64(total) / np.float64(call.denominator))
 
 
-def _shaped_grads(call: _Call, grads, input, linear_weight, linear_bias):
+# ------------------------------------------------------------- the direct path: one product each way
+
+_FMAX = {dt: float(np.finfo(dt).max) / 8 for dt in v.FLOAT_DTYPES}  # a bound no sum of the direct path reaches
+
+
+def _span(a: np.ndarray) -> float:
+    """The largest magnitude of ``a``: inf or NaN where an entry is not finite (two reductions, no warning)."""
+    return max(-float(np.minimum.reduce(a, axis=None)), float(np.maximum.reduce(a, axis=None)))
+
+
+class _Direct(NamedTuple):
+    """A call the direct path takes: the checked arrays and options, and bounds on the inputs' magnitudes."""
+
+    x: np.ndarray
+    w: np.ndarray
+    t: np.ndarray  # int64 labels
+    b: np.ndarray | None
+    weight: np.ndarray | None
+    ignore_index: int
+    label_smoothing: float
+    reduction: str
+    denominator: float  # 'mean' divisor (1 otherwise)
+    all_valid: bool  # no label is ignore_index
+    x_span: float
+    w_span: float
+    weight_span: float  # 1 without class weights
+
+
+def _direct(input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options):
+    """The logits of a call the direct path takes, computed whole by one product, and the checked call; ``None``
+    for every other call (the chunked pass, with its checks and limits, answers those).
+
+    The direct path takes plain arrays: a 2-D input and weight of one float dtype, class-index targets (N,)
+    holding at most ``ignore_index`` outside [0, C), no chunking (``options`` None or one chunk), and finite
+    inputs small enough that no logit, sum or gradient can overflow (so no ``np.errstate`` is needed). Its
+    values are those of the chunked pass's finite path, operation for operation."""
+    x, w, t, b = input, linear_weight, target, linear_bias
+    if (
+        x.__class__ is not np.ndarray
+        or w.__class__ is not np.ndarray
+        or t.__class__ is not np.ndarray
+        or (b is not None and b.__class__ is not np.ndarray)
+        or reduction.__class__ is not str
+        or reduction not in ("mean", "sum", "none")
+        or label_smoothing.__class__ not in (int, float)
+        or not 0 <= label_smoothing <= 1
+        or (ignore_index is not None and ignore_index.__class__ is not int)
+    ):
+        return None
+    dt = x.dtype
+    if dt not in _FMAX or w.dtype != dt or x.ndim != 2 or w.ndim != 2 or t.ndim != 1 or t.dtype.kind not in "iu":
+        return None
+    n, d = x.shape
+    c = w.shape[0]
+    if w.shape[1] != d or t.shape[0] != n or n == 0 or c == 0 or (b is not None and (b.dtype != dt or b.shape != (c,))):
+        return None
+    if options is not None and (
+        options.__class__ is not LinearCrossEntropyOptions
+        or options.acc_dtype is not None
+        or options.chunk_rows(n, d, c) < n
+    ):
+        return None
+    ii = -100 if ignore_index is None else ignore_index
+    t_lo, t_hi = int(t.min()), int(t.max())
+    all_valid = 0 <= t_lo and t_hi < c and not t_lo <= ii <= t_hi
+    if not all_valid:
+        valid = t != ii
+        kept = t[valid]
+        if kept.size == 0 or int(kept.min()) < 0 or int(kept.max()) >= c:
+            return None  # every target ignored, or a label out of range: the checks name it
+    if t.dtype != np.int64:
+        t = t.astype(np.int64)
+    wt = None if weight is None else v.check_weight(weight, "weight", c, dt)
+    spans = _span(x), _span(w), 1.0 if wt is None else max(1.0, _span(wt))
+    # every logit is at most zmax, every loss row (and smoothing's sum) at most its bound; NaN and inf fail here
+    zmax = spans[0] * spans[1] * d + (0.0 if b is None else _span(b))
+    total_bound = (2 * zmax + math.log(c) + 1) * spans[2] * 2 * c * n
+    denominator = 1.0
+    if reduction == "mean":
+        if all_valid:
+            denominator = float(n) if wt is None else float(wt[t].sum())
+        else:
+            denominator = float(valid.sum()) if wt is None else float(wt[np.where(valid, t, 0)][valid].sum())
+    if not total_bound * max(1.0, 1.0 / abs(denominator) if denominator else math.inf) < _FMAX[dt]:
+        return None
+    z = np.matmul(x, w.T)
+    if b is not None:
+        z += b
+    return _Direct(x, w, t, b, wt, ii, float(label_smoothing), reduction, denominator, all_valid, *spans), z
+
+
+def _direct_rows(call: _Direct, z: np.ndarray, g):
+    """The loss rows and (with ``g``: a scalar or (N,)) the logits' gradient, in place in ``z``."""
+    if call.all_valid and call.weight is None and call.label_smoothing == 0:
+        return _plain_rows(z, call.t, g)
+    return _index_rows(z, call.t, g, call.ignore_index, call.label_smoothing, call.weight)
+
+
+def _direct_grads(call: _Direct, dz: np.ndarray, g_span: float):
+    """``(dx, dW[, db])`` from the logits' gradient ``dz``; ``None`` where the upstream gradient's largest
+    magnitude ``g_span`` could make one overflow."""
+    x, w = call.x, call.w
+    bound = 3 * call.weight_span * g_span  # |dz| <= g (|a| + sum_k a_k)
+    if not bound * max(1.0, call.w_span * w.shape[0], call.x_span * x.shape[0], x.shape[0]) < _FMAX[x.dtype]:
+        return None
+    # dx = dz W, as (W^T dz^T)^T: BLAS runs the long class axis as its inner dimension much faster this way;
+    # dW = dz^T x, for one row the outer product (one product per entry: the same values, far fewer calls)
+    dw = dz.T * x if x.shape[0] == 1 else np.matmul(dz.T, x)
+    grads: tuple[np.ndarray, ...] = (np.matmul(w.T, dz.T).T, dw)
+    if call.b is not None:
+        grads += (dz.sum(axis=0),)
+    return grads
+
+
+def _direct_value(call: _Direct, loss: np.ndarray):
+    """The reduced loss, as :func:`_reduced` (no sum here can overflow)."""
+    dt = call.x.dtype
+    loss = loss.astype(dt, copy=False)
+    if call.reduction == "none":
+        return loss
+    total = loss.sum(dtype=np.float64)
+    return dt.type(total) if call.reduction == "sum" else dt.type(np.float64(total) / np.float64(call.denominator))
+
+
+def _shaped_grads(grads, input, linear_weight, linear_bias):
     dx, dw = grads[0], grads[1]
     out: tuple[np.ndarray, ...] = (dx.reshape(np.shape(input)), dw.reshape(np.shape(linear_weight)))
     if linear_bias is not None:
@@ -442,6 +586,11 @@ def linear_cross_entropy(
     >>> round(float(linear_cross_entropy(x, W, np.array([0, 2]))), 4)
     0.862
     """
+    direct = _direct(
+        input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options
+    )
+    if direct is not None:
+        return _direct_value(direct[0], _direct_rows(direct[0], direct[1], None)[0])
     call = _prepare(
         input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options
     )
@@ -511,15 +660,31 @@ def linear_cross_entropy_value_and_grad(
     >>> round(float(out), 4), dx
     (0.6931, array([[0., 0.]]))
     """
-    call = _prepare(
+    value, grads = None, None
+    direct = _direct(
         input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options
     )
-    dt = call.x.dtype
-    g = v.check_dout(dout, call.out_shape if reduction == "none" else (), dt)
-    if reduction == "none":
-        loss, grads = _run(call, dout, want_grad=True)
-    else:  # the pass for dout = 1, then one scaling: the same bits as the class's forward-then-backward
-        loss, grads = _run(call, 1.0, want_grad=True)
+    if direct is not None:
+        call_d, z = direct
+        dt = call_d.x.dtype
+        g = dout if dout.__class__ is float and reduction != "none" else None
+        if g is None:
+            g = v.check_dout(dout, call_d.t.shape if reduction == "none" else (), dt)
+        # 'none': dout per row; else the pass for dout = 1 ('mean': 1 / denominator), then one scaling below
+        g_rows = g if reduction == "none" else dt.type(1) / dt.type(call_d.denominator)
+        loss, dz = _direct_rows(call_d, z, g_rows)
+        grads = _direct_grads(call_d, dz, _span(g) if reduction == "none" else float(g_rows))
+        if grads is not None:
+            value = _direct_value(call_d, loss)
+    if grads is None:
+        call = _prepare(
+            input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options
+        )
+        dt = call.x.dtype
+        g = v.check_dout(dout, call.out_shape if reduction == "none" else (), dt)
+        loss, grads = _run(call, dout if reduction == "none" else 1.0, want_grad=True)
+        value = _reduced(call, loss, dt)
+    if reduction != "none":  # the pass for dout = 1, then one scaling: the bits of the class's forward-then-backward
         if g != 1:
             for gi in grads:
                 if g == 0:  # d(0 L) = 0, even where the gradient of L is infinite
@@ -527,7 +692,7 @@ def linear_cross_entropy_value_and_grad(
                 else:
                     with np.errstate(over="ignore"):
                         gi *= g
-    return _reduced(call, loss, dt), _shaped_grads(call, grads, input, linear_weight, linear_bias)
+    return value, _shaped_grads(grads, input, linear_weight, linear_bias)
 
 
 # --------------------------------------------------------------------------- adaptive softmax

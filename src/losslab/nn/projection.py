@@ -368,9 +368,9 @@ class LinearCrossEntropyLoss:
         w, kw = self._call_args()
         if self._pending is not None:
             grads, self._pending = self._pending, None
-            g = v.check_dout(dout, (), grads[0].dtype)
-            # d(0 L) = 0, even where the gradient of L is infinite
-            grads = tuple(gi if g == 1 else (np.zeros_like(gi) if g == 0 else _scaled(gi, g)) for gi in grads)
+            g = dout if dout.__class__ is float and dout == 1.0 else v.check_dout(dout, (), grads[0].dtype)
+            if g != 1:  # d(0 L) = 0, even where the gradient of L is infinite
+                grads = tuple(np.zeros_like(gi) if g == 0 else _scaled(gi, g) for gi in grads)
         else:
             grads = F.linear_cross_entropy_backward(dout, self._cache[0], w, self._cache[1], **kw)
         self.linear_weight.grad = grads[1].reshape(self.linear_weight.data.shape)
