@@ -17,6 +17,7 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
+from .. import _fast
 from .. import _validation as v
 from . import _levels
 from .classification import cross_entropy, cross_entropy_backward
@@ -306,6 +307,28 @@ def _index_rows(z: np.ndarray, t: np.ndarray, g, ignore_index: int, ls: float, w
     return loss, z
 
 
+def _fused_rows(call: _Call, z: np.ndarray, t: np.ndarray, g: np.ndarray | None):
+    """:func:`_index_chunk` by the fused cross-entropy kernels of :mod:`losslab._fast` (numba: one pass over each
+    row, the gradient made even for the loss alone, so that both give the same bits); ``None`` without numba, or
+    where a kernel declines (every row ignored)."""
+    if _fast.backend() != "numba":
+        return None
+    if call.weight is None and call.label_smoothing == 0:
+        hit = _fast.cross_entropy(z, t, None, call.ignore_index, "none", 0.0)
+    else:
+        valid = t != call.ignore_index
+        w = None if call.weight is None else call.weight.astype(z.dtype, copy=False)
+        wt = valid.astype(z.dtype) if w is None else np.where(valid, w[np.where(valid, t, 0)], z.dtype.type(0))
+        hit = _fast.cross_entropy_general(z, t, w, wt, 1.0, "none", call.label_smoothing, call.ignore_index)
+    if hit is None:
+        return None
+    loss, dz = hit
+    if g is None:
+        return loss, None
+    dz *= g[:, None]  # the kernels' gradient is that of dout = 1: each row times its upstream gradient
+    return loss, dz
+
+
 def _plain_rows(z: np.ndarray, t: np.ndarray, g):
     """:func:`_index_rows` without class weights, smoothing or ignored rows: the same operations on the same
     values (so the same bits), fewer of them. ``g`` (R,) or a scalar."""
@@ -361,7 +384,8 @@ def _run(call: _Call, dout, want_grad: bool):
             if z is None:
                 part, dz, xs = _exact_chunk(call, r0, r1, g)
             else:
-                part, dz = (_index_chunk if simple else _general_chunk)(call, z, call.target[r0:r1], g)
+                hit = _fused_rows(call, z, call.target[r0:r1], g) if simple else None
+                part, dz = hit or (_index_chunk if simple else _general_chunk)(call, z, call.target[r0:r1], g)
                 if not np.isfinite(part).all():  # a sum beyond the range (smoothing over huge logits): exactly
                     z = None
                     part, dz, xs = _exact_chunk(call, r0, r1, g)
@@ -513,17 +537,47 @@ def _direct_rows(call: _Direct, z: np.ndarray, g):
     return _index_rows(z, call.t, g, call.ignore_index, call.label_smoothing, call.weight)
 
 
+def _direct_fused(call: _Direct, z: np.ndarray, g):
+    """``(value, logits' gradient)`` by the fused cross-entropy kernels of :mod:`losslab._fast` (numba: one pass
+    over each row, on the threads for a large batch); ``None`` without numba. ``g``: as :func:`_direct_rows`."""
+    if _fast.backend() != "numba":
+        return None
+    t, reduction = call.t, call.reduction
+    if call.weight is None and call.label_smoothing == 0:
+        hit = _fast.cross_entropy(z, t, None, call.ignore_index, reduction, 0.0)
+    else:
+        valid = t != call.ignore_index
+        wt = (
+            valid.astype(z.dtype)
+            if call.weight is None
+            else np.where(valid, call.weight[np.where(valid, t, 0)], z.dtype.type(0))
+        )
+        hit = _fast.cross_entropy_general(
+            z, t, call.weight, wt, call.denominator, reduction, call.label_smoothing, call.ignore_index
+        )
+    if hit is None:
+        return None
+    value, dz = hit
+    if reduction == "none" and g is not None:  # the kernels' gradient is that of dout = 1: each row times its dout
+        dz *= np.reshape(g, (-1, 1))
+    return value, dz
+
+
+def _grads_fit(call: _Direct, g_span: float) -> bool:
+    """Whether no gradient can overflow, ``g_span`` the upstream gradient's largest magnitude."""
+    x, w = call.x, call.w
+    bound = 3 * call.weight_span * g_span  # |dz| <= g (|a| + sum_k a_k)
+    return bound * max(1.0, call.w_span * w.shape[0], call.x_span * x.shape[0], x.shape[0]) < _FMAX[x.dtype]
+
+
 def _direct_grads(call: _Direct, dz: np.ndarray, g_span: float):
     """``(dx, dW[, db])`` from the logits' gradient ``dz``; ``None`` where the upstream gradient's largest
     magnitude ``g_span`` could make one overflow."""
     x, w = call.x, call.w
-    bound = 3 * call.weight_span * g_span  # |dz| <= g (|a| + sum_k a_k)
-    if not bound * max(1.0, call.w_span * w.shape[0], call.x_span * x.shape[0], x.shape[0]) < _FMAX[x.dtype]:
+    if not _grads_fit(call, g_span):
         return None
-    # dx = dz W, as (W^T dz^T)^T: BLAS runs the long class axis as its inner dimension much faster this way;
-    # dW = dz^T x, for one row the outer product (one product per entry: the same values, far fewer calls)
-    dw = dz.T * x if x.shape[0] == 1 else np.matmul(dz.T, x)
-    grads: tuple[np.ndarray, ...] = (np.matmul(w.T, dz.T).T, dw)
+    # dx = dz W, as (W^T dz^T)^T: BLAS runs the long class axis as its inner dimension much faster this way
+    grads: tuple[np.ndarray, ...] = (np.matmul(w.T, dz.T).T, _matmul(dz.T, x))
     if call.b is not None:
         grads += (dz.sum(axis=0),)
     return grads
@@ -589,7 +643,11 @@ def linear_cross_entropy(
     direct = _direct(
         input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options
     )
-    if direct is not None:
+    # as linear_cross_entropy_value_and_grad, which takes the direct path where the gradients fit too
+    if direct is not None and (reduction == "none" or _grads_fit(direct[0], 1.0 / direct[0].denominator)):
+        fused = _direct_fused(direct[0], direct[1], None)
+        if fused is not None:
+            return fused[0]
         return _direct_value(direct[0], _direct_rows(direct[0], direct[1], None)[0])
     call = _prepare(
         input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options
@@ -672,9 +730,13 @@ def linear_cross_entropy_value_and_grad(
             g = v.check_dout(dout, call_d.t.shape if reduction == "none" else (), dt)
         # 'none': dout per row; else the pass for dout = 1 ('mean': 1 / denominator), then one scaling below
         g_rows = g if reduction == "none" else dt.type(1) / dt.type(call_d.denominator)
-        loss, dz = _direct_rows(call_d, z, g_rows)
-        grads = _direct_grads(call_d, dz, _span(g) if reduction == "none" else float(g_rows))
-        if grads is not None:
+        fused = _direct_fused(call_d, z, g_rows)
+        if fused is None:
+            loss, dz = _direct_rows(call_d, z, g_rows)
+        else:
+            value, dz = fused
+        grads = _direct_grads(call_d, dz, _span(g) if reduction == "none" else 1.0 / call_d.denominator)
+        if grads is not None and fused is None:
             value = _direct_value(call_d, loss)
     if grads is None:
         call = _prepare(
@@ -783,17 +845,30 @@ def adaptive_log_softmax_with_loss(input, target, head_weight, head_bias, tails,
     return (out if batched else out[0]), loss
 
 
+def _sums_finite(*arrays) -> bool:
+    """Whether every entry is finite, one reduction an array (under ``np.errstate(all="ignore")``): an infinite
+    or NaN entry makes a sum infinite or NaN; a sum of finite entries beyond the range says no too, and leaves
+    the call to the exact pass, which answers every call."""
+    total = 0.0
+    for a in arrays:
+        if a is not None and a.size:
+            total += float(np.add.reduce(a, axis=None))  # Python floats: inf - inf is NaN, without a warning
+    return math.isfinite(total)
+
+
 def _adaptive_pass(x, t, hw, hb, tails, cutoffs, u):
     """log p(t_n) per row, and with ``u`` (d/d output per row) every gradient.
 
     Finite parameters and logits take the direct pass; an infinite or NaN entry, or a logit beyond
     the float range, the limits of :func:`_adaptive_exact`."""
     tails = [tuple(np.asarray(w, dtype=x.dtype) for w in pair) for pair in tails]
-    if _finite(x, hw, hb, *(w for pair in tails for w in pair)):
-        with np.errstate(all="ignore"):  # a logit beyond the range: the exact pass answers
+    with np.errstate(all="ignore"):  # a logit beyond the range: the exact pass answers
+        if _sums_finite(x, hw, hb, *(w for pair in tails for w in pair)):
             out, grads = _adaptive_fast(x, t, hw, hb, tails, cutoffs, u)
-        if _finite(out) and (grads is None or _finite(*grads[:3], *(w for pair in grads[3] for w in pair))):
-            return out, grads
+            if _sums_finite(out) and (
+                grads is None or _sums_finite(*grads[:3], *(w for pair in grads[3] for w in pair))
+            ):
+                return out, grads
     if x.dtype == np.float64:
         return _adaptive_exact(x, t, hw, hb, tails, cutoffs, u)
     # float32: products and their differences fit float64's range; the results rounded back (inf beyond)
@@ -865,46 +940,66 @@ def _adaptive_exact(x, t, hw, hb, tails, cutoffs, u):
 
 
 def _adaptive_fast(x, t, hw, hb, tails, cutoffs, u):
-    shortlist = cutoffs[0]
-    head = x @ hw.T
+    """The adaptive softmax on finite numbers. Each softmax's logits are laid out classes first, (classes, rows):
+    every reduction then runs over long contiguous rows (NumPy's reductions over a short last axis are slow)."""
+    shortlist, n = cutoffs[0], x.shape[0]
+    cols = np.arange(n)
+    head = _matmul(hw, x.T)
     if hb is not None:
-        head += hb
-    head_lp = _log_softmax_rows(head)
+        head += hb[:, None]
+    head_lp = _log_softmax_cols(head)
     gather = t.copy()
-    out = np.zeros(x.shape[0], dtype=x.dtype)
+    out = np.empty(n, dtype=x.dtype)
     grads = None
-    if u is not None:
-        dx = np.zeros_like(x)
-        dtails = []
     bounds = [0] + list(cutoffs)
+    # each row's cluster (0: the shortlist), and how many rows each holds: a cluster without rows costs nothing
+    cluster = np.searchsorted(np.asarray(cutoffs), t, side="right")
+    counts = np.bincount(cluster, minlength=len(bounds) - 1)
+    parts = []
     for i in range(1, len(bounds) - 1):
-        rows = np.flatnonzero((t >= bounds[i]) & (t < bounds[i + 1]))
-        w1, w2 = (np.asarray(w, dtype=x.dtype) for w in tails[i - 1])
-        gather[rows] = shortlist + i - 1
-        if u is not None:
-            dw1, dw2 = np.zeros_like(w1), np.zeros_like(w2)
-        if rows.size:
-            xs = x[rows]
-            h = xs @ w1.T
-            lp = _log_softmax_rows(h @ w2.T)
-            rel = t[rows] - bounds[i]
-            out[rows] = lp[np.arange(rows.size), rel]
-            if u is not None:  # d/d o = u (onehot - softmax(o))
-                do = -np.exp(lp) * u[rows, None]
-                do[np.arange(rows.size), rel] += u[rows]
-                dw2 = do.T @ h
-                dh = do @ w2
-                dw1 = dh.T @ xs
-                dx[rows] += dh @ w1
-        if u is not None:
-            dtails.append((dw1, dw2))
-    out += head_lp[np.arange(x.shape[0]), gather]
+        if counts[i]:
+            rows = np.flatnonzero(cluster == i)
+            gather[rows] = shortlist + i - 1
+            parts.append((i, rows))
+    out = head_lp[gather, cols]
     if u is not None:
-        dhead = -np.exp(head_lp) * u[:, None]
-        dhead[np.arange(x.shape[0]), gather] += u
-        dx += dhead @ hw
-        grads = (dx, dhead.T @ x, None if hb is None else dhead.sum(axis=0), dtails)
+        dhead = np.exp(head_lp)
+        dhead *= -u  # d/d logits = u (onehot - softmax)
+        dhead[gather, cols] += u
+        dx = _matmul(dhead.T, hw)
+        dtails = [(np.zeros_like(w1), np.zeros_like(w2)) for w1, w2 in tails]
+    for i, rows in parts:
+        w1, w2 = tails[i - 1]
+        xs = x[rows]
+        h = _matmul(w1, xs.T)
+        lp = _log_softmax_cols(_matmul(w2, h))
+        rel = t[rows] - bounds[i]
+        at = np.arange(rows.size)
+        out[rows] += lp[rel, at]
+        if u is not None:
+            ur = u[rows]
+            do = np.exp(lp)
+            do *= -ur
+            do[rel, at] += ur
+            dh = _matmul(w2.T, do)
+            dtails[i - 1] = (_matmul(dh, xs), _matmul(do, h.T))
+            dx[rows] += _matmul(dh.T, w1)
+    if u is not None:
+        grads = (dx, _matmul(dhead, x), None if hb is None else dhead.sum(axis=1), dtails)
     return out, grads
+
+
+def _log_softmax_cols(z: np.ndarray) -> np.ndarray:
+    """The log-softmax of each column of ``z`` (classes, rows), in place."""
+    z -= z.max(axis=0)  # shifted: exp never overflows
+    z -= np.log(np.exp(z).sum(axis=0))
+    return z
+
+
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b``; with an inner dimension of 1, the outer product by broadcasting: the same values (one product
+    each, no sum), without the slow general loop NumPy takes there."""
+    return a * b if a.shape[1] == 1 else a @ b
 
 
 def adaptive_log_softmax_with_loss_backward(dloss, doutput, input, target, head_weight, head_bias, tails, cutoffs):
@@ -924,11 +1019,53 @@ def adaptive_log_softmax_with_loss_backward(dloss, doutput, input, target, head_
     """
     x, t, hw, hb, cutoffs, batched = _adaptive_setup(input, target, head_weight, head_bias, tails, cutoffs)
     n = x.shape[0]
-    u = np.full(n, -np.asarray(v.check_dout(dloss, (), x.dtype), dtype=x.dtype) / x.dtype.type(n), dtype=x.dtype)
-    if doutput is not None:
+    g = np.asarray(v.check_dout(dloss, (), x.dtype), dtype=x.dtype)
+    if doutput is None:  # the gradients of the loss, then one scaling: the bits of the class's forward-then-backward
+        u = np.full(n, -x.dtype.type(1) / x.dtype.type(n), dtype=x.dtype)
+    else:
+        u = np.full(n, -g / x.dtype.type(n), dtype=x.dtype)
         u = u + np.reshape(v.check_dout(doutput, (n,) if batched else (), x.dtype), -1)
-    _, (dx, dhw, dhb, dtails) = _adaptive_pass(x, t, hw, hb, tails, cutoffs, u)
+    _, grads = _adaptive_pass(x, t, hw, hb, tails, cutoffs, u)
+    if doutput is None and g != 1:
+        grads = _scaled_grads(grads, g)
+    dx, dhw, dhb, dtails = grads
     return (dx if batched else dx[0]), dhw, dhb, dtails
+
+
+def _scaled_grads(grads: tuple, g) -> tuple:
+    """The adaptive softmax's gradients ``(dx, dhw, dhb or None, [(dW1, dW2), ...])`` times ``g``: 0 gives zeros
+    (d(0 L) = 0, even where the gradient of L is infinite), a product beyond the float range inf."""
+
+    def one(a):
+        if a is None:
+            return None
+        if g == 0:
+            return np.zeros_like(a)
+        with np.errstate(over="ignore"):
+            return a * g
+
+    dx, dhw, dhb, dtails = grads
+    return one(dx), one(dhw), one(dhb), [(one(a), one(b)) for a, b in dtails]
+
+
+def adaptive_log_softmax_with_loss_value_and_grad(input, target, head_weight, head_bias, tails, cutoffs):
+    """``(output, loss)`` of :func:`adaptive_log_softmax_with_loss` and the gradients of ``loss`` (those of
+    :func:`adaptive_log_softmax_with_loss_backward` with ``dloss = 1``, ``doutput = None``), in one pass.
+
+    >>> import numpy as np
+    >>> (out, loss), (dx, dhw, dhb, dtails) = adaptive_log_softmax_with_loss_value_and_grad(
+    ...     np.ones((1, 2)), np.array([0]), np.zeros((2, 2)), None, [(np.zeros((1, 2)), np.zeros((2, 1)))], [1, 3])
+    >>> round(float(loss), 4), dhw
+    (0.6931, array([[-0.5, -0.5],
+           [ 0.5,  0.5]]))
+    """
+    x, t, hw, hb, cutoffs, batched = _adaptive_setup(input, target, head_weight, head_bias, tails, cutoffs)
+    n = x.shape[0]
+    u = np.full(n, -x.dtype.type(1) / x.dtype.type(n), dtype=x.dtype)  # d loss / d output, as the backward's
+    out, (dx, dhw, dhb, dtails) = _adaptive_pass(x, t, hw, hb, tails, cutoffs, u)
+    with np.errstate(over="ignore"):  # a mean beyond the float range is inf
+        loss = x.dtype.type(-out.mean(dtype=np.float64))
+    return ((out if batched else out[0]), loss), ((dx if batched else dx[0]), dhw, dhb, dtails)
 
 
 def adaptive_log_prob(input, head_weight, head_bias, tails, cutoffs) -> np.ndarray:
@@ -955,7 +1092,12 @@ def adaptive_log_prob(input, head_weight, head_bias, tails, cutoffs) -> np.ndarr
     return out if batched else out[0]
 
 
-__all__ += ["adaptive_log_softmax_with_loss", "adaptive_log_softmax_with_loss_backward", "adaptive_log_prob"]
+__all__ += [
+    "adaptive_log_softmax_with_loss",
+    "adaptive_log_softmax_with_loss_backward",
+    "adaptive_log_softmax_with_loss_value_and_grad",
+    "adaptive_log_prob",
+]
 
 
 # ------------------------------------------------------------ the adaptive softmax over flat parameters
