@@ -31,7 +31,7 @@ __all__ = [
 
 AccPolicy = Literal["accurate", "balanced", "compact", "auto"]
 # the weight-gradient product of one block of rows is added to the (C, D) gradient this many bytes at a time
-_BLOCK_BYTES = 32 * 2**20
+_BLOCK_BYTES = 16 * 2**20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -379,6 +379,7 @@ def _run(call: _Call, dout, want_grad: bool):
     with np.errstate(over="ignore"):  # a gradient beyond the float range (huge finite entries) is inf
         for r0 in range(0, n, num_rows):
             r1 = min(n, r0 + num_rows)
+            hit = dz = None  # the last chunk's gradient goes before this one's is made: one at a time in memory
             z = _chunk_logits(call, r0, r1, buf)
             g = None if g_all is None else g_all[r0:r1]
             if z is None:
@@ -474,7 +475,8 @@ def _direct(input, linear_weight, target, linear_bias, weight, reduction, ignore
     The direct path takes plain arrays: a 2-D input and weight of one float dtype, class-index targets (N,)
     holding at most ``ignore_index`` outside [0, C), no chunking (``options`` None or one chunk), and finite
     inputs small enough that no logit, sum or gradient can overflow (so no ``np.errstate`` is needed). Its
-    values are those of the chunked pass's finite path, operation for operation."""
+    values are those of the chunked pass's finite path: operation for operation without numba, and with numba
+    to rounding (both take the logits' gradient from the fused cross-entropy kernels)."""
     x, w, t, b = input, linear_weight, target, linear_bias
     if (
         x.__class__ is not np.ndarray
@@ -859,16 +861,16 @@ def _sums_finite(*arrays) -> bool:
 def _adaptive_pass(x, t, hw, hb, tails, cutoffs, u):
     """log p(t_n) per row, and with ``u`` (d/d output per row) every gradient.
 
-    Finite parameters and logits take the direct pass; an infinite or NaN entry, or a logit beyond
-    the float range, the limits of :func:`_adaptive_exact`."""
+    The pass on finite numbers answers where its results are finite; an infinite or NaN entry that reaches
+    them, or a logit beyond the float range, takes the limits of :func:`_adaptive_exact`."""
     tails = [tuple(np.asarray(w, dtype=x.dtype) for w in pair) for pair in tails]
     with np.errstate(all="ignore"):  # a logit beyond the range: the exact pass answers
-        if _sums_finite(x, hw, hb, *(w for pair in tails for w in pair)):
-            out, grads = _adaptive_fast(x, t, hw, hb, tails, cutoffs, u)
-            if _sums_finite(out) and (
-                grads is None or _sums_finite(*grads[:3], *(w for pair in grads[3] for w in pair))
-            ):
-                return out, grads
+        # an infinite or NaN input that reaches a result makes it infinite or NaN (inf x 0 is NaN, +inf - inf too),
+        # which the checks below send to the exact pass; one that reaches none (a cluster without rows, a logit of
+        # -inf no row takes) leaves the values the limits give too
+        out, grads = _adaptive_fast(x, t, hw, hb, tails, cutoffs, u)
+        if _sums_finite(out) and (grads is None or _sums_finite(*grads[:3], *(w for pair in grads[3] for w in pair))):
+            return out, grads
     if x.dtype == np.float64:
         return _adaptive_exact(x, t, hw, hb, tails, cutoffs, u)
     # float32: products and their differences fit float64's range; the results rounded back (inf beyond)
@@ -949,7 +951,6 @@ def _adaptive_fast(x, t, hw, hb, tails, cutoffs, u):
         head += hb[:, None]
     head_lp = _log_softmax_cols(head)
     gather = t.copy()
-    out = np.empty(n, dtype=x.dtype)
     grads = None
     bounds = [0] + list(cutoffs)
     # each row's cluster (0: the shortlist), and how many rows each holds: a cluster without rows costs nothing
