@@ -720,7 +720,9 @@ def linear_cross_entropy_value_and_grad(
     >>> round(float(out), 4), dx
     (0.6931, array([[0., 0.]]))
     """
-    value, grads = None, None
+    value: Any = None
+    grads: tuple[np.ndarray, ...] | None = None
+    g: Any = None
     direct = _direct(
         input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options
     )
