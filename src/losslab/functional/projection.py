@@ -477,7 +477,10 @@ def _direct(input, linear_weight, target, linear_bias, weight, reduction, ignore
     inputs small enough that no logit, sum or gradient can overflow (so no ``np.errstate`` is needed). Its
     values are those of the chunked pass's finite path: operation for operation without numba, and with numba
     to rounding (both take the logits' gradient from the fused cross-entropy kernels)."""
-    x, w, t, b = input, linear_weight, target, linear_bias
+    # an ndarray subclass (np.memmap, ...) as the plain ndarray it views: the same bits wherever the arrays lie
+    x, w, t, b = (
+        a.view(np.ndarray) if isinstance(a, np.ndarray) else a for a in (input, linear_weight, target, linear_bias)
+    )
     if (
         x.__class__ is not np.ndarray
         or w.__class__ is not np.ndarray
