@@ -8,8 +8,9 @@ bytes): losslab's ``LinearCrossEntropyLoss`` path (``linear_cross_entropy_value_
 ``LinearCrossEntropyOptions()``) and PyTorch's ``F.linear_cross_entropy(...,
 options=LinearCrossEntropyOptions())`` then ``.backward()``, taking turns, ``--repeat`` times
 each. losslab's peak extra memory is read with tracemalloc (NumPy reports its buffers to it): the
-peak of the call less the gradients it returns (the input's and the weight's, which the caller
-keeps). The result goes between the linear-cross-entropy markers of the report.
+peak of a call (after a small one that loads the kernels) less the gradients it returns (the
+input's and the weight's, which the caller keeps). The result goes between the
+linear-cross-entropy markers of the report.
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def main(argv=None) -> int:
     w = rng.standard_normal((args.c, args.d), dtype=np.float32) * np.float32(1 / np.sqrt(args.d))
     t = rng.integers(0, args.c, args.n)
 
+    run_losslab(x[:256], w, t[:256])  # warm-up: the kernels load (numba's first use) outside the measured call
     tracemalloc.start()
     base = tracemalloc.get_traced_memory()[0]
     tracemalloc.reset_peak()

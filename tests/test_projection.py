@@ -148,6 +148,59 @@ def test_linear_every_target_ignored_is_nan_with_zero_gradients():
         np.testing.assert_array_equal(g, 0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("inputs, opts", _linear_cases()[:6])
+def test_linear_direct_path_is_the_chunked_pass(inputs, opts, reduction, dtype):
+    """Plain calls take the direct path (one product each way, no chunk); its values are those of the chunked
+    pass (an np.int64 ignore_index sends the same call through the chunked pass, in one chunk): bit for bit
+    without numba (the same operations), to rounding with numba (its fused cross-entropy kernels)."""
+    from losslab import _fast
+    from losslab.functional.projection import _direct
+
+    ignore = opts.get("ignore_index", -100)
+    plain, chunked = dict(opts, ignore_index=int(ignore)), dict(opts, ignore_index=np.int64(ignore))
+    x, w, t, b = (None if a is None else a.astype(dtype) if a.dtype.kind == "f" else a for a in inputs)
+    weight = None if "weight" not in opts else opts["weight"].astype(dtype)
+    args = (x, w, t, b, weight, reduction, int(ignore), opts.get("label_smoothing", 0.0), None)
+    assert _direct(*args) is not None
+    if _fast.backend() == "numba":
+        tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+        same = lambda a, e: np.testing.assert_allclose(a, e, **tol)  # noqa: E731
+    else:
+        same = np.testing.assert_array_equal
+    dout = np.random.default_rng(7).uniform(0.5, 1.5, np.shape(_call(F.linear_cross_entropy, inputs, opts)))
+    if reduction != "none":
+        dout = 0.75
+    for options in (None, LinearCrossEntropyOptions(batch_chunk_size=len(t))):
+        kw = dict(reduction=reduction, dtype=dtype, options=options)
+        value = _call(F.linear_cross_entropy, inputs, plain, **kw)
+        same(value, _call(F.linear_cross_entropy, inputs, chunked, **kw))
+        direct = _call(F.linear_cross_entropy_value_and_grad, inputs, plain, dout, **kw)
+        passed = _call(F.linear_cross_entropy_value_and_grad, inputs, chunked, dout, **kw)
+        np.testing.assert_array_equal(direct[0], value)  # the loss alone is the same on each path
+        same(direct[0], passed[0])
+        assert np.asarray(direct[0]).dtype == dtype
+        for got, want in zip(direct[1], passed[1], strict=True):
+            assert got.dtype == want.dtype == dtype and got.shape == want.shape
+            same(got, want)
+
+
+def test_linear_direct_path_leaves_huge_and_out_of_range_calls_to_the_checks():
+    """Entries whose products could overflow, and a label out of range, are not the direct path's."""
+    from losslab.functional.projection import _direct
+
+    x, w, t = np.ones((2, 3), np.float32), np.ones((4, 3), np.float32), np.array([0, 3])
+    assert _direct(x, w, t, None, None, "mean", None, 0.0, None) is not None
+    assert _direct(x * 1e19, w * 1e19, t, None, None, "mean", None, 0.0, None) is None
+    assert _direct(x, w, np.array([0, 4]), None, None, "mean", None, 0.0, None) is None
+    assert _direct(x, w, t, None, None, "mean", None, 0.0, LinearCrossEntropyOptions(batch_chunk_size=1)) is None
+    with pytest.raises(ValueError, match="class index 4"):
+        F.linear_cross_entropy(x, w, np.array([0, 4]))
+    dx, dw = F.linear_cross_entropy_backward(1.0, x * 1e19, w * 1e19, t)
+    assert np.isfinite(dx).all() and np.isfinite(dw).all()
+
+
 def test_options_chunk_rows_follow_torch():
     """next_pow2(ceil(N / ceil(C / D))) // factor, capped at N; an explicit size wins under 'auto'."""
     assert LinearCrossEntropyOptions().chunk_rows(8192, 1024, 32000) == 128

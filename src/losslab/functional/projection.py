@@ -13,10 +13,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
+from .. import _fast
 from .. import _validation as v
 from . import _levels
 from .classification import cross_entropy, cross_entropy_backward
@@ -30,7 +31,7 @@ __all__ = [
 
 AccPolicy = Literal["accurate", "balanced", "compact", "auto"]
 # the weight-gradient product of one block of rows is added to the (C, D) gradient this many bytes at a time
-_BLOCK_BYTES = 32 * 2**20
+_BLOCK_BYTES = 16 * 2**20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,11 +275,15 @@ def _exact_chunk(call: _Call, r0: int, r1: int, g: np.ndarray | None):
 def _index_chunk(call: _Call, z: np.ndarray, t: np.ndarray, g: np.ndarray | None):
     """Loss rows of 2-D logits ``z`` (R, C) against labels ``t`` (R,), and, where ``g`` (R,) is given, the
     logits' gradient ``g * ((sum_k a_k) softmax - a)``, computed in place in ``z``."""
+    return _index_rows(z, t, g, call.ignore_index, call.label_smoothing, call.weight)
+
+
+def _index_rows(z: np.ndarray, t: np.ndarray, g, ignore_index: int, ls: float, w: np.ndarray | None):
+    """:func:`_index_chunk` with the call's options given: ``g`` (R,) or a scalar."""
     num_classes = z.shape[1]
-    valid = t != call.ignore_index
+    valid = t != ignore_index
     safe = np.where(valid, t, 0)
     rows = np.arange(z.shape[0])
-    ls, w = call.label_smoothing, call.weight
     wt = valid.astype(z.dtype) if w is None else np.where(valid, w.astype(z.dtype)[safe], 0)
     z -= z.max(axis=1, keepdims=True)  # log-sum-exp on shifted logits: exp never overflows
     picked = z[rows, safe]
@@ -299,6 +304,44 @@ def _index_chunk(call: _Call, z: np.ndarray, t: np.ndarray, g: np.ndarray | None
     z[rows, safe] -= (1 - ls) * wt * g
     if ls > 0:
         z -= (ls / num_classes) * ((valid * g)[:, None] * (1.0 if w is None else w.astype(z.dtype)[None, :]))
+    return loss, z
+
+
+def _fused_rows(call: _Call, z: np.ndarray, t: np.ndarray, g: np.ndarray | None):
+    """:func:`_index_chunk` by the fused cross-entropy kernels of :mod:`losslab._fast` (numba: one pass over each
+    row, the gradient made even for the loss alone, so that both give the same bits); ``None`` without numba, or
+    where a kernel declines (every row ignored)."""
+    if _fast.backend() != "numba":
+        return None
+    if call.weight is None and call.label_smoothing == 0:
+        hit = _fast.cross_entropy(z, t, None, call.ignore_index, "none", 0.0)
+    else:
+        valid = t != call.ignore_index
+        w = None if call.weight is None else call.weight.astype(z.dtype, copy=False)
+        wt = valid.astype(z.dtype) if w is None else np.where(valid, w[np.where(valid, t, 0)], z.dtype.type(0))
+        hit = _fast.cross_entropy_general(z, t, w, wt, 1.0, "none", call.label_smoothing, call.ignore_index)
+    if hit is None:
+        return None
+    loss, dz = hit
+    if g is None:
+        return loss, None
+    dz *= g[:, None]  # the kernels' gradient is that of dout = 1: each row times its upstream gradient
+    return loss, dz
+
+
+def _plain_rows(z: np.ndarray, t: np.ndarray, g):
+    """:func:`_index_rows` without class weights, smoothing or ignored rows: the same operations on the same
+    values (so the same bits), fewer of them. ``g`` (R,) or a scalar."""
+    rows = np.arange(z.shape[0])
+    z -= z.max(axis=1, keepdims=True)  # log-sum-exp on shifted logits: exp never overflows
+    picked = z[rows, t]
+    np.exp(z, out=z)
+    total = z.sum(axis=1)
+    loss = np.log(total) - picked
+    if g is None:
+        return loss, None
+    z *= (np.float64(1.0) * g / total)[:, None]  # as _index_rows' a_total (float64 ones) * g / total
+    z[rows, t] -= g
     return loss, z
 
 
@@ -336,12 +379,14 @@ def _run(call: _Call, dout, want_grad: bool):
     with np.errstate(over="ignore"):  # a gradient beyond the float range (huge finite entries) is inf
         for r0 in range(0, n, num_rows):
             r1 = min(n, r0 + num_rows)
+            hit = dz = None  # the last chunk's gradient goes before this one's is made: one at a time in memory
             z = _chunk_logits(call, r0, r1, buf)
             g = None if g_all is None else g_all[r0:r1]
             if z is None:
                 part, dz, xs = _exact_chunk(call, r0, r1, g)
             else:
-                part, dz = (_index_chunk if simple else _general_chunk)(call, z, call.target[r0:r1], g)
+                hit = _fused_rows(call, z, call.target[r0:r1], g) if simple else None
+                part, dz = hit or (_index_chunk if simple else _general_chunk)(call, z, call.target[r0:r1], g)
                 if not np.isfinite(part).all():  # a sum beyond the range (smoothing over huge logits): exactly
                     z = None
                     part, dz, xs = _exact_chunk(call, r0, r1, g)
@@ -395,7 +440,165 @@ def _reduced(call: _Call, loss: np.ndarray, dtype: np.dtype):
         return dtype.type(np.float64(total) / np.float64(call.denominator))
 
 
-def _shaped_grads(call: _Call, grads, input, linear_weight, linear_bias):
+# ------------------------------------------------------------- the direct path: one product each way
+
+_FMAX = {dt: float(np.finfo(dt).max) / 8 for dt in v.FLOAT_DTYPES}  # a bound no sum of the direct path reaches
+
+
+def _span(a: np.ndarray) -> float:
+    """The largest magnitude of ``a``: inf or NaN where an entry is not finite (two reductions, no warning)."""
+    return max(-float(np.minimum.reduce(a, axis=None)), float(np.maximum.reduce(a, axis=None)))
+
+
+class _Direct(NamedTuple):
+    """A call the direct path takes: the checked arrays and options, and bounds on the inputs' magnitudes."""
+
+    x: np.ndarray
+    w: np.ndarray
+    t: np.ndarray  # int64 labels
+    b: np.ndarray | None
+    weight: np.ndarray | None
+    ignore_index: int
+    label_smoothing: float
+    reduction: str
+    denominator: float  # 'mean' divisor (1 otherwise)
+    all_valid: bool  # no label is ignore_index
+    x_span: float
+    w_span: float
+    weight_span: float  # 1 without class weights
+
+
+def _direct(input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options):
+    """The logits of a call the direct path takes, computed whole by one product, and the checked call; ``None``
+    for every other call (the chunked pass, with its checks and limits, answers those).
+
+    The direct path takes plain arrays: a 2-D input and weight of one float dtype, class-index targets (N,)
+    holding at most ``ignore_index`` outside [0, C), no chunking (``options`` None or one chunk), and finite
+    inputs small enough that no logit, sum or gradient can overflow (so no ``np.errstate`` is needed). Its
+    values are those of the chunked pass's finite path: operation for operation without numba, and with numba
+    to rounding (both take the logits' gradient from the fused cross-entropy kernels)."""
+    # an ndarray subclass (np.memmap, ...) as the plain ndarray it views: the same bits wherever the arrays lie
+    x, w, t, b = (
+        a.view(np.ndarray) if isinstance(a, np.ndarray) else a for a in (input, linear_weight, target, linear_bias)
+    )
+    if (
+        x.__class__ is not np.ndarray
+        or w.__class__ is not np.ndarray
+        or t.__class__ is not np.ndarray
+        or (b is not None and b.__class__ is not np.ndarray)
+        or reduction.__class__ is not str
+        or reduction not in ("mean", "sum", "none")
+        or label_smoothing.__class__ not in (int, float)
+        or not 0 <= label_smoothing <= 1
+        or (ignore_index is not None and ignore_index.__class__ is not int)
+    ):
+        return None
+    dt = x.dtype
+    if dt not in _FMAX or w.dtype != dt or x.ndim != 2 or w.ndim != 2 or t.ndim != 1 or t.dtype.kind not in "iu":
+        return None
+    n, d = x.shape
+    c = w.shape[0]
+    if w.shape[1] != d or t.shape[0] != n or n == 0 or c == 0 or (b is not None and (b.dtype != dt or b.shape != (c,))):
+        return None
+    if options is not None and (
+        options.__class__ is not LinearCrossEntropyOptions
+        or options.acc_dtype is not None
+        or options.chunk_rows(n, d, c) < n
+    ):
+        return None
+    ii = -100 if ignore_index is None else ignore_index
+    t_lo, t_hi = int(t.min()), int(t.max())
+    all_valid = 0 <= t_lo and t_hi < c and not t_lo <= ii <= t_hi
+    if not all_valid:
+        valid = t != ii
+        kept = t[valid]
+        if kept.size == 0 or int(kept.min()) < 0 or int(kept.max()) >= c:
+            return None  # every target ignored, or a label out of range: the checks name it
+    if t.dtype != np.int64:
+        t = t.astype(np.int64)
+    wt = None if weight is None else v.check_weight(weight, "weight", c, dt)
+    spans = _span(x), _span(w), 1.0 if wt is None else max(1.0, _span(wt))
+    # every logit is at most zmax, every loss row (and smoothing's sum) at most its bound; NaN and inf fail here
+    zmax = spans[0] * spans[1] * d + (0.0 if b is None else _span(b))
+    total_bound = (2 * zmax + math.log(c) + 1) * spans[2] * 2 * c * n
+    denominator = 1.0
+    if reduction == "mean":
+        if all_valid:
+            denominator = float(n) if wt is None else float(wt[t].sum())
+        else:
+            denominator = float(valid.sum()) if wt is None else float(wt[np.where(valid, t, 0)][valid].sum())
+    if not total_bound * max(1.0, 1.0 / abs(denominator) if denominator else math.inf) < _FMAX[dt]:
+        return None
+    z = np.matmul(x, w.T)
+    if b is not None:
+        z += b
+    return _Direct(x, w, t, b, wt, ii, float(label_smoothing), reduction, denominator, all_valid, *spans), z
+
+
+def _direct_rows(call: _Direct, z: np.ndarray, g):
+    """The loss rows and (with ``g``: a scalar or (N,)) the logits' gradient, in place in ``z``."""
+    if call.all_valid and call.weight is None and call.label_smoothing == 0:
+        return _plain_rows(z, call.t, g)
+    return _index_rows(z, call.t, g, call.ignore_index, call.label_smoothing, call.weight)
+
+
+def _direct_fused(call: _Direct, z: np.ndarray, g):
+    """``(value, logits' gradient)`` by the fused cross-entropy kernels of :mod:`losslab._fast` (numba: one pass
+    over each row, on the threads for a large batch); ``None`` without numba. ``g``: as :func:`_direct_rows`."""
+    if _fast.backend() != "numba":
+        return None
+    t, reduction = call.t, call.reduction
+    if call.weight is None and call.label_smoothing == 0:
+        hit = _fast.cross_entropy(z, t, None, call.ignore_index, reduction, 0.0)
+    else:
+        valid = t != call.ignore_index
+        wt = (
+            valid.astype(z.dtype)
+            if call.weight is None
+            else np.where(valid, call.weight[np.where(valid, t, 0)], z.dtype.type(0))
+        )
+        hit = _fast.cross_entropy_general(
+            z, t, call.weight, wt, call.denominator, reduction, call.label_smoothing, call.ignore_index
+        )
+    if hit is None:
+        return None
+    value, dz = hit
+    if reduction == "none" and g is not None:  # the kernels' gradient is that of dout = 1: each row times its dout
+        dz *= np.reshape(g, (-1, 1))
+    return value, dz
+
+
+def _grads_fit(call: _Direct, g_span: float) -> bool:
+    """Whether no gradient can overflow, ``g_span`` the upstream gradient's largest magnitude."""
+    x, w = call.x, call.w
+    bound = 3 * call.weight_span * g_span  # |dz| <= g (|a| + sum_k a_k)
+    return bound * max(1.0, call.w_span * w.shape[0], call.x_span * x.shape[0], x.shape[0]) < _FMAX[x.dtype]
+
+
+def _direct_grads(call: _Direct, dz: np.ndarray, g_span: float):
+    """``(dx, dW[, db])`` from the logits' gradient ``dz``; ``None`` where the upstream gradient's largest
+    magnitude ``g_span`` could make one overflow."""
+    x, w = call.x, call.w
+    if not _grads_fit(call, g_span):
+        return None
+    # dx = dz W, as (W^T dz^T)^T: BLAS runs the long class axis as its inner dimension much faster this way
+    grads: tuple[np.ndarray, ...] = (np.matmul(w.T, dz.T).T, _matmul(dz.T, x))
+    if call.b is not None:
+        grads += (dz.sum(axis=0),)
+    return grads
+
+
+def _direct_value(call: _Direct, loss: np.ndarray):
+    """The reduced loss, as :func:`_reduced` (no sum here can overflow)."""
+    dt = call.x.dtype
+    loss = loss.astype(dt, copy=False)
+    if call.reduction == "none":
+        return loss
+    total = loss.sum(dtype=np.float64)
+    return dt.type(total) if call.reduction == "sum" else dt.type(np.float64(total) / np.float64(call.denominator))
+
+
+def _shaped_grads(grads, input, linear_weight, linear_bias):
     dx, dw = grads[0], grads[1]
     out: tuple[np.ndarray, ...] = (dx.reshape(np.shape(input)), dw.reshape(np.shape(linear_weight)))
     if linear_bias is not None:
@@ -442,6 +645,15 @@ def linear_cross_entropy(
     >>> round(float(linear_cross_entropy(x, W, np.array([0, 2]))), 4)
     0.862
     """
+    direct = _direct(
+        input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options
+    )
+    # as linear_cross_entropy_value_and_grad, which takes the direct path where the gradients fit too
+    if direct is not None and (reduction == "none" or _grads_fit(direct[0], 1.0 / direct[0].denominator)):
+        fused = _direct_fused(direct[0], direct[1], None)
+        if fused is not None:
+            return fused[0]
+        return _direct_value(direct[0], _direct_rows(direct[0], direct[1], None)[0])
     call = _prepare(
         input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options
     )
@@ -511,15 +723,37 @@ def linear_cross_entropy_value_and_grad(
     >>> round(float(out), 4), dx
     (0.6931, array([[0., 0.]]))
     """
-    call = _prepare(
+    value: Any = None
+    grads: tuple[np.ndarray, ...] | None = None
+    g: Any = None
+    direct = _direct(
         input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options
     )
-    dt = call.x.dtype
-    g = v.check_dout(dout, call.out_shape if reduction == "none" else (), dt)
-    if reduction == "none":
-        loss, grads = _run(call, dout, want_grad=True)
-    else:  # the pass for dout = 1, then one scaling: the same bits as the class's forward-then-backward
-        loss, grads = _run(call, 1.0, want_grad=True)
+    if direct is not None:
+        call_d, z = direct
+        dt = call_d.x.dtype
+        g = dout if dout.__class__ is float and reduction != "none" else None
+        if g is None:
+            g = v.check_dout(dout, call_d.t.shape if reduction == "none" else (), dt)
+        # 'none': dout per row; else the pass for dout = 1 ('mean': 1 / denominator), then one scaling below
+        g_rows = g if reduction == "none" else dt.type(1) / dt.type(call_d.denominator)
+        fused = _direct_fused(call_d, z, g_rows)
+        if fused is None:
+            loss, dz = _direct_rows(call_d, z, g_rows)
+        else:
+            value, dz = fused
+        grads = _direct_grads(call_d, dz, _span(g) if reduction == "none" else 1.0 / call_d.denominator)
+        if grads is not None and fused is None:
+            value = _direct_value(call_d, loss)
+    if grads is None:
+        call = _prepare(
+            input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options
+        )
+        dt = call.x.dtype
+        g = v.check_dout(dout, call.out_shape if reduction == "none" else (), dt)
+        loss, grads = _run(call, dout if reduction == "none" else 1.0, want_grad=True)
+        value = _reduced(call, loss, dt)
+    if reduction != "none":  # the pass for dout = 1, then one scaling: the bits of the class's forward-then-backward
         if g != 1:
             for gi in grads:
                 if g == 0:  # d(0 L) = 0, even where the gradient of L is infinite
@@ -527,7 +761,7 @@ def linear_cross_entropy_value_and_grad(
                 else:
                     with np.errstate(over="ignore"):
                         gi *= g
-    return _reduced(call, loss, dt), _shaped_grads(call, grads, input, linear_weight, linear_bias)
+    return value, _shaped_grads(grads, input, linear_weight, linear_bias)
 
 
 # --------------------------------------------------------------------------- adaptive softmax
@@ -618,16 +852,29 @@ def adaptive_log_softmax_with_loss(input, target, head_weight, head_bias, tails,
     return (out if batched else out[0]), loss
 
 
+def _sums_finite(*arrays) -> bool:
+    """Whether every entry is finite, one reduction an array (under ``np.errstate(all="ignore")``): an infinite
+    or NaN entry makes a sum infinite or NaN; a sum of finite entries beyond the range says no too, and leaves
+    the call to the exact pass, which answers every call."""
+    total = 0.0
+    for a in arrays:
+        if a is not None and a.size:
+            total += float(np.add.reduce(a, axis=None))  # Python floats: inf - inf is NaN, without a warning
+    return math.isfinite(total)
+
+
 def _adaptive_pass(x, t, hw, hb, tails, cutoffs, u):
     """log p(t_n) per row, and with ``u`` (d/d output per row) every gradient.
 
-    Finite parameters and logits take the direct pass; an infinite or NaN entry, or a logit beyond
-    the float range, the limits of :func:`_adaptive_exact`."""
+    The pass on finite numbers answers where its results are finite; an infinite or NaN entry that reaches
+    them, or a logit beyond the float range, takes the limits of :func:`_adaptive_exact`."""
     tails = [tuple(np.asarray(w, dtype=x.dtype) for w in pair) for pair in tails]
-    if _finite(x, hw, hb, *(w for pair in tails for w in pair)):
-        with np.errstate(all="ignore"):  # a logit beyond the range: the exact pass answers
-            out, grads = _adaptive_fast(x, t, hw, hb, tails, cutoffs, u)
-        if _finite(out) and (grads is None or _finite(*grads[:3], *(w for pair in grads[3] for w in pair))):
+    with np.errstate(all="ignore"):  # a logit beyond the range: the exact pass answers
+        # an infinite or NaN input that reaches a result makes it infinite or NaN (inf x 0 is NaN, +inf - inf too),
+        # which the checks below send to the exact pass; one that reaches none (a cluster without rows, a logit of
+        # -inf no row takes) leaves the values the limits give too
+        out, grads = _adaptive_fast(x, t, hw, hb, tails, cutoffs, u)
+        if _sums_finite(out) and (grads is None or _sums_finite(*grads[:3], *(w for pair in grads[3] for w in pair))):
             return out, grads
     if x.dtype == np.float64:
         return _adaptive_exact(x, t, hw, hb, tails, cutoffs, u)
@@ -700,46 +947,65 @@ def _adaptive_exact(x, t, hw, hb, tails, cutoffs, u):
 
 
 def _adaptive_fast(x, t, hw, hb, tails, cutoffs, u):
-    shortlist = cutoffs[0]
-    head = x @ hw.T
+    """The adaptive softmax on finite numbers. Each softmax's logits are laid out classes first, (classes, rows):
+    every reduction then runs over long contiguous rows (NumPy's reductions over a short last axis are slow)."""
+    shortlist, n = cutoffs[0], x.shape[0]
+    cols = np.arange(n)
+    head = _matmul(hw, x.T)
     if hb is not None:
-        head += hb
-    head_lp = _log_softmax_rows(head)
+        head += hb[:, None]
+    head_lp = _log_softmax_cols(head)
     gather = t.copy()
-    out = np.zeros(x.shape[0], dtype=x.dtype)
     grads = None
-    if u is not None:
-        dx = np.zeros_like(x)
-        dtails = []
     bounds = [0] + list(cutoffs)
+    # each row's cluster (0: the shortlist), and how many rows each holds: a cluster without rows costs nothing
+    cluster = np.searchsorted(np.asarray(cutoffs), t, side="right")
+    counts = np.bincount(cluster, minlength=len(bounds) - 1)
+    parts = []
     for i in range(1, len(bounds) - 1):
-        rows = np.flatnonzero((t >= bounds[i]) & (t < bounds[i + 1]))
-        w1, w2 = (np.asarray(w, dtype=x.dtype) for w in tails[i - 1])
-        gather[rows] = shortlist + i - 1
-        if u is not None:
-            dw1, dw2 = np.zeros_like(w1), np.zeros_like(w2)
-        if rows.size:
-            xs = x[rows]
-            h = xs @ w1.T
-            lp = _log_softmax_rows(h @ w2.T)
-            rel = t[rows] - bounds[i]
-            out[rows] = lp[np.arange(rows.size), rel]
-            if u is not None:  # d/d o = u (onehot - softmax(o))
-                do = -np.exp(lp) * u[rows, None]
-                do[np.arange(rows.size), rel] += u[rows]
-                dw2 = do.T @ h
-                dh = do @ w2
-                dw1 = dh.T @ xs
-                dx[rows] += dh @ w1
-        if u is not None:
-            dtails.append((dw1, dw2))
-    out += head_lp[np.arange(x.shape[0]), gather]
+        if counts[i]:
+            rows = np.flatnonzero(cluster == i)
+            gather[rows] = shortlist + i - 1
+            parts.append((i, rows))
+    out = head_lp[gather, cols]
     if u is not None:
-        dhead = -np.exp(head_lp) * u[:, None]
-        dhead[np.arange(x.shape[0]), gather] += u
-        dx += dhead @ hw
-        grads = (dx, dhead.T @ x, None if hb is None else dhead.sum(axis=0), dtails)
+        dhead = np.exp(head_lp)
+        dhead *= -u  # d/d logits = u (onehot - softmax)
+        dhead[gather, cols] += u
+        dx = _matmul(dhead.T, hw)
+        dtails = [(np.zeros_like(w1), np.zeros_like(w2)) for w1, w2 in tails]
+    for i, rows in parts:
+        w1, w2 = tails[i - 1]
+        xs = x[rows]
+        h = _matmul(w1, xs.T)
+        lp = _log_softmax_cols(_matmul(w2, h))
+        rel = t[rows] - bounds[i]
+        at = np.arange(rows.size)
+        out[rows] += lp[rel, at]
+        if u is not None:
+            ur = u[rows]
+            do = np.exp(lp)
+            do *= -ur
+            do[rel, at] += ur
+            dh = _matmul(w2.T, do)
+            dtails[i - 1] = (_matmul(dh, xs), _matmul(do, h.T))
+            dx[rows] += _matmul(dh.T, w1)
+    if u is not None:
+        grads = (dx, _matmul(dhead, x), None if hb is None else dhead.sum(axis=1), dtails)
     return out, grads
+
+
+def _log_softmax_cols(z: np.ndarray) -> np.ndarray:
+    """The log-softmax of each column of ``z`` (classes, rows), in place."""
+    z -= z.max(axis=0)  # shifted: exp never overflows
+    z -= np.log(np.exp(z).sum(axis=0))
+    return z
+
+
+def _matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b``; with an inner dimension of 1, the outer product by broadcasting: the same values (one product
+    each, no sum), without the slow general loop NumPy takes there."""
+    return a * b if a.shape[1] == 1 else a @ b
 
 
 def adaptive_log_softmax_with_loss_backward(dloss, doutput, input, target, head_weight, head_bias, tails, cutoffs):
@@ -759,11 +1025,53 @@ def adaptive_log_softmax_with_loss_backward(dloss, doutput, input, target, head_
     """
     x, t, hw, hb, cutoffs, batched = _adaptive_setup(input, target, head_weight, head_bias, tails, cutoffs)
     n = x.shape[0]
-    u = np.full(n, -np.asarray(v.check_dout(dloss, (), x.dtype), dtype=x.dtype) / x.dtype.type(n), dtype=x.dtype)
-    if doutput is not None:
+    g = np.asarray(v.check_dout(dloss, (), x.dtype), dtype=x.dtype)
+    if doutput is None:  # the gradients of the loss, then one scaling: the bits of the class's forward-then-backward
+        u = np.full(n, -x.dtype.type(1) / x.dtype.type(n), dtype=x.dtype)
+    else:
+        u = np.full(n, -g / x.dtype.type(n), dtype=x.dtype)
         u = u + np.reshape(v.check_dout(doutput, (n,) if batched else (), x.dtype), -1)
-    _, (dx, dhw, dhb, dtails) = _adaptive_pass(x, t, hw, hb, tails, cutoffs, u)
+    _, grads = _adaptive_pass(x, t, hw, hb, tails, cutoffs, u)
+    if doutput is None and g != 1:
+        grads = _scaled_grads(grads, g)
+    dx, dhw, dhb, dtails = grads
     return (dx if batched else dx[0]), dhw, dhb, dtails
+
+
+def _scaled_grads(grads: tuple, g) -> tuple:
+    """The adaptive softmax's gradients ``(dx, dhw, dhb or None, [(dW1, dW2), ...])`` times ``g``: 0 gives zeros
+    (d(0 L) = 0, even where the gradient of L is infinite), a product beyond the float range inf."""
+
+    def one(a):
+        if a is None:
+            return None
+        if g == 0:
+            return np.zeros_like(a)
+        with np.errstate(over="ignore"):
+            return a * g
+
+    dx, dhw, dhb, dtails = grads
+    return one(dx), one(dhw), one(dhb), [(one(a), one(b)) for a, b in dtails]
+
+
+def adaptive_log_softmax_with_loss_value_and_grad(input, target, head_weight, head_bias, tails, cutoffs):
+    """``(output, loss)`` of :func:`adaptive_log_softmax_with_loss` and the gradients of ``loss`` (those of
+    :func:`adaptive_log_softmax_with_loss_backward` with ``dloss = 1``, ``doutput = None``), in one pass.
+
+    >>> import numpy as np
+    >>> (out, loss), (dx, dhw, dhb, dtails) = adaptive_log_softmax_with_loss_value_and_grad(
+    ...     np.ones((1, 2)), np.array([0]), np.zeros((2, 2)), None, [(np.zeros((1, 2)), np.zeros((2, 1)))], [1, 3])
+    >>> round(float(loss), 4), dhw
+    (0.6931, array([[-0.5, -0.5],
+           [ 0.5,  0.5]]))
+    """
+    x, t, hw, hb, cutoffs, batched = _adaptive_setup(input, target, head_weight, head_bias, tails, cutoffs)
+    n = x.shape[0]
+    u = np.full(n, -x.dtype.type(1) / x.dtype.type(n), dtype=x.dtype)  # d loss / d output, as the backward's
+    out, (dx, dhw, dhb, dtails) = _adaptive_pass(x, t, hw, hb, tails, cutoffs, u)
+    with np.errstate(over="ignore"):  # a mean beyond the float range is inf
+        loss = x.dtype.type(-out.mean(dtype=np.float64))
+    return ((out if batched else out[0]), loss), ((dx if batched else dx[0]), dhw, dhb, dtails)
 
 
 def adaptive_log_prob(input, head_weight, head_bias, tails, cutoffs) -> np.ndarray:
@@ -790,7 +1098,12 @@ def adaptive_log_prob(input, head_weight, head_bias, tails, cutoffs) -> np.ndarr
     return out if batched else out[0]
 
 
-__all__ += ["adaptive_log_softmax_with_loss", "adaptive_log_softmax_with_loss_backward", "adaptive_log_prob"]
+__all__ += [
+    "adaptive_log_softmax_with_loss",
+    "adaptive_log_softmax_with_loss_backward",
+    "adaptive_log_softmax_with_loss_value_and_grad",
+    "adaptive_log_prob",
+]
 
 
 # ------------------------------------------------------------ the adaptive softmax over flat parameters

@@ -56,6 +56,16 @@ def _scaled(gradient: np.ndarray, g) -> np.ndarray:
         return gradient * g
 
 
+def _scaled_all(grads: tuple, g) -> tuple:
+    """The adaptive softmax's gradients ``(dx, dhw, dhb or None, [(dW1, dW2), ...])`` times ``g`` (0: zeros)."""
+
+    def one(a):
+        return None if a is None else (np.zeros_like(a) if g == 0 else _scaled(a, g))
+
+    dx, dhw, dhb, dtails = grads
+    return one(dx), one(dhw), one(dhb), [(one(a), one(b)) for a, b in dtails]
+
+
 def _linear_init(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int, dtype) -> np.ndarray:
     """``torch.nn.Linear``'s initialisation: uniform in [-1/sqrt(fan_in), 1/sqrt(fan_in)]."""
     bound = 1.0 / math.sqrt(fan_in) if fan_in > 0 else 0.0
@@ -368,9 +378,9 @@ class LinearCrossEntropyLoss:
         w, kw = self._call_args()
         if self._pending is not None:
             grads, self._pending = self._pending, None
-            g = v.check_dout(dout, (), grads[0].dtype)
-            # d(0 L) = 0, even where the gradient of L is infinite
-            grads = tuple(gi if g == 1 else (np.zeros_like(gi) if g == 0 else _scaled(gi, g)) for gi in grads)
+            g = dout if dout.__class__ is float and dout == 1.0 else v.check_dout(dout, (), grads[0].dtype)
+            if g != 1:  # d(0 L) = 0, even where the gradient of L is infinite
+                grads = tuple(np.zeros_like(gi) if g == 0 else _scaled(gi, g) for gi in grads)
         else:
             grads = F.linear_cross_entropy_backward(dout, self._cache[0], w, self._cache[1], **kw)
         self.linear_weight.grad = grads[1].reshape(self.linear_weight.data.shape)
@@ -482,6 +492,7 @@ class AdaptiveLogSoftmaxWithLoss:
             w2 = Parameter(_linear_init(gen, (osz, hsz), hsz, dt), f"tail.{i}.1.weight")
             self.tail.append((w1, w2))
         self._cache: tuple | None = None
+        self._pending: tuple | None = None
 
     @classmethod
     def from_inputs(
@@ -581,8 +592,10 @@ class AdaptiveLogSoftmaxWithLoss:
         return x
 
     def forward(self, input, target):
-        """``(output, loss)``: each target's log-probability and their mean negative log-likelihood."""
-        out = F.adaptive_log_softmax_with_loss(self._input(input), target, *self._args())
+        """``(output, loss)``: each target's log-probability and their mean negative log-likelihood.
+
+        The same pass computes the gradients of ``loss``, which ``backward(dloss)`` then scales."""
+        out, self._pending = F.adaptive_log_softmax_with_loss_value_and_grad(self._input(input), target, *self._args())
         self._cache = (input, target)
         return out
 
@@ -594,7 +607,16 @@ class AdaptiveLogSoftmaxWithLoss:
             raise v.BackwardBeforeForwardError(
                 "AdaptiveLogSoftmaxWithLoss.backward() was called before forward(): call it on its inputs first"
             )
-        dx, dhw, dhb, dtails = F.adaptive_log_softmax_with_loss_backward(dloss, doutput, *self._cache, *self._args())
+        pending, self._pending = self._pending, None
+        if pending is not None and doutput is None:  # the gradients of the loss, from the forward pass: scaled
+            dt = self.head_weight.data.dtype
+            g = dloss if dloss.__class__ is float and dloss == 1.0 else v.check_dout(dloss, (), dt)
+            if g != 1:  # d(0 L) = 0, even where the gradient of L is infinite
+                pending = _scaled_all(pending, g)
+            dx, dhw, dhb, dtails = pending
+        else:
+            args = (*self._cache, *self._args())
+            dx, dhw, dhb, dtails = F.adaptive_log_softmax_with_loss_backward(dloss, doutput, *args)
         self.head_weight.grad = dhw
         if self.head_bias_param is not None:
             self.head_bias_param.grad = dhb
