@@ -79,8 +79,8 @@ def _cross_entropy_kernel(
     fused = _fast.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
     if fused is None and _as_kdim(input, target):
         # (N, C) rows with weight, smoothing or probabilities as (N, C, 1): with numba a few rows in one kernel
-        # call (the general path's preparation costs more than the rows); with NumPy a call large enough for
-        # the threads, in blocks that stay in cache
+        # call (the general path's preparation costs more than the rows); with NumPy probability targets
+        # large enough for the threads, in blocks that stay in cache
         hit = _fast.cross_entropy_kdim(
             input[:, :, None], target[..., None], weight, ignore_index, reduction, label_smoothing
         )
@@ -95,12 +95,13 @@ def _cross_entropy_kernel(
 
 def _as_kdim(x, t) -> bool:
     """An (N, C) call with (N,) or (N, C) targets for the K-dimensional kernel: small with numba; with NumPy,
-    large enough to run on several threads (on one, the general path's whole-array passes cost no more)."""
+    probability targets large enough to run on several threads (on one, and for index targets on two, the
+    general path's whole-array passes cost no more: measured)."""
     if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.ndim != 2 or t.ndim not in (1, 2):
         return False
     if _fast.backend() == "numba":
         return 0 < x.size <= _SMALL
-    return _fast.get_num_threads() > 1 and x.size * _KDIM_WORK >= _fast.PARALLEL_MIN
+    return t.ndim == 2 and _fast.get_num_threads() > 1 and x.size * _KDIM_WORK >= _fast.PARALLEL_MIN
 
 
 _KDIM_WORK = 4  # work units per element of the K-dimensional cross-entropy (exp-heavy), as its dispatcher counts
