@@ -635,3 +635,40 @@ def test_from_inputs_names_what_does_not_fit():
         AdaptiveLogSoftmaxWithLoss.from_inputs(np.zeros((4, 8)), None, np.zeros(21), cutoffs=[3, 6])
     with pytest.raises(ValueError, match="reduction must be one of"):
         AdaptiveLogSoftmaxWithLoss.from_inputs(np.zeros((4, 8)), None, np.zeros(22), cutoffs=[3, 6], reduction="avg")
+
+
+@pytest.mark.parametrize("head_bias", [False, True])
+@pytest.mark.parametrize("batched", [True, False])
+def test_adaptive_value_and_grad_is_the_forward_and_backward(head_bias, batched):
+    asm = _asm(head_bias)
+    rng = np.random.default_rng(12)
+    x = rng.normal(size=(8, 12) if batched else 12)
+    t = np.array([0, 5, 14, 9, 3, 11, 6, 2]) if batched else np.array(10)
+    hb = asm.head_bias_param.data if head_bias else None
+    tails = [(w1.data, w2.data) for w1, w2 in asm.tail]
+    (out, loss), (dx, dhw, dhb, dtails) = F.adaptive_log_softmax_with_loss_value_and_grad(
+        x, t, asm.head_weight.data, hb, tails, asm.cutoffs
+    )
+    out_ref, loss_ref = F.adaptive_log_softmax_with_loss(x, t, asm.head_weight.data, hb, tails, asm.cutoffs)
+    np.testing.assert_allclose(out, out_ref, rtol=1e-12)
+    np.testing.assert_allclose(loss, loss_ref, rtol=1e-12)
+    # the loss's gradient through the output (loss = -mean(output)), which the backward takes in a pass of its own
+    dout = np.full(np.shape(t), -1.0 / np.size(t))
+    ref = F.adaptive_log_softmax_with_loss_backward(0.0, dout, x, t, asm.head_weight.data, hb, tails, asm.cutoffs)
+    np.testing.assert_allclose(dx, ref[0], rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(dhw, ref[1], rtol=1e-10, atol=1e-14)
+    assert (dhb is None) == (not head_bias)
+    if head_bias:
+        np.testing.assert_allclose(dhb, ref[2], rtol=1e-10, atol=1e-14)
+    for (g1, g2), (r1, r2) in zip(dtails, ref[3], strict=True):
+        np.testing.assert_allclose(g1, r1, rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(g2, r2, rtol=1e-10, atol=1e-14)
+
+
+def test_adaptive_value_and_grad_names_a_bad_target():
+    asm = _asm()
+    tails = [(w1.data, w2.data) for w1, w2 in asm.tail]
+    with pytest.raises(ValueError, match="input and target must have the same batch size"):
+        F.adaptive_log_softmax_with_loss_value_and_grad(
+            np.ones((3, 12)), np.array([0, 1]), asm.head_weight.data, None, tails, asm.cutoffs
+        )
