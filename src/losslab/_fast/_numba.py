@@ -1204,7 +1204,8 @@ def cosine_embedding_rows(x1, x2, y, margin, eps, scale, loss, g1, g2, lo, hi):
     ``c = x1.x2 / sqrt(A B)``, ``A = |x1|^2 + eps``, ``B = |x2|^2 + eps``, and the gradients times ``scale``.
 
     In the inputs' dtype, term for term as the definition (no fast-math), so kinks fall where its fall.
-    Returns False if some ``A B`` or dot product is not finite (the definition then answers).
+    Returns False if some ``A B`` or dot product is not finite, or a label is neither 1 nor -1 (the
+    definition then answers).
     """
     dim = x1.shape[1]
     zero = x1.dtype.type(0)
@@ -1229,6 +1230,8 @@ def cosine_embedding_rows(x1, x2, y, margin, eps, scale, loss, g1, g2, lo, hi):
         if y[r] == 1:
             loss[r] = one - cos
             dl = -one * sc
+        elif y[r] != -1:
+            return False
         else:
             loss[r] = max(cos - m, zero)
             dl = (one if cos - m >= zero else zero) * sc
