@@ -595,35 +595,40 @@ def test_ntxent_rejects_bad_input():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_nt_xent_blocks_of_rows_give_the_definitions_results(monkeypatch, dtype, reduction):
-    """Blocks of 3 rows (several per call, the last one short): the same loss and gradients as the whole matrix."""
+    """Blocks of 3 rows (several per call, the last one short): the same loss and gradients as the whole matrix
+    ('none': for an upstream of distinct entries, each weighing its anchor's row)."""
     monkeypatch.setattr(M, "_NTXENT_BLOCK", 3 * 26)
     monkeypatch.setattr(_dispatch, "NTXENT_SMALL", 0)  # not numba's direct kernel for small batches
     rng = np.random.default_rng(7)
     v1, v2 = rng.standard_normal((13, 5)).astype(dtype), rng.standard_normal((13, 5)).astype(dtype)
     v1[2] = 1e-12  # below the norm's clip
+    dout = np.linspace(-1.0, 2.0, 26).astype(dtype) if reduction == "none" else 1.5
+    assert M.nt_xent_loss.kernel(v1, v2, temperature=0.3, reduction=reduction) is not None
     out = M.nt_xent_loss(v1, v2, temperature=0.3, reduction=reduction)
-    g1, g2 = M.nt_xent_loss_backward(1.5, v1, v2, temperature=0.3, reduction=reduction)
+    g1, g2 = M.nt_xent_loss_backward(dout, v1, v2, temperature=0.3, reduction=reduction)
     tol = dict(rtol=2e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(out, M.nt_xent_loss.reference(v1, v2, temperature=0.3, reduction=reduction), **tol)
-    w1, w2 = M.nt_xent_loss_backward.reference(1.5, v1, v2, temperature=0.3, reduction=reduction)
+    w1, w2 = M.nt_xent_loss_backward.reference(dout, v1, v2, temperature=0.3, reduction=reduction)
     assert g1.dtype == g2.dtype == dtype
     np.testing.assert_allclose(g1, w1, **tol)
     np.testing.assert_allclose(g2, w2, **tol)
 
 
-def test_nt_xent_memory_is_linear_in_the_batch():
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_nt_xent_memory_is_linear_in_the_batch(reduction):
     """2048 pairs: the (4096, 4096) similarity matrix alone would take 64 MiB in float32; one call stays far below."""
     import tracemalloc
 
     rng = np.random.default_rng(0)
     v1, v2 = rng.standard_normal((2048, 64), np.float32), rng.standard_normal((2048, 64), np.float32)
-    loss = nn.NTXentLoss()
+    loss = nn.NTXentLoss(reduction=reduction)
+    dout = np.ones(4096, np.float32) if reduction == "none" else 1.0
     tracemalloc.start()
     try:
         loss(v1, v2)
-        loss.backward()
+        loss.backward(dout)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -634,7 +639,7 @@ def test_nt_xent_memory_is_linear_in_the_batch():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_nt_xent_group_blocks_of_rows_give_the_definitions_results(monkeypatch, dtype, reduction):
     """Blocks of 3 rows (several per call, the last one short), groups of one to four, a row below the norm's
     clip: the same loss and gradient as the whole matrix."""
@@ -644,15 +649,16 @@ def test_nt_xent_group_blocks_of_rows_give_the_definitions_results(monkeypatch, 
     e = rng.standard_normal((13, 5)).astype(dtype)
     e[4] = 1e-12
     labels = np.array([5, 1, 5, 2, 2, 9, 5, 1, 3, 3, 3, 3, 0])
+    dout = np.linspace(-1.0, 2.0, 13).astype(dtype) if reduction == "none" else 1.5
     out = M.nt_xent_group_loss(e, labels, temperature=0.3, reduction=reduction)
-    g = M.nt_xent_group_loss_backward(1.5, e, labels, temperature=0.3, reduction=reduction)
+    g = M.nt_xent_group_loss_backward(dout, e, labels, temperature=0.3, reduction=reduction)
     assert M.nt_xent_group_loss.kernel(e, labels, temperature=0.3, reduction=reduction) is not None
     tol = dict(rtol=2e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
     want = M.nt_xent_group_loss.reference(e, labels, temperature=0.3, reduction=reduction)
     np.testing.assert_allclose(out, want, **tol)
     assert g.dtype == dtype
     np.testing.assert_allclose(
-        g, M.nt_xent_group_loss_backward.reference(1.5, e, labels, temperature=0.3, reduction=reduction), **tol
+        g, M.nt_xent_group_loss_backward.reference(dout, e, labels, temperature=0.3, reduction=reduction), **tol
     )
 
 
@@ -675,18 +681,20 @@ def test_nt_xent_group_without_negatives_or_positives():
         M.nt_xent_group_loss(e, np.arange(5))
 
 
-def test_nt_xent_group_memory_is_linear_in_the_batch():
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_nt_xent_group_memory_is_linear_in_the_batch(reduction):
     """4096 embeddings in groups of four: the (4096, 4096) similarity matrix alone would take 64 MiB in float32;
     one call stays far below."""
     import tracemalloc
 
     rng = np.random.default_rng(0)
     e, labels = rng.standard_normal((4096, 64), np.float32), np.arange(4096) // 4
-    loss = nn.NTXentGroupLoss()
+    loss = nn.NTXentGroupLoss(reduction=reduction)
+    dout = np.ones(4096, np.float32) if reduction == "none" else 1.0
     tracemalloc.start()
     try:
         loss(e, labels)
-        loss.backward()
+        loss.backward(dout)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

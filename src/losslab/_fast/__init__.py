@@ -18,7 +18,7 @@ run, are in :mod:`losslab._fast._dispatch`:
 Importing this package imports NumPy only.
 """
 
-from ._contract import defbackward, fused, kernel_of, scale_by_dout
+from ._contract import Upstream, defbackward, fused, kernel_of, scale_by_dout
 from ._dispatch import (
     BCE_LOGITS,
     CHARBONNIER,
@@ -98,6 +98,7 @@ __all__ = [
     "poly1",
     "quantile",
     "scale_by_dout",
+    "Upstream",
     "set_num_threads",
     "sigmoid_focal",
     "sparsemax_loss",

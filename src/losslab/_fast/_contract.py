@@ -5,7 +5,8 @@ A loss is a pure pair, ``name(*inputs, **options)`` and ``name_backward(dout, *i
 third function with the same signature as ``name`` that returns ``(out, grad)`` (the
 loss and its gradient for ``dout = 1``, computed in one pass: an array, or a tuple of
 arrays for several differentiable inputs) for the calls it covers, and ``None`` for
-every other call, including every invalid one. Two decorators bind the three::
+every other call, including every invalid one. (Where ``dout`` does more than scale the
+gradient, the kernel returns an :class:`Upstream` in its place.) Two decorators bind the three::
 
     def _mse_kernel(input, target, *, reduction="mean"):
         return _fast.pointwise(_fast.MSE, input, target, reduction)
@@ -38,7 +39,25 @@ import numpy as np
 
 from .. import _validation as v
 
-__all__ = ["fused", "defbackward", "kernel_of", "scale_by_dout", "plain_inputs"]
+__all__ = ["fused", "defbackward", "kernel_of", "scale_by_dout", "plain_inputs", "Upstream"]
+
+
+class Upstream:
+    """A kernel's gradient that ``dout`` does not merely scale: ``pull(g)`` computes it for the upstream ``g``.
+
+    Where one output entry's upstream weighs the gradient of several inputs' rows (NT-Xent's
+    ``'none'``: anchor ``i``'s loss depends on every embedding), the gradient for ``dout = 1``
+    times ``dout`` is not the gradient for ``dout``. A kernel then returns ``(out,
+    Upstream(pull, dtype))``: ``pull(g)``, with ``g`` the validated ``dout`` (a 0-d array, or one
+    of the output's shape, in ``dtype``), returns fresh gradient arrays, as the kernel's gradient
+    would be. It runs only when a gradient is asked for: a forward-only call pays for the loss alone.
+    """
+
+    __slots__ = ("pull", "dtype")
+
+    def __init__(self, pull: Callable[[np.ndarray], Any], dtype: np.dtype) -> None:
+        self.pull = pull
+        self.dtype = dtype
 
 
 def _call_shape(reference: Callable) -> tuple[int, frozenset[str]]:
@@ -124,8 +143,11 @@ def scale_by_dout(grad, dout, out_shape: tuple[int, ...]):
     output shape ``out_shape``). Where ``grad`` has more axes than the output (a class
     axis after the output's axes, as in cross-entropy, or the class axis 1 of a K-dimensional
     ``(N, C, d1, ..., dK)`` gradient whose output is ``(N, d1, ..., dK)``), ``dout`` broadcasts along them.
-    A tuple of gradients (several differentiable inputs) is scaled array by array.
+    A tuple of gradients (several differentiable inputs) is scaled array by array; an
+    :class:`Upstream` gradient is computed for ``dout``.
     """
+    if grad.__class__ is Upstream:
+        return grad.pull(v.check_dout(dout, out_shape, grad.dtype))
     if dout.__class__ in (float, int) and dout == 1:
         return grad
     first = grad[0] if isinstance(grad, tuple) else grad

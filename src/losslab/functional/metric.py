@@ -482,38 +482,76 @@ def _nt_xent_kernel(view1, view2, *, temperature: float = 0.07, reduction: v.Red
     """Loss and gradients of :func:`nt_xent_loss` a block of rows of the similarity matrix at a time.
 
     The definitions hold the whole (2N, 2N) matrix, several times; here one block of rows is
-    alive at once (about ``_NTXENT_BLOCK`` entries), so the extra memory is linear in N: each
-    block gives its rows' losses and adds ``G_b u`` to its rows' gradient and ``G_b^T u_b``
-    to every row's. NumPy arrays of finite floats, reductions 'mean' and 'sum' (``None``
-    otherwise: the definitions take the limits, and the per-anchor upstream of 'none').
+    alive at once (about ``_NTXENT_BLOCK`` entries), so the extra memory is linear in N
+    (:func:`_ntxent_blocks`). NumPy arrays of finite floats, every reduction (``None``
+    otherwise: the definitions take the limits). For 'none' each anchor's upstream weighs
+    its row of the matrix, so the gradient is an :class:`losslab._fast.Upstream`: a second
+    pass, for the ``dout`` that backward receives.
     """
     if view1.__class__ is not np.ndarray or view2.__class__ is not np.ndarray:
         return None
     dtype = view1.dtype
     if dtype.kind != "f" or dtype.itemsize not in (4, 8) or view2.dtype != dtype or view1.ndim != 2:
         return None
-    if view2.shape != view1.shape or view1.shape[0] == 0 or reduction not in ("mean", "sum"):
-        return None  # 'none': a gradient for dout = 1 does not scale per anchor (G mixes the rows)
+    if view2.shape != view1.shape or view1.shape[0] == 0 or reduction not in ("mean", "sum", "none"):
+        return None
     if temperature.__class__ not in (int, float) or not 0 < temperature < math.inf:
         return None
     e = np.concatenate([view1, view2])
-    small = _fast.ntxent_small(e, None, temperature, reduction)  # numba, for a few finite embeddings
-    if small is not None:
-        return small[0], (small[1][: e.shape[0] // 2], small[1][e.shape[0] // 2 :])
+    if reduction != "none":
+        small = _fast.ntxent_small(e, None, temperature, reduction)  # numba, for a few finite embeddings
+        if small is not None:
+            return small[0], (small[1][: e.shape[0] // 2], small[1][e.shape[0] // 2 :])
+    unit = _unit_rows(e)
+    if unit is None:
+        return None
+    u, norm, floor, n = unit
+    tau = dtype.type(temperature)
+    m = e.shape[0]
+    half = m // 2
+    loss = np.empty(m, dtype)
+    if reduction == "none":
+        _ntxent_blocks(u, tau, None, loss)
+
+        def pull(g):
+            ge = _toward_embeddings(_ntxent_blocks(u, tau, np.broadcast_to(g, (m,)), None), u, norm, floor, n)
+            return ge[:half], ge[half:]
+
+        return loss, _fast.Upstream(pull, dtype)
+    scale = dtype.type(1) / dtype.type(m) if reduction == "mean" else dtype.type(1)  # upstream's g for dout = 1
+    ge = _toward_embeddings(_ntxent_blocks(u, tau, scale, loss), u, norm, floor, n)
+    return reduce(loss, reduction), (ge[:half], ge[half:])
+
+
+def _unit_rows(e: np.ndarray):
+    """``(u, norm, floor, n)``: the rows of ``e`` over their norms clipped at ``sqrt(eps)``, as the definitions;
+    ``None`` where an entry or a norm is not finite (the definitions take those limits)."""
     if not np.isfinite(e).all():
         return None
     norm = pnorm(e, 2, np)[:, None]
     if not np.isfinite(norm).all():
         return None
-    floor = np.sqrt(dtype.type(np.finfo(dtype).eps))
+    floor = np.sqrt(e.dtype.type(np.finfo(e.dtype).eps))
     n = np.maximum(norm, floor)
-    u = e / n
-    tau = dtype.type(temperature)
-    m = e.shape[0]
+    return e / n, norm, floor, n
+
+
+def _toward_embeddings(gu: np.ndarray, u: np.ndarray, norm, floor, n) -> np.ndarray:
+    """The gradient with respect to the embeddings from the one with respect to their unit rows ``u``."""
+    radial = np.where(norm > floor, np.sum(u * gu, axis=1, keepdims=True), 0)
+    return ((gu - radial * u) / n).astype(u.dtype, copy=False)
+
+
+def _ntxent_blocks(u: np.ndarray, tau, weights, loss: np.ndarray | None) -> np.ndarray | None:
+    """One pass over blocks of rows of the similarity matrix ``u u^T / tau`` (positives ``i +- m / 2``).
+
+    Each block's per-anchor losses go into ``loss`` (if given). With ``weights``, each anchor's upstream
+    (a scalar, or one per anchor), returns the gradient with respect to ``u``: ``sum_b (G_b u + G_b^T u_b)
+    / tau``, ``G_b`` the block's rows of ``d loss / d s`` times their weights; ``weights=None``: no gradient.
+    """
+    m = u.shape[0]
     half = m // 2
-    scale = dtype.type(1) / dtype.type(m) if reduction == "mean" else dtype.type(1)  # upstream's g for dout = 1
-    loss = np.empty(m, dtype)
-    gu = np.zeros_like(u)
+    gu = None if weights is None else np.zeros_like(u)
     rows = max(1, _NTXENT_BLOCK // m)
     for r0 in range(0, m, rows):
         r1 = min(m, r0 + rows)
@@ -528,16 +566,18 @@ def _nt_xent_kernel(view1, view2, *, temperature: float = 0.07, reduction: v.Red
         s -= top[:, np.newaxis]
         np.exp(s, out=s)
         total = s.sum(axis=1)
-        loss[r0:r1] = np.log(total) - pos
+        if loss is not None:
+            loss[r0:r1] = np.log(total) - pos
+        if gu is None:
+            continue
         s /= total[:, np.newaxis]  # P
         s[local, positive] -= 1
-        s *= scale  # G_b
+        s *= weights if np.ndim(weights) == 0 else weights[r0:r1, np.newaxis]  # G_b
         gu[r0:r1] += s @ u
         gu += s.T @ u[r0:r1]
-    gu /= tau
-    radial = np.where(norm > floor, np.sum(u * gu, axis=1, keepdims=True), 0)
-    ge = ((gu - radial * u) / n).astype(dtype, copy=False)
-    return reduce(loss, reduction), (ge[:half], ge[half:])
+    if gu is not None:
+        gu /= tau
+    return gu
 
 
 @_fast.fused(_nt_xent_kernel)
@@ -659,16 +699,16 @@ def _group_parts(embeddings, labels, temperature, reduction):
 _NTXENT_GROUP_BLOCK = 1 << 19  # entries of one block of rows (three such blocks are alive at once)
 
 
-@np.errstate(divide="ignore", invalid="ignore", over="ignore")  # a pair whose denominator underflows is reported
 def _nt_xent_group_loss_kernel(embeddings, labels, *, temperature: float = 0.07, reduction: v.Reduction = "mean"):
     """Loss and gradient of :func:`nt_xent_group_loss` a block of rows of the similarity matrix at a time.
 
     As :func:`_nt_xent_kernel`: three blocks of about ``_NTXENT_GROUP_BLOCK`` entries are alive at once, so
-    the extra memory is linear in B. NumPy float arrays of finite entries, integer labels (B,), at least two
-    embeddings, reductions 'mean' (with a positive pair) and 'sum'; ``None`` otherwise.
+    the extra memory is linear in B (:func:`_group_blocks`). NumPy float arrays of finite entries, integer
+    labels (B,), at least two embeddings, every reduction ('mean' with a positive pair); ``None`` otherwise.
+    For 'none' the gradient is an :class:`losslab._fast.Upstream` (a second pass, for backward's ``dout``).
     """
     e, lab = embeddings, labels
-    if e.__class__ is not np.ndarray or lab.__class__ is not np.ndarray or reduction not in ("mean", "sum"):
+    if e.__class__ is not np.ndarray or lab.__class__ is not np.ndarray or reduction not in ("mean", "sum", "none"):
         return None
     dtype = e.dtype
     if dtype.kind != "f" or dtype.itemsize not in (4, 8) or e.ndim != 2 or e.shape[0] < 2:
@@ -677,26 +717,41 @@ def _nt_xent_group_loss_kernel(embeddings, labels, *, temperature: float = 0.07,
         return None
     if temperature.__class__ not in (int, float) or not 0 < temperature < math.inf:
         return None
-    small = _fast.ntxent_small(e, lab, temperature, reduction)  # numba, for a few finite embeddings
-    if small is not None:
-        return small
-    if not np.isfinite(e).all():
+    if reduction != "none":
+        small = _fast.ntxent_small(e, lab, temperature, reduction)  # numba, for a few finite embeddings
+        if small is not None:
+            return small
+    unit = _unit_rows(e)
+    if unit is None:
         return None
-    norm = pnorm(e, 2, np)[:, None]
-    if not np.isfinite(norm).all():
-        return None
+    u, norm, floor, n = unit
     m = e.shape[0]
     _, counts = np.unique(lab, return_counts=True)
     pairs = int((counts * (counts - 1)).sum())
     if reduction == "mean" and pairs == 0:
         return None  # the definition raises
-    floor = np.sqrt(dtype.type(np.finfo(dtype).eps))
-    n = np.maximum(norm, floor)
-    u = e / n
     tau = dtype.type(temperature)
-    scale = dtype.type(1) / dtype.type(pairs) if reduction == "mean" else dtype.type(1)  # upstream for dout = 1
     loss = np.empty(m, dtype)
-    gu = np.zeros_like(u)
+    if reduction == "none":
+        _group_blocks(u, lab, tau, None, loss)
+        if not np.isfinite(loss).all():
+            return None
+        return loss, _fast.Upstream(
+            lambda g: _toward_embeddings(_group_blocks(u, lab, tau, np.broadcast_to(g, (m,)), None), u, norm, floor, n),
+            dtype,
+        )
+    scale = dtype.type(1) / dtype.type(pairs) if reduction == "mean" else dtype.type(1)  # upstream for dout = 1
+    gu = _group_blocks(u, lab, tau, scale, loss)
+    if not np.isfinite(loss).all():
+        return None
+    return reduce(loss, reduction, denominator=pairs), _toward_embeddings(gu, u, norm, floor, n)
+
+
+@np.errstate(divide="ignore", invalid="ignore", over="ignore")  # a pair whose denominator underflows is reported
+def _group_blocks(u: np.ndarray, lab: np.ndarray, tau, weights, loss: np.ndarray | None) -> np.ndarray | None:
+    """:func:`_ntxent_blocks` with group labels: positives share the anchor's label, negatives do not."""
+    m = u.shape[0]
+    gu = None if weights is None else np.zeros_like(u)
     rows = max(1, _NTXENT_GROUP_BLOCK // m)
     for r0 in range(0, m, rows):
         r1 = min(m, r0 + rows)
@@ -714,7 +769,10 @@ def _nt_xent_group_loss_kernel(embeddings, labels, *, temperature: float = 0.07,
         c = np.add(ex, z)
         np.log(c, out=c)
         np.subtract(c, a, out=a)
-        loss[r0:r1] = a.sum(axis=1, where=same)
+        if loss is not None:
+            loss[r0:r1] = a.sum(axis=1, where=same)
+        if gu is None:
+            continue
         np.add(ex, z, out=a)
         c.fill(0)
         inv = np.divide(1, a, out=c, where=same)  # 1 / D_ij on the positives, 0 elsewhere
@@ -723,15 +781,12 @@ def _nt_xent_group_loss_kernel(embeddings, labels, *, temperature: float = 0.07,
         pos -= 1
         np.copyto(ds, pos, where=same)
         ds[local, anchor] = 0
-        ds *= scale
+        ds *= weights if np.ndim(weights) == 0 else weights[r0:r1, np.newaxis]
         gu[r0:r1] += ds @ u
         gu += ds.T @ u[r0:r1]
-    if not np.isfinite(loss).all():
-        return None
-    gu /= tau
-    radial = np.where(norm > floor, np.sum(u * gu, axis=1, keepdims=True), 0)
-    ge = ((gu - radial * u) / n).astype(dtype, copy=False)
-    return reduce(loss, reduction, denominator=pairs), ge
+    if gu is not None:
+        gu /= tau
+    return gu
 
 
 @_fast.fused(_nt_xent_group_loss_kernel)
