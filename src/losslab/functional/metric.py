@@ -536,8 +536,10 @@ def _unit_rows(e: np.ndarray):
     return e / n, norm, floor, n
 
 
-def _toward_embeddings(gu: np.ndarray, u: np.ndarray, norm, floor, n) -> np.ndarray:
-    """The gradient with respect to the embeddings from the one with respect to their unit rows ``u``."""
+def _toward_embeddings(gu: np.ndarray | None, u: np.ndarray, norm, floor, n) -> np.ndarray:
+    """The gradient with respect to the embeddings from the one with respect to their unit rows ``u``
+    (``gu``: what a pass of blocks with weights returns)."""
+    assert gu is not None
     radial = np.where(norm > floor, np.sum(u * gu, axis=1, keepdims=True), 0)
     return ((gu - radial * u) / n).astype(u.dtype, copy=False)
 
