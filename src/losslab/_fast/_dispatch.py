@@ -1810,3 +1810,70 @@ def ntxent_small(embeddings, labels, temperature, reduction):
     if total != total:
         return None
     return _as_scalar(total, dtype), g
+
+
+# --------------------------------------------------------------------------- binary cross-entropy on probabilities
+
+_BCE_EPS = {d: d.type(np.float32(1e-12)) for d in FLOATS}  # the gradient's floor: PyTorch's float32 1e-12
+_BCE_TILES: dict = {}  # (weight bytes, dtype, step) -> the weight tiled to one chunk, for small weights
+
+
+def bce(input, target, weight, reduction):
+    """``(loss, gradient for dout=1)`` of :func:`losslab.functional.binary_cross_entropy`, or ``None``.
+
+    numba only; a float input, a real target of its shape (cast to the input's dtype), no weight or a real weight
+    array whose shape is a trailing part of the input's (leading 1s aside: a class weight); every entry in the
+    kernel's domain (probabilities in [0, 1], a finite weight), else the definitions answer.
+    """
+    k = kernels()
+    if k is None or reduction.__class__ is not str or reduction not in REDUCTIONS:
+        return None
+    pair = _flat_pair(input, target)
+    if pair is None:
+        return None
+    x, t = pair
+    dtype = x.dtype
+    n = x.size
+    step = k.CHUNK
+    if weight is None:
+        w = _NO_OUT[dtype]
+    else:
+        if weight.__class__ is not np.ndarray or weight.dtype.kind not in "biuf" or not 0 < weight.ndim <= input.ndim:
+            return None
+        shape = weight.shape
+        while shape and shape[0] == 1:
+            shape = shape[1:]
+        if shape != input.shape[input.ndim - len(shape) :] or weight.size == 0:
+            return None
+        period = max(weight.size, 1)
+        step = max(1, k.CHUNK // period) * period
+        w = _bce_tile(weight, dtype, min(step, n))
+    unit = dtype.type(1) / dtype.type(n) if reduction == "mean" else dtype.type(1)
+    g = np.empty_like(x)
+    out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
+    pieces = -(-n // step)
+    partials = np.empty(pieces, np.float64)
+    args = (x, t, w, step, _BCE_EPS[dtype], unit, out, g)
+    if _count(k.bce_chunks, args, pieces, pieces > 1 and _parallel(4, n), partials):
+        return None
+    if reduction == "none":
+        return out.reshape(input.shape), g.reshape(input.shape)
+    total = k.seq_sum(partials)
+    return _as_scalar(total / n if reduction == "mean" else total, dtype), g.reshape(input.shape)
+
+
+def _bce_tile(weight: np.ndarray, dtype: np.dtype, length: int) -> np.ndarray:
+    """``weight`` (flat, in ``dtype``) repeated to ``length`` elements, kept for small weights seen again."""
+    small = weight.size <= 4096
+    key = (weight.tobytes(), weight.dtype.char, dtype.char, length) if small else None
+    hit = _BCE_TILES.get(key) if small else None
+    if hit is not None:
+        return hit
+    with np.errstate(over="ignore"):  # a float64 weight beyond float32's range is inf: the kernel refuses it
+        flat = np.ascontiguousarray(weight, dtype).reshape(-1)
+    tiled = np.tile(flat, length // flat.size) if length > flat.size else flat
+    if small:
+        if len(_BCE_TILES) >= 64:
+            _BCE_TILES.clear()
+        _BCE_TILES[key] = tiled
+    return tiled

@@ -31,6 +31,7 @@ from ._vecmath import (
     row_sum_below_one,
     softplus_parts,
 )
+from ._vecmath import log as vlog
 
 # --------------------------------------------------------------------------- cross-entropy
 
@@ -2352,4 +2353,57 @@ def triplet_cosine_rows(a, p, n, margin, eps, swap, scale, loss, ga, gp, gn, lo,
             ga[r, j] = a_a * x + a_p * y + a_n * v
             gp[r, j] = p_a * x + p_p * y + p_n * v
             gn[r, j] = n_a * x + n_p * y + n_n * v
+    return bad
+
+
+# --------------------------------------------------------------------------- binary cross-entropy on probabilities
+# In x's dtype, as the definition: each log by the vectorised ``vlog`` (``log(1 - x)`` as ``log u + c``,
+# ``u = 1 - x``, ``c = ((1 - u) - x) / u`` the rounding of ``u``: log1p's accuracy for small x), clamped at
+# -100 as PyTorch (log 0 = -inf gives -100 exactly); the weight, where given, repeats with period ``w.size``
+# over the flat input, so a chunk is a whole number of periods and ``w`` is tiled to one chunk by the caller.
+
+
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
+def _bce_flat(x, t, w, weighted, eps, gscale, q, g):
+    """BCE terms into ``q``, the gradient ``w (x - t) / max(x (1 - x), eps) gscale`` into ``g``; the count of
+    entries outside the domain (x or t outside [0, 1] or NaN, a weight that is not finite)."""
+    zero = x.dtype.type(0)
+    one = x.dtype.type(1)
+    floor = x.dtype.type(-100)
+    inf = x.dtype.type(np.inf)
+    bad = 0
+    for i in range(x.size):
+        xi = x[i]
+        ti = t[i]
+        wi = w[i] if weighted else one
+        bad += 0 if ((zero <= xi) & (xi <= one) & (zero <= ti) & (ti <= one) & (abs(wi) < inf)) else 1
+        lx = vlog(xi)
+        lx = lx if lx > floor else floor
+        u = one - xi
+        l1 = vlog(u) + ((one - u) - xi) / u
+        l1 = l1 if (xi < one) & (l1 > floor) else floor
+        loss = (ti - one) * l1 - ti * lx
+        d = (one - xi) * xi
+        d = d if d > eps else eps
+        q[i] = loss * wi if weighted else loss
+        g[i] = ((xi - ti) / d * gscale) * wi if weighted else (xi - ti) / d * gscale
+    return bad
+
+
+@numba.njit(fastmath=CONTRACT, **JIT)
+def bce_chunks(x, t, w, step, eps, gscale, out, g, lo, hi, partials):
+    """Chunks ``lo:hi`` (``step`` elements each) of the binary cross-entropy; terms into ``out`` when sized, chunk
+    sums (float64) into ``partials``; ``w`` is the weight tiled to ``step`` elements, or empty. Returns the count
+    of entries outside the domain (see :func:`_bce_flat`), which the caller leaves to the definitions."""
+    n = x.size
+    keep = out.size > 0
+    weighted = w.size > 0
+    scratch = np.empty(0 if keep else min(step, n), x.dtype)
+    bad = 0
+    for c in range(lo, hi):
+        a = c * step
+        b = min(a + step, n)
+        q = out[a:b] if keep else scratch[: b - a]
+        bad += _bce_flat(x[a:b], t[a:b], w[: b - a], weighted, eps, gscale, q, g[a:b])
+        partials[c] = row_sum(q)
     return bad

@@ -456,6 +456,11 @@ def _bce_setup(input, target, weight, reduction):
     return x, t, w, xp
 
 
+def _binary_cross_entropy_kernel(input, target, *, weight=None, reduction: v.Reduction = "mean"):
+    return _fast.bce(input, target, weight, reduction)
+
+
+@_fast.fused(_binary_cross_entropy_kernel)
 def binary_cross_entropy(input, target, *, weight=None, reduction: v.Reduction = "mean"):
     r"""Binary cross-entropy on probabilities, ``torch.nn.functional.binary_cross_entropy``.
 
@@ -491,6 +496,7 @@ def binary_cross_entropy(input, target, *, weight=None, reduction: v.Reduction =
     return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
+@_fast.defbackward(binary_cross_entropy)
 def binary_cross_entropy_backward(dout, input, target, *, weight=None, reduction: v.Reduction = "mean") -> np.ndarray:
     """Gradient of :func:`binary_cross_entropy` with respect to ``input``: ``w (x - t) / max(x (1 - x), 1e-12) * g``.
 
