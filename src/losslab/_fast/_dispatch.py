@@ -741,29 +741,24 @@ def poisson_nll(input, target, log_input, full, eps, reduction):
     dtype = x.dtype
     if log_input.__class__ is not bool or full.__class__ is not bool:
         return None
-    if not log_input and not full:  # x - t log(x + eps): NumPy's vectorised log in the definitions is faster
-        return None
     if eps.__class__ not in (int, float) or not 0 <= eps < math.inf:
         return None
     n = x.size
     g = np.empty_like(x)
     pieces = -(-n // k.CHUNK)
     partials = np.empty(pieces, np.float64)
-    args: tuple
+    unit_x = dtype.type(1) / dtype.type(n) if reduction == "mean" else dtype.type(1)
+    out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
     if log_input:  # in x's dtype, as the definition: e^x - t x
-        unit_x = dtype.type(1) / dtype.type(n) if reduction == "mean" else dtype.type(1)
-        out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
         args = (x, t, full, dtype.type(_POISSON_XMAX[dtype]), unit_x, out, g)
-        bad = _count(k.poisson_log_chunks, args, pieces, _parallel(4, n), partials)
-    else:
-        unit = float(dtype.type(1) / dtype.type(n)) if reduction == "mean" else 1.0
-        out = np.empty(n, np.float64) if reduction == "none" else _NO_OUT[_F64]
-        args = (x, t, log_input, full, float(dtype.type(eps)), unit, out, g)
-        bad = _count(k.poisson_nll_chunks, args, pieces, _parallel(4, n), partials)
+        bad = _count(k.poisson_log_chunks, args, pieces, pieces > 1 and _parallel(4, n), partials)
+    else:  # x - t log(x + eps), in x's dtype, as the definition
+        args = (x, t, full, dtype.type(eps), unit_x, out, g)
+        bad = _count(k.poisson_rate_chunks, args, pieces, pieces > 1 and _parallel(4, n), partials)
     if bad:
         return None
     if reduction == "none":
-        return (out if out.dtype == dtype else _narrow(out, dtype)).reshape(input.shape), g.reshape(input.shape)
+        return out.reshape(input.shape), g.reshape(input.shape)
     total = k.seq_sum(partials)
     return _as_scalar(total / n if reduction == "mean" else total, dtype), g.reshape(input.shape)
 

@@ -26,6 +26,7 @@ from ._vecmath import (
     expneg,
     log1p_inplace,
     log1p_unit,
+    log_into,
     row_max,
     row_sum,
     row_sum_below_one,
@@ -658,55 +659,6 @@ def sparsemax_loss_rows(x, t, q, scale, g, rowloss, lo, hi):
             qsum += float(qj)
         rest = 1.0 - qsum
         rowloss[r] = cross + 0.5 * (qq - pp) + (rest * float(m) if rest != 0.0 else 0.0)
-    return bad
-
-
-@numba.njit(fastmath=CONTRACT, **JIT)
-def poisson_nll_chunks(x, t, log_input, full, eps, gscale, out, g, lo, hi, partials):
-    """Chunks ``lo:hi`` of the Poisson NLL, in float64: ``e^x - t x`` (``log_input``) or ``x - t log(x + eps)``,
-    plus Stirling's ``t log t - t + log(2 pi t) / 2`` where t > 1 (``full``); gradient ``e^x - t`` or
-    ``1 - t / (x + eps)`` times ``gscale`` into ``g``, terms into ``out`` when sized, chunk sums into ``partials``.
-
-    ``e^x`` is ``exp(x)`` for x <= 0 and ``1 / exp(-x)`` above, both vectorised (|x| <= 700: no overflow, no
-    flush); ``log t`` for Stirling is ``log1p(t - 1)``, vectorised, a chunk at a time. Returns the number of
-    entries outside that domain (|x| > 700, x + eps <= 0, a target that is not finite or is negative), which
-    the caller leaves to the definitions.
-    """
-    n = x.size
-    keep = out.size > 0
-    logs = np.empty(min(CHUNK, n) if full else 0, np.float64)
-    bad = 0
-    for c in range(lo, hi):
-        a = c * CHUNK
-        b = min(a + CHUNK, n)
-        if full:
-            for i in range(a, b):
-                ti = float(t[i])
-                logs[i - a] = ti - 1.0 if ti > 1.0 else 0.0
-            log1p_inplace(logs[: b - a])
-        acc = 0.0
-        for i in range(a, b):
-            xi = float(x[i])
-            ti = float(t[i])
-            if log_input:
-                bad += 0 if (abs(xi) <= 700.0 and 0.0 <= ti < math.inf) else 1
-                small = expneg(-abs(xi))  # one inlined call: e^x or 1 / e^-x
-                e = small if xi <= 0.0 else 1.0 / small
-                loss = e - ti * xi
-                grad = e - ti
-            else:
-                z = xi + eps
-                bad += 0 if (0.0 < z < math.inf and 0.0 <= ti < math.inf) else 1
-                loss = xi - ti * math.log(z)
-                grad = 1.0 - ti / z
-            if full and ti > 1.0:
-                lt = logs[i - a]
-                loss += ti * lt - ti + 0.5 * (1.8378770664093453 + lt)  # log(2 pi) = 1.8378...
-            if keep:
-                out[i] = loss
-            acc += loss
-            g[i] = grad * gscale
-        partials[c] = acc
     return bad
 
 
@@ -2014,7 +1966,6 @@ def quantile_chunks(x, t, qq, rows, scale, g, out, lo, hi, partials):
 
 
 # --------------------------------------------------------------------------- Poisson NLL of log inputs
-# ``poisson_nll_chunks`` works in float64 and sums in the loop that stores, one element at a time.
 # ``poisson_log_chunks`` (log_input=True) works in x's dtype, as the definition does, with the vectorised
 # ``exp`` (e^x = exp(x) for x <= 0, 1 / exp(-x) above), stores the losses and sums them in a loop that
 # only reads: every loop vectorises.
@@ -2042,15 +1993,13 @@ def _poisson_log_flat(x, t, xmax, gscale, q, g):
 @numba.njit(fastmath=CONTRACT, **JIT)
 def poisson_log_chunks(x, t, full, xmax, gscale, out, g, lo, hi, partials):
     """Chunks ``lo:hi`` of the Poisson NLL with ``log_input``: ``e^x - t x``, plus Stirling's
-    ``t log t - t + log(2 pi t) / 2`` where t > 1 (``full``; in float64, ``log t`` as ``log1p(t - 1)``,
-    then in x's dtype, as the definition adds it), gradient ``e^x - t`` times ``gscale`` into ``g``;
+    ``t log t - t + log(2 pi t) / 2`` where t > 1 (``full``; in float64, then in x's dtype, as the definition
+    adds it: :func:`_stirling_add`), gradient ``e^x - t`` times ``gscale`` into ``g``;
     the terms into ``out`` when sized, chunk sums into ``partials``. Returns the count of entries outside the
     kernel's domain (see :func:`_poisson_log_flat`), which the caller leaves to the definitions."""
     n = x.size
     keep = out.size > 0
-    m0 = min(CHUNK, n)
-    scratch = np.empty(0 if keep else m0, x.dtype)
-    logs = np.empty(m0 if full else 0, np.float64)
+    scratch = np.empty(0 if keep else min(CHUNK, n), x.dtype)
     bad = 0
     for c in range(lo, hi):
         a = c * CHUNK
@@ -2058,15 +2007,7 @@ def poisson_log_chunks(x, t, full, xmax, gscale, out, g, lo, hi, partials):
         q = out[a:b] if keep else scratch[: b - a]
         bad += _poisson_log_flat(x[a:b], t[a:b], xmax, gscale, q, g[a:b])
         if full:
-            for i in range(a, b):
-                ti = float(t[i])
-                logs[i - a] = ti - 1.0 if ti > 1.0 else 0.0
-            log1p_inplace(logs[: b - a])
-            for i in range(a, b):
-                ti = float(t[i])
-                lt = logs[i - a]
-                st = ti * lt - ti + 0.5 * (1.8378770664093453 + lt) if ti > 1.0 else 0.0  # log(2 pi) = 1.8378...
-                q[i - a] += x.dtype.type(st)
+            _stirling_add(t[a:b], q)
         partials[c] = row_sum(q)
     return bad
 
@@ -2371,13 +2312,14 @@ def _bce_flat(x, t, w, weighted, eps, gscale, q, g):
     one = x.dtype.type(1)
     floor = x.dtype.type(-100)
     inf = x.dtype.type(np.inf)
+    log_into(x, q)  # log x, a loop of its own (see _vecmath: one inlined log per function)
     bad = 0
     for i in range(x.size):
         xi = x[i]
         ti = t[i]
         wi = w[i] if weighted else one
         bad += 0 if ((zero <= xi) & (xi <= one) & (zero <= ti) & (ti <= one) & (abs(wi) < inf)) else 1
-        lx = vlog(xi)
+        lx = q[i]
         lx = lx if lx > floor else floor
         u = one - xi
         l1 = vlog(u) + ((one - u) - xi) / u
@@ -2405,5 +2347,61 @@ def bce_chunks(x, t, w, step, eps, gscale, out, g, lo, hi, partials):
         b = min(a + step, n)
         q = out[a:b] if keep else scratch[: b - a]
         bad += _bce_flat(x[a:b], t[a:b], w[: b - a], weighted, eps, gscale, q, g[a:b])
+        partials[c] = row_sum(q)
+    return bad
+
+
+# --------------------------------------------------------------------------- Poisson NLL of rates
+# ``poisson_rate_chunks`` (log_input=False) works in x's dtype, as the definition does, with the vectorised
+# ``log``; Stirling's term (``full``) is formed in float64 from the same ``log`` and added in x's dtype, as
+# ``poisson_log_chunks`` adds it; every loop vectorises.
+
+
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
+def _poisson_rate_flat(x, t, eps, gscale, q, g):
+    """``x - t log(x + eps)`` into ``q``, ``(1 - t / (x + eps)) gscale`` into ``g``, in x's dtype; the count of
+    entries outside the domain (x + eps not in (0, inf), NaN, a target that is negative or not finite)."""
+    zero = x.dtype.type(0)
+    one = x.dtype.type(1)
+    inf = x.dtype.type(np.inf)
+    bad = 0
+    for i in range(x.size):
+        xi = x[i]
+        ti = t[i]
+        z = xi + eps
+        bad += 0 if ((zero < z) & (z < inf) & (zero <= ti) & (ti < inf)) else 1
+        q[i] = xi - ti * vlog(z)
+        g[i] = (one - ti / z) * gscale
+    return bad
+
+
+@numba.njit(fastmath=CONTRACT, **JIT)
+def _stirling_add(t, q):
+    """``q += t log t - t + log(2 pi t) / 2`` where t > 1, formed in float64 and added in q's dtype."""
+    for i in range(t.size):
+        ti = float(t[i])
+        big = ti > 1.0
+        lt = vlog(ti if big else 1.0)
+        st = ti * lt - ti + 0.5 * (1.8378770664093453 + lt)  # log(2 pi) = 1.8378...
+        q[i] += q.dtype.type(st if big else 0.0)
+
+
+@numba.njit(fastmath=CONTRACT, **JIT)
+def poisson_rate_chunks(x, t, full, eps, gscale, out, g, lo, hi, partials):
+    """Chunks ``lo:hi`` of the Poisson NLL of rates (``log_input=False``): ``x - t log(x + eps)``, plus Stirling's
+    term where t > 1 (``full``), gradient ``1 - t / (x + eps)`` times ``gscale`` into ``g``; the terms into
+    ``out`` when sized, chunk sums into ``partials``. Returns the count of entries outside the kernel's domain
+    (see :func:`_poisson_rate_flat`), which the caller leaves to the definitions."""
+    n = x.size
+    keep = out.size > 0
+    scratch = np.empty(0 if keep else min(CHUNK, n), x.dtype)
+    bad = 0
+    for c in range(lo, hi):
+        a = c * CHUNK
+        b = min(a + CHUNK, n)
+        q = out[a:b] if keep else scratch[: b - a]
+        bad += _poisson_rate_flat(x[a:b], t[a:b], eps, gscale, q, g[a:b])
+        if full:
+            _stirling_add(t[a:b], q)
         partials[c] = row_sum(q)
     return bad

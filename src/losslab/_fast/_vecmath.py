@@ -349,9 +349,11 @@ def exp_shifted(x, m, out):
 # FMA, and ``k ln 2`` in two parts (its high part times ``k`` is exact). Within 1 ulp of ``np.log`` for
 # positive finite ``x`` (normal or subnormal); 0 gives -inf, +inf gives +inf, a negative number or NaN gives
 # NaN, as ``np.log`` does, by selects at the end: no branch and no call, so a loop over it vectorises.
+# ``log`` is inlined into numba's IR (LLVM would not inline the float64 one): a function inlines it at most
+# once (twice trips numba's SSA pass, a NumbaIRAssumptionWarning), so a second log goes through ``log_into``.
 
 
-@numba.njit(fastmath=CONTRACT, **JIT)
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
 def _log32(x):
     """log(x) in float32; see the section's comment."""
     one = np.float32(1.0)
@@ -382,7 +384,7 @@ def _log32(x):
     return y if ok else (np.float32(-np.inf) if x == np.float32(0.0) else special)
 
 
-@numba.njit(fastmath=CONTRACT, **JIT)
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
 def _log64(x):
     """log(x) in float64; see the section's comment."""
     tiny = x < 2.2250738585072014e-308
@@ -419,7 +421,7 @@ def log(x):
     """log(x) in x's precision, vectorisable (see the section's comment); exact at 0, inf and NaN."""
 
 
-@overload(log, jit_options=JIT)
+@overload(log, jit_options=JIT, inline="always")
 def _log_impl(x):
     if x == types.float32:
         return lambda x: _log32(x)
