@@ -857,7 +857,8 @@ def gaussian_nll(input, target, var, full, eps, reduction):
 
     numba only; a float input of at least one dimension, a float target of its shape, ``var`` a float
     array of the input's shape (heteroscedastic) or that shape with its last dimension dropped or set
-    to 1, entries >= 0; everything finite (else the definitions answer).
+    to 1, entries >= 0; everything finite (else the definitions answer). The clamp at ``eps`` and the log of
+    the variance are the kernel's.
     """
     k = kernels()
     if k is None or not isinstance(reduction, str) or reduction not in REDUCTIONS:
@@ -883,11 +884,8 @@ def gaussian_nll(input, target, var, full, eps, reduction):
     rows = x.size // dim
     x2 = np.ascontiguousarray(x).reshape(rows, dim)
     t2 = np.ascontiguousarray(t).reshape(rows, dim)
-    with np.errstate(all="ignore"):  # the kernel refuses what is not finite or 0; the definitions answer
-        vc = np.maximum(np.asarray(var, dtype), dtype.type(eps)).reshape(rows, 1 if per_row else dim)
-        if (vc < 0).any():  # a negative variance: the definition's error
-            return None
-        logv = np.log(vc)
+    with np.errstate(over="ignore"):  # a float64 variance beyond float32's range is inf: the kernel refuses it
+        v2 = np.ascontiguousarray(var, dtype).reshape(rows, 1 if per_row else dim)
     n = x.size
     gscale = float(dtype.type(1) / dtype.type(n)) if reduction == "mean" else 1.0
     constant = 0.5 * math.log(2 * math.pi) if full else 0.0
@@ -895,9 +893,8 @@ def gaussian_nll(input, target, var, full, eps, reduction):
     gv = np.empty((rows, 1 if per_row else dim), dtype)
     out = np.empty((rows, dim), np.float64) if reduction == "none" else _NO_LOSS
     rowsum = np.empty(rows, np.float64)
-    args = (x2, t2, vc, logv, per_row, gscale, constant, gx, gv, out, rowsum)
-    bad = _count(k.gaussian_nll_rows, args, rows, _parallel(2, n))
-    if bad or (var < 0).any():
+    args = (x2, t2, v2, float(dtype.type(eps)), per_row, gscale, constant, gx, gv, out, rowsum)
+    if _count(k.gaussian_nll_rows, args, rows, rows > 1 and _parallel(2, n)):
         return None
     grads = gx.reshape(shape), gv.reshape(var.shape)
     if reduction == "none":
@@ -1216,19 +1213,23 @@ def kl_div(input, target, reduction, log_target):
         k = _numpy
     out = np.empty(n, np.float64 if k is not _numpy else dtype) if reduction == "none" else _NO_OUT[_F64]
     g = np.empty(n, dtype)
-    # g = log t (or exp t) by NumPy's vectorised functions; log 0, log of a negative and an exp beyond the
-    # range are quiet here: the kernel selects around log 0 and refuses the others
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        (np.exp if log_target else np.log)(tf, out=g)
     pieces = -(-n // k.CHUNK)
     partials = np.empty(pieces, np.float64)
-    args = (xf, tf, log_target, dtype.type(1) / dtype.type(divisor), _BIG[dtype], out, g)
-    if _parallel(4, n):
+    scale = dtype.type(1) / dtype.type(divisor)
+    if k is not _numpy and not log_target:  # numba: log t in the kernel, chunk by chunk
+        kernel, args = k.kl_div_prob_chunks, (xf, tf, scale, _BIG[dtype], out, g)
+    else:
+        # g = log t (or exp t) by NumPy's vectorised functions; log 0, log of a negative and an exp beyond the
+        # range are quiet here: the kernel selects around log 0 and refuses the others
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            (np.exp if log_target else np.log)(tf, out=g)
+        kernel, args = k.kl_div_chunks, (xf, tf, log_target, scale, _BIG[dtype], out, g)
+    if pieces > 1 and _parallel(4, n):
         ok: list[bool] = []
-        _run(lambda lo, hi: ok.append(k.kl_div_chunks(*args, lo, hi, partials)), pieces)
+        _run(lambda lo, hi: ok.append(kernel(*args, lo, hi, partials)), pieces)
         if not all(ok):
             return None
-    elif not k.kl_div_chunks(*args, 0, pieces, partials):
+    elif not kernel(*args, 0, pieces, partials):
         return None
     if reduction == "none":
         return out.astype(dtype, copy=False).reshape(x.shape), g.reshape(x.shape)

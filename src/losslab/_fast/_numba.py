@@ -693,41 +693,52 @@ def charbonnier_chunks(x, t, g, out, gscale, eps, lo, hi, partials):
 
 
 @numba.njit(fastmath=CONTRACT, **JIT)
-def gaussian_nll_rows(x, t, vc, logv, per_row, gscale, constant, gx, gv, out, rowsum, lo, hi):
+def gaussian_nll_rows(x, t, var, eps, per_row, gscale, constant, gx, gv, out, rowsum, lo, hi):
     """Rows ``lo:hi`` (of D = x.shape[1] entries) of the Gaussian NLL ``(log v + d^2 / v) / 2 + constant``,
-    d = x - t, with the clamped variance ``vc`` and its ``logv`` (NumPy's log, computed by the caller):
-    per entry (``vc`` of x's shape), or one per row (``per_row``). Gradients ``d / v`` and
-    ``(1 / v - d^2 / v^2) / 2`` (summed over the row for a per-row variance) times ``gscale``; terms
-    into ``out`` when sized, float64 row sums into ``rowsum``. Returns the number of rows with an entry
-    outside the kernel's domain (a residual or variance that is not finite, |d| > 1e150, a variance
-    of 0), which the caller leaves to the definitions."""
+    d = x - t, v = max(var, eps): ``var`` per entry (x's shape), or one per row (``per_row``). The clamp and
+    the log are taken here (the vectorised log per entry, ``math.log`` once a row). Gradients ``d / v`` and
+    ``(1 / v - d^2 / v^2) / 2`` (summed over the row for a per-row variance) times ``gscale``; terms into
+    ``out`` when sized, float64 row sums into ``rowsum``. Returns the number of rows with an entry outside the
+    kernel's domain (a residual that is not finite or beyond 1e150, a variance that is negative, NaN, infinite
+    or clamps to 0), which the caller leaves to the definitions."""
     dim = x.shape[1]
     keep = out.size > 0
     bad = 0
     for r in range(lo, hi):
         acc = 0.0
-        sv = 0.0
         off = 0
-        for j in range(dim):
-            k = 0 if per_row else j
-            v = float(vc[r, k])
-            lv = float(logv[r, k])
-            d = float(x[r, j] - t[r, j])
-            off += 0 if (abs(d) <= 1e150 and 0.0 < v < math.inf) else 1
-            inv = 1.0 / v
-            q = d * inv
-            loss = 0.5 * (lv + d * q) + constant
-            acc += loss
-            if keep:
-                out[r, j] = loss
-            gx[r, j] = q * gscale
-            gvj = 0.5 * (inv - q * q) * gscale
-            if per_row:
-                sv += gvj
-            else:
-                gv[r, j] = gvj
         if per_row:
+            raw = float(var[r, 0])
+            v = raw if raw > eps else eps
+            off += 0 if ((raw >= 0.0) & (0.0 < v) & (v < math.inf)) else 1
+            inv = 1.0 / v
+            lv = math.log(v) if off == 0 else 0.0
+            sv = 0.0
+            for j in range(dim):
+                d = float(x[r, j] - t[r, j])
+                off += 0 if abs(d) <= 1e150 else 1
+                q = d * inv
+                loss = 0.5 * (lv + d * q) + constant
+                acc += loss
+                if keep:
+                    out[r, j] = loss
+                gx[r, j] = q * gscale
+                sv += 0.5 * (inv - q * q) * gscale
             gv[r, 0] = sv
+        else:
+            for j in range(dim):
+                raw = float(var[r, j])
+                v = raw if raw > eps else eps
+                d = float(x[r, j] - t[r, j])
+                off += 0 if ((abs(d) <= 1e150) & (raw >= 0.0) & (0.0 < v) & (v < math.inf)) else 1
+                inv = 1.0 / v
+                q = d * inv
+                loss = 0.5 * (vlog(v) + d * q) + constant
+                acc += loss
+                if keep:
+                    out[r, j] = loss
+                gx[r, j] = q * gscale
+                gv[r, j] = 0.5 * (inv - q * q) * gscale
         bad += 1 if off > 0 else 0
         rowsum[r] = acc
     return bad
@@ -2405,3 +2416,22 @@ def poisson_rate_chunks(x, t, full, eps, gscale, out, g, lo, hi, partials):
             _stirling_add(t[a:b], q)
         partials[c] = row_sum(q)
     return bad
+
+
+# --------------------------------------------------------------------------- KL divergence of probabilities
+# ``kl_div_chunks`` with ``log_target=False`` reads ``log t`` from ``g``; ``kl_div_prob_chunks`` fills it a chunk
+# at a time with the vectorised ``log`` (``log_into``: log 0 = -inf, which the kernel selects around; NaN for a
+# negative probability, which it refuses), while the chunk is in cache, instead of a NumPy pass of its own.
+
+
+@numba.njit(**JIT)
+def kl_div_prob_chunks(x, t, gscale, big, out, g, lo, hi, partials):
+    """:func:`kl_div_chunks` of probability targets for chunks ``lo:hi``, ``log t`` taken chunk by chunk."""
+    n = x.size
+    for c in range(lo, hi):
+        a = c * CHUNK
+        b = min(a + CHUNK, n)
+        log_into(t[a:b], g[a:b])
+        if not kl_div_chunks(x, t, False, gscale, big, out, g, c, c + 1, partials):
+            return False
+    return True
