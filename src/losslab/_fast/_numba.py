@@ -692,55 +692,59 @@ def charbonnier_chunks(x, t, g, out, gscale, eps, lo, hi, partials):
     return acc
 
 
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
+def _gaussian_row(x, t, var, eps, per_row, gscale, constant, gx, gv, q, s):
+    """One row of :func:`gaussian_nll_rows`: terms into ``q``, the variance gradient into ``gv`` (per entry) or
+    ``s`` (to be summed); the count of entries outside the domain. No reduction, so the loop vectorises."""
+    off = 0
+    if per_row:
+        raw = float(var[0])
+        v = raw if raw > eps else eps
+        off += 0 if ((raw >= 0.0) & (0.0 < v) & (v < math.inf)) else 1
+        inv = 1.0 / v
+        lv = math.log(v) if off == 0 else 0.0
+        for j in range(x.size):
+            d = float(x[j] - t[j])
+            off += 0 if abs(d) <= 1e150 else 1
+            z = d * inv
+            q[j] = 0.5 * (lv + d * z) + constant
+            gx[j] = z * gscale
+            s[j] = 0.5 * (inv - z * z) * gscale
+    else:
+        for j in range(x.size):
+            raw = float(var[j])
+            v = raw if raw > eps else eps
+            d = float(x[j] - t[j])
+            off += 0 if ((abs(d) <= 1e150) & (raw >= 0.0) & (0.0 < v) & (v < math.inf)) else 1
+            inv = 1.0 / v
+            z = d * inv
+            q[j] = 0.5 * (vlog(v) + d * z) + constant
+            gx[j] = z * gscale
+            gv[j] = 0.5 * (inv - z * z) * gscale
+    return off
+
+
 @numba.njit(fastmath=CONTRACT, **JIT)
 def gaussian_nll_rows(x, t, var, eps, per_row, gscale, constant, gx, gv, out, rowsum, lo, hi):
     """Rows ``lo:hi`` (of D = x.shape[1] entries) of the Gaussian NLL ``(log v + d^2 / v) / 2 + constant``,
     d = x - t, v = max(var, eps): ``var`` per entry (x's shape), or one per row (``per_row``). The clamp and
     the log are taken here (the vectorised log per entry, ``math.log`` once a row). Gradients ``d / v`` and
-    ``(1 / v - d^2 / v^2) / 2`` (summed over the row for a per-row variance) times ``gscale``; terms into
-    ``out`` when sized, float64 row sums into ``rowsum``. Returns the number of rows with an entry outside the
-    kernel's domain (a residual that is not finite or beyond 1e150, a variance that is negative, NaN, infinite
-    or clamps to 0), which the caller leaves to the definitions."""
+    ``(1 / v - d^2 / v^2) / 2`` (summed over the row for a per-row variance) times ``gscale``; float64 terms
+    into ``out`` when sized, their row sums into ``rowsum``. Returns the number of rows with an entry outside
+    the kernel's domain (a residual that is not finite or beyond 1e150, a variance that is negative, NaN,
+    infinite or clamps to 0), which the caller leaves to the definitions."""
     dim = x.shape[1]
     keep = out.size > 0
+    q = np.empty(0 if keep else dim, np.float64)
+    s = np.empty(dim if per_row else 0, np.float64)
     bad = 0
     for r in range(lo, hi):
-        acc = 0.0
-        off = 0
+        qr = out[r] if keep else q
+        off = _gaussian_row(x[r], t[r], var[r], eps, per_row, gscale, constant, gx[r], gv[r], qr, s)
         if per_row:
-            raw = float(var[r, 0])
-            v = raw if raw > eps else eps
-            off += 0 if ((raw >= 0.0) & (0.0 < v) & (v < math.inf)) else 1
-            inv = 1.0 / v
-            lv = math.log(v) if off == 0 else 0.0
-            sv = 0.0
-            for j in range(dim):
-                d = float(x[r, j] - t[r, j])
-                off += 0 if abs(d) <= 1e150 else 1
-                q = d * inv
-                loss = 0.5 * (lv + d * q) + constant
-                acc += loss
-                if keep:
-                    out[r, j] = loss
-                gx[r, j] = q * gscale
-                sv += 0.5 * (inv - q * q) * gscale
-            gv[r, 0] = sv
-        else:
-            for j in range(dim):
-                raw = float(var[r, j])
-                v = raw if raw > eps else eps
-                d = float(x[r, j] - t[r, j])
-                off += 0 if ((abs(d) <= 1e150) & (raw >= 0.0) & (0.0 < v) & (v < math.inf)) else 1
-                inv = 1.0 / v
-                q = d * inv
-                loss = 0.5 * (vlog(v) + d * q) + constant
-                acc += loss
-                if keep:
-                    out[r, j] = loss
-                gx[r, j] = q * gscale
-                gv[r, j] = 0.5 * (inv - q * q) * gscale
+            gv[r, 0] = row_sum(s)
         bad += 1 if off > 0 else 0
-        rowsum[r] = acc
+        rowsum[r] = row_sum(qr)
     return bad
 
 
