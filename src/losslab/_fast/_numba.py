@@ -680,13 +680,29 @@ def _charbonnier_chunk(x, t, g, q, gscale, eps):
         g[i] = (math.copysign(1.0, d) if far else d / h) * gscale
 
 
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
+def _charbonnier_chunk32(x, t, g, q, gscale, eps):
+    """:func:`_charbonnier_chunk` for float32 inputs: a float32 d and eps squared cannot overflow or vanish in
+    float64, so ``hypot`` is ``sqrt(d^2 + eps^2)`` there, unscaled (one division, not three)."""
+    e2 = np.float64(eps) * np.float64(eps)
+    for i in range(x.size):
+        d = np.float64(x[i] - t[i])  # (numba's float() keeps a float32 a float32)
+        far = abs(d) == math.inf
+        h = math.sqrt(d * d + e2)
+        q[i] = h
+        g[i] = (math.copysign(1.0, d) if far else d / h) * gscale
+
+
 @numba.njit(**JIT)
 def charbonnier_chunks(x, t, g, out, gscale, eps, lo, hi, partials):
     scratch = np.empty(0 if out.size else min(CHUNK, x.size), x.dtype)
     acc = 0.0
     for c in range(lo, hi):
         a, b, q = _chunk(c, x.size, out, scratch)
-        _charbonnier_chunk(x[a:b], t[a:b], g[a:b], q, gscale, eps)
+        if x.itemsize == 4:
+            _charbonnier_chunk32(x[a:b], t[a:b], g[a:b], q, gscale, eps)
+        else:
+            _charbonnier_chunk(x[a:b], t[a:b], g[a:b], q, gscale, eps)
         partials[c] = s = row_sum(q)
         acc += s
     return acc
@@ -698,13 +714,13 @@ def _gaussian_row(x, t, var, eps, per_row, gscale, constant, gx, gv, q, s):
     ``s`` (to be summed); the count of entries outside the domain. No reduction, so the loop vectorises."""
     off = 0
     if per_row:
-        raw = float(var[0])
+        raw = np.float64(var[0])  # (numba's float() keeps a float32 a float32)
         v = raw if raw > eps else eps
         off += 0 if ((raw >= 0.0) & (0.0 < v) & (v < math.inf)) else 1
         inv = 1.0 / v
         lv = math.log(v) if off == 0 else 0.0
         for j in range(x.size):
-            d = float(x[j] - t[j])
+            d = np.float64(x[j] - t[j])
             off += 0 if abs(d) <= 1e150 else 1
             z = d * inv
             q[j] = 0.5 * (lv + d * z) + constant
@@ -712,9 +728,9 @@ def _gaussian_row(x, t, var, eps, per_row, gscale, constant, gx, gv, q, s):
             s[j] = 0.5 * (inv - z * z) * gscale
     else:
         for j in range(x.size):
-            raw = float(var[j])
+            raw = np.float64(var[j])
             v = raw if raw > eps else eps
-            d = float(x[j] - t[j])
+            d = np.float64(x[j] - t[j])
             off += 0 if ((abs(d) <= 1e150) & (raw >= 0.0) & (0.0 < v) & (v < math.inf)) else 1
             inv = 1.0 / v
             z = d * inv
@@ -2394,7 +2410,7 @@ def _poisson_rate_flat(x, t, eps, gscale, q, g):
 def _stirling_add(t, q):
     """``q += t log t - t + log(2 pi t) / 2`` where t > 1, formed in float64 and added in q's dtype."""
     for i in range(t.size):
-        ti = float(t[i])
+        ti = np.float64(t[i])  # (numba's float() keeps a float32 a float32)
         big = ti > 1.0
         lt = vlog(ti if big else 1.0)
         st = ti * lt - ti + 0.5 * (1.8378770664093453 + lt)  # log(2 pi) = 1.8378...
