@@ -22,7 +22,6 @@ NUMBA_ONLY = {
     "DiceLoss",
     "TverskyLoss",
     "GeneralizedDiceLoss",
-    "BCELoss",
 }
 TOL = {np.float32: dict(rtol=2e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-14)}
 

@@ -1817,12 +1817,12 @@ _BCE_TILES: dict = {}  # (weight bytes, dtype, step) -> the weight tiled to one 
 def bce(input, target, weight, reduction):
     """``(loss, gradient for dout=1)`` of :func:`losslab.functional.binary_cross_entropy`, or ``None``.
 
-    numba only; a float input, a real target of its shape (cast to the input's dtype), no weight or a real weight
-    array whose shape is a trailing part of the input's (leading 1s aside: a class weight); every entry in the
-    kernel's domain (probabilities in [0, 1], a finite weight), else the definitions answer.
+    numba's kernel, else NumPy's; a float input, a real target of its shape (cast to the input's dtype), no weight
+    or a real weight array whose shape is a trailing part of the input's (leading 1s aside: a class weight);
+    every entry in the kernel's domain (probabilities in [0, 1], a finite weight), else the definitions answer.
     """
-    k = kernels()
-    if k is None or reduction.__class__ is not str or reduction not in REDUCTIONS:
+    k = kernels() or _numpy
+    if reduction.__class__ is not str or reduction not in REDUCTIONS:
         return None
     pair = _flat_pair(input, target)
     if pair is None:
@@ -1854,7 +1854,7 @@ def bce(input, target, weight, reduction):
         return None
     if reduction == "none":
         return out.reshape(input.shape), g.reshape(input.shape)
-    total = k.seq_sum(partials)
+    total = k.seq_sum(partials) if k is not _numpy else _numpy.total(partials)
     return _as_scalar(total / n if reduction == "mean" else total, dtype), g.reshape(input.shape)
 
 

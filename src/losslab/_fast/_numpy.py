@@ -915,3 +915,52 @@ def contrastive_rows(x1, x2, similar, margin, scale, loss, g1, g2, lo, hi):
         diff *= coef.astype(diff.dtype)[:, np.newaxis]
         np.negative(diff, out=g2[r0:r1])
     return True
+
+
+# --------------------------------------------------------------------------- binary cross-entropy on probabilities
+
+
+@np.errstate(divide="ignore", invalid="ignore")
+def bce_chunks(x, t, w, step, eps, gscale, out, g, lo, hi, partials):
+    """Chunks ``lo:hi`` (``step`` elements each) of the binary cross-entropy, the definition's operations in its
+    dtype: ``(t - 1) max(log1p(-x), -100) - t max(log x, -100)`` (times the weight ``w`` tiled to ``step``
+    elements, or empty) and ``(x - t) / max((1 - x) x, eps) gscale w``; terms into ``out`` when sized, chunk
+    sums into ``partials``. Returns the number of chunks with an entry outside [0, 1] (or NaN), or a weight that
+    is not finite, which the caller leaves to the definitions."""
+    n = x.size
+    m0 = min(step, n)
+    u = np.empty(m0, x.dtype)
+    scratch = np.empty(0 if out.size else m0, x.dtype)
+    bad = 0
+    for c in range(lo, hi):
+        a = c * step
+        b = min(a + step, n)
+        m = b - a
+        xb, tb, gb, ub = x[a:b], t[a:b], g[a:b], u[:m]
+        wb = w[:m] if w.size else None
+        q = out[a:b] if out.size else scratch[:m]
+        ok = xb.min() >= 0 and xb.max() <= 1 and tb.min() >= 0 and tb.max() <= 1
+        if not ok or (wb is not None and not np.isfinite(wb).all()):
+            bad += 1
+            continue
+        np.log(xb, out=q)
+        np.maximum(q, -100, out=q)  # log 0 = -inf: -100, as PyTorch
+        q *= tb  # t log x
+        np.negative(xb, out=ub)
+        np.log1p(ub, out=ub)
+        np.maximum(ub, -100, out=ub)
+        np.subtract(tb, 1, out=gb)
+        gb *= ub  # (t - 1) log(1 - x)
+        np.subtract(gb, q, out=q)
+        if wb is not None:
+            q *= wb
+        partials[c] = q.sum()
+        np.subtract(1, xb, out=ub)
+        ub *= xb
+        np.maximum(ub, eps, out=ub)
+        np.subtract(xb, tb, out=gb)
+        gb /= ub
+        gb *= gscale
+        if wb is not None:
+            gb *= wb
+    return bad
