@@ -1216,6 +1216,7 @@ def kl_div(input, target, reduction, log_target):
     pieces = -(-n // k.CHUNK)
     partials = np.empty(pieces, np.float64)
     scale = dtype.type(1) / dtype.type(divisor)
+    args: tuple
     if k is not _numpy and not log_target:  # numba: log t in the kernel, chunk by chunk
         kernel, args = k.kl_div_prob_chunks, (xf, tf, scale, _BIG[dtype], out, g)
     else:
