@@ -212,23 +212,26 @@ def _huber_chunk(x, t, g, q, keep, gscale, delta, lscale):
 
 @numba.njit(fastmath=CONTRACT, inline="always", **JIT)
 def _bce_logits_chunk(x, t, g, q, gscale):
-    """loss = (1 - t) x + softplus(-x), grad = (1 - t) - sigmoid(-x), with e = exp(-|x|) <= 1."""
+    """loss = (1 - t) x + softplus(-x), grad = (1 - t) - sigmoid(-x) (sigmoid(x) - t for x < 0: no cancellation),
+    with e = exp(-|x|) <= 1."""
     one = x.dtype.type(1)
     zero = x.dtype.type(0)
     for i in range(x.size):
         xi = x[i]
-        u = one - t[i]
+        ti = t[i]
+        u = one - ti
         e = expneg(-abs(xi))
         lp, inv = softplus_parts(e)  # log(1 + e), 1 / (1 + e)
-        sig_neg = inv if xi < zero else e * inv  # sigmoid(-x)
+        s = e * inv  # sigmoid(-|x|)
         q[i] = u * xi + ((-xi if xi < zero else zero) + lp)
-        g[i] = (u - sig_neg) * gscale
+        g[i] = (s - ti if xi < zero else u - s) * gscale
 
 
 @numba.njit(fastmath=CONTRACT, inline="always", **JIT)
 def _bce_logits_weighted_rows(x, t, w, pw, g, q, gscale):
     """BCE-with-logits on whole rows of ``w.size`` elements, ``w`` and ``pw`` (``pos_weight``) per column:
-    loss = ((1 - t) x + lw softplus(-x)) w, grad = ((1 - t) - lw sigmoid(-x)) w with lw = 1 + (pw - 1) t."""
+    loss = ((1 - t) x + lw softplus(-x)) w, grad = ((1 - t) - lw sigmoid(-x)) w with lw = 1 + (pw - 1) t, as
+    (lw sigmoid(x) - pw t) w for x < 0 (the same value, without the cancellation)."""
     one = x.dtype.type(1)
     zero = x.dtype.type(0)
     period = w.size
@@ -242,9 +245,9 @@ def _bce_logits_weighted_rows(x, t, w, pw, g, q, gscale):
             lw = (pw[j] - one) * ti + one
             e = expneg(-abs(xi))
             lp, inv = softplus_parts(e)
-            sig_neg = inv if xi < zero else e * inv
+            s = lw * (e * inv)  # lw sigmoid(-|x|)
             q[i] = (u * xi + lw * ((-xi if xi < zero else zero) + lp)) * w[j]
-            g[i] = (u - lw * sig_neg) * gscale * w[j]
+            g[i] = (s - pw[j] * ti if xi < zero else u - s) * gscale * w[j]
 
 
 CHUNK = 1 << 14  # elements per chunk: x, t, g (and q) of a chunk stay in L2

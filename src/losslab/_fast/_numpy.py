@@ -200,9 +200,9 @@ def huber_chunks(x, t, g, out, gscale, delta, lscale, lo, hi, partials):
 def bce_logits_chunks(x, t, g, out, gscale, lo, hi, partials):
     """``(1 - t) x + max(-x, 0) + log1p(e)`` and ``(1 - t) - sigmoid(-x)``, with ``e = exp(-|x|)``.
 
-    ``sigmoid(-x) = m / (1 + e)`` with ``m = max(e, [x < 0])``: 1 for ``x < 0``, ``e``
-    otherwise, chosen without a mask (``np.copyto(where=)`` is slow). Maxima against an
-    array of zeros: NumPy's maximum against a scalar is several times slower.
+    The gradient is ``sigmoid(x) - t`` for x < 0 (the same value, without the cancellation of ``1 - sigmoid``),
+    chosen by a 0/1 mask, without ``np.copyto(where=)`` (slow). Maxima against an array of zeros: NumPy's
+    maximum against a scalar is several times slower.
     """
     size = min(CHUNK, x.size)
     e, w = np.empty(size, x.dtype), np.empty(size, x.dtype)
@@ -221,12 +221,17 @@ def bce_logits_chunks(x, t, g, out, gscale, lo, hi, partials):
         q += gb  # + log1p(e)
         partials[c] = q.sum()
         np.add(eb, 1, out=gb)
-        np.divide(1, gb, out=gb)  # 1 / (1 + e)
-        np.less(xb, 0, out=wb)
-        np.maximum(eb, wb, out=eb)  # m (NaN stays NaN)
-        gb *= eb  # sigmoid(-x)
-        np.subtract(1, tb, out=eb)
-        np.subtract(eb, gb, out=gb)
+        np.divide(eb, gb, out=eb)  # s = sigmoid(-|x|)
+        # (1 - t) - s for x >= 0, s - t for x < 0 (the same value, without cancellation): m (1 - t - s) +
+        # (1 - m) (s - t), m = [x >= 0], exact (one term is 0; NaN stays NaN)
+        np.greater_equal(xb, 0, out=wb)
+        np.subtract(1, tb, out=gb)
+        gb -= eb
+        gb *= wb  # m ((1 - t) - s)
+        np.subtract(1, wb, out=wb)
+        eb -= tb
+        eb *= wb  # (1 - m) (s - t)
+        gb += eb
         gb *= gscale
 
 
