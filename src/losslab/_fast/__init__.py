@@ -110,3 +110,8 @@ __all__ = [
 from ._dispatch import DICE, GENERALIZED_DICE, TVERSKY, contrastive, margin_ranking, ntxent_small
 
 __all__ += ["DICE", "TVERSKY", "GENERALIZED_DICE", "contrastive", "margin_ranking", "ntxent_small"]
+
+# binary cross-entropy on probabilities
+from ._dispatch import bce  # noqa: E402
+
+__all__ += ["bce"]

@@ -761,29 +761,24 @@ def poisson_nll(input, target, log_input, full, eps, reduction):
     dtype = x.dtype
     if log_input.__class__ is not bool or full.__class__ is not bool:
         return None
-    if not log_input and not full:  # x - t log(x + eps): NumPy's vectorised log in the definitions is faster
-        return None
     if eps.__class__ not in (int, float) or not 0 <= eps < math.inf:
         return None
     n = x.size
     g = np.empty_like(x)
     pieces = -(-n // k.CHUNK)
     partials = np.empty(pieces, np.float64)
-    args: tuple
+    unit_x = unit_scale(dtype, n) if reduction == "mean" else _ONE[dtype]
+    out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
     if log_input:  # in x's dtype, as the definition: e^x - t x
-        unit_x = unit_scale(dtype, n) if reduction == "mean" else _ONE[dtype]
-        out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
         args = (x, t, full, dtype.type(_POISSON_XMAX[dtype]), unit_x, out, g)
-        bad = _count(k.poisson_log_chunks, args, pieces, _parallel(4, n), partials)
-    else:
-        unit = float(unit_scale(dtype, n)) if reduction == "mean" else 1.0
-        out = np.empty(n, np.float64) if reduction == "none" else _NO_OUT[_F64]
-        args = (x, t, log_input, full, float(dtype.type(eps)), unit, out, g)
-        bad = _count(k.poisson_nll_chunks, args, pieces, _parallel(4, n), partials)
+        bad = _count(k.poisson_log_chunks, args, pieces, pieces > 1 and _parallel(4, n), partials)
+    else:  # x - t log(x + eps), in x's dtype, as the definition
+        args = (x, t, full, dtype.type(eps), unit_x, out, g)
+        bad = _count(k.poisson_rate_chunks, args, pieces, pieces > 1 and _parallel(4, n), partials)
     if bad:
         return None
     if reduction == "none":
-        return (out if out.dtype == dtype else _narrow(out, dtype)).reshape(input.shape), g.reshape(input.shape)
+        return out.reshape(input.shape), g.reshape(input.shape)
     total = k.seq_sum(partials)
     return _as_scalar(total / n if reduction == "mean" else total, dtype), g.reshape(input.shape)
 
@@ -882,7 +877,8 @@ def gaussian_nll(input, target, var, full, eps, reduction):
 
     numba only; a float input of at least one dimension, a float target of its shape, ``var`` a float
     array of the input's shape (heteroscedastic) or that shape with its last dimension dropped or set
-    to 1, entries >= 0; everything finite (else the definitions answer).
+    to 1, entries >= 0; everything finite (else the definitions answer). The clamp at ``eps`` and the log of
+    the variance are the kernel's.
     """
     k = kernels()
     if k is None or not isinstance(reduction, str) or reduction not in REDUCTIONS:
@@ -908,11 +904,8 @@ def gaussian_nll(input, target, var, full, eps, reduction):
     rows = x.size // dim
     x2 = np.ascontiguousarray(x).reshape(rows, dim)
     t2 = np.ascontiguousarray(t).reshape(rows, dim)
-    with np.errstate(all="ignore"):  # the kernel refuses what is not finite or 0; the definitions answer
-        vc = np.maximum(np.asarray(var, dtype), dtype.type(eps)).reshape(rows, 1 if per_row else dim)
-        if (vc < 0).any():  # a negative variance: the definition's error
-            return None
-        logv = np.log(vc)
+    with np.errstate(over="ignore"):  # a float64 variance beyond float32's range is inf: the kernel refuses it
+        v2 = np.ascontiguousarray(var, dtype).reshape(rows, 1 if per_row else dim)
     n = x.size
     gscale = float(unit_scale(dtype, n)) if reduction == "mean" else 1.0
     constant = 0.5 * math.log(2 * math.pi) if full else 0.0
@@ -920,9 +913,8 @@ def gaussian_nll(input, target, var, full, eps, reduction):
     gv = np.empty((rows, 1 if per_row else dim), dtype)
     out = np.empty((rows, dim), np.float64) if reduction == "none" else _NO_LOSS
     rowsum = np.empty(rows, np.float64)
-    args = (x2, t2, vc, logv, per_row, gscale, constant, gx, gv, out, rowsum)
-    bad = _count(k.gaussian_nll_rows, args, rows, _parallel(2, n))
-    if bad or (var < 0).any():
+    args = (x2, t2, v2, float(dtype.type(eps)), per_row, gscale, constant, gx, gv, out, rowsum)
+    if _count(k.gaussian_nll_rows, args, rows, rows > 1 and _parallel(2, n)):
         return None
     grads = gx.reshape(shape), gv.reshape(var.shape)
     if reduction == "none":
@@ -1241,19 +1233,24 @@ def kl_div(input, target, reduction, log_target):
         k = _numpy
     out = np.empty(n, np.float64 if k is not _numpy else dtype) if reduction == "none" else _NO_OUT[_F64]
     g = np.empty(n, dtype)
-    # g = log t (or exp t) by NumPy's vectorised functions; log 0, log of a negative and an exp beyond the
-    # range are quiet here: the kernel selects around log 0 and refuses the others
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        (np.exp if log_target else np.log)(tf, out=g)
     pieces = -(-n // k.CHUNK)
     partials = np.empty(pieces, np.float64)
-    args = (xf, tf, log_target, unit_scale(dtype, divisor), _BIG[dtype], out, g)
-    if _parallel(4, n):
+    scale = unit_scale(dtype, divisor)
+    args: tuple
+    if k is not _numpy and not log_target:  # numba: log t in the kernel, chunk by chunk
+        kernel, args = k.kl_div_prob_chunks, (xf, tf, scale, _BIG[dtype], out, g)
+    else:
+        # g = log t (or exp t) by NumPy's vectorised functions; log 0, log of a negative and an exp beyond the
+        # range are quiet here: the kernel selects around log 0 and refuses the others
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            (np.exp if log_target else np.log)(tf, out=g)
+        kernel, args = k.kl_div_chunks, (xf, tf, log_target, scale, _BIG[dtype], out, g)
+    if pieces > 1 and _parallel(4, n):
         ok: list[bool] = []
-        _run(lambda lo, hi: ok.append(k.kl_div_chunks(*args, lo, hi, partials)), pieces)
+        _run(lambda lo, hi: ok.append(kernel(*args, lo, hi, partials)), pieces)
         if not all(ok):
             return None
-    elif not k.kl_div_chunks(*args, 0, pieces, partials):
+    elif not kernel(*args, 0, pieces, partials):
         return None
     if reduction == "none":
         return out.astype(dtype, copy=False).reshape(x.shape), g.reshape(x.shape)
@@ -1830,3 +1827,70 @@ def ntxent_small(embeddings, labels, temperature, reduction):
     if total != total:
         return None
     return _as_scalar(total, dtype), g
+
+
+# --------------------------------------------------------------------------- binary cross-entropy on probabilities
+
+_BCE_EPS = {d: d.type(np.float32(1e-12)) for d in FLOATS}  # the gradient's floor: PyTorch's float32 1e-12
+_BCE_TILES: dict = {}  # (weight bytes, dtype, step) -> the weight tiled to one chunk, for small weights
+
+
+def bce(input, target, weight, reduction):
+    """``(loss, gradient for dout=1)`` of :func:`losslab.functional.binary_cross_entropy`, or ``None``.
+
+    numba's kernel, else NumPy's; a float input, a real target of its shape (cast to the input's dtype), no weight
+    or a real weight array whose shape is a trailing part of the input's (leading 1s aside: a class weight);
+    every entry in the kernel's domain (probabilities in [0, 1], a finite weight), else the definitions answer.
+    """
+    k = kernels() or _numpy
+    if reduction.__class__ is not str or reduction not in REDUCTIONS:
+        return None
+    pair = _flat_pair(input, target)
+    if pair is None:
+        return None
+    x, t = pair
+    dtype = x.dtype
+    n = x.size
+    step = k.CHUNK
+    if weight is None:
+        w = _NO_OUT[dtype]
+    else:
+        if weight.__class__ is not np.ndarray or weight.dtype.kind not in "biuf" or not 0 < weight.ndim <= input.ndim:
+            return None
+        shape = weight.shape
+        while shape and shape[0] == 1:
+            shape = shape[1:]
+        if shape != input.shape[input.ndim - len(shape) :] or weight.size == 0:
+            return None
+        period = max(weight.size, 1)
+        step = max(1, k.CHUNK // period) * period
+        w = _bce_tile(weight, dtype, min(step, n))
+    unit = unit_scale(dtype, n) if reduction == "mean" else _ONE[dtype]
+    g = np.empty_like(x)
+    out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
+    pieces = -(-n // step)
+    partials = np.empty(pieces, np.float64)
+    args = (x, t, w, step, _BCE_EPS[dtype], unit, out, g)
+    if _count(k.bce_chunks, args, pieces, pieces > 1 and _parallel(4, n), partials):
+        return None
+    if reduction == "none":
+        return out.reshape(input.shape), g.reshape(input.shape)
+    total = k.seq_sum(partials) if k is not _numpy else _numpy.total(partials)
+    return _as_scalar(total / n if reduction == "mean" else total, dtype), g.reshape(input.shape)
+
+
+def _bce_tile(weight: np.ndarray, dtype: np.dtype, length: int) -> np.ndarray:
+    """``weight`` (flat, in ``dtype``) repeated to ``length`` elements, kept for small weights seen again."""
+    small = weight.size <= 4096
+    key = (weight.tobytes(), weight.dtype.char, dtype.char, length) if small else None
+    hit = _BCE_TILES.get(key) if small else None
+    if hit is not None:
+        return hit
+    with np.errstate(over="ignore"):  # a float64 weight beyond float32's range is inf: the kernel refuses it
+        flat = np.ascontiguousarray(weight, dtype).reshape(-1)
+    tiled = np.tile(flat, length // flat.size) if length > flat.size else flat
+    if small:
+        if len(_BCE_TILES) >= 64:
+            _BCE_TILES.clear()
+        _BCE_TILES[key] = tiled
+    return tiled

@@ -26,11 +26,13 @@ from ._vecmath import (
     expneg,
     log1p_inplace,
     log1p_unit,
+    log_into,
     row_max,
     row_sum,
     row_sum_below_one,
     softplus_parts,
 )
+from ._vecmath import log as vlog
 
 # --------------------------------------------------------------------------- cross-entropy
 
@@ -210,23 +212,26 @@ def _huber_chunk(x, t, g, q, keep, gscale, delta, lscale):
 
 @numba.njit(fastmath=CONTRACT, inline="always", **JIT)
 def _bce_logits_chunk(x, t, g, q, gscale):
-    """loss = (1 - t) x + softplus(-x), grad = (1 - t) - sigmoid(-x), with e = exp(-|x|) <= 1."""
+    """loss = (1 - t) x + softplus(-x), grad = (1 - t) - sigmoid(-x) (sigmoid(x) - t for x < 0: no cancellation),
+    with e = exp(-|x|) <= 1."""
     one = x.dtype.type(1)
     zero = x.dtype.type(0)
     for i in range(x.size):
         xi = x[i]
-        u = one - t[i]
+        ti = t[i]
+        u = one - ti
         e = expneg(-abs(xi))
         lp, inv = softplus_parts(e)  # log(1 + e), 1 / (1 + e)
-        sig_neg = inv if xi < zero else e * inv  # sigmoid(-x)
+        s = e * inv  # sigmoid(-|x|)
         q[i] = u * xi + ((-xi if xi < zero else zero) + lp)
-        g[i] = (u - sig_neg) * gscale
+        g[i] = (s - ti if xi < zero else u - s) * gscale
 
 
 @numba.njit(fastmath=CONTRACT, inline="always", **JIT)
 def _bce_logits_weighted_rows(x, t, w, pw, g, q, gscale):
     """BCE-with-logits on whole rows of ``w.size`` elements, ``w`` and ``pw`` (``pos_weight``) per column:
-    loss = ((1 - t) x + lw softplus(-x)) w, grad = ((1 - t) - lw sigmoid(-x)) w with lw = 1 + (pw - 1) t."""
+    loss = ((1 - t) x + lw softplus(-x)) w, grad = ((1 - t) - lw sigmoid(-x)) w with lw = 1 + (pw - 1) t, as
+    (lw sigmoid(x) - pw t) w for x < 0 (the same value, without the cancellation)."""
     one = x.dtype.type(1)
     zero = x.dtype.type(0)
     period = w.size
@@ -240,9 +245,9 @@ def _bce_logits_weighted_rows(x, t, w, pw, g, q, gscale):
             lw = (pw[j] - one) * ti + one
             e = expneg(-abs(xi))
             lp, inv = softplus_parts(e)
-            sig_neg = inv if xi < zero else e * inv
+            s = lw * (e * inv)  # lw sigmoid(-|x|)
             q[i] = (u * xi + lw * ((-xi if xi < zero else zero) + lp)) * w[j]
-            g[i] = (u - lw * sig_neg) * gscale * w[j]
+            g[i] = (s - pw[j] * ti if xi < zero else u - s) * gscale * w[j]
 
 
 CHUNK = 1 << 14  # elements per chunk: x, t, g (and q) of a chunk stay in L2
@@ -660,55 +665,6 @@ def sparsemax_loss_rows(x, t, q, scale, g, rowloss, lo, hi):
     return bad
 
 
-@numba.njit(fastmath=CONTRACT, **JIT)
-def poisson_nll_chunks(x, t, log_input, full, eps, gscale, out, g, lo, hi, partials):
-    """Chunks ``lo:hi`` of the Poisson NLL, in float64: ``e^x - t x`` (``log_input``) or ``x - t log(x + eps)``,
-    plus Stirling's ``t log t - t + log(2 pi t) / 2`` where t > 1 (``full``); gradient ``e^x - t`` or
-    ``1 - t / (x + eps)`` times ``gscale`` into ``g``, terms into ``out`` when sized, chunk sums into ``partials``.
-
-    ``e^x`` is ``exp(x)`` for x <= 0 and ``1 / exp(-x)`` above, both vectorised (|x| <= 700: no overflow, no
-    flush); ``log t`` for Stirling is ``log1p(t - 1)``, vectorised, a chunk at a time. Returns the number of
-    entries outside that domain (|x| > 700, x + eps <= 0, a target that is not finite or is negative), which
-    the caller leaves to the definitions.
-    """
-    n = x.size
-    keep = out.size > 0
-    logs = np.empty(min(CHUNK, n) if full else 0, np.float64)
-    bad = 0
-    for c in range(lo, hi):
-        a = c * CHUNK
-        b = min(a + CHUNK, n)
-        if full:
-            for i in range(a, b):
-                ti = float(t[i])
-                logs[i - a] = ti - 1.0 if ti > 1.0 else 0.0
-            log1p_inplace(logs[: b - a])
-        acc = 0.0
-        for i in range(a, b):
-            xi = float(x[i])
-            ti = float(t[i])
-            if log_input:
-                bad += 0 if (abs(xi) <= 700.0 and 0.0 <= ti < math.inf) else 1
-                small = expneg(-abs(xi))  # one inlined call: e^x or 1 / e^-x
-                e = small if xi <= 0.0 else 1.0 / small
-                loss = e - ti * xi
-                grad = e - ti
-            else:
-                z = xi + eps
-                bad += 0 if (0.0 < z < math.inf and 0.0 <= ti < math.inf) else 1
-                loss = xi - ti * math.log(z)
-                grad = 1.0 - ti / z
-            if full and ti > 1.0:
-                lt = logs[i - a]
-                loss += ti * lt - ti + 0.5 * (1.8378770664093453 + lt)  # log(2 pi) = 1.8378...
-            if keep:
-                out[i] = loss
-            acc += loss
-            g[i] = grad * gscale
-        partials[c] = acc
-    return bad
-
-
 @numba.njit(fastmath=CONTRACT, inline="always", **JIT)
 def _charbonnier_chunk(x, t, g, q, gscale, eps):
     """loss = hypot(d, eps), grad = d / hypot(d, eps), d = x - t (in x's dtype, as the definition), worked
@@ -727,56 +683,87 @@ def _charbonnier_chunk(x, t, g, q, gscale, eps):
         g[i] = (math.copysign(1.0, d) if far else d / h) * gscale
 
 
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
+def _charbonnier_chunk32(x, t, g, q, gscale, eps):
+    """:func:`_charbonnier_chunk` for float32 inputs: a float32 d and eps squared cannot overflow or vanish in
+    float64, so ``hypot`` is ``sqrt(d^2 + eps^2)`` there, unscaled (one division, not three)."""
+    e2 = np.float64(eps) * np.float64(eps)
+    for i in range(x.size):
+        d = np.float64(x[i] - t[i])  # (numba's float() keeps a float32 a float32)
+        far = abs(d) == math.inf
+        h = math.sqrt(d * d + e2)
+        q[i] = h
+        g[i] = (math.copysign(1.0, d) if far else d / h) * gscale
+
+
 @numba.njit(**JIT)
 def charbonnier_chunks(x, t, g, out, gscale, eps, lo, hi, partials):
     scratch = np.empty(0 if out.size else min(CHUNK, x.size), x.dtype)
     acc = 0.0
     for c in range(lo, hi):
         a, b, q = _chunk(c, x.size, out, scratch)
-        _charbonnier_chunk(x[a:b], t[a:b], g[a:b], q, gscale, eps)
+        if x.itemsize == 4:
+            _charbonnier_chunk32(x[a:b], t[a:b], g[a:b], q, gscale, eps)
+        else:
+            _charbonnier_chunk(x[a:b], t[a:b], g[a:b], q, gscale, eps)
         partials[c] = s = row_sum(q)
         acc += s
     return acc
 
 
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
+def _gaussian_row(x, t, var, eps, per_row, gscale, constant, gx, gv, q, s):
+    """One row of :func:`gaussian_nll_rows`: terms into ``q``, the variance gradient into ``gv`` (per entry) or
+    ``s`` (to be summed); the count of entries outside the domain. No reduction, so the loop vectorises."""
+    off = 0
+    if per_row:
+        raw = np.float64(var[0])  # (numba's float() keeps a float32 a float32)
+        v = raw if raw > eps else eps
+        off += 0 if ((raw >= 0.0) & (0.0 < v) & (v < math.inf)) else 1
+        inv = 1.0 / v
+        lv = math.log(v) if off == 0 else 0.0
+        for j in range(x.size):
+            d = np.float64(x[j] - t[j])
+            off += 0 if abs(d) <= 1e150 else 1
+            z = d * inv
+            q[j] = 0.5 * (lv + d * z) + constant
+            gx[j] = z * gscale
+            s[j] = 0.5 * (inv - z * z) * gscale
+    else:
+        for j in range(x.size):
+            raw = np.float64(var[j])
+            v = raw if raw > eps else eps
+            d = np.float64(x[j] - t[j])
+            off += 0 if ((abs(d) <= 1e150) & (raw >= 0.0) & (0.0 < v) & (v < math.inf)) else 1
+            inv = 1.0 / v
+            z = d * inv
+            q[j] = 0.5 * (vlog(v) + d * z) + constant
+            gx[j] = z * gscale
+            gv[j] = 0.5 * (inv - z * z) * gscale
+    return off
+
+
 @numba.njit(fastmath=CONTRACT, **JIT)
-def gaussian_nll_rows(x, t, vc, logv, per_row, gscale, constant, gx, gv, out, rowsum, lo, hi):
+def gaussian_nll_rows(x, t, var, eps, per_row, gscale, constant, gx, gv, out, rowsum, lo, hi):
     """Rows ``lo:hi`` (of D = x.shape[1] entries) of the Gaussian NLL ``(log v + d^2 / v) / 2 + constant``,
-    d = x - t, with the clamped variance ``vc`` and its ``logv`` (NumPy's log, computed by the caller):
-    per entry (``vc`` of x's shape), or one per row (``per_row``). Gradients ``d / v`` and
-    ``(1 / v - d^2 / v^2) / 2`` (summed over the row for a per-row variance) times ``gscale``; terms
-    into ``out`` when sized, float64 row sums into ``rowsum``. Returns the number of rows with an entry
-    outside the kernel's domain (a residual or variance that is not finite, |d| > 1e150, a variance
-    of 0), which the caller leaves to the definitions."""
+    d = x - t, v = max(var, eps): ``var`` per entry (x's shape), or one per row (``per_row``). The clamp and
+    the log are taken here (the vectorised log per entry, ``math.log`` once a row). Gradients ``d / v`` and
+    ``(1 / v - d^2 / v^2) / 2`` (summed over the row for a per-row variance) times ``gscale``; float64 terms
+    into ``out`` when sized, their row sums into ``rowsum``. Returns the number of rows with an entry outside
+    the kernel's domain (a residual that is not finite or beyond 1e150, a variance that is negative, NaN,
+    infinite or clamps to 0), which the caller leaves to the definitions."""
     dim = x.shape[1]
     keep = out.size > 0
+    q = np.empty(0 if keep else dim, np.float64)
+    s = np.empty(dim if per_row else 0, np.float64)
     bad = 0
     for r in range(lo, hi):
-        acc = 0.0
-        sv = 0.0
-        off = 0
-        for j in range(dim):
-            k = 0 if per_row else j
-            v = float(vc[r, k])
-            lv = float(logv[r, k])
-            d = float(x[r, j] - t[r, j])
-            off += 0 if (abs(d) <= 1e150 and 0.0 < v < math.inf) else 1
-            inv = 1.0 / v
-            q = d * inv
-            loss = 0.5 * (lv + d * q) + constant
-            acc += loss
-            if keep:
-                out[r, j] = loss
-            gx[r, j] = q * gscale
-            gvj = 0.5 * (inv - q * q) * gscale
-            if per_row:
-                sv += gvj
-            else:
-                gv[r, j] = gvj
+        qr = out[r] if keep else q
+        off = _gaussian_row(x[r], t[r], var[r], eps, per_row, gscale, constant, gx[r], gv[r], qr, s)
         if per_row:
-            gv[r, 0] = sv
+            gv[r, 0] = row_sum(s)
         bad += 1 if off > 0 else 0
-        rowsum[r] = acc
+        rowsum[r] = row_sum(qr)
     return bad
 
 
@@ -2016,7 +2003,6 @@ def quantile_chunks(x, t, qq, rows, scale, g, out, lo, hi, partials):
 
 
 # --------------------------------------------------------------------------- Poisson NLL of log inputs
-# ``poisson_nll_chunks`` works in float64 and sums in the loop that stores, one element at a time.
 # ``poisson_log_chunks`` (log_input=True) works in x's dtype, as the definition does, with the vectorised
 # ``exp`` (e^x = exp(x) for x <= 0, 1 / exp(-x) above), stores the losses and sums them in a loop that
 # only reads: every loop vectorises.
@@ -2044,15 +2030,13 @@ def _poisson_log_flat(x, t, xmax, gscale, q, g):
 @numba.njit(fastmath=CONTRACT, **JIT)
 def poisson_log_chunks(x, t, full, xmax, gscale, out, g, lo, hi, partials):
     """Chunks ``lo:hi`` of the Poisson NLL with ``log_input``: ``e^x - t x``, plus Stirling's
-    ``t log t - t + log(2 pi t) / 2`` where t > 1 (``full``; in float64, ``log t`` as ``log1p(t - 1)``,
-    then in x's dtype, as the definition adds it), gradient ``e^x - t`` times ``gscale`` into ``g``;
+    ``t log t - t + log(2 pi t) / 2`` where t > 1 (``full``; in float64, then in x's dtype, as the definition
+    adds it: :func:`_stirling_add`), gradient ``e^x - t`` times ``gscale`` into ``g``;
     the terms into ``out`` when sized, chunk sums into ``partials``. Returns the count of entries outside the
     kernel's domain (see :func:`_poisson_log_flat`), which the caller leaves to the definitions."""
     n = x.size
     keep = out.size > 0
-    m0 = min(CHUNK, n)
-    scratch = np.empty(0 if keep else m0, x.dtype)
-    logs = np.empty(m0 if full else 0, np.float64)
+    scratch = np.empty(0 if keep else min(CHUNK, n), x.dtype)
     bad = 0
     for c in range(lo, hi):
         a = c * CHUNK
@@ -2060,15 +2044,7 @@ def poisson_log_chunks(x, t, full, xmax, gscale, out, g, lo, hi, partials):
         q = out[a:b] if keep else scratch[: b - a]
         bad += _poisson_log_flat(x[a:b], t[a:b], xmax, gscale, q, g[a:b])
         if full:
-            for i in range(a, b):
-                ti = float(t[i])
-                logs[i - a] = ti - 1.0 if ti > 1.0 else 0.0
-            log1p_inplace(logs[: b - a])
-            for i in range(a, b):
-                ti = float(t[i])
-                lt = logs[i - a]
-                st = ti * lt - ti + 0.5 * (1.8378770664093453 + lt) if ti > 1.0 else 0.0  # log(2 pi) = 1.8378...
-                q[i - a] += x.dtype.type(st)
+            _stirling_add(t[a:b], q)
         partials[c] = row_sum(q)
     return bad
 
@@ -2356,3 +2332,132 @@ def triplet_cosine_rows(a, p, n, margin, eps, swap, scale, loss, ga, gp, gn, lo,
             gp[r, j] = p_a * x + p_p * y + p_n * v
             gn[r, j] = n_a * x + n_p * y + n_n * v
     return bad
+
+
+# --------------------------------------------------------------------------- binary cross-entropy on probabilities
+# In x's dtype, as the definition: each log by the vectorised ``vlog`` (``log(1 - x)`` as ``log u + c``,
+# ``u = 1 - x``, ``c = ((1 - u) - x) / u`` the rounding of ``u``: log1p's accuracy for small x), clamped at
+# -100 as PyTorch (log 0 = -inf gives -100 exactly); the weight, where given, repeats with period ``w.size``
+# over the flat input, so a chunk is a whole number of periods and ``w`` is tiled to one chunk by the caller.
+
+
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
+def _bce_flat(x, t, w, weighted, eps, gscale, q, g):
+    """BCE terms into ``q``, the gradient ``w (x - t) / max(x (1 - x), eps) gscale`` into ``g``; the count of
+    entries outside the domain (x or t outside [0, 1] or NaN, a weight that is not finite)."""
+    zero = x.dtype.type(0)
+    one = x.dtype.type(1)
+    floor = x.dtype.type(-100)
+    inf = x.dtype.type(np.inf)
+    log_into(x, q)  # log x, a loop of its own (see _vecmath: one inlined log per function)
+    bad = 0
+    for i in range(x.size):
+        xi = x[i]
+        ti = t[i]
+        wi = w[i] if weighted else one
+        bad += 0 if ((zero <= xi) & (xi <= one) & (zero <= ti) & (ti <= one) & (abs(wi) < inf)) else 1
+        lx = q[i]
+        lx = lx if lx > floor else floor
+        u = one - xi
+        l1 = vlog(u) + ((one - u) - xi) / u
+        l1 = l1 if (xi < one) & (l1 > floor) else floor
+        loss = (ti - one) * l1 - ti * lx
+        d = (one - xi) * xi
+        d = d if d > eps else eps
+        q[i] = loss * wi if weighted else loss
+        g[i] = ((xi - ti) / d * gscale) * wi if weighted else (xi - ti) / d * gscale
+    return bad
+
+
+@numba.njit(fastmath=CONTRACT, **JIT)
+def bce_chunks(x, t, w, step, eps, gscale, out, g, lo, hi, partials):
+    """Chunks ``lo:hi`` (``step`` elements each) of the binary cross-entropy; terms into ``out`` when sized, chunk
+    sums (float64) into ``partials``; ``w`` is the weight tiled to ``step`` elements, or empty. Returns the count
+    of entries outside the domain (see :func:`_bce_flat`), which the caller leaves to the definitions."""
+    n = x.size
+    keep = out.size > 0
+    weighted = w.size > 0
+    scratch = np.empty(0 if keep else min(step, n), x.dtype)
+    bad = 0
+    for c in range(lo, hi):
+        a = c * step
+        b = min(a + step, n)
+        q = out[a:b] if keep else scratch[: b - a]
+        bad += _bce_flat(x[a:b], t[a:b], w[: b - a], weighted, eps, gscale, q, g[a:b])
+        partials[c] = row_sum(q)
+    return bad
+
+
+# --------------------------------------------------------------------------- Poisson NLL of rates
+# ``poisson_rate_chunks`` (log_input=False) works in x's dtype, as the definition does, with the vectorised
+# ``log``; Stirling's term (``full``) is formed in float64 from the same ``log`` and added in x's dtype, as
+# ``poisson_log_chunks`` adds it; every loop vectorises.
+
+
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
+def _poisson_rate_flat(x, t, eps, gscale, q, g):
+    """``x - t log(x + eps)`` into ``q``, ``(1 - t / (x + eps)) gscale`` into ``g``, in x's dtype; the count of
+    entries outside the domain (x + eps not in (0, inf), NaN, a target that is negative or not finite)."""
+    zero = x.dtype.type(0)
+    one = x.dtype.type(1)
+    inf = x.dtype.type(np.inf)
+    bad = 0
+    for i in range(x.size):
+        xi = x[i]
+        ti = t[i]
+        z = xi + eps
+        bad += 0 if ((zero < z) & (z < inf) & (zero <= ti) & (ti < inf)) else 1
+        q[i] = xi - ti * vlog(z)
+        g[i] = (one - ti / z) * gscale
+    return bad
+
+
+@numba.njit(fastmath=CONTRACT, **JIT)
+def _stirling_add(t, q):
+    """``q += t log t - t + log(2 pi t) / 2`` where t > 1, formed in float64 and added in q's dtype."""
+    for i in range(t.size):
+        ti = np.float64(t[i])  # (numba's float() keeps a float32 a float32)
+        big = ti > 1.0
+        lt = vlog(ti if big else 1.0)
+        st = ti * lt - ti + 0.5 * (1.8378770664093453 + lt)  # log(2 pi) = 1.8378...
+        q[i] += q.dtype.type(st if big else 0.0)
+
+
+@numba.njit(fastmath=CONTRACT, **JIT)
+def poisson_rate_chunks(x, t, full, eps, gscale, out, g, lo, hi, partials):
+    """Chunks ``lo:hi`` of the Poisson NLL of rates (``log_input=False``): ``x - t log(x + eps)``, plus Stirling's
+    term where t > 1 (``full``), gradient ``1 - t / (x + eps)`` times ``gscale`` into ``g``; the terms into
+    ``out`` when sized, chunk sums into ``partials``. Returns the count of entries outside the kernel's domain
+    (see :func:`_poisson_rate_flat`), which the caller leaves to the definitions."""
+    n = x.size
+    keep = out.size > 0
+    scratch = np.empty(0 if keep else min(CHUNK, n), x.dtype)
+    bad = 0
+    for c in range(lo, hi):
+        a = c * CHUNK
+        b = min(a + CHUNK, n)
+        q = out[a:b] if keep else scratch[: b - a]
+        bad += _poisson_rate_flat(x[a:b], t[a:b], eps, gscale, q, g[a:b])
+        if full:
+            _stirling_add(t[a:b], q)
+        partials[c] = row_sum(q)
+    return bad
+
+
+# --------------------------------------------------------------------------- KL divergence of probabilities
+# ``kl_div_chunks`` with ``log_target=False`` reads ``log t`` from ``g``; ``kl_div_prob_chunks`` fills it a chunk
+# at a time with the vectorised ``log`` (``log_into``: log 0 = -inf, which the kernel selects around; NaN for a
+# negative probability, which it refuses), while the chunk is in cache, instead of a NumPy pass of its own.
+
+
+@numba.njit(**JIT)
+def kl_div_prob_chunks(x, t, gscale, big, out, g, lo, hi, partials):
+    """:func:`kl_div_chunks` of probability targets for chunks ``lo:hi``, ``log t`` taken chunk by chunk."""
+    n = x.size
+    for c in range(lo, hi):
+        a = c * CHUNK
+        b = min(a + CHUNK, n)
+        log_into(t[a:b], g[a:b])
+        if not kl_div_chunks(x, t, False, gscale, big, out, g, c, c + 1, partials):
+            return False
+    return True

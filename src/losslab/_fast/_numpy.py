@@ -177,21 +177,22 @@ def l1_chunks(x, t, g, out, gscale, lo, hi, partials):
 
 @np.errstate(invalid="ignore", over="ignore")
 def huber_chunks(x, t, g, out, gscale, delta, lscale, lo, hi, partials):
-    """Huber with ``delta`` (loss times ``lscale``): ``c (|d| - c / 2)`` with ``c = min(|d|, delta)``, no masks."""
+    """Huber with ``delta`` (loss times ``lscale``): ``c (d - c / 2)`` with ``c = clip(d, -delta, delta)``, no masks.
+
+    The signed ``c`` is also the gradient (before ``gscale``), so one clip serves both: seven passes a chunk.
+    """
     w = np.empty(min(CHUNK, x.size), x.dtype)
     h = np.empty_like(w)
     for c, a, b, q in _chunks(x, out, lo, hi):
         d = np.subtract(x[a:b], t[a:b], out=g[a:b])
         wb, hb = w[: b - a], h[: b - a]
-        np.abs(d, out=q)
-        np.clip(q, 0, delta, out=wb)  # c (clip is faster than minimum; NaN stays)
+        np.clip(d, -delta, delta, out=wb)  # c (clip is faster than minimum; NaN stays)
         np.multiply(wb, -0.5, out=hb)
-        hb += q  # |d| - c/2
+        hb += d  # d - c/2, of the sign of c
         np.multiply(hb, wb, out=q)
         if lscale != 1:
             q *= lscale
         partials[c] = q.sum()
-        np.clip(d, -delta, delta, out=wb)
         np.multiply(wb, gscale, out=d)
 
 
@@ -199,9 +200,9 @@ def huber_chunks(x, t, g, out, gscale, delta, lscale, lo, hi, partials):
 def bce_logits_chunks(x, t, g, out, gscale, lo, hi, partials):
     """``(1 - t) x + max(-x, 0) + log1p(e)`` and ``(1 - t) - sigmoid(-x)``, with ``e = exp(-|x|)``.
 
-    ``sigmoid(-x) = m / (1 + e)`` with ``m = max(e, [x < 0])``: 1 for ``x < 0``, ``e``
-    otherwise, chosen without a mask (``np.copyto(where=)`` is slow). Maxima against an
-    array of zeros: NumPy's maximum against a scalar is several times slower.
+    The gradient is ``sigmoid(x) - t`` for x < 0 (the same value, without the cancellation of ``1 - sigmoid``),
+    chosen by a 0/1 mask, without ``np.copyto(where=)`` (slow). Maxima against an array of zeros: NumPy's
+    maximum against a scalar is several times slower.
     """
     size = min(CHUNK, x.size)
     e, w = np.empty(size, x.dtype), np.empty(size, x.dtype)
@@ -220,12 +221,17 @@ def bce_logits_chunks(x, t, g, out, gscale, lo, hi, partials):
         q += gb  # + log1p(e)
         partials[c] = q.sum()
         np.add(eb, 1, out=gb)
-        np.divide(1, gb, out=gb)  # 1 / (1 + e)
-        np.less(xb, 0, out=wb)
-        np.maximum(eb, wb, out=eb)  # m (NaN stays NaN)
-        gb *= eb  # sigmoid(-x)
-        np.subtract(1, tb, out=eb)
-        np.subtract(eb, gb, out=gb)
+        np.divide(eb, gb, out=eb)  # s = sigmoid(-|x|)
+        # (1 - t) - s for x >= 0, s - t for x < 0 (the same value, without cancellation): m (1 - t - s) +
+        # (1 - m) (s - t), m = [x >= 0], exact (one term is 0; NaN stays NaN)
+        np.greater_equal(xb, 0, out=wb)
+        np.subtract(1, tb, out=gb)
+        gb -= eb
+        gb *= wb  # m ((1 - t) - s)
+        np.subtract(1, wb, out=wb)
+        eb -= tb
+        eb *= wb  # (1 - m) (s - t)
+        gb += eb
         gb *= gscale
 
 
@@ -914,3 +920,52 @@ def contrastive_rows(x1, x2, similar, margin, scale, loss, g1, g2, lo, hi):
         diff *= coef.astype(diff.dtype)[:, np.newaxis]
         np.negative(diff, out=g2[r0:r1])
     return True
+
+
+# --------------------------------------------------------------------------- binary cross-entropy on probabilities
+
+
+@np.errstate(divide="ignore", invalid="ignore")
+def bce_chunks(x, t, w, step, eps, gscale, out, g, lo, hi, partials):
+    """Chunks ``lo:hi`` (``step`` elements each) of the binary cross-entropy, the definition's operations in its
+    dtype: ``(t - 1) max(log1p(-x), -100) - t max(log x, -100)`` (times the weight ``w`` tiled to ``step``
+    elements, or empty) and ``(x - t) / max((1 - x) x, eps) gscale w``; terms into ``out`` when sized, chunk
+    sums into ``partials``. Returns the number of chunks with an entry outside [0, 1] (or NaN), or a weight that
+    is not finite, which the caller leaves to the definitions."""
+    n = x.size
+    m0 = min(step, n)
+    u = np.empty(m0, x.dtype)
+    scratch = np.empty(0 if out.size else m0, x.dtype)
+    bad = 0
+    for c in range(lo, hi):
+        a = c * step
+        b = min(a + step, n)
+        m = b - a
+        xb, tb, gb, ub = x[a:b], t[a:b], g[a:b], u[:m]
+        wb = w[:m] if w.size else None
+        q = out[a:b] if out.size else scratch[:m]
+        ok = xb.min() >= 0 and xb.max() <= 1 and tb.min() >= 0 and tb.max() <= 1
+        if not ok or (wb is not None and not np.isfinite(wb).all()):
+            bad += 1
+            continue
+        np.log(xb, out=q)
+        np.maximum(q, -100, out=q)  # log 0 = -inf: -100, as PyTorch
+        q *= tb  # t log x
+        np.negative(xb, out=ub)
+        np.log1p(ub, out=ub)
+        np.maximum(ub, -100, out=ub)
+        np.subtract(tb, 1, out=gb)
+        gb *= ub  # (t - 1) log(1 - x)
+        np.subtract(gb, q, out=q)
+        if wb is not None:
+            q *= wb
+        partials[c] = q.sum()
+        np.subtract(1, xb, out=ub)
+        ub *= xb
+        np.maximum(ub, eps, out=ub)
+        np.subtract(xb, tb, out=gb)
+        gb /= ub
+        gb *= gscale
+        if wb is not None:
+            gb *= wb
+    return bad

@@ -456,6 +456,11 @@ def _bce_setup(input, target, weight, reduction):
     return x, t, w, xp
 
 
+def _binary_cross_entropy_kernel(input, target, *, weight=None, reduction: v.Reduction = "mean"):
+    return _fast.bce(input, target, weight, reduction)
+
+
+@_fast.fused(_binary_cross_entropy_kernel)
 def binary_cross_entropy(input, target, *, weight=None, reduction: v.Reduction = "mean"):
     r"""Binary cross-entropy on probabilities, ``torch.nn.functional.binary_cross_entropy``.
 
@@ -491,6 +496,7 @@ def binary_cross_entropy(input, target, *, weight=None, reduction: v.Reduction =
     return reduce(xpa.astype(loss, x.dtype, xp), reduction)
 
 
+@_fast.defbackward(binary_cross_entropy)
 def binary_cross_entropy_backward(dout, input, target, *, weight=None, reduction: v.Reduction = "mean") -> np.ndarray:
     """Gradient of :func:`binary_cross_entropy` with respect to ``input``: ``w (x - t) / max(x (1 - x), 1e-12) * g``.
 
@@ -537,7 +543,7 @@ def _weighted_bce_logits(x, t, weight, pos_weight, reduction):
     """BCE-with-logits with ``weight`` and/or ``pos_weight`` in one exp and one log1p per element.
 
     The definition's formulas in its order of operations: ``((1 - t) x + lw softplus(-x)) w`` and
-    ``((1 - t) - lw sigmoid(-x)) g w`` with ``lw = 1 + (pos_weight - 1) t``.
+    ``((1 - t) - lw sigmoid(-x)) g w`` (``(lw sigmoid(x) - p t) g w`` for x < 0) with ``lw = 1 + (p - 1) t``.
     """
     if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.dtype not in _FLOATS:
         return None
@@ -563,12 +569,11 @@ def _weighted_bce_logits(x, t, weight, pos_weight, reduction):
             loss *= w
         out = reduce(loss, reduction)
         g = upstream(1.0, x.shape, x.dtype, reduction)
-        sig = np.maximum(e, (x <= 0).astype(x.dtype))  # 1 where x <= 0, else e (<= 1): a branch-free where
-        e += one
-        sig /= e  # sigmoid(-x)
+        e /= e + one  # s = sigmoid(-|x|)
         if pos_weight is not None:
-            sig *= lw
-        grad = np.subtract(u, sig, out=sig)
+            e *= lw
+        # (1 - t) - lw s for x >= 0; lw s - p t for x < 0 (the same value, without cancellation)
+        grad = np.where(x < 0, e - (t if pos_weight is None else pw * t), u - e)
         grad *= g
         if weight is not None:
             grad *= w
@@ -603,6 +608,10 @@ def binary_cross_entropy_with_logits(input, target, *, weight=None, reduction: v
               = w_i \left((1 - t_i)\, x_i + (1 + (p - 1) t_i) \operatorname{softplus}(-x_i)\right),
 
     .. math:: \frac{\partial \ell_i}{\partial x_i} = w_i \left((1 - t_i) - (1 + (p - 1) t_i)\, \sigma(-x_i)\right)
+              = w_i \left((1 + (p - 1) t_i)\, \sigma(x_i) - p\, t_i\right)
+
+    The gradient is computed in the second form for :math:`x_i < 0` and in the first otherwise, so
+    it keeps its relative precision where it is near 0 (no ``1 - sigmoid`` cancels).
 
     The right-hand forms never exponentiate a positive number (``softplus(-x) =
     max(-x, 0) + log1p(exp(-|x|))``), so logits of +-1e4 give finite, exact values.
@@ -649,7 +658,11 @@ def binary_cross_entropy_with_logits_backward(
     """
     x, t, w, log_weight, xp = _bce_logits_setup(input, target, weight, pos_weight, reduction)
     g = upstream(dout, tuple(x.shape), x.dtype, reduction, like=x)
-    grad = ((1 - t) - log_weight * sigmoid(-x)) * g
+    # s = sigmoid(-|x|). For x < 0, (1 - t) - lw sigmoid(-x) = lw sigmoid(x) - p t: the same value without the
+    # cancellation of 1 - sigmoid(-x) (which loses every digit of a gradient near 0 at x = -30, t = 0)
+    s = sigmoid(-xp.abs(x))
+    pos_t = t if pos_weight is None else v.check_broadcastable(pos_weight, "pos_weight", x.shape, x.dtype, like=x) * t
+    grad = xp.where(x < 0, log_weight * s - pos_t, (1 - t) - log_weight * s) * g
     if w is not None:
         grad = grad * w
     return xpa.astype(grad, x.dtype, xp)
