@@ -63,3 +63,23 @@ def test_gradient_far_from_zero_logits_is_relatively_exact(backend, dtype, weigh
     hit = F.binary_cross_entropy_with_logits.kernel(x, t, weight=w, pos_weight=pw, reduction="mean")
     if hit is not None:
         np.testing.assert_allclose(hit[1], want / len(X), rtol=rtol, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_multilabel_soft_margin_gradient_is_relatively_exact(backend, dtype, weighted):
+    """MultiLabelSoftMarginLoss's gradient ``w (sigmoid(x) - y) / C`` is BCE-with-logits' per class: the same
+    relative precision far from 0, in the definition and the fused path."""
+    x, t = np.array([X], dtype), np.array([T], dtype)
+    w = np.linspace(0.5, 2.0, len(X)).astype(dtype) if weighted else None
+    want = _exact(w, None) / len(X)
+    rtol = 1e-6 if dtype == np.float32 else 1e-14
+    for grad in (
+        F.multilabel_soft_margin_loss_backward(1.0, x, t, weight=w, reduction="sum"),
+        F.multilabel_soft_margin_loss_backward.reference(1.0, x, t, weight=w, reduction="sum"),
+    ):
+        assert grad.dtype == dtype
+        np.testing.assert_allclose(grad[0], want, rtol=rtol, atol=0)
+    hit = F.multilabel_soft_margin_loss.kernel(x, t, weight=w, reduction="sum")
+    if hit is not None:
+        np.testing.assert_allclose(hit[1][0], want, rtol=rtol, atol=0)

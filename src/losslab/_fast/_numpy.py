@@ -838,7 +838,8 @@ def multilabel_margin_rows(x, t, scale, loss, g, lo: int, hi: int) -> int:
 def multilabel_soft_margin_rows(x, t, w, gscale, loss, g, lo: int, hi: int) -> int:
     """Rows ``lo:hi`` of ``(1/C) sum_c w_c [y softplus(-x) + (1 - y) softplus(x)]`` (the definition's
     ``-(y log sigmoid(x) + (1 - y) log sigmoid(-x))``, softplus as ``max(x, 0) + log1p(exp(-|x|))``): float64 row
-    losses into ``loss``, ``w (sigmoid(x) - y) gscale`` into ``g`` (``w`` None: ones). Returns 0."""
+    losses into ``loss``, ``w (sigmoid(x) - y) gscale`` into ``g`` (``w`` None: ones; ``(1 - y) - sigmoid(-x)``
+    for x >= 0). Returns 0."""
     xb, tb, gb = x[lo:hi], t[lo:hi], g[lo:hi]
     e = np.abs(xb)
     np.negative(e, out=e)
@@ -859,10 +860,12 @@ def multilabel_soft_margin_rows(x, t, w, gscale, loss, g, lo: int, hi: int) -> i
     total /= x.shape[1]
     loss[lo:hi] = total
     np.add(e, 1, out=l1)
-    np.divide(1, l1, out=pos)  # 1 / (1 + e): sigmoid(x) for x >= 0
-    e *= pos  # e / (1 + e): sigmoid(x) for x < 0
-    np.copyto(e, pos, where=xb >= 0)
-    np.subtract(e, tb, out=gb)
+    np.divide(1, l1, out=pos)
+    e *= pos  # e / (1 + e): sigmoid(-|x|)
+    np.subtract(e, tb, out=gb)  # sigmoid(x) - y for x < 0
+    np.subtract(1, tb, out=pos)
+    pos -= e  # (1 - y) - sigmoid(-x) for x >= 0: no cancellation near y = 1
+    np.copyto(gb, pos, where=xb >= 0)
     gb *= gscale
     if w is not None:
         gb *= w

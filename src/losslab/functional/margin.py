@@ -247,7 +247,9 @@ def multilabel_soft_margin_loss_backward(
     """
     x, t, w, xp = _multilabel_soft_args(input, target, weight, reduction)
     g = upstream(dout, x.shape[:-1], x.dtype, reduction, like=x)
-    local = sigmoid(x) - t
+    # sigmoid(x) - y, as (1 - y) - sigmoid(-x) for x >= 0: no cancellation where sigmoid(x) rounds near y = 1
+    s = sigmoid(-xp.abs(x))
+    local = xp.where(x >= 0, (1 - t) - s, s - t)
     if w is not None:
         local = local * w
     return xpa.astype(local / xpa.const(x.shape[-1], x, xp) * g[..., None], x.dtype, xp)
