@@ -109,3 +109,8 @@ __all__ = [
 from ._dispatch import DICE, GENERALIZED_DICE, TVERSKY, contrastive, margin_ranking, ntxent_small
 
 __all__ += ["DICE", "TVERSKY", "GENERALIZED_DICE", "contrastive", "margin_ranking", "ntxent_small"]
+
+# cross-entropy without numba: weight, label smoothing, class probabilities
+from ._dispatch import cross_entropy_dense  # noqa: E402
+
+__all__ += ["cross_entropy_dense"]

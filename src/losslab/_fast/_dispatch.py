@@ -1810,3 +1810,39 @@ def ntxent_small(embeddings, labels, temperature, reduction):
     if total != total:
         return None
     return _as_scalar(total, dtype), g
+
+
+# --------------------------------------------------------------------------- cross-entropy rows without numba
+
+
+def cross_entropy_dense(x, t, valid, w, wt, denominator, reduction, label_smoothing):
+    """:func:`cross_entropy_general` on NumPy's kernel (:func:`losslab._fast._numpy.ce_dense_rows`): fixed
+    blocks of rows, on the threads for large calls. ``t`` the labels with 0 where ``valid`` is False and
+    ``wt`` the rows' weights (0 where ignored), or ``t`` class probabilities of ``x``'s shape (``valid`` and
+    ``wt`` then ``None``); ``w`` the class weights or ``None``. The caller has checked the call. ``None`` with
+    numba (its kernel answers) or for a non-finite loss (the definition takes the limits)."""
+    if kernels() is not None:
+        return None
+    n, c = x.shape
+    dtype = x.dtype
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
+    w = None if w is None else np.ascontiguousarray(w, dtype)
+    wsum = float(c if w is None else w.sum(dtype=np.float64))
+    scale = 1.0 / float(denominator) if reduction == "mean" else 1.0
+    g = np.empty_like(x)
+    loss = np.empty(n, np.float64)
+    ls = float(label_smoothing)
+    if t.shape == x.shape:
+        args = (x, None, None, t, w, None, ls, wsum, scale, g, loss)
+    else:
+        keep = None if valid.all() else valid
+        args = (x, t, keep, None, w, wt.astype(np.float64), ls, wsum, scale, g, loss)
+    blocks = -(-n // _numpy.ce_dense_block_rows(c))
+    _count(_numpy.ce_dense_rows, args, blocks, blocks > 1 and _parallel(CE_WORK, x.size))
+    total = float(loss.sum())
+    if not math.isfinite(total):
+        return None
+    if reduction == "none":
+        return _narrow(loss, dtype), g
+    return _as_scalar(total / float(denominator) if reduction == "mean" else total, dtype), g

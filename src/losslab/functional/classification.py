@@ -94,17 +94,11 @@ def _cross_entropy_kernel(
 
 
 def _as_kdim(x, t) -> bool:
-    """An (N, C) call with (N,) or (N, C) targets for the K-dimensional kernel: small with numba; with NumPy,
-    probability targets large enough to run on several threads (on one, and for index targets on two, the
-    general path's whole-array passes cost no more: measured)."""
+    """An (N, C) call with (N,) or (N, C) targets for the K-dimensional kernel: small ones with numba (without
+    numba the general path's row blocks, which skip the K-dimensional layout's strided class axis, answer)."""
     if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.ndim != 2 or t.ndim not in (1, 2):
         return False
-    if _fast.backend() == "numba":
-        return 0 < x.size <= _SMALL
-    return t.ndim == 2 and _fast.get_num_threads() > 1 and x.size * _KDIM_WORK >= _fast.PARALLEL_MIN
-
-
-_KDIM_WORK = 4  # work units per element of the K-dimensional cross-entropy (exp-heavy), as its dispatcher counts
+    return _fast.backend() == "numba" and 0 < x.size <= _SMALL
 
 
 _SMALL = 4096  # elements: below this the K-dimensional kernel's one call beats the general path
@@ -163,6 +157,11 @@ def _cross_entropy_general(x, t, weight, ignore_index, reduction, label_smoothin
             ls,
             ignore_index,
         )
+        if fused is None:  # without numba: blocks of rows, on the threads for large calls
+            if probs:
+                fused = _fast.cross_entropy_dense(x, t, None, None if weight is None else w, None, n, reduction, ls)
+            else:
+                fused = _fast.cross_entropy_dense(x, safe, valid, w, wt, denominator, reduction, ls)
         if fused is not None:
             return fused
     with np.errstate(all="ignore"):  # a non-finite logit: the result is not finite, and the definition answers
