@@ -964,3 +964,17 @@ def test_cross_entropy_row_blocks_leave_non_finite_rows_to_the_definition(monkey
         FC.cross_entropy(x, np.array([0, 1]), weight=w, reduction="none"),
         FC.cross_entropy.reference(x, np.array([0, 1]), weight=w, reduction="none"),
     )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows", [1, 2000])
+def test_cross_entropy_row_blocks_keep_a_tiny_loss(monkeypatch, dtype, rows):
+    """The row blocks take ``lse - x[t]`` again as ``log1p`` where it is small: a confident correct prediction's
+    loss ~ exp(-20) keeps its relative precision, with a weight and without (2000 rows: the blocks' route)."""
+    monkeypatch.setitem(_dispatch._state, "kernels", False)
+    x = np.tile(np.array([[20.0, 0.0, 0.0, -5.0]], dtype), (rows, 1))
+    t = np.zeros(rows, np.int64)
+    exact = np.log1p(2 * np.exp(-20.0) + np.exp(-25.0))
+    for weight in (None, np.full(4, 2.0, dtype)):
+        out = FC.cross_entropy(x, t, weight=weight, reduction="none")
+        np.testing.assert_allclose(out, np.full(rows, exact * (1 if weight is None else 2)), rtol=TOL[dtype]["rtol"])

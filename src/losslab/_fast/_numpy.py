@@ -989,6 +989,8 @@ def ce_dense_rows(x, t, valid, q, w, wt, ls, wsum, scale, g, loss, lo, hi) -> in
             gb -= a
             continue
         np.subtract(lt, picked, out=lb)
+        if ls == 0:
+            _confident_rows(xb, t[r0:r1], lb)
         lb *= hit
         if ls > 0:
             lb += share * (wsum * lt - acc)
@@ -1003,3 +1005,20 @@ def ce_dense_rows(x, t, valid, q, w, wt, ls, wsum, scale, g, loss, lo, hi) -> in
                 lb[~keep] = 0
                 gb[~keep] = 0
     return 0
+
+
+_CONFIDENT = 0.5  # lse - x[t] below this: x[t] is the row's maximum, and the loss is recomputed with log1p
+
+
+def _confident_rows(xb, tb, diff) -> None:
+    """``diff = lse - x[t]`` of the rows under :data:`_CONFIDENT`, again as ``log1p`` of the other classes'
+    ``exp(x - x[t])``: a tiny loss keeps its relative precision (the sum with the target's 1 swallows it)."""
+    sel = np.flatnonzero(diff < _CONFIDENT)
+    if sel.size == 0:
+        return
+    xs, ts = xb[sel], tb[sel]
+    k = np.arange(sel.size)
+    e = np.subtract(xs, xs[k, ts][:, np.newaxis])
+    np.exp(e, out=e)
+    e[k, ts] = 0
+    diff[sel] = np.log1p(e.sum(axis=1, dtype=np.float64))

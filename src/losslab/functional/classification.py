@@ -76,7 +76,10 @@ def _cross_entropy_kernel(
         return None if hit is None else (hit[0].reshape(()) if reduction == "none" else hit[0], hit[1][0])
     if input.__class__ is np.ndarray and input.ndim > 2:  # K-dimensional: the kernel checks finiteness itself
         return _fast.cross_entropy_kdim(input, target, weight, ignore_index, reduction, label_smoothing)
-    fused = _fast.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
+    if input.__class__ is np.ndarray and input.ndim == 2 and input.size > _SMALL and _fast.backend() == "numpy":
+        fused = None  # without numba the general path's row blocks answer every large (N, C) call
+    else:
+        fused = _fast.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
     if fused is None and _as_kdim(input, target):
         # (N, C) rows with weight, smoothing or probabilities as (N, C, 1): with numba a few rows in one kernel
         # call (the general path's preparation costs more than the rows); with NumPy probability targets
