@@ -978,3 +978,35 @@ def test_cross_entropy_row_blocks_keep_a_tiny_loss(monkeypatch, dtype, rows):
     for weight in (None, np.full(4, 2.0, dtype)):
         out = FC.cross_entropy(x, t, weight=weight, reduction="none")
         np.testing.assert_allclose(out, np.full(rows, exact * (1 if weight is None else 2)), rtol=TOL[dtype]["rtol"])
+
+
+@pytest.mark.skipif(not _have_numba(), reason="numba not installed")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("target", ["index", "probs"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_small_calls_are_the_kdim_kernel(monkeypatch, dtype, target, reduction):
+    """numba's lean (N, C) door gives the K-dimensional kernel's bits on (N, C, 1) views."""
+    monkeypatch.setitem(_dispatch._state, "kernels", None)
+    rng = np.random.default_rng(9)
+    n, c = 3, 5
+    x = (rng.standard_normal((n, c)) * 2).astype(dtype)
+    t = rng.integers(0, c, n) if target == "index" else rng.dirichlet(np.ones(c), n).astype(dtype)
+    w = rng.uniform(0.5, 2.0, c).astype(dtype)
+    small = _dispatch.cross_entropy_small(x, t, w, -100, reduction, 0.1)
+    kdim = _dispatch.cross_entropy_kdim(x[:, :, None], t[..., None], w, -100, reduction, 0.1)
+    assert small is not None and kdim is not None
+    assert np.asarray(small[0]).tobytes() == np.asarray(kdim[0]).tobytes()
+    assert small[1].tobytes() == kdim[1].tobytes() and small[1].shape == x.shape
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_infinite_weight_of_another_class_without_smoothing(backend, dtype):
+    """Without label smoothing only the targets' weights count: an infinite weight elsewhere changes nothing."""
+    x = np.array([[0.5, -1.0, 2.0], [1.0, 0.0, -0.5]], dtype)
+    t = np.array([0, 1])
+    w = np.array([1.0, 2.0, np.inf], dtype)
+    out, grad = FC.cross_entropy.kernel(x, t, weight=w) or (None, None)
+    if out is not None:
+        assert_close(out, FC.cross_entropy.reference(x, t, weight=w), dtype)
+        assert_close(grad, FC.cross_entropy_backward.reference(1.0, x, t, weight=w), dtype)
+    assert np.isfinite(FC.cross_entropy_backward(1.0, x, t, weight=w)).all()

@@ -111,6 +111,6 @@ from ._dispatch import DICE, GENERALIZED_DICE, TVERSKY, contrastive, margin_rank
 __all__ += ["DICE", "TVERSKY", "GENERALIZED_DICE", "contrastive", "margin_ranking", "ntxent_small"]
 
 # cross-entropy without numba: weight, label smoothing, class probabilities
-from ._dispatch import cross_entropy_dense  # noqa: E402
+from ._dispatch import cross_entropy_dense, cross_entropy_small  # noqa: E402
 
-__all__ += ["cross_entropy_dense"]
+__all__ += ["cross_entropy_dense", "cross_entropy_small"]

@@ -82,18 +82,14 @@ def _cross_entropy_kernel(
         fused = _fast.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
     if fused is None and _as_kdim(input, target):
         # (N, C) rows with weight, smoothing or probabilities as (N, C, 1): with numba a few rows in one kernel
-        # call (the general path's preparation costs more than the rows); with NumPy probability targets
-        # large enough for the threads, in blocks that stay in cache
-        hit = _fast.cross_entropy_kdim(
-            input[:, :, None], target[..., None], weight, ignore_index, reduction, label_smoothing
-        )
-        if hit is not None:
-            return (hit[0].reshape(-1) if reduction == "none" else hit[0]), hit[1].reshape(input.shape)
+        # call (the general path's preparation costs more than the rows)
+        fused = _fast.cross_entropy_small(input, target, weight, ignore_index, reduction, label_smoothing)
     if fused is None:
         fused = _cross_entropy_general(input, target, weight, ignore_index, reduction, label_smoothing)
-    if fused is not None and not np.isfinite(fused[0]).all():
+    if fused is None:
         return None
-    return fused
+    out = fused[0]
+    return fused if (math.isfinite(out) if out.ndim == 0 else np.isfinite(out).all()) else None
 
 
 def _as_kdim(x, t) -> bool:
