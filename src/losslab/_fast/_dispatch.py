@@ -1840,7 +1840,8 @@ def cross_entropy_dense(x, t, valid, w, wt, denominator, reduction, label_smooth
         args = (x, t, keep, None, w, wt.astype(np.float64), ls, wsum, scale, g, loss)
     blocks = -(-n // _numpy.ce_dense_block_rows(c))
     _count(_numpy.ce_dense_rows, args, blocks, blocks > 1 and _parallel(CE_WORK, x.size))
-    total = float(loss.sum())
+    with np.errstate(over="ignore", invalid="ignore"):  # infinite row losses: the definition answers
+        total = float(loss.sum())
     if not math.isfinite(total):
         return None
     if reduction == "none":
