@@ -908,3 +908,105 @@ def test_multilabel_soft_margin_kernel_matches_the_definitions(backend, threads,
                 assert_close(grad, want_grad, dtype)  # numba's (1 - y) - sigmoid(-x) cancels near 0
     x[0] = np.inf
     assert FM.multilabel_soft_margin_loss.kernel(x, hard) is None  # the definition takes the limit
+
+
+# --------------------------------------------------------------------------- cross-entropy rows without numba
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("target", ["index", "probs"])
+@pytest.mark.parametrize("weighted", [False, True], ids=["no-weight", "weight"])
+@pytest.mark.parametrize("ls", [0.0, 0.2])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_row_blocks_match_reference_on_any_threads(monkeypatch, dtype, target, weighted, ls, reduction):
+    """NumPy's row blocks (several per call here): blocks of typical logits taken without the shift by the row
+    maximum, a block with a logit of 1e4 (or 30 in float64) with it; the same bits on one thread and on two."""
+    from losslab._fast import _numpy
+
+    monkeypatch.setitem(_dispatch._state, "kernels", False)
+    monkeypatch.setattr(_numpy, "_DENSE_BLOCK", 64)  # 9 rows of 7 classes per block
+    monkeypatch.setattr(_dispatch, "PARALLEL_MIN", 16)
+    rng = np.random.default_rng(5)
+    n, c = 50, 7
+    x = (rng.standard_normal((n, c)) * 3).astype(dtype)
+    x[40, 2] = 1e4 if dtype == np.float32 else 30.0  # the last blocks: shifted
+    t = rng.integers(0, c, n) if target == "index" else rng.dirichlet(np.ones(c), n).astype(dtype)
+    if target == "index":
+        t[::6] = 3  # ignored
+    opts = dict(
+        weight=rng.uniform(0.5, 2.0, c).astype(dtype) if weighted else None,
+        ignore_index=3 if target == "index" else -100,
+        label_smoothing=ls,
+        reduction=reduction,
+    )
+    before = x.copy()
+    results = []
+    for n_threads in (1, 2):
+        _fast.set_num_threads(n_threads)
+        try:
+            out, grad = FC.cross_entropy.kernel(x, t, **opts)
+        finally:
+            _fast.set_num_threads(1)
+        assert_close(out, FC.cross_entropy.reference(x, t, **opts), dtype)
+        assert_close(grad, FC.cross_entropy_backward.reference(1.0, x, t, **opts), dtype)
+        results.append((np.asarray(out).tobytes(), grad.tobytes()))
+    assert results[0] == results[1]
+    np.testing.assert_array_equal(x, before)
+
+
+def test_cross_entropy_row_blocks_leave_non_finite_rows_to_the_definition(monkeypatch):
+    monkeypatch.setitem(_dispatch._state, "kernels", False)
+    x = np.array([[0.0, 1.0, 2.0], [np.inf, 0.0, 1.0]])
+    w = np.array([1.0, 2.0, 0.5])
+    t, valid = np.array([0, 1]), np.array([True, True])
+    assert _dispatch.cross_entropy_dense(x, t, valid, w, w[t], 3.0, "mean", 0.0) is None
+    np.testing.assert_array_equal(
+        FC.cross_entropy(x, np.array([0, 1]), weight=w, reduction="none"),
+        FC.cross_entropy.reference(x, np.array([0, 1]), weight=w, reduction="none"),
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("rows", [1, 2000])
+def test_cross_entropy_row_blocks_keep_a_tiny_loss(monkeypatch, dtype, rows):
+    """The row blocks take ``lse - x[t]`` again as ``log1p`` where it is small: a confident correct prediction's
+    loss ~ exp(-20) keeps its relative precision, with a weight and without (2000 rows: the blocks' route)."""
+    monkeypatch.setitem(_dispatch._state, "kernels", False)
+    x = np.tile(np.array([[20.0, 0.0, 0.0, -5.0]], dtype), (rows, 1))
+    t = np.zeros(rows, np.int64)
+    exact = np.log1p(2 * np.exp(-20.0) + np.exp(-25.0))
+    for weight in (None, np.full(4, 2.0, dtype)):
+        out = FC.cross_entropy(x, t, weight=weight, reduction="none")
+        np.testing.assert_allclose(out, np.full(rows, exact * (1 if weight is None else 2)), rtol=TOL[dtype]["rtol"])
+
+
+@pytest.mark.skipif(not _have_numba(), reason="numba not installed")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("target", ["index", "probs"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_small_calls_are_the_kdim_kernel(monkeypatch, dtype, target, reduction):
+    """numba's lean (N, C) door gives the K-dimensional kernel's bits on (N, C, 1) views."""
+    monkeypatch.setitem(_dispatch._state, "kernels", None)
+    rng = np.random.default_rng(9)
+    n, c = 3, 5
+    x = (rng.standard_normal((n, c)) * 2).astype(dtype)
+    t = rng.integers(0, c, n) if target == "index" else rng.dirichlet(np.ones(c), n).astype(dtype)
+    w = rng.uniform(0.5, 2.0, c).astype(dtype)
+    small = _dispatch.cross_entropy_small(x, t, w, -100, reduction, 0.1)
+    kdim = _dispatch.cross_entropy_kdim(x[:, :, None], t[..., None], w, -100, reduction, 0.1)
+    assert small is not None and kdim is not None
+    assert np.asarray(small[0]).tobytes() == np.asarray(kdim[0]).tobytes()
+    assert small[1].tobytes() == kdim[1].tobytes() and small[1].shape == x.shape
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_infinite_weight_of_another_class_without_smoothing(backend, dtype):
+    """Without label smoothing only the targets' weights count: an infinite weight elsewhere changes nothing."""
+    x = np.array([[0.5, -1.0, 2.0], [1.0, 0.0, -0.5]], dtype)
+    t = np.array([0, 1])
+    w = np.array([1.0, 2.0, np.inf], dtype)
+    out, grad = FC.cross_entropy.kernel(x, t, weight=w) or (None, None)
+    if out is not None:
+        assert_close(out, FC.cross_entropy.reference(x, t, weight=w), dtype)
+        assert_close(grad, FC.cross_entropy_backward.reference(1.0, x, t, weight=w), dtype)
+    assert np.isfinite(FC.cross_entropy_backward(1.0, x, t, weight=w)).all()

@@ -111,7 +111,7 @@ from ._dispatch import DICE, GENERALIZED_DICE, TVERSKY, contrastive, margin_rank
 
 __all__ += ["DICE", "TVERSKY", "GENERALIZED_DICE", "contrastive", "margin_ranking", "ntxent_small"]
 
-# binary cross-entropy on probabilities
-from ._dispatch import bce  # noqa: E402
+# binary cross-entropy on probabilities; cross-entropy of (N, C) logits: small calls, and without numba
+from ._dispatch import bce, cross_entropy_dense, cross_entropy_small  # noqa: E402
 
-__all__ += ["bce"]
+__all__ += ["bce", "cross_entropy_dense", "cross_entropy_small"]

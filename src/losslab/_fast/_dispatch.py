@@ -1475,7 +1475,7 @@ def cross_entropy_kdim(input, target, weight, ignore_index, reduction, label_smo
             return None
         q = _NO_Q[dtype]
     ls = float(label_smoothing)
-    wsum = float(c if w is None else w.sum(dtype=np.float64))
+    wsum = float(c if w is None or ls == 0 else w.sum(dtype=np.float64))  # only label smoothing reads it
     mean = reduction == "mean"
     none = reduction == "none"
     g = np.empty(x3.shape, dtype)
@@ -1894,3 +1894,87 @@ def _bce_tile(weight: np.ndarray, dtype: np.dtype, length: int) -> np.ndarray:
             _BCE_TILES.clear()
         _BCE_TILES[key] = tiled
     return tiled
+
+
+# --------------------------------------------------------------------------- cross-entropy rows without numba
+
+
+def cross_entropy_dense(x, t, valid, w, wt, denominator, reduction, label_smoothing):
+    """:func:`cross_entropy_general` on NumPy's kernel (:func:`losslab._fast._numpy.ce_dense_rows`): fixed
+    blocks of rows, on the threads for large calls. ``t`` the labels with 0 where ``valid`` is False and
+    ``wt`` the rows' weights (0 where ignored), or ``t`` class probabilities of ``x``'s shape (``valid`` and
+    ``wt`` then ``None``); ``w`` the class weights or ``None``. The caller has checked the call. ``None`` with
+    numba (its kernel answers) or for a non-finite loss (the definition takes the limits)."""
+    if kernels() is not None:
+        return None
+    n, c = x.shape
+    dtype = x.dtype
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
+    w = None if w is None else np.ascontiguousarray(w, dtype)
+    wsum = float(c if w is None else w.sum(dtype=np.float64))
+    scale = 1.0 / float(denominator) if reduction == "mean" else 1.0
+    g = np.empty_like(x)
+    loss = np.empty(n, np.float64)
+    ls = float(label_smoothing)
+    if t.shape == x.shape:
+        args = (x, None, None, t, w, None, ls, wsum, scale, g, loss)
+    else:
+        keep = None if valid.all() else valid
+        args = (x, t, keep, None, w, wt.astype(np.float64), ls, wsum, scale, g, loss)
+    blocks = -(-n // _numpy.ce_dense_block_rows(c))
+    _count(_numpy.ce_dense_rows, args, blocks, blocks > 1 and _parallel(CE_WORK, x.size))
+    with np.errstate(over="ignore", invalid="ignore"):  # infinite row losses: the definition answers
+        total = float(loss.sum())
+    if not math.isfinite(total):
+        return None
+    if reduction == "none":
+        return _narrow(loss, dtype), g
+    return _as_scalar(total / float(denominator) if reduction == "mean" else total, dtype), g
+
+
+def cross_entropy_small(x, t, weight, ignore_index, reduction, label_smoothing):
+    """:func:`cross_entropy_kdim` of a small (N, C) call (index or probability targets, every option) with
+    numba, as the (N, C, 1) views it would take (the same kernel, so the same bits), with only the checks a
+    2-D call needs: at B = 1 the checks cost more than the kernel. ``None`` where that function would answer
+    ``None``, or without numba."""
+    k = kernels()
+    if (
+        k is None
+        or x.dtype not in FLOATS
+        or label_smoothing.__class__ not in (int, float)
+        or not 0 <= label_smoothing <= 1
+        or reduction.__class__ is not str
+        or reduction not in REDUCTIONS
+    ):
+        return None
+    n, c = x.shape
+    dtype = x.dtype
+    w = _class_weight(weight, x)
+    if w is False:
+        return None
+    if t.shape == x.shape:
+        if t.dtype.kind != "f" or ignore_index.__class__ is not int or ignore_index >= 0:
+            return None
+        q = t.astype(dtype, copy=False).reshape(n, c, 1)
+        t2 = _NO_T
+    elif t.shape == (n,) and t.dtype.kind == "i" and ignore_index.__class__ is int:
+        if not -(2**63) <= ignore_index < 2**63:
+            return None
+        t2 = (t if t.dtype is _I64 and t.flags.c_contiguous else np.ascontiguousarray(t, np.int64)).reshape(n, 1)
+        q = _NO_Q[dtype]
+    else:
+        return None
+    ls = float(label_smoothing)
+    wsum = float(c if w is None or ls == 0 else w.sum(dtype=np.float64))
+    mean = reduction == "mean"
+    none = reduction == "none"
+    g = np.empty((n, c, 1), dtype)
+    loss = np.empty((n, 1), np.float64) if none else _NO_LOSS
+    x3 = (x if x.flags.c_contiguous else np.ascontiguousarray(x)).reshape(n, c, 1)
+    den, total = k.ce_kdim_small(x3, t2, q, _NO_OUT[dtype] if w is None else w, ignore_index, ls, wsum, mean, g, loss)
+    if den < 0 or (mean and den == 0) or not math.isfinite(total):
+        return None
+    if none:
+        return _narrow(loss, dtype).reshape(n), g.reshape(n, c)
+    return _as_scalar(total / den if mean else total, dtype), g.reshape(n, c)

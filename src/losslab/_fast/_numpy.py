@@ -972,3 +972,111 @@ def bce_chunks(x, t, w, step, eps, gscale, out, g, lo, hi, partials):
         if wb is not None:
             gb *= wb
     return bad
+
+
+# --------------------------------------------------------------------------- cross-entropy rows, dense
+# (N, C) logits with class weights, label smoothing, ``ignore_index`` or class-probability targets, in blocks
+# of whole rows. Where a block's logits lie in a range where ``exp`` neither overflows nor leaves the normal
+# numbers (typical logits), ``exp(x)`` is taken without the shift by the row maximum: the row maximum over a
+# short last axis and the subtraction cost more than the exp itself. Elsewhere the block is shifted. The
+# unshifted ``log(sum exp(x)) - x[t]`` loses about ``eps |x|`` to the cancellation: float32 takes the log in
+# float64 (exact enough for any safe x), float64 keeps its range small.
+
+_DENSE_BLOCK = 1 << 16  # elements per block of ce_dense_rows: fixed, so the bits do not depend on the threads
+_EXP_SAFE = {np.dtype(np.float32): (-80.0, 64.0), np.dtype(np.float64): (-24.0, 24.0)}
+
+
+def ce_dense_block_rows(num_classes: int) -> int:
+    """Rows per block of :func:`ce_dense_rows`: the dispatcher splits work on multiples of this."""
+    return max(1, _DENSE_BLOCK // max(num_classes, 1))
+
+
+@np.errstate(invalid="ignore", over="ignore", divide="ignore")  # NaN or inf in, NaN or inf out: no warning
+def ce_dense_rows(x, t, valid, q, w, wt, ls, wsum, scale, g, loss, lo, hi) -> int:
+    """Blocks ``lo:hi`` of the cross-entropy of (N, C) logits ``x``: float64 row losses into ``loss`` and the
+    gradient for ``dout = 1`` (times ``scale``) into ``g``.
+
+    Index targets: ``t`` the labels (0 where ignored), ``valid`` the rows not ignored (``None``: all),
+    ``wt`` their weights ``w[t]`` (0 where ignored); with ``a = (1 - ls) wt onehot(t) + (ls / C) w``, the
+    loss is ``sum(a) lse - sum(a x)`` and the gradient ``sum(a) softmax - a``. Probability targets: ``q``
+    (N, C) and ``a = w (q (1 - ls) + ls / C)`` (``t`` is ``None``). ``w`` the class weights (``None``: ones),
+    ``wsum`` their sum. Returns 0 (no row is left to the definitions: the caller checks finiteness).
+    """
+    n, c = x.shape
+    rows = ce_dense_block_rows(c)
+    dtype = x.dtype
+    low, high = _EXP_SAFE[dtype]
+    share = ls / c
+    one = 1.0 - ls
+    ones = np.ones(c, dtype)
+    wv = ones if w is None else w
+    shift_row = (share * scale * wv).astype(dtype)  # the smoothing part of a, times scale
+    for r0 in range(lo * rows, min(hi * rows, n), rows):
+        r1 = min(r0 + rows, n)
+        xb, gb, lb = x[r0:r1], g[r0:r1], loss[r0:r1]
+        if low <= xb.min() and xb.max() <= high:  # NaN fails both: shifted, and the caller sees the NaN
+            src = xb
+            m = None
+        else:
+            m = xb.max(axis=1)
+            src = np.subtract(xb, m[:, np.newaxis], out=gb)
+        if q is not None:
+            a = np.multiply(q[r0:r1], dtype.type(one))
+            if ls > 0:
+                a += dtype.type(share)
+            if w is not None:
+                a *= w
+            asum = (a @ ones).astype(np.float64)
+            acc = np.einsum("ij,ij->i", a, src).astype(np.float64)
+        else:
+            at = np.arange(r1 - r0) * c
+            at += t[r0:r1]
+            picked = src.reshape(-1)[at].astype(np.float64)
+            hit = one * wt[r0:r1]
+            asum = hit + share * wsum if ls > 0 else hit
+            if ls > 0:
+                acc = (src @ wv).astype(np.float64)
+        np.exp(src, out=gb)
+        tot = (gb @ ones).astype(np.float64)
+        lt = np.log(tot)
+        if q is not None:
+            np.multiply(asum, lt, out=lb)
+            lb -= acc
+            gb *= (asum * scale / tot).astype(dtype)[:, np.newaxis]
+            a *= dtype.type(scale)
+            gb -= a
+            continue
+        np.subtract(lt, picked, out=lb)
+        if ls == 0:
+            _confident_rows(xb, t[r0:r1], lb)
+        lb *= hit
+        if ls > 0:
+            lb += share * (wsum * lt - acc)
+        gb *= (asum * scale / tot).astype(dtype)[:, np.newaxis]
+        if ls > 0:
+            gb -= shift_row
+        gflat = gb.reshape(-1)
+        gflat[at] -= (hit * scale).astype(dtype)
+        if valid is not None:
+            keep = valid[r0:r1]
+            if not keep.all():
+                lb[~keep] = 0
+                gb[~keep] = 0
+    return 0
+
+
+_CONFIDENT = 0.5  # lse - x[t] below this: x[t] is the row's maximum, and the loss is recomputed with log1p
+
+
+def _confident_rows(xb, tb, diff) -> None:
+    """``diff = lse - x[t]`` of the rows under :data:`_CONFIDENT`, again as ``log1p`` of the other classes'
+    ``exp(x - x[t])``: a tiny loss keeps its relative precision (the sum with the target's 1 swallows it)."""
+    sel = np.flatnonzero(diff < _CONFIDENT)
+    if sel.size == 0:
+        return
+    xs, ts = xb[sel], tb[sel]
+    k = np.arange(sel.size)
+    e = np.subtract(xs, xs[k, ts][:, np.newaxis])
+    np.exp(e, out=e)
+    e[k, ts] = 0
+    diff[sel] = np.log1p(e.sum(axis=1, dtype=np.float64))

@@ -76,35 +76,28 @@ def _cross_entropy_kernel(
         return None if hit is None else (hit[0].reshape(()) if reduction == "none" else hit[0], hit[1][0])
     if input.__class__ is np.ndarray and input.ndim > 2:  # K-dimensional: the kernel checks finiteness itself
         return _fast.cross_entropy_kdim(input, target, weight, ignore_index, reduction, label_smoothing)
-    fused = _fast.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
+    if input.__class__ is np.ndarray and input.ndim == 2 and input.size > _SMALL and _fast.backend() == "numpy":
+        fused = None  # without numba the general path's row blocks answer every large (N, C) call
+    else:
+        fused = _fast.cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
     if fused is None and _as_kdim(input, target):
         # (N, C) rows with weight, smoothing or probabilities as (N, C, 1): with numba a few rows in one kernel
-        # call (the general path's preparation costs more than the rows); with NumPy probability targets
-        # large enough for the threads, in blocks that stay in cache
-        hit = _fast.cross_entropy_kdim(
-            input[:, :, None], target[..., None], weight, ignore_index, reduction, label_smoothing
-        )
-        if hit is not None:
-            return (hit[0].reshape(-1) if reduction == "none" else hit[0]), hit[1].reshape(input.shape)
+        # call (the general path's preparation costs more than the rows)
+        fused = _fast.cross_entropy_small(input, target, weight, ignore_index, reduction, label_smoothing)
     if fused is None:
         fused = _cross_entropy_general(input, target, weight, ignore_index, reduction, label_smoothing)
-    if fused is not None and not np.isfinite(fused[0]).all():
+    if fused is None:
         return None
-    return fused
+    out = fused[0]
+    return fused if (math.isfinite(out) if out.ndim == 0 else np.isfinite(out).all()) else None
 
 
 def _as_kdim(x, t) -> bool:
-    """An (N, C) call with (N,) or (N, C) targets for the K-dimensional kernel: small with numba; with NumPy,
-    probability targets large enough to run on several threads (on one, and for index targets on two, the
-    general path's whole-array passes cost no more: measured)."""
+    """An (N, C) call with (N,) or (N, C) targets for the K-dimensional kernel: small ones with numba (without
+    numba the general path's row blocks, which skip the K-dimensional layout's strided class axis, answer)."""
     if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or x.ndim != 2 or t.ndim not in (1, 2):
         return False
-    if _fast.backend() == "numba":
-        return 0 < x.size <= _SMALL
-    return t.ndim == 2 and _fast.get_num_threads() > 1 and x.size * _KDIM_WORK >= _fast.PARALLEL_MIN
-
-
-_KDIM_WORK = 4  # work units per element of the K-dimensional cross-entropy (exp-heavy), as its dispatcher counts
+    return _fast.backend() == "numba" and 0 < x.size <= _SMALL
 
 
 _SMALL = 4096  # elements: below this the K-dimensional kernel's one call beats the general path
@@ -163,6 +156,11 @@ def _cross_entropy_general(x, t, weight, ignore_index, reduction, label_smoothin
             ls,
             ignore_index,
         )
+        if fused is None:  # without numba: blocks of rows, on the threads for large calls
+            if probs:
+                fused = _fast.cross_entropy_dense(x, t, None, None if weight is None else w, None, n, reduction, ls)
+            else:
+                fused = _fast.cross_entropy_dense(x, safe, valid, w, wt, denominator, reduction, ls)
         if fused is not None:
             return fused
     with np.errstate(all="ignore"):  # a non-finite logit: the result is not finite, and the definition answers
