@@ -109,3 +109,8 @@ __all__ = [
 from ._dispatch import DICE, GENERALIZED_DICE, TVERSKY, contrastive, margin_ranking, ntxent_small
 
 __all__ += ["DICE", "TVERSKY", "GENERALIZED_DICE", "contrastive", "margin_ranking", "ntxent_small"]
+
+# the losses of an output layer: the adaptive softmax on a few rows (numba), the linear cross-entropy's rows
+from ._dispatch import ASM_SMALL, adaptive_small, ce_weighted_rows, linear_ce_chunk, seq_sum  # noqa: E402
+
+__all__ += ["ASM_SMALL", "adaptive_small", "ce_weighted_rows", "linear_ce_chunk", "seq_sum"]
