@@ -739,6 +739,7 @@ def test_linear_chunks_of_the_direct_path_are_the_checked_pass(monkeypatch, inpu
     assert call is not None and call[1] is None and call[0].rows == 3
     assert projection._direct(*args) is None  # the chunks are asked for
     no_options = x.dtype.itemsize * w.shape[0] * 3  # three rows a block
+    monkeypatch.setattr(_fast, "get_num_threads", lambda: 1)  # the blocks are one thread's
     for options, cache in ((CHUNKED, projection._CACHE_BYTES), (None, no_options)):
         monkeypatch.setattr(projection, "_CACHE_BYTES", cache)
         same = np.testing.assert_array_equal if options is CHUNKED and _fast.backend() == "numpy" else close

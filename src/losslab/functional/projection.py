@@ -428,9 +428,10 @@ def _run(call: _Call, dout, want_grad: bool):
 
 
 def _dz_w(dz: np.ndarray, w: np.ndarray, out: np.ndarray | None = None, scratch: np.ndarray | None = None):
-    """``dx = dz W`` (into ``out``): float32 as it stands; float64 as ``(W^T dz^T)^T`` (into ``scratch`` (D, R)),
-    where BLAS ran the class axis as its inner dimension faster. Every path makes dx by this one product."""
-    if w.dtype == np.float32:
+    """``dx = dz W`` (into ``out``): as it stands in float32 with at most 1024 classes; else as ``(W^T dz^T)^T``
+    (into ``scratch`` (D, R)): BLAS runs a long class axis as its inner dimension much faster this way (32000
+    classes on 2 threads: twice as fast), and float64 too. Every path makes dx by this one product."""
+    if w.dtype == np.float32 and w.shape[0] <= 1024:
         return np.matmul(dz, w, out=out)
     t = np.matmul(w.T, dz.T, out=None if scratch is None else scratch[:, : dz.shape[0]]).T
     if out is None:
@@ -456,7 +457,9 @@ def _reduced(call: _Call, loss: np.ndarray, dtype: np.dtype):
 _FMAX = {dt: float(np.finfo(dt).max) / 8 for dt in v.FLOAT_DTYPES}  # a bound no sum of the direct path reaches
 # Without chunking options, logits of at most _CACHE_ROW_BYTES a row go _CACHE_BYTES of them at a time (256 rows
 # or more, so that adding each block's share of dW costs little beside its products): the block stays in L2
-# between its product, its fused rows and the products of its gradients. Wider rows are made whole, in one product.
+# between its product, its fused rows and the products of its gradients. Wider rows are made whole, in one product,
+# and so are all rows on several threads: each product wakes the BLAS threads, and a few large products keep them
+# busy where many smaller ones wait for them (on a loaded machine, most of the time).
 _CACHE_BYTES = 1 << 20
 _CACHE_ROW_BYTES = _CACHE_BYTES // 256
 
@@ -528,8 +531,8 @@ def _direct(
         rows = options.chunk_rows(n, d, c)  # PyTorch's checks: two fields that disagree raise here
         if rows < n and not chunks:
             return None
-    elif chunks and c * dt.itemsize <= _CACHE_ROW_BYTES:  # narrow logits: blocks of rows that stay in L2
-        rows = _CACHE_BYTES // (c * dt.itemsize)
+    elif chunks and c * dt.itemsize <= _CACHE_ROW_BYTES and _fast.get_num_threads() == 1:
+        rows = _CACHE_BYTES // (c * dt.itemsize)  # narrow logits on one thread: blocks of rows that stay in L2
     ii = -100 if ignore_index is None else ignore_index
     t_lo, t_hi = int(t.min()), int(t.max())
     all_valid = 0 <= t_lo and t_hi < c and not t_lo <= ii <= t_hi
@@ -1184,10 +1187,11 @@ def adaptive_log_softmax_with_loss_value_and_grad(input, target, head_weight, he
     """
     x, t, hw, hb, cutoffs, batched = _adaptive_setup(input, target, head_weight, head_bias, tails, cutoffs)
     n = x.shape[0]
-    u = np.full(n, -x.dtype.type(1) / x.dtype.type(n), dtype=x.dtype)  # d loss / d output, as the backward's
+    u = np.empty(n, dtype=x.dtype)
+    u.fill(-x.dtype.type(1) / x.dtype.type(n))  # d loss / d output, as the backward's
     out, (dx, dhw, dhb, dtails) = _adaptive_pass(x, t, hw, hb, tails, cutoffs, u)
-    with np.errstate(over="ignore"):  # a mean beyond the float range is inf
-        loss = x.dtype.type(-out.mean(dtype=np.float64))
+    with np.errstate(over="ignore"):  # a mean beyond the float range is inf: out.mean's sum and division
+        loss = x.dtype.type(-(np.add.reduce(out, dtype=np.float64) / n))
     return ((out if batched else out[0]), loss), ((dx if batched else dx[0]), dhw, dhb, dtails)
 
 
