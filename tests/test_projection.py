@@ -672,3 +672,84 @@ def test_adaptive_value_and_grad_names_a_bad_target():
         F.adaptive_log_softmax_with_loss_value_and_grad(
             np.ones((3, 12)), np.array([0, 1]), asm.head_weight.data, None, tails, asm.cutoffs
         )
+
+
+# --------------------------------------------------------------------------- fast paths against the checked passes
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("head_bias", [False, True])
+def test_adaptive_small_kernel_is_the_numpy_pass(monkeypatch, head_bias, dtype):
+    """A few rows take one numba call (numba installed); its values and gradients are the NumPy pass's, with the
+    gradient of the loss and with a gradient per output, for targets in the head and in every cluster."""
+    from losslab import _fast
+    from losslab._fast import _dispatch
+
+    asm = _asm(head_bias, dtype)
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(9, 12)).astype(dtype)
+    t = np.array([0, 5, 14, 9, 3, 11, 6, 2, 4])
+    hb = asm.head_bias_param.data if head_bias else None
+    args = (x, t, asm.head_weight.data, hb, [(w1.data, w2.data) for w1, w2 in asm.tail], asm.cutoffs)
+    doutput = rng.normal(size=9).astype(dtype)
+    small = _dispatch.adaptive_small(*args[:5], args[5], np.full(9, -1.0 / 9, dtype))
+    assert (small is None) == (_fast.backend() != "numba")
+
+    def both():
+        value_and_grad = F.adaptive_log_softmax_with_loss_value_and_grad(*args)
+        return value_and_grad, F.adaptive_log_softmax_with_loss_backward(0.5, doutput, *args)
+
+    fast = both()
+    monkeypatch.setattr(_dispatch, "ASM_SMALL", 0)  # every call to the NumPy pass
+    slow = both()
+    tol = dict(rtol=2e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    (out, loss), grads = fast[0]
+    (out_ref, loss_ref), grads_ref = slow[0]
+    np.testing.assert_allclose(out, out_ref, **tol)
+    np.testing.assert_allclose(loss, loss_ref, **tol)
+    for got, want in ((grads, grads_ref), (fast[1], slow[1])):
+        flat = [got[0], got[1], *([got[2]] if head_bias else []), *(w for pair in got[3] for w in pair)]
+        flat_ref = [want[0], want[1], *([want[2]] if head_bias else []), *(w for pair in want[3] for w in pair)]
+        assert (got[2] is None) == (not head_bias)
+        for g, r in zip(flat, flat_ref, strict=True):
+            assert g.dtype == r.dtype == dtype and g.shape == r.shape
+            np.testing.assert_allclose(g, r, **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("inputs, opts", _linear_cases()[:6])
+def test_linear_chunks_of_the_direct_path_are_the_checked_pass(monkeypatch, inputs, opts, reduction, dtype):
+    """Chunked calls within the direct path's bounds take its chunks (no check per chunk), and so do calls
+    without options whose narrow logits go a cache-sized block of rows at a time; the values are the checked
+    chunked pass's (an np.int64 ignore_index takes it): in the same chunks bit for bit without numba, else to
+    rounding (the blocks add up dW in another order than one product)."""
+    from losslab import _fast
+    from losslab.functional import projection
+
+    ignore = opts.get("ignore_index", -100)
+    plain, checked = dict(opts, ignore_index=int(ignore)), dict(opts, ignore_index=np.int64(ignore))
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    close = lambda a, e: np.testing.assert_allclose(a, e, **tol)  # noqa: E731
+    dout = 0.75 if reduction != "none" else np.random.default_rng(7).uniform(0.5, 1.5, len(inputs[2]))
+    x, w, t, b = (None if a is None else a.astype(dtype) if a.dtype.kind == "f" else a for a in inputs)
+    weight = None if "weight" not in opts else opts["weight"].astype(dtype)
+    args = (x, w, t, b, weight, reduction, int(ignore), opts.get("label_smoothing", 0.0), CHUNKED)
+    call = projection._direct(*args, chunks=True)
+    assert call is not None and call[1] is None and call[0].rows == 3
+    assert projection._direct(*args) is None  # the chunks are asked for
+    no_options = x.dtype.itemsize * w.shape[0] * 3  # three rows a block
+    monkeypatch.setattr(_fast, "get_num_threads", lambda: 1)  # the blocks are one thread's
+    for options, cache in ((CHUNKED, projection._CACHE_BYTES), (None, no_options)):
+        monkeypatch.setattr(projection, "_CACHE_BYTES", cache)
+        same = np.testing.assert_array_equal if options is CHUNKED and _fast.backend() == "numpy" else close
+        kw = dict(reduction=reduction, dtype=dtype, options=options)
+        value = _call(F.linear_cross_entropy, inputs, plain, **kw)
+        same(value, _call(F.linear_cross_entropy, inputs, checked, **kw))
+        got = _call(F.linear_cross_entropy_value_and_grad, inputs, plain, dout, **kw)
+        ref = _call(F.linear_cross_entropy_value_and_grad, inputs, checked, dout, **kw)
+        np.testing.assert_array_equal(got[0], value)  # the loss alone is the same
+        same(got[0], ref[0])
+        for g, r in zip(got[1], ref[1], strict=True):
+            assert g.dtype == r.dtype == dtype and g.shape == r.shape
+            same(g, r)

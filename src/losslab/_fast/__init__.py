@@ -115,3 +115,8 @@ __all__ += ["DICE", "TVERSKY", "GENERALIZED_DICE", "contrastive", "margin_rankin
 from ._dispatch import bce, cross_entropy_dense, cross_entropy_small  # noqa: E402
 
 __all__ += ["bce", "cross_entropy_dense", "cross_entropy_small"]
+
+# the losses of an output layer: the adaptive softmax on a few rows (numba), the linear cross-entropy's rows
+from ._dispatch import ASM_SMALL, adaptive_small, ce_weighted_rows, linear_ce_chunk, seq_sum  # noqa: E402
+
+__all__ += ["ASM_SMALL", "adaptive_small", "ce_weighted_rows", "linear_ce_chunk", "seq_sum"]

@@ -1978,3 +1978,121 @@ def cross_entropy_small(x, t, weight, ignore_index, reduction, label_smoothing):
     if none:
         return _narrow(loss, dtype).reshape(n), g.reshape(n, c)
     return _as_scalar(total / den if mean else total, dtype), g.reshape(n, c)
+
+
+# --------------------------------------------------------------------------- adaptive softmax, a few rows
+
+ASM_SMALL = 1 << 18  # rows x (weights of the head and of every cluster) at most: numba's row kernel (above: BLAS)
+_NO_U = {d: np.empty(0, d) for d in FLOATS}
+
+
+def adaptive_small(x, t, hw, hb, tails, cutoffs, u):
+    """``(out, grads or None)`` of the adaptive softmax on a few rows, in one numba call, or ``None``.
+
+    ``grads`` is ``(dx, dhw, dhb or None, [(dW1, dW2), ...])`` for the upstream gradient ``u`` (N,) per row
+    (``None``: the values alone), as :func:`losslab.functional.projection._adaptive_fast` gives them. The caller
+    has checked the call (``x`` (N, D), ``t`` class indices (N,), the head and each cluster's ``(W1, W2)`` of the
+    input's dtype, ``cutoffs`` ending with the class count); ``None`` without numba, for a call past
+    :data:`ASM_SMALL`, for arrays that are not C-contiguous and writeable, and where a value or a gradient is not
+    finite (the definitions then answer: their limits).
+    """
+    k = kernels()
+    if k is None:
+        return None
+    n = x.shape[0]
+    work = hw.size
+    for w1, w2 in tails:
+        work += w1.size + w2.size
+    if n * work > ASM_SMALL or x.dtype not in FLOATS:
+        return None
+    w1s = tuple(w1 for w1, _ in tails)
+    w2s = tuple(w2 for _, w2 in tails)
+    bias = _NO_U[x.dtype] if hb is None else hb
+    for a in (x, hw, bias, *w1s, *w2s):
+        if a.__class__ is not np.ndarray or a.dtype != x.dtype or not (a.flags.c_contiguous and a.flags.writeable):
+            return None
+    offsets = [0]
+    for w1, w2 in tails:
+        offsets += [offsets[-1] + w1.size, offsets[-1] + w1.size + w2.size]
+    uu = _NO_U[x.dtype] if u is None else u
+    ti = t if t.dtype == np.int64 else t.astype(np.int64)
+    finite, out, dx, dhw, dhb, dtail = k.asm_small(
+        x, ti, hw, bias, w1s, w2s, np.array(cutoffs, np.int64), np.array(offsets, np.int64), uu
+    )
+    if not finite:
+        return None
+    if u is None:
+        return out, None
+    dtails = [
+        (dtail[offsets[2 * i] : offsets[2 * i + 1]].reshape(w1.shape), dtail[offsets[2 * i + 1] : o].reshape(w2.shape))
+        for i, ((w1, w2), o) in enumerate(zip(tails, offsets[2::2], strict=True))
+    ]
+    return out, (dx, dhw, None if hb is None else dhb, dtails)
+
+
+# --------------------------------------------------------------------------- weighted cross-entropy, every label kept
+
+_NO_PROBS = {d: np.empty((0, 0), d) for d in FLOATS}
+
+
+def ce_weighted_rows(x, t, w, label_smoothing, denominator, reduction):
+    """:func:`cross_entropy_general` for index targets that are all kept (``t`` int64 in [0, C), no
+    ``ignore_index`` among them) with class weights ``w`` (C,) of ``x``'s dtype: ``(loss, gradient for dout=1)``,
+    or ``None`` without numba. The same kernel, with the row weights ``w[t]`` made in one gather and no masks (a
+    call with one row costs a few allocations). The caller has checked the call; ``x`` (N, C) is C-contiguous.
+    """
+    k = kernels()
+    if k is None:
+        return None
+    n, c = x.shape
+    dtype = x.dtype
+    wv = np.ascontiguousarray(w, dtype)
+    row_w = wv[t]
+    ls = float(label_smoothing)
+    wsum = float(wv.sum(dtype=np.float64)) if ls else 0.0  # label smoothing's sum of the class weights
+    scale = 1.0 / float(denominator) if reduction == "mean" else 1.0
+    g = np.empty_like(x)
+    rowloss = np.empty(n, np.float64)
+    args = (x, t, _NO_PROBS[dtype], wv, row_w, ls, wsum, scale, g, rowloss)
+    if _parallel(CE_WORK, x.size):
+        _run(lambda lo, hi: k.ce_general_rows(*args, lo, hi), n)
+    else:
+        k.ce_general_rows(*args, 0, n)
+    if reduction == "none":
+        return _narrow(rowloss, dtype), g
+    total = k.seq_sum(rowloss)
+    return dtype.type(total / float(denominator) if reduction == "mean" else total), g
+
+
+def linear_ce_chunk(x, t, ignore_index, scale, g, rowloss, general=None) -> bool:
+    """The fused cross-entropy of one chunk of the linear cross-entropy's logits ``x`` (R, C), C-contiguous: the
+    gradient ``scale ((sum a) softmax - a)`` into ``g`` (R, C) and the float64 row losses into ``rowloss`` (R,),
+    on the threads for a large chunk. ``general``: ``(w, row_w, label_smoothing, wsum)`` for class weights or
+    smoothing (``t`` then holds -1 where a row is ignored, ``row_w`` 0 there: :func:`cross_entropy_general`'s
+    layout); without it, plain labels (rows labelled ``ignore_index`` get zeros). The caller has checked the
+    labels. Returns False without numba (nothing written)."""
+    k = kernels()
+    if k is None:
+        return False
+    n = x.shape[0]
+    if general is None:
+
+        def task(lo, hi):
+            k.ce_rows(x, t, ignore_index, scale, g, rowloss, lo, hi)
+    else:
+        w, row_w, ls, wsum = general
+
+        def task(lo, hi):
+            k.ce_general_rows(x, t, _NO_PROBS[x.dtype], w, row_w, ls, wsum, scale, g, rowloss, lo, hi)
+
+    if _parallel(CE_WORK, x.size):
+        _run(task, n)
+    else:
+        task(0, n)
+    return True
+
+
+def seq_sum(a: np.ndarray) -> float:
+    """The left-to-right float64 sum of ``a`` (float64) that the fused kernels' totals are (numba), else NumPy's."""
+    k = kernels()
+    return k.seq_sum(a) if k is not None else float(a.sum())

@@ -2461,3 +2461,129 @@ def kl_div_prob_chunks(x, t, gscale, big, out, g, lo, hi, partials):
         if not kl_div_chunks(x, t, False, gscale, big, out, g, c, c + 1, partials):
             return False
     return True
+
+
+# --------------------------------------------------------------------------- adaptive softmax, a few rows
+
+
+@numba.njit(fastmath=SUM, **JIT)
+def _asm_dots(w, v, out):
+    """``out[j] = sum_k w[j, k] v[k]`` in float64, for each row of ``w`` (a loop that only reads: its bits never
+    depend on where ``out`` lies)."""
+    for j in range(w.shape[0]):
+        s = 0.0
+        for k in range(w.shape[1]):
+            s += float(w[j, k]) * v[k]
+        out[j] = s
+
+
+@numba.njit(**JIT)
+def _asm_shift(v):
+    """``v - max(v)`` in place, and ``log(sum(exp(v - max(v))))``: each log-softmax is then ``v - that``, from
+    the shifted logits, as the NumPy pass takes it (equal logits give equal probabilities, to the last bit).
+    NaN where the maximum is not finite or an entry is NaN."""
+    m = -math.inf
+    for j in range(v.size):
+        if v[j] > m:
+            m = v[j]
+    s = 0.0
+    for j in range(v.size):
+        v[j] -= m
+        s += math.exp(v[j])
+    return math.log(s)
+
+
+@numba.njit(**JIT)
+def _asm_finite(a):
+    for v in a.ravel():
+        if not math.isfinite(v):
+            return False
+    return True
+
+
+@numba.njit(fastmath=CONTRACT, **JIT)
+def asm_small(x, t, hw, hb, w1s, w2s, cutoffs, offsets, u):
+    """The adaptive softmax on a few rows, row by row: ``(finite, out, dx, dhw, dhb, dtail)``.
+
+    ``x`` (N, D), ``t`` (N,) int64 in [0, cutoffs[-1]), ``hw`` (H, D), ``hb`` (H,) or empty for no bias,
+    ``w1s[i]`` (h_i, D) and ``w2s[i]`` (size_i, h_i) cluster ``i``'s projections, ``cutoffs`` ending with the
+    class count, ``offsets`` where each cluster's dW1 and dW2 start in the flat ``dtail`` (and its size last),
+    ``u`` (N,) d/d out per row, or empty for the values alone. Each softmax is a log-sum-exp on float64 logits;
+    each log-softmax is the shifted logits less their log-sum-exp (as the NumPy pass), and
+    the gradients of the logits, ``u (onehot - softmax)``, go back through the linear maps as in
+    :func:`losslab.functional.adaptive_log_softmax_with_loss_backward`. ``finite`` is False where a value or a
+    gradient is not finite (the caller then takes the exact pass).
+    """
+    n, d = x.shape
+    heads = hw.shape[0]
+    shortlist = cutoffs[0]
+    grad = u.size > 0
+    bias = hb.size > 0
+    out = np.empty(n, x.dtype)
+    dx = np.zeros((n if grad else 0, d), x.dtype)
+    dhw = np.zeros((heads if grad else 0, d), x.dtype)
+    dhb = np.zeros(heads if grad and bias else 0, x.dtype)
+    dtail = np.zeros(offsets[-1] if grad else 0, x.dtype)
+    head = np.empty(heads, np.float64)
+    xr = np.empty(d, np.float64)
+    dxr = np.zeros(d, np.float64)
+    for r in range(n):
+        for k in range(d):
+            xr[k] = x[r, k]
+        _asm_dots(hw, xr, head)
+        if bias:
+            for j in range(heads):
+                head[j] += hb[j]
+        lse = _asm_shift(head)
+        ti = t[r]
+        cl = 0  # 0: the shortlist; i >= 1: cluster i, classes cutoffs[i - 1]:cutoffs[i]
+        while cl < cutoffs.size - 1 and ti >= cutoffs[cl]:
+            cl += 1
+        gather = ti if cl == 0 else shortlist + cl - 1
+        o = head[gather] - lse
+        ur = 0.0
+        if grad:
+            ur = float(u[r])
+            for k in range(d):
+                dxr[k] = 0.0
+            for j in range(heads):
+                dh = -math.exp(head[j] - lse) * ur
+                if j == gather:
+                    dh += ur
+                if bias:
+                    dhb[j] += dh
+                for k in range(d):
+                    dhw[j, k] += dh * xr[k]
+                    dxr[k] += dh * hw[j, k]
+        if cl > 0:
+            w1 = w1s[cl - 1]
+            w2 = w2s[cl - 1]
+            hs, size = w1.shape[0], w2.shape[0]
+            hv = np.empty(hs, np.float64)
+            ov = np.empty(size, np.float64)
+            _asm_dots(w1, xr, hv)
+            _asm_dots(w2, hv, ov)
+            lse2 = _asm_shift(ov)
+            rel = ti - cutoffs[cl - 1]
+            o += ov[rel] - lse2
+            if grad:
+                g1 = dtail[offsets[2 * cl - 2] : offsets[2 * cl - 1]].reshape((hs, d))
+                g2 = dtail[offsets[2 * cl - 1] : offsets[2 * cl]].reshape((size, hs))
+                dhv = np.zeros(hs, np.float64)
+                for c in range(size):
+                    dc = -math.exp(ov[c] - lse2) * ur
+                    if c == rel:
+                        dc += ur
+                    for k in range(hs):
+                        g2[c, k] += dc * hv[k]
+                        dhv[k] += dc * w2[c, k]
+                for k in range(hs):
+                    for q in range(d):
+                        g1[k, q] += dhv[k] * xr[q]
+                        dxr[q] += dhv[k] * w1[k, q]
+        out[r] = o
+        if grad:
+            for k in range(d):
+                dx[r, k] = dxr[k]
+    finite = _asm_finite(out) and _asm_finite(dx) and _asm_finite(dhw) and _asm_finite(dhb) and _asm_finite(dtail)
+    return finite, out, dx, dhw, dhb, dtail

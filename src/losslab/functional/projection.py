@@ -408,8 +408,7 @@ def _run(call: _Call, dout, want_grad: bool):
                     db += dz.sum(axis=0)
                 continue
             xc = x[r0:r1]
-            # dx = dz W, as (W^T dz^T)^T: BLAS runs the long class axis as its inner dimension much faster this way
-            dx[r0:r1] = np.matmul(w2.T, dz.T, out=dx_t[:, : r1 - r0]).T
+            _dz_w(dz, w2, dx[r0:r1], dx_t)
             if r0 == 0:  # the first chunk writes dW; the others add to it, a block of classes at a time
                 np.matmul(dz.T, xc, out=dw)
             else:
@@ -428,6 +427,19 @@ def _run(call: _Call, dout, want_grad: bool):
     return loss, grads
 
 
+def _dz_w(dz: np.ndarray, w: np.ndarray, out: np.ndarray | None = None, scratch: np.ndarray | None = None):
+    """``dx = dz W`` (into ``out``): as it stands in float32 with at most 1024 classes; else as ``(W^T dz^T)^T``
+    (into ``scratch`` (D, R)): BLAS runs a long class axis as its inner dimension much faster this way (32000
+    classes on 2 threads: twice as fast), and float64 too. Every path makes dx by this one product."""
+    if w.dtype == np.float32 and w.shape[0] <= 1024:
+        return np.matmul(dz, w, out=out)
+    t = np.matmul(w.T, dz.T, out=None if scratch is None else scratch[:, : dz.shape[0]]).T
+    if out is None:
+        return t
+    out[...] = t
+    return out
+
+
 def _reduced(call: _Call, loss: np.ndarray, dtype: np.dtype):
     # a total beyond the float range is inf; every target ignored: 0 / 0 = NaN, as PyTorch
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
@@ -443,6 +455,13 @@ def _reduced(call: _Call, loss: np.ndarray, dtype: np.dtype):
 # ------------------------------------------------------------- the direct path: one product each way
 
 _FMAX = {dt: float(np.finfo(dt).max) / 8 for dt in v.FLOAT_DTYPES}  # a bound no sum of the direct path reaches
+# Without chunking options, logits of at most _CACHE_ROW_BYTES a row go _CACHE_BYTES of them at a time (256 rows
+# or more, so that adding each block's share of dW costs little beside its products): the block stays in L2
+# between its product, its fused rows and the products of its gradients. Wider rows are made whole, in one product,
+# and so are all rows on several threads: each product wakes the BLAS threads, and a few large products keep them
+# busy where many smaller ones wait for them (on a loaded machine, most of the time).
+_CACHE_BYTES = 1 << 20
+_CACHE_ROW_BYTES = _CACHE_BYTES // 256
 
 
 def _span(a: np.ndarray) -> float:
@@ -466,11 +485,16 @@ class _Direct(NamedTuple):
     x_span: float
     w_span: float
     weight_span: float  # 1 without class weights
+    rows: int  # rows per chunk (n: the logits whole)
 
 
-def _direct(input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options):
+def _direct(
+    input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options, chunks=False
+):
     """The logits of a call the direct path takes, computed whole by one product, and the checked call; ``None``
-    for every other call (the chunked pass, with its checks and limits, answers those).
+    for every other call (the chunked pass, with its checks and limits, answers those). With ``chunks``, a call
+    chunked by its ``options`` is the direct path's too, its logits ``None`` (:func:`_direct_chunks` makes them a
+    chunk at a time).
 
     The direct path takes plain arrays: a 2-D input and weight of one float dtype, class-index targets (N,)
     holding at most ``ignore_index`` outside [0, C), no chunking (``options`` None or one chunk), and finite
@@ -500,12 +524,15 @@ def _direct(input, linear_weight, target, linear_bias, weight, reduction, ignore
     c = w.shape[0]
     if w.shape[1] != d or t.shape[0] != n or n == 0 or c == 0 or (b is not None and (b.dtype != dt or b.shape != (c,))):
         return None
-    if options is not None and (
-        options.__class__ is not LinearCrossEntropyOptions
-        or options.acc_dtype is not None
-        or options.chunk_rows(n, d, c) < n
-    ):
-        return None
+    rows = n
+    if options is not None:
+        if options.__class__ is not LinearCrossEntropyOptions or options.acc_dtype is not None:
+            return None
+        rows = options.chunk_rows(n, d, c)  # PyTorch's checks: two fields that disagree raise here
+        if rows < n and not chunks:
+            return None
+    elif chunks and c * dt.itemsize <= _CACHE_ROW_BYTES and _fast.get_num_threads() == 1:
+        rows = _CACHE_BYTES // (c * dt.itemsize)  # narrow logits on one thread: blocks of rows that stay in L2
     ii = -100 if ignore_index is None else ignore_index
     t_lo, t_hi = int(t.min()), int(t.max())
     all_valid = 0 <= t_lo and t_hi < c and not t_lo <= ii <= t_hi
@@ -529,10 +556,13 @@ def _direct(input, linear_weight, target, linear_bias, weight, reduction, ignore
             denominator = float(valid.sum()) if wt is None else float(wt[np.where(valid, t, 0)][valid].sum())
     if not total_bound * max(1.0, 1.0 / abs(denominator) if denominator else math.inf) < _FMAX[dt]:
         return None
+    call = _Direct(x, w, t, b, wt, ii, float(label_smoothing), reduction, denominator, all_valid, *spans, min(rows, n))
+    if rows < n:
+        return call, None
     z = np.matmul(x, w.T)
     if b is not None:
         z += b
-    return _Direct(x, w, t, b, wt, ii, float(label_smoothing), reduction, denominator, all_valid, *spans), z
+    return call, z
 
 
 def _direct_rows(call: _Direct, z: np.ndarray, g):
@@ -550,6 +580,8 @@ def _direct_fused(call: _Direct, z: np.ndarray, g):
     t, reduction = call.t, call.reduction
     if call.weight is None and call.label_smoothing == 0:
         hit = _fast.cross_entropy(z, t, None, call.ignore_index, reduction, 0.0)
+    elif call.all_valid and call.weight is not None:  # no mask to make: the row weights are one gather
+        hit = _fast.ce_weighted_rows(z, t, call.weight, call.label_smoothing, call.denominator, reduction)
     else:
         valid = t != call.ignore_index
         wt = (
@@ -581,11 +613,88 @@ def _direct_grads(call: _Direct, dz: np.ndarray, g_span: float):
     x, w = call.x, call.w
     if not _grads_fit(call, g_span):
         return None
-    # dx = dz W, as (W^T dz^T)^T: BLAS runs the long class axis as its inner dimension much faster this way
-    grads: tuple[np.ndarray, ...] = (np.matmul(w.T, dz.T).T, _matmul(dz.T, x))
+    grads: tuple[np.ndarray, ...] = (_dz_w(dz, w), _matmul(dz.T, x))
     if call.b is not None:
         grads += (dz.sum(axis=0),)
     return grads
+
+
+def _direct_chunks(call: _Direct, g, want_grad: bool):
+    """The direct path a chunk of ``call.rows`` rows at a time (a call chunked by its ``options``): per chunk one
+    product for its logits, its rows fused, one product each for its share of dx and dW. The direct path's bounds
+    hold for the whole call, so no chunk is checked for overflow. ``g``: as :func:`_direct_rows`. Returns the
+    value and, with ``want_grad``, the gradients ``(dx, dW[, db])`` (those of ``dout = 1`` where ``g`` is 1 or
+    1 / denominator), else ``None``. Memory beyond the outputs: two chunks of logits (the logits, the gradient)."""
+    x, w, b, t = call.x, call.w, call.b, call.t
+    n, d = x.shape
+    c, rows, dt = w.shape[0], call.rows, x.dtype
+    none, mean = call.reduction == "none", call.reduction == "mean"
+    plain = call.weight is None and call.label_smoothing == 0
+    fused = _fast.backend() == "numba"
+    buf = np.empty((rows, c), dt)
+    labels, general, scale = t, None, None
+    if fused:  # the fused cross-entropy kernels, as _direct_fused calls them: the same rows, the same bits
+        loss = np.empty(n, np.float64)
+        gbuf = np.empty((rows, c), dt)
+        if plain:
+            scale = dt.type(1) / dt.type(call.denominator) if mean else dt.type(1)
+        else:
+            wv = np.ones(c, dt) if call.weight is None else np.ascontiguousarray(call.weight, dt)
+            if call.all_valid:
+                row_w = wv[t]
+            else:
+                valid = t != call.ignore_index
+                labels = np.where(valid, t, -1)
+                row_w = np.where(valid, wv[np.where(valid, t, 0)], dt.type(0))
+            general = (wv, row_w, call.label_smoothing, float(wv.sum(dtype=np.float64)))
+            scale = 1.0 / float(call.denominator) if mean else 1.0
+    else:
+        loss = np.empty(n, dt)
+    if want_grad:
+        dx, dw = np.empty_like(x), np.empty_like(w)
+        db = None if b is None else np.zeros_like(b)
+        block = max(1, _BLOCK_BYTES // max(1, d * w.itemsize))
+        scratch = np.empty((min(block, c), d), dt)
+        dx_t = None if dt == np.float32 else np.empty((d, rows), dt)
+    for r0 in range(0, n, rows):
+        r1 = min(n, r0 + rows)
+        z = np.matmul(x[r0:r1], w.T, out=buf[: r1 - r0])
+        if b is not None:
+            z += b
+        g_chunk = g[r0:r1] if none and g is not None else g
+        if fused:
+            dz = gbuf[: r1 - r0]
+            part = None if general is None else (general[0], general[1][r0:r1], *general[2:])
+            _fast.linear_ce_chunk(z, labels[r0:r1], call.ignore_index, scale, dz, loss[r0:r1], part)
+            if none and g is not None:  # the kernels' gradient is that of dout = 1: each row times its dout
+                dz *= np.reshape(g_chunk, (-1, 1))
+        elif plain and call.all_valid:
+            loss[r0:r1], dz = _plain_rows(z, t[r0:r1], g_chunk)
+        else:
+            loss[r0:r1], dz = _index_rows(z, t[r0:r1], g_chunk, call.ignore_index, call.label_smoothing, call.weight)
+        if not want_grad:
+            continue
+        xc = x[r0:r1]
+        _dz_w(dz, w, dx[r0:r1], dx_t)
+        if r0 == 0:  # the first chunk writes dW; the others add to it, a block of classes at a time
+            np.matmul(dz.T, xc, out=dw)
+        else:
+            for c0 in range(0, c, scratch.shape[0]):
+                c1 = min(c, c0 + scratch.shape[0])
+                dw[c0:c1] += np.matmul(dz[:, c0:c1].T, xc, out=scratch[: c1 - c0])
+        if db is not None:
+            db += dz.sum(axis=0)
+    if not fused:
+        value = _direct_value(call, loss)
+    elif none:
+        value = loss.astype(dt)
+    else:
+        total = _fast.seq_sum(loss)
+        value = dt.type(total / call.denominator if mean else total)
+    if not want_grad:
+        return value, None
+    grads: tuple[np.ndarray, ...] = (dx, dw) if db is None else (dx, dw, db)
+    return value, grads
 
 
 def _direct_value(call: _Direct, loss: np.ndarray):
@@ -646,10 +755,12 @@ def linear_cross_entropy(
     0.862
     """
     direct = _direct(
-        input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options
+        input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options, True
     )
     # as linear_cross_entropy_value_and_grad, which takes the direct path where the gradients fit too
     if direct is not None and (reduction == "none" or _grads_fit(direct[0], 1.0 / direct[0].denominator)):
+        if direct[1] is None:  # chunked
+            return _direct_chunks(direct[0], None, want_grad=False)[0]
         fused = _direct_fused(direct[0], direct[1], None)
         if fused is not None:
             return fused[0]
@@ -727,7 +838,7 @@ def linear_cross_entropy_value_and_grad(
     grads: tuple[np.ndarray, ...] | None = None
     g: Any = None
     direct = _direct(
-        input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options
+        input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options, True
     )
     if direct is not None:
         call_d, z = direct
@@ -737,12 +848,18 @@ def linear_cross_entropy_value_and_grad(
             g = v.check_dout(dout, call_d.t.shape if reduction == "none" else (), dt)
         # 'none': dout per row; else the pass for dout = 1 ('mean': 1 / denominator), then one scaling below
         g_rows = g if reduction == "none" else dt.type(1) / dt.type(call_d.denominator)
+        g_span = _span(g) if reduction == "none" else 1.0 / call_d.denominator
+        if z is None:  # chunked: the chunks where the gradients fit, else the checked pass below
+            if _grads_fit(call_d, g_span):
+                value, grads = _direct_chunks(call_d, g_rows, want_grad=True)
+            direct = None
+    if direct is not None:
         fused = _direct_fused(call_d, z, g_rows)
         if fused is None:
             loss, dz = _direct_rows(call_d, z, g_rows)
         else:
             value, dz = fused
-        grads = _direct_grads(call_d, dz, _span(g) if reduction == "none" else 1.0 / call_d.denominator)
+        grads = _direct_grads(call_d, dz, g_span)
         if grads is not None and fused is None:
             value = _direct_value(call_d, loss)
     if grads is None:
@@ -869,6 +986,9 @@ def _adaptive_pass(x, t, hw, hb, tails, cutoffs, u):
     The pass on finite numbers answers where its results are finite; an infinite or NaN entry that reaches
     them, or a logit beyond the float range, takes the limits of :func:`_adaptive_exact`."""
     tails = [tuple(np.asarray(w, dtype=x.dtype) for w in pair) for pair in tails]
+    small = _fast.adaptive_small(x, t, hw, hb, tails, cutoffs, u)  # a few rows: one numba call
+    if small is not None:
+        return small
     with np.errstate(all="ignore"):  # a logit beyond the range: the exact pass answers
         # an infinite or NaN input that reaches a result makes it infinite or NaN (inf x 0 is NaN, +inf - inf too),
         # which the checks below send to the exact pass; one that reaches none (a cluster without rows, a logit of
@@ -1067,10 +1187,11 @@ def adaptive_log_softmax_with_loss_value_and_grad(input, target, head_weight, he
     """
     x, t, hw, hb, cutoffs, batched = _adaptive_setup(input, target, head_weight, head_bias, tails, cutoffs)
     n = x.shape[0]
-    u = np.full(n, -x.dtype.type(1) / x.dtype.type(n), dtype=x.dtype)  # d loss / d output, as the backward's
+    u = np.empty(n, dtype=x.dtype)
+    u.fill(-x.dtype.type(1) / x.dtype.type(n))  # d loss / d output, as the backward's
     out, (dx, dhw, dhb, dtails) = _adaptive_pass(x, t, hw, hb, tails, cutoffs, u)
-    with np.errstate(over="ignore"):  # a mean beyond the float range is inf
-        loss = x.dtype.type(-out.mean(dtype=np.float64))
+    with np.errstate(over="ignore"):  # a mean beyond the float range is inf: out.mean's sum and division
+        loss = x.dtype.type(-(np.add.reduce(out, dtype=np.float64) / n))
     return ((out if batched else out[0]), loss), ((dx if batched else dx[0]), dhw, dhb, dtails)
 
 
