@@ -10,6 +10,9 @@ run, are in :mod:`losslab._fast._dispatch`:
 * cross-entropy on ``(N, C)`` logits with class indices (no weight, no label
   smoothing); MSE, L1, smooth L1, Huber, log-cosh, soft margin and BCE-with-logits, any shape;
 * cross-entropy and NLL on K-dimensional inputs ``(N, C, d1, ..., dK)`` with every option;
+* every other loss whose definition is decorated with :func:`fused` (the registry lists
+  them: ``losslab.registry``; ``tests/test_fast_registry.py`` holds each to its definitions),
+  and the two output-layer losses, whose one pass calls their kernels directly;
 * numba kernels (``pip install losslab[fast]``; compiled on first use and cached
   on disk) when numba imports, else blocked NumPy kernels;
 * large calls (2^18 elements for the exp-heavy losses, 2^20 for the others) on
