@@ -769,12 +769,10 @@ def poisson_nll(input, target, log_input, full, eps, reduction):
     partials = np.empty(pieces, np.float64)
     unit_x = unit_scale(dtype, n) if reduction == "mean" else _ONE[dtype]
     out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
-    if log_input:  # in x's dtype, as the definition: e^x - t x
-        args = (x, t, full, dtype.type(_POISSON_XMAX[dtype]), unit_x, out, g)
-        bad = _count(k.poisson_log_chunks, args, pieces, pieces > 1 and _parallel(4, n), partials)
-    else:  # x - t log(x + eps), in x's dtype, as the definition
-        args = (x, t, full, dtype.type(eps), unit_x, out, g)
-        bad = _count(k.poisson_rate_chunks, args, pieces, pieces > 1 and _parallel(4, n), partials)
+    # in x's dtype, as the definition: e^x - t x (param: the largest x), or x - t log(x + eps) (param: eps)
+    param = dtype.type(_POISSON_XMAX[dtype] if log_input else eps)
+    args = (x, t, log_input, full, param, unit_x, out, g)
+    bad = _count(k.poisson_chunks, args, pieces, pieces > 1 and _parallel(4, n), partials)
     if bad:
         return None
     if reduction == "none":

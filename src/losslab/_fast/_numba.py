@@ -2007,7 +2007,7 @@ def quantile_chunks(x, t, qq, rows, scale, g, out, lo, hi, partials):
 
 
 # --------------------------------------------------------------------------- Poisson NLL of log inputs
-# ``poisson_log_chunks`` (log_input=True) works in x's dtype, as the definition does, with the vectorised
+# :func:`poisson_chunks` with ``log_input`` works in x's dtype, as the definition does, with the vectorised
 # ``exp`` (e^x = exp(x) for x <= 0, 1 / exp(-x) above), stores the losses and sums them in a loop that
 # only reads: every loop vectorises.
 
@@ -2028,28 +2028,6 @@ def _poisson_log_flat(x, t, xmax, gscale, q, g):
         e = small if xi <= zero else one / small
         q[i] = e - ti * xi
         g[i] = (e - ti) * gscale
-    return bad
-
-
-@numba.njit(fastmath=CONTRACT, **JIT)
-def poisson_log_chunks(x, t, full, xmax, gscale, out, g, lo, hi, partials):
-    """Chunks ``lo:hi`` of the Poisson NLL with ``log_input``: ``e^x - t x``, plus Stirling's
-    ``t log t - t + log(2 pi t) / 2`` where t > 1 (``full``; in float64, then in x's dtype, as the definition
-    adds it: :func:`_stirling_add`), gradient ``e^x - t`` times ``gscale`` into ``g``;
-    the terms into ``out`` when sized, chunk sums into ``partials``. Returns the count of entries outside the
-    kernel's domain (see :func:`_poisson_log_flat`), which the caller leaves to the definitions."""
-    n = x.size
-    keep = out.size > 0
-    scratch = np.empty(0 if keep else min(CHUNK, n), x.dtype)
-    bad = 0
-    for c in range(lo, hi):
-        a = c * CHUNK
-        b = min(a + CHUNK, n)
-        q = out[a:b] if keep else scratch[: b - a]
-        bad += _poisson_log_flat(x[a:b], t[a:b], xmax, gscale, q, g[a:b])
-        if full:
-            _stirling_add(t[a:b], q)
-        partials[c] = row_sum(q)
     return bad
 
 
@@ -2393,9 +2371,9 @@ def bce_chunks(x, t, w, step, eps, gscale, out, g, lo, hi, partials):
 
 
 # --------------------------------------------------------------------------- Poisson NLL of rates
-# ``poisson_rate_chunks`` (log_input=False) works in x's dtype, as the definition does, with the vectorised
+# :func:`poisson_chunks` without ``log_input`` works in x's dtype, as the definition does, with the vectorised
 # ``log``; Stirling's term (``full``) is formed in float64 from the same ``log`` and added in x's dtype, as
-# ``poisson_log_chunks`` adds it; every loop vectorises.
+# the log inputs' path adds it; every loop vectorises.
 
 
 @numba.njit(fastmath=CONTRACT, inline="always", **JIT)
@@ -2428,11 +2406,13 @@ def _stirling_add(t, q):
 
 
 @numba.njit(fastmath=CONTRACT, **JIT)
-def poisson_rate_chunks(x, t, full, eps, gscale, out, g, lo, hi, partials):
-    """Chunks ``lo:hi`` of the Poisson NLL of rates (``log_input=False``): ``x - t log(x + eps)``, plus Stirling's
-    term where t > 1 (``full``), gradient ``1 - t / (x + eps)`` times ``gscale`` into ``g``; the terms into
-    ``out`` when sized, chunk sums into ``partials``. Returns the count of entries outside the kernel's domain
-    (see :func:`_poisson_rate_flat`), which the caller leaves to the definitions."""
+def poisson_chunks(x, t, log_input, full, param, gscale, out, g, lo, hi, partials):
+    """Chunks ``lo:hi`` of the Poisson NLL: of log inputs (``log_input``: ``e^x - t x``, gradient ``e^x - t``;
+    ``param`` the largest x, see :func:`_poisson_log_flat`) or of rates (``x - t log(x + eps)``, gradient
+    ``1 - t / (x + eps)``; ``param`` is eps), plus Stirling's ``t log t - t + log(2 pi t) / 2`` where t > 1
+    (``full``; in float64, then in x's dtype, as the definition adds it: :func:`_stirling_add`); gradients
+    times ``gscale`` into ``g``, the terms into ``out`` when sized, chunk sums into ``partials``. Returns the
+    count of entries outside the kernel's domain, which the caller leaves to the definitions."""
     n = x.size
     keep = out.size > 0
     scratch = np.empty(0 if keep else min(CHUNK, n), x.dtype)
@@ -2441,7 +2421,10 @@ def poisson_rate_chunks(x, t, full, eps, gscale, out, g, lo, hi, partials):
         a = c * CHUNK
         b = min(a + CHUNK, n)
         q = out[a:b] if keep else scratch[: b - a]
-        bad += _poisson_rate_flat(x[a:b], t[a:b], eps, gscale, q, g[a:b])
+        if log_input:
+            bad += _poisson_log_flat(x[a:b], t[a:b], param, gscale, q, g[a:b])
+        else:
+            bad += _poisson_rate_flat(x[a:b], t[a:b], param, gscale, q, g[a:b])
         if full:
             _stirling_add(t[a:b], q)
         partials[c] = row_sum(q)
