@@ -1765,74 +1765,90 @@ def ce_kdim_blocks(x, t, q, w, ignore_index, ls, wsum, scale, g, loss, lo, hi):
     asum = np.empty(_KDIM_SPAN, np.float64)
     r = np.empty(_KDIM_SPAN, np.float64)
     total = 0.0
+    # every inner loop runs over slices indexed from 0: an offset index (k0 + k) numba cannot prove
+    # >= 0 gets a wraparound branch, which keeps LLVM from vectorising the loop
     for u in range(lo, hi):
         n = u // blocks
         k0 = (u % blocks) * _KDIM_SPAN
-        span = min(k0 + _KDIM_SPAN, s) - k0
-        xn = x[n]
-        gn = g[n]
+        k1 = min(k0 + _KDIM_SPAN, s)
+        span = k1 - k0
+        xs = x[n, 0, k0:k1]
         for k in range(span):
-            m[k] = xn[0, k0 + k]
+            m[k] = xs[k]
             tot[k] = 0.0
             acc[k] = 0.0
             asum[k] = 0.0
         for j in range(1, c):
+            xs = x[n, j, k0:k1]
             for k in range(span):
-                v = xn[j, k0 + k]
+                v = xs[k]
                 m[k] = v if v > m[k] else m[k]
         for j in range(c):
             wj = float(w[j]) if weighted else 1.0
+            xs = x[n, j, k0:k1]
+            gs = g[n, j, k0:k1]
             for k in range(span):
-                d = xn[j, k0 + k] - m[k]
-                e = expneg(d)
-                gn[j, k0 + k] = e
+                e = expneg(xs[k] - m[k])
+                gs[k] = e
                 tot[k] += float(e)
-                if probs:
-                    a = wj * (float(q[n, j, k0 + k]) * one + share)
-                    asum[k] += a
-                    acc[k] -= a * float(d)
-                elif ls > 0:
-                    acc[k] -= wj * float(d)
-        for k in range(span):
-            lt = math.log(tot[k])
             if probs:
+                qs = q[n, j, k0:k1]
+                for k in range(span):
+                    a = wj * (float(qs[k]) * one + share)
+                    asum[k] += a
+                    acc[k] -= a * float(xs[k] - m[k])
+            elif ls > 0:
+                for k in range(span):
+                    acc[k] -= wj * float(xs[k] - m[k])
+        if probs:
+            for k in range(span):
+                lt = math.log(tot[k])
                 value = acc[k] + asum[k] * lt
                 r[k] = asum[k] * scale / tot[k]
-            else:
-                ti = t[n, k0 + k]
+                if keep:
+                    loss[n, k0 + k] = value
+                total += value
+        else:
+            ts = t[n, k0:k1]
+            for k in range(span):
+                lt = math.log(tot[k])
+                ti = ts[k]
                 if ti == ignore_index:
                     value = 0.0
                     r[k] = 0.0
                 else:
                     hit = one * (float(w[ti]) if weighted else 1.0)
-                    value = -hit * (float(xn[ti, k0 + k] - m[k]) - lt)
+                    value = -hit * (float(x[n, ti, k0 + k] - m[k]) - lt)
                     if ls > 0:
                         value += share * (acc[k] + wsum * lt)
                     r[k] = (hit + share * wsum) * scale / tot[k]
-            if keep:
-                loss[n, k0 + k] = value
-            total += value
+                if keep:
+                    loss[n, k0 + k] = value
+                total += value
         for j in range(c):
+            gs = g[n, j, k0:k1]
             if probs:
                 wj = (float(w[j]) if weighted else 1.0) * scale
+                qs = q[n, j, k0:k1]
                 for k in range(span):
-                    a = wj * (float(q[n, j, k0 + k]) * one + share)
-                    gn[j, k0 + k] = float(gn[j, k0 + k]) * r[k] - a
+                    a = wj * (float(qs[k]) * one + share)
+                    gs[k] = float(gs[k]) * r[k] - a
             elif ls > 0:
                 sj = share * (float(w[j]) if weighted else 1.0) * scale
                 for k in range(span):
-                    gn[j, k0 + k] = float(gn[j, k0 + k]) * r[k] - sj
+                    gs[k] = float(gs[k]) * r[k] - sj
             else:
                 for k in range(span):
-                    gn[j, k0 + k] = float(gn[j, k0 + k]) * r[k]
+                    gs[k] = float(gs[k]) * r[k]
         if not probs:
+            ts = t[n, k0:k1]
             for k in range(span):
-                ti = t[n, k0 + k]
+                ti = ts[k]
                 if ti == ignore_index:
                     for j in range(c):  # zero, not 0 * (a non-finite softmax)
-                        gn[j, k0 + k] = 0
+                        g[n, j, k0 + k] = 0
                 else:
-                    gn[ti, k0 + k] -= one * (float(w[ti]) if weighted else 1.0) * scale
+                    g[n, ti, k0 + k] -= one * (float(w[ti]) if weighted else 1.0) * scale
     return total
 
 
