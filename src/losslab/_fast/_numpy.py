@@ -707,8 +707,12 @@ def _ctc_block(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, h
     # the emission of each state: (T, n, S'), one gather of whole frames
     y_a = np.take(prob.reshape(t_run, n * c), (rows[:, np.newaxis] * c + ext).reshape(-1), axis=1)
     y_a = y_a.reshape(t_run, n, width)
+    # the emissions of the 2 n rows, after two zero states (so that each frame is one flat row: see below)
+    y_pad = np.zeros((t_run, 2 * n, width + 2))
+    y = y_pad[:, :, 2:]
     if uniform:
-        y = np.concatenate([y_a, y_a[::-1, :, ::-1]], axis=1)
+        y[:, :n] = y_a
+        y[:, n:] = y_a[::-1, :, ::-1]
         ext2 = np.concatenate([ext, ext[:, ::-1]])
     else:
         rev = (2 * tlb + 1)[:, np.newaxis] - 1 - np.arange(width)  # state s' of row n + i: state rev of row i
@@ -719,7 +723,6 @@ def _ctc_block(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, h
         back = (ilb - 1) - np.arange(t_run)[:, np.newaxis]  # (t_run, n): the frame row n + i reads at step t
         live = back >= 0  # none past the sequence's input length
         np.maximum(back, 0, out=back)
-        y = np.empty((t_run, 2 * n, width))
         np.multiply(y_a, valid, out=y[:, :n])
         flipped = np.take(y_a.reshape(t_run, n * width), flip, axis=1).reshape(t_run * n, width)
         np.take(flipped, back * n + rows, axis=0, out=y[:, n:])
@@ -748,15 +751,18 @@ def _ctc_block(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, h
                 vecdot(tap, weight_t, out=out_t)
             if t1 - t0 == every:
                 _ctc_rescale(out[t1 - 1], logs[t1 - 1])
-    else:
-        y_skip = y * skip
-        cur = np.empty((2 * n, width))
+    else:  # each frame as one flat row: the zero emissions of the leading states keep them 0 (3x faster than 2-D)
+        skip_pad = np.zeros_like(y_pad)
+        np.multiply(y, skip, out=skip_pad[:, :, 2:])
+        flat = a.reshape(t_run, -1)
+        y_flat, skip_flat = y_pad.reshape(t_run, -1)[:, 2:], skip_pad.reshape(t_run, -1)[:, 2:]
+        cur = np.empty(flat.shape[1] - 2)
         for t in range(1, t_run):
-            prev = a[t - 1]
-            np.add(prev[:, 2:], prev[:, 1:-1], out=cur)
-            cur *= y[t]
-            np.multiply(prev[:, :-2], y_skip[t], out=out[t])
-            out[t] += cur
+            prev, now = flat[t - 1], flat[t, 2:]
+            np.add(prev[2:], prev[1:-1], out=cur)
+            cur *= y_flat[t]
+            np.multiply(prev[:-2], skip_flat[t], out=now)
+            now += cur
             if t % every == 0:
                 _ctc_rescale(out[t], logs[t])
     scale = np.cumsum(logs, axis=0)  # log of what each row's values were divided by, up to frame t
