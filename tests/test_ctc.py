@@ -517,3 +517,35 @@ def test_the_fused_kernel_zeroes_an_impossible_sequence_and_leaves_the_error_to_
     np.testing.assert_allclose(out, ctc_loss.reference(lp, tg, il, tl, zero_infinity=True), rtol=1e-12)
     with pytest.raises(ValueError, match="infinite for sequence"):
         ctc_loss_backward(1.0, lp, tg, il, tl)
+
+
+@pytest.mark.parametrize("offset", [0.0, 300.0])
+@pytest.mark.parametrize("n", [1, 5, 40])
+def test_numpy_kernel_equals_the_definitions_on_one_shift_and_on_each_frames_own(monkeypatch, offset, n):
+    """Unnormalised log-probabilities: within 500 of each other one shift serves every frame's softmax; frames
+    offset by +-300 (a span of 600) take each frame's maximum. Both match the definitions, and ragged lengths
+    (row gathers of the reversed sequences) match the same sequences one at a time."""
+    from losslab._fast import _dispatch
+
+    monkeypatch.setitem(_dispatch._state, "kernels", False)
+    rng = np.random.default_rng(43)
+    t_len, c, s = 30, 7, 5
+    lp = log_softmax(rng.normal(0, 2.0, (t_len, n, c))) + offset * np.where(np.arange(t_len) % 2, 1, -1)[:, None, None]
+    tg = rng.integers(1, c, (n, s)).astype(I64)
+    il = rng.integers(2 * s + 1, t_len + 1, n).astype(I64) if n > 1 else lengths(t_len)
+    tl = rng.integers(0, s + 1, n).astype(I64) if n > 1 else lengths(s)
+    for dtype in (np.float64, np.float32):
+        x = lp.astype(dtype)
+        out, grad = ctc_loss.kernel(x, tg, il, tl, reduction="sum")
+        assert np.asarray(out).dtype == dtype and grad.dtype == dtype
+        rtol = 1e-12 if dtype == np.float64 else 2e-5
+        np.testing.assert_allclose(out, ctc_loss.reference(x, tg, il, tl, reduction="sum"), rtol=rtol)
+        want = ctc_loss_backward.reference(1.0, x, tg, il, tl, reduction="sum")
+        np.testing.assert_allclose(grad, want, rtol=rtol, atol=rtol * np.abs(want).max())
+        alone = [
+            ctc_loss.kernel(x[:, i : i + 1], tg[i : i + 1], il[i : i + 1], tl[i : i + 1], reduction="sum")
+            for i in range(n)
+        ]
+        np.testing.assert_allclose(sum(float(a[0]) for a in alone), out, rtol=rtol)
+        for i, a in enumerate(alone):
+            np.testing.assert_allclose(a[1][:, 0], grad[:, i], rtol=rtol, atol=rtol * np.abs(want).max())

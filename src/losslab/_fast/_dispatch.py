@@ -1599,9 +1599,13 @@ def ctc_numpy(lp, flat, width: int, il, tl, blank: int, reduction: str, ndim: in
     finite or beyond ``+-limit``, an input length 0, a probability under e^-600, an impossible target.
     """
     t_max, n, c = lp.shape
-    if int(il.min()) < 0 or int(il.max()) > t_max or int(tl.min()) < 0:
+    if n == 1:  # one sequence: its lengths read as ints (a reduction costs more)
+        i_lo = i_hi = int(il[0])
+        s_lo = s_max = int(tl[0])
+    else:
+        i_lo, i_hi, s_lo, s_max = int(il.min()), int(il.max()), int(tl.min()), int(tl.max())
+    if i_lo < 0 or i_hi > t_max or s_lo < 0:
         return None
-    s_max = int(tl.max())
     if width >= 0:
         if s_max > width:
             return None
@@ -1613,18 +1617,22 @@ def ctc_numpy(lp, flat, width: int, il, tl, blank: int, reduction: str, ndim: in
         tg = flat[np.minimum(starts[:, np.newaxis] + np.arange(s_max), max(flat.size - 1, 0))] if s_max else flat
         tg = tg.reshape(n, s_max)
     if s_max:
-        used = np.arange(s_max) < tl[:, np.newaxis]
-        if (used & ((tg < 0) | (tg >= c) | (tg == blank))).any():
+        bad = (tg.view(np.uint64) >= c) | (tg == blank)  # a negative label is a large uint64
+        if s_lo < s_max:
+            bad &= np.arange(s_max) < tl[:, np.newaxis]
+        if bad.any():
             return None
     dtype = lp.dtype
     limit = _MAX[dtype] / (8.0 * (t_max + 1))
-    if not (-limit <= float(lp.min()) and float(lp.max()) <= limit):  # NaN, +-inf or beyond: the definition
+    low, high = float(lp.min()), float(lp.max())
+    if not (-limit <= low and high <= limit):  # NaN, +-inf or beyond: the definition
         return None
+    shift = high if high - low <= _numpy.CTC_SPAN else None  # one shift for every frame's softmax
     mean = reduction == "mean"
     weight = 1.0 / (n * np.maximum(tl, 1)) if mean else np.ones(n)
     grad = np.empty(lp.shape, dtype)
     loss = np.empty(n, np.float64)
-    args = (lp, tg, il, tl, blank, weight, grad, loss)
+    args = (lp, tg, il, tl, blank, shift, weight, grad, loss)
     blocks = -(-n // _numpy.CTC_BLOCK)
     if _count(_numpy.ctc_blocks, args, blocks, blocks > 1 and _parallel(CTC_WORK, lp.size)):
         return None

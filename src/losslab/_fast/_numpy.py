@@ -179,17 +179,17 @@ def l1_chunks(x, t, g, out, gscale, lo, hi, partials):
 def huber_chunks(x, t, g, out, gscale, delta, lscale, lo, hi, partials):
     """Huber with ``delta`` (loss times ``lscale``): ``c (d - c / 2)`` with ``c = clip(d, -delta, delta)``, no masks.
 
-    The signed ``c`` is also the gradient (before ``gscale``), so one clip serves both: seven passes a chunk.
+    The signed ``c`` is also the gradient (before ``gscale``), so one clip serves both: seven passes a chunk,
+    on three arrays of the chunk (the gradient, ``c`` and the loss), which stay in a core's L2 together.
     """
     w = np.empty(min(CHUNK, x.size), x.dtype)
-    h = np.empty_like(w)
     for c, a, b, q in _chunks(x, out, lo, hi):
         d = np.subtract(x[a:b], t[a:b], out=g[a:b])
-        wb, hb = w[: b - a], h[: b - a]
+        wb = w[: b - a]
         np.clip(d, -delta, delta, out=wb)  # c (clip is faster than minimum; NaN stays)
-        np.multiply(wb, -0.5, out=hb)
-        hb += d  # d - c/2, of the sign of c
-        np.multiply(hb, wb, out=q)
+        np.multiply(wb, -0.5, out=q)
+        q += d  # d - c/2, of the sign of c
+        q *= wb
         if lscale != 1:
             q *= lscale
         partials[c] = q.sum()
@@ -632,27 +632,39 @@ def kl_div_chunks(x, t, log_target, gscale, big, out, g, lo, hi, partials) -> bo
 # --------------------------------------------------------------------------- CTC
 
 CTC_BLOCK = 32  # sequences per block: blocks, not threads, split a call, so its bits never depend on the threads
+CTC_SPAN = 500.0  # log-probabilities within this of each other share one shift: e^-span is a normal float64
 _CTC_TINY = float(np.exp(-600.0))  # smaller probabilities go to the log-space definition, as numba's kernel
 _CTC_DROP = 300.0  # rescale the alphas (and betas) before a bound on their decay since the last rescaling passes e^-300
 _CTC_GROW = 200  # ... or after this many frames (each grows the scaled values at most 3-fold)
 _CTC_TAPS = 512  # rows x states up to which one vecdot per frame beats four ufunc calls
 
 
-def ctc_blocks(lp, tg, il, tl, blank: int, weight, grad, loss, lo: int, hi: int) -> int:
+def ctc_blocks(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, hi: int) -> int:
     """Blocks ``lo:hi`` of :data:`CTC_BLOCK` sequences: each sequence's float64 loss into ``loss`` and its
     gradient (times ``weight[n]``) into ``grad[:, n, :]``. ``tg`` holds the labels padded to (N, max(tl)),
-    checked by the caller. Returns the number of blocks left to the log-space definition (an input length 0,
-    a probability under e^-600, an impossible target): the caller then runs the definition."""
+    checked by the caller; ``shift`` is the largest log-probability where all lie within :data:`CTC_SPAN` of
+    it (one shift serves every frame's softmax), else ``None``. Returns the number of blocks left to the
+    log-space definition (an input length 0, a probability under e^-600, an impossible target): the caller
+    then runs the definition."""
     n = lp.shape[1]
     bad = 0
     for b in range(lo, hi):
-        if not _ctc_block(lp, tg, il, tl, blank, weight, grad, loss, b * CTC_BLOCK, min((b + 1) * CTC_BLOCK, n)):
+        end = min((b + 1) * CTC_BLOCK, n)
+        if not _ctc_block(lp, tg, il, tl, blank, shift, weight, grad, loss, b * CTC_BLOCK, end):
             bad += 1
     return bad
 
 
+def _row_sums(values: np.ndarray) -> np.ndarray:
+    """Sums over the last axis: ``einsum`` streams a short last axis, where ``sum(axis=-1)`` is 4x slower
+    (but costs a few microseconds more to start: small arrays take ``sum``)."""
+    if values.size < 4096:
+        return values.sum(axis=-1)
+    return np.einsum("...k->...", values)
+
+
 @np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore")
-def _ctc_block(lp, tg, il, tl, blank: int, weight, grad, loss, lo: int, hi: int) -> bool:
+def _ctc_block(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, hi: int) -> bool:
     """Sequences ``lo:hi`` in rescaled probability space, vectorised over the sequences; ``False`` to defer.
 
     The beta recursion is the alpha recursion of each sequence reversed in time and in states, so both
@@ -661,48 +673,63 @@ def _ctc_block(lp, tg, il, tl, blank: int, weight, grad, loss, lo: int, hi: int)
     by at least the smallest probability) needs to keep them in float64's normal range. The occupancy
     ``alpha_t(s) beta_t(s) / y_t(s) / p`` then sums into the class posterior gamma (a matrix product with
     the one-hot labels), and the gradient is ``w (y sum(gamma) - gamma)``. Where every sequence of the block
-    has the same input and target lengths (one sequence, say), the reversals are views, not gathers.
+    has the same input and target lengths (one sequence, say), the reversals are views, not gathers; else
+    they are row gathers (``take``), never a gather of single elements by three index arrays.
     """
     ilb, tlb = il[lo:hi], tl[lo:hi]
     n = hi - lo
-    t_run, t_min = int(ilb.max()), int(ilb.min())
+    if n == 1:
+        t_run = t_min = int(ilb[0])
+        length = short = int(tlb[0])
+    else:
+        t_run, t_min = int(ilb.max()), int(ilb.min())
+        length, short = int(tlb.max()), int(tlb.min())
     if t_min <= 0:
         return False
     x = lp[:t_run, lo:hi]
-    prob = np.subtract(x, x.max(axis=2, keepdims=True), dtype=np.float64)
+    c = x.shape[2]
+    if shift is None:  # a wide span: each frame shifted by its own maximum
+        prob = np.subtract(x, x.max(axis=2, keepdims=True), dtype=np.float64)
+    else:
+        prob = np.subtract(x, shift, dtype=np.float64)
     np.exp(prob, out=prob)
-    prob /= prob.sum(axis=2, keepdims=True)  # the softmax of every frame used
+    prob /= _row_sums(prob)[:, :, np.newaxis]  # the softmax of every frame used
     floor = float(prob.min())
     if floor < _CTC_TINY:
         return False
-    c = prob.shape[2]
     every = max(1, min(_CTC_GROW, int(_CTC_DROP / max(-math.log(floor), 1.0))))
-    length = int(tlb.max())
     width = 2 * length + 1
-    uniform = t_min == t_run and int(tlb.min()) == length
+    uniform = t_min == t_run and short == length
     rows = np.arange(n)
     # extended labels (blank, l1, blank, ..., lL, blank); states past a shorter target hold the blank
     ext = np.full((n, width), blank, np.int64)
     if uniform:
         ext[:, 1::2] = tg[lo:hi, :length]
-        y_a = prob[:, rows[:, np.newaxis], ext]  # (T, n, S') the emission of each state
-        y = np.concatenate([y_a, y_a[::-1, :, ::-1]], axis=1)
+    else:
+        ext[:, 1::2] = np.where(np.arange(length) < tlb[:, np.newaxis], tg[lo:hi, :length], blank)
+    # the emission of each state: (T, n, S'), one gather of whole frames
+    y_a = np.take(prob.reshape(t_run, n * c), (rows[:, np.newaxis] * c + ext).reshape(-1), axis=1)
+    y_a = y_a.reshape(t_run, n, width)
+    # the emissions of the 2 n rows, after two zero states (so that each frame is one flat row: see below)
+    y_pad = np.zeros((t_run, 2 * n, width + 2))
+    y = y_pad[:, :, 2:]
+    if uniform:
+        y[:, :n] = y_a
+        y[:, n:] = y_a[::-1, :, ::-1]
         ext2 = np.concatenate([ext, ext[:, ::-1]])
     else:
-        used = np.arange(length) < tlb[:, np.newaxis]
-        ext[:, 1::2] = np.where(used, tg[lo:hi, :length], blank)
         rev = (2 * tlb + 1)[:, np.newaxis] - 1 - np.arange(width)  # state s' of row n + i: state rev of row i
         valid = rev >= 0
         rev = np.where(valid, rev, 0)
-        ext2 = np.concatenate([ext, np.take(ext, rows[:, np.newaxis] * width + rev)])
-        frames = np.arange(t_run)[:, np.newaxis]
-        t_idx = np.empty((t_run, 2 * n), np.int64)  # reversed rows read frame il - 1 - t, none past il
-        t_idx[:, :n] = frames
-        np.subtract(ilb - 1, frames, out=t_idx[:, n:])
-        live = t_idx >= 0
-        np.maximum(t_idx, 0, out=t_idx)
-        y = prob[t_idx[:, :, np.newaxis], np.concatenate([rows, rows])[np.newaxis, :, np.newaxis], ext2]
-        y *= live[:, :, np.newaxis] & np.concatenate([valid, valid])
+        flip = (rows[:, np.newaxis] * width + rev).reshape(-1)
+        ext2 = np.concatenate([ext, np.take(ext, flip).reshape(n, width)])
+        back = (ilb - 1) - np.arange(t_run)[:, np.newaxis]  # (t_run, n): the frame row n + i reads at step t
+        live = back >= 0  # none past the sequence's input length
+        np.maximum(back, 0, out=back)
+        np.multiply(y_a, valid, out=y[:, :n])
+        flipped = np.take(y_a.reshape(t_run, n * width), flip, axis=1).reshape(t_run * n, width)
+        np.take(flipped, back * n + rows, axis=0, out=y[:, n:])
+        y[:, n:] *= live[:, :, np.newaxis] & valid
         y_a = y[:, :n]
     skip = np.zeros((2 * n, width), bool)  # s - 2 -> s onto a label that differs from the label before it
     np.not_equal(ext2[:, 2:], ext2[:, :-2], out=skip[:, 2:])
@@ -715,24 +742,30 @@ def _ctc_block(lp, tg, il, tl, blank: int, weight, grad, loss, lo: int, hi: int)
     _ctc_rescale(out[0], logs[0])
     if 2 * n * width <= _CTC_TAPS:
         step = a.strides[2]
-        taps = np.lib.stride_tricks.as_strided(a, (t_run, 2 * n, width, 3), a.strides[:2] + (step, step))
+        taps = np.ndarray((t_run, 2 * n, width, 3), a.dtype, a, 0, a.strides[:2] + (step, step))  # s - 2, s - 1, s
         weights = np.empty((t_run, 2 * n, width, 3))
         np.multiply(y, skip, out=weights[..., 0])
         weights[..., 1] = y
         weights[..., 2] = y
-        for t, (tap, weight_t, out_t) in enumerate(zip(taps[:-1], weights[1:], out[1:], strict=True), 1):
-            np.vecdot(tap, weight_t, out=out_t)
-            if t % every == 0:
-                _ctc_rescale(out_t, logs[t])
-    else:
-        y_skip = y * skip
-        cur = np.empty((2 * n, width))
+        vecdot = np.vecdot
+        for t0 in range(1, t_run, every):  # `every` frames, then a rescaling
+            t1 = min(t0 + every, t_run)
+            for tap, weight_t, out_t in zip(taps[t0 - 1 : t1 - 1], weights[t0:t1], out[t0:t1], strict=True):
+                vecdot(tap, weight_t, out_t)  # out by position: a keyword costs ~0.2 us a call
+            if t1 - t0 == every:
+                _ctc_rescale(out[t1 - 1], logs[t1 - 1])
+    else:  # each frame as one flat row: the zero emissions of the leading states keep them 0 (3x faster than 2-D)
+        skip_pad = np.zeros_like(y_pad)
+        np.multiply(y, skip, out=skip_pad[:, :, 2:])
+        flat = a.reshape(t_run, -1)
+        y_flat, skip_flat = y_pad.reshape(t_run, -1)[:, 2:], skip_pad.reshape(t_run, -1)[:, 2:]
+        cur = np.empty(flat.shape[1] - 2)
         for t in range(1, t_run):
-            prev = a[t - 1]
-            np.add(prev[:, 2:], prev[:, 1:-1], out=cur)
-            cur *= y[t]
-            np.multiply(prev[:, :-2], y_skip[t], out=out[t])
-            out[t] += cur
+            prev, now = flat[t - 1], flat[t, 2:]
+            np.add(prev[2:], prev[1:-1], out=cur)
+            cur *= y_flat[t]
+            np.multiply(prev[:-2], skip_flat[t], out=now)
+            now += cur
             if t % every == 0:
                 _ctc_rescale(out[t], logs[t])
     scale = np.cumsum(logs, axis=0)  # log of what each row's values were divided by, up to frame t
@@ -752,11 +785,11 @@ def _ctc_block(lp, tg, il, tl, blank: int, weight, grad, loss, lo: int, hi: int)
         if not (end > 0).all():
             return False
         ll = scale[last, rows] + np.log(end)
-        back = last - np.arange(t_run)[:, np.newaxis]  # (t_run, n): the reversed row's frame
-        inside = back >= 0
-        back = np.maximum(back, 0)
-        beta = out[back[:, :, np.newaxis], (rows + n)[np.newaxis, :, np.newaxis], rev]
-        expo = np.where(inside, scale[:, :n] + scale[back, rows + n] - ll, -np.inf)
+        # beta in forward time and states: row n + i at step back, state rev; whole rows gathered, then states
+        beta = np.take(a.reshape(t_run * 2 * n, width + 2), back * (2 * n) + (rows + n), axis=0)
+        beta = np.take(beta.reshape(t_run, n * (width + 2)), flip + (rows * 2 + 2).repeat(width), axis=1)
+        beta = beta.reshape(t_run, n, width)
+        expo = np.where(live, scale[:, :n] + scale[back, rows + n] - ll, -np.inf)
     # the occupancy alpha beta / y / p of each state, 0 past each input length and on unused states
     occ = out[:, :n] * beta
     if uniform:
@@ -767,7 +800,7 @@ def _ctc_block(lp, tg, il, tl, blank: int, weight, grad, loss, lo: int, hi: int)
     onehot = np.zeros((n, width, c))
     onehot[rows[:, np.newaxis], np.arange(width), ext] = 1
     gamma = np.matmul(occ.transpose(1, 0, 2), onehot).transpose(1, 0, 2)  # (t_run, n, C)
-    prob *= occ.sum(axis=2)[:, :, np.newaxis]
+    prob *= _row_sums(occ)[:, :, np.newaxis]
     prob -= gamma
     prob *= weight[lo:hi, np.newaxis]
     grad[:t_run, lo:hi] = prob
@@ -779,7 +812,7 @@ def _ctc_block(lp, tg, il, tl, blank: int, weight, grad, loss, lo: int, hi: int)
 def _ctc_rescale(values, logs) -> None:
     """Rows of ``values`` divided by their sums (a zero row, past its input length, left as is), logs kept."""
     total = values.sum(axis=1)
-    total[total == 0] = 1
+    total += total == 0
     values /= total[:, np.newaxis]
     np.log(total, out=logs)
 
