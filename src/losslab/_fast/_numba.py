@@ -2404,11 +2404,14 @@ def _poisson_rate_flat(x, t, eps, gscale, q, g):
 
 @numba.njit(fastmath=CONTRACT, **JIT)
 def _stirling_add(t, q):
-    """``q += t log t - t + log(2 pi t) / 2`` where t > 1, formed in float64 and added in q's dtype."""
+    """``q += t log t - t + log(2 pi t) / 2`` where t > 1, formed in float64 from ``log t`` in t's dtype (as the
+    definition takes it; the float32 log is the cheaper one) and added in q's dtype."""
+    one = t.dtype.type(1)
     for i in range(t.size):
-        ti = np.float64(t[i])  # (numba's float() keeps a float32 a float32)
-        big = ti > 1.0
-        lt = vlog(ti if big else 1.0)
+        tr = t[i]
+        big = tr > one
+        lt = np.float64(vlog(tr if big else one))
+        ti = np.float64(tr)  # (numba's float() keeps a float32 a float32)
         st = ti * lt - ti + 0.5 * (1.8378770664093453 + lt)  # log(2 pi) = 1.8378...
         q[i] += q.dtype.type(st if big else 0.0)
 
