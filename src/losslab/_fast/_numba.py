@@ -32,6 +32,7 @@ from ._vecmath import (
     row_sum_below_one,
     softplus_parts,
 )
+from ._vecmath import exp as vexp
 from ._vecmath import log as vlog
 
 # --------------------------------------------------------------------------- cross-entropy
@@ -587,7 +588,7 @@ def focal_rows(x, t, w, ignore_index, gamma, g, rowloss, rowweight, lo, hi):
         exp_shifted(xr, m, gr)
         rest = row_sum_below_one(gr)
         inv = 1.0 / (1.0 + rest)
-        logp_t = (float(xr[tr]) - float(m)) - math.log1p(rest)
+        logp_t = (np.float64(xr[tr]) - np.float64(m)) - math.log1p(rest)  # (numba's float() keeps a float32)
         p_t = float(gr[tr]) * inv
         q = -math.expm1(logp_t)
         wt = float(w[tr]) if weighted else 1.0
@@ -699,11 +700,13 @@ def _charbonnier_chunk32(x, t, g, q, gscale, eps):
 @numba.njit(**JIT)
 def charbonnier_chunks(x, t, g, out, gscale, eps, lo, hi, partials):
     scratch = np.empty(0 if out.size else min(CHUNK, x.size), x.dtype)
+    flat32 = 1e-15 <= np.float64(eps) <= 1e18  # float32: eps^2 a normal number, far from overflow
     acc = 0.0
     for c in range(lo, hi):
         a, b, q = _chunk(c, x.size, out, scratch)
         if x.itemsize == 4:
-            _charbonnier_chunk32(x[a:b], t[a:b], g[a:b], q, gscale, eps)
+            if not (flat32 and _charbonnier_flat32(x[a:b], t[a:b], g[a:b], q, gscale, eps * eps) == 0):
+                _charbonnier_chunk32(x[a:b], t[a:b], g[a:b], q, gscale, eps)
         else:
             _charbonnier_chunk(x[a:b], t[a:b], g[a:b], q, gscale, eps)
         partials[c] = s = row_sum(q)
@@ -759,7 +762,10 @@ def gaussian_nll_rows(x, t, var, eps, per_row, gscale, constant, gx, gv, out, ro
     bad = 0
     for r in range(lo, hi):
         qr = out[r] if keep else q
-        off = _gaussian_row(x[r], t[r], var[r], eps, per_row, gscale, constant, gx[r], gv[r], qr, s)
+        if x.itemsize == 4 and not per_row:  # float32 variances: their log in float32 (see _gaussian_hetero32)
+            off = _gaussian_hetero32(x[r], t[r], var[r], eps, gscale, constant, gx[r], gv[r], qr)
+        else:
+            off = _gaussian_row(x[r], t[r], var[r], eps, per_row, gscale, constant, gx[r], gv[r], qr, s)
         if per_row:
             gv[r, 0] = row_sum(s)
         bad += 1 if off > 0 else 0
@@ -1190,9 +1196,12 @@ def cosine_embedding_rows(x1, x2, y, margin, eps, scale, loss, g1, g2, lo, hi):
     """Cosine embedding rows ``lo:hi``: ``1 - c`` (y = 1) or ``max(0, c - margin)`` (y = -1) with
     ``c = x1.x2 / sqrt(A B)``, ``A = |x1|^2 + eps``, ``B = |x2|^2 + eps``, and the gradients times ``scale``.
 
-    In the inputs' dtype, term for term as the definition (no fast-math), so kinks fall where its fall.
-    Returns False if some ``A B`` or dot product is not finite, or a label is neither 1 nor -1 (the
-    definition then answers).
+    In the inputs' dtype, term for term as the definition (no fast-math), except the row sums: they are
+    vectorised (:func:`_row_sums3`, reassociated, within about ``4 D`` ulp of the definition's). A row whose
+    branch may differ from the definition's by that (y = -1 and ``c`` within ``tie`` of the margin) is summed
+    again in NumPy's pairwise order (:func:`_pairwise_sums3`): the definition's sums, bit for bit, so the
+    kink falls where its falls. Returns False if some ``A B`` or dot product is not finite, or a label is
+    neither 1 nor -1 (the definition then answers).
     """
     dim = x1.shape[1]
     zero = x1.dtype.type(0)
@@ -1200,20 +1209,23 @@ def cosine_embedding_rows(x1, x2, y, margin, eps, scale, loss, g1, g2, lo, hi):
     e = x1.dtype.type(eps)
     m = x1.dtype.type(margin)
     sc = x1.dtype.type(scale)
+    tie = x1.dtype.type((4 * dim + 16) * np.finfo(x1.dtype).eps)  # twice the reassociated sums' cosine error
+    acc = np.empty(24, x1.dtype)
     for r in range(lo, hi):
-        sq1 = zero
-        sq2 = zero
-        dot = zero
-        for j in range(dim):
-            sq1 += x1[r, j] * x1[r, j]
-            sq2 += x2[r, j] * x2[r, j]
-            dot += x1[r, j] * x2[r, j]
+        u, w = x1[r], x2[r]
+        sq1, sq2, dot = _row_sums3(u, w)
         sq1 += e
         sq2 += e
         denom = np.sqrt(sq1 * sq2)
         if not (np.isfinite(denom) and np.isfinite(dot)):
             return False
         cos = dot / denom
+        if y[r] == -1 and abs(cos - m) <= tie:  # near the kink: the definition's sums decide
+            sq1, sq2, dot = _pairwise_sums3(u, w, acc)
+            sq1 += e
+            sq2 += e
+            denom = np.sqrt(sq1 * sq2)
+            cos = dot / denom
         if y[r] == 1:
             loss[r] = one - cos
             dl = -one * sc
@@ -2024,7 +2036,7 @@ def quantile_chunks(x, t, qq, rows, scale, g, out, lo, hi, partials):
 
 # --------------------------------------------------------------------------- Poisson NLL of log inputs
 # :func:`poisson_chunks` with ``log_input`` works in x's dtype, as the definition does, with the vectorised
-# ``exp`` (e^x = exp(x) for x <= 0, 1 / exp(-x) above), stores the losses and sums them in a loop that
+# ``exp`` (:func:`losslab._fast._vecmath.exp`, no division), stores the losses and sums them in a loop that
 # only reads: every loop vectorises.
 
 
@@ -2033,15 +2045,13 @@ def _poisson_log_flat(x, t, xmax, gscale, q, g):
     """``e^x - t x`` into ``q``, ``(e^x - t) gscale`` into ``g``, in x's dtype; the count of entries outside the
     domain (|x| > ``xmax``, NaN, a target that is negative or not finite)."""
     zero = x.dtype.type(0)
-    one = x.dtype.type(1)
     inf = x.dtype.type(np.inf)
     bad = 0
     for i in range(x.size):
         xi = x[i]
         ti = t[i]
         bad += 0 if (abs(xi) <= xmax and zero <= ti < inf) else 1
-        small = expneg(-abs(xi))  # one inlined call: e^x or 1 / e^-x
-        e = small if xi <= zero else one / small
+        e = vexp(xi)  # |x| <= xmax (beyond, the entry is counted): no division
         q[i] = e - ti * xi
         g[i] = (e - ti) * gscale
     return bad
@@ -2049,8 +2059,8 @@ def _poisson_log_flat(x, t, xmax, gscale, q, g):
 
 # --------------------------------------------------------------------------- KL divergence of log targets
 # ``kl_div_chunks`` takes ``p = exp(t)`` from NumPy (one thread, a pass of its own) before it runs.
-# ``kl_div_log_chunks`` computes it in the kernel with the vectorised ``exp`` (e^t = exp(t) for t <= 0,
-# 1 / exp(-t) above), in the chunk that uses it, and sums in a loop that only reads.
+# ``kl_div_log_chunks`` computes it in the kernel with the vectorised ``exp`` (:func:`losslab._fast._vecmath.exp`,
+# no division), in the chunk that uses it, and sums in a loop that only reads.
 
 
 @numba.njit(fastmath=CONTRACT, inline="always", **JIT)
@@ -2058,15 +2068,13 @@ def _kl_div_log_flat(x, t, tmax, gscale, q, g):
     """``p (t - x)`` (0 where p = 0), p = e^t, into ``q``, ``-p gscale`` into ``g``, in x's dtype; the count of
     entries outside the domain (t above ``tmax`` or NaN, an input that is not finite)."""
     zero = x.dtype.type(0)
-    one = x.dtype.type(1)
     inf = x.dtype.type(np.inf)
     bad = 0
     for i in range(x.size):
         xi = x[i]
         ti = t[i]
         bad += 0 if (ti <= tmax and abs(xi) < inf) else 1  # t = -inf (p = 0) drops out
-        small = expneg(-abs(ti))  # one inlined call: e^t or 1 / e^-t
-        p = small if ti <= zero else one / small
+        p = vexp(ti)  # t <= tmax (beyond, the entry is counted): no division
         q[i] = p * (ti - xi) if p > zero else zero
         g[i] = -p * gscale
     return bad
@@ -2412,11 +2420,14 @@ def _poisson_rate_flat(x, t, eps, gscale, q, g):
 
 @numba.njit(fastmath=CONTRACT, **JIT)
 def _stirling_add(t, q):
-    """``q += t log t - t + log(2 pi t) / 2`` where t > 1, formed in float64 and added in q's dtype."""
+    """``q += t log t - t + log(2 pi t) / 2`` where t > 1, formed in float64 from ``log t`` in t's dtype (as the
+    definition takes it; the float32 log is the cheaper one) and added in q's dtype."""
+    one = t.dtype.type(1)
     for i in range(t.size):
-        ti = np.float64(t[i])  # (numba's float() keeps a float32 a float32)
-        big = ti > 1.0
-        lt = vlog(ti if big else 1.0)
+        tr = t[i]
+        big = tr > one
+        lt = np.float64(vlog(tr if big else one))
+        ti = np.float64(tr)  # (numba's float() keeps a float32 a float32)
         st = ti * lt - ti + 0.5 * (1.8378770664093453 + lt)  # log(2 pi) = 1.8378...
         q[i] += q.dtype.type(st if big else 0.0)
 
@@ -2590,3 +2601,127 @@ def asm_small(x, t, hw, hb, w1s, w2s, cutoffs, offsets, u):
                 dx[r, k] = dxr[k]
     finite = _asm_finite(out) and _asm_finite(dx) and _asm_finite(dhw) and _asm_finite(dhb) and _asm_finite(dtail)
     return finite, out, dx, dhw, dhb, dtail
+
+
+# --------------------------------------------------------------------------- row sums of the cosine embedding
+
+
+@numba.njit(fastmath=SUM, **JIT)
+def _row_sums3(u, v):
+    """``(sum u u, sum v v, sum u v)`` in the rows' dtype, reassociated so that the loop vectorises."""
+    saa = u.dtype.type(0)
+    sbb = u.dtype.type(0)
+    sab = u.dtype.type(0)
+    for j in range(u.size):
+        saa += u[j] * u[j]
+        sbb += v[j] * v[j]
+        sab += u[j] * v[j]
+    return saa, sbb, sab
+
+
+# --------------------------------------------------------------------------- NumPy's pairwise sums of a row
+# ``np.sum`` over a contiguous row adds in a fixed order: fewer than 8 terms one by one from 0; up to 128 in
+# 8 running sums (entry i into sum i mod 8), combined as ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)),
+# then the last n mod 8 terms one by one; a longer row as the pairwise sums of its two halves (the first
+# half's length a multiple of 8). The same order in the same dtype gives the same bits, so a kernel's
+# branches (a margin's kink) fall where the definition's fall.
+
+
+@numba.njit(**JIT)
+def _pairwise_sums3(a, b, acc):
+    """``(sum a a, sum b b, sum a b)`` of two rows, each in NumPy's pairwise order (of the products rounded
+    to the dtype, as ``np.sum(a * b)`` takes them); ``acc`` is scratch of 24 entries of the rows' dtype."""
+    n = a.size
+    if n > 128:
+        half = n // 2
+        half -= half % 8
+        p0, p1, p2 = _pairwise_sums3(a[:half], b[:half], acc)
+        q0, q1, q2 = _pairwise_sums3(a[half:], b[half:], acc)
+        return p0 + q0, p1 + q1, p2 + q2
+    return _pairwise_leaf3(a, b, acc)
+
+
+@numba.njit(**JIT)
+def _pairwise_leaf3(u, v, acc):
+    """:func:`_pairwise_sums3` of rows of at most 128 entries. The 8 running sums of each kind are ``acc``'s
+    entries (24 of them)."""
+    n = u.size
+    zero = u.dtype.type(0)
+    if n < 8:
+        saa = zero
+        sbb = zero
+        sab = zero
+        for i in range(n):
+            saa += u[i] * u[i]
+            sbb += v[i] * v[i]
+            sab += u[i] * v[i]
+        return saa, sbb, sab
+    for k in range(8):
+        acc[k] = u[k] * u[k]
+        acc[8 + k] = v[k] * v[k]
+        acc[16 + k] = u[k] * v[k]
+    full = n - n % 8
+    for i in range(8, full, 8):
+        for k in range(8):
+            acc[k] += u[i + k] * u[i + k]
+            acc[8 + k] += v[i + k] * v[i + k]
+            acc[16 + k] += u[i + k] * v[i + k]
+    saa = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+    sbb = ((acc[8] + acc[9]) + (acc[10] + acc[11])) + ((acc[12] + acc[13]) + (acc[14] + acc[15]))
+    sab = ((acc[16] + acc[17]) + (acc[18] + acc[19])) + ((acc[20] + acc[21]) + (acc[22] + acc[23]))
+    for i in range(full, n):
+        saa += u[i] * u[i]
+        sbb += v[i] * v[i]
+        sab += u[i] * v[i]
+    return saa, sbb, sab
+
+
+# --------------------------------------------------------------------------- Charbonnier, float32 in float32
+# For ``|d| <= 1e18`` and eps in [1e-15, 1e18], ``d^2 + eps^2`` neither overflows nor loses ``d^2`` to underflow
+# in float32 (eps^2 >= 1e-30 outweighs d^2's subnormal error), so ``sqrt(d^2 + eps^2)`` in float32 is within
+# about 1 ulp of ``hypot(d, eps)``, as the definition takes it in float32. A chunk with some larger ``|d|``
+# (or an infinite one) is done again by :func:`_charbonnier_chunk32`, in float64.
+
+
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
+def _charbonnier_flat32(x, t, g, q, gscale, e2):
+    """``sqrt(d^2 + e2)`` into ``q``, ``d / sqrt(d^2 + e2) gscale`` into ``g`` (d = x - t, float32); the count of
+    entries with ``|d| > 1e18`` (their values are not to be used)."""
+    big = np.float32(1e18)
+    bad = 0
+    for i in range(x.size):
+        d = x[i] - t[i]
+        h = np.sqrt(d * d + e2)
+        bad += 1 if abs(d) > big else 0
+        q[i] = h
+        g[i] = d / h * gscale
+    return bad
+
+
+# --------------------------------------------------------------------------- Gaussian NLL, float32 variances
+# A float32 variance clamped at a float32 eps is a float32 number: its log is taken in float32 (within 1 ulp,
+# as the definition takes it), a loop of 16 lanes with a short series, where the float64 log is a loop of 8
+# with a long one; the rest stays in float64 as :func:`_gaussian_row` has it.
+
+
+@numba.njit(fastmath=CONTRACT, **JIT)  # (not inlined in numba IR: _gaussian_row inlines the log already)
+def _gaussian_hetero32(x, t, var, eps, gscale, constant, gx, gv, q):
+    """:func:`_gaussian_row` of float32 entries, one variance per entry, in float32 (the terms widened into
+    ``q``); the count of entries outside the domain (here also ``|d| > 1e15`` or ``|d| / v > 1e18``, where
+    float32 squares could overflow)."""
+    e = np.float32(eps)
+    half = np.float32(0.5)
+    gs = np.float32(gscale)
+    off = 0
+    for j in range(x.size):
+        raw = var[j]
+        v = raw if raw > e else e
+        d = x[j] - t[j]
+        inv = np.float32(1.0) / v
+        z = d * inv
+        ok = (abs(d) <= np.float32(1e15)) & (abs(z) <= np.float32(1e18)) & (raw >= np.float32(0.0))
+        off += 0 if (ok & (np.float32(0.0) < v) & (v < np.float32(np.inf))) else 1
+        q[j] = np.float64(half * (vlog(v) + d * z)) + constant
+        gx[j] = z * gs
+        gv[j] = half * (inv - z * z) * gs
+    return off

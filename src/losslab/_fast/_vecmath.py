@@ -433,3 +433,21 @@ def log_into(x, out):
     """``out = log(x)`` elementwise (1-d arrays of one dtype), a loop that vectorises."""
     for i in range(x.size):
         out[i] = log(x[i])
+
+
+# --------------------------------------------------------------------------- exp(x), x up to 87 (700 in float64)
+# ``expneg``'s Cody-Waite reduction and polynomial hold for positive x too, as long as ``p 2^k`` stays a
+# normal number: ``k <= 126`` (float32), ``k <= 1021`` (float64), i.e. x up to 87 (700); ``k ln 2``'s high
+# part times ``k`` stays exact there (9 + 7 bits, 12 + 10 bits). No division (``1 / expneg(-x)`` would take
+# one), no branch: a loop over it vectorises. Larger x are the caller's to exclude.
+
+
+def exp(x):
+    """exp(x) in x's precision for x <= 87 (float32) or 700 (float64); below about -87.3 (-708.3) it is 0."""
+
+
+@overload(exp, jit_options=JIT, inline="always")
+def _exp_impl(x):
+    if x == types.float32:
+        return lambda x: _expneg32(x)
+    return lambda x: _expneg64(x)
