@@ -2094,3 +2094,52 @@ def seq_sum(a: np.ndarray) -> float:
     """The left-to-right float64 sum of ``a`` (float64) that the fused kernels' totals are (numba), else NumPy's."""
     k = kernels()
     return k.seq_sum(a) if k is not None else float(a.sum())
+
+
+# --------------------------------------------------------------------------- linear cross-entropy, a few rows
+
+LCE_SMALL = 1 << 18  # rows x classes x features at most, or LCE_SMALL_ROWS rows of any width: numba's row kernel
+LCE_SMALL_ROWS = 2  # a row's logits and gradient read the weight twice: BLAS and the bounds' checks read it 4 times
+_NO_G = np.empty(0, np.float64)
+_FMAX = {d: float(np.finfo(d).max) for d in FLOATS}
+
+
+def linear_ce_small(x, w, b, t, weight, ignore_index: int, label_smoothing: float, reduction: str, g, grad: bool):
+    """``(value, (dx, dW, db or None) or None)`` of the linear cross-entropy of a few rows in one numba call,
+    or ``None``.
+
+    The caller has checked the call's types and shapes: ``x`` (N, D) and ``w`` (C, D) of one float dtype,
+    ``b`` (C,) and ``weight`` (C,) of that dtype or None, ``t`` (N,) integer labels, ``reduction`` one of
+    'none', 'sum', 'mean'; ``g`` (N,) float64 the upstream gradient per row ('none') or None (that of
+    ``dout = 1``). ``None`` without numba, past :data:`LCE_SMALL`, for arrays that are not C-contiguous and
+    writeable, and wherever :func:`losslab._fast._numba.lce_small` declines (a label out of range, every label
+    ignored, a value or a gradient not finite): the checked pass then answers, with its errors and limits.
+    """
+    k = kernels()
+    if k is None:
+        return None
+    n, d = x.shape
+    if n > LCE_SMALL_ROWS and n * w.shape[0] * d > LCE_SMALL:
+        return None
+    dt = x.dtype
+    bias = _NO_U[dt] if b is None else b
+    cw = _NO_U[dt] if weight is None else weight
+    for a in (x, w, bias, cw):
+        if not (a.flags.c_contiguous and a.flags.writeable):
+            return None
+    ti = t if t.dtype == np.int64 else t.astype(np.int64)
+    gg = _NO_G if g is None else g
+    mean = reduction == "mean"
+    ok, total, den, rowloss, dx, dw, db = k.lce_small(
+        x, w, bias, ti, cw, ignore_index, label_smoothing, mean, gg, grad, _FMAX[dt]
+    )
+    if not ok:
+        return None
+    if reduction == "none":
+        value = rowloss if dt is _F64 else rowloss.astype(dt)
+    else:
+        total = total / den if mean else total
+        if not abs(total) <= _FMAX[dt]:
+            return None
+        value = dt.type(total)
+    return value, ((dx, dw, None if b is None else db) if grad else None)

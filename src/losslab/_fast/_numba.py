@@ -2574,3 +2574,160 @@ def asm_small(x, t, hw, hb, w1s, w2s, cutoffs, offsets, u):
                 dx[r, k] = dxr[k]
     finite = _asm_finite(out) and _asm_finite(dx) and _asm_finite(dhw) and _asm_finite(dhb) and _asm_finite(dtail)
     return finite, out, dx, dhw, dhb, dtail
+
+
+# --------------------------------------------------------------------------- linear cross-entropy, a few rows
+
+
+@numba.njit(fastmath=SUM, **JIT)
+def _lce_logits(w, b, xr, z):
+    """``z[c] = sum_k w[c, k] xr[k] (+ b[c])`` in float64 (a loop that only reads ``w``)."""
+    bias = b.size > 0
+    for c in range(w.shape[0]):
+        s = 0.0
+        for k in range(w.shape[1]):
+            s += float(w[c, k]) * xr[k]
+        z[c] = s + float(b[c]) if bias else s
+
+
+@numba.njit(fastmath=CONTRACT, **JIT)
+def _lce_back(w, dz, xr, acc, r, first, dx, dw, db):
+    """Row ``r``'s share of the gradients from its logits' gradient ``dz`` (C,): ``dx[r] = dz W`` (summed in
+    ``acc`` (D,), float64), and ``dz x_r^T`` written into ``dW`` (and ``dz`` into ``db``) where ``first``, else
+    added. Returns whether ``dx[r]`` is finite."""
+    c, d = w.shape
+    for k in range(d):
+        acc[k] = 0.0
+    for j in range(c):
+        dzj = dz[j]
+        for k in range(d):
+            acc[k] += dzj * w[j, k]
+    ok = True
+    for k in range(d):
+        ok &= math.isfinite(acc[k])
+        dx[r, k] = acc[k]
+    for j in range(c):
+        dzj = dz[j]
+        if first:
+            for k in range(d):
+                dw[j, k] = dzj * xr[k]
+        else:
+            for k in range(d):
+                dw[j, k] += dzj * xr[k]
+    if db.size > 0:
+        if first:
+            for j in range(c):
+                db[j] = dz[j]
+        else:
+            for j in range(c):
+                db[j] += dz[j]
+    return ok
+
+
+@numba.njit(**JIT)
+def _lce_declined(x):
+    """:func:`lce_small`'s answer where it declines the call."""
+    dt = x.dtype
+    return False, 0.0, 0.0, np.empty(0), np.empty((0, 0), dt), np.empty((0, 0), dt), np.empty(0, dt)
+
+
+@numba.njit(fastmath=CONTRACT, **JIT)
+def lce_small(x, w, b, t, cw, ignore_index, label_smoothing, mean, g, grad, fmax):
+    """The linear cross-entropy of a few rows, row by row, without the (N, C) logits.
+
+    Returns ``(ok, total, denominator, rowloss, dx, dw, db)``. ``x`` (N, D), ``w`` (C, D), ``b`` (C,) or empty
+    for no bias, ``t`` (N,) int64, ``cw`` (C,) class weights or empty, ``mean``: the gradients are those of the
+    mean (times ``1 / denominator``), ``g`` (N,) float64 the upstream gradient per row or empty (1 each),
+    ``grad``: compute the gradients (the loss is the same either way). Each row's logits are float64 dot
+    products; its loss and logits' gradient ``g ((sum_k a_k) softmax - a)`` are those of
+    :func:`losslab.functional.projection._index_rows`; the linear map carries the gradient back (``dx = dz W``,
+    ``dW = dz^T x``, ``db = sum dz``). ``total`` is the left-to-right sum of the float64 row losses,
+    ``denominator`` the sum of the kept rows' class weights (1 each). ``ok`` is False for a label out of range,
+    a zero denominator (every label ignored), wherever a logit, a loss or a gradient is not finite, and for a
+    row's loss beyond ``fmax`` (the dtype's largest): the caller then takes the checked pass.
+    """
+    n, d = x.shape
+    c = w.shape[0]
+    weighted = cw.size > 0
+    per_row = g.size > 0
+    ls = label_smoothing
+    wsum = 0.0
+    if weighted:
+        for j in range(c):
+            wsum += float(cw[j])
+    else:
+        wsum = float(c)
+    den = 0.0
+    for r in range(n):
+        tr = t[r]
+        if tr == ignore_index:
+            continue
+        if tr < 0 or tr >= c:
+            return _lce_declined(x)
+        den += float(cw[tr]) if weighted else 1.0
+    if den == 0.0 or not math.isfinite(den):
+        return _lce_declined(x)
+    scale = 1.0 / den if mean else 1.0
+    rowloss = np.empty(n, np.float64)
+    dx = np.empty((n if grad else 0, d), x.dtype)
+    dw = np.empty((c if grad else 0, d), x.dtype)
+    db = np.empty(c if grad and b.size > 0 else 0, x.dtype)
+    first = True  # the first kept row writes dW and db, the others add to them
+    xr = np.empty(d, np.float64)
+    z = np.empty(c, np.float64)
+    dxr = np.empty(d, np.float64)
+    total = 0.0
+    bound = 0.0  # sum over rows of max |dz| max(1, |x|): bounds every |dW| and |db| (no check of each needed)
+    for r in range(n):
+        tr = t[r]
+        if tr == ignore_index:
+            rowloss[r] = 0.0
+            if grad:
+                for k in range(d):
+                    dx[r, k] = 0.0
+            continue
+        xmax = 1.0
+        for k in range(d):
+            xr[k] = x[r, k]
+            xmax = max(xmax, abs(xr[k]))
+        _lce_logits(w, b, xr, z)
+        m = -math.inf
+        for j in range(c):
+            if not math.isfinite(z[j]):
+                return _lce_declined(x)
+            if z[j] > m:
+                m = z[j]
+        s = 0.0
+        smooth = 0.0
+        for j in range(c):
+            z[j] -= m  # log-sum-exp on shifted logits: exp never overflows
+            s += math.exp(z[j])
+            if ls > 0:
+                smooth += z[j] * (float(cw[j]) if weighted else 1.0)
+        lse = math.log(s)
+        wt = float(cw[tr]) if weighted else 1.0
+        loss = wt * (lse - z[tr])
+        if ls > 0:
+            loss = (1 - ls) * loss + (ls / c) * (wsum * lse - smooth)
+        if not abs(loss) <= fmax:  # NaN too
+            return _lce_declined(x)
+        rowloss[r] = loss
+        total += loss
+        if not grad:
+            continue
+        gr = (float(g[r]) if per_row else 1.0) * scale
+        a_total = ((1 - ls) * wt + (ls / c) * wsum) * gr / s
+        spread = (ls / c) * gr
+        for j in range(c):  # the logits' gradient, in place of the shifted logits
+            z[j] = a_total * math.exp(z[j]) - spread * (float(cw[j]) if weighted else 1.0)
+        z[tr] -= (1 - ls) * wt * gr
+        dzmax = 0.0
+        for j in range(c):
+            dzmax = max(dzmax, abs(z[j]))
+        bound += dzmax * xmax
+        if not _lce_back(w, z, xr, dxr, r, first, dx, dw, db):
+            return _lce_declined(x)
+        first = False
+    if grad and not bound < fmax / 4 and not (_asm_finite(dw) and _asm_finite(db)):
+        return _lce_declined(x)
+    return True, total, den, rowloss, dx, dw, db

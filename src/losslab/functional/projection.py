@@ -707,6 +707,58 @@ def _direct_value(call: _Direct, loss: np.ndarray):
     return dt.type(total) if call.reduction == "sum" else dt.type(np.float64(total) / np.float64(call.denominator))
 
 
+# ------------------------------------------------------------- a few rows: one numba call, no (N, C) logits
+
+
+def _small(
+    input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options, dout, grad
+):
+    """``(value, gradients or None)`` of a call of a few plain rows by :func:`losslab._fast.linear_ce_small` (one
+    numba call: each row's logits, loss and gradients, the weight read twice, no bound computed beforehand), or
+    ``None`` for every other call (the direct path and the checked pass answer those; so do calls it declines: a
+    label out of range, a value or a gradient not finite). The calls it takes are the direct path's plain ones,
+    the class weights of the input's dtype. ``dout``: validated for ``reduction='none'`` where ``grad``, the
+    gradients then those of ``sum(dout * loss)``; else those of ``dout = 1``, which the caller scales."""
+    x, w, t, b = input, linear_weight, target, linear_bias
+    if (
+        x.__class__ is not np.ndarray
+        or w.__class__ is not np.ndarray
+        or t.__class__ is not np.ndarray
+        or (b is not None and b.__class__ is not np.ndarray)
+        or (weight is not None and weight.__class__ is not np.ndarray)
+        or reduction.__class__ is not str
+        or reduction not in ("mean", "sum", "none")
+        or label_smoothing.__class__ not in (int, float)
+        or not 0 <= label_smoothing <= 1
+        or (ignore_index is not None and ignore_index.__class__ is not int)
+        or (options is not None and options.__class__ is not LinearCrossEntropyOptions)
+        or (options is not None and options.acc_dtype is not None)
+    ):
+        return None
+    dt = x.dtype
+    if dt not in _FMAX or w.dtype != dt or x.ndim != 2 or w.ndim != 2 or t.ndim != 1 or t.dtype.kind not in "iu":
+        return None
+    n, d = x.shape
+    c = w.shape[0]
+    if (
+        w.shape[1] != d
+        or t.shape[0] != n
+        or n == 0
+        or c == 0
+        or (b is not None and (b.dtype != dt or b.shape != (c,)))
+        or (weight is not None and (weight.dtype != dt or weight.shape != (c,)))
+    ):
+        return None
+    if options is not None:
+        options.chunk_rows(n, d, c)  # PyTorch's checks: two fields that disagree raise here
+    g = None
+    if grad and reduction == "none":
+        g = np.empty(n, np.float64)
+        g[...] = v.check_dout(dout, (n,), dt)
+    ii = -100 if ignore_index is None else ignore_index
+    return _fast.linear_ce_small(x, w, b, t, weight, ii, float(label_smoothing), reduction, g, grad)
+
+
 def _shaped_grads(grads, input, linear_weight, linear_bias):
     dx, dw = grads[0], grads[1]
     out: tuple[np.ndarray, ...] = (dx.reshape(np.shape(input)), dw.reshape(np.shape(linear_weight)))
@@ -754,6 +806,11 @@ def linear_cross_entropy(
     >>> round(float(linear_cross_entropy(x, W, np.array([0, 2]))), 4)
     0.862
     """
+    small = _small(
+        input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options, 1.0, False
+    )
+    if small is not None:  # as linear_cross_entropy_value_and_grad: the same kernel, the same bits
+        return small[0]
     direct = _direct(
         input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options, True
     )
@@ -837,9 +894,19 @@ def linear_cross_entropy_value_and_grad(
     value: Any = None
     grads: tuple[np.ndarray, ...] | None = None
     g: Any = None
-    direct = _direct(
-        input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options, True
+    small = _small(
+        input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options, dout, True
     )
+    if small is not None:
+        value, grads = small
+        grads = grads if grads[2] is not None else grads[:2]
+        if reduction != "none":
+            g = dout if dout.__class__ is float else v.check_dout(dout, (), value.dtype)
+        direct = None
+    else:
+        direct = _direct(
+            input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options, True
+        )
     if direct is not None:
         call_d, z = direct
         dt = call_d.x.dtype
