@@ -1998,34 +1998,44 @@ def adaptive_small(x, t, hw, hb, tails, cutoffs, u):
     if k is None:
         return None
     n = x.shape[0]
-    work = hw.size
-    for w1, w2 in tails:
-        work += w1.size + w2.size
-    if n * work > ASM_SMALL or x.dtype not in FLOATS:
+    dt = x.dtype
+    key = (dt, hw.shape, *cutoffs, *[(w1.shape, w2.shape) for w1, w2 in tails])
+    layout = _ASM_LAYOUTS.get(key)
+    if layout is None:
+        if dt not in FLOATS:
+            return None
+        offsets = [0]
+        for w1, w2 in tails:
+            offsets += [offsets[-1] + w1.size, offsets[-1] + w1.size + w2.size]
+        shapes = [s for w1, w2 in tails for s in (w1.shape, w2.shape)]
+        layout = (hw.size + offsets[-1], np.array(cutoffs, np.int64), np.array(offsets, np.int64), offsets, shapes)
+        if len(_ASM_LAYOUTS) < 64:  # the layouts of a few models: kept, so that a call makes none
+            _ASM_LAYOUTS[key] = layout
+    work, cut_arr, off_arr, offsets, shapes = layout
+    if n * work > ASM_SMALL:
         return None
     w1s = tuple(w1 for w1, _ in tails)
     w2s = tuple(w2 for _, w2 in tails)
-    bias = _NO_U[x.dtype] if hb is None else hb
+    bias = _NO_U[dt] if hb is None else hb
     for a in (x, hw, bias, *w1s, *w2s):
-        if a.__class__ is not np.ndarray or a.dtype != x.dtype or not (a.flags.c_contiguous and a.flags.writeable):
+        if a.__class__ is not np.ndarray or a.dtype != dt:
             return None
-    offsets = [0]
-    for w1, w2 in tails:
-        offsets += [offsets[-1] + w1.size, offsets[-1] + w1.size + w2.size]
-    uu = _NO_U[x.dtype] if u is None else u
+        flags = a.flags
+        if not (flags.c_contiguous and flags.writeable):
+            return None
+    uu = _NO_U[dt] if u is None else u
     ti = t if t.dtype == np.int64 else t.astype(np.int64)
-    finite, out, dx, dhw, dhb, dtail = k.asm_small(
-        x, ti, hw, bias, w1s, w2s, np.array(cutoffs, np.int64), np.array(offsets, np.int64), uu
-    )
+    finite, out, dx, dhw, dhb, dtail = k.asm_small(x, ti, hw, bias, w1s, w2s, cut_arr, off_arr, uu)
     if not finite:
         return None
     if u is None:
         return out, None
-    dtails = [
-        (dtail[offsets[2 * i] : offsets[2 * i + 1]].reshape(w1.shape), dtail[offsets[2 * i + 1] : o].reshape(w2.shape))
-        for i, ((w1, w2), o) in enumerate(zip(tails, offsets[2::2], strict=True))
-    ]
+    parts = [dtail[offsets[i] : offsets[i + 1]].reshape(shape) for i, shape in enumerate(shapes)]
+    dtails = list(zip(parts[0::2], parts[1::2], strict=True))
     return out, (dx, dhw, None if hb is None else dhb, dtails)
+
+
+_ASM_LAYOUTS: dict = {}  # (dtype, shapes, cutoffs) -> (work, cutoffs, offsets as arrays, offsets, tail shapes)
 
 
 # --------------------------------------------------------------------------- weighted cross-entropy, every label kept

@@ -956,7 +956,46 @@ def _log_softmax_rows(z: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
+def _plain_setup(input, target, head_weight, head_bias, tails, cutoffs):
+    """:func:`_adaptive_setup`'s answer for a batched call of plain arrays that fit (int64 labels in range, the
+    head of the input's dtype), without its general checks; ``None`` for every other call (those checks then
+    answer, and name what does not fit)."""
+    x, t, hw, hb = input, target, head_weight, head_bias
+    if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or hw.__class__ is not np.ndarray:
+        return None
+    dt = x.dtype
+    if dt not in _FMAX or hw.dtype != dt or x.ndim != 2 or hw.ndim != 2 or t.ndim != 1 or t.dtype != np.int64:
+        return None
+    n, d = x.shape
+    cuts = [int(c) for c in cutoffs]
+    heads = cuts[0] + len(cuts) - 1
+    if n == 0 or t.shape[0] != n or hw.shape != (heads, d) or len(tails) != len(cuts) - 1:
+        return None
+    if hb is not None and (hb.__class__ is not np.ndarray or hb.dtype != dt or hb.shape != (heads,)):
+        return None
+    for i, (w1, w2) in enumerate(tails):
+        if (
+            w1.__class__ is not np.ndarray
+            or w2.__class__ is not np.ndarray
+            or w1.ndim != 2
+            or w1.shape[1] != d
+            or w2.shape != (cuts[i + 1] - cuts[i], w1.shape[0])
+        ):
+            return None
+    if n <= 16:  # a few labels: Python's min and max, no reduction
+        labels = t.tolist()
+        lo, hi = min(labels), max(labels)
+    else:
+        lo, hi = int(t.min()), int(t.max())
+    if lo < 0 or hi >= cuts[-1]:
+        return None
+    return x, t, hw, hb, cuts, True
+
+
 def _adaptive_setup(input, target, head_weight, head_bias, tails, cutoffs):
+    plain = _plain_setup(input, target, head_weight, head_bias, tails, cutoffs)
+    if plain is not None:
+        return plain
     x = v.as_float_array(input, "input")
     hw = v.as_float_array(head_weight, "head_weight")
     if hw.ndim != 2:
@@ -1052,7 +1091,11 @@ def _adaptive_pass(x, t, hw, hb, tails, cutoffs, u):
 
     The pass on finite numbers answers where its results are finite; an infinite or NaN entry that reaches
     them, or a logit beyond the float range, takes the limits of :func:`_adaptive_exact`."""
-    tails = [tuple(np.asarray(w, dtype=x.dtype) for w in pair) for pair in tails]
+    dt = x.dtype
+    for w1, w2 in tails:
+        if w1.__class__ is not np.ndarray or w2.__class__ is not np.ndarray or w1.dtype != dt or w2.dtype != dt:
+            tails = [tuple(np.asarray(w, dtype=dt) for w in pair) for pair in tails]
+            break
     small = _fast.adaptive_small(x, t, hw, hb, tails, cutoffs, u)  # a few rows: one numba call
     if small is not None:
         return small
@@ -1257,8 +1300,11 @@ def adaptive_log_softmax_with_loss_value_and_grad(input, target, head_weight, he
     u = np.empty(n, dtype=x.dtype)
     u.fill(-x.dtype.type(1) / x.dtype.type(n))  # d loss / d output, as the backward's
     out, (dx, dhw, dhb, dtails) = _adaptive_pass(x, t, hw, hb, tails, cutoffs, u)
-    with np.errstate(over="ignore"):  # a mean beyond the float range is inf: out.mean's sum and division
-        loss = x.dtype.type(-(np.add.reduce(out, dtype=np.float64) / n))
+    if n < 8:  # NumPy's float64 sum of fewer than 8 entries is the sequential one: Python's, without errstate
+        loss = x.dtype.type(-(sum(out.tolist()) / n))
+    else:
+        with np.errstate(over="ignore"):  # a mean beyond the float range is inf: out.mean's sum and division
+            loss = x.dtype.type(-(np.add.reduce(out, dtype=np.float64) / n))
     return ((out if batched else out[0]), loss), ((dx if batched else dx[0]), dhw, dhb, dtails)
 
 
