@@ -645,6 +645,9 @@ def multiclass_hinge(input, target, reduction):
 # --------------------------------------------------------------------------- softmax focal loss
 
 
+_NO_FOCAL_W = {d: np.empty(0, d) for d in FLOATS}
+
+
 def focal(input, target, gamma, weight, ignore_index, reduction):
     """``(loss, gradient for dout=1)`` of the softmax focal loss on (N, C) logits, or ``None``.
 
@@ -667,11 +670,9 @@ def focal(input, target, gamma, weight, ignore_index, reduction):
         return None
     dtype = x.dtype
     if weight is None:
-        w = np.empty(0, dtype)
+        w = _NO_FOCAL_W[dtype]
     elif weight.__class__ is np.ndarray and weight.shape == (c,) and weight.dtype.kind == "f":
-        w = np.ascontiguousarray(weight, dtype)
-        if not np.isfinite(w).all():
-            return None
+        w = np.ascontiguousarray(weight, dtype)  # a weight not finite: the kernel declines every row
     else:
         return None
     if not -(2**62) < ignore_index < 2**62:
@@ -688,12 +689,14 @@ def focal(input, target, gamma, weight, ignore_index, reduction):
         return _narrow(rowloss, dtype), g
     total = k.seq_sum(rowloss)
     if reduction == "mean":
-        # the definitions' denominator: the count of kept rows, or the sum of their weights in the dtype
-        denominator = (
-            float(np.count_nonzero(t != ignore_index))
-            if weight is None
-            else float(rowweight.astype(dtype).sum(dtype=dtype))
-        )
+        # the definitions' denominator: the count of kept rows (the kernel's row weights are 1 and 0: their
+        # sum is the count), or the sum of their weights in the dtype (one row: its weight, rounded)
+        if weight is None:
+            denominator = k.seq_sum(rowweight)
+        elif n == 1:
+            denominator = float(dtype.type(rowweight[0]))
+        else:
+            denominator = float(rowweight.astype(dtype).sum(dtype=dtype))
         if denominator == 0:
             return None
         total /= denominator

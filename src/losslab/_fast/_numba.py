@@ -562,11 +562,14 @@ def focal_rows(x, t, w, ignore_index, gamma, g, rowloss, rowweight, lo, hi):
     """Rows ``lo:hi`` of the softmax focal loss ``-w_t (1 - p_t)^gamma log p_t`` and its gradient for
     ``dout = 1`` before the 'mean' scaling, ``w_t F (p - onehot)`` with ``F = q^gamma (1 + gamma p_t
     (-log p_t) / q)``, ``q = 1 - p_t`` (``-expm1(log p_t)``; the ratio is 1 at q = 0). ``w`` empty: no
-    weight. Ignored rows: 0. ``rowweight`` gets ``w_t`` (the 'mean' denominator's terms). Returns the
-    number of rows with a NaN or +inf logit, only -inf logits or a label outside [0, C).
+    weight. Ignored rows: 0. ``rowweight`` gets ``w_t`` (the 'mean' denominator's terms; 1 without a weight).
+    Returns the number of rows with a NaN or +inf logit, only -inf logits or a label outside [0, C), and
+    every row where a class weight is not finite.
     """
     c = x.shape[1]
     weighted = w.size > 0
+    if weighted and not _asm_finite(w):  # a class weight not finite: every row to the definitions
+        return hi - lo
     bad = 0
     for r in range(lo, hi):
         xr = x[r]
