@@ -1256,8 +1256,7 @@ def kl_div(input, target, reduction, log_target):
     if reduction == "none":
         return out.astype(dtype, copy=False).reshape(x.shape), g.reshape(x.shape)
     total = (k.seq_sum(partials) if k is not _numpy else _numpy.total(partials)) / divisor
-    with np.errstate(over="ignore"):  # a float64 total beyond float32's range is inf, its true value
-        return dtype.type(total), g.reshape(x.shape)
+    return _as_scalar(total, dtype), g.reshape(x.shape)  # beyond float32's range: inf, without an errstate
 
 
 def _kl_div_log(k, x: np.ndarray, t: np.ndarray, shape: tuple, divisor: int, reduction: str):
