@@ -2703,16 +2703,19 @@ def lce_small(x, w, b, t, cw, ignore_index, label_smoothing, mean, g, grad, fmax
                 return _lce_declined(x)
             if z[j] > m:
                 m = z[j]
-        s = 0.0
         smooth = 0.0
         for j in range(c):
             z[j] -= m  # log-sum-exp on shifted logits: exp never overflows
-            s += math.exp(z[j])
             if ls > 0:
                 smooth += z[j] * (float(cw[j]) if weighted else 1.0)
+        picked = z[tr]
+        s = 0.0
+        for j in range(c):
+            z[j] = math.exp(z[j])  # kept for the gradient
+            s += z[j]
         lse = math.log(s)
         wt = float(cw[tr]) if weighted else 1.0
-        loss = wt * (lse - z[tr])
+        loss = wt * (lse - picked)
         if ls > 0:
             loss = (1 - ls) * loss + (ls / c) * (wsum * lse - smooth)
         if not abs(loss) <= fmax:  # NaN too
@@ -2724,8 +2727,8 @@ def lce_small(x, w, b, t, cw, ignore_index, label_smoothing, mean, g, grad, fmax
         gr = (float(g[r]) if per_row else 1.0) * scale
         a_total = ((1 - ls) * wt + (ls / c) * wsum) * gr / s
         spread = (ls / c) * gr
-        for j in range(c):  # the logits' gradient, in place of the shifted logits
-            z[j] = a_total * math.exp(z[j]) - spread * (float(cw[j]) if weighted else 1.0)
+        for j in range(c):  # the logits' gradient, in place of the exponentials
+            z[j] = a_total * z[j] - spread * (float(cw[j]) if weighted else 1.0)
         z[tr] -= (1 - ls) * wt * gr
         dzmax = 0.0
         for j in range(c):

@@ -760,10 +760,13 @@ def _small(
 
 
 def _shaped_grads(grads, input, linear_weight, linear_bias):
-    dx, dw = grads[0], grads[1]
-    out: tuple[np.ndarray, ...] = (dx.reshape(np.shape(input)), dw.reshape(np.shape(linear_weight)))
+    def shaped(g: np.ndarray, like) -> np.ndarray:
+        shape = like.shape if like.__class__ is np.ndarray else np.shape(like)
+        return g if g.shape == shape else g.reshape(shape)
+
+    out: tuple[np.ndarray, ...] = (shaped(grads[0], input), shaped(grads[1], linear_weight))
     if linear_bias is not None:
-        out += (grads[2].reshape(np.shape(linear_bias)),)
+        out += (shaped(grads[2], linear_bias),)
     return out
 
 
