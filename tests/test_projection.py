@@ -825,3 +825,36 @@ def test_linear_small_kernel_declines_what_it_cannot_answer():
     assert np.isnan(value) and not dx.any() and not dw.any()
     with pytest.raises(ValueError, match="dout"):
         F.linear_cross_entropy_value_and_grad(np.ones(3), x, w, t, reduction="none")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+@pytest.mark.parametrize("opts", [{}, dict(weight="w", ignore_index=1, label_smoothing=0.2)], ids=["plain", "all"])
+def test_linear_narrow_chunks_on_several_threads_are_the_checked_pass(monkeypatch, opts, reduction, dtype):
+    """On several threads, narrow products go in chunks that BLAS runs on one thread, the chunks on this process's
+    threads: the values and gradients are the checked pass's to rounding (each thread adds up its own dW)."""
+    from losslab import _fast
+    from losslab.functional import projection
+
+    rng = np.random.default_rng(11)
+    n, d, c = 1500, 64, 100
+    x, w, b = (rng.normal(0, s, shape).astype(dtype) for s, shape in ((1, (n, d)), (0.1, (c, d)), (0.1, c)))
+    t = rng.integers(0, c, n)
+    kw = dict(opts, reduction=reduction)
+    if kw.get("weight") == "w":
+        kw["weight"] = rng.uniform(0.5, 2.0, c).astype(dtype)
+    dout = 0.75 if reduction != "none" else rng.uniform(0.5, 1.5, n).astype(dtype)
+    monkeypatch.setattr(_fast, "get_num_threads", lambda: 2)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    for options in (None, LinearCrossEntropyOptions()):
+        args = (x, w, t, b, kw.get("weight"), reduction, kw.get("ignore_index"), kw.get("label_smoothing", 0.0))
+        call = projection._direct(*args, options, True)
+        assert call is not None and call[1] is None and call[0].rows == (projection._BLAS_ONE - 1) // (c * d)
+        got = F.linear_cross_entropy_value_and_grad(dout, x, w, t, b, options=options, **kw)
+        ref_kw = dict(kw, ignore_index=np.int64(kw.get("ignore_index", -100)))  # the checked pass
+        ref = F.linear_cross_entropy_value_and_grad(dout, x, w, t, b, options=options, **ref_kw)
+        np.testing.assert_allclose(got[0], ref[0], **tol)
+        np.testing.assert_array_equal(F.linear_cross_entropy(x, w, t, b, options=options, **kw), got[0])
+        for g, r in zip(got[1], ref[1], strict=True):  # float32 sums of 1500 rows in another order: to their scale
+            assert g.dtype == r.dtype == dtype and g.shape == r.shape
+            np.testing.assert_allclose(g, r, rtol=tol["rtol"], atol=tol["atol"] * max(1.0, 10 * float(np.abs(r).max())))

@@ -124,7 +124,8 @@ from ._dispatch import ASM_SMALL, adaptive_small, ce_weighted_rows, linear_ce_ch
 
 __all__ += ["ASM_SMALL", "adaptive_small", "ce_weighted_rows", "linear_ce_chunk", "seq_sum"]
 
-# the linear cross-entropy of a few rows (numba)
+# the linear cross-entropy of a few rows (numba); ranges of a task on this process's threads
 from ._dispatch import LCE_SMALL, linear_ce_small  # noqa: E402
+from ._dispatch import _run as run_ranges  # noqa: E402
 
-__all__ += ["LCE_SMALL", "linear_ce_small"]
+__all__ += ["LCE_SMALL", "linear_ce_small", "run_ranges"]

@@ -462,6 +462,13 @@ _FMAX = {dt: float(np.finfo(dt).max) / 8 for dt in v.FLOAT_DTYPES}  # a bound no
 # busy where many smaller ones wait for them (on a loaded machine, most of the time).
 _CACHE_BYTES = 1 << 20
 _CACHE_ROW_BYTES = _CACHE_BYTES // 256
+# On several threads, narrow products (classes x features under _BLAS_ONE / 32) go in chunks of rows under
+# _BLAS_ONE multiply-adds, which OpenBLAS runs on the calling thread, the chunks on this process's threads: BLAS's
+# own threads, woken for every product and spinning between them, took 2 to 8 times longer on a loaded machine
+# (16384 x 64 -> 100 classes float32 on 2 threads: 26 to 107 ms; its chunks of 81 rows: 12 to 19 ms). _CE_ONE:
+# a chunk's fused rows stay on its thread (under the cross-entropy kernels' own threshold for threads).
+_BLAS_ONE = 1 << 19
+_CE_ONE = 1 << 18
 
 
 def _span(a: np.ndarray) -> float:
@@ -533,6 +540,9 @@ def _direct(
             return None
     elif chunks and c * dt.itemsize <= _CACHE_ROW_BYTES and _fast.get_num_threads() == 1:
         rows = _CACHE_BYTES // (c * dt.itemsize)  # narrow logits on one thread: blocks of rows that stay in L2
+    blas_rows = (_BLAS_ONE - 1) // (c * d)
+    if chunks and 32 <= blas_rows < rows and n >= 8 * blas_rows and _fast.get_num_threads() > 1:
+        rows = min(blas_rows, (_CE_ONE - 1) // c)  # narrow products on several threads: see _BLAS_ONE
     ii = -100 if ignore_index is None else ignore_index
     t_lo, t_hi = int(t.min()), int(t.max())
     all_valid = 0 <= t_lo and t_hi < c and not t_lo <= ii <= t_hi
@@ -624,18 +634,18 @@ def _direct_chunks(call: _Direct, g, want_grad: bool):
     product for its logits, its rows fused, one product each for its share of dx and dW. The direct path's bounds
     hold for the whole call, so no chunk is checked for overflow. ``g``: as :func:`_direct_rows`. Returns the
     value and, with ``want_grad``, the gradients ``(dx, dW[, db])`` (those of ``dout = 1`` where ``g`` is 1 or
-    1 / denominator), else ``None``. Memory beyond the outputs: two chunks of logits (the logits, the gradient)."""
+    1 / denominator), else ``None``. Memory beyond the outputs: two chunks of logits (the logits, the gradient)
+    per thread. Chunks small enough that BLAS runs each product on one thread (:data:`_BLAS_ONE`) go on this
+    process's threads, a contiguous range of chunks each, each range adding up its own dW (summed at the end)."""
     x, w, b, t = call.x, call.w, call.b, call.t
     n, d = x.shape
     c, rows, dt = w.shape[0], call.rows, x.dtype
     none, mean = call.reduction == "none", call.reduction == "mean"
     plain = call.weight is None and call.label_smoothing == 0
     fused = _fast.backend() == "numba"
-    buf = np.empty((rows, c), dt)
     labels, general, scale = t, None, None
     if fused:  # the fused cross-entropy kernels, as _direct_fused calls them: the same rows, the same bits
         loss = np.empty(n, np.float64)
-        gbuf = np.empty((rows, c), dt)
         if plain:
             scale = dt.type(1) / dt.type(call.denominator) if mean else dt.type(1)
         else:
@@ -650,40 +660,70 @@ def _direct_chunks(call: _Direct, g, want_grad: bool):
             scale = 1.0 / float(call.denominator) if mean else 1.0
     else:
         loss = np.empty(n, dt)
+    dx = dw = db = None
     if want_grad:
         dx, dw = np.empty_like(x), np.empty_like(w)
         db = None if b is None else np.zeros_like(b)
-        block = max(1, _BLOCK_BYTES // max(1, d * w.itemsize))
-        scratch = np.empty((min(block, c), d), dt)
-        dx_t = None if dt == np.float32 else np.empty((d, rows), dt)
-    for r0 in range(0, n, rows):
-        r1 = min(n, r0 + rows)
-        z = np.matmul(x[r0:r1], w.T, out=buf[: r1 - r0])
-        if b is not None:
-            z += b
-        g_chunk = g[r0:r1] if none and g is not None else g
-        if fused:
-            dz = gbuf[: r1 - r0]
-            part = None if general is None else (general[0], general[1][r0:r1], *general[2:])
-            _fast.linear_ce_chunk(z, labels[r0:r1], call.ignore_index, scale, dz, loss[r0:r1], part)
-            if none and g is not None:  # the kernels' gradient is that of dout = 1: each row times its dout
-                dz *= np.reshape(g_chunk, (-1, 1))
-        elif plain and call.all_valid:
-            loss[r0:r1], dz = _plain_rows(z, t[r0:r1], g_chunk)
-        else:
-            loss[r0:r1], dz = _index_rows(z, t[r0:r1], g_chunk, call.ignore_index, call.label_smoothing, call.weight)
-        if not want_grad:
-            continue
-        xc = x[r0:r1]
-        _dz_w(dz, w, dx[r0:r1], dx_t)
-        if r0 == 0:  # the first chunk writes dW; the others add to it, a block of classes at a time
-            np.matmul(dz.T, xc, out=dw)
-        else:
-            for c0 in range(0, c, scratch.shape[0]):
-                c1 = min(c, c0 + scratch.shape[0])
-                dw[c0:c1] += np.matmul(dz[:, c0:c1].T, xc, out=scratch[: c1 - c0])
-        if db is not None:
-            db += dz.sum(axis=0)
+
+    def pass_rows(lo: int, hi: int, dw, db) -> None:
+        """Chunks of rows ``lo:hi``: their loss rows and dx rows, their dW written into ``dw`` (and their db
+        added to ``db``)."""
+        buf = np.empty((min(rows, hi - lo), c), dt)
+        gbuf = np.empty_like(buf) if fused else None
+        if want_grad:
+            block = max(1, _BLOCK_BYTES // max(1, d * w.itemsize))
+            scratch = np.empty((min(block, c), d), dt)
+            dx_t = None if dt == np.float32 else np.empty((d, buf.shape[0]), dt)
+        for r0 in range(lo, hi, rows):
+            r1 = min(hi, r0 + rows)
+            z = np.matmul(x[r0:r1], w.T, out=buf[: r1 - r0])
+            if b is not None:
+                z += b
+            g_chunk = g[r0:r1] if none and g is not None else g
+            if fused:
+                dz = gbuf[: r1 - r0]
+                part = None if general is None else (general[0], general[1][r0:r1], *general[2:])
+                _fast.linear_ce_chunk(z, labels[r0:r1], call.ignore_index, scale, dz, loss[r0:r1], part)
+                if none and g is not None:  # the kernels' gradient is that of dout = 1: each row times its dout
+                    dz *= np.reshape(g_chunk, (-1, 1))
+            elif plain and call.all_valid:
+                loss[r0:r1], dz = _plain_rows(z, t[r0:r1], g_chunk)
+            else:
+                loss[r0:r1], dz = _index_rows(
+                    z, t[r0:r1], g_chunk, call.ignore_index, call.label_smoothing, call.weight
+                )
+            if not want_grad:
+                continue
+            xc = x[r0:r1]
+            _dz_w(dz, w, dx[r0:r1], dx_t)
+            if r0 == lo:  # the first chunk writes dW; the others add to it, a block of classes at a time
+                np.matmul(dz.T, xc, out=dw)
+            else:
+                for c0 in range(0, c, scratch.shape[0]):
+                    c1 = min(c, c0 + scratch.shape[0])
+                    dw[c0:c1] += np.matmul(dz[:, c0:c1].T, xc, out=scratch[: c1 - c0])
+            if db is not None:
+                db += dz.sum(axis=0)
+
+    chunks = -(-n // rows)
+    threads = min(_fast.get_num_threads(), chunks // 4)  # a few chunks a thread at least
+    if threads > 1 and rows * c * d < _BLAS_ONE and rows * c < _CE_ONE:
+        partials: dict[int, tuple] = {}
+
+        def task(lo: int, hi: int) -> None:  # chunks lo:hi; the first range writes the outputs' dW and db
+            own = (dw, db) if lo == 0 else (None if dw is None else np.empty_like(dw), _zeros_like(db))
+            pass_rows(lo * rows, min(n, hi * rows), *own)
+            if lo:
+                partials[lo] = own
+
+        _fast.run_ranges(task, chunks)
+        for _, (pdw, pdb) in sorted(partials.items()):  # in row order, whatever thread ended first
+            if pdw is not None:
+                dw += pdw
+            if pdb is not None:
+                db += pdb
+    else:
+        pass_rows(0, n, dw, db)
     if not fused:
         value = _direct_value(call, loss)
     elif none:
@@ -695,6 +735,10 @@ def _direct_chunks(call: _Direct, g, want_grad: bool):
         return value, None
     grads: tuple[np.ndarray, ...] = (dx, dw) if db is None else (dx, dw, db)
     return value, grads
+
+
+def _zeros_like(a: np.ndarray | None) -> np.ndarray | None:
+    return None if a is None else np.zeros_like(a)
 
 
 def _direct_value(call: _Direct, loss: np.ndarray):
