@@ -660,7 +660,9 @@ def _direct_chunks(call: _Direct, g, want_grad: bool):
             scale = 1.0 / float(call.denominator) if mean else 1.0
     else:
         loss = np.empty(n, dt)
-    dx = dw = db = None
+    dx: Any = None
+    dw: Any = None
+    db: Any = None
     if want_grad:
         dx, dw = np.empty_like(x), np.empty_like(w)
         db = None if b is None else np.zeros_like(b)
@@ -669,7 +671,7 @@ def _direct_chunks(call: _Direct, g, want_grad: bool):
         """Chunks of rows ``lo:hi``: their loss rows and dx rows, their dW written into ``dw`` (and their db
         added to ``db``)."""
         buf = np.empty((min(rows, hi - lo), c), dt)
-        gbuf = np.empty_like(buf) if fused else None
+        gbuf: Any = np.empty_like(buf) if fused else None
         if want_grad:
             block = max(1, _BLOCK_BYTES // max(1, d * w.itemsize))
             scratch = np.empty((min(block, c), d), dt)
