@@ -765,7 +765,11 @@ def _small(
     label out of range, a value or a gradient not finite). The calls it takes are the direct path's plain ones,
     the class weights of the input's dtype. ``dout``: validated for ``reduction='none'`` where ``grad``, the
     gradients then those of ``sum(dout * loss)``; else those of ``dout = 1``, which the caller scales."""
-    x, w, t, b = input, linear_weight, target, linear_bias
+    # an ndarray subclass (np.memmap, ...) as the plain ndarray it views: the same bits wherever the arrays lie
+    x, w, t, b, weight = (
+        a.view(np.ndarray) if a.__class__ is not np.ndarray and isinstance(a, np.ndarray) else a
+        for a in (input, linear_weight, target, linear_bias, weight)
+    )
     if (
         x.__class__ is not np.ndarray
         or w.__class__ is not np.ndarray
