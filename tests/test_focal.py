@@ -495,3 +495,26 @@ def test_sigmoid_focal_kernel_keeps_the_small_gradients_exact(dtype, gamma):
     ce = np.log1p(np.exp(-np.abs(x.astype(np.float64))))
     want = np.sign(-x) * s**gamma * (s + gamma * ce * (1 - s))
     np.testing.assert_allclose(g, want.astype(dtype), rtol=1e-5 if dtype == np.float32 else 1e-12, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_focal_kernel_leaves_a_weight_not_finite_to_the_definitions(dtype):
+    """A NaN or infinite class weight sends the call to the definitions (the kernel declines every row), on one
+    row and on several, and the fused answer of finite weights is the definitions' (the 'mean' denominator of
+    one row: its weight)."""
+    from losslab import _fast
+
+    rng = np.random.default_rng(3)
+    for n in (1, 5):
+        x, t = rng.normal(size=(n, 4)).astype(dtype), rng.integers(0, 3, n)
+        for bad in (np.nan, np.inf):
+            w = np.array([1.0, 0.5, 2.0, bad], dtype)
+            assert _fast.focal(x, t, 2.0, w, -100, "mean") is None
+            np.testing.assert_array_equal(focal_loss(x, t, weight=w), focal_loss.reference(x, t, weight=w))
+        w = np.array([1.0, 0.5, 2.0, 0.25], dtype)
+        hit = _fast.focal(x, t, 2.0, w, -100, "mean")
+        assert (hit is None) == (_fast.backend() != "numba")
+        if hit is not None:
+            tol = dict(rtol=2e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+            np.testing.assert_allclose(hit[0], focal_loss.reference(x, t, weight=w), **tol)
+            np.testing.assert_allclose(hit[1], focal_loss_backward.reference(1.0, x, t, weight=w), **tol)

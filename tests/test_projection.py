@@ -420,6 +420,9 @@ def test_adaptive_rejects_bad_constructor_arguments(args, error, match):
         (np.ones((3, 12)), np.array(1), ValueError, "a 0-D target needs a 1-D input"),
         (np.ones((3, 12)), np.ones((3, 1), dtype=int), ValueError, "target must be 0-D or 1-D class indices"),
         (np.ones((3, 12)), np.array([0, 1, 15]), IndexError, "target holds the class index 15"),
+        (np.ones((3, 12)), np.array([0, -1, 2]), IndexError, "target holds the class index -1"),
+        (np.ones((20, 12)), np.arange(20) - 3, IndexError, "target holds the class index -3"),
+        (np.ones((20, 12)), np.arange(20), IndexError, "target holds the class index 15"),
         (np.ones((3, 11)), np.array([0, 1, 2]), ValueError, "input must have in_features = 12"),
         (np.ones((3, 12), dtype=np.float32), np.array([0, 1, 2]), TypeError, "input must have the parameters' dtype"),
         (np.ones((3, 12), dtype=int), np.array([0, 1, 2]), TypeError, "input must be a float32 or float64 array"),
@@ -753,3 +756,105 @@ def test_linear_chunks_of_the_direct_path_are_the_checked_pass(monkeypatch, inpu
         for g, r in zip(got[1], ref[1], strict=True):
             assert g.dtype == r.dtype == dtype and g.shape == r.shape
             same(g, r)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("inputs, opts", _linear_cases()[:6])
+def test_linear_small_kernel_is_the_direct_path(monkeypatch, inputs, opts, reduction, dtype):
+    """A few rows (and one or two rows of any width) take one numba call (numba installed): its values and
+    gradients are the direct path's (BLAS logits, the fused rows) to rounding, with options or without, and the
+    loss alone is the same bits as the loss with its gradients."""
+    from losslab import _fast
+    from losslab._fast import _dispatch
+    from losslab.functional import projection
+
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    x, w, t, b = inputs
+    wide = np.random.default_rng(3).normal(0, 0.1, (700, 400))  # 1 row x 700 x 400: past LCE_SMALL, one row
+    calls = [(inputs, CHUNKED), (inputs, None), ((x[:1], wide[:, : x.shape[1]], t[:1], None), None)]
+    calls.append(((np.random.default_rng(4).normal(size=(1, 400)), wide, np.array([650]), None), None))
+    for call_inputs, options in calls:
+        cx, cw, ct, cb = (None if a is None else a.astype(dtype) if a.dtype.kind == "f" else a for a in call_inputs)
+        opts_d = {k: (val.astype(dtype) if isinstance(val, np.ndarray) else val) for k, val in opts.items()}
+        if ct.size == 1 and "weight" in opts_d and opts_d["weight"].shape[0] != cw.shape[0]:
+            opts_d.pop("weight")
+        kw = dict(opts_d, reduction=reduction, options=options, linear_bias=cb)
+        dout = 0.75 if reduction != "none" else np.linspace(0.5, 1.5, len(ct)).astype(dtype)
+        args = (cx, cw, ct, cb, opts_d.get("weight"), reduction, opts_d.get("ignore_index"))
+        small = projection._small(*args, opts_d.get("label_smoothing", 0.0), options, dout, True)
+        assert (small is None) == (_fast.backend() != "numba")
+        value = F.linear_cross_entropy(cx, cw, ct, **kw)
+        got = F.linear_cross_entropy_value_and_grad(dout, cx, cw, ct, **kw)
+        np.testing.assert_array_equal(got[0], value)
+        with monkeypatch.context() as m:
+            m.setattr(_dispatch, "LCE_SMALL", 0)
+            m.setattr(_dispatch, "LCE_SMALL_ROWS", 0)
+            assert projection._small(*args, opts_d.get("label_smoothing", 0.0), options, dout, True) is None
+            ref = F.linear_cross_entropy_value_and_grad(dout, cx, cw, ct, **kw)
+        assert np.asarray(got[0]).dtype == dtype and np.shape(got[0]) == np.shape(ref[0])
+        np.testing.assert_allclose(got[0], ref[0], **tol)
+        for g, r in zip(got[1], ref[1], strict=True):
+            assert g.dtype == r.dtype == dtype and g.shape == r.shape
+            np.testing.assert_allclose(g, r, **tol)
+
+
+def test_linear_small_kernel_declines_what_it_cannot_answer():
+    """A label out of range, every label ignored, NaN and sums beyond float32's range go to the checked pass:
+    its errors and its values."""
+    from losslab.functional import projection
+
+    x, w, t = np.ones((2, 3), np.float32), np.ones((4, 3), np.float32), np.array([0, 3])
+
+    def call(x, w, t):
+        return projection._small(x, w, t, None, None, "mean", None, 0.0, None, 1.0, True)
+
+    assert call(x, w, np.array([0, 4])) is None
+    assert call(x, w, np.array([-100, -100])) is None
+    assert call(x * np.nan, w, t) is None
+    far = np.array([[1.0], [1.0], [1.0], [-1.0]], np.float32) * w * 3e38  # class 3's logit: -9e76 beside 9e76
+    assert call(x * 3e38, far, t) is None
+    got = F.linear_cross_entropy_value_and_grad(1.0, x * 3e38, far, t)
+    want = F.linear_cross_entropy_value_and_grad(1.0, x * 3e38, far, t, ignore_index=np.int64(-100))  # checked
+    np.testing.assert_array_equal(got[0], want[0])
+    for g, r in zip(got[1], want[1], strict=True):
+        np.testing.assert_array_equal(g, r)
+    with pytest.raises(ValueError, match="class index 4"):
+        F.linear_cross_entropy_value_and_grad(1.0, x, w, np.array([0, 4]))
+    value, (dx, dw) = F.linear_cross_entropy_value_and_grad(1.0, x, w, np.array([-100, -100]))
+    assert np.isnan(value) and not dx.any() and not dw.any()
+    with pytest.raises(ValueError, match="dout"):
+        F.linear_cross_entropy_value_and_grad(np.ones(3), x, w, t, reduction="none")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+@pytest.mark.parametrize("opts", [{}, dict(weight="w", ignore_index=1, label_smoothing=0.2)], ids=["plain", "all"])
+def test_linear_narrow_chunks_on_several_threads_are_the_checked_pass(monkeypatch, opts, reduction, dtype):
+    """On several threads, narrow products go in chunks that BLAS runs on one thread, the chunks on this process's
+    threads: the values and gradients are the checked pass's to rounding (each thread adds up its own dW)."""
+    from losslab import _fast
+    from losslab.functional import projection
+
+    rng = np.random.default_rng(11)
+    n, d, c = 1500, 64, 100
+    x, w, b = (rng.normal(0, s, shape).astype(dtype) for s, shape in ((1, (n, d)), (0.1, (c, d)), (0.1, c)))
+    t = rng.integers(0, c, n)
+    kw = dict(opts, reduction=reduction)
+    if kw.get("weight") == "w":
+        kw["weight"] = rng.uniform(0.5, 2.0, c).astype(dtype)
+    dout = 0.75 if reduction != "none" else rng.uniform(0.5, 1.5, n).astype(dtype)
+    monkeypatch.setattr(_fast, "get_num_threads", lambda: 2)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    for options in (None, LinearCrossEntropyOptions()):
+        args = (x, w, t, b, kw.get("weight"), reduction, kw.get("ignore_index"), kw.get("label_smoothing", 0.0))
+        call = projection._direct(*args, options, True)
+        assert call is not None and call[1] is None and call[0].rows == (projection._BLAS_ONE - 1) // (c * d)
+        got = F.linear_cross_entropy_value_and_grad(dout, x, w, t, b, options=options, **kw)
+        ref_kw = dict(kw, ignore_index=np.int64(kw.get("ignore_index", -100)))  # the checked pass
+        ref = F.linear_cross_entropy_value_and_grad(dout, x, w, t, b, options=options, **ref_kw)
+        np.testing.assert_allclose(got[0], ref[0], **tol)
+        np.testing.assert_array_equal(F.linear_cross_entropy(x, w, t, b, options=options, **kw), got[0])
+        for g, r in zip(got[1], ref[1], strict=True):  # float32 sums of 1500 rows in another order: to their scale
+            assert g.dtype == r.dtype == dtype and g.shape == r.shape
+            np.testing.assert_allclose(g, r, rtol=tol["rtol"], atol=tol["atol"] * max(1.0, 10 * float(np.abs(r).max())))

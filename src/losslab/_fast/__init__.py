@@ -123,3 +123,9 @@ __all__ += ["bce", "cross_entropy_dense", "cross_entropy_small"]
 from ._dispatch import ASM_SMALL, adaptive_small, ce_weighted_rows, linear_ce_chunk, seq_sum  # noqa: E402
 
 __all__ += ["ASM_SMALL", "adaptive_small", "ce_weighted_rows", "linear_ce_chunk", "seq_sum"]
+
+# the linear cross-entropy of a few rows (numba); ranges of a task on this process's threads
+from ._dispatch import LCE_SMALL, linear_ce_small  # noqa: E402
+from ._dispatch import _run as run_ranges  # noqa: E402
+
+__all__ += ["LCE_SMALL", "linear_ce_small", "run_ranges"]

@@ -645,6 +645,9 @@ def multiclass_hinge(input, target, reduction):
 # --------------------------------------------------------------------------- softmax focal loss
 
 
+_NO_FOCAL_W = {d: np.empty(0, d) for d in FLOATS}
+
+
 def focal(input, target, gamma, weight, ignore_index, reduction):
     """``(loss, gradient for dout=1)`` of the softmax focal loss on (N, C) logits, or ``None``.
 
@@ -667,11 +670,9 @@ def focal(input, target, gamma, weight, ignore_index, reduction):
         return None
     dtype = x.dtype
     if weight is None:
-        w = np.empty(0, dtype)
+        w = _NO_FOCAL_W[dtype]
     elif weight.__class__ is np.ndarray and weight.shape == (c,) and weight.dtype.kind == "f":
-        w = np.ascontiguousarray(weight, dtype)
-        if not np.isfinite(w).all():
-            return None
+        w = np.ascontiguousarray(weight, dtype)  # a weight not finite: the kernel declines every row
     else:
         return None
     if not -(2**62) < ignore_index < 2**62:
@@ -688,12 +689,14 @@ def focal(input, target, gamma, weight, ignore_index, reduction):
         return _narrow(rowloss, dtype), g
     total = k.seq_sum(rowloss)
     if reduction == "mean":
-        # the definitions' denominator: the count of kept rows, or the sum of their weights in the dtype
-        denominator = (
-            float(np.count_nonzero(t != ignore_index))
-            if weight is None
-            else float(rowweight.astype(dtype).sum(dtype=dtype))
-        )
+        # the definitions' denominator: the count of kept rows (the kernel's row weights are 1 and 0: their
+        # sum is the count), or the sum of their weights in the dtype (one row: its weight, rounded)
+        if weight is None:
+            denominator = k.seq_sum(rowweight)
+        elif n == 1:
+            denominator = float(dtype.type(rowweight[0]))
+        else:
+            denominator = float(rowweight.astype(dtype).sum(dtype=dtype))
         if denominator == 0:
             return None
         total /= denominator
@@ -1253,8 +1256,7 @@ def kl_div(input, target, reduction, log_target):
     if reduction == "none":
         return out.astype(dtype, copy=False).reshape(x.shape), g.reshape(x.shape)
     total = (k.seq_sum(partials) if k is not _numpy else _numpy.total(partials)) / divisor
-    with np.errstate(over="ignore"):  # a float64 total beyond float32's range is inf, its true value
-        return dtype.type(total), g.reshape(x.shape)
+    return _as_scalar(total, dtype), g.reshape(x.shape)  # beyond float32's range: inf, without an errstate
 
 
 def _kl_div_log(k, x: np.ndarray, t: np.ndarray, shape: tuple, divisor: int, reduction: str):
@@ -2006,34 +2008,44 @@ def adaptive_small(x, t, hw, hb, tails, cutoffs, u):
     if k is None:
         return None
     n = x.shape[0]
-    work = hw.size
-    for w1, w2 in tails:
-        work += w1.size + w2.size
-    if n * work > ASM_SMALL or x.dtype not in FLOATS:
+    dt = x.dtype
+    key = (dt, hw.shape, *cutoffs, *[(w1.shape, w2.shape) for w1, w2 in tails])
+    layout = _ASM_LAYOUTS.get(key)
+    if layout is None:
+        if dt not in FLOATS:
+            return None
+        offsets = [0]
+        for w1, w2 in tails:
+            offsets += [offsets[-1] + w1.size, offsets[-1] + w1.size + w2.size]
+        shapes = [s for w1, w2 in tails for s in (w1.shape, w2.shape)]
+        layout = (hw.size + offsets[-1], np.array(cutoffs, np.int64), np.array(offsets, np.int64), offsets, shapes)
+        if len(_ASM_LAYOUTS) < 64:  # the layouts of a few models: kept, so that a call makes none
+            _ASM_LAYOUTS[key] = layout
+    work, cut_arr, off_arr, offsets, shapes = layout
+    if n * work > ASM_SMALL:
         return None
     w1s = tuple(w1 for w1, _ in tails)
     w2s = tuple(w2 for _, w2 in tails)
-    bias = _NO_U[x.dtype] if hb is None else hb
+    bias = _NO_U[dt] if hb is None else hb
     for a in (x, hw, bias, *w1s, *w2s):
-        if a.__class__ is not np.ndarray or a.dtype != x.dtype or not (a.flags.c_contiguous and a.flags.writeable):
+        if a.__class__ is not np.ndarray or a.dtype != dt:
             return None
-    offsets = [0]
-    for w1, w2 in tails:
-        offsets += [offsets[-1] + w1.size, offsets[-1] + w1.size + w2.size]
-    uu = _NO_U[x.dtype] if u is None else u
+        flags = a.flags
+        if not (flags.c_contiguous and flags.writeable):
+            return None
+    uu = _NO_U[dt] if u is None else u
     ti = t if t.dtype == np.int64 else t.astype(np.int64)
-    finite, out, dx, dhw, dhb, dtail = k.asm_small(
-        x, ti, hw, bias, w1s, w2s, np.array(cutoffs, np.int64), np.array(offsets, np.int64), uu
-    )
+    finite, out, dx, dhw, dhb, dtail = k.asm_small(x, ti, hw, bias, w1s, w2s, cut_arr, off_arr, uu)
     if not finite:
         return None
     if u is None:
         return out, None
-    dtails = [
-        (dtail[offsets[2 * i] : offsets[2 * i + 1]].reshape(w1.shape), dtail[offsets[2 * i + 1] : o].reshape(w2.shape))
-        for i, ((w1, w2), o) in enumerate(zip(tails, offsets[2::2], strict=True))
-    ]
+    parts = [dtail[offsets[i] : offsets[i + 1]].reshape(shape) for i, shape in enumerate(shapes)]
+    dtails = list(zip(parts[0::2], parts[1::2], strict=True))
     return out, (dx, dhw, None if hb is None else dhb, dtails)
+
+
+_ASM_LAYOUTS: dict = {}  # (dtype, shapes, cutoffs) -> (work, cutoffs, offsets as arrays, offsets, tail shapes)
 
 
 # --------------------------------------------------------------------------- weighted cross-entropy, every label kept
@@ -2102,3 +2114,52 @@ def seq_sum(a: np.ndarray) -> float:
     """The left-to-right float64 sum of ``a`` (float64) that the fused kernels' totals are (numba), else NumPy's."""
     k = kernels()
     return k.seq_sum(a) if k is not None else float(a.sum())
+
+
+# --------------------------------------------------------------------------- linear cross-entropy, a few rows
+
+LCE_SMALL = 1 << 18  # rows x classes x features at most, or LCE_SMALL_ROWS rows of any width: numba's row kernel
+LCE_SMALL_ROWS = 2  # a row's logits and gradient read the weight twice: BLAS and the bounds' checks read it 4 times
+_NO_G = np.empty(0, np.float64)
+_FMAX = {d: float(np.finfo(d).max) for d in FLOATS}
+
+
+def linear_ce_small(x, w, b, t, weight, ignore_index: int, label_smoothing: float, reduction: str, g, grad: bool):
+    """``(value, (dx, dW, db or None) or None)`` of the linear cross-entropy of a few rows in one numba call,
+    or ``None``.
+
+    The caller has checked the call's types and shapes: ``x`` (N, D) and ``w`` (C, D) of one float dtype,
+    ``b`` (C,) and ``weight`` (C,) of that dtype or None, ``t`` (N,) integer labels, ``reduction`` one of
+    'none', 'sum', 'mean'; ``g`` (N,) float64 the upstream gradient per row ('none') or None (that of
+    ``dout = 1``). ``None`` without numba, past :data:`LCE_SMALL`, for arrays that are not C-contiguous and
+    writeable, and wherever :func:`losslab._fast._numba.lce_small` declines (a label out of range, every label
+    ignored, a value or a gradient not finite): the checked pass then answers, with its errors and limits.
+    """
+    k = kernels()
+    if k is None:
+        return None
+    n, d = x.shape
+    if n > LCE_SMALL_ROWS and n * w.shape[0] * d > LCE_SMALL:
+        return None
+    dt = x.dtype
+    bias = _NO_U[dt] if b is None else b
+    cw = _NO_U[dt] if weight is None else weight
+    for a in (x, w, bias, cw):
+        if not (a.flags.c_contiguous and a.flags.writeable):
+            return None
+    ti = t if t.dtype == np.int64 else t.astype(np.int64)
+    gg = _NO_G if g is None else g
+    mean = reduction == "mean"
+    ok, total, den, rowloss, dx, dw, db = k.lce_small(
+        x, w, bias, ti, cw, ignore_index, label_smoothing, mean, gg, grad, _FMAX[dt]
+    )
+    if not ok:
+        return None
+    if reduction == "none":
+        value = rowloss if dt is _F64 else rowloss.astype(dt)
+    else:
+        total = total / den if mean else total
+        if not abs(total) <= _FMAX[dt]:
+            return None
+        value = dt.type(total)
+    return value, ((dx, dw, None if b is None else db) if grad else None)

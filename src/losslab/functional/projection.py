@@ -462,6 +462,13 @@ _FMAX = {dt: float(np.finfo(dt).max) / 8 for dt in v.FLOAT_DTYPES}  # a bound no
 # busy where many smaller ones wait for them (on a loaded machine, most of the time).
 _CACHE_BYTES = 1 << 20
 _CACHE_ROW_BYTES = _CACHE_BYTES // 256
+# On several threads, narrow products (classes x features under _BLAS_ONE / 32) go in chunks of rows under
+# _BLAS_ONE multiply-adds, which OpenBLAS runs on the calling thread, the chunks on this process's threads: BLAS's
+# own threads, woken for every product and spinning between them, took 2 to 8 times longer on a loaded machine
+# (16384 x 64 -> 100 classes float32 on 2 threads: 26 to 107 ms; its chunks of 81 rows: 12 to 19 ms). _CE_ONE:
+# a chunk's fused rows stay on its thread (under the cross-entropy kernels' own threshold for threads).
+_BLAS_ONE = 1 << 19
+_CE_ONE = 1 << 18
 
 
 def _span(a: np.ndarray) -> float:
@@ -533,6 +540,9 @@ def _direct(
             return None
     elif chunks and c * dt.itemsize <= _CACHE_ROW_BYTES and _fast.get_num_threads() == 1:
         rows = _CACHE_BYTES // (c * dt.itemsize)  # narrow logits on one thread: blocks of rows that stay in L2
+    blas_rows = (_BLAS_ONE - 1) // (c * d)
+    if chunks and 32 <= blas_rows < rows and n >= 8 * blas_rows and _fast.get_num_threads() > 1:
+        rows = min(blas_rows, (_CE_ONE - 1) // c)  # narrow products on several threads: see _BLAS_ONE
     ii = -100 if ignore_index is None else ignore_index
     t_lo, t_hi = int(t.min()), int(t.max())
     all_valid = 0 <= t_lo and t_hi < c and not t_lo <= ii <= t_hi
@@ -624,18 +634,18 @@ def _direct_chunks(call: _Direct, g, want_grad: bool):
     product for its logits, its rows fused, one product each for its share of dx and dW. The direct path's bounds
     hold for the whole call, so no chunk is checked for overflow. ``g``: as :func:`_direct_rows`. Returns the
     value and, with ``want_grad``, the gradients ``(dx, dW[, db])`` (those of ``dout = 1`` where ``g`` is 1 or
-    1 / denominator), else ``None``. Memory beyond the outputs: two chunks of logits (the logits, the gradient)."""
+    1 / denominator), else ``None``. Memory beyond the outputs: two chunks of logits (the logits, the gradient)
+    per thread. Chunks small enough that BLAS runs each product on one thread (:data:`_BLAS_ONE`) go on this
+    process's threads, a contiguous range of chunks each, each range adding up its own dW (summed at the end)."""
     x, w, b, t = call.x, call.w, call.b, call.t
     n, d = x.shape
     c, rows, dt = w.shape[0], call.rows, x.dtype
     none, mean = call.reduction == "none", call.reduction == "mean"
     plain = call.weight is None and call.label_smoothing == 0
     fused = _fast.backend() == "numba"
-    buf = np.empty((rows, c), dt)
     labels, general, scale = t, None, None
     if fused:  # the fused cross-entropy kernels, as _direct_fused calls them: the same rows, the same bits
         loss = np.empty(n, np.float64)
-        gbuf = np.empty((rows, c), dt)
         if plain:
             scale = dt.type(1) / dt.type(call.denominator) if mean else dt.type(1)
         else:
@@ -650,40 +660,72 @@ def _direct_chunks(call: _Direct, g, want_grad: bool):
             scale = 1.0 / float(call.denominator) if mean else 1.0
     else:
         loss = np.empty(n, dt)
+    dx: Any = None
+    dw: Any = None
+    db: Any = None
     if want_grad:
         dx, dw = np.empty_like(x), np.empty_like(w)
         db = None if b is None else np.zeros_like(b)
-        block = max(1, _BLOCK_BYTES // max(1, d * w.itemsize))
-        scratch = np.empty((min(block, c), d), dt)
-        dx_t = None if dt == np.float32 else np.empty((d, rows), dt)
-    for r0 in range(0, n, rows):
-        r1 = min(n, r0 + rows)
-        z = np.matmul(x[r0:r1], w.T, out=buf[: r1 - r0])
-        if b is not None:
-            z += b
-        g_chunk = g[r0:r1] if none and g is not None else g
-        if fused:
-            dz = gbuf[: r1 - r0]
-            part = None if general is None else (general[0], general[1][r0:r1], *general[2:])
-            _fast.linear_ce_chunk(z, labels[r0:r1], call.ignore_index, scale, dz, loss[r0:r1], part)
-            if none and g is not None:  # the kernels' gradient is that of dout = 1: each row times its dout
-                dz *= np.reshape(g_chunk, (-1, 1))
-        elif plain and call.all_valid:
-            loss[r0:r1], dz = _plain_rows(z, t[r0:r1], g_chunk)
-        else:
-            loss[r0:r1], dz = _index_rows(z, t[r0:r1], g_chunk, call.ignore_index, call.label_smoothing, call.weight)
-        if not want_grad:
-            continue
-        xc = x[r0:r1]
-        _dz_w(dz, w, dx[r0:r1], dx_t)
-        if r0 == 0:  # the first chunk writes dW; the others add to it, a block of classes at a time
-            np.matmul(dz.T, xc, out=dw)
-        else:
-            for c0 in range(0, c, scratch.shape[0]):
-                c1 = min(c, c0 + scratch.shape[0])
-                dw[c0:c1] += np.matmul(dz[:, c0:c1].T, xc, out=scratch[: c1 - c0])
-        if db is not None:
-            db += dz.sum(axis=0)
+
+    def pass_rows(lo: int, hi: int, dw, db) -> None:
+        """Chunks of rows ``lo:hi``: their loss rows and dx rows, their dW written into ``dw`` (and their db
+        added to ``db``)."""
+        buf = np.empty((min(rows, hi - lo), c), dt)
+        gbuf: Any = np.empty_like(buf) if fused else None
+        if want_grad:
+            block = max(1, _BLOCK_BYTES // max(1, d * w.itemsize))
+            scratch = np.empty((min(block, c), d), dt)
+            dx_t = None if dt == np.float32 else np.empty((d, buf.shape[0]), dt)
+        for r0 in range(lo, hi, rows):
+            r1 = min(hi, r0 + rows)
+            z = np.matmul(x[r0:r1], w.T, out=buf[: r1 - r0])
+            if b is not None:
+                z += b
+            g_chunk = g[r0:r1] if none and g is not None else g
+            if fused:
+                dz = gbuf[: r1 - r0]
+                part = None if general is None else (general[0], general[1][r0:r1], *general[2:])
+                _fast.linear_ce_chunk(z, labels[r0:r1], call.ignore_index, scale, dz, loss[r0:r1], part)
+                if none and g is not None:  # the kernels' gradient is that of dout = 1: each row times its dout
+                    dz *= np.reshape(g_chunk, (-1, 1))
+            elif plain and call.all_valid:
+                loss[r0:r1], dz = _plain_rows(z, t[r0:r1], g_chunk)
+            else:
+                loss[r0:r1], dz = _index_rows(
+                    z, t[r0:r1], g_chunk, call.ignore_index, call.label_smoothing, call.weight
+                )
+            if not want_grad:
+                continue
+            xc = x[r0:r1]
+            _dz_w(dz, w, dx[r0:r1], dx_t)
+            if r0 == lo:  # the first chunk writes dW; the others add to it, a block of classes at a time
+                np.matmul(dz.T, xc, out=dw)
+            else:
+                for c0 in range(0, c, scratch.shape[0]):
+                    c1 = min(c, c0 + scratch.shape[0])
+                    dw[c0:c1] += np.matmul(dz[:, c0:c1].T, xc, out=scratch[: c1 - c0])
+            if db is not None:
+                db += dz.sum(axis=0)
+
+    chunks = -(-n // rows)
+    threads = min(_fast.get_num_threads(), chunks // 4)  # a few chunks a thread at least
+    if threads > 1 and rows * c * d < _BLAS_ONE and rows * c < _CE_ONE:
+        partials: dict[int, tuple] = {}
+
+        def task(lo: int, hi: int) -> None:  # chunks lo:hi; the first range writes the outputs' dW and db
+            own = (dw, db) if lo == 0 else (None if dw is None else np.empty_like(dw), _zeros_like(db))
+            pass_rows(lo * rows, min(n, hi * rows), *own)
+            if lo:
+                partials[lo] = own
+
+        _fast.run_ranges(task, chunks)
+        for _, (pdw, pdb) in sorted(partials.items()):  # in row order, whatever thread ended first
+            if pdw is not None:
+                dw += pdw
+            if pdb is not None:
+                db += pdb
+    else:
+        pass_rows(0, n, dw, db)
     if not fused:
         value = _direct_value(call, loss)
     elif none:
@@ -697,6 +739,10 @@ def _direct_chunks(call: _Direct, g, want_grad: bool):
     return value, grads
 
 
+def _zeros_like(a: np.ndarray | None) -> np.ndarray | None:
+    return None if a is None else np.zeros_like(a)
+
+
 def _direct_value(call: _Direct, loss: np.ndarray):
     """The reduced loss, as :func:`_reduced` (no sum here can overflow)."""
     dt = call.x.dtype
@@ -707,11 +753,70 @@ def _direct_value(call: _Direct, loss: np.ndarray):
     return dt.type(total) if call.reduction == "sum" else dt.type(np.float64(total) / np.float64(call.denominator))
 
 
+# ------------------------------------------------------------- a few rows: one numba call, no (N, C) logits
+
+
+def _small(
+    input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options, dout, grad
+):
+    """``(value, gradients or None)`` of a call of a few plain rows by :func:`losslab._fast.linear_ce_small` (one
+    numba call: each row's logits, loss and gradients, the weight read twice, no bound computed beforehand), or
+    ``None`` for every other call (the direct path and the checked pass answer those; so do calls it declines: a
+    label out of range, a value or a gradient not finite). The calls it takes are the direct path's plain ones,
+    the class weights of the input's dtype. ``dout``: validated for ``reduction='none'`` where ``grad``, the
+    gradients then those of ``sum(dout * loss)``; else those of ``dout = 1``, which the caller scales."""
+    # an ndarray subclass (np.memmap, ...) as the plain ndarray it views: the same bits wherever the arrays lie
+    x, w, t, b, weight = (
+        a.view(np.ndarray) if a.__class__ is not np.ndarray and isinstance(a, np.ndarray) else a
+        for a in (input, linear_weight, target, linear_bias, weight)
+    )
+    if (
+        x.__class__ is not np.ndarray
+        or w.__class__ is not np.ndarray
+        or t.__class__ is not np.ndarray
+        or (b is not None and b.__class__ is not np.ndarray)
+        or (weight is not None and weight.__class__ is not np.ndarray)
+        or reduction.__class__ is not str
+        or reduction not in ("mean", "sum", "none")
+        or label_smoothing.__class__ not in (int, float)
+        or not 0 <= label_smoothing <= 1
+        or (ignore_index is not None and ignore_index.__class__ is not int)
+        or (options is not None and options.__class__ is not LinearCrossEntropyOptions)
+        or (options is not None and options.acc_dtype is not None)
+    ):
+        return None
+    dt = x.dtype
+    if dt not in _FMAX or w.dtype != dt or x.ndim != 2 or w.ndim != 2 or t.ndim != 1 or t.dtype.kind not in "iu":
+        return None
+    n, d = x.shape
+    c = w.shape[0]
+    if (
+        w.shape[1] != d
+        or t.shape[0] != n
+        or n == 0
+        or c == 0
+        or (b is not None and (b.dtype != dt or b.shape != (c,)))
+        or (weight is not None and (weight.dtype != dt or weight.shape != (c,)))
+    ):
+        return None
+    if options is not None:
+        options.chunk_rows(n, d, c)  # PyTorch's checks: two fields that disagree raise here
+    g = None
+    if grad and reduction == "none":
+        g = np.empty(n, np.float64)
+        g[...] = v.check_dout(dout, (n,), dt)
+    ii = -100 if ignore_index is None else ignore_index
+    return _fast.linear_ce_small(x, w, b, t, weight, ii, float(label_smoothing), reduction, g, grad)
+
+
 def _shaped_grads(grads, input, linear_weight, linear_bias):
-    dx, dw = grads[0], grads[1]
-    out: tuple[np.ndarray, ...] = (dx.reshape(np.shape(input)), dw.reshape(np.shape(linear_weight)))
+    def shaped(g: np.ndarray, like) -> np.ndarray:
+        shape = like.shape if like.__class__ is np.ndarray else np.shape(like)
+        return g if g.shape == shape else g.reshape(shape)
+
+    out: tuple[np.ndarray, ...] = (shaped(grads[0], input), shaped(grads[1], linear_weight))
     if linear_bias is not None:
-        out += (grads[2].reshape(np.shape(linear_bias)),)
+        out += (shaped(grads[2], linear_bias),)
     return out
 
 
@@ -754,6 +859,11 @@ def linear_cross_entropy(
     >>> round(float(linear_cross_entropy(x, W, np.array([0, 2]))), 4)
     0.862
     """
+    small = _small(
+        input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options, 1.0, False
+    )
+    if small is not None:  # as linear_cross_entropy_value_and_grad: the same kernel, the same bits
+        return small[0]
     direct = _direct(
         input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options, True
     )
@@ -837,9 +947,19 @@ def linear_cross_entropy_value_and_grad(
     value: Any = None
     grads: tuple[np.ndarray, ...] | None = None
     g: Any = None
-    direct = _direct(
-        input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options, True
+    small = _small(
+        input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options, dout, True
     )
+    if small is not None:
+        value, grads = small
+        grads = grads if grads[2] is not None else grads[:2]
+        if reduction != "none":
+            g = dout if dout.__class__ is float else v.check_dout(dout, (), value.dtype)
+        direct = None
+    else:
+        direct = _direct(
+            input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options, True
+        )
     if direct is not None:
         call_d, z = direct
         dt = call_d.x.dtype
@@ -889,7 +1009,46 @@ def _log_softmax_rows(z: np.ndarray) -> np.ndarray:
     return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
+def _plain_setup(input, target, head_weight, head_bias, tails, cutoffs):
+    """:func:`_adaptive_setup`'s answer for a batched call of plain arrays that fit (int64 labels in range, the
+    head of the input's dtype), without its general checks; ``None`` for every other call (those checks then
+    answer, and name what does not fit)."""
+    x, t, hw, hb = input, target, head_weight, head_bias
+    if x.__class__ is not np.ndarray or t.__class__ is not np.ndarray or hw.__class__ is not np.ndarray:
+        return None
+    dt = x.dtype
+    if dt not in _FMAX or hw.dtype != dt or x.ndim != 2 or hw.ndim != 2 or t.ndim != 1 or t.dtype != np.int64:
+        return None
+    n, d = x.shape
+    cuts = [int(c) for c in cutoffs]
+    heads = cuts[0] + len(cuts) - 1
+    if n == 0 or t.shape[0] != n or hw.shape != (heads, d) or len(tails) != len(cuts) - 1:
+        return None
+    if hb is not None and (hb.__class__ is not np.ndarray or hb.dtype != dt or hb.shape != (heads,)):
+        return None
+    for i, (w1, w2) in enumerate(tails):
+        if (
+            w1.__class__ is not np.ndarray
+            or w2.__class__ is not np.ndarray
+            or w1.ndim != 2
+            or w1.shape[1] != d
+            or w2.shape != (cuts[i + 1] - cuts[i], w1.shape[0])
+        ):
+            return None
+    if n <= 16:  # a few labels: Python's min and max, no reduction
+        labels = t.tolist()
+        lo, hi = min(labels), max(labels)
+    else:
+        lo, hi = int(t.min()), int(t.max())
+    if lo < 0 or hi >= cuts[-1]:
+        return None
+    return x, t, hw, hb, cuts, True
+
+
 def _adaptive_setup(input, target, head_weight, head_bias, tails, cutoffs):
+    plain = _plain_setup(input, target, head_weight, head_bias, tails, cutoffs)
+    if plain is not None:
+        return plain
     x = v.as_float_array(input, "input")
     hw = v.as_float_array(head_weight, "head_weight")
     if hw.ndim != 2:
@@ -985,7 +1144,11 @@ def _adaptive_pass(x, t, hw, hb, tails, cutoffs, u):
 
     The pass on finite numbers answers where its results are finite; an infinite or NaN entry that reaches
     them, or a logit beyond the float range, takes the limits of :func:`_adaptive_exact`."""
-    tails = [tuple(np.asarray(w, dtype=x.dtype) for w in pair) for pair in tails]
+    dt = x.dtype
+    for w1, w2 in tails:
+        if w1.__class__ is not np.ndarray or w2.__class__ is not np.ndarray or w1.dtype != dt or w2.dtype != dt:
+            tails = [tuple(np.asarray(w, dtype=dt) for w in pair) for pair in tails]
+            break
     small = _fast.adaptive_small(x, t, hw, hb, tails, cutoffs, u)  # a few rows: one numba call
     if small is not None:
         return small
@@ -1190,8 +1353,11 @@ def adaptive_log_softmax_with_loss_value_and_grad(input, target, head_weight, he
     u = np.empty(n, dtype=x.dtype)
     u.fill(-x.dtype.type(1) / x.dtype.type(n))  # d loss / d output, as the backward's
     out, (dx, dhw, dhb, dtails) = _adaptive_pass(x, t, hw, hb, tails, cutoffs, u)
-    with np.errstate(over="ignore"):  # a mean beyond the float range is inf: out.mean's sum and division
-        loss = x.dtype.type(-(np.add.reduce(out, dtype=np.float64) / n))
+    if n < 8:  # NumPy's float64 sum of fewer than 8 entries is the sequential one: Python's, without errstate
+        loss = x.dtype.type(-(sum(out.tolist()) / n))
+    else:
+        with np.errstate(over="ignore"):  # a mean beyond the float range is inf: out.mean's sum and division
+            loss = x.dtype.type(-(np.add.reduce(out, dtype=np.float64) / n))
     return ((out if batched else out[0]), loss), ((dx if batched else dx[0]), dhw, dhb, dtails)
 
 

@@ -586,6 +586,8 @@ class AdaptiveLogSoftmaxWithLoss:
         return self.head_weight.data, hb, [(w1.data, w2.data) for w1, w2 in self.tail], self.cutoffs
 
     def _input(self, input) -> np.ndarray:
+        if input.__class__ is np.ndarray and input.dtype == self.head_weight.data.dtype:
+            return input
         x = v.as_float_array(input, "input")
         if x.dtype != self.head_weight.data.dtype:
             raise TypeError(f"input must have the parameters' dtype {self.head_weight.data.dtype}, got {x.dtype}")
