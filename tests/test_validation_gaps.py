@@ -233,6 +233,33 @@ def test_every_loss_gives_the_same_bits_on_a_memmap(spec, case, tmp_path):
     assert [_bits(g) for g in spec.gradients(on_map)] == [_bits(g) for g in spec.gradients(plain)]
 
 
+def _read_only(arrays):
+    out = []
+    for a in arrays:
+        if isinstance(a, np.ndarray) and a.size and a.dtype != object:
+            a = a.copy()
+            a.flags.writeable = False
+        out.append(a)
+    return tuple(out)
+
+
+@pytest.mark.parametrize("spec, case", _array_cases())
+def test_every_loss_gives_the_same_bits_on_read_only_arrays(spec, case):
+    """A read-only input (``np.load(..., mmap_mode='r')``, a frozen array) is answered like a writeable one."""
+    inputs, options = case_args(case)
+    frozen = _read_only(inputs)
+    for reduction in spec.reductions:
+        out = spec.function(*inputs, **options, reduction=reduction)
+        assert _bits(spec.function(*frozen, **options, reduction=reduction)) == _bits(out)
+        dout = np.random.default_rng(7).uniform(0.5, 1.5, np.shape(out))
+        grads = as_tuple(spec.backward(dout, *inputs, **options, reduction=reduction))
+        fgrads = as_tuple(spec.backward(dout, *frozen, **options, reduction=reduction))
+        assert [_bits(g) for g in fgrads] == [_bits(g) for g in grads]
+    (plain, args), (on_frozen, fargs) = spec.build(inputs, options), spec.build(frozen, options)
+    assert _bits(spec.call(on_frozen, fargs)) == _bits(spec.call(plain, args))
+    assert [_bits(g) for g in spec.gradients(on_frozen)] == [_bits(g) for g in spec.gradients(plain)]
+
+
 # --------------------------------------------------------------------------- Dask with NumPy parameters
 
 

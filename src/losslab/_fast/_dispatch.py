@@ -2001,7 +2001,7 @@ def adaptive_small(x, t, hw, hb, tails, cutoffs, u):
     (``None``: the values alone), as :func:`losslab.functional.projection._adaptive_fast` gives them. The caller
     has checked the call (``x`` (N, D), ``t`` class indices (N,), the head and each cluster's ``(W1, W2)`` of the
     input's dtype, ``cutoffs`` ending with the class count); ``None`` without numba, for a call past
-    :data:`ASM_SMALL`, for arrays that are not C-contiguous and writeable, and where a value or a gradient is not
+    :data:`ASM_SMALL`, for arrays that are not C-contiguous, and where a value or a gradient is not
     finite (the definitions then answer: their limits).
     """
     k = kernels()
@@ -2028,13 +2028,12 @@ def adaptive_small(x, t, hw, hb, tails, cutoffs, u):
     w2s = tuple(w2 for _, w2 in tails)
     bias = _NO_U[dt] if hb is None else hb
     for a in (x, hw, bias, *w1s, *w2s):
-        if a.__class__ is not np.ndarray or a.dtype != dt:
-            return None
-        flags = a.flags
-        if not (flags.c_contiguous and flags.writeable):
+        if a.__class__ is not np.ndarray or a.dtype != dt or not a.flags.c_contiguous:
             return None
     uu = _NO_U[dt] if u is None else u
     ti = t if t.dtype == np.int64 else t.astype(np.int64)
+    x, ti, hw, bias, uu, *ws = _one_flag(x, ti, hw, bias, uu, *w1s, *w2s)
+    w1s, w2s = tuple(ws[: len(w1s)]), tuple(ws[len(w1s) :])
     finite, out, dx, dhw, dhb, dtail = k.asm_small(x, ti, hw, bias, w1s, w2s, cut_arr, off_arr, uu)
     if not finite:
         return None
@@ -2043,6 +2042,20 @@ def adaptive_small(x, t, hw, hb, tails, cutoffs, u):
     parts = [dtail[offsets[i] : offsets[i + 1]].reshape(shape) for i, shape in enumerate(shapes)]
     dtails = list(zip(parts[0::2], parts[1::2], strict=True))
     return out, (dx, dhw, None if hb is None else dhb, dtails)
+
+
+def _one_flag(*arrays):
+    """``arrays`` as they are if all are writeable, else read-only views of them all: a read-only input is
+    answered by the same kernel (numba types a read-only array apart: one flag for all of them keeps the
+    kernel to two compiled versions, and a tuple of arrays uniform)."""
+    if all(a.flags.writeable for a in arrays):
+        return arrays
+    views = []
+    for a in arrays:
+        v = a.view()
+        v.flags.writeable = False
+        views.append(v)
+    return tuple(views)
 
 
 _ASM_LAYOUTS: dict = {}  # (dtype, shapes, cutoffs) -> (work, cutoffs, offsets as arrays, offsets, tail shapes)
@@ -2131,8 +2144,8 @@ def linear_ce_small(x, w, b, t, weight, ignore_index: int, label_smoothing: floa
     The caller has checked the call's types and shapes: ``x`` (N, D) and ``w`` (C, D) of one float dtype,
     ``b`` (C,) and ``weight`` (C,) of that dtype or None, ``t`` (N,) integer labels, ``reduction`` one of
     'none', 'sum', 'mean'; ``g`` (N,) float64 the upstream gradient per row ('none') or None (that of
-    ``dout = 1``). ``None`` without numba, past :data:`LCE_SMALL`, for arrays that are not C-contiguous and
-    writeable, and wherever :func:`losslab._fast._numba.lce_small` declines (a label out of range, every label
+    ``dout = 1``). ``None`` without numba, past :data:`LCE_SMALL`, for arrays that are not C-contiguous, and
+    wherever :func:`losslab._fast._numba.lce_small` declines (a label out of range, every label
     ignored, a value or a gradient not finite): the checked pass then answers, with its errors and limits.
     """
     k = kernels()
@@ -2145,10 +2158,11 @@ def linear_ce_small(x, w, b, t, weight, ignore_index: int, label_smoothing: floa
     bias = _NO_U[dt] if b is None else b
     cw = _NO_U[dt] if weight is None else weight
     for a in (x, w, bias, cw):
-        if not (a.flags.c_contiguous and a.flags.writeable):
+        if not a.flags.c_contiguous:
             return None
     ti = t if t.dtype == np.int64 else t.astype(np.int64)
     gg = _NO_G if g is None else g
+    x, w, bias, ti, cw, gg = _one_flag(x, w, bias, ti, cw, gg)
     mean = reduction == "mean"
     ok, total, den, rowloss, dx, dw, db = k.lce_small(
         x, w, bias, ti, cw, ignore_index, label_smoothing, mean, gg, grad, _FMAX[dt]
