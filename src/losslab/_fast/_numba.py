@@ -38,7 +38,8 @@ from ._vecmath import log as vlog
 # --------------------------------------------------------------------------- cross-entropy
 
 _CE_BLOCK = 4096  # elements per block of narrow rows: the block of g stays in L1 between passes
-_CE_WIDE = 64  # rows at least this wide are handled one at a time
+_CE_WIDE = 64  # float64 rows at least this wide are handled one at a time
+_CE_WIDE32 = 512  # float32 rows: a block of 4096 takes half the L1, so rows up to ~500 classes go by blocks
 
 
 @numba.njit(**JIT)
@@ -69,7 +70,7 @@ def ce_rows(x, t, ignore_index, scale, g, out, lo, hi):
     """
     num_classes = x.shape[1]
     keep = out.size > 0
-    rows = 1 if num_classes >= _CE_WIDE else _CE_BLOCK // num_classes
+    rows = 1 if num_classes >= (_CE_WIDE32 if x.itemsize == 4 else _CE_WIDE) else _CE_BLOCK // num_classes
     block = min(rows, hi - lo)
     m = np.empty(block, x.dtype)
     rest = np.empty(block, np.float64)  # sum of exp(x - max) over a row is 1 + rest
