@@ -495,23 +495,16 @@ class _Direct(NamedTuple):
     rows: int  # rows per chunk (n: the logits whole)
 
 
-def _direct(
-    input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options, chunks=False
-):
-    """The logits of a call the direct path takes, computed whole by one product, and the checked call; ``None``
-    for every other call (the chunked pass, with its checks and limits, answers those). With ``chunks``, a call
-    chunked by its ``options`` is the direct path's too, its logits ``None`` (:func:`_direct_chunks` makes them a
-    chunk at a time).
+def _viewed(a):
+    """An ndarray subclass (np.memmap, ...) as the plain ndarray it views: the same bits wherever the arrays lie."""
+    return a.view(np.ndarray) if a.__class__ is not np.ndarray and isinstance(a, np.ndarray) else a
 
-    The direct path takes plain arrays: a 2-D input and weight of one float dtype, class-index targets (N,)
-    holding at most ``ignore_index`` outside [0, C), no chunking (``options`` None or one chunk), and finite
-    inputs small enough that no logit, sum or gradient can overflow (so no ``np.errstate`` is needed). Its
-    values are those of the chunked pass's finite path: operation for operation without numba, and with numba
-    to rounding (both take the logits' gradient from the fused cross-entropy kernels)."""
-    # an ndarray subclass (np.memmap, ...) as the plain ndarray it views: the same bits wherever the arrays lie
-    x, w, t, b = (
-        a.view(np.ndarray) if isinstance(a, np.ndarray) else a for a in (input, linear_weight, target, linear_bias)
-    )
+
+def _plain(input, linear_weight, target, linear_bias, reduction, ignore_index, label_smoothing):
+    """``(x, w, t, b)``: the arrays of a plain call (a 2-D input and weight of one float dtype, integer targets
+    (N,), a bias (C,) or None, N and C > 0, a known reduction, an int ``ignore_index``, smoothing in [0, 1]),
+    subclasses viewed as ndarrays; ``None`` for any other call. The direct path's and the few rows' door."""
+    x, w, t, b = (_viewed(a) for a in (input, linear_weight, target, linear_bias))
     if (
         x.__class__ is not np.ndarray
         or w.__class__ is not np.ndarray
@@ -531,6 +524,29 @@ def _direct(
     c = w.shape[0]
     if w.shape[1] != d or t.shape[0] != n or n == 0 or c == 0 or (b is not None and (b.dtype != dt or b.shape != (c,))):
         return None
+    return x, w, t, b
+
+
+def _direct(
+    input, linear_weight, target, linear_bias, weight, reduction, ignore_index, label_smoothing, options, chunks=False
+):
+    """The logits of a call the direct path takes, computed whole by one product, and the checked call; ``None``
+    for every other call (the chunked pass, with its checks and limits, answers those). With ``chunks``, a call
+    chunked by its ``options`` is the direct path's too, its logits ``None`` (:func:`_direct_chunks` makes them a
+    chunk at a time).
+
+    The direct path takes plain arrays: a 2-D input and weight of one float dtype, class-index targets (N,)
+    holding at most ``ignore_index`` outside [0, C), no chunking (``options`` None or one chunk), and finite
+    inputs small enough that no logit, sum or gradient can overflow (so no ``np.errstate`` is needed). Its
+    values are those of the chunked pass's finite path: operation for operation without numba, and with numba
+    to rounding (both take the logits' gradient from the fused cross-entropy kernels)."""
+    plain = _plain(input, linear_weight, target, linear_bias, reduction, ignore_index, label_smoothing)
+    if plain is None:
+        return None
+    x, w, t, b = plain
+    dt = x.dtype
+    n, d = x.shape
+    c = w.shape[0]
     rows = n
     if options is not None:
         if options.__class__ is not LinearCrossEntropyOptions or options.acc_dtype is not None:
@@ -765,39 +781,20 @@ def _small(
     label out of range, a value or a gradient not finite). The calls it takes are the direct path's plain ones,
     the class weights of the input's dtype. ``dout``: validated for ``reduction='none'`` where ``grad``, the
     gradients then those of ``sum(dout * loss)``; else those of ``dout = 1``, which the caller scales."""
-    # an ndarray subclass (np.memmap, ...) as the plain ndarray it views: the same bits wherever the arrays lie
-    x, w, t, b, weight = (
-        a.view(np.ndarray) if a.__class__ is not np.ndarray and isinstance(a, np.ndarray) else a
-        for a in (input, linear_weight, target, linear_bias, weight)
-    )
+    plain = _plain(input, linear_weight, target, linear_bias, reduction, ignore_index, label_smoothing)
+    weight = _viewed(weight)
     if (
-        x.__class__ is not np.ndarray
-        or w.__class__ is not np.ndarray
-        or t.__class__ is not np.ndarray
-        or (b is not None and b.__class__ is not np.ndarray)
+        plain is None
         or (weight is not None and weight.__class__ is not np.ndarray)
-        or reduction.__class__ is not str
-        or reduction not in ("mean", "sum", "none")
-        or label_smoothing.__class__ not in (int, float)
-        or not 0 <= label_smoothing <= 1
-        or (ignore_index is not None and ignore_index.__class__ is not int)
         or (options is not None and options.__class__ is not LinearCrossEntropyOptions)
         or (options is not None and options.acc_dtype is not None)
     ):
         return None
+    x, w, t, b = plain
     dt = x.dtype
-    if dt not in _FMAX or w.dtype != dt or x.ndim != 2 or w.ndim != 2 or t.ndim != 1 or t.dtype.kind not in "iu":
-        return None
     n, d = x.shape
     c = w.shape[0]
-    if (
-        w.shape[1] != d
-        or t.shape[0] != n
-        or n == 0
-        or c == 0
-        or (b is not None and (b.dtype != dt or b.shape != (c,)))
-        or (weight is not None and (weight.dtype != dt or weight.shape != (c,)))
-    ):
+    if weight is not None and (weight.dtype != dt or weight.shape != (c,)):
         return None
     if options is not None:
         options.chunk_rows(n, d, c)  # PyTorch's checks: two fields that disagree raise here
