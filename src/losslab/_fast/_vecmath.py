@@ -446,8 +446,4 @@ def exp(x):
     """exp(x) in x's precision for x <= 87 (float32) or 700 (float64); below about -87.3 (-708.3) it is 0."""
 
 
-@overload(exp, jit_options=JIT, inline="always")
-def _exp_impl(x):
-    if x == types.float32:
-        return lambda x: _expneg32(x)
-    return lambda x: _expneg64(x)
+overload(exp, jit_options=JIT, inline="always")(_expneg_impl)  # the same kernels as expneg, over their wider range
