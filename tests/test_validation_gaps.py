@@ -217,22 +217,6 @@ def _array_cases():
     return params
 
 
-@pytest.mark.parametrize("spec, case", _array_cases())
-def test_every_loss_gives_the_same_bits_on_a_memmap(spec, case, tmp_path):
-    inputs, options = case_args(case)
-    mapped = _as_memmaps(inputs, tmp_path, "m")
-    for reduction in spec.reductions:
-        out = spec.function(*inputs, **options, reduction=reduction)
-        assert _bits(spec.function(*mapped, **options, reduction=reduction)) == _bits(out)
-        dout = np.random.default_rng(7).uniform(0.5, 1.5, np.shape(out))
-        grads = as_tuple(spec.backward(dout, *inputs, **options, reduction=reduction))
-        mgrads = as_tuple(spec.backward(dout, *mapped, **options, reduction=reduction))
-        assert [_bits(g) for g in mgrads] == [_bits(g) for g in grads]
-    (plain, args), (on_map, margs) = spec.build(inputs, options), spec.build(mapped, options)
-    assert _bits(spec.call(on_map, margs)) == _bits(spec.call(plain, args))
-    assert [_bits(g) for g in spec.gradients(on_map)] == [_bits(g) for g in spec.gradients(plain)]
-
-
 def _read_only(arrays):
     out = []
     for a in arrays:
@@ -243,21 +227,29 @@ def _read_only(arrays):
     return tuple(out)
 
 
+_STORAGES = {  # how a caller's arrays may be held: each must give the bits of plain writeable ndarrays
+    "memmap": lambda inputs, tmp_path: _as_memmaps(inputs, tmp_path, "m"),
+    # np.load(..., mmap_mode='r'), a frozen array
+    "read-only": lambda inputs, tmp_path: _read_only(inputs),
+}
+
+
+@pytest.mark.parametrize("storage", list(_STORAGES))
 @pytest.mark.parametrize("spec, case", _array_cases())
-def test_every_loss_gives_the_same_bits_on_read_only_arrays(spec, case):
-    """A read-only input (``np.load(..., mmap_mode='r')``, a frozen array) is answered like a writeable one."""
+def test_every_loss_gives_the_same_bits_on_other_storage(spec, case, storage, tmp_path):
+    """A memmap or a read-only input is answered like a writeable ndarray: values, gradients, the class."""
     inputs, options = case_args(case)
-    frozen = _read_only(inputs)
+    held = _STORAGES[storage](inputs, tmp_path)
     for reduction in spec.reductions:
         out = spec.function(*inputs, **options, reduction=reduction)
-        assert _bits(spec.function(*frozen, **options, reduction=reduction)) == _bits(out)
+        assert _bits(spec.function(*held, **options, reduction=reduction)) == _bits(out)
         dout = np.random.default_rng(7).uniform(0.5, 1.5, np.shape(out))
         grads = as_tuple(spec.backward(dout, *inputs, **options, reduction=reduction))
-        fgrads = as_tuple(spec.backward(dout, *frozen, **options, reduction=reduction))
-        assert [_bits(g) for g in fgrads] == [_bits(g) for g in grads]
-    (plain, args), (on_frozen, fargs) = spec.build(inputs, options), spec.build(frozen, options)
-    assert _bits(spec.call(on_frozen, fargs)) == _bits(spec.call(plain, args))
-    assert [_bits(g) for g in spec.gradients(on_frozen)] == [_bits(g) for g in spec.gradients(plain)]
+        hgrads = as_tuple(spec.backward(dout, *held, **options, reduction=reduction))
+        assert [_bits(g) for g in hgrads] == [_bits(g) for g in grads]
+    (plain, args), (on_held, hargs) = spec.build(inputs, options), spec.build(held, options)
+    assert _bits(spec.call(on_held, hargs)) == _bits(spec.call(plain, args))
+    assert [_bits(g) for g in spec.gradients(on_held)] == [_bits(g) for g in spec.gradients(plain)]
 
 
 # --------------------------------------------------------------------------- Dask with NumPy parameters
