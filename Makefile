@@ -53,8 +53,8 @@ docs-serve: docs  ## the site on http://127.0.0.1:8000 while you edit
 	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m mkdocs serve
 
 lint: $(VENV)/.lint  ## ruff (lint and format) and mypy, as configured in pyproject.toml
-	$(BIN)/ruff check src tests tools docs
-	$(BIN)/ruff format --check src tests tools docs
+	$(BIN)/ruff check src tests tools docs benchmarks
+	$(BIN)/ruff format --check src tests tools docs benchmarks
 	$(BIN)/mypy
 
 clean:

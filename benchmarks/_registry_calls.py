@@ -23,7 +23,8 @@ it returns also carries ``call.value()``: the loss's value as a float (``losses.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +46,7 @@ def path_case(case: dict):
 
 # --------------------------------------------------------------------------- losslab
 
+
 def losslab_call(case: dict) -> Callable[[], Any]:
     spec, inputs, options = path_case(case)
     loss, args = spec.build(inputs, options)
@@ -62,7 +64,7 @@ def peak_bytes(case: dict) -> dict:
     import tracemalloc
 
     call = losslab_call(case)
-    call()   # warm-up: compiled kernels, thread pools, caches
+    call()  # warm-up: compiled kernels, thread pools, caches
     _spec, inputs, _ = path_case(case)
     tracemalloc.start()
     tracemalloc.reset_peak()
@@ -75,6 +77,7 @@ def peak_bytes(case: dict) -> dict:
 
 
 # --------------------------------------------------------------------------- PyTorch
+
 
 def _torch_distance(torch, name):
     if name is None:
@@ -116,6 +119,7 @@ def torch_call(case: dict) -> Callable[[], Any] | None:
 
 
 # --------------------------------------------------------------------------- JAX
+
 
 def jax_call(case: dict) -> Callable[[], Any] | None:
     import jax

@@ -220,7 +220,7 @@ def text_table(result) -> str:
         lines.append(f"\n{threads} thread(s)")
         rows = [_headers(libs)] + _rows(result, threads, libs)
         widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)) for r in rows]
+        lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in rows]
     g = result.get("goals", {})
     verdict = {True: "met", False: "MISSED", None: "not measured"}
     lines.append("\ngoals: " + ", ".join(f"{k}: {verdict[v.get('met')]}" for k, v in g.items()))

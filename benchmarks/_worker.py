@@ -191,7 +191,7 @@ class _TorchMLP:
         self.model = torch.nn.Sequential(torch.nn.Linear(784, 100), torch.nn.ReLU(), torch.nn.Linear(100, 10))
         self.model.to(tdtype)
         with torch.no_grad():
-            for p, a in zip(self.model.parameters(), (w1.T, b1, w2.T, b2)):
+            for p, a in zip(self.model.parameters(), (w1.T, b1, w2.T, b2), strict=True):
                 p.copy_(torch.from_numpy(np.ascontiguousarray(a)))
         self.opt = torch.optim.SGD(self.model.parameters(), lr=0.1)
         x, t, x_test, t_test = _mlp_data(dtype, repeat)

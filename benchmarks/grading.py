@@ -25,8 +25,7 @@ from pathlib import Path
 
 from _report import replace_section
 
-from losslab.grade import SandboxConfig, catalog, grade_dir
-from losslab.grade import _isolation
+from losslab.grade import SandboxConfig, _isolation, catalog, grade_dir
 
 START, END = "<!-- grading:start -->", "<!-- grading:end -->"
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "grade_fixtures"  # the named mistakes and crashes

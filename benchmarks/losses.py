@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 import _report as report
-from run import Worker, foreign_load, machine_info, _cpu_seconds
+from run import Worker, _cpu_seconds, foreign_load, machine_info
 
 HERE = Path(__file__).resolve().parent
 LIBS = ("losslab", "losslab-numpy", "torch", "jax")
@@ -254,7 +254,7 @@ def markdown(result: dict) -> str:
     by_case: dict[str, dict] = {}
     for c in result["cells"]:
         by_case.setdefault(key(c["case"]), {})[c["threads"]] = c
-    for k, per in by_case.items():
+    for per in by_case.values():
         case = next(iter(per.values()))["case"]
         cells = []
         for n in threads:

@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeat):
             results.append(run_once(Path(tmp) / f"run{i}"))
-    walls, trains, accs = zip(*results)
+    walls, trains, accs = zip(*results, strict=True)
     load = os.getloadavg()[0]
     section = "\n".join(
         [
