@@ -858,3 +858,30 @@ def test_linear_narrow_chunks_on_several_threads_are_the_checked_pass(monkeypatc
         for g, r in zip(got[1], ref[1], strict=True):  # float32 sums of 1500 rows in another order: to their scale
             assert g.dtype == r.dtype == dtype and g.shape == r.shape
             np.testing.assert_allclose(g, r, rtol=tol["rtol"], atol=tol["atol"] * max(1.0, 10 * float(np.abs(r).max())))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("value", [np.inf, -np.inf, 1e30, 3e38])
+def test_adaptive_log_prob_takes_the_loss_limits_at_extreme_inputs(dtype, value):
+    """An infinite input (or one whose logits leave the range) gets the limits the loss takes: each row still a
+    distribution, each target's entry the loss's output (to rounding), the other rows untouched, no NaN, no warning."""
+    asm = _asm(dtype=dtype)
+    x = (np.random.default_rng(11).normal(size=(6, 12)) * 3).astype(dtype)
+    t = np.array([0, 4, 8, 9, 14, 1])
+    finite = asm.log_prob(x)
+    x[0, 0] = x[3, 5] = value
+    lp = asm.log_prob(x)
+    assert lp.dtype == dtype and not np.isnan(lp).any()
+    np.testing.assert_allclose(np.exp(lp.astype(np.float64)).sum(axis=1), 1.0, rtol=1e-6)
+    np.testing.assert_array_equal(lp[[1, 2, 4, 5]], finite[[1, 2, 4, 5]])
+    out, _ = asm(x, t)  # the same limits, another order of the finite sums
+    np.testing.assert_allclose(out, lp[np.arange(6), t], rtol=1e-6 if dtype == np.float32 else 1e-12)
+    np.testing.assert_array_equal(asm.predict(x), lp.argmax(axis=1))
+
+
+def test_adaptive_log_prob_of_a_nan_input_is_nan_in_its_row_only():
+    asm = _asm()
+    x = np.random.default_rng(12).normal(size=(3, 12))
+    x[1, 2] = np.nan
+    lp = asm.log_prob(x)
+    assert np.isnan(lp[1]).all() and np.isfinite(lp[[0, 2]]).all()

@@ -1361,6 +1361,9 @@ def adaptive_log_softmax_with_loss_value_and_grad(input, target, head_weight, he
 def adaptive_log_prob(input, head_weight, head_bias, tails, cutoffs) -> np.ndarray:
     """Log-probabilities of every class, (N, n_classes) (or (n_classes,) for one sample).
 
+    A row with an infinite input, or logits beyond the float range, gets the limits the loss takes there (the
+    row still a distribution, classes infinitely behind at ``-inf``); a NaN input makes its row NaN.
+
     >>> import numpy as np
     >>> np.exp(adaptive_log_prob(np.zeros(2), np.zeros((2, 2)), None,
     ...                          [(np.zeros((1, 2)), np.zeros((2, 1)))], [1, 3])).round(3)
@@ -1369,17 +1372,45 @@ def adaptive_log_prob(input, head_weight, head_bias, tails, cutoffs) -> np.ndarr
     x = v.as_float_array(input, "input")
     dummy = np.zeros(x.shape[:-1], dtype=np.int64)
     x2, _, hw, hb, cutoffs, batched = _adaptive_setup(x, dummy, head_weight, head_bias, tails, cutoffs)
-    head = x2 @ hw.T
+    tails = [tuple(np.asarray(w, dtype=x2.dtype) for w in pair) for pair in tails]
+    with np.errstate(all="ignore"):  # a logit beyond the range: the limits answer its row below
+        out = _log_prob_rows(x2, hw, hb, tails, cutoffs, np)
+    redo = np.flatnonzero(~np.isfinite(out).all(axis=1))
+    if redo.size:  # an infinite input, a logit or a difference of logits beyond the range: the loss's limits
+        wide = np.float64
+        exact = _log_prob_rows(
+            _levels.split(x2[redo].astype(wide)),
+            _levels.split(hw.astype(wide)),
+            None if hb is None else _levels.split(hb.astype(wide)),
+            [tuple(_levels.split(w.astype(wide)) for w in pair) for pair in tails],
+            cutoffs,
+            _levels,
+        )
+        with np.errstate(over="ignore"):  # beyond float32's range: -inf, as the loss rounds it
+            out[redo] = exact.astype(x2.dtype)
+    return out if batched else out[0]
+
+
+def _log_prob_rows(x, hw, hb, tails, cutoffs, lv) -> np.ndarray:
+    """:func:`adaptive_log_prob`'s (N, n_classes) on plain arrays (``lv`` NumPy) or on polynomials in s
+    (``lv`` :mod:`._levels`, the limits the loss takes at infinite inputs)."""
+    exact = lv is _levels
+    matmul: Any = _levels.matmul if exact else np.matmul
+    tr: Any = _levels.transpose if exact else np.transpose
+    log_softmax: Any = (lambda z: _levels.log_softmax_limit(z, axis=1)) if exact else _log_softmax_rows
+    head = matmul(x, tr(hw))
     if hb is not None:
-        head += hb
-    head_lp = _log_softmax_rows(head)
+        head = _levels.add(head, hb) if exact else head + hb
+    head_lp = log_softmax(head)
     shortlist = cutoffs[0]
-    out = np.empty((x2.shape[0], cutoffs[-1]), dtype=x2.dtype)
+    out = np.empty((head_lp.shape[0], cutoffs[-1]), dtype=head_lp.dtype)
     out[:, :shortlist] = head_lp[:, :shortlist]
     for i in range(len(cutoffs) - 1):
-        w1, w2 = (np.asarray(w, dtype=x2.dtype) for w in tails[i])
-        out[:, cutoffs[i] : cutoffs[i + 1]] = _log_softmax_rows((x2 @ w1.T) @ w2.T) + head_lp[:, shortlist + i, None]
-    return out if batched else out[0]
+        w1, w2 = tails[i]
+        out[:, cutoffs[i] : cutoffs[i + 1]] = (
+            log_softmax(matmul(matmul(x, tr(w1)), tr(w2))) + head_lp[:, shortlist + i, None]
+        )
+    return out
 
 
 __all__ += [
