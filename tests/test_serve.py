@@ -114,6 +114,68 @@ def test_login_bad_body_is_422(klass, body, status, words):
     assert r.status_code == status and r.json()["error"] == words
 
 
+def test_failed_sign_ins_from_one_address_are_429(klass):
+    db, codes = klass
+    app = create_app(db, limits=Limits(sign_ins=3, window=1.0))
+    mallory = TestClient(app, raise_server_exceptions=False, client=("203.0.113.7", 4000))
+    for guess in ("aaaa-bbbb-cccc-dddd", "eeee-ffff-gggg-hhhh", "iiii-jjjj-kkkk-llll"):
+        assert mallory.post("/api/login", json={"student_id": "alice", "code": guess}).status_code == 401
+    r = mallory.post("/api/login", json={"student_id": "alice", "code": codes["alice"]})  # even the right code
+    assert r.status_code == 429 and r.headers["retry-after"] == "1"
+    assert "at most 3 every 1 seconds" in r.json()["error"]
+    page = mallory.get("/login")  # the sign-in page says so too
+    r = mallory.post("/login", data={"student_id": "alice", "code": codes["alice"], "csrf": csrf_of(page.text)})
+    assert r.status_code == 429 and r.headers["retry-after"] == "1" and "too many failed sign-ins" in r.text
+    alice = TestClient(app, raise_server_exceptions=False, client=("198.51.100.2", 4000))  # another address
+    assert alice.post("/api/login", json={"student_id": "alice", "code": codes["alice"]}).status_code == 200
+    time.sleep(1.1)  # the window has passed
+    assert mallory.post("/api/login", json={"student_id": "alice", "code": codes["alice"]}).status_code == 200
+
+
+def test_successful_sign_ins_are_not_counted(klass):
+    db, codes = klass
+    client = client_for(db, sign_ins=2)
+    for _ in range(4):
+        assert client.post("/api/login", json={"student_id": "bob", "code": codes["bob"]}).status_code == 200
+    assert client.post("/api/login", json={"student_id": "bob", "code": "x"}).status_code == 401
+
+
+def test_sign_in_codes_are_checked_a_few_at_a_time(klass, monkeypatch):
+    import asyncio
+    import threading
+
+    import httpx
+
+    from losslab.serve import app as app_module
+
+    db, codes = klass
+    inside, most, lock = 0, 0, threading.Lock()
+    verify = app_module.verify_code
+
+    def slow_verify(code_hash, code):
+        nonlocal inside, most
+        with lock:
+            inside += 1
+            most = max(most, inside)
+        time.sleep(0.2)  # long enough for every admitted check to be inside at once
+        with lock:
+            inside -= 1
+        return verify(code_hash, code)
+
+    monkeypatch.setattr(app_module, "verify_code", slow_verify)
+    app = create_app(db, limits=Limits(sign_ins=100))
+
+    async def flood():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://judge") as client:
+            login = {"student_id": "alice", "code": "wrong"}
+            return await asyncio.gather(*(client.post("/api/login", json=login) for _ in range(16)))
+
+    answers = asyncio.run(flood())
+    assert [r.status_code for r in answers] == [401] * 16
+    assert most == app_module.VERIFY_AT_ONCE
+
+
 def test_api_writes_need_json(klass):
     db, codes = klass
     client = client_for(db)

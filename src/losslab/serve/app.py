@@ -6,16 +6,21 @@ Security: sessions are signed cookies (``HttpOnly``, ``SameSite=Lax``, ``Secure`
 every form carries a CSRF token tied to the session; the API's writes accept only ``application/json`` (which a
 form on another site cannot send); learners see only their own submissions (another's is "not found");
 teacher pages need the teacher's role; a source over ``max_code`` bytes is refused (413); a learner may submit
-at most ``rate`` times per ``window`` seconds (429); no secret travels in a URL; every error is a page (or a
+at most ``rate`` times per ``window`` seconds (429); an address may fail to sign in at most ``sign_ins`` times per
+``window`` seconds (429, before any hash is computed), and at most ``VERIFY_AT_ONCE`` sign-in codes are checked at
+once (each Argon2 check takes tens of milliseconds and 64 MiB); no secret travels in a URL; every error is a page (or a
 JSON object under ``/api/``) without a traceback.
 """
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import datetime as dt
 import hmac
 import logging
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +37,16 @@ log = logging.getLogger("losslab.serve")
 LANGS = ("en", "zh")
 
 
-class Limits:
-    """The size limit on a source (bytes) and the rate limit on submissions (``rate`` per ``window`` seconds)."""
+VERIFY_AT_ONCE = 4  # sign-in codes checked at once: each Argon2 check holds 64 MiB
+_ADDRESSES = 10_000  # client addresses with recent failed sign-ins kept before the stale ones are dropped
 
-    def __init__(self, max_code: int = 64 * 1024, rate: int = 10, window: float = 60.0) -> None:
-        self.max_code, self.rate, self.window = max_code, rate, window
+
+class Limits:
+    """The size limit on a source (bytes), the rate limit on submissions (``rate`` per ``window`` seconds) and on
+    failed sign-ins from one client address (``sign_ins`` per ``window`` seconds)."""
+
+    def __init__(self, max_code: int = 64 * 1024, rate: int = 10, window: float = 60.0, sign_ins: int = 10) -> None:
+        self.max_code, self.rate, self.window, self.sign_ins = max_code, rate, window, sign_ins
 
 
 def create_app(
@@ -69,6 +79,8 @@ def create_app(
     with Session(engine) as s:
         secret = setting(s, "session_secret", lambda: secrets.token_hex(32))
     dummy = hash_code(secrets.token_hex(8))
+    failed: dict[str, collections.deque[float]] = {}  # client address -> times of its recent failed sign-ins
+    verifying = asyncio.Semaphore(VERIFY_AT_ONCE)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
 
     class Refused(HTTPException):
@@ -144,7 +156,36 @@ def create_app(
             raise Refused(422, f"'{key}' must be a non-empty string, got {got}")
         return value
 
+    def recent_failures(address: str, at: float) -> collections.deque[float]:
+        times = failed.get(address, collections.deque())
+        while times and times[0] <= at - limits.window:
+            times.popleft()
+        return times
+
+    def refuse_if_failing(address: str) -> None:
+        at = time.monotonic()
+        times = recent_failures(address, at)
+        if len(times) >= limits.sign_ins:
+            wait = max(1, int(times[0] + limits.window - at + 1))
+            raise Refused(
+                429,
+                f"too many failed sign-ins from this address: at most {limits.sign_ins} every {limits.window:g}"
+                f" seconds; try again in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+
+    def note_failure(address: str) -> None:
+        at = time.monotonic()
+        failed[address] = times = recent_failures(address, at)
+        times.append(at)
+        if len(failed) > _ADDRESSES:  # drop the addresses without a failure in the window
+            for stale in [a for a, ts in failed.items() if not recent_failures(a, at)]:
+                del failed[stale]
+
     async def sign_in(request: Request, login: str, code: str) -> Person:
+        address = request.client.host if request.client else ""
+        refuse_if_failing(address)  # before the hash: a flood of wrong codes costs no Argon2 work
+
         def check() -> Person | None:
             with Session(engine) as s:
                 p = person(s, login.strip())
@@ -153,8 +194,10 @@ def create_app(
                     return None
                 return p if verify_code(p.code_hash, code) else None
 
-        p = await run_in_threadpool(check)
+        async with verifying:
+            p = await run_in_threadpool(check)
         if p is None:
+            note_failure(address)
             raise Refused(401, "unknown student id or wrong sign-in code")
         request.session.clear()
         request.session.update(pid=p.id, csrf=secrets.token_urlsafe(32))
@@ -281,9 +324,11 @@ def create_app(
         try:
             p = await sign_in(request, data.get("student_id", ""), data.get("code", ""))
         except Refused as exc:
-            return render(
+            page = render(
                 request, "login.html", status=exc.status_code, error=exc.detail, student_id=data.get("student_id", "")
             )
+            page.headers.update(dict(exc.headers or {}))
+            return page
         return RedirectResponse("/teacher" if p.role == TEACHER else "/exercises", 303)
 
     async def logout_page(request: Request):
@@ -375,7 +420,7 @@ def create_app(
         413: "Too large",
         415: "Unsupported body",
         422: "Cannot be processed",
-        429: "Too many submissions",
+        429: "Too many requests",
         500: "Something went wrong",
     }
 

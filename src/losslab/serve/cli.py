@@ -140,6 +140,7 @@ def serve(
     max_code: int = 64 * 1024,
     rate: int = 10,
     secure_cookies: bool = False,
+    sign_ins: int = 10,
 ) -> None:
     """Serve the class database ``db`` on ``host:port`` with a pool of ``graders`` grader processes."""
     engine = _engine(db)
@@ -158,7 +159,7 @@ def serve(
     app = create_app(
         db,
         exercises=exercises,
-        limits=Limits(max_code=max_code, rate=rate),
+        limits=Limits(max_code=max_code, rate=rate, sign_ins=sign_ins),
         secure_cookies=secure_cookies,
         migrate_db=False,
     )
@@ -212,6 +213,7 @@ def _cmd_serve(args) -> int:
         args.max_code,
         args.rate,
         args.secure_cookies,
+        args.sign_ins,
     )
     return 0
 
@@ -255,6 +257,9 @@ def add_commands(sub) -> None:
     sv.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds a submission may run")
     sv.add_argument("--max-code", type=_positive, default=64 * 1024, metavar="BYTES", help="largest source")
     sv.add_argument("--rate", type=_positive, default=10, metavar="N", help="submissions per learner per minute")
+    sv.add_argument(
+        "--sign-ins", type=_positive, default=10, metavar="N", help="failed sign-ins per client address per minute"
+    )
     sv.add_argument(
         "--secure-cookies",
         action="store_true",
