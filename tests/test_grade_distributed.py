@@ -118,3 +118,51 @@ def test_each_worker_runs_the_same_sandbox(cluster, tmp_path):
     assert classmate.passed and not attacker.passed
     assert "FOUND:[]" in attacker.problem.reason.text("en")
     assert all(r.isolation.startswith("bubblewrap (") for r in reports)
+
+
+MAE_WRONG = "import numpy as np\n\ndef mean_absolute_error(y, t):\n    return np.sum(np.abs(y - t))\n"
+
+
+@pytest.fixture()
+def course(tmp_path):
+    """A teacher's course folder holding one exercise, made by `losslab exercise new`."""
+    assert main(["exercise", "new", "mae-loss", str(tmp_path / "course")]) == 0
+    return tmp_path / "course"
+
+
+def test_a_teachers_exercises_travel_with_the_tasks(cluster, course, tmp_path, capsys):
+    """--exercises with --scheduler: the folders' files go with the tasks; each worker loads them from its own
+    copy; the reports are those of the local run."""
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    (folder / "2024001.py").write_text(MAE_WRONG)
+    (folder / "2024002.py").write_text((course / "mae-loss" / "solution.py").read_text())
+    capsys.readouterr()
+    local_argv = ["grade", str(folder), "--exercises", str(course), "--seed", "2", "--json"]
+    assert main(local_argv) == 1
+    local = json.loads(capsys.readouterr().out)
+    assert main([*local_argv, "--scheduler", cluster.scheduler_address]) == 1
+    remote = json.loads(capsys.readouterr().out)
+    assert _without_timings(remote) == _without_timings(local)
+    assert [(r["score"], r["max_score"]) for r in remote] == [(1.0, 5.0), (5.0, 5.0)]
+    with distributed.Client(cluster) as client:
+        copies = client.run(lambda: [str(c.exercises[-1].folder) for c in remote_grading._unpacked.values()])
+    folders = [f for per_worker in copies.values() for f in per_worker]
+    assert folders and all("losslab-exercises-" in f and str(course) not in f for f in folders)
+
+
+def test_exercise_folders_over_the_limit_are_refused(course, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(remote_grading, "MAX_FOLDER_BYTES", 1000)
+    folder = tmp_path / "subs"
+    folder.mkdir()
+    (folder / "a.py").write_text(MAE_WRONG)
+    capsys.readouterr()
+    argv = ["grade", str(folder), "--exercises", str(course), "--scheduler", "tcp://127.0.0.1:9"]
+    assert main(argv) == 2  # before any connection is tried
+    assert "the exercise folders weigh more than" in capsys.readouterr().err
+
+
+def test_a_packed_file_cannot_leave_its_folder():
+    packed = remote_grading.Exercises(((("../../escaped.py", b"x = 1\n"),),), "a digest of its own")
+    with pytest.raises(ValueError, match="outside its folder"):
+        remote_grading.worker_catalog(packed)

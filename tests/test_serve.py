@@ -646,6 +646,22 @@ def test_grade_one_on_a_dask_cluster():
     assert good.passed and good.seed == 5 and not bad.passed
 
 
+def test_a_teachers_exercise_is_graded_on_a_dask_cluster(tmp_path, capsys):
+    """serve --exercises DIR --scheduler: the folder's files travel with each task."""
+    distributed = pytest.importorskip("distributed", reason="--scheduler needs the distributed extra")
+    course = tmp_path / "course"
+    assert main(["exercise", "new", "mae-loss", str(course)]) == 0
+    solution = (course / "mae-loss" / "solution.py").read_text(encoding="utf-8")
+    settings = GraderSettings(db="unused", config=SandboxConfig(timeout=20), exercises=(str(course),))
+    with (
+        distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        good = grade_one(7, "mae-loss", solution, settings, client)
+        bad = grade_one(8, "mae-loss", solution.replace("np.mean", "np.sum"), settings, client)
+    assert good.passed and good.score == (5.0, 5.0) and not bad.passed and not bad.problem
+
+
 @pytest.mark.parametrize(
     "argv", [["class", "create", "x"], ["class", "add-students", "x", "roster.csv"], ["serve", "--port", "1"]]
 )

@@ -195,8 +195,6 @@ def _cmd_grade(args) -> int:
     for name in args.exercise or ():
         if name not in found.names():
             raise _user_error(f"--exercise: no exercise {name!r}; the exercises are: {', '.join(found.names())}")
-    if args.scheduler is not None and args.exercises:
-        raise _user_error("--exercises cannot be used with --scheduler: the workers know the built-in exercises only")
     if args.scheduler is not None and not is_dir:
         raise _user_error("--scheduler grades a directory of submissions; grade a single FILE without it")
     similar = _similarity(path, is_dir, args)  # before grading: a missing extra or a bad --template stops early
@@ -321,7 +319,13 @@ def _grade_on_cluster(path: Path, args, seed: int, config: SandboxConfig):
 
     try:
         return grade_dir_distributed(
-            path, scheduler=args.scheduler, exercises=args.exercise, seed=seed, config=config, workers=args.jobs
+            path,
+            scheduler=args.scheduler,
+            exercises=args.exercise,
+            seed=seed,
+            config=config,
+            workers=args.jobs,
+            exercise_folders=args.exercises or (),
         )
     except ValueError as exc:
         raise _user_error(str(exc)) from None

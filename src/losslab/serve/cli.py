@@ -191,15 +191,17 @@ def _cmd_serve(args) -> int:
     for folder in args.exercises or ():
         if not Path(folder).is_dir():
             raise UserError(f"--exercises {folder!r} is not a folder")
-    if args.exercises and args.scheduler:
-        raise UserError("--exercises cannot be used with --scheduler: the workers know only the built-in exercises")
     if args.exercises:
         from ..grade.catalog import BUILTIN, ExerciseFolderError
 
         try:
-            BUILTIN.with_folders(args.exercises)
-        except ExerciseFolderError as exc:
-            raise UserError(str(exc)) from None
+            found = BUILTIN.with_folders(args.exercises)
+            if args.scheduler:  # the tasks carry the folders to the cluster's workers: within the limit
+                from ..grade.distributed import pack_exercises
+
+                pack_exercises(found)
+        except (ExerciseFolderError, ValueError) as exc:
+            raise UserError(f"--exercises: {exc}") from None
     if not 0 < args.port < 65536:
         raise UserError(f"--port must be in 1..65535, got {args.port}")
     serve(

@@ -8,6 +8,7 @@ in the queue.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing as mp
 import os
 import signal
@@ -39,10 +40,15 @@ class GraderSettings:
     scheduler: str | None = None
 
 
-def _catalog(settings: GraderSettings):
+@functools.lru_cache(maxsize=8)
+def _catalog(folders: tuple[str, ...]):
+    """The built-in exercises and those of the teachers' ``folders``, loaded once per grader process, with
+    their files packed for a Dask cluster's workers."""
     from ..grade import catalog
+    from ..grade.distributed import pack_exercises
 
-    return catalog.BUILTIN.with_folders(settings.exercises) if settings.exercises else catalog.BUILTIN
+    found = catalog.BUILTIN.with_folders(folders) if folders else catalog.BUILTIN
+    return found, pack_exercises(found)
 
 
 def grade_one(sid: int, exercise: str, source: str, settings: GraderSettings, client=None) -> FileReport:
@@ -60,13 +66,14 @@ def grade_one(sid: int, exercise: str, source: str, settings: GraderSettings, cl
                 [exercise],
                 sid,
                 settings.config,
+                _catalog(settings.exercises)[1],
                 pure=False,
                 retries=0,
                 key=f"losslab-serve-{sid}-{uuid.uuid4().hex}",
             )
             return future.result()
         return grade_source(
-            name, data, exercises=[exercise], seed=sid, config=settings.config, catalog=_catalog(settings)
+            name, data, exercises=[exercise], seed=sid, config=settings.config, catalog=_catalog(settings.exercises)[0]
         )
     except Exception as exc:  # the judge's own failure becomes the submission's verdict
         from pathlib import Path
