@@ -615,8 +615,17 @@ def _direct_fused(call: _Direct, z: np.ndarray, g):
     if _fast.backend() != "numba":
         return None
     t, reduction = call.t, call.reduction
-    if call.weight is None and call.label_smoothing == 0:
-        hit = _fast.cross_entropy(z, t, None, call.ignore_index, reduction, 0.0)
+    if call.weight is None and call.label_smoothing == 0:  # the chunks' kernel: the call is checked already
+        dt, mean = z.dtype, reduction == "mean"
+        dz, loss = np.empty_like(z), np.empty(z.shape[0], np.float64)
+        _fast.linear_ce_chunk(
+            z, t, call.ignore_index, dt.type(1) / dt.type(call.denominator) if mean else dt.type(1), dz, loss
+        )
+        if reduction == "none":
+            hit = loss.astype(dt), dz
+        else:
+            total = _fast.seq_sum(loss)
+            hit = dt.type(total / call.denominator if mean else total), dz
     elif call.all_valid and call.weight is not None:  # no mask to make: the row weights are one gather
         hit = _fast.ce_weighted_rows(z, t, call.weight, call.label_smoothing, call.denominator, reduction)
     else:
@@ -651,8 +660,11 @@ def _direct_grads(call: _Direct, dz: np.ndarray, g_span: float):
     if not _grads_fit(call, g_span):
         return None
     grads: tuple[np.ndarray, ...] = (_dz_w(dz, w), _matmul(dz.T, x))
-    if call.b is not None:
-        grads += (dz.sum(axis=0),)
+    if call.b is None:
+        return grads
+    if _fast.backend() == "numba":  # values to rounding: one BLAS product, 256 x 100 float32 in 2 us against 7 us
+        return grads + (np.matmul(np.ones(dz.shape[0], dz.dtype), dz),)
+    grads += (dz.sum(axis=0),)  # the checked pass's operations: its bits
     return grads
 
 
