@@ -941,3 +941,19 @@ def test_linear_weighted_rows_are_the_general_kernel(dtype, reduction):
     np.testing.assert_allclose(got[0], ref[0], **tol)
     np.testing.assert_allclose(got[1], ref[1], **tol)
     assert got[1].dtype == dtype and np.asarray(got[0]).dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_add_bias_is_numpys_sum(dtype):
+    """The logits' bias added in place: NumPy's sums bit for bit, for a read-only or strided bias too."""
+    from losslab import _fast
+
+    rng = np.random.default_rng(9)
+    z = rng.normal(0, 1, (37, 13)).astype(dtype)
+    wide = rng.normal(0, 1, 26).astype(dtype)
+    frozen = wide[:13].copy()
+    frozen.flags.writeable = False
+    for b in (wide[:13], wide[::2], frozen):
+        got = z.copy()
+        _fast.add_bias(got, b)
+        np.testing.assert_array_equal(got, z + b)

@@ -131,6 +131,6 @@ from ._dispatch import _run as run_ranges  # noqa: E402
 __all__ += ["LCE_SMALL", "linear_ce_small", "run_ranges"]
 
 # the linear cross-entropy's bounds on its inputs, in one numba call
-from ._dispatch import linear_ce_spans  # noqa: E402
+from ._dispatch import add_bias, linear_ce_spans  # noqa: E402
 
-__all__ += ["linear_ce_spans"]
+__all__ += ["add_bias", "linear_ce_spans"]

@@ -2950,3 +2950,12 @@ def weigh_rows(g, rowloss, row_w, scale, lo, hi):
         for j in range(gi.size):
             gi[j] *= f
         rowloss[i] *= np.float64(row_w[i])
+
+
+@numba.njit(**JIT)
+def add_bias(z, b):
+    """``z += b`` row by row, in place: ``z`` (R, C) C-contiguous, ``b`` (C,)."""
+    for i in range(z.shape[0]):
+        zi = z[i]
+        for j in range(zi.size):
+            zi[j] += b[j]

@@ -598,7 +598,7 @@ def _direct(
         return call, None
     z = np.matmul(x, w.T)
     if b is not None:
-        z += b
+        _fast.add_bias(z, b)
     return call, z
 
 
@@ -719,7 +719,7 @@ def _direct_chunks(call: _Direct, g, want_grad: bool):
             r1 = min(hi, r0 + rows)
             z = np.matmul(x[r0:r1], w.T, out=buf[: r1 - r0])
             if b is not None:
-                z += b
+                _fast.add_bias(z, b)
             g_chunk = g[r0:r1] if none and g is not None else g
             if fused:
                 dz = gbuf[: r1 - r0]
