@@ -2189,8 +2189,10 @@ def linear_ce_small(x, w, b, t, weight, ignore_index: int, label_smoothing: floa
 
 # ------------------------------------------------------------------ linear cross-entropy: the direct path's bounds
 
-_SPAN_BITS = {np.dtype(np.float32): (np.int32, np.int32(0x7FFFFFFF), np.int32(0x7F800000))}
-_SPAN_BITS[np.dtype(np.float64)] = (np.int64, np.int64(0x7FFFFFFFFFFFFFFF), np.int64(0x7FF0000000000000))
+_SPAN_BITS: dict[np.dtype, tuple[Any, Any, Any]] = {
+    np.dtype(np.float32): (np.int32, np.int32(0x7FFFFFFF), np.int32(0x7F800000)),
+    np.dtype(np.float64): (np.int64, np.int64(0x7FFFFFFFFFFFFFFF), np.int64(0x7FF0000000000000)),
+}
 
 
 def linear_ce_spans(x, w, b, t):

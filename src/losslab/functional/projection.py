@@ -622,7 +622,7 @@ def _direct_fused(call: _Direct, z: np.ndarray, g):
             z, t, call.ignore_index, dt.type(1) / dt.type(call.denominator) if mean else dt.type(1), dz, loss
         )
         if reduction == "none":
-            hit = loss.astype(dt), dz
+            hit: Any = loss.astype(dt), dz
         else:
             total = _fast.seq_sum(loss)
             hit = dt.type(total / call.denominator if mean else total), dz
