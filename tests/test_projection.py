@@ -885,3 +885,102 @@ def test_adaptive_log_prob_of_a_nan_input_is_nan_in_its_row_only():
     x[1, 2] = np.nan
     lp = asm.log_prob(x)
     assert np.isnan(lp[1]).all() and np.isfinite(lp[[0, 2]]).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_method_chunks_hold_a_cache_block_of_logits(monkeypatch, dtype):
+    """A chunking method's chunks hold _CACHE_BYTES of logits at least (256 x 100 classes: one chunk, the whole
+    call's values); an explicit batch_chunk_size is taken as given."""
+    from losslab import _fast
+    from losslab.functional import projection
+
+    monkeypatch.setattr(_fast, "get_num_threads", lambda: 1)
+    rng = np.random.default_rng(5)
+    n, d, c = 256, 64, 100
+    x, w, b = (rng.normal(0, s, shape).astype(dtype) for s, shape in ((1, (n, d)), (0.1, (c, d)), (0.1, c)))
+    t = rng.integers(0, c, n)
+    assert LinearCrossEntropyOptions().chunk_rows(n, d, c) == 64  # PyTorch's pick
+    method = projection._direct(x, w, t, b, None, "mean", None, 0.0, LinearCrossEntropyOptions(), True)
+    assert method is not None and method[0].rows == n and method[1] is not None  # one chunk: the logits whole
+    explicit = LinearCrossEntropyOptions(batch_chunk_size=64)
+    given = projection._direct(x, w, t, b, None, "mean", None, 0.0, explicit, True)
+    assert given is not None and given[0].rows == 64 and given[1] is None
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    whole = F.linear_cross_entropy_value_and_grad(0.5, x, w, t, b, options=LinearCrossEntropyOptions())
+    chunks = F.linear_cross_entropy_value_and_grad(0.5, x, w, t, b, options=explicit)
+    np.testing.assert_allclose(whole[0], chunks[0], **tol)
+    for g, r in zip(whole[1], chunks[1], strict=True):
+        np.testing.assert_allclose(g, r, **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_spans_are_the_largest_magnitudes(dtype):
+    """The direct path's bounds in one numba call: the largest magnitudes and the label range, inf where an entry
+    is inf or NaN (the call then leaves the direct path), None for arrays the kernel does not take."""
+    from losslab import _fast
+
+    rng = np.random.default_rng(6)
+    x, w = rng.normal(0, 1, (9, 4)).astype(dtype), rng.normal(0, 1, (5, 4)).astype(dtype)
+    b = -np.arange(5.0, dtype=dtype)
+    t = rng.integers(1, 4, 9)
+    spans = _fast.linear_ce_spans(x, w, b, t)
+    if _fast.backend() != "numba":
+        assert spans is None
+        return
+    assert spans == (np.abs(x).max(), np.abs(w).max(), 4.0, t.min(), t.max())
+    assert _fast.linear_ce_spans(x, w, None, t)[2] == 0.0
+    assert _fast.linear_ce_spans(x[:, ::2], w, b, t) is None
+    assert _fast.linear_ce_spans(x, w, b, t.astype(np.int32)) is None
+    big = x.copy()
+    big[3, 1] = -np.finfo(dtype).max
+    assert _fast.linear_ce_spans(big, w, b, t)[0] == np.finfo(dtype).max
+    for bad in (np.nan, np.inf, -np.inf):
+        for i in range(3):
+            arrays = [x, w, b]
+            arrays[i] = arrays[i].copy()
+            arrays[i].flat[2] = bad
+            assert _fast.linear_ce_spans(*arrays, t)[:3] == (np.inf, np.inf, np.inf)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nan_x = x.copy()
+        nan_x[0, 0] = np.nan
+        out = F.linear_cross_entropy(nan_x, w, t)
+    assert np.isnan(out)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_linear_weighted_rows_are_the_general_kernel(dtype, reduction):
+    """Class weights with every label kept, no smoothing: the plain rows' kernel times each row's weight gives the
+    general kernel's values (label smoothing of 1e-300 takes it) to rounding."""
+    from losslab import _fast
+
+    rng = np.random.default_rng(8)
+    z = rng.normal(0, 2, (300, 37)).astype(dtype)
+    t = rng.integers(0, 37, 300)
+    w = rng.uniform(0.5, 2.0, 37).astype(dtype)
+    got = _fast.ce_weighted_rows(z, t, w, 0.0, float(w[t].sum()), reduction)
+    if got is None:
+        assert _fast.backend() != "numba"
+        return
+    ref = _fast.ce_weighted_rows(z, t, w, 1e-300, float(w[t].sum()), reduction)
+    tol = dict(rtol=2e-6, atol=1e-7) if dtype == np.float32 else dict(rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(got[0], ref[0], **tol)
+    np.testing.assert_allclose(got[1], ref[1], **tol)
+    assert got[1].dtype == dtype and np.asarray(got[0]).dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_add_bias_is_numpys_sum(dtype):
+    """The logits' bias added in place: NumPy's sums bit for bit, for a read-only or strided bias too."""
+    from losslab import _fast
+
+    rng = np.random.default_rng(9)
+    z = rng.normal(0, 1, (37, 13)).astype(dtype)
+    wide = rng.normal(0, 1, 26).astype(dtype)
+    frozen = wide[:13].copy()
+    frozen.flags.writeable = False
+    for b in (wide[:13], wide[::2], frozen):
+        got = z.copy()
+        _fast.add_bias(got, b)
+        np.testing.assert_array_equal(got, z + b)

@@ -129,3 +129,8 @@ from ._dispatch import LCE_SMALL, linear_ce_small  # noqa: E402
 from ._dispatch import _run as run_ranges  # noqa: E402
 
 __all__ += ["LCE_SMALL", "linear_ce_small", "run_ranges"]
+
+# the linear cross-entropy's bounds on its inputs, in one numba call
+from ._dispatch import add_bias, linear_ce_spans  # noqa: E402
+
+__all__ += ["add_bias", "linear_ce_spans"]

@@ -2892,3 +2892,70 @@ def lce_small(x, w, b, t, cw, ignore_index, label_smoothing, mean, g, grad, fmax
     if grad and not bound < fmax / 4 and not (_asm_finite(dw) and _asm_finite(db)):
         return _lce_declined(x)
     return True, total, den, rowloss, dx, dw, db
+
+
+# ------------------------------------------------------------------ linear cross-entropy: the direct path's bounds
+
+from ._vecmath import _i32_to_f32, _i64_to_f64  # noqa: E402
+
+
+@numba.njit(**JIT)
+def _abs_bits_max(a, mask):
+    """The largest ``a_i & mask`` of the integer view ``a`` of floats (``mask`` clears the sign bit): the bits of
+    the largest magnitude, as non-negative floats order as their bits do; 0 for an empty ``a``."""
+    m = a.dtype.type(0)
+    for i in range(a.size):
+        v = a[i] & mask
+        if v > m:
+            m = v
+    return m
+
+
+@numba.njit(**JIT)
+def lce_spans(x, w, b, t, mask, inf_bits):
+    """``(finite, |x| max, |w| max, |b| max, min t, max t)`` of the linear cross-entropy's direct path in one
+    call: ``x``, ``w``, ``b`` the 1-D integer views of its float arrays (``b`` empty without a bias), ``t`` the
+    int64 labels (not empty), ``inf_bits`` the bits of inf. ``finite`` is False where an entry is inf or NaN
+    (its bits at or past inf's); the magnitudes are then 0. Integer maxima vectorise: no NaN to order."""
+    xm = _abs_bits_max(x, mask)
+    wm = _abs_bits_max(w, mask)
+    bm = _abs_bits_max(b, mask)
+    lo = t[0]
+    hi = t[0]
+    for i in range(t.size):
+        ti = t[i]
+        lo = min(lo, ti)
+        hi = max(hi, ti)
+    finite = xm < inf_bits and wm < inf_bits and bm < inf_bits
+    if not finite:
+        return False, 0.0, 0.0, 0.0, lo, hi
+    if x.itemsize == 4:
+        xs = np.float64(_i32_to_f32(np.int32(xm)))
+        ws = np.float64(_i32_to_f32(np.int32(wm)))
+        bs = np.float64(_i32_to_f32(np.int32(bm)))
+    else:
+        xs = _i64_to_f64(np.int64(xm))
+        ws = _i64_to_f64(np.int64(wm))
+        bs = _i64_to_f64(np.int64(bm))
+    return True, xs, ws, bs, lo, hi
+
+
+@numba.njit(**JIT)
+def weigh_rows(g, rowloss, row_w, scale, lo, hi):
+    """Rows ``lo:hi`` of the plain cross-entropy's gradient ``g`` (R, C) times ``row_w * scale``, and its float64 row
+    losses ``rowloss`` times ``row_w``: the class-weighted rows of labels that are all kept."""
+    for i in range(lo, hi):
+        gi = g[i]
+        f = gi.dtype.type(np.float64(row_w[i]) * scale)
+        for j in range(gi.size):
+            gi[j] *= f
+        rowloss[i] *= np.float64(row_w[i])
+
+
+@numba.njit(**JIT)
+def add_bias(z, b):
+    """``z += b`` row by row, in place: ``z`` (R, C) C-contiguous, ``b`` (C,)."""
+    for i in range(z.shape[0]):
+        zi = z[i]
+        for j in range(zi.size):
+            zi[j] += b[j]
