@@ -857,6 +857,7 @@ def _ctc_rescale(values, logs) -> None:
 # --------------------------------------------------------------------------- multi-label margin
 
 MULTILABEL_CHUNK = 8  # listed classes per pass: each pass holds (rows, chunk, C) hinges, O(N C) in all
+_QUARTER_MAX = {np.dtype(d): float(np.finfo(d).max) / 4 for d in (np.float32, np.float64)}
 
 
 @np.errstate(over="ignore")  # hinges of 1e308 add up to inf, their true sum (as the definitions)
@@ -884,7 +885,7 @@ def multilabel_margin_rows(x, t, scale, loss, g, lo: int, hi: int) -> int:
     index_t = np.ascontiguousarray(index.T)
     here = listed.T.astype(xb.dtype)[:, np.newaxis, :]
     # scores within max/4: every hinge is finite, so a 0/1 mask multiplies it (else a where)
-    finite = float(np.abs(xb).max()) <= float(np.finfo(xb.dtype).max) / 4
+    finite = float(np.abs(xb).max()) <= _QUARTER_MAX[xb.dtype]
     gt = np.zeros((c, m), xb.dtype)  # the non-target counts, transposed
     gb = g[lo:hi]
     total = np.zeros(m)
