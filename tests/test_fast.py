@@ -1010,3 +1010,40 @@ def test_cross_entropy_infinite_weight_of_another_class_without_smoothing(backen
         assert_close(out, FC.cross_entropy.reference(x, t, weight=w), dtype)
         assert_close(grad, FC.cross_entropy_backward.reference(1.0, x, t, weight=w), dtype)
     assert np.isfinite(FC.cross_entropy_backward(1.0, x, t, weight=w)).all()
+
+
+# --------------------------------------------------------------------------- NumPy kernels: class-axis reductions, ties
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("c", [1, 2, 3, 9, 33])
+def test_kdim_cross_entropy_any_class_count_matches_the_definitions(backend, c, dtype):
+    """The class-axis maximum halves C (odd counts carry one class over) and the sums stream it: any C."""
+    x, t = _kdim_call((4, c, 6), dtype, "index", seed=c)
+    x[1, 0, 2] = 80.0  # one large logit: the shift is the exact maximum
+    for ls in (0.0, 0.2):
+        out, grad = FC.cross_entropy.kernel(x, t, label_smoothing=ls)
+        assert_close(out, FC.cross_entropy.reference(x, t, label_smoothing=ls), dtype)
+        want = FC.cross_entropy_backward.reference(1.0, x, t, label_smoothing=ls)
+        assert_close(grad, want, dtype, scale=1.0 / t.size)  # one class: a gradient of 0 up to rounding
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_multilabel_margin_kernel_huge_scores_and_ties(backend, dtype):
+    """Scores beyond a quarter of the dtype's range (the kernel's masked path) and ties at any height."""
+    from losslab.functional import margin as FM
+
+    rng = np.random.default_rng(16)
+    big = float(np.finfo(dtype).max) / 3
+    x = rng.normal(0.0, 2.0, (6, 9)).astype(dtype)
+    x[0, [1, 4]] = dtype(3e7)  # a tie where 1 - x_j + x_i is not 1 in floating point
+    x[1, [0, 5]] = big  # a tie past a quarter of the range: 1 - x_j rounds to -x_j
+    t = _label_lists(rng, 6, 9, 4)
+    t[0, :2] = [1, -1]
+    t[1, :2] = [0, -1]
+    for reduction in ("sum", "none"):
+        out, grad = FM.multilabel_margin_loss.kernel(x, t, reduction=reduction)
+        want = FM.multilabel_margin_loss.reference(x, t, reduction=reduction)
+        np.testing.assert_allclose(out, want, **TOL[dtype])
+        dout = np.ones(np.shape(want), dtype) if np.ndim(want) else 1.0
+        assert_close(grad, FM.multilabel_margin_loss_backward.reference(dout, x, t, reduction=reduction), dtype)

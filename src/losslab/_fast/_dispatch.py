@@ -1402,6 +1402,7 @@ def multilabel_soft_margin(input, target, weight, reduction):
 # --------------------------------------------------------------------------- K-dimensional cross-entropy and NLL
 
 _KDIM_SPAN = 256  # positions per block of the numba kernel (its _KDIM_SPAN)
+KDIM_NUMPY_WORK = 32  # work units per element of NumPy's index-target K-dim cross-entropy (~8x numba's time)
 _NO_LOSS = np.empty((0, 0), np.float64)
 _I64 = np.dtype(np.int64)
 _NO_T = np.empty((0, 0), np.int64)
@@ -1520,7 +1521,7 @@ def cross_entropy_kdim(input, target, weight, ignore_index, reduction, label_smo
                     x3, t2, q, w, wt, ignore_index, ls, wsum, scale, g, loss, lo * rows, min(hi * rows, n)
                 )
 
-        if parallel:
+        if parallel or (k is None and not probs and units > 1 and _parallel(KDIM_NUMPY_WORK, x3.size)):
             _run(task, units)
         else:
             task(0, units)
