@@ -651,3 +651,27 @@ def test_multilabel_margin_target_checks():
             F.multilabel_margin_loss(x, t)
         with pytest.raises(ValueError, match="or -1 to end a row's list"):
             F.multilabel_margin_loss_backward(1.0, x, t)
+
+
+@pytest.mark.parametrize("numba", ["1", "0"], ids=["numba", "numpy"])
+def test_multilabel_margin_float32_hinges_beyond_the_range_are_quiet_and_agree(monkeypatch, numba):
+    """float32 hinges whose sum leaves float32's range still give the row's loss where it fits (the sums are in
+    float64 on every path), and a hinge itself beyond the range is inf: no warning, the definition's values."""
+    import warnings
+
+    from losslab._fast import _dispatch
+
+    monkeypatch.setenv("LOSSLAB_NUMBA", numba)
+    monkeypatch.setitem(_dispatch._state, "kernels", None if numba == "1" else False)
+    x = np.array([[-1e38, 1e38, 1e38, 1e38], [3e38, -3e38, -3e38, 2e38], [1.0, 2.0, 3.0, 4.0]], np.float32)
+    t = np.array([[0, -1, 0, 0], [1, -1, 0, 0], [0, -1, 0, 0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = F.multilabel_margin_loss(x, t, reduction="none")
+        ref = F.multilabel_margin_loss.reference(x, t, reduction="none")
+        total = F.multilabel_margin_loss(x[[0, 2]], t[[0, 2]], reduction="sum")
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out[0], 3 * (1 + 2e38) / 4, rtol=1e-6)  # 6e38 / 4: over float32 before the mean
+    assert out[1] == np.inf  # its hinge 1 + 6e38 is inf in float32, as in PyTorch
+    np.testing.assert_array_equal(out, ref)
+    np.testing.assert_allclose(total, out[0] + out[2], rtol=1e-6)

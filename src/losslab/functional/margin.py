@@ -463,7 +463,8 @@ def _multilabel_margin_terms(x2, t2, xp):
     # z[n, j, i]; quietly: an infinite score gives inf - inf (on the diagonal i = j too, never active).
     # Equal scores are a tie, z = 1, even at +inf or 1e308; at -inf (every class masked) NaN, undefined
     xj, xi = x2[:, :, None], x2[:, None, :]
-    z = xpa.quietly(operator.add, 1 - xj, xi)
+    with np.errstate(over="ignore"):  # a hinge beyond the range is inf, its value rounded (as in PyTorch)
+        z = xpa.quietly(operator.add, 1 - xj, xi)
     z = xp.where((xj == xi) & (xi > -math.inf), xpa.const(1, x2, xp), z)
     active = ((z > 0) | xp.isnan(z)) & non_target[:, None, :] & (count > 0)[:, :, None]
     return count, z, active
@@ -503,10 +504,14 @@ def multilabel_margin_loss(input, target, *, reduction: v.Reduction = "mean"):
     """
     x, x2, t2, xp = _multilabel_margin_args(input, target, reduction)
     count, z, active = _multilabel_margin_terms(x2, t2, xp)
-    with np.errstate(over="ignore"):  # hinges of 1e308 add up to inf, their true sum
-        per_j = xp.sum(xp.where(active, z, 0), axis=2)  # (N, C): sum over non-targets i
-        loss = xp.sum(count * per_j, axis=1) / xpa.const(x.shape[-1], x, xp)
-    return reduce(xp.reshape(xpa.astype(loss, x.dtype, xp), x.shape[:-1]), reduction)
+    # the sums in float64 (as the kernels): float32 hinges whose sum leaves float32's range still give the row's
+    # loss where it fits; hinges of 1e308 add up to inf, their true sum
+    wide = xp.float64 if x.dtype == xp.float32 else x.dtype
+    with np.errstate(over="ignore"):
+        per_j = xp.sum(xp.where(active, z, 0), axis=2, dtype=wide)  # (N, C): sum over non-targets i
+        loss = xp.sum(xpa.astype(count, wide, xp) * per_j, axis=1) / xpa.const(x.shape[-1], per_j, xp)
+        loss = xpa.astype(loss, x.dtype, xp)
+    return reduce(xp.reshape(loss, x.shape[:-1]), reduction)
 
 
 @_fast.defbackward(multilabel_margin_loss)
