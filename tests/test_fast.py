@@ -711,9 +711,10 @@ def test_kdim_cross_entropy_leaves_what_it_cannot_take_to_the_definition(backend
         FC.cross_entropy(x, t)
 
 
-def test_kdim_results_do_not_depend_on_the_thread_count(backend, monkeypatch):
+@pytest.mark.parametrize("shape", [(5, 6, 700), (60, 6, 5)], ids=["blocks", "narrow"])
+def test_kdim_results_do_not_depend_on_the_thread_count(backend, monkeypatch, shape):
     monkeypatch.setattr(_dispatch, "PARALLEL_MIN", 16)
-    x, t = _kdim_call((5, 6, 700), np.float32, "index", seed=3)
+    x, t = _kdim_call(shape, np.float32, "index", seed=3)
     old = _fast.get_num_threads()
     results = []
     try:
