@@ -1001,6 +1001,34 @@ def test_cross_entropy_small_calls_are_the_kdim_kernel(monkeypatch, dtype, targe
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("target", ["index", "probs"])
+def test_cross_entropy_rows_with_options_match_the_definitions(backend, dtype, target):
+    """(N, C) calls with weights, smoothing or probabilities, past a few thousand elements (numba: the
+    K-dimensional kernel's rows), against the definitions."""
+    rng = np.random.default_rng(10)
+    n, c = 400, 30
+    x = (rng.standard_normal((n, c)) * 3).astype(dtype)
+    t = rng.integers(0, c, n) if target == "index" else rng.dirichlet(np.ones(c), n).astype(dtype)
+    if target == "index":
+        t[::7] = 0
+    w = rng.uniform(0.5, 2.0, c).astype(dtype)
+    dout = rng.standard_normal(n).astype(dtype)
+    for weight in (None, w):
+        for ls in (0.0, 0.1):
+            for reduction in ("mean", "sum", "none"):
+                opts = dict(weight=weight, label_smoothing=ls, reduction=reduction)
+                if target == "index":
+                    opts["ignore_index"] = 0
+                out = FC.cross_entropy(x, t, **opts)
+                np.testing.assert_allclose(out, FC.cross_entropy.reference(x, t, **opts), **TOL[dtype], atol=1e-6)
+                d = dout if reduction == "none" else 0.7
+                want = FC.cross_entropy_backward.reference(d, x, t, **opts)
+                got = FC.cross_entropy_backward(d, x, t, **opts)
+                assert got.dtype == dtype
+                np.testing.assert_allclose(got, want, **TOL[dtype], atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_cross_entropy_infinite_weight_of_another_class_without_smoothing(backend, dtype):
     """Without label smoothing only the targets' weights count: an infinite weight elsewhere changes nothing."""
     x = np.array([[0.5, -1.0, 2.0], [1.0, 0.0, -0.5]], dtype)

@@ -1929,14 +1929,15 @@ def ce_kdim_narrow(x, t, q, w, ignore_index, ls, wsum, scale, g, loss, lo, hi):
     total = 0.0
     for n in range(lo, hi):
         xn = x[n]
-        for j in range(c):
-            xj = xn[j]
-            for k in range(s):
-                xt[k, j] = xj[k]
-        if probs:
+        for k in range(s):  # the inner loop over the classes: a loop of S steps per class costs more at small S
+            xr = xt[k]
             for j in range(c):
-                for k in range(s):
-                    qt[k, j] = q[n, j, k]
+                xr[j] = xn[j, k]
+        if probs:
+            for k in range(s):
+                qr = qt[k]
+                for j in range(c):
+                    qr[j] = q[n, j, k]
         for k in range(s):
             xr = xt[k]
             gr = gt[k]
@@ -1982,10 +1983,10 @@ def ce_kdim_narrow(x, t, q, w, ignore_index, ls, wsum, scale, g, loss, lo, hi):
                 loss[n, k] = value
             total += value
         gn = g[n]
-        for j in range(c):
-            gj = gn[j]
-            for k in range(s):
-                gj[k] = gt[k, j]
+        for k in range(s):
+            gr = gt[k]
+            for j in range(c):
+                gn[j, k] = gr[j]
     return total
 
 
