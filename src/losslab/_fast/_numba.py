@@ -567,43 +567,77 @@ def focal_rows(x, t, w, ignore_index, gamma, g, rowloss, rowweight, lo, hi):
     weight. Ignored rows: 0. ``rowweight`` gets ``w_t`` (the 'mean' denominator's terms; 1 without a weight).
     Returns the number of rows with a NaN or +inf logit, only -inf logits or a label outside [0, C), and
     every row where a class weight is not finite.
+
+    Narrow rows go by blocks as in :func:`ce_rows` (one exp over the shifted block, the ``log1p`` of the
+    row sums vectorised): the kernel on 256 x 100 float32 ~77 -> ~30 us, the per-row ``exp`` and
+    ``math.log1p`` calls were most of the time. ``q^2`` is ``q * q`` and ``q^0`` 1 (what ``pow`` gives,
+    without its call).
     """
     c = x.shape[1]
     weighted = w.size > 0
     if weighted and not _asm_finite(w):  # a class weight not finite: every row to the definitions
         return hi - lo
+    rows = 1 if c >= (_CE_WIDE32 if x.itemsize == 4 else _CE_WIDE) else _CE_BLOCK // c
+    block = min(rows, hi - lo)
+    m = np.empty(block, x.dtype)
+    state = np.empty(block, np.int64)  # 0: computed, 1: ignored, 2: left to the definitions
+    rest = np.empty(block, np.float64)  # sum of exp(x - max) over a row is 1 + rest
+    lp = np.empty(block, np.float64)  # log1p(rest)
     bad = 0
-    for r in range(lo, hi):
-        xr = x[r]
-        gr = g[r]
-        tr = t[r]
-        if tr == ignore_index:
-            gr[:] = 0
-            rowloss[r] = 0.0
-            rowweight[r] = 0.0
-            continue
-        m = row_max(xr)
-        over = 0
-        for j in range(c):
-            over += 0 if xr[j] < math.inf else 1
-        if over > 0 or not m > -math.inf or tr < 0 or tr >= c:
-            bad += 1
-            continue
-        exp_shifted(xr, m, gr)
-        rest = row_sum_below_one(gr)
-        inv = 1.0 / (1.0 + rest)
-        logp_t = (np.float64(xr[tr]) - np.float64(m)) - math.log1p(rest)  # (numba's float() keeps a float32)
-        p_t = float(gr[tr]) * inv
-        q = -math.expm1(logp_t)
-        wt = float(w[tr]) if weighted else 1.0
-        qg = q**gamma
-        rowloss[r] = -wt * qg * logp_t
-        rowweight[r] = wt
-        ratio = -logp_t / q if q > 0.0 else 1.0
-        f = wt * qg * (1.0 + gamma * (p_t * ratio if p_t > 0.0 else 0.0))  # p_t log p_t -> 0 (a -inf target logit)
-        for j in range(c):
-            gr[j] = float(gr[j]) * inv * f
-        gr[tr] -= f
+    for r0 in range(lo, hi, rows):
+        r1 = min(r0 + rows, hi)
+        for i in range(r0, r1):
+            xi = x[i]
+            gi = g[i]
+            ti = t[i]
+            st = 1
+            mi = xi[0]
+            if ti != ignore_index:
+                mi = row_max(xi)
+                over = 0
+                for j in range(c):
+                    over += 0 if xi[j] < math.inf else 1
+                st = 2 if over > 0 or not mi > -math.inf or ti < 0 or ti >= c else 0
+            state[i - r0] = st
+            m[i - r0] = mi
+            if st != 0:
+                gi[:] = 0
+                bad += 1 if st == 2 else 0
+            elif rows == 1:  # a wide row: one pass of exp(x - max)
+                exp_shifted(xi, mi, gi)
+            else:
+                for j in range(c):
+                    gi[j] = xi[j] - mi
+        if rows > 1:
+            exp_inplace(g[r0:r1].reshape(-1))
+        for i in range(r0, r1):
+            rest[i - r0] = row_sum_below_one(g[i])
+        lp[: r1 - r0] = rest[: r1 - r0]
+        log1p_inplace(lp[: r1 - r0])
+        for i in range(r0, r1):
+            st = state[i - r0]
+            if st == 2:
+                continue
+            gi = g[i]
+            if st == 1:
+                gi[:] = 0
+                rowloss[i] = 0.0
+                rowweight[i] = 0.0
+                continue
+            tr = t[i]
+            inv = 1.0 / (1.0 + rest[i - r0])
+            logp_t = (np.float64(x[i, tr]) - np.float64(m[i - r0])) - lp[i - r0]  # (float() keeps a float32)
+            p_t = float(gi[tr]) * inv
+            q = -math.expm1(logp_t)
+            wt = float(w[tr]) if weighted else 1.0
+            qg = q * q if gamma == 2.0 else (1.0 if gamma == 0.0 else q**gamma)
+            rowloss[i] = -wt * qg * logp_t
+            rowweight[i] = wt
+            ratio = -logp_t / q if q > 0.0 else 1.0
+            f = wt * qg * (1.0 + gamma * (p_t * ratio if p_t > 0.0 else 0.0))  # p_t log p_t -> 0 (-inf target)
+            for j in range(c):
+                gi[j] = float(gi[j]) * inv * f
+            gi[tr] -= f
     return bad
 
 
