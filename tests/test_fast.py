@@ -711,9 +711,10 @@ def test_kdim_cross_entropy_leaves_what_it_cannot_take_to_the_definition(backend
         FC.cross_entropy(x, t)
 
 
-def test_kdim_results_do_not_depend_on_the_thread_count(backend, monkeypatch):
+@pytest.mark.parametrize("shape", [(5, 6, 700), (60, 6, 5)], ids=["blocks", "narrow"])
+def test_kdim_results_do_not_depend_on_the_thread_count(backend, monkeypatch, shape):
     monkeypatch.setattr(_dispatch, "PARALLEL_MIN", 16)
-    x, t = _kdim_call((5, 6, 700), np.float32, "index", seed=3)
+    x, t = _kdim_call(shape, np.float32, "index", seed=3)
     old = _fast.get_num_threads()
     results = []
     try:
@@ -998,6 +999,34 @@ def test_cross_entropy_small_calls_are_the_kdim_kernel(monkeypatch, dtype, targe
     assert small is not None and kdim is not None
     assert np.asarray(small[0]).tobytes() == np.asarray(kdim[0]).tobytes()
     assert small[1].tobytes() == kdim[1].tobytes() and small[1].shape == x.shape
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("target", ["index", "probs"])
+def test_cross_entropy_rows_with_options_match_the_definitions(backend, dtype, target):
+    """(N, C) calls with weights, smoothing or probabilities, past a few thousand elements (numba: the
+    K-dimensional kernel's rows), against the definitions."""
+    rng = np.random.default_rng(10)
+    n, c = 400, 30
+    x = (rng.standard_normal((n, c)) * 3).astype(dtype)
+    t = rng.integers(0, c, n) if target == "index" else rng.dirichlet(np.ones(c), n).astype(dtype)
+    if target == "index":
+        t[::7] = 0
+    w = rng.uniform(0.5, 2.0, c).astype(dtype)
+    dout = rng.standard_normal(n).astype(dtype)
+    for weight in (None, w):
+        for ls in (0.0, 0.1):
+            for reduction in ("mean", "sum", "none"):
+                opts = dict(weight=weight, label_smoothing=ls, reduction=reduction)
+                if target == "index":
+                    opts["ignore_index"] = 0
+                out = FC.cross_entropy(x, t, **opts)
+                np.testing.assert_allclose(out, FC.cross_entropy.reference(x, t, **opts), **TOL[dtype], atol=1e-6)
+                d = dout if reduction == "none" else 0.7
+                want = FC.cross_entropy_backward.reference(d, x, t, **opts)
+                got = FC.cross_entropy_backward(d, x, t, **opts)
+                assert got.dtype == dtype
+                np.testing.assert_allclose(got, want, **TOL[dtype], atol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -1403,6 +1403,7 @@ def multilabel_soft_margin(input, target, weight, reduction):
 
 _KDIM_SPAN = 256  # positions per block of the numba kernel (its _KDIM_SPAN)
 KDIM_NUMPY_WORK = 32  # work units per element of NumPy's index-target K-dim cross-entropy (~8x numba's time)
+_KDIM_NARROW = 32  # fewer positions (float32; float64 half): the numba kernel by samples, as rows (its _KDIM_NARROW)
 _NO_LOSS = np.empty((0, 0), np.float64)
 _I64 = np.dtype(np.int64)
 _NO_T = np.empty((0, 0), np.int64)
@@ -1507,10 +1508,12 @@ def cross_entropy_kdim(input, target, weight, ignore_index, reduction, label_smo
         loss = np.empty((n, s), np.float64)
         if k is not None:
             wv = _NO_OUT[dtype] if w is None else w
-            units = n * -(-s // _KDIM_SPAN)
+            narrow = s < (_KDIM_NARROW if dtype.itemsize == 4 else _KDIM_NARROW // 2)
+            units = n if narrow else n * -(-s // _KDIM_SPAN)
 
             def task(lo, hi):
-                k.ce_kdim_blocks(x3, t2, q, wv, ignore_index, ls, wsum, scale, g, loss, lo, hi)
+                kernel = k.ce_kdim_narrow if narrow else k.ce_kdim_blocks
+                kernel(x3, t2, q, wv, ignore_index, ls, wsum, scale, g, loss, lo, hi)
 
         else:
             rows = _numpy.kdim_block_rows(c * s)
