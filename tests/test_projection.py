@@ -831,8 +831,9 @@ def test_linear_small_kernel_declines_what_it_cannot_answer():
 @pytest.mark.parametrize("reduction", ["mean", "none"])
 @pytest.mark.parametrize("opts", [{}, dict(weight="w", ignore_index=1, label_smoothing=0.2)], ids=["plain", "all"])
 def test_linear_narrow_chunks_on_several_threads_are_the_checked_pass(monkeypatch, opts, reduction, dtype):
-    """On several threads, narrow products go in chunks that BLAS runs on one thread, the chunks on this process's
-    threads: the values and gradients are the checked pass's to rounding (each thread adds up its own dW)."""
+    """On several threads, chunks small enough that BLAS runs each on one thread go on this process's threads; the
+    values and gradients are the checked pass's to rounding (each thread adds up its own dW). Without options
+    the products are whole (BLAS threads them)."""
     from losslab import _fast
     from losslab.functional import projection
 
@@ -846,10 +847,15 @@ def test_linear_narrow_chunks_on_several_threads_are_the_checked_pass(monkeypatc
     dout = 0.75 if reduction != "none" else rng.uniform(0.5, 1.5, n).astype(dtype)
     monkeypatch.setattr(_fast, "get_num_threads", lambda: 2)
     tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
-    for options in (None, LinearCrossEntropyOptions()):
+    small = (projection._BLAS_ONE - 1) // (c * d)
+    for options in (None, LinearCrossEntropyOptions(batch_chunk_size=small, chunking_method=None)):
         args = (x, w, t, b, kw.get("weight"), reduction, kw.get("ignore_index"), kw.get("label_smoothing", 0.0))
         call = projection._direct(*args, options, True)
-        assert call is not None and call[1] is None and call[0].rows == (projection._BLAS_ONE - 1) // (c * d)
+        assert call is not None
+        if options is None:
+            assert call[1] is not None and call[1].shape == (n, c)  # whole logits
+        else:
+            assert call[1] is None and call[0].rows == small
         got = F.linear_cross_entropy_value_and_grad(dout, x, w, t, b, options=options, **kw)
         ref_kw = dict(kw, ignore_index=np.int64(kw.get("ignore_index", -100)))  # the checked pass
         ref = F.linear_cross_entropy_value_and_grad(dout, x, w, t, b, options=options, **ref_kw)

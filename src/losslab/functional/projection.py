@@ -465,11 +465,12 @@ _FMAX = {dt: float(np.finfo(dt).max) / 8 for dt in v.FLOAT_DTYPES}  # a bound no
 # rows, took 216 us on one thread in float32 against 179 us whole (each chunk's 5 calls cost more than its products).
 _CACHE_BYTES = 1 << 20
 _CACHE_ROW_BYTES = _CACHE_BYTES // 256
-# On several threads, narrow products (classes x features under _BLAS_ONE / 32) go in chunks of rows under
-# _BLAS_ONE multiply-adds, which OpenBLAS runs on the calling thread, the chunks on this process's threads: BLAS's
-# own threads, woken for every product and spinning between them, took 2 to 8 times longer on a loaded machine
-# (16384 x 64 -> 100 classes float32 on 2 threads: 26 to 107 ms; its chunks of 81 rows: 12 to 19 ms). _CE_ONE:
-# a chunk's fused rows stay on its thread (under the cross-entropy kernels' own threshold for threads).
+# On several threads, the products are BLAS's to thread, narrow ones too: chunks of rows under _BLAS_ONE
+# multiply-adds (which OpenBLAS runs on the calling thread) spread over this process's threads were slower on a
+# quiet machine, their many small calls taking turns at the GIL (16384 x 64 -> 100 classes float32, 2 threads:
+# 9.6-13 ms in chunks of 81 rows, 6.1-7.2 ms by whole products; 131072 rows: 75-82 against 64-69 ms). Chunks a
+# caller asks for that are that small still go on this process's threads (_direct_chunks). _CE_ONE: a chunk's
+# fused rows stay on its thread (under the cross-entropy kernels' own threshold for threads).
 _BLAS_ONE = 1 << 19
 _CE_ONE = 1 << 18
 
@@ -561,9 +562,6 @@ def _direct(
             return None
     elif chunks and c * dt.itemsize <= _CACHE_ROW_BYTES and _fast.get_num_threads() == 1:
         rows = _CACHE_BYTES // (c * dt.itemsize)  # narrow logits on one thread: blocks of rows that stay in L2
-    blas_rows = (_BLAS_ONE - 1) // (c * d)
-    if chunks and 32 <= blas_rows < rows and n >= 8 * blas_rows and _fast.get_num_threads() > 1:
-        rows = min(blas_rows, (_CE_ONE - 1) // c)  # narrow products on several threads: see _BLAS_ONE
     ii = -100 if ignore_index is None else ignore_index
     spans = _fast.linear_ce_spans(x, w, b, t)
     if spans is None:
