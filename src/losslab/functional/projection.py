@@ -619,11 +619,7 @@ def _direct_fused(call: _Direct, z: np.ndarray, g):
         _fast.linear_ce_chunk(
             z, t, call.ignore_index, dt.type(1) / dt.type(call.denominator) if mean else dt.type(1), dz, loss
         )
-        if reduction == "none":
-            hit: Any = loss.astype(dt), dz
-        else:
-            total = _fast.seq_sum(loss)
-            hit = dt.type(total / call.denominator if mean else total), dz
+        hit: Any = _fused_value(call, loss), dz
     elif call.all_valid and call.weight is not None:  # no mask to make: the row weights are one gather
         hit = _fast.ce_weighted_rows(z, t, call.weight, call.label_smoothing, call.denominator, reduction)
     else:
@@ -763,13 +759,7 @@ def _direct_chunks(call: _Direct, g, want_grad: bool):
                 db += pdb
     else:
         pass_rows(0, n, dw, db)
-    if not fused:
-        value = _direct_value(call, loss)
-    elif none:
-        value = loss.astype(dt)
-    else:
-        total = _fast.seq_sum(loss)
-        value = dt.type(total / call.denominator if mean else total)
+    value = _fused_value(call, loss) if fused else _direct_value(call, loss)
     if not want_grad:
         return value, None
     grads: tuple[np.ndarray, ...] = (dx, dw) if db is None else (dx, dw, db)
@@ -778,6 +768,15 @@ def _direct_chunks(call: _Direct, g, want_grad: bool):
 
 def _zeros_like(a: np.ndarray | None) -> np.ndarray | None:
     return None if a is None else np.zeros_like(a)
+
+
+def _fused_value(call: _Direct, loss: np.ndarray):
+    """The reduced loss from the fused kernels' float64 rows: their left-to-right total (as the kernels take it)."""
+    dt = call.x.dtype
+    if call.reduction == "none":
+        return loss.astype(dt)
+    total = _fast.seq_sum(loss)
+    return dt.type(total / call.denominator if call.reduction == "mean" else total)
 
 
 def _direct_value(call: _Direct, loss: np.ndarray):
