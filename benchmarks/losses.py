@@ -73,12 +73,14 @@ def measure(workers: dict[str, Worker], case: dict, repeats: int, target: float)
         present[lib] = not _ask(workers, lib, op="prepare", case=case, target=target, slot="main", clear=True).get(
             "missing"
         )
+        workers[lib].settle()
     names = [lib for lib, ok in present.items() if ok]
     samples: dict[str, list] = {lib: [] for lib in names}
     for rep in range(repeats):
         for lib in names[rep % len(names) :] + names[: rep % len(names)] if names else []:
             if present[lib]:
                 seconds = _ask(workers, lib, op="sample", slot="main").get("seconds")
+                workers[lib].settle()  # its threads idle before the next library's sample
                 present[lib] = seconds is not None
                 samples[lib].append(seconds)
     return {lib: _stats(samples[lib]) if present[lib] else None for lib in workers}
@@ -157,6 +159,11 @@ def _run_header(run: dict) -> list[str]:
             else ""
         ),
     ]
+    if not run.get("settled"):
+        lines.append(
+            "Samples did not wait for the previous worker's threads to idle (OpenBLAS's spin about 0.1 s after "
+            "a product): its 2-thread cells of losses with matrix products may have had a core fewer.  "
+        )
     if run.get("interrupted"):
         lines.append(f"**Interrupted: {run.get('measured', '?')} cells of its grid were measured.**  ")
     # the CPU time other processes took during the run, where measured; else the (lagging) load average before it
@@ -209,7 +216,8 @@ def markdown(result: dict) -> str:
         f"Versions: {', '.join(f'{k} {v}' for k, v in sorted(versions.items()))}.",
         "",
         "Forward + backward, `reduction='mean'` (or the path's own). A cell is losslab's median time over "
-        "the other library's, in the same run, the same thread count (workers take turns): below 1.0 "
+        "the other library's, in the same run, the same thread count (workers take turns, each sample once "
+        "the previous worker's threads are idle): below 1.0 "
         "losslab is faster; **bold** is slower. `numba`: losslab with its fast extra; `numpy`: "
         "`LOSSLAB_NUMBA=0`. `-`: the other library has no such loss or path. Sizes: B rows of C = 100 "
         "classes or D = 64 features (CTC: T = 50, C = 20, S <= 10, B / 64 sequences; segmentation: "
@@ -417,6 +425,7 @@ def main(argv=None) -> int:
         "workers": {},
         "cells": [],
         "memory": {},
+        "settled": True,  # each sample waited for the previous worker's threads to idle (Worker.settle)
     }
     started, cpu_start = time.perf_counter(), _cpu_seconds()
     try:

@@ -8,7 +8,8 @@ Run from the repository root (see benchmarks/README.md for what each number mean
 For each thread count, one worker process per library (``losslab`` with the numba
 kernels, ``losslab-numpy`` with the NumPy kernels only, ``torch``) is started with
 its thread variables set; the workers take turns, one sample at a time, so every
-library sees the same machine state. Each cell is the median of ``--repeats``
+library sees the same machine state, and each sample waits until the previous worker's
+threads are idle (OpenBLAS's spin for about 0.1 s after a product). Each cell is the median of ``--repeats``
 samples, with min and max. Without torch installed, losslab runs alone. Nothing
 here runs in the test suite.
 """
@@ -34,6 +35,23 @@ import _report as report
 
 HERE = Path(__file__).resolve().parent
 LIBS = ("losslab", "losslab-numpy", "torch")
+
+
+SETTLE_POLL = 0.005  # seconds between two reads of a worker's run time
+SETTLE_IDLE = 0.1  # a worker using less of a core than this over a poll is idle
+SETTLE_MAX = 0.5
+
+
+def _run_ns(pid: int) -> int | None:
+    """Nanoseconds the threads of process ``pid`` have run (Linux ``schedstat``); None where unreadable."""
+    try:
+        total = 0
+        for task in os.scandir(f"/proc/{pid}/task"):
+            with open(f"{task.path}/schedstat") as f:
+                total += int(f.read().split()[0])
+        return total
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 class Worker:
@@ -67,6 +85,19 @@ class Worker:
             raise RuntimeError(f"worker {self.lib} ({self.threads} threads) died; request {request}")
         return json.loads(line)
 
+    def settle(self) -> None:
+        """Wait until this worker's threads stop running (at most :data:`SETTLE_MAX` seconds): OpenBLAS's threads
+        spin for about 0.1 s after each product, so a sample the next library took meanwhile would have a core
+        fewer. Where the threads' run times cannot be read (not Linux), return at once."""
+        end = time.perf_counter() + SETTLE_MAX
+        before = _run_ns(self.proc.pid)
+        while before is not None and time.perf_counter() < end:
+            time.sleep(SETTLE_POLL)
+            now = _run_ns(self.proc.pid)
+            if now is None or now - before < SETTLE_IDLE * SETTLE_POLL * 1e9:
+                return
+            before = now
+
     def close(self) -> None:
         try:
             self.ask(op="quit")
@@ -88,13 +119,16 @@ def measure(tasks: dict[str, tuple[Worker, dict]], repeats: int, target: float, 
     cleared = set()
     for name, (w, case) in tasks.items():
         w.ask(op="prepare", case=case, target=target, slot=name, clear=id(w) not in cleared)
+        w.settle()
         cleared.add(id(w))
     samples = {name: [] for name in tasks}
     order = list(tasks)
     for rep in range(repeats):
         turn = order[rep % len(order) :] + order[: rep % len(order)]  # rotate who goes first
         for name in turn:
-            samples[name].append(tasks[name][0].ask(op="sample", slot=name)["seconds"])
+            worker = tasks[name][0]
+            samples[name].append(worker.ask(op="sample", slot=name)["seconds"])
+            worker.settle()
     out = {name: _stats(s) for name, s in samples.items()}
     case = next(iter(tasks.values()))[1]
     log(
