@@ -24,6 +24,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import shlex
 import statistics
 import sys
@@ -371,6 +372,11 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help=f"sizes {QUICK_SIZES}, float32 only")
     ap.add_argument("--sizes", default=None, help=f"comma-separated batch sizes (default {SIZES})")
     ap.add_argument("--dtypes", default=None, help="default float32,float64 (--quick: float32)")
+    ap.add_argument(
+        "--match",
+        default=None,
+        help="only the cases whose key 'Loss|path|B|dtype' matches this regular expression (e.g. 'kdim.*=0.1')",
+    )
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     ap.add_argument("--repeats", type=int, default=5, help="samples per cell (default 5)")
     ap.add_argument("--target", type=float, default=0.02, help="seconds per sample (default 0.02)")
@@ -413,6 +419,8 @@ def main(argv=None) -> int:
     if set(wanted) - set(libs):
         log(f"not installed, left out: {', '.join(sorted(set(wanted) - set(libs)))} (pip install -e '.[bench,torch]')")
     cases = grid(names, sizes, dtypes)
+    if args.match:
+        cases = [case for case in cases if re.search(args.match, key(case))]
     if args.check:
         return check(libs, cases, log)
     log(f"{len(cases)} cases x {len(args.threads.split(','))} thread counts, libraries {', '.join(libs)}")
