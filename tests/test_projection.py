@@ -720,6 +720,50 @@ def test_adaptive_small_kernel_is_the_numpy_pass(monkeypatch, head_bias, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("head_bias", [False, True])
+def test_adaptive_softmax_columns_kernel_is_the_numpy_pass(monkeypatch, head_bias, dtype):
+    """Past the few rows, numba computes each softmax's values and logits' gradient in one call
+    (``_fast.asm_cols``); they are NumPy's to rounding, with the gradient of the loss and with a gradient per
+    output, and the same bits on one thread and on two (each thread its columns)."""
+    from losslab import _fast
+    from losslab._fast import _dispatch
+
+    asm = _asm(head_bias, dtype)
+    rng = np.random.default_rng(6)
+    n = 300
+    x = rng.normal(0, 2, size=(n, 12)).astype(dtype)
+    t = rng.integers(0, 15, n)
+    hb = asm.head_bias_param.data if head_bias else None
+    args = (x, t, asm.head_weight.data, hb, [(w1.data, w2.data) for w1, w2 in asm.tail], asm.cutoffs)
+    doutput = rng.normal(size=n).astype(dtype)
+    monkeypatch.setattr(_dispatch, "ASM_SMALL", 0)  # every call to the pass on the whole batch
+
+    def calls():
+        (out, loss), grads = F.adaptive_log_softmax_with_loss_value_and_grad(*args)
+        out2, _ = F.adaptive_log_softmax_with_loss(*args)
+        backward = F.adaptive_log_softmax_with_loss_backward(0.5, doutput, *args)
+        flat = [out, out2, np.asarray(loss)]
+        for g in (grads, backward):
+            assert (g[2] is None) == (not head_bias)
+            flat += [g[0], g[1], *([g[2]] if head_bias else []), *(w for pair in g[3] for w in pair)]
+        return flat
+
+    before = [np.array(a, copy=True) for a in (x, t, args[2])]
+    fast = calls()
+    for a, b in zip((x, t, args[2]), before, strict=True):
+        np.testing.assert_array_equal(a, b)  # inputs untouched
+    monkeypatch.setattr(_dispatch, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(_dispatch, "get_num_threads", lambda: 2)
+    for got, want in zip(calls(), fast, strict=True):
+        np.testing.assert_array_equal(got, want)
+    monkeypatch.setattr(_fast, "asm_cols", lambda *a: False)  # NumPy's calls, as without numba
+    tol = dict(rtol=2e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    for got, want in zip(fast, calls(), strict=True):
+        assert got.dtype == want.dtype == dtype and got.shape == want.shape
+        np.testing.assert_allclose(got, want, **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("inputs, opts", _linear_cases()[:6])
 def test_linear_chunks_of_the_direct_path_are_the_checked_pass(monkeypatch, inputs, opts, reduction, dtype):

@@ -3103,3 +3103,51 @@ def add_bias(z, b):
         zi = z[i]
         for j in range(zi.size):
             zi[j] += b[j]
+
+
+# --------------------------------------------------------------------------- adaptive softmax: one softmax's columns
+
+
+@numba.njit(fastmath=CONTRACT, **JIT)
+def _asm_exp_cols(z, mx, s, lo, hi):
+    """``z[k, lo:hi] = exp(z[k, lo:hi] - mx)`` for every class ``k``, their column sums added to ``s`` (hi - lo,)."""
+    for k in range(z.shape[0]):
+        zk = z[k, lo:hi]
+        for j in range(zk.size):
+            e = expneg(zk[j] - mx[j])
+            zk[j] = e
+            s[j] += e
+
+
+@numba.njit(**JIT)
+def asm_cols(z, rel, u, vals, lo, hi):
+    """Columns ``lo:hi`` of one softmax of the adaptive softmax, its logits ``z`` (K, M) laid out classes first:
+    ``vals[j]`` the log-softmax of column ``j`` at class ``rel[j]``, ``(z_rel - max) - log(sum exp(z - max))``;
+    with ``u`` (M,) (empty: the values alone), ``z`` becomes the logits' gradient ``u (onehot - softmax)`` in
+    place. A column holding an inf or a NaN gives NaN (the caller's finiteness check sends it to the limits).
+    Inner loops run over contiguous slices of a class's row: they vectorise."""
+    m = hi - lo
+    mx = z[0, lo:hi].copy()
+    for k in range(1, z.shape[0]):
+        zk = z[k, lo:hi]
+        for j in range(m):
+            if zk[j] > mx[j]:
+                mx[j] = zk[j]
+    zt = np.empty(m, z.dtype)
+    for j in range(m):
+        zt[j] = z[rel[lo + j], lo + j] - mx[j]
+    s = np.zeros(m, z.dtype)
+    _asm_exp_cols(z, mx, s, lo, hi)
+    for j in range(m):
+        vals[lo + j] = zt[j] - np.log(s[j])
+    if u.size == 0:
+        return
+    c = np.empty(m, z.dtype)
+    for j in range(m):
+        c[j] = -u[lo + j] / s[j]
+    for k in range(z.shape[0]):
+        zk = z[k, lo:hi]
+        for j in range(m):
+            zk[j] *= c[j]
+    for j in range(m):
+        z[rel[lo + j], lo + j] += u[lo + j]

@@ -1254,7 +1254,6 @@ def _adaptive_fast(x, t, hw, hb, tails, cutoffs, u):
     head = _matmul(hw, x.T)
     if hb is not None:
         head += hb[:, None]
-    head_lp = _log_softmax_cols(head)
     gather = t.copy()
     grads = None
     bounds = [0] + list(cutoffs)
@@ -1267,26 +1266,39 @@ def _adaptive_fast(x, t, hw, hb, tails, cutoffs, u):
             rows = np.flatnonzero(cluster == i)
             gather[rows] = shortlist + i - 1
             parts.append((i, rows))
-    out = head_lp[gather, cols]
+    out = np.empty(n, x.dtype)
+    if _fast.asm_cols(head, gather, u, out):  # numba: the log-softmax's values and gradient in one call
+        dhead = head
+    else:
+        head_lp = _log_softmax_cols(head)
+        out = head_lp[gather, cols]
+        if u is not None:
+            dhead = np.exp(head_lp)
+            dhead *= -u  # d/d logits = u (onehot - softmax)
+            dhead[gather, cols] += u
     if u is not None:
-        dhead = np.exp(head_lp)
-        dhead *= -u  # d/d logits = u (onehot - softmax)
-        dhead[gather, cols] += u
         dx = _matmul(dhead.T, hw)
         dtails = [(np.zeros_like(w1), np.zeros_like(w2)) for w1, w2 in tails]
     for i, rows in parts:
         w1, w2 = tails[i - 1]
         xs = x[rows]
         h = _matmul(w1, xs.T)
-        lp = _log_softmax_cols(_matmul(w2, h))
+        o = _matmul(w2, h)
         rel = t[rows] - bounds[i]
-        at = np.arange(rows.size)
-        out[rows] += lp[rel, at]
-        if u is not None:
-            ur = u[rows]
-            do = np.exp(lp)
-            do *= -ur
-            do[rel, at] += ur
+        ur = None if u is None else u[rows]
+        vals = np.empty(rows.size, x.dtype)
+        if _fast.asm_cols(o, rel, ur, vals):
+            out[rows] += vals
+            do = o
+        else:
+            lp = _log_softmax_cols(o)
+            at = np.arange(rows.size)
+            out[rows] += lp[rel, at]
+            if ur is not None:
+                do = np.exp(lp)
+                do *= -ur
+                do[rel, at] += ur
+        if ur is not None:
             dh = _matmul(w2.T, do)
             dtails[i - 1] = (_matmul(dh, xs), _matmul(do, h.T))
             dx[rows] += _matmul(dh.T, w1)
