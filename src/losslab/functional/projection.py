@@ -480,6 +480,16 @@ def _span(a: np.ndarray) -> float:
     return max(-float(np.minimum.reduce(a, axis=None)), float(np.maximum.reduce(a, axis=None)))
 
 
+def _bounds(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, t: np.ndarray) -> tuple[float, float, float, int, int]:
+    """``(|x| max, |w| max, |b| max, min t, max t)`` of the direct path's plain arrays (``b`` None: 0), a magnitude
+    inf or NaN where an entry is not finite: one numba call (:func:`losslab._fast.linear_ce_spans`), else NumPy's
+    reductions."""
+    spans = _fast.linear_ce_spans(x, w, b, t)
+    if spans is not None:
+        return spans
+    return _span(x), _span(w), 0.0 if b is None else _span(b), int(t.min()), int(t.max())
+
+
 class _Direct(NamedTuple):
     """A call the direct path takes: the checked arrays and options, and bounds on the inputs' magnitudes."""
 
@@ -563,11 +573,7 @@ def _direct(
     elif chunks and c * dt.itemsize <= _CACHE_ROW_BYTES and _fast.get_num_threads() == 1:
         rows = _CACHE_BYTES // (c * dt.itemsize)  # narrow logits on one thread: blocks of rows that stay in L2
     ii = -100 if ignore_index is None else ignore_index
-    spans = _fast.linear_ce_spans(x, w, b, t)
-    if spans is None:
-        t_lo, t_hi = int(t.min()), int(t.max())
-    else:
-        x_span, w_span, b_span, t_lo, t_hi = spans
+    x_span, w_span, b_span, t_lo, t_hi = _bounds(x, w, b, t)
     all_valid = 0 <= t_lo and t_hi < c and not t_lo <= ii <= t_hi
     if not all_valid:
         valid = t != ii
@@ -577,8 +583,6 @@ def _direct(
     if t.dtype != np.int64:
         t = t.astype(np.int64)
     wt = None if weight is None else v.check_weight(weight, "weight", c, dt)
-    if spans is None:
-        x_span, w_span, b_span = _span(x), _span(w), 0.0 if b is None else _span(b)
     spans = x_span, w_span, 1.0 if wt is None else max(1.0, _span(wt))
     # every logit is at most zmax, every loss row (and smoothing's sum) at most its bound; NaN and inf fail here
     zmax = x_span * w_span * d + b_span
