@@ -1034,3 +1034,47 @@ def test_linear_add_bias_is_numpys_sum(dtype):
         got = z.copy()
         _fast.add_bias(got, b)
         np.testing.assert_array_equal(got, z + b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+def test_linear_direct_rows_kernel_is_the_separate_calls(bias, weighted, dtype):
+    """The direct path's rows in one call (numba): the bias, the fused rows and their weights bit for bit those
+    of add_bias then the cross-entropy kernels, the total their left-to-right sum, the bias gradient the
+    gradient's column sums (to rounding), read-only inputs untouched."""
+    from losslab import _fast
+
+    rng = np.random.default_rng(10)
+    z0 = rng.normal(0, 2, (300, 37)).astype(dtype)
+    t = rng.integers(0, 37, 300)
+    b = rng.normal(0, 1, 37).astype(dtype) if bias else None
+    w = rng.uniform(0.5, 2.0, 37).astype(dtype)
+    if not weighted:
+        t[::7] = -100  # ignored rows
+    for a in (t, w) if b is None else (t, w, b):
+        a.flags.writeable = False
+    den = float(w[t].sum()) if weighted else float((t != -100).sum())
+    scale = 1.0 / den if weighted else dtype(1) / dtype(den)
+    z, g, loss = z0.copy(), np.empty_like(z0), np.empty(300, np.float64)
+    db = None if b is None else np.zeros(37, dtype)
+    total = _fast.linear_ce_rows(z, b, t, -100, scale, w[t] if weighted else None, g, loss, db)
+    if total is None:
+        assert _fast.backend() != "numba"
+        return
+    ref = z0.copy()
+    if b is not None:
+        _fast.add_bias(ref, b)
+    np.testing.assert_array_equal(z, ref)  # the logits with their bias
+    if weighted:
+        value, ref_g = _fast.ce_weighted_rows(ref, t, w, 0.0, den, "mean")
+        assert dtype(total / den) == value
+    else:
+        ref_g, ref_loss = np.empty_like(ref), np.empty(300, np.float64)
+        _fast.linear_ce_chunk(ref, t, -100, scale, ref_g, ref_loss)
+        np.testing.assert_array_equal(loss, ref_loss)
+        assert total == _fast.seq_sum(ref_loss)
+    np.testing.assert_array_equal(g, ref_g)
+    if db is not None:
+        tol = dict(rtol=1e-5, atol=1e-7) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(db, g.sum(axis=0, dtype=np.float64), **tol)

@@ -139,3 +139,8 @@ __all__ += ["add_bias", "linear_ce_spans"]
 from ._dispatch import asm_cols  # noqa: E402
 
 __all__ += ["asm_cols"]
+
+# the linear cross-entropy's direct rows: bias, rows, their weights and the bias gradient in one numba call
+from ._dispatch import linear_ce_rows  # noqa: E402
+
+__all__ += ["linear_ce_rows"]

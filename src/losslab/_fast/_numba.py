@@ -3151,3 +3151,38 @@ def asm_cols(z, rel, u, vals, lo, hi):
             zk[j] *= c[j]
     for j in range(m):
         z[rel[lo + j], lo + j] += u[lo + j]
+
+
+# --------------------------------------------------------------------------- linear cross-entropy: the direct rows
+
+
+@numba.njit(**JIT)
+def lce_rows(z, b, t, ignore_index, scale, row_w, g, rowloss, db):
+    """The linear cross-entropy's whole logits ``z`` (R, C) in one call, a block of rows at a time while it sits in
+    L1: the bias ``b`` (C,) added in place (empty: none), :func:`ce_rows` (gradient into ``g``, float64 row losses
+    into ``rowloss``), with ``row_w`` (R,) each row weighted as :func:`weigh_rows` does (the labels then all kept;
+    empty: none), and with ``db`` (C,) (empty: none) the gradient's column sums added to it row by row. Returns the
+    row losses' left-to-right float64 sum (:func:`seq_sum`'s)."""
+    n, c = z.shape
+    rows = max(1, _CE_BLOCK // c)
+    for r0 in range(0, n, rows):
+        r1 = min(n, r0 + rows)
+        if b.size:
+            for i in range(r0, r1):
+                zi = z[i]
+                for j in range(c):
+                    zi[j] += b[j]
+        if row_w.size:
+            ce_rows(z, t, -1, 1.0, g, rowloss, r0, r1)
+            weigh_rows(g, rowloss, row_w, scale, r0, r1)
+        else:
+            ce_rows(z, t, ignore_index, scale, g, rowloss, r0, r1)
+        if db.size:
+            for i in range(r0, r1):
+                gi = g[i]
+                for j in range(c):
+                    db[j] += gi[j]
+    total = 0.0
+    for i in range(n):
+        total += rowloss[i]
+    return total

@@ -598,25 +598,51 @@ def _direct(
     call = _Direct(x, w, t, b, wt, ii, float(label_smoothing), reduction, denominator, all_valid, *spans, min(rows, n))
     if rows < n:
         return call, None
-    z = np.matmul(x, w.T)
-    if b is not None:
-        _fast.add_bias(z, b)
-    return call, z
+    return call, np.matmul(x, w.T)  # without the bias: _direct_rows and _direct_fused add it
 
 
 def _direct_rows(call: _Direct, z: np.ndarray, g):
-    """The loss rows and (with ``g``: a scalar or (N,)) the logits' gradient, in place in ``z``."""
+    """The loss rows and (with ``g``: a scalar or (N,)) the logits' gradient, in place in ``z`` (the logits
+    without the bias, which this adds)."""
+    if call.b is not None:
+        _fast.add_bias(z, call.b)
     if call.all_valid and call.weight is None and call.label_smoothing == 0:
         return _plain_rows(z, call.t, g)
     return _index_rows(z, call.t, g, call.ignore_index, call.label_smoothing, call.weight)
 
 
-def _direct_fused(call: _Direct, z: np.ndarray, g):
-    """``(value, logits' gradient)`` by the fused cross-entropy kernels of :mod:`losslab._fast` (numba: one pass
-    over each row, on the threads for a large batch); ``None`` without numba. ``g``: as :func:`_direct_rows`."""
+def _direct_fused(call: _Direct, z: np.ndarray, g, want_db: bool = False):
+    """``(value, logits' gradient, bias gradient or None)`` by the fused cross-entropy kernels of
+    :mod:`losslab._fast` (numba: one pass over each row, on the threads for a large batch), the logits ``z``
+    without the bias (this adds it); ``None`` without numba. ``g``: as :func:`_direct_rows`. With ``want_db``
+    (and a bias), the bias gradient where the rows' one call (:func:`losslab._fast.linear_ce_rows`, below the
+    threads) makes it, else None (the caller sums the logits' gradient)."""
     if _fast.backend() != "numba":
         return None
     t, reduction = call.t, call.reduction
+    dt, mean = z.dtype, reduction == "mean"
+    plain = call.weight is None and call.label_smoothing == 0
+    weighted = call.all_valid and call.weight is not None and call.label_smoothing == 0
+    if plain or weighted:  # the bias, the rows, their weights and the bias gradient in one call
+        dz, loss = np.empty_like(z), np.empty(z.shape[0], np.float64)
+        db = np.zeros_like(call.b) if want_db and call.b is not None and (g is None or reduction != "none") else None
+        if plain:
+            scale: Any = dt.type(1) / dt.type(call.denominator) if mean else dt.type(1)
+            total = _fast.linear_ce_rows(z, call.b, t, call.ignore_index, scale, None, dz, loss, db)
+        else:
+            scale = 1.0 / float(call.denominator) if mean else 1.0  # as ce_weighted_rows
+            row_w = None if call.weight is None else call.weight[t]
+            total = _fast.linear_ce_rows(z, call.b, t, -1, scale, row_w, dz, loss, db)
+        if total is not None:
+            if reduction == "none":
+                value: Any = loss.astype(dt)
+                if g is not None:  # the kernels' gradient is that of dout = 1: each row times its dout
+                    dz *= np.reshape(g, (-1, 1))
+            else:
+                value = dt.type(total / call.denominator if mean else total)
+            return value, dz, db
+    if call.b is not None:
+        _fast.add_bias(z, call.b)
     if call.weight is None and call.label_smoothing == 0:  # the chunks' kernel: the call is checked already
         dt, mean = z.dtype, reduction == "mean"
         dz, loss = np.empty_like(z), np.empty(z.shape[0], np.float64)
@@ -641,7 +667,7 @@ def _direct_fused(call: _Direct, z: np.ndarray, g):
     value, dz = hit
     if reduction == "none" and g is not None:  # the kernels' gradient is that of dout = 1: each row times its dout
         dz *= np.reshape(g, (-1, 1))
-    return value, dz
+    return value, dz, None
 
 
 def _grads_fit(call: _Direct, g_span: float) -> bool:
@@ -651,15 +677,17 @@ def _grads_fit(call: _Direct, g_span: float) -> bool:
     return bound * max(1.0, call.w_span * w.shape[0], call.x_span * x.shape[0], x.shape[0]) < _FMAX[x.dtype]
 
 
-def _direct_grads(call: _Direct, dz: np.ndarray, g_span: float):
-    """``(dx, dW[, db])`` from the logits' gradient ``dz``; ``None`` where the upstream gradient's largest
-    magnitude ``g_span`` could make one overflow."""
+def _direct_grads(call: _Direct, dz: np.ndarray, g_span: float, db: np.ndarray | None = None):
+    """``(dx, dW[, db])`` from the logits' gradient ``dz`` (and ``db`` where the fused rows made it); ``None``
+    where the upstream gradient's largest magnitude ``g_span`` could make one overflow."""
     x, w = call.x, call.w
     if not _grads_fit(call, g_span):
         return None
     grads: tuple[np.ndarray, ...] = (_dz_w(dz, w), _matmul(dz.T, x))
     if call.b is None:
         return grads
+    if db is not None:
+        return grads + (db,)
     if _fast.backend() == "numba":  # values to rounding: one BLAS product, 256 x 100 float32 in 2 us against 7 us
         return grads + (np.matmul(np.ones(dz.shape[0], dz.dtype), dz),)
     grads += (dz.sum(axis=0),)  # the checked pass's operations: its bits
@@ -995,12 +1023,13 @@ def linear_cross_entropy_value_and_grad(
                 value, grads = _direct_chunks(call_d, g_rows, want_grad=True)
             direct = None
     if direct is not None:
-        fused = _direct_fused(call_d, z, g_rows)
+        fused = _direct_fused(call_d, z, g_rows, want_db=True)
+        db = None
         if fused is None:
             loss, dz = _direct_rows(call_d, z, g_rows)
         else:
-            value, dz = fused
-        grads = _direct_grads(call_d, dz, g_span)
+            value, dz, db = fused
+        grads = _direct_grads(call_d, dz, g_span, db)
         if grads is not None and fused is None:
             value = _direct_value(call_d, loss)
     if grads is None:
