@@ -725,6 +725,9 @@ def _direct_chunks(call: _Direct, g, want_grad: bool):
             scale = 1.0 / float(call.denominator) if mean else 1.0
     else:
         loss = np.empty(n, dt)
+    # the rows' one call (bias, rows, weights, bias gradient): plain rows, or class weights with every label kept
+    one_call = fused and (plain or (call.all_valid and call.label_smoothing == 0))
+    ii = call.ignore_index if plain else -1
     dx: Any = None
     dw: Any = None
     db: Any = None
@@ -744,10 +747,22 @@ def _direct_chunks(call: _Direct, g, want_grad: bool):
         for r0 in range(lo, hi, rows):
             r1 = min(hi, r0 + rows)
             z = np.matmul(x[r0:r1], w.T, out=buf[: r1 - r0])
-            if b is not None:
-                _fast.add_bias(z, b)
             g_chunk = g[r0:r1] if none and g is not None else g
-            if fused:
+            summed = None  # the bias gradient's share that the rows' one call added to db
+            total = None
+            if one_call:  # the bias, the rows, their weights and the bias gradient in one call
+                summed = db if want_grad and not (none and g is not None) else None
+                rw = None if plain or general is None else general[1][r0:r1]
+                dz = gbuf[: r1 - r0]
+                total = _fast.linear_ce_rows(z, b, labels[r0:r1], ii, scale, rw, dz, loss[r0:r1], summed)
+                if total is None:
+                    summed = None
+            if total is None and b is not None:
+                _fast.add_bias(z, b)
+            if total is not None:
+                if none and g is not None:  # the kernels' gradient is that of dout = 1: each row times its dout
+                    dz *= np.reshape(g_chunk, (-1, 1))
+            elif fused:
                 dz = gbuf[: r1 - r0]
                 part = None if general is None else (general[0], general[1][r0:r1], *general[2:])
                 _fast.linear_ce_chunk(z, labels[r0:r1], call.ignore_index, scale, dz, loss[r0:r1], part)
@@ -769,7 +784,7 @@ def _direct_chunks(call: _Direct, g, want_grad: bool):
                 for c0 in range(0, c, scratch.shape[0]):
                     c1 = min(c, c0 + scratch.shape[0])
                     dw[c0:c1] += np.matmul(dz[:, c0:c1].T, xc, out=scratch[: c1 - c0])
-            if db is not None:
+            if db is not None and summed is None:
                 db += dz.sum(axis=0)
 
     chunks = -(-n // rows)
