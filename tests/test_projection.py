@@ -720,6 +720,46 @@ def test_adaptive_small_kernel_is_the_numpy_pass(monkeypatch, head_bias, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("head_bias", [False, True])
+def test_adaptive_softmax_columns_kernel_is_the_numpy_pass(monkeypatch, head_bias, dtype):
+    """Past the few rows, numba computes each softmax's values and logits' gradient in one call
+    (``_fast.asm_cols``); they are NumPy's to rounding, with the gradient of the loss and with a gradient per
+    output."""
+    from losslab import _fast
+    from losslab._fast import _dispatch
+
+    asm = _asm(head_bias, dtype)
+    rng = np.random.default_rng(6)
+    n = 300
+    x = rng.normal(0, 2, size=(n, 12)).astype(dtype)
+    t = rng.integers(0, 15, n)
+    hb = asm.head_bias_param.data if head_bias else None
+    args = (x, t, asm.head_weight.data, hb, [(w1.data, w2.data) for w1, w2 in asm.tail], asm.cutoffs)
+    doutput = rng.normal(size=n).astype(dtype)
+    monkeypatch.setattr(_dispatch, "ASM_SMALL", 0)  # every call to the pass on the whole batch
+
+    def calls():
+        (out, loss), grads = F.adaptive_log_softmax_with_loss_value_and_grad(*args)
+        out2, _ = F.adaptive_log_softmax_with_loss(*args)
+        backward = F.adaptive_log_softmax_with_loss_backward(0.5, doutput, *args)
+        flat = [out, out2, np.asarray(loss)]
+        for g in (grads, backward):
+            assert (g[2] is None) == (not head_bias)
+            flat += [g[0], g[1], *([g[2]] if head_bias else []), *(w for pair in g[3] for w in pair)]
+        return flat
+
+    before = [np.array(a, copy=True) for a in (x, t, args[2])]
+    fast = calls()
+    for a, b in zip((x, t, args[2]), before, strict=True):
+        np.testing.assert_array_equal(a, b)  # inputs untouched
+    monkeypatch.setattr(_fast, "asm_cols", lambda *a: False)  # NumPy's calls, as without numba
+    tol = dict(rtol=2e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    for got, want in zip(fast, calls(), strict=True):
+        assert got.dtype == want.dtype == dtype and got.shape == want.shape
+        np.testing.assert_allclose(got, want, **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("reduction", REDUCTIONS)
 @pytest.mark.parametrize("inputs, opts", _linear_cases()[:6])
 def test_linear_chunks_of_the_direct_path_are_the_checked_pass(monkeypatch, inputs, opts, reduction, dtype):
@@ -990,3 +1030,47 @@ def test_linear_add_bias_is_numpys_sum(dtype):
         got = z.copy()
         _fast.add_bias(got, b)
         np.testing.assert_array_equal(got, z + b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("bias", [False, True])
+def test_linear_direct_rows_kernel_is_the_separate_calls(bias, weighted, dtype):
+    """The direct path's rows in one call (numba): the bias, the fused rows and their weights bit for bit those
+    of add_bias then the cross-entropy kernels, the total their left-to-right sum, the bias gradient the
+    gradient's column sums (to rounding), read-only inputs untouched."""
+    from losslab import _fast
+
+    rng = np.random.default_rng(10)
+    z0 = rng.normal(0, 2, (300, 37)).astype(dtype)
+    t = rng.integers(0, 37, 300)
+    b = rng.normal(0, 1, 37).astype(dtype) if bias else None
+    w = rng.uniform(0.5, 2.0, 37).astype(dtype)
+    if not weighted:
+        t[::7] = -100  # ignored rows
+    for a in (t, w) if b is None else (t, w, b):
+        a.flags.writeable = False
+    den = float(w[t].sum()) if weighted else float((t != -100).sum())
+    scale = 1.0 / den if weighted else dtype(1) / dtype(den)
+    z, g, loss = z0.copy(), np.empty_like(z0), np.empty(300, np.float64)
+    db = None if b is None else np.zeros(37, dtype)
+    total = _fast.linear_ce_rows(z, b, t, -100, scale, w[t] if weighted else None, g, loss, db)
+    if total is None:
+        assert _fast.backend() != "numba"
+        return
+    ref = z0.copy()
+    if b is not None:
+        _fast.add_bias(ref, b)
+    np.testing.assert_array_equal(z, ref)  # the logits with their bias
+    if weighted:
+        value, ref_g = _fast.ce_weighted_rows(ref, t, w, 0.0, den, "mean")
+        assert dtype(total / den) == value
+    else:
+        ref_g, ref_loss = np.empty_like(ref), np.empty(300, np.float64)
+        _fast.linear_ce_chunk(ref, t, -100, scale, ref_g, ref_loss)
+        np.testing.assert_array_equal(loss, ref_loss)
+        assert total == _fast.seq_sum(ref_loss)
+    np.testing.assert_array_equal(g, ref_g)
+    if db is not None:
+        tol = dict(rtol=1e-5, atol=1e-7) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(db, g.sum(axis=0, dtype=np.float64), **tol)

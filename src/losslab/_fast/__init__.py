@@ -134,3 +134,13 @@ __all__ += ["LCE_SMALL", "linear_ce_small", "run_ranges"]
 from ._dispatch import add_bias, linear_ce_spans  # noqa: E402
 
 __all__ += ["add_bias", "linear_ce_spans"]
+
+# the adaptive softmax: one softmax's values and logits' gradient, in one numba call
+from ._dispatch import asm_cols  # noqa: E402
+
+__all__ += ["asm_cols"]
+
+# the linear cross-entropy's direct rows: bias, rows, their weights and the bias gradient in one numba call
+from ._dispatch import linear_ce_rows  # noqa: E402
+
+__all__ += ["linear_ce_rows"]

@@ -3103,3 +3103,86 @@ def add_bias(z, b):
         zi = z[i]
         for j in range(zi.size):
             zi[j] += b[j]
+
+
+# --------------------------------------------------------------------------- adaptive softmax: one softmax's columns
+
+
+@numba.njit(fastmath=CONTRACT, **JIT)
+def _asm_exp_cols(z, mx, s, lo, hi):
+    """``z[k, lo:hi] = exp(z[k, lo:hi] - mx)`` for every class ``k``, their column sums added to ``s`` (hi - lo,)."""
+    for k in range(z.shape[0]):
+        zk = z[k, lo:hi]
+        for j in range(zk.size):
+            e = expneg(zk[j] - mx[j])
+            zk[j] = e
+            s[j] += e
+
+
+@numba.njit(**JIT)
+def asm_cols(z, rel, u, vals, lo, hi):
+    """Columns ``lo:hi`` of one softmax of the adaptive softmax, its logits ``z`` (K, M) laid out classes first:
+    ``vals[j]`` the log-softmax of column ``j`` at class ``rel[j]``, ``(z_rel - max) - log(sum exp(z - max))``;
+    with ``u`` (M,) (empty: the values alone), ``z`` becomes the logits' gradient ``u (onehot - softmax)`` in
+    place. A column holding an inf or a NaN gives NaN (the caller's finiteness check sends it to the limits).
+    Inner loops run over contiguous slices of a class's row: they vectorise."""
+    m = hi - lo
+    mx = z[0, lo:hi].copy()
+    for k in range(1, z.shape[0]):
+        zk = z[k, lo:hi]
+        for j in range(m):
+            if zk[j] > mx[j]:
+                mx[j] = zk[j]
+    zt = np.empty(m, z.dtype)
+    for j in range(m):
+        zt[j] = z[rel[lo + j], lo + j] - mx[j]
+    s = np.zeros(m, z.dtype)
+    _asm_exp_cols(z, mx, s, lo, hi)
+    for j in range(m):
+        vals[lo + j] = zt[j] - np.log(s[j])
+    if u.size == 0:
+        return
+    c = np.empty(m, z.dtype)
+    for j in range(m):
+        c[j] = -u[lo + j] / s[j]
+    for k in range(z.shape[0]):
+        zk = z[k, lo:hi]
+        for j in range(m):
+            zk[j] *= c[j]
+    for j in range(m):
+        z[rel[lo + j], lo + j] += u[lo + j]
+
+
+# --------------------------------------------------------------------------- linear cross-entropy: the direct rows
+
+
+@numba.njit(**JIT)
+def lce_rows(z, b, t, ignore_index, scale, row_w, g, rowloss, db):
+    """The linear cross-entropy's whole logits ``z`` (R, C) in one call, a block of rows at a time while it sits in
+    L1: the bias ``b`` (C,) added in place (empty: none), :func:`ce_rows` (gradient into ``g``, float64 row losses
+    into ``rowloss``), with ``row_w`` (R,) each row weighted as :func:`weigh_rows` does (the labels then all kept;
+    empty: none), and with ``db`` (C,) (empty: none) the gradient's column sums added to it row by row. Returns the
+    row losses' left-to-right float64 sum (:func:`seq_sum`'s)."""
+    n, c = z.shape
+    rows = max(1, _CE_BLOCK // c)
+    for r0 in range(0, n, rows):
+        r1 = min(n, r0 + rows)
+        if b.size:
+            for i in range(r0, r1):
+                zi = z[i]
+                for j in range(c):
+                    zi[j] += b[j]
+        if row_w.size:
+            ce_rows(z, t, -1, 1.0, g, rowloss, r0, r1)
+            weigh_rows(g, rowloss, row_w, scale, r0, r1)
+        else:
+            ce_rows(z, t, ignore_index, scale, g, rowloss, r0, r1)
+        if db.size:
+            for i in range(r0, r1):
+                gi = g[i]
+                for j in range(c):
+                    db[j] += gi[j]
+    total = 0.0
+    for i in range(n):
+        total += rowloss[i]
+    return total

@@ -480,6 +480,16 @@ def _span(a: np.ndarray) -> float:
     return max(-float(np.minimum.reduce(a, axis=None)), float(np.maximum.reduce(a, axis=None)))
 
 
+def _bounds(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, t: np.ndarray) -> tuple[float, float, float, int, int]:
+    """``(|x| max, |w| max, |b| max, min t, max t)`` of the direct path's plain arrays (``b`` None: 0), a magnitude
+    inf or NaN where an entry is not finite: one numba call (:func:`losslab._fast.linear_ce_spans`), else NumPy's
+    reductions."""
+    spans = _fast.linear_ce_spans(x, w, b, t)
+    if spans is not None:
+        return spans
+    return _span(x), _span(w), 0.0 if b is None else _span(b), int(t.min()), int(t.max())
+
+
 class _Direct(NamedTuple):
     """A call the direct path takes: the checked arrays and options, and bounds on the inputs' magnitudes."""
 
@@ -563,11 +573,7 @@ def _direct(
     elif chunks and c * dt.itemsize <= _CACHE_ROW_BYTES and _fast.get_num_threads() == 1:
         rows = _CACHE_BYTES // (c * dt.itemsize)  # narrow logits on one thread: blocks of rows that stay in L2
     ii = -100 if ignore_index is None else ignore_index
-    spans = _fast.linear_ce_spans(x, w, b, t)
-    if spans is None:
-        t_lo, t_hi = int(t.min()), int(t.max())
-    else:
-        x_span, w_span, b_span, t_lo, t_hi = spans
+    x_span, w_span, b_span, t_lo, t_hi = _bounds(x, w, b, t)
     all_valid = 0 <= t_lo and t_hi < c and not t_lo <= ii <= t_hi
     if not all_valid:
         valid = t != ii
@@ -577,8 +583,6 @@ def _direct(
     if t.dtype != np.int64:
         t = t.astype(np.int64)
     wt = None if weight is None else v.check_weight(weight, "weight", c, dt)
-    if spans is None:
-        x_span, w_span, b_span = _span(x), _span(w), 0.0 if b is None else _span(b)
     spans = x_span, w_span, 1.0 if wt is None else max(1.0, _span(wt))
     # every logit is at most zmax, every loss row (and smoothing's sum) at most its bound; NaN and inf fail here
     zmax = x_span * w_span * d + b_span
@@ -594,25 +598,51 @@ def _direct(
     call = _Direct(x, w, t, b, wt, ii, float(label_smoothing), reduction, denominator, all_valid, *spans, min(rows, n))
     if rows < n:
         return call, None
-    z = np.matmul(x, w.T)
-    if b is not None:
-        _fast.add_bias(z, b)
-    return call, z
+    return call, np.matmul(x, w.T)  # without the bias: _direct_rows and _direct_fused add it
 
 
 def _direct_rows(call: _Direct, z: np.ndarray, g):
-    """The loss rows and (with ``g``: a scalar or (N,)) the logits' gradient, in place in ``z``."""
+    """The loss rows and (with ``g``: a scalar or (N,)) the logits' gradient, in place in ``z`` (the logits
+    without the bias, which this adds)."""
+    if call.b is not None:
+        _fast.add_bias(z, call.b)
     if call.all_valid and call.weight is None and call.label_smoothing == 0:
         return _plain_rows(z, call.t, g)
     return _index_rows(z, call.t, g, call.ignore_index, call.label_smoothing, call.weight)
 
 
-def _direct_fused(call: _Direct, z: np.ndarray, g):
-    """``(value, logits' gradient)`` by the fused cross-entropy kernels of :mod:`losslab._fast` (numba: one pass
-    over each row, on the threads for a large batch); ``None`` without numba. ``g``: as :func:`_direct_rows`."""
+def _direct_fused(call: _Direct, z: np.ndarray, g, want_db: bool = False):
+    """``(value, logits' gradient, bias gradient or None)`` by the fused cross-entropy kernels of
+    :mod:`losslab._fast` (numba: one pass over each row, on the threads for a large batch), the logits ``z``
+    without the bias (this adds it); ``None`` without numba. ``g``: as :func:`_direct_rows`. With ``want_db``
+    (and a bias), the bias gradient where the rows' one call (:func:`losslab._fast.linear_ce_rows`, below the
+    threads) makes it, else None (the caller sums the logits' gradient)."""
     if _fast.backend() != "numba":
         return None
     t, reduction = call.t, call.reduction
+    dt, mean = z.dtype, reduction == "mean"
+    plain = call.weight is None and call.label_smoothing == 0
+    weighted = call.all_valid and call.weight is not None and call.label_smoothing == 0
+    if plain or weighted:  # the bias, the rows, their weights and the bias gradient in one call
+        dz, loss = np.empty_like(z), np.empty(z.shape[0], np.float64)
+        db = np.zeros_like(call.b) if want_db and call.b is not None and (g is None or reduction != "none") else None
+        if plain:
+            scale: Any = dt.type(1) / dt.type(call.denominator) if mean else dt.type(1)
+            total = _fast.linear_ce_rows(z, call.b, t, call.ignore_index, scale, None, dz, loss, db)
+        else:
+            scale = 1.0 / float(call.denominator) if mean else 1.0  # as ce_weighted_rows
+            row_w = None if call.weight is None else call.weight[t]
+            total = _fast.linear_ce_rows(z, call.b, t, -1, scale, row_w, dz, loss, db)
+        if total is not None:
+            if reduction == "none":
+                value: Any = loss.astype(dt)
+                if g is not None:  # the kernels' gradient is that of dout = 1: each row times its dout
+                    dz *= np.reshape(g, (-1, 1))
+            else:
+                value = dt.type(total / call.denominator if mean else total)
+            return value, dz, db
+    if call.b is not None:
+        _fast.add_bias(z, call.b)
     if call.weight is None and call.label_smoothing == 0:  # the chunks' kernel: the call is checked already
         dt, mean = z.dtype, reduction == "mean"
         dz, loss = np.empty_like(z), np.empty(z.shape[0], np.float64)
@@ -637,7 +667,7 @@ def _direct_fused(call: _Direct, z: np.ndarray, g):
     value, dz = hit
     if reduction == "none" and g is not None:  # the kernels' gradient is that of dout = 1: each row times its dout
         dz *= np.reshape(g, (-1, 1))
-    return value, dz
+    return value, dz, None
 
 
 def _grads_fit(call: _Direct, g_span: float) -> bool:
@@ -647,15 +677,17 @@ def _grads_fit(call: _Direct, g_span: float) -> bool:
     return bound * max(1.0, call.w_span * w.shape[0], call.x_span * x.shape[0], x.shape[0]) < _FMAX[x.dtype]
 
 
-def _direct_grads(call: _Direct, dz: np.ndarray, g_span: float):
-    """``(dx, dW[, db])`` from the logits' gradient ``dz``; ``None`` where the upstream gradient's largest
-    magnitude ``g_span`` could make one overflow."""
+def _direct_grads(call: _Direct, dz: np.ndarray, g_span: float, db: np.ndarray | None = None):
+    """``(dx, dW[, db])`` from the logits' gradient ``dz`` (and ``db`` where the fused rows made it); ``None``
+    where the upstream gradient's largest magnitude ``g_span`` could make one overflow."""
     x, w = call.x, call.w
     if not _grads_fit(call, g_span):
         return None
     grads: tuple[np.ndarray, ...] = (_dz_w(dz, w), _matmul(dz.T, x))
     if call.b is None:
         return grads
+    if db is not None:
+        return grads + (db,)
     if _fast.backend() == "numba":  # values to rounding: one BLAS product, 256 x 100 float32 in 2 us against 7 us
         return grads + (np.matmul(np.ones(dz.shape[0], dz.dtype), dz),)
     grads += (dz.sum(axis=0),)  # the checked pass's operations: its bits
@@ -693,6 +725,9 @@ def _direct_chunks(call: _Direct, g, want_grad: bool):
             scale = 1.0 / float(call.denominator) if mean else 1.0
     else:
         loss = np.empty(n, dt)
+    # the rows' one call (bias, rows, weights, bias gradient): plain rows, or class weights with every label kept
+    one_call = fused and (plain or (call.all_valid and call.label_smoothing == 0))
+    ii = call.ignore_index if plain else -1
     dx: Any = None
     dw: Any = None
     db: Any = None
@@ -712,10 +747,22 @@ def _direct_chunks(call: _Direct, g, want_grad: bool):
         for r0 in range(lo, hi, rows):
             r1 = min(hi, r0 + rows)
             z = np.matmul(x[r0:r1], w.T, out=buf[: r1 - r0])
-            if b is not None:
-                _fast.add_bias(z, b)
             g_chunk = g[r0:r1] if none and g is not None else g
-            if fused:
+            summed = None  # the bias gradient's share that the rows' one call added to db
+            total = None
+            if one_call:  # the bias, the rows, their weights and the bias gradient in one call
+                summed = db if want_grad and not (none and g is not None) else None
+                rw = None if plain or general is None else general[1][r0:r1]
+                dz = gbuf[: r1 - r0]
+                total = _fast.linear_ce_rows(z, b, labels[r0:r1], ii, scale, rw, dz, loss[r0:r1], summed)
+                if total is None:
+                    summed = None
+            if total is None and b is not None:
+                _fast.add_bias(z, b)
+            if total is not None:
+                if none and g is not None:  # the kernels' gradient is that of dout = 1: each row times its dout
+                    dz *= np.reshape(g_chunk, (-1, 1))
+            elif fused:
                 dz = gbuf[: r1 - r0]
                 part = None if general is None else (general[0], general[1][r0:r1], *general[2:])
                 _fast.linear_ce_chunk(z, labels[r0:r1], call.ignore_index, scale, dz, loss[r0:r1], part)
@@ -737,7 +784,7 @@ def _direct_chunks(call: _Direct, g, want_grad: bool):
                 for c0 in range(0, c, scratch.shape[0]):
                     c1 = min(c, c0 + scratch.shape[0])
                     dw[c0:c1] += np.matmul(dz[:, c0:c1].T, xc, out=scratch[: c1 - c0])
-            if db is not None:
+            if db is not None and summed is None:
                 db += dz.sum(axis=0)
 
     chunks = -(-n // rows)
@@ -991,12 +1038,13 @@ def linear_cross_entropy_value_and_grad(
                 value, grads = _direct_chunks(call_d, g_rows, want_grad=True)
             direct = None
     if direct is not None:
-        fused = _direct_fused(call_d, z, g_rows)
+        fused = _direct_fused(call_d, z, g_rows, want_db=True)
+        db = None
         if fused is None:
             loss, dz = _direct_rows(call_d, z, g_rows)
         else:
-            value, dz = fused
-        grads = _direct_grads(call_d, dz, g_span)
+            value, dz, db = fused
+        grads = _direct_grads(call_d, dz, g_span, db)
         if grads is not None and fused is None:
             value = _direct_value(call_d, loss)
     if grads is None:
@@ -1254,7 +1302,6 @@ def _adaptive_fast(x, t, hw, hb, tails, cutoffs, u):
     head = _matmul(hw, x.T)
     if hb is not None:
         head += hb[:, None]
-    head_lp = _log_softmax_cols(head)
     gather = t.copy()
     grads = None
     bounds = [0] + list(cutoffs)
@@ -1267,26 +1314,39 @@ def _adaptive_fast(x, t, hw, hb, tails, cutoffs, u):
             rows = np.flatnonzero(cluster == i)
             gather[rows] = shortlist + i - 1
             parts.append((i, rows))
-    out = head_lp[gather, cols]
+    out = np.empty(n, x.dtype)
+    if _fast.asm_cols(head, gather, u, out):  # numba: the log-softmax's values and gradient in one call
+        dhead = head
+    else:
+        head_lp = _log_softmax_cols(head)
+        out = head_lp[gather, cols]
+        if u is not None:
+            dhead = np.exp(head_lp)
+            dhead *= -u  # d/d logits = u (onehot - softmax)
+            dhead[gather, cols] += u
     if u is not None:
-        dhead = np.exp(head_lp)
-        dhead *= -u  # d/d logits = u (onehot - softmax)
-        dhead[gather, cols] += u
         dx = _matmul(dhead.T, hw)
         dtails = [(np.zeros_like(w1), np.zeros_like(w2)) for w1, w2 in tails]
     for i, rows in parts:
         w1, w2 = tails[i - 1]
         xs = x[rows]
         h = _matmul(w1, xs.T)
-        lp = _log_softmax_cols(_matmul(w2, h))
+        o = _matmul(w2, h)
         rel = t[rows] - bounds[i]
-        at = np.arange(rows.size)
-        out[rows] += lp[rel, at]
-        if u is not None:
-            ur = u[rows]
-            do = np.exp(lp)
-            do *= -ur
-            do[rel, at] += ur
+        ur = None if u is None else u[rows]
+        vals = np.empty(rows.size, x.dtype)
+        if _fast.asm_cols(o, rel, ur, vals):
+            out[rows] += vals
+            do = o
+        else:
+            lp = _log_softmax_cols(o)
+            at = np.arange(rows.size)
+            out[rows] += lp[rel, at]
+            if ur is not None:
+                do = np.exp(lp)
+                do *= -ur
+                do[rel, at] += ur
+        if ur is not None:
             dh = _matmul(w2.T, do)
             dtails[i - 1] = (_matmul(dh, xs), _matmul(do, h.T))
             dx[rows] += _matmul(dh.T, w1)
