@@ -604,7 +604,7 @@ def focal_rows(x, t, w, ignore_index, gamma, g, rowloss, rowweight, lo, hi):
             st = 1
             mi = xi[0]
             if ti != ignore_index:
-                mi = row_max(xi)
+                mi = row_max_finite(xi)  # a NaN entry is counted in over: its row goes to the definitions
                 over = 0
                 for j in range(c):
                     over += 0 if xi[j] < math.inf else 1
