@@ -425,7 +425,7 @@ def test_sums_do_not_depend_on_where_the_gradient_lies(backend, kind, dtype, n):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("num_classes", [3, 10, 33])
+@pytest.mark.parametrize("num_classes", [3, 10, 33, 64, 100])
 def test_cross_entropy_does_not_depend_on_where_the_gradient_lies(kernels, dtype, num_classes):
     """As above, for the numba cross-entropy: the gradient placed at every offset just after the logits."""
     from losslab._fast import _numba
@@ -552,6 +552,26 @@ def test_numba_row_max(kernels, dtype):
         r = np.array(row, dtype)
         assert row_max(r) == r.max()
     assert np.isnan(row_max(np.array([1.0, np.nan, 3.0], dtype)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numba_row_max_of_finite_rows_and_lane_sums(kernels, dtype):
+    k, _ = kernels
+    import numba
+
+    row_max = numba.njit(lambda r: k.row_max_finite(r))
+    below_one = numba.njit(lambda r: k.row_sum_below_one_lanes(r))
+    rng = np.random.default_rng(4)
+    for n in (1, 3, 16, 17, 100, 1001):
+        r = (rng.standard_normal(n) * 5).astype(dtype)
+        assert row_max(r) == r.max()
+        r[n // 2] = np.inf
+        assert row_max(r) == np.inf
+        assert row_max(np.full(n, -np.inf, dtype)) == -np.inf
+        e = np.exp(rng.standard_normal(n) * 3 - 12).astype(dtype)
+        e[0] = e[n // 2] = 1  # the maximum and a tie: counted apart, the rest keeps its relative precision
+        want = float(e.astype(np.float64).sum()) - 1  # n = 3: one small entry, lost in 1 + it if the ones were summed
+        np.testing.assert_allclose(below_one(e), want, rtol=64 * np.finfo(dtype).eps)
 
 
 # --------------------------------------------------------------------------- the contract
@@ -1077,3 +1097,32 @@ def test_multilabel_margin_kernel_huge_scores_and_ties(backend, dtype):
         np.testing.assert_allclose(out, want, **TOL[dtype])
         dout = np.ones(np.shape(want), dtype) if np.ndim(want) else 1.0
         assert_close(grad, FM.multilabel_margin_loss_backward.reference(dout, x, t, reduction=reduction), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("num_classes", [15, 63, 64, 100, 511, 512])
+def test_cross_entropy_rows_on_both_sides_of_the_block_widths(backend, threads, dtype, num_classes):
+    """Row blocks shifted then exponentiated, exp(x - max) row by row (64 classes on), one wide row at a time:
+    each matches the definition, a NaN or infinite logit makes its row NaN, a tiny loss keeps its precision."""
+    x, t = _ce_inputs(70, num_classes, dtype, seed=num_classes)
+    t[5] = -100
+    for reduction in ("mean", "none"):
+        assert_close(
+            FC.cross_entropy(x, t, reduction=reduction), FC.cross_entropy.reference(x, t, reduction=reduction), dtype
+        )
+        assert_close(
+            FC.cross_entropy_backward(1.0, x, t, reduction=reduction),
+            FC.cross_entropy_backward.reference(1.0, x, t, reduction=reduction),
+            dtype,
+        )
+    x[2, num_classes - 1] = np.nan
+    x[3, 0] = np.inf
+    x[4, :] = -np.inf
+    with np.errstate(invalid="ignore"):
+        out = FC.cross_entropy(x, t, reduction="none")
+        ref = FC.cross_entropy.reference(x, t, reduction="none")
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
+    confident = np.zeros((3, num_classes), dtype)
+    confident[:, 1] = 20
+    exact = np.log1p((num_classes - 1) * np.exp(-20.0))
+    np.testing.assert_allclose(FC.cross_entropy(confident, np.array([1, 1, 1])), exact, rtol=TOL[dtype]["rtol"])

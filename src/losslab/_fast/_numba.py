@@ -22,14 +22,17 @@ from ._vecmath import (
     JIT,
     SUM,
     exp_inplace,
+    exp_rows_shifted,
     exp_shifted,
     expneg,
     log1p_inplace,
     log1p_unit,
     log_into,
     row_max,
+    row_max_finite,
     row_sum,
     row_sum_below_one,
+    row_sum_below_one_lanes,
     softplus_parts,
 )
 from ._vecmath import exp as vexp
@@ -40,6 +43,7 @@ from ._vecmath import log as vlog
 _CE_BLOCK = 4096  # elements per block of narrow rows: the block of g stays in L1 between passes
 _CE_WIDE = 64  # float64 rows at least this wide are handled one at a time
 _CE_WIDE32 = 512  # float32 rows: a block of 4096 takes half the L1, so rows up to ~500 classes go by blocks
+_CE_SHIFT_EXP = 64  # narrow rows at least this wide: exp(x - max) row by row (shorter ones: shift, exp the block)
 
 
 @numba.njit(**JIT)
@@ -63,10 +67,13 @@ def ce_rows(x, t, ignore_index, scale, g, out, lo, hi):
     ``g = scale (softmax(x) - onehot(t))`` row by row; returns the sum of the row
     losses ``log1p(sum exp(x - m) - 1) - (x[t] - m)`` (``m`` the row maximum) in row order,
     in float64. Ignored rows get a zero loss and a zero gradient row. ``t`` must
-    have passed :func:`ce_count`. A wide row makes four passes while it sits in L1:
-    maximum, ``exp(x - max)`` into ``g``, sum, scale. Narrow rows go by blocks: shift
-    each row by its maximum, exponentiate the contiguous block at once (vectorised
-    even for a handful of classes), then sum and scale each row.
+    have passed :func:`ce_count`. The row maxima are a vectorised float reduction
+    (:func:`row_max_finite`: a NaN row's maximum is unspecified, its ``exp(x - max)`` NaN all
+    the same). A wide row makes four passes while it sits in L1: maximum, ``exp(x - max)``
+    into ``g``, sum, scale. Narrow rows go by blocks: the maxima, ``exp(x - max)`` row by row
+    from 64 classes on (below, each row shifted and the contiguous block exponentiated at
+    once, vectorised even for a handful of classes), the sums (float32 rows in float32 lanes),
+    then the scale of each row. The kernel on 16384 x 100 float32, one thread: ~1.17 -> ~1.01 ms.
     """
     num_classes = x.shape[1]
     keep = out.size > 0
@@ -79,19 +86,23 @@ def ce_rows(x, t, ignore_index, scale, g, out, lo, hi):
     for r0 in range(lo, hi, rows):
         r1 = min(r0 + rows, hi)
         if rows == 1:  # wide rows: one pass of exp(x - max) per row
-            m[0] = row_max(x[r0])
+            m[0] = row_max_finite(x[r0])
             exp_shifted(x[r0], m[0], g[r0])
-        else:  # narrow rows: shift row by row, exp the whole block
+        elif num_classes >= _CE_SHIFT_EXP:  # narrow rows: the maxima, then exp(x - max) row by row
+            for i in range(r0, r1):
+                m[i - r0] = row_max_finite(x[i])
+            exp_rows_shifted(x, m, g, r0, r1)
+        else:  # few classes: shift row by row, exp the whole block (a row's exp would be mostly its remainder)
             for i in range(r0, r1):
                 xi = x[i]
                 gi = g[i]
-                mi = row_max(xi)
+                mi = row_max_finite(xi)
                 m[i - r0] = mi
                 for j in range(num_classes):
                     gi[j] = xi[j] - mi
             exp_inplace(g[r0:r1].reshape(-1))
         for i in range(r0, r1):
-            rest[i - r0] = row_sum_below_one(g[i])
+            rest[i - r0] = row_sum_below_one_lanes(g[i]) if rows > 1 else row_sum_below_one(g[i])
         lp[: r1 - r0] = rest[: r1 - r0]
         log1p_inplace(lp[: r1 - r0])  # vectorised: math.log1p would cost ~12 ns a row
         for i in range(r0, r1):
@@ -593,7 +604,7 @@ def focal_rows(x, t, w, ignore_index, gamma, g, rowloss, rowweight, lo, hi):
             st = 1
             mi = xi[0]
             if ti != ignore_index:
-                mi = row_max(xi)
+                mi = row_max_finite(xi)  # a NaN entry is counted in over: its row goes to the definitions
                 over = 0
                 for j in range(c):
                     over += 0 if xi[j] < math.inf else 1

@@ -447,3 +447,67 @@ def exp(x):
 
 
 overload(exp, jit_options=JIT, inline="always")(_expneg_impl)  # the same kernels as expneg, over their wider range
+
+
+# --------------------------------------------------------------------------- rows of finite values
+# numba puts no fast-math flags on comparisons, so ``a if a > m else m`` over a row stays scalar; the same
+# select with ``nnan nsz`` on the compare and the select (emitted below) is a max reduction LLVM vectorises
+# (``<16 x float>``). A NaN entry leaves the result unspecified: callers give such rows NaN another way.
+
+
+@intrinsic
+def _max_finite(typingctx, a, b):
+    def codegen(context, builder, signature, args):
+        above = builder.fcmp_ordered(">", args[0], args[1], flags=("nnan", "nsz"))
+        return builder.select(above, args[0], args[1], flags=("nnan", "nsz"))
+
+    return a(a, b), codegen
+
+
+@numba.njit(**JIT)
+def row_max_finite(row):
+    """The maximum of a non-empty row of finite or infinite values, vectorised (256 x 100 float32 rows: ~6 ns a
+    row against ~9 for :func:`row_max`'s integer reduction). A NaN entry makes the result unspecified: the
+    cross-entropy's ``exp(x - max)`` of that entry is NaN whatever the maximum, and so is the row's loss."""
+    m = row[0]
+    for j in range(row.size):
+        m = _max_finite(row[j], m)
+    return m
+
+
+@numba.njit(fastmath=SUM, **JIT)
+def _row_sum_below_one32(row):
+    s = np.float32(0.0)
+    ones = 0
+    for j in range(row.size):
+        v = row[j]
+        one = v == np.float32(1.0)
+        s += np.float32(0.0) if one else v  # a NaN is summed, so it propagates
+        ones += 1 if one else 0
+    return np.float64(s) + float(ones - 1)
+
+
+def row_sum_below_one_lanes(row):
+    """:func:`row_sum_below_one` with a float32 row summed in float32 lanes (a float64 row: the same function).
+
+    Twice the lanes of the float64 sum: 100 float32 classes ~12 -> ~8 ns a row. The entries equal to 1 are
+    counted apart as there, so the sum of the others keeps its relative precision (a few float32 ulp)."""
+
+
+@overload(row_sum_below_one_lanes, jit_options=JIT)
+def _row_sum_below_one_lanes_impl(row):
+    if row.dtype == types.float32:
+        return lambda row: _row_sum_below_one32(row)
+    return lambda row: row_sum_below_one(row)
+
+
+@numba.njit(fastmath=CONTRACT, **JIT)
+def exp_rows_shifted(x, m, out, r0, r1):
+    """``out[i] = exp(x[i] - m[i - r0])`` for the rows ``r0:r1`` of 2-D ``x`` and ``out`` (every entry ``<= 0``
+    after the shift, or NaN), row by row: one pass for the shift and the exp."""
+    for i in range(r0, r1):
+        xi = x[i]
+        oi = out[i]
+        mi = m[i - r0]
+        for j in range(xi.size):
+            oi[j] = expneg(xi[j] - mi)
