@@ -10,6 +10,7 @@ crosses memory about once: read the inputs, write the gradient.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -705,13 +706,16 @@ def _ctc_block(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, h
     """Sequences ``lo:hi`` in rescaled probability space, vectorised over the sequences; ``False`` to defer.
 
     The beta recursion is the alpha recursion of each sequence reversed in time and in states, so both
-    run as one recursion over ``2 n`` rows: row ``n + i`` holds sequence ``i`` from its last frame back.
-    The values are rescaled to sum 1 as often as a bound on their decay (each frame multiplies the largest
-    by at least the smallest probability) needs to keep them in float64's normal range. The occupancy
-    ``alpha_t(s) beta_t(s) / y_t(s) / p`` then sums into the class posterior gamma (a matrix product with
-    the one-hot labels), and the gradient is ``w (y sum(gamma) - gamma)``. Where every sequence of the block
-    has the same input and target lengths (one sequence, say), the reversals are views, not gathers; else
-    they are row gathers (``take``), never a gather of single elements by three index arrays.
+    run as one recursion over ``2 n`` rows: row ``n + i`` is row ``i`` read backwards (``[::-1]`` views).
+    A shorter target's states end where the longest one's do (padding states first), so the reversed rows
+    start at state 0; a shorter input's reversed row starts at frame ``T - T_i``. Each row starts from zero
+    and receives its first two states through a tap that holds 1 up to its start (the leading zero states of
+    the padding, or the state before its first one); the emissions of the padding states, and of a reversed
+    row before its start, are 0, so those states stay 0. The values are rescaled to sum 1 as often as a
+    bound on their decay (each frame multiplies the largest by at least the smallest probability) needs to
+    keep them in float64's normal range. The occupancy ``w alpha_t(s) beta_t(s) / y_t(s) / p`` then sums
+    into the class posterior gamma and its total (one matrix product with the one-hot labels and a column
+    of ones), and the gradient is ``w y sum(gamma) - w gamma``.
     """
     ilb, tlb = il[lo:hi], tl[lo:hi]
     n = hi - lo
@@ -736,69 +740,83 @@ def _ctc_block(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, h
         return False
     every = max(1, min(_CTC_GROW, int(_CTC_DROP / max(-math.log(floor), 1.0))))
     width = 2 * length + 1
-    uniform = t_min == t_run and short == length
+    same_t, same_s = t_min == t_run, short == length
     rows = np.arange(n)
-    # extended labels (blank, l1, blank, ..., lL, blank); states past a shorter target hold the blank
+    # extended labels (blank, l1, blank, ..., lL, blank), a shorter target's after padding blanks
     ext = np.full((n, width), blank, np.int64)
-    if uniform:
+    valid = None  # the states of each target (n, S'), where they differ
+    if same_s:
         ext[:, 1::2] = tg[lo:hi, :length]
     else:
-        ext[:, 1::2] = np.where(np.arange(length) < tlb[:, np.newaxis], tg[lo:hi, :length], blank)
+        tgb = tg[lo:hi]
+        pos = np.arange(length) + (tlb - length)[:, np.newaxis]  # the label at each odd state, < 0 on padding
+        labels = np.take(tgb, (rows * tgb.shape[1])[:, np.newaxis] + pos)
+        ext[:, 1::2] = np.where(pos >= 0, labels, blank)
+        valid = np.arange(width) >= (width - 1 - 2 * tlb)[:, np.newaxis]
+    live = None if same_t else np.arange(t_run)[:, np.newaxis] < ilb  # (T, n): the frames of each input
     # the emission of each state: (T, n, S'), one gather of whole frames
     y_a = np.take(prob.reshape(t_run, n * c), (rows[:, np.newaxis] * c + ext).reshape(-1), axis=1)
     y_a = y_a.reshape(t_run, n, width)
-    # the emissions of the 2 n rows, after two zero states (so that each frame is one flat row: see below)
-    y_pad = np.zeros((t_run, 2 * n, width + 2))
-    y = y_pad[:, :, 2:]
-    if uniform:
+    taps_path = 2 * n * width <= _CTC_TAPS
+    if taps_path:
+        weights = np.empty((t_run, 2 * n, width, 3))  # the weights of the taps s - 2, s - 1, s
+        y = weights[..., 1]
+    else:  # after two zero states, so that each frame is one flat row (see below)
+        y_pad = np.zeros((t_run, 2 * n, width + 2))
+        y = y_pad[:, :, 2:]
+    if valid is None:
         y[:, :n] = y_a
-        y[:, n:] = y_a[::-1, :, ::-1]
-        ext2 = np.concatenate([ext, ext[:, ::-1]])
     else:
-        rev = (2 * tlb + 1)[:, np.newaxis] - 1 - np.arange(width)  # state s' of row n + i: state rev of row i
-        valid = rev >= 0
-        rev = np.where(valid, rev, 0)
-        flip = (rows[:, np.newaxis] * width + rev).reshape(-1)
-        ext2 = np.concatenate([ext, np.take(ext, flip).reshape(n, width)])
-        back = (ilb - 1) - np.arange(t_run)[:, np.newaxis]  # (t_run, n): the frame row n + i reads at step t
-        live = back >= 0  # none past the sequence's input length
-        np.maximum(back, 0, out=back)
         np.multiply(y_a, valid, out=y[:, :n])
-        flipped = np.take(y_a.reshape(t_run, n * width), flip, axis=1).reshape(t_run * n, width)
-        np.take(flipped, back * n + rows, axis=0, out=y[:, n:])
-        y[:, n:] *= live[:, :, np.newaxis] & valid
-        y_a = y[:, :n]
+    if valid is None:
+        y[:, n:] = y_a[::-1, :, ::-1]
+    else:
+        np.multiply(y_a[::-1, :, ::-1], valid[:, ::-1], out=y[:, n:])
     skip = np.zeros((2 * n, width), bool)  # s - 2 -> s onto a label that differs from the label before it
+    ext2 = np.concatenate([ext, ext[:, ::-1]])
     np.not_equal(ext2[:, 2:], ext2[:, :-2], out=skip[:, 2:])
     skip[:, 2::2] = False
-    a = np.zeros((t_run, 2 * n, width + 2))  # two leading zero states: the taps s - 1, s - 2 of states 0, 1
-    out = a[:, :, 2:]
-    first = min(2, width)
-    out[0, :, :first] = y[0, :, :first]
+    skip[:, 1:2] = True  # state 1 from the first tap (zero but at a row's start)
+    # frame 0 is the frame before the first: two leading zero states carry the taps s - 1, s - 2 of states 0, 1,
+    # and the first states of each row come through the tap before them (1 up to the row's start)
+    a = np.zeros((t_run + 1, 2 * n, width + 2))
+    out = a[1:, :, 2:]
+    if valid is None:
+        a[0, :n, 1] = 1
+    else:
+        a[0, rows, width - 2 * tlb] = 1
+    if live is None:
+        a[0, n:, 1] = 1
+    elif taps_path:  # the recursion keeps a row 0 up to its start, and writes no leading state
+        a[t_run - ilb, rows + n, 1] = 1
+    else:  # the flat rows write the leading states: 1 up to the start through their emission (below)
+        a[:, n:, 1] = np.arange(t_run + 1)[:, np.newaxis] <= t_run - ilb
+        y[:, n:] *= live[::-1, :, np.newaxis]  # and no emission before it
     logs = np.zeros((t_run, 2 * n))
-    _ctc_rescale(out[0], logs[0])
-    if 2 * n * width <= _CTC_TAPS:
-        step = a.strides[2]
-        taps = np.ndarray((t_run, 2 * n, width, 3), a.dtype, a, 0, a.strides[:2] + (step, step))  # s - 2, s - 1, s
-        weights = np.empty((t_run, 2 * n, width, 3))
+    if taps_path:
         np.multiply(y, skip, out=weights[..., 0])
-        weights[..., 1] = y
         weights[..., 2] = y
+        step = a.strides[2]
+        taps = np.ndarray((t_run + 1, 2 * n, width, 3), a.dtype, a, 0, a.strides[:2] + (step, step))
         vecdot = np.vecdot
+        vecdot(taps[0], weights[0], out[0])
+        _ctc_rescale(out[0], logs[0])
         for t0 in range(1, t_run, every):  # `every` frames, then a rescaling
             t1 = min(t0 + every, t_run)
-            for tap, weight_t, out_t in zip(taps[t0 - 1 : t1 - 1], weights[t0:t1], out[t0:t1], strict=True):
+            for tap, weight_t, out_t in zip(taps[t0:t1], weights[t0:t1], out[t0:t1], strict=True):
                 vecdot(tap, weight_t, out_t)  # out by position: a keyword costs ~0.2 us a call
             if t1 - t0 == every:
                 _ctc_rescale(out[t1 - 1], logs[t1 - 1])
     else:  # each frame as one flat row: the zero emissions of the leading states keep them 0 (3x faster than 2-D)
         skip_pad = np.zeros_like(y_pad)
         np.multiply(y, skip, out=skip_pad[:, :, 2:])
-        flat = a.reshape(t_run, -1)
+        if live is not None:  # the tap before a reversed row's first state: 1 up to the row's start
+            y_pad[:, n:, 1] = ~live[::-1]
+        flat = a.reshape(t_run + 1, -1)
         y_flat, skip_flat = y_pad.reshape(t_run, -1)[:, 2:], skip_pad.reshape(t_run, -1)[:, 2:]
         cur = np.empty(flat.shape[1] - 2)
-        for t in range(1, t_run):
-            prev, now = flat[t - 1], flat[t, 2:]
+        for t in range(t_run):
+            prev, now = flat[t], flat[t + 1, 2:]
             np.add(prev[2:], prev[1:-1], out=cur)
             cur *= y_flat[t]
             np.multiply(prev[:-2], skip_flat[t], out=now)
@@ -806,44 +824,40 @@ def _ctc_block(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, h
             if t % every == 0:
                 _ctc_rescale(out[t], logs[t])
     scale = np.cumsum(logs, axis=0)  # log of what each row's values were divided by, up to frame t
-    # log p from the two end states at each sequence's last frame
-    if uniform:
+    # log p from the two end states (the last two of every row) at each sequence's last frame
+    if same_t:
         end = out[t_run - 1, :n, width - 1] + (out[t_run - 1, :n, width - 2] if width > 1 else 0.0)
-        if not (end > 0).all():
-            return False  # an impossible target (or an end below float64's range): the log-space definition
-        ll = scale[t_run - 1, :n] + np.log(end)
-        beta = out[::-1, n:, ::-1]  # beta in forward time and states
-        expo = scale[:, :n] + scale[::-1, n:]
-        expo -= ll
+        ll = scale[t_run - 1, :n]
     else:
         last = ilb - 1
-        ends = 2 * tlb
-        end = out[last, rows, ends] + np.where(ends > 0, out[last, rows, np.maximum(ends - 1, 0)], 0.0)
-        if not (end > 0).all():
-            return False
-        ll = scale[last, rows] + np.log(end)
-        # beta in forward time and states: row n + i at step back, state rev; whole rows gathered, then states
-        beta = np.take(a.reshape(t_run * 2 * n, width + 2), back * (2 * n) + (rows + n), axis=0)
-        beta = np.take(beta.reshape(t_run, n * (width + 2)), flip + (rows * 2 + 2).repeat(width), axis=1)
-        beta = beta.reshape(t_run, n, width)
-        expo = np.where(live, scale[:, :n] + scale[back, rows + n] - ll, -np.inf)
-    # the occupancy alpha beta / y / p of each state, 0 past each input length and on unused states
-    occ = out[:, :n] * beta
-    if uniform:
-        occ *= np.exp(expo)[:, :, np.newaxis]
-        occ /= y_a
-    else:
-        occ *= np.divide(np.exp(expo)[:, :, np.newaxis], y_a, out=np.zeros_like(y_a), where=y_a > 0)
-    onehot = np.zeros((n, width, c))
-    onehot[rows[:, np.newaxis], np.arange(width), ext] = 1
-    gamma = np.matmul(occ.transpose(1, 0, 2), onehot).transpose(1, 0, 2)  # (t_run, n, C)
-    prob *= _row_sums(occ)[:, :, np.newaxis]
-    prob -= gamma
-    prob *= weight[lo:hi, np.newaxis]
-    grad[:t_run, lo:hi] = prob
+        end = out[last, rows, width - 1] + (out[last, rows, width - 2] if width > 1 else 0.0)
+        ll = scale[last, rows]
+    if not (end > 0).all():
+        return False  # an impossible target (or an end below float64's range): the log-space definition
+    ll = ll + np.log(end)
+    expo = scale[:, :n] + scale[::-1, n:]  # beta in forward time and states: out[::-1, n:, ::-1]
+    expo -= ll - np.log(weight[lo:hi])
+    if live is not None:
+        np.copyto(expo, -np.inf, where=~live)
+    # the occupancy w alpha beta / y / p of each state, 0 past each input length and on the padding states
+    occ = out[:, :n] * out[::-1, n:, ::-1]
+    occ *= np.exp(expo)[:, :, np.newaxis]
+    occ /= y_a
+    post = np.matmul(occ.transpose(1, 0, 2), _ctc_classes(c)[ext]).transpose(1, 0, 2)  # (T, n, C + 1)
+    prob *= post[:, :, c:]
+    np.subtract(prob, post[:, :, :c], out=grad[:t_run, lo:hi])
     grad[t_run:, lo:hi] = 0
     loss[lo:hi] = -ll
     return True
+
+
+@functools.lru_cache(maxsize=8)
+def _ctc_classes(c: int) -> np.ndarray:
+    """The one-hot rows of ``c`` classes, each with a last column of ones (read-only)."""
+    table = np.eye(c, c + 1)
+    table[:, c] = 1.0
+    table.flags.writeable = False
+    return table
 
 
 def _ctc_rescale(values, logs) -> None:
