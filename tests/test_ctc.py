@@ -581,3 +581,28 @@ def test_numpy_kernel_rows_start_at_their_own_frame_and_state(monkeypatch, n, re
             alone = ctc_loss.kernel(*one, reduction="sum")
             np.testing.assert_allclose(alone[0], ctc_loss.reference(*one, reduction="sum"), rtol=1e-12)
             np.testing.assert_allclose(alone[1][:, 0], each[:, i], rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("depth", [100.0, 250.0, 590.0])  # a rescaling every 3 frames, then every frame
+@pytest.mark.parametrize("n", [3, 40])
+def test_numpy_kernel_rescales_rows_that_start_late_before_they_underflow(monkeypatch, depth, n):
+    """Labels at probability exp(-depth) on every frame: the rows (the reversed ones starting at their own
+    frame) are rescaled within frames that keep them in float64's range, and match the log-space definitions."""
+    from losslab._fast import _dispatch
+
+    monkeypatch.setitem(_dispatch._state, "kernels", False)
+    rng = np.random.default_rng(45)
+    t_len, c, s = 12, 5, 3
+    lp = rng.normal(0, 1.0, (t_len, n, c))
+    lp[:, :, 1:] -= depth
+    lp = log_softmax(lp)
+    tg = (1 + np.cumsum(rng.integers(1, c - 1, (n, s)), axis=1) % (c - 1)).astype(I64)
+    il = rng.integers(s, t_len + 1, n).astype(I64)
+    tl = rng.integers(1, s + 1, n).astype(I64)
+    hit = ctc_loss.kernel(lp, tg, il, tl, reduction="sum")
+    assert hit is not None
+    want = ctc_loss.reference(lp, tg, il, tl, reduction="sum")
+    assert want > depth
+    np.testing.assert_allclose(hit[0], want, rtol=1e-12)
+    grad = ctc_loss_backward.reference(1.0, lp, tg, il, tl, reduction="sum")
+    np.testing.assert_allclose(hit[1], grad, rtol=1e-10, atol=1e-14)

@@ -693,29 +693,21 @@ def ctc_blocks(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, h
     return bad
 
 
-def _row_sums(values: np.ndarray) -> np.ndarray:
-    """Sums over the last axis: ``einsum`` streams a short last axis, where ``sum(axis=-1)`` is 4x slower
-    (but costs a few microseconds more to start: small arrays take ``sum``)."""
-    if values.size < 4096:
-        return values.sum(axis=-1)
-    return np.einsum("...k->...", values)
-
-
 @np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore")
 def _ctc_block(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, hi: int) -> bool:
     """Sequences ``lo:hi`` in rescaled probability space, vectorised over the sequences; ``False`` to defer.
 
     The beta recursion is the alpha recursion of each sequence reversed in time and in states, so both
     run as one recursion over ``2 n`` rows: row ``n + i`` is row ``i`` read backwards (``[::-1]`` views).
-    A shorter target's states end where the longest one's do (padding states first), so the reversed rows
-    start at state 0; a shorter input's reversed row starts at frame ``T - T_i``. Each row starts from zero
-    and receives its first two states through a tap that holds 1 up to its start (the leading zero states of
-    the padding, or the state before its first one); the emissions of the padding states, and of a reversed
-    row before its start, are 0, so those states stay 0. The values are rescaled to sum 1 as often as a
-    bound on their decay (each frame multiplies the largest by at least the smallest probability) needs to
-    keep them in float64's normal range. The occupancy ``w alpha_t(s) beta_t(s) / y_t(s) / p`` then sums
-    into the class posterior gamma and its total (one matrix product with the one-hot labels and a column
-    of ones), and the gradient is ``w y sum(gamma) - w gamma``.
+    A shorter target's states end where the longest one's do (padding states first), so its reversed row
+    starts at state 0; a shorter input's reversed row starts at frame ``T - T_i``. A row is 0 before its
+    start and takes its first two states from a tap of 1 in the state before them (a leading zero state,
+    or a padding state, at the frame before); padding states, and a reversed row before its start, emit 0.
+    The values are rescaled to sum 1 as often as a bound on their decay (each frame multiplies the largest
+    by at least the smallest probability, from a start of at least that probability) needs to keep them in
+    float64's normal range. The occupancy ``w alpha_t(s) beta_t(s) / y_t(s) / p`` then sums into the class
+    posterior gamma and its total (one matrix product with the one-hot labels and a column of ones), and
+    the gradient is ``w y sum(gamma) - w gamma``.
     """
     ilb, tlb = il[lo:hi], tl[lo:hi]
     n = hi - lo
@@ -734,7 +726,7 @@ def _ctc_block(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, h
     else:
         prob = np.subtract(x, shift, dtype=np.float64)
     np.exp(prob, out=prob)
-    prob /= _row_sums(prob)[:, :, np.newaxis]  # the softmax of every frame used
+    prob /= np.matmul(prob.reshape(-1, c), np.ones(c)).reshape(t_run, n, 1)  # the softmax of every frame used
     floor = float(prob.min())
     if floor < _CTC_TINY:
         return False
@@ -754,9 +746,6 @@ def _ctc_block(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, h
         ext[:, 1::2] = np.where(pos >= 0, labels, blank)
         valid = np.arange(width) >= (width - 1 - 2 * tlb)[:, np.newaxis]
     live = None if same_t else np.arange(t_run)[:, np.newaxis] < ilb  # (T, n): the frames of each input
-    # the emission of each state: (T, n, S'), one gather of whole frames
-    y_a = np.take(prob.reshape(t_run, n * c), (rows[:, np.newaxis] * c + ext).reshape(-1), axis=1)
-    y_a = y_a.reshape(t_run, n, width)
     taps_path = 2 * n * width <= _CTC_TAPS
     if taps_path:
         weights = np.empty((t_run, 2 * n, width, 3))  # the weights of the taps s - 2, s - 1, s
@@ -764,29 +753,34 @@ def _ctc_block(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, h
     else:  # after two zero states, so that each frame is one flat row (see below)
         y_pad = np.zeros((t_run, 2 * n, width + 2))
         y = y_pad[:, :, 2:]
+    # the emission of each state: (T, n, S'), one gather of whole frames
+    index = (rows[:, np.newaxis] * c + ext).reshape(-1)
     if valid is None:
-        y[:, :n] = y_a
+        y_a = y[:, :n]
+        np.take(prob.reshape(t_run, n * c), index, axis=1, out=y_a.reshape(t_run, n * width))
     else:
+        y_a = np.take(prob.reshape(t_run, n * c), index, axis=1).reshape(t_run, n, width)
         np.multiply(y_a, valid, out=y[:, :n])
     if valid is None:
         y[:, n:] = y_a[::-1, :, ::-1]
     else:
         np.multiply(y_a[::-1, :, ::-1], valid[:, ::-1], out=y[:, n:])
-    skip = np.zeros((2 * n, width), bool)  # s - 2 -> s onto a label that differs from the label before it
+    skip = np.zeros((2 * n, width), bool)  # s - 2 -> s onto a label that differs from the label before it (blanks
+    # are the even states)
     ext2 = np.concatenate([ext, ext[:, ::-1]])
     np.not_equal(ext2[:, 2:], ext2[:, :-2], out=skip[:, 2:])
-    skip[:, 2::2] = False
     skip[:, 1:2] = True  # state 1 from the first tap (zero but at a row's start)
     # frame 0 is the frame before the first: two leading zero states carry the taps s - 1, s - 2 of states 0, 1,
     # and the first states of each row come through the tap before them (1 up to the row's start)
     a = np.zeros((t_run + 1, 2 * n, width + 2))
     out = a[1:, :, 2:]
     if valid is None:
-        a[0, :n, 1] = 1
+        a[0, : n if live is not None else None, 1] = 1
     else:
         a[0, rows, width - 2 * tlb] = 1
     if live is None:
-        a[0, n:, 1] = 1
+        if valid is not None:
+            a[0, n:, 1] = 1
     elif taps_path:  # the recursion keeps a row 0 up to its start, and writes no leading state
         a[t_run - ilb, rows + n, 1] = 1
     else:  # the flat rows write the leading states: 1 up to the start through their emission (below)
@@ -799,14 +793,12 @@ def _ctc_block(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, h
         step = a.strides[2]
         taps = np.ndarray((t_run + 1, 2 * n, width, 3), a.dtype, a, 0, a.strides[:2] + (step, step))
         vecdot = np.vecdot
-        vecdot(taps[0], weights[0], out[0])
-        _ctc_rescale(out[0], logs[0])
-        for t0 in range(1, t_run, every):  # `every` frames, then a rescaling
+        for t0 in range(0, t_run, every):  # `every` frames, then a rescaling
             t1 = min(t0 + every, t_run)
             for tap, weight_t, out_t in zip(taps[t0:t1], weights[t0:t1], out[t0:t1], strict=True):
                 vecdot(tap, weight_t, out_t)  # out by position: a keyword costs ~0.2 us a call
             if t1 - t0 == every:
-                _ctc_rescale(out[t1 - 1], logs[t1 - 1])
+                _ctc_rescale(out[t1 - 1], logs[t1 - 1], live is not None)
     else:  # each frame as one flat row: the zero emissions of the leading states keep them 0 (3x faster than 2-D)
         skip_pad = np.zeros_like(y_pad)
         np.multiply(y, skip, out=skip_pad[:, :, 2:])
@@ -821,9 +813,9 @@ def _ctc_block(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, h
             cur *= y_flat[t]
             np.multiply(prev[:-2], skip_flat[t], out=now)
             now += cur
-            if t % every == 0:
-                _ctc_rescale(out[t], logs[t])
-    scale = np.cumsum(logs, axis=0)  # log of what each row's values were divided by, up to frame t
+            if t % every == every - 1:
+                _ctc_rescale(out[t], logs[t], live is not None)
+    scale = np.add.accumulate(logs, axis=0)  # log of what each row's values were divided by, up to frame t
     # log p from the two end states (the last two of every row) at each sequence's last frame
     if same_t:
         end = out[t_run - 1, :n, width - 1] + (out[t_run - 1, :n, width - 2] if width > 1 else 0.0)
@@ -832,7 +824,7 @@ def _ctc_block(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, h
         last = ilb - 1
         end = out[last, rows, width - 1] + (out[last, rows, width - 2] if width > 1 else 0.0)
         ll = scale[last, rows]
-    if not (end > 0).all():
+    if not end.min() > 0:
         return False  # an impossible target (or an end below float64's range): the log-space definition
     ll = ll + np.log(end)
     expo = scale[:, :n] + scale[::-1, n:]  # beta in forward time and states: out[::-1, n:, ::-1]
@@ -840,13 +832,14 @@ def _ctc_block(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, h
     if live is not None:
         np.copyto(expo, -np.inf, where=~live)
     # the occupancy w alpha beta / y / p of each state, 0 past each input length and on the padding states
-    occ = out[:, :n] * out[::-1, n:, ::-1]
+    occ = np.divide(out[::-1, n:, ::-1], y_a)  # beta / y first: alpha beta underflows where y is tiny
+    occ *= out[:, :n]
     occ *= np.exp(expo)[:, :, np.newaxis]
-    occ /= y_a
     post = np.matmul(occ.transpose(1, 0, 2), _ctc_classes(c)[ext]).transpose(1, 0, 2)  # (T, n, C + 1)
     prob *= post[:, :, c:]
     np.subtract(prob, post[:, :, :c], out=grad[:t_run, lo:hi])
-    grad[t_run:, lo:hi] = 0
+    if t_run < grad.shape[0]:
+        grad[t_run:, lo:hi] = 0
     loss[lo:hi] = -ll
     return True
 
@@ -860,10 +853,12 @@ def _ctc_classes(c: int) -> np.ndarray:
     return table
 
 
-def _ctc_rescale(values, logs) -> None:
-    """Rows of ``values`` divided by their sums (a zero row, past its input length, left as is), logs kept."""
+def _ctc_rescale(values, logs, zeros: bool) -> None:
+    """Rows of ``values`` divided by their sums, logs kept; with ``zeros``, a zero row (a reversed row before its
+    start) is left as is."""
     total = values.sum(axis=1)
-    total += total == 0
+    if zeros:
+        total += total == 0
     values /= total[:, np.newaxis]
     np.log(total, out=logs)
 
