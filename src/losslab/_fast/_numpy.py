@@ -748,7 +748,7 @@ def _ctc_block(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, h
     live = None if same_t else np.arange(t_run)[:, np.newaxis] < ilb  # (T, n): the frames of each input
     taps_path = 2 * n * width <= _CTC_TAPS
     if taps_path:
-        weights = np.empty((t_run, 2 * n, width, 3))  # the weights of the taps s - 2, s - 1, s
+        weights = np.empty((t_run, 2 * n, width, 3))  # the weights of the taps s - 2, s - 1, s (y skip, y, y)
         y = weights[..., 1]
     else:  # after two zero states, so that each frame is one flat row (see below)
         y_pad = np.zeros((t_run, 2 * n, width + 2))
@@ -790,8 +790,11 @@ def _ctc_block(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, h
     if taps_path:
         np.multiply(y, skip, out=weights[..., 0])
         weights[..., 2] = y
+        # the taps s, s - 1, s - 2 by a negative stride: NumPy then sums each dot product in a loop of its own
+        # instead of a BLAS call per state (2x faster at 8 rows, 21 states)
         step = a.strides[2]
-        taps = np.ndarray((t_run + 1, 2 * n, width, 3), a.dtype, a, 0, a.strides[:2] + (step, step))
+        taps = np.ndarray((t_run + 1, 2 * n, width, 3), a.dtype, a, 2 * step, a.strides[:2] + (step, -step))
+        weights = weights[..., ::-1]
         vecdot = np.vecdot
         for t0 in range(0, t_run, every):  # `every` frames, then a rescaling
             t1 = min(t0 + every, t_run)
