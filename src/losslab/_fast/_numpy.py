@@ -677,24 +677,26 @@ _CTC_GROW = 200  # ... or after this many frames (each grows the scaled values a
 _CTC_TAPS = 512  # rows x states up to which one vecdot per frame beats four ufunc calls
 
 
-def ctc_blocks(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, hi: int) -> int:
+def ctc_blocks(lp, tg, il, tl, blank: int, shift, log_weight, grad, loss, bounds, lo: int, hi: int) -> int:
     """Blocks ``lo:hi`` of :data:`CTC_BLOCK` sequences: each sequence's float64 loss into ``loss`` and its
-    gradient (times ``weight[n]``) into ``grad[:, n, :]``. ``tg`` holds the labels padded to (N, max(tl)),
-    checked by the caller; ``shift`` is the largest log-probability where all lie within :data:`CTC_SPAN` of
-    it (one shift serves every frame's softmax), else ``None``. Returns the number of blocks left to the
+    gradient (times ``exp(log_weight[n])``) into ``grad[:, n, :]``. ``tg`` holds the labels padded to
+    (N, max(tl)), checked by the caller; ``shift`` is the largest log-probability where all lie within
+    :data:`CTC_SPAN` of it (one shift serves every frame's softmax), else ``None``; ``bounds`` the smallest
+    and largest input and target lengths of all N sequences. Returns the number of blocks left to the
     log-space definition (an input length 0, a probability under e^-600, an impossible target): the caller
     then runs the definition."""
     n = lp.shape[1]
     bad = 0
     for b in range(lo, hi):
         end = min((b + 1) * CTC_BLOCK, n)
-        if not _ctc_block(lp, tg, il, tl, blank, shift, weight, grad, loss, b * CTC_BLOCK, end):
+        whole = bounds if end - b * CTC_BLOCK == n else None
+        if not _ctc_block(lp, tg, il, tl, blank, shift, log_weight, grad, loss, whole, b * CTC_BLOCK, end):
             bad += 1
     return bad
 
 
 @np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore")
-def _ctc_block(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, hi: int) -> bool:
+def _ctc_block(lp, tg, il, tl, blank: int, shift, log_weight, grad, loss, bounds, lo: int, hi: int) -> bool:
     """Sequences ``lo:hi`` in rescaled probability space, vectorised over the sequences; ``False`` to defer.
 
     The beta recursion is the alpha recursion of each sequence reversed in time and in states, so both
@@ -711,7 +713,9 @@ def _ctc_block(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, h
     """
     ilb, tlb = il[lo:hi], tl[lo:hi]
     n = hi - lo
-    if n == 1:
+    if bounds is not None:  # the block holds every sequence
+        t_min, t_run, short, length = bounds
+    elif n == 1:
         t_run = t_min = int(ilb[0])
         length = short = int(tlb[0])
     else:
@@ -831,7 +835,7 @@ def _ctc_block(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, h
         return False  # an impossible target (or an end below float64's range): the log-space definition
     ll = ll + np.log(end)
     expo = scale[:, :n] + scale[::-1, n:]  # beta in forward time and states: out[::-1, n:, ::-1]
-    expo -= ll - np.log(weight[lo:hi])
+    expo -= ll - log_weight[lo:hi]
     if live is not None:
         np.copyto(expo, -np.inf, where=~live)
     # the occupancy w alpha beta / y / p of each state, 0 past each input length and on the padding states
