@@ -570,6 +570,7 @@ def test_numpy_kernel_rows_start_at_their_own_frame_and_state(monkeypatch, n, re
         tl = tl.astype(I64)
         if tl.any():
             tl[:3] = (1, 0, s)
+        assert _dispatch.ctc(lp, tg, il, tl, 0, reduction, False) is not None  # NumPy's kernel defers nothing
         out, grad = ctc_loss.kernel(lp, tg, il, tl, reduction=reduction)
         np.testing.assert_allclose(out, ctc_loss.reference(lp, tg, il, tl, reduction=reduction), rtol=1e-12)
         want = ctc_loss_backward.reference(1.0, lp, tg, il, tl, reduction=reduction)
@@ -606,3 +607,24 @@ def test_numpy_kernel_rescales_rows_that_start_late_before_they_underflow(monkey
     np.testing.assert_allclose(hit[0], want, rtol=1e-12)
     grad = ctc_loss_backward.reference(1.0, lp, tg, il, tl, reduction="sum")
     np.testing.assert_allclose(hit[1], grad, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("n", [3, 40])  # the per-frame dot products, and the flat rows
+@pytest.mark.parametrize("ragged", [False, True])
+def test_numpy_kernel_targets_of_one_length(monkeypatch, n, ragged):
+    """Every target of one length (no padding states), inputs of one length or not: NumPy's kernel answers (it
+    defers nothing here) with the definitions' values."""
+    from losslab._fast import _dispatch
+
+    monkeypatch.setitem(_dispatch._state, "kernels", False)
+    rng = np.random.default_rng(46)
+    t_len, c, s = 12, 6, 4
+    lp = log_softmax(rng.normal(0, 1.5, (t_len, n, c)))
+    tg = (1 + np.cumsum(rng.integers(1, c - 1, (n, s)), axis=1) % (c - 1)).astype(I64)
+    il = rng.integers(s, t_len + 1, n).astype(I64) if ragged else np.full(n, t_len, I64)
+    tl = np.full(n, s, I64)
+    assert _dispatch.ctc(lp, tg, il, tl, 0, "mean", False) is not None
+    out, grad = ctc_loss.kernel(lp, tg, il, tl, reduction="mean")
+    np.testing.assert_allclose(out, ctc_loss.reference(lp, tg, il, tl, reduction="mean"), rtol=1e-12)
+    want = ctc_loss_backward.reference(1.0, lp, tg, il, tl, reduction="mean")
+    np.testing.assert_allclose(grad, want, rtol=1e-10, atol=1e-14)

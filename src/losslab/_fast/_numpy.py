@@ -759,12 +759,12 @@ def _ctc_block(lp, tg, il, tl, blank: int, shift, log_weight, grad, loss, bounds
         y = y_pad[:, :, 2:]
     # the emission of each state: (T, n, S'), one gather of whole frames
     index = (rows[:, np.newaxis] * c + ext).reshape(-1)
-    if valid is None:
+    if valid is None and taps_path:  # y[:, :n] is (T, n S') rows of the weights: the gather writes them in place
         y_a = y[:, :n]
         np.take(prob.reshape(t_run, n * c), index, axis=1, out=y_a.reshape(t_run, n * width))
-    else:
+    else:  # (the padded rows do not reshape to (T, n S'): a reshape would write a copy)
         y_a = np.take(prob.reshape(t_run, n * c), index, axis=1).reshape(t_run, n, width)
-        np.multiply(y_a, valid, out=y[:, :n])
+        np.multiply(y_a, 1 if valid is None else valid, out=y[:, :n])
     if valid is None:
         y[:, n:] = y_a[::-1, :, ::-1]
     else:
