@@ -1637,19 +1637,26 @@ def ctc_numpy(lp, flat, width: int, il, tl, blank: int, reduction: str, ndim: in
         return None
     shift = high if high - low <= _numpy.CTC_SPAN else None  # one shift for every frame's softmax
     mean = reduction == "mean"
-    per = np.maximum(tl, 1) if mean else None  # 'mean' weighs sequence n by 1 / (N max(tl[n], 1))
-    log_weight = -np.log(n * per) if per is not None else np.zeros(n)
+    if n == 1:  # Python numbers for one sequence (each NumPy call costs a microsecond)
+        per = max(s_lo, 1) if mean else 1
+        log_weight = np.array([-math.log(per)])
+    else:  # 'mean' weighs sequence n by 1 / (N max(tl[n], 1))
+        per = np.maximum(tl, 1) if mean else 1
+        log_weight = -np.log(n * per) if mean else np.zeros(n)
     grad = np.empty(lp.shape, dtype)
     loss = np.empty(n, np.float64)
     args = (lp, tg, il, tl, blank, shift, log_weight, grad, loss, (i_lo, i_hi, s_lo, s_max))
     blocks = -(-n // _numpy.CTC_BLOCK)
     if _count(_numpy.ctc_blocks, args, blocks, blocks > 1 and _parallel(CTC_WORK, lp.size)):
         return None
-    if per is not None:
-        loss /= per
-    total = float(loss.sum())
-    if mean:
-        total /= n
+    if n == 1:
+        total = float(loss[0]) / per
+    else:
+        if mean:
+            loss /= per
+        total = float(loss.sum())
+        if mean:
+            total /= n
     out = _as_scalar(total, dtype)
     return out, (grad if ndim == 3 else grad[:, 0, :])
 

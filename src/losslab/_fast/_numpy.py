@@ -758,7 +758,7 @@ def _ctc_block(lp, tg, il, tl, blank: int, shift, log_weight, grad, loss, bounds
         y_pad = np.zeros((t_run, 2 * n, width + 2))
         y = y_pad[:, :, 2:]
     # the emission of each state: (T, n, S'), one gather of whole frames
-    index = (rows[:, np.newaxis] * c + ext).reshape(-1)
+    index = (rows[:, np.newaxis] * c + ext).reshape(-1) if n > 1 else ext.reshape(-1)
     if valid is None and taps_path:  # y[:, :n] is (T, n S') rows of the weights: the gather writes them in place
         y_a = y[:, :n]
         np.take(prob.reshape(t_run, n * c), index, axis=1, out=y_a.reshape(t_run, n * width))
