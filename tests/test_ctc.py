@@ -524,7 +524,7 @@ def test_the_fused_kernel_zeroes_an_impossible_sequence_and_leaves_the_error_to_
 def test_numpy_kernel_equals_the_definitions_on_one_shift_and_on_each_frames_own(monkeypatch, offset, n):
     """Unnormalised log-probabilities: within 500 of each other one shift serves every frame's softmax; frames
     offset by +-300 (a span of 600) take each frame's maximum. Both match the definitions, and ragged lengths
-    (row gathers of the reversed sequences) match the same sequences one at a time."""
+    (reversed rows that start at their own frame and state) match the same sequences one at a time."""
     from losslab._fast import _dispatch
 
     monkeypatch.setitem(_dispatch._state, "kernels", False)
@@ -549,3 +549,82 @@ def test_numpy_kernel_equals_the_definitions_on_one_shift_and_on_each_frames_own
         np.testing.assert_allclose(sum(float(a[0]) for a in alone), out, rtol=rtol)
         for i, a in enumerate(alone):
             np.testing.assert_allclose(a[1][:, 0], grad[:, i], rtol=rtol, atol=rtol * np.abs(want).max())
+
+
+@pytest.mark.parametrize("n", [3, 40])  # the per-frame dot products, and the flat rows
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_numpy_kernel_rows_start_at_their_own_frame_and_state(monkeypatch, n, reduction):
+    """Input lengths 1, 2 and T with targets of 1, 0 and the longest length in one block (each reversed row
+    starts at its own frame and state), then only empty targets (one state a row): every sequence matches the
+    definitions, and the same sequence alone."""
+    from losslab._fast import _dispatch
+
+    monkeypatch.setitem(_dispatch._state, "kernels", False)
+    rng = np.random.default_rng(44)
+    t_len, c, s = 12, 6, 4
+    lp = log_softmax(rng.normal(0, 1.5, (t_len, n, c)))
+    tg = (1 + np.cumsum(rng.integers(1, c - 1, (n, s)), axis=1) % (c - 1)).astype(I64)  # no label twice in a row
+    il = rng.integers(s, t_len + 1, n).astype(I64)
+    il[:3] = (1, 2, t_len)
+    for tl in (np.minimum(rng.integers(0, s + 1, n), il), np.zeros(n)):
+        tl = tl.astype(I64)
+        if tl.any():
+            tl[:3] = (1, 0, s)
+        assert _dispatch.ctc(lp, tg, il, tl, 0, reduction, False) is not None  # NumPy's kernel defers nothing
+        out, grad = ctc_loss.kernel(lp, tg, il, tl, reduction=reduction)
+        np.testing.assert_allclose(out, ctc_loss.reference(lp, tg, il, tl, reduction=reduction), rtol=1e-12)
+        want = ctc_loss_backward.reference(1.0, lp, tg, il, tl, reduction=reduction)
+        np.testing.assert_allclose(grad, want, rtol=1e-10, atol=1e-14)
+        assert np.all(grad[il[0] :, 0] == 0) and np.all(grad[il[1] :, 1] == 0)
+        each = ctc_loss_backward.reference(1.0, lp, tg, il, tl, reduction="sum")
+        for i in range(n):
+            one = (lp[:, i : i + 1], tg[i : i + 1], il[i : i + 1], tl[i : i + 1])
+            alone = ctc_loss.kernel(*one, reduction="sum")
+            np.testing.assert_allclose(alone[0], ctc_loss.reference(*one, reduction="sum"), rtol=1e-12)
+            np.testing.assert_allclose(alone[1][:, 0], each[:, i], rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("depth", [100.0, 250.0, 590.0])  # a rescaling every 3 frames, then every frame
+@pytest.mark.parametrize("n", [3, 40])
+def test_numpy_kernel_rescales_rows_that_start_late_before_they_underflow(monkeypatch, depth, n):
+    """Labels at probability exp(-depth) on every frame: the rows (the reversed ones starting at their own
+    frame) are rescaled within frames that keep them in float64's range, and match the log-space definitions."""
+    from losslab._fast import _dispatch
+
+    monkeypatch.setitem(_dispatch._state, "kernels", False)
+    rng = np.random.default_rng(45)
+    t_len, c, s = 12, 5, 3
+    lp = rng.normal(0, 1.0, (t_len, n, c))
+    lp[:, :, 1:] -= depth
+    lp = log_softmax(lp)
+    tg = (1 + np.cumsum(rng.integers(1, c - 1, (n, s)), axis=1) % (c - 1)).astype(I64)
+    il = rng.integers(s, t_len + 1, n).astype(I64)
+    tl = rng.integers(1, s + 1, n).astype(I64)
+    hit = ctc_loss.kernel(lp, tg, il, tl, reduction="sum")
+    assert hit is not None
+    want = ctc_loss.reference(lp, tg, il, tl, reduction="sum")
+    assert want > depth
+    np.testing.assert_allclose(hit[0], want, rtol=1e-12)
+    grad = ctc_loss_backward.reference(1.0, lp, tg, il, tl, reduction="sum")
+    np.testing.assert_allclose(hit[1], grad, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("n", [3, 40])  # the per-frame dot products, and the flat rows
+@pytest.mark.parametrize("ragged", [False, True])
+def test_numpy_kernel_targets_of_one_length(monkeypatch, n, ragged):
+    """Every target of one length (no padding states), inputs of one length or not: NumPy's kernel answers (it
+    defers nothing here) with the definitions' values."""
+    from losslab._fast import _dispatch
+
+    monkeypatch.setitem(_dispatch._state, "kernels", False)
+    rng = np.random.default_rng(46)
+    t_len, c, s = 12, 6, 4
+    lp = log_softmax(rng.normal(0, 1.5, (t_len, n, c)))
+    tg = (1 + np.cumsum(rng.integers(1, c - 1, (n, s)), axis=1) % (c - 1)).astype(I64)
+    il = rng.integers(s, t_len + 1, n).astype(I64) if ragged else np.full(n, t_len, I64)
+    tl = np.full(n, s, I64)
+    assert _dispatch.ctc(lp, tg, il, tl, 0, "mean", False) is not None
+    out, grad = ctc_loss.kernel(lp, tg, il, tl, reduction="mean")
+    np.testing.assert_allclose(out, ctc_loss.reference(lp, tg, il, tl, reduction="mean"), rtol=1e-12)
+    want = ctc_loss_backward.reference(1.0, lp, tg, il, tl, reduction="mean")
+    np.testing.assert_allclose(grad, want, rtol=1e-10, atol=1e-14)

@@ -1623,11 +1623,13 @@ def ctc_numpy(lp, flat, width: int, il, tl, blank: int, reduction: str, ndim: in
         tg = flat[np.minimum(starts[:, np.newaxis] + np.arange(s_max), max(flat.size - 1, 0))] if s_max else flat
         tg = tg.reshape(n, s_max)
     if s_max:
-        bad = (tg.view(np.uint64) >= c) | (tg == blank)  # a negative label is a large uint64
-        if s_lo < s_max:
-            bad &= np.arange(s_max) < tl[:, np.newaxis]
-        if bad.any():
-            return None
+        low_label, high_label = int(tg.min()), int(tg.max())
+        if low_label < 0 or high_label >= c or low_label <= blank <= high_label:  # else every label is valid
+            bad = (tg.view(np.uint64) >= c) | (tg == blank)  # a negative label is a large uint64
+            if s_lo < s_max:
+                bad &= np.arange(s_max) < tl[:, np.newaxis]
+            if bad.any():
+                return None
     dtype = lp.dtype
     limit = _MAX[dtype] / (8.0 * (t_max + 1))
     low, high = float(lp.min()), float(lp.max())
@@ -1635,18 +1637,26 @@ def ctc_numpy(lp, flat, width: int, il, tl, blank: int, reduction: str, ndim: in
         return None
     shift = high if high - low <= _numpy.CTC_SPAN else None  # one shift for every frame's softmax
     mean = reduction == "mean"
-    weight = 1.0 / (n * np.maximum(tl, 1)) if mean else np.ones(n)
+    if n == 1:  # Python numbers for one sequence (each NumPy call costs a microsecond)
+        per = max(s_lo, 1) if mean else 1
+        log_weight = np.array([-math.log(per)])
+    else:  # 'mean' weighs sequence n by 1 / (N max(tl[n], 1))
+        per = np.maximum(tl, 1) if mean else 1
+        log_weight = -np.log(n * per) if mean else np.zeros(n)
     grad = np.empty(lp.shape, dtype)
     loss = np.empty(n, np.float64)
-    args = (lp, tg, il, tl, blank, shift, weight, grad, loss)
+    args = (lp, tg, il, tl, blank, shift, log_weight, grad, loss, (i_lo, i_hi, s_lo, s_max))
     blocks = -(-n // _numpy.CTC_BLOCK)
     if _count(_numpy.ctc_blocks, args, blocks, blocks > 1 and _parallel(CTC_WORK, lp.size)):
         return None
-    if mean:
-        loss /= np.maximum(tl, 1)
-    total = float(loss.sum())
-    if mean:
-        total /= n
+    if n == 1:
+        total = float(loss[0]) / per
+    else:
+        if mean:
+            loss /= per
+        total = float(loss.sum())
+        if mean:
+            total /= n
     out = _as_scalar(total, dtype)
     return out, (grad if ndim == 3 else grad[:, 0, :])
 

@@ -10,6 +10,7 @@ crosses memory about once: read the inputs, write the gradient.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -676,46 +677,45 @@ _CTC_GROW = 200  # ... or after this many frames (each grows the scaled values a
 _CTC_TAPS = 512  # rows x states up to which one vecdot per frame beats four ufunc calls
 
 
-def ctc_blocks(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, hi: int) -> int:
+def ctc_blocks(lp, tg, il, tl, blank: int, shift, log_weight, grad, loss, bounds, lo: int, hi: int) -> int:
     """Blocks ``lo:hi`` of :data:`CTC_BLOCK` sequences: each sequence's float64 loss into ``loss`` and its
-    gradient (times ``weight[n]``) into ``grad[:, n, :]``. ``tg`` holds the labels padded to (N, max(tl)),
-    checked by the caller; ``shift`` is the largest log-probability where all lie within :data:`CTC_SPAN` of
-    it (one shift serves every frame's softmax), else ``None``. Returns the number of blocks left to the
+    gradient (times ``exp(log_weight[n])``) into ``grad[:, n, :]``. ``tg`` holds the labels padded to
+    (N, max(tl)), checked by the caller; ``shift`` is the largest log-probability where all lie within
+    :data:`CTC_SPAN` of it (one shift serves every frame's softmax), else ``None``; ``bounds`` the smallest
+    and largest input and target lengths of all N sequences. Returns the number of blocks left to the
     log-space definition (an input length 0, a probability under e^-600, an impossible target): the caller
     then runs the definition."""
     n = lp.shape[1]
     bad = 0
     for b in range(lo, hi):
         end = min((b + 1) * CTC_BLOCK, n)
-        if not _ctc_block(lp, tg, il, tl, blank, shift, weight, grad, loss, b * CTC_BLOCK, end):
+        whole = bounds if end - b * CTC_BLOCK == n else None
+        if not _ctc_block(lp, tg, il, tl, blank, shift, log_weight, grad, loss, whole, b * CTC_BLOCK, end):
             bad += 1
     return bad
 
 
-def _row_sums(values: np.ndarray) -> np.ndarray:
-    """Sums over the last axis: ``einsum`` streams a short last axis, where ``sum(axis=-1)`` is 4x slower
-    (but costs a few microseconds more to start: small arrays take ``sum``)."""
-    if values.size < 4096:
-        return values.sum(axis=-1)
-    return np.einsum("...k->...", values)
-
-
 @np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore")
-def _ctc_block(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, hi: int) -> bool:
+def _ctc_block(lp, tg, il, tl, blank: int, shift, log_weight, grad, loss, bounds, lo: int, hi: int) -> bool:
     """Sequences ``lo:hi`` in rescaled probability space, vectorised over the sequences; ``False`` to defer.
 
     The beta recursion is the alpha recursion of each sequence reversed in time and in states, so both
-    run as one recursion over ``2 n`` rows: row ``n + i`` holds sequence ``i`` from its last frame back.
+    run as one recursion over ``2 n`` rows: row ``n + i`` is row ``i`` read backwards (``[::-1]`` views).
+    A shorter target's states end where the longest one's do (padding states first), so its reversed row
+    starts at state 0; a shorter input's reversed row starts at frame ``T - T_i``. A row is 0 before its
+    start and takes its first two states from a tap of 1 in the state before them (a leading zero state,
+    or a padding state, at the frame before); padding states, and a reversed row before its start, emit 0.
     The values are rescaled to sum 1 as often as a bound on their decay (each frame multiplies the largest
-    by at least the smallest probability) needs to keep them in float64's normal range. The occupancy
-    ``alpha_t(s) beta_t(s) / y_t(s) / p`` then sums into the class posterior gamma (a matrix product with
-    the one-hot labels), and the gradient is ``w (y sum(gamma) - gamma)``. Where every sequence of the block
-    has the same input and target lengths (one sequence, say), the reversals are views, not gathers; else
-    they are row gathers (``take``), never a gather of single elements by three index arrays.
+    by at least the smallest probability, from a start of at least that probability) needs to keep them in
+    float64's normal range. The occupancy ``w alpha_t(s) beta_t(s) / y_t(s) / p`` then sums into the class
+    posterior gamma and its total (one matrix product with the one-hot labels and a column of ones), and
+    the gradient is ``w y sum(gamma) - w gamma``.
     """
     ilb, tlb = il[lo:hi], tl[lo:hi]
     n = hi - lo
-    if n == 1:
+    if bounds is not None:  # the block holds every sequence
+        t_min, t_run, short, length = bounds
+    elif n == 1:
         t_run = t_min = int(ilb[0])
         length = short = int(tlb[0])
     else:
@@ -730,126 +730,142 @@ def _ctc_block(lp, tg, il, tl, blank: int, shift, weight, grad, loss, lo: int, h
     else:
         prob = np.subtract(x, shift, dtype=np.float64)
     np.exp(prob, out=prob)
-    prob /= _row_sums(prob)[:, :, np.newaxis]  # the softmax of every frame used
+    prob /= np.matmul(prob.reshape(-1, c), np.ones(c)).reshape(t_run, n, 1)  # the softmax of every frame used
     floor = float(prob.min())
     if floor < _CTC_TINY:
         return False
     every = max(1, min(_CTC_GROW, int(_CTC_DROP / max(-math.log(floor), 1.0))))
     width = 2 * length + 1
-    uniform = t_min == t_run and short == length
+    same_t, same_s = t_min == t_run, short == length
     rows = np.arange(n)
-    # extended labels (blank, l1, blank, ..., lL, blank); states past a shorter target hold the blank
+    # extended labels (blank, l1, blank, ..., lL, blank), a shorter target's after padding blanks
     ext = np.full((n, width), blank, np.int64)
-    if uniform:
+    valid = None  # the states of each target (n, S'), where they differ
+    if same_s:
         ext[:, 1::2] = tg[lo:hi, :length]
     else:
-        ext[:, 1::2] = np.where(np.arange(length) < tlb[:, np.newaxis], tg[lo:hi, :length], blank)
+        tgb = tg[lo:hi]
+        pos = np.arange(length) + (tlb - length)[:, np.newaxis]  # the label at each odd state, < 0 on padding
+        labels = np.take(tgb, (rows * tgb.shape[1])[:, np.newaxis] + pos)
+        ext[:, 1::2] = np.where(pos >= 0, labels, blank)
+        valid = np.arange(width) >= (width - 1 - 2 * tlb)[:, np.newaxis]
+    live = None if same_t else np.arange(t_run)[:, np.newaxis] < ilb  # (T, n): the frames of each input
+    taps_path = 2 * n * width <= _CTC_TAPS
+    if taps_path:
+        weights = np.empty((t_run, 2 * n, width, 3))  # the weights of the taps s - 2, s - 1, s (y skip, y, y)
+        y = weights[..., 1]
+    else:  # after two zero states, so that each frame is one flat row (see below)
+        y_pad = np.zeros((t_run, 2 * n, width + 2))
+        y = y_pad[:, :, 2:]
     # the emission of each state: (T, n, S'), one gather of whole frames
-    y_a = np.take(prob.reshape(t_run, n * c), (rows[:, np.newaxis] * c + ext).reshape(-1), axis=1)
-    y_a = y_a.reshape(t_run, n, width)
-    # the emissions of the 2 n rows, after two zero states (so that each frame is one flat row: see below)
-    y_pad = np.zeros((t_run, 2 * n, width + 2))
-    y = y_pad[:, :, 2:]
-    if uniform:
-        y[:, :n] = y_a
-        y[:, n:] = y_a[::-1, :, ::-1]
-        ext2 = np.concatenate([ext, ext[:, ::-1]])
-    else:
-        rev = (2 * tlb + 1)[:, np.newaxis] - 1 - np.arange(width)  # state s' of row n + i: state rev of row i
-        valid = rev >= 0
-        rev = np.where(valid, rev, 0)
-        flip = (rows[:, np.newaxis] * width + rev).reshape(-1)
-        ext2 = np.concatenate([ext, np.take(ext, flip).reshape(n, width)])
-        back = (ilb - 1) - np.arange(t_run)[:, np.newaxis]  # (t_run, n): the frame row n + i reads at step t
-        live = back >= 0  # none past the sequence's input length
-        np.maximum(back, 0, out=back)
-        np.multiply(y_a, valid, out=y[:, :n])
-        flipped = np.take(y_a.reshape(t_run, n * width), flip, axis=1).reshape(t_run * n, width)
-        np.take(flipped, back * n + rows, axis=0, out=y[:, n:])
-        y[:, n:] *= live[:, :, np.newaxis] & valid
+    index = (rows[:, np.newaxis] * c + ext).reshape(-1) if n > 1 else ext.reshape(-1)
+    if valid is None and taps_path:  # y[:, :n] is (T, n S') rows of the weights: the gather writes them in place
         y_a = y[:, :n]
-    skip = np.zeros((2 * n, width), bool)  # s - 2 -> s onto a label that differs from the label before it
+        np.take(prob.reshape(t_run, n * c), index, axis=1, out=y_a.reshape(t_run, n * width))
+    else:  # (the padded rows do not reshape to (T, n S'): a reshape would write a copy)
+        y_a = np.take(prob.reshape(t_run, n * c), index, axis=1).reshape(t_run, n, width)
+        np.multiply(y_a, 1 if valid is None else valid, out=y[:, :n])
+    if valid is None:
+        y[:, n:] = y_a[::-1, :, ::-1]
+    else:
+        np.multiply(y_a[::-1, :, ::-1], valid[:, ::-1], out=y[:, n:])
+    skip = np.zeros((2 * n, width), bool)  # s - 2 -> s onto a label that differs from the label before it (blanks
+    # are the even states)
+    ext2 = np.concatenate([ext, ext[:, ::-1]])
     np.not_equal(ext2[:, 2:], ext2[:, :-2], out=skip[:, 2:])
-    skip[:, 2::2] = False
-    a = np.zeros((t_run, 2 * n, width + 2))  # two leading zero states: the taps s - 1, s - 2 of states 0, 1
-    out = a[:, :, 2:]
-    first = min(2, width)
-    out[0, :, :first] = y[0, :, :first]
+    skip[:, 1:2] = True  # state 1 from the first tap (zero but at a row's start)
+    # frame 0 is the frame before the first: two leading zero states carry the taps s - 1, s - 2 of states 0, 1,
+    # and the first states of each row come through the tap before them (1 up to the row's start)
+    a = np.zeros((t_run + 1, 2 * n, width + 2))
+    out = a[1:, :, 2:]
+    if valid is None:
+        a[0, : n if live is not None else None, 1] = 1
+    else:
+        a[0, rows, width - 2 * tlb] = 1
+    if live is None:
+        if valid is not None:
+            a[0, n:, 1] = 1
+    elif taps_path:  # the recursion keeps a row 0 up to its start, and writes no leading state
+        a[t_run - ilb, rows + n, 1] = 1
+    else:  # the flat rows write the leading states: 1 up to the start through their emission (below)
+        a[:, n:, 1] = np.arange(t_run + 1)[:, np.newaxis] <= t_run - ilb
+        y[:, n:] *= live[::-1, :, np.newaxis]  # and no emission before it
     logs = np.zeros((t_run, 2 * n))
-    _ctc_rescale(out[0], logs[0])
-    if 2 * n * width <= _CTC_TAPS:
-        step = a.strides[2]
-        taps = np.ndarray((t_run, 2 * n, width, 3), a.dtype, a, 0, a.strides[:2] + (step, step))  # s - 2, s - 1, s
-        weights = np.empty((t_run, 2 * n, width, 3))
+    if taps_path:
         np.multiply(y, skip, out=weights[..., 0])
-        weights[..., 1] = y
         weights[..., 2] = y
+        # the taps s, s - 1, s - 2 by a negative stride: NumPy then sums each dot product in a loop of its own
+        # instead of a BLAS call per state (2x faster at 8 rows, 21 states)
+        step = a.strides[2]
+        taps = np.ndarray((t_run + 1, 2 * n, width, 3), a.dtype, a, 2 * step, a.strides[:2] + (step, -step))
+        weights = weights[..., ::-1]
         vecdot = np.vecdot
-        for t0 in range(1, t_run, every):  # `every` frames, then a rescaling
+        for t0 in range(0, t_run, every):  # `every` frames, then a rescaling
             t1 = min(t0 + every, t_run)
-            for tap, weight_t, out_t in zip(taps[t0 - 1 : t1 - 1], weights[t0:t1], out[t0:t1], strict=True):
+            for tap, weight_t, out_t in zip(taps[t0:t1], weights[t0:t1], out[t0:t1], strict=True):
                 vecdot(tap, weight_t, out_t)  # out by position: a keyword costs ~0.2 us a call
             if t1 - t0 == every:
-                _ctc_rescale(out[t1 - 1], logs[t1 - 1])
+                _ctc_rescale(out[t1 - 1], logs[t1 - 1], live is not None)
     else:  # each frame as one flat row: the zero emissions of the leading states keep them 0 (3x faster than 2-D)
         skip_pad = np.zeros_like(y_pad)
         np.multiply(y, skip, out=skip_pad[:, :, 2:])
-        flat = a.reshape(t_run, -1)
+        if live is not None:  # the tap before a reversed row's first state: 1 up to the row's start
+            y_pad[:, n:, 1] = ~live[::-1]
+        flat = a.reshape(t_run + 1, -1)
         y_flat, skip_flat = y_pad.reshape(t_run, -1)[:, 2:], skip_pad.reshape(t_run, -1)[:, 2:]
         cur = np.empty(flat.shape[1] - 2)
-        for t in range(1, t_run):
-            prev, now = flat[t - 1], flat[t, 2:]
+        for t in range(t_run):
+            prev, now = flat[t], flat[t + 1, 2:]
             np.add(prev[2:], prev[1:-1], out=cur)
             cur *= y_flat[t]
             np.multiply(prev[:-2], skip_flat[t], out=now)
             now += cur
-            if t % every == 0:
-                _ctc_rescale(out[t], logs[t])
-    scale = np.cumsum(logs, axis=0)  # log of what each row's values were divided by, up to frame t
-    # log p from the two end states at each sequence's last frame
-    if uniform:
+            if t % every == every - 1:
+                _ctc_rescale(out[t], logs[t], live is not None)
+    scale = np.add.accumulate(logs, axis=0)  # log of what each row's values were divided by, up to frame t
+    # log p from the two end states (the last two of every row) at each sequence's last frame
+    if same_t:
         end = out[t_run - 1, :n, width - 1] + (out[t_run - 1, :n, width - 2] if width > 1 else 0.0)
-        if not (end > 0).all():
-            return False  # an impossible target (or an end below float64's range): the log-space definition
-        ll = scale[t_run - 1, :n] + np.log(end)
-        beta = out[::-1, n:, ::-1]  # beta in forward time and states
-        expo = scale[:, :n] + scale[::-1, n:]
-        expo -= ll
+        ll = scale[t_run - 1, :n]
     else:
         last = ilb - 1
-        ends = 2 * tlb
-        end = out[last, rows, ends] + np.where(ends > 0, out[last, rows, np.maximum(ends - 1, 0)], 0.0)
-        if not (end > 0).all():
-            return False
-        ll = scale[last, rows] + np.log(end)
-        # beta in forward time and states: row n + i at step back, state rev; whole rows gathered, then states
-        beta = np.take(a.reshape(t_run * 2 * n, width + 2), back * (2 * n) + (rows + n), axis=0)
-        beta = np.take(beta.reshape(t_run, n * (width + 2)), flip + (rows * 2 + 2).repeat(width), axis=1)
-        beta = beta.reshape(t_run, n, width)
-        expo = np.where(live, scale[:, :n] + scale[back, rows + n] - ll, -np.inf)
-    # the occupancy alpha beta / y / p of each state, 0 past each input length and on unused states
-    occ = out[:, :n] * beta
-    if uniform:
-        occ *= np.exp(expo)[:, :, np.newaxis]
-        occ /= y_a
-    else:
-        occ *= np.divide(np.exp(expo)[:, :, np.newaxis], y_a, out=np.zeros_like(y_a), where=y_a > 0)
-    onehot = np.zeros((n, width, c))
-    onehot[rows[:, np.newaxis], np.arange(width), ext] = 1
-    gamma = np.matmul(occ.transpose(1, 0, 2), onehot).transpose(1, 0, 2)  # (t_run, n, C)
-    prob *= _row_sums(occ)[:, :, np.newaxis]
-    prob -= gamma
-    prob *= weight[lo:hi, np.newaxis]
-    grad[:t_run, lo:hi] = prob
-    grad[t_run:, lo:hi] = 0
+        end = out[last, rows, width - 1] + (out[last, rows, width - 2] if width > 1 else 0.0)
+        ll = scale[last, rows]
+    if not end.min() > 0:
+        return False  # an impossible target (or an end below float64's range): the log-space definition
+    ll = ll + np.log(end)
+    expo = scale[:, :n] + scale[::-1, n:]  # beta in forward time and states: out[::-1, n:, ::-1]
+    expo -= ll - log_weight[lo:hi]
+    if live is not None:
+        np.copyto(expo, -np.inf, where=~live)
+    # the occupancy w alpha beta / y / p of each state, 0 past each input length and on the padding states
+    occ = np.divide(out[::-1, n:, ::-1], y_a)  # beta / y first: alpha beta underflows where y is tiny
+    occ *= out[:, :n]
+    occ *= np.exp(expo)[:, :, np.newaxis]
+    post = np.matmul(occ.transpose(1, 0, 2), _ctc_classes(c)[ext]).transpose(1, 0, 2)  # (T, n, C + 1)
+    prob *= post[:, :, c:]
+    np.subtract(prob, post[:, :, :c], out=grad[:t_run, lo:hi])
+    if t_run < grad.shape[0]:
+        grad[t_run:, lo:hi] = 0
     loss[lo:hi] = -ll
     return True
 
 
-def _ctc_rescale(values, logs) -> None:
-    """Rows of ``values`` divided by their sums (a zero row, past its input length, left as is), logs kept."""
+@functools.lru_cache(maxsize=8)
+def _ctc_classes(c: int) -> np.ndarray:
+    """The one-hot rows of ``c`` classes, each with a last column of ones (read-only)."""
+    table = np.eye(c, c + 1)
+    table[:, c] = 1.0
+    table.flags.writeable = False
+    return table
+
+
+def _ctc_rescale(values, logs, zeros: bool) -> None:
+    """Rows of ``values`` divided by their sums, logs kept; with ``zeros``, a zero row (a reversed row before its
+    start) is left as is."""
     total = values.sum(axis=1)
-    total += total == 0
+    if zeros:
+        total += total == 0
     values /= total[:, np.newaxis]
     np.log(total, out=logs)
 
