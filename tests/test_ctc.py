@@ -628,3 +628,35 @@ def test_numpy_kernel_targets_of_one_length(monkeypatch, n, ragged):
     np.testing.assert_allclose(out, ctc_loss.reference(lp, tg, il, tl, reduction="mean"), rtol=1e-12)
     want = ctc_loss_backward.reference(1.0, lp, tg, il, tl, reduction="mean")
     np.testing.assert_allclose(grad, want, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("kernels", [True, False], ids=["numba", "numpy"])
+@pytest.mark.parametrize("zero_infinity", [False, True])
+def test_rows_spanning_beyond_float64_leave_probability_space(monkeypatch, kernels, zero_infinity):
+    """Labels exp(-330) to exp(-600) below the blank on every frame: within one frame a row's states then span
+    more than float64's range, and the probability-space recursions lose the small ones (the loss off, the
+    gradient NaN). The kernels notice (a frame's occupancies no longer sum to 1) and go to log space: what
+    ctc_loss and its backward return is the definitions', finite."""
+    from losslab import _fast
+    from losslab._fast import _dispatch
+
+    if not kernels:
+        monkeypatch.setitem(_dispatch._state, "kernels", False)
+    elif _fast.backend() != "numba":
+        pytest.skip("numba's kernel needs numba")
+    rng = np.random.default_rng(47)
+    t_len, n, c, s = 12, 2, 4, 3
+    for _ in range(60):
+        z = rng.normal(0, 1, (t_len, n, c))
+        z[:, :, 1:] -= rng.uniform(330, 600) * rng.uniform(0.5, 1.0, (t_len, n, c - 1))
+        lp = log_softmax(z)
+        tg = rng.integers(1, c, (n, s)).astype(I64)
+        il, tl = lengths(t_len, int(rng.integers(2 * s + 1, t_len + 1))), lengths(s, int(rng.integers(1, s + 1)))
+        args = (lp, tg, il, tl)
+        out = ctc_loss(*args, reduction="sum", zero_infinity=zero_infinity)
+        grad = ctc_loss_backward(1.0, *args, reduction="sum", zero_infinity=zero_infinity)
+        want = ctc_loss.reference(*args, reduction="sum", zero_infinity=zero_infinity)
+        np.testing.assert_allclose(out, want, rtol=1e-12)
+        want_grad = ctc_loss_backward.reference(1.0, *args, reduction="sum", zero_infinity=zero_infinity)
+        assert np.all(np.isfinite(grad))
+        np.testing.assert_allclose(grad, want_grad, rtol=1e-10, atol=1e-14)

@@ -17,6 +17,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
+from ._numpy import CTC_TOTAL
 from ._vecmath import (
     CONTRACT,
     JIT,
@@ -1391,7 +1392,8 @@ def _ctc_log(lpn, t_n, s_n, ext, skip, alpha, nxt, cur, gamma, grad, n, w):
 def _ctc_scaled(prob, t_n, s_n, ext, skip, alpha, scale, y, nxt, cur, gamma, grad, n, w):
     """One sequence in probability space, each frame's alpha and beta rescaled to sum 1 (Rabiner's
     scaling): no exp or log per state. Returns log p(l | x), or NaN where a frame's sum is 0 (an
-    impossible target, or probabilities too small for float64): the caller then runs :func:`_ctc_log`.
+    impossible target, or probabilities too small for float64) or a frame's occupancies do not sum to 1 (states
+    lost below float64's range beside others far above them): the caller then runs :func:`_ctc_log`.
     ``prob`` holds y = exp(log-softmax); ``scale`` (T) and ``y`` (T, S') are scratch."""
     c = prob.shape[1]
     for t in range(t_n):
@@ -1464,6 +1466,11 @@ def _ctc_scaled(prob, t_n, s_n, ext, skip, alpha, scale, y, nxt, cur, gamma, gra
         total = 0.0
         for k in range(c):
             total += gamma[k]
+        if not abs(total - 1.0) <= CTC_TOTAL:  # float64 lost states of a row spanning beyond its range: log space
+            for tt in range(t, t_n):
+                for k in range(c):
+                    grad[tt, n, k] = 0.0
+            return math.nan
         for k in range(c):
             grad[t, n, k] = w * (prob[t, k] * total - gamma[k])
     return ll

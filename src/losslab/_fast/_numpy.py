@@ -671,6 +671,7 @@ def kl_div_chunks(x, t, log_target, gscale, big, out, g, lo, hi, partials) -> bo
 
 CTC_BLOCK = 32  # sequences per block: blocks, not threads, split a call, so its bits never depend on the threads
 CTC_SPAN = 500.0  # log-probabilities within this of each other share one shift: e^-span is a normal float64
+CTC_TOTAL = 1e-12  # the largest miss of a frame's occupancy total from 1 that a block keeps (rounding: <= 1e-15)
 _CTC_TINY = float(np.exp(-600.0))  # smaller probabilities go to the log-space definition, as numba's kernel
 _CTC_DROP = 300.0  # rescale the alphas (and betas) before a bound on their decay since the last rescaling passes e^-300
 _CTC_GROW = 200  # ... or after this many frames (each grows the scaled values at most 3-fold)
@@ -843,6 +844,13 @@ def _ctc_block(lp, tg, il, tl, blank: int, shift, log_weight, grad, loss, bounds
     occ *= out[:, :n]
     occ *= np.exp(expo)[:, :, np.newaxis]
     post = np.matmul(occ.transpose(1, 0, 2), _ctc_classes(c)[ext]).transpose(1, 0, 2)  # (T, n, C + 1)
+    # each live frame's occupancies sum to the sequence's weight in exact arithmetic: where they do not, float64
+    # lost states of a row that spans beyond its range (labels far below the blank): the log-space definition
+    miss = np.abs(post[:, :, c] * np.exp(-log_weight[lo:hi]) - 1)
+    if live is not None:
+        miss *= live
+    if not miss.max() <= CTC_TOTAL:
+        return False
     prob *= post[:, :, c:]
     np.subtract(prob, post[:, :, :c], out=grad[:t_run, lo:hi])
     if t_run < grad.shape[0]:
