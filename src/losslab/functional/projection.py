@@ -644,7 +644,6 @@ def _direct_fused(call: _Direct, z: np.ndarray, g, want_db: bool = False):
     if call.b is not None:
         _fast.add_bias(z, call.b)
     if call.weight is None and call.label_smoothing == 0:  # the chunks' kernel: the call is checked already
-        dt, mean = z.dtype, reduction == "mean"
         dz, loss = np.empty_like(z), np.empty(z.shape[0], np.float64)
         _fast.linear_ce_chunk(
             z, t, call.ignore_index, dt.type(1) / dt.type(call.denominator) if mean else dt.type(1), dz, loss
