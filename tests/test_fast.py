@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from losslab import _fast, nn
-from losslab._fast import _dispatch
+from losslab._fast import _dispatch, _numpy
 from losslab._validation import ClassIndexError
 from losslab.functional import classification as FC
 from losslab.functional import regression as FR
@@ -254,6 +254,33 @@ def test_pointwise_matches_reference(backend, threads, kind, dtype, shape, reduc
     assert_close(fwd(x, t, reduction=reduction, **opts), ref_fwd(x, t, reduction=reduction, **opts), dtype)
     dout = (np.random.default_rng(1).random(shape) + 0.5).astype(dtype) if reduction == "none" else 1.25
     assert_close(bwd(dout, x, t, reduction=reduction, **opts), ref_bwd(dout, x, t, reduction=reduction, **opts), dtype)
+
+
+@pytest.mark.parametrize("kind", ["huber", "l1", "bce_logits"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pointwise_large_chunks_on_any_threads(backend, monkeypatch, kind, dtype):
+    """Past 4 x 2**16 elements NumPy's chunks grow (fewer calls per pass on several threads): the results still
+    match the definitions, with a ragged last chunk and a loss per element, and are the same bits on 1-3 threads."""
+    n = 5 * 2**17 + 11
+    assert _numpy.chunk(np.dtype(dtype), n) > _numpy.CHUNK
+    monkeypatch.setattr(_dispatch, "PARALLEL_MIN", 16)
+    fwd, bwd, ref_fwd, ref_bwd, opts = POINTWISE[kind]
+    x, t = _pair(kind, (n,), dtype, seed=5)
+    old = _fast.get_num_threads()
+    results = []
+    try:
+        for threads in (1, 2, 3):
+            _fast.set_num_threads(threads)
+            results.append([fwd(x, t, reduction=r, **opts) for r in ("mean", "none")] + [bwd(1.0, x, t, **opts)])
+    finally:
+        _fast.set_num_threads(old)
+    for r in results[1:]:
+        for a, b in zip(r, results[0]):
+            np.testing.assert_array_equal(a, b)
+    mean, each, grad = results[0]
+    assert_close(mean, ref_fwd(x, t, **opts), dtype)
+    assert_close(each, ref_fwd(x, t, reduction="none", **opts), dtype)
+    assert_close(grad, ref_bwd(1.0, x, t, **opts), dtype)
 
 
 @pytest.mark.parametrize("kind", list(POINTWISE))
@@ -747,11 +774,37 @@ def test_kdim_results_do_not_depend_on_the_thread_count(backend, monkeypatch, sh
     assert results[0] == results[1] == results[2]
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kind", ["index", "probs"])
+def test_kdim_numpy_row_blocks_match_the_definitions_on_any_threads(monkeypatch, dtype, kind):
+    """NumPy's K-dim rows in several blocks (4 rows of 6 x 5 each here, the last one short): the definitions'
+    values and the same bits on 1-3 threads."""
+    monkeypatch.setitem(_dispatch._state, "kernels", False)
+    monkeypatch.setattr(_numpy, "_KDIM_BLOCK", 120)
+    monkeypatch.setattr(_dispatch, "PARALLEL_MIN", 16)
+    x, t = _kdim_call((14, 6, 5), dtype, kind, seed=4)
+    w = np.random.default_rng(1).uniform(0.5, 2.0, 6).astype(dtype)
+    old = _fast.get_num_threads()
+    results = []
+    try:
+        for n in (1, 2, 3):
+            _fast.set_num_threads(n)
+            out, g = FC.cross_entropy.kernel(x, t, weight=w, label_smoothing=0.1, reduction="none")
+            results.append((out.tobytes(), g.tobytes()))
+    finally:
+        _fast.set_num_threads(old)
+    assert results[0] == results[1] == results[2]
+    opts = dict(weight=w, label_smoothing=0.1, reduction="none")
+    assert_close(out, FC.cross_entropy.reference(x, t, **opts), dtype)
+    ones = np.ones(out.shape, dtype)  # the kernel's gradient is for dout = 1 per position
+    assert_close(g, FC.cross_entropy_backward.reference(ones, x, t, **opts), dtype)
+
+
 @pytest.mark.parametrize("kind", ["index", "probs"])
 def test_kdim_cross_entropy_makes_no_full_size_temporary(backend, kind):
     import tracemalloc
 
-    x, t = _kdim_call((256, 100, 8), np.float32, kind)
+    x, t = _kdim_call((4096, 100, 8), np.float32, kind)  # NumPy's blocks (2**17 elements) are 4% of it
     FC.cross_entropy(x, t, label_smoothing=0.1)  # compile, warm up
     tracemalloc.start()
     try:

@@ -16,7 +16,6 @@ NUMBA_ONLY = {
     "PolyLoss",
     "SparsemaxLoss",
     "MulticlassHingeLoss",
-    "PoissonNLLLoss",
     "GaussianNLLLoss",
     "QuantileLoss",
     "DiceLoss",

@@ -474,7 +474,7 @@ def pointwise(kind, input, target, reduction, param=None):
     out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
     k = kernels() or _numpy
     fn, args = getattr(k, kind.chunks), kind.args(unit, param, one)
-    pieces = -(-n // k.CHUNK)
+    pieces = -(-n // k.chunk(dtype, n))
     partials = np.empty(pieces, np.float64)
     if n * kind.work < PARALLEL_MIN or not _parallel(kind.work, n):
         total = fn(x, t, g, out, *args, 0, pieces, partials)
@@ -557,7 +557,7 @@ def sigmoid_focal(input, target, alpha, gamma, reduction):
     unit = float(unit_scale(dtype, n)) if reduction == "mean" else 1.0
     g = np.empty_like(x)
     out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
-    pieces = -(-n // k.CHUNK)
+    pieces = -(-n // k.chunk(dtype, n))
     partials = np.empty(pieces, np.float64)
     args = (x, t, g, out, unit, float(alpha), int(gamma))
     bad = _count(k.sigmoid_focal_chunks, args, pieces, _parallel(8, n), partials)
@@ -750,12 +750,12 @@ def sparsemax_loss(input, target, reduction):
 def poisson_nll(input, target, log_input, full, eps, reduction):
     """``(loss, gradient for dout=1)`` of the Poisson negative log-likelihood, or ``None``.
 
-    numba only; a float input, a real target of its shape (cast to the input's dtype), boolean
-    ``log_input`` and ``full``, ``eps`` >= 0; entries in the kernel's domain (|x| <= 700 for log inputs,
-    87 in float32, x + eps > 0 otherwise, finite targets >= 0), else the definitions answer.
+    A float input, a real target of its shape (cast to the input's dtype), boolean ``log_input`` and ``full``,
+    ``eps`` >= 0; entries in the kernel's domain (numba: |x| <= 700 for log inputs, 87 in float32, x + eps > 0
+    otherwise, finite targets >= 0; NumPy: finite terms), else the definitions answer.
     """
-    k = kernels()
-    if k is None or not isinstance(reduction, str) or reduction not in REDUCTIONS:
+    k = kernels() or _numpy
+    if not isinstance(reduction, str) or reduction not in REDUCTIONS:
         return None
     pair = _flat_pair(input, target)
     if pair is None:
@@ -768,7 +768,7 @@ def poisson_nll(input, target, log_input, full, eps, reduction):
         return None
     n = x.size
     g = np.empty_like(x)
-    pieces = -(-n // k.CHUNK)
+    pieces = -(-n // k.chunk(dtype, n))
     partials = np.empty(pieces, np.float64)
     unit_x = unit_scale(dtype, n) if reduction == "mean" else _ONE[dtype]
     out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
@@ -780,7 +780,7 @@ def poisson_nll(input, target, log_input, full, eps, reduction):
         return None
     if reduction == "none":
         return out.reshape(input.shape), g.reshape(input.shape)
-    total = k.seq_sum(partials)
+    total = k.seq_sum(partials) if k is not _numpy else _numpy.total(partials)
     return _as_scalar(total / n if reduction == "mean" else total, dtype), g.reshape(input.shape)
 
 
@@ -1051,7 +1051,7 @@ def bce_logits_weighted(input, target, weight, pos_weight, reduction):
     t = t.ravel() if t.dtype == dtype else np.ascontiguousarray(t, dtype).reshape(-1)
     g = np.empty_like(x)
     out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
-    step = max(1, k.CHUNK // period) * period
+    step = max(1, k.chunk(dtype, n) // period) * period
     pieces = -(-n // step)
     partials = np.empty(pieces, np.float64)
     if not _parallel(BCE_LOGITS.work, n):
@@ -1234,7 +1234,7 @@ def kl_div(input, target, reduction, log_target):
         k = _numpy
     out = np.empty(n, np.float64 if k is not _numpy else dtype) if reduction == "none" else _NO_OUT[_F64]
     g = np.empty(n, dtype)
-    pieces = -(-n // k.CHUNK)
+    pieces = -(-n // k.chunk(dtype, n))
     partials = np.empty(pieces, np.float64)
     scale = unit_scale(dtype, divisor)
     args: tuple
@@ -1265,7 +1265,7 @@ def _kl_div_log(k, x: np.ndarray, t: np.ndarray, shape: tuple, divisor: int, red
     n = x.size
     out = np.empty(n, dtype) if reduction == "none" else _NO_OUT[dtype]
     g = np.empty(n, dtype)
-    pieces = -(-n // k.CHUNK)
+    pieces = -(-n // k.chunk(dtype, n))
     partials = np.empty(pieces, np.float64)
     args = (x, t, dtype.type(_POISSON_XMAX[dtype]), unit_scale(dtype, divisor), _BIG[dtype], out, g)
     if _parallel(4, n):
@@ -1764,7 +1764,7 @@ def margin_ranking(input1, input2, target, margin, reduction):
     else:
         if not ((y == 1) | (y == -1)).all():
             return None
-        pieces = -(-n // _numpy.CHUNK)
+        pieces = -(-n // _numpy.chunk(dtype, n))
         partials = np.empty(pieces, np.float64)
         y = y if y.dtype == dtype else y.astype(dtype)
         if not _numpy.margin_ranking_chunks(a, b, y, m, gscale, out, g1, g2, 0, pieces, partials):
@@ -1873,7 +1873,7 @@ def bce(input, target, weight, reduction):
     x, t = pair
     dtype = x.dtype
     n = x.size
-    step = k.CHUNK
+    step = k.chunk(dtype, n)
     if weight is None:
         w = _NO_OUT[dtype]
     else:
@@ -1885,7 +1885,7 @@ def bce(input, target, weight, reduction):
         if shape != input.shape[input.ndim - len(shape) :] or weight.size == 0:
             return None
         period = max(weight.size, 1)
-        step = max(1, k.CHUNK // period) * period
+        step = max(1, k.chunk(dtype, n) // period) * period
         w = _bce_tile(weight, dtype, min(step, n))
     unit = unit_scale(dtype, n) if reduction == "mean" else _ONE[dtype]
     g = np.empty_like(x)

@@ -267,6 +267,11 @@ def _bce_logits_weighted_rows(x, t, w, pw, g, q, gscale):
 CHUNK = 1 << 14  # elements per chunk: x, t, g (and q) of a chunk stay in L2
 
 
+def chunk(dtype: np.dtype, n: int) -> int:
+    """Elements per chunk of the pointwise losses: :data:`CHUNK` (a numba loop has no per-call cost to spread)."""
+    return CHUNK
+
+
 @numba.njit(**JIT)
 def _chunk(c, n, out, scratch):
     """Bounds of chunk ``c`` and the loss buffer it writes."""
