@@ -250,6 +250,22 @@ def foreign_load(start: dict | None, end: dict | None) -> dict | None:
     return {"cores": max(other, 0.0) / wall, "steal_cores": (end["steal"] - start["steal"]) / wall}
 
 
+def _thp() -> dict:
+    """Linux's transparent huge page settings (the bracketed choice of each), where the machine has them: with
+    ``defrag`` at ``madvise``, NumPy's request for huge pages on arrays of 4 MiB and more can make a page fault
+    wait for the kernel to compact memory (see benchmarks/README.md)."""
+    out = {}
+    for name in ("enabled", "defrag"):
+        try:
+            with open(f"/sys/kernel/mm/transparent_hugepage/{name}") as f:
+                text = f.read()
+        except OSError:
+            continue
+        chosen = [w[1:-1] for w in text.split() if w.startswith("[")]
+        out[name] = chosen[0] if chosen else text.strip()
+    return out
+
+
 def machine_info() -> dict:
     cpu = platform.processor()
     try:
@@ -281,6 +297,8 @@ def machine_info() -> dict:
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
         "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
         "PYTHONDONTWRITEBYTECODE": os.environ.get("PYTHONDONTWRITEBYTECODE"),
+        "NUMPY_MADVISE_HUGEPAGE": os.environ.get("NUMPY_MADVISE_HUGEPAGE"),
+        "transparent_hugepage": _thp(),
         "loadavg_start": os.getloadavg(),
     }
 
