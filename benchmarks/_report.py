@@ -255,6 +255,23 @@ def _blas(result) -> str:
     return "\n".join(lines)
 
 
+def _hugepage_lines(m: dict) -> list[str]:
+    """The machine's transparent huge pages and NumPy's use of them, where the run recorded them."""
+    thp = m.get("transparent_hugepage")
+    if thp is None:
+        return []
+    off = m.get("NUMPY_MADVISE_HUGEPAGE") == "0"
+    return [
+        f"- Transparent huge pages: enabled `{thp.get('enabled', '?')}`, defrag `{thp.get('defrag', '?')}`; "
+        + (
+            "every worker ran with `NUMPY_MADVISE_HUGEPAGE=0` (NumPy asks for no huge pages; PyTorch never does)"
+            if off
+            else "NumPy asked for them on arrays of 4 MiB and more (its default)"
+        )
+        + ': see benchmarks/README.md, "Stalls on large float64 arrays"'
+    ]
+
+
 def markdown(result) -> str:
     m = result["machine"]
     libs = result["libs"]
@@ -287,6 +304,7 @@ def markdown(result) -> str:
             if m.get("PYTHONDONTWRITEBYTECODE")
             else ""
         ),
+        *_hugepage_lines(m),
         f"- Load average (1 min) {load0:.2f} at the start"
         + (
             f"; other work during the run: {foreign['cores']:.2f} cores on average (machine busy time minus "
@@ -475,8 +493,8 @@ NOTES = """\
   indices, no weight or label smoothing), MSE, L1, smooth L1, Huber and BCE-with-logits (no weights)
   into one pass that returns the loss and keeps the gradient for `backward`. Other options and losses
   take the reference path. With numba installed (`pip install losslab[fast]`) the kernels are compiled
-  on first use and cached on disk; without it the blocked NumPy kernels run. Large calls (2^18
-  elements for cross-entropy and BCE-with-logits, 2^20 for the others) are split over the threads
+  on first use and cached on disk; without it the blocked NumPy kernels run. Large calls (about
+  200,000 elements for cross-entropy and BCE-with-logits, 800,000 for the others) are split over the threads
   (`LOSSLAB_NUM_THREADS`, default: the usable cores); waking a thread costs about 40 us here.
 - Small calls are bounded by Python: PyTorch spends 15-30 us per loss call in its dispatcher and
   autograd; losslab's fused call is a few type checks, two `np.empty` and one compiled call (~3 us).

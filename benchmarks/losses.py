@@ -163,7 +163,7 @@ def _run_header(run: dict) -> list[str]:
     if m.get("NUMPY_MADVISE_HUGEPAGE") == "0":
         lines.append(
             "Every worker ran with `NUMPY_MADVISE_HUGEPAGE=0` (NumPy asks for no transparent huge pages; PyTorch "
-            "and JAX never do): see benchmarks/README.md, \"Stalls on large float64 arrays\".  "
+            'and JAX never do): see benchmarks/README.md, "Stalls on large float64 arrays".  '
         )
     if not run.get("settled"):
         lines.append(
