@@ -125,7 +125,7 @@ def _block(x) -> int:
 def _chunks(x, out, lo, hi):
     """``(a, b, loss buffer)`` for each chunk in ``lo:hi``."""
     step = chunk(x.dtype, x.size)
-    scratch = None if out.size else np.empty(min(step, x.size), x.dtype)
+    scratch = None if out.size else np.empty(_block(x), x.dtype)
     for c in range(lo, hi):
         a = c * step
         b = min(a + step, x.size)
