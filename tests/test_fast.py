@@ -493,6 +493,19 @@ def test_set_num_threads_validates():
         _fast.set_num_threads(1.5)
 
 
+def test_threads_come_from_losslab_num_threads(monkeypatch):
+    """The README's knob: LOSSLAB_NUM_THREADS sets the threads; anything but a positive integer is refused by name."""
+    monkeypatch.setitem(_dispatch._state, "threads", None)
+    monkeypatch.setitem(_dispatch._state, "pool", None)
+    monkeypatch.setenv("LOSSLAB_NUM_THREADS", "3")
+    assert _fast.get_num_threads() == 3
+    for bad in ("0", "-2", "two", "1.5", "²"):
+        monkeypatch.setitem(_dispatch._state, "threads", None)
+        monkeypatch.setenv("LOSSLAB_NUM_THREADS", bad)
+        with pytest.raises(ValueError, match=f"LOSSLAB_NUM_THREADS must be a positive integer .*got '{bad}'"):
+            _fast.get_num_threads()
+
+
 def test_import_losslab_stays_numpy_only():
     code = "import sys, losslab, losslab.nn, losslab.functional; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -89,7 +89,13 @@ def backend() -> str:
 def _default_threads() -> int:
     env = os.environ.get("LOSSLAB_NUM_THREADS")
     if env:
-        return max(1, int(env))
+        try:
+            n = int(env)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise ValueError(f"LOSSLAB_NUM_THREADS must be a positive integer (threads), got {env!r}")
+        return n
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
