@@ -506,6 +506,70 @@ def test_threads_come_from_losslab_num_threads(monkeypatch):
             _fast.get_num_threads()
 
 
+def test_large_zeros_are_mapped_up_front_and_stay_zeros(monkeypatch):
+    """``_dispatch.zeros`` (NLL's gradient): from POPULATE_MIN bytes, one MADV_POPULATE_WRITE per thread over the
+    array's whole pages, together all of them; the contents stay zeros; a kernel that refuses stops the calls."""
+    import ctypes
+    import errno
+
+    real = _dispatch._libc_madvise()
+    if real is None:
+        pytest.skip("no madvise here (not Linux)")
+    calls = []
+
+    def spy(addr, length, advice):
+        calls.append((addr, length, advice))
+        return real(addr, length, advice)
+
+    monkeypatch.setattr(_dispatch, "_madvise", [spy])
+    monkeypatch.setattr(_dispatch, "POPULATE_MIN", 1 << 16)
+    old = _fast.get_num_threads()
+    _fast.set_num_threads(2)
+    try:
+        g = _dispatch.zeros((300, 70), np.dtype(np.float64))  # 168,000 bytes: 41 whole pages at least
+        small = _dispatch.zeros((100, 70), np.dtype(np.float64))
+    finally:
+        _fast.set_num_threads(old)
+    assert g.shape == (300, 70) and g.dtype == np.float64 and not g.any()
+    assert small.shape == (100, 70) and not small.any()
+    assert len(calls) == 2 and {c[2] for c in calls} == {23}
+    (a0, n0, _), (a1, n1, _) = sorted(calls)
+    lo, hi = g.ctypes.data, g.ctypes.data + g.nbytes
+    assert a0 % 4096 == 0 and a0 + n0 == a1 and n0 % 4096 == 0 and n1 % 4096 == 0
+    assert lo <= a0 < lo + 4096 and hi - 4096 < a1 + n1 <= hi
+    g += 1.0  # the memory is the array's own
+    assert g.sum() == g.size
+
+    def refuses(addr, length, advice):
+        calls.append(advice)
+        ctypes.set_errno(errno.EINVAL)
+        return -1
+
+    calls.clear()
+    monkeypatch.setattr(_dispatch, "_madvise", [refuses])
+    assert not _dispatch.zeros((300, 70), np.dtype(np.float32)).any()
+    assert calls and set(calls) == {23} and _dispatch._madvise == [None]
+    calls.clear()
+    assert not _dispatch.zeros((300, 70), np.dtype(np.float32)).any()
+    assert calls == []
+
+
+@pytest.mark.skipif(not _have_numba(), reason="numba not installed")
+@pytest.mark.parametrize("shape", [(300, 70), (30, 70, 11)], ids=str)
+def test_nll_gradient_mapped_up_front_is_the_definitions(monkeypatch, threads, shape):
+    monkeypatch.setitem(_dispatch._state, "kernels", None)
+    monkeypatch.setattr(_dispatch, "POPULATE_MIN", 1 << 12)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape)
+    t = rng.integers(0, shape[1], shape[:1] + shape[2:])
+    t.flat[::7] = -100
+    loss = nn.NLLLoss()
+    value = loss(x, t)
+    grad = loss.backward()
+    assert_close(value, FC.nll_loss(x, t), np.float64)
+    np.testing.assert_array_equal(grad, FC.nll_loss_backward(1.0, x, t))
+
+
 def test_import_losslab_stays_numpy_only():
     code = "import sys, losslab, losslab.nn, losslab.functional; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

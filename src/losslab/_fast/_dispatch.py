@@ -20,8 +20,10 @@ contract of :mod:`losslab._fast._contract` scales it by ``dout``.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -139,6 +141,57 @@ def _run(task, pieces: int) -> None:
     task(bounds[0], bounds[1])
     for f in futures:
         f.result()
+
+
+# --------------------------------------------------------------------------- large fresh arrays
+
+# A fresh array of many MiB comes from the kernel page by page: each first write to a 4 KiB page traps, and the
+# kernel finds, zeroes and maps a page (about 1.5 us here). A kernel that writes a few entries of each row (NLL's
+# gradient) spends nearly all its time in these faults, on one thread. Linux's MADV_POPULATE_WRITE (5.14) maps a
+# range in one call, without the traps; calls on disjoint ranges run on the threads. Measured, a (131072, 100, 8)
+# float64 NLL gradient (838 MB, 4 KiB pages): 305 -> 254 ms on one thread, 309 -> 155 ms on two.
+POPULATE_MIN = 1 << 22  # bytes: below this (a thousand pages) the faults cost less than a millisecond
+_MADV_POPULATE_WRITE = 23
+_PAGE = 4096
+_madvise: list = []  # [libc's madvise], or [None] where there is none (not Linux, or a kernel before 5.14)
+
+
+def _libc_madvise():
+    if not _madvise:
+        fn = None
+        if sys.platform.startswith("linux"):
+            import ctypes
+
+            try:
+                fn = ctypes.CDLL(None, use_errno=True).madvise
+            except (OSError, AttributeError):
+                pass
+            else:
+                fn.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+                fn.restype = ctypes.c_int
+        _madvise.append(fn)
+    return _madvise[0]
+
+
+def zeros(shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """``np.zeros(shape, dtype)``, its pages mapped up front where that is faster: at least
+    :data:`POPULATE_MIN` bytes, on Linux, on :func:`get_num_threads` threads. The contents are NumPy's
+    zeros whatever happens: populating writes nothing, and where the kernel refuses, the writes fault
+    the pages in as without it."""
+    g = np.zeros(shape, dtype)
+    if g.nbytes >= POPULATE_MIN and (madvise := _libc_madvise()) is not None:
+        start = -(-g.ctypes.data // _PAGE) * _PAGE  # whole pages inside the array
+        pages = (g.ctypes.data + g.nbytes - start) // _PAGE
+
+        def task(lo: int, hi: int) -> None:
+            if madvise(start + lo * _PAGE, (hi - lo) * _PAGE, _MADV_POPULATE_WRITE) != 0:
+                import ctypes
+
+                if ctypes.get_errno() == errno.EINVAL:  # a kernel before 5.14 (ENOMEM: the writes fault the rest)
+                    _madvise[0] = None
+
+        _run(task, pages)
+    return g
 
 
 # --------------------------------------------------------------------------- cross-entropy
@@ -1580,7 +1633,7 @@ def nll_kdim(input, target, weight, ignore_index, reduction):
         t = np.ascontiguousarray(t, np.int64)
     none = reduction == "none"
     mean = reduction == "mean"
-    g = np.zeros(x.shape, dtype)
+    g = zeros(x.shape, dtype)  # written at the labels only: mapping its pages is most of the call
     if x.ndim == 2:
         loss = np.empty(n, np.float64) if none else _NO_OUT[_F64]
         den, total = k.nll_rows(x, t, w, ignore_index, mean, g, loss)
