@@ -42,7 +42,8 @@ from ._vecmath import log as vlog
 # --------------------------------------------------------------------------- cross-entropy
 
 _CE_BLOCK = 4096  # elements per block of narrow rows: the block of g stays in L1 between passes
-_CE_WIDE = 64  # float64 rows at least this wide are handled one at a time
+_CE_WIDE = 256  # float64 rows at least this wide are handled one at a time; narrower ones by blocks (from 64 to 256:
+# 256 x 100 float64 on one thread, cross-entropy 46 -> 41 us, focal 63 -> 51 us; 16384 x 100 the same or faster)
 _CE_WIDE32 = 512  # float32 rows: a block of 4096 takes half the L1, so rows up to ~500 classes go by blocks
 _CE_SHIFT_EXP = 64  # narrow rows at least this wide: exp(x - max) row by row (shorter ones: shift, exp the block)
 
