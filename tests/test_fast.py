@@ -570,6 +570,35 @@ def test_nll_gradient_mapped_up_front_is_the_definitions(monkeypatch, threads, s
     np.testing.assert_array_equal(grad, FC.nll_loss_backward(1.0, x, t))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rows_taken_and_added_back_by_index(backend, threads, dtype):
+    """The adaptive softmax's cluster rows: ``take_rows`` is ``x[rows]`` and ``add_rows`` is ``a[rows] += m``,
+    bit for bit, on either backend and any threads; a read-only ``x``, a strided one and other index types too."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((300, 7)).astype(dtype)
+    rows = np.flatnonzero(rng.random(300) < 0.4)
+    got = _fast.take_rows(x, rows)
+    np.testing.assert_array_equal(got, x[rows])
+    assert got.dtype == x.dtype and got.flags.c_contiguous
+    frozen = x.copy()
+    frozen.flags.writeable = False
+    np.testing.assert_array_equal(_fast.take_rows(frozen, rows), x[rows])
+    np.testing.assert_array_equal(_fast.take_rows(x[:, ::2], rows), x[rows][:, ::2])
+    np.testing.assert_array_equal(_fast.take_rows(x, rows.astype(np.int32)), x[rows])
+    m = rng.standard_normal((rows.size, 7)).astype(dtype)
+    a = rng.standard_normal((300, 7)).astype(dtype)
+    want = a.copy()
+    want[rows] += m
+    before = m.copy()
+    _fast.add_rows(a, rows, m)
+    np.testing.assert_array_equal(a, want)
+    np.testing.assert_array_equal(m, before)
+    f = np.asfortranarray(a)
+    want[rows] += m
+    _fast.add_rows(f, rows, m)
+    np.testing.assert_array_equal(f, want)
+
+
 def test_import_losslab_stays_numpy_only():
     code = "import sys, losslab, losslab.nn, losslab.functional; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

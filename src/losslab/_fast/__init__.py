@@ -135,10 +135,11 @@ from ._dispatch import add_bias, linear_ce_spans  # noqa: E402
 
 __all__ += ["add_bias", "linear_ce_spans"]
 
-# the adaptive softmax: one softmax's values and logits' gradient, in one numba call
-from ._dispatch import asm_cols  # noqa: E402
+# the adaptive softmax: one softmax's values and logits' gradient, in one numba call; a cluster's rows gathered
+# and its input gradient's rows added back
+from ._dispatch import add_rows, asm_cols, take_rows  # noqa: E402
 
-__all__ += ["asm_cols"]
+__all__ += ["add_rows", "asm_cols", "take_rows"]
 
 # the linear cross-entropy's direct rows: bias, rows, their weights and the bias gradient in one numba call
 from ._dispatch import linear_ce_rows  # noqa: E402

@@ -2305,6 +2305,58 @@ def add_bias(z, b) -> None:
     k.add_bias(z, *_one_flag(b))
 
 
+# --------------------------------------------------------------------------- rows by index: gather, scatter-add
+
+
+def _row_kernel_ok(a: np.ndarray, m: np.ndarray, rows: np.ndarray) -> bool:
+    return (
+        a.ndim == 2
+        and m.ndim == 2
+        and a.flags.c_contiguous
+        and m.flags.c_contiguous
+        and a.dtype == m.dtype
+        and a.shape[1] == m.shape[1]
+        and rows.dtype == _I64
+        and rows.shape == (m.shape[0],)
+    )
+
+
+def take_rows(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``x[rows]`` for a 2-D ``x`` and int64 row indices in range (the adaptive softmax's rows of one cluster), by
+    numba, on the threads when large; else ``np.take``. The same values either way. NumPy's fancy indexing
+    copies each row by a general loop: 52302 of 131072 x 64 float64 rows in 8.9 ms (``np.take`` 6.5 ms)."""
+    k = kernels()
+    out = np.empty((rows.size,) + x.shape[1:], x.dtype)
+    if k is None or not _row_kernel_ok(x, out, rows):
+        return np.take(x, rows, axis=0, out=out)
+
+    def task(lo: int, hi: int) -> None:
+        k.take_rows(x, rows, out, lo, hi)
+
+    if _parallel(1, out.size):
+        _run(task, rows.size)
+    else:
+        task(0, rows.size)
+    return out
+
+
+def add_rows(a: np.ndarray, rows: np.ndarray, m: np.ndarray) -> None:
+    """``a[rows] += m`` for distinct int64 row indices in range, by numba (one pass, on the threads when large),
+    else by NumPy (which gathers ``a[rows]``, adds and scatters back: three passes). The same sums either way."""
+    k = kernels()
+    if k is None or not a.flags.writeable or not _row_kernel_ok(a, m, rows):
+        a[rows] += m
+        return
+
+    def task(lo: int, hi: int) -> None:
+        k.add_rows(a, rows, m, lo, hi)
+
+    if _parallel(1, m.size):
+        _run(task, rows.size)
+    else:
+        task(0, rows.size)
+
+
 # --------------------------------------------------------------------------- adaptive softmax: one softmax's columns
 
 

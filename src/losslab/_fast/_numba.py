@@ -3129,6 +3129,31 @@ def add_bias(z, b):
             zi[j] += b[j]
 
 
+# --------------------------------------------------------------------------- rows by index: gather, scatter-add
+
+
+@numba.njit(**JIT)
+def take_rows(x, rows, out, lo, hi):
+    """``out[j] = x[rows[j]]`` for ``j`` in ``lo:hi``: ``x`` (N, D) and ``out`` (M, D) C-contiguous, ``rows`` (M,)
+    in [0, N)."""
+    for j in range(lo, hi):
+        src = x[rows[j]]
+        dst = out[j]
+        for k in range(src.size):
+            dst[k] = src[k]
+
+
+@numba.njit(**JIT)
+def add_rows(a, rows, m, lo, hi):
+    """``a[rows[j]] += m[j]`` for ``j`` in ``lo:hi``: ``a`` (N, D) and ``m`` (M, D) C-contiguous, ``rows`` (M,)
+    distinct, in [0, N)."""
+    for j in range(lo, hi):
+        src = m[j]
+        dst = a[rows[j]]
+        for k in range(src.size):
+            dst[k] += src[k]
+
+
 # --------------------------------------------------------------------------- adaptive softmax: one softmax's columns
 
 

@@ -1330,7 +1330,7 @@ def _adaptive_fast(x, t, hw, hb, tails, cutoffs, u):
         dtails = [(np.zeros_like(w1), np.zeros_like(w2)) for w1, w2 in tails]
     for i, rows in parts:
         w1, w2 = tails[i - 1]
-        xs = x[rows]
+        xs = _fast.take_rows(x, rows)
         h = _matmul(w1, xs.T)
         o = _matmul(w2, h)
         rel = t[rows] - bounds[i]
@@ -1350,7 +1350,7 @@ def _adaptive_fast(x, t, hw, hb, tails, cutoffs, u):
         if ur is not None:
             dh = _matmul(w2.T, do)
             dtails[i - 1] = (_matmul(dh, xs), _matmul(do, h.T))
-            dx[rows] += _matmul(dh.T, w1)
+            _fast.add_rows(dx, rows, _matmul(dh.T, w1))
     if u is not None:
         grads = (dx, _matmul(dhead, x), None if hb is None else dhead.sum(axis=1), dtails)
     return out, grads
