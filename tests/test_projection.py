@@ -764,9 +764,10 @@ def test_adaptive_softmax_columns_kernel_is_the_numpy_pass(monkeypatch, head_bia
 @pytest.mark.parametrize("inputs, opts", _linear_cases()[:6])
 def test_linear_chunks_of_the_direct_path_are_the_checked_pass(monkeypatch, inputs, opts, reduction, dtype):
     """Chunked calls within the direct path's bounds take its chunks (no check per chunk), and so do calls
-    without options whose narrow logits go a cache-sized block of rows at a time; the values are the checked
-    chunked pass's (an np.int64 ignore_index takes it): in the same chunks bit for bit without numba, else to
-    rounding (the blocks add up dW in another order than one product)."""
+    without options whose narrow logits go a cache-sized block of rows at a time on one thread, or whose logits
+    pass _THREADS_LOGITS_BYTES on several; the values are the checked chunked pass's (an np.int64 ignore_index
+    takes it): in the same chunks bit for bit without numba, else to rounding (the blocks add up dW in another
+    order than one product)."""
     from losslab import _fast
     from losslab.functional import projection
 
@@ -782,9 +783,13 @@ def test_linear_chunks_of_the_direct_path_are_the_checked_pass(monkeypatch, inpu
     assert call is not None and call[1] is None and call[0].rows == 3
     assert projection._direct(*args) is None  # the chunks are asked for
     no_options = x.dtype.itemsize * w.shape[0] * 3  # three rows a block
-    monkeypatch.setattr(_fast, "get_num_threads", lambda: 1)  # the blocks are one thread's
-    for options, cache in ((CHUNKED, projection._CACHE_BYTES), (None, no_options)):
+    for options, cache, threads in ((CHUNKED, projection._CACHE_BYTES, 1), (None, no_options, 1), (None, 0, 2)):
+        monkeypatch.setattr(_fast, "get_num_threads", lambda threads=threads: threads)  # the blocks: one thread's
         monkeypatch.setattr(projection, "_CACHE_BYTES", cache)
+        monkeypatch.setattr(projection, "_THREADS_LOGITS_BYTES", no_options)  # on two, chunks of three rows
+        if threads == 2:
+            direct = projection._direct(*args[:-1], None, chunks=True)
+            assert direct is not None and direct[1] is None and direct[0].rows == 3
         same = np.testing.assert_array_equal if options is CHUNKED and _fast.backend() == "numpy" else close
         kw = dict(reduction=reduction, dtype=dtype, options=options)
         value = _call(F.linear_cross_entropy, inputs, plain, **kw)

@@ -461,12 +461,18 @@ _FMAX = {dt: float(np.finfo(dt).max) / 8 for dt in v.FLOAT_DTYPES}  # a bound no
 # Without chunking options, logits of at most _CACHE_ROW_BYTES a row go _CACHE_BYTES of them at a time (256 rows
 # or more, so that adding each block's share of dW costs little beside its products): the block stays in L2
 # between its product, its fused rows and the products of its gradients. Wider rows are made whole, in one product,
-# and so are all rows on several threads: each product wakes the BLAS threads, and a few large products keep them
-# busy where many smaller ones wait for them (on a loaded machine, most of the time). Chunks that a
+# and so are all rows on several threads up to _THREADS_LOGITS_BYTES (then chunks of that): each product wakes the
+# BLAS threads, and a few large products keep them busy where many smaller ones wait for them (on a loaded machine,
+# most of the time). Chunks that a
 # chunking_method picks hold _CACHE_BYTES of logits at least: its pick for 256 x 64 -> 100 classes, 4 chunks of 64
 # rows, took 216 us on one thread in float32 against 179 us whole (each chunk's 5 calls cost more than its products).
 _CACHE_BYTES = 1 << 20
 _CACHE_ROW_BYTES = _CACHE_BYTES // 256
+# On several threads, logits past this go this many bytes of them at a time: whole, the logits and their gradient
+# are arrays that malloc maps afresh every call (past 32 MiB), and their first writes fault every page in. Measured,
+# (131072, 64) -> 100 classes on 2 threads, whole and by chunks of 8 MiB: float64 ~260 -> ~190 ms, float32
+# ~124 -> ~78 ms; (16384, 64) float64 (13 MB of logits) the same either way, and chunks of 4 MiB slowed float32.
+_THREADS_LOGITS_BYTES = 1 << 23
 # On several threads, the products are BLAS's to thread, narrow ones too: chunks of rows under _BLAS_ONE
 # multiply-adds (which OpenBLAS runs on the calling thread) spread over this process's threads were slower on a
 # quiet machine, their many small calls taking turns at the GIL (16384 x 64 -> 100 classes float32, 2 threads:
@@ -574,6 +580,8 @@ def _direct(
             return None
     elif chunks and c * dt.itemsize <= _CACHE_ROW_BYTES and _fast.get_num_threads() == 1:
         rows = _CACHE_BYTES // (c * dt.itemsize)  # narrow logits on one thread: blocks of rows that stay in L2
+    elif chunks and n * c * dt.itemsize > _THREADS_LOGITS_BYTES and _fast.get_num_threads() > 1:
+        rows = max(1, _THREADS_LOGITS_BYTES // (c * dt.itemsize))
     ii = -100 if ignore_index is None else ignore_index
     x_span, w_span, b_span, t_lo, t_hi = _bounds(x, w, b, t)
     all_valid = 0 <= t_lo and t_hi < c and not t_lo <= ii <= t_hi
