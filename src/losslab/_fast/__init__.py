@@ -135,6 +135,11 @@ from ._dispatch import add_bias, linear_ce_spans  # noqa: E402
 
 __all__ += ["add_bias", "linear_ce_spans"]
 
+# a large array of zeros with its pages mapped up front (NLL's gradient, written at the labels only)
+from ._dispatch import zeros  # noqa: E402
+
+__all__ += ["zeros"]
+
 # the adaptive softmax: one softmax's values and logits' gradient, in one numba call; a cluster's rows gathered
 # and its input gradient's rows added back
 from ._dispatch import add_rows, asm_cols, take_rows  # noqa: E402

@@ -384,7 +384,7 @@ def _nll_loss_kernel(input, target, *, weight=None, ignore_index: int = -100, re
         if not np.isfinite(out).all():
             return None
         scatter = -wt * scale
-    grad = np.zeros(x.shape, dtype)
+    grad = _fast.zeros(x.shape, dtype)  # written at the labels only: mapping its pages is most of the call
     grad.reshape(-1)[at if every else at[valid]] = scatter if every else scatter[valid]
     return out, grad
 
