@@ -463,9 +463,9 @@ _FMAX = {dt: float(np.finfo(dt).max) / 8 for dt in v.FLOAT_DTYPES}  # a bound no
 # between its product, its fused rows and the products of its gradients. Wider rows are made whole, in one product,
 # and so are all rows on several threads up to _THREADS_LOGITS_BYTES (then chunks of that): each product wakes the
 # BLAS threads, and a few large products keep them busy where many smaller ones wait for them (on a loaded machine,
-# most of the time). Chunks that a
-# chunking_method picks hold _CACHE_BYTES of logits at least: its pick for 256 x 64 -> 100 classes, 4 chunks of 64
-# rows, took 216 us on one thread in float32 against 179 us whole (each chunk's 5 calls cost more than its products).
+# most of the time). Chunks that a chunking_method picks hold _CACHE_BYTES of logits at least: its pick for
+# 256 x 64 -> 100 classes, 4 chunks of 64 rows, took 216 us on one thread in float32 against 179 us whole (each
+# chunk's 5 calls cost more than its products).
 _CACHE_BYTES = 1 << 20
 _CACHE_ROW_BYTES = _CACHE_BYTES // 256
 # On several threads, logits past this go this many bytes of them at a time: whole, the logits and their gradient
