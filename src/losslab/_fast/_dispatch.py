@@ -2312,6 +2312,15 @@ def add_bias(z, b) -> None:
 # --------------------------------------------------------------------------- rows by index: gather, scatter-add
 
 
+def _split(kernel, args: tuple, units: int, parallel: bool) -> None:
+    """``kernel(*args, lo, hi)`` over ``0:units``, split over the threads when ``parallel`` (:func:`_count` for
+    kernels that return nothing)."""
+    if parallel:
+        _run(lambda lo, hi: kernel(*args, lo, hi), units)
+    else:
+        kernel(*args, 0, units)
+
+
 def _row_kernel_ok(a: np.ndarray, m: np.ndarray, rows: np.ndarray) -> bool:
     return (
         a.ndim == 2
@@ -2333,14 +2342,7 @@ def take_rows(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
     out = np.empty((rows.size,) + x.shape[1:], x.dtype)
     if k is None or not _row_kernel_ok(x, out, rows):
         return np.take(x, rows, axis=0, out=out)
-
-    def task(lo: int, hi: int) -> None:
-        k.take_rows(x, rows, out, lo, hi)
-
-    if _parallel(1, out.size):
-        _run(task, rows.size)
-    else:
-        task(0, rows.size)
+    _split(k.take_rows, (x, rows, out), rows.size, _parallel(1, out.size))
     return out
 
 
@@ -2351,14 +2353,7 @@ def add_rows(a: np.ndarray, rows: np.ndarray, m: np.ndarray) -> None:
     if k is None or not a.flags.writeable or not _row_kernel_ok(a, m, rows):
         a[rows] += m
         return
-
-    def task(lo: int, hi: int) -> None:
-        k.add_rows(a, rows, m, lo, hi)
-
-    if _parallel(1, m.size):
-        _run(task, rows.size)
-    else:
-        task(0, rows.size)
+    _split(k.add_rows, (a, rows, m), rows.size, _parallel(1, m.size))
 
 
 # --------------------------------------------------------------------------- adaptive softmax: one softmax's columns
