@@ -143,6 +143,15 @@ def _run(task, pieces: int) -> None:
         f.result()
 
 
+def _split(kernel, args: tuple, units: int, parallel: bool) -> None:
+    """``kernel(*args, lo, hi)`` over ``0:units``, split over the threads when ``parallel`` (:func:`_count` for
+    kernels that return nothing)."""
+    if parallel:
+        _run(lambda lo, hi: kernel(*args, lo, hi), units)
+    else:
+        kernel(*args, 0, units)
+
+
 # --------------------------------------------------------------------------- large fresh arrays
 
 # A fresh array of many MiB comes from the kernel page by page: each first write to a 4 KiB page traps, and the
@@ -296,10 +305,7 @@ def cross_entropy_general(x, t, w, wt, denominator, reduction, label_smoothing, 
     g = np.empty_like(x)
     rowloss = np.empty(n, np.float64)
     args = (x, labels, q, wv, row_w, float(label_smoothing), float(wv.sum(dtype=np.float64)), scale, g, rowloss)
-    if _parallel(CE_WORK, x.size):
-        _run(lambda lo, hi: k.ce_general_rows(*args, lo, hi), n)
-    else:
-        k.ce_general_rows(*args, 0, n)
+    _split(k.ce_general_rows, args, n, _parallel(CE_WORK, x.size))
     if reduction == "none":
         return _narrow(rowloss, dtype), g
     total = k.seq_sum(rowloss)
@@ -342,10 +348,8 @@ def triplet(anchor, positive, negative, margin, p, eps, swap, reduction):
     if k is None:
         if not _numpy_rows(_numpy.triplet_rows, args, n, dim):
             return None
-    elif _parallel(8, a.size):
-        _run(lambda lo, hi: k.triplet_rows(*args, lo, hi), n)
     else:
-        k.triplet_rows(*args, 0, n)
+        _split(k.triplet_rows, args, n, _parallel(8, a.size))
     if not np.isfinite(loss).all():
         return None
     if reduction == "none":
@@ -2310,15 +2314,6 @@ def add_bias(z, b) -> None:
 
 
 # --------------------------------------------------------------------------- rows by index: gather, scatter-add
-
-
-def _split(kernel, args: tuple, units: int, parallel: bool) -> None:
-    """``kernel(*args, lo, hi)`` over ``0:units``, split over the threads when ``parallel`` (:func:`_count` for
-    kernels that return nothing)."""
-    if parallel:
-        _run(lambda lo, hi: kernel(*args, lo, hi), units)
-    else:
-        kernel(*args, 0, units)
 
 
 def _row_kernel_ok(a: np.ndarray, m: np.ndarray, rows: np.ndarray) -> bool:
