@@ -17,6 +17,7 @@ from losslab import _fast, nn
 from losslab._fast import _dispatch, _numpy
 from losslab._validation import ClassIndexError
 from losslab.functional import classification as FC
+from losslab.functional import embedding as FE
 from losslab.functional import regression as FR
 from losslab.functional import robust as FRobust
 
@@ -572,6 +573,98 @@ def test_nll_gradient_mapped_up_front_is_the_definitions(monkeypatch, backend, t
     assert_close(value, FC.nll_loss(x, t), np.float64)
     np.testing.assert_array_equal(grad, FC.nll_loss_backward(1.0, x, t))
     assert calls and calls[0] == (x.shape, x.dtype)  # the kernel's gradient came from zeros()
+
+
+def _madvise_spy(monkeypatch):
+    """Calls to madvise, recorded as ``(address, length, advice)`` and passed on; POPULATE_MIN lowered to 64 KiB."""
+    real = _dispatch._libc_madvise()
+    if real is None:
+        pytest.skip("no madvise here (not Linux)")
+    calls = []
+    monkeypatch.setattr(_dispatch, "_madvise", [lambda *a: calls.append(a) or real(*a), _dispatch._madvise[1]])
+    monkeypatch.setattr(_dispatch, "POPULATE_MIN", 1 << 16)
+    return calls
+
+
+@pytest.mark.parametrize("small", [True, False], ids=["small_pages", "huge_pages"])
+def test_large_outputs_are_mapped_up_front_only_on_small_pages(monkeypatch, small):
+    """``_dispatch.empty``/``empty_like`` (a kernel's output): over the array's whole pages where they are 4 KiB,
+    never with huge pages, never below POPULATE_MIN; ``empty_like`` keeps the layout."""
+    calls = _madvise_spy(monkeypatch)
+    monkeypatch.setattr(_dispatch, "small_pages", lambda: small)
+    old = _fast.get_num_threads()
+    _fast.set_num_threads(1)  # one range an array (the threads' split: the zeros test above)
+    try:
+        g = _dispatch.empty((300, 70), np.dtype(np.float64))
+        f = _dispatch.empty_like(np.asfortranarray(np.ones((70, 300), np.float32)))
+        _dispatch.empty((100, 70), np.dtype(np.float64))  # 56,000 bytes: below
+    finally:
+        _fast.set_num_threads(old)
+    assert g.shape == (300, 70) and g.dtype == np.float64
+    assert f.shape == (70, 300) and f.dtype == np.float32 and f.flags.f_contiguous and not f.flags.c_contiguous
+    if not small:
+        assert calls == []
+        return
+    page = _dispatch._madvise[1]
+    for a, (lo, n) in zip((g, f), ((c[0], c[1]) for c in calls)):
+        assert lo % page == 0 and n % page == 0
+        assert a.ctypes.data <= lo < a.ctypes.data + page and a.ctypes.data + a.nbytes - page < lo + n
+        assert lo + n <= a.ctypes.data + a.nbytes
+    assert len(calls) == 2 and {c[2] for c in calls} == {23}
+
+
+@pytest.mark.parametrize(
+    ("mode", "numpy_asks", "small"),
+    [("always", False, False), ("always", True, False), ("madvise", True, False), ("madvise", False, True),
+     ("never", True, True), ("never", False, True)],
+)  # fmt: skip
+def test_small_pages_follow_the_machine_and_numpy(monkeypatch, mode, numpy_asks, small):
+    monkeypatch.setattr(_dispatch, "_THP", [mode])
+    monkeypatch.setattr(_dispatch, "_numpy_hugepages", lambda: numpy_asks)
+    assert _dispatch.small_pages() is small
+
+
+def test_thp_mode_is_read_from_the_machine(monkeypatch):
+    monkeypatch.setattr(_dispatch, "_THP", [])
+    mode = _dispatch._thp_mode()
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            text = f.read()
+    except OSError:
+        assert mode == "never"
+    else:
+        assert f"[{mode}]" in text and mode in ("always", "madvise", "never")
+    assert _dispatch._THP == [mode]
+
+
+CASES_POPULATED = {
+    "mse": (lambda rng: (rng.standard_normal((300, 70)), rng.standard_normal((300, 70))), FR.mse_loss,
+            FR.mse_loss_backward, {}),
+    "cross_entropy": (lambda rng: (rng.standard_normal((300, 70)), rng.integers(0, 70, 300)), FC.cross_entropy,
+                      FC.cross_entropy_backward, {}),
+    "triplet": (lambda rng: tuple(rng.standard_normal((300, 70)) for _ in range(3)), FE.triplet_margin_loss,
+                FE.triplet_margin_loss_backward, {"swap": True}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(CASES_POPULATED))
+def test_outputs_mapped_up_front_are_the_definitions(monkeypatch, backend, threads, name):
+    """With 4 KiB pages and a low threshold, the kernels' outputs are populated, and their values the definitions'."""
+    make, fn, back, opts = CASES_POPULATED[name]
+    calls = _madvise_spy(monkeypatch)
+    monkeypatch.setattr(_dispatch, "small_pages", lambda: True)
+    inputs = make(np.random.default_rng(4))
+    for reduction in ("mean", "none"):
+        value = fn(*inputs, reduction=reduction, **opts)
+        dout = 1.0 if reduction == "mean" else np.linspace(0.5, 1.5, np.size(value)).reshape(np.shape(value))
+        grads = back(dout, *inputs, reduction=reduction, **opts)
+        assert_close(value, fn.reference(*inputs, reduction=reduction, **opts), np.float64)
+        expected = back.reference(dout, *inputs, reduction=reduction, **opts)
+        for g, e in zip(
+            grads if isinstance(grads, tuple) else (grads,), expected if isinstance(expected, tuple) else (expected,)
+        ):
+            assert_close(g, e, np.float64)
+    assert calls and {c[2] for c in calls} == {23}  # the gradients' pages were mapped up front
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
