@@ -7,6 +7,7 @@ lowered so that small arrays take the threaded path). Nothing here measures time
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -622,6 +623,19 @@ def test_small_pages_follow_the_machine_and_numpy(monkeypatch, mode, numpy_asks,
     monkeypatch.setattr(_dispatch, "_THP", [mode])
     monkeypatch.setattr(_dispatch, "_numpy_hugepages", lambda: numpy_asks)
     assert _dispatch.small_pages() is small
+
+
+def test_numpy_hugepages_is_numpys_own_setting():
+    code = "from losslab._fast import _dispatch as D; print(D._numpy_hugepages(), D._GET_MADVISE_HUGEPAGE is not None)"
+    for env, asks in (("0", "False"), ("1", "True")):
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "NUMPY_MADVISE_HUGEPAGE": env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert out.stdout.split() == [asks, "True"]
 
 
 def test_thp_mode_is_read_from_the_machine(monkeypatch):

@@ -246,15 +246,26 @@ def _thp_mode() -> str:
     return _THP[0]
 
 
-try:
-    from numpy._core.multiarray import _get_madvise_hugepage as _numpy_hugepages
-except ImportError:  # NumPy 1.x
-    try:
-        from numpy.core.multiarray import _get_madvise_hugepage as _numpy_hugepages
-    except ImportError:
+def _numpy_getter():
+    """NumPy's ``_get_madvise_hugepage`` (``numpy._core`` from 2.0, ``numpy.core`` before), or ``None``."""
+    import importlib
 
-        def _numpy_hugepages() -> bool:
-            return os.environ.get("NUMPY_MADVISE_HUGEPAGE", "1") != "0"
+    for name in ("numpy._core.multiarray", "numpy.core.multiarray"):
+        try:
+            return importlib.import_module(name)._get_madvise_hugepage
+        except (ImportError, AttributeError):
+            continue
+    return None
+
+
+_GET_MADVISE_HUGEPAGE = _numpy_getter()
+
+
+def _numpy_hugepages() -> bool:
+    """Whether NumPy asks for huge pages for its large arrays (its ``NUMPY_MADVISE_HUGEPAGE``, now)."""
+    if _GET_MADVISE_HUGEPAGE is not None:
+        return bool(_GET_MADVISE_HUGEPAGE())
+    return os.environ.get("NUMPY_MADVISE_HUGEPAGE", "1") != "0"
 
 
 def small_pages() -> bool:
