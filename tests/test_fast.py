@@ -576,6 +576,24 @@ def test_nll_gradient_mapped_up_front_is_the_definitions(monkeypatch, backend, t
     assert calls and calls[0] == (x.shape, x.dtype)  # the kernel's gradient came from zeros()
 
 
+@pytest.mark.parametrize("block", [None, 40])
+def test_numpy_row_kernels_run_a_call_per_block(monkeypatch, threads, block):
+    """``numpy_rows`` calls the kernel once per fixed block of rows (its temporaries a block's size), the same
+    blocks on any number of threads; the sum of what the calls return comes back."""
+    monkeypatch.setattr(_dispatch, "NUMPY_BLOCK", 30)
+    monkeypatch.setattr(_dispatch, "PARALLEL_MIN", 1)
+    calls = []
+
+    def kernel(tag, lo, hi):
+        calls.append((tag, lo, hi))
+        return hi - lo
+
+    n, cols = 23, 4
+    rows = (30 if block is None else block) // cols  # 7 or 10 rows a block
+    assert _dispatch.numpy_rows(kernel, ("k",), n, cols, 1, block) == n
+    assert sorted(calls) == [("k", lo, min(lo + rows, n)) for lo in range(0, n, rows)]
+
+
 def _madvise_spy(monkeypatch):
     """Calls to madvise, recorded as ``(address, length, advice)`` and passed on; POPULATE_MIN lowered to 64 KiB."""
     real = _dispatch._libc_madvise()
