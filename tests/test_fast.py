@@ -508,24 +508,25 @@ def test_threads_come_from_losslab_num_threads(monkeypatch):
             _fast.get_num_threads()
 
 
+def _madvise_spy(monkeypatch):
+    """Calls to madvise, recorded as ``(address, length, advice)`` and passed on; POPULATE_MIN lowered to 64 KiB."""
+    real = _dispatch._libc_madvise()
+    if real is None:
+        pytest.skip("no madvise here (not Linux)")
+    calls = []
+    monkeypatch.setattr(_dispatch, "_madvise", [lambda *a: calls.append(a) or real(*a), _dispatch._madvise[1]])
+    monkeypatch.setattr(_dispatch, "POPULATE_MIN", 1 << 16)
+    return calls
+
+
 def test_large_zeros_are_mapped_up_front_and_stay_zeros(monkeypatch):
     """``_dispatch.zeros`` (NLL's gradient): from POPULATE_MIN bytes, one MADV_POPULATE_WRITE per thread over the
     array's whole pages, together all of them; the contents stay zeros; a kernel that refuses stops the calls."""
     import ctypes
     import errno
 
-    real = _dispatch._libc_madvise()
-    if real is None:
-        pytest.skip("no madvise here (not Linux)")
-    calls = []
-
-    def spy(addr, length, advice):
-        calls.append((addr, length, advice))
-        return real(addr, length, advice)
-
+    calls = _madvise_spy(monkeypatch)
     page = _dispatch._madvise[1]
-    monkeypatch.setattr(_dispatch, "_madvise", [spy, page])
-    monkeypatch.setattr(_dispatch, "POPULATE_MIN", 1 << 16)
     old = _fast.get_num_threads()
     _fast.set_num_threads(2)
     try:
@@ -592,17 +593,6 @@ def test_numpy_row_kernels_run_a_call_per_block(monkeypatch, threads, block):
     rows = (30 if block is None else block) // cols  # 7 or 10 rows a block
     assert _dispatch.numpy_rows(kernel, ("k",), n, cols, 1, block) == n
     assert sorted(calls) == [("k", lo, min(lo + rows, n)) for lo in range(0, n, rows)]
-
-
-def _madvise_spy(monkeypatch):
-    """Calls to madvise, recorded as ``(address, length, advice)`` and passed on; POPULATE_MIN lowered to 64 KiB."""
-    real = _dispatch._libc_madvise()
-    if real is None:
-        pytest.skip("no madvise here (not Linux)")
-    calls = []
-    monkeypatch.setattr(_dispatch, "_madvise", [lambda *a: calls.append(a) or real(*a), _dispatch._madvise[1]])
-    monkeypatch.setattr(_dispatch, "POPULATE_MIN", 1 << 16)
-    return calls
 
 
 @pytest.mark.parametrize("small", [True, False], ids=["small_pages", "huge_pages"])

@@ -185,9 +185,10 @@ def _libc_madvise():
     return _madvise[0]
 
 
-def _populate(g: np.ndarray) -> np.ndarray:
-    """``g``, its whole pages mapped up front (from :data:`POPULATE_MIN` bytes, on Linux, on the threads)."""
-    if g.nbytes < POPULATE_MIN:
+def _populate(g: np.ndarray, small_pages_only: bool = False) -> np.ndarray:
+    """``g``, its whole pages mapped up front (from :data:`POPULATE_MIN` bytes, on Linux, on the threads; with
+    ``small_pages_only``, only where arrays get 4 KiB pages: :func:`small_pages`)."""
+    if g.nbytes < POPULATE_MIN or (small_pages_only and not small_pages()):
         return g
     if (madvise := _libc_madvise()) is not None:
         page = _madvise[1]
@@ -218,14 +219,12 @@ def empty(shape, dtype) -> np.ndarray:
     :data:`POPULATE_MIN` bytes, where the array gets 4 KiB pages (:func:`small_pages`), its pages mapped up
     front as :func:`zeros`. Measured, TripletMarginLoss 131072 x 64 float32 (three 32 MiB gradients): 60.9 ->
     54.2 ms on one thread, 40.1 -> 31.3 ms on two; MSELoss and CrossEntropyLoss 131072 float64 10-20% faster."""
-    g = np.empty(shape, dtype)
-    return _populate(g) if g.nbytes >= POPULATE_MIN and small_pages() else g
+    return _populate(np.empty(shape, dtype), small_pages_only=True)
 
 
 def empty_like(x: np.ndarray) -> np.ndarray:
     """``np.empty_like(x)`` (``x``'s layout), its pages mapped up front as :func:`empty`."""
-    g = np.empty_like(x)
-    return _populate(g) if g.nbytes >= POPULATE_MIN and small_pages() else g
+    return _populate(np.empty_like(x), small_pages_only=True)
 
 
 _THP: list = []  # the machine's transparent_hugepage/enabled mode: 'always', 'madvise', 'never' ('never' without one)
