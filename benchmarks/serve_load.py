@@ -32,7 +32,7 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 from _report import replace_section
 
 from losslab.grade import catalog
@@ -113,9 +113,9 @@ class Server:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=1).status_code == 200:
+                if httpx2.get(f"http://127.0.0.1:{self.port}/health", timeout=1).status_code == 200:
                     return
-            except httpx.HTTPError:
+            except httpx2.HTTPError:
                 time.sleep(0.1)
         raise RuntimeError("the server did not start")
 
@@ -127,7 +127,7 @@ class Server:
 
 
 def learner(base: str, login: str, code: str, jobs: list, results: list, accepted: threading.Semaphore) -> None:
-    client = httpx.Client(base_url=base, timeout=30)
+    client = httpx2.Client(base_url=base, timeout=30)
 
     def call(method: str, path: str, **kw):
         while True:  # the server may be restarting: retry until it answers
@@ -135,7 +135,7 @@ def learner(base: str, login: str, code: str, jobs: list, results: list, accepte
                 r = client.request(method, path, **kw)
                 if r.status_code < 500:
                     return r
-            except httpx.HTTPError:
+            except httpx2.HTTPError:
                 pass
             time.sleep(0.5)
 

@@ -144,7 +144,7 @@ def test_sign_in_codes_are_checked_a_few_at_a_time(klass, monkeypatch):
     import asyncio
     import threading
 
-    import httpx
+    import httpx2
 
     from losslab.serve import app as app_module
 
@@ -166,8 +166,8 @@ def test_sign_in_codes_are_checked_a_few_at_a_time(klass, monkeypatch):
     app = create_app(db, limits=Limits(sign_ins=100))
 
     async def flood():
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://judge") as client:
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://judge") as client:
             login = {"student_id": "alice", "code": "wrong"}
             return await asyncio.gather(*(client.post("/api/login", json=login) for _ in range(16)))
 
@@ -533,14 +533,14 @@ def start_server(db: str, port: int, *extra: str) -> subprocess.Popen:
         text=True,
         start_new_session=True,
     )
-    import httpx
+    import httpx2
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+            if httpx2.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
                 return proc
-        except httpx.HTTPError:
+        except httpx2.HTTPError:
             time.sleep(0.2)
         if proc.poll() is not None:
             raise AssertionError(proc.stdout.read())
@@ -561,7 +561,7 @@ def stop_server(proc: subprocess.Popen) -> str:
 
 
 def test_real_server_and_grader_process_requeue_after_restart(klass):
-    import httpx
+    import httpx2
 
     db, codes = klass
     engine = engine_for(db)
@@ -574,7 +574,7 @@ def test_real_server_and_grader_process_requeue_after_restart(klass):
     port = free_port()
     proc = start_server(db, port)
     try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
+        with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as c:
             assert c.post("/api/login", json={"student_id": "alice", "code": codes["alice"]}).status_code == 200
             fresh = c.post("/api/submissions", json={"exercise": "loss-forward", "source": SOLUTION}).json()["id"]
             deadline = time.monotonic() + 120
