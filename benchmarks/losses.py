@@ -195,7 +195,7 @@ def merge(results: list[dict]) -> dict:
         memory.update(r.get("memory") or {})
         workers.update(r.get("workers") or {})
         runs += r.get("runs") or [
-            {k: r[k] for k in ("command", "date", "seconds", "machine", "interrupted", "measured") if k in r}
+            {k: r[k] for k in ("command", "date", "seconds", "machine", "settled", "interrupted", "measured") if k in r}
         ]
     merged = {"runs": runs, "cells": list(cells.values()), "memory": memory, "workers": workers}
     merged["summary"] = summary(merged)

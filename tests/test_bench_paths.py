@@ -43,3 +43,26 @@ def test_every_path_runs_forward_and_backward(spec, dtype):
             for name, g in zip(spec.differentiable, grads):
                 assert g.shape == inputs[spec.inputs.index(name)].shape
                 assert g.dtype == dtype and np.isfinite(g).all(), f"{spec.name} {case.id} b={b} {name}"
+
+
+def test_a_report_of_several_runs_says_which_waited_for_idle_threads():
+    """``benchmarks/losses.py --from-json`` merges runs: each run's header says whether its samples waited for the
+    previous worker's threads to idle, from that run's own record."""
+    import importlib
+    import json
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(bench))
+    try:
+        losses = importlib.import_module("losses")
+    finally:
+        sys.path.remove(str(bench))
+    old = json.loads((bench / "results" / "losses_b1.json").read_text())
+    new = json.loads((bench / "results" / "losses_s30_near.json").read_text())
+    assert "settled" not in old and new["settled"] is True
+    merged = losses.merge([old, new])
+    assert [run.get("settled") for run in merged["runs"]] == [None, True]
+    headers = [losses._run_header(run) for run in merged["runs"]]
+    assert [any("did not wait" in line for line in h) for h in headers] == [True, False]
