@@ -1292,9 +1292,7 @@ def ctc(log_probs, targets, input_lengths, target_lengths, blank, reduction, zer
     total = k.seq_sum(loss)
     if mean:
         total /= n
-    with np.errstate(over="ignore"):  # a float64 loss beyond float32's range is inf, its true value
-        out = dtype.type(total)
-    return out, (grad if log_probs.ndim == 3 else grad[:, 0, :])
+    return _as_scalar(total, dtype), (grad if log_probs.ndim == 3 else grad[:, 0, :])
 
 
 # --------------------------------------------------------------------------- multi-class margin
@@ -1340,8 +1338,7 @@ def multi_margin(input, target, p, margin, weight, reduction):
     if reduction == "none":
         return loss.astype(dtype), g
     total = k.seq_sum(loss)
-    with np.errstate(over="ignore"):  # a float64 total beyond float32's range is inf, its true value
-        return dtype.type(total / n if reduction == "mean" else total), g
+    return _as_scalar(total / n if reduction == "mean" else total, dtype), g  # beyond float32's range: inf
 
 
 # --------------------------------------------------------------------------- KL divergence
@@ -1459,8 +1456,7 @@ def multilabel_margin(input, target, reduction):
     if reduction == "none":
         return loss.astype(dtype).reshape(x.shape[:-1]), g.reshape(x.shape)
     total = k.seq_sum(loss)
-    with np.errstate(over="ignore"):  # a float64 total beyond float32's range is inf, its true value
-        return dtype.type(total / n if reduction == "mean" else total), g.reshape(x.shape)
+    return _as_scalar(total / n if reduction == "mean" else total, dtype), g.reshape(x.shape)  # beyond: inf
 
 
 # --------------------------------------------------------------------------- hinge embedding, multi-label soft margin
