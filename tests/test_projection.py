@@ -765,9 +765,9 @@ def test_adaptive_softmax_columns_kernel_is_the_numpy_pass(monkeypatch, head_bia
 def test_linear_chunks_of_the_direct_path_are_the_checked_pass(monkeypatch, inputs, opts, reduction, dtype):
     """Chunked calls within the direct path's bounds take its chunks (no check per chunk), and so do calls
     without options whose narrow logits go a cache-sized block of rows at a time on one thread, or whose logits
-    pass _THREADS_LOGITS_BYTES on several; the values are the checked chunked pass's (an np.int64 ignore_index
-    takes it): in the same chunks bit for bit without numba, else to rounding (the blocks add up dW in another
-    order than one product)."""
+    pass _THREADS_NARROW_BYTES (narrow rows) or _THREADS_LOGITS_BYTES on several; the values are the checked
+    chunked pass's (an np.int64 ignore_index takes it): in the same chunks bit for bit without numba, else to
+    rounding (the blocks add up dW in another order than one product)."""
     from losslab import _fast
     from losslab.functional import projection
 
@@ -787,6 +787,7 @@ def test_linear_chunks_of_the_direct_path_are_the_checked_pass(monkeypatch, inpu
         monkeypatch.setattr(_fast, "get_num_threads", lambda threads=threads: threads)  # the blocks: one thread's
         monkeypatch.setattr(projection, "_CACHE_BYTES", cache)
         monkeypatch.setattr(projection, "_THREADS_LOGITS_BYTES", no_options)  # on two, chunks of three rows
+        monkeypatch.setattr(projection, "_THREADS_NARROW_BYTES", no_options)
         if threads == 2:
             direct = projection._direct(*args[:-1], None, chunks=True)
             assert direct is not None and direct[1] is None and direct[0].rows == 3
@@ -801,6 +802,31 @@ def test_linear_chunks_of_the_direct_path_are_the_checked_pass(monkeypatch, inpu
         for g, r in zip(got[1], ref[1], strict=True):
             assert g.dtype == r.dtype == dtype and g.shape == r.shape
             same(g, r)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_linear_chunks_on_several_threads_follow_the_width_of_a_row(monkeypatch, dtype):
+    """Without options, on several threads: narrow rows (at most _CACHE_ROW_BYTES of logits) go
+    _THREADS_NARROW_BYTES of logits at a time, wider ones _THREADS_LOGITS_BYTES; logits under the size, whole."""
+    from losslab import _fast
+    from losslab.functional import projection
+
+    monkeypatch.setattr(_fast, "get_num_threads", lambda: 2)
+    rng = np.random.default_rng(3)
+    item = np.dtype(dtype).itemsize
+    for classes, narrow, rows in ((100, True, 10), (projection._CACHE_ROW_BYTES // item + 1, False, 5)):
+        row = classes * item
+        monkeypatch.setattr(projection, "_THREADS_NARROW_BYTES", row * (10 if narrow else 2))
+        monkeypatch.setattr(projection, "_THREADS_LOGITS_BYTES", row * (2 if narrow else 5))
+        x, w = rng.normal(size=(40, 3)).astype(dtype), rng.normal(size=(classes, 3)).astype(dtype)
+        t = rng.integers(0, classes, 40)
+        args = (x, w, t, None, None, "mean", -100, 0.0, None)
+        call, logits = projection._direct(*args, chunks=True)
+        assert logits is None and call.rows == rows, (classes, call.rows)
+        monkeypatch.setattr(projection, "_THREADS_NARROW_BYTES", row * 40)  # the whole logits fit: one product
+        monkeypatch.setattr(projection, "_THREADS_LOGITS_BYTES", row * 40)
+        call, logits = projection._direct(*args, chunks=True)
+        assert logits is not None and call.rows == 40
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

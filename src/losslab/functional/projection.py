@@ -461,7 +461,7 @@ _FMAX = {dt: float(np.finfo(dt).max) / 8 for dt in v.FLOAT_DTYPES}  # a bound no
 # Without chunking options, logits of at most _CACHE_ROW_BYTES a row go _CACHE_BYTES of them at a time (256 rows
 # or more, so that adding each block's share of dW costs little beside its products): the block stays in L2
 # between its product, its fused rows and the products of its gradients. Wider rows are made whole, in one product,
-# and so are all rows on several threads up to _THREADS_LOGITS_BYTES (then chunks of that): each product wakes the
+# and so are all wide rows on several threads up to _THREADS_LOGITS_BYTES (then chunks of that): each product wakes the
 # BLAS threads, and a few large products keep them busy where many smaller ones wait for them (on a loaded machine,
 # most of the time). Chunks that a chunking_method picks hold _CACHE_BYTES of logits at least: its pick for
 # 256 x 64 -> 100 classes, 4 chunks of 64 rows, took 216 us on one thread in float32 against 179 us whole (each
@@ -473,6 +473,12 @@ _CACHE_ROW_BYTES = _CACHE_BYTES // 256
 # (131072, 64) -> 100 classes on 2 threads, whole and by chunks of 8 MiB: float64 ~260 -> ~190 ms, float32
 # ~124 -> ~78 ms; (16384, 64) float64 (13 MB of logits) the same either way, and chunks of 4 MiB slowed float32.
 _THREADS_LOGITS_BYTES = 1 << 23
+# Narrow rows (at most _CACHE_ROW_BYTES) on several threads go 2 MiB of logits at a time: a chunk and its gradient
+# stay in the two cores' L2 between the products and the fused rows, and no array reaches NumPy's 4 MiB request for
+# huge pages. Measured, 2 threads, chunks of 8 MiB (whole for 16384 rows) against 2 MiB, interleaved: (16384, 64)
+# -> 100 classes float32 8.4-13.3 -> 6.6-8.0 ms, float64 16.6-19.9 -> 13.1-13.7 ms; 131072 rows float64 135-137
+# -> 117-118 ms, float32 64-81 -> 55-96 ms (two runs of three faster).
+_THREADS_NARROW_BYTES = 1 << 21
 # On several threads, the products are BLAS's to thread, narrow ones too: chunks of rows under _BLAS_ONE
 # multiply-adds (which OpenBLAS runs on the calling thread) spread over this process's threads were slower on a
 # quiet machine, their many small calls taking turns at the GIL (16384 x 64 -> 100 classes float32, 2 threads:
@@ -580,8 +586,10 @@ def _direct(
             return None
     elif chunks and c * dt.itemsize <= _CACHE_ROW_BYTES and _fast.get_num_threads() == 1:
         rows = _CACHE_BYTES // (c * dt.itemsize)  # narrow logits on one thread: blocks of rows that stay in L2
-    elif chunks and n * c * dt.itemsize > _THREADS_LOGITS_BYTES and _fast.get_num_threads() > 1:
-        rows = max(1, _THREADS_LOGITS_BYTES // (c * dt.itemsize))
+    elif chunks and _fast.get_num_threads() > 1:
+        size = _THREADS_NARROW_BYTES if c * dt.itemsize <= _CACHE_ROW_BYTES else _THREADS_LOGITS_BYTES
+        if n * c * dt.itemsize > size:
+            rows = max(1, size // (c * dt.itemsize))
     ii = -100 if ignore_index is None else ignore_index
     x_span, w_span, b_span, t_lo, t_hi = _bounds(x, w, b, t)
     all_valid = 0 <= t_lo and t_hi < c and not t_lo <= ii <= t_hi
