@@ -1418,6 +1418,7 @@ def test_a_batch_of_one_enters_no_errstate_with_numba(monkeypatch, dtype):
     registered loss's path enters one (a float64 total beyond float32's range becomes inf by ``_as_scalar``)."""
     import traceback
 
+    from _support import case_args
     from numpy._core import _ufunc_config
 
     from losslab import registry
@@ -1435,8 +1436,7 @@ def test_a_batch_of_one_enters_no_errstate_with_numba(monkeypatch, dtype):
     calls = 0
     for spec in registry.LOSSES:
         for case in spec.make_paths(1):
-            inputs = tuple(a.astype(dtype) if np.issubdtype(a.dtype, np.floating) else a for a in case.inputs)
-            options = {k: (v.astype(dtype) if isinstance(v, np.ndarray) else v) for k, v in case.options.items()}
+            inputs, options = case_args(case, dtype)
             options.setdefault("reduction", "mean")
             loss, args = spec.build(inputs, options)
             spec.call(loss, args)  # compile, warm up
