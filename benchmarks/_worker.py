@@ -9,7 +9,9 @@ thread variables already set in its environment. Reads one JSON request per line
   the inputs (in a named slot; ``clear`` drops the other slots first), runs the call
   twice (warm-up: numba loads or compiles here), and picks how many calls make one
   sample of about ``target`` seconds;
-* ``{"op": "sample", "slot": name}`` -> seconds per call over that many calls (garbage collector off);
+* ``{"op": "sample", "slot": name, "warm": s}`` -> seconds per call over that many calls (garbage collector
+  off), after as many untimed calls as fit in ``warm`` seconds (none for a call longer than that), so that a
+  sample measures the steady state of back-to-back calls, not the wake-up of idle cores;
 * ``{"op": "value", "slot": name}`` -> the loss value of that slot's registry call (a float; None if missing);
 * ``{"op": "accuracy", "dtype": ..., "epochs": E}`` -> test accuracy of the MLP after E epochs;
 * ``{"op": "quit"}``.
@@ -297,6 +299,23 @@ def _build(case):
     return (_torch_loss if LIB == "torch" else _losslab_loss)(case)
 
 
+def sample(call, reps: int, timed: bool, once: float, warm: float = 0.0) -> float:
+    """Seconds per call over ``reps`` calls, the garbage collector off, after ``int(warm / once)`` untimed calls
+    (``once``: one call's seconds). A ``timed`` call returns its own seconds and is called once."""
+    gc.disable()
+    try:
+        if timed:
+            return call()
+        for _ in range(int(warm / max(once, 1e-9))):
+            call()
+        start = time.perf_counter()
+        for _ in range(reps):
+            call()
+        return (time.perf_counter() - start) / reps
+    finally:
+        gc.enable()
+
+
 def main() -> None:
     if LIB == "torch":
         import torch
@@ -333,7 +352,7 @@ def main() -> None:
             second = call()
             once = min(once, second if timed else time.perf_counter() - start)
             reps = 1 if timed else max(1, math.ceil(req["target"] / max(once, 1e-9)))
-            slots[req.get("slot", "main")] = (call, reps, timed)
+            slots[req.get("slot", "main")] = (call, reps, timed, once)
             reply = {"reps": reps, "once": once}
         elif op == "sample" and slots.get(req.get("slot", "main")) is None:
             reply = {"seconds": None}
@@ -345,19 +364,7 @@ def main() -> None:
 
             reply = calls.peak_bytes(req["case"])
         elif op == "sample":
-            call, reps, timed = slots[req.get("slot", "main")]
-            gc.disable()
-            try:
-                if timed:
-                    seconds = call()
-                else:
-                    start = time.perf_counter()
-                    for _ in range(reps):
-                        call()
-                    seconds = (time.perf_counter() - start) / reps
-            finally:
-                gc.enable()
-            reply = {"seconds": seconds}
+            reply = {"seconds": sample(*slots[req.get("slot", "main")], warm=req.get("warm", 0.0))}
         elif op == "accuracy":
             cls = _TorchMLP if LIB == "torch" else _LosslabMLP
             mlp = cls(req["dtype"], 1)

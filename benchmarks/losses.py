@@ -40,6 +40,7 @@ SIZES = (1, 256, 16384, 131072)  # 131072 x 100 float32 (52 MB) is past the 32 M
 QUICK_SIZES = (1, 16384)
 MEMORY_SIZE = 16384
 START, END = "<!-- registry-bench:start -->", "<!-- registry-bench:end -->"
+RUN_KEYS = ("command", "date", "seconds", "machine", "settled", "warm", "interrupted", "measured")  # a run's record
 
 
 def grid(names: list[str] | None, sizes, dtypes) -> list[dict]:
@@ -67,8 +68,9 @@ def _stats(samples: list) -> dict | None:
     return {"median": statistics.median(samples), "min": min(samples), "max": max(samples)}
 
 
-def measure(workers: dict[str, Worker], case: dict, repeats: int, target: float) -> dict:
-    """Interleaved samples of ``case`` in every worker: ``{lib: stats or None}`` (None: no such path)."""
+def measure(workers: dict[str, Worker], case: dict, repeats: int, target: float, warm: float = 0.0) -> dict:
+    """Interleaved samples of ``case`` in every worker: ``{lib: stats or None}`` (None: no such path). Each
+    sample begins with ``warm`` seconds of untimed calls (see ``_worker.py``)."""
     present = {}
     for lib in list(workers):
         present[lib] = not _ask(workers, lib, op="prepare", case=case, target=target, slot="main", clear=True).get(
@@ -80,7 +82,7 @@ def measure(workers: dict[str, Worker], case: dict, repeats: int, target: float)
     for rep in range(repeats):
         for lib in names[rep % len(names) :] + names[: rep % len(names)] if names else []:
             if present[lib]:
-                seconds = _ask(workers, lib, op="sample", slot="main").get("seconds")
+                seconds = _ask(workers, lib, op="sample", slot="main", warm=warm).get("seconds")
                 workers[lib].settle()  # its threads idle before the next library's sample
                 present[lib] = seconds is not None
                 samples[lib].append(seconds)
@@ -170,6 +172,13 @@ def _run_header(run: dict) -> list[str]:
             "Samples did not wait for the previous worker's threads to idle (OpenBLAS's spin about 0.1 s after "
             "a product): its 2-thread cells of losses with matrix products may have had a core fewer.  "
         )
+    if run.get("warm"):
+        lines.append(
+            f"Each sample began with {run['warm'] * 1e3:g} ms of untimed calls (none where one call takes longer): "
+            "the steady state of back-to-back calls.  "
+        )
+    elif run.get("settled"):
+        lines.append("Each sample began cold, right after the pause (see benchmarks/README.md).  ")
     if run.get("interrupted"):
         lines.append(f"**Interrupted: {run.get('measured', '?')} cells of its grid were measured.**  ")
     # the CPU time other processes took during the run, where measured; else the (lagging) load average before it
@@ -194,9 +203,7 @@ def merge(results: list[dict]) -> dict:
             cells[(key(c["case"]), c["threads"])] = c
         memory.update(r.get("memory") or {})
         workers.update(r.get("workers") or {})
-        runs += r.get("runs") or [
-            {k: r[k] for k in ("command", "date", "seconds", "machine", "settled", "interrupted", "measured") if k in r}
-        ]
+        runs += r.get("runs") or [{k: r[k] for k in RUN_KEYS if k in r}]
     merged = {"runs": runs, "cells": list(cells.values()), "memory": memory, "workers": workers}
     merged["summary"] = summary(merged)
     return merged
@@ -299,7 +306,7 @@ def _run_grid(args, libs, names, cases, result, log) -> None:
                 for case in grid(names, (MEMORY_SIZE,), ("float32",)):
                     result["memory"][key(case)] = mem_worker.ask(op="memory", case=case)
             for i, case in enumerate(cases):
-                stats = measure(workers, case, args.repeats, args.target)
+                stats = measure(workers, case, args.repeats, args.target, args.warm)
                 result["cells"].append({"case": case, "threads": n, "stats": stats})
                 r = [ratio(stats, "losslab", o) for o in ("torch", "jax")]
                 log(f"[{n}t {i + 1}/{len(cases)}] {key(case):70s} numba/torch {_fmt(r[0]):>9s} numba/jax {_fmt(r[1])}")
@@ -385,6 +392,13 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
     ap.add_argument("--repeats", type=int, default=5, help="samples per cell (default 5)")
     ap.add_argument("--target", type=float, default=0.02, help="seconds per sample (default 0.02)")
+    ap.add_argument(
+        "--warm",
+        type=float,
+        default=0.005,
+        help="seconds of untimed calls before each sample, none for a call longer than that (default 0.005; "
+        "0: each sample starts cold, after the previous worker's pause)",
+    )
     ap.add_argument("--libs", default=",".join(LIBS), help=f"subset of {','.join(LIBS)}")
     ap.add_argument("--no-memory", action="store_true", help="skip the peak-memory pass")
     ap.add_argument("--json", default=str(HERE / "results" / "losses.json"), help="where to write the results")
@@ -439,6 +453,7 @@ def main(argv=None) -> int:
         "cells": [],
         "memory": {},
         "settled": True,  # each sample waited for the previous worker's threads to idle (Worker.settle)
+        "warm": args.warm,  # then ran calls untimed for this many seconds
     }
     started, cpu_start = time.perf_counter(), _cpu_seconds()
     try:

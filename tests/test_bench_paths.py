@@ -48,17 +48,11 @@ def test_every_path_runs_forward_and_backward(spec, dtype):
 def test_a_report_of_several_runs_says_which_waited_for_idle_threads():
     """``benchmarks/losses.py --from-json`` merges runs: each run's header says whether its samples waited for the
     previous worker's threads to idle, from that run's own record."""
-    import importlib
     import json
-    import sys
     from pathlib import Path
 
+    losses = _bench_module("losses")
     bench = Path(__file__).resolve().parents[1] / "benchmarks"
-    sys.path.insert(0, str(bench))
-    try:
-        losses = importlib.import_module("losses")
-    finally:
-        sys.path.remove(str(bench))
     old = json.loads((bench / "results" / "losses_b1.json").read_text())
     new = json.loads((bench / "results" / "losses_s30_near.json").read_text())
     assert "settled" not in old and new["settled"] is True
@@ -66,3 +60,53 @@ def test_a_report_of_several_runs_says_which_waited_for_idle_threads():
     assert [run.get("settled") for run in merged["runs"]] == [None, True]
     headers = [losses._run_header(run) for run in merged["runs"]]
     assert [any("did not wait" in line for line in h) for h in headers] == [True, False]
+
+
+def _bench_module(name: str, argv: list[str] | None = None):
+    """A module of benchmarks/ (``_worker`` reads its library and threads from ``sys.argv``)."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks"
+    saved = sys.argv
+    sys.path.insert(0, str(bench))
+    try:
+        sys.argv = argv or saved
+        return importlib.import_module(name)
+    finally:
+        sys.argv = saved
+        sys.path.remove(str(bench))
+
+
+def test_a_sample_begins_with_the_untimed_calls_that_fit_in_its_warm_up():
+    """``_worker.sample``: as many untimed calls as fit in ``warm`` seconds at one call's time, then ``reps`` timed
+    ones; none before a call longer than ``warm``; a call that times itself runs once."""
+    worker = _bench_module("_worker", ["_worker.py", "losslab", "1"])
+    calls = []
+
+    def call():
+        calls.append(1)
+        return 0.25
+
+    for once, warm, expected in ((0.001, 0.0055, 5 + 3), (0.01, 0.005, 3), (0.001, 0.0, 3)):
+        calls.clear()
+        assert worker.sample(call, 3, False, once, warm) >= 0.0
+        assert len(calls) == expected, (once, warm)
+    calls.clear()
+    assert worker.sample(call, 3, True, 0.25, 1.0) == 0.25 and len(calls) == 1
+
+
+def test_a_report_says_which_runs_warmed_each_sample():
+    losses = _bench_module("losses")
+    import json
+    from pathlib import Path
+
+    results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    cold = json.loads((results / "losses_s30_near.json").read_text())
+    warm = dict(cold, warm=0.005)
+    merged = losses.merge([cold, warm])
+    assert [run.get("warm") for run in merged["runs"]] == [None, 0.005]
+    headers = ["".join(losses._run_header(run)) for run in merged["runs"]]
+    assert "untimed calls" not in headers[0] and "began cold" in headers[0]
+    assert "5 ms of untimed calls" in headers[1]
