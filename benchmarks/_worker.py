@@ -232,6 +232,7 @@ def _info() -> dict:
         "numpy": np.__version__,
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
         "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"),
+        "cores": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,  # the pinned ones
     }
     if LIB == "torch":
         import torch
@@ -243,7 +244,6 @@ def _info() -> dict:
         import optax
 
         info["jax"], info["optax"] = jax.__version__, optax.__version__
-        info["cores"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     else:
         import losslab
         from losslab import _fast
@@ -317,6 +317,11 @@ def sample(call, reps: int, timed: bool, once: float, warm: float = 0.0) -> floa
 
 
 def main() -> None:
+    # Every library's worker on the same first THREADS cores (XLA's CPU pool takes as many threads as cores): on
+    # a VM one virtual core can run slower than another for minutes (a B = 1 call measured 7 us on one core and
+    # 11 us on the other, then the other way round), and a cell compares its libraries on the same cores.
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:THREADS])
     if LIB == "torch":
         import torch
 
@@ -325,8 +330,6 @@ def main() -> None:
         from losslab import _fast
 
         _fast.set_num_threads(THREADS)
-    elif LIB == "jax" and hasattr(os, "sched_setaffinity"):  # XLA's CPU pool: as many cores as threads
-        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:THREADS])
     slots = {}  # slot name -> (call, calls per sample, the call times itself)
     for line in sys.stdin:
         req = json.loads(line)

@@ -40,7 +40,8 @@ SIZES = (1, 256, 16384, 131072)  # 131072 x 100 float32 (52 MB) is past the 32 M
 QUICK_SIZES = (1, 16384)
 MEMORY_SIZE = 16384
 START, END = "<!-- registry-bench:start -->", "<!-- registry-bench:end -->"
-RUN_KEYS = ("command", "date", "seconds", "machine", "settled", "warm", "interrupted", "measured")  # a run's record
+# a run's record, kept by merge
+RUN_KEYS = ("command", "date", "seconds", "machine", "settled", "warm", "pinned", "interrupted", "measured")
 
 
 def grid(names: list[str] | None, sizes, dtypes) -> list[dict]:
@@ -179,6 +180,10 @@ def _run_header(run: dict) -> list[str]:
         )
     elif run.get("settled"):
         lines.append("Each sample began cold, right after the pause (see benchmarks/README.md).  ")
+    if run.get("pinned"):
+        lines.append("Every library's worker ran on the same cores, as many as its threads.  ")
+    else:
+        lines.append("Only the JAX worker was pinned to cores; the others ran wherever the kernel put them.  ")
     if run.get("interrupted"):
         lines.append(f"**Interrupted: {run.get('measured', '?')} cells of its grid were measured.**  ")
     # the CPU time other processes took during the run, where measured; else the (lagging) load average before it
@@ -454,6 +459,7 @@ def main(argv=None) -> int:
         "memory": {},
         "settled": True,  # each sample waited for the previous worker's threads to idle (Worker.settle)
         "warm": args.warm,  # then ran calls untimed for this many seconds
+        "pinned": True,  # every worker on the same first cores, as many as its threads (_worker.py)
     }
     started, cpu_start = time.perf_counter(), _cpu_seconds()
     try:

@@ -110,3 +110,17 @@ def test_a_report_says_which_runs_warmed_each_sample():
     headers = ["".join(losses._run_header(run)) for run in merged["runs"]]
     assert "untimed calls" not in headers[0] and "began cold" in headers[0]
     assert "5 ms of untimed calls" in headers[1]
+
+
+def test_a_report_says_which_runs_pinned_every_worker_to_the_same_cores():
+    losses = _bench_module("losses")
+    import json
+    from pathlib import Path
+
+    results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    unpinned = json.loads((results / "losses_s30_near.json").read_text())
+    merged = losses.merge([unpinned, dict(unpinned, pinned=True)])
+    assert [run.get("pinned") for run in merged["runs"]] == [None, True]
+    headers = ["".join(losses._run_header(run)) for run in merged["runs"]]
+    assert "Only the JAX worker was pinned" in headers[0]
+    assert "same cores" in headers[1] and "Only the JAX" not in headers[1]
