@@ -7,8 +7,9 @@ cell magic) becomes a blank line, and the report notes what was removed. Line nu
 in the joined source map back to "cell N, line M", so that feedback points into the
 notebook.
 
->>> nb = ('{"cells": [{"cell_type": "code", "source": "%matplotlib inline\\\\nx = 1", "metadata": {}, '
-...       '"outputs": [], "execution_count": null}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+>>> nb = ('{"cells": [{"cell_type": "code", "id": "c1", "source": "%matplotlib inline\\\\nx = 1", '
+...       '"metadata": {}, "outputs": [], "execution_count": null}], "metadata": {}, "nbformat": 4, '
+...       '"nbformat_minor": 5}')
 >>> code = from_notebook(nb.encode())
 >>> code.source.splitlines(), code.removed, code.where(2)
 (['', 'x = 1'], [(1, 1, '%matplotlib inline')], (1, 2))
