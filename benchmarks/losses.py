@@ -421,6 +421,13 @@ def main(argv=None) -> int:
         "a later file's cell replacing an earlier one's)",
     )
     args = ap.parse_args(argv)
+    for name, value, ok, expected in (
+        ("--repeats", args.repeats, args.repeats >= 1, "a count of at least 1"),
+        ("--target", args.target, args.target > 0, "seconds above 0"),
+        ("--warm", args.warm, args.warm >= 0, "seconds, 0 or more"),
+    ):
+        if not ok or not math.isfinite(value):
+            ap.error(f"argument {name}: expected {expected}, got {value}")
     if args.from_json:
         result = merge([json.loads(Path(f).read_text()) for f in args.from_json.split(",") if f])
         text = markdown(result)

@@ -124,3 +124,15 @@ def test_a_report_says_which_runs_pinned_every_worker_to_the_same_cores():
     headers = ["".join(losses._run_header(run)) for run in merged["runs"]]
     assert "Only the JAX worker was pinned" in headers[0]
     assert "same cores" in headers[1] and "Only the JAX" not in headers[1]
+
+
+@pytest.mark.parametrize(
+    "option, value", [("--warm", "-0.001"), ("--warm", "nan"), ("--target", "0"), ("--repeats", "0")]
+)
+def test_a_bad_sampling_option_is_refused_by_name(capsys, option, value):
+    losses = _bench_module("losses")
+    with pytest.raises(SystemExit) as exit_:
+        losses.main([option, value, "--loss", "L1Loss", "--json", "/nonexistent/never-written.json"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}: expected" in err and f"got {float(value) if option != '--repeats' else 0}" in err
