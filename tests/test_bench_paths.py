@@ -2,12 +2,36 @@
 
 from __future__ import annotations
 
+import importlib
+import json
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from losslab import registry
 
 SPECS = registry.LOSSES
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def _bench_module(name: str, argv: list[str] | None = None):
+    """A module of benchmarks/ (``_worker`` reads its library and threads from ``sys.argv``)."""
+    saved = sys.argv
+    sys.path.insert(0, str(BENCH))
+    try:
+        sys.argv = argv or saved
+        return importlib.import_module(name)
+    finally:
+        sys.argv = saved
+        sys.path.remove(str(BENCH))
+
+
+def _result(name: str) -> dict:
+    """A committed results file of benchmarks/results/."""
+    return json.loads((BENCH / "results" / name).read_text())
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[s.name for s in SPECS])
@@ -48,35 +72,13 @@ def test_every_path_runs_forward_and_backward(spec, dtype):
 def test_a_report_of_several_runs_says_which_waited_for_idle_threads():
     """``benchmarks/losses.py --from-json`` merges runs: each run's header says whether its samples waited for the
     previous worker's threads to idle, from that run's own record."""
-    import json
-    from pathlib import Path
-
     losses = _bench_module("losses")
-    bench = Path(__file__).resolve().parents[1] / "benchmarks"
-    old = json.loads((bench / "results" / "losses_b1.json").read_text())
-    new = json.loads((bench / "results" / "losses_s30_near.json").read_text())
+    old, new = _result("losses_b1.json"), _result("losses_s30_near.json")
     assert "settled" not in old and new["settled"] is True
     merged = losses.merge([old, new])
     assert [run.get("settled") for run in merged["runs"]] == [None, True]
     headers = [losses._run_header(run) for run in merged["runs"]]
     assert [any("did not wait" in line for line in h) for h in headers] == [True, False]
-
-
-def _bench_module(name: str, argv: list[str] | None = None):
-    """A module of benchmarks/ (``_worker`` reads its library and threads from ``sys.argv``)."""
-    import importlib
-    import sys
-    from pathlib import Path
-
-    bench = Path(__file__).resolve().parents[1] / "benchmarks"
-    saved = sys.argv
-    sys.path.insert(0, str(bench))
-    try:
-        sys.argv = argv or saved
-        return importlib.import_module(name)
-    finally:
-        sys.argv = saved
-        sys.path.remove(str(bench))
 
 
 def test_a_sample_begins_with_the_untimed_calls_that_fit_in_its_warm_up():
@@ -99,11 +101,7 @@ def test_a_sample_begins_with_the_untimed_calls_that_fit_in_its_warm_up():
 
 def test_a_report_says_which_runs_warmed_each_sample():
     losses = _bench_module("losses")
-    import json
-    from pathlib import Path
-
-    results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
-    cold = json.loads((results / "losses_s30_near.json").read_text())
+    cold = _result("losses_s30_near.json")
     warm = dict(cold, warm=0.005)
     merged = losses.merge([cold, warm])
     assert [run.get("warm") for run in merged["runs"]] == [None, 0.005]
@@ -114,11 +112,7 @@ def test_a_report_says_which_runs_warmed_each_sample():
 
 def test_a_report_says_which_runs_pinned_every_worker_to_the_same_cores():
     losses = _bench_module("losses")
-    import json
-    from pathlib import Path
-
-    results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
-    unpinned = json.loads((results / "losses_s30_near.json").read_text())
+    unpinned = _result("losses_s30_near.json")
     merged = losses.merge([unpinned, dict(unpinned, pinned=True)])
     assert [run.get("pinned") for run in merged["runs"]] == [None, True]
     headers = ["".join(losses._run_header(run)) for run in merged["runs"]]
