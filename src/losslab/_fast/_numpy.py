@@ -132,12 +132,28 @@ def _chunks(x, out, lo, hi):
         yield c, a, b, (out[a:b] if scratch is None else scratch[: b - a])
 
 
+def _dots(x, out) -> bool:
+    """Whether a pointwise kernel takes its chunk sums as BLAS dot products: for a reduced float32 call.
+
+    A dot product reads its arrays once and writes nothing, where a product then a sum is two passes and a
+    write. Measured (2**20 elements, one thread, without numba): float32 HuberLoss 0.95 -> 0.59 ms, MSELoss
+    0.55 -> 0.33 ms. Not for float64: OpenBLAS runs a float64 dot product of more than 10,000 elements on
+    threads of its own, which then compete with the dispatcher's (2.5x slower on two threads).
+    """
+    return x.dtype == np.float32 and not out.size
+
+
 @np.errstate(invalid="ignore", over="ignore")
 def mse_chunks(x, t, g, out, gscale, lo, hi, partials):
+    """``d = x - t``; a reduced float32 call takes the chunk's sum of ``d**2`` as a dot product (see :func:`_dots`)."""
+    dots = _dots(x, out)
     for c, a, b, q in _chunks(x, out, lo, hi):
         d = np.subtract(x[a:b], t[a:b], out=g[a:b])
-        np.multiply(d, d, out=q)
-        partials[c] = q.sum()
+        if dots:
+            partials[c] = np.dot(d, d)
+        else:
+            np.multiply(d, d, out=q)
+            partials[c] = q.sum()
         d *= gscale
 
 
@@ -202,19 +218,25 @@ def huber_chunks(x, t, g, out, gscale, delta, lscale, lo, hi, partials):
     """Huber with ``delta`` (loss times ``lscale``): ``c (d - c / 2)`` with ``c = clip(d, -delta, delta)``, no masks.
 
     The signed ``c`` is also the gradient (before ``gscale``), so one clip serves both: seven passes a chunk,
-    on three arrays of the chunk (the gradient, ``c`` and the loss), which stay in a core's L2 together.
+    on three arrays of the chunk (the gradient, ``c`` and the loss), which stay in a core's L2 together. A
+    reduced float32 call takes the chunk's sum as ``c . d - (c . c) / 2``, two dot products (see
+    :func:`_dots`; ``c d >= c**2``, so the difference loses at most a bit): four passes instead of seven.
     """
     w = np.empty(_block(x), x.dtype)
+    dots = _dots(x, out)
     for c, a, b, q in _chunks(x, out, lo, hi):
         d = np.subtract(x[a:b], t[a:b], out=g[a:b])
         wb = w[: b - a]
         np.clip(d, -delta, delta, out=wb)  # c (clip is faster than minimum; NaN stays)
-        np.multiply(wb, -0.5, out=q)
-        q += d  # d - c/2, of the sign of c
-        q *= wb
-        if lscale != 1:
-            q *= lscale
-        partials[c] = q.sum()
+        if dots:
+            partials[c] = (float(np.dot(wb, d)) - 0.5 * float(np.dot(wb, wb))) * float(lscale)
+        else:
+            np.multiply(wb, -0.5, out=q)
+            q += d  # d - c/2, of the sign of c
+            q *= wb
+            if lscale != 1:
+                q *= lscale
+            partials[c] = q.sum()
         np.multiply(wb, gscale, out=d)
 
 
