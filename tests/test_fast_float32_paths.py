@@ -109,11 +109,17 @@ def test_gaussian_nll_float32_outside_its_domain_left_to_the_definition():
     assert gaussian_nll_loss.kernel(x * np.float32(1e13), t, var, eps=1e-6, reduction="sum") is None
 
 
+@pytest.mark.parametrize("kernels", ["numba", "numpy"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("dim", [5, 64, 300])
-def test_cosine_embedding_at_the_margin_kink_as_the_definition(dtype, dim):
+def test_cosine_embedding_at_the_margin_kink_as_the_definition(monkeypatch, kernels, dtype, dim):
     """The margin set to a row's cosine as the definition computes it: the tie's gradient (it passes, as
-    PyTorch's clamp_min) is the definition's, though the kernel's vectorised sums round otherwise."""
+    PyTorch's clamp_min) is the definition's, though the kernels' vectorised sums round otherwise."""
+    if kernels == "numpy":
+        monkeypatch.setitem(_fast._dispatch._state, "kernels", False)
+    elif _fast.backend() != "numba":
+        pytest.skip("numba disabled")
+    assert _fast.backend() == kernels
     rng = np.random.default_rng(dim)
     x1 = rng.standard_normal((40, dim)).astype(dtype)
     x2 = rng.standard_normal((40, dim)).astype(dtype)
@@ -126,6 +132,11 @@ def test_cosine_embedding_at_the_margin_kink_as_the_definition(dtype, dim):
         assert hit is not None
         want = cosine_embedding_loss_backward.reference(1.0, x1, x2, y, **options)
         for g, wg in zip(hit[1], want, strict=True):
-            # the tie row's gradient is whole (not 0), as the definition's
-            assert np.array_equal(g[row] != 0, wg[row] != 0)
+            # the tie row's gradient is whole or 0 as the definition's: numba's, term for term, has its zeros;
+            # NumPy's products round otherwise, so only where the rows are not parallel (there the gradient is
+            # rounding noise either way, within the tolerance below)
+            if kernels == "numba":
+                assert np.array_equal(g[row] != 0, wg[row] != 0)
+            elif row >= 8:
+                assert np.any(g[row] != 0) == np.any(wg[row] != 0)
             np.testing.assert_allclose(g, wg, **TOL[dtype])

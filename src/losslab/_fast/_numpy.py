@@ -443,11 +443,16 @@ def cosine_embedding_rows(x1, x2, positive, margin, eps, scale, loss, g1, g2, lo
     """Blocks ``lo:hi``: ``1 - c`` (positive) or ``max(0, c - margin)`` with ``c = x1.x2 / sqrt(A B)``,
     ``A = |x1|^2 + eps``, ``B = |x2|^2 + eps``, in the inputs' dtype as the definition; gradients times
     ``scale`` into ``g1``, ``g2``. Returns False where some ``A B`` or dot product is not finite (the
-    definition then answers)."""
+    definition then answers).
+
+    The row sums are einsum's, not the definition's pairwise sums: a row of label -1 whose cosine lies within
+    ``tie`` of the margin (twice the difference they can make) is summed again as the definition sums, so
+    that the kink falls where the definition's falls (as numba's kernel does)."""
     n, dim = x1.shape
     rows = embedding_block_rows(dim)
     dtype = x1.dtype.type
     one, m, e = dtype(1), dtype(margin), dtype(eps)
+    tie = dtype((4 * dim + 16) * np.finfo(x1.dtype).eps)
     for r0 in range(lo * rows, min(hi * rows, n), rows):
         r1 = min(r0 + rows, n)
         a, b, ga, gb, yb = x1[r0:r1], x2[r0:r1], g1[r0:r1], g2[r0:r1], positive[r0:r1]
@@ -461,6 +466,13 @@ def cosine_embedding_rows(x1, x2, positive, margin, eps, scale, loss, g1, g2, lo
         if not (np.isfinite(denom).all() and np.isfinite(dot).all()):
             return False
         cos = np.divide(dot, denom, out=dot)
+        near = np.flatnonzero(~yb & (np.abs(cos - m) <= tie))
+        if near.size:  # near the kink: the definition's sums decide
+            u, w = a[near], b[near]
+            sq1[near] = np.sum(u * u, axis=-1) + e
+            sq2[near] = np.sum(w * w, axis=-1) + e
+            denom[near] = np.sqrt(sq1[near] * sq2[near])
+            cos[near] = np.sum(u * w, axis=-1) / denom[near]
         active = cos - m
         dl = np.where(yb, -one, (active >= 0).astype(x1.dtype))  # d loss / d c
         dl *= dtype(scale)
