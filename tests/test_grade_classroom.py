@@ -84,6 +84,23 @@ def test_a_folder_mixing_notebooks_and_py_files(tmp_path):
     assert reports["readme.md"].skipped is not None
 
 
+def test_a_notebook_whose_cells_lack_ids_is_graded_without_warnings(tmp_path, recwarn):
+    """nbformat 4.5 asks for cell ids; editors that write 4.5 without them (or one id twice) still get graded,
+    and nothing warns on the teacher's terminal."""
+    path = notebook(tmp_path / "noids.ipynb", "import numpy as np", LEVEL1, "x = 1")
+    raw = json.loads(path.read_text())
+    del raw["cells"][1]["id"]
+    raw["cells"][3]["id"] = raw["cells"][2]["id"]
+    raw["cells"][0]["id"] = "cell-1-0"  # the id a repair could pick
+    path.write_text(json.dumps(raw))
+    report = grade_file(path, seed=3, config=CONFIG)
+    assert report.passed and report.notes == ()
+    assert not [w for w in recwarn if "nbformat" in type(w.message).__module__], [str(w.message) for w in recwarn]
+    from losslab.grade.notebook import from_notebook
+
+    assert from_notebook(path.read_bytes()).source.splitlines()[-1] == "x = 1"
+
+
 # =========================================================================== the self-check
 
 
