@@ -1426,6 +1426,7 @@ def test_a_batch_of_one_enters_no_errstate_with_numba(monkeypatch, dtype):
     if not hasattr(_ufunc_config, "_make_extobj"):
         pytest.skip("this NumPy sets its error state another way")
     monkeypatch.setitem(_dispatch._state, "kernels", None)
+    monkeypatch.setenv("LOSSLAB_NUMBA", "1")  # numba's paths, even in a run that disables it
     entered: list[str] = []
     make = _ufunc_config._make_extobj
 

@@ -21,6 +21,13 @@ from losslab.functional import (
 TOL = {np.float32: dict(rtol=2e-5, atol=1e-6), np.float64: dict(rtol=1e-12, atol=1e-14)}
 
 
+@pytest.fixture(autouse=True)
+def _numba_kernels(monkeypatch):
+    """numba's kernels, even in a run that disables them (``LOSSLAB_NUMBA=0``): these tests are about them."""
+    monkeypatch.setitem(_fast._dispatch._state, "kernels", None)
+    monkeypatch.setenv("LOSSLAB_NUMBA", "1")
+
+
 @pytest.fixture(scope="module")
 def apply_exp():
     if _fast.backend() != "numba":
