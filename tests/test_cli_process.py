@@ -69,12 +69,18 @@ def test_train_out_is_a_file_is_refused_before_training(tmp_path):
 
 def test_ctrl_c_during_training_saves_the_complete_epochs(tmp_path):
     out = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "losslab", "train", "--epochs", "500", "--hidden", "16", "--out", str(out)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # a test run started in the background of a shell without job control ignores SIGINT, and a child
+    # inherits that: with a handler here instead, the child starts with SIGINT's default (Python's Ctrl-C)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "losslab", "train", "--epochs", "500", "--hidden", "16", "--out", str(out)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         lines = []
         while True:  # one line per epoch when stdout is not a terminal
