@@ -101,6 +101,23 @@ def test_a_notebook_whose_cells_lack_ids_is_graded_without_warnings(tmp_path, re
     assert from_notebook(path.read_bytes()).source.splitlines()[-1] == "x = 1"
 
 
+def test_a_notebook_off_the_schema_outside_its_code_is_graded_and_one_without_code_cells_refused(tmp_path):
+    """An output or metadata nbformat's schema refuses does not stop the grading (nbformat itself reads such a
+    notebook, and the judge reads only the code); cells the judge cannot read are refused by name."""
+    from losslab.grade.notebook import NotebookError, from_notebook
+
+    path = notebook(tmp_path / "odd.ipynb", LEVEL1)
+    raw = json.loads(path.read_text())
+    raw["cells"][1]["outputs"] = [{"output_type": "not-an-output"}]
+    path.write_text(json.dumps(raw))
+    with pytest.raises(nbformat.ValidationError):
+        nbformat.validate(nbformat.read(path, as_version=4))
+    assert grade_file(path, seed=3, config=CONFIG).passed
+    raw["cells"][1]["source"] = 42
+    with pytest.raises(NotebookError, match="not a notebook nbformat can read"):
+        from_notebook(json.dumps(raw).encode())
+
+
 # =========================================================================== the self-check
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["NotebookCode", "NotebookError", "from_notebook", "SUFFIX"]
 
@@ -69,6 +70,15 @@ def _give_ids(notebook) -> None:
         seen.add(ident)
 
 
+def _code_readable(notebook) -> bool:
+    """Whether the cells the judge reads are sound: a list of cells, each with a type and a text source."""
+    cells = notebook.get("cells") if isinstance(notebook, dict) else None
+    return isinstance(cells, list) and all(
+        isinstance(c, dict) and isinstance(c.get("cell_type"), str) and isinstance(c.get("source", ""), str)
+        for c in cells
+    )
+
+
 def from_notebook(data: bytes) -> NotebookCode:
     """The code cells of the notebook ``data`` (its file's bytes); :class:`NotebookError` if it is not one,
     ``ImportError`` without nbformat."""
@@ -76,12 +86,15 @@ def from_notebook(data: bytes) -> NotebookCode:
         import nbformat
     except ImportError as exc:
         raise ImportError("grading notebooks needs nbformat: pip install 'losslab[classroom]'") from exc
+    notebook: Any = None
     try:
         notebook = nbformat.convert(nbformat.reader.reads(data.decode("utf-8")), 4)
         _give_ids(notebook)
         nbformat.validate(notebook)
     except Exception as exc:  # nbformat raises many kinds: JSON, schema, version
-        raise NotebookError(f"not a notebook nbformat can read ({type(exc).__name__}: {str(exc)[:200]})") from None
+        # an output or metadata off the schema does not stop the grading (the judge reads the code cells only)
+        if not isinstance(exc, nbformat.ValidationError) or not _code_readable(notebook):
+            raise NotebookError(f"not a notebook nbformat can read ({type(exc).__name__}: {str(exc)[:200]})") from None
     lines, origin, removed = [], [], []
     number = 0
     for cell in notebook.cells:
