@@ -101,7 +101,7 @@ def test_a_notebook_whose_cells_lack_ids_is_graded_without_warnings(tmp_path, re
     assert from_notebook(path.read_bytes()).source.splitlines()[-1] == "x = 1"
 
 
-def test_a_notebook_off_the_schema_outside_its_code_is_graded_and_one_without_code_cells_refused(tmp_path):
+def test_a_notebook_off_the_schema_outside_its_code_is_graded_and_one_with_unreadable_code_refused(tmp_path):
     """An output or metadata nbformat's schema refuses does not stop the grading (nbformat itself reads such a
     notebook, and the judge reads only the code); cells the judge cannot read are refused by name."""
     from losslab.grade.notebook import NotebookError, from_notebook
